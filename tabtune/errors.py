@@ -1,0 +1,27 @@
+"""Exception types shared across tabtune.
+
+``TabTuneInputError`` (and its subclasses) mean "the user's data or configuration is wrong";
+the CLI maps them to exit code 2. Anything else is an internal error (exit code 1).
+"""
+
+from __future__ import annotations
+
+
+class TabTuneInputError(ValueError):
+    """Bad input: data, configuration, paths or arguments supplied by the user."""
+
+
+class ConfigError(TabTuneInputError):
+    """A configuration file or value is invalid; the message names the key."""
+
+
+class ContractError(TabTuneInputError):
+    """Campaign rows break the data contract; the message names column, rule, count, examples."""
+
+    def __init__(self, message: str, violations: list | None = None) -> None:
+        super().__init__(message)
+        self.violations = list(violations or [])
+
+
+class ModelIntegrityError(TabTuneInputError):
+    """A stored model failed its checksum or manifest checks."""
