@@ -1,0 +1,66 @@
+# tabtune — every target that needs Python creates .venv and installs the project first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TABTUNE := $(BIN)/tabtune $(if $(CONFIG),--config $(CONFIG))
+
+BRAND ?=
+DATE  ?=
+TASK  ?= bid
+
+.PHONY: help install demo test lint format data pretrain finetune tune refresh report bench clean distclean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev,plot]"
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install tabtune with dev extras
+
+demo: $(STAMP)  ## simulate 60 brands, pretrain, adapt every brand, print the table
+	$(TABTUNE) demo
+
+test: $(STAMP)  ## run the test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)  ## ruff check + format check
+	$(BIN)/ruff check tabtune tests benchmarks
+	$(BIN)/ruff format --check tabtune tests benchmarks
+
+format: $(STAMP)  ## apply ruff formatting and fixes
+	$(BIN)/ruff format tabtune tests benchmarks
+	$(BIN)/ruff check --fix tabtune tests benchmarks
+
+data: $(STAMP)  ## write simulated history into the store
+	$(TABTUNE) synth
+
+pretrain: $(STAMP)  ## fit the global model (TASK=bid)
+	$(TABTUNE) pretrain --task $(TASK)
+
+finetune: $(STAMP)  ## adapt to one brand: make finetune BRAND=b001
+	@test -n "$(BRAND)" || (echo "usage: make finetune BRAND=<brand_id>  (or BRAND=all)"; exit 2)
+	$(TABTUNE) finetune --task $(TASK) $(if $(filter all,$(BRAND)),--all,--brand $(BRAND))
+
+tune: $(STAMP)  ## Optuna search on the sample (config tuning.*)
+	$(TABTUNE) tune --task $(TASK)
+
+refresh: $(STAMP)  ## nightly refresh: make refresh DATE=2025-12-31
+	@test -n "$(DATE)" || (echo "usage: make refresh DATE=YYYY-MM-DD"; exit 2)
+	$(TABTUNE) refresh --date $(DATE)
+
+report: $(STAMP)  ## summarise the latest refresh run
+	$(TABTUNE) report $(if $(DATE),--date $(DATE))
+
+bench: $(STAMP)  ## transfer benchmark -> docs/benchmarks.md
+	$(BIN)/python -m benchmarks.transfer
+
+clean:  ## remove generated data, models, runs and outputs
+	rm -rf data/campaigns data/truth models runs outputs
+
+distclean: clean  ## also remove the virtual environment
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,342 @@
+"""YAML configuration -> validated, typed objects.
+
+Every section is a pydantic model with ``extra="forbid"``, so a misspelt key is an error that
+names the key and the file instead of a silently ignored setting. Task definitions live in their
+own files (``configs/tasks/<task>.yaml``) and are referenced from the main config by path; a task
+may also be written inline.
+
+Relative paths resolve against the directory tabtune runs in (DESIGN.md, "CLI contract").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tabtune.errors import ConfigError
+
+__all__ = [
+    "AdaptationConfig",
+    "Config",
+    "DataConfig",
+    "ModelConfig",
+    "RefreshConfig",
+    "SynthConfig",
+    "TargetConfig",
+    "TaskConfig",
+    "TuningConfig",
+    "load_config",
+    "DEFAULT_CONFIG_PATH",
+]
+
+DEFAULT_CONFIG_PATH = Path("configs/default.yaml")
+
+CONTRACT_COLUMNS = (
+    "brand_id",
+    "date",
+    "channel",
+    "spend",
+    "clicks",
+    "conversions",
+    "revenue",
+    "campaign_id",
+    "audience",
+    "device",
+    "vertical",
+    "bid",
+    "impressions",
+)
+CALENDAR_FEATURES = ("day_of_week", "day_of_year", "month", "is_weekend", "week_of_year", "year")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where the campaign store lives and how a user's export maps onto the contract."""
+
+    store: Path = Path("data/campaigns")
+    truth_dir: Path = Path("data/truth")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="contract column -> the column name in your own export",
+    )
+    extra_columns: list[str] = Field(default_factory=list)
+
+    @field_validator("columns")
+    @classmethod
+    def _known_contract_columns(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(CONTRACT_COLUMNS))
+        if unknown:
+            raise ValueError(
+                f"unknown contract column(s) {unknown}; mappable columns are {list(CONTRACT_COLUMNS)}"
+            )
+        return value
+
+
+class TargetConfig(_Section):
+    """A task's target: ``numerator`` or the ratio ``numerator / denominator``.
+
+    With a denominator, rows where it is 0 are dropped and the denominator is the sample
+    weight (a rate estimated from 500 clicks counts more than one from 2).
+    """
+
+    numerator: str
+    denominator: str | None = None
+
+
+class TaskConfig(_Section):
+    """One prediction task: target, features and model kind."""
+
+    name: str
+    kind: Literal["regression", "classification"] = "regression"
+    description: str = ""
+    target: TargetConfig
+    categorical: list[str] = Field(default_factory=list)
+    numeric: list[str] = Field(default_factory=list)
+    calendar: list[str] = Field(default_factory=list)
+    monotone: dict[str, Literal[-1, 0, 1]] = Field(default_factory=dict)
+    aggregate_by: list[str] | None = Field(
+        default=None,
+        description="group rows to this grain (summing counts and money) before modelling",
+    )
+
+    @field_validator("calendar")
+    @classmethod
+    def _known_calendar(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(CALENDAR_FEATURES))
+        if unknown:
+            raise ValueError(
+                f"unknown calendar feature(s) {unknown}; known: {list(CALENDAR_FEATURES)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _features_present(self) -> TaskConfig:
+        if not (self.categorical or self.numeric or self.calendar):
+            raise ValueError("a task needs at least one feature (categorical, numeric or calendar)")
+        both = sorted(set(self.categorical) & set(self.numeric))
+        if both:
+            raise ValueError(f"column(s) {both} listed as both categorical and numeric")
+        bad = sorted(set(self.monotone) - set(self.numeric))
+        if bad:
+            raise ValueError(f"monotone constraint on {bad}, which are not numeric features")
+        return self
+
+
+class ModelConfig(_Section):
+    """Boosting parameters for pretraining the global model."""
+
+    n_estimators: int = Field(400, ge=1)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(63, ge=2)
+    max_depth: int = -1
+    min_child_samples: int = Field(40, ge=1)
+    subsample: float = Field(1.0, gt=0, le=1)
+    colsample_bytree: float = Field(1.0, gt=0, le=1)
+    reg_alpha: float = Field(0.0, ge=0)
+    reg_lambda: float = Field(1.0, ge=0)
+    early_stopping_rounds: int | None = Field(50, ge=1)
+    random_state: int = 0
+    backend_params: dict[str, Any] = Field(default_factory=dict)
+
+
+class AdaptationConfig(_Section):
+    """How each brand's model is adapted from the global one."""
+
+    strategy: Literal["auto", "global", "refit", "continue", "refit+continue", "scratch"] = "auto"
+    min_rows_to_adapt: int = Field(100, ge=1)
+    validation_fraction: float = Field(0.2, gt=0, le=0.5)
+    adapt_n_estimators: int = Field(200, ge=0)
+    adapt_learning_rate: float | None = Field(None, gt=0, le=1)
+    refit_decay_rate: float = Field(0.5, ge=0, le=1)
+
+
+class TuningConfig(_Section):
+    """Optuna study settings."""
+
+    storage: str = "sqlite:///models/tuning.db"
+    n_trials: int = Field(20, ge=1)
+    timeout: float | None = Field(600.0, gt=0)
+    n_folds: int = Field(3, ge=1, le=10)
+    seed: int = 0
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_url(cls, value: str) -> str:
+        allowed = ("sqlite:///", "postgresql://", "postgresql+psycopg2://", "mysql://", "journal:")
+        if not value.startswith(allowed):
+            raise ValueError(f"storage {value!r} must start with one of {list(allowed)}")
+        return value
+
+
+class RefreshConfig(_Section):
+    """The nightly per-brand refresh."""
+
+    promotion_margin: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="a challenger must beat the champion's holdout error by this share",
+    )
+    executor: Literal["inline", "process", "dask"] = "inline"
+    n_workers: int = Field(2, ge=1)
+    scheduler: str | None = None
+
+
+class BidConfig(_Section):
+    """Guard rails on recommended bids."""
+
+    min_bid: float = Field(0.05, gt=0)
+    max_bid: float = Field(50.0, gt=0)
+    max_change: float = Field(
+        0.3, gt=0, description="largest relative change from the current bid per day"
+    )
+    target_roas: float = Field(4.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BidConfig:
+        if self.min_bid >= self.max_bid:
+            raise ValueError(f"min_bid ({self.min_bid}) must be below max_bid ({self.max_bid})")
+        return self
+
+
+class BudgetConfig(_Section):
+    """Defaults for budget plans."""
+
+    relative_bounds: float = Field(
+        0.3, gt=0, description="channel spend may move +-this share of recent spend"
+    )
+    lookback_days: int = Field(28, ge=1)
+    grid_points: int = Field(61, ge=5)
+
+
+class SynthConfig(_Section):
+    """Defaults for ``tabtune synth``."""
+
+    n_brands: int = Field(60, ge=1)
+    n_days: int = Field(730, ge=7)
+    seed: int = 0
+    start: str = "2024-01-01"
+
+
+class Config(_Section):
+    """The whole tabtune configuration."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    models_dir: Path = Path("models")
+    runs_dir: Path = Path("runs")
+    outputs_dir: Path = Path("outputs")
+    backend: Literal["lightgbm", "xgboost"] = "lightgbm"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    tasks: dict[str, TaskConfig] = Field(default_factory=dict)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    adaptation: AdaptationConfig = Field(default_factory=AdaptationConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
+    refresh: RefreshConfig = Field(default_factory=RefreshConfig)
+    bids: BidConfig = Field(default_factory=BidConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    synth: SynthConfig = Field(default_factory=SynthConfig)
+
+    def task(self, name: str) -> TaskConfig:
+        """Return the task called ``name`` or raise a ConfigError listing the known ones."""
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise ConfigError(
+                f"unknown task {name!r}; configured tasks: {sorted(self.tasks) or 'none'}"
+            ) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(loaded).__name__}")
+    return loaded
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration ({exc.error_count()} problem(s))"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "<top level>"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        value = err.get("input")
+        shown = "" if err["type"] == "extra_forbidden" else f" (got {value!r})"
+        lines.append(f"  - {key}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def _load_task(name: str, spec: Any, source: Path) -> dict[str, Any]:
+    if isinstance(spec, str):
+        path = Path(spec)
+        raw = _read_yaml(path)
+        raw.setdefault("name", name)
+        try:
+            return TaskConfig.model_validate(raw).model_dump()
+        except ValidationError as exc:
+            raise ConfigError(_format_validation_error(exc, f"{path} (task {name!r})")) from None
+    if isinstance(spec, dict):
+        return {"name": name, **spec}
+    raise ConfigError(f"{source}: tasks.{name} must be a path to a task file or a mapping")
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load and validate a configuration file.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The YAML file. ``None`` uses ``configs/default.yaml`` when it exists in the working
+        directory, otherwise the built-in defaults (which include the ``bid`` task).
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, not YAML, or a key is unknown or has a bad value; the
+        message names the file and the key.
+    """
+    if path is None and not DEFAULT_CONFIG_PATH.exists():
+        return default_config()
+    source = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    raw = _read_yaml(source)
+    tasks = raw.get("tasks", {}) or {}
+    if not isinstance(tasks, dict):
+        raise ConfigError(f"{source}: tasks must be a mapping of task name -> file or mapping")
+    raw["tasks"] = {name: _load_task(name, spec, source) for name, spec in tasks.items()}
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, str(source))) from None
+
+
+BID_TASK = {
+    "name": "bid",
+    "kind": "regression",
+    "description": "expected revenue per click in a context (brand, channel, audience, device, day, bid)",
+    "target": {"numerator": "revenue", "denominator": "clicks"},
+    "categorical": ["channel", "audience", "device", "vertical"],
+    "numeric": ["bid"],
+    "calendar": ["day_of_week", "day_of_year", "month", "is_weekend"],
+}
+
+
+def default_config() -> Config:
+    """The embedded default: the simulator's layout with the ``bid`` task."""
+    return Config.model_validate({"tasks": {"bid": BID_TASK}})

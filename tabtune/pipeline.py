@@ -1,0 +1,318 @@
+"""The steps behind ``tabtune pretrain``, ``finetune``, ``predict`` and the demo.
+
+Each function takes a validated :class:`~tabtune.config.Config`, does one job, and returns a
+small result object; printing is left to the CLI. Models go through the
+:class:`~tabtune.registry.ModelRegistry`, so every write is versioned and atomic.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tabtune.config import Config, TaskConfig
+from tabtune.errors import TabTuneInputError
+from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData, task_data
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tabtune.estimators import TabTuneClassifier, TabTuneRegressor
+    from tabtune.registry import ModelRef, ModelRegistry
+
+logger = logging.getLogger("tabtune")
+
+MODEL_SUBDIR = "model"
+
+
+@dataclass
+class PretrainResult:
+    """What ``pretrain`` did."""
+
+    task: str
+    model_id: str
+    rows: int
+    brands: int
+    seconds: float
+    holdout_score: float | None
+    data_window: tuple[str, str]
+
+
+@dataclass
+class BrandResult:
+    """What adapting one brand did."""
+
+    brand_id: str
+    task: str
+    rows: int
+    strategy: str
+    reason: str
+    global_score: float | None
+    adapted_score: float | None
+    model_id: str | None
+    seconds: float
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view."""
+        return asdict(self)
+
+
+def store_for(cfg: Config):
+    """The configured campaign store."""
+    from tabtune.data.store import CampaignStore
+
+    return CampaignStore(cfg.data.store)
+
+
+def registry_for(cfg: Config) -> ModelRegistry:
+    """The configured model registry."""
+    from tabtune.registry import ModelRegistry
+
+    return ModelRegistry(cfg.models_dir)
+
+
+def estimator_class(task: TaskConfig) -> type[TabTuneRegressor] | type[TabTuneClassifier]:
+    """The estimator class that serves a task's kind."""
+    from tabtune.estimators import TabTuneClassifier, TabTuneRegressor
+
+    return TabTuneClassifier if task.kind == "classification" else TabTuneRegressor
+
+
+def global_estimator(cfg: Config, task: TaskConfig) -> TabTuneRegressor | TabTuneClassifier:
+    """An unfitted estimator for pretraining ``task`` with the configured parameters."""
+    m = cfg.model
+    params: dict[str, Any] = dict(
+        backend=cfg.backend,
+        device=cfg.device,
+        group_column=GROUP_COLUMN,
+        time_column=TIME_COLUMN,
+        validation_fraction=cfg.adaptation.validation_fraction,
+        n_estimators=m.n_estimators,
+        learning_rate=m.learning_rate,
+        num_leaves=m.num_leaves,
+        max_depth=m.max_depth,
+        min_child_samples=m.min_child_samples,
+        subsample=m.subsample,
+        colsample_bytree=m.colsample_bytree,
+        reg_alpha=m.reg_alpha,
+        reg_lambda=m.reg_lambda,
+        early_stopping_rounds=m.early_stopping_rounds,
+        random_state=m.random_state,
+        backend_params=dict(m.backend_params) or None,
+    )
+    if task.monotone:
+        params["monotone_constraints"] = dict(task.monotone)
+    return estimator_class(task)(**params)
+
+
+def brand_estimator(
+    cfg: Config, task: TaskConfig, base: TabTuneRegressor | TabTuneClassifier
+) -> TabTuneRegressor | TabTuneClassifier:
+    """An unfitted estimator that adapts ``base`` to one brand."""
+    a = cfg.adaptation
+    est = global_estimator(cfg, task)
+    est.set_params(
+        base_model=base,
+        strategy=a.strategy,
+        min_rows_to_adapt=a.min_rows_to_adapt,
+        validation_fraction=a.validation_fraction,
+        adapt_n_estimators=a.adapt_n_estimators,
+        adapt_learning_rate=a.adapt_learning_rate,
+        refit_decay_rate=a.refit_decay_rate,
+    )
+    return est
+
+
+def load_task_data(
+    cfg: Config,
+    task: TaskConfig,
+    *,
+    brands: list[str] | str | None = None,
+    start: Any = None,
+    end: Any = None,
+) -> TaskData:
+    """Read rows from the store and turn them into ``task``'s model inputs."""
+    rows = store_for(cfg).read(brands=brands, start=start, end=end)
+    if len(rows) == 0:
+        raise TabTuneInputError(
+            f"no rows in the store {cfg.data.store} for brands={brands!r} between {start} and {end}"
+        )
+    return task_data(rows, task)
+
+
+def _window(data: TaskData) -> tuple[str, str]:
+    dates = pd.to_datetime(data.X[TIME_COLUMN])
+    return (str(dates.min().date()), str(dates.max().date()))
+
+
+def _holdout(est: Any, key: str) -> float | None:
+    scores = getattr(est, "holdout_scores_", None) or {}
+    value = scores.get(key)
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def pretrain(
+    cfg: Config, task_name: str, *, end: Any = None, promote: bool = True
+) -> PretrainResult:
+    """Fit the global model of a task on the pooled store and publish it.
+
+    Parameters
+    ----------
+    cfg : Config
+    task_name : str
+    end : date-like, optional
+        Use rows up to this date (inclusive); default all.
+    promote : bool, default True
+        Make the new version the champion.
+    """
+    task = cfg.task(task_name)
+    t0 = time.perf_counter()
+    data = load_task_data(cfg, task, end=end)
+    est = global_estimator(cfg, task)
+    logger.info(
+        "pretraining %s on %d rows of %d brands",
+        task_name,
+        len(data),
+        data.X[GROUP_COLUMN].nunique(),
+    )
+    est.fit(data.X, data.y, sample_weight=data.weight)
+    window = _window(data)
+    manifest = {
+        "kind": "global",
+        "task": task.model_dump(mode="json"),
+        "data_window": list(window),
+        "rows": len(data),
+        "brands": int(data.X[GROUP_COLUMN].nunique()),
+        "metrics": {"holdout": _holdout(est, "global") or _holdout(est, "scratch")},
+        "backend": cfg.backend,
+    }
+    ref = registry_for(cfg).publish(
+        task_name, lambda d: est.save(Path(d) / MODEL_SUBDIR), manifest=manifest, promote=promote
+    )
+    return PretrainResult(
+        task=task_name,
+        model_id=ref.id,
+        rows=len(data),
+        brands=manifest["brands"],
+        seconds=time.perf_counter() - t0,
+        holdout_score=manifest["metrics"]["holdout"],
+        data_window=window,
+    )
+
+
+def load_model(ref: ModelRef, task: TaskConfig) -> TabTuneRegressor | TabTuneClassifier:
+    """Load the estimator stored in a registry version."""
+    return estimator_class(task).load(Path(ref.path) / MODEL_SUBDIR)
+
+
+def load_global(cfg: Config, task_name: str) -> tuple[ModelRef, Any]:
+    """The verified global champion of a task, loaded; a clear error when there is none."""
+    task = cfg.task(task_name)
+    ref = registry_for(cfg).resolve(task_name)
+    if ref is None:
+        raise TabTuneInputError(
+            f"no global model for task {task_name!r} in {cfg.models_dir}; run `tabtune pretrain` first"
+        )
+    return ref, load_model(ref, task)
+
+
+def finetune_brand(
+    cfg: Config,
+    task_name: str,
+    brand: str,
+    *,
+    base: Any = None,
+    base_ref: ModelRef | None = None,
+    rows: pd.DataFrame | None = None,
+    end: Any = None,
+    promote: bool = True,
+) -> BrandResult:
+    """Adapt the global model of a task to one brand and publish the brand's model.
+
+    The adapted estimator chooses its strategy on the brand's newest rows (see
+    ``TabTuneRegressor``); a brand below ``adaptation.min_rows_to_adapt`` is served by the
+    global model and nothing is published for it.
+    """
+    task = cfg.task(task_name)
+    t0 = time.perf_counter()
+    if base is None:
+        base_ref, base = load_global(cfg, task_name)
+    if rows is None:
+        rows = store_for(cfg).read(brands=[brand], end=end)
+    if len(rows) == 0:
+        raise TabTuneInputError(f"brand {brand!r} has no rows in the store {cfg.data.store}")
+    data = task_data(rows, task)
+    est = brand_estimator(cfg, task, base)
+    est.fit(data.X, data.y, sample_weight=data.weight)
+    strategy = str(est.strategy_)
+    reason = str(getattr(est, "strategy_reason_", ""))
+    model_id: str | None = None
+    if len(data) >= cfg.adaptation.min_rows_to_adapt:
+        manifest = {
+            "kind": "brand",
+            "brand_id": brand,
+            "task": task.model_dump(mode="json"),
+            "base_model": base_ref.id if base_ref is not None else None,
+            "base_model_sha256": getattr(est, "base_model_id_", None),
+            "strategy": strategy,
+            "reason": reason,
+            "data_window": list(_window(data)),
+            "rows": len(data),
+            "metrics": {"holdout": dict(getattr(est, "holdout_scores_", {}) or {})},
+        }
+        ref = registry_for(cfg).publish(
+            task_name,
+            lambda d: est.save(Path(d) / MODEL_SUBDIR),
+            brand=brand,
+            manifest=manifest,
+            promote=promote,
+        )
+        model_id = ref.id
+    scores = {k: float(v) for k, v in (getattr(est, "holdout_scores_", {}) or {}).items()}
+    return BrandResult(
+        brand_id=brand,
+        task=task_name,
+        rows=len(data),
+        strategy=strategy,
+        reason=reason,
+        global_score=_holdout(est, "global"),
+        adapted_score=_holdout(est, strategy),
+        model_id=model_id,
+        seconds=time.perf_counter() - t0,
+        scores=scores,
+    )
+
+
+def model_for_brand(cfg: Config, task_name: str, brand: str) -> tuple[str, Any]:
+    """The model that serves a brand: its champion when it has one, else the global champion."""
+    task = cfg.task(task_name)
+    ref = registry_for(cfg).resolve(task_name, brand=brand)
+    if ref is not None:
+        return ref.id, load_model(ref, task)
+    gref, model = load_global(cfg, task_name)
+    return gref.id, model
+
+
+def predict_rows(cfg: Config, task_name: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """Predict a task for contract rows, each brand with the model that serves it.
+
+    Returns the model inputs' identifying columns with ``prediction`` and ``model_id``.
+    """
+    task = cfg.task(task_name)
+    data = task_data(rows, task, require_target=False)
+    out = data.X[[GROUP_COLUMN, TIME_COLUMN]].copy()
+    for col in ("channel", "campaign_id", "audience", "device"):
+        if col in data.rows.columns:
+            out[col] = data.rows[col].to_numpy()
+    out["prediction"] = np.nan
+    out["model_id"] = ""
+    for brand, idx in data.X.groupby(GROUP_COLUMN, sort=True).groups.items():
+        model_id, model = model_for_brand(cfg, task_name, str(brand))
+        out.loc[idx, "prediction"] = model.predict(data.X.loc[idx])
+        out.loc[idx, "model_id"] = model_id
+    return out

@@ -1,0 +1,80 @@
+"""Config loading: defaults, task files, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tabtune.config import default_config, load_config
+from tabtune.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_default_config_loads_with_every_task() -> None:
+    cfg = load_config(REPO / "configs" / "default.yaml")
+    assert set(cfg.tasks) >= {"bid", "budget"}
+    assert cfg.task("bid").target.denominator == "clicks"
+    assert cfg.task("budget").monotone == {"spend": 1}
+    assert cfg.adaptation.min_rows_to_adapt == 100
+
+
+def test_embedded_default_used_without_a_config_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(None)
+    assert cfg == default_config()
+    assert "bid" in cfg.tasks
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("adaptation:\n  min_rows_to_adpt: 5\n", "adaptation.min_rows_to_adpt: unknown key"),
+        ("bogus: 1\n", "bogus: unknown key"),
+        ("adaptation:\n  validation_fraction: 0.9\n", "adaptation.validation_fraction"),
+        ("backend: catboost\n", "backend"),
+        ("model:\n  learning_rate: -1\n", "model.learning_rate"),
+        ("tuning:\n  storage: 'redis://x'\n", "tuning.storage"),
+        ("bids:\n  min_bid: 5\n  max_bid: 1\n", "min_bid (5.0) must be below max_bid"),
+        ("data:\n  columns: {advertiser: brand_id}\n", "data.columns"),
+        ("tasks:\n  t: {name: t, target: {numerator: revenue}}\n", "at least one feature"),
+        ("tasks:\n  t: {name: t, target: {numerator: revenue}, calendar: [moon]}\n", "moon"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, text: str, needle: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert needle in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(_write(tmp_path, "a: [1, 2\n"))
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(_write(tmp_path, "- 1\n- 2\n"))
+
+
+def test_task_file_errors_name_the_task_file(tmp_path: Path) -> None:
+    task = tmp_path / "t.yaml"
+    task.write_text("kind: regression\ntarget: {numerator: revenue}\nnumeric: [spend]\nfeatures: [x]\n")
+    path = _write(tmp_path, f"tasks:\n  mine: {task}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "features: unknown key" in str(info.value)
+    assert str(task) in str(info.value)
+
+
+def test_unknown_task_lists_known_ones() -> None:
+    with pytest.raises(ConfigError, match="configured tasks"):
+        default_config().task("nope")

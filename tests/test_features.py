@@ -1,0 +1,88 @@
+"""Contract rows -> (X, y, weight) per task."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabtune.config import TaskConfig, default_config, load_config
+from tabtune.errors import TabTuneInputError
+from tabtune.features import calendar_features, feature_columns, task_data
+
+
+def _rows() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "brand_id": ["b1", "b1", "b2", "b2", "b1"],
+            "date": pd.to_datetime(["2024-01-03", "2024-01-01", "2024-01-02", "2024-01-06", "2024-01-01"]),
+            "channel": ["search", "social", "search", "search", "search"],
+            "audience": ["a", "a", "b", "b", "b"],
+            "device": ["mobile"] * 5,
+            "vertical": ["retail", "retail", "travel", "travel", "retail"],
+            "bid": [1.0, 2.0, 1.5, 1.5, 0.5],
+            "spend": [10.0, 4.0, 3.0, 0.0, 2.0],
+            "clicks": [10, 4, 0, 0, 2],
+            "conversions": [1, 0, 0, 0, 1],
+            "revenue": [50.0, 0.0, 0.0, 0.0, 30.0],
+        }
+    )
+
+
+def test_bid_task_is_a_click_weighted_ratio_in_time_order() -> None:
+    data = task_data(_rows(), default_config().task("bid"))
+    # rows without clicks carry no information about revenue per click
+    assert len(data) == 3
+    assert list(data.X.columns) == ["brand_id", "date", *feature_columns(default_config().task("bid"))]
+    assert data.X["date"].is_monotonic_increasing
+    np.testing.assert_allclose(data.weight, [4, 2, 10])
+    np.testing.assert_allclose(data.y, [0.0, 15.0, 5.0])
+    assert data.X.loc[2, "day_of_week"] == 2  # 2024-01-03 was a Wednesday
+
+
+def test_budget_task_aggregates_to_brand_day_channel() -> None:
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "default.yaml")
+    data = task_data(_rows(), cfg.task("budget"))
+    # b1 01-01 search + social, b1 01-03 search, b2 01-02 search, b2 01-06 search
+    assert len(data) == 5
+    first = data.rows[(data.rows.brand_id == "b1") & (data.rows.date == "2024-01-01")]
+    assert sorted(first.channel) == ["search", "social"]
+    search = first[first.channel == "search"].iloc[0]
+    assert search.spend == 2.0 and search.revenue == 30.0
+    assert data.weight is None
+
+
+def test_missing_feature_column_is_named() -> None:
+    rows = _rows().drop(columns=["audience"])
+    with pytest.raises(TabTuneInputError, match="audience"):
+        task_data(rows, default_config().task("bid"))
+
+
+def test_no_usable_target_rows_is_an_error() -> None:
+    rows = _rows().assign(clicks=0)
+    with pytest.raises(TabTuneInputError, match="no rows with a usable target"):
+        task_data(rows, default_config().task("bid"))
+
+
+def test_prediction_rows_keep_rows_without_target() -> None:
+    rows = _rows().drop(columns=["revenue"])
+    data = task_data(rows, default_config().task("bid"), require_target=False)
+    assert len(data) == 5
+    assert np.isnan(data.y).all()
+
+
+def test_calendar_features() -> None:
+    dates = pd.Series(pd.to_datetime(["2024-12-28", "2024-12-30"]))
+    cal = calendar_features(dates, ["day_of_week", "is_weekend", "day_of_year", "month", "week_of_year", "year"])
+    assert cal["is_weekend"].tolist() == [1, 0]
+    assert cal["day_of_year"].tolist() == [363, 365]
+    assert cal["week_of_year"].tolist() == [52, 1]
+
+
+def test_extra_numeric_feature_from_config() -> None:
+    task = TaskConfig(name="t", target={"numerator": "revenue"}, numeric=["spend", "impressions_share"])
+    rows = _rows().assign(impressions_share=np.linspace(0, 1, 5))
+    data = task_data(rows, task)
+    assert "impressions_share" in data.X.columns
