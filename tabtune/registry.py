@@ -178,7 +178,8 @@ class ModelRegistry:
     Examples
     --------
     >>> reg = ModelRegistry(tmp)  # doctest: +SKIP
-    >>> ref = reg.publish("bid", lambda d: (d / "model.txt").write_text("..."), promote=True)
+    >>> write = lambda d: (d / "model.txt").write_text("...")  # doctest: +SKIP
+    >>> ref = reg.publish("bid", write, promote=True)  # doctest: +SKIP
     >>> reg.resolve("bid").id  # doctest: +SKIP
     'global/bid/v0001'
     """
@@ -687,7 +688,11 @@ class ModelRegistry:
             mlflow.set_experiment(self.mlflow_experiment)
             with mlflow.start_run(run_name=ref.id):
                 mlflow.set_tags(
-                    {"tabtune.id": ref.id, "tabtune.task": ref.task, "tabtune.brand": ref.brand}
+                    {
+                        "tabtune.id": ref.id,
+                        "tabtune.task": ref.task,
+                        "tabtune.brand": ref.brand or "(global)",
+                    }
                 )
                 mlflow.log_dict(manifest, "manifest.json")
                 mlflow.log_artifacts(str(ref.path), artifact_path="model")

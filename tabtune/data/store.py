@@ -1,0 +1,665 @@
+"""The campaign store: a hive-partitioned Parquet dataset, one folder per brand.
+
+Layout::
+
+    <root>/brand_id=<id>/part-<YYYYMMDD>-<YYYYMMDD>-<hash8>.parquet
+
+The two dates are the first and last day in the file and ``hash8`` the start of the SHA-256 of
+its bytes. Brand ids are percent-encoded in folder names exactly as ``pyarrow.dataset`` decodes
+them (``"007"`` and ``"b-01"`` are written as is), and the files themselves do not hold a
+``brand_id`` column: it comes from the folder, always as a string.
+
+Every file is written under a temporary name starting with ``"."`` in the same folder, fsynced
+and renamed into place, so readers (``pyarrow.dataset`` skips names starting with ``"."`` or
+``"_"``) never see a half-written file. Appends are serialised by an advisory lock on
+``<root>/.lock`` (POSIX only). A crash between two brands' files leaves the first brands
+written; appending the same frame again with ``on_existing="skip"`` completes the rest.
+
+All files of a store share one schema: the first append fixes the set of columns, and later
+appends must bring the same columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote, unquote
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from tabtune.data.schema import (
+    DATE_DTYPE,
+    TABLE_COLUMN,
+    Violation,
+    key_columns,
+    sort_campaigns,
+    validate_campaigns,
+)
+from tabtune.errors import ContractError, TabTuneInputError
+
+__all__ = [
+    "PARTITION_COLUMN",
+    "PARTITIONING",
+    "AppendResult",
+    "CampaignStore",
+    "atomic_write_bytes",
+    "atomic_write_parquet",
+]
+
+PARTITION_COLUMN = "brand_id"
+PARTITIONING = ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive")
+"""Hive partitioning of the store; pass it to any ``pyarrow.dataset`` (or Dask) reader so
+brand ids stay strings ("007" is not the integer 7)."""
+
+_PREFIX = f"{PARTITION_COLUMN}="
+_HIDDEN = (".", "_")  # pyarrow.dataset's default ignore_prefixes
+_TIMESTAMP = pa.timestamp("us")
+RULE_BAD_BRAND_ID = 'must not contain "/", "\\", "=" or control characters, nor start with "."'
+
+DateLike = str | date | datetime | pd.Timestamp | np.datetime64
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; not possible (nor needed) on Windows.
+    if os.name != "posix":  # pragma: no cover
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> str:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The bytes go to a temporary file named ``.<name>.<random>.tmp`` in the same folder, are
+    fsynced, and the file is renamed over ``path`` with :func:`os.replace`. Missing parent
+    folders are created.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        Destination file.
+    data : bytes
+        The complete new content.
+
+    Returns
+    -------
+    str
+        SHA-256 hex digest of ``data``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _as_table(table_or_df: pa.Table | pd.DataFrame) -> pa.Table:
+    if isinstance(table_or_df, pd.DataFrame):
+        return pa.Table.from_pandas(table_or_df, preserve_index=False)
+    return table_or_df
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def atomic_write_parquet(table_or_df: pa.Table | pd.DataFrame, path: str | Path) -> str:
+    """Write a table (or DataFrame, index dropped) as one Parquet file, atomically.
+
+    Parameters
+    ----------
+    table_or_df : pyarrow.Table or pandas.DataFrame
+        The data.
+    path : str or pathlib.Path
+        Destination file.
+
+    Returns
+    -------
+    str
+        SHA-256 hex digest of the file's bytes.
+    """
+    return atomic_write_bytes(path, _parquet_bytes(_as_table(table_or_df)))
+
+
+# --------------------------------------------------------------------------- the store
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What :meth:`CampaignStore.append` did.
+
+    Attributes
+    ----------
+    rows_written : int
+        Rows written to new files.
+    rows_skipped : int
+        Rows dropped because their (brand_id, date) was already stored.
+    brands : list of str
+        Brands that received a new file, sorted.
+    files : list of pathlib.Path
+        The new files.
+    """
+
+    rows_written: int
+    rows_skipped: int
+    brands: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+def _check_brand_id(brand: str) -> bool:
+    return (
+        bool(brand)
+        and not brand.startswith(".")
+        and not any(ch in brand for ch in "/\\=")
+        and all(ch.isprintable() for ch in brand)
+    )
+
+
+def _to_timestamp(value: DateLike, name: str) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise TabTuneInputError(f"{name}={value!r} is not a date (use YYYY-MM-DD)") from exc
+    if pd.isna(stamp):
+        raise TabTuneInputError(f"{name}={value!r} is not a date (use YYYY-MM-DD)")
+    if stamp.tz is not None:
+        stamp = stamp.tz_localize(None)
+    return stamp.normalize()
+
+
+def _with_string_types(schema: pa.Schema) -> pa.Schema:
+    """The same schema with large_string fields as string and no pandas metadata."""
+    fields = [f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in schema]
+    return pa.schema(fields)
+
+
+class CampaignStore:
+    """Campaign rows in a Parquet dataset partitioned by brand.
+
+    Parameters
+    ----------
+    root : str or pathlib.Path
+        The store's folder, e.g. ``data/campaigns``; created by the first append.
+
+    Examples
+    --------
+    >>> store = CampaignStore("data/campaigns")  # doctest: +SKIP
+    >>> store.append(frame)  # doctest: +SKIP
+    >>> store.read("acme", start="2024-01-01", end="2024-03-31")  # doctest: +SKIP
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"CampaignStore({str(self.root)!r})"
+
+    # -- layout --------------------------------------------------------------
+
+    def partition_dir(self, brand: str) -> Path:
+        """Folder that holds one brand's files (it may not exist yet).
+
+        Parameters
+        ----------
+        brand : str
+            Brand id.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        return self.root / f"{_PREFIX}{quote(brand, safe='')}"
+
+    def _partitions(self) -> Iterator[tuple[str, Path]]:
+        if not self.root.is_dir():
+            return
+        for entry in self.root.iterdir():
+            if entry.name.startswith(_PREFIX) and entry.is_dir():
+                yield unquote(entry.name[len(_PREFIX) :]), entry
+
+    @staticmethod
+    def _data_files(folder: Path) -> list[Path]:
+        if not folder.is_dir():
+            return []
+        return sorted(
+            f
+            for f in folder.iterdir()
+            if f.suffix == ".parquet" and not f.name.startswith(_HIDDEN) and f.is_file()
+        )
+
+    def files(self, brands: Sequence[str] | str | None = None) -> list[Path]:
+        """Data files of the store (temporary and hidden files excluded).
+
+        Parameters
+        ----------
+        brands : str or sequence of str, optional
+            Only these brands' files; all brands when omitted.
+
+        Returns
+        -------
+        list of pathlib.Path
+            Sorted by brand, then file name.
+        """
+        if brands is None:
+            folders = sorted(self._partitions())
+        else:
+            folders = [(b, self.partition_dir(b)) for b in sorted(set(_brand_list(brands)))]
+        return [f for _, folder in folders for f in self._data_files(folder)]
+
+    def exists(self) -> bool:
+        """Whether the store holds any data.
+
+        Returns
+        -------
+        bool
+        """
+        return any(self._data_files(folder) for _, folder in self._partitions())
+
+    def brands(self) -> list[str]:
+        """Brands with data, sorted.
+
+        Returns
+        -------
+        list of str
+        """
+        return sorted(b for b, folder in self._partitions() if self._data_files(folder))
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per brand, read from the Parquet footers (no data is scanned).
+
+        Returns
+        -------
+        dict of str to int
+            Sorted by brand; brands without data are absent.
+        """
+        counts: dict[str, int] = {}
+        for brand in self.brands():
+            files = self._data_files(self.partition_dir(brand))
+            counts[brand] = sum(pq.read_metadata(f).num_rows for f in files)
+        return counts
+
+    def date_range(self, brand: str | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """First and last date in the store, or of one brand.
+
+        Uses the Parquet column statistics when present, so it is cheap.
+
+        Parameters
+        ----------
+        brand : str, optional
+            Restrict to this brand.
+
+        Returns
+        -------
+        tuple of pandas.Timestamp
+            ``(first, last)``, both inclusive.
+
+        Raises
+        ------
+        TabTuneInputError
+            If the store (or the brand) has no data.
+        """
+        files = self.files(None if brand is None else [brand])
+        if not files:
+            if brand is None or not self.exists():
+                raise self._empty_error()
+            raise TabTuneInputError(f"{self.root}: no data for brand {brand!r}")
+        lows, highs = [], []
+        for path in files:
+            low, high = _date_bounds(path)
+            lows.append(low)
+            highs.append(high)
+        return min(lows), max(highs)
+
+    def schema(self) -> pa.Schema | None:
+        """Arrow schema of the stored rows (``brand_id`` first), or None for an empty store.
+
+        Returns
+        -------
+        pyarrow.Schema or None
+        """
+        files = self.files()
+        if not files:
+            return None
+        file_schema = pq.read_schema(files[0]).remove_metadata()
+        return pa.schema([pa.field(PARTITION_COLUMN, pa.string()), *file_schema])
+
+    def dataset(self, brands: Sequence[str] | str | None = None) -> ds.Dataset:
+        """A ``pyarrow.dataset`` over the store (or only some brands' folders).
+
+        Parameters
+        ----------
+        brands : str or sequence of str, optional
+            Only list these brands' files (partition pruning before any scan).
+
+        Returns
+        -------
+        pyarrow.dataset.Dataset
+            With ``brand_id`` as a string partition column.
+
+        Raises
+        ------
+        TabTuneInputError
+            If the store is empty.
+        """
+        schema = self.schema()
+        if schema is None:
+            raise self._empty_error()
+        root = self.root.absolute()
+        paths = [str(root / f.relative_to(self.root)) for f in self.files(brands)]
+        return ds.dataset(
+            paths,
+            schema=schema,
+            format="parquet",
+            partitioning=PARTITIONING,
+            partition_base_dir=str(root),
+        )
+
+    def _empty_error(self) -> TabTuneInputError:
+        return TabTuneInputError(
+            f"{self.root}: the campaign store is empty or does not exist; "
+            "run `tabtune synth` or append data first"
+        )
+
+    # -- reading ---------------------------------------------------------------
+
+    def read(
+        self,
+        brands: Sequence[str] | str | None = None,
+        start: DateLike | None = None,
+        end: DateLike | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Read campaign rows, filtered by brand and date.
+
+        Parameters
+        ----------
+        brands : str or sequence of str, optional
+            Only these brands (only their folders are opened). Unknown brands give no rows.
+        start, end : str, date, datetime or pandas.Timestamp, optional
+            Inclusive date bounds (times of day are ignored).
+        columns : sequence of str, optional
+            Return only these columns, in this order.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Same dtypes and row order as :func:`~tabtune.data.schema.validate_campaigns`
+            returns; an empty frame with the store's columns when nothing matches.
+
+        Raises
+        ------
+        TabTuneInputError
+            If the store is empty, a date cannot be parsed, ``start`` is after ``end``, or a
+            requested column does not exist.
+        """
+        schema = self.schema()
+        if schema is None:
+            raise self._empty_error()
+        names = schema.names
+        if columns is not None:
+            columns = list(columns)
+            unknown = [c for c in columns if c not in names]
+            if unknown:
+                raise TabTuneInputError(
+                    f"{self.root}: unknown column(s) {unknown}; the store has {names}"
+                )
+        low = None if start is None else _to_timestamp(start, "start")
+        high = None if end is None else _to_timestamp(end, "end")
+        if low is not None and high is not None and low > high:
+            raise TabTuneInputError(f"start {low.date()} is after end {high.date()}")
+
+        wanted = None if brands is None else _brand_list(brands)
+        terms = []
+        if wanted is not None:
+            terms.append(ds.field(PARTITION_COLUMN).isin(wanted))
+        if low is not None:
+            terms.append(ds.field("date") >= pa.scalar(low.to_pydatetime(), type=_TIMESTAMP))
+        if high is not None:
+            terms.append(ds.field("date") <= pa.scalar(high.to_pydatetime(), type=_TIMESTAMP))
+        condition = None
+        for term in terms:
+            condition = term if condition is None else condition & term
+
+        selected = names if columns is None else list(dict.fromkeys(columns))
+        read_columns = list(dict.fromkeys([*selected, *key_columns(names)]))
+        if wanted is not None and not self.files(wanted):
+            table = schema.empty_table().select(read_columns)
+        else:
+            table = self.dataset(wanted).to_table(columns=read_columns, filter=condition)
+        frame = sort_campaigns(table.to_pandas())
+        if "date" in frame.columns:
+            frame["date"] = frame["date"].astype(DATE_DTYPE)
+        return frame if columns is None else frame[columns]
+
+    def _stored_dates(self, brand: str) -> pd.Series:
+        files = self._data_files(self.partition_dir(brand))
+        if not files:
+            return pd.Series([], dtype=DATE_DTYPE)
+        table = ds.dataset([str(f) for f in files], format="parquet").to_table(columns=["date"])
+        return table.column("date").to_pandas().astype(DATE_DTYPE)
+
+    # -- writing ---------------------------------------------------------------
+
+    def append(
+        self,
+        df: pd.DataFrame,
+        *,
+        extra_columns: Sequence[str] = (),
+        on_existing: Literal["skip", "error"] = "skip",
+    ) -> AppendResult:
+        """Validate rows and add them to the store, one new file per brand.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            Campaign rows with contract column names.
+        extra_columns : sequence of str, default ()
+            Further columns that must be present; they are stored too.
+        on_existing : {"skip", "error"}, default "skip"
+            What to do with rows whose (brand_id, date) is already stored: ``"skip"`` drops
+            them (so appending the same day twice changes nothing), ``"error"`` raises before
+            anything is written.
+
+        Returns
+        -------
+        AppendResult
+
+        Raises
+        ------
+        ContractError
+            If the rows break the contract, a brand id cannot be a folder name, or the columns
+            differ from the store's. Nothing is written.
+        TabTuneInputError
+            With ``on_existing="error"``, naming the brands and dates already stored.
+        """
+        if on_existing not in ("skip", "error"):
+            raise TabTuneInputError(f"on_existing must be 'skip' or 'error', got {on_existing!r}")
+        data = validate_campaigns(df, extra_columns=extra_columns)
+        _check_brand_ids(data)
+
+        try:
+            body = data.drop(columns=PARTITION_COLUMN)
+            target = _with_string_types(pa.Schema.from_pandas(body, preserve_index=False))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise ContractError(
+                f"{self.root}: the rows cannot be stored as Parquet: {exc}",
+                [Violation(TABLE_COLUMN, f"cannot be stored as Parquet: {exc}", len(data))],
+            ) from exc
+        with self._lock():
+            stored = self.schema()
+            if stored is not None:
+                target = _reconcile_schema(target, stored.remove(0), self.root)
+
+            plan: list[tuple[str, pd.DataFrame]] = []
+            clashes: list[str] = []
+            skipped = 0
+            for brand, rows in data.groupby(PARTITION_COLUMN, sort=True):
+                known = rows["date"].isin(self._stored_dates(str(brand)))
+                if known.any():
+                    if on_existing == "error":
+                        days = sorted({d.strftime("%Y-%m-%d") for d in rows.loc[known, "date"]})
+                        shown = ", ".join(days[:10]) + (", ..." if len(days) > 10 else "")
+                        clashes.append(f"brand {brand!r}: {len(days)} date(s): {shown}")
+                        continue
+                    skipped += int(known.sum())
+                    rows = rows[~known]
+                if len(rows):
+                    plan.append((str(brand), rows))
+            if clashes:
+                raise TabTuneInputError(
+                    f"{self.root}: data already stored for\n  "
+                    + "\n  ".join(clashes)
+                    + "\nnothing was written; pass on_existing='skip' to keep the stored rows"
+                )
+
+            # Serialise every brand first, so a bad cast fails before any file is written.
+            pending = [(brand, self._encode(brand, rows, target)) for brand, rows in plan]
+            files = []
+            for path, data in (item for _, item in pending):
+                atomic_write_bytes(path, data)
+                files.append(path)
+        written = sum(len(rows) for _, rows in plan)
+        return AppendResult(written, skipped, [b for b, _ in plan], files)
+
+    def _encode(self, brand: str, rows: pd.DataFrame, schema: pa.Schema) -> tuple[Path, bytes]:
+        body = rows.drop(columns=PARTITION_COLUMN)
+        try:
+            table = pa.Table.from_pandas(body, preserve_index=False).select(schema.names)
+            table = table.cast(schema).replace_schema_metadata(None)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise ContractError(
+                f"{self.root}: rows of brand {brand!r} cannot be stored: {exc}",
+                [Violation(PARTITION_COLUMN, f"cannot be stored: {exc}", len(rows))],
+            ) from exc
+        data = _parquet_bytes(table)
+        first, last = rows["date"].min(), rows["date"].max()
+        digest = hashlib.sha256(data).hexdigest()[:8]
+        name = f"part-{first:%Y%m%d}-{last:%Y%m%d}-{digest}.parquet"
+        return self.partition_dir(brand) / name, data
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no cross-process lock
+            yield
+            return
+        with open(self.root / ".lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _brand_list(brands: Sequence[str] | str) -> list[str]:
+    if isinstance(brands, str):
+        return [brands]
+    return list(dict.fromkeys(str(b) for b in brands))
+
+
+def _check_brand_ids(data: pd.DataFrame) -> None:
+    brand = data[PARTITION_COLUMN]
+    bad = ~brand.map(_check_brand_id).to_numpy(dtype=bool)
+    if not bad.any():
+        return
+    positions = np.flatnonzero(bad)
+    examples = data.iloc[positions[:5]][[PARTITION_COLUMN, "date"]].copy()
+    examples.index = pd.Index(positions[:5], name="row")
+    violation = Violation(PARTITION_COLUMN, RULE_BAD_BRAND_ID, int(bad.sum()), examples)
+    # Rows are reported in the validated (sorted) order, so say so.
+    raise ContractError(
+        "brand ids cannot be used as store folder names:\n  - "
+        + violation.describe().replace("\n", "\n  ")
+        + "\n  (row = position after sorting by brand_id and date)",
+        [violation],
+    )
+
+
+def _reconcile_schema(new: pa.Schema, stored: pa.Schema, root: Path) -> pa.Schema:
+    """The stored schema, after checking that ``new`` has the same columns and castable types."""
+    missing = [n for n in stored.names if n not in new.names]
+    extra = [n for n in new.names if n not in stored.names]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if extra:
+            parts.append(f"not in the store {extra}")
+        violation = Violation(", ".join(missing + extra), "columns differ from the store's", 0)
+        raise ContractError(
+            f"{root}: appended columns must match the stored ones: " + "; ".join(parts),
+            [violation],
+        )
+    for stored_field in stored:
+        new_type = new.field(stored_field.name).type
+        if new_type != stored_field.type and not _castable(new_type, stored_field.type):
+            violation = Violation(
+                stored_field.name, f"must have type {stored_field.type} like the store", 0
+            )
+            raise ContractError(
+                f"{root}: column {stored_field.name!r} is {new_type} but the store holds "
+                f"{stored_field.type}",
+                [violation],
+            )
+    return stored
+
+
+def _castable(source: pa.DataType, target: pa.DataType) -> bool:
+    try:
+        pa.array([], type=source).cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
+def _date_bounds(path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
+    metadata = pq.read_metadata(path)
+    names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
+    if "date" in names and metadata.num_row_groups:
+        index = names.index("date")
+        lows, highs = [], []
+        for group in range(metadata.num_row_groups):
+            stats = metadata.row_group(group).column(index).statistics
+            if stats is None or not stats.has_min_max:
+                break
+            lows.append(pd.Timestamp(stats.min))
+            highs.append(pd.Timestamp(stats.max))
+        else:
+            return min(lows), max(highs)
+    dates = pq.read_table(path, columns=["date"]).column("date").to_pandas()
+    return pd.Timestamp(dates.min()), pd.Timestamp(dates.max())

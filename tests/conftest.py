@@ -1,0 +1,51 @@
+"""Shared fixtures: small configs and tiny simulated stores in temporary directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+SMALL_MODEL = {
+    "n_estimators": 40,
+    "learning_rate": 0.1,
+    "num_leaves": 15,
+    "min_child_samples": 20,
+    "early_stopping_rounds": 10,
+}
+
+
+def write_small_config(directory: Path, **overrides) -> Path:
+    """A config for fast tests: tiny models, tasks from the repo, paths inside ``directory``."""
+    cfg = {
+        "data": {"store": "data/campaigns", "truth_dir": "data/truth"},
+        "models_dir": "models",
+        "runs_dir": "runs",
+        "outputs_dir": "outputs",
+        "device": "cpu",
+        "tasks": {
+            "bid": str(REPO / "configs" / "tasks" / "bid.yaml"),
+            "budget": str(REPO / "configs" / "tasks" / "budget.yaml"),
+        },
+        "model": dict(SMALL_MODEL),
+        "adaptation": {"adapt_n_estimators": 20, "min_rows_to_adapt": 100},
+        "synth": {"n_brands": 6, "n_days": 90, "seed": 3},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    path = directory / "tabtune.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture
+def small_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A small config in a fresh working directory (the test runs inside it)."""
+    monkeypatch.chdir(tmp_path)
+    return write_small_config(tmp_path)

@@ -1,0 +1,107 @@
+"""The CLI: exit codes and messages for bad input, and that bad input writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
+
+
+def _snapshot(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def _valid_rows(n: int = 4) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "brand_id": ["acme"] * n,
+            "date": pd.date_range("2024-03-01", periods=n).strftime("%Y-%m-%d"),
+            "channel": ["search"] * n,
+            "spend": [10.0] * n,
+            "clicks": [5] * n,
+            "conversions": [1] * n,
+            "revenue": [20.0] * n,
+        }
+    )
+
+
+def _run(capsys, *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_help_and_version(capsys) -> None:
+    code, out = _run(capsys, "--help")
+    assert code == EXIT_OK and "refresh" in out and "finetune" in out
+
+
+def test_unknown_command_is_usage_error(capsys) -> None:
+    code, _ = _run(capsys, "frobnicate")
+    assert code == EXIT_BAD_INPUT
+
+
+def test_validate_good_file(small_config: Path, capsys) -> None:
+    _valid_rows().to_csv("good.csv", index=False)
+    code, out = _run(capsys, "--config", str(small_config), "validate", "good.csv")
+    assert code == EXIT_OK, out
+    assert "OK" in out and "4 rows" in out
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needles"),
+    [
+        (lambda df: df.drop(columns=["revenue"]), ["revenue"]),
+        (lambda df: df.assign(spend=["a", "1", "2", "3"]), ["spend"]),
+        (lambda df: df.assign(spend=[-1.0, 2.0, 3.0, -4.0]), ["spend", ">= 0", "2 rows"]),
+        (
+            lambda df: df.assign(date=["2024-13-45", "2024-03-02", "2024-03-03", "2024-03-04"]),
+            ["date"],
+        ),
+    ],
+    ids=["missing-column", "wrong-type", "negative-spend", "bad-date"],
+)
+def test_bad_files_exit_2_and_name_the_problem(small_config: Path, capsys, mutate, needles) -> None:
+    mutate(_valid_rows()).to_csv("bad.csv", index=False)
+    before = _snapshot(Path.cwd())
+    code, out = _run(capsys, "--config", str(small_config), "validate", "bad.csv")
+    assert code == EXIT_BAD_INPUT
+    for needle in needles:
+        assert needle in out
+    assert _snapshot(Path.cwd()) == before
+
+
+def test_missing_file_exits_2(small_config: Path, capsys) -> None:
+    code, out = _run(capsys, "--config", str(small_config), "validate", "nope.csv")
+    assert code == EXIT_BAD_INPUT and "nope.csv" in out
+
+
+def test_unknown_config_key_exits_2_and_writes_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("synth:\n  n_brand: 3\n")
+    code, out = _run(capsys, "--config", "c.yaml", "synth")
+    assert code == EXIT_BAD_INPUT
+    assert "synth.n_brand: unknown key" in out
+    assert _snapshot(tmp_path) == {"c.yaml"}
+
+
+def test_missing_config_file_exits_2(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out = _run(capsys, "--config", "missing.yaml", "synth")
+    assert code == EXIT_BAD_INPUT and "missing.yaml" in out
+
+
+def test_commands_that_need_a_store_say_so(small_config: Path, capsys) -> None:
+    code, out = _run(capsys, "--config", str(small_config), "pretrain")
+    assert code == EXIT_BAD_INPUT
+    assert "synth" in out  # tells the user how to get data
+    code, out = _run(capsys, "--config", str(small_config), "finetune")
+    assert code == EXIT_BAD_INPUT
+
+
+def test_models_list_on_empty_registry(small_config: Path, capsys) -> None:
+    code, out = _run(capsys, "--config", str(small_config), "models", "list")
+    assert code == EXIT_OK and "no models" in out

@@ -1,0 +1,447 @@
+"""Tests for the campaign data contract (tabtune.data.schema)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tabtune.data import schema
+from tabtune.data.schema import (
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    Violation,
+    apply_column_mapping,
+    read_table,
+    validate_campaigns,
+    validate_file,
+)
+from tabtune.errors import ContractError, TabTuneInputError
+
+
+def campaign_frame(n: int = 6) -> pd.DataFrame:
+    """A valid frame with every optional column, deliberately unsorted."""
+    brands = ["b2", "007", "b2", "007", "b2", "007"][:n]
+    days = ["2024-01-02", "2024-01-01", "2024-01-01", "2024-01-02", "2024-01-03", "2024-01-03"]
+    return pd.DataFrame(
+        {
+            "brand_id": brands,
+            "date": days[:n],
+            "channel": ["search"] * n,
+            "spend": [10.0, 12.5, 0.0, 3, 7, 1][:n],
+            "clicks": [5, 6, 0, 2, 3, 1][:n],
+            "conversions": [1, 2, 0, 0, 3, 1][:n],
+            "revenue": [20.0, 30, 0, 0, 9.5, 2][:n],
+            "campaign_id": ["c1"] * n,
+            "bid": [0.5, 0.6, 0.7, 0.8, 0.9, 1.0][:n],
+            "impressions": [100, 80, 0, 40, 30, 10][:n],
+            "geo": ["fr", "de", "fr", "de", "fr", "de"][:n],
+        }
+    )
+
+
+def _rules(error: ContractError) -> set[tuple[str, str]]:
+    return {(v.column, v.rule) for v in error.violations}
+
+
+def test_contract_tables() -> None:
+    assert list(REQUIRED_COLUMNS) == [
+        "brand_id",
+        "date",
+        "channel",
+        "spend",
+        "clicks",
+        "conversions",
+        "revenue",
+    ]
+    assert set(OPTIONAL_COLUMNS) == {
+        "campaign_id",
+        "audience",
+        "device",
+        "vertical",
+        "bid",
+        "impressions",
+    }
+    assert set(REQUIRED_COLUMNS.values()) | set(OPTIONAL_COLUMNS.values()) == {
+        "string",
+        "date",
+        "float",
+        "int",
+    }
+
+
+def test_valid_frame_is_normalised() -> None:
+    raw = campaign_frame()
+    raw.loc[0, "brand_id"] = "  b2 "  # stripped
+    raw["date"] = raw["date"].astype(object)
+    raw.loc[1, "date"] = pd.Timestamp("2024-01-01 15:30")  # normalised to midnight
+    raw["clicks"] = raw["clicks"].astype(float)  # integral floats become int64
+
+    out = validate_campaigns(raw)
+
+    assert out["brand_id"].dtype == "str"
+    assert out["channel"].dtype == "str"
+    assert out["date"].dtype == "datetime64[us]"
+    assert out["clicks"].dtype == "int64"
+    assert out["impressions"].dtype == "int64"
+    assert out["spend"].dtype == "float64"
+    assert out["bid"].dtype == "float64"
+    assert (out["date"] == out["date"].dt.normalize()).all()
+    assert list(out["brand_id"]) == ["007", "007", "007", "b2", "b2", "b2"]
+    assert list(out["date"].dt.day) == [1, 2, 3, 1, 2, 3]
+    assert isinstance(out.index, pd.RangeIndex)
+    # Required, then optional, then extra columns; extras untouched.
+    assert list(out.columns) == [*REQUIRED_COLUMNS, "campaign_id", "bid", "impressions", "geo"]
+    assert out["geo"].tolist() == ["de", "de", "de", "fr", "fr", "fr"]
+
+
+def test_timezone_aware_dates_keep_their_wall_clock_day() -> None:
+    raw = campaign_frame(2)
+    raw["date"] = pd.to_datetime(["2024-01-02 23:30", "2024-01-01 00:10"]).tz_localize(
+        "America/New_York"
+    )
+    out = validate_campaigns(raw)
+    assert out["date"].dt.tz is None
+    assert sorted(out["date"].dt.day) == [1, 2]
+
+
+def _drop(column: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    return lambda df: df.drop(columns=column)
+
+
+def _set(column: str, value: object, row: int = 2) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def change(df: pd.DataFrame) -> pd.DataFrame:
+        df[column] = df[column].astype(object)
+        df.loc[row, column] = value
+        return df
+
+    return change
+
+
+def _duplicate(df: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([df, df.iloc[[3]]], ignore_index=True)
+
+
+BAD_FRAMES = {
+    "missing column": (_drop("revenue"), "revenue", schema.RULE_MISSING_COLUMN, None),
+    "text in spend": (_set("spend", "abc"), "spend", schema.RULE_NOT_NUMBER, 2),
+    "unparseable date": (_set("date", "2024-13-45"), "date", schema.RULE_NOT_DATE, 2),
+    "ambiguous date": (_set("date", "03/01/2024"), "date", schema.RULE_NOT_DATE, 2),
+    "numeric date": (lambda df: df.assign(date=20240101), "date", schema.RULE_NOT_DATE, 0),
+    "negative spend": (_set("spend", -5.0), "spend", schema.RULE_NEGATIVE, 2),
+    "negative clicks": (_set("clicks", -1), "clicks", schema.RULE_NEGATIVE, 2),
+    "fractional clicks": (_set("clicks", 2.5), "clicks", schema.RULE_NOT_WHOLE_NUMBER, 2),
+    "text in clicks": (_set("clicks", "many"), "clicks", schema.RULE_NOT_WHOLE_NUMBER, 2),
+    "zero bid": (_set("bid", 0.0), "bid", schema.RULE_NOT_POSITIVE, 2),
+    "negative bid": (_set("bid", -1.0), "bid", schema.RULE_NOT_POSITIVE, 2),
+    "conversions > clicks": (
+        _set("conversions", 99),
+        "conversions",
+        schema.RULE_CONVERSIONS_GT_CLICKS,
+        2,
+    ),
+    "clicks > impressions": (
+        _set("impressions", 1, row=0),
+        "clicks",
+        schema.RULE_CLICKS_GT_IMPRESSIONS,
+        0,
+    ),
+    "NaN brand_id": (_set("brand_id", np.nan), "brand_id", schema.RULE_MISSING_VALUE, 2),
+    "None channel": (_set("channel", None), "channel", schema.RULE_MISSING_VALUE, 2),
+    "blank brand_id": (_set("brand_id", "   "), "brand_id", schema.RULE_MISSING_VALUE, 2),
+    "NaN revenue": (_set("revenue", np.nan), "revenue", schema.RULE_MISSING_VALUE, 2),
+    "inf revenue": (_set("revenue", np.inf), "revenue", schema.RULE_NOT_FINITE, 2),
+    "-inf spend": (_set("spend", -np.inf), "spend", schema.RULE_NOT_FINITE, 2),
+    "bool spend": (lambda df: df.assign(spend=True), "spend", schema.RULE_NOT_NUMBER, 0),
+    "duplicates": (
+        _duplicate,
+        "brand_id, date, channel, campaign_id",
+        schema.RULE_DUPLICATE_KEY,
+        3,
+    ),
+    "empty frame": (lambda df: df.iloc[0:0], schema.TABLE_COLUMN, schema.RULE_NO_ROWS, None),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FRAMES), ids=list(BAD_FRAMES))
+def test_each_rule_rejects_a_bad_frame(case: str) -> None:
+    change, column, rule, row = BAD_FRAMES[case]
+    bad = change(campaign_frame())
+
+    with pytest.raises(ContractError) as caught:
+        validate_campaigns(bad, source="data/x.csv")
+
+    error = caught.value
+    assert (column, rule) in _rules(error)
+    message = str(error)
+    assert message.startswith("data/x.csv: ")
+    assert rule in message
+    if column != schema.TABLE_COLUMN:
+        assert column in message
+    if row is not None:
+        (violation,) = [v for v in error.violations if (v.column, v.rule) == (column, rule)]
+        assert row in violation.examples.index
+        assert violation.examples.index.name == "row"
+        assert f"row {row}:" in message
+
+
+def test_message_names_column_rule_count_and_examples() -> None:
+    bad = campaign_frame()
+    bad.loc[[1, 2, 4], "spend"] = [-5.0, -1.0, -2.0]
+    with pytest.raises(ContractError) as caught:
+        validate_campaigns(bad, source="data/x.csv")
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "data/x.csv: 1 contract violation"
+    assert lines[1] == "  - column 'spend': must be >= 0 (3 rows), e.g."
+    assert lines[2] == "      row 1: brand_id=007 date=2024-01-01 channel=search spend=-5.0"
+    assert "CSV file = row + 2" in lines[-1]
+    (violation,) = caught.value.violations
+    assert violation.count == 3
+    assert list(violation.examples.index) == [1, 2, 4]
+    assert violation.describe() in str(caught.value).replace("\n  ", "\n")
+
+
+def test_examples_are_capped_at_five_rows() -> None:
+    bad = pd.concat([campaign_frame()] * 3, ignore_index=True)
+    bad["brand_id"] = [f"b{i}" for i in range(len(bad))]
+    bad["spend"] = -1.0
+    with pytest.raises(ContractError) as caught:
+        validate_campaigns(bad)
+    (violation,) = caught.value.violations
+    assert violation.count == 18
+    assert len(violation.examples) == 5
+
+
+def test_all_violations_are_reported_together() -> None:
+    bad = campaign_frame().drop(columns="channel")
+    bad["spend"] = bad["spend"].astype(object)
+    bad.loc[0, "spend"] = "abc"
+    bad.loc[1, "clicks"] = -3
+    bad.loc[2, "revenue"] = np.inf
+    bad.loc[3, "date"] = "not a date"
+
+    with pytest.raises(ContractError) as caught:
+        validate_campaigns(bad, extra_columns=["geo", "weather"])
+
+    assert _rules(caught.value) == {
+        ("channel", schema.RULE_MISSING_COLUMN),
+        ("weather", schema.RULE_MISSING_EXTRA_COLUMN),
+        ("spend", schema.RULE_NOT_NUMBER),
+        ("clicks", schema.RULE_NEGATIVE),
+        ("revenue", schema.RULE_NOT_FINITE),
+        ("date", schema.RULE_NOT_DATE),
+    }
+    assert str(caught.value).startswith("campaign data: 6 contract violations")
+
+
+def test_duplicate_key_includes_optional_key_columns() -> None:
+    frame = campaign_frame(2).assign(brand_id="b1", date="2024-01-01")
+    frame["device"] = ["mobile", "desktop"]
+    assert len(validate_campaigns(frame)) == 2  # same day, different device: fine
+    frame["device"] = ["mobile", " mobile"]  # equal once stripped
+    with pytest.raises(ContractError, match="duplicate rows for the same key"):
+        validate_campaigns(frame)
+
+
+def test_violation_is_a_frozen_value() -> None:
+    violation = Violation("spend", schema.RULE_NEGATIVE, 3)
+    with pytest.raises(AttributeError):
+        violation.count = 4  # type: ignore[misc]
+    assert violation == Violation("spend", schema.RULE_NEGATIVE, 3)
+    assert violation.describe() == "column 'spend': must be >= 0"
+
+
+def test_input_is_not_mutated() -> None:
+    raw = campaign_frame()
+    raw.loc[0, "brand_id"] = " b2 "
+    raw.index = [10, 11, 12, 13, 14, 15]
+    snapshot = raw.copy(deep=True)
+    validate_campaigns(raw)
+    pd.testing.assert_frame_equal(raw, snapshot)
+
+    bad = raw.assign(spend=-1.0)
+    snapshot = bad.copy(deep=True)
+    with pytest.raises(ContractError):
+        validate_campaigns(bad)
+    pd.testing.assert_frame_equal(bad, snapshot)
+
+
+def test_non_frame_input_is_rejected() -> None:
+    with pytest.raises(TabTuneInputError, match="DataFrame"):
+        validate_campaigns([{"brand_id": "b1"}])  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- column mapping
+
+
+def test_column_mapping_renames_user_columns() -> None:
+    user = campaign_frame().rename(columns={"brand_id": "advertiser", "date": "day"})
+    mapped = apply_column_mapping(user, {"brand_id": "advertiser", "date": "day", "spend": "spend"})
+    assert "advertiser" in user.columns  # input untouched
+    assert {"brand_id", "date"} <= set(mapped.columns)
+    assert "advertiser" not in mapped.columns
+    validate_campaigns(mapped)
+
+
+def test_column_mapping_names_a_missing_source_column() -> None:
+    with pytest.raises(ContractError) as caught:
+        apply_column_mapping(campaign_frame(), {"brand_id": "advertiser"})
+    assert "brand_id" in str(caught.value)
+    assert "advertiser" in str(caught.value)
+    assert caught.value.violations[0].column == "brand_id"
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        {"not_a_column": "geo"},
+        {"audience": "geo", "vertical": "geo"},  # one column mapped twice
+        {"channel": "geo"},  # 'channel' already exists and is not renamed away
+    ],
+)
+def test_column_mapping_rejects_bad_mappings(mapping: dict[str, str]) -> None:
+    with pytest.raises(ContractError):
+        apply_column_mapping(campaign_frame(), mapping)
+
+
+def test_column_mapping_can_swap_names() -> None:
+    frame = campaign_frame().rename(columns={"channel": "audience"}).assign(channel="x")
+    mapped = apply_column_mapping(frame, {"channel": "audience", "audience": "channel"})
+    assert set(mapped["audience"]) == {"x"}
+    assert set(mapped["channel"]) == {"search"}
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_csv_round_trip_keeps_leading_zeros(tmp_path: Path) -> None:
+    path = tmp_path / "campaigns.csv"
+    frame = campaign_frame()
+    frame["campaign_id"] = "0042"
+    frame.loc[0, "channel"] = "NA"  # a real value, not missing, in a string column
+    frame.to_csv(path, index=False)
+
+    out = validate_file(path)
+
+    assert set(out["brand_id"]) == {"007", "b2"}
+    assert set(out["campaign_id"]) == {"0042"}
+    assert "NA" in set(out["channel"])
+    pd.testing.assert_frame_equal(out, validate_campaigns(frame))
+
+
+def test_validate_file_with_mapping_keeps_mapped_ids_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    campaign_frame().rename(columns={"brand_id": "advertiser", "date": "day"}).to_csv(
+        path, index=False
+    )
+    out = validate_file(path, mapping={"brand_id": "advertiser", "date": "day"})
+    assert set(out["brand_id"]) == {"007", "b2"}
+
+
+def test_validate_file_reports_the_path_and_csv_rows(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    frame = campaign_frame()
+    frame.loc[4, "spend"] = -1
+    frame.to_csv(path, index=False)
+    with pytest.raises(ContractError) as caught:
+        validate_file(path, extra_columns=["geo"])
+    message = str(caught.value)
+    assert message.startswith(f"{path}: 1 contract violation")
+    assert "row 4:" in message
+
+
+def test_parquet_file_and_directory(tmp_path: Path) -> None:
+    frame = validate_campaigns(campaign_frame())
+    frame.to_parquet(tmp_path / "one.parquet", index=False)
+    pd.testing.assert_frame_equal(validate_file(tmp_path / "one.parquet"), frame)
+
+    folder = tmp_path / "parts"
+    for brand, rows in frame.groupby("brand_id"):
+        part = folder / f"brand_id={brand}"
+        part.mkdir(parents=True)
+        rows.drop(columns="brand_id").to_parquet(part / "part-0.pq", index=False)
+    out = validate_file(folder)
+    assert set(out["brand_id"]) == {"007", "b2"}  # the partition value stays text
+    pd.testing.assert_frame_equal(out[frame.columns], frame)
+
+
+@pytest.mark.parametrize("name", ["missing.csv", "data.xlsx"])
+def test_read_table_errors_name_the_path(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    if name.endswith(".xlsx"):
+        path.write_bytes(b"not really excel")
+    with pytest.raises(TabTuneInputError, match=name):
+        read_table(path)
+
+
+def test_read_table_wraps_corrupt_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1 garbage")
+    with pytest.raises(TabTuneInputError, match="broken.parquet"):
+        read_table(path)
+
+
+# --------------------------------------------------------------------------- properties
+
+_texts = st.text(alphabet="abcXYZ019-_ ", min_size=1, max_size=6).filter(lambda s: s.strip())
+
+
+@st.composite
+def valid_frames(draw: st.DrawFn) -> pd.DataFrame:
+    n = draw(st.integers(1, 12))
+    brands = draw(st.lists(_texts, min_size=n, max_size=n))
+    days = draw(st.lists(st.integers(0, 400), min_size=n, max_size=n, unique=True))
+    clicks = draw(st.lists(st.integers(0, 10_000), min_size=n, max_size=n))
+    conversions = [draw(st.integers(0, c)) for c in clicks]
+    money = st.floats(0, 1e7, allow_nan=False, allow_infinity=False)
+    return pd.DataFrame(
+        {
+            "brand_id": brands,
+            "date": pd.Timestamp("2023-01-01") + pd.to_timedelta(days, unit="D"),
+            "channel": draw(st.lists(_texts, min_size=n, max_size=n)),
+            "spend": draw(st.lists(money, min_size=n, max_size=n)),
+            "clicks": clicks,
+            "conversions": conversions,
+            "revenue": draw(st.lists(money, min_size=n, max_size=n)),
+        }
+    )
+
+
+_fast = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@_fast
+@given(valid_frames())
+def test_property_valid_frames_validate(frame: pd.DataFrame) -> None:
+    out = validate_campaigns(frame)
+    assert len(out) == len(frame)
+    assert out["spend"].sum() == pytest.approx(frame["spend"].sum())
+    keys = list(zip(out["brand_id"], out["date"], strict=True))
+    assert keys == sorted(keys)
+    # Validating the normalised output again is a no-op.
+    pd.testing.assert_frame_equal(validate_campaigns(out), out)
+
+
+@_fast
+@given(
+    valid_frames(),
+    st.sampled_from(["spend", "clicks", "conversions", "revenue"]),
+    st.data(),
+)
+def test_property_negatives_are_rejected(
+    frame: pd.DataFrame, column: str, data: st.DataObject
+) -> None:
+    row = data.draw(st.integers(0, len(frame) - 1))
+    value = -data.draw(st.integers(1, 1000))
+    frame[column] = frame[column].astype("float64")
+    frame.loc[row, column] = float(value)
+    with pytest.raises(ContractError) as caught:
+        validate_campaigns(frame)
+    negative = [v for v in caught.value.violations if v.rule == schema.RULE_NEGATIVE]
+    assert [v.column for v in negative] == [column]
+    assert list(negative[0].examples.index) == [row]
