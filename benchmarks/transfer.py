@@ -1,0 +1,407 @@
+"""Transfer benchmark: does adapting a global model per brand beat the alternatives?
+
+Data: the simulator (``tabtune.data.synth.simulate``), bid task (revenue per click, weighted by
+clicks). One time cut T (``--test-days`` before the last day) splits everything: models learn
+from rows before T and are scored on the brand's rows from T on, against the simulator's
+*true* value per click (click-weighted MAE, relative to the brand's mean true value).
+
+Held-out brands are never in pretraining. They are grouped by their rows before T into buckets
+around 100, 1,000 and 10,000 rows. Methods, all with the same boosting parameters:
+
+* ``global``   — the pretrained global model, as is (the brand is unknown to it);
+* ``brand-only`` — a model trained on the brand's own rows only;
+* ``pooled+id`` — one model on the pool plus every held-out brand's training rows, with
+  ``brand_id`` as a categorical feature (the model a team would retrain nightly instead);
+* ``gpboost``  — GPBoost: shared trees + a brand random effect, same pooled training rows
+  (optional: skipped when gpboost is not installed);
+* ``tabtune auto`` — ``TabTuneRegressor(base_model=global).fit(brand rows)``.
+
+Run: ``python -m benchmarks.transfer`` (``make bench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.common import best_of, machine, md_table, weighted_mae, write_raw, write_section
+from tabtune import TabTuneRegressor
+from tabtune.config import default_config
+from tabtune.data.synth import simulate
+from tabtune.features import task_data
+
+PARAMS: dict[str, Any] = dict(
+    n_estimators=600,
+    learning_rate=0.05,
+    num_leaves=63,
+    min_child_samples=40,
+    reg_lambda=1.0,
+    early_stopping_rounds=50,
+    random_state=0,
+)
+BUCKETS = {"~100": (60, 300), "~1,000": (600, 2500), "~10,000": (5000, 10**9)}
+
+
+def _pick_heldout(
+    counts: pd.Series, per_bucket: int, rng: np.random.Generator
+) -> dict[str, list[str]]:
+    picked: dict[str, list[str]] = {}
+    for name, (lo, hi) in BUCKETS.items():
+        cands = sorted(counts[(counts >= lo) & (counts < hi)].index)
+        if len(cands) > per_bucket:
+            cands = sorted(rng.choice(cands, size=per_bucket, replace=False))
+        picked[name] = list(cands)
+    return picked
+
+
+def _X(data, cols: list[str]) -> pd.DataFrame:
+    return data.X[cols]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    task = default_config().task("bid")
+    t0 = time.perf_counter()
+    sim = simulate(n_brands=args.brands, n_days=args.days, seed=args.seed)
+    obs = sim.observations.assign(true_value_per_click=sim.truth["true_value_per_click"].to_numpy())
+    data = task_data(obs, task)
+    X, y, w = data.X, data.y, data.weight
+    truth = data.rows["true_value_per_click"].to_numpy()
+    dates = pd.to_datetime(X["date"])
+    cut = dates.max() - pd.Timedelta(days=args.test_days - 1)
+    before = (dates < cut).to_numpy()
+    train_counts = X.loc[before, "brand_id"].value_counts()
+    rng = np.random.default_rng(args.seed)
+    heldout = _pick_heldout(train_counts, args.per_bucket, rng)
+    held = {b for bs in heldout.values() for b in bs}
+    is_held = X["brand_id"].isin(held).to_numpy()
+    pool = before & ~is_held
+    print(
+        f"simulated {len(obs):,} rows ({len(X):,} with clicks) for {args.brands} brands in "
+        f"{time.perf_counter() - t0:.1f}s; cut {cut.date()}; pool {pool.sum():,} rows; held out "
+        + ", ".join(f"{k}: {len(v)}" for k, v in heldout.items()),
+        flush=True,
+    )
+
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    glob = TabTuneRegressor(group_column="brand_id", time_column="date", **PARAMS)
+    glob.fit(X[pool], y[pool], sample_weight=w[pool])
+    timings["pretrain_global"] = time.perf_counter() - t
+    print(
+        f"pretrained global on {pool.sum():,} rows in {timings['pretrain_global']:.1f}s", flush=True
+    )
+
+    # one pooled model with brand_id as a categorical feature (includes held-out training rows)
+    pooled_rows = before
+    feat = [c for c in X.columns if c not in ("brand_id", "date")]
+    X_id = X[["date", "brand_id", *feat]]
+    t = time.perf_counter()
+    pooled = TabTuneRegressor(time_column="date", **PARAMS)
+    pooled.fit(X_id[pooled_rows], y[pooled_rows], sample_weight=w[pooled_rows])
+    timings["pooled_with_id"] = time.perf_counter() - t
+    print(
+        f"pooled+id on {pooled_rows.sum():,} rows in {timings['pooled_with_id']:.1f}s", flush=True
+    )
+
+    gpb_model = None
+    if not args.no_gpboost:
+        gpb_model = _fit_gpboost(X, y, w, pooled_rows, feat, timings)
+
+    results = []
+    for bucket, brands in heldout.items():
+        for brand in brands:
+            b = (X["brand_id"] == brand).to_numpy()
+            tr, te = b & before, b & ~before
+            if te.sum() == 0:
+                continue
+            row: dict[str, Any] = {
+                "bucket": bucket,
+                "brand": brand,
+                "train_rows": int(tr.sum()),
+                "test_rows": int(te.sum()),
+            }
+            scale = float(np.average(truth[te], weights=w[te]))
+
+            def score(pred: np.ndarray) -> float:
+                return weighted_mae(pred, truth[te], w[te]) / scale  # noqa: B023
+
+            row["global"] = score(glob.predict(X[te]))
+            t = time.perf_counter()
+            own = TabTuneRegressor(time_column="date", **PARAMS).fit(
+                X[tr], y[tr], sample_weight=w[tr]
+            )
+            row["brand_only_seconds"] = time.perf_counter() - t
+            row["brand-only"] = score(own.predict(X[te]))
+            row["pooled+id"] = score(pooled.predict(X_id[te]))
+            if gpb_model is not None:
+                row["gpboost"] = score(_predict_gpboost(gpb_model, X, te, feat))
+            t = time.perf_counter()
+            est = TabTuneRegressor(base_model=glob).fit(X[tr], y[tr], sample_weight=w[tr])
+            row["adapt_seconds"] = time.perf_counter() - t
+            row["tabtune auto"] = score(est.predict(X[te]))
+            row["strategy"] = est.strategy_
+            results.append(row)
+            print(
+                f"  {bucket:>8} {brand}: rows {row['train_rows']:>6}, strategy {row['strategy']:<15} "
+                + " ".join(f"{m} {row[m]:.3f}" for m in _methods(row)),
+                flush=True,
+            )
+    out: dict[str, Any] = {
+        "args": vars(args),
+        "timings": timings,
+        "brands": results,
+        "cut": str(cut.date()),
+    }
+    if not args.no_overhead:
+        out["overhead"] = overhead(args)
+    return out
+
+
+def _fit_gpboost(X, y, w, rows, feat, timings):
+    try:
+        import gpboost as gpb
+    except ImportError:
+        print("gpboost not installed: skipping (pip install 'tabtune[bench]')", flush=True)
+        return None
+    cats = ["channel", "audience", "device", "vertical"]
+    Xn = X.loc[rows, feat].copy()
+    codes = {c: {v: i for i, v in enumerate(sorted(X[c].unique()))} for c in cats}
+    for c in cats:
+        Xn[c] = Xn[c].map(codes[c]).astype(float)
+    t = time.perf_counter()
+    gp_model = gpb.GPModel(group_data=X.loc[rows, "brand_id"].to_numpy(), likelihood="gaussian")
+    dtrain = gpb.Dataset(Xn, y[rows], categorical_feature=[feat.index(c) for c in cats])
+    params = {
+        "learning_rate": PARAMS["learning_rate"],
+        "num_leaves": PARAMS["num_leaves"],
+        "min_data_in_leaf": PARAMS["min_child_samples"],
+        "lambda_l2": PARAMS["reg_lambda"],
+        "verbose": -1,
+    }
+    booster = gpb.train(params=params, train_set=dtrain, gp_model=gp_model, num_boost_round=300)
+    timings["gpboost"] = time.perf_counter() - t
+    print(f"gpboost on {rows.sum():,} rows in {timings['gpboost']:.1f}s", flush=True)
+    return booster, codes, cats
+
+
+def _predict_gpboost(model, X, rows, feat) -> np.ndarray:
+    booster, codes, cats = model
+    Xn = X.loc[rows, feat].copy()
+    for c in cats:
+        Xn[c] = Xn[c].map(codes[c]).astype(float)
+    pred = booster.predict(
+        data=Xn, group_data_pred=X.loc[rows, "brand_id"].to_numpy(), pred_latent=True
+    )
+    return np.asarray(pred["fixed_effect"]) + np.asarray(pred["random_effect_mean"])
+
+
+def _methods(row: dict[str, Any]) -> list[str]:
+    return [m for m in ("global", "brand-only", "pooled+id", "gpboost", "tabtune auto") if m in row]
+
+
+def overhead(args: argparse.Namespace) -> dict[str, float]:
+    """tabtune fit/predict vs the raw library on the same data and parameters."""
+    import lightgbm as lgb
+
+    n = args.overhead_rows
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(8)})
+    X["c"] = pd.Categorical(rng.choice(list("abcdefgh"), size=n))
+    y = X["x0"] * 2 + np.sin(X["x1"]) + (X["c"].cat.codes % 3) + rng.normal(scale=0.5, size=n)
+    rounds = 100
+    est_params = dict(
+        n_estimators=rounds,
+        learning_rate=0.1,
+        num_leaves=31,
+        early_stopping_rounds=None,
+        random_state=0,
+    )
+    lgb_params = {
+        "objective": "regression",
+        "learning_rate": 0.1,
+        "num_leaves": 31,
+        "verbose": -1,
+        "seed": 0,
+        "deterministic": True,
+        "min_data_in_leaf": 20,
+        "lambda_l2": 0.0,
+    }
+    out: dict[str, float] = {"rows": n, "rounds": rounds}
+    out["fit_raw"] = best_of(
+        lambda: lgb.train(lgb_params, lgb.Dataset(X, y), num_boost_round=rounds), 2
+    )
+    out["fit_tabtune"] = best_of(lambda: TabTuneRegressor(**est_params).fit(X, y), 2)
+    booster = lgb.train(lgb_params, lgb.Dataset(X, y), num_boost_round=rounds)
+    est = TabTuneRegressor(**est_params).fit(X, y)
+    out["predict_raw"] = best_of(lambda: booster.predict(X), 3)
+    out["predict_tabtune"] = best_of(lambda: est.predict(X), 3)
+    m = 5000
+    Xb, yb = X.iloc[:m], y.iloc[:m] + 1.0
+    out["adapt_raw"] = best_of(
+        lambda: lgb.train(lgb_params, lgb.Dataset(Xb, yb), num_boost_round=50, init_model=booster),
+        3,
+    )
+    out["adapt_tabtune"] = best_of(
+        lambda: TabTuneRegressor(
+            base_model=est,
+            strategy="continue",
+            adapt_n_estimators=50,
+            early_stopping_rounds=None,
+            learning_rate=0.1,
+            validation_fraction=0.2,
+        ).fit(Xb, yb),
+        3,
+    )
+    for k in ("fit", "predict", "adapt"):
+        out[f"{k}_ratio"] = out[f"{k}_tabtune"] / out[f"{k}_raw"]
+    print(
+        "overhead: "
+        + ", ".join(f"{k} {out[k + '_ratio']:.2f}x" for k in ("fit", "predict", "adapt")),
+        flush=True,
+    )
+    return out
+
+
+def render(out: dict[str, Any], command: str) -> str:
+    res = pd.DataFrame(out["brands"])
+    methods = [
+        m for m in ("global", "brand-only", "pooled+id", "gpboost", "tabtune auto") if m in res
+    ]
+    rows = []
+    for bucket in BUCKETS:
+        part = res[res["bucket"] == bucket]
+        if part.empty:
+            continue
+        means = {m: part[m].mean() for m in methods}
+        best_base = min(v for k, v in means.items() if k != "tabtune auto")
+        rows.append(
+            [bucket, len(part), int(part["train_rows"].median())]
+            + [
+                f"**{means[m]:.3f}**" if means[m] == min(means.values()) else f"{means[m]:.3f}"
+                for m in methods
+            ]
+            + [f"{100 * (means['tabtune auto'] - best_base) / best_base:+.1f}%"]
+        )
+    table = md_table(
+        ["bucket", "brands", "median train rows", *methods, "auto vs best baseline"], rows
+    )
+    strat = res.groupby("bucket")["strategy"].agg(
+        lambda s: ", ".join(f"{k} {v}" for k, v in s.value_counts().items())
+    )
+    t = out["timings"]
+    adapt_total = res["adapt_seconds"].sum()
+    lines = [
+        "## Transfer: global vs adapted vs baselines",
+        "",
+        f"Command: `{command}`. Machine: {machine()}.",
+        "",
+        f"Data: simulator, {out['args']['brands']} brands x {out['args']['days']} days, seed {out['args']['seed']}; "
+        f"bid task (revenue per click, click-weighted). Time cut {out['cut']}: models learn from rows before it; "
+        f"scores are on each held-out brand's rows from the cut on ({out['args']['test_days']} days). Held-out "
+        "brands are never in pretraining. Score: click-weighted MAE of predicted value per click against the "
+        "simulator's true value per click, divided by the brand's mean true value (lower is better), averaged "
+        "over the brands of a bucket. Buckets by the brand's training rows.",
+        "",
+        table,
+        "",
+        "Strategies chosen by `auto`: " + "; ".join(f"{b}: {s}" for b, s in strat.items()) + ".",
+        "",
+        "### Cost",
+        "",
+        md_table(
+            ["what", "seconds"],
+            [
+                [
+                    f"pretrain global ({out['timings'].get('pretrain_global', 0):.0f}s, pool without held-out brands)",
+                    f"{t['pretrain_global']:.1f}",
+                ],
+                [
+                    f"retrain pooled+id model ({len(res)} held-out brands' rows included)",
+                    f"{t['pooled_with_id']:.1f}",
+                ],
+                [
+                    f"adapt all {len(res)} held-out brands (sum, {int(res['train_rows'].sum()):,} rows)",
+                    f"{adapt_total:.1f}",
+                ],
+                ["adapt one brand, median", f"{res['adapt_seconds'].median():.2f}"],
+                [
+                    "brand-only model from scratch, median",
+                    f"{res['brand_only_seconds'].median():.2f}",
+                ],
+            ]
+            + (
+                [["gpboost (pooled, brand random effect)", f"{t['gpboost']:.1f}"]]
+                if "gpboost" in t
+                else []
+            ),
+        ),
+        "",
+        f"Nightly cost ratio: retraining the pooled model takes {t['pooled_with_id'] / max(adapt_total, 1e-9):.1f}x "
+        f"the time of adapting every benchmark brand.",
+    ]
+    if "overhead" in out:
+        o = out["overhead"]
+        lines += [
+            "",
+            "### Overhead against raw LightGBM",
+            "",
+            f"Same data ({o['rows']:,} rows, 8 numeric + 1 categorical feature), same parameters, "
+            f"{o['rounds']} rounds, no early stopping; best of 2-3 runs.",
+            "",
+            md_table(
+                ["operation", "raw LightGBM (s)", "tabtune (s)", "ratio"],
+                [
+                    [
+                        f"fit {o['rows']:,} rows",
+                        f"{o['fit_raw']:.2f}",
+                        f"{o['fit_tabtune']:.2f}",
+                        f"{o['fit_ratio']:.2f}",
+                    ],
+                    [
+                        f"predict {o['rows']:,} rows",
+                        f"{o['predict_raw']:.2f}",
+                        f"{o['predict_tabtune']:.2f}",
+                        f"{o['predict_ratio']:.2f}",
+                    ],
+                    [
+                        "adapt one brand (5,000 rows, 50 rounds)",
+                        f"{o['adapt_raw']:.3f}",
+                        f"{o['adapt_tabtune']:.3f}",
+                        f"{o['adapt_ratio']:.2f}",
+                    ],
+                ],
+            ),
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--brands", type=int, default=120)
+    p.add_argument("--days", type=int, default=730)
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--test-days", type=int, default=60)
+    p.add_argument("--per-bucket", type=int, default=5)
+    p.add_argument("--overhead-rows", type=int, default=1_000_000)
+    p.add_argument("--no-overhead", action="store_true")
+    p.add_argument("--no-gpboost", action="store_true")
+    p.add_argument("--quick", action="store_true", help="small smoke run (not written to docs)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.brands, args.days, args.per_bucket, args.overhead_rows = 40, 365, 2, 100_000
+    out = run(args)
+    write_raw("transfer" + ("-quick" if args.quick else ""), out)
+    if not args.quick:
+        write_section("transfer", render(out, "make bench  # python -m benchmarks.transfer"))
+        print("wrote docs/benchmarks.md")
+    else:
+        print(render(out, "python -m benchmarks.transfer --quick"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
