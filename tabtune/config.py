@@ -142,6 +142,9 @@ class ModelConfig(_Section):
     reg_lambda: float = Field(1.0, ge=0)
     early_stopping_rounds: int | None = Field(50, ge=1)
     random_state: int = 0
+    n_jobs: int | None = Field(
+        None, description="threads for pretraining (None: the library's default, all cores)"
+    )
     backend_params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -154,6 +157,10 @@ class AdaptationConfig(_Section):
     adapt_n_estimators: int = Field(200, ge=0)
     adapt_learning_rate: float | None = Field(None, gt=0, le=1)
     refit_decay_rate: float = Field(0.5, ge=0, le=1)
+    n_jobs: int | None = Field(
+        1,
+        description="threads per brand fit: brand data is small, so one thread per brand is fastest",
+    )
 
 
 class TuningConfig(_Section):
@@ -164,6 +171,11 @@ class TuningConfig(_Section):
     timeout: float | None = Field(600.0, gt=0)
     n_folds: int = Field(3, ge=1, le=10)
     seed: int = 0
+    search_space: dict[str, dict[str, Any] | None] = Field(
+        default_factory=dict,
+        description="per parameter: {low, high, log} or {choices: [...]}, or null to not tune it; "
+        "checked against the tunable parameters by tabtune.tuning before any trial runs",
+    )
 
     @field_validator("storage")
     @classmethod

@@ -136,7 +136,17 @@ def task_data(rows: pd.DataFrame, task: TaskConfig, *, require_target: bool = Tr
     weight: np.ndarray | None = None
     if task.target.numerator in data.columns:
         num = data[task.target.numerator].to_numpy(dtype=float)
-        if task.target.denominator:
+        if task.kind == "classification" and task.target.denominator and require_target:
+            # Binomial rows: `num` successes out of `den` trials become one positive row
+            # weighted by the successes and one negative row weighted by the failures.
+            den = data[task.target.denominator].to_numpy(dtype=float)
+            pos = np.clip(num, 0, den)
+            data = pd.concat([data, data], ignore_index=True)
+            y = np.r_[np.ones(len(pos)), np.zeros(len(pos))].astype(np.int64)
+            weight = np.r_[pos, den - pos]
+            keep = weight > 0
+            data, y, weight = data.loc[keep], y[keep], weight[keep]
+        elif task.target.denominator:
             den = data[task.target.denominator].to_numpy(dtype=float)
             keep = den > 0 if require_target else np.ones(len(data), dtype=bool)
             data = data.loc[keep]
@@ -145,7 +155,7 @@ def task_data(rows: pd.DataFrame, task: TaskConfig, *, require_target: bool = Tr
                 y = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
             weight = den
         else:
-            y = num
+            y = (num > 0).astype(np.int64) if task.kind == "classification" else num
     else:
         y = np.full(len(data), np.nan)
     if require_target and len(data) == 0:

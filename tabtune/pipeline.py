@@ -103,6 +103,7 @@ def global_estimator(cfg: Config, task: TaskConfig) -> TabTuneRegressor | TabTun
         reg_lambda=m.reg_lambda,
         early_stopping_rounds=m.early_stopping_rounds,
         random_state=m.random_state,
+        n_jobs=m.n_jobs,
         backend_params=dict(m.backend_params) or None,
     )
     if task.monotone:
@@ -124,6 +125,7 @@ def brand_estimator(
         adapt_n_estimators=a.adapt_n_estimators,
         adapt_learning_rate=a.adapt_learning_rate,
         refit_decay_rate=a.refit_decay_rate,
+        n_jobs=a.n_jobs,
     )
     return est
 

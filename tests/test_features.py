@@ -15,7 +15,9 @@ def _rows() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "brand_id": ["b1", "b1", "b2", "b2", "b1"],
-            "date": pd.to_datetime(["2024-01-03", "2024-01-01", "2024-01-02", "2024-01-06", "2024-01-01"]),
+            "date": pd.to_datetime(
+                ["2024-01-03", "2024-01-01", "2024-01-02", "2024-01-06", "2024-01-01"]
+            ),
             "channel": ["search", "social", "search", "search", "search"],
             "audience": ["a", "a", "b", "b", "b"],
             "device": ["mobile"] * 5,
@@ -33,7 +35,11 @@ def test_bid_task_is_a_click_weighted_ratio_in_time_order() -> None:
     data = task_data(_rows(), default_config().task("bid"))
     # rows without clicks carry no information about revenue per click
     assert len(data) == 3
-    assert list(data.X.columns) == ["brand_id", "date", *feature_columns(default_config().task("bid"))]
+    assert list(data.X.columns) == [
+        "brand_id",
+        "date",
+        *feature_columns(default_config().task("bid")),
+    ]
     assert data.X["date"].is_monotonic_increasing
     np.testing.assert_allclose(data.weight, [4, 2, 10])
     np.testing.assert_allclose(data.y, [0.0, 15.0, 5.0])
@@ -75,14 +81,44 @@ def test_prediction_rows_keep_rows_without_target() -> None:
 
 def test_calendar_features() -> None:
     dates = pd.Series(pd.to_datetime(["2024-12-28", "2024-12-30"]))
-    cal = calendar_features(dates, ["day_of_week", "is_weekend", "day_of_year", "month", "week_of_year", "year"])
+    cal = calendar_features(
+        dates, ["day_of_week", "is_weekend", "day_of_year", "month", "week_of_year", "year"]
+    )
     assert cal["is_weekend"].tolist() == [1, 0]
     assert cal["day_of_year"].tolist() == [363, 365]
     assert cal["week_of_year"].tolist() == [52, 1]
 
 
 def test_extra_numeric_feature_from_config() -> None:
-    task = TaskConfig(name="t", target={"numerator": "revenue"}, numeric=["spend", "impressions_share"])
+    task = TaskConfig(
+        name="t", target={"numerator": "revenue"}, numeric=["spend", "impressions_share"]
+    )
     rows = _rows().assign(impressions_share=np.linspace(0, 1, 5))
     data = task_data(rows, task)
     assert "impressions_share" in data.X.columns
+
+
+def test_classification_ratio_target_becomes_weighted_binary_rows() -> None:
+    task = TaskConfig(
+        name="ctr",
+        kind="classification",
+        target={"numerator": "conversions", "denominator": "clicks"},
+        categorical=["channel"],
+    )
+    data = task_data(_rows(), task)
+    # 3 rows have clicks: (10 clicks, 1 conv), (4, 0), (2, 1) -> positives 1, 1; negatives 9, 4, 1
+    assert set(data.y) == {0, 1}
+    assert data.weight[data.y == 1].sum() == 2
+    assert data.weight[data.y == 0].sum() == 14
+    assert (data.weight > 0).all()
+
+
+def test_classification_plain_target_is_positive_indicator() -> None:
+    task = TaskConfig(
+        name="conv",
+        kind="classification",
+        target={"numerator": "conversions"},
+        categorical=["channel"],
+    )
+    data = task_data(_rows(), task)
+    assert sorted(data.y.tolist()) == [0, 0, 0, 1, 1]

@@ -1,0 +1,212 @@
+"""Bid recommendations: guard rails, target monotonicity, unknown brands, learned value."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from tabtune.config import default_config
+from tabtune.errors import TabTuneInputError
+from tabtune.tasks.bid import BidRecommender
+
+HOLDOUT_DAYS = 30
+
+
+def tiny_config(**bids):
+    cfg = default_config()
+    return cfg.model_copy(
+        update={
+            "model": cfg.model.model_copy(
+                update={"n_estimators": 200, "learning_rate": 0.1, "num_leaves": 15}
+            ),
+            "bids": cfg.bids.model_copy(update=bids) if bids else cfg.bids,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def sim():
+    from tabtune.data.synth import GroundTruth, simulate
+
+    data = simulate(n_brands=8, n_days=240, seed=5)
+    obs = data.observations
+    cut = obs["date"].max() - pd.Timedelta(days=HOLDOUT_DAYS)
+    counts = obs.groupby("brand_id").size().sort_values()
+    unknown = str(counts.index[len(counts) // 2])  # a mid-sized brand the model never sees
+    train = obs[(obs["date"] <= cut) & (obs["brand_id"] != unknown)]
+    test = obs[obs["date"] > cut]
+    return {
+        "data": data,
+        "truth": GroundTruth(data.params),
+        "train": train,
+        "test": test,
+        "unknown": unknown,
+    }
+
+
+@pytest.fixture(scope="module")
+def recommender(sim) -> BidRecommender:
+    return BidRecommender(config=tiny_config(), n_jobs=1).fit(sim["train"])
+
+
+def test_bids_respect_min_max_and_max_change(sim, recommender) -> None:
+    # the same learned model under tighter guard rails
+    rec = BidRecommender.from_estimator(
+        recommender.models_.global_model,
+        config=tiny_config(min_bid=0.2, max_bid=3.0, max_change=0.25),
+    )
+    contexts = sim["test"].head(300).copy()
+    contexts.loc[contexts.index[:20], "bid"] = 50.0  # far above max_bid
+    contexts.loc[contexts.index[20:40], "bid"] = 0.01  # far below min_bid
+    out = rec.recommend(contexts, target_roas=2.0)
+    assert len(out) == len(contexts)
+    assert (out["bid"] >= 0.2 - 1e-12).all() and (out["bid"] <= 3.0 + 1e-12).all()
+    inside = (contexts["bid"].to_numpy() * 0.75 <= 3.0) & (contexts["bid"].to_numpy() * 1.25 >= 0.2)
+    change = np.abs(out["bid"] / out["current_bid"] - 1.0)[inside]
+    assert (change <= 0.25 + 1e-9).all()
+    assert set(out["reason"].iloc[:20]) == {"clamped to max_bid"}
+    assert all("min_bid" in r for r in out["reason"].iloc[20:40])
+    np.testing.assert_allclose(out["bid"].iloc[:20], 3.0)
+    np.testing.assert_allclose(out["bid"].iloc[20:40], 0.2)
+    # the ROAS floor holds wherever the target was reachable
+    met = ~out["reason"].str.contains("not reachable")
+    assert (out["predicted_value_per_click"][met] / 2.0 >= out["bid"][met] * (1 - 1e-9)).all()
+
+
+def test_higher_target_roas_never_gives_a_higher_bid(sim, recommender) -> None:
+    contexts = sim["test"].sample(400, random_state=0)
+    bids = np.column_stack(
+        [recommender.recommend(contexts, target_roas=t)["bid"] for t in (0.5, 1, 2, 4, 8, 16)]
+    )
+    assert np.all(np.diff(bids, axis=1) <= 1e-12)
+    assert np.any(np.diff(bids, axis=1) < 0)  # the target does bind somewhere
+    reasons = recommender.recommend(contexts, target_roas=4.0)["reason"]
+    assert (reasons == "roas target").any()
+
+
+def test_unknown_brand_uses_the_global_model_and_says_so(sim, recommender) -> None:
+    test = sim["test"]
+    unknown = test[test["brand_id"] == sim["unknown"]].head(50)
+    known = test[test["brand_id"] != sim["unknown"]].head(50)
+    out_u = recommender.recommend(unknown)
+    out_k = recommender.recommend(known)
+    assert out_u["reason"].str.startswith("unknown brand: global model; ").all()
+    assert not out_k["reason"].str.contains("unknown brand").any()
+    assert set(out_u["model_id"]) == {"local:global/bid"}
+    assert np.isfinite(out_u["predicted_value_per_click"]).all()
+
+
+def test_predicted_value_per_click_tracks_ground_truth_on_held_out_rows(sim, recommender) -> None:
+    test = sim["test"]
+    test = test[test["brand_id"] != sim["unknown"]]
+    out = recommender.recommend(test)
+    truth = sim["truth"].value_per_click(test)
+    rho = spearmanr(out["current_value_per_click"], truth).statistic
+    cvr_rho = spearmanr(
+        out["predicted_cvr"], sim["truth"].conversion_rate(test.assign(bid=out["bid"].to_numpy()))
+    ).statistic
+    print(f"\nheld-out Spearman: value per click {rho:.3f}, cvr {cvr_rho:.3f} ({len(test)} rows)")
+    assert rho > 0.5
+    assert cvr_rho > 0.5
+
+
+def test_target_cpa_caps_bid_at_predicted_cvr_times_cpa(sim, recommender) -> None:
+    contexts = sim["test"].sample(400, random_state=1)
+    out = recommender.recommend(contexts, target_cpa=40.0)
+    assert (out["reason"] == "cpa target").any()
+    # forced clamps (a current bid far outside [min_bid, max_bid]) are the guard rails' call
+    met = ~out["reason"].str.contains("not reachable|clamped")
+    assert met.any()
+    assert (out["predicted_cvr"][met] * 40.0 >= out["bid"][met] * (1 - 1e-9)).all()
+    assert out["target_roas"].isna().all()
+    no_cvr = BidRecommender.from_estimator(recommender.models_.global_model)
+    with pytest.raises(TabTuneInputError, match="conversion-rate model"):
+        no_cvr.recommend(contexts, target_cpa=40.0)
+
+
+def test_bad_inputs_are_named(recommender, sim) -> None:
+    contexts = sim["test"].head(5)
+    with pytest.raises(TabTuneInputError, match="audience"):
+        recommender.recommend(contexts.drop(columns=["audience"]))
+    with pytest.raises(TabTuneInputError, match="bid"):
+        recommender.recommend(contexts.assign(bid=0.0))
+    with pytest.raises(TabTuneInputError, match="target_roas"):
+        recommender.recommend(contexts, target_roas=-1)
+    with pytest.raises(TabTuneInputError, match="not fitted"):
+        BidRecommender().recommend(contexts)
+
+
+def test_save_load_and_adapt_per_brand(sim, recommender, tmp_path: Path) -> None:
+    contexts = sim["test"].head(100)
+    before = recommender.recommend(contexts)
+    recommender.save(tmp_path / "rec")
+    loaded = BidRecommender.load(tmp_path / "rec")
+    after = loaded.recommend(contexts)
+    pd.testing.assert_frame_equal(before, after)
+    # adapt the saved recommender to the brand it never saw
+    brand = sim["unknown"]
+    rows = sim["data"].observations
+    rows = rows[(rows["brand_id"] == brand) & (rows["date"] < sim["test"]["date"].min())]
+    adapted = BidRecommender(base_model=tmp_path / "rec", config=tiny_config(), n_jobs=1).fit(rows)
+    mine = sim["test"][sim["test"]["brand_id"] == brand].head(30)
+    out = adapted.recommend(mine, target_cpa=30.0, target_roas=3.0)
+    assert set(out["model_id"]) == {f"local:brands/{brand}/bid"}
+    assert not out["reason"].str.contains("unknown brand").any()
+    assert out["predicted_cvr"].notna().all()
+
+
+def test_bids_cli_writes_recommendations(small_config: Path, capsys) -> None:
+    from tabtune.config import load_config
+    from tabtune.data.store import CampaignStore
+    from tabtune.data.synth import simulate
+    from tabtune.tasks.bid import run_bids_cli
+
+    cfg = load_config(small_config)
+    obs = simulate(n_brands=3, n_days=60, seed=1).observations
+    CampaignStore(cfg.data.store).append(obs)
+    args = argparse.Namespace(date="2024-03-01", brands=None, target_roas=3.0)
+    assert run_bids_cli(cfg, args) == 0
+    out = capsys.readouterr().out
+    assert "pretraining it on the store first" in out
+    root = Path(cfg.outputs_dir) / "2024-03-01" / "bids"
+    bids = pd.read_parquet(root)
+    assert set(bids["brand_id"].astype(str)) == set(obs["brand_id"])
+    last = obs.groupby("brand_id")["date"].transform("max") == obs["date"]
+    assert len(bids) == int(last.sum())
+    assert (bids["date"] == pd.Timestamp("2024-03-01")).all()
+    assert bids["model_id"].str.startswith("global/bid/").all()
+
+
+def test_plots_write_pngs_and_import_tabtune_stays_light(sim, recommender, tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    from tabtune.tasks.plots import plot_bid_values, plot_response_curves
+
+    contexts = sim["test"].head(4)
+    recs = recommender.recommend(contexts, target_roas=3.0)
+    curves = recommender.value_curves(contexts)
+    png = plot_bid_values(curves, recs, tmp_path / "bids.png", target_roas=3.0)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fake = pd.DataFrame(
+        {
+            "channel": ["search"] * 5 + ["social"] * 5,
+            "spend": list(range(5)) * 2,
+            "predicted_revenue": np.arange(10.0),
+        }
+    )
+    plan = pd.DataFrame(
+        {"channel": ["search", "social"], "spend": [2.0, 3.0], "predicted_revenue": [2.0, 8.0]}
+    )
+    png = plot_response_curves(fake, plan, tmp_path / "curves.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    code = (
+        "import sys, tabtune, tabtune.tasks.bid, tabtune.tasks.budget, tabtune.tasks.plots; "
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
