@@ -47,7 +47,7 @@ finetune: $(STAMP)  ## adapt to one brand: make finetune BRAND=b001
 	$(TABTUNE) finetune --task $(TASK) $(if $(filter all,$(BRAND)),--all,--brand $(BRAND))
 
 tune: $(STAMP)  ## Optuna search on the sample (config tuning.*)
-	$(TABTUNE) tune --task $(TASK)
+	$(TABTUNE) tune --task $(TASK) $(if $(TRIALS),--trials $(TRIALS)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
 refresh: $(STAMP)  ## nightly refresh: make refresh DATE=2025-12-31
 	@test -n "$(DATE)" || (echo "usage: make refresh DATE=YYYY-MM-DD"; exit 2)

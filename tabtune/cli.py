@@ -301,7 +301,12 @@ def cmd_tune(args: argparse.Namespace, cfg) -> int:
     from tabtune.tuning import run_tuning_cli
 
     return run_tuning_cli(
-        cfg, task=_tasks(args, cfg)[0], n_trials=args.trials, timeout=args.timeout
+        cfg,
+        task=_tasks(args, cfg)[0],
+        n_trials=args.trials,
+        timeout=args.timeout,
+        scope=args.scope,
+        n_jobs=args.jobs,
     )
 
 
@@ -379,6 +384,17 @@ def build_parser() -> argparse.ArgumentParser:
     task_arg(s)
     s.add_argument("--trials", type=int, default=None)
     s.add_argument("--timeout", type=float, default=None, help="seconds")
+    s.add_argument(
+        "--scope",
+        default="global",
+        help="global | adapt | adapt:<small|medium|large> | brand:<brand_id>",
+    )
+    s.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="parallel worker processes (needs journal: or PostgreSQL storage)",
+    )
     s.set_defaults(func=cmd_tune)
 
     s = sub.add_parser(

@@ -67,7 +67,9 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 
 def test_task_file_errors_name_the_task_file(tmp_path: Path) -> None:
     task = tmp_path / "t.yaml"
-    task.write_text("kind: regression\ntarget: {numerator: revenue}\nnumeric: [spend]\nfeatures: [x]\n")
+    task.write_text(
+        "kind: regression\ntarget: {numerator: revenue}\nnumeric: [spend]\nfeatures: [x]\n"
+    )
     path = _write(tmp_path, f"tasks:\n  mine: {task}\n")
     with pytest.raises(ConfigError) as info:
         load_config(path)

@@ -1,0 +1,488 @@
+"""Tuning: search spaces, rolling-origin folds, pruning, storages, resume and parallel workers.
+
+Every test tunes the real estimator on a small simulated history (6 brands x 120 days).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from optuna.trial import TrialState
+
+from tabtune import tuning
+from tabtune.config import BID_TASK, Config, load_config
+from tabtune.errors import ConfigError, TabTuneInputError
+from tabtune.features import TaskData, task_data
+from tabtune.tuning import (
+    ERROR_ATTR,
+    ROLE_ATTR,
+    ROLE_DEFAULTS,
+    ROLE_WARM_START,
+    WORKER_ATTR,
+    apply_params,
+    best_params,
+    bucket_for_rows,
+    default_params,
+    parse_storage,
+    resolve_search_space,
+    rolling_origin_folds,
+    tune_adaptation,
+    tune_brand,
+    tune_global,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Small enough that a trial takes well under a second, wide enough to hold the defaults.
+SMALL_SPACE = {
+    "n_estimators": {"low": 10, "high": 40},
+    "num_leaves": {"low": 4, "high": 31},
+    "min_child_samples": {"low": 5, "high": 50},
+    "adapt_n_estimators": {"low": 5, "high": 40},
+}
+
+
+def make_config(tmp_path: Path, **tuning_overrides) -> Config:
+    """A small config whose store, models and tuning database live under ``tmp_path``."""
+    tuning_section = {
+        "storage": f"sqlite:///{tmp_path}/nested/dir/tuning.db",
+        "n_trials": 3,
+        "timeout": None,
+        "n_folds": 2,
+        "search_space": SMALL_SPACE,
+        **tuning_overrides,
+    }
+    return Config.model_validate(
+        {
+            "data": {"store": str(tmp_path / "store"), "truth_dir": str(tmp_path / "truth")},
+            "models_dir": str(tmp_path / "models"),
+            "device": "cpu",
+            "tasks": {"bid": BID_TASK},
+            "model": {
+                "n_estimators": 30,
+                "learning_rate": 0.1,
+                "num_leaves": 15,
+                "min_child_samples": 20,
+                "early_stopping_rounds": 10,
+            },
+            "adaptation": {"adapt_n_estimators": 20, "min_rows_to_adapt": 100},
+            "tuning": tuning_section,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    from tabtune.data.synth import simulate
+
+    return simulate(n_brands=6, n_days=120, seed=3).observations
+
+
+@pytest.fixture(scope="module")
+def data(rows: pd.DataFrame) -> TaskData:
+    return task_data(rows, Config.model_validate({"tasks": {"bid": BID_TASK}}).task("bid"))
+
+
+@pytest.fixture
+def no_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if any estimator is built: errors must come before any trial."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("an estimator was built before the configuration was checked")
+
+    monkeypatch.setattr("tabtune.pipeline.global_estimator", forbidden)
+    monkeypatch.setattr("tabtune.pipeline.brand_estimator", forbidden)
+
+
+def _study(cfg: Config, name: str = "bid:global") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=tuning.open_storage(cfg.tuning.storage))
+
+
+# ----------------------------------------------------------------------------- search spaces
+def test_default_spaces_hold_the_configured_defaults() -> None:
+    cfg = Config()
+    for scope in ("global", "adapt"):
+        space = resolve_search_space(cfg, scope)
+        defaults = default_params(cfg, list(space))
+        for name, sp in space.items():
+            widened, value = sp.including(defaults[name])
+            assert widened == sp, f"default {name}={defaults[name]!r} outside {sp}"
+            # reg_alpha's default 0 is the one value a log scale cannot hold: 1e-8 stands in
+            assert value == defaults[name] or (name == "reg_alpha" and value == 1e-8)
+    assert set(resolve_search_space(cfg, "global")) == set(tuning.GLOBAL_SPACE)
+    assert set(resolve_search_space(cfg, "brand")) == set(tuning.ADAPT_SPACE)
+
+
+def test_config_overrides_merge_replace_and_disable() -> None:
+    cfg = Config.model_validate(
+        {
+            "tuning": {
+                "search_space": {
+                    "learning_rate": {"high": 0.1},  # merged into the default range
+                    "max_depth": {"low": 3, "high": 8},  # choices replaced by a range
+                    "strategy": {"choices": ["refit", "continue"]},
+                    "num_leaves": None,  # not tuned
+                }
+            }
+        }
+    )
+    space = resolve_search_space(cfg, "global")
+    assert space["learning_rate"].low == 0.01 and space["learning_rate"].high == 0.1
+    assert space["learning_rate"].log
+    assert space["max_depth"].integer and (space["max_depth"].low, space["max_depth"].high) == (
+        3,
+        8,
+    )
+    assert "num_leaves" not in space
+    assert resolve_search_space(cfg, "adapt")["strategy"].choices == ("refit", "continue")
+
+
+def test_search_space_is_read_from_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"tuning": {"search_space": {"learning_rate": {"low": 0.02, "high": 0.2, "log": True}}}}
+        )
+    )
+    cfg = load_config(path)
+    assert cfg.tuning.search_space == {"learning_rate": {"low": 0.02, "high": 0.2, "log": True}}
+    path.write_text(yaml.safe_dump({"tuning": {"search_space": {"learning_rate": [0.1]}}}))
+    with pytest.raises(ConfigError, match="tuning.search_space.learning_rate"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("search_space", "storage", "needle"),
+    [
+        (
+            {"learnin_rate": {"low": 0.01, "high": 0.1}},
+            None,
+            "unknown parameter(s) ['learnin_rate']",
+        ),
+        ({"num_leaves": {"low": 64, "high": 64}}, None, "empty range"),
+        ({"learning_rate": {"low": 0.3, "high": 0.1}}, None, "empty range"),
+        (
+            {"reg_alpha": {"low": 0.0, "high": 1.0, "log": True}},
+            None,
+            "log-scale range needs low > 0",
+        ),
+        ({"subsample": {"low": 0.5, "high": 1.5}}, None, "not a valid subsample"),
+        ({"num_leaves": {"low": 4.5, "high": 9}}, None, "integer"),
+        ({"strategy": {"choices": []}}, None, "non-empty list"),
+        ({"strategy": {"choices": ["refit", "magic"]}}, None, "not a valid strategy"),
+        ({"learning_rate": {"lo": 0.1, "high": 0.2}}, None, "unknown key(s) ['lo']"),
+        ({}, "sqlite:///:memory:", "needs a database file"),
+        ({}, "journal:", "journal storage needs a file"),
+        ({}, "redis://localhost/0", "unsupported storage"),
+        ({}, "postgresql:///", "needs a host and a database"),
+        ({}, "not a url", "cannot parse"),
+    ],
+)
+def test_bad_config_fails_before_any_trial(
+    tmp_path: Path, data: TaskData, no_fit: None, search_space, storage, needle: str
+) -> None:
+    cfg = make_config(tmp_path, search_space=search_space)
+    with pytest.raises(ConfigError) as info:
+        tune_global(cfg, "bid", n_trials=2, storage=storage, data=data)
+    assert needle in str(info.value)
+    assert not (tmp_path / "nested").exists(), "no storage may be created for a bad config"
+
+
+def test_bad_budget_and_scope(tmp_path: Path, data: TaskData, no_fit: None) -> None:
+    cfg = make_config(tmp_path)
+    with pytest.raises(TabTuneInputError, match="--trials"):
+        tune_global(cfg, "bid", n_trials=0, data=data)
+    with pytest.raises(TabTuneInputError, match="--timeout"):
+        tune_global(cfg, "bid", timeout=-1, data=data)
+    with pytest.raises(ConfigError, match="cannot serve 2 parallel workers"):
+        tune_global(cfg, "bid", n_trials=2, n_jobs=2, data=data)
+    with pytest.raises(TabTuneInputError, match="unknown bucket"):
+        tune_adaptation(cfg, "bid", "huge", data=data)
+    with pytest.raises(TabTuneInputError, match="unknown scope"):
+        best_params(cfg, "bid", "everything")
+    with pytest.raises(TabTuneInputError, match="unknown tuning scope"):
+        tuning.run_tuning_cli(cfg, task="bid", scope="brand:")
+
+
+def test_storage_urls() -> None:
+    assert parse_storage("sqlite:///models/tuning.db").path == Path("models/tuning.db")
+    assert parse_storage("sqlite:////abs/t.db").path == Path("/abs/t.db")
+    assert parse_storage("journal:models/t.journal").kind == "journal"
+    spec = parse_storage("postgresql+psycopg2://u:secret@db.example:5432/optuna")
+    assert spec.kind == "rdb" and "secret" not in spec.display
+    assert not parse_storage("sqlite:///t.db").parallel_safe
+
+
+def test_buckets_and_apply_params() -> None:
+    assert [bucket_for_rows(n) for n in (0, 999, 1000, 9999, 10000)] == [
+        "small",
+        "small",
+        "medium",
+        "medium",
+        "large",
+    ]
+    cfg = apply_params(Config(), {"learning_rate": 0.2, "strategy": "refit"})
+    assert cfg.model.learning_rate == 0.2 and cfg.adaptation.strategy == "refit"
+    assert Config().model.learning_rate == 0.05
+    with pytest.raises(ConfigError):
+        apply_params(Config(), {"learning_rate": 5.0})
+
+
+# ----------------------------------------------------------------------------- folds
+@settings(max_examples=200, deadline=None)
+@given(
+    offsets=st.lists(st.integers(0, 60), min_size=1, max_size=80),
+    n_folds=st.integers(1, 4),
+    horizon=st.one_of(st.none(), st.integers(1, 6)),
+)
+def test_folds_never_validate_before_training(offsets, n_folds, horizon) -> None:
+    dates = pd.Timestamp("2024-01-01") + pd.to_timedelta(offsets, unit="D")
+    try:
+        folds = rolling_origin_folds(dates, n_folds, horizon=horizon)
+    except TabTuneInputError:
+        n_unique = len(set(offsets))
+        h = horizon or max(1, int(n_unique * 0.2) // n_folds)
+        assert n_unique - n_folds * h < 1  # refused only when no training date would remain
+        return
+    values = np.asarray(dates.to_numpy())
+    assert len(folds) == n_folds
+    for fold in folds:
+        assert len(fold.train) > 0 and len(fold.valid) > 0
+        assert values[fold.train].max() < values[fold.valid].min()
+        assert (values[fold.valid] >= fold.cut).all() and (values[fold.valid] < fold.end).all()
+        # expanding window: training holds every row dated before the cut
+        assert set(fold.train) == set(np.flatnonzero(values < fold.cut))
+    for earlier, later in zip(folds, folds[1:]):
+        assert earlier.end <= later.cut  # validation windows are consecutive and disjoint
+        assert set(earlier.train) < set(later.train)
+
+
+def test_fold_horizon_counts_distinct_dates() -> None:
+    dates = pd.to_datetime(["2024-01-05", "2024-01-01", "2024-01-02", "2024-01-02", "2024-01-04"])
+    folds = rolling_origin_folds(dates, 2, horizon=1)
+    assert [f.cut for f in folds] == [pd.Timestamp("2024-01-04"), pd.Timestamp("2024-01-05")]
+    assert sorted(folds[0].train) == [1, 2, 3] and list(folds[0].valid) == [4]
+    assert list(folds[1].valid) == [0]
+
+
+# ----------------------------------------------------------------------------- SQLite study
+def test_sqlite_study_resumes_with_the_defaults_first(tmp_path: Path, data: TaskData) -> None:
+    cfg = make_config(tmp_path)
+    first = tune_global(cfg, "bid", n_trials=3, data=data)
+    assert (tmp_path / "nested" / "dir" / "tuning.db").exists()
+    assert first.n_trials == 3 and first.n_new == 3
+
+    second = tune_global(cfg, "bid", n_trials=2, data=data)
+    assert second.n_trials == 5 and second.n_new == 2
+
+    study = _study(cfg)
+    trials = study.get_trials()
+    assert trials[0].user_attrs[ROLE_ATTR] == ROLE_DEFAULTS
+    configured = default_params(cfg, list(trials[0].params))
+    assert trials[0].params == {**configured, "reg_alpha": 1e-8}  # 0 on a log scale: 1e-8
+    assert tuning.StudySpec.from_study(study).defaults == trials[0].params
+    assert trials[0].state == TrialState.COMPLETE
+    assert sum(t.user_attrs.get(ROLE_ATTR) == ROLE_DEFAULTS for t in trials) == 1
+    assert second.default_value == pytest.approx(trials[0].value)
+    assert second.best_value <= second.default_value
+    assert second.gain_pct >= 0
+    # every trial is scored on the same 2 folds, reported fold by fold
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            assert sorted(t.intermediate_values) == [0, 1]
+            assert t.value == pytest.approx(np.mean(t.user_attrs["tabtune:fold_scores"]))
+    assert best_params(cfg, "bid", "global") == second.best_params
+    assert best_params(cfg, "bid", "adapt:small") is None
+    # another backend's trials must not land in this study
+    with pytest.raises(ConfigError, match="holds lightgbm trials"):
+        tune_global(cfg.model_copy(update={"backend": "xgboost"}), "bid", n_trials=1, data=data)
+    assert len(_study(cfg).get_trials()) == 5
+
+
+def test_best_params_does_not_create_a_storage(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path)
+    assert best_params(cfg, "bid", "global") is None
+    assert best_params(cfg, "bid", "global", storage=f"journal:{tmp_path}/x.journal") is None
+    assert not (tmp_path / "nested").exists() and not (tmp_path / "x.journal").exists()
+
+
+def test_pruning_stops_clearly_bad_trials(tmp_path: Path, data: TaskData) -> None:
+    # Two of the three learning rates are ~1e-4: 30 trees barely move off the mean, so those
+    # trials are far worse than the good one (the default, 0.1) from the first, cheapest fold.
+    space = {
+        "learning_rate": {"choices": [0.1, 0.0001, 0.0002]},
+        **{name: None for name in tuning.GLOBAL_SPACE if name != "learning_rate"},
+    }
+    cfg = make_config(tmp_path, search_space=space, n_folds=3)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3)
+    result = tune_global(cfg, "bid", n_trials=10, data=data, pruner=pruner)
+    trials = _study(cfg).get_trials()
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert result.n_pruned == len(pruned) >= 2
+    assert all(t.params["learning_rate"] < 0.001 for t in pruned)
+    assert all(len(t.intermediate_values) < 3 for t in pruned)  # stopped before the last fold
+    assert trials[0].state == TrialState.COMPLETE  # the defaults are never pruned
+    assert all(t.state == TrialState.COMPLETE for t in trials if t.params["learning_rate"] == 0.1)
+    assert result.best_params["learning_rate"] == 0.1
+
+
+# ----------------------------------------------------------------------------- adaptation
+def test_adaptation_bucket_study_and_brand_warm_start(tmp_path: Path, data: TaskData) -> None:
+    cfg = make_config(tmp_path)
+    small = tune_adaptation(cfg, "bid", "small", n_trials=2, data=data)
+    study = _study(cfg, "bid:adapt:small")
+    spec = tuning.StudySpec.from_study(study)
+    counts = data.X["brand_id"].value_counts()
+    assert spec.brands == sorted(b for b in counts.index if counts[b] < 1000)
+    assert spec.base_params["learning_rate"] == cfg.model.learning_rate
+    assert small.n_trials == 2 and small.best_value <= small.default_value
+
+    # warm start: the bucket study's best (planted here, so it differs from the defaults)
+    planted = {**small.default_params, "strategy": "refit", "refit_decay_rate": 0.25}
+    study.add_trial(
+        optuna.trial.create_trial(
+            params=planted,
+            distributions=study.get_trials()[0].distributions,
+            value=small.best_value / 2,
+        )
+    )
+    brand = spec.brands[-1]
+    result = tune_brand(cfg, "bid", brand, n_trials=3, data=data)
+    trials = _study(cfg, f"bid:brand:{brand}").get_trials()
+    assert trials[0].user_attrs[ROLE_ATTR] == ROLE_DEFAULTS
+    assert trials[1].user_attrs[ROLE_ATTR] == ROLE_WARM_START
+    assert trials[1].params == planted
+    assert result.n_trials == 3
+    # a rerun does not queue the same warm start again
+    tune_brand(cfg, "bid", brand, n_trials=1, data=data)
+    trials = _study(cfg, f"bid:brand:{brand}").get_trials()
+    assert sum(t.user_attrs.get(ROLE_ATTR) == ROLE_WARM_START for t in trials) == 1
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert best_params(cfg, "bid", f"brand:{brand}") == min(complete, key=lambda t: t.value).params
+
+
+# ----------------------------------------------------------------------------- crashes
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_dead_workers_trials_are_failed_and_lost_defaults_requeued(
+    tmp_path: Path, data: TaskData
+) -> None:
+    cfg = make_config(tmp_path)
+    storage = tuning.open_storage(cfg.tuning.storage)
+    study = optuna.create_study(study_name="bid:global", storage=storage)
+    # what a run killed inside its first trial leaves behind: the defaults, RUNNING forever
+    defaults = {**default_params(cfg, list(resolve_search_space(cfg, "global"))), "reg_alpha": 1e-8}
+    study.enqueue_trial(defaults, user_attrs={ROLE_ATTR: ROLE_DEFAULTS})
+    zombie = study.ask()
+    zombie.set_user_attr(WORKER_ATTR, f"{os.uname().nodename}|{_dead_pid()}|")
+    alive = study.ask()  # a trial of a live worker (this process) must be left alone
+    alive.set_user_attr(WORKER_ATTR, tuning._worker_identity())
+
+    result = tune_global(cfg, "bid", n_trials=2, data=data)
+    trials = _study(cfg).get_trials()
+    assert trials[zombie.number].state == TrialState.FAIL
+    assert trials[zombie.number].user_attrs[ERROR_ATTR] == "worker process died"
+    assert trials[alive.number].state == TrialState.RUNNING
+    requeued = trials[2]
+    assert requeued.user_attrs[ROLE_ATTR] == ROLE_DEFAULTS and requeued.params == defaults
+    assert requeued.state == TrialState.COMPLETE and result.default_value == requeued.value
+
+
+_CHILD = """
+import json, sys
+from tabtune.config import Config
+from tabtune.tuning import tune_global
+cfg = Config.model_validate(json.loads(open(sys.argv[1]).read()))
+tune_global(cfg, "bid", n_trials=500)
+"""
+
+
+def test_killed_run_resumes(tmp_path: Path, rows: pd.DataFrame) -> None:
+    from tabtune.data.store import CampaignStore
+
+    cfg = make_config(tmp_path)
+    CampaignStore(cfg.data.store).append(rows)
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg.model_dump(mode="json")))
+    (tmp_path / "child.py").write_text(_CHILD)
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "child.py"), str(tmp_path / "cfg.json")],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    storage = tuning.open_storage(cfg.tuning.storage)
+    deadline = time.monotonic() + 90
+    running: list[int] = []
+    try:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "the tuning child exited on its own"
+            try:
+                trials = optuna.load_study(study_name="bid:global", storage=storage).get_trials()
+            except KeyError:
+                trials = []
+            complete = [t for t in trials if t.state == TrialState.COMPLETE]
+            running = [t.number for t in trials if t.state == TrialState.RUNNING]
+            if len(complete) >= 3 and running:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the child did not complete 3 trials in time")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = _study(cfg).get_trials()
+    n_complete = sum(t.state == TrialState.COMPLETE for t in before)
+    zombies = [t.number for t in before if t.state == TrialState.RUNNING]
+    assert zombies, "the kill should have left a RUNNING trial"
+
+    result = tune_global(cfg, "bid", n_trials=2, pruner=optuna.pruners.NopPruner())
+    after = _study(cfg).get_trials()
+    assert len(after) == len(before) + 2
+    assert result.n_complete == n_complete + 2
+    assert all(after[n].state == TrialState.FAIL for n in zombies)
+    assert not [t for t in after if t.state == TrialState.RUNNING]
+    assert result.default_value is not None and result.best_value <= result.default_value
+
+
+# ----------------------------------------------------------------------------- parallel
+def test_journal_storage_two_worker_processes(tmp_path: Path, data: TaskData) -> None:
+    cfg = make_config(tmp_path, storage=f"journal:{tmp_path}/nested/tuning.journal")
+    result = tune_global(cfg, "bid", n_trials=6, n_jobs=2, data=data)
+    assert result.n_new == 6 and result.n_trials == 6
+    trials = _study(cfg).get_trials()
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert trials[0].user_attrs[ROLE_ATTR] == ROLE_DEFAULTS
+    workers = {t.user_attrs[WORKER_ATTR].split("|")[1] for t in trials}
+    assert len(workers) == 2 and str(os.getpid()) not in workers
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_tune_prints_the_summary(tmp_path: Path, rows: pd.DataFrame, capsys) -> None:
+    from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
+    from tabtune.data.store import CampaignStore
+
+    cfg = make_config(tmp_path)
+    CampaignStore(cfg.data.store).append(rows)
+    raw = cfg.model_dump(mode="json")
+    raw["tasks"] = {"bid": str(REPO / "configs" / "tasks" / "bid.yaml")}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["--config", str(path), "tune", "--trials", "2"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "bid:global" in out and "gain over defaults" in out and "learning_rate" in out
+    assert main(["--config", str(path), "tune", "--trials", "0"]) == EXIT_BAD_INPUT
