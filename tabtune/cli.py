@@ -408,6 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--brands", default=None, help="comma-separated brands (default: every brand with data)"
     )
     s.add_argument("--scheduler", default=None, help="'local' or tcp://host:port for Dask")
+    s.add_argument(
+        "--input", default=None, help="CSV/Parquet of new rows to append to the store first"
+    )
     s.set_defaults(func=cmd_refresh)
 
     s = sub.add_parser("predict", help="predict a task for a file or the store")
@@ -438,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_budget)
 
     s = sub.add_parser("report", help="summarise a refresh run")
+    task_arg(s)
     s.add_argument("--date", default=None, help="run date (default: the latest run)")
     s.set_defaults(func=cmd_report)
 

@@ -195,6 +195,11 @@ class RefreshConfig(_Section):
         lt=1,
         description="a challenger must beat the champion's holdout error by this share",
     )
+    global_every_days: int | None = Field(
+        None,
+        ge=1,
+        description="re-pretrain the global model when its data ends this many days before the run date",
+    )
     executor: Literal["inline", "process", "dask"] = "inline"
     n_workers: int = Field(2, ge=1)
     scheduler: str | None = None

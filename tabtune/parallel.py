@@ -1,0 +1,312 @@
+"""Executors that run one function over many independent jobs: in-process, process pool, Dask.
+
+All three have one interface, :meth:`Executor.run`: give it a top-level function and a mapping
+``key -> args``; it yields one :class:`Outcome` per key *as jobs complete* (so the caller can
+checkpoint after each), with either the function's return value or the exception it raised.
+An exception in one job never stops the others.
+
+For the process pool and Dask, the function must be importable at module level and its
+arguments picklable (plain values: dicts, strings, dates, small dataclasses). Models and data
+are never passed between processes; each job reads what it needs from disk.
+
+Dask is optional (``pip install tabtune[dask]``) and imported only when a
+:class:`DaskExecutor` is created, so ``import tabtune.parallel`` stays light.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tabtune.errors import TabTuneInputError
+
+__all__ = [
+    "DASK_HINT",
+    "DaskExecutor",
+    "Executor",
+    "InlineExecutor",
+    "Outcome",
+    "ProcessExecutor",
+    "make_executor",
+]
+
+logger = logging.getLogger(__name__)
+
+DASK_HINT = "the Dask executor needs dask.distributed: pip install tabtune[dask]"
+
+ExecutorKind = Literal["inline", "process", "dask"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one job.
+
+    Attributes
+    ----------
+    key : str
+        The job's key, as given to :meth:`Executor.run`.
+    value : Any
+        What the function returned (``None`` when it raised).
+    error : BaseException or None
+        The exception the job raised, or that killed its worker; ``None`` on success.
+    """
+
+    key: str
+    value: Any = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the job returned normally."""
+        return self.error is None
+
+
+class Executor:
+    """Runs independent jobs; subclasses decide where.
+
+    Use as a context manager (or call :meth:`close`) so worker processes and clusters are
+    released.
+    """
+
+    #: Short name shown in logs and reports.
+    name: str = "executor"
+
+    def run(self, fn: Callable[..., Any], jobs: Mapping[str, tuple[Any, ...]]) -> Iterator[Outcome]:
+        """Run ``fn(*args)`` for every ``key -> args`` in ``jobs``.
+
+        Parameters
+        ----------
+        fn : callable
+            A module-level function (so it can be sent to other processes).
+        jobs : mapping of str to tuple
+            Job key -> positional arguments. Keys are reported back unchanged.
+
+        Yields
+        ------
+        Outcome
+            One per job, in completion order (submission order for the inline executor).
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release workers; the executor cannot be used afterwards."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class InlineExecutor(Executor):
+    """Runs jobs one after another in the calling process (the default; easiest to debug)."""
+
+    name = "inline"
+
+    def run(self, fn: Callable[..., Any], jobs: Mapping[str, tuple[Any, ...]]) -> Iterator[Outcome]:
+        """See :meth:`Executor.run`."""
+        for key, args in jobs.items():
+            try:
+                value = fn(*args)
+            except Exception as exc:  # noqa: BLE001 - isolated per job, reported to the caller
+                yield Outcome(key, error=exc)
+            else:
+                yield Outcome(key, value=value)
+
+
+def _limit_threads(threads: int) -> None:
+    # Runs first in each worker, before numpy/LightGBM/XGBoost load their thread pools, so
+    # n_workers x threads does not oversubscribe the machine.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
+
+
+class ProcessExecutor(Executor):
+    """Runs jobs in a pool of worker processes on this machine.
+
+    Workers are started with the ``spawn`` method: forking a process whose OpenMP runtime is
+    already running (LightGBM and XGBoost use it) can deadlock the child.
+
+    Parameters
+    ----------
+    n_workers : int, default 2
+        Number of worker processes.
+    threads_per_worker : int or None
+        Sets ``OMP_NUM_THREADS`` (and the BLAS equivalents) in each worker unless already set;
+        default: the machine's CPUs divided by ``n_workers`` (at least 1).
+    """
+
+    name = "process"
+
+    def __init__(self, n_workers: int = 2, threads_per_worker: int | None = None) -> None:
+        if int(n_workers) < 1:
+            raise TabTuneInputError(f"n_workers must be >= 1, got {n_workers!r}")
+        self.n_workers = int(n_workers)
+        cpus = os.cpu_count() or 1
+        self.threads_per_worker = threads_per_worker or max(1, cpus // self.n_workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __repr__(self) -> str:
+        return f"ProcessExecutor(n_workers={self.n_workers})"
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.n_workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_limit_threads,
+                initargs=(self.threads_per_worker,),
+            )
+        return self._pool
+
+    def run(self, fn: Callable[..., Any], jobs: Mapping[str, tuple[Any, ...]]) -> Iterator[Outcome]:
+        """See :meth:`Executor.run`.
+
+        A worker that dies (killed, out of memory) breaks the pool: its job and every job
+        still pending are reported with the error, and the next :meth:`run` starts a new pool.
+        """
+        if not jobs:
+            return
+        pool = self._ensure_pool()
+        pending: dict[Future[Any], str] = {
+            pool.submit(fn, *args): key for key, args in jobs.items()
+        }
+        broken = False
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    key = pending.pop(future)
+                    error = future.exception()
+                    broken = broken or isinstance(error, BrokenProcessPool)
+                    if error is None:
+                        yield Outcome(key, value=future.result())
+                    else:
+                        yield Outcome(key, error=error)
+        finally:
+            for future in pending:
+                future.cancel()
+            if broken:  # a dead worker leaves the pool unusable: start over next time
+                self.close()
+
+    def close(self) -> None:
+        """Shut the pool down (waiting for running jobs)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class DaskExecutor(Executor):
+    """Runs jobs on a Dask cluster (``dask.distributed``).
+
+    Parameters
+    ----------
+    scheduler : str or None
+        ``None`` or ``"local"`` starts a :class:`~dask.distributed.LocalCluster` of
+        ``n_workers`` single-threaded worker processes on this machine (closed again by
+        :meth:`close`); ``"tcp://host:port"`` (or any address ``Client`` accepts) connects to
+        a running scheduler. Remote workers must see the same file system paths (the store,
+        the models and the outputs) and have tabtune installed.
+    n_workers : int, default 2
+        Workers of a local cluster (ignored for a remote scheduler).
+
+    Raises
+    ------
+    ImportError
+        ``dask.distributed`` is not installed (the message says how to install it).
+    """
+
+    name = "dask"
+
+    def __init__(self, scheduler: str | None = None, n_workers: int = 2) -> None:
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as exc:
+            raise ImportError(DASK_HINT) from exc
+        self.scheduler = scheduler or "local"
+        self._cluster = None
+        if self.scheduler == "local":
+            self._cluster = LocalCluster(
+                n_workers=int(n_workers),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            self._client = Client(self._cluster)
+        else:
+            self._client = Client(self.scheduler)
+
+    def __repr__(self) -> str:
+        return f"DaskExecutor(scheduler={self.scheduler!r})"
+
+    def run(self, fn: Callable[..., Any], jobs: Mapping[str, tuple[Any, ...]]) -> Iterator[Outcome]:
+        """See :meth:`Executor.run`."""
+        from dask.distributed import as_completed
+
+        if not jobs:
+            return
+        futures = {self._client.submit(fn, *args, pure=False): key for key, args in jobs.items()}
+        try:
+            for future in as_completed(list(futures)):
+                key = futures[future]
+                try:
+                    value = future.result()
+                except Exception as exc:  # noqa: BLE001 - isolated per job
+                    yield Outcome(key, error=exc)
+                else:
+                    yield Outcome(key, value=value)
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def close(self) -> None:
+        """Close the client, and the local cluster when this executor started it."""
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+
+def make_executor(
+    kind: ExecutorKind | str = "inline", *, n_workers: int = 2, scheduler: str | None = None
+) -> Executor:
+    """Create the executor a config asks for.
+
+    Parameters
+    ----------
+    kind : {"inline", "process", "dask"}
+        Which executor. A ``scheduler`` implies ``"dask"``.
+    n_workers : int, default 2
+        Worker processes (process pool, local Dask cluster).
+    scheduler : str or None
+        Dask scheduler: ``"local"`` or an address such as ``"tcp://host:8786"``.
+
+    Returns
+    -------
+    Executor
+
+    Raises
+    ------
+    TabTuneInputError
+        Unknown ``kind``.
+    ImportError
+        ``"dask"`` without ``dask.distributed`` installed.
+    """
+    if scheduler:
+        kind = "dask"
+    if kind == "inline":
+        return InlineExecutor()
+    if kind == "process":
+        return ProcessExecutor(n_workers=n_workers)
+    if kind == "dask":
+        return DaskExecutor(scheduler=scheduler, n_workers=n_workers)
+    raise TabTuneInputError(f"unknown executor {kind!r}; use 'inline', 'process' or 'dask'")

@@ -1,0 +1,1348 @@
+"""The nightly per-brand refresh: small steps, each testable alone, and thin wiring.
+
+For a run date ``D`` and a task, :func:`refresh`
+
+1. takes the registry's ``refresh`` lock (a second run at the same time is refused, naming the
+   holder), then appends new rows to the store if given (idempotently);
+2. makes sure a global champion exists (:func:`ensure_global`: pretrains on rows up to ``D`` if
+   there is none; :func:`global_refresh_due` is the hook for re-pretraining on a schedule);
+3. for every brand with data up to ``D``, in a worker (:func:`refresh_brand`):
+   :func:`load_brand` -> :func:`build_challenger` (adapt the global champion on rows up to
+   ``D``; published with ``promote=False``) -> :func:`evaluate` (champion, challenger and
+   global model on the same newest window of the brand, :func:`holdout_mask`) ->
+   :func:`decide_promotion` -> :func:`write_decisions` (predictions for the day after ``D``,
+   plus recommended bids for the ``bid`` task or the channel budget plan for ``budget``);
+   a brand below ``adaptation.min_rows_to_adapt`` rows is a ``cold_start`` served by the global
+   model, and one without new rows since its champion was trained is ``skipped``;
+4. records each brand in ``runs/<D>/state.json`` as soon as it is done (atomically), so a run
+   killed at any point resumes where it stopped, and writes ``runs/<D>/report.json`` and
+   ``report.html`` at the end.
+
+Idempotency. A brand recorded as done in the state is never touched again, so rerunning a
+finished date publishes nothing and rewrites nothing. A brand interrupted after its challenger
+was published finds that version again (its manifest records the run date, the global base and
+the champion it was built against) instead of publishing a second one, so a resumed run ends
+with the same versions, champions and outputs as an uninterrupted one. Brands that failed are
+retried on a rerun.
+
+Runs of the default task (``bid``) live in ``runs/<D>/``; other tasks in ``runs/<D>/<task>/``.
+Outputs: ``outputs/<D>/predictions/brand_id=<id>/part-0.parquet`` (``predictions/<task>/`` for
+other tasks), ``outputs/<D>/bids/...`` and ``outputs/<D>/budgets/...``; as in the store, the
+folder carries ``brand_id`` (``pandas.read_parquet("outputs/<D>/bids")`` restores it) and the
+``date`` column is the day decided for, ``D + 1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+from tabtune.config import Config, TaskConfig
+from tabtune.errors import ModelIntegrityError, TabTuneInputError
+from tabtune.features import TIME_COLUMN, TaskData, task_data
+from tabtune.parallel import Executor, make_executor
+from tabtune.report import load_history, print_summary, run_dir_for, write_report
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tabtune.data.store import CampaignStore
+    from tabtune.registry import ModelRef, ModelRegistry
+
+__all__ = [
+    "DONE_STATUSES",
+    "STATUSES",
+    "BrandRecord",
+    "Decision",
+    "RunReport",
+    "build_challenger",
+    "build_report",
+    "decide_promotion",
+    "ensure_global",
+    "evaluate",
+    "find_run_challenger",
+    "global_refresh_due",
+    "holdout_mask",
+    "load_brand",
+    "load_state",
+    "new_state",
+    "next_day_contexts",
+    "parse_date",
+    "pending_brands",
+    "publish_challenger",
+    "record_brand",
+    "refresh",
+    "refresh_brand",
+    "refresh_range",
+    "run_refresh_cli",
+    "save_state",
+    "usable_rows",
+    "weighted_mse",
+    "write_decisions",
+]
+
+logger = logging.getLogger(__name__)
+
+STATUSES = ("promoted", "kept", "cold_start", "skipped", "failed")
+#: Statuses that end a brand's work for a date; ``failed`` brands are retried on a rerun.
+DONE_STATUSES = frozenset({"promoted", "kept", "cold_start", "skipped"})
+STATE_FORMAT = 1
+STATE_NAME = "state.json"
+REPORT_NAME = "report.json"
+LOCK_NAME = "refresh"
+_STEPS = ("load", "train", "evaluate", "write")
+
+
+# ---------------------------------------------------------------------------- records
+
+
+@dataclass
+class BrandRecord:
+    """What the refresh did for one brand on one date (one entry of ``report.json``).
+
+    Attributes
+    ----------
+    brand_id : str
+    status : str
+        One of :data:`STATUSES`.
+    reason : str
+        Why, in words (the decision, the cold start, the error).
+    rows : int
+        Usable model rows of the brand up to the run date.
+    strategy : str or None
+        Adaptation strategy of the challenger.
+    scores : dict
+        Weighted MSE of ``champion``, ``challenger`` and ``global`` on the brand's holdout
+        window (``None`` where not computed). Without a brand champion, the champion is the
+        global model.
+    model_id : str or None
+        The model that serves the brand after the run.
+    served_by : str or None
+        Which of the scored models serves: ``"challenger"``, ``"champion"`` or ``"global"``.
+    champion_id, challenger_id : str or None
+        The champion the challenger was compared with, and the challenger.
+    outputs : dict of str to str
+        Output kind (``predictions``, ``bids``, ``budgets``) -> file written.
+    notes : list of str
+        Anything worth knowing that did not change the status (a corrupt champion replaced by
+        the previous version, a decision step that is not available).
+    timings : dict of str to float
+        Seconds spent in ``load``, ``train``, ``evaluate`` and ``write``.
+    seconds : float
+        Wall time of the brand.
+    """
+
+    brand_id: str
+    status: str = "failed"
+    reason: str = ""
+    rows: int = 0
+    strategy: str | None = None
+    scores: dict[str, float | None] = field(
+        default_factory=lambda: {"champion": None, "challenger": None, "global": None}
+    )
+    model_id: str | None = None
+    served_by: str | None = None
+    champion_id: str | None = None
+    challenger_id: str | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view (non-finite scores become ``None``)."""
+        data = asdict(self)
+        data["scores"] = {k: _finite(v) for k, v in self.scores.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BrandRecord:
+        """Rebuild a record from :meth:`to_dict` output (unknown keys are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class RunReport:
+    """The outcome of one refresh date (``runs/<D>/report.json``)."""
+
+    date: str
+    task: str
+    started_at: str
+    finished_at: str | None
+    global_model: str | None
+    brands: list[BrandRecord]
+    summary: dict[str, Any]
+    timings: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[BrandRecord]:
+        """Brands whose refresh failed."""
+        return [b for b in self.brands if b.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        """CLI exit code: 0, or 3 when some brands failed."""
+        return 3 if self.failed else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view: the ``report.json`` layout."""
+        data = asdict(self)
+        data["brands"] = [b.to_dict() for b in self.brands]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunReport:
+        """Rebuild a report from ``report.json``."""
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs["brands"] = [BrandRecord.from_dict(b) for b in data.get("brands", [])]
+        kwargs.setdefault("notes", [])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The promotion decision for one brand."""
+
+    status: str
+    promote: bool
+    reason: str
+
+
+# ---------------------------------------------------------------------------- pure steps
+
+
+def parse_date(value: Any, name: str = "date") -> dt.date:
+    """A run date from a string (``YYYY-MM-DD``), date, datetime or Timestamp.
+
+    Raises
+    ------
+    TabTuneInputError
+        The value is not a date.
+    """
+    if isinstance(value, dt.datetime | pd.Timestamp):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise TabTuneInputError(f"{name}={value!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def holdout_mask(dates: Any, fraction: float) -> np.ndarray:
+    """The newest ``fraction`` of rows, widened to whole days: the evaluation window.
+
+    Parameters
+    ----------
+    dates : array-like of dates
+        One per row, in any order.
+    fraction : float
+        Share of rows in the window (at least one row, and every row of the first day in it).
+
+    Returns
+    -------
+    ndarray of bool
+        True for rows in the window.
+    """
+    d = pd.to_datetime(pd.Series(np.asarray(dates))).to_numpy()
+    n = len(d)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    k = min(n, max(1, math.ceil(n * float(fraction))))
+    cutoff = np.sort(d)[n - k]
+    return d >= cutoff
+
+
+def weighted_mse(y: Any, pred: Any, weight: Any = None) -> float | None:
+    """Weighted mean squared error; ``None`` when there is no weight to average over."""
+    y = np.asarray(y, dtype=float)
+    pred = np.asarray(pred, dtype=float)
+    w = np.ones_like(y) if weight is None else np.asarray(weight, dtype=float)
+    total = float(w.sum())
+    if len(y) == 0 or total <= 0:
+        return None
+    return float(np.sum(w * (y - pred) ** 2) / total)
+
+
+def _predict(model: Any, X: pd.DataFrame, kind: str) -> np.ndarray:
+    if kind == "classification" and hasattr(model, "predict_proba"):
+        return np.asarray(model.predict_proba(X))[:, -1]
+    return np.asarray(model.predict(X), dtype=float)
+
+
+def evaluate(
+    models: Mapping[str, Any], data: TaskData, mask: np.ndarray, *, kind: str = "regression"
+) -> dict[str, float | None]:
+    """Score every model on the same rows: the brand's holdout window.
+
+    Parameters
+    ----------
+    models : mapping of str to estimator or None
+        Name (``champion``, ``challenger``, ``global``) -> fitted model; ``None`` is not scored.
+        The same object under two names is predicted once.
+    data : TaskData
+        The brand's model inputs up to the run date.
+    mask : ndarray of bool
+        Rows of the window (:func:`holdout_mask`).
+    kind : {"regression", "classification"}
+        Classification models are scored on the positive-class probability (Brier score).
+
+    Returns
+    -------
+    dict of str to float or None
+        Weighted MSE per name (weights: the task's sample weights).
+    """
+    X = data.X.loc[mask]
+    y = np.asarray(data.y)[mask]
+    w = None if data.weight is None else np.asarray(data.weight)[mask]
+    scores: dict[str, float | None] = {}
+    seen: dict[int, float | None] = {}
+    for name, model in models.items():
+        if model is None:
+            scores[name] = None
+            continue
+        if id(model) not in seen:
+            seen[id(model)] = weighted_mse(y, _predict(model, X, kind), w) if len(X) else None
+        scores[name] = seen[id(model)]
+    return scores
+
+
+def decide_promotion(scores: Mapping[str, float | None], margin: float) -> Decision:
+    """Promote the challenger only if it beats the champion's error by ``margin`` (a share).
+
+    Parameters
+    ----------
+    scores : mapping
+        ``champion`` and ``challenger`` holdout errors (lower is better).
+    margin : float
+        In [0, 1): the challenger must score below ``champion * (1 - margin)``. With 0 it must
+        be strictly better; a tie keeps the champion.
+
+    Returns
+    -------
+    Decision
+        ``promoted`` or ``kept``, with the numbers in the reason.
+    """
+    champ, chall = scores.get("champion"), scores.get("challenger")
+    if chall is None or champ is None or not (math.isfinite(chall) and math.isfinite(champ)):
+        return Decision("kept", False, "no holdout rows with weight to compare on; champion kept")
+    threshold = champ * (1.0 - margin)
+    gain = (champ - chall) / champ if champ > 0 else 0.0
+    if chall < threshold:
+        return Decision(
+            "promoted",
+            True,
+            f"challenger {chall:.5g} beats champion {champ:.5g} by {gain:.1%} "
+            f"(margin {margin:.1%})",
+        )
+    return Decision(
+        "kept",
+        False,
+        f"challenger {chall:.5g} vs champion {champ:.5g} ({gain:+.1%}) does not beat the "
+        f"{margin:.1%} margin",
+    )
+
+
+def global_refresh_due(manifest: Mapping[str, Any], date: dt.date, every_days: int | None) -> bool:
+    """Whether the global champion should be pretrained again for ``date``.
+
+    The schedule hook: with ``every_days`` set, once the champion's data ends that many days
+    before the run date. ``None`` (the default, until the config has
+    ``refresh.global_every_days``) never re-pretrains.
+    """
+    if not every_days:
+        return False
+    window = manifest.get("data_window") or [None, None]
+    try:
+        end = parse_date(window[-1])
+    except (TabTuneInputError, TypeError, IndexError):
+        return True
+    return (date - end).days >= int(every_days)
+
+
+def next_day_contexts(rows: pd.DataFrame, date: dt.date) -> pd.DataFrame:
+    """The contexts the day after ``date`` is planned for: the brand's latest day, re-dated.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        The brand's contract rows up to ``date``.
+    date : datetime.date
+        The run date.
+
+    Returns
+    -------
+    DataFrame
+        The rows of the latest day up to ``date`` with ``date`` set to the next day.
+    """
+    stamps = pd.to_datetime(rows[TIME_COLUMN])
+    upto = stamps <= pd.Timestamp(date)
+    if not upto.any():
+        return rows.iloc[0:0].copy()
+    last = stamps[upto].max()
+    out = rows.loc[(stamps == last).to_numpy()].copy()
+    out[TIME_COLUMN] = pd.Timestamp(date + dt.timedelta(days=1))
+    out[TIME_COLUMN] = out[TIME_COLUMN].astype(rows[TIME_COLUMN].dtype)
+    return out.reset_index(drop=True)
+
+
+def usable_rows(rows: pd.DataFrame, task: TaskConfig) -> TaskData:
+    """A task's model inputs, keeping only rows with a usable target (possibly none)."""
+    data = task_data(rows, task, require_target=False)
+    keep = np.isfinite(np.asarray(data.y, dtype=float))
+    if data.weight is not None:
+        keep &= np.asarray(data.weight, dtype=float) > 0
+    if keep.all():
+        return data
+    idx = np.flatnonzero(keep)
+    return TaskData(
+        X=data.X.iloc[idx].reset_index(drop=True),
+        y=np.asarray(data.y)[idx],
+        weight=None if data.weight is None else np.asarray(data.weight)[idx],
+        rows=data.rows.iloc[idx].reset_index(drop=True),
+    )
+
+
+# ---------------------------------------------------------------------------- run state
+
+
+def new_state(
+    date: dt.date, task: str, *, started_at: str, global_model: str, global_note: str = ""
+) -> dict[str, Any]:
+    """The state of a run that has not done any brand yet."""
+    return {
+        "format_version": STATE_FORMAT,
+        "date": date.isoformat(),
+        "task": task,
+        "started_at": started_at,
+        "finished_at": None,
+        "global_model": global_model,
+        "global_note": global_note,
+        "brands": {},
+    }
+
+
+def pending_brands(state: Mapping[str, Any] | None, brands: Sequence[str]) -> list[str]:
+    """Brands still to do: not recorded, or recorded as ``failed`` (retried)."""
+    done = {} if state is None else state.get("brands", {})
+    return [b for b in brands if done.get(b, {}).get("status") not in DONE_STATUSES]
+
+
+def record_brand(state: Mapping[str, Any], record: BrandRecord) -> dict[str, Any]:
+    """A copy of ``state`` with ``record`` stored for its brand."""
+    brands = dict(state.get("brands", {}))
+    brands[record.brand_id] = record.to_dict()
+    return {**state, "brands": brands}
+
+
+def build_report(state: Mapping[str, Any]) -> RunReport:
+    """The run report of a state: brands sorted by id, counts per status, summed timings."""
+    records = [BrandRecord.from_dict(r) for _, r in sorted(state.get("brands", {}).items())]
+    counts = {status: 0 for status in STATUSES}
+    for r in records:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    uplifts = []
+    for r in records:
+        served = r.scores.get(r.served_by or "") if r.served_by else None
+        base = r.scores.get("global")
+        if served is not None and base:
+            uplifts.append((base - served) / base)
+    timings = {step: round(sum(r.timings.get(step, 0.0) for r in records), 3) for step in _STEPS}
+    timings["pretrain"] = round(float(state.get("global_seconds", 0.0)), 3)
+    started, finished = state.get("started_at"), state.get("finished_at")
+    if started and finished:
+        timings["wall"] = round(
+            (
+                dt.datetime.fromisoformat(finished) - dt.datetime.fromisoformat(started)
+            ).total_seconds(),
+            3,
+        )
+    summary = {
+        "brands": len(records),
+        **counts,
+        "served_by_brand_model": sum(
+            1 for r in records if r.model_id and r.model_id.startswith("brands/")
+        ),
+        "median_uplift_vs_global": float(np.median(uplifts)) if uplifts else None,
+    }
+    notes = [state["global_note"]] if state.get("global_note") else []
+    return RunReport(
+        date=state["date"],
+        task=state["task"],
+        started_at=started,
+        finished_at=finished,
+        global_model=state.get("global_model"),
+        brands=records,
+        summary=summary,
+        timings=timings,
+        notes=notes,
+    )
+
+
+def load_state(path: Path) -> dict[str, Any] | None:
+    """Read ``state.json``; ``None`` when the run never started.
+
+    Raises
+    ------
+    TabTuneInputError
+        The file is not a state file (it is only ever replaced atomically, so this means it
+        was edited or damaged by hand).
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise TabTuneInputError(
+            f"run state {path} is unreadable ({exc}); move it away to start the date over"
+        ) from None
+    if not isinstance(data, dict) or data.get("format_version") != STATE_FORMAT:
+        raise TabTuneInputError(
+            f"run state {path} is not a tabtune state file (format_version "
+            f"{data.get('format_version') if isinstance(data, dict) else '?'}); "
+            "move it away to start the date over"
+        )
+    return data
+
+
+def _json_bytes(data: Any) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n").encode("utf-8")
+
+
+def save_state(path: Path, state: Mapping[str, Any]) -> None:
+    """Replace ``state.json`` atomically (readers and a killed run see old or new, never half)."""
+    from tabtune.data.store import atomic_write_bytes
+
+    atomic_write_bytes(path, _json_bytes(state))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# ---------------------------------------------------------------------------- I/O steps
+
+
+def load_brand(store: CampaignStore, brand: str, date: dt.date) -> pd.DataFrame:
+    """A brand's contract rows up to and including ``date``."""
+    return store.read(brands=[brand], end=date)
+
+
+def build_challenger(cfg: Config, task: TaskConfig, base: Any, data: TaskData) -> Any:
+    """Adapt the global champion to one brand's rows (seeded, so deterministic).
+
+    Parameters
+    ----------
+    cfg : Config
+        ``adaptation`` and ``model`` settings.
+    task : TaskConfig
+    base : TabTuneRegressor or TabTuneClassifier
+        The fitted global model.
+    data : TaskData
+        The brand's model inputs up to the run date.
+
+    Returns
+    -------
+    TabTuneRegressor or TabTuneClassifier
+        The fitted challenger (``strategy_`` says how it was adapted).
+    """
+    from tabtune.pipeline import brand_estimator
+
+    est = brand_estimator(cfg, task, base)
+    est.fit(data.X, data.y, sample_weight=data.weight)
+    return est
+
+
+def publish_challenger(
+    registry: ModelRegistry,
+    task: TaskConfig,
+    brand: str,
+    est: Any,
+    data: TaskData,
+    *,
+    date: dt.date,
+    global_id: str,
+    champion_id: str | None,
+) -> ModelRef:
+    """Publish a challenger without promoting it.
+
+    Its manifest records the run that built it (``refresh``: date, task, global model and the
+    champion it was built against), so an interrupted run finds it again
+    (:func:`find_run_challenger`) instead of publishing a second one.
+
+    Returns
+    -------
+    ModelRef
+        The new version.
+    """
+    from tabtune.pipeline import MODEL_SUBDIR
+
+    dates = pd.to_datetime(data.X[TIME_COLUMN])
+    manifest = {
+        "kind": "brand",
+        "brand_id": brand,
+        "task": task.model_dump(mode="json"),
+        "base_model": global_id,
+        "base_model_sha256": getattr(est, "base_model_id_", None),
+        "strategy": str(est.strategy_),
+        "reason": str(getattr(est, "strategy_reason_", "")),
+        "data_window": [str(dates.min().date()), str(dates.max().date())],
+        "rows": len(data),
+        "metrics": {"holdout": dict(getattr(est, "holdout_scores_", {}) or {})},
+        "refresh": {
+            "date": date.isoformat(),
+            "task": task.name,
+            "global_model": global_id,
+            "champion_before": champion_id,
+        },
+    }
+    return registry.publish(
+        task.name,
+        lambda d: est.save(Path(d) / MODEL_SUBDIR),
+        brand=brand,
+        manifest=manifest,
+        promote=False,
+    )
+
+
+def find_run_challenger(
+    registry: ModelRegistry, task: str, brand: str, date: dt.date, global_id: str
+) -> tuple[ModelRef, dict[str, Any]] | None:
+    """The challenger an earlier, interrupted attempt of this run already published.
+
+    Looks, newest first, for a version whose manifest says it was built by the refresh of
+    ``date`` from ``global_id``, and that verifies.
+
+    Returns
+    -------
+    (ModelRef, manifest) or None
+    """
+    day = date.isoformat()
+    for ref in reversed(registry.versions(task, brand)):
+        try:
+            manifest = registry.manifest(ref)
+        except ModelIntegrityError:
+            continue
+        info = manifest.get("refresh") or {}
+        ran = info.get("date")
+        if ran == day and info.get("global_model") == global_id and info.get("task") == task:
+            try:
+                registry.verify(ref)
+            except ModelIntegrityError as exc:
+                logger.warning("ignoring the challenger of an earlier attempt: %s", exc)
+                return None
+            return ref, manifest
+        if isinstance(ran, str) and ran < day:
+            return None  # versions are in time order: older runs from here on
+    return None
+
+
+def _outputs_path(cfg: Config, date: dt.date, kind: str, brand: str, task: str) -> Path:
+    folder = Path(cfg.outputs_dir) / date.isoformat() / kind
+    if kind == "predictions" and task != "bid":
+        folder = folder / task
+    return folder / f"brand_id={quote(brand, safe='')}" / "part-0.parquet"
+
+
+def _bid_decisions(
+    cfg: Config, brand: str, model: Any, model_id: str, rows: pd.DataFrame, date: dt.date
+) -> pd.DataFrame | None:
+    """Recommended bids for the brand's next-day contexts (``tabtune.tasks.bid``)."""
+    from tabtune.tasks.bid import BidRecommender
+
+    contexts = next_day_contexts(rows, date)
+    if "bid" in contexts.columns:
+        contexts = contexts[pd.to_numeric(contexts["bid"], errors="coerce") > 0]
+    if len(contexts) == 0:
+        return None
+    source = "brand" if model_id.startswith("brands/") else "global"
+    rec = BidRecommender.from_estimator(model, config=cfg, model_id=model_id, source=source)
+    return rec.recommend(contexts.reset_index(drop=True))
+
+
+def _budget_decisions(
+    cfg: Config, brand: str, model: Any, model_id: str, rows: pd.DataFrame, date: dt.date
+) -> pd.DataFrame | None:
+    """The brand's channel budget plan for the next day (``tabtune.tasks.budget``)."""
+    from tabtune.tasks.budget import BudgetPlanner
+
+    since = pd.Timestamp(date) - pd.Timedelta(days=cfg.budget.lookback_days - 1)
+    history = rows[pd.to_datetime(rows[TIME_COLUMN]) >= since]
+    if len(history) == 0:
+        return None
+    source = "brand" if model_id.startswith("brands/") else "global"
+    planner = BudgetPlanner.from_estimator(
+        model, config=cfg, history=history, model_id=model_id, source=source
+    )
+    return planner.plan(None, pd.Timestamp(date + dt.timedelta(days=1)), brand=brand)
+
+
+#: task -> (output folder, decision step). A step returns the decisions for the day after the
+#: run date, or None when the brand has nothing to decide on.
+DECISIONS: dict[str, tuple[str, Callable[..., pd.DataFrame | None]]] = {
+    "bid": ("bids", _bid_decisions),
+    "budget": ("budgets", _budget_decisions),
+}
+
+
+def _write_brand_frame(frame: pd.DataFrame, path: Path) -> str:
+    from tabtune.data.store import atomic_write_parquet
+
+    # Like the store: the folder name carries brand_id (hive partitioning restores it).
+    atomic_write_parquet(frame.drop(columns=["brand_id"], errors="ignore"), path)
+    return str(path)
+
+
+def write_decisions(
+    cfg: Config,
+    task: TaskConfig,
+    brand: str,
+    date: dt.date,
+    model: Any,
+    model_id: str,
+    rows: pd.DataFrame,
+) -> tuple[dict[str, str], list[str]]:
+    """Write the brand's outputs for the day after ``date`` with the model that serves it.
+
+    Always writes predictions for the brand's latest contexts (:func:`next_day_contexts`); for
+    the ``bid`` task also recommended bids (``tabtune.tasks.bid``), for ``budget`` the channel
+    budget plan (``tabtune.tasks.budget``). A decision step that cannot be imported, or that
+    rejects the brand's data, is noted instead (predictions are still written).
+
+    Returns
+    -------
+    (outputs, notes)
+        Output kind -> path written, and notes.
+    """
+    contexts = next_day_contexts(rows, date)
+    data = task_data(contexts, task, require_target=False)
+    frame = data.X[["brand_id", TIME_COLUMN]].copy()
+    for col in ("channel", "campaign_id", "audience", "device", *task.numeric):
+        if col in data.rows.columns and col not in frame.columns:
+            frame[col] = data.rows[col].to_numpy()
+    frame["prediction"] = _predict(model, data.X, task.kind) if len(data.X) else []
+    frame["model_id"] = model_id
+    frame["task"] = task.name
+    path = _outputs_path(cfg, date, "predictions", brand, task.name)
+    outputs = {"predictions": _write_brand_frame(frame, path)}
+
+    notes: list[str] = []
+    if task.name not in DECISIONS:
+        return outputs, notes
+    kind, step = DECISIONS[task.name]
+    try:
+        decisions = step(cfg, brand, model, model_id, rows, date)
+    except ImportError as exc:
+        notes.append(f"{kind} not written: the decision module is not available ({exc})")
+        return outputs, notes
+    except TabTuneInputError as exc:
+        notes.append(f"{kind} not written: {exc}")
+        return outputs, notes
+    if decisions is None or len(decisions) == 0:
+        notes.append(f"{kind} not written: no contexts to decide on up to {date}")
+    else:
+        path = _outputs_path(cfg, date, kind, brand, task.name)
+        outputs[kind] = _write_brand_frame(pd.DataFrame(decisions), path)
+    return outputs, notes
+
+
+def ensure_global(cfg: Config, task: str, date: dt.date) -> tuple[ModelRef, str, float]:
+    """The global champion the run adapts from; pretrained on rows up to ``date`` if none.
+
+    A champion that fails verification is replaced by the newest good older version (see
+    :meth:`~tabtune.registry.ModelRegistry.resolve`). A published but never promoted version
+    with data up to ``date`` (a pretraining interrupted between publish and promote) is
+    promoted instead of pretraining again.
+
+    Returns
+    -------
+    (ModelRef, note, seconds)
+        The champion, what happened, and the pretraining time (0 when none).
+    """
+    from tabtune.pipeline import pretrain, registry_for
+
+    reg = registry_for(cfg)
+    ref = reg.resolve(task)
+    every = getattr(cfg.refresh, "global_every_days", None)
+    if ref is not None:
+        note = ""
+        if ref.fallback_from:
+            note = (
+                f"global champion {ref.fallback_from} of {task!r} failed verification; "
+                f"using {ref.id}"
+            )
+        if not global_refresh_due(reg.manifest(ref), date, every):
+            return ref, note, 0.0
+        reason = f"global champion {ref.id} is older than {every} days; re-pretrained"
+    else:
+        for candidate in reversed(reg.versions(task)):
+            try:
+                reg.verify(candidate)
+                window = reg.manifest(candidate).get("data_window") or [None]
+                if window[-1] is None or parse_date(window[-1]) > date:
+                    continue
+            except (ModelIntegrityError, TabTuneInputError):
+                continue
+            reg.promote(candidate)
+            return candidate, f"promoted unpromoted global version {candidate.id}", 0.0
+        try:
+            broken = reg.champion(task)
+        except ModelIntegrityError:
+            broken = "unreadable"
+        reason = (
+            f"no global champion for {task!r}"
+            if broken is None
+            else f"the global champion of {task!r} and every older version fail verification"
+        ) + f"; pretrained on rows up to {date}"
+    t0 = time.perf_counter()
+    result = pretrain(cfg, task, end=date, promote=True)
+    return reg.from_id(result.model_id), f"{reason}: {result.model_id}", time.perf_counter() - t0
+
+
+# ---------------------------------------------------------------------------- one brand
+
+_MODEL_CACHE: dict[tuple[str, str], Any] = {}
+
+
+def _load_version(cfg: Config, task: TaskConfig, model_id: str) -> Any:
+    from tabtune.pipeline import load_model, registry_for
+
+    key = (str(Path(cfg.models_dir).absolute()), model_id)
+    if key not in _MODEL_CACHE:
+        if len(_MODEL_CACHE) > 8:
+            _MODEL_CACHE.clear()
+        _MODEL_CACHE[key] = load_model(registry_for(cfg).from_id(model_id), task)
+    return _MODEL_CACHE[key]
+
+
+def _current_champion(
+    registry: ModelRegistry, task: str, brand: str
+) -> tuple[ModelRef | None, list[str]]:
+    """The brand's verified champion (or a fallback), with notes on what was wrong."""
+    notes = []
+    try:
+        pointed = registry.champion(task, brand)
+    except ModelIntegrityError as exc:
+        pointed, notes = None, [f"champion pointer is broken: {exc}"]
+    ref = registry.resolve(task, brand)
+    if ref is not None and ref.fallback_from:
+        scope = ref.id.rsplit("/", 1)[0]
+        notes.append(
+            f"champion {scope}/{ref.fallback_from} failed verification; the previous version "
+            f"{ref.id} is used"
+        )
+    elif ref is None and pointed is not None:
+        notes.append(
+            f"champion {pointed.id} failed verification and no earlier version verifies; "
+            "compared with the global model"
+        )
+    return ref, notes
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[step] = round(timings.get(step, 0.0) + time.perf_counter() - t0, 4)
+
+
+def refresh_brand(
+    cfg_data: Mapping[str, Any], task_name: str, brand: str, date: str, global_id: str
+) -> dict[str, Any]:
+    """Refresh one brand for one date: the per-brand job the executors run.
+
+    A module-level function of plain arguments, so it can run in another process or on a
+    Dask worker. Never raises for a problem of the brand: the error is returned as a
+    ``failed`` record.
+
+    Parameters
+    ----------
+    cfg_data : mapping
+        ``Config.model_dump(mode="json")`` with absolute paths.
+    task_name, brand, date, global_id : str
+        The task, the brand, the run date (``YYYY-MM-DD``) and the global model to adapt.
+
+    Returns
+    -------
+    dict
+        A :class:`BrandRecord` as a dict.
+    """
+    t_start = time.perf_counter()
+    rec = BrandRecord(brand_id=brand)
+    try:
+        _refresh_brand(
+            Config.model_validate(dict(cfg_data)), task_name, parse_date(date), global_id, rec
+        )
+    except Exception as exc:  # noqa: BLE001 - failure isolation: one brand's error is recorded
+        logger.warning(
+            "brand %s failed: %s", brand, exc, exc_info=logger.isEnabledFor(logging.DEBUG)
+        )
+        rec.status, rec.reason = "failed", f"{type(exc).__name__}: {exc}"
+    rec.seconds = round(time.perf_counter() - t_start, 4)
+    return rec.to_dict()
+
+
+def _refresh_brand(
+    cfg: Config, task_name: str, date: dt.date, global_id: str, rec: BrandRecord
+) -> None:
+    """The wiring of one brand; fills ``rec`` as it goes (so a failure keeps what was known)."""
+    from tabtune.pipeline import registry_for, store_for
+
+    task = cfg.task(task_name)
+    registry = registry_for(cfg)
+    brand, t = rec.brand_id, rec.timings
+
+    with _timed(t, "load"):
+        rows = load_brand(store_for(cfg), brand, date)
+        if len(rows) == 0:
+            rec.status, rec.reason = "skipped", f"no rows up to {date}"
+            return
+        data = usable_rows(rows, task)
+        rec.rows = len(data)
+        glob = _load_version(cfg, task, global_id)
+        mask = holdout_mask(data.X[TIME_COLUMN], cfg.adaptation.validation_fraction)
+
+    if rec.rows < cfg.adaptation.min_rows_to_adapt:
+        with _timed(t, "evaluate"):
+            rec.scores = {
+                "champion": None,
+                "challenger": None,
+                **evaluate({"global": glob}, data, mask, kind=task.kind),
+            }
+        rec.status, rec.served_by, rec.model_id = "cold_start", "global", global_id
+        rec.reason = (
+            f"{rec.rows} usable rows < min_rows_to_adapt={cfg.adaptation.min_rows_to_adapt}; "
+            "served by the global model"
+        )
+    else:
+        _adapt_and_decide(cfg, task, date, global_id, glob, data, mask, registry, rec)
+
+    with _timed(t, "write"):
+        serving = glob if rec.served_by == "global" else _load_version(cfg, task, rec.model_id)
+        rec.outputs, notes = write_decisions(cfg, task, brand, date, serving, rec.model_id, rows)
+        rec.notes.extend(notes)
+
+
+def _adapt_and_decide(
+    cfg: Config,
+    task: TaskConfig,
+    date: dt.date,
+    global_id: str,
+    glob: Any,
+    data: TaskData,
+    mask: np.ndarray,
+    registry: ModelRegistry,
+    rec: BrandRecord,
+) -> None:
+    brand, t = rec.brand_id, rec.timings
+    champ_ref, notes = _current_champion(registry, task.name, brand)
+    rec.notes.extend(notes)
+    earlier = find_run_challenger(registry, task.name, brand, date, global_id)
+    if earlier is not None:
+        # Resuming: compare with the champion this challenger was built against, which may
+        # already have been replaced by it before the interruption.
+        chall_ref, manifest = earlier
+        before = manifest["refresh"].get("champion_before")
+        if before is None:
+            champ_ref = None
+        elif champ_ref is None or champ_ref.id != before:
+            champ_ref = registry.from_id(before)
+            registry.verify(champ_ref)
+        rec.strategy = manifest.get("strategy")
+    else:
+        if champ_ref is not None and _nothing_new(registry.manifest(champ_ref), data, global_id):
+            champ = _load_version(cfg, task, champ_ref.id)
+            with _timed(t, "evaluate"):
+                rec.scores = {
+                    "challenger": None,
+                    **evaluate({"champion": champ, "global": glob}, data, mask, kind=task.kind),
+                }
+            rec.status, rec.served_by = "skipped", "champion"
+            rec.model_id = rec.champion_id = champ_ref.id
+            rec.reason = f"no new rows since {champ_ref.id} was trained; it keeps serving"
+            return
+        with _timed(t, "train"):
+            est = build_challenger(cfg, task, glob, data)
+            chall_ref = publish_challenger(
+                registry,
+                task,
+                brand,
+                est,
+                data,
+                date=date,
+                global_id=global_id,
+                champion_id=None if champ_ref is None else champ_ref.id,
+            )
+        rec.strategy = str(est.strategy_)
+    rec.challenger_id = chall_ref.id
+    rec.champion_id = None if champ_ref is None else champ_ref.id
+
+    with _timed(t, "evaluate"):
+        # Score the stored challenger, not the in-memory one, so a resumed run scores the
+        # very same model as an uninterrupted one.
+        chall = _load_version(cfg, task, chall_ref.id)
+        champ = glob if champ_ref is None else _load_version(cfg, task, champ_ref.id)
+        rec.scores = evaluate(
+            {"champion": champ, "challenger": chall, "global": glob}, data, mask, kind=task.kind
+        )
+        decision = decide_promotion(rec.scores, cfg.refresh.promotion_margin)
+    rec.status, rec.reason = decision.status, decision.reason
+    if champ_ref is None:
+        rec.reason += " (no brand champion yet: the champion is the global model)"
+    if decision.promote:
+        registry.promote(chall_ref)
+        rec.served_by, rec.model_id = "challenger", chall_ref.id
+    elif champ_ref is None:
+        rec.served_by, rec.model_id = "global", global_id
+    else:
+        rec.served_by, rec.model_id = "champion", champ_ref.id
+
+
+def _nothing_new(manifest: Mapping[str, Any], data: TaskData, global_id: str) -> bool:
+    """Whether the champion was built from this global model on every row the brand has."""
+    window = manifest.get("data_window") or [None, None]
+    last = pd.to_datetime(data.X[TIME_COLUMN]).max()
+    try:
+        covered = window[-1] is not None and pd.Timestamp(window[-1]) >= last
+    except (TypeError, ValueError):
+        return False
+    return covered and manifest.get("base_model") == global_id and manifest.get("rows") == len(data)
+
+
+# ---------------------------------------------------------------------------- wiring
+
+
+def _worker_config(cfg: Config) -> dict[str, Any]:
+    """``cfg`` as plain JSON with absolute paths, for workers in other processes."""
+    data = cfg.model_dump(mode="json")
+    for key in ("models_dir", "runs_dir", "outputs_dir"):
+        data[key] = str(Path(data[key]).absolute())
+    for key in ("store", "truth_dir"):
+        data["data"][key] = str(Path(data["data"][key]).absolute())
+    return data
+
+
+def _select_brands(store: CampaignStore, date: dt.date, brands: Sequence[str] | None) -> list[str]:
+    known = store.brands()
+    if not known:
+        raise TabTuneInputError(f"the campaign store {store.root} is empty; nothing to refresh")
+    if brands is None:
+        return [b for b in known if _has_rows_by(store, b, date)]
+    wanted = list(dict.fromkeys(str(b) for b in brands))
+    unknown = [b for b in wanted if b not in known]
+    if unknown:
+        raise TabTuneInputError(
+            f"unknown brand(s) {unknown} in {store.root}; known: {known[:10]}"
+            + (" ..." if len(known) > 10 else "")
+        )
+    return sorted(wanted)
+
+
+def _has_rows_by(store: CampaignStore, brand: str, date: dt.date) -> bool:
+    try:
+        return store.date_range(brand)[0].date() <= date
+    except Exception:  # noqa: BLE001 - a damaged partition fails in its own job, not the run
+        return True
+
+
+def _failure(brand: str, error: BaseException) -> dict[str, Any]:
+    return BrandRecord(
+        brand_id=brand, status="failed", reason=f"{type(error).__name__}: {error}"
+    ).to_dict()
+
+
+def _progress(enabled: bool) -> contextlib.AbstractContextManager:
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=Console(stderr=True),
+        transient=False,
+    )
+
+
+def _refresh_date(
+    cfg: Config,
+    date: dt.date,
+    *,
+    task: str,
+    brands: Sequence[str] | None,
+    executor: Executor,
+    progress: bool,
+) -> RunReport:
+    """One date, with the lock held."""
+    from tabtune.pipeline import registry_for, store_for
+
+    run_dir = run_dir_for(cfg.runs_dir, date.isoformat(), task)
+    state_path, report_path = run_dir / STATE_NAME, run_dir / REPORT_NAME
+    store = store_for(cfg)
+    selected = _select_brands(store, date, brands)
+    state = load_state(state_path)
+    if state is not None and state.get("task") != task:
+        raise TabTuneInputError(f"{state_path} belongs to task {state.get('task')!r}, not {task!r}")
+    todo = pending_brands(state, selected)
+
+    if state is not None and state.get("finished_at") and not todo:
+        logger.info("refresh of %s (%s) already finished; nothing to do", date, task)
+        try:
+            return RunReport.from_dict(json.loads(report_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            report = build_report(state)
+            _write_report(cfg, run_dir, report)
+            return report
+
+    if state is None:
+        started = _now()
+        gref, note, seconds = ensure_global(cfg, task, date)
+        state = new_state(date, task, started_at=started, global_model=gref.id, global_note=note)
+        state["global_seconds"] = round(seconds, 3)
+        save_state(state_path, state)
+    else:
+        reg = registry_for(cfg)
+        reg.verify(reg.from_id(state["global_model"]))  # the run's base must still be intact
+        state = {**state, "finished_at": None}
+    global_id = state["global_model"]
+
+    cfg_data = _worker_config(cfg)
+    jobs = {b: (cfg_data, task, b, date.isoformat(), global_id) for b in todo}
+    with _progress(progress) as bar:
+        handle = None
+        if bar is not None:
+            handle = bar.add_task(f"refresh {task} {date}", total=len(jobs), status="")
+        for outcome in executor.run(refresh_brand, jobs):
+            data = outcome.value if outcome.ok else _failure(outcome.key, outcome.error)
+            record = BrandRecord.from_dict(data)
+            state = record_brand(state, record)
+            save_state(state_path, state)
+            if bar is not None:
+                bar.update(handle, advance=1, status=f"{record.brand_id}: {record.status}")
+
+    # The report goes first: a run killed between the two writes is finished again on rerun.
+    finished = {**state, "finished_at": _now()}
+    report = build_report(finished)
+    _write_report(cfg, run_dir, report)
+    save_state(state_path, finished)
+    return report
+
+
+def _write_report(cfg: Config, run_dir: Path, report: RunReport) -> None:
+    data = report.to_dict()
+    history = load_history(cfg.runs_dir, report.task, upto=report.date)
+    history = [h for h in history if h.get("date") != report.date] + [data]
+    write_report(run_dir, data, history=history)
+
+
+@contextlib.contextmanager
+def _refresh_session(
+    cfg: Config, task: str, new_rows: pd.DataFrame | None, executor: Executor | str | None
+) -> Iterator[Executor]:
+    """Lock, append new rows, and provide the executor for the session's dates."""
+    from tabtune.pipeline import registry_for, store_for
+    from tabtune.registry import RegistryLockedError
+
+    cfg.task(task)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(registry_for(cfg).lock(LOCK_NAME, timeout=0))
+        except RegistryLockedError as exc:
+            raise RegistryLockedError(f"another refresh is running; refused: {exc}") from None
+        if new_rows is not None:
+            result = store_for(cfg).append(
+                new_rows, extra_columns=cfg.data.extra_columns, on_existing="skip"
+            )
+            logger.info(
+                "appended %d new rows (%d already stored)", result.rows_written, result.rows_skipped
+            )
+        if isinstance(executor, Executor):
+            yield executor
+        else:
+            r = cfg.refresh
+            yield stack.enter_context(
+                make_executor(executor or r.executor, n_workers=r.n_workers, scheduler=r.scheduler)
+            )
+
+
+def refresh(
+    cfg: Config,
+    date: Any,
+    *,
+    brands: Sequence[str] | None = None,
+    task: str = "bid",
+    new_rows: pd.DataFrame | None = None,
+    executor: Executor | str | None = None,
+    progress: bool = False,
+) -> RunReport:
+    """Run the nightly refresh of one task for one date (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : Config
+    date : str or date
+        The run date ``D``: models use rows up to ``D``; outputs are for ``D + 1``.
+    brands : sequence of str, optional
+        Only these brands (each must be in the store); default every brand with data up to D.
+    task : str, default "bid"
+    new_rows : DataFrame, optional
+        Campaign rows to append to the store first (validated; rows already stored are
+        skipped).
+    executor : Executor, {"inline", "process", "dask"} or None
+        Where brands run; default ``cfg.refresh.executor``. An Executor instance is left open.
+    progress : bool, default False
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    RunReport
+        Also written to ``runs/<D>/report.json`` (and ``report.html``).
+
+    Raises
+    ------
+    RegistryLockedError
+        Another refresh holds the lock (the message names its pid and host).
+    TabTuneInputError
+        Bad date, unknown task or brand, bad new rows, empty store.
+    """
+    day = parse_date(date)
+    with _refresh_session(cfg, task, new_rows, executor) as ex:
+        return _refresh_date(cfg, day, task=task, brands=brands, executor=ex, progress=progress)
+
+
+def refresh_range(
+    cfg: Config,
+    start: Any,
+    end: Any,
+    *,
+    brands: Sequence[str] | None = None,
+    task: str = "bid",
+    new_rows: pd.DataFrame | None = None,
+    executor: Executor | str | None = None,
+    progress: bool = False,
+    on_report: Callable[[RunReport], None] | None = None,
+) -> list[RunReport]:
+    """Backfill: :func:`refresh` every date from ``start`` to ``end`` (inclusive), in order.
+
+    The lock is held for the whole range and ``new_rows`` are appended once, first. Finished
+    dates are not redone, so an interrupted backfill resumes where it stopped.
+
+    Parameters
+    ----------
+    cfg : Config
+    start, end : str or date
+        First and last run date.
+    brands, task, new_rows, executor, progress
+        As for :func:`refresh`.
+    on_report : callable, optional
+        Called with each date's :class:`RunReport` as soon as it is done.
+
+    Returns
+    -------
+    list of RunReport
+        One per date, in order.
+
+    Raises
+    ------
+    TabTuneInputError
+        ``start`` is after ``end``, or as for :func:`refresh`.
+    """
+    first, last = parse_date(start, "from"), parse_date(end, "to")
+    if first > last:
+        raise TabTuneInputError(f"--from {first} is after --to {last}")
+    reports = []
+    with _refresh_session(cfg, task, new_rows, executor) as ex:
+        day = first
+        while day <= last:
+            report = _refresh_date(
+                cfg, day, task=task, brands=brands, executor=ex, progress=progress
+            )
+            reports.append(report)
+            if on_report is not None:
+                on_report(report)
+            day += dt.timedelta(days=1)
+    return reports
+
+
+def _print_run(cfg: Config, report: RunReport, console: Any) -> None:
+    print_summary(report.to_dict(), console=console)
+    run_dir = run_dir_for(cfg.runs_dir, report.date, report.task)
+    console.print(f"  report: {run_dir / REPORT_NAME} (+ report.html)", markup=False)
+
+
+def run_refresh_cli(cfg: Config, args: Any) -> int:
+    """``tabtune refresh``: parse the arguments, run, print a summary per date.
+
+    Returns
+    -------
+    int
+        0, or 3 when some brands failed (the others completed).
+    """
+    task = getattr(args, "task", None) or "bid"
+    cfg.task(task)
+    date, start, end = (getattr(args, k, None) for k in ("date", "date_from", "date_to"))
+    if date and (start or end):
+        raise TabTuneInputError("give either --date D or --from D1 --to D2, not both")
+    if not date and not (start and end):
+        raise TabTuneInputError("refresh needs --date D, or --from D1 --to D2 for a backfill")
+    if date:
+        start = end = date
+    brands = None
+    if getattr(args, "brands", None):
+        brands = [b.strip() for b in str(args.brands).split(",") if b.strip()]
+    scheduler = getattr(args, "scheduler", None)
+    if scheduler:
+        cfg = cfg.model_copy(
+            update={
+                "refresh": cfg.refresh.model_copy(
+                    update={"executor": "dask", "scheduler": scheduler}
+                )
+            }
+        )
+    new_rows = None
+    if getattr(args, "input", None):
+        from tabtune.data.schema import validate_file
+
+        new_rows = validate_file(
+            args.input, mapping=cfg.data.columns, extra_columns=cfg.data.extra_columns
+        )
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    reports = refresh_range(
+        cfg,
+        start,
+        end,
+        brands=brands,
+        task=task,
+        new_rows=new_rows,
+        progress=True,
+        on_report=lambda r: _print_run(cfg, r, console),
+    )
+    return 3 if any(r.failed for r in reports) else 0

@@ -1,0 +1,468 @@
+"""Run reports of the nightly refresh: ``report.json``, a self-contained ``report.html``, and
+the one-screen summary printed at the end of a run and by ``tabtune report``.
+
+This module works on the JSON form of a run report (``RunReport.to_dict()``), so it can render
+any stored run without the refresh machinery. Plots are PNGs embedded as base64 in the HTML;
+matplotlib is imported only when a report is rendered (``pip install tabtune[plot]``), and
+without it the HTML says so and keeps the tables.
+
+Run folders: ``<runs_dir>/<date>/`` for the default task (``bid``), ``<runs_dir>/<date>/<task>/``
+for the others (:func:`run_dir_for`).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tabtune.errors import TabTuneInputError
+
+__all__ = [
+    "DEFAULT_TASK",
+    "find_run",
+    "load_history",
+    "print_summary",
+    "render_html",
+    "run_dir_for",
+    "run_report_cli",
+    "served_score",
+    "summary_lines",
+    "write_report",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TASK = "bid"
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+STATE_JSON = "state.json"
+_DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_STATUS_ORDER = ("promoted", "kept", "cold_start", "skipped", "failed")
+_STATUS_COLOURS = {
+    "promoted": "#2a9d8f",
+    "kept": "#457b9d",
+    "cold_start": "#e9c46a",
+    "skipped": "#8d99ae",
+    "failed": "#e63946",
+}
+PLOT_HINT = "plots need matplotlib: pip install tabtune[plot]"
+
+
+# ---------------------------------------------------------------------------- locations
+
+
+def run_dir_for(runs_dir: str | Path, date: str, task: str = DEFAULT_TASK) -> Path:
+    """The folder of one refresh run: ``runs/<date>/`` (``runs/<date>/<task>/`` for non-bid)."""
+    base = Path(runs_dir) / str(date)
+    return base if task == DEFAULT_TASK else base / task
+
+
+def _run_dates(runs_dir: Path, task: str, name: str) -> list[str]:
+    if not runs_dir.is_dir():
+        return []
+    return sorted(
+        d.name
+        for d in runs_dir.iterdir()
+        if _DATE_DIR.match(d.name) and (run_dir_for(runs_dir, d.name, task) / name).is_file()
+    )
+
+
+def find_run(runs_dir: str | Path, task: str = DEFAULT_TASK, date: str | None = None) -> Path:
+    """The folder of the run of ``date`` (default: the latest run that has a report or state).
+
+    Raises
+    ------
+    TabTuneInputError
+        No such run; the message lists the runs there are.
+    """
+    runs_dir = Path(runs_dir)
+    dates = sorted(
+        set(_run_dates(runs_dir, task, REPORT_JSON)) | set(_run_dates(runs_dir, task, STATE_JSON))
+    )
+    if not dates:
+        raise TabTuneInputError(
+            f"no refresh runs of task {task!r} in {runs_dir}; run `tabtune refresh --date D` first"
+        )
+    if date is None:
+        return run_dir_for(runs_dir, dates[-1], task)
+    if str(date) not in dates:
+        shown = ", ".join(dates[-10:])
+        raise TabTuneInputError(
+            f"no refresh run of task {task!r} for {date} in {runs_dir}; runs: {shown}"
+        )
+    return run_dir_for(runs_dir, str(date), task)
+
+
+def load_history(
+    runs_dir: str | Path, task: str = DEFAULT_TASK, *, upto: str | None = None
+) -> list[dict[str, Any]]:
+    """Stored run reports of a task, oldest first (up to ``upto`` inclusive); unreadable ones
+    are skipped."""
+    runs_dir = Path(runs_dir)
+    history = []
+    for date in _run_dates(runs_dir, task, REPORT_JSON):
+        if upto is not None and date > str(upto):
+            continue
+        try:
+            history.append(
+                json.loads((run_dir_for(runs_dir, date, task) / REPORT_JSON).read_text())
+            )
+        except (OSError, ValueError):
+            logger.warning("skipping unreadable report of %s", date)
+    return history
+
+
+# ---------------------------------------------------------------------------- summaries
+
+
+def served_score(brand: Mapping[str, Any]) -> float | None:
+    """Holdout error of the model that serves the brand after the run (``None`` if unknown)."""
+    served = brand.get("served_by")
+    value = (brand.get("scores") or {}).get(served) if served else None
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _uplift(brand: Mapping[str, Any]) -> float | None:
+    served, base = served_score(brand), (brand.get("scores") or {}).get("global")
+    if served is None or not base:
+        return None
+    return (base - served) / base
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def summary_lines(report: Mapping[str, Any], *, slowest: int = 5, failures: int = 10) -> list[str]:
+    """The one-screen summary of a run as plain lines.
+
+    Counts per status, the global model, the median uplift over the global model, the slowest
+    brands and the failures with their reasons.
+    """
+    brands = list(report.get("brands", []))
+    summary = report.get("summary", {})
+    timings = report.get("timings", {})
+    lines = [
+        f"refresh {report.get('task')} {report.get('date')}: {len(brands)} brands, "
+        f"global model {report.get('global_model') or '-'}"
+        + (f", {timings['wall']:.1f}s" if timings.get("wall") is not None else "")
+    ]
+    counts = {s: sum(1 for b in brands if b.get("status") == s) for s in _STATUS_ORDER}
+    lines.append("  " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+    uplift = summary.get("median_uplift_vs_global")
+    if uplift is not None:
+        lines.append(f"  median holdout error vs the global model: {-uplift:+.1%}")
+    for note in report.get("notes", []):
+        lines.append(f"  note: {note}")
+    timed = sorted(brands, key=lambda b: b.get("seconds", 0.0), reverse=True)[:slowest]
+    if timed:
+        lines.append(
+            "  slowest: "
+            + ", ".join(f"{b['brand_id']} {b.get('seconds', 0.0):.1f}s" for b in timed)
+        )
+    failed = [b for b in brands if b.get("status") == "failed"]
+    if failed:
+        lines.append(f"  FAILED ({len(failed)}):")
+        for b in failed[:failures]:
+            lines.append(f"    {b['brand_id']}: {b.get('reason', '')}")
+        if len(failed) > failures:
+            lines.append(f"    ... and {len(failed) - failures} more (see report.json)")
+    return lines
+
+
+def print_summary(report: Mapping[str, Any], console: Any = None) -> None:
+    """Print :func:`summary_lines` (to stdout unless a rich ``console`` is given)."""
+    if console is None:
+        from rich.console import Console
+
+        console = Console(highlight=False)
+    for i, line in enumerate(summary_lines(report)):
+        style = "bold" if i == 0 else ("red" if "FAILED" in line else None)
+        console.print(line, style=style, markup=False)
+
+
+# ---------------------------------------------------------------------------- plots
+
+
+def _png(fig: Any) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def error_trend_png(history: Sequence[Mapping[str, Any]]) -> str | None:
+    """Base64 PNG: each brand's serving holdout error over the runs (``None`` without data)."""
+    from matplotlib.figure import Figure
+
+    series: dict[str, list[tuple[Any, float]]] = {}
+    for run in history:
+        for b in run.get("brands", []):
+            score = served_score(b)
+            if score is not None and score > 0:
+                series.setdefault(b["brand_id"], []).append((run["date"], score))
+    if not series:
+        return None
+    dates = sorted({d for points in series.values() for d, _ in points})
+    pos = {d: i for i, d in enumerate(dates)}
+    fig = Figure(figsize=(7.5, 3.6))
+    ax = fig.add_subplot()
+    labelled = len(series) <= 12
+    for brand, points in sorted(series.items()):
+        xs = [pos[d] for d, _ in points]
+        ys = [v for _, v in points]
+        ax.plot(
+            xs,
+            ys,
+            marker="o",
+            ms=3,
+            lw=1,
+            alpha=0.85 if labelled else 0.35,
+            label=brand if labelled else None,
+        )
+    ax.set_yscale("log")
+    step = max(1, len(dates) // 8)
+    ax.set_xticks(
+        range(0, len(dates), step),
+        [dates[i] for i in range(0, len(dates), step)],
+        rotation=30,
+        ha="right",
+        fontsize=8,
+    )
+    ax.set_ylabel("holdout weighted MSE (serving model)")
+    ax.set_title("Error trend over runs")
+    ax.grid(alpha=0.3)
+    if labelled:
+        ax.legend(fontsize=7, ncol=2, loc="best")
+    return _png(fig)
+
+
+def uplift_png(report: Mapping[str, Any]) -> str | None:
+    """Base64 PNG: error reduction of the serving model over the global one, by brand size."""
+    from matplotlib.figure import Figure
+
+    points = [(b.get("rows", 0), _uplift(b), b.get("status")) for b in report.get("brands", [])]
+    points = [(r, u, s) for r, u, s in points if u is not None and r > 0]
+    if not points:
+        return None
+    fig = Figure(figsize=(7.5, 3.6))
+    ax = fig.add_subplot()
+    for status in _STATUS_ORDER:
+        sel = [(r, 100 * u) for r, u, s in points if s == status]
+        if sel:
+            ax.scatter(
+                [r for r, _ in sel],
+                [u for _, u in sel],
+                s=22,
+                color=_STATUS_COLOURS[status],
+                label=status,
+            )
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("brand rows (usable, up to the run date)")
+    ax.set_ylabel("error reduction vs global (%)")
+    ax.set_title("Uplift of the adapted model over the global model by brand size")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+# ---------------------------------------------------------------------------- HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em;color:#222}
+h1{font-size:1.4em} h2{font-size:1.1em;margin-top:1.6em}
+table{border-collapse:collapse;font-size:.85em} td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums} .status{font-weight:600}
+.failed{color:#c1121f} .note{color:#555;font-size:.85em} img{max-width:100%}
+"""
+
+
+def _cell(value: Any, *, num: bool = False, cls: str = "") -> str:
+    classes = " ".join(c for c in (("num" if num else ""), cls) if c)
+    attr = f' class="{classes}"' if classes else ""
+    return f"<td{attr}>{html.escape(_fmt(value))}</td>"
+
+
+def render_html(
+    report: Mapping[str, Any], history: Sequence[Mapping[str, Any]] | None = None
+) -> str:
+    """A self-contained HTML page for a run: summary, plots (embedded PNG) and a brand table.
+
+    Parameters
+    ----------
+    report : mapping
+        The run report (``report.json`` content).
+    history : sequence of mapping, optional
+        Reports of earlier runs (oldest first, this one included) for the error trend;
+        default this run only.
+    """
+    history = list(history) if history else [report]
+    title = f"tabtune refresh {report.get('task')} {report.get('date')}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        "<pre>" + html.escape("\n".join(summary_lines(report))) + "</pre>",
+    ]
+    meta = {
+        "started": report.get("started_at"),
+        "finished": report.get("finished_at"),
+        "global model": report.get("global_model"),
+        **{f"time {k} (s)": v for k, v in (report.get("timings") or {}).items()},
+    }
+    parts.append(
+        "<table>"
+        + "".join(f"<tr><th>{html.escape(k)}</th>{_cell(v)}</tr>" for k, v in meta.items())
+        + "</table>"
+    )
+
+    parts.append("<h2>Plots</h2>")
+    try:
+        images = [("error trend", error_trend_png(history)), ("uplift by size", uplift_png(report))]
+    except ImportError:
+        parts.append(f'<p class="note">{html.escape(PLOT_HINT)}</p>')
+    else:
+        for alt, png in images:
+            if png is None:
+                parts.append(f'<p class="note">{alt}: no scored brands to plot</p>')
+            else:
+                parts.append(f'<p><img alt="{alt}" src="data:image/png;base64,{png}"></p>')
+
+    parts.append("<h2>Brands</h2><table><tr>")
+    headers = [
+        "brand",
+        "status",
+        "rows",
+        "strategy",
+        "champion",
+        "challenger",
+        "global",
+        "uplift",
+        "model",
+        "seconds",
+        "reason",
+    ]
+    parts.append("".join(f"<th>{h}</th>" for h in headers) + "</tr>")
+    for b in report.get("brands", []):
+        scores = b.get("scores") or {}
+        uplift = _uplift(b)
+        reason = b.get("reason", "")
+        if b.get("notes"):
+            reason += " | " + " | ".join(b["notes"])
+        status = b.get("status", "")
+        parts.append(
+            "<tr>"
+            + _cell(b.get("brand_id"))
+            + _cell(status, cls=f"status {status}")
+            + _cell(b.get("rows"), num=True)
+            + _cell(b.get("strategy"))
+            + _cell(scores.get("champion"), num=True)
+            + _cell(scores.get("challenger"), num=True)
+            + _cell(scores.get("global"), num=True)
+            + _cell(None if uplift is None else f"{uplift:+.1%}", num=True)
+            + _cell(b.get("model_id"))
+            + _cell(round(float(b.get("seconds", 0.0)), 2), num=True)
+            + _cell(reason, cls="note")
+            + "</tr>"
+        )
+    parts.append("</table></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(
+    run_dir: str | Path,
+    report: Mapping[str, Any],
+    *,
+    history: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Path]:
+    """Write ``report.json`` and ``report.html`` into a run folder, each atomically.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run's folder (created if missing).
+    report : mapping
+        JSON-ready run report.
+    history : sequence of mapping, optional
+        Earlier reports for the error-trend plot (see :func:`render_html`).
+
+    Returns
+    -------
+    dict of str to Path
+        ``{"json": ..., "html": ...}``.
+    """
+    from tabtune.data.store import atomic_write_bytes
+
+    run_dir = Path(run_dir)
+    paths = {"json": run_dir / REPORT_JSON, "html": run_dir / REPORT_HTML}
+    text = json.dumps(report, indent=2, allow_nan=False) + "\n"
+    atomic_write_bytes(paths["json"], text.encode("utf-8"))
+    atomic_write_bytes(paths["html"], render_html(report, history).encode("utf-8"))
+    return paths
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def _state_lines(state: Mapping[str, Any], path: Path) -> list[str]:
+    brands = state.get("brands", {})
+    counts = {s: sum(1 for b in brands.values() if b.get("status") == s) for s in _STATUS_ORDER}
+    return [
+        f"refresh {state.get('task')} {state.get('date')} is not finished "
+        f"({len(brands)} brands recorded in {path})",
+        "  " + ", ".join(f"{s} {n}" for s, n in counts.items()),
+        f"  rerun `tabtune refresh --date {state.get('date')}` to resume it",
+    ]
+
+
+def run_report_cli(cfg: Any, args: Any) -> int:
+    """``tabtune report [--date D]``: print a run's summary and (re)write its HTML report.
+
+    Returns
+    -------
+    int
+        0.
+
+    Raises
+    ------
+    TabTuneInputError
+        No run for that date (or no runs at all).
+    """
+    from rich.console import Console
+
+    task = getattr(args, "task", None) or DEFAULT_TASK
+    run_dir = find_run(cfg.runs_dir, task, getattr(args, "date", None))
+    console = Console(highlight=False)
+    report_path = run_dir / REPORT_JSON
+    if not report_path.is_file():
+        state = json.loads((run_dir / STATE_JSON).read_text(encoding="utf-8"))
+        for line in _state_lines(state, run_dir / STATE_JSON):
+            console.print(line, markup=False)
+        return 0
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise TabTuneInputError(f"{report_path} is not valid JSON: {exc}") from None
+    print_summary(report, console=console)
+    html_path = run_dir / REPORT_HTML
+    if not html_path.is_file():
+        history = load_history(cfg.runs_dir, task, upto=report.get("date"))
+        write_report(run_dir, report, history=history)
+    console.print(f"report: {report_path}\n        {html_path}", markup=False)
+    return 0

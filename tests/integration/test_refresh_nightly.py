@@ -1,0 +1,427 @@
+"""The nightly refresh end to end on small simulated data (6 brands, 120 days).
+
+Three consecutive nights with new rows arriving each day; then: a rerun changes nothing, a
+second concurrent run is refused, a corrupted champion is replaced by the previous version, a
+brand with broken data fails alone (and is retried), the process pool gives the same results,
+and a refresh killed with SIGKILL at random points resumes to the same final state as an
+uninterrupted run. ``TABTUNE_KILL_TRIALS`` sets the number of kill trials (default 3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, main
+from tabtune.config import Config, load_config
+from tabtune.data.store import CampaignStore
+from tabtune.data.synth import simulate
+from tabtune.errors import ContractError
+from tabtune.pipeline import pretrain
+from tabtune.refresh import RunReport, refresh, refresh_range
+from tabtune.registry import ModelRegistry, RegistryLockedError
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from conftest import write_small_config  # noqa: E402
+
+DATES = ["2024-04-27", "2024-04-28", "2024-04-29"]
+COLD_BRAND = "b001"  # 35 rows in this simulation: below min_rows_to_adapt=100
+IMAGE = 'src="data:image/png;base64,'
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def workspace(root: Path) -> tuple[Path, Config]:
+    """A small config whose paths all lie under ``root`` (absolute, so cwd does not matter)."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = write_small_config(
+        root,
+        data={"store": str(root / "data/campaigns"), "truth_dir": str(root / "data/truth")},
+        models_dir=str(root / "models"),
+        runs_dir=str(root / "runs"),
+        outputs_dir=str(root / "outputs"),
+        # Tiny data on a shared machine: more threads only add contention (and delay).
+        model={"n_jobs": 1},
+    )
+    return path, load_config(path)
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` (lock files aside)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".locks" not in p.parts
+    }
+
+
+def registry_view(cfg: Config) -> dict[str, tuple[str | None, int]]:
+    """Scope id -> (champion version, number of versions)."""
+    return {
+        row["id"]: (row["champion"], row["versions"])
+        for row in ModelRegistry(cfg.models_dir).list()
+    }
+
+
+def brand_view(report: RunReport) -> dict[str, tuple]:
+    return {
+        b.brand_id: (b.status, b.model_id, b.challenger_id, b.champion_id, b.strategy, b.rows)
+        for b in report.brands
+    }
+
+
+def assert_same_outputs(mine: RunReport, theirs: RunReport) -> None:
+    """Same output kinds per brand, and the same content in each file."""
+    for a, b in zip(mine.brands, theirs.brands, strict=True):
+        assert sorted(a.outputs) == sorted(b.outputs), a.brand_id
+        for kind in a.outputs:
+            pd.testing.assert_frame_equal(
+                pd.read_parquet(a.outputs[kind]), pd.read_parquet(b.outputs[kind])
+            )
+
+
+def assert_same_scores(mine: RunReport, theirs: RunReport, rel: float = 1e-9) -> None:
+    for a, b in zip(mine.brands, theirs.brands, strict=True):
+        for key, value in b.scores.items():
+            if value is None:
+                assert a.scores[key] is None, (a.brand_id, key)
+            else:
+                assert a.scores[key] == pytest.approx(value, rel=rel), (a.brand_id, key)
+
+
+def corrupt(ref) -> None:
+    """Append a line to the first model file of a registry version (its checksum breaks)."""
+    model_file = next(
+        p for p in sorted(ref.path.rglob("*")) if p.is_file() and p.name != "manifest.json"
+    )
+    with open(model_file, "ab") as fh:
+        fh.write(b"\n# corrupted\n")
+
+
+def cli(config: Path, *argv: str) -> int:
+    return main(["--config", str(config), *argv])
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def observations() -> pd.DataFrame:
+    return simulate(n_brands=6, n_days=120, seed=0).observations
+
+
+def day(obs: pd.DataFrame, date: str) -> pd.DataFrame:
+    return obs[obs["date"] == pd.Timestamp(date)]
+
+
+def upto(obs: pd.DataFrame, date: str) -> pd.DataFrame:
+    return obs[obs["date"] <= pd.Timestamp(date)]
+
+
+@pytest.fixture(scope="module")
+def nightly(tmp_path_factory, observations):
+    """Three nights: history up to the first date in the store, one new day before each next."""
+    root = tmp_path_factory.mktemp("nightly")
+    config, cfg = workspace(root)
+    CampaignStore(cfg.data.store).append(upto(observations, DATES[0]))
+    reports, registry_after = {}, {}
+    for i, date in enumerate(DATES):
+        new_rows = None if i == 0 else day(observations, date)
+        reports[date] = refresh(cfg, date, new_rows=new_rows)
+        registry_after[date] = registry_view(cfg)
+    return SimpleNamespace(
+        root=root, config=config, cfg=cfg, reports=reports, registry_after=registry_after
+    )
+
+
+# ---------------------------------------------------------------------------- three nights
+
+
+def test_three_nights_statuses_outputs_and_models(nightly) -> None:
+    reg = ModelRegistry(nightly.cfg.models_dir)
+    for date, report in nightly.reports.items():
+        statuses = {b.brand_id: b.status for b in report.brands}
+        assert sorted(statuses) == [f"b00{i}" for i in range(6)], date
+        assert statuses.pop(COLD_BRAND) == "cold_start"
+        assert set(statuses.values()) <= {"promoted", "kept"}, (date, statuses)
+        assert report.exit_code == 0 and report.finished_at
+
+        run = nightly.cfg.runs_dir / date
+        assert RunReport.from_dict(json.loads((run / "report.json").read_text())) == report
+        assert (run / "report.html").read_text().count(IMAGE) == 2
+        assert (run / "state.json").is_file()
+
+        next_day = pd.Timestamp(date) + pd.Timedelta(days=1)
+        for b in report.brands:
+            assert b.scores["global"] is not None and b.rows > 0
+            if b.status == "cold_start":
+                assert b.model_id == report.global_model and b.challenger_id is None
+            else:
+                assert None not in (b.scores["champion"], b.scores["challenger"])
+                expected = b.challenger_id if b.status == "promoted" else b.champion_id
+                assert b.model_id == (expected or report.global_model), b
+                manifest = reg.manifest(reg.from_id(b.challenger_id))
+                assert manifest["refresh"]["date"] == date
+                assert manifest["data_window"][1] == date  # adapted on rows up to D
+                assert manifest["base_model"] == report.global_model
+            assert sorted(b.outputs) == ["bids", "predictions"], b
+            preds = pd.read_parquet(b.outputs["predictions"])
+            assert len(preds) > 0 and preds["prediction"].notna().all()
+            assert (preds["date"] == next_day).all()
+            assert set(preds["model_id"]) == {b.model_id}
+            expected_path = (
+                nightly.cfg.outputs_dir / date / "predictions" / f"brand_id={b.brand_id}"
+            )
+            assert Path(b.outputs["predictions"]) == expected_path / "part-0.parquet"
+            bids = pd.read_parquet(b.outputs["bids"])
+            assert (bids["bid"] > 0).all() and (bids["date"] == next_day).all()
+
+    # The global model was pretrained once, on rows up to the first date.
+    final = nightly.registry_after[DATES[-1]]
+    assert final["global/bid"] == ("v0001", 1)
+    assert reg.manifest(reg.from_id("global/bid/v0001"))["data_window"][1] == DATES[0]
+    # A cold-start brand gets no model of its own; the others one challenger per night.
+    assert f"brands/{COLD_BRAND}/bid" not in final
+    last = nightly.reports[DATES[-1]]
+    for b in last.brands:
+        if b.status != "cold_start":
+            champion, versions = final[f"brands/{b.brand_id}/bid"]
+            assert versions == len(DATES)
+            if b.model_id.startswith("brands/"):
+                assert b.model_id.endswith(champion)
+
+
+def test_rerun_changes_nothing(nightly, observations, capsys) -> None:
+    before = snapshot(nightly.root)
+    for i, date in enumerate(DATES):
+        new_rows = None if i == 0 else day(observations, date)  # the same rows again
+        assert refresh(nightly.cfg, date, new_rows=new_rows) == nightly.reports[date]
+    assert refresh_range(nightly.cfg, DATES[0], DATES[-1]) == list(nightly.reports.values())
+    assert cli(nightly.config, "refresh", "--date", DATES[1]) == EXIT_OK
+    assert "refresh bid 2024-04-28: 6 brands" in capsys.readouterr().out
+    assert cli(nightly.config, "report") == EXIT_OK
+    assert "refresh bid 2024-04-29: 6 brands" in capsys.readouterr().out
+    assert snapshot(nightly.root) == before
+
+
+def test_second_concurrent_run_is_refused(nightly, capsys) -> None:
+    before = snapshot(nightly.root)
+    with ModelRegistry(nightly.cfg.models_dir).lock("refresh"):
+        with pytest.raises(
+            RegistryLockedError, match=f"another refresh is running.*pid {os.getpid()}"
+        ):
+            refresh(nightly.cfg, "2024-04-30")
+        assert cli(nightly.config, "refresh", "--date", "2024-04-30") == EXIT_BAD_INPUT
+        err = capsys.readouterr().err
+        assert "another refresh is running" in err and f"pid {os.getpid()}" in err
+    assert snapshot(nightly.root) == before
+    assert not (nightly.cfg.runs_dir / "2024-04-30").exists()
+
+
+def test_corrupted_champion_is_detected_and_the_previous_version_used(nightly, tmp_path) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    reg = ModelRegistry(cfg.models_dir)
+    brand = next(b.brand_id for b in nightly.reports[DATES[-1]].brands if b.status != "cold_start")
+    versions = reg.versions("bid", brand)
+    reg.promote(versions[-1])  # champion: the newest version, so older ones exist
+    champion = reg.champion("bid", brand)
+    corrupt(champion)
+
+    report = refresh(cfg, "2024-04-30", brands=[brand])
+    (b,) = report.brands
+    previous = versions[-2].id
+    assert b.status in ("promoted", "kept"), b
+    assert b.champion_id == previous
+    assert any("failed verification" in n and champion.id in n for n in b.notes), b.notes
+    assert b.model_id == (b.challenger_id if b.status == "promoted" else previous)
+    assert b.scores["champion"] is not None
+
+    # A global champion that fails verification with nothing older to fall back on is
+    # replaced by a new pretraining, and the report says why.
+    corrupt(reg.champion("bid"))
+    report = refresh(cfg, "2024-05-01", brands=[brand])
+    assert report.global_model == "global/bid/v0002"
+    assert any("fail verification" in n for n in report.notes), report.notes
+    assert report.brands[0].status in ("promoted", "kept")
+
+
+def test_no_new_rows_skips_and_a_brand_without_history_is_skipped(nightly, tmp_path) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    reg = ModelRegistry(cfg.models_dir)
+    brand = next(b.brand_id for b in nightly.reports[DATES[-1]].brands if b.status != "cold_start")
+    newest = reg.versions("bid", brand)[-1]
+    reg.promote(newest)  # a champion trained on every row up to the last date
+
+    (b,) = refresh(cfg, "2024-04-30", brands=[brand]).brands  # no rows on 2024-04-30
+    assert b.status == "skipped" and "no new rows" in b.reason
+    assert b.model_id == b.champion_id == newest.id and b.challenger_id is None
+    assert pd.read_parquet(b.outputs["predictions"])["model_id"].eq(newest.id).all()
+    assert reg.versions("bid", brand)[-1] == newest  # nothing published
+
+    (b,) = refresh(cfg, "2024-02-01", brands=[COLD_BRAND]).brands  # its history starts later
+    assert b.status == "skipped" and b.reason == "no rows up to 2024-02-01" and not b.outputs
+
+
+def test_bad_new_rows_are_rejected_before_anything_is_written(nightly, observations) -> None:
+    before = snapshot(nightly.root)
+    bad = day(observations, DATES[-1]).assign(date=pd.Timestamp("2024-04-30"))
+    bad.loc[bad.index[0], "clicks"] = -1
+    with pytest.raises(ContractError, match="clicks"):
+        refresh(nightly.cfg, "2024-04-30", new_rows=bad)
+    assert snapshot(nightly.root) == before
+
+
+def test_broken_brand_fails_alone_and_is_retried(
+    observations, tmp_path, monkeypatch, capsys
+) -> None:
+    import tabtune.refresh as refresh_module
+
+    config, cfg = workspace(tmp_path / "ws")
+    store = CampaignStore(cfg.data.store)
+    store.append(upto(observations, DATES[0]))
+    pretrain(cfg, "bid", end=DATES[0])  # the pooled read would fail on the broken partition
+    bad = store.partition_dir("b003") / "part-broken.parquet"
+    bad.write_bytes(b"this is not parquet")
+    real_build = refresh_module.build_challenger
+
+    def failing_build(cfg, task, base, data):
+        if data.X["brand_id"].iloc[0] == "b005":
+            raise RuntimeError("boom: training diverged")
+        return real_build(cfg, task, base, data)
+
+    monkeypatch.setattr(refresh_module, "build_challenger", failing_build)
+    assert cli(config, "refresh", "--date", DATES[0]) == EXIT_PARTIAL
+    out = capsys.readouterr().out
+    assert "FAILED (2)" in out and "b003:" in out and "b005: RuntimeError: boom" in out
+
+    report = RunReport.from_dict(json.loads((cfg.runs_dir / DATES[0] / "report.json").read_text()))
+    by_brand = {b.brand_id: b for b in report.brands}
+    assert by_brand["b003"].status == "failed" and "parquet" in by_brand["b003"].reason.lower()
+    assert by_brand["b005"].status == "failed" and by_brand["b005"].rows > 100
+    assert not by_brand["b005"].outputs and not by_brand["b003"].outputs
+    others = {k: v for k, v in by_brand.items() if k not in ("b003", "b005")}
+    assert all(b.status in ("promoted", "kept", "cold_start") for b in others.values())
+    assert all(Path(b.outputs["predictions"]).is_file() for b in others.values())
+    views = registry_view(cfg)
+    assert "brands/b003/bid" not in views and "brands/b005/bid" not in views
+
+    # Fix the data and the bug: the rerun retries only the failed brands.
+    bad.unlink()
+    monkeypatch.setattr(refresh_module, "build_challenger", real_build)
+    assert cli(config, "refresh", "--date", DATES[0]) == EXIT_OK
+    capsys.readouterr()
+    after = RunReport.from_dict(json.loads((cfg.runs_dir / DATES[0] / "report.json").read_text()))
+    fixed = {b.brand_id: b for b in after.brands}
+    assert fixed["b003"].status != "failed" and fixed["b005"].status != "failed"
+    for brand in others:
+        assert brand_view(after)[brand] == brand_view(report)[brand]
+    retried = registry_view(cfg)
+    assert {k: v for k, v in retried.items() if "b003" not in k and "b005" not in k} == views
+
+
+@pytest.mark.parametrize("executor", ["process", "dask"])
+def test_other_executors_give_the_same_results(nightly, observations, tmp_path, executor) -> None:
+    if executor == "dask":
+        pytest.importorskip("dask.distributed", reason="pip install tabtune[dask]")
+    _, cfg = workspace(tmp_path / "ws")
+    CampaignStore(cfg.data.store).append(upto(observations, DATES[0]))
+    report = refresh(cfg, DATES[0], executor=executor)
+    reference = nightly.reports[DATES[0]]
+    assert brand_view(report) == brand_view(reference)
+    assert_same_scores(report, reference, rel=1e-6)
+
+
+# ---------------------------------------------------------------------------- SIGKILL
+
+
+def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None and not predicate():
+        time.sleep(0.02)
+
+
+def progress_made(cfg: Config) -> str:
+    """What a killed run had recorded: brands per date in the state, models published."""
+    done = []
+    for date in DATES[:2]:
+        state = cfg.runs_dir / date / "state.json"
+        if state.exists():
+            brands = json.loads(state.read_text())["brands"]
+            done.append(f"{date}: {len(brands)} brands")
+    versions = sum(v for _, v in registry_view(cfg).values())
+    return f"{'; '.join(done) or 'no state'}, {versions} model versions"
+
+
+@pytest.fixture(scope="module")
+def pristine_store(tmp_path_factory, observations) -> Path:
+    root = tmp_path_factory.mktemp("pristine")
+    CampaignStore(root / "campaigns").append(upto(observations, DATES[1]))
+    return root / "campaigns"
+
+
+def test_sigkill_at_random_points_then_resume_matches_uninterrupted(
+    nightly, pristine_store, tmp_path
+) -> None:
+    trials = int(os.environ.get("TABTUNE_KILL_TRIALS", "3"))
+    rng = random.Random(int(os.environ.get("TABTUNE_KILL_SEED", "20240427")))
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    for trial in range(trials):
+        root = tmp_path / f"trial{trial}"
+        config, cfg = workspace(root)
+        shutil.copytree(pristine_store, cfg.data.store)
+        milestones = {  # wait for this file (None: nothing) then a random delay, then kill
+            "start": None,
+            "first state": cfg.runs_dir / DATES[0] / "state.json",
+            "first report": cfg.runs_dir / DATES[0] / "report.json",
+            "second state": cfg.runs_dir / DATES[1] / "state.json",
+        }
+        name = rng.choice(sorted(milestones))
+        milestone = milestones[name]
+        delay = rng.uniform(0.0, 1.5)
+        with open(root / "refresh.log", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tabtune.cli", "--config", str(config), "refresh",
+                 "--from", DATES[0], "--to", DATES[1]],
+                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True,
+            )  # fmt: skip
+            try:
+                _wait_for(lambda: milestone is None or milestone.exists(), proc)  # noqa: B023
+                time.sleep(delay)
+                finished_first = proc.poll() is not None
+                if not finished_first:
+                    os.killpg(proc.pid, signal.SIGKILL)
+            finally:
+                proc.wait(timeout=60)
+        where = (
+            f"trial {trial}: killed {delay:.2f}s after '{name}' (exited first: {finished_first}); "
+            f"{progress_made(cfg)} at the kill"
+        )
+
+        resumed = refresh_range(cfg, DATES[0], DATES[1])
+        for date, report in zip(DATES[:2], resumed):
+            reference = nightly.reports[date]
+            assert brand_view(report) == brand_view(reference), where
+            assert_same_scores(report, reference)
+            assert_same_outputs(report, reference)
+        assert registry_view(cfg) == nightly.registry_after[DATES[1]], where

@@ -1,0 +1,365 @@
+"""Unit tests for the pure steps of tabtune.refresh and the executors of tabtune.parallel.
+
+The whole nightly job on simulated data is in tests/integration/test_refresh_nightly.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import operator
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabtune.config import default_config
+from tabtune.errors import TabTuneInputError
+from tabtune.features import TaskData
+from tabtune.parallel import (
+    DASK_HINT,
+    InlineExecutor,
+    ProcessExecutor,
+    make_executor,
+)
+from tabtune.refresh import (
+    BrandRecord,
+    RunReport,
+    build_report,
+    decide_promotion,
+    evaluate,
+    find_run_challenger,
+    global_refresh_due,
+    holdout_mask,
+    load_state,
+    new_state,
+    next_day_contexts,
+    parse_date,
+    pending_brands,
+    record_brand,
+    run_refresh_cli,
+    save_state,
+    usable_rows,
+    weighted_mse,
+)
+from tabtune.registry import ModelRegistry
+
+D = dt.date(2024, 4, 28)
+
+
+# ---------------------------------------------------------------------------- holdout window
+
+
+def test_holdout_mask_takes_the_newest_share_in_whole_days() -> None:
+    dates = pd.to_datetime(["2024-01-03"] * 3 + ["2024-01-01"] * 4 + ["2024-01-02"] * 3)
+    mask = holdout_mask(dates, 0.2)  # 2 of 10 rows -> the whole newest day (3 rows)
+    assert mask.tolist() == [True] * 3 + [False] * 7
+    mask = holdout_mask(dates, 0.5)  # 5 rows -> the two newest days (6 rows)
+    assert mask.sum() == 6 and not mask[3:7].any()
+
+
+def test_holdout_mask_edge_cases() -> None:
+    assert holdout_mask([], 0.2).tolist() == []
+    assert holdout_mask(["2024-01-01"], 0.01).tolist() == [True]
+    one_day = ["2024-01-01"] * 5
+    assert holdout_mask(one_day, 0.2).all()
+
+
+def test_weighted_mse() -> None:
+    assert weighted_mse([1, 2], [1, 4]) == pytest.approx(2.0)
+    assert weighted_mse([1, 2], [1, 4], [3, 1]) == pytest.approx(1.0)
+    assert weighted_mse([1, 2], [1, 4], [0, 0]) is None
+    assert weighted_mse([], []) is None
+
+
+# ---------------------------------------------------------------------------- evaluate
+
+
+class RecordingModel:
+    """Predicts a constant and remembers which rows it was asked about."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+        self.seen: list[list[int]] = []
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        self.seen.append(X["row"].tolist())
+        return np.full(len(X), self.value)
+
+
+def small_data() -> TaskData:
+    dates = pd.date_range("2024-01-01", periods=10, freq="D")
+    X = pd.DataFrame({"brand_id": "b", "date": dates, "row": range(10)})
+    y = np.arange(10, dtype=float)
+    return TaskData(X=X, y=y, weight=np.ones(10), rows=X)
+
+
+def test_evaluate_scores_every_model_on_the_same_window() -> None:
+    data = small_data()
+    mask = holdout_mask(data.X["date"], 0.3)
+    champion, challenger, glob = RecordingModel(7.0), RecordingModel(8.0), RecordingModel(0.0)
+    scores = evaluate({"champion": champion, "challenger": challenger, "global": glob}, data, mask)
+    assert champion.seen == challenger.seen == glob.seen == [[7, 8, 9]]
+    assert scores["champion"] == pytest.approx((0 + 1 + 4) / 3)
+    assert scores["challenger"] == pytest.approx((1 + 0 + 1) / 3)
+    assert scores["global"] == pytest.approx((49 + 64 + 81) / 3)
+
+
+def test_evaluate_predicts_a_shared_model_once_and_skips_none() -> None:
+    data = small_data()
+    model = RecordingModel(9.0)
+    scores = evaluate(
+        {"champion": model, "challenger": None, "global": model},
+        data,
+        holdout_mask(data.X["date"], 0.1),
+    )
+    assert len(model.seen) == 1
+    assert scores == {"champion": 0.0, "challenger": None, "global": 0.0}
+
+
+# ---------------------------------------------------------------------------- promotion
+
+
+@pytest.mark.parametrize(
+    ("champion", "challenger", "margin", "status"),
+    [
+        (1.0, 0.9, 0.0, "promoted"),
+        (1.0, 1.0, 0.0, "kept"),  # a tie keeps the champion
+        (1.0, 1.1, 0.0, "kept"),
+        (1.0, 0.95, 0.1, "kept"),  # 5% better, 10% needed
+        (1.0, 0.9, 0.1, "kept"),  # exactly at the margin is not beating it
+        (1.0, 0.85, 0.1, "promoted"),
+        (1.0, None, 0.0, "kept"),
+        (None, 0.5, 0.0, "kept"),
+        (math.nan, 0.5, 0.0, "kept"),
+    ],
+)
+def test_decide_promotion_margins(champion, challenger, margin, status) -> None:
+    decision = decide_promotion({"champion": champion, "challenger": challenger}, margin)
+    assert decision.status == status
+    assert decision.promote is (status == "promoted")
+    assert decision.reason
+
+
+def test_decide_promotion_reason_has_the_numbers() -> None:
+    decision = decide_promotion({"champion": 2.0, "challenger": 1.5}, 0.05)
+    assert "1.5" in decision.reason and "2" in decision.reason and "25.0%" in decision.reason
+
+
+def test_global_refresh_due() -> None:
+    manifest = {"data_window": ["2024-01-01", "2024-04-01"]}
+    assert not global_refresh_due(manifest, D, None)
+    assert not global_refresh_due(manifest, D, 30)
+    assert global_refresh_due(manifest, D, 27)
+    assert global_refresh_due({}, D, 7)
+
+
+# ---------------------------------------------------------------------------- state
+
+
+def record(brand: str, status: str, **kw) -> BrandRecord:
+    return BrandRecord(brand_id=brand, status=status, **kw)
+
+
+def test_pending_brands_skips_done_and_retries_failed() -> None:
+    state = new_state(D, "bid", started_at="t0", global_model="global/bid/v0001")
+    assert pending_brands(None, ["a", "b"]) == ["a", "b"]
+    for brand, status in [("a", "promoted"), ("b", "failed"), ("c", "cold_start")]:
+        state = record_brand(state, record(brand, status))
+    assert pending_brands(state, ["a", "b", "c", "d"]) == ["b", "d"]
+
+
+def test_record_brand_returns_a_new_state() -> None:
+    state = new_state(D, "bid", started_at="t0", global_model="g")
+    after = record_brand(state, record("a", "kept"))
+    assert state["brands"] == {}
+    assert after["brands"]["a"]["status"] == "kept"
+
+
+def test_state_round_trip_and_damaged_state(tmp_path: Path) -> None:
+    path = tmp_path / "runs" / "2024-04-28" / "state.json"
+    assert load_state(path) is None
+    state = record_brand(
+        new_state(D, "bid", started_at="t0", global_model="g"),
+        record("a", "promoted", scores={"champion": 1.0, "challenger": math.inf, "global": 2.0}),
+    )
+    save_state(path, state)
+    loaded = load_state(path)
+    assert loaded["brands"]["a"]["scores"]["challenger"] is None  # non-finite -> null
+    assert [p.name for p in path.parent.iterdir()] == ["state.json"]  # no temporary files
+    path.write_text("{not json")
+    with pytest.raises(TabTuneInputError, match="move it away"):
+        load_state(path)
+    path.write_text(json.dumps({"format_version": 99}))
+    with pytest.raises(TabTuneInputError, match="not a tabtune state file"):
+        load_state(path)
+
+
+def test_build_report_counts_sorts_and_sums() -> None:
+    state = new_state(D, "bid", started_at="2024-04-29T01:00:00+00:00", global_model="g")
+    state["finished_at"] = "2024-04-29T01:00:30+00:00"
+    state["global_seconds"] = 2.0
+    entries = [
+        record("z", "promoted", scores={"champion": 2.0, "challenger": 1.0, "global": 2.0},
+               served_by="challenger", model_id="brands/z/bid/v0001",
+               timings={"load": 1.0, "train": 2.0}),
+        record("a", "cold_start", scores={"champion": None, "challenger": None, "global": 3.0},
+               served_by="global", model_id="g", timings={"load": 0.5}),
+        record("m", "failed", reason="boom"),
+    ]  # fmt: skip
+    for entry in entries:
+        state = record_brand(state, entry)
+    report = build_report(state)
+    assert [b.brand_id for b in report.brands] == ["a", "m", "z"]
+    assert report.summary["promoted"] == 1 and report.summary["failed"] == 1
+    assert report.summary["cold_start"] == 1 and report.summary["kept"] == 0
+    assert report.summary["served_by_brand_model"] == 1
+    assert report.summary["median_uplift_vs_global"] == pytest.approx(0.25)  # (0.5 + 0) / 2
+    assert report.timings["load"] == 1.5 and report.timings["train"] == 2.0
+    assert report.timings["wall"] == 30.0 and report.timings["pretrain"] == 2.0
+    assert report.exit_code == 3 and [b.brand_id for b in report.failed] == ["m"]
+    again = RunReport.from_dict(json.loads(json.dumps(report.to_dict())))
+    assert again == report
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+def test_parse_date() -> None:
+    assert parse_date("2024-04-28") == D
+    assert parse_date(pd.Timestamp("2024-04-28 13:00")) == D
+    with pytest.raises(TabTuneInputError, match="not a date"):
+        parse_date("28/04/2024")
+
+
+def test_next_day_contexts_takes_the_latest_day_up_to_d() -> None:
+    rows = pd.DataFrame(
+        {
+            "brand_id": "b",
+            "date": pd.to_datetime(["2024-04-26", "2024-04-27", "2024-04-27", "2024-04-29"]),
+            "channel": ["s", "s", "d", "s"],
+        }
+    )
+    out = next_day_contexts(rows, dt.date(2024, 4, 28))
+    assert out["channel"].tolist() == ["s", "d"]
+    assert (out["date"] == pd.Timestamp("2024-04-29")).all()
+    assert out["date"].dtype == rows["date"].dtype
+    assert len(next_day_contexts(rows, dt.date(2024, 1, 1))) == 0
+
+
+def test_usable_rows_drops_rows_without_a_target() -> None:
+    cfg = default_config()
+    rows = pd.DataFrame(
+        {
+            "brand_id": "b",
+            "date": pd.to_datetime(["2024-04-26", "2024-04-27", "2024-04-28"]),
+            "channel": "search",
+            "audience": "a",
+            "device": "mobile",
+            "vertical": "v",
+            "bid": 1.0,
+            "clicks": [0, 4, 2],
+            "revenue": [0.0, 8.0, 1.0],
+        }
+    )
+    data = usable_rows(rows, cfg.task("bid"))
+    assert len(data) == 2 and data.y.tolist() == [2.0, 0.5]
+    assert len(usable_rows(rows.iloc[:1], cfg.task("bid"))) == 0  # no error: a cold start
+
+
+# ---------------------------------------------------------------------------- registry lookups
+
+
+def publish(reg: ModelRegistry, brand: str, refresh: dict | None, promote: bool = False):
+    manifest = {} if refresh is None else {"refresh": refresh}
+    return reg.publish(
+        "bid",
+        lambda d: (d / "model.txt").write_text(json.dumps(refresh)),
+        brand=brand,
+        manifest=manifest,
+        promote=promote,
+    )
+
+
+def test_find_run_challenger_finds_only_this_runs_version(tmp_path: Path) -> None:
+    reg = ModelRegistry(tmp_path)
+    info = {"date": "2024-04-28", "task": "bid", "global_model": "global/bid/v0001"}
+    publish(reg, "b", {**info, "date": "2024-04-27"}, promote=True)
+    assert find_run_challenger(reg, "bid", "b", D, "global/bid/v0001") is None
+    mine = publish(reg, "b", {**info, "champion_before": "brands/b/bid/v0001"})
+    publish(reg, "b", None)  # a manual finetune published later
+    found = find_run_challenger(reg, "bid", "b", D, "global/bid/v0001")
+    assert found is not None and found[0] == mine
+    assert found[1]["refresh"]["champion_before"] == "brands/b/bid/v0001"
+    # built from another global model: not this run's challenger
+    assert find_run_challenger(reg, "bid", "b", D, "global/bid/v0002") is None
+    # a corrupted challenger is not reused
+    (mine.path / "model.txt").write_text("tampered")
+    assert find_run_challenger(reg, "bid", "b", D, "global/bid/v0001") is None
+    assert find_run_challenger(reg, "bid", "nobody", D, "global/bid/v0001") is None
+
+
+# ---------------------------------------------------------------------------- CLI arguments
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({}, "needs --date"),
+        ({"date_from": "2024-04-01"}, "needs --date"),
+        ({"date": "2024-04-01", "date_from": "2024-04-01"}, "not both"),
+        ({"date_from": "2024-04-03", "date_to": "2024-04-01"}, "is after"),
+        ({"date": "yesterday"}, "not a date"),
+        ({"date": "2024-04-01", "task": "nope"}, "unknown task"),
+    ],
+)
+def test_refresh_cli_rejects_bad_arguments(tmp_path: Path, args: dict, message: str) -> None:
+    cfg = default_config().model_copy(
+        update={"models_dir": tmp_path / "models", "runs_dir": tmp_path / "runs"}
+    )
+    full = {"date": None, "date_from": None, "date_to": None, "brands": None, "scheduler": None,
+            "task": None, **args}  # fmt: skip
+    with pytest.raises(TabTuneInputError, match=message):
+        run_refresh_cli(cfg, SimpleNamespace(**full))
+    assert not (tmp_path / "runs").exists()
+
+
+# ---------------------------------------------------------------------------- executors
+
+
+def test_inline_executor_isolates_errors() -> None:
+    with InlineExecutor() as ex:
+        out = list(ex.run(operator.truediv, {"a": (1, 2), "b": (1, 0), "c": (3, 1)}))
+    assert [o.key for o in out] == ["a", "b", "c"]
+    assert out[0].value == 0.5 and out[2].value == 3.0
+    assert not out[1].ok and isinstance(out[1].error, ZeroDivisionError)
+
+
+def test_process_executor_runs_jobs_in_workers_and_isolates_errors() -> None:
+    with ProcessExecutor(n_workers=2) as ex:
+        out = {o.key: o for o in ex.run(math.sqrt, {"a": (4.0,), "b": (-1.0,), "c": (9.0,)})}
+        assert list(ex.run(math.sqrt, {})) == []
+    assert out["a"].value == 2.0 and out["c"].value == 3.0
+    assert isinstance(out["b"].error, ValueError)
+
+
+def test_make_executor() -> None:
+    assert isinstance(make_executor("inline"), InlineExecutor)
+    ex = make_executor("process", n_workers=3)
+    assert isinstance(ex, ProcessExecutor) and ex.n_workers == 3
+    ex.close()
+    with pytest.raises(TabTuneInputError, match="unknown executor"):
+        make_executor("threads")
+
+
+def test_dask_executor_without_dask_says_how_to_install(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    with pytest.raises(ImportError, match=r"pip install tabtune\[dask\]"):
+        make_executor("inline", scheduler="tcp://127.0.0.1:8786")
+    with pytest.raises(ImportError) as info:
+        make_executor("dask")
+    assert str(info.value) == DASK_HINT

@@ -1,0 +1,181 @@
+"""Tests for tabtune.report: report.json/report.html, embedded plots, summaries, the CLI."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tabtune.errors import TabTuneInputError
+from tabtune.report import (
+    find_run,
+    load_history,
+    render_html,
+    run_dir_for,
+    run_report_cli,
+    served_score,
+    summary_lines,
+    write_report,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def brand(brand_id: str, status: str, rows: int, champion, challenger, glob, **extra) -> dict:
+    served = {"promoted": "challenger", "kept": "champion", "cold_start": "global"}.get(status)
+    return {
+        "brand_id": brand_id,
+        "status": status,
+        "reason": extra.pop("reason", f"{status} because"),
+        "rows": rows,
+        "strategy": "refit" if challenger is not None else None,
+        "scores": {"champion": champion, "challenger": challenger, "global": glob},
+        "model_id": extra.pop("model_id", None),
+        "served_by": served,
+        "outputs": {},
+        "notes": extra.pop("notes", []),
+        "timings": {},
+        "seconds": extra.pop("seconds", 1.0),
+    }
+
+
+def run_report(date: str, scale: float = 1.0) -> dict:
+    return {
+        "date": date,
+        "task": "bid",
+        "started_at": f"{date}T01:00:00+00:00",
+        "finished_at": f"{date}T01:01:00+00:00",
+        "global_model": "global/bid/v0001",
+        "brands": [
+            brand("b0", "promoted", 2000, 4.0 * scale, 3.0 * scale, 5.0 * scale, seconds=3.5),
+            brand("b1", "kept", 500, 2.0 * scale, 2.1 * scale, 2.5 * scale, seconds=0.5),
+            brand("b2", "cold_start", 40, None, None, 7.0 * scale, seconds=0.1),
+            brand(
+                "b3",
+                "failed",
+                0,
+                None,
+                None,
+                None,
+                reason="ValueError: <script>alert(1)</script>",
+                seconds=0.2,
+            ),
+        ],
+        "summary": {"brands": 4, "median_uplift_vs_global": 0.2},
+        "timings": {"load": 1.0, "train": 2.0, "evaluate": 0.5, "write": 0.3, "wall": 60.0},
+        "notes": [],
+    }
+
+
+def embedded_pngs(text: str) -> list[bytes]:
+    return [
+        base64.b64decode(m)
+        for m in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    ]
+
+
+def test_write_report_writes_json_and_html_with_embedded_plots(tmp_path: Path) -> None:
+    history = [run_report("2024-04-27", 1.2), run_report("2024-04-28", 1.1)]
+    report = run_report("2024-04-29")
+    paths = write_report(tmp_path / "run", report, history=[*history, report])
+
+    assert json.loads(paths["json"].read_text()) == report
+    text = paths["html"].read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    images = embedded_pngs(text)
+    assert len(images) == 2  # error trend + uplift by size
+    assert all(img.startswith(PNG_MAGIC) and len(img) > 1000 for img in images)
+    # self-contained: no external resources
+    assert "http://" not in text and "https://" not in text
+    # user-controlled text is escaped
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    for b in ("b0", "b1", "b2", "b3"):
+        assert f"<td>{b}</td>" in text
+    # no temporary files left behind
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["report.html", "report.json"]
+
+
+def test_html_without_matplotlib_keeps_tables(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import raises ImportError
+    text = render_html(run_report("2024-04-29"))
+    assert "pip install tabtune[plot]" in text
+    assert not embedded_pngs(text)
+    assert "<td>b0</td>" in text
+
+
+def test_html_with_no_scored_brand_says_so() -> None:
+    report = run_report("2024-04-29")
+    report["brands"] = [brand("x", "failed", 0, None, None, None)]
+    text = render_html(report)
+    assert not embedded_pngs(text)
+    assert "no scored brands to plot" in text
+
+
+def test_summary_lines_counts_slowest_and_failures() -> None:
+    lines = summary_lines(run_report("2024-04-29"))
+    text = "\n".join(lines)
+    assert "refresh bid 2024-04-29: 4 brands" in lines[0]
+    assert "promoted 1, kept 1, cold_start 1, skipped 0, failed 1" in text
+    assert "slowest: b0 3.5s" in text
+    assert "FAILED (1)" in text and "b3: ValueError" in text
+    assert "-20.0%" in text  # median error change vs global
+
+
+def test_served_score_follows_the_serving_model() -> None:
+    r = run_report("2024-04-29")["brands"]
+    assert served_score(r[0]) == 3.0  # promoted: challenger
+    assert served_score(r[1]) == 2.0  # kept: champion
+    assert served_score(r[2]) == 7.0  # cold start: global
+    assert served_score(r[3]) is None
+
+
+def test_run_dirs_history_and_find_run(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    assert run_dir_for(runs, "2024-04-29") == runs / "2024-04-29"
+    assert run_dir_for(runs, "2024-04-29", "budget") == runs / "2024-04-29" / "budget"
+    with pytest.raises(TabTuneInputError, match="no refresh runs"):
+        find_run(runs)
+    for date in ("2024-04-28", "2024-04-27"):
+        write_report(run_dir_for(runs, date), run_report(date))
+    (runs / "notes").mkdir()  # not a run
+    assert find_run(runs) == runs / "2024-04-28"
+    assert find_run(runs, date="2024-04-27") == runs / "2024-04-27"
+    with pytest.raises(TabTuneInputError, match="2024-04-27, 2024-04-28"):
+        find_run(runs, date="2024-01-01")
+    assert [h["date"] for h in load_history(runs)] == ["2024-04-27", "2024-04-28"]
+    assert [h["date"] for h in load_history(runs, upto="2024-04-27")] == ["2024-04-27"]
+    assert load_history(runs, "budget") == []
+
+
+def test_report_cli_prints_latest_and_rewrites_missing_html(tmp_path: Path, capsys) -> None:
+    runs = tmp_path / "runs"
+    write_report(run_dir_for(runs, "2024-04-29"), run_report("2024-04-29"))
+    (runs / "2024-04-29" / "report.html").unlink()
+    cfg = SimpleNamespace(runs_dir=runs)
+    assert run_report_cli(cfg, SimpleNamespace(date=None)) == 0
+    out = capsys.readouterr().out
+    assert "refresh bid 2024-04-29" in out and "FAILED (1)" in out
+    assert (runs / "2024-04-29" / "report.html").is_file()
+
+
+def test_report_cli_on_an_unfinished_run_says_how_to_resume(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "runs" / "2024-04-30"
+    run.mkdir(parents=True)
+    state = {
+        "format_version": 1,
+        "date": "2024-04-30",
+        "task": "bid",
+        "finished_at": None,
+        "brands": {"b0": {"status": "promoted"}, "b1": {"status": "failed"}},
+    }
+    (run / "state.json").write_text(json.dumps(state))
+    cfg = SimpleNamespace(runs_dir=tmp_path / "runs")
+    assert run_report_cli(cfg, SimpleNamespace(date="2024-04-30")) == 0
+    out = capsys.readouterr().out
+    assert "not finished" in out and "refresh --date 2024-04-30" in out
+    assert "promoted 1" in out and "failed 1" in out
