@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
             row["global"] = score(glob.predict(X[te]))
             t = time.perf_counter()
-            own = TabTuneRegressor(time_column="date", **PARAMS).fit(
+            own = TabTuneRegressor(time_column="date", n_jobs=1, **PARAMS).fit(
                 X[tr], y[tr], sample_weight=w[tr]
             )
             row["brand_only_seconds"] = time.perf_counter() - t
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if gpb_model is not None:
                 row["gpboost"] = score(_predict_gpboost(gpb_model, X, te, feat))
             t = time.perf_counter()
-            est = TabTuneRegressor(base_model=glob).fit(X[tr], y[tr], sample_weight=w[tr])
+            est = TabTuneRegressor(base_model=glob, n_jobs=1).fit(X[tr], y[tr], sample_weight=w[tr])
             row["adapt_seconds"] = time.perf_counter() - t
             row["tabtune auto"] = score(est.predict(X[te]))
             row["strategy"] = est.strategy_

@@ -1,0 +1,447 @@
+"""The small backend interface, canonical parameters, device resolution and model files.
+
+Everything above this package speaks tabtune's names (:class:`BoosterParams`) and calls a
+:class:`Backend`; each backend module translates those names to its library's in ONE function
+(``native_params``) with an inverse (``canonical_params``) that a round-trip test guards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tabtune.errors import ModelIntegrityError, TabTuneInputError
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BoosterParams",
+    "Layout",
+    "Matrix",
+    "OBJECTIVES",
+    "Trained",
+    "cuda_available",
+    "get_backend",
+    "read_model_dir",
+    "resolve_device",
+    "sha256_hex",
+    "write_model_dir",
+]
+
+logger = logging.getLogger("tabtune")
+
+BACKENDS = ("lightgbm", "xgboost")
+#: Canonical objectives. Regression: the first four; classification: the last two.
+OBJECTIVES = ("squared_error", "poisson", "tweedie", "absolute_error", "binary", "multiclass")
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class BoosterParams:
+    """Booster parameters in tabtune's names (see ``TabTuneRegressor`` for their meaning).
+
+    ``monotone_constraints`` is per model feature (context features included) or None;
+    ``extra`` is the ``backend_params`` dict, passed to the library unchanged.
+    """
+
+    objective: str = "squared_error"
+    n_classes: int = 1
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    max_depth: int = -1
+    min_child_samples: int = 20
+    subsample: float = 1.0
+    colsample_bytree: float = 1.0
+    reg_alpha: float = 0.0
+    reg_lambda: float = 0.0
+    monotone_constraints: tuple[int, ...] | None = None
+    random_state: int | None = 0
+    n_jobs: int | None = None
+    verbose: int = 0
+    device: str = "cpu"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> BoosterParams:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Model feature names in order and which of them are categorical (integer codes)."""
+
+    names: tuple[str, ...]
+    categorical: tuple[int, ...] = ()
+
+    @property
+    def feature_types(self) -> list[str]:
+        """XGBoost-style feature types: ``"c"`` categorical, ``"q"`` numeric."""
+        cats = set(self.categorical)
+        return ["c" if i in cats else "q" for i in range(len(self.names))]
+
+
+@dataclass
+class Matrix:
+    """Encoded rows for a backend: float64 features, target and optional weights."""
+
+    X: np.ndarray
+    y: np.ndarray | None = None
+    weight: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+
+@dataclass
+class Trained:
+    """What a training call produced."""
+
+    booster: Any
+    n_rounds: int
+    n_new_rounds: int
+
+
+class Backend(ABC):
+    """What tabtune needs from a gradient-boosting library.
+
+    Boosters passed in are never modified; every method that changes a model returns a new
+    booster.
+    """
+
+    name: ClassVar[str]
+    model_file: ClassVar[str]
+    #: Memory layout of the matrices this backend reads fastest.
+    matrix_order: ClassVar[str] = "F"
+    #: Whether :meth:`predict` prefers a DataFrame of columns (no copy of the features).
+    columnar_predict: ClassVar[bool] = False
+
+    @abstractmethod
+    def native_params(self, params: BoosterParams) -> dict[str, Any]:
+        """Translate canonical parameters to the library's parameter dict."""
+
+    @abstractmethod
+    def canonical_params(self, native: Mapping[str, Any]) -> BoosterParams:
+        """Inverse of :meth:`native_params` (derived keys dropped)."""
+
+    @abstractmethod
+    def train(
+        self,
+        params: BoosterParams,
+        layout: Layout,
+        train: Matrix,
+        *,
+        num_rounds: int,
+        valid: Matrix | None = None,
+        early_stopping_rounds: int | None = None,
+        init_model: Any = None,
+    ) -> Trained:
+        """Boost ``num_rounds`` rounds (fewer with early stopping on ``valid``).
+
+        With ``init_model`` the new rounds continue from it. With early stopping the returned
+        booster is truncated to its best round, and holds at least one new round.
+        """
+
+    @abstractmethod
+    def refit(
+        self, booster: Any, params: BoosterParams, layout: Layout, data: Matrix, decay_rate: float
+    ) -> Any:
+        """Re-estimate the leaf values of ``booster`` on ``data``, keeping its structure.
+
+        Each leaf becomes ``decay_rate * old + (1 - decay_rate) * new``; a leaf that receives
+        no rows keeps its old value.
+        """
+
+    @abstractmethod
+    def predict(self, booster: Any, X: Any, layout: Layout, device: str = "cpu") -> Any:
+        """Predictions on the response scale: mean (regression), P(class 1) for binary
+        classification (shape ``(n,)``), class probabilities ``(n, K)`` for multiclass.
+
+        ``X`` is an encoded matrix, or (when :attr:`columnar_predict`) a DataFrame of encoded
+        columns named as the layout."""
+
+    @abstractmethod
+    def num_rounds(self, booster: Any) -> int:
+        """Boosting rounds in a booster (a round holds one tree per class in multiclass)."""
+
+    @abstractmethod
+    def to_bytes(self, booster: Any) -> bytes:
+        """The booster in the library's native file format."""
+
+    @abstractmethod
+    def from_bytes(self, data: bytes) -> Any:
+        """Inverse of :meth:`to_bytes`."""
+
+    @staticmethod
+    @abstractmethod
+    def library_version() -> str:
+        """Version string of the library."""
+
+    def copy(self, booster: Any) -> Any:
+        """An independent copy (through the native format, never pickle)."""
+        return self.from_bytes(self.to_bytes(booster))
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name`` (``"lightgbm"`` or ``"xgboost"``), imported lazily."""
+    if name == "lightgbm":
+        from tabtune.boosting.lightgbm import LightGBMBackend
+
+        return LightGBMBackend()
+    if name == "xgboost":
+        from tabtune.boosting.xgboost import XGBoostBackend
+
+        return XGBoostBackend()
+    raise TabTuneInputError(f"unknown backend {name!r}; expected one of {list(BACKENDS)}")
+
+
+def check_extra_params(
+    extra: Mapping[str, Any], generated: Mapping[str, Any], backend: str
+) -> None:
+    """Refuse ``backend_params`` keys that would silently override translated parameters."""
+    clash = sorted(set(extra) & set(generated))
+    if clash:
+        raise TabTuneInputError(
+            f"backend_params sets {clash}, which tabtune already sets for {backend} from its "
+            "own constructor parameters; use those parameters instead"
+        )
+
+
+def to_constraint_string(values: Sequence[int]) -> str:
+    """``(0,1,-1)``: XGBoost's monotone-constraint spelling."""
+    return "(" + ",".join(str(int(v)) for v in values) + ")"
+
+
+# -- devices -----------------------------------------------------------------------------------
+
+
+def _nvidia_device_present() -> bool:
+    """Cheap first check: an NVIDIA driver or device node exists."""
+    return Path("/proc/driver/nvidia").exists() or Path("/dev/nvidia0").exists()
+
+
+@contextlib.contextmanager
+def _quiet_lightgbm() -> Iterator[None]:
+    """Silence LightGBM's native log while probing (it prints its [Fatal] line itself)."""
+    import lightgbm.basic as lgb_basic
+
+    saved = (lgb_basic._LOGGER, lgb_basic._INFO_METHOD_NAME, lgb_basic._WARNING_METHOD_NAME)
+
+    class _Silent:
+        def info(self, msg: str) -> None:
+            pass
+
+        def warning(self, msg: str) -> None:
+            pass
+
+    lgb_basic._LOGGER = _Silent()
+    lgb_basic._INFO_METHOD_NAME = "info"
+    lgb_basic._WARNING_METHOD_NAME = "warning"
+    try:
+        yield
+    finally:
+        (lgb_basic._LOGGER, lgb_basic._INFO_METHOD_NAME, lgb_basic._WARNING_METHOD_NAME) = saved
+
+
+@functools.cache
+def _cuda_usable(backend: str) -> bool:
+    """Train a tiny model on the GPU; True when that works (cached per process)."""
+    if not _nvidia_device_present():
+        return False
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 2))
+    y = X[:, 0]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if backend == "xgboost":
+                import xgboost as xgb
+
+                if not xgb.build_info().get("USE_CUDA", False):
+                    return False
+                xgb.train({"device": "cuda", "verbosity": 0}, xgb.DMatrix(X, y), 1)
+            else:
+                import lightgbm as lgb
+
+                with _quiet_lightgbm():
+                    lgb.train(
+                        {"device_type": "cuda", "verbosity": -1, "min_data_in_leaf": 1},
+                        lgb.Dataset(X, y),
+                        1,
+                    )
+    except Exception:  # noqa: BLE001 - any failure means "not usable here"
+        return False
+    return True
+
+
+def cuda_available(backend: str | None = None) -> bool:
+    """Whether a usable GPU and a CUDA build of ``backend`` (any backend if None) exist."""
+    if backend is None:
+        return any(_cuda_usable(b) for b in BACKENDS)
+    return _cuda_usable(backend)
+
+
+_FALLBACK_LOGGED: set[str] = set()
+
+
+def resolve_device(device: str, backend: str) -> str:
+    """Resolve ``"auto"``/``"cpu"``/``"cuda"`` to the device a backend will use.
+
+    ``"auto"`` gives ``"cuda"`` only when :func:`cuda_available` says so, else ``"cpu"``
+    (logged once per backend). ``"cuda"`` without a usable GPU build raises.
+
+    Raises
+    ------
+    TabTuneInputError
+        For ``"cuda"`` on a machine or build without CUDA, or an unknown device.
+    """
+    if device == "cpu":
+        return "cpu"
+    if device not in ("auto", "cuda"):
+        raise TabTuneInputError(f"unknown device {device!r}; expected 'auto', 'cpu' or 'cuda'")
+    if cuda_available(backend):
+        return "cuda"
+    if device == "cuda":
+        hint = (
+            "install the CUDA build of xgboost (the `xgboost` wheel, not `xgboost-cpu`)"
+            if backend == "xgboost"
+            else "build LightGBM with -DUSE_CUDA=ON"
+        )
+        raise TabTuneInputError(
+            f"device='cuda' was requested but {backend} cannot train on a GPU here (no usable "
+            f"GPU, or a CPU-only build: {hint}); use device='auto' or 'cpu'"
+        )
+    if backend not in _FALLBACK_LOGGED:
+        _FALLBACK_LOGGED.add(backend)
+        logger.info("device='auto': no usable CUDA GPU for %s, training on CPU", backend)
+    return "cpu"
+
+
+# -- model directories ---------------------------------------------------------------------------
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of some bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_model_dir(
+    path: str | os.PathLike[str], model_file: str, model_bytes: bytes, manifest: Mapping[str, Any]
+) -> Path:
+    """Write ``model_file`` and ``manifest.json`` into directory ``path``, atomically.
+
+    The files are written (and fsynced) into a temporary sibling directory which is then
+    renamed into place, so a reader never sees half a model. An existing model directory at
+    ``path`` is replaced (moved aside, then the new one renamed in; restored if that rename
+    fails); any other existing non-empty directory is refused.
+
+    Returns
+    -------
+    Path
+        The model directory.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        if not target.is_dir():
+            raise TabTuneInputError(f"cannot save a model to {target}: it is a file")
+        if any(target.iterdir()) and not (target / MANIFEST).exists():
+            raise TabTuneInputError(
+                f"cannot save a model to {target}: it is a non-empty directory that holds no "
+                "tabtune model"
+            )
+    body = dict(manifest)
+    body["model_file"] = model_file
+    body["model_sha256"] = sha256_hex(model_bytes)
+    tag = uuid.uuid4().hex[:12]
+    tmp = target.parent / f".{target.name}.tmp-{tag}"
+    tmp.mkdir()
+    old = target.parent / f".{target.name}.old-{tag}"
+    moved_aside = False
+    try:
+        _fsync_write(tmp / model_file, model_bytes)
+        _fsync_write(tmp / MANIFEST, json.dumps(body, indent=2, sort_keys=True).encode())
+        if target.exists():
+            # Directories cannot be swapped atomically: move the old one aside, rename the
+            # new one in, and put the old one back if that fails.
+            os.replace(target, old)
+            moved_aside = True
+        os.replace(tmp, target)
+    except BaseException:
+        if moved_aside and not target.exists():
+            os.replace(old, target)
+            moved_aside = False
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if moved_aside:
+            shutil.rmtree(old, ignore_errors=True)
+    try:  # make the rename itself durable
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:  # pragma: no cover - platforms without directory fsync
+        pass
+    return target
+
+
+def read_model_dir(path: str | os.PathLike[str]) -> tuple[dict[str, Any], bytes]:
+    """Read and verify a model directory written by :func:`write_model_dir`.
+
+    Returns
+    -------
+    manifest : dict
+    model_bytes : bytes
+
+    Raises
+    ------
+    TabTuneInputError
+        When the directory or its manifest is missing or malformed.
+    ModelIntegrityError
+        When the model file's SHA-256 does not match the manifest.
+    """
+    root = Path(path)
+    manifest_path = root / MANIFEST
+    if not manifest_path.is_file():
+        raise TabTuneInputError(f"{root} is not a saved tabtune model: no {MANIFEST}")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        model_file = manifest["model_file"]
+        expected = manifest["model_sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelIntegrityError(f"{manifest_path} is malformed: {exc}") from exc
+    if Path(model_file).name != model_file:
+        raise ModelIntegrityError(f"{manifest_path} names an invalid model file {model_file!r}")
+    model_path = root / model_file
+    if not model_path.is_file():
+        raise ModelIntegrityError(f"{root} lacks its model file {model_file}")
+    data = model_path.read_bytes()
+    actual = sha256_hex(data)
+    if actual != expected:
+        raise ModelIntegrityError(
+            f"{model_path} failed its checksum: sha256 {actual} != {expected} in the manifest "
+            "(the file was modified or truncated)"
+        )
+    return manifest, data

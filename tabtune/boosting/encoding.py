@@ -1,0 +1,319 @@
+"""The feature schema: which columns are model features, their kinds and frozen vocabularies.
+
+A :class:`FeatureSchema` is learnt once, at pretraining, and then inherited by every model
+adapted from it. It turns a table into the float matrix both backends consume:
+
+- numeric columns are copied as float64 (missing values become NaN);
+- categorical columns (object, pandas ``str`` and ``category`` dtypes) become stable integer
+  codes into a vocabulary frozen at pretraining, stored as floats; a missing value or a level
+  the vocabulary does not know becomes NaN, which both libraries route as *missing*.
+
+Because the libraries only ever see integer codes, LightGBM never builds a
+``pandas_categorical`` mapping that a brand's frame could silently replace, and XGBoost never
+sees a category level it was not told about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabtune.errors import TabTuneInputError
+
+__all__ = [
+    "FeatureSchema",
+    "Table",
+    "column_values",
+    "is_categorical_dtype",
+    "json_scalar",
+    "table_columns",
+]
+
+#: A table: a pandas DataFrame, or a 2-D float array whose columns are named ``x0, x1, ...``.
+Table = pd.DataFrame | np.ndarray
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+
+
+def table_columns(X: Table) -> list[str]:
+    """Column names of a table (``x0, x1, ...`` for an array)."""
+    if isinstance(X, pd.DataFrame):
+        return [str(c) for c in X.columns]
+    return [f"x{i}" for i in range(X.shape[1])]
+
+
+def column_values(X: Table, name: str) -> pd.Series | np.ndarray:
+    """One column of a table, by name, without copying."""
+    if isinstance(X, pd.DataFrame):
+        return X[name]
+    return X[:, int(name[1:])]
+
+
+def is_categorical_dtype(dtype: Any) -> bool:
+    """True for the dtypes tabtune treats as categorical: object, string and category."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        return True
+    if pd.api.types.is_bool_dtype(dtype):
+        return False
+    return pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
+
+
+def _is_datetime_like(dtype: Any) -> bool:
+    return (
+        pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+        or isinstance(dtype, pd.PeriodDtype)
+    )
+
+
+def json_scalar(value: Any, column: str) -> str | int | float | bool:
+    """A vocabulary entry as a JSON scalar (numpy scalars unwrapped)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool | int | float | str):
+        return value
+    raise TabTuneInputError(
+        f"categorical column {column!r} holds a value of type {type(value).__name__} "
+        f"({value!r}); categories must be strings or numbers"
+    )
+
+
+def _sorted_levels(levels: Sequence[Any]) -> list[Any]:
+    # Sort within each type so that mixed object columns still get a deterministic order.
+    return sorted(levels, key=lambda v: (type(v).__name__, v))
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """Model features in order, their kinds, and the frozen category vocabularies.
+
+    Parameters
+    ----------
+    columns : tuple of str
+        Raw model feature columns, in model order.
+    vocabularies : dict
+        ``column -> tuple of levels`` for every categorical column; a level's code is its
+        position. Columns not in this mapping are numeric.
+    """
+
+    columns: tuple[str, ...]
+    vocabularies: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_table(cls, X: Table, exclude: Sequence[str] = ()) -> FeatureSchema:
+        """Learn the schema of a table.
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray
+            The pretraining table.
+        exclude : sequence of str
+            Columns that are not raw model features (the group and time columns).
+
+        Returns
+        -------
+        FeatureSchema
+
+        Raises
+        ------
+        TabTuneInputError
+            On datetime-like feature columns or unusable category values.
+        """
+        excluded = set(exclude)
+        columns = [c for c in table_columns(X) if c not in excluded]
+        if not columns:
+            raise TabTuneInputError(
+                "X has no feature columns besides "
+                f"{sorted(excluded)}; at least 1 feature is required"
+            )
+        if not isinstance(X, pd.DataFrame):
+            return cls(tuple(columns))
+        vocabularies: dict[str, tuple[Any, ...]] = {}
+        for name in columns:
+            series = X[name]
+            dtype = series.dtype
+            if _is_datetime_like(dtype):
+                raise TabTuneInputError(
+                    f"column {name!r} has dtype {dtype}; datetime columns other than "
+                    "time_column are not model features: derive numeric features from it "
+                    "(day of week, days since start, ...) or pass it as time_column"
+                )
+            if isinstance(dtype, pd.CategoricalDtype):
+                levels = list(dtype.categories)
+            elif is_categorical_dtype(dtype):
+                levels = _sorted_levels(list(series.dropna().unique()))
+            else:
+                if pd.api.types.is_complex_dtype(dtype):
+                    raise TabTuneInputError(f"column {name!r}: complex data is not supported")
+                continue
+            vocabularies[name] = tuple(json_scalar(v, name) for v in levels)
+        return cls(tuple(columns), vocabularies)
+
+    # -- properties ---------------------------------------------------------------------
+    @property
+    def categorical_indices(self) -> list[int]:
+        """Positions of the categorical columns."""
+        return [i for i, c in enumerate(self.columns) if c in self.vocabularies]
+
+    def kind(self, column: str) -> str:
+        """``"categorical"`` or ``"numeric"``."""
+        return CATEGORICAL if column in self.vocabularies else NUMERIC
+
+    # -- encoding -----------------------------------------------------------------------
+    def encode(
+        self,
+        X: Table,
+        rows: np.ndarray | slice | None = None,
+        n_extra: int = 0,
+        order: str = "F",
+    ) -> np.ndarray:
+        """Encode (a subset of rows of) a table into a float64 matrix.
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray
+            Must hold every schema column (extra columns are ignored).
+        rows : ndarray of int, slice or None
+            Rows to take, in this order; None takes all rows as they are.
+        n_extra : int
+            Extra trailing columns to allocate (left uninitialised) for the caller to fill,
+            e.g. brand-context features.
+        order : {"F", "C"}
+            Memory layout of the result.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_columns + n_extra)
+
+        Raises
+        ------
+        TabTuneInputError
+            When a column is missing, or a numeric column holds non-numbers or infinities.
+        """
+        if isinstance(X, pd.DataFrame):
+            missing = [c for c in self.columns if c not in X.columns]
+            if missing:
+                raise TabTuneInputError(
+                    f"X lacks the feature columns {missing} of the model's schema"
+                )
+            n_total = len(X)
+        else:
+            n_total = X.shape[0]
+        if rows is None:
+            n = n_total
+        elif isinstance(rows, slice):
+            n = len(range(n_total)[rows])
+        else:
+            n = len(rows)
+        out = np.empty((n, len(self.columns) + n_extra), dtype=np.float64, order=order)
+        for j, name in enumerate(self.columns):
+            column = self.encode_column(X, name)
+            if rows is None or isinstance(rows, slice):
+                out[:, j] = column if rows is None else column[rows]
+            elif order == "F":
+                np.take(column, rows, out=out[:, j])  # gather straight into place
+            else:
+                out[:, j] = column[rows]
+        return out
+
+    def encode_columns(self, X: Table) -> dict[str, np.ndarray]:
+        """Every schema column encoded as in :meth:`encode`, one float64 array each.
+
+        Float64 numeric columns are returned as (read-only) views, not copies.
+        """
+        if isinstance(X, pd.DataFrame):
+            missing = [c for c in self.columns if c not in X.columns]
+            if missing:
+                raise TabTuneInputError(
+                    f"X lacks the feature columns {missing} of the model's schema"
+                )
+        return {name: self.encode_column(X, name) for name in self.columns}
+
+    def encode_column(self, X: Table, name: str) -> np.ndarray:
+        """One schema column of all rows, encoded as in :meth:`encode` (float64)."""
+        vocabulary = self.vocabularies.get(name)
+        values = column_values(X, name)
+        if vocabulary is None:
+            return _numeric_values(values, name)
+        return _category_codes(values, vocabulary, name)
+
+    # -- serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description."""
+        return {
+            "columns": [
+                {"name": c, "kind": self.kind(c)}
+                | ({"categories": list(self.vocabularies[c])} if c in self.vocabularies else {})
+                for c in self.columns
+            ]
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSchema:
+        """Inverse of :meth:`to_dict`."""
+        columns = tuple(str(c["name"]) for c in data["columns"])
+        vocabularies = {
+            str(c["name"]): tuple(c["categories"])
+            for c in data["columns"]
+            if c["kind"] == CATEGORICAL
+        }
+        return cls(columns, vocabularies)
+
+
+def _numeric_values(values: pd.Series | np.ndarray, name: str) -> np.ndarray:
+    try:
+        if isinstance(values, pd.Series):
+            if is_categorical_dtype(values.dtype):
+                raise TypeError("categorical")
+            array = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TabTuneInputError(
+            f"column {name!r} is numeric in the model's schema but holds non-numeric values "
+            f"(dtype {getattr(values, 'dtype', type(values))})"
+        ) from exc
+    if np.isinf(array).any():
+        raise TabTuneInputError(
+            f"column {name!r} contains infinite values; replace them by NaN (missing) or "
+            "finite numbers"
+        )
+    return array
+
+
+def _category_codes(
+    values: pd.Series | np.ndarray, vocabulary: tuple[Any, ...], name: str
+) -> np.ndarray:
+    """Codes into ``vocabulary`` as float64; missing and unknown levels become NaN."""
+    if not isinstance(values, pd.Series):
+        values = pd.Series(values)
+    dtype = values.dtype
+    if (
+        vocabulary
+        and all(isinstance(v, str) for v in vocabulary)
+        and not (is_categorical_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+    ):
+        raise TabTuneInputError(
+            f"column {name!r} is categorical (string levels) in the model's schema but has "
+            f"dtype {dtype}"
+        )
+    index = pd.Index(vocabulary)
+    if isinstance(dtype, pd.CategoricalDtype):
+        # Map the (few) categories, then index the codes: no per-row hashing.
+        level_codes = index.get_indexer(dtype.categories)
+        raw = values.cat.codes.to_numpy()
+        lookup = np.append(level_codes, -1)  # code -1 (missing) -> -1
+        codes = lookup[raw]
+    else:
+        raw, uniques = pd.factorize(values, use_na_sentinel=True)
+        lookup = np.append(index.get_indexer(uniques), -1)
+        codes = lookup[raw]
+    result = codes.astype(np.float64)
+    result[codes < 0] = np.nan
+    return result

@@ -1,0 +1,316 @@
+"""XGBoost backend.
+
+Inputs are float64 matrices whose categorical columns hold integer codes from the frozen
+vocabulary, declared with ``feature_types="c"``: the full vocabulary is fixed before XGBoost
+sees any data, so a brand lacking some levels (or a new level at predict time, which the
+encoder turns into NaN) never meets XGBoost's refusal of unknown categories.
+
+CuPy is imported lazily, only on the CUDA path.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from tabtune.boosting.base import (
+    Backend,
+    BoosterParams,
+    Layout,
+    Matrix,
+    Trained,
+    check_extra_params,
+    to_constraint_string,
+)
+
+__all__ = ["XGBoostBackend"]
+
+_OBJECTIVES = {
+    "squared_error": "reg:squarederror",
+    "poisson": "count:poisson",
+    "tweedie": "reg:tweedie",
+    "absolute_error": "reg:absoluteerror",
+    "binary": "binary:logistic",
+    "multiclass": "multi:softprob",
+}
+_METRICS = {
+    "squared_error": "rmse",
+    "poisson": "poisson-nloglik",
+    "tweedie": "tweedie-nloglik@{power}",
+    "absolute_error": "mae",
+    "binary": "logloss",
+    "multiclass": "mlogloss",
+}
+# XGBoost has no minimum row count per leaf, only a minimum hessian sum (min_child_weight).
+# min_child_samples is translated with the largest hessian one row can carry, so that the
+# XGBoost bound never demands more rows than min_child_samples: 1 for squared and absolute
+# error (exactly a row count there) and, as an approximation, for poisson/tweedie;
+# p(1-p) <= 1/4 for the logistic loss; 2p(1-p) <= 1/2 for XGBoost's softmax.
+_HESSIAN_PER_ROW = {
+    "squared_error": 1.0,
+    "poisson": 1.0,
+    "tweedie": 1.0,
+    "absolute_error": 1.0,
+    "binary": 0.25,
+    "multiclass": 0.5,
+}
+_DERIVED = ("eval_metric", "tree_method", "grow_policy")
+
+
+def _to_device(X: np.ndarray | pd.DataFrame, layout: Layout, device: str) -> Any:
+    """The matrix in the form XGBoost reads fastest.
+
+    On CUDA, a CuPy array when CuPy is installed. On CPU, a column-major matrix is wrapped
+    (without copying) in a DataFrame: XGBoost reads DataFrames column by column, which is
+    faster than its strided reading of a column-major array. ``feature_types`` still say
+    which columns hold category codes.
+    """
+    if device == "cuda":
+        try:
+            import cupy  # noqa: PLC0415 - lazy on purpose: `import tabtune` must not import CuPy
+        except ImportError:
+            return X
+        return cupy.asarray(X.to_numpy() if isinstance(X, pd.DataFrame) else X)
+    if isinstance(X, pd.DataFrame):
+        return X
+    if X.flags["F_CONTIGUOUS"] and not X.flags["C_CONTIGUOUS"]:
+        return pd.DataFrame(X, columns=list(layout.names), copy=False)
+    return X
+
+
+class XGBoostBackend(Backend):
+    """:class:`~tabtune.boosting.base.Backend` over ``xgboost``."""
+
+    name: ClassVar[str] = "xgboost"
+    model_file: ClassVar[str] = "model.ubj"
+    columnar_predict: ClassVar[bool] = True
+
+    # -- parameters ------------------------------------------------------------------------
+    def native_params(self, params: BoosterParams) -> dict[str, Any]:
+        """Translate canonical parameters to XGBoost's (the only place that does)."""
+        power = params.extra.get("tweedie_variance_power", 1.5)
+        native: dict[str, Any] = {
+            "objective": _OBJECTIVES[params.objective],
+            "eval_metric": _METRICS[params.objective].format(power=power),
+            "tree_method": "hist",
+            # Leaf-wise growth bounded by max_leaves, like LightGBM; depth 0 = unlimited.
+            "grow_policy": "lossguide",
+            "learning_rate": params.learning_rate,
+            "max_leaves": params.num_leaves,
+            "max_depth": 0 if params.max_depth == -1 else params.max_depth,
+            "min_child_weight": params.min_child_samples * _HESSIAN_PER_ROW[params.objective],
+            "subsample": params.subsample,
+            "colsample_bytree": params.colsample_bytree,
+            "alpha": params.reg_alpha,
+            "lambda": params.reg_lambda,
+            "nthread": params.n_jobs or 0,
+            "verbosity": params.verbose,
+            "device": params.device,
+        }
+        if params.objective == "multiclass":
+            native["num_class"] = params.n_classes
+        if params.random_state is not None:
+            native["seed"] = params.random_state
+        if params.monotone_constraints is not None:
+            native["monotone_constraints"] = to_constraint_string(params.monotone_constraints)
+        check_extra_params(params.extra, native, self.name)
+        native.update(params.extra)
+        return native
+
+    def canonical_params(self, native: Mapping[str, Any]) -> BoosterParams:
+        """Inverse of :meth:`native_params`."""
+        rest = dict(native)
+        for key in _DERIVED:
+            rest.pop(key, None)
+        objective = {v: k for k, v in _OBJECTIVES.items()}[rest.pop("objective")]
+        n_classes = int(rest.pop("num_class", 2 if objective == "binary" else 1))
+        monotone = rest.pop("monotone_constraints", None)
+        if monotone is not None:
+            monotone = tuple(int(v) for v in monotone.strip("()").split(","))
+        depth = int(rest.pop("max_depth"))
+        threads = int(rest.pop("nthread"))
+        min_rows = rest.pop("min_child_weight") / _HESSIAN_PER_ROW[objective]
+        return BoosterParams(
+            objective=objective,
+            n_classes=n_classes,
+            learning_rate=rest.pop("learning_rate"),
+            num_leaves=rest.pop("max_leaves"),
+            max_depth=-1 if depth == 0 else depth,
+            min_child_samples=int(round(min_rows)),
+            subsample=rest.pop("subsample"),
+            colsample_bytree=rest.pop("colsample_bytree"),
+            reg_alpha=rest.pop("alpha"),
+            reg_lambda=rest.pop("lambda"),
+            monotone_constraints=monotone,
+            random_state=rest.pop("seed", None),
+            n_jobs=threads or None,
+            verbose=rest.pop("verbosity"),
+            device=rest.pop("device"),
+            extra=rest,
+        )
+
+    # -- training --------------------------------------------------------------------------
+    @staticmethod
+    def _set_features(booster: xgb.Booster, layout: Layout) -> xgb.Booster:
+        # Continued training can drop feature types (xgboost#12527): always restate them.
+        booster.feature_names = list(layout.names)
+        booster.feature_types = layout.feature_types
+        return booster
+
+    def train(
+        self,
+        params: BoosterParams,
+        layout: Layout,
+        train: Matrix,
+        *,
+        num_rounds: int,
+        valid: Matrix | None = None,
+        early_stopping_rounds: int | None = None,
+        init_model: xgb.Booster | None = None,
+    ) -> Trained:
+        """Boost with ``xgboost.train``; see :meth:`Backend.train`."""
+        native = self.native_params(params)
+        base_rounds = 0 if init_model is None else init_model.num_boosted_rounds()
+        common = {
+            "feature_names": list(layout.names),
+            "feature_types": layout.feature_types,
+            "enable_categorical": True,
+        }
+        dtrain = xgb.QuantileDMatrix(
+            _to_device(train.X, layout, params.device),
+            label=train.y,
+            weight=train.weight,
+            max_bin=int(params.extra.get("max_bin", 256)),
+            **common,
+        )
+        evals: list[tuple[xgb.DMatrix, str]] = []
+        if valid is not None and early_stopping_rounds is not None:
+            # An evaluation QuantileDMatrix must take the training matrix as its reference.
+            dvalid = xgb.QuantileDMatrix(
+                _to_device(valid.X, layout, params.device),
+                label=valid.y,
+                weight=valid.weight,
+                ref=dtrain,
+                max_bin=int(params.extra.get("max_bin", 256)),
+                **common,
+            )
+            evals.append((dvalid, "holdout"))
+        # xgb.train copies xgb_model (through its raw bytes) before boosting.
+        booster = xgb.train(
+            native,
+            dtrain,
+            num_boost_round=num_rounds,
+            evals=evals,
+            early_stopping_rounds=early_stopping_rounds if evals else None,
+            xgb_model=init_model,
+            verbose_eval=False,
+        )
+        total = booster.num_boosted_rounds()
+        if evals:
+            # best_iteration is global (base rounds included) and 0-based.
+            best = max(int(booster.best_iteration) + 1, base_rounds + 1)
+            if best < total:
+                booster = booster[:best]
+            total = best
+            # The kept model is exactly the chosen rounds: no early-stopping bookkeeping.
+            booster.set_attr(best_iteration=None, best_score=None)
+        booster = self.from_bytes(self.to_bytes(self._set_features(booster, layout)))
+        return Trained(booster=booster, n_rounds=total, n_new_rounds=total - base_rounds)
+
+    def refit(
+        self,
+        booster: xgb.Booster,
+        params: BoosterParams,
+        layout: Layout,
+        data: Matrix,
+        decay_rate: float,
+    ) -> xgb.Booster:
+        """Leaf refresh (``updater="refresh"``, ``refresh_leaf=1``) blended with the old leaves.
+
+        XGBoost's refresh replaces every leaf (a leaf no row reaches becomes 0); we blend
+        ``decay_rate * old + (1 - decay_rate) * refreshed`` on leaves that rows reach (their
+        refreshed hessian sum is positive) and keep the old value elsewhere, matching the
+        LightGBM backend. Unlike LightGBM, the refresh computes each tree's gradients from the
+        fully refreshed earlier trees rather than the blended ones (an approximation when
+        ``decay_rate > 0``). ``params.learning_rate`` must be the rate the trees were grown
+        with: XGBoost rescales refreshed leaves by it.
+        """
+        # The refresh updater runs on CPU only (xgboost#7108), whatever the device.
+        native = self.native_params(params.replace(device="cpu"))
+        for key in ("tree_method", "grow_policy", "eval_metric"):
+            native.pop(key, None)
+        native.update({"process_type": "update", "updater": "refresh", "refresh_leaf": 1})
+        matrix = xgb.DMatrix(
+            data.X,
+            label=data.y,
+            weight=data.weight,
+            feature_names=list(layout.names),
+            feature_types=layout.feature_types,
+            enable_categorical=True,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            refreshed = xgb.train(
+                native,
+                matrix,
+                num_boost_round=booster.num_boosted_rounds(),
+                xgb_model=booster,
+                verbose_eval=False,
+            )
+        old = json.loads(bytes(booster.save_raw("json")))
+        new = json.loads(bytes(refreshed.save_raw("json")))
+        old_trees = old["learner"]["gradient_booster"]["model"]["trees"]
+        new_trees = new["learner"]["gradient_booster"]["model"]["trees"]
+        for old_tree, new_tree in zip(old_trees, new_trees, strict=True):
+            is_leaf = np.asarray(new_tree["left_children"]) == -1
+            old_value = np.asarray(old_tree["split_conditions"], dtype=np.float64)
+            new_value = np.asarray(new_tree["split_conditions"], dtype=np.float64)
+            reached = is_leaf & (np.asarray(new_tree["sum_hessian"], dtype=np.float64) > 0)
+            blended = np.where(
+                reached, decay_rate * old_value + (1.0 - decay_rate) * new_value, old_value
+            )
+            new_tree["split_conditions"] = np.where(is_leaf, blended, new_value).tolist()
+        result = xgb.Booster(model_file=bytearray(json.dumps(new).encode("utf-8")))
+        return self.from_bytes(self.to_bytes(self._set_features(result, layout)))
+
+    # -- prediction and files ----------------------------------------------------------------
+    def predict(
+        self,
+        booster: xgb.Booster,
+        X: np.ndarray | pd.DataFrame,
+        layout: Layout,
+        device: str = "cpu",
+    ) -> np.ndarray:
+        """Response-scale predictions (probabilities for classification)."""
+        if booster.feature_types is None:
+            self._set_features(booster, layout)
+        out = booster.inplace_predict(_to_device(X, layout, device))
+        if hasattr(out, "get"):  # CuPy array back to host memory
+            out = out.get()
+        out = np.asarray(out, dtype=np.float64)
+        if out.ndim == 2:  # float32 softmax: make each row sum to 1 in float64
+            out /= out.sum(axis=1, keepdims=True)
+        return out
+
+    def num_rounds(self, booster: xgb.Booster) -> int:
+        """Boosting rounds in the model."""
+        return int(booster.num_boosted_rounds())
+
+    def to_bytes(self, booster: xgb.Booster) -> bytes:
+        """XGBoost's UBJSON model format."""
+        return bytes(booster.save_raw("ubj"))
+
+    def from_bytes(self, data: bytes) -> xgb.Booster:
+        """Load XGBoost's UBJSON (or JSON) model format."""
+        return xgb.Booster(model_file=bytearray(data))
+
+    @staticmethod
+    def library_version() -> str:
+        """``xgboost.__version__``."""
+        return str(xgb.__version__)

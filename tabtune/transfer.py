@@ -1,0 +1,1012 @@
+"""Pretraining, brand context and the per-brand adaptation strategies.
+
+This module is functional and knows nothing of scikit-learn: it takes encoded-ready rows
+(:class:`Rows`), a :class:`~tabtune.boosting.base.Backend` and parameters, and returns fitted
+models (:class:`FittedModel`). ``tabtune.estimators`` is a thin layer over it.
+
+Brand context
+-------------
+With a ``group_column`` (say ``brand_id``) the raw id is never a feature. Instead each row
+gets *brand-context features* computed from its brand's history (:class:`BrandContext`):
+
+``__brand_mean``
+    the brand's weighted mean target, shrunk towards the pooled mean with a prior worth
+    :data:`CONTEXT_SMOOTHING` average rows. Brands that differ by multiplicative level
+    effects differ here first.
+``__brand_level_mean``
+    the mean target of the brand within each level of the *level column* (the categorical
+    feature that varies most within brands, e.g. ``channel``), shrunk towards the brand mean.
+``__brand_log_rows``
+    ``log1p`` of the brand's row count (how much history backs the two means).
+
+For a multiclass target the means are per class (``__brand_mean_0``, ...). Training rows
+never see their own target: their means come out of fold (:data:`CONTEXT_FOLDS` folds
+assigned within each brand). Holdout rows and predictions use the table stored from the fit
+rows, exactly as at serving time. During pretraining a random :data:`CONTEXT_DROPOUT`
+share of rows gets unknown (NaN) context, so that the trees learn what to do for a brand
+they have never seen: such a brand gets NaN context and a pooled prediction, without error.
+
+Strategies
+----------
+``global`` the base model as is (with the brand's context); ``refit`` the base's trees with
+leaf values re-estimated on the brand's rows; ``continue`` new trees boosted from the base;
+``refit+continue`` both; ``scratch`` a model of the brand's rows alone. ``auto`` fits each on
+the older rows, scores it on the newest ``validation_fraction`` (weighted squared error for
+regression, log loss for classification), keeps the best (ties go to the simpler, in the
+order above; ``global`` is a candidate, so the choice is never worse than ``global`` on that
+holdout), then fits the chosen strategy again on ALL rows with the number of new rounds
+early stopping found on the holdout. With monotone constraints the refit strategies are not
+used (re-estimated leaf values are unconstrained and could break monotonicity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabtune.boosting.base import Backend, BoosterParams, Layout, Matrix
+from tabtune.boosting.encoding import FeatureSchema, Table, json_scalar
+from tabtune.errors import TabTuneInputError
+
+__all__ = [
+    "CONTEXT_DROPOUT",
+    "CONTEXT_FOLDS",
+    "CONTEXT_SMOOTHING",
+    "STRATEGIES",
+    "AdaptResult",
+    "AdaptSettings",
+    "BrandContext",
+    "FittedModel",
+    "Rows",
+    "adapt",
+    "choose_level_column",
+    "choose_strategy",
+    "holdout_split",
+    "holdout_score",
+    "pretrain",
+    "run_strategy",
+]
+
+#: Strategies from simplest to most complex (ties in ``auto`` go to the earlier one).
+STRATEGIES = ("global", "refit", "continue", "refit+continue", "scratch")
+_REFITS = ("refit", "refit+continue")
+#: Folds within each brand for out-of-fold context at training time.
+CONTEXT_FOLDS = 5
+#: Prior strength of the context means, in (average-weight) rows.
+CONTEXT_SMOOTHING = 10.0
+#: Share of pretraining rows whose context is hidden (NaN) to teach the unseen-brand path.
+CONTEXT_DROPOUT = 0.1
+#: Level columns with more levels than this are not used for brand x level means.
+MAX_CONTEXT_LEVELS = 64
+_DENSE_KEYS = 20_000_000
+
+
+# ----------------------------------------------------------------------------------------------
+# rows and scores
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Rows:
+    """The rows of one fit call.
+
+    Parameters
+    ----------
+    X : DataFrame or ndarray
+        The table, in the caller's row order.
+    y : ndarray of float64
+        Target; class index (0..K-1) for classifiers.
+    weight : ndarray or None
+        Positive sample weights (zero-weight rows already removed), or None.
+    order : ndarray of int or None
+        Time order of the rows (oldest first); None when the given order is the time order.
+    groups : Series, ndarray or None
+        The group column's values (brand ids), in the caller's row order.
+    times : ndarray or None
+        Sortable time keys (e.g. int64 nanoseconds) in the caller's row order, when a time
+        column is known: the holdout then never splits the rows of one timestamp.
+    """
+
+    X: Table
+    y: np.ndarray
+    weight: np.ndarray | None = None
+    order: np.ndarray | None = None
+    groups: pd.Series | np.ndarray | None = None
+    times: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def split(self, validation_fraction: float) -> int | None:
+        """Training rows before the holdout (see :func:`holdout_split`), or None."""
+        sorted_times = None
+        if self.times is not None:
+            sorted_times = self.times if self.order is None else self.times[self.order]
+        return holdout_split(len(self), validation_fraction, sorted_times)
+
+    def positions(self, start: int, stop: int) -> np.ndarray | slice:
+        """Row positions of the ``start:stop`` slice of the time-ordered rows."""
+        if self.order is None:
+            return slice(start, stop)
+        return self.order[start:stop]
+
+
+def holdout_split(
+    n_rows: int, validation_fraction: float, sorted_times: np.ndarray | None = None
+) -> int | None:
+    """Number of training rows before the holdout (the newest rows), or None if too few.
+
+    The holdout is the newest ``round(validation_fraction * n_rows)`` rows (at least one); a
+    split needs at least two training rows. With ``sorted_times`` (the rows' time keys in
+    time order) the cut moves back to the first row of its timestamp, so that rows sharing a
+    timestamp (one day of several brands or channels) are never on both sides; if that leaves
+    fewer than two training rows it moves forward past the timestamp instead.
+    """
+    n_valid = max(1, int(round(validation_fraction * n_rows)))
+    n_train = n_rows - n_valid
+    if sorted_times is not None and 0 < n_train < n_rows:
+        boundary = sorted_times[n_train]
+        start = int(np.searchsorted(sorted_times, boundary, side="left"))
+        n_train = start if start >= 2 else int(np.searchsorted(sorted_times, boundary, "right"))
+        if n_train >= n_rows:
+            return None
+    return n_train if n_train >= 2 else None
+
+
+def holdout_score(
+    objective: str, y: np.ndarray, prediction: np.ndarray, weight: np.ndarray | None
+) -> float:
+    """Weighted squared error (regression) or log loss (classification) of predictions."""
+    if objective in ("binary", "multiclass"):
+        eps = 1e-15
+        if prediction.ndim == 1:
+            p = np.clip(prediction, eps, 1 - eps)
+            losses = -(y * np.log(p) + (1 - y) * np.log1p(-p))
+        else:
+            p = np.clip(prediction[np.arange(len(y)), y.astype(np.intp)], eps, 1.0)
+            losses = -np.log(p)
+    else:
+        losses = (y - prediction) ** 2
+    return float(np.average(losses, weights=weight))
+
+
+def _take(values: np.ndarray | None, rows: np.ndarray | slice | None) -> np.ndarray | None:
+    if values is None or rows is None:
+        return values
+    return values[rows]
+
+
+def _targets(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Context target matrix: y itself, or one-hot classes for multiclass."""
+    if n_classes > 2:
+        return np.eye(n_classes)[y.astype(np.intp)]
+    return y.reshape(-1, 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# brand context
+# ----------------------------------------------------------------------------------------------
+
+
+def _sums(
+    key: np.ndarray, size: int, weight: np.ndarray | None, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-key (row index into result, weight sum, weighted target sums, row count)."""
+    if size <= _DENSE_KEYS:
+        inverse, m = key, size
+    else:
+        _, inverse = np.unique(key, return_inverse=True)
+        m = int(inverse.max()) + 1 if len(inverse) else 0
+    count = np.bincount(inverse, minlength=m).astype(np.float64)
+    w_sum = count if weight is None else np.bincount(inverse, weights=weight, minlength=m)
+    wt = targets if weight is None else targets * weight[:, None]
+    t_sum = np.column_stack(
+        [np.bincount(inverse, weights=wt[:, j], minlength=m) for j in range(targets.shape[1])]
+    )
+    return inverse, w_sum, t_sum, count
+
+
+def _within_group_folds(codes: np.ndarray, n_groups: int, rng: np.random.Generator) -> np.ndarray:
+    """Fold ids 0..CONTEXT_FOLDS-1, balanced within each group, in random order."""
+    n = len(codes)
+    perm = rng.permutation(n)
+    by_group = perm[np.argsort(codes[perm], kind="stable")]
+    counts = np.bincount(codes, minlength=n_groups)
+    starts = np.cumsum(counts) - counts
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_group] = np.arange(n) - np.repeat(starts, counts)
+    return rank % CONTEXT_FOLDS
+
+
+def choose_level_column(
+    schema: FeatureSchema, X: Table, group_codes: np.ndarray, n_groups: int
+) -> str | None:
+    """The categorical feature for brand x level means: the one that varies most within brands.
+
+    Among categorical columns with 2..:data:`MAX_CONTEXT_LEVELS` levels, picks the one with
+    the most distinct levels per brand on average (ties: the earlier column), provided that
+    average exceeds one (a brand-level attribute such as ``vertical`` never qualifies).
+    """
+    best: tuple[float, str] | None = None
+    known = group_codes >= 0
+    for name in schema.columns:
+        vocabulary = schema.vocabularies.get(name)
+        if vocabulary is None or not 2 <= len(vocabulary) <= MAX_CONTEXT_LEVELS:
+            continue
+        codes = schema.encode_column(X, name)
+        levels = np.where(np.isnan(codes), len(vocabulary), codes).astype(np.int64)
+        pairs = group_codes[known] * (len(vocabulary) + 1) + levels[known]
+        per_group = np.count_nonzero(np.bincount(pairs)) / max(n_groups, 1)
+        if per_group > 1.0 and (best is None or per_group > best[0]):
+            best = (per_group, name)
+    return None if best is None else best[1]
+
+
+@dataclass(frozen=True)
+class BrandContext:
+    """Brand-context specification and the per-brand table a model stores.
+
+    Parameters
+    ----------
+    group_column : str
+    level_column : str or None
+        Categorical feature for brand x level means (None: no such feature).
+    n_levels : int
+        Vocabulary size of the level column; code ``n_levels`` stands for missing.
+    prior : tuple of float
+        Pooled weighted mean target(s) at pretraining (the shrinkage target).
+    smoothing : float
+        Prior strength in weight units (:data:`CONTEXT_SMOOTHING` x mean pretraining weight).
+    keys : tuple
+        Group ids in the table.
+    mean : ndarray of shape (n_keys, n_targets)
+    log_rows : ndarray of shape (n_keys,)
+    level_keys : ndarray of int64, sorted
+        ``key_index * (n_levels + 1) + level_code`` of each stored brand x level cell.
+    level_mean : ndarray of shape (n_cells, n_targets)
+    """
+
+    group_column: str
+    level_column: str | None
+    n_levels: int
+    prior: tuple[float, ...]
+    smoothing: float
+    keys: tuple[Any, ...] = ()
+    mean: np.ndarray = field(default_factory=lambda: np.empty((0, 1)))
+    log_rows: np.ndarray = field(default_factory=lambda: np.empty(0))
+    level_keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    level_mean: np.ndarray = field(default_factory=lambda: np.empty((0, 1)))
+
+    # -- names --------------------------------------------------------------------------
+    @property
+    def n_targets(self) -> int:
+        """Number of target columns (classes for multiclass, else 1)."""
+        return len(self.prior)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the context features appended after the schema columns."""
+        suffixes = [""] if self.n_targets == 1 else [f"_{k}" for k in range(self.n_targets)]
+        names = [f"__brand_mean{s}" for s in suffixes]
+        if self.level_column is not None:
+            names += [f"__brand_level_mean{s}" for s in suffixes]
+        return (*names, "__brand_log_rows")
+
+    @property
+    def n_features(self) -> int:
+        """Number of context features."""
+        return len(self.feature_names)
+
+    # -- statistics ------------------------------------------------------------------------
+    @staticmethod
+    def _level_codes(levels: np.ndarray | None, n_levels: int) -> np.ndarray | None:
+        if levels is None:
+            return None
+        return np.where(np.isnan(levels), n_levels, levels).astype(np.int64)
+
+    def with_table(
+        self,
+        codes: np.ndarray,
+        uniques: Sequence[Any],
+        targets: np.ndarray,
+        weight: np.ndarray | None,
+        levels: np.ndarray | None,
+    ) -> BrandContext:
+        """The same specification with a table learnt from these rows (all of their groups).
+
+        Parameters
+        ----------
+        codes : ndarray of int
+            Group code of each row (-1: missing group, ignored), indexing ``uniques``.
+        uniques : sequence
+            Group ids.
+        targets : ndarray of shape (n, n_targets)
+        weight : ndarray or None
+        levels : ndarray of float or None
+            Level-column codes of each row (NaN: missing), when there is a level column.
+        """
+        known = codes >= 0
+        codes, targets = codes[known], targets[known]
+        weight = None if weight is None else weight[known]
+        g = len(uniques)
+        _, w_g, s_g, n_g = _sums(codes, g, weight, targets)
+        present = n_g > 0
+        mean = (s_g + self.smoothing * np.asarray(self.prior)) / (w_g + self.smoothing)[:, None]
+        index = np.cumsum(present) - 1  # new position of each kept group
+        level_keys = np.empty(0, dtype=np.int64)
+        level_mean = np.empty((0, self.n_targets))
+        lv = self._level_codes(None if levels is None else levels[known], self.n_levels)
+        if lv is not None:
+            width = self.n_levels + 1
+            cell = codes * width + lv
+            inverse, w_c, s_c, n_c = _sums(cell, g * width, weight, targets)
+            first = np.full(len(n_c), -1, dtype=np.int64)
+            first[inverse] = cell
+            used = n_c > 0
+            cells = first[used]
+            cell_group = cells // width
+            level_mean = (s_c[used] + self.smoothing * mean[cell_group]) / (
+                w_c[used] + self.smoothing
+            )[:, None]
+            level_keys = index[cell_group] * width + cells % width
+            sort = np.argsort(level_keys, kind="stable")
+            level_keys, level_mean = level_keys[sort], level_mean[sort]
+        return BrandContext(
+            group_column=self.group_column,
+            level_column=self.level_column,
+            n_levels=self.n_levels,
+            prior=self.prior,
+            smoothing=self.smoothing,
+            keys=tuple(json_scalar(u, self.group_column) for u, p in zip(uniques, present) if p),
+            mean=mean[present],
+            log_rows=np.log1p(n_g[present]),
+            level_keys=level_keys,
+            level_mean=level_mean,
+        )
+
+    def out_of_fold(
+        self,
+        codes: np.ndarray,
+        n_groups: int,
+        targets: np.ndarray,
+        weight: np.ndarray | None,
+        levels: np.ndarray | None,
+        rng: np.random.Generator,
+        dropout: float = 0.0,
+    ) -> np.ndarray:
+        """Context features of training rows, each computed without the row's own fold.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features)
+            NaN for rows without a group and for the ``dropout`` share of rows.
+        """
+        n = len(codes)
+        out = np.full((n, self.n_features), np.nan)
+        known = np.flatnonzero(codes >= 0)
+        c = codes[known]
+        t = targets[known]
+        w = None if weight is None else weight[known]
+        fold = _within_group_folds(c, n_groups, rng)
+        prior = np.asarray(self.prior)
+        k = CONTEXT_FOLDS
+        _, w_g, s_g, n_g = _sums(c, n_groups, w, t)
+        inv_gf, w_gf, s_gf, _ = _sums(c * k + fold, n_groups * k, w, t)
+        w_oof = w_g[c] - w_gf[inv_gf]
+        s_oof = s_g[c] - s_gf[inv_gf]
+        mean = (s_oof + self.smoothing * prior) / (w_oof + self.smoothing)[:, None]
+        cols = [mean]
+        lv = self._level_codes(None if levels is None else levels[known], self.n_levels)
+        if lv is not None:
+            width = self.n_levels + 1
+            cell = c * width + lv
+            inv_c, w_c, s_c, _ = _sums(cell, n_groups * width, w, t)
+            inv_cf, w_cf, s_cf, _ = _sums(cell * k + fold, n_groups * width * k, w, t)
+            w_lo = w_c[inv_c] - w_cf[inv_cf]
+            s_lo = s_c[inv_c] - s_cf[inv_cf]
+            cols.append((s_lo + self.smoothing * mean) / (w_lo + self.smoothing)[:, None])
+        cols.append(np.log1p(n_g[c])[:, None])
+        out[known] = np.hstack(cols)
+        if dropout > 0:
+            out[rng.random(n) < dropout] = np.nan
+        return out
+
+    # -- lookup ----------------------------------------------------------------------------
+    def positions_of(self, groups: Sequence[Any]) -> np.ndarray:
+        """Position of each group id in :attr:`keys` (-1 when the table does not hold it)."""
+        if not len(self.keys):
+            return np.full(len(groups), -1, dtype=np.intp)
+        return pd.Index(list(self.keys)).get_indexer(pd.Index(list(groups)))
+
+    def features(self, group_values: Any, levels: np.ndarray | None) -> np.ndarray:
+        """Context features from the stored table; NaN for groups it does not hold."""
+        codes, uniques = pd.factorize(pd.Series(group_values))
+        table_pos = np.append(self.positions_of(list(uniques)), -1)
+        return self.features_at(table_pos[codes], levels)
+
+    def features_at(self, positions: np.ndarray, levels: np.ndarray | None) -> np.ndarray:
+        """Context features for rows whose group is at ``positions`` in ``keys`` (-1: none)."""
+        n = len(positions)
+        nt = self.n_targets
+        out = np.full((n, self.n_features), np.nan, order="F")
+        known = positions >= 0
+        pos = positions[known]
+        mean = self.mean[pos]
+        out[known, :nt] = mean
+        lv = self._level_codes(None if levels is None else levels[known], self.n_levels)
+        if self.level_column is not None and lv is not None:
+            width = self.n_levels + 1
+            key = pos * width + lv
+            at = np.searchsorted(self.level_keys, key)
+            found = at < len(self.level_keys)
+            found[found] = self.level_keys[at[found]] == key[found]
+            level_mean = mean.copy()
+            level_mean[found] = self.level_mean[at[found]]
+            out[known, nt : 2 * nt] = level_mean
+        out[known, -1] = self.log_rows[pos]
+        return out
+
+    def overlay(self, other: BrandContext) -> BrandContext:
+        """This table with ``other``'s groups added (or replaced by ``other``'s entries)."""
+        mine = pd.Index(list(self.keys))
+        keep = ~mine.isin(list(other.keys))
+        kept = np.flatnonzero(keep)
+        width = self.n_levels + 1
+        remap = np.full(len(self.keys), -1, dtype=np.int64)
+        remap[kept] = np.arange(len(kept))
+        cell_group = self.level_keys // width
+        cell_keep = keep[cell_group] if len(cell_group) else np.zeros(0, dtype=bool)
+        own_cells = remap[cell_group[cell_keep]] * width + self.level_keys[cell_keep] % width
+        other_cells = (other.level_keys // width + len(kept)) * width + other.level_keys % width
+        level_keys = np.concatenate([own_cells, other_cells]).astype(np.int64)
+        level_mean = np.vstack([self.level_mean[cell_keep], other.level_mean])
+        sort = np.argsort(level_keys, kind="stable")
+        return BrandContext(
+            group_column=self.group_column,
+            level_column=self.level_column,
+            n_levels=self.n_levels,
+            prior=self.prior,
+            smoothing=self.smoothing,
+            keys=tuple(self.keys[i] for i in kept) + tuple(other.keys),
+            mean=np.vstack([self.mean[kept], other.mean]),
+            log_rows=np.concatenate([self.log_rows[kept], other.log_rows]),
+            level_keys=level_keys[sort],
+            level_mean=level_mean[sort],
+        )
+
+    # -- serialisation ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (floats round-trip exactly through ``json``)."""
+        return {
+            "group_column": self.group_column,
+            "level_column": self.level_column,
+            "n_levels": self.n_levels,
+            "prior": list(self.prior),
+            "smoothing": self.smoothing,
+            "features": list(self.feature_names),
+            "groups": {
+                "keys": list(self.keys),
+                "mean": self.mean.tolist(),
+                "log_rows": self.log_rows.tolist(),
+            },
+            "levels": {"keys": self.level_keys.tolist(), "mean": self.level_mean.tolist()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BrandContext:
+        """Inverse of :meth:`to_dict`."""
+        nt = len(data["prior"])
+        return cls(
+            group_column=data["group_column"],
+            level_column=data["level_column"],
+            n_levels=int(data["n_levels"]),
+            prior=tuple(float(v) for v in data["prior"]),
+            smoothing=float(data["smoothing"]),
+            keys=tuple(data["groups"]["keys"]),
+            mean=np.asarray(data["groups"]["mean"], dtype=np.float64).reshape(-1, nt),
+            log_rows=np.asarray(data["groups"]["log_rows"], dtype=np.float64),
+            level_keys=np.asarray(data["levels"]["keys"], dtype=np.int64),
+            level_mean=np.asarray(data["levels"]["mean"], dtype=np.float64).reshape(-1, nt),
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# fitted models
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FittedModel:
+    """A booster with everything needed to encode rows for it.
+
+    Parameters
+    ----------
+    backend : Backend
+    booster : object
+        The native booster (never modified after creation).
+    schema : FeatureSchema
+    context : BrandContext or None
+        Context specification and the stored per-brand table.
+    params : BoosterParams
+        Parameters the model's (base) trees were grown with; ``refit`` reuses them.
+    """
+
+    backend: Backend
+    booster: Any
+    schema: FeatureSchema
+    context: BrandContext | None
+    params: BoosterParams
+
+    @property
+    def layout(self) -> Layout:
+        """Feature names (schema, then context) and categorical positions."""
+        extra = () if self.context is None else self.context.feature_names
+        return Layout((*self.schema.columns, *extra), tuple(self.schema.categorical_indices))
+
+    def encode(self, X: Table, groups: Any = None) -> np.ndarray | pd.DataFrame:
+        """Model inputs for X, with context features from the stored table.
+
+        ``groups`` holds the group column's values (None: every group unknown). The result
+        is a matrix, or a DataFrame of columns (no copy of float64 features) for backends
+        that predict from columns.
+        """
+        context = self.context
+        n_extra = 0 if context is None else context.n_features
+        if self.backend.columnar_predict:
+            columns = self.schema.encode_columns(X)
+            if context is not None:
+                levels = None if context.level_column is None else columns[context.level_column]
+                values = self._context_features(len(next(iter(columns.values()))), groups, levels)
+                columns.update(zip(context.feature_names, values.T, strict=True))
+            return pd.DataFrame(columns, copy=False)
+        matrix = self.schema.encode(X, None, n_extra=n_extra, order=self.backend.matrix_order)
+        if context is not None:
+            levels = _level_values(context, self.schema, matrix)
+            matrix[:, len(self.schema.columns) :] = self._context_features(
+                matrix.shape[0], groups, levels
+            )
+        return matrix
+
+    def _context_features(self, n: int, groups: Any, levels: np.ndarray | None) -> np.ndarray:
+        assert self.context is not None
+        if groups is None:
+            return self.context.features_at(np.full(n, -1, dtype=np.intp), levels)
+        return self.context.features(groups, levels)
+
+    def predict(self, matrix: np.ndarray | pd.DataFrame, device: str = "cpu") -> np.ndarray:
+        """Response-scale predictions on encoded inputs (see :meth:`encode`)."""
+        return np.asarray(self.backend.predict(self.booster, matrix, self.layout, device=device))
+
+
+def _level_values(
+    context: BrandContext, schema: FeatureSchema, matrix: np.ndarray
+) -> np.ndarray | None:
+    if context.level_column is None:
+        return None
+    return matrix[:, schema.columns.index(context.level_column)]
+
+
+@dataclass
+class _Part:
+    """Encoded rows of one part of a fit (training rows, holdout rows or all rows)."""
+
+    matrix: Matrix
+    codes: np.ndarray | None
+
+
+class _Fit:
+    """The rows of one fit call, encoded part by part for a model layout."""
+
+    def __init__(
+        self, model: FittedModel, rows: Rows, n_classes: int, rng: np.random.Generator
+    ) -> None:
+        self.model = model
+        self.rows = rows
+        self.n_classes = n_classes
+        self.rng = rng
+        self.codes: np.ndarray | None = None
+        self.uniques: list[Any] = []
+        if model.context is not None:
+            codes, uniques = pd.factorize(pd.Series(rows.groups))
+            self.codes = np.asarray(codes, dtype=np.int64)
+            self.uniques = list(uniques)
+
+    def part(self, positions: np.ndarray | slice | None) -> _Part:
+        """Encode the rows at ``positions`` (None: all rows, as given)."""
+        context = self.model.context
+        matrix = self.model.schema.encode(
+            self.rows.X,
+            positions,
+            n_extra=0 if context is None else context.n_features,
+            order=self.model.backend.matrix_order,
+        )
+        return _Part(
+            Matrix(matrix, _take(self.rows.y, positions), _take(self.rows.weight, positions)),
+            _take(self.codes, positions),
+        )
+
+    def _levels(self, part: _Part) -> np.ndarray | None:
+        assert self.model.context is not None
+        return _level_values(self.model.context, self.model.schema, part.matrix.X)
+
+    def table(self, part: _Part) -> BrandContext:
+        """Context table learnt from the rows of ``part`` (its groups only)."""
+        assert self.model.context is not None and part.codes is not None
+        return self.model.context.with_table(
+            part.codes,
+            self.uniques,
+            _targets(part.matrix.y, self.n_classes),
+            part.matrix.weight,
+            self._levels(part),
+        )
+
+    def fill_out_of_fold(self, part: _Part, dropout: float = 0.0) -> None:
+        """Context columns of training rows, out of fold."""
+        context = self.model.context
+        if context is None:
+            return
+        assert part.codes is not None
+        part.matrix.X[:, len(self.model.schema.columns) :] = context.out_of_fold(
+            part.codes,
+            len(self.uniques),
+            _targets(part.matrix.y, self.n_classes),
+            part.matrix.weight,
+            self._levels(part),
+            self.rng,
+            dropout=dropout,
+        )
+
+    def fill_from_table(self, part: _Part, table: BrandContext) -> None:
+        """Context columns looked up in ``table``, as at serving time."""
+        if self.model.context is None:
+            return
+        assert part.codes is not None
+        table_pos = np.append(table.positions_of(self.uniques), -1)
+        part.matrix.X[:, len(self.model.schema.columns) :] = table.features_at(
+            table_pos[part.codes], self._levels(part)
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# pretraining
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PretrainResult:
+    """A pretrained model, its round count and its holdout score."""
+
+    model: FittedModel
+    n_rounds: int
+    holdout_scores: dict[str, float]
+
+
+def pretrain(
+    backend: Backend,
+    params: BoosterParams,
+    schema: FeatureSchema,
+    rows: Rows,
+    *,
+    group_column: str | None,
+    n_estimators: int,
+    early_stopping_rounds: int | None,
+    validation_fraction: float,
+    random_state: int | None,
+) -> PretrainResult:
+    """Fit the global model on pooled rows.
+
+    With early stopping the model is grown on the older rows and stopped on the newest
+    ``validation_fraction``, and kept as is (pooled data are large: it is not grown again on
+    all rows); its holdout score is reported as ``"global"``. Without early stopping it is
+    grown on all rows for ``n_estimators`` rounds. With a ``group_column`` the brand context
+    is learnt: out of fold (with :data:`CONTEXT_DROPOUT`) for training rows, from the
+    training rows' table for holdout rows, and stored from all rows.
+    """
+    context: BrandContext | None = None
+    if group_column is not None:
+        codes, uniques = pd.factorize(pd.Series(rows.groups))
+        codes = np.asarray(codes, dtype=np.int64)
+        targets = _targets(rows.y, params.n_classes)
+        prior = tuple(float(v) for v in np.average(targets, axis=0, weights=rows.weight))
+        mean_weight = 1.0 if rows.weight is None else float(np.mean(rows.weight))
+        level = choose_level_column(schema, rows.X, codes, len(uniques))
+        context = BrandContext(
+            group_column=group_column,
+            level_column=level,
+            n_levels=0 if level is None else len(schema.vocabularies[level]),
+            prior=prior,
+            smoothing=CONTEXT_SMOOTHING * mean_weight,
+        )
+    model = FittedModel(backend, None, schema, context, params)
+    params = model.params = _padded(params, model.layout)
+    fit = _Fit(model, rows, params.n_classes, np.random.default_rng(random_state))
+    n_train = None
+    if early_stopping_rounds is not None:
+        n_train = rows.split(validation_fraction)
+    if n_train is None:
+        train, valid = fit.part(None), None
+    else:
+        train = fit.part(rows.positions(0, n_train))
+        valid = fit.part(rows.positions(n_train, len(rows)))
+    fit.fill_out_of_fold(train, dropout=CONTEXT_DROPOUT)
+    if valid is not None and context is not None:
+        fit.fill_from_table(valid, fit.table(train))
+    trained = backend.train(
+        params,
+        model.layout,
+        train.matrix,
+        num_rounds=n_estimators,
+        valid=None if valid is None else valid.matrix,
+        early_stopping_rounds=early_stopping_rounds,
+    )
+    model.booster = trained.booster
+    scores: dict[str, float] = {}
+    if valid is not None:
+        scores["global"] = holdout_score(
+            params.objective, valid.matrix.y, model.predict(valid.matrix.X), valid.matrix.weight
+        )
+    if context is not None:
+        if valid is None:
+            model.context = fit.table(train)
+        else:
+            levels = None
+            if context.level_column is not None:
+                levels = schema.encode_column(rows.X, context.level_column)
+            assert fit.codes is not None
+            model.context = context.with_table(
+                fit.codes,
+                fit.uniques,
+                _targets(rows.y, params.n_classes),
+                rows.weight,
+                levels,
+            )
+    return PretrainResult(model=model, n_rounds=trained.n_rounds, holdout_scores=scores)
+
+
+# ----------------------------------------------------------------------------------------------
+# adaptation
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AdaptResult:
+    """An adapted model and why its strategy was chosen."""
+
+    model: FittedModel
+    strategy: str
+    reason: str
+    holdout_scores: dict[str, float]
+    n_rounds: int
+    n_new_rounds: int
+
+
+@dataclass
+class AdaptSettings:
+    """Adaptation settings (see ``TabTuneRegressor`` for their meaning)."""
+
+    strategy: str = "auto"
+    validation_fraction: float = 0.2
+    min_rows_to_adapt: int = 100
+    n_estimators: int = 500
+    adapt_n_estimators: int = 200
+    adapt_learning_rate: float = 0.05
+    early_stopping_rounds: int | None = 50
+    refit_decay_rate: float = 0.5
+    random_state: int | None = 0
+
+
+def _padded(params: BoosterParams, layout: Layout) -> BoosterParams:
+    """Monotone constraints (given per schema column) padded with 0 for context features."""
+    constraints = params.monotone_constraints
+    if constraints is None or len(constraints) == len(layout.names):
+        return params
+    return params.replace(
+        monotone_constraints=tuple(constraints) + (0,) * (len(layout.names) - len(constraints))
+    )
+
+
+def _has_two_classes(y: np.ndarray) -> bool:
+    return bool(len(y)) and bool(np.any(y != y[0]))
+
+
+def choose_strategy(scores: dict[str, float]) -> str:
+    """The strategy with the lowest holdout score; ties go to the simpler (earlier) one.
+
+    ``global`` must be among the scores, so the choice is never worse than ``global``.
+    """
+    if "global" not in scores:
+        raise ValueError("choose_strategy needs the score of 'global'")
+    rank = {s: i for i, s in enumerate(STRATEGIES)}
+    finite = {s: v for s, v in scores.items() if np.isfinite(v)} or {"global": scores["global"]}
+    return min(finite, key=lambda s: (finite[s], rank[s]))
+
+
+def run_strategy(
+    strategy: str,
+    base: FittedModel,
+    params: BoosterParams,
+    settings: AdaptSettings,
+    train: Matrix,
+    *,
+    valid: Matrix | None = None,
+    rounds: int | None = None,
+) -> tuple[Any, int, int]:
+    """Fit one strategy on encoded rows.
+
+    Parameters
+    ----------
+    strategy : str
+        One of :data:`STRATEGIES`.
+    base : FittedModel
+        The base model (its booster is read, never modified).
+    params : BoosterParams
+        Parameters of the adapting estimator (``continue`` uses its ``adapt_learning_rate``).
+    settings : AdaptSettings
+    train : Matrix
+        Encoded rows the strategy learns from.
+    valid : Matrix, optional
+        Holdout rows for early stopping (when ``settings.early_stopping_rounds`` is set).
+    rounds : int, optional
+        New rounds to grow (default: ``adapt_n_estimators``, ``n_estimators`` for scratch).
+
+    Returns
+    -------
+    booster, n_rounds, n_new_rounds
+    """
+    backend = base.backend
+    layout = base.layout
+    es = settings.early_stopping_rounds if valid is not None else None
+    base_rounds = backend.num_rounds(base.booster)
+    if strategy == "global":
+        return base.booster, base_rounds, 0
+    if strategy == "scratch":
+        if params.n_classes >= 2 and not _has_two_classes(train.y):
+            raise TabTuneInputError(
+                "strategy='scratch' needs at least two classes among the brand's rows"
+            )
+        n = settings.n_estimators if rounds is None else rounds
+        trained = backend.train(
+            params, layout, train, num_rounds=n, valid=valid, early_stopping_rounds=es
+        )
+        return trained.booster, trained.n_rounds, trained.n_new_rounds
+    booster = base.booster
+    if strategy in ("refit", "refit+continue"):
+        refit_params = base.params.replace(
+            device=params.device, n_jobs=params.n_jobs, verbose=params.verbose
+        )
+        booster = backend.refit(
+            booster, refit_params, layout, train, decay_rate=settings.refit_decay_rate
+        )
+        if strategy == "refit":
+            return booster, base_rounds, 0
+    n = settings.adapt_n_estimators if rounds is None else rounds
+    if n == 0:
+        return booster, base_rounds, 0
+    trained = backend.train(
+        params.replace(learning_rate=settings.adapt_learning_rate),
+        layout,
+        train,
+        num_rounds=n,
+        valid=valid,
+        early_stopping_rounds=es,
+        init_model=booster,
+    )
+    return trained.booster, trained.n_rounds, trained.n_new_rounds
+
+
+def adapt(
+    base: FittedModel, params: BoosterParams, rows: Rows, settings: AdaptSettings
+) -> AdaptResult:
+    """Adapt a base model to a brand's rows.
+
+    The brand's context is computed from its rows (out of fold for the rows a strategy
+    learns from) and stored on top of the base's table. With ``strategy="auto"`` every
+    strategy is fitted on the older rows and scored on the newest ``validation_fraction``;
+    the best (ties: the simpler) is fitted again on ALL rows with the number of new rounds
+    early stopping found. An explicit strategy with early stopping is fitted the same way
+    (holdout scores for it and ``global`` reported); without early stopping it is fitted on
+    all rows at once. Fewer than ``min_rows_to_adapt`` rows give ``global``.
+
+    Returns
+    -------
+    AdaptResult
+    """
+    n_classes = params.n_classes
+    params = _padded(params, base.layout)
+    if settings.strategy in _REFITS and params.monotone_constraints is not None:
+        raise TabTuneInputError(
+            f"strategy={settings.strategy!r} cannot keep monotone_constraints (refitted leaf "
+            "values are not constrained); use 'continue', 'scratch' or 'auto'"
+        )
+    fit = _Fit(base, rows, n_classes, np.random.default_rng(settings.random_state))
+    n = len(rows)
+    strategy = settings.strategy
+    scores: dict[str, float] = {}
+    new_rounds: dict[str, int | None] = {s: None for s in STRATEGIES}
+    reason: str
+    if strategy != "global" and n < settings.min_rows_to_adapt:
+        strategy = "global"
+        reason = (
+            f"{n} rows < min_rows_to_adapt={settings.min_rows_to_adapt}: served by the global "
+            "model, conditioned on the brand's context"
+        )
+    else:
+        evaluate = strategy == "auto" or settings.early_stopping_rounds is not None
+        n_train = rows.split(settings.validation_fraction) if evaluate else None
+        if n_train is None:
+            if strategy == "auto":
+                strategy = "global"
+                reason = f"{n} rows are too few for a holdout: served by the global model"
+            else:
+                reason = f"strategy={strategy!r} requested"
+        else:
+            candidates = list(STRATEGIES) if strategy == "auto" else ["global", strategy]
+            if params.monotone_constraints is not None:
+                # Refitted leaves are re-estimated without the constraints: they could break
+                # monotonicity, so refit strategies are not candidates then.
+                candidates = [s for s in candidates if s not in _REFITS]
+            candidates = list(dict.fromkeys(candidates))
+            scores, new_rounds = _evaluate(base, params, settings, fit, n_train, candidates)
+            metric = "log loss" if n_classes >= 2 else "squared error"
+            if strategy == "auto":
+                strategy = choose_strategy(scores)
+                if strategy == "global":
+                    reason = (
+                        f"no strategy beat the global model (weighted {metric} "
+                        f"{scores['global']:.6g}) on the newest {n - n_train} rows"
+                    )
+                else:
+                    reason = (
+                        f"lowest weighted {metric} on the newest {n - n_train} rows: "
+                        f"{scores[strategy]:.6g} (global {scores['global']:.6g})"
+                    )
+            else:
+                reason = f"strategy={strategy!r} requested"
+    # Final fit on ALL rows with the round count found on the holdout.
+    everything = fit.part(None)
+    context = base.context
+    if context is not None:
+        fit.fill_out_of_fold(everything)
+        context = context.overlay(fit.table(everything))
+    booster, n_rounds, n_new = run_strategy(
+        strategy, base, params, settings, everything.matrix, rounds=new_rounds.get(strategy)
+    )
+    grown_with = params if strategy == "scratch" else base.params
+    model = FittedModel(base.backend, booster, base.schema, context, grown_with)
+    return AdaptResult(model, strategy, reason, scores, n_rounds, n_new)
+
+
+def _evaluate(
+    base: FittedModel,
+    params: BoosterParams,
+    settings: AdaptSettings,
+    fit: _Fit,
+    n_train: int,
+    candidates: list[str],
+) -> tuple[dict[str, float], dict[str, int | None]]:
+    """Fit candidates on the older rows, score them on the holdout."""
+    rows = fit.rows
+    train = fit.part(rows.positions(0, n_train))
+    valid = fit.part(rows.positions(n_train, len(rows)))
+    if base.context is not None:
+        fit.fill_out_of_fold(train)
+        fit.fill_from_table(valid, base.context.overlay(fit.table(train)))
+    scores: dict[str, float] = {}
+    new_rounds: dict[str, int | None] = {s: None for s in STRATEGIES}
+    classifier = params.n_classes >= 2
+    for strategy in candidates:
+        if strategy == "scratch" and classifier and not _has_two_classes(train.matrix.y):
+            continue  # a brand-only classifier needs two classes among the training rows
+        booster, _, n_new = run_strategy(
+            strategy, base, params, settings, train.matrix, valid=valid.matrix
+        )
+        prediction = base.backend.predict(booster, valid.matrix.X, base.layout)
+        scores[strategy] = holdout_score(
+            params.objective, valid.matrix.y, np.asarray(prediction), valid.matrix.weight
+        )
+        new_rounds[strategy] = n_new
+    return scores, new_rounds

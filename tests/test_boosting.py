@@ -1,0 +1,370 @@
+"""Backends, parameter translation, encoding, devices and model files (tabtune.boosting)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabtune.boosting import (
+    BoosterParams,
+    FeatureSchema,
+    Layout,
+    Matrix,
+    cuda_available,
+    get_backend,
+    read_model_dir,
+    resolve_device,
+    write_model_dir,
+)
+from tabtune.boosting import base as boosting_base
+from tabtune.errors import ModelIntegrityError, TabTuneInputError
+
+BACKENDS = ("lightgbm", "xgboost")
+
+PARAM_CASES = [
+    BoosterParams(),
+    BoosterParams(
+        objective="poisson",
+        learning_rate=0.1,
+        num_leaves=7,
+        max_depth=4,
+        min_child_samples=3,
+        subsample=0.7,
+        colsample_bytree=0.5,
+        reg_alpha=0.1,
+        reg_lambda=2.0,
+        monotone_constraints=(1, 0, -1),
+        random_state=None,
+        n_jobs=3,
+        verbose=2,
+        extra={"max_bin": 63},
+    ),
+    BoosterParams(objective="binary", n_classes=2, random_state=7),
+    BoosterParams(objective="multiclass", n_classes=4, min_child_samples=8),
+    BoosterParams(objective="tweedie", extra={"tweedie_variance_power": 1.3}),
+    BoosterParams(objective="absolute_error", max_depth=12, verbose=1),
+]
+
+
+# -- parameter translation --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("params", PARAM_CASES, ids=lambda p: p.objective)
+def test_parameter_translation_round_trip(backend, params):
+    be = get_backend(backend)
+    native = be.native_params(params)
+    assert be.canonical_params(native) == params
+    assert be.native_params(be.canonical_params(native)) == native
+
+
+def test_parameter_translation_names():
+    p = BoosterParams(
+        learning_rate=0.2, num_leaves=9, min_child_samples=5, reg_lambda=1.5, subsample=0.5
+    )
+    lgb = get_backend("lightgbm").native_params(p)
+    assert lgb["objective"] == "regression" and lgb["min_data_in_leaf"] == 5
+    assert lgb["bagging_fraction"] == 0.5 and lgb["bagging_freq"] == 1
+    assert lgb["lambda_l2"] == 1.5 and lgb["num_leaves"] == 9
+    xgb = get_backend("xgboost").native_params(p)
+    assert xgb["objective"] == "reg:squarederror" and xgb["max_leaves"] == 9
+    assert xgb["min_child_weight"] == 5 and xgb["lambda"] == 1.5
+    assert xgb["grow_policy"] == "lossguide" and xgb["max_depth"] == 0
+    binary = get_backend("xgboost").native_params(
+        BoosterParams(objective="binary", n_classes=2, min_child_samples=20)
+    )
+    assert binary["min_child_weight"] == 5.0  # 20 rows x the largest logistic hessian 1/4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backend_params_may_not_override_translated_names(backend):
+    be = get_backend(backend)
+    clash = "learning_rate"
+    with pytest.raises(TabTuneInputError, match="learning_rate"):
+        be.native_params(BoosterParams(extra={clash: 0.3}))
+
+
+def test_unknown_backend():
+    with pytest.raises(TabTuneInputError, match="unknown backend"):
+        get_backend("catboost")
+
+
+# -- training, refit, files -----------------------------------------------------------------------
+
+
+def _data(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.uniform(-1, 1, n), rng.integers(0, 4, n).astype(float)])
+    y = np.where(X[:, 0] > 0, 2.0, -1.0) + (X[:, 1] == 2) * 1.5 + rng.normal(0, 0.1, n)
+    return X, y
+
+
+LAYOUT = Layout(("x", "cat"), (1,))
+SMALL = BoosterParams(learning_rate=0.3, num_leaves=7, min_child_samples=5, n_jobs=1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_train_with_early_stopping_keeps_exactly_the_best_rounds(backend):
+    be = get_backend(backend)
+    X, y = _data()
+    out = be.train(
+        SMALL,
+        LAYOUT,
+        Matrix(X[:400], y[:400]),
+        num_rounds=300,
+        valid=Matrix(X[400:], y[400:]),
+        early_stopping_rounds=5,
+    )
+    assert 1 <= out.n_rounds < 300
+    assert be.num_rounds(out.booster) == out.n_rounds == out.n_new_rounds
+    more = be.train(
+        SMALL,
+        LAYOUT,
+        Matrix(X[:400], y[:400] + 1.0),
+        num_rounds=50,
+        valid=Matrix(X[400:], y[400:] + 1.0),
+        early_stopping_rounds=5,
+        init_model=out.booster,
+    )
+    assert more.n_rounds == out.n_rounds + more.n_new_rounds
+    assert more.n_new_rounds >= 1
+    assert be.num_rounds(more.booster) == more.n_rounds
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_refit_restores_leaves_no_row_reaches(backend):
+    be = get_backend(backend)
+    X, y = _data()
+    base = be.train(SMALL, LAYOUT, Matrix(X, y), num_rounds=20).booster
+    before = be.to_bytes(base)
+    left = X[:, 0] < -0.3  # the brand only ever has x < -0.3
+    refitted = be.refit(base, SMALL, LAYOUT, Matrix(X[left], y[left] + 3.0), decay_rate=0.5)
+    assert be.to_bytes(base) == before  # the base is untouched
+    # Leaves reached by the refit rows move; the others keep their exact value.
+    old, new = _leaf_values(backend, base), _leaf_values(backend, refitted)
+    reached = _reached(backend, base, X[left])
+    assert old.keys() == new.keys()
+    moved = [k for k in old if k in reached and old[k] != new[k]]
+    kept = [k for k in old if k not in reached]
+    assert moved and kept
+    assert all(old[k] == new[k] for k in kept)
+    # Rows in the brand's region move up; rows no tree ever routes like a brand row do not.
+    p_old = be.predict(base, X, LAYOUT)
+    p_new = be.predict(refitted, X, LAYOUT)
+    assert np.mean(p_new[left] - p_old[left]) > 0.5
+    same = be.refit(base, SMALL, LAYOUT, Matrix(X[left], y[left] + 3.0), decay_rate=1.0)
+    np.testing.assert_array_equal(be.predict(same, X, LAYOUT), p_old)
+
+
+def _leaf_values(backend, booster):
+    if backend == "lightgbm":
+        out = {}
+        for t, tree in enumerate(booster.dump_model()["tree_info"]):
+            stack = [tree["tree_structure"]]
+            while stack:
+                node = stack.pop()
+                if "leaf_index" in node:
+                    out[(t, node["leaf_index"])] = node["leaf_value"]
+                else:
+                    stack += [node["left_child"], node["right_child"]]
+        return out
+    frame = booster.trees_to_dataframe()
+    leaves = frame[frame["Feature"] == "Leaf"]
+    return {(int(t), int(n)): g for t, n, g in zip(leaves.Tree, leaves.Node, leaves.Gain)}
+
+
+def _reached(backend, booster, X):
+    if backend == "lightgbm":
+        leaf = booster.predict(X, pred_leaf=True)
+    else:
+        import xgboost as xgb
+
+        leaf = booster.predict(
+            xgb.DMatrix(
+                X,
+                feature_names=list(LAYOUT.names),
+                feature_types=LAYOUT.feature_types,
+                enable_categorical=True,
+            ),
+            pred_leaf=True,
+        ).astype(int)
+    return {(t, int(v)) for t in range(leaf.shape[1]) for v in np.unique(leaf[:, t])}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_native_bytes_round_trip(backend):
+    be = get_backend(backend)
+    X, y = _data()
+    booster = be.train(SMALL, LAYOUT, Matrix(X, y), num_rounds=10).booster
+    data = be.to_bytes(booster)
+    again = be.from_bytes(data)
+    assert be.to_bytes(again) == data
+    np.testing.assert_array_equal(be.predict(again, X, LAYOUT), be.predict(booster, X, LAYOUT))
+    assert be.model_file == ("model.txt" if backend == "lightgbm" else "model.ubj")
+
+
+# -- model directories -------------------------------------------------------------------------
+
+
+def test_write_and_read_model_dir(tmp_path):
+    path = write_model_dir(tmp_path / "m", "model.txt", b"tree", {"format_version": 1})
+    manifest, data = read_model_dir(path)
+    assert data == b"tree" and manifest["model_file"] == "model.txt"
+    assert len(manifest["model_sha256"]) == 64
+    # Replacing an existing model directory works and leaves no temporary directories.
+    write_model_dir(path, "model.txt", b"tree2", {"format_version": 1})
+    assert read_model_dir(path)[1] == b"tree2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_model_dir_checksum_and_malformed(tmp_path):
+    path = write_model_dir(tmp_path / "m", "model.txt", b"tree", {"format_version": 1})
+    (path / "model.txt").write_bytes(b"tampered")
+    with pytest.raises(ModelIntegrityError, match="checksum"):
+        read_model_dir(path)
+    (path / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelIntegrityError, match="malformed"):
+        read_model_dir(path)
+    with pytest.raises(TabTuneInputError, match="not a saved tabtune model"):
+        read_model_dir(tmp_path / "nothing")
+
+
+def test_model_dir_refuses_foreign_directory(tmp_path):
+    other = tmp_path / "docs"
+    other.mkdir()
+    (other / "notes.md").write_text("mine")
+    with pytest.raises(TabTuneInputError, match="non-empty"):
+        write_model_dir(other, "model.txt", b"x", {})
+    assert (other / "notes.md").read_text() == "mine"
+
+
+def test_model_dir_crash_keeps_the_old_model(tmp_path, monkeypatch):
+    path = write_model_dir(tmp_path / "m", "model.txt", b"old", {"format_version": 1})
+    real_replace = os.replace
+
+    def crash(src, dst):
+        if Path(src).name.startswith(".m.tmp"):
+            raise OSError("disk gone")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(boosting_base.os, "replace", crash)
+    with pytest.raises(OSError, match="disk gone"):
+        write_model_dir(path, "model.txt", b"new", {"format_version": 1})
+    monkeypatch.undo()
+    assert read_model_dir(path)[1] == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+# -- feature schema ------------------------------------------------------------------------------
+
+
+def _frame():
+    return pd.DataFrame(
+        {
+            "channel": pd.Series(["search", "social", None, "search"], dtype="str"),
+            "device": pd.Categorical(["mobile", "desktop", "mobile", "tablet"]),
+            "audience": np.array(["a", "b", "a", "c"], dtype=object),
+            "spend": [1.0, np.nan, 3.0, 4.0],
+            "flag": [True, False, True, True],
+            "clicks": pd.array([1, None, 3, 4], dtype="Int64"),
+        }
+    )
+
+
+def test_schema_kinds_and_vocabularies():
+    schema = FeatureSchema.from_table(_frame())
+    assert schema.columns == ("channel", "device", "audience", "spend", "flag", "clicks")
+    assert schema.vocabularies == {
+        "channel": ("search", "social"),
+        "device": ("desktop", "mobile", "tablet"),
+        "audience": ("a", "b", "c"),
+    }
+    assert schema.categorical_indices == [0, 1, 2]
+    assert FeatureSchema.from_dict(json.loads(json.dumps(schema.to_dict()))) == schema
+
+
+def test_encode_codes_missing_and_unseen():
+    schema = FeatureSchema.from_table(_frame())
+    new = pd.DataFrame(
+        {
+            "channel": pd.Series(["social", "tiktok", None], dtype="str"),
+            # other category order and an unknown level: matched by value, unknown -> NaN
+            "device": pd.Categorical(
+                ["tablet", "mobile", "watch"], categories=["watch", "tablet", "mobile"]
+            ),
+            "audience": ["c", "zzz", "a"],
+            "spend": [1.5, 2.0, np.nan],
+            "flag": [False, True, False],
+            "clicks": pd.array([None, 2, 3], dtype="Int64"),
+        }
+    )
+    M = schema.encode(new)
+    expected = np.array(
+        [
+            [1, 2, 2, 1.5, 0, np.nan],
+            [np.nan, 1, np.nan, 2.0, 1, 2],
+            [np.nan, np.nan, 0, np.nan, 0, 3],
+        ]
+    )
+    np.testing.assert_array_equal(M, expected)
+    assert M.flags["F_CONTIGUOUS"]
+    rows = schema.encode(new, rows=np.array([2, 0]), n_extra=2, order="C")
+    assert rows.shape == (2, 8) and rows.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(rows[:, :6], expected[[2, 0]])
+
+
+def test_schema_rejects_datetimes_and_bad_values():
+    frame = _frame().assign(when=pd.date_range("2024-01-01", periods=4))
+    with pytest.raises(TabTuneInputError, match="'when'.*derive numeric features"):
+        FeatureSchema.from_table(frame)
+    schema = FeatureSchema.from_table(_frame())
+    with pytest.raises(TabTuneInputError, match="'spend' is numeric"):
+        schema.encode(_frame().assign(spend=["a", "b", "c", "d"]))
+    with pytest.raises(TabTuneInputError, match="'spend' contains infinite"):
+        schema.encode(_frame().assign(spend=[1.0, np.inf, 0.0, 1.0]))
+    with pytest.raises(TabTuneInputError, match="lacks the feature columns \\['flag'\\]"):
+        schema.encode(_frame().drop(columns="flag"))
+    with pytest.raises(TabTuneInputError, match="'channel' is categorical"):
+        schema.encode(_frame().assign(channel=[1.0, 2.0, 3.0, 4.0]))
+
+
+# -- devices -----------------------------------------------------------------------------------
+
+
+def test_resolve_device(caplog):
+    assert resolve_device("cpu", "lightgbm") == "cpu"
+    with pytest.raises(TabTuneInputError, match="unknown device"):
+        resolve_device("tpu", "xgboost")
+    for backend in BACKENDS:
+        if cuda_available(backend):
+            assert resolve_device("auto", backend) == "cuda"
+            assert resolve_device("cuda", backend) == "cuda"
+            continue
+        with pytest.raises(TabTuneInputError, match="device='cuda'"):
+            resolve_device("cuda", backend)
+        boosting_base._FALLBACK_LOGGED.discard(backend)
+        with caplog.at_level(logging.INFO, logger="tabtune"):
+            assert resolve_device("auto", backend) == "cpu"
+            assert resolve_device("auto", backend) == "cpu"
+        messages = [r.message for r in caplog.records if backend in r.message]
+        assert len(messages) == 1 and "CPU" in messages[0]
+        caplog.clear()
+
+
+def test_import_tabtune_pulls_in_no_cupy_or_dask():
+    code = (
+        "import sys, tabtune, tabtune.boosting, tabtune.estimators, tabtune.transfer; "
+        "bad = [m for m in ('cupy', 'dask', 'distributed') if m in sys.modules]; "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""

@@ -1,0 +1,267 @@
+"""The scikit-learn layer: estimator checks, parameters, inputs and persistence."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from contracts import SMALL, make_brands, new_brand, pretrained
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from tabtune import TabTuneClassifier, TabTuneRegressor
+from tabtune.errors import ModelIntegrityError, TabTuneInputError
+from tabtune.estimators import PARAMETER_CONSTRAINTS, load
+
+# Instances for scikit-learn's checks: few rounds for speed, one thread (shared CI cores).
+# Early stopping is off because a time-ordered holdout is, by design, not invariant to
+# repeating rows (check_sample_weight_equivalence_on_dense_data); the checks' 15-row data
+# then fit without splits at the default min_child_samples, which is exact. Weighted vs
+# repeated rows *with* splits agree only to float32 precision in both libraries (their
+# gradients are float32); test_weights_match_repeated_rows covers that case.
+CHECK_PARAMS = {
+    "n_estimators": 8,
+    "learning_rate": 0.5,
+    "early_stopping_rounds": None,
+    "n_jobs": 1,
+}
+CHECKED = [
+    cls(backend=backend, device="cpu", **CHECK_PARAMS)
+    for cls in (TabTuneRegressor, TabTuneClassifier)
+    for backend in ("lightgbm", "xgboost")
+]
+
+
+@parametrize_with_checks(CHECKED)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_parameter_constraints_cover_the_signature():
+    for cls in (TabTuneRegressor, TabTuneClassifier):
+        names = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        assert names == set(PARAMETER_CONSTRAINTS)
+        assert set(cls().get_params()) == names
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"strategy": "finetune"}, "'strategy' parameter .* must be one of"),
+        ({"validation_fraction": 0.7}, r"'validation_fraction' .* \(0, 0.5\]"),
+        ({"validation_fraction": 0.0}, "validation_fraction"),
+        ({"backend": "catboost"}, "'backend'"),
+        ({"device": "gpu"}, "'device'"),
+        ({"n_estimators": 0}, "'n_estimators' .* an int >= 1"),
+        ({"n_estimators": True}, "'n_estimators'"),
+        ({"max_depth": 0}, "'max_depth'"),
+        ({"monotone_constraints": {"spend": 2}}, "'monotone_constraints'"),
+        ({"objective": "binary"}, "'objective' parameter of TabTuneRegressor"),
+        ({"base_model": 3}, "'base_model'"),
+        ({"random_state": np.random.RandomState(0)}, "'random_state'"),
+        ({"strategy": "refit"}, "strategy='refit' adapts a base model, but base_model is None"),
+    ],
+)
+def test_invalid_parameters_raise_clear_errors(params, message):
+    X, y = make_brands(["a"], n_days=5)
+    with pytest.raises(TabTuneInputError, match=message):
+        TabTuneRegressor(**params).fit(X.drop(columns=["brand_id", "date"]), y)
+
+
+def test_bad_inputs_raise_clear_errors():
+    X, y = make_brands(["a", "b"], n_days=10)
+    X = X.drop(columns="date")
+    est = TabTuneRegressor(group_column="brand_id", **SMALL)
+    with pytest.raises(ValueError, match="1d array"):
+        est.fit(X, np.column_stack([y, y]))
+    with pytest.raises(TabTuneInputError, match="same length"):
+        est.fit(X, y[:-1])
+    with pytest.raises(TabTuneInputError, match="NaN or infinity"):
+        est.fit(X, np.where(np.arange(len(y)) == 3, np.nan, y))
+    with pytest.raises(TabTuneInputError, match="NaN or infinity"):
+        est.fit(X, np.where(np.arange(len(y)) == 3, np.inf, y))
+    with pytest.raises(TabTuneInputError, match="0 sample"):
+        est.fit(X.iloc[:0], y[:0])
+    with pytest.raises(TabTuneInputError, match="requires y"):
+        est.fit(X, None)
+    with pytest.raises(TabTuneInputError, match="'when'.*derive numeric"):
+        est.fit(X.assign(when=pd.Timestamp("2024-01-01")), y)
+    with pytest.raises(TabTuneInputError, match="group_column='brand'"):
+        TabTuneRegressor(group_column="brand").fit(X, y)
+    with pytest.raises(TabTuneInputError, match="non-negative"):
+        est.fit(X, y, sample_weight=-np.ones(len(y)))
+    with pytest.raises(TabTuneInputError, match="poisson.*y >= 0"):
+        TabTuneRegressor(objective="poisson").fit(X.drop(columns="brand_id"), y - 100)
+    with pytest.raises(TabTuneInputError, match="monotone_constraints names \\['budget'\\]"):
+        TabTuneRegressor(monotone_constraints={"budget": 1}).fit(X, y)
+
+
+def test_base_model_mismatches_are_refused(tmp_path):
+    base = pretrained("lightgbm", "cpu")
+    Xn, yn = new_brand()
+    with pytest.raises(TabTuneInputError, match="backend 'lightgbm' but backend='xgboost'"):
+        TabTuneRegressor(base_model=base, backend="xgboost").fit(Xn, yn)
+    with pytest.raises(TabTuneInputError, match="missing \\['spend'\\].*unexpected \\['cost'\\]"):
+        TabTuneRegressor(base_model=base).fit(Xn.rename(columns={"spend": "cost"}), yn)
+    with pytest.raises(TabTuneInputError, match="TabTuneClassifier can only adapt"):
+        TabTuneClassifier(base_model=base).fit(Xn, yn > 50)
+    with pytest.raises(TabTuneInputError, match="group_column='channel' differs"):
+        TabTuneRegressor(base_model=base, group_column="channel").fit(Xn, yn)
+    # A path works as base_model too, and the backend is inherited when left None.
+    path = base.save(tmp_path / "global")
+    est = TabTuneRegressor(base_model=str(path), strategy="global", min_rows_to_adapt=0)
+    est.fit(Xn, yn)
+    assert est.backend_ == "lightgbm"
+    assert est.base_model_id_ == base.model_sha256_
+    assert est.get_params()["base_model"] == str(path)
+
+
+def test_clone_keeps_the_fitted_base_by_reference():
+    base = pretrained("xgboost", "cpu")
+    est = TabTuneRegressor(base_model=base, strategy="refit")
+    copy = clone(est)
+    assert copy.base_model is base
+    assert not hasattr(copy, "booster_")
+    assert "base_model__n_estimators" not in est.get_params(deep=True)
+
+
+def test_time_column_orders_rows():
+    X, y = make_brands(["a", "b", "c"], n_days=40)
+    # Newest day first, rows within a day in the same relative order: the stable sort by
+    # time_column must recover exactly the order of X.
+    perm = np.argsort(-X["date"].to_numpy().view(np.int64), kind="stable")
+    params = {"group_column": "brand_id", "time_column": "date", **SMALL}
+    ordered = TabTuneRegressor(**params).fit(X, y)
+    reversed_days = TabTuneRegressor(**params).fit(X.iloc[perm], y[perm])
+    assert ordered.holdout_scores_ == reversed_days.holdout_scores_
+    assert ordered.model_sha256_ == reversed_days.model_sha256_
+    # Date strings order the same way as datetimes.
+    as_text = X.assign(date=X["date"].dt.strftime("%Y-%m-%d"))
+    textual = TabTuneRegressor(**params).fit(as_text.iloc[perm], y[perm])
+    assert textual.model_sha256_ == ordered.model_sha256_
+    with pytest.raises(TabTuneInputError, match="time_column 'date' has missing values"):
+        TabTuneRegressor(**params).fit(X.assign(date=pd.NaT), y)
+
+
+def test_numpy_input_and_group_column_by_position():
+    X, y = make_brands(["a", "b"], n_days=20)
+    arr = X[["spend", "weekday"]].to_numpy()
+    est = TabTuneRegressor(**SMALL).fit(arr, y)
+    assert est.n_features_in_ == 2 and not hasattr(est, "feature_names_in_")
+    assert est.predict(arr).shape == (len(y),)
+    assert est._model.schema.columns == ("x0", "x1")
+
+
+def test_weights_match_repeated_rows_and_zero_weights_drop_rows():
+    X, y = make_brands(["a", "b", "c"], n_days=40)
+    w = np.random.default_rng(1).integers(0, 3, len(y))
+    reps = np.repeat(np.arange(len(y)), w)
+    # Integer weights = repeated rows, for XGBoost (whose minimums and quantile sketch are
+    # weighted), without brand context (its out-of-fold folds would split the copies of a
+    # row). LightGBM is not covered: it counts rows in binning (min_data_in_bin), in
+    # categorical splits (min_data_per_group) and in min_data_in_leaf.
+    discrete = X[["channel", "weekday", "spend"]]
+    params = {**SMALL, "early_stopping_rounds": None, "min_child_samples": 1}
+    weighted = TabTuneRegressor(backend="xgboost", **params).fit(discrete, y, sample_weight=w)
+    repeated = TabTuneRegressor(backend="xgboost", **params)
+    repeated.fit(discrete.iloc[reps].reset_index(drop=True), y[reps])
+    np.testing.assert_allclose(weighted.predict(discrete), repeated.predict(discrete), rtol=1e-5)
+    # Zero weights drop rows exactly, brand context included.
+    keep = w > 0
+    params = {"group_column": "brand_id", "time_column": "date", **SMALL}
+    for backend in ("lightgbm", "xgboost"):
+        weighted = TabTuneRegressor(backend=backend, **params).fit(X, y, sample_weight=w)
+        dropped = TabTuneRegressor(backend=backend, **params)
+        dropped.fit(X[keep], y[keep], sample_weight=w[keep])
+        assert weighted.model_sha256_ == dropped.model_sha256_
+        np.testing.assert_array_equal(weighted.predict(X), dropped.predict(X))
+
+
+def test_monotone_constraints_hold_for_pretrained_and_adapted_models():
+    X, y = make_brands([f"b{i}" for i in range(6)], n_days=40)
+    params = {"group_column": "brand_id", "time_column": "date", **SMALL}
+    for backend in ("lightgbm", "xgboost"):
+        glob = TabTuneRegressor(backend=backend, monotone_constraints={"spend": 1}, **params).fit(
+            X, y
+        )
+        Xn, yn = new_brand(level=1.8)
+        grid = pd.concat([Xn.iloc[[0]]] * 50, ignore_index=True)
+        grid["spend"] = np.linspace(0, 400, 50)
+        assert (np.diff(glob.predict(grid)) >= 0).all()
+        auto = TabTuneRegressor(base_model=glob, min_rows_to_adapt=0, **SMALL).fit(Xn, yn)
+        # Re-estimated leaves are not constrained: refit strategies are not candidates.
+        assert set(auto.holdout_scores_) == {"global", "continue", "scratch"}
+        for strategy in ("continue", "scratch"):
+            est = TabTuneRegressor(
+                base_model=glob, strategy=strategy, min_rows_to_adapt=0, **SMALL
+            ).fit(Xn, yn)
+            assert est.monotone_constraints is None  # inherited from the base
+            assert (np.diff(est.predict(grid)) >= 0).all(), strategy
+        with pytest.raises(TabTuneInputError, match="monotone"):
+            TabTuneRegressor(base_model=glob, strategy="refit", min_rows_to_adapt=0).fit(Xn, yn)
+
+
+def test_classifier_labels_and_adaptation_rules():
+    X, y = make_brands(["a", "b", "c", "d"], n_days=30)
+    labels = np.where(y > np.median(y), "high", "low")
+    glob = TabTuneClassifier(group_column="brand_id", time_column="date", **SMALL).fit(X, labels)
+    assert list(glob.classes_) == ["high", "low"] and glob.objective_ == "binary"
+    proba = glob.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    assert set(glob.predict(X)) <= {"high", "low"}
+    assert "global" in glob.holdout_scores_
+    Xn, yn = new_brand(level=0.3)
+    only_low = np.full(len(yn), "low")  # a brand whose rows hold one class only
+    est = TabTuneClassifier(base_model=glob, min_rows_to_adapt=0, **SMALL).fit(Xn, only_low)
+    assert "scratch" not in est.holdout_scores_  # a brand-only model needs two classes
+    assert list(est.classes_) == ["high", "low"]
+    with pytest.raises(TabTuneInputError, match="labels \\['medium'\\]"):
+        TabTuneClassifier(base_model=glob).fit(Xn, np.full(len(yn), "medium"))
+    with pytest.raises(TabTuneInputError, match="strategy='scratch' needs at least two"):
+        TabTuneClassifier(
+            base_model=glob, strategy="scratch", min_rows_to_adapt=0, early_stopping_rounds=None
+        ).fit(Xn, only_low)
+    with pytest.raises(TabTuneInputError, match="1 class"):
+        TabTuneClassifier().fit(Xn.drop(columns="date"), only_low)
+
+
+def test_save_load_classifier_and_integrity(tmp_path):
+    X, y = make_brands(["a", "b", "c"], n_days=30)
+    labels = np.digitize(y, np.quantile(y, [0.3, 0.7]))  # ints 0, 1, 2
+    glob = TabTuneClassifier(
+        backend="xgboost", group_column="brand_id", time_column="date", **SMALL
+    ).fit(X, labels)
+    path = glob.save(tmp_path / "clf")
+    loaded = load(path)
+    assert isinstance(loaded, TabTuneClassifier)
+    np.testing.assert_array_equal(loaded.predict_proba(X), glob.predict_proba(X))
+    assert loaded.classes_.dtype == glob.classes_.dtype
+    np.testing.assert_array_equal(loaded.predict(X), glob.predict(X))
+    with pytest.raises(TabTuneInputError, match="holds a TabTuneClassifier"):
+        TabTuneRegressor.load(path)
+    # Saving again over the same directory replaces it.
+    glob.save(path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["format_version"] == 1 and manifest["backend"] == "xgboost"
+    assert manifest["library_versions"]["xgboost"]
+    assert manifest["brand_context"]["features"][:3] == [f"__brand_mean_{k}" for k in range(3)]
+    assert manifest["params"]["group_column"] == "brand_id"
+    (path / "model.ubj").write_bytes((path / "model.ubj").read_bytes()[:-10])
+    with pytest.raises(ModelIntegrityError):
+        TabTuneClassifier.load(path)
+
+
+def test_predict_with_reordered_or_missing_columns():
+    base = pretrained("lightgbm", "cpu")
+    X, _ = make_brands(["b01"], n_days=5)
+    with pytest.raises(ValueError, match="feature names"):
+        base.predict(X[X.columns[::-1]])
+    with pytest.raises(ValueError, match="missing:\n- weekday"):
+        base.predict(X.drop(columns="weekday"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(base.predict(X)).all()

@@ -1,0 +1,295 @@
+"""Adaptation strategies, brand context and the per-brand choice (tabtune.transfer)."""
+
+from __future__ import annotations
+
+import contracts
+import numpy as np
+import pandas as pd
+import pytest
+from contracts import BACKEND_DEVICES, SMALL, adapted, make_brands, new_brand, pretrained
+
+from tabtune import TabTuneClassifier, TabTuneRegressor
+from tabtune.boosting import FeatureSchema
+from tabtune.transfer import (
+    CONTEXT_FOLDS,
+    STRATEGIES,
+    BrandContext,
+    choose_level_column,
+    choose_strategy,
+    holdout_score,
+    holdout_split,
+)
+
+# -- the domain contracts, for every backend x device -------------------------------------------
+
+
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES)
+def test_zero_extra_rounds_reproduce_base(backend, device):
+    contracts.check_zero_extra_rounds_reproduce_base(backend, device)
+
+
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES)
+def test_seeded_fit_is_deterministic(backend, device):
+    contracts.check_seeded_fit_deterministic(backend, device)
+
+
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES)
+def test_adaptation_keeps_feature_schema(backend, device):
+    contracts.check_adaptation_keeps_schema(backend, device)
+
+
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES)
+def test_unseen_categories_predict(backend, device):
+    contracts.check_unseen_categories(backend, device)
+
+
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES)
+def test_save_load_bit_for_bit_without_pickle(backend, device, tmp_path):
+    contracts.check_save_load_bit_for_bit(backend, device, tmp_path)
+
+
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES)
+def test_base_model_never_mutated(backend, device):
+    contracts.check_base_never_mutated(backend, device)
+
+
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES)
+def test_min_rows_to_adapt(backend, device):
+    contracts.check_min_rows_to_adapt(backend, device)
+
+
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES)
+def test_auto_never_worse_than_global_on_holdout(backend, device):
+    contracts.check_auto_never_worse_than_global(backend, device)
+
+
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES)
+def test_unseen_brand_gets_global_prediction(backend, device):
+    contracts.check_unseen_brand_gets_global_prediction(backend, device)
+
+
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES)
+def test_brand_context_helps(backend, device):
+    contracts.check_brand_context_helps(backend, device)
+
+
+# -- strategy choice ------------------------------------------------------------------------------
+
+
+def test_choose_strategy_prefers_lowest_then_simplest():
+    assert choose_strategy({"global": 1.0, "refit": 0.9, "scratch": 0.5}) == "scratch"
+    assert choose_strategy({"global": 1.0, "continue": 1.0, "refit": 1.0}) == "global"
+    assert choose_strategy({"global": 1.0, "continue": 0.7, "scratch": 0.7}) == "continue"
+    assert choose_strategy({"global": 1.0, "continue": float("nan")}) == "global"
+    with pytest.raises(ValueError):
+        choose_strategy({"refit": 1.0})
+    assert STRATEGIES[0] == "global"
+
+
+def test_holdout_split_and_score():
+    assert holdout_split(100, 0.2) == 80
+    assert holdout_split(10, 0.5) == 5
+    assert holdout_split(2, 0.2) is None  # one training row is not enough
+    assert holdout_split(3, 0.2) == 2
+    # With time keys the cut never splits a timestamp: 4 rows a day, 10 days.
+    days = np.repeat(np.arange(10), 4)
+    assert holdout_split(40, 0.2, days) == 32
+    assert holdout_split(40, 0.15, days) == 32  # 34 -> back to the first row of day 8
+    assert holdout_split(6, 0.5, np.array([0, 0, 0, 1, 1, 1])) == 3
+    assert holdout_split(4, 0.5, np.array([0, 0, 0, 0])) is None  # one day: no holdout
+    y = np.array([0.0, 1.0, 2.0])
+    assert holdout_score("squared_error", y, y + 1, None) == pytest.approx(1.0)
+    assert holdout_score("squared_error", y, y + np.array([1, 0, 0]), np.array([2.0, 1, 1])) == (
+        pytest.approx(0.5)
+    )
+    p = np.array([0.5, 0.5])
+    assert holdout_score("binary", np.array([0.0, 1.0]), p, None) == pytest.approx(np.log(2))
+    probs = np.array([[0.2, 0.8], [0.9, 0.1]])
+    assert holdout_score("multiclass", np.array([1.0, 0.0]), probs, None) == pytest.approx(
+        -(np.log(0.8) + np.log(0.9)) / 2
+    )
+
+
+def test_explicit_strategies_report_their_and_global_scores():
+    base = pretrained("lightgbm", "cpu")
+    Xn, yn = new_brand()
+    for strategy in ("refit", "continue", "refit+continue", "scratch"):
+        est = adapted(base, Xn, yn, strategy=strategy)
+        assert est.strategy_ == strategy
+        assert set(est.holdout_scores_) == {"global", strategy}
+        assert est.strategy_reason_ == f"strategy={strategy!r} requested"
+    est = adapted(base, Xn, yn, strategy="refit")
+    assert est.n_new_trees_ == 0 and est.best_iteration_ == base.best_iteration_
+    est = adapted(base, Xn, yn, strategy="continue", early_stopping_rounds=None)
+    assert est.n_new_trees_ == SMALL["adapt_n_estimators"]
+    assert est.holdout_scores_ == {}
+
+
+def test_refit_decay_one_keeps_the_base_trees():
+    for backend in ("lightgbm", "xgboost"):
+        base = pretrained(backend, "cpu")
+        Xn, yn = new_brand()
+        kept = adapted(base, Xn, yn, strategy="refit", refit_decay_rate=1.0)
+        glob = adapted(base, Xn, yn, strategy="global")
+        np.testing.assert_array_equal(kept.predict(Xn), glob.predict(Xn))
+        moved = adapted(base, Xn, yn, strategy="refit", refit_decay_rate=0.0)
+        assert not np.array_equal(moved.predict(Xn), glob.predict(Xn))
+
+
+def test_adapted_model_stores_brand_context_on_top_of_base_table():
+    base = pretrained("xgboost", "cpu")
+    Xn, yn = new_brand(level=3.0)
+    est = adapted(base, Xn, yn, strategy="global")
+    keys = est._model.context.keys
+    assert "newco" in keys and set(base._model.context.keys) < set(keys)
+    brand_mean = est._model.context.mean[keys.index("newco"), 0]
+    prior = base._model.context.prior[0]
+    assert brand_mean > 2 * prior  # a strong brand: its (shrunk) mean is far above the pool's
+    assert np.isclose(
+        brand_mean,
+        (yn.sum() + base._model.context.smoothing * prior)
+        / (len(yn) + base._model.context.smoothing),
+    )
+
+
+def test_multiclass_classifier_adapts_with_every_strategy():
+    X, y = make_brands([f"b{i}" for i in range(6)], n_days=30, seed=3)
+    labels = np.digitize(y, np.quantile(y, [0.33, 0.66]))  # 3 classes
+    names = np.array(["low", "mid", "high"])[labels]
+    for backend in ("lightgbm", "xgboost"):
+        glob = TabTuneClassifier(
+            backend=backend, group_column="brand_id", time_column="date", **SMALL
+        ).fit(X, names)
+        assert glob.objective_ == "multiclass"
+        Xn, yn = new_brand(n_days=40, level=2.0)
+        labels_n = np.array(["low", "mid", "high"])[np.digitize(yn, np.quantile(y, [0.33, 0.66]))]
+        for strategy in ("auto", "refit", "continue", "refit+continue", "scratch"):
+            est = TabTuneClassifier(
+                base_model=glob, strategy=strategy, min_rows_to_adapt=0, **SMALL
+            ).fit(Xn, labels_n)
+            proba = est.predict_proba(Xn)
+            assert proba.shape == (len(Xn), 3)
+            np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+            assert set(est.predict(Xn)) <= {"low", "mid", "high"}
+            assert list(est.classes_) == list(glob.classes_)
+            if strategy == "auto":
+                assert est.holdout_scores_[est.strategy_] <= est.holdout_scores_["global"]
+
+
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+def test_adapting_on_a_level_the_base_never_trained_on(backend):
+    """A vocabulary level (declared, never observed at pretraining) is fine when adapting."""
+    channels = ["search", "social", "display", "tv"]
+    X, y = make_brands(["a", "b", "c"], n_days=30, channels=("search", "social", "display"))
+    X = X.assign(channel=pd.Categorical(X["channel"], categories=channels))
+    glob = TabTuneRegressor(
+        backend=backend, group_column="brand_id", time_column="date", **SMALL
+    ).fit(X, y)
+    assert glob._model.schema.vocabularies["channel"] == tuple(channels)
+    Xn, yn = new_brand(channels=("search", "tv"), n_days=40)
+    Xn = Xn.assign(channel=pd.Categorical(Xn["channel"], categories=channels))
+    yn = np.where(Xn["channel"] == "tv", yn * 3, yn)
+    for strategy in ("continue", "refit+continue", "scratch"):
+        est = TabTuneRegressor(
+            base_model=glob, strategy=strategy, min_rows_to_adapt=0, **SMALL
+        ).fit(Xn, yn)
+        tv = (Xn["channel"] == "tv").to_numpy()
+        assert est.predict(Xn[tv]).mean() > est.predict(Xn[~tv]).mean()
+    # The same frame with plain strings encodes to the same codes.
+    as_str = Xn.assign(channel=Xn["channel"].astype("str"))
+    np.testing.assert_array_equal(est.predict(as_str), est.predict(Xn))
+
+
+# -- brand context ------------------------------------------------------------------------------
+
+
+def _context(n_levels: int = 3) -> BrandContext:
+    return BrandContext(
+        group_column="brand_id",
+        level_column="channel",
+        n_levels=n_levels,
+        prior=(2.0,),
+        smoothing=4.0,
+    )
+
+
+def test_out_of_fold_context_never_sees_own_target():
+    rng = np.random.default_rng(0)
+    n = 200
+    codes = rng.integers(0, 4, n)
+    levels = rng.integers(0, 3, n).astype(float)
+    y = rng.normal(size=(n, 1))
+    ctx = _context()
+    first = ctx.out_of_fold(codes, 4, y, None, levels, np.random.default_rng(5))
+    for i in (0, 17, 123):
+        changed = y.copy()
+        changed[i] += 1000.0
+        again = ctx.out_of_fold(codes, 4, changed, None, levels, np.random.default_rng(5))
+        np.testing.assert_allclose(again[i], first[i], rtol=1e-9)  # own row: untouched
+        others = np.flatnonzero(codes == codes[i])
+        assert (np.abs(again[others, 0] - first[others, 0]) > 1.0).sum() >= (
+            len(others) * (CONTEXT_FOLDS - 1) // CONTEXT_FOLDS - 2
+        )
+
+
+def test_out_of_fold_context_formula_and_dropout():
+    codes = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, -1])
+    y = np.arange(11, dtype=float).reshape(-1, 1)
+    ctx = BrandContext("g", None, 0, prior=(0.0,), smoothing=1.0)
+    out = ctx.out_of_fold(codes, 2, y, None, None, np.random.default_rng(0))
+    assert out.shape == (11, 2)  # mean, log rows
+    # 5 rows per group, 5 folds: each row's mean uses the 4 other rows of its group.
+    for i in range(10):
+        g = codes[i]
+        others = [j for j in range(10) if codes[j] == g and j != i]
+        assert out[i, 0] == pytest.approx(y[others, 0].sum() / (4 + 1.0))
+        assert out[i, 1] == pytest.approx(np.log1p(5))
+    assert np.isnan(out[10]).all()  # no group: unknown context
+    dropped = ctx.out_of_fold(codes, 2, y, None, None, np.random.default_rng(0), dropout=0.5)
+    assert 0 < np.isnan(dropped[:10, 0]).sum() < 10
+
+
+def test_context_table_lookup_overlay_and_round_trip():
+    ctx = _context()
+    codes = np.array([0, 0, 1, 1, 1])
+    levels = np.array([0.0, 1.0, 0.0, np.nan, 0.0])
+    y = np.array([[1.0], [3.0], [10.0], [20.0], [30.0]])
+    table = ctx.with_table(codes, ["a", "b"], y, None, levels)
+    assert table.keys == ("a", "b")
+    feats = table.features(pd.Series(["b", "zzz", "a"]), np.array([0.0, 0.0, 2.0]))
+    assert np.isnan(feats[1]).all()  # unknown brand
+    mean_b = (60.0 + 4.0 * 2.0) / (3 + 4.0)
+    assert feats[0, 0] == pytest.approx(mean_b)
+    assert feats[0, 1] == pytest.approx((40.0 + 4.0 * mean_b) / (2 + 4.0))  # b x level 0
+    mean_a = (4.0 + 8.0) / (2 + 4.0)
+    assert feats[2, 1] == pytest.approx(mean_a)  # a x level 2 never seen: brand mean
+    assert feats[2, 2] == pytest.approx(np.log1p(2))
+    other = ctx.with_table(
+        np.array([0, 0]), ["b"], np.array([[5.0], [7.0]]), None, np.array([1.0, 1.0])
+    )
+    merged = table.overlay(other)
+    assert merged.keys == ("a", "b")
+    f = merged.features(pd.Series(["a", "b"]), np.array([1.0, 1.0]))
+    np.testing.assert_array_equal(f[0], table.features(pd.Series(["a"]), np.array([1.0]))[0])
+    np.testing.assert_array_equal(f[1], other.features(pd.Series(["b"]), np.array([1.0]))[0])
+    again = BrandContext.from_dict(merged.to_dict())
+    probe_levels = np.array([0.0, 1.0, np.nan])
+    probe = pd.Series(["a", "b", "b"])
+    np.testing.assert_array_equal(
+        again.features(probe, probe_levels), merged.features(probe, probe_levels)
+    )
+
+
+def test_level_column_is_the_categorical_that_varies_within_brands():
+    X = pd.DataFrame(
+        {
+            "brand_id": ["a"] * 4 + ["b"] * 4,
+            "vertical": ["retail"] * 4 + ["travel"] * 4,  # constant within a brand
+            "channel": ["search", "social", "search", "display"] * 2,
+            "spend": np.arange(8.0),
+        }
+    )
+    schema = FeatureSchema.from_table(X, exclude=["brand_id"])
+    codes = pd.factorize(X["brand_id"])[0]
+    assert choose_level_column(schema, X, codes, 2) == "channel"
+    assert choose_level_column(schema, X.assign(channel="search"), codes, 2) is None
