@@ -17,10 +17,10 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,plot]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,plot,dask]"
 	@touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install tabtune with dev extras
+install: $(STAMP)  ## create .venv and install tabtune with the dev, plot and dask extras
 
 demo: $(STAMP)  ## simulate 60 brands, pretrain, adapt every brand, print the table
 	$(TABTUNE) demo
