@@ -141,13 +141,13 @@ def _brand_table(results, title: str):
 
     table = Table(title=title)
     for col, kw in [
-        ("brand", {}),
-        ("rows", {"justify": "right"}),
-        ("strategy", {}),
-        ("holdout global", {"justify": "right"}),
-        ("holdout adapted", {"justify": "right"}),
-        ("change", {"justify": "right"}),
-        ("seconds", {"justify": "right"}),
+        ("brand", {"no_wrap": True}),
+        ("rows", {"justify": "right", "no_wrap": True}),
+        ("strategy", {"no_wrap": True}),
+        ("global err", {"justify": "right"}),
+        ("adapted err", {"justify": "right"}),
+        ("change", {"justify": "right", "no_wrap": True}),
+        ("secs", {"justify": "right"}),
     ]:
         table.add_column(col, **kw)
     for r in results:
@@ -347,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="YAML config (default: configs/default.yaml if present)",
     )
-    p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    p.add_argument("--verbose", "-v", action="count", default=0, help="-v info, -vv debug logging")
     p.add_argument("--version", action="version", version=f"tabtune {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -476,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: 2 on bad usage, 0 on --help
         return int(exc.code or 0)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

@@ -55,12 +55,14 @@ def run_demo(
     results = finetune_brands(cfg, task, brands)
     con.print(f"[3/3] adapted {len(results)} brands")
     con.print(
-        _brand_table(
-            sorted(results, key=lambda r: r.rows),
-            f"{task}: global vs adapted, per brand "
-            "(holdout = newest rows of each brand, weighted MSE)",
-        )
+        _brand_table(sorted(results, key=lambda r: r.rows), f"{task}: global vs adapted, per brand")
     )
+    con.print(
+        "err = weighted MSE on each brand's newest "
+        f"{cfg.adaptation.validation_fraction:.0%} of rows (the holdout that chose the strategy); "
+        f"brands under {cfg.adaptation.min_rows_to_adapt} rows are served by the global model"
+    )
+
     strategies: dict[str, int] = {}
     for r in results:
         strategies[r.strategy] = strategies.get(r.strategy, 0) + 1
