@@ -100,6 +100,10 @@ class TaskConfig(_Section):
     numeric: list[str] = Field(default_factory=list)
     calendar: list[str] = Field(default_factory=list)
     monotone: dict[str, Literal[-1, 0, 1]] = Field(default_factory=dict)
+    objective: Literal["squared_error", "poisson", "tweedie", "absolute_error"] | None = Field(
+        None,
+        description="regression loss (None: squared_error); tweedie suits zero-inflated money targets",
+    )
     aggregate_by: list[str] | None = Field(
         default=None,
         description="group rows to this grain (summing counts and money) before modelling",
@@ -117,6 +121,8 @@ class TaskConfig(_Section):
 
     @model_validator(mode="after")
     def _features_present(self) -> TaskConfig:
+        if self.objective is not None and self.kind == "classification":
+            raise ValueError("objective applies to regression tasks only")
         if not (self.categorical or self.numeric or self.calendar):
             raise ValueError("a task needs at least one feature (categorical, numeric or calendar)")
         both = sorted(set(self.categorical) & set(self.numeric))
@@ -351,6 +357,7 @@ BID_TASK = {
     "categorical": ["channel", "audience", "device", "vertical"],
     "numeric": ["bid"],
     "calendar": ["day_of_week", "day_of_year", "month", "is_weekend"],
+    "objective": "tweedie",
 }
 
 

@@ -108,6 +108,8 @@ def global_estimator(cfg: Config, task: TaskConfig) -> TabTuneRegressor | TabTun
     )
     if task.monotone:
         params["monotone_constraints"] = dict(task.monotone)
+    if task.objective:
+        params["objective"] = task.objective
     return estimator_class(task)(**params)
 
 
