@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--objective",
         default=None,
-        help="boosting objective for every method (default: squared_error)",
+        help="boosting objective for every method (default: the bid task's)",
     )
     p.add_argument("--quick", action="store_true", help="small smoke run (not written to docs)")
     args = p.parse_args(argv)
