@@ -1,0 +1,339 @@
+"""Refresh benchmark: how many brands does the nightly refresh handle per minute?
+
+Data: the simulator (``tabtune.data.synth.simulate``), ``--brands`` brands x ``--days`` days.
+Every day but the last goes into a campaign store in a temporary folder, and the global model
+of the bid task is pretrained on it (``tabtune.pipeline.pretrain``). Then one nightly
+``tabtune.refresh.refresh(cfg, last_day, new_rows=<the last day's rows>)`` refreshes every
+brand: append the day, adapt the global model to each brand, evaluate champion vs challenger,
+write predictions and bids, write ``report.json``/``report.html``. It is the first night, so
+no brand has a champion yet and every brand with enough rows trains a challenger.
+
+The config is ``configs/default.yaml`` with paths moved into the temporary folder and
+``device: cpu``: default model and adaptation parameters (``adaptation.n_jobs: 1``, one
+thread per brand fit). The night runs once per executor (``--executors``, default the inline
+executor and the process pool with ``refresh.n_workers`` workers), each on its own copy of the
+same store and global model; the date is then run again to time an idempotent rerun.
+
+Run: ``python -m benchmarks.refresh`` (``make bench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from benchmarks.common import ROOT, machine, md_table, write_raw, write_section
+from tabtune.config import Config, load_config
+from tabtune.data.store import CampaignStore
+from tabtune.data.synth import simulate
+from tabtune.pipeline import pretrain
+from tabtune.refresh import STATUSES, RunReport, refresh
+from tabtune.registry import ModelRegistry
+
+STEPS = ("load", "train", "evaluate", "write")
+
+
+def _config(root: Path, threads: int | None = None) -> tuple[Path, Config]:
+    """configs/default.yaml with every path inside ``root`` (absolute) and the CPU device;
+    ``threads`` sets ``model.n_jobs`` (default: the config's, all cores)."""
+    raw = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    if threads is not None:
+        raw.setdefault("model", {})["n_jobs"] = threads
+    raw["data"] = {
+        **raw.get("data", {}),
+        "store": str(root / "data" / "campaigns"),
+        "truth_dir": str(root / "data" / "truth"),
+    }
+    raw["models_dir"] = str(root / "models")
+    raw["runs_dir"] = str(root / "runs")
+    raw["outputs_dir"] = str(root / "outputs")
+    raw["device"] = "cpu"
+    raw["tasks"] = {name: str(ROOT / path) for name, path in raw["tasks"].items()}
+    raw.setdefault("tuning", {})["storage"] = f"sqlite:///{root / 'models' / 'tuning.db'}"
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "tabtune.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path, load_config(path)
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (worker processes included)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _registry_view(cfg: Config) -> dict[str, tuple[str | None, int]]:
+    return {r["id"]: (r["champion"], r["versions"]) for r in ModelRegistry(cfg.models_dir).list()}
+
+
+def _night(
+    cfg: Config, date: str, new_rows: pd.DataFrame, executor: str, n_workers: int
+) -> dict[str, Any]:
+    """One timed refresh of every brand, then a timed rerun of the same date."""
+    t, c = time.perf_counter(), _cpu()
+    report = refresh(cfg, date, new_rows=new_rows, executor=executor)
+    wall, cpu = time.perf_counter() - t, _cpu() - c
+    after = _registry_view(cfg)
+
+    t = time.perf_counter()
+    again = refresh(cfg, date, new_rows=new_rows, executor=executor)
+    rerun = time.perf_counter() - t
+    unchanged = _registry_view(cfg) == after and again.to_dict() == report.to_dict()
+
+    return _summarise(report, executor, n_workers, wall, cpu, rerun, unchanged)
+
+
+def _summarise(
+    report: RunReport,
+    executor: str,
+    n_workers: int,
+    wall: float,
+    cpu: float,
+    rerun: float,
+    unchanged: bool,
+) -> dict[str, Any]:
+    brands = report.brands
+    seconds = np.array([b.seconds for b in brands])
+    steps = {s: float(sum(b.timings.get(s, 0.0) for b in brands)) for s in STEPS}
+    brand_total = float(seconds.sum())
+    steps["other"] = max(0.0, brand_total - sum(steps.values()))
+    counts = {s: sum(1 for b in brands if b.status == s) for s in STATUSES}
+    strategies = pd.Series([b.strategy for b in brands if b.strategy]).value_counts()
+    slowest = max(brands, key=lambda b: b.seconds)
+    return {
+        "executor": executor,
+        "workers": 1 if executor == "inline" else n_workers,
+        "brands": len(brands),
+        "wall": wall,
+        "cpu": cpu,
+        "report_wall": report.timings.get("wall"),
+        "brands_per_minute": 60.0 * len(brands) / wall,
+        "statuses": counts,
+        "strategies": {str(k): int(v) for k, v in strategies.items()},
+        "brand_seconds": brand_total,
+        "steps": steps,
+        "shares": {k: v / brand_total for k, v in steps.items()} if brand_total else {},
+        "brand_median": float(np.median(seconds)),
+        "brand_p90": float(np.percentile(seconds, 90)),
+        "slowest": {"brand": slowest.brand_id, "rows": slowest.rows, "seconds": slowest.seconds},
+        "rows_median": float(np.median([b.rows for b in brands])),
+        "rerun_wall": rerun,
+        "rerun_unchanged": unchanged,
+        "failed": [f"{b.brand_id}: {b.reason}" for b in report.failed],
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    executors = [e.strip() for e in args.executors.split(",") if e.strip()]
+    t0 = time.perf_counter()
+    obs = simulate(n_brands=args.brands, n_days=args.days, seed=args.seed).observations
+    last = obs["date"].max()
+    date = str(last.date())
+    history, new_rows = obs[obs["date"] < last], obs[obs["date"] == last]
+    print(
+        f"simulated {len(obs):,} rows for {args.brands} brands x {args.days} days in "
+        f"{time.perf_counter() - t0:.1f}s; run date {date}: {len(new_rows):,} new rows for "
+        f"{new_rows['brand_id'].nunique()} brands",
+        flush=True,
+    )
+    out: dict[str, Any] = {
+        "args": vars(args),
+        "date": date,
+        "rows": len(obs),
+        "history_rows": len(history),
+        "new_rows": len(new_rows),
+        "brands_with_new_rows": int(new_rows["brand_id"].nunique()),
+        "runs": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="tabtune-bench-refresh-") as tmp:
+        base = Path(tmp) / "base"
+        _, cfg = _config(base, args.pretrain_threads)
+        out["config"] = {
+            "model": cfg.model.model_dump(mode="json"),
+            "adaptation": cfg.adaptation.model_dump(mode="json"),
+            "refresh": cfg.refresh.model_dump(mode="json"),
+            "objective": cfg.task("bid").objective,
+        }
+        t = time.perf_counter()
+        CampaignStore(cfg.data.store).append(history)
+        out["append_history_seconds"] = time.perf_counter() - t
+        t, c = time.perf_counter(), _cpu()
+        result = pretrain(cfg, "bid", end=history["date"].max())
+        out["pretrain"] = {
+            "seconds": time.perf_counter() - t,
+            "cpu": _cpu() - c,
+            "rows": result.rows,
+            "brands": result.brands,
+        }
+        print(
+            f"stored {len(history):,} rows in {out['append_history_seconds']:.1f}s; pretrained "
+            f"{result.model_id} on {result.rows:,} rows in {out['pretrain']['seconds']:.1f}s",
+            flush=True,
+        )
+        for executor in executors:
+            # Each executor gets a fresh copy of the store and the global model: the same night.
+            root = Path(tmp) / executor
+            for sub in ("data", "models"):
+                shutil.copytree(base / sub, root / sub, ignore=shutil.ignore_patterns(".locks"))
+            _, ecfg = _config(root, args.pretrain_threads)
+            res = _night(ecfg, date, new_rows, executor, ecfg.refresh.n_workers)
+            out["runs"].append(res)
+            print(
+                f"  {executor:<8} {res['brands']} brands in {res['wall']:.1f}s "
+                f"({res['brands_per_minute']:.1f}/min, CPU {res['cpu']:.0f}s); "
+                + ", ".join(f"{k} {v}" for k, v in res["statuses"].items() if v)
+                + "; shares "
+                + ", ".join(f"{k} {100 * v:.0f}%" for k, v in res["shares"].items())
+                + f"; rerun {res['rerun_wall']:.2f}s"
+                + ("" if res["rerun_unchanged"] else " (CHANGED SOMETHING)"),
+                flush=True,
+            )
+            for line in res["failed"][:5]:
+                print(f"    failed {line}", flush=True)
+    out["total_seconds"] = time.perf_counter() - t0
+    return out
+
+
+def render(out: dict[str, Any], command: str) -> str:
+    a, runs = out["args"], out["runs"]
+    m, ad = out["config"]["model"], out["config"]["adaptation"]
+    p = out["pretrain"]
+    main_rows = [
+        [
+            r["executor"] + ("" if r["executor"] == "inline" else f" ({r['workers']} workers)"),
+            r["brands"],
+            f"{r['wall']:.1f}",
+            f"**{r['brands_per_minute']:.1f}**",
+            f"{r['cpu']:.0f}",
+            f"{r['brand_median']:.2f} / {r['brand_p90']:.2f}",
+            ", ".join(f"{k} {v}" for k, v in r["statuses"].items() if v),
+            f"{r['rerun_wall']:.2f}" + ("" if r["rerun_unchanged"] else " (changed!)"),
+        ]
+        for r in runs
+    ]
+    share_rows = [
+        [r["executor"], f"{r['brand_seconds']:.0f}"]
+        + [f"{100 * r['shares'].get(s, 0.0):.0f}% ({r['steps'][s]:.0f}s)" for s in STEPS]
+        + [
+            f"{100 * r['shares'].get('other', 0.0):.0f}% ({r['steps']['other']:.0f}s)",
+            f"{max(0.0, r['wall'] - r['brand_seconds'] / r['workers']):.1f}",
+        ]
+        for r in runs
+    ]
+    strategies = "; ".join(
+        f"{r['executor']}: " + ", ".join(f"{k} {v}" for k, v in r["strategies"].items())
+        for r in runs
+    )
+    lines = [
+        "## Refresh: brands per minute",
+        "",
+        f"Command: `{command}`. Machine: {machine()}.",
+        "",
+        f"Data: simulator, {a['brands']} brands x {a['days']} days, seed {a['seed']} "
+        f"({out['rows']:,} rows; median brand {runs[0]['rows_median']:,.0f} usable bid rows). "
+        f"Every day before {out['date']} is in the store and the global bid model is "
+        f"pretrained on it; then one nightly `refresh(cfg, '{out['date']}', new_rows=...)` "
+        f"appends that day ({out['new_rows']:,} rows, {out['brands_with_new_rows']} brands) and "
+        "refreshes every brand: adapt the global model, compare challenger, champion and "
+        "global model on the brand's newest rows, write predictions and bids for the next day, "
+        "and the run's report.json/report.html. First night: no brand has a champion yet. "
+        "Config: `configs/default.yaml` on the CPU — global model "
+        f"{m['n_estimators']} trees (early stopping {m['early_stopping_rounds']}, "
+        f"{m['n_jobs'] or 'all'} threads), "
+        f"{m['num_leaves']} leaves, learning rate {m['learning_rate']}, "
+        f"`{out['config']['objective']}` loss; adaptation `{ad['strategy']}`, up to "
+        f"{ad['adapt_n_estimators']} trees, {ad['n_jobs']} thread per brand, brands under "
+        f"{ad['min_rows_to_adapt']} rows served by the global model.",
+        "",
+        md_table(
+            [
+                "executor",
+                "brands",
+                "wall s",
+                "brands / minute",
+                "CPU s",
+                "brand s median / p90",
+                "statuses",
+                "rerun s",
+            ],
+            main_rows,
+        ),
+        "",
+        f"Pretraining the global model (once, before the night; not in the figures above): "
+        f"{p['seconds']:.1f}s wall, {p['cpu']:.0f} CPU s, {p['rows']:,} rows of {p['brands']} "
+        "brands. Wall s is the whole `refresh()` call: appending the day, the executor (worker "
+        "start-up included), checkpoints and the report. CPU s counts the worker processes too. "
+        "Rerun s: the same call again for the same date, which finds the run finished and "
+        "returns its report (checked: the same report, and no registry version or champion "
+        "changed). "
+        f"Strategies chosen: {strategies}.",
+        "",
+        "### Where the time goes",
+        "",
+        "Per-brand step timings from `report.json` (`brands[].timings`, wall clock measured "
+        "inside the worker around each step, summed over brands; the run's `timings` holds the "
+        "same sums), as shares of the summed per-brand wall time. "
+        "load: read the brand's rows up to the date, build the task's features, get the global "
+        "model (from a per-process cache of 8 models, so it is read again every few brands) and "
+        "pick the holdout window; train: adapt the global model "
+        "(`auto` fits and compares its candidate strategies) and publish the challenger to the "
+        "registry; evaluate: load the stored challenger and score champion, challenger and "
+        "global model on the holdout; write: predictions and bids for the next day as Parquet. "
+        "other: the rest of a brand's job (config validation, registry look-ups). Run overhead: "
+        "wall time not inside any brand's job (per worker): appending the day, listing brands, "
+        "rewriting state.json after each brand, the report with its plots, pool start-up.",
+        "",
+        md_table(
+            ["executor", "brand s (sum)", *STEPS, "other", "run overhead s"],
+            share_rows,
+        ),
+    ]
+    if any(r["failed"] for r in runs):
+        lines += ["", "Failures: " + "; ".join(f for r in runs for f in r["failed"][:5])]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--brands", type=int, default=200)
+    p.add_argument("--days", type=int, default=365)
+    p.add_argument("--seed", type=int, default=3)
+    p.add_argument(
+        "--executors",
+        default="inline,process",
+        help="comma-separated executors to time, each on a fresh copy (inline, process, dask)",
+    )
+    p.add_argument(
+        "--pretrain-threads",
+        type=int,
+        default=None,
+        help="model.n_jobs (default: the config's, all cores; on a busy machine 1 is far faster)",
+    )
+    p.add_argument("--quick", action="store_true", help="small smoke run (not written to docs)")
+    args = p.parse_args(argv)
+    if not [e for e in args.executors.split(",") if e.strip()]:
+        p.error("--executors: name at least one executor")
+    if args.quick:
+        args.brands = 20
+    out = run(args)
+    write_raw("refresh" + ("-quick" if args.quick else ""), out)
+    if not args.quick:
+        write_section("refresh", render(out, "make bench  # python -m benchmarks.refresh"))
+        print("wrote docs/benchmarks.md")
+    else:
+        print(render(out, "python -m benchmarks.refresh --quick"))
+    print(f"total {out['total_seconds']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
