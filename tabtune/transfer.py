@@ -37,6 +37,16 @@ order above; ``global`` is a candidate, so the choice is never worse than ``glob
 holdout), then fits the chosen strategy again on ALL rows with the number of new rounds
 early stopping found on the holdout. With monotone constraints the refit strategies are not
 used (re-estimated leaf values are unconstrained and could break monotonicity).
+
+Cost
+----
+The fits of one :func:`adapt` call share their common work through a backend
+:class:`~tabtune.boosting.base.Session`: the base is predicted once per set of rows (LightGBM:
+as leaf indices, from which refits, the raw scores continued training starts from and the
+holdout predictions of the base and of a refit all follow), ``refit`` and ``refit+continue``
+share one refit, candidates are not copied through their bytes, and what is derived from the
+base alone (its parsed leaves) is kept on the base model for the next brand. Every result is
+bit for bit what the plain backend calls give.
 """
 
 from __future__ import annotations
@@ -48,7 +58,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabtune.boosting.base import Backend, BoosterParams, Layout, Matrix
+from tabtune.boosting.base import Backend, BoosterParams, Layout, Matrix, Session
 from tabtune.boosting.encoding import FeatureSchema, Table, json_scalar
 from tabtune.errors import TabTuneInputError
 
@@ -533,6 +543,12 @@ class FittedModel:
         Context specification and the stored per-brand table.
     params : BoosterParams
         Parameters the model's (base) trees were grown with; ``refit`` reuses them.
+
+    Attributes
+    ----------
+    derived : dict
+        What backend sessions derived from ``booster`` alone, kept for the next session
+        (see :meth:`session`); tied to the booster object, so replacing ``booster`` voids it.
     """
 
     backend: Backend
@@ -540,6 +556,15 @@ class FittedModel:
     schema: FeatureSchema
     context: BrandContext | None
     params: BoosterParams
+    #: What sessions derived from ``booster`` alone (see :meth:`Backend.session`).
+    derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def session(self) -> Session:
+        """A backend :class:`~tabtune.boosting.base.Session` of fits that start from this model.
+
+        What it derives from the booster alone is kept on this model for later sessions.
+        """
+        return self.backend.session(self.booster, self.layout, self.derived)
 
     @property
     def layout(self) -> Layout:
@@ -614,15 +639,19 @@ class _Fit:
             codes, uniques = pd.factorize(pd.Series(rows.groups))
             self.codes = np.asarray(codes, dtype=np.int64)
             self.uniques = list(uniques)
+        self._columns: dict[str, np.ndarray] | None = None
 
     def part(self, positions: np.ndarray | slice | None) -> _Part:
         """Encode the rows at ``positions`` (None: all rows, as given)."""
         context = self.model.context
+        if self._columns is None:  # every part takes its rows from the same encoded columns
+            self._columns = self.model.schema.encode_columns(self.rows.X)
         matrix = self.model.schema.encode(
             self.rows.X,
             positions,
             n_extra=0 if context is None else context.n_features,
             order=self.model.backend.matrix_order,
+            columns=self._columns,
         )
         return _Part(
             Matrix(matrix, _take(self.rows.y, positions), _take(self.rows.weight, positions)),
@@ -834,6 +863,8 @@ def run_strategy(
     *,
     valid: Matrix | None = None,
     rounds: int | None = None,
+    session: Session | None = None,
+    scoring_only: bool = False,
 ) -> tuple[Any, int, int]:
     """Fit one strategy on encoded rows.
 
@@ -852,13 +883,21 @@ def run_strategy(
         Holdout rows for early stopping (when ``settings.early_stopping_rounds`` is set).
     rounds : int, optional
         New rounds to grow (default: ``adapt_n_estimators``, ``n_estimators`` for scratch).
+    session : Session, optional
+        ``base.session()`` shared by several calls on the same rows (same ``Matrix``
+        objects), so that they share their common work; the result is the same without.
+    scoring_only : bool, default False
+        The booster is only used to predict (a holdout): it may keep rounds that early
+        stopping grew past the best one, predicting with the best ones (see
+        :meth:`Session.train <tabtune.boosting.base.Session.train>`).
 
     Returns
     -------
     booster, n_rounds, n_new_rounds
     """
     backend = base.backend
-    layout = base.layout
+    if session is None:
+        session = base.session()
     es = settings.early_stopping_rounds if valid is not None else None
     base_rounds = backend.num_rounds(base.booster)
     if strategy == "global":
@@ -869,8 +908,13 @@ def run_strategy(
                 "strategy='scratch' needs at least two classes among the brand's rows"
             )
         n = settings.n_estimators if rounds is None else rounds
-        trained = backend.train(
-            params, layout, train, num_rounds=n, valid=valid, early_stopping_rounds=es
+        trained = session.train(
+            params,
+            train,
+            num_rounds=n,
+            valid=valid,
+            early_stopping_rounds=es,
+            scoring_only=scoring_only,
         )
         return trained.booster, trained.n_rounds, trained.n_new_rounds
     booster = base.booster
@@ -878,22 +922,20 @@ def run_strategy(
         refit_params = base.params.replace(
             device=params.device, n_jobs=params.n_jobs, verbose=params.verbose
         )
-        booster = backend.refit(
-            booster, refit_params, layout, train, decay_rate=settings.refit_decay_rate
-        )
+        booster = session.refit(refit_params, train, settings.refit_decay_rate)
         if strategy == "refit":
             return booster, base_rounds, 0
     n = settings.adapt_n_estimators if rounds is None else rounds
     if n == 0:
         return booster, base_rounds, 0
-    trained = backend.train(
+    trained = session.train(
         params.replace(learning_rate=settings.adapt_learning_rate),
-        layout,
         train,
         num_rounds=n,
         valid=valid,
         early_stopping_rounds=es,
         init_model=booster,
+        scoring_only=scoring_only,
     )
     return trained.booster, trained.n_rounds, trained.n_new_rounds
 
@@ -917,6 +959,9 @@ def adapt(
     """
     n_classes = params.n_classes
     params = _padded(params, base.layout)
+    # One session for every fit below: candidates share the base's predictions on their rows,
+    # the serialised base and the refit that "refit" and "refit+continue" both start from.
+    session = base.session()
     if settings.strategy in _REFITS and params.monotone_constraints is not None:
         raise TabTuneInputError(
             f"strategy={settings.strategy!r} cannot keep monotone_constraints (refitted leaf "
@@ -950,7 +995,9 @@ def adapt(
                 # monotonicity, so refit strategies are not candidates then.
                 candidates = [s for s in candidates if s not in _REFITS]
             candidates = list(dict.fromkeys(candidates))
-            scores, new_rounds = _evaluate(base, params, settings, fit, n_train, candidates)
+            scores, new_rounds = _evaluate(
+                base, params, settings, fit, n_train, candidates, session
+            )
             metric = "log loss" if n_classes >= 2 else "squared error"
             if strategy == "auto":
                 strategy = choose_strategy(scores)
@@ -972,8 +1019,15 @@ def adapt(
     if context is not None:
         fit.fill_out_of_fold(everything)
         context = context.overlay(fit.table(everything))
+    session.refits_expected = strategy in _REFITS
     booster, n_rounds, n_new = run_strategy(
-        strategy, base, params, settings, everything.matrix, rounds=new_rounds.get(strategy)
+        strategy,
+        base,
+        params,
+        settings,
+        everything.matrix,
+        rounds=new_rounds.get(strategy),
+        session=session,
     )
     grown_with = params if strategy == "scratch" else base.params
     model = FittedModel(base.backend, booster, base.schema, context, grown_with)
@@ -987,8 +1041,10 @@ def _evaluate(
     fit: _Fit,
     n_train: int,
     candidates: list[str],
+    session: Session,
 ) -> tuple[dict[str, float], dict[str, int | None]]:
-    """Fit candidates on the older rows, score them on the holdout."""
+    """Fit candidates on the older rows, score them on the holdout (sharing ``session``)."""
+    session.refits_expected = any(s in _REFITS for s in candidates)
     rows = fit.rows
     train = fit.part(rows.positions(0, n_train))
     valid = fit.part(rows.positions(n_train, len(rows)))
@@ -1002,9 +1058,16 @@ def _evaluate(
         if strategy == "scratch" and classifier and not _has_two_classes(train.matrix.y):
             continue  # a brand-only classifier needs two classes among the training rows
         booster, _, n_new = run_strategy(
-            strategy, base, params, settings, train.matrix, valid=valid.matrix
+            strategy,
+            base,
+            params,
+            settings,
+            train.matrix,
+            valid=valid.matrix,
+            session=session,
+            scoring_only=True,
         )
-        prediction = base.backend.predict(booster, valid.matrix.X, base.layout)
+        prediction = session.predict(booster, valid.matrix)
         scores[strategy] = holdout_score(
             params.objective, valid.matrix.y, np.asarray(prediction), valid.matrix.weight
         )

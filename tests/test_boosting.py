@@ -199,6 +199,185 @@ def _reached(backend, booster, X):
     return {(t, int(v)) for t in range(leaf.shape[1]) for v in np.unique(leaf[:, t])}
 
 
+# -- sessions: shared work, same results -----------------------------------------------------
+
+
+def _session_case(objective):
+    """A base model and a brand (train and holdout rows) for the session tests."""
+    X, y = _data()
+    n_classes = {"binary": 2, "multiclass": 3}.get(objective, 1)
+    params = SMALL.replace(objective=objective, n_classes=n_classes)
+    left = X[:, 0] < -0.3
+    brand_y = y[left] + 3.0  # the brand sits above the base everywhere
+    if objective == "binary":
+        y, brand_y = (y > 0).astype(float), (brand_y > 2.5).astype(float)
+    elif objective == "multiclass":
+        y, brand_y = np.digitize(y, [0.0, 1.5]).astype(float), np.digitize(brand_y, [2.5, 4.0])
+    brand_X = X[left]
+    k = int(len(brand_X) * 0.7)
+    train = Matrix(brand_X[:k], brand_y[:k].astype(float))
+    valid = Matrix(brand_X[k:], brand_y[k:].astype(float))
+    return params, Matrix(X, y), train, valid, Matrix(brand_X, brand_y.astype(float))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "objective", ["squared_error", "absolute_error", "tweedie", "binary", "multiclass"]
+)
+def test_session_gives_what_the_backend_methods_give(backend, objective):
+    """A session shares work between fits from one base; every result is bit for bit the
+    plain backend call's (absolute_error: the first new tree cannot split)."""
+    be = get_backend(backend)
+    params, pooled, train, valid, everything = _session_case(objective)
+    if objective == "tweedie":
+        pooled.y, train.y, valid.y = np.abs(pooled.y), np.abs(train.y), np.abs(valid.y)
+        everything.y = np.abs(everything.y)
+    base = be.train(params, LAYOUT, pooled, num_rounds=25).booster
+    before = be.to_bytes(base)
+    session = be.session(base, LAYOUT)
+    refit = be.refit(base, params, LAYOUT, train, decay_rate=0.5)
+    shared = session.refit(params, train, 0.5)
+    assert session.refit(params, train, 0.5) is shared  # computed once
+    assert be.to_bytes(shared) == be.to_bytes(refit)
+    for init, init_shared in ((base, base), (refit, shared), (None, None)):
+        plain = be.train(
+            params,
+            LAYOUT,
+            train,
+            num_rounds=30,
+            valid=valid,
+            early_stopping_rounds=5,
+            init_model=init,
+        )
+        fitted = session.train(
+            params,
+            train,
+            num_rounds=30,
+            valid=valid,
+            early_stopping_rounds=5,
+            init_model=init_shared,
+        )
+        assert be.to_bytes(fitted.booster) == be.to_bytes(plain.booster)
+        assert (fitted.n_rounds, fitted.n_new_rounds) == (plain.n_rounds, plain.n_new_rounds)
+        scoring = session.train(
+            params,
+            train,
+            num_rounds=30,
+            valid=valid,
+            early_stopping_rounds=5,
+            init_model=init_shared,
+            scoring_only=True,
+        )
+        assert scoring.n_rounds == plain.n_rounds
+        np.testing.assert_array_equal(
+            session.predict(scoring.booster, valid), be.predict(plain.booster, valid.X, LAYOUT)
+        )
+        final = be.train(params, LAYOUT, everything, num_rounds=4, init_model=init)
+        final_shared = session.train(params, everything, num_rounds=4, init_model=init_shared)
+        assert be.to_bytes(final_shared.booster) == be.to_bytes(final.booster)
+    for booster, same in ((base, base), (refit, shared)):
+        np.testing.assert_array_equal(
+            session.predict(same, valid), be.predict(booster, valid.X, LAYOUT)
+        )
+    assert be.to_bytes(base) == before  # the base is untouched
+
+
+def test_lightgbm_bytes_do_not_depend_on_how_the_booster_came_to_be():
+    """A constant tree (nothing can split) is written alike by the booster that trained it
+    and by a copy read from text; to_bytes gives what lightgbm.train's own copy writes."""
+    import lightgbm as lgb
+
+    be = get_backend("lightgbm")
+    X, y = _data()
+    params = SMALL.replace(min_child_samples=10_000)
+    trained = be.train(params, LAYOUT, Matrix(X, y), num_rounds=3).booster
+    data = be.to_bytes(trained)
+    assert b"\nnum_leaves=1\n" in data
+    assert be.to_bytes(be.from_bytes(data)) == data
+    reference = lgb.train(
+        be.native_params(params),
+        lgb.Dataset(X, y, categorical_feature=list(LAYOUT.categorical), feature_name=["x", "cat"]),
+        num_boost_round=3,
+    )
+    assert be.to_bytes(reference) == data
+
+
+def test_xgboost_blend_matches_the_json_reference():
+    """The in-place (UBJSON) leaf blend gives the model the JSON round trip gives."""
+    import xgboost as xgb
+
+    from tabtune.boosting import xgboost as xgb_backend
+
+    be = get_backend("xgboost")
+    X, y = _data()
+    base = be.train(SMALL, LAYOUT, Matrix(X, y), num_rounds=20).booster
+    left = X[:, 0] < -0.3
+    native = be.native_params(SMALL)
+    for key in ("tree_method", "grow_policy", "eval_metric"):
+        native.pop(key, None)
+    native.update({"process_type": "update", "updater": "refresh", "refresh_leaf": 1})
+    matrix = xgb.DMatrix(
+        X[left],
+        y[left] + 3.0,
+        feature_names=list(LAYOUT.names),
+        feature_types=LAYOUT.feature_types,
+        enable_categorical=True,
+    )
+    refreshed = xgb.train(native, matrix, num_boost_round=base.num_boosted_rounds(), xgb_model=base)
+    for decay in (0.0, 0.5, 0.3, 0.9):
+        fast = xgb_backend._blend_leaves(base, refreshed, decay, None)
+        assert fast is not None
+        reference = xgb_backend._blend_leaves_json(base, refreshed, decay)
+        assert bytes(fast.save_raw("ubj")) == bytes(reference.save_raw("ubj"))
+
+
+def test_xgboost_reads_json_decimals_as_float32_like_the_blend_assumes():
+    """XGBoost rounds a JSON decimal to float32 directly; at a float32 midpoint the shortest
+    decimal of the double decides, which _float32_from_json reproduces."""
+    import xgboost as xgb
+
+    from tabtune.boosting import xgboost as xgb_backend
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 3))
+    booster = xgb.train(
+        {"max_leaves": 63, "grow_policy": "lossguide", "tree_method": "hist"},
+        xgb.DMatrix(X, X[:, 0] + rng.normal(size=2000)),
+        20,
+    )
+    model = json.loads(bytes(booster.save_raw("json")))
+    trees = model["learner"]["gradient_booster"]["model"]["trees"]
+    slots = [
+        (t, i)
+        for t, tree in enumerate(trees)
+        for i, child in enumerate(tree["left_children"])
+        if child == -1
+    ]
+    low = rng.normal(size=len(slots)).astype(np.float32)
+    high = low.copy()
+    for _ in range(3):
+        high = np.nextafter(high, np.float32(np.inf))
+    # Halfway between two float32s (their sum is odd) or not, and some plain doubles.
+    values = 0.5 * low.astype(np.float64) + 0.5 * np.where(
+        rng.random(len(slots)) < 0.5, np.nextafter(low, np.float32(np.inf)), high
+    ).astype(np.float64)
+    values[::7] = rng.normal(size=len(values[::7]))
+    for (t, i), value in zip(slots, values, strict=True):
+        trees[t]["split_conditions"][i] = float(value)
+    loaded = xgb.Booster(model_file=bytearray(json.dumps(model).encode("utf-8")))
+    back = json.loads(bytes(loaded.save_raw("json")))["learner"]["gradient_booster"]["model"]
+    read = np.array(
+        [np.float32(back["trees"][t]["split_conditions"][i]) for t, i in slots], dtype=np.float32
+    )
+    nearest = values.astype(np.float32)
+    other = np.nextafter(
+        nearest, np.where(values > nearest, np.float32(np.inf), np.float32(-np.inf))
+    )
+    halfway = (nearest.astype(np.float64) + other.astype(np.float64)) / 2 == values
+    assert halfway.sum() > 100  # the cases that matter are there
+    np.testing.assert_array_equal(xgb_backend._float32_from_json(values), read)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_native_bytes_round_trip(backend):
     be = get_backend(backend)

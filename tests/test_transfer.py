@@ -200,6 +200,26 @@ def test_adapting_on_a_level_the_base_never_trained_on(backend):
     np.testing.assert_array_equal(est.predict(as_str), est.predict(Xn))
 
 
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+def test_adapting_many_brands_from_one_base_matches_fresh_bases(backend, tmp_path):
+    """What adaptation keeps on a base model between brands (its serialised leaves) never
+    changes a later brand's model: each equals the one adapted from a freshly loaded base."""
+    base = pretrained(backend, "cpu")
+    path = base.save(tmp_path / "base")
+    brands = [
+        new_brand("alpha", n_days=40, level=2.0),
+        new_brand("beta", n_days=25, channels=("search", "display"), level=0.5),
+        new_brand("gamma", n_days=50, seed=3),
+    ]
+    for strategy in ("auto", "refit", "refit+continue"):
+        for Xn, yn in brands:
+            shared = adapted(base, Xn, yn, strategy=strategy)
+            fresh = adapted(TabTuneRegressor.load(path), Xn, yn, strategy=strategy)
+            assert shared.strategy_ == fresh.strategy_
+            assert shared.holdout_scores_ == fresh.holdout_scores_
+            assert shared.model_sha256_ == fresh.model_sha256_
+
+
 # -- brand context ------------------------------------------------------------------------------
 
 

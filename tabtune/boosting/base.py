@@ -17,7 +17,7 @@ import shutil
 import uuid
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,6 +33,7 @@ __all__ = [
     "Layout",
     "Matrix",
     "OBJECTIVES",
+    "Session",
     "Trained",
     "cuda_available",
     "get_backend",
@@ -193,6 +194,97 @@ class Backend(ABC):
     def copy(self, booster: Any) -> Any:
         """An independent copy (through the native format, never pickle)."""
         return self.from_bytes(self.to_bytes(booster))
+
+    def session(
+        self, base: Any, layout: Layout, cache: MutableMapping[str, Any] | None = None
+    ) -> Session:
+        """A :class:`Session` of fits that start from ``base``.
+
+        ``cache`` is a dict kept with the base model across sessions: a session may store
+        there what it derives from ``base`` alone (e.g. its serialised form), so that adapting
+        many brands to one base derives it once.
+        """
+        return Session(self, base, layout, cache)
+
+
+class Session:
+    """Several fits from one base booster (never modified) that share their common work.
+
+    :func:`tabtune.transfer.adapt` fits several strategies on the same rows: each refit or
+    continued training of the base would predict the base on those rows again, and ``refit``
+    and ``refit+continue`` refit the same rows twice. A session computes such things once.
+    Its methods return exactly what the :class:`Backend` methods of the same name return
+    (same model, same predictions); only the cost differs. Rows are recognised by identity:
+    pass the same :class:`Matrix` object to share work for them. This default shares identical
+    refits; backends extend it.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        base: Any,
+        layout: Layout,
+        cache: MutableMapping[str, Any] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.base = base
+        self.layout = layout
+        self.cache: MutableMapping[str, Any] = {} if cache is None else cache
+        #: Hint: whether refits of the base are coming for the rows passed from now on (a
+        #: backend may then derive per-row data that serves refits and predictions alike).
+        self.refits_expected = True
+        self._refits: list[tuple[Matrix, BoosterParams, float, Any]] = []
+
+    def derived(self, key: str, compute: Any) -> Any:
+        """``compute(base)``, kept in :attr:`cache` under ``key`` while the base is the same."""
+        hit = self.cache.get(key)
+        if hit is None or hit[0] is not self.base:
+            hit = (self.base, compute(self.base))
+            self.cache[key] = hit
+        return hit[1]
+
+    def refit(self, params: BoosterParams, data: Matrix, decay_rate: float) -> Any:
+        """:meth:`Backend.refit` of the base (computed once per rows, params and decay)."""
+        for rows, p, decay, booster in self._refits:
+            if rows is data and decay == decay_rate and p == params:
+                return booster
+        booster = self._refit(params, data, decay_rate)
+        self._refits.append((data, params, decay_rate, booster))
+        return booster
+
+    def _refit(self, params: BoosterParams, data: Matrix, decay_rate: float) -> Any:
+        return self.backend.refit(self.base, params, self.layout, data, decay_rate)
+
+    def train(
+        self,
+        params: BoosterParams,
+        train: Matrix,
+        *,
+        num_rounds: int,
+        valid: Matrix | None = None,
+        early_stopping_rounds: int | None = None,
+        init_model: Any = None,
+        scoring_only: bool = False,
+    ) -> Trained:
+        """:meth:`Backend.train`; ``init_model`` is None, the base or one of :meth:`refit`'s.
+
+        With ``scoring_only`` the booster is only used with :meth:`predict`: a backend may
+        then skip cutting the rounds early stopping grew past the best one, provided the
+        booster predicts with the kept rounds only (``n_rounds`` counts those).
+        """
+        return self.backend.train(
+            params,
+            self.layout,
+            train,
+            num_rounds=num_rounds,
+            valid=valid,
+            early_stopping_rounds=early_stopping_rounds,
+            init_model=init_model,
+        )
+
+    def predict(self, booster: Any, data: Matrix) -> np.ndarray:
+        """:meth:`Backend.predict` of ``booster`` on ``data.X``."""
+        return np.asarray(self.backend.predict(booster, data.X, self.layout))
 
 
 def get_backend(name: str) -> Backend:

@@ -15,7 +15,7 @@ sees a category level it was not told about.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,6 +172,7 @@ class FeatureSchema:
         rows: np.ndarray | slice | None = None,
         n_extra: int = 0,
         order: str = "F",
+        columns: Mapping[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Encode (a subset of rows of) a table into a float64 matrix.
 
@@ -186,6 +187,9 @@ class FeatureSchema:
             e.g. brand-context features.
         order : {"F", "C"}
             Memory layout of the result.
+        columns : mapping, optional
+            :meth:`encode_columns` of ``X``, when the caller already has them (encoding
+            several row subsets of one table encodes its columns once).
 
         Returns
         -------
@@ -213,7 +217,7 @@ class FeatureSchema:
             n = len(rows)
         out = np.empty((n, len(self.columns) + n_extra), dtype=np.float64, order=order)
         for j, name in enumerate(self.columns):
-            column = self.encode_column(X, name)
+            column = self.encode_column(X, name) if columns is None else columns[name]
             if rows is None or isinstance(rows, slice):
                 out[:, j] = column if rows is None else column[rows]
             elif order == "F":

@@ -8,19 +8,24 @@ position. LightGBM therefore never sees a pandas frame and never stores a
 
 from __future__ import annotations
 
+import ctypes
+import math
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import lightgbm as lgb
 import numpy as np
+from lightgbm.basic import _LIB, _safe_call
 
 from tabtune.boosting.base import (
     Backend,
     BoosterParams,
     Layout,
     Matrix,
+    Session,
     Trained,
     check_extra_params,
 )
@@ -47,6 +52,10 @@ _METRICS = {
 _DERIVED = ("metric", "bagging_freq", "deterministic", "force_col_wise")
 # Rows x trees of leaf indices predicted at once when counting rows per leaf.
 _LEAF_BLOCK = 20_000_000
+# Rows x trees of leaf indices a session keeps per set of rows (int32); beyond, it falls back
+# to the plain backend methods.
+_SESSION_LEAVES = 20_000_000
+_LEAF_VALUES = re.compile(r"^leaf_value=(.*)$", re.MULTILINE)
 
 
 class LightGBMBackend(Backend):
@@ -118,7 +127,11 @@ class LightGBMBackend(Backend):
 
     # -- training --------------------------------------------------------------------------
     def _dataset(
-        self, data: Matrix, layout: Layout, reference: lgb.Dataset | None = None
+        self,
+        data: Matrix,
+        layout: Layout,
+        reference: lgb.Dataset | None = None,
+        init_score: np.ndarray | None = None,
     ) -> lgb.Dataset:
         # free_raw_data=False: continued training computes init scores from the raw rows.
         return lgb.Dataset(
@@ -129,6 +142,7 @@ class LightGBMBackend(Backend):
             categorical_feature=list(layout.categorical),
             reference=reference,
             free_raw_data=False,
+            init_score=init_score,
         )
 
     def train(
@@ -143,13 +157,56 @@ class LightGBMBackend(Backend):
         init_model: lgb.Booster | None = None,
     ) -> Trained:
         """Boost with ``lightgbm.train``; see :meth:`Backend.train`."""
+        return self._train(
+            params,
+            layout,
+            train,
+            num_rounds=num_rounds,
+            valid=valid,
+            early_stopping_rounds=early_stopping_rounds,
+            init_model=init_model,
+        )
+
+    def _train(
+        self,
+        params: BoosterParams,
+        layout: Layout,
+        train: Matrix,
+        *,
+        num_rounds: int,
+        valid: Matrix | None,
+        early_stopping_rounds: int | None,
+        init_model: lgb.Booster | None,
+        init_scores: tuple[np.ndarray, np.ndarray | None] | None = None,
+        keep_extra_rounds: bool = False,
+    ) -> Trained:
+        """:meth:`train`, optionally given ``init_model``'s raw scores on the rows.
+
+        With ``init_scores`` (raw predictions of ``init_model`` on ``train`` and on ``valid``,
+        bit for bit what LightGBM would compute) the Datasets start from those scores and
+        ``init_model``'s trees are merged into the booster before its first round
+        (:class:`_MergeFirst`). That is what ``lightgbm.train(init_model=...)`` does, except
+        that it predicts ``init_model`` on the rows itself: the model (text included), the
+        round counts and early stopping come out identical.
+
+        With ``keep_extra_rounds``, for a booster that is only used to predict, the booster
+        that trained is returned as is, rounds grown past the best one included, with its
+        ``best_iteration`` (which ``predict`` uses) set to the kept count: the same
+        predictions, without copying the model through its text.
+        """
         native = self.native_params(params)
         base_rounds = 0 if init_model is None else init_model.current_iteration()
-        dtrain = self._dataset(train, layout)
+        merge_first = init_model is not None and init_scores is not None
+        dtrain = self._dataset(train, layout, init_score=init_scores[0] if merge_first else None)
         valid_sets: list[lgb.Dataset] = []
         callbacks: list[Any] = []
+        if merge_first:
+            callbacks.append(_MergeFirst(init_model))
         if valid is not None and early_stopping_rounds is not None:
-            valid_sets.append(self._dataset(valid, layout, reference=dtrain))
+            valid_score = init_scores[1] if merge_first else None
+            if merge_first and valid_score is None:
+                raise ValueError("init_scores lack the raw scores of the validation rows")
+            valid_sets.append(self._dataset(valid, layout, dtrain, init_score=valid_score))
             callbacks.append(
                 lgb.early_stopping(early_stopping_rounds, first_metric_only=True, verbose=False)
             )
@@ -161,18 +218,27 @@ class LightGBMBackend(Backend):
                 num_boost_round=num_rounds,
                 valid_sets=valid_sets,
                 valid_names=["holdout"][: len(valid_sets)],
-                init_model=init_model,
+                init_model=None if merge_first else init_model,
+                keep_training_booster=True,
                 callbacks=callbacks,
             )
+        if merge_first and booster.best_iteration > 0:
+            # lightgbm.train counted the rounds from 0, not from init_model's: count the best
+            # iteration as it does with init_model, base rounds included.
+            booster.best_iteration += base_rounds
         total = booster.current_iteration()
         if valid_sets and booster.best_iteration > 0:
             # best_iteration counts the base model's rounds too (LibraryNotes); keep at least
             # one new round so that "continue" always adds something.
             total = max(int(booster.best_iteration), base_rounds + 1)
-            if total < booster.current_iteration():
-                booster = self.from_bytes(
-                    booster.model_to_string(num_iteration=total).encode("utf-8")
-                )
+        if keep_extra_rounds:
+            booster.best_iteration = total if total < booster.current_iteration() else 0
+        elif total < booster.current_iteration():
+            booster = self.from_bytes(booster.model_to_string(num_iteration=total).encode("utf-8"))
+        else:
+            # All rounds kept: the booster that trained, not lightgbm.train's copy of it through
+            # its text; to_bytes writes the text of such a copy (see to_bytes).
+            booster.best_iteration = 0
         return Trained(booster=booster, n_rounds=total, n_new_rounds=total - base_rounds)
 
     def refit(
@@ -191,7 +257,8 @@ class LightGBMBackend(Backend):
         training row's score, so the sequential refit of later trees stays exact.
         """
         model_text = booster.model_to_string()
-        reached = self._reached_leaves(booster, data.X)
+        leaves = _Leaves.parse(model_text)
+        reached = self._reached_leaves(booster, data.X, leaves.max_leaves)
         work = lgb.Booster(model_str=model_text)  # throwaway copy: the base stays untouched
         work.params = self.native_params(params)
         with warnings.catch_warnings():
@@ -205,27 +272,86 @@ class LightGBMBackend(Backend):
                 categorical_feature=list(layout.categorical),
                 free_raw_data=False,
             )
-        leaves = [int(v) for v in re.findall(r"^num_leaves=(\d+)$", model_text, re.MULTILINE)]
-        for tree, n_leaves in enumerate(leaves):
-            for leaf in np.flatnonzero(~reached[tree, :n_leaves]):
-                refitted.set_leaf_output(tree, int(leaf), booster.get_leaf_output(tree, int(leaf)))
+        _restore_unreached(refitted, leaves, reached)
         return self.from_bytes(refitted.model_to_string().encode("utf-8"))
 
+    def _refit_with_leaves(
+        self,
+        booster: lgb.Booster,
+        params: BoosterParams,
+        layout: Layout,
+        data: Matrix,
+        decay_rate: float,
+        leaf_index: np.ndarray,
+        leaves: _Leaves,
+        by_tree: np.ndarray | None = None,
+    ) -> tuple[lgb.Booster, _Leaves]:
+        """:meth:`refit` given the rows' leaf indices in ``booster`` and its parsed leaves.
+
+        ``leaf_index`` is ``(n, n_trees)`` as ``predict(pred_leaf=True)`` gives it;
+        ``by_tree`` optionally the same, transposed and contiguous.
+
+        ``Booster.refit`` predicts the leaf indices itself; this replays its steps (same
+        Dataset, same parameters, ``LGBM_BoosterMerge`` + ``LGBM_BoosterRefit``) with the
+        indices the caller already has. Returns the refitted booster (the one trained, its
+        Dataset attached) and its leaves.
+        """
+        new_params = dict(self.native_params(params))
+        cats = new_params.pop("categorical_feature", None)
+        if cats is not None and list(cats) != list(layout.categorical):
+            raise ValueError("categorical_feature in backend_params differs from the layout")
+        new_params["linear_tree"] = False
+        train_set = lgb.Dataset(
+            data.X,
+            label=data.y,
+            weight=data.weight,
+            feature_name=list(layout.names),
+            categorical_feature=list(layout.categorical),
+            params=new_params,
+            free_raw_data=False,
+        )
+        new_params["refit_decay_rate"] = decay_rate
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module="lightgbm")
+            refitted = lgb.Booster(new_params, train_set)
+            _safe_call(_LIB.LGBM_BoosterMerge(refitted._handle, booster._handle))
+            index = np.ascontiguousarray(leaf_index, dtype=np.int32)
+            nrow, ncol = index.shape
+            _safe_call(
+                _LIB.LGBM_BoosterRefit(
+                    refitted._handle,
+                    index.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)),
+                    ctypes.c_int32(nrow),
+                    ctypes.c_int32(ncol),
+                )
+            )
+        if by_tree is None:
+            by_tree = np.ascontiguousarray(leaf_index.T)
+        reached = _reached_from_index(by_tree, leaves.max_leaves)
+        reached = _unrestored_above(reached, int(by_tree.max(initial=0)))
+        # The refitted booster itself, not a copy through its text: the text would be the same
+        # (a model reloaded from its text writes that text again), at the cost of writing it.
+        return refitted, _restore_unreached(refitted, leaves, reached)
+
+    def session(
+        self, base: lgb.Booster, layout: Layout, cache: MutableMapping[str, Any] | None = None
+    ) -> Session:
+        """A session that predicts the base once per set of rows (see :class:`_Session`)."""
+        return _Session(self, base, layout, cache)
+
     @staticmethod
-    def _reached_leaves(booster: lgb.Booster, X: np.ndarray) -> np.ndarray:
-        """Boolean ``(n_trees, max_leaves)``: which leaves at least one row of X reaches."""
+    def _reached_leaves(booster: lgb.Booster, X: np.ndarray, width: int) -> np.ndarray:
+        """Boolean ``(n_trees, width)``: which leaves at least one row of X reaches."""
         n_trees = booster.num_trees()
-        reached = np.zeros((n_trees, 1), dtype=bool)
+        reached = np.zeros((n_trees, width), dtype=bool)
+        highest = 0
         step = max(1, _LEAF_BLOCK // max(n_trees, 1))
         for start in range(0, X.shape[0], step):
             leaf = np.asarray(booster.predict(X[start : start + step], pred_leaf=True))
-            leaf = leaf.reshape(leaf.shape[0], -1)
-            width = max(reached.shape[1], int(leaf.max()) + 1)
-            if width > reached.shape[1]:
-                reached = np.pad(reached, ((0, 0), (0, width - reached.shape[1])))
-            flat = (np.arange(n_trees) * width + leaf).ravel()
-            reached |= np.bincount(flat, minlength=n_trees * width).reshape(n_trees, width) > 0
-        return reached
+            leaf = leaf.reshape(leaf.shape[0], n_trees)
+            reached |= _reached_from_index(np.ascontiguousarray(leaf.T), width)
+            highest = max(highest, int(leaf.max(initial=0)))
+        return _unrestored_above(reached, highest)
 
     # -- prediction and files ----------------------------------------------------------------
     def predict(
@@ -239,8 +365,17 @@ class LightGBMBackend(Backend):
         return int(booster.current_iteration())
 
     def to_bytes(self, booster: lgb.Booster) -> bytes:
-        """LightGBM's text model format."""
-        return booster.model_to_string().encode("utf-8")
+        """LightGBM's text model format, as a booster read from it writes it again.
+
+        A booster that trained writes a constant tree (one leaf) slightly differently from the
+        same tree read back from text (``leaf_weight=0`` vs ``leaf_weight=``); for such a
+        model the text of its copy is returned, so that the bytes do not depend on whether
+        the booster trained or was loaded. Other trees write the same text either way.
+        """
+        text = booster.model_to_string()
+        if "\nnum_leaves=1\n" in text:
+            text = lgb.Booster(model_str=text).model_to_string()
+        return text.encode("utf-8")
 
     def from_bytes(self, data: bytes) -> lgb.Booster:
         """Load LightGBM's text model format."""
@@ -250,3 +385,296 @@ class LightGBMBackend(Backend):
     def library_version() -> str:
         """``lightgbm.__version__``."""
         return str(lgb.__version__)
+
+
+# ----------------------------------------------------------------------------------------------
+# sessions: the work adapt's candidates share
+# ----------------------------------------------------------------------------------------------
+
+
+class _MergeFirst:
+    """``lightgbm.train`` callback: merges ``init_model``'s trees into the booster before its
+    first round, as ``Booster`` does when created with ``init_model`` (``LGBM_BoosterMerge``
+    right after ``LGBM_BoosterCreate``; no round has run in between). Training then sees the
+    same model as with ``init_model`` (e.g. a first tree that cannot split is dropped, not
+    kept as a constant tree, because the model already holds trees)."""
+
+    before_iteration = True
+    order = -1_000_000  # before any other callback
+
+    def __init__(self, init_model: lgb.Booster) -> None:
+        self.init_model = init_model
+        self.merged = False
+
+    def __call__(self, env: Any) -> None:
+        if not self.merged:
+            _safe_call(_LIB.LGBM_BoosterMerge(env.model._handle, self.init_model._handle))
+            self.merged = True
+
+
+@dataclass
+class _Leaves:
+    """Leaf values of a model's trees (``values[tree][leaf]``) and its objective line."""
+
+    values: list[np.ndarray]
+    objective: str
+
+    @classmethod
+    def parse(cls, text: str) -> _Leaves:
+        """Leaves of the model text ``text`` (``Booster.model_to_string()``).
+
+        LightGBM writes leaf values with 17 significant digits: they parse back to the
+        booster's doubles exactly.
+        """
+        objective = re.search(r"^objective=(.*)$", text, re.MULTILINE)
+        return cls(
+            values=[
+                np.array(line.split(" "), dtype=np.float64) for line in _LEAF_VALUES.findall(text)
+            ],
+            objective="" if objective is None else objective.group(1).strip(),
+        )
+
+    @property
+    def max_leaves(self) -> int:
+        """The largest number of leaves of a tree."""
+        return max((len(v) for v in self.values), default=1)
+
+
+def _reached_from_index(by_tree: np.ndarray, width: int) -> np.ndarray:
+    """Boolean ``(n_trees, width)``: which leaves are reached, given ``(n_trees, n)`` indices."""
+    n_trees = by_tree.shape[0]
+    dtype = np.int32 if n_trees * width < 2**31 else np.int64
+    flat = by_tree.astype(dtype, copy=False) + (np.arange(n_trees, dtype=dtype) * width)[:, None]
+    reached = np.zeros(n_trees * width, dtype=bool)
+    reached[flat.ravel()] = True
+    return reached.reshape(n_trees, width)
+
+
+def _unrestored_above(reached: np.ndarray, highest: int) -> np.ndarray:
+    """``reached``, with every leaf index above ``highest`` (the highest index any row reached
+    in any tree) counted as reached, so that it is NOT restored.
+
+    This reproduces the refit this module had before sessions: its reached-leaf table was only
+    as wide as the highest leaf index reached, so leaves above it kept LightGBM's decayed
+    value although no row reaches them (rare: a brand whose rows miss the last-numbered leaf
+    of every tree). Kept so that refits stay bit-identical; dropping this call would restore
+    those leaves too, as the docstring of ``refit`` promises.
+    """
+    reached = reached.copy()
+    reached[:, highest + 1 :] = True
+    return reached
+
+
+def _restore_unreached(booster: lgb.Booster, old: _Leaves, reached: np.ndarray) -> _Leaves:
+    """Give every leaf of ``booster`` that no row reaches its ``old`` value back (in place).
+
+    What ``set_leaf_output(tree, leaf, old value)`` on each such leaf does, through the C API
+    directly (the Python wrappers cost more per leaf than the refit). Returns the booster's
+    leaves after that: the refitted values of reached leaves (read back), ``old`` elsewhere.
+    """
+    if len(old.values) != booster.num_trees():
+        raise ValueError("the refitted model does not have the base's trees")
+    handle = booster._handle
+    get_value, set_value = _LIB.LGBM_BoosterGetLeafValue, _LIB.LGBM_BoosterSetLeafValue
+    c_double = ctypes.c_double
+    out = c_double(0.0)
+    out_ref = ctypes.byref(out)
+    failed = 0
+    values: list[np.ndarray] = []
+    for tree, before in enumerate(old.values):
+        n_leaves = len(before)
+        hit = np.zeros(n_leaves, dtype=bool)
+        width = min(n_leaves, reached.shape[1])
+        hit[:width] = reached[tree, :width]
+        after = before.copy()
+        for leaf in np.flatnonzero(hit).tolist():
+            failed |= get_value(handle, tree, leaf, out_ref)
+            after[leaf] = out.value
+        for leaf in np.flatnonzero(~hit).tolist():
+            failed |= set_value(handle, tree, leaf, c_double(before[leaf]))
+        values.append(after)
+    if failed:
+        _safe_call(failed)  # raises LightGBM's last error
+    return _Leaves(values, old.objective)
+
+
+def _response(objective: str) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Raw score -> prediction, bit for bit as LightGBM converts it, for known objectives.
+
+    ``math.exp`` is the C library's ``exp``, which LightGBM's ``std::exp`` also calls (NumPy's
+    vectorised exp may differ in the last bit). None for an objective not handled here.
+    """
+    name, *options = objective.split(" ")
+    if name in ("regression", "regression_l1") and "sqrt" not in options:
+        return lambda raw: raw
+    if name in ("poisson", "tweedie", "gamma"):
+        return lambda raw: np.fromiter(map(math.exp, raw.tolist()), np.float64, len(raw))
+    if name == "binary":
+        sigmoid = 1.0
+        for option in options:
+            if option.startswith("sigmoid:"):
+                sigmoid = float(option.split(":", 1)[1])
+        return lambda raw: np.fromiter(
+            (1.0 / (1.0 + math.exp(-sigmoid * v)) for v in raw.tolist()), np.float64, len(raw)
+        )
+    return None
+
+
+class _Session(Session):
+    """LightGBM session: predicts the base ONCE per set of rows, as leaf indices.
+
+    From the rows' leaf indices in the base it derives, without predicting again: the rows
+    each leaf receives (for ``refit``), the input ``Booster.refit`` needs, and the raw scores
+    of the base and of any refit of it (same trees, other leaf values) by summing leaf values
+    tree by tree in LightGBM's order (bit for bit its ``predict(raw_score=True)``). Continued
+    training then starts from those scores (:meth:`LightGBMBackend._train`) instead of
+    predicting its ``init_model`` again, and holdout predictions of the base or a refit are
+    those scores converted to the response scale. The base is serialised at most once per
+    base model (kept in the session cache). Linear trees and very large row sets fall back to
+    the plain backend methods.
+    """
+
+    backend: LightGBMBackend
+
+    def __init__(
+        self,
+        backend: LightGBMBackend,
+        base: lgb.Booster,
+        layout: Layout,
+        cache: MutableMapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(backend, base, layout, cache)
+        # Per set of rows: leaf indices (n, n_trees) and the same by tree (n_trees, n).
+        self._index: list[tuple[Matrix, tuple[np.ndarray, np.ndarray] | None]] = []
+        self._leaves: list[tuple[lgb.Booster, _Leaves]] = []
+        self._raw: list[tuple[lgb.Booster, Matrix, np.ndarray]] = []
+
+    # -- what the session knows ------------------------------------------------------------
+    def _base_leaves(self) -> _Leaves | None:
+        def parse(booster: lgb.Booster) -> _Leaves | None:
+            text = booster.model_to_string(num_iteration=-1)
+            if re.search(r"^is_linear=1$", text, re.MULTILINE):
+                return None  # linear trees: a leaf's output is not one number
+            leaves = _Leaves.parse(text)
+            return leaves if len(leaves.values) == booster.num_trees() else None
+
+        leaves = self.derived("lightgbm.leaves", parse)
+        if leaves is not None and not self._leaves:
+            self._leaves.append((self.base, leaves))
+        return leaves
+
+    def _leaves_of(self, booster: Any) -> _Leaves | None:
+        if self._base_leaves() is None:
+            return None
+        for known, leaves in self._leaves:
+            if known is booster:
+                return leaves
+        return None
+
+    def _leaf_index(self, data: Matrix) -> tuple[np.ndarray, np.ndarray] | None:
+        """Leaf index of each row in each tree of the base: ``(n, n_trees)`` and transposed
+        ``(n_trees, n)``; None when that is too big to keep."""
+        for rows, index in self._index:
+            if rows is data:
+                return index
+        index = None
+        n, n_trees = data.X.shape[0], self.base.num_trees()
+        if self._base_leaves() is not None and n * n_trees <= _SESSION_LEAVES:
+            # Row-major rows: LightGBM predicts leaf indices faster from them.
+            rows = np.ascontiguousarray(data.X)
+            by_row = np.asarray(self.base.predict(rows, pred_leaf=True, num_iteration=-1))
+            by_row = by_row.reshape(n, n_trees)
+            index = (by_row, np.ascontiguousarray(by_row.T))
+        self._index.append((data, index))
+        return index
+
+    def _raw_scores(self, booster: Any, data: Matrix | None) -> np.ndarray | None:
+        """Raw scores of the base or a refit on ``data``, bit for bit ``predict(raw_score=True)``
+        (None for another booster).
+
+        From the rows' leaf indices when the session has them (or will need them for a
+        refit): the leaf values summed tree by tree, in LightGBM's order. Otherwise predicted.
+        """
+        if data is None:
+            return None
+        for known, rows, raw in self._raw:
+            if known is booster and rows is data:
+                return raw
+        leaves = self._leaves_of(booster)
+        if leaves is None:
+            return None
+        index = next((index for rows, index in self._index if rows is data), None)
+        if index is None and self.refits_expected:
+            index = self._leaf_index(data)
+        if index is None:
+            raw = np.asarray(booster.predict(data.X, raw_score=True, num_iteration=-1))
+        else:
+            per_iteration = max(1, self.base.num_model_per_iteration())
+            columns = index[1]
+            out = np.zeros((per_iteration, columns.shape[1]))
+            for tree, values in enumerate(leaves.values):
+                # One tree at a time, in order: LightGBM's own summation order.
+                out[tree % per_iteration] += values[columns[tree]]
+            raw = out[0] if per_iteration == 1 else out.T
+        self._raw.append((booster, data, raw))
+        return raw
+
+    @staticmethod
+    def _fast(params: BoosterParams) -> bool:
+        """False when ``backend_params`` could make the shortcuts differ from LightGBM's own
+        paths (linear trees, categorical or prediction settings): then use those paths."""
+        words = ("linear", "categorical", "pred", "iteration", "boost")
+        return not any(word in key for key in params.extra for word in words)
+
+    # -- the session's methods -----------------------------------------------------------
+    def _refit(self, params: BoosterParams, data: Matrix, decay_rate: float) -> Any:
+        leaves = self._base_leaves()
+        index = self._leaf_index(data) if self._fast(params) else None
+        if leaves is None or index is None:
+            return super()._refit(params, data, decay_rate)
+        booster, refitted = self.backend._refit_with_leaves(
+            self.base, params, self.layout, data, decay_rate, index[0], leaves, index[1]
+        )
+        self._leaves.append((booster, refitted))
+        return booster
+
+    def train(
+        self,
+        params: BoosterParams,
+        train: Matrix,
+        *,
+        num_rounds: int,
+        valid: Matrix | None = None,
+        early_stopping_rounds: int | None = None,
+        init_model: Any = None,
+        scoring_only: bool = False,
+    ) -> Trained:
+        init_scores = None
+        if init_model is not None and self._fast(params):
+            on_train = self._raw_scores(init_model, train)
+            on_valid = None
+            if valid is not None and early_stopping_rounds is not None:
+                on_valid = self._raw_scores(init_model, valid)
+                if on_valid is None:
+                    on_train = None
+            if on_train is not None:
+                init_scores = (on_train, on_valid)
+        return self.backend._train(
+            params,
+            self.layout,
+            train,
+            num_rounds=num_rounds,
+            valid=valid,
+            early_stopping_rounds=early_stopping_rounds,
+            init_model=init_model,
+            init_scores=init_scores,
+            keep_extra_rounds=scoring_only,
+        )
+
+    def predict(self, booster: Any, data: Matrix) -> np.ndarray:
+        leaves = self._leaves_of(booster)
+        response = None if leaves is None else _response(leaves.objective)
+        raw = None if response is None else self._raw_scores(booster, data)
+        if raw is None or response is None:
+            return super().predict(booster, data)
+        return response(raw)

@@ -11,8 +11,12 @@ CuPy is imported lazily, only on the CUDA path.
 from __future__ import annotations
 
 import json
+import re
+import struct
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,6 +28,7 @@ from tabtune.boosting.base import (
     BoosterParams,
     Layout,
     Matrix,
+    Session,
     Trained,
     check_extra_params,
     to_constraint_string,
@@ -175,6 +180,31 @@ class XGBoostBackend(Backend):
         init_model: xgb.Booster | None = None,
     ) -> Trained:
         """Boost with ``xgboost.train``; see :meth:`Backend.train`."""
+        return self._train(
+            params,
+            layout,
+            train,
+            num_rounds=num_rounds,
+            valid=valid,
+            early_stopping_rounds=early_stopping_rounds,
+            init_model=init_model,
+        )
+
+    def _train(
+        self,
+        params: BoosterParams,
+        layout: Layout,
+        train: Matrix,
+        *,
+        num_rounds: int,
+        valid: Matrix | None,
+        early_stopping_rounds: int | None,
+        init_model: xgb.Booster | None,
+        copy: bool = True,
+    ) -> Trained:
+        """:meth:`train`; without ``copy`` the booster is returned as trained (and cut to its
+        best rounds), not copied through its bytes: the same trees, for a booster that is
+        only used to predict."""
         native = self.native_params(params)
         base_rounds = 0 if init_model is None else init_model.num_boosted_rounds()
         common = {
@@ -220,7 +250,9 @@ class XGBoostBackend(Backend):
             total = best
             # The kept model is exactly the chosen rounds: no early-stopping bookkeeping.
             booster.set_attr(best_iteration=None, best_score=None)
-        booster = self.from_bytes(self.to_bytes(self._set_features(booster, layout)))
+        booster = self._set_features(booster, layout)
+        if copy:
+            booster = self.from_bytes(self.to_bytes(booster))
         return Trained(booster=booster, n_rounds=total, n_new_rounds=total - base_rounds)
 
     def refit(
@@ -240,7 +272,22 @@ class XGBoostBackend(Backend):
         fully refreshed earlier trees rather than the blended ones (an approximation when
         ``decay_rate > 0``). ``params.learning_rate`` must be the rate the trees were grown
         with: XGBoost rescales refreshed leaves by it.
+
+        The blend is computed on the leaf values as the JSON model writes them, and stored as
+        XGBoost reads the blended value back from JSON text (see :func:`_blend_leaves`).
         """
+        return self._refit(booster, params, layout, data, decay_rate, None)
+
+    def _refit(
+        self,
+        booster: xgb.Booster,
+        params: BoosterParams,
+        layout: Layout,
+        data: Matrix,
+        decay_rate: float,
+        old: _Leaves | None,
+    ) -> xgb.Booster:
+        """:meth:`refit`, optionally given ``booster``'s leaves (:func:`_leaves`)."""
         # The refresh updater runs on CPU only (xgboost#7108), whatever the device.
         native = self.native_params(params.replace(device="cpu"))
         for key in ("tree_method", "grow_policy", "eval_metric"):
@@ -255,7 +302,7 @@ class XGBoostBackend(Backend):
             enable_categorical=True,
         )
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+            warnings.filterwarnings("ignore", category=UserWarning)
             refreshed = xgb.train(
                 native,
                 matrix,
@@ -263,21 +310,16 @@ class XGBoostBackend(Backend):
                 xgb_model=booster,
                 verbose_eval=False,
             )
-        old = json.loads(bytes(booster.save_raw("json")))
-        new = json.loads(bytes(refreshed.save_raw("json")))
-        old_trees = old["learner"]["gradient_booster"]["model"]["trees"]
-        new_trees = new["learner"]["gradient_booster"]["model"]["trees"]
-        for old_tree, new_tree in zip(old_trees, new_trees, strict=True):
-            is_leaf = np.asarray(new_tree["left_children"]) == -1
-            old_value = np.asarray(old_tree["split_conditions"], dtype=np.float64)
-            new_value = np.asarray(new_tree["split_conditions"], dtype=np.float64)
-            reached = is_leaf & (np.asarray(new_tree["sum_hessian"], dtype=np.float64) > 0)
-            blended = np.where(
-                reached, decay_rate * old_value + (1.0 - decay_rate) * new_value, old_value
-            )
-            new_tree["split_conditions"] = np.where(is_leaf, blended, new_value).tolist()
-        result = xgb.Booster(model_file=bytearray(json.dumps(new).encode("utf-8")))
+        result = _blend_leaves(booster, refreshed, decay_rate, old)
+        if result is None:  # a model layout the fast path does not know: through JSON
+            result = _blend_leaves_json(booster, refreshed, decay_rate)
         return self.from_bytes(self.to_bytes(self._set_features(result, layout)))
+
+    def session(
+        self, base: xgb.Booster, layout: Layout, cache: MutableMapping[str, Any] | None = None
+    ) -> Session:
+        """A session that reads the base's leaves once per base model (see :class:`_Session`)."""
+        return _Session(self, base, layout, cache)
 
     # -- prediction and files ----------------------------------------------------------------
     def predict(
@@ -314,3 +356,195 @@ class XGBoostBackend(Backend):
     def library_version() -> str:
         """``xgboost.__version__``."""
         return str(xgb.__version__)
+
+
+# ----------------------------------------------------------------------------------------------
+# refit: blending refreshed leaves with the old ones
+# ----------------------------------------------------------------------------------------------
+
+# A typed UBJSON array under a key, as XGBoost writes its model: the key (int64 length), then
+# ``[$<type>#L<int64 count>`` and the big-endian items.
+_UBJ_TYPES = {b"d": ">f4", b"l": ">i4"}
+
+
+def _ubj_pattern(key: bytes) -> re.Pattern[bytes]:
+    return re.compile(
+        re.escape(b"L" + struct.pack(">q", len(key)) + key + b"[$") + rb"(.)#L(.{8})", re.DOTALL
+    )
+
+
+_UBJ_KEYS = {
+    key: _ubj_pattern(key) for key in (b"left_children", b"sum_hessian", b"split_conditions")
+}
+_JSON_CONDITIONS = re.compile(r'"split_conditions":\[([^\]]*)\]')
+
+
+def _ubj_arrays(raw: bytes | bytearray, key: bytes, dtype: str) -> list[tuple[int, int]] | None:
+    """(data offset, item count) of each tree's array ``key`` in a UBJSON model, in order."""
+    found = []
+    for match in _UBJ_KEYS[key].finditer(raw):
+        if _UBJ_TYPES.get(match.group(1)) != dtype:
+            return None
+        found.append((match.end(), struct.unpack(">q", match.group(2))[0]))
+    return found
+
+
+def _json_conditions(booster: xgb.Booster) -> list[np.ndarray]:
+    """Each tree's ``split_conditions`` as ``json.loads`` reads them from the JSON model.
+
+    XGBoost writes a float32 as its shortest decimal; Python reads that decimal as the
+    nearest double (not the float32's exact value): the old blend was computed on those.
+    """
+    text = bytes(booster.save_raw("json")).decode("utf-8")
+    return [
+        np.array(group.split(","), dtype=np.float64) if group else np.empty(0)
+        for group in _JSON_CONDITIONS.findall(text)
+    ]
+
+
+@dataclass
+class _Leaves:
+    """A model's ``split_conditions`` (leaf values at leaves): exact float32 and as JSON reads."""
+
+    exact: list[np.ndarray]
+    as_json: list[np.ndarray]
+
+
+def _leaves(booster: xgb.Booster) -> _Leaves | None:
+    """The leaves of ``booster``; None when its UBJSON layout is not the expected one."""
+    raw = bytes(booster.save_raw("ubj"))
+    arrays = _ubj_arrays(raw, b"split_conditions", ">f4")
+    as_json = _json_conditions(booster)
+    if not arrays or len(arrays) != len(as_json):
+        return None
+    exact = [
+        np.frombuffer(raw, dtype=">f4", count=n, offset=at).astype(np.float32) for at, n in arrays
+    ]
+    if any(len(e) != len(j) for e, j in zip(exact, as_json, strict=True)):
+        return None
+    return _Leaves(exact, as_json)
+
+
+def _float32_from_json(values: np.ndarray) -> np.ndarray:
+    """The float32 XGBoost reads from ``json.dumps`` of these doubles.
+
+    ``json.dumps`` writes ``repr(v)``, the shortest decimal that reads back as ``v``; XGBoost
+    rounds that decimal to float32 directly (correctly rounded). That is ``float32(v)`` except
+    when ``v`` lies exactly halfway between two float32s: then the decimal, a hair above or
+    below ``v``, decides (an exact tie rounds to even, as the cast does).
+    """
+    out = values.astype(np.float32)
+    exact = out.astype(np.float64) == values
+    toward = np.nextafter(out, np.where(values > out, np.float32(np.inf), np.float32(-np.inf)))
+    with np.errstate(invalid="ignore", over="ignore"):
+        halfway = ~exact & ((out.astype(np.float64) + toward.astype(np.float64)) / 2 == values)
+    for i in np.flatnonzero(halfway).tolist():
+        value = float(values[i])
+        decimal, exact_value = Decimal(repr(value)), Decimal(value)
+        if decimal != exact_value:
+            up = decimal > exact_value
+            low, high = sorted((out[i], toward[i]))
+            out[i] = high if up else low
+    return out
+
+
+def _blend_leaves(
+    booster: xgb.Booster, refreshed: xgb.Booster, decay_rate: float, old: _Leaves | None
+) -> xgb.Booster | None:
+    """``refreshed`` with ``decay * old + (1 - decay) * refreshed`` on reached leaves.
+
+    The same model as :func:`_blend_leaves_json` (which edits the JSON model in Python and has
+    XGBoost parse it back), edited in place in the binary (UBJSON) model instead: the blend is
+    computed on the values as JSON reads them, and each blended value becomes the float32
+    XGBoost reads from its JSON text (:func:`_float32_from_json`); every other number of the
+    model is what the JSON round trip gives back (float32s survive their shortest decimal
+    exactly). None when the model's layout is not the expected one.
+    """
+    if old is None:
+        old = _leaves(booster)
+    raw = bytearray(refreshed.save_raw("ubj"))
+    conditions = _ubj_arrays(raw, b"split_conditions", ">f4")
+    children = _ubj_arrays(raw, b"left_children", ">i4")
+    hessians = _ubj_arrays(raw, b"sum_hessian", ">f4")
+    if old is None or not conditions or children is None or hessians is None:
+        return None
+    new_json = _json_conditions(refreshed)
+    counts = [n for _, n in conditions]
+    if not (
+        len(conditions) == len(children) == len(hessians) == len(new_json) == len(old.exact)
+        and counts == [n for _, n in children] == [n for _, n in hessians]
+        and counts == [len(v) for v in new_json] == [len(v) for v in old.exact]
+    ):
+        return None
+
+    def gather(arrays: list[tuple[int, int]], dtype: str) -> np.ndarray:
+        return np.concatenate(
+            [np.frombuffer(raw, dtype=dtype, count=n, offset=at) for at, n in arrays]
+        )
+
+    is_leaf = gather(children, ">i4") == -1
+    reached = is_leaf & (gather(hessians, ">f4").astype(np.float64) > 0)
+    new_value = np.concatenate(new_json)
+    old_value = np.concatenate(old.as_json)
+    out = gather(conditions, ">f4").astype(np.float32)
+    out[is_leaf & ~reached] = np.concatenate(old.exact)[is_leaf & ~reached]
+    blended = decay_rate * old_value[reached] + (1.0 - decay_rate) * new_value[reached]
+    out[reached] = _float32_from_json(blended)
+    start = 0
+    for at, n in conditions:
+        raw[at : at + 4 * n] = out[start : start + n].astype(">f4").tobytes()
+        start += n
+    return xgb.Booster(model_file=raw)
+
+
+def _blend_leaves_json(
+    booster: xgb.Booster, refreshed: xgb.Booster, decay_rate: float
+) -> xgb.Booster:
+    """:func:`_blend_leaves` through the JSON model (the reference implementation)."""
+    old = json.loads(bytes(booster.save_raw("json")))
+    new = json.loads(bytes(refreshed.save_raw("json")))
+    old_trees = old["learner"]["gradient_booster"]["model"]["trees"]
+    new_trees = new["learner"]["gradient_booster"]["model"]["trees"]
+    for old_tree, new_tree in zip(old_trees, new_trees, strict=True):
+        is_leaf = np.asarray(new_tree["left_children"]) == -1
+        old_value = np.asarray(old_tree["split_conditions"], dtype=np.float64)
+        new_value = np.asarray(new_tree["split_conditions"], dtype=np.float64)
+        reached = is_leaf & (np.asarray(new_tree["sum_hessian"], dtype=np.float64) > 0)
+        blended = np.where(
+            reached, decay_rate * old_value + (1.0 - decay_rate) * new_value, old_value
+        )
+        new_tree["split_conditions"] = np.where(is_leaf, blended, new_value).tolist()
+    return xgb.Booster(model_file=bytearray(json.dumps(new).encode("utf-8")))
+
+
+class _Session(Session):
+    """XGBoost session: identical refits once (see :class:`Session`), and the base's leaves
+    read once per base model (kept in the session cache) for every refit of it."""
+
+    backend: XGBoostBackend
+
+    def _refit(self, params: BoosterParams, data: Matrix, decay_rate: float) -> Any:
+        old = self.derived("xgboost.leaves", _leaves)
+        return self.backend._refit(self.base, params, self.layout, data, decay_rate, old)
+
+    def train(
+        self,
+        params: BoosterParams,
+        train: Matrix,
+        *,
+        num_rounds: int,
+        valid: Matrix | None = None,
+        early_stopping_rounds: int | None = None,
+        init_model: Any = None,
+        scoring_only: bool = False,
+    ) -> Trained:
+        return self.backend._train(
+            params,
+            self.layout,
+            train,
+            num_rounds=num_rounds,
+            valid=valid,
+            early_stopping_rounds=early_stopping_rounds,
+            init_model=init_model,
+            copy=not scoring_only,
+        )

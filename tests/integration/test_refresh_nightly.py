@@ -4,7 +4,7 @@ Three consecutive nights with new rows arriving each day; then: a rerun changes 
 second concurrent run is refused, a corrupted champion is replaced by the previous version, a
 brand with broken data fails alone (and is retried), the process pool gives the same results,
 and a refresh killed with SIGKILL at random points resumes to the same final state as an
-uninterrupted run. ``TABTUNE_KILL_TRIALS`` sets the number of kill trials (default 3).
+uninterrupted run. ``TABTUNE_KILL_TRIALS`` sets the number of kill trials (default 10, as CI runs it).
 """
 
 from __future__ import annotations
@@ -380,7 +380,7 @@ def pristine_store(tmp_path_factory, observations) -> Path:
 def test_sigkill_at_random_points_then_resume_matches_uninterrupted(
     nightly, pristine_store, tmp_path
 ) -> None:
-    trials = int(os.environ.get("TABTUNE_KILL_TRIALS", "3"))
+    trials = int(os.environ.get("TABTUNE_KILL_TRIALS", "10"))
     rng = random.Random(int(os.environ.get("TABTUNE_KILL_SEED", "20240427")))
     env = {
         **os.environ,
