@@ -220,10 +220,10 @@ def _session_case(objective):
     return params, Matrix(X, y), train, valid, Matrix(brand_X, brand_y.astype(float))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(
     "objective", ["squared_error", "absolute_error", "tweedie", "binary", "multiclass"]
 )
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_session_gives_what_the_backend_methods_give(backend, objective):
     """A session shares work between fits from one base; every result is bit for bit the
     plain backend call's (absolute_error: the first new tree cannot split)."""
@@ -341,7 +341,7 @@ def test_xgboost_reads_json_decimals_as_float32_like_the_blend_assumes():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2000, 3))
     booster = xgb.train(
-        {"max_leaves": 63, "grow_policy": "lossguide", "tree_method": "hist"},
+        {"max_leaves": 63, "grow_policy": "lossguide", "tree_method": "hist", "nthread": 1},
         xgb.DMatrix(X, X[:, 0] + rng.normal(size=2000)),
         20,
     )

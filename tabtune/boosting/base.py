@@ -17,7 +17,7 @@ import shutil
 import uuid
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -235,7 +235,7 @@ class Session:
         self.refits_expected = True
         self._refits: list[tuple[Matrix, BoosterParams, float, Any]] = []
 
-    def derived(self, key: str, compute: Any) -> Any:
+    def derived(self, key: str, compute: Callable[[Any], Any]) -> Any:
         """``compute(base)``, kept in :attr:`cache` under ``key`` while the base is the same."""
         hit = self.cache.get(key)
         if hit is None or hit[0] is not self.base:
@@ -269,8 +269,9 @@ class Session:
         """:meth:`Backend.train`; ``init_model`` is None, the base or one of :meth:`refit`'s.
 
         With ``scoring_only`` the booster is only used with :meth:`predict`: a backend may
-        then skip cutting the rounds early stopping grew past the best one, provided the
-        booster predicts with the kept rounds only (``n_rounds`` counts those).
+        then skip what only a kept model needs (cutting the rounds early stopping grew past
+        the best one, copying the model through its bytes), provided the booster predicts as
+        the kept model would (``n_rounds`` counts the kept rounds).
         """
         return self.backend.train(
             params,

@@ -328,7 +328,6 @@ class LightGBMBackend(Backend):
         if by_tree is None:
             by_tree = np.ascontiguousarray(leaf_index.T)
         reached = _reached_from_index(by_tree, leaves.max_leaves)
-        reached = _unrestored_above(reached, int(by_tree.max(initial=0)))
         # The refitted booster itself, not a copy through its text: the text would be the same
         # (a model reloaded from its text writes that text again), at the cost of writing it.
         return refitted, _restore_unreached(refitted, leaves, reached)
@@ -344,14 +343,12 @@ class LightGBMBackend(Backend):
         """Boolean ``(n_trees, width)``: which leaves at least one row of X reaches."""
         n_trees = booster.num_trees()
         reached = np.zeros((n_trees, width), dtype=bool)
-        highest = 0
         step = max(1, _LEAF_BLOCK // max(n_trees, 1))
         for start in range(0, X.shape[0], step):
             leaf = np.asarray(booster.predict(X[start : start + step], pred_leaf=True))
             leaf = leaf.reshape(leaf.shape[0], n_trees)
             reached |= _reached_from_index(np.ascontiguousarray(leaf.T), width)
-            highest = max(highest, int(leaf.max(initial=0)))
-        return _unrestored_above(reached, highest)
+        return reached
 
     # -- prediction and files ----------------------------------------------------------------
     def predict(
@@ -448,21 +445,6 @@ def _reached_from_index(by_tree: np.ndarray, width: int) -> np.ndarray:
     reached = np.zeros(n_trees * width, dtype=bool)
     reached[flat.ravel()] = True
     return reached.reshape(n_trees, width)
-
-
-def _unrestored_above(reached: np.ndarray, highest: int) -> np.ndarray:
-    """``reached``, with every leaf index above ``highest`` (the highest index any row reached
-    in any tree) counted as reached, so that it is NOT restored.
-
-    This reproduces the refit this module had before sessions: its reached-leaf table was only
-    as wide as the highest leaf index reached, so leaves above it kept LightGBM's decayed
-    value although no row reaches them (rare: a brand whose rows miss the last-numbered leaf
-    of every tree). Kept so that refits stay bit-identical; dropping this call would restore
-    those leaves too, as the docstring of ``refit`` promises.
-    """
-    reached = reached.copy()
-    reached[:, highest + 1 :] = True
-    return reached
 
 
 def _restore_unreached(booster: lgb.Booster, old: _Leaves, reached: np.ndarray) -> _Leaves:

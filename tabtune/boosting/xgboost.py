@@ -201,35 +201,22 @@ class XGBoostBackend(Backend):
         early_stopping_rounds: int | None,
         init_model: xgb.Booster | None,
         copy: bool = True,
+        matrices: tuple[xgb.DMatrix, xgb.DMatrix | None] | None = None,
     ) -> Trained:
         """:meth:`train`; without ``copy`` the booster is returned as trained (and cut to its
         best rounds), not copied through its bytes: the same trees, for a booster that is
-        only used to predict."""
+        only used to predict. ``matrices``: :meth:`_matrices` of these rows, when the caller
+        has them already (a QuantileDMatrix is read-only data; boosters keep their own
+        prediction caches)."""
         native = self.native_params(params)
         base_rounds = 0 if init_model is None else init_model.num_boosted_rounds()
-        common = {
-            "feature_names": list(layout.names),
-            "feature_types": layout.feature_types,
-            "enable_categorical": True,
-        }
-        dtrain = xgb.QuantileDMatrix(
-            _to_device(train.X, layout, params.device),
-            label=train.y,
-            weight=train.weight,
-            max_bin=int(params.extra.get("max_bin", 256)),
-            **common,
-        )
+        es = valid is not None and early_stopping_rounds is not None
+        if matrices is None:
+            matrices = self._matrices(params, layout, train, valid if es else None)
+        dtrain, dvalid = matrices
         evals: list[tuple[xgb.DMatrix, str]] = []
-        if valid is not None and early_stopping_rounds is not None:
-            # An evaluation QuantileDMatrix must take the training matrix as its reference.
-            dvalid = xgb.QuantileDMatrix(
-                _to_device(valid.X, layout, params.device),
-                label=valid.y,
-                weight=valid.weight,
-                ref=dtrain,
-                max_bin=int(params.extra.get("max_bin", 256)),
-                **common,
-            )
+        if es:
+            assert dvalid is not None
             evals.append((dvalid, "holdout"))
         # xgb.train copies xgb_model (through its raw bytes) before boosting.
         booster = xgb.train(
@@ -254,6 +241,35 @@ class XGBoostBackend(Backend):
         if copy:
             booster = self.from_bytes(self.to_bytes(booster))
         return Trained(booster=booster, n_rounds=total, n_new_rounds=total - base_rounds)
+
+    def _matrices(
+        self, params: BoosterParams, layout: Layout, train: Matrix, valid: Matrix | None
+    ) -> tuple[xgb.DMatrix, xgb.DMatrix | None]:
+        """The training QuantileDMatrix of :meth:`train`, and its evaluation one for ``valid``."""
+        common = {
+            "feature_names": list(layout.names),
+            "feature_types": layout.feature_types,
+            "enable_categorical": True,
+        }
+        dtrain = xgb.QuantileDMatrix(
+            _to_device(train.X, layout, params.device),
+            label=train.y,
+            weight=train.weight,
+            max_bin=int(params.extra.get("max_bin", 256)),
+            **common,
+        )
+        if valid is None:
+            return dtrain, None
+        # An evaluation QuantileDMatrix must take the training matrix as its reference.
+        dvalid = xgb.QuantileDMatrix(
+            _to_device(valid.X, layout, params.device),
+            label=valid.y,
+            weight=valid.weight,
+            ref=dtrain,
+            max_bin=int(params.extra.get("max_bin", 256)),
+            **common,
+        )
+        return dtrain, dvalid
 
     def refit(
         self,
@@ -393,7 +409,8 @@ def _json_conditions(booster: xgb.Booster) -> list[np.ndarray]:
     """Each tree's ``split_conditions`` as ``json.loads`` reads them from the JSON model.
 
     XGBoost writes a float32 as its shortest decimal; Python reads that decimal as the
-    nearest double (not the float32's exact value): the old blend was computed on those.
+    nearest double (not the float32's exact value): the JSON blend
+    (:func:`_blend_leaves_json`) computes on those, so the in-place blend does too.
     """
     text = bytes(booster.save_raw("json")).decode("utf-8")
     return [
@@ -518,10 +535,33 @@ def _blend_leaves_json(
 
 
 class _Session(Session):
-    """XGBoost session: identical refits once (see :class:`Session`), and the base's leaves
-    read once per base model (kept in the session cache) for every refit of it."""
+    """XGBoost session: identical refits once (see :class:`Session`), the base's leaves read
+    once per base model (kept in the session cache) for every refit of it, the training and
+    evaluation matrices built once per set of rows, and candidates not copied."""
 
     backend: XGBoostBackend
+
+    def __init__(
+        self,
+        backend: XGBoostBackend,
+        base: xgb.Booster,
+        layout: Layout,
+        cache: MutableMapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(backend, base, layout, cache)
+        self._matrices: list[tuple[Matrix, Matrix | None, tuple[Any, ...], tuple[Any, Any]]] = []
+
+    def _matrices_for(
+        self, params: BoosterParams, train: Matrix, valid: Matrix | None
+    ) -> tuple[xgb.DMatrix, xgb.DMatrix | None]:
+        # What the matrices depend on besides the rows.
+        key = (params.device, params.extra.get("max_bin", 256))
+        for rows, holdout, known, matrices in self._matrices:
+            if rows is train and holdout is valid and known == key:
+                return matrices
+        matrices = self.backend._matrices(params, self.layout, train, valid)
+        self._matrices.append((train, valid, key, matrices))
+        return matrices
 
     def _refit(self, params: BoosterParams, data: Matrix, decay_rate: float) -> Any:
         old = self.derived("xgboost.leaves", _leaves)
@@ -547,4 +587,7 @@ class _Session(Session):
             early_stopping_rounds=early_stopping_rounds,
             init_model=init_model,
             copy=not scoring_only,
+            matrices=self._matrices_for(
+                params, train, valid if early_stopping_rounds is not None else None
+            ),
         )
