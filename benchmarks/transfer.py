@@ -160,6 +160,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "timings": timings,
         "brands": results,
         "cut": str(cut.date()),
+        "pool_rows": int(pool.sum()),
+        "pooled_rows": int(pooled_rows.sum()),
+        "objective": PARAMS["objective"],
     }
     if not args.no_overhead:
         out["overhead"] = overhead(args)
