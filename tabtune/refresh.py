@@ -51,7 +51,7 @@ import pandas as pd
 
 from tabtune.config import Config, TaskConfig
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
-from tabtune.features import TIME_COLUMN, TaskData, task_data
+from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData, task_data
 from tabtune.parallel import Executor, make_executor
 from tabtune.report import load_history, print_summary, run_dir_for, write_report
 
@@ -568,9 +568,51 @@ def build_challenger(cfg: Config, task: TaskConfig, base: Any, data: TaskData) -
     """
     from tabtune.pipeline import brand_estimator
 
+    brand = str(data.X[GROUP_COLUMN].iloc[0]) if len(data.X) else ""
+    cfg, scope = tuned_adaptation(cfg, task, brand, len(data))
     est = brand_estimator(cfg, task, base)
     est.fit(data.X, data.y, sample_weight=data.weight)
+    if scope is not None:
+        logger.info("brand %s: adaptation parameters tuned in study %s:%s", brand, task.name, scope)
     return est
+
+
+def tuned_adaptation(
+    cfg: Config, task: TaskConfig, brand: str, n_rows: int
+) -> tuple[Config, str | None]:
+    """``cfg`` with the brand's tuned adaptation parameters, where a study has them.
+
+    The brand's own study (``brand:<id>``) comes first, then its size bucket's
+    (``adapt:<bucket>``); only ``adaptation`` settings are taken (the global champion is
+    already fitted). Without a tuning storage or a completed trial, ``cfg`` is returned as is.
+
+    Returns
+    -------
+    (Config, str or None)
+        The config to adapt with and the scope its parameters came from (None: defaults).
+    """
+    from tabtune.config import AdaptationConfig
+
+    if not _tuning_storage_exists(cfg):
+        return cfg, None
+    from tabtune.tuning import apply_params, best_params, bucket_for_rows
+
+    for scope in (f"brand:{brand}", f"adapt:{bucket_for_rows(n_rows)}"):
+        params = best_params(cfg, task.name, scope) or {}
+        adaptation = {k: v for k, v in params.items() if k in AdaptationConfig.model_fields}
+        if adaptation:
+            return apply_params(cfg, adaptation), scope
+    return cfg, None
+
+
+def _tuning_storage_exists(cfg: Config) -> bool:
+    """Whether a tuning storage may hold studies (an SQLite/journal file must exist)."""
+    url = cfg.tuning.storage
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///") :]).exists()
+    if url.startswith("journal:"):
+        return Path(url[len("journal:") :]).exists()
+    return True
 
 
 def publish_challenger(

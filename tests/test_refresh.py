@@ -363,3 +363,38 @@ def test_dask_executor_without_dask_says_how_to_install(monkeypatch) -> None:
     with pytest.raises(ImportError) as info:
         make_executor("dask")
     assert str(info.value) == DASK_HINT
+
+
+def test_challenger_uses_tuned_adaptation_parameters_when_a_study_has_them(
+    tmp_path, monkeypatch
+) -> None:
+    """The brand's study wins over its bucket's; only adaptation settings are applied."""
+    import tabtune.tuning as tuning
+    from tabtune.config import default_config
+    from tabtune.refresh import tuned_adaptation
+
+    db = tmp_path / "tuning.db"
+    cfg = default_config().model_copy(
+        update={"tuning": default_config().tuning.model_copy(update={"storage": f"sqlite:///{db}"})}
+    )
+    task = cfg.task("bid")
+    # no storage file: defaults, and no study is even looked up
+    monkeypatch.setattr(tuning, "best_params", lambda *a, **k: pytest.fail("looked up"))
+    assert tuned_adaptation(cfg, task, "b1", 500) == (cfg, None)
+
+    db.write_bytes(b"")
+    studies = {
+        "adapt:small": {"adapt_n_estimators": 7, "learning_rate": 0.3},
+        "brand:b2": {"strategy": "continue", "refit_decay_rate": 0.2},
+    }
+    monkeypatch.setattr(
+        tuning, "best_params", lambda cfg, task, scope, storage=None: studies.get(scope)
+    )
+    tuned, scope = tuned_adaptation(cfg, task, "b1", 500)
+    assert scope == "adapt:small"
+    assert tuned.adaptation.adapt_n_estimators == 7
+    assert tuned.model.learning_rate == cfg.model.learning_rate  # global settings untouched
+    tuned, scope = tuned_adaptation(cfg, task, "b2", 500)
+    assert scope == "brand:b2"
+    assert tuned.adaptation.strategy == "continue" and tuned.adaptation.refit_decay_rate == 0.2
+    assert tuned_adaptation(cfg, task, "b3", 50_000) == (cfg, None)  # large bucket: no study
