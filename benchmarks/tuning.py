@@ -387,7 +387,7 @@ def render(out: dict[str, Any], command: str) -> str:
         f"(revenue per click, click-weighted, `{out['objective']}` loss). Time cut {out['cut']}: "
         f"tuning and pretraining see only rows before it, of the {out['seen_brands']} brands that "
         "are not held out (tuning cuts its own "
-        f"{out['n_folds']} rolling-origin folds inside them and scores weighted squared error). "
+        f"{out['n_folds']} rolling-origin folds inside them and scores the weighted deviance of the task's loss). "
         f"Held-out brands ({a['per_bucket']} per bucket, picked by their rows before the cut) are "
         "never seen by tuning or pretraining. Each is adapted from the default global model with "
         "the default adaptation parameters (*default*), from the tuned global model with the "
@@ -429,7 +429,7 @@ def render(out: dict[str, Any], command: str) -> str:
         lines += [
             "**Where tuned is worse than default:** "
             + "; ".join(parts)
-            + ". Why: tuning keeps the parameters with the lowest weighted squared error on "
+            + ". Why: tuning keeps the parameters with the lowest weighted deviance on "
             "observed revenue per click over a few rolling-origin folds of the seen brands, "
             f"after {st['global']['n_new']} global trial(s); the holdout is a later period, "
             "other brands (a handful per bucket, so one brand moves the mean) and another metric "
@@ -449,7 +449,7 @@ def render(out: dict[str, Any], command: str) -> str:
         "Optuna studies in a temporary SQLite file, one process (LightGBM on every core for "
         "global fits, one thread per brand adaptation). Trials: complete / pruned (median rule "
         "on the running fold mean) / failed; the defaults are always the first trial, so the "
-        "gain is on identical folds. CV loss: weighted squared error, mean over the folds. "
+        "gain is on identical folds. CV loss: weighted deviance of the task's loss (Tweedie here), mean over the folds. "
         f"Budget: {a['budget']:.0f}s of tuning in all ({a['global_share']:.0%} for the global "
         f"study, at most {a['global_trials']} trials; the rest shared by the adaptation studies, "
         f"at most {a['adapt_trials']} trials each, scoring up to {a['adapt_brands']} seen brands "

@@ -9,7 +9,8 @@ Three kinds of study, each stored under a fixed name so that rerunning adds tria
 
 Every trial is scored on the same rolling-origin folds: fold *k* trains on the dates before
 ``cut_k`` and validates on ``[cut_k, cut_k + horizon)``, never on a random split. The score is
-the weighted mean squared error (log loss for classification tasks) averaged over the folds;
+the weighted deviance of the task's loss (Tweedie or Poisson deviance, squared error, or log
+loss for classification tasks) averaged over the folds;
 the running mean is reported after each fold, so the median pruner stops bad trials after
 their first, cheapest fold. The configured defaults are always the first trial, which makes
 "gain over defaults" a measurement on identical folds rather than a guess.
@@ -448,15 +449,38 @@ def weighted_mse(y: Any, pred: Any, weight: Any = None) -> float:
     return float(np.sum(w * err) / np.sum(w))
 
 
+#: Variance power of the Tweedie loss (LightGBM's and XGBoost's default).
+TWEEDIE_POWER = 1.5
+
+
 def _fold_loss(task: TaskConfig, est: Any, X: pd.DataFrame, y: np.ndarray) -> np.ndarray:
-    """Per-row loss: squared error, or log loss for a classification task."""
+    """Per-row loss, matching the task's training loss.
+
+    Log loss for a classification task; for regression the deviance of the task's objective
+    (Tweedie with power 1.5, or Poisson) or squared error. Scoring folds with the loss the
+    model trains on keeps the heavy right tail of money targets from dominating the choice.
+    """
     if task.kind == "classification":
         proba = np.asarray(est.predict_proba(X))
         classes = list(est.classes_)
         idx = np.searchsorted(classes, y)
         p = np.clip(proba[np.arange(len(y)), idx], 1e-15, 1.0)
         return -np.log(p)
-    return (np.asarray(y, dtype=float) - np.asarray(est.predict(X), dtype=float)) ** 2
+    y = np.asarray(y, dtype=float)
+    mu = np.asarray(est.predict(X), dtype=float)
+    if task.objective in ("tweedie", "poisson"):
+        mu = np.maximum(mu, 1e-12)
+        if task.objective == "poisson":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                term = np.where(y > 0, y * np.log(y / mu), 0.0)
+            return 2.0 * (term - (y - mu))
+        p = TWEEDIE_POWER
+        return 2.0 * (
+            np.power(y, 2 - p) / ((1 - p) * (2 - p))
+            - y * np.power(mu, 1 - p) / (1 - p)
+            + np.power(mu, 2 - p) / (2 - p)
+        )
+    return (y - mu) ** 2
 
 
 def bucket_for_rows(n_rows: int) -> str:

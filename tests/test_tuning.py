@@ -486,3 +486,32 @@ def test_cli_tune_prints_the_summary(tmp_path: Path, rows: pd.DataFrame, capsys)
     out = capsys.readouterr().out
     assert "bid:global" in out and "gain over defaults" in out and "learning_rate" in out
     assert main(["--config", str(path), "tune", "--trials", "0"]) == EXIT_BAD_INPUT
+
+
+@pytest.mark.parametrize("objective", ["tweedie", "poisson", None])
+def test_fold_loss_matches_the_task_loss(objective) -> None:
+    """Folds are scored with the deviance of the loss the task trains with."""
+    from sklearn.metrics import mean_poisson_deviance, mean_squared_error, mean_tweedie_deviance
+
+    from tabtune.config import TaskConfig
+    from tabtune.tuning import _fold_loss
+
+    class Fixed:
+        def __init__(self, mu):
+            self.mu = mu
+
+        def predict(self, X):
+            return self.mu
+
+    y = np.array([0.0, 0.5, 3.0, 10.0, 0.0])
+    mu = np.array([0.2, 1.0, 2.0, 8.0, 0.05])
+    task = TaskConfig(
+        name="t", target={"numerator": "revenue"}, numeric=["spend"], objective=objective
+    )
+    got = _fold_loss(task, Fixed(mu), None, y).mean()
+    expected = {
+        "tweedie": mean_tweedie_deviance(y, mu, power=1.5),
+        "poisson": mean_poisson_deviance(y, mu),
+        None: mean_squared_error(y, mu),
+    }[objective]
+    assert got == pytest.approx(expected, rel=1e-12)
