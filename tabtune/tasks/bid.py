@@ -79,6 +79,14 @@ KEY_COLUMNS = ("brand_id", "date", "channel", "campaign_id", "audience", "device
 
 
 # ---------------------------------------------------------------------------- shared helpers
+def config_with_backend(config: Config | None, backend: str | None) -> Config:
+    """``config`` (or the default config) with ``backend`` set, when one is given."""
+    cfg = config if config is not None else default_config()
+    if backend is not None and backend != cfg.backend:
+        cfg = cfg.model_copy(update={"backend": backend})
+    return cfg
+
+
 def resolve_task(cfg: Config, name: str, fallback: dict[str, Any]) -> TaskConfig:
     """The configured task ``name``, or the built-in definition when the config has none."""
     if name in cfg.tasks:
@@ -422,10 +430,7 @@ class BidRecommender:
         self.n_jobs = n_jobs
 
     def _config(self) -> Config:
-        cfg = self.config if self.config is not None else default_config()
-        if self.backend is not None and self.backend != cfg.backend:
-            cfg = cfg.model_copy(update={"backend": self.backend})
-        return cfg
+        return config_with_backend(self.config, self.backend)
 
     @property
     def task(self) -> TaskConfig:

@@ -93,6 +93,7 @@ from tabtune.features import GROUP_COLUMN, TIME_COLUMN
 from tabtune.tasks.bid import (
     ModelSet,
     as_timestamp,
+    config_with_backend,
     console_table,
     design_matrix,
     ensure_global,
@@ -469,10 +470,7 @@ class BudgetPlanner:
 
     # -- construction -----------------------------------------------------------
     def _config(self) -> Config:
-        cfg = self.config if self.config is not None else default_config()
-        if self.backend is not None and self.backend != cfg.backend:
-            cfg = cfg.model_copy(update={"backend": self.backend})
-        return cfg
+        return config_with_backend(self.config, self.backend)
 
     @property
     def task(self) -> TaskConfig:
