@@ -106,6 +106,7 @@ PARAMETER_CONSTRAINTS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "time_column": (lambda v: v is None or isinstance(v, str), "None or a column name (str)"),
     "validation_fraction": _real(lambda v: 0.0 < v <= 0.5, "a float in (0, 0.5]"),
     "min_rows_to_adapt": _int_at_least(0),
+    "selection_folds": _int_at_least(1),
     "n_estimators": _int_at_least(1),
     "learning_rate": _real(lambda v: v > 0.0, "a float > 0"),
     "num_leaves": _int_at_least(2),
@@ -155,6 +156,7 @@ class _TabTuneBase(BaseEstimator):
         time_column: str | None = None,
         validation_fraction: float = 0.2,
         min_rows_to_adapt: int = 100,
+        selection_folds: int = 3,
         n_estimators: int = 500,
         learning_rate: float = 0.05,
         num_leaves: int = 31,
@@ -183,6 +185,7 @@ class _TabTuneBase(BaseEstimator):
         self.time_column = time_column
         self.validation_fraction = validation_fraction
         self.min_rows_to_adapt = min_rows_to_adapt
+        self.selection_folds = selection_folds
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -432,6 +435,7 @@ class _TabTuneBase(BaseEstimator):
                 early_stopping_rounds=self.early_stopping_rounds,
                 refit_decay_rate=self.refit_decay_rate,
                 random_state=self.random_state,
+                selection_folds=self.selection_folds,
             )
             outcome = adapt(base._model, params, rows, settings)
             model = outcome.model
@@ -523,7 +527,7 @@ class _TabTuneBase(BaseEstimator):
         groups = None
         if model.context is not None:
             groups = column_values(X, model.context.group_column)
-        return model.predict(model.encode(X, groups), device=self.device_)
+        return model.predict(model.encode(X, groups), device=self.device_, groups=groups)
 
     # -- persistence ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -698,6 +702,12 @@ _DOC_PARAMETERS = """
         Newest share of rows held out for early stopping and the strategy choice.
     min_rows_to_adapt : int, default=100
         Brands with fewer rows (after dropping zero weights) get the ``global`` strategy.
+    selection_folds : int, default=3
+        Rolling-origin folds ``strategy="auto"`` scores its candidates on: the newest holds
+        the newest ``validation_fraction`` of rows, each older one about as many rows just
+        before the next one's. One holdout is a noisy basis for the choice (a few dozen rows
+        for a small brand); 1 restores it (cheaper: the choice costs a fit per candidate
+        and fold).
     n_estimators : int, default=500
         Boosting rounds when pretraining and for ``scratch`` (fewer with early stopping).
     learning_rate : float, default=0.05
@@ -742,8 +752,10 @@ _DOC_PARAMETERS = """
     strategy_reason_ : str
         Why that strategy.
     holdout_scores_ : dict
-        Holdout score of each evaluated strategy (weighted squared error, or log loss for
-        classifiers; lower is better); empty when nothing was held out.
+        Holdout score of each evaluated strategy: the weighted loss of the objective
+        (Tweedie or Poisson deviance, squared error, or log loss for classifiers; lower is
+        better) over the holdout rows of every selection fold; empty when nothing was held
+        out.
     base_model_id_ : str or None
         SHA-256 of the base model's native model bytes.
     model_sha256_ : str

@@ -28,15 +28,22 @@ they have never seen: such a brand gets NaN context and a pooled prediction, wit
 
 Strategies
 ----------
-``global`` the base model as is (with the brand's context); ``refit`` the base's trees with
-leaf values re-estimated on the brand's rows; ``continue`` new trees boosted from the base;
-``refit+continue`` both; ``scratch`` a model of the brand's rows alone. ``auto`` fits each on
-the older rows, scores it on the newest ``validation_fraction`` (weighted squared error for
-regression, log loss for classification), keeps the best (ties go to the simpler, in the
-order above; ``global`` is a candidate, so the choice is never worse than ``global`` on that
-holdout), then fits the chosen strategy again on ALL rows with the number of new rounds
-early stopping found on the holdout. With monotone constraints the refit strategies are not
-used (re-estimated leaf values are unconstrained and could break monotonicity).
+``global`` the base model as is, with the brand's context and a *level offset*: the brand's
+weighted mean target against the base's predictions on its rows, on the link scale (log for
+Tweedie/Poisson, identity for squared error), shrunk towards 0 with the context's prior
+strength (:func:`level_offset`; none for classifiers). The trees learn what brand context
+means from the pretraining brands only, so a new brand's level is often off by tens of percent;
+the offset corrects that without growing a tree. ``refit`` the base's trees with leaf values
+re-estimated on the brand's rows; ``continue`` new trees boosted from the base; ``refit+continue``
+both; ``scratch`` a model of the brand's rows alone. ``auto`` fits each candidate on the older
+rows and scores it on the newer ones, over ``selection_folds`` rolling-origin folds (the newest
+holds the newest ``validation_fraction`` of rows; each older fold as many rows just before it),
+with the objective's own loss (:func:`holdout_score`: Tweedie or Poisson deviance, squared
+error, log loss). It keeps the best (ties go to the simpler, in the order above; ``global`` is a
+candidate, so the choice is never worse than ``global`` on those folds), then fits the chosen
+strategy again on ALL rows with the number of new rounds early stopping found on the newest
+fold. One holdout of a few dozen rows is too noisy to choose on (docs/benchmarks.md compares
+one and three folds). With monotone constraints the refit strategies are not used (re-estimated leaf values are unconstrained and could break monotonicity).
 
 Cost
 ----
@@ -52,7 +59,7 @@ bit for bit what the plain backend calls give.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -77,6 +84,11 @@ __all__ = [
     "choose_strategy",
     "holdout_split",
     "holdout_score",
+    "fold_splits",
+    "level_offset",
+    "apply_offset",
+    "row_losses",
+    "loss_name",
     "pretrain",
     "run_strategy",
 ]
@@ -167,21 +179,104 @@ def holdout_split(
     return n_train if n_train >= 2 else None
 
 
-def holdout_score(
-    objective: str, y: np.ndarray, prediction: np.ndarray, weight: np.ndarray | None
-) -> float:
-    """Weighted squared error (regression) or log loss (classification) of predictions."""
+#: Variance power of the Tweedie loss (LightGBM's and XGBoost's default).
+TWEEDIE_POWER = 1.5
+
+
+def loss_name(objective: str) -> str:
+    """What :func:`holdout_score` computes for ``objective``, for messages."""
+    if objective in ("binary", "multiclass"):
+        return "log loss"
+    if objective in ("tweedie", "poisson"):
+        return f"{objective} deviance"
+    return "squared error"
+
+
+def row_losses(objective: str, y: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """Per-row loss matching the training objective.
+
+    Log loss for ``binary``/``multiclass`` (``prediction`` is P(class 1), or the class
+    probability matrix); the unit deviance for ``tweedie`` (variance power
+    :data:`TWEEDIE_POWER`) and ``poisson``; squared error otherwise. Scoring with the loss
+    the model trains on keeps the heavy right tail of money targets from dominating a choice.
+    """
+    y = np.asarray(y, dtype=float)
+    prediction = np.asarray(prediction, dtype=float)
     if objective in ("binary", "multiclass"):
         eps = 1e-15
         if prediction.ndim == 1:
             p = np.clip(prediction, eps, 1 - eps)
-            losses = -(y * np.log(p) + (1 - y) * np.log1p(-p))
-        else:
-            p = np.clip(prediction[np.arange(len(y)), y.astype(np.intp)], eps, 1.0)
-            losses = -np.log(p)
-    else:
-        losses = (y - prediction) ** 2
-    return float(np.average(losses, weights=weight))
+            return -(y * np.log(p) + (1 - y) * np.log1p(-p))
+        p = np.clip(prediction[np.arange(len(y)), y.astype(np.intp)], eps, 1.0)
+        return -np.log(p)
+    if objective in ("tweedie", "poisson"):
+        mu = np.maximum(prediction, 1e-12)
+        if objective == "poisson":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                term = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / mu), 0.0)
+            return 2.0 * (term - (y - mu))
+        p = TWEEDIE_POWER
+        return 2.0 * (
+            np.power(y, 2 - p) / ((1 - p) * (2 - p))
+            - y * np.power(mu, 1 - p) / (1 - p)
+            + np.power(mu, 2 - p) / (2 - p)
+        )
+    return (y - prediction) ** 2
+
+
+def holdout_score(
+    objective: str, y: np.ndarray, prediction: np.ndarray, weight: np.ndarray | None
+) -> float:
+    """Weighted mean of :func:`row_losses` (the objective's own loss) over holdout rows."""
+    return float(np.average(row_losses(objective, y, prediction), weights=weight))
+
+
+#: Objectives whose predictions take a level offset, and their link.
+_LINKS = {
+    "tweedie": "log",
+    "poisson": "log",
+    "squared_error": "identity",
+    "absolute_error": "identity",
+}
+
+
+def apply_offset(objective: str, prediction: np.ndarray, offset: np.ndarray | float) -> np.ndarray:
+    """Predictions shifted by ``offset`` on the objective's link scale."""
+    link = _LINKS.get(objective)
+    if link == "log":
+        return prediction * np.exp(offset)
+    if link == "identity":
+        return prediction + offset
+    return prediction
+
+
+def level_offset(
+    objective: str,
+    y: np.ndarray,
+    prediction: np.ndarray,
+    weight: np.ndarray | None,
+    prior_weight: float,
+) -> float:
+    """A brand's level offset: how far its rows sit from the base model, shrunk.
+
+    Log link (Tweedie, Poisson): ``log(sum w y / sum w p) * W / (W + prior_weight)``;
+    identity link: ``sum w (y - p) / (W + prior_weight)``, with ``W = sum w``. The shrinkage
+    uses the brand context's prior strength, so a brand with little history moves little.
+    0 for classifiers and when the sums are not positive.
+    """
+    link = _LINKS.get(objective)
+    if link is None or not len(y):
+        return 0.0
+    w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=float)
+    total = float(np.sum(w))
+    if total <= 0:
+        return 0.0
+    if link == "identity":
+        return float(np.sum(w * (y - prediction)) / (total + prior_weight))
+    observed, expected = float(np.sum(w * y)), float(np.sum(w * prediction))
+    if observed <= 0 or expected <= 0:
+        return 0.0
+    return float(np.log(observed / expected) * total / (total + prior_weight))
 
 
 def _take(values: np.ndarray | None, rows: np.ndarray | slice | None) -> np.ndarray | None:
@@ -278,6 +373,10 @@ class BrandContext:
     level_keys : ndarray of int64, sorted
         ``key_index * (n_levels + 1) + level_code`` of each stored brand x level cell.
     level_mean : ndarray of shape (n_cells, n_targets)
+    offsets : tuple of (group id, float)
+        Level offsets of brands served by the base trees as they are (strategy ``global``):
+        a shift on the link scale (log for Tweedie/Poisson, identity for squared or absolute
+        error) learnt from the brand's rows (:func:`level_offset`). Groups not listed: 0.
     """
 
     group_column: str
@@ -290,6 +389,7 @@ class BrandContext:
     log_rows: np.ndarray = field(default_factory=lambda: np.empty(0))
     level_keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     level_mean: np.ndarray = field(default_factory=lambda: np.empty((0, 1)))
+    offsets: tuple[tuple[Any, float], ...] = ()
 
     # -- names --------------------------------------------------------------------------
     @property
@@ -486,7 +586,23 @@ class BrandContext:
             log_rows=np.concatenate([self.log_rows[kept], other.log_rows]),
             level_keys=level_keys[sort],
             level_mean=level_mean[sort],
+            offsets=tuple((k, v) for k, v in self.offsets if k not in set(other.keys))
+            + other.offsets,
         )
+
+    def with_offset(self, group: Any, offset: float) -> BrandContext:
+        """This table with ``group``'s level offset set (0 removes it)."""
+        kept = tuple((k, v) for k, v in self.offsets if k != group)
+        if offset == 0.0:
+            return replace(self, offsets=kept)
+        return replace(self, offsets=(*kept, (group, float(offset))))
+
+    def offsets_of(self, groups: Any) -> np.ndarray | None:
+        """Level offset of each row's group, or None when no group has one."""
+        if not self.offsets:
+            return None
+        table = dict(self.offsets)
+        return pd.Series(np.asarray(groups, dtype=object)).map(table).fillna(0.0).to_numpy(float)
 
     # -- serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -504,6 +620,7 @@ class BrandContext:
                 "log_rows": self.log_rows.tolist(),
             },
             "levels": {"keys": self.level_keys.tolist(), "mean": self.level_mean.tolist()},
+            "offsets": [[k, v] for k, v in self.offsets],
         }
 
     @classmethod
@@ -521,6 +638,7 @@ class BrandContext:
             log_rows=np.asarray(data["groups"]["log_rows"], dtype=np.float64),
             level_keys=np.asarray(data["levels"]["keys"], dtype=np.int64),
             level_mean=np.asarray(data["levels"]["mean"], dtype=np.float64).reshape(-1, nt),
+            offsets=tuple((k, float(v)) for k, v in data.get("offsets", [])),
         )
 
 
@@ -602,9 +720,23 @@ class FittedModel:
             return self.context.features_at(np.full(n, -1, dtype=np.intp), levels)
         return self.context.features(groups, levels)
 
-    def predict(self, matrix: np.ndarray | pd.DataFrame, device: str = "cpu") -> np.ndarray:
-        """Response-scale predictions on encoded inputs (see :meth:`encode`)."""
-        return np.asarray(self.backend.predict(self.booster, matrix, self.layout, device=device))
+    def predict(
+        self, matrix: np.ndarray | pd.DataFrame, device: str = "cpu", groups: Any = None
+    ) -> np.ndarray:
+        """Response-scale predictions on encoded inputs (see :meth:`encode`).
+
+        ``groups`` (the rows' group ids) applies the stored level offsets of brands served
+        by the base trees as they are; without it no offset is applied.
+        """
+        prediction = np.asarray(
+            self.backend.predict(self.booster, matrix, self.layout, device=device)
+        )
+        if self.context is None or groups is None:
+            return prediction
+        offsets = self.context.offsets_of(groups)
+        if offsets is None:
+            return prediction
+        return apply_offset(self.params.objective, prediction, offsets)
 
 
 def _level_values(
@@ -688,6 +820,25 @@ class _Fit:
             self.rng,
             dropout=dropout,
         )
+
+    def offsets(self, part: _Part, prediction: np.ndarray) -> np.ndarray | None:
+        """Level offset of each group (by code) from the rows of ``part`` and the base's
+        predictions on them (see :func:`level_offset`); None without a brand context."""
+        context = self.model.context
+        if context is None or part.codes is None:
+            return None
+        out = np.zeros(len(self.uniques))
+        y, w = part.matrix.y, part.matrix.weight
+        for code in np.unique(part.codes[part.codes >= 0]):
+            at = part.codes == code
+            out[code] = level_offset(
+                self.model.params.objective,
+                y[at],
+                prediction[at],
+                None if w is None else w[at],
+                context.smoothing,
+            )
+        return out
 
     def fill_from_table(self, part: _Part, table: BrandContext) -> None:
         """Context columns looked up in ``table``, as at serving time."""
@@ -826,6 +977,37 @@ class AdaptSettings:
     early_stopping_rounds: int | None = 50
     refit_decay_rate: float = 0.5
     random_state: int | None = 0
+    selection_folds: int = 3
+
+
+def fold_splits(rows: Rows, validation_fraction: float, n_folds: int) -> list[tuple[int, int]]:
+    """Rolling-origin folds over the time-ordered rows, newest first.
+
+    Each fold is ``(n_train, n_end)``: it learns from rows ``[0, n_train)`` and is scored on
+    ``[n_train, n_end)``. The newest fold is :meth:`Rows.split`; each older one ends where
+    the next one's training rows end and holds about as many rows (never splitting a
+    timestamp). Folds that would leave fewer than two training rows are dropped; an empty
+    list means the rows are too few for any holdout.
+    """
+    first = rows.split(validation_fraction)
+    if first is None:
+        return []
+    folds = [(first, len(rows))]
+    n_valid = len(rows) - first
+    sorted_times = None
+    if rows.times is not None:
+        sorted_times = rows.times if rows.order is None else rows.times[rows.order]
+    while len(folds) < n_folds:
+        end = folds[-1][0]
+        if end - n_valid < 2:
+            break
+        n_train = holdout_split(
+            end, n_valid / end, None if sorted_times is None else sorted_times[:end]
+        )
+        if n_train is None or n_train >= end:
+            break
+        folds.append((n_train, end))
+    return folds
 
 
 def _padded(params: BoosterParams, layout: Layout) -> BoosterParams:
@@ -981,8 +1163,9 @@ def adapt(
         )
     else:
         evaluate = strategy == "auto" or settings.early_stopping_rounds is not None
-        n_train = rows.split(settings.validation_fraction) if evaluate else None
-        if n_train is None:
+        n_folds = settings.selection_folds if strategy == "auto" else 1
+        folds = fold_splits(rows, settings.validation_fraction, n_folds) if evaluate else []
+        if not folds:
             if strategy == "auto":
                 strategy = "global"
                 reason = f"{n} rows are too few for a holdout: served by the global model"
@@ -995,20 +1178,23 @@ def adapt(
                 # monotonicity, so refit strategies are not candidates then.
                 candidates = [s for s in candidates if s not in _REFITS]
             candidates = list(dict.fromkeys(candidates))
-            scores, new_rounds = _evaluate(
-                base, params, settings, fit, n_train, candidates, session
+            scores, new_rounds = _evaluate(base, params, settings, fit, folds, candidates, session)
+            metric = loss_name(params.objective)
+            where = (
+                f"the newest {n - folds[0][0]} rows"
+                if len(folds) == 1
+                else f"{len(folds)} rolling-origin folds ({n - folds[-1][0]} rows scored)"
             )
-            metric = "log loss" if n_classes >= 2 else "squared error"
             if strategy == "auto":
                 strategy = choose_strategy(scores)
                 if strategy == "global":
                     reason = (
                         f"no strategy beat the global model (weighted {metric} "
-                        f"{scores['global']:.6g}) on the newest {n - n_train} rows"
+                        f"{scores['global']:.6g}) on {where}"
                     )
                 else:
                     reason = (
-                        f"lowest weighted {metric} on the newest {n - n_train} rows: "
+                        f"lowest weighted {metric} on {where}: "
                         f"{scores[strategy]:.6g} (global {scores['global']:.6g})"
                     )
             else:
@@ -1029,9 +1215,24 @@ def adapt(
         rounds=new_rounds.get(strategy),
         session=session,
     )
+    if strategy == "global" and context is not None:
+        offsets = fit.offsets(everything, np.asarray(session.predict(booster, everything.matrix)))
+        assert offsets is not None
+        for group, offset in zip(fit.uniques, offsets, strict=True):
+            context = context.with_offset(json_scalar(group, context.group_column), offset)
     grown_with = params if strategy == "scratch" else base.params
     model = FittedModel(base.backend, booster, base.schema, context, grown_with)
     return AdaptResult(model, strategy, reason, scores, n_rounds, n_new)
+
+
+def _with_offsets(
+    objective: str, prediction: np.ndarray, part: _Part, offsets: np.ndarray | None
+) -> np.ndarray:
+    """``prediction`` on ``part``'s rows shifted by each row's group offset."""
+    if offsets is None or part.codes is None:
+        return prediction
+    per_row = np.where(part.codes >= 0, offsets[np.maximum(part.codes, 0)], 0.0)
+    return apply_offset(objective, prediction, per_row)
 
 
 def _evaluate(
@@ -1039,37 +1240,60 @@ def _evaluate(
     params: BoosterParams,
     settings: AdaptSettings,
     fit: _Fit,
-    n_train: int,
+    folds: list[tuple[int, int]],
     candidates: list[str],
     session: Session,
 ) -> tuple[dict[str, float], dict[str, int | None]]:
-    """Fit candidates on the older rows, score them on the holdout (sharing ``session``)."""
-    session.refits_expected = any(s in _REFITS for s in candidates)
+    """Fit candidates on each fold's older rows and score them on its holdout.
+
+    Scores are the weighted loss over every fold's holdout rows together; the new round
+    counts are those early stopping found on the newest fold (the one with the most rows).
+    A candidate that cannot be fitted on some fold is not scored.
+    """
     rows = fit.rows
-    train = fit.part(rows.positions(0, n_train))
-    valid = fit.part(rows.positions(n_train, len(rows)))
-    if base.context is not None:
-        fit.fill_out_of_fold(train)
-        fit.fill_from_table(valid, base.context.overlay(fit.table(train)))
-    scores: dict[str, float] = {}
-    new_rounds: dict[str, int | None] = {s: None for s in STRATEGIES}
     classifier = params.n_classes >= 2
-    for strategy in candidates:
-        if strategy == "scratch" and classifier and not _has_two_classes(train.matrix.y):
-            continue  # a brand-only classifier needs two classes among the training rows
-        booster, _, n_new = run_strategy(
-            strategy,
-            base,
-            params,
-            settings,
-            train.matrix,
-            valid=valid.matrix,
-            session=session,
-            scoring_only=True,
-        )
-        prediction = session.predict(booster, valid.matrix)
-        scores[strategy] = holdout_score(
-            params.objective, valid.matrix.y, np.asarray(prediction), valid.matrix.weight
-        )
-        new_rounds[strategy] = n_new
+    losses: dict[str, float] = {}
+    weights: dict[str, float] = {}
+    new_rounds: dict[str, int | None] = {s: None for s in STRATEGIES}
+    skipped: set[str] = set()
+    for i, (n_train, n_end) in enumerate(folds):
+        fold_session = session if i == 0 else base.session()
+        fold_session.refits_expected = any(s in _REFITS for s in candidates)
+        train = fit.part(rows.positions(0, n_train))
+        valid = fit.part(rows.positions(n_train, n_end))
+        if base.context is not None:
+            fit.fill_out_of_fold(train)
+            fit.fill_from_table(valid, base.context.overlay(fit.table(train)))
+        w = valid.matrix.weight
+        total_w = float(len(valid.matrix.y) if w is None else np.sum(w))
+        for strategy in candidates:
+            if strategy in skipped:
+                continue
+            if strategy == "scratch" and classifier and not _has_two_classes(train.matrix.y):
+                skipped.add(strategy)  # a brand-only classifier needs two classes
+                continue
+            booster, _, n_new = run_strategy(
+                strategy,
+                base,
+                params,
+                settings,
+                train.matrix,
+                valid=valid.matrix,
+                session=fold_session,
+                scoring_only=True,
+            )
+            prediction = np.asarray(fold_session.predict(booster, valid.matrix))
+            if strategy == "global":
+                prediction = _with_offsets(
+                    params.objective,
+                    prediction,
+                    valid,
+                    fit.offsets(train, np.asarray(fold_session.predict(booster, train.matrix))),
+                )
+            score = holdout_score(params.objective, valid.matrix.y, prediction, w)
+            losses[strategy] = losses.get(strategy, 0.0) + score * total_w
+            weights[strategy] = weights.get(strategy, 0.0) + total_w
+            if i == 0:
+                new_rounds[strategy] = n_new
+    scores = {s: losses[s] / weights[s] for s in losses if s not in skipped}
     return scores, new_rounds

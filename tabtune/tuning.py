@@ -449,38 +449,24 @@ def weighted_mse(y: Any, pred: Any, weight: Any = None) -> float:
     return float(np.sum(w * err) / np.sum(w))
 
 
-#: Variance power of the Tweedie loss (LightGBM's and XGBoost's default).
-TWEEDIE_POWER = 1.5
-
-
 def _fold_loss(task: TaskConfig, est: Any, X: pd.DataFrame, y: np.ndarray) -> np.ndarray:
-    """Per-row loss, matching the task's training loss.
+    """Per-row loss, matching the task's training loss (:func:`tabtune.transfer.row_losses`).
 
     Log loss for a classification task; for regression the deviance of the task's objective
     (Tweedie with power 1.5, or Poisson) or squared error. Scoring folds with the loss the
     model trains on keeps the heavy right tail of money targets from dominating the choice.
     """
+    from tabtune.transfer import row_losses
+
     if task.kind == "classification":
         proba = np.asarray(est.predict_proba(X))
         classes = list(est.classes_)
         idx = np.searchsorted(classes, y)
-        p = np.clip(proba[np.arange(len(y)), idx], 1e-15, 1.0)
-        return -np.log(p)
-    y = np.asarray(y, dtype=float)
-    mu = np.asarray(est.predict(X), dtype=float)
-    if task.objective in ("tweedie", "poisson"):
-        mu = np.maximum(mu, 1e-12)
-        if task.objective == "poisson":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                term = np.where(y > 0, y * np.log(y / mu), 0.0)
-            return 2.0 * (term - (y - mu))
-        p = TWEEDIE_POWER
-        return 2.0 * (
-            np.power(y, 2 - p) / ((1 - p) * (2 - p))
-            - y * np.power(mu, 1 - p) / (1 - p)
-            + np.power(mu, 2 - p) / (2 - p)
-        )
-    return (y - mu) ** 2
+        if proba.shape[1] == 2:
+            return row_losses("binary", idx.astype(float), proba[:, 1])
+        return row_losses("multiclass", idx.astype(float), proba)
+    objective = task.objective if task.objective in ("tweedie", "poisson") else "squared_error"
+    return row_losses(objective, np.asarray(y, dtype=float), np.asarray(est.predict(X)))
 
 
 def bucket_for_rows(n_rows: int) -> str:

@@ -144,11 +144,16 @@ def check_zero_extra_rounds_reproduce_base(backend: str, device: str) -> None:
     # A brand the base saw: its context recomputed from the same rows is the same context.
     np.testing.assert_array_equal(est.predict(X[seen]), base.predict(X[seen]))
     np.testing.assert_array_equal(est.predict(X[~seen]), base.predict(X[~seen]))
-    # A new brand: zero new rounds = the global strategy (base trees + the brand's context).
+    # A new brand: zero new rounds = the base trees with the brand's context, which is the
+    # global strategy before its level offset (the global strategy's only extra).
     Xn, yn = new_brand()
     zero = adapted(base, Xn, yn, strategy="continue", adapt_n_estimators=0)
     glob = adapted(base, Xn, yn, strategy="global")
-    np.testing.assert_array_equal(zero.predict(Xn), glob.predict(Xn))
+    model, groups = glob._model, Xn["brand_id"]
+    offset = dict(model.context.offsets)["newco"]
+    assert offset != 0.0
+    np.testing.assert_array_equal(zero.predict(Xn), model.predict(model.encode(Xn, groups)))
+    np.testing.assert_allclose(glob.predict(Xn), zero.predict(Xn) + offset, rtol=1e-12)
 
 
 def check_seeded_fit_deterministic(backend: str, device: str) -> None:

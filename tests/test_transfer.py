@@ -14,10 +14,15 @@ from tabtune.transfer import (
     CONTEXT_FOLDS,
     STRATEGIES,
     BrandContext,
+    Rows,
+    apply_offset,
     choose_level_column,
     choose_strategy,
+    fold_splits,
     holdout_score,
     holdout_split,
+    level_offset,
+    row_losses,
 )
 
 # -- the domain contracts, for every backend x device -------------------------------------------
@@ -110,6 +115,100 @@ def test_holdout_split_and_score():
     )
 
 
+@pytest.mark.parametrize(
+    "n_rows,fraction,n_folds,expected",
+    [(100, 0.2, 3, 3), (37, 0.3, 4, 3), (1000, 0.1, 2, 2)],  # 37 rows: room for 3 folds of 11
+)
+def test_fold_splits_roll_back_from_the_newest_rows(n_rows, fraction, n_folds, expected):
+    rows = Rows(X=np.zeros((n_rows, 1)), y=np.zeros(n_rows))
+    folds = fold_splits(rows, fraction, n_folds)
+    assert len(folds) == expected
+    assert folds[0] == (holdout_split(n_rows, fraction), n_rows)  # the newest fold
+    for (n_train, n_end), (older_train, older_end) in zip(folds, folds[1:], strict=False):
+        assert older_end == n_train  # each older fold ends where the newer one trains up to
+        assert older_train < n_train and older_train >= 2
+        assert abs((older_end - older_train) - (n_end - n_train)) <= 1  # about as many rows
+
+
+def test_fold_splits_never_split_a_day_and_stop_when_rows_run_out():
+    days = np.repeat(np.arange(10), 4)  # 4 rows a day
+    rows = Rows(X=np.zeros((40, 1)), y=np.zeros(40), times=days)
+    folds = fold_splits(rows, 0.2, 3)
+    assert folds == [(32, 40), (24, 32), (16, 24)]
+    assert all(days[n_train - 1] < days[n_train] for n_train, _ in folds)
+    assert len(fold_splits(Rows(X=np.zeros((6, 1)), y=np.zeros(6)), 0.4, 5)) == 2
+    assert fold_splits(Rows(X=np.zeros((2, 1)), y=np.zeros(2)), 0.2, 3) == []
+
+
+def test_row_losses_match_scikit_learn_deviances():
+    from sklearn.metrics import mean_poisson_deviance, mean_tweedie_deviance
+
+    rng = np.random.default_rng(0)
+    y = rng.gamma(1.0, 2.0, 200) * (rng.random(200) < 0.6)
+    mu = rng.gamma(2.0, 1.0, 200)
+    w = rng.random(200)
+    assert holdout_score("tweedie", y, mu, w) == pytest.approx(
+        mean_tweedie_deviance(y, mu, sample_weight=w, power=1.5)
+    )
+    assert holdout_score("poisson", y, mu, w) == pytest.approx(
+        mean_poisson_deviance(y, mu, sample_weight=w)
+    )
+    np.testing.assert_allclose(row_losses("squared_error", y, mu), (y - mu) ** 2)
+
+
+def test_level_offset_formula_link_and_shrinkage():
+    y = np.array([2.0, 4.0, 6.0])
+    p = np.array([1.0, 2.0, 3.0])
+    w = np.array([1.0, 1.0, 2.0])
+    # log link: log(sum w y / sum w p) shrunk by W / (W + prior weight)
+    assert level_offset("tweedie", y, p, w, 0.0) == pytest.approx(np.log(2.0))
+    assert level_offset("poisson", y, p, w, 4.0) == pytest.approx(np.log(2.0) * 4 / 8)
+    # identity link: sum w (y - p) / (W + prior weight)
+    assert level_offset("squared_error", y, p, w, 1.0) == pytest.approx((1 + 2 + 6) / 5)
+    assert level_offset("binary", y, p, w, 0.0) == 0.0  # classifiers: no offset
+    assert level_offset("tweedie", np.zeros(3), p, w, 0.0) == 0.0  # nothing observed
+    np.testing.assert_allclose(apply_offset("tweedie", p, np.log(2.0)), 2 * p)
+    np.testing.assert_allclose(apply_offset("squared_error", p, 1.5), p + 1.5)
+    np.testing.assert_array_equal(apply_offset("binary", p, 3.0), p)
+
+
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+def test_global_strategy_serves_the_brand_at_its_own_level(backend, tmp_path):
+    base = pretrained(backend, "cpu")
+    Xn, yn = new_brand("pricey", level=2.5)  # a brand far above the pool's level
+    trees = adapted(base, Xn, yn, strategy="continue", adapt_n_estimators=0)
+    glob = adapted(base, Xn, yn, strategy="global")
+    offset = dict(glob._model.context.offsets)["pricey"]
+    assert offset > 0
+    # the offset moves the brand's mean prediction towards its own mean target
+    gap_trees = abs(trees.predict(Xn).mean() - yn.mean())
+    gap_glob = abs(glob.predict(Xn).mean() - yn.mean())
+    assert gap_glob < 0.5 * gap_trees
+    # every other brand is predicted exactly as by the base model
+    X, _ = contracts.pooled()
+    np.testing.assert_array_equal(glob.predict(X), base.predict(X))
+    # the offset is saved with the model (JSON) and loads back bit for bit
+    loaded = TabTuneRegressor.load(glob.save(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.predict(Xn), glob.predict(Xn))
+    # below min_rows_to_adapt the brand still gets its (shrunk) level
+    few = adapted(base, Xn.iloc[:40], yn[:40], strategy="auto", min_rows_to_adapt=100)
+    assert few.strategy_ == "global"
+    assert dict(few._model.context.offsets)["pricey"] > 0
+
+
+def test_auto_scores_every_candidate_on_rolling_folds():
+    base = pretrained("lightgbm", "cpu")
+    Xn, yn = new_brand("folded", n_days=90)
+    one = adapted(base, Xn, yn, selection_folds=1)
+    three = adapted(base, Xn, yn, selection_folds=3)
+    assert "newest" in one.strategy_reason_
+    assert "3 rolling-origin folds" in three.strategy_reason_
+    assert set(three.holdout_scores_) == set(STRATEGIES)
+    assert one.holdout_scores_ != three.holdout_scores_  # more rows scored: other scores
+    with pytest.raises(ValueError, match="selection_folds"):
+        adapted(base, Xn, yn, selection_folds=0)
+
+
 def test_explicit_strategies_report_their_and_global_scores():
     base = pretrained("lightgbm", "cpu")
     Xn, yn = new_brand()
@@ -130,10 +229,10 @@ def test_refit_decay_one_keeps_the_base_trees():
         base = pretrained(backend, "cpu")
         Xn, yn = new_brand()
         kept = adapted(base, Xn, yn, strategy="refit", refit_decay_rate=1.0)
-        glob = adapted(base, Xn, yn, strategy="global")
-        np.testing.assert_array_equal(kept.predict(Xn), glob.predict(Xn))
+        trees = adapted(base, Xn, yn, strategy="continue", adapt_n_estimators=0)
+        np.testing.assert_array_equal(kept.predict(Xn), trees.predict(Xn))
         moved = adapted(base, Xn, yn, strategy="refit", refit_decay_rate=0.0)
-        assert not np.array_equal(moved.predict(Xn), glob.predict(Xn))
+        assert not np.array_equal(moved.predict(Xn), trees.predict(Xn))
 
 
 def test_adapted_model_stores_brand_context_on_top_of_base_table():
