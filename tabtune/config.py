@@ -163,6 +163,16 @@ class AdaptationConfig(_Section):
     adapt_n_estimators: int = Field(200, ge=0)
     adapt_learning_rate: float | None = Field(None, gt=0, le=1)
     refit_decay_rate: float = Field(0.5, ge=0, le=1)
+    selection_folds: int = Field(
+        3, ge=1, le=10, description="rolling-origin folds strategy='auto' chooses on"
+    )
+    reselect_every_days: int | None = Field(
+        7,
+        ge=1,
+        description="refresh: 'auto' chooses again when the champion's choice is this many days "
+        "old; other nights the challenger repeats that choice on the new rows in one fit "
+        "(null: choose every night)",
+    )
     n_jobs: int | None = Field(
         1,
         description="threads per brand fit: brand data is small, so one thread per brand is fastest",

@@ -127,6 +127,7 @@ def brand_estimator(
         adapt_n_estimators=a.adapt_n_estimators,
         adapt_learning_rate=a.adapt_learning_rate,
         refit_decay_rate=a.refit_decay_rate,
+        selection_folds=a.selection_folds,
         n_jobs=a.n_jobs,
     )
     return est

@@ -548,8 +548,22 @@ def load_brand(store: CampaignStore, brand: str, date: dt.date) -> pd.DataFrame:
     return store.read(brands=[brand], end=date)
 
 
-def build_challenger(cfg: Config, task: TaskConfig, base: Any, data: TaskData) -> Any:
+def build_challenger(
+    cfg: Config,
+    task: TaskConfig,
+    base: Any,
+    data: TaskData,
+    *,
+    date: dt.date | None = None,
+    previous: Mapping[str, Any] | None = None,
+) -> Any:
     """Adapt the global champion to one brand's rows (seeded, so deterministic).
+
+    With ``adaptation.strategy: auto`` the choice among strategies costs a fit per candidate
+    and fold. A refresh makes it again only every ``adaptation.reselect_every_days``: when
+    ``previous`` (the champion's manifest) holds a choice made from the same global model
+    fewer days before ``date``, the challenger repeats it on the rows given, in one fit with
+    the champion's number of new trees and no holdout (see :func:`repeated_selection`).
 
     Parameters
     ----------
@@ -560,21 +574,69 @@ def build_challenger(cfg: Config, task: TaskConfig, base: Any, data: TaskData) -
         The fitted global model.
     data : TaskData
         The brand's model inputs up to the run date.
+    date : date, optional
+        The run date.
+    previous : mapping, optional
+        The manifest of the brand's champion, if any.
 
     Returns
     -------
     TabTuneRegressor or TabTuneClassifier
-        The fitted challenger (``strategy_`` says how it was adapted).
+        The fitted challenger (``strategy_`` says how it was adapted); ``selection_`` holds
+        the choice it was built with (date, strategy, new trees).
     """
     from tabtune.pipeline import brand_estimator
 
     brand = str(data.X[GROUP_COLUMN].iloc[0]) if len(data.X) else ""
     cfg, scope = tuned_adaptation(cfg, task, brand, len(data))
     est = brand_estimator(cfg, task, base)
+    repeat = repeated_selection(cfg, previous, date)
+    if repeat is not None:
+        strategy, n_new = str(repeat["strategy"]), int(repeat["n_new_trees"])
+        est.set_params(strategy=strategy, early_stopping_rounds=None)
+        if strategy == "scratch":
+            est.set_params(n_estimators=max(n_new, 1))
+        else:
+            est.set_params(adapt_n_estimators=n_new)
     est.fit(data.X, data.y, sample_weight=data.weight)
+    if repeat is not None:
+        est.strategy_reason_ = (
+            f"repeats the choice of {repeat['date']} ({repeat['strategy']}, "
+            f"{repeat['n_new_trees']} new trees) on today's rows; 'auto' chooses again every "
+            f"{cfg.adaptation.reselect_every_days} days"
+        )
+        est.selection_ = dict(repeat)
+    else:
+        est.selection_ = {
+            "date": None if date is None else date.isoformat(),
+            "strategy": str(est.strategy_),
+            "n_new_trees": int(est.n_new_trees_),
+        }
     if scope is not None:
         logger.info("brand %s: adaptation parameters tuned in study %s:%s", brand, task.name, scope)
     return est
+
+
+def repeated_selection(
+    cfg: Config, previous: Mapping[str, Any] | None, date: dt.date | None
+) -> dict[str, Any] | None:
+    """The champion's strategy choice to repeat tonight, or None to choose again.
+
+    A choice is repeated when the adaptation strategy is ``auto``, ``reselect_every_days`` is
+    set and the champion (``previous``: its manifest, given only when it was adapted from
+    tonight's global model) made its choice (the manifest's ``selection``) fewer than
+    ``reselect_every_days`` days before ``date``.
+    """
+    days = cfg.adaptation.reselect_every_days
+    if cfg.adaptation.strategy != "auto" or days is None or previous is None or date is None:
+        return None
+    selection = previous.get("selection")
+    if not selection or selection.get("date") is None:
+        return None
+    made = dt.date.fromisoformat(str(selection["date"]))
+    if not 0 <= (date - made).days < days:
+        return None
+    return dict(selection)
 
 
 def tuned_adaptation(
@@ -648,6 +710,7 @@ def publish_challenger(
         "base_model_sha256": getattr(est, "base_model_id_", None),
         "strategy": str(est.strategy_),
         "reason": str(getattr(est, "strategy_reason_", "")),
+        "selection": getattr(est, "selection_", None),
         "data_window": [str(dates.min().date()), str(dates.max().date())],
         "rows": len(data),
         "metrics": {"holdout": dict(getattr(est, "holdout_scores_", {}) or {})},
@@ -1026,7 +1089,10 @@ def _adapt_and_decide(
             rec.reason = f"no new rows since {champ_ref.id} was trained; it keeps serving"
             return
         with _timed(t, "train"):
-            est = build_challenger(cfg, task, glob, data)
+            previous = None if champ_ref is None else registry.manifest(champ_ref)
+            if previous is not None and previous.get("base_model") != global_id:
+                previous = None  # a new global model: choose again
+            est = build_challenger(cfg, task, glob, data, date=date, previous=previous)
             chall_ref = publish_challenger(
                 registry,
                 task,

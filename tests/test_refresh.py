@@ -398,3 +398,64 @@ def test_challenger_uses_tuned_adaptation_parameters_when_a_study_has_them(
     assert scope == "brand:b2"
     assert tuned.adaptation.strategy == "continue" and tuned.adaptation.refit_decay_rate == 0.2
     assert tuned_adaptation(cfg, task, "b3", 50_000) == (cfg, None)  # large bucket: no study
+
+
+def test_repeated_selection_only_within_the_window() -> None:
+    from tabtune.refresh import repeated_selection
+
+    cfg = default_config()
+    sel = {"date": "2024-04-25", "strategy": "continue", "n_new_trees": 12}
+    assert repeated_selection(cfg, {"selection": sel}, D) == sel  # 3 days old, window 7
+    assert repeated_selection(cfg, {"selection": sel}, D + dt.timedelta(days=4)) is None
+    assert repeated_selection(cfg, {"selection": sel}, dt.date(2024, 4, 24)) is None  # future
+    assert repeated_selection(cfg, None, D) is None  # no champion
+    assert repeated_selection(cfg, {"selection": None}, D) is None  # champion of an older tabtune
+    every_night = cfg.model_copy(
+        update={"adaptation": cfg.adaptation.model_copy(update={"reselect_every_days": None})}
+    )
+    assert repeated_selection(every_night, {"selection": sel}, D) is None
+    fixed = cfg.model_copy(
+        update={"adaptation": cfg.adaptation.model_copy(update={"strategy": "refit"})}
+    )
+    assert repeated_selection(fixed, {"selection": sel}, D) is None
+
+
+def test_challenger_repeats_the_champions_choice_in_one_fit() -> None:
+    """Within the window the challenger is the champion's strategy, refitted without folds."""
+    from tabtune.data.synth import simulate
+    from tabtune.features import task_data
+    from tabtune.pipeline import global_estimator
+    from tabtune.refresh import build_challenger
+
+    cfg = default_config()
+    cfg = cfg.model_copy(
+        update={"model": cfg.model.model_copy(update={"n_estimators": 40, "learning_rate": 0.2})}
+    )
+    task = cfg.task("bid")
+    data = task_data(simulate(n_brands=8, n_days=120, seed=4).observations, task)
+    brands = data.X["brand_id"].value_counts()
+    brand = brands.index[0]
+    mine = (data.X["brand_id"] == brand).to_numpy()
+    glob = global_estimator(cfg, task).fit(
+        data.X[~mine], data.y[~mine], sample_weight=data.weight[~mine]
+    )
+    own = TaskData(data.X[mine], data.y[mine], data.weight[mine], data.rows[mine])
+    first = build_challenger(cfg, task, glob, own, date=D)
+    assert first.selection_ == {
+        "date": D.isoformat(),
+        "strategy": first.strategy_,
+        "n_new_trees": first.n_new_trees_,
+    }
+    assert first.holdout_scores_  # chose on folds
+    repeat = {"date": D.isoformat(), "strategy": "continue", "n_new_trees": 5}
+    again = build_challenger(
+        cfg, task, glob, own, date=D + dt.timedelta(days=1), previous={"selection": repeat}
+    )
+    assert again.strategy_ == "continue" and again.n_new_trees_ == 5
+    assert again.holdout_scores_ == {}  # no folds, no holdout: one fit
+    assert again.selection_ == repeat and "repeats the choice of" in again.strategy_reason_
+    later = build_challenger(
+        cfg, task, glob, own, date=D + dt.timedelta(days=7), previous={"selection": repeat}
+    )
+    assert later.selection_["date"] == (D + dt.timedelta(days=7)).isoformat()
+    assert later.holdout_scores_

@@ -302,10 +302,10 @@ def test_broken_brand_fails_alone_and_is_retried(
     bad.write_bytes(b"this is not parquet")
     real_build = refresh_module.build_challenger
 
-    def failing_build(cfg, task, base, data):
+    def failing_build(cfg, task, base, data, **kwargs):
         if data.X["brand_id"].iloc[0] == "b005":
             raise RuntimeError("boom: training diverged")
-        return real_build(cfg, task, base, data)
+        return real_build(cfg, task, base, data, **kwargs)
 
     monkeypatch.setattr(refresh_module, "build_challenger", failing_build)
     assert cli(config, "refresh", "--date", DATES[0]) == EXIT_PARTIAL
