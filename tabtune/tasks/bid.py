@@ -63,7 +63,14 @@ import pandas as pd
 
 from tabtune.config import BID_TASK, Config, TaskConfig, default_config
 from tabtune.errors import TabTuneInputError
-from tabtune.features import GROUP_COLUMN, TIME_COLUMN, task_data
+from tabtune.features import (
+    BID_CONTEXT,
+    GROUP_COLUMN,
+    REFERENCE_BID_ROWS,
+    TIME_COLUMN,
+    reference_bids,
+    task_data,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
@@ -74,6 +81,7 @@ logger = logging.getLogger("tabtune")
 
 FORMAT_VERSION = 1
 RECOMMENDER_FILE = "recommender.json"
+BID_HISTORY_FILE = "bid_history.parquet"
 MODELSET_FILE = "models.json"
 KEY_COLUMNS = ("brand_id", "date", "channel", "campaign_id", "audience", "device")
 
@@ -376,6 +384,39 @@ def cvr_task(bid_task: TaskConfig) -> TaskConfig:
     )
 
 
+def recent_bids(
+    rows: pd.DataFrame, base: pd.DataFrame | None = None, window: int = REFERENCE_BID_ROWS
+) -> pd.DataFrame | None:
+    """Each context's last ``window`` bids in ``rows`` (plus ``base``'s for other brands).
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Campaign rows; ``None`` is returned when they have no ``bid`` column.
+    base : DataFrame, optional
+        A previous result; its rows of brands absent from ``rows`` are kept.
+    window : int, default :data:`~tabtune.features.REFERENCE_BID_ROWS`
+
+    Returns
+    -------
+    DataFrame or None
+        ``date``, ``bid`` and the context columns present, bids > 0 only.
+    """
+    if "bid" not in rows.columns:
+        return base
+    cols = [c for c in (*BID_CONTEXT, TIME_COLUMN) if c in rows.columns]
+    keys = [c for c in cols if c in BID_CONTEXT]
+    recent = rows.loc[pd.to_numeric(rows["bid"], errors="coerce") > 0, [*cols, "bid"]].copy()
+    recent[keys] = recent[keys].astype(str)
+    recent[TIME_COLUMN] = pd.to_datetime(recent[TIME_COLUMN])
+    recent["bid"] = recent["bid"].astype(float)
+    recent = recent.sort_values(TIME_COLUMN, kind="stable").groupby(keys, observed=True).tail(window)
+    if base is not None and len(base):
+        others = base[~base[GROUP_COLUMN].isin(set(recent[GROUP_COLUMN]))]
+        recent = pd.concat([others, recent], ignore_index=True)
+    return recent.reset_index(drop=True)
+
+
 # ---------------------------------------------------------------------------- the recommender
 class BidRecommender:
     """Recommend max-CPC bids per context under a ROAS (or CPA) target.
@@ -406,6 +447,10 @@ class BidRecommender:
         Value-per-click models.
     cvr_models_ : ModelSet or None
         Conversion-rate models.
+    bid_history_ : DataFrame or None
+        Each context's most recent bids in the fitted history (with the base's for brands not
+        in it), from which :meth:`recommend` computes reference bids when it is given no
+        ``history``.
 
     Examples
     --------
@@ -466,6 +511,7 @@ class BidRecommender:
             rec.task, estimator, global_id=model_id, global_source=source, known_brands=known_brands
         )
         rec.cvr_models_ = None
+        rec.bid_history_ = None
         return rec
 
     def fit(self, history: pd.DataFrame) -> BidRecommender:
@@ -486,6 +532,7 @@ class BidRecommender:
         cfg = self._config()
         rows = prepare_rows(history)
         task = self.task
+        self.bid_history_ = recent_bids(rows, getattr(self.base_model, "bid_history_", None))
         if self.base_model is None:
             self.models_ = ModelSet.pretrain(cfg, task, rows, n_jobs=self.n_jobs)
             self.cvr_models_ = (
@@ -583,10 +630,45 @@ class BidRecommender:
         grid.sort(axis=1)
         return grid, low, high
 
-    def _predict_grid(self, models: ModelSet, X: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
+    def _reference(
+        self, frame: pd.DataFrame, current: np.ndarray, history: pd.DataFrame | None
+    ) -> np.ndarray:
+        """Each context's reference bid (its typical bid before the day; module docstring)."""
+        ref = np.full(len(frame), np.nan)
+        if history is None and "reference_bid" in frame.columns:
+            ref = pd.to_numeric(frame["reference_bid"], errors="coerce").to_numpy(dtype=float)
+        else:
+            hist = history if history is not None else getattr(self, "bid_history_", None)
+            if hist is not None and len(hist) and "bid" in hist.columns:
+                cols = [
+                    c
+                    for c in (*BID_CONTEXT, TIME_COLUMN, "bid")
+                    if c in frame.columns and c in hist.columns
+                ]
+                keys = [c for c in cols if c in BID_CONTEXT]
+                both = pd.concat([hist[cols], frame[cols]], ignore_index=True)
+                both[keys] = both[keys].astype(str)
+                ref = reference_bids(both)[len(hist) :]
+        return np.where(np.isfinite(ref) & (ref > 0), ref, current)
+
+    def _design(
+        self, contexts: pd.DataFrame, history: pd.DataFrame | None
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.DataFrame]:
+        """Validated contexts, current bids, reference bids and the model inputs."""
+        frame, current = self._contexts(contexts)
+        reference = self._reference(frame, current, history)
+        frame = frame.assign(reference_bid=reference).drop(columns="relative_bid", errors="ignore")
+        return frame, current, reference, design_matrix(frame, self.task)
+
+    def _predict_grid(
+        self, models: ModelSet, X: pd.DataFrame, grid: np.ndarray, reference: np.ndarray
+    ) -> np.ndarray:
         n, m = grid.shape
         rep = X.iloc[np.repeat(np.arange(n), m)].reset_index(drop=True)
-        rep["bid"] = grid.ravel()
+        if "bid" in rep.columns:  # models of a task that uses the raw bid
+            rep["bid"] = grid.ravel()
+        if "relative_bid" in rep.columns:
+            rep["relative_bid"] = (grid / reference[:, None]).ravel()
         return models.predict(rep).reshape(n, m)
 
     def recommend(
@@ -594,6 +676,7 @@ class BidRecommender:
         contexts: pd.DataFrame,
         target_roas: float | None = None,
         target_cpa: float | None = None,
+        history: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """Recommended bid per context (module docstring: the rule).
 
@@ -607,6 +690,12 @@ class BidRecommender:
             Revenue / cost target; default ``bids.target_roas`` when no target is given.
         target_cpa : float, optional
             Cost per conversion target (needs the conversion-rate model).
+        history : DataFrame, optional
+            Earlier campaign rows (``date``, ``bid`` and the context columns) from which each
+            context's reference bid is computed (its last 28 observations before the
+            context's day). Default: a ``reference_bid`` column of ``contexts`` when it has
+            one, else the bids of the history the recommender was fitted on; a context with
+            no earlier bid is its own reference.
 
         Returns
         -------
@@ -626,13 +715,12 @@ class BidRecommender:
         """
         self._check_fitted()
         roas, cpa = self._targets(target_roas, target_cpa)
-        frame, current = self._contexts(contexts)
-        X = design_matrix(frame, self.task)
+        frame, current, reference, X = self._design(contexts, history)
         grid, low, high = self._candidates(current)
-        value = np.maximum(self._predict_grid(self.models_, X, grid), 0.0)
+        value = np.maximum(self._predict_grid(self.models_, X, grid, reference), 0.0)
         cvr = None
         if self.cvr_models_ is not None:
-            cvr = np.clip(self._predict_grid(self.cvr_models_, X, grid), 0.0, 1.0)
+            cvr = np.clip(self._predict_grid(self.cvr_models_, X, grid, reference), 0.0, 1.0)
         tol = 1e-12
         ok_roas = np.ones_like(grid, dtype=bool)
         ok_cpa = np.ones_like(grid, dtype=bool)
@@ -654,6 +742,7 @@ class BidRecommender:
         keys = [c for c in KEY_COLUMNS if c in frame.columns]
         out = frame[keys].copy()
         out["current_bid"] = current
+        out["reference_bid"] = reference
         out["bid"] = bid
         out["change"] = bid / current - 1.0
         out["predicted_value_per_click"] = value[rows, choice]
@@ -714,7 +803,37 @@ class BidRecommender:
             reasons.append(text)
         return reasons
 
-    def value_curves(self, contexts: pd.DataFrame, points: int = 25) -> pd.DataFrame:
+    def predict_value(
+        self,
+        contexts: pd.DataFrame,
+        bids: Any = None,
+        history: pd.DataFrame | None = None,
+    ) -> np.ndarray:
+        """Predicted value per click of each context at the given bids.
+
+        Parameters
+        ----------
+        contexts : DataFrame
+            As for :meth:`recommend` (its ``bid`` column is the current bid).
+        bids : array-like, optional
+            One bid per context (default: the current bids).
+        history : DataFrame, optional
+            As for :meth:`recommend`.
+
+        Returns
+        -------
+        ndarray
+        """
+        self._check_fitted()
+        frame, current, reference, X = self._design(contexts, history)
+        at = current if bids is None else np.asarray(bids, dtype=float).reshape(-1)
+        if at.shape != current.shape or not np.all(np.isfinite(at) & (at > 0)):
+            raise TabTuneInputError(f"bids: need {len(current)} numbers > 0")
+        return np.maximum(self._predict_grid(self.models_, X, at[:, None], reference)[:, 0], 0.0)
+
+    def value_curves(
+        self, contexts: pd.DataFrame, points: int = 25, history: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """Predicted value per click across each context's allowed bid range (for plots).
 
         Parameters
@@ -722,6 +841,8 @@ class BidRecommender:
         contexts : DataFrame
             As for :meth:`recommend`.
         points : int, default 25
+        history : DataFrame, optional
+            As for :meth:`recommend`.
 
         Returns
         -------
@@ -729,15 +850,14 @@ class BidRecommender:
             ``context`` (row number), ``bid``, ``predicted_value_per_click``.
         """
         self._check_fitted()
-        frame, current = self._contexts(contexts)
-        X = design_matrix(frame, self.task)
+        frame, current, reference, X = self._design(contexts, history)
         saved = self.n_candidates
         self.n_candidates = max(2, int(points))
         try:
             grid, _, _ = self._candidates(current)
         finally:
             self.n_candidates = saved
-        value = np.maximum(self._predict_grid(self.models_, X, grid), 0.0)
+        value = np.maximum(self._predict_grid(self.models_, X, grid, reference), 0.0)
         n, m = grid.shape
         return pd.DataFrame(
             {
@@ -768,6 +888,10 @@ class BidRecommender:
         self.models_.save(root / "value")
         if self.cvr_models_ is not None:
             self.cvr_models_.save(root / "cvr")
+        if getattr(self, "bid_history_", None) is not None:
+            from tabtune.data.store import atomic_write_parquet
+
+            atomic_write_parquet(self.bid_history_, root / BID_HISTORY_FILE)
         cfg = self._config()
         meta = {
             "format_version": FORMAT_VERSION,
@@ -816,6 +940,8 @@ class BidRecommender:
         )
         rec.models_ = ModelSet.load(root / "value", rec.task)
         rec.cvr_models_ = ModelSet.load(root / "cvr", cvr_task(rec.task)) if meta["cvr"] else None
+        hist_path = root / BID_HISTORY_FILE
+        rec.bid_history_ = pd.read_parquet(hist_path) if hist_path.is_file() else None
         return rec
 
 
