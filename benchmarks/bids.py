@@ -89,6 +89,7 @@ def score_bids(
     rec = true_outcome(truth, contexts, bids)
     cur = true_outcome(truth, contexts, current)
     same_value, same_spend, ks, weights = 0.0, 0.0, [], []
+    value_by_group = 0.0  # summed in the same order as the baseline, so equal bids gain 0
     for _, idx in contexts.groupby(by, observed=True, sort=True).indices.items():
         part = contexts.iloc[idx]
         target = float(rec["spend"].iloc[idx].sum())
@@ -98,6 +99,7 @@ def score_bids(
             k = same_spend_factor(truth, part, current[idx], target)
         out = true_outcome(truth, part, current[idx] * k)
         same_value += float(out["value"].sum())
+        value_by_group += float(rec["value"].iloc[idx].sum())
         same_spend += float(out["spend"].sum())
         ks.append(k)
         weights.append(target)
@@ -116,28 +118,46 @@ def score_bids(
         "same_spend": same_spend,
         "same_profit": same_value - same_spend,
         "same_vps": same_value / same_spend,
-        "gain_same_spend": value / same_value - 1.0,
+        "gain_same_spend": value_by_group / same_value - 1.0,
         "k": float(np.average(ks, weights=weights)) if sum(weights) > 0 else 1.0,
     }
 
 
 def bid_effect(
     rec: BidRecommender, truth: Any, contexts: pd.DataFrame, history: pd.DataFrame
-) -> dict[str, float]:
-    """Predicted vs true value-per-click ratio between 1.3x and 0.7x the current bid, and the
-    click-weighted relative MAE of the predicted value per click at the current bid."""
+) -> dict[str, Any]:
+    """The learned bid effect against the truth, and the error of the predicted value per click.
+
+    Returns
+    -------
+    dict
+        ``pred_change`` / ``true_change``: the click-weighted mean value per click at
+        :data:`HIGH` x the current bids over that at :data:`LOW` x, minus one; ``bias`` their
+        difference; ``ratio_log_mae``: click-weighted mean absolute error of the per-context
+        log ratio; ``vpc_rel_mae``: ``sum w |pred - true| / sum w true`` at the current bids;
+        ``curve``: both click-weighted means at 0.7x, 0.8x, ... 1.3x relative to 1x. The weight
+        ``w`` is the true expected clicks at the current bid.
+    """
     current = contexts["bid"].to_numpy(dtype=float)
-    pred = {x: rec.predict_value(contexts, current * x, history=history) for x in (LOW, 1.0, HIGH)}
-    true = {x: truth.value_per_click(contexts.assign(bid=current * x)) for x in (LOW, 1.0, HIGH)}
+    xs = [round(x, 1) for x in np.arange(LOW, HIGH + 1e-9, 0.1)]
+    pred = {x: rec.predict_value(contexts, current * x, history=history) for x in xs}
+    true = {x: truth.value_per_click(contexts.assign(bid=current * x)) for x in xs}
     w = truth.expected_clicks(contexts)
-    ok = pred[LOW] > 0
-    pred_ratio = float(np.average(pred[HIGH][ok] / pred[LOW][ok], weights=w[ok]))
-    true_ratio = float(np.average(true[HIGH] / true[LOW], weights=w))
+    mean_p = {x: float(np.average(pred[x], weights=w)) for x in xs}
+    mean_t = {x: float(np.average(true[x], weights=w)) for x in xs}
+    pred_change = mean_p[HIGH] / mean_p[LOW] - 1.0
+    true_change = mean_t[HIGH] / mean_t[LOW] - 1.0
+    ok = (pred[LOW] > 0) & (pred[HIGH] > 0)
+    err = np.log(pred[HIGH][ok] / pred[LOW][ok]) - np.log(true[HIGH][ok] / true[LOW][ok])
     return {
-        "pred_ratio": pred_ratio,
-        "true_ratio": true_ratio,
-        "bias": pred_ratio - true_ratio,
+        "pred_change": pred_change,
+        "true_change": true_change,
+        "bias": pred_change - true_change,
+        "ratio_log_mae": float(np.average(np.abs(err), weights=w[ok])),
         "vpc_rel_mae": float(np.sum(w * np.abs(pred[1.0] - true[1.0])) / np.sum(w * true[1.0])),
+        "curve": {
+            str(x): {"pred": mean_p[x] / mean_p[1.0], "true": mean_t[x] / mean_t[1.0]} for x in xs
+        },
     }
 
 
@@ -223,8 +243,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             timings[f"{variant}/{serving}: recommend + score"] = time.perf_counter() - t
             results.append(row)
             print(
-                f"{variant:8s} {serving:7s} bid effect pred {row['pred_ratio']:.3f} true "
-                f"{row['true_ratio']:.3f}; vpc rel MAE {row['vpc_rel_mae']:.3f}; value/spend "
+                f"{variant:8s} {serving:7s} bid effect 0.7x->1.3x pred "
+                f"{100 * row['pred_change']:+.1f}% true {100 * row['true_change']:+.1f}% (per-context "
+                f"log-ratio MAE {row['ratio_log_mae']:.3f}); vpc rel MAE {row['vpc_rel_mae']:.3f}; value/spend "
                 f"{row['vps']:.3f} vs current {row['cur_vps']:.3f} (same spend "
                 f"{row['same_vps']:.3f}, gain {100 * row['gain_same_spend']:+.1f}%)",
                 flush=True,
@@ -258,9 +279,10 @@ def render(out: dict[str, Any], command: str) -> str:
             [
                 r["variant"],
                 r["serving"],
-                f"{100 * (r['pred_ratio'] - 1):+.1f}%",
-                f"{100 * (r['true_ratio'] - 1):+.1f}%",
+                f"{100 * r['pred_change']:+.1f}%",
+                f"{100 * r['true_change']:+.1f}%",
                 f"{100 * r['bias']:+.1f} pp",
+                f"{r['ratio_log_mae']:.3f}",
                 f"{r['vpc_rel_mae']:.3f}",
                 f"{r['vps']:.3f}",
                 f"{r['cur_vps']:.3f}",
@@ -277,6 +299,7 @@ def render(out: dict[str, Any], command: str) -> str:
             "predicted vpc 0.7x->1.3x",
             "true",
             "bias",
+            "per-context error",
             "vpc rel. MAE",
             "value/spend: recommended",
             "current",
@@ -307,9 +330,12 @@ def render(out: dict[str, Any], command: str) -> str:
             "",
             table,
             "",
-            "- *predicted / true vpc 0.7x->1.3x*: click-weighted mean ratio of value per click "
-            "at 1.3x over 0.7x the current bid, minus one; *bias* is predicted minus true. "
-            "The `absolute` rows are the previous model (the raw bid as a feature).",
+            "- *predicted / true vpc 0.7x->1.3x*: the click-weighted mean value per click with "
+            "every context at 1.3x its current bid over that at 0.7x, minus one; *bias* is "
+            "predicted minus true; *per-context error*: click-weighted mean absolute error of "
+            "each context's log ratio (the effect varies by context: steep for a context far "
+            "below its habitual bid, flat near it). The `absolute` rows are the previous model "
+            "(the raw bid as a feature).",
             "- *vpc rel. MAE*: `sum w |pred - true| / sum w true` of the value per click at "
             "the current bid, `w` the true expected clicks.",
             "- *value/spend*: true expected revenue / true expected spend over all evaluated "
