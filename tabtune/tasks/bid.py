@@ -436,7 +436,9 @@ def recent_bids(
     recent[keys] = recent[keys].astype(str)
     recent[TIME_COLUMN] = pd.to_datetime(recent[TIME_COLUMN])
     recent["bid"] = recent["bid"].astype(float)
-    recent = recent.sort_values(TIME_COLUMN, kind="stable").groupby(keys, observed=True).tail(window)
+    recent = (
+        recent.sort_values(TIME_COLUMN, kind="stable").groupby(keys, observed=True).tail(window)
+    )
     if base is not None and len(base):
         others = base[~base[GROUP_COLUMN].isin(set(recent[GROUP_COLUMN]))]
         recent = pd.concat([others, recent], ignore_index=True)
