@@ -428,6 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--brands", default=None)
     s.add_argument("--target-roas", type=float, default=None)
+    s.add_argument(
+        "--plots",
+        action="store_true",
+        help="also write outputs/<date>/plots/bids-<brand>.png (bid vs predicted value)",
+    )
     s.set_defaults(func=cmd_bids)
 
     s = sub.add_parser("budget", help="plan each brand's daily budget across channels")

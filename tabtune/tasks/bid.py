@@ -1051,7 +1051,9 @@ def run_bids_cli(cfg: Config, args: argparse.Namespace) -> int:
     cfg : Config
     args : argparse.Namespace
         ``date`` (default: the day after the store's last date), ``brands`` (comma-separated,
-        default all), ``target_roas`` (default ``bids.target_roas``).
+        default all), ``target_roas`` (default ``bids.target_roas``), ``plots`` (also write
+        ``<outputs_dir>/<date>/plots/bids-<brand>.png``: bid vs predicted value per click for
+        the brand's six biggest contexts).
 
     Returns
     -------
@@ -1075,7 +1077,10 @@ def run_bids_cli(cfg: Config, args: argparse.Namespace) -> int:
         )
     ensure_global(cfg, "bid", con)
     out_root = Path(cfg.outputs_dir) / str(day.date()) / "bids"
-    summary = []
+    plot_root = Path(cfg.outputs_dir) / str(day.date()) / "plots"
+    target = target if target is not None else cfg.bids.target_roas
+    summary: list[tuple[str, ...]] = []
+    plots: list[str] = []
     for brand in brands:
         last = pd.Timestamp(store.date_range(brand)[1]).normalize()
         if last >= day:
@@ -1095,6 +1100,8 @@ def run_bids_cli(cfg: Config, args: argparse.Namespace) -> int:
         rec = BidRecommender.from_estimator(est, config=cfg, model_id=model_id, source=source)
         recs = rec.recommend(contexts, target_roas=target, history=recent)
         write_brand_output(recs, out_root, brand)
+        if getattr(args, "plots", False):
+            plots.append(_plot_brand(rec, contexts, recs, recent, plot_root, brand, target))
         raised = int((recs["change"] > 1e-9).sum())
         lowered = int((recs["change"] < -1e-9).sum())
         cur_roas = float(np.mean(recs["current_value_per_click"] / recs["current_bid"]))
@@ -1111,7 +1118,7 @@ def run_bids_cli(cfg: Config, args: argparse.Namespace) -> int:
         )
     con.print(
         console_table(
-            f"bids for {day.date()} (target ROAS {target or cfg.bids.target_roas:g}) -> {out_root}",
+            f"bids for {day.date()} (target ROAS {target:g}) -> {out_root}",
             [
                 "brand",
                 "rows",
@@ -1123,4 +1130,35 @@ def run_bids_cli(cfg: Config, args: argparse.Namespace) -> int:
             summary,
         )
     )
+    for line in plots:
+        con.print(line)
     return 0
+
+
+def _plot_brand(
+    rec: BidRecommender,
+    contexts: pd.DataFrame,
+    recs: pd.DataFrame,
+    history: pd.DataFrame,
+    root: Path,
+    brand: str,
+    target: float,
+) -> str:
+    """Bid vs predicted value for the brand's biggest contexts, as a PNG (or why not)."""
+    from tabtune.tasks.plots import plot_bid_values
+
+    spend = pd.to_numeric(contexts.get("spend", pd.Series(0.0, index=contexts.index)))
+    top = np.argsort(-spend.fillna(0.0).to_numpy(), kind="stable")[:6]
+    part = contexts.iloc[top].reset_index(drop=True)
+    path = root / f"bids-{quote(str(brand), safe='')}.png"
+    try:
+        plot_bid_values(
+            rec.value_curves(part, history=history),
+            recs.iloc[top].reset_index(drop=True),
+            path,
+            target_roas=target,
+            title=f"{brand}: bid vs predicted value per click (6 biggest contexts)",
+        )
+    except TabTuneInputError as exc:  # matplotlib missing
+        return f"{brand}: no plot ({exc})"
+    return f"{brand}: plot {path}"
