@@ -196,18 +196,18 @@ def split(sim: Any, n_heldout: int, eval_days: int, seed: int) -> dict[str, Any]
     }
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the benchmark; returns the raw figures."""
+def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """One simulation: pretrain, adapt and score every variant; returns its setting and rows."""
     from tabtune.data.synth import GroundTruth, simulate
 
     t0 = time.perf_counter()
-    sim = simulate(n_brands=args.brands, n_days=args.days, seed=args.seed)
+    sim = simulate(n_brands=args.brands, n_days=args.days, seed=seed)
     truth = GroundTruth(sim.params)
-    parts = split(sim, args.heldout, args.eval_days, args.seed)
+    parts = split(sim, args.heldout, args.eval_days, seed)
     obs, ev = sim.observations, parts["eval"]
     targets = {b["brand_id"]: float(b["target_roas"]) for b in sim.params["brands"]}
     print(
-        f"simulated {len(obs):,} rows ({args.brands} brands x {args.days} days) in "
+        f"seed {seed}: simulated {len(obs):,} rows ({args.brands} brands x {args.days} days) in "
         f"{time.perf_counter() - t0:.1f}s; cut {parts['cut'].date()}; pool {len(parts['pool']):,} "
         f"rows; held out {len(parts['held'])} brands ({len(parts['history']):,} history rows, "
         f"{len(ev):,} evaluation contexts)",
@@ -219,77 +219,138 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cfg = bench_config(VARIANTS[variant], args.n_estimators)
         t = time.perf_counter()
         glob = BidRecommender(config=cfg, model_cvr=False, n_jobs=1).fit(parts["pool"])
-        timings[f"{variant}: pretrain"] = time.perf_counter() - t
+        timings["pretrain"] = timings.get("pretrain", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
         adapted = BidRecommender(base_model=glob, config=cfg, model_cvr=False, n_jobs=1).fit(
             parts["history"]
         )
-        timings[f"{variant}: adapt"] = time.perf_counter() - t
+        timings["adapt"] = timings.get("adapt", 0.0) + time.perf_counter() - t
         for serving, rec in (("adapted", adapted), ("global", glob)):
             t = time.perf_counter()
             bids = np.empty(len(ev))
             for brand, idx in ev.groupby("brand_id", observed=True).indices.items():
                 out = rec.recommend(ev.iloc[idx], target_roas=targets[str(brand)], history=obs)
                 bids[idx] = out["bid"].to_numpy()
-            row: dict[str, Any] = {"variant": variant, "serving": serving}
+            row: dict[str, Any] = {"seed": seed, "variant": variant, "serving": serving}
             row.update(bid_effect(rec, truth, ev, obs))
             row.update(score_bids(truth, ev, bids))
-            met = 0
+            met = cur_met = 0
             for brand, idx in ev.groupby("brand_id", observed=True).indices.items():
-                o = true_outcome(truth, ev.iloc[idx], bids[idx])
-                met += int(o["value"].sum() / o["spend"].sum() >= targets[str(brand)])
+                part = ev.iloc[idx]
+                for new, at in ((True, bids[idx]), (False, part["bid"].to_numpy())):
+                    o = true_outcome(truth, part, at)
+                    hit = int(o["value"].sum() / o["spend"].sum() >= targets[str(brand)])
+                    met, cur_met = (met + hit, cur_met) if new else (met, cur_met + hit)
             row["brands_meeting_target"] = met
+            row["current_meeting_target"] = cur_met
+            row["brands"] = len(parts["held"])
             row["mean_change"] = float(np.mean(bids / ev["bid"].to_numpy() - 1.0))
-            timings[f"{variant}/{serving}: recommend + score"] = time.perf_counter() - t
+            timings["recommend + score"] = (
+                timings.get("recommend + score", 0.0) + time.perf_counter() - t
+            )
             results.append(row)
             print(
-                f"{variant:8s} {serving:7s} bid effect 0.7x->1.3x pred "
-                f"{100 * row['pred_change']:+.1f}% true {100 * row['true_change']:+.1f}% (per-context "
-                f"log-ratio MAE {row['ratio_log_mae']:.3f}); vpc rel MAE {row['vpc_rel_mae']:.3f}; value/spend "
-                f"{row['vps']:.3f} vs current {row['cur_vps']:.3f} (same spend "
-                f"{row['same_vps']:.3f}, gain {100 * row['gain_same_spend']:+.1f}%)",
+                f"  {variant:8s} {serving:7s} bid effect 0.7x->1.3x pred "
+                f"{100 * row['pred_change']:+.1f}% true {100 * row['true_change']:+.1f}% "
+                f"(per-context log-ratio MAE {row['ratio_log_mae']:.3f}); vpc rel MAE "
+                f"{row['vpc_rel_mae']:.3f}; value/spend {row['vps']:.3f} vs current "
+                f"{row['cur_vps']:.3f} (same spend {row['same_vps']:.3f}, gain "
+                f"{100 * row['gain_same_spend']:+.1f}%)",
                 flush=True,
             )
+    setting = {
+        "seed": seed,
+        "heldout": parts["held"],
+        "eval_contexts": len(ev),
+        "history_rows": len(parts["history"]),
+        "pool_rows": len(parts["pool"]),
+        "target_roas": {b: targets[b] for b in parts["held"]},
+    }
+    return {"setting": setting, "results": results, "timings_s": timings}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the benchmark over ``args.seeds``; returns the raw figures."""
+    t0 = time.perf_counter()
+    runs = [run_seed(args, seed) for seed in args.seeds]
+    timings: dict[str, float] = {}
+    for r in runs:
+        for k, v in r["timings_s"].items():
+            timings[k] = timings.get(k, 0.0) + v
     return {
         "machine": machine(),
         "setting": {
             "brands": args.brands,
             "days": args.days,
-            "seed": args.seed,
-            "heldout": parts["held"],
+            "seeds": list(args.seeds),
+            "heldout_per_seed": args.heldout,
             "eval_days": args.eval_days,
-            "eval_contexts": len(ev),
-            "history_rows": len(parts["history"]),
-            "pool_rows": len(parts["pool"]),
             "n_estimators": args.n_estimators,
-            "target_roas": {b: targets[b] for b in parts["held"]},
+            "runs": [r["setting"] for r in runs],
         },
-        "results": results,
+        "results": [row for r in runs for row in r["results"]],
         "timings_s": timings,
         "total_s": time.perf_counter() - t0,
     }
+
+
+def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (variant, model): bid-effect figures averaged over seeds, money pooled."""
+    frame = pd.DataFrame(results)
+    out = []
+    for (variant, serving), part in frame.groupby(["variant", "serving"], sort=False):
+        sums = part[["value", "spend", "cur_value", "cur_spend", "same_value", "same_spend"]].sum()
+        out.append(
+            {
+                "variant": variant,
+                "serving": serving,
+                **{
+                    k: float(part[k].mean())
+                    for k in (
+                        "pred_change",
+                        "true_change",
+                        "bias",
+                        "ratio_log_mae",
+                        "vpc_rel_mae",
+                        "mean_change",
+                    )
+                },
+                "vps": sums["value"] / sums["spend"],
+                "cur_vps": sums["cur_value"] / sums["cur_spend"],
+                "same_vps": sums["same_value"] / sums["same_spend"],
+                "gain_same_spend": sums["value"] / sums["same_value"] - 1.0,
+                "profit": sums["value"] - sums["spend"],
+                "cur_profit": sums["cur_value"] - sums["cur_spend"],
+                "same_profit": sums["same_value"] - sums["same_spend"],
+                "met": f"{int(part['brands_meeting_target'].sum())}/{int(part['brands'].sum())}"
+                f" (current {int(part['current_meeting_target'].sum())})",
+                "gains": [float(g) for g in part["gain_same_spend"]],
+                "biases": [float(b) for b in part["bias"]],
+            }
+        )
+    return out
 
 
 def render(out: dict[str, Any], command: str) -> str:
     """The markdown section."""
     s = out["setting"]
     rows = []
-    for r in out["results"]:
+    for r in summarise(out["results"]):
         rows.append(
             [
                 r["variant"],
                 r["serving"],
                 f"{100 * r['pred_change']:+.1f}%",
                 f"{100 * r['true_change']:+.1f}%",
-                f"{100 * r['bias']:+.1f} pp",
+                f"{100 * r['bias']:+.1f} pp ({', '.join(f'{100 * b:+.0f}' for b in r['biases'])})",
                 f"{r['ratio_log_mae']:.3f}",
                 f"{r['vpc_rel_mae']:.3f}",
-                f"{r['vps']:.3f}",
-                f"{r['cur_vps']:.3f}",
-                f"{r['same_vps']:.3f}",
-                f"{100 * r['gain_same_spend']:+.1f}%",
+                f"{r['vps']:.2f} / {r['cur_vps']:.2f} / {r['same_vps']:.2f}",
+                f"{100 * r['gain_same_spend']:+.2f}% "
+                f"({', '.join(f'{100 * g:+.1f}' for g in r['gains'])})",
                 f"{r['profit']:,.0f} / {r['cur_profit']:,.0f} / {r['same_profit']:,.0f}",
-                f"{r['brands_meeting_target']}/{len(s['heldout'])}",
+                f"{100 * r['mean_change']:+.1f}%",
+                r["met"],
             ]
         )
     table = md_table(
@@ -298,53 +359,63 @@ def render(out: dict[str, Any], command: str) -> str:
             "model",
             "predicted vpc 0.7x->1.3x",
             "true",
-            "bias",
+            "bias (per seed)",
             "per-context error",
             "vpc rel. MAE",
-            "value/spend: recommended",
-            "current",
-            "current at same spend",
-            "gain at same spend",
+            "value/spend: recommended / current / current at same spend",
+            "gain at same spend (per seed)",
             "profit: rec. / current / same spend",
+            "mean bid change",
             "brands at target",
         ],
         rows,
     )
     times = ", ".join(f"{k} {v:.0f}s" for k, v in out["timings_s"].items())
+    n_held = sum(len(r["heldout"]) for r in s["runs"])
+    n_ctx = sum(r["eval_contexts"] for r in s["runs"])
     return "\n".join(
         [
             "## Bids: learned bid effect and recommended bids on held-out brands",
             "",
-            f"`{command}` — {machine()}; {out['total_s']:.0f}s in all ({times}).",
+            f"`{command}` — {out['machine']}; {out['total_s']:.0f}s in all ({times}).",
             "",
-            f"Simulation: {s['brands']} brands x {s['days']} days (seed {s['seed']}). "
-            f"{len(s['heldout'])} brands with at least 300 rows before the cut are held out "
-            f"(never in pretraining; {s['history_rows']:,} rows of history), the pool "
-            f"({s['pool_rows']:,} rows up to the cut) pretrains the global model "
+            f"Simulations: {s['brands']} brands x {s['days']} days, seeds "
+            f"{', '.join(map(str, s['seeds']))}. In each, {s['heldout_per_seed']} brands with at "
+            "least 300 rows before the cut are held out (never in pretraining); the other "
+            "brands' rows up to the cut pretrain the global model "
             f"({s['n_estimators']} trees at most, early stopping), and each held-out brand is "
-            f"adapted (`strategy=auto`) on its history. On each of the {s['eval_days']} days "
-            f"after the cut the recommender sets the bid of every context the brand ran that "
-            f"day ({s['eval_contexts']:,} contexts) at the brand's own target ROAS "
-            "(guard rails: +-30% per day); the reference bids come from the observed bids of "
-            "earlier days.",
+            f"adapted (`strategy=auto`) on its own history. On each of the {s['eval_days']} days "
+            "after the cut the recommender sets the bid of every context the brand ran that day "
+            f"({n_ctx:,} contexts of {n_held} brands in all) at the brand's own target ROAS "
+            "(guard rails: +-30% per day); reference bids come from the observed bids of "
+            "earlier days. Figures are averaged over seeds (bid effect, errors) or pooled "
+            "(money).",
             "",
             table,
             "",
             "- *predicted / true vpc 0.7x->1.3x*: the click-weighted mean value per click with "
             "every context at 1.3x its current bid over that at 0.7x, minus one; *bias* is "
-            "predicted minus true; *per-context error*: click-weighted mean absolute error of "
-            "each context's log ratio (the effect varies by context: steep for a context far "
-            "below its habitual bid, flat near it). The `absolute` rows are the previous model "
-            "(the raw bid as a feature).",
+            "predicted minus true (percentage points); *per-context error*: click-weighted mean "
+            "absolute error of each context's log ratio (the true effect varies by context: "
+            "steep for a context far below its habitual bid, flat near it). The `absolute` rows "
+            "are the previous model (the raw bid as a feature), `relative` the current one "
+            "(`reference_bid` + `relative_bid`).",
             "- *vpc rel. MAE*: `sum w |pred - true| / sum w true` of the value per click at "
-            "the current bid, `w` the true expected clicks.",
+            "the current bid, `w` the true expected clicks. The `global` rows serve a brand "
+            "the model never saw (no brand context, no adaptation).",
             "- *value/spend*: true expected revenue / true expected spend over all evaluated "
             "contexts. *current at same spend*: each brand's current bids times one factor, "
             "chosen (by bisection on the truth) so that they cost what the recommended bids "
             "cost; *gain at same spend* is the recommended bids' true revenue over that "
-            "baseline's, minus one. *profit* = true revenue - true spend (currency units). "
-            "*brands at target*: held-out brands whose recommended bids reach their target "
-            "ROAS in truth.",
+            "baseline's, minus one: what the recommender adds beyond moving the spend level. "
+            "*profit* = true revenue - true spend (currency units). *brands at target*: "
+            "held-out brands whose recommended (current) bids reach their target ROAS in truth "
+            "over the evaluated days.",
+            "- The rule (`tabtune/tasks/bid.py`) keeps the predicted value per click over the "
+            "*bid* at or above the target, a floor on ROAS since a click costs less than the "
+            "bid (0.4-0.92 of it in the simulator), while the simulated brands set their bids "
+            "from the target on *cost*: *mean bid change* shows which way the rule moves "
+            "them.",
         ]
     )
 
@@ -354,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--brands", type=int, default=40)
     p.add_argument("--days", type=int, default=540)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9])
     p.add_argument("--heldout", type=int, default=8)
     p.add_argument("--eval-days", type=int, default=28)
     p.add_argument("--n-estimators", type=int, default=400)
@@ -363,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.brands, args.days, args.heldout, args.eval_days = 16, 240, 3, 14
+        args.seeds = args.seeds[:1]
     out = run(args)
     write_raw("bids" + ("-quick" if args.quick else ""), out)
     if not args.quick:

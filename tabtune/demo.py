@@ -144,7 +144,7 @@ def demo_decisions(cfg: Config, con: Any, brands: list[str]) -> dict[str, Any]:
             rows.append(
                 (
                     brand,
-                    f"{r['channel']} / {r.get('audience', '-')} / {r.get('device', '-')}",
+                    f"{r['channel']}/{r.get('audience', '-')}/{r.get('device', '-')}",
                     f"{r['current_bid']:.2f} -> {r['bid']:.2f} ({100 * r['change']:+.0f}%)",
                     f"{r['predicted_value_per_click']:.2f}",
                     r["reason"],
