@@ -175,6 +175,7 @@ def test_bids_cli_writes_recommendations(small_config: Path, capsys) -> None:
     assert run_bids_cli(cfg, args) == 0
     out = capsys.readouterr().out
     assert "pretraining it on the store first" in out
+    # filed under the day the bids are for
     root = Path(cfg.outputs_dir) / "2024-03-01" / "bids"
     bids = pd.read_parquet(root)
     assert set(bids["brand_id"].astype(str)) == set(obs["brand_id"])
@@ -182,6 +183,32 @@ def test_bids_cli_writes_recommendations(small_config: Path, capsys) -> None:
     assert len(bids) == int(last.sum())
     assert (bids["date"] == pd.Timestamp("2024-03-01")).all()
     assert bids["model_id"].str.startswith("global/bid/").all()
+    # reference bids come from the store's earlier days, not from the contexts themselves
+    latest = obs[last].sort_values(["brand_id", "channel", "campaign_id", "audience", "device"])
+    assert not np.allclose(bids["reference_bid"], bids["current_bid"])
+    assert np.allclose(np.sort(bids["current_bid"]), np.sort(latest["bid"]))
+
+
+def test_bids_command_parses_and_plots(small_config: Path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
+    from tabtune.config import load_config
+    from tabtune.data.store import CampaignStore
+    from tabtune.data.synth import simulate
+
+    cfg = load_config(small_config)
+    obs = simulate(n_brands=2, n_days=50, seed=2).observations
+    CampaignStore(cfg.data.store).append(obs)
+    brand = str(obs["brand_id"].iloc[0])
+    argv = ["--config", str(small_config), "bids", "--brands", brand, "--plots"]
+    assert main([*argv, "--target-roas", "-1"]) == EXIT_BAD_INPUT
+    assert main(argv) == EXIT_OK
+    out = capsys.readouterr().out
+    day = (obs["date"].max() + pd.Timedelta(days=1)).date()  # default: the day after the data
+    png = Path(cfg.outputs_dir) / str(day) / "plots" / f"bids-{brand}.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"bids for {day}" in out and str(png) in out
+    assert len(pd.read_parquet(Path(cfg.outputs_dir) / str(day) / "bids")) > 0
 
 
 def test_plots_write_pngs_and_import_tabtune_stays_light(sim, recommender, tmp_path) -> None:
