@@ -401,7 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
         "refresh", help="nightly refresh: adapt, evaluate, promote and decide for every brand"
     )
     task_arg(s)
-    s.add_argument("--date", default=None, help="the run date D")
+    s.add_argument(
+        "--date", default=None, help="the run date D (outputs for D+1 go to outputs/<D+1>/)"
+    )
     s.add_argument("--from", dest="date_from", default=None, help="backfill start date")
     s.add_argument("--to", dest="date_to", default=None, help="backfill end date")
     s.add_argument(
