@@ -49,7 +49,7 @@ def test_same_spend_baseline_matches_the_spend(tiny) -> None:
 
 def test_tiny_run_scores_both_variants(tiny) -> None:
     args = argparse.Namespace(
-        brands=12, days=200, seed=3, heldout=2, eval_days=10, n_estimators=60,
+        brands=12, days=200, seeds=[3], heldout=2, eval_days=10, n_estimators=60,
         variants=list(bench.VARIANTS),
     )  # fmt: skip
     out = bench.run(args)
