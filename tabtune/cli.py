@@ -401,7 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
         "refresh", help="nightly refresh: adapt, evaluate, promote and decide for every brand"
     )
     task_arg(s)
-    s.add_argument("--date", default=None, help="the run date D")
+    s.add_argument(
+        "--date", default=None, help="the run date D (outputs for D+1 go to outputs/<D+1>/)"
+    )
     s.add_argument("--from", dest="date_from", default=None, help="backfill start date")
     s.add_argument("--to", dest="date_to", default=None, help="backfill end date")
     s.add_argument(
@@ -428,6 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--brands", default=None)
     s.add_argument("--target-roas", type=float, default=None)
+    s.add_argument(
+        "--plots",
+        action="store_true",
+        help="also write outputs/<date>/plots/bids-<brand>.png (bid vs predicted value)",
+    )
     s.set_defaults(func=cmd_bids)
 
     s = sub.add_parser("budget", help="plan each brand's daily budget across channels")

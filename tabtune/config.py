@@ -365,7 +365,8 @@ BID_TASK = {
     "description": "expected revenue per click in a context (brand, channel, audience, device, day, bid)",
     "target": {"numerator": "revenue", "denominator": "clicks"},
     "categorical": ["channel", "audience", "device", "vertical"],
-    "numeric": ["bid"],
+    # the bid as the context's typical bid and today's move from it (tabtune.features)
+    "numeric": ["reference_bid", "relative_bid"],
     "calendar": ["day_of_week", "day_of_year", "month", "is_weekend"],
     "objective": "tweedie",
 }

@@ -1,14 +1,19 @@
 """``make demo`` / ``tabtune demo``: the whole path on simulated data, end to end.
 
 Simulate (unless the store already has data) -> pretrain the global bid model -> adapt it to
-every brand -> print a per-brand table and where everything was written.
+every brand -> print a per-brand table -> recommend tomorrow's bids and plan tomorrow's budget
+for three brands (small, medium, large) with :class:`~tabtune.tasks.bid.BidRecommender` and
+:class:`~tabtune.tasks.budget.BudgetPlanner`, as ``tabtune bids`` / ``tabtune budget`` do,
+writing Parquet under ``outputs/<date>/`` (the day decided for) -> say where everything is.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from tabtune.config import Config
 
@@ -29,7 +34,7 @@ def run_demo(
     store = CampaignStore(cfg.data.store)
     if store.exists():
         con.print(
-            f"[1/3] using the existing store {cfg.data.store} ({len(store.brands())} brands); "
+            f"[1/5] using the existing store {cfg.data.store} ({len(store.brands())} brands); "
             "`make clean` to start over"
         )
     else:
@@ -41,19 +46,19 @@ def run_demo(
         store.append(data.observations)
         write_synth(data, cfg.data.truth_dir)
         con.print(
-            f"[1/3] simulated {len(data.observations):,} rows for {n_brands} brands x {n_days} days "
+            f"[1/5] simulated {len(data.observations):,} rows for {n_brands} brands x {n_days} days "
             f"-> {cfg.data.store} ({time.perf_counter() - t0:.1f}s)"
         )
     task = "bid" if "bid" in cfg.tasks else sorted(cfg.tasks)[0]
     with Console(stderr=True).status(f"pretraining the global {task} model..."):
         res = pretrain(cfg, task)
     con.print(
-        f"[2/3] pretrained {res.model_id} on {res.rows:,} rows of {res.brands} brands "
+        f"[2/5] pretrained {res.model_id} on {res.rows:,} rows of {res.brands} brands "
         f"({cfg.backend}, {res.seconds:.1f}s)"
     )
     brands = store.brands()
     results = finetune_brands(cfg, task, brands)
-    con.print(f"[3/3] adapted {len(results)} brands")
+    con.print(f"[3/5] adapted {len(results)} brands")
     con.print(
         _brand_table(sorted(results, key=lambda r: r.rows), f"{task}: global vs adapted, per brand")
     )
@@ -77,12 +82,20 @@ def run_demo(
         con.print(
             f"adapted brands: median holdout error {gains[len(gains) // 2]:.1f}% below the global model"
         )
+    picked = pick_brands(results)
+    decisions: dict[str, Any] = {}
+    if picked and task == "bid":
+        decisions = demo_decisions(cfg, con, picked)
     summary_path = Path(cfg.runs_dir) / "demo" / "summary.json"
     summary_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(
         summary_path,
         json.dumps(
-            {"global": res.__dict__, "brands": [r.to_dict() for r in results]},
+            {
+                "global": res.__dict__,
+                "brands": [r.to_dict() for r in results],
+                "decisions": decisions,
+            },
             indent=2,
             default=str,
         ).encode(),
@@ -93,3 +106,70 @@ def run_demo(
     )
     con.print(f"done in {time.perf_counter() - t_start:.0f}s")
     return 0
+
+
+def pick_brands(results: list, n: int = 3) -> list[str]:
+    """``n`` adapted brands spread over the size range (smallest, middle, largest quartile)."""
+    adapted = sorted((r for r in results if r.strategy != "global"), key=lambda r: r.rows)
+    if not adapted:
+        adapted = sorted(results, key=lambda r: r.rows)
+    if len(adapted) <= n:
+        return [r.brand_id for r in adapted]
+    idx = sorted({round(q * (len(adapted) - 1)) for q in (0.25, 0.5, 0.9)})
+    return [adapted[i].brand_id for i in idx][:n]
+
+
+def demo_decisions(cfg: Config, con: Any, brands: list[str]) -> dict[str, Any]:
+    """Bids and a budget plan for ``brands`` on the day after the data; returns what was written."""
+    import pandas as pd
+
+    from tabtune.errors import TabTuneInputError
+    from tabtune.pipeline import store_for
+    from tabtune.tasks.bid import console_table, run_bids_cli, store_dates
+    from tabtune.tasks.budget import run_budget_cli
+
+    day = store_dates(store_for(cfg), None)
+    out = Path(cfg.outputs_dir) / str(day.date())
+    names = ",".join(brands)
+    t0 = time.perf_counter()
+    con.print(f"[4/5] bids for {day.date()}, brands {names} (`tabtune bids --brands {names}`)")
+    run_bids_cli(cfg, argparse.Namespace(date=None, brands=names, target_roas=None, plots=True))
+    bids = pd.read_parquet(out / "bids")
+    bids["brand_id"] = bids["brand_id"].astype(str)
+    rows = []
+    for brand, part in bids.groupby("brand_id", sort=False):
+        for _, r in part.reindex(part["change"].abs().sort_values(ascending=False).index)[
+            :3
+        ].iterrows():
+            rows.append(
+                (
+                    brand,
+                    f"{r['channel']}/{r.get('audience', '-')}/{r.get('device', '-')}",
+                    f"{r['current_bid']:.2f} -> {r['bid']:.2f} ({100 * r['change']:+.0f}%)",
+                    f"{r['predicted_value_per_click']:.2f}",
+                    r["reason"],
+                )
+            )
+    con.print(
+        console_table(
+            "biggest bid moves per brand",
+            ["brand", "context", "bid", "pred. value/click", "reason"],
+            rows,
+        )
+    )
+    con.print(f"({time.perf_counter() - t0:.1f}s)")
+    t0 = time.perf_counter()
+    con.print(f"[5/5] budget plans for {day.date()} (`tabtune budget --brands {names}`)")
+    budgets: str | None = str(out / "budgets")
+    try:
+        run_budget_cli(cfg, argparse.Namespace(date=None, brands=names, total=None))
+    except TabTuneInputError as exc:
+        con.print(f"no budget plan: {exc}")
+        budgets = None
+    con.print(f"({time.perf_counter() - t0:.1f}s)")
+    return {
+        "date": str(day.date()),
+        "brands": brands,
+        "bids": str(out / "bids"),
+        "budgets": budgets,
+    }

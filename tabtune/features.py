@@ -4,6 +4,14 @@ The frame handed to an estimator keeps ``brand_id`` (the group column) and ``dat
 column): the estimators use them for brand context and time ordering and never as raw
 features. Category vocabularies are frozen by the estimator at pretraining, not here, so this
 module is a pure function of the rows and the task definition.
+
+Two numeric features are derived from the rows when a task lists them and the rows lack them:
+``reference_bid``, the geometric mean of the context's own bids on its last
+:data:`REFERENCE_BID_ROWS` observations *before* the row's day (a context is
+``(brand_id, channel, campaign_id, audience, device)``, those present; the row's own bid when the
+context has no earlier row), and ``relative_bid = bid / reference_bid``. Splitting the bid this
+way lets a model learn how value changes when a context moves its bid (``relative_bid``)
+apart from how valuable contexts that habitually bid high are (``reference_bid``).
 """
 
 from __future__ import annotations
@@ -17,17 +25,26 @@ from tabtune.config import TaskConfig
 from tabtune.errors import TabTuneInputError
 
 __all__ = [
+    "BID_CONTEXT",
     "GROUP_COLUMN",
+    "REFERENCE_BID_ROWS",
     "TIME_COLUMN",
     "TaskData",
     "calendar_features",
     "task_data",
     "feature_columns",
+    "reference_bids",
+    "with_bid_features",
 ]
 
 GROUP_COLUMN = "brand_id"
 TIME_COLUMN = "date"
 _SUMMABLE = ("spend", "clicks", "conversions", "revenue", "impressions")
+#: Columns that identify a bidding context (those present in the rows are used).
+BID_CONTEXT = ("brand_id", "channel", "campaign_id", "audience", "device")
+#: How many earlier observations of a context make its reference bid.
+REFERENCE_BID_ROWS = 28
+_BID_FEATURES = ("reference_bid", "relative_bid")
 
 
 @dataclass
@@ -83,6 +100,80 @@ def calendar_features(dates: pd.Series, names: list[str] | tuple[str, ...]) -> p
     return pd.DataFrame({name: makers[name]().to_numpy() for name in names}, index=dates.index)
 
 
+def reference_bids(
+    rows: pd.DataFrame, window: int = REFERENCE_BID_ROWS, bid_column: str = "bid"
+) -> np.ndarray:
+    """Each row's reference bid: its context's typical bid before the row's day.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        ``date``, ``bid`` and the :data:`BID_CONTEXT` columns present.
+    window : int, default :data:`REFERENCE_BID_ROWS`
+        How many of the context's most recent earlier observations count.
+    bid_column : str, default "bid"
+
+    Returns
+    -------
+    ndarray
+        The geometric mean of the context's valid bids (> 0) on its last ``window``
+        observations dated strictly before the row (rows of the same day never count), in the
+        rows' order; NaN where the context has no earlier valid bid.
+    """
+    n = len(rows)
+    if n == 0:
+        return np.empty(0)
+    keys = [c for c in BID_CONTEXT if c in rows.columns]
+    bid = pd.to_numeric(rows[bid_column], errors="coerce").to_numpy(dtype=float)
+    days = pd.to_datetime(rows[TIME_COLUMN]).to_numpy().astype("datetime64[D]").astype(np.int64)
+    if keys:
+        gid = rows.groupby(keys, sort=False, observed=True, dropna=False).ngroup().to_numpy()
+    else:
+        gid = np.zeros(n, dtype=np.int64)
+    order = np.lexsort((days, gid))
+    g, d, b = gid[order], days[order], bid[order]
+    ok = np.isfinite(b) & (b > 0)
+    log_bid = np.where(ok, np.log(np.where(ok, b, 1.0)), 0.0)
+    # cumulative sums over valid bids, so the mean of any run of rows is two look-ups
+    csum = np.concatenate([[0.0], np.cumsum(log_bid)])
+    ccnt = np.concatenate([[0], np.cumsum(ok)])
+    pos = np.arange(n)
+    new_group = np.r_[True, g[1:] != g[:-1]]
+    new_day = new_group | np.r_[True, d[1:] != d[:-1]]
+    group_start = np.maximum.accumulate(np.where(new_group, pos, 0))
+    day_start = np.maximum.accumulate(np.where(new_day, pos, 0))  # first row of the row's day
+    # the last `window` valid observations before the day: walk back over valid rows only
+    valid_pos = np.flatnonzero(ok)
+    k = ccnt[day_start]  # valid rows before the day (global count)
+    first_k = np.maximum(k - window, ccnt[group_start])
+    lo = np.where(first_k < k, valid_pos[np.minimum(first_k, max(len(valid_pos) - 1, 0))], 0)
+    count = k - first_k
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        ref_sorted = np.where(
+            count > 0, np.exp((csum[day_start] - csum[lo]) / np.maximum(count, 1)), np.nan
+        )
+    out = np.empty(n)
+    out[order] = ref_sorted
+    return out
+
+
+def with_bid_features(rows: pd.DataFrame, window: int = REFERENCE_BID_ROWS) -> pd.DataFrame:
+    """``rows`` with ``reference_bid`` and ``relative_bid`` added where they are missing.
+
+    A row whose context has no earlier bid is its own reference (``relative_bid`` 1).
+    """
+    out = rows.copy()
+    bid = pd.to_numeric(out["bid"], errors="coerce").to_numpy(dtype=float)
+    if "reference_bid" not in out.columns:
+        ref = reference_bids(out, window)
+        out["reference_bid"] = np.where(np.isfinite(ref), ref, bid)
+    if "relative_bid" not in out.columns:
+        ref = out["reference_bid"].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["relative_bid"] = np.where(ref > 0, bid / np.where(ref > 0, ref, 1.0), np.nan)
+    return out
+
+
 def _aggregate(rows: pd.DataFrame, keys: list[str], task: TaskConfig) -> pd.DataFrame:
     missing = [k for k in keys if k not in rows.columns]
     if missing:
@@ -121,6 +212,9 @@ def task_data(rows: pd.DataFrame, task: TaskConfig, *, require_target: bool = Tr
     data = rows
     if task.aggregate_by:
         data = _aggregate(rows, list(task.aggregate_by), task)
+    wanted = [c for c in _BID_FEATURES if c in task.numeric and c not in data.columns]
+    if wanted and "bid" in data.columns:
+        data = with_bid_features(data)
     needed = [*task.categorical, *task.numeric, GROUP_COLUMN, TIME_COLUMN]
     if require_target:
         needed.append(task.target.numerator)

@@ -26,10 +26,11 @@ with the same versions, champions and outputs as an uninterrupted one. Brands th
 retried on a rerun.
 
 Runs of the default task (``bid``) live in ``runs/<D>/``; other tasks in ``runs/<D>/<task>/``.
-Outputs: ``outputs/<D>/predictions/brand_id=<id>/part-0.parquet`` (``predictions/<task>/`` for
-other tasks), ``outputs/<D>/bids/...`` and ``outputs/<D>/budgets/...``; as in the store, the
-folder carries ``brand_id`` (``pandas.read_parquet("outputs/<D>/bids")`` restores it) and the
-``date`` column is the day decided for, ``D + 1``.
+Outputs are filed under the day they decide for, ``D + 1`` (as ``tabtune bids`` and ``tabtune
+budget`` do): ``outputs/<D+1>/predictions/brand_id=<id>/part-0.parquet`` (``predictions/<task>/``
+for other tasks), ``outputs/<D+1>/bids/...`` and ``outputs/<D+1>/budgets/...``; as in the store,
+the folder carries ``brand_id`` (``pandas.read_parquet("outputs/<D+1>/bids")`` restores it) and
+the ``date`` column is that day too.
 """
 
 from __future__ import annotations
@@ -763,7 +764,8 @@ def find_run_challenger(
 
 
 def _outputs_path(cfg: Config, date: dt.date, kind: str, brand: str, task: str) -> Path:
-    folder = Path(cfg.outputs_dir) / date.isoformat() / kind
+    # filed under the decision date (the day after the run date), like `tabtune bids`/`budget`
+    folder = Path(cfg.outputs_dir) / (date + dt.timedelta(days=1)).isoformat() / kind
     if kind == "predictions" and task != "bid":
         folder = folder / task
     return folder / f"brand_id={quote(brand, safe='')}" / "part-0.parquet"
@@ -782,7 +784,7 @@ def _bid_decisions(
         return None
     source = "brand" if model_id.startswith("brands/") else "global"
     rec = BidRecommender.from_estimator(model, config=cfg, model_id=model_id, source=source)
-    return rec.recommend(contexts.reset_index(drop=True))
+    return rec.recommend(contexts.reset_index(drop=True), history=rows)
 
 
 def _budget_decisions(

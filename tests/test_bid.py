@@ -175,6 +175,7 @@ def test_bids_cli_writes_recommendations(small_config: Path, capsys) -> None:
     assert run_bids_cli(cfg, args) == 0
     out = capsys.readouterr().out
     assert "pretraining it on the store first" in out
+    # filed under the day the bids are for
     root = Path(cfg.outputs_dir) / "2024-03-01" / "bids"
     bids = pd.read_parquet(root)
     assert set(bids["brand_id"].astype(str)) == set(obs["brand_id"])
@@ -182,6 +183,32 @@ def test_bids_cli_writes_recommendations(small_config: Path, capsys) -> None:
     assert len(bids) == int(last.sum())
     assert (bids["date"] == pd.Timestamp("2024-03-01")).all()
     assert bids["model_id"].str.startswith("global/bid/").all()
+    # reference bids come from the store's earlier days, not from the contexts themselves
+    latest = obs[last].sort_values(["brand_id", "channel", "campaign_id", "audience", "device"])
+    assert not np.allclose(bids["reference_bid"], bids["current_bid"])
+    assert np.allclose(np.sort(bids["current_bid"]), np.sort(latest["bid"]))
+
+
+def test_bids_command_parses_and_plots(small_config: Path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
+    from tabtune.config import load_config
+    from tabtune.data.store import CampaignStore
+    from tabtune.data.synth import simulate
+
+    cfg = load_config(small_config)
+    obs = simulate(n_brands=2, n_days=50, seed=2).observations
+    CampaignStore(cfg.data.store).append(obs)
+    brand = str(obs["brand_id"].iloc[0])
+    argv = ["--config", str(small_config), "bids", "--brands", brand, "--plots"]
+    assert main([*argv, "--target-roas", "-1"]) == EXIT_BAD_INPUT
+    assert main(argv) == EXIT_OK
+    out = capsys.readouterr().out
+    day = (obs["date"].max() + pd.Timedelta(days=1)).date()  # default: the day after the data
+    png = Path(cfg.outputs_dir) / str(day) / "plots" / f"bids-{brand}.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"bids for {day}" in out and str(png) in out
+    assert len(pd.read_parquet(Path(cfg.outputs_dir) / str(day) / "bids")) > 0
 
 
 def test_plots_write_pngs_and_import_tabtune_stays_light(sim, recommender, tmp_path) -> None:
@@ -210,3 +237,58 @@ def test_plots_write_pngs_and_import_tabtune_stays_light(sim, recommender, tmp_p
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _bid_effect(rec: BidRecommender, truth, contexts: pd.DataFrame, history) -> float:
+    """Predicted minus true change of the click-weighted value per click from 0.7x to 1.3x."""
+    w = truth.expected_clicks(contexts)
+    cur = contexts["bid"].to_numpy()
+    pred = [
+        np.average(rec.predict_value(contexts, cur * x, history=history), weights=w)
+        for x in (0.7, 1.3)
+    ]
+    true = [
+        np.average(truth.value_per_click(contexts.assign(bid=cur * x)), weights=w)
+        for x in (0.7, 1.3)
+    ]
+    return (pred[1] / pred[0]) - (true[1] / true[0])
+
+
+def test_learned_bid_effect_is_close_to_the_truth_and_beats_the_raw_bid(sim, recommender) -> None:
+    from tabtune.config import BID_TASK, TaskConfig
+
+    test = sim["test"][sim["test"]["brand_id"] != sim["unknown"]]
+    history = sim["data"].observations
+    bias = _bid_effect(recommender, sim["truth"], test, history)
+    cfg = tiny_config()
+    raw = TaskConfig.model_validate({**BID_TASK, "numeric": ["bid"]})
+    cfg = cfg.model_copy(update={"tasks": {**cfg.tasks, "bid": raw}})
+    old = BidRecommender(config=cfg, model_cvr=False, n_jobs=1).fit(sim["train"])
+    old_bias = _bid_effect(old, sim["truth"], test, history)
+    print(f"\nbid effect 0.7x->1.3x, predicted minus true: {bias:+.3f} (raw bid: {old_bias:+.3f})")
+    assert abs(bias) < 0.10
+    assert abs(bias) < abs(old_bias)
+
+
+def test_reference_bids_come_from_history_not_from_the_day(sim, recommender) -> None:
+    test = sim["test"]
+    day = test[test["date"] == test["date"].max()].head(40)
+    history = sim["data"].observations
+    out = recommender.recommend(day, history=history)
+    # the reference is the geometric mean of the context's previous 28 observed bids
+    keys = ["brand_id", "channel", "campaign_id", "audience", "device"]
+    first = day.iloc[0]
+    past = history[(history[keys] == first[keys]).all(axis=1) & (history["date"] < first["date"])]
+    expected = float(np.exp(np.log(past.sort_values("date")["bid"].tail(28)).mean()))
+    assert out["reference_bid"].iloc[0] == pytest.approx(expected, rel=1e-12)
+    # changing today's bid moves the recommendation's base, not the reference
+    moved = recommender.recommend(day.assign(bid=day["bid"] * 1.1), history=history)
+    np.testing.assert_allclose(moved["reference_bid"], out["reference_bid"])
+    # no history anywhere: each context is its own reference
+    bare = BidRecommender.from_estimator(recommender.models_.global_model).recommend(day)
+    np.testing.assert_allclose(bare["reference_bid"], day["bid"].to_numpy())
+    # a contexts column is used as given
+    given = recommender.recommend(day.assign(reference_bid=day["bid"] * 2.0))
+    np.testing.assert_allclose(given["reference_bid"], day["bid"].to_numpy() * 2.0)
+    with pytest.raises(TabTuneInputError, match="bids"):
+        recommender.predict_value(day, np.zeros(len(day)))

@@ -122,3 +122,32 @@ def test_classification_plain_target_is_positive_indicator() -> None:
     )
     data = task_data(_rows(), task)
     assert sorted(data.y.tolist()) == [0, 0, 0, 1, 1]
+
+
+def test_reference_bid_is_the_contexts_past_bids_only() -> None:
+    from tabtune.features import reference_bids
+
+    rows = pd.DataFrame(
+        {
+            "brand_id": ["b"] * 6 + ["c"],
+            "date": pd.to_datetime(
+                ["2024-01-01", "2024-01-02", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]
+                + ["2024-01-05"]
+            ),
+            "channel": ["search"] * 7,
+            "audience": ["a", "a", "a", "a", "a", "a", "a"],
+            "device": ["mobile"] * 7,
+            "bid": [1.0, 4.0, 4.0, np.nan, 2.0, 9.0, 3.0],
+        }
+    )
+    ref = reference_bids(rows.iloc[::-1].reset_index(drop=True), window=2)[::-1]
+    # day 1: nothing before; day 2 (both rows): only day 1; day 3: the two last valid (4, 4);
+    # day 4: the NaN bid does not count; another brand's context is separate
+    np.testing.assert_allclose(ref, [np.nan, 1.0, 1.0, 4.0, 4.0, np.sqrt(4.0 * 2.0), np.nan])
+    data = task_data(
+        rows.assign(clicks=1, revenue=1.0, spend=1.0, conversions=0, vertical="x"),
+        default_config().task("bid"),
+    )
+    assert {"reference_bid", "relative_bid"} <= set(data.X.columns)
+    first = data.X.iloc[0]
+    assert first["reference_bid"] == 1.0 and first["relative_bid"] == 1.0  # its own reference

@@ -184,7 +184,10 @@ def test_three_nights_statuses_outputs_and_models(nightly) -> None:
             assert (preds["date"] == next_day).all()
             assert set(preds["model_id"]) == {b.model_id}
             expected_path = (
-                nightly.cfg.outputs_dir / date / "predictions" / f"brand_id={b.brand_id}"
+                nightly.cfg.outputs_dir
+                / str(next_day.date())  # filed under the day decided for
+                / "predictions"
+                / f"brand_id={b.brand_id}"
             )
             assert Path(b.outputs["predictions"]) == expected_path / "part-0.parquet"
             bids = pd.read_parquet(b.outputs["bids"])
