@@ -188,6 +188,17 @@ def _aggregate(rows: pd.DataFrame, keys: list[str], task: TaskConfig) -> pd.Data
     return out
 
 
+def _with_spend_features(data: pd.DataFrame, task: TaskConfig) -> pd.DataFrame:
+    """Add the budget task's trailing spend features when the task names one the data lacks."""
+    from tabtune.tasks.spend_features import SPEND_FEATURE_COLUMNS, add_spend_features
+
+    wanted = {*task.numeric, task.target.numerator, task.target.denominator}
+    missing = [c for c in SPEND_FEATURE_COLUMNS if c in wanted and c not in data.columns]
+    if not missing or "spend" not in data.columns:
+        return data
+    return add_spend_features(data.drop(columns=[c for c in SPEND_FEATURE_COLUMNS if c in data]))
+
+
 def task_data(rows: pd.DataFrame, task: TaskConfig, *, require_target: bool = True) -> TaskData:
     """Build the model inputs of ``task`` from validated contract rows.
 
@@ -215,6 +226,7 @@ def task_data(rows: pd.DataFrame, task: TaskConfig, *, require_target: bool = Tr
     wanted = [c for c in _BID_FEATURES if c in task.numeric and c not in data.columns]
     if wanted and "bid" in data.columns:
         data = with_bid_features(data)
+    data = _with_spend_features(data, task)
     needed = [*task.categorical, *task.numeric, GROUP_COLUMN, TIME_COLUMN]
     if require_target:
         needed.append(task.target.numerator)

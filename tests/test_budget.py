@@ -281,3 +281,46 @@ def test_budget_cli_writes_plans(small_config: Path, capsys) -> None:
     assert {"channel", "spend", "predicted_revenue", "brand_id"} <= set(plans.columns)
     with pytest.raises(TabTuneInputError, match="unknown brand"):
         run_budget_cli(cfg, argparse.Namespace(date=None, brands="nope", total=None))
+
+
+def test_predicted_revenue_is_monotone_in_spend(sim, planner) -> None:
+    brand = _year_brand(sim)
+    day = pd.Timestamp(sim[0].observations["date"].max()) + pd.Timedelta(days=1)
+    curves = planner.response_curves(day, brand=brand, points=200, span=3.0)
+    for channel, curve in curves.groupby("channel"):
+        revenue = curve.sort_values("spend")["predicted_revenue"].to_numpy()
+        assert np.all(np.diff(revenue) >= -1e-9 * max(1.0, revenue.max())), channel
+        assert np.all(np.isfinite(revenue)) and revenue.max() > 0, channel
+
+
+def test_spend_features_use_only_past_days() -> None:
+    from tabtune.tasks.spend_features import add_spend_features, spend_state
+
+    rng = np.random.default_rng(0)
+    dates = pd.date_range("2024-01-01", periods=60)
+    daily = pd.DataFrame(
+        {
+            "brand_id": "b",
+            "date": np.tile(dates, 2),
+            "channel": np.repeat(["search", "social"], 60),
+            "spend": rng.uniform(50, 150, 120),
+            "revenue": rng.uniform(100, 400, 120),
+        }
+    )
+    feats = add_spend_features(daily)
+    day = dates[40]
+    changed = daily.copy()
+    changed.loc[changed["date"] >= day, ["spend", "revenue"]] *= 10.0  # the day and the future
+    again = add_spend_features(changed)
+    on_day = (daily["date"] == day).to_numpy()
+    cols = ["trailing_spend", "trailing_revenue", "trailing_roas_ratio"]
+    np.testing.assert_allclose(again.loc[on_day, cols], feats.loc[on_day, cols])
+    np.testing.assert_allclose(
+        again.loc[on_day, "relative_spend"], 10.0 * feats.loc[on_day, "relative_spend"]
+    )
+    window = daily[(daily["date"] < day) & (daily["date"] >= day - pd.Timedelta(days=28))]
+    expected = window.groupby("channel")["spend"].mean()
+    np.testing.assert_allclose(feats.loc[on_day, "trailing_spend"], expected.to_numpy())
+    # the plan-time state is defined exactly like the training features
+    state = spend_state(daily, day).droplevel("brand_id")
+    np.testing.assert_allclose(state.loc[["search", "social"], cols], feats.loc[on_day, cols])

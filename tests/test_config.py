@@ -16,7 +16,7 @@ def test_shipped_default_config_loads_with_every_task() -> None:
     cfg = load_config(REPO / "configs" / "default.yaml")
     assert set(cfg.tasks) >= {"bid", "budget"}
     assert cfg.task("bid").target.denominator == "clicks"
-    assert cfg.task("budget").monotone == {"spend": 1}
+    assert cfg.task("budget").monotone == {"relative_spend": 1}
     assert cfg.adaptation.min_rows_to_adapt == 100
 
 

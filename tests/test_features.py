@@ -50,14 +50,17 @@ def test_budget_task_aggregates_to_brand_day_channel() -> None:
     from pathlib import Path
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "default.yaml")
-    data = task_data(_rows(), cfg.task("budget"))
+    data = task_data(_rows(), cfg.task("budget"), require_target=False)
     # b1 01-01 search + social, b1 01-03 search, b2 01-02 search, b2 01-06 search
     assert len(data) == 5
     first = data.rows[(data.rows.brand_id == "b1") & (data.rows.date == "2024-01-01")]
     assert sorted(first.channel) == ["search", "social"]
     search = first[first.channel == "search"].iloc[0]
     assert search.spend == 2.0 and search.revenue == 30.0
-    assert data.weight is None
+    # spend relative to the channel's trailing week(s): no past days here, so no value yet
+    assert "relative_spend" in data.X and data.X["relative_spend"].isna().all()
+    with pytest.raises(TabTuneInputError, match="no rows with a usable target"):
+        task_data(_rows(), cfg.task("budget"))
 
 
 def test_missing_feature_column_is_named() -> None:
