@@ -30,8 +30,8 @@ Strategies
 ----------
 ``global`` the base model as is, with the brand's context and a *level offset*: the brand's
 weighted mean target against the base's predictions on its rows, on the link scale (log for
-Tweedie/Poisson, identity for squared error), shrunk towards 0 with the context's prior
-strength (:func:`level_offset`; none for classifiers). The trees learn what brand context
+Tweedie/Poisson, identity for squared error), shrunk towards 0 by a prior worth
+:data:`CONTEXT_SMOOTHING` of the brand's rows (:func:`level_offset`; none for classifiers). The trees learn what brand context
 means from the pretraining brands only, so a new brand's level is often off by tens of percent;
 the offset corrects that without growing a tree. ``refit`` the base's trees with leaf values
 re-estimated on the brand's rows; ``continue`` new trees boosted from the base; ``refit+continue``
@@ -255,14 +255,15 @@ def level_offset(
     y: np.ndarray,
     prediction: np.ndarray,
     weight: np.ndarray | None,
-    prior_weight: float,
+    prior_rows: float = CONTEXT_SMOOTHING,
 ) -> float:
     """A brand's level offset: how far its rows sit from the base model, shrunk.
 
-    Log link (Tweedie, Poisson): ``log(sum w y / sum w p) * W / (W + prior_weight)``;
-    identity link: ``sum w (y - p) / (W + prior_weight)``, with ``W = sum w``. The shrinkage
-    uses the brand context's prior strength, so a brand with little history moves little.
-    0 for classifiers and when the sums are not positive.
+    Log link (Tweedie, Poisson): ``log(sum w y / sum w p)``; identity link:
+    ``sum w (y - p) / sum w``; either times ``n / (n + prior_rows)`` for ``n`` rows, so a
+    brand with little history moves less (a prior worth :data:`CONTEXT_SMOOTHING` of the
+    brand's own rows: day-level shocks do not average out with clicks, rows do). 0 for
+    classifiers and when the sums are not positive.
     """
     link = _LINKS.get(objective)
     if link is None or not len(y):
@@ -271,12 +272,13 @@ def level_offset(
     total = float(np.sum(w))
     if total <= 0:
         return 0.0
+    shrink = len(y) / (len(y) + prior_rows)
     if link == "identity":
-        return float(np.sum(w * (y - prediction)) / (total + prior_weight))
+        return float(np.sum(w * (y - prediction)) / total * shrink)
     observed, expected = float(np.sum(w * y)), float(np.sum(w * prediction))
     if observed <= 0 or expected <= 0:
         return 0.0
-    return float(np.log(observed / expected) * total / (total + prior_weight))
+    return float(np.log(observed / expected) * shrink)
 
 
 def _take(values: np.ndarray | None, rows: np.ndarray | slice | None) -> np.ndarray | None:
@@ -836,7 +838,6 @@ class _Fit:
                 y[at],
                 prediction[at],
                 None if w is None else w[at],
-                context.smoothing,
             )
         return out
 

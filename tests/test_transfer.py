@@ -160,11 +160,13 @@ def test_level_offset_formula_link_and_shrinkage():
     y = np.array([2.0, 4.0, 6.0])
     p = np.array([1.0, 2.0, 3.0])
     w = np.array([1.0, 1.0, 2.0])
-    # log link: log(sum w y / sum w p) shrunk by W / (W + prior weight)
+    # log link: log(sum w y / sum w p), shrunk by n / (n + prior rows)
     assert level_offset("tweedie", y, p, w, 0.0) == pytest.approx(np.log(2.0))
-    assert level_offset("poisson", y, p, w, 4.0) == pytest.approx(np.log(2.0) * 4 / 8)
-    # identity link: sum w (y - p) / (W + prior weight)
-    assert level_offset("squared_error", y, p, w, 1.0) == pytest.approx((1 + 2 + 6) / 5)
+    assert level_offset("poisson", y, p, w, 1.0) == pytest.approx(np.log(2.0) * 3 / 4)
+    # identity link: sum w (y - p) / sum w, shrunk the same way
+    assert level_offset("squared_error", y, p, w, 3.0) == pytest.approx((1 + 2 + 6) / 4 / 2)
+    # the default prior: CONTEXT_SMOOTHING rows
+    assert level_offset("tweedie", y, p, w) == pytest.approx(np.log(2.0) * 3 / 13)
     assert level_offset("binary", y, p, w, 0.0) == 0.0  # classifiers: no offset
     assert level_offset("tweedie", np.zeros(3), p, w, 0.0) == 0.0  # nothing observed
     np.testing.assert_allclose(apply_offset("tweedie", p, np.log(2.0)), 2 * p)
