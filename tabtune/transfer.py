@@ -1200,7 +1200,11 @@ def adapt(
                     )
             else:
                 reason = f"strategy={strategy!r} requested"
-    # Final fit on ALL rows with the round count found on the holdout.
+    # Final fit on ALL rows with the round count found on the holdout. Its context folds are
+    # drawn afresh from the seed, so the model does not depend on how the choice was made: the
+    # chosen strategy requested with the same round count (what a refresh does between two
+    # choices) gives the very same model.
+    fit.rng = np.random.default_rng(settings.random_state)
     everything = fit.part(None)
     context = base.context
     if context is not None:

@@ -198,6 +198,23 @@ def test_global_strategy_serves_the_brand_at_its_own_level(backend, tmp_path):
     assert dict(few._model.context.offsets)["pricey"] > 0
 
 
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+def test_requesting_autos_choice_with_its_rounds_gives_the_same_model(backend):
+    """What a refresh does between two choices: one fit, the very same model."""
+    base = pretrained(backend, "cpu")
+    for seed, name in ((1, "alpha"), (4, "delta")):
+        Xn, yn = new_brand(name, seed=seed, n_days=90)
+        auto = adapted(base, Xn, yn)
+        repeat = {"strategy": auto.strategy_, "early_stopping_rounds": None}
+        if auto.strategy_ == "scratch":
+            repeat["n_estimators"] = auto.n_new_trees_
+        else:
+            repeat["adapt_n_estimators"] = auto.n_new_trees_
+        again = adapted(base, Xn, yn, **repeat)
+        assert again.model_sha256_ == auto.model_sha256_
+        np.testing.assert_array_equal(again.predict(Xn), auto.predict(Xn))
+
+
 def test_auto_scores_every_candidate_on_rolling_folds():
     base = pretrained("lightgbm", "cpu")
     Xn, yn = new_brand("folded", n_days=90)
