@@ -215,6 +215,17 @@ def test_requesting_autos_choice_with_its_rounds_gives_the_same_model(backend):
         np.testing.assert_array_equal(again.predict(Xn), auto.predict(Xn))
 
 
+def test_adaptation_learns_from_the_context_the_brand_is_served_with():
+    """No random context folds within a brand: the adapted model does not depend on the seed."""
+    base = pretrained("lightgbm", "cpu")
+    Xn, yn = new_brand("steady", seed=5, n_days=90)
+    for strategy in ("refit", "continue", "auto"):
+        one = adapted(base, Xn, yn, strategy=strategy, random_state=1)
+        two = adapted(base, Xn, yn, strategy=strategy, random_state=2)  # (stored in the model)
+        assert one.strategy_ == two.strategy_ and one.n_new_trees_ == two.n_new_trees_
+        np.testing.assert_array_equal(one.predict(Xn), two.predict(Xn))
+
+
 def test_auto_scores_every_candidate_on_rolling_folds():
     base = pretrained("lightgbm", "cpu")
     Xn, yn = new_brand("folded", n_days=90)
