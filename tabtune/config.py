@@ -246,6 +246,14 @@ class BudgetConfig(_Section):
     )
     lookback_days: int = Field(28, ge=1)
     grid_points: int = Field(61, ge=5)
+    response: Literal["hill", "model"] = Field(
+        "hill",
+        description=(
+            "spend-response curves: 'hill' (Hill curves identified by the bid lever, pooled "
+            "across brands; the model where a channel has no bids) or 'model' (the budget task's "
+            "learned model)"
+        ),
+    )
 
 
 class SynthConfig(_Section):

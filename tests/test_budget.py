@@ -324,3 +324,103 @@ def test_spend_features_use_only_past_days() -> None:
     # the plan-time state is defined exactly like the training features
     state = spend_state(daily, day).droplevel("brand_id")
     np.testing.assert_allclose(state.loc[["search", "social"], cols], feats.loc[on_day, cols])
+
+
+# ---------------------------------------------------------------------------- bid-identified curves
+def test_bid_index_is_the_common_bid_multiplier_and_continues_with_a_reference(sim) -> None:
+    from tabtune.tasks.spend_features import bid_index
+
+    data, _ = sim
+    obs = data.observations
+    brand = _year_brand(sim)
+    rows = obs[obs["brand_id"] == brand]
+    index, reference = bid_index(rows)
+    merged = rows.assign(date=pd.to_datetime(rows["date"]), channel=rows["channel"].astype(str))
+    merged = merged.merge(index.assign(date=pd.to_datetime(index["date"])), on=["date", "channel"])
+    # log bid = combo level + channel-day level, exactly (the simulator's bids are ref * m)
+    resid = np.log(merged["bid"]) - merged["bid_index"]
+    spread = resid.groupby(
+        [merged["channel"], merged["campaign_id"], merged["audience"], merged["device"]],
+        observed=True,
+    ).agg(lambda x: x.max() - x.min())
+    assert spread.max() < 1e-6
+    assert index.groupby("channel")["bid_index"].mean().abs().max() < 1e-9  # normalised
+    # later rows, with the reference, continue the same scale
+    cut = pd.Timestamp(rows["date"].max()) - pd.Timedelta(days=30)
+    first, ref = bid_index(rows[rows["date"] < cut])
+    later, _ = bid_index(rows[rows["date"] >= cut], ref)
+    both = later.merge(index, on=["brand_id", "date", "channel"], suffixes=("", "_full"))
+    first_full = first.merge(index, on=["brand_id", "date", "channel"], suffixes=("", "_full"))
+    # each channel is normalised on its own: one shift per channel, the same for later days
+    shift = (
+        (first_full["bid_index"] - first_full["bid_index_full"])
+        .groupby(first_full["channel"])
+        .mean()
+    )
+    np.testing.assert_allclose(
+        both["bid_index"] - both["bid_index_full"], shift.loc[both["channel"]].to_numpy(), atol=1e-6
+    )
+
+
+def _hill_days(k: float, r: float, n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Days of one channel: bids move spend along a Hill curve, demand moves both together."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2024-01-01", periods=n, freq="D")
+    level = rng.normal(0.0, 0.25, n)  # log bid multiplier
+    u = np.exp(1.3 * level)
+    demand = np.exp(0.5 * np.sin(np.arange(n) / 20.0)) * rng.gamma(10.0, 0.1, n)
+    spend = 1000.0 * demand * u
+    hill = u**k / (u**k + r**k)
+    revenue = 3000.0 * demand * hill * (1 + r**k) * rng.gamma(200.0, 1 / 200.0, n)
+    return pd.DataFrame(
+        {
+            "brand_id": "b",
+            "date": dates,
+            "channel": "search",
+            "spend": spend,
+            "revenue": revenue,
+            "bid_index": level,
+        }
+    )
+
+
+def test_hill_response_recovers_the_curve_despite_demand_moving_spend_and_revenue() -> None:
+    from tabtune.tasks.spend_features import HILL_K_GRID, HILL_R_GRID, HillResponse
+
+    for k, r in [(1.0, 0.45), (2.2, 0.6)]:
+        days = _hill_days(k, r)
+        model = HillResponse.pretrain(days)
+        assert model.elasticity["search"] == pytest.approx(1.3, abs=0.05)
+        w = model.weights("b", "search")
+        kk, rr = np.meshgrid(HILL_K_GRID, HILL_R_GRID, indexing="ij")
+        # the curve's elasticity at habitual spend, k r^k / (1 + r^k), is what a plan needs
+        true_e = k * r**k / (1 + r**k)
+        est_e = float(np.sum(w * kk * rr**kk / (1 + rr**kk)))
+        assert est_e == pytest.approx(true_e, abs=0.06)
+        curve = model.curve("b", "search", days.iloc[-28:])
+        s = np.linspace(0.0, 3000.0, 50)
+        assert np.all(np.diff(curve(s)) >= 0)
+        # marginal ROAS at 1000 (about the habitual spend): far below the average ROAS of 3
+        slope = (curve(np.array([1100.0])) - curve(np.array([900.0])))[0] / 200.0
+        assert slope < 0.8 * curve(np.array([1000.0]))[0] / 1000.0
+
+
+def test_planner_uses_hill_curves_by_default_and_the_model_on_request(sim, planner) -> None:
+    from tabtune.tasks.budget import BudgetPlanner
+
+    brand = _year_brand(sim)
+    day = pd.Timestamp(sim[0].observations["date"].max()) + pd.Timedelta(days=1)
+    assert planner.response_ is not None
+    assert any(b == brand for b, _ in planner.response_.posterior)
+    plan = planner.plan(None, day, brand=brand)
+    np.testing.assert_allclose(plan["calibration"], 1.0)  # Hill curves are not calibrated
+    curves = planner.response_curves(day, brand=brand, points=20)
+    cfg = planner.config.model_copy(
+        update={"budget": planner.config.budget.model_copy(update={"response": "model"})}
+    )
+    model_only = BudgetPlanner(config=cfg)
+    model_only.models_ = planner.models_
+    model_only.spend_history_ = planner.spend_history_
+    model_only.response_ = planner.response_
+    other = model_only.response_curves(day, brand=brand, points=20)
+    assert not np.allclose(curves["predicted_revenue"], other["predicted_revenue"])

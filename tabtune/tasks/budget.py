@@ -68,18 +68,33 @@ lookback window (observed revenue over the model's prediction for the same days 
 clipped to [1/4, 4]), so that the curve reproduces the brand's recent revenue; ``calibration``
 in the plan reports :math:`k_c`.
 
+Bid-identified curves (``budget.response: "hill"``, the default)
+----------------------------------------------------------------
+Daily spend and revenue move together with demand (season, weekday, volume shocks), so a
+curve fitted to (spend, revenue) pairs learns "revenue proportional to spend" and misses the
+slope a plan needs. The bid is the lever that moves spend *along* the curve: the planner takes
+each channel-day's bid level (:func:`~tabtune.tasks.spend_features.bid_index`, two-way fixed
+effects of the rows' log bids) as exogenous, with ``u = exp(e * bid_index)`` the bid-driven
+spend relative to the channel's habitual spend (``e``: the spend elasticity to the bid, per
+channel, pooled). ROAS then follows :math:`\mathrm{hill}(u)/u` up to a slow value level, so a
+quasi-Poisson likelihood over a grid of Hill shapes ``(k, r)`` identifies the curve; the pool's
+brand posteriors average into a per-channel prior (empirical Bayes) and each brand's posterior
+is prior x likelihood (:class:`~tabtune.tasks.spend_features.HillResponse`). On the plan date
+the curve is :math:`\rho H \, \mathrm{hill}(s/H)`, posterior-averaged, with the habitual spend
+:math:`H` (mean spend over ``u``) and value level :math:`\rho` from the lookback window; the
+model's curve (with calibration) is used for a channel without bids in the window, and for all
+channels with ``budget.response: "model"``.
+
 Limits (measured on the simulator)
 ----------------------------------
 The optimiser is exact; the plan is only as good as the curves' *slopes*, and the stakes are
 small: the simulated brands bid for a target ROAS, so channels start with similar ROAS and the
-true optimum within +-30% bounds gains well under 1% of revenue (median). On held-out brands
-with a year of history (``python -m benchmarks.budget``, docs/benchmarks.md) the relative
-model captures a median 0.45 of the achievable uplift at the recent total (the absolute-spend
-model it replaced: 0.17; a per-channel Hill curve fitted with scipy: 0.36) but only 0.05 when
-the total is raised by 20% (Hill fit: 0.70), and single plans can lose many times the small
-achievable gain. Even knowing each channel's true curve shape and only estimating its scale
-from the last 28 days gives 0.95-0.98: the target of 0.9 is reachable in principle, not with
-the learned slopes yet. Keep the bounds narrow.
+true optimum within +-30% bounds gains well under 1% of revenue (median). On 16 held-out
+brands with a year of history (``python -m benchmarks.budget``, docs/benchmarks.md) the
+bid-identified curves capture a median 0.91 of the achievable uplift at the recent total and
+0.87 with a total 20% higher (seed 11: 0.89 and 0.92); the learned relative model gets 0.24 and
+-0.30, knowing each channel's true curve shape 0.98 and 0.95. Single plans can still lose many
+times the small achievable gain. Keep the bounds narrow.
 """
 
 from __future__ import annotations
@@ -114,7 +129,9 @@ from tabtune.tasks.bid import (
 from tabtune.tasks.spend_features import (
     LONG_WINDOW_DAYS,
     SPEND_FEATURE_COLUMNS,
+    HillResponse,
     add_spend_features,
+    bid_index,
     spend_state,
 )
 
@@ -134,6 +151,7 @@ logger = logging.getLogger("tabtune")
 FORMAT_VERSION = 1
 PLANNER_FILE = "planner.json"
 SPEND_FILE = "recent_spend.parquet"
+BID_REFERENCE_FILE = "bid_reference.parquet"
 
 #: The budget task used when the configuration does not define one (configs/tasks/budget.yaml).
 BUDGET_TASK: dict[str, Any] = {
@@ -522,6 +540,8 @@ class BudgetPlanner:
             planner.task, estimator, global_id=model_id, global_source=source
         )
         planner.spend_history_ = _empty_spend_history()
+        planner.bid_reference_ = None
+        planner.response_ = None
         if history is not None:
             planner.observe(history)
         return planner
@@ -553,7 +573,17 @@ class BudgetPlanner:
             base = ModelSet.from_base(self.base_model, task, PLANNER_FILE, "models")
             self.models_ = base.adapt(cfg, rows, n_jobs=self.n_jobs)
         self.spend_history_ = _empty_spend_history()
+        self.bid_reference_ = None
         self.observe(rows)
+        self.response_ = None
+        if cfg.budget.response == "hill":
+            days = self.spend_history_
+            if self.base_model is None:
+                self.response_ = HillResponse.pretrain(days)
+            else:
+                base_response = _base_response(self.base_model)
+                if base_response is not None:
+                    self.response_ = base_response.adapt(days)
         return self
 
     def observe(self, history: pd.DataFrame) -> BudgetPlanner:
@@ -571,6 +601,14 @@ class BudgetPlanner:
         """
         rows = prepare_rows(history)
         daily = _daily_spend(rows)
+        index, self.bid_reference_ = bid_index(rows, getattr(self, "bid_reference_", None))
+        daily = daily.merge(
+            index.astype({GROUP_COLUMN: str, "channel": str}).assign(
+                **{TIME_COLUMN: lambda f: pd.to_datetime(f[TIME_COLUMN])}
+            ),
+            on=[GROUP_COLUMN, TIME_COLUMN, "channel"],
+            how="left",
+        )
         old = getattr(self, "spend_history_", _empty_spend_history())
         both = pd.concat([old, daily], ignore_index=True) if len(old) else daily
         self.spend_history_ = (
@@ -806,6 +844,16 @@ class BudgetPlanner:
             )
         return state[list(_STATE_COLUMNS)]
 
+    def _hill_curves(self, brand: str, day: pd.Timestamp, channels: list[str]) -> list:
+        """Per channel the bid-identified Hill curve on ``day`` (None where there is none)."""
+        response = getattr(self, "response_", None)
+        if response is None or self._config().budget.response != "hill":
+            return [None] * len(channels)
+        window = self._recent_window(brand, day)
+        if "bid_index" not in window.columns:
+            return [None] * len(channels)
+        return [response.curve(brand, c, window[window["channel"] == c]) for c in channels]
+
     def _curves(
         self,
         brand: str,
@@ -813,12 +861,20 @@ class BudgetPlanner:
         channels: list[str],
         vertical: str | None,
         scale: np.ndarray,
+        hill: Sequence[Response | None] | None = None,
     ) -> tuple[list[Response], BatchResponse]:
-        """Per-channel response curves on ``day`` and a batch evaluator (one prediction)."""
+        """Per-channel response curves on ``day`` and a batch evaluator (one prediction).
 
-        state = self._state(brand, day, channels)
+        Channels with a Hill curve in ``hill`` use it; the others use the model.
+        """
+        hill = list(hill) if hill is not None else [None] * len(channels)
+        modelled = [c for c in range(len(channels)) if hill[c] is None]
+        state = self._state(brand, day, [channels[c] for c in modelled]) if modelled else None
 
         def one(c: int) -> Response:
+            curve = hill[c]
+            if curve is not None:
+                return curve
             return lambda spend: (
                 scale[c] * self._predict(brand, vertical, day, channels[c], spend, state)
             )
@@ -826,12 +882,24 @@ class BudgetPlanner:
         def batch(idx: Sequence[int], spends: Sequence[np.ndarray]) -> list[np.ndarray]:
             idx = list(idx)
             flat = [np.asarray(x, dtype=float).reshape(-1) for x in spends]
-            if not idx:
-                return []
-            names = np.repeat([channels[c] for c in idx], [x.size for x in flat])
-            values = self._predict(brand, vertical, day, names, np.concatenate(flat), state)
-            parts = np.split(values, np.cumsum([x.size for x in flat])[:-1])
-            return [scale[c] * part for c, part in zip(idx, parts)]
+            out: list[np.ndarray | None] = [None] * len(idx)
+            model_pos = []
+            for pos, c in enumerate(idx):
+                curve = hill[c]
+                if curve is not None:
+                    out[pos] = curve(flat[pos])
+                else:
+                    model_pos.append(pos)
+            if model_pos:
+                names = np.repeat(
+                    [channels[idx[p]] for p in model_pos], [flat[p].size for p in model_pos]
+                )
+                spend = np.concatenate([flat[p] for p in model_pos])
+                values = self._predict(brand, vertical, day, names, spend, state)
+                parts = np.split(values, np.cumsum([flat[p].size for p in model_pos])[:-1])
+                for p, part in zip(model_pos, parts):
+                    out[p] = scale[idx[p]] * part
+            return [np.asarray(v, dtype=float) for v in out]
 
         return [one(c) for c in range(len(channels))], batch
 
@@ -843,8 +911,13 @@ class BudgetPlanner:
         channels, lower, upper = self._bounds(recent, bounds)
         vertical = self._vertical(brand)
         recent_arr = np.array([float(recent.get(c, 0.0)) for c in channels])
-        scale = self._calibration(brand, day, channels, vertical)
-        curves, batch = self._curves(brand, day, channels, vertical, scale)
+        hill = self._hill_curves(brand, day, channels)
+        scale = np.ones(len(channels))
+        modelled = [c for c in range(len(channels)) if hill[c] is None]
+        if modelled:
+            names = [channels[c] for c in modelled]
+            scale[modelled] = self._calibration(brand, day, names, vertical)
+        curves, batch = self._curves(brand, day, channels, vertical, scale, hill)
         grid = SpendGrid(
             curves,
             lower,
@@ -1105,12 +1178,19 @@ class BudgetPlanner:
             last = hist.groupby(GROUP_COLUMN)[TIME_COLUMN].transform("max")
             hist = hist[hist[TIME_COLUMN] > last - pd.Timedelta(days=keep)]
         atomic_write_parquet(hist.reset_index(drop=True), root / SPEND_FILE)
+        reference = getattr(self, "bid_reference_", None)
+        if reference is not None and len(reference):
+            atomic_write_parquet(reference.reset_index(drop=True), root / BID_REFERENCE_FILE)
+        elif (root / BID_REFERENCE_FILE).exists():
+            (root / BID_REFERENCE_FILE).unlink()
+        response = getattr(self, "response_", None)
         meta = {
             "format_version": FORMAT_VERSION,
             "kind": "budget_planner",
             "task": self.task.model_dump(mode="json"),
             "budget": cfg.budget.model_dump(mode="json"),
             "calibrate": self.calibrate,
+            "hill_response": response.to_dict() if response is not None else None,
         }
         atomic_write_bytes(root / PLANNER_FILE, json.dumps(meta, indent=2).encode("utf-8"))
         return root
@@ -1145,8 +1225,25 @@ class BudgetPlanner:
         planner.models_ = ModelSet.load(root / "models", planner.task)
         hist = pd.read_parquet(root / SPEND_FILE)
         hist[TIME_COLUMN] = pd.to_datetime(hist[TIME_COLUMN])
+        if "bid_index" not in hist.columns:
+            hist["bid_index"] = np.nan
         planner.spend_history_ = hist
+        reference = root / BID_REFERENCE_FILE
+        planner.bid_reference_ = pd.read_parquet(reference) if reference.is_file() else None
+        saved = meta.get("hill_response")
+        planner.response_ = HillResponse.from_dict(saved) if saved else None
         return planner
+
+
+def _base_response(base: Any) -> HillResponse | None:
+    """The Hill response of a base planner (object or saved directory), else None."""
+    response = getattr(base, "response_", None)
+    if isinstance(response, HillResponse):
+        return response
+    if isinstance(base, str | Path) and (Path(base) / PLANNER_FILE).is_file():
+        saved = _read_meta(Path(base) / PLANNER_FILE, "budget_planner").get("hill_response")
+        return HillResponse.from_dict(saved) if saved else None
+    return None
 
 
 def _read_meta(path: Path, kind: str) -> dict[str, Any]:
@@ -1182,6 +1279,7 @@ def _empty_spend_history() -> pd.DataFrame:
             "spend": pd.Series([], dtype=float),
             "revenue": pd.Series([], dtype=float),
             "vertical": pd.Series([], dtype="str"),
+            "bid_index": pd.Series([], dtype=float),
         }
     )
 
