@@ -413,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--input", default=None, help="CSV/Parquet of new rows to append to the store first"
     )
+    s.add_argument(
+        "--plots",
+        action="store_true",
+        help="also plot each brand's decisions (outputs/<D+1>/plots/) into the run report "
+        "(config refresh.plots)",
+    )
     s.set_defaults(func=cmd_refresh)
 
     s = sub.add_parser("predict", help="predict a task for a file or the store")

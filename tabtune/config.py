@@ -219,6 +219,12 @@ class RefreshConfig(_Section):
     executor: Literal["inline", "process", "dask"] = "inline"
     n_workers: int = Field(2, ge=1)
     scheduler: str | None = None
+    plots: bool = Field(
+        False,
+        description="also write each brand's decision plot (bid vs predicted value, or budget "
+        "response curves with the plan) as outputs/<D+1>/plots/<kind>-<brand>.png and embed it "
+        "in the run report (about 0.3 s a brand)",
+    )
 
 
 class BidConfig(_Section):

@@ -870,7 +870,81 @@ def write_decisions(
     else:
         path = _outputs_path(cfg, date, kind, brand, task.name)
         outputs[kind] = _write_brand_frame(pd.DataFrame(decisions), path)
+        if cfg.refresh.plots:
+            plot, note = _decision_plot(cfg, task.name, brand, date, model, model_id, rows)
+            if plot is not None:
+                outputs["plot"] = plot
+            if note:
+                notes.append(note)
     return outputs, notes
+
+
+def _decision_plot(
+    cfg: Config,
+    task: str,
+    brand: str,
+    date: dt.date,
+    model: Any,
+    model_id: str,
+    rows: pd.DataFrame,
+) -> tuple[str | None, str | None]:
+    """The brand's decision plot for the day after ``date`` (``refresh.plots``).
+
+    ``bid``: predicted value per click against the bid for the brand's six biggest contexts,
+    the recommended bids and the target-ROAS line; ``budget``: each channel's predicted
+    response curve with the planned and the recent spend. Written to
+    ``outputs/<D+1>/plots/<bids|budget>-<brand>.png``.
+
+    Returns
+    -------
+    (path, note)
+        The PNG written (or None) and why not, when not.
+    """
+    from urllib.parse import quote
+
+    from tabtune.tasks import plots
+
+    day = date + dt.timedelta(days=1)
+    root = Path(cfg.outputs_dir) / day.isoformat() / "plots"
+    source = "brand" if model_id.startswith("brands/") else "global"
+    name = quote(str(brand), safe="")
+    try:
+        if task == "bid":
+            from tabtune.tasks.bid import BidRecommender
+
+            contexts = next_day_contexts(rows, date)
+            contexts = contexts[pd.to_numeric(contexts["bid"], errors="coerce") > 0]
+            spend = pd.to_numeric(contexts.get("spend", 0.0), errors="coerce")
+            top = np.argsort(-np.nan_to_num(np.asarray(spend, dtype=float)), kind="stable")[:6]
+            part = contexts.iloc[top].reset_index(drop=True)
+            rec = BidRecommender.from_estimator(model, config=cfg, model_id=model_id, source=source)
+            path = plots.plot_bid_values(
+                rec.value_curves(part, history=rows),
+                rec.recommend(part, history=rows),
+                root / f"bids-{name}.png",
+                target_roas=cfg.bids.target_roas,
+                title=f"{brand} {day}: bid vs predicted value per click (6 biggest contexts)",
+            )
+        elif task == "budget":
+            from tabtune.tasks.budget import BudgetPlanner
+
+            since = pd.Timestamp(date) - pd.Timedelta(days=cfg.budget.lookback_days - 1)
+            history = rows[pd.to_datetime(rows[TIME_COLUMN]) >= since]
+            planner = BudgetPlanner.from_estimator(
+                model, config=cfg, history=history, model_id=model_id, source=source
+            )
+            when = pd.Timestamp(day)
+            path = plots.plot_response_curves(
+                planner.response_curves(when, brand=brand),
+                planner.plan(None, when, brand=brand),
+                root / f"budget-{name}.png",
+                title=f"{brand} {day}: predicted revenue against spend per channel",
+            )
+        else:
+            return None, None
+    except (ImportError, TabTuneInputError) as exc:
+        return None, f"plot not written: {exc}"
+    return str(path), None
 
 
 def ensure_global(cfg: Config, task: str, date: dt.date) -> tuple[ModelRef, str, float]:
@@ -1426,6 +1500,8 @@ def run_refresh_cli(cfg: Config, args: Any) -> int:
     brands = None
     if getattr(args, "brands", None):
         brands = [b.strip() for b in str(args.brands).split(",") if b.strip()]
+    if getattr(args, "plots", False):
+        cfg = cfg.model_copy(update={"refresh": cfg.refresh.model_copy(update={"plots": True})})
     scheduler = getattr(args, "scheduler", None)
     if scheduler:
         cfg = cfg.model_copy(

@@ -298,6 +298,47 @@ def _cell(value: Any, *, num: bool = False, cls: str = "") -> str:
     return f"<td{attr}>{html.escape(_fmt(value))}</td>"
 
 
+#: Decision plots embedded in a run report (the others are listed with their paths).
+MAX_EMBEDDED_PLOTS = 24
+
+
+def _decision_plot_parts(report: Mapping[str, Any]) -> list[str]:
+    """HTML of the brands' decision plots (``refresh.plots``): embedded PNGs, then paths."""
+    plotted = [
+        b
+        for b in report.get("brands", [])
+        if (b.get("outputs") or {}).get("plot") and Path(b["outputs"]["plot"]).is_file()
+    ]
+    if not plotted:
+        return []
+    parts = [
+        "<h2>Brand decisions</h2>",
+        f'<p class="note">decision plots of {len(plotted)} brands (refresh.plots); '
+        f"PNG files beside the decisions under outputs/</p>",
+    ]
+    for b in plotted[:MAX_EMBEDDED_PLOTS]:
+        path = Path(b["outputs"]["plot"])
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        caption = (
+            f"{b.get('brand_id')}: {b.get('status', '')}, served by {b.get('model_id', '')}"
+            f" ({b.get('strategy') or 'global'})"
+        )
+        parts.append(
+            f"<h3>{html.escape(str(b.get('brand_id')))}</h3>"
+            f'<p class="note">{html.escape(caption)} | {html.escape(str(path))}</p>'
+            f'<p><img alt="{html.escape(str(b.get("brand_id")))} decisions" '
+            f'src="data:image/png;base64,{data}"></p>'
+        )
+    rest = plotted[MAX_EMBEDDED_PLOTS:]
+    if rest:
+        parts.append(
+            '<p class="note">more plots: '
+            + html.escape(", ".join(str(b["outputs"]["plot"]) for b in rest))
+            + "</p>"
+        )
+    return parts
+
+
 def render_html(
     report: Mapping[str, Any], history: Sequence[Mapping[str, Any]] | None = None
 ) -> str:
@@ -344,6 +385,7 @@ def render_html(
             else:
                 parts.append(f'<p><img alt="{alt}" src="data:image/png;base64,{png}"></p>')
 
+    parts.extend(_decision_plot_parts(report))
     parts.append("<h2>Brands</h2><table><tr>")
     headers = [
         "brand",

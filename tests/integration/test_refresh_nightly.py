@@ -428,3 +428,46 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(
             assert_same_scores(report, reference)
             assert_same_outputs(report, reference)
         assert registry_view(cfg) == nightly.registry_after[DATES[1]], where
+
+
+def test_later_nights_repeat_the_weekly_strategy_choice(nightly) -> None:
+    """Night 1 chooses on folds; the next nights repeat the champion's choice in one fit."""
+    registry = ModelRegistry(nightly.cfg.models_dir)
+    first = {b.brand_id: b for b in nightly.reports[DATES[0]].brands}
+    second = nightly.reports[DATES[1]].brands
+    repeated = 0
+    for b in second:
+        before = first[b.brand_id]
+        if before.status != "promoted" or b.challenger_id is None:
+            continue  # no brand champion after night 1: night 2 chooses again
+        manifest = registry.manifest(registry.from_id(b.challenger_id))
+        assert manifest["selection"]["date"] == DATES[0], b.brand_id
+        assert manifest["strategy"] == before.strategy
+        assert "repeats the choice of " + DATES[0] in manifest["reason"]
+        repeated += 1
+    assert repeated >= 1
+
+
+def test_refresh_plots_decisions_into_the_run_report(tmp_path, observations) -> None:
+    config, cfg = workspace(tmp_path / "ws")
+    CampaignStore(cfg.data.store).append(upto(observations, DATES[0]))
+    brands = "b002,b003"
+    assert cli(config, "refresh", "--date", DATES[0], "--brands", brands, "--plots") == EXIT_OK
+    assert (
+        cli(
+            config, "refresh", "--task", "budget", "--date", DATES[0], "--brands", "b002", "--plots"
+        )
+        == EXIT_OK
+    )
+    next_day = (pd.Timestamp(DATES[0]) + pd.Timedelta(days=1)).date().isoformat()
+    plots = cfg.outputs_dir / next_day / "plots"
+    assert (plots / "bids-b002.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (plots / "bids-b003.png").is_file() and (plots / "budget-b002.png").is_file()
+    report = json.loads((cfg.runs_dir / DATES[0] / "report.json").read_text())
+    assert {b["brand_id"]: Path(b["outputs"]["plot"]).name for b in report["brands"]} == {
+        "b002": "bids-b002.png",
+        "b003": "bids-b003.png",
+    }
+    page = (cfg.runs_dir / DATES[0] / "report.html").read_text()
+    assert "Brand decisions" in page
+    assert page.count(IMAGE) >= 2 + 2  # the run's own plots and one per brand
