@@ -28,6 +28,7 @@ def run_demo(
     from tabtune.data.store import CampaignStore, atomic_write_bytes
     from tabtune.data.synth import simulate, write_synth
     from tabtune.pipeline import pretrain
+    from tabtune.transfer import loss_name
 
     con = Console(highlight=False)
     t_start = time.perf_counter()
@@ -62,10 +63,16 @@ def run_demo(
     con.print(
         _brand_table(sorted(results, key=lambda r: r.rows), f"{task}: global vs adapted, per brand")
     )
+    task_cfg = cfg.task(task)
+    loss = loss_name(task_cfg.objective or "squared_error")
+    if task_cfg.kind == "classification":
+        loss = "log loss"
     con.print(
-        "err = weighted MSE on each brand's newest "
-        f"{cfg.adaptation.validation_fraction:.0%} of rows (the holdout that chose the strategy); "
-        f"brands under {cfg.adaptation.min_rows_to_adapt} rows are served by the global model"
+        f"err = weighted {loss} over the holdout rows of the "
+        f"{cfg.adaptation.selection_folds} rolling folds that chose the strategy (the newest "
+        f"{cfg.adaptation.validation_fraction:.0%} of rows, and as many just before, per fold); "
+        f"brands under {cfg.adaptation.min_rows_to_adapt} rows are served by the global model "
+        "(with their level offset)"
     )
 
     strategies: dict[str, int] = {}

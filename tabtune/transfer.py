@@ -1161,7 +1161,7 @@ def adapt(
         strategy = "global"
         reason = (
             f"{n} rows < min_rows_to_adapt={settings.min_rows_to_adapt}: served by the global "
-            "model, conditioned on the brand's context"
+            "model, conditioned on the brand's context and level"
         )
     else:
         evaluate = strategy == "auto" or settings.early_stopping_rounds is not None
