@@ -157,15 +157,25 @@ def reference_bids(
     return out
 
 
-def with_bid_features(rows: pd.DataFrame, window: int = REFERENCE_BID_ROWS) -> pd.DataFrame:
+def with_bid_features(
+    rows: pd.DataFrame,
+    window: int = REFERENCE_BID_ROWS,
+    history: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """``rows`` with ``reference_bid`` and ``relative_bid`` added where they are missing.
 
     A row whose context has no earlier bid is its own reference (``relative_bid`` 1).
+    ``history`` (earlier rows of the same contexts, e.g. the store's rows before the day being
+    planned) supplies the earlier bids when ``rows`` alone do not hold them.
     """
     out = rows.copy()
     bid = pd.to_numeric(out["bid"], errors="coerce").to_numpy(dtype=float)
     if "reference_bid" not in out.columns:
-        ref = reference_bids(out, window)
+        if history is not None and len(history) and "bid" in history.columns:
+            both = pd.concat([out, history], ignore_index=True, sort=False)
+            ref = reference_bids(both, window)[: len(out)]
+        else:
+            ref = reference_bids(out, window)
         out["reference_bid"] = np.where(np.isfinite(ref), ref, bid)
     if "relative_bid" not in out.columns:
         ref = out["reference_bid"].to_numpy(dtype=float)

@@ -52,7 +52,7 @@ import pandas as pd
 
 from tabtune.config import Config, TaskConfig
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
-from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData, task_data
+from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData, task_data, with_bid_features
 from tabtune.parallel import Executor, make_executor
 from tabtune.report import load_history, print_summary, run_dir_for, write_report
 
@@ -842,6 +842,9 @@ def write_decisions(
         Output kind -> path written, and notes.
     """
     contexts = next_day_contexts(rows, date)
+    if "bid" in contexts.columns and {"reference_bid", "relative_bid"} & set(task.numeric):
+        # the contexts' reference bids come from the brand's earlier days, as for its bids
+        contexts = with_bid_features(contexts, history=rows)
     data = task_data(contexts, task, require_target=False)
     frame = data.X[["brand_id", TIME_COLUMN]].copy()
     for col in ("channel", "campaign_id", "audience", "device", *task.numeric):

@@ -154,3 +154,30 @@ def test_reference_bid_is_the_contexts_past_bids_only() -> None:
     assert {"reference_bid", "relative_bid"} <= set(data.X.columns)
     first = data.X.iloc[0]
     assert first["reference_bid"] == 1.0 and first["relative_bid"] == 1.0  # its own reference
+
+
+def test_with_bid_features_takes_earlier_bids_from_history():
+    from tabtune.features import with_bid_features
+
+    ctx = {
+        "brand_id": "b1",
+        "channel": "search",
+        "campaign_id": "c1",
+        "audience": "a",
+        "device": "d",
+    }
+    history = pd.DataFrame(
+        [
+            {**ctx, "date": pd.Timestamp("2024-01-01") + pd.Timedelta(days=i), "bid": b}
+            for i, b in enumerate([1.0, 4.0])
+        ]
+    )
+    tomorrow = pd.DataFrame([{**ctx, "date": pd.Timestamp("2024-01-03"), "bid": 3.0}])
+    alone = with_bid_features(tomorrow)
+    assert alone["reference_bid"].iloc[0] == 3.0 and alone["relative_bid"].iloc[0] == 1.0
+    known = with_bid_features(tomorrow, history=history)
+    assert known["reference_bid"].iloc[0] == pytest.approx(2.0)  # geometric mean of 1 and 4
+    assert known["relative_bid"].iloc[0] == pytest.approx(1.5)
+    assert len(known) == 1 and list(known.columns[: len(tomorrow.columns)]) == list(
+        tomorrow.columns
+    )
