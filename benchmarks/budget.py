@@ -14,8 +14,9 @@ to the total. Every plan is scored with the true curves on its date:
     uplift share = (true revenue of the plan - true revenue of the habitual split)
                    / (true revenue of the true optimum - true revenue of the habitual split)
 
-where the true optimum is the same DP on the true curves (same bounds and total). So the
-habitual split scores 0 and the optimum 1; negative means the plan loses revenue.
+where the true optimum is the same DP on the true curves (same bounds and total, a finer grid,
+refined off the grid like every plan). So the habitual split scores 0 and the optimum 1;
+negative means the plan loses revenue.
 
 Methods (all allocate with the same DP):
 

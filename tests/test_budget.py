@@ -94,6 +94,44 @@ def test_plans_sum_to_total_and_respect_bounds(seed: int) -> None:
         assert np.all(spend <= upper + 1e-9)
 
 
+def test_refinement_reaches_the_continuous_optimum_between_grid_points() -> None:
+    # Two concave channels a*sqrt(s): the optimum splits the total in the ratio a1^2 : a2^2,
+    # which falls between the points of a coarse grid.
+    a = np.array([1.0, 1.3])
+    response = [lambda s, w=w: w * np.sqrt(np.asarray(s, dtype=float)) for w in a]
+    lower, upper, total = [0.0, 0.0], [100.0, 100.0], 100.0
+    best = total * a**2 / np.sum(a**2)  # 37.17, 62.83
+    grid = SpendGrid(response, lower, upper, grid_points=5, refine=False)
+    on_grid = grid.allocate(total)
+    assert np.max(np.abs(on_grid - best)) > 10.0  # the grid (step 25) cannot get close
+    refined = allocate_budget(response, lower, upper, total, grid_points=5)
+    np.testing.assert_allclose(refined, best, atol=grid.step / 64)
+    assert refined.sum() == pytest.approx(total, abs=1e-9)
+    assert total_value(response, refined) > total_value(response, on_grid)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_refinement_never_loses_value_and_keeps_total_and_bounds(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    k = int(rng.integers(2, 6))
+
+    def curve(height: float, midpoint: float, width: float):
+        s_part = s_curve(height, midpoint, width)
+        return lambda s: s_part(s) + 0.3 * np.sqrt(np.asarray(s, dtype=float))
+
+    response = [
+        curve(rng.uniform(10, 100), rng.uniform(5, 80), rng.uniform(1, 30)) for _ in range(k)
+    ]
+    lower = rng.uniform(0, 50, k)
+    upper = lower + rng.uniform(0, 120, k)
+    for total in np.linspace(lower.sum(), upper.sum(), 7)[1:-1]:
+        grid = allocate_budget(response, lower, upper, float(total), grid_points=11, refine=False)
+        refined = allocate_budget(response, lower, upper, float(total), grid_points=11)
+        assert total_value(response, refined) >= total_value(response, grid) - 1e-9
+        assert refined.sum() == pytest.approx(total, abs=1e-6)
+        assert np.all(refined >= lower - 1e-9) and np.all(refined <= upper + 1e-9)
+
+
 def test_total_outside_the_bounds_is_a_clear_error() -> None:
     response = [s_curve(10, 5, 1)] * 2
     with pytest.raises(TabTuneInputError, match=r"total 50\.00 .*lower bounds sum to 60\.00"):
