@@ -1238,7 +1238,7 @@ def _fill_training_context(fit: _Fit, part: _Part, table: BrandContext) -> None:
     serving will. Adaptation therefore learns from the very values the brand is served with.
     On the transfer benchmark this made adaptation deterministic (no random folds) and better
     than out-of-fold context under two seeds (which moved bucket means by up to 50% between
-    them): docs/benchmarks.md.
+    them), measured on the transfer benchmark's data during development.
     """
     fit.fill_from_table(part, table)
 
