@@ -22,6 +22,7 @@ Run: ``python -m benchmarks.transfer`` (``make bench``).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -44,6 +45,8 @@ PARAMS: dict[str, Any] = dict(
     random_state=0,
 )
 BUCKETS = {"~100": (60, 300), "~1,000": (600, 2500), "~10,000": (5000, 10**9)}
+#: tabtune's default min_rows_to_adapt (brands with fewer rows are served by the global model).
+MIN_ROWS_TO_ADAPT = 100
 
 
 def _pick_heldout(
@@ -296,18 +299,52 @@ def overhead(args: argparse.Namespace) -> dict[str, float]:
     return out
 
 
+def _miss(part: pd.DataFrame, means: dict[str, float], best_base: float, bucket: str) -> str:
+    """Why a bucket misses: its gap, the brand that costs the most, brands served globally."""
+    best = min((m for m in means if m != "tabtune auto"), key=means.__getitem__)
+    gap = part["tabtune auto"] - part[best]
+    worst = part.loc[gap.idxmax()]
+    rest = part.drop(index=gap.idxmax())
+    text = (
+        f"{bucket} by {100 * (means['tabtune auto'] - best_base) / best_base:+.1f}% against "
+        f"{best}; brand {worst['brand']} ({int(worst['train_rows']):,} rows, `auto` chose "
+        f"{worst['strategy']}) scores {worst['tabtune auto']:.3f} against {worst[best]:.3f}"
+        + (
+            f" (the other {len(rest)} brands: `auto` {rest['tabtune auto'].mean():.3f}, "
+            f"{best} {rest[best].mean():.3f})"
+            if len(rest)
+            else ""
+        )
+    )
+    served = part[part["train_rows"] < MIN_ROWS_TO_ADAPT]
+    if len(served):
+        text += (
+            f"; {len(served)} of its brands have fewer than {MIN_ROWS_TO_ADAPT} rows and are "
+            "served by the global model by design ("
+            + ", ".join(
+                f"{r['brand']} {r['tabtune auto']:.3f} vs {r[best]:.3f}"
+                for _, r in served.iterrows()
+            )
+            + ")"
+        )
+    return text + "."
+
+
 def render(out: dict[str, Any], command: str) -> str:
     res = pd.DataFrame(out["brands"])
     methods = [
         m for m in ("global", "brand-only", "pooled+id", "gpboost", "tabtune auto") if m in res
     ]
     rows = []
+    misses = []
     for bucket in BUCKETS:
         part = res[res["bucket"] == bucket]
         if part.empty:
             continue
         means = {m: part[m].mean() for m in methods}
         best_base = min(v for k, v in means.items() if k != "tabtune auto")
+        if means["tabtune auto"] > best_base:
+            misses.append(_miss(part, means, best_base, bucket))
         rows.append(
             [bucket, len(part), int(part["train_rows"].median())]
             + [
@@ -319,6 +356,8 @@ def render(out: dict[str, Any], command: str) -> str:
     table = md_table(
         ["bucket", "brands", "median train rows", *methods, "auto vs best baseline"], rows
     )
+    if misses:
+        table += "\n\nWhere `auto` misses: " + " ".join(misses)
     folds_rows = []
     if "auto, 1 fold" in res:
         for bucket in BUCKETS:
@@ -341,7 +380,12 @@ def render(out: dict[str, Any], command: str) -> str:
     night_cpu = (adapt_cpu + (every - 1) * repeat_cpu) / every
     pooled_cpu = t["pooled_with_id_cpu"]
     lines = [
-        "## Transfer: global vs adapted vs baselines",
+        "## Transfer: global vs adapted vs baselines"
+        + (
+            ""
+            if out["args"].get("section", "transfer") == "transfer"
+            else f" (seed {out['args']['seed']})"
+        ),
         "",
         f"Command: `{command}`. Machine: {machine()}.",
         "",
@@ -494,13 +538,24 @@ def main(argv: list[str] | None = None) -> int:
         help="boosting objective for every method (default: the bid task's)",
     )
     p.add_argument("--quick", action="store_true", help="small smoke run (not written to docs)")
+    p.add_argument(
+        "--section",
+        default="transfer",
+        help="section of docs/benchmarks.md (and docs/benchmarks/<section>.json) to write; "
+        "a second simulation seed writes its own (make bench: transfer-seed-12)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.brands, args.days, args.per_bucket, args.overhead_rows = 40, 365, 2, 100_000
     out = run(args)
-    write_raw("transfer" + ("-quick" if args.quick else ""), out)
+    write_raw(args.section + ("-quick" if args.quick else ""), out)
     if not args.quick:
-        write_section("transfer", render(out, "make bench  # python -m benchmarks.transfer"))
+        command = "python -m benchmarks.transfer" + (
+            ""
+            if args.section == "transfer"
+            else " " + " ".join(sys.argv[1:] if argv is None else argv)
+        )
+        write_section(args.section, render(out, f"make bench  # {command}"))
         print("wrote docs/benchmarks.md")
     else:
         print(render(out, "python -m benchmarks.transfer --quick"))
