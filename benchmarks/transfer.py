@@ -33,6 +33,7 @@ from benchmarks.common import best_of, machine, md_table, weighted_mae, write_ra
 from tabtune import TabTuneRegressor
 from tabtune.config import default_config
 from tabtune.data.synth import simulate
+from tabtune.estimators import repeat_params
 from tabtune.features import task_data
 
 PARAMS: dict[str, Any] = dict(
@@ -154,7 +155,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             row["strategy"] = est.strategy_
             # The other nights of a week: the refresh repeats this choice in one fit.
             t, c = time.perf_counter(), time.process_time()
-            again = TabTuneRegressor(base_model=glob, n_jobs=1, **_repeat_params(est))
+            again = TabTuneRegressor(
+                base_model=glob, n_jobs=1, **repeat_params(est.strategy_, est.n_new_trees_)
+            )
             again.fit(X[tr], y[tr], sample_weight=w[tr])
             row["repeat_seconds"] = time.perf_counter() - t
             row["repeat_cpu"] = time.process_time() - c
@@ -180,16 +183,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.no_overhead:
         out["overhead"] = overhead(args)
     return out
-
-
-def _repeat_params(est: TabTuneRegressor) -> dict[str, Any]:
-    """Parameters that repeat ``est``'s choice in one fit (what a refresh does between choices)."""
-    params: dict[str, Any] = {"strategy": est.strategy_, "early_stopping_rounds": None}
-    if est.strategy_ == "scratch":
-        params["n_estimators"] = max(est.n_new_trees_, 1)
-    else:
-        params["adapt_n_estimators"] = est.n_new_trees_
-    return params
 
 
 def _fit_gpboost(X, y, w, rows, feat, timings):

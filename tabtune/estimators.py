@@ -42,7 +42,7 @@ from tabtune.transfer import (
     pretrain,
 )
 
-__all__ = ["FORMAT_VERSION", "TabTuneClassifier", "TabTuneRegressor", "load"]
+__all__ = ["FORMAT_VERSION", "TabTuneClassifier", "TabTuneRegressor", "load", "repeat_params"]
 
 logger = logging.getLogger("tabtune")
 
@@ -922,6 +922,21 @@ TabTuneClassifier.__doc__ = (TabTuneClassifier.__doc__ or "").replace(
         "{objectives}", '"binary" or "multiclass"; None infers it from the classes.'
     ),
 )
+
+
+def repeat_params(strategy: str, n_new_trees: int) -> dict[str, Any]:
+    """Estimator parameters that repeat a strategy choice on new rows in one fit.
+
+    ``strategy`` and ``n_new_trees`` are what ``strategy="auto"`` chose (``strategy_``,
+    ``n_new_trees_``). With them and no early stopping, a fit on the same rows gives the very
+    same model as the choosing fit, with one fit instead of one per candidate and fold.
+    """
+    params: dict[str, Any] = {"strategy": strategy, "early_stopping_rounds": None}
+    if strategy == "scratch":
+        params["n_estimators"] = max(int(n_new_trees), 1)
+    else:
+        params["adapt_n_estimators"] = int(n_new_trees)
+    return params
 
 
 def load(path: str | os.PathLike[str]) -> TabTuneRegressor | TabTuneClassifier:

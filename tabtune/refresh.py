@@ -593,12 +593,9 @@ def build_challenger(
     est = brand_estimator(cfg, task, base)
     repeat = repeated_selection(cfg, previous, date)
     if repeat is not None:
-        strategy, n_new = str(repeat["strategy"]), int(repeat["n_new_trees"])
-        est.set_params(strategy=strategy, early_stopping_rounds=None)
-        if strategy == "scratch":
-            est.set_params(n_estimators=max(n_new, 1))
-        else:
-            est.set_params(adapt_n_estimators=n_new)
+        from tabtune.estimators import repeat_params
+
+        est.set_params(**repeat_params(str(repeat["strategy"]), int(repeat["n_new_trees"])))
     est.fit(data.X, data.y, sample_weight=data.weight)
     if repeat is not None:
         est.strategy_reason_ = (

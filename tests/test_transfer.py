@@ -10,6 +10,7 @@ from contracts import BACKEND_DEVICES, SMALL, adapted, make_brands, new_brand, p
 
 from tabtune import TabTuneClassifier, TabTuneRegressor
 from tabtune.boosting import FeatureSchema
+from tabtune.estimators import repeat_params
 from tabtune.transfer import (
     CONTEXT_FOLDS,
     STRATEGIES,
@@ -205,12 +206,7 @@ def test_requesting_autos_choice_with_its_rounds_gives_the_same_model(backend):
     for seed, name in ((1, "alpha"), (4, "delta")):
         Xn, yn = new_brand(name, seed=seed, n_days=90)
         auto = adapted(base, Xn, yn)
-        repeat = {"strategy": auto.strategy_, "early_stopping_rounds": None}
-        if auto.strategy_ == "scratch":
-            repeat["n_estimators"] = auto.n_new_trees_
-        else:
-            repeat["adapt_n_estimators"] = auto.n_new_trees_
-        again = adapted(base, Xn, yn, **repeat)
+        again = adapted(base, Xn, yn, **repeat_params(auto.strategy_, auto.n_new_trees_))
         assert again.model_sha256_ == auto.model_sha256_
         np.testing.assert_array_equal(again.predict(Xn), auto.predict(Xn))
 
