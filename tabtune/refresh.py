@@ -788,6 +788,17 @@ def _budget_decisions(
     cfg: Config, brand: str, model: Any, model_id: str, rows: pd.DataFrame, date: dt.date
 ) -> pd.DataFrame | None:
     """The brand's channel budget plan for the next day (``tabtune.tasks.budget``)."""
+
+    planner = _budget_planner(cfg, model, model_id, rows, date)
+    if planner is None:
+        return None
+    return planner.plan(None, pd.Timestamp(date + dt.timedelta(days=1)), brand=brand)
+
+
+def _budget_planner(
+    cfg: Config, model: Any, model_id: str, rows: pd.DataFrame, date: dt.date
+) -> Any:
+    """A budget planner on the brand's ``budget.lookback_days`` up to ``date`` (None: no rows)."""
     from tabtune.tasks.budget import BudgetPlanner
 
     since = pd.Timestamp(date) - pd.Timedelta(days=cfg.budget.lookback_days - 1)
@@ -795,10 +806,9 @@ def _budget_decisions(
     if len(history) == 0:
         return None
     source = "brand" if model_id.startswith("brands/") else "global"
-    planner = BudgetPlanner.from_estimator(
+    return BudgetPlanner.from_estimator(
         model, config=cfg, history=history, model_id=model_id, source=source
     )
-    return planner.plan(None, pd.Timestamp(date + dt.timedelta(days=1)), brand=brand)
 
 
 #: task -> (output folder, decision step). A step returns the decisions for the day after the
@@ -871,7 +881,9 @@ def write_decisions(
         path = _outputs_path(cfg, date, kind, brand, task.name)
         outputs[kind] = _write_brand_frame(pd.DataFrame(decisions), path)
         if cfg.refresh.plots:
-            plot, note = _decision_plot(cfg, task.name, brand, date, model, model_id, rows)
+            plot, note = _decision_plot(
+                cfg, task.name, brand, date, model, model_id, rows, pd.DataFrame(decisions)
+            )
             if plot is not None:
                 outputs["plot"] = plot
             if note:
@@ -887,8 +899,11 @@ def _decision_plot(
     model: Any,
     model_id: str,
     rows: pd.DataFrame,
+    decisions: pd.DataFrame,
 ) -> tuple[str | None, str | None]:
     """The brand's decision plot for the day after ``date`` (``refresh.plots``).
+
+    ``decisions`` are the brand's bids or plan just written (the plot marks them).
 
     ``bid``: predicted value per click against the bid for the brand's six biggest contexts,
     the recommended bids and the target-ROAS line; ``budget``: each channel's predicted
@@ -906,37 +921,29 @@ def _decision_plot(
 
     day = date + dt.timedelta(days=1)
     root = Path(cfg.outputs_dir) / day.isoformat() / "plots"
-    source = "brand" if model_id.startswith("brands/") else "global"
     name = quote(str(brand), safe="")
     try:
         if task == "bid":
-            from tabtune.tasks.bid import BidRecommender
+            from tabtune.tasks.bid import BidRecommender, plot_biggest_contexts
 
-            contexts = next_day_contexts(rows, date)
+            contexts = next_day_contexts(rows, date)  # the rows _bid_decisions recommended for
             contexts = contexts[pd.to_numeric(contexts["bid"], errors="coerce") > 0]
-            spend = pd.to_numeric(contexts.get("spend", 0.0), errors="coerce")
-            top = np.argsort(-np.nan_to_num(np.asarray(spend, dtype=float)), kind="stable")[:6]
-            part = contexts.iloc[top].reset_index(drop=True)
+            source = "brand" if model_id.startswith("brands/") else "global"
             rec = BidRecommender.from_estimator(model, config=cfg, model_id=model_id, source=source)
-            path = plots.plot_bid_values(
-                rec.value_curves(part, history=rows),
-                rec.recommend(part, history=rows),
+            path = plot_biggest_contexts(
+                rec,
+                contexts.reset_index(drop=True),
                 root / f"bids-{name}.png",
+                history=rows,
                 target_roas=cfg.bids.target_roas,
+                recommendations=decisions,
                 title=f"{brand} {day}: bid vs predicted value per click (6 biggest contexts)",
             )
         elif task == "budget":
-            from tabtune.tasks.budget import BudgetPlanner
-
-            since = pd.Timestamp(date) - pd.Timedelta(days=cfg.budget.lookback_days - 1)
-            history = rows[pd.to_datetime(rows[TIME_COLUMN]) >= since]
-            planner = BudgetPlanner.from_estimator(
-                model, config=cfg, history=history, model_id=model_id, source=source
-            )
-            when = pd.Timestamp(day)
+            planner = _budget_planner(cfg, model, model_id, rows, date)
             path = plots.plot_response_curves(
-                planner.response_curves(when, brand=brand),
-                planner.plan(None, when, brand=brand),
+                planner.response_curves(pd.Timestamp(day), brand=brand),
+                decisions,
                 root / f"budget-{name}.png",
                 title=f"{brand} {day}: predicted revenue against spend per channel",
             )

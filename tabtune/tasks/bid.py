@@ -1139,6 +1139,41 @@ def run_bids_cli(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def plot_biggest_contexts(
+    rec: BidRecommender,
+    contexts: pd.DataFrame,
+    path: str | Path,
+    *,
+    history: pd.DataFrame | None,
+    target_roas: float,
+    recommendations: pd.DataFrame | None = None,
+    title: str | None = None,
+    n: int = 6,
+) -> Path:
+    """Bid vs predicted value per click for the ``n`` contexts with the most spend, as a PNG.
+
+    ``recommendations`` are ``rec.recommend(contexts, ...)`` when already computed (same rows);
+    otherwise the biggest contexts are recommended here at ``target_roas``. Raises
+    :class:`~tabtune.errors.TabTuneInputError` when matplotlib is not installed.
+    """
+    from tabtune.tasks.plots import plot_bid_values
+
+    spend = pd.to_numeric(contexts.get("spend", pd.Series(0.0, index=contexts.index)))
+    top = np.argsort(-spend.fillna(0.0).to_numpy(dtype=float), kind="stable")[:n]
+    part = contexts.iloc[top].reset_index(drop=True)
+    if recommendations is None:
+        chosen = rec.recommend(part, target_roas=target_roas, history=history)
+    else:
+        chosen = recommendations.iloc[top].reset_index(drop=True)
+    return plot_bid_values(
+        rec.value_curves(part, history=history),
+        chosen,
+        path,
+        target_roas=target_roas,
+        title=title,
+    )
+
+
 def _plot_brand(
     rec: BidRecommender,
     contexts: pd.DataFrame,
@@ -1148,19 +1183,16 @@ def _plot_brand(
     brand: str,
     target: float,
 ) -> str:
-    """Bid vs predicted value for the brand's biggest contexts, as a PNG (or why not)."""
-    from tabtune.tasks.plots import plot_bid_values
-
-    spend = pd.to_numeric(contexts.get("spend", pd.Series(0.0, index=contexts.index)))
-    top = np.argsort(-spend.fillna(0.0).to_numpy(), kind="stable")[:6]
-    part = contexts.iloc[top].reset_index(drop=True)
+    """The CLI's bid plot for one brand (:func:`plot_biggest_contexts`), or why not."""
     path = root / f"bids-{quote(str(brand), safe='')}.png"
     try:
-        plot_bid_values(
-            rec.value_curves(part, history=history),
-            recs.iloc[top].reset_index(drop=True),
+        plot_biggest_contexts(
+            rec,
+            contexts,
             path,
+            history=history,
             target_roas=target,
+            recommendations=recs,
             title=f"{brand}: bid vs predicted value per click (6 biggest contexts)",
         )
     except TabTuneInputError as exc:  # matplotlib missing
