@@ -63,6 +63,7 @@ bench: $(STAMP)  ## transfer, tuning, refresh, bid and budget benchmarks -> docs
 	$(BIN)/python -m benchmarks.refresh
 	$(BIN)/python -m benchmarks.bids
 	$(BIN)/python -m benchmarks.budget
+	$(BIN)/python -m benchmarks.device
 
 clean:  ## remove generated data, models, runs and outputs
 	rm -rf data/campaigns data/truth models runs outputs

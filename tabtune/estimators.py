@@ -378,7 +378,7 @@ class _TabTuneBase(BaseEstimator):
             if value is not None and columns is None and value not in _array_names(X):
                 raise TabTuneInputError(f"{name}={value!r} is not a column of X")
         order, times = _time_order(X, time_column) if time_column is not None else (None, None)
-        device = resolve_device(self.device, backend_name)
+        device = resolve_device(self.device, backend_name, n_rows=len(y_encoded))
         backend = get_backend(backend_name)
         groups = column_values(X, group_column) if group_column is not None else None
         rows = Rows(X, y_encoded, w, order, groups, times)

@@ -538,6 +538,18 @@ def test_resolve_device(caplog):
         caplog.clear()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_auto_device_keeps_small_training_sets_on_cpu(monkeypatch, backend):
+    # As if a GPU build were usable here: "auto" still trains brand-sized data on the CPU.
+    monkeypatch.setattr(boosting_base, "_cuda_usable", lambda name: True)
+    small, large = boosting_base.AUTO_CUDA_MIN_ROWS - 1, boosting_base.AUTO_CUDA_MIN_ROWS
+    assert resolve_device("auto", backend, n_rows=small) == "cpu"
+    assert resolve_device("auto", backend, n_rows=large) == "cuda"
+    assert resolve_device("auto", backend) == "cuda"
+    assert resolve_device("cuda", backend, n_rows=10) == "cuda"
+    assert resolve_device("cpu", backend, n_rows=large) == "cpu"
+
+
 def test_import_tabtune_pulls_in_no_cupy_or_dask():
     code = (
         "import sys, tabtune, tabtune.boosting, tabtune.estimators, tabtune.transfer; "

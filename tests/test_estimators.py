@@ -265,3 +265,14 @@ def test_predict_with_reordered_or_missing_columns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.isfinite(base.predict(X)).all()
+
+
+def test_auto_device_trains_a_brand_sized_fit_on_cpu(monkeypatch):
+    """With a usable GPU, ``device="auto"`` still fits small training sets on the CPU."""
+    import tabtune.boosting.base as boosting_base
+
+    monkeypatch.setattr(boosting_base, "_cuda_usable", lambda name: True)
+    X, y = make_brands(["b01"], n_days=30)
+    est = TabTuneRegressor(backend="xgboost", **SMALL).fit(X.drop(columns=["date"]), y)
+    assert est.device_ == "cpu"
+    assert len(y) < boosting_base.AUTO_CUDA_MIN_ROWS

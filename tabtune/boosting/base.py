@@ -27,6 +27,7 @@ import numpy as np
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
 
 __all__ = [
+    "AUTO_CUDA_MIN_ROWS",
     "BACKENDS",
     "Backend",
     "BoosterParams",
@@ -390,11 +391,21 @@ def cuda_available(backend: str | None = None) -> bool:
 _FALLBACK_LOGGED: set[str] = set()
 
 
-def resolve_device(device: str, backend: str) -> str:
+#: ``device="auto"`` trains on CUDA only from this many training rows on. Measured on an H200
+#: against 16 CPU cores (``python -m benchmarks.device``, docs/benchmarks.md): brand adaptation
+#: (270-11,000 rows) ran 2.5-3.2x slower on the GPU, pretraining on 475k rows 1.07x slower,
+#: 1M rows was a tie (1.0-1.3x faster), 4M rows 3.2x faster and 10M rows 7x faster. XGBoost
+#: pays a fixed cost per round on the GPU that small data never earns back.
+AUTO_CUDA_MIN_ROWS = 1_000_000
+
+
+def resolve_device(device: str, backend: str, n_rows: int | None = None) -> str:
     """Resolve ``"auto"``/``"cpu"``/``"cuda"`` to the device a backend will use.
 
-    ``"auto"`` gives ``"cuda"`` only when :func:`cuda_available` says so, else ``"cpu"``
-    (logged once per backend). ``"cuda"`` without a usable GPU build raises.
+    ``"auto"`` gives ``"cuda"`` only when :func:`cuda_available` says so and the training set
+    has at least :data:`AUTO_CUDA_MIN_ROWS` rows (when ``n_rows`` is given), else ``"cpu"``
+    (the missing GPU is logged once per backend). ``"cuda"`` without a usable GPU build
+    raises; with one, it is used whatever the size.
 
     Raises
     ------
@@ -406,6 +417,8 @@ def resolve_device(device: str, backend: str) -> str:
     if device not in ("auto", "cuda"):
         raise TabTuneInputError(f"unknown device {device!r}; expected 'auto', 'cpu' or 'cuda'")
     if cuda_available(backend):
+        if device == "auto" and n_rows is not None and n_rows < AUTO_CUDA_MIN_ROWS:
+            return "cpu"
         return "cuda"
     if device == "cuda":
         hint = (

@@ -348,6 +348,10 @@ class XGBoostBackend(Backend):
         """Response-scale predictions (probabilities for classification)."""
         if booster.feature_types is None:
             self._set_features(booster, layout)
+        if device == "cuda":
+            # A loaded model carries no device: without this, XGBoost copies CuPy input back to
+            # the host and predicts on the CPU (measured: 0.74 s instead of 0.01 s for 1M rows).
+            booster.set_param({"device": "cuda"})
         out = booster.inplace_predict(_to_device(X, layout, device))
         if hasattr(out, "get"):  # CuPy array back to host memory
             out = out.get()
