@@ -97,6 +97,8 @@ __all__ = [
 #: Strategies from simplest to most complex (ties in ``auto`` go to the earlier one).
 STRATEGIES = ("global", "refit", "continue", "refit+continue", "scratch")
 _REFITS = ("refit", "refit+continue")
+#: Strategies that grow new trees (their round count comes from early stopping).
+_BOOSTED = ("continue", "refit+continue", "scratch")
 #: Folds within each brand for out-of-fold context at training time.
 CONTEXT_FOLDS = 5
 #: Prior strength of the context means, in (average-weight) rows.
@@ -1265,31 +1267,43 @@ def _evaluate(
     """Fit candidates on each fold's older rows and score them on its holdout.
 
     Scores are the weighted loss over every fold's holdout rows together; the new round
-    counts are those early stopping found on the newest fold (the one with the most rows).
-    A candidate that cannot be fitted on some fold is not scored.
+    counts returned are those early stopping found on the newest fold (the one with the most
+    rows), for the final fit.
+
+    With two folds or more, the boosted candidates (``continue``, ``refit+continue``,
+    ``scratch``) are scored at round counts *cross-fitted* between folds: the newest fold's
+    early-stopped count scores the older folds, and the second newest fold's count scores the
+    newest. Early stopping on the very rows that score a candidate picks the count that fits
+    them best; on a brand's small holdouts that bias favoured boosted candidates over
+    ``global`` and ``refit`` (a 134-row brand chose ``scratch`` with 3 trees: 3.5x the error of
+    ``global`` after the cut). With one fold, counts and scores come from the same rows. A
+    candidate that cannot be fitted on some fold is not scored.
     """
     rows = fit.rows
     classifier = params.n_classes >= 2
-    losses: dict[str, float] = {}
-    weights: dict[str, float] = {}
-    new_rounds: dict[str, int | None] = {s: None for s in STRATEGIES}
+    refits = any(s in _REFITS for s in candidates)
     skipped: set[str] = set()
+    prepared: list[tuple[_Part, _Part, Session]] = []
     for i, (n_train, n_end) in enumerate(folds):
         fold_session = session if i == 0 else base.session()
-        fold_session.refits_expected = any(s in _REFITS for s in candidates)
+        fold_session.refits_expected = refits
         train = fit.part(rows.positions(0, n_train))
         valid = fit.part(rows.positions(n_train, n_end))
         if base.context is not None:
             table = base.context.overlay(fit.table(train))
             _fill_training_context(fit, train, table)
             fit.fill_from_table(valid, table)
-        w = valid.matrix.weight
-        total_w = float(len(valid.matrix.y) if w is None else np.sum(w))
+        if classifier and not _has_two_classes(train.matrix.y):
+            skipped.add("scratch")  # a brand-only classifier needs two classes
+        prepared.append((train, valid, fold_session))
+    cross_fitted = len(folds) >= 2
+    # Early-stopped fits: the round counts (newest two folds), and the boosters that score the
+    # newest fold when there is no other fold to take a count from.
+    early: list[dict[str, tuple[Any, int]]] = []
+    for train, valid, fold_session in prepared[: 2 if cross_fitted else 1]:
+        found: dict[str, tuple[Any, int]] = {}
         for strategy in candidates:
-            if strategy in skipped:
-                continue
-            if strategy == "scratch" and classifier and not _has_two_classes(train.matrix.y):
-                skipped.add(strategy)  # a brand-only classifier needs two classes
+            if strategy in skipped or strategy not in _BOOSTED:
                 continue
             booster, _, n_new = run_strategy(
                 strategy,
@@ -1301,6 +1315,36 @@ def _evaluate(
                 session=fold_session,
                 scoring_only=True,
             )
+            found[strategy] = (booster, n_new)
+        early.append(found)
+    new_rounds: dict[str, int | None] = {s: None for s in STRATEGIES}
+    new_rounds.update({s: n_new for s, (_, n_new) in early[0].items()})
+    losses: dict[str, float] = {}
+    weights: dict[str, float] = {}
+    for i, (train, valid, fold_session) in enumerate(prepared):
+        w = valid.matrix.weight
+        total_w = float(len(valid.matrix.y) if w is None else np.sum(w))
+        for strategy in candidates:
+            if strategy in skipped:
+                continue
+            if strategy in _BOOSTED and not cross_fitted:
+                booster = early[0][strategy][0]
+            elif strategy in _BOOSTED:
+                count = early[1 if i == 0 else 0][strategy][1]
+                booster, _, _ = run_strategy(
+                    strategy,
+                    base,
+                    params,
+                    settings,
+                    train.matrix,
+                    rounds=count,
+                    session=fold_session,
+                    scoring_only=True,
+                )
+            else:
+                booster, _, _ = run_strategy(
+                    strategy, base, params, settings, train.matrix, session=fold_session
+                )
             prediction = np.asarray(fold_session.predict(booster, valid.matrix))
             if strategy == "global":
                 prediction = _with_offsets(
@@ -1312,7 +1356,5 @@ def _evaluate(
             score = holdout_score(params.objective, valid.matrix.y, prediction, w)
             losses[strategy] = losses.get(strategy, 0.0) + score * total_w
             weights[strategy] = weights.get(strategy, 0.0) + total_w
-            if i == 0:
-                new_rounds[strategy] = n_new
-    scores = {s: losses[s] / weights[s] for s in losses if s not in skipped}
+    scores = {s: losses[s] / weights[s] for s in losses}
     return scores, new_rounds

@@ -235,6 +235,37 @@ def test_auto_scores_every_candidate_on_rolling_folds():
         adapted(base, Xn, yn, selection_folds=0)
 
 
+def test_boosted_candidates_are_scored_at_a_round_count_from_another_fold(monkeypatch):
+    """No fold scores a boosted candidate at the round count early stopping chose on it."""
+    import tabtune.transfer as transfer
+
+    calls = []
+    real = transfer.run_strategy
+
+    def spy(strategy, base, params, settings, train, *, valid=None, rounds=None, **kw):
+        out = real(strategy, base, params, settings, train, valid=valid, rounds=rounds, **kw)
+        calls.append((strategy, len(train.y), valid is not None, rounds, out[2]))
+        return out
+
+    monkeypatch.setattr(transfer, "run_strategy", spy)
+    base = pretrained("lightgbm", "cpu")
+    Xn, yn = new_brand("crossed", n_days=90)
+    est = adapted(base, Xn, yn, selection_folds=3)
+    for strategy in ("continue", "refit+continue", "scratch"):
+        mine = [c for c in calls if c[0] == strategy]
+        stopped = {n_train: n_new for _, n_train, early, _, n_new in mine if early}
+        scored = {n_train: rounds for _, n_train, early, rounds, _ in mine if not early}
+        assert len(stopped) == 2  # early stopping on the newest two folds only
+        newest, second = sorted(stopped, reverse=True)
+        assert scored[newest] == stopped[second]  # newest fold: the second fold's count
+        older = [n for n in scored if n not in (newest, len(yn))]
+        assert len(older) == 2 and all(scored[n] == stopped[newest] for n in older)
+    # The final fit grows the newest fold's early-stopped count.
+    if est.strategy_ in ("continue", "refit+continue", "scratch"):
+        final = [c for c in calls if c[1] == len(yn)]
+        assert final[-1][3] == est.n_new_trees_
+
+
 def test_explicit_strategies_report_their_and_global_scores():
     base = pretrained("lightgbm", "cpu")
     Xn, yn = new_brand()
