@@ -6,7 +6,10 @@ from rows before T and are scored on the brand's rows from T on, against the sim
 *true* value per click (click-weighted MAE, relative to the brand's mean true value).
 
 Held-out brands are never in pretraining. They are grouped by their rows before T into buckets
-around 100, 1,000 and 10,000 rows. Methods, all with the same boosting parameters:
+around 100, 1,000 and 10,000 rows, up to ``--per-bucket`` (8) per bucket. The whole benchmark
+runs on several simulations (``--seeds``, default 11 12 13) and pools their brands: with 5
+brands of one simulation per bucket, one brand moved a bucket's mean by 30%. Methods, all with
+the same boosting parameters:
 
 * ``global``   — the pretrained global model, as is (the brand is unknown to it);
 * ``brand-only`` — a model trained on the brand's own rows only;
@@ -67,10 +70,24 @@ def _X(data, cols: list[str]) -> pd.DataFrame:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every seed of ``args.seeds`` (one simulation each), then the overhead measurements."""
+    out: dict[str, Any] = {"args": vars(args), "seeds": {}, "brands": []}
+    for seed in args.seeds:
+        one = run_seed(args, seed)
+        out["brands"] += [dict(row, seed=seed) for row in one.pop("brands")]
+        out["seeds"][str(seed)] = one
+        out["objective"] = one["objective"]
+    if not args.no_overhead:
+        out["overhead"] = overhead(args)
+    return out
+
+
+def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """One simulation: pretrain, baselines and ``auto`` for its held-out brands."""
     task = default_config().task("bid")
     PARAMS["objective"] = args.objective or task.objective or "squared_error"
     t0 = time.perf_counter()
-    sim = simulate(n_brands=args.brands, n_days=args.days, seed=args.seed)
+    sim = simulate(n_brands=args.brands, n_days=args.days, seed=seed)
     obs = sim.observations.assign(true_value_per_click=sim.truth["true_value_per_click"].to_numpy())
     data = task_data(obs, task)
     X, y, w = data.X, data.y, data.weight
@@ -79,13 +96,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cut = dates.max() - pd.Timedelta(days=args.test_days - 1)
     before = (dates < cut).to_numpy()
     train_counts = X.loc[before, "brand_id"].value_counts()
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(seed)
     heldout = _pick_heldout(train_counts, args.per_bucket, rng)
     held = {b for bs in heldout.values() for b in bs}
     is_held = X["brand_id"].isin(held).to_numpy()
     pool = before & ~is_held
     print(
-        f"simulated {len(obs):,} rows ({len(X):,} with clicks) for {args.brands} brands in "
+        f"seed {seed}: simulated {len(obs):,} rows ({len(X):,} with clicks) for {args.brands} brands in "
         f"{time.perf_counter() - t0:.1f}s; cut {cut.date()}; pool {pool.sum():,} rows; held out "
         + ", ".join(f"{k}: {len(v)}" for k, v in heldout.items()),
         flush=True,
@@ -167,12 +184,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             row["auto, 1 fold"] = score(one.fit(X[tr], y[tr], sample_weight=w[tr]).predict(X[te]))
             results.append(row)
             print(
-                f"  {bucket:>8} {brand}: rows {row['train_rows']:>6}, strategy {row['strategy']:<15} "
+                f"  {seed} {bucket:>8} {brand}: rows {row['train_rows']:>6}, strategy {row['strategy']:<15} "
                 + " ".join(f"{m} {row[m]:.3f}" for m in _methods(row)),
                 flush=True,
             )
-    out: dict[str, Any] = {
-        "args": vars(args),
+    return {
         "timings": timings,
         "brands": results,
         "cut": str(cut.date()),
@@ -180,9 +196,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "pooled_rows": int(pooled_rows.sum()),
         "objective": PARAMS["objective"],
     }
-    if not args.no_overhead:
-        out["overhead"] = overhead(args)
-    return out
 
 
 def _fit_gpboost(X, y, w, rows, feat, timings):
@@ -323,40 +336,72 @@ def _miss(part: pd.DataFrame, means: dict[str, float], best_base: float, bucket:
     return text + "."
 
 
+def _bucket_means(res: pd.DataFrame, methods: list[str]) -> list[tuple[str, pd.DataFrame, dict]]:
+    """(bucket, its rows, method means) for the buckets present in ``res``."""
+    out = []
+    for bucket in BUCKETS:
+        part = res[res["bucket"] == bucket]
+        if not part.empty:
+            out.append((bucket, part, {m: part[m].mean() for m in methods}))
+    return out
+
+
+def _best_baseline(means: dict[str, float]) -> float:
+    return min(v for k, v in means.items() if k != "tabtune auto")
+
+
+def _gap(means: dict[str, float]) -> float:
+    """``auto`` against the best baseline, in percent (negative: auto is better)."""
+    best = _best_baseline(means)
+    return 100 * (means["tabtune auto"] - best) / best
+
+
 def render(out: dict[str, Any], command: str) -> str:
     res = pd.DataFrame(out["brands"])
+    seeds = sorted(out["seeds"], key=int)
     methods = [
         m for m in ("global", "brand-only", "pooled+id", "gpboost", "tabtune auto") if m in res
     ]
     rows = []
     misses = []
-    for bucket in BUCKETS:
-        part = res[res["bucket"] == bucket]
-        if part.empty:
-            continue
-        means = {m: part[m].mean() for m in methods}
-        best_base = min(v for k, v in means.items() if k != "tabtune auto")
-        if means["tabtune auto"] > best_base:
-            misses.append(_miss(part, means, best_base, bucket))
+    for bucket, part, means in _bucket_means(res, methods):
+        if means["tabtune auto"] > _best_baseline(means):
+            misses.append(_miss(part, means, _best_baseline(means), bucket))
         rows.append(
             [bucket, len(part), int(part["train_rows"].median())]
             + [
                 f"**{means[m]:.3f}**" if means[m] == min(means.values()) else f"{means[m]:.3f}"
                 for m in methods
             ]
-            + [f"{100 * (means['tabtune auto'] - best_base) / best_base:+.1f}%"]
+            + [f"{_gap(means):+.1f}%"]
         )
     table = md_table(
         ["bucket", "brands", "median train rows", *methods, "auto vs best baseline"], rows
     )
     if misses:
         table += "\n\nWhere `auto` misses: " + " ".join(misses)
+    seed_rows, seed_misses = [], []
+    for bucket in BUCKETS:
+        cells = []
+        for seed in seeds:
+            part = res[(res["bucket"] == bucket) & (res["seed"] == int(seed))]
+            if part.empty:
+                cells.append("-")
+                continue
+            means = {m: part[m].mean() for m in methods}
+            best = min((m for m in means if m != "tabtune auto"), key=means.__getitem__)
+            cells.append(
+                f"{means['tabtune auto']:.3f} vs {means[best]:.3f} {best} "
+                f"({_gap(means):+.1f}%, {len(part)} brands)"
+            )
+            if means["tabtune auto"] > means[best]:
+                seed_misses.append(
+                    f"seed {seed}, " + _miss(part, means, _best_baseline(means), bucket)
+                )
+        seed_rows.append([bucket, *cells])
     folds_rows = []
     if "auto, 1 fold" in res:
-        for bucket in BUCKETS:
-            part = res[res["bucket"] == bucket]
-            if part.empty:
-                continue
+        for bucket, part, _ in _bucket_means(res, methods):
             one, three = part["auto, 1 fold"].mean(), part["tabtune auto"].mean()
             folds_rows.append(
                 [bucket, f"{one:.3f}", f"{three:.3f}", f"{100 * (three - one) / one:+.1f}%"]
@@ -364,120 +409,108 @@ def render(out: dict[str, Any], command: str) -> str:
     strat = res.groupby("bucket")["strategy"].agg(
         lambda s: ", ".join(f"{k} {v}" for k, v in s.value_counts().items())
     )
-    t = out["timings"]
-    adapt_total = res["adapt_seconds"].sum()
-    adapt_cpu = res["adapt_cpu"].sum()
-    repeat_total = res["repeat_seconds"].sum()
-    repeat_cpu = res["repeat_cpu"].sum()
     every = 7  # configs/default.yaml adaptation.reselect_every_days
-    night_cpu = (adapt_cpu + (every - 1) * repeat_cpu) / every
-    pooled_cpu = t["pooled_with_id_cpu"]
+    cost_rows = []
+    nights, pooled_cpus = [], []
+    for seed in seeds:
+        part = res[res["seed"] == int(seed)]
+        t = out["seeds"][seed]["timings"]
+        choose, repeat = part["adapt_cpu"].sum(), part["repeat_cpu"].sum()
+        night = (choose + (every - 1) * repeat) / every
+        nights.append(night / len(part))
+        pooled_cpus.append(t["pooled_with_id_cpu"])
+        cost_rows.append(
+            [
+                seed,
+                f"{out['seeds'][seed]['pooled_rows']:,}",
+                f"{t['pooled_with_id_cpu']:.1f}",
+                f"{t['pretrain_global_cpu']:.1f}",
+                f"{len(part)} brands, {int(part['train_rows'].sum()):,} rows",
+                f"{choose:.1f}",
+                f"{repeat:.1f}",
+                f"{night:.1f}",
+                f"**{t['pooled_with_id_cpu'] / max(night, 1e-9):.1f}x**",
+            ]
+        )
+    per_brand_night = float(np.mean(nights))
+    break_even = float(np.mean(pooled_cpus)) / max(per_brand_night, 1e-9)
+    first = seeds[0]
     lines = [
-        "## Transfer: global vs adapted vs baselines"
-        + (
-            ""
-            if out["args"].get("section", "transfer") == "transfer"
-            else f" (seed {out['args']['seed']})"
-        ),
+        "## Transfer: global vs adapted vs baselines",
         "",
         f"Command: `{command}`. Machine: {machine()}.",
         "",
-        f"Data: simulator, {out['args']['brands']} brands x {out['args']['days']} days, seed {out['args']['seed']}; "
-        f"bid task (revenue per click, click-weighted), every method with the same boosting parameters and "
-        f"the `{out['objective']}` loss. Time cut {out['cut']}: models learn from rows before it; "
-        f"scores are on each held-out brand's rows from the cut on ({out['args']['test_days']} days). Held-out "
-        "brands are never in pretraining. Score: click-weighted MAE of predicted value per click against the "
-        "simulator's true value per click, divided by the brand's mean true value (lower is better), averaged "
-        "over the brands of a bucket. Buckets by the brand's training rows.",
+        f"Data: the simulator, {out['args']['brands']} brands x {out['args']['days']} days, "
+        f"{len(seeds)} simulations (seeds {', '.join(seeds)}); bid task (revenue per click, "
+        "click-weighted), every method with the same boosting parameters and the "
+        f"`{out['objective']}` loss. In each simulation, up to {out['args']['per_bucket']} brands "
+        "per bucket (buckets by the brand's training rows) are held out of pretraining, and one "
+        "time cut splits every brand: models learn from rows before it and are scored on the "
+        f"held-out brands' rows from the cut on ({out['args']['test_days']} days; cuts "
+        + ", ".join(f"{out['seeds'][seed]['cut']}" for seed in seeds)
+        + "). Score: click-weighted MAE of predicted value per click against the simulator's "
+        "true value per click, divided by the brand's mean true value (lower is better), "
+        "averaged over the brands of a bucket, all simulations together.",
         "",
         table,
         "",
+        "Per simulation (`auto` vs the best baseline in that simulation):",
+        "",
+        md_table(["bucket", *(f"seed {seed}" for seed in seeds)], seed_rows),
+        "",
+    ]
+    if seed_misses:
+        lines += ["Where `auto` misses in one simulation: " + " ".join(seed_misses), ""]
+    lines += [
         "Strategies chosen by `auto`: " + "; ".join(f"{b}: {s}" for b, s in strat.items()) + ".",
         "",
         "`auto` scores every candidate strategy on 3 rolling-origin folds of the brand's rows "
-        "(`selection_folds`, default 3). The same benchmark with the choice made on one holdout "
-        "(the newest 20% of rows, `selection_folds=1`):",
+        "(`selection_folds`, default 3), boosted candidates at round counts cross-fitted between "
+        "folds. The same benchmark with the choice made on one holdout (the newest 20% of rows, "
+        "`selection_folds=1`):",
         "",
         md_table(["bucket", "auto, 1 fold", "auto, 3 folds", "change"], folds_rows),
         "",
         "### Cost",
         "",
-        "Wall seconds and CPU seconds (all threads). Pretraining and the pooled model use LightGBM's "
-        "threads (both cores); each brand adaptation runs on one thread (`n_jobs=1`), so a nightly run "
-        "adapts two brands at a time on this machine. The machine cost of a night is its CPU seconds.",
+        "CPU seconds (all threads). Pretraining and the pooled model use LightGBM's threads "
+        "(both cores); each brand adaptation runs on one thread (`n_jobs=1`), so a nightly run "
+        "adapts two brands at a time on this machine. A nightly refresh lets `auto` choose a "
+        f"brand's strategy once a week (`adaptation.reselect_every_days: {every}`); the other "
+        "nights the challenger repeats the champion's strategy and new-tree count on the new "
+        "rows in one fit (same predictions as the choosing fit here: "
+        f"{int(res['repeat_matches'].sum())} of {len(res)} brands identical). An average night "
+        f"is (1 choosing + {every - 1} repeating nights) / {every}.",
         "",
         md_table(
-            ["what", "rows", "wall s", "CPU s"],
             [
-                [
-                    "pretrain global (pool without held-out brands)",
-                    f"{int(out['pool_rows']):,}",
-                    f"{t['pretrain_global']:.1f}",
-                    f"{t['pretrain_global_cpu']:.1f}",
-                ],
-                [
-                    f"retrain pooled+id model ({len(res)} held-out brands' rows included)",
-                    f"{int(out['pooled_rows']):,}",
-                    f"{t['pooled_with_id']:.1f}",
-                    f"{t['pooled_with_id_cpu']:.1f}",
-                ],
-                [
-                    f"adapt all {len(res)} held-out brands, `auto` choosing (sum)",
-                    f"{int(res['train_rows'].sum()):,}",
-                    f"{adapt_total:.1f}",
-                    f"{adapt_cpu:.1f}",
-                ],
-                [
-                    f"adapt all {len(res)} held-out brands, repeating the choice (sum)",
-                    f"{int(res['train_rows'].sum()):,}",
-                    f"{repeat_total:.1f}",
-                    f"{repeat_cpu:.1f}",
-                ],
-                [
-                    f"average night (1 choosing + {every - 1} repeating nights in {every})",
-                    f"{int(res['train_rows'].sum()):,}",
-                    f"{(adapt_total + (every - 1) * repeat_total) / every:.1f}",
-                    f"{night_cpu:.1f}",
-                ],
-                [
-                    "adapt one brand, median",
-                    f"{int(res['train_rows'].median()):,}",
-                    f"{res['adapt_seconds'].median():.2f}",
-                    f"{res['adapt_cpu'].median():.2f}",
-                ],
-                [
-                    "brand-only model from scratch, median",
-                    f"{int(res['train_rows'].median()):,}",
-                    f"{res['brand_only_seconds'].median():.2f}",
-                    f"{res['brand_only_cpu'].median():.2f}",
-                ],
-            ]
-            + (
-                [
-                    [
-                        "gpboost (pooled, brand random effect)",
-                        f"{int(out['pooled_rows']):,}",
-                        f"{t['gpboost']:.1f}",
-                        "-",
-                    ]
-                ]
-                if "gpboost" in t
-                else []
-            ),
+                "seed",
+                "pooled+id rows",
+                "retrain pooled+id",
+                "pretrain global",
+                "adapted (held-out brands)",
+                "choosing night",
+                "repeating night",
+                "average night",
+                "pooled / average night",
+            ],
+            cost_rows,
         ),
         "",
-        "A nightly refresh lets `auto` choose a brand's strategy once a week "
-        f"(`adaptation.reselect_every_days: {every}`); the other nights the challenger repeats "
-        "the champion's strategy and new-tree count on the new rows in one fit "
-        f"(same predictions as the choosing fit here: {int(res['repeat_matches'].sum())} of "
-        f"{len(res)} brands identical).",
-        "",
-        f"Nightly cost ratio (CPU seconds): retraining the pooled model costs "
-        f"**{pooled_cpu / max(night_cpu, 1e-9):.1f}x** an average night of adapting every "
-        f"benchmark brand ({len(res)} brands, {int(res['train_rows'].sum()):,} rows, against "
-        f"{int(out['pooled_rows']):,} pooled rows); {pooled_cpu / max(adapt_cpu, 1e-9):.1f}x "
-        f"a night on which every brand chooses again, {pooled_cpu / max(repeat_cpu, 1e-9):.1f}x "
-        "a repeating night.",
+        "The ratio is the issue's measure: retraining the pooled model against adapting the "
+        "benchmark's held-out brands. It depends on how many brands are adapted: an average "
+        f"night costs {per_brand_night:.2f} CPU s per brand (median brand "
+        f"{int(res['train_rows'].median()):,} rows), so retraining the pooled model costs as "
+        f"much as about {break_even:.0f} brands' average nights. Median single brand: `auto` "
+        f"choosing {res['adapt_cpu'].median():.2f} CPU s, repeating "
+        f"{res['repeat_cpu'].median():.2f}, a brand-only model from scratch "
+        f"{res['brand_only_cpu'].median():.2f}."
+        + (
+            f" GPBoost (pooled, brand random effect) took {out['seeds'][first]['timings']['gpboost']:.1f} "
+            f"wall s on seed {first}."
+            if "gpboost" in out["seeds"][first]["timings"]
+            else ""
+        ),
     ]
     if "overhead" in out:
         o = out["overhead"]
@@ -519,9 +552,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--brands", type=int, default=120)
     p.add_argument("--days", type=int, default=730)
-    p.add_argument("--seed", type=int, default=11)
+    p.add_argument(
+        "--seeds", type=int, nargs="+", default=[11, 12, 13], help="one simulation per seed"
+    )
     p.add_argument("--test-days", type=int, default=60)
-    p.add_argument("--per-bucket", type=int, default=5)
+    p.add_argument("--per-bucket", type=int, default=8)
     p.add_argument("--overhead-rows", type=int, default=1_000_000)
     p.add_argument("--no-overhead", action="store_true")
     p.add_argument("--no-gpboost", action="store_true")
@@ -534,12 +569,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--section",
         default="transfer",
-        help="section of docs/benchmarks.md (and docs/benchmarks/<section>.json) to write; "
-        "a second simulation seed writes its own (make bench: transfer-seed-12)",
+        help="section of docs/benchmarks.md (and docs/benchmarks/<section>.json) to write",
     )
     args = p.parse_args(argv)
     if args.quick:
         args.brands, args.days, args.per_bucket, args.overhead_rows = 40, 365, 2, 100_000
+        args.seeds = args.seeds[:1]
     out = run(args)
     write_raw(args.section + ("-quick" if args.quick else ""), out)
     if not args.quick:

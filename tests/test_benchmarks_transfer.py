@@ -12,8 +12,9 @@ if str(REPO) not in sys.path:  # benchmarks/ is a folder of the repo, not an ins
 from benchmarks import transfer as bench  # noqa: E402
 
 
-def _brand(bucket, brand, rows, auto, own, pooled, strategy="continue"):
+def _brand(bucket, brand, rows, auto, own, pooled, strategy="continue", seed=1):
     return {
+        "seed": seed,
         "bucket": bucket,
         "brand": brand,
         "train_rows": rows,
@@ -35,18 +36,23 @@ def _brand(bucket, brand, rows, auto, own, pooled, strategy="continue"):
 
 
 def _out(brands):
-    return {
-        "args": {"brands": 10, "days": 100, "seed": 1, "test_days": 30},
+    seed = {
         "timings": {
             "pretrain_global": 1.0,
             "pretrain_global_cpu": 2.0,
             "pooled_with_id": 1.0,
             "pooled_with_id_cpu": 2.0,
         },
-        "brands": brands,
         "cut": "2025-01-01",
         "pool_rows": 1000,
         "pooled_rows": 1200,
+        "objective": "tweedie",
+    }
+    seeds = sorted({b["seed"] for b in brands})
+    return {
+        "args": {"brands": 10, "days": 100, "seeds": seeds, "test_days": 30, "per_bucket": 8},
+        "seeds": {str(s): seed for s in seeds},
+        "brands": brands,
         "objective": "tweedie",
     }
 
@@ -68,7 +74,21 @@ def test_render_reports_the_gap_and_explains_a_miss():
     assert "~1,000 by" not in text
     # cost: pooled CPU 2.0 / an average night (4 choosing fits 0.4 s + 6 x 4 repeats 0.2 s) / 7
     assert f"**{2.0 / ((0.4 + 6 * 0.2) / 7):.1f}x**" in text
-    assert "5.0x a night on which every brand chooses again, 10.0x a repeating night" in text
+    # per brand, an average night is (0.1 + 6 x 0.05) / 7 CPU s: the pooled retrain = 35 brands
+    assert "costs as much as about 35 brands' average nights" in text
+
+
+def test_render_pools_seeds_and_explains_a_miss_in_one_of_them():
+    brands = [
+        _brand("~1,000", "c", 900, auto=0.1, own=0.3, pooled=0.2, seed=1),
+        _brand("~1,000", "c", 900, auto=0.25, own=0.3, pooled=0.2, seed=2),
+    ]
+    text = bench.render(_out(brands), "test")
+    # together: auto 0.175 vs pooled 0.2 -> -12.5%; seed 2 alone: 0.25 vs 0.2 -> +25%
+    assert "| ~1,000 | 2 | 900 | 1.000 | 0.300 | 0.200 | **0.175** | -12.5% |" in text
+    assert "0.250 vs 0.200 pooled+id (+25.0%, 1 brands)" in text
+    assert "seed 2, ~1,000 by +25.0% against pooled+id" in text
+    assert "Where `auto` misses:" not in text
 
 
 def test_render_without_misses_has_no_miss_line():
