@@ -58,7 +58,6 @@ report: $(STAMP)  ## summarise the latest refresh run
 
 bench: $(STAMP)  ## transfer, tuning, refresh, bid and budget benchmarks -> docs/benchmarks.md (run on an idle machine)
 	$(BIN)/python -m benchmarks.transfer
-	$(BIN)/python -m benchmarks.transfer --seed 12 --no-overhead --no-gpboost --section transfer-seed-12
 	$(BIN)/python -m benchmarks.tuning
 	$(BIN)/python -m benchmarks.refresh
 	$(BIN)/python -m benchmarks.bids
