@@ -8,10 +8,12 @@ import re
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -89,3 +91,48 @@ def md_table(header: list[str], rows: list[list[Any]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
+
+
+@dataclass
+class SimulatedBidTask:
+    """The bid task on a simulation, split by one time cut."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    weight: np.ndarray
+    truth: np.ndarray  #: the simulator's true value per click of each row
+    before: np.ndarray  #: rows dated before the cut
+    cut: pd.Timestamp
+    objective: str | None  #: the bid task's configured objective
+
+
+def simulated_bid_task(n_brands: int, n_days: int, seed: int, test_days: int) -> SimulatedBidTask:
+    """Simulate, build the bid task's rows, and cut ``test_days`` before the last day."""
+    from tabtune.config import default_config
+    from tabtune.data.synth import simulate
+    from tabtune.features import task_data
+
+    task = default_config().task("bid")
+    sim = simulate(n_brands=n_brands, n_days=n_days, seed=seed)
+    obs = sim.observations.assign(true_value_per_click=sim.truth["true_value_per_click"].to_numpy())
+    data = task_data(obs, task)
+    dates = pd.to_datetime(data.X["date"])
+    cut = dates.max() - pd.Timedelta(days=test_days - 1)
+    return SimulatedBidTask(
+        X=data.X,
+        y=data.y,
+        weight=data.weight,
+        truth=data.rows["true_value_per_click"].to_numpy(),
+        before=(dates < cut).to_numpy(),
+        cut=cut,
+        objective=task.objective,
+    )
+
+
+def regression_frame(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """``n`` rows of 8 normal features and one 8-level categorical, with a known response."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(8)})
+    X["c"] = pd.Categorical(rng.choice(list("abcdefgh"), size=n))
+    y = X["x0"] * 2 + np.sin(X["x1"]) + (X["c"].cat.codes % 3) + rng.normal(scale=0.5, size=n)
+    return X, y

@@ -31,9 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from benchmarks.common import md_table, weighted_mae, write_raw, write_section
+from benchmarks.common import (
+    md_table,
+    regression_frame,
+    simulated_bid_task,
+    weighted_mae,
+    write_raw,
+    write_section,
+)
 
 PARAMS: dict[str, Any] = dict(
     backend="xgboost",
@@ -45,14 +51,6 @@ PARAMS: dict[str, Any] = dict(
     early_stopping_rounds=50,
     random_state=0,
 )
-
-
-def _regression_frame(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
-    rng = np.random.default_rng(seed)
-    X = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(8)})
-    X["c"] = pd.Categorical(rng.choice(list("abcdefgh"), size=n))
-    y = X["x0"] * 2 + np.sin(X["x1"]) + (X["c"].cat.codes % 3) + rng.normal(scale=0.5, size=n)
-    return X, y
 
 
 def _timed(fn, *args, **kwargs):
@@ -99,31 +97,21 @@ def environment() -> dict[str, Any]:
 def pretrain_and_adapt(args: argparse.Namespace) -> dict[str, Any]:
     """Simulated campaigns: pretrain on the pool, adapt held-out brands, on both devices."""
     from tabtune import TabTuneRegressor
-    from tabtune.config import default_config
-    from tabtune.data.synth import simulate
-    from tabtune.features import task_data
 
-    task = default_config().task("bid")
-    sim = simulate(n_brands=args.brands, n_days=args.days, seed=args.seed)
-    obs = sim.observations.assign(true_value_per_click=sim.truth["true_value_per_click"].to_numpy())
-    data = task_data(obs, task)
-    X, y, w = data.X, data.y, data.weight
-    truth = data.rows["true_value_per_click"].to_numpy()
-    dates = pd.to_datetime(X["date"])
-    cut = dates.max() - pd.Timedelta(days=args.test_days - 1)
-    before = (dates < cut).to_numpy()
+    sim = simulated_bid_task(args.brands, args.days, args.seed, args.test_days)
+    X, y, w, truth, before = sim.X, sim.y, sim.weight, sim.truth, sim.before
     counts = X.loc[before, "brand_id"].value_counts()
     # Held-out brands across sizes: every len(counts) // n-th brand by training rows.
     ranked = counts.sort_values().index.tolist()
     step = max(1, len(ranked) // args.heldout)
     held = [ranked[i] for i in range(step // 2, len(ranked), step)][: args.heldout]
     pool = before & ~X["brand_id"].isin(held).to_numpy()
-    params = dict(PARAMS, objective=task.objective)
+    params = dict(PARAMS, objective=sim.objective)
     out: dict[str, Any] = {
         "pool_rows": int(pool.sum()),
         "brands": args.brands,
         "days": args.days,
-        "objective": task.objective,
+        "objective": sim.objective,
     }
     models = {}
     for device in ("cpu", "cuda"):
@@ -170,7 +158,7 @@ def large_frame(args: argparse.Namespace) -> dict[str, Any]:
     from tabtune import TabTuneRegressor
     from tabtune.estimators import load
 
-    X, y = _regression_frame(args.rows)
+    X, y = regression_frame(args.rows)
     params = dict(PARAMS, n_estimators=200, early_stopping_rounds=None)
     out: dict[str, Any] = {"rows": args.rows, "rounds": 200}
     preds = {}
@@ -215,7 +203,7 @@ def scaling(args: argparse.Namespace) -> dict[str, Any]:
     }
     rows = []
     for n in args.scaling_rows:
-        X, y = _regression_frame(n)
+        X, y = regression_frame(n)
         codes = X.assign(c=X["c"].cat.codes).to_numpy(np.float32)
         row: dict[str, Any] = {"rows": n, "rounds": args.scaling_rounds}
         for device in ("cpu", "cuda"):

@@ -32,12 +32,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import best_of, machine, md_table, weighted_mae, write_raw, write_section
+from benchmarks.common import (
+    best_of,
+    machine,
+    md_table,
+    regression_frame,
+    simulated_bid_task,
+    weighted_mae,
+    write_raw,
+    write_section,
+)
 from tabtune import TabTuneRegressor
-from tabtune.config import default_config
-from tabtune.data.synth import simulate
 from tabtune.estimators import repeat_params
-from tabtune.features import task_data
 
 PARAMS: dict[str, Any] = dict(
     n_estimators=600,
@@ -84,17 +90,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     """One simulation: pretrain, baselines and ``auto`` for its held-out brands."""
-    task = default_config().task("bid")
-    PARAMS["objective"] = args.objective or task.objective or "squared_error"
     t0 = time.perf_counter()
-    sim = simulate(n_brands=args.brands, n_days=args.days, seed=seed)
-    obs = sim.observations.assign(true_value_per_click=sim.truth["true_value_per_click"].to_numpy())
-    data = task_data(obs, task)
-    X, y, w = data.X, data.y, data.weight
-    truth = data.rows["true_value_per_click"].to_numpy()
-    dates = pd.to_datetime(X["date"])
-    cut = dates.max() - pd.Timedelta(days=args.test_days - 1)
-    before = (dates < cut).to_numpy()
+    sim = simulated_bid_task(args.brands, args.days, seed, args.test_days)
+    PARAMS["objective"] = args.objective or sim.objective or "squared_error"
+    X, y, w, truth, before, cut = sim.X, sim.y, sim.weight, sim.truth, sim.before, sim.cut
     train_counts = X.loc[before, "brand_id"].value_counts()
     rng = np.random.default_rng(seed)
     heldout = _pick_heldout(train_counts, args.per_bucket, rng)
@@ -102,7 +101,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     is_held = X["brand_id"].isin(held).to_numpy()
     pool = before & ~is_held
     print(
-        f"seed {seed}: simulated {len(obs):,} rows ({len(X):,} with clicks) for {args.brands} brands in "
+        f"seed {seed}: simulated {len(X):,} rows with clicks for {args.brands} brands in "
         f"{time.perf_counter() - t0:.1f}s; cut {cut.date()}; pool {pool.sum():,} rows; held out "
         + ", ".join(f"{k}: {len(v)}" for k, v in heldout.items()),
         flush=True,
@@ -247,10 +246,7 @@ def overhead(args: argparse.Namespace) -> dict[str, float]:
     import lightgbm as lgb
 
     n = args.overhead_rows
-    rng = np.random.default_rng(0)
-    X = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(8)})
-    X["c"] = pd.Categorical(rng.choice(list("abcdefgh"), size=n))
-    y = X["x0"] * 2 + np.sin(X["x1"]) + (X["c"].cat.codes % 3) + rng.normal(scale=0.5, size=n)
+    X, y = regression_frame(n)
     rounds = 100
     est_params = dict(
         n_estimators=rounds,
