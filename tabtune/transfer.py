@@ -1297,6 +1297,7 @@ def _evaluate(
             skipped.add("scratch")  # a brand-only classifier needs two classes
         prepared.append((train, valid, fold_session))
     cross_fitted = len(folds) >= 2
+    base_rounds = base.backend.num_rounds(base.booster)
     # Early-stopped fits: the round counts (newest two folds), and the boosters that score the
     # newest fold when there is no other fold to take a count from.
     early: list[dict[str, tuple[Any, int]]] = []
@@ -1331,16 +1332,23 @@ def _evaluate(
                 booster = early[0][strategy][0]
             elif strategy in _BOOSTED:
                 count = early[1 if i == 0 else 0][strategy][1]
-                booster, _, _ = run_strategy(
-                    strategy,
-                    base,
-                    params,
-                    settings,
-                    train.matrix,
-                    rounds=count,
-                    session=fold_session,
-                    scoring_only=True,
-                )
+                booster = None
+                if i < len(early):
+                    # This fold's early-stopped fit, cut to the count: what a fit of exactly
+                    # that many rounds gives (boosting is deterministic), without refitting.
+                    start = 0 if strategy == "scratch" else base_rounds
+                    booster = fold_session.at_rounds(early[i][strategy][0], start + count)
+                if booster is None:
+                    booster, _, _ = run_strategy(
+                        strategy,
+                        base,
+                        params,
+                        settings,
+                        train.matrix,
+                        rounds=count,
+                        session=fold_session,
+                        scoring_only=True,
+                    )
             else:
                 booster, _, _ = run_strategy(
                     strategy, base, params, settings, train.matrix, session=fold_session

@@ -238,16 +238,31 @@ def test_auto_scores_every_candidate_on_rolling_folds():
 def test_boosted_candidates_are_scored_at_a_round_count_from_another_fold(monkeypatch):
     """No fold scores a boosted candidate at the round count early stopping chose on it."""
     import tabtune.transfer as transfer
+    from tabtune.boosting.lightgbm import _Session
 
     calls = []
+    early_fits = {}  # id of an early-stopped booster -> (strategy, its fold's training rows)
     real = transfer.run_strategy
 
     def spy(strategy, base, params, settings, train, *, valid=None, rounds=None, **kw):
         out = real(strategy, base, params, settings, train, valid=valid, rounds=rounds, **kw)
         calls.append((strategy, len(train.y), valid is not None, rounds, out[2]))
+        if valid is not None:
+            early_fits[id(out[0])] = (strategy, len(train.y))
+        return out
+
+    real_at_rounds = _Session.at_rounds
+
+    def at_rounds_spy(self, booster, n_rounds):
+        out = real_at_rounds(self, booster, n_rounds)
+        if out is not None:  # scored by cutting the fold's own early-stopped fit
+            strategy, n_train = early_fits[id(booster)]
+            start = 0 if strategy == "scratch" else self.base.current_iteration()
+            calls.append((strategy, n_train, False, n_rounds - start, None))
         return out
 
     monkeypatch.setattr(transfer, "run_strategy", spy)
+    monkeypatch.setattr(_Session, "at_rounds", at_rounds_spy)
     base = pretrained("lightgbm", "cpu")
     Xn, yn = new_brand("crossed", n_days=90)
     est = adapted(base, Xn, yn, selection_folds=3)
@@ -264,6 +279,33 @@ def test_boosted_candidates_are_scored_at_a_round_count_from_another_fold(monkey
     if est.strategy_ in ("continue", "refit+continue", "scratch"):
         final = [c for c in calls if c[1] == len(yn)]
         assert final[-1][3] == est.n_new_trees_
+
+
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+def test_cutting_early_stopped_fits_scores_as_fitting_the_count_again(monkeypatch, backend):
+    """Scoring a fold at another fold's round count by cutting its early-stopped fit gives
+    the very scores of boosting that count again; and it does cut at least once here."""
+    from tabtune.boosting.base import Session
+
+    base = pretrained(backend, "cpu")
+    Xn, yn = new_brand("crossed", n_days=90)
+    session_class = type(base._model.session())
+    real = session_class.at_rounds
+    cuts = []
+
+    def counting(self, booster, n_rounds):
+        out = real(self, booster, n_rounds)
+        cuts.append(out is not None)
+        return out
+
+    monkeypatch.setattr(session_class, "at_rounds", counting)
+    cut = adapted(base, Xn, yn, selection_folds=3)
+    assert any(cuts)
+    monkeypatch.setattr(session_class, "at_rounds", Session.at_rounds)  # never cuts
+    refitted = adapted(base, Xn, yn, selection_folds=3)
+    assert cut.holdout_scores_ == refitted.holdout_scores_
+    assert cut.strategy_ == refitted.strategy_
+    np.testing.assert_array_equal(cut.predict(Xn), refitted.predict(Xn))
 
 
 def test_explicit_strategies_report_their_and_global_scores():

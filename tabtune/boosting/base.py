@@ -288,6 +288,18 @@ class Session:
         """:meth:`Backend.predict` of ``booster`` on ``data.X``."""
         return np.asarray(self.backend.predict(booster, data.X, self.layout))
 
+    def at_rounds(self, booster: Any, n_rounds: int) -> Any | None:
+        """A booster of :meth:`train` with ``scoring_only`` that predicts as its first
+        ``n_rounds`` rounds, or None when it did not grow that many.
+
+        Boosting is deterministic, so the first ``n_rounds`` rounds of a longer fit are the
+        model a fit of exactly ``n_rounds`` rounds on the same rows gives: :meth:`predict` of
+        the result gives what it would, without boosting again. The booster passed may be
+        changed to do so (a scoring-only booster belongs to its caller). This default knows
+        no cheap way and returns None.
+        """
+        return None
+
 
 def get_backend(name: str) -> Backend:
     """The backend called ``name`` (``"lightgbm"`` or ``"xgboost"``), imported lazily."""

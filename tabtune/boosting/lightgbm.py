@@ -655,6 +655,17 @@ class _Session(Session):
             keep_extra_rounds=scoring_only,
         )
 
+    def at_rounds(self, booster: Any, n_rounds: int) -> Any | None:
+        # A scoring-only booster keeps every round it grew (keep_extra_rounds) and predicts
+        # with its best_iteration: point that at the rounds wanted.
+        if self._leaves_of(booster) is not None or not isinstance(booster, lgb.Booster):
+            return None  # the base or a refit of it: not a booster of train
+        grown = booster.current_iteration()
+        if not 1 <= n_rounds <= grown:
+            return None
+        booster.best_iteration = n_rounds if n_rounds < grown else 0
+        return booster
+
     def predict(self, booster: Any, data: Matrix) -> np.ndarray:
         leaves = self._leaves_of(booster)
         response = None if leaves is None else _response(leaves.objective)

@@ -567,6 +567,13 @@ class _Session(Session):
         self._matrices.append((train, valid, key, matrices))
         return matrices
 
+    def at_rounds(self, booster: Any, n_rounds: int) -> Any | None:
+        # Scoring-only boosters are cut to their best rounds: fewer rounds are a slice.
+        grown = booster.num_boosted_rounds()
+        if booster is self.base or not 1 <= n_rounds <= grown:
+            return None
+        return booster if n_rounds == grown else booster[:n_rounds]
+
     def _refit(self, params: BoosterParams, data: Matrix, decay_rate: float) -> Any:
         old = self.derived("xgboost.leaves", _leaves)
         return self.backend._refit(self.base, params, self.layout, data, decay_rate, old)
