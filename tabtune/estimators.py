@@ -451,11 +451,17 @@ class _TabTuneBase(BaseEstimator):
                 self.strategy_,
                 self.strategy_reason_,
             )
-        # The in-memory booster is the one the saved bytes describe (save/load bit for bit).
-        self._model_bytes = backend.to_bytes(model.booster)
-        model.booster = backend.from_bytes(self._model_bytes)
+        if base is not None and model.booster is base._model.booster:
+            # Served by the base's trees as they are: the same bytes (and booster, which is
+            # never modified), without writing 500 trees to text again for every such brand.
+            self._model_bytes = base._model_bytes
+            self.model_sha256_ = base.model_sha256_
+        else:
+            # The in-memory booster is the one the saved bytes describe (save/load bit for bit).
+            self._model_bytes = backend.to_bytes(model.booster)
+            model.booster = backend.from_bytes(self._model_bytes)
+            self.model_sha256_ = sha256_hex(self._model_bytes)
         self._model = model
-        self.model_sha256_ = sha256_hex(self._model_bytes)
         self.booster_ = model.booster
         return self
 

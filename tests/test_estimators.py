@@ -276,3 +276,18 @@ def test_auto_device_trains_a_brand_sized_fit_on_cpu(monkeypatch):
     est = TabTuneRegressor(backend="xgboost", **SMALL).fit(X.drop(columns=["date"]), y)
     assert est.device_ == "cpu"
     assert len(y) < boosting_base.AUTO_CUDA_MIN_ROWS
+
+
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+def test_a_brand_served_by_the_base_trees_saves_the_base_model_file(tmp_path, backend):
+    """Strategy ``global`` keeps the base's trees: the same model file (not written to text
+    again), with the brand's own context on top; it saves and loads like any model."""
+    base = pretrained(backend, "cpu")
+    Xn, yn = new_brand()
+    est = TabTuneRegressor(base_model=base, strategy="global").fit(Xn, yn)
+    assert est.model_sha256_ == base.model_sha256_
+    model_file = base._model.backend.model_file
+    base_dir, est_dir = base.save(tmp_path / "base"), est.save(tmp_path / "brand")
+    assert (est_dir / model_file).read_bytes() == (base_dir / model_file).read_bytes()
+    np.testing.assert_array_equal(load(est_dir).predict(Xn), est.predict(Xn))
+    assert not np.array_equal(est.predict(Xn), base.predict(Xn))  # the brand's context

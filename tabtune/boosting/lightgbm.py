@@ -532,6 +532,8 @@ class _Session(Session):
         self._index: list[tuple[Matrix, tuple[np.ndarray, np.ndarray] | None]] = []
         self._leaves: list[tuple[lgb.Booster, _Leaves]] = []
         self._raw: list[tuple[lgb.Booster, Matrix, np.ndarray]] = []
+        # Scoring-only boosters that continued the base or a refit: (booster, that model).
+        self._continued: list[tuple[lgb.Booster, lgb.Booster]] = []
 
     # -- what the session knows ------------------------------------------------------------
     def _base_leaves(self) -> _Leaves | None:
@@ -643,7 +645,7 @@ class _Session(Session):
                     on_train = None
             if on_train is not None:
                 init_scores = (on_train, on_valid)
-        return self.backend._train(
+        trained = self.backend._train(
             params,
             self.layout,
             train,
@@ -654,6 +656,9 @@ class _Session(Session):
             init_scores=init_scores,
             keep_extra_rounds=scoring_only,
         )
+        if scoring_only and init_scores is not None:
+            self._continued.append((trained.booster, init_model))
+        return trained
 
     def at_rounds(self, booster: Any, n_rounds: int) -> Any | None:
         # A scoring-only booster keeps every round it grew (keep_extra_rounds) and predicts
@@ -666,8 +671,41 @@ class _Session(Session):
         booster.best_iteration = n_rounds if n_rounds < grown else 0
         return booster
 
+    def _continued_prediction(self, booster: lgb.Booster, data: Matrix) -> np.ndarray | None:
+        """Predictions of a scoring-only booster that continued the base or a refit: the raw
+        scores of the model it continued (known to the session) plus its new trees, added
+        tree by tree in LightGBM's order (bit for bit its prediction), so that the base's
+        trees are not predicted again. None for another booster."""
+        init = next((init for known, init in self._continued if known is booster), None)
+        init_leaves = None if init is None else self._leaves_of(init)
+        if init_leaves is None or self.base.num_model_per_iteration() != 1:
+            return None
+        start = init.current_iteration()
+        stop = booster.best_iteration if booster.best_iteration > 0 else None
+        n_new = (booster.current_iteration() if stop is None else stop) - start
+        raw = self._raw_scores(init, data)
+        if raw is None:
+            return None
+        objective = init_leaves.objective
+        if n_new >= 1:
+            text = booster.model_to_string(num_iteration=n_new, start_iteration=start)
+            new = _Leaves.parse(text)
+            objective = new.objective
+            index = np.asarray(
+                booster.predict(data.X, pred_leaf=True, start_iteration=start, num_iteration=n_new)
+            ).reshape(len(raw), n_new)
+            raw = raw.copy()
+            for tree, values in enumerate(new.values):
+                raw += values[index[:, tree]]
+        response = _response(objective)
+        return None if response is None else response(raw)
+
     def predict(self, booster: Any, data: Matrix) -> np.ndarray:
         leaves = self._leaves_of(booster)
+        if leaves is None:
+            continued = self._continued_prediction(booster, data)
+            if continued is not None:
+                return continued
         response = None if leaves is None else _response(leaves.objective)
         raw = None if response is None else self._raw_scores(booster, data)
         if raw is None or response is None:
