@@ -274,7 +274,7 @@ def render(out: dict[str, Any], command: str) -> str:
         "`auto` chooses every brand's strategy on 3 rolling folds. Second night "
         f"(`refresh(cfg, '{out.get('date2', '')}', ...)`, one more day): brands with a champion "
         "repeat its strategy choice in one fit (`adaptation.reselect_every_days`: "
-        f"{ad.get('reselect_every_days')}), as on 6 nights out of 7. "
+        f"{ad.get('reselect_every_days')}), as on most nights. "
         "Config: `configs/default.yaml` on the CPU — global model "
         f"{m['n_estimators']} trees (early stopping {m['early_stopping_rounds']}, "
         f"{m['n_jobs'] or 'all'} threads), "

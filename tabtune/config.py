@@ -167,11 +167,17 @@ class AdaptationConfig(_Section):
         3, ge=1, le=10, description="rolling-origin folds strategy='auto' chooses on"
     )
     reselect_every_days: int | None = Field(
-        7,
+        28,
         ge=1,
         description="refresh: 'auto' chooses again when the champion's choice is this many days "
         "old; other nights the challenger repeats that choice on the new rows in one fit "
         "(null: choose every night)",
+    )
+    reselect_when_rows_grow: float | None = Field(
+        0.25,
+        gt=0,
+        description="refresh: 'auto' also chooses again, sooner, once the brand's rows have grown "
+        "by this fraction since the choice (null: by age only)",
     )
     n_jobs: int | None = Field(
         1,

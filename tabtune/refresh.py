@@ -561,10 +561,12 @@ def build_challenger(
     """Adapt the global champion to one brand's rows (seeded, so deterministic).
 
     With ``adaptation.strategy: auto`` the choice among strategies costs a fit per candidate
-    and fold. A refresh makes it again only every ``adaptation.reselect_every_days``: when
-    ``previous`` (the champion's manifest) holds a choice made from the same global model
-    fewer days before ``date``, the challenger repeats it on the rows given, in one fit with
-    the champion's number of new trees and no holdout (see :func:`repeated_selection`).
+    and fold. A refresh makes it again only every ``adaptation.reselect_every_days``, or once
+    the brand's rows have grown by ``adaptation.reselect_when_rows_grow``: when ``previous``
+    (the champion's manifest) holds a choice made from the same global model fewer days
+    before ``date`` on not much fewer rows, the challenger repeats it on the rows given, in
+    one fit with the champion's number of new trees and no holdout (see
+    :func:`repeated_selection`).
 
     Parameters
     ----------
@@ -591,7 +593,7 @@ def build_challenger(
     brand = str(data.X[GROUP_COLUMN].iloc[0]) if len(data.X) else ""
     cfg, scope = tuned_adaptation(cfg, task, brand, len(data))
     est = brand_estimator(cfg, task, base)
-    repeat = repeated_selection(cfg, previous, date)
+    repeat = repeated_selection(cfg, previous, date, n_rows=len(data))
     if repeat is not None:
         from tabtune.estimators import repeat_params
 
@@ -600,8 +602,13 @@ def build_challenger(
     if repeat is not None:
         est.strategy_reason_ = (
             f"repeats the choice of {repeat['date']} ({repeat['strategy']}, "
-            f"{repeat['n_new_trees']} new trees) on today's rows; 'auto' chooses again every "
+            f"{repeat['n_new_trees']} new trees) on today's rows; 'auto' chooses again after "
             f"{cfg.adaptation.reselect_every_days} days"
+            + (
+                ""
+                if cfg.adaptation.reselect_when_rows_grow is None
+                else f" or {100 * cfg.adaptation.reselect_when_rows_grow:g}% more rows"
+            )
         )
         est.selection_ = dict(repeat)
     else:
@@ -609,6 +616,7 @@ def build_challenger(
             "date": None if date is None else date.isoformat(),
             "strategy": str(est.strategy_),
             "n_new_trees": int(est.n_new_trees_),
+            "n_rows": len(data),
         }
     if scope is not None:
         logger.info("brand %s: adaptation parameters tuned in study %s:%s", brand, task.name, scope)
@@ -616,17 +624,24 @@ def build_challenger(
 
 
 def repeated_selection(
-    cfg: Config, previous: Mapping[str, Any] | None, date: dt.date | None
+    cfg: Config,
+    previous: Mapping[str, Any] | None,
+    date: dt.date | None,
+    n_rows: int | None = None,
 ) -> dict[str, Any] | None:
     """The champion's strategy choice to repeat tonight, or None to choose again.
 
     A choice is repeated when the adaptation strategy is ``auto``, ``reselect_every_days`` is
     set and the champion (``previous``: its manifest, given only when it was adapted from
     tonight's global model) made its choice (the manifest's ``selection``) fewer than
-    ``reselect_every_days`` days before ``date``.
+    ``reselect_every_days`` days before ``date``, on rows that ``n_rows`` (the brand's rows
+    tonight) does not exceed by ``reselect_when_rows_grow`` or more. A brand whose history
+    grows fast (a young one, one that just passed ``min_rows_to_adapt``) thus chooses again
+    sooner; choosing costs several times a repeat (docs/benchmarks.md, transfer cost).
     """
-    days = cfg.adaptation.reselect_every_days
-    if cfg.adaptation.strategy != "auto" or days is None or previous is None or date is None:
+    a = cfg.adaptation
+    days = a.reselect_every_days
+    if a.strategy != "auto" or days is None or previous is None or date is None:
         return None
     selection = previous.get("selection")
     if not selection or selection.get("date") is None:
@@ -634,6 +649,10 @@ def repeated_selection(
     made = dt.date.fromisoformat(str(selection["date"]))
     if not 0 <= (date - made).days < days:
         return None
+    grow, chosen_on = a.reselect_when_rows_grow, selection.get("n_rows")
+    if grow is not None and n_rows is not None and chosen_on is not None:
+        if n_rows >= (1.0 + grow) * int(chosen_on):
+            return None
     return dict(selection)
 
 

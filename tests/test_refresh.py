@@ -405,8 +405,18 @@ def test_repeated_selection_only_within_the_window() -> None:
 
     cfg = default_config()
     sel = {"date": "2024-04-25", "strategy": "continue", "n_new_trees": 12}
-    assert repeated_selection(cfg, {"selection": sel}, D) == sel  # 3 days old, window 7
-    assert repeated_selection(cfg, {"selection": sel}, D + dt.timedelta(days=4)) is None
+    assert repeated_selection(cfg, {"selection": sel}, D) == sel  # 3 days old, window 28
+    assert repeated_selection(cfg, {"selection": sel}, D + dt.timedelta(days=24)) == sel
+    assert repeated_selection(cfg, {"selection": sel}, D + dt.timedelta(days=25)) is None
+    # Chosen on 400 rows: repeated up to 499 rows tonight, chosen again from 500 (25% more).
+    grown = dict(sel, n_rows=400)
+    assert repeated_selection(cfg, {"selection": grown}, D, n_rows=499) == grown
+    assert repeated_selection(cfg, {"selection": grown}, D, n_rows=500) is None
+    assert repeated_selection(cfg, {"selection": sel}, D, n_rows=10_000) == sel  # rows unknown
+    by_age = cfg.model_copy(
+        update={"adaptation": cfg.adaptation.model_copy(update={"reselect_when_rows_grow": None})}
+    )
+    assert repeated_selection(by_age, {"selection": grown}, D, n_rows=10_000) == grown
     assert repeated_selection(cfg, {"selection": sel}, dt.date(2024, 4, 24)) is None  # future
     assert repeated_selection(cfg, None, D) is None  # no champion
     assert repeated_selection(cfg, {"selection": None}, D) is None  # champion of an older tabtune
@@ -445,6 +455,7 @@ def test_challenger_repeats_the_champions_choice_in_one_fit() -> None:
         "date": D.isoformat(),
         "strategy": first.strategy_,
         "n_new_trees": first.n_new_trees_,
+        "n_rows": len(own),
     }
     assert first.holdout_scores_  # chose on folds
     repeat = {"date": D.isoformat(), "strategy": "continue", "n_new_trees": 5}
@@ -455,7 +466,13 @@ def test_challenger_repeats_the_champions_choice_in_one_fit() -> None:
     assert again.holdout_scores_ == {}  # no folds, no holdout: one fit
     assert again.selection_ == repeat and "repeats the choice of" in again.strategy_reason_
     later = build_challenger(
-        cfg, task, glob, own, date=D + dt.timedelta(days=7), previous={"selection": repeat}
+        cfg, task, glob, own, date=D + dt.timedelta(days=28), previous={"selection": repeat}
     )
-    assert later.selection_["date"] == (D + dt.timedelta(days=7)).isoformat()
+    assert later.selection_["date"] == (D + dt.timedelta(days=28)).isoformat()
     assert later.holdout_scores_
+    # A choice made on far fewer rows than the brand has tonight is made again.
+    few = dict(repeat, n_rows=len(own) // 2)
+    grown = build_challenger(
+        cfg, task, glob, own, date=D + dt.timedelta(days=1), previous={"selection": few}
+    )
+    assert grown.holdout_scores_ and grown.selection_["n_rows"] == len(own)
