@@ -43,6 +43,7 @@ from benchmarks.common import (
     write_section,
 )
 from tabtune import TabTuneRegressor
+from tabtune.config import default_config
 from tabtune.estimators import repeat_params
 
 PARAMS: dict[str, Any] = dict(
@@ -55,6 +56,10 @@ PARAMS: dict[str, Any] = dict(
     random_state=0,
 )
 BUCKETS = {"~100": (60, 300), "~1,000": (600, 2500), "~10,000": (5000, 10**9)}
+_ADAPTATION = default_config().adaptation
+#: The refresh chooses a brand's strategy again after EVERY days, or once its rows grew by GROW.
+EVERY = _ADAPTATION.reselect_every_days or 1
+GROW = _ADAPTATION.reselect_when_rows_grow if _ADAPTATION.reselect_when_rows_grow else np.inf
 #: tabtune's default min_rows_to_adapt (brands with fewer rows are served by the global model).
 MIN_ROWS_TO_ADAPT = 100
 
@@ -94,6 +99,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     sim = simulated_bid_task(args.brands, args.days, seed, args.test_days)
     PARAMS["objective"] = args.objective or sim.objective or "squared_error"
     X, y, w, truth, before, cut = sim.X, sim.y, sim.weight, sim.truth, sim.before, sim.cut
+    dates = pd.to_datetime(X["date"])
     train_counts = X.loc[before, "brand_id"].value_counts()
     rng = np.random.default_rng(seed)
     heldout = _pick_heldout(train_counts, args.per_bucket, rng)
@@ -181,6 +187,23 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
             # The choice on one holdout (selection_folds=1), as before rolling folds.
             one = TabTuneRegressor(base_model=glob, n_jobs=1, selection_folds=1)
             row["auto, 1 fold"] = score(one.fit(X[tr], y[tr], sample_weight=w[tr]).predict(X[te]))
+            # The refresh's policy: how fast the brand's rows grow, and the oldest choice a
+            # refresh still repeats (made EVERY - 1 days before the cut) repeated at the cut.
+            recent = tr & (dates >= cut - pd.Timedelta(days=EVERY)).to_numpy()
+            row["rows_per_day"] = float(recent.sum()) / EVERY
+            old = tr & (dates < cut - pd.Timedelta(days=EVERY - 1)).to_numpy()
+            row["rows_at_old_choice"] = int(old.sum())
+            row["auto, oldest repeated choice"] = row["tabtune auto"]  # the refresh chooses again
+            if old.sum() > 0 and row["train_rows"] < (1 + GROW) * old.sum():
+                chosen = TabTuneRegressor(base_model=glob, n_jobs=1)
+                chosen.fit(X[old], y[old], sample_weight=w[old])
+                stale = TabTuneRegressor(
+                    base_model=glob,
+                    n_jobs=1,
+                    **repeat_params(chosen.strategy_, chosen.n_new_trees_),
+                )
+                stale.fit(X[tr], y[tr], sample_weight=w[tr])
+                row["auto, oldest repeated choice"] = score(stale.predict(X[te]))
             results.append(row)
             print(
                 f"  {seed} {bucket:>8} {brand}: rows {row['train_rows']:>6}, strategy {row['strategy']:<15} "
@@ -235,6 +258,14 @@ def _predict_gpboost(model, X, rows, feat) -> np.ndarray:
         data=Xn, group_data_pred=X.loc[rows, "brand_id"].to_numpy(), pred_latent=True
     )
     return np.asarray(pred["fixed_effect"]) + np.asarray(pred["random_effect_mean"])
+
+
+def _cycle_days(row: pd.Series) -> float:
+    """Days between two choices of a brand in a refresh: ``EVERY``, or fewer when its rows
+    grow by ``GROW`` sooner at the pace of its last ``EVERY`` days."""
+    if row["rows_per_day"] <= 0 or not np.isfinite(GROW):
+        return float(EVERY)
+    return float(min(EVERY, max(1, int(np.ceil(GROW * row["train_rows"] / row["rows_per_day"])))))
 
 
 def _methods(row: dict[str, Any]) -> list[str]:
@@ -405,14 +436,17 @@ def render(out: dict[str, Any], command: str) -> str:
     strat = res.groupby("bucket")["strategy"].agg(
         lambda s: ", ".join(f"{k} {v}" for k, v in s.value_counts().items())
     )
-    every = 7  # configs/default.yaml adaptation.reselect_every_days
+    res["cycle_days"] = res.apply(_cycle_days, axis=1)
+    res["night_cpu"] = (res["adapt_cpu"] + (res["cycle_days"] - 1) * res["repeat_cpu"]) / res[
+        "cycle_days"
+    ]
     cost_rows = []
     nights, pooled_cpus = [], []
     for seed in seeds:
         part = res[res["seed"] == int(seed)]
         t = out["seeds"][seed]["timings"]
         choose, repeat = part["adapt_cpu"].sum(), part["repeat_cpu"].sum()
-        night = (choose + (every - 1) * repeat) / every
+        night = part["night_cpu"].sum()
         nights.append(night / len(part))
         pooled_cpus.append(t["pooled_with_id_cpu"])
         cost_rows.append(
@@ -424,10 +458,24 @@ def render(out: dict[str, Any], command: str) -> str:
                 f"{len(part)} brands, {int(part['train_rows'].sum()):,} rows",
                 f"{choose:.1f}",
                 f"{repeat:.1f}",
+                f"{part['cycle_days'].mean():.1f}",
                 f"{night:.1f}",
                 f"**{t['pooled_with_id_cpu'] / max(night, 1e-9):.1f}x**",
             ]
         )
+    stale_rows = []
+    if "auto, oldest repeated choice" in res:
+        for bucket, part, _ in _bucket_means(res, methods):
+            fresh, stale = part["tabtune auto"].mean(), part["auto, oldest repeated choice"].mean()
+            stale_rows.append(
+                [
+                    bucket,
+                    f"{fresh:.3f}",
+                    f"{stale:.3f}",
+                    f"{100 * (stale - fresh) / fresh:+.1f}%",
+                    f"{int((part['cycle_days'] < EVERY).sum())} of {len(part)}",
+                ]
+            )
     per_brand_night = float(np.mean(nights))
     break_even = float(np.mean(pooled_cpus)) / max(per_brand_night, 1e-9)
     first = seeds[0]
@@ -472,11 +520,15 @@ def render(out: dict[str, Any], command: str) -> str:
         "CPU seconds (all threads). Pretraining and the pooled model use LightGBM's threads "
         "(both cores); each brand adaptation runs on one thread (`n_jobs=1`), so a nightly run "
         "adapts two brands at a time on this machine. A nightly refresh lets `auto` choose a "
-        f"brand's strategy once a week (`adaptation.reselect_every_days: {every}`); the other "
-        "nights the challenger repeats the champion's strategy and new-tree count on the new "
-        "rows in one fit (same predictions as the choosing fit here: "
-        f"{int(res['repeat_matches'].sum())} of {len(res)} brands identical). An average night "
-        f"is (1 choosing + {every - 1} repeating nights) / {every}.",
+        f"brand's strategy again after {EVERY} days (`adaptation.reselect_every_days`), or "
+        f"sooner once the brand's rows grew by {GROW:.0%} since the choice "
+        "(`adaptation.reselect_when_rows_grow`); the other nights the challenger repeats the "
+        "champion's strategy and new-tree count on the new rows in one fit (same predictions "
+        "as the choosing fit here: "
+        f"{int(res['repeat_matches'].sum())} of {len(res)} brands identical). A brand's cycle "
+        f"is {EVERY} days, or the days its rows take to grow by {GROW:.0%} at the pace of its "
+        f"last {EVERY} days if fewer; its average night is (1 choosing + cycle - 1 repeating "
+        "nights) / cycle, and the seed's average night the sum over its brands.",
         "",
         md_table(
             [
@@ -487,10 +539,27 @@ def render(out: dict[str, Any], command: str) -> str:
                 "adapted (held-out brands)",
                 "choosing night",
                 "repeating night",
+                "mean cycle (days)",
                 "average night",
                 "pooled / average night",
             ],
             cost_rows,
+        ),
+        "",
+        "Is an old choice as good as a fresh one? Each brand's choice made "
+        f"{EVERY - 1} days before the cut (the oldest a refresh repeats), on the rows it had "
+        "then, repeated at the cut on all rows — unless the brand's rows grew by "
+        f"{GROW:.0%} or more since, when the refresh chooses again (then the fresh score):",
+        "",
+        md_table(
+            [
+                "bucket",
+                "auto, fresh choice",
+                "auto, oldest repeated choice",
+                "change",
+                f"brands choosing again before {EVERY} days",
+            ],
+            stale_rows,
         ),
         "",
         "The ratio is the issue's measure: retraining the pooled model against adapting the "
