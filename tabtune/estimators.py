@@ -386,6 +386,7 @@ class _TabTuneBase(BaseEstimator):
         self.device_ = device
         self.group_column_ = group_column
         self.time_column_ = time_column
+        model_bytes: bytes | None = None
         if base is None:
             schema = FeatureSchema.from_table(
                 X, exclude=[c for c in (group_column, time_column) if c is not None]
@@ -439,6 +440,7 @@ class _TabTuneBase(BaseEstimator):
             )
             outcome = adapt(base._model, params, rows, settings)
             model = outcome.model
+            model_bytes = outcome.model_bytes
             self.strategy_ = outcome.strategy
             self.strategy_reason_ = outcome.reason
             self.holdout_scores_ = dict(outcome.holdout_scores)
@@ -458,7 +460,9 @@ class _TabTuneBase(BaseEstimator):
             self.model_sha256_ = base.model_sha256_
         else:
             # The in-memory booster is the one the saved bytes describe (save/load bit for bit).
-            self._model_bytes = backend.to_bytes(model.booster)
+            if model_bytes is None:
+                model_bytes = backend.to_bytes(model.booster)
+            self._model_bytes = model_bytes
             model.booster = backend.from_bytes(self._model_bytes)
             self.model_sha256_ = sha256_hex(self._model_bytes)
         self._model = model

@@ -966,6 +966,8 @@ class AdaptResult:
     holdout_scores: dict[str, float]
     n_rounds: int
     n_new_rounds: int
+    #: The model's booster in the backend's format (None: not written yet).
+    model_bytes: bytes | None = None
 
 
 @dataclass
@@ -1228,7 +1230,9 @@ def adapt(
             context = context.with_offset(json_scalar(group, context.group_column), offset)
     grown_with = params if strategy == "scratch" else base.params
     model = FittedModel(base.backend, booster, base.schema, context, grown_with)
-    return AdaptResult(model, strategy, reason, scores, n_rounds, n_new)
+    # Written through the session: the trees shared with the base are not written again.
+    model_bytes = None if booster is base.booster else session.to_bytes(booster)
+    return AdaptResult(model, strategy, reason, scores, n_rounds, n_new, model_bytes)
 
 
 def _fill_training_context(fit: _Fit, part: _Part, table: BrandContext) -> None:

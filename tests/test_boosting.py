@@ -275,11 +275,41 @@ def test_session_gives_what_the_backend_methods_give(backend, objective):
         final = be.train(params, LAYOUT, everything, num_rounds=4, init_model=init)
         final_shared = session.train(params, everything, num_rounds=4, init_model=init_shared)
         assert be.to_bytes(final_shared.booster) == be.to_bytes(final.booster)
+        assert session.to_bytes(final_shared.booster) == be.to_bytes(final.booster)
     for booster, same in ((base, base), (refit, shared)):
         np.testing.assert_array_equal(
             session.predict(same, valid), be.predict(booster, valid.X, LAYOUT)
         )
+        assert session.to_bytes(same) == be.to_bytes(booster)
     assert be.to_bytes(base) == before  # the base is untouched
+
+
+@pytest.mark.parametrize("objective", ["squared_error", "tweedie", "binary"])
+def test_lightgbm_session_writes_the_base_trees_from_the_base_text(monkeypatch, objective):
+    """A refit, a continued base and a continued refit are written by splicing the base's
+    tree text (refitted leaf values rewritten) with the new trees: LightGBM's own bytes,
+    without LightGBM writing the whole model."""
+    from tabtune.boosting.lightgbm import LightGBMBackend
+
+    be = get_backend("lightgbm")
+    params, pooled, train, _, everything = _session_case(objective)
+    if objective == "tweedie":
+        pooled.y, train.y, everything.y = np.abs(pooled.y), np.abs(train.y), np.abs(everything.y)
+    base = be.from_bytes(be.to_bytes(be.train(params, LAYOUT, pooled, num_rounds=25).booster))
+    session = be.session(base, LAYOUT)
+    refit = session.refit(params, train, 0.5)
+    models = [refit] + [
+        session.train(params, everything, num_rounds=6, init_model=init).booster
+        for init in (base, refit)
+    ]
+    expected = [be.to_bytes(model) for model in models]
+    assert all(b"\nnum_leaves=1\n" not in data for data in expected)
+
+    def not_called(self, booster):
+        raise AssertionError("LightGBM wrote the whole model")
+
+    monkeypatch.setattr(LightGBMBackend, "to_bytes", not_called)
+    assert [session.to_bytes(model) for model in models] == expected
 
 
 def test_lightgbm_bytes_do_not_depend_on_how_the_booster_came_to_be():

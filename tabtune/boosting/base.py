@@ -288,6 +288,11 @@ class Session:
         """:meth:`Backend.predict` of ``booster`` on ``data.X``."""
         return np.asarray(self.backend.predict(booster, data.X, self.layout))
 
+    def to_bytes(self, booster: Any) -> bytes:
+        """:meth:`Backend.to_bytes` of a booster of this session: the same bytes; a backend
+        may write the trees the booster shares with the base from the base's bytes."""
+        return self.backend.to_bytes(booster)
+
     def at_rounds(self, booster: Any, n_rounds: int) -> Any | None:
         """A booster of :meth:`train` with ``scoring_only`` that predicts as its first
         ``n_rounds`` rounds, or None when it did not grow that many.
