@@ -12,8 +12,11 @@ if str(REPO) not in sys.path:  # benchmarks/ is a folder of the repo, not an ins
 from benchmarks import transfer as bench  # noqa: E402
 
 
-def _brand(bucket, brand, rows, auto, own, pooled, strategy="continue", seed=1):
+def _brand(bucket, brand, rows, auto, own, pooled, strategy="continue", seed=1, per_day=1.0):
     return {
+        "rows_per_day": per_day,
+        "rows_at_old_choice": rows - 27 * per_day,
+        "auto, oldest repeated choice": auto * 1.1,
         "seed": seed,
         "bucket": bucket,
         "brand": brand,
@@ -59,7 +62,7 @@ def _out(brands):
 
 def test_render_reports_the_gap_and_explains_a_miss():
     brands = [
-        _brand("~100", "a", 80, auto=0.5, own=0.2, pooled=0.6, strategy="global"),
+        _brand("~100", "a", 80, auto=0.5, own=0.2, pooled=0.6, strategy="global", per_day=2.0),
         _brand("~100", "b", 200, auto=0.1, own=0.2, pooled=0.6),
         _brand("~1,000", "c", 900, auto=0.1, own=0.3, pooled=0.2),
         _brand("~1,000", "d", 1500, auto=0.2, own=0.3, pooled=0.3),
@@ -72,10 +75,16 @@ def test_render_reports_the_gap_and_explains_a_miss():
     # ~1,000: auto 0.15 vs pooled 0.25 -> -40%, no miss line for it
     assert "| ~1,000 | 2 | 1200 | 1.000 | 0.300 | 0.250 | **0.150** | -40.0% |" in text
     assert "~1,000 by" not in text
-    # cost: pooled CPU 2.0 / an average night (4 choosing fits 0.4 s + 6 x 4 repeats 0.2 s) / 7
-    assert f"**{2.0 / ((0.4 + 6 * 0.2) / 7):.1f}x**" in text
-    # per brand, an average night is (0.1 + 6 x 0.05) / 7 CPU s: the pooled retrain = 35 brands
-    assert "costs as much as about 35 brands' average nights" in text
+    # cost: brand a's rows grow 25% in 10 days (80 rows, 2 a day): it chooses every 10 days,
+    # the others every 28 (their rows take longer to grow 25%). A brand's average night is
+    # (choosing 0.1 + (cycle - 1) repeats of 0.05) / cycle; pooled CPU 2.0 / their sum.
+    assert (bench.EVERY, bench.GROW) == (28, 0.25)  # configs/default.yaml
+    nights = [(0.1 + 9 * 0.05) / 10] + 3 * [(0.1 + 27 * 0.05) / 28]
+    assert "| 1 | 1,200 | 2.0 | 2.0 | 4 brands, 2,680 rows | 0.4 | 0.2 | 23.5 |" in text
+    assert f"**{2.0 / sum(nights):.1f}x**" in text
+    assert f"costs as much as about {2.0 / (sum(nights) / 4):.0f} brands' average nights" in text
+    # the oldest repeated choice, 10% worse here; brand a chooses again before 28 days
+    assert "| ~100 | 0.300 | 0.330 | +10.0% | 1 of 2 |" in text
 
 
 def test_render_pools_seeds_and_explains_a_miss_in_one_of_them():
