@@ -1150,6 +1150,7 @@ def adapt(
     # One session for every fit below: candidates share the base's predictions on their rows,
     # the serialised base and the refit that "refit" and "refit+continue" both start from.
     session = base.session()
+    session.n_threads = params.n_jobs
     if settings.strategy in _REFITS and params.monotone_constraints is not None:
         raise TabTuneInputError(
             f"strategy={settings.strategy!r} cannot keep monotone_constraints (refitted leaf "
@@ -1291,6 +1292,7 @@ def _evaluate(
     for i, (n_train, n_end) in enumerate(folds):
         fold_session = session if i == 0 else base.session()
         fold_session.refits_expected = refits
+        fold_session.n_threads = session.n_threads
         train = fit.part(rows.positions(0, n_train))
         valid = fit.part(rows.positions(n_train, n_end))
         if base.context is not None:

@@ -511,3 +511,27 @@ def test_level_column_is_the_categorical_that_varies_within_brands():
     codes = pd.factorize(X["brand_id"])[0]
     assert choose_level_column(schema, X, codes, 2) == "channel"
     assert choose_level_column(schema, X.assign(channel="search"), codes, 2) is None
+
+
+def test_an_adaptation_on_one_thread_predicts_the_base_on_one_thread(monkeypatch):
+    """``n_jobs=1`` holds for the base's predictions inside an adaptation too (they were made
+    on every core: more CPU time per brand, and two brands adapted at once competed)."""
+    import lightgbm as lgb
+
+    base = pretrained("lightgbm", "cpu")
+    Xn, yn = new_brand("crossed", n_days=90)
+    threads = []
+    real = lgb.Booster.predict
+
+    def spy(self, data, *args, **kwargs):
+        threads.append(kwargs.get("num_threads"))
+        return real(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(lgb.Booster, "predict", spy)
+    one = adapted(base, Xn, yn, n_jobs=1)
+    assert threads and set(threads) == {1}
+    threads.clear()
+    monkeypatch.setattr(lgb.Booster, "predict", real)
+    default = adapted(base, Xn, yn, n_jobs=None)
+    assert default.holdout_scores_ == one.holdout_scores_
+    np.testing.assert_array_equal(default.predict(Xn), one.predict(Xn))

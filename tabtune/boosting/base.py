@@ -234,6 +234,10 @@ class Session:
         #: Hint: whether refits of the base are coming for the rows passed from now on (a
         #: backend may then derive per-row data that serves refits and predictions alike).
         self.refits_expected = True
+        #: Threads for the predictions the session makes (None: the library's default, all
+        #: cores); an adaptation sets its own ``n_jobs``, so that a brand fit on one thread
+        #: also predicts the base on one thread. Predictions do not depend on it.
+        self.n_threads: int | None = None
         self._refits: list[tuple[Matrix, BoosterParams, float, Any]] = []
 
     def derived(self, key: str, compute: Callable[[Any], Any]) -> Any:

@@ -624,7 +624,9 @@ class _Session(Session):
         if self._base_leaves() is not None and n * n_trees <= _SESSION_LEAVES:
             # Row-major rows: LightGBM predicts leaf indices faster from them.
             rows = np.ascontiguousarray(data.X)
-            by_row = np.asarray(self.base.predict(rows, pred_leaf=True, num_iteration=-1))
+            by_row = np.asarray(
+                self.base.predict(rows, pred_leaf=True, num_iteration=-1, **self._threads())
+            )
             by_row = by_row.reshape(n, n_trees)
             index = (by_row, np.ascontiguousarray(by_row.T))
         self._index.append((data, index))
@@ -649,7 +651,9 @@ class _Session(Session):
         if index is None and self.refits_expected:
             index = self._leaf_index(data)
         if index is None:
-            raw = np.asarray(booster.predict(data.X, raw_score=True, num_iteration=-1))
+            raw = np.asarray(
+                booster.predict(data.X, raw_score=True, num_iteration=-1, **self._threads())
+            )
         else:
             per_iteration = max(1, self.base.num_model_per_iteration())
             columns = index[1]
@@ -768,7 +772,13 @@ class _Session(Session):
             new = _Leaves.parse(text)
             objective = new.objective
             index = np.asarray(
-                booster.predict(data.X, pred_leaf=True, start_iteration=start, num_iteration=n_new)
+                booster.predict(
+                    data.X,
+                    pred_leaf=True,
+                    start_iteration=start,
+                    num_iteration=n_new,
+                    **self._threads(),
+                )
             ).reshape(len(raw), n_new)
             raw = raw.copy()
             for tree, values in enumerate(new.values):
@@ -785,5 +795,8 @@ class _Session(Session):
         response = None if leaves is None else _response(leaves.objective)
         raw = None if response is None else self._raw_scores(booster, data)
         if raw is None or response is None:
-            return super().predict(booster, data)
+            return np.asarray(booster.predict(data.X, **self._threads()))
         return response(raw)
+
+    def _threads(self) -> dict[str, int]:
+        return {} if not self.n_threads else {"num_threads": int(self.n_threads)}
