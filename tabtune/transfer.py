@@ -1281,7 +1281,10 @@ def _evaluate(
     newest. Early stopping on the very rows that score a candidate picks the count that fits
     them best; on a brand's small holdouts that bias favoured boosted candidates over
     ``global`` and ``refit`` (a 134-row brand chose ``scratch`` with 3 trees: 3.5x the error of
-    ``global`` after the cut). With one fold, counts and scores come from the same rows. A
+    ``global`` after the cut). A fold with an early-stopped fit of its own is scored by cutting
+    that fit to the other fold's count (:meth:`Session.at_rounds
+    <tabtune.boosting.base.Session.at_rounds>`; the model a fit of that count gives), other
+    folds by a fit of that count. With one fold, counts and scores come from the same rows. A
     candidate that cannot be fitted on some fold is not scored.
     """
     rows = fit.rows

@@ -588,7 +588,7 @@ class _Session(Session):
         self._index: list[tuple[Matrix, tuple[np.ndarray, np.ndarray] | None]] = []
         self._leaves: list[tuple[lgb.Booster, _Leaves]] = []
         self._raw: list[tuple[lgb.Booster, Matrix, np.ndarray]] = []
-        # Scoring-only boosters that continued the base or a refit: (booster, that model).
+        # Boosters trained on from the base or a refit of it: (booster, the model it continued).
         self._continued: list[tuple[lgb.Booster, lgb.Booster]] = []
 
     # -- what the session knows ------------------------------------------------------------
