@@ -40,17 +40,11 @@ from benchmarks.common import (
     write_raw,
     write_section,
 )
+from benchmarks.transfer import PARAMS as TRANSFER_PARAMS
 
-PARAMS: dict[str, Any] = dict(
-    backend="xgboost",
-    n_estimators=600,
-    learning_rate=0.05,
-    num_leaves=63,
-    min_child_samples=40,
-    reg_lambda=1.0,
-    early_stopping_rounds=50,
-    random_state=0,
-)
+#: The transfer benchmark's boosting parameters, on XGBoost (copied before that benchmark sets
+#: its objective).
+PARAMS: dict[str, Any] = dict(TRANSFER_PARAMS, backend="xgboost")
 
 
 def _timed(fn, *args, **kwargs):

@@ -503,9 +503,9 @@ def _tree_section(text: str) -> tuple[str, list[str], str] | None:
     return (head, blocks, tail) if tail.startswith("end of trees") else None
 
 
-def _base_tree_blocks(booster: lgb.Booster) -> list[str] | None:
+def _tree_blocks(text: str) -> list[str] | None:
     """The tree blocks (``Tree=i`` ... up to the next) of a model's text."""
-    section = _tree_section(booster.model_to_string(num_iteration=-1))
+    section = _tree_section(text)
     return None if section is None else section[1]
 
 
@@ -592,9 +592,13 @@ class _Session(Session):
         self._continued: list[tuple[lgb.Booster, lgb.Booster]] = []
 
     # -- what the session knows ------------------------------------------------------------
+    def _base_text(self) -> str:
+        """The base's model text, written once per base model."""
+        return self.derived("lightgbm.text", lambda base: base.model_to_string(num_iteration=-1))
+
     def _base_leaves(self) -> _Leaves | None:
         def parse(booster: lgb.Booster) -> _Leaves | None:
-            text = booster.model_to_string(num_iteration=-1)
+            text = self._base_text()
             if re.search(r"^is_linear=1$", text, re.MULTILINE):
                 return None  # linear trees: a leaf's output is not one number
             leaves = _Leaves.parse(text)
@@ -733,7 +737,7 @@ class _Session(Session):
             if refitted is None:
                 return self.backend.to_bytes(booster)
             values = refitted.values
-        blocks = self.derived("lightgbm.tree_blocks", _base_tree_blocks)
+        blocks = self.derived("lightgbm.tree_blocks", lambda _: _tree_blocks(self._base_text()))
         shell = booster.model_to_string(
             num_iteration=-1, start_iteration=self.base.current_iteration()
         )
