@@ -284,6 +284,11 @@ class Config(_Section):
     models_dir: Path = Path("models")
     runs_dir: Path = Path("runs")
     outputs_dir: Path = Path("outputs")
+    cache_dir: Path | None = Field(
+        Path("cache"),
+        description="what a refresh keeps between nights to save work (the base model's leaf "
+        "indices of each brand's rows); null: nothing kept. Safe to delete at any time",
+    )
     backend: Literal["lightgbm", "xgboost"] = "lightgbm"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     tasks: dict[str, TaskConfig] = Field(default_factory=dict)

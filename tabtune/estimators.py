@@ -32,6 +32,7 @@ from tabtune.boosting.base import (
 )
 from tabtune.boosting.encoding import FeatureSchema, Table, column_values, json_scalar
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
+from tabtune.leaf_cache import LeafCache
 from tabtune.transfer import (
     STRATEGIES,
     AdaptSettings,
@@ -132,6 +133,10 @@ PARAMETER_CONSTRAINTS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or (isinstance(v, Mapping) and all(isinstance(k, str) for k in v)),
         "None or a dict with str keys",
     ),
+    "leaf_cache": (
+        lambda v: v is None or (isinstance(v, str | os.PathLike) and str(v) != ""),
+        "None or a directory path",
+    ),
 }
 
 
@@ -176,6 +181,7 @@ class _TabTuneBase(BaseEstimator):
         n_jobs: int | None = None,
         verbose: int = 0,
         backend_params: dict[str, Any] | None = None,
+        leaf_cache: str | os.PathLike[str] | None = None,
     ) -> None:
         self.backend = backend
         self.device = device
@@ -205,6 +211,7 @@ class _TabTuneBase(BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.backend_params = backend_params
+        self.leaf_cache = leaf_cache
 
     # -- scikit-learn plumbing ---------------------------------------------------------------
     def __sklearn_tags__(self) -> Any:
@@ -438,7 +445,18 @@ class _TabTuneBase(BaseEstimator):
                 random_state=self.random_state,
                 selection_folds=self.selection_folds,
             )
-            outcome = adapt(base._model, params, rows, settings)
+            cache = None if self.leaf_cache is None else LeafCache(self.leaf_cache)
+            memory = None
+            if cache is not None:
+                memory = cache.load(base.model_sha256_, groups, len(base._model.layout.names))
+            outcome = adapt(
+                base._model, params, rows, settings, memory=memory, remember=cache is not None
+            )
+            if cache is not None and outcome.memory is not None:
+                try:
+                    cache.save(base.model_sha256_, groups, outcome.memory)
+                except OSError as exc:  # a cache: the fit stands without it
+                    logger.warning("leaf cache not written (%s)", exc)
             model = outcome.model
             model_bytes = outcome.model_bytes
             self.strategy_ = outcome.strategy
@@ -547,6 +565,8 @@ class _TabTuneBase(BaseEstimator):
         params = self.get_params()
         base = params["base_model"]
         params["base_model"] = os.fspath(base) if isinstance(base, str | os.PathLike) else None
+        if params["leaf_cache"] is not None:
+            params["leaf_cache"] = os.fspath(params["leaf_cache"])
         booster_params = asdict(model.params)
         booster_params["extra"] = dict(model.params.extra)
         booster_params["monotone_constraints"] = (
@@ -752,6 +772,11 @@ _DOC_PARAMETERS = """
     backend_params : dict or None, default=None
         Extra parameters passed to the library unchanged (adapted models inherit the base's
         when None). Keys tabtune sets itself are refused.
+    leaf_cache : str, path or None, default=None
+        Directory where an adapting fit keeps the base model's leaf indices of the brand's
+        rows (:class:`tabtune.leaf_cache.LeafCache`; LightGBM backend). A later fit from the
+        same base on the same rows plus new ones predicts the base only on what changed:
+        the same model at a fraction of the cost (a nightly refresh). None: no cache.
 
     Attributes
     ----------

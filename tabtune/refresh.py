@@ -40,6 +40,7 @@ import datetime as dt
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -593,6 +594,9 @@ def build_challenger(
     brand = str(data.X[GROUP_COLUMN].iloc[0]) if len(data.X) else ""
     cfg, scope = tuned_adaptation(cfg, task, brand, len(data))
     est = brand_estimator(cfg, task, base)
+    if cfg.cache_dir is not None:
+        # The global model's leaf indices of the brand's rows, kept for tomorrow's fit.
+        est.set_params(leaf_cache=os.fspath(leaf_cache_dir(cfg, task)))
     repeat = repeated_selection(cfg, previous, date, n_rows=len(data))
     if repeat is not None:
         from tabtune.estimators import repeat_params
@@ -621,6 +625,14 @@ def build_challenger(
     if scope is not None:
         logger.info("brand %s: adaptation parameters tuned in study %s:%s", brand, task.name, scope)
     return est
+
+
+def leaf_cache_dir(cfg: Config, task: TaskConfig) -> Path:
+    """Where a refresh keeps the global model's leaf indices of each brand's rows
+    (:class:`tabtune.leaf_cache.LeafCache`) for ``task``; needs ``cfg.cache_dir``."""
+    if cfg.cache_dir is None:
+        raise ValueError("cache_dir is null: the refresh keeps no leaf cache")
+    return Path(cfg.cache_dir) / "leaves" / task.name
 
 
 def repeated_selection(
@@ -1247,8 +1259,9 @@ def _nothing_new(manifest: Mapping[str, Any], data: TaskData, global_id: str) ->
 def _worker_config(cfg: Config) -> dict[str, Any]:
     """``cfg`` as plain JSON with absolute paths, for workers in other processes."""
     data = cfg.model_dump(mode="json")
-    for key in ("models_dir", "runs_dir", "outputs_dir"):
-        data[key] = str(Path(data[key]).absolute())
+    for key in ("models_dir", "runs_dir", "outputs_dir", "cache_dir"):
+        if data[key] is not None:
+            data[key] = str(Path(data[key]).absolute())
     for key in ("store", "truth_dir"):
         data["data"][key] = str(Path(data["data"][key]).absolute())
     return data

@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabtune.boosting.base import Backend, BoosterParams, Layout, Matrix, Session
+from tabtune.boosting.base import Backend, BoosterParams, Layout, LeafMemory, Matrix, Session
 from tabtune.boosting.encoding import FeatureSchema, Table, json_scalar
 from tabtune.errors import TabTuneInputError
 
@@ -778,8 +778,22 @@ class _Fit:
             self.uniques = list(uniques)
         self._columns: dict[str, np.ndarray] | None = None
 
-    def part(self, positions: np.ndarray | slice | None) -> _Part:
-        """Encode the rows at ``positions`` (None: all rows, as given)."""
+    def time_part(self, start: int, stop: int) -> _Part:
+        """Encode the ``start:stop`` slice of the time-ordered rows."""
+        return self.part(self.rows.positions(start, stop), slice(start, stop))
+
+    def part(
+        self, positions: np.ndarray | slice | None, time_rows: slice | np.ndarray | None = None
+    ) -> _Part:
+        """Encode the rows at ``positions`` (None: all rows, as given); ``time_rows`` says
+        where they stand in time order (known for all rows)."""
+        if positions is None:
+            order = self.rows.order
+            if order is None:
+                time_rows = slice(0, len(self.rows))
+            else:
+                time_rows = np.empty(len(order), dtype=np.int64)
+                time_rows[order] = np.arange(len(order))
         context = self.model.context
         if self._columns is None:  # every part takes its rows from the same encoded columns
             self._columns = self.model.schema.encode_columns(self.rows.X)
@@ -791,7 +805,12 @@ class _Fit:
             columns=self._columns,
         )
         return _Part(
-            Matrix(matrix, _take(self.rows.y, positions), _take(self.rows.weight, positions)),
+            Matrix(
+                matrix,
+                _take(self.rows.y, positions),
+                _take(self.rows.weight, positions),
+                rows=time_rows,
+            ),
             _take(self.codes, positions),
         )
 
@@ -968,6 +987,8 @@ class AdaptResult:
     n_new_rounds: int
     #: The model's booster in the backend's format (None: not written yet).
     model_bytes: bytes | None = None
+    #: With ``remember``: the base's leaf indices of the rows (None when not computed).
+    memory: LeafMemory | None = None
 
 
 @dataclass
@@ -1129,7 +1150,13 @@ def run_strategy(
 
 
 def adapt(
-    base: FittedModel, params: BoosterParams, rows: Rows, settings: AdaptSettings
+    base: FittedModel,
+    params: BoosterParams,
+    rows: Rows,
+    settings: AdaptSettings,
+    *,
+    memory: LeafMemory | None = None,
+    remember: bool = False,
 ) -> AdaptResult:
     """Adapt a base model to a brand's rows.
 
@@ -1141,6 +1168,11 @@ def adapt(
     (holdout scores for it and ``global`` reported); without early stopping it is fitted on
     all rows at once. Fewer than ``min_rows_to_adapt`` rows give ``global``.
 
+    ``memory`` (the base's leaf indices of an earlier fit on this brand's rows, see
+    :class:`~tabtune.boosting.base.LeafMemory`) lets the fit predict the base only for rows
+    that are new or whose features changed; with ``remember`` the result carries the leaf
+    indices of all rows, for the next fit. Neither changes the model.
+
     Returns
     -------
     AdaptResult
@@ -1151,6 +1183,8 @@ def adapt(
     # the serialised base and the refit that "refit" and "refit+continue" both start from.
     session = base.session()
     session.n_threads = params.n_jobs
+    session.memory = memory
+    session.remember = remember
     if settings.strategy in _REFITS and params.monotone_constraints is not None:
         raise TabTuneInputError(
             f"strategy={settings.strategy!r} cannot keep monotone_constraints (refitted leaf "
@@ -1233,7 +1267,8 @@ def adapt(
     model = FittedModel(base.backend, booster, base.schema, context, grown_with)
     # Written through the session: the trees shared with the base are not written again.
     model_bytes = None if booster is base.booster else session.to_bytes(booster)
-    return AdaptResult(model, strategy, reason, scores, n_rounds, n_new, model_bytes)
+    remembered = session.remembered(everything.matrix) if remember else None
+    return AdaptResult(model, strategy, reason, scores, n_rounds, n_new, model_bytes, remembered)
 
 
 def _fill_training_context(fit: _Fit, part: _Part, table: BrandContext) -> None:
@@ -1287,7 +1322,6 @@ def _evaluate(
     folds by a fit of that count. With one fold, counts and scores come from the same rows. A
     candidate that cannot be fitted on some fold is not scored.
     """
-    rows = fit.rows
     classifier = params.n_classes >= 2
     refits = any(s in _REFITS for s in candidates)
     skipped: set[str] = set()
@@ -1296,8 +1330,9 @@ def _evaluate(
         fold_session = session if i == 0 else base.session()
         fold_session.refits_expected = refits
         fold_session.n_threads = session.n_threads
-        train = fit.part(rows.positions(0, n_train))
-        valid = fit.part(rows.positions(n_train, n_end))
+        fold_session.memory = session.memory
+        train = fit.time_part(0, n_train)
+        valid = fit.time_part(n_train, n_end)
         if base.context is not None:
             table = base.context.overlay(fit.table(train))
             _fill_training_context(fit, train, table)

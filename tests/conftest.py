@@ -25,6 +25,7 @@ def write_small_config(directory: Path, **overrides) -> Path:
         "models_dir": "models",
         "runs_dir": "runs",
         "outputs_dir": "outputs",
+        "cache_dir": "cache",
         "device": "cpu",
         "tasks": {
             "bid": str(REPO / "configs" / "tasks" / "bid.yaml"),

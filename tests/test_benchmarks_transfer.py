@@ -32,6 +32,8 @@ def _brand(bucket, brand, rows, auto, own, pooled, strategy="continue", seed=1, 
         "adapt_cpu": 0.1,
         "repeat_seconds": 0.05,
         "repeat_cpu": 0.05,
+        "repeat_uncached_cpu": 0.08,
+        "cache_exact": True,
         "repeat_matches": True,
         "brand_only_seconds": 0.01,
         "brand_only_cpu": 0.01,
@@ -80,7 +82,8 @@ def test_render_reports_the_gap_and_explains_a_miss():
     # (choosing 0.1 + (cycle - 1) repeats of 0.05) / cycle; pooled CPU 2.0 / their sum.
     assert (bench.EVERY, bench.GROW) == (28, 0.25)  # configs/default.yaml
     nights = [(0.1 + 9 * 0.05) / 10] + 3 * [(0.1 + 27 * 0.05) / 28]
-    assert "| 1 | 1,200 | 2.0 | 2.0 | 4 brands, 2,680 rows | 0.4 | 0.2 | 23.5 |" in text
+    assert "| 1 | 1,200 | 2.0 | 2.0 | 4 brands, 2,680 rows | 0.4 | 0.2 | 0.3 | 23.5 |" in text
+    assert "4 of 4 brands identical, byte for byte" in text
     assert f"**{2.0 / sum(nights):.1f}x**" in text
     assert f"costs as much as about {2.0 / (sum(nights) / 4):.0f} brands' average nights" in text
     # the oldest repeated choice, 10% worse here; brand a chooses again before 28 days

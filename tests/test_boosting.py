@@ -589,3 +589,88 @@ def test_import_tabtune_pulls_in_no_cupy_or_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+# -- a session's memory of the base's leaf indices ----------------------------------------------
+
+
+def _splits_of(booster):
+    from tabtune.boosting.lightgbm import _Splits, _tree_blocks
+
+    return _Splits.parse(_tree_blocks(booster.model_to_string()), len(LAYOUT.names))
+
+
+def test_lightgbm_splits_flag_exactly_the_changes_that_can_change_a_path():
+    be = get_backend("lightgbm")
+    X, y = _data()
+    base = be.train(SMALL, LAYOUT, Matrix(X, y), num_rounds=10).booster
+    splits = _splits_of(base)
+    values, owners = splits.thresholds[0]
+    assert splits.n_trees == base.num_trees() and splits.categorical[1].size
+    distinct = np.unique(values)
+    c, lo, hi = distinct[len(distinct) // 2], distinct[0], distinct[1]
+    above_lo = np.nextafter(lo, np.inf)
+    old = np.array([[c, 0.0], [1.5, 0.0], [1.5, 0.0], [above_lo, 1.0], [2.0, 2.0]])
+    new = old.copy()
+    new[0, 0] = np.nextafter(c, np.inf)  # crosses the splits at c: left before, right now
+    new[1, 0] = np.nan  # missing values take each split's default direction
+    new[2, 1] = 3.0  # another category: categorical splits may route it elsewhere
+    new[3, 0] = hi  # moves within (lo, hi]: no threshold in [old, new)
+    rows, trees = splits.changed(old, new)
+    assert rows.tolist() == [True, True, True, False, False]
+    assert trees[owners[values == c]].all()
+    assert trees[splits.any_split[0]].all() and trees[splits.categorical[1]].all()
+    # the unflagged rows really keep their leaves in every tree
+    leaves = base.predict(np.vstack([old, new]), pred_leaf=True)
+    np.testing.assert_array_equal(leaves[3:5], leaves[8:10])
+
+
+@pytest.mark.parametrize("objective", ["squared_error", "tweedie", "multiclass"])
+def test_lightgbm_session_with_a_memory_predicts_less_and_gives_the_same_models(
+    monkeypatch, objective
+):
+    """Yesterday's leaf indices serve today's rows: new rows and rows whose features changed
+    across a split are predicted again, the models come out byte for byte the same."""
+    from tabtune.boosting.lightgbm import _Session
+
+    be = get_backend("lightgbm")
+    params, pooled, _, _, everything = _session_case(objective)
+    if objective == "tweedie":
+        pooled.y, everything.y = np.abs(pooled.y), np.abs(everything.y)
+    base = be.train(params, LAYOUT, pooled, num_rounds=20).booster
+    n = len(everything)
+    yesterday = Matrix(everything.X[:-10].copy(), everything.y[:-10], rows=slice(0, n - 10))
+    first = be.session(base, LAYOUT)
+    first.refit(params, yesterday, 0.5)
+    memory = first.remembered(yesterday)
+    assert memory is not None and memory.leaves.dtype == np.uint8
+    np.testing.assert_array_equal(memory.X, yesterday.X)
+    assert first.remembered(Matrix(yesterday.X, rows=slice(5, n - 5))) is None  # not a fit
+    # Today: 10 new rows, two changed rows, given in another order than time order.
+    X = everything.X.copy()
+    X[0, 0] = np.nan
+    X[1, 1] = 9.0
+    order = np.random.default_rng(0).permutation(n)
+    today = Matrix(X[order], everything.y[order], rows=order)
+    predicted = []
+    real = _Session._predict_leaves
+
+    def spy(self, rows, *args):
+        predicted.append(len(rows))
+        return real(self, rows, *args)
+
+    monkeypatch.setattr(_Session, "_predict_leaves", spy)
+    session = be.session(base, LAYOUT)
+    session.memory = memory
+    refit = session.refit(params, today, 0.5)
+    assert 10 <= max(predicted) <= 12 and sum(predicted) < n / 2
+    plain = be.refit(base, params, LAYOUT, today, 0.5)
+    assert be.to_bytes(refit) == be.to_bytes(plain)
+    continued = session.train(params, today, num_rounds=5, init_model=base).booster
+    reference = be.train(params, LAYOUT, today, num_rounds=5, init_model=base).booster
+    assert session.to_bytes(continued) == be.to_bytes(reference)
+    # What it remembers tonight is what predicting every row gives, in time order.
+    tonight = session.remembered(today)
+    expected = np.asarray(base.predict(X, pred_leaf=True)).reshape(n, -1)
+    np.testing.assert_array_equal(tonight.leaves, expected)
+    np.testing.assert_array_equal(tonight.X, X)

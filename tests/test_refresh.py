@@ -430,7 +430,7 @@ def test_repeated_selection_only_within_the_window() -> None:
     assert repeated_selection(fixed, {"selection": sel}, D) is None
 
 
-def test_challenger_repeats_the_champions_choice_in_one_fit() -> None:
+def test_challenger_repeats_the_champions_choice_in_one_fit(tmp_path: Path) -> None:
     """Within the window the challenger is the champion's strategy, refitted without folds."""
     from tabtune.data.synth import simulate
     from tabtune.features import task_data
@@ -439,7 +439,10 @@ def test_challenger_repeats_the_champions_choice_in_one_fit() -> None:
 
     cfg = default_config()
     cfg = cfg.model_copy(
-        update={"model": cfg.model.model_copy(update={"n_estimators": 40, "learning_rate": 0.2})}
+        update={
+            "model": cfg.model.model_copy(update={"n_estimators": 40, "learning_rate": 0.2}),
+            "cache_dir": tmp_path / "cache",
+        }
     )
     task = cfg.task("bid")
     data = task_data(simulate(n_brands=8, n_days=120, seed=4).observations, task)
@@ -465,6 +468,11 @@ def test_challenger_repeats_the_champions_choice_in_one_fit() -> None:
     assert again.strategy_ == "continue" and again.n_new_trees_ == 5
     assert again.holdout_scores_ == {}  # no folds, no holdout: one fit
     assert again.selection_ == repeat and "repeats the choice of" in again.strategy_reason_
+    # the refresh keeps the global model's leaf indices of the brand's rows for tomorrow
+    assert again.leaf_cache == str(tmp_path / "cache" / "leaves" / "bid")
+    assert len(list((tmp_path / "cache" / "leaves" / "bid").glob("*.npz"))) == 1
+    off = cfg.model_copy(update={"cache_dir": None})
+    assert build_challenger(off, task, glob, own, date=D).leaf_cache is None
     later = build_challenger(
         cfg, task, glob, own, date=D + dt.timedelta(days=28), previous={"selection": repeat}
     )

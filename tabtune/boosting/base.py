@@ -32,6 +32,7 @@ __all__ = [
     "Backend",
     "BoosterParams",
     "Layout",
+    "LeafMemory",
     "Matrix",
     "OBJECTIVES",
     "Session",
@@ -103,9 +104,41 @@ class Matrix:
     X: np.ndarray
     y: np.ndarray | None = None
     weight: np.ndarray | None = None
+    #: Where these rows stand among the time-ordered rows of the fit they belong to (a slice
+    #: or an array of positions, one per row); None when unknown. A session's
+    #: :class:`LeafMemory` is matched to rows through it.
+    rows: slice | np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
+
+    def time_positions(self) -> np.ndarray | None:
+        """:attr:`rows` as an array of positions (None when unknown)."""
+        if self.rows is None:
+            return None
+        if isinstance(self.rows, slice):
+            start = self.rows.start or 0
+            return np.arange(start, start + len(self), dtype=np.int64)
+        return np.asarray(self.rows, dtype=np.int64)
+
+
+@dataclass
+class LeafMemory:
+    """The base model's leaf index of each row of an earlier fit, with the features they were
+    predicted from: what lets a later fit on the same rows plus new ones predict the base only
+    on what changed (see :attr:`Session.memory`).
+
+    Rows are in time order (the order of :attr:`Matrix.rows`).
+    """
+
+    #: ``(n, n_features)`` float64: the encoded rows the leaf indices were predicted from.
+    X: np.ndarray
+    #: ``(n, n_trees)`` unsigned integers: leaf of each row in each tree of the base.
+    leaves: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.X.ndim != 2 or self.leaves.ndim != 2 or len(self.X) != len(self.leaves):
+            raise ValueError("LeafMemory needs X (n, features) and leaves (n, trees)")
 
 
 @dataclass
@@ -238,6 +271,13 @@ class Session:
         #: cores); an adaptation sets its own ``n_jobs``, so that a brand fit on one thread
         #: also predicts the base on one thread. Predictions do not depend on it.
         self.n_threads: int | None = None
+        #: The base's leaf indices of this brand's rows at an earlier fit (a backend that
+        #: predicts leaf indices reuses those of rows whose path through the trees cannot
+        #: have changed; the results are the same without it).
+        self.memory: LeafMemory | None = None
+        #: Whether :meth:`remembered` is wanted for the rows fitted last: a backend then
+        #: derives its predictions of the base from leaf indices, which it can remember.
+        self.remember = False
         self._refits: list[tuple[Matrix, BoosterParams, float, Any]] = []
 
     def derived(self, key: str, compute: Callable[[Any], Any]) -> Any:
@@ -296,6 +336,12 @@ class Session:
         """:meth:`Backend.to_bytes` of a booster of this session: the same bytes; a backend
         may write the trees the booster shares with the base from the base's bytes."""
         return self.backend.to_bytes(booster)
+
+    def remembered(self, data: Matrix) -> LeafMemory | None:
+        """The base's leaf indices of ``data``'s rows (in time order) when the session
+        computed them, to be given as :attr:`memory` to a later session on these rows plus
+        new ones; None when it did not (this default never does)."""
+        return None
 
     def at_rounds(self, booster: Any, n_rounds: int) -> Any | None:
         """A booster of :meth:`train` with ``scoring_only`` that predicts as its first

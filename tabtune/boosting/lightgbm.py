@@ -24,6 +24,7 @@ from tabtune.boosting.base import (
     Backend,
     BoosterParams,
     Layout,
+    LeafMemory,
     Matrix,
     Session,
     Trained,
@@ -56,6 +57,8 @@ _LEAF_BLOCK = 20_000_000
 # to the plain backend methods.
 _SESSION_LEAVES = 20_000_000
 _LEAF_VALUES = re.compile(r"^leaf_value=(.*)$", re.MULTILINE)
+# LightGBM treats |value| <= this as zero when predicting (kZeroThreshold).
+_ZERO = 1e-35
 
 
 class LightGBMBackend(Backend):
@@ -439,6 +442,117 @@ class _Leaves:
         return max((len(v) for v in self.values), default=1)
 
 
+@dataclass
+class _Splits:
+    """Where the base's trees split, feature by feature: which trees a change of a row's
+    value of a feature can send down another path.
+
+    A numerical split of tree ``t`` on feature ``j`` at threshold ``c`` sends a row left when
+    its value is ``<= c`` (LightGBM's ``NumericalDecision``; thresholds are written with 17
+    significant digits, so they parse back exactly). A value moving from ``a`` to ``b`` can
+    therefore change the row's path only in trees with a threshold in ``[min, max)``, or with
+    a categorical split on ``j``. Missing values and values LightGBM reads as zero take the
+    split's default direction: a change from or to one is treated as affecting every tree
+    that splits on the feature.
+    """
+
+    #: Per feature: sorted numerical thresholds and the tree of each.
+    thresholds: list[tuple[np.ndarray, np.ndarray]]
+    #: Per feature: the trees with any split on it, and those with a categorical split on it.
+    any_split: list[np.ndarray]
+    categorical: list[np.ndarray]
+    n_trees: int
+
+    @classmethod
+    def parse(cls, blocks: list[str], n_features: int) -> _Splits | None:
+        """From the tree blocks of a model's text; None when a block does not parse."""
+        numeric: list[list[tuple[float, int]]] = [[] for _ in range(n_features)]
+        any_split: list[set[int]] = [set() for _ in range(n_features)]
+        categorical: list[set[int]] = [set() for _ in range(n_features)]
+        for tree, block in enumerate(blocks):
+            fields = dict(line.split("=", 1) for line in block.splitlines()[1:] if "=" in line)
+            if int(fields.get("num_leaves", "1")) <= 1:
+                continue
+            try:
+                features = [int(v) for v in fields["split_feature"].split()]
+                thresholds = [float(v) for v in fields["threshold"].split()]
+                kinds = [int(v) for v in fields["decision_type"].split()]
+            except (KeyError, ValueError):
+                return None
+            if not len(features) == len(thresholds) == len(kinds):
+                return None
+            for feature, threshold, kind in zip(features, thresholds, kinds, strict=True):
+                if not 0 <= feature < n_features:
+                    return None
+                any_split[feature].add(tree)
+                if kind & 1:
+                    categorical[feature].add(tree)
+                else:
+                    numeric[feature].append((threshold, tree))
+        sorted_numeric = []
+        for pairs in numeric:
+            pairs.sort()
+            sorted_numeric.append(
+                (
+                    np.array([c for c, _ in pairs], dtype=np.float64),
+                    np.array([t for _, t in pairs], dtype=np.int64),
+                )
+            )
+        return cls(
+            sorted_numeric,
+            [np.array(sorted(t), dtype=np.int64) for t in any_split],
+            [np.array(sorted(t), dtype=np.int64) for t in categorical],
+            len(blocks),
+        )
+
+    def changed(self, old: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (of ``(n, n_features)`` ``old`` and ``new``) whose path may differ in some
+        tree, and which trees (boolean ``(n_trees,)``) any of them may take another path in."""
+        rows = np.zeros(len(old), dtype=bool)
+        trees = np.zeros(self.n_trees, dtype=bool)
+        differs = (old != new) & ~(np.isnan(old) & np.isnan(new))
+        for feature in np.flatnonzero(differs.any(axis=0)).tolist():
+            at = np.flatnonzero(differs[:, feature])
+            a, b = old[at, feature], new[at, feature]
+            special = np.isnan(a) | np.isnan(b) | (np.abs(a) <= _ZERO) | (np.abs(b) <= _ZERO)
+            if self.any_split[feature].size and special.any():
+                rows[at[special]] = True
+                trees[self.any_split[feature]] = True
+            if self.categorical[feature].size:
+                rows[at] = True
+                trees[self.categorical[feature]] = True
+            values, owners = self.thresholds[feature]
+            plain = ~special
+            if not values.size or not plain.any():
+                continue
+            lo = np.searchsorted(values, np.minimum(a[plain], b[plain]), side="left")
+            hi = np.searchsorted(values, np.maximum(a[plain], b[plain]), side="left")
+            crossed = hi > lo
+            if not crossed.any():
+                continue
+            rows[at[plain][crossed]] = True
+            # Thresholds in any row's [lo, hi): a running count of open intervals.
+            depth = np.zeros(len(values) + 1, dtype=np.int64)
+            np.add.at(depth, lo[crossed], 1)
+            np.add.at(depth, hi[crossed], -1)
+            trees[owners[np.cumsum(depth[:-1]) > 0]] = True
+        return rows, trees
+
+
+def _leaf_dtype(max_leaves: int) -> type[np.unsignedinteger]:
+    """The smallest unsigned integer type that holds leaf indices below ``max_leaves``."""
+    if max_leaves <= 1 << 8:
+        return np.uint8
+    return np.uint16 if max_leaves <= 1 << 16 else np.uint32
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, length)`` of each run of True in a boolean vector."""
+    edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(int(a), int(b - a)) for a, b in zip(starts, stops, strict=True)]
+
+
 def _reached_from_index(by_tree: np.ndarray, width: int) -> np.ndarray:
     """Boolean ``(n_trees, width)``: which leaves are reached, given ``(n_trees, n)`` indices."""
     n_trees = by_tree.shape[0]
@@ -626,15 +740,86 @@ class _Session(Session):
         index = None
         n, n_trees = data.X.shape[0], self.base.num_trees()
         if self._base_leaves() is not None and n * n_trees <= _SESSION_LEAVES:
-            # Row-major rows: LightGBM predicts leaf indices faster from them.
-            rows = np.ascontiguousarray(data.X)
-            by_row = np.asarray(
-                self.base.predict(rows, pred_leaf=True, num_iteration=-1, **self._threads())
-            )
-            by_row = by_row.reshape(n, n_trees)
+            by_row = self._recalled(data)
+            if by_row is None:
+                by_row = self._predict_leaves(data.X)
             index = (by_row, np.ascontiguousarray(by_row.T))
         self._index.append((data, index))
         return index
+
+    def _predict_leaves(
+        self, X: np.ndarray, start: int = 0, n_iterations: int | None = None
+    ) -> np.ndarray:
+        """Leaf indices ``(n, trees)`` of rows ``X`` in the base's trees (those of
+        ``n_iterations`` iterations from ``start``; default all)."""
+        per_iteration = max(1, self.base.num_model_per_iteration())
+        if n_iterations is None:
+            n_iterations = self.base.current_iteration() - start
+        # Row-major rows: LightGBM predicts leaf indices faster from them.
+        out = self.base.predict(
+            np.ascontiguousarray(X),
+            pred_leaf=True,
+            start_iteration=start,
+            num_iteration=n_iterations,
+            **self._threads(),
+        )
+        return np.asarray(out, dtype=np.int32).reshape(len(X), n_iterations * per_iteration)
+
+    def _recalled(self, data: Matrix) -> np.ndarray | None:
+        """Leaf indices of ``data``'s rows, taken from :attr:`memory` for the rows it holds
+        whose features cannot have changed their path (see :class:`_Splits`), predicted for
+        the others (in the trees where their path may differ); None without a usable
+        memory. The same indices as predicting every row: rows are matched by their time
+        position (:attr:`Matrix.rows`) and their remembered features compared."""
+        memory, positions = self.memory, data.time_positions()
+        n_trees = self.base.num_trees()
+        if memory is None or positions is None or len(positions) != len(data):
+            return None
+        if memory.X.shape[1] != data.X.shape[1] or memory.leaves.shape[1] != n_trees:
+            return None
+        splits = self.derived(
+            "lightgbm.splits",
+            lambda _: _Splits.parse(_tree_blocks(self._base_text()) or [], len(self.layout.names)),
+        )
+        if splits is None or splits.n_trees != n_trees:
+            return None
+        known = np.flatnonzero((positions >= 0) & (positions < len(memory.X)))
+        if not known.size:
+            return None
+        old_rows = positions[known]
+        dirty, trees = splits.changed(memory.X[old_rows], data.X[known])
+        by_row = np.empty((len(data), n_trees), dtype=np.int32)
+        by_row[known] = memory.leaves[old_rows]
+        fresh = np.ones(len(data), dtype=bool)
+        fresh[known] = False
+        per_iteration = max(1, self.base.num_model_per_iteration())
+        iterations = trees.reshape(-1, per_iteration).any(axis=1)
+        runs = _runs(iterations)
+        # A call costs about its trees plus a couple of trees' worth of reading the rows.
+        if 2 * (iterations.sum() + 2 * len(runs)) > len(iterations):
+            fresh[known[dirty]] = True  # predict those rows whole
+        elif dirty.any():
+            redo = known[dirty]
+            for start, length in runs:
+                columns = slice(start * per_iteration, (start + length) * per_iteration)
+                by_row[redo, columns] = self._predict_leaves(data.X[redo], start, length)
+        if fresh.any():
+            by_row[fresh] = self._predict_leaves(data.X[fresh])
+        return by_row
+
+    def remembered(self, data: Matrix) -> LeafMemory | None:
+        index = next((index for rows, index in self._index if rows is data), None)
+        positions = data.time_positions()
+        if index is None or positions is None:
+            return None
+        leaves = self._base_leaves()
+        order = np.argsort(positions, kind="stable")
+        if leaves is None or not np.array_equal(positions[order], np.arange(len(data))):
+            return None  # not all the rows of a fit
+        return LeafMemory(
+            X=np.ascontiguousarray(data.X[order], dtype=np.float64),
+            leaves=index[0][order].astype(_leaf_dtype(leaves.max_leaves)),
+        )
 
     def _raw_scores(self, booster: Any, data: Matrix | None) -> np.ndarray | None:
         """Raw scores of the base or a refit on ``data``, bit for bit ``predict(raw_score=True)``
@@ -652,7 +837,8 @@ class _Session(Session):
         if leaves is None:
             return None
         index = next((index for rows, index in self._index if rows is data), None)
-        if index is None and self.refits_expected:
+        if index is None and (self.refits_expected or self.remember or self.memory is not None):
+            # Leaf indices serve refits, can be remembered, and come cheap from a memory.
             index = self._leaf_index(data)
         if index is None:
             raw = np.asarray(

@@ -54,6 +54,7 @@ def workspace(root: Path) -> tuple[Path, Config]:
         models_dir=str(root / "models"),
         runs_dir=str(root / "runs"),
         outputs_dir=str(root / "outputs"),
+        cache_dir=str(root / "cache"),
         # Tiny data on a shared machine: more threads only add contention (and delay).
         model={"n_jobs": 1},
     )
@@ -446,6 +447,29 @@ def test_later_nights_repeat_the_weekly_strategy_choice(nightly) -> None:
         assert "repeats the choice of " + DATES[0] in manifest["reason"]
         repeated += 1
     assert repeated >= 1
+
+
+def test_refresh_keeps_each_adapted_brands_base_leaves_for_the_next_night(nightly) -> None:
+    """A refresh keeps the global model's leaf indices of each adapted brand's rows, so the
+    next night predicts the global model only on the new day's rows (same models)."""
+    from tabtune.leaf_cache import LeafCache
+    from tabtune.pipeline import load_global
+    from tabtune.refresh import leaf_cache_dir
+
+    cache = LeafCache(leaf_cache_dir(nightly.cfg, nightly.cfg.task("bid")))
+    assert cache.directory == nightly.root / "cache" / "leaves" / "bid"
+    adapted = [
+        b
+        for b in nightly.reports[DATES[-1]].brands
+        if b.challenger_id is not None and b.strategy not in (None, "scratch")
+    ]
+    assert adapted
+    _, glob = load_global(nightly.cfg, "bid")
+    n_features = len(glob._model.layout.names)
+    for b in adapted:
+        memory = cache.load(glob.model_sha256_, [b.brand_id], n_features)
+        # its rows tonight (rows of zero weight, e.g. no clicks, are not fitted)
+        assert memory is not None and 0.5 * b.rows < len(memory.X) <= b.rows, b.brand_id
 
 
 def test_refresh_plots_decisions_into_the_run_report(tmp_path, observations) -> None:
