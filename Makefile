@@ -64,8 +64,8 @@ bench: $(STAMP)  ## transfer, tuning, refresh, bid and budget benchmarks -> docs
 	$(BIN)/python -m benchmarks.budget
 	$(BIN)/python -m benchmarks.device
 
-clean:  ## remove generated data, models, runs and outputs
-	rm -rf data/campaigns data/truth models runs outputs
+clean:  ## remove generated data, models, runs, outputs and the leaf cache
+	rm -rf data/campaigns data/truth models runs outputs cache
 
 distclean: clean  ## also remove the virtual environment
 	rm -rf $(VENV) *.egg-info

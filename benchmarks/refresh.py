@@ -58,6 +58,7 @@ def _config(root: Path, threads: int | None = None) -> tuple[Path, Config]:
     raw["models_dir"] = str(root / "models")
     raw["runs_dir"] = str(root / "runs")
     raw["outputs_dir"] = str(root / "outputs")
+    raw["cache_dir"] = str(root / "cache")
     raw["device"] = "cpu"
     raw["tasks"] = {name: str(ROOT / path) for name, path in raw["tasks"].items()}
     raw.setdefault("tuning", {})["storage"] = f"sqlite:///{root / 'models' / 'tuning.db'}"
