@@ -50,3 +50,20 @@ def small_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A small config in a fresh working directory (the test runs inside it)."""
     monkeypatch.chdir(tmp_path)
     return write_small_config(tmp_path)
+
+
+@pytest.fixture
+def predicted_leaf_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The row count of every prediction of a base model's leaf indices that a LightGBM
+    session makes from now on (what a leaf cache saves)."""
+    from tabtune.boosting.lightgbm import _Session
+
+    counts: list[int] = []
+    real = _Session._predict_leaves
+
+    def spy(self, rows, *args):
+        counts.append(len(rows))
+        return real(self, rows, *args)
+
+    monkeypatch.setattr(_Session, "_predict_leaves", spy)
+    return counts

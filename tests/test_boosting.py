@@ -627,12 +627,10 @@ def test_lightgbm_splits_flag_exactly_the_changes_that_can_change_a_path():
 
 @pytest.mark.parametrize("objective", ["squared_error", "tweedie", "multiclass"])
 def test_lightgbm_session_with_a_memory_predicts_less_and_gives_the_same_models(
-    monkeypatch, objective
+    predicted_leaf_rows, objective
 ):
     """Yesterday's leaf indices serve today's rows: new rows and rows whose features changed
     across a split are predicted again, the models come out byte for byte the same."""
-    from tabtune.boosting.lightgbm import _Session
-
     be = get_backend("lightgbm")
     params, pooled, _, _, everything = _session_case(objective)
     if objective == "tweedie":
@@ -652,14 +650,8 @@ def test_lightgbm_session_with_a_memory_predicts_less_and_gives_the_same_models(
     X[1, 1] = 9.0
     order = np.random.default_rng(0).permutation(n)
     today = Matrix(X[order], everything.y[order], rows=order)
-    predicted = []
-    real = _Session._predict_leaves
-
-    def spy(self, rows, *args):
-        predicted.append(len(rows))
-        return real(self, rows, *args)
-
-    monkeypatch.setattr(_Session, "_predict_leaves", spy)
+    predicted = predicted_leaf_rows  # rows of each prediction of the base's leaves
+    predicted.clear()  # from now on
     session = be.session(base, LAYOUT)
     session.memory = memory
     refit = session.refit(params, today, 0.5)

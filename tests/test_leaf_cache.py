@@ -44,10 +44,8 @@ def test_cache_round_trips_and_ignores_what_does_not_match(tmp_path, caplog):
 
 @pytest.mark.parametrize("strategy", ["refit+continue", "refit", "continue", "global", "auto"])
 def test_a_fit_from_yesterdays_leaves_is_the_same_model_for_less_work(
-    tmp_path, monkeypatch, strategy
+    tmp_path, strategy, predicted_leaf_rows
 ):
-    from tabtune.boosting.lightgbm import _Session
-
     base = pretrained("lightgbm", "cpu")
     X, y = new_brand("cached", n_days=91)
     night = (X["date"] < X["date"].max()).to_numpy()  # yesterday: every day but the last
@@ -55,14 +53,8 @@ def test_a_fit_from_yesterdays_leaves_is_the_same_model_for_less_work(
     params = {"strategy": "auto"} if strategy == "auto" else repeat_params(strategy, 7)
     adapted(base, X[night], y[night], leaf_cache=tmp_path, **params)
     assert len(list(tmp_path.iterdir())) == 1
-    predicted = []
-    real = _Session._predict_leaves
-
-    def spy(self, rows, *args):
-        predicted.append(len(rows))
-        return real(self, rows, *args)
-
-    monkeypatch.setattr(_Session, "_predict_leaves", spy)
+    predicted = predicted_leaf_rows  # rows of each prediction of the base's leaves
+    predicted.clear()  # from now on
     cached = adapted(base, X, y, leaf_cache=tmp_path, **params)
     cached_rows = sum(predicted)
     predicted.clear()
