@@ -71,6 +71,16 @@ class TaskData:
     def __len__(self) -> int:
         return len(self.y)
 
+    def take(self, mask: np.ndarray) -> TaskData:
+        """The rows where ``mask`` is True (a boolean array aligned with the rows)."""
+        mask = np.asarray(mask, dtype=bool)
+        return TaskData(
+            X=self.X.loc[mask].reset_index(drop=True),
+            y=np.asarray(self.y)[mask],
+            weight=None if self.weight is None else np.asarray(self.weight)[mask],
+            rows=self.rows.loc[mask].reset_index(drop=True),
+        )
+
 
 def feature_columns(task: TaskConfig) -> list[str]:
     """The model feature columns of a task, in a fixed order."""

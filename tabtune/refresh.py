@@ -53,6 +53,7 @@ import pandas as pd
 
 from tabtune.config import Config, TaskConfig
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
+from tabtune.evaluation import loss_name, predictions, score_many, score_objective, time_window
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData, task_data, with_bid_features
 from tabtune.parallel import Executor, make_executor
 from tabtune.report import load_history, print_summary, run_dir_for, write_report
@@ -89,7 +90,6 @@ __all__ = [
     "run_refresh_cli",
     "save_state",
     "usable_rows",
-    "weighted_mse",
     "write_decisions",
 ]
 
@@ -244,51 +244,19 @@ def parse_date(value: Any, name: str = "date") -> dt.date:
         raise TabTuneInputError(f"{name}={value!r} is not a date (use YYYY-MM-DD)") from None
 
 
-def holdout_mask(dates: Any, fraction: float) -> np.ndarray:
-    """The newest ``fraction`` of rows, widened to whole days: the evaluation window.
-
-    Parameters
-    ----------
-    dates : array-like of dates
-        One per row, in any order.
-    fraction : float
-        Share of rows in the window (at least one row, and every row of the first day in it).
-
-    Returns
-    -------
-    ndarray of bool
-        True for rows in the window.
-    """
-    d = pd.to_datetime(pd.Series(np.asarray(dates))).to_numpy()
-    n = len(d)
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    k = min(n, max(1, math.ceil(n * float(fraction))))
-    cutoff = np.sort(d)[n - k]
-    return d >= cutoff
-
-
-def weighted_mse(y: Any, pred: Any, weight: Any = None) -> float | None:
-    """Weighted mean squared error; ``None`` when there is no weight to average over."""
-    y = np.asarray(y, dtype=float)
-    pred = np.asarray(pred, dtype=float)
-    w = np.ones_like(y) if weight is None else np.asarray(weight, dtype=float)
-    total = float(w.sum())
-    if len(y) == 0 or total <= 0:
-        return None
-    return float(np.sum(w * (y - pred) ** 2) / total)
-
-
-def _predict(model: Any, X: pd.DataFrame, kind: str) -> np.ndarray:
-    if kind == "classification" and hasattr(model, "predict_proba"):
-        return np.asarray(model.predict_proba(X))[:, -1]
-    return np.asarray(model.predict(X), dtype=float)
+#: The refresh's evaluation window (:func:`tabtune.evaluation.time_window`).
+holdout_mask = time_window
 
 
 def evaluate(
-    models: Mapping[str, Any], data: TaskData, mask: np.ndarray, *, kind: str = "regression"
+    models: Mapping[str, Any],
+    data: TaskData,
+    mask: np.ndarray,
+    *,
+    kind: str = "regression",
+    objective: str | None = None,
 ) -> dict[str, float | None]:
-    """Score every model on the same rows: the brand's holdout window.
+    """Score every model on the same rows: the brand's evaluation window.
 
     Parameters
     ----------
@@ -298,28 +266,19 @@ def evaluate(
     data : TaskData
         The brand's model inputs up to the run date.
     mask : ndarray of bool
-        Rows of the window (:func:`holdout_mask`).
+        Rows of the window (:func:`~tabtune.evaluation.time_window`).
     kind : {"regression", "classification"}
-        Classification models are scored on the positive-class probability (Brier score).
+    objective : str, optional
+        The task's objective; the score is its own loss
+        (:func:`~tabtune.evaluation.score_objective`: deviance, squared error or log loss).
 
     Returns
     -------
     dict of str to float or None
-        Weighted MSE per name (weights: the task's sample weights).
+        The weighted loss per name (weights: the task's sample weights).
     """
-    X = data.X.loc[mask]
-    y = np.asarray(data.y)[mask]
-    w = None if data.weight is None else np.asarray(data.weight)[mask]
-    scores: dict[str, float | None] = {}
-    seen: dict[int, float | None] = {}
-    for name, model in models.items():
-        if model is None:
-            scores[name] = None
-            continue
-        if id(model) not in seen:
-            seen[id(model)] = weighted_mse(y, _predict(model, X, kind), w) if len(X) else None
-        scores[name] = seen[id(model)]
-    return scores
+    loss = score_objective(objective, kind)
+    return score_many(models, data.X, data.y, mask, loss, data.weight)
 
 
 def decide_promotion(scores: Mapping[str, float | None], margin: float) -> Decision:
@@ -589,21 +548,12 @@ def build_challenger(
         The fitted challenger (``strategy_`` says how it was adapted); ``selection_`` holds
         the choice it was built with (date, strategy, new trees).
     """
-    from tabtune.pipeline import brand_estimator
-
     brand = str(data.X[GROUP_COLUMN].iloc[0]) if len(data.X) else ""
-    cfg, scope = tuned_adaptation(cfg, task, brand, len(data))
-    est = brand_estimator(cfg, task, base)
-    if cfg.cache_dir is not None:
-        # The global model's leaf indices of the brand's rows, kept for tomorrow's fit.
-        est.set_params(leaf_cache=os.fspath(leaf_cache_dir(cfg, task)))
-    repeat = repeated_selection(cfg, previous, date, n_rows=len(data))
+    tuned, _ = tuned_adaptation(cfg, task, brand, len(data))
+    repeat = repeated_selection(tuned, previous, date, n_rows=len(data))
+    est = fit_brand_model(cfg, task, base, data, repeat=repeat)
     if repeat is not None:
-        from tabtune.estimators import repeat_params
-
-        est.set_params(**repeat_params(str(repeat["strategy"]), int(repeat["n_new_trees"])))
-    est.fit(data.X, data.y, sample_weight=data.weight)
-    if repeat is not None:
+        cfg = tuned
         est.strategy_reason_ = (
             f"repeats the choice of {repeat['date']} ({repeat['strategy']}, "
             f"{repeat['n_new_trees']} new trees) on today's rows; 'auto' chooses again after "
@@ -622,9 +572,201 @@ def build_challenger(
             "n_new_trees": int(est.n_new_trees_),
             "n_rows": len(data),
         }
+    return est
+
+
+def fit_brand_model(
+    cfg: Config,
+    task: TaskConfig,
+    base: Any,
+    data: TaskData,
+    *,
+    repeat: Mapping[str, Any] | None = None,
+) -> Any:
+    """Adapt ``base`` to one brand's rows, choosing a strategy or repeating a choice.
+
+    Parameters
+    ----------
+    cfg, task : the configuration and the task.
+    base : TabTuneRegressor or TabTuneClassifier
+        The fitted global model to adapt.
+    data : TaskData
+        The brand's rows to learn from.
+    repeat : mapping, optional
+        A choice to repeat (``strategy`` and ``n_new_trees``, as in a manifest's
+        ``selection``): one fit with that many new trees and no holdout. None: the
+        configured ``adaptation.strategy`` (``auto`` chooses on rolling folds).
+
+    Returns
+    -------
+    TabTuneRegressor or TabTuneClassifier
+        Fitted (seeded, so deterministic).
+    """
+    from tabtune.estimators import repeat_params
+    from tabtune.pipeline import brand_estimator
+
+    brand = str(data.X[GROUP_COLUMN].iloc[0]) if len(data.X) else ""
+    cfg, scope = tuned_adaptation(cfg, task, brand, len(data))
+    est = brand_estimator(cfg, task, base)
+    if cfg.cache_dir is not None:
+        # The global model's leaf indices of the brand's rows, kept for tomorrow's fit.
+        est.set_params(leaf_cache=os.fspath(leaf_cache_dir(cfg, task)))
+    if repeat is not None:
+        est.set_params(**repeat_params(str(repeat["strategy"]), int(repeat["n_new_trees"])))
+    est.fit(data.X, data.y, sample_weight=data.weight)
     if scope is not None:
         logger.info("brand %s: adaptation parameters tuned in study %s:%s", brand, task.name, scope)
     return est
+
+
+def _recipe(selection: Mapping[str, Any] | None) -> tuple[str, int] | None:
+    """A choice as (strategy, new trees), comparable between models; None when unknown."""
+    if not selection or selection.get("strategy") is None:
+        return None
+    return str(selection["strategy"]), int(selection.get("n_new_trees") or 0)
+
+
+@dataclass
+class Challenge:
+    """Tonight's challenger for one brand and the out-of-time scores it is promoted on.
+
+    Attributes
+    ----------
+    challenger : estimator
+        The model to publish and, if promoted, serve: the choice made on the rows before the
+        window, fitted again on every row.
+    scores : dict
+        ``champion``, ``challenger`` and ``global`` scored on the window with the task's own
+        loss. The challenger and the champion are scored as fitted on the rows before the
+        window only (out of time); the global model as it is.
+    same_recipe : bool
+        The challenger repeats the champion's choice on the same global model: the same
+        procedure on newer rows, so it replaces the champion without a contest.
+    out_of_time : bool
+        False when the brand's rows span too few days for a window with rows before it.
+    notes : list of str
+    """
+
+    challenger: Any
+    scores: dict[str, float | None]
+    same_recipe: bool = False
+    out_of_time: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+def challenge(
+    cfg: Config,
+    task: TaskConfig,
+    glob: Any,
+    data: TaskData,
+    window: np.ndarray,
+    *,
+    date: dt.date,
+    global_id: str,
+    champion: Any = None,
+    champion_manifest: Mapping[str, Any] | None = None,
+    load_model_id: Callable[[str], Any] | None = None,
+) -> Challenge:
+    """Build the challenger and score the candidates on days the challenger did not learn from.
+
+    The challenger's choice (``auto``'s strategy and new trees, or the champion's choice
+    repeated, see :func:`build_challenger`) is made on the rows before ``window`` and scored
+    on it. The champion's own choice is fitted on the same rows from its own global model and
+    scored on the same days (when it is the challenger's choice on the same global model, the
+    two are one model). A champion whose choice cannot be repeated (no ``selection`` in its
+    manifest, or a global model that no longer loads) is scored as it serves, with a note:
+    it has learned from part of the window, which favours it. The global model is scored as
+    it serves. The challenger to publish repeats the choice on every row.
+
+    Parameters
+    ----------
+    cfg, task : the configuration and the task.
+    glob : estimator
+        Tonight's global model.
+    data : TaskData
+        The brand's rows up to the run date.
+    window : ndarray of bool
+        The evaluation window (:func:`~tabtune.evaluation.time_window`).
+    date : date
+        The run date.
+    global_id : str
+        Tonight's global model's registry id.
+    champion : estimator, optional
+        The brand's champion; None when the global model is the champion.
+    champion_manifest : mapping, optional
+        The champion's manifest.
+    load_model_id : callable, optional
+        Loads a registry model by id (the champion's global model).
+
+    Returns
+    -------
+    Challenge
+    """
+    objective = score_objective(task.objective, task.kind)
+    manifest = champion_manifest or {}
+    previous = (
+        manifest if champion is not None and manifest.get("base_model") == global_id else None
+    )
+    if not np.any(~window):
+        est = build_challenger(cfg, task, glob, data, date=date, previous=previous)
+        models = {"champion": champion or glob, "challenger": est, "global": glob}
+        scores = score_many(models, data.X, data.y, window, objective, data.weight)
+        note = "the rows span too few days for a window with days before it: scored in sample"
+        return Challenge(est, scores, out_of_time=False, notes=[note])
+    early = data.take(~window)
+    scorer = build_challenger(cfg, task, glob, early, date=date, previous=previous)
+    est = fit_brand_model(cfg, task, glob, data, repeat=scorer.selection_)
+    est.selection_ = dict(scorer.selection_)
+    est.strategy_reason_ = getattr(scorer, "strategy_reason_", "")
+    est.holdout_scores_ = dict(getattr(scorer, "holdout_scores_", {}) or {})
+    models = {"challenger": scorer, "global": glob, "champion": glob}
+    notes: list[str] = []
+    same = False
+    if champion is not None:
+        recipe = _recipe(manifest.get("selection"))
+        base_id = manifest.get("base_model")
+        if base_id == global_id and recipe is not None and recipe == _recipe(scorer.selection_):
+            models["champion"], same = scorer, True
+        else:
+            base = _champion_base(base_id, global_id, glob, load_model_id) if recipe else None
+            if base is not None:
+                models["champion"] = fit_brand_model(
+                    cfg, task, base, early, repeat=manifest["selection"]
+                )
+            else:
+                models["champion"] = champion
+                notes.append(
+                    "the champion's choice cannot be fitted again (no recorded choice or its "
+                    "global model is gone): it is scored as it serves, on days it learned from"
+                )
+    scores = score_many(models, data.X, data.y, window, objective, data.weight)
+    return Challenge(est, scores, same_recipe=same, notes=notes)
+
+
+def _champion_base(
+    base_id: str | None, global_id: str, glob: Any, load_model_id: Callable[[str], Any] | None
+) -> Any:
+    """The global model the champion was adapted from, or None when it cannot be loaded."""
+    if base_id == global_id:
+        return glob
+    if base_id is None or load_model_id is None:
+        return None
+    try:
+        return load_model_id(base_id)
+    except (ModelIntegrityError, OSError, KeyError, ValueError) as exc:
+        logger.warning("the champion's global model %s does not load: %s", base_id, exc)
+        return None
+
+
+def same_recipe_decision(scores: Mapping[str, float | None], strategy: str | None) -> Decision:
+    """Promote a challenger that repeats the champion's choice: the same procedure, newer rows."""
+    chall = scores.get("challenger")
+    shown = "" if chall is None else f"; out of time it scores {chall:.5g}"
+    return Decision(
+        "promoted",
+        True,
+        f"repeats the champion's choice ({strategy}) on newer rows{shown}",
+    )
 
 
 def leaf_cache_dir(cfg: Config, task: TaskConfig) -> Path:
@@ -716,12 +858,16 @@ def publish_challenger(
     date: dt.date,
     global_id: str,
     champion_id: str | None,
+    scores: Mapping[str, float | None] | None = None,
+    same_recipe: bool = False,
+    notes: Sequence[str] = (),
 ) -> ModelRef:
     """Publish a challenger without promoting it.
 
-    Its manifest records the run that built it (``refresh``: date, task, global model and the
-    champion it was built against), so an interrupted run finds it again
-    (:func:`find_run_challenger`) instead of publishing a second one.
+    Its manifest records the run that built it (``refresh``: date, task, global model, the
+    champion it was built against and the out-of-time scores of :func:`challenge`), so an
+    interrupted run finds it again (:func:`find_run_challenger`) and decides as the first
+    attempt would have, instead of publishing a second one.
 
     Returns
     -------
@@ -748,6 +894,10 @@ def publish_challenger(
             "task": task.name,
             "global_model": global_id,
             "champion_before": champion_id,
+            "metric": loss_name(score_objective(task.objective, task.kind)),
+            "scores": {k: _finite(v) for k, v in (scores or {}).items()},
+            "same_recipe": bool(same_recipe),
+            "notes": list(notes),
         },
     }
     return registry.publish(
@@ -888,7 +1038,9 @@ def write_decisions(
     for col in ("channel", "campaign_id", "audience", "device", *task.numeric):
         if col in data.rows.columns and col not in frame.columns:
             frame[col] = data.rows[col].to_numpy()
-    frame["prediction"] = _predict(model, data.X, task.kind) if len(data.X) else []
+    frame["prediction"] = (
+        predictions(model, data.X, score_objective(None, task.kind)) if len(data.X) else []
+    )
     frame["model_id"] = model_id
     frame["task"] = task.name
     path = _outputs_path(cfg, date, "predictions", brand, task.name)
@@ -1148,7 +1300,7 @@ def _refresh_brand(
             rec.scores = {
                 "champion": None,
                 "challenger": None,
-                **evaluate({"global": glob}, data, mask, kind=task.kind),
+                **evaluate({"global": glob}, data, mask, kind=task.kind, objective=task.objective),
             }
         rec.status, rec.served_by, rec.model_id = "cold_start", "global", global_id
         rec.reason = (
@@ -1180,8 +1332,9 @@ def _adapt_and_decide(
     rec.notes.extend(notes)
     earlier = find_run_challenger(registry, task.name, brand, date, global_id)
     if earlier is not None:
-        # Resuming: compare with the champion this challenger was built against, which may
-        # already have been replaced by it before the interruption.
+        # Resuming: the challenger was published with its out-of-time scores; compare as the
+        # interrupted attempt did, with the champion it was built against (which may already
+        # have been replaced by it before the interruption).
         chall_ref, manifest = earlier
         before = manifest["refresh"].get("champion_before")
         if before is None:
@@ -1190,46 +1343,65 @@ def _adapt_and_decide(
             champ_ref = registry.from_id(before)
             registry.verify(champ_ref)
         rec.strategy = manifest.get("strategy")
+        rec.scores = dict(manifest["refresh"].get("scores") or {})
+        same = bool(manifest["refresh"].get("same_recipe"))
+        rec.notes.extend(manifest["refresh"].get("notes") or [])
     else:
         if champ_ref is not None and _nothing_new(registry.manifest(champ_ref), data, global_id):
             champ = _load_version(cfg, task, champ_ref.id)
             with _timed(t, "evaluate"):
                 rec.scores = {
                     "challenger": None,
-                    **evaluate({"champion": champ, "global": glob}, data, mask, kind=task.kind),
+                    **evaluate(
+                        {"champion": champ, "global": glob},
+                        data,
+                        mask,
+                        kind=task.kind,
+                        objective=task.objective,
+                    ),
                 }
             rec.status, rec.served_by = "skipped", "champion"
             rec.model_id = rec.champion_id = champ_ref.id
             rec.reason = f"no new rows since {champ_ref.id} was trained; it keeps serving"
             return
         with _timed(t, "train"):
-            previous = None if champ_ref is None else registry.manifest(champ_ref)
-            if previous is not None and previous.get("base_model") != global_id:
-                previous = None  # a new global model: choose again
-            est = build_challenger(cfg, task, glob, data, date=date, previous=previous)
+            champion = None if champ_ref is None else _load_version(cfg, task, champ_ref.id)
+            result = challenge(
+                cfg,
+                task,
+                glob,
+                data,
+                mask,
+                date=date,
+                global_id=global_id,
+                champion=champion,
+                champion_manifest=None if champ_ref is None else registry.manifest(champ_ref),
+                load_model_id=lambda model_id: _load_version(cfg, task, model_id),
+            )
+            rec.scores, same = result.scores, result.same_recipe
+            rec.notes.extend(result.notes)
             chall_ref = publish_challenger(
                 registry,
                 task,
                 brand,
-                est,
+                result.challenger,
                 data,
                 date=date,
                 global_id=global_id,
                 champion_id=None if champ_ref is None else champ_ref.id,
+                scores=result.scores,
+                same_recipe=same,
+                notes=result.notes,
             )
-        rec.strategy = str(est.strategy_)
+        rec.strategy = str(result.challenger.strategy_)
     rec.challenger_id = chall_ref.id
     rec.champion_id = None if champ_ref is None else champ_ref.id
 
     with _timed(t, "evaluate"):
-        # Score the stored challenger, not the in-memory one, so a resumed run scores the
-        # very same model as an uninterrupted one.
-        chall = _load_version(cfg, task, chall_ref.id)
-        champ = glob if champ_ref is None else _load_version(cfg, task, champ_ref.id)
-        rec.scores = evaluate(
-            {"champion": champ, "challenger": chall, "global": glob}, data, mask, kind=task.kind
-        )
-        decision = decide_promotion(rec.scores, cfg.refresh.promotion_margin)
+        if same and champ_ref is not None:
+            decision = same_recipe_decision(rec.scores, rec.strategy)
+        else:
+            decision = decide_promotion(rec.scores, cfg.refresh.promotion_margin)
     rec.status, rec.reason = decision.status, decision.reason
     if champ_ref is None:
         rec.reason += " (no brand champion yet: the champion is the global model)"

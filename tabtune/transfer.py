@@ -66,9 +66,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tabtune import evaluation
 from tabtune.boosting.base import Backend, BoosterParams, Layout, LeafMemory, Matrix, Session
 from tabtune.boosting.encoding import FeatureSchema, Table, json_scalar
 from tabtune.errors import TabTuneInputError
+from tabtune.evaluation import holdout_score, holdout_split, loss_name, row_losses
 
 __all__ = [
     "CONTEXT_DROPOUT",
@@ -146,92 +148,21 @@ class Rows:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    def sorted_times(self) -> np.ndarray | None:
+        """The rows' time keys in time order, or None when no time column is known."""
+        if self.times is None:
+            return None
+        return self.times if self.order is None else self.times[self.order]
+
     def split(self, validation_fraction: float) -> int | None:
-        """Training rows before the holdout (see :func:`holdout_split`), or None."""
-        sorted_times = None
-        if self.times is not None:
-            sorted_times = self.times if self.order is None else self.times[self.order]
-        return holdout_split(len(self), validation_fraction, sorted_times)
+        """Training rows before the holdout (see :func:`~tabtune.evaluation.holdout_split`)."""
+        return holdout_split(len(self), validation_fraction, self.sorted_times())
 
     def positions(self, start: int, stop: int) -> np.ndarray | slice:
         """Row positions of the ``start:stop`` slice of the time-ordered rows."""
         if self.order is None:
             return slice(start, stop)
         return self.order[start:stop]
-
-
-def holdout_split(
-    n_rows: int, validation_fraction: float, sorted_times: np.ndarray | None = None
-) -> int | None:
-    """Number of training rows before the holdout (the newest rows), or None if too few.
-
-    The holdout is the newest ``round(validation_fraction * n_rows)`` rows (at least one); a
-    split needs at least two training rows. With ``sorted_times`` (the rows' time keys in
-    time order) the cut moves back to the first row of its timestamp, so that rows sharing a
-    timestamp (one day of several brands or channels) are never on both sides; if that leaves
-    fewer than two training rows it moves forward past the timestamp instead.
-    """
-    n_valid = max(1, int(round(validation_fraction * n_rows)))
-    n_train = n_rows - n_valid
-    if sorted_times is not None and 0 < n_train < n_rows:
-        boundary = sorted_times[n_train]
-        start = int(np.searchsorted(sorted_times, boundary, side="left"))
-        n_train = start if start >= 2 else int(np.searchsorted(sorted_times, boundary, "right"))
-        if n_train >= n_rows:
-            return None
-    return n_train if n_train >= 2 else None
-
-
-#: Variance power of the Tweedie loss (LightGBM's and XGBoost's default).
-TWEEDIE_POWER = 1.5
-
-
-def loss_name(objective: str) -> str:
-    """What :func:`holdout_score` computes for ``objective``, for messages."""
-    if objective in ("binary", "multiclass"):
-        return "log loss"
-    if objective in ("tweedie", "poisson"):
-        return f"{objective} deviance"
-    return "squared error"
-
-
-def row_losses(objective: str, y: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-    """Per-row loss matching the training objective.
-
-    Log loss for ``binary``/``multiclass`` (``prediction`` is P(class 1), or the class
-    probability matrix); the unit deviance for ``tweedie`` (variance power
-    :data:`TWEEDIE_POWER`) and ``poisson``; squared error otherwise. Scoring with the loss
-    the model trains on keeps the heavy right tail of money targets from dominating a choice.
-    """
-    y = np.asarray(y, dtype=float)
-    prediction = np.asarray(prediction, dtype=float)
-    if objective in ("binary", "multiclass"):
-        eps = 1e-15
-        if prediction.ndim == 1:
-            p = np.clip(prediction, eps, 1 - eps)
-            return -(y * np.log(p) + (1 - y) * np.log1p(-p))
-        p = np.clip(prediction[np.arange(len(y)), y.astype(np.intp)], eps, 1.0)
-        return -np.log(p)
-    if objective in ("tweedie", "poisson"):
-        mu = np.maximum(prediction, 1e-12)
-        if objective == "poisson":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                term = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / mu), 0.0)
-            return 2.0 * (term - (y - mu))
-        p = TWEEDIE_POWER
-        return 2.0 * (
-            np.power(y, 2 - p) / ((1 - p) * (2 - p))
-            - y * np.power(mu, 1 - p) / (1 - p)
-            + np.power(mu, 2 - p) / (2 - p)
-        )
-    return (y - prediction) ** 2
-
-
-def holdout_score(
-    objective: str, y: np.ndarray, prediction: np.ndarray, weight: np.ndarray | None
-) -> float:
-    """Weighted mean of :func:`row_losses` (the objective's own loss) over holdout rows."""
-    return float(np.average(row_losses(objective, y, prediction), weights=weight))
 
 
 #: Objectives whose predictions take a level offset, and their link.
@@ -1008,33 +939,8 @@ class AdaptSettings:
 
 
 def fold_splits(rows: Rows, validation_fraction: float, n_folds: int) -> list[tuple[int, int]]:
-    """Rolling-origin folds over the time-ordered rows, newest first.
-
-    Each fold is ``(n_train, n_end)``: it learns from rows ``[0, n_train)`` and is scored on
-    ``[n_train, n_end)``. The newest fold is :meth:`Rows.split`; each older one ends where
-    the next one's training rows end and holds about as many rows (never splitting a
-    timestamp). Folds that would leave fewer than two training rows are dropped; an empty
-    list means the rows are too few for any holdout.
-    """
-    first = rows.split(validation_fraction)
-    if first is None:
-        return []
-    folds = [(first, len(rows))]
-    n_valid = len(rows) - first
-    sorted_times = None
-    if rows.times is not None:
-        sorted_times = rows.times if rows.order is None else rows.times[rows.order]
-    while len(folds) < n_folds:
-        end = folds[-1][0]
-        if end - n_valid < 2:
-            break
-        n_train = holdout_split(
-            end, n_valid / end, None if sorted_times is None else sorted_times[:end]
-        )
-        if n_train is None or n_train >= end:
-            break
-        folds.append((n_train, end))
-    return folds
+    """Rolling-origin folds over ``rows`` in time order (:func:`tabtune.evaluation.fold_splits`)."""
+    return evaluation.fold_splits(len(rows), validation_fraction, n_folds, rows.sorted_times())
 
 
 def _padded(params: BoosterParams, layout: Layout) -> BoosterParams:

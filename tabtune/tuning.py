@@ -54,6 +54,7 @@ from pydantic import ValidationError
 
 from tabtune.config import AdaptationConfig, Config, ModelConfig, TaskConfig
 from tabtune.errors import ConfigError, TabTuneInputError
+from tabtune.evaluation import Fold, model_losses, rolling_origin_folds, score_objective
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -87,7 +88,6 @@ __all__ = [
     "tune_adaptation",
     "tune_brand",
     "tune_global",
-    "weighted_mse",
 ]
 
 logger = logging.getLogger("tabtune")
@@ -356,117 +356,14 @@ def apply_params(cfg: Config, params: Mapping[str, Any]) -> Config:
 
 
 # -------------------------------------------------------------------------- folds and scores
-@dataclass(frozen=True)
-class Fold:
-    """One rolling-origin fold.
-
-    Attributes
-    ----------
-    index : int
-        0 for the earliest cut (the smallest training set, so the cheapest fold comes first).
-    train, valid : ndarray of int
-        Row positions: dates before ``cut``, and dates in ``[cut, end)``.
-    cut, end : Timestamp
-        The first validation date and the first date after the validation window.
-    """
-
-    index: int
-    train: np.ndarray
-    valid: np.ndarray
-    cut: pd.Timestamp
-    end: pd.Timestamp
-
-
-def rolling_origin_folds(
-    dates: Any,
-    n_folds: int,
-    *,
-    horizon: int | None = None,
-    holdout_fraction: float = 0.2,
-) -> list[Fold]:
-    """Time-ordered cross-validation folds with an expanding training window.
-
-    The newest ``n_folds * horizon`` distinct dates are cut into ``n_folds`` consecutive
-    validation windows; fold *k* trains on every row dated before its window. Rows need not
-    be sorted; rows sharing a date are always on the same side of a cut.
-
-    Parameters
-    ----------
-    dates : array-like
-        The date of each row.
-    n_folds : int
-        Number of folds (>= 1).
-    horizon : int, optional
-        Distinct dates per validation window; default ``holdout_fraction`` of the distinct
-        dates shared among the folds (at least 1).
-    holdout_fraction : float, default 0.2
-        Used only when ``horizon`` is None.
-
-    Returns
-    -------
-    list of Fold
-        Ordered by cut date.
-
-    Raises
-    ------
-    TabTuneInputError
-        When there are too few distinct dates to leave a training date before the first cut.
-    """
-    if n_folds < 1:
-        raise TabTuneInputError(f"n_folds must be >= 1, got {n_folds}")
-    values = pd.to_datetime(pd.Series(np.asarray(dates))).dt.normalize().to_numpy()
-    unique = np.unique(values)
-    n_dates = len(unique)
-    if horizon is None:
-        horizon = max(1, int(n_dates * holdout_fraction) // n_folds)
-    if horizon < 1:
-        raise TabTuneInputError(f"horizon must be >= 1 date, got {horizon}")
-    first = n_dates - n_folds * horizon
-    if first < 1:
-        raise TabTuneInputError(
-            f"{n_dates} distinct date(s) are too few for {n_folds} fold(s) of {horizon} date(s) "
-            "each with training data before the first; use fewer folds (tuning.n_folds) or "
-            "more history"
-        )
-    folds = []
-    for k in range(n_folds):
-        cut = unique[first + k * horizon]
-        stop = first + (k + 1) * horizon
-        end = unique[stop] if stop < n_dates else unique[-1] + np.timedelta64(1, "D")
-        train = np.flatnonzero(values < cut)
-        valid = np.flatnonzero((values >= cut) & (values < end))
-        folds.append(Fold(k, train, valid, pd.Timestamp(cut), pd.Timestamp(end)))
-    return folds
-
-
-def weighted_mse(y: Any, pred: Any, weight: Any = None) -> float:
-    """Mean squared error, weighted by ``weight`` when given."""
-    y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
-    err = (y - pred) ** 2
-    if weight is None:
-        return float(np.mean(err))
-    w = np.asarray(weight, dtype=float)
-    return float(np.sum(w * err) / np.sum(w))
-
-
 def _fold_loss(task: TaskConfig, est: Any, X: pd.DataFrame, y: np.ndarray) -> np.ndarray:
-    """Per-row loss, matching the task's training loss (:func:`tabtune.transfer.row_losses`).
+    """Per-row loss, matching the task's training loss (:func:`tabtune.evaluation.model_losses`).
 
     Log loss for a classification task; for regression the deviance of the task's objective
     (Tweedie with power 1.5, or Poisson) or squared error. Scoring folds with the loss the
     model trains on keeps the heavy right tail of money targets from dominating the choice.
     """
-    from tabtune.transfer import row_losses
-
-    if task.kind == "classification":
-        proba = np.asarray(est.predict_proba(X))
-        classes = list(est.classes_)
-        idx = np.searchsorted(classes, y)
-        if proba.shape[1] == 2:
-            return row_losses("binary", idx.astype(float), proba[:, 1])
-        return row_losses("multiclass", idx.astype(float), proba)
-    objective = task.objective if task.objective in ("tweedie", "poisson") else "squared_error"
-    return row_losses(objective, np.asarray(y, dtype=float), np.asarray(est.predict(X)))
+    return model_losses(est, X, y, score_objective(task.objective, task.kind))
 
 
 def bucket_for_rows(n_rows: int) -> str:

@@ -19,6 +19,7 @@ import pytest
 
 from tabtune.config import default_config
 from tabtune.errors import TabTuneInputError
+from tabtune.evaluation import score
 from tabtune.features import TaskData
 from tabtune.parallel import (
     DASK_HINT,
@@ -44,7 +45,6 @@ from tabtune.refresh import (
     run_refresh_cli,
     save_state,
     usable_rows,
-    weighted_mse,
 )
 from tabtune.registry import ModelRegistry
 
@@ -67,6 +67,17 @@ def test_holdout_mask_edge_cases() -> None:
     assert holdout_mask(["2024-01-01"], 0.01).tolist() == [True]
     one_day = ["2024-01-01"] * 5
     assert holdout_mask(one_day, 0.2).all()
+
+
+def weighted_mse(y, pred, weight=None):
+    """The squared-error score of a model predicting ``pred`` (tabtune.evaluation.score)."""
+
+    class Fixed:
+        def predict(self, X):
+            return np.asarray(pred, dtype=float)
+
+    X = pd.DataFrame({"row": range(len(y))})
+    return score(Fixed(), X, np.asarray(y, dtype=float), None, "squared_error", weight)
 
 
 def test_weighted_mse() -> None:
