@@ -67,7 +67,15 @@ import numpy as np
 import pandas as pd
 
 from tabtune import evaluation
-from tabtune.boosting.base import Backend, BoosterParams, Layout, LeafMemory, Matrix, Session
+from tabtune.boosting.base import (
+    Backend,
+    BoosterParams,
+    Layout,
+    LeafMemory,
+    Matrix,
+    Session,
+    SessionOptions,
+)
 from tabtune.boosting.encoding import FeatureSchema, Table, json_scalar
 from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import holdout_score, holdout_split, loss_name, row_losses
@@ -613,12 +621,12 @@ class FittedModel:
     #: What sessions derived from ``booster`` alone (see :meth:`Backend.session`).
     derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    def session(self) -> Session:
+    def session(self, options: SessionOptions | None = None) -> Session:
         """A backend :class:`~tabtune.boosting.base.Session` of fits that start from this model.
 
         What it derives from the booster alone is kept on this model for later sessions.
         """
-        return self.backend.session(self.booster, self.layout, self.derived)
+        return self.backend.session(self.booster, self.layout, self.derived, options=options)
 
     @property
     def layout(self) -> Layout:
@@ -1085,12 +1093,10 @@ def adapt(
     """
     n_classes = params.n_classes
     params = _padded(params, base.layout)
-    # One session for every fit below: candidates share the base's predictions on their rows,
-    # the serialised base and the refit that "refit" and "refit+continue" both start from.
-    session = base.session()
-    session.n_threads = params.n_jobs
-    session.memory = memory
-    session.remember = remember
+    # One session per set of fits below (each fold's candidates, the final fit): fits share
+    # the base's predictions on their rows, the serialised base and the refit that "refit" and
+    # "refit+continue" both start from.
+    options = SessionOptions(n_threads=params.n_jobs, memory=memory, remember=remember)
     if settings.strategy in _REFITS and params.monotone_constraints is not None:
         raise TabTuneInputError(
             f"strategy={settings.strategy!r} cannot keep monotone_constraints (refitted leaf "
@@ -1125,7 +1131,7 @@ def adapt(
                 # monotonicity, so refit strategies are not candidates then.
                 candidates = [s for s in candidates if s not in _REFITS]
             candidates = list(dict.fromkeys(candidates))
-            scores, new_rounds = _evaluate(base, params, settings, fit, folds, candidates, session)
+            scores, new_rounds = _evaluate(base, params, settings, fit, folds, candidates, options)
             metric = loss_name(params.objective)
             where = (
                 f"the newest {n - folds[0][0]} rows"
@@ -1154,7 +1160,7 @@ def adapt(
     if context is not None:
         context = context.overlay(fit.table(everything))
         _fill_training_context(fit, everything, context)
-    session.refits_expected = strategy in _REFITS
+    session = base.session(replace(options, refits_expected=strategy in _REFITS))
     booster, n_rounds, n_new = run_strategy(
         strategy,
         base,
@@ -1208,7 +1214,7 @@ def _evaluate(
     fit: _Fit,
     folds: list[tuple[int, int]],
     candidates: list[str],
-    session: Session,
+    options: SessionOptions,
 ) -> tuple[dict[str, float], dict[str, int | None]]:
     """Fit candidates on each fold's older rows and score them on its holdout.
 
@@ -1233,10 +1239,12 @@ def _evaluate(
     skipped: set[str] = set()
     prepared: list[tuple[_Part, _Part, Session]] = []
     for i, (n_train, n_end) in enumerate(folds):
-        fold_session = session if i == 0 else base.session()
-        fold_session.refits_expected = refits
-        fold_session.n_threads = session.n_threads
-        fold_session.memory = session.memory
+        # A session per fold, refits expected when a candidate refits. The newest fold's also
+        # takes the fit's ``remember`` (which paths it predicts the base by; same scores).
+        fold_options = replace(
+            options, refits_expected=refits, remember=options.remember and i == 0
+        )
+        fold_session = base.session(fold_options)
         train = fit.time_part(0, n_train)
         valid = fit.time_part(n_train, n_end)
         if base.context is not None:

@@ -56,7 +56,7 @@ def small_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def predicted_leaf_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The row count of every prediction of a base model's leaf indices that a LightGBM
     session makes from now on (what a leaf cache saves)."""
-    from tabtune.boosting.lightgbm import _Session
+    from tabtune.boosting.lightgbm_session import LightGBMSession as _Session
 
     counts: list[int] = []
     real = _Session._predict_leaves

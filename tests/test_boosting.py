@@ -595,7 +595,8 @@ def test_import_tabtune_pulls_in_no_cupy_or_dask():
 
 
 def _splits_of(booster):
-    from tabtune.boosting.lightgbm import _Splits, _tree_blocks
+    from tabtune.boosting.lightgbm_text import Splits as _Splits
+    from tabtune.boosting.lightgbm_text import tree_blocks as _tree_blocks
 
     return _Splits.parse(_tree_blocks(booster.model_to_string()), len(LAYOUT.names))
 

@@ -36,6 +36,7 @@ __all__ = [
     "Matrix",
     "OBJECTIVES",
     "Session",
+    "SessionOptions",
     "Trained",
     "cuda_available",
     "get_backend",
@@ -141,6 +142,31 @@ class LeafMemory:
             raise ValueError("LeafMemory needs X (n, features) and leaves (n, trees)")
 
 
+@dataclass(frozen=True)
+class SessionOptions:
+    """How a :class:`Session` works: given when it is created, never changed after.
+
+    None of them changes a result; they decide what a session derives and keeps. A fit that
+    needs other options later (another fold, a strategy chosen since) creates a session with
+    ``dataclasses.replace(options, ...)``.
+    """
+
+    #: Threads for the predictions the session makes (None: the library's default, all
+    #: cores); an adaptation gives its own ``n_jobs``, so that a brand fit on one thread also
+    #: predicts the base on one thread. Predictions do not depend on it.
+    n_threads: int | None = None
+    #: The base's leaf indices of this brand's rows at an earlier fit (a backend that predicts
+    #: leaf indices reuses those of rows whose path through the trees cannot have changed; the
+    #: results are the same without it).
+    memory: LeafMemory | None = None
+    #: Whether :meth:`Session.remembered` is wanted for the rows fitted last: a backend then
+    #: derives its predictions of the base from leaf indices, which it can remember.
+    remember: bool = False
+    #: Hint: whether refits of the base are coming for the rows the session sees (a backend
+    #: may then derive per-row data that serves refits and predictions alike).
+    refits_expected: bool = True
+
+
 @dataclass
 class Trained:
     """What a training call produced."""
@@ -230,15 +256,21 @@ class Backend(ABC):
         return self.from_bytes(self.to_bytes(booster))
 
     def session(
-        self, base: Any, layout: Layout, cache: MutableMapping[str, Any] | None = None
+        self,
+        base: Any,
+        layout: Layout,
+        cache: MutableMapping[str, Any] | None = None,
+        *,
+        options: SessionOptions | None = None,
     ) -> Session:
         """A :class:`Session` of fits that start from ``base``.
 
         ``cache`` is a dict kept with the base model across sessions: a session may store
         there what it derives from ``base`` alone (e.g. its serialised form), so that adapting
-        many brands to one base derives it once.
+        many brands to one base derives it once. ``options`` default to
+        ``SessionOptions()``.
         """
-        return Session(self, base, layout, cache)
+        return Session(self, base, layout, cache, options=options)
 
 
 class Session:
@@ -259,26 +291,54 @@ class Session:
         base: Any,
         layout: Layout,
         cache: MutableMapping[str, Any] | None = None,
+        *,
+        options: SessionOptions | None = None,
     ) -> None:
         self.backend = backend
         self.base = base
         self.layout = layout
         self.cache: MutableMapping[str, Any] = {} if cache is None else cache
-        #: Hint: whether refits of the base are coming for the rows passed from now on (a
-        #: backend may then derive per-row data that serves refits and predictions alike).
-        self.refits_expected = True
-        #: Threads for the predictions the session makes (None: the library's default, all
-        #: cores); an adaptation sets its own ``n_jobs``, so that a brand fit on one thread
-        #: also predicts the base on one thread. Predictions do not depend on it.
-        self.n_threads: int | None = None
-        #: The base's leaf indices of this brand's rows at an earlier fit (a backend that
-        #: predicts leaf indices reuses those of rows whose path through the trees cannot
-        #: have changed; the results are the same without it).
-        self.memory: LeafMemory | None = None
-        #: Whether :meth:`remembered` is wanted for the rows fitted last: a backend then
-        #: derives its predictions of the base from leaf indices, which it can remember.
-        self.remember = False
+        #: How the session works (see :class:`SessionOptions`), fixed at its creation.
+        self.options = SessionOptions() if options is None else options
         self._refits: list[tuple[Matrix, BoosterParams, float, Any]] = []
+
+    # The options, read as attributes. Setting one replaces :attr:`options` (for callers that
+    # configure a session after creating it; tabtune itself gives the options at creation).
+    @property
+    def n_threads(self) -> int | None:
+        """:attr:`SessionOptions.n_threads`."""
+        return self.options.n_threads
+
+    @n_threads.setter
+    def n_threads(self, value: int | None) -> None:
+        self.options = replace(self.options, n_threads=value)
+
+    @property
+    def memory(self) -> LeafMemory | None:
+        """:attr:`SessionOptions.memory`."""
+        return self.options.memory
+
+    @memory.setter
+    def memory(self, value: LeafMemory | None) -> None:
+        self.options = replace(self.options, memory=value)
+
+    @property
+    def remember(self) -> bool:
+        """:attr:`SessionOptions.remember`."""
+        return self.options.remember
+
+    @remember.setter
+    def remember(self, value: bool) -> None:
+        self.options = replace(self.options, remember=value)
+
+    @property
+    def refits_expected(self) -> bool:
+        """:attr:`SessionOptions.refits_expected`."""
+        return self.options.refits_expected
+
+    @refits_expected.setter
+    def refits_expected(self, value: bool) -> None:
+        self.options = replace(self.options, refits_expected=value)
 
     def derived(self, key: str, compute: Callable[[Any], Any]) -> Any:
         """``compute(base)``, kept in :attr:`cache` under ``key`` while the base is the same."""

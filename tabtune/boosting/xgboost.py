@@ -29,6 +29,7 @@ from tabtune.boosting.base import (
     Layout,
     Matrix,
     Session,
+    SessionOptions,
     Trained,
     check_extra_params,
     to_constraint_string,
@@ -332,10 +333,15 @@ class XGBoostBackend(Backend):
         return self.from_bytes(self.to_bytes(self._set_features(result, layout)))
 
     def session(
-        self, base: xgb.Booster, layout: Layout, cache: MutableMapping[str, Any] | None = None
+        self,
+        base: xgb.Booster,
+        layout: Layout,
+        cache: MutableMapping[str, Any] | None = None,
+        *,
+        options: SessionOptions | None = None,
     ) -> Session:
         """A session that reads the base's leaves once per base model (see :class:`_Session`)."""
-        return _Session(self, base, layout, cache)
+        return _Session(self, base, layout, cache, options=options)
 
     # -- prediction and files ----------------------------------------------------------------
     def predict(
@@ -551,8 +557,10 @@ class _Session(Session):
         base: xgb.Booster,
         layout: Layout,
         cache: MutableMapping[str, Any] | None = None,
+        *,
+        options: SessionOptions | None = None,
     ) -> None:
-        super().__init__(backend, base, layout, cache)
+        super().__init__(backend, base, layout, cache, options=options)
         self._matrices: list[tuple[Matrix, Matrix | None, tuple[Any, ...], tuple[Any, Any]]] = []
 
     def _matrices_for(
