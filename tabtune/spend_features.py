@@ -39,6 +39,8 @@ __all__ = [
     "SPEND_FEATURE_COLUMNS",
     "WINDOW_DAYS",
     "add_spend_features",
+    "daily_spend",
+    "empty_daily_spend",
     "spend_state",
 ]
 
@@ -184,3 +186,50 @@ def spend_state(
         _ratio(long["revenue"].to_numpy(), long["spend"].to_numpy()),
     )
     return state
+
+
+def empty_daily_spend() -> pd.DataFrame:
+    """An empty frame of :func:`daily_spend`'s columns (plus ``bid_index``), typed."""
+    return pd.DataFrame(
+        {
+            "brand_id": pd.Series([], dtype="str"),
+            "date": pd.Series([], dtype="datetime64[us]"),
+            "channel": pd.Series([], dtype="str"),
+            "spend": pd.Series([], dtype=float),
+            "revenue": pd.Series([], dtype=float),
+            "vertical": pd.Series([], dtype="str"),
+            "bid_index": pd.Series([], dtype=float),
+        }
+    )
+
+
+def daily_spend(rows: pd.DataFrame) -> pd.DataFrame:
+    """Campaign rows summed to one row per brand x date x channel.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Campaign rows with ``brand_id``, ``date``, ``channel``, ``spend`` and, optionally,
+        ``revenue`` (summed; NaN without it) and ``vertical`` (the last; ``""`` without it).
+
+    Returns
+    -------
+    DataFrame
+        ``brand_id``, ``date``, ``channel``, ``spend``, ``revenue``, ``vertical``, sorted.
+    """
+    keys = ["brand_id", "date", "channel"]
+    agg: dict[str, str] = {"spend": "sum"}
+    if "revenue" in rows.columns:
+        agg["revenue"] = "sum"
+    if "vertical" in rows.columns:
+        agg["vertical"] = "last"
+    out = rows.groupby(keys, sort=True, observed=True).agg(agg).reset_index()
+    if "vertical" not in out.columns:
+        out["vertical"] = ""
+    if "revenue" not in out.columns:
+        out["revenue"] = np.nan
+    out["brand_id"] = out["brand_id"].astype(str)
+    out["channel"] = out["channel"].astype(str)
+    out["vertical"] = out["vertical"].astype(str)
+    out["date"] = pd.to_datetime(out["date"])
+    return out[["brand_id", "date", "channel", "spend", "revenue", "vertical"]]

@@ -44,9 +44,10 @@ so money does not move for no predicted gain on flat stretches of a tree model's
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from tabtune.errors import TabTuneInputError
 
@@ -54,15 +55,21 @@ __all__ = [
     "REFINE_HALVINGS",
     "REFINE_MAX_ROUNDS",
     "BatchResponse",
+    "BoundsLike",
     "Response",
     "SpendGrid",
     "allocate_budget",
+    "channel_bounds",
+    "habitual_split",
 ]
 
 #: One channel's response curve: an array of spends -> an array of predicted revenue.
 Response = Callable[[np.ndarray], np.ndarray]
 #: Evaluate several channels at once: (channel indices, spends per channel) -> values per channel.
 BatchResponse = Callable[[Sequence[int], Sequence[np.ndarray]], list[np.ndarray]]
+
+#: Channel bounds: ``{channel: (lower, upper)}``.
+BoundsLike = Mapping[str, Sequence[float]]
 
 #: Off-grid refinement of a plan (:meth:`SpendGrid.allocate`): transfers start at the grid step
 #: and halve down to ``step / 2**REFINE_HALVINGS``; at most ``REFINE_MAX_ROUNDS`` evaluations.
@@ -388,3 +395,77 @@ def allocate_budget(
 
 def _fmt_list(values: np.ndarray) -> str:
     return "[" + ", ".join(f"{v:,.2f}" for v in values) + "]"
+
+
+def habitual_split(
+    recent: np.ndarray, lower: np.ndarray, upper: np.ndarray, total: float, *, clip: bool = True
+) -> np.ndarray:
+    """The recent split scaled to ``total`` (optionally clipped into the bounds).
+
+    The plan's reference (ties are broken toward it) and the split its uplift is measured
+    against; NaN per channel (0 when clipped) when there is no recent spend.
+    """
+    share = recent.sum()
+    if share <= 0:
+        out = np.full(len(recent), np.nan if not clip else 0.0)
+        return np.clip(out, lower, upper) if clip else out
+    out = total * recent / share
+    return np.clip(out, lower, upper) if clip else out
+
+
+def channel_bounds(
+    recent: pd.Series, bounds: BoundsLike | None, relative: float
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The channels of a plan and their spend bounds.
+
+    Parameters
+    ----------
+    recent : Series
+        Channel -> recent daily spend (the channels with recent spend).
+    bounds : mapping or None
+        ``{channel: (lower, upper)}`` absolute bounds, which also choose the channels; ``None``:
+        every channel of ``recent`` within ``recent * (1 -+ relative)``.
+    relative : float
+        Share of the recent spend the default bounds allow either way
+        (``budget.relative_bounds``).
+
+    Returns
+    -------
+    (list of str, ndarray, ndarray)
+        Channels, lower bounds, upper bounds.
+
+    Raises
+    ------
+    TabTuneInputError
+        No recent spend and no bounds, or bounds that are not ``0 <= lower <= upper`` pairs.
+    """
+    if bounds is None:
+        if len(recent) == 0:
+            raise TabTuneInputError(
+                "no recent spend to derive default bounds from; pass bounds="
+                "{channel: (lower, upper), ...}"
+            )
+        channels = list(recent.index)
+        values = recent.to_numpy(dtype=float)
+        return channels, values * max(0.0, 1.0 - relative), values * (1.0 + relative)
+    if not isinstance(bounds, Mapping) or len(bounds) == 0:
+        raise TabTuneInputError(
+            "bounds must be a non-empty mapping {channel: (lower, upper)}, e.g. "
+            '{"search": (100, 400)}'
+        )
+    channels, lows, highs = [], [], []
+    for channel, pair in bounds.items():
+        try:
+            low, high = (float(x) for x in pair)
+        except (TypeError, ValueError):
+            raise TabTuneInputError(
+                f"bounds[{channel!r}] must be a (lower, upper) pair of numbers, got {pair!r}"
+            ) from None
+        if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high < low:
+            raise TabTuneInputError(
+                f"bounds[{channel!r}] = ({low:g}, {high:g}): need 0 <= lower <= upper"
+            )
+        channels.append(str(channel))
+        lows.append(low)
+        highs.append(high)
+    return channels, np.array(lows), np.array(highs)

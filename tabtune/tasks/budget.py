@@ -78,7 +78,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,20 +88,17 @@ import pandas as pd
 from tabtune.config import Config, TaskConfig, builtin_task_spec, default_config
 from tabtune.errors import TabTuneInputError
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN
-from tabtune.spend_features import (
-    LONG_WINDOW_DAYS,
-    SPEND_FEATURE_COLUMNS,
-    WINDOW_DAYS,
-    add_spend_features,
-    spend_state,
-)
+from tabtune.spend_features import LONG_WINDOW_DAYS, daily_spend, empty_daily_spend
 from tabtune.tasks.allocation import (
     REFINE_HALVINGS,
     REFINE_MAX_ROUNDS,
     BatchResponse,
+    BoundsLike,
     Response,
     SpendGrid,
     allocate_budget,
+    channel_bounds,
+    habitual_split,
 )
 
 # The command-line helpers below stay in tabtune.tasks.bid until the CLI package takes them.
@@ -118,12 +114,11 @@ from tabtune.tasks.common import (
     ModelSet,
     as_timestamp,
     config_with_backend,
-    design_matrix,
     prepare_rows,
     read_meta,
     resolve_task,
 )
-from tabtune.tasks.response import HillResponse, bid_index
+from tabtune.tasks.response import HillResponse, ModelResponse, bid_index, relative_task
 
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
@@ -151,12 +146,7 @@ BID_REFERENCE_FILE = "bid_reference.parquet"
 #: :func:`tabtune.config.builtin_task_spec`), used when the configuration defines no budget task.
 BUDGET_TASK: dict[str, Any] = builtin_task_spec("budget")
 
-#: Channel bounds: ``{channel: (lower, upper)}``.
-BoundsLike = Mapping[str, Sequence[float]]
-
 _MARGINAL_STEP = 0.1  # marginal ROAS: central difference over +-10% of the spend
-_CALIBRATION_CLIP = (0.25, 4.0)
-_STATE_COLUMNS = ("trailing_spend", "trailing_revenue", "trailing_roas_ratio")
 
 
 # ---------------------------------------------------------------------------- the planner
@@ -261,7 +251,7 @@ class BudgetPlanner:
         planner.models_ = ModelSet(
             planner.task, estimator, global_id=model_id, global_source=source
         )
-        planner.spend_history_ = _empty_spend_history()
+        planner.spend_history_ = empty_daily_spend()
         planner.bid_reference_ = None
         planner.response_ = None
         if history is not None:
@@ -294,7 +284,7 @@ class BudgetPlanner:
         else:
             base = ModelSet.from_base(self.base_model, task, PLANNER_FILE, "models")
             self.models_ = base.adapt(cfg, rows, n_jobs=self.n_jobs)
-        self.spend_history_ = _empty_spend_history()
+        self.spend_history_ = empty_daily_spend()
         self.bid_reference_ = None
         self.observe(rows)
         self.response_ = None
@@ -322,7 +312,7 @@ class BudgetPlanner:
             ``self``.
         """
         rows = prepare_rows(history)
-        daily = _daily_spend(rows)
+        daily = daily_spend(rows)
         index, self.bid_reference_ = bid_index(rows, getattr(self, "bid_reference_", None))
         daily = daily.merge(
             index.astype({GROUP_COLUMN: str, "channel": str}).assign(
@@ -331,7 +321,7 @@ class BudgetPlanner:
             on=[GROUP_COLUMN, TIME_COLUMN, "channel"],
             how="left",
         )
-        old = getattr(self, "spend_history_", _empty_spend_history())
+        old = getattr(self, "spend_history_", empty_daily_spend())
         both = pd.concat([old, daily], ignore_index=True) if len(old) else daily
         self.spend_history_ = (
             both.drop_duplicates([GROUP_COLUMN, TIME_COLUMN, "channel"], keep="last")
@@ -398,54 +388,6 @@ class BudgetPlanner:
         start = hist[TIME_COLUMN].max() - pd.Timedelta(days=lookback - 1)
         return hist[hist[TIME_COLUMN] >= start]
 
-    def _calibration(
-        self, brand: str, day: pd.Timestamp, channels: list[str], vertical: str | None
-    ) -> np.ndarray:
-        """Per channel: recent observed revenue / the model's prediction for the same days.
-
-        The pooled model gets the *shape* of a channel's response right more easily than its
-        level for one brand; scaling each curve so that it reproduces the brand's revenue over
-        the lookback window (same days, same spends) removes the level error. 1 where there is
-        nothing to compare; clipped to [1/4, 4].
-        """
-        out = np.ones(len(channels))
-        if not self.calibrate:
-            return out
-        recent = self._recent_window(brand, day)
-        if len(recent) == 0 or "revenue" not in recent.columns:
-            return out
-        rows = recent[recent["channel"].isin(channels) & recent["revenue"].notna()]
-        if len(rows) == 0:
-            return out
-        if self._relative:
-            # Each past day's trailing state, computed like the training features.
-            hist = self.spend_history_
-            full = add_spend_features(
-                hist[(hist[GROUP_COLUMN] == brand) & (hist[TIME_COLUMN] < day)]
-            )
-            rows = rows.merge(
-                full[[TIME_COLUMN, "channel", *_STATE_COLUMNS]],
-                on=[TIME_COLUMN, "channel"],
-                how="left",
-            )
-        predicted = self._predict_rows(
-            rows.assign(**{GROUP_COLUMN: brand, "vertical": vertical or ""})
-        )
-        keep = np.isfinite(predicted)  # days without a trailing state are not compared
-        sums = (
-            rows.reset_index(drop=True)
-            .assign(_predicted=predicted)[keep]
-            .groupby("channel", observed=True)[["revenue", "_predicted"]]
-            .sum()
-        )
-        low, high = _CALIBRATION_CLIP
-        for c, channel in enumerate(channels):
-            if channel in sums.index:
-                observed, model = sums.loc[channel, "revenue"], sums.loc[channel, "_predicted"]
-                if model > 0 and observed > 0:
-                    out[c] = float(np.clip(observed / model, low, high))
-        return out
-
     def _vertical(self, brand: str) -> str | None:
         hist = self.spend_history_
         hist = hist[hist[GROUP_COLUMN] == brand]
@@ -456,115 +398,16 @@ class BudgetPlanner:
     def _bounds(
         self, recent: pd.Series, bounds: BoundsLike | None
     ) -> tuple[list[str], np.ndarray, np.ndarray]:
-        if bounds is None:
-            if len(recent) == 0:
-                raise TabTuneInputError(
-                    "no recent spend to derive default bounds from; pass bounds="
-                    "{channel: (lower, upper), ...}"
-                )
-            share = self._config().budget.relative_bounds
-            channels = list(recent.index)
-            values = recent.to_numpy(dtype=float)
-            return channels, values * max(0.0, 1.0 - share), values * (1.0 + share)
-        if not isinstance(bounds, Mapping) or len(bounds) == 0:
-            raise TabTuneInputError(
-                "bounds must be a non-empty mapping {channel: (lower, upper)}, e.g. "
-                '{"search": (100, 400)}'
-            )
-        channels, lows, highs = [], [], []
-        for channel, pair in bounds.items():
-            try:
-                low, high = (float(x) for x in pair)
-            except (TypeError, ValueError):
-                raise TabTuneInputError(
-                    f"bounds[{channel!r}] must be a (lower, upper) pair of numbers, got {pair!r}"
-                ) from None
-            if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high < low:
-                raise TabTuneInputError(
-                    f"bounds[{channel!r}] = ({low:g}, {high:g}): need 0 <= lower <= upper"
-                )
-            channels.append(str(channel))
-            lows.append(low)
-            highs.append(high)
-        return channels, np.array(lows), np.array(highs)
+        return channel_bounds(recent, bounds, self._config().budget.relative_bounds)
 
     @property
     def _relative(self) -> bool:
         """Whether the task models spend relative to the channel's trailing state."""
-        task = self.task
-        return any(c in {*task.numeric, task.target.denominator} for c in SPEND_FEATURE_COLUMNS)
+        return relative_task(self.task)
 
-    def _predict_rows(self, frame: pd.DataFrame) -> np.ndarray:
-        """The model's revenue (>= 0) for rows with ``brand_id``, ``date``, ``channel``,
-        ``vertical``, ``spend`` and, for a relative task, the trailing state columns.
-
-        A relative task predicts revenue over the channel's trailing revenue at the spend over
-        its trailing spend; the prediction is multiplied back by the trailing revenue, so it
-        stays monotone non-decreasing in spend.
-        """
-        task = self.task
-        frame = frame.reset_index(drop=True)
-        if self._relative:
-            frame = frame.assign(
-                relative_spend=frame["spend"].to_numpy(dtype=float)
-                / frame["trailing_spend"].to_numpy(dtype=float)
-            )
-        raw = self.models_.predict(design_matrix(frame, task))
-        if task.target.denominator:
-            raw = raw * frame[task.target.denominator].to_numpy(dtype=float)
-        return np.maximum(raw, 0.0)
-
-    def _predict(
-        self,
-        brand: str,
-        vertical: str | None,
-        dates: Any,
-        channels: Any,
-        spend: np.ndarray,
-        state: pd.DataFrame | None = None,
-    ) -> np.ndarray:
-        """The model's revenue (>= 0) for one brand at the given dates, channels and spends.
-
-        ``state`` (channel -> trailing columns on the plan date) is needed by a relative task.
-        """
-        spend = np.asarray(spend, dtype=float).reshape(-1)
-        frame = pd.DataFrame(
-            {
-                GROUP_COLUMN: brand,
-                TIME_COLUMN: dates,
-                "channel": channels,
-                "vertical": vertical if vertical is not None else "",
-                "spend": spend,
-            },
-            index=np.arange(len(spend)),
-        )
-        if state is not None:
-            frame = frame.join(state, on="channel")
-        return self._predict_rows(frame)
-
-    def _state(self, brand: str, day: pd.Timestamp, channels: list[str]) -> pd.DataFrame | None:
-        """Trailing state of each channel on ``day`` (None for an absolute-spend task).
-
-        Raises
-        ------
-        TabTuneInputError
-            A channel with no spend in the window before ``day``: a relative model cannot
-            place its spend.
-        """
-        if not self._relative:
-            return None
-        hist = self.spend_history_
-        state = spend_state(hist[hist[GROUP_COLUMN] == brand], day)
-        state = state.droplevel(GROUP_COLUMN) if len(state) else state.reset_index(drop=True)
-        state = state.reindex(channels)
-        bad = [c for c in channels if not (state.loc[c, "trailing_spend"] > 0)]
-        if bad:
-            raise TabTuneInputError(
-                f"budget: channel(s) {bad} of brand {brand!r} had no spend in the "
-                f"{WINDOW_DAYS} days before {day.date()}; the spend-response model predicts "
-                "relative to a channel's recent spend, so it cannot plan a channel without it"
-            )
-        return state[list(_STATE_COLUMNS)]
+    def _model_response(self) -> ModelResponse:
+        """The model's response curves over the current models and spend history."""
+        return ModelResponse(self.task, self.models_, self.spend_history_, calibrate=self.calibrate)
 
     def _hill_curves(self, brand: str, day: pd.Timestamp, channels: list[str]) -> list:
         """Per channel the bid-identified Hill curve on ``day`` (None where there is none)."""
@@ -575,55 +418,6 @@ class BudgetPlanner:
         if "bid_index" not in window.columns:
             return [None] * len(channels)
         return [response.curve(brand, c, window[window["channel"] == c]) for c in channels]
-
-    def _curves(
-        self,
-        brand: str,
-        day: pd.Timestamp,
-        channels: list[str],
-        vertical: str | None,
-        scale: np.ndarray,
-        hill: Sequence[Response | None] | None = None,
-    ) -> tuple[list[Response], BatchResponse]:
-        """Per-channel response curves on ``day`` and a batch evaluator (one prediction).
-
-        Channels with a Hill curve in ``hill`` use it; the others use the model.
-        """
-        hill = list(hill) if hill is not None else [None] * len(channels)
-        modelled = [c for c in range(len(channels)) if hill[c] is None]
-        state = self._state(brand, day, [channels[c] for c in modelled]) if modelled else None
-
-        def one(c: int) -> Response:
-            curve = hill[c]
-            if curve is not None:
-                return curve
-            return lambda spend: (
-                scale[c] * self._predict(brand, vertical, day, channels[c], spend, state)
-            )
-
-        def batch(idx: Sequence[int], spends: Sequence[np.ndarray]) -> list[np.ndarray]:
-            idx = list(idx)
-            flat = [np.asarray(x, dtype=float).reshape(-1) for x in spends]
-            out: list[np.ndarray | None] = [None] * len(idx)
-            model_pos = []
-            for pos, c in enumerate(idx):
-                curve = hill[c]
-                if curve is not None:
-                    out[pos] = curve(flat[pos])
-                else:
-                    model_pos.append(pos)
-            if model_pos:
-                names = np.repeat(
-                    [channels[idx[p]] for p in model_pos], [flat[p].size for p in model_pos]
-                )
-                spend = np.concatenate([flat[p] for p in model_pos])
-                values = self._predict(brand, vertical, day, names, spend, state)
-                parts = np.split(values, np.cumsum([flat[p].size for p in model_pos])[:-1])
-                for p, part in zip(model_pos, parts):
-                    out[p] = scale[idx[p]] * part
-            return [np.asarray(v, dtype=float) for v in out]
-
-        return [one(c) for c in range(len(channels))], batch
 
     def _problem(self, date: Any, bounds: BoundsLike | None, brand: str | None) -> _Problem:
         self._check_fitted()
@@ -636,16 +430,18 @@ class BudgetPlanner:
         hill = self._hill_curves(brand, day, channels)
         scale = np.ones(len(channels))
         modelled = [c for c in range(len(channels)) if hill[c] is None]
+        model = self._model_response()
         if modelled:
             names = [channels[c] for c in modelled]
-            scale[modelled] = self._calibration(brand, day, names, vertical)
-        curves, batch = self._curves(brand, day, channels, vertical, scale, hill)
+            window = self._recent_window(brand, day)
+            scale[modelled] = model.calibration(brand, day, names, vertical, window)
+        curves, batch = model.curves(brand, day, channels, vertical, scale, hill)
         grid = SpendGrid(
             curves,
             lower,
             upper,
             grid_points=self._config().budget.grid_points,
-            reference=_habitual(recent_arr, lower, upper, float(recent_arr.sum())),
+            reference=habitual_split(recent_arr, lower, upper, float(recent_arr.sum())),
             evaluate=batch,
         )
         model_id, source = self.models_.model_id(brand), self.models_.source(brand)
@@ -819,7 +615,7 @@ class BudgetPlanner:
     def _plan_frame(self, problem: _Problem, spend: np.ndarray, total: float) -> pd.DataFrame:
         grid = problem.grid
         k = len(spend)
-        habitual = _habitual(problem.recent, problem.lower, problem.upper, total, clip=False)
+        habitual = habitual_split(problem.recent, problem.lower, problem.upper, total, clip=False)
         step = np.maximum(_MARGINAL_STEP * spend, 1e-6 * max(1.0, total))
         below, above = np.maximum(spend - step, 0.0), spend + step
         # One prediction for everything: plan, habitual split and the marginal-ROAS points.
@@ -966,51 +762,6 @@ def _base_response(base: Any) -> HillResponse | None:
         saved = read_meta(Path(base) / PLANNER_FILE, "budget_planner").get("hill_response")
         return HillResponse.from_dict(saved) if saved else None
     return None
-
-
-def _habitual(
-    recent: np.ndarray, lower: np.ndarray, upper: np.ndarray, total: float, *, clip: bool = True
-) -> np.ndarray:
-    """The recent split scaled to ``total`` (optionally clipped into the bounds)."""
-    share = recent.sum()
-    if share <= 0:
-        out = np.full(len(recent), np.nan if not clip else 0.0)
-        return np.clip(out, lower, upper) if clip else out
-    out = total * recent / share
-    return np.clip(out, lower, upper) if clip else out
-
-
-def _empty_spend_history() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            GROUP_COLUMN: pd.Series([], dtype="str"),
-            TIME_COLUMN: pd.Series([], dtype="datetime64[us]"),
-            "channel": pd.Series([], dtype="str"),
-            "spend": pd.Series([], dtype=float),
-            "revenue": pd.Series([], dtype=float),
-            "vertical": pd.Series([], dtype="str"),
-            "bid_index": pd.Series([], dtype=float),
-        }
-    )
-
-
-def _daily_spend(rows: pd.DataFrame) -> pd.DataFrame:
-    keys = [GROUP_COLUMN, TIME_COLUMN, "channel"]
-    agg: dict[str, str] = {"spend": "sum"}
-    if "revenue" in rows.columns:
-        agg["revenue"] = "sum"
-    if "vertical" in rows.columns:
-        agg["vertical"] = "last"
-    out = rows.groupby(keys, sort=True, observed=True).agg(agg).reset_index()
-    if "vertical" not in out.columns:
-        out["vertical"] = ""
-    if "revenue" not in out.columns:
-        out["revenue"] = np.nan
-    out[GROUP_COLUMN] = out[GROUP_COLUMN].astype(str)
-    out["channel"] = out["channel"].astype(str)
-    out["vertical"] = out["vertical"].astype(str)
-    out[TIME_COLUMN] = pd.to_datetime(out[TIME_COLUMN])
-    return out[[GROUP_COLUMN, TIME_COLUMN, "channel", "spend", "revenue", "vertical"]]
 
 
 # ---------------------------------------------------------------------------- CLI

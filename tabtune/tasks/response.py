@@ -1,4 +1,7 @@
-r"""Bid-identified spend-response curves of the budget task (``budget.response: "hill"``).
+r"""Spend-response curves of the budget task: bid-identified Hill curves and the model's curves.
+
+Bid-identified curves (``budget.response: "hill"``, the default)
+----------------------------------------------------------------
 
 Daily spend and revenue move together with demand (season, weekday, volume shocks), so a
 curve fitted to (spend, revenue) pairs learns "revenue proportional to spend" and misses the
@@ -14,17 +17,38 @@ the plan date the curve is :math:`\rho H \, \mathrm{hill}(s/H)`, posterior-avera
 habitual spend :math:`H` (mean spend over ``u``) and value level :math:`\rho` from the lookback
 window (:meth:`HillResponse.curve`).
 
-:class:`~tabtune.tasks.budget.BudgetPlanner` uses these curves for every channel with bids in
-the window and the ``budget`` task's model elsewhere.
+Model curves (``budget.response: "model"``, and channels without bids)
+----------------------------------------------------------------------
+:class:`ModelResponse` turns the ``budget`` task's model into per-channel curves on a plan
+date: a relative task predicts revenue over the channel's trailing revenue from spend over its
+trailing spend (:mod:`tabtune.spend_features`), so the curve is the prediction times the
+trailing revenue; :meth:`ModelResponse.calibration` scales each curve to the brand's recent
+revenue.
+
+:class:`~tabtune.tasks.budget.BudgetPlanner` uses the Hill curves for every channel with bids in
+the lookback window and the model's curves elsewhere; :mod:`tabtune.tasks.allocation` splits the
+budget over them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from tabtune.config import TaskConfig
+from tabtune.errors import TabTuneInputError
+from tabtune.features import GROUP_COLUMN, TIME_COLUMN
+from tabtune.spend_features import (
+    SPEND_FEATURE_COLUMNS,
+    WINDOW_DAYS,
+    add_spend_features,
+    spend_state,
+)
+from tabtune.tasks.allocation import BatchResponse, Response
+from tabtune.tasks.common import ModelSet, design_matrix
 
 __all__ = [
     "BID_REFERENCE_COLUMNS",
@@ -33,8 +57,10 @@ __all__ = [
     "HILL_R_GRID",
     "MIN_FIT_DAYS",
     "HillResponse",
+    "ModelResponse",
     "bid_index",
     "hill_log_likelihood",
+    "relative_task",
     "spend_elasticity",
 ]
 
@@ -450,3 +476,227 @@ class HillResponse:
                 for p in data["posterior"]
             },
         )
+
+
+# ------------------------------------------------------------------------ model curves
+_CALIBRATION_CLIP = (0.25, 4.0)
+_STATE_COLUMNS = ("trailing_spend", "trailing_revenue", "trailing_roas_ratio")
+
+
+def relative_task(task: TaskConfig) -> bool:
+    """Whether ``task`` models spend relative to the channel's trailing state."""
+    return any(c in {*task.numeric, task.target.denominator} for c in SPEND_FEATURE_COLUMNS)
+
+
+class ModelResponse:
+    """Spend-response curves from the ``budget`` task's model (``budget.response: "model"``).
+
+    A relative task (:func:`relative_task`) predicts revenue over the channel's trailing
+    revenue from spend over its trailing spend (:mod:`tabtune.spend_features`); the curve is the
+    prediction times the trailing revenue, non-decreasing in spend. With ``calibrate`` each
+    channel's curve can be scaled to reproduce the brand's recent revenue (:meth:`calibration`).
+
+    Parameters
+    ----------
+    task : TaskConfig
+        The spend-response task.
+    models : ModelSet
+        Its global and per-brand models.
+    history : DataFrame
+        Daily spend and revenue per brand x date x channel (with ``vertical``).
+    calibrate : bool, default True
+        Whether :meth:`calibration` scales the curves (ones otherwise).
+    """
+
+    def __init__(
+        self,
+        task: TaskConfig,
+        models: ModelSet,
+        history: pd.DataFrame,
+        *,
+        calibrate: bool = True,
+    ) -> None:
+        self.task = task
+        self.models = models
+        self.history = history
+        self.calibrate = calibrate
+
+    @property
+    def relative(self) -> bool:
+        """Whether the task models spend relative to the channel's trailing state."""
+        return relative_task(self.task)
+
+    def predict_rows(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's revenue (>= 0) for rows with ``brand_id``, ``date``, ``channel``,
+        ``vertical``, ``spend`` and, for a relative task, the trailing state columns.
+
+        A relative task predicts revenue over the channel's trailing revenue at the spend over
+        its trailing spend; the prediction is multiplied back by the trailing revenue, so it
+        stays monotone non-decreasing in spend.
+        """
+        task = self.task
+        frame = frame.reset_index(drop=True)
+        if self.relative:
+            frame = frame.assign(
+                relative_spend=frame["spend"].to_numpy(dtype=float)
+                / frame["trailing_spend"].to_numpy(dtype=float)
+            )
+        raw = self.models.predict(design_matrix(frame, task))
+        if task.target.denominator:
+            raw = raw * frame[task.target.denominator].to_numpy(dtype=float)
+        return np.maximum(raw, 0.0)
+
+    def predict(
+        self,
+        brand: str,
+        vertical: str | None,
+        dates: Any,
+        channels: Any,
+        spend: np.ndarray,
+        state: pd.DataFrame | None = None,
+    ) -> np.ndarray:
+        """The model's revenue (>= 0) for one brand at the given dates, channels and spends.
+
+        ``state`` (channel -> trailing columns on the plan date) is needed by a relative task.
+        """
+        spend = np.asarray(spend, dtype=float).reshape(-1)
+        frame = pd.DataFrame(
+            {
+                GROUP_COLUMN: brand,
+                TIME_COLUMN: dates,
+                "channel": channels,
+                "vertical": vertical if vertical is not None else "",
+                "spend": spend,
+            },
+            index=np.arange(len(spend)),
+        )
+        if state is not None:
+            frame = frame.join(state, on="channel")
+        return self.predict_rows(frame)
+
+    def state(self, brand: str, day: pd.Timestamp, channels: list[str]) -> pd.DataFrame | None:
+        """Trailing state of each channel on ``day`` (None for an absolute-spend task).
+
+        Raises
+        ------
+        TabTuneInputError
+            A channel with no spend in the window before ``day``: a relative model cannot
+            place its spend.
+        """
+        if not self.relative:
+            return None
+        hist = self.history
+        state = spend_state(hist[hist[GROUP_COLUMN] == brand], day)
+        state = state.droplevel(GROUP_COLUMN) if len(state) else state.reset_index(drop=True)
+        state = state.reindex(channels)
+        bad = [c for c in channels if not (state.loc[c, "trailing_spend"] > 0)]
+        if bad:
+            raise TabTuneInputError(
+                f"budget: channel(s) {bad} of brand {brand!r} had no spend in the "
+                f"{WINDOW_DAYS} days before {day.date()}; the spend-response model predicts "
+                "relative to a channel's recent spend, so it cannot plan a channel without it"
+            )
+        return state[list(_STATE_COLUMNS)]
+
+    def calibration(
+        self,
+        brand: str,
+        day: pd.Timestamp,
+        channels: list[str],
+        vertical: str | None,
+        window: pd.DataFrame,
+    ) -> np.ndarray:
+        """Per channel: recent observed revenue / the model's prediction for the same days.
+
+        The pooled model gets the *shape* of a channel's response right more easily than its
+        level for one brand; scaling each curve so that it reproduces the brand's revenue over
+        the lookback window (same days, same spends) removes the level error. 1 where there is
+        nothing to compare; clipped to [1/4, 4]. ``window``: the brand's daily channel rows of
+        the lookback window before ``day``.
+        """
+        out = np.ones(len(channels))
+        if not self.calibrate:
+            return out
+        recent = window
+        if len(recent) == 0 or "revenue" not in recent.columns:
+            return out
+        rows = recent[recent["channel"].isin(channels) & recent["revenue"].notna()]
+        if len(rows) == 0:
+            return out
+        if self.relative:
+            # Each past day's trailing state, computed like the training features.
+            hist = self.history
+            full = add_spend_features(
+                hist[(hist[GROUP_COLUMN] == brand) & (hist[TIME_COLUMN] < day)]
+            )
+            rows = rows.merge(
+                full[[TIME_COLUMN, "channel", *_STATE_COLUMNS]],
+                on=[TIME_COLUMN, "channel"],
+                how="left",
+            )
+        predicted = self.predict_rows(
+            rows.assign(**{GROUP_COLUMN: brand, "vertical": vertical or ""})
+        )
+        keep = np.isfinite(predicted)  # days without a trailing state are not compared
+        sums = (
+            rows.reset_index(drop=True)
+            .assign(_predicted=predicted)[keep]
+            .groupby("channel", observed=True)[["revenue", "_predicted"]]
+            .sum()
+        )
+        low, high = _CALIBRATION_CLIP
+        for c, channel in enumerate(channels):
+            if channel in sums.index:
+                observed, model = sums.loc[channel, "revenue"], sums.loc[channel, "_predicted"]
+                if model > 0 and observed > 0:
+                    out[c] = float(np.clip(observed / model, low, high))
+        return out
+
+    def curves(
+        self,
+        brand: str,
+        day: pd.Timestamp,
+        channels: list[str],
+        vertical: str | None,
+        scale: np.ndarray,
+        hill: Sequence[Response | None] | None = None,
+    ) -> tuple[list[Response], BatchResponse]:
+        """Per-channel response curves on ``day`` and a batch evaluator (one prediction).
+
+        Channels with a Hill curve in ``hill`` use it; the others use the model.
+        """
+        hill = list(hill) if hill is not None else [None] * len(channels)
+        modelled = [c for c in range(len(channels)) if hill[c] is None]
+        state = self.state(brand, day, [channels[c] for c in modelled]) if modelled else None
+
+        def one(c: int) -> Response:
+            curve = hill[c]
+            if curve is not None:
+                return curve
+            return lambda spend: (
+                scale[c] * self.predict(brand, vertical, day, channels[c], spend, state)
+            )
+
+        def batch(idx: Sequence[int], spends: Sequence[np.ndarray]) -> list[np.ndarray]:
+            idx = list(idx)
+            flat = [np.asarray(x, dtype=float).reshape(-1) for x in spends]
+            out: list[np.ndarray | None] = [None] * len(idx)
+            model_pos = []
+            for pos, c in enumerate(idx):
+                curve = hill[c]
+                if curve is not None:
+                    out[pos] = curve(flat[pos])
+                else:
+                    model_pos.append(pos)
+            if model_pos:
+                names = np.repeat(
+                    [channels[idx[p]] for p in model_pos], [flat[p].size for p in model_pos]
+                )
+                spend = np.concatenate([flat[p] for p in model_pos])
+                values = self.predict(brand, vertical, day, names, spend, state)
+                parts = np.split(values, np.cumsum([flat[p].size for p in model_pos])[:-1])
+                for p, part in zip(model_pos, parts):
+                    out[p] = scale[idx[p]] * part
+            return [np.asarray(v, dtype=float) for v in out]
+
+        return [one(c) for c in range(len(channels))], batch
