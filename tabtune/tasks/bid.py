@@ -186,6 +186,27 @@ def recent_bids(
     return recent.reset_index(drop=True)
 
 
+def _target_feasible(
+    grid: np.ndarray,
+    value: np.ndarray,
+    cvr: np.ndarray | None,
+    roas: float | None,
+    cpa: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate bid: whether it meets the ROAS target and the CPA target (module docstring).
+
+    A target that is not set (or a CPA target without conversion rates) is met everywhere.
+    """
+    tol = 1e-12
+    ok_roas = np.ones_like(grid, dtype=bool)
+    ok_cpa = np.ones_like(grid, dtype=bool)
+    if roas is not None:
+        ok_roas = value / roas >= grid * (1.0 - tol)
+    if cpa is not None and cvr is not None:
+        ok_cpa = cvr * cpa >= grid * (1.0 - tol)
+    return ok_roas, ok_cpa
+
+
 # ---------------------------------------------------------------------------- the recommender
 class BidRecommender:
     """Recommend max-CPC bids per context under a ROAS (or CPA) target.
@@ -490,13 +511,7 @@ class BidRecommender:
         cvr = None
         if self.cvr_models_ is not None:
             cvr = np.clip(self._predict_grid(self.cvr_models_, X, grid, reference), 0.0, 1.0)
-        tol = 1e-12
-        ok_roas = np.ones_like(grid, dtype=bool)
-        ok_cpa = np.ones_like(grid, dtype=bool)
-        if roas is not None:
-            ok_roas = value / roas >= grid * (1.0 - tol)
-        if cpa is not None and cvr is not None:
-            ok_cpa = cvr * cpa >= grid * (1.0 - tol)
+        ok_roas, ok_cpa = _target_feasible(grid, value, cvr, roas, cpa)
         feasible = ok_roas & ok_cpa
         m = grid.shape[1]
         any_ok = feasible.any(axis=1)

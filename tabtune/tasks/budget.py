@@ -527,45 +527,18 @@ class BudgetPlanner:
         grid = problem.grid
         lo, hi = float(problem.lower.sum()), float(problem.upper.sum())
 
-        def revenue(total: float) -> tuple[float, np.ndarray]:
-            spend = grid.allocate(total)
-            return float(grid.value(spend).sum()), spend
-
-        best_hi, spend_hi = revenue(hi)
+        best_hi, spend_hi = _best_revenue(grid, hi)
         if best_hi < target_revenue:
             raise TabTuneInputError(
                 f"revenue target {target_revenue:,.2f} is out of reach for brand "
                 f"{problem.brand!r} on {problem.date.date()}: the best plan within the bounds "
                 f"predicts {best_hi:,.2f} at a total of {hi:,.2f}"
             )
-        best_lo, spend_lo = revenue(lo)
+        best_lo, spend_lo = _best_revenue(grid, lo)
         if best_lo >= target_revenue:
             return self._plan_frame(problem, spend_lo, lo)
-        # Grid totals first (one DP table gives them all), then bisection between two.
-        values = grid.value_of_units()
-        reach = np.flatnonzero(values >= target_revenue)
-        upper_total, spend_up = hi, spend_hi
-        if reach.size:
-            t = min(hi, lo + grid.step * int(reach[0]))
-            v, s = revenue(t)
-            if v >= target_revenue:
-                upper_total, spend_up = t, s
-        lower_total = max(lo, upper_total - grid.step) if upper_total > lo else lo
-        if revenue(lower_total)[0] >= target_revenue:
-            lower_total = lo
-        # Tree models' curves are step functions: the minimal total sits on a step, which the
-        # bisection pins down to a billionth of a grid step.
-        tolerance = max(1e-9 * grid.step, 1e-12 * max(1.0, upper_total))
-        for _ in range(60):
-            if upper_total - lower_total <= tolerance:
-                break
-            mid = 0.5 * (lower_total + upper_total)
-            v, s = revenue(mid)
-            if v >= target_revenue:
-                upper_total, spend_up = mid, s
-            else:
-                lower_total = mid
-        return self._plan_frame(problem, spend_up, upper_total)
+        total, spend = _min_total(grid, float(target_revenue), lo, hi, spend_hi)
+        return self._plan_frame(problem, spend, total)
 
     def response_curves(
         self,
@@ -751,6 +724,46 @@ class BudgetPlanner:
         saved = meta.get("hill_response")
         planner.response_ = HillResponse.from_dict(saved) if saved else None
         return planner
+
+
+def _best_revenue(grid: SpendGrid, total: float) -> tuple[float, np.ndarray]:
+    """The best plan's predicted revenue at ``total`` and its spends."""
+    spend = grid.allocate(total)
+    return float(grid.value(spend).sum()), spend
+
+
+def _min_total(
+    grid: SpendGrid, target: float, lo: float, hi: float, spend_hi: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """The smallest total in ``(lo, hi]`` whose best plan reaches ``target``, and that plan.
+
+    ``hi`` (whose plan ``spend_hi`` is) reaches the target and ``lo`` does not. Grid totals
+    first (one DP table gives them all), then bisection between two.
+    """
+    values = grid.value_of_units()
+    reach = np.flatnonzero(values >= target)
+    upper_total, spend_up = hi, spend_hi
+    if reach.size:
+        t = min(hi, lo + grid.step * int(reach[0]))
+        v, s = _best_revenue(grid, t)
+        if v >= target:
+            upper_total, spend_up = t, s
+    lower_total = max(lo, upper_total - grid.step) if upper_total > lo else lo
+    if _best_revenue(grid, lower_total)[0] >= target:
+        lower_total = lo
+    # Tree models' curves are step functions: the minimal total sits on a step, which the
+    # bisection pins down to a billionth of a grid step.
+    tolerance = max(1e-9 * grid.step, 1e-12 * max(1.0, upper_total))
+    for _ in range(60):
+        if upper_total - lower_total <= tolerance:
+            break
+        mid = 0.5 * (lower_total + upper_total)
+        v, s = _best_revenue(grid, mid)
+        if v >= target:
+            upper_total, spend_up = mid, s
+        else:
+            lower_total = mid
+    return upper_total, spend_up
 
 
 def _base_response(base: Any) -> HillResponse | None:
