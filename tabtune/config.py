@@ -3,13 +3,17 @@
 Every section is a pydantic model with ``extra="forbid"``, so a misspelt key is an error that
 names the key and the file instead of a silently ignored setting. Task definitions live in their
 own files (``configs/tasks/<task>.yaml``) and are referenced from the main config by path; a task
-may also be written inline.
+may also be written inline. The built-in tasks ship inside the package
+(``tabtune/configs/tasks/<task>.yaml``, read by :func:`builtin_task`); ``configs/tasks/`` holds
+identical copies for users to edit.
 
 Relative paths resolve against the directory tabtune runs in (DESIGN.md, "CLI contract").
 """
 
 from __future__ import annotations
 
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tabtune.errors import ConfigError
 
 __all__ = [
+    "BUILTIN_TASKS",
     "AdaptationConfig",
     "Config",
     "DataConfig",
@@ -28,6 +33,9 @@ __all__ = [
     "TargetConfig",
     "TaskConfig",
     "TuningConfig",
+    "builtin_task",
+    "builtin_task_spec",
+    "default_config",
     "load_config",
     "DEFAULT_CONFIG_PATH",
 ]
@@ -384,19 +392,73 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(_format_validation_error(exc, str(source))) from None
 
 
-BID_TASK = {
-    "name": "bid",
-    "kind": "regression",
-    "description": "expected revenue per click in a context (brand, channel, audience, device, day, bid)",
-    "target": {"numerator": "revenue", "denominator": "clicks"},
-    "categorical": ["channel", "audience", "device", "vertical"],
-    # the bid as the context's typical bid and today's move from it (tabtune.features)
-    "numeric": ["reference_bid", "relative_bid"],
-    "calendar": ["day_of_week", "day_of_year", "month", "is_weekend"],
-    "objective": "tweedie",
-}
+#: The built-in tasks, shipped as YAML inside the package (``tabtune/configs/tasks/<name>.yaml``;
+#: ``configs/tasks/`` holds the users' editable copies, identical to these).
+BUILTIN_TASKS: tuple[str, ...] = ("audience", "bid", "budget", "creative")
+
+
+@cache
+def _builtin_task_text(name: str) -> str:
+    resource = resources.files("tabtune") / "configs" / "tasks" / f"{name}.yaml"
+    return resource.read_text(encoding="utf-8")
+
+
+def builtin_task_spec(name: str) -> dict[str, Any]:
+    """The mapping of a built-in task as written in its packaged YAML file (a fresh copy).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`BUILTIN_TASKS`.
+
+    Returns
+    -------
+    dict
+        The YAML's keys and values, e.g. to build a variant of the task
+        (``{**builtin_task_spec("bid"), "numeric": ["bid"]}``).
+
+    Raises
+    ------
+    ConfigError
+        An unknown name.
+    """
+    if name not in BUILTIN_TASKS:
+        raise ConfigError(f"unknown built-in task {name!r}; built-in tasks: {list(BUILTIN_TASKS)}")
+    loaded = yaml.safe_load(_builtin_task_text(name))
+    if not isinstance(loaded, dict):  # pragma: no cover - the packaged files are mappings
+        raise ConfigError(f"built-in task {name!r}: the packaged file is not a mapping")
+    loaded.setdefault("name", name)
+    return loaded
+
+
+def builtin_task(name: str) -> TaskConfig:
+    """A built-in task (``bid``, ``budget``, ``audience``, ``creative``) from its packaged YAML.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`BUILTIN_TASKS`.
+
+    Returns
+    -------
+    TaskConfig
+        A new object on every call.
+
+    Raises
+    ------
+    ConfigError
+        An unknown name.
+    """
+    return TaskConfig.model_validate(builtin_task_spec(name))
+
+
+def __getattr__(name: str) -> Any:
+    """``BID_TASK``: the packaged ``bid`` task's mapping (kept for code that imports it)."""
+    if name == "BID_TASK":
+        return builtin_task_spec("bid")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_config() -> Config:
-    """The embedded default: the simulator's layout with the ``bid`` task."""
-    return Config.model_validate({"tasks": {"bid": BID_TASK}})
+    """The embedded default: the simulator's layout with the built-in ``bid`` task."""
+    return Config(tasks={"bid": builtin_task("bid")})

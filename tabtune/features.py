@@ -23,6 +23,7 @@ import pandas as pd
 
 from tabtune.config import TaskConfig
 from tabtune.errors import TabTuneInputError
+from tabtune.spend_features import SPEND_FEATURE_COLUMNS, add_spend_features
 
 __all__ = [
     "BID_CONTEXT",
@@ -210,8 +211,6 @@ def _aggregate(rows: pd.DataFrame, keys: list[str], task: TaskConfig) -> pd.Data
 
 def _with_spend_features(data: pd.DataFrame, task: TaskConfig) -> pd.DataFrame:
     """Add the budget task's trailing spend features when the task names one the data lacks."""
-    from tabtune.tasks.spend_features import SPEND_FEATURE_COLUMNS, add_spend_features
-
     wanted = {*task.numeric, task.target.numerator, task.target.denominator}
     missing = [c for c in SPEND_FEATURE_COLUMNS if c in wanted and c not in data.columns]
     if not missing or "spend" not in data.columns:

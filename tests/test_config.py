@@ -80,3 +80,31 @@ def test_task_file_errors_name_the_task_file(tmp_path: Path) -> None:
 def test_unknown_task_lists_known_ones() -> None:
     with pytest.raises(ConfigError, match="configured tasks"):
         default_config().task("nope")
+
+
+def test_builtin_tasks_are_packaged_and_identical_to_the_user_copies() -> None:
+    import tomllib
+    from importlib import resources
+
+    from tabtune.config import BUILTIN_TASKS, builtin_task, builtin_task_spec
+
+    user_copies = REPO / "configs" / "tasks"
+    assert sorted(p.stem for p in user_copies.glob("*.yaml")) == sorted(BUILTIN_TASKS)
+    packaged_dir = resources.files("tabtune") / "configs" / "tasks"
+    for name in BUILTIN_TASKS:
+        packaged = (packaged_dir / f"{name}.yaml").read_text(encoding="utf-8")
+        assert packaged == (user_copies / f"{name}.yaml").read_text(encoding="utf-8"), name
+        task = builtin_task(name)
+        assert task.name == name
+        assert task == load_config(REPO / "configs" / "default.yaml").tasks.get(name, task)
+    # the default config's bid task is the packaged one; each call gives a fresh object
+    assert default_config().tasks["bid"] == builtin_task("bid")
+    assert builtin_task("bid") is not builtin_task("bid")
+    spec = builtin_task_spec("budget")
+    spec["name"] = "changed"
+    assert builtin_task_spec("budget")["name"] == "budget"
+    with pytest.raises(ConfigError, match="unknown built-in task"):
+        builtin_task("nope")
+    # the wheel ships them: package-data names the folder that holds them
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "configs/tasks/*.yaml" in pyproject["tool"]["setuptools"]["package-data"]["tabtune"]

@@ -65,9 +65,9 @@ rails (``max_change``) bound the damage. At equal true spend the recommended bid
 much true revenue as the simulated brands' own bids (+0.5%), which are already set in
 proportion to each context's value.
 
-This module also holds :class:`ModelSet` (a global model plus per-brand models, routed by brand,
-saved in the estimators' native formats) and small helpers the ``bids`` and ``budget`` commands
-share.
+:class:`~tabtune.tasks.common.ModelSet` (a global model plus per-brand models, routed by brand)
+and the helpers both decision tasks use live in :mod:`tabtune.tasks.common` (re-exported here).
+This module also holds small helpers the ``bids`` and ``budget`` commands share.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+# BID_TASK: the packaged bid task's mapping (tabtune.config), used by the ``bids`` command.
 from tabtune.config import BID_TASK, Config, TaskConfig, default_config
 from tabtune.errors import TabTuneInputError
 from tabtune.features import (
@@ -91,303 +92,39 @@ from tabtune.features import (
     REFERENCE_BID_ROWS,
     TIME_COLUMN,
     reference_bids,
-    task_data,
+)
+from tabtune.tasks.common import (
+    FORMAT_VERSION,
+    MODELSET_FILE,
+    ModelSet,
+    as_timestamp,
+    config_with_backend,
+    design_matrix,
+    prepare_rows,
+    resolve_task,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
 
-__all__ = ["BidRecommender", "ModelSet", "run_bids_cli"]
+__all__ = [
+    "BidRecommender",
+    "ModelSet",
+    "as_timestamp",
+    "config_with_backend",
+    "cvr_task",
+    "design_matrix",
+    "prepare_rows",
+    "recent_bids",
+    "resolve_task",
+    "run_bids_cli",
+]
 
 logger = logging.getLogger("tabtune")
 
-FORMAT_VERSION = 1
 RECOMMENDER_FILE = "recommender.json"
 BID_HISTORY_FILE = "bid_history.parquet"
-MODELSET_FILE = "models.json"
 KEY_COLUMNS = ("brand_id", "date", "channel", "campaign_id", "audience", "device")
-
-
-# ---------------------------------------------------------------------------- shared helpers
-def config_with_backend(config: Config | None, backend: str | None) -> Config:
-    """``config`` (or the default config) with ``backend`` set, when one is given."""
-    cfg = config if config is not None else default_config()
-    if backend is not None and backend != cfg.backend:
-        cfg = cfg.model_copy(update={"backend": backend})
-    return cfg
-
-
-def resolve_task(cfg: Config, name: str, fallback: dict[str, Any]) -> TaskConfig:
-    """The configured task ``name``, or the built-in definition when the config has none."""
-    if name in cfg.tasks:
-        return cfg.tasks[name]
-    return TaskConfig.model_validate(fallback)
-
-
-def as_timestamp(value: Any, name: str) -> pd.Timestamp:
-    """A date-like value as a midnight ``Timestamp``; a clear error when it is not a date."""
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise TabTuneInputError(f"{name}: not a date: {value!r}") from None
-    if stamp is pd.NaT or pd.isna(stamp):
-        raise TabTuneInputError(f"{name}: not a date: {value!r}")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_localize(None)
-    return stamp.normalize()
-
-
-def prepare_rows(history: pd.DataFrame) -> pd.DataFrame:
-    """Validate campaign rows against the data contract and return them normalised."""
-    from tabtune.data.schema import validate_campaigns
-
-    if not isinstance(history, pd.DataFrame):
-        raise TabTuneInputError(
-            f"history must be a pandas DataFrame of campaign rows, got {type(history).__name__}"
-        )
-    if len(history) == 0:
-        raise TabTuneInputError("history has no rows")
-    return validate_campaigns(history, source="history")
-
-
-def _estimator_class(task: TaskConfig) -> type:
-    from tabtune.pipeline import estimator_class
-
-    return estimator_class(task)
-
-
-class ModelSet:
-    """A global model and per-brand adapted models of one task, routed by brand.
-
-    Parameters
-    ----------
-    task : TaskConfig
-        The task the models predict.
-    global_model : estimator
-        A fitted ``TabTuneRegressor``/``TabTuneClassifier``.
-    global_id : str, default ""
-        Id reported for predictions of the global model (a registry id when it has one).
-    global_source : {"global", "brand"}, default "global"
-        ``"brand"`` when ``global_model`` is in fact one brand's own model (e.g. a registry
-        brand champion wrapped for that brand).
-    brand_models : dict, optional
-        Brand id -> fitted estimator adapted to that brand.
-    brand_ids : dict, optional
-        Brand id -> model id.
-    known_brands : iterable of str, optional
-        Brands the global model saw in pretraining. ``None``: not known (no brand is reported
-        as unknown).
-    """
-
-    def __init__(
-        self,
-        task: TaskConfig,
-        global_model: Any,
-        *,
-        global_id: str = "",
-        global_source: str = "global",
-        brand_models: dict[str, Any] | None = None,
-        brand_ids: dict[str, str] | None = None,
-        known_brands: Iterable[str] | None = None,
-    ) -> None:
-        self.task = task
-        self.global_model = global_model
-        self.global_id = global_id
-        self.global_source = global_source
-        self.brand_models = dict(brand_models or {})
-        self.brand_ids = dict(brand_ids or {})
-        self.known_brands = None if known_brands is None else {str(b) for b in known_brands}
-
-    # -- construction ------------------------------------------------------------
-    @classmethod
-    def pretrain(
-        cls, cfg: Config, task: TaskConfig, rows: pd.DataFrame, *, n_jobs: int | None = None
-    ) -> ModelSet:
-        """Fit the global model of ``task`` on pooled contract rows."""
-        from tabtune.pipeline import global_estimator
-
-        data = task_data(rows, task)
-        est = global_estimator(cfg, task)
-        if n_jobs is not None:
-            est.set_params(n_jobs=n_jobs)
-        logger.info(
-            "pretraining %s on %d rows of %d brands",
-            task.name,
-            len(data),
-            data.X[GROUP_COLUMN].nunique(),
-        )
-        est.fit(data.X, data.y, sample_weight=data.weight)
-        return cls(
-            task,
-            est,
-            global_id=f"local:global/{task.name}",
-            known_brands=data.X[GROUP_COLUMN].unique(),
-        )
-
-    def adapt(self, cfg: Config, rows: pd.DataFrame, *, n_jobs: int | None = None) -> ModelSet:
-        """A new set: this set's global model plus one adapted model per brand in ``rows``."""
-        from tabtune.pipeline import brand_estimator
-
-        brand_models = dict(self.brand_models)
-        brand_ids = dict(self.brand_ids)
-        for brand, brand_rows in rows.groupby(GROUP_COLUMN, sort=True, observed=True):
-            brand = str(brand)
-            try:
-                data = task_data(brand_rows, self.task)
-            except TabTuneInputError as exc:
-                logger.info("%s: brand %s keeps the global model (%s)", self.task.name, brand, exc)
-                continue
-            est = brand_estimator(cfg, self.task, self.global_model)
-            if n_jobs is not None:
-                est.set_params(n_jobs=n_jobs)
-            est.fit(data.X, data.y, sample_weight=data.weight)
-            brand_models[brand] = est
-            brand_ids[brand] = f"local:brands/{brand}/{self.task.name}"
-            logger.info(
-                "%s: adapted brand %s on %d rows (%s)",
-                self.task.name,
-                brand,
-                len(data),
-                getattr(est, "strategy_", "?"),
-            )
-        known = None if self.known_brands is None else self.known_brands | set(brand_models)
-        return ModelSet(
-            self.task,
-            self.global_model,
-            global_id=self.global_id,
-            global_source=self.global_source,
-            brand_models=brand_models,
-            brand_ids=brand_ids,
-            known_brands=known,
-        )
-
-    @classmethod
-    def from_base(cls, base: Any, task: TaskConfig, meta_file: str, subdir: str) -> ModelSet:
-        """The global part of a base: a fitted decision object, a saved one, or an estimator.
-
-        Parameters
-        ----------
-        base : object with ``models_``, str, Path or estimator
-        task : TaskConfig
-        meta_file : str
-            The JSON file that marks a saved decision object's directory.
-        subdir : str
-            Where that object keeps this task's :class:`ModelSet`.
-        """
-        models = getattr(base, "models_", None)
-        if isinstance(models, ModelSet):
-            return ModelSet(
-                task,
-                models.global_model,
-                global_id=models.global_id,
-                known_brands=models.known_brands,
-            )
-        if isinstance(base, str | Path):
-            path = Path(base)
-            if (path / meta_file).is_file():
-                loaded = cls.load(path / subdir, task)
-                return ModelSet(
-                    task,
-                    loaded.global_model,
-                    global_id=loaded.global_id,
-                    known_brands=loaded.known_brands,
-                )
-            if path.is_dir():
-                return cls(task, _estimator_class(task).load(path), global_id=str(path))
-            raise TabTuneInputError(f"base_model: {path} is not a saved model directory")
-        if hasattr(base, "predict") and hasattr(base, "fit"):
-            return cls(task, base, global_id=type(base).__name__)
-        raise TabTuneInputError(
-            "base_model must be a fitted recommender/planner, a path to a saved one, or a "
-            f"fitted tabtune estimator; got {type(base).__name__}"
-        )
-
-    # -- routing -----------------------------------------------------------------
-    def source(self, brand: str) -> str:
-        """``"brand"`` (its own model), ``"global"`` or ``"unknown"`` (global, never seen)."""
-        if brand in self.brand_models or self.global_source == "brand":
-            return "brand"
-        if self.known_brands is None or brand in self.known_brands:
-            return "global"
-        return "unknown"
-
-    def model_id(self, brand: str) -> str:
-        """Id of the model that serves ``brand``."""
-        return self.brand_ids.get(brand, self.global_id)
-
-    def estimator(self, brand: str) -> Any:
-        """The estimator that serves ``brand``."""
-        return self.brand_models.get(brand, self.global_model)
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Predict model inputs (``brand_id`` column first), each brand with its model."""
-        brands = X[GROUP_COLUMN].astype(str).to_numpy()
-        out = np.empty(len(X), dtype=float)
-        kind_classification = self.task.kind == "classification"
-        for brand in np.unique(brands):
-            idx = np.flatnonzero(brands == brand)
-            est = self.estimator(str(brand))
-            part = X.iloc[idx]
-            if kind_classification:
-                out[idx] = np.asarray(est.predict_proba(part))[:, -1]
-            else:
-                out[idx] = np.asarray(est.predict(part), dtype=float)
-        return out
-
-    # -- persistence -----------------------------------------------------------------
-    def save(self, path: Path) -> None:
-        """Write every model with its native ``save`` plus an index (``models.json``)."""
-        from tabtune.data.store import atomic_write_bytes
-
-        path.mkdir(parents=True, exist_ok=True)
-        self.global_model.save(path / "global")
-        brands = []
-        for i, (brand, est) in enumerate(sorted(self.brand_models.items())):
-            sub = f"brands/{i:04d}"
-            est.save(path / sub)
-            brands.append(
-                {"brand_id": brand, "dir": sub, "model_id": self.brand_ids.get(brand, "")}
-            )
-        index = {
-            "format_version": FORMAT_VERSION,
-            "task": self.task.model_dump(mode="json"),
-            "global": {"dir": "global", "model_id": self.global_id, "source": self.global_source},
-            "brands": brands,
-            "known_brands": None if self.known_brands is None else sorted(self.known_brands),
-        }
-        atomic_write_bytes(path / MODELSET_FILE, json.dumps(index, indent=2).encode("utf-8"))
-
-    @classmethod
-    def load(cls, path: Path, task: TaskConfig | None = None) -> ModelSet:
-        """Read a set written by :meth:`save`."""
-        index_path = path / MODELSET_FILE
-        if not index_path.is_file():
-            raise TabTuneInputError(f"{index_path}: not found (not a saved model set)")
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-        if index.get("format_version") != FORMAT_VERSION:
-            raise TabTuneInputError(
-                f"{index_path}: format {index.get('format_version')!r}, expected {FORMAT_VERSION}"
-            )
-        task = task if task is not None else TaskConfig.model_validate(index["task"])
-        klass = _estimator_class(task)
-        glob = index["global"]
-        return cls(
-            task,
-            klass.load(path / glob["dir"]),
-            global_id=glob["model_id"],
-            global_source=glob.get("source", "global"),
-            brand_models={b["brand_id"]: klass.load(path / b["dir"]) for b in index["brands"]},
-            brand_ids={b["brand_id"]: b["model_id"] for b in index["brands"]},
-            known_brands=index.get("known_brands"),
-        )
-
-
-def design_matrix(frame: pd.DataFrame, task: TaskConfig) -> pd.DataFrame:
-    """Model inputs of ``task`` for rows at the task's grain, in the rows' own order."""
-    flat = task.model_copy(update={"aggregate_by": None})
-    data = task_data(frame.assign(_pos=np.arange(len(frame))), flat, require_target=False)
-    order = np.argsort(data.rows["_pos"].to_numpy(), kind="stable")
-    return data.X.iloc[order].reset_index(drop=True)
 
 
 def cvr_task(bid_task: TaskConfig) -> TaskConfig:
@@ -447,6 +184,27 @@ def recent_bids(
         others = base[~base[GROUP_COLUMN].isin(set(recent[GROUP_COLUMN]))]
         recent = pd.concat([others, recent], ignore_index=True)
     return recent.reset_index(drop=True)
+
+
+def _target_feasible(
+    grid: np.ndarray,
+    value: np.ndarray,
+    cvr: np.ndarray | None,
+    roas: float | None,
+    cpa: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate bid: whether it meets the ROAS target and the CPA target (module docstring).
+
+    A target that is not set (or a CPA target without conversion rates) is met everywhere.
+    """
+    tol = 1e-12
+    ok_roas = np.ones_like(grid, dtype=bool)
+    ok_cpa = np.ones_like(grid, dtype=bool)
+    if roas is not None:
+        ok_roas = value / roas >= grid * (1.0 - tol)
+    if cpa is not None and cvr is not None:
+        ok_cpa = cvr * cpa >= grid * (1.0 - tol)
+    return ok_roas, ok_cpa
 
 
 # ---------------------------------------------------------------------------- the recommender
@@ -512,7 +270,7 @@ class BidRecommender:
     @property
     def task(self) -> TaskConfig:
         """The value-per-click task definition."""
-        return resolve_task(self._config(), "bid", BID_TASK)
+        return resolve_task(self._config(), "bid")
 
     @classmethod
     def from_estimator(
@@ -753,13 +511,7 @@ class BidRecommender:
         cvr = None
         if self.cvr_models_ is not None:
             cvr = np.clip(self._predict_grid(self.cvr_models_, X, grid, reference), 0.0, 1.0)
-        tol = 1e-12
-        ok_roas = np.ones_like(grid, dtype=bool)
-        ok_cpa = np.ones_like(grid, dtype=bool)
-        if roas is not None:
-            ok_roas = value / roas >= grid * (1.0 - tol)
-        if cpa is not None and cvr is not None:
-            ok_cpa = cvr * cpa >= grid * (1.0 - tol)
+        ok_roas, ok_cpa = _target_feasible(grid, value, cvr, roas, cpa)
         feasible = ok_roas & ok_cpa
         m = grid.shape[1]
         any_ok = feasible.any(axis=1)
