@@ -495,3 +495,146 @@ def test_challenger_repeats_the_champions_choice_in_one_fit(tmp_path: Path) -> N
         cfg, task, glob, own, date=D + dt.timedelta(days=1), previous={"selection": few}
     )
     assert grown.holdout_scores_ and grown.selection_["n_rows"] == len(own)
+
+
+def _brand_setup(tmp_path: Path):
+    from tabtune.data.synth import simulate
+    from tabtune.features import task_data
+    from tabtune.pipeline import global_estimator
+
+    cfg = default_config()
+    cfg = cfg.model_copy(
+        update={
+            "model": cfg.model.model_copy(update={"n_estimators": 40, "learning_rate": 0.2}),
+            "cache_dir": None,
+        }
+    )
+    task = cfg.task("bid")
+    data = task_data(simulate(n_brands=8, n_days=120, seed=4).observations, task)
+    brand = data.X["brand_id"].value_counts().index[0]
+    mine = (data.X["brand_id"] == brand).to_numpy()
+    glob = global_estimator(cfg, task).fit(
+        data.X[~mine], data.y[~mine], sample_weight=data.weight[~mine]
+    )
+    own = TaskData(
+        data.X[mine].reset_index(drop=True),
+        data.y[mine],
+        data.weight[mine],
+        data.rows[mine].reset_index(drop=True),
+    )
+    return cfg, task, glob, own
+
+
+def test_challenge_scores_the_choice_out_of_time_and_serves_it_refitted(tmp_path: Path) -> None:
+    """The promotion scores are those of models that never saw the window's days."""
+    from tabtune.estimators import repeat_params
+    from tabtune.evaluation import row_losses, time_window
+    from tabtune.pipeline import brand_estimator
+    from tabtune.refresh import challenge
+
+    cfg, task, glob, own = _brand_setup(tmp_path)
+    window = time_window(own.X["date"], cfg.adaptation.validation_fraction)
+    assert 0 < window.sum() < len(window)
+    assert own.X["date"][window].min() > own.X["date"][~window].max()  # whole days
+    result = challenge(cfg, task, glob, own, window, date=D, global_id="global/bid/v0001")
+    assert result.out_of_time and not result.same_recipe
+    # Oracle: the raw estimator fitted on the rows before the window only, scored by hand.
+    before = brand_estimator(cfg, task, glob).fit(
+        own.X[~window], own.y[~window], sample_weight=own.weight[~window]
+    )
+    assert before.strategy_ == result.challenger.selection_["strategy"]
+    loss = row_losses("tweedie", own.y[window], before.predict(own.X[window]))
+    expected = float(np.average(loss, weights=own.weight[window]))
+    assert result.scores["challenger"] == pytest.approx(expected, rel=1e-12)
+    glob_loss = row_losses("tweedie", own.y[window], glob.predict(own.X[window]))
+    assert result.scores["global"] == pytest.approx(
+        float(np.average(glob_loss, weights=own.weight[window])), rel=1e-12
+    )
+    assert result.scores["champion"] == result.scores["global"]  # no champion yet
+    # The served challenger: the same choice on every row, in one fit.
+    served = brand_estimator(cfg, task, glob).set_params(
+        **repeat_params(before.strategy_, before.n_new_trees_)
+    )
+    served.fit(own.X, own.y, sample_weight=own.weight)
+    np.testing.assert_array_equal(result.challenger.predict(own.X), served.predict(own.X))
+    # In sample the served challenger would look better than it is out of time.
+    in_sample = row_losses("tweedie", own.y[window], served.predict(own.X[window]))
+    assert float(np.average(in_sample, weights=own.weight[window])) < expected
+
+
+def test_challenge_fits_a_different_champion_choice_on_the_same_days(tmp_path: Path) -> None:
+    from tabtune.estimators import repeat_params
+    from tabtune.evaluation import row_losses, time_window
+    from tabtune.pipeline import brand_estimator
+    from tabtune.refresh import challenge
+
+    cfg, task, glob, own = _brand_setup(tmp_path)
+    window = time_window(own.X["date"], cfg.adaptation.validation_fraction)
+    first = challenge(cfg, task, glob, own, window, date=D, global_id="g")
+    chosen = first.challenger.selection_
+    other = "scratch" if chosen["strategy"] != "scratch" else "refit"
+    selection = {"date": D.isoformat(), "strategy": other, "n_new_trees": 7, "n_rows": 10}
+    champion = brand_estimator(cfg, task, glob).set_params(**repeat_params(other, 7))
+    champion.fit(own.X, own.y, sample_weight=own.weight)  # has learned from the window
+    manifest = {"base_model": "g", "selection": selection}
+    # The champion's choice is made again on far fewer rows: auto chooses again tonight.
+    result = challenge(
+        cfg,
+        task,
+        glob,
+        own,
+        window,
+        date=D,
+        global_id="g",
+        champion=champion,
+        champion_manifest=manifest,
+    )
+    assert not result.same_recipe
+    oracle = brand_estimator(cfg, task, glob).set_params(**repeat_params(other, 7))
+    oracle.fit(own.X[~window], own.y[~window], sample_weight=own.weight[~window])
+    loss = row_losses("tweedie", own.y[window], oracle.predict(own.X[window]))
+    assert result.scores["champion"] == pytest.approx(
+        float(np.average(loss, weights=own.weight[window])), rel=1e-12
+    )
+    # The same choice on the same global model: one model, no contest.
+    same_manifest = {"base_model": "g", "selection": dict(chosen)}
+    again = challenge(
+        cfg,
+        task,
+        glob,
+        own,
+        window,
+        date=D,
+        global_id="g",
+        champion=champion,
+        champion_manifest=same_manifest,
+    )
+    assert again.same_recipe and again.scores["champion"] == again.scores["challenger"]
+    # A champion whose global model cannot be loaded is scored as it serves, with a note.
+    gone = {"base_model": "old", "selection": selection}
+    stale = challenge(
+        cfg,
+        task,
+        glob,
+        own,
+        window,
+        date=D,
+        global_id="g",
+        champion=champion,
+        champion_manifest=gone,
+        load_model_id=None,
+    )
+    served = row_losses("tweedie", own.y[window], champion.predict(own.X[window]))
+    assert stale.scores["champion"] == pytest.approx(
+        float(np.average(served, weights=own.weight[window])), rel=1e-12
+    )
+    assert any("scored as it serves" in n for n in stale.notes)
+
+
+def test_challenge_without_days_before_the_window_scores_in_sample(tmp_path: Path) -> None:
+    from tabtune.refresh import challenge
+
+    cfg, task, glob, own = _brand_setup(tmp_path)
+    window = np.ones(len(own), dtype=bool)
+    result = challenge(cfg, task, glob, own, window, date=D, global_id="g")
+    assert not result.out_of_time and "in sample" in result.notes[0]
