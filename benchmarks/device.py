@@ -41,10 +41,16 @@ from benchmarks.common import (
     write_section,
 )
 from benchmarks.transfer import PARAMS as TRANSFER_PARAMS
+from tabtune.optional import optional_import
 
 #: The transfer benchmark's boosting parameters, on XGBoost (copied before that benchmark sets
 #: its objective).
 PARAMS: dict[str, Any] = dict(TRANSFER_PARAMS, backend="xgboost")
+
+
+def _cupy() -> Any:
+    """CuPy, imported now (an ImportError naming ``tabtune[gpu]`` when missing)."""
+    return optional_import("cupy", extra="gpu", purpose="the CUDA benchmark")
 
 
 def _timed(fn, *args, **kwargs):
@@ -73,9 +79,7 @@ def environment() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         gpu = ""
     try:
-        import cupy
-
-        cupy_version = cupy.__version__
+        cupy_version = _cupy().__version__
     except ImportError:
         cupy_version = None
     return {
@@ -203,9 +207,7 @@ def scaling(args: argparse.Namespace) -> dict[str, Any]:
         for device in ("cpu", "cuda"):
             data = codes
             if device == "cuda":
-                import cupy
-
-                data = cupy.asarray(codes)
+                data = _cupy().asarray(codes)
             _, row[f"matrix_{device}_s"] = _timed(
                 xgb.QuantileDMatrix,
                 data,

@@ -46,6 +46,7 @@ from benchmarks.common import (
 from tabtune import TabTuneRegressor
 from tabtune.config import default_config
 from tabtune.estimators import repeat_params
+from tabtune.optional import optional_import
 
 PARAMS: dict[str, Any] = dict(
     n_estimators=600,
@@ -233,9 +234,9 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
 
 def _fit_gpboost(X, y, w, rows, feat, timings):
     try:
-        import gpboost as gpb
-    except ImportError:
-        print("gpboost not installed: skipping (pip install 'tabtune[bench]')", flush=True)
+        gpb = optional_import("gpboost", extra="bench", purpose="the GPBoost baseline")
+    except ImportError as exc:
+        print(f"{exc}: skipping", flush=True)
         return None
     cats = ["channel", "audience", "device", "vertical"]
     Xn = X.loc[rows, feat].copy()

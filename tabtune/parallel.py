@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tabtune.errors import TabTuneInputError
+from tabtune.optional import install_hint, optional_import
 
 __all__ = [
     "DASK_HINT",
@@ -38,7 +39,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DASK_HINT = "the Dask executor needs dask.distributed: pip install tabtune[dask]"
+DASK_HINT = install_hint("dask.distributed", extra="dask", purpose="the Dask executor")
 
 ExecutorKind = Literal["inline", "process", "dask"]
 
@@ -205,6 +206,11 @@ class ProcessExecutor(Executor):
             self._pool = None
 
 
+def _distributed() -> Any:
+    """``dask.distributed``, imported now (raises with :data:`DASK_HINT` when missing)."""
+    return optional_import("dask.distributed", extra="dask", purpose="the Dask executor")
+
+
 class DaskExecutor(Executor):
     """Runs jobs on a Dask cluster (``dask.distributed``).
 
@@ -228,10 +234,8 @@ class DaskExecutor(Executor):
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, n_workers: int = 2) -> None:
-        try:
-            from dask.distributed import Client, LocalCluster
-        except ImportError as exc:
-            raise ImportError(DASK_HINT) from exc
+        distributed = _distributed()
+        Client, LocalCluster = distributed.Client, distributed.LocalCluster
         self.scheduler = scheduler or "local"
         self._cluster = None
         if self.scheduler == "local":
@@ -250,7 +254,7 @@ class DaskExecutor(Executor):
 
     def run(self, fn: Callable[..., Any], jobs: Mapping[str, tuple[Any, ...]]) -> Iterator[Outcome]:
         """See :meth:`Executor.run`."""
-        from dask.distributed import as_completed
+        as_completed = _distributed().as_completed
 
         if not jobs:
             return

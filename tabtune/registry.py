@@ -50,7 +50,6 @@ import fcntl
 import functools
 import hashlib
 import importlib.metadata
-import importlib.util
 import json
 import logging
 import math
@@ -59,7 +58,6 @@ import platform
 import re
 import shutil
 import socket
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -68,6 +66,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
+from tabtune.optional import optional_import, require
 
 __all__ = [
     "FORMAT_VERSION",
@@ -194,8 +193,8 @@ class ModelRegistry:
         self.root = Path(root)
         self.mlflow_uri = mlflow_uri
         self.mlflow_experiment = mlflow_experiment
-        if mlflow_uri is not None and not _module_available("mlflow"):
-            raise ImportError(_MLFLOW_HINT)
+        if mlflow_uri is not None:
+            require("mlflow", extra="mlflow", purpose=_MLFLOW_PURPOSE)
 
     def __repr__(self) -> str:
         return f"ModelRegistry({str(self.root)!r})"
@@ -682,7 +681,7 @@ class ModelRegistry:
     def _log_to_mlflow(self, ref: ModelRef, manifest: dict[str, Any]) -> None:
         # The registry on disk is the source of truth: a failing MLflow mirror must not undo or
         # fail a publish that already happened, so errors are logged, not raised.
-        mlflow = _import_mlflow()
+        mlflow = optional_import("mlflow", extra="mlflow", purpose=_MLFLOW_PURPOSE)
         try:
             mlflow.set_tracking_uri(self.mlflow_uri)
             mlflow.set_experiment(self.mlflow_experiment)
@@ -769,24 +768,7 @@ def _library_versions() -> dict[str, str]:
 
 # ---------------------------------------------------------------------- helpers
 
-_MLFLOW_HINT = "MLflow logging needs mlflow: pip install tabtune[mlflow]"
-
-
-def _module_available(name: str) -> bool:
-    if name in sys.modules:
-        return sys.modules[name] is not None
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _import_mlflow() -> Any:
-    try:
-        import mlflow
-    except ImportError as exc:
-        raise ImportError(_MLFLOW_HINT) from exc
-    return mlflow
+_MLFLOW_PURPOSE = "MLflow logging"
 
 
 def _check_name(value: object, what: str) -> None:

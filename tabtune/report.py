@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tabtune.errors import TabTuneInputError
+from tabtune.optional import install_hint, optional_import
 
 __all__ = [
     "DEFAULT_TASK",
@@ -53,7 +54,7 @@ _STATUS_COLOURS = {
     "skipped": "#8d99ae",
     "failed": "#e63946",
 }
-PLOT_HINT = "plots need matplotlib: pip install tabtune[plot]"
+PLOT_HINT = install_hint("matplotlib", extra="plot", purpose="plotting")
 
 
 # ---------------------------------------------------------------------------- locations
@@ -196,10 +197,13 @@ def print_summary(report: Mapping[str, Any], console: Any = None) -> None:
 # ---------------------------------------------------------------------------- plots
 
 
-def _png(fig: Any) -> str:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+def _matplotlib(module: str) -> Any:
+    """A matplotlib module, imported now (an ImportError naming ``tabtune[plot]`` if missing)."""
+    return optional_import(module, extra="plot", purpose="plotting")
 
-    FigureCanvasAgg(fig)
+
+def _png(fig: Any) -> str:
+    _matplotlib("matplotlib.backends.backend_agg").FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     return base64.b64encode(buf.getvalue()).decode("ascii")
@@ -207,7 +211,7 @@ def _png(fig: Any) -> str:
 
 def error_trend_png(history: Sequence[Mapping[str, Any]]) -> str | None:
     """Base64 PNG: each brand's serving holdout error over the runs (``None`` without data)."""
-    from matplotlib.figure import Figure
+    Figure = _matplotlib("matplotlib.figure").Figure
 
     series: dict[str, list[tuple[Any, float]]] = {}
     for run in history:
@@ -253,7 +257,7 @@ def error_trend_png(history: Sequence[Mapping[str, Any]]) -> str | None:
 
 def uplift_png(report: Mapping[str, Any]) -> str | None:
     """Base64 PNG: error reduction of the serving model over the global one, by brand size."""
-    from matplotlib.figure import Figure
+    Figure = _matplotlib("matplotlib.figure").Figure
 
     points = [(b.get("rows", 0), _uplift(b), b.get("status")) for b in report.get("brands", [])]
     points = [(r, u, s) for r, u, s in points if u is not None and r > 0]

@@ -34,6 +34,7 @@ from tabtune.boosting.base import (
     check_extra_params,
     to_constraint_string,
 )
+from tabtune.optional import optional_import
 
 __all__ = ["XGBoostBackend"]
 
@@ -78,8 +79,8 @@ def _to_device(X: np.ndarray | pd.DataFrame, layout: Layout, device: str) -> Any
     which columns hold category codes.
     """
     if device == "cuda":
-        try:
-            import cupy  # noqa: PLC0415 - lazy on purpose: `import tabtune` must not import CuPy
+        try:  # lazy on purpose: `import tabtune` must not import CuPy
+            cupy = optional_import("cupy", extra="gpu", purpose="CuPy input on CUDA")
         except ImportError:
             return X
         return cupy.asarray(X.to_numpy() if isinstance(X, pd.DataFrame) else X)

@@ -16,21 +16,19 @@ import numpy as np
 import pandas as pd
 
 from tabtune.errors import TabTuneInputError
+from tabtune.optional import optional_import
 
 __all__ = ["plot_bid_values", "plot_response_curves"]
 
 
 def _pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend; a :class:`TabTuneInputError` when missing."""
     try:
-        import matplotlib
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise TabTuneInputError(
-            "plots need matplotlib: pip install 'tabtune[plot]' (or matplotlib>=3.8)"
-        ) from None
+        matplotlib = optional_import("matplotlib", extra="plot", purpose="plotting")
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise TabTuneInputError(str(exc)) from None
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return optional_import("matplotlib.pyplot", extra="plot", purpose="plotting")
 
 
 def _save(fig: Any, path: str | Path) -> Path:
