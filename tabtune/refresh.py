@@ -719,28 +719,41 @@ def challenge(
     est.selection_ = dict(scorer.selection_)
     est.strategy_reason_ = getattr(scorer, "strategy_reason_", "")
     est.holdout_scores_ = dict(getattr(scorer, "holdout_scores_", {}) or {})
-    models = {"challenger": scorer, "global": glob, "champion": glob}
-    notes: list[str] = []
-    same = False
-    if champion is not None:
-        recipe = _recipe(manifest.get("selection"))
-        base_id = manifest.get("base_model")
-        if base_id == global_id and recipe is not None and recipe == _recipe(scorer.selection_):
-            models["champion"], same = scorer, True
-        else:
-            base = _champion_base(base_id, global_id, glob, load_model_id) if recipe else None
-            if base is not None:
-                models["champion"] = fit_brand_model(
-                    cfg, task, base, early, repeat=manifest["selection"]
-                )
-            else:
-                models["champion"] = champion
-                notes.append(
-                    "the champion's choice cannot be fitted again (no recorded choice or its "
-                    "global model is gone): it is scored as it serves, on days it learned from"
-                )
+    champ, same, notes = _champion_on_window(
+        cfg, task, scorer, early, global_id, glob, champion, manifest, load_model_id
+    )
+    models = {"challenger": scorer, "global": glob, "champion": champ}
     scores = score_many(models, data.X, data.y, window, objective, data.weight)
     return Challenge(est, scores, same_recipe=same, notes=notes)
+
+
+def _champion_on_window(
+    cfg: Config,
+    task: TaskConfig,
+    scorer: Any,
+    early: TaskData,
+    global_id: str,
+    glob: Any,
+    champion: Any,
+    manifest: Mapping[str, Any],
+    load_model_id: Callable[[str], Any] | None,
+) -> tuple[Any, bool, list[str]]:
+    """The model that stands for the champion on the window, whether it is the scorer's
+    choice, and notes (see :func:`challenge`)."""
+    if champion is None:
+        return glob, False, []
+    recipe = _recipe(manifest.get("selection"))
+    base_id = manifest.get("base_model")
+    if base_id == global_id and recipe is not None and recipe == _recipe(scorer.selection_):
+        return scorer, True, []
+    base = _champion_base(base_id, global_id, glob, load_model_id) if recipe else None
+    if base is not None:
+        return fit_brand_model(cfg, task, base, early, repeat=manifest["selection"]), False, []
+    note = (
+        "the champion's choice cannot be fitted again (no recorded choice or its global model "
+        "is gone): it is scored as it serves, on days it learned from"
+    )
+    return champion, False, [note]
 
 
 def _champion_base(
@@ -1332,37 +1345,10 @@ def _adapt_and_decide(
     rec.notes.extend(notes)
     earlier = find_run_challenger(registry, task.name, brand, date, global_id)
     if earlier is not None:
-        # Resuming: the challenger was published with its out-of-time scores; compare as the
-        # interrupted attempt did, with the champion it was built against (which may already
-        # have been replaced by it before the interruption).
-        chall_ref, manifest = earlier
-        before = manifest["refresh"].get("champion_before")
-        if before is None:
-            champ_ref = None
-        elif champ_ref is None or champ_ref.id != before:
-            champ_ref = registry.from_id(before)
-            registry.verify(champ_ref)
-        rec.strategy = manifest.get("strategy")
-        rec.scores = dict(manifest["refresh"].get("scores") or {})
-        same = bool(manifest["refresh"].get("same_recipe"))
-        rec.notes.extend(manifest["refresh"].get("notes") or [])
+        chall_ref, champ_ref, same = _resumed(registry, earlier, rec)
     else:
         if champ_ref is not None and _nothing_new(registry.manifest(champ_ref), data, global_id):
-            champ = _load_version(cfg, task, champ_ref.id)
-            with _timed(t, "evaluate"):
-                rec.scores = {
-                    "challenger": None,
-                    **evaluate(
-                        {"champion": champ, "global": glob},
-                        data,
-                        mask,
-                        kind=task.kind,
-                        objective=task.objective,
-                    ),
-                }
-            rec.status, rec.served_by = "skipped", "champion"
-            rec.model_id = rec.champion_id = champ_ref.id
-            rec.reason = f"no new rows since {champ_ref.id} was trained; it keeps serving"
+            _keep_unchanged_champion(cfg, task, glob, data, mask, champ_ref, rec)
             return
         with _timed(t, "train"):
             champion = None if champ_ref is None else _load_version(cfg, task, champ_ref.id)
@@ -1412,6 +1398,55 @@ def _adapt_and_decide(
         rec.served_by, rec.model_id = "global", global_id
     else:
         rec.served_by, rec.model_id = "champion", champ_ref.id
+
+
+def _resumed(
+    registry: ModelRegistry, earlier: tuple[ModelRef, dict[str, Any]], rec: BrandRecord
+) -> tuple[ModelRef, ModelRef | None, bool]:
+    """Resuming: the challenger an interrupted attempt published, with its out-of-time scores.
+
+    The comparison is with the champion it was built against, which may already have been
+    replaced by it before the interruption. Returns the challenger, that champion (None: the
+    global model) and whether the challenger repeats the champion's choice.
+    """
+    chall_ref, manifest = earlier
+    info = manifest["refresh"]
+    before = info.get("champion_before")
+    champ_ref = None
+    if before is not None:
+        champ_ref = registry.from_id(before)
+        registry.verify(champ_ref)
+    rec.strategy = manifest.get("strategy")
+    rec.scores = dict(info.get("scores") or {})
+    rec.notes.extend(info.get("notes") or [])
+    return chall_ref, champ_ref, bool(info.get("same_recipe"))
+
+
+def _keep_unchanged_champion(
+    cfg: Config,
+    task: TaskConfig,
+    glob: Any,
+    data: TaskData,
+    mask: np.ndarray,
+    champ_ref: ModelRef,
+    rec: BrandRecord,
+) -> None:
+    """No new rows since the champion was trained: it keeps serving (scored for the report)."""
+    champ = _load_version(cfg, task, champ_ref.id)
+    with _timed(rec.timings, "evaluate"):
+        rec.scores = {
+            "challenger": None,
+            **evaluate(
+                {"champion": champ, "global": glob},
+                data,
+                mask,
+                kind=task.kind,
+                objective=task.objective,
+            ),
+        }
+    rec.status, rec.served_by = "skipped", "champion"
+    rec.model_id = rec.champion_id = champ_ref.id
+    rec.reason = f"no new rows since {champ_ref.id} was trained; it keeps serving"
 
 
 def _nothing_new(manifest: Mapping[str, Any], data: TaskData, global_id: str) -> bool:
