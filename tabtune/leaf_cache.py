@@ -10,9 +10,9 @@ predicts only new rows and rows whose features changed in a way that can change 
 without it: it is only a cache, safe to delete at any time.
 
 Files are NumPy ``.npz`` archives (``X``, ``leaves``, ``base``) read with
-``allow_pickle=False``, written to a temporary file and renamed into place. A file that
-cannot be read or does not match (another base model, other features) is ignored with a
-warning and replaced by the next fit.
+``allow_pickle=False``, written to a temporary file and renamed into place
+(:func:`tabtune.atomic.atomic_open`). A file that cannot be read or does not match (another
+base model, other features) is ignored with a warning and replaced by the next fit.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tabtune.atomic import atomic_open
 from tabtune.boosting.base import LeafMemory
 
 __all__ = ["LeafCache"]
@@ -86,14 +86,8 @@ class LeafCache:
         """Write the memory of these groups' rows (atomically: a reader sees the old file or
         the new one)."""
         path = self.path(groups)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-        try:
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache is as readable as the models
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, X=memory.X, leaves=memory.leaves, base=np.array(base_id))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # 0o644: a cache is as readable as the models. Not fsynced: it is only a cache, and a
+        # crash that loses the new file costs one full prediction, not a wrong model.
+        with atomic_open(path, mode=0o644, durable=False) as handle:
+            np.savez(handle, X=memory.X, leaves=memory.leaves, base=np.array(base_id))
         return path

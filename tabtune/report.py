@@ -453,7 +453,7 @@ def write_report(
     dict of str to Path
         ``{"json": ..., "html": ...}``.
     """
-    from tabtune.data.store import atomic_write_bytes
+    from tabtune.atomic import atomic_write_bytes
 
     run_dir = Path(run_dir)
     paths = {"json": run_dir / REPORT_JSON, "html": run_dir / REPORT_HTML}

@@ -13,8 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import uuid
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
@@ -24,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from tabtune.atomic import publish_dir, staging_dir, write_durable
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
 
 __all__ = [
@@ -571,22 +570,16 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _fsync_write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 def write_model_dir(
     path: str | os.PathLike[str], model_file: str, model_bytes: bytes, manifest: Mapping[str, Any]
 ) -> Path:
     """Write ``model_file`` and ``manifest.json`` into directory ``path``, atomically.
 
     The files are written (and fsynced) into a temporary sibling directory which is then
-    renamed into place, so a reader never sees half a model. An existing model directory at
-    ``path`` is replaced (moved aside, then the new one renamed in; restored if that rename
-    fails); any other existing non-empty directory is refused.
+    renamed into place (:func:`tabtune.atomic.publish_dir`), so a reader never sees half a
+    model. An existing model directory at ``path`` is replaced (moved aside, then the new one
+    renamed in; restored if that rename fails); any other existing non-empty directory is
+    refused.
 
     Returns
     -------
@@ -606,37 +599,10 @@ def write_model_dir(
     body = dict(manifest)
     body["model_file"] = model_file
     body["model_sha256"] = sha256_hex(model_bytes)
-    tag = uuid.uuid4().hex[:12]
-    tmp = target.parent / f".{target.name}.tmp-{tag}"
-    tmp.mkdir()
-    old = target.parent / f".{target.name}.old-{tag}"
-    moved_aside = False
-    try:
-        _fsync_write(tmp / model_file, model_bytes)
-        _fsync_write(tmp / MANIFEST, json.dumps(body, indent=2, sort_keys=True).encode())
-        if target.exists():
-            # Directories cannot be swapped atomically: move the old one aside, rename the
-            # new one in, and put the old one back if that fails.
-            os.replace(target, old)
-            moved_aside = True
-        os.replace(tmp, target)
-    except BaseException:
-        if moved_aside and not target.exists():
-            os.replace(old, target)
-            moved_aside = False
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if moved_aside:
-            shutil.rmtree(old, ignore_errors=True)
-    try:  # make the rename itself durable
-        fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:  # pragma: no cover - platforms without directory fsync
-        pass
+    with staging_dir(target.parent, prefix=f".{target.name}.tmp-") as tmp:
+        write_durable(tmp / model_file, model_bytes)
+        write_durable(tmp / MANIFEST, json.dumps(body, indent=2, sort_keys=True).encode())
+        publish_dir(tmp, target, replace=True)
     return target
 
 

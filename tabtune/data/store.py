@@ -22,10 +22,8 @@ appends must bring the same columns.
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -38,6 +36,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from tabtune.atomic import atomic_write_bytes
 from tabtune.data.schema import (
     DATE_DTYPE,
     TABLE_COLUMN,
@@ -70,55 +69,7 @@ RULE_BAD_BRAND_ID = 'must not contain "/", "\\", "=" or control characters, nor 
 DateLike = str | date | datetime | pd.Timestamp | np.datetime64
 
 
-# --------------------------------------------------------------------------- atomic writes
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not possible (nor needed) on Windows.
-    if os.name != "posix":  # pragma: no cover
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> str:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
-
-    The bytes go to a temporary file named ``.<name>.<random>.tmp`` in the same folder, are
-    fsynced, and the file is renamed over ``path`` with :func:`os.replace`. Missing parent
-    folders are created.
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        Destination file.
-    data : bytes
-        The complete new content.
-
-    Returns
-    -------
-    str
-        SHA-256 hex digest of ``data``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-    return hashlib.sha256(data).hexdigest()
+# --------------------------------------------------------------------------- Parquet files
 
 
 def _as_table(table_or_df: pa.Table | pd.DataFrame) -> pa.Table:
@@ -135,6 +86,10 @@ def _parquet_bytes(table: pa.Table) -> bytes:
 
 def atomic_write_parquet(table_or_df: pa.Table | pd.DataFrame, path: str | Path) -> str:
     """Write a table (or DataFrame, index dropped) as one Parquet file, atomically.
+
+    The table is encoded (zstd) in memory and written with
+    :func:`tabtune.atomic.atomic_write_bytes` (re-exported here, where callers have always
+    imported it from).
 
     Parameters
     ----------

@@ -120,13 +120,11 @@ units of one job, whose names it re-exports:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from tabtune.atomic import atomic_open, atomic_write_bytes
 from tabtune.data.synth_levels import (
     AUDIENCES,
     CHANNELS,
@@ -163,17 +161,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_synth(data: SynthData, out_dir: str | Path) -> dict[str, Path]:
     """Write the truth frame and the parameters of a simulation.
 
@@ -190,20 +177,18 @@ def write_synth(data: SynthData, out_dir: str | Path) -> dict[str, Path]:
 
     Notes
     -----
-    Each file is written to a temporary name in ``out_dir`` and renamed into place, so a
-    crash never leaves a half-written file. The observations are not written here (the store
-    holds them).
+    Each file is written to a temporary name in ``out_dir`` and renamed into place
+    (:mod:`tabtune.atomic`), so a crash never leaves a half-written file. Both are created
+    readable by their owner only (``0o600``). The observations are not written here (the
+    store holds them).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"truth": out / "truth.parquet", "params": out / "params.json"}
-    _atomic_write(paths["truth"], lambda tmp: data.truth.to_parquet(tmp, index=False))
-
-    def write_params(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data.params, fh, indent=1, allow_nan=False)
-
-    _atomic_write(paths["params"], write_params)
+    with atomic_open(paths["truth"], mode=0o600) as handle:
+        data.truth.to_parquet(handle, index=False)
+    params = json.dumps(data.params, indent=1, allow_nan=False).encode("utf-8")
+    atomic_write_bytes(paths["params"], params, mode=0o600)
     return paths
 
 

@@ -665,7 +665,7 @@ class BidRecommender:
         Path
         """
         self._check_fitted()
-        from tabtune.data.store import atomic_write_bytes
+        from tabtune.atomic import atomic_write_bytes
 
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)

@@ -655,7 +655,8 @@ class BudgetPlanner:
         Path
         """
         self._check_fitted()
-        from tabtune.data.store import atomic_write_bytes, atomic_write_parquet
+        from tabtune.atomic import atomic_write_bytes
+        from tabtune.data.store import atomic_write_parquet
 
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)

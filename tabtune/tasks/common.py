@@ -282,7 +282,7 @@ class ModelSet:
     # -- persistence -----------------------------------------------------------------
     def save(self, path: Path) -> None:
         """Write every model with its native ``save`` plus an index (``models.json``)."""
-        from tabtune.data.store import atomic_write_bytes
+        from tabtune.atomic import atomic_write_bytes
 
         path.mkdir(parents=True, exist_ok=True)
         self.global_model.save(path / "global")

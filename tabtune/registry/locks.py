@@ -1,0 +1,128 @@
+"""Inter-process locks (:func:`fcntl.flock` on a file) and the identity of this process.
+
+A lock file records its holder (pid, host, start time) while held, so a caller that times out
+can say who holds it. ``flock`` is released by the kernel when the holder dies, and it is not
+re-entrant across file descriptors: taking the same lock twice in one process waits for ever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import fcntl
+import json
+import math
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tabtune.errors import TabTuneInputError
+
+__all__ = ["RegistryLockedError", "hold_lock", "host_tag", "pid_alive"]
+
+_LOCK_POLL_S = 0.05
+
+
+class RegistryLockedError(TabTuneInputError):
+    """Another process holds a registry lock and the caller's timeout ran out."""
+
+
+def host_tag() -> str:
+    """Return this host's name with anything but ``[A-Za-z0-9_.]`` replaced by ``_``.
+
+    Hyphens separate the fields of temporary directory names, so the tag has none.
+    """
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
+
+
+def pid_alive(pid: int) -> bool:
+    """Return whether a process ``pid`` exists on this host (owned by anyone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError as exc:  # pragma: no cover
+        return exc.errno != errno.ESRCH
+    return True
+
+
+@contextlib.contextmanager
+def hold_lock(path: Path, timeout: float | None) -> Iterator[Path]:
+    """Hold an exclusive :func:`fcntl.flock` on ``path`` (created, with its folder).
+
+    Parameters
+    ----------
+    path : Path
+        The lock file.
+    timeout : float or None
+        ``None`` waits as long as needed; ``0`` fails at once; otherwise seconds to wait.
+
+    Yields
+    ------
+    Path
+        The lock file, which holds the holder's pid, host and start time until released.
+
+    Raises
+    ------
+    RegistryLockedError
+        The timeout ran out; the message names the holder.
+    TabTuneInputError
+        ``timeout`` is negative or NaN.
+    """
+    if timeout is not None and (math.isnan(timeout) or timeout < 0):
+        raise TabTuneInputError(f"lock timeout must be None or >= 0, got {timeout!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _acquire(fd, path, timeout)
+        try:
+            holder = {
+                "pid": os.getpid(),
+                "host": host_tag(),
+                "since": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            }
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+            yield path
+        finally:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _acquire(fd: int, path: Path, timeout: float | None) -> None:
+    if timeout is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(min(_LOCK_POLL_S, max(0.0, deadline - time.monotonic())))
+    holder = _lock_holder(path)
+    raise RegistryLockedError(
+        f"another run holds the lock {path} ({holder}); waited {timeout:g} s. "
+        "Wait for it to finish, or pass a longer timeout"
+    )
+
+
+def _lock_holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        info = {}
+    if not isinstance(info, dict) or "pid" not in info:
+        return "pid unknown"
+    return f"pid {info['pid']} on {info.get('host', '?')} since {info.get('since', '?')}"

@@ -1,0 +1,45 @@
+"""Plain-text table of :meth:`ModelRegistry.list` rows (``tabtune models list``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["format_registry_table"]
+
+
+def format_registry_table(rows: list[dict[str, Any]]) -> str:
+    """Render :meth:`ModelRegistry.list` rows as a plain-text table (``tabtune models list``).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows with ``brand``, ``task``, ``versions``, ``champion`` and ``latest``.
+
+    Returns
+    -------
+    str
+        Aligned columns with a header; ``"(no models)"`` when ``rows`` is empty.
+    """
+    if not rows:
+        return "(no models)"
+    header = ("BRAND", "TASK", "VERSIONS", "CHAMPION", "LATEST")
+    body = [
+        (
+            "(global)" if row.get("brand") is None else str(row["brand"]),
+            str(row.get("task", "")),
+            str(row.get("versions", 0)),
+            row.get("champion") or "-",
+            row.get("latest") or "-",
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def fmt(line: tuple[str, ...]) -> str:
+        cells = [
+            cell.rjust(w) if i == 2 else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(line, widths))
+        ]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join([fmt(header), fmt(tuple("-" * w for w in widths)), *map(fmt, body)])
