@@ -115,7 +115,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -127,14 +127,9 @@ from tabtune.tasks.bid import (
     ModelSet,
     as_timestamp,
     config_with_backend,
-    console_table,
     design_matrix,
-    ensure_global,
-    parse_brands,
     prepare_rows,
     resolve_task,
-    store_dates,
-    write_brand_output,
 )
 from tabtune.tasks.spend_features import (
     LONG_WINDOW_DAYS,
@@ -145,15 +140,11 @@ from tabtune.tasks.spend_features import (
     spend_state,
 )
 
-if TYPE_CHECKING:  # pragma: no cover
-    import argparse
-
 __all__ = [
     "BUDGET_TASK",
     "BudgetPlanner",
     "SpendGrid",
     "allocate_budget",
-    "run_budget_cli",
 ]
 
 logger = logging.getLogger("tabtune")
@@ -1376,91 +1367,3 @@ def _daily_spend(rows: pd.DataFrame) -> pd.DataFrame:
     out["vertical"] = out["vertical"].astype(str)
     out[TIME_COLUMN] = pd.to_datetime(out[TIME_COLUMN])
     return out[[GROUP_COLUMN, TIME_COLUMN, "channel", "spend", "revenue", "vertical"]]
-
-
-# ---------------------------------------------------------------------------- CLI
-def run_budget_cli(cfg: Config, args: argparse.Namespace) -> int:
-    """``tabtune budget``: plan each brand's day with its champion model and write the plans.
-
-    Uses the registry champion of the ``budget`` task per brand (the global champion for brands
-    without their own); pretrains the global model first when there is none. Writes
-    ``<outputs_dir>/<date>/budgets/brand_id=<id>/part-0.parquet`` (atomically; like the
-    campaign store, the file itself has no ``brand_id`` column, the folder carries it) and
-    prints a table.
-
-    Parameters
-    ----------
-    cfg : Config
-    args : argparse.Namespace
-        ``date`` (default: the day after the store's last date), ``brands`` (comma-separated,
-        default all), ``total`` (default: each brand's recent daily spend).
-
-    Returns
-    -------
-    int
-        0.
-
-    Raises
-    ------
-    TabTuneInputError
-        Unknown brands, an empty store, a bad date or total.
-    """
-    from rich.console import Console
-
-    from tabtune.pipeline import model_for_brand, store_for
-
-    con = Console(highlight=False)
-    store = store_for(cfg)
-    brands = parse_brands(store, getattr(args, "brands", None), cfg)
-    day = store_dates(store, getattr(args, "date", None))
-    total = getattr(args, "total", None)
-    if total is not None and not (math.isfinite(total) and total > 0):
-        raise TabTuneInputError(f"--total must be a positive number, got {total}")
-    if "budget" not in cfg.tasks:
-        cfg = cfg.model_copy(
-            update={"tasks": {**cfg.tasks, "budget": TaskConfig.model_validate(BUDGET_TASK)}}
-        )
-    ensure_global(cfg, "budget", con)
-    lookback = cfg.budget.lookback_days
-    out_root = Path(cfg.outputs_dir) / str(day.date()) / "budgets"
-    summary, notes = [], []
-    for brand in brands:
-        end = min(pd.Timestamp(store.date_range(brand)[1]).normalize(), day - pd.Timedelta(days=1))
-        rows = store.read(brands=[brand], start=end - pd.Timedelta(days=lookback - 1), end=end)
-        if len(rows) == 0:
-            notes.append(f"{brand}: no rows in the {lookback} days up to {end.date()}; skipped")
-            continue
-        model_id, est = model_for_brand(cfg, "budget", brand)
-        source = "brand" if model_id.startswith("brands/") else "global"
-        planner = BudgetPlanner.from_estimator(
-            est, config=cfg, history=rows, model_id=model_id, source=source
-        )
-        try:
-            plan = planner.plan(total, day, brand=brand)
-        except TabTuneInputError as exc:
-            if total is not None:  # the user's --total does not fit this brand's bounds
-                raise TabTuneInputError(f"brand {brand!r}: {exc}") from None
-            notes.append(f"{brand}: {exc}; skipped")
-            continue
-        write_brand_output(plan, out_root, brand)
-        a = plan.attrs
-        summary.append(
-            (
-                brand,
-                str(len(plan)),
-                f"{a['total']:,.2f}",
-                f"{a['predicted_revenue']:,.2f}",
-                f"{a['predicted_uplift']:+,.2f} ({a['uplift_pct']:+.1f}%)",
-                model_id,
-            )
-        )
-    con.print(
-        console_table(
-            f"budget plans for {day.date()} -> {out_root}",
-            ["brand", "channels", "total", "predicted revenue", "predicted uplift", "model"],
-            summary,
-        )
-    )
-    for note in notes:
-        con.print(note)
-    return 0
