@@ -52,11 +52,13 @@ import numpy as np
 import pandas as pd
 
 from tabtune.config import Config, TaskConfig
+from tabtune.data.store import check_brands
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
 from tabtune.evaluation import loss_name, predictions, score_many, score_objective, time_window
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData, task_data, with_bid_features
 from tabtune.parallel import Executor, make_executor
-from tabtune.report import load_history, print_summary, run_dir_for, write_report
+from tabtune.progress import ProgressFactory, track
+from tabtune.report import load_history, run_dir_for, write_report
 
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.data.store import CampaignStore
@@ -87,7 +89,6 @@ __all__ = [
     "refresh",
     "refresh_brand",
     "refresh_range",
-    "run_refresh_cli",
     "save_state",
     "usable_rows",
     "write_decisions",
@@ -1481,12 +1482,7 @@ def _select_brands(store: CampaignStore, date: dt.date, brands: Sequence[str] | 
     if brands is None:
         return [b for b in known if _has_rows_by(store, b, date)]
     wanted = list(dict.fromkeys(str(b) for b in brands))
-    unknown = [b for b in wanted if b not in known]
-    if unknown:
-        raise TabTuneInputError(
-            f"unknown brand(s) {unknown} in {store.root}; known: {known[:10]}"
-            + (" ..." if len(known) > 10 else "")
-        )
+    check_brands(wanted, known, store.root)
     return sorted(wanted)
 
 
@@ -1503,23 +1499,6 @@ def _failure(brand: str, error: BaseException) -> dict[str, Any]:
     ).to_dict()
 
 
-def _progress(enabled: bool) -> contextlib.AbstractContextManager:
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=Console(stderr=True),
-        transient=False,
-    )
-
-
 def _refresh_date(
     cfg: Config,
     date: dt.date,
@@ -1527,7 +1506,7 @@ def _refresh_date(
     task: str,
     brands: Sequence[str] | None,
     executor: Executor,
-    progress: bool,
+    progress: ProgressFactory | None,
 ) -> RunReport:
     """One date, with the lock held."""
     from tabtune.pipeline import registry_for, store_for
@@ -1564,17 +1543,13 @@ def _refresh_date(
 
     cfg_data = _worker_config(cfg)
     jobs = {b: (cfg_data, task, b, date.isoformat(), global_id) for b in todo}
-    with _progress(progress) as bar:
-        handle = None
-        if bar is not None:
-            handle = bar.add_task(f"refresh {task} {date}", total=len(jobs), status="")
+    with track(progress, f"refresh {task} {date}", len(jobs)) as update:
         for outcome in executor.run(refresh_brand, jobs):
             data = outcome.value if outcome.ok else _failure(outcome.key, outcome.error)
             record = BrandRecord.from_dict(data)
             state = record_brand(state, record)
             save_state(state_path, state)
-            if bar is not None:
-                bar.update(handle, advance=1, status=f"{record.brand_id}: {record.status}")
+            update(advance=1, status=f"{record.brand_id}: {record.status}")
 
     # The report goes first: a run killed between the two writes is finished again on rerun.
     finished = {**state, "finished_at": _now()}
@@ -1629,7 +1604,7 @@ def refresh(
     task: str = "bid",
     new_rows: pd.DataFrame | None = None,
     executor: Executor | str | None = None,
-    progress: bool = False,
+    progress: ProgressFactory | None = None,
 ) -> RunReport:
     """Run the nightly refresh of one task for one date (see the module docstring).
 
@@ -1646,8 +1621,8 @@ def refresh(
         skipped).
     executor : Executor, {"inline", "process", "dask"} or None
         Where brands run; default ``cfg.refresh.executor``. An Executor instance is left open.
-    progress : bool, default False
-        Show a progress bar on stderr.
+    progress : ProgressFactory, optional
+        Reports each finished brand (:mod:`tabtune.progress`); default silent.
 
     Returns
     -------
@@ -1675,7 +1650,7 @@ def refresh_range(
     task: str = "bid",
     new_rows: pd.DataFrame | None = None,
     executor: Executor | str | None = None,
-    progress: bool = False,
+    progress: ProgressFactory | None = None,
     on_report: Callable[[RunReport], None] | None = None,
 ) -> list[RunReport]:
     """Backfill: :func:`refresh` every date from ``start`` to ``end`` (inclusive), in order.
@@ -1718,63 +1693,3 @@ def refresh_range(
                 on_report(report)
             day += dt.timedelta(days=1)
     return reports
-
-
-def _print_run(cfg: Config, report: RunReport, console: Any) -> None:
-    print_summary(report.to_dict(), console=console)
-    run_dir = run_dir_for(cfg.runs_dir, report.date, report.task)
-    console.print(f"  report: {run_dir / REPORT_NAME} (+ report.html)", markup=False)
-
-
-def run_refresh_cli(cfg: Config, args: Any) -> int:
-    """``tabtune refresh``: parse the arguments, run, print a summary per date.
-
-    Returns
-    -------
-    int
-        0, or 3 when some brands failed (the others completed).
-    """
-    task = getattr(args, "task", None) or "bid"
-    cfg.task(task)
-    date, start, end = (getattr(args, k, None) for k in ("date", "date_from", "date_to"))
-    if date and (start or end):
-        raise TabTuneInputError("give either --date D or --from D1 --to D2, not both")
-    if not date and not (start and end):
-        raise TabTuneInputError("refresh needs --date D, or --from D1 --to D2 for a backfill")
-    if date:
-        start = end = date
-    brands = None
-    if getattr(args, "brands", None):
-        brands = [b.strip() for b in str(args.brands).split(",") if b.strip()]
-    if getattr(args, "plots", False):
-        cfg = cfg.model_copy(update={"refresh": cfg.refresh.model_copy(update={"plots": True})})
-    scheduler = getattr(args, "scheduler", None)
-    if scheduler:
-        cfg = cfg.model_copy(
-            update={
-                "refresh": cfg.refresh.model_copy(
-                    update={"executor": "dask", "scheduler": scheduler}
-                )
-            }
-        )
-    new_rows = None
-    if getattr(args, "input", None):
-        from tabtune.data.schema import validate_file
-
-        new_rows = validate_file(
-            args.input, mapping=cfg.data.columns, extra_columns=cfg.data.extra_columns
-        )
-    from rich.console import Console
-
-    console = Console(highlight=False)
-    reports = refresh_range(
-        cfg,
-        start,
-        end,
-        brands=brands,
-        task=task,
-        new_rows=new_rows,
-        progress=True,
-        on_report=lambda r: _print_run(cfg, r, console),
-    )
-    return 3 if any(r.failed for r in reports) else 0

@@ -20,6 +20,7 @@ import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,14 @@ from tabtune.optional import install_hint, optional_import
 
 __all__ = [
     "DEFAULT_TASK",
+    "StoredRun",
     "find_run",
     "load_history",
-    "print_summary",
+    "load_run",
     "render_html",
     "run_dir_for",
-    "run_report_cli",
     "served_score",
+    "state_lines",
     "summary_lines",
     "write_report",
 ]
@@ -181,17 +183,6 @@ def summary_lines(report: Mapping[str, Any], *, slowest: int = 5, failures: int 
         if len(failed) > failures:
             lines.append(f"    ... and {len(failed) - failures} more (see report.json)")
     return lines
-
-
-def print_summary(report: Mapping[str, Any], console: Any = None) -> None:
-    """Print :func:`summary_lines` (to stdout unless a rich ``console`` is given)."""
-    if console is None:
-        from rich.console import Console
-
-        console = Console(highlight=False)
-    for i, line in enumerate(summary_lines(report)):
-        style = "bold" if i == 0 else ("red" if "FAILED" in line else None)
-        console.print(line, style=style, markup=False)
 
 
 # ---------------------------------------------------------------------------- plots
@@ -463,10 +454,78 @@ def write_report(
     return paths
 
 
-# ---------------------------------------------------------------------------- CLI
+# ---------------------------------------------------------------------------- stored runs
 
 
-def _state_lines(state: Mapping[str, Any], path: Path) -> list[str]:
+@dataclass(frozen=True)
+class StoredRun:
+    """A refresh run on disk: its report, or its state while it is not finished.
+
+    Attributes
+    ----------
+    run_dir : Path
+    report : dict or None
+        ``report.json``; ``None`` when the run has not finished.
+    state : dict or None
+        ``state.json`` of an unfinished run (``None`` when ``report`` is set).
+    """
+
+    run_dir: Path
+    report: dict[str, Any] | None
+    state: dict[str, Any] | None
+
+    @property
+    def report_path(self) -> Path:
+        """``report.json`` of the run."""
+        return self.run_dir / REPORT_JSON
+
+    @property
+    def html_path(self) -> Path:
+        """``report.html`` of the run."""
+        return self.run_dir / REPORT_HTML
+
+    @property
+    def state_path(self) -> Path:
+        """``state.json`` of the run."""
+        return self.run_dir / STATE_JSON
+
+
+def load_run(runs_dir: str | Path, task: str = DEFAULT_TASK, date: str | None = None) -> StoredRun:
+    """Read a run (default the latest) and rewrite its ``report.html`` when it is missing.
+
+    Parameters
+    ----------
+    runs_dir : str or Path
+    task : str, default "bid"
+    date : str, optional
+        The run date; default the latest run of the task.
+
+    Returns
+    -------
+    StoredRun
+
+    Raises
+    ------
+    TabTuneInputError
+        No run for that date (or no runs at all), or a ``report.json`` that is not JSON.
+    """
+    run_dir = find_run(runs_dir, task, date)
+    report_path = run_dir / REPORT_JSON
+    if not report_path.is_file():
+        state = json.loads((run_dir / STATE_JSON).read_text(encoding="utf-8"))
+        return StoredRun(run_dir=run_dir, report=None, state=state)
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise TabTuneInputError(f"{report_path} is not valid JSON: {exc}") from None
+    if not (run_dir / REPORT_HTML).is_file():
+        history = load_history(runs_dir, task, upto=report.get("date"))
+        write_report(run_dir, report, history=history)
+    return StoredRun(run_dir=run_dir, report=report, state=None)
+
+
+def state_lines(state: Mapping[str, Any], path: Path) -> list[str]:
+    """What an unfinished run has recorded in its state, and how to resume it, as lines."""
     brands = state.get("brands", {})
     counts = {s: sum(1 for b in brands.values() if b.get("status") == s) for s in _STATUS_ORDER}
     return [
@@ -475,40 +534,3 @@ def _state_lines(state: Mapping[str, Any], path: Path) -> list[str]:
         "  " + ", ".join(f"{s} {n}" for s, n in counts.items()),
         f"  rerun `tabtune refresh --date {state.get('date')}` to resume it",
     ]
-
-
-def run_report_cli(cfg: Any, args: Any) -> int:
-    """``tabtune report [--date D]``: print a run's summary and (re)write its HTML report.
-
-    Returns
-    -------
-    int
-        0.
-
-    Raises
-    ------
-    TabTuneInputError
-        No run for that date (or no runs at all).
-    """
-    from rich.console import Console
-
-    task = getattr(args, "task", None) or DEFAULT_TASK
-    run_dir = find_run(cfg.runs_dir, task, getattr(args, "date", None))
-    console = Console(highlight=False)
-    report_path = run_dir / REPORT_JSON
-    if not report_path.is_file():
-        state = json.loads((run_dir / STATE_JSON).read_text(encoding="utf-8"))
-        for line in _state_lines(state, run_dir / STATE_JSON):
-            console.print(line, markup=False)
-        return 0
-    try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise TabTuneInputError(f"{report_path} is not valid JSON: {exc}") from None
-    print_summary(report, console=console)
-    html_path = run_dir / REPORT_HTML
-    if not html_path.is_file():
-        history = load_history(cfg.runs_dir, task, upto=report.get("date"))
-        write_report(run_dir, report, history=history)
-    console.print(f"report: {report_path}\n        {html_path}", markup=False)
-    return 0

@@ -44,7 +44,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -56,10 +56,7 @@ from tabtune.config import AdaptationConfig, Config, ModelConfig, TaskConfig
 from tabtune.errors import ConfigError, TabTuneInputError
 from tabtune.evaluation import Fold, model_losses, rolling_origin_folds, score_objective
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData
-
-if TYPE_CHECKING:  # pragma: no cover
-    from rich.progress import Progress
-    from rich.table import Table
+from tabtune.progress import ProgressFactory, track
 
 __all__ = [
     "ADAPT_SPACE",
@@ -81,13 +78,11 @@ __all__ = [
     "resolve_search_space",
     "rolling_origin_folds",
     "run_parallel_workers",
-    "run_tuning_cli",
     "study_name",
-    "summary_lines",
-    "summary_table",
     "tune_adaptation",
     "tune_brand",
     "tune_global",
+    "tune_scope",
 ]
 
 logger = logging.getLogger("tabtune")
@@ -998,39 +993,12 @@ def _status(study: optuna.Study) -> str:
     return f"{best}, {pruned} pruned"
 
 
-@contextlib.contextmanager
-def _progress_bar(enabled: bool, label: str, total: int | None) -> Iterator[Progress | None]:
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=Console(stderr=True, highlight=False),
-    )
-    with progress:
-        progress.add_task(label, total=total, status="")
-        yield progress
-
-
 def _run(
     job: _Job,
     n_trials: int | None,
     timeout: float | None,
     n_jobs: int,
-    progress: bool,
+    progress: ProgressFactory | None,
 ) -> TuningResult:
     t0 = time.perf_counter()
     n_trials = n_trials if n_trials is not None else job.cfg.tuning.n_trials
@@ -1056,11 +1024,11 @@ def _run(
             objective = _Objective(job.cfg, spec, job.data, job.space)
             study.sampler = _sampler(job.cfg.tuning.seed + len(study.trials))
             study.pruner = job.pruner or default_pruner()
-            with _progress_bar(progress, job.name, n_trials) as bar:
+            with track(progress, job.name, n_trials) as update:
 
                 def advance(st: optuna.Study, _trial: FrozenTrial) -> None:
-                    if bar is not None:
-                        bar.update(bar.task_ids[0], advance=1, status=_status(st))
+                    if progress is not None:
+                        update(advance=1, status=_status(st))
 
                 study.optimize(
                     objective,
@@ -1095,7 +1063,7 @@ def tune_global(
     *,
     n_jobs: int = 1,
     data: TaskData | None = None,
-    progress: bool = False,
+    progress: ProgressFactory | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
 ) -> TuningResult:
     """Tune the global model of a task (study ``"{task}:global"``).
@@ -1115,8 +1083,8 @@ def tune_global(
         Worker processes; more than one needs a journal or PostgreSQL storage.
     data : TaskData, optional
         The pooled model inputs; default read from the configured store.
-    progress : bool, default False
-        Show a progress bar on stderr.
+    progress : ProgressFactory, optional
+        Reports each finished trial (:mod:`tabtune.progress`); default silent.
     pruner : optuna.pruners.BasePruner, optional
         Default :func:`default_pruner` (median rule, after 5 complete trials).
 
@@ -1239,7 +1207,7 @@ def tune_adaptation(
     base_params: Mapping[str, Any] | None = None,
     n_jobs: int = 1,
     data: TaskData | None = None,
-    progress: bool = False,
+    progress: ProgressFactory | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
 ) -> TuningResult:
     """Tune adaptation on the brands of a size bucket (study ``"{task}:adapt:{bucket}"``).
@@ -1304,7 +1272,7 @@ def tune_brand(
     base_params: Mapping[str, Any] | None = None,
     n_jobs: int = 1,
     data: TaskData | None = None,
-    progress: bool = False,
+    progress: ProgressFactory | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
 ) -> TuningResult:
     """Tune adaptation for one brand (study ``"{task}:brand:{brand}"``).
@@ -1485,7 +1453,7 @@ def run_parallel_workers(
     cfg: Config | None = None,
     timeout: float | None = None,
     data: TaskData | None = None,
-    progress: bool = False,
+    progress: ProgressFactory | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
 ) -> int:
     """Run trials of an existing study in ``n_workers`` separate processes.
@@ -1508,8 +1476,8 @@ def run_parallel_workers(
     data : TaskData, optional
         Handed to the workers through a temporary Parquet file; default each worker reads
         the configured store.
-    progress : bool, default False
-        Show a progress bar on stderr, updated as trials finish.
+    progress : ProgressFactory, optional
+        Reports the trials finished so far (:mod:`tabtune.progress`); default silent.
     pruner : optuna.pruners.BasePruner, optional
         Default :func:`default_pruner`.
 
@@ -1563,121 +1531,70 @@ def run_parallel_workers(
             proc = ctx.Process(target=_worker_main, args=(args,), name=f"tabtune-tune-{i}")
             proc.start()
             procs.append(proc)
-        bar = stack.enter_context(_progress_bar(progress, study_name, n_trials))
+        update = stack.enter_context(track(progress, study_name, n_trials))
         while any(p.is_alive() for p in procs):
-            if bar is not None:
-                bar.update(
-                    bar.task_ids[0], completed=_finished(study) - before, status=_status(study)
-                )
+            if progress is not None:
+                update(completed=_finished(study) - before, status=_status(study))
             multiprocessing.connection.wait([p.sentinel for p in procs], timeout=0.5)
         for p in procs:
             p.join()
-        if bar is not None:
-            bar.update(bar.task_ids[0], completed=_finished(study) - before, status=_status(study))
+        if progress is not None:
+            update(completed=_finished(study) - before, status=_status(study))
     failed = [(p.name, p.exitcode) for p in procs if p.exitcode != 0]
     if failed:
         raise RuntimeError(f"tuning worker(s) failed: {failed} (see their errors above)")
     return _finished(study) - before
 
 
-# -------------------------------------------------------------------------- CLI
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def summary_lines(result: TuningResult) -> list[str]:
-    """Plain-text summary of a tuning run: trial counts, time and the gain over defaults."""
-    gain = "-" if result.gain_pct is None else f"{result.gain_pct:+.2f}%"
-    return [
-        f"study {result.study_name} in {result.storage}: {result.n_trials} trials "
-        f"({result.n_complete} complete, {result.n_pruned} pruned, {result.n_failed} failed), "
-        f"{result.n_new} added by this run in {result.seconds:.1f}s",
-        f"loss (mean over time-ordered folds): defaults {_fmt(result.default_value)}, "
-        f"best {_fmt(result.best_value)}, gain over defaults {gain}",
-    ]
-
-
-def summary_table(result: TuningResult) -> Table:
-    """A rich table: the best trial against the defaults, parameter by parameter."""
-    from rich.table import Table
-
-    table = Table(title=f"{result.study_name}: best trial vs defaults")
-    table.add_column("")
-    table.add_column("defaults", justify="right")
-    table.add_column("best", justify="right")
-    table.add_row("loss", _fmt(result.default_value), _fmt(result.best_value), style="bold")
-    gain = "-" if result.gain_pct is None else f"{result.gain_pct:+.2f}%"
-    table.add_row("gain over defaults", "", gain, style="bold")
-    best = result.best_params or {}
-    for name, default in result.default_params.items():
-        value = best.get(name)
-        changed = value is not None and value != default
-        table.add_row(name, _fmt(default), _fmt(value), style=None if changed else "dim")
-    return table
-
-
-def run_tuning_cli(
+# -------------------------------------------------------------------------- scopes
+def tune_scope(
     cfg: Config,
-    *,
     task: str,
+    scope: str = "global",
+    *,
     n_trials: int | None = None,
     timeout: float | None = None,
-    scope: str = "global",
     n_jobs: int = 1,
-) -> int:
-    """``tabtune tune``: run a study with a progress bar, then print its summary.
+    progress: ProgressFactory | None = None,
+) -> list[TuningResult]:
+    """Run the studies of a tuning scope (what ``tabtune tune --scope`` runs).
 
     Parameters
     ----------
     cfg : Config
     task : str
-    n_trials : int, optional
-        Trials to add (per study); default ``tuning.n_trials``.
-    timeout : float, optional
-        Seconds (per study); default ``tuning.timeout``.
     scope : str, default "global"
         ``"global"``, ``"adapt:<bucket>"``, ``"adapt"`` (every bucket that has brands) or
         ``"brand:<brand>"``.
-    n_jobs : int, default 1
-        Worker processes (needs a journal or PostgreSQL storage when > 1).
+    n_trials, timeout, n_jobs, progress
+        Per study, as in :func:`tune_global`.
 
     Returns
     -------
-    int
-        The exit code (0).
+    list of TuningResult
+        One per study, in order.
 
     Raises
     ------
     ConfigError, TabTuneInputError
-        Bad search space, storage, budget, scope or data (the CLI exits with 2).
+        Bad search space, storage, budget, scope or data.
     """
-    from rich.console import Console
-
     _check_budget(n_trials, timeout, n_jobs)
-    kwargs: dict[str, Any] = dict(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, progress=True)
+    kwargs: dict[str, Any] = dict(
+        n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, progress=progress
+    )
     if scope == "global":
-        results = [tune_global(cfg, task, **kwargs)]
-    elif scope == "adapt" or scope.startswith("adapt:"):
+        return [tune_global(cfg, task, **kwargs)]
+    if scope == "adapt" or scope.startswith("adapt:"):
         data = _load_data(cfg, cfg.task(task), None, None)
         if scope == "adapt":
             present = {bucket_for_rows(int(n)) for n in _rows_per_brand(data)}
             buckets = [name for name, _ in BUCKETS if name in present]
         else:
             buckets = [scope.split(":", 1)[1]]
-        results = [tune_adaptation(cfg, task, b, data=data, **kwargs) for b in buckets]
-    elif scope.startswith("brand:") and scope.split(":", 1)[1]:
-        results = [tune_brand(cfg, task, scope.split(":", 1)[1], **kwargs)]
-    else:
-        raise TabTuneInputError(
-            f"unknown tuning scope {scope!r}; use global, adapt, adapt:<bucket> or brand:<brand>"
-        )
-    console = Console(highlight=False)
-    for result in results:
-        for line in summary_lines(result):
-            console.print(line)
-        console.print(summary_table(result))
-    return 0
+        return [tune_adaptation(cfg, task, b, data=data, **kwargs) for b in buckets]
+    if scope.startswith("brand:") and scope.split(":", 1)[1]:
+        return [tune_brand(cfg, task, scope.split(":", 1)[1], **kwargs)]
+    raise TabTuneInputError(
+        f"unknown tuning scope {scope!r}; use global, adapt, adapt:<bucket> or brand:<brand>"
+    )

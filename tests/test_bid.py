@@ -163,10 +163,10 @@ def test_save_load_and_adapt_per_brand(sim, recommender, tmp_path: Path) -> None
 
 
 def test_bids_cli_writes_recommendations(small_config: Path, capsys) -> None:
+    from tabtune.cli.decisions import run_bids_cli
     from tabtune.config import load_config
     from tabtune.data.store import CampaignStore
     from tabtune.data.synth import simulate
-    from tabtune.tasks.bid import run_bids_cli
 
     cfg = load_config(small_config)
     obs = simulate(n_brands=3, n_days=60, seed=1).observations

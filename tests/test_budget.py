@@ -302,10 +302,10 @@ def test_adapting_a_pretrained_planner_serves_the_brand_model(sim, planner) -> N
 
 
 def test_budget_cli_writes_plans(small_config: Path, capsys) -> None:
+    from tabtune.cli.decisions import run_budget_cli
     from tabtune.config import load_config
     from tabtune.data.store import CampaignStore
     from tabtune.data.synth import simulate
-    from tabtune.tasks.budget import run_budget_cli
 
     cfg = load_config(small_config)
     CampaignStore(cfg.data.store).append(simulate(n_brands=4, n_days=60, seed=2).observations)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from tabtune.cli.demo import run_demo
 from tabtune.config import load_config
-from tabtune.demo import run_demo
 
 
 def test_demo_writes_bids_and_budget_plans(small_config: Path, capsys) -> None:

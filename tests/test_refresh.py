@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tabtune.cli.refresh import run_refresh_cli
 from tabtune.config import default_config
 from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import score
@@ -42,7 +43,6 @@ from tabtune.refresh import (
     parse_date,
     pending_brands,
     record_brand,
-    run_refresh_cli,
     save_state,
     usable_rows,
 )

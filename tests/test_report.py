@@ -11,13 +11,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from tabtune.cli.report import run_report_cli
 from tabtune.errors import TabTuneInputError
 from tabtune.report import (
     find_run,
     load_history,
     render_html,
     run_dir_for,
-    run_report_cli,
     served_score,
     summary_lines,
     write_report,

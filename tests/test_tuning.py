@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from optuna.trial import TrialState
 
 from tabtune import tuning
+from tabtune.cli.tune import run_tuning_cli
 from tabtune.config import BID_TASK, Config, load_config
 from tabtune.errors import ConfigError, TabTuneInputError
 from tabtune.features import TaskData, task_data
@@ -214,7 +215,7 @@ def test_bad_budget_and_scope(tmp_path: Path, data: TaskData, no_fit: None) -> N
     with pytest.raises(TabTuneInputError, match="unknown scope"):
         best_params(cfg, "bid", "everything")
     with pytest.raises(TabTuneInputError, match="unknown tuning scope"):
-        tuning.run_tuning_cli(cfg, task="bid", scope="brand:")
+        run_tuning_cli(cfg, task="bid", scope="brand:")
 
 
 def test_storage_urls() -> None:

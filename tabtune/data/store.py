@@ -54,6 +54,7 @@ __all__ = [
     "CampaignStore",
     "atomic_write_bytes",
     "atomic_write_parquet",
+    "check_brands",
 ]
 
 PARTITION_COLUMN = "brand_id"
@@ -618,3 +619,28 @@ def _date_bounds(path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
             return min(lows), max(highs)
     dates = pq.read_table(path, columns=["date"]).column("date").to_pandas()
     return pd.Timestamp(dates.min()), pd.Timestamp(dates.max())
+
+
+def check_brands(wanted: Sequence[str], known: Sequence[str], where: str | Path) -> None:
+    """Refuse brands that are not in a store, naming them and the first ten known ones.
+
+    Parameters
+    ----------
+    wanted : sequence of str
+        The brands asked for.
+    known : sequence of str
+        The store's brands (:meth:`CampaignStore.brands`).
+    where : str or Path
+        The store, for the message.
+
+    Raises
+    ------
+    TabTuneInputError
+        Some of ``wanted`` are not in ``known``.
+    """
+    unknown = [b for b in wanted if b not in known]
+    if unknown:
+        raise TabTuneInputError(
+            f"unknown brand(s) {unknown} in {where}; known: {list(known[:10])}"
+            + (" ..." if len(known) > 10 else "")
+        )

@@ -67,7 +67,7 @@ proportion to each context's value.
 
 :class:`~tabtune.tasks.common.ModelSet` (a global model plus per-brand models, routed by brand)
 and the helpers both decision tasks use live in :mod:`tabtune.tasks.common` (re-exported here).
-This module also holds small helpers the ``bids`` and ``budget`` commands share.
+This module also holds :func:`plot_biggest_contexts`.
 """
 
 from __future__ import annotations
@@ -75,16 +75,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 # BID_TASK: the packaged bid task's mapping (tabtune.config), used by the ``bids`` command.
-from tabtune.config import BID_TASK, Config, TaskConfig, default_config
+from tabtune.config import Config, TaskConfig, default_config
 from tabtune.errors import TabTuneInputError
 from tabtune.features import (
     BID_CONTEXT,
@@ -104,9 +103,6 @@ from tabtune.tasks.common import (
     resolve_task,
 )
 
-if TYPE_CHECKING:  # pragma: no cover
-    import argparse
-
 __all__ = [
     "BidRecommender",
     "ModelSet",
@@ -114,10 +110,10 @@ __all__ = [
     "config_with_backend",
     "cvr_task",
     "design_matrix",
+    "plot_biggest_contexts",
     "prepare_rows",
     "recent_bids",
     "resolve_task",
-    "run_bids_cli",
 ]
 
 logger = logging.getLogger("tabtune")
@@ -729,168 +725,7 @@ class BidRecommender:
         return rec
 
 
-# ---------------------------------------------------------------------------- CLI
-def parse_brands(store: Any, brands: str | None, cfg: Config) -> list[str]:
-    """The brands a command covers: ``--brands a,b`` (checked against the store) or all."""
-    known = store.brands()
-    if not known:
-        raise TabTuneInputError(
-            f"{cfg.data.store}: the campaign store is empty; run `tabtune synth` or append data"
-        )
-    if not brands:
-        return known
-    wanted = [b.strip() for b in str(brands).split(",") if b.strip()]
-    unknown = [b for b in wanted if b not in known]
-    if unknown:
-        raise TabTuneInputError(
-            f"unknown brand(s) {unknown} in {cfg.data.store}; known: {known[:10]}"
-            + (" ..." if len(known) > 10 else "")
-        )
-    return wanted
-
-
-def store_dates(store: Any, date: Any) -> pd.Timestamp:
-    """The decision date: ``date`` when given, else the day after the store's last date."""
-    if date is not None:
-        return as_timestamp(date, "--date")
-    return pd.Timestamp(store.date_range()[1]).normalize() + pd.Timedelta(days=1)
-
-
-def write_brand_output(frame: pd.DataFrame, root: Path, brand: str) -> Path:
-    """Write one brand's decisions to ``root/brand_id=<id>/part-0.parquet`` atomically.
-
-    Like the campaign store, the file has no ``brand_id`` column: the folder name carries it
-    (``pandas.read_parquet(root)`` or ``pyarrow.dataset`` with hive partitioning restores it).
-    """
-    from tabtune.data.store import atomic_write_parquet
-
-    path = Path(root) / f"brand_id={quote(str(brand), safe='')}" / "part-0.parquet"
-    atomic_write_parquet(frame.drop(columns=[GROUP_COLUMN], errors="ignore"), path)
-    return path
-
-
-def console_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Any:
-    """A rich table with right-aligned columns after the first."""
-    from rich.table import Table
-
-    table = Table(title=title)
-    for i, col in enumerate(columns):
-        table.add_column(col, justify="left" if i == 0 or i == len(columns) - 1 else "right")
-    for row in rows:
-        table.add_row(*[str(v) for v in row])
-    return table
-
-
-def ensure_global(cfg: Config, task_name: str, console: Any) -> None:
-    """Pretrain the task's global model on the store when the registry has none (and say so)."""
-    from tabtune.pipeline import pretrain, registry_for
-
-    if registry_for(cfg).resolve(task_name) is None:
-        console.print(f"no global {task_name} model yet: pretraining it on the store first ...")
-        res = pretrain(cfg, task_name)
-        console.print(
-            f"pretrained {res.model_id} on {res.rows:,} rows of {res.brands} brands "
-            f"({res.seconds:.1f}s)"
-        )
-
-
-def run_bids_cli(cfg: Config, args: argparse.Namespace) -> int:
-    """``tabtune bids``: recommend bids for each brand's latest contexts and write them.
-
-    Each brand's contexts are its rows of its last day in the store, moved to the decision
-    date, with reference bids from the store's earlier rows; each is served by the brand's champion of the ``bid`` task (the global champion when
-    it has none; pretrained first when there is none). Writes
-    ``<outputs_dir>/<date>/bids/brand_id=<id>/part-0.parquet`` and prints a table.
-
-    Parameters
-    ----------
-    cfg : Config
-    args : argparse.Namespace
-        ``date`` (default: the day after the store's last date), ``brands`` (comma-separated,
-        default all), ``target_roas`` (default ``bids.target_roas``), ``plots`` (also write
-        ``<outputs_dir>/<date>/plots/bids-<brand>.png``: bid vs predicted value per click for
-        the brand's six biggest contexts).
-
-    Returns
-    -------
-    int
-        0.
-    """
-    from rich.console import Console
-
-    from tabtune.pipeline import model_for_brand, store_for
-
-    con = Console(highlight=False)
-    store = store_for(cfg)
-    brands = parse_brands(store, getattr(args, "brands", None), cfg)
-    day = store_dates(store, getattr(args, "date", None))
-    target = getattr(args, "target_roas", None)
-    if target is not None and not (math.isfinite(target) and target > 0):
-        raise TabTuneInputError(f"--target-roas must be a positive number, got {target}")
-    if "bid" not in cfg.tasks:
-        cfg = cfg.model_copy(
-            update={"tasks": {**cfg.tasks, "bid": TaskConfig.model_validate(BID_TASK)}}
-        )
-    ensure_global(cfg, "bid", con)
-    out_root = Path(cfg.outputs_dir) / str(day.date()) / "bids"
-    plot_root = Path(cfg.outputs_dir) / str(day.date()) / "plots"
-    target = target if target is not None else cfg.bids.target_roas
-    summary: list[tuple[str, ...]] = []
-    plots: list[str] = []
-    for brand in brands:
-        last = pd.Timestamp(store.date_range(brand)[1]).normalize()
-        if last >= day:
-            last = day - pd.Timedelta(days=1)
-        # enough earlier days for the contexts' reference bids (their last observations)
-        recent = store.read(
-            brands=[brand], start=last - pd.Timedelta(days=2 * REFERENCE_BID_ROWS), end=last
-        )
-        rows = recent[pd.to_datetime(recent[TIME_COLUMN]) == last]
-        rows = rows[pd.to_numeric(rows.get("bid"), errors="coerce") > 0] if "bid" in rows else rows
-        if len(rows) == 0:
-            summary.append((brand, "0", "-", "-", "-", f"no rows with a bid on {last.date()}"))
-            continue
-        contexts = rows.assign(date=day)
-        model_id, est = model_for_brand(cfg, "bid", brand)
-        source = "brand" if model_id.startswith("brands/") else "global"
-        rec = BidRecommender.from_estimator(est, config=cfg, model_id=model_id, source=source)
-        recs = rec.recommend(contexts, target_roas=target, history=recent)
-        write_brand_output(recs, out_root, brand)
-        if getattr(args, "plots", False):
-            plots.append(_plot_brand(rec, contexts, recs, recent, plot_root, brand, target))
-        raised = int((recs["change"] > 1e-9).sum())
-        lowered = int((recs["change"] < -1e-9).sum())
-        cur_roas = float(np.mean(recs["current_value_per_click"] / recs["current_bid"]))
-        new_roas = float(np.mean(recs["predicted_roas"]))
-        summary.append(
-            (
-                brand,
-                f"{len(recs):,}",
-                f"{100 * recs['change'].mean():+.1f}%",
-                f"{raised}/{lowered}/{len(recs) - raised - lowered}",
-                f"{cur_roas:.2f} -> {new_roas:.2f}",
-                model_id,
-            )
-        )
-    con.print(
-        console_table(
-            f"bids for {day.date()} (target ROAS {target:g}) -> {out_root}",
-            [
-                "brand",
-                "rows",
-                "mean bid change",
-                "up/down/same",
-                "predicted ROAS floor",
-                "model",
-            ],
-            summary,
-        )
-    )
-    for line in plots:
-        con.print(line)
-    return 0
-
-
+# ---------------------------------------------------------------------------- plots
 def plot_biggest_contexts(
     rec: BidRecommender,
     contexts: pd.DataFrame,
@@ -924,29 +759,3 @@ def plot_biggest_contexts(
         target_roas=target_roas,
         title=title,
     )
-
-
-def _plot_brand(
-    rec: BidRecommender,
-    contexts: pd.DataFrame,
-    recs: pd.DataFrame,
-    history: pd.DataFrame,
-    root: Path,
-    brand: str,
-    target: float,
-) -> str:
-    """The CLI's bid plot for one brand (:func:`plot_biggest_contexts`), or why not."""
-    path = root / f"bids-{quote(str(brand), safe='')}.png"
-    try:
-        plot_biggest_contexts(
-            rec,
-            contexts,
-            path,
-            history=history,
-            target_roas=target,
-            recommendations=recs,
-            title=f"{brand}: bid vs predicted value per click (6 biggest contexts)",
-        )
-    except TabTuneInputError as exc:  # matplotlib missing
-        return f"{brand}: no plot ({exc})"
-    return f"{brand}: plot {path}"

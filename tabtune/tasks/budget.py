@@ -80,7 +80,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -100,15 +100,6 @@ from tabtune.tasks.allocation import (
     channel_bounds,
     habitual_split,
 )
-
-# The command-line helpers below stay in tabtune.tasks.bid until the CLI package takes them.
-from tabtune.tasks.bid import (
-    console_table,
-    ensure_global,
-    parse_brands,
-    store_dates,
-    write_brand_output,
-)
 from tabtune.tasks.common import (
     FORMAT_VERSION,
     ModelSet,
@@ -120,9 +111,6 @@ from tabtune.tasks.common import (
 )
 from tabtune.tasks.response import HillResponse, ModelResponse, bid_index, relative_task
 
-if TYPE_CHECKING:  # pragma: no cover
-    import argparse
-
 __all__ = [
     "BUDGET_TASK",
     "REFINE_HALVINGS",
@@ -133,7 +121,6 @@ __all__ = [
     "Response",
     "SpendGrid",
     "allocate_budget",
-    "run_budget_cli",
 ]
 
 logger = logging.getLogger("tabtune")
@@ -776,91 +763,3 @@ def _base_response(base: Any) -> HillResponse | None:
         saved = read_meta(Path(base) / PLANNER_FILE, "budget_planner").get("hill_response")
         return HillResponse.from_dict(saved) if saved else None
     return None
-
-
-# ---------------------------------------------------------------------------- CLI
-def run_budget_cli(cfg: Config, args: argparse.Namespace) -> int:
-    """``tabtune budget``: plan each brand's day with its champion model and write the plans.
-
-    Uses the registry champion of the ``budget`` task per brand (the global champion for brands
-    without their own); pretrains the global model first when there is none. Writes
-    ``<outputs_dir>/<date>/budgets/brand_id=<id>/part-0.parquet`` (atomically; like the
-    campaign store, the file itself has no ``brand_id`` column, the folder carries it) and
-    prints a table.
-
-    Parameters
-    ----------
-    cfg : Config
-    args : argparse.Namespace
-        ``date`` (default: the day after the store's last date), ``brands`` (comma-separated,
-        default all), ``total`` (default: each brand's recent daily spend).
-
-    Returns
-    -------
-    int
-        0.
-
-    Raises
-    ------
-    TabTuneInputError
-        Unknown brands, an empty store, a bad date or total.
-    """
-    from rich.console import Console
-
-    from tabtune.pipeline import model_for_brand, store_for
-
-    con = Console(highlight=False)
-    store = store_for(cfg)
-    brands = parse_brands(store, getattr(args, "brands", None), cfg)
-    day = store_dates(store, getattr(args, "date", None))
-    total = getattr(args, "total", None)
-    if total is not None and not (math.isfinite(total) and total > 0):
-        raise TabTuneInputError(f"--total must be a positive number, got {total}")
-    if "budget" not in cfg.tasks:
-        cfg = cfg.model_copy(
-            update={"tasks": {**cfg.tasks, "budget": TaskConfig.model_validate(BUDGET_TASK)}}
-        )
-    ensure_global(cfg, "budget", con)
-    lookback = cfg.budget.lookback_days
-    out_root = Path(cfg.outputs_dir) / str(day.date()) / "budgets"
-    summary, notes = [], []
-    for brand in brands:
-        end = min(pd.Timestamp(store.date_range(brand)[1]).normalize(), day - pd.Timedelta(days=1))
-        rows = store.read(brands=[brand], start=end - pd.Timedelta(days=lookback - 1), end=end)
-        if len(rows) == 0:
-            notes.append(f"{brand}: no rows in the {lookback} days up to {end.date()}; skipped")
-            continue
-        model_id, est = model_for_brand(cfg, "budget", brand)
-        source = "brand" if model_id.startswith("brands/") else "global"
-        planner = BudgetPlanner.from_estimator(
-            est, config=cfg, history=rows, model_id=model_id, source=source
-        )
-        try:
-            plan = planner.plan(total, day, brand=brand)
-        except TabTuneInputError as exc:
-            if total is not None:  # the user's --total does not fit this brand's bounds
-                raise TabTuneInputError(f"brand {brand!r}: {exc}") from None
-            notes.append(f"{brand}: {exc}; skipped")
-            continue
-        write_brand_output(plan, out_root, brand)
-        a = plan.attrs
-        summary.append(
-            (
-                brand,
-                str(len(plan)),
-                f"{a['total']:,.2f}",
-                f"{a['predicted_revenue']:,.2f}",
-                f"{a['predicted_uplift']:+,.2f} ({a['uplift_pct']:+.1f}%)",
-                model_id,
-            )
-        )
-    con.print(
-        console_table(
-            f"budget plans for {day.date()} -> {out_root}",
-            ["brand", "channels", "total", "predicted revenue", "predicted uplift", "model"],
-            summary,
-        )
-    )
-    for note in notes:
-        con.print(note)
-    return 0

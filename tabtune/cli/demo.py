@@ -15,24 +15,82 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+from rich.console import Console
+
+from tabtune.cli.commands import finetune_brands
+from tabtune.cli.console import console, err_console
+from tabtune.cli.decisions import decision_date, run_bids, run_budget
+from tabtune.cli.exit_codes import EXIT_OK
+from tabtune.cli.tables import brand_table, console_table
 from tabtune.config import Config
+from tabtune.data.store import CampaignStore, atomic_write_bytes
+from tabtune.data.synth import simulate, write_synth
+from tabtune.errors import TabTuneInputError
+from tabtune.pipeline import BrandResult, pretrain, store_for
+from tabtune.transfer import loss_name
+
+__all__ = ["cmd_demo", "demo_decisions", "pick_brands", "run_demo"]
 
 
 def run_demo(
     cfg: Config, *, n_brands: int | None = None, n_days: int | None = None, seed: int | None = None
 ) -> int:
     """Run the demo; returns the CLI exit code."""
-    from rich.console import Console
-
-    from tabtune.cli import _brand_table, finetune_brands
-    from tabtune.data.store import CampaignStore, atomic_write_bytes
-    from tabtune.data.synth import simulate, write_synth
-    from tabtune.pipeline import pretrain
-    from tabtune.transfer import loss_name
-
-    con = Console(highlight=False)
+    con = console()
     t_start = time.perf_counter()
     store = CampaignStore(cfg.data.store)
+    _simulate_or_reuse(cfg, con, store, n_brands=n_brands, n_days=n_days, seed=seed)
+    task = "bid" if "bid" in cfg.tasks else sorted(cfg.tasks)[0]
+    with err_console().status(f"pretraining the global {task} model..."):
+        res = pretrain(cfg, task)
+    con.print(
+        f"[2/5] pretrained {res.model_id} on {res.rows:,} rows of {res.brands} brands "
+        f"({cfg.backend}, {res.seconds:.1f}s)"
+    )
+    brands = store.brands()
+    results = finetune_brands(cfg, task, brands)
+    con.print(f"[3/5] adapted {len(results)} brands")
+    con.print(
+        brand_table(sorted(results, key=lambda r: r.rows), f"{task}: global vs adapted, per brand")
+    )
+    _print_adaptation(cfg, con, task, results)
+    picked = pick_brands(results)
+    decisions: dict[str, Any] = {}
+    if picked and task == "bid":
+        decisions = demo_decisions(cfg, con, picked)
+    summary_path = Path(cfg.runs_dir) / "demo" / "summary.json"
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(
+        summary_path,
+        json.dumps(
+            {
+                "global": res.__dict__,
+                "brands": [r.to_dict() for r in results],
+                "decisions": decisions,
+            },
+            indent=2,
+            default=str,
+        ).encode(),
+    )
+    con.print(
+        f"outputs: store {cfg.data.store}, ground truth {cfg.data.truth_dir}, models {cfg.models_dir}/ "
+        f"(`tabtune models list`), summary {summary_path}"
+    )
+    con.print(f"done in {time.perf_counter() - t_start:.0f}s")
+    return EXIT_OK
+
+
+def _simulate_or_reuse(
+    cfg: Config,
+    con: Console,
+    store: CampaignStore,
+    *,
+    n_brands: int | None,
+    n_days: int | None,
+    seed: int | None,
+) -> None:
+    """Step 1: simulate into the store unless it already has data."""
     if store.exists():
         con.print(
             f"[1/5] using the existing store {cfg.data.store} ({len(store.brands())} brands); "
@@ -50,19 +108,10 @@ def run_demo(
             f"[1/5] simulated {len(data.observations):,} rows for {n_brands} brands x {n_days} days "
             f"-> {cfg.data.store} ({time.perf_counter() - t0:.1f}s)"
         )
-    task = "bid" if "bid" in cfg.tasks else sorted(cfg.tasks)[0]
-    with Console(stderr=True).status(f"pretraining the global {task} model..."):
-        res = pretrain(cfg, task)
-    con.print(
-        f"[2/5] pretrained {res.model_id} on {res.rows:,} rows of {res.brands} brands "
-        f"({cfg.backend}, {res.seconds:.1f}s)"
-    )
-    brands = store.brands()
-    results = finetune_brands(cfg, task, brands)
-    con.print(f"[3/5] adapted {len(results)} brands")
-    con.print(
-        _brand_table(sorted(results, key=lambda r: r.rows), f"{task}: global vs adapted, per brand")
-    )
+
+
+def _print_adaptation(cfg: Config, con: Console, task: str, results: list[BrandResult]) -> None:
+    """What the per-brand errors mean, the strategies chosen and the median gain."""
     task_cfg = cfg.task(task)
     loss = loss_name(task_cfg.objective or "squared_error")
     if task_cfg.kind == "classification":
@@ -89,33 +138,9 @@ def run_demo(
         con.print(
             f"adapted brands: median holdout error {gains[len(gains) // 2]:.1f}% below the global model"
         )
-    picked = pick_brands(results)
-    decisions: dict[str, Any] = {}
-    if picked and task == "bid":
-        decisions = demo_decisions(cfg, con, picked)
-    summary_path = Path(cfg.runs_dir) / "demo" / "summary.json"
-    summary_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(
-        summary_path,
-        json.dumps(
-            {
-                "global": res.__dict__,
-                "brands": [r.to_dict() for r in results],
-                "decisions": decisions,
-            },
-            indent=2,
-            default=str,
-        ).encode(),
-    )
-    con.print(
-        f"outputs: store {cfg.data.store}, ground truth {cfg.data.truth_dir}, models {cfg.models_dir}/ "
-        f"(`tabtune models list`), summary {summary_path}"
-    )
-    con.print(f"done in {time.perf_counter() - t_start:.0f}s")
-    return 0
 
 
-def pick_brands(results: list, n: int = 3) -> list[str]:
+def pick_brands(results: list[BrandResult], n: int = 3) -> list[str]:
     """``n`` adapted brands spread over the size range (smallest, middle, largest quartile)."""
     adapted = sorted((r for r in results if r.strategy != "global"), key=lambda r: r.rows)
     if not adapted:
@@ -126,21 +151,14 @@ def pick_brands(results: list, n: int = 3) -> list[str]:
     return [adapted[i].brand_id for i in idx][:n]
 
 
-def demo_decisions(cfg: Config, con: Any, brands: list[str]) -> dict[str, Any]:
+def demo_decisions(cfg: Config, con: Console, brands: list[str]) -> dict[str, Any]:
     """Bids and a budget plan for ``brands`` on the day after the data; returns what was written."""
-    import pandas as pd
-
-    from tabtune.errors import TabTuneInputError
-    from tabtune.pipeline import store_for
-    from tabtune.tasks.bid import console_table, run_bids_cli, store_dates
-    from tabtune.tasks.budget import run_budget_cli
-
-    day = store_dates(store_for(cfg), None)
+    day = decision_date(store_for(cfg), None)
     out = Path(cfg.outputs_dir) / str(day.date())
     names = ",".join(brands)
     t0 = time.perf_counter()
     con.print(f"[4/5] bids for {day.date()}, brands {names} (`tabtune bids --brands {names}`)")
-    run_bids_cli(cfg, argparse.Namespace(date=None, brands=names, target_roas=None, plots=True))
+    run_bids(cfg, brands=names, plots=True)
     bids = pd.read_parquet(out / "bids")
     bids["brand_id"] = bids["brand_id"].astype(str)
     rows = []
@@ -169,7 +187,7 @@ def demo_decisions(cfg: Config, con: Any, brands: list[str]) -> dict[str, Any]:
     con.print(f"[5/5] budget plans for {day.date()} (`tabtune budget --brands {names}`)")
     budgets: str | None = str(out / "budgets")
     try:
-        run_budget_cli(cfg, argparse.Namespace(date=None, brands=names, total=None))
+        run_budget(cfg, brands=names)
     except TabTuneInputError as exc:
         con.print(f"no budget plan: {exc}")
         budgets = None
@@ -180,3 +198,8 @@ def demo_decisions(cfg: Config, con: Any, brands: list[str]) -> dict[str, Any]:
         "bids": str(out / "bids"),
         "budgets": budgets,
     }
+
+
+def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
+    """``tabtune demo``."""
+    return run_demo(cfg, n_brands=args.brands, n_days=args.days, seed=args.seed)

@@ -1,0 +1,46 @@
+"""Which brands a command covers: ``--brands a,b`` (or ``--brand``), checked against the store."""
+
+from __future__ import annotations
+
+from tabtune.data.store import CampaignStore, check_brands
+from tabtune.errors import TabTuneInputError
+
+__all__ = ["select_brands", "split_brands"]
+
+
+def split_brands(value: str | None) -> list[str] | None:
+    """``"a, b,"`` -> ``["a", "b"]``; ``None`` or an empty value -> ``None`` (no choice made)."""
+    if not value:
+        return None
+    return [b.strip() for b in str(value).split(",") if b.strip()] or None
+
+
+def select_brands(store: CampaignStore, value: str | None) -> list[str]:
+    """The brands named by a comma-separated option, or every brand of the store.
+
+    Parameters
+    ----------
+    store : CampaignStore
+    value : str or None
+        ``"a,b"`` as given on the command line; None or empty: every brand.
+
+    Returns
+    -------
+    list of str
+        In the order given (or the store's order).
+
+    Raises
+    ------
+    TabTuneInputError
+        The store is empty, or some brands are not in it.
+    """
+    known = store.brands()
+    if not known:
+        raise TabTuneInputError(
+            f"{store.root}: the campaign store is empty; run `tabtune synth` or append data"
+        )
+    wanted = split_brands(value)
+    if wanted is None:
+        return known
+    check_brands(wanted, known, store.root)
+    return wanted

@@ -1,0 +1,224 @@
+"""The data and model commands: ``synth``, ``validate``, ``pretrain``, ``finetune``,
+``predict`` and ``models``.
+
+Each ``cmd_*`` takes the parsed arguments and the configuration and returns an exit code; the
+work is done by :mod:`tabtune.pipeline`, :mod:`tabtune.data` and :mod:`tabtune.registry`, which
+return results and print nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tabtune.cli.brands import select_brands, split_brands
+from tabtune.cli.console import console, err_console, fmt
+from tabtune.cli.exit_codes import EXIT_OK
+from tabtune.cli.progress import progress_bar
+from tabtune.cli.tables import brand_table
+from tabtune.config import Config
+from tabtune.data.schema import validate_campaigns, validate_file
+from tabtune.data.store import CampaignStore, atomic_write_parquet
+from tabtune.data.synth import simulate, write_synth
+from tabtune.errors import TabTuneInputError
+from tabtune.pipeline import (
+    BrandResult,
+    finetune_brand,
+    load_global,
+    predict_rows,
+    pretrain,
+    registry_for,
+    store_for,
+)
+from tabtune.registry import ModelRef, ModelRegistry, format_registry_table
+
+__all__ = [
+    "cmd_finetune",
+    "cmd_models",
+    "cmd_predict",
+    "cmd_pretrain",
+    "cmd_synth",
+    "cmd_validate",
+    "finetune_brands",
+    "tasks_of",
+]
+
+
+def tasks_of(args: argparse.Namespace, cfg: Config) -> list[str]:
+    """The task of a command: ``--task`` (checked against the config), else ``bid`` (or the first)."""
+    if getattr(args, "task", None):
+        cfg.task(args.task)
+        return [args.task]
+    return ["bid"] if "bid" in cfg.tasks else sorted(cfg.tasks)[:1]
+
+
+def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
+    """``tabtune synth``: simulate campaign history into the store, with its ground truth."""
+    n_brands = args.brands or cfg.synth.n_brands
+    n_days = args.days or cfg.synth.n_days
+    seed = cfg.synth.seed if args.seed is None else args.seed
+    t0 = time.perf_counter()
+    data = simulate(n_brands=n_brands, n_days=n_days, seed=seed, start=cfg.synth.start)
+    store = CampaignStore(cfg.data.store)
+    result = store.append(data.observations)
+    paths = write_synth(data, cfg.data.truth_dir)
+    counts = data.observations.groupby("brand_id").size()
+    con = console()
+    con.print(
+        f"simulated {len(data.observations):,} rows for {n_brands} brands over {n_days} days "
+        f"(seed {seed}) in {time.perf_counter() - t0:.1f}s"
+    )
+    con.print(
+        f"rows per brand: min {counts.min():,}, median {int(counts.median()):,}, max {counts.max():,}; "
+        f"{int((counts < cfg.adaptation.min_rows_to_adapt).sum())} brands below "
+        f"{cfg.adaptation.min_rows_to_adapt} rows (served by the global model)"
+    )
+    con.print(
+        f"store: {cfg.data.store} ({result.rows_written:,} rows written, "
+        f"{result.rows_skipped:,} already present)"
+    )
+    con.print(f"ground truth: {', '.join(str(p) for p in paths.values())}")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
+    """``tabtune validate [PATH]``: check a file (or the store) against the data contract."""
+    if args.path:
+        df = validate_file(
+            args.path, mapping=cfg.data.columns, extra_columns=cfg.data.extra_columns
+        )
+        where = args.path
+    else:
+        df = validate_campaigns(
+            store_for(cfg).read(), extra_columns=cfg.data.extra_columns, source=str(cfg.data.store)
+        )
+        where = str(cfg.data.store)
+    console().print(
+        f"{where}: OK, {len(df):,} rows, {df['brand_id'].nunique()} brands, "
+        f"{df['date'].min().date()} .. {df['date'].max().date()}"
+    )
+    return EXIT_OK
+
+
+def cmd_pretrain(args: argparse.Namespace, cfg: Config) -> int:
+    """``tabtune pretrain``: fit and publish the global model of a task."""
+    con = console()
+    for task in tasks_of(args, cfg):
+        with err_console().status(f"pretraining global {task} model ({cfg.backend})..."):
+            res = pretrain(cfg, task, end=args.end)
+        con.print(
+            f"global {task} model {res.model_id}: {res.rows:,} rows of {res.brands} brands "
+            f"({res.data_window[0]} .. {res.data_window[1]}), holdout {fmt(res.holdout_score)}, "
+            f"{res.seconds:.1f}s"
+        )
+    return EXIT_OK
+
+
+def finetune_brands(
+    cfg: Config, task: str, brands: Sequence[str], *, end: Any = None
+) -> list[BrandResult]:
+    """Adapt the global model to each brand, with a progress bar; returns their results."""
+    base_ref, base = load_global(cfg, task)
+    store = store_for(cfg)
+    results = []
+    with progress_bar(f"adapting {task}", len(brands)) as update:
+        for brand in brands:
+            update(status=brand)
+            rows = store.read(brands=[brand], end=end)
+            results.append(
+                finetune_brand(cfg, task, brand, base=base, base_ref=base_ref, rows=rows, end=end)
+            )
+            update(advance=1)
+    return results
+
+
+def cmd_finetune(args: argparse.Namespace, cfg: Config) -> int:
+    """``tabtune finetune --brand B[,C] | --all``: adapt the global model to brands."""
+    if not args.all and not split_brands(args.brand):
+        raise TabTuneInputError("finetune needs --brand B (or a comma list) or --all")
+    brands = select_brands(store_for(cfg), None if args.all else args.brand)
+    for task in tasks_of(args, cfg):
+        results = finetune_brands(cfg, task, brands, end=args.end)
+        console().print(brand_table(results, f"{task}: per-brand adaptation"))
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace, cfg: Config) -> int:
+    """``tabtune predict``: predict a task for a file or the store and write Parquet."""
+    task = tasks_of(args, cfg)[0]
+    if args.input:
+        rows = validate_file(
+            args.input, mapping=cfg.data.columns, extra_columns=cfg.data.extra_columns
+        )
+    else:
+        rows = store_for(cfg).read(brands=split_brands(args.brands), start=args.start, end=args.end)
+    preds = predict_rows(cfg, task, rows)
+    out = Path(args.output) if args.output else cfg.outputs_dir / "predictions" / f"{task}.parquet"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_parquet(preds, out)
+    summary = preds.groupby("brand_id")["prediction"].agg(["size", "mean"]).head(20)
+    con = console()
+    con.print(pd.DataFrame(summary).to_string())
+    con.print(f"{len(preds):,} predictions written to {out}")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
+    """``tabtune models list | show | rollback``."""
+    reg = registry_for(cfg)
+    con = console()
+    if args.models_command == "list":
+        rows = reg.list()
+        if args.json:
+            print(json.dumps(rows, indent=2, default=str))
+        else:
+            con.print(format_registry_table(rows) if rows else f"no models in {cfg.models_dir}")
+        return EXIT_OK
+    brand = args.brand
+    task = args.task or "bid"
+    if args.models_command == "show":
+        ref = (
+            reg.champion(task, brand)
+            if args.version is None
+            else _find_version(reg, task, brand, args.version)
+        )
+        if ref is None:
+            raise TabTuneInputError(
+                f"no model for task {task!r}" + (f", brand {brand!r}" if brand else "")
+            )
+        manifest = reg.manifest(ref)
+        print(
+            json.dumps(manifest, indent=2, default=str) if args.json else _manifest_text(manifest)
+        )
+        return EXIT_OK
+    if args.models_command == "rollback":
+        ref = reg.rollback(task, brand, to=args.version)
+        con.print(f"champion of {task}" + (f" for {brand}" if brand else "") + f" is now {ref.id}")
+        return EXIT_OK
+    raise TabTuneInputError(f"unknown models command {args.models_command!r}")
+
+
+def _find_version(reg: ModelRegistry, task: str, brand: str | None, version: str) -> ModelRef:
+    for ref in reg.versions(task, brand):
+        if ref.version == version:
+            return ref
+    raise TabTuneInputError(
+        f"no version {version!r} of task {task!r}" + (f" for brand {brand!r}" if brand else "")
+    )
+
+
+def _manifest_text(manifest: dict) -> str:
+    lines = []
+    for key, value in manifest.items():
+        if isinstance(value, dict | list):
+            value = json.dumps(value, default=str)
+            if len(value) > 160:
+                value = value[:157] + "..."
+        lines.append(f"{key:>18}: {value}")
+    return "\n".join(lines)

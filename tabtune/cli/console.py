@@ -1,0 +1,43 @@
+"""Where the command line writes, and how it writes numbers.
+
+Results go to stdout (:func:`console`); progress, spinners and interruptions to stderr
+(:func:`err_console`), so that ``tabtune ... > file`` keeps only the results.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+__all__ = ["console", "err_console", "fmt"]
+
+
+def console() -> Console:
+    """A rich console on stdout, without automatic highlighting of numbers and paths."""
+    return Console(highlight=False)
+
+
+def err_console() -> Console:
+    """A rich console on stderr, without automatic highlighting."""
+    return Console(stderr=True, highlight=False)
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A value for a table or a summary line: ``-`` for None, floats to ``digits`` figures.
+
+    Parameters
+    ----------
+    value : Any
+    digits : int, default 4
+        Significant figures of a float.
+
+    Returns
+    -------
+    str
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)

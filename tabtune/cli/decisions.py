@@ -1,0 +1,356 @@
+"""``tabtune bids`` and ``tabtune budget``: tomorrow's decisions for each brand, written as
+Parquet under ``<outputs_dir>/<date>/`` (the day decided for) and shown as a table.
+
+Each brand is served by its champion of the task (the global champion when it has none); the
+global model is pretrained on the store first when the registry has none
+(:func:`pretrain_global_if_missing`; the nightly refresh has its own, stricter
+:func:`tabtune.refresh.ensure_global`). Outputs are filed like the store:
+``<root>/brand_id=<id>/part-0.parquet`` without a ``brand_id`` column
+(``pandas.read_parquet(root)`` restores it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from tabtune.cli.brands import select_brands
+from tabtune.cli.console import console
+from tabtune.cli.exit_codes import EXIT_OK
+from tabtune.cli.tables import console_table
+from tabtune.config import Config, TaskConfig, builtin_task_spec
+from tabtune.data.store import CampaignStore, atomic_write_parquet
+from tabtune.errors import TabTuneInputError
+from tabtune.features import GROUP_COLUMN, REFERENCE_BID_ROWS, TIME_COLUMN
+from tabtune.pipeline import model_for_brand, pretrain, registry_for, store_for
+from tabtune.refresh import next_day_contexts
+from tabtune.tasks.bid import BidRecommender, as_timestamp, plot_biggest_contexts
+from tabtune.tasks.budget import BudgetPlanner
+
+__all__ = [
+    "cmd_bids",
+    "cmd_budget",
+    "decision_date",
+    "pretrain_global_if_missing",
+    "run_bids",
+    "run_bids_cli",
+    "run_budget",
+    "run_budget_cli",
+    "write_brand_output",
+]
+
+
+# ---------------------------------------------------------------------------- shared
+def decision_date(store: CampaignStore, date: Any) -> pd.Timestamp:
+    """The day decided for: ``date`` when given, else the day after the store's last date."""
+    if date is not None:
+        return as_timestamp(date, "--date")
+    return pd.Timestamp(store.date_range()[1]).normalize() + pd.Timedelta(days=1)
+
+
+def write_brand_output(frame: pd.DataFrame, root: Path, brand: str) -> Path:
+    """Write one brand's decisions to ``root/brand_id=<id>/part-0.parquet`` atomically.
+
+    Like the campaign store, the file has no ``brand_id`` column: the folder name carries it
+    (``pandas.read_parquet(root)`` or ``pyarrow.dataset`` with hive partitioning restores it).
+    """
+    path = Path(root) / f"brand_id={quote(str(brand), safe='')}" / "part-0.parquet"
+    atomic_write_parquet(frame.drop(columns=[GROUP_COLUMN], errors="ignore"), path)
+    return path
+
+
+def pretrain_global_if_missing(cfg: Config, task_name: str, con: Console) -> None:
+    """Pretrain the task's global model on the whole store when the registry has none (and say so)."""
+    if registry_for(cfg).resolve(task_name) is None:
+        con.print(f"no global {task_name} model yet: pretraining it on the store first ...")
+        res = pretrain(cfg, task_name)
+        con.print(
+            f"pretrained {res.model_id} on {res.rows:,} rows of {res.brands} brands "
+            f"({res.seconds:.1f}s)"
+        )
+
+
+def _with_task(cfg: Config, name: str, builtin: dict[str, Any]) -> Config:
+    """``cfg`` with the built-in task ``name`` added when the configuration lacks it."""
+    if name in cfg.tasks:
+        return cfg
+    return cfg.model_copy(update={"tasks": {**cfg.tasks, name: TaskConfig.model_validate(builtin)}})
+
+
+def _source(model_id: str) -> str:
+    return "brand" if model_id.startswith("brands/") else "global"
+
+
+# ---------------------------------------------------------------------------- bids
+def _bid_contexts(
+    store: CampaignStore, brand: str, day: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+    """The brand's contexts with a bid on its last day before ``day``, moved to ``day``.
+
+    Returns
+    -------
+    (contexts, recent, last)
+        The contexts (empty when the brand has none with a bid on ``last``), the brand's
+        recent rows (enough earlier days for the contexts' reference bids) and its last day.
+    """
+    last = pd.Timestamp(store.date_range(brand)[1]).normalize()
+    if last >= day:
+        last = day - pd.Timedelta(days=1)
+    recent = store.read(
+        brands=[brand], start=last - pd.Timedelta(days=2 * REFERENCE_BID_ROWS), end=last
+    )
+    if not (pd.to_datetime(recent[TIME_COLUMN]) == last).any():
+        return recent.iloc[0:0], recent, last
+    contexts = next_day_contexts(recent, last.date())
+    if "bid" in contexts:
+        contexts = contexts[pd.to_numeric(contexts["bid"], errors="coerce") > 0]
+    return contexts.assign(date=day), recent, last
+
+
+def _bid_plot(
+    rec: BidRecommender,
+    contexts: pd.DataFrame,
+    recs: pd.DataFrame,
+    history: pd.DataFrame,
+    root: Path,
+    brand: str,
+    target: float,
+) -> str:
+    """The brand's bid plot (:func:`~tabtune.tasks.bid.plot_biggest_contexts`), or why not."""
+    path = root / f"bids-{quote(str(brand), safe='')}.png"
+    try:
+        plot_biggest_contexts(
+            rec,
+            contexts,
+            path,
+            history=history,
+            target_roas=target,
+            recommendations=recs,
+            title=f"{brand}: bid vs predicted value per click (6 biggest contexts)",
+        )
+    except TabTuneInputError as exc:  # matplotlib missing
+        return f"{brand}: no plot ({exc})"
+    return f"{brand}: plot {path}"
+
+
+def _bid_row(brand: str, recs: pd.DataFrame, model_id: str) -> tuple[str, ...]:
+    """One brand's line of the bids table."""
+    raised = int((recs["change"] > 1e-9).sum())
+    lowered = int((recs["change"] < -1e-9).sum())
+    cur_roas = float(np.mean(recs["current_value_per_click"] / recs["current_bid"]))
+    new_roas = float(np.mean(recs["predicted_roas"]))
+    return (
+        brand,
+        f"{len(recs):,}",
+        f"{100 * recs['change'].mean():+.1f}%",
+        f"{raised}/{lowered}/{len(recs) - raised - lowered}",
+        f"{cur_roas:.2f} -> {new_roas:.2f}",
+        model_id,
+    )
+
+
+def run_bids(
+    cfg: Config,
+    *,
+    brands: str | None = None,
+    date: Any = None,
+    target_roas: float | None = None,
+    plots: bool = False,
+) -> int:
+    """Recommend bids for each brand's latest contexts, write them and print a table.
+
+    Each brand's contexts are its rows of its last day in the store (before ``date``), moved
+    to the decision date, with reference bids from the store's earlier rows. Writes
+    ``<outputs_dir>/<date>/bids/brand_id=<id>/part-0.parquet``.
+
+    Parameters
+    ----------
+    cfg : Config
+    brands : str, optional
+        Comma-separated; default every brand of the store.
+    date : date-like, optional
+        The day the bids are for; default the day after the store's last date.
+    target_roas : float, optional
+        Default ``bids.target_roas``.
+    plots : bool, default False
+        Also write ``<outputs_dir>/<date>/plots/bids-<brand>.png``: bid vs predicted value
+        per click for the brand's six biggest contexts.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    con = console()
+    store = store_for(cfg)
+    chosen = select_brands(store, brands)
+    day = decision_date(store, date)
+    if target_roas is not None and not (math.isfinite(target_roas) and target_roas > 0):
+        raise TabTuneInputError(f"--target-roas must be a positive number, got {target_roas}")
+    cfg = _with_task(cfg, "bid", builtin_task_spec("bid"))
+    pretrain_global_if_missing(cfg, "bid", con)
+    out_root = Path(cfg.outputs_dir) / str(day.date()) / "bids"
+    plot_root = Path(cfg.outputs_dir) / str(day.date()) / "plots"
+    target = target_roas if target_roas is not None else cfg.bids.target_roas
+    summary: list[tuple[str, ...]] = []
+    plot_lines: list[str] = []
+    for brand in chosen:
+        contexts, recent, last = _bid_contexts(store, brand, day)
+        if len(contexts) == 0:
+            summary.append((brand, "0", "-", "-", "-", f"no rows with a bid on {last.date()}"))
+            continue
+        model_id, est = model_for_brand(cfg, "bid", brand)
+        rec = BidRecommender.from_estimator(
+            est, config=cfg, model_id=model_id, source=_source(model_id)
+        )
+        recs = rec.recommend(contexts, target_roas=target, history=recent)
+        write_brand_output(recs, out_root, brand)
+        if plots:
+            plot_lines.append(_bid_plot(rec, contexts, recs, recent, plot_root, brand, target))
+        summary.append(_bid_row(brand, recs, model_id))
+    con.print(
+        console_table(
+            f"bids for {day.date()} (target ROAS {target:g}) -> {out_root}",
+            ["brand", "rows", "mean bid change", "up/down/same", "predicted ROAS floor", "model"],
+            summary,
+        )
+    )
+    for line in plot_lines:
+        con.print(line)
+    return EXIT_OK
+
+
+def run_bids_cli(cfg: Config, args: argparse.Namespace) -> int:
+    """:func:`run_bids` with ``args.brands``, ``date``, ``target_roas`` and ``plots``."""
+    return run_bids(
+        cfg,
+        brands=getattr(args, "brands", None),
+        date=getattr(args, "date", None),
+        target_roas=getattr(args, "target_roas", None),
+        plots=getattr(args, "plots", False),
+    )
+
+
+# ---------------------------------------------------------------------------- budget
+def _budget_plan(
+    cfg: Config,
+    store: CampaignStore,
+    brand: str,
+    day: pd.Timestamp,
+    total: float | None,
+) -> tuple[pd.DataFrame | None, str, str | None]:
+    """One brand's plan for ``day`` on its ``budget.lookback_days`` before it.
+
+    Returns
+    -------
+    (plan, model_id, note)
+        The plan, or None and why the brand is skipped.
+    """
+    lookback = cfg.budget.lookback_days
+    end = min(pd.Timestamp(store.date_range(brand)[1]).normalize(), day - pd.Timedelta(days=1))
+    rows = store.read(brands=[brand], start=end - pd.Timedelta(days=lookback - 1), end=end)
+    if len(rows) == 0:
+        return None, "", f"{brand}: no rows in the {lookback} days up to {end.date()}; skipped"
+    model_id, est = model_for_brand(cfg, "budget", brand)
+    planner = BudgetPlanner.from_estimator(
+        est, config=cfg, history=rows, model_id=model_id, source=_source(model_id)
+    )
+    try:
+        return planner.plan(total, day, brand=brand), model_id, None
+    except TabTuneInputError as exc:
+        if total is not None:  # the user's --total does not fit this brand's bounds
+            raise TabTuneInputError(f"brand {brand!r}: {exc}") from None
+        return None, model_id, f"{brand}: {exc}; skipped"
+
+
+def run_budget(
+    cfg: Config, *, brands: str | None = None, date: Any = None, total: float | None = None
+) -> int:
+    """Plan each brand's day with its champion ``budget`` model, write the plans, print a table.
+
+    Writes ``<outputs_dir>/<date>/budgets/brand_id=<id>/part-0.parquet``.
+
+    Parameters
+    ----------
+    cfg : Config
+    brands : str, optional
+        Comma-separated; default every brand of the store.
+    date : date-like, optional
+        The day planned; default the day after the store's last date.
+    total : float, optional
+        The daily total; default each brand's recent daily spend.
+
+    Returns
+    -------
+    int
+        0.
+
+    Raises
+    ------
+    TabTuneInputError
+        Unknown brands, an empty store, a bad date or total.
+    """
+    con = console()
+    store = store_for(cfg)
+    chosen = select_brands(store, brands)
+    day = decision_date(store, date)
+    if total is not None and not (math.isfinite(total) and total > 0):
+        raise TabTuneInputError(f"--total must be a positive number, got {total}")
+    cfg = _with_task(cfg, "budget", builtin_task_spec("budget"))
+    pretrain_global_if_missing(cfg, "budget", con)
+    out_root = Path(cfg.outputs_dir) / str(day.date()) / "budgets"
+    summary, notes = [], []
+    for brand in chosen:
+        plan, model_id, note = _budget_plan(cfg, store, brand, day, total)
+        if plan is None:
+            notes.append(note)
+            continue
+        write_brand_output(plan, out_root, brand)
+        a = plan.attrs
+        summary.append(
+            (
+                brand,
+                str(len(plan)),
+                f"{a['total']:,.2f}",
+                f"{a['predicted_revenue']:,.2f}",
+                f"{a['predicted_uplift']:+,.2f} ({a['uplift_pct']:+.1f}%)",
+                model_id,
+            )
+        )
+    con.print(
+        console_table(
+            f"budget plans for {day.date()} -> {out_root}",
+            ["brand", "channels", "total", "predicted revenue", "predicted uplift", "model"],
+            summary,
+        )
+    )
+    for line in notes:
+        con.print(line)
+    return EXIT_OK
+
+
+def run_budget_cli(cfg: Config, args: argparse.Namespace) -> int:
+    """:func:`run_budget` with ``args.brands``, ``date`` and ``total``."""
+    return run_budget(
+        cfg,
+        brands=getattr(args, "brands", None),
+        date=getattr(args, "date", None),
+        total=getattr(args, "total", None),
+    )
+
+
+def cmd_bids(args: argparse.Namespace, cfg: Config) -> int:
+    """``tabtune bids``."""
+    return run_bids_cli(cfg, args)
+
+
+def cmd_budget(args: argparse.Namespace, cfg: Config) -> int:
+    """``tabtune budget``."""
+    return run_budget_cli(cfg, args)

@@ -1,0 +1,16 @@
+"""Exit codes of the ``tabtune`` command."""
+
+from __future__ import annotations
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL"]
+
+#: Success.
+EXIT_OK = 0
+#: An internal error (a bug, or an environment problem the message names).
+EXIT_INTERNAL = 1
+#: Bad input or configuration; the message says what and where.
+EXIT_BAD_INPUT = 2
+#: A refresh in which some brands failed while the rest completed.
+EXIT_PARTIAL = 3
+#: Interrupted with Ctrl-C.
+EXIT_INTERRUPTED = 130

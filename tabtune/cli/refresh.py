@@ -1,0 +1,101 @@
+"""``tabtune refresh``: the nightly refresh (or a backfill) with a progress bar and a summary
+per date."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+
+from tabtune.cli.brands import split_brands
+from tabtune.cli.console import console
+from tabtune.cli.exit_codes import EXIT_OK, EXIT_PARTIAL
+from tabtune.cli.progress import progress_bar
+from tabtune.cli.report import print_summary
+from tabtune.config import Config
+from tabtune.data.schema import validate_file
+from tabtune.errors import TabTuneInputError
+from tabtune.refresh import REPORT_NAME, RunReport, refresh_range
+from tabtune.report import run_dir_for
+
+__all__ = ["cmd_refresh", "print_run", "run_refresh_cli"]
+
+
+def print_run(cfg: Config, report: RunReport, con: Console) -> None:
+    """One date's summary and where its report is."""
+    print_summary(report.to_dict(), con)
+    run_dir = run_dir_for(cfg.runs_dir, report.date, report.task)
+    con.print(f"  report: {run_dir / REPORT_NAME} (+ report.html)", markup=False)
+
+
+def _refresh_config(cfg: Config, *, plots: bool, scheduler: str | None) -> Config:
+    """``cfg`` with ``--plots`` and ``--scheduler`` applied."""
+    if plots:
+        cfg = cfg.model_copy(update={"refresh": cfg.refresh.model_copy(update={"plots": True})})
+    if scheduler:
+        cfg = cfg.model_copy(
+            update={
+                "refresh": cfg.refresh.model_copy(
+                    update={"executor": "dask", "scheduler": scheduler}
+                )
+            }
+        )
+    return cfg
+
+
+def run_refresh_cli(cfg: Config, args: Any) -> int:
+    """Check the arguments, run the refresh of each date and print a summary per date.
+
+    Parameters
+    ----------
+    cfg : Config
+    args : argparse.Namespace
+        ``task``, ``date`` or ``date_from`` and ``date_to``, ``brands`` (comma-separated),
+        ``scheduler``, ``input`` (rows to append first) and ``plots``.
+
+    Returns
+    -------
+    int
+        0, or 3 when some brands failed (the others completed).
+
+    Raises
+    ------
+    TabTuneInputError
+        Both or neither of ``--date`` and ``--from``/``--to``, an unknown task, bad rows.
+    """
+    task = getattr(args, "task", None) or "bid"
+    cfg.task(task)
+    date, start, end = (getattr(args, k, None) for k in ("date", "date_from", "date_to"))
+    if date and (start or end):
+        raise TabTuneInputError("give either --date D or --from D1 --to D2, not both")
+    if not date and not (start and end):
+        raise TabTuneInputError("refresh needs --date D, or --from D1 --to D2 for a backfill")
+    if date:
+        start = end = date
+    brands = split_brands(getattr(args, "brands", None))
+    cfg = _refresh_config(
+        cfg, plots=getattr(args, "plots", False), scheduler=getattr(args, "scheduler", None)
+    )
+    new_rows = None
+    if getattr(args, "input", None):
+        new_rows = validate_file(
+            args.input, mapping=cfg.data.columns, extra_columns=cfg.data.extra_columns
+        )
+    con = console()
+    reports = refresh_range(
+        cfg,
+        start,
+        end,
+        brands=brands,
+        task=task,
+        new_rows=new_rows,
+        progress=progress_bar,
+        on_report=lambda r: print_run(cfg, r, con),
+    )
+    return EXIT_PARTIAL if any(r.failed for r in reports) else EXIT_OK
+
+
+def cmd_refresh(args: argparse.Namespace, cfg: Config) -> int:
+    """``tabtune refresh``."""
+    return run_refresh_cli(cfg, args)

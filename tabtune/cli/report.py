@@ -1,0 +1,57 @@
+"""``tabtune report``: a refresh run's one-screen summary, and where its reports are."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+
+from tabtune.cli.console import console
+from tabtune.cli.exit_codes import EXIT_OK
+from tabtune.config import Config
+from tabtune.report import DEFAULT_TASK, load_run, state_lines, summary_lines
+
+__all__ = ["cmd_report", "print_summary", "run_report_cli"]
+
+
+def print_summary(report: Mapping[str, Any], con: Console | None = None) -> None:
+    """Print a run's :func:`~tabtune.report.summary_lines`: the first bold, failures red."""
+    con = con or console()
+    for i, line in enumerate(summary_lines(report)):
+        style = "bold" if i == 0 else ("red" if "FAILED" in line else None)
+        con.print(line, style=style, markup=False)
+
+
+def run_report_cli(cfg: Config, args: Any) -> int:
+    """Print a run's summary (``args.date``, default the latest) and where its reports are.
+
+    The run's ``report.html`` is rewritten when it is missing; an unfinished run says what it
+    has recorded and how to resume it.
+
+    Returns
+    -------
+    int
+        0.
+
+    Raises
+    ------
+    TabTuneInputError
+        No run for that date (or no runs at all).
+    """
+    task = getattr(args, "task", None) or DEFAULT_TASK
+    run = load_run(cfg.runs_dir, task, getattr(args, "date", None))
+    con = console()
+    if run.report is None:
+        for line in state_lines(run.state or {}, run.state_path):
+            con.print(line, markup=False)
+        return EXIT_OK
+    print_summary(run.report, con)
+    con.print(f"report: {run.report_path}\n        {run.html_path}", markup=False)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
+    """``tabtune report [--date D]``."""
+    return run_report_cli(cfg, args)

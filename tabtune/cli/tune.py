@@ -1,0 +1,88 @@
+"""``tabtune tune``: run the studies of a tuning scope with a progress bar, then summarise."""
+
+from __future__ import annotations
+
+import argparse
+
+from tabtune.cli.commands import tasks_of
+from tabtune.cli.console import console, fmt
+from tabtune.cli.exit_codes import EXIT_OK
+from tabtune.cli.progress import progress_bar
+from tabtune.cli.tables import summary_table
+from tabtune.config import Config
+from tabtune.tuning import TuningResult, tune_scope
+
+__all__ = ["cmd_tune", "run_tuning_cli", "summary_lines"]
+
+
+def summary_lines(result: TuningResult) -> list[str]:
+    """Plain-text summary of a tuning run: trial counts, time and the gain over defaults."""
+    gain = "-" if result.gain_pct is None else f"{result.gain_pct:+.2f}%"
+    return [
+        f"study {result.study_name} in {result.storage}: {result.n_trials} trials "
+        f"({result.n_complete} complete, {result.n_pruned} pruned, {result.n_failed} failed), "
+        f"{result.n_new} added by this run in {result.seconds:.1f}s",
+        f"loss (mean over time-ordered folds): defaults {fmt(result.default_value)}, "
+        f"best {fmt(result.best_value)}, gain over defaults {gain}",
+    ]
+
+
+def run_tuning_cli(
+    cfg: Config,
+    *,
+    task: str,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    scope: str = "global",
+    n_jobs: int = 1,
+) -> int:
+    """Run the studies of ``scope`` (:func:`tabtune.tuning.tune_scope`) and print each summary.
+
+    Parameters
+    ----------
+    cfg : Config
+    task : str
+    n_trials, timeout : optional
+        Per study; default ``tuning.n_trials`` and ``tuning.timeout``.
+    scope : str, default "global"
+        ``"global"``, ``"adapt:<bucket>"``, ``"adapt"`` or ``"brand:<brand>"``.
+    n_jobs : int, default 1
+        Worker processes (needs a journal or PostgreSQL storage when > 1).
+
+    Returns
+    -------
+    int
+        The exit code (0).
+
+    Raises
+    ------
+    ConfigError, TabTuneInputError
+        Bad search space, storage, budget, scope or data (the CLI exits with 2).
+    """
+    results = tune_scope(
+        cfg,
+        task,
+        scope,
+        n_trials=n_trials,
+        timeout=timeout,
+        n_jobs=n_jobs,
+        progress=progress_bar,
+    )
+    con = console()
+    for result in results:
+        for line in summary_lines(result):
+            con.print(line)
+        con.print(summary_table(result))
+    return EXIT_OK
+
+
+def cmd_tune(args: argparse.Namespace, cfg: Config) -> int:
+    """``tabtune tune``."""
+    return run_tuning_cli(
+        cfg,
+        task=tasks_of(args, cfg)[0],
+        n_trials=args.trials,
+        timeout=args.timeout,
+        scope=args.scope,
+        n_jobs=args.jobs,
+    )
