@@ -295,6 +295,8 @@ def overhead(args: argparse.Namespace) -> dict[str, float]:
         n_estimators=rounds,
         learning_rate=0.1,
         num_leaves=31,
+        min_child_samples=20,
+        reg_lambda=0.0,
         early_stopping_rounds=None,
         random_state=0,
     )
@@ -330,6 +332,9 @@ def overhead(args: argparse.Namespace) -> dict[str, float]:
             adapt_n_estimators=50,
             early_stopping_rounds=None,
             learning_rate=0.1,
+            num_leaves=31,
+            min_child_samples=20,
+            reg_lambda=0.0,
             validation_fraction=0.2,
         ).fit(Xb, yb),
         3,

@@ -15,12 +15,22 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from tabtune.data.schema import CONTRACT_COLUMNS
 from tabtune.errors import ConfigError
+from tabtune.params import Section, section_params
 
 __all__ = [
     "BUILTIN_TASKS",
@@ -42,21 +52,6 @@ __all__ = [
 
 DEFAULT_CONFIG_PATH = Path("configs/default.yaml")
 
-CONTRACT_COLUMNS = (
-    "brand_id",
-    "date",
-    "channel",
-    "spend",
-    "clicks",
-    "conversions",
-    "revenue",
-    "campaign_id",
-    "audience",
-    "device",
-    "vertical",
-    "bid",
-    "impressions",
-)
 CALENDAR_FEATURES = ("day_of_week", "day_of_year", "month", "is_weekend", "week_of_year", "year")
 
 
@@ -142,55 +137,76 @@ class TaskConfig(_Section):
         return self
 
 
-class ModelConfig(_Section):
-    """Boosting parameters for pretraining the global model."""
-
-    n_estimators: int = Field(400, ge=1)
-    learning_rate: float = Field(0.05, gt=0, le=1)
-    num_leaves: int = Field(63, ge=2)
-    max_depth: int = -1
-    min_child_samples: int = Field(40, ge=1)
-    subsample: float = Field(1.0, gt=0, le=1)
-    colsample_bytree: float = Field(1.0, gt=0, le=1)
-    reg_alpha: float = Field(0.0, ge=0)
-    reg_lambda: float = Field(1.0, ge=0)
-    early_stopping_rounds: int | None = Field(50, ge=1)
-    random_state: int = 0
-    n_jobs: int | None = Field(
-        None, description="threads for pretraining (None: the library's default, all cores)"
-    )
-    backend_params: dict[str, Any] = Field(default_factory=dict)
+def _param_field(section: Section, name: str) -> Any:
+    """The pydantic field of a parameter-table row: its default, bounds and description."""
+    row = section_params(section)[name]
+    return Field(row.default, description=row.description, **row.constraint.bounds)
 
 
-class AdaptationConfig(_Section):
-    """How each brand's model is adapted from the global one."""
+class _ParamSection(_Section):
+    """A section whose fields are rows of :data:`tabtune.params.PARAMETERS`.
 
-    strategy: Literal["auto", "global", "refit", "continue", "refit+continue", "scratch"] = "auto"
-    min_rows_to_adapt: int = Field(100, ge=1)
-    validation_fraction: float = Field(0.2, gt=0, le=0.5)
-    adapt_n_estimators: int = Field(200, ge=0)
-    adapt_learning_rate: float | None = Field(None, gt=0, le=1)
-    refit_decay_rate: float = Field(0.5, ge=0, le=1)
-    selection_folds: int = Field(
-        3, ge=1, le=10, description="rolling-origin folds strategy='auto' chooses on"
+    Each field is declared with its annotation (for type checkers) and ``_param_field``; the
+    table's check runs after pydantic's (choices, ``-1 or >= 1``, non-zero thread counts), so
+    the config accepts exactly what the estimators accept. A test asserts that the declared
+    fields and annotations are the table's.
+    """
+
+    section: ClassVar[Section]
+
+    @field_validator("*")
+    @classmethod
+    def _table_constraint(cls, value: Any, info: ValidationInfo) -> Any:
+        row = section_params(cls.section).get(info.field_name or "")
+        if row is not None and not row.constraint.check(value):
+            raise ValueError(f"must be {row.constraint.text}")
+        return value
+
+
+class ModelConfig(_ParamSection):
+    """Boosting parameters for pretraining the global model (see :mod:`tabtune.params`)."""
+
+    section: ClassVar[Section] = "model"
+
+    n_estimators: int = _param_field("model", "n_estimators")
+    learning_rate: float = _param_field("model", "learning_rate")
+    num_leaves: int = _param_field("model", "num_leaves")
+    max_depth: int = _param_field("model", "max_depth")
+    min_child_samples: int = _param_field("model", "min_child_samples")
+    subsample: float = _param_field("model", "subsample")
+    colsample_bytree: float = _param_field("model", "colsample_bytree")
+    reg_alpha: float = _param_field("model", "reg_alpha")
+    reg_lambda: float = _param_field("model", "reg_lambda")
+    early_stopping_rounds: int | None = _param_field("model", "early_stopping_rounds")
+    random_state: int | None = _param_field("model", "random_state")
+    n_jobs: int | None = _param_field("model", "n_jobs")
+    backend_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description=section_params("model")["backend_params"].description,
     )
-    reselect_every_days: int | None = Field(
-        28,
-        ge=1,
-        description="refresh: 'auto' chooses again when the champion's choice is this many days "
-        "old; other nights the challenger repeats that choice on the new rows in one fit "
-        "(null: choose every night)",
-    )
-    reselect_when_rows_grow: float | None = Field(
-        0.25,
-        gt=0,
-        description="refresh: 'auto' also chooses again, sooner, once the brand's rows have grown "
-        "by this fraction since the choice (null: by age only)",
-    )
-    n_jobs: int | None = Field(
-        1,
-        description="threads per brand fit: brand data is small, so one thread per brand is fastest",
-    )
+
+    @field_validator("backend_params", mode="before")
+    @classmethod
+    def _no_backend_params(cls, value: Any) -> Any:
+        # The table's default None means "none": the config spells it as an empty mapping.
+        return {} if value is None else value
+
+
+class AdaptationConfig(_ParamSection):
+    """How each brand's model is adapted from the global one (see :mod:`tabtune.params`)."""
+
+    section: ClassVar[Section] = "adaptation"
+
+    strategy: str = _param_field("adaptation", "strategy")
+    min_rows_to_adapt: int = _param_field("adaptation", "min_rows_to_adapt")
+    validation_fraction: float = _param_field("adaptation", "validation_fraction")
+    adapt_n_estimators: int = _param_field("adaptation", "adapt_n_estimators")
+    adapt_learning_rate: float | None = _param_field("adaptation", "adapt_learning_rate")
+    refit_decay_rate: float = _param_field("adaptation", "refit_decay_rate")
+    selection_folds: int = _param_field("adaptation", "selection_folds")
+    reselect_every_days: int | None = _param_field("adaptation", "reselect_every_days")
+    reselect_when_rows_grow: float | None = _param_field("adaptation", "reselect_when_rows_grow")
+    n_jobs: int | None = _param_field("adaptation", "n_jobs")
 
 
 class TuningConfig(_Section):

@@ -8,7 +8,6 @@ know how a library stores a category or a tree.
 from __future__ import annotations
 
 import logging
-import numbers
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -22,7 +21,6 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
 from tabtune.boosting.base import (
-    BACKENDS,
     BoosterParams,
     get_backend,
     read_model_dir,
@@ -33,8 +31,8 @@ from tabtune.boosting.base import (
 from tabtune.boosting.encoding import FeatureSchema, Table, column_values, json_scalar
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
 from tabtune.leaf_cache import LeafCache
+from tabtune.params import CLASSIFICATION_OBJECTIVES, REGRESSION_OBJECTIVES, estimator_params
 from tabtune.transfer import (
-    STRATEGIES,
     AdaptSettings,
     BrandContext,
     FittedModel,
@@ -43,7 +41,16 @@ from tabtune.transfer import (
     pretrain,
 )
 
-__all__ = ["FORMAT_VERSION", "TabTuneClassifier", "TabTuneRegressor", "load", "repeat_params"]
+__all__ = [
+    "EARLY_STOPPING_WEIGHT_REASON",
+    "FORMAT_VERSION",
+    "PARAMETER_CONSTRAINTS",
+    "TabTuneClassifier",
+    "TabTuneRegressor",
+    "expected_failed_checks",
+    "load",
+    "repeat_params",
+]
 
 logger = logging.getLogger("tabtune")
 
@@ -51,93 +58,57 @@ logger = logging.getLogger("tabtune")
 FORMAT_VERSION = 1
 _READABLE_FORMATS = (1,)
 
-REGRESSION_OBJECTIVES = ("squared_error", "poisson", "tweedie", "absolute_error")
-CLASSIFICATION_OBJECTIVES = ("binary", "multiclass")
-
-
 # ----------------------------------------------------------------------------------------------
-# parameter constraints
+# parameter constraints and defaults: rows of the parameter table (tabtune.params)
 # ----------------------------------------------------------------------------------------------
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _options(*allowed: Any) -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: any(v is a or (isinstance(v, str) and v == a) for a in allowed)), (
-        "one of " + ", ".join(repr(a) for a in allowed)
-    )
-
-
-def _int_at_least(low: int) -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: _is_int(v) and v >= low), f"an int >= {low}"
-
-
-def _real(check: Callable[[float], bool], text: str) -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: _is_real(v) and bool(np.isfinite(v)) and check(float(v))), text
-
-
-def _or_none(rule: tuple[Callable[[Any], bool], str]) -> tuple[Callable[[Any], bool], str]:
-    check, text = rule
-    return (lambda v: v is None or check(v)), f"None or {text}"
-
-
-def _is_monotone_map(value: Any) -> bool:
-    return isinstance(value, Mapping) and all(
-        isinstance(k, str) and _is_int(v) and v in (-1, 0, 1) for k, v in value.items()
-    )
+_PARAMS = estimator_params()
+#: Constructor defaults, from :data:`tabtune.params.PARAMETERS`.
+_D: dict[str, Any] = {name: p.default for name, p in _PARAMS.items()}
 
 
 def _is_base_model(value: Any) -> bool:
     return value is None or isinstance(value, str | os.PathLike | _TabTuneBase)
 
 
-#: Allowed values of every constructor parameter: ``name -> (check, description)``.
+#: Allowed values of every constructor parameter: ``name -> (check, description)``, from
+#: :data:`tabtune.params.PARAMETERS` (``base_model`` also accepts a fitted estimator, a class
+#: the table's layer cannot see).
 PARAMETER_CONSTRAINTS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "backend": _or_none(_options(*BACKENDS)),
-    "device": _options("auto", "cpu", "cuda"),
-    "base_model": (_is_base_model, "None, a path, or a fitted tabtune estimator"),
-    "strategy": _options("auto", *STRATEGIES),
-    "group_column": (lambda v: v is None or isinstance(v, str), "None or a column name (str)"),
-    "time_column": (lambda v: v is None or isinstance(v, str), "None or a column name (str)"),
-    "validation_fraction": _real(lambda v: 0.0 < v <= 0.5, "a float in (0, 0.5]"),
-    "min_rows_to_adapt": _int_at_least(0),
-    "selection_folds": _int_at_least(1),
-    "n_estimators": _int_at_least(1),
-    "learning_rate": _real(lambda v: v > 0.0, "a float > 0"),
-    "num_leaves": _int_at_least(2),
-    "max_depth": ((lambda v: _is_int(v) and (v == -1 or v >= 1)), "-1 (no limit) or an int >= 1"),
-    "min_child_samples": _int_at_least(0),
-    "subsample": _real(lambda v: 0.0 < v <= 1.0, "a float in (0, 1]"),
-    "colsample_bytree": _real(lambda v: 0.0 < v <= 1.0, "a float in (0, 1]"),
-    "reg_alpha": _real(lambda v: v >= 0.0, "a float >= 0"),
-    "reg_lambda": _real(lambda v: v >= 0.0, "a float >= 0"),
-    "early_stopping_rounds": _or_none(_int_at_least(1)),
-    "adapt_n_estimators": _int_at_least(0),
-    "adapt_learning_rate": _or_none(_real(lambda v: v > 0.0, "a float > 0")),
-    "refit_decay_rate": _real(lambda v: 0.0 <= v <= 1.0, "a float in [0, 1]"),
-    "objective": _or_none(_options(*REGRESSION_OBJECTIVES, *CLASSIFICATION_OBJECTIVES)),
-    "monotone_constraints": (
-        lambda v: v is None or _is_monotone_map(v),
-        "None or a dict column -> -1, 0 or 1",
-    ),
-    "random_state": _or_none(_int_at_least(0)),
-    "n_jobs": ((lambda v: v is None or (_is_int(v) and v != 0)), "None or a non-zero int"),
-    "verbose": _int_at_least(0),
-    "backend_params": (
-        lambda v: v is None or (isinstance(v, Mapping) and all(isinstance(k, str) for k in v)),
-        "None or a dict with str keys",
-    ),
-    "leaf_cache": (
-        lambda v: v is None or (isinstance(v, str | os.PathLike) and str(v) != ""),
-        "None or a directory path",
-    ),
+    name: (p.constraint.check, p.constraint.text) for name, p in _PARAMS.items()
 }
+PARAMETER_CONSTRAINTS["base_model"] = (_is_base_model, _PARAMS["base_model"].constraint.text)
+
+#: Why ``check_sample_weight_equivalence_on_dense_data`` fails with early stopping on.
+EARLY_STOPPING_WEIGHT_REASON = (
+    "early stopping holds out the newest validation_fraction of the rows in time order, so "
+    "repeating a row (or giving it weight 2) moves the holdout boundary and changes which rows "
+    "train and when training stops: a time-ordered holdout is not invariant to repeated rows"
+)
+
+
+def expected_failed_checks(estimator: Any) -> dict[str, str]:
+    """scikit-learn checks a tabtune estimator is expected to fail, with the reason.
+
+    Pass it to ``sklearn.utils.estimator_checks.check_estimator(est,
+    expected_failed_checks=expected_failed_checks(est))`` or as ``parametrize_with_checks(...,
+    expected_failed_checks=expected_failed_checks)``: scikit-learn >= 1.6 (which tabtune
+    requires) reads expected failures from that argument only; the ``_xfail_checks`` estimator
+    tag of earlier versions is gone, and its ``Tags`` have no field for them.
+
+    Parameters
+    ----------
+    estimator : TabTuneRegressor or TabTuneClassifier
+
+    Returns
+    -------
+    dict of str to str
+        Check name -> reason: ``check_sample_weight_equivalence_on_dense_data`` when early
+        stopping is on (the default); empty otherwise.
+    """
+    if getattr(estimator, "early_stopping_rounds", None) is None:
+        return {}
+    return {"check_sample_weight_equivalence_on_dense_data": EARLY_STOPPING_WEIGHT_REASON}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -153,35 +124,35 @@ class _TabTuneBase(BaseEstimator):
     def __init__(
         self,
         *,
-        backend: str | None = None,
-        device: str = "auto",
-        base_model: Any = None,
-        strategy: str = "auto",
-        group_column: str | None = None,
-        time_column: str | None = None,
-        validation_fraction: float = 0.2,
-        min_rows_to_adapt: int = 100,
-        selection_folds: int = 3,
-        n_estimators: int = 500,
-        learning_rate: float = 0.05,
-        num_leaves: int = 31,
-        max_depth: int = -1,
-        min_child_samples: int = 20,
-        subsample: float = 1.0,
-        colsample_bytree: float = 1.0,
-        reg_alpha: float = 0.0,
-        reg_lambda: float = 0.0,
-        early_stopping_rounds: int | None = 50,
-        adapt_n_estimators: int = 200,
-        adapt_learning_rate: float | None = None,
-        refit_decay_rate: float = 0.5,
-        objective: str | None = None,
-        monotone_constraints: dict[str, int] | None = None,
-        random_state: int | None = 0,
-        n_jobs: int | None = None,
-        verbose: int = 0,
-        backend_params: dict[str, Any] | None = None,
-        leaf_cache: str | os.PathLike[str] | None = None,
+        backend: str | None = _D["backend"],
+        device: str = _D["device"],
+        base_model: Any = _D["base_model"],
+        strategy: str = _D["strategy"],
+        group_column: str | None = _D["group_column"],
+        time_column: str | None = _D["time_column"],
+        validation_fraction: float = _D["validation_fraction"],
+        min_rows_to_adapt: int = _D["min_rows_to_adapt"],
+        selection_folds: int = _D["selection_folds"],
+        n_estimators: int = _D["n_estimators"],
+        learning_rate: float = _D["learning_rate"],
+        num_leaves: int = _D["num_leaves"],
+        max_depth: int = _D["max_depth"],
+        min_child_samples: int = _D["min_child_samples"],
+        subsample: float = _D["subsample"],
+        colsample_bytree: float = _D["colsample_bytree"],
+        reg_alpha: float = _D["reg_alpha"],
+        reg_lambda: float = _D["reg_lambda"],
+        early_stopping_rounds: int | None = _D["early_stopping_rounds"],
+        adapt_n_estimators: int = _D["adapt_n_estimators"],
+        adapt_learning_rate: float | None = _D["adapt_learning_rate"],
+        refit_decay_rate: float = _D["refit_decay_rate"],
+        objective: str | None = _D["objective"],
+        monotone_constraints: dict[str, int] | None = _D["monotone_constraints"],
+        random_state: int | None = _D["random_state"],
+        n_jobs: int | None = _D["n_jobs"],
+        verbose: int = _D["verbose"],
+        backend_params: dict[str, Any] | None = _D["backend_params"],
+        leaf_cache: str | os.PathLike[str] | None = _D["leaf_cache"],
     ) -> None:
         self.backend = backend
         self.device = device
@@ -710,69 +681,75 @@ class _TabTuneBase(BaseEstimator):
 _DOC_PARAMETERS = """
     Parameters
     ----------
-    backend : {"lightgbm", "xgboost"} or None, default=None
+    backend : {"lightgbm", "xgboost"} or None, default=<backend>
         Gradient-boosting library. None means LightGBM when pretraining and the base model's
         backend when adapting; an explicit value that differs from the base's is an error.
-    device : {"auto", "cpu", "cuda"}, default="auto"
+    device : {"auto", "cpu", "cuda"}, default=<device>
         ``"auto"`` uses CUDA only where a usable GPU and a CUDA build exist (else CPU, logged
         once); ``"cuda"`` without them raises.
-    base_model : fitted estimator of the same class, path, or None, default=None
+    base_model : fitted estimator of the same class, path, or None, default=<base_model>
         None: ``fit`` pretrains. Otherwise ``fit`` adapts this model (or the one saved at
         this path) to the rows given; it is read, never modified, and kept by reference when
         this estimator is cloned.
-    strategy : {"auto", "global", "refit", "continue", "refit+continue", "scratch"}
+    strategy : {"auto", "global", "refit", "continue", "refit+continue", "scratch"}, \
+default=<strategy>
         How to adapt (ignored when pretraining). See :mod:`tabtune.transfer`.
-    group_column : str or None, default=None
+    group_column : str or None, default=<group_column>
         Column identifying the brand. Never a raw feature: pretraining learns brand-context
         features from it; adapted models inherit it from their base.
-    time_column : str or None, default=None
+    time_column : str or None, default=<time_column>
         Column giving time order (rows are stably sorted by it); None: rows are in time
         order. Not a feature.
-    validation_fraction : float in (0, 0.5], default=0.2
+    validation_fraction : float in (0, 0.5], default=<validation_fraction>
         Newest share of rows held out for early stopping and the strategy choice.
-    min_rows_to_adapt : int, default=100
+    min_rows_to_adapt : int, default=<min_rows_to_adapt>
         Brands with fewer rows (after dropping zero weights) get the ``global`` strategy.
-    selection_folds : int, default=3
+    selection_folds : int, default=<selection_folds>
         Rolling-origin folds ``strategy="auto"`` scores its candidates on: the newest holds
         the newest ``validation_fraction`` of rows, each older one about as many rows just
         before the next one's. One holdout is a noisy basis for the choice (a few dozen rows
         for a small brand); 1 restores it (cheaper: the choice costs a fit per candidate
         and fold).
-    n_estimators : int, default=500
+    n_estimators : int, default=<n_estimators>
         Boosting rounds when pretraining and for ``scratch`` (fewer with early stopping).
-    learning_rate : float, default=0.05
-    num_leaves : int, default=31
-    max_depth : int, default=-1
+    learning_rate : float, default=<learning_rate>
+    num_leaves : int, default=<num_leaves>
+    max_depth : int, default=<max_depth>
         -1: no limit.
-    min_child_samples : int, default=20
+    min_child_samples : int, default=<min_child_samples>
         Minimum rows per leaf (XGBoost: translated to ``min_child_weight``).
-    subsample, colsample_bytree : float in (0, 1], default=1.0
-    reg_alpha, reg_lambda : float >= 0, default=0.0
-    early_stopping_rounds : int or None, default=50
+    subsample : float in (0, 1], default=<subsample>
+    colsample_bytree : float in (0, 1], default=<colsample_bytree>
+    reg_alpha : float >= 0, default=<reg_alpha>
+    reg_lambda : float >= 0, default=<reg_lambda>
+    early_stopping_rounds : int or None, default=<early_stopping_rounds>
         Rounds without improvement on the holdout before stopping; None: no early stopping
-        (pretraining then uses all rows).
-    adapt_n_estimators : int, default=200
+        (pretraining then uses all rows). With early stopping, weighting a row by 2 is not
+        the same as repeating it: the time-ordered holdout moves (scikit-learn's
+        ``check_sample_weight_equivalence_on_dense_data``; see
+        :func:`expected_failed_checks`).
+    adapt_n_estimators : int, default=<adapt_n_estimators>
         Most new rounds ``continue`` and ``refit+continue`` add.
-    adapt_learning_rate : float or None, default=None
+    adapt_learning_rate : float or None, default=<adapt_learning_rate>
         Learning rate of the new rounds (None: ``learning_rate``).
-    refit_decay_rate : float in [0, 1], default=0.5
+    refit_decay_rate : float in [0, 1], default=<refit_decay_rate>
         ``refit`` sets each leaf reached by the brand's rows to
         ``decay * old + (1 - decay) * new``; leaves no row reaches keep their value.
-    objective : str or None, default=None
+    objective : str or None, default=<objective>
         {objectives}
-    monotone_constraints : dict or None, default=None
+    monotone_constraints : dict or None, default=<monotone_constraints>
         ``column -> -1 | 0 | 1``: monotone decreasing / none / increasing in that numeric
         column. Adapted models inherit the base's when None.
-    random_state : int or None, default=0
+    random_state : int or None, default=<random_state>
         Seed of the libraries and of the context folds.
-    n_jobs : int or None, default=None
+    n_jobs : int or None, default=<n_jobs>
         Threads (None or -1: all).
-    verbose : int, default=0
+    verbose : int, default=<verbose>
         0 silent; 1 warnings; 2 info; 3 debug (library logging).
-    backend_params : dict or None, default=None
+    backend_params : dict or None, default=<backend_params>
         Extra parameters passed to the library unchanged (adapted models inherit the base's
         when None). Keys tabtune sets itself are refused.
-    leaf_cache : str, path or None, default=None
+    leaf_cache : str, path or None, default=<leaf_cache>
         Directory where an adapting fit keeps the base model's leaf indices of the brand's
         rows (:class:`tabtune.leaf_cache.LeafCache`; LightGBM backend). A later fit from the
         same base on the same rows plus new ones predicts the base only on what changed:
@@ -943,6 +920,13 @@ class TabTuneClassifier(ClassifierMixin, _TabTuneBase):
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
+
+# The documented defaults are the table's (tabtune.params).
+for _name, _value in _D.items():
+    _DOC_PARAMETERS = _DOC_PARAMETERS.replace(
+        f"default=<{_name}>",
+        "default=" + (f'"{_value}"' if isinstance(_value, str) else repr(_value)),
+    )
 
 TabTuneRegressor.__doc__ = (TabTuneRegressor.__doc__ or "").replace(
     "{parameters}",

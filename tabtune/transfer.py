@@ -79,6 +79,7 @@ from tabtune.boosting.base import (
 from tabtune.boosting.encoding import FeatureSchema, Table, json_scalar
 from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import holdout_score, holdout_split, loss_name, row_losses
+from tabtune.params import STRATEGIES, default
 
 __all__ = [
     "CONTEXT_DROPOUT",
@@ -104,8 +105,6 @@ __all__ = [
     "run_strategy",
 ]
 
-#: Strategies from simplest to most complex (ties in ``auto`` go to the earlier one).
-STRATEGIES = ("global", "refit", "continue", "refit+continue", "scratch")
 _REFITS = ("refit", "refit+continue")
 #: Strategies that grow new trees (their round count comes from early stopping).
 _BOOSTED = ("continue", "refit+continue", "scratch")
@@ -932,18 +931,19 @@ class AdaptResult:
 
 @dataclass
 class AdaptSettings:
-    """Adaptation settings (see ``TabTuneRegressor`` for their meaning)."""
+    """Adaptation settings (see ``TabTuneRegressor``; defaults: :mod:`tabtune.params`)."""
 
-    strategy: str = "auto"
-    validation_fraction: float = 0.2
-    min_rows_to_adapt: int = 100
-    n_estimators: int = 500
-    adapt_n_estimators: int = 200
-    adapt_learning_rate: float = 0.05
-    early_stopping_rounds: int | None = 50
-    refit_decay_rate: float = 0.5
-    random_state: int | None = 0
-    selection_folds: int = 3
+    strategy: str = default("strategy")
+    validation_fraction: float = default("validation_fraction")
+    min_rows_to_adapt: int = default("min_rows_to_adapt")
+    n_estimators: int = default("n_estimators")
+    adapt_n_estimators: int = default("adapt_n_estimators")
+    #: Resolved: the table's None means ``learning_rate``.
+    adapt_learning_rate: float = default("learning_rate")
+    early_stopping_rounds: int | None = default("early_stopping_rounds")
+    refit_decay_rate: float = default("refit_decay_rate")
+    random_state: int | None = default("random_state")
+    selection_folds: int = default("selection_folds")
 
 
 def fold_splits(rows: Rows, validation_fraction: float, n_folds: int) -> list[tuple[int, int]]:

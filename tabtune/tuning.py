@@ -56,6 +56,7 @@ from tabtune.config import AdaptationConfig, Config, ModelConfig, TaskConfig
 from tabtune.errors import ConfigError, TabTuneInputError
 from tabtune.evaluation import Fold, model_losses, rolling_origin_folds, score_objective
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData
+from tabtune.params import section_params
 from tabtune.progress import ProgressFactory, track
 
 __all__ = [
@@ -88,39 +89,25 @@ __all__ = [
 logger = logging.getLogger("tabtune")
 
 # -------------------------------------------------------------------------- search spaces
-#: Default search space of the global model; each entry overridable by ``tuning.search_space``.
+#: Default search space of the global model (from :data:`tabtune.params.PARAMETERS`); each
+#: entry overridable by ``tuning.search_space``.
 GLOBAL_SPACE: dict[str, dict[str, Any]] = {
-    "n_estimators": {"low": 100, "high": 2000, "log": True},
-    "learning_rate": {"low": 0.01, "high": 0.3, "log": True},
-    "num_leaves": {"low": 8, "high": 256, "log": True},
-    # -1 (no limit) is LightGBM's default and ours; it is not a point on a numeric scale.
-    "max_depth": {"choices": [-1, 4, 6, 8, 10, 12]},
-    "min_child_samples": {"low": 5, "high": 200, "log": True},
-    "subsample": {"low": 0.5, "high": 1.0},
-    "colsample_bytree": {"low": 0.5, "high": 1.0},
-    "reg_alpha": {"low": 1e-8, "high": 10.0, "log": True},
-    "reg_lambda": {"low": 1e-8, "high": 10.0, "log": True},
+    p.name: p.tuning.to_dict() for p in section_params("model").values() if p.tuning is not None
 }
 
-#: Default search space of adaptation.
+#: Default search space of adaptation (from :data:`tabtune.params.PARAMETERS`).
 ADAPT_SPACE: dict[str, dict[str, Any]] = {
-    "strategy": {"choices": ["auto", "global", "refit", "continue", "refit+continue", "scratch"]},
-    "adapt_n_estimators": {"low": 10, "high": 1000, "log": True},
-    "adapt_learning_rate": {"low": 0.005, "high": 0.3, "log": True},
-    "refit_decay_rate": {"low": 0.0, "high": 1.0},
-    "min_rows_to_adapt": {"low": 20, "high": 2000, "log": True},
+    p.name: p.tuning.to_dict()
+    for p in section_params("adaptation").values()
+    if p.tuning is not None
 }
 
 _SECTION_OF = {**dict.fromkeys(GLOBAL_SPACE, "model"), **dict.fromkeys(ADAPT_SPACE, "adaptation")}
 _INT_PARAMS = frozenset(
-    {
-        "n_estimators",
-        "num_leaves",
-        "max_depth",
-        "min_child_samples",
-        "adapt_n_estimators",
-        "min_rows_to_adapt",
-    }
+    name
+    for section in ("model", "adaptation")
+    for name, p in section_params(section).items()
+    if name in _SECTION_OF and p.integer
 )
 _SPEC_KEYS = frozenset({"low", "high", "log", "choices"})
 

@@ -108,7 +108,9 @@ def _data(n=600, seed=0):
 
 
 LAYOUT = Layout(("x", "cat"), (1,))
-SMALL = BoosterParams(learning_rate=0.3, num_leaves=7, min_child_samples=5, n_jobs=1)
+SMALL = BoosterParams(
+    learning_rate=0.3, num_leaves=7, min_child_samples=5, reg_lambda=0.0, n_jobs=1
+)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from pydantic import ValidationError
 
-from tabtune.config import default_config, load_config
+from tabtune.config import AdaptationConfig, ModelConfig, default_config, load_config
 from tabtune.errors import ConfigError
+from tabtune.params import PARAMETERS, section_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,3 +112,57 @@ def test_builtin_tasks_are_packaged_and_identical_to_the_user_copies() -> None:
     # the wheel ships them: package-data names the folder that holds them
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     assert "configs/tasks/*.yaml" in pyproject["tool"]["setuptools"]["package-data"]["tabtune"]
+
+
+SECTIONS = {"model": ModelConfig, "adaptation": AdaptationConfig}
+
+
+def test_config_sections_are_the_parameter_table() -> None:
+    for section, cls in SECTIONS.items():
+        rows = section_params(section)
+        assert set(cls.model_fields) == set(rows)
+        for name, field in cls.model_fields.items():
+            row = rows[name]
+            assert field.description == row.description
+            if name == "backend_params":  # the table's None (none) is spelt {} in the config
+                assert field.annotation == dict[str, Any] and cls().backend_params == {}
+                continue
+            assert field.annotation == row.type, name
+            assert field.default == row.default, name
+
+
+@pytest.mark.parametrize(
+    "row", [p for p in PARAMETERS if p.section is not None], ids=lambda p: f"{p.section}.{p.name}"
+)
+def test_config_accepts_what_the_estimators_accept(row) -> None:
+    if row.integer:
+        values: list[Any] = [-2, -1, 0, 1, 2, 3, 11, 10**6]
+    elif row.type in (float, float | None):
+        values = [-0.5, 0.0, 1e-9, 0.2, 0.5, 0.7, 1.0, 1.5, 2.0]
+    else:
+        values = ["auto", "refit", "magic", {}, {"a": 1}]
+    values.append(None)
+    for value in values:
+        try:
+            SECTIONS[row.section].model_validate({row.name: value})
+            accepted = True
+        except ValidationError:
+            accepted = False
+        if row.name == "backend_params" and value is None:
+            continue  # the config's spelling of "none"
+        assert accepted == row.constraint.check(value), (row.name, value)
+
+
+def test_default_yaml_agrees_with_the_parameter_table() -> None:
+    raw = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
+    cfg = load_config(REPO / "configs" / "default.yaml")
+    for section in SECTIONS:
+        rows = section_params(section)
+        for name, value in raw[section].items():
+            assert value == rows[name].default, f"{section}.{name}"
+        loaded = getattr(cfg, section)
+        for name, row in rows.items():
+            expected = {} if name == "backend_params" and row.default is None else row.default
+            assert getattr(loaded, name) == expected, f"{section}.{name}"
+    assert default_config().model == cfg.model
+    assert default_config().adaptation == cfg.adaptation

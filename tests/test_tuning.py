@@ -27,6 +27,7 @@ from tabtune.cli.tune import run_tuning_cli
 from tabtune.config import BID_TASK, Config, load_config
 from tabtune.errors import ConfigError, TabTuneInputError
 from tabtune.features import TaskData, task_data
+from tabtune.params import section_params
 from tabtune.tuning import (
     ERROR_ATTR,
     ROLE_ATTR,
@@ -516,3 +517,24 @@ def test_fold_loss_matches_the_task_loss(objective) -> None:
         None: mean_squared_error(y, mu),
     }[objective]
     assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_search_spaces_are_the_parameter_table() -> None:
+    for space, section in ((tuning.GLOBAL_SPACE, "model"), (tuning.ADAPT_SPACE, "adaptation")):
+        rows = section_params(section)
+        tuned = {name: row.tuning for name, row in rows.items() if row.tuning is not None}
+        assert list(space) == list(tuned)
+        for name, spec in space.items():
+            assert spec == tuned[name].to_dict()
+    cfg = Config()
+    space = {**resolve_search_space(cfg, "global"), **resolve_search_space(cfg, "adapt")}
+    for name, param in space.items():
+        row = {**section_params("model"), **section_params("adaptation")}[name]
+        assert param.integer == row.integer
+        assert param.log == bool(row.tuning and row.tuning.log)
+    defaults = default_params(cfg, list(space))
+    assert defaults["adapt_learning_rate"] == section_params("model")["learning_rate"].default
+    for name, value in defaults.items():
+        row = {**section_params("model"), **section_params("adaptation")}[name]
+        if name != "adapt_learning_rate":
+            assert value == row.default

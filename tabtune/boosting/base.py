@@ -24,6 +24,7 @@ import numpy as np
 
 from tabtune.atomic import publish_dir, staging_dir, write_durable
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
+from tabtune.params import BACKENDS, CLASSIFICATION_OBJECTIVES, REGRESSION_OBJECTIVES, default
 
 __all__ = [
     "AUTO_CUDA_MIN_ROWS",
@@ -47,9 +48,8 @@ __all__ = [
 
 logger = logging.getLogger("tabtune")
 
-BACKENDS = ("lightgbm", "xgboost")
 #: Canonical objectives. Regression: the first four; classification: the last two.
-OBJECTIVES = ("squared_error", "poisson", "tweedie", "absolute_error", "binary", "multiclass")
+OBJECTIVES = (*REGRESSION_OBJECTIVES, *CLASSIFICATION_OBJECTIVES)
 MANIFEST = "manifest.json"
 
 
@@ -63,18 +63,18 @@ class BoosterParams:
 
     objective: str = "squared_error"
     n_classes: int = 1
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    max_depth: int = -1
-    min_child_samples: int = 20
-    subsample: float = 1.0
-    colsample_bytree: float = 1.0
-    reg_alpha: float = 0.0
-    reg_lambda: float = 0.0
+    learning_rate: float = default("learning_rate")
+    num_leaves: int = default("num_leaves")
+    max_depth: int = default("max_depth")
+    min_child_samples: int = default("min_child_samples")
+    subsample: float = default("subsample")
+    colsample_bytree: float = default("colsample_bytree")
+    reg_alpha: float = default("reg_alpha")
+    reg_lambda: float = default("reg_lambda")
     monotone_constraints: tuple[int, ...] | None = None
-    random_state: int | None = 0
-    n_jobs: int | None = None
-    verbose: int = 0
+    random_state: int | None = default("random_state")
+    n_jobs: int | None = default("n_jobs")
+    verbose: int = default("verbose")
     device: str = "cpu"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
