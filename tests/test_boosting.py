@@ -141,6 +141,26 @@ def test_train_with_early_stopping_keeps_exactly_the_best_rounds(backend):
     assert be.num_rounds(more.booster) == more.n_rounds
 
 
+def test_continued_training_that_grows_no_tree_counts_no_new_round():
+    """LightGBM stops when its first new round finds no split: count only trees it holds."""
+    be = get_backend("lightgbm")
+    X, y = _data()
+    out = be.train(SMALL, LAYOUT, Matrix(X[:400], y[:400]), num_rounds=20)
+    # every row in one leaf: no split can be made, the continued booster grows nothing
+    stuck = SMALL.replace(min_child_samples=10_000)
+    more = be.train(
+        stuck,
+        LAYOUT,
+        Matrix(X[:400], y[:400]),
+        num_rounds=50,
+        valid=Matrix(X[400:], y[400:]),
+        early_stopping_rounds=5,
+        init_model=out.booster,
+    )
+    assert be.num_rounds(more.booster) == more.n_rounds
+    assert more.n_rounds == out.n_rounds + more.n_new_rounds
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_refit_restores_leaves_no_row_reaches(backend):
     be = get_backend(backend)

@@ -136,8 +136,9 @@ def train_booster(
     total = booster.current_iteration()
     if valid_sets and booster.best_iteration > 0:
         # best_iteration counts the base model's rounds too (LibraryNotes); keep at least
-        # one new round so that "continue" always adds something.
-        total = max(int(booster.best_iteration), base_rounds + 1)
+        # one new round so that "continue" always adds something, unless LightGBM grew none
+        # (its first new round found no split): never count rounds the booster does not hold.
+        total = min(max(int(booster.best_iteration), base_rounds + 1), total)
     if keep_extra_rounds:
         booster.best_iteration = total if total < booster.current_iteration() else 0
     elif total < booster.current_iteration():
