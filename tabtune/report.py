@@ -37,6 +37,7 @@ __all__ = [
     "run_dir_for",
     "served_score",
     "state_lines",
+    "metric_of",
     "summary_lines",
     "write_report",
 ]
@@ -166,7 +167,10 @@ def summary_lines(report: Mapping[str, Any], *, slowest: int = 5, failures: int 
     lines.append("  " + ", ".join(f"{s} {n}" for s, n in counts.items()))
     uplift = summary.get("median_uplift_vs_global")
     if uplift is not None:
-        lines.append(f"  median holdout error vs the global model: {-uplift:+.1%}")
+        lines.append(
+            f"  median {metric_of(report)} of the serving model vs the global model, "
+            f"on each brand's newest days: {-uplift:+.1%}"
+        )
     for note in report.get("notes", []):
         lines.append(f"  note: {note}")
     timed = sorted(brands, key=lambda b: b.get("seconds", 0.0), reverse=True)[:slowest]
@@ -200,8 +204,16 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def metric_of(report: Mapping[str, Any]) -> str:
+    """The name of the loss a run's scores are in (older reports: "holdout error")."""
+    return str(report.get("metric") or "holdout error")
+
+
 def error_trend_png(history: Sequence[Mapping[str, Any]]) -> str | None:
-    """Base64 PNG: each brand's serving holdout error over the runs (``None`` without data)."""
+    """Base64 PNG: each brand's serving holdout error over the runs (``None`` without data).
+
+    The y axis names the loss of the newest run (:func:`metric_of`).
+    """
     Figure = _matplotlib("matplotlib.figure").Figure
 
     series: dict[str, list[tuple[Any, float]]] = {}
@@ -238,7 +250,7 @@ def error_trend_png(history: Sequence[Mapping[str, Any]]) -> str | None:
         ha="right",
         fontsize=8,
     )
-    ax.set_ylabel("holdout weighted MSE (serving model)")
+    ax.set_ylabel(f"{metric_of(history[-1])}, newest days (serving model)")
     ax.set_title("Error trend over runs")
     ax.grid(alpha=0.3)
     if labelled:
