@@ -296,7 +296,7 @@ def test_bad_new_rows_are_rejected_before_anything_is_written(nightly, observati
 def test_broken_brand_fails_alone_and_is_retried(
     observations, tmp_path, monkeypatch, capsys
 ) -> None:
-    import tabtune.refresh as refresh_module
+    import tabtune.refresh.promotion as refresh_module
 
     config, cfg = workspace(tmp_path / "ws")
     store = CampaignStore(cfg.data.store)

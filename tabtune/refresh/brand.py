@@ -1,0 +1,296 @@
+"""One brand of a refresh: the per-brand job the executors run (:func:`refresh_brand`).
+
+Wires the steps for one brand and one date: load its rows, serve a cold start with the global
+model, or build, score and decide on a challenger (resuming an interrupted attempt, keeping an
+unchanged champion), then write the outputs. Everything is recorded in a
+:class:`~tabtune.refresh.state.BrandRecord`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tabtune.config import Config, TaskConfig
+from tabtune.errors import ModelIntegrityError
+from tabtune.features import TIME_COLUMN, TaskData
+from tabtune.pipeline import load_model, registry_for, store_for
+from tabtune.refresh.challenger import load_brand, usable_rows
+from tabtune.refresh.decisions import write_decisions
+from tabtune.refresh.promotion import (
+    challenge,
+    decide_promotion,
+    evaluate,
+    find_run_challenger,
+    holdout_mask,
+    publish_challenger,
+    same_recipe_decision,
+)
+from tabtune.refresh.state import BrandRecord, parse_date
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tabtune.registry import ModelRef, ModelRegistry
+
+__all__ = ["refresh_brand"]
+
+logger = logging.getLogger("tabtune.refresh")
+
+
+_MODEL_CACHE: dict[tuple[str, str], Any] = {}
+
+
+def _load_version(cfg: Config, task: TaskConfig, model_id: str) -> Any:
+    key = (str(Path(cfg.models_dir).absolute()), model_id)
+    if key not in _MODEL_CACHE:
+        if len(_MODEL_CACHE) > 8:
+            _MODEL_CACHE.clear()
+        _MODEL_CACHE[key] = load_model(registry_for(cfg).from_id(model_id), task)
+    return _MODEL_CACHE[key]
+
+
+def _current_champion(
+    registry: ModelRegistry, task: str, brand: str
+) -> tuple[ModelRef | None, list[str]]:
+    """The brand's verified champion (or a fallback), with notes on what was wrong."""
+    notes = []
+    try:
+        pointed = registry.champion(task, brand)
+    except ModelIntegrityError as exc:
+        pointed, notes = None, [f"champion pointer is broken: {exc}"]
+    ref = registry.resolve(task, brand)
+    if ref is not None and ref.fallback_from:
+        scope = ref.id.rsplit("/", 1)[0]
+        notes.append(
+            f"champion {scope}/{ref.fallback_from} failed verification; the previous version "
+            f"{ref.id} is used"
+        )
+    elif ref is None and pointed is not None:
+        notes.append(
+            f"champion {pointed.id} failed verification and no earlier version verifies; "
+            "compared with the global model"
+        )
+    return ref, notes
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[step] = round(timings.get(step, 0.0) + time.perf_counter() - t0, 4)
+
+
+def refresh_brand(
+    cfg_data: Mapping[str, Any], task_name: str, brand: str, date: str, global_id: str
+) -> dict[str, Any]:
+    """Refresh one brand for one date: the per-brand job the executors run.
+
+    A module-level function of plain arguments, so it can run in another process or on a
+    Dask worker. Never raises for a problem of the brand: the error is returned as a
+    ``failed`` record.
+
+    Parameters
+    ----------
+    cfg_data : mapping
+        ``Config.model_dump(mode="json")`` with absolute paths.
+    task_name, brand, date, global_id : str
+        The task, the brand, the run date (``YYYY-MM-DD``) and the global model to adapt.
+
+    Returns
+    -------
+    dict
+        A :class:`BrandRecord` as a dict.
+    """
+    t_start = time.perf_counter()
+    rec = BrandRecord(brand_id=brand)
+    try:
+        _refresh_brand(
+            Config.model_validate(dict(cfg_data)), task_name, parse_date(date), global_id, rec
+        )
+    except Exception as exc:  # noqa: BLE001 - failure isolation: one brand's error is recorded
+        logger.warning(
+            "brand %s failed: %s", brand, exc, exc_info=logger.isEnabledFor(logging.DEBUG)
+        )
+        rec.status, rec.reason = "failed", f"{type(exc).__name__}: {exc}"
+    rec.seconds = round(time.perf_counter() - t_start, 4)
+    return rec.to_dict()
+
+
+def _refresh_brand(
+    cfg: Config, task_name: str, date: dt.date, global_id: str, rec: BrandRecord
+) -> None:
+    """The wiring of one brand; fills ``rec`` as it goes (so a failure keeps what was known)."""
+    task = cfg.task(task_name)
+    registry = registry_for(cfg)
+    brand, t = rec.brand_id, rec.timings
+
+    with _timed(t, "load"):
+        rows = load_brand(store_for(cfg), brand, date)
+        if len(rows) == 0:
+            rec.status, rec.reason = "skipped", f"no rows up to {date}"
+            return
+        data = usable_rows(rows, task)
+        rec.rows = len(data)
+        glob = _load_version(cfg, task, global_id)
+        mask = holdout_mask(data.X[TIME_COLUMN], cfg.adaptation.validation_fraction)
+
+    if rec.rows < cfg.adaptation.min_rows_to_adapt:
+        with _timed(t, "evaluate"):
+            rec.scores = {
+                "champion": None,
+                "challenger": None,
+                **evaluate({"global": glob}, data, mask, kind=task.kind, objective=task.objective),
+            }
+        rec.status, rec.served_by, rec.model_id = "cold_start", "global", global_id
+        rec.reason = (
+            f"{rec.rows} usable rows < min_rows_to_adapt={cfg.adaptation.min_rows_to_adapt}; "
+            "served by the global model"
+        )
+    else:
+        _adapt_and_decide(cfg, task, date, global_id, glob, data, mask, registry, rec)
+
+    with _timed(t, "write"):
+        serving = glob if rec.served_by == "global" else _load_version(cfg, task, rec.model_id)
+        rec.outputs, notes = write_decisions(cfg, task, brand, date, serving, rec.model_id, rows)
+        rec.notes.extend(notes)
+
+
+def _adapt_and_decide(
+    cfg: Config,
+    task: TaskConfig,
+    date: dt.date,
+    global_id: str,
+    glob: Any,
+    data: TaskData,
+    mask: np.ndarray,
+    registry: ModelRegistry,
+    rec: BrandRecord,
+) -> None:
+    """A brand with enough rows: build (or find again) the challenger, decide, fill ``rec``."""
+    brand, t = rec.brand_id, rec.timings
+    champ_ref, notes = _current_champion(registry, task.name, brand)
+    rec.notes.extend(notes)
+    earlier = find_run_challenger(registry, task.name, brand, date, global_id)
+    if earlier is not None:
+        chall_ref, champ_ref, same = _resumed(registry, earlier, rec)
+    else:
+        if champ_ref is not None and _nothing_new(registry.manifest(champ_ref), data, global_id):
+            _keep_unchanged_champion(cfg, task, glob, data, mask, champ_ref, rec)
+            return
+        with _timed(t, "train"):
+            champion = None if champ_ref is None else _load_version(cfg, task, champ_ref.id)
+            result = challenge(
+                cfg,
+                task,
+                glob,
+                data,
+                mask,
+                date=date,
+                global_id=global_id,
+                champion=champion,
+                champion_manifest=None if champ_ref is None else registry.manifest(champ_ref),
+                load_model_id=lambda model_id: _load_version(cfg, task, model_id),
+            )
+            rec.scores, same = result.scores, result.same_recipe
+            rec.notes.extend(result.notes)
+            chall_ref = publish_challenger(
+                registry,
+                task,
+                brand,
+                result.challenger,
+                data,
+                date=date,
+                global_id=global_id,
+                champion_id=None if champ_ref is None else champ_ref.id,
+                scores=result.scores,
+                same_recipe=same,
+                notes=result.notes,
+            )
+        rec.strategy = str(result.challenger.strategy_)
+    rec.challenger_id = chall_ref.id
+    rec.champion_id = None if champ_ref is None else champ_ref.id
+
+    with _timed(t, "evaluate"):
+        if same and champ_ref is not None:
+            decision = same_recipe_decision(rec.scores, rec.strategy)
+        else:
+            decision = decide_promotion(rec.scores, cfg.refresh.promotion_margin)
+    rec.status, rec.reason = decision.status, decision.reason
+    if champ_ref is None:
+        rec.reason += " (no brand champion yet: the champion is the global model)"
+    if decision.promote:
+        registry.promote(chall_ref)
+        rec.served_by, rec.model_id = "challenger", chall_ref.id
+    elif champ_ref is None:
+        rec.served_by, rec.model_id = "global", global_id
+    else:
+        rec.served_by, rec.model_id = "champion", champ_ref.id
+
+
+def _resumed(
+    registry: ModelRegistry, earlier: tuple[ModelRef, dict[str, Any]], rec: BrandRecord
+) -> tuple[ModelRef, ModelRef | None, bool]:
+    """Resuming: the challenger an interrupted attempt published, with its out-of-time scores.
+
+    The comparison is with the champion it was built against, which may already have been
+    replaced by it before the interruption. Returns the challenger, that champion (None: the
+    global model) and whether the challenger repeats the champion's choice.
+    """
+    chall_ref, manifest = earlier
+    info = manifest["refresh"]
+    before = info.get("champion_before")
+    champ_ref = None
+    if before is not None:
+        champ_ref = registry.from_id(before)
+        registry.verify(champ_ref)
+    rec.strategy = manifest.get("strategy")
+    rec.scores = dict(info.get("scores") or {})
+    rec.notes.extend(info.get("notes") or [])
+    return chall_ref, champ_ref, bool(info.get("same_recipe"))
+
+
+def _keep_unchanged_champion(
+    cfg: Config,
+    task: TaskConfig,
+    glob: Any,
+    data: TaskData,
+    mask: np.ndarray,
+    champ_ref: ModelRef,
+    rec: BrandRecord,
+) -> None:
+    """No new rows since the champion was trained: it keeps serving (scored for the report)."""
+    champ = _load_version(cfg, task, champ_ref.id)
+    with _timed(rec.timings, "evaluate"):
+        rec.scores = {
+            "challenger": None,
+            **evaluate(
+                {"champion": champ, "global": glob},
+                data,
+                mask,
+                kind=task.kind,
+                objective=task.objective,
+            ),
+        }
+    rec.status, rec.served_by = "skipped", "champion"
+    rec.model_id = rec.champion_id = champ_ref.id
+    rec.reason = f"no new rows since {champ_ref.id} was trained; it keeps serving"
+
+
+def _nothing_new(manifest: Mapping[str, Any], data: TaskData, global_id: str) -> bool:
+    """Whether the champion was built from this global model on every row the brand has."""
+    window = manifest.get("data_window") or [None, None]
+    last = pd.to_datetime(data.X[TIME_COLUMN]).max()
+    try:
+        covered = window[-1] is not None and pd.Timestamp(window[-1]) >= last
+    except (TypeError, ValueError):
+        return False
+    return covered and manifest.get("base_model") == global_id and manifest.get("rows") == len(data)

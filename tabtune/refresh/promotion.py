@@ -1,0 +1,372 @@
+"""The refresh's promotion: the candidates scored out of time, the decision, the record.
+
+:func:`challenge` builds tonight's challenger and scores it, the champion and the global model
+on the newest days of the brand (:func:`holdout_mask`, :func:`evaluate`), with the challenger's
+choice made on the days before them; :func:`decide_promotion` (or
+:func:`same_recipe_decision`) decides; :func:`publish_challenger` publishes the challenger
+unpromoted with the run it belongs to, which :func:`find_run_challenger` finds again when an
+interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tabtune.config import Config, TaskConfig
+from tabtune.errors import ModelIntegrityError
+from tabtune.evaluation import loss_name, score_many, score_objective, time_window
+from tabtune.features import TIME_COLUMN, TaskData
+from tabtune.pipeline import MODEL_SUBDIR
+from tabtune.refresh.challenger import build_challenger, fit_brand_model
+from tabtune.refresh.state import Decision, finite_or_none
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tabtune.registry import ModelRef, ModelRegistry
+
+__all__ = [
+    "Challenge",
+    "challenge",
+    "decide_promotion",
+    "evaluate",
+    "find_run_challenger",
+    "holdout_mask",
+    "publish_challenger",
+    "same_recipe_decision",
+]
+
+logger = logging.getLogger("tabtune.refresh")
+
+
+holdout_mask = time_window
+
+
+def evaluate(
+    models: Mapping[str, Any],
+    data: TaskData,
+    mask: np.ndarray,
+    *,
+    kind: str = "regression",
+    objective: str | None = None,
+) -> dict[str, float | None]:
+    """Score every model on the same rows: the brand's evaluation window.
+
+    Parameters
+    ----------
+    models : mapping of str to estimator or None
+        Name (``champion``, ``challenger``, ``global``) -> fitted model; ``None`` is not scored.
+        The same object under two names is predicted once.
+    data : TaskData
+        The brand's model inputs up to the run date.
+    mask : ndarray of bool
+        Rows of the window (:func:`~tabtune.evaluation.time_window`).
+    kind : {"regression", "classification"}
+    objective : str, optional
+        The task's objective; the score is its own loss
+        (:func:`~tabtune.evaluation.score_objective`: deviance, squared error or log loss).
+
+    Returns
+    -------
+    dict of str to float or None
+        The weighted loss per name (weights: the task's sample weights).
+    """
+    loss = score_objective(objective, kind)
+    return score_many(models, data.X, data.y, mask, loss, data.weight)
+
+
+def _recipe(selection: Mapping[str, Any] | None) -> tuple[str, int] | None:
+    """A choice as (strategy, new trees), comparable between models; None when unknown."""
+    if not selection or selection.get("strategy") is None:
+        return None
+    return str(selection["strategy"]), int(selection.get("n_new_trees") or 0)
+
+
+@dataclass
+class Challenge:
+    """Tonight's challenger for one brand and the out-of-time scores it is promoted on.
+
+    Attributes
+    ----------
+    challenger : estimator
+        The model to publish and, if promoted, serve: the choice made on the rows before the
+        window, fitted again on every row.
+    scores : dict
+        ``champion``, ``challenger`` and ``global`` scored on the window with the task's own
+        loss. The challenger and the champion are scored as fitted on the rows before the
+        window only (out of time); the global model as it is.
+    same_recipe : bool
+        The challenger repeats the champion's choice on the same global model: the same
+        procedure on newer rows, so it replaces the champion without a contest.
+    out_of_time : bool
+        False when the brand's rows span too few days for a window with rows before it.
+    notes : list of str
+    """
+
+    challenger: Any
+    scores: dict[str, float | None]
+    same_recipe: bool = False
+    out_of_time: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+def challenge(
+    cfg: Config,
+    task: TaskConfig,
+    glob: Any,
+    data: TaskData,
+    window: np.ndarray,
+    *,
+    date: dt.date,
+    global_id: str,
+    champion: Any = None,
+    champion_manifest: Mapping[str, Any] | None = None,
+    load_model_id: Callable[[str], Any] | None = None,
+) -> Challenge:
+    """Build the challenger and score the candidates on days the challenger did not learn from.
+
+    The challenger's choice (``auto``'s strategy and new trees, or the champion's choice
+    repeated, see :func:`build_challenger`) is made on the rows before ``window`` and scored
+    on it. The champion's own choice is fitted on the same rows from its own global model and
+    scored on the same days (when it is the challenger's choice on the same global model, the
+    two are one model). A champion whose choice cannot be repeated (no ``selection`` in its
+    manifest, or a global model that no longer loads) is scored as it serves, with a note:
+    it has learned from part of the window, which favours it. The global model is scored as
+    it serves. The challenger to publish repeats the choice on every row.
+
+    Parameters
+    ----------
+    cfg, task : the configuration and the task.
+    glob : estimator
+        Tonight's global model.
+    data : TaskData
+        The brand's rows up to the run date.
+    window : ndarray of bool
+        The evaluation window (:func:`~tabtune.evaluation.time_window`).
+    date : date
+        The run date.
+    global_id : str
+        Tonight's global model's registry id.
+    champion : estimator, optional
+        The brand's champion; None when the global model is the champion.
+    champion_manifest : mapping, optional
+        The champion's manifest.
+    load_model_id : callable, optional
+        Loads a registry model by id (the champion's global model).
+
+    Returns
+    -------
+    Challenge
+    """
+    objective = score_objective(task.objective, task.kind)
+    manifest = champion_manifest or {}
+    previous = (
+        manifest if champion is not None and manifest.get("base_model") == global_id else None
+    )
+    if not np.any(~window):
+        est = build_challenger(cfg, task, glob, data, date=date, previous=previous)
+        models = {"champion": champion or glob, "challenger": est, "global": glob}
+        scores = score_many(models, data.X, data.y, window, objective, data.weight)
+        note = "the rows span too few days for a window with days before it: scored in sample"
+        return Challenge(est, scores, out_of_time=False, notes=[note])
+    early = data.take(~window)
+    scorer = build_challenger(cfg, task, glob, early, date=date, previous=previous)
+    est = fit_brand_model(cfg, task, glob, data, repeat=scorer.selection_)
+    est.selection_ = dict(scorer.selection_)
+    est.strategy_reason_ = getattr(scorer, "strategy_reason_", "")
+    est.holdout_scores_ = dict(getattr(scorer, "holdout_scores_", {}) or {})
+    champ, same, notes = _champion_on_window(
+        cfg, task, scorer, early, global_id, glob, champion, manifest, load_model_id
+    )
+    models = {"challenger": scorer, "global": glob, "champion": champ}
+    scores = score_many(models, data.X, data.y, window, objective, data.weight)
+    return Challenge(est, scores, same_recipe=same, notes=notes)
+
+
+def _champion_on_window(
+    cfg: Config,
+    task: TaskConfig,
+    scorer: Any,
+    early: TaskData,
+    global_id: str,
+    glob: Any,
+    champion: Any,
+    manifest: Mapping[str, Any],
+    load_model_id: Callable[[str], Any] | None,
+) -> tuple[Any, bool, list[str]]:
+    """The model that stands for the champion on the window, whether it is the scorer's
+    choice, and notes (see :func:`challenge`)."""
+    if champion is None:
+        return glob, False, []
+    recipe = _recipe(manifest.get("selection"))
+    base_id = manifest.get("base_model")
+    if base_id == global_id and recipe is not None and recipe == _recipe(scorer.selection_):
+        return scorer, True, []
+    base = _champion_base(base_id, global_id, glob, load_model_id) if recipe else None
+    if base is not None:
+        return fit_brand_model(cfg, task, base, early, repeat=manifest["selection"]), False, []
+    note = (
+        "the champion's choice cannot be fitted again (no recorded choice or its global model "
+        "is gone): it is scored as it serves, on days it learned from"
+    )
+    return champion, False, [note]
+
+
+def _champion_base(
+    base_id: str | None, global_id: str, glob: Any, load_model_id: Callable[[str], Any] | None
+) -> Any:
+    """The global model the champion was adapted from, or None when it cannot be loaded."""
+    if base_id == global_id:
+        return glob
+    if base_id is None or load_model_id is None:
+        return None
+    try:
+        return load_model_id(base_id)
+    except (ModelIntegrityError, OSError, KeyError, ValueError) as exc:
+        logger.warning("the champion's global model %s does not load: %s", base_id, exc)
+        return None
+
+
+def same_recipe_decision(scores: Mapping[str, float | None], strategy: str | None) -> Decision:
+    """Promote a challenger that repeats the champion's choice: the same procedure, newer rows."""
+    chall = scores.get("challenger")
+    shown = "" if chall is None else f"; out of time it scores {chall:.5g}"
+    return Decision(
+        "promoted",
+        True,
+        f"repeats the champion's choice ({strategy}) on newer rows{shown}",
+    )
+
+
+def decide_promotion(scores: Mapping[str, float | None], margin: float) -> Decision:
+    """Promote the challenger only if it beats the champion's error by ``margin`` (a share).
+
+    Parameters
+    ----------
+    scores : mapping
+        ``champion`` and ``challenger`` holdout errors (lower is better).
+    margin : float
+        In [0, 1): the challenger must score below ``champion * (1 - margin)``. With 0 it must
+        be strictly better; a tie keeps the champion.
+
+    Returns
+    -------
+    Decision
+        ``promoted`` or ``kept``, with the numbers in the reason.
+    """
+    champ, chall = scores.get("champion"), scores.get("challenger")
+    if chall is None or champ is None or not (math.isfinite(chall) and math.isfinite(champ)):
+        return Decision("kept", False, "no holdout rows with weight to compare on; champion kept")
+    threshold = champ * (1.0 - margin)
+    gain = (champ - chall) / champ if champ > 0 else 0.0
+    if chall < threshold:
+        return Decision(
+            "promoted",
+            True,
+            f"challenger {chall:.5g} beats champion {champ:.5g} by {gain:.1%} "
+            f"(margin {margin:.1%})",
+        )
+    return Decision(
+        "kept",
+        False,
+        f"challenger {chall:.5g} vs champion {champ:.5g} ({gain:+.1%}) does not beat the "
+        f"{margin:.1%} margin",
+    )
+
+
+def publish_challenger(
+    registry: ModelRegistry,
+    task: TaskConfig,
+    brand: str,
+    est: Any,
+    data: TaskData,
+    *,
+    date: dt.date,
+    global_id: str,
+    champion_id: str | None,
+    scores: Mapping[str, float | None] | None = None,
+    same_recipe: bool = False,
+    notes: Sequence[str] = (),
+) -> ModelRef:
+    """Publish a challenger without promoting it.
+
+    Its manifest records the run that built it (``refresh``: date, task, global model, the
+    champion it was built against and the out-of-time scores of :func:`challenge`), so an
+    interrupted run finds it again (:func:`find_run_challenger`) and decides as the first
+    attempt would have, instead of publishing a second one.
+
+    Returns
+    -------
+    ModelRef
+        The new version.
+    """
+    dates = pd.to_datetime(data.X[TIME_COLUMN])
+    manifest = {
+        "kind": "brand",
+        "brand_id": brand,
+        "task": task.model_dump(mode="json"),
+        "base_model": global_id,
+        "base_model_sha256": getattr(est, "base_model_id_", None),
+        "strategy": str(est.strategy_),
+        "reason": str(getattr(est, "strategy_reason_", "")),
+        "selection": getattr(est, "selection_", None),
+        "data_window": [str(dates.min().date()), str(dates.max().date())],
+        "rows": len(data),
+        "metrics": {"holdout": dict(getattr(est, "holdout_scores_", {}) or {})},
+        "refresh": {
+            "date": date.isoformat(),
+            "task": task.name,
+            "global_model": global_id,
+            "champion_before": champion_id,
+            "metric": loss_name(score_objective(task.objective, task.kind)),
+            "scores": {k: finite_or_none(v) for k, v in (scores or {}).items()},
+            "same_recipe": bool(same_recipe),
+            "notes": list(notes),
+        },
+    }
+    return registry.publish(
+        task.name,
+        lambda d: est.save(Path(d) / MODEL_SUBDIR),
+        brand=brand,
+        manifest=manifest,
+        promote=False,
+    )
+
+
+def find_run_challenger(
+    registry: ModelRegistry, task: str, brand: str, date: dt.date, global_id: str
+) -> tuple[ModelRef, dict[str, Any]] | None:
+    """The challenger an earlier, interrupted attempt of this run already published.
+
+    Looks, newest first, for a version whose manifest says it was built by the refresh of
+    ``date`` from ``global_id``, and that verifies.
+
+    Returns
+    -------
+    (ModelRef, manifest) or None
+    """
+    day = date.isoformat()
+    for ref in reversed(registry.versions(task, brand)):
+        try:
+            manifest = registry.manifest(ref)
+        except ModelIntegrityError:
+            continue
+        info = manifest.get("refresh") or {}
+        ran = info.get("date")
+        if ran == day and info.get("global_model") == global_id and info.get("task") == task:
+            try:
+                registry.verify(ref)
+            except ModelIntegrityError as exc:
+                logger.warning("ignoring the challenger of an earlier attempt: %s", exc)
+                return None
+            return ref, manifest
+        if isinstance(ran, str) and ran < day:
+            return None  # versions are in time order: older runs from here on
+    return None

@@ -1,0 +1,284 @@
+"""The refresh of a date or a range of dates: lock, global model, brands, run state, report.
+
+:func:`refresh` (one date) and :func:`refresh_range` (a backfill) hold the registry's refresh
+lock, append new rows, make sure a global champion exists, run :func:`refresh_brand` for every
+pending brand on the executor, record each brand in the run state as soon as it is done and
+write the run report at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from tabtune.config import Config
+from tabtune.data.store import check_brands
+from tabtune.errors import TabTuneInputError
+from tabtune.parallel import Executor, make_executor
+from tabtune.pipeline import registry_for, store_for
+from tabtune.progress import ProgressFactory, track
+from tabtune.refresh.brand import refresh_brand
+from tabtune.refresh.global_model import ensure_global
+from tabtune.refresh.state import (
+    REPORT_NAME,
+    STATE_NAME,
+    BrandRecord,
+    RunReport,
+    build_report,
+    load_state,
+    new_state,
+    parse_date,
+    pending_brands,
+    record_brand,
+    save_state,
+)
+from tabtune.registry import RegistryLockedError
+from tabtune.report import load_history, run_dir_for, write_report
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tabtune.data.store import CampaignStore
+
+__all__ = ["LOCK_NAME", "refresh", "refresh_range"]
+
+logger = logging.getLogger("tabtune.refresh")
+
+
+#: The registry lock a refresh holds.
+LOCK_NAME = "refresh"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _worker_config(cfg: Config) -> dict[str, Any]:
+    """``cfg`` as plain JSON with absolute paths, for workers in other processes."""
+    data = cfg.model_dump(mode="json")
+    for key in ("models_dir", "runs_dir", "outputs_dir", "cache_dir"):
+        if data[key] is not None:
+            data[key] = str(Path(data[key]).absolute())
+    for key in ("store", "truth_dir"):
+        data["data"][key] = str(Path(data["data"][key]).absolute())
+    return data
+
+
+def _select_brands(store: CampaignStore, date: dt.date, brands: Sequence[str] | None) -> list[str]:
+    known = store.brands()
+    if not known:
+        raise TabTuneInputError(f"the campaign store {store.root} is empty; nothing to refresh")
+    if brands is None:
+        return [b for b in known if _has_rows_by(store, b, date)]
+    wanted = list(dict.fromkeys(str(b) for b in brands))
+    check_brands(wanted, known, store.root)
+    return sorted(wanted)
+
+
+def _has_rows_by(store: CampaignStore, brand: str, date: dt.date) -> bool:
+    try:
+        return store.date_range(brand)[0].date() <= date
+    except Exception:  # noqa: BLE001 - a damaged partition fails in its own job, not the run
+        return True
+
+
+def _failure(brand: str, error: BaseException) -> dict[str, Any]:
+    return BrandRecord(
+        brand_id=brand, status="failed", reason=f"{type(error).__name__}: {error}"
+    ).to_dict()
+
+
+def _refresh_date(
+    cfg: Config,
+    date: dt.date,
+    *,
+    task: str,
+    brands: Sequence[str] | None,
+    executor: Executor,
+    progress: ProgressFactory | None,
+) -> RunReport:
+    """One date, with the lock held."""
+    run_dir = run_dir_for(cfg.runs_dir, date.isoformat(), task)
+    state_path, report_path = run_dir / STATE_NAME, run_dir / REPORT_NAME
+    store = store_for(cfg)
+    selected = _select_brands(store, date, brands)
+    state = load_state(state_path)
+    if state is not None and state.get("task") != task:
+        raise TabTuneInputError(f"{state_path} belongs to task {state.get('task')!r}, not {task!r}")
+    todo = pending_brands(state, selected)
+
+    if state is not None and state.get("finished_at") and not todo:
+        logger.info("refresh of %s (%s) already finished; nothing to do", date, task)
+        try:
+            return RunReport.from_dict(json.loads(report_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            report = build_report(state)
+            _write_report(cfg, run_dir, report)
+            return report
+
+    if state is None:
+        started = _now()
+        gref, note, seconds = ensure_global(cfg, task, date)
+        state = new_state(date, task, started_at=started, global_model=gref.id, global_note=note)
+        state["global_seconds"] = round(seconds, 3)
+        save_state(state_path, state)
+    else:
+        reg = registry_for(cfg)
+        reg.verify(reg.from_id(state["global_model"]))  # the run's base must still be intact
+        state = {**state, "finished_at": None}
+    global_id = state["global_model"]
+
+    cfg_data = _worker_config(cfg)
+    jobs = {b: (cfg_data, task, b, date.isoformat(), global_id) for b in todo}
+    with track(progress, f"refresh {task} {date}", len(jobs)) as update:
+        for outcome in executor.run(refresh_brand, jobs):
+            data = outcome.value if outcome.ok else _failure(outcome.key, outcome.error)
+            record = BrandRecord.from_dict(data)
+            state = record_brand(state, record)
+            save_state(state_path, state)
+            update(advance=1, status=f"{record.brand_id}: {record.status}")
+
+    # The report goes first: a run killed between the two writes is finished again on rerun.
+    finished = {**state, "finished_at": _now()}
+    report = build_report(finished)
+    _write_report(cfg, run_dir, report)
+    save_state(state_path, finished)
+    return report
+
+
+def _write_report(cfg: Config, run_dir: Path, report: RunReport) -> None:
+    data = report.to_dict()
+    history = load_history(cfg.runs_dir, report.task, upto=report.date)
+    history = [h for h in history if h.get("date") != report.date] + [data]
+    write_report(run_dir, data, history=history)
+
+
+@contextlib.contextmanager
+def _refresh_session(
+    cfg: Config, task: str, new_rows: pd.DataFrame | None, executor: Executor | str | None
+) -> Iterator[Executor]:
+    """Lock, append new rows, and provide the executor for the session's dates."""
+    cfg.task(task)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(registry_for(cfg).lock(LOCK_NAME, timeout=0))
+        except RegistryLockedError as exc:
+            raise RegistryLockedError(f"another refresh is running; refused: {exc}") from None
+        if new_rows is not None:
+            result = store_for(cfg).append(
+                new_rows, extra_columns=cfg.data.extra_columns, on_existing="skip"
+            )
+            logger.info(
+                "appended %d new rows (%d already stored)", result.rows_written, result.rows_skipped
+            )
+        if isinstance(executor, Executor):
+            yield executor
+        else:
+            r = cfg.refresh
+            yield stack.enter_context(
+                make_executor(executor or r.executor, n_workers=r.n_workers, scheduler=r.scheduler)
+            )
+
+
+def refresh(
+    cfg: Config,
+    date: Any,
+    *,
+    brands: Sequence[str] | None = None,
+    task: str = "bid",
+    new_rows: pd.DataFrame | None = None,
+    executor: Executor | str | None = None,
+    progress: ProgressFactory | None = None,
+) -> RunReport:
+    """Run the nightly refresh of one task for one date (see :mod:`tabtune.refresh`).
+
+    Parameters
+    ----------
+    cfg : Config
+    date : str or date
+        The run date ``D``: models use rows up to ``D``; outputs are for ``D + 1``.
+    brands : sequence of str, optional
+        Only these brands (each must be in the store); default every brand with data up to D.
+    task : str, default "bid"
+    new_rows : DataFrame, optional
+        Campaign rows to append to the store first (validated; rows already stored are
+        skipped).
+    executor : Executor, {"inline", "process", "dask"} or None
+        Where brands run; default ``cfg.refresh.executor``. An Executor instance is left open.
+    progress : ProgressFactory, optional
+        Reports each finished brand (:mod:`tabtune.progress`); default silent.
+
+    Returns
+    -------
+    RunReport
+        Also written to ``runs/<D>/report.json`` (and ``report.html``).
+
+    Raises
+    ------
+    RegistryLockedError
+        Another refresh holds the lock (the message names its pid and host).
+    TabTuneInputError
+        Bad date, unknown task or brand, bad new rows, empty store.
+    """
+    day = parse_date(date)
+    with _refresh_session(cfg, task, new_rows, executor) as ex:
+        return _refresh_date(cfg, day, task=task, brands=brands, executor=ex, progress=progress)
+
+
+def refresh_range(
+    cfg: Config,
+    start: Any,
+    end: Any,
+    *,
+    brands: Sequence[str] | None = None,
+    task: str = "bid",
+    new_rows: pd.DataFrame | None = None,
+    executor: Executor | str | None = None,
+    progress: ProgressFactory | None = None,
+    on_report: Callable[[RunReport], None] | None = None,
+) -> list[RunReport]:
+    """Backfill: :func:`refresh` every date from ``start`` to ``end`` (inclusive), in order.
+
+    The lock is held for the whole range and ``new_rows`` are appended once, first. Finished
+    dates are not redone, so an interrupted backfill resumes where it stopped.
+
+    Parameters
+    ----------
+    cfg : Config
+    start, end : str or date
+        First and last run date.
+    brands, task, new_rows, executor, progress
+        As for :func:`refresh`.
+    on_report : callable, optional
+        Called with each date's :class:`RunReport` as soon as it is done.
+
+    Returns
+    -------
+    list of RunReport
+        One per date, in order.
+
+    Raises
+    ------
+    TabTuneInputError
+        ``start`` is after ``end``, or as for :func:`refresh`.
+    """
+    first, last = parse_date(start, "from"), parse_date(end, "to")
+    if first > last:
+        raise TabTuneInputError(f"--from {first} is after --to {last}")
+    reports = []
+    with _refresh_session(cfg, task, new_rows, executor) as ex:
+        day = first
+        while day <= last:
+            report = _refresh_date(
+                cfg, day, task=task, brands=brands, executor=ex, progress=progress
+            )
+            reports.append(report)
+            if on_report is not None:
+                on_report(report)
+            day += dt.timedelta(days=1)
+    return reports
