@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import re
 import sys
@@ -179,3 +180,24 @@ def test_report_cli_on_an_unfinished_run_says_how_to_resume(tmp_path: Path, caps
     out = capsys.readouterr().out
     assert "not finished" in out and "refresh --date 2024-04-30" in out
     assert "promoted 1" in out and "failed 1" in out
+
+
+def test_summary_and_plot_name_the_metric_of_the_run() -> None:
+    from tabtune.refresh import build_report, new_state
+    from tabtune.report import metric_of, summary_lines
+
+    state = new_state(
+        dt.date(2024, 1, 2), "bid", started_at="t", global_model="g", metric="tweedie deviance"
+    )
+    state["brands"] = {
+        "a": {
+            "brand_id": "a",
+            "status": "promoted",
+            "served_by": "challenger",
+            "scores": {"champion": 2.0, "challenger": 1.0, "global": 2.0},
+        }
+    }
+    report = build_report(state).to_dict()
+    assert report["metric"] == "tweedie deviance" == metric_of(report)
+    assert any("median tweedie deviance" in line for line in summary_lines(report))
+    assert metric_of({}) == "holdout error"  # reports written before the metric was named

@@ -21,6 +21,7 @@ import pandas as pd
 from tabtune.config import Config
 from tabtune.data.store import check_brands
 from tabtune.errors import TabTuneInputError
+from tabtune.evaluation import loss_name, score_objective
 from tabtune.parallel import Executor, make_executor
 from tabtune.pipeline import registry_for, store_for
 from tabtune.progress import ProgressFactory, track
@@ -124,7 +125,15 @@ def _refresh_date(
     if state is None:
         started = _now()
         gref, note, seconds = ensure_global(cfg, task, date)
-        state = new_state(date, task, started_at=started, global_model=gref.id, global_note=note)
+        task_cfg = cfg.task(task)
+        state = new_state(
+            date,
+            task,
+            started_at=started,
+            global_model=gref.id,
+            global_note=note,
+            metric=loss_name(score_objective(task_cfg.objective, task_cfg.kind)),
+        )
         state["global_seconds"] = round(seconds, 3)
         save_state(state_path, state)
     else:

@@ -69,9 +69,10 @@ class BrandRecord:
     strategy : str or None
         Adaptation strategy of the challenger.
     scores : dict
-        Weighted MSE of ``champion``, ``challenger`` and ``global`` on the brand's holdout
-        window (``None`` where not computed). Without a brand champion, the champion is the
-        global model.
+        The task's own loss (the run's ``metric``) of ``champion``, ``challenger`` and ``global``
+        on the brand's newest days, out of time (see :func:`tabtune.refresh.challenge`;
+        ``None`` where not computed). Without a brand champion, the champion is the global
+        model.
     model_id : str or None
         The model that serves the brand after the run.
     served_by : str or None
@@ -132,6 +133,8 @@ class RunReport:
     summary: dict[str, Any]
     timings: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    #: The loss the brands' scores are in (e.g. "tweedie deviance"); None in older reports.
+    metric: str | None = None
 
     @property
     def failed(self) -> list[BrandRecord]:
@@ -187,10 +190,17 @@ def parse_date(value: Any, name: str = "date") -> dt.date:
 
 
 def new_state(
-    date: dt.date, task: str, *, started_at: str, global_model: str, global_note: str = ""
+    date: dt.date,
+    task: str,
+    *,
+    started_at: str,
+    global_model: str,
+    global_note: str = "",
+    metric: str | None = None,
 ) -> dict[str, Any]:
-    """The state of a run that has not done any brand yet."""
+    """The state of a run that has not done any brand yet (``metric``: the scores' loss)."""
     return {
+        "metric": metric,
         "format_version": STATE_FORMAT,
         "date": date.isoformat(),
         "task": task,
@@ -256,6 +266,7 @@ def build_report(state: Mapping[str, Any]) -> RunReport:
         summary=summary,
         timings=timings,
         notes=notes,
+        metric=state.get("metric"),
     )
 
 
