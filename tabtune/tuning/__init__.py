@@ -22,9 +22,10 @@ user attribute, so a rerun next week adds comparable trials instead of mixing tw
 Storage URLs: ``sqlite:///models/tuning.db`` (the default: one process, resumable),
 ``journal:<path>`` (several processes on one machine) and ``postgresql[+psycopg2]://...``
 (several machines). Parallel workers are separate processes started with
-:func:`~tabtune.tuning.workers.run_parallel_workers`; SQLite is refused for them (its FAQ warns of "database is
-locked"). A worker that dies leaves a ``RUNNING`` trial behind: the next run marks such trials
-``FAIL`` when their process is gone (same host) and re-enqueues the defaults if they were lost.
+:func:`~tabtune.tuning.workers.run_parallel_workers`; SQLite is refused for them (its FAQ warns
+of "database is locked"). A worker that dies leaves a ``RUNNING`` trial behind: the next run
+marks such trials ``FAIL`` when their process is gone (same host) and re-enqueues the defaults
+if they were lost.
 
 The package, one job per module (lower ones never import higher ones):
 

@@ -1,11 +1,11 @@
 """The tuning objective: one parameter set scored on a study's rolling-origin folds.
 
 Every trial is scored on the same rolling-origin folds
-(:func:`tabtune.evaluation.rolling_origin_folds`): fold *k* trains on the dates before ``cut_k`` and validates on ``[cut_k, cut_k + horizon)``,
-never on a random split. The score is the weighted deviance of the task's loss (Tweedie or
-Poisson deviance, squared error, or log loss for classification tasks) averaged over the folds;
-the running mean is reported after each fold, so the median pruner stops bad trials after
-their first, cheapest fold.
+(:func:`tabtune.evaluation.rolling_origin_folds`): fold *k* trains on the dates before ``cut_k``
+and validates on ``[cut_k, cut_k + horizon)``, never on a random split. The score is the
+weighted deviance of the task's loss (Tweedie or Poisson deviance, squared error, or log loss
+for classification tasks) averaged over the folds; the running mean is reported after each fold,
+so the median pruner stops bad trials after their first, cheapest fold.
 """
 
 from __future__ import annotations
