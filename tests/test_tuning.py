@@ -496,7 +496,7 @@ def test_fold_loss_matches_the_task_loss(objective) -> None:
     from sklearn.metrics import mean_poisson_deviance, mean_squared_error, mean_tweedie_deviance
 
     from tabtune.config import TaskConfig
-    from tabtune.tuning import _fold_loss
+    from tabtune.tuning import fold_loss as _fold_loss
 
     class Fixed:
         def __init__(self, mu):

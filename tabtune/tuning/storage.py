@@ -1,0 +1,244 @@
+"""Tuning storage: checked storage URLs, opening them, and failing trials of dead workers.
+
+``sqlite:///models/tuning.db`` (the default: one process, resumable), ``journal:<path>``
+(several processes on one machine) and ``postgresql[+psycopg2]://...`` (several machines).
+SQLite is refused for parallel workers (its FAQ warns of "database is locked"). A worker that
+dies leaves a ``RUNNING`` trial behind: :func:`reap_dead_trials` marks it ``FAIL`` when its
+process is gone (same host).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import optuna
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from tabtune.errors import ConfigError
+from tabtune.tuning.keys import ERROR_ATTR, WORKER_ATTR
+
+__all__ = [
+    "StorageSpec",
+    "check_parallel",
+    "open_storage",
+    "parse_storage",
+    "reap_dead_trials",
+    "worker_identity",
+]
+
+logger = logging.getLogger("tabtune")
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    """A checked storage URL.
+
+    Attributes
+    ----------
+    url : str
+        As given.
+    kind : {"sqlite", "journal", "rdb"}
+    path : Path or None
+        The file of a SQLite or journal storage.
+    display : str
+        The URL with any password hidden, for messages.
+    """
+
+    url: str
+    kind: Literal["sqlite", "journal", "rdb"]
+    path: Path | None
+    display: str
+
+    @property
+    def parallel_safe(self) -> bool:
+        """Whether several processes may write to it at once (not SQLite)."""
+        return self.kind != "sqlite"
+
+
+def parse_storage(url: str) -> StorageSpec:
+    """Check a storage URL without touching the storage.
+
+    Parameters
+    ----------
+    url : str
+        ``sqlite:///<path>``, ``journal:<path>``, ``postgresql[+driver]://user@host/db`` or
+        ``mysql[+driver]://...``.
+
+    Returns
+    -------
+    StorageSpec
+
+    Raises
+    ------
+    ConfigError
+        For any other scheme, a missing path or database name, an in-memory SQLite database
+        (nothing to resume), or a database driver that is not installed.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(f"tuning.storage: empty storage URL {url!r}")
+    if url.startswith("journal:"):
+        path = url[len("journal:") :]
+        if not path:
+            raise ConfigError(
+                "tuning.storage: journal storage needs a file, e.g. journal:models/tuning.journal"
+            )
+        return StorageSpec(url, "journal", Path(path), url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"tuning.storage: cannot parse {url!r}: {exc}") from None
+    display = parsed.render_as_string(hide_password=True)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if not url.startswith("sqlite:///") or not parsed.database or parsed.database == ":memory:":
+            raise ConfigError(
+                f"tuning.storage: {display!r} needs a database file, e.g. sqlite:///models/tuning.db"
+            )
+        return StorageSpec(url, "sqlite", Path(parsed.database), display)
+    if backend not in ("postgresql", "mysql"):
+        raise ConfigError(
+            f"tuning.storage: unsupported storage {display!r}; use sqlite:///<file>, "
+            "journal:<file> or postgresql://user@host/db"
+        )
+    if not parsed.database or not parsed.host:
+        raise ConfigError(f"tuning.storage: {display!r} needs a host and a database name")
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (ImportError, NoSuchModuleError) as exc:
+        hint = "pip install psycopg2-binary" if backend == "postgresql" else "pip install pymysql"
+        raise ConfigError(
+            f"tuning.storage: the driver for {display!r} is not installed ({exc}); {hint}"
+        ) from None
+    return StorageSpec(url, "rdb", None, display)
+
+
+def open_storage(storage: str | StorageSpec) -> optuna.storages.BaseStorage:
+    """Open (creating if needed) an Optuna storage.
+
+    SQLite and journal files get their parent folder created. PostgreSQL/MySQL storages get a
+    heartbeat, so a trial whose worker died on another machine is failed after a few minutes.
+
+    Raises
+    ------
+    ConfigError
+        For a bad URL, or a database that cannot be reached or opened.
+    """
+    spec = storage if isinstance(storage, StorageSpec) else parse_storage(storage)
+    if spec.kind == "journal":
+        spec.path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(spec.path)))
+    kwargs: dict[str, Any] = {}
+    if spec.kind == "sqlite":
+        spec.path.parent.mkdir(parents=True, exist_ok=True)
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    else:
+        kwargs.update(
+            engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=60, grace_period=300
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(spec.url, **kwargs)
+    except SQLAlchemyError as exc:
+        raise ConfigError(
+            f"tuning.storage: cannot open {spec.display}: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def check_parallel(store: StorageSpec, n_jobs: int) -> None:
+    """Refuse ``n_jobs`` > 1 worker processes on a storage that cannot serve them (SQLite)."""
+    if n_jobs > 1 and not store.parallel_safe:
+        raise ConfigError(
+            f"tuning.storage: {store.display} is SQLite, which cannot serve {n_jobs} parallel "
+            "workers ('database is locked'); use journal:models/tuning.journal (one machine) "
+            "or postgresql://... (several)"
+        )
+
+
+# -------------------------------------------------------------------------- worker liveness
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of a process (guards against pid reuse), None if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def worker_identity() -> str:
+    """``host|pid|start time`` of this process, recorded on the trials it runs."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}|{pid}|{_process_start(pid) or ''}"
+
+
+def _worker_alive(identity: str) -> bool | None:
+    """True/False for a worker on this host, None when it ran elsewhere (cannot tell)."""
+    host, _, rest = identity.partition("|")
+    pid_text, _, start = rest.partition("|")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state in ("Z", "X"):
+            return False
+    except (OSError, IndexError):
+        pass
+    current = _process_start(pid)
+    return not (start and current and current != start)
+
+
+def reap_dead_trials(study: optuna.Study, *, stale_after: float = 3600.0) -> list[int]:
+    """Mark ``RUNNING`` trials whose worker process is gone as ``FAIL``.
+
+    Optuna leaves the trial of a killed process ``RUNNING`` forever (journal and SQLite have
+    no heartbeat). A trial's worker is recorded when it starts; on this host a dead process is
+    detected at once. A trial without a recorded worker (killed in the instant between its
+    creation and the first line of the objective) is failed once older than ``stale_after``
+    seconds. Trials of workers on other hosts are left to the RDB heartbeat.
+
+    Returns
+    -------
+    list of int
+        The numbers of the trials marked failed.
+    """
+    reaped = []
+    now = datetime.now()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = trial.user_attrs.get(WORKER_ATTR)
+        if owner is not None:
+            dead = _worker_alive(str(owner)) is False
+        else:
+            started = trial.datetime_start or now
+            dead = (now - started).total_seconds() > stale_after
+        if not dead:
+            continue
+        storage = study._storage
+        storage.set_trial_user_attr(trial._trial_id, ERROR_ATTR, "worker process died")
+        if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            reaped.append(trial.number)
+    if reaped:
+        logger.warning(
+            "study %s: marked %d trial(s) left RUNNING by dead workers as FAIL: %s",
+            study.study_name,
+            len(reaped),
+            reaped,
+        )
+    return reaped
