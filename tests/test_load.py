@@ -106,9 +106,10 @@ def test_folder_of_files_dry_run_then_load_then_reload(
 
 
 def test_load_library_summary(config: Path) -> None:
-    _rows("acme", "2024-01-01", 3).to_csv("a.csv", index=False)
+    _rows("007", "2024-01-01", 3).to_csv("a.csv", index=False)
     summary = load_exports(["a.csv"], load_config(config).data)
     assert summary.rows_read == 3 and summary.rows_written == 3
+    assert CampaignStore("store").brands() == ["007"]  # an id stays text
     assert summary.brands.loc[0, "new_rows"] == 3
     assert summary.brands.loc[0, "last"] == pd.Timestamp("2024-01-03")
 

@@ -192,7 +192,10 @@ def _prepare(
 ) -> tuple[pd.DataFrame, int, list[SkippedRows], list[str]]:
     """One export file -> validated contract rows, rows read, the rows skipped, and notes."""
     source = str(path)
-    text = {data.columns.get(c, c) for c in STRING_COLUMNS} | set(data.rename)
+    # The export's names of the contract's text columns (before rename), read as text so
+    # that an id such as "007" stays "007".
+    before_rename = {new: old for old, new in data.rename.items()}
+    text = {before_rename.get(n, n) for n in (data.columns.get(c, c) for c in STRING_COLUMNS)}
     raw = read_table(path, string_columns=text)
     done = apply_transforms(raw, data, source=source)
     try:
