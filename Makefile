@@ -9,7 +9,7 @@ BRAND ?=
 DATE  ?=
 TASK  ?= bid
 
-.PHONY: help install demo test lint format data pretrain finetune tune refresh report bench clean distclean
+.PHONY: help install demo test lint format data load check pretrain finetune tune refresh report bench clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,13 @@ format: $(STAMP)  ## apply ruff formatting and fixes
 
 data: $(STAMP)  ## write simulated history into the store
 	$(TABTUNE) synth
+
+load: $(STAMP)  ## load your export into the store: make load FILE=export.csv [CONFIG=...]
+	@test -n "$(FILE)" || (echo "usage: make load FILE=<export.csv or folder> [CONFIG=config.yaml]"; exit 2)
+	$(TABTUNE) load $(FILE)
+
+check: $(STAMP)  ## which tasks and decisions the stored data supports, and what to fix
+	$(TABTUNE) check
 
 pretrain: $(STAMP)  ## fit the global model (TASK=bid)
 	$(TABTUNE) pretrain --task $(TASK)

@@ -37,6 +37,7 @@ __all__ = [
     "AdaptationConfig",
     "Config",
     "DataConfig",
+    "DatePartsConfig",
     "ModelConfig",
     "RefreshConfig",
     "SynthConfig",
@@ -59,8 +60,50 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class DatePartsConfig(_Section):
+    """A date built from parts of the export: year, month and day columns.
+
+    ``month`` may hold numbers (1-12) or English month names (``January``, ``Jan``); ``year``
+    is a column name or, when the export has no year, the year itself (e.g. ``2024``).
+    """
+
+    year: str | int
+    month: str
+    day: str
+
+    @field_validator("year")
+    @classmethod
+    def _plausible_year(cls, value: str | int) -> str | int:
+        if isinstance(value, int) and not 1900 <= value <= 2100:
+            raise ValueError(f"year {value} must be a column name or a year in 1900..2100")
+        return value
+
+
+def _check_date_format(value: str) -> str:
+    """A strptime format that round-trips a date with its year, month and day."""
+    from datetime import datetime
+
+    probe = datetime(2024, 11, 23)
+    try:
+        again = datetime.strptime(probe.strftime(value), value)
+    except ValueError:
+        again = None
+    if again is None or again.date() != probe.date():
+        raise ValueError(
+            f"{value!r} is not a date format with a year, a month and a day "
+            "(strptime codes, e.g. '%d-%m-%Y' for 23-11-2024, '%d/%m/%Y', '%m/%d/%y', '%d %b %Y')"
+        )
+    return value
+
+
 class DataConfig(_Section):
-    """Where the campaign store lives and how a user's export maps onto the contract."""
+    """Where the campaign store lives and how a user's export maps onto the contract.
+
+    ``tabtune load`` applies, in this order: ``rename``, ``drop``, ``constants``,
+    ``date_parts`` or ``date_format`` (tabtune/data/transforms.py), then ``columns``, then the
+    contract with the ``conversions_above_clicks`` and ``invalid_rows`` policies. Everything is
+    declarative: names, formats and constants, never code.
+    """
 
     store: Path = Path("data/campaigns")
     truth_dir: Path = Path("data/truth")
@@ -69,6 +112,37 @@ class DataConfig(_Section):
         description="contract column -> the column name in your own export",
     )
     extra_columns: list[str] = Field(default_factory=list)
+    rename: dict[str, str] = Field(
+        default_factory=dict,
+        description="export column -> new name, applied first (before drop and columns)",
+    )
+    drop: list[str] = Field(
+        default_factory=list,
+        description="export columns to remove before mapping (e.g. its own 'revenue' when "
+        "another column maps to revenue)",
+    )
+    constants: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="column -> one value for every row (e.g. {channel: facebook})",
+    )
+    date_format: str | None = Field(
+        None,
+        description="strptime format of the export's date column (e.g. '%d-%m-%Y'); "
+        "None: ISO 8601 (YYYY-MM-DD)",
+    )
+    date_parts: DatePartsConfig | None = Field(
+        None, description="build the date from year/month/day columns (or a fixed year)"
+    )
+    conversions_above_clicks: Literal["allow", "clip", "reject"] = Field(
+        "allow",
+        description="rows with more conversions than clicks (post-view conversions): keep them "
+        "(noted in the load summary), lower conversions to clicks, or refuse them",
+    )
+    invalid_rows: Literal["reject", "skip"] = Field(
+        "reject",
+        description="rows that break the contract (negative spend, unparseable date, ...): "
+        "refuse the load, or skip them and say which and why",
+    )
 
     @field_validator("columns")
     @classmethod
@@ -79,6 +153,33 @@ class DataConfig(_Section):
                 f"unknown contract column(s) {unknown}; mappable columns are {list(CONTRACT_COLUMNS)}"
             )
         return value
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, value: str | None) -> str | None:
+        return None if value is None else _check_date_format(value)
+
+    @field_validator("rename")
+    @classmethod
+    def _distinct_new_names(cls, value: dict[str, str]) -> dict[str, str]:
+        targets = list(value.values())
+        twice = sorted({t for t in targets if targets.count(t) > 1})
+        if twice:
+            raise ValueError(f"several columns renamed to {twice}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataConfig:
+        if self.date_parts is not None and self.date_format is not None:
+            raise ValueError("date_parts and date_format exclude each other: use one")
+        if self.date_parts is not None and "date" in self.columns:
+            raise ValueError("date_parts builds the 'date' column: remove columns.date")
+        for name in self.constants:
+            if name in self.columns:
+                raise ValueError(f"constants.{name} and columns.{name} both set {name!r}: keep one")
+            if name == "date":
+                raise ValueError("constants.date: a constant date is not supported")
+        return self
 
 
 class TargetConfig(_Section):

@@ -139,12 +139,6 @@ BAD_FRAMES = {
     "text in clicks": (_set("clicks", "many"), "clicks", schema.RULE_NOT_WHOLE_NUMBER, 2),
     "zero bid": (_set("bid", 0.0), "bid", schema.RULE_NOT_POSITIVE, 2),
     "negative bid": (_set("bid", -1.0), "bid", schema.RULE_NOT_POSITIVE, 2),
-    "conversions > clicks": (
-        _set("conversions", 99),
-        "conversions",
-        schema.RULE_CONVERSIONS_GT_CLICKS,
-        2,
-    ),
     "clicks > impressions": (
         _set("impressions", 1, row=0),
         "clicks",
@@ -188,6 +182,34 @@ def test_each_rule_rejects_a_bad_frame(case: str) -> None:
         assert row in violation.examples.index
         assert violation.examples.index.name == "row"
         assert f"row {row}:" in message
+
+
+def test_conversions_above_clicks_is_a_policy() -> None:
+    """Post-view conversions exceed clicks in real exports: allowed by default (DESIGN.md),
+    clipped to the clicks, or refused with the rule that names the column and the row."""
+    bad = _set("conversions", 99)(campaign_frame())
+    clicks = int(bad.loc[2, "clicks"])
+    allowed = validate_campaigns(bad)
+    assert (allowed["conversions"] == 99).sum() == 1
+    clipped = validate_campaigns(bad, conversions_above_clicks="clip")
+    assert (clipped["conversions"] <= clipped["clicks"]).all()
+    assert (clipped["conversions"] == 99).sum() == 0 and clicks in set(clipped["clicks"])
+    with pytest.raises(ContractError) as caught:
+        validate_campaigns(bad, source="data/x.csv", conversions_above_clicks="reject")
+    assert ("conversions", schema.RULE_CONVERSIONS_GT_CLICKS) in _rules(caught.value)
+    (violation,) = caught.value.violations
+    assert 2 in violation.examples.index and "row 2:" in str(caught.value)
+    with pytest.raises(TabTuneInputError, match="conversions_above_clicks"):
+        validate_campaigns(bad, conversions_above_clicks="maybe")
+
+
+def test_find_violations_gives_the_rows_of_each_rule() -> None:
+    bad = campaign_frame()
+    bad.loc[[1, 4], "spend"] = [-5.0, -2.0]
+    found = schema.find_violations(bad.drop(columns="revenue"))
+    by_rule = {(v.column, v.rule): mask for v, mask in found}
+    assert by_rule[("revenue", schema.RULE_MISSING_COLUMN)] is None
+    assert list(np.flatnonzero(by_rule[("spend", schema.RULE_NEGATIVE)])) == [1, 4]
 
 
 def test_message_names_column_rule_count_and_examples() -> None:

@@ -37,7 +37,8 @@ def select_brands(store: CampaignStore, value: str | None) -> list[str]:
     known = store.brands()
     if not known:
         raise TabTuneInputError(
-            f"{store.root}: the campaign store is empty; run `tabtune synth` or append data"
+            f"{store.root}: the campaign store is empty; load your export with "
+            "`tabtune load FILE` (or simulate data with `tabtune synth`)"
         )
     wanted = split_brands(value)
     if wanted is None:

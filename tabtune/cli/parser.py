@@ -42,7 +42,7 @@ def _task_arg(sp: argparse.ArgumentParser) -> None:
 
 
 def _add_data_commands(sub: argparse._SubParsersAction) -> None:
-    """``synth`` and ``validate``."""
+    """``synth``, ``validate``, ``load`` and ``check``."""
     s = sub.add_parser("synth", help="write simulated campaign history into the configured store")
     s.add_argument(
         "--brands", type=int, default=None, help="number of brands (config synth.n_brands)"
@@ -56,6 +56,20 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("path", nargs="?", default=None)
     s.set_defaults(handler="commands:cmd_validate")
+
+    s = sub.add_parser(
+        "load",
+        help="map, transform and validate CSV/Parquet exports (files or folders) and append "
+        "them to the store (config data:)",
+    )
+    s.add_argument("files", nargs="+", metavar="FILE", help="CSV/Parquet files or folders")
+    s.add_argument("--dry-run", action="store_true", help="check and summarise; write nothing")
+    s.set_defaults(handler="load:cmd_load")
+
+    s = sub.add_parser(
+        "check", help="which tasks the stored data supports, brand sizes, coverage, and fixes"
+    )
+    s.set_defaults(handler="load:cmd_check")
 
 
 def _add_model_commands(sub: argparse._SubParsersAction) -> None:

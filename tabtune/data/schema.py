@@ -47,8 +47,10 @@ __all__ = [
     "OPTIONAL_KEY_COLUMNS",
     "REQUIRED_COLUMNS",
     "STRING_DTYPE",
+    "CONVERSIONS_POLICIES",
     "Violation",
     "apply_column_mapping",
+    "find_violations",
     "read_table",
     "sort_campaigns",
     "validate_campaigns",
@@ -109,7 +111,7 @@ RULE_NOT_DATE = "must be a date (YYYY-MM-DD)"
 RULE_NOT_FINITE = "must be finite"
 RULE_NEGATIVE = "must be >= 0"
 RULE_NOT_POSITIVE = "must be > 0"
-RULE_CONVERSIONS_GT_CLICKS = "must be <= clicks"
+RULE_CONVERSIONS_GT_CLICKS = "must be <= clicks"  # only with conversions_above_clicks="reject"
 RULE_CLICKS_GT_IMPRESSIONS = "must be <= impressions"
 RULE_DUPLICATE_KEY = "duplicate rows for the same key"
 
@@ -119,6 +121,11 @@ _WRONG_TYPE_RULES = {
     "float": RULE_NOT_NUMBER,
     "int": RULE_NOT_WHOLE_NUMBER,
 }
+
+CONVERSIONS_POLICIES: tuple[str, ...] = ("allow", "clip", "reject")
+"""What validation does with ``conversions > clicks`` (post-view conversions are normal in real
+exports): ``allow`` keeps the rows, ``clip`` lowers conversions to clicks, ``reject`` breaks the
+rule :data:`RULE_CONVERSIONS_GT_CLICKS`."""
 
 TABLE_COLUMN = "*"
 """``Violation.column`` for rules about the whole table (e.g. no rows)."""
@@ -460,9 +467,11 @@ class _Collector:
         self.df = df
         self.context = [c for c in KEY_COLUMNS if c in usable]
         self.violations: list[Violation] = []
+        self.masks: list[np.ndarray | None] = []
 
     def column_level(self, column: str, rule: str, count: int) -> None:
         self.violations.append(Violation(column, rule, count))
+        self.masks.append(None)
 
     def rows(
         self,
@@ -482,6 +491,9 @@ class _Collector:
         examples = self.df.iloc[shown, locations].copy()
         examples.index = pd.Index(shown, dtype="int64", name="row")
         self.violations.append(Violation(column, rule, int(len(positions)), examples))
+        full = np.zeros(len(self.df), dtype=bool)
+        full[positions] = True
+        self.masks.append(full)
 
 
 def validate_campaigns(
@@ -489,6 +501,7 @@ def validate_campaigns(
     *,
     extra_columns: Sequence[str] = (),
     source: str | None = None,
+    conversions_above_clicks: str = "allow",
 ) -> pd.DataFrame:
     """Check campaign rows against the data contract and return a normalised copy.
 
@@ -503,6 +516,9 @@ def validate_campaigns(
         they are kept untouched.
     source : str, optional
         Where the rows came from (a path), used as the first word of the error message.
+    conversions_above_clicks : {"allow", "clip", "reject"}, default "allow"
+        The policy for rows with more conversions than clicks (see
+        :data:`CONVERSIONS_POLICIES`); ``clip`` lowers them to the clicks in the returned copy.
 
     Returns
     -------
@@ -515,10 +531,67 @@ def validate_campaigns(
         If any rule is broken; ``.violations`` lists one :class:`Violation` per
         (column, rule) and the message names column, rule, count and example rows.
     TabTuneInputError
-        If ``df`` is not a DataFrame.
+        If ``df`` is not a DataFrame or the policy is unknown.
     """
+    found, parsed = _collect(df, extra_columns, conversions_above_clicks)
+    if found.violations:
+        raise ContractError(format_violations(found.violations, source), found.violations)
+
+    n = len(df)
+    columns: dict[str, pd.Series] = {
+        name: _normalised(parsed[name], CONTRACT_COLUMNS[name])
+        for name in CONTRACT_COLUMNS
+        if name in parsed
+    }
+    if conversions_above_clicks == "clip":
+        columns["conversions"] = np.minimum(columns["conversions"], columns["clicks"])
+    for name in df.columns:
+        if name not in CONTRACT_COLUMNS:
+            columns[name] = df[name].reset_index(drop=True)
+    return sort_campaigns(pd.DataFrame(columns, index=pd.RangeIndex(n)))
+
+
+def find_violations(
+    df: pd.DataFrame,
+    *,
+    extra_columns: Sequence[str] = (),
+    conversions_above_clicks: str = "allow",
+) -> list[tuple[Violation, np.ndarray | None]]:
+    """Every violation of the contract, each with the mask of the rows that break it.
+
+    The same checks as :func:`validate_campaigns`, for callers that drop bad rows instead of
+    refusing the whole table (``tabtune load`` with ``data.invalid_rows: skip``).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Campaign rows with contract column names.
+    extra_columns : sequence of str, default ()
+        Further columns that must be present.
+    conversions_above_clicks : {"allow", "clip", "reject"}, default "allow"
+        See :func:`validate_campaigns`.
+
+    Returns
+    -------
+    list of (Violation, numpy.ndarray or None)
+        The mask (one bool per row of ``df``) is None for a rule about a column or the whole
+        table (a missing column, no rows), which no choice of rows can fix.
+    """
+    found, _ = _collect(df, extra_columns, conversions_above_clicks)
+    return list(zip(found.violations, found.masks, strict=True))
+
+
+def _collect(
+    df: pd.DataFrame, extra_columns: Sequence[str], conversions_above_clicks: str
+) -> tuple[_Collector, dict[str, _Parsed]]:
+    """Parse the contract columns of ``df`` and collect every violation (see validate_campaigns)."""
     if not isinstance(df, pd.DataFrame):
         raise TabTuneInputError(f"expected a pandas DataFrame of campaign rows, got {type(df)!r}")
+    if conversions_above_clicks not in CONVERSIONS_POLICIES:
+        raise TabTuneInputError(
+            f"conversions_above_clicks must be one of {list(CONVERSIONS_POLICIES)}, "
+            f"got {conversions_above_clicks!r}"
+        )
     if isinstance(extra_columns, str):
         extra_columns = [extra_columns]
     n = len(df)
@@ -551,10 +624,10 @@ def validate_campaigns(
         if name in POSITIVE_COLUMNS:
             found.rows(name, RULE_NOT_POSITIVE, column.valid & (column.values <= 0))
 
-    for small, large, rule in (
-        ("conversions", "clicks", RULE_CONVERSIONS_GT_CLICKS),
-        ("clicks", "impressions", RULE_CLICKS_GT_IMPRESSIONS),
-    ):
+    pairs = [("clicks", "impressions", RULE_CLICKS_GT_IMPRESSIONS)]
+    if conversions_above_clicks == "reject":
+        pairs.insert(0, ("conversions", "clicks", RULE_CONVERSIONS_GT_CLICKS))
+    for small, large, rule in pairs:
         if small in parsed and large in parsed:
             a, b = parsed[small], parsed[large]
             # Rows already flagged (missing, negative, ...) are not compared again.
@@ -571,19 +644,7 @@ def validate_campaigns(
             # Show the clashing rows next to each other.
             order = frame[duplicate].sort_values(keys, kind="stable").index.to_numpy()
             found.rows(", ".join(keys), RULE_DUPLICATE_KEY, _false(n), keys, order=order)
-
-    if found.violations:
-        raise ContractError(format_violations(found.violations, source), found.violations)
-
-    columns: dict[str, pd.Series] = {
-        name: _normalised(parsed[name], CONTRACT_COLUMNS[name])
-        for name in CONTRACT_COLUMNS
-        if name in parsed
-    }
-    for name in df.columns:
-        if name not in CONTRACT_COLUMNS:
-            columns[name] = df[name].reset_index(drop=True)
-    return sort_campaigns(pd.DataFrame(columns, index=pd.RangeIndex(n)))
+    return found, parsed
 
 
 # --------------------------------------------------------------------------- mapping and I/O

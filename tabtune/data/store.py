@@ -343,7 +343,7 @@ class CampaignStore:
     def _empty_error(self) -> TabTuneInputError:
         return TabTuneInputError(
             f"{self.root}: the campaign store is empty or does not exist; "
-            "run `tabtune synth` or append data first"
+            "load your export with `tabtune load FILE` (or simulate data with `tabtune synth`)"
         )
 
     # -- reading ---------------------------------------------------------------

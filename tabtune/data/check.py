@@ -1,0 +1,203 @@
+"""``tabtune check``: what the configured data supports, and the fix for each problem.
+
+:func:`check_data` reads the store's columns and its brand x date x channel keys (not the whole
+table) and returns a :class:`DataCheck`: per task (the configured ones and the built-in ones),
+the columns it uses and the ones the store lacks; brands per size bucket (served by the global
+model below ``adaptation.min_rows_to_adapt`` rows, adapted above); date coverage; brands without
+rows in the store's last 28 days; brands with one channel (a budget plan moves spend between
+channels). It prints nothing: the command line shows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from tabtune.data.store import CampaignStore
+
+if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not the reverse
+    from tabtune.config import Config, TaskConfig
+
+__all__ = ["DERIVED_FEATURES", "INACTIVE_DAYS", "DataCheck", "Problem", "TaskSupport", "check_data"]
+
+INACTIVE_DAYS = 28
+"""A brand without rows in the store's last this-many days is reported inactive."""
+
+DERIVED_FEATURES: dict[str, tuple[str, ...]] = {
+    "reference_bid": ("bid",),
+    "relative_bid": ("bid",),
+    "relative_spend": ("spend",),
+    "trailing_roas_ratio": ("spend", "revenue"),
+    "trailing_revenue": ("revenue",),
+}
+"""Features tabtune derives from the rows -> the stored columns each needs."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing the data cannot support yet, and how to fix it."""
+
+    what: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class TaskSupport:
+    """Whether a task can run on the store, and which of its columns the store lacks.
+
+    Attributes
+    ----------
+    task : str
+    configured : bool
+        Listed in the config's ``tasks:`` (else a built-in task the config does not use).
+    runs : bool
+        The target's columns are present and at least one feature is left.
+    uses : list of str
+        Stored columns the task reads (target, features, the sources of derived features).
+    missing : list of str
+        Features (or target columns) whose columns the store lacks.
+    """
+
+    task: str
+    configured: bool
+    runs: bool
+    uses: list[str]
+    missing: list[str]
+
+
+@dataclass
+class DataCheck:
+    """What :func:`check_data` found (see the module docstring)."""
+
+    store: Path
+    rows: int
+    columns: list[str]
+    first: pd.Timestamp
+    last: pd.Timestamp
+    min_rows_to_adapt: int
+    tasks: list[TaskSupport] = field(default_factory=list)
+    rows_per_brand: dict[str, int] = field(default_factory=dict)
+    global_served: list[str] = field(default_factory=list)
+    adapted: list[str] = field(default_factory=list)
+    inactive: dict[str, pd.Timestamp] = field(default_factory=dict)
+    one_channel: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _sources(feature: str) -> tuple[str, ...]:
+    return DERIVED_FEATURES.get(feature, (feature,))
+
+
+def _task_support(name: str, task: TaskConfig, columns: set[str], configured: bool) -> TaskSupport:
+    target = [task.target.numerator]
+    if task.target.denominator:
+        target.append(task.target.denominator)
+    features = [*task.categorical, *task.numeric]
+    uses, missing = [], []
+    for column in [*target, *features]:
+        need = _sources(column)
+        uses.extend(c for c in need if c in columns)
+        if not all(c in columns for c in need):
+            missing.append(column)
+    target_ok = all(t not in missing for t in target)
+    left = [f for f in features if f not in missing] + list(task.calendar)
+    uses = list(dict.fromkeys([*uses, "date"] if task.calendar else uses))
+    return TaskSupport(name, configured, target_ok and bool(left), uses, missing)
+
+
+def _task_problems(support: TaskSupport, path_of: dict[str, str]) -> list[Problem]:
+    if not support.missing or not support.configured:
+        return []
+    where = path_of.get(support.task, "its task file")
+    columns = sorted({c for f in support.missing for c in _sources(f)})
+    what = (
+        f"task {support.task!r}: the store has no column(s) {columns} for "
+        f"{', '.join(support.missing)}" + ("" if support.runs else " (the task cannot run)")
+    )
+    fix = (
+        f"map an export column to each (data.columns.<name>, or data.constants.<name>) and "
+        f"reload, or remove them from {where}"
+    )
+    return [Problem(what, fix)]
+
+
+def check_data(cfg: Config) -> DataCheck:
+    """Check what the configured store supports.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration: store, tasks and ``adaptation.min_rows_to_adapt``.
+
+    Returns
+    -------
+    DataCheck
+
+    Raises
+    ------
+    TabTuneInputError
+        The store is empty (the message says to run ``tabtune load``).
+    """
+    from tabtune.config import BUILTIN_TASKS, builtin_task
+
+    store = CampaignStore(cfg.data.store)
+    schema = store.schema()
+    if schema is None:
+        store.date_range()  # raises the store's "empty: run tabtune load" error
+    columns = list(schema.names) if schema is not None else []
+    keys = store.read(columns=["brand_id", "date", "channel"])
+    first, last = keys["date"].min(), keys["date"].max()
+    report = DataCheck(
+        cfg.data.store, len(keys), columns, first, last, cfg.adaptation.min_rows_to_adapt
+    )
+    present = set(columns)
+    tasks = {name: (task, True) for name, task in cfg.tasks.items()}
+    for name in BUILTIN_TASKS:
+        tasks.setdefault(name, (builtin_task(name), False))
+    path_of = {name: f"configs/tasks/{name}.yaml" for name in BUILTIN_TASKS}
+    for name, (task, configured) in tasks.items():
+        support = _task_support(name, task, present, configured)
+        report.tasks.append(support)
+        report.problems.extend(_task_problems(support, path_of))
+
+    per_brand = keys.groupby("brand_id", sort=True)
+    counts = per_brand.size()
+    report.rows_per_brand = {str(b): int(n) for b, n in counts.items()}
+    small = counts < cfg.adaptation.min_rows_to_adapt
+    report.global_served = [str(b) for b in counts.index[small]]
+    report.adapted = [str(b) for b in counts.index[~small]]
+    if report.global_served:
+        report.problems.append(
+            Problem(
+                f"{len(report.global_served)} brand(s) have fewer than "
+                f"{cfg.adaptation.min_rows_to_adapt} rows and are served by the global model",
+                "load more history for them, or lower adaptation.min_rows_to_adapt",
+            )
+        )
+    latest = per_brand["date"].max()
+    cutoff = last - pd.Timedelta(days=INACTIVE_DAYS - 1)
+    report.inactive = {str(b): d for b, d in latest.items() if d < cutoff}
+    if report.inactive:
+        report.problems.append(
+            Problem(
+                f"{len(report.inactive)} brand(s) have no rows in the store's last "
+                f"{INACTIVE_DAYS} days ({cutoff.date()} .. {last.date()})",
+                "load their recent rows (tabtune load), or leave them out of the refresh "
+                "(tabtune refresh --brands ...)",
+            )
+        )
+    channels = per_brand["channel"].unique()
+    report.one_channel = {str(b): str(c[0]) for b, c in channels.items() if len(c) == 1}
+    if report.one_channel:
+        report.problems.append(
+            Problem(
+                f"{len(report.one_channel)} brand(s) have one channel: a budget plan has "
+                "nothing to move spend between",
+                "load their other channels' rows (an export per channel can set it with "
+                "data.constants.channel in its own config)",
+            )
+        )
+    return report

@@ -1,0 +1,324 @@
+"""Load a user's export into the campaign store: read, transform, map, validate, append.
+
+:func:`load_exports` is ``tabtune load``: each file is read
+(:func:`~tabtune.data.schema.read_table`), transformed (:mod:`tabtune.data.transforms`), mapped
+(``data.columns``) and checked against the contract with the config's policies; then every file's
+rows are appended at once (:meth:`~tabtune.data.store.CampaignStore.append`, which skips days
+already stored, so loading the same file twice changes nothing). A bad row refuses the whole
+load (``data.invalid_rows: reject``, the default) with a message that names the column, the rule
+and the config key to change, and nothing is written; with ``skip`` the bad rows are left out
+and counted in the summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from tabtune.data import schema
+from tabtune.data.schema import (
+    CONTRACT_COLUMNS,
+    STRING_COLUMNS,
+    Violation,
+    apply_column_mapping,
+    find_violations,
+    read_table,
+    validate_campaigns,
+)
+from tabtune.data.store import CampaignStore
+from tabtune.data.transforms import RowProblem, apply_transforms
+from tabtune.errors import ContractError, TabTuneInputError
+from tabtune.progress import ProgressFactory, track
+
+if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not the reverse
+    from tabtune.config import DataConfig
+
+__all__ = ["LoadSummary", "SkippedRows", "config_key", "export_files", "load_exports"]
+
+_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class SkippedRows:
+    """Rows left out of a load: how many, which rule they broke, and the key to change."""
+
+    source: str
+    column: str
+    rule: str
+    count: int
+    key: str
+
+
+@dataclass
+class LoadSummary:
+    """What ``tabtune load`` read, wrote and left out.
+
+    Attributes
+    ----------
+    files : list of Path
+        The files read, in order.
+    rows_read : int
+        Rows in the files.
+    rows_written : int
+        New rows appended to the store (0 with ``dry_run``).
+    rows_already_stored : int
+        Rows whose brand and date the store already holds (not written again).
+    rows_skipped : int
+        Rows left out under ``data.invalid_rows: skip`` (one row may break several rules).
+    brands : pandas.DataFrame
+        Per brand: ``brand_id``, ``rows`` (loaded), ``new_rows``, ``first`` and ``last`` date.
+    skipped : list of SkippedRows
+        Rows left out under ``data.invalid_rows: skip``.
+    notes : list of str
+        Policies applied (conversions above clicks kept or clipped) and columns not stored.
+    dry_run : bool
+        True when nothing was written.
+    """
+
+    files: list[Path]
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_already_stored: int = 0
+    rows_skipped: int = 0
+    brands: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skipped: list[SkippedRows] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def export_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The CSV/Parquet files named by ``paths``; a folder gives its files (recursively, sorted).
+
+    Raises
+    ------
+    TabTuneInputError
+        A path does not exist, has an unknown type, or a folder holds no CSV/Parquet file.
+    """
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise TabTuneInputError(f"{path}: no such file or directory")
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.name.lower().endswith(_SUFFIXES))
+            if not found:
+                raise TabTuneInputError(f"{path}: folder holds no CSV or Parquet file")
+            files.extend(found)
+        elif path.name.lower().endswith(_SUFFIXES):
+            files.append(path)
+        else:
+            raise TabTuneInputError(
+                f"{path}: unsupported file type; expected .csv (optionally compressed), "
+                ".parquet or .pq, or a folder of them"
+            )
+    return list(dict.fromkeys(files))
+
+
+def config_key(column: str, rule: str, data: DataConfig) -> str:
+    """The config key that governs a contract violation, for the "fix:" line of a message.
+
+    Parameters
+    ----------
+    column, rule : str
+        Of the :class:`~tabtune.data.schema.Violation`.
+    data : DataConfig
+
+    Returns
+    -------
+    str
+        E.g. ``"data.columns.spend (export column 'Cost')"`` for a missing column, or
+        ``"data.invalid_rows (skip leaves these rows out)"`` for bad values.
+    """
+    if rule == schema.RULE_CONVERSIONS_GT_CLICKS:
+        return "data.conversions_above_clicks (allow or clip)"
+    if rule == schema.RULE_MISSING_EXTRA_COLUMN:
+        return f"data.extra_columns (or map it: data.rename.<export column>: {column})"
+    if rule == schema.RULE_MISSING_COLUMN:
+        if column == "date":
+            return "data.columns.date, data.date_parts or data.rename"
+        return f"data.columns.{column} (the export's column for it) or data.constants.{column}"
+    if rule == schema.RULE_DUPLICATE_KEY:
+        return (
+            "data.columns (map campaign_id, audience or device so each row has its own key) "
+            "or the export"
+        )
+    if column == "date" and rule == schema.RULE_NOT_DATE:
+        return "data.date_format (e.g. '%d-%m-%Y') or data.date_parts"
+    where = f" (export column {data.columns[column]!r})" if column in data.columns else ""
+    return f"the export's rows{where}, or data.invalid_rows: skip to leave them out"
+
+
+def _problems(frame: pd.DataFrame, data: DataConfig, transformed: list[RowProblem]) -> list:
+    """Contract violations of the mapped frame, minus rows a transform already flagged."""
+    flagged = np.zeros(len(frame), dtype=bool)
+    for problem in transformed:
+        flagged |= problem.mask
+    found: list[tuple[Violation, np.ndarray | None, str]] = [
+        (p.violation, p.mask, p.key) for p in transformed
+    ]
+    for violation, mask in find_violations(
+        frame,
+        extra_columns=data.extra_columns,
+        conversions_above_clicks=data.conversions_above_clicks,
+    ):
+        if mask is not None and flagged.any():
+            mask = mask & ~flagged
+            if not mask.any() and violation.rule != schema.RULE_DUPLICATE_KEY:
+                continue
+        found.append((violation, mask, config_key(violation.column, violation.rule, data)))
+    return found
+
+
+def _refusal(source: str, found: list) -> ContractError:
+    count = len(found)
+    lines = [f"{source}: {count} problem{'' if count == 1 else 's'}; nothing was written"]
+    for violation, _, key in found:
+        first, *rest = violation.describe().splitlines()
+        lines.append(f"  - {first}")
+        lines.extend(f"  {line}" for line in rest)
+        lines.append(f"    fix: {key}")
+    if source.lower().endswith(_SUFFIXES[:5]):
+        lines.append("  (row = 0-based data row of the file; line in the CSV file = row + 2)")
+    return ContractError("\n".join(lines), [v for v, _, _ in found])
+
+
+def _prepare(
+    path: Path, data: DataConfig
+) -> tuple[pd.DataFrame, int, list[SkippedRows], list[str]]:
+    """One export file -> validated contract rows, rows read, the rows skipped, and notes."""
+    source = str(path)
+    # The export's names of the contract's text columns (before rename), read as text so
+    # that an id such as "007" stays "007".
+    before_rename = {new: old for old, new in data.rename.items()}
+    text = {before_rename.get(n, n) for n in (data.columns.get(c, c) for c in STRING_COLUMNS)}
+    raw = read_table(path, string_columns=text)
+    done = apply_transforms(raw, data, source=source)
+    try:
+        frame = apply_column_mapping(done.frame, data.columns, source=source)
+    except ContractError as exc:
+        fix = (
+            "\n  fix: data.columns (contract name: export column); an export column that "
+            "already has a contract name can be removed with data.drop or renamed with "
+            "data.rename; nothing was written"
+        )
+        raise ContractError(str(exc) + fix, exc.violations) from None
+    found = _problems(frame, data, done.problems)
+    skippable = all(
+        mask is not None and v.rule != schema.RULE_DUPLICATE_KEY for v, mask, _ in found
+    )
+    if found and (data.invalid_rows == "reject" or not skippable):
+        raise _refusal(source, found)
+    skipped = [SkippedRows(source, v.column, v.rule, int(m.sum()), k) for v, m, k in found]
+    if found:
+        bad = np.logical_or.reduce([m for _, m, _ in found])
+        frame = frame.loc[~bad].reset_index(drop=True)
+        if frame.empty:
+            raise _refusal(source, found)
+    keep = [c for c in frame.columns if c in CONTRACT_COLUMNS or c in data.extra_columns]
+    notes = []
+    ignored = [c for c in frame.columns if c not in keep]
+    if ignored:
+        notes.append(
+            f"{path.name}: columns not stored: {', '.join(map(str, ignored))} "
+            "(map them in data.columns or list them in data.extra_columns to keep them)"
+        )
+    rows = validate_campaigns(frame[keep], extra_columns=data.extra_columns, source=source)
+    above = int((rows["conversions"] > rows["clicks"]).sum())
+    if above:
+        action = {"allow": "kept as reported", "clip": "conversions lowered to the clicks"}
+        notes.append(
+            f"{path.name}: {above} row(s) with more conversions than clicks (post-view "
+            f"conversions?): {action[data.conversions_above_clicks]} "
+            "(data.conversions_above_clicks: allow | clip | reject)"
+        )
+        if data.conversions_above_clicks == "clip":
+            rows["conversions"] = np.minimum(rows["conversions"], rows["clicks"])
+    return rows, len(raw), skipped, notes
+
+
+def _already_stored(store: CampaignStore, rows: pd.DataFrame) -> np.ndarray:
+    """Rows whose (brand_id, date) the store holds already (what append skips)."""
+    if not store.exists() or not store.brands():
+        return np.zeros(len(rows), dtype=bool)
+    brands = sorted(set(rows["brand_id"]) & set(store.brands()))
+    if not brands:
+        return np.zeros(len(rows), dtype=bool)
+    stored = store.read(brands=brands, columns=["brand_id", "date"]).drop_duplicates()
+    stored["_stored"] = True
+    merged = rows[["brand_id", "date"]].merge(stored, on=["brand_id", "date"], how="left")
+    return merged["_stored"].fillna(False).to_numpy(dtype=bool)
+
+
+def _per_brand(rows: pd.DataFrame, new: np.ndarray) -> pd.DataFrame:
+    table = rows.assign(new_rows=new.astype(int)).groupby("brand_id", sort=True)
+    return pd.DataFrame(
+        {
+            "rows": table.size(),
+            "new_rows": table["new_rows"].sum(),
+            "first": table["date"].min(),
+            "last": table["date"].max(),
+        }
+    ).reset_index()
+
+
+def load_exports(
+    paths: Sequence[str | Path],
+    data: DataConfig,
+    *,
+    dry_run: bool = False,
+    progress: ProgressFactory | None = None,
+) -> LoadSummary:
+    """Read exports, apply the config's transforms and mapping, validate and append them.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        CSV/Parquet files or folders of them (see :func:`export_files`).
+    data : DataConfig
+        The config's ``data:`` section: store, transforms, mapping and policies.
+    dry_run : bool, default False
+        Do everything but write.
+    progress : ProgressFactory, optional
+        Called with ``("load", n_files)``; advanced once per file read.
+
+    Returns
+    -------
+    LoadSummary
+
+    Raises
+    ------
+    ContractError
+        A file breaks the contract (or a transform cannot apply) and the policy refuses it; the
+        message names the file, the column, the rule and the config key. Nothing is written.
+    TabTuneInputError
+        A path is missing or unreadable.
+    """
+    files = export_files(paths)
+    summary = LoadSummary(files=files, dry_run=dry_run)
+    parts: list[pd.DataFrame] = []
+    with track(progress, "load", len(files)) as update:
+        for path in files:
+            update(status=path.name)
+            rows, n_read, skipped, notes = _prepare(path, data)
+            summary.rows_read += n_read
+            summary.rows_skipped += n_read - len(rows)
+            summary.skipped.extend(skipped)
+            summary.notes.extend(notes)
+            parts.append(rows)
+            update(advance=1)
+    rows = validate_campaigns(
+        pd.concat(parts, ignore_index=True), extra_columns=data.extra_columns, source="the exports"
+    )
+    store = CampaignStore(data.store)
+    known = _already_stored(store, rows)
+    summary.rows_already_stored = int(known.sum())
+    summary.brands = _per_brand(rows, ~known)
+    if not dry_run and (~known).any():
+        result = store.append(rows, extra_columns=data.extra_columns)
+        summary.rows_written = result.rows_written
+    return summary

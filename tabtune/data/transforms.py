@@ -1,0 +1,242 @@
+"""Declarative transforms of a user's export, applied before the column mapping and the contract.
+
+The config's ``data:`` section (:class:`tabtune.config.DataConfig`) names them; there is no code
+in the YAML. In order:
+
+1. ``rename: {export name: new name}``;
+2. ``drop: [names]`` (e.g. the export's own ``revenue`` when ``post_click_sales_amount`` is
+   mapped to revenue);
+3. ``constants: {column: value}`` (every row is channel ``facebook``);
+4. ``date_parts: {year, month, day}`` (a column each, month numbers or English names such as
+   ``January``/``Jan``; ``year`` may be the year itself when the export has none), or
+   ``date_format: "%d-%m-%Y"`` for the column mapped to ``date`` (``columns.date``, else
+   ``date``).
+
+A config key that names a column the export lacks is refused with
+:class:`~tabtune.errors.ContractError` naming the key; values that cannot become a date are
+returned as row problems (:class:`RowProblem`), so the caller can refuse or skip them with the
+contract's own violations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from tabtune.data.schema import DATE_DTYPE, MAX_EXAMPLES, Violation
+from tabtune.errors import ContractError
+
+if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not the reverse
+    from tabtune.config import DataConfig
+
+__all__ = ["MONTHS", "RowProblem", "Transformed", "apply_transforms", "date_column_of"]
+
+_MONTH_NAMES = (
+    "january february march april may june july august september october november december"
+).split()
+MONTHS: dict[str, int] = {
+    **{name: i + 1 for i, name in enumerate(_MONTH_NAMES)},
+    **{name[:3]: i + 1 for i, name in enumerate(_MONTH_NAMES)},
+    "sept": 9,
+}
+"""Lower-case English month names and abbreviations -> month number."""
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """Rows a transform or the contract refuses, with the config key that governs them.
+
+    Parameters
+    ----------
+    violation : Violation
+        Column, rule, count and example rows (0-based positions in the export file).
+    mask : numpy.ndarray
+        One bool per row of the export: True where the row breaks the rule.
+    key : str
+        The config key to change (e.g. ``"data.date_format"``).
+    """
+
+    violation: Violation
+    mask: np.ndarray = field(repr=False)
+    key: str
+
+
+@dataclass
+class Transformed:
+    """An export after the transforms: the frame and the rows whose values could not be used."""
+
+    frame: pd.DataFrame
+    problems: list[RowProblem] = field(default_factory=list)
+
+
+def date_column_of(data: DataConfig) -> str:
+    """The export's column that holds the date (after ``rename``): ``columns.date`` or ``date``."""
+    return data.columns.get("date", "date")
+
+
+def _refuse(source: str, key: str, column: str, rule: str) -> ContractError:
+    violation = Violation(column, rule, 0)
+    return ContractError(
+        f"{source}: {violation.describe()}\n  fix: change {key} in the config", [violation]
+    )
+
+
+def _examples(df: pd.DataFrame, columns: Sequence[str], mask: np.ndarray) -> pd.DataFrame:
+    shown = np.flatnonzero(mask)[:MAX_EXAMPLES]
+    examples = df.iloc[shown][list(columns)].copy()
+    examples.index = pd.Index(shown, dtype="int64", name="row")
+    return examples
+
+
+def _rename_drop_constants(df: pd.DataFrame, data: DataConfig, source: str) -> pd.DataFrame:
+    for old, new in data.rename.items():
+        if old not in df.columns:
+            raise _refuse(source, f"data.rename.{old}", old, f"is not in the export ({_shown(df)})")
+        if new in df.columns and new not in data.rename:
+            raise _refuse(
+                source,
+                f"data.rename.{old}",
+                new,
+                "already exists in the export; drop it first (data.drop) or pick another name",
+            )
+    out = df.rename(columns=dict(data.rename))
+    missing = [c for c in data.drop if c not in out.columns]
+    if missing:
+        raise _refuse(
+            source, "data.drop", ", ".join(missing), f"is not in the export ({_shown(out)})"
+        )
+    out = out.drop(columns=list(data.drop))
+    for name, value in data.constants.items():
+        if name in out.columns:
+            raise _refuse(
+                source,
+                f"data.constants.{name}",
+                name,
+                "is already a column of the export; drop it (data.drop) to use the constant",
+            )
+        out[name] = value
+    return out
+
+
+def _shown(df: pd.DataFrame) -> str:
+    names = list(map(str, df.columns))
+    return "columns: " + ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+
+
+def _whole_numbers(raw: pd.Series) -> np.ndarray:
+    numbers = pd.to_numeric(raw.astype("str").str.strip(), errors="coerce").to_numpy(
+        float, copy=True
+    )
+    with np.errstate(invalid="ignore"):
+        numbers[numbers != np.trunc(numbers)] = np.nan
+    return numbers
+
+
+def _months(raw: pd.Series) -> np.ndarray:
+    numbers = _whole_numbers(raw)
+    names = raw.astype("str").str.strip().str.lower().str.rstrip(".").map(MONTHS)
+    named = names.to_numpy(dtype=float, na_value=np.nan)
+    return np.where(np.isnan(numbers), named, numbers)
+
+
+def _from_parts(df: pd.DataFrame, data: DataConfig, source: str) -> Transformed:
+    parts = data.date_parts
+    assert parts is not None
+    named = {"year": parts.year, "month": parts.month, "day": parts.day}
+    columns = [c for c in named.values() if isinstance(c, str)]
+    for part, column in named.items():
+        if isinstance(column, str) and column not in df.columns:
+            raise _refuse(
+                source,
+                f"data.date_parts.{part}",
+                column,
+                f"is not in the export ({_shown(df)})",
+            )
+    if "date" in df.columns:
+        raise _refuse(
+            source,
+            "data.date_parts",
+            "date",
+            "is already a column of the export; drop or rename it to build the date from parts",
+        )
+    n = len(df)
+    year = np.full(n, float(parts.year)) if isinstance(parts.year, int) else None
+    if year is None:
+        year = _whole_numbers(df[parts.year])
+    frame = pd.DataFrame(
+        {"year": year, "month": _months(df[parts.month]), "day": _whole_numbers(df[parts.day])}
+    )
+    stamps = pd.to_datetime(frame, errors="coerce")
+    bad = stamps.isna().to_numpy()
+    out = df.drop(columns=list(dict.fromkeys(columns)))
+    out.insert(0, "date", stamps.astype(DATE_DTYPE))
+    problems = []
+    if bad.any():
+        rule = "must be a valid date from year/month/day (month a number or an English name)"
+        violation = Violation(
+            ", ".join(dict.fromkeys(columns)), rule, int(bad.sum()), _examples(df, columns, bad)
+        )
+        problems.append(RowProblem(violation, bad, "data.date_parts"))
+    return Transformed(out, problems)
+
+
+def _with_format(df: pd.DataFrame, data: DataConfig, source: str) -> Transformed:
+    fmt = data.date_format
+    assert fmt is not None
+    column = date_column_of(data)
+    if column not in df.columns:
+        key = "data.columns.date" if "date" in data.columns else "data.date_format"
+        raise _refuse(source, key, column, f"is not in the export ({_shown(df)})")
+    raw = df[column]
+    text = raw.astype("str").str.strip()
+    empty = raw.isna().to_numpy() | (text == "").to_numpy()
+    stamps = pd.to_datetime(text.where(~empty), format=fmt, errors="coerce")
+    bad = stamps.isna().to_numpy() & ~empty
+    out = df.copy()
+    out[column] = stamps.astype(DATE_DTYPE)
+    problems = []
+    if bad.any():
+        violation = Violation(
+            column,
+            f"must be a date in the format {fmt!r}",
+            int(bad.sum()),
+            _examples(df, [column], bad),
+        )
+        problems.append(RowProblem(violation, bad, "data.date_format"))
+    return Transformed(out, problems)
+
+
+def apply_transforms(df: pd.DataFrame, data: DataConfig, *, source: str = "export") -> Transformed:
+    """Apply the config's transforms to an export, before its columns are mapped.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The export as read (its own column names). Not modified.
+    data : DataConfig
+        The config's ``data:`` section.
+    source : str, default "export"
+        Where the rows came from (a path), for messages.
+
+    Returns
+    -------
+    Transformed
+        The transformed frame (same rows, same order) and the rows whose date could not be
+        built or parsed (their date is missing in the frame).
+
+    Raises
+    ------
+    ContractError
+        A key names a column the export lacks, or a new column would replace one it has; the
+        message names the key to change.
+    """
+    out = _rename_drop_constants(df, data, source)
+    if data.date_parts is not None:
+        return _from_parts(out, data, source)
+    if data.date_format is not None:
+        return _with_format(out, data, source)
+    return Transformed(out)

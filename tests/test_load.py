@@ -1,0 +1,208 @@
+"""``tabtune load`` and ``tabtune check``: several files and folders, dry runs, re-loads,
+the empty-store message, the doctor's findings, and the README's walkthrough on
+``data/examples/`` run exactly as written."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from tabtune.config import load_config
+from tabtune.data.check import check_data
+from tabtune.data.load import export_files, load_exports
+from tabtune.data.store import CampaignStore
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _snapshot(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def _rows(
+    brand: str, start: str, days: int, channels: tuple[str, ...] = ("search",)
+) -> pd.DataFrame:
+    dates = pd.date_range(start, periods=days)
+    return pd.DataFrame(
+        [
+            {
+                "Account": brand,
+                "Day": d.strftime("%d-%m-%Y"),
+                "Net": ch,
+                "Cost": 10.0,
+                "Clicks": 5,
+                "Conv": 1,
+                "Sales": 20.0,
+            }
+            for d in dates
+            for ch in channels
+        ]
+    )
+
+
+DATA = {
+    "store": "store",
+    "date_format": "%d-%m-%Y",
+    "columns": {
+        "brand_id": "Account",
+        "date": "Day",
+        "channel": "Net",
+        "spend": "Cost",
+        "clicks": "Clicks",
+        "conversions": "Conv",
+        "revenue": "Sales",
+    },
+}
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "export.yaml"
+    cfg = {
+        "data": DATA,
+        "tasks": {"bid": str(REPO / "configs/tasks/bid.yaml")},
+        "adaptation": {"min_rows_to_adapt": 50},
+    }
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _run(capsys, *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_folder_of_files_dry_run_then_load_then_reload(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    (tmp_path / "exports").mkdir()
+    _rows("acme", "2024-01-01", 60, ("search", "social")).to_csv("exports/a.csv", index=False)
+    _rows("globex", "2024-02-01", 10).to_parquet("exports/b.parquet")
+    assert [p.name for p in export_files(["exports"])] == ["a.csv", "b.parquet"]
+
+    code, out = _run(capsys, "--config", str(config), "load", "exports", "--dry-run")
+    assert code == EXIT_OK, out
+    assert "dry run: 130 rows would be written" in out
+    assert "acme" in out and "2024-01-01" in out and "2024-02-10" in out
+    assert not (tmp_path / "store").exists()
+
+    code, out = _run(capsys, "--config", str(config), "load", "exports/a.csv", "exports/b.parquet")
+    assert code == EXIT_OK, out
+    assert "130 rows written" in out
+    before = _snapshot(tmp_path / "store")
+    code, out = _run(capsys, "--config", str(config), "load", "exports")
+    assert code == EXIT_OK, out
+    assert "0 rows written" in out and "130 already stored" in out
+    assert _snapshot(tmp_path / "store") == before
+
+
+def test_load_library_summary(config: Path) -> None:
+    _rows("007", "2024-01-01", 3).to_csv("a.csv", index=False)
+    summary = load_exports(["a.csv"], load_config(config).data)
+    assert summary.rows_read == 3 and summary.rows_written == 3
+    assert CampaignStore("store").brands() == ["007"]  # an id stays text
+    assert summary.brands.loc[0, "new_rows"] == 3
+    assert summary.brands.loc[0, "last"] == pd.Timestamp("2024-01-03")
+
+
+def test_a_bad_file_among_several_writes_nothing(config: Path, tmp_path: Path, capsys) -> None:
+    _rows("acme", "2024-01-01", 5).to_csv("a.csv", index=False)
+    bad = _rows("globex", "2024-01-01", 5)
+    bad.loc[3, "Cost"] = -1.0
+    bad.to_csv("b.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv", "b.csv")
+    assert code == EXIT_BAD_INPUT
+    assert "b.csv" in out and "column 'spend': must be >= 0" in out and "row 3:" in out
+    assert "data.invalid_rows" in out
+    assert not (tmp_path / "store").exists()
+
+
+def test_missing_file_and_unknown_type(config: Path, capsys) -> None:
+    code, out = _run(capsys, "--config", str(config), "load", "nope.csv")
+    assert code == EXIT_BAD_INPUT and "nope.csv" in out
+    Path("x.txt").write_text("a")
+    code, out = _run(capsys, "--config", str(config), "load", "x.txt")
+    assert code == EXIT_BAD_INPUT and "unsupported file type" in out
+
+
+def test_a_missing_required_column_names_the_mapping_key(config: Path, capsys) -> None:
+    _rows("acme", "2024-01-01", 5).drop(columns="Net").to_csv("a.csv", index=False)
+    cfg = yaml.safe_load(config.read_text())
+    del cfg["data"]["columns"]["channel"]
+    config.write_text(yaml.safe_dump(cfg))
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
+    assert code == EXIT_BAD_INPUT
+    assert "column 'channel': required column is missing" in out
+    assert "data.columns.channel" in out and "data.constants.channel" in out
+
+
+def test_empty_store_messages_name_tabtune_load(config: Path, capsys) -> None:
+    for command in (["check"], ["pretrain"], ["bids"]):
+        code, out = _run(capsys, "--config", str(config), *command)
+        assert code == EXIT_BAD_INPUT, (command, out)
+        assert "tabtune load" in out, (command, out)
+
+
+def test_check_finds_sizes_inactive_and_one_channel_brands(config: Path, capsys) -> None:
+    _rows("acme", "2024-01-01", 90, ("search", "social")).to_csv("a.csv", index=False)
+    _rows("globex", "2024-01-01", 20).to_csv("b.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "a.csv", "b.csv")[0] == EXIT_OK
+    report = check_data(load_config(config))
+    assert report.adapted == ["acme"] and report.global_served == ["globex"]
+    assert list(report.inactive) == ["globex"] and list(report.one_channel) == ["globex"]
+    (bid,) = [t for t in report.tasks if t.task == "bid"]
+    assert bid.configured and bid.runs
+    assert "reference_bid" in bid.missing and "audience" in bid.missing
+    assert {"revenue", "clicks", "channel"} <= set(bid.uses)
+    code, out = _run(capsys, "--config", str(config), "check")
+    assert code == EXIT_OK, out
+    assert "served by the global model (< 50 rows): 1 (globex)" in out
+    assert "globex (last 2024-01-20)" in out and "globex (search)" in out
+    assert "fix:" in out and "configs/tasks/bid.yaml" in out
+
+
+def _readme_commands() -> list[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Bring your own export", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    return [line for block in blocks for line in block.splitlines() if line.startswith("tabtune ")]
+
+
+def test_readme_walkthrough_on_the_example_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The README's "Bring your own export" commands, exactly as written, from a fresh copy."""
+    shutil.copytree(REPO / "data" / "examples", tmp_path / "data" / "examples")
+    shutil.copytree(REPO / "configs", tmp_path / "configs")
+    monkeypatch.chdir(tmp_path)
+    commands = _readme_commands()
+    assert [c.split()[3] for c in commands] == ["load", "load", "check"]
+    outputs = []
+    for command in commands:
+        code, out = _run(capsys, *shlex.split(command)[1:])
+        assert code == EXIT_OK, (command, out)
+        outputs.append(out)
+    dry, load, check = outputs
+    assert "dry run: 486 rows would be written" in dry
+    assert "486 rows written" in load and "skipped 3 row(s)" in load
+    assert "must be >= 0: 2 row(s)" in load
+    assert "4 row(s) with more conversions than clicks" in load
+    stored = CampaignStore("data/shop/campaigns").read()
+    assert len(stored) == 486 and "bid" not in stored.columns
+    assert (stored["spend"] >= 0).all()
+    assert "Fabrikam Tools" in check and "served by the global model" in check
+    assert "inactive brands" in check and "one-channel brands: Fabrikam Tools" in check
+    # loading the same export again changes nothing
+    before = _snapshot(tmp_path / "data" / "shop")
+    code, out = _run(capsys, *shlex.split(commands[1])[1:])
+    assert code == EXIT_OK and "0 rows written" in out
+    assert _snapshot(tmp_path / "data" / "shop") == before
