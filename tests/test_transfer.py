@@ -237,7 +237,7 @@ def test_auto_scores_every_candidate_on_rolling_folds():
 
 def test_boosted_candidates_are_scored_at_a_round_count_from_another_fold(monkeypatch):
     """No fold scores a boosted candidate at the round count early stopping chose on it."""
-    import tabtune.transfer as transfer
+    import tabtune.transfer.choice as transfer
     from tabtune.boosting.lightgbm_session import LightGBMSession as _Session
 
     calls = []

@@ -1,0 +1,163 @@
+"""Input handling of the estimators: X, y and weights, column names, time order.
+
+Tables are DataFrames with string column names or float64 arrays (columns ``x0, x1, ...``);
+scikit-learn's ``validate_data`` records ``n_features_in_`` and ``feature_names_in_`` on the
+estimator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_array, column_or_1d, validate_data
+
+from tabtune.boosting.encoding import Table, column_values
+from tabtune.errors import TabTuneInputError
+
+__all__ = [
+    "array_names",
+    "check_columns_exist",
+    "check_same_columns",
+    "check_weight",
+    "check_X",
+    "check_y",
+    "drop_zero_weights",
+    "time_order",
+]
+
+
+def check_X(estimator: BaseEstimator, X: Any, *, reset: bool) -> Table:
+    """A DataFrame with string column names, or a float64 array (columns x0, x1, ...).
+
+    ``reset`` records the columns on ``estimator`` (fit); otherwise X is checked against
+    them (predict): an array given to a model fitted on a DataFrame is read positionally
+    under the fitted names.
+    """
+    if isinstance(X, pd.DataFrame):
+        if not all(isinstance(c, str) for c in X.columns):
+            X = X.set_axis([f"x{i}" for i in range(X.shape[1])], axis=1)
+        validate_data(estimator, X, reset=reset, skip_check_array=True)
+        if X.shape[0] == 0:
+            raise TabTuneInputError(
+                f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required."
+            )
+        if X.shape[1] == 0:
+            raise TabTuneInputError(
+                f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
+            )
+        return X
+    names = getattr(estimator, "feature_names_in_", None)
+    if not reset and names is not None:
+        # Fitted on a DataFrame: read an array positionally under the fitted names.
+        validate_data(estimator, X, reset=False, skip_check_array=True)
+        array = check_array(X, dtype=None, ensure_all_finite=False)
+        return pd.DataFrame(array, columns=list(names))
+    return validate_data(estimator, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan")
+
+
+def check_y(estimator_name: str, y: Any, n_rows: int) -> np.ndarray:
+    """The target as a 1-d array of ``n_rows`` values."""
+    if y is None:
+        raise TabTuneInputError(
+            f"{estimator_name} requires y to be passed, but the target y is None."
+        )
+    y = column_or_1d(np.asarray(y) if not isinstance(y, pd.Series) else y.to_numpy(), warn=True)
+    if y.shape[0] != n_rows:
+        raise TabTuneInputError(
+            f"X has {n_rows} rows but y has {y.shape[0]}: they must have the same length"
+        )
+    return y
+
+
+def check_weight(sample_weight: Any, n_rows: int) -> np.ndarray | None:
+    """Sample weights as float64 (a scalar repeated), finite, non-negative, not all zero."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim == 0:
+        w = np.full(n_rows, float(w))
+    if w.ndim != 1 or w.shape[0] != n_rows:
+        raise TabTuneInputError(
+            f"sample_weight has shape {w.shape}; expected ({n_rows},), one weight per row"
+        )
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise TabTuneInputError("sample_weight must hold finite, non-negative numbers")
+    if not (w > 0).any():
+        raise TabTuneInputError(
+            "Sample weights must contain at least one non-zero number: all sample weights are zero"
+        )
+    return w
+
+
+def drop_zero_weights(
+    X: Table, y: np.ndarray, w: np.ndarray | None
+) -> tuple[Table, np.ndarray, np.ndarray | None]:
+    """``X``, ``y`` and ``w`` without the rows of weight zero (they carry no information)."""
+    if w is None or (w > 0).all():
+        return X, y, w
+    keep = np.flatnonzero(w > 0)
+    X = X.iloc[keep] if isinstance(X, pd.DataFrame) else X[keep]
+    return X, y[keep], w[keep]
+
+
+def array_names(n: int) -> list[str]:
+    """Column names of an ``n``-column array: ``x0, x1, ...``."""
+    return [f"x{i}" for i in range(n)]
+
+
+def _names(X: Table) -> list[str]:
+    return list(X.columns) if isinstance(X, pd.DataFrame) else array_names(X.shape[1])
+
+
+def check_same_columns(X: Table, base_columns: list[str]) -> None:
+    """X must have exactly the base model's columns (in any order)."""
+    mine = _names(X)
+    missing = [c for c in base_columns if c not in set(mine)]
+    extra = [c for c in mine if c not in set(base_columns)]
+    if missing or extra:
+        raise TabTuneInputError(
+            "X must have the base model's columns: "
+            + (f"missing {missing}" if missing else "")
+            + ("; " if missing and extra else "")
+            + (f"unexpected {extra}" if extra else "")
+        )
+
+
+def check_columns_exist(X: Table, **columns: str | None) -> None:
+    """Each named column (``group_column=...``, ``time_column=...``) that is set is in X."""
+    names = set(_names(X))
+    for name, value in columns.items():
+        if value is not None and value not in names:
+            raise TabTuneInputError(f"{name}={value!r} is not a column of X")
+
+
+def time_order(X: Table, time_column: str) -> tuple[np.ndarray | None, np.ndarray]:
+    """Stable time order of the rows (None when already in order) and their time keys."""
+    values = column_values(X, time_column)
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    dtype = series.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        keys = series
+    else:
+        try:
+            keys = pd.to_datetime(series)
+        except (TypeError, ValueError) as exc:
+            raise TabTuneInputError(
+                f"time_column {time_column!r} must hold dates, datetimes or numbers ({exc})"
+            ) from exc
+    if keys.isna().any():
+        raise TabTuneInputError(f"time_column {time_column!r} has missing values")
+    if pd.api.types.is_datetime64_any_dtype(keys.dtype):
+        array = (
+            keys.to_numpy().view(np.int64)
+            if keys.dt.tz is None
+            else (keys.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().view(np.int64))
+        )
+    else:
+        array = keys.to_numpy(dtype=np.float64)
+    if keys.is_monotonic_increasing:
+        return None, array
+    return np.argsort(array, kind="stable"), array

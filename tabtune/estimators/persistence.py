@@ -1,0 +1,163 @@
+"""Saved estimators: the manifest (``manifest.json``) and the native model file.
+
+A model directory holds the backend's native model file (LightGBM ``model.txt``, XGBoost
+``model.ubj``) and a JSON manifest with everything else: the estimator's parameters, the
+booster parameters, the feature schema, the brand context and the fitted attributes. No
+pickle is involved; the model file's checksum is verified on reading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabtune import __version__
+from tabtune.boosting.base import BoosterParams, get_backend, read_model_dir, write_model_dir
+from tabtune.boosting.encoding import FeatureSchema
+from tabtune.errors import ModelIntegrityError, TabTuneInputError
+from tabtune.transfer import BrandContext, FittedModel
+
+__all__ = [
+    "FORMAT_VERSION",
+    "READABLE_FORMATS",
+    "estimator_manifest",
+    "model_from_manifest",
+    "read_estimator",
+    "saved_params",
+    "write_estimator",
+]
+
+#: Version of the saved-model layout (``manifest.json`` + native model file).
+FORMAT_VERSION = 1
+#: The layouts this version reads.
+READABLE_FORMATS = (1,)
+
+
+def saved_params(params: dict[str, Any]) -> dict[str, Any]:
+    """An estimator's constructor parameters as the manifest keeps them.
+
+    A fitted ``base_model`` is not kept (a path is); a ``leaf_cache`` path becomes a string.
+    """
+    params = dict(params)
+    base = params["base_model"]
+    params["base_model"] = os.fspath(base) if isinstance(base, str | os.PathLike) else None
+    if params["leaf_cache"] is not None:
+        params["leaf_cache"] = os.fspath(params["leaf_cache"])
+    return params
+
+
+def _booster_params(params: BoosterParams) -> dict[str, Any]:
+    """Booster parameters in JSON-ready form."""
+    out = asdict(params)
+    out["extra"] = dict(params.extra)
+    out["monotone_constraints"] = (
+        None if params.monotone_constraints is None else list(params.monotone_constraints)
+    )
+    return out
+
+
+def estimator_manifest(
+    estimator: Any, model: FittedModel, params: dict[str, Any], target: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The JSON-ready manifest of a fitted estimator (everything but the model file).
+
+    Parameters
+    ----------
+    estimator : TabTuneRegressor or TabTuneClassifier
+        Fitted; its fitted attributes (``backend_``, ``strategy_``, ...) are written.
+    model : FittedModel
+        The estimator's model.
+    params : dict
+        Its constructor parameters (see :func:`saved_params`).
+    target : mapping
+        What the estimator class adds about its target (classes of a classifier).
+    """
+    versions = {
+        estimator.backend_: model.backend.library_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+    }
+    names = getattr(estimator, "feature_names_in_", None)
+    manifest: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "estimator": type(estimator).__name__,
+        "tabtune_version": __version__,
+        "backend": estimator.backend_,
+        "library_versions": versions,
+        "params": params,
+        "booster_params": _booster_params(model.params),
+        "objective": estimator.objective_,
+        "group_column": estimator.group_column_,
+        "time_column": estimator.time_column_,
+        "n_features_in": int(estimator.n_features_in_),
+        "feature_names_in": None if names is None else [str(c) for c in names],
+        "feature_schema": model.schema.to_dict(),
+        "brand_context": None if model.context is None else model.context.to_dict(),
+        "strategy": estimator.strategy_,
+        "strategy_reason": estimator.strategy_reason_,
+        "holdout_scores": {k: float(v) for k, v in estimator.holdout_scores_.items()},
+        "base_model_id": estimator.base_model_id_,
+        "best_iteration": int(estimator.best_iteration_),
+        "n_new_trees": int(estimator.n_new_trees_),
+    }
+    manifest.update(target)
+    return manifest
+
+
+def write_estimator(
+    path: str | os.PathLike[str],
+    model: FittedModel,
+    model_bytes: bytes,
+    manifest: dict[str, Any],
+) -> Path:
+    """Write the model file and the manifest into directory ``path`` (atomically)."""
+    try:
+        json.dumps(manifest)
+    except (TypeError, ValueError) as exc:
+        raise TabTuneInputError(
+            f"cannot save: a parameter is not JSON-serialisable ({exc}); backend_params "
+            "and monotone_constraints must hold plain numbers and strings"
+        ) from exc
+    return write_model_dir(path, model.backend.model_file, model_bytes, manifest)
+
+
+def read_estimator(
+    path: str | os.PathLike[str], estimator_name: str
+) -> tuple[dict[str, Any], bytes]:
+    """The manifest and model bytes saved at ``path`` by an ``estimator_name`` (checked)."""
+    manifest, model_bytes = read_model_dir(path)
+    version = manifest.get("format_version")
+    if version not in READABLE_FORMATS:
+        raise ModelIntegrityError(
+            f"{path}: model format_version {version!r} is not readable by this tabtune "
+            f"(reads {list(READABLE_FORMATS)})"
+        )
+    if manifest.get("estimator") != estimator_name:
+        raise TabTuneInputError(
+            f"{path} holds a {manifest.get('estimator')}; load it with "
+            f"{manifest.get('estimator')}.load"
+        )
+    return manifest, model_bytes
+
+
+def model_from_manifest(manifest: Mapping[str, Any], model_bytes: bytes) -> FittedModel:
+    """The fitted model a manifest and its model file describe."""
+    backend = get_backend(manifest["backend"])
+    booster_params = dict(manifest["booster_params"])
+    if booster_params.get("monotone_constraints") is not None:
+        booster_params["monotone_constraints"] = tuple(booster_params["monotone_constraints"])
+    context = manifest["brand_context"]
+    return FittedModel(
+        backend=backend,
+        booster=backend.from_bytes(model_bytes),
+        schema=FeatureSchema.from_dict(manifest["feature_schema"]),
+        context=None if context is None else BrandContext.from_dict(context),
+        params=BoosterParams(**booster_params),
+    )

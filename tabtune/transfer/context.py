@@ -1,0 +1,442 @@
+"""Brand context: the per-brand table of target means, the out-of-fold encoder, level offsets.
+
+With a ``group_column`` (say ``brand_id``) the raw id is never a feature. Instead each row
+gets *brand-context features* computed from its brand's history (:class:`BrandContext`; see
+:mod:`tabtune.transfer` for the features). A brand served by the base trees as they are gets
+a *level offset* (:func:`level_offset`, applied by :func:`apply_offset`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabtune.boosting.encoding import FeatureSchema, Table, json_scalar
+
+__all__ = [
+    "CONTEXT_DROPOUT",
+    "CONTEXT_FOLDS",
+    "CONTEXT_SMOOTHING",
+    "MAX_CONTEXT_LEVELS",
+    "BrandContext",
+    "apply_offset",
+    "choose_level_column",
+    "context_targets",
+    "level_offset",
+]
+
+#: Folds within each brand for out-of-fold context at training time.
+CONTEXT_FOLDS = 5
+#: Prior strength of the context means, in (average-weight) rows.
+CONTEXT_SMOOTHING = 10.0
+#: Share of pretraining rows whose context is hidden (NaN) to teach the unseen-brand path.
+CONTEXT_DROPOUT = 0.1
+#: Level columns with more levels than this are not used for brand x level means.
+MAX_CONTEXT_LEVELS = 64
+_DENSE_KEYS = 20_000_000
+
+
+#: Objectives whose predictions take a level offset, and their link.
+_LINKS = {
+    "tweedie": "log",
+    "poisson": "log",
+    "squared_error": "identity",
+    "absolute_error": "identity",
+}
+
+
+def apply_offset(objective: str, prediction: np.ndarray, offset: np.ndarray | float) -> np.ndarray:
+    """Predictions shifted by ``offset`` on the objective's link scale."""
+    link = _LINKS.get(objective)
+    if link == "log":
+        return prediction * np.exp(offset)
+    if link == "identity":
+        return prediction + offset
+    return prediction
+
+
+def level_offset(
+    objective: str,
+    y: np.ndarray,
+    prediction: np.ndarray,
+    weight: np.ndarray | None,
+    prior_rows: float = CONTEXT_SMOOTHING,
+) -> float:
+    """A brand's level offset: how far its rows sit from the base model, shrunk.
+
+    Log link (Tweedie, Poisson): ``log(sum w y / sum w p)``; identity link:
+    ``sum w (y - p) / sum w``; either times ``n / (n + prior_rows)`` for ``n`` rows, so a
+    brand with little history moves less (a prior worth :data:`CONTEXT_SMOOTHING` of the
+    brand's own rows: day-level shocks do not average out with clicks, rows do). 0 for
+    classifiers and when the sums are not positive.
+    """
+    link = _LINKS.get(objective)
+    if link is None or not len(y):
+        return 0.0
+    w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=float)
+    total = float(np.sum(w))
+    if total <= 0:
+        return 0.0
+    shrink = len(y) / (len(y) + prior_rows)
+    if link == "identity":
+        return float(np.sum(w * (y - prediction)) / total * shrink)
+    observed, expected = float(np.sum(w * y)), float(np.sum(w * prediction))
+    if observed <= 0 or expected <= 0:
+        return 0.0
+    return float(np.log(observed / expected) * shrink)
+
+
+def context_targets(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Context target matrix: y itself, or one-hot classes for multiclass."""
+    if n_classes > 2:
+        return np.eye(n_classes)[y.astype(np.intp)]
+    return y.reshape(-1, 1)
+
+
+def _sums(
+    key: np.ndarray, size: int, weight: np.ndarray | None, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-key (row index into result, weight sum, weighted target sums, row count)."""
+    if size <= _DENSE_KEYS:
+        inverse, m = key, size
+    else:
+        _, inverse = np.unique(key, return_inverse=True)
+        m = int(inverse.max()) + 1 if len(inverse) else 0
+    count = np.bincount(inverse, minlength=m).astype(np.float64)
+    w_sum = count if weight is None else np.bincount(inverse, weights=weight, minlength=m)
+    wt = targets if weight is None else targets * weight[:, None]
+    t_sum = np.column_stack(
+        [np.bincount(inverse, weights=wt[:, j], minlength=m) for j in range(targets.shape[1])]
+    )
+    return inverse, w_sum, t_sum, count
+
+
+def _within_group_folds(codes: np.ndarray, n_groups: int, rng: np.random.Generator) -> np.ndarray:
+    """Fold ids 0..CONTEXT_FOLDS-1, balanced within each group, in random order."""
+    n = len(codes)
+    perm = rng.permutation(n)
+    by_group = perm[np.argsort(codes[perm], kind="stable")]
+    counts = np.bincount(codes, minlength=n_groups)
+    starts = np.cumsum(counts) - counts
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_group] = np.arange(n) - np.repeat(starts, counts)
+    return rank % CONTEXT_FOLDS
+
+
+def choose_level_column(
+    schema: FeatureSchema, X: Table, group_codes: np.ndarray, n_groups: int
+) -> str | None:
+    """The categorical feature for brand x level means: the one that varies most within brands.
+
+    Among categorical columns with 2..:data:`MAX_CONTEXT_LEVELS` levels, picks the one with
+    the most distinct levels per brand on average (ties: the earlier column), provided that
+    average exceeds one (a brand-level attribute such as ``vertical`` never qualifies).
+    """
+    best: tuple[float, str] | None = None
+    known = group_codes >= 0
+    for name in schema.columns:
+        vocabulary = schema.vocabularies.get(name)
+        if vocabulary is None or not 2 <= len(vocabulary) <= MAX_CONTEXT_LEVELS:
+            continue
+        codes = schema.encode_column(X, name)
+        levels = np.where(np.isnan(codes), len(vocabulary), codes).astype(np.int64)
+        pairs = group_codes[known] * (len(vocabulary) + 1) + levels[known]
+        per_group = np.count_nonzero(np.bincount(pairs)) / max(n_groups, 1)
+        if per_group > 1.0 and (best is None or per_group > best[0]):
+            best = (per_group, name)
+    return None if best is None else best[1]
+
+
+@dataclass(frozen=True)
+class BrandContext:
+    """Brand-context specification and the per-brand table a model stores.
+
+    Parameters
+    ----------
+    group_column : str
+    level_column : str or None
+        Categorical feature for brand x level means (None: no such feature).
+    n_levels : int
+        Vocabulary size of the level column; code ``n_levels`` stands for missing.
+    prior : tuple of float
+        Pooled weighted mean target(s) at pretraining (the shrinkage target).
+    smoothing : float
+        Prior strength in weight units (:data:`CONTEXT_SMOOTHING` x mean pretraining weight).
+    keys : tuple
+        Group ids in the table.
+    mean : ndarray of shape (n_keys, n_targets)
+    log_rows : ndarray of shape (n_keys,)
+    level_keys : ndarray of int64, sorted
+        ``key_index * (n_levels + 1) + level_code`` of each stored brand x level cell.
+    level_mean : ndarray of shape (n_cells, n_targets)
+    offsets : tuple of (group id, float)
+        Level offsets of brands served by the base trees as they are (strategy ``global``):
+        a shift on the link scale (log for Tweedie/Poisson, identity for squared or absolute
+        error) learnt from the brand's rows (:func:`level_offset`). Groups not listed: 0.
+    """
+
+    group_column: str
+    level_column: str | None
+    n_levels: int
+    prior: tuple[float, ...]
+    smoothing: float
+    keys: tuple[Any, ...] = ()
+    mean: np.ndarray = field(default_factory=lambda: np.empty((0, 1)))
+    log_rows: np.ndarray = field(default_factory=lambda: np.empty(0))
+    level_keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    level_mean: np.ndarray = field(default_factory=lambda: np.empty((0, 1)))
+    offsets: tuple[tuple[Any, float], ...] = ()
+
+    # -- names --------------------------------------------------------------------------
+    @property
+    def n_targets(self) -> int:
+        """Number of target columns (classes for multiclass, else 1)."""
+        return len(self.prior)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the context features appended after the schema columns."""
+        suffixes = [""] if self.n_targets == 1 else [f"_{k}" for k in range(self.n_targets)]
+        names = [f"__brand_mean{s}" for s in suffixes]
+        if self.level_column is not None:
+            names += [f"__brand_level_mean{s}" for s in suffixes]
+        return (*names, "__brand_log_rows")
+
+    @property
+    def n_features(self) -> int:
+        """Number of context features."""
+        return len(self.feature_names)
+
+    # -- statistics ------------------------------------------------------------------------
+    @staticmethod
+    def _level_codes(levels: np.ndarray | None, n_levels: int) -> np.ndarray | None:
+        if levels is None:
+            return None
+        return np.where(np.isnan(levels), n_levels, levels).astype(np.int64)
+
+    def with_table(
+        self,
+        codes: np.ndarray,
+        uniques: Sequence[Any],
+        targets: np.ndarray,
+        weight: np.ndarray | None,
+        levels: np.ndarray | None,
+    ) -> BrandContext:
+        """The same specification with a table learnt from these rows (all of their groups).
+
+        Parameters
+        ----------
+        codes : ndarray of int
+            Group code of each row (-1: missing group, ignored), indexing ``uniques``.
+        uniques : sequence
+            Group ids.
+        targets : ndarray of shape (n, n_targets)
+        weight : ndarray or None
+        levels : ndarray of float or None
+            Level-column codes of each row (NaN: missing), when there is a level column.
+        """
+        known = codes >= 0
+        codes, targets = codes[known], targets[known]
+        weight = None if weight is None else weight[known]
+        g = len(uniques)
+        _, w_g, s_g, n_g = _sums(codes, g, weight, targets)
+        present = n_g > 0
+        mean = (s_g + self.smoothing * np.asarray(self.prior)) / (w_g + self.smoothing)[:, None]
+        index = np.cumsum(present) - 1  # new position of each kept group
+        level_keys = np.empty(0, dtype=np.int64)
+        level_mean = np.empty((0, self.n_targets))
+        lv = self._level_codes(None if levels is None else levels[known], self.n_levels)
+        if lv is not None:
+            width = self.n_levels + 1
+            cell = codes * width + lv
+            inverse, w_c, s_c, n_c = _sums(cell, g * width, weight, targets)
+            first = np.full(len(n_c), -1, dtype=np.int64)
+            first[inverse] = cell
+            used = n_c > 0
+            cells = first[used]
+            cell_group = cells // width
+            level_mean = (s_c[used] + self.smoothing * mean[cell_group]) / (
+                w_c[used] + self.smoothing
+            )[:, None]
+            level_keys = index[cell_group] * width + cells % width
+            sort = np.argsort(level_keys, kind="stable")
+            level_keys, level_mean = level_keys[sort], level_mean[sort]
+        return BrandContext(
+            group_column=self.group_column,
+            level_column=self.level_column,
+            n_levels=self.n_levels,
+            prior=self.prior,
+            smoothing=self.smoothing,
+            keys=tuple(json_scalar(u, self.group_column) for u, p in zip(uniques, present) if p),
+            mean=mean[present],
+            log_rows=np.log1p(n_g[present]),
+            level_keys=level_keys,
+            level_mean=level_mean,
+        )
+
+    def out_of_fold(
+        self,
+        codes: np.ndarray,
+        n_groups: int,
+        targets: np.ndarray,
+        weight: np.ndarray | None,
+        levels: np.ndarray | None,
+        rng: np.random.Generator,
+        dropout: float = 0.0,
+    ) -> np.ndarray:
+        """Context features of training rows, each computed without the row's own fold.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features)
+            NaN for rows without a group and for the ``dropout`` share of rows.
+        """
+        n = len(codes)
+        out = np.full((n, self.n_features), np.nan)
+        known = np.flatnonzero(codes >= 0)
+        c = codes[known]
+        t = targets[known]
+        w = None if weight is None else weight[known]
+        fold = _within_group_folds(c, n_groups, rng)
+        prior = np.asarray(self.prior)
+        k = CONTEXT_FOLDS
+        _, w_g, s_g, n_g = _sums(c, n_groups, w, t)
+        inv_gf, w_gf, s_gf, _ = _sums(c * k + fold, n_groups * k, w, t)
+        w_oof = w_g[c] - w_gf[inv_gf]
+        s_oof = s_g[c] - s_gf[inv_gf]
+        mean = (s_oof + self.smoothing * prior) / (w_oof + self.smoothing)[:, None]
+        cols = [mean]
+        lv = self._level_codes(None if levels is None else levels[known], self.n_levels)
+        if lv is not None:
+            width = self.n_levels + 1
+            cell = c * width + lv
+            inv_c, w_c, s_c, _ = _sums(cell, n_groups * width, w, t)
+            inv_cf, w_cf, s_cf, _ = _sums(cell * k + fold, n_groups * width * k, w, t)
+            w_lo = w_c[inv_c] - w_cf[inv_cf]
+            s_lo = s_c[inv_c] - s_cf[inv_cf]
+            cols.append((s_lo + self.smoothing * mean) / (w_lo + self.smoothing)[:, None])
+        cols.append(np.log1p(n_g[c])[:, None])
+        out[known] = np.hstack(cols)
+        if dropout > 0:
+            out[rng.random(n) < dropout] = np.nan
+        return out
+
+    # -- lookup ----------------------------------------------------------------------------
+    def positions_of(self, groups: Sequence[Any]) -> np.ndarray:
+        """Position of each group id in :attr:`keys` (-1 when the table does not hold it)."""
+        if not len(self.keys):
+            return np.full(len(groups), -1, dtype=np.intp)
+        return pd.Index(list(self.keys)).get_indexer(pd.Index(list(groups)))
+
+    def features(self, group_values: Any, levels: np.ndarray | None) -> np.ndarray:
+        """Context features from the stored table; NaN for groups it does not hold."""
+        codes, uniques = pd.factorize(pd.Series(group_values))
+        table_pos = np.append(self.positions_of(list(uniques)), -1)
+        return self.features_at(table_pos[codes], levels)
+
+    def features_at(self, positions: np.ndarray, levels: np.ndarray | None) -> np.ndarray:
+        """Context features for rows whose group is at ``positions`` in ``keys`` (-1: none)."""
+        n = len(positions)
+        nt = self.n_targets
+        out = np.full((n, self.n_features), np.nan, order="F")
+        known = positions >= 0
+        pos = positions[known]
+        mean = self.mean[pos]
+        out[known, :nt] = mean
+        lv = self._level_codes(None if levels is None else levels[known], self.n_levels)
+        if self.level_column is not None and lv is not None:
+            width = self.n_levels + 1
+            key = pos * width + lv
+            at = np.searchsorted(self.level_keys, key)
+            found = at < len(self.level_keys)
+            found[found] = self.level_keys[at[found]] == key[found]
+            level_mean = mean.copy()
+            level_mean[found] = self.level_mean[at[found]]
+            out[known, nt : 2 * nt] = level_mean
+        out[known, -1] = self.log_rows[pos]
+        return out
+
+    def overlay(self, other: BrandContext) -> BrandContext:
+        """This table with ``other``'s groups added (or replaced by ``other``'s entries)."""
+        mine = pd.Index(list(self.keys))
+        keep = ~mine.isin(list(other.keys))
+        kept = np.flatnonzero(keep)
+        width = self.n_levels + 1
+        remap = np.full(len(self.keys), -1, dtype=np.int64)
+        remap[kept] = np.arange(len(kept))
+        cell_group = self.level_keys // width
+        cell_keep = keep[cell_group] if len(cell_group) else np.zeros(0, dtype=bool)
+        own_cells = remap[cell_group[cell_keep]] * width + self.level_keys[cell_keep] % width
+        other_cells = (other.level_keys // width + len(kept)) * width + other.level_keys % width
+        level_keys = np.concatenate([own_cells, other_cells]).astype(np.int64)
+        level_mean = np.vstack([self.level_mean[cell_keep], other.level_mean])
+        sort = np.argsort(level_keys, kind="stable")
+        return BrandContext(
+            group_column=self.group_column,
+            level_column=self.level_column,
+            n_levels=self.n_levels,
+            prior=self.prior,
+            smoothing=self.smoothing,
+            keys=tuple(self.keys[i] for i in kept) + tuple(other.keys),
+            mean=np.vstack([self.mean[kept], other.mean]),
+            log_rows=np.concatenate([self.log_rows[kept], other.log_rows]),
+            level_keys=level_keys[sort],
+            level_mean=level_mean[sort],
+            offsets=tuple((k, v) for k, v in self.offsets if k not in set(other.keys))
+            + other.offsets,
+        )
+
+    def with_offset(self, group: Any, offset: float) -> BrandContext:
+        """This table with ``group``'s level offset set (0 removes it)."""
+        kept = tuple((k, v) for k, v in self.offsets if k != group)
+        if offset == 0.0:
+            return replace(self, offsets=kept)
+        return replace(self, offsets=(*kept, (group, float(offset))))
+
+    def offsets_of(self, groups: Any) -> np.ndarray | None:
+        """Level offset of each row's group, or None when no group has one."""
+        if not self.offsets:
+            return None
+        table = dict(self.offsets)
+        return pd.Series(np.asarray(groups, dtype=object)).map(table).fillna(0.0).to_numpy(float)
+
+    # -- serialisation ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (floats round-trip exactly through ``json``)."""
+        return {
+            "group_column": self.group_column,
+            "level_column": self.level_column,
+            "n_levels": self.n_levels,
+            "prior": list(self.prior),
+            "smoothing": self.smoothing,
+            "features": list(self.feature_names),
+            "groups": {
+                "keys": list(self.keys),
+                "mean": self.mean.tolist(),
+                "log_rows": self.log_rows.tolist(),
+            },
+            "levels": {"keys": self.level_keys.tolist(), "mean": self.level_mean.tolist()},
+            "offsets": [[k, v] for k, v in self.offsets],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BrandContext:
+        """Inverse of :meth:`to_dict`."""
+        nt = len(data["prior"])
+        return cls(
+            group_column=data["group_column"],
+            level_column=data["level_column"],
+            n_levels=int(data["n_levels"]),
+            prior=tuple(float(v) for v in data["prior"]),
+            smoothing=float(data["smoothing"]),
+            keys=tuple(data["groups"]["keys"]),
+            mean=np.asarray(data["groups"]["mean"], dtype=np.float64).reshape(-1, nt),
+            log_rows=np.asarray(data["groups"]["log_rows"], dtype=np.float64),
+            level_keys=np.asarray(data["levels"]["keys"], dtype=np.int64),
+            level_mean=np.asarray(data["levels"]["mean"], dtype=np.float64).reshape(-1, nt),
+            offsets=tuple((k, float(v)) for k, v in data.get("offsets", [])),
+        )

@@ -1,0 +1,130 @@
+"""Pretraining: the global model on pooled rows, with the brand context it learns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tabtune.boosting.base import Backend, BoosterParams
+from tabtune.boosting.encoding import FeatureSchema
+from tabtune.evaluation import holdout_score
+from tabtune.transfer.context import (
+    CONTEXT_DROPOUT,
+    CONTEXT_SMOOTHING,
+    BrandContext,
+    choose_level_column,
+    context_targets,
+)
+from tabtune.transfer.model import EncodedPart, FitEncoding, FittedModel, Rows, padded_params
+
+__all__ = ["PretrainResult", "pretrain"]
+
+
+@dataclass
+class PretrainResult:
+    """A pretrained model, its round count and its holdout score."""
+
+    model: FittedModel
+    n_rounds: int
+    holdout_scores: dict[str, float]
+
+
+def pretrain(
+    backend: Backend,
+    params: BoosterParams,
+    schema: FeatureSchema,
+    rows: Rows,
+    *,
+    group_column: str | None,
+    n_estimators: int,
+    early_stopping_rounds: int | None,
+    validation_fraction: float,
+    random_state: int | None,
+) -> PretrainResult:
+    """Fit the global model on pooled rows.
+
+    With early stopping the model is grown on the older rows and stopped on the newest
+    ``validation_fraction``, and kept as is (pooled data are large: it is not grown again on
+    all rows); its holdout score is reported as ``"global"``. Without early stopping it is
+    grown on all rows for ``n_estimators`` rounds. With a ``group_column`` the brand context
+    is learnt: out of fold (with :data:`CONTEXT_DROPOUT`) for training rows, from the
+    training rows' table for holdout rows, and stored from all rows.
+    """
+    context = _context_spec(group_column, schema, rows, params.n_classes)
+    model = FittedModel(backend, None, schema, context, params)
+    params = model.params = padded_params(params, model.layout)
+    fit = FitEncoding(model, rows, params.n_classes, np.random.default_rng(random_state))
+    n_train = None
+    if early_stopping_rounds is not None:
+        n_train = rows.split(validation_fraction)
+    if n_train is None:
+        train, valid = fit.part(None), None
+    else:
+        train = fit.part(rows.positions(0, n_train))
+        valid = fit.part(rows.positions(n_train, len(rows)))
+    fit.fill_out_of_fold(train, dropout=CONTEXT_DROPOUT)
+    if valid is not None and context is not None:
+        fit.fill_from_table(valid, fit.table(train))
+    trained = backend.train(
+        params,
+        model.layout,
+        train.matrix,
+        num_rounds=n_estimators,
+        valid=None if valid is None else valid.matrix,
+        early_stopping_rounds=early_stopping_rounds,
+    )
+    model.booster = trained.booster
+    scores: dict[str, float] = {}
+    if valid is not None:
+        scores["global"] = holdout_score(
+            params.objective, valid.matrix.y, model.predict(valid.matrix.X), valid.matrix.weight
+        )
+    if context is not None:
+        model.context = _stored_context(fit, context, train, holdout=valid is not None)
+    return PretrainResult(model=model, n_rounds=trained.n_rounds, holdout_scores=scores)
+
+
+def _context_spec(
+    group_column: str | None, schema: FeatureSchema, rows: Rows, n_classes: int
+) -> BrandContext | None:
+    """The brand-context specification learnt from pooled rows (no table yet); None without
+    a group column."""
+    if group_column is None:
+        return None
+    codes, uniques = pd.factorize(pd.Series(rows.groups))
+    codes = np.asarray(codes, dtype=np.int64)
+    targets = context_targets(rows.y, n_classes)
+    prior = tuple(float(v) for v in np.average(targets, axis=0, weights=rows.weight))
+    mean_weight = 1.0 if rows.weight is None else float(np.mean(rows.weight))
+    level = choose_level_column(schema, rows.X, codes, len(uniques))
+    return BrandContext(
+        group_column=group_column,
+        level_column=level,
+        n_levels=0 if level is None else len(schema.vocabularies[level]),
+        prior=prior,
+        smoothing=CONTEXT_SMOOTHING * mean_weight,
+    )
+
+
+def _stored_context(
+    fit: FitEncoding, context: BrandContext, train: EncodedPart, *, holdout: bool
+) -> BrandContext:
+    """The table the pretrained model stores: learnt from all rows (the training rows are
+    all rows when there is no holdout)."""
+    if not holdout:
+        return fit.table(train)
+    rows = fit.rows
+    schema = fit.model.schema
+    levels = None
+    if context.level_column is not None:
+        levels = schema.encode_column(rows.X, context.level_column)
+    assert fit.codes is not None
+    return context.with_table(
+        fit.codes,
+        fit.uniques,
+        context_targets(rows.y, fit.n_classes),
+        rows.weight,
+        levels,
+    )
