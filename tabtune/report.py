@@ -393,13 +393,20 @@ def render_html(
                 parts.append(f'<p><img alt="{alt}" src="data:image/png;base64,{png}"></p>')
 
     parts.extend(_decision_plot_parts(report))
-    parts.append("<h2>Brands</h2><table><tr>")
+    parts.extend(_brand_table_parts(report))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _brand_table_parts(report: Mapping[str, Any]) -> list[str]:
+    """The HTML of the per-brand table; the score columns are headed by the run's metric."""
+    metric = html.escape(metric_of(report))
     headers = [
         "brand",
         "status",
         "rows",
         "strategy",
-        "champion",
+        f"champion ({metric})",
         "challenger",
         "global",
         "uplift",
@@ -407,7 +414,7 @@ def render_html(
         "seconds",
         "reason",
     ]
-    parts.append("".join(f"<th>{h}</th>" for h in headers) + "</tr>")
+    parts = ["<h2>Brands</h2><table><tr>", "".join(f"<th>{h}</th>" for h in headers) + "</tr>"]
     for b in report.get("brands", []):
         scores = b.get("scores") or {}
         uplift = _uplift(b)
@@ -430,8 +437,8 @@ def render_html(
             + _cell(reason, cls="note")
             + "</tr>"
         )
-    parts.append("</table></body></html>")
-    return "\n".join(parts)
+    parts.append("</table>")
+    return parts
 
 
 def write_report(
