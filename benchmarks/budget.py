@@ -21,7 +21,9 @@ negative means the plan loses revenue.
 Methods (all allocate with the same DP):
 
 * ``tabtune`` -- ``BudgetPlanner`` pretrained on the other brands (history before the cut),
-  adapted per held-out brand on its history before the cut (default ``budget.response: hill``:
+  adapted per held-out brand on its history before the cut, both built by
+  :func:`tabtune.tasks.budget.budget_planner`, the construction ``tabtune budget`` and the
+  refresh plan through (default ``budget.response: hill``:
   bid-identified Hill curves);
 * ``tabtune-model`` -- the same planner with ``budget.response: model`` (the budget task's
   learned model of revenue relative to the channel's trailing means);
@@ -55,7 +57,7 @@ import pandas as pd
 from benchmarks.common import machine, md_table, write_raw, write_section
 from tabtune.config import TaskConfig, default_config
 from tabtune.data.synth import CHANNELS, GroundTruth, simulate
-from tabtune.tasks.budget import BUDGET_TASK, BudgetPlanner, allocate_budget
+from tabtune.tasks.budget import BUDGET_TASK, BudgetPlanner, allocate_budget, budget_planner
 
 Curve = Callable[[np.ndarray], np.ndarray]
 SCENARIOS = {"base": 1.0, "+20%": 1.2}
@@ -269,7 +271,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = planner_config(args.quick)
     t = time.perf_counter()
     pool = before[~before["brand_id"].astype(str).isin(held)]
-    glob = BudgetPlanner(config=cfg, n_jobs=1).fit(pool)
+    # the planner construction `tabtune budget` and the refresh use (tabtune.tasks.budget)
+    glob = budget_planner(cfg, pool, n_jobs=1)
     cfg_model = planner_config(args.quick, response="model")
     cfg_abs = planner_config(args.quick, ABSOLUTE_TASK, response="model")
     glob_abs = BudgetPlanner(config=cfg_abs, n_jobs=1).fit(pool)
@@ -281,11 +284,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for brand in held:
         hist = before[before["brand_id"].astype(str) == brand]
         t = time.perf_counter()
-        planner = BudgetPlanner(base_model=glob, config=cfg, n_jobs=1).fit(hist)
+        planner = budget_planner(cfg, hist, base=glob, n_jobs=1)
         brand_rows = obs[obs["brand_id"].astype(str) == brand]
         planner.observe(brand_rows[brand_rows["date"] < dates[-1]])
         t_adapt += time.perf_counter() - t
-        learned = BudgetPlanner(base_model=glob, config=cfg_model, n_jobs=1).fit(hist)
+        learned = budget_planner(cfg_model, hist, base=glob, n_jobs=1)
         learned.observe(brand_rows[brand_rows["date"] < dates[-1]])
         absolute = BudgetPlanner(base_model=glob_abs, config=cfg_abs, n_jobs=1).fit(hist)
         absolute.observe(brand_rows[brand_rows["date"] < dates[-1]])

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from tabtune.errors import TabTuneInputError
+from tabtune.features import align_features
 
 __all__ = [
     "TWEEDIE_POWER",
@@ -121,6 +122,7 @@ def predictions(model: Any, X: Any, objective: str) -> np.ndarray:
     Classifiers give class probabilities (P(class 1) for ``binary``); regressors their
     prediction.
     """
+    X = align_features(X, model)
     if objective in _CLASSIFICATION_LOSSES and hasattr(model, "predict_proba"):
         proba = np.asarray(model.predict_proba(X))
         return proba[:, -1] if objective == "binary" and proba.ndim == 2 else proba

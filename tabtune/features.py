@@ -16,7 +16,9 @@ apart from how valuable contexts that habitually bid high are (``reference_bid``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,16 +27,21 @@ from tabtune.config import TaskConfig
 from tabtune.errors import TabTuneInputError
 from tabtune.spend_features import SPEND_FEATURE_COLUMNS, add_spend_features
 
+logger = logging.getLogger("tabtune")
+
 __all__ = [
     "BID_CONTEXT",
     "GROUP_COLUMN",
     "REFERENCE_BID_ROWS",
     "TIME_COLUMN",
     "TaskData",
+    "align_features",
     "calendar_features",
     "task_data",
     "feature_columns",
+    "model_features",
     "reference_bids",
+    "resolve_features",
     "with_bid_features",
 ]
 
@@ -68,6 +75,7 @@ class TaskData:
     y: np.ndarray
     weight: np.ndarray | None
     rows: pd.DataFrame
+    notices: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -80,12 +88,121 @@ class TaskData:
             y=np.asarray(self.y)[mask],
             weight=None if self.weight is None else np.asarray(self.weight)[mask],
             rows=self.rows.loc[mask].reset_index(drop=True),
+            notices=list(self.notices),
         )
 
 
 def feature_columns(task: TaskConfig) -> list[str]:
     """The model feature columns of a task, in a fixed order."""
     return [*task.categorical, *task.numeric, *task.calendar]
+
+
+def model_features(model: object) -> list[str] | None:
+    """The task features a fitted estimator was trained with (``None`` when it does not say).
+
+    The estimator's ``feature_names_in_`` without the group and time columns: a task's
+    feature list is resolved against the data when the model is fitted
+    (:func:`resolve_features`), so predicting must build the same columns.
+    """
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return None
+    return [str(c) for c in names if str(c) not in (GROUP_COLUMN, TIME_COLUMN)]
+
+
+def align_features(X: pd.DataFrame, model: object) -> pd.DataFrame:
+    """``X`` with exactly the columns ``model`` was fitted with, in its order.
+
+    A model keeps the features it was trained with (``feature_names_in_``); inputs built for
+    a task whose resolved features differ (a column added to or missing from the store since)
+    are narrowed to them. Anything that is not a DataFrame is returned as it is.
+
+    Raises
+    ------
+    TabTuneInputError
+        When ``X`` lacks a column the model was trained with (the message names it).
+    """
+    names = getattr(model, "feature_names_in_", None)
+    if names is None or not isinstance(X, pd.DataFrame):
+        return X
+    names = [str(c) for c in names]
+    missing = [c for c in names if c not in X.columns]
+    if missing:
+        raise TabTuneInputError(
+            f"the model was trained with feature(s) {missing}, which these rows do not have; "
+            "map the column(s) in the config's `data.columns`, or retrain the model on data "
+            "without them"
+        )
+    return X if list(X.columns) == names else X[names]
+
+
+def _derivable(feature: str, columns: set[str]) -> bool:
+    """Whether ``feature`` is in ``columns`` or derived from them (bid and spend features)."""
+    if feature in columns:
+        return True
+    if feature in _BID_FEATURES:
+        return "bid" in columns
+    if feature in SPEND_FEATURE_COLUMNS:
+        return "spend" in columns
+    return False
+
+
+def _missing_notice(task: TaskConfig, key: str, feature: str) -> str:
+    """The one notice for a task feature the data lacks: which, where, and how to add it."""
+    source = "bid" if feature in _BID_FEATURES else feature
+    return (
+        f"task {task.name!r}: feature {feature!r} dropped, the data has no {source!r} column "
+        f"(to use it, map your export's column in the config: `data.columns: {{{source}: "
+        f"<your column>}}`; to silence this, remove {feature!r} from `{key}` in the "
+        f"{task.name!r} task file)"
+    )
+
+
+_NOTICED: set[str] = set()
+
+
+def resolve_features(
+    task: TaskConfig, columns: Iterable[str], features: Iterable[str] | None = None
+) -> tuple[TaskConfig, list[str]]:
+    """The task restricted to the features the data can give, and a notice per dropped one.
+
+    Parameters
+    ----------
+    task : TaskConfig
+    columns : iterable of str
+        The data's columns.
+    features : iterable of str, optional
+        The features of an already fitted model (:func:`model_features`): the task is
+        restricted to exactly these, and a feature the data lacks is kept (the error then
+        names it, as the model cannot predict without it).
+
+    Returns
+    -------
+    (TaskConfig, list of str)
+        The resolved task (same name; ``categorical``/``numeric``/``calendar`` narrowed) and
+        the notices. Each notice is also logged once per process as a warning. Target,
+        ``brand_id`` and ``date`` columns are never dropped: a task cannot work without them.
+    """
+    cols = set(columns)
+    keep = None if features is None else set(features)
+    notices: list[str] = []
+    update: dict[str, list[str]] = {}
+    for key in ("categorical", "numeric", "calendar"):
+        kept = []
+        for feature in getattr(task, key):
+            usable = key == "calendar" or _derivable(feature, cols)
+            if not usable:
+                notices.append(_missing_notice(task, key, feature))
+            if (keep is None and usable) or (keep is not None and feature in keep):
+                kept.append(feature)
+        update[key] = kept
+    for notice in notices:
+        if notice not in _NOTICED:
+            _NOTICED.add(notice)
+            logger.warning("%s", notice)
+    if all(update[k] == list(getattr(task, k)) for k in update):
+        return task, notices
+    return task.model_copy(update=update), notices
 
 
 def calendar_features(dates: pd.Series, names: list[str] | tuple[str, ...]) -> pd.DataFrame:
@@ -218,7 +335,13 @@ def _with_spend_features(data: pd.DataFrame, task: TaskConfig) -> pd.DataFrame:
     return add_spend_features(data.drop(columns=[c for c in SPEND_FEATURE_COLUMNS if c in data]))
 
 
-def task_data(rows: pd.DataFrame, task: TaskConfig, *, require_target: bool = True) -> TaskData:
+def task_data(
+    rows: pd.DataFrame,
+    task: TaskConfig,
+    *,
+    require_target: bool = True,
+    features: Iterable[str] | None = None,
+) -> TaskData:
     """Build the model inputs of ``task`` from validated contract rows.
 
     Parameters
@@ -229,6 +352,10 @@ def task_data(rows: pd.DataFrame, task: TaskConfig, *, require_target: bool = Tr
         The task definition.
     require_target : bool, default True
         When False (prediction), rows without a target are kept and ``y`` may hold NaN.
+    features : iterable of str, optional
+        The features of the fitted model the inputs are for (:func:`model_features`). Default:
+        the task's features the rows can give (:func:`resolve_features`); the others are
+        dropped with a notice (``TaskData.notices``).
 
     Returns
     -------
@@ -237,8 +364,10 @@ def task_data(rows: pd.DataFrame, task: TaskConfig, *, require_target: bool = Tr
     Raises
     ------
     TabTuneInputError
-        When a feature or target column is missing (the message names it), or no row is left.
+        When a target column (or a feature ``features`` names) is missing (the message names
+        it), or no row is left.
     """
+    task, notices = resolve_features(task, rows.columns, features)
     data = rows
     if task.aggregate_by:
         data = _aggregate(rows, list(task.aggregate_by), task)
@@ -255,7 +384,7 @@ def task_data(rows: pd.DataFrame, task: TaskConfig, *, require_target: bool = Tr
     if missing:
         raise TabTuneInputError(
             f"task {task.name!r} needs column(s) {missing}, which the data does not have "
-            f"(columns: {list(data.columns)})"
+            f"(columns: {list(data.columns)}); map them in the config's `data.columns`"
         )
     y: np.ndarray
     weight: np.ndarray | None = None
@@ -303,4 +432,4 @@ def task_data(rows: pd.DataFrame, task: TaskConfig, *, require_target: bool = Tr
         cal = calendar_features(data[TIME_COLUMN], task.calendar)
         for col in task.calendar:
             X[col] = cal[col].to_numpy()
-    return TaskData(X=X, y=y, weight=weight, rows=data)
+    return TaskData(X=X, y=y, weight=weight, rows=data, notices=notices)

@@ -18,7 +18,14 @@ import pandas as pd
 
 from tabtune.config import Config, TaskConfig
 from tabtune.errors import TabTuneInputError
-from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData, task_data
+from tabtune.features import (
+    GROUP_COLUMN,
+    TIME_COLUMN,
+    TaskData,
+    align_features,
+    model_features,
+    task_data,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.estimators import TabTuneClassifier, TabTuneRegressor
@@ -40,6 +47,7 @@ class PretrainResult:
     seconds: float
     holdout_score: float | None
     data_window: tuple[str, str]
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -56,6 +64,7 @@ class BrandResult:
     model_id: str | None
     seconds: float
     scores: dict[str, float] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -142,12 +151,17 @@ def load_task_data(
     end: Any = None,
 ) -> TaskData:
     """Read rows from the store and turn them into ``task``'s model inputs."""
+    return task_data(_read_rows(cfg, brands=brands, start=start, end=end), task)
+
+
+def _read_rows(cfg: Config, *, brands: Any = None, start: Any = None, end: Any = None):
+    """The store's rows; a clear error when there are none."""
     rows = store_for(cfg).read(brands=brands, start=start, end=end)
     if len(rows) == 0:
         raise TabTuneInputError(
             f"no rows in the store {cfg.data.store} for brands={brands!r} between {start} and {end}"
         )
-    return task_data(rows, task)
+    return rows
 
 
 def _window(data: TaskData) -> tuple[str, str]:
@@ -159,6 +173,15 @@ def _holdout(est: Any, key: str) -> float | None:
     scores = getattr(est, "holdout_scores_", None) or {}
     value = scores.get(key)
     return None if value is None or not np.isfinite(value) else float(value)
+
+
+def _pooled_response(cfg: Config, task: TaskConfig, rows: pd.DataFrame) -> Any:
+    """The ``budget`` task's pooled Hill response, kept with its global model (else None)."""
+    if task.name != "budget":
+        return None
+    from tabtune.tasks.budget import pooled_response
+
+    return pooled_response(cfg, rows)
 
 
 def pretrain(
@@ -177,7 +200,8 @@ def pretrain(
     """
     task = cfg.task(task_name)
     t0 = time.perf_counter()
-    data = load_task_data(cfg, task, end=end)
+    rows = _read_rows(cfg, end=end)
+    data = task_data(rows, task)
     est = global_estimator(cfg, task)
     logger.info(
         "pretraining %s on %d rows of %d brands",
@@ -192,13 +216,21 @@ def pretrain(
         "task": task.model_dump(mode="json"),
         "data_window": list(window),
         "rows": len(data),
+        "features": model_features(est),
         "brands": int(data.X[GROUP_COLUMN].nunique()),
         "metrics": {"holdout": _holdout(est, "global") or _holdout(est, "scratch")},
         "backend": cfg.backend,
     }
-    ref = registry_for(cfg).publish(
-        task_name, lambda d: est.save(Path(d) / MODEL_SUBDIR), manifest=manifest, promote=promote
-    )
+    response = _pooled_response(cfg, task, rows)
+
+    def write(directory: str) -> None:
+        est.save(Path(directory) / MODEL_SUBDIR)
+        if response is not None:
+            from tabtune.tasks.budget import write_pooled_response
+
+            write_pooled_response(response, directory)
+
+    ref = registry_for(cfg).publish(task_name, write, manifest=manifest, promote=promote)
     return PretrainResult(
         task=task_name,
         model_id=ref.id,
@@ -207,6 +239,7 @@ def pretrain(
         seconds=time.perf_counter() - t0,
         holdout_score=manifest["metrics"]["holdout"],
         data_window=window,
+        notices=list(data.notices),
     )
 
 
@@ -251,7 +284,7 @@ def finetune_brand(
         rows = store_for(cfg).read(brands=[brand], end=end)
     if len(rows) == 0:
         raise TabTuneInputError(f"brand {brand!r} has no rows in the store {cfg.data.store}")
-    data = task_data(rows, task)
+    data = task_data(rows, task, features=model_features(base))
     est = brand_estimator(cfg, task, base)
     est.fit(data.X, data.y, sample_weight=data.weight)
     strategy = str(est.strategy_)
@@ -290,6 +323,7 @@ def finetune_brand(
         model_id=model_id,
         seconds=time.perf_counter() - t0,
         scores=scores,
+        notices=list(data.notices),
     )
 
 
@@ -318,6 +352,6 @@ def predict_rows(cfg: Config, task_name: str, rows: pd.DataFrame) -> pd.DataFram
     out["model_id"] = ""
     for brand, idx in data.X.groupby(GROUP_COLUMN, sort=True).groups.items():
         model_id, model = model_for_brand(cfg, task_name, str(brand))
-        out.loc[idx, "prediction"] = model.predict(data.X.loc[idx])
+        out.loc[idx, "prediction"] = model.predict(align_features(data.X.loc[idx], model))
         out.loc[idx, "model_id"] = model_id
     return out

@@ -64,9 +64,27 @@ def test_budget_task_aggregates_to_brand_day_channel() -> None:
 
 
 def test_missing_feature_column_is_named() -> None:
+    # issue 14: an optional feature the data lacks is dropped with one notice naming it (which
+    # feature, which task, how to add it); a feature the fitted model needs is still an error.
     rows = _rows().drop(columns=["audience"])
+    task = default_config().task("bid")
+    data = task_data(rows, task)
+    assert "audience" not in data.X.columns
+    assert len([n for n in data.notices if "'audience'" in n]) == 1
+    notice = next(n for n in data.notices if "'audience'" in n)
+    assert "'bid'" in notice and "data.columns" in notice and "categorical" in notice
     with pytest.raises(TabTuneInputError, match="audience"):
-        task_data(rows, default_config().task("bid"))
+        task_data(rows, task, features=[*task.categorical, *task.numeric, *task.calendar])
+
+
+def test_task_without_bids_drops_the_bid_features_and_keeps_the_target() -> None:
+    rows = _rows().drop(columns=["bid"])
+    task = default_config().task("bid")
+    data = task_data(rows, task)
+    assert not {"reference_bid", "relative_bid"} & set(data.X.columns)
+    assert any("'relative_bid'" in n and "'bid' column" in n for n in data.notices)
+    with pytest.raises(TabTuneInputError, match="clicks"):
+        task_data(rows.drop(columns=["clicks"]), task)
 
 
 def test_no_usable_target_rows_is_an_error() -> None:

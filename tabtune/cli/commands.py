@@ -21,7 +21,7 @@ from tabtune.cli.brands import select_brands, split_brands
 from tabtune.cli.console import console, err_console, fmt
 from tabtune.cli.exit_codes import EXIT_OK
 from tabtune.cli.progress import progress_bar
-from tabtune.cli.tables import brand_table
+from tabtune.cli.tables import brand_table, metric_name
 from tabtune.config import Config
 from tabtune.data.schema import validate_campaigns, validate_file
 from tabtune.data.store import CampaignStore, atomic_write_parquet
@@ -114,9 +114,11 @@ def cmd_pretrain(args: argparse.Namespace, cfg: Config) -> int:
             res = pretrain(cfg, task, end=args.end)
         con.print(
             f"global {task} model {res.model_id}: {res.rows:,} rows of {res.brands} brands "
-            f"({res.data_window[0]} .. {res.data_window[1]}), holdout {fmt(res.holdout_score)}, "
-            f"{res.seconds:.1f}s"
+            f"({res.data_window[0]} .. {res.data_window[1]}), holdout "
+            f"{metric_name(cfg.task(task))} {fmt(res.holdout_score)}, {res.seconds:.1f}s"
         )
+        for notice in res.notices:
+            con.print(f"note: {notice}", markup=False)
     return EXIT_OK
 
 
@@ -145,7 +147,13 @@ def cmd_finetune(args: argparse.Namespace, cfg: Config) -> int:
     brands = select_brands(store_for(cfg), None if args.all else args.brand)
     for task in tasks_of(args, cfg):
         results = finetune_brands(cfg, task, brands, end=args.end)
-        console().print(brand_table(results, f"{task}: per-brand adaptation"))
+        console().print(
+            brand_table(
+                results, f"{task}: per-brand adaptation", metric=metric_name(cfg.task(task))
+            )
+        )
+        for notice in dict.fromkeys(n for r in results for n in r.notices):
+            console().print(f"note: {notice}", markup=False)
     return EXIT_OK
 
 

@@ -31,8 +31,10 @@ from tabtune.errors import TabTuneInputError
 from tabtune.features import GROUP_COLUMN, REFERENCE_BID_ROWS, TIME_COLUMN
 from tabtune.pipeline import model_for_brand, pretrain, registry_for, store_for
 from tabtune.refresh import next_day_contexts
+from tabtune.refresh.decisions import NO_BIDS_NOTE, decision_contexts
 from tabtune.tasks.bid import BidRecommender, as_timestamp, plot_biggest_contexts
-from tabtune.tasks.budget import BudgetPlanner
+from tabtune.tasks.budget import budget_planner, load_pooled_response
+from tabtune.tasks.response import HillResponse
 
 __all__ = [
     "cmd_bids",
@@ -75,6 +77,8 @@ def pretrain_global_if_missing(cfg: Config, task_name: str, con: Console) -> Non
             f"pretrained {res.model_id} on {res.rows:,} rows of {res.brands} brands "
             f"({res.seconds:.1f}s)"
         )
+        for notice in res.notices:
+            con.print(f"note: {notice}", markup=False)
 
 
 def _with_task(cfg: Config, name: str, builtin: dict[str, Any]) -> Config:
@@ -108,9 +112,7 @@ def _bid_contexts(
     )
     if not (pd.to_datetime(recent[TIME_COLUMN]) == last).any():
         return recent.iloc[0:0], recent, last
-    contexts = next_day_contexts(recent, last.date())
-    if "bid" in contexts:
-        contexts = contexts[pd.to_numeric(contexts["bid"], errors="coerce") > 0]
+    contexts = decision_contexts(next_day_contexts(recent, last.date()))
     return contexts.assign(date=day), recent, last
 
 
@@ -149,6 +151,7 @@ def _bid_row(brand: str, recs: pd.DataFrame, model_id: str) -> tuple[str, ...]:
     return (
         brand,
         f"{len(recs):,}",
+        ", ".join(sorted(set(recs["reference"].astype(str)))),
         f"{100 * recs['change'].mean():+.1f}%",
         f"{raised}/{lowered}/{len(recs) - raised - lowered}",
         f"{cur_roas:.2f} -> {new_roas:.2f}",
@@ -201,10 +204,14 @@ def run_bids(
     target = target_roas if target_roas is not None else cfg.bids.target_roas
     summary: list[tuple[str, ...]] = []
     plot_lines: list[str] = []
+    notes: list[str] = []
+    references: set[str] = set()
     for brand in chosen:
         contexts, recent, last = _bid_contexts(store, brand, day)
         if len(contexts) == 0:
-            summary.append((brand, "0", "-", "-", "-", f"no rows with a bid on {last.date()}"))
+            summary.append(
+                (brand, "0", "-", "-", "-", "-", f"no rows with a bid or clicks on {last.date()}")
+            )
             continue
         model_id, est = model_for_brand(cfg, "bid", brand)
         rec = BidRecommender.from_estimator(
@@ -215,16 +222,39 @@ def run_bids(
         if plots:
             plot_lines.append(_bid_plot(rec, contexts, recs, recent, plot_root, brand, target))
         summary.append(_bid_row(brand, recs, model_id))
+        references.update(recs["reference"].astype(str))
+        notes.extend(_bid_notes(brand, recs))
+    if "observed_cpc" in references:
+        notes.insert(0, NO_BIDS_NOTE)
+    title = f"bids for {day.date()} (target ROAS {target:g}) -> {out_root}"
+    if references == {"observed_cpc"}:
+        title = f"target CPCs on the observed CPC for {day.date()} (target ROAS {target:g}) -> {out_root}"
     con.print(
         console_table(
-            f"bids for {day.date()} (target ROAS {target:g}) -> {out_root}",
-            ["brand", "rows", "mean bid change", "up/down/same", "predicted ROAS floor", "model"],
+            title,
+            [
+                "brand",
+                "rows",
+                "reference",
+                "mean change",
+                "up/down/same",
+                "predicted ROAS floor",
+                "model",
+            ],
             summary,
         )
     )
-    for line in plot_lines:
-        con.print(line)
+    for line in [*notes, *plot_lines]:
+        con.print(line, markup=False)
     return EXIT_OK
+
+
+def _bid_notes(brand: str, recs: pd.DataFrame) -> list[str]:
+    """The guard rails that set a brand's bids (clamps, caps, unreachable targets), counted."""
+    reasons = recs["reason"].astype(str)
+    railed = reasons[~reasons.isin(["roas target", "cpa target", "roas and cpa targets"])]
+    counts = railed.value_counts()
+    return [f"{brand}: {n} context(s): {reason}" for reason, n in counts.items()]
 
 
 def run_bids_cli(cfg: Config, args: argparse.Namespace) -> int:
@@ -245,8 +275,13 @@ def _budget_plan(
     brand: str,
     day: pd.Timestamp,
     total: float | None,
+    response: HillResponse | None = None,
 ) -> tuple[pd.DataFrame | None, str, str | None]:
-    """One brand's plan for ``day`` on its ``budget.lookback_days`` before it.
+    """One brand's plan for ``day``, built by :func:`~tabtune.tasks.budget.budget_planner`.
+
+    The brand's champion (or the global model) and ``response`` (the pooled Hill response
+    stored with the global model) adapted to the brand's history up to the day before
+    ``day``; recent spend and bounds come from its ``budget.lookback_days``.
 
     Returns
     -------
@@ -255,12 +290,13 @@ def _budget_plan(
     """
     lookback = cfg.budget.lookback_days
     end = min(pd.Timestamp(store.date_range(brand)[1]).normalize(), day - pd.Timedelta(days=1))
-    rows = store.read(brands=[brand], start=end - pd.Timedelta(days=lookback - 1), end=end)
-    if len(rows) == 0:
+    rows = store.read(brands=[brand], end=end)
+    recent = pd.to_datetime(rows[TIME_COLUMN]) >= end - pd.Timedelta(days=lookback - 1)
+    if len(rows) == 0 or not recent.any():
         return None, "", f"{brand}: no rows in the {lookback} days up to {end.date()}; skipped"
     model_id, est = model_for_brand(cfg, "budget", brand)
-    planner = BudgetPlanner.from_estimator(
-        est, config=cfg, history=rows, model_id=model_id, source=_source(model_id)
+    planner = budget_planner(
+        cfg, rows, model=est, model_id=model_id, source=_source(model_id), response=response
     )
     try:
         return planner.plan(total, day, brand=brand), model_id, None
@@ -305,10 +341,12 @@ def run_budget(
         raise TabTuneInputError(f"--total must be a positive number, got {total}")
     cfg = _with_task(cfg, "budget", builtin_task_spec("budget"))
     pretrain_global_if_missing(cfg, "budget", con)
+    gref = registry_for(cfg).resolve("budget")
+    response = load_pooled_response(None if gref is None else gref.path)
     out_root = Path(cfg.outputs_dir) / str(day.date()) / "budgets"
-    summary, notes = [], []
+    summary, channels, notes = [], [], []
     for brand in chosen:
-        plan, model_id, note = _budget_plan(cfg, store, brand, day, total)
+        plan, model_id, note = _budget_plan(cfg, store, brand, day, total, response)
         if plan is None:
             notes.append(note)
             continue
@@ -324,6 +362,8 @@ def run_budget(
                 model_id,
             )
         )
+        channels.extend(_plan_channel_rows(brand, plan))
+        notes.extend(_plan_notes(cfg, brand, plan))
     con.print(
         console_table(
             f"budget plans for {day.date()} -> {out_root}",
@@ -331,9 +371,58 @@ def run_budget(
             summary,
         )
     )
+    if channels:
+        con.print(
+            console_table(
+                "per channel: planned vs recent split (response: hill = bid-identified curve, "
+                "model = the budget model's curve)",
+                ["brand", "channel", "recent split", "planned", "change", "response"],
+                channels,
+            )
+        )
     for line in notes:
-        con.print(line)
+        con.print(line, markup=False)
     return EXIT_OK
+
+
+def _plan_channel_rows(brand: str, plan: pd.DataFrame) -> list[tuple[str, ...]]:
+    """One line per channel: the recent split at the plan's total, the plan, the change."""
+    rows = []
+    for r in plan.itertuples(index=False):
+        change = "-" if not np.isfinite(r.change) else f"{100 * r.change:+.1f}%"
+        rows.append(
+            (
+                brand,
+                str(r.channel),
+                f"{r.habitual_spend:,.2f}",
+                f"{r.spend:,.2f}",
+                change,
+                r.response,
+            )
+        )
+    return rows
+
+
+def _plan_notes(cfg: Config, brand: str, plan: pd.DataFrame) -> list[str]:
+    """What a reader of a plan should know: one channel, channels at a guard rail."""
+    notes = []
+    if len(plan) == 1:
+        notes.append(f"{brand}: one channel with recent spend: nothing to move between channels")
+    rho = cfg.budget.relative_bounds
+    tol = 1e-6 * max(1.0, float(plan["spend"].max()))
+    for r in plan.itertuples(index=False):
+        if len(plan) > 1 and r.upper > r.lower:
+            if r.spend >= r.upper - tol:
+                notes.append(
+                    f"{brand}: {r.channel} at its upper bound (recent spend +{100 * rho:g}%, "
+                    "budget.relative_bounds)"
+                )
+            elif r.spend <= r.lower + tol:
+                notes.append(
+                    f"{brand}: {r.channel} at its lower bound (recent spend -{100 * rho:g}%, "
+                    "budget.relative_bounds)"
+                )
+    return notes
 
 
 def run_budget_cli(cfg: Config, args: argparse.Namespace) -> int:

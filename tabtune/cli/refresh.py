@@ -22,9 +22,28 @@ from tabtune.report import run_dir_for
 __all__ = ["cmd_refresh", "print_run", "run_refresh_cli"]
 
 
+def brand_note_lines(report: dict[str, Any], limit: int = 20) -> list[str]:
+    """The brands' notes (dropped features, no bids, guard rails, fallbacks), each once with
+    the brands it concerns, so that they reach the terminal and not only report.json."""
+    by_note: dict[str, list[str]] = {}
+    for b in report.get("brands", []):
+        for note in b.get("notes") or []:
+            by_note.setdefault(str(note), []).append(str(b.get("brand_id")))
+    lines = []
+    for note, brands in list(by_note.items())[:limit]:
+        who = ", ".join(brands[:5]) + (f" and {len(brands) - 5} more" if len(brands) > 5 else "")
+        lines.append(f"  {who}: {note}")
+    if len(by_note) > limit:
+        lines.append(f"  ... and {len(by_note) - limit} more notes (see report.json)")
+    return (["  brand notes:"] + lines) if lines else []
+
+
 def print_run(cfg: Config, report: RunReport, con: Console) -> None:
-    """One date's summary and where its report is."""
-    print_summary(report.to_dict(), con)
+    """One date's summary, the brands' notes and where its report is."""
+    data = report.to_dict()
+    print_summary(data, con)
+    for line in brand_note_lines(data):
+        con.print(line, markup=False)
     run_dir = run_dir_for(cfg.runs_dir, report.date, report.task)
     con.print(f"  report: {run_dir / REPORT_NAME} (+ report.html)", markup=False)
 

@@ -10,22 +10,35 @@ from rich.table import Table
 from tabtune.cli.console import fmt
 
 if TYPE_CHECKING:  # pragma: no cover - types only: tuning imports Optuna
+    from tabtune.config import TaskConfig
     from tabtune.pipeline import BrandResult
     from tabtune.tuning import TuningResult
 
-__all__ = ["brand_table", "console_table", "summary_table"]
+__all__ = ["brand_table", "console_table", "metric_name", "summary_table"]
 
 
-def brand_table(results: Iterable[BrandResult], title: str) -> Table:
-    """Per brand: rows, the chosen strategy, global vs adapted holdout error and the change."""
+def metric_name(task: TaskConfig) -> str:
+    """The loss a task's holdout scores are in (log loss, a deviance or squared error)."""
+    from tabtune.evaluation import loss_name, score_objective
+
+    return loss_name(score_objective(task.objective, task.kind))
+
+
+def brand_table(results: Iterable[BrandResult], title: str, metric: str = "err") -> Table:
+    """Per brand: rows, the chosen strategy, global vs adapted holdout loss and the change.
+
+    ``metric`` names the loss in the column titles (:func:`metric_name`). Brands' losses are
+    on their own scales, so ``change`` (the adapted loss relative to the global model's on
+    the same rows) is the column to compare brands by.
+    """
     table = Table(title=title)
     for col, kw in [
         ("brand", {"no_wrap": True}),
         ("rows", {"justify": "right", "no_wrap": True}),
         ("strategy", {"no_wrap": True}),
-        ("global err", {"justify": "right"}),
-        ("adapted err", {"justify": "right"}),
-        ("change", {"justify": "right", "no_wrap": True}),
+        (f"global {metric}", {"justify": "right"}),
+        (f"adapted {metric}", {"justify": "right"}),
+        ("change vs global", {"justify": "right", "no_wrap": True}),
         ("secs", {"justify": "right"}),
     ]:
         table.add_column(col, **kw)

@@ -21,7 +21,7 @@ import pandas as pd
 
 from tabtune.config import Config, TaskConfig
 from tabtune.errors import ModelIntegrityError
-from tabtune.features import TIME_COLUMN, TaskData
+from tabtune.features import TIME_COLUMN, TaskData, model_features
 from tabtune.pipeline import load_model, registry_for, store_for
 from tabtune.refresh.challenger import load_brand, usable_rows
 from tabtune.refresh.decisions import write_decisions
@@ -138,9 +138,10 @@ def _refresh_brand(
         if len(rows) == 0:
             rec.status, rec.reason = "skipped", f"no rows up to {date}"
             return
-        data = usable_rows(rows, task)
-        rec.rows = len(data)
         glob = _load_version(cfg, task, global_id)
+        data = usable_rows(rows, task, model_features(glob))
+        rec.notes.extend(data.notices)
+        rec.rows = len(data)
         mask = holdout_mask(data.X[TIME_COLUMN], cfg.adaptation.validation_fraction)
 
     if rec.rows < cfg.adaptation.min_rows_to_adapt:

@@ -46,9 +46,14 @@ def load_brand(store: CampaignStore, brand: str, date: dt.date) -> pd.DataFrame:
     return store.read(brands=[brand], end=date)
 
 
-def usable_rows(rows: pd.DataFrame, task: TaskConfig) -> TaskData:
-    """A task's model inputs, keeping only rows with a usable target (possibly none)."""
-    data = task_data(rows, task, require_target=False)
+def usable_rows(
+    rows: pd.DataFrame, task: TaskConfig, features: list[str] | None = None
+) -> TaskData:
+    """A task's model inputs, keeping only rows with a usable target (possibly none).
+
+    ``features``: those of the model the inputs are for (:func:`~tabtune.features.task_data`).
+    """
+    data = task_data(rows, task, require_target=False, features=features)
     keep = np.isfinite(np.asarray(data.y, dtype=float))
     if data.weight is not None:
         keep &= np.asarray(data.weight, dtype=float) > 0
@@ -60,6 +65,7 @@ def usable_rows(rows: pd.DataFrame, task: TaskConfig) -> TaskData:
         y=np.asarray(data.y)[idx],
         weight=None if data.weight is None else np.asarray(data.weight)[idx],
         rows=data.rows.iloc[idx].reset_index(drop=True),
+        notices=list(data.notices),
     )
 
 

@@ -20,10 +20,29 @@ from tabtune.config import Config, TaskConfig
 from tabtune.data.store import atomic_write_parquet
 from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import predictions, score_objective
-from tabtune.features import TIME_COLUMN, task_data, with_bid_features
+from tabtune.features import TIME_COLUMN, model_features, task_data, with_bid_features
 from tabtune.tasks import plots
 
-__all__ = ["DECISIONS", "next_day_contexts", "write_decisions"]
+__all__ = ["DECISIONS", "decision_contexts", "next_day_contexts", "write_decisions"]
+
+#: The note a brand's refresh (and ``tabtune bids``) records when its rows have no bids.
+NO_BIDS_NOTE = (
+    "bids: no 'bid' column, so the recommendations are target CPCs on the observed cost per "
+    "click (spend / clicks; reference 'observed_cpc'), not a response to a bid change"
+)
+
+
+def decision_contexts(contexts: pd.DataFrame) -> pd.DataFrame:
+    """The contexts a bid can be recommended for: a bid > 0, or without bids a click and spend
+    (the observed cost per click is then the reference, :mod:`tabtune.tasks.bid`)."""
+    if "bid" in contexts.columns and pd.to_numeric(contexts["bid"], errors="coerce").notna().any():
+        return contexts[pd.to_numeric(contexts["bid"], errors="coerce") > 0]
+    if not {"spend", "clicks"} <= set(contexts.columns):
+        return contexts.iloc[0:0]
+    ok = (pd.to_numeric(contexts["clicks"], errors="coerce") > 0) & (
+        pd.to_numeric(contexts["spend"], errors="coerce") > 0
+    )
+    return contexts[ok]
 
 
 def next_day_contexts(rows: pd.DataFrame, date: dt.date) -> pd.DataFrame:
@@ -67,9 +86,7 @@ def _bid_decisions(
     # Imported here: write_decisions notes a decision module that does not import.
     from tabtune.tasks.bid import BidRecommender
 
-    contexts = next_day_contexts(rows, date)
-    if "bid" in contexts.columns:
-        contexts = contexts[pd.to_numeric(contexts["bid"], errors="coerce") > 0]
+    contexts = decision_contexts(next_day_contexts(rows, date))
     if len(contexts) == 0:
         return None
     source = "brand" if model_id.startswith("brands/") else "global"
@@ -90,17 +107,28 @@ def _budget_decisions(
 def _budget_planner(
     cfg: Config, model: Any, model_id: str, rows: pd.DataFrame, date: dt.date
 ) -> Any:
-    """A budget planner on the brand's ``budget.lookback_days`` up to ``date`` (None: no rows)."""
+    """The brand's budget planner on its rows up to ``date`` (None: no rows in the
+    ``budget.lookback_days`` before it), built by :func:`~tabtune.tasks.budget.budget_planner`
+    like ``tabtune budget``'s: the serving model, and the Hill response stored with the global
+    model adapted to the brand's history."""
     # Imported here: write_decisions notes a decision module that does not import.
-    from tabtune.tasks.budget import BudgetPlanner
+    from tabtune.pipeline import registry_for
+    from tabtune.tasks.budget import budget_planner, load_pooled_response
 
+    stamps = pd.to_datetime(rows[TIME_COLUMN])
     since = pd.Timestamp(date) - pd.Timedelta(days=cfg.budget.lookback_days - 1)
-    history = rows[pd.to_datetime(rows[TIME_COLUMN]) >= since]
-    if len(history) == 0:
+    if not ((stamps >= since) & (stamps <= pd.Timestamp(date))).any():
         return None
+    history = rows[(stamps <= pd.Timestamp(date)).to_numpy()]
+    gref = registry_for(cfg).resolve("budget")
     source = "brand" if model_id.startswith("brands/") else "global"
-    return BudgetPlanner.from_estimator(
-        model, config=cfg, history=history, model_id=model_id, source=source
+    return budget_planner(
+        cfg,
+        history,
+        model=model,
+        model_id=model_id,
+        source=source,
+        response=load_pooled_response(None if gref is None else gref.path),
     )
 
 
@@ -143,7 +171,7 @@ def write_decisions(
     if "bid" in contexts.columns and {"reference_bid", "relative_bid"} & set(task.numeric):
         # the contexts' reference bids come from the brand's earlier days, as for its bids
         contexts = with_bid_features(contexts, history=rows)
-    data = task_data(contexts, task, require_target=False)
+    data = task_data(contexts, task, require_target=False, features=model_features(model))
     frame = data.X[["brand_id", TIME_COLUMN]].copy()
     for col in ("channel", "campaign_id", "audience", "device", *task.numeric):
         if col in data.rows.columns and col not in frame.columns:
@@ -168,6 +196,12 @@ def write_decisions(
     except TabTuneInputError as exc:
         notes.append(f"{kind} not written: {exc}")
         return outputs, notes
+    if decisions is not None and "reference" in decisions and len(decisions):
+        if (decisions["reference"] == "observed_cpc").any():
+            notes.append(NO_BIDS_NOTE)
+    if decisions is not None and "response" in decisions and len(decisions):
+        served = ", ".join(f"{c}: {r}" for c, r in zip(decisions["channel"], decisions["response"]))
+        notes.append(f"budget response per channel: {served}")
     if decisions is None or len(decisions) == 0:
         notes.append(f"{kind} not written: no contexts to decide on up to {date}")
     else:
@@ -216,8 +250,8 @@ def _decision_plot(
             # Imported here: a decision module that does not import is noted, not fatal.
             from tabtune.tasks.bid import BidRecommender, plot_biggest_contexts
 
-            contexts = next_day_contexts(rows, date)  # the rows _bid_decisions recommended for
-            contexts = contexts[pd.to_numeric(contexts["bid"], errors="coerce") > 0]
+            # the rows _bid_decisions recommended for
+            contexts = decision_contexts(next_day_contexts(rows, date))
             source = "brand" if model_id.startswith("brands/") else "global"
             rec = BidRecommender.from_estimator(model, config=cfg, model_id=model_id, source=source)
             path = plot_biggest_contexts(

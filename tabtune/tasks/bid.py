@@ -56,6 +56,18 @@ change +30%"``, ``"clamped to max_bid"``, ``"roas target not reachable: floored 
 -30%"`` / ``"...: clamped to min_bid"``, prefixed by ``"unknown brand: global model; "`` for a
 brand the recommender never saw.
 
+Without bids
+------------
+An export without a ``bid`` column (most platform exports) cannot teach the model how value
+responds to a bid change: the task's bid features are dropped (with a notice) and the model
+learns the value per click of each context from the other features. The decision is then
+stated on the context's **observed cost per click** (``spend / clicks``, its ``reference``
+``"observed_cpc"`` instead of ``"bid"``): the same rule with a value that does not move with
+the candidate, i.e. a *value-per-click-based target CPC* :math:`\hat v / \mathrm{ROAS}^*`,
+held within ``max_change`` of the observed CPC and ``[min_bid, max_bid]``. It says what a click
+in the context is worth at the target, not how traffic or value would change with the bid
+(no bid elasticity); set the max CPC (or the platform's target CPC/ROAS) accordingly.
+
 Limits (measured on the simulator, ``python -m benchmarks.bids``, 3 simulations, 24 held-out
 brands): adapted to a held-out brand, the learned bid effect is close to the truth on average
 (+7.0% predicted vs +6.1% true from 0.7x to 1.3x the current bids); the global model alone, for
@@ -104,12 +116,16 @@ from tabtune.tasks.common import (
 )
 
 __all__ = [
+    "REFERENCE_BID",
+    "REFERENCE_CPC",
     "BidRecommender",
     "ModelSet",
     "as_timestamp",
     "config_with_backend",
     "cvr_task",
     "design_matrix",
+    "has_bids",
+    "observed_cpc",
     "plot_biggest_contexts",
     "prepare_rows",
     "recent_bids",
@@ -121,6 +137,27 @@ logger = logging.getLogger("tabtune")
 RECOMMENDER_FILE = "recommender.json"
 BID_HISTORY_FILE = "bid_history.parquet"
 KEY_COLUMNS = ("brand_id", "date", "channel", "campaign_id", "audience", "device")
+
+
+#: ``reference`` of a recommendation: the context's current bid ...
+REFERENCE_BID = "bid"
+#: ... or, without a ``bid`` column, its observed cost per click (spend / clicks).
+REFERENCE_CPC = "observed_cpc"
+
+
+def has_bids(rows: pd.DataFrame) -> bool:
+    """Whether ``rows`` carry bids: a ``bid`` column that is not empty (all missing)."""
+    if "bid" not in rows.columns:
+        return False
+    return bool(pd.to_numeric(rows["bid"], errors="coerce").notna().any())
+
+
+def observed_cpc(rows: pd.DataFrame) -> np.ndarray:
+    """Each row's observed cost per click, ``spend / clicks`` (NaN without clicks)."""
+    spend = pd.to_numeric(rows["spend"], errors="coerce").to_numpy(dtype=float)
+    clicks = pd.to_numeric(rows["clicks"], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(clicks > 0, spend / np.where(clicks > 0, clicks, 1.0), np.nan)
 
 
 def cvr_task(bid_task: TaskConfig) -> TaskConfig:
@@ -383,19 +420,34 @@ class BidRecommender:
             raise TabTuneInputError(
                 f"contexts must be a pandas DataFrame, got {type(contexts).__name__}"
             )
-        needed = [GROUP_COLUMN, TIME_COLUMN, "bid", *self.task.categorical]
+        # the task's features the contexts lack are dropped (tabtune.features.resolve_features);
+        # a feature the fitted model needs is named when the model predicts
+        needed = [GROUP_COLUMN, TIME_COLUMN]
+        if not has_bids(contexts):
+            needed += ["spend", "clicks"]
         missing = [c for c in dict.fromkeys(needed) if c not in contexts.columns]
         if missing:
             raise TabTuneInputError(
                 f"contexts need column(s) {missing} (columns: {list(contexts.columns)})"
+                + (
+                    ""
+                    if "bid" in contexts.columns
+                    else "; without a 'bid' column the observed "
+                    "cost per click (spend / clicks) is the reference"
+                )
             )
         frame = contexts.reset_index(drop=True)
-        current = pd.to_numeric(frame["bid"], errors="coerce").to_numpy(dtype=float)
+        if has_bids(frame):
+            current = pd.to_numeric(frame["bid"], errors="coerce").to_numpy(dtype=float)
+            what = "column 'bid': the current bid"
+        else:
+            current = observed_cpc(frame)
+            frame = frame.assign(bid=current)
+            what = "observed cost per click (spend / clicks; no 'bid' column)"
         bad = np.flatnonzero(~(np.isfinite(current) & (current > 0)))
         if bad.size:
             raise TabTuneInputError(
-                f"column 'bid': the current bid must be a number > 0; {bad.size} row(s) are not "
-                f"(rows {bad[:5].tolist()})"
+                f"{what} must be a number > 0; {bad.size} row(s) are not (rows {bad[:5].tolist()})"
             )
         return frame, current
 
@@ -442,6 +494,10 @@ class BidRecommender:
     ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.DataFrame]:
         """Validated contexts, current bids, reference bids and the model inputs."""
         frame, current = self._contexts(contexts)
+        if not has_bids(contexts):
+            # no bids: each context's observed CPC is its reference (relative_bid 1 at it)
+            frame = frame.assign(reference_bid=current)
+            history = None
         reference = self._reference(frame, current, history)
         frame = frame.assign(reference_bid=reference).drop(columns="relative_bid", errors="ignore")
         return frame, current, reference, design_matrix(frame, self.task)
@@ -488,7 +544,10 @@ class BidRecommender:
         DataFrame
             In the contexts' order: the key columns present (``brand_id``, ``date``,
             ``channel``, ``campaign_id``, ``audience``, ``device``), ``current_bid``, ``bid``,
-            ``change`` (relative), ``predicted_value_per_click`` (at ``bid``),
+            ``change`` (relative), ``reference`` (``"bid"``: ``current_bid`` is the context's
+            bid; ``"observed_cpc"``: the contexts have no bids and ``current_bid`` is the
+            observed cost per click, so ``bid`` is a target CPC, module docstring),
+            ``predicted_value_per_click`` (at ``bid``),
             ``current_value_per_click``, ``predicted_roas`` (value per click / bid, a floor as
             the cost per click is at most the bid), ``predicted_cvr`` (NaN without a CVR
             model), ``target_roas``, ``target_cpa``, ``reason``, ``model_id``.
@@ -521,6 +580,7 @@ class BidRecommender:
         )
         keys = [c for c in KEY_COLUMNS if c in frame.columns]
         out = frame[keys].copy()
+        out["reference"] = REFERENCE_BID if has_bids(contexts) else REFERENCE_CPC
         out["current_bid"] = current
         out["reference_bid"] = reference
         out["bid"] = bid

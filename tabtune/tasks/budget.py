@@ -118,9 +118,15 @@ __all__ = [
     "BatchResponse",
     "BoundsLike",
     "BudgetPlanner",
+    "HILL_FILE",
     "Response",
     "SpendGrid",
     "allocate_budget",
+    "budget_planner",
+    "fit_response",
+    "load_pooled_response",
+    "pooled_response",
+    "write_pooled_response",
 ]
 
 logger = logging.getLogger("tabtune")
@@ -128,6 +134,8 @@ logger = logging.getLogger("tabtune")
 PLANNER_FILE = "planner.json"
 SPEND_FILE = "recent_spend.parquet"
 BID_REFERENCE_FILE = "bid_reference.parquet"
+#: The pooled Hill response written next to a registry's global ``budget`` model.
+HILL_FILE = "hill_response.json"
 
 #: The packaged ``budget`` task's mapping (``tabtune/configs/tasks/budget.yaml``, read with
 #: :func:`tabtune.config.builtin_task_spec`), used when the configuration defines no budget task.
@@ -150,6 +158,7 @@ class _Problem:
     source: str
     grid: SpendGrid
     calibration: np.ndarray
+    responses: list[str]
 
 
 class BudgetPlanner:
@@ -219,8 +228,13 @@ class BudgetPlanner:
         history: pd.DataFrame | None = None,
         model_id: str = "",
         source: str = "global",
+        response: HillResponse | None = None,
     ) -> BudgetPlanner:
         """A planner around an already fitted estimator (e.g. a registry champion).
+
+        With ``budget.response: hill`` (the default) the Hill response is fitted on
+        ``history`` as :meth:`fit` does (:func:`fit_response`): adapted from ``response`` (a
+        pooled one, e.g. :func:`load_pooled_response`) when given, else pretrained on it.
 
         Parameters
         ----------
@@ -233,6 +247,8 @@ class BudgetPlanner:
             Registry id reported in plans.
         source : {"global", "brand"}
             Whether the estimator is a brand's own model or the global one.
+        response : HillResponse, optional
+            The pooled Hill response to adapt to ``history``.
         """
         planner = cls(config=config)
         planner.models_ = ModelSet(
@@ -243,6 +259,9 @@ class BudgetPlanner:
         planner.response_ = None
         if history is not None:
             planner.observe(history)
+            planner.response_ = fit_response(planner._config(), planner.spend_history_, response)
+        elif planner._config().budget.response == "hill":
+            planner.response_ = response
         return planner
 
     def fit(self, history: pd.DataFrame) -> BudgetPlanner:
@@ -275,14 +294,12 @@ class BudgetPlanner:
         self.bid_reference_ = None
         self.observe(rows)
         self.response_ = None
-        if cfg.budget.response == "hill":
-            days = self.spend_history_
-            if self.base_model is None:
-                self.response_ = HillResponse.pretrain(days)
-            else:
-                base_response = _base_response(self.base_model)
-                if base_response is not None:
-                    self.response_ = base_response.adapt(days)
+        if self.base_model is None:
+            self.response_ = fit_response(cfg, self.spend_history_)
+        else:
+            base_response = _base_response(self.base_model)
+            if base_response is not None:
+                self.response_ = fit_response(cfg, self.spend_history_, base_response)
         return self
 
     def observe(self, history: pd.DataFrame) -> BudgetPlanner:
@@ -432,8 +449,20 @@ class BudgetPlanner:
             evaluate=batch,
         )
         model_id, source = self.models_.model_id(brand), self.models_.source(brand)
+        responses = ["model" if h is None else "hill" for h in hill]
         return _Problem(
-            brand, day, channels, lower, upper, recent_arr, vertical, model_id, source, grid, scale
+            brand,
+            day,
+            channels,
+            lower,
+            upper,
+            recent_arr,
+            vertical,
+            model_id,
+            source,
+            grid,
+            scale,
+            responses,
         )
 
     # -- decisions ---------------------------------------------------------------
@@ -606,6 +635,8 @@ class BudgetPlanner:
                 "habitual_spend": habitual,
                 "habitual_revenue": habitual_revenue,
                 "uplift": revenue - habitual_revenue,
+                "change": _relative_change(spend, habitual),
+                "response": problem.responses,
                 "calibration": problem.calibration,
                 "model_id": problem.model_id,
             }
@@ -624,6 +655,7 @@ class BudgetPlanner:
                     else float("nan")
                 ),
                 "model_source": problem.source,
+                "responses": dict(zip(problem.channels, problem.responses, strict=True)),
             }
         )
         return out
@@ -712,6 +744,103 @@ class BudgetPlanner:
         saved = meta.get("hill_response")
         planner.response_ = HillResponse.from_dict(saved) if saved else None
         return planner
+
+
+def _relative_change(spend: np.ndarray, habitual: np.ndarray) -> np.ndarray:
+    """``spend / habitual - 1`` per channel (NaN where the habitual spend is not > 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isfinite(habitual) & (habitual > 0), spend / habitual - 1.0, np.nan)
+
+
+def fit_response(
+    cfg: Config, days: pd.DataFrame, base: HillResponse | None = None
+) -> HillResponse | None:
+    """The Hill response a planner plans with on ``days`` (None: ``budget.response: model``).
+
+    Parameters
+    ----------
+    cfg : Config
+    days : DataFrame
+        Daily rows with ``bid_index`` (a planner's ``spend_history_``).
+    base : HillResponse, optional
+        A pooled response, adapted to ``days``; without one it is pretrained on ``days``.
+    """
+    if cfg.budget.response != "hill":
+        return None
+    return base.adapt(days) if base is not None else HillResponse.pretrain(days)
+
+
+def pooled_response(cfg: Config, rows: pd.DataFrame) -> HillResponse | None:
+    """The Hill response pretrained on pooled contract rows (what :meth:`BudgetPlanner.fit`
+    without a base model fits), or None with ``budget.response: model``."""
+    if cfg.budget.response != "hill":
+        return None
+    days = BudgetPlanner(config=cfg)
+    days.spend_history_, days.bid_reference_ = empty_daily_spend(), None
+    return fit_response(cfg, days.observe(rows).spend_history_)
+
+
+def write_pooled_response(response: HillResponse | None, directory: str | Path) -> None:
+    """Write a pooled response as :data:`HILL_FILE` in ``directory`` (nothing when None)."""
+    if response is None:
+        return
+    from tabtune.atomic import atomic_write_bytes
+
+    text = json.dumps(response.to_dict()).encode("utf-8")
+    atomic_write_bytes(Path(directory) / HILL_FILE, text)
+
+
+def load_pooled_response(directory: str | Path | None) -> HillResponse | None:
+    """The pooled response in ``directory`` (a registry version), None when it has none."""
+    if directory is None or not (Path(directory) / HILL_FILE).is_file():
+        return None
+    return HillResponse.from_dict(json.loads((Path(directory) / HILL_FILE).read_text("utf-8")))
+
+
+def budget_planner(
+    cfg: Config,
+    history: pd.DataFrame,
+    *,
+    base: Any = None,
+    model: Any = None,
+    model_id: str = "",
+    source: str = "global",
+    response: HillResponse | None = None,
+    n_jobs: int | None = None,
+) -> BudgetPlanner:
+    """The one construction of a fitted planner: Python, ``tabtune budget``, the refresh and
+    ``python -m benchmarks.budget`` all plan through it.
+
+    Parameters
+    ----------
+    cfg : Config
+        ``budget.response`` chooses the curves: ``hill`` (default) for channels with bids in
+        the window, the model's curve for the others; ``model`` for all.
+    history : DataFrame
+        The brand's (or the pool's) contract rows up to the day planned.
+    base : BudgetPlanner, str or Path, optional
+        A pooled planner to adapt (model and Hill response), as :meth:`BudgetPlanner.fit`.
+    model : estimator, optional
+        An already fitted model of the ``budget`` task (a registry champion); with it the model
+        is not refitted and the Hill response is adapted from ``response`` (the pooled response
+        stored with the global model) or, without one, pretrained on ``history``.
+    model_id, source : str
+        Reported in plans (with ``model``).
+    response : HillResponse, optional
+        See ``model``.
+    n_jobs : int, optional
+        Threads per model fit.
+
+    Returns
+    -------
+    BudgetPlanner
+        Without ``base`` and ``model`` this is ``BudgetPlanner(config=cfg).fit(history)``.
+    """
+    if model is None:
+        return BudgetPlanner(base_model=base, config=cfg, n_jobs=n_jobs).fit(history)
+    return BudgetPlanner.from_estimator(
+        model, config=cfg, history=history, model_id=model_id, source=source, response=response
+    )
 
 
 def _best_revenue(grid: SpendGrid, total: float) -> tuple[float, np.ndarray]:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from tabtune.config import Config, TaskConfig, builtin_task, default_config
 from tabtune.errors import TabTuneInputError
-from tabtune.features import GROUP_COLUMN, task_data
+from tabtune.features import GROUP_COLUMN, align_features, model_features, task_data
 
 __all__ = [
     "FORMAT_VERSION",
@@ -178,7 +178,7 @@ class ModelSet:
         for brand, brand_rows in rows.groupby(GROUP_COLUMN, sort=True, observed=True):
             brand = str(brand)
             try:
-                data = task_data(brand_rows, self.task)
+                data = task_data(brand_rows, self.task, features=model_features(self.global_model))
             except TabTuneInputError as exc:
                 logger.info("%s: brand %s keeps the global model (%s)", self.task.name, brand, exc)
                 continue
@@ -272,7 +272,7 @@ class ModelSet:
         for brand in np.unique(brands):
             idx = np.flatnonzero(brands == brand)
             est = self.estimator(str(brand))
-            part = X.iloc[idx]
+            part = align_features(X.iloc[idx], est)
             if kind_classification:
                 out[idx] = np.asarray(est.predict_proba(part))[:, -1]
             else:
