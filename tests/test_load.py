@@ -4,6 +4,7 @@ the empty-store message, the doctor's findings, and the README's walkthrough on
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -185,13 +186,33 @@ def test_readme_walkthrough_on_the_example_export(
     shutil.copytree(REPO / "configs", tmp_path / "configs")
     monkeypatch.chdir(tmp_path)
     commands = _readme_commands()
-    assert [c.split()[3] for c in commands] == ["load", "load", "check"]
+    assert [c.split()[3] for c in commands] == [
+        "load",
+        "load",
+        "check",
+        "pretrain",
+        "bids",
+        "budget",
+        "refresh",
+    ]
     outputs = []
     for command in commands:
         code, out = _run(capsys, *shlex.split(command)[1:])
         assert code == EXIT_OK, (command, out)
         outputs.append(out)
-    dry, load, check = outputs
+    dry, load, check, pretrain, bids, budget, refresh = outputs
+    assert "feature 'relative_bid' dropped" in pretrain
+    assert "observed cost per click" in " ".join(bids.split())  # rich wraps lines
+    bid_files = sorted(Path("outputs/shop/2025-04-01/bids").rglob("*.parquet"))
+    assert len(bid_files) == 3
+    assert set(pd.read_parquet(bid_files[0])["reference"]) == {"observed_cpc"}
+    assert len(list(Path("outputs/shop/2025-04-01/budgets").rglob("*.parquet"))) == 2
+    assert "Fabrikam Tools" in budget and "skipped" in budget and "response" in budget
+    report = json.loads(Path("runs/shop/2025-03-31/report.json").read_text(encoding="utf-8"))
+    assert report["metric"] == "tweedie deviance"
+    statuses = {b["brand_id"]: b["status"] for b in report["brands"]}
+    assert statuses["Fabrikam Tools"] == "cold_start" and len(statuses) == 3
+    assert "brand notes" in refresh and "tweedie deviance" in " ".join(refresh.split())
     assert "dry run: 486 rows would be written" in dry
     assert "486 rows written" in load and "skipped 3 row(s)" in load
     assert "must be >= 0: 2 row(s)" in load
