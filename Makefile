@@ -28,9 +28,10 @@ demo: $(STAMP)  ## simulate 60 brands, pretrain, adapt every brand, print the ta
 test: $(STAMP)  ## run the test suite
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)  ## ruff check + format check
+lint: $(STAMP)  ## ruff check + format check + mypy
 	$(BIN)/ruff check tabtune tests benchmarks
 	$(BIN)/ruff format --check tabtune tests benchmarks
+	$(BIN)/mypy
 
 format: $(STAMP)  ## apply ruff formatting and fixes
 	$(BIN)/ruff format tabtune tests benchmarks

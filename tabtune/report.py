@@ -262,8 +262,8 @@ def uplift_png(report: Mapping[str, Any]) -> str | None:
     """Base64 PNG: error reduction of the serving model over the global one, by brand size."""
     Figure = _matplotlib("matplotlib.figure").Figure
 
-    points = [(b.get("rows", 0), _uplift(b), b.get("status")) for b in report.get("brands", [])]
-    points = [(r, u, s) for r, u, s in points if u is not None and r > 0]
+    measured = [(b.get("rows", 0), _uplift(b), b.get("status")) for b in report.get("brands", [])]
+    points = [(r, u, s) for r, u, s in measured if u is not None and r > 0]
     if not points:
         return None
     fig = Figure(figsize=(7.5, 3.6))

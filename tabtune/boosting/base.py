@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tabtune.atomic import publish_dir, staging_dir, write_durable
+from tabtune.boosting.encoding import MatrixOrder
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
 from tabtune.params import BACKENDS, CLASSIFICATION_OBJECTIVES, REGRESSION_OBJECTIVES, default
 
@@ -185,7 +186,7 @@ class Backend(ABC):
     name: ClassVar[str]
     model_file: ClassVar[str]
     #: Memory layout of the matrices this backend reads fastest.
-    matrix_order: ClassVar[str] = "F"
+    matrix_order: ClassVar[MatrixOrder] = "F"
     #: Whether :meth:`predict` prefers a DataFrame of columns (no copy of the features).
     columnar_predict: ClassVar[bool] = False
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from tabtune.errors import TabTuneInputError
 
 __all__ = [
     "FeatureSchema",
+    "MatrixOrder",
     "Table",
     "column_values",
     "is_categorical_dtype",
@@ -34,7 +35,10 @@ __all__ = [
 ]
 
 #: A table: a pandas DataFrame, or a 2-D float array whose columns are named ``x0, x1, ...``.
-Table = pd.DataFrame | np.ndarray
+Table: TypeAlias = pd.DataFrame | np.ndarray
+
+#: Memory layout of an encoded matrix: column-major (``"F"``) or row-major (``"C"``).
+MatrixOrder: TypeAlias = Literal["C", "F"]
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -171,7 +175,7 @@ class FeatureSchema:
         X: Table,
         rows: np.ndarray | slice | None = None,
         n_extra: int = 0,
-        order: str = "F",
+        order: MatrixOrder = "F",
         columns: Mapping[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Encode (a subset of rows of) a table into a float64 matrix.

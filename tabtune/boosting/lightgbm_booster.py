@@ -103,14 +103,18 @@ def train_booster(
     without copying the model through its text.
     """
     base_rounds = 0 if init_model is None else init_model.current_iteration()
-    merge_first = init_model is not None and init_scores is not None
-    dtrain = dataset(train, layout, init_score=init_scores[0] if merge_first else None)
+    # init_model's raw scores on the rows, when its trees are merged in before the first round
+    merge_scores = init_scores if init_model is not None else None
+    merge_first = merge_scores is not None
+    dtrain = dataset(
+        train, layout, init_score=merge_scores[0] if merge_scores is not None else None
+    )
     valid_sets: list[lgb.Dataset] = []
     callbacks: list[Any] = []
-    if merge_first:
+    if init_model is not None and merge_scores is not None:
         callbacks.append(MergeFirst(init_model))
     if valid is not None and early_stopping_rounds is not None:
-        valid_score = init_scores[1] if merge_first else None
+        valid_score = merge_scores[1] if merge_scores is not None else None
         if merge_first and valid_score is None:
             raise ValueError("init_scores lack the raw scores of the validation rows")
         valid_sets.append(dataset(valid, layout, dtrain, init_score=valid_score))
@@ -224,7 +228,7 @@ def reached_leaves(booster: lgb.Booster, X: np.ndarray, width: int) -> np.ndarra
 def reached_from_index(by_tree: np.ndarray, width: int) -> np.ndarray:
     """Boolean ``(n_trees, width)``: which leaves are reached, given ``(n_trees, n)`` indices."""
     n_trees = by_tree.shape[0]
-    dtype = np.int32 if n_trees * width < 2**31 else np.int64
+    dtype: type[np.signedinteger[Any]] = np.int32 if n_trees * width < 2**31 else np.int64
     flat = by_tree.astype(dtype, copy=False) + (np.arange(n_trees, dtype=dtype) * width)[:, None]
     reached = np.zeros(n_trees * width, dtype=bool)
     reached[flat.ravel()] = True

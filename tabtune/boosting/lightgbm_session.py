@@ -350,7 +350,7 @@ class LightGBMSession(Session):
         trees are not predicted again. None for another booster."""
         init = next((init for known, init in self._continued if known is booster), None)
         init_leaves = None if init is None else self._leaves_of(init)
-        if init_leaves is None or self.base.num_model_per_iteration() != 1:
+        if init is None or init_leaves is None or self.base.num_model_per_iteration() != 1:
             return None
         start = init.current_iteration()
         stop = booster.best_iteration if booster.best_iteration > 0 else None
@@ -390,5 +390,5 @@ class LightGBMSession(Session):
             return np.asarray(booster.predict(data.X, **self._threads()))
         return response(raw)
 
-    def _threads(self) -> dict[str, int]:
+    def _threads(self) -> dict[str, Any]:
         return {} if not self.n_threads else {"num_threads": int(self.n_threads)}

@@ -127,12 +127,8 @@ def _print_adaptation(cfg: Config, con: Console, task: str, results: list[BrandR
     strategies: dict[str, int] = {}
     for r in results:
         strategies[r.strategy] = strategies.get(r.strategy, 0) + 1
-    improved = [
-        r
-        for r in results
-        if r.strategy != "global" and r.global_score and r.adapted_score is not None
-    ]
-    gains = sorted(100 * (r.global_score - r.adapted_score) / r.global_score for r in improved)
+    adapted = [(r.global_score, r.adapted_score) for r in results if r.strategy != "global"]
+    gains = sorted(100 * (g - a) / g for g, a in adapted if g and a is not None)
     con.print("strategies: " + ", ".join(f"{k} {v}" for k, v in sorted(strategies.items())))
     if gains:
         con.print(

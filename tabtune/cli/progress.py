@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -47,7 +48,7 @@ def progress_bar(label: str, total: int | None) -> Iterator[ProgressUpdate]:
         def update(
             *, advance: float = 0, completed: float | None = None, status: str | None = None
         ) -> None:
-            fields = {} if status is None else {"status": status}
+            fields: dict[str, Any] = {} if status is None else {"status": status}
             progress.update(task_id, advance=advance, completed=completed, **fields)
 
         yield update

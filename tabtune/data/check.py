@@ -96,7 +96,8 @@ def _task_support(name: str, task: TaskConfig, columns: set[str], configured: bo
     if task.target.denominator:
         target.append(task.target.denominator)
     features = [*task.categorical, *task.numeric]
-    uses, missing = [], []
+    uses: list[str] = []
+    missing: list[str] = []
     for column in [*target, *features]:
         need = _sources(column)
         uses.extend(c for c in need if c in columns)

@@ -117,6 +117,22 @@ class TabTuneBase(BaseEstimator):
 
     _allowed_objectives: ClassVar[tuple[str, ...]] = ()
 
+    # Fitted attributes, set by fit (or load); absent before.
+    backend_: str
+    device_: str
+    group_column_: str | None
+    time_column_: str | None
+    strategy_: str
+    strategy_reason_: str
+    holdout_scores_: dict[str, float]
+    best_iteration_: int
+    n_new_trees_: int
+    base_model_id_: str | None
+    model_sha256_: str
+    booster_: Any
+    _model: FittedModel
+    _model_bytes: bytes
+
     def __init__(
         self,
         *,

@@ -159,6 +159,7 @@ def _refresh_brand(
     else:
         _adapt_and_decide(cfg, task, date, global_id, glob, data, mask, registry, rec)
 
+    assert rec.model_id is not None  # every branch above chose the serving model
     with _timed(t, "write"):
         serving = glob if rec.served_by == "global" else _load_version(cfg, task, rec.model_id)
         rec.outputs, notes = write_decisions(cfg, task, brand, date, serving, rec.model_id, rows)

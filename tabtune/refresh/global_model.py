@@ -76,6 +76,7 @@ def ensure_global(cfg: Config, task: str, date: dt.date) -> tuple[ModelRef, str,
                 continue
             reg.promote(candidate)
             return candidate, f"promoted unpromoted global version {candidate.id}", 0.0
+        broken: ModelRef | str | None
         try:
             broken = reg.champion(task)
         except ModelIntegrityError:

@@ -146,7 +146,7 @@ def _refresh_date(
     jobs = {b: (cfg_data, task, b, date.isoformat(), global_id) for b in todo}
     with track(progress, f"refresh {task} {date}", len(jobs)) as update:
         for outcome in executor.run(refresh_brand, jobs):
-            data = outcome.value if outcome.ok else _failure(outcome.key, outcome.error)
+            data = outcome.value if outcome.error is None else _failure(outcome.key, outcome.error)
             record = BrandRecord.from_dict(data)
             state = record_brand(state, record)
             save_state(state_path, state)

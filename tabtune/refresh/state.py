@@ -239,7 +239,7 @@ def build_report(state: Mapping[str, Any]) -> RunReport:
             uplifts.append((base - served) / base)
     timings = {step: round(sum(r.timings.get(step, 0.0) for r in records), 3) for step in STEPS}
     timings["pretrain"] = round(float(state.get("global_seconds", 0.0)), 3)
-    started, finished = state.get("started_at"), state.get("finished_at")
+    started, finished = state["started_at"], state.get("finished_at")
     if started and finished:
         timings["wall"] = round(
             (

@@ -323,7 +323,7 @@ def evaluate_candidates(
     weights: dict[str, float] = {}
     for i, fold in enumerate(prepared):
         w = fold.valid.matrix.weight
-        total_w = float(len(fold.valid.matrix.y) if w is None else np.sum(w))
+        total_w = float(len(fold.valid.matrix) if w is None else np.sum(w))
         for strategy in candidates:
             if strategy in skipped:
                 continue
@@ -361,6 +361,7 @@ def _prepare_folds(
             table = base.context.overlay(fit.table(train))
             _fill_training_context(fit, train, table)
             fit.fill_from_table(valid, table)
+        assert train.matrix.y is not None  # a fit's rows always have a target
         if classifier and not has_two_classes(train.matrix.y):
             skipped.add("scratch")  # a brand-only classifier needs two classes
         prepared.append(_Fold(train, valid, fold_session))
@@ -446,4 +447,5 @@ def _holdout_loss(
             valid,
             fit.offsets(train, np.asarray(session.predict(booster, train.matrix))),
         )
+    assert valid.matrix.y is not None  # a fit's rows always have a target
     return holdout_score(objective, valid.matrix.y, prediction, valid.matrix.weight)

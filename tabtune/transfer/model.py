@@ -247,6 +247,7 @@ class FitEncoding:
     def table(self, part: EncodedPart) -> BrandContext:
         """Context table learnt from the rows of ``part`` (its groups only)."""
         assert self.model.context is not None and part.codes is not None
+        assert part.matrix.y is not None  # a fit's rows always have a target
         return self.model.context.with_table(
             part.codes,
             self.uniques,
@@ -260,7 +261,7 @@ class FitEncoding:
         context = self.model.context
         if context is None:
             return
-        assert part.codes is not None
+        assert part.codes is not None and part.matrix.y is not None
         part.matrix.X[:, len(self.model.schema.columns) :] = context.out_of_fold(
             part.codes,
             len(self.uniques),
@@ -279,6 +280,7 @@ class FitEncoding:
             return None
         out = np.zeros(len(self.uniques))
         y, w = part.matrix.y, part.matrix.weight
+        assert y is not None  # a fit's rows always have a target
         for code in np.unique(part.codes[part.codes >= 0]):
             at = part.codes == code
             out[code] = level_offset(

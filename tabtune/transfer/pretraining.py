@@ -78,6 +78,7 @@ def pretrain(
     model.booster = trained.booster
     scores: dict[str, float] = {}
     if valid is not None:
+        assert valid.matrix.y is not None  # a fit's rows always have a target
         scores["global"] = holdout_score(
             params.objective, valid.matrix.y, model.predict(valid.matrix.X), valid.matrix.weight
         )

@@ -114,6 +114,7 @@ def _fit_scratch(
     scoring_only: bool,
 ) -> tuple[Any, int, int]:
     """Strategy ``scratch``: a model of the brand's rows alone (see :func:`run_strategy`)."""
+    assert train.y is not None  # a fit's rows always have a target
     if params.n_classes >= 2 and not has_two_classes(train.y):
         raise TabTuneInputError(
             "strategy='scratch' needs at least two classes among the brand's rows"

@@ -19,6 +19,7 @@ __all__ = [
     "WARM_ATTR",
     "WORKER_ATTR",
     "trial_role",
+    "trial_value",
 ]
 
 #: Study attribute holding the :class:`~tabtune.tuning.study.StudySpec` frozen at creation.
@@ -42,3 +43,16 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 def trial_role(trial: FrozenTrial) -> str | None:
     """The role tabtune queued ``trial`` with, None for a sampler's proposal."""
     return trial.user_attrs.get(ROLE_ATTR)
+
+
+def trial_value(trial: FrozenTrial) -> float:
+    """The objective value of a complete trial (tabtune's studies have one objective).
+
+    Raises
+    ------
+    ValueError
+        For a trial without a value (one that did not complete).
+    """
+    if trial.value is None:
+        raise ValueError(f"trial {trial.number} has no value: it did not complete")
+    return trial.value

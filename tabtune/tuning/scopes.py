@@ -31,7 +31,7 @@ from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import rolling_origin_folds
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData
 from tabtune.progress import ProgressFactory, track
-from tabtune.tuning.keys import ROLE_ATTR, ROLE_WARM_START, WARM_ATTR
+from tabtune.tuning.keys import ROLE_ATTR, ROLE_WARM_START, WARM_ATTR, trial_value
 from tabtune.tuning.objective import Objective, load_tuning_data
 from tabtune.tuning.spaces import (
     GLOBAL_SPACE,
@@ -456,8 +456,8 @@ def _enqueue_warm_start(job: _Job, source: str) -> None:
 
 
 def _best_params_in(store: StorageSpec, name: str) -> dict[str, Any] | None:
-    if store.kind != "rdb" and not store.path.exists():
-        return None  # do not create an empty database just to look
+    if store.path is not None and not store.path.exists():
+        return None  # a file storage: do not create an empty database just to look
     with quiet_optuna():
         storage = open_storage(store)
         try:
@@ -467,7 +467,7 @@ def _best_params_in(store: StorageSpec, name: str) -> dict[str, Any] | None:
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return None
-    return dict(min(complete, key=lambda t: t.value).params)
+    return dict(min(complete, key=trial_value).params)
 
 
 def best_params(

@@ -135,10 +135,12 @@ def open_storage(storage: str | StorageSpec) -> optuna.storages.BaseStorage:
     """
     spec = storage if isinstance(storage, StorageSpec) else parse_storage(storage)
     if spec.kind == "journal":
+        assert spec.path is not None  # a journal storage is a file
         spec.path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(spec.path)))
     kwargs: dict[str, Any] = {}
     if spec.kind == "sqlite":
+        assert spec.path is not None  # a SQLite storage is a file
         spec.path.parent.mkdir(parents=True, exist_ok=True)
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     else:

@@ -28,6 +28,7 @@ from tabtune.tuning.keys import (
     ROLE_DEFAULTS,
     SPEC_ATTR,
     trial_role,
+    trial_value,
 )
 from tabtune.tuning.storage import StorageSpec, open_storage, reap_dead_trials
 
@@ -163,17 +164,17 @@ def study_result(
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     finished = sum(t.state in FINISHED for t in trials)
-    best = min(complete, key=lambda t: t.value) if complete else None
+    best = min(complete, key=trial_value) if complete else None
     defaults = next((t for t in complete if trial_role(t) == ROLE_DEFAULTS), None)
-    default_value = None if defaults is None else float(defaults.value)
+    default_value = None if defaults is None else float(trial_value(defaults))
     gain = None
     if best is not None and default_value:
-        gain = 100.0 * (default_value - float(best.value)) / default_value
+        gain = 100.0 * (default_value - float(trial_value(best))) / default_value
     return TuningResult(
         study_name=study.study_name,
         storage=storage.display,
         best_params=None if best is None else dict(best.params),
-        best_value=None if best is None else float(best.value),
+        best_value=None if best is None else float(trial_value(best)),
         default_params=dict(spec.defaults),
         default_value=default_value,
         gain_pct=gain,
@@ -283,7 +284,7 @@ def count_finished(study: optuna.Study) -> int:
 def study_status(study: optuna.Study) -> str:
     """A short progress status: the best value so far and the trials pruned."""
     trials = study.get_trials(deepcopy=False, states=FINISHED)
-    complete = [t.value for t in trials if t.state == TrialState.COMPLETE]
+    complete = [trial_value(t) for t in trials if t.state == TrialState.COMPLETE]
     pruned = sum(t.state == TrialState.PRUNED for t in trials)
     best = f"best {min(complete):.5g}" if complete else "no complete trial yet"
     return f"{best}, {pruned} pruned"
