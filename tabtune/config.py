@@ -241,7 +241,8 @@ class TaskConfig(_Section):
 def _param_field(section: Section, name: str) -> Any:
     """The pydantic field of a parameter-table row: its default, bounds and description."""
     row = section_params(section)[name]
-    return Field(row.default, description=row.description, **row.constraint.bounds)
+    bounds: dict[str, Any] = dict(row.constraint.bounds)
+    return Field(row.default, description=row.description, **bounds)
 
 
 class _ParamSection(_Section):
@@ -417,13 +418,13 @@ class Config(_Section):
     backend: Literal["lightgbm", "xgboost"] = "lightgbm"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     tasks: dict[str, TaskConfig] = Field(default_factory=dict)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    adaptation: AdaptationConfig = Field(default_factory=AdaptationConfig)
-    tuning: TuningConfig = Field(default_factory=TuningConfig)
-    refresh: RefreshConfig = Field(default_factory=RefreshConfig)
-    bids: BidConfig = Field(default_factory=BidConfig)
-    budget: BudgetConfig = Field(default_factory=BudgetConfig)
-    synth: SynthConfig = Field(default_factory=SynthConfig)
+    model: ModelConfig = Field(default_factory=lambda: ModelConfig())
+    adaptation: AdaptationConfig = Field(default_factory=lambda: AdaptationConfig())
+    tuning: TuningConfig = Field(default_factory=lambda: TuningConfig())
+    refresh: RefreshConfig = Field(default_factory=lambda: RefreshConfig())
+    bids: BidConfig = Field(default_factory=lambda: BidConfig())
+    budget: BudgetConfig = Field(default_factory=lambda: BudgetConfig())
+    synth: SynthConfig = Field(default_factory=lambda: SynthConfig())
 
     def task(self, name: str) -> TaskConfig:
         """Return the task called ``name`` or raise a ConfigError listing the known ones."""
@@ -578,4 +579,4 @@ def __getattr__(name: str) -> Any:
 
 def default_config() -> Config:
     """The embedded default: the simulator's layout with the built-in ``bid`` task."""
-    return Config(tasks={"bid": builtin_task("bid")})
+    return Config.model_validate({"tasks": {"bid": builtin_task("bid")}})

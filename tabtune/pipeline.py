@@ -211,7 +211,7 @@ def pretrain(
     )
     est.fit(data.X, data.y, sample_weight=data.weight)
     window = _window(data)
-    manifest = {
+    manifest: dict[str, Any] = {
         "kind": "global",
         "task": task.model_dump(mode="json"),
         "data_window": list(window),
@@ -223,7 +223,7 @@ def pretrain(
     }
     response = _pooled_response(cfg, task, rows)
 
-    def write(directory: str) -> None:
+    def write(directory: Path) -> None:
         est.save(Path(directory) / MODEL_SUBDIR)
         if response is not None:
             from tabtune.tasks.budget import write_pooled_response
@@ -291,7 +291,7 @@ def finetune_brand(
     reason = str(getattr(est, "strategy_reason_", ""))
     model_id: str | None = None
     if len(data) >= cfg.adaptation.min_rows_to_adapt:
-        manifest = {
+        manifest: dict[str, Any] = {
             "kind": "brand",
             "brand_id": brand,
             "task": task.model_dump(mode="json"),
@@ -303,9 +303,13 @@ def finetune_brand(
             "rows": len(data),
             "metrics": {"holdout": dict(getattr(est, "holdout_scores_", {}) or {})},
         }
+
+        def write_brand(directory: Path) -> None:
+            est.save(directory / MODEL_SUBDIR)
+
         ref = registry_for(cfg).publish(
             task_name,
-            lambda d: est.save(Path(d) / MODEL_SUBDIR),
+            write_brand,
             brand=brand,
             manifest=manifest,
             promote=promote,

@@ -387,7 +387,7 @@ def run_budget(
 
 def _plan_channel_rows(brand: str, plan: pd.DataFrame) -> list[tuple[str, ...]]:
     """One line per channel: the recent split at the plan's total, the plan, the change."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in plan.itertuples(index=False):
         change = "-" if not np.isfinite(r.change) else f"{100 * r.change:+.1f}%"
         rows.append(
@@ -397,7 +397,7 @@ def _plan_channel_rows(brand: str, plan: pd.DataFrame) -> list[tuple[str, ...]]:
                 f"{r.habitual_spend:,.2f}",
                 f"{r.spend:,.2f}",
                 change,
-                r.response,
+                str(r.response),
             )
         )
     return rows

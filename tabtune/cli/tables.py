@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
@@ -32,7 +32,7 @@ def brand_table(results: Iterable[BrandResult], title: str, metric: str = "err")
     the same rows) is the column to compare brands by.
     """
     table = Table(title=title)
-    for col, kw in [
+    columns: list[tuple[str, dict[str, Any]]] = [
         ("brand", {"no_wrap": True}),
         ("rows", {"justify": "right", "no_wrap": True}),
         ("strategy", {"no_wrap": True}),
@@ -40,7 +40,8 @@ def brand_table(results: Iterable[BrandResult], title: str, metric: str = "err")
         (f"adapted {metric}", {"justify": "right"}),
         ("change vs global", {"justify": "right", "no_wrap": True}),
         ("secs", {"justify": "right"}),
-    ]:
+    ]
+    for col, kw in columns:
         table.add_column(col, **kw)
     for r in results:
         change = "-"

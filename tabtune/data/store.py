@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeAlias
 from urllib.parse import quote, unquote
 
 import numpy as np
@@ -67,7 +67,7 @@ _HIDDEN = (".", "_")  # pyarrow.dataset's default ignore_prefixes
 _TIMESTAMP = pa.timestamp("us")
 RULE_BAD_BRAND_ID = 'must not contain "/", "\\", "=" or control characters, nor start with "."'
 
-DateLike = str | date | datetime | pd.Timestamp | np.datetime64
+DateLike: TypeAlias = str | date | datetime | pd.Timestamp | np.datetime64
 
 
 # --------------------------------------------------------------------------- Parquet files

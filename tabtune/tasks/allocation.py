@@ -172,7 +172,9 @@ class SpendGrid:
         """Number of channels."""
         return len(self.response)
 
-    def evaluate(self, channels: Sequence[int], spends: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def evaluate(
+        self, channels: Sequence[int] | np.ndarray, spends: Sequence[np.ndarray]
+    ) -> list[np.ndarray]:
         """Response values of the given channels at the given spends (one array each)."""
         channels = list(channels)
         if self._batch is not None:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from tabtune.config import Config, TaskConfig, builtin_task, default_config
 from tabtune.errors import TabTuneInputError
+from tabtune.estimators import TabTuneClassifier, TabTuneRegressor
 from tabtune.features import GROUP_COLUMN, align_features, model_features, task_data
 
 __all__ = [
@@ -94,7 +95,7 @@ def prepare_rows(history: pd.DataFrame) -> pd.DataFrame:
     return validate_campaigns(history, source="history")
 
 
-def _estimator_class(task: TaskConfig) -> type:
+def _estimator_class(task: TaskConfig) -> type[TabTuneRegressor] | type[TabTuneClassifier]:
     """The estimator class of ``task`` (imported late: ``tabtune.pipeline`` is a layer above)."""
     from tabtune.pipeline import estimator_class
 
