@@ -17,8 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # benchmarks/ is a folder of the repo, not an installed package
     sys.path.insert(0, str(REPO))
 
-from benchmarks import common  # noqa: E402
-from benchmarks import fair  # noqa: E402
+from benchmarks import common, fair  # noqa: E402
 from benchmarks import transfer as bench  # noqa: E402
 from benchmarks.paired import (  # noqa: E402
     bootstrap_geomean_interval,
