@@ -149,6 +149,7 @@ def run_task(
     ``on_brand(row, unit, auto, global, score)`` may add fields to a brand's row (the
     simulator's cost measurements; ``score(pred)`` scores predictions of the unit's test rows). ``global_model`` reuses a global model fitted on the same pool.
     Returns ``{"brands": rows, "timings": ..., "rounds": ..., "notes": ..., "global": model}``.
+    Long because every method's fit and score for a brand sit side by side, to be compared.
     """
     X, y, w, tc = task.X, task.y, task.weight, task.time_column
     ws = (lambda m: None) if w is None else (lambda m: w[m])

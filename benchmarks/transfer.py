@@ -334,7 +334,10 @@ def overhead(args: argparse.Namespace) -> dict[str, float]:
 
 
 def _cost_lines(out: dict[str, Any], res: pd.DataFrame) -> list[str]:
-    """The refresh's cost on the simulator (needs the ``on_brand`` extras)."""
+    """The refresh's cost on the simulator (needs the ``on_brand`` extras).
+
+    Long because it is one sub-section's text and tables, assembled in reading order.
+    """
     seeds = sorted(out["seeds"], key=int)
     res = res.copy()
     res["cycle_days"] = res.apply(_cycle_days, axis=1)
@@ -488,7 +491,10 @@ def _verdicts(summaries: dict[str, dict[str, Any]]) -> list[list[str]]:
 
 
 def render(out: dict[str, Any], command: str) -> str:
-    """The section of docs/benchmarks.md (and ``out["summary"]`` for the raw JSON)."""
+    """The section of docs/benchmarks.md (and ``out["summary"]`` for the raw JSON).
+
+    Long because it is the section's text, assembled in reading order.
+    """
     res = pd.DataFrame(out["brands"])
     seeds = sorted(out["seeds"], key=int)
     p = out.get("params", PARAMS)
