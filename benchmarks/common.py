@@ -21,7 +21,8 @@ RAW_DIR = ROOT / "docs" / "benchmarks"
 
 HEADER = """# Benchmarks
 
-Figures measured by `make bench` on simulated data with known ground truth. Each section says
+Figures measured by `make bench` on simulated data with known ground truth (and, for the
+transfer benchmark, real iPinYou auctions when `../shared/data` exists). Each section says
 what was measured, on what data, on which machine, and the command that reproduces it. Sections
 are rewritten by their benchmark script; nothing here is typed by hand.
 """

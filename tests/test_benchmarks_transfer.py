@@ -1,108 +1,147 @@
-"""The transfer benchmark's table: bucket means, the gap to the best baseline, and why it misses."""
+"""The transfer benchmark: paired-ratio statistics against brute-force oracles, the tables, and
+the ``--quick`` path end to end."""
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
 import sys
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # benchmarks/ is a folder of the repo, not an installed package
     sys.path.insert(0, str(REPO))
 
+from benchmarks import common, fair  # noqa: E402
 from benchmarks import transfer as bench  # noqa: E402
+from benchmarks.paired import (  # noqa: E402
+    bootstrap_geomean_interval,
+    geometric_mean,
+    paired_ratios,
+    summarise_ratios,
+)
 
 
-def _brand(bucket, brand, rows, auto, own, pooled, strategy="continue", seed=1, per_day=1.0):
+def test_paired_ratios_match_a_loop_and_drop_unusable_brands():
+    auto = [0.2, 0.3, np.nan, 0.5, 0.1]
+    base = [0.4, 0.3, 0.2, 0.0, 0.05]
+    expected = [a / b for a, b in zip(auto, base, strict=True) if math.isfinite(a) and b > 0]
+    assert paired_ratios(auto, base).tolist() == pytest.approx(expected)
+
+
+def test_geometric_mean_is_the_nth_root_of_the_product():
+    r = [0.5, 2.0, 1.5, 0.8]
+    assert geometric_mean(r) == pytest.approx(math.prod(r) ** (1 / len(r)))
+    assert geometric_mean([0.5, 2.0]) == pytest.approx(1.0)
+    assert math.isnan(geometric_mean([]))
+
+
+def test_bootstrap_interval_matches_a_brute_force_loop_with_the_same_draws():
+    r = np.array([0.7, 1.2, 0.9, 1.6, 0.8])
+    n_boot = 500
+    rng = np.random.default_rng(3)
+    idx = rng.integers(0, len(r), size=(n_boot, len(r)))
+    means = [math.prod(r[i] for i in row) ** (1 / len(r)) for row in idx]
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    assert bootstrap_geomean_interval(r, n_boot=n_boot, seed=3) == pytest.approx((lo, hi))
+
+
+def test_bootstrap_interval_approaches_the_exact_bootstrap_distribution():
+    # every one of the n**n resamples is equally likely: the exact percentile interval
+    r = np.array([0.6, 1.0, 1.5, 0.9])
+    n = len(r)
+    exact = sorted(
+        math.prod(r[i] for i in combo) ** (1 / n) for combo in itertools.product(range(n), repeat=n)
+    )
+    lo, hi = np.quantile(exact, [0.025, 0.975])
+    got = bootstrap_geomean_interval(r, n_boot=40_000, seed=0)
+    assert got[0] == pytest.approx(lo, abs=0.02)
+    assert got[1] == pytest.approx(hi, abs=0.02)
+
+
+def test_summary_counts_wins_and_takes_the_median():
+    s = summarise_ratios([0.1, 0.4, 0.3], [0.2, 0.2, 0.3], n_boot=200)
+    assert (s.n, s.wins) == (3, 1)
+    assert s.median == pytest.approx(1.0)
+    assert s.geomean == pytest.approx((0.5 * 2.0 * 1.0) ** (1 / 3))
+    assert s.low <= s.geomean <= s.high
+
+
+def _row(bucket, brand, rows, auto, own, pooled, glob=1.0, strategy="continue", seed=1):
     return {
-        "rows_per_day": per_day,
-        "rows_at_old_choice": rows - 27 * per_day,
-        "auto, oldest repeated choice": auto * 1.1,
         "seed": seed,
         "bucket": bucket,
         "brand": brand,
         "train_rows": rows,
-        "test_rows": 60,
-        "global": 1.0,
+        "global": glob,
         "brand-only": own,
         "pooled+id": pooled,
-        "tabtune auto": auto,
-        "auto, 1 fold": auto,
+        fair.AUTO: auto,
         "strategy": strategy,
-        "adapt_seconds": 0.1,
-        "adapt_cpu": 0.1,
-        "repeat_seconds": 0.05,
-        "repeat_cpu": 0.05,
-        "repeat_uncached_cpu": 0.08,
-        "cache_exact": True,
-        "repeat_matches": True,
-        "brand_only_seconds": 0.01,
-        "brand_only_cpu": 0.01,
     }
 
 
-def _out(brands):
-    seed = {
-        "timings": {
-            "pretrain_global": 1.0,
-            "pretrain_global_cpu": 2.0,
-            "pooled_with_id": 1.0,
-            "pooled_with_id_cpu": 2.0,
-        },
-        "cut": "2025-01-01",
-        "pool_rows": 1000,
-        "pooled_rows": 1200,
-        "objective": "tweedie",
-    }
-    seeds = sorted({b["seed"] for b in brands})
-    return {
-        "args": {"brands": 10, "days": 100, "seeds": seeds, "test_days": 30, "per_bucket": 8},
-        "seeds": {str(s): seed for s in seeds},
-        "brands": brands,
-        "objective": "tweedie",
-    }
+def test_render_dataset_names_the_best_baseline_and_the_losing_brands():
+    res = pd.DataFrame(
+        [
+            _row("~100", "a", 80, auto=0.4, own=0.8, pooled=0.2, strategy="global"),
+            _row("~100", "b", 200, auto=0.2, own=0.8, pooled=0.4),
+            _row("~100", "c", 150, auto=0.3, own=0.8, pooled=0.3),
+            _row("~1,000", "d", 900, auto=0.1, own=0.3, pooled=0.2),
+        ]
+    )
+    text, raw = fair.render_dataset(res, list(bench.BUCKETS), min_brands=2, n_boot=200)
+    # ~100 against pooled+id: ratios 2.0, 0.5, 1.0 -> geometric mean 1.0: not a miss
+    assert raw["~100"]["best_baseline"] == "pooled+id"
+    assert raw["~100"]["geomean_vs_best"] == pytest.approx(1.0)
+    assert not raw["~100"]["miss"]
+    assert raw["~100"]["losing_brands"] == ["a (seed 1, 80 rows, `auto` chose global): 2.00x"]
+    assert raw["~1,000"]["best_baseline"] == "pooled+id" and not raw["~1,000"]["miss"]
+    assert "Fewer than 2 brands in: ~1,000 (1)." in text
+    assert raw["~100"]["strategies"] == {"global": 1, "continue": 2}
+    res.loc[0, fair.AUTO] = 0.8  # a: ratio 4.0 -> geometric mean (4 * 0.5 * 1) ** (1/3) > 1
+    text, raw = fair.render_dataset(res, list(bench.BUCKETS), min_brands=1, n_boot=200)
+    assert raw["~100"]["miss"]
+    assert "- ~100: `auto` / pooled+id = 1.260 (geometric mean); 1 of 3 brands lose" in text
 
 
-def test_render_reports_the_gap_and_explains_a_miss():
-    brands = [
-        _brand("~100", "a", 80, auto=0.5, own=0.2, pooled=0.6, strategy="global", per_day=2.0),
-        _brand("~100", "b", 200, auto=0.1, own=0.2, pooled=0.6),
-        _brand("~1,000", "c", 900, auto=0.1, own=0.3, pooled=0.2),
-        _brand("~1,000", "d", 1500, auto=0.2, own=0.3, pooled=0.3),
-    ]
-    text = bench.render(_out(brands), "test")
-    # ~100: auto 0.30 vs brand-only 0.20 -> +50%, caused by brand a (served globally, 80 rows)
-    assert "| ~100 | 2 | 140 | 1.000 | **0.200** | 0.600 | 0.300 | +50.0% |" in text
-    assert "~100 by +50.0% against brand-only; brand a (80 rows, `auto` chose global)" in text
-    assert "1 of its brands have fewer than 100 rows" in text
-    # ~1,000: auto 0.15 vs pooled 0.25 -> -40%, no miss line for it
-    assert "| ~1,000 | 2 | 1200 | 1.000 | 0.300 | 0.250 | **0.150** | -40.0% |" in text
-    assert "~1,000 by" not in text
-    # cost: brand a's rows grow 25% in 10 days (80 rows, 2 a day): it chooses every 10 days,
-    # the others every 28 (their rows take longer to grow 25%). A brand's average night is
-    # (choosing 0.1 + (cycle - 1) repeats of 0.05) / cycle; pooled CPU 2.0 / their sum.
-    assert (bench.EVERY, bench.GROW) == (28, 0.25)  # configs/default.yaml
-    nights = [(0.1 + 9 * 0.05) / 10] + 3 * [(0.1 + 27 * 0.05) / 28]
-    assert "| 1 | 1,200 | 2.0 | 2.0 | 4 brands, 2,680 rows | 0.4 | 0.2 | 0.3 | 23.5 |" in text
-    assert "4 of 4 brands identical, byte for byte" in text
-    assert f"**{2.0 / sum(nights):.1f}x**" in text
-    assert f"costs as much as about {2.0 / (sum(nights) / 4):.0f} brands' average nights" in text
-    # the oldest repeated choice, 10% worse here; brand a chooses again before 28 days
-    assert "| ~100 | 0.300 | 0.330 | +10.0% | 1 of 2 |" in text
-
-
-def test_render_pools_seeds_and_explains_a_miss_in_one_of_them():
-    brands = [
-        _brand("~1,000", "c", 900, auto=0.1, own=0.3, pooled=0.2, seed=1),
-        _brand("~1,000", "c", 900, auto=0.25, own=0.3, pooled=0.2, seed=2),
-    ]
-    text = bench.render(_out(brands), "test")
-    # together: auto 0.175 vs pooled 0.2 -> -12.5%; seed 2 alone: 0.25 vs 0.2 -> +25%
-    assert "| ~1,000 | 2 | 900 | 1.000 | 0.300 | 0.200 | **0.175** | -12.5% |" in text
-    assert "0.250 vs 0.200 pooled+id (+25.0%, 1 brands)" in text
-    assert "seed 2, ~1,000 by +25.0% against pooled+id" in text
-    assert "Where `auto` misses:" not in text
-
-
-def test_render_without_misses_has_no_miss_line():
-    brands = [_brand("~100", "b", 200, auto=0.1, own=0.2, pooled=0.6)]
-    assert "Where `auto` misses" not in bench.render(_out(brands), "test")
+def test_quick_run_end_to_end(tmp_path, monkeypatch):
+    """The ``--quick`` path, made smaller still (fewer rounds, rows and brands)."""
+    monkeypatch.setattr(common, "RAW_DIR", tmp_path)
+    monkeypatch.setattr(common, "DOC", tmp_path / "benchmarks.md")
+    monkeypatch.setitem(bench.PARAMS, "n_estimators", 30)
+    monkeypatch.setitem(bench.PARAMS, "early_stopping_rounds", 10)
+    bench.main(
+        [
+            "--quick",
+            "--brands",
+            "16",
+            "--days",
+            "200",
+            "--g2-brands",
+            "12",
+            "--g2-days",
+            "150",
+            "--ipinyou-pool-rows",
+            "1000",
+            "--ipinyou-test-rows",
+            "1000",
+            "--no-gpboost",
+        ]
+    )
+    assert not (tmp_path / "benchmarks.md").exists()  # --quick writes no section
+    out = json.loads((tmp_path / "transfer-quick.json").read_text())
+    assert out["brands"] and out["generator2"]["brands"]
+    assert "simulator" in out["summary"] and "generator2" in out["summary"]
+    for row in out["brands"]:
+        assert {"global", "brand-only", "pooled+id", fair.AUTO, "strategy"} <= set(row)
+        assert "repeat_cpu" in row  # the refresh-cost extras ran
+    rounds = out["seeds"]["11"]["rounds"]
+    assert 1 <= rounds["global"] <= 30 and 1 <= rounds["pooled+id"] <= 30
+    if out.get("ipinyou"):  # the shared data exist in this workspace
+        assert out["summary"]["iPinYou"]["1,000 auctions"]["brands"] == 1
