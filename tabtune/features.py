@@ -386,6 +386,21 @@ def task_data(
             f"task {task.name!r} needs column(s) {missing}, which the data does not have "
             f"(columns: {list(data.columns)}); map them in the config's `data.columns`"
         )
+    data, y, weight = _target(data, task, require_target)
+    if require_target and len(data) == 0:
+        raise TabTuneInputError(f"task {task.name!r}: no rows with a usable target")
+    order = np.argsort(pd.to_datetime(data[TIME_COLUMN]).to_numpy(), kind="stable")
+    data = data.iloc[order].reset_index(drop=True)
+    y = y[order]
+    weight = weight[order] if weight is not None else None
+    X = _model_inputs(data, task)
+    return TaskData(X=X, y=y, weight=weight, rows=data, notices=notices)
+
+
+def _target(
+    data: pd.DataFrame, task: TaskConfig, require_target: bool
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
+    """The rows with a usable target, the target and the sample weights (:func:`task_data`)."""
     y: np.ndarray
     weight: np.ndarray | None = None
     if task.target.numerator in data.columns:
@@ -412,12 +427,11 @@ def task_data(
             y = (num > 0).astype(np.int64) if task.kind == "classification" else num
     else:
         y = np.full(len(data), np.nan)
-    if require_target and len(data) == 0:
-        raise TabTuneInputError(f"task {task.name!r}: no rows with a usable target")
-    order = np.argsort(pd.to_datetime(data[TIME_COLUMN]).to_numpy(), kind="stable")
-    data = data.iloc[order].reset_index(drop=True)
-    y = y[order]
-    weight = weight[order] if weight is not None else None
+    return data, y, weight
+
+
+def _model_inputs(data: pd.DataFrame, task: TaskConfig) -> pd.DataFrame:
+    """``brand_id``, ``date`` and the task's features of time-ordered rows."""
     X = pd.DataFrame(
         {
             GROUP_COLUMN: data[GROUP_COLUMN].astype(str).to_numpy(),
@@ -432,4 +446,4 @@ def task_data(
         cal = calendar_features(data[TIME_COLUMN], task.calendar)
         for col in task.calendar:
             X[col] = cal[col].to_numpy()
-    return TaskData(X=X, y=y, weight=weight, rows=data, notices=notices)
+    return X
