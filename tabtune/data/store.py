@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,12 +50,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from tabtune.atomic import atomic_write_bytes
-from tabtune.data.limits import (
-    RULE_BAD_BRAND_ID,
-    brand_id_problem,
-    encode_brand_id,
-    latest_allowed_date,
-)
+from tabtune.data.limits import RULE_BAD_BRAND_ID, encode_brand_id, latest_allowed_date
 from tabtune.data.schema import (
     DATE_DTYPE,
     TABLE_COLUMN,
@@ -64,6 +58,12 @@ from tabtune.data.schema import (
     key_columns,
     sort_campaigns,
     validate_campaigns,
+)
+from tabtune.data.store_check import (
+    DATA_FILE_RE,
+    FIX_FOREIGN,
+    check_layout,
+    duplicate_rows_problem,
 )
 from tabtune.errors import ContractError, TabTuneInputError
 
@@ -87,8 +87,6 @@ _PREFIX = f"{PARTITION_COLUMN}="
 _HIDDEN = (".", "_")  # pyarrow.dataset's default ignore_prefixes
 _TIMESTAMP = pa.timestamp("us")
 #: A data file's name: first and last day, and the start of the sha256 of its bytes.
-_FILE_RE = re.compile(r"^part-(\d{8})-(\d{8})-([0-9a-f]{8})\.parquet$")
-_FIX_FOREIGN = "move it out of the store folder (tabtune only reads files it wrote)"
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +224,9 @@ class CampaignStore:
             if entry.name.startswith(_PREFIX) and entry.is_dir():
                 yield unquote(entry.name[len(_PREFIX) :]), entry
 
+    def _data_files_of(self, brand: str) -> list[Path]:
+        return self._data_files(self.partition_dir(brand))
+
     @staticmethod
     def _data_files(folder: Path) -> list[Path]:
         if not folder.is_dir():
@@ -329,14 +330,14 @@ class CampaignStore:
         pyarrow.Schema or None
         """
         # A file tabtune wrote (a foreign one is refused by check(), not read for the schema).
-        files = [f for f in self.files() if _FILE_RE.match(f.name)]
+        files = [f for f in self.files() if DATA_FILE_RE.match(f.name)]
         if not files:
             return None
         try:
             file_schema = pq.read_schema(files[0]).remove_metadata()
         except (OSError, pa.ArrowException) as exc:
             raise TabTuneInputError(
-                f"{files[0]}: not a readable Parquet file ({exc}); {_FIX_FOREIGN}"
+                f"{files[0]}: not a readable Parquet file ({exc}); {FIX_FOREIGN}"
             ) from exc
         return pa.schema([pa.field(PARTITION_COLUMN, pa.string()), *file_schema])
 
@@ -390,7 +391,8 @@ class CampaignStore:
         id (a copy of a brand's folder under another spelling duplicates its rows); a
         ``.parquet`` file outside the brand folders (any hive reader of the folder would read
         it). Other stray files and folders are harmless: they are logged as warnings.
-        Rows stored twice are found when they are read (:meth:`read`).
+        Rows stored twice are found when they are read (:meth:`read`). See
+        :mod:`tabtune.data.store_check`.
 
         Parameters
         ----------
@@ -403,78 +405,14 @@ class CampaignStore:
         list of str
             One line per problem; empty when the store is sound.
         """
-        problems: list[str] = []
-        wanted = None if brands is None else set(_brand_list(brands))
-        if not self.root.is_dir():
-            return problems
-        latest = f"{latest_allowed_date(self.max_future_days):%Y%m%d}"
-        for entry in sorted(self.root.iterdir()):
-            if entry.name.startswith(_HIDDEN):
-                continue
-            if not (entry.name.startswith(_PREFIX) and entry.is_dir()):
-                if wanted is None:
-                    self._stray(entry, problems)
-                continue
-            brand = unquote(entry.name[len(_PREFIX) :])
-            if wanted is not None and brand not in wanted:
-                continue
-            problem = brand_id_problem(brand)
-            if problem is not None:
-                problems.append(
-                    f"{entry}: brand id {brand!r} {problem} ({RULE_BAD_BRAND_ID}); "
-                    "move the folder out of the store"
-                )
-            elif entry.name != self.partition_dir(brand).name:
-                problems.append(
-                    f"{entry}: a second folder for brand {brand!r} (its canonical folder is "
-                    f"{self.partition_dir(brand).name}); its rows would be read twice: "
-                    "move it out of the store"
-                )
-            for item in sorted(entry.iterdir()):
-                if not item.name.startswith(_HIDDEN):
-                    problems.extend(self._check_file(item, latest))
-        return problems
-
-    def _stray(self, entry: Path, problems: list[str]) -> None:
-        """A top-level entry that is not a brand folder: a problem if it is Parquet data."""
-        if entry.suffix == ".parquet" or (entry.is_dir() and any(entry.rglob("*.parquet"))):
-            problems.append(
-                f"{entry}: Parquet data outside the brand folders "
-                f"({self.root}/{_PREFIX}<id>/); {_FIX_FOREIGN}"
-            )
-        else:
-            logger.warning("%s: not part of the campaign store; ignored", entry)
-
-    def _check_file(self, path: Path, latest: str) -> list[str]:
-        """Problems of one visible entry of a brand folder."""
-        if path.suffix != ".parquet" or not path.is_file():
-            logger.warning("%s: not a data file of the campaign store; ignored", path)
-            return []
-        match = _FILE_RE.match(path.name)
-        if match is None:
-            return [
-                f"{path}: not a file of the store (tabtune names its files "
-                f"part-<YYYYMMDD>-<YYYYMMDD>-<hash8>.parquet); {_FIX_FOREIGN}"
-            ]
-        problems = []
-        if match.group(2) > latest:  # YYYYMMDD strings compare like the dates
-            problems.append(
-                f"{path}: holds rows dated up to {match.group(2)}, after the latest allowed "
-                f"day {latest}; move the file out of the store and append the rows again "
-                "with correct dates"
-            )
-        stat = path.stat()
-        if self._verified.get(path) != (stat.st_size, stat.st_mtime_ns):
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if not digest.startswith(match.group(3)):
-                problems.append(
-                    f"{path}: its content was changed after it was written (sha256 "
-                    f"{digest[:8]}..., the name says {match.group(3)}); restore it from a "
-                    "backup or move it out of the store"
-                )
-            else:
-                self._verified[path] = (stat.st_size, stat.st_mtime_ns)
-        return problems
+        return check_layout(
+            self.root,
+            _PREFIX,
+            lambda brand: self.partition_dir(brand).name,
+            None if brands is None else set(_brand_list(brands)),
+            f"{latest_allowed_date(self.max_future_days):%Y%m%d}",
+            self._verified,
+        )
 
     def require_sound(self, brands: Sequence[str] | str | None = None) -> None:
         """Raise unless :meth:`check` finds no problem.
@@ -493,33 +431,8 @@ class CampaignStore:
         if problems:
             raise TabTuneInputError(
                 f"{self.root}: the campaign store is damaged ({len(problems)} problem(s)); "
-                "nothing was read:\n  - " + "\n  - ".join(problems)
+                "nothing was read or written:\n  - " + "\n  - ".join(problems)
             )
-
-    def _check_duplicates(self, frame: pd.DataFrame) -> None:
-        """Refuse rows stored twice (same key), naming the files that hold them."""
-        keys = key_columns(frame.columns)
-        if PARTITION_COLUMN not in keys or "date" not in keys:
-            return
-        duplicated = frame.duplicated(keys, keep=False)
-        if not duplicated.any():
-            return
-        clashes = frame.loc[duplicated, [PARTITION_COLUMN, "date"]].drop_duplicates()
-        lines = []
-        for brand, rows in clashes.groupby(PARTITION_COLUMN, sort=True):
-            days = set(rows["date"])
-            files = [
-                f.name
-                for f in self._data_files(self.partition_dir(str(brand)))
-                if any(_file_covers(f, d) for d in days)
-            ]
-            shown = ", ".join(sorted(f"{d:%Y-%m-%d}" for d in days)[:5])
-            lines.append(f"brand {brand!r} on {shown}: files {files}")
-        raise TabTuneInputError(
-            f"{self.root}: {int(duplicated.sum())} rows are stored more than once (same "
-            f"{', '.join(keys)}):\n  - " + "\n  - ".join(lines) + "\nmove the file that "
-            "repeats rows out of the store (a copy of a file, or one written by hand)"
-        )
 
     # -- reading ---------------------------------------------------------------
 
@@ -592,7 +505,11 @@ class CampaignStore:
         frame = sort_campaigns(table.to_pandas())
         if "date" in frame.columns:
             frame["date"] = frame["date"].astype(DATE_DTYPE)
-        self._check_duplicates(frame)
+        problem = duplicate_rows_problem(
+            self.root, frame, key_columns(frame.columns), self._data_files_of
+        )
+        if problem is not None:
+            raise TabTuneInputError(problem)
         return frame if columns is None else frame[columns]
 
     def _stored(self, brand: str, rows: pd.DataFrame, keys: list[str]) -> np.ndarray:
@@ -744,12 +661,6 @@ class CampaignStore:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _file_covers(path: Path, day: pd.Timestamp) -> bool:
-    """Whether a data file's name says it holds rows of ``day``."""
-    match = _FILE_RE.match(path.name)
-    return match is not None and match.group(1) <= f"{day:%Y%m%d}" <= match.group(2)
 
 
 def _brand_list(brands: Sequence[str] | str) -> list[str]:
