@@ -588,36 +588,7 @@ class CampaignStore:
             if stored is not None:
                 target = _reconcile_schema(target, stored.remove(0), self.root)
 
-            plan: list[tuple[str, pd.DataFrame]] = []
-            clashes: list[str] = []
-            skipped = 0
-            keys = key_columns(data.columns)
-            for brand, rows in data.groupby(PARTITION_COLUMN, sort=True):
-                known = self._stored(str(brand), rows, keys)
-                if known.any():
-                    if on_existing == "error":
-                        days = sorted({d.strftime("%Y-%m-%d") for d in rows.loc[known, "date"]})
-                        shown = ", ".join(days[:10]) + (", ..." if len(days) > 10 else "")
-                        clashes.append(f"brand {brand!r}: {len(days)} date(s): {shown}")
-                        continue
-                    skipped += int(known.sum())
-                    rows = rows[~known]
-                    if len(rows):
-                        logger.info(
-                            "brand %r: %d row(s) already stored skipped, %d new",
-                            brand,
-                            int(known.sum()),
-                            len(rows),
-                        )
-                if len(rows):
-                    plan.append((str(brand), rows))
-            if clashes:
-                raise TabTuneInputError(
-                    f"{self.root}: data already stored for\n  "
-                    + "\n  ".join(clashes)
-                    + "\nnothing was written; pass on_existing='skip' to keep the stored rows "
-                    "(and add only the rows whose key is new)"
-                )
+            plan, skipped = self._plan(data, on_existing)
 
             # Serialise every brand first, so a bad cast fails before any file is written.
             pending = [(brand, self._encode(brand, rows, target)) for brand, rows in plan]
@@ -627,6 +598,48 @@ class CampaignStore:
                 files.append(path)
         written = sum(len(rows) for _, rows in plan)
         return AppendResult(written, skipped, [b for b, _ in plan], files)
+
+    def _plan(
+        self, data: pd.DataFrame, on_existing: str
+    ) -> tuple[list[tuple[str, pd.DataFrame]], int]:
+        """Each brand's rows whose key is not stored yet, and the number of rows skipped.
+
+        Raises
+        ------
+        TabTuneInputError
+            With ``on_existing="error"``, when some keys are stored, naming brands and dates.
+        """
+        plan: list[tuple[str, pd.DataFrame]] = []
+        clashes: list[str] = []
+        skipped = 0
+        keys = key_columns(data.columns)
+        for brand, rows in data.groupby(PARTITION_COLUMN, sort=True):
+            known = self._stored(str(brand), rows, keys)
+            if known.any():
+                if on_existing == "error":
+                    days = sorted({d.strftime("%Y-%m-%d") for d in rows.loc[known, "date"]})
+                    shown = ", ".join(days[:10]) + (", ..." if len(days) > 10 else "")
+                    clashes.append(f"brand {brand!r}: {len(days)} date(s): {shown}")
+                    continue
+                skipped += int(known.sum())
+                rows = rows[~known]
+                if len(rows):
+                    logger.info(
+                        "brand %r: %d row(s) already stored skipped, %d new",
+                        brand,
+                        int(known.sum()),
+                        len(rows),
+                    )
+            if len(rows):
+                plan.append((str(brand), rows))
+        if clashes:
+            raise TabTuneInputError(
+                f"{self.root}: data already stored for\n  "
+                + "\n  ".join(clashes)
+                + "\nnothing was written; pass on_existing='skip' to keep the stored rows "
+                "(and add only the rows whose key is new)"
+            )
+        return plan, skipped
 
     def _encode(self, brand: str, rows: pd.DataFrame, schema: pa.Schema) -> tuple[Path, bytes]:
         body = rows.drop(columns=PARTITION_COLUMN)
