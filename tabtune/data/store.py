@@ -512,6 +512,34 @@ class CampaignStore:
             raise TabTuneInputError(problem)
         return frame if columns is None else frame[columns]
 
+    def already_stored(self, rows: pd.DataFrame) -> np.ndarray:
+        """Which rows :meth:`append` would skip: those whose key the store holds.
+
+        Parameters
+        ----------
+        rows : pandas.DataFrame
+            Validated campaign rows (:func:`~tabtune.data.schema.validate_campaigns`).
+
+        Returns
+        -------
+        numpy.ndarray
+            One bool per row.
+
+        Raises
+        ------
+        TabTuneInputError
+            If the rows' brands' folders are damaged (:meth:`check`).
+        """
+        mask = np.zeros(len(rows), dtype=bool)
+        schema = self.schema()
+        if schema is None or not len(rows):
+            return mask
+        self.require_sound(sorted(rows[PARTITION_COLUMN].unique()))
+        keys = [k for k in key_columns(rows.columns) if k in schema.names]
+        for brand, positions in rows.groupby(PARTITION_COLUMN, sort=True).indices.items():
+            mask[positions] = self._stored(str(brand), rows.iloc[positions], keys)
+        return mask
+
     def _stored(self, brand: str, rows: pd.DataFrame, keys: list[str]) -> np.ndarray:
         """Mask of ``rows`` (one brand's) whose key is already stored."""
         files = self._data_files(self.partition_dir(brand))
