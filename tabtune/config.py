@@ -437,10 +437,13 @@ class Config(_Section):
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    # Limits (size, UTF-8, regular file, alias expansion): tabtune.safe_yaml.
+    from tabtune.safe_yaml import load_yaml_file
+
     if not path.exists():
         raise ConfigError(f"config file not found: {path}")
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = load_yaml_file(path)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if loaded is None:

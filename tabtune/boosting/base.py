@@ -25,6 +25,7 @@ import numpy as np
 from tabtune.atomic import publish_dir, staging_dir, write_durable
 from tabtune.boosting.encoding import MatrixOrder
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
+from tabtune.integrity import check_seal, seal
 from tabtune.params import BACKENDS, CLASSIFICATION_OBJECTIVES, REGRESSION_OBJECTIVES, default
 
 __all__ = [
@@ -600,6 +601,7 @@ def write_model_dir(
     body = dict(manifest)
     body["model_file"] = model_file
     body["model_sha256"] = sha256_hex(model_bytes)
+    body = seal(body)  # manifest_sha256: the manifest is covered by a checksum too
     with staging_dir(target.parent, prefix=f".{target.name}.tmp-") as tmp:
         write_durable(tmp / model_file, model_bytes)
         write_durable(tmp / MANIFEST, json.dumps(body, indent=2, sort_keys=True).encode())
@@ -620,7 +622,8 @@ def read_model_dir(path: str | os.PathLike[str]) -> tuple[dict[str, Any], bytes]
     TabTuneInputError
         When the directory or its manifest is missing or malformed.
     ModelIntegrityError
-        When the model file's SHA-256 does not match the manifest.
+        When the model file's SHA-256 does not match the manifest, or the manifest's own
+        ``manifest_sha256`` (:mod:`tabtune.integrity`) does not match its content.
     """
     root = Path(path)
     manifest_path = root / MANIFEST
@@ -632,6 +635,7 @@ def read_model_dir(path: str | os.PathLike[str]) -> tuple[dict[str, Any], bytes]
         expected = manifest["model_sha256"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelIntegrityError(f"{manifest_path} is malformed: {exc}") from exc
+    check_seal(manifest, str(manifest_path))
     if Path(model_file).name != model_file:
         raise ModelIntegrityError(f"{manifest_path} names an invalid model file {model_file!r}")
     model_path = root / model_file

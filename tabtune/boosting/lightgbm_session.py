@@ -9,6 +9,7 @@ writes is handled by :mod:`tabtune.boosting.lightgbm_text`, the boosters by
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Callable, MutableMapping
@@ -35,6 +36,10 @@ __all__ = ["LightGBMSession"]
 # Rows x trees of leaf indices a session keeps per set of rows (int32); beyond, it falls back
 # to the plain backend methods.
 _SESSION_LEAVES = 20_000_000
+# Rows of a leaf memory predicted again to cross-check it against the base (see _trusted).
+_SPOT_CHECK_ROWS = 8
+# A leaf memory comes from tabtune.leaf_cache: its warnings go under that name.
+_cache_logger = logging.getLogger("tabtune.leaf_cache")
 
 
 def _leaf_dtype(max_leaves: int) -> type[np.unsignedinteger]:
@@ -188,6 +193,8 @@ class LightGBMSession(Session):
             return None
         old_rows = positions[known]
         dirty, trees = splits.changed(memory.X[old_rows], data.X[known])
+        if not self._trusted(memory.leaves[old_rows], data.X[known], dirty):
+            return None
         by_row = np.empty((len(data), n_trees), dtype=np.int32)
         by_row[known] = memory.leaves[old_rows]
         fresh = np.ones(len(data), dtype=bool)
@@ -206,6 +213,32 @@ class LightGBMSession(Session):
         if fresh.any():
             by_row[fresh] = self._predict_leaves(data.X[fresh])
         return by_row
+
+    def _trusted(self, remembered: np.ndarray, X: np.ndarray, dirty: np.ndarray) -> bool:
+        """Cross-check remembered leaf indices (of rows ``X``) against the base: in range for
+        every tree, and equal to a fresh prediction on a few rows whose features did not change
+        (not ``dirty``). A memory that fails is ignored with a warning (predicted instead)."""
+        leaves = self._base_leaves()
+        if leaves is None:
+            return False
+        counts = np.array([len(v) for v in leaves.values], dtype=np.int64)
+        if remembered.size and bool((remembered.max(axis=0).astype(np.int64) >= counts).any()):
+            _cache_logger.warning(
+                "leaf cache ignored: remembered leaf indices are out of range for the base "
+                "model's trees; predicting them again"
+            )
+            return False
+        clean = np.flatnonzero(~np.asarray(dirty, dtype=bool))
+        if clean.size:
+            picks = np.linspace(0, clean.size - 1, min(_SPOT_CHECK_ROWS, clean.size))
+            sample = clean[np.unique(picks.astype(np.int64))]
+            if not np.array_equal(self._predict_leaves(X[sample]), remembered[sample]):
+                _cache_logger.warning(
+                    "leaf cache ignored: remembered leaf indices disagree with the base model "
+                    "on sampled rows; predicting them again"
+                )
+                return False
+        return True
 
     def remembered(self, data: Matrix) -> LeafMemory | None:
         index = next((index for rows, index in self._index if rows is data), None)

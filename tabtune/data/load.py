@@ -3,8 +3,8 @@
 :func:`load_exports` is ``tabtune load``: each file is read
 (:func:`~tabtune.data.schema.read_table`), transformed (:mod:`tabtune.data.transforms`), mapped
 (``data.columns``) and checked against the contract with the config's policies; then every file's
-rows are appended at once (:meth:`~tabtune.data.store.CampaignStore.append`, which skips days
-already stored, so loading the same file twice changes nothing). A bad row refuses the whole
+rows are appended at once (:meth:`~tabtune.data.store.CampaignStore.append`, which skips rows
+whose key is already stored, so loading the same file twice changes nothing). A bad row refuses the whole
 load (``data.invalid_rows: reject``, the default) with a message that names the column, the rule
 and the config key to change, and nothing is written; with ``skip`` the bad rows are left out
 and counted in the summary.
@@ -242,16 +242,8 @@ def _prepare(
 
 
 def _already_stored(store: CampaignStore, rows: pd.DataFrame) -> np.ndarray:
-    """Rows whose (brand_id, date) the store holds already (what append skips)."""
-    if not store.exists() or not store.brands():
-        return np.zeros(len(rows), dtype=bool)
-    brands = sorted(set(rows["brand_id"]) & set(store.brands()))
-    if not brands:
-        return np.zeros(len(rows), dtype=bool)
-    stored = store.read(brands=brands, columns=["brand_id", "date"]).drop_duplicates()
-    stored["_stored"] = True
-    merged = rows[["brand_id", "date"]].merge(stored, on=["brand_id", "date"], how="left")
-    return merged["_stored"].fillna(False).to_numpy(dtype=bool)
+    """Rows whose key the store holds already (what append skips)."""
+    return store.already_stored(rows)
 
 
 def _per_brand(rows: pd.DataFrame, new: np.ndarray) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,14 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from tabtune.data.limits import (
+    EARLIEST_DATE,
+    MAX_FUTURE_DAYS_ENV,
+    RULE_BAD_BRAND_ID,
+    brand_id_problem,
+    default_max_future_days,
+    latest_allowed_date,
+)
 from tabtune.errors import ContractError, TabTuneInputError
 
 __all__ = [
@@ -46,6 +54,7 @@ __all__ = [
     "OPTIONAL_COLUMNS",
     "OPTIONAL_KEY_COLUMNS",
     "REQUIRED_COLUMNS",
+    "RULE_BAD_BRAND_ID",
     "STRING_DTYPE",
     "CONVERSIONS_POLICIES",
     "Violation",
@@ -114,6 +123,31 @@ RULE_NOT_POSITIVE = "must be > 0"
 RULE_CONVERSIONS_GT_CLICKS = "must be <= clicks"  # only with conversions_above_clicks="reject"
 RULE_CLICKS_GT_IMPRESSIONS = "must be <= impressions"
 RULE_DUPLICATE_KEY = "duplicate rows for the same key"
+RULE_DATE_TOO_EARLY = f"must not be before {EARLIEST_DATE:%Y-%m-%d}"
+
+
+def rule_date_too_late(latest: date, days: int) -> str:
+    """The rule text for rows dated after ``latest`` (today + ``days``).
+
+    Parameters
+    ----------
+    latest : datetime.date
+        The last allowed day.
+    days : int
+        Days of slack after today it was computed with.
+
+    Returns
+    -------
+    str
+        E.g. ``"must not be after 2026-12-06 (today + 1 day; rows are observed history,
+        set TABTUNE_MAX_FUTURE_DAYS to allow later dates)"``.
+    """
+    plural = "" if days == 1 else "s"
+    return (
+        f"must not be after {latest:%Y-%m-%d} (today + {days} day{plural}; rows are observed "
+        f"history, set {MAX_FUTURE_DAYS_ENV} to allow later dates)"
+    )
+
 
 _WRONG_TYPE_RULES = {
     "string": "",  # any value can be text
@@ -215,8 +249,13 @@ class Violation:
         return "\n".join(lines)
 
 
+_MAX_SHOWN_CHARS = 60
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, str):
+        if len(value) > _MAX_SHOWN_CHARS:  # keep messages short whatever the input holds
+            return repr(value[:_MAX_SHOWN_CHARS]) + f"... ({len(value)} characters)"
         return repr(value) if value == "" or value != value.strip() or " " in value else value
     if isinstance(value, datetime | pd.Timestamp):
         stamp = pd.Timestamp(value)
@@ -502,6 +541,7 @@ def validate_campaigns(
     extra_columns: Sequence[str] = (),
     source: str | None = None,
     conversions_above_clicks: str = "allow",
+    max_future_days: int | None = None,
 ) -> pd.DataFrame:
     """Check campaign rows against the data contract and return a normalised copy.
 
@@ -519,6 +559,12 @@ def validate_campaigns(
     conversions_above_clicks : {"allow", "clip", "reject"}, default "allow"
         The policy for rows with more conversions than clicks (see
         :data:`CONVERSIONS_POLICIES`); ``clip`` lowers them to the clicks in the returned copy.
+    max_future_days : int, optional
+        Rows may be dated at most this many days after today (UTC); default
+        ``$TABTUNE_MAX_FUTURE_DAYS`` or 1 (:func:`tabtune.data.limits.latest_allowed_date`).
+        Rows before :data:`~tabtune.data.limits.EARLIEST_DATE` are refused too, and brand ids
+        must pass :func:`tabtune.data.limits.brand_id_problem` (the store's and the
+        registry's rule).
 
     Returns
     -------
@@ -533,7 +579,7 @@ def validate_campaigns(
     TabTuneInputError
         If ``df`` is not a DataFrame or the policy is unknown.
     """
-    found, parsed = _collect(df, extra_columns, conversions_above_clicks)
+    found, parsed = _collect(df, extra_columns, conversions_above_clicks, max_future_days)
     if found.violations:
         raise ContractError(format_violations(found.violations, source), found.violations)
 
@@ -556,6 +602,7 @@ def find_violations(
     *,
     extra_columns: Sequence[str] = (),
     conversions_above_clicks: str = "allow",
+    max_future_days: int | None = None,
 ) -> list[tuple[Violation, np.ndarray | None]]:
     """Every violation of the contract, each with the mask of the rows that break it.
 
@@ -570,6 +617,8 @@ def find_violations(
         Further columns that must be present.
     conversions_above_clicks : {"allow", "clip", "reject"}, default "allow"
         See :func:`validate_campaigns`.
+    max_future_days : int, optional
+        See :func:`validate_campaigns`.
 
     Returns
     -------
@@ -577,12 +626,15 @@ def find_violations(
         The mask (one bool per row of ``df``) is None for a rule about a column or the whole
         table (a missing column, no rows), which no choice of rows can fix.
     """
-    found, _ = _collect(df, extra_columns, conversions_above_clicks)
+    found, _ = _collect(df, extra_columns, conversions_above_clicks, max_future_days)
     return list(zip(found.violations, found.masks, strict=True))
 
 
 def _collect(
-    df: pd.DataFrame, extra_columns: Sequence[str], conversions_above_clicks: str
+    df: pd.DataFrame,
+    extra_columns: Sequence[str],
+    conversions_above_clicks: str,
+    max_future_days: int | None = None,
 ) -> tuple[_Collector, dict[str, _Parsed]]:
     """Parse the contract columns of ``df`` and collect every violation (see validate_campaigns)."""
     if not isinstance(df, pd.DataFrame):
@@ -623,6 +675,7 @@ def _collect(
             found.rows(name, RULE_NEGATIVE, column.valid & (column.values < 0))
         if name in POSITIVE_COLUMNS:
             found.rows(name, RULE_NOT_POSITIVE, column.valid & (column.values <= 0))
+    _check_limits(parsed, found, max_future_days)
 
     pairs = [("clicks", "impressions", RULE_CLICKS_GT_IMPRESSIONS)]
     if conversions_above_clicks == "reject":
@@ -645,6 +698,29 @@ def _collect(
             order = frame[duplicate].sort_values(keys, kind="stable").index.to_numpy()
             found.rows(", ".join(keys), RULE_DUPLICATE_KEY, _false(n), keys, order=order)
     return found, parsed
+
+
+def _check_limits(
+    parsed: Mapping[str, _Parsed], found: _Collector, max_future_days: int | None
+) -> None:
+    """The input-boundary limits (:mod:`tabtune.data.limits`): brand ids and date range."""
+    if "brand_id" in parsed:
+        column = parsed["brand_id"]
+        text = column.values[column.valid]
+        bad_values = [v for v in pd.unique(text) if brand_id_problem(v) is not None]
+        if bad_values:
+            mask = column.valid & column.values.isin(bad_values).to_numpy(dtype=bool)
+            found.rows("brand_id", RULE_BAD_BRAND_ID, mask)
+    if "date" in parsed:
+        column = parsed["date"]
+        days = default_max_future_days() if max_future_days is None else max_future_days
+        latest = latest_allowed_date(days)
+        stamps = column.values
+        late = np.datetime64(latest + timedelta(days=1), "us")
+        early = np.datetime64(EARLIEST_DATE, "us")
+        with np.errstate(invalid="ignore"):
+            found.rows("date", RULE_DATE_TOO_EARLY, column.valid & (stamps < early))
+            found.rows("date", rule_date_too_late(latest, days), column.valid & (stamps >= late))
 
 
 # --------------------------------------------------------------------------- mapping and I/O

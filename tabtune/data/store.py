@@ -17,18 +17,31 @@ written; appending the same frame again with ``on_existing="skip"`` completes th
 
 All files of a store share one schema: the first append fixes the set of columns, and later
 appends must bring the same columns.
+
+Appends are keyed by the full row key (``brand_id``, ``date``, ``channel`` and ``campaign_id``,
+``audience``, ``device`` when the store has them): rows whose key is already stored are skipped
+(the stored values are kept), so re-appending a file changes nothing and the late rows of a day
+that is partly stored are added.
+
+The store is checked on read (:meth:`CampaignStore.check`): a file in a brand folder whose name
+is not ``part-<first>-<last>-<hash8>.parquet`` or whose bytes no longer match ``hash8``, a
+``.parquet`` file outside the brand folders, a folder whose name is not the canonical encoding
+of a valid brand id, a file dated after :func:`tabtune.data.limits.latest_allowed_date`, and
+rows stored twice are refused with a :class:`~tabtune.errors.TabTuneInputError` that names the
+file and the fix; other stray files are ignored with a warning.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal, TypeAlias
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -37,6 +50,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from tabtune.atomic import atomic_write_bytes
+from tabtune.data.limits import RULE_BAD_BRAND_ID, encode_brand_id, latest_allowed_date
 from tabtune.data.schema import (
     DATE_DTYPE,
     TABLE_COLUMN,
@@ -45,11 +59,18 @@ from tabtune.data.schema import (
     sort_campaigns,
     validate_campaigns,
 )
+from tabtune.data.store_check import (
+    DATA_FILE_RE,
+    FIX_FOREIGN,
+    check_layout,
+    duplicate_rows_problem,
+)
 from tabtune.errors import ContractError, TabTuneInputError
 
 __all__ = [
     "PARTITION_COLUMN",
     "PARTITIONING",
+    "RULE_BAD_BRAND_ID",
     "AppendResult",
     "CampaignStore",
     "atomic_write_bytes",
@@ -65,7 +86,9 @@ brand ids stay strings ("007" is not the integer 7)."""
 _PREFIX = f"{PARTITION_COLUMN}="
 _HIDDEN = (".", "_")  # pyarrow.dataset's default ignore_prefixes
 _TIMESTAMP = pa.timestamp("us")
-RULE_BAD_BRAND_ID = 'must not contain "/", "\\", "=" or control characters, nor start with "."'
+#: A data file's name: first and last day, and the start of the sha256 of its bytes.
+
+logger = logging.getLogger(__name__)
 
 DateLike: TypeAlias = str | date | datetime | pd.Timestamp | np.datetime64
 
@@ -119,7 +142,8 @@ class AppendResult:
     rows_written : int
         Rows written to new files.
     rows_skipped : int
-        Rows dropped because their (brand_id, date) was already stored.
+        Rows dropped because their key (brand, date, channel and the optional key columns)
+        was already stored.
     brands : list of str
         Brands that received a new file, sorted.
     files : list of pathlib.Path
@@ -130,15 +154,6 @@ class AppendResult:
     rows_skipped: int
     brands: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
-
-
-def _check_brand_id(brand: str) -> bool:
-    return (
-        bool(brand)
-        and not brand.startswith(".")
-        and not any(ch in brand for ch in "/\\=")
-        and all(ch.isprintable() for ch in brand)
-    )
 
 
 def _to_timestamp(value: DateLike, name: str) -> pd.Timestamp:
@@ -166,6 +181,9 @@ class CampaignStore:
     ----------
     root : str or pathlib.Path
         The store's folder, e.g. ``data/campaigns``; created by the first append.
+    max_future_days : int, optional
+        Rows (appended, or stored) may be dated at most this many days after today; default
+        ``$TABTUNE_MAX_FUTURE_DAYS`` or 1 (see :mod:`tabtune.data.limits`).
 
     Examples
     --------
@@ -174,8 +192,11 @@ class CampaignStore:
     >>> store.read("acme", start="2024-01-01", end="2024-03-31")  # doctest: +SKIP
     """
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, max_future_days: int | None = None) -> None:
         self.root = Path(root)
+        self.max_future_days = max_future_days
+        # Files whose bytes matched their name's hash: path -> (size, mtime_ns).
+        self._verified: dict[Path, tuple[int, int]] = {}
 
     def __repr__(self) -> str:
         return f"CampaignStore({str(self.root)!r})"
@@ -194,7 +215,7 @@ class CampaignStore:
         -------
         pathlib.Path
         """
-        return self.root / f"{_PREFIX}{quote(brand, safe='')}"
+        return self.root / f"{_PREFIX}{encode_brand_id(brand)}"
 
     def _partitions(self) -> Iterator[tuple[str, Path]]:
         if not self.root.is_dir():
@@ -202,6 +223,9 @@ class CampaignStore:
         for entry in self.root.iterdir():
             if entry.name.startswith(_PREFIX) and entry.is_dir():
                 yield unquote(entry.name[len(_PREFIX) :]), entry
+
+    def _data_files_of(self, brand: str) -> list[Path]:
+        return self._data_files(self.partition_dir(brand))
 
     @staticmethod
     def _data_files(folder: Path) -> list[Path]:
@@ -258,6 +282,7 @@ class CampaignStore:
         dict of str to int
             Sorted by brand; brands without data are absent.
         """
+        self.require_sound()
         counts: dict[str, int] = {}
         for brand in self.brands():
             files = self._data_files(self.partition_dir(brand))
@@ -284,6 +309,7 @@ class CampaignStore:
         TabTuneInputError
             If the store (or the brand) has no data.
         """
+        self.require_sound(None if brand is None else [brand])
         files = self.files(None if brand is None else [brand])
         if not files:
             if brand is None or not self.exists():
@@ -303,10 +329,16 @@ class CampaignStore:
         -------
         pyarrow.Schema or None
         """
-        files = self.files()
+        # A file tabtune wrote (a foreign one is refused by check(), not read for the schema).
+        files = [f for f in self.files() if DATA_FILE_RE.match(f.name)]
         if not files:
             return None
-        file_schema = pq.read_schema(files[0]).remove_metadata()
+        try:
+            file_schema = pq.read_schema(files[0]).remove_metadata()
+        except (OSError, pa.ArrowException) as exc:
+            raise TabTuneInputError(
+                f"{files[0]}: not a readable Parquet file ({exc}); {FIX_FOREIGN}"
+            ) from exc
         return pa.schema([pa.field(PARTITION_COLUMN, pa.string()), *file_schema])
 
     def dataset(self, brands: Sequence[str] | str | None = None) -> ds.Dataset:
@@ -325,8 +357,9 @@ class CampaignStore:
         Raises
         ------
         TabTuneInputError
-            If the store is empty.
+            If the store is empty or damaged (:meth:`check`).
         """
+        self.require_sound(brands)
         schema = self.schema()
         if schema is None:
             raise self._empty_error()
@@ -345,6 +378,61 @@ class CampaignStore:
             f"{self.root}: the campaign store is empty or does not exist; "
             "load your export with `tabtune load FILE` (or simulate data with `tabtune synth`)"
         )
+
+    # -- integrity -------------------------------------------------------------
+
+    def check(self, brands: Sequence[str] | str | None = None) -> list[str]:
+        """Check the store's layout and files; return the problems that make it unsafe to read.
+
+        Problems (each names the file or folder and the fix): a ``.parquet`` file in a brand
+        folder that tabtune did not write (name not ``part-<first>-<last>-<hash8>.parquet``),
+        or whose bytes no longer match the hash in its name; a file dated after the latest
+        allowed day; a brand folder whose name is not the canonical encoding of a valid brand
+        id (a copy of a brand's folder under another spelling duplicates its rows); a
+        ``.parquet`` file outside the brand folders (any hive reader of the folder would read
+        it). Other stray files and folders are harmless: they are logged as warnings.
+        Rows stored twice are found when they are read (:meth:`read`). See
+        :mod:`tabtune.data.store_check`.
+
+        Parameters
+        ----------
+        brands : str or sequence of str, optional
+            Only these brands' folders (and the store's top level is not checked); all when
+            omitted.
+
+        Returns
+        -------
+        list of str
+            One line per problem; empty when the store is sound.
+        """
+        return check_layout(
+            self.root,
+            _PREFIX,
+            lambda brand: self.partition_dir(brand).name,
+            None if brands is None else set(_brand_list(brands)),
+            f"{latest_allowed_date(self.max_future_days):%Y%m%d}",
+            self._verified,
+        )
+
+    def require_sound(self, brands: Sequence[str] | str | None = None) -> None:
+        """Raise unless :meth:`check` finds no problem.
+
+        Parameters
+        ----------
+        brands : str or sequence of str, optional
+            Only these brands' folders; all when omitted.
+
+        Raises
+        ------
+        TabTuneInputError
+            Listing every problem, each naming the file and the fix.
+        """
+        problems = self.check(brands)
+        if problems:
+            raise TabTuneInputError(
+                f"{self.root}: the campaign store is damaged ({len(problems)} problem(s)); "
+                "nothing was read or written:\n  - " + "\n  - ".join(problems)
+            )
 
     # -- reading ---------------------------------------------------------------
 
@@ -375,9 +463,12 @@ class CampaignStore:
         Raises
         ------
         TabTuneInputError
-            If the store is empty, a date cannot be parsed, ``start`` is after ``end``, or a
-            requested column does not exist.
+            If the store is empty or damaged (:meth:`check`, or rows stored twice), a date
+            cannot be parsed, ``start`` is after ``end``, or a requested column does not
+            exist.
         """
+        wanted = None if brands is None else _brand_list(brands)
+        self.require_sound(wanted)
         schema = self.schema()
         if schema is None:
             raise self._empty_error()
@@ -394,7 +485,6 @@ class CampaignStore:
         if low is not None and high is not None and low > high:
             raise TabTuneInputError(f"start {low.date()} is after end {high.date()}")
 
-        wanted = None if brands is None else _brand_list(brands)
         terms = []
         if wanted is not None:
             terms.append(ds.field(PARTITION_COLUMN).isin(wanted))
@@ -415,14 +505,58 @@ class CampaignStore:
         frame = sort_campaigns(table.to_pandas())
         if "date" in frame.columns:
             frame["date"] = frame["date"].astype(DATE_DTYPE)
+        problem = duplicate_rows_problem(
+            self.root, frame, key_columns(frame.columns), self._data_files_of
+        )
+        if problem is not None:
+            raise TabTuneInputError(problem)
         return frame if columns is None else frame[columns]
 
-    def _stored_dates(self, brand: str) -> pd.Series:
+    def already_stored(self, rows: pd.DataFrame) -> np.ndarray:
+        """Which rows :meth:`append` would skip: those whose key the store holds.
+
+        Parameters
+        ----------
+        rows : pandas.DataFrame
+            Validated campaign rows (:func:`~tabtune.data.schema.validate_campaigns`).
+
+        Returns
+        -------
+        numpy.ndarray
+            One bool per row.
+
+        Raises
+        ------
+        TabTuneInputError
+            If the rows' brands' folders are damaged (:meth:`check`).
+        """
+        mask = np.zeros(len(rows), dtype=bool)
+        schema = self.schema()
+        if schema is None or not len(rows):
+            return mask
+        self.require_sound(sorted(rows[PARTITION_COLUMN].unique()))
+        keys = [k for k in key_columns(rows.columns) if k in schema.names]
+        for brand, positions in rows.groupby(PARTITION_COLUMN, sort=True).indices.items():
+            mask[positions] = self._stored(str(brand), rows.iloc[positions], keys)
+        return mask
+
+    def _stored(self, brand: str, rows: pd.DataFrame, keys: list[str]) -> np.ndarray:
+        """Mask of ``rows`` (one brand's) whose key is already stored."""
         files = self._data_files(self.partition_dir(brand))
         if not files:
-            return pd.Series([], dtype=DATE_DTYPE)
-        table = ds.dataset([str(f) for f in files], format="parquet").to_table(columns=["date"])
-        return table.column("date").to_pandas().astype(DATE_DTYPE)
+            return np.zeros(len(rows), dtype=bool)
+        days = [pa.scalar(d.to_pydatetime(), type=_TIMESTAMP) for d in rows["date"].unique()]
+        fields = [k for k in keys if k != PARTITION_COLUMN]
+        table = ds.dataset([str(f) for f in files], format="parquet").to_table(
+            columns=fields, filter=ds.field("date").isin(days)
+        )
+        if table.num_rows == 0:
+            return np.zeros(len(rows), dtype=bool)
+        stored = table.to_pandas()
+        for name in fields:
+            stored[name] = stored[name].astype(rows[name].dtype)
+        found = pd.MultiIndex.from_frame(rows[fields]).isin(pd.MultiIndex.from_frame(stored))
+        return np.asarray(found, dtype=bool)
 
     # -- writing ---------------------------------------------------------------
 
@@ -442,9 +576,11 @@ class CampaignStore:
         extra_columns : sequence of str, default ()
             Further columns that must be present; they are stored too.
         on_existing : {"skip", "error"}, default "skip"
-            What to do with rows whose (brand_id, date) is already stored: ``"skip"`` drops
-            them (so appending the same day twice changes nothing), ``"error"`` raises before
-            anything is written.
+            What to do with rows whose key (``brand_id``, ``date``, ``channel`` and the
+            optional key columns the store has) is already stored: ``"skip"`` drops them and
+            keeps the stored values (so appending the same rows twice changes nothing, and the
+            late rows of a partly stored day are added), ``"error"`` raises before anything is
+            written.
 
         Returns
         -------
@@ -453,15 +589,18 @@ class CampaignStore:
         Raises
         ------
         ContractError
-            If the rows break the contract, a brand id cannot be a folder name, or the columns
-            differ from the store's. Nothing is written.
+            If the rows break the contract (brand ids and dates included, see
+            :mod:`tabtune.data.limits`) or the columns differ from the store's. Nothing is
+            written.
         TabTuneInputError
-            With ``on_existing="error"``, naming the brands and dates already stored.
+            With ``on_existing="error"``, naming the brands and dates already stored; or if
+            the brands' folders are damaged (:meth:`check`). Nothing is written.
         """
         if on_existing not in ("skip", "error"):
             raise TabTuneInputError(f"on_existing must be 'skip' or 'error', got {on_existing!r}")
-        data = validate_campaigns(df, extra_columns=extra_columns)
-        _check_brand_ids(data)
+        data = validate_campaigns(
+            df, extra_columns=extra_columns, max_future_days=self.max_future_days
+        )
 
         try:
             body = data.drop(columns=PARTITION_COLUMN)
@@ -472,31 +611,12 @@ class CampaignStore:
                 [Violation(TABLE_COLUMN, f"cannot be stored as Parquet: {exc}", len(data))],
             ) from exc
         with self._lock():
+            self.require_sound(sorted(data[PARTITION_COLUMN].unique()))
             stored = self.schema()
             if stored is not None:
                 target = _reconcile_schema(target, stored.remove(0), self.root)
 
-            plan: list[tuple[str, pd.DataFrame]] = []
-            clashes: list[str] = []
-            skipped = 0
-            for brand, rows in data.groupby(PARTITION_COLUMN, sort=True):
-                known = rows["date"].isin(self._stored_dates(str(brand)))
-                if known.any():
-                    if on_existing == "error":
-                        days = sorted({d.strftime("%Y-%m-%d") for d in rows.loc[known, "date"]})
-                        shown = ", ".join(days[:10]) + (", ..." if len(days) > 10 else "")
-                        clashes.append(f"brand {brand!r}: {len(days)} date(s): {shown}")
-                        continue
-                    skipped += int(known.sum())
-                    rows = rows[~known]
-                if len(rows):
-                    plan.append((str(brand), rows))
-            if clashes:
-                raise TabTuneInputError(
-                    f"{self.root}: data already stored for\n  "
-                    + "\n  ".join(clashes)
-                    + "\nnothing was written; pass on_existing='skip' to keep the stored rows"
-                )
+            plan, skipped = self._plan(data, on_existing)
 
             # Serialise every brand first, so a bad cast fails before any file is written.
             pending = [(brand, self._encode(brand, rows, target)) for brand, rows in plan]
@@ -506,6 +626,48 @@ class CampaignStore:
                 files.append(path)
         written = sum(len(rows) for _, rows in plan)
         return AppendResult(written, skipped, [b for b, _ in plan], files)
+
+    def _plan(
+        self, data: pd.DataFrame, on_existing: str
+    ) -> tuple[list[tuple[str, pd.DataFrame]], int]:
+        """Each brand's rows whose key is not stored yet, and the number of rows skipped.
+
+        Raises
+        ------
+        TabTuneInputError
+            With ``on_existing="error"``, when some keys are stored, naming brands and dates.
+        """
+        plan: list[tuple[str, pd.DataFrame]] = []
+        clashes: list[str] = []
+        skipped = 0
+        keys = key_columns(data.columns)
+        for brand, rows in data.groupby(PARTITION_COLUMN, sort=True):
+            known = self._stored(str(brand), rows, keys)
+            if known.any():
+                if on_existing == "error":
+                    days = sorted({d.strftime("%Y-%m-%d") for d in rows.loc[known, "date"]})
+                    shown = ", ".join(days[:10]) + (", ..." if len(days) > 10 else "")
+                    clashes.append(f"brand {brand!r}: {len(days)} date(s): {shown}")
+                    continue
+                skipped += int(known.sum())
+                rows = rows[~known]
+                if len(rows):
+                    logger.info(
+                        "brand %r: %d row(s) already stored skipped, %d new",
+                        brand,
+                        int(known.sum()),
+                        len(rows),
+                    )
+            if len(rows):
+                plan.append((str(brand), rows))
+        if clashes:
+            raise TabTuneInputError(
+                f"{self.root}: data already stored for\n  "
+                + "\n  ".join(clashes)
+                + "\nnothing was written; pass on_existing='skip' to keep the stored rows "
+                "(and add only the rows whose key is new)"
+            )
+        return plan, skipped
 
     def _encode(self, brand: str, rows: pd.DataFrame, schema: pa.Schema) -> tuple[Path, bytes]:
         body = rows.drop(columns=PARTITION_COLUMN)
@@ -546,24 +708,6 @@ def _brand_list(brands: Sequence[str] | str) -> list[str]:
     if isinstance(brands, str):
         return [brands]
     return list(dict.fromkeys(str(b) for b in brands))
-
-
-def _check_brand_ids(data: pd.DataFrame) -> None:
-    brand = data[PARTITION_COLUMN]
-    bad = ~brand.map(_check_brand_id).to_numpy(dtype=bool)
-    if not bad.any():
-        return
-    positions = np.flatnonzero(bad)
-    examples = data.iloc[positions[:5]][[PARTITION_COLUMN, "date"]].copy()
-    examples.index = pd.Index(positions[:5], name="row")
-    violation = Violation(PARTITION_COLUMN, RULE_BAD_BRAND_ID, int(bad.sum()), examples)
-    # Rows are reported in the validated (sorted) order, so say so.
-    raise ContractError(
-        "brand ids cannot be used as store folder names:\n  - "
-        + violation.describe().replace("\n", "\n  ")
-        + "\n  (row = position after sorting by brand_id and date)",
-        [violation],
-    )
 
 
 def _reconcile_schema(new: pa.Schema, stored: pa.Schema, root: Path) -> pa.Schema:

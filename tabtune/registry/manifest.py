@@ -1,7 +1,9 @@
 """A version's ``manifest.json``: writing it, reading it, and checking the files against it.
 
 The manifest is the caller's entries merged with the registry's own keys (see
-:mod:`tabtune.registry`), among them ``files``: the sha256 of every file of the version.
+:mod:`tabtune.registry`), among them ``files``: the sha256 of every file of the version, and
+``manifest_sha256``: the sha256 of the manifest's own content (:mod:`tabtune.integrity`), so
+every file of a version, the manifest included, is covered by a checksum.
 Nothing here imports numpy, pandas or a boosting library.
 """
 
@@ -21,6 +23,7 @@ from typing import Any
 from tabtune import __version__
 from tabtune.atomic import fsync_dir, fsync_file, write_durable
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
+from tabtune.integrity import SEAL_KEY, check_seal, seal
 from tabtune.registry.layout import MANIFEST_NAME, ModelRef
 
 __all__ = [
@@ -128,8 +131,13 @@ def build_manifest(
         The version being published.
     files : mapping
         ``{relative path: sha256}`` from :func:`hash_written_files`.
+
+    Returns
+    -------
+    dict
+        Sealed: ``manifest_sha256`` is the sha256 of the rest (:func:`tabtune.integrity.seal`).
     """
-    return {
+    body = {
         **user_manifest,
         "format_version": FORMAT_VERSION,
         "id": ref.id,
@@ -140,6 +148,8 @@ def build_manifest(
         "files": dict(files),
         "library_versions": library_versions(),
     }
+    body.pop(SEAL_KEY, None)  # the caller's value, if any, is not the registry's seal
+    return seal(body)
 
 
 def write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
@@ -244,8 +254,8 @@ def read_manifest(directory: Path, ref_id: str) -> dict[str, Any]:
 
 
 def verify_manifest(directory: Path, ref_id: str, manifest: Mapping[str, Any]) -> None:
-    """Check a version directory against its manifest: identity, every file's sha256, no
-    extra files.
+    """Check a version directory against its manifest: identity, the manifest's own seal,
+    every file's sha256, no extra files.
 
     Raises
     ------
@@ -265,6 +275,7 @@ def verify_manifest(directory: Path, ref_id: str, manifest: Mapping[str, Any]) -
             f"{ref_id}: manifest says it is {manifest.get('id')!r}; the directory was moved "
             "or copied from another version"
         )
+    check_seal(manifest, f"{ref_id}: file {MANIFEST_NAME!r}")
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise ModelIntegrityError(f"{ref_id}: manifest lists no files")

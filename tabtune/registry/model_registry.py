@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tabtune.atomic import publish_dir, staging_dir
+from tabtune.data.limits import check_brand_id
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
 from tabtune.registry.layout import (
     CHAMPION_NAME,
@@ -101,12 +102,13 @@ class ModelRegistry:
         Raises
         ------
         TabTuneInputError
-            ``task`` or ``brand`` is not a valid name.
+            ``task`` is not a valid name, or ``brand`` breaks the brand-id rule shared with
+            the data contract and the store (:func:`tabtune.data.limits.check_brand_id`).
         """
         check_name(task, "task")
         if brand is None:
             return self.root / "global" / task
-        check_name(brand, "brand")
+        check_brand_id(brand, "brand")
         return self.root / "brands" / brand / task
 
     def ref(self, task: str, version: str, *, brand: str | None = None) -> ModelRef:

@@ -1,0 +1,189 @@
+"""Limits at the input boundary: the rules every layer applies to brand ids and dates.
+
+One rule each, used everywhere a user's value enters tabtune, so that what ``tabtune
+validate`` accepts is what an append, the store and the model registry accept:
+
+* :func:`brand_id_problem` / :func:`check_brand_id`: a brand id names a store folder
+  (``brand_id=<percent-encoded id>``) and a registry folder (``models/brands/<id>/``), so it
+  must be a safe, short folder name;
+* :func:`latest_allowed_date`: campaign rows are observed history, so a row dated after today
+  (plus a day of slack for time zones) is a typo or a placeholder such as ``9999-12-31``, and
+  would poison every later "latest day" computation; :data:`EARLIEST_DATE` bounds the other
+  end.
+
+Only the standard library is imported here: the registry uses it without loading pandas.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from urllib.parse import quote
+
+from tabtune.errors import TabTuneInputError
+
+__all__ = [
+    "BRAND_ID_MAX_BYTES",
+    "BRAND_ID_MAX_CHARS",
+    "DEFAULT_MAX_FUTURE_DAYS",
+    "EARLIEST_DATE",
+    "MAX_FUTURE_DAYS_ENV",
+    "RULE_BAD_BRAND_ID",
+    "brand_id_problem",
+    "check_brand_id",
+    "default_max_future_days",
+    "encode_brand_id",
+    "latest_allowed_date",
+]
+
+BRAND_ID_MAX_CHARS = 128
+"""Longest brand id, in characters."""
+
+BRAND_ID_MAX_BYTES = 240
+"""Longest brand id once percent-encoded for the store's folder name (file systems allow 255
+bytes per name; ``brand_id=`` takes 9)."""
+
+RULE_BAD_BRAND_ID = (
+    f"must be a folder-safe name: 1-{BRAND_ID_MAX_CHARS} printable characters "
+    f"(at most {BRAND_ID_MAX_BYTES} bytes percent-encoded), without "
+    '"/", "\\", "=" or "..", not starting with "."'
+)
+"""The brand-id rule, as a contract rule text (``column 'brand_id': <rule>``)."""
+
+EARLIEST_DATE = _dt.date(1970, 1, 1)
+"""No campaign row is dated before this day."""
+
+DEFAULT_MAX_FUTURE_DAYS = 1
+"""Rows may be dated at most this many days after today (UTC), by default."""
+
+MAX_FUTURE_DAYS_ENV = "TABTUNE_MAX_FUTURE_DAYS"
+"""Environment variable that overrides :data:`DEFAULT_MAX_FUTURE_DAYS` (a whole number >= 0)."""
+
+
+def encode_brand_id(brand: str) -> str:
+    """Percent-encode a brand id the way the store names its folder (after ``brand_id=``).
+
+    Parameters
+    ----------
+    brand : str
+        The brand id.
+
+    Returns
+    -------
+    str
+    """
+    return quote(brand, safe="")
+
+
+def brand_id_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a brand id, or None when it can.
+
+    Parameters
+    ----------
+    value : object
+        A candidate brand id.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"contains '..'"``; None for a valid id.
+    """
+    if not isinstance(value, str):
+        return f"is a {type(value).__name__}, not a string"
+    problem = None
+    if not value or not value.strip():
+        problem = "is empty"
+    elif value != value.strip():
+        problem = "has leading or trailing whitespace"
+    elif value.startswith("."):
+        problem = "starts with '.'"
+    elif "/" in value or "\\" in value:
+        problem = "contains a path separator"
+    elif "=" in value:
+        problem = "contains '='"
+    elif ".." in value:
+        problem = "contains '..'"
+    elif not value.isprintable():
+        problem = "contains a control or non-printable character"
+    elif len(value) > BRAND_ID_MAX_CHARS:
+        problem = f"is longer than {BRAND_ID_MAX_CHARS} characters ({len(value)})"
+    elif len(encode_brand_id(value)) > BRAND_ID_MAX_BYTES:
+        problem = f"is longer than {BRAND_ID_MAX_BYTES} bytes once percent-encoded"
+    return problem
+
+
+def check_brand_id(value: object, what: str = "brand") -> str:
+    """Return ``value`` if it is a valid brand id, else raise.
+
+    Parameters
+    ----------
+    value : object
+        A candidate brand id.
+    what : str, default "brand"
+        What it is called in the message.
+
+    Returns
+    -------
+    str
+        ``value``.
+
+    Raises
+    ------
+    TabTuneInputError
+        ``"invalid brand 'a..b': it contains '..' (a brand id <rule>)"``.
+    """
+    problem = brand_id_problem(value)
+    if problem is not None:
+        raise TabTuneInputError(
+            f"invalid {what} {value!r}: it {problem} (a brand id {RULE_BAD_BRAND_ID})"
+        )
+    return value  # type: ignore[return-value]
+
+
+def default_max_future_days() -> int:
+    """Days after today a row may be dated: ``$TABTUNE_MAX_FUTURE_DAYS`` or 1.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TabTuneInputError
+        The environment variable is set but is not a whole number >= 0.
+    """
+    text = os.environ.get(MAX_FUTURE_DAYS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_FUTURE_DAYS
+    try:
+        days = int(text)
+    except ValueError:
+        days = -1
+    if days < 0:
+        raise TabTuneInputError(
+            f"{MAX_FUTURE_DAYS_ENV}={text!r}: must be a whole number of days >= 0"
+        )
+    return days
+
+
+def latest_allowed_date(
+    max_future_days: int | None = None, today: _dt.date | None = None
+) -> _dt.date:
+    """The last day a campaign row may be dated: today (UTC) plus ``max_future_days``.
+
+    Parameters
+    ----------
+    max_future_days : int, optional
+        Days of slack after today; :func:`default_max_future_days` when omitted.
+    today : datetime.date, optional
+        Today, for tests; the current UTC date when omitted.
+
+    Returns
+    -------
+    datetime.date
+    """
+    days = default_max_future_days() if max_future_days is None else int(max_future_days)
+    if days < 0:
+        raise TabTuneInputError(f"max_future_days must be >= 0, got {days}")
+    base = _dt.datetime.now(_dt.UTC).date() if today is None else today
+    return base + _dt.timedelta(days=days)

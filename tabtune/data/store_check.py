@@ -1,0 +1,208 @@
+"""Checking a campaign store on read: files that do not belong, changed files, rows twice.
+
+:class:`~tabtune.data.store.CampaignStore` calls these before it reads (see its
+:meth:`~tabtune.data.store.CampaignStore.check`); each problem is one line that names the file
+or folder and the fix. Harmless strays (a README, a non-Parquet file) are logged as warnings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote
+
+import pandas as pd
+
+from tabtune.data.limits import RULE_BAD_BRAND_ID, brand_id_problem
+
+__all__ = [
+    "DATA_FILE_RE",
+    "FIX_FOREIGN",
+    "check_data_file",
+    "check_layout",
+    "duplicate_rows_problem",
+    "file_covers",
+]
+
+logger = logging.getLogger("tabtune.data.store")
+
+DATA_FILE_RE = re.compile(r"^part-(\d{8})-(\d{8})-([0-9a-f]{8})\.parquet$")
+"""A data file's name: first and last day, and the start of the sha256 of its bytes."""
+
+FIX_FOREIGN = "move it out of the store folder (tabtune only reads files it wrote)"
+
+_HIDDEN = (".", "_")  # pyarrow.dataset's default ignore_prefixes
+
+
+def check_layout(
+    root: Path,
+    prefix: str,
+    canonical: Callable[[str], str],
+    wanted: set[str] | None,
+    latest: str,
+    verified: dict[Path, tuple[int, int]],
+) -> list[str]:
+    """Problems of a store's folders and files.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The store's folder.
+    prefix : str
+        Brand folders' name prefix (``"brand_id="``).
+    canonical : callable
+        Brand id -> the name of its folder.
+    wanted : set of str or None
+        Only these brands' folders (the top level is then not checked); all when None.
+    latest : str
+        The latest allowed day, ``YYYYMMDD``.
+    verified : dict
+        Files whose bytes matched their name, ``path -> (size, mtime_ns)``; updated.
+
+    Returns
+    -------
+    list of str
+    """
+    problems: list[str] = []
+    if not root.is_dir():
+        return problems
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(_HIDDEN):
+            continue
+        if not (entry.name.startswith(prefix) and entry.is_dir()):
+            if wanted is None:
+                problems.extend(_check_stray(entry, root, prefix))
+            continue
+        brand = unquote(entry.name[len(prefix) :])
+        if wanted is not None and brand not in wanted:
+            continue
+        problem = brand_id_problem(brand)
+        if problem is not None:
+            problems.append(
+                f"{entry}: brand id {brand!r} {problem} ({RULE_BAD_BRAND_ID}); "
+                "move the folder out of the store"
+            )
+        elif entry.name != canonical(brand):
+            problems.append(
+                f"{entry}: a second folder for brand {brand!r} (its canonical folder is "
+                f"{canonical(brand)}); its rows would be read twice: move it out of the store"
+            )
+        for item in sorted(entry.iterdir()):
+            if not item.name.startswith(_HIDDEN):
+                problems.extend(check_data_file(item, latest, verified))
+    return problems
+
+
+def _check_stray(entry: Path, root: Path, prefix: str) -> list[str]:
+    """A top-level entry that is not a brand folder: a problem if it holds Parquet data."""
+    if entry.suffix == ".parquet" or (entry.is_dir() and any(entry.rglob("*.parquet"))):
+        return [
+            f"{entry}: Parquet data outside the brand folders ({root}/{prefix}<id>/); {FIX_FOREIGN}"
+        ]
+    logger.warning("%s: not part of the campaign store; ignored", entry)
+    return []
+
+
+def check_data_file(path: Path, latest: str, verified: dict[Path, tuple[int, int]]) -> list[str]:
+    """Problems of one visible entry of a brand folder.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The entry.
+    latest : str
+        The latest allowed day, ``YYYYMMDD``.
+    verified : dict
+        Files whose bytes matched their name, ``path -> (size, mtime_ns)``; updated.
+
+    Returns
+    -------
+    list of str
+    """
+    if path.suffix != ".parquet" or not path.is_file():
+        logger.warning("%s: not a data file of the campaign store; ignored", path)
+        return []
+    match = DATA_FILE_RE.match(path.name)
+    if match is None:
+        return [
+            f"{path}: not a file of the store (tabtune names its files "
+            f"part-<YYYYMMDD>-<YYYYMMDD>-<hash8>.parquet); {FIX_FOREIGN}"
+        ]
+    problems = []
+    if match.group(2) > latest:  # YYYYMMDD strings compare like the dates
+        problems.append(
+            f"{path}: holds rows dated up to {match.group(2)}, after the latest allowed day "
+            f"{latest}; move the file out of the store and append the rows again with "
+            "correct dates"
+        )
+    stat = path.stat()
+    if verified.get(path) != (stat.st_size, stat.st_mtime_ns):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if not digest.startswith(match.group(3)):
+            problems.append(
+                f"{path}: its content was changed after it was written (sha256 "
+                f"{digest[:8]}..., the name says {match.group(3)}); restore it from a backup "
+                "or move it out of the store"
+            )
+        else:
+            verified[path] = (stat.st_size, stat.st_mtime_ns)
+    return problems
+
+
+def file_covers(path: Path, day: pd.Timestamp) -> bool:
+    """Whether a data file's name says it holds rows of ``day``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    day : pandas.Timestamp
+
+    Returns
+    -------
+    bool
+    """
+    match = DATA_FILE_RE.match(path.name)
+    return match is not None and match.group(1) <= f"{day:%Y%m%d}" <= match.group(2)
+
+
+def duplicate_rows_problem(
+    root: Path, frame: pd.DataFrame, keys: list[str], files_of: Callable[[str], list[Path]]
+) -> str | None:
+    """The message for rows read twice (same key), naming the files that hold them.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The store's folder.
+    frame : pandas.DataFrame
+        Rows as read, with ``brand_id``, ``date`` and the other ``keys``.
+    keys : list of str
+        The key columns.
+    files_of : callable
+        Brand id -> its data files.
+
+    Returns
+    -------
+    str or None
+        None when no key repeats.
+    """
+    if "brand_id" not in keys or "date" not in keys:
+        return None
+    duplicated = frame.duplicated(keys, keep=False)
+    if not duplicated.any():
+        return None
+    clashes = frame.loc[duplicated, ["brand_id", "date"]].drop_duplicates()
+    lines = []
+    for brand, rows in clashes.groupby("brand_id", sort=True):
+        days = set(rows["date"])
+        files = [f.name for f in files_of(str(brand)) if any(file_covers(f, d) for d in days)]
+        shown = ", ".join(sorted(f"{d:%Y-%m-%d}" for d in days)[:5])
+        lines.append(f"brand {brand!r} on {shown}: files {files}")
+    return (
+        f"{root}: {int(duplicated.sum())} rows are stored more than once (same "
+        f"{', '.join(keys)}):\n  - " + "\n  - ".join(lines) + "\nmove the file that repeats "
+        "rows out of the store (a copy of a file, or one written by hand)"
+    )

@@ -1,0 +1,140 @@
+"""Reading a YAML file a user hands tabtune, within limits.
+
+:func:`load_yaml_file` reads with :class:`yaml.SafeLoader` (no Python tags) and refuses, with a
+:class:`~tabtune.errors.ConfigError` that names the file and the rule:
+
+* a path that is not a regular file (a directory, a device, a pipe);
+* a file larger than :data:`MAX_YAML_BYTES` (1 MB; configs are a few KB);
+* bytes that are not UTF-8;
+* a document whose aliases would expand to more than :data:`MAX_YAML_NODES` nodes, or that
+  refers to itself (an alias bomb: a 1.5 KB file that expands to gigabytes). The composed
+  node graph is measured before anything is constructed, so a bomb is refused in
+  milliseconds without being expanded.
+
+Only the standard library and PyYAML are imported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tabtune.errors import ConfigError
+
+__all__ = ["MAX_YAML_BYTES", "MAX_YAML_NODES", "load_yaml_file"]
+
+MAX_YAML_BYTES = 1_000_000
+"""Largest YAML file read, in bytes."""
+
+MAX_YAML_NODES = 100_000
+"""Most nodes a document may hold once its aliases are expanded."""
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> tuple[int, yaml.Node | None]:
+    """Nodes of ``root`` with aliases expanded (stops past ``limit``), and a node that
+    contains itself (None when there is none).
+
+    Sizes are memoised per node, so a shared subtree is measured once however often it is
+    referred to: the cost is linear in the composed (not the expanded) document.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    # Iterative post-order walk: a deep document must not exhaust Python's stack.
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            active.discard(key)
+            total = 1
+            for child in _children(node):
+                total += sizes[id(child)]
+            sizes[key] = min(total, limit + 1)
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            return limit + 1, node
+        active.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in active:
+                return limit + 1, child
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return sizes[id(root)], None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []
+
+
+def load_yaml_file(path: Path) -> Any:
+    """Parse one YAML document from ``path``, within the limits of this module.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    object
+        The document (None for an empty file).
+
+    Raises
+    ------
+    ConfigError
+        The path is not a regular file, the file is too large, not UTF-8, not valid YAML,
+        or its aliases expand too far; the message names the file and the rule.
+    """
+    if path.is_dir():
+        raise ConfigError(
+            f"{path}: is a directory, not a config file; pass a YAML file "
+            "(e.g. configs/default.yaml)"
+        )
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a regular file; pass a YAML file")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise ConfigError(
+            f"{path}: larger than {MAX_YAML_BYTES:,} bytes, the limit for a config file; "
+            "a config is a few KB (keep data out of it)"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size, looped = _expanded_size(node, MAX_YAML_NODES)
+        if looped is not None:
+            raise ConfigError(
+                f"{path}: line {looped.start_mark.line + 1}: a YAML alias refers to the node "
+                "that contains it (a recursive document); write the values out"
+            )
+        if size > MAX_YAML_NODES:
+            raise ConfigError(
+                f"{path}: its YAML aliases expand to more than {MAX_YAML_NODES:,} values "
+                "(an alias bomb?); a config needs far fewer: write the values out or use "
+                "fewer aliases"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
