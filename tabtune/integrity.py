@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from tabtune.errors import ModelIntegrityError
 
-__all__ = ["SEAL_KEY", "check_seal", "json_digest", "seal"]
+__all__ = ["SEAL_KEY", "UnsealedManifestWarning", "check_seal", "json_digest", "seal"]
+
+
+class UnsealedManifestWarning(UserWarning):
+    """A manifest of the format before seals (``format_version`` 1) was read without one."""
+
 
 SEAL_KEY = "manifest_sha256"
 """The key of a manifest that holds the sha256 of the rest of it."""
@@ -58,7 +64,7 @@ def seal(data: Mapping[str, Any]) -> dict[str, Any]:
     return {**data, SEAL_KEY: json_digest(data)}
 
 
-def check_seal(data: Mapping[str, Any], where: str) -> None:
+def check_seal(data: Mapping[str, Any], where: str, *, legacy: bool = False) -> None:
     """Raise unless ``data`` carries a seal that matches its content.
 
     Parameters
@@ -67,6 +73,11 @@ def check_seal(data: Mapping[str, Any], where: str) -> None:
         A manifest as read from disk.
     where : str
         The file, for the message.
+    legacy : bool, default False
+        The manifest says it was written in a format from before manifests were sealed
+        (``format_version`` 1): without a seal it is read, with a warning that its content is
+        not covered (publish or save the model again to seal it). A seal that is there must
+        match, in any format.
 
     Raises
     ------
@@ -75,6 +86,14 @@ def check_seal(data: Mapping[str, Any], where: str) -> None:
         does not match (the manifest was edited after it was written).
     """
     expected = data.get(SEAL_KEY)
+    if expected is None and legacy:
+        warnings.warn(
+            f"{where} was written by a tabtune from before manifests were sealed: its "
+            "content is not covered by a checksum; save or publish the model again to seal it",
+            UnsealedManifestWarning,
+            stacklevel=2,
+        )
+        return
     if not isinstance(expected, str):
         raise ModelIntegrityError(
             f"{where} carries no {SEAL_KEY}, so its content cannot be trusted (it was written "

@@ -300,7 +300,7 @@ def test_save_load_classifier_and_integrity(tmp_path):
     # Saving again over the same directory replaces it.
     glob.save(path)
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and manifest["backend"] == "xgboost"
+    assert manifest["format_version"] == 2 and manifest["backend"] == "xgboost"
     assert manifest["library_versions"]["xgboost"]
     assert manifest["brand_context"]["features"][:3] == [f"__brand_mean_{k}" for k in range(3)]
     assert manifest["params"]["group_column"] == "brand_id"

@@ -356,6 +356,31 @@ def test_a_manifest_without_its_seal_is_refused(tmp_path: Path) -> None:
         reg.verify(ref)
 
 
+def test_a_format_1_manifest_without_a_seal_is_read_with_a_warning(tmp_path: Path) -> None:
+    """Models published before manifests were sealed keep loading, and say they are unsealed."""
+    from tabtune.integrity import UnsealedManifestWarning
+
+    reg = ModelRegistry(tmp_path / "models")
+    ref = reg.publish("bid", _write)
+    manifest = json.loads((ref.path / "manifest.json").read_text())
+    del manifest[SEAL_KEY]
+    manifest["format_version"] = 1
+    (ref.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.warns(UnsealedManifestWarning, match="before manifests were sealed"):
+        reg.verify(ref)
+    # a format-1 manifest that does carry a seal must match it
+    manifest[SEAL_KEY] = "0" * 64
+    (ref.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelIntegrityError, match="was edited"):
+        reg.verify(ref)
+    path = write_model_dir(tmp_path / "m", "model.txt", b"tree", {"format_version": 1})
+    saved = json.loads((path / "manifest.json").read_text())
+    del saved[SEAL_KEY]
+    (path / "manifest.json").write_text(json.dumps(saved))
+    with pytest.warns(UnsealedManifestWarning):
+        read_model_dir(path)
+
+
 def test_whitespace_changes_to_a_manifest_are_harmless(tmp_path: Path) -> None:
     reg = ModelRegistry(tmp_path / "models")
     ref = reg.publish("bid", _write)

@@ -120,7 +120,7 @@ def test_manifest_contents(reg: ModelRegistry) -> None:
     ref = reg.publish("bid", writer, brand="b001", manifest=user)
     man = reg.manifest(ref)
 
-    assert man["format_version"] == 1
+    assert man["format_version"] == 2  # 2: sealed manifests
     assert man["id"] == "brands/b001/bid/v0001"
     assert (man["task"], man["brand"], man["version"]) == ("bid", "b001", "v0001")
     created = dt.datetime.fromisoformat(man["created_at"])
@@ -358,7 +358,7 @@ def test_verify_detects_missing_file_extra_file_and_bad_manifest(reg: ModelRegis
 def test_verify_rejects_copied_version_and_newer_format(reg: ModelRegistry) -> None:
     v1 = reg.publish("bid", text_writer())
     man = reg.manifest(v1)
-    man["format_version"] = 2
+    man["format_version"] = 3
     (v1.path / "manifest.json").write_text(json.dumps(man))
     with pytest.raises(ModelIntegrityError, match="newer"):
         reg.verify(v1)

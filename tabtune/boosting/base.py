@@ -635,7 +635,7 @@ def read_model_dir(path: str | os.PathLike[str]) -> tuple[dict[str, Any], bytes]
         expected = manifest["model_sha256"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelIntegrityError(f"{manifest_path} is malformed: {exc}") from exc
-    check_seal(manifest, str(manifest_path))
+    check_seal(manifest, str(manifest_path), legacy=manifest.get("format_version") == 1)
     if Path(model_file).name != model_file:
         raise ModelIntegrityError(f"{manifest_path} names an invalid model file {model_file!r}")
     model_path = root / model_file

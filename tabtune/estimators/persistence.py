@@ -35,9 +35,9 @@ __all__ = [
 ]
 
 #: Version of the saved-model layout (``manifest.json`` + native model file).
-FORMAT_VERSION = 1
-#: The layouts this version reads.
-READABLE_FORMATS = (1,)
+FORMAT_VERSION = 2
+#: The layouts this version reads (1: from before manifests were sealed, read with a warning).
+READABLE_FORMATS = (1, 2)
 
 
 def saved_params(params: dict[str, Any]) -> dict[str, Any]:

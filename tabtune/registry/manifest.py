@@ -40,8 +40,9 @@ __all__ = [
 ]
 
 #: Version of the manifest layout written by this module; :meth:`ModelRegistry.verify` refuses
-#: manifests with a newer one.
-FORMAT_VERSION = 1
+#: manifests with a newer one. 2: the manifest is sealed (``manifest_sha256``); 1 (unsealed) is
+#: still read, with a warning.
+FORMAT_VERSION = 2
 
 _HASH_CHUNK = 1 << 20
 # Distribution names to record; the first one installed wins (xgboost ships as xgboost-cpu too).
@@ -275,7 +276,7 @@ def verify_manifest(directory: Path, ref_id: str, manifest: Mapping[str, Any]) -
             f"{ref_id}: manifest says it is {manifest.get('id')!r}; the directory was moved "
             "or copied from another version"
         )
-    check_seal(manifest, f"{ref_id}: file {MANIFEST_NAME!r}")
+    check_seal(manifest, f"{ref_id}: file {MANIFEST_NAME!r}", legacy=fmt < 2)
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise ModelIntegrityError(f"{ref_id}: manifest lists no files")
