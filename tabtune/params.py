@@ -277,6 +277,10 @@ PARAMETERS: tuple[Param, ...] = (
           "L2 penalty on leaf values", TuningRange(1e-8, 10.0, log=True)),
     Param("early_stopping_rounds", int | None, 50, or_none(int_at_least(1)), "model",
           "rounds without holdout improvement before stopping (None: no early stopping)"),
+    Param("regrow_on_all_rows", bool, True,
+          Constraint(lambda v: isinstance(v, bool), "True or False"), "model",
+          "pretraining: after early stopping, grow the global model again on every row with the "
+          "rounds found (False: keep the model grown on the older rows)"),
     Param("random_state", int | None, 0, or_none(int_at_least(0)), "model",
           "seed of the libraries and of the context folds"),
     Param("n_jobs", int | None, None, _THREADS, "model",

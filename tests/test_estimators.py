@@ -345,3 +345,37 @@ def test_a_brand_served_by_the_base_trees_saves_the_base_model_file(tmp_path, ba
     assert (est_dir / model_file).read_bytes() == (base_dir / model_file).read_bytes()
     np.testing.assert_array_equal(load(est_dir).predict(Xn), est.predict(Xn))
     assert not np.array_equal(est.predict(Xn), base.predict(Xn))  # the brand's context
+
+
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+def test_pretraining_regrows_on_all_rows_with_the_rounds_found(backend) -> None:
+    """With early stopping the global model ends as a fit of that many rounds on every row."""
+    rng = np.random.default_rng(3)
+    n = 600
+    X = pd.DataFrame(
+        {
+            "brand_id": rng.choice(["a", "b", "c"], n),
+            "channel": rng.choice(["search", "social"], n),
+            "x": rng.normal(size=n),
+        }
+    )
+    y = np.exp(0.3 * X["x"].to_numpy()) * (1.0 + (X["channel"] == "search")) + rng.gamma(1, 0.1, n)
+    params = dict(
+        backend=backend,
+        group_column="brand_id",
+        n_estimators=200,
+        learning_rate=0.2,
+        num_leaves=7,
+        min_child_samples=10,
+        n_jobs=1,
+        objective="tweedie",
+    )
+    grown = TabTuneRegressor(**params).fit(X, y)
+    kept = TabTuneRegressor(**params, regrow_on_all_rows=False).fit(X, y)
+    assert 1 <= grown.best_iteration_ == kept.best_iteration_ < 200
+    assert grown.holdout_scores_ == kept.holdout_scores_  # the early-stopped model's score
+    oracle = TabTuneRegressor(
+        **{**params, "n_estimators": grown.best_iteration_}, early_stopping_rounds=None
+    ).fit(X, y)
+    np.testing.assert_array_equal(grown.predict(X), oracle.predict(X))
+    assert not np.array_equal(grown.predict(X), kept.predict(X))  # the newest rows count

@@ -155,6 +155,7 @@ class TabTuneBase(BaseEstimator):
         reg_alpha: float = _D["reg_alpha"],
         reg_lambda: float = _D["reg_lambda"],
         early_stopping_rounds: int | None = _D["early_stopping_rounds"],
+        regrow_on_all_rows: bool = _D["regrow_on_all_rows"],
         adapt_n_estimators: int = _D["adapt_n_estimators"],
         adapt_learning_rate: float | None = _D["adapt_learning_rate"],
         refit_decay_rate: float = _D["refit_decay_rate"],
@@ -185,6 +186,7 @@ class TabTuneBase(BaseEstimator):
         self.reg_alpha = reg_alpha
         self.reg_lambda = reg_lambda
         self.early_stopping_rounds = early_stopping_rounds
+        self.regrow_on_all_rows = regrow_on_all_rows
         self.adapt_n_estimators = adapt_n_estimators
         self.adapt_learning_rate = adapt_learning_rate
         self.refit_decay_rate = refit_decay_rate
@@ -350,6 +352,7 @@ class TabTuneBase(BaseEstimator):
             early_stopping_rounds=self.early_stopping_rounds,
             validation_fraction=self.validation_fraction,
             random_state=self.random_state,
+            regrow=self.regrow_on_all_rows,
         )
         self.strategy_ = "global"
         self.strategy_reason_ = "pretrained on the pooled rows (no base model)"

@@ -56,6 +56,11 @@ default=<strategy>
         the same as repeating it: the time-ordered holdout moves (scikit-learn's
         ``check_sample_weight_equivalence_on_dense_data``; see
         :func:`expected_failed_checks`).
+    regrow_on_all_rows : bool, default=<regrow_on_all_rows>
+        Pretraining with early stopping: grow the global model again on all rows with the
+        round count found, so the newest rows (the holdout) count too; False keeps the model
+        grown on the older rows. ``holdout_scores_["global"]`` is always the early-stopped
+        model's score on the holdout.
     adapt_n_estimators : int, default=<adapt_n_estimators>
         Most new rounds ``continue`` and ``refit+continue`` add.
     adapt_learning_rate : float or None, default=<adapt_learning_rate>

@@ -42,15 +42,19 @@ def pretrain(
     early_stopping_rounds: int | None,
     validation_fraction: float,
     random_state: int | None,
+    regrow: bool = True,
 ) -> PretrainResult:
     """Fit the global model on pooled rows.
 
     With early stopping the model is grown on the older rows and stopped on the newest
-    ``validation_fraction``, and kept as is (pooled data are large: it is not grown again on
-    all rows); its holdout score is reported as ``"global"``. Without early stopping it is
-    grown on all rows for ``n_estimators`` rounds. With a ``group_column`` the brand context
-    is learnt: out of fold (with :data:`CONTEXT_DROPOUT`) for training rows, from the
-    training rows' table for holdout rows, and stored from all rows.
+    ``validation_fraction``; its holdout score is reported as ``"global"``. With ``regrow``
+    (the default) it is then grown again on ALL rows with the round count found, so that the
+    newest days, the most relevant ones, count in the model every brand starts from: the same
+    model as a fit without early stopping for that many rounds. Without ``regrow`` the model
+    grown on the older rows is kept. Without early stopping it is grown on all rows for
+    ``n_estimators`` rounds. With a ``group_column`` the brand context is learnt: out of fold
+    (with :data:`CONTEXT_DROPOUT`) for training rows, from the training rows' table for
+    holdout rows, and stored from all rows.
     """
     context = _context_spec(group_column, schema, rows, params.n_classes)
     model = FittedModel(backend, None, schema, context, params)
@@ -82,6 +86,15 @@ def pretrain(
         scores["global"] = holdout_score(
             params.objective, valid.matrix.y, model.predict(valid.matrix.X), valid.matrix.weight
         )
+    if valid is not None and regrow:
+        # A fresh encoding (fresh seeded folds), so the result is exactly that of a fit of
+        # n_rounds without early stopping.
+        fit = FitEncoding(model, rows, params.n_classes, np.random.default_rng(random_state))
+        train, valid = fit.part(None), None
+        fit.fill_out_of_fold(train, dropout=CONTEXT_DROPOUT)
+        model.booster = backend.train(
+            params, model.layout, train.matrix, num_rounds=trained.n_rounds
+        ).booster
     if context is not None:
         model.context = _stored_context(fit, context, train, holdout=valid is not None)
     return PretrainResult(model=model, n_rounds=trained.n_rounds, holdout_scores=scores)
