@@ -79,7 +79,8 @@ proportion to each context's value.
 
 :class:`~tabtune.tasks.common.ModelSet` (a global model plus per-brand models, routed by brand)
 and the helpers both decision tasks use live in :mod:`tabtune.tasks.common` (re-exported here).
-This module also holds :func:`plot_biggest_contexts`.
+The rule's pure helpers (candidate grid, guard rails, feasibility, reasons, context checks)
+live in :mod:`tabtune.tasks.bid_rules`. This module also holds :func:`plot_biggest_contexts`.
 """
 
 from __future__ import annotations
