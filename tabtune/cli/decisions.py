@@ -224,6 +224,21 @@ def run_bids(
         summary.append(_bid_row(brand, recs, model_id))
         references.update(recs["reference"].astype(str))
         notes.extend(_bid_notes(brand, recs))
+    _print_bids(con, day, target, out_root, summary, references, [*notes, *plot_lines])
+    return EXIT_OK
+
+
+def _print_bids(
+    con: Console,
+    day: pd.Timestamp,
+    target: float,
+    out_root: Path,
+    summary: list[tuple[str, ...]],
+    references: set[str],
+    lines: list[str],
+) -> None:
+    """Print the bids table of :func:`run_bids`, then its notes and plot lines (``lines``)."""
+    notes = list(lines)
     if "observed_cpc" in references:
         notes.insert(0, NO_BIDS_NOTE)
     title = f"bids for {day.date()} (target ROAS {target:g}) -> {out_root}"
@@ -244,9 +259,8 @@ def run_bids(
             summary,
         )
     )
-    for line in [*notes, *plot_lines]:
+    for line in notes:
         con.print(line, markup=False)
-    return EXIT_OK
 
 
 def _bid_notes(brand: str, recs: pd.DataFrame) -> list[str]:

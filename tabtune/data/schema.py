@@ -26,128 +26,99 @@ such as ``03/01/2024`` are rejected rather than guessed.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
+from tabtune.data.contract import (
+    CONTRACT_COLUMNS,
+    CONVERSIONS_POLICIES,
+    DATE_DTYPE,
+    KEY_COLUMNS,
+    MAX_EXAMPLES,
+    NON_NEGATIVE_COLUMNS,
+    OPTIONAL_COLUMNS,
+    OPTIONAL_KEY_COLUMNS,
+    POSITIVE_COLUMNS,
+    REQUIRED_COLUMNS,
+    RULE_CLICKS_GT_IMPRESSIONS,
+    RULE_CONVERSIONS_GT_CLICKS,
+    RULE_DATE_TOO_EARLY,
+    RULE_DUPLICATE_COLUMN,
+    RULE_DUPLICATE_KEY,
+    RULE_MISSING_COLUMN,
+    RULE_MISSING_EXTRA_COLUMN,
+    RULE_MISSING_VALUE,
+    RULE_NEGATIVE,
+    RULE_NO_ROWS,
+    RULE_NOT_DATE,
+    RULE_NOT_FINITE,
+    RULE_NOT_NUMBER,
+    RULE_NOT_POSITIVE,
+    RULE_NOT_WHOLE_NUMBER,
+    STRING_COLUMNS,
+    STRING_DTYPE,
+    TABLE_COLUMN,
+    Violation,
+    key_columns,
+    rule_date_too_late,
+    sort_campaigns,
+)
 from tabtune.data.limits import (
     EARLIEST_DATE,
-    MAX_FUTURE_DAYS_ENV,
     RULE_BAD_BRAND_ID,
     brand_id_problem,
     default_max_future_days,
     latest_allowed_date,
 )
+from tabtune.data.parse import ParsedColumn, normalised_column, parse_column
+from tabtune.data.tables import CSV_SUFFIXES, apply_column_mapping, read_table
 from tabtune.errors import ContractError, TabTuneInputError
 
+# The contract, parsing and file reading live in their own modules (tabtune.data.contract,
+# .parse, .tables); their public names stay importable from here.
 __all__ = [
+    "CONTRACT_COLUMNS",
+    "CONVERSIONS_POLICIES",
     "DATE_DTYPE",
     "KEY_COLUMNS",
+    "MAX_EXAMPLES",
     "OPTIONAL_COLUMNS",
     "OPTIONAL_KEY_COLUMNS",
     "REQUIRED_COLUMNS",
     "RULE_BAD_BRAND_ID",
+    "RULE_CLICKS_GT_IMPRESSIONS",
+    "RULE_CONVERSIONS_GT_CLICKS",
+    "RULE_DATE_TOO_EARLY",
+    "RULE_DUPLICATE_COLUMN",
+    "RULE_DUPLICATE_KEY",
+    "RULE_MISSING_COLUMN",
+    "RULE_MISSING_EXTRA_COLUMN",
+    "RULE_MISSING_VALUE",
+    "RULE_NEGATIVE",
+    "RULE_NO_ROWS",
+    "RULE_NOT_DATE",
+    "RULE_NOT_FINITE",
+    "RULE_NOT_NUMBER",
+    "RULE_NOT_POSITIVE",
+    "RULE_NOT_WHOLE_NUMBER",
+    "STRING_COLUMNS",
     "STRING_DTYPE",
-    "CONVERSIONS_POLICIES",
+    "TABLE_COLUMN",
     "Violation",
     "apply_column_mapping",
     "find_violations",
+    "format_violations",
+    "key_columns",
     "read_table",
+    "rule_date_too_late",
     "sort_campaigns",
     "validate_campaigns",
     "validate_file",
 ]
-
-REQUIRED_COLUMNS: dict[str, str] = {
-    "brand_id": "string",
-    "date": "date",
-    "channel": "string",
-    "spend": "float",
-    "clicks": "int",
-    "conversions": "int",
-    "revenue": "float",
-}
-"""Columns every campaign frame must have, mapped to their kind."""
-
-OPTIONAL_COLUMNS: dict[str, str] = {
-    "campaign_id": "string",
-    "audience": "string",
-    "device": "string",
-    "vertical": "string",
-    "bid": "float",
-    "impressions": "int",
-}
-"""Columns validated when present, mapped to their kind."""
-
-CONTRACT_COLUMNS: dict[str, str] = {**REQUIRED_COLUMNS, **OPTIONAL_COLUMNS}
-
-KEY_COLUMNS: tuple[str, ...] = ("brand_id", "date", "channel")
-"""Columns that identify a row; the optional key columns join them when present."""
-
-OPTIONAL_KEY_COLUMNS: tuple[str, ...] = ("campaign_id", "audience", "device")
-
-STRING_COLUMNS: tuple[str, ...] = tuple(c for c, k in CONTRACT_COLUMNS.items() if k == "string")
-
-NON_NEGATIVE_COLUMNS: tuple[str, ...] = ("spend", "clicks", "conversions", "revenue", "impressions")
-POSITIVE_COLUMNS: tuple[str, ...] = ("bid",)
-
-DATE_DTYPE = "datetime64[us]"
-"""dtype of the normalised ``date`` column (pandas 3's default resolution)."""
-
-STRING_DTYPE = "str"
-"""dtype of normalised string columns (pandas' default string dtype)."""
-
-MAX_EXAMPLES = 5
-
-# Rule texts. They read as the end of "column 'spend': ..." and are stable: tests and callers
-# may compare ``Violation.rule`` against them.
-RULE_NO_ROWS = "must have at least one row"
-RULE_DUPLICATE_COLUMN = "column name appears more than once"
-RULE_MISSING_COLUMN = "required column is missing"
-RULE_MISSING_EXTRA_COLUMN = "column named in extra_columns is missing"
-RULE_MISSING_VALUE = "must not be missing"
-RULE_NOT_NUMBER = "must be a number"
-RULE_NOT_WHOLE_NUMBER = "must be a whole number"
-RULE_NOT_DATE = "must be a date (YYYY-MM-DD)"
-RULE_NOT_FINITE = "must be finite"
-RULE_NEGATIVE = "must be >= 0"
-RULE_NOT_POSITIVE = "must be > 0"
-RULE_CONVERSIONS_GT_CLICKS = "must be <= clicks"  # only with conversions_above_clicks="reject"
-RULE_CLICKS_GT_IMPRESSIONS = "must be <= impressions"
-RULE_DUPLICATE_KEY = "duplicate rows for the same key"
-RULE_DATE_TOO_EARLY = f"must not be before {EARLIEST_DATE:%Y-%m-%d}"
-
-
-def rule_date_too_late(latest: date, days: int) -> str:
-    """The rule text for rows dated after ``latest`` (today + ``days``).
-
-    Parameters
-    ----------
-    latest : datetime.date
-        The last allowed day.
-    days : int
-        Days of slack after today it was computed with.
-
-    Returns
-    -------
-    str
-        E.g. ``"must not be after 2026-12-06 (today + 1 day; rows are observed history,
-        set TABTUNE_MAX_FUTURE_DAYS to allow later dates)"``.
-    """
-    plural = "" if days == 1 else "s"
-    return (
-        f"must not be after {latest:%Y-%m-%d} (today + {days} day{plural}; rows are observed "
-        f"history, set {MAX_FUTURE_DAYS_ENV} to allow later dates)"
-    )
-
 
 _WRONG_TYPE_RULES = {
     "string": "",  # any value can be text
@@ -155,121 +126,6 @@ _WRONG_TYPE_RULES = {
     "float": RULE_NOT_NUMBER,
     "int": RULE_NOT_WHOLE_NUMBER,
 }
-
-CONVERSIONS_POLICIES: tuple[str, ...] = ("allow", "clip", "reject")
-"""What validation does with ``conversions > clicks`` (post-view conversions are normal in real
-exports): ``allow`` keeps the rows, ``clip`` lowers conversions to clicks, ``reject`` breaks the
-rule :data:`RULE_CONVERSIONS_GT_CLICKS`."""
-
-TABLE_COLUMN = "*"
-"""``Violation.column`` for rules about the whole table (e.g. no rows)."""
-
-# Text that means "no value" in numeric and date columns. String columns only treat an empty
-# string as missing, so a brand called "NA" survives.
-_NA_TOKENS = frozenset(
-    {"", "nan", "-nan", "na", "n/a", "#n/a", "null", "none", "<na>", "nat", "#na"}
-)
-_CSV_NA_VALUES = [
-    "",
-    "#N/A",
-    "#N/A N/A",
-    "#NA",
-    "-1.#IND",
-    "-1.#QNAN",
-    "-NaN",
-    "-nan",
-    "1.#IND",
-    "1.#QNAN",
-    "<NA>",
-    "N/A",
-    "NA",
-    "NULL",
-    "NaN",
-    "None",
-    "n/a",
-    "nan",
-    "null",
-]
-_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".csv.zst")
-_PARQUET_SUFFIXES = (".parquet", ".pq")
-_INT64_LIMIT = 2.0**63
-
-
-def _no_examples() -> pd.DataFrame:
-    return pd.DataFrame(index=pd.Index([], dtype="int64", name="row"))
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One broken rule of the campaign data contract.
-
-    Parameters
-    ----------
-    column : str
-        The column the rule is about; several columns are joined with ``", "`` (duplicate
-        keys) and :data:`TABLE_COLUMN` (``"*"``) means the whole table.
-    rule : str
-        What the values must satisfy, e.g. ``"must be >= 0"`` (see the ``RULE_*`` constants).
-    count : int
-        Number of offending rows (for a missing column: every row).
-    examples : pandas.DataFrame
-        Up to five offending rows with their original values, indexed by their 0-based position
-        in the input (index name ``"row"``). Only the identifying columns and the columns the
-        rule involves are included. Empty for column-level rules.
-    """
-
-    column: str
-    rule: str
-    count: int
-    examples: pd.DataFrame = field(default_factory=_no_examples, compare=False, repr=False)
-
-    def describe(self) -> str:
-        """Describe the violation in a few terminal-friendly lines.
-
-        Returns
-        -------
-        str
-            E.g. ``"column 'spend': must be >= 0 (3 rows), e.g.\\n    row 17: brand_id=b001
-            date=2024-01-03 channel=search spend=-5.0"``.
-        """
-        if self.column == TABLE_COLUMN:
-            head = "table"
-        elif ", " in self.column:
-            head = f"columns ({self.column})"
-        else:
-            head = f"column {self.column!r}"
-        text = f"{head}: {self.rule}"
-        if len(self.examples) == 0:
-            return text
-        plural = "" if self.count == 1 else "s"
-        lines = [f"{text} ({self.count} row{plural}), e.g."]
-        for position, row in self.examples.iterrows():
-            values = " ".join(f"{name}={_format_value(value)}" for name, value in row.items())
-            lines.append(f"    row {position}: {values}")
-        return "\n".join(lines)
-
-
-_MAX_SHOWN_CHARS = 60
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, str):
-        if len(value) > _MAX_SHOWN_CHARS:  # keep messages short whatever the input holds
-            return repr(value[:_MAX_SHOWN_CHARS]) + f"... ({len(value)} characters)"
-        return repr(value) if value == "" or value != value.strip() or " " in value else value
-    if isinstance(value, datetime | pd.Timestamp):
-        stamp = pd.Timestamp(value)
-        if stamp.tz is None and stamp == stamp.normalize():
-            return stamp.strftime("%Y-%m-%d")
-        return str(stamp)
-    try:
-        if pd.isna(value):
-            return "<missing>"
-    except (TypeError, ValueError):  # array-like cells
-        pass
-    if isinstance(value, float | np.floating):
-        return repr(float(value))
-    return str(value)
 
 
 def format_violations(violations: Sequence[Violation], source: str | None = None) -> str:
@@ -296,207 +152,10 @@ def format_violations(violations: Sequence[Violation], source: str | None = None
         lines.extend(f"  {line}" for line in rest)
     if any(len(v.examples) for v in violations):
         note = "  (row = 0-based position of the data row"
-        if source is not None and source.lower().endswith(_CSV_SUFFIXES):
+        if source is not None and source.lower().endswith(CSV_SUFFIXES):
             note += "; line in the CSV file = row + 2"
         lines.append(note + ")")
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-@dataclass
-class _Parsed:
-    """A contract column parsed into its kind, with per-row masks."""
-
-    values: Any  # ndarray (numbers, dates) or Series (strings)
-    missing: np.ndarray
-    invalid: np.ndarray  # present but not of the column's kind
-    nonfinite: np.ndarray
-
-    @property
-    def valid(self) -> np.ndarray:
-        return ~(self.missing | self.invalid | self.nonfinite)
-
-
-def _false(n: int) -> np.ndarray:
-    return np.zeros(n, dtype=bool)
-
-
-def _stripped_text(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Values as stripped strings, and the mask of missing ones (NaN/None/NA/empty)."""
-    missing = raw.isna().to_numpy(dtype=bool, copy=True)
-    text = raw.astype(STRING_DTYPE).str.strip()
-    missing |= (text == "").fillna(True).to_numpy(dtype=bool, copy=True)
-    return text, missing
-
-
-def _na_token_mask(text: pd.Series) -> np.ndarray:
-    return text.str.lower().isin(_NA_TOKENS).to_numpy(dtype=bool, copy=True)
-
-
-def _parse_string(raw: pd.Series) -> _Parsed:
-    text, missing = _stripped_text(raw)
-    n = len(raw)
-    return _Parsed(text.where(~missing), missing, _false(n), _false(n))
-
-
-def _parse_number(raw: pd.Series, *, whole: bool) -> _Parsed:
-    n = len(raw)
-    if pd.api.types.is_bool_dtype(raw.dtype):
-        missing = raw.isna().to_numpy(dtype=bool, copy=True)
-        values = np.full(n, np.nan)
-        invalid = ~missing
-    elif pd.api.types.is_numeric_dtype(raw.dtype):
-        values = raw.to_numpy(dtype="float64", na_value=np.nan)
-        missing = np.isnan(values)
-        invalid = _false(n)
-    else:
-        text, missing = _stripped_text(raw)
-        missing |= _na_token_mask(text)
-        parsed = pd.to_numeric(text.where(~missing), errors="coerce")
-        values = parsed.to_numpy(dtype="float64", na_value=np.nan)
-        invalid = ~missing & np.isnan(values)
-    nonfinite = ~missing & ~invalid & np.isinf(values)
-    if whole:
-        finite = ~missing & ~invalid & ~nonfinite
-        with np.errstate(invalid="ignore"):
-            not_whole = (values != np.trunc(values)) | (np.abs(values) >= _INT64_LIMIT)
-        invalid = invalid | (finite & not_whole)
-    return _Parsed(values, missing, invalid, nonfinite)
-
-
-def _parse_date(raw: pd.Series) -> _Parsed:
-    n = len(raw)
-    dtype = raw.dtype
-    if isinstance(dtype, pd.DatetimeTZDtype):
-        stamps = raw.dt.tz_localize(None)
-        missing = stamps.isna().to_numpy(dtype=bool, copy=True)
-        invalid = _false(n)
-    elif pd.api.types.is_datetime64_dtype(dtype):
-        stamps = raw
-        missing = raw.isna().to_numpy(dtype=bool, copy=True)
-        invalid = _false(n)
-    elif pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
-        # Numbers (e.g. 20240103 or epoch seconds) are ambiguous; refuse rather than guess.
-        missing = raw.isna().to_numpy(dtype=bool, copy=True)
-        return _Parsed(np.full(n, np.datetime64("NaT"), DATE_DTYPE), missing, ~missing, _false(n))
-    elif isinstance(dtype, pd.StringDtype):  # all text: no per-value type checks needed
-        text, missing = _stripped_text(raw)
-        missing |= _na_token_mask(text)
-        stamps = _parse_iso_dates(text.where(~missing))
-        invalid = ~missing & stamps.isna().to_numpy(dtype=bool, copy=True)
-    else:
-        missing = raw.isna().to_numpy(dtype=bool, copy=True)
-        objects = raw.astype(object).to_numpy()
-        is_text = np.fromiter((isinstance(v, str) for v in objects), dtype=bool, count=n)
-        is_stamp = np.fromiter(
-            (isinstance(v, datetime | date | np.datetime64) for v in objects), dtype=bool, count=n
-        )
-        stamps = pd.Series(pd.NaT, index=raw.index, dtype=DATE_DTYPE)
-        invalid = ~missing & ~is_text & ~is_stamp
-        if is_text.any():
-            text = pd.Series(objects[is_text], dtype=STRING_DTYPE).str.strip()
-            empty = _na_token_mask(text)
-            missing[np.flatnonzero(is_text)[empty]] = True
-            parsed = _parse_iso_dates(text.where(~empty))
-            stamps.iloc[np.flatnonzero(is_text)] = parsed.to_numpy()
-        if is_stamp.any():
-            stamps.iloc[np.flatnonzero(is_stamp & ~missing)] = [
-                _naive_timestamp(v) for v in objects[is_stamp & ~missing]
-            ]
-        invalid |= ~missing & stamps.isna().to_numpy(dtype=bool, copy=True)
-    values = stamps.dt.normalize().to_numpy(dtype=DATE_DTYPE)
-    return _Parsed(values, missing, invalid & ~missing, _false(n))
-
-
-def _naive_timestamp(value: Any) -> pd.Timestamp:
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, OverflowError):
-        return pd.NaT
-    return stamp.tz_localize(None) if stamp.tz is not None else stamp
-
-
-def _parse_iso_dates(text: pd.Series) -> pd.Series:
-    """Parse ISO 8601 strings to naive timestamps; unparseable ones become NaT."""
-    try:
-        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
-    except (ValueError, TypeError, OverflowError):
-        # Mixed UTC offsets cannot share one dtype; parse one by one, keeping wall time.
-        parsed = pd.Series([_parse_one_iso(v) for v in text], index=text.index, dtype=DATE_DTYPE)
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_localize(None)
-    return parsed.astype(DATE_DTYPE)
-
-
-def _parse_one_iso(value: Any) -> pd.Timestamp:
-    if not isinstance(value, str):
-        return pd.NaT
-    try:
-        return _naive_timestamp(pd.to_datetime(value, format="ISO8601"))
-    except (ValueError, TypeError, OverflowError):
-        return pd.NaT
-
-
-def _parse(raw: pd.Series, kind: str) -> _Parsed:
-    if kind == "string":
-        return _parse_string(raw)
-    if kind == "date":
-        return _parse_date(raw)
-    return _parse_number(raw, whole=kind == "int")
-
-
-def _normalised(parsed: _Parsed, kind: str) -> pd.Series:
-    if kind == "string":
-        return parsed.values.reset_index(drop=True).astype(STRING_DTYPE)
-    if kind == "date":
-        return pd.Series(parsed.values, dtype=DATE_DTYPE)
-    if kind == "int":
-        return pd.Series(parsed.values.astype(np.int64), dtype="int64")
-    return pd.Series(parsed.values, dtype="float64")
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def key_columns(columns: Collection[str]) -> list[str]:
-    """The row-identifying columns among ``columns``, in sort order.
-
-    Parameters
-    ----------
-    columns : collection of str
-        Column names of a campaign frame.
-
-    Returns
-    -------
-    list of str
-        ``brand_id``, ``date``, ``channel`` and the optional key columns present.
-    """
-    return [c for c in (*KEY_COLUMNS, *OPTIONAL_KEY_COLUMNS) if c in columns]
-
-
-def sort_campaigns(df: pd.DataFrame) -> pd.DataFrame:
-    """Order columns and rows the way :func:`validate_campaigns` returns them.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Campaign rows (already normalised).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Required, then optional, then other columns; rows sorted (stably) by the key columns;
-        index reset.
-    """
-    contract = [c for c in CONTRACT_COLUMNS if c in df.columns]
-    others = [c for c in df.columns if c not in CONTRACT_COLUMNS]
-    ordered = df[contract + others]
-    keys = key_columns(ordered.columns)
-    if keys:
-        ordered = ordered.sort_values(keys, kind="stable", ignore_index=True)
-    return ordered.reset_index(drop=True)
 
 
 class _Collector:
@@ -585,7 +244,7 @@ def validate_campaigns(
 
     n = len(df)
     columns: dict[str, pd.Series] = {
-        name: _normalised(parsed[name], CONTRACT_COLUMNS[name])
+        name: normalised_column(parsed[name], CONTRACT_COLUMNS[name])
         for name in CONTRACT_COLUMNS
         if name in parsed
     }
@@ -635,7 +294,7 @@ def _collect(
     extra_columns: Sequence[str],
     conversions_above_clicks: str,
     max_future_days: int | None = None,
-) -> tuple[_Collector, dict[str, _Parsed]]:
+) -> tuple[_Collector, dict[str, ParsedColumn]]:
     """Parse the contract columns of ``df`` and collect every violation (see validate_campaigns)."""
     if not isinstance(df, pd.DataFrame):
         raise TabTuneInputError(f"expected a pandas DataFrame of campaign rows, got {type(df)!r}")
@@ -662,11 +321,11 @@ def _collect(
         if name not in df.columns:
             found.column_level(name, RULE_MISSING_EXTRA_COLUMN, n)
 
-    parsed: dict[str, _Parsed] = {}
+    parsed: dict[str, ParsedColumn] = {}
     for name, kind in CONTRACT_COLUMNS.items():
         if name not in usable:
             continue
-        column = _parse(df[name], kind)
+        column = parse_column(df[name], kind)
         parsed[name] = column
         found.rows(name, RULE_MISSING_VALUE, column.missing)
         found.rows(name, _WRONG_TYPE_RULES[kind], column.invalid)
@@ -690,18 +349,20 @@ def _collect(
     keys = key_columns(usable)
     if all(k in parsed for k in KEY_COLUMNS):
         ok = np.logical_and.reduce([parsed[k].valid for k in keys])
-        frame = pd.DataFrame({k: _normalised(parsed[k], CONTRACT_COLUMNS[k]) for k in keys})
+        frame = pd.DataFrame({k: normalised_column(parsed[k], CONTRACT_COLUMNS[k]) for k in keys})
         frame = frame[ok]
         duplicate = frame.duplicated(keep=False)
         if duplicate.any():
             # Show the clashing rows next to each other.
             order = frame[duplicate].sort_values(keys, kind="stable").index.to_numpy()
-            found.rows(", ".join(keys), RULE_DUPLICATE_KEY, _false(n), keys, order=order)
+            found.rows(
+                ", ".join(keys), RULE_DUPLICATE_KEY, np.zeros(n, dtype=bool), keys, order=order
+            )
     return found, parsed
 
 
 def _check_limits(
-    parsed: Mapping[str, _Parsed], found: _Collector, max_future_days: int | None
+    parsed: Mapping[str, ParsedColumn], found: _Collector, max_future_days: int | None
 ) -> None:
     """The input-boundary limits (:mod:`tabtune.data.limits`): brand ids and date range."""
     if "brand_id" in parsed:
@@ -721,129 +382,6 @@ def _check_limits(
         with np.errstate(invalid="ignore"):
             found.rows("date", RULE_DATE_TOO_EARLY, column.valid & (stamps < early))
             found.rows("date", rule_date_too_late(latest, days), column.valid & (stamps >= late))
-
-
-# --------------------------------------------------------------------------- mapping and I/O
-
-
-def apply_column_mapping(
-    df: pd.DataFrame, mapping: Mapping[str, str] | None, *, source: str | None = None
-) -> pd.DataFrame:
-    """Rename the user's columns onto contract names.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The user's data.
-    mapping : mapping of str to str
-        Contract column name -> the user's column name, e.g.
-        ``{"brand_id": "advertiser", "date": "day"}``. Identity entries are allowed.
-    source : str, optional
-        Where the data came from, used in the error message.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A renamed copy (the input is not modified).
-
-    Raises
-    ------
-    ContractError
-        If a key is not a contract column, a mapped column is not in the data, two contract
-        columns map to the same column, or the contract name is already taken by another column.
-    """
-    mapping = dict(mapping or {})
-    available = list(map(str, df.columns))
-    shown = ", ".join(available[:20]) + (", ..." if len(available) > 20 else "")
-    renamed_sources = {src for target, src in mapping.items() if src != target}
-    violations: list[Violation] = []
-    seen: dict[str, str] = {}
-    for target, src in mapping.items():
-        if target not in CONTRACT_COLUMNS:
-            known = ", ".join(CONTRACT_COLUMNS)
-            rule = f"is not a contract column (mapped from {src!r}); known: {known}"
-            violations.append(Violation(str(target), rule, 0))
-        elif src not in df.columns:
-            rule = f"is mapped from column {src!r}, which is not in the data (columns: {shown})"
-            violations.append(Violation(target, rule, 0))
-        elif src in seen:
-            rule = f"is mapped from column {src!r}, which is already mapped to {seen[src]!r}"
-            violations.append(Violation(target, rule, 0))
-        elif target in df.columns and target != src and target not in renamed_sources:
-            rule = f"is mapped from column {src!r}, but the data already has a {target!r} column"
-            violations.append(Violation(target, rule, 0))
-        seen.setdefault(src, target)
-    if violations:
-        where = source or "column mapping"
-        lines = [f"{where}: {len(violations)} column mapping problem(s)"]
-        lines.extend(f"  - {v.describe()}" for v in violations)
-        raise ContractError("\n".join(lines), violations)
-    return df.rename(columns={src: target for target, src in mapping.items() if src != target})
-
-
-def read_table(path: str | Path, *, string_columns: Collection[str] | None = None) -> pd.DataFrame:
-    """Read a CSV file, a Parquet file or a directory of Parquet files.
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        ``.csv`` (optionally compressed, e.g. ``.csv.gz``), ``.parquet``/``.pq``, or a directory
-        of Parquet files (hive partitions such as ``brand_id=007`` become string columns).
-    string_columns : collection of str, optional
-        CSV columns read as text, so ``"007"`` stays ``"007"`` and only an empty field counts
-        as missing. Defaults to the contract's string columns; pass the user's names when a
-        column mapping is in use.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The raw rows, not yet validated.
-
-    Raises
-    ------
-    TabTuneInputError
-        If the path does not exist, has an unknown extension, or cannot be parsed; the message
-        includes the path.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise TabTuneInputError(f"{path}: no such file or directory")
-    try:
-        if path.is_dir():
-            return _read_parquet_dir(path)
-        name = path.name.lower()
-        if name.endswith(_CSV_SUFFIXES):
-            return _read_csv(path, STRING_COLUMNS if string_columns is None else string_columns)
-        if name.endswith(_PARQUET_SUFFIXES):
-            return pq.read_table(path).to_pandas()
-    except TabTuneInputError:
-        raise
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        raise TabTuneInputError(f"{path}: cannot read: {exc}") from exc
-    raise TabTuneInputError(
-        f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
-        "expected .csv, .parquet, .pq or a directory of Parquet files"
-    )
-
-
-def _read_csv(path: Path, string_columns: Collection[str]) -> pd.DataFrame:
-    header = pd.read_csv(path, nrows=0).columns
-    text = set(string_columns)
-    return pd.read_csv(
-        path,
-        dtype={c: STRING_DTYPE for c in header if c in text},
-        keep_default_na=False,
-        na_values={c: ([""] if c in text else _CSV_NA_VALUES) for c in header},
-    )
-
-
-def _read_parquet_dir(path: Path) -> pd.DataFrame:
-    # Dictionary-typed partition keys keep "007" as text instead of inferring an integer.
-    partitioning = ds.HivePartitioning.discover(infer_dictionary=True)
-    dataset = ds.dataset(path, format="parquet", partitioning=partitioning)
-    if not dataset.files:
-        raise TabTuneInputError(f"{path}: directory holds no Parquet files")
-    return dataset.to_table().to_pandas()
 
 
 def validate_file(

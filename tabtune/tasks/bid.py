@@ -79,7 +79,8 @@ proportion to each context's value.
 
 :class:`~tabtune.tasks.common.ModelSet` (a global model plus per-brand models, routed by brand)
 and the helpers both decision tasks use live in :mod:`tabtune.tasks.common` (re-exported here).
-This module also holds :func:`plot_biggest_contexts`.
+The rule's pure helpers (candidate grid, guard rails, feasibility, reasons, context checks)
+live in :mod:`tabtune.tasks.bid_rules`. This module also holds :func:`plot_biggest_contexts`.
 """
 
 from __future__ import annotations
@@ -100,9 +101,19 @@ from tabtune.errors import TabTuneInputError
 from tabtune.features import (
     BID_CONTEXT,
     GROUP_COLUMN,
-    REFERENCE_BID_ROWS,
     TIME_COLUMN,
     reference_bids,
+)
+from tabtune.tasks.bid_rules import (
+    bid_reasons,
+    candidate_bids,
+    check_contexts,
+    cvr_task,
+    has_bids,
+    largest_feasible,
+    observed_cpc,
+    recent_bids,
+    target_feasible,
 )
 from tabtune.tasks.common import (
     FORMAT_VERSION,
@@ -145,99 +156,12 @@ REFERENCE_BID = "bid"
 REFERENCE_CPC = "observed_cpc"
 
 
-def has_bids(rows: pd.DataFrame) -> bool:
-    """Whether ``rows`` carry bids: a ``bid`` column that is not empty (all missing)."""
-    if "bid" not in rows.columns:
-        return False
-    return bool(pd.to_numeric(rows["bid"], errors="coerce").notna().any())
-
-
-def observed_cpc(rows: pd.DataFrame) -> np.ndarray:
-    """Each row's observed cost per click, ``spend / clicks`` (NaN without clicks)."""
-    spend = pd.to_numeric(rows["spend"], errors="coerce").to_numpy(dtype=float)
-    clicks = pd.to_numeric(rows["clicks"], errors="coerce").to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(clicks > 0, spend / np.where(clicks > 0, clicks, 1.0), np.nan)
-
-
-def cvr_task(bid_task: TaskConfig) -> TaskConfig:
-    """The conversion-rate task that goes with a bid task: conversions / clicks, same features."""
-    return TaskConfig.model_validate(
-        {
-            "name": f"{bid_task.name}_cvr",
-            "kind": "regression",
-            "description": "conversions per click in a context (for CPA targets)",
-            "target": {"numerator": "conversions", "denominator": "clicks"},
-            "categorical": list(bid_task.categorical),
-            "numeric": list(bid_task.numeric),
-            "calendar": list(bid_task.calendar),
-            "aggregate_by": bid_task.aggregate_by,
-        }
-    )
-
-
 def _base_bid_history(base: Any) -> pd.DataFrame | None:
     """The recent bids a base recommender (fitted or saved) keeps, if any."""
     if isinstance(base, str | Path):
         path = Path(base) / BID_HISTORY_FILE
         return pd.read_parquet(path) if path.is_file() else None
     return getattr(base, "bid_history_", None)
-
-
-def recent_bids(
-    rows: pd.DataFrame, base: pd.DataFrame | None = None, window: int = REFERENCE_BID_ROWS
-) -> pd.DataFrame | None:
-    """Each context's last ``window`` bids in ``rows`` (plus ``base``'s for other brands).
-
-    Parameters
-    ----------
-    rows : DataFrame
-        Campaign rows; ``None`` is returned when they have no ``bid`` column.
-    base : DataFrame, optional
-        A previous result; its rows of brands absent from ``rows`` are kept.
-    window : int, default :data:`~tabtune.features.REFERENCE_BID_ROWS`
-
-    Returns
-    -------
-    DataFrame or None
-        ``date``, ``bid`` and the context columns present, bids > 0 only.
-    """
-    if "bid" not in rows.columns:
-        return base
-    cols = [c for c in (*BID_CONTEXT, TIME_COLUMN) if c in rows.columns]
-    keys = [c for c in cols if c in BID_CONTEXT]
-    recent = rows.loc[pd.to_numeric(rows["bid"], errors="coerce") > 0, [*cols, "bid"]].copy()
-    recent[keys] = recent[keys].astype(str)
-    recent[TIME_COLUMN] = pd.to_datetime(recent[TIME_COLUMN])
-    recent["bid"] = recent["bid"].astype(float)
-    recent = (
-        recent.sort_values(TIME_COLUMN, kind="stable").groupby(keys, observed=True).tail(window)
-    )
-    if base is not None and len(base):
-        others = base[~base[GROUP_COLUMN].isin(set(recent[GROUP_COLUMN]))]
-        recent = pd.concat([others, recent], ignore_index=True)
-    return recent.reset_index(drop=True)
-
-
-def _target_feasible(
-    grid: np.ndarray,
-    value: np.ndarray,
-    cvr: np.ndarray | None,
-    roas: float | None,
-    cpa: float | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per candidate bid: whether it meets the ROAS target and the CPA target (module docstring).
-
-    A target that is not set (or a CPA target without conversion rates) is met everywhere.
-    """
-    tol = 1e-12
-    ok_roas = np.ones_like(grid, dtype=bool)
-    ok_cpa = np.ones_like(grid, dtype=bool)
-    if roas is not None:
-        ok_roas = value / roas >= grid * (1.0 - tol)
-    if cpa is not None and cvr is not None:
-        ok_cpa = cvr * cpa >= grid * (1.0 - tol)
-    return ok_roas, ok_cpa
 
 
 # ---------------------------------------------------------------------------- the recommender
@@ -415,58 +339,9 @@ class BidRecommender:
             None if target_cpa is None else float(target_cpa),
         )
 
-    def _contexts(self, contexts: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        if not isinstance(contexts, pd.DataFrame):
-            raise TabTuneInputError(
-                f"contexts must be a pandas DataFrame, got {type(contexts).__name__}"
-            )
-        # the task's features the contexts lack are dropped (tabtune.features.resolve_features);
-        # a feature the fitted model needs is named when the model predicts
-        needed = [GROUP_COLUMN, TIME_COLUMN]
-        if not has_bids(contexts):
-            needed += ["spend", "clicks"]
-        missing = [c for c in dict.fromkeys(needed) if c not in contexts.columns]
-        if missing:
-            raise TabTuneInputError(
-                f"contexts need column(s) {missing} (columns: {list(contexts.columns)})"
-                + (
-                    ""
-                    if "bid" in contexts.columns
-                    else "; without a 'bid' column the observed "
-                    "cost per click (spend / clicks) is the reference"
-                )
-            )
-        frame = contexts.reset_index(drop=True)
-        if has_bids(frame):
-            current = pd.to_numeric(frame["bid"], errors="coerce").to_numpy(dtype=float)
-            what = "column 'bid': the current bid"
-        else:
-            current = observed_cpc(frame)
-            frame = frame.assign(bid=current)
-            what = "observed cost per click (spend / clicks; no 'bid' column)"
-        bad = np.flatnonzero(~(np.isfinite(current) & (current > 0)))
-        if bad.size:
-            raise TabTuneInputError(
-                f"{what} must be a number > 0; {bad.size} row(s) are not (rows {bad[:5].tolist()})"
-            )
-        return frame, current
-
     def _candidates(self, current: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Sorted candidate bids per row (current bid included) and the range's two ends."""
-        b = self._config().bids
-        low = np.maximum(b.min_bid, current * (1.0 - b.max_change))
-        high = np.minimum(b.max_bid, current * (1.0 + b.max_change))
-        empty = low > high  # the current bid is far outside [min_bid, max_bid]
-        low = np.where(empty & (current > b.max_bid), b.max_bid, low)
-        high = np.where(empty & (current > b.max_bid), b.max_bid, high)
-        low = np.where(empty & (current < b.min_bid), b.min_bid, low)
-        high = np.where(empty & (current < b.min_bid), b.min_bid, high)
-        steps = np.linspace(0.0, 1.0, self.n_candidates)
-        grid = np.exp(np.log(low)[:, None] + steps[None, :] * np.log(high / low)[:, None])
-        grid[:, 0], grid[:, -1] = low, high
-        grid = np.concatenate([grid, np.clip(current, low, high)[:, None]], axis=1)
-        grid.sort(axis=1)
-        return grid, low, high
+        """Sorted candidate bids per row and the range's ends (:func:`candidate_bids`)."""
+        return candidate_bids(current, self._config().bids, self.n_candidates)
 
     def _reference(
         self, frame: pd.DataFrame, current: np.ndarray, history: pd.DataFrame | None
@@ -493,7 +368,7 @@ class BidRecommender:
         self, contexts: pd.DataFrame, history: pd.DataFrame | None
     ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.DataFrame]:
         """Validated contexts, current bids, reference bids and the model inputs."""
-        frame, current = self._contexts(contexts)
+        frame, current = check_contexts(contexts)
         if not has_bids(contexts):
             # no bids: each context's observed CPC is its reference (relative_bid 1 at it)
             frame = frame.assign(reference_bid=current)
@@ -562,25 +437,64 @@ class BidRecommender:
         roas, cpa = self._targets(target_roas, target_cpa)
         frame, current, reference, X = self._design(contexts, history)
         grid, low, high = self._candidates(current)
+        value, cvr = self._predict_candidates(X, grid, reference)
+        ok_roas, ok_cpa = target_feasible(grid, value, cvr, roas, cpa)
+        choice, any_ok = largest_feasible(ok_roas & ok_cpa)
+        reasons = bid_reasons(
+            frame,
+            low,
+            high,
+            choice,
+            any_ok,
+            ok_roas,
+            ok_cpa,
+            roas,
+            cpa,
+            grid.shape[1],
+            self._config().bids,
+            self.models_.source,
+        )
+        out = frame[[c for c in KEY_COLUMNS if c in frame.columns]].copy()
+        out["reference"] = REFERENCE_BID if has_bids(contexts) else REFERENCE_CPC
+        self._fill_recommendation(
+            out, frame, current, reference, (grid, low, high), choice, value, cvr, (roas, cpa)
+        )
+        out["reason"] = reasons
+        out["model_id"] = self._model_ids(frame)
+        return out
+
+    def _predict_candidates(
+        self, X: pd.DataFrame, grid: np.ndarray, reference: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predicted value per click (>= 0) and conversion rate (in [0, 1], or None) per candidate."""
         value = np.maximum(self._predict_grid(self.models_, X, grid, reference), 0.0)
         cvr = None
         if self.cvr_models_ is not None:
             cvr = np.clip(self._predict_grid(self.cvr_models_, X, grid, reference), 0.0, 1.0)
-        ok_roas, ok_cpa = _target_feasible(grid, value, cvr, roas, cpa)
-        feasible = ok_roas & ok_cpa
-        m = grid.shape[1]
-        any_ok = feasible.any(axis=1)
-        last_ok = m - 1 - np.argmax(feasible[:, ::-1], axis=1)
-        choice = np.where(any_ok, last_ok, 0)
+        return value, cvr
+
+    def _model_ids(self, frame: pd.DataFrame) -> list[str]:
+        brands = frame[GROUP_COLUMN].astype(str)
+        return [self.models_.model_id(b) for b in brands]
+
+    @staticmethod
+    def _fill_recommendation(
+        out: pd.DataFrame,
+        frame: pd.DataFrame,
+        current: np.ndarray,
+        reference: np.ndarray,
+        candidates: tuple[np.ndarray, np.ndarray, np.ndarray],
+        choice: np.ndarray,
+        value: np.ndarray,
+        cvr: np.ndarray | None,
+        targets: tuple[float | None, float | None],
+    ) -> None:
+        """Add the bid, its change and the predictions at it to ``out`` (see :meth:`recommend`)."""
+        grid, low, high = candidates
+        roas, cpa = targets
         rows = np.arange(len(frame))
         bid = grid[rows, choice]
         cur_idx = np.argmin(np.abs(grid - np.clip(current, low, high)[:, None]), axis=1)
-        reasons = self._reasons(
-            frame, current, low, high, choice, any_ok, ok_roas, ok_cpa, roas, cpa, m
-        )
-        keys = [c for c in KEY_COLUMNS if c in frame.columns]
-        out = frame[keys].copy()
-        out["reference"] = REFERENCE_BID if has_bids(contexts) else REFERENCE_CPC
         out["current_bid"] = current
         out["reference_bid"] = reference
         out["bid"] = bid
@@ -591,57 +505,6 @@ class BidRecommender:
         out["predicted_cvr"] = cvr[rows, choice] if cvr is not None else np.nan
         out["target_roas"] = np.nan if roas is None else roas
         out["target_cpa"] = np.nan if cpa is None else cpa
-        out["reason"] = reasons
-        brands = frame[GROUP_COLUMN].astype(str)
-        out["model_id"] = [self.models_.model_id(b) for b in brands]
-        return out
-
-    def _reasons(
-        self,
-        frame: pd.DataFrame,
-        current: np.ndarray,
-        low: np.ndarray,
-        high: np.ndarray,
-        choice: np.ndarray,
-        any_ok: np.ndarray,
-        ok_roas: np.ndarray,
-        ok_cpa: np.ndarray,
-        roas: float | None,
-        cpa: float | None,
-        m: int,
-    ) -> list[str]:
-        b = self._config().bids
-        pct = f"{100 * b.max_change:g}%"
-        names = " and ".join(n for n, t in (("roas", roas), ("cpa", cpa)) if t is not None)
-        target_word = f"{names} target" + ("s" if roas is not None and cpa is not None else "")
-        sources = {br: self.models_.source(br) for br in frame[GROUP_COLUMN].astype(str).unique()}
-        reasons = []
-        for i, brand in enumerate(frame[GROUP_COLUMN].astype(str)):
-            if low[i] == high[i] and high[i] in (b.min_bid, b.max_bid):
-                # the current bid is so far outside [min_bid, max_bid] that only one bid is allowed
-                text = "clamped to max_bid" if high[i] == b.max_bid else "clamped to min_bid"
-            elif not any_ok[i]:
-                limit = (
-                    "clamped to min_bid" if low[i] <= b.min_bid else f"floored at max change -{pct}"
-                )
-                text = f"{target_word} not reachable: {limit}"
-            elif choice[i] == m - 1:
-                if high[i] >= b.max_bid:
-                    text = "clamped to max_bid"
-                else:
-                    text = f"capped at max change +{pct}"
-            else:
-                nxt = choice[i] + 1
-                fails = [
-                    n
-                    for n, ok, t in (("roas", ok_roas, roas), ("cpa", ok_cpa, cpa))
-                    if t is not None and not ok[i, nxt]
-                ]
-                text = " and ".join(fails) + " target" + ("s" if len(fails) > 1 else "")
-            if sources[brand] == "unknown":
-                text = "unknown brand: global model; " + text
-            reasons.append(text)
-        return reasons
 
     def predict_value(
         self,

@@ -78,7 +78,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +99,7 @@ from tabtune.tasks.allocation import (
     channel_bounds,
     habitual_split,
 )
+from tabtune.tasks.budget_plan import PlanProblem, best_revenue, min_total, plan_frame
 from tabtune.tasks.common import (
     FORMAT_VERSION,
     ModelSet,
@@ -141,26 +141,8 @@ HILL_FILE = "hill_response.json"
 #: :func:`tabtune.config.builtin_task_spec`), used when the configuration defines no budget task.
 BUDGET_TASK: dict[str, Any] = builtin_task_spec("budget")
 
-_MARGINAL_STEP = 0.1  # marginal ROAS: central difference over +-10% of the spend
-
 
 # ---------------------------------------------------------------------------- the planner
-@dataclass
-class _Problem:
-    brand: str
-    date: pd.Timestamp
-    channels: list[str]
-    lower: np.ndarray
-    upper: np.ndarray
-    recent: np.ndarray
-    vertical: str | None
-    model_id: str
-    source: str
-    grid: SpendGrid
-    calibration: np.ndarray
-    responses: list[str]
-
-
 class BudgetPlanner:
     """Plan a brand's daily budget across channels from a learned spend-response model.
 
@@ -423,7 +405,7 @@ class BudgetPlanner:
             return [None] * len(channels)
         return [response.curve(brand, c, window[window["channel"] == c]) for c in channels]
 
-    def _problem(self, date: Any, bounds: BoundsLike | None, brand: str | None) -> _Problem:
+    def _problem(self, date: Any, bounds: BoundsLike | None, brand: str | None) -> PlanProblem:
         self._check_fitted()
         brand = self._brand(brand)
         day = as_timestamp(date, "date")
@@ -450,7 +432,7 @@ class BudgetPlanner:
         )
         model_id, source = self.models_.model_id(brand), self.models_.source(brand)
         responses = ["model" if h is None else "hill" for h in hill]
-        return _Problem(
+        return PlanProblem(
             brand,
             day,
             channels,
@@ -506,7 +488,7 @@ class BudgetPlanner:
         problem = self._problem(date, bounds, brand)
         if total is None:
             total = float(problem.recent.sum())
-        return self._plan_frame(problem, problem.grid.allocate(float(total)), float(total))
+        return plan_frame(problem, problem.grid.allocate(float(total)), float(total))
 
     def min_spend_for_revenue(
         self,
@@ -543,18 +525,18 @@ class BudgetPlanner:
         grid = problem.grid
         lo, hi = float(problem.lower.sum()), float(problem.upper.sum())
 
-        best_hi, spend_hi = _best_revenue(grid, hi)
+        best_hi, spend_hi = best_revenue(grid, hi)
         if best_hi < target_revenue:
             raise TabTuneInputError(
                 f"revenue target {target_revenue:,.2f} is out of reach for brand "
                 f"{problem.brand!r} on {problem.date.date()}: the best plan within the bounds "
                 f"predicts {best_hi:,.2f} at a total of {hi:,.2f}"
             )
-        best_lo, spend_lo = _best_revenue(grid, lo)
+        best_lo, spend_lo = best_revenue(grid, lo)
         if best_lo >= target_revenue:
-            return self._plan_frame(problem, spend_lo, lo)
-        total, spend = _min_total(grid, float(target_revenue), lo, hi, spend_hi)
-        return self._plan_frame(problem, spend, total)
+            return plan_frame(problem, spend_lo, lo)
+        total, spend = min_total(grid, float(target_revenue), lo, hi, spend_hi)
+        return plan_frame(problem, spend, total)
 
     def response_curves(
         self,
@@ -600,65 +582,6 @@ class BudgetPlanner:
                 )
             )
         return pd.concat(frames, ignore_index=True)
-
-    def _plan_frame(self, problem: _Problem, spend: np.ndarray, total: float) -> pd.DataFrame:
-        grid = problem.grid
-        k = len(spend)
-        habitual = habitual_split(problem.recent, problem.lower, problem.upper, total, clip=False)
-        step = np.maximum(_MARGINAL_STEP * spend, 1e-6 * max(1.0, total))
-        below, above = np.maximum(spend - step, 0.0), spend + step
-        # One prediction for everything: plan, habitual split and the marginal-ROAS points.
-        points = [
-            np.array(
-                [spend[c], below[c], above[c], habitual[c] if np.isfinite(habitual[c]) else 0.0]
-            )
-            for c in range(k)
-        ]
-        values = grid.evaluate(range(k), points)
-        revenue = np.array([v[0] for v in values])
-        marginal = np.array([(v[2] - v[1]) for v in values]) / (above - below)
-        if np.all(np.isfinite(habitual)):
-            habitual_revenue = np.array([v[3] for v in values])
-        else:
-            habitual_revenue = np.full(k, np.nan)
-        out = pd.DataFrame(
-            {
-                GROUP_COLUMN: problem.brand,
-                TIME_COLUMN: problem.date,
-                "channel": problem.channels,
-                "spend": spend,
-                "predicted_revenue": revenue,
-                "marginal_roas": marginal,
-                "recent_spend": problem.recent,
-                "lower": problem.lower,
-                "upper": problem.upper,
-                "habitual_spend": habitual,
-                "habitual_revenue": habitual_revenue,
-                "uplift": revenue - habitual_revenue,
-                "change": _relative_change(spend, habitual),
-                "response": problem.responses,
-                "calibration": problem.calibration,
-                "model_id": problem.model_id,
-            }
-        )
-        total_revenue = float(revenue.sum())
-        habitual_total = float(np.sum(habitual_revenue))
-        out.attrs.update(
-            {
-                "total": float(total),
-                "predicted_revenue": total_revenue,
-                "habitual_revenue": habitual_total,
-                "predicted_uplift": total_revenue - habitual_total,
-                "uplift_pct": (
-                    100.0 * (total_revenue - habitual_total) / habitual_total
-                    if habitual_total > 0
-                    else float("nan")
-                ),
-                "model_source": problem.source,
-                "responses": dict(zip(problem.channels, problem.responses, strict=True)),
-            }
-        )
-        return out
 
     # -- persistence ---------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -744,12 +667,6 @@ class BudgetPlanner:
         saved = meta.get("hill_response")
         planner.response_ = HillResponse.from_dict(saved) if saved else None
         return planner
-
-
-def _relative_change(spend: np.ndarray, habitual: np.ndarray) -> np.ndarray:
-    """``spend / habitual - 1`` per channel (NaN where the habitual spend is not > 0)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(np.isfinite(habitual) & (habitual > 0), spend / habitual - 1.0, np.nan)
 
 
 def fit_response(
@@ -841,46 +758,6 @@ def budget_planner(
     return BudgetPlanner.from_estimator(
         model, config=cfg, history=history, model_id=model_id, source=source, response=response
     )
-
-
-def _best_revenue(grid: SpendGrid, total: float) -> tuple[float, np.ndarray]:
-    """The best plan's predicted revenue at ``total`` and its spends."""
-    spend = grid.allocate(total)
-    return float(grid.value(spend).sum()), spend
-
-
-def _min_total(
-    grid: SpendGrid, target: float, lo: float, hi: float, spend_hi: np.ndarray
-) -> tuple[float, np.ndarray]:
-    """The smallest total in ``(lo, hi]`` whose best plan reaches ``target``, and that plan.
-
-    ``hi`` (whose plan ``spend_hi`` is) reaches the target and ``lo`` does not. Grid totals
-    first (one DP table gives them all), then bisection between two.
-    """
-    values = grid.value_of_units()
-    reach = np.flatnonzero(values >= target)
-    upper_total, spend_up = hi, spend_hi
-    if reach.size:
-        t = min(hi, lo + grid.step * int(reach[0]))
-        v, s = _best_revenue(grid, t)
-        if v >= target:
-            upper_total, spend_up = t, s
-    lower_total = max(lo, upper_total - grid.step) if upper_total > lo else lo
-    if _best_revenue(grid, lower_total)[0] >= target:
-        lower_total = lo
-    # Tree models' curves are step functions: the minimal total sits on a step, which the
-    # bisection pins down to a billionth of a grid step.
-    tolerance = max(1e-9 * grid.step, 1e-12 * max(1.0, upper_total))
-    for _ in range(60):
-        if upper_total - lower_total <= tolerance:
-            break
-        mid = 0.5 * (lower_total + upper_total)
-        v, s = _best_revenue(grid, mid)
-        if v >= target:
-            upper_total, spend_up = mid, s
-        else:
-            lower_total = mid
-    return upper_total, spend_up
 
 
 def _base_response(base: Any) -> HillResponse | None:

@@ -1,0 +1,208 @@
+"""Parsing raw campaign columns into the contract's kinds, with per-row problem masks.
+
+:func:`parse_column` turns one raw column (text, numbers, dates, mixed objects) into a
+:class:`ParsedColumn` whose masks say which rows are missing, of the wrong kind or not finite;
+:func:`normalised_column` gives the normalised values :func:`tabtune.data.schema.validate_campaigns`
+returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabtune.data.contract import DATE_DTYPE, STRING_DTYPE
+
+# Text that means "no value" in numeric and date columns. String columns only treat an empty
+# string as missing, so a brand called "NA" survives.
+_NA_TOKENS = frozenset(
+    {"", "nan", "-nan", "na", "n/a", "#n/a", "null", "none", "<na>", "nat", "#na"}
+)
+_INT64_LIMIT = 2.0**63
+
+
+@dataclass
+class ParsedColumn:
+    """A contract column parsed into its kind, with per-row masks."""
+
+    values: Any  # ndarray (numbers, dates) or Series (strings)
+    missing: np.ndarray
+    invalid: np.ndarray  # present but not of the column's kind
+    nonfinite: np.ndarray
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Rows that are present, of the column's kind and finite."""
+        return ~(self.missing | self.invalid | self.nonfinite)
+
+
+def _false(n: int) -> np.ndarray:
+    return np.zeros(n, dtype=bool)
+
+
+def _stripped_text(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Values as stripped strings, and the mask of missing ones (NaN/None/NA/empty)."""
+    missing = raw.isna().to_numpy(dtype=bool, copy=True)
+    text = raw.astype(STRING_DTYPE).str.strip()
+    missing |= (text == "").fillna(True).to_numpy(dtype=bool, copy=True)
+    return text, missing
+
+
+def _na_token_mask(text: pd.Series) -> np.ndarray:
+    return text.str.lower().isin(_NA_TOKENS).to_numpy(dtype=bool, copy=True)
+
+
+def _parse_string(raw: pd.Series) -> ParsedColumn:
+    text, missing = _stripped_text(raw)
+    n = len(raw)
+    return ParsedColumn(text.where(~missing), missing, _false(n), _false(n))
+
+
+def _parse_number(raw: pd.Series, *, whole: bool) -> ParsedColumn:
+    n = len(raw)
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        missing = raw.isna().to_numpy(dtype=bool, copy=True)
+        values = np.full(n, np.nan)
+        invalid = ~missing
+    elif pd.api.types.is_numeric_dtype(raw.dtype):
+        values = raw.to_numpy(dtype="float64", na_value=np.nan)
+        missing = np.isnan(values)
+        invalid = _false(n)
+    else:
+        text, missing = _stripped_text(raw)
+        missing |= _na_token_mask(text)
+        parsed = pd.to_numeric(text.where(~missing), errors="coerce")
+        values = parsed.to_numpy(dtype="float64", na_value=np.nan)
+        invalid = ~missing & np.isnan(values)
+    nonfinite = ~missing & ~invalid & np.isinf(values)
+    if whole:
+        finite = ~missing & ~invalid & ~nonfinite
+        with np.errstate(invalid="ignore"):
+            not_whole = (values != np.trunc(values)) | (np.abs(values) >= _INT64_LIMIT)
+        invalid = invalid | (finite & not_whole)
+    return ParsedColumn(values, missing, invalid, nonfinite)
+
+
+def _parse_date(raw: pd.Series) -> ParsedColumn:
+    n = len(raw)
+    dtype = raw.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        stamps = raw.dt.tz_localize(None)
+        missing = stamps.isna().to_numpy(dtype=bool, copy=True)
+        invalid = _false(n)
+    elif pd.api.types.is_datetime64_dtype(dtype):
+        stamps = raw
+        missing = raw.isna().to_numpy(dtype=bool, copy=True)
+        invalid = _false(n)
+    elif pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        # Numbers (e.g. 20240103 or epoch seconds) are ambiguous; refuse rather than guess.
+        missing = raw.isna().to_numpy(dtype=bool, copy=True)
+        return ParsedColumn(
+            np.full(n, np.datetime64("NaT"), DATE_DTYPE), missing, ~missing, _false(n)
+        )
+    elif isinstance(dtype, pd.StringDtype):  # all text: no per-value type checks needed
+        text, missing = _stripped_text(raw)
+        missing |= _na_token_mask(text)
+        stamps = _parse_iso_dates(text.where(~missing))
+        invalid = ~missing & stamps.isna().to_numpy(dtype=bool, copy=True)
+    else:
+        missing = raw.isna().to_numpy(dtype=bool, copy=True)
+        objects = raw.astype(object).to_numpy()
+        is_text = np.fromiter((isinstance(v, str) for v in objects), dtype=bool, count=n)
+        is_stamp = np.fromiter(
+            (isinstance(v, datetime | date | np.datetime64) for v in objects), dtype=bool, count=n
+        )
+        stamps = pd.Series(pd.NaT, index=raw.index, dtype=DATE_DTYPE)
+        invalid = ~missing & ~is_text & ~is_stamp
+        if is_text.any():
+            text = pd.Series(objects[is_text], dtype=STRING_DTYPE).str.strip()
+            empty = _na_token_mask(text)
+            missing[np.flatnonzero(is_text)[empty]] = True
+            parsed = _parse_iso_dates(text.where(~empty))
+            stamps.iloc[np.flatnonzero(is_text)] = parsed.to_numpy()
+        if is_stamp.any():
+            stamps.iloc[np.flatnonzero(is_stamp & ~missing)] = [
+                _naive_timestamp(v) for v in objects[is_stamp & ~missing]
+            ]
+        invalid |= ~missing & stamps.isna().to_numpy(dtype=bool, copy=True)
+    values = stamps.dt.normalize().to_numpy(dtype=DATE_DTYPE)
+    return ParsedColumn(values, missing, invalid & ~missing, _false(n))
+
+
+def _naive_timestamp(value: Any) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, OverflowError):
+        return pd.NaT
+    return stamp.tz_localize(None) if stamp.tz is not None else stamp
+
+
+def _parse_iso_dates(text: pd.Series) -> pd.Series:
+    """Parse ISO 8601 strings to naive timestamps; unparseable ones become NaT."""
+    try:
+        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    except (ValueError, TypeError, OverflowError):
+        # Mixed UTC offsets cannot share one dtype; parse one by one, keeping wall time.
+        parsed = pd.Series([_parse_one_iso(v) for v in text], index=text.index, dtype=DATE_DTYPE)
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_localize(None)
+    return parsed.astype(DATE_DTYPE)
+
+
+def _parse_one_iso(value: Any) -> pd.Timestamp:
+    if not isinstance(value, str):
+        return pd.NaT
+    try:
+        return _naive_timestamp(pd.to_datetime(value, format="ISO8601"))
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+
+
+def parse_column(raw: pd.Series, kind: str) -> ParsedColumn:
+    """Parse one raw column as the contract kind ``kind``.
+
+    Parameters
+    ----------
+    raw : pandas.Series
+        The column as read (any dtype).
+    kind : {"string", "date", "float", "int"}
+        The contract kind (a value of :data:`~tabtune.data.contract.CONTRACT_COLUMNS`).
+
+    Returns
+    -------
+    ParsedColumn
+        The parsed values and the masks of missing, invalid and non-finite rows.
+    """
+    if kind == "string":
+        return _parse_string(raw)
+    if kind == "date":
+        return _parse_date(raw)
+    return _parse_number(raw, whole=kind == "int")
+
+
+def normalised_column(parsed: ParsedColumn, kind: str) -> pd.Series:
+    """The parsed values as a normalised column (see :mod:`tabtune.data.schema`).
+
+    Parameters
+    ----------
+    parsed : ParsedColumn
+        From :func:`parse_column` with the same ``kind``.
+    kind : {"string", "date", "float", "int"}
+        The contract kind.
+
+    Returns
+    -------
+    pandas.Series
+        ``str``, ``datetime64[us]``, ``int64`` or ``float64`` values with a fresh index.
+    """
+    if kind == "string":
+        return parsed.values.reset_index(drop=True).astype(STRING_DTYPE)
+    if kind == "date":
+        return pd.Series(parsed.values, dtype=DATE_DTYPE)
+    if kind == "int":
+        return pd.Series(parsed.values.astype(np.int64), dtype="int64")
+    return pd.Series(parsed.values, dtype="float64")

@@ -1,0 +1,161 @@
+"""Reading campaign tables (CSV, Parquet, a directory of Parquet files) and mapping columns.
+
+The rows read here are raw; :func:`tabtune.data.schema.validate_campaigns` checks them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from tabtune.data.contract import CONTRACT_COLUMNS, STRING_COLUMNS, STRING_DTYPE, Violation
+from tabtune.errors import ContractError, TabTuneInputError
+
+_CSV_NA_VALUES = [
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+]
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".csv.zst")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def apply_column_mapping(
+    df: pd.DataFrame, mapping: Mapping[str, str] | None, *, source: str | None = None
+) -> pd.DataFrame:
+    """Rename the user's columns onto contract names.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The user's data.
+    mapping : mapping of str to str
+        Contract column name -> the user's column name, e.g.
+        ``{"brand_id": "advertiser", "date": "day"}``. Identity entries are allowed.
+    source : str, optional
+        Where the data came from, used in the error message.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A renamed copy (the input is not modified).
+
+    Raises
+    ------
+    ContractError
+        If a key is not a contract column, a mapped column is not in the data, two contract
+        columns map to the same column, or the contract name is already taken by another column.
+    """
+    mapping = dict(mapping or {})
+    available = list(map(str, df.columns))
+    shown = ", ".join(available[:20]) + (", ..." if len(available) > 20 else "")
+    renamed_sources = {src for target, src in mapping.items() if src != target}
+    violations: list[Violation] = []
+    seen: dict[str, str] = {}
+    for target, src in mapping.items():
+        if target not in CONTRACT_COLUMNS:
+            known = ", ".join(CONTRACT_COLUMNS)
+            rule = f"is not a contract column (mapped from {src!r}); known: {known}"
+            violations.append(Violation(str(target), rule, 0))
+        elif src not in df.columns:
+            rule = f"is mapped from column {src!r}, which is not in the data (columns: {shown})"
+            violations.append(Violation(target, rule, 0))
+        elif src in seen:
+            rule = f"is mapped from column {src!r}, which is already mapped to {seen[src]!r}"
+            violations.append(Violation(target, rule, 0))
+        elif target in df.columns and target != src and target not in renamed_sources:
+            rule = f"is mapped from column {src!r}, but the data already has a {target!r} column"
+            violations.append(Violation(target, rule, 0))
+        seen.setdefault(src, target)
+    if violations:
+        where = source or "column mapping"
+        lines = [f"{where}: {len(violations)} column mapping problem(s)"]
+        lines.extend(f"  - {v.describe()}" for v in violations)
+        raise ContractError("\n".join(lines), violations)
+    return df.rename(columns={src: target for target, src in mapping.items() if src != target})
+
+
+def read_table(path: str | Path, *, string_columns: Collection[str] | None = None) -> pd.DataFrame:
+    """Read a CSV file, a Parquet file or a directory of Parquet files.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        ``.csv`` (optionally compressed, e.g. ``.csv.gz``), ``.parquet``/``.pq``, or a directory
+        of Parquet files (hive partitions such as ``brand_id=007`` become string columns).
+    string_columns : collection of str, optional
+        CSV columns read as text, so ``"007"`` stays ``"007"`` and only an empty field counts
+        as missing. Defaults to the contract's string columns; pass the user's names when a
+        column mapping is in use.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The raw rows, not yet validated.
+
+    Raises
+    ------
+    TabTuneInputError
+        If the path does not exist, has an unknown extension, or cannot be parsed; the message
+        includes the path.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise TabTuneInputError(f"{path}: no such file or directory")
+    try:
+        if path.is_dir():
+            return _read_parquet_dir(path)
+        name = path.name.lower()
+        if name.endswith(CSV_SUFFIXES):
+            return _read_csv(path, STRING_COLUMNS if string_columns is None else string_columns)
+        if name.endswith(_PARQUET_SUFFIXES):
+            return pq.read_table(path).to_pandas()
+    except TabTuneInputError:
+        raise
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise TabTuneInputError(f"{path}: cannot read: {exc}") from exc
+    raise TabTuneInputError(
+        f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
+        "expected .csv, .parquet, .pq or a directory of Parquet files"
+    )
+
+
+def _read_csv(path: Path, string_columns: Collection[str]) -> pd.DataFrame:
+    header = pd.read_csv(path, nrows=0).columns
+    text = set(string_columns)
+    return pd.read_csv(
+        path,
+        dtype={c: STRING_DTYPE for c in header if c in text},
+        keep_default_na=False,
+        na_values={c: ([""] if c in text else _CSV_NA_VALUES) for c in header},
+    )
+
+
+def _read_parquet_dir(path: Path) -> pd.DataFrame:
+    # Dictionary-typed partition keys keep "007" as text instead of inferring an integer.
+    partitioning = ds.HivePartitioning.discover(infer_dictionary=True)
+    dataset = ds.dataset(path, format="parquet", partitioning=partitioning)
+    if not dataset.files:
+        raise TabTuneInputError(f"{path}: directory holds no Parquet files")
+    return dataset.to_table().to_pandas()

@@ -1,0 +1,318 @@
+"""The bid recommender's rules: bids in the data, reference history and guard rails.
+
+Pure functions of :class:`~tabtune.tasks.bid.BidRecommender` (module docstring of
+:mod:`tabtune.tasks.bid`: the rule): whether rows carry bids, the observed cost per click,
+each context's recent bids, validation of the contexts, the candidate grid within the guard
+rails (``bids.min_bid``, ``bids.max_bid``, ``bids.max_change``), which candidates meet the
+targets, and the ``reason`` of each recommendation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from tabtune.config import BidConfig, TaskConfig
+from tabtune.errors import TabTuneInputError
+from tabtune.features import BID_CONTEXT, GROUP_COLUMN, REFERENCE_BID_ROWS, TIME_COLUMN
+
+__all__ = [
+    "bid_reasons",
+    "candidate_bids",
+    "check_contexts",
+    "cvr_task",
+    "has_bids",
+    "largest_feasible",
+    "observed_cpc",
+    "recent_bids",
+    "target_feasible",
+]
+
+
+def has_bids(rows: pd.DataFrame) -> bool:
+    """Whether ``rows`` carry bids: a ``bid`` column that is not empty (all missing)."""
+    if "bid" not in rows.columns:
+        return False
+    return bool(pd.to_numeric(rows["bid"], errors="coerce").notna().any())
+
+
+def observed_cpc(rows: pd.DataFrame) -> np.ndarray:
+    """Each row's observed cost per click, ``spend / clicks`` (NaN without clicks)."""
+    spend = pd.to_numeric(rows["spend"], errors="coerce").to_numpy(dtype=float)
+    clicks = pd.to_numeric(rows["clicks"], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(clicks > 0, spend / np.where(clicks > 0, clicks, 1.0), np.nan)
+
+
+def cvr_task(bid_task: TaskConfig) -> TaskConfig:
+    """The conversion-rate task that goes with a bid task: conversions / clicks, same features."""
+    return TaskConfig.model_validate(
+        {
+            "name": f"{bid_task.name}_cvr",
+            "kind": "regression",
+            "description": "conversions per click in a context (for CPA targets)",
+            "target": {"numerator": "conversions", "denominator": "clicks"},
+            "categorical": list(bid_task.categorical),
+            "numeric": list(bid_task.numeric),
+            "calendar": list(bid_task.calendar),
+            "aggregate_by": bid_task.aggregate_by,
+        }
+    )
+
+
+def recent_bids(
+    rows: pd.DataFrame, base: pd.DataFrame | None = None, window: int = REFERENCE_BID_ROWS
+) -> pd.DataFrame | None:
+    """Each context's last ``window`` bids in ``rows`` (plus ``base``'s for other brands).
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Campaign rows; ``None`` is returned when they have no ``bid`` column.
+    base : DataFrame, optional
+        A previous result; its rows of brands absent from ``rows`` are kept.
+    window : int, default :data:`~tabtune.features.REFERENCE_BID_ROWS`
+
+    Returns
+    -------
+    DataFrame or None
+        ``date``, ``bid`` and the context columns present, bids > 0 only.
+    """
+    if "bid" not in rows.columns:
+        return base
+    cols = [c for c in (*BID_CONTEXT, TIME_COLUMN) if c in rows.columns]
+    keys = [c for c in cols if c in BID_CONTEXT]
+    recent = rows.loc[pd.to_numeric(rows["bid"], errors="coerce") > 0, [*cols, "bid"]].copy()
+    recent[keys] = recent[keys].astype(str)
+    recent[TIME_COLUMN] = pd.to_datetime(recent[TIME_COLUMN])
+    recent["bid"] = recent["bid"].astype(float)
+    recent = (
+        recent.sort_values(TIME_COLUMN, kind="stable").groupby(keys, observed=True).tail(window)
+    )
+    if base is not None and len(base):
+        others = base[~base[GROUP_COLUMN].isin(set(recent[GROUP_COLUMN]))]
+        recent = pd.concat([others, recent], ignore_index=True)
+    return recent.reset_index(drop=True)
+
+
+def target_feasible(
+    grid: np.ndarray,
+    value: np.ndarray,
+    cvr: np.ndarray | None,
+    roas: float | None,
+    cpa: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate bid: whether it meets the ROAS target and the CPA target (module docstring).
+
+    A target that is not set (or a CPA target without conversion rates) is met everywhere.
+
+    Parameters
+    ----------
+    grid : numpy.ndarray
+        Candidate bids per context.
+    value, cvr : numpy.ndarray
+        Predicted value per click and conversion rate (or None) at each candidate.
+    roas, cpa : float or None
+        The targets.
+
+    Returns
+    -------
+    ok_roas, ok_cpa : numpy.ndarray
+        Boolean arrays shaped like ``grid``.
+    """
+    tol = 1e-12
+    ok_roas = np.ones_like(grid, dtype=bool)
+    ok_cpa = np.ones_like(grid, dtype=bool)
+    if roas is not None:
+        ok_roas = value / roas >= grid * (1.0 - tol)
+    if cpa is not None and cvr is not None:
+        ok_cpa = cvr * cpa >= grid * (1.0 - tol)
+    return ok_roas, ok_cpa
+
+
+def largest_feasible(feasible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the index of the last (largest) feasible candidate, 0 when none is.
+
+    Parameters
+    ----------
+    feasible : numpy.ndarray
+        ``(n, m)`` booleans over sorted candidates.
+
+    Returns
+    -------
+    choice : numpy.ndarray
+        The chosen candidate's index per row.
+    any_ok : numpy.ndarray
+        Whether any candidate of the row is feasible.
+    """
+    m = feasible.shape[1]
+    any_ok = np.asarray(feasible.any(axis=1))
+    last_ok = m - 1 - np.argmax(feasible[:, ::-1], axis=1)
+    return np.where(any_ok, last_ok, 0), any_ok
+
+
+def check_contexts(contexts: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Validated contexts (fresh index, ``bid`` = the reference when absent) and current bids.
+
+    Parameters
+    ----------
+    contexts : DataFrame
+        As for :meth:`tabtune.tasks.bid.BidRecommender.recommend`.
+
+    Returns
+    -------
+    frame : DataFrame
+        The contexts with a fresh index; without bids, ``bid`` holds the observed cost per click.
+    current : numpy.ndarray
+        Each context's current bid (or observed cost per click), all > 0.
+
+    Raises
+    ------
+    TabTuneInputError
+        Not a DataFrame, missing columns, or a current bid that is not > 0.
+    """
+    if not isinstance(contexts, pd.DataFrame):
+        raise TabTuneInputError(
+            f"contexts must be a pandas DataFrame, got {type(contexts).__name__}"
+        )
+    # the task's features the contexts lack are dropped (tabtune.features.resolve_features);
+    # a feature the fitted model needs is named when the model predicts
+    needed = [GROUP_COLUMN, TIME_COLUMN]
+    if not has_bids(contexts):
+        needed += ["spend", "clicks"]
+    missing = [c for c in dict.fromkeys(needed) if c not in contexts.columns]
+    if missing:
+        raise TabTuneInputError(
+            f"contexts need column(s) {missing} (columns: {list(contexts.columns)})"
+            + (
+                ""
+                if "bid" in contexts.columns
+                else "; without a 'bid' column the observed "
+                "cost per click (spend / clicks) is the reference"
+            )
+        )
+    frame = contexts.reset_index(drop=True)
+    if has_bids(frame):
+        current = pd.to_numeric(frame["bid"], errors="coerce").to_numpy(dtype=float)
+        what = "column 'bid': the current bid"
+    else:
+        current = observed_cpc(frame)
+        frame = frame.assign(bid=current)
+        what = "observed cost per click (spend / clicks; no 'bid' column)"
+    bad = np.flatnonzero(~(np.isfinite(current) & (current > 0)))
+    if bad.size:
+        raise TabTuneInputError(
+            f"{what} must be a number > 0; {bad.size} row(s) are not (rows {bad[:5].tolist()})"
+        )
+    return frame, current
+
+
+def candidate_bids(
+    current: np.ndarray, b: BidConfig, n_candidates: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted candidate bids per row (current bid included) and the range's two ends.
+
+    Parameters
+    ----------
+    current : numpy.ndarray
+        Each context's current bid (> 0).
+    b : BidConfig
+        The guard rails: ``min_bid``, ``max_bid``, ``max_change``.
+    n_candidates : int
+        Points of the geometric grid (>= 2); the current bid is added.
+
+    Returns
+    -------
+    grid : numpy.ndarray
+        ``(n, n_candidates + 1)`` candidate bids, sorted per row.
+    low, high : numpy.ndarray
+        The allowed range's ends per row (module docstring of :mod:`tabtune.tasks.bid`).
+    """
+    low = np.maximum(b.min_bid, current * (1.0 - b.max_change))
+    high = np.minimum(b.max_bid, current * (1.0 + b.max_change))
+    empty = low > high  # the current bid is far outside [min_bid, max_bid]
+    low = np.where(empty & (current > b.max_bid), b.max_bid, low)
+    high = np.where(empty & (current > b.max_bid), b.max_bid, high)
+    low = np.where(empty & (current < b.min_bid), b.min_bid, low)
+    high = np.where(empty & (current < b.min_bid), b.min_bid, high)
+    steps = np.linspace(0.0, 1.0, n_candidates)
+    grid = np.exp(np.log(low)[:, None] + steps[None, :] * np.log(high / low)[:, None])
+    grid[:, 0], grid[:, -1] = low, high
+    grid = np.concatenate([grid, np.clip(current, low, high)[:, None]], axis=1)
+    grid.sort(axis=1)
+    return grid, low, high
+
+
+def bid_reasons(
+    frame: pd.DataFrame,
+    low: np.ndarray,
+    high: np.ndarray,
+    choice: np.ndarray,
+    any_ok: np.ndarray,
+    ok_roas: np.ndarray,
+    ok_cpa: np.ndarray,
+    roas: float | None,
+    cpa: float | None,
+    m: int,
+    b: BidConfig,
+    source: Callable[[str], str],
+) -> list[str]:
+    """What set each recommended bid (``reason``; module docstring of :mod:`tabtune.tasks.bid`).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The contexts (``brand_id`` is read).
+    low, high : numpy.ndarray
+        The allowed range per context (:func:`candidate_bids`).
+    choice : numpy.ndarray
+        Index of the chosen candidate per context.
+    any_ok : numpy.ndarray
+        Whether any candidate met the targets.
+    ok_roas, ok_cpa : numpy.ndarray
+        Per candidate, whether it meets each target (:func:`target_feasible`).
+    roas, cpa : float or None
+        The targets in force.
+    m : int
+        Candidates per context.
+    b : BidConfig
+        The guard rails.
+    source : callable
+        ``brand -> "brand" | "global" | "unknown"``: which model serves the brand.
+
+    Returns
+    -------
+    list of str
+        One reason per context.
+    """
+    pct = f"{100 * b.max_change:g}%"
+    names = " and ".join(n for n, t in (("roas", roas), ("cpa", cpa)) if t is not None)
+    target_word = f"{names} target" + ("s" if roas is not None and cpa is not None else "")
+    sources = {br: source(br) for br in frame[GROUP_COLUMN].astype(str).unique()}
+    reasons = []
+    for i, brand in enumerate(frame[GROUP_COLUMN].astype(str)):
+        if low[i] == high[i] and high[i] in (b.min_bid, b.max_bid):
+            # the current bid is so far outside [min_bid, max_bid] that only one bid is allowed
+            text = "clamped to max_bid" if high[i] == b.max_bid else "clamped to min_bid"
+        elif not any_ok[i]:
+            limit = "clamped to min_bid" if low[i] <= b.min_bid else f"floored at max change -{pct}"
+            text = f"{target_word} not reachable: {limit}"
+        elif choice[i] == m - 1:
+            if high[i] >= b.max_bid:
+                text = "clamped to max_bid"
+            else:
+                text = f"capped at max change +{pct}"
+        else:
+            nxt = choice[i] + 1
+            fails = [
+                n
+                for n, ok, t in (("roas", ok_roas, roas), ("cpa", ok_cpa, cpa))
+                if t is not None and not ok[i, nxt]
+            ]
+            text = " and ".join(fails) + " target" + ("s" if len(fails) > 1 else "")
+        if sources[brand] == "unknown":
+            text = "unknown brand: global model; " + text
+        reasons.append(text)
+    return reasons
