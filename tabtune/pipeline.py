@@ -27,6 +27,10 @@ from tabtune.features import (
     task_data,
 )
 
+# The estimator builders live in tabtune.model_factory; tuning and tests reach them here too.
+from tabtune.model_factory import brand_estimator, estimator_class, global_estimator  # noqa: F401
+from tabtune.tasks.budget import pooled_response, write_pooled_response
+
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.estimators import TabTuneClassifier, TabTuneRegressor
     from tabtune.registry import ModelRef, ModelRegistry
@@ -85,64 +89,6 @@ def registry_for(cfg: Config) -> ModelRegistry:
     return ModelRegistry(cfg.models_dir)
 
 
-def estimator_class(task: TaskConfig) -> type[TabTuneRegressor] | type[TabTuneClassifier]:
-    """The estimator class that serves a task's kind."""
-    from tabtune.estimators import TabTuneClassifier, TabTuneRegressor
-
-    return TabTuneClassifier if task.kind == "classification" else TabTuneRegressor
-
-
-def global_estimator(cfg: Config, task: TaskConfig) -> TabTuneRegressor | TabTuneClassifier:
-    """An unfitted estimator for pretraining ``task`` with the configured parameters."""
-    m = cfg.model
-    params: dict[str, Any] = dict(
-        backend=cfg.backend,
-        device=cfg.device,
-        group_column=GROUP_COLUMN,
-        time_column=TIME_COLUMN,
-        validation_fraction=cfg.adaptation.validation_fraction,
-        n_estimators=m.n_estimators,
-        learning_rate=m.learning_rate,
-        num_leaves=m.num_leaves,
-        max_depth=m.max_depth,
-        min_child_samples=m.min_child_samples,
-        subsample=m.subsample,
-        colsample_bytree=m.colsample_bytree,
-        reg_alpha=m.reg_alpha,
-        reg_lambda=m.reg_lambda,
-        early_stopping_rounds=m.early_stopping_rounds,
-        regrow_on_all_rows=m.regrow_on_all_rows,
-        random_state=m.random_state,
-        n_jobs=m.n_jobs,
-        backend_params=dict(m.backend_params) or None,
-    )
-    if task.monotone:
-        params["monotone_constraints"] = dict(task.monotone)
-    if task.objective:
-        params["objective"] = task.objective
-    return estimator_class(task)(**params)
-
-
-def brand_estimator(
-    cfg: Config, task: TaskConfig, base: TabTuneRegressor | TabTuneClassifier
-) -> TabTuneRegressor | TabTuneClassifier:
-    """An unfitted estimator that adapts ``base`` to one brand."""
-    a = cfg.adaptation
-    est = global_estimator(cfg, task)
-    est.set_params(
-        base_model=base,
-        strategy=a.strategy,
-        min_rows_to_adapt=a.min_rows_to_adapt,
-        validation_fraction=a.validation_fraction,
-        adapt_n_estimators=a.adapt_n_estimators,
-        adapt_learning_rate=a.adapt_learning_rate,
-        refit_decay_rate=a.refit_decay_rate,
-        selection_folds=a.selection_folds,
-        n_jobs=a.n_jobs,
-    )
-    return est
-
-
 def load_task_data(
     cfg: Config,
     task: TaskConfig,
@@ -180,8 +126,6 @@ def _pooled_response(cfg: Config, task: TaskConfig, rows: pd.DataFrame) -> Any:
     """The ``budget`` task's pooled Hill response, kept with its global model (else None)."""
     if task.name != "budget":
         return None
-    from tabtune.tasks.budget import pooled_response
-
     return pooled_response(cfg, rows)
 
 
@@ -227,8 +171,6 @@ def pretrain(
     def write(directory: Path) -> None:
         est.save(Path(directory) / MODEL_SUBDIR)
         if response is not None:
-            from tabtune.tasks.budget import write_pooled_response
-
             write_pooled_response(response, directory)
 
     ref = registry_for(cfg).publish(task_name, write, manifest=manifest, promote=promote)

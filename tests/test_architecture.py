@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tabtune"
 
 #: Top-level units from the bottom up; a unit imports only from its own layer or below.
 LAYERS: list[set[str]] = [
-    {"errors", "optional", "atomic", "params", "progress"},
+    {"errors", "optional", "atomic", "params", "progress", "integrity", "safe_yaml"},
     {"config", "data"},
     {"spend_features", "features"},
     {"evaluation"},
@@ -24,9 +24,11 @@ LAYERS: list[set[str]] = [
     {"leaf_cache"},
     {"transfer"},
     {"estimators"},
+    {"model_factory"},
     {"registry"},
+    {"tasks"},
     {"pipeline"},
-    {"tuning", "tasks"},
+    {"tuning"},
     {"parallel", "report"},
     {"refresh"},
     {"cli"},

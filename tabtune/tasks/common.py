@@ -23,6 +23,7 @@ from tabtune.config import Config, TaskConfig, builtin_task, default_config
 from tabtune.errors import TabTuneInputError
 from tabtune.estimators import TabTuneClassifier, TabTuneRegressor
 from tabtune.features import GROUP_COLUMN, align_features, model_features, task_data
+from tabtune.model_factory import brand_estimator, estimator_class, global_estimator
 
 __all__ = [
     "FORMAT_VERSION",
@@ -96,9 +97,7 @@ def prepare_rows(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def _estimator_class(task: TaskConfig) -> type[TabTuneRegressor] | type[TabTuneClassifier]:
-    """The estimator class of ``task`` (imported late: ``tabtune.pipeline`` is a layer above)."""
-    from tabtune.pipeline import estimator_class
-
+    """The estimator class of ``task``."""
     return estimator_class(task)
 
 
@@ -150,8 +149,6 @@ class ModelSet:
         cls, cfg: Config, task: TaskConfig, rows: pd.DataFrame, *, n_jobs: int | None = None
     ) -> ModelSet:
         """Fit the global model of ``task`` on pooled contract rows."""
-        from tabtune.pipeline import global_estimator
-
         data = task_data(rows, task)
         est = global_estimator(cfg, task)
         if n_jobs is not None:
@@ -172,8 +169,6 @@ class ModelSet:
 
     def adapt(self, cfg: Config, rows: pd.DataFrame, *, n_jobs: int | None = None) -> ModelSet:
         """A new set: this set's global model plus one adapted model per brand in ``rows``."""
-        from tabtune.pipeline import brand_estimator
-
         brand_models = dict(self.brand_models)
         brand_ids = dict(self.brand_ids)
         for brand, brand_rows in rows.groupby(GROUP_COLUMN, sort=True, observed=True):
