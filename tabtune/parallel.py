@@ -15,9 +15,12 @@ Dask is optional (``pip install tabtune[dask]``) and imported only when a
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -33,8 +36,10 @@ __all__ = [
     "Executor",
     "InlineExecutor",
     "Outcome",
+    "PARENT_POLL_SECONDS",
     "ProcessExecutor",
     "make_executor",
+    "start_parent_watchdog",
 ]
 
 logger = logging.getLogger(__name__)
@@ -124,18 +129,73 @@ class InlineExecutor(Executor):
                 yield Outcome(key, value=value)
 
 
-def _limit_threads(threads: int) -> None:
+#: Seconds between a worker's checks that the process that started it is still alive.
+PARENT_POLL_SECONDS = 0.5
+
+
+def _parent_alive(parent_pid: int, direct: bool) -> bool:
+    if direct and os.getppid() != parent_pid:  # re-parented: the parent died
+        return False
+    try:
+        os.kill(parent_pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - alive, owned by another user
+        return True
+    return True
+
+
+def _watch_parent(parent_pid: int, interval: float, direct: bool) -> None:
+    while _parent_alive(parent_pid, direct):
+        time.sleep(interval)
+    os._exit(1)  # the parent died (even SIGKILLed): no orphaned worker keeps running
+
+
+def start_parent_watchdog(
+    parent_pid: int, interval: float = PARENT_POLL_SECONDS, *, direct: bool = True
+) -> None:
+    """Exit this worker process as soon as ``parent_pid`` dies (checked every ``interval`` s).
+
+    A daemon thread polls the parent; when the parent is gone (killed with SIGKILL, out of
+    memory) the worker exits at once instead of running its job to the end as an orphan.
+    Polling works on every platform and does not depend on which thread started the worker
+    (Linux's ``PR_SET_PDEATHSIG`` fires when that *thread* ends).
+
+    Parameters
+    ----------
+    parent_pid : int
+        The process whose death ends this one.
+    interval : float
+        Seconds between checks.
+    direct : bool, default True
+        ``parent_pid`` started this process itself, so being re-parented also means it died
+        (which catches the parent's pid being reused); False for an ancestor further up.
+    """
+    if not _parent_alive(parent_pid, direct):
+        os._exit(1)
+    threading.Thread(
+        target=_watch_parent,
+        args=(parent_pid, interval, direct),
+        name="tabtune-parent-watchdog",
+        daemon=True,
+    ).start()
+
+
+def _init_worker(threads: int, parent_pid: int) -> None:
     # Runs first in each worker, before numpy/LightGBM/XGBoost load their thread pools, so
-    # n_workers x threads does not oversubscribe the machine.
+    # n_workers x threads does not oversubscribe the machine; then watches the parent.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
+    start_parent_watchdog(parent_pid)
 
 
 class ProcessExecutor(Executor):
     """Runs jobs in a pool of worker processes on this machine.
 
     Workers are started with the ``spawn`` method: forking a process whose OpenMP runtime is
-    already running (LightGBM and XGBoost use it) can deadlock the child.
+    already running (LightGBM and XGBoost use it) can deadlock the child. Each worker watches
+    this process (:func:`start_parent_watchdog`) and exits when it dies, so a killed refresh
+    leaves no orphaned workers.
 
     Parameters
     ----------
@@ -164,8 +224,8 @@ class ProcessExecutor(Executor):
             self._pool = ProcessPoolExecutor(
                 max_workers=self.n_workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_limit_threads,
-                initargs=(self.threads_per_worker,),
+                initializer=_init_worker,
+                initargs=(self.threads_per_worker, os.getpid()),
             )
         return self._pool
 
@@ -246,6 +306,10 @@ class DaskExecutor(Executor):
                 dashboard_address=None,
             )
             self._client = Client(self._cluster)
+            # Local workers exit with this process, even when it is SIGKILLed.
+            self._client.register_worker_callbacks(
+                functools.partial(start_parent_watchdog, os.getpid(), direct=False)
+            )
         else:
             self._client = Client(self.scheduler)
 

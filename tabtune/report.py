@@ -26,10 +26,12 @@ from typing import Any
 
 from tabtune.errors import TabTuneInputError
 from tabtune.optional import install_hint, optional_import
+from tabtune.registry.layout import check_name
 
 __all__ = [
     "DEFAULT_TASK",
     "StoredRun",
+    "check_run_file",
     "find_run",
     "load_history",
     "load_run",
@@ -64,7 +66,17 @@ PLOT_HINT = install_hint("matplotlib", extra="plot", purpose="plotting")
 
 
 def run_dir_for(runs_dir: str | Path, date: str, task: str = DEFAULT_TASK) -> Path:
-    """The folder of one refresh run: ``runs/<date>/`` (``runs/<date>/<task>/`` for non-bid)."""
+    """The folder of one refresh run: ``runs/<date>/`` (``runs/<date>/<task>/`` for non-bid).
+
+    Raises
+    ------
+    TabTuneInputError
+        ``date`` is not ``YYYY-MM-DD`` or ``task`` is not a plain name (a path such as
+        ``/any/dir`` or ``../x``): the folder always stays inside ``runs_dir``.
+    """
+    if not _DATE_DIR.match(str(date)):
+        raise TabTuneInputError(f"run date {str(date)[:40]!r} is not YYYY-MM-DD")
+    check_name(task, "task")
     base = Path(runs_dir) / str(date)
     return base if task == DEFAULT_TASK else base / task
 
@@ -115,13 +127,89 @@ def load_history(
     for date in _run_dates(runs_dir, task, REPORT_JSON):
         if upto is not None and date > str(upto):
             continue
+        path = run_dir_for(runs_dir, date, task) / REPORT_JSON
         try:
-            history.append(
-                json.loads((run_dir_for(runs_dir, date, task) / REPORT_JSON).read_text())
-            )
+            history.append(check_run_file(json.loads(path.read_text(encoding="utf-8")), path))
         except (OSError, ValueError):
-            logger.warning("skipping unreadable report of %s", date)
+            logger.warning("skipping unreadable report %s", path)
     return history
+
+
+_RUN_FIX = (
+    "restore it from a backup, or move the run folder away and rerun "
+    "`tabtune refresh --date D` to redo the date"
+)
+
+
+def _is_number(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def _run_file_problem(data: Any, kind: str) -> str | None:
+    """What is wrong with a parsed ``report.json`` / ``state.json``, or None."""
+    if not isinstance(data, dict):
+        return f"it is a JSON {type(data).__name__}, not an object"
+    want = list if kind == "report" else dict
+    brands = data.get("brands", want())
+    if not isinstance(brands, want):
+        return f"'brands' is not a JSON {'list' if want is list else 'object'}"
+    for entry in brands if isinstance(brands, list) else brands.values():
+        if not isinstance(entry, dict):
+            return "a brand entry is not an object"
+        if kind == "state":  # shown as counts per status only
+            if entry.get("status") not in _STATUS_ORDER:
+                return f"a brand has status {str(entry.get('status'))[:40]!r}"
+            continue
+        if not isinstance(entry.get("brand_id"), str):
+            return "a brand entry has no 'brand_id'"
+        scores = entry.get("scores") or {}
+        if not isinstance(scores, dict) or not all(map(_is_number, scores.values())):
+            return f"brand {entry['brand_id']!r}: 'scores' is not an object of numbers"
+        if not _is_number(entry.get("seconds")) or not _is_number(entry.get("rows")):
+            return f"brand {entry['brand_id']!r}: 'seconds' or 'rows' is not a number"
+        if not isinstance(entry.get("notes") or [], list):
+            return f"brand {entry['brand_id']!r}: 'notes' is not a list"
+    for key in ("date", "task"):
+        if (key in data or kind == "state") and not isinstance(data.get(key), str):
+            return f"{key!r} is not a string"
+    for key in ("summary", "timings"):
+        value = data.get(key) or {}
+        if not isinstance(value, dict):
+            return f"{key!r} is not an object"
+    if not all(map(_is_number, (data.get("timings") or {}).values())):
+        return "'timings' holds something that is not a number"
+    if not _is_number((data.get("summary") or {}).get("median_uplift_vs_global")):
+        return "'summary.median_uplift_vs_global' is not a number"
+    if not isinstance(data.get("notes") or [], list):
+        return "'notes' is not a list"
+    return None
+
+
+def check_run_file(data: Any, path: Path, kind: str = "report") -> dict[str, Any]:
+    """Return a parsed run ``report.json`` (or ``state.json``, ``kind="state"``) if its shape
+    is right.
+
+    Parameters
+    ----------
+    data : Any
+        The parsed JSON.
+    path : Path
+        Where it was read, for the message.
+    kind : {"report", "state"}
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the file, what is wrong and the fix.
+    """
+    problem = _run_file_problem(data, kind)
+    if problem is not None:
+        raise TabTuneInputError(f"{path} is not a tabtune run {kind} ({problem}); {_RUN_FIX}")
+    return data
 
 
 # ---------------------------------------------------------------------------- summaries
@@ -531,16 +619,22 @@ def load_run(runs_dir: str | Path, task: str = DEFAULT_TASK, date: str | None = 
     run_dir = find_run(runs_dir, task, date)
     report_path = run_dir / REPORT_JSON
     if not report_path.is_file():
-        state = json.loads((run_dir / STATE_JSON).read_text(encoding="utf-8"))
+        state_path = run_dir / STATE_JSON
+        state = check_run_file(_read_json(state_path), state_path, "state")
         return StoredRun(run_dir=run_dir, report=None, state=state)
-    try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise TabTuneInputError(f"{report_path} is not valid JSON: {exc}") from None
+    report = check_run_file(_read_json(report_path), report_path)
     if not (run_dir / REPORT_HTML).is_file():
         history = load_history(runs_dir, task, upto=report.get("date"))
         write_report(run_dir, report, history=history)
     return StoredRun(run_dir=run_dir, report=report, state=None)
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file of a run; a damaged one raises naming the file and the fix."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TabTuneInputError(f"{path} is not valid JSON ({exc}); {_RUN_FIX}") from None
 
 
 def state_lines(state: Mapping[str, Any], path: Path) -> list[str]:

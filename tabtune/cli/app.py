@@ -1,5 +1,10 @@
 """The ``tabtune`` entry point: parse, configure logging, load the config, run, map errors to
-exit codes (:mod:`tabtune.cli.exit_codes`)."""
+exit codes (:mod:`tabtune.cli.exit_codes`).
+
+The exit-code contract: bad input or configuration, a folder the command must write to that is
+read-only, and a full disk exit 2 with one message that names the thing, the rule and the fix
+(:mod:`tabtune.cli.guards`), never with a traceback; only a bug exits 1.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tabtune.cli.exit_codes import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED
+from tabtune.cli.guards import check_writable, os_error_message, written_folders
 from tabtune.cli.parser import build_parser
 from tabtune.errors import TabTuneInputError
 
@@ -40,13 +46,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("optuna", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    cfg = None
     try:
         from tabtune.config import load_config  # pydantic: not needed for --help
 
         cfg = load_config(args.config)
+        check_writable(cfg, written_folders(args.command, args))
         return _handler(args.handler)(args, cfg)
     except TabTuneInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        message = os_error_message(exc, cfg)
+        if message is None:
+            logger.exception("internal error")
+            print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_INTERNAL
+        print(f"error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         from tabtune.cli.console import err_console

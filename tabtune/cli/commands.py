@@ -60,12 +60,19 @@ def tasks_of(args: argparse.Namespace, cfg: Config) -> list[str]:
 
 def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     """``tabtune synth``: simulate campaign history into the store, with its ground truth."""
-    n_brands = args.brands or cfg.synth.n_brands
-    n_days = args.days or cfg.synth.n_days
+    n_brands = cfg.synth.n_brands if args.brands is None else args.brands
+    n_days = cfg.synth.n_days if args.days is None else args.days
+    if n_brands < 1 or n_days < 1:
+        raise TabTuneInputError(
+            f"synth needs at least 1 brand and 1 day, got {n_brands} brands and {n_days} days; "
+            "pass --brands N --days D with N, D >= 1"
+        )
     seed = cfg.synth.seed if args.seed is None else args.seed
     t0 = time.perf_counter()
     data = simulate(n_brands=n_brands, n_days=n_days, seed=seed, start=cfg.synth.start)
     store = CampaignStore(cfg.data.store)
+    if not getattr(args, "append", False):
+        _refuse_mixing(store, data.observations)
     result = store.append(data.observations)
     paths = write_synth(data, cfg.data.truth_dir)
     counts = data.observations.groupby("brand_id").size()
@@ -85,6 +92,28 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     )
     con.print(f"ground truth: {', '.join(str(p) for p in paths.values())}")
     return EXIT_OK
+
+
+def _refuse_mixing(store: CampaignStore, observations: pd.DataFrame) -> None:
+    """Refuse to add simulated rows to a store that holds other data (without ``--append``).
+
+    An empty store, or one that already holds every simulated row (the same simulation run
+    again, which writes nothing), is fine.
+    """
+    stored = store.brands()
+    if not stored:
+        return
+    new = int((~store.already_stored(validate_campaigns(observations))).sum())
+    if new == 0:
+        return
+    added = sorted(set(observations["brand_id"]) - set(stored))
+    raise TabTuneInputError(
+        f"{store.root} already holds {len(stored)} brand(s) ({', '.join(stored[:5])}"
+        f"{', ...' if len(stored) > 5 else ''}); synth would add {new:,} simulated rows"
+        + (f" and {len(added)} new brand(s)" if added else "")
+        + " to that data. Pass --append to add them anyway, or point data.store at an "
+        "empty folder. Nothing was written."
+    )
 
 
 def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from tabtune import __version__
+from tabtune.cli.guards import positive_int
 
 __all__ = ["build_parser"]
 
@@ -45,10 +46,24 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     """``synth``, ``validate``, ``load`` and ``check``."""
     s = sub.add_parser("synth", help="write simulated campaign history into the configured store")
     s.add_argument(
-        "--brands", type=int, default=None, help="number of brands (config synth.n_brands)"
+        "--brands",
+        type=positive_int,
+        default=None,
+        help="number of brands, >= 1 (config synth.n_brands)",
     )
-    s.add_argument("--days", type=int, default=None, help="days of history (config synth.n_days)")
+    s.add_argument(
+        "--days",
+        type=positive_int,
+        default=None,
+        help="days of history, >= 1 (config synth.n_days)",
+    )
     s.add_argument("--seed", type=int, default=None)
+    s.add_argument(
+        "--append",
+        action="store_true",
+        help="add the simulated rows to a store that already holds other data (refused "
+        "without it; rerunning the same simulation is always allowed)",
+    )
     s.set_defaults(handler="commands:cmd_synth")
 
     s = sub.add_parser(
@@ -88,7 +103,7 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("tune", help="Optuna search for pretraining parameters")
     _task_arg(s)
-    s.add_argument("--trials", type=int, default=None)
+    s.add_argument("--trials", type=positive_int, default=None)
     s.add_argument("--timeout", type=float, default=None, help="seconds")
     s.add_argument(
         "--scope",
@@ -97,7 +112,7 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument(
         "--jobs",
-        type=int,
+        type=positive_int,
         default=1,
         help="parallel worker processes (needs journal: or PostgreSQL storage)",
     )
@@ -189,7 +204,7 @@ def _add_registry_commands(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(handler="commands:cmd_models")
 
     s = sub.add_parser("demo", help="simulate, pretrain, adapt every brand and print the table")
-    s.add_argument("--brands", type=int, default=None)
-    s.add_argument("--days", type=int, default=None)
+    s.add_argument("--brands", type=positive_int, default=None)
+    s.add_argument("--days", type=positive_int, default=None)
     s.add_argument("--seed", type=int, default=None)
     s.set_defaults(handler="demo:cmd_demo")

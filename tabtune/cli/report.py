@@ -11,6 +11,8 @@ from rich.console import Console
 from tabtune.cli.console import console
 from tabtune.cli.exit_codes import EXIT_OK
 from tabtune.config import Config
+from tabtune.errors import TabTuneInputError
+from tabtune.registry.layout import check_name
 from tabtune.report import DEFAULT_TASK, load_run, state_lines, summary_lines
 
 __all__ = ["cmd_report", "print_summary", "run_report_cli"]
@@ -38,9 +40,17 @@ def run_report_cli(cfg: Config, args: Any) -> int:
     Raises
     ------
     TabTuneInputError
-        No run for that date (or no runs at all).
+        No run for that date (or no runs at all), a task that is not a plain name, or a
+        damaged ``report.json`` / ``state.json`` (the message names the file and the fix).
     """
     task = getattr(args, "task", None) or DEFAULT_TASK
+    try:  # a name, never a path: the run folder stays inside runs_dir
+        check_name(task, "task")
+    except TabTuneInputError as exc:
+        raise TabTuneInputError(
+            f"--task: {exc} (a task is a plain name, never a path); use one of the configured "
+            f"tasks: {', '.join(sorted(cfg.tasks))}"
+        ) from None
     run = load_run(cfg.runs_dir, task, getattr(args, "date", None))
     con = console()
     if run.report is None:

@@ -39,7 +39,7 @@ from tabtune.refresh.state import BrandRecord, parse_date
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.registry import ModelRef, ModelRegistry
 
-__all__ = ["refresh_brand"]
+__all__ = ["adaptation_error", "refresh_brand"]
 
 logger = logging.getLogger("tabtune.refresh")
 
@@ -144,7 +144,10 @@ def _refresh_brand(
         rec.rows = len(data)
         mask = holdout_mask(data.X[TIME_COLUMN], cfg.adaptation.validation_fraction)
 
-    if rec.rows < cfg.adaptation.min_rows_to_adapt:
+    shrunk = _shrunk_history_champion(registry, task.name, rec)
+    if shrunk is not None:
+        _keep_champion_of_shrunk_history(cfg, task, glob, data, mask, shrunk, rec)
+    elif rec.rows < cfg.adaptation.min_rows_to_adapt:
         with _timed(t, "evaluate"):
             rec.scores = {
                 "champion": None,
@@ -157,13 +160,100 @@ def _refresh_brand(
             "served by the global model"
         )
     else:
-        _adapt_and_decide(cfg, task, date, global_id, glob, data, mask, registry, rec)
+        try:
+            _adapt_and_decide(cfg, task, date, global_id, glob, data, mask, registry, rec)
+        except Exception as exc:
+            if not adaptation_error(exc):
+                raise  # an internal error: the brand fails (retried on the next run)
+            _serve_fallback(registry, task.name, global_id, rec, exc)
 
     assert rec.model_id is not None  # every branch above chose the serving model
     with _timed(t, "write"):
         serving = glob if rec.served_by == "global" else _load_version(cfg, task, rec.model_id)
         rec.outputs, notes = write_decisions(cfg, task, brand, date, serving, rec.model_id, rows)
         rec.notes.extend(notes)
+
+
+#: Modules whose errors mean "this brand's data cannot be fitted tonight" (e.g. LightGBM's
+#: Tweedie objective on a brand whose labels are all zero), not a bug of tabtune.
+_FIT_ERROR_MODULES = ("lightgbm", "xgboost", "catboost", "sklearn", "optuna")
+
+
+def adaptation_error(exc: BaseException) -> bool:
+    """Whether ``exc`` means the brand's data cannot be adapted (rather than a bug).
+
+    A value or arithmetic error, or an error of a boosting library, is the data's; anything
+    else (a type error, a missing key, an I/O error) is an internal error.
+    """
+    module = type(exc).__module__ or ""
+    return isinstance(exc, ValueError | ArithmeticError) or module.startswith(_FIT_ERROR_MODULES)
+
+
+def _serve_fallback(
+    registry: ModelRegistry, task: str, global_id: str, rec: BrandRecord, exc: Exception
+) -> None:
+    """The brand's data cannot be adapted: its champion (else the global model) serves it
+    tonight, as ``kept`` (champion) or ``cold_start`` (global model), with the reason and a
+    note; its decisions are written from that model."""
+    error = f"{type(exc).__name__}: {exc}"
+    logger.warning("brand %s: adapting failed (%s); serving a fallback", rec.brand_id, error)
+    try:
+        champ_ref, _ = _current_champion(registry, task, rec.brand_id)
+    except Exception:  # noqa: BLE001 - the fallback of the fallback is the global model
+        champ_ref = None
+    if champ_ref is not None:
+        rec.served_by, rec.model_id, rec.champion_id = "champion", champ_ref.id, champ_ref.id
+        fallback, status = f"its champion {champ_ref.id}", "kept"
+    else:
+        rec.served_by, rec.model_id = "global", global_id
+        fallback, status = f"the global model {global_id}", "cold_start"
+    rec.status = status
+    rec.reason = f"could not be adapted tonight ({error}); served by {fallback}"
+    rec.notes.append(f"adaptation failed ({error}); decisions written from {fallback}")
+
+
+def _shrunk_history_champion(
+    registry: ModelRegistry, task: str, rec: BrandRecord
+) -> ModelRef | None:
+    """The brand's champion when it was trained on more rows than the store now has.
+
+    Appends never remove rows, so a brand with fewer rows than its champion saw has lost
+    history (a file deleted or moved); it must not silently become a cold start.
+    """
+    try:
+        champ_ref, _ = _current_champion(registry, task, rec.brand_id)
+        if champ_ref is None:
+            return None
+        trained_on = registry.manifest(champ_ref).get("rows")
+    except Exception:  # noqa: BLE001 - judged again (and reported) by the normal path
+        return None
+    if isinstance(trained_on, int) and trained_on > rec.rows:
+        return champ_ref
+    return None
+
+
+def _keep_champion_of_shrunk_history(
+    cfg: Config,
+    task: TaskConfig,
+    glob: Any,
+    data: TaskData,
+    mask: np.ndarray,
+    champ_ref: ModelRef,
+    rec: BrandRecord,
+) -> None:
+    """The store lost part of the brand's history: its champion keeps serving, reported."""
+    _keep_unchanged_champion(cfg, task, glob, data, mask, champ_ref, rec)
+    trained_on = registry_for(cfg).manifest(champ_ref).get("rows")
+    rec.status = "kept"
+    rec.reason = (
+        f"the store has {rec.rows} usable rows of this brand but its champion {champ_ref.id} "
+        f"was trained on {trained_on}: history is missing from the store; the champion keeps "
+        "serving"
+    )
+    rec.notes.append(
+        f"store history shrank from {trained_on} to {rec.rows} rows: restore the brand's "
+        "store files (tabtune check / validate name damaged ones); not adapted until then"
+    )
 
 
 def _adapt_and_decide(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from tabtune.config import Config
+from tabtune.data.limits import check_brand_id
 from tabtune.data.store import check_brands
 from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import loss_name, score_objective
@@ -46,7 +47,7 @@ from tabtune.report import load_history, run_dir_for, write_report
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.data.store import CampaignStore
 
-__all__ = ["LOCK_NAME", "refresh", "refresh_range"]
+__all__ = ["LOCK_NAME", "check_request", "refresh", "refresh_range"]
 
 logger = logging.getLogger("tabtune.refresh")
 
@@ -81,6 +82,84 @@ def _select_brands(store: CampaignStore, date: dt.date, brands: Sequence[str] | 
     return sorted(wanted)
 
 
+def check_request(
+    store: CampaignStore, brands: Sequence[str] | None, new_rows: pd.DataFrame | None
+) -> None:
+    """Check the brands asked for before anything is written (the new rows' brands count).
+
+    Raises
+    ------
+    TabTuneInputError
+        A brand id breaks the brand-id rule, or is neither in the store nor in ``new_rows``.
+    """
+    if brands is None:
+        return
+    wanted = list(dict.fromkeys(str(b) for b in brands))
+    for brand in wanted:
+        check_brand_id(brand, "brand")
+    known = set(store.brands())
+    if new_rows is not None and "brand_id" in new_rows:
+        known |= {str(b) for b in new_rows["brand_id"].unique()}
+    check_brands(wanted, sorted(known), store.root)
+
+
+def _state_problem(
+    state: dict[str, Any], date: dt.date, task: str, store_brands: Sequence[str], cfg: Config
+) -> str | None:
+    """Why a ``state.json`` does not belong to this run of this store and registry, or None."""
+    if state.get("date") != date.isoformat():
+        return f"it records the run of {state.get('date')}, not {date}"
+    if state.get("task") != task:
+        return f"it belongs to task {state.get('task')!r}, not {task!r}"
+    reg = registry_for(cfg)
+    global_id = str(state.get("global_model"))
+    if not global_id.startswith(f"global/{task}/"):
+        return f"its global model {global_id!r} is not a global model of task {task!r}"
+    try:
+        reg.from_id(global_id)
+    except TabTuneInputError:
+        return f"its global model {global_id} is not in the registry {reg.root}"
+    unknown = sorted(set(state.get("brands", {})) - set(store_brands))
+    if unknown:
+        return f"it records brands the store does not have: {unknown[:5]}"
+    for brand, record in state.get("brands", {}).items():
+        for key in ("model_id", "champion_id", "challenger_id"):
+            model_id = record.get(key)
+            if model_id is None:
+                continue
+            try:
+                reg.from_id(model_id)
+            except TabTuneInputError:
+                return f"brand {brand!r}: its {key} {model_id} is not in the registry {reg.root}"
+    return None
+
+
+def _missing_history_notes(
+    cfg: Config, task: str, store_brands: Sequence[str], brands: Sequence[str] | None
+) -> list[str]:
+    """Notes on brands that have a champion of ``task`` but no rows in the store at all."""
+    if brands is not None:
+        return []
+    try:
+        rows = registry_for(cfg).list()
+    except TabTuneInputError as exc:
+        return [f"the registry could not be listed to look for brands without history: {exc}"]
+    known = set(store_brands)
+    notes = []
+    for row in rows:
+        if row["scope"] == "brand" and row["task"] == task and row["champion"]:
+            if row["brand"] not in known:
+                notes.append(
+                    f"brand {row['brand']} has a champion ({row['id']}/{row['champion']}) but "
+                    "no rows in the store: its history is missing; it was not refreshed and no "
+                    "decisions were written for it. Restore its store folder (or retire the "
+                    "brand's models)"
+                )
+    for note in notes:
+        logger.warning("%s", note)
+    return notes
+
+
 def _has_rows_by(store: CampaignStore, brand: str, date: dt.date) -> bool:
     try:
         return store.date_range(brand)[0].date() <= date
@@ -109,8 +188,13 @@ def _refresh_date(
     store = store_for(cfg)
     selected = _select_brands(store, date, brands)
     state = load_state(state_path)
-    if state is not None and state.get("task") != task:
-        raise TabTuneInputError(f"{state_path} belongs to task {state.get('task')!r}, not {task!r}")
+    if state is not None:
+        problem = _state_problem(state, date, task, store.brands(), cfg)
+        if problem is not None:
+            raise TabTuneInputError(
+                f"run state {state_path} does not belong to this run ({problem}); nothing was "
+                "done. Move it away (or delete the run folder) to run the date again"
+            )
     todo = pending_brands(state, selected)
 
     if state is not None and state.get("finished_at") and not todo:
@@ -135,6 +219,7 @@ def _refresh_date(
             metric=loss_name(score_objective(task_cfg.objective, task_cfg.kind)),
         )
         state["global_seconds"] = round(seconds, 3)
+        state["notes"] = _missing_history_notes(cfg, task, store.brands(), brands)
         save_state(state_path, state)
     else:
         reg = registry_for(cfg)
@@ -178,6 +263,13 @@ def _refresh_session(
             stack.enter_context(registry_for(cfg).lock(LOCK_NAME, timeout=0))
         except RegistryLockedError as exc:
             raise RegistryLockedError(f"another refresh is running; refused: {exc}") from None
+        if isinstance(executor, Executor):
+            ex = executor
+        else:  # created before the append, so a missing Dask is refused before any write
+            r = cfg.refresh
+            ex = stack.enter_context(
+                make_executor(executor or r.executor, n_workers=r.n_workers, scheduler=r.scheduler)
+            )
         if new_rows is not None:
             result = store_for(cfg).append(
                 new_rows, extra_columns=cfg.data.extra_columns, on_existing="skip"
@@ -185,13 +277,7 @@ def _refresh_session(
             logger.info(
                 "appended %d new rows (%d already stored)", result.rows_written, result.rows_skipped
             )
-        if isinstance(executor, Executor):
-            yield executor
-        else:
-            r = cfg.refresh
-            yield stack.enter_context(
-                make_executor(executor or r.executor, n_workers=r.n_workers, scheduler=r.scheduler)
-            )
+        yield ex
 
 
 def refresh(
@@ -232,9 +318,12 @@ def refresh(
     RegistryLockedError
         Another refresh holds the lock (the message names its pid and host).
     TabTuneInputError
-        Bad date, unknown task or brand, bad new rows, empty store.
+        Bad date, unknown task or brand, bad new rows, empty store (all checked before
+        anything is written), or a ``state.json`` of another date, task, store or registry.
     """
     day = parse_date(date)
+    cfg.task(task)
+    check_request(store_for(cfg), brands, new_rows)
     with _refresh_session(cfg, task, new_rows, executor) as ex:
         return _refresh_date(cfg, day, task=task, brands=brands, executor=ex, progress=progress)
 
@@ -279,6 +368,8 @@ def refresh_range(
     first, last = parse_date(start, "from"), parse_date(end, "to")
     if first > last:
         raise TabTuneInputError(f"--from {first} is after --to {last}")
+    cfg.task(task)
+    check_request(store_for(cfg), brands, new_rows)
     reports = []
     with _refresh_session(cfg, task, new_rows, executor) as ex:
         day = first

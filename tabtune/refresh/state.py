@@ -40,6 +40,7 @@ __all__ = [
     "pending_brands",
     "record_brand",
     "save_state",
+    "state_problem",
 ]
 
 
@@ -256,6 +257,7 @@ def build_report(state: Mapping[str, Any]) -> RunReport:
         "median_uplift_vs_global": float(np.median(uplifts)) if uplifts else None,
     }
     notes = [state["global_note"]] if state.get("global_note") else []
+    notes += [str(n) for n in state.get("notes") or []]
     return RunReport(
         date=state["date"],
         task=state["task"],
@@ -293,7 +295,56 @@ def load_state(path: Path) -> dict[str, Any] | None:
             f"{data.get('format_version') if isinstance(data, dict) else '?'}); "
             "move it away to start the date over"
         )
+    problem = state_problem(data)
+    if problem is not None:
+        raise TabTuneInputError(
+            f"run state {path} is damaged ({problem}); move it away to start the date over"
+        )
     return data
+
+
+def state_problem(state: Mapping[str, Any]) -> str | None:
+    """What is wrong with the shape of a parsed ``state.json``, or None.
+
+    Parameters
+    ----------
+    state : mapping
+        The parsed file.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"'global_model' is not a string"``.
+    """
+    for key in ("date", "task", "started_at", "global_model"):
+        if not isinstance(state.get(key), str):
+            return f"{key!r} is not a string"
+    try:
+        dt.date.fromisoformat(state["date"])
+    except ValueError:
+        return "'date' is not YYYY-MM-DD"
+    brands = state.get("brands")
+    if not isinstance(brands, dict):
+        return "'brands' is not an object"
+    for brand, record in brands.items():
+        if not isinstance(record, dict) or record.get("brand_id") != brand:
+            return f"the record of brand {str(brand)[:40]!r} does not name that brand"
+        if record.get("status") not in STATUSES:
+            return f"brand {brand!r} has status {record.get('status')!r}, not one of {STATUSES}"
+        scores = record.get("scores") or {}
+        if not isinstance(scores, dict) or not all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+            for v in scores.values()
+        ):
+            return f"brand {brand!r}: 'scores' is not an object of numbers"
+        for key in ("model_id", "champion_id", "challenger_id"):
+            if record.get(key) is not None and not isinstance(record[key], str):
+                return f"brand {brand!r}: {key!r} is not a string"
+        if not isinstance(record.get("notes") or [], list):
+            return f"brand {brand!r}: 'notes' is not a list"
+    if not isinstance(state.get("notes") or [], list):
+        return "'notes' is not a list"
+    return None
 
 
 def _json_bytes(data: Any) -> bytes:

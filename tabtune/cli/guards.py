@@ -1,0 +1,187 @@
+"""Checks at the command line's boundary: arguments, writable folders, environment errors.
+
+* :func:`positive_int`: an ``argparse`` type for counts (``--brands``, ``--days``) that refuses
+  0 and negative numbers instead of treating them as "the default";
+* :func:`check_writable`: before a command writes anything, each configured folder it writes
+  to must be writable, so a read-only store or models folder is refused with exit 2 before
+  any other folder was changed;
+* :func:`os_error_message`: the message for an :class:`OSError` that reached the entry point
+  and that the user can fix (a read-only folder, a full disk), naming the folder, its config
+  key, the rule and the fix; the CLI exits 2 with it instead of printing a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from tabtune.errors import TabTuneInputError
+
+__all__ = [
+    "FULL_ERRNOS",
+    "READ_ONLY_ERRNOS",
+    "WRITES",
+    "check_writable",
+    "configured_folders",
+    "folder_of",
+    "os_error_message",
+    "positive_int",
+    "written_folders",
+]
+
+#: Errors of a folder the process may not write to.
+READ_ONLY_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+#: Errors of a full disk or an exhausted quota.
+FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG})
+
+#: The configured folders (config keys) each command writes to.
+WRITES: dict[str, tuple[str, ...]] = {
+    "synth": ("data.store", "data.truth_dir"),
+    "load": ("data.store",),
+    "pretrain": ("models_dir", "cache_dir"),
+    "finetune": ("models_dir", "cache_dir"),
+    "refresh": ("models_dir", "runs_dir", "outputs_dir", "cache_dir"),
+    "predict": ("outputs_dir",),
+    "bids": ("outputs_dir",),
+    "budget": ("outputs_dir",),
+    "demo": ("data.store", "data.truth_dir", "models_dir", "cache_dir"),
+}
+
+
+def positive_int(value: str) -> int:
+    """``argparse`` type: a whole number >= 1 (``"0"`` is refused, not taken as the default).
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        Not a whole number, or below 1.
+    """
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def configured_folders(cfg: Any) -> dict[str, Path]:
+    """Config key -> folder, for every folder tabtune writes to (``cache_dir`` when set)."""
+    folders = {
+        "data.store": Path(cfg.data.store),
+        "data.truth_dir": Path(cfg.data.truth_dir),
+        "models_dir": Path(cfg.models_dir),
+        "runs_dir": Path(cfg.runs_dir),
+        "outputs_dir": Path(cfg.outputs_dir),
+    }
+    if getattr(cfg, "cache_dir", None) is not None:
+        folders["cache_dir"] = Path(cfg.cache_dir)
+    return folders
+
+
+def written_folders(command: str, args: argparse.Namespace) -> tuple[str, ...]:
+    """The config keys of the folders ``command`` (with these arguments) writes to."""
+    if command == "load" and getattr(args, "dry_run", False):
+        return ()
+    keys = WRITES.get(command, ())
+    if command == "refresh" and getattr(args, "input", None):
+        keys = (*keys, "data.store")
+    return keys
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_writable(cfg: Any, keys: Iterable[str]) -> None:
+    """Refuse, before anything is written, a configured folder the process cannot write to.
+
+    A folder that does not exist yet is judged by its nearest existing parent (where it
+    would be created).
+
+    Parameters
+    ----------
+    cfg : Config
+    keys : iterable of str
+        Config keys of the folders (see :func:`configured_folders`).
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the folder, its config key and the fix.
+    """
+    folders = configured_folders(cfg)
+    for key in keys:
+        if key not in folders:
+            continue
+        folder = folders[key]
+        existing = _nearest_existing(folder)
+        if existing.exists() and not existing.is_dir():
+            raise TabTuneInputError(
+                f"{key} {folder}: {existing} is a file, not a folder; point {key} in the "
+                "config at a folder"
+            )
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise TabTuneInputError(
+                f"{key} {folder} is not writable ({existing} is read-only for this user); "
+                f"tabtune must write there: make it writable, or point {key} in the config at "
+                "a writable folder. Nothing was written."
+            )
+
+
+def folder_of(cfg: Any, filename: str | os.PathLike[str] | None) -> tuple[str, Path] | None:
+    """The configured folder (config key, path) that holds ``filename``, if any."""
+    if filename is None or cfg is None:
+        return None
+    target = Path(os.fsdecode(filename)).absolute()
+    best: tuple[str, Path] | None = None
+    for key, folder in configured_folders(cfg).items():
+        root = folder.absolute()
+        if (target == root or root in target.parents) and (
+            best is None or len(root.parts) > len(best[1].absolute().parts)
+        ):
+            best = (key, folder)
+    return best
+
+
+def os_error_message(exc: OSError, cfg: Any = None) -> str | None:
+    """The message for an environment error the user can fix, or None (an internal error).
+
+    Parameters
+    ----------
+    exc : OSError
+        What reached the entry point.
+    cfg : Config or None
+        The loaded configuration, to name the folder's config key.
+
+    Returns
+    -------
+    str or None
+        For a read-only folder or a full disk: the file, the folder and its config key, the
+        rule and the fix. ``None`` for any other error.
+    """
+    if exc.errno not in READ_ONLY_ERRNOS | FULL_ERRNOS:
+        return None
+    filename = exc.filename
+    where = folder_of(cfg, filename)
+    thing = f"{filename}" if filename else "a file"
+    key_hint = f" (in {where[0]} {where[1]})" if where else ""
+    point = f"point {where[0]} in the config elsewhere" if where else "write somewhere else"
+    reason = exc.strerror or os.strerror(exc.errno or 0)
+    if exc.errno in FULL_ERRNOS:
+        return (
+            f"cannot write {thing}{key_hint}: {reason}; tabtune needs free disk space to write "
+            f"its files: free some space (or {point}) and rerun. Files are replaced "
+            "atomically, so no half-written file was left."
+        )
+    return (
+        f"cannot write {thing}{key_hint}: {reason}; the folder must be writable by this user: "
+        f"make it writable (or {point}) and rerun."
+    )

@@ -1,0 +1,511 @@
+"""Fault and bad-input matrix at the command line's boundary (issue 15), part two.
+
+Each case runs ``tabtune`` in-process on a copy of one small refreshed workspace and asserts
+the exit code, the message (what, the rule, the fix) and that nothing was written or changed
+(sha256 of every file of the workspace before and after, :func:`digest_tree`). The store,
+registry, leaf-cache and config cases are in ``tests/test_hardening.py``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, main
+from tabtune.cli.guards import os_error_message
+from tabtune.data.store import CampaignStore
+from tests.conftest import write_small_config
+from tests.test_hardening import digest_tree
+
+D0 = "2024-02-05"  # the date the template workspace was refreshed for
+D1 = "2024-02-06"
+
+
+def _run(capsys, *argv: str) -> tuple[int, str]:
+    code = main(["--config", "tabtune.yaml", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 simulated brands over 40 days, refreshed once for :data:`D0`."""
+    root = tmp_path_factory.mktemp("workspace")
+    write_small_config(root, synth={"n_brands": 3, "n_days": 40, "seed": 3})
+    old = Path.cwd()
+    os.chdir(root)
+    try:
+        assert main(["--config", "tabtune.yaml", "synth"]) == EXIT_OK
+        assert main(["--config", "tabtune.yaml", "refresh", "--date", D0]) == EXIT_OK
+    finally:
+        os.chdir(old)
+    return root
+
+
+@pytest.fixture
+def ws(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh copy of the template workspace; the test runs inside it."""
+    root = tmp_path / "ws"
+    shutil.copytree(template, root)
+    monkeypatch.chdir(root)
+    return root
+
+
+def _new_rows(brand: str = "b001") -> Path:
+    """A CSV of one valid new day for ``brand``: its last stored day, copied to the next."""
+    rows = CampaignStore("data/campaigns").read(brands=[brand])
+    last = rows[rows["date"] == rows["date"].max()].copy()
+    last["date"] = last["date"] + pd.Timedelta(days=1)
+    path = Path("new.csv").absolute()
+    last.to_csv(path, index=False)
+    return path
+
+
+def _refused(capsys, ws: Path, argv: list[str], *needles: str, code: int = EXIT_BAD_INPUT) -> str:
+    """Run, expect ``code`` and every needle in the output, and an unchanged workspace."""
+    before = digest_tree(ws)
+    got, out = _run(capsys, *argv)
+    assert got == code, out
+    assert "Traceback" not in out
+    for needle in needles:
+        assert needle in out, (needle, out)
+    assert digest_tree(ws) == before
+    return out
+
+
+# ================================================================== arguments refused by the parser
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["synth", "--brands", "0"], "--brands: must be at least 1, got 0"),
+        (["synth", "--days", "0"], "--days: must be at least 1, got 0"),
+        (["synth", "--brands", "-3"], "--brands: must be at least 1, got -3"),
+        (["synth", "--brands", "many"], "'many' is not a whole number"),
+        (["demo", "--brands", "0"], "--brands: must be at least 1"),
+        (["tune", "--trials", "0"], "--trials: must be at least 1"),
+        (["tune", "--jobs", "0"], "--jobs: must be at least 1"),
+    ],
+)
+def test_counts_below_one_are_refused(ws: Path, capsys, argv, needle) -> None:
+    _refused(capsys, ws, argv, needle)
+
+
+# ================================================================== synth into a store with data
+
+
+def test_synth_refuses_to_mix_into_a_store_with_other_data(ws: Path, capsys) -> None:
+    _refused(capsys, ws, ["synth", "--seed", "5"], "already holds 3 brand(s)", "--append")
+
+
+def test_synth_refuses_more_brands_into_an_existing_store(ws: Path, capsys) -> None:
+    _refused(capsys, ws, ["synth", "--brands", "5"], "2 new brand(s)", "--append")
+
+
+def test_synth_append_adds_on_purpose(ws: Path, capsys) -> None:
+    code, out = _run(capsys, "synth", "--brands", "5", "--append")
+    assert code == EXIT_OK, out
+    assert len(CampaignStore("data/campaigns").brands()) == 5
+
+
+def test_synth_repeated_writes_nothing_and_is_allowed(ws: Path, capsys) -> None:
+    before = digest_tree(ws / "data" / "campaigns")
+    code, out = _run(capsys, "synth")
+    assert code == EXIT_OK and "0 rows written" in out
+    assert digest_tree(ws / "data" / "campaigns") == before
+
+
+# ================================================================== path escape through --task
+
+
+@pytest.mark.parametrize("task", ["ABS", "../runs", ".hidden", "a/b"])
+def test_report_task_cannot_name_a_path(ws: Path, capsys, tmp_path: Path, task: str) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(ws / "runs" / D0 / "report.json", outside / "report.json")
+    task = str(outside) if task == "ABS" else task
+    before = digest_tree(outside)
+    _refused(capsys, ws, ["report", "--task", task], "--task", "plain name", "bid")
+    assert digest_tree(outside) == before  # no report.html written there
+
+
+def test_refresh_task_cannot_name_a_path(ws: Path, capsys, tmp_path: Path) -> None:
+    _refused(capsys, ws, ["refresh", "--date", D1, "--task", str(tmp_path)], "task")
+
+
+# ================================================================== damaged report.json
+
+
+_REPORT_DAMAGE = {
+    "not json": lambda text: text[: len(text) // 2],
+    "a list": lambda text: "[1, 2]",
+    "brands not a list": lambda text: json.dumps({**json.loads(text), "brands": {"a": 1}}),
+    "brand without id": lambda text: json.dumps({**json.loads(text), "brands": [{"x": 1}]}),
+    "scores not numbers": lambda text: json.dumps(
+        {**json.loads(text), "brands": [{"brand_id": "b", "scores": {"global": "x"}}]}
+    ),
+    "timings not numbers": lambda text: json.dumps({**json.loads(text), "timings": {"wall": "x"}}),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(_REPORT_DAMAGE))
+def test_a_damaged_report_json_is_named(ws: Path, capsys, damage: str) -> None:
+    path = ws / "runs" / D0 / "report.json"
+    path.write_text(_REPORT_DAMAGE[damage](path.read_text()))
+    _refused(capsys, ws, ["report"], str(Path("runs") / D0 / "report.json"), "refresh --date")
+
+
+# ================================================================== damaged or foreign state.json
+
+
+def _state_only(ws: Path) -> Path:
+    """Make the template's run unfinished: its report gone, its state kept."""
+    for name in ("report.json", "report.html"):
+        (ws / "runs" / D0 / name).unlink()
+    return ws / "runs" / D0 / "state.json"
+
+
+_STATE_DAMAGE = {
+    "not json": lambda s: "{",
+    "a list": lambda s: [s],
+    "no global model": lambda s: {k: v for k, v in s.items() if k != "global_model"},
+    "brands a list": lambda s: {**s, "brands": list(s["brands"])},
+    "unknown status": lambda s: {
+        **s,
+        "brands": {b: {**r, "status": "done"} for b, r in s["brands"].items()},
+    },
+}
+
+
+@pytest.mark.parametrize("command", ["report", "refresh"])
+@pytest.mark.parametrize("damage", sorted(_STATE_DAMAGE))
+def test_a_damaged_state_json_is_named(ws: Path, capsys, command: str, damage: str) -> None:
+    if command == "report" and damage == "no global model":
+        pytest.skip("report shows counts per status only; refresh needs the global model")
+    path = _state_only(ws)
+    new = _STATE_DAMAGE[damage](json.loads(path.read_text()))
+    path.write_text(new if isinstance(new, str) else json.dumps(new))
+    argv = ["report"] if command == "report" else ["refresh", "--date", D0]
+    _refused(capsys, ws, argv, "state.json", "move" if command == "refresh" else "state")
+
+
+def _foreign_state(ws: Path, case: str) -> list[str]:
+    """Plant a ``state.json`` that belongs elsewhere; returns the refresh command."""
+    state = json.loads((ws / "runs" / D0 / "state.json").read_text())
+    date, task = D1, "bid"
+    if case == "other date":
+        pass  # D0's finished state copied into D1's folder
+    elif case == "other task":
+        date, task = D0, "budget"
+        state = {**state, "finished_at": None}
+    elif case == "other global model":
+        date, state = D0, {**state, "global_model": "global/bid/v0099", "finished_at": None}
+    elif case == "brand not in the store":
+        date = D0
+        state["brands"]["ghost"] = {**state["brands"]["b000"], "brand_id": "ghost"}
+    elif case == "model not in the registry":
+        date = D0
+        state["brands"]["b001"] = {**state["brands"]["b001"], "model_id": "brands/b001/bid/v0042"}
+    run_dir = ws / "runs" / date if task == "bid" else ws / "runs" / date / task
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "state.json").write_text(json.dumps(state))
+    return ["refresh", "--date", date, "--task", task]
+
+
+@pytest.mark.parametrize(
+    ("case", "needle"),
+    [
+        ("other date", f"records the run of {D0}, not {D1}"),
+        ("other task", "belongs to task 'bid', not 'budget'"),
+        ("other global model", "global/bid/v0099 is not in the registry"),
+        ("brand not in the store", "brands the store does not have: ['ghost']"),
+        ("model not in the registry", "brands/b001/bid/v0042 is not in the registry"),
+    ],
+)
+def test_a_foreign_state_json_is_refused_not_trusted(ws: Path, capsys, case, needle) -> None:
+    argv = _foreign_state(ws, case)
+    _refused(capsys, ws, argv, "state.json", "does not belong to this run", needle, "Move it away")
+
+
+# ================================================================== every argument before any write
+
+
+@pytest.mark.parametrize(
+    ("brands", "needle"),
+    [("nosuchbrand", "nosuchbrand"), ("b001,a..b", "contains '..'"), ("b001, x" * 1, "'x'")],
+)
+def test_refresh_input_checks_brands_before_appending(ws: Path, capsys, brands, needle) -> None:
+    new = _new_rows()
+    _refused(capsys, ws, ["refresh", "--date", D1, "--input", str(new), "--brands", brands], needle)
+
+
+def test_refresh_input_may_name_a_brand_it_brings(ws: Path, capsys) -> None:
+    rows = pd.read_csv(_new_rows()).assign(brand_id="newco")
+    rows.to_csv("new.csv", index=False)
+    code, out = _run(capsys, "refresh", "--date", D1, "--input", "new.csv", "--brands", "newco")
+    assert code == EXIT_OK, out
+
+
+def test_refresh_bad_date_writes_nothing(ws: Path, capsys) -> None:
+    new = _new_rows()
+    _refused(capsys, ws, ["refresh", "--date", "2024-13-01", "--input", str(new)], "YYYY-MM-DD")
+
+
+# ================================================================== read-only folders, full disk
+
+
+def _deny_writes_under(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """``os.access`` says ``folder`` (and below) is read-only (tests may run as root)."""
+    real = os.access
+    folder = folder.absolute()
+
+    def access(path, mode, *args, **kwargs):
+        p = Path(path).absolute()
+        if mode & os.W_OK and (p == folder or folder in p.parents):
+            return False
+        return real(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+
+
+@pytest.mark.parametrize(
+    ("folder", "argv", "key"),
+    [
+        ("data/campaigns", ["load", "NEW"], "data.store"),
+        ("data/campaigns", ["synth", "--append", "--brands", "4"], "data.store"),
+        ("data/campaigns", ["refresh", "--date", D1, "--input", "NEW"], "data.store"),
+        ("models", ["pretrain"], "models_dir"),
+        ("models", ["refresh", "--date", D1], "models_dir"),
+        ("runs", ["refresh", "--date", D1], "runs_dir"),
+        ("outputs", ["bids"], "outputs_dir"),
+    ],
+)
+def test_a_read_only_folder_is_refused_before_any_write(
+    ws: Path, capsys, monkeypatch, folder: str, argv: list[str], key: str
+) -> None:
+    new = str(_new_rows())
+    argv = [new if a == "NEW" else a for a in argv]
+    _deny_writes_under(monkeypatch, ws / folder)
+    _refused(capsys, ws, argv, key, "not writable", "make it writable", "Nothing was written")
+
+
+def test_load_dry_run_needs_no_write_access(ws: Path, capsys, monkeypatch) -> None:
+    new = str(_new_rows())
+    _deny_writes_under(monkeypatch, ws / "data" / "campaigns")
+    code, out = _run(capsys, "load", new, "--dry-run")
+    assert code == EXIT_OK, out
+
+
+def _fail_writes(monkeypatch: pytest.MonkeyPatch, err: int) -> None:
+    """Every atomic write fails with ``err`` while writing its temporary file."""
+    import tabtune.atomic as atomic
+
+    real = atomic.os.fsync
+
+    def fsync(fd):
+        raise OSError(err, os.strerror(err))
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    assert real is not fsync
+
+
+@pytest.mark.parametrize(
+    ("argv", "key"),
+    [
+        (["load", "NEW"], "data.store"),
+        (["refresh", "--date", D1, "--input", "NEW"], "data.store"),
+        (["synth", "--append", "--brands", "4"], "data.store"),
+    ],
+)
+def test_disk_full_during_an_append_exits_2_and_leaves_no_trace(
+    ws: Path, capsys, monkeypatch, argv: list[str], key: str
+) -> None:
+    new = str(_new_rows())
+    argv = [new if a == "NEW" else a for a in argv]
+    _fail_writes(monkeypatch, errno.ENOSPC)
+    _refused(capsys, ws, argv, "No space left on device", "free some space", "atomically")
+
+
+def test_permission_denied_at_write_time_exits_2(ws: Path, capsys, monkeypatch) -> None:
+    new = str(_new_rows())
+    _fail_writes(monkeypatch, errno.EROFS)
+    _refused(capsys, ws, ["load", new], "Read-only file system", "make it writable")
+
+
+def test_os_error_messages_name_the_configured_folder(ws: Path) -> None:
+    from tabtune.config import load_config
+
+    cfg = load_config("tabtune.yaml")
+    exc = OSError(errno.ENOSPC, "No space left on device", "models/global/bid/.x.tmp")
+    message = os_error_message(exc, cfg)
+    assert message is not None and "models_dir" in message and "free some space" in message
+    assert os_error_message(OSError(errno.EIO, "I/O error"), cfg) is None  # a real fault
+
+
+def test_a_file_where_a_folder_belongs_is_refused(ws: Path, capsys) -> None:
+    shutil.rmtree(ws / "outputs")
+    (ws / "outputs").write_text("not a folder")
+    _refused(capsys, ws, ["bids"], "outputs_dir", "is a file, not a folder")
+
+
+# ================================================================== config paths (already handled)
+
+
+def test_a_config_path_that_is_a_folder_exits_2(ws: Path, capsys) -> None:
+    before = digest_tree(ws)
+    code = main(["--config", str(ws), "report"])
+    out = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and "is a directory" in out
+    assert digest_tree(ws) == before
+
+
+def test_a_non_utf8_config_exits_2(ws: Path, capsys) -> None:
+    Path("bad.yaml").write_bytes(b"models_dir: \xff\xfe\n")
+    before = digest_tree(ws)
+    code = main(["--config", "bad.yaml", "report"])
+    out = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and "not UTF-8" in out
+    assert digest_tree(ws) == before
+
+
+# ================================================================== failure isolation that degrades
+
+
+def _zero_revenue_brand() -> Path:
+    rows = CampaignStore("data/campaigns").read(brands=["b001"])
+    rows = rows.assign(brand_id="zero", revenue=0.0, conversions=0)
+    rows.to_csv("zero.csv", index=False)
+    return Path("zero.csv")
+
+
+def _report(date: str = D1) -> dict:
+    return json.loads(Path("runs", date, "report.json").read_text())
+
+
+def _brand(report: dict, brand: str) -> dict:
+    return next(b for b in report["brands"] if b["brand_id"] == brand)
+
+
+def test_an_unadaptable_brand_is_served_by_the_global_model(ws: Path, capsys) -> None:
+    zero = _zero_revenue_brand()
+    code, out = _run(capsys, "refresh", "--date", D1, "--input", str(zero))
+    assert code == EXIT_OK, out
+    rec = _brand(_report(), "zero")
+    assert rec["status"] == "cold_start" and rec["served_by"] == "global"
+    assert "could not be adapted tonight" in rec["reason"] and "sum of labels" in rec["reason"]
+    assert any("decisions written from the global model" in n for n in rec["notes"])
+    assert Path(rec["outputs"]["bids"]).exists()
+    assert "adaptation failed" in out  # the note reaches the terminal
+
+
+def _break_adaptation(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    import tabtune.refresh.brand as brand_module
+
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(brand_module, "challenge", broken)
+
+
+def test_a_brand_that_cannot_be_adapted_keeps_its_champion(ws: Path, capsys, monkeypatch) -> None:
+    _new_rows()
+    _break_adaptation(monkeypatch, ValueError("all labels are zero"))
+    code, out = _run(capsys, "refresh", "--date", D1, "--input", "new.csv", "--brands", "b001")
+    assert code == EXIT_OK, out
+    rec = _brand(_report(), "b001")
+    champion = (ws / "models" / "brands" / "b001" / "bid" / "CHAMPION").read_text().strip()
+    assert rec["status"] == "kept" and rec["served_by"] == "champion"
+    assert rec["model_id"] == f"brands/b001/bid/{champion}"
+    assert "all labels are zero" in rec["reason"] and Path(rec["outputs"]["bids"]).exists()
+
+
+def test_an_internal_error_still_fails(ws: Path, capsys, monkeypatch) -> None:
+    _new_rows()
+    _break_adaptation(monkeypatch, KeyError("bug"))
+    code, out = _run(capsys, "refresh", "--date", D1, "--input", "new.csv", "--brands", "b001")
+    assert code == EXIT_PARTIAL, out
+    rec = _brand(_report(), "b001")
+    assert rec["status"] == "failed" and "KeyError" in rec["reason"]
+
+
+def test_lost_history_of_a_brand_with_a_champion_is_reported(ws: Path, capsys) -> None:
+    store = CampaignStore("data/campaigns")
+    rows = store.read(brands=["b002"])
+    shutil.rmtree(store.partition_dir("b002"))
+    store.append(rows[rows["date"] >= rows["date"].max() - pd.Timedelta(days=3)])
+    code, out = _run(capsys, "refresh", "--date", D1)
+    assert code == EXIT_OK, out
+    rec = _brand(_report(), "b002")
+    assert rec["status"] == "kept" and rec["served_by"] == "champion", rec
+    assert "history is missing" in rec["reason"]
+    assert any("store history shrank" in n for n in rec["notes"])
+
+
+def test_a_brand_whose_history_is_gone_is_noted_in_the_report(ws: Path, capsys) -> None:
+    shutil.rmtree(CampaignStore("data/campaigns").partition_dir("b002"))
+    code, out = _run(capsys, "refresh", "--date", D1)
+    assert code == EXIT_OK, out
+    notes = " ".join(_report()["notes"])
+    assert "brand b002 has a champion" in notes and "history is missing" in notes
+    assert "brand b002 has a champion" in out
+
+
+# ================================================================== no orphaned workers
+
+
+_PARENT = textwrap.dedent(
+    """
+    import os, sys, time
+    from tabtune.parallel import ProcessExecutor
+    ex = ProcessExecutor(n_workers=2, threads_per_worker=1)
+    for outcome in ex.run(time.sleep, {"a": (0.1,), "b": (0.1,)}):
+        assert outcome.ok, outcome.error
+    pool = ex._ensure_pool()
+    futures = [pool.submit(time.sleep, 60) for _ in range(2)]  # busy workers
+    print(" ".join(str(p) for p in pool._processes), flush=True)
+    time.sleep(120)
+    """
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_sigkilled_parent_leaves_no_process_pool_workers(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        workers = [int(p) for p in parent.stdout.readline().split()]
+        assert len(workers) == 2 and all(_alive(p) for p in workers)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in workers), "orphaned workers survived their parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for pid in locals().get("workers", []):
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
