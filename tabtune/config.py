@@ -12,6 +12,7 @@ Relative paths resolve against the directory tabtune runs in (DESIGN.md, "CLI co
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,7 @@ from pydantic import (
 from tabtune.data.schema import CONTRACT_COLUMNS
 from tabtune.errors import ConfigError
 from tabtune.params import Section, section_params
+from tabtune.safe_yaml import load_yaml_file
 
 __all__ = [
     "BUILTIN_TASKS",
@@ -81,8 +83,6 @@ class DatePartsConfig(_Section):
 
 def _check_date_format(value: str) -> str:
     """A strptime format that round-trips a date with its year, month and day."""
-    from datetime import datetime
-
     probe = datetime(2024, 11, 23)
     try:
         again = datetime.strptime(probe.strftime(value), value)
@@ -439,7 +439,6 @@ class Config(_Section):
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     # Limits (size, UTF-8, regular file, alias expansion): tabtune.safe_yaml.
-    from tabtune.safe_yaml import load_yaml_file
 
     if not path.exists():
         raise ConfigError(f"config file not found: {path}")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tabtune.config import Config, TaskConfig
+from tabtune.data.store import CampaignStore
 from tabtune.errors import TabTuneInputError
 from tabtune.features import (
     GROUP_COLUMN,
@@ -29,11 +30,12 @@ from tabtune.features import (
 
 # The estimator builders live in tabtune.model_factory; tuning and tests reach them here too.
 from tabtune.model_factory import brand_estimator, estimator_class, global_estimator  # noqa: F401
+from tabtune.registry import ModelRegistry
 from tabtune.tasks.budget import pooled_response, write_pooled_response
 
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.estimators import TabTuneClassifier, TabTuneRegressor
-    from tabtune.registry import ModelRef, ModelRegistry
+    from tabtune.registry import ModelRef
 
 logger = logging.getLogger("tabtune")
 
@@ -77,15 +79,11 @@ class BrandResult:
 
 def store_for(cfg: Config):
     """The configured campaign store."""
-    from tabtune.data.store import CampaignStore
-
     return CampaignStore(cfg.data.store)
 
 
 def registry_for(cfg: Config) -> ModelRegistry:
     """The configured model registry."""
-    from tabtune.registry import ModelRegistry
-
     return ModelRegistry(cfg.models_dir)
 
 

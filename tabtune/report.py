@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tabtune.atomic import atomic_write_bytes
 from tabtune.errors import TabTuneInputError
 from tabtune.optional import install_hint, optional_import
 from tabtune.registry.layout import check_name
@@ -551,7 +552,6 @@ def write_report(
     dict of str to Path
         ``{"json": ..., "html": ...}``.
     """
-    from tabtune.atomic import atomic_write_bytes
 
     run_dir = Path(run_dir)
     paths = {"json": run_dir / REPORT_JSON, "html": run_dir / REPORT_HTML}

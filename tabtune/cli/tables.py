@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from tabtune.cli.console import fmt
+from tabtune.evaluation import loss_name, score_objective
 
 if TYPE_CHECKING:  # pragma: no cover - types only: tuning imports Optuna
     from tabtune.config import TaskConfig
@@ -19,8 +20,6 @@ __all__ = ["brand_table", "console_table", "metric_name", "summary_table"]
 
 def metric_name(task: TaskConfig) -> str:
     """The loss a task's holdout scores are in (log loss, a deviance or squared error)."""
-    from tabtune.evaluation import loss_name, score_objective
-
     return loss_name(score_objective(task.objective, task.kind))
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from tabtune.config import BUILTIN_TASKS, builtin_task
 from tabtune.data.store import CampaignStore
 
 if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not the reverse
@@ -142,7 +143,6 @@ def check_data(cfg: Config) -> DataCheck:
     TabTuneInputError
         The store is empty (the message says to run ``tabtune load``).
     """
-    from tabtune.config import BUILTIN_TASKS, builtin_task
 
     store = CampaignStore(cfg.data.store)
     schema = store.schema()

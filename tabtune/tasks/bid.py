@@ -95,8 +95,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tabtune.atomic import atomic_write_bytes
+
 # BID_TASK: the packaged bid task's mapping (tabtune.config), used by the ``bids`` command.
 from tabtune.config import Config, TaskConfig, default_config
+from tabtune.data.store import atomic_write_parquet
 from tabtune.errors import TabTuneInputError
 from tabtune.features import (
     BID_CONTEXT,
@@ -584,7 +587,6 @@ class BidRecommender:
         Path
         """
         self._check_fitted()
-        from tabtune.atomic import atomic_write_bytes
 
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)
@@ -592,8 +594,6 @@ class BidRecommender:
         if self.cvr_models_ is not None:
             self.cvr_models_.save(root / "cvr")
         if getattr(self, "bid_history_", None) is not None:
-            from tabtune.data.store import atomic_write_parquet
-
             atomic_write_parquet(self.bid_history_, root / BID_HISTORY_FILE)
         cfg = self._config()
         meta = {

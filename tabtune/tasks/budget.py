@@ -84,7 +84,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tabtune.atomic import atomic_write_bytes
 from tabtune.config import Config, TaskConfig, builtin_task_spec, default_config
+from tabtune.data.store import atomic_write_parquet
 from tabtune.errors import TabTuneInputError
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN
 from tabtune.spend_features import LONG_WINDOW_DAYS, daily_spend, empty_daily_spend
@@ -597,8 +599,6 @@ class BudgetPlanner:
         Path
         """
         self._check_fitted()
-        from tabtune.atomic import atomic_write_bytes
-        from tabtune.data.store import atomic_write_parquet
 
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)
@@ -701,7 +701,6 @@ def write_pooled_response(response: HillResponse | None, directory: str | Path) 
     """Write a pooled response as :data:`HILL_FILE` in ``directory`` (nothing when None)."""
     if response is None:
         return
-    from tabtune.atomic import atomic_write_bytes
 
     text = json.dumps(response.to_dict()).encode("utf-8")
     atomic_write_bytes(Path(directory) / HILL_FILE, text)

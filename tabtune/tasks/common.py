@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tabtune.atomic import atomic_write_bytes
 from tabtune.config import Config, TaskConfig, builtin_task, default_config
+from tabtune.data.schema import validate_campaigns
 from tabtune.errors import TabTuneInputError
 from tabtune.estimators import TabTuneClassifier, TabTuneRegressor
 from tabtune.features import GROUP_COLUMN, align_features, model_features, task_data
@@ -85,8 +87,6 @@ def as_timestamp(value: Any, name: str) -> pd.Timestamp:
 
 def prepare_rows(history: pd.DataFrame) -> pd.DataFrame:
     """Validate campaign rows against the data contract and return them normalised."""
-    from tabtune.data.schema import validate_campaigns
-
     if not isinstance(history, pd.DataFrame):
         raise TabTuneInputError(
             f"history must be a pandas DataFrame of campaign rows, got {type(history).__name__}"
@@ -278,8 +278,6 @@ class ModelSet:
     # -- persistence -----------------------------------------------------------------
     def save(self, path: Path) -> None:
         """Write every model with its native ``save`` plus an index (``models.json``)."""
-        from tabtune.atomic import atomic_write_bytes
-
         path.mkdir(parents=True, exist_ok=True)
         self.global_model.save(path / "global")
         brands = []

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tabtune.atomic import atomic_write_bytes
 from tabtune.errors import TabTuneInputError
 from tabtune.optional import optional_import
 
@@ -32,7 +33,6 @@ def _pyplot() -> Any:
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    from tabtune.atomic import atomic_write_bytes
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
