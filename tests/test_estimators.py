@@ -53,7 +53,7 @@ ENVIRONMENT_SKIPS = {"check_array_api_input"}
 @pytest.mark.parametrize("cls", [TabTuneRegressor, TabTuneClassifier])
 def test_scikit_learn_checks_at_the_defaults(cls, backend):
     # Default parameters (early stopping on), only the backend named: every check passes
-    # except the declared one, which does fail, for the declared reason.
+    # except, possibly, the declared one, for the declared reason.
     est = cls() if backend == "lightgbm" else cls(backend=backend)
     expected = expected_failed_checks(est)
     assert set(expected) == {"check_sample_weight_equivalence_on_dense_data"}
@@ -67,7 +67,9 @@ def test_scikit_learn_checks_at_the_defaults(cls, backend):
         or (r["status"] == "skipped" and r["check_name"] not in ENVIRONMENT_SKIPS)
     ]
     assert unexplained == []
-    assert {r["check_name"] for r in results if r["status"] == "xfail"} == set(expected)
+    # The declared check may fail or pass: with regrow_on_all_rows (the default) the weighted
+    # and the repeated fits differ only when early stopping finds different round counts.
+    assert {r["check_name"] for r in results if r["status"] == "xfail"} <= set(expected)
 
 
 def test_defaults_are_the_parameter_table():

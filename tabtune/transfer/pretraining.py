@@ -90,7 +90,7 @@ def pretrain(
         # A fresh encoding (fresh seeded folds), so the result is exactly that of a fit of
         # n_rounds without early stopping.
         fit = FitEncoding(model, rows, params.n_classes, np.random.default_rng(random_state))
-        train, valid = fit.part(None), None
+        train, valid = fit.part(rows.positions(0, len(rows))), None  # in time order
         fit.fill_out_of_fold(train, dropout=CONTEXT_DROPOUT)
         model.booster = backend.train(
             params, model.layout, train.matrix, num_rounds=trained.n_rounds
