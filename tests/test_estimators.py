@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from contracts import SMALL, make_brands, new_brand, pretrained
+from contracts import SMALL, adapted, make_brands, new_brand, pretrained
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
@@ -381,3 +381,111 @@ def test_pretraining_regrows_on_all_rows_with_the_rounds_found(backend) -> None:
     ).fit(X, y)
     np.testing.assert_array_equal(grown.predict(X), oracle.predict(X))
     assert not np.array_equal(grown.predict(X), kept.predict(X))  # the newest rows count
+
+
+def _oracle_gain_shares(est) -> dict[str, float]:
+    """The native library's own total gain per model feature, as shares (the oracle)."""
+    booster = est.booster_
+    if est.backend_ == "lightgbm":
+        gains = dict(
+            zip(booster.feature_name(), booster.feature_importance(importance_type="gain"))
+        )
+    else:
+        gains = booster.get_score(importance_type="total_gain")
+    total = sum(gains.values())
+    return {name: float(g) / total for name, g in gains.items()}
+
+
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+def test_feature_importances_are_the_native_gain_per_input_and_context_feature(backend):
+    from sklearn.feature_selection import SelectFromModel
+
+    base = pretrained(backend, "cpu")
+    Xn, yn = new_brand()
+    brand = adapted(base, Xn, yn, strategy="continue")
+    for est in (base, brand):
+        oracle = _oracle_gain_shares(est)
+        names = list(est.feature_names_in_)
+        imp = est.feature_importances_
+        assert imp.shape == (est.n_features_in_,) and imp.dtype == np.float64
+        assert imp == pytest.approx([oracle.get(n, 0.0) for n in names], abs=1e-12)
+        # the group and time columns are not model features: the brand acts through context
+        assert imp[names.index("brand_id")] == 0.0 and imp[names.index("date")] == 0.0
+        assert imp[names.index("spend")] > 0 and imp[names.index("channel")] > 0
+        context = est.context_importances_
+        assert set(context) == {"__brand_mean", "__brand_level_mean", "__brand_log_rows"}
+        assert context == pytest.approx({n: oracle.get(n, 0.0) for n in context}, abs=1e-12)
+        assert imp.sum() + sum(context.values()) == pytest.approx(1.0)
+        assert sum(context.values()) > 0  # brand level effects: the context carries gain
+    # scikit-learn's consumers of feature_importances_ work on it
+    support = SelectFromModel(base, prefit=True, threshold=1e-9).get_support()
+    assert list(np.asarray(base.feature_names_in_)[support]) == [
+        n
+        for n, v in zip(base.feature_names_in_, base.feature_importances_, strict=True)
+        if v > 1e-9
+    ]
+
+
+def test_feature_importances_without_group_column_and_before_fit():
+    X, y = make_brands(["a", "b"], n_days=20)
+    arr = X[["spend", "weekday"]].to_numpy()
+    est = TabTuneRegressor(**SMALL)
+    assert not hasattr(est, "feature_importances_")
+    est.fit(arr, y)
+    oracle = _oracle_gain_shares(est)
+    assert est.feature_importances_ == pytest.approx([oracle.get("x0", 0.0), oracle.get("x1", 0)])
+    assert est.context_importances_ == {}
+    assert est.feature_importances_.sum() == pytest.approx(1.0)
+
+
+def test_missing_group_column_names_the_column_transformer_prefix():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_brands(["a", "b"], n_days=20)
+    X = X.drop(columns="date")
+    transformer = ColumnTransformer(
+        [("scale", StandardScaler(), ["spend"])], remainder="passthrough"
+    ).set_output(transform="pandas")
+    Xt = transformer.fit_transform(X)
+    assert "remainder__brand_id" in Xt.columns
+    est = TabTuneRegressor(group_column="brand_id", **SMALL)
+    with pytest.raises(TabTuneInputError) as info:
+        est.fit(Xt, y)
+    message = str(info.value)
+    assert "group_column='brand_id' is not a column of X" in message
+    assert "'remainder__brand_id'" in message and "verbose_feature_names_out=False" in message
+    # the fix the message names works
+    fixed = ColumnTransformer(
+        [("scale", StandardScaler(), ["spend"])],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+    assert est.fit(fixed.fit_transform(X), y).predict(fixed.transform(X)).shape == (len(y),)
+    # an array has no names at all: say so
+    with pytest.raises(TabTuneInputError, match="X is an array.*x0 .. x1"):
+        TabTuneRegressor(group_column="brand_id", **SMALL).fit(
+            X[["spend", "weekday"]].to_numpy(), y
+        )
+    with pytest.raises(TabTuneInputError, match="time_column='day'.*columns: brand_id, channel"):
+        TabTuneRegressor(time_column="day", **SMALL).fit(X, y)
+
+
+def test_strings_in_numpy_input_name_the_column_and_the_fix():
+    X, y = make_brands(["a", "b"], n_days=20)
+    arr = X[["spend", "channel", "weekday"]].to_numpy()  # object array, strings in column 1
+    assert arr.dtype == object
+    with pytest.raises(TabTuneInputError, match="column 1 holds strings.*'search'") as info:
+        TabTuneRegressor(**SMALL).fit(arr, y)
+    assert "DataFrame" in str(info.value) and "OrdinalEncoder" in str(info.value)
+    assert not isinstance(info.value.__cause__, TabTuneInputError)  # NumPy's error is the cause
+    # lists of rows too, and at predict time on a model fitted on an array
+    with pytest.raises(TabTuneInputError, match="column 1 holds strings"):
+        TabTuneRegressor(**SMALL).fit(arr.tolist(), y)
+    est = TabTuneRegressor(**SMALL).fit(X[["spend", "weekday"]].to_numpy(), y)
+    with pytest.raises(TabTuneInputError, match="column 0 holds strings.*'x'"):
+        est.predict(np.array([["x", 1.0]], dtype=object))
+    # numbers stored as objects still fit
+    assert TabTuneRegressor(**SMALL).fit(X[["spend", "weekday"]].to_numpy(object), y).predict(
+        X[["spend", "weekday"]].to_numpy()
+    ).shape == (len(y),)

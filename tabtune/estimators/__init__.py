@@ -8,6 +8,9 @@ Modules
 -------
 :mod:`~tabtune.estimators.inputs`
     input handling: X, y and weights, column names, time order.
+:mod:`~tabtune.estimators.importance`
+    gain importance: ``feature_importances_`` per input column, ``context_importances_`` per
+    brand-context feature.
 :mod:`~tabtune.estimators.persistence`
     saved estimators: the manifest and the native model file.
 :mod:`~tabtune.estimators.base`

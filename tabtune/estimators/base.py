@@ -28,6 +28,7 @@ from tabtune.boosting.base import (
 )
 from tabtune.boosting.encoding import FeatureSchema, Table, column_values
 from tabtune.errors import TabTuneInputError
+from tabtune.estimators.importance import gain_shares
 from tabtune.estimators.inputs import (
     array_names,
     check_columns_exist,
@@ -491,6 +492,23 @@ class TabTuneBase(BaseEstimator):
             device=device,
             extra=dict(extra or {}),
         )
+
+    # -- importance -------------------------------------------------------------------------
+    def _gain_shares(self) -> tuple[np.ndarray, dict[str, float]]:
+        check_is_fitted(self)
+        inputs = getattr(self, "feature_names_in_", None)
+        names = list(inputs) if inputs is not None else array_names(self.n_features_in_)
+        return gain_shares(self.backend_, self.booster_, self._model.layout.names, names)
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """Each input column's share of the model's total gain (see the class docstring)."""
+        return self._gain_shares()[0]
+
+    @property
+    def context_importances_(self) -> dict[str, float]:
+        """Each brand-context feature's share of the model's total gain."""
+        return self._gain_shares()[1]
 
     # -- prediction -------------------------------------------------------------------------
     def _predict_raw(self, X: Any) -> np.ndarray:

@@ -112,6 +112,15 @@ default=<strategy>
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Present when X was a DataFrame with string column names.
+    feature_importances_ : ndarray of shape (n_features_in_,)
+        Gain importance aligned with ``feature_names_in_`` (or ``x0, x1, ...``), as in
+        scikit-learn: each input column's share of the model's total gain (LightGBM's
+        ``feature_importance("gain")``, XGBoost's ``total_gain``). ``group_column`` and
+        ``time_column`` get 0: the brand acts through the brand-context features, whose
+        shares are in ``context_importances_`` (the two sum to 1).
+    context_importances_ : dict of str to float
+        Share of the total gain of each brand-context feature (``__brand_mean``,
+        ``__brand_level_mean``, ``__brand_log_rows``); empty without a ``group_column``.
     backend_, device_, group_column_, time_column_, objective_ :
         Resolved settings.
 """

@@ -25,6 +25,7 @@ __all__ = [
     "check_X",
     "check_y",
     "drop_zero_weights",
+    "first_string_column",
     "time_order",
 ]
 
@@ -55,7 +56,47 @@ def check_X(estimator: BaseEstimator, X: Any, *, reset: bool) -> Table:
         validate_data(estimator, X, reset=False, skip_check_array=True)
         array = check_array(X, dtype=None, ensure_all_finite=False)
         return pd.DataFrame(array, columns=list(names))
-    return validate_data(estimator, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan")
+    try:
+        return validate_data(
+            estimator, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan"
+        )
+    except ValueError as exc:
+        string_column = first_string_column(X)
+        if string_column is None:
+            raise
+        index, value = string_column
+        raise TabTuneInputError(
+            f"X is a NumPy array (or a list) and its column {index} holds strings (e.g. "
+            f"{value!r}); arrays must be numeric. Pass a pandas DataFrame instead (tabtune "
+            "encodes string and categorical columns itself; in a Pipeline, "
+            "set_output(transform='pandas') on the transformer before it), or encode column "
+            f"{index} first (e.g. OrdinalEncoder)"
+        ) from exc
+
+
+def first_string_column(X: Any) -> tuple[int, str] | None:
+    """The first column of an array-like that holds a string, with one such value (or None).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_columns)
+
+    Returns
+    -------
+    tuple of (int, str) or None
+        The column's 0-based index and its first string value.
+    """
+    try:
+        array = np.asarray(X, dtype=object)
+    except (TypeError, ValueError):  # ragged rows: not ours to explain
+        return None
+    if array.ndim != 2:
+        return None
+    for index in range(array.shape[1]):
+        for value in array[:, index]:
+            if isinstance(value, str | np.str_ | bytes):
+                return index, str(value)
+    return None
 
 
 def check_y(estimator_name: str, y: Any, n_rows: int) -> np.ndarray:
@@ -127,11 +168,37 @@ def check_same_columns(X: Table, base_columns: list[str]) -> None:
 
 
 def check_columns_exist(X: Table, **columns: str | None) -> None:
-    """Each named column (``group_column=...``, ``time_column=...``) that is set is in X."""
-    names = set(_names(X))
+    """Each named column (``group_column=...``, ``time_column=...``) that is set is in X.
+
+    The error names a column that ends in ``__<name>``: a ColumnTransformer (or another
+    transformer with ``verbose_feature_names_out=True``, the default) prefixes its output
+    names with the transformer's name (``remainder__brand_id``).
+    """
+    listed = _names(X)
+    names = set(listed)
     for name, value in columns.items():
-        if value is not None and value not in names:
-            raise TabTuneInputError(f"{name}={value!r} is not a column of X")
+        if value is None or value in names:
+            continue
+        prefixed = [c for c in listed if c.endswith(f"__{value}")]
+        if prefixed:
+            hint = (
+                f"; X has {prefixed[0]!r}: a ColumnTransformer prefixes its output names with "
+                "the transformer's name. Build it with verbose_feature_names_out=False (names "
+                f"as in the input), or set {name}={prefixed[0]!r}"
+            )
+        elif not isinstance(X, pd.DataFrame):
+            hint = (
+                f"; X is an array, whose columns are named x0 .. x{len(listed) - 1}: pass a "
+                "DataFrame (in a Pipeline, set_output(transform='pandas') on the transformer "
+                f"before it), or name the column by position ({name}='x<index>')"
+            )
+        else:
+            hint = (
+                f" (columns: {', '.join(listed[:10])}{', ...' if len(listed) > 10 else ''}); "
+                "a ColumnTransformer must pass it through (remainder='passthrough' with "
+                "verbose_feature_names_out=False keeps its name)"
+            )
+        raise TabTuneInputError(f"{name}={value!r} is not a column of X{hint}")
 
 
 def time_order(X: Table, time_column: str) -> tuple[np.ndarray | None, np.ndarray]:
