@@ -25,6 +25,7 @@ import pytest
 from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, main
 from tabtune.cli.guards import os_error_message
 from tabtune.data.store import CampaignStore
+from tabtune.registry import ModelRegistry
 from tests.conftest import write_small_config
 from tests.test_hardening import digest_tree
 
@@ -420,6 +421,10 @@ def _break_adaptation(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None
 
 
 def test_a_brand_that_cannot_be_adapted_keeps_its_champion(ws: Path, capsys, monkeypatch) -> None:
+    # b001 needs a brand champion: promote the challenger the first night published (whether
+    # it won that night's out-of-time comparison depends on the data, not on this test).
+    registry = ModelRegistry(ws / "models")
+    registry.promote(registry.versions("bid", "b001")[-1])
     _new_rows()
     _break_adaptation(monkeypatch, ValueError("all labels are zero"))
     code, out = _run(capsys, "refresh", "--date", D1, "--input", "new.csv", "--brands", "b001")
