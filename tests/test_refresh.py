@@ -638,3 +638,27 @@ def test_challenge_without_days_before_the_window_scores_in_sample(tmp_path: Pat
     window = np.ones(len(own), dtype=bool)
     result = challenge(cfg, task, glob, own, window, date=D, global_id="g")
     assert not result.out_of_time and "in sample" in result.notes[0]
+
+
+def test_challenge_without_a_champion_repeats_the_newest_challengers_choice(
+    tmp_path: Path,
+) -> None:
+    """A brand the global model keeps serving does not choose again every night."""
+    from tabtune.evaluation import time_window
+    from tabtune.refresh import challenge
+
+    cfg, task, glob, own = _brand_setup(tmp_path)
+    window = time_window(own.X["date"], cfg.adaptation.validation_fraction)
+    first = challenge(cfg, task, glob, own, window, date=D, global_id="g")
+    newest = {"base_model": "g", "selection": dict(first.challenger.selection_)}
+    tomorrow = D + dt.timedelta(days=1)
+    again = challenge(
+        cfg, task, glob, own, window, date=tomorrow, global_id="g", previous_choice=newest
+    )
+    assert again.challenger.selection_ == first.challenger.selection_  # repeated, not re-chosen
+    assert again.challenger.holdout_scores_ == {}  # one fit, no folds
+    # from another global model, the choice is made again
+    other = challenge(
+        cfg, task, glob, own, window, date=tomorrow, global_id="g2", previous_choice=newest
+    )
+    assert other.challenger.selection_["date"] == tomorrow.isoformat()

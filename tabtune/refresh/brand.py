@@ -256,6 +256,18 @@ def _keep_champion_of_shrunk_history(
     )
 
 
+def _newest_challenger(registry: ModelRegistry, task: str, brand: str) -> Mapping[str, Any] | None:
+    """The manifest of the brand's newest published version (a challenger the global model
+    kept out), or None when there is none or it does not read."""
+    versions = registry.versions(task, brand)
+    if not versions:
+        return None
+    try:
+        return registry.manifest(versions[-1])
+    except ModelIntegrityError:
+        return None
+
+
 def _adapt_and_decide(
     cfg: Config,
     task: TaskConfig,
@@ -291,6 +303,9 @@ def _adapt_and_decide(
                 champion=champion,
                 champion_manifest=None if champ_ref is None else registry.manifest(champ_ref),
                 load_model_id=lambda model_id: _load_version(cfg, task, model_id),
+                previous_choice=None
+                if champ_ref is not None
+                else _newest_challenger(registry, task.name, brand),
             )
             rec.scores, same = result.scores, result.same_recipe
             rec.notes.extend(result.notes)

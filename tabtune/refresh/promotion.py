@@ -129,6 +129,7 @@ def challenge(
     champion: Any = None,
     champion_manifest: Mapping[str, Any] | None = None,
     load_model_id: Callable[[str], Any] | None = None,
+    previous_choice: Mapping[str, Any] | None = None,
 ) -> Challenge:
     """Build the challenger and score the candidates on days the challenger did not learn from.
 
@@ -160,6 +161,10 @@ def challenge(
         The champion's manifest.
     load_model_id : callable, optional
         Loads a registry model by id (the champion's global model).
+    previous_choice : mapping, optional
+        Without a brand champion: the manifest of the brand's newest challenger, whose choice
+        (made from tonight's global model) is repeated like a champion's would be, so a brand
+        the global model keeps serving does not choose again every night.
 
     Returns
     -------
@@ -167,9 +172,9 @@ def challenge(
     """
     objective = score_objective(task.objective, task.kind)
     manifest = champion_manifest or {}
-    previous = (
-        manifest if champion is not None and manifest.get("base_model") == global_id else None
-    )
+    previous = manifest if champion is not None else previous_choice
+    if previous is not None and previous.get("base_model") != global_id:
+        previous = None  # a new global model: choose again
     if not np.any(~window):
         est = build_challenger(cfg, task, glob, data, date=date, previous=previous)
         models = {"champion": champion or glob, "challenger": est, "global": glob}
