@@ -81,6 +81,24 @@ def pretrain_global_if_missing(cfg: Config, task_name: str, con: Console) -> Non
             con.print(f"note: {notice}", markup=False)
 
 
+def _decision_setup(
+    cfg: Config, task: str, brands: Any, date: Any, positive: tuple[str, float | None]
+) -> tuple[Any, Any, list[str], pd.Timestamp, Config]:
+    """What ``bids`` and ``budget`` check and prepare before deciding, in this order: the
+    brands, the decision date, the option that must be a positive number, the task (built in
+    when the config lacks it) and its global model (pretrained when missing)."""
+    con = console()
+    store = store_for(cfg)
+    chosen = select_brands(store, brands)
+    day = decision_date(store, date)
+    flag, value = positive
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise TabTuneInputError(f"{flag} must be a positive number, got {value}")
+    cfg = _with_task(cfg, task, builtin_task_spec(task))
+    pretrain_global_if_missing(cfg, task, con)
+    return con, store, chosen, day, cfg
+
+
 def _with_task(cfg: Config, name: str, builtin: dict[str, Any]) -> Config:
     """``cfg`` with the built-in task ``name`` added when the configuration lacks it."""
     if name in cfg.tasks:
@@ -191,14 +209,9 @@ def run_bids(
     int
         0.
     """
-    con = console()
-    store = store_for(cfg)
-    chosen = select_brands(store, brands)
-    day = decision_date(store, date)
-    if target_roas is not None and not (math.isfinite(target_roas) and target_roas > 0):
-        raise TabTuneInputError(f"--target-roas must be a positive number, got {target_roas}")
-    cfg = _with_task(cfg, "bid", builtin_task_spec("bid"))
-    pretrain_global_if_missing(cfg, "bid", con)
+    con, store, chosen, day, cfg = _decision_setup(
+        cfg, "bid", brands, date, ("--target-roas", target_roas)
+    )
     out_root = Path(cfg.outputs_dir) / str(day.date()) / "bids"
     plot_root = Path(cfg.outputs_dir) / str(day.date()) / "plots"
     target = target_roas if target_roas is not None else cfg.bids.target_roas
@@ -347,14 +360,7 @@ def run_budget(
     TabTuneInputError
         Unknown brands, an empty store, a bad date or total.
     """
-    con = console()
-    store = store_for(cfg)
-    chosen = select_brands(store, brands)
-    day = decision_date(store, date)
-    if total is not None and not (math.isfinite(total) and total > 0):
-        raise TabTuneInputError(f"--total must be a positive number, got {total}")
-    cfg = _with_task(cfg, "budget", builtin_task_spec("budget"))
-    pretrain_global_if_missing(cfg, "budget", con)
+    con, store, chosen, day, cfg = _decision_setup(cfg, "budget", brands, date, ("--total", total))
     gref = registry_for(cfg).resolve("budget")
     response = load_pooled_response(None if gref is None else gref.path)
     out_root = Path(cfg.outputs_dir) / str(day.date()) / "budgets"
