@@ -127,8 +127,28 @@ def _pooled_response(cfg: Config, task: TaskConfig, rows: pd.DataFrame) -> Any:
     return pooled_response(cfg, rows)
 
 
+def pretrain_scheduler(cfg: Config, scheduler: str | None = None) -> str | None:
+    """Where ``pretrain`` fits the global model: a Dask scheduler, or None for this process.
+
+    The rule: an explicit ``scheduler`` (``"local"`` or ``"tcp://host:port"``) wins; without
+    one, a config with ``refresh.executor: dask`` *and* a ``refresh.scheduler`` pretrains on
+    that scheduler (so a refresh that runs its brands on a cluster pretrains there too);
+    anything else (no scheduler, or ``executor: dask`` on a local cluster it starts itself)
+    pretrains in this process.
+    """
+    if scheduler:
+        return scheduler
+    r = cfg.refresh
+    return r.scheduler if r.executor == "dask" and r.scheduler else None
+
+
 def pretrain(
-    cfg: Config, task_name: str, *, end: Any = None, promote: bool = True
+    cfg: Config,
+    task_name: str,
+    *,
+    end: Any = None,
+    promote: bool = True,
+    scheduler: str | None = None,
 ) -> PretrainResult:
     """Fit the global model of a task on the pooled store and publish it.
 
@@ -140,31 +160,31 @@ def pretrain(
         Use rows up to this date (inclusive); default all.
     promote : bool, default True
         Make the new version the champion.
+    scheduler : str, optional
+        Pretrain on a Dask cluster (:mod:`tabtune.distributed`): ``"local"`` or
+        ``"tcp://host:port"``; default: :func:`pretrain_scheduler`'s rule.
     """
     task = cfg.task(task_name)
     t0 = time.perf_counter()
-    rows = _read_rows(cfg, end=end)
-    data = task_data(rows, task)
-    est = global_estimator(cfg, task)
-    logger.info(
-        "pretraining %s on %d rows of %d brands",
-        task_name,
-        len(data),
-        data.X[GROUP_COLUMN].nunique(),
-    )
-    est.fit(data.X, data.y, sample_weight=data.weight)
-    window = _window(data)
+    where = pretrain_scheduler(cfg, scheduler)
+    if where is not None:
+        fitted = _fit_on_dask(cfg, task, end, where)
+    else:
+        fitted = _fit_here(cfg, task, end)
+    est = fitted.estimator
     manifest: dict[str, Any] = {
         "kind": "global",
         "task": task.model_dump(mode="json"),
-        "data_window": list(window),
-        "rows": len(data),
+        "data_window": list(fitted.window),
+        "rows": fitted.rows,
         "features": model_features(est),
-        "brands": int(data.X[GROUP_COLUMN].nunique()),
+        "brands": fitted.brands,
         "metrics": {"holdout": _holdout(est, "global") or _holdout(est, "scratch")},
         "backend": cfg.backend,
     }
-    response = _pooled_response(cfg, task, rows)
+    if where is not None:
+        manifest["trained_on"] = "dask"
+    response = fitted.response
 
     def write(directory: Path) -> None:
         est.save(Path(directory) / MODEL_SUBDIR)
@@ -175,13 +195,47 @@ def pretrain(
     return PretrainResult(
         task=task_name,
         model_id=ref.id,
-        rows=len(data),
+        rows=fitted.rows,
         brands=manifest["brands"],
         seconds=time.perf_counter() - t0,
         holdout_score=manifest["metrics"]["holdout"],
-        data_window=window,
-        notices=list(data.notices),
+        data_window=fitted.window,
+        notices=list(fitted.notices),
     )
+
+
+@dataclass
+class _Fitted:
+    """A fitted global estimator and what it was fitted on."""
+
+    estimator: Any
+    rows: int
+    brands: int
+    window: tuple[str, str]
+    notices: list[str]
+    response: Any
+
+
+def _fit_here(cfg: Config, task: TaskConfig, end: Any) -> _Fitted:
+    """The global estimator fitted in this process on the whole store read into pandas."""
+    rows = _read_rows(cfg, end=end)
+    data = task_data(rows, task)
+    est = global_estimator(cfg, task)
+    brands = int(data.X[GROUP_COLUMN].nunique())
+    logger.info("pretraining %s on %d rows of %d brands", task.name, len(data), brands)
+    est.fit(data.X, data.y, sample_weight=data.weight)
+    return _Fitted(
+        est, len(data), brands, _window(data), list(data.notices), _pooled_response(cfg, task, rows)
+    )
+
+
+def _fit_on_dask(cfg: Config, task: TaskConfig, end: Any, scheduler: str) -> _Fitted:
+    """The global estimator fitted on a Dask cluster (:func:`tabtune.distributed.pretrain_on_dask`)."""
+    from tabtune.distributed import pretrain_on_dask  # imports Dask only when it is used
+
+    logger.info("pretraining %s on Dask (%s)", task.name, scheduler)
+    res = pretrain_on_dask(cfg, task.name, scheduler=scheduler, end=end)
+    return _Fitted(res.estimator, res.rows, res.brands, res.data_window, res.notices, res.response)
 
 
 def load_model(ref: ModelRef, task: TaskConfig) -> TabTuneRegressor | TabTuneClassifier:

@@ -140,7 +140,7 @@ def cmd_pretrain(args: argparse.Namespace, cfg: Config) -> int:
     con = console()
     for task in tasks_of(args, cfg):
         with err_console().status(f"pretraining global {task} model ({cfg.backend})..."):
-            res = pretrain(cfg, task, end=args.end)
+            res = pretrain(cfg, task, end=args.end, scheduler=getattr(args, "scheduler", None))
         con.print(
             f"global {task} model {res.model_id}: {res.rows:,} rows of {res.brands} brands "
             f"({res.data_window[0]} .. {res.data_window[1]}), holdout "
