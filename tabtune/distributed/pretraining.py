@@ -30,6 +30,7 @@ import logging
 import operator
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -163,79 +164,119 @@ def _pooled_response(client: Any, cfg: Config, root: str, groups: list[list[str]
     )
 
 
-def _read(
-    client: Any, root: str, groups: list[list[str]], task: TaskConfig, end: Any
-) -> tuple[Any, pd.DataFrame]:
-    """The task's model inputs as a persisted ``dask.dataframe`` (whole brands per
-    partition), and one partition (its columns, dtypes and notices)."""
-    dd = dask_module("dask.dataframe")
-    sample = _first_partition(client, root, groups, task, end)
-    empty = sample.iloc[:0].copy()
-    frame = dd.from_map(
-        read_task_partition,
-        groups,
-        store_root=root,
-        task=task,
-        end=end,
-        empty=empty,
-        meta=empty,
-        enforce_metadata=False,
-    )
-    return frame.persist(), sample
+class Partitions:
+    """The store's partitions on the cluster: one future per group of whole brands, each kept
+    on one worker (partition ``i`` on the ``i``-th worker in address order, round robin).
 
+    Every step that works on a partition runs on that worker (:meth:`map`), so the rows each
+    LightGBM worker trains on, and therefore the model, do not depend on the scheduler's
+    choices: the same cluster and seed give the same model.
+    """
 
-def _statistics(client: Any, parts: list[Any], classification: bool) -> Pooled:
-    delayed = dask_module("dask").delayed
-    tasks = [delayed(partition_statistics)(p, 1, classification) for p in parts]
-    return merge_statistics(client.gather(client.compute(tasks)))
+    def __init__(self, client: Any, futures: list[Any], workers: list[str]) -> None:
+        self.client = client
+        self.futures = futures
+        self.workers = workers
+
+    @classmethod
+    def read(
+        cls, client: Any, root: str, groups: list[list[str]], task: TaskConfig, end: Any
+    ) -> tuple[Partitions, pd.DataFrame]:
+        """The task's model inputs of each group, read on its worker, and one partition
+        (columns, dtypes and notices)."""
+        workers = sorted(client.scheduler_info().get("workers", {}))
+        if not workers:
+            raise TabTuneInputError("the Dask cluster has no workers; start `dask worker`s")
+        sample = _first_partition(client, root, groups, task, end)
+        empty = sample.iloc[:0].copy()
+        futures = [
+            client.submit(
+                read_task_partition,
+                group,
+                root,
+                task,
+                end,
+                empty,
+                workers=[workers[i % len(workers)]],
+                pure=False,
+            )
+            for i, group in enumerate(groups)
+        ]
+        return cls(client, futures, workers), sample
+
+    def frame(self, meta: pd.DataFrame) -> Any:
+        """The partitions as a ``dask.dataframe`` (whole brands per partition)."""
+        return dask_module("dask.dataframe").from_delayed(
+            self.futures, meta=meta, verify_meta=False
+        )
+
+    def map(self, fn: Any, *args: Any) -> list[Any]:
+        """Futures of ``fn(partition, *args)``, each computed on its partition's worker."""
+        return [
+            self.client.submit(
+                fn, future, *args, workers=[self.workers[i % len(self.workers)]], pure=False
+            )
+            for i, future in enumerate(self.futures)
+        ]
+
+    def encode(
+        self,
+        schema: FeatureSchema,
+        context: BrandContext,
+        which: str,
+        cut: int | None,
+        seed: int | None,
+    ) -> list[Any]:
+        """Futures of :func:`encode_partition` of each partition (kept on its worker), with
+        the partition's own random stream ``[seed, i]``."""
+        return [
+            self.client.submit(
+                encode_partition,
+                future,
+                schema,
+                context,
+                which,
+                cut,
+                None if seed is None else [seed, i],
+                workers=[self.workers[i % len(self.workers)]],
+                pure=False,
+            )
+            for i, future in enumerate(self.futures)
+        ]
+
+    def gather(self, fn: Any, *args: Any) -> list[Any]:
+        """``fn(partition, *args)`` of every partition, brought back here (small results)."""
+        return list(self.client.gather(self.map(fn, *args)))
+
+    def arrays(self, encoded: list[Any], width: int) -> tuple[Any, Any, Any, float]:
+        """``dask.array`` s (X, y, weight) over encoded partitions (kept where they were
+        encoded), and the total weight."""
+        da = dask_module("dask.array")
+        delayed = dask_module("dask").delayed
+        sizes = self.client.gather([self.client.submit(_rows_of, f) for f in encoded])
+        kept = [(i, n) for i, n in enumerate(sizes) if n > 0]
+        if not kept:
+            raise TabTuneInputError("no rows to train on")
+
+        def column(name: str, shape: Any) -> Any:
+            pieces = []
+            for i, n in kept:
+                part = self.client.submit(
+                    operator.attrgetter(name),
+                    encoded[i],
+                    workers=[self.workers[i % len(self.workers)]],
+                    pure=False,
+                )
+                pieces.append(da.from_delayed(delayed(part), shape=shape(n), dtype=np.float64))
+            return da.concatenate(pieces)
+
+        X = column("X", lambda n: (n, width))
+        y, w = column("y", lambda n: (n,)), column("weight", lambda n: (n,))
+        return X, y, w, float(w.sum().compute())
 
 
 def _rows_of(encoded: Encoded) -> int:
     return len(encoded.y)
-
-
-def _encode(
-    client: Any,
-    parts: list[Any],
-    schema: FeatureSchema,
-    context: BrandContext,
-    which: str,
-    cut: int | None,
-    seed: int | None,
-) -> list[Any]:
-    """Futures of the encoded partitions (kept on the workers)."""
-    delayed = dask_module("dask").delayed
-    tasks = [
-        delayed(encode_partition)(
-            p, schema, context, which, cut, None if seed is None else [seed, i]
-        )
-        for i, p in enumerate(parts)
-    ]
-    return list(client.compute(tasks))
-
-
-def _arrays(client: Any, encoded: list[Any], width: int) -> tuple[Any, Any, Any, float]:
-    """``dask.array`` s (X, y, weight) over encoded partitions, and the total weight."""
-    da = dask_module("dask.array")
-    delayed = dask_module("dask").delayed
-    sizes = client.gather(client.map(_rows_of, encoded))
-    kept = [(f, n) for f, n in zip(encoded, sizes, strict=True) if n > 0]
-    if not kept:
-        raise TabTuneInputError("no rows to train on")
-
-    def column(name: str, shape: Any) -> Any:
-        return da.concatenate(
-            [
-                da.from_delayed(
-                    delayed(operator.attrgetter(name))(f), shape=shape(n), dtype=np.float64
-                )
-                for f, n in kept
-            ]
-        )
-
-    X = column("X", lambda n: (n, width))
-    y, w = column("y", lambda n: (n,)), column("weight", lambda n: (n,))
-    return X, y, w, float(w.sum().compute())
 
 
 def _lightgbm_train(
@@ -252,13 +293,15 @@ def _lightgbm_train(
     cls = lgb_dask.DaskLGBMClassifier if classification else lgb_dask.DaskLGBMRegressor
     model = cls(client=client, n_estimators=int(n_rounds), **params)
     X, y, w = arrays[:3]
-    model.fit(
-        X,
-        y,
-        sample_weight=w,
-        feature_name=list(layout.names),
-        categorical_feature=list(layout.categorical),
-    )
+    with warnings.catch_warnings():  # the wrapper's own n_jobs: each worker uses its threads
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        model.fit(
+            X,
+            y,
+            sample_weight=w,
+            feature_name=list(layout.names),
+            categorical_feature=list(layout.categorical),
+        )
     return model.booster_
 
 
@@ -294,15 +337,10 @@ def booster_params(
     )
 
 
-def _merged_table(
-    client: Any, parts: list[Any], schema: FeatureSchema, context: BrandContext
-) -> BrandContext:
-    delayed = dask_module("dask").delayed
-    tables = client.gather(
-        client.compute([delayed(partition_table)(p, schema, context) for p in parts])
-    )
+def _merged_table(parts: Partitions, schema: FeatureSchema, context: BrandContext) -> BrandContext:
+    """The context table of all rows: each partition's (its brands), merged in order."""
     merged = context
-    for table in tables:
+    for table in parts.gather(partition_table, schema, context):
         merged = merged.overlay(table)
     return merged
 
@@ -385,77 +423,40 @@ def pretrain_on_dask(
     task = cfg.task(task_name)
     _check_task(cfg, task)
     est = global_estimator(cfg, task)
-    classification = task.kind == "classification"
-    seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     with dask_client(scheduler, n_workers=cfg.refresh.n_workers) as client:
         root, groups = _groups(client, cfg)
-        frame, sample = _read(client, root, groups, task, end)
-        parts = list(frame.to_delayed())
-        pooled = _statistics(client, parts, classification)
-        seconds["read_and_statistics"] = time.perf_counter() - t0
-        schema = pooled_schema(sample.iloc[:0], pooled)
-        objective = _objective(est, task, pooled)
-        context = context_spec(schema, pooled, 1)
-        backend = get_backend(cfg.backend)
-        model = FittedModel(
-            backend, None, schema, context, booster_params(est, schema, objective, 1)
-        )
-        params = model.params = padded_params(model.params, model.layout)
-        native = backend.native_params(params)
-        width = len(model.layout.names)
-        patience = est.early_stopping_rounds
-        cut = None if patience is None else holdout_cut(pooled, est.validation_fraction)
-        seed = est.random_state
-        t1 = time.perf_counter()
-        train = _arrays(client, _encode(client, parts, schema, context, "train", cut, seed), width)
-        booster = _lightgbm_train(
-            client, native, model.layout, train, est.n_estimators, classification
-        )
-        n_rounds, scores = int(booster.current_iteration()), {}
-        if cut is not None:
-            valid = _encode(client, parts, schema, context, "valid", cut, seed)
-            _, _, _, valid_weight = _arrays(client, valid, width)
-            text = booster.model_to_string()
-            curves = client.gather(
-                [client.submit(validation_curve, text, f, objective, n_rounds) for f in valid]
-            )
-            curve = np.sum(curves, axis=0)
-            assert patience is not None
-            n_rounds = stopping_round(curve, patience)
-            scores["global"] = float(curve[n_rounds - 1] / valid_weight)
-            if est.regrow_on_all_rows:
-                everything = _arrays(
-                    client, _encode(client, parts, schema, context, "all", None, seed), width
-                )
-                booster = _lightgbm_train(
-                    client, native, model.layout, everything, n_rounds, classification
-                )
-            else:
-                booster = backend.from_bytes(
-                    booster.model_to_string(num_iteration=n_rounds).encode()
-                )
-        seconds["train"] = time.perf_counter() - t1
-        model.context = _merged_table(client, parts, schema, context)
+        parts, sample = Partitions.read(client, root, groups, task, end)
+        frame = parts.frame(sample.iloc[:0])  # a dask.dataframe of whole brands
+        classification = task.kind == "classification"
+        tasks = [_delayed(partition_statistics)(p, 1, classification) for p in frame.to_delayed()]
+        pooled = merge_statistics(client.gather(client.compute(tasks)))
+        read_seconds = time.perf_counter() - t0
+        model = _empty_model(cfg, est, sample, pooled, task)
+        booster, n_rounds, scores = _train(parts, model, est, pooled, classification)
+        assert model.context is not None  # a pooled model always learns a brand context
+        model.context = _merged_table(parts, model.schema, model.context)
         response = None
         if task.name == "budget":
             response = _pooled_response(client, cfg, root, groups, end)
     model.booster = booster
     columns = [c for c in sample.columns if c not in (TARGET, WEIGHT)]
     fitted = dict(
-        objective_=objective,
+        objective_=model.params.objective,
         holdout_scores_=scores,
         best_iteration_=n_rounds,
         n_new_trees_=n_rounds,
     )
+    backend = model.backend
     estimator = _fitted_estimator(cfg, task, model, backend.to_bytes(booster), columns, fitted)
-    seconds["total"] = time.perf_counter() - t0
+    total = time.perf_counter() - t0
     logger.info(
-        "pretrained %s on Dask: %d rows of %d brands, %d rounds",
+        "pretrained %s on Dask: %d rows of %d brands, %d rounds in %.1fs",
         task_name,
         pooled.rows,
         pooled.brands,
         n_rounds,
+        total,
     )
     return DaskPretrainResult(
         estimator=estimator,
@@ -465,6 +466,62 @@ def pretrain_on_dask(
         holdout_score=scores.get("global"),
         n_rounds=n_rounds,
         notices=list(sample.attrs.get("notices", [])),
-        seconds=seconds,
+        seconds={"read_and_statistics": read_seconds, "total": total},
         response=response,
     )
+
+
+def _delayed(fn: Any) -> Any:
+    return dask_module("dask").delayed(fn)
+
+
+def _empty_model(
+    cfg: Config, est: Any, sample: pd.DataFrame, pooled: Pooled, task: TaskConfig
+) -> FittedModel:
+    """The model before training: schema, context specification and booster parameters."""
+    schema = pooled_schema(sample.iloc[:0], pooled)
+    objective = _objective(est, task, pooled)
+    context = context_spec(schema, pooled, 1)
+    backend = get_backend(cfg.backend)
+    model = FittedModel(backend, None, schema, context, booster_params(est, schema, objective, 1))
+    model.params = padded_params(model.params, model.layout)
+    return model
+
+
+def _train(
+    parts: Partitions, model: FittedModel, est: Any, pooled: Pooled, classification: bool
+) -> tuple[Any, int, dict[str, float]]:
+    """The booster, its round count and holdout score: grown on the older rows, stopped on
+    the newest by LightGBM's rule, then grown again on all rows (the single-process rule)."""
+    assert model.context is not None
+    schema, context, backend = model.schema, model.context, model.backend
+    native = backend.native_params(model.params)
+    width = len(model.layout.names)
+    patience = est.early_stopping_rounds
+    cut = None if patience is None else holdout_cut(pooled, est.validation_fraction)
+    seed = est.random_state
+    train = parts.arrays(parts.encode(schema, context, "train", cut, seed), width)
+    booster = _lightgbm_train(
+        parts.client, native, model.layout, train, est.n_estimators, classification
+    )
+    n_rounds, scores = int(booster.current_iteration()), dict[str, float]()
+    if cut is None:
+        return booster, n_rounds, scores
+    valid = parts.encode(schema, context, "valid", cut, seed)
+    valid_weight = parts.arrays(valid, width)[3]
+    text = booster.model_to_string()
+    objective = model.params.objective
+    curves = parts.client.gather(
+        [parts.client.submit(validation_curve, text, f, objective, n_rounds) for f in valid]
+    )
+    curve = np.sum(curves, axis=0)
+    n_rounds = stopping_round(curve, int(patience))
+    scores["global"] = float(curve[n_rounds - 1] / valid_weight)
+    if est.regrow_on_all_rows:
+        everything = parts.arrays(parts.encode(schema, context, "all", None, seed), width)
+        booster = _lightgbm_train(
+            parts.client, native, model.layout, everything, n_rounds, classification
+        )
+    else:
+        booster = backend.from_bytes(booster.model_to_string(num_iteration=n_rounds).encode())
+    return booster, n_rounds, scores
