@@ -227,3 +227,53 @@ def test_batched_pretraining_predicts_as_the_in_memory_model(sizes):
     )
     pc = f32.model.predict(f32.model.encode(PX, PX[GROUP]))
     np.testing.assert_allclose(pc, pa, rtol=1e-3)
+
+
+def test_pipeline_pretrain_in_batches_matches_the_in_memory_fit(small_config, monkeypatch):
+    """``pipeline.pretrain`` reads brand batches: its model is the in-memory fit of the
+    batches' rows (features rounded to float32 as the batched matrix holds them); the budget
+    task's pooled response is the one of all rows."""
+    from tabtune import pipeline
+    from tabtune.cli import main
+    from tabtune.config import load_config
+    from tabtune.tasks.budget import load_pooled_response, pooled_response
+
+    assert main(["--config", str(small_config), "synth"]) == 0
+    cfg = load_config(small_config)
+    monkeypatch.setattr(pipeline, "PRETRAIN_BATCH_ROWS", 1_000)  # several batches of brands
+    store = pipeline.store_for(cfg)
+    groups = pipeline.brand_batches(store.row_counts(), 1_000)
+    assert len(groups) > 2
+    for task_name in ("bid", "budget"):
+        task = cfg.task(task_name)
+        result = pipeline.pretrain(cfg, task_name)
+        parts = [pipeline.task_data(store.read(brands=g), task) for g in groups]
+        X, y, w = _concat([(p.X, p.y, p.weight) for p in parts])
+        numeric = [c for c in X.columns if X[c].dtype == np.float64]
+        X32 = X.astype({c: np.float32 for c in numeric}).astype({c: np.float64 for c in numeric})
+        expected = pipeline.global_estimator(cfg, task).fit(X32, y, sample_weight=w)
+        _, got = pipeline.load_global(cfg, task_name)
+        assert result.rows == len(y) and result.brands == X["brand_id"].nunique()
+        assert got.best_iteration_ == expected.best_iteration_
+        np.testing.assert_allclose(got.predict(X32), expected.predict(X32), rtol=1e-3)
+        assert got.holdout_scores_["global"] == pytest.approx(
+            expected.holdout_scores_["global"], rel=1e-3
+        )
+        if task_name == "budget":
+            ref = pipeline.registry_for(cfg).resolve(task_name)
+            stored = load_pooled_response(ref.path)
+            whole = pooled_response(cfg, store.read())
+            assert (stored is None) == (whole is None)
+            if whole is not None:
+                assert json_equal(stored.to_dict(), whole.to_dict())
+
+
+def json_equal(a, b, rel=1e-9):
+    """Nested JSON values equal, floats to ``rel``."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k], rel) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(json_equal(x, y, rel) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float):
+        return a == pytest.approx(b, rel=rel, abs=1e-12)
+    return a == b
