@@ -631,8 +631,10 @@ def encode_pooled(
     n = merged.n_rows
     n_extra = 0 if plan.context is None else plan.context.n_features
     X = np.empty((n, len(plan.schema.columns) + n_extra), dtype=dtype)
-    y = np.empty(n, dtype=np.float64)
-    weight = np.empty(n, dtype=np.float64) if merged.weighted else None
+    # Target and weights in the features' dtype: the backends train on float32 labels and
+    # weights anyway (LightGBM, XGBoost); float64 keeps the in-memory path's holdout score.
+    y = np.empty(n, dtype=dtype)
+    weight = np.empty(n, dtype=dtype) if merged.weighted else None
     holdout = plan.cut is not None and plan.context is not None and regrow
     regrow_context = np.empty((n, n_extra), dtype=dtype) if holdout else None
     starts = np.cumsum(merged.time_counts) - merged.time_counts
@@ -707,8 +709,9 @@ def _train_pooled(
         )
         model.booster, n_rounds = trained.booster, trained.n_rounds
         del trained
+        valid_weight = None if w is None else w[n_train:].astype(np.float64)
         scores["global"] = holdout_score(
-            params.objective, y[n_train:], model.predict(valid.X), valid.weight
+            params.objective, y[n_train:].astype(np.float64), model.predict(valid.X), valid_weight
         )
         if regrow:
             model.booster = None  # free the early-stopped model's binned rows first
