@@ -1,59 +1,63 @@
 """The per-partition work of pretraining on Dask: plain functions of pandas and numpy.
 
-A partition holds whole brands, so everything per brand (the task's features, the brand
-context's out-of-fold means, the table a model stores) is computed inside one partition; only
-the statistics that span brands (vocabularies, the pooled prior, the level column, the
-per-date row counts of the holdout) are reduced across partitions (:func:`merge_statistics`).
+A partition holds whole brands, like a batch of the bounded-memory single-process path
+(:mod:`tabtune.transfer.pooled_batches`), whose functions do the work:
+:func:`~tabtune.transfer.pooled_batches.batch_statistics` per partition, reduced with
+``BatchStatistics.merge`` into the plan (schema, context, holdout cut), then
+:func:`~tabtune.transfer.pooled_batches.encode_batch` per partition. The brand context's folds
+and dropout are drawn from a seeded key per row, so a partition is encoded exactly as the
+single-process path encodes those rows. This module adds what a cluster needs around them:
+reading a partition, splitting an encoded partition into the training, holdout and regrow
+matrices, and the holdout loss after every round (``lightgbm.dask`` has no early stopping).
 Nothing here imports Dask: these functions run on the workers and are tested on their own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tabtune.boosting.encoding import FeatureSchema, is_categorical_dtype
 from tabtune.config import TaskConfig
 from tabtune.data.store import CampaignStore
 from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import row_losses
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN, task_data
-from tabtune.transfer import BrandContext
-from tabtune.transfer.context import (
-    CONTEXT_DROPOUT,
-    CONTEXT_SMOOTHING,
-    MAX_CONTEXT_LEVELS,
-    context_targets,
+from tabtune.transfer.pooled_batches import (
+    BatchStatistics,
+    EncodedBatch,
+    PooledPlan,
+    batch_statistics,
+    encode_batch,
 )
 
 __all__ = [
+    "MATRIX_DTYPE",
     "TARGET",
     "WEIGHT",
-    "Encoded",
-    "PartStatistics",
-    "Pooled",
+    "Part",
     "encode_partition",
-    "level_column",
-    "merge_statistics",
+    "partition_batch",
+    "partition_part",
     "partition_statistics",
-    "partition_table",
     "read_task_partition",
     "stopping_round",
     "validation_curve",
 ]
 
-#: Columns that carry the target and the sample weight next to the model inputs.
+#: Columns that carry the target and the sample weight (when the task has one) next to the
+#: model inputs in a partition.
 TARGET = "__target"
 WEIGHT = "__weight"
+#: The training matrices' dtype (as the bounded-memory single-process path).
+MATRIX_DTYPE = np.float32
 
 
 def read_task_partition(
     brands: list[str], store_root: str, task: TaskConfig, end: Any, empty: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """The task's model inputs of some brands, with :data:`TARGET` and :data:`WEIGHT`.
+    """The task's model inputs of some brands, with :data:`TARGET` (and :data:`WEIGHT`).
 
     Reads only these brands' folders, up to ``end`` (both pushed down to the Parquet scan),
     through :meth:`CampaignStore.read` (its checks included). A partition without a usable
@@ -70,252 +74,70 @@ def read_task_partition(
         return empty.iloc[:0].copy()
     out = data.X.copy()
     out[TARGET] = np.asarray(data.y, dtype=np.float64)
-    out[WEIGHT] = 1.0 if data.weight is None else np.asarray(data.weight, dtype=np.float64)
+    if data.weight is not None:
+        out[WEIGHT] = np.asarray(data.weight, dtype=np.float64)
     out.attrs["notices"] = list(data.notices)
     return out
 
 
-def _features(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c not in (GROUP_COLUMN, TIME_COLUMN, TARGET, WEIGHT)]
+def partition_batch(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
+    """A partition as the ``(X, y, weight)`` batch of :mod:`~tabtune.transfer.pooled_batches`."""
+    X = frame.drop(columns=[c for c in (TARGET, WEIGHT) if c in frame.columns])
+    weight = frame[WEIGHT].to_numpy(dtype=np.float64) if WEIGHT in frame.columns else None
+    return X, frame[TARGET].to_numpy(dtype=np.float64), weight
 
 
-@dataclass
-class PartStatistics:
-    """What one partition adds to the pooled statistics (all of them sums or unions)."""
-
-    rows: int = 0
-    brands: int = 0
-    weight: float = 0.0
-    target_sums: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    classes: set[Any] = field(default_factory=set)
-    levels: dict[str, set[Any]] = field(default_factory=dict)
-    pairs: dict[str, int] = field(default_factory=dict)
-    dates: dict[int, int] = field(default_factory=dict)
-
-
-def partition_statistics(
-    frame: pd.DataFrame, n_targets: int, classification: bool
-) -> PartStatistics:
-    """Mergeable statistics of one partition (see :func:`merge_statistics`)."""
-    stats = PartStatistics(rows=len(frame), brands=int(frame[GROUP_COLUMN].nunique()))
-    y = frame[TARGET].to_numpy(dtype=np.float64)
-    w = frame[WEIGHT].to_numpy(dtype=np.float64)
-    stats.weight = float(w.sum())
-    if classification:
-        stats.classes = set(np.unique(y).astype(np.int64).tolist())
-    targets = context_targets(y, n_targets) if len(y) else np.zeros((0, n_targets))
-    stats.target_sums = (targets * w[:, None]).sum(axis=0)
-    brands = frame[GROUP_COLUMN].to_numpy()
-    for name in _features(frame):
-        if not is_categorical_dtype(frame[name].dtype):
-            continue
-        values = frame[name]
-        stats.levels[name] = set(values.dropna().unique().tolist())
-        pairs = pd.DataFrame({"b": brands, "v": values.fillna("\0missing")}).drop_duplicates()
-        stats.pairs[name] = len(pairs)
-    days = frame[TIME_COLUMN].to_numpy().astype("datetime64[ns]").view(np.int64)
-    keys, counts = np.unique(days, return_counts=True)
-    stats.dates = dict(zip(keys.tolist(), counts.tolist(), strict=True))
-    return stats
-
-
-@dataclass
-class Pooled:
-    """The statistics of every partition, merged."""
-
-    rows: int
-    brands: int
-    weight: float
-    target_sums: np.ndarray
-    classes: list[Any]
-    levels: dict[str, list[Any]]
-    pairs: dict[str, int]
-    dates: np.ndarray
-    date_counts: np.ndarray
-
-
-def merge_statistics(parts: list[PartStatistics]) -> Pooled:
-    """Sum and unite the statistics of the partitions (whole brands each, so exact)."""
-    levels: dict[str, set[Any]] = {}
-    pairs: dict[str, int] = {}
-    dates: dict[int, int] = {}
-    for p in parts:
-        for name, values in p.levels.items():
-            levels.setdefault(name, set()).update(values)
-        for name, n in p.pairs.items():
-            pairs[name] = pairs.get(name, 0) + n
-        for day, n in p.dates.items():
-            dates[day] = dates.get(day, 0) + n
-    sums = [p.target_sums for p in parts if len(p.target_sums)]
-    keys = np.array(sorted(dates), dtype=np.int64)
-    return Pooled(
-        rows=sum(p.rows for p in parts),
-        brands=sum(p.brands for p in parts),
-        weight=sum(p.weight for p in parts),
-        target_sums=np.sum(sums, axis=0) if sums else np.zeros(1),
-        classes=sorted(set().union(*(p.classes for p in parts))),
-        levels={k: list(v) for k, v in levels.items()},
-        pairs=pairs,
-        dates=keys,
-        date_counts=np.array([dates[k] for k in keys], dtype=np.int64),
+def partition_statistics(frame: pd.DataFrame, n_classes: int) -> BatchStatistics | None:
+    """:func:`~tabtune.transfer.pooled_batches.batch_statistics` of a partition (None: empty)."""
+    if len(frame) == 0:
+        return None
+    X, y, w = partition_batch(frame)
+    return batch_statistics(
+        X, y, w, group_column=GROUP_COLUMN, time_column=TIME_COLUMN, n_classes=n_classes
     )
 
 
-def pooled_schema(empty: pd.DataFrame, pooled: Pooled) -> FeatureSchema:
-    """The feature schema :meth:`FeatureSchema.from_table` learns from all rows.
-
-    Built from a frame with the partitions' columns and dtypes holding each categorical
-    column's levels (vocabularies are sorted the same way whatever the rows' order).
-    """
-    size = max([len(v) for v in pooled.levels.values()] + [1])
-    columns: dict[str, Any] = {}
-    for name in [c for c in empty.columns if c not in (TARGET, WEIGHT)]:
-        dtype = empty[name].dtype
-        values = pooled.levels.get(name)
-        if values is not None:
-            columns[name] = pd.Series(values + [None] * (size - len(values)), dtype=dtype)
-        elif name == TIME_COLUMN:
-            columns[name] = pd.Series(pd.NaT, index=range(size), dtype=dtype)
-        else:
-            columns[name] = pd.Series(np.nan, index=range(size)).astype(dtype, errors="ignore")
-    return FeatureSchema.from_table(pd.DataFrame(columns), exclude=[GROUP_COLUMN, TIME_COLUMN])
-
-
-def level_column(schema: FeatureSchema, pooled: Pooled) -> str | None:
-    """:func:`~tabtune.transfer.context.choose_level_column`'s rule on pooled counts."""
-    best: tuple[float, str] | None = None
-    for name in schema.columns:
-        vocabulary = schema.vocabularies.get(name)
-        if vocabulary is None or not 2 <= len(vocabulary) <= MAX_CONTEXT_LEVELS:
-            continue
-        per_group = pooled.pairs.get(name, 0) / max(pooled.brands, 1)
-        if per_group > 1.0 and (best is None or per_group > best[0]):
-            best = (per_group, name)
-    return None if best is None else best[1]
-
-
-def context_spec(schema: FeatureSchema, pooled: Pooled, n_targets: int) -> BrandContext:
-    """The brand-context specification (no table) of the pooled rows."""
-    level = level_column(schema, pooled)
-    prior = tuple(float(v) for v in pooled.target_sums / pooled.weight)
-    return BrandContext(
-        group_column=GROUP_COLUMN,
-        level_column=level,
-        n_levels=0 if level is None else len(schema.vocabularies[level]),
-        prior=prior[:n_targets],
-        smoothing=CONTEXT_SMOOTHING * pooled.weight / max(pooled.rows, 1),
-    )
-
-
-def holdout_cut(pooled: Pooled, validation_fraction: float) -> int | None:
-    """The first time key (int64 ns) of the holdout, by
-    :func:`~tabtune.evaluation.holdout_split`'s rule on per-date counts; None: no split."""
-    n = pooled.rows
-    n_valid = max(1, int(round(validation_fraction * n)))
-    n_train = n - n_valid
-    if not 0 < n_train < n:
-        return None
-    ends = np.cumsum(pooled.date_counts)
-    at = int(np.searchsorted(ends, n_train, side="right"))  # the date of row n_train
-    start = int(ends[at - 1]) if at > 0 else 0
-    if start >= 2:
-        return int(pooled.dates[at])
-    if at + 1 >= len(pooled.dates) or int(ends[at]) < 2:
-        return None
-    return int(pooled.dates[at + 1])
-
-
-@dataclass
-class Encoded:
-    """One partition's encoded rows: the matrix (schema then context columns), target, weight."""
-
-    X: np.ndarray
-    y: np.ndarray
-    weight: np.ndarray
-
-
-def _levels(context: BrandContext, schema: FeatureSchema, matrix: np.ndarray) -> np.ndarray | None:
-    if context.level_column is None:
-        return None
-    return matrix[:, schema.columns.index(context.level_column)]
-
-
-def encode_partition(
-    frame: pd.DataFrame,
-    schema: FeatureSchema,
-    context: BrandContext,
-    part: str,
-    cut: int | None,
-    seed: Any,
-) -> Encoded:
-    """Encode a partition's ``"train"`` rows (before ``cut``), ``"valid"`` rows (from it) or
-    ``"all"`` rows, with the brand-context columns.
-
-    Training and all rows get out-of-fold context (with :data:`CONTEXT_DROPOUT`), holdout rows
-    the table of their brand's training rows, as the single-process pretraining does; the
-    folds and the dropout are drawn from ``seed`` (one stream per partition).
-    """
-    n_targets = context.n_targets
-    days = frame[TIME_COLUMN].to_numpy().astype("datetime64[ns]").view(np.int64)
-    train = np.ones(len(frame), dtype=bool) if cut is None else days < cut
-    codes, uniques = pd.factorize(frame[GROUP_COLUMN])
-    codes = np.asarray(codes, dtype=np.int64)
-    y = frame[TARGET].to_numpy(dtype=np.float64)
-    w = frame[WEIGHT].to_numpy(dtype=np.float64)
-    matrix = schema.encode(frame, None, n_extra=context.n_features, order="C")
-    width = len(schema.columns)
-    rng = np.random.default_rng(seed)
-    if part == "valid":
-        table = context.with_table(
-            codes[train],
-            list(uniques),
-            context_targets(y[train], _n_classes(n_targets)),
-            w[train],
-            _take(_levels(context, schema, matrix), train),
+def encode_partition(frame: pd.DataFrame, plan: PooledPlan, regrow: bool) -> EncodedBatch:
+    """:func:`~tabtune.transfer.pooled_batches.encode_batch` of a partition (float32)."""
+    X, y, w = partition_batch(frame)
+    if len(y) == 0:  # an empty partition: no rows, the plan's widths
+        assert plan.context is not None
+        width = len(plan.schema.columns) + plan.context.n_features
+        none = np.empty(0, dtype=np.int64)
+        return EncodedBatch(
+            np.empty((0, width), dtype=MATRIX_DTYPE), y, w, none, 0, None, None, none
         )
-        keep = ~train
-        matrix = matrix[keep]
-        table_pos = np.append(table.positions_of(list(uniques)), -1)
-        matrix[:, width:] = table.features_at(
-            table_pos[codes[keep]], _levels(context, schema, matrix)
-        )
-        return Encoded(matrix, y[keep], w[keep])
-    keep = train if part == "train" else np.ones(len(frame), dtype=bool)
-    matrix, codes, y, w = matrix[keep], codes[keep], y[keep], w[keep]
-    matrix[:, width:] = context.out_of_fold(
-        codes,
-        len(uniques),
-        context_targets(y, _n_classes(n_targets)),
-        w,
-        _levels(context, schema, matrix),
-        rng,
-        dropout=CONTEXT_DROPOUT,
+    return encode_batch(X, y, w, plan, dtype=MATRIX_DTYPE, regrow=regrow)
+
+
+class Part:
+    """Which rows of an encoded partition a matrix holds: :attr:`TRAIN` (before the holdout),
+    :attr:`VALID` (the holdout), :attr:`ALL` (every row, with the regrown fit's context)."""
+
+    TRAIN = "train"
+    VALID = "valid"
+    ALL = "all"
+
+
+def partition_part(batch: EncodedBatch, part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(X, y, weight)`` of one part of an encoded partition (weights of 1 when unweighted).
+
+    The regrown fit's matrix (:attr:`Part.ALL`) is every row with its own context columns
+    (``regrow_context``; a partition without holdout rows has the training rows' context).
+    """
+    n = len(batch.y)
+    rows = {Part.TRAIN: slice(0, batch.n_train), Part.VALID: slice(batch.n_train, n)}.get(
+        part, slice(0, n)
     )
-    return Encoded(matrix, y, w)
-
-
-def _n_classes(n_targets: int) -> int:
-    return n_targets if n_targets > 1 else 1
-
-
-def _take(values: np.ndarray | None, mask: np.ndarray) -> np.ndarray | None:
-    return None if values is None else values[mask]
-
-
-def partition_table(
-    frame: pd.DataFrame, schema: FeatureSchema, context: BrandContext
-) -> BrandContext:
-    """The context table a model stores, learnt from a partition's rows (its brands only)."""
-    codes, uniques = pd.factorize(frame[GROUP_COLUMN])
-    levels = None
-    if context.level_column is not None:
-        levels = schema.encode_column(frame, context.level_column)
-    return context.with_table(
-        np.asarray(codes, dtype=np.int64),
-        list(uniques),
-        context_targets(frame[TARGET].to_numpy(dtype=np.float64), _n_classes(context.n_targets)),
-        frame[WEIGHT].to_numpy(dtype=np.float64),
-        levels,
+    X = batch.X[rows]
+    if part == Part.ALL and batch.regrow_context is not None:
+        X = X.copy()
+        X[:, X.shape[1] - batch.regrow_context.shape[1] :] = batch.regrow_context
+    weight = np.ones(n, dtype=MATRIX_DTYPE) if batch.weight is None else batch.weight
+    return (
+        X,
+        np.asarray(batch.y[rows], dtype=MATRIX_DTYPE),
+        np.asarray(weight[rows], dtype=MATRIX_DTYPE),
     )
 
 
@@ -328,21 +150,30 @@ def _response(objective: str, raw: np.ndarray) -> np.ndarray:
     return raw
 
 
-def validation_curve(model_text: str, part: Encoded, objective: str, n_rounds: int) -> np.ndarray:
-    """``sum(weight x loss)`` of the holdout rows after each round (the objective's own loss).
+def validation_curve(
+    batch: EncodedBatch, model_text: str, objective: str, n_rounds: int
+) -> tuple[np.ndarray, float]:
+    """``sum(weight x loss)`` of a partition's holdout rows after each round (the objective's
+    own loss, in float64), and their weight.
 
     One tree at a time, so the curve costs one prediction of every tree (not one per prefix).
     """
     import lightgbm as lgb
 
-    booster = lgb.Booster(model_str=model_text)
-    raw = np.zeros(len(part.y))
     out = np.zeros(n_rounds)
+    X = batch.X[batch.n_train :]
+    if len(X) == 0:
+        return out, 0.0
+    y64 = np.asarray(batch.y[batch.n_train :], dtype=np.float64)
+    w64 = np.ones(len(y64))
+    if batch.weight is not None:
+        w64 = np.asarray(batch.weight[batch.n_train :], dtype=np.float64)
+    booster = lgb.Booster(model_str=model_text)
+    raw = np.zeros(len(y64))
     for i in range(min(n_rounds, booster.current_iteration())):
-        raw += booster.predict(part.X, raw_score=True, start_iteration=i, num_iteration=1)
-        losses = row_losses(objective, part.y, _response(objective, raw))
-        out[i] = float(np.sum(part.weight * losses))
-    return out
+        raw += booster.predict(X, raw_score=True, start_iteration=i, num_iteration=1)
+        out[i] = float(np.sum(w64 * row_losses(objective, y64, _response(objective, raw))))
+    return out, float(np.sum(w64))
 
 
 def stopping_round(curve: np.ndarray, patience: int) -> int:
