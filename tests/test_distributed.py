@@ -15,57 +15,46 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabtune.boosting.encoding import FeatureSchema
 from tabtune.config import load_config
 from tabtune.distributed.partitions import (
+    MATRIX_DTYPE,
     TARGET,
     WEIGHT,
-    Encoded,
-    context_spec,
+    Part,
     encode_partition,
-    holdout_cut,
-    level_column,
-    merge_statistics,
+    partition_batch,
+    partition_part,
     partition_statistics,
-    partition_table,
-    pooled_schema,
     stopping_round,
     validation_curve,
 )
 from tabtune.distributed.pretraining import brand_groups
 from tabtune.errors import TabTuneInputError
-from tabtune.evaluation import holdout_split, row_losses
+from tabtune.evaluation import row_losses
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN
 from tabtune.optional import is_available
 from tabtune.pipeline import pretrain_scheduler
-from tabtune.transfer.context import CONTEXT_SMOOTHING, choose_level_column
+from tabtune.transfer.pooled_batches import EncodedBatch, encode_batch, pooled_plan
 
 BRANDS = [f"b{i:02d}" for i in range(7)]
 
 
 def _frame(seed: int = 0, n: int = 3000) -> pd.DataFrame:
-    """Rows like a task's model inputs, time-ordered, with a target and weights."""
+    """A partition: rows like a task's model inputs, with a target and weights."""
     rng = np.random.default_rng(seed)
-    brand = rng.choice(BRANDS, n, p=np.linspace(1, 3, len(BRANDS)) / np.linspace(1, 3, 7).sum())
+    brand = rng.choice(BRANDS, n)
     dates = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 60, n), unit="D")
-    channel = rng.choice(["search", "social", "display", None], n)
     frame = pd.DataFrame(
         {
             GROUP_COLUMN: brand.astype(str),
             TIME_COLUMN: dates,
-            "channel": pd.Series(channel, dtype="str"),
-            "vertical": pd.Series([f"v{ord(b[-1]) % 3}" for b in brand], dtype="str"),
+            "channel": pd.Series(rng.choice(["search", "social", "display"], n), dtype="str"),
             "relative_bid": rng.normal(1, 0.2, n),
         }
     )
-    frame[TARGET] = rng.gamma(2.0, 1.0, n) * (1 + (frame["channel"] == "search"))
+    frame[TARGET] = rng.gamma(2.0, 1.0, n)
     frame[WEIGHT] = rng.integers(1, 50, n).astype(float)
     return frame.sort_values(TIME_COLUMN, kind="stable").reset_index(drop=True)
-
-
-def _split_by_brand(frame: pd.DataFrame) -> list[pd.DataFrame]:
-    groups = brand_groups(frame[GROUP_COLUMN].value_counts().to_dict(), 3)
-    return [frame[frame[GROUP_COLUMN].isin(g)].reset_index(drop=True) for g in groups]
 
 
 def test_brand_groups_hold_every_brand_once_balanced() -> None:
@@ -77,88 +66,32 @@ def test_brand_groups_hold_every_brand_once_balanced() -> None:
     assert len(brand_groups(counts, 10)) == len(counts)
 
 
-def test_pooled_statistics_match_the_in_memory_schema_and_context() -> None:
+def test_partition_parts_are_the_encoded_batch_split_at_the_holdout() -> None:
     frame = _frame()
-    parts = _split_by_brand(frame)
-    pooled = merge_statistics([partition_statistics(p, 1, False) for p in parts])
-    assert pooled.rows == len(frame) and pooled.brands == len(BRANDS)
-    features = frame.drop(columns=[TARGET, WEIGHT])
-    expected = FeatureSchema.from_table(features, exclude=[GROUP_COLUMN, TIME_COLUMN])
-    schema = pooled_schema(frame.iloc[:0], pooled)
-    assert schema == expected
-    codes, uniques = pd.factorize(frame[GROUP_COLUMN])
-    assert level_column(schema, pooled) == choose_level_column(
-        schema, features, np.asarray(codes), len(uniques)
+    stats = partition_statistics(frame, 1)
+    assert stats is not None and stats.n_rows == len(frame)
+    plan = pooled_plan(stats, group_column=GROUP_COLUMN, time_column=TIME_COLUMN, random_state=0)
+    assert plan.cut is not None and plan.context is not None
+    batch = encode_partition(frame, plan, True)
+    X, y, w = partition_batch(frame)
+    expected = encode_batch(X, y, w, plan, dtype=MATRIX_DTYPE, regrow=True)
+    np.testing.assert_array_equal(batch.X, expected.X)
+    train, valid, everything = (
+        partition_part(batch, p) for p in (Part.TRAIN, Part.VALID, Part.ALL)
     )
-    assert level_column(schema, pooled) == "channel"  # "vertical" is one level per brand
-    spec = context_spec(schema, pooled, 1)
-    y, w = frame[TARGET].to_numpy(), frame[WEIGHT].to_numpy()
-    assert spec.prior == pytest.approx((np.average(y, weights=w),), rel=1e-12)
-    assert spec.smoothing == pytest.approx(CONTEXT_SMOOTHING * w.mean(), rel=1e-12)
-
-
-@pytest.mark.parametrize("fraction", [0.05, 0.1, 0.3, 0.9])
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_holdout_cut_is_the_single_process_split(fraction: float, seed: int) -> None:
-    frame = _frame(seed, n=int(np.random.default_rng(seed).integers(20, 400)))
-    parts = _split_by_brand(frame)
-    pooled = merge_statistics([partition_statistics(p, 1, False) for p in parts])
-    times = frame[TIME_COLUMN].to_numpy().astype("datetime64[ns]").view(np.int64)
-    n_train = holdout_split(len(frame), fraction, np.sort(times))
-    cut = holdout_cut(pooled, fraction)
-    if n_train is None:
-        assert cut is None
-    else:
-        assert cut is not None and int(np.sum(times < cut)) == n_train
-
-
-def test_merged_context_table_is_the_table_of_all_rows() -> None:
-    frame = _frame()
-    parts = _split_by_brand(frame)
-    pooled = merge_statistics([partition_statistics(p, 1, False) for p in parts])
-    schema = pooled_schema(frame.iloc[:0], pooled)
-    spec = context_spec(schema, pooled, 1)
-    merged = spec
-    for part in parts:
-        merged = merged.overlay(partition_table(part, schema, spec))
-    codes, uniques = pd.factorize(frame[GROUP_COLUMN])
-    levels = schema.encode_column(frame, "channel")
-    whole = spec.with_table(
-        np.asarray(codes, dtype=np.int64),
-        list(uniques),
-        frame[TARGET].to_numpy().reshape(-1, 1),
-        frame[WEIGHT].to_numpy(),
-        levels,
-    )
-    np.testing.assert_allclose(
-        merged.features(frame[GROUP_COLUMN], levels),
-        whole.features(frame[GROUP_COLUMN], levels),
-        rtol=1e-12,
-    )
-
-
-def test_encoded_partitions_split_train_and_holdout_by_the_cut() -> None:
-    frame = _frame()
-    pooled = merge_statistics([partition_statistics(frame, 1, False)])
-    schema = pooled_schema(frame.iloc[:0], pooled)
-    spec = context_spec(schema, pooled, 1)
-    cut = holdout_cut(pooled, 0.2)
-    assert cut is not None
-    train = encode_partition(frame, schema, spec, "train", cut, [0, 1])
-    valid = encode_partition(frame, schema, spec, "valid", cut, [0, 1])
-    everything = encode_partition(frame, schema, spec, "all", None, [0, 1])
-    assert len(train.y) + len(valid.y) == len(everything.y) == len(frame)
-    width = len(schema.columns)
-    np.testing.assert_array_equal(everything.X[:, :width], schema.encode(frame, None, order="C"))
-    # holdout rows see the table of their brand's training rows, as at serving time
-    days = frame[TIME_COLUMN].to_numpy().astype("datetime64[ns]").view(np.int64)
-    older = frame[days < cut]
-    table = partition_table(older, schema, spec)
-    newer = frame[days >= cut]
-    expected = table.features(newer[GROUP_COLUMN], schema.encode_column(newer, "channel"))
-    np.testing.assert_allclose(valid.X[:, width:], expected, rtol=1e-12)
-    # about CONTEXT_DROPOUT of the training rows have no context
-    assert 0.05 < np.isnan(train.X[:, width]).mean() < 0.15
+    assert len(train[1]) == batch.n_train and len(train[1]) + len(valid[1]) == len(frame)
+    np.testing.assert_array_equal(np.vstack([train[0], valid[0]]), batch.X)
+    width = len(plan.schema.columns)
+    np.testing.assert_array_equal(everything[0][:, :width], batch.X[:, :width])
+    assert batch.regrow_context is not None
+    np.testing.assert_array_equal(everything[0][:, width:], batch.regrow_context)
+    # an unweighted partition trains with weights of one
+    unweighted = frame.drop(columns=[WEIGHT])
+    stats = partition_statistics(unweighted, 1)
+    assert stats is not None and not stats.weighted
+    plan = pooled_plan(stats, group_column=GROUP_COLUMN, time_column=TIME_COLUMN, random_state=0)
+    assert (partition_part(encode_partition(unweighted, plan, True), Part.ALL)[2] == 1).all()
+    assert partition_statistics(frame.iloc[:0], 1) is None
 
 
 def _regression(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -173,8 +106,18 @@ def test_validation_curve_and_stopping_round_match_lightgbm() -> None:
     Xv, yv, wv = _regression(1, 400)
     params = {"objective": "tweedie", "metric": "tweedie", "learning_rate": 0.3, "verbose": -1}
     booster = lgb.train(params, lgb.Dataset(X, y, weight=w), num_boost_round=60)
-    part = Encoded(Xv, yv, wv)
-    curve = validation_curve(booster.model_to_string(), part, "tweedie", 60)
+    part = EncodedBatch(
+        np.vstack([X[:5], Xv]),
+        np.r_[y[:5], yv],
+        np.r_[w[:5], wv],
+        np.arange(405),
+        5,
+        None,
+        None,
+        np.empty(0, dtype=np.int64),
+    )  # 5 training rows, then the holdout rows
+    curve, weight = validation_curve(part, booster.model_to_string(), "tweedie", 60)
+    assert weight == pytest.approx(wv.sum())
     for k in (1, 7, 60):
         expected = np.sum(wv * row_losses("tweedie", yv, booster.predict(Xv, num_iteration=k)))
         assert curve[k - 1] == pytest.approx(expected, rel=1e-9)
@@ -220,20 +163,32 @@ def test_xgboost_backend_is_refused_with_the_fix(tmp_path: Path, monkeypatch) ->
 
 
 @pytest.mark.skipif(not is_available("dask.distributed"), reason="needs dask.distributed")
-def test_pretrain_on_a_local_cluster_gives_an_ordinary_global_model(
-    small_config: Path,
-) -> None:
+def test_one_worker_cluster_gives_the_single_process_model(small_config: Path) -> None:
+    """On one worker ``lightgbm.dask`` is LightGBM's serial learner, and the partitions are
+    encoded as the single-process path encodes its batches: the same model, published as an
+    ordinary global model that a brand is adapted from."""
     from tabtune.cli import EXIT_OK, main
-    from tabtune.pipeline import finetune_brand, load_global, pretrain
+    from tabtune.pipeline import (
+        finetune_brand,
+        load_global,
+        load_model,
+        load_task_data,
+        pretrain,
+        registry_for,
+    )
 
     assert main(["--config", str(small_config), "synth"]) == EXIT_OK
     cfg = load_config(small_config)
-    res = pretrain(cfg, "bid", scheduler="local")
+    one = cfg.model_copy(update={"refresh": cfg.refresh.model_copy(update={"n_workers": 1})})
+    single = pretrain(cfg, "bid", promote=False)
+    res = pretrain(one, "bid", scheduler="local")
     ref, model = load_global(cfg, "bid")
-    assert ref.id == res.model_id and res.brands == 6
-    assert model.strategy_ == "global" and model.holdout_scores_["global"] > 0
-    assert model.best_iteration_ <= cfg.model.n_estimators
-    assert set(model._model.context.keys) == {f"b{i:03d}" for i in range(6)}
-    brand = sorted(model._model.context.keys)[0]
-    adapted = finetune_brand(cfg, "bid", brand)  # adaptation uses it unchanged
-    assert adapted.strategy and adapted.rows > 0
+    assert ref.id == res.model_id and res.rows == single.rows and res.brands == 6
+    assert registry_for(cfg).manifest(ref)["trained_on"] == "dask"
+    oracle = load_model(registry_for(cfg).from_id(single.model_id), cfg.task("bid"))
+    data = load_task_data(cfg, cfg.task("bid"))
+    np.testing.assert_allclose(model.predict(data.X), oracle.predict(data.X), rtol=1e-6)
+    assert model.best_iteration_ == oracle.best_iteration_
+    assert res.holdout_score == pytest.approx(single.holdout_score, rel=1e-5)
+    adapted = finetune_brand(cfg, "bid", str(data.X[GROUP_COLUMN].iloc[-1]))
+    assert adapted.rows > 0 and adapted.strategy
