@@ -27,6 +27,7 @@ from tabtune.data.schema import validate_campaigns, validate_file
 from tabtune.data.store import CampaignStore, atomic_write_parquet
 from tabtune.data.synth import SynthData, simulate_batches, write_synth_batches
 from tabtune.errors import TabTuneInputError
+from tabtune.optional import OptionalDependencyError
 from tabtune.pipeline import (
     BrandResult,
     finetune_brand,
@@ -154,7 +155,10 @@ def cmd_pretrain(args: argparse.Namespace, cfg: Config) -> int:
     con = console()
     for task in tasks_of(args, cfg):
         with err_console().status(f"pretraining global {task} model ({cfg.backend})..."):
-            res = pretrain(cfg, task, end=args.end, scheduler=getattr(args, "scheduler", None))
+            try:
+                res = pretrain(cfg, task, end=args.end, scheduler=getattr(args, "scheduler", None))
+            except OptionalDependencyError as exc:  # --scheduler without Dask installed
+                raise TabTuneInputError(str(exc)) from exc
         con.print(
             f"global {task} model {res.model_id}: {res.rows:,} rows of {res.brands} brands "
             f"({res.data_window[0]} .. {res.data_window[1]}), holdout "

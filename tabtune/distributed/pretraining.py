@@ -282,14 +282,7 @@ def pretrain_on_dask(
         objective, n_classes = _objective(est, task)
         plan, merged = _plan(parts, sample, est, n_classes)
         _check_classes(task, sample)
-        model = FittedModel(
-            get_backend(cfg.backend),
-            None,
-            plan.schema,
-            plan.context,
-            booster_params(est, plan.schema, objective, n_classes),
-        )
-        model.params = padded_params(model.params, model.layout)
+        model = _untrained_model(cfg, est, plan, objective, n_classes)
         regrow = plan.cut is not None and est.regrow_on_all_rows
         encoded = parts.map(encode_partition, plan, regrow)
         booster, n_rounds, scores = _train(encoded, model, est, plan, n_classes == 2)
@@ -329,6 +322,16 @@ def pretrain_on_dask(
         seconds={"total": total},
         response=response,
     )
+
+
+def _untrained_model(
+    cfg: Config, est: Any, plan: PooledPlan, objective: str, n_classes: int
+) -> FittedModel:
+    """The model before training: the plan's schema and context, the booster parameters."""
+    params = booster_params(est, plan.schema, objective, n_classes)
+    model = FittedModel(get_backend(cfg.backend), None, plan.schema, plan.context, params)
+    model.params = padded_params(model.params, model.layout)
+    return model
 
 
 def _check_classes(task: TaskConfig, sample: pd.DataFrame) -> None:
