@@ -204,7 +204,7 @@ def test_pretrain_quality_and_refresh_on_a_tcp_cluster(
         res = pretrain(_with_seed(cfg, seed), "bid", end=end, promote=False)
         model = load_model(registry_for(cfg).from_id(res.model_id), task)
         single.append(_relative_error(model, cfg, task, start))
-    print(f"relative error on held-out days: Dask {on_dask}, one process {single}", file=sys.__stderr__)
+    print(f"relative error on held-out days: Dask {on_dask}, one process {single}")
     assert np.mean(single) < 0.5, single  # the oracle sees a model that learnt something
     assert abs(np.mean(on_dask) / np.mean(single) - 1) <= 0.02, (on_dask, single)
 
