@@ -149,17 +149,24 @@ def test_pretrain_scheduler_rule(tmp_path: Path) -> None:
     assert pretrain_scheduler(remote, "local") == "local"
 
 
-def test_xgboost_backend_is_refused_with_the_fix(tmp_path: Path, monkeypatch) -> None:
+def test_xgboost_backend_falls_back_to_one_process_with_a_notice(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
     from conftest import write_small_config
 
-    from tabtune.cli import EXIT_BAD_INPUT, main
+    from tabtune.cli import EXIT_OK, main
     from tabtune.distributed import pretrain_on_dask
 
     monkeypatch.chdir(tmp_path)
-    path = write_small_config(tmp_path, backend="xgboost")
+    path = write_small_config(tmp_path, backend="xgboost", synth={"n_brands": 3, "n_days": 40})
     with pytest.raises(TabTuneInputError, match="backend: lightgbm"):
-        pretrain_on_dask(load_config(path), "bid", scheduler="local")
-    assert main(["--config", str(path), "pretrain", "--scheduler", "local"]) == EXIT_BAD_INPUT
+        pretrain_on_dask(load_config(path), "bid", scheduler="tcp://127.0.0.1:1")
+    assert main(["--config", str(path), "synth"]) == EXIT_OK
+    capsys.readouterr()
+    # an unreachable scheduler is never contacted: the fit falls back before any connection
+    code = main(["--config", str(path), "pretrain", "--scheduler", "tcp://127.0.0.1:1"])
+    out = capsys.readouterr().out
+    assert code == EXIT_OK and "pretrained in this process" in out
 
 
 @pytest.mark.skipif(not is_available("dask.distributed"), reason="needs dask.distributed")
