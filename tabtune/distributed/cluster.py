@@ -108,7 +108,7 @@ class Partitions:
         TabTuneInputError
             The cluster has no workers.
         """
-        workers = sorted(client.scheduler_info().get("workers", {}))
+        workers = sorted(client.scheduler_info(n_workers=-1).get("workers", {}))
         if not workers:
             raise TabTuneInputError(
                 "the Dask cluster has no workers; start some with `dask worker <address>`"

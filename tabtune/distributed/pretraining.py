@@ -119,7 +119,7 @@ def _groups(client: Any, cfg: Config) -> tuple[str, list[list[str]]]:
     counts = store.row_counts()
     if not counts:
         raise TabTuneInputError(f"no rows in the store {cfg.data.store}")
-    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    n_workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
     n_parts = max(2 * n_workers, -(-sum(counts.values()) // ROWS_PER_PARTITION))
     return str(store.root), brand_groups(counts, n_parts)
 
