@@ -199,3 +199,17 @@ def test_one_worker_cluster_gives_the_single_process_model(small_config: Path) -
     assert res.holdout_score == pytest.approx(single.holdout_score, rel=1e-5)
     adapted = finetune_brand(cfg, "bid", str(data.X[GROUP_COLUMN].iloc[-1]))
     assert adapted.rows > 0 and adapted.strategy
+    # the budget task: its model and the pooled Hill response kept with it
+    from tabtune.tasks.budget import load_pooled_response
+
+    registry = registry_for(cfg)
+    on_dask = registry.from_id(pretrain(one, "budget", scheduler="local").model_id)
+    here = registry.from_id(pretrain(cfg, "budget", promote=False).model_id)
+    hill = load_pooled_response(on_dask.path)
+    assert hill is not None and hill.to_dict() == load_pooled_response(here.path).to_dict()
+    budget = load_task_data(cfg, cfg.task("budget"))
+    np.testing.assert_allclose(
+        load_model(on_dask, cfg.task("budget")).predict(budget.X),
+        load_model(here, cfg.task("budget")).predict(budget.X),
+        rtol=1e-6,
+    )
