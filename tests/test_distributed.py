@@ -92,6 +92,12 @@ def test_partition_parts_are_the_encoded_batch_split_at_the_holdout() -> None:
     plan = pooled_plan(stats, group_column=GROUP_COLUMN, time_column=TIME_COLUMN, random_state=0)
     assert (partition_part(encode_partition(unweighted, plan, True), Part.ALL)[2] == 1).all()
     assert partition_statistics(frame.iloc[:0], 1) is None
+    empty = encode_partition(frame.iloc[:0], plan, True)
+    for part in (Part.TRAIN, Part.VALID, Part.ALL):
+        X, y, w = partition_part(empty, part)
+        assert X.shape == (0, batch.X.shape[1]) and len(y) == len(w) == 0
+    curve, weight = validation_curve(empty, "", "tweedie", 3)
+    assert weight == 0 and not curve.any()
 
 
 def _regression(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
