@@ -64,7 +64,7 @@ refresh: $(STAMP)  ## nightly refresh: make refresh DATE=2025-12-31
 report: $(STAMP)  ## summarise the latest refresh run
 	$(TABTUNE) report $(if $(DATE),--date $(DATE))
 
-bench: $(STAMP)  ## transfer, tuning, refresh, bid, budget and device benchmarks, the Facebook export -> docs/benchmarks.md (run on an idle machine)
+bench: $(STAMP)  ## transfer, tuning, refresh, bid, budget, device and scale benchmarks, the Facebook export -> docs/benchmarks.md (run on an idle machine)
 	$(BIN)/python -m benchmarks.transfer
 	$(BIN)/python -m benchmarks.tuning
 	$(BIN)/python -m benchmarks.refresh
@@ -72,6 +72,7 @@ bench: $(STAMP)  ## transfer, tuning, refresh, bid, budget and device benchmarks
 	$(BIN)/python -m benchmarks.budget
 	$(BIN)/python -m benchmarks.device
 	$(BIN)/python -m benchmarks.facebook
+	$(BIN)/python -m benchmarks.scale
 
 clean:  ## remove generated data, models, runs, outputs and the leaf cache
 	rm -rf data/campaigns data/truth models runs outputs cache

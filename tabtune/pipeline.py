@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ import pandas as pd
 
 from tabtune.config import Config, TaskConfig
 from tabtune.data.store import CampaignStore
+from tabtune.distributed.pretraining import SUPPORTED_BACKENDS as DASK_BACKENDS
 from tabtune.errors import TabTuneInputError
 from tabtune.features import (
     GROUP_COLUMN,
@@ -31,7 +33,11 @@ from tabtune.features import (
 # The estimator builders live in tabtune.model_factory; tuning and tests reach them here too.
 from tabtune.model_factory import brand_estimator, estimator_class, global_estimator  # noqa: F401
 from tabtune.registry import ModelRegistry
-from tabtune.tasks.budget import pooled_response, write_pooled_response
+from tabtune.tasks.budget import (
+    BudgetPlanner,
+    fit_response,
+    write_pooled_response,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.estimators import TabTuneClassifier, TabTuneRegressor
@@ -40,6 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger("tabtune")
 
 MODEL_SUBDIR = "model"
+#: Stored rows per batch of whole brands that ``pretrain`` reads and encodes at a time.
+PRETRAIN_BATCH_ROWS = 250_000
 
 
 @dataclass
@@ -120,17 +128,35 @@ def _holdout(est: Any, key: str) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def _pooled_response(cfg: Config, task: TaskConfig, rows: pd.DataFrame) -> Any:
-    """The ``budget`` task's pooled Hill response, kept with its global model (else None)."""
-    if task.name != "budget":
-        return None
-    return pooled_response(cfg, rows)
+def pretrain_scheduler(cfg: Config, scheduler: str | None = None) -> str | None:
+    """Where ``pretrain`` fits the global model: a Dask scheduler, or None for this process.
+
+    The rule: an explicit ``scheduler`` (``"local"`` or ``"tcp://host:port"``) wins; without
+    one, a config with ``refresh.executor: dask`` *and* a ``refresh.scheduler`` pretrains on
+    that scheduler (so a refresh that runs its brands on a cluster pretrains there too);
+    anything else (no scheduler, or ``executor: dask`` on a local cluster it starts itself)
+    pretrains in this process.
+    """
+    if scheduler:
+        return scheduler
+    r = cfg.refresh
+    return r.scheduler if r.executor == "dask" and r.scheduler else None
 
 
 def pretrain(
-    cfg: Config, task_name: str, *, end: Any = None, promote: bool = True
+    cfg: Config,
+    task_name: str,
+    *,
+    end: Any = None,
+    promote: bool = True,
+    scheduler: str | None = None,
 ) -> PretrainResult:
     """Fit the global model of a task on the pooled store and publish it.
+
+    A regression task is pretrained from batches of whole brands read from the store twice
+    (:meth:`~tabtune.estimators.TabTuneRegressor.fit_batches`): memory holds the float32
+    training matrix and one batch, not the pooled rows. A classification task reads every
+    row at once (:meth:`fit`).
 
     Parameters
     ----------
@@ -140,31 +166,40 @@ def pretrain(
         Use rows up to this date (inclusive); default all.
     promote : bool, default True
         Make the new version the champion.
+    scheduler : str, optional
+        Pretrain on a Dask cluster (:mod:`tabtune.distributed`): ``"local"`` or
+        ``"tcp://host:port"``; default: :func:`pretrain_scheduler`'s rule. A backend without
+        a distributed learner here (XGBoost) is pretrained in this process, with a notice.
     """
     task = cfg.task(task_name)
     t0 = time.perf_counter()
-    rows = _read_rows(cfg, end=end)
-    data = task_data(rows, task)
-    est = global_estimator(cfg, task)
-    logger.info(
-        "pretraining %s on %d rows of %d brands",
-        task_name,
-        len(data),
-        data.X[GROUP_COLUMN].nunique(),
-    )
-    est.fit(data.X, data.y, sample_weight=data.weight)
-    window = _window(data)
+    where = pretrain_scheduler(cfg, scheduler)
+    notices: list[str] = []
+    if where is not None and cfg.backend not in DASK_BACKENDS:
+        notices.append(
+            f"pretraining on Dask ({where}) needs backend {' or '.join(DASK_BACKENDS)}; the "
+            f"{cfg.backend} model was pretrained in this process instead"
+        )
+        logger.warning(notices[-1])
+        where = None
+    if where is not None:
+        fitted = _fit_on_dask(cfg, task, end, where)
+    else:
+        fitted = _fit_here(cfg, task, end)
+    est = fitted.estimator
     manifest: dict[str, Any] = {
         "kind": "global",
         "task": task.model_dump(mode="json"),
-        "data_window": list(window),
-        "rows": len(data),
+        "data_window": list(fitted.window),
+        "rows": fitted.rows,
         "features": model_features(est),
-        "brands": int(data.X[GROUP_COLUMN].nunique()),
+        "brands": fitted.brands,
         "metrics": {"holdout": _holdout(est, "global") or _holdout(est, "scratch")},
         "backend": cfg.backend,
     }
-    response = _pooled_response(cfg, task, rows)
+    if where is not None:
+        manifest["trained_on"] = "dask"
+    response = fitted.response
 
     def write(directory: Path) -> None:
         est.save(Path(directory) / MODEL_SUBDIR)
@@ -175,13 +210,159 @@ def pretrain(
     return PretrainResult(
         task=task_name,
         model_id=ref.id,
-        rows=len(data),
+        rows=fitted.rows,
         brands=manifest["brands"],
         seconds=time.perf_counter() - t0,
         holdout_score=manifest["metrics"]["holdout"],
-        data_window=window,
-        notices=list(data.notices),
+        data_window=fitted.window,
+        notices=notices + list(fitted.notices),
     )
+
+
+@dataclass
+class _Fitted:
+    """A fitted global estimator and what it was fitted on."""
+
+    estimator: Any
+    rows: int
+    brands: int
+    window: tuple[str, str]
+    notices: list[str]
+    response: Any
+
+
+def _fit_here(cfg: Config, task: TaskConfig, end: Any) -> _Fitted:
+    """The global estimator fitted in this process: a regression task from batches of whole
+    brands read from the store twice (:meth:`~tabtune.estimators.TabTuneRegressor.fit_batches`),
+    a classification task from every row at once (:meth:`fit`)."""
+    est = global_estimator(cfg, task)
+    source: _PooledSource
+    if task.kind == "classification":
+        in_memory = _InMemorySource(cfg, task, end)
+        est.fit(*in_memory.rows_and_target())
+        source = in_memory
+    else:
+        batches = _BrandBatches(cfg, task, end)
+        est.fit_batches(batches)
+        source = batches
+    logger.info("pretrained %s on %d rows of %d brands", task.name, source.rows, source.brands)
+    return _Fitted(
+        est, source.rows, source.brands, source.window(), source.notices, source.pooled_response()
+    )
+
+
+def _fit_on_dask(cfg: Config, task: TaskConfig, end: Any, scheduler: str) -> _Fitted:
+    """The global estimator fitted on a Dask cluster (:func:`tabtune.distributed.pretrain_on_dask`)."""
+    from tabtune.distributed import pretrain_on_dask  # imports Dask only when it is used
+
+    logger.info("pretraining %s on Dask (%s)", task.name, scheduler)
+    res = pretrain_on_dask(cfg, task.name, scheduler=scheduler, end=end)
+    return _Fitted(res.estimator, res.rows, res.brands, res.data_window, res.notices, res.response)
+
+
+class _PooledSource:
+    """The pooled rows of ``pretrain``: their count, brands, window, notices and the budget
+    task's pooled response."""
+
+    def __init__(self, cfg: Config, task: TaskConfig, end: Any) -> None:
+        self.cfg, self.task, self.end = cfg, task, end
+        self.rows = 0
+        self.brands = 0
+        self.notices: list[str] = []
+        self.dates: list[pd.Timestamp] = []
+        self.daily: list[pd.DataFrame] = []  # the budget task's daily spend, per batch
+
+    def record(self, rows: pd.DataFrame, data: TaskData) -> None:
+        """Count a batch of whole brands (first pass only)."""
+        self.rows += len(data)
+        self.brands += int(data.X[GROUP_COLUMN].nunique())
+        dates = pd.to_datetime(data.X[TIME_COLUMN])
+        self.dates += [dates.min(), dates.max()]
+        self.notices += [n for n in data.notices if n not in self.notices]
+        if self.task.name == "budget" and self.cfg.budget.response == "hill":
+            # Daily spend and bid index are per brand (channel): a batch of whole brands gives
+            # the pooled history's rows for them.
+            planner = BudgetPlanner(config=self.cfg)
+            planner.bid_reference_ = None
+            self.daily.append(planner.observe(rows).spend_history_)
+
+    def window(self) -> tuple[str, str]:
+        """First and last date of the pooled rows."""
+        return (str(min(self.dates).date()), str(max(self.dates).date()))
+
+    def pooled_response(self) -> Any:
+        """The ``budget`` task's pooled Hill response (else None)."""
+        if not self.daily:
+            return None
+        days = pd.concat(self.daily, ignore_index=True)
+        return fit_response(self.cfg, days)
+
+
+class _InMemorySource(_PooledSource):
+    """Every pooled row at once."""
+
+    def rows_and_target(self) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
+        rows = _read_rows(self.cfg, end=self.end)
+        data = task_data(rows, self.task)
+        self.record(rows, data)
+        return data.X, data.y, data.weight
+
+
+class _BrandBatches(_PooledSource):
+    """Batches of whole brands' task inputs, read from the store; called once per pass."""
+
+    def __init__(self, cfg: Config, task: TaskConfig, end: Any) -> None:
+        super().__init__(cfg, task, end)
+        self.store = store_for(cfg)
+        counts = self.store.row_counts()
+        if not counts:
+            _read_rows(cfg, end=end)  # raises the empty store's error (how to get data)
+        self.groups = brand_batches(counts, PRETRAIN_BATCH_ROWS)
+        self.passes = 0
+
+    def __call__(self) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray | None]]:
+        first = self.passes == 0
+        self.passes += 1
+        for brands in self.groups:
+            rows = self.store.read(brands=brands, end=self.end)
+            data = _batch_task_data(rows, self.task)
+            if data is None:
+                continue
+            if first:
+                self.record(rows, data)
+            yield data.X, data.y, data.weight
+        if first and self.rows == 0:
+            raise TabTuneInputError(
+                f"no rows with a usable target in the store {self.cfg.data.store} for "
+                f"brands=None between None and {self.end}"
+            )
+
+
+def brand_batches(row_counts: dict[str, int], max_rows: int) -> list[list[str]]:
+    """Brands (in the given order) grouped into batches of at most ``max_rows`` stored rows;
+    a brand with more rows is a batch of its own."""
+    batches: list[list[str]] = []
+    size = 0
+    for brand, count in row_counts.items():
+        if not batches or size + count > max_rows:
+            batches.append([])
+            size = 0
+        batches[-1].append(brand)
+        size += count
+    return batches
+
+
+def _batch_task_data(rows: pd.DataFrame, task: TaskConfig) -> TaskData | None:
+    """The task inputs of a batch of brands; None when it has no usable row (a batch with
+    no row or no usable target is skipped, as the pooled rows would drop its rows)."""
+    if len(rows) == 0:
+        return None
+    try:
+        return task_data(rows, task)
+    except TabTuneInputError as exc:
+        if "no rows with a usable target" in str(exc):  # task_data's message for that case
+            return None
+        raise
 
 
 def load_model(ref: ModelRef, task: TaskConfig) -> TabTuneRegressor | TabTuneClassifier:

@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
     {"model_factory"},
     {"registry"},
     {"tasks"},
-    {"pipeline"},
+    {"pipeline", "distributed"},
     {"tuning"},
     {"parallel", "report"},
     {"refresh"},

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,9 @@ from tabtune.cli.tables import brand_table, metric_name
 from tabtune.config import Config
 from tabtune.data.schema import validate_campaigns, validate_file
 from tabtune.data.store import CampaignStore, atomic_write_parquet
-from tabtune.data.synth import simulate, write_synth
+from tabtune.data.synth import SynthData, simulate_batches, write_synth_batches
 from tabtune.errors import TabTuneInputError
+from tabtune.optional import OptionalDependencyError
 from tabtune.pipeline import (
     BrandResult,
     finetune_brand,
@@ -50,6 +51,10 @@ __all__ = [
 ]
 
 
+#: Simulated rows per batch of brands that ``tabtune synth`` holds as frames at a time.
+SYNTH_BATCH_ROWS = 500_000
+
+
 def tasks_of(args: argparse.Namespace, cfg: Config) -> list[str]:
     """The task of a command: ``--task`` (checked against the config), else ``bid`` (or the first)."""
     if getattr(args, "task", None):
@@ -69,16 +74,29 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
         )
     seed = cfg.synth.seed if args.seed is None else args.seed
     t0 = time.perf_counter()
-    data = simulate(n_brands=n_brands, n_days=n_days, seed=seed, start=cfg.synth.start)
+
+    def simulation() -> tuple[dict, Iterator[SynthData]]:
+        # brand batches with bounded memory; concatenated, they are simulate(...) exactly
+        return simulate_batches(n_brands, n_days, seed, cfg.synth.start, SYNTH_BATCH_ROWS)
+
     store = CampaignStore(cfg.data.store)
-    if not getattr(args, "append", False):
-        _refuse_mixing(store, data.observations)
-    result = store.append(data.observations)
-    paths = write_synth(data, cfg.data.truth_dir)
-    counts = data.observations.groupby("brand_id").size()
+    if not getattr(args, "append", False) and store.brands():
+        for batch in simulation()[1]:  # checked before anything is written
+            _refuse_mixing(store, batch.observations)
+    written, skipped, sizes = 0, 0, []
+
+    def append(batch: SynthData) -> None:
+        nonlocal written, skipped
+        result = store.append(batch.observations)
+        written, skipped = written + result.rows_written, skipped + result.rows_skipped
+        sizes.append(batch.observations.groupby("brand_id").size())
+
+    params, batches = simulation()
+    paths = write_synth_batches(params, batches, cfg.data.truth_dir, each=append)
+    counts = pd.concat(sizes)
     con = console()
     con.print(
-        f"simulated {len(data.observations):,} rows for {n_brands} brands over {n_days} days "
+        f"simulated {int(counts.sum()):,} rows for {n_brands} brands over {n_days} days "
         f"(seed {seed}) in {time.perf_counter() - t0:.1f}s"
     )
     con.print(
@@ -86,10 +104,7 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
         f"{int((counts < cfg.adaptation.min_rows_to_adapt).sum())} brands below "
         f"{cfg.adaptation.min_rows_to_adapt} rows (served by the global model)"
     )
-    con.print(
-        f"store: {cfg.data.store} ({result.rows_written:,} rows written, "
-        f"{result.rows_skipped:,} already present)"
-    )
+    con.print(f"store: {cfg.data.store} ({written:,} rows written, {skipped:,} already present)")
     con.print(f"ground truth: {', '.join(str(p) for p in paths.values())}")
     return EXIT_OK
 
@@ -140,7 +155,10 @@ def cmd_pretrain(args: argparse.Namespace, cfg: Config) -> int:
     con = console()
     for task in tasks_of(args, cfg):
         with err_console().status(f"pretraining global {task} model ({cfg.backend})..."):
-            res = pretrain(cfg, task, end=args.end)
+            try:
+                res = pretrain(cfg, task, end=args.end, scheduler=getattr(args, "scheduler", None))
+            except OptionalDependencyError as exc:  # --scheduler without Dask installed
+                raise TabTuneInputError(str(exc)) from exc
         con.print(
             f"global {task} model {res.model_id}: {res.rows:,} rows of {res.brands} brands "
             f"({res.data_window[0]} .. {res.data_window[1]}), holdout "

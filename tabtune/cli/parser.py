@@ -92,6 +92,12 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("pretrain", help="fit the global model of a task on the pooled store")
     _task_arg(s)
     s.add_argument("--end", default=None, help="use rows up to this date (inclusive)")
+    s.add_argument(
+        "--scheduler",
+        default=None,
+        help="pretrain on Dask: 'local' or tcp://host:port (default: refresh.scheduler when "
+        "refresh.executor is dask, else in this process)",
+    )
     s.set_defaults(handler="commands:cmd_pretrain")
 
     s = sub.add_parser("finetune", help="adapt the global model to brands")

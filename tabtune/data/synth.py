@@ -120,9 +120,12 @@ units of one job, whose names it re-exports:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tabtune.atomic import atomic_open, atomic_write_bytes
 from tabtune.data.synth_levels import (
@@ -135,7 +138,7 @@ from tabtune.data.synth_levels import (
     TRUTH_COLUMNS,
     VERTICALS,
 )
-from tabtune.data.synth_simulate import SynthData, simulate
+from tabtune.data.synth_simulate import SynthData, simulate, simulate_batches
 from tabtune.data.synth_truth import GroundTruth
 from tabtune.errors import TabTuneInputError
 
@@ -152,7 +155,9 @@ __all__ = [
     "SynthData",
     "load_truth",
     "simulate",
+    "simulate_batches",
     "write_synth",
+    "write_synth_batches",
 ]
 
 
@@ -189,6 +194,40 @@ def write_synth(data: SynthData, out_dir: str | Path) -> dict[str, Path]:
         data.truth.to_parquet(handle, index=False)
     params = json.dumps(data.params, indent=1, allow_nan=False).encode("utf-8")
     atomic_write_bytes(paths["params"], params, mode=0o600)
+    return paths
+
+
+def write_synth_batches(
+    params: dict,
+    batches: Iterable[SynthData],
+    out_dir: str | Path,
+    each: Callable[[SynthData], None] | None = None,
+) -> dict[str, Path]:
+    """:func:`write_synth` for a simulation delivered in batches (:func:`simulate_batches`).
+
+    The truth file is written batch by batch (one Parquet row group each) and reads back as
+    the whole simulation's truth frame; ``each`` is called with every batch before its truth
+    is written (e.g. to append its observations to the store). Files are replaced atomically
+    as in :func:`write_synth`, only once every batch is done.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"truth": out / "truth.parquet", "params": out / "params.json"}
+    with atomic_open(paths["truth"], mode=0o600) as handle:
+        writer: pq.ParquetWriter | None = None
+        try:
+            for batch in batches:
+                if each is not None:
+                    each(batch)
+                table = pa.Table.from_pandas(batch.truth, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(handle, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+    text = json.dumps(params, indent=1, allow_nan=False).encode("utf-8")
+    atomic_write_bytes(paths["params"], text, mode=0o600)
     return paths
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.utils.validation import check_is_fitted
 
 from tabtune.boosting.base import (
@@ -49,6 +49,7 @@ from tabtune.estimators.persistence import (
 from tabtune.leaf_cache import LeafCache
 from tabtune.params import estimator_params
 from tabtune.transfer import AdaptResult, AdaptSettings, FittedModel, Rows, adapt, pretrain
+from tabtune.transfer.pooled_batches import pretrain_batched
 
 __all__ = [
     "EARLY_STOPPING_WEIGHT_REASON",
@@ -299,6 +300,66 @@ class TabTuneBase(BaseEstimator):
         else:
             model, model_bytes = self._adapt(base, rows)
         self._keep_model(model, model_bytes, backend, base)
+        return self
+
+    def fit_batches(self, batches: Callable[[], Iterable[tuple[Any, Any, Any]]]) -> TabTuneBase:
+        """Pretrain on pooled rows given as batches of whole groups, in bounded memory.
+
+        The same model as :meth:`fit` on the batches concatenated (features rounded to
+        float32; see :mod:`tabtune.transfer.pooled_batches`), holding the float32 training
+        matrix and one batch at a time instead of several copies of the rows. Regressors
+        with a ``time_column`` only; no ``base_model``.
+
+        Parameters
+        ----------
+        batches : callable
+            Returns an iterable of ``(X, y, sample_weight)``, each batch holding all rows of
+            its groups; called twice, it must give the same batches in the same order.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        if self._resolve_base() is not None or is_classifier(self):
+            raise TabTuneInputError(
+                "fit_batches pretrains a regressor (base_model=None); use fit for adaptation "
+                "and for classifiers"
+            )
+        backend_name = self.backend or "lightgbm"
+        self.backend_ = backend_name
+        self.device_ = resolve_device(self.device, backend_name)
+        self.group_column_ = self.group_column
+        self.time_column_ = self.time_column
+        backend = get_backend(backend_name)
+
+        def checked() -> Iterator[tuple[Any, Any, Any]]:
+            for X, y, weight in batches():
+                X, y_encoded, w = self._fit_inputs(X, y, weight, None)
+                check_columns_exist(X, group_column=self.group_column, time_column=self.time_column)
+                yield X, y_encoded, w
+
+        result = pretrain_batched(
+            backend,
+            lambda schema: self._booster_params(
+                schema, self.device_, self.monotone_constraints, self.backend_params
+            ),
+            checked,
+            group_column=self.group_column_,
+            time_column=self.time_column_,
+            n_estimators=self.n_estimators,
+            early_stopping_rounds=self.early_stopping_rounds,
+            validation_fraction=self.validation_fraction,
+            random_state=self.random_state,
+            regrow=self.regrow_on_all_rows,
+        )
+        self.strategy_ = "global"
+        self.strategy_reason_ = "pretrained on the pooled rows (no base model)"
+        self.holdout_scores_ = dict(result.holdout_scores)
+        self.best_iteration_ = result.n_rounds
+        self.n_new_trees_ = result.n_rounds
+        self.base_model_id_ = None
+        self._keep_model(result.model, None, backend, None)
         return self
 
     def _fit_inputs(

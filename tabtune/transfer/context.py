@@ -26,7 +26,11 @@ __all__ = [
     "apply_offset",
     "choose_level_column",
     "context_targets",
+    "dropped_rows",
+    "group_ordinals",
+    "level_column_of",
     "level_offset",
+    "row_keys",
 ]
 
 #: Folds within each brand for out-of-fold context at training time.
@@ -115,16 +119,88 @@ def _sums(
     return inverse, w_sum, t_sum, count
 
 
-def _within_group_folds(codes: np.ndarray, n_groups: int, rng: np.random.Generator) -> np.ndarray:
-    """Fold ids 0..CONTEXT_FOLDS-1, balanced within each group, in random order."""
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+#: Salt of the dropout draw (the fold draw uses the key itself).
+_DROPOUT_SALT = np.uint64(0xD1B54A32D192ED03)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on uint64 values (wrapping arithmetic)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * _MIX1
+    x = x ^ (x >> np.uint64(27))
+    x = x * _MIX2
+    return x ^ (x >> np.uint64(31))
+
+
+def row_keys(
+    codes: np.ndarray, uniques: Sequence[Any], ordinals: np.ndarray, seed: int
+) -> np.ndarray:
+    """A seeded 64-bit random key per row from its group id and its ordinal in its group.
+
+    The key depends on the row alone (its group's value, its rank among its group's rows in
+    time order, the seed), never on the other groups' rows: the out-of-fold context of a
+    group comes out the same whether its rows are encoded with the whole pool or in a batch
+    of a few groups (see :mod:`tabtune.transfer.pooled_batches`).
+
+    Parameters
+    ----------
+    codes : ndarray of int
+        Group code of each row, indexing ``uniques`` (-1: no group).
+    uniques : sequence
+        Group ids (hashed by value with pandas' stable hash).
+    ordinals : ndarray of int
+        Rank of each row among its group's rows, in time order.
+    seed : int
+    """
+    values = pd.Series(np.asarray(list(uniques), dtype=object), dtype=object)
+    hashed = pd.util.hash_pandas_object(values, index=False).to_numpy(dtype=np.uint64)
+    salt = _mix(np.asarray([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
+    with np.errstate(over="ignore"):
+        group_key = np.append(_mix(hashed ^ salt), np.uint64(0))[codes]
+        return _mix(group_key + np.asarray(ordinals, dtype=np.uint64) * _GOLDEN)
+
+
+def group_ordinals(codes: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """Rank of each row among the rows of its group code, in time order.
+
+    ``order`` is the rows' time order (None: the rows are in time order)."""
+    sorted_codes = codes if order is None else codes[order]
+    rank_sorted = _ranks_within(sorted_codes, np.argsort(sorted_codes, kind="stable"))
+    if order is None:
+        return rank_sorted
+    ranks = np.empty(len(codes), dtype=np.int64)
+    ranks[order] = rank_sorted
+    return ranks
+
+
+def _ranks_within(codes: np.ndarray, by_group: np.ndarray) -> np.ndarray:
+    """Rank of each row within its code, given ``by_group``: the rows sorted by code, each
+    code's rows in rank order."""
     n = len(codes)
-    perm = rng.permutation(n)
-    by_group = perm[np.argsort(codes[perm], kind="stable")]
-    counts = np.bincount(codes, minlength=n_groups)
-    starts = np.cumsum(counts) - counts
+    sorted_codes = codes[by_group]
+    new_group = np.empty(n, dtype=bool)
+    new_group[:1] = True
+    new_group[1:] = sorted_codes[1:] != sorted_codes[:-1]
+    starts = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
     rank = np.empty(n, dtype=np.int64)
-    rank[by_group] = np.arange(n) - np.repeat(starts, counts)
-    return rank % CONTEXT_FOLDS
+    rank[by_group] = np.arange(n) - starts
+    return rank
+
+
+def _within_group_folds(codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Fold ids 0..CONTEXT_FOLDS-1, balanced within each group: the rows of a group ranked
+    by their random keys, dealt round-robin (depends on the group's rows only)."""
+    return _ranks_within(codes, np.lexsort((keys, codes))) % CONTEXT_FOLDS
+
+
+def dropped_rows(keys: np.ndarray, dropout: float) -> np.ndarray:
+    """Rows whose context is hidden: a ``dropout`` share, drawn from each row's key."""
+    with np.errstate(over="ignore"):
+        unit = (_mix(keys ^ _DROPOUT_SALT) >> np.uint64(11)).astype(np.float64) / 2.0**53
+    return unit < dropout
 
 
 def choose_level_column(
@@ -136,16 +212,29 @@ def choose_level_column(
     the most distinct levels per brand on average (ties: the earlier column), provided that
     average exceeds one (a brand-level attribute such as ``vertical`` never qualifies).
     """
-    best: tuple[float, str] | None = None
     known = group_codes >= 0
+    pairs: dict[str, int] = {}
     for name in schema.columns:
         vocabulary = schema.vocabularies.get(name)
         if vocabulary is None or not 2 <= len(vocabulary) <= MAX_CONTEXT_LEVELS:
             continue
         codes = schema.encode_column(X, name)
         levels = np.where(np.isnan(codes), len(vocabulary), codes).astype(np.int64)
-        pairs = group_codes[known] * (len(vocabulary) + 1) + levels[known]
-        per_group = np.count_nonzero(np.bincount(pairs)) / max(n_groups, 1)
+        cells = group_codes[known] * (len(vocabulary) + 1) + levels[known]
+        pairs[name] = int(np.count_nonzero(np.bincount(cells)))
+    return level_column_of(schema, pairs, n_groups)
+
+
+def level_column_of(schema: FeatureSchema, pairs: dict[str, int], n_groups: int) -> str | None:
+    """:func:`choose_level_column` from the number of distinct (group, level) pairs of each
+    categorical column (a missing level counts as one level), e.g. summed over batches of
+    whole groups."""
+    best: tuple[float, str] | None = None
+    for name in schema.columns:
+        vocabulary = schema.vocabularies.get(name)
+        if vocabulary is None or not 2 <= len(vocabulary) <= MAX_CONTEXT_LEVELS:
+            continue
+        per_group = pairs.get(name, 0) / max(n_groups, 1)
         if per_group > 1.0 and (best is None or per_group > best[0]):
             best = (per_group, name)
     return None if best is None else best[1]
@@ -285,10 +374,15 @@ class BrandContext:
         targets: np.ndarray,
         weight: np.ndarray | None,
         levels: np.ndarray | None,
-        rng: np.random.Generator,
+        keys: np.ndarray | np.random.Generator,
         dropout: float = 0.0,
     ) -> np.ndarray:
         """Context features of training rows, each computed without the row's own fold.
+
+        ``keys`` are the rows' random keys (:func:`row_keys`): they deal each group's rows
+        into balanced folds and draw the ``dropout`` rows, so a row's features depend on its
+        own group's rows only. A random generator instead draws the keys (fresh folds
+        each call).
 
         Returns
         -------
@@ -296,12 +390,14 @@ class BrandContext:
             NaN for rows without a group and for the ``dropout`` share of rows.
         """
         n = len(codes)
+        if isinstance(keys, np.random.Generator):
+            keys = keys.integers(0, 2**64, size=n, dtype=np.uint64)
         out = np.full((n, self.n_features), np.nan)
         known = np.flatnonzero(codes >= 0)
         c = codes[known]
         t = targets[known]
         w = None if weight is None else weight[known]
-        fold = _within_group_folds(c, n_groups, rng)
+        fold = _within_group_folds(c, keys[known])
         prior = np.asarray(self.prior)
         k = CONTEXT_FOLDS
         _, w_g, s_g, n_g = _sums(c, n_groups, w, t)
@@ -322,7 +418,7 @@ class BrandContext:
         cols.append(np.log1p(n_g[c])[:, None])
         out[known] = np.hstack(cols)
         if dropout > 0:
-            out[rng.random(n) < dropout] = np.nan
+            out[dropped_rows(keys, dropout)] = np.nan
         return out
 
     # -- lookup ----------------------------------------------------------------------------

@@ -17,7 +17,14 @@ import pandas as pd
 from tabtune.boosting.base import Backend, BoosterParams, Layout, Matrix, Session, SessionOptions
 from tabtune.boosting.encoding import FeatureSchema, Table
 from tabtune.evaluation import holdout_split
-from tabtune.transfer.context import BrandContext, apply_offset, context_targets, level_offset
+from tabtune.transfer.context import (
+    BrandContext,
+    apply_offset,
+    context_targets,
+    group_ordinals,
+    level_offset,
+    row_keys,
+)
 
 __all__ = [
     "EncodedPart",
@@ -184,18 +191,29 @@ class EncodedPart:
 
     matrix: Matrix
     codes: np.ndarray | None
+    #: Positions of the part's rows among the fit's rows (None: all rows, as given).
+    positions: np.ndarray | slice | None = None
 
 
 class FitEncoding:
     """The rows of one fit call, encoded part by part for a model layout."""
 
     def __init__(
-        self, model: FittedModel, rows: Rows, n_classes: int, rng: np.random.Generator
+        self,
+        model: FittedModel,
+        rows: Rows,
+        n_classes: int,
+        rng: np.random.Generator,
+        seed: int = 0,
     ) -> None:
         self.model = model
         self.rows = rows
         self.n_classes = n_classes
         self.rng = rng
+        #: Seed of the rows' random keys (:func:`~tabtune.transfer.context.row_keys`), which
+        #: deal the out-of-fold context's folds and dropout.
+        self.seed = seed
+        self._keys: np.ndarray | None = None
         self.codes: np.ndarray | None = None
         self.uniques: list[Any] = []
         if model.context is not None:
@@ -238,6 +256,7 @@ class FitEncoding:
                 rows=time_rows,
             ),
             _take(self.codes, positions),
+            positions,
         )
 
     def _levels(self, part: EncodedPart) -> np.ndarray | None:
@@ -268,9 +287,18 @@ class FitEncoding:
             context_targets(part.matrix.y, self.n_classes),
             part.matrix.weight,
             self._levels(part),
-            self.rng,
+            self.keys() if part.positions is None else self.keys()[part.positions],
             dropout=dropout,
         )
+
+    def keys(self) -> np.ndarray:
+        """The rows' random keys (:func:`~tabtune.transfer.context.row_keys`), in the
+        caller's row order."""
+        if self._keys is None:
+            assert self.codes is not None
+            ordinals = group_ordinals(self.codes, self.rows.order)
+            self._keys = row_keys(self.codes, self.uniques, ordinals, self.seed)
+        return self._keys
 
     def offsets(self, part: EncodedPart, prediction: np.ndarray) -> np.ndarray | None:
         """Level offset of each group (by code) from the rows of ``part`` and the base's

@@ -19,7 +19,14 @@ from tabtune.transfer.context import (
 )
 from tabtune.transfer.model import EncodedPart, FitEncoding, FittedModel, Rows, padded_params
 
-__all__ = ["PretrainResult", "pretrain"]
+__all__ = ["PretrainResult", "context_seed", "pretrain"]
+
+
+def context_seed(random_state: int | None) -> int:
+    """The seed of the rows' random keys: ``random_state``, or fresh entropy for None."""
+    if random_state is not None:
+        return int(random_state)
+    return int(np.random.SeedSequence().entropy) & 0x7FFFFFFFFFFFFFFF  # type: ignore[arg-type]
 
 
 @dataclass
@@ -59,7 +66,10 @@ def pretrain(
     context = _context_spec(group_column, schema, rows, params.n_classes)
     model = FittedModel(backend, None, schema, context, params)
     params = model.params = padded_params(params, model.layout)
-    fit = FitEncoding(model, rows, params.n_classes, np.random.default_rng(random_state))
+    # One seed for both encodings: the rows' random keys deal the context folds and dropout
+    # (row by row, so batches of whole groups encode the same; see pooled_batches).
+    seed = context_seed(random_state)
+    fit = FitEncoding(model, rows, params.n_classes, np.random.default_rng(random_state), seed)
     n_train = None
     if early_stopping_rounds is not None:
         n_train = rows.split(validation_fraction)
@@ -87,9 +97,9 @@ def pretrain(
             params.objective, valid.matrix.y, model.predict(valid.matrix.X), valid.matrix.weight
         )
     if valid is not None and regrow:
-        # A fresh encoding (fresh seeded folds), so the result is exactly that of a fit of
-        # n_rounds without early stopping.
-        fit = FitEncoding(model, rows, params.n_classes, np.random.default_rng(random_state))
+        # A fresh encoding (folds dealt among all rows), so the result is exactly that of a
+        # fit of n_rounds without early stopping.
+        fit = FitEncoding(model, rows, params.n_classes, np.random.default_rng(random_state), seed)
         train, valid = fit.part(rows.positions(0, len(rows))), None  # in time order
         fit.fill_out_of_fold(train, dropout=CONTEXT_DROPOUT)
         model.booster = backend.train(

@@ -1,0 +1,434 @@
+"""Pooled pretraining on a Dask cluster, with ``lightgbm.dask``.
+
+The steps (each partition holds whole brands; see :mod:`tabtune.distributed.partitions`):
+
+1. the store is read as a ``dask.dataframe``: one partition per group of brands, each read
+   on a worker with the brand folders and the ``end`` date pushed down to the Parquet scan
+   and turned into the task's model inputs there, where it stays;
+2. the partitions' statistics (:func:`~tabtune.transfer.pooled_batches.batch_statistics`)
+   are reduced into the plan: the feature schema, the brand-context specification and the
+   holdout's first day, as the single-process fit decides them;
+3. the partitions are encoded on the workers
+   (:func:`~tabtune.transfer.pooled_batches.encode_batch`: the same rows as the
+   single-process path, float32) into ``dask.array`` s;
+4. ``lightgbm.dask`` grows the trees on the rows before the holdout; the holdout loss after
+   every round is summed over the partitions and LightGBM's early-stopping rule applied to it;
+   the model is then grown again on all rows for that many rounds (``regrow_on_all_rows``);
+5. the partitions' context tables are joined, and the booster, the schema and the context
+   become an ordinary estimator, written in tabtune's format and read back (so adaptation,
+   the registry and the refresh use it unchanged).
+
+What differs from the single-process fit: LightGBM's distributed learner (data parallel)
+finds each feature's bins on one worker's rows and sums histograms across workers, so the
+trees can differ slightly; ``lightgbm.dask`` has no early stopping, so the first fit grows all
+``n_estimators`` rounds and the round count is picked afterwards from the holdout curve (the
+count the callback would have kept); the stored context table lists the brands partition by
+partition (lookups are the same).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from functools import reduce
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabtune.boosting.base import BoosterParams, Layout, get_backend
+from tabtune.boosting.encoding import FeatureSchema
+from tabtune.config import Config, TaskConfig
+from tabtune.data.store import CampaignStore
+from tabtune.distributed.cluster import Partitions, dask_client, dask_module
+from tabtune.distributed.partitions import (
+    TARGET,
+    WEIGHT,
+    Part,
+    encode_partition,
+    partition_part,
+    partition_statistics,
+    read_task_partition,
+    stopping_round,
+    validation_curve,
+)
+from tabtune.errors import TabTuneInputError
+from tabtune.estimators.persistence import estimator_manifest, saved_params, write_estimator
+from tabtune.features import GROUP_COLUMN, TIME_COLUMN
+from tabtune.model_factory import estimator_class, global_estimator
+from tabtune.spend_features import empty_daily_spend
+from tabtune.tasks.budget import BudgetPlanner, fit_response
+from tabtune.transfer import FittedModel
+from tabtune.transfer.model import padded_params
+from tabtune.transfer.pooled_batches import BatchStatistics, PooledPlan, concat_tables, pooled_plan
+
+__all__ = [
+    "DaskPretrainResult",
+    "SUPPORTED_BACKENDS",
+    "booster_params",
+    "brand_groups",
+    "pretrain_on_dask",
+]
+
+logger = logging.getLogger("tabtune")
+
+#: Backends with a distributed learner wired here (see docs/architecture.md for XGBoost).
+SUPPORTED_BACKENDS = ("lightgbm",)
+#: Rows a partition aims at (whole brands each, so a big brand makes a bigger one).
+ROWS_PER_PARTITION = 500_000
+
+
+@dataclass
+class DaskPretrainResult:
+    """A global model pretrained on a Dask cluster, and what it was trained on."""
+
+    estimator: Any
+    rows: int
+    brands: int
+    data_window: tuple[str, str]
+    holdout_score: float | None
+    n_rounds: int
+    notices: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    #: The ``budget`` task's pooled Hill response (None for other tasks, or without one).
+    response: Any = None
+
+
+def brand_groups(row_counts: dict[str, int], n_parts: int) -> list[list[str]]:
+    """Brands in ``n_parts`` groups of about equal rows (largest first, each to the smallest
+    group); empty groups dropped, brands sorted within a group."""
+    n_parts = max(1, min(int(n_parts), len(row_counts)))
+    groups: list[list[str]] = [[] for _ in range(n_parts)]
+    sizes = [0] * n_parts
+    for brand, n in sorted(row_counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        at = sizes.index(min(sizes))
+        groups[at].append(brand)
+        sizes[at] += n
+    return [sorted(g) for g in groups if g]
+
+
+def _groups(client: Any, cfg: Config) -> tuple[str, list[list[str]]]:
+    """The store's absolute path and its brands in groups of about equal rows."""
+    store = CampaignStore(Path(cfg.data.store).resolve())
+    store.require_sound()
+    counts = store.row_counts()
+    if not counts:
+        raise TabTuneInputError(f"no rows in the store {cfg.data.store}")
+    n_workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+    n_parts = max(2 * n_workers, -(-sum(counts.values()) // ROWS_PER_PARTITION))
+    return str(store.root), brand_groups(counts, n_parts)
+
+
+def spend_history(brands: list[str], store_root: str, cfg: Config, end: Any) -> pd.DataFrame:
+    """The daily spend history (per brand, day and channel) of some brands' rows, as
+    :func:`~tabtune.tasks.budget.pooled_response` builds it from all rows."""
+    rows = CampaignStore(store_root).read(brands=brands, end=end)
+    if len(rows) == 0:
+        return empty_daily_spend()
+    days = BudgetPlanner(config=cfg)
+    days.spend_history_, days.bid_reference_ = empty_daily_spend(), None
+    return days.observe(rows).spend_history_
+
+
+def _pooled_response(client: Any, cfg: Config, root: str, groups: list[list[str]], end: Any) -> Any:
+    """The budget task's pooled Hill response, from the partitions' daily spend (per brand
+    and channel, so exact), or None with ``budget.response: model``."""
+    if cfg.budget.response != "hill":
+        return None
+    parts = client.gather([client.submit(spend_history, g, root, cfg, end) for g in groups])
+    days = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    return fit_response(
+        cfg, days.sort_values([GROUP_COLUMN, TIME_COLUMN, "channel"]).reset_index(drop=True)
+    )
+
+
+def _check_backend(cfg: Config) -> None:
+    if cfg.backend not in SUPPORTED_BACKENDS:
+        raise TabTuneInputError(
+            f"pretraining on Dask supports backend {list(SUPPORTED_BACKENDS)}, and the config "
+            f"sets backend: {cfg.backend}; set `backend: lightgbm`, or pretrain in one process "
+            "(no --scheduler, and no refresh.scheduler with refresh.executor: dask)"
+        )
+
+
+def _read(
+    client: Any, root: str, groups: list[list[str]], task: TaskConfig, end: Any
+) -> tuple[Partitions, pd.DataFrame]:
+    """The task's model inputs of each group of brands, read and kept on the workers, and
+    the first non-empty partition (its columns, dtypes and notices)."""
+    sample = None
+    for group in groups:
+        try:
+            sample = client.submit(read_task_partition, group, root, task, end, None).result()
+            break
+        except TabTuneInputError:
+            continue
+    if sample is None:
+        raise TabTuneInputError(f"task {task.name!r}: no rows with a usable target in {root}")
+    empty = sample.iloc[:0].copy()
+    return Partitions.submit(client, read_task_partition, groups, root, task, end, empty), sample
+
+
+def _plan(
+    parts: Partitions, sample: pd.DataFrame, est: Any, n_classes: int
+) -> tuple[PooledPlan, BatchStatistics]:
+    """The pooled plan from the partitions' statistics, reduced through a ``dask.dataframe``
+    of the partitions (in partition order: the pooled rows' order)."""
+    frame = parts.frame(sample.iloc[:0])
+    tasks = [
+        dask_module("dask").delayed(partition_statistics)(p, n_classes) for p in frame.to_delayed()
+    ]
+    stats = [s for s in parts.client.gather(parts.client.compute(tasks)) if s is not None]
+    merged = reduce(lambda a, b: a.merge(b), stats)
+    plan = pooled_plan(
+        merged,
+        group_column=GROUP_COLUMN,
+        time_column=TIME_COLUMN,
+        n_classes=n_classes,
+        validation_fraction=est.validation_fraction,
+        early_stopping=est.early_stopping_rounds is not None,
+        random_state=est.random_state,
+    )
+    return plan, merged
+
+
+def _train(
+    encoded: Partitions, model: FittedModel, est: Any, plan: PooledPlan, classification: bool
+) -> tuple[Any, int, dict[str, float]]:
+    """The booster, its round count and holdout score: grown on the older rows, stopped on
+    the newest by LightGBM's rule, then grown again on all rows (the single-process rule)."""
+    native = model.backend.native_params(model.params)
+    width = len(model.layout.names)
+
+    def grow(part: str, rounds: int) -> Any:
+        arrays = encoded.arrays(partition_part, part, width=width)
+        return _lightgbm_train(encoded.client, native, model.layout, arrays, rounds, classification)
+
+    if plan.cut is None:
+        booster = grow(Part.ALL, est.n_estimators)
+        return booster, int(booster.current_iteration()), {}
+    booster = grow(Part.TRAIN, est.n_estimators)
+    text = booster.model_to_string()
+    n_grown = int(booster.current_iteration())
+    pieces = encoded.gather(validation_curve, text, model.params.objective, n_grown)
+    curve = np.sum([c for c, _ in pieces], axis=0)
+    valid_weight = sum(w for _, w in pieces)
+    n_rounds = stopping_round(curve, int(est.early_stopping_rounds))
+    scores = {"global": float(curve[n_rounds - 1] / valid_weight)}
+    if est.regrow_on_all_rows:
+        booster = grow(Part.ALL, n_rounds)
+    else:
+        booster = model.backend.from_bytes(booster.model_to_string(num_iteration=n_rounds).encode())
+    return booster, n_rounds, scores
+
+
+def _table_of(batch: Any) -> Any:
+    return batch.table
+
+
+def _objective(est: Any, task: TaskConfig) -> tuple[str, int]:
+    """The objective and class count of the global model."""
+    if task.kind != "classification":
+        return str(est.objective or "squared_error"), 1
+    return "binary", 2
+
+
+def _window(merged: BatchStatistics) -> tuple[str, str]:
+    days = pd.to_datetime(merged.times[[0, -1]])
+    return (str(days[0].date()), str(days[1].date()))
+
+
+def pretrain_on_dask(
+    cfg: Config, task_name: str, *, scheduler: str, end: Any = None
+) -> DaskPretrainResult:
+    """Pretrain a task's global model on a Dask cluster (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : Config
+    task_name : str
+    scheduler : str
+        ``"local"`` (a local cluster of ``refresh.n_workers`` processes) or a scheduler
+        address such as ``"tcp://host:8786"``; the workers must see the store at the same
+        path and import tabtune.
+    end : date-like, optional
+        Use rows up to this date (inclusive).
+
+    Returns
+    -------
+    DaskPretrainResult
+        Its ``estimator`` is fitted, like ``global_estimator(cfg, task).fit(...)``'s.
+
+    Raises
+    ------
+    TabTuneInputError
+        Another backend than LightGBM, no usable rows, an unreachable scheduler, a
+        classification task with other than two classes.
+    OptionalDependencyError
+        Dask is not installed.
+    """
+    task = cfg.task(task_name)
+    _check_backend(cfg)
+    est = global_estimator(cfg, task)
+    t0 = time.perf_counter()
+    with dask_client(scheduler, n_workers=cfg.refresh.n_workers) as client:
+        root, groups = _groups(client, cfg)
+        parts, sample = _read(client, root, groups, task, end)
+        objective, n_classes = _objective(est, task)
+        plan, merged = _plan(parts, sample, est, n_classes)
+        _check_classes(task, sample)
+        model = _untrained_model(cfg, est, plan, objective, n_classes)
+        regrow = plan.cut is not None and est.regrow_on_all_rows
+        encoded = parts.map(encode_partition, plan, regrow)
+        booster, n_rounds, scores = _train(encoded, model, est, plan, n_classes == 2)
+        tables = [t for t in encoded.gather(_table_of) if t is not None]
+        model.context = concat_tables(tables)
+        response = (
+            _pooled_response(client, cfg, root, groups, end) if task.name == "budget" else None
+        )
+    model.booster = booster
+    columns = [c for c in sample.columns if c not in (TARGET, WEIGHT)]
+    fitted = dict(
+        objective_=objective,
+        holdout_scores_=scores,
+        best_iteration_=n_rounds,
+        n_new_trees_=n_rounds,
+    )
+    estimator = _fitted_estimator(
+        cfg, task, model, model.backend.to_bytes(booster), columns, fitted
+    )
+    total = time.perf_counter() - t0
+    logger.info(
+        "pretrained %s on Dask: %d rows of %d brands, %d rounds in %.1fs",
+        task_name,
+        merged.n_rows,
+        len(merged.groups),
+        n_rounds,
+        total,
+    )
+    return DaskPretrainResult(
+        estimator=estimator,
+        rows=merged.n_rows,
+        brands=len(merged.groups),
+        data_window=_window(merged),
+        holdout_score=scores.get("global"),
+        n_rounds=n_rounds,
+        notices=list(sample.attrs.get("notices", [])),
+        seconds={"total": total},
+        response=response,
+    )
+
+
+def _untrained_model(
+    cfg: Config, est: Any, plan: PooledPlan, objective: str, n_classes: int
+) -> FittedModel:
+    """The model before training: the plan's schema and context, the booster parameters."""
+    params = booster_params(est, plan.schema, objective, n_classes)
+    model = FittedModel(get_backend(cfg.backend), None, plan.schema, plan.context, params)
+    model.params = padded_params(model.params, model.layout)
+    return model
+
+
+def _check_classes(task: TaskConfig, sample: pd.DataFrame) -> None:
+    if task.kind != "classification":
+        return
+    values = set(np.unique(sample[TARGET]).tolist())
+    if not values <= {0.0, 1.0}:
+        raise TabTuneInputError(
+            f"task {task.name!r}: pretraining on Dask needs a binary target (0/1); pretrain "
+            "in one process for this task"
+        )
+
+
+def _lightgbm_train(
+    client: Any,
+    native: dict[str, Any],
+    layout: Layout,
+    arrays: tuple,
+    n_rounds: int,
+    classification: bool,
+) -> Any:
+    """A ``lightgbm.Booster`` grown with ``lightgbm.dask`` on the arrays."""
+    lgb_dask = dask_module("lightgbm.dask")
+    params = {k: v for k, v in native.items() if k not in ("num_threads", "n_jobs")}
+    cls = lgb_dask.DaskLGBMClassifier if classification else lgb_dask.DaskLGBMRegressor
+    model = cls(client=client, n_estimators=int(n_rounds), **params)
+    X, y, w = arrays[:3]
+    with warnings.catch_warnings():  # the wrapper's own n_jobs: each worker uses its threads
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        model.fit(
+            X,
+            y,
+            sample_weight=w,
+            feature_name=list(layout.names),
+            categorical_feature=list(layout.categorical),
+        )
+    return model.booster_
+
+
+def booster_params(
+    est: Any, schema: FeatureSchema, objective: str, n_classes: int
+) -> BoosterParams:
+    """The booster parameters an estimator's fit would use (``TabTuneBase._booster_params``
+    for the global model's settings)."""
+    monotone = est.monotone_constraints or {}
+    vector = tuple(int(monotone.get(c, 0)) for c in schema.columns)
+    n_jobs = est.n_jobs
+    if n_jobs is not None and n_jobs < 0:
+        import os
+
+        n_jobs = None if n_jobs == -1 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    return BoosterParams(
+        objective=objective,
+        n_classes=n_classes,
+        learning_rate=float(est.learning_rate),
+        num_leaves=int(est.num_leaves),
+        max_depth=int(est.max_depth),
+        min_child_samples=int(est.min_child_samples),
+        subsample=float(est.subsample),
+        colsample_bytree=float(est.colsample_bytree),
+        reg_alpha=float(est.reg_alpha),
+        reg_lambda=float(est.reg_lambda),
+        monotone_constraints=vector if any(vector) else None,
+        random_state=None if est.random_state is None else int(est.random_state),
+        n_jobs=n_jobs,
+        verbose=int(est.verbose),
+        device="cpu",
+        extra=dict(est.backend_params or {}),
+    )
+
+
+def _fitted_estimator(
+    cfg: Config,
+    task: TaskConfig,
+    model: FittedModel,
+    model_bytes: bytes,
+    columns: list[str],
+    fitted: dict[str, Any],
+) -> Any:
+    """The estimator ``est.fit`` would have left, written in tabtune's format and loaded."""
+    est = global_estimator(cfg, task)
+    attrs = SimpleNamespace(
+        backend_=cfg.backend,
+        group_column_=est.group_column,
+        time_column_=est.time_column,
+        n_features_in_=len(columns),
+        feature_names_in_=np.asarray(columns, dtype=object),
+        strategy_="global",
+        strategy_reason_="pretrained on the pooled rows (no base model) on Dask",
+        base_model_id_=None,
+        **fitted,
+    )
+    target: dict[str, Any] = {}
+    if task.kind == "classification":
+        target = {"classes": [0, 1], "classes_dtype": "int64"}
+    manifest = estimator_manifest(attrs, model, saved_params(est.get_params()), target)
+    manifest["estimator"] = type(est).__name__
+    with tempfile.TemporaryDirectory(prefix="tabtune-dask-") as tmp:
+        path = write_estimator(Path(tmp) / "model", model, model_bytes, manifest)
+        return estimator_class(task).load(path)

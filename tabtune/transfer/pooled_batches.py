@@ -1,0 +1,726 @@
+"""Pooled pretraining from batches of whole groups, in bounded memory.
+
+:func:`~tabtune.transfer.pretraining.pretrain` takes every pooled row at once; this module
+pretrains the same model from *batches*: each batch holds the rows of one or a few whole
+groups (brands), and the batches are read twice.
+
+1. :func:`batch_statistics` of each batch, combined with :meth:`BatchStatistics.merge` (a
+   reduction: any order, any tree), give what the whole pool decides: the feature schema
+   (categorical vocabularies), the brand-context specification (prior, smoothing, level
+   column), the row count and the rows per timestamp, hence the time split of early stopping
+   (:func:`pooled_plan`).
+2. :func:`encode_batch` encodes one batch given that plan: its float32 features, the
+   brand-context features of its training rows out of fold and of its holdout rows from its
+   training rows' table, and its piece of the stored context table. Everything the context
+   needs about a row lies in its own group, and the out-of-fold folds and dropout are drawn
+   from a seeded key per row (:func:`~tabtune.transfer.context.row_keys`), so a batch's
+   encoding is exactly what the in-memory path gives those rows.
+
+:func:`pretrain_batched` runs both passes, writes the encoded batches into preallocated
+arrays in the time order of the pooled rows and trains with the backend as
+:func:`~tabtune.transfer.pretraining.pretrain` does (early stopping on the newest rows, then
+regrown on all rows). Peak memory: the float32 matrix, the backend's binned copy, and one
+batch. A Dask path can call :func:`batch_statistics` and :func:`encode_batch` per partition
+(partitions of whole groups) and :meth:`BatchStatistics.merge` as its reduction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import numpy as np
+import pandas as pd
+
+from tabtune.boosting.base import Backend, BoosterParams, Matrix
+from tabtune.boosting.encoding import (
+    FeatureSchema,
+    Table,
+    column_values,
+    json_scalar,
+    table_columns,
+)
+from tabtune.errors import TabTuneInputError
+from tabtune.evaluation import holdout_score
+from tabtune.transfer.context import (
+    CONTEXT_DROPOUT,
+    CONTEXT_SMOOTHING,
+    BrandContext,
+    context_targets,
+    group_ordinals,
+    level_column_of,
+    row_keys,
+)
+from tabtune.transfer.model import FittedModel, level_values, padded_params
+from tabtune.transfer.pretraining import PretrainResult, context_seed
+
+__all__ = [
+    "Batch",
+    "BatchStatistics",
+    "EncodedBatch",
+    "PooledPlan",
+    "PooledRows",
+    "batch_statistics",
+    "concat_tables",
+    "encode_pooled",
+    "holdout_counts",
+    "encode_batch",
+    "pooled_plan",
+    "pretrain_batched",
+    "time_keys",
+]
+
+#: One batch: features (with the group and time columns), target, weights (or None).
+Batch: TypeAlias = tuple[Table, np.ndarray, np.ndarray | None]
+
+
+def time_keys(X: Table, time_column: str) -> np.ndarray:
+    """Sortable int64 (datetimes: nanoseconds) or float64 time keys of the rows."""
+    values = column_values(X, time_column)
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        if getattr(series.dt, "tz", None) is not None:
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        return series.to_numpy().astype("datetime64[ns]").view(np.int64)
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return series.to_numpy(dtype=np.float64)
+    raise TabTuneInputError(
+        f"time_column {time_column!r} must hold datetimes or numbers for batched pretraining "
+        f"(dtype {series.dtype}); convert it with pandas.to_datetime"
+    )
+
+
+# -- pass 1: statistics ------------------------------------------------------------------------
+@dataclass
+class BatchStatistics:
+    """What the whole pool decides, from one batch or merged over batches.
+
+    Parameters
+    ----------
+    n_rows : int
+    columns : tuple of str
+        Feature columns (group and time columns excluded), in table order.
+    levels : dict
+        ``column -> set of levels`` seen in each categorical column.
+    pairs : dict
+        ``column -> distinct (group, level) pairs`` of each categorical column (a missing
+        level counts as one); sums over batches of whole groups.
+    groups : tuple
+        Group ids, in order of first appearance (batches must not share a group).
+    times, time_counts : ndarray
+        Sorted distinct time keys and the rows at each.
+    target_sum : ndarray
+        Sum of weight x context target (one per target column).
+    weight_sum : float
+        Sum of weights (rows when unweighted).
+    weighted : bool
+        Whether the rows carry weights.
+    """
+
+    n_rows: int
+    columns: tuple[str, ...]
+    levels: dict[str, set[Any]]
+    pairs: dict[str, int]
+    groups: tuple[Any, ...]
+    times: np.ndarray
+    time_counts: np.ndarray
+    target_sum: np.ndarray
+    weight_sum: float
+    weighted: bool
+
+    def merge(self, other: BatchStatistics) -> BatchStatistics:
+        """The statistics of both batches' rows (``self``'s first).
+
+        Raises
+        ------
+        TabTuneInputError
+            When the batches' columns or kinds differ, or they share a group (a batch must
+            hold whole groups: the brand context and the per-brand features need them).
+        """
+        if self.columns != other.columns or set(self.levels) != set(other.levels):
+            raise TabTuneInputError(
+                f"batches differ in their feature columns or kinds ({list(self.columns)} vs "
+                f"{list(other.columns)}); every batch must have the same columns and dtypes"
+            )
+        if self.weighted != other.weighted:
+            raise TabTuneInputError("some batches have sample weights and others do not")
+        shared = set(self.groups).intersection(other.groups)
+        if shared:
+            raise TabTuneInputError(
+                f"groups {sorted(map(str, shared))[:5]} appear in two batches; each batch "
+                "must hold whole groups (all rows of each of its brands)"
+            )
+        times, inverse = np.unique(np.concatenate([self.times, other.times]), return_inverse=True)
+        counts = np.bincount(
+            inverse, weights=np.concatenate([self.time_counts, other.time_counts]).astype(float)
+        ).astype(np.int64)
+        return BatchStatistics(
+            n_rows=self.n_rows + other.n_rows,
+            columns=self.columns,
+            levels={c: self.levels[c] | other.levels[c] for c in self.levels},
+            pairs={c: self.pairs[c] + other.pairs[c] for c in self.pairs},
+            groups=self.groups + other.groups,
+            times=times,
+            time_counts=counts,
+            target_sum=self.target_sum + other.target_sum,
+            weight_sum=self.weight_sum + other.weight_sum,
+            weighted=self.weighted,
+        )
+
+    def schema(self) -> FeatureSchema:
+        """The feature schema :meth:`FeatureSchema.from_table` learns from all rows (string
+        and object columns: the sorted levels; a ``category`` column gets the union of its
+        batches' categories, sorted)."""
+        vocabularies = {
+            name: tuple(json_scalar(v, name) for v in _sorted_levels(self.levels[name]))
+            for name in self.columns
+            if name in self.levels
+        }
+        return FeatureSchema(self.columns, vocabularies)
+
+
+def _sorted_levels(levels: Iterable[Any]) -> list[Any]:
+    # The order FeatureSchema.from_table gives string and object columns.
+    return sorted(levels, key=lambda v: (type(v).__name__, v))
+
+
+def batch_statistics(
+    X: Table,
+    y: np.ndarray,
+    weight: np.ndarray | None,
+    *,
+    group_column: str | None,
+    time_column: str | None,
+    n_classes: int = 1,
+) -> BatchStatistics:
+    """Statistics of one batch of whole groups (see :class:`BatchStatistics`).
+
+    Parameters
+    ----------
+    X : DataFrame
+        The batch's features with its group and time columns.
+    y : ndarray
+        Target (class index for classifiers).
+    weight : ndarray or None
+        Positive weights.
+    group_column, time_column : str or None
+    n_classes : int
+        Classes of a classifier (context targets are one-hot beyond two).
+    """
+    excluded = {c for c in (group_column, time_column) if c is not None}
+    columns = tuple(c for c in table_columns(X) if c not in excluded)
+    probe = FeatureSchema.from_table(
+        X.iloc[:0] if isinstance(X, pd.DataFrame) else X, sorted(excluded)
+    )
+    groups = None if group_column is None else pd.Series(column_values(X, group_column))
+    codes, uniques = (
+        (np.zeros(len(y), dtype=np.int64), [])
+        if groups is None
+        else pd.factorize(groups, use_na_sentinel=True)
+    )
+    levels: dict[str, set[Any]] = {}
+    pairs: dict[str, int] = {}
+    for name in probe.vocabularies:
+        values = pd.Series(column_values(X, name))
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            levels[name] = set(values.dtype.categories)
+        else:
+            levels[name] = set(values.dropna().unique())
+        if groups is not None:
+            known = codes >= 0
+            cells = pd.DataFrame({"g": codes[known], "v": values.to_numpy()[known]})
+            pairs[name] = int(len(cells.drop_duplicates()))
+        else:
+            pairs[name] = 0
+    if time_column is not None:
+        times, counts = np.unique(time_keys(X, time_column), return_counts=True)
+    else:
+        times, counts = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    targets = context_targets(np.asarray(y), n_classes)
+    if weight is None:
+        target_sum, weight_sum = targets.sum(axis=0), float(len(y))
+    else:
+        target_sum = np.multiply(targets, weight[:, None]).sum(axis=0)
+        weight_sum = float(np.sum(weight))
+    return BatchStatistics(
+        n_rows=len(y),
+        columns=columns,
+        levels=levels,
+        pairs=pairs,
+        groups=tuple(uniques),
+        times=times,
+        time_counts=counts.astype(np.int64),
+        target_sum=np.asarray(target_sum, dtype=np.float64),
+        weight_sum=weight_sum,
+        weighted=weight is not None,
+    )
+
+
+# -- the plan ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PooledPlan:
+    """What encoding a batch needs from the whole pool (see :func:`pooled_plan`).
+
+    ``cut`` is the first time key of the holdout: rows before it train the early-stopped
+    model, the others score it (None: no holdout, every row trains).
+    """
+
+    schema: FeatureSchema
+    context: BrandContext | None
+    group_column: str | None
+    time_column: str | None
+    n_rows: int
+    n_train: int | None
+    cut: float | int | None
+    seed: int
+    n_classes: int
+    dropout: float = CONTEXT_DROPOUT
+
+
+def holdout_counts(
+    n_rows: int, validation_fraction: float, time_counts: np.ndarray
+) -> tuple[int, int] | None:
+    """:func:`~tabtune.evaluation.holdout_split` from the rows per (sorted) timestamp.
+
+    Returns the training rows and the index of the holdout's first timestamp, or None when
+    the rows cannot be split.
+    """
+    n_valid = max(1, int(round(validation_fraction * n_rows)))
+    n_train = n_rows - n_valid
+    if n_train <= 0:
+        return None
+    ends = np.cumsum(time_counts)
+    at = int(np.searchsorted(ends, n_train, side="right"))  # timestamp of sorted row n_train
+    start = int(ends[at] - time_counts[at])
+    if start >= 2:
+        n_train, first = start, at
+    else:
+        n_train, first = int(ends[at]), at + 1
+        if n_train >= n_rows:
+            return None
+    return (n_train, first) if n_train >= 2 else None
+
+
+def pooled_plan(
+    statistics: BatchStatistics,
+    *,
+    group_column: str | None,
+    time_column: str | None,
+    n_classes: int = 1,
+    validation_fraction: float = 0.1,
+    early_stopping: bool = True,
+    random_state: int | None = None,
+) -> PooledPlan:
+    """The schema, the context specification and the time split of the pooled rows.
+
+    The same as :func:`~tabtune.transfer.pretraining.pretrain` decides on all rows at once
+    (prior and smoothing up to the order of floating-point sums).
+    """
+    if time_column is None and early_stopping:
+        raise TabTuneInputError(
+            "batched pretraining with early stopping needs a time_column (the holdout is the "
+            "newest rows across batches)"
+        )
+    schema = statistics.schema()
+    context = None
+    if group_column is not None:
+        n_groups = len(statistics.groups)
+        level = level_column_of(schema, statistics.pairs, n_groups)
+        prior = statistics.target_sum / statistics.weight_sum
+        mean_weight = statistics.weight_sum / statistics.n_rows if statistics.weighted else 1.0
+        context = BrandContext(
+            group_column=group_column,
+            level_column=level,
+            n_levels=0 if level is None else len(schema.vocabularies[level]),
+            prior=tuple(float(v) for v in prior),
+            smoothing=CONTEXT_SMOOTHING * mean_weight,
+        )
+    n_train, cut = None, None
+    if early_stopping:
+        split = holdout_counts(statistics.n_rows, validation_fraction, statistics.time_counts)
+        if split is not None:
+            n_train = split[0]
+            cut = statistics.times[split[1]].item()
+    return PooledPlan(
+        schema=schema,
+        context=context,
+        group_column=group_column,
+        time_column=time_column,
+        n_rows=statistics.n_rows,
+        n_train=n_train,
+        cut=cut,
+        seed=context_seed(random_state),
+        n_classes=n_classes,
+    )
+
+
+# -- pass 2: encoding --------------------------------------------------------------------------
+@dataclass
+class EncodedBatch:
+    """One batch encoded for the pooled model, its rows in time order.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n, n_schema + n_context)
+        Schema columns, then the brand-context columns of the early-stopped fit (training
+        rows out of fold, holdout rows from the training rows' table; without a holdout:
+        every row out of fold).
+    y, weight : ndarray
+    times : ndarray
+        Time keys (sorted).
+    n_train : int
+        Rows before the holdout (the first ``n_train`` rows of the batch).
+    regrow_context : ndarray or None
+        Context columns of the regrown fit (every row out of fold), when it differs from
+        the early-stopped fit's.
+    table : BrandContext or None
+        The stored context table of the batch's groups (learnt from all their rows).
+    first_rows : ndarray of int
+        Row (in the batch's time order) where each group of ``table`` first appears.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray | None
+    times: np.ndarray
+    n_train: int
+    regrow_context: np.ndarray | None
+    table: BrandContext | None
+    first_rows: np.ndarray
+
+
+def encode_batch(
+    X: Table,
+    y: np.ndarray,
+    weight: np.ndarray | None,
+    plan: PooledPlan,
+    *,
+    dtype: Any = np.float32,
+    regrow: bool = True,
+) -> EncodedBatch:
+    """Encode one batch of whole groups for the pooled model (see :class:`EncodedBatch`).
+
+    Parameters
+    ----------
+    X, y, weight
+        The batch (as given to :func:`batch_statistics`).
+    plan : PooledPlan
+        From the merged statistics of every batch.
+    dtype : numpy dtype, default float32
+        Of the features (float64 gives the in-memory path's matrix bit for bit).
+    regrow : bool
+        Also compute the regrown fit's context columns.
+    """
+    y = np.asarray(y)
+    times = (
+        time_keys(X, plan.time_column)
+        if plan.time_column is not None
+        else np.zeros(len(y), dtype=np.int64)
+    )
+    order = None if _is_sorted(times) else np.argsort(times, kind="stable")
+    positions: np.ndarray | slice = slice(None) if order is None else order
+    context = plan.context
+    n_extra = 0 if context is None else context.n_features
+    matrix = np.empty((len(y), len(plan.schema.columns) + n_extra), dtype=dtype)
+    matrix[:, : len(plan.schema.columns)] = plan.schema.encode(X, order, order="C")
+    y, times = y[positions], times[positions]
+    weight = None if weight is None else np.asarray(weight)[positions]
+    n_train = len(y) if plan.cut is None else int(np.searchsorted(times, plan.cut, side="left"))
+    regrow_context, table = None, None
+    first_rows = np.empty(0, dtype=np.int64)
+    if context is not None:
+        assert plan.group_column is not None
+        groups = pd.Series(column_values(X, plan.group_column)).to_numpy()[positions]
+        codes, uniques = pd.factorize(pd.Series(groups))
+        codes = np.asarray(codes, dtype=np.int64)
+        keys = row_keys(codes, uniques, group_ordinals(codes), plan.seed)
+        targets = context_targets(y, plan.n_classes)
+        levels = level_values(context, plan.schema, matrix[:, : len(plan.schema.columns)])
+        levels = None if levels is None else levels.astype(np.float64)
+        ctx = _BatchContext(context, codes, len(uniques), targets, weight, levels, keys)
+        tr = slice(0, n_train)
+        matrix[tr, -n_extra:] = ctx.out_of_fold(tr, plan.dropout)
+        if n_train < len(y):
+            train_table = ctx.table(tr, uniques)
+            table_pos = np.append(train_table.positions_of(list(uniques)), -1)
+            ho = slice(n_train, len(y))
+            matrix[ho, -n_extra:] = train_table.features_at(
+                table_pos[codes[ho]], None if levels is None else levels[ho]
+            )
+            if regrow:
+                regrow_context = ctx.out_of_fold(slice(None), plan.dropout).astype(dtype)
+        table = ctx.table(slice(None), uniques)
+        first_rows = np.unique(codes[codes >= 0], return_index=True)[1]
+    return EncodedBatch(matrix, y, weight, times, n_train, regrow_context, table, first_rows)
+
+
+def _is_sorted(values: np.ndarray) -> bool:
+    return bool(len(values) < 2 or np.all(values[1:] >= values[:-1]))
+
+
+@dataclass
+class _BatchContext:
+    """A batch's context inputs (rows in time order), for parts given as slices."""
+
+    spec: BrandContext
+    codes: np.ndarray
+    n_groups: int
+    targets: np.ndarray
+    weight: np.ndarray | None
+    levels: np.ndarray | None
+    keys: np.ndarray
+
+    def _at(self, values: np.ndarray | None, rows: slice) -> np.ndarray | None:
+        return None if values is None else values[rows]
+
+    def out_of_fold(self, rows: slice, dropout: float) -> np.ndarray:
+        return self.spec.out_of_fold(
+            self.codes[rows],
+            self.n_groups,
+            self.targets[rows],
+            self._at(self.weight, rows),
+            self._at(self.levels, rows),
+            self.keys[rows],
+            dropout=dropout,
+        )
+
+    def table(self, rows: slice, uniques: Sequence[Any]) -> BrandContext:
+        return self.spec.with_table(
+            self.codes[rows],
+            uniques,
+            self.targets[rows],
+            self._at(self.weight, rows),
+            self._at(self.levels, rows),
+        )
+
+
+def concat_tables(
+    pieces: Sequence[BrandContext], first_rows: Sequence[np.ndarray] | None = None
+) -> BrandContext:
+    """One context table from the tables of batches of disjoint groups.
+
+    ``first_rows`` (per piece, per key: the key's first row among the pooled rows) orders
+    the keys as the in-memory table does (first appearance in time order); without it they
+    stay in batch order.
+    """
+    if not pieces:
+        raise ValueError("no context tables to concatenate")
+    first = pieces[0]
+    width = first.n_levels + 1
+    level_keys, offset = [], 0
+    for piece in pieces:
+        level_keys.append(piece.level_keys + offset * width)
+        offset += len(piece.keys)
+    keys = [k for piece in pieces for k in piece.keys]
+    mean = np.vstack([piece.mean for piece in pieces])
+    log_rows = np.concatenate([piece.log_rows for piece in pieces])
+    cells = np.concatenate(level_keys).astype(np.int64)
+    level_mean = np.vstack([piece.level_mean for piece in pieces])
+    if first_rows is not None:
+        order = np.argsort(np.concatenate(list(first_rows)), kind="stable")
+        new_index = np.empty(len(order), dtype=np.int64)
+        new_index[order] = np.arange(len(order))
+        keys, mean, log_rows = [keys[i] for i in order], mean[order], log_rows[order]
+        cells = new_index[cells // width] * width + cells % width
+        sort = np.argsort(cells, kind="stable")
+        cells, level_mean = cells[sort], level_mean[sort]
+    return BrandContext(
+        group_column=first.group_column,
+        level_column=first.level_column,
+        n_levels=first.n_levels,
+        prior=first.prior,
+        smoothing=first.smoothing,
+        keys=tuple(keys),
+        mean=mean,
+        log_rows=log_rows,
+        level_keys=cells,
+        level_mean=level_mean,
+    )
+
+
+# -- both passes -------------------------------------------------------------------------------
+def pretrain_batched(
+    backend: Backend,
+    params_of: Callable[[FeatureSchema], BoosterParams],
+    batches: Callable[[], Iterable[Batch]],
+    *,
+    group_column: str | None,
+    time_column: str | None,
+    n_estimators: int,
+    early_stopping_rounds: int | None,
+    validation_fraction: float,
+    random_state: int | None,
+    regrow: bool = True,
+    n_classes: int = 1,
+    dtype: Any = np.float32,
+) -> PretrainResult:
+    """:func:`~tabtune.transfer.pretraining.pretrain` on rows given as batches of whole groups.
+
+    Parameters
+    ----------
+    backend : Backend
+    params_of : callable
+        The booster parameters for the learnt schema.
+    batches : callable
+        Returns an iterable of batches ``(X, y, weight)``; called twice (statistics, then
+        encoding), it must give the same batches in the same order. The pooled rows are
+        the batches concatenated in that order (which decides ties of the time order).
+    group_column, time_column, n_estimators, early_stopping_rounds, validation_fraction, \
+random_state, regrow
+        As for :func:`~tabtune.transfer.pretraining.pretrain`.
+    n_classes : int
+        Classes of a classifier (1 for regression).
+    dtype : numpy dtype, default float32
+        Of the training matrix.
+
+    Returns
+    -------
+    PretrainResult
+        The same model as the in-memory path on the concatenated batches (features rounded to
+        ``dtype``; the context prior up to the order of floating-point sums).
+    """
+    per_batch = [
+        batch_statistics(
+            X, y, w, group_column=group_column, time_column=time_column, n_classes=n_classes
+        )
+        for X, y, w in batches()
+    ]
+    if not per_batch:
+        raise TabTuneInputError("batched pretraining got no batches (no rows)")
+    merged = per_batch[0]
+    for stats in per_batch[1:]:
+        merged = merged.merge(stats)
+    plan = pooled_plan(
+        merged,
+        group_column=group_column,
+        time_column=time_column,
+        n_classes=n_classes,
+        validation_fraction=validation_fraction,
+        early_stopping=early_stopping_rounds is not None,
+        random_state=random_state,
+    )
+    model = FittedModel(backend, None, plan.schema, plan.context, params_of(plan.schema))
+    params = model.params = padded_params(model.params, model.layout)
+    pooled = encode_pooled(plan, merged, batches, dtype, regrow)
+    return _train_pooled(model, params, pooled, plan, n_estimators, early_stopping_rounds, regrow)
+
+
+@dataclass
+class PooledRows:
+    """The pooled rows encoded, in time order (``X``'s context columns: the early-stopped
+    fit's; ``regrow_context``: the regrown fit's, when they differ; ``table``: the stored
+    context table)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray | None
+    regrow_context: np.ndarray | None
+    table: BrandContext | None
+
+
+def encode_pooled(
+    plan: PooledPlan,
+    merged: BatchStatistics,
+    batches: Callable[[], Iterable[Batch]],
+    dtype: Any,
+    regrow: bool,
+) -> PooledRows:
+    """Pass 2: every batch encoded (:func:`encode_batch`) into preallocated arrays, each row
+    at its position in the stable time order of the concatenated batches."""
+    n = merged.n_rows
+    n_extra = 0 if plan.context is None else plan.context.n_features
+    X = np.empty((n, len(plan.schema.columns) + n_extra), dtype=dtype)
+    # Target and weights in the features' dtype: the backends train on float32 labels and
+    # weights anyway (LightGBM, XGBoost); float64 keeps the in-memory path's holdout score.
+    y = np.empty(n, dtype=dtype)
+    weight = np.empty(n, dtype=dtype) if merged.weighted else None
+    holdout = plan.cut is not None and plan.context is not None and regrow
+    regrow_context = np.empty((n, n_extra), dtype=dtype) if holdout else None
+    starts = np.cumsum(merged.time_counts) - merged.time_counts
+    seen = np.zeros(len(merged.times), dtype=np.int64)
+    tables: list[BrandContext] = []
+    firsts: list[np.ndarray] = []
+    filled = 0
+    for bx, by, bw in batches():
+        batch = encode_batch(bx, by, bw, plan, dtype=dtype, regrow=holdout)
+        m = len(batch.y)
+        if plan.time_column is None:
+            at = np.arange(filled, filled + m)
+        else:
+            index = np.searchsorted(merged.times, batch.times)
+            first = np.searchsorted(batch.times, batch.times, side="left")
+            at = starts[index] + seen[index] + (np.arange(m) - first)
+            seen += np.bincount(index, minlength=len(seen))
+        filled += m
+        X[at] = batch.X
+        y[at] = batch.y
+        if weight is not None:
+            assert batch.weight is not None
+            weight[at] = batch.weight
+        if regrow_context is not None:
+            # A batch without holdout rows: its training rows are all its rows.
+            own = batch.regrow_context
+            regrow_context[at] = batch.X[:, -n_extra:] if own is None else own
+        if batch.table is not None:
+            tables.append(batch.table)
+            firsts.append(at[batch.first_rows])
+    if filled != n:
+        raise TabTuneInputError(
+            f"the batches gave {filled} rows on the second pass and {n} on the first; "
+            "batches must be the same on both passes"
+        )
+    table = concat_tables(tables, firsts) if tables else None
+    return PooledRows(X, y, weight, regrow_context, table)
+
+
+def _train_pooled(
+    model: FittedModel,
+    params: BoosterParams,
+    pooled: PooledRows,
+    plan: PooledPlan,
+    n_estimators: int,
+    early_stopping_rounds: int | None,
+    regrow: bool,
+) -> PretrainResult:
+    """Early stopping on the newest rows, then regrown on all rows (as ``pretrain``)."""
+    backend = model.backend
+    n_train = plan.n_train if plan.cut is not None else None
+    X, y, w = pooled.X, pooled.y, pooled.weight
+    scores: dict[str, float] = {}
+    if n_train is None:
+        trained = backend.train(
+            params,
+            model.layout,
+            Matrix(X, y, w, rows=slice(0, len(y))),
+            num_rounds=n_estimators,
+            early_stopping_rounds=early_stopping_rounds,
+        )
+        model.booster, n_rounds = trained.booster, trained.n_rounds
+    else:
+        valid = Matrix(X[n_train:], y[n_train:], None if w is None else w[n_train:])
+        trained = backend.train(
+            params,
+            model.layout,
+            Matrix(X[:n_train], y[:n_train], None if w is None else w[:n_train]),
+            num_rounds=n_estimators,
+            valid=valid,
+            early_stopping_rounds=early_stopping_rounds,
+        )
+        model.booster, n_rounds = trained.booster, trained.n_rounds
+        del trained
+        valid_weight = None if w is None else w[n_train:].astype(np.float64)
+        scores["global"] = holdout_score(
+            params.objective, y[n_train:].astype(np.float64), model.predict(valid.X), valid_weight
+        )
+        if regrow:
+            model.booster = None  # free the early-stopped model's binned rows first
+            if pooled.regrow_context is not None:
+                X[:, len(plan.schema.columns) :] = pooled.regrow_context
+                pooled.regrow_context = None
+            model.booster = backend.train(
+                params, model.layout, Matrix(X, y, w, rows=slice(0, len(y))), num_rounds=n_rounds
+            ).booster
+    if pooled.table is not None:
+        model.context = pooled.table
+    return PretrainResult(model=model, n_rounds=n_rounds, holdout_scores=scores)

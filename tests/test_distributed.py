@@ -1,0 +1,221 @@
+"""Pretraining on Dask: the per-partition pieces against the in-memory path, and a local cluster.
+
+The pure functions of :mod:`tabtune.distributed.partitions` are checked against what the
+single-process pretraining computes on all rows at once (the schema, the level column, the
+holdout split, the context table) and against LightGBM itself (early stopping, predictions);
+one test pretrains through an in-process ``LocalCluster`` and adapts a brand from the result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabtune.config import load_config
+from tabtune.distributed.partitions import (
+    MATRIX_DTYPE,
+    TARGET,
+    WEIGHT,
+    Part,
+    encode_partition,
+    partition_batch,
+    partition_part,
+    partition_statistics,
+    stopping_round,
+    validation_curve,
+)
+from tabtune.distributed.pretraining import brand_groups
+from tabtune.errors import TabTuneInputError
+from tabtune.evaluation import row_losses
+from tabtune.features import GROUP_COLUMN, TIME_COLUMN
+from tabtune.optional import is_available
+from tabtune.pipeline import pretrain_scheduler
+from tabtune.transfer.pooled_batches import EncodedBatch, encode_batch, pooled_plan
+
+BRANDS = [f"b{i:02d}" for i in range(7)]
+
+
+def _frame(seed: int = 0, n: int = 3000) -> pd.DataFrame:
+    """A partition: rows like a task's model inputs, with a target and weights."""
+    rng = np.random.default_rng(seed)
+    brand = rng.choice(BRANDS, n)
+    dates = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 60, n), unit="D")
+    frame = pd.DataFrame(
+        {
+            GROUP_COLUMN: brand.astype(str),
+            TIME_COLUMN: dates,
+            "channel": pd.Series(rng.choice(["search", "social", "display"], n), dtype="str"),
+            "relative_bid": rng.normal(1, 0.2, n),
+        }
+    )
+    frame[TARGET] = rng.gamma(2.0, 1.0, n)
+    frame[WEIGHT] = rng.integers(1, 50, n).astype(float)
+    return frame.sort_values(TIME_COLUMN, kind="stable").reset_index(drop=True)
+
+
+def test_brand_groups_hold_every_brand_once_balanced() -> None:
+    counts = {"a": 100, "b": 90, "c": 10, "d": 10, "e": 5}
+    groups = brand_groups(counts, 2)
+    assert sorted(b for g in groups for b in g) == sorted(counts)
+    sizes = sorted(sum(counts[b] for b in g) for g in groups)
+    assert sizes == [105, 110]
+    assert len(brand_groups(counts, 10)) == len(counts)
+
+
+def test_partition_parts_are_the_encoded_batch_split_at_the_holdout() -> None:
+    frame = _frame()
+    stats = partition_statistics(frame, 1)
+    assert stats is not None and stats.n_rows == len(frame)
+    plan = pooled_plan(stats, group_column=GROUP_COLUMN, time_column=TIME_COLUMN, random_state=0)
+    assert plan.cut is not None and plan.context is not None
+    batch = encode_partition(frame, plan, True)
+    X, y, w = partition_batch(frame)
+    expected = encode_batch(X, y, w, plan, dtype=MATRIX_DTYPE, regrow=True)
+    np.testing.assert_array_equal(batch.X, expected.X)
+    train, valid, everything = (
+        partition_part(batch, p) for p in (Part.TRAIN, Part.VALID, Part.ALL)
+    )
+    assert len(train[1]) == batch.n_train and len(train[1]) + len(valid[1]) == len(frame)
+    np.testing.assert_array_equal(np.vstack([train[0], valid[0]]), batch.X)
+    width = len(plan.schema.columns)
+    np.testing.assert_array_equal(everything[0][:, :width], batch.X[:, :width])
+    assert batch.regrow_context is not None
+    np.testing.assert_array_equal(everything[0][:, width:], batch.regrow_context)
+    # an unweighted partition trains with weights of one
+    unweighted = frame.drop(columns=[WEIGHT])
+    stats = partition_statistics(unweighted, 1)
+    assert stats is not None and not stats.weighted
+    plan = pooled_plan(stats, group_column=GROUP_COLUMN, time_column=TIME_COLUMN, random_state=0)
+    assert (partition_part(encode_partition(unweighted, plan, True), Part.ALL)[2] == 1).all()
+    assert partition_statistics(frame.iloc[:0], 1) is None
+    empty = encode_partition(frame.iloc[:0], plan, True)
+    for part in (Part.TRAIN, Part.VALID, Part.ALL):
+        X, y, w = partition_part(empty, part)
+        assert X.shape == (0, batch.X.shape[1]) and len(y) == len(w) == 0
+    curve, weight = validation_curve(empty, "", "tweedie", 3)
+    assert weight == 0 and not curve.any()
+
+
+def _regression(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = np.exp(0.3 * X[:, 0] - 0.2 * X[:, 1]) * rng.gamma(2.0, 0.5, n)
+    return X, y, rng.integers(1, 5, n).astype(float)
+
+
+def test_validation_curve_and_stopping_round_match_lightgbm() -> None:
+    X, y, w = _regression(0, 1500)
+    Xv, yv, wv = _regression(1, 400)
+    params = {"objective": "tweedie", "metric": "tweedie", "learning_rate": 0.3, "verbose": -1}
+    booster = lgb.train(params, lgb.Dataset(X, y, weight=w), num_boost_round=60)
+    part = EncodedBatch(
+        np.vstack([X[:5], Xv]),
+        np.r_[y[:5], yv],
+        np.r_[w[:5], wv],
+        np.arange(405),
+        5,
+        None,
+        None,
+        np.empty(0, dtype=np.int64),
+    )  # 5 training rows, then the holdout rows
+    curve, weight = validation_curve(part, booster.model_to_string(), "tweedie", 60)
+    assert weight == pytest.approx(wv.sum())
+    for k in (1, 7, 60):
+        expected = np.sum(wv * row_losses("tweedie", yv, booster.predict(Xv, num_iteration=k)))
+        assert curve[k - 1] == pytest.approx(expected, rel=1e-9)
+    stopped = lgb.train(
+        params,
+        lgb.Dataset(X, y, weight=w),
+        num_boost_round=60,
+        valid_sets=[lgb.Dataset(Xv, yv, weight=wv)],
+        callbacks=[lgb.early_stopping(5, verbose=False)],
+    )
+    assert stopping_round(curve, 5) == stopped.best_iteration
+    assert stopping_round(np.array([3.0, 2.0, 2.0, 1.0]), 10) == 4
+
+
+def test_pretrain_scheduler_rule(tmp_path: Path) -> None:
+    from conftest import write_small_config
+
+    cfg = load_config(write_small_config(tmp_path))
+    assert pretrain_scheduler(cfg) is None
+    assert pretrain_scheduler(cfg, "local") == "local"
+    dask_local = cfg.model_copy(
+        update={"refresh": cfg.refresh.model_copy(update={"executor": "dask"})}
+    )
+    assert pretrain_scheduler(dask_local) is None  # a local cluster for brands: pretrain here
+    remote = dask_local.model_copy(
+        update={"refresh": dask_local.refresh.model_copy(update={"scheduler": "tcp://h:8786"})}
+    )
+    assert pretrain_scheduler(remote) == "tcp://h:8786"
+    assert pretrain_scheduler(remote, "local") == "local"
+
+
+def test_xgboost_backend_falls_back_to_one_process_with_a_notice(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    from conftest import write_small_config
+
+    from tabtune.cli import EXIT_OK, main
+    from tabtune.distributed import pretrain_on_dask
+
+    monkeypatch.chdir(tmp_path)
+    path = write_small_config(tmp_path, backend="xgboost", synth={"n_brands": 3, "n_days": 40})
+    with pytest.raises(TabTuneInputError, match="backend: lightgbm"):
+        pretrain_on_dask(load_config(path), "bid", scheduler="tcp://127.0.0.1:1")
+    assert main(["--config", str(path), "synth"]) == EXIT_OK
+    capsys.readouterr()
+    # an unreachable scheduler is never contacted: the fit falls back before any connection
+    code = main(["--config", str(path), "pretrain", "--scheduler", "tcp://127.0.0.1:1"])
+    out = capsys.readouterr().out
+    assert code == EXIT_OK and "pretrained in this process" in out
+
+
+@pytest.mark.skipif(not is_available("dask.distributed"), reason="needs dask.distributed")
+def test_one_worker_cluster_gives_the_single_process_model(small_config: Path) -> None:
+    """On one worker ``lightgbm.dask`` is LightGBM's serial learner, and the partitions are
+    encoded as the single-process path encodes its batches: the same model, published as an
+    ordinary global model that a brand is adapted from."""
+    from tabtune.cli import EXIT_OK, main
+    from tabtune.pipeline import (
+        finetune_brand,
+        load_global,
+        load_model,
+        load_task_data,
+        pretrain,
+        registry_for,
+    )
+
+    assert main(["--config", str(small_config), "synth"]) == EXIT_OK
+    cfg = load_config(small_config)
+    one = cfg.model_copy(update={"refresh": cfg.refresh.model_copy(update={"n_workers": 1})})
+    single = pretrain(cfg, "bid", promote=False)
+    res = pretrain(one, "bid", scheduler="local")
+    ref, model = load_global(cfg, "bid")
+    assert ref.id == res.model_id and res.rows == single.rows and res.brands == 6
+    assert registry_for(cfg).manifest(ref)["trained_on"] == "dask"
+    oracle = load_model(registry_for(cfg).from_id(single.model_id), cfg.task("bid"))
+    data = load_task_data(cfg, cfg.task("bid"))
+    np.testing.assert_allclose(model.predict(data.X), oracle.predict(data.X), rtol=1e-6)
+    assert model.best_iteration_ == oracle.best_iteration_
+    assert res.holdout_score == pytest.approx(single.holdout_score, rel=1e-5)
+    adapted = finetune_brand(cfg, "bid", str(data.X[GROUP_COLUMN].iloc[-1]))
+    assert adapted.rows > 0 and adapted.strategy
+    # the budget task: its model and the pooled Hill response kept with it
+    from tabtune.tasks.budget import load_pooled_response
+
+    registry = registry_for(cfg)
+    on_dask = registry.from_id(pretrain(one, "budget", scheduler="local").model_id)
+    here = registry.from_id(pretrain(cfg, "budget", promote=False).model_id)
+    hill = load_pooled_response(on_dask.path)
+    assert hill is not None and hill.to_dict() == load_pooled_response(here.path).to_dict()
+    budget = load_task_data(cfg, cfg.task("budget"))
+    np.testing.assert_allclose(
+        load_model(on_dask, cfg.task("budget")).predict(budget.X),
+        load_model(here, cfg.task("budget")).predict(budget.X),
+        rtol=1e-6,
+    )

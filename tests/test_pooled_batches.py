@@ -1,0 +1,279 @@
+"""Batched pooled pretraining against the in-memory path (the oracle)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabtune.boosting import get_backend
+from tabtune.boosting.base import BoosterParams
+from tabtune.boosting.encoding import FeatureSchema
+from tabtune.errors import TabTuneInputError
+from tabtune.evaluation import holdout_split
+from tabtune.transfer import FittedModel, Rows, pretrain
+from tabtune.transfer.context import CONTEXT_DROPOUT, choose_level_column
+from tabtune.transfer.model import FitEncoding
+from tabtune.transfer.pooled_batches import (
+    batch_statistics,
+    encode_batch,
+    encode_pooled,
+    holdout_counts,
+    pooled_plan,
+    pretrain_batched,
+)
+from tabtune.transfer.pretraining import context_seed
+
+GROUP, TIME = "brand_id", "date"
+
+
+def _pool(seed: int = 0, n_brands: int = 7) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Rows of several brands over overlapping date ranges, time-ordered like task_data."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for b in range(n_brands):
+        start = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 20)))
+        days = pd.date_range(start, periods=int(rng.integers(30, 60)), freq="D")
+        for channel in ["search", "social", "display"][: 1 + b % 3]:
+            n = len(days)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        GROUP: f"b{b:02d}",
+                        TIME: days,
+                        "channel": channel,
+                        "vertical": ["retail", "travel"][b % 2],
+                        "x1": rng.normal(size=n),
+                        "x2": np.where(rng.random(n) < 0.1, np.nan, rng.gamma(2.0, size=n)),
+                    }
+                )
+            )
+    X = pd.concat(parts, ignore_index=True)
+    X = X.sort_values([GROUP, TIME, "channel"], kind="stable", ignore_index=True)
+    X = X.iloc[np.argsort(X[TIME].to_numpy(), kind="stable")].reset_index(drop=True)
+    level = X[GROUP].str[1:].astype(int).to_numpy() * 0.1
+    y = np.exp(0.3 * X["x1"].to_numpy() + level) * rng.gamma(3.0, 1 / 3.0, len(X))
+    w = rng.integers(1, 20, len(X)).astype(float)
+    return X, y, w
+
+
+def _batches(X, y, w, sizes):
+    """Batches of whole brands (brand order), each in time order as task_data gives them."""
+    brands = sorted(X[GROUP].unique())
+    out, at = [], 0
+    for size in sizes:
+        chosen = brands[at : at + size]
+        at += size
+        keep = X[GROUP].isin(chosen).to_numpy()
+        out.append((X.loc[keep].reset_index(drop=True), y[keep], w[keep]))
+    assert at >= len(brands)
+    return out
+
+
+def _concat(batches):
+    """The pooled rows the batches stand for: concatenated, stably time-ordered."""
+    X = pd.concat([b[0] for b in batches], ignore_index=True)
+    y = np.concatenate([b[1] for b in batches])
+    w = np.concatenate([b[2] for b in batches])
+    order = np.argsort(X[TIME].to_numpy(), kind="stable")
+    return X.iloc[order].reset_index(drop=True), y[order], w[order]
+
+
+def _params(schema: FeatureSchema) -> BoosterParams:
+    return BoosterParams(
+        objective="tweedie",
+        n_classes=1,
+        learning_rate=0.1,
+        num_leaves=15,
+        min_child_samples=5,
+        random_state=0,
+        n_jobs=1,
+    )
+
+
+def _in_memory(X, y, w, **kwargs):
+    schema = FeatureSchema.from_table(X, exclude=[GROUP, TIME])
+    times = X[TIME].to_numpy().view(np.int64)
+    rows = Rows(X, y, w, None, X[GROUP], times)
+    return pretrain(
+        get_backend("lightgbm"), _params(schema), schema, rows, group_column=GROUP, **kwargs
+    )
+
+
+FIT = dict(n_estimators=30, early_stopping_rounds=5, validation_fraction=0.2, random_state=3)
+
+
+def test_merged_statistics_equal_the_whole():
+    X, y, w = _pool()
+    batches = _batches(X, y, w, [2, 3, 2])
+    kw = dict(group_column=GROUP, time_column=TIME)
+    parts = [batch_statistics(*b, **kw) for b in batches]
+    merged = parts[2].merge(parts[0].merge(parts[1]))  # any order of merges
+    whole = batch_statistics(*_concat(batches), **kw)
+    assert merged.n_rows == whole.n_rows == len(y)
+    assert merged.levels == whole.levels and merged.pairs == whole.pairs
+    assert sorted(merged.groups) == sorted(whole.groups)
+    np.testing.assert_array_equal(merged.times, whole.times)
+    np.testing.assert_array_equal(merged.time_counts, whole.time_counts)
+    np.testing.assert_allclose(merged.target_sum, whole.target_sum, rtol=1e-12)
+    assert merged.weight_sum == pytest.approx(whole.weight_sum, rel=1e-12)
+    assert merged.schema() == FeatureSchema.from_table(X, exclude=[GROUP, TIME])
+    with pytest.raises(TabTuneInputError, match="whole groups"):
+        parts[0].merge(parts[0])
+
+
+def test_level_column_and_split_from_statistics_match_the_whole():
+    X, y, w = _pool(1)
+    stats = batch_statistics(X, y, w, group_column=GROUP, time_column=TIME)
+    schema = stats.schema()
+    codes, uniques = pd.factorize(X[GROUP])
+    plan = pooled_plan(stats, group_column=GROUP, time_column=TIME, random_state=0)
+    assert plan.context is not None
+    assert plan.context.level_column == choose_level_column(schema, X, codes, len(uniques))
+    assert plan.context.level_column == "channel"
+    times = X[TIME].to_numpy().view(np.int64)
+    for fraction in (0.01, 0.1, 0.2, 0.5, 0.97):
+        expected = holdout_split(len(times), fraction, times)
+        got = holdout_counts(len(times), fraction, stats.time_counts)
+        assert (None if got is None else got[0]) == expected
+
+
+@pytest.mark.parametrize("sizes", [[7], [2, 3, 2], [1, 1, 1, 1, 1, 1, 1]])
+def test_batched_matrix_equals_the_in_memory_encoding(sizes):
+    X, y, w = _pool(2)
+    batches = _batches(X, y, w, sizes)
+    kw = dict(group_column=GROUP, time_column=TIME)
+    stats = [batch_statistics(*b, **kw) for b in batches]
+    merged = stats[0]
+    for s in stats[1:]:
+        merged = merged.merge(s)
+    plan = pooled_plan(merged, **kw, validation_fraction=0.2, random_state=11)
+    pooled = encode_pooled(plan, merged, lambda: batches, np.float64, True)
+    # the in-memory encoding of the concatenated rows, with the same context specification
+    PX, Py, Pw = _concat(batches)
+    rows = Rows(PX, Py, Pw, None, PX[GROUP], PX[TIME].to_numpy().view(np.int64))
+    model = FittedModel(
+        get_backend("lightgbm"), None, plan.schema, plan.context, _params(plan.schema)
+    )
+    fit = FitEncoding(model, rows, 1, np.random.default_rng(0), context_seed(11))
+    n_train = rows.split(0.2)
+    assert n_train == plan.n_train
+    train = fit.part(rows.positions(0, n_train))
+    valid = fit.part(rows.positions(n_train, len(rows)))
+    fit.fill_out_of_fold(train, dropout=CONTEXT_DROPOUT)
+    fit.fill_from_table(valid, fit.table(train))
+    np.testing.assert_array_equal(pooled.X[:n_train], train.matrix.X)
+    np.testing.assert_array_equal(pooled.X[n_train:], valid.matrix.X)
+    np.testing.assert_array_equal(pooled.y, Py)
+    np.testing.assert_array_equal(pooled.weight, Pw)
+    everything = fit.part(rows.positions(0, len(rows)))
+    fit.fill_out_of_fold(everything, dropout=CONTEXT_DROPOUT)
+    assert pooled.regrow_context is not None
+    np.testing.assert_array_equal(pooled.regrow_context, everything.matrix.X[:, -3:])
+    assert np.isnan(pooled.regrow_context[:, 0]).mean() == pytest.approx(CONTEXT_DROPOUT, abs=0.05)
+    table = fit.table(everything)
+    assert pooled.table is not None and pooled.table.keys == table.keys
+    np.testing.assert_array_equal(pooled.table.mean, table.mean)
+    np.testing.assert_array_equal(pooled.table.level_keys, table.level_keys)
+    np.testing.assert_array_equal(pooled.table.level_mean, table.level_mean)
+
+
+def test_encode_batch_sorts_an_unsorted_batch():
+    X, y, w = _pool(3, n_brands=2)
+    stats = batch_statistics(X, y, w, group_column=GROUP, time_column=TIME)
+    plan = pooled_plan(stats, group_column=GROUP, time_column=TIME, random_state=0)
+    ordered = encode_batch(X, y, w, plan, dtype=np.float64)
+    # the store's order (brand, then date): encode_batch orders by time, stably
+    shuffle = np.lexsort((X[TIME].to_numpy(), X[GROUP].to_numpy()))
+    assert not X[TIME].iloc[shuffle].is_monotonic_increasing
+    again = encode_batch(X.iloc[shuffle], y[shuffle], w[shuffle], plan, dtype=np.float64)
+    np.testing.assert_array_equal(again.X, ordered.X)
+
+
+@pytest.mark.parametrize("sizes", [[7], [3, 4]])
+def test_batched_pretraining_predicts_as_the_in_memory_model(sizes):
+    X, y, w = _pool(4)
+    batches = _batches(X, y, w, sizes)
+    PX, Py, Pw = _concat(batches)
+    expected = _in_memory(PX, Py, Pw, **FIT)
+    got = pretrain_batched(
+        get_backend("lightgbm"),
+        _params,
+        lambda: batches,
+        group_column=GROUP,
+        time_column=TIME,
+        dtype=np.float64,
+        **FIT,
+    )
+    assert got.n_rounds == expected.n_rounds
+    assert got.holdout_scores["global"] == pytest.approx(
+        expected.holdout_scores["global"], rel=1e-9
+    )
+    a, b = expected.model, got.model
+    assert a.schema == b.schema and a.context.keys == b.context.keys
+    pa = a.predict(a.encode(PX, PX[GROUP]))
+    pb = b.predict(b.encode(PX, PX[GROUP]))
+    if len(sizes) == 1:
+        np.testing.assert_array_equal(pb, pa)  # one batch: the same model bit for bit
+    else:
+        np.testing.assert_allclose(pb, pa, rtol=1e-6)  # prior: sums in another order
+    f32 = pretrain_batched(
+        get_backend("lightgbm"),
+        _params,
+        lambda: batches,
+        group_column=GROUP,
+        time_column=TIME,
+        **FIT,
+    )
+    pc = f32.model.predict(f32.model.encode(PX, PX[GROUP]))
+    np.testing.assert_allclose(pc, pa, rtol=1e-3)
+
+
+def test_pipeline_pretrain_in_batches_matches_the_in_memory_fit(small_config, monkeypatch):
+    """``pipeline.pretrain`` reads brand batches: its model is the in-memory fit of the
+    batches' rows (features rounded to float32 as the batched matrix holds them); the budget
+    task's pooled response is the one of all rows."""
+    from tabtune import pipeline
+    from tabtune.cli import main
+    from tabtune.config import load_config
+    from tabtune.tasks.budget import load_pooled_response, pooled_response
+
+    assert main(["--config", str(small_config), "synth"]) == 0
+    cfg = load_config(small_config)
+    monkeypatch.setattr(pipeline, "PRETRAIN_BATCH_ROWS", 1_000)  # several batches of brands
+    store = pipeline.store_for(cfg)
+    groups = pipeline.brand_batches(store.row_counts(), 1_000)
+    assert len(groups) > 2
+    for task_name in ("bid", "budget"):
+        task = cfg.task(task_name)
+        result = pipeline.pretrain(cfg, task_name)
+        parts = [pipeline.task_data(store.read(brands=g), task) for g in groups]
+        X, y, w = _concat([(p.X, p.y, p.weight) for p in parts])
+        numeric = [c for c in X.columns if X[c].dtype == np.float64]
+        X32 = X.astype({c: np.float32 for c in numeric}).astype({c: np.float64 for c in numeric})
+        expected = pipeline.global_estimator(cfg, task).fit(X32, y, sample_weight=w)
+        _, got = pipeline.load_global(cfg, task_name)
+        assert result.rows == len(y) and result.brands == X["brand_id"].nunique()
+        assert got.best_iteration_ == expected.best_iteration_
+        np.testing.assert_allclose(got.predict(X32), expected.predict(X32), rtol=1e-3)
+        assert got.holdout_scores_["global"] == pytest.approx(
+            expected.holdout_scores_["global"], rel=1e-3
+        )
+        if task_name == "budget":
+            ref = pipeline.registry_for(cfg).resolve(task_name)
+            stored = load_pooled_response(ref.path)
+            whole = pooled_response(cfg, store.read())
+            assert (stored is None) == (whole is None)
+            if whole is not None:
+                assert json_equal(stored.to_dict(), whole.to_dict())
+
+
+def json_equal(a, b, rel=1e-9):
+    """Nested JSON values equal, floats to ``rel``."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k], rel) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(json_equal(x, y, rel) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float):
+        return a == pytest.approx(b, rel=rel, abs=1e-12)
+    return a == b
