@@ -36,7 +36,7 @@ from tabtune.boosting.base import (
 )
 from tabtune.optional import optional_import
 
-__all__ = ["XGBoostBackend"]
+__all__ = ["XGBoostBackend", "apply_json_delta", "doc_to_model", "json_delta", "model_doc"]
 
 _OBJECTIVES = {
     "squared_error": "reg:squarederror",
@@ -611,3 +611,107 @@ class _Session(Session):
                 params, train, valid if early_stopping_rounds is not None else None
             ),
         )
+
+
+# -- deltas: a model stored as what it changes in its base -----------------------------------
+# JSON and UBJSON hold the same document (XGBoost's "Introduction to Model IO"): the trees are
+# ``learner.gradient_booster.model.trees``. A delta keeps the document without its trees and,
+# per tree, nothing (the base's tree), the keys that changed (a refit: the leaf values), or the
+# whole tree (a new one).
+
+
+def model_doc(model_bytes: bytes) -> dict[str, Any]:
+    """The JSON document of a saved model (UBJSON or JSON bytes)."""
+    booster = xgb.Booster(model_file=bytearray(model_bytes))
+    doc: dict[str, Any] = json.loads(bytes(booster.save_raw("json")).decode("utf-8"))
+    return doc
+
+
+def doc_to_model(doc: Mapping[str, Any]) -> bytes:
+    """UBJSON model bytes of a JSON document (as :meth:`XGBoostBackend.to_bytes` writes)."""
+    text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
+    return bytes(xgb.Booster(model_file=bytearray(text.encode("utf-8"))).save_raw("ubj"))
+
+
+def _trees(doc: Mapping[str, Any]) -> list[Any] | None:
+    try:
+        trees = doc["learner"]["gradient_booster"]["model"]["trees"]
+    except (KeyError, TypeError):
+        return None
+    return trees if isinstance(trees, list) else None
+
+
+def _with_trees(doc: Mapping[str, Any], trees: list[Any]) -> dict[str, Any]:
+    """A shallow copy of ``doc`` along the path to its trees, holding ``trees``."""
+    out = dict(doc)
+    learner = out["learner"] = dict(out["learner"])
+    booster = learner["gradient_booster"] = dict(learner["gradient_booster"])
+    model = booster["model"] = dict(booster["model"])
+    model["trees"] = trees
+    return out
+
+
+def _key_edit(old: Any, new: Any) -> Any:
+    """``new`` as ``{"at": positions, "to": values}`` over list ``old`` when few changed."""
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        at = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
+        if 2 * len(at) < len(new):
+            return {"at": at, "to": [new[i] for i in at]}
+    return {"value": new}
+
+
+def json_delta(base: Mapping[str, Any], full: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Model document ``full`` as what it changes in ``base`` (JSON-ready); None when either
+    is not a tree model."""
+    old, new = _trees(base), _trees(full)
+    if old is None or new is None:
+        return None
+    entries: list[Any] = []
+    for index, tree in enumerate(new):
+        if index >= len(old) or not isinstance(tree, dict) or not isinstance(old[index], dict):
+            entries.append({"tree": tree})
+        elif tree == old[index]:
+            entries.append(None)
+        else:
+            before = old[index]
+            if set(before) != set(tree):
+                entries.append({"tree": tree})
+                continue
+            entries.append(
+                {"keys": {k: _key_edit(before[k], v) for k, v in tree.items() if v != before[k]}}
+            )
+    return {"doc": _with_trees(full, []), "trees": entries}
+
+
+def apply_json_delta(base: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
+    """The model document :func:`json_delta` described, rebuilt from ``base`` (not changed).
+
+    Raises
+    ------
+    ValueError
+        The base is not a tree model, or the delta rewrites a tree the base does not have.
+    """
+    old = _trees(base)
+    if old is None:
+        raise ValueError("the base model is not a tree model")
+    trees: list[Any] = []
+    for index, entry in enumerate(delta["trees"]):
+        if entry is not None and "tree" in entry:
+            trees.append(entry["tree"])
+            continue
+        if index >= len(old):
+            raise ValueError(f"the delta rewrites tree {index}, which the base does not have")
+        if entry is None:
+            trees.append(old[index])
+            continue
+        tree = dict(old[index])
+        for key, edit in entry["keys"].items():
+            if "value" in edit:
+                tree[key] = edit["value"]
+            else:
+                values = list(tree[key])
+                for at, value in zip(edit["at"], edit["to"], strict=True):
+                    values[int(at)] = value
+                tree[key] = values
+        trees.append(tree)
+    return _with_trees(delta["doc"], trees)
