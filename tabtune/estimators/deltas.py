@@ -258,16 +258,16 @@ def read_full_model(
     return manifest, full
 
 
-def _rebuild(
-    path: Path, manifest: Mapping[str, Any], info: Any, data: bytes, depth: int
-) -> bytes:
+def _rebuild(path: Path, manifest: Mapping[str, Any], info: Any, data: bytes, depth: int) -> bytes:
     backend = manifest.get("backend")
     try:
         fmt, base = info["format"], info["base"]
         base_id, base_sha, relative = str(base["id"]), str(base["model_sha256"]), base["path"]
         expected = str(info["model_sha256"])
     except (KeyError, TypeError) as exc:
-        raise ModelIntegrityError(f"{path}: the manifest's delta entry is malformed ({exc})")
+        raise ModelIntegrityError(
+            f"{path}: the manifest's delta entry is malformed ({exc})"
+        ) from None
     if backend not in _CODECS or fmt != DELTA_FORMATS[str(backend)]:
         raise ModelIntegrityError(
             f"{path}: delta format {fmt!r} of a {backend} model is not readable by this tabtune"
@@ -296,7 +296,9 @@ def _rebuild(
     try:
         full = _CODECS[str(backend)]().rebuild(prepared, json.loads(gzip.decompress(data)))
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise ModelIntegrityError(f"{path}: the delta on {base_id} cannot be applied: {exc}")
+        raise ModelIntegrityError(
+            f"{path}: the delta on {base_id} cannot be applied: {exc}"
+        ) from None
     if _sha(full) != expected:
         raise ModelIntegrityError(
             f"{path}: the model rebuilt from the delta on {base_id} has sha256 {_sha(full)}, "

@@ -25,8 +25,8 @@ import pandas as pd
 from tabtune import __version__
 from tabtune.boosting.base import BoosterParams, get_backend, write_model_dir
 from tabtune.boosting.encoding import FeatureSchema
-from tabtune.estimators.deltas import DELTA_FILE, encode_delta, read_full_model
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
+from tabtune.estimators.deltas import DELTA_FILE, encode_delta, read_full_model
 from tabtune.transfer import BrandContext, FittedModel
 
 __all__ = [
