@@ -88,7 +88,9 @@ def test_delta_loads_to_the_full_model(adapted, strategy) -> None:
         assert manifest["delta"]["base"]["id"] == gref.id
         assert manifest["depends_on"] == [gref.id]
         assert reg.manifest(ref)["depends_on"] == [gref.id]
-        assert (model_dir / DELTA_FILE).stat().st_size < 0.5 * (full / NATIVE[backend]).stat().st_size
+        assert (model_dir / DELTA_FILE).stat().st_size < 0.5 * (
+            full / NATIVE[backend]
+        ).stat().st_size
     clear_base_cache()  # a fresh process: nothing cached
     loaded = TabTuneRegressor.load(model_dir)
     from_full = TabTuneRegressor.load(full)

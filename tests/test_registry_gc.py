@@ -50,7 +50,11 @@ def test_keeps_champion_rollback_target_and_newest(tmp_path: Path) -> None:
     reg.promote(refs[2])  # v0003 is live; v0002 is what a rollback moves to
     result = reg.gc(keep_versions=2)
     assert _names(reg, "acme") == ["v0002", "v0003", "v0006", "v0007"]
-    assert result.deleted == ["brands/acme/bid/v0001", "brands/acme/bid/v0004", "brands/acme/bid/v0005"]
+    assert result.deleted == [
+        "brands/acme/bid/v0001",
+        "brands/acme/bid/v0004",
+        "brands/acme/bid/v0005",
+    ]
     assert result.freed_bytes > 300 and result.kept == 4
     for name in _names(reg, "acme"):
         reg.verify(reg.ref("bid", name, brand="acme"))
@@ -187,11 +191,14 @@ def test_gc_registry_still_loads_every_kept_version(tmp_path: Path) -> None:
     for night in range(4):
         if night in (0, 2):  # a new global model on nights 0 and 2
             glob = TabTuneRegressor(n_estimators=15, random_state=night).fit(X, y)
-            gref = reg.publish("bid", lambda d: glob.save(d / "model"), promote=True)
+            gref = reg.publish("bid", lambda d, m=glob: m.save(d / "model"), promote=True)
             base = TabTuneRegressor.load(gref.path / "model")
         est = TabTuneRegressor(base_model=base, strategy="refit").fit(*_data(200, night + 1))
         ref = reg.publish(
-            "bid", lambda d: est.save(d / "model"), brand="acme", manifest={"base_model": gref.id}
+            "bid",
+            lambda d, m=est: m.save(d / "model"),
+            brand="acme",
+            manifest={"base_model": gref.id},
         )
         if night == 0:
             reg.promote(ref)  # the champion stays a delta on global v0001
