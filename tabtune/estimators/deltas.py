@@ -5,7 +5,7 @@ rewrites their leaf values, continued boosting appends trees. When such a model 
 the same model registry as its base, its directory holds ``model.delta.json.gz`` instead of
 the full native model file: gzip-compressed JSON with the trees it changes (the numbers of a
 line that changed, e.g. refitted leaf values), the trees it adds, and the header/tail edits
-(:func:`tabtune.boosting.lightgbm_text.text_delta`, :func:`tabtune.boosting.xgboost.json_delta`).
+(:func:`tabtune.boosting.lightgbm_text.text_delta`, :func:`tabtune.boosting.xgboost.ubj_delta`).
 Its manifest's ``delta`` entry names the base: its registry id (``"global/bid/v0003"``), its
 path relative to the model directory, and its model file's sha256; ``depends_on`` lists the
 base's id, so the registry's garbage collection never deletes it.
@@ -48,7 +48,7 @@ __all__ = [
 #: The model file of a model stored as a delta on its base.
 DELTA_FILE = "model.delta.json.gz"
 #: The delta encoding of each backend (``delta.format`` in the manifest).
-DELTA_FORMATS = {"lightgbm": "lightgbm-text-delta/1", "xgboost": "xgboost-json-delta/1"}
+DELTA_FORMATS = {"lightgbm": "lightgbm-text-delta/1", "xgboost": "xgboost-ubj-delta/1"}
 #: A delta is written only when it is at most this share of the full model file.
 _MAX_SHARE = 0.5
 #: Deltas on deltas are followed this deep at most (a brand's base is a full global model).
@@ -83,13 +83,15 @@ def _lightgbm() -> _Codec:
 
 
 def _xgboost() -> _Codec:
-    from tabtune.boosting.xgboost import apply_json_delta, doc_to_model, json_delta, model_doc
+    from tabtune.boosting.xgboost import apply_ubj_delta, ubj_delta, ubj_model
 
-    return _Codec(
-        prepare=model_doc,
-        diff=json_delta,
-        rebuild=lambda base, delta: doc_to_model(apply_json_delta(base, delta)),
-    )
+    def prepare(data: bytes) -> Any:
+        model = ubj_model(data)
+        if model is None:
+            raise ValueError("the XGBoost model is not laid out as expected")
+        return model
+
+    return _Codec(prepare=prepare, diff=ubj_delta, rebuild=apply_ubj_delta)
 
 
 _CODECS: dict[str, Callable[[], _Codec]] = {"lightgbm": _lightgbm, "xgboost": _xgboost}
