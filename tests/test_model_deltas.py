@@ -182,3 +182,13 @@ def test_a_copied_registry_loads_its_deltas(tmp_path: Path) -> None:
     clear_base_cache()
     moved = tmp_path / "moved" / ref.path.relative_to(tmp_path / "models") / "model"
     np.testing.assert_array_equal(TabTuneRegressor.load(moved).predict(X), expected)
+
+
+def test_unexpected_layouts_fall_back_to_full_copies() -> None:
+    from tabtune.boosting.lightgbm_text import apply_line_edits, line_edits, text_delta
+    from tabtune.boosting.xgboost import ubj_model
+
+    assert text_delta("not a model", "nor this") is None
+    assert ubj_model(b"garbage") is None and ubj_model(b"{}") is None
+    old, new = ["a", "b", "c", "d"], ["a", "x", "c", "d", "e"]
+    assert apply_line_edits(old, line_edits(old, new)) == new

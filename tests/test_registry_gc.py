@@ -233,3 +233,48 @@ def test_cli_models_gc_refuses_during_a_refresh(small_config: Path, capsys) -> N
     with reg.lock("refresh", timeout=0):
         code = main(["--config", str(small_config), "models", "gc"])
     assert code == EXIT_BAD_INPUT and "refresh is running" in capsys.readouterr().err
+
+
+def test_nightly_refresh_stores_deltas_and_stays_bounded(tmp_path: Path) -> None:
+    """Five nights of the refresh with ``registry.keep_versions: 1``: brand versions are
+    deltas on the global model, old ones are collected, every kept version still loads."""
+    from tabtune.config import load_config
+    from tabtune.data.store import CampaignStore
+    from tabtune.data.synth import simulate
+    from tabtune.refresh import refresh
+
+    from conftest import write_small_config
+
+    path = write_small_config(
+        tmp_path,
+        data={"store": str(tmp_path / "data"), "truth_dir": str(tmp_path / "truth")},
+        models_dir=str(tmp_path / "models"),
+        runs_dir=str(tmp_path / "runs"),
+        outputs_dir=str(tmp_path / "outputs"),
+        cache_dir=str(tmp_path / "cache"),
+        model={"n_jobs": 1},
+        registry={"keep_versions": 1},
+    )
+    cfg = load_config(path)
+    obs = simulate(n_brands=3, n_days=100, seed=0).observations
+    dates = sorted(obs["date"].unique())[-5:]
+    CampaignStore(cfg.data.store).append(obs[obs["date"] < dates[0]])
+    clear_base_cache()
+    for date in dates:
+        refresh(cfg, pd.Timestamp(date).date(), new_rows=obs[obs["date"] == date])
+    reg = ModelRegistry(cfg.models_dir)
+    deltas = 0
+    brand_rows = [row for row in reg.list() if row["brand"] is not None]
+    assert brand_rows and all(int(row["latest"][1:]) == len(dates) for row in brand_rows)
+    assert sum(row["versions"] for row in brand_rows) < len(dates) * len(brand_rows)
+    for row in reg.list():
+        refs = reg.versions(row["task"], row["brand"])
+        assert len(refs) <= 4  # newest 1, champion, rollback target, champion before
+        for ref in refs:
+            reg.verify(ref)
+            deltas += (ref.path / "model" / "model.delta.json.gz").is_file()
+            for need in reg.manifest(ref).get("depends_on", []):
+                reg.verify(reg.from_id(need))
+            clear_base_cache()
+            TabTuneRegressor.load(ref.path / "model")
+    assert deltas > 0
