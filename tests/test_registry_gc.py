@@ -238,12 +238,12 @@ def test_cli_models_gc_refuses_during_a_refresh(small_config: Path, capsys) -> N
 def test_nightly_refresh_stores_deltas_and_stays_bounded(tmp_path: Path) -> None:
     """Five nights of the refresh with ``registry.keep_versions: 1``: brand versions are
     deltas on the global model, old ones are collected, every kept version still loads."""
+    from conftest import write_small_config
+
     from tabtune.config import load_config
     from tabtune.data.store import CampaignStore
     from tabtune.data.synth import simulate
     from tabtune.refresh import refresh
-
-    from conftest import write_small_config
 
     path = write_small_config(
         tmp_path,
