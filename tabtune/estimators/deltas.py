@@ -57,6 +57,8 @@ _MAX_DEPTH = 4
 #: below the estimators, so the pattern is repeated here).
 _VERSION_DIR = re.compile(r"^v\d{4,}$")
 _CACHE_SIZE = 4
+#: gzip level of a delta file (9 took 2-6x the time of 6 for files 1-4% smaller).
+_LEVEL = 6
 
 _lock = threading.Lock()
 # model sha256 -> the directories this process read a model with that sha256 from
@@ -204,7 +206,9 @@ def encode_delta(
         if delta is None:
             return None
         data = gzip.compress(
-            json.dumps(delta, separators=(",", ":"), allow_nan=False).encode("utf-8"), mtime=0
+            json.dumps(delta, separators=(",", ":"), allow_nan=False).encode("utf-8"),
+            compresslevel=_LEVEL,
+            mtime=0,
         )
         if len(data) > _MAX_SHARE * len(model_bytes):
             return None
