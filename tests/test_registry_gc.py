@@ -278,3 +278,18 @@ def test_nightly_refresh_stores_deltas_and_stays_bounded(tmp_path: Path) -> None
             clear_base_cache()
             TabTuneRegressor.load(ref.path / "model")
     assert deltas > 0
+    # a finished night whose versions were collected still answers a rerun with its report
+    first = refresh(cfg, pd.Timestamp(dates[0]).date())
+    assert first.date == str(pd.Timestamp(dates[0]).date())
+
+
+def test_was_published_knows_collected_versions(tmp_path: Path) -> None:
+    reg = ModelRegistry(tmp_path)
+    for _ in range(4):
+        _pub(reg, "acme")
+    reg.gc(keep_versions=1)
+    assert reg.was_published("brands/acme/bid/v0004")  # exists
+    assert reg.was_published("brands/acme/bid/v0002")  # collected
+    assert not reg.was_published("brands/acme/bid/v0009")  # never published here
+    assert not reg.was_published("brands/other/bid/v0001")
+    assert not reg.was_published("global/bid/v0001") and not reg.was_published("nonsense")

@@ -146,6 +146,32 @@ class ModelRegistry:
             f"model id {model_id!r} is not 'global/<task>/vNNNN' or 'brands/<brand>/<task>/vNNNN'"
         )
 
+    def was_published(self, model_id: str) -> bool:
+        """Whether ``model_id`` names a version of this registry that exists, or that existed
+        and the retention policy deleted (:meth:`gc` always keeps each scope's newest version,
+        so a number below it was published here; numbers are never reused).
+
+        A malformed id, an unknown scope or a number past the scope's newest gives False.
+        """
+        try:
+            self.from_id(model_id)
+            return True
+        except TabTuneInputError:
+            pass
+        parts = str(model_id).strip("/").split("/")
+        if len(parts) == 3 and parts[0] == "global":
+            task, brand, version = parts[1], None, parts[2]
+        elif len(parts) == 4 and parts[0] == "brands":
+            task, brand, version = parts[2], parts[1], parts[3]
+        else:
+            return False
+        try:
+            check_version(version)
+            names = version_names(self.scope_dir(task, brand))
+        except TabTuneInputError:
+            return False
+        return bool(names) and version_number(version) < version_number(names[-1])
+
     # ------------------------------------------------------------------ reading
 
     def versions(self, task: str, brand: str | None = None) -> list[ModelRef]:
