@@ -308,6 +308,8 @@ class AdaptationConfig(_ParamSection):
     adapt_learning_rate: float | None = _param_field("adaptation", "adapt_learning_rate")
     refit_decay_rate: float = _param_field("adaptation", "refit_decay_rate")
     selection_folds: int = _param_field("adaptation", "selection_folds")
+    selection_margin: float = _param_field("adaptation", "selection_margin")
+    selection_margin_rows: int = _param_field("adaptation", "selection_margin_rows")
     reselect_every_days: int | None = _param_field("adaptation", "reselect_every_days")
     reselect_when_rows_grow: float | None = _param_field("adaptation", "reselect_when_rows_grow")
     n_jobs: int | None = _param_field("adaptation", "n_jobs")

@@ -67,6 +67,8 @@ def brand_estimator(
         adapt_learning_rate=a.adapt_learning_rate,
         refit_decay_rate=a.refit_decay_rate,
         selection_folds=a.selection_folds,
+        selection_margin=a.selection_margin,
+        selection_margin_rows=a.selection_margin_rows,
         n_jobs=a.n_jobs,
     )
     return est

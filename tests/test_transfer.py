@@ -535,3 +535,23 @@ def test_an_adaptation_on_one_thread_predicts_the_base_on_one_thread(monkeypatch
     default = adapted(base, Xn, yn, n_jobs=None)
     assert default.holdout_scores_ == one.holdout_scores_
     np.testing.assert_array_equal(default.predict(Xn), one.predict(Xn))
+
+
+def test_choose_strategy_margin_keeps_global_unless_the_gain_is_large():
+    scores = {"global": 1.0, "refit": 0.85, "continue": 0.95}
+    # 2 / sqrt(100) = 20%: a 15% gain is not enough, a 25% gain is.
+    assert choose_strategy(scores, n_rows=100, margin=2.0) == "global"
+    assert choose_strategy({**scores, "refit": 0.75}, n_rows=100, margin=2.0) == "refit"
+    # 2 / sqrt(10_000) = 2%: the 15% gain wins; no margin: the lowest loss wins.
+    assert choose_strategy(scores, n_rows=10_000, margin=2.0) == "refit"
+    assert choose_strategy(scores, n_rows=100, margin=0.0) == "refit"
+
+
+def test_auto_applies_the_margin_only_below_selection_margin_rows():
+    from tabtune.transfer import AdaptSettings
+    from tabtune.transfer.choice import choice_margin
+
+    settings = AdaptSettings(selection_margin=2.0, selection_margin_rows=300)
+    assert choice_margin(settings, 299) == 2.0
+    assert choice_margin(settings, 300) == 0.0
+    assert choice_margin(AdaptSettings(selection_margin_rows=0), 50) == 0.0

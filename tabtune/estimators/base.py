@@ -146,6 +146,8 @@ class TabTuneBase(BaseEstimator):
         validation_fraction: float = _D["validation_fraction"],
         min_rows_to_adapt: int = _D["min_rows_to_adapt"],
         selection_folds: int = _D["selection_folds"],
+        selection_margin: float = _D["selection_margin"],
+        selection_margin_rows: int = _D["selection_margin_rows"],
         n_estimators: int = _D["n_estimators"],
         learning_rate: float = _D["learning_rate"],
         num_leaves: int = _D["num_leaves"],
@@ -177,6 +179,8 @@ class TabTuneBase(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.min_rows_to_adapt = min_rows_to_adapt
         self.selection_folds = selection_folds
+        self.selection_margin = selection_margin
+        self.selection_margin_rows = selection_margin_rows
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -404,6 +408,8 @@ class TabTuneBase(BaseEstimator):
             refit_decay_rate=self.refit_decay_rate,
             random_state=self.random_state,
             selection_folds=self.selection_folds,
+            selection_margin=self.selection_margin,
+            selection_margin_rows=self.selection_margin_rows,
         )
 
     def _adapt_cached(

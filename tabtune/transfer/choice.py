@@ -31,6 +31,7 @@ from tabtune.transfer.strategies import (
 __all__ = [
     "AdaptResult",
     "adapt",
+    "choice_margin",
     "choose_strategy",
     "evaluate_candidates",
     "fold_splits",
@@ -58,16 +59,30 @@ def fold_splits(rows: Rows, validation_fraction: float, n_folds: int) -> list[tu
     return evaluation.fold_splits(len(rows), validation_fraction, n_folds, rows.sorted_times())
 
 
-def choose_strategy(scores: dict[str, float]) -> str:
+def choose_strategy(
+    scores: dict[str, float], *, n_rows: int | None = None, margin: float = 0.0
+) -> str:
     """The strategy with the lowest holdout score; ties go to the simpler (earlier) one.
 
-    ``global`` must be among the scores, so the choice is never worse than ``global``.
+    ``global`` must be among the scores, so the choice is never worse than ``global``. With
+    ``margin`` > 0 and ``n_rows``, another strategy replaces ``global`` only when its score is
+    lower than ``global``'s by the relative margin ``margin / sqrt(n_rows)``: a small brand's
+    few holdout rows cannot tell a small gain from noise (see ``selection_margin``).
     """
     if "global" not in scores:
         raise ValueError("choose_strategy needs the score of 'global'")
     rank = {s: i for i, s in enumerate(STRATEGIES)}
     finite = {s: v for s, v in scores.items() if np.isfinite(v)} or {"global": scores["global"]}
-    return min(finite, key=lambda s: (finite[s], rank[s]))
+    best = min(finite, key=lambda s: (finite[s], rank[s]))
+    if best == "global" or margin <= 0 or not n_rows or "global" not in finite:
+        return best
+    bar = finite["global"] * (1.0 - margin / np.sqrt(n_rows))
+    return best if finite[best] < bar else "global"
+
+
+def choice_margin(settings: AdaptSettings, n_rows: int) -> float:
+    """The selection margin that applies to a brand of ``n_rows`` rows (0: none)."""
+    return settings.selection_margin if n_rows < settings.selection_margin_rows else 0.0
 
 
 @dataclass
@@ -162,8 +177,12 @@ def _choose(
     )
     if strategy != "auto":
         return _Choice(strategy, f"strategy={strategy!r} requested", scores, new_rounds)
-    chosen = choose_strategy(scores)
+    margin = choice_margin(settings, n)
+    chosen = choose_strategy(scores, n_rows=n, margin=margin)
     reason = _choice_reason(chosen, scores, loss_name(params.objective), folds, n)
+    if margin > 0:
+        reason += f"; under {settings.selection_margin_rows} rows a strategy must beat global by "
+        reason += f"{margin / np.sqrt(n):.1%}"
     return _Choice(chosen, reason, scores, new_rounds)
 
 

@@ -47,6 +47,8 @@ class AdaptSettings:
     refit_decay_rate: float = default("refit_decay_rate")
     random_state: int | None = default("random_state")
     selection_folds: int = default("selection_folds")
+    selection_margin: float = default("selection_margin")
+    selection_margin_rows: int = default("selection_margin_rows")
 
 
 def has_two_classes(y: np.ndarray) -> bool:
