@@ -8,7 +8,11 @@ append the day, adapt the global model to each brand, evaluate champion vs chall
 predictions and bids, write ``report.json``/``report.html``. It is the first night, so no brand
 has a champion yet and every brand with enough rows chooses its strategy and trains a
 challenger. The second night (the last day) is timed too: brands with a champion repeat its
-strategy choice in one fit (``adaptation.reselect_every_days``), as on most nights.
+strategy choice in one fit (``adaptation.reselect_every_days``), as on most nights. Each night
+also records the bytes its new brand versions take in the registry: as stored (an adapted
+model is a delta on its global model) and as full copies would have taken (each delta's
+manifest records its full model file's size), per brand of the night; and the registry's size
+after the night's retention policy (``registry.keep_versions``).
 
 The config is ``configs/default.yaml`` with paths moved into the temporary folder and
 ``device: cpu``: default model and adaptation parameters (``adaptation.n_jobs: 1``, one
@@ -22,6 +26,7 @@ Run: ``python -m benchmarks.refresh`` (``make bench``).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
@@ -37,6 +42,7 @@ from benchmarks.common import ROOT, machine, md_table, write_raw, write_section
 from tabtune.config import Config, load_config
 from tabtune.data.store import CampaignStore
 from tabtune.data.synth import simulate
+from tabtune.estimators.deltas import DELTA_FILE
 from tabtune.pipeline import pretrain
 from tabtune.refresh import STATUSES, RunReport, refresh
 from tabtune.registry import ModelRegistry
@@ -78,13 +84,45 @@ def _registry_view(cfg: Config) -> dict[str, tuple[str | None, int]]:
     return {r["id"]: (r["champion"], r["versions"]) for r in ModelRegistry(cfg.models_dir).list()}
 
 
+def _version_bytes(cfg: Config) -> dict[str, tuple[int, int]]:
+    """Per brand version folder: (bytes as stored, bytes had its model been a full copy)."""
+    out = {}
+    for version in Path(cfg.models_dir).glob("brands/*/*/v*"):
+        stored = sum(f.stat().st_size for f in version.rglob("*") if f.is_file())
+        full = stored
+        for manifest in version.glob("*/manifest.json"):
+            delta = json.loads(manifest.read_text()).get("delta")
+            if delta:
+                full += int(delta["model_bytes"]) - (manifest.parent / DELTA_FILE).stat().st_size
+        out[str(version)] = (stored, full)
+    return out
+
+
+def _storage(cfg: Config, before: dict[str, tuple[int, int]], brands: int) -> dict[str, Any]:
+    """What a night added to the registry's brand versions, per brand of the night."""
+    after = _version_bytes(cfg)
+    new = [after[k] for k in after.keys() - before.keys()]
+    stored, full = sum(n[0] for n in new), sum(n[1] for n in new)
+    total = sum(f.stat().st_size for f in Path(cfg.models_dir).rglob("*") if f.is_file())
+    return {
+        "versions": len(new),
+        "stored_bytes": stored,
+        "full_copy_bytes": full,
+        "stored_per_brand": stored / max(brands, 1),
+        "full_copy_per_brand": full / max(brands, 1),
+        "registry_bytes_after_gc": total,
+    }
+
+
 def _night(
     cfg: Config, date: str, new_rows: pd.DataFrame, executor: str, n_workers: int
 ) -> dict[str, Any]:
     """One timed refresh of every brand, then a timed rerun of the same date."""
+    stored_before = _version_bytes(cfg)
     t, c = time.perf_counter(), _cpu()
     report = refresh(cfg, date, new_rows=new_rows, executor=executor)
     wall, cpu = time.perf_counter() - t, _cpu() - c
+    storage = _storage(cfg, stored_before, len(report.brands))
     after = _registry_view(cfg)
 
     t = time.perf_counter()
@@ -92,7 +130,10 @@ def _night(
     rerun = time.perf_counter() - t
     unchanged = _registry_view(cfg) == after and again.to_dict() == report.to_dict()
 
-    return _summarise(report, executor, n_workers, wall, cpu, rerun, unchanged)
+    return {
+        **_summarise(report, executor, n_workers, wall, cpu, rerun, unchanged),
+        "storage": storage,
+    }
 
 
 def _summarise(
@@ -195,6 +236,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             res["night"] = "first"
             out["runs"].append(res)
             # The next night: every brand has a champion whose strategy choice is repeated.
+            stored_before = _version_bytes(ecfg)
             t, c = time.perf_counter(), _cpu()
             report = refresh(ecfg, date2, new_rows=next_rows, executor=executor)
             res2 = _summarise(
@@ -207,6 +249,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 True,
             )
             res2["night"] = "second"
+            res2["storage"] = _storage(ecfg, stored_before, len(report.brands))
             out["runs"].append(res2)
             print(
                 f"  {executor:<8} {res['brands']} brands in {res['wall']:.1f}s "
@@ -216,7 +259,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 + ", ".join(f"{k} {100 * v:.0f}%" for k, v in res["shares"].items())
                 + f"; rerun {res['rerun_wall']:.2f}s"
                 + ("" if res["rerun_unchanged"] else " (CHANGED SOMETHING)")
-                + f"; second night {res2['wall']:.1f}s ({res2['brands_per_minute']:.1f}/min)",
+                + f"; second night {res2['wall']:.1f}s ({res2['brands_per_minute']:.1f}/min)"
+                + "; bytes per brand-night "
+                + ", ".join(
+                    f"{x['storage']['stored_per_brand'] / 1e3:.0f} kB stored vs "
+                    f"{x['storage']['full_copy_per_brand'] / 1e3:.0f} kB as full copies"
+                    for x in (res, res2)
+                ),
                 flush=True,
             )
             for line in res["failed"][:5]:
@@ -328,9 +377,51 @@ def render(out: dict[str, Any], command: str) -> str:
             share_rows,
         ),
     ]
+    lines += _storage_lines(runs)
     if any(r["failed"] for r in runs):
         lines += ["", "Failures: " + "; ".join(f for r in runs for f in r["failed"][:5])]
     return "\n".join(lines)
+
+
+def _storage_lines(runs: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        [
+            r.get("night", "first"),
+            r["executor"],
+            r["storage"]["versions"],
+            f"{r['storage']['full_copy_per_brand'] / 1e3:.0f}",
+            f"**{r['storage']['stored_per_brand'] / 1e3:.0f}**",
+            f"{r['storage']['stored_bytes'] / max(r['storage']['full_copy_bytes'], 1):.1%}",
+            f"{r['storage']['registry_bytes_after_gc'] / 1e6:.1f}",
+        ]
+        for r in runs
+        if "storage" in r
+    ]
+    if not rows:
+        return []
+    return [
+        "",
+        "### Model storage",
+        "",
+        "Bytes of the brand versions each night published, per brand of the night: as full "
+        "copies of the adapted models (what every version took before deltas) and as stored "
+        "(an adapted model is a delta on its global model: refitted leaf values and new "
+        "trees; `scratch` stays a full copy). Registry MB: the whole registry (global model "
+        "included) after the night's retention policy (`registry.keep_versions`).",
+        "",
+        md_table(
+            [
+                "night",
+                "executor",
+                "versions",
+                "kB / brand-night as full copies",
+                "kB / brand-night stored",
+                "stored / full",
+                "registry MB",
+            ],
+            rows,
+        ),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

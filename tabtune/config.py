@@ -42,6 +42,7 @@ __all__ = [
     "DatePartsConfig",
     "ModelConfig",
     "RefreshConfig",
+    "RegistryConfig",
     "SynthConfig",
     "TargetConfig",
     "TaskConfig",
@@ -362,6 +363,22 @@ class RefreshConfig(_Section):
     )
 
 
+class RegistryConfig(_Section):
+    """The model registry's retention policy (``tabtune models gc``)."""
+
+    keep_versions: int = Field(
+        3,
+        ge=1,
+        description="newest versions kept per brand and task (and per global task); the "
+        "champion, its rollback target, the champion a kept version was built against and the "
+        "base of every kept version are kept too",
+    )
+    gc_after_refresh: bool = Field(
+        True,
+        description="delete the versions the policy does not keep at the end of every refresh",
+    )
+
+
 class BidConfig(_Section):
     """Guard rails on recommended bids."""
 
@@ -425,6 +442,7 @@ class Config(_Section):
     adaptation: AdaptationConfig = Field(default_factory=lambda: AdaptationConfig())
     tuning: TuningConfig = Field(default_factory=lambda: TuningConfig())
     refresh: RefreshConfig = Field(default_factory=lambda: RefreshConfig())
+    registry: RegistryConfig = Field(default_factory=lambda: RegistryConfig())
     bids: BidConfig = Field(default_factory=lambda: BidConfig())
     budget: BudgetConfig = Field(default_factory=lambda: BudgetConfig())
     synth: SynthConfig = Field(default_factory=lambda: SynthConfig())

@@ -5,18 +5,32 @@ one ``Tree=i`` block per tree, then ``end of trees`` and the feature importances
 parameters. Writing a model of hundreds of trees costs more than the fit of a few new ones, so
 a session writes a model that shares the base's trees by splicing the base's blocks (leaf
 values rewritten for a refit) with the new trees' (:func:`splice`), and reads the base's leaf
-values (:class:`Leaves`) and splits (:class:`Splits`) from its text. Nothing here calls
-LightGBM.
+values (:class:`Leaves`) and splits (:class:`Splits`) from its text. A model adapted from a
+base is stored as what it changes (:func:`text_delta`, :func:`apply_text_delta`): the base's
+trees it rewrites (only the changed numbers of a line, such as refitted leaf values), its new
+trees, and its header and tail as line edits. Nothing here calls LightGBM.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Leaves", "Splits", "splice", "tree_blocks", "tree_section"]
+__all__ = [
+    "Leaves",
+    "Splits",
+    "apply_line_edits",
+    "apply_text_delta",
+    "line_edits",
+    "splice",
+    "text_delta",
+    "tree_blocks",
+    "tree_section",
+]
 
 _LEAF_VALUES = re.compile(r"^leaf_value=(.*)$", re.MULTILINE)
 # LightGBM treats |value| <= this as zero when predicting (kZeroThreshold).
@@ -202,3 +216,128 @@ def splice(shell: str, base_blocks: list[str], values: list[np.ndarray] | None) 
         blocks.append(f"Tree={offset + index}\n" + block[len(f"Tree={index}\n") :])
     sizes = " ".join(str(len(block.encode("utf-8"))) for block in blocks)
     return head + "\ntree_sizes=" + sizes + "\n\n" + "".join(blocks) + tail
+
+
+# -- deltas: a model stored as what it changes in its base -----------------------------------
+
+
+def line_edits(old: list[str], new: list[str]) -> list[Any]:
+    """``new`` as edits of ``old``: ``[start, stop]`` copies ``old[start:stop]``, a string is a
+    new line (:func:`apply_line_edits` rebuilds ``new`` exactly)."""
+    ops: list[Any] = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            ops.append([i1, i2])
+        else:
+            ops.extend(new[j1:j2])
+    return ops
+
+
+def apply_line_edits(old: list[str], ops: list[Any]) -> list[str]:
+    """The lines :func:`line_edits` described."""
+    out: list[str] = []
+    for op in ops:
+        if isinstance(op, str):
+            out.append(op)
+        else:
+            out.extend(old[int(op[0]) : int(op[1])])
+    return out
+
+
+def _block_edits(old: str, new: str) -> dict[str, Any] | None:
+    """Tree block ``new`` as edits of ``old`` (same lines and keys): ``{line index: edit}``,
+    an edit being the whole line or ``[positions, tokens]`` of the space-separated numbers
+    that changed. None when the blocks are not laid out alike."""
+    a, b = old.split("\n"), new.split("\n")
+    if len(a) != len(b):
+        return None
+    edits: dict[str, Any] = {}
+    for index, (x, y) in enumerate(zip(a, b, strict=True)):
+        if x == y:
+            continue
+        kx, _, vx = x.partition("=")
+        ky, _, vy = y.partition("=")
+        tx, ty = vx.split(" "), vy.split(" ")
+        if kx == ky and len(tx) == len(ty):
+            at = [j for j, (p, q) in enumerate(zip(tx, ty, strict=True)) if p != q]
+            if 2 * len(at) < len(ty):
+                edits[str(index)] = [at, [ty[j] for j in at]]
+                continue
+        edits[str(index)] = y
+    return edits
+
+
+def _apply_block_edits(old: str, edits: dict[str, Any]) -> str:
+    lines = old.split("\n")
+    for key, edit in edits.items():
+        index = int(key)
+        if isinstance(edit, str):
+            lines[index] = edit
+            continue
+        name, _, value = lines[index].partition("=")
+        tokens = value.split(" ")
+        for at, token in zip(edit[0], edit[1], strict=True):
+            tokens[int(at)] = str(token)
+        lines[index] = name + "=" + " ".join(tokens)
+    return "\n".join(lines)
+
+
+def text_delta(base: str, full: str) -> dict[str, Any] | None:
+    """Model text ``full`` as what it changes in model text ``base`` (JSON-ready).
+
+    ``trees[i]`` is ``None`` for the base's tree ``i`` unchanged, ``{"edits": ...}`` for it
+    rewritten (a refit: its leaf values), or the block's text (a new tree, or one laid out
+    unlike the base's); the header and tail are line edits. None when either text is not
+    laid out as expected (then the caller keeps the full text).
+    """
+    b, f = tree_section(base), tree_section(full)
+    if b is None or f is None:
+        return None
+    trees: list[Any] = []
+    for index, block in enumerate(f[1]):
+        if index >= len(b[1]):
+            trees.append(block)
+        elif block == b[1][index]:
+            trees.append(None)
+        else:
+            edits = _block_edits(b[1][index], block)
+            trees.append(block if edits is None else {"edits": edits})
+    return {
+        "head": line_edits(b[0].split("\n"), f[0].split("\n")),
+        "tail": line_edits(b[2].split("\n"), f[2].split("\n")),
+        "trees": trees,
+    }
+
+
+def apply_text_delta(base: str, delta: dict[str, Any]) -> str:
+    """The model text :func:`text_delta` described, rebuilt from ``base``.
+
+    Raises
+    ------
+    ValueError
+        The base's text is not laid out as expected, or the delta names a tree it lacks.
+    """
+    section = tree_section(base)
+    if section is None:
+        raise ValueError("the base model's text is not laid out as expected")
+    head, base_blocks, tail = section
+    blocks = []
+    for index, entry in enumerate(delta["trees"]):
+        if isinstance(entry, str):
+            blocks.append(entry)
+        elif index >= len(base_blocks):
+            raise ValueError(f"the delta rewrites tree {index}, which the base does not have")
+        elif entry is None:
+            blocks.append(base_blocks[index])
+        else:
+            blocks.append(_apply_block_edits(base_blocks[index], entry["edits"]))
+    sizes = " ".join(str(len(block.encode("utf-8"))) for block in blocks)
+    return (
+        "\n".join(apply_line_edits(head.split("\n"), delta["head"]))
+        + "\ntree_sizes="
+        + sizes
+        + "\n\n"
+        + "".join(blocks)
+        + "\n".join(apply_line_edits(tail.split("\n"), delta["tail"]))
+    )

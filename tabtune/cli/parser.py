@@ -192,9 +192,23 @@ def _add_decision_commands(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(handler="report:cmd_report")
 
 
+def _add_models_gc(msub: argparse._SubParsersAction) -> None:
+    """``models gc`` (handled by :mod:`tabtune.cli.models_gc`)."""
+    ms = msub.add_parser("gc", help="delete the versions the retention policy does not keep")
+    ms.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
+    ms.add_argument(
+        "--keep",
+        type=positive_int,
+        default=None,
+        help="newest versions kept per brand and task (default: registry.keep_versions)",
+    )
+    ms.add_argument("--json", action="store_true")
+    ms.set_defaults(handler="models_gc:cmd_models_gc")
+
+
 def _add_registry_commands(sub: argparse._SubParsersAction) -> None:
     """``models`` and ``demo``."""
-    s = sub.add_parser("models", help="list, show or roll back stored models")
+    s = sub.add_parser("models", help="list, show, roll back or garbage-collect stored models")
     msub = s.add_subparsers(dest="models_command", required=True)
     for name, help_ in [
         ("list", "every task and brand"),
@@ -207,6 +221,7 @@ def _add_registry_commands(sub: argparse._SubParsersAction) -> None:
             ms.add_argument("--task", default=None)
             ms.add_argument("--brand", default=None)
             ms.add_argument("--version", default=None)
+    _add_models_gc(msub)
     s.set_defaults(handler="commands:cmd_models")
 
     s = sub.add_parser("demo", help="simulate, pretrain, adapt every brand and print the table")

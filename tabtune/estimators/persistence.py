@@ -4,6 +4,10 @@ A model directory holds the backend's native model file (LightGBM ``model.txt``,
 ``model.ubj``) and a JSON manifest with everything else: the estimator's parameters, the
 booster parameters, the feature schema, the brand context and the fitted attributes. No
 pickle is involved; the model file's checksum is verified on reading.
+
+A model adapted from a base that lies in the same model registry is stored as what it adds to
+the base (format 3, :mod:`tabtune.estimators.deltas`): ``model.delta.json.gz`` instead of the
+native file, rebuilt from the base (checksum verified) on reading.
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ import numpy as np
 import pandas as pd
 
 from tabtune import __version__
-from tabtune.boosting.base import BoosterParams, get_backend, read_model_dir, write_model_dir
+from tabtune.boosting.base import BoosterParams, get_backend, write_model_dir
 from tabtune.boosting.encoding import FeatureSchema
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
+from tabtune.estimators.deltas import DELTA_FILE, encode_delta, read_full_model
 from tabtune.transfer import BrandContext, FittedModel
 
 __all__ = [
+    "DELTA_FORMAT",
     "FORMAT_VERSION",
+    "FULL_FORMAT",
     "READABLE_FORMATS",
     "estimator_manifest",
     "model_from_manifest",
@@ -34,10 +41,15 @@ __all__ = [
     "write_estimator",
 ]
 
-#: Version of the saved-model layout (``manifest.json`` + native model file).
-FORMAT_VERSION = 2
+#: Newest version of the saved-model layout: 3, a model stored as a delta on its base
+#: (``manifest.json`` + ``model.delta.json.gz``, see :mod:`tabtune.estimators.deltas`).
+FORMAT_VERSION = 3
+#: The layout of a full model (``manifest.json`` + native model file), written as before.
+FULL_FORMAT = 2
+#: The layout of a model stored as a delta on its base.
+DELTA_FORMAT = 3
 #: The layouts this version reads (1: from before manifests were sealed, read with a warning).
-READABLE_FORMATS = (1, 2)
+READABLE_FORMATS = (1, 2, 3)
 
 
 def saved_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +98,7 @@ def estimator_manifest(
     }
     names = getattr(estimator, "feature_names_in_", None)
     manifest: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
+        "format_version": FULL_FORMAT,
         "estimator": type(estimator).__name__,
         "tabtune_version": __version__,
         "backend": estimator.backend_,
@@ -117,7 +129,12 @@ def write_estimator(
     model_bytes: bytes,
     manifest: dict[str, Any],
 ) -> Path:
-    """Write the model file and the manifest into directory ``path`` (atomically)."""
+    """Write the model file and the manifest into directory ``path`` (atomically).
+
+    A model adapted from a base read from the registry that ``path`` lies in is written as a
+    delta on that base (format 3) when that is exact and at most half the size; otherwise,
+    and always outside a registry, as the full native model file (format 2).
+    """
     try:
         json.dumps(manifest)
     except (TypeError, ValueError) as exc:
@@ -125,14 +142,28 @@ def write_estimator(
             f"cannot save: a parameter is not JSON-serialisable ({exc}); backend_params "
             "and monotone_constraints must hold plain numbers and strings"
         ) from exc
-    return write_model_dir(path, model.backend.model_file, model_bytes, manifest)
+    delta = encode_delta(path, model_bytes, manifest)
+    if delta is None:
+        return write_model_dir(path, model.backend.model_file, model_bytes, manifest)
+    data, info = delta
+    body = {
+        **manifest,
+        "format_version": DELTA_FORMAT,
+        "delta": info,
+        "depends_on": [info["base"]["id"]],
+    }
+    return write_model_dir(path, DELTA_FILE, data, body)
 
 
 def read_estimator(
     path: str | os.PathLike[str], estimator_name: str
 ) -> tuple[dict[str, Any], bytes]:
-    """The manifest and model bytes saved at ``path`` by an ``estimator_name`` (checked)."""
-    manifest, model_bytes = read_model_dir(path)
+    """The manifest and model bytes saved at ``path`` by an ``estimator_name`` (checked).
+
+    A model stored as a delta comes back as its full native bytes, with the manifest's
+    ``model_file`` and ``model_sha256`` those of the full model.
+    """
+    manifest, model_bytes = read_full_model(path)
     version = manifest.get("format_version")
     if version not in READABLE_FORMATS:
         raise ModelIntegrityError(

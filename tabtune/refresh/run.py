@@ -3,7 +3,8 @@
 :func:`refresh` (one date) and :func:`refresh_range` (a backfill) hold the registry's refresh
 lock, append new rows, make sure a global champion exists, run :func:`refresh_brand` for every
 pending brand on the executor, record each brand in the run state as soon as it is done and
-write the run report at the end.
+write the run report at the end. Then, unless ``registry.gc_after_refresh`` is off, the
+registry's retention policy deletes the versions it does not keep (still under the lock).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandas as pd
 from tabtune.config import Config
 from tabtune.data.limits import check_brand_id
 from tabtune.data.store import check_brands
-from tabtune.errors import TabTuneInputError
+from tabtune.errors import ModelIntegrityError, TabTuneInputError
 from tabtune.evaluation import loss_name, score_objective
 from tabtune.parallel import Executor, make_executor
 from tabtune.pipeline import registry_for, store_for
@@ -115,9 +116,8 @@ def _state_problem(
     global_id = str(state.get("global_model"))
     if not global_id.startswith(f"global/{task}/"):
         return f"its global model {global_id!r} is not a global model of task {task!r}"
-    try:
-        reg.from_id(global_id)
-    except TabTuneInputError:
+    # A finished night's versions may since have been deleted by the retention policy.
+    if not reg.was_published(global_id):
         return f"its global model {global_id} is not in the registry {reg.root}"
     unknown = sorted(set(state.get("brands", {})) - set(store_brands))
     if unknown:
@@ -127,9 +127,7 @@ def _state_problem(
             model_id = record.get(key)
             if model_id is None:
                 continue
-            try:
-                reg.from_id(model_id)
-            except TabTuneInputError:
+            if not reg.was_published(model_id):
                 return f"brand {brand!r}: its {key} {model_id} is not in the registry {reg.root}"
     return None
 
@@ -325,7 +323,27 @@ def refresh(
     cfg.task(task)
     check_request(store_for(cfg), brands, new_rows)
     with _refresh_session(cfg, task, new_rows, executor) as ex:
-        return _refresh_date(cfg, day, task=task, brands=brands, executor=ex, progress=progress)
+        report = _refresh_date(cfg, day, task=task, brands=brands, executor=ex, progress=progress)
+        _collect_garbage(cfg)
+        return report
+
+
+def _collect_garbage(cfg: Config) -> None:
+    """The retention policy at the end of a night (``registry.gc_after_refresh``); a failure
+    is logged, never fails the night (the next one tries again)."""
+    if not cfg.registry.gc_after_refresh:
+        return
+    try:
+        result = registry_for(cfg).gc(cfg.registry.keep_versions)
+    except (OSError, ModelIntegrityError, TabTuneInputError) as exc:
+        logger.warning("registry garbage collection failed, nothing lost: %s", exc)
+        return
+    if result.deleted:
+        logger.info(
+            "retention: deleted %d old versions (%d bytes)",
+            len(result.deleted),
+            result.freed_bytes,
+        )
 
 
 def refresh_range(
@@ -378,6 +396,7 @@ def refresh_range(
                 cfg, day, task=task, brands=brands, executor=ex, progress=progress
             )
             reports.append(report)
+            _collect_garbage(cfg)
             if on_report is not None:
                 on_report(report)
             day += dt.timedelta(days=1)

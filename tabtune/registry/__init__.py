@@ -25,6 +25,13 @@ File formats
     for global), ``version``, ``created_at`` (UTC, ISO 8601), ``files`` (``{relative posix path:
     sha256 hex}`` for every file the writer wrote) and ``library_versions`` (Python and whichever
     of numpy, pandas, lightgbm, xgboost, scikit-learn, tabtune are installed).
+``vNNNN/manifest.json`` ``depends_on``
+    Present when a file the writer wrote (a model's own ``model/manifest.json``) declares the
+    versions it cannot be loaded without, such as the base of a model stored as a delta
+    (``docs/registry.md``); garbage collection never deletes them while this version is kept.
+``.deleted-vNNNN-<random>/``
+    A version being deleted by :meth:`ModelRegistry.gc`: renamed to a hidden name first (so it
+    is never half there), then removed; one a crash left behind is removed by the next ``gc``.
 ``CHAMPION``
     Plain text: the champion's version name and a newline (``"v0003\\n"``), so ``cat CHAMPION``
     answers "what is live". It is replaced atomically (a temporary
@@ -46,6 +53,7 @@ Modules
 :mod:`~tabtune.registry.model_registry` (:class:`ModelRegistry`), :mod:`~tabtune.registry.layout`
 (names, :class:`ModelRef`), :mod:`~tabtune.registry.manifest` (manifests, checksums,
 verification), :mod:`~tabtune.registry.pointers` (``CHAMPION``), :mod:`~tabtune.registry.locks`,
+:mod:`~tabtune.registry.retention` (what :meth:`ModelRegistry.gc` keeps and deletes),
 :mod:`~tabtune.registry.staging` (temporary directories), :mod:`~tabtune.registry.mlflow_mirror`
 and :mod:`~tabtune.registry.table` (``tabtune models list``).
 """
@@ -56,12 +64,14 @@ from tabtune.registry.layout import CHAMPION_NAME, MANIFEST_NAME, ModelRef
 from tabtune.registry.locks import RegistryLockedError
 from tabtune.registry.manifest import FORMAT_VERSION, library_versions
 from tabtune.registry.model_registry import ModelRegistry
+from tabtune.registry.retention import GcResult
 from tabtune.registry.table import format_registry_table
 
 __all__ = [
     "CHAMPION_NAME",
     "FORMAT_VERSION",
     "MANIFEST_NAME",
+    "GcResult",
     "ModelRef",
     "ModelRegistry",
     "RegistryLockedError",

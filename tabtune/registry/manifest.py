@@ -29,6 +29,7 @@ from tabtune.registry.layout import MANIFEST_NAME, ModelRef
 __all__ = [
     "FORMAT_VERSION",
     "build_manifest",
+    "declared_dependencies",
     "hash_written_files",
     "jsonable",
     "library_versions",
@@ -116,11 +117,36 @@ def hash_written_files(tmp: Path) -> dict[str, str]:
     return files
 
 
+def declared_dependencies(tmp: Path) -> list[str]:
+    """The registry ids the files a writer wrote say they need.
+
+    A model file's own ``manifest.json`` in a sub-folder (``model/manifest.json``) may list
+    ``depends_on``: the versions it cannot be loaded without (a model stored as a delta on its
+    base). The registry records their union in the version's manifest, so that garbage
+    collection keeps them. Unreadable or non-JSON files declare nothing.
+    """
+    found: set[str] = set()
+    for path in tmp.rglob(MANIFEST_NAME):
+        if path.parent == tmp:
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        needs = data.get("depends_on") if isinstance(data, dict) else None
+        if isinstance(needs, list):
+            found |= {v for v in needs if isinstance(v, str)}
+    return sorted(found)
+
+
 # ---------------------------------------------------------------------- writing
 
 
 def build_manifest(
-    user_manifest: Mapping[str, Any], ref: ModelRef, files: Mapping[str, str]
+    user_manifest: Mapping[str, Any],
+    ref: ModelRef,
+    files: Mapping[str, str],
+    depends_on: list[str] | None = None,
 ) -> dict[str, Any]:
     """Merge the caller's entries with the registry's keys, which win on a clash.
 
@@ -132,6 +158,9 @@ def build_manifest(
         The version being published.
     files : mapping
         ``{relative path: sha256}`` from :func:`hash_written_files`.
+    depends_on : list of str, optional
+        Versions this one cannot be loaded without (:func:`declared_dependencies`), merged
+        with the caller's ``depends_on`` entry; the key is written only when there are some.
 
     Returns
     -------
@@ -149,6 +178,12 @@ def build_manifest(
         "files": dict(files),
         "library_versions": library_versions(),
     }
+    needs = set(depends_on or [])
+    declared = user_manifest.get("depends_on")
+    if isinstance(declared, list):
+        needs |= {v for v in declared if isinstance(v, str)}
+    if needs:
+        body["depends_on"] = sorted(needs)
     body.pop(SEAL_KEY, None)  # the caller's value, if any, is not the registry's seal
     return seal(body)
 

@@ -32,6 +32,7 @@ from tabtune.registry.layout import (
 from tabtune.registry.locks import hold_lock
 from tabtune.registry.manifest import (
     build_manifest,
+    declared_dependencies,
     hash_written_files,
     jsonable,
     read_manifest,
@@ -40,6 +41,7 @@ from tabtune.registry.manifest import (
 )
 from tabtune.registry.mlflow_mirror import log_version, require_mlflow
 from tabtune.registry.pointers import read_pointer, write_pointer
+from tabtune.registry.retention import GcResult, delete_versions, plan_retention, sweep_deleted
 from tabtune.registry.staging import clean_stale_tmp, staging_prefix
 
 __all__ = ["ModelRegistry"]
@@ -143,6 +145,32 @@ class ModelRegistry:
         raise TabTuneInputError(
             f"model id {model_id!r} is not 'global/<task>/vNNNN' or 'brands/<brand>/<task>/vNNNN'"
         )
+
+    def was_published(self, model_id: str) -> bool:
+        """Whether ``model_id`` names a version of this registry that exists, or that existed
+        and the retention policy deleted (:meth:`gc` always keeps each scope's newest version,
+        so a number below it was published here; numbers are never reused).
+
+        A malformed id, an unknown scope or a number past the scope's newest gives False.
+        """
+        try:
+            self.from_id(model_id)
+            return True
+        except TabTuneInputError:
+            pass
+        parts = str(model_id).strip("/").split("/")
+        if len(parts) == 3 and parts[0] == "global":
+            task, brand, version = parts[1], None, parts[2]
+        elif len(parts) == 4 and parts[0] == "brands":
+            task, brand, version = parts[2], parts[1], parts[3]
+        else:
+            return False
+        try:
+            check_version(version)
+            names = version_names(self.scope_dir(task, brand))
+        except TabTuneInputError:
+            return False
+        return bool(names) and version_number(version) < version_number(names[-1])
 
     # ------------------------------------------------------------------ reading
 
@@ -328,13 +356,14 @@ class ModelRegistry:
         with staging_dir(scope, prefix=staging_prefix(), mode=0o700) as tmp:
             writer(tmp)
             files = hash_written_files(tmp)
+            needs = declared_dependencies(tmp)
             with self._write_lock():
                 clean_stale_tmp(scope, keep=tmp)
                 names = version_names(scope)
                 number = version_number(names[-1]) + 1 if names else 1
                 version = f"v{number:04d}"
                 ref = ModelRef(task=task, brand=brand, version=version, path=scope / version)
-                full = build_manifest(user_manifest, ref, files)
+                full = build_manifest(user_manifest, ref, files, needs)
                 write_manifest(tmp, full)
                 publish_dir(tmp, ref.path)
                 if promote:
@@ -407,6 +436,64 @@ class ModelRegistry:
         logger.warning("rolled back %s champion from %s to %s", sid, current, target.version)
         return target
 
+    def gc(self, keep_versions: int = 3, *, dry_run: bool = False) -> GcResult:
+        """Delete the versions the retention policy does not keep (see
+        :mod:`tabtune.registry.retention`): it keeps each scope's champion, its newest
+        ``keep_versions``, its rollback target, the champion a kept version was built against,
+        and whatever a kept version needs (the base of a delta, its global model).
+
+        The plan is made and carried out under the write lock, so no publish or promotion
+        comes in between; each version disappears whole (renamed to a hidden name, then
+        removed). Callers that may run beside a refresh should hold ``lock("refresh")``.
+
+        Parameters
+        ----------
+        keep_versions : int
+            Newest versions kept per scope (at least 1).
+        dry_run : bool
+            Only say what would be deleted.
+
+        Returns
+        -------
+        GcResult
+            The ids deleted (or to delete) and the bytes freed.
+
+        Raises
+        ------
+        TabTuneInputError
+            ``keep_versions`` is below 1.
+        """
+        if (
+            isinstance(keep_versions, bool)
+            or not isinstance(keep_versions, int)
+            or keep_versions < 1
+        ):
+            raise TabTuneInputError(
+                f"keep_versions must be an integer >= 1 (registry.keep_versions), got "
+                f"{keep_versions!r}"
+            )
+        result = GcResult(keep_versions=keep_versions, dry_run=dry_run)
+        with self._write_lock():
+            if not dry_run:
+                sweep_deleted(self.root, self.scope_dir)
+            delete, kept, notes, _ = plan_retention(self.root, keep_versions, self.scope_dir)
+            result.deleted = [ref.id for ref in delete]
+            result.kept, result.notes = kept, notes
+            if dry_run:
+                result.freed_bytes = sum(_folder_bytes(ref.path) for ref in delete)
+            else:
+                result.freed_bytes = delete_versions(delete)
+        for note in notes:
+            logger.warning("gc: %s", note)
+        logger.info(
+            "gc%s: %d versions deleted (%d bytes), %d kept",
+            " (dry run)" if dry_run else "",
+            len(result.deleted),
+            result.freed_bytes,
+            result.kept,
+        )
+        return result
+
     # ------------------------------------------------------------------ locks
 
     @contextlib.contextmanager
@@ -472,3 +559,7 @@ class ModelRegistry:
                 f"(expected {expected})"
             )
         return expected
+
+
+def _folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
