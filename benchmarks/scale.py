@@ -277,8 +277,11 @@ def render(out: dict[str, Any], command: str) -> str:
         "",
         md_table(header, rows),
     ]
-    if out["notes"]:
-        lines += ["", *[f"- {n}" for n in out["notes"]]]
+    notes = list(out["notes"])
+    if out.get("args", {}).get("note"):
+        notes.insert(0, out["args"]["note"])
+    if notes:
+        lines += ["", *[f"- {n}" for n in notes]]
     return "\n".join(lines)
 
 
@@ -301,12 +304,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="model.n_jobs (default: all cores)")
     p.add_argument("--workdir", default=None, help="where stores are written (default: a temp dir)")
     p.add_argument("--quick", action="store_true", help="0.1M rows, printed only")
+    p.add_argument("--note", default=None, help="a line on the conditions (e.g. a busy machine)")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.large = "0.1", False
     out = run(args)
     write_raw("scale" + ("-quick" if args.quick else ""), out)
     command = "python -m benchmarks.scale" + (" --large" if args.large else "")
+    if args.sizes != "1,5":
+        command += f" --sizes {args.sizes}"
+    if args.threads is not None:
+        command += f" --threads {args.threads}"
     if args.quick:
         print(render(out, command + " --quick"))
     else:
