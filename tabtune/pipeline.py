@@ -47,7 +47,7 @@ logger = logging.getLogger("tabtune")
 
 MODEL_SUBDIR = "model"
 #: Stored rows per batch of whole brands that ``pretrain`` reads and encodes at a time.
-PRETRAIN_BATCH_ROWS = 250_000
+PRETRAIN_BATCH_ROWS = 150_000
 
 
 @dataclass

@@ -91,12 +91,12 @@ def _params(schema: FeatureSchema) -> BoosterParams:
     )
 
 
-def _in_memory(X, y, w, **kwargs):
+def _in_memory(X, y, w, backend="lightgbm", **kwargs):
     schema = FeatureSchema.from_table(X, exclude=[GROUP, TIME])
     times = X[TIME].to_numpy().view(np.int64)
     rows = Rows(X, y, w, None, X[GROUP], times)
     return pretrain(
-        get_backend("lightgbm"), _params(schema), schema, rows, group_column=GROUP, **kwargs
+        get_backend(backend), _params(schema), schema, rows, group_column=GROUP, **kwargs
     )
 
 
@@ -277,3 +277,24 @@ def json_equal(a, b, rel=1e-9):
     if isinstance(a, float):
         return a == pytest.approx(b, rel=rel, abs=1e-12)
     return a == b
+
+
+def test_batched_pretraining_with_xgboost_predicts_as_the_in_memory_model():
+    X, y, w = _pool(5)
+    batches = _batches(X, y, w, [3, 4])
+    PX, Py, Pw = _concat(batches)
+    expected = _in_memory(PX, Py, Pw, backend="xgboost", **FIT)
+    got = pretrain_batched(
+        get_backend("xgboost"),
+        _params,
+        lambda: batches,
+        group_column=GROUP,
+        time_column=TIME,
+        dtype=np.float64,
+        **FIT,
+    )
+    assert got.n_rounds == expected.n_rounds
+    a, b = expected.model, got.model
+    np.testing.assert_allclose(
+        b.predict(b.encode(PX, PX[GROUP])), a.predict(a.encode(PX, PX[GROUP])), rtol=1e-5
+    )

@@ -21,7 +21,9 @@ gets *brand-context features* computed from its brand's history (:class:`BrandCo
 
 For a multiclass target the means are per class (``__brand_mean_0``, ...). Pretraining rows
 never see their own target: their means come out of fold (:data:`CONTEXT_FOLDS` folds
-assigned within each brand). Adaptation learns from one brand's rows with the brand's table
+dealt within each brand by a seeded key per row, so that a brand's folds do not depend on the
+other brands' rows and pretraining from batches of brands gives the same features; see
+:mod:`tabtune.transfer.pooled_batches`). Adaptation learns from one brand's rows with the brand's table
 entry (the values it is served with; see ``_fill_training_context``). Holdout rows and predictions use the table stored from the fit
 rows, exactly as at serving time. During pretraining a random :data:`CONTEXT_DROPOUT`
 share of rows gets unknown (NaN) context, so that the trees learn what to do for a brand
