@@ -193,6 +193,30 @@ def _dask_available() -> bool:
     return "scheduler" in inspect.signature(pipeline.pretrain).parameters
 
 
+def _with_earlier_sizes(out: dict[str, Any]) -> dict[str, Any]:
+    """``out`` plus the earlier run's figures (docs/benchmarks/scale.json) for the (size, mode)
+    pairs not run now, marked with that run's note, so that a run of the large sizes alone
+    keeps the small ones in the table."""
+    path = ROOT / "docs" / "benchmarks" / "scale.json"
+    if not path.exists():
+        return out
+    earlier = json.loads(path.read_text())
+    done = {(r["millions"], r["mode"]) for r in out["results"]}
+    kept = [r for r in earlier.get("results", []) if (r["millions"], r["mode"]) not in done]
+    if not kept:
+        return out
+    for r in kept:
+        r.setdefault("earlier_run", earlier.get("args", {}).get("note") or "earlier run")
+    results = sorted([*kept, *out["results"]], key=lambda r: (r["millions"], r["mode"]))
+    notes = [*out["notes"], *(f"earlier run: {n}" for n in earlier.get("notes", []))]
+    sizes = sorted({f"{r['millions']:g}M" for r in kept})
+    notes.append(
+        f"Rows of {', '.join(sizes)} not rerun: from the earlier run "
+        f"({earlier.get('args', {}).get('note') or 'no note'})"
+    )
+    return {**out, "results": results, "notes": notes}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     sizes = [float(s) for s in args.sizes.split(",")] + ([10.0, 20.0] if args.large else [])
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -252,7 +276,7 @@ def render(out: dict[str, Any], command: str) -> str:
             [
                 f"{r.get('rows', 0) / 1e6:.2f}M",
                 r["brands"],
-                r["mode"],
+                r["mode"] + (" (earlier run)" if r.get("earlier_run") else ""),
                 f"{r['wall']:.0f}",
                 f"{r['cpu']:.0f}",
                 f"{r['peak_rss_gb']:.2f}",
@@ -305,10 +329,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default=None, help="where stores are written (default: a temp dir)")
     p.add_argument("--quick", action="store_true", help="0.1M rows, printed only")
     p.add_argument("--note", default=None, help="a line on the conditions (e.g. a busy machine)")
+    p.add_argument(
+        "--fresh", action="store_true", help="drop the figures of sizes and modes not run now"
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.large = "0.1", False
     out = run(args)
+    if not args.quick and not args.fresh:
+        out = _with_earlier_sizes(out)
     write_raw("scale" + ("-quick" if args.quick else ""), out)
     command = "python -m benchmarks.scale" + (" --large" if args.large else "")
     if args.sizes != "1,5":
