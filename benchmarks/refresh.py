@@ -274,6 +274,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _cost_sentence(pretrain: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """Issue 16's cost claim as a refresh runs it: a night adapting every brand of the store
+    against one pooled retrain on the same store (the pretraining above: early stopping, then
+    the regrow on all rows)."""
+    parts = [
+        f"{r.get('night', 'first')} night ({r['executor']}) {r['cpu']:.0f} CPU s: "
+        f"{pretrain['cpu'] / r['cpu']:.2f}x"
+        for r in runs
+        if r.get("cpu")
+    ]
+    if not parts:
+        return ""
+    return (
+        "A pooled retrain on the same store (that pretraining) costs, in CPU, this many times "
+        "a night that adapts, compares and decides for every brand: " + "; ".join(parts) + "."
+    )
+
+
 def render(out: dict[str, Any], command: str) -> str:
     a, runs = out["args"], out["runs"]
     m, ad = out["config"]["model"], out["config"]["adaptation"]
@@ -350,7 +368,7 @@ def render(out: dict[str, Any], command: str) -> str:
         "",
         f"Pretraining the global model (once, before the night; not in the figures above): "
         f"{p['seconds']:.1f}s wall, {p['cpu']:.0f} CPU s, {p['rows']:,} rows of {p['brands']} "
-        "brands. Wall s is the whole `refresh()` call: appending the day, the executor (worker "
+        f"brands. {_cost_sentence(p, runs)} Wall s is the whole `refresh()` call: appending the day, the executor (worker "
         "start-up included), checkpoints and the report. CPU s counts the worker processes too. "
         "Rerun s: the same call again for the same date, which finds the run finished and "
         "returns its report (checked: the same report, and no registry version or champion "
