@@ -50,6 +50,7 @@ from tabtune.leaf_cache import LeafCache
 from tabtune.params import estimator_params
 from tabtune.transfer import AdaptResult, AdaptSettings, FittedModel, Rows, adapt, pretrain
 from tabtune.transfer.pooled_batches import pretrain_batched
+from tabtune.transfer.pretraining import PretrainResult
 
 __all__ = [
     "EARLY_STOPPING_WEIGHT_REASON",
@@ -353,14 +354,18 @@ class TabTuneBase(BaseEstimator):
             random_state=self.random_state,
             regrow=self.regrow_on_all_rows,
         )
+        self._record_pretraining(result)
+        self._keep_model(result.model, None, backend, None)
+        return self
+
+    def _record_pretraining(self, result: PretrainResult) -> None:
+        """The fitted attributes of a pretraining (in memory or from batches)."""
         self.strategy_ = "global"
         self.strategy_reason_ = "pretrained on the pooled rows (no base model)"
         self.holdout_scores_ = dict(result.holdout_scores)
         self.best_iteration_ = result.n_rounds
         self.n_new_trees_ = result.n_rounds
         self.base_model_id_ = None
-        self._keep_model(result.model, None, backend, None)
-        return self
 
     def _fit_inputs(
         self, X: Any, y: Any, sample_weight: Any, base: TabTuneBase | None
@@ -420,12 +425,7 @@ class TabTuneBase(BaseEstimator):
             random_state=self.random_state,
             regrow=self.regrow_on_all_rows,
         )
-        self.strategy_ = "global"
-        self.strategy_reason_ = "pretrained on the pooled rows (no base model)"
-        self.holdout_scores_ = dict(result.holdout_scores)
-        self.best_iteration_ = result.n_rounds
-        self.n_new_trees_ = result.n_rounds
-        self.base_model_id_ = None
+        self._record_pretraining(result)
         return result.model
 
     def _adapt(self, base: TabTuneBase, rows: Rows) -> tuple[FittedModel, bytes | None]:

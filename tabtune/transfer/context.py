@@ -354,17 +354,14 @@ class BrandContext:
             level_keys = index[cell_group] * width + cells % width
             sort = np.argsort(level_keys, kind="stable")
             level_keys, level_mean = level_keys[sort], level_mean[sort]
-        return BrandContext(
-            group_column=self.group_column,
-            level_column=self.level_column,
-            n_levels=self.n_levels,
-            prior=self.prior,
-            smoothing=self.smoothing,
+        return replace(
+            self,
             keys=tuple(json_scalar(u, self.group_column) for u, p in zip(uniques, present) if p),
             mean=mean[present],
             log_rows=np.log1p(n_g[present]),
             level_keys=level_keys,
             level_mean=level_mean,
+            offsets=(),
         )
 
     def out_of_fold(

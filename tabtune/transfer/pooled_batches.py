@@ -27,7 +27,7 @@ batch. A Dask path can call :func:`batch_statistics` and :func:`encode_batch` pe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -525,17 +525,14 @@ def concat_tables(
         cells = new_index[cells // width] * width + cells % width
         sort = np.argsort(cells, kind="stable")
         cells, level_mean = cells[sort], level_mean[sort]
-    return BrandContext(
-        group_column=first.group_column,
-        level_column=first.level_column,
-        n_levels=first.n_levels,
-        prior=first.prior,
-        smoothing=first.smoothing,
+    return replace(
+        first,
         keys=tuple(keys),
         mean=mean,
         log_rows=log_rows,
         level_keys=cells,
         level_mean=level_mean,
+        offsets=(),
     )
 
 
