@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from benchmarks.common import ROOT, machine, md_table, write_raw, write_section
+from benchmarks.common import RAW_DIR, ROOT, machine, md_table, write_raw, write_section
 from tabtune.config import Config, load_config
 from tabtune.data.store import CampaignStore
 from tabtune.data.synth import simulate
@@ -47,6 +47,7 @@ from tabtune.pipeline import pretrain
 from tabtune.refresh import STATUSES, RunReport, refresh
 from tabtune.registry import ModelRegistry
 
+DEFAULT_BRANDS = 200  # the store of `make bench` (its own section)
 STEPS = ("load", "train", "evaluate", "write")
 
 
@@ -235,6 +236,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             res = _night(ecfg, date, new_rows, executor, ecfg.refresh.n_workers)
             res["night"] = "first"
             out["runs"].append(res)
+            if args.nights < 2:
+                print(_night_line(res), flush=True)
+                continue
             # The next night: every brand has a champion whose strategy choice is repeated.
             stored_before = _version_bytes(ecfg)
             t, c = time.perf_counter(), _cpu()
@@ -252,13 +256,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             res2["storage"] = _storage(ecfg, stored_before, len(report.brands))
             out["runs"].append(res2)
             print(
-                f"  {executor:<8} {res['brands']} brands in {res['wall']:.1f}s "
-                f"({res['brands_per_minute']:.1f}/min, CPU {res['cpu']:.0f}s); "
-                + ", ".join(f"{k} {v}" for k, v in res["statuses"].items() if v)
-                + "; shares "
-                + ", ".join(f"{k} {100 * v:.0f}%" for k, v in res["shares"].items())
-                + f"; rerun {res['rerun_wall']:.2f}s"
-                + ("" if res["rerun_unchanged"] else " (CHANGED SOMETHING)")
+                _night_line(res)
                 + f"; second night {res2['wall']:.1f}s ({res2['brands_per_minute']:.1f}/min)"
                 + "; bytes per brand-night "
                 + ", ".join(
@@ -272,6 +270,80 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"    failed {line}", flush=True)
     out["total_seconds"] = time.perf_counter() - t0
     return out
+
+
+def _night_line(res: dict[str, Any]) -> str:
+    """One executor's first night, for the log."""
+    return (
+        f"  {res['executor']:<8} {res['brands']} brands in {res['wall']:.1f}s "
+        f"({res['brands_per_minute']:.1f}/min, CPU {res['cpu']:.0f}s); "
+        + ", ".join(f"{k} {v}" for k, v in res["statuses"].items() if v)
+        + "; shares "
+        + ", ".join(f"{k} {100 * v:.0f}%" for k, v in res["shares"].items())
+        + f"; rerun {res['rerun_wall']:.2f}s"
+        + ("" if res["rerun_unchanged"] else " (CHANGED SOMETHING)")
+    )
+
+
+def raw_name(brands: int, quick: bool = False) -> str:
+    """The raw figures' file: ``refresh`` for the default store, ``refresh-<N>b`` for others."""
+    if quick:
+        return "refresh-quick"
+    return "refresh" if brands == DEFAULT_BRANDS else f"refresh-{brands}b"
+
+
+def render_scaling(raws: list[dict[str, Any]]) -> str:
+    """How a first night grows with the brands of the store, per executor, from every raw
+    refresh file present (``docs/benchmarks/refresh*.json``)."""
+    rows = []
+    for out in sorted(raws, key=lambda o: o["args"]["brands"]):
+        p = out["pretrain"]
+        for r in out["runs"]:
+            if r.get("night", "first") != "first":
+                continue
+            rows.append(
+                [
+                    f"{out['args']['brands']:,}",
+                    f"{out['rows']:,}",
+                    r["executor"]
+                    + ("" if r["executor"] == "inline" else f" ({r['workers']} workers)"),
+                    f"{r['wall']:.0f}",
+                    f"**{r['brands_per_minute']:.0f}**",
+                    f"{r['cpu'] / r['brands']:.2f}",
+                    f"{p['cpu']:.0f}",
+                    f"{p['cpu'] / r['cpu']:.2f}x",
+                    out.get("machine_note", ""),
+                ]
+            )
+    if not rows:
+        return "No refresh figures yet."
+    return "\n".join(
+        [
+            "### Refresh: a first night against the store's brands",
+            "",
+            "Every figure is a first night (each brand with enough rows chooses its strategy; "
+            "later nights repeat the choice in one fit and run about twice as fast, see the "
+            "table above), from `python -m benchmarks.refresh --brands N --executors ...`, 365 "
+            "simulated days per brand. CPU counts the main process and its workers "
+            "(`getrusage`); the last columns set a pooled retrain on the same store (the "
+            "pretraining, early stopping then the regrow) against the night.",
+            "",
+            md_table(
+                [
+                    "brands",
+                    "stored rows",
+                    "executor",
+                    "wall s",
+                    "brands / min",
+                    "CPU s / brand",
+                    "pooled retrain CPU s",
+                    "retrain / night CPU",
+                    "note",
+                ],
+                rows,
+            ),
+        ]
+    )
 
 
 def _cost_sentence(pretrain: dict[str, Any], runs: list[dict[str, Any]]) -> str:
@@ -444,7 +516,7 @@ def _storage_lines(runs: list[dict[str, Any]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--brands", type=int, default=200)
+    p.add_argument("--brands", type=int, default=DEFAULT_BRANDS)
     p.add_argument("--days", type=int, default=365)
     p.add_argument("--seed", type=int, default=3)
     p.add_argument(
@@ -458,6 +530,16 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="model.n_jobs (default: the config's, all cores; on a busy machine 1 is far faster)",
     )
+    p.add_argument(
+        "--nights",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="time the first night only (1), or also the second (2, the default)",
+    )
+    p.add_argument(
+        "--note", default="", help="a remark on the machine for the scaling table (e.g. busy)"
+    )
     p.add_argument("--quick", action="store_true", help="small smoke run (not written to docs)")
     args = p.parse_args(argv)
     if not [e for e in args.executors.split(",") if e.strip()]:
@@ -465,9 +547,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.brands = 20
     out = run(args)
-    write_raw("refresh" + ("-quick" if args.quick else ""), out)
+    out["machine_note"] = args.note
+    write_raw(raw_name(args.brands, args.quick), out)
     if not args.quick:
-        write_section("refresh", render(out, "make bench  # python -m benchmarks.refresh"))
+        if args.brands == DEFAULT_BRANDS:
+            write_section("refresh", render(out, "make bench  # python -m benchmarks.refresh"))
+        raws = [
+            json.loads(path.read_text())
+            for path in sorted(RAW_DIR.glob("refresh*.json"))
+            if path.stem != "refresh-quick"
+        ]
+        write_section("refresh-scaling", render_scaling(raws))
         print("wrote docs/benchmarks.md")
     else:
         print(render(out, "python -m benchmarks.refresh --quick"))

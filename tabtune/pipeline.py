@@ -31,6 +31,7 @@ from tabtune.features import (
 )
 
 # The estimator builders live in tabtune.model_factory; tuning and tests reach them here too.
+from tabtune.memory import arrow_on_the_c_heap
 from tabtune.model_factory import brand_estimator, estimator_class, global_estimator  # noqa: F401
 from tabtune.registry import ModelRegistry
 from tabtune.tasks.budget import (
@@ -153,9 +154,9 @@ def pretrain(
 ) -> PretrainResult:
     """Fit the global model of a task on the pooled store and publish it.
 
-    A regression task is pretrained from batches of whole brands read from the store twice
-    (:meth:`~tabtune.estimators.TabTuneRegressor.fit_batches`): memory holds the float32
-    training matrix and one batch, not the pooled rows. A classification task reads every
+    A regression task is pretrained from batches of whole brands read from the store two or
+    three times (:meth:`~tabtune.estimators.TabTuneRegressor.fit_batches`): memory holds the
+    float32 training matrix, one binned copy and one batch, not the pooled rows. A classification task reads every
     row at once (:meth:`fit`).
 
     Parameters
@@ -233,7 +234,8 @@ class _Fitted:
 
 def _fit_here(cfg: Config, task: TaskConfig, end: Any) -> _Fitted:
     """The global estimator fitted in this process: a regression task from batches of whole
-    brands read from the store twice (:meth:`~tabtune.estimators.TabTuneRegressor.fit_batches`),
+    brands read from the store two or three times
+    (:meth:`~tabtune.estimators.TabTuneRegressor.fit_batches`),
     a classification task from every row at once (:meth:`fit`)."""
     est = global_estimator(cfg, task)
     source: _PooledSource
@@ -243,7 +245,8 @@ def _fit_here(cfg: Config, task: TaskConfig, end: Any) -> _Fitted:
         source = in_memory
     else:
         batches = _BrandBatches(cfg, task, end)
-        est.fit_batches(batches)
+        with arrow_on_the_c_heap():  # lets the phases of the fit give freed pages back
+            est.fit_batches(batches)
         source = batches
     logger.info("pretrained %s on %d rows of %d brands", task.name, source.rows, source.brands)
     return _Fitted(

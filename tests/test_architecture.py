@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tabtune"
 
 #: Top-level units from the bottom up; a unit imports only from its own layer or below.
 LAYERS: list[set[str]] = [
-    {"errors", "optional", "atomic", "params", "progress", "integrity", "safe_yaml"},
+    {"errors", "optional", "atomic", "params", "progress", "integrity", "safe_yaml", "memory"},
     {"config", "data"},
     {"spend_features", "features"},
     {"evaluation"},

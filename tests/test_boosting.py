@@ -141,6 +141,42 @@ def test_train_with_early_stopping_keeps_exactly_the_best_rounds(backend):
     assert be.num_rounds(more.booster) == more.n_rounds
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_training_on_binned_rows_gives_the_model_the_rows_give(backend, weighted):
+    """Backend.bin builds the set train would build: the same bytes, early stopping and the
+    categorical column included, and (LightGBM) the set keeps no reference to the rows."""
+    be = get_backend(backend)
+    X, y = _data(n=2_000, seed=3)
+    X = X.astype(np.float32)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(y)) if weighted else None
+    params = SMALL.replace(extra={"max_bin": 31})
+
+    def rows(part):
+        return Matrix(X[part], y[part], None if w is None else w[part])
+
+    train, valid = slice(0, 1_500), slice(1_500, None)
+    want = be.train(
+        params, LAYOUT, rows(train), num_rounds=200, valid=rows(valid), early_stopping_rounds=5
+    )
+    binned_train = be.bin(params, LAYOUT, rows(train))
+    binned_valid = be.bin(params, LAYOUT, rows(valid), reference=binned_train)
+    got = be.train(
+        params, LAYOUT, binned_train, num_rounds=200, valid=binned_valid, early_stopping_rounds=5
+    )
+    assert got.n_rounds == want.n_rounds < 200
+    assert be.to_bytes(got.booster) == be.to_bytes(want.booster)
+    full = be.train(params, LAYOUT, rows(slice(None)), num_rounds=want.n_rounds)
+    binned_full = be.bin(params, LAYOUT, rows(slice(None)))
+    again = be.train(params, LAYOUT, binned_full, num_rounds=want.n_rounds)
+    assert be.to_bytes(again.booster) == be.to_bytes(full.booster)
+    if backend == "lightgbm":
+        assert binned_full.handle.data is None  # the float rows can be freed
+        assert len(binned_full) == len(y)
+    else:
+        assert isinstance(binned_full, Matrix)  # built when trained
+
+
 def test_continued_training_that_grows_no_tree_counts_no_new_round():
     """LightGBM stops when its first new round finds no split: count only trees it holds."""
     be = get_backend("lightgbm")

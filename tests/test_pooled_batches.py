@@ -148,7 +148,8 @@ def test_batched_matrix_equals_the_in_memory_encoding(sizes):
     for s in stats[1:]:
         merged = merged.merge(s)
     plan = pooled_plan(merged, **kw, validation_fraction=0.2, random_state=11)
-    pooled = encode_pooled(plan, merged, lambda: batches, np.float64, True)
+    pooled = encode_pooled(plan, merged, lambda: batches, np.float64)
+    regrown = encode_pooled(plan, merged, lambda: batches, np.float64, regrown=True)
     # the in-memory encoding of the concatenated rows, with the same context specification
     PX, Py, Pw = _concat(batches)
     rows = Rows(PX, Py, Pw, None, PX[GROUP], PX[TIME].to_numpy().view(np.int64))
@@ -168,9 +169,12 @@ def test_batched_matrix_equals_the_in_memory_encoding(sizes):
     np.testing.assert_array_equal(pooled.weight, Pw)
     everything = fit.part(rows.positions(0, len(rows)))
     fit.fill_out_of_fold(everything, dropout=CONTEXT_DROPOUT)
-    assert pooled.regrow_context is not None
-    np.testing.assert_array_equal(pooled.regrow_context, everything.matrix.X[:, -3:])
-    assert np.isnan(pooled.regrow_context[:, 0]).mean() == pytest.approx(CONTEXT_DROPOUT, abs=0.05)
+    # the regrown fit's rows: the same features, the context out of fold on all rows
+    assert regrown.X is not None
+    np.testing.assert_array_equal(regrown.X, everything.matrix.X)
+    np.testing.assert_array_equal(regrown.y, Py)
+    np.testing.assert_array_equal(regrown.weight, Pw)
+    assert np.isnan(regrown.X[:, -3]).mean() == pytest.approx(CONTEXT_DROPOUT, abs=0.05)
     table = fit.table(everything)
     assert pooled.table is not None and pooled.table.keys == table.keys
     np.testing.assert_array_equal(pooled.table.mean, table.mean)

@@ -32,6 +32,7 @@ __all__ = [
     "AUTO_CUDA_MIN_ROWS",
     "BACKENDS",
     "Backend",
+    "Binned",
     "BoosterParams",
     "Layout",
     "LeafMemory",
@@ -169,6 +170,19 @@ class SessionOptions:
 
 
 @dataclass
+class Binned:
+    """Rows already built into a backend's own training set (:meth:`Backend.bin`): what
+    training reads, without the float features they were built from."""
+
+    #: The backend's object (a constructed ``lightgbm.Dataset``).
+    handle: Any
+    n_rows: int
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+
+@dataclass
 class Trained:
     """What a training call produced."""
 
@@ -199,22 +213,38 @@ class Backend(ABC):
     def canonical_params(self, native: Mapping[str, Any]) -> BoosterParams:
         """Inverse of :meth:`native_params` (derived keys dropped)."""
 
+    def bin(
+        self,
+        params: BoosterParams,
+        layout: Layout,
+        data: Matrix,
+        reference: Binned | Matrix | None = None,
+    ) -> Binned | Matrix:
+        """``data`` built now into the training set :meth:`train` would build from it (with
+        ``reference``'s bins for a validation set), so that the caller can drop the float rows
+        before training. Training on the result gives the same model as training on ``data``.
+
+        The default returns ``data`` itself (the backend builds its set when training).
+        """
+        return data
+
     @abstractmethod
     def train(
         self,
         params: BoosterParams,
         layout: Layout,
-        train: Matrix,
+        train: Matrix | Binned,
         *,
         num_rounds: int,
-        valid: Matrix | None = None,
+        valid: Matrix | Binned | None = None,
         early_stopping_rounds: int | None = None,
         init_model: Any = None,
     ) -> Trained:
         """Boost ``num_rounds`` rounds (fewer with early stopping on ``valid``).
 
         With ``init_model`` the new rounds continue from it. With early stopping the returned
-        booster is truncated to its best round, and holds at least one new round.
+        booster is truncated to its best round, and holds at least one new round. ``train``
+        and ``valid`` may be what :meth:`bin` returned.
         """
 
     @abstractmethod

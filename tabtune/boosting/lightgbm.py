@@ -22,6 +22,7 @@ import numpy as np
 
 from tabtune.boosting.base import (
     Backend,
+    Binned,
     BoosterParams,
     Layout,
     Matrix,
@@ -30,7 +31,12 @@ from tabtune.boosting.base import (
     Trained,
     check_extra_params,
 )
-from tabtune.boosting.lightgbm_booster import reached_leaves, restore_unreached, train_booster
+from tabtune.boosting.lightgbm_booster import (
+    binned,
+    reached_leaves,
+    restore_unreached,
+    train_booster,
+)
 from tabtune.boosting.lightgbm_session import LightGBMSession
 from tabtune.boosting.lightgbm_text import Leaves
 
@@ -126,14 +132,26 @@ class LightGBMBackend(Backend):
         )
 
     # -- training --------------------------------------------------------------------------
+    def bin(
+        self,
+        params: BoosterParams,
+        layout: Layout,
+        data: Matrix,
+        reference: Binned | Matrix | None = None,
+    ) -> Binned:
+        """A constructed ``lightgbm.Dataset`` of ``data``; see :meth:`Backend.bin`."""
+        if isinstance(reference, Matrix):
+            raise TypeError("the reference of a binned set must be binned")
+        return binned(self.native_params(params), layout, data, reference)
+
     def train(
         self,
         params: BoosterParams,
         layout: Layout,
-        train: Matrix,
+        train: Matrix | Binned,
         *,
         num_rounds: int,
-        valid: Matrix | None = None,
+        valid: Matrix | Binned | None = None,
         early_stopping_rounds: int | None = None,
         init_model: lgb.Booster | None = None,
     ) -> Trained:

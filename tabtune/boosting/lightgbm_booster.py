@@ -18,11 +18,12 @@ import lightgbm as lgb
 import numpy as np
 from lightgbm.basic import _LIB, _safe_call
 
-from tabtune.boosting.base import Layout, Matrix, Trained
+from tabtune.boosting.base import Binned, Layout, Matrix, Trained
 from tabtune.boosting.lightgbm_text import Leaves
 
 __all__ = [
     "MergeFirst",
+    "binned",
     "dataset",
     "reached_from_index",
     "reached_leaves",
@@ -55,6 +56,28 @@ def dataset(
     )
 
 
+def binned(
+    native: Mapping[str, Any],
+    layout: Layout,
+    data: Matrix,
+    reference: Binned | None = None,
+) -> Binned:
+    """``data`` constructed now into the Dataset ``lightgbm.train(native, ...)`` would build
+    from it (the same parameters, names and categorical columns: the same bins), holding
+    no reference to ``data.X`` once built (``free_raw_data``)."""
+    built = lgb.Dataset(
+        data.X,
+        label=data.y,
+        weight=data.weight,
+        feature_name=list(layout.names),
+        categorical_feature=list(layout.categorical),
+        reference=None if reference is None else reference.handle,
+        params=dict(native),
+        free_raw_data=True,
+    ).construct()
+    return Binned(built, len(data))
+
+
 class MergeFirst:
     """``lightgbm.train`` callback: merges ``init_model``'s trees into the booster before its
     first round, as ``Booster`` does when created with ``init_model`` (``LGBM_BoosterMerge``
@@ -78,10 +101,10 @@ class MergeFirst:
 def train_booster(
     native: Mapping[str, Any],
     layout: Layout,
-    train: Matrix,
+    train: Matrix | Binned,
     *,
     num_rounds: int,
-    valid: Matrix | None,
+    valid: Matrix | Binned | None,
     early_stopping_rounds: int | None,
     init_model: lgb.Booster | None,
     init_scores: tuple[np.ndarray, np.ndarray | None] | None = None,
@@ -106,18 +129,15 @@ def train_booster(
     # init_model's raw scores on the rows, when its trees are merged in before the first round
     merge_scores = init_scores if init_model is not None else None
     merge_first = merge_scores is not None
-    dtrain = dataset(
-        train, layout, init_score=merge_scores[0] if merge_scores is not None else None
+    dtrain, dvalid = _datasets(
+        layout, train, valid if early_stopping_rounds is not None else None, merge_scores
     )
     valid_sets: list[lgb.Dataset] = []
     callbacks: list[Any] = []
     if init_model is not None and merge_scores is not None:
         callbacks.append(MergeFirst(init_model))
-    if valid is not None and early_stopping_rounds is not None:
-        valid_score = merge_scores[1] if merge_scores is not None else None
-        if merge_first and valid_score is None:
-            raise ValueError("init_scores lack the raw scores of the validation rows")
-        valid_sets.append(dataset(valid, layout, dtrain, init_score=valid_score))
+    if dvalid is not None and early_stopping_rounds is not None:
+        valid_sets.append(dvalid)
         callbacks.append(
             lgb.early_stopping(early_stopping_rounds, first_metric_only=True, verbose=False)
         )
@@ -152,6 +172,32 @@ def train_booster(
         # its text; to_bytes writes the text of such a copy (see LightGBMBackend.to_bytes).
         booster.best_iteration = 0
     return Trained(booster=booster, n_rounds=total, n_new_rounds=total - base_rounds)
+
+
+def _datasets(
+    layout: Layout,
+    train: Matrix | Binned,
+    valid: Matrix | Binned | None,
+    merge_scores: tuple[np.ndarray, np.ndarray | None] | None,
+) -> tuple[lgb.Dataset, lgb.Dataset | None]:
+    """The training and validation Datasets of ``train_booster``: built here from rows
+    (starting from ``merge_scores``, the raw scores of a model merged in), or already built."""
+    if merge_scores is not None and (isinstance(train, Binned) or isinstance(valid, Binned)):
+        raise ValueError("init_scores need the rows, not a Binned set")
+    if isinstance(train, Binned):
+        dtrain = train.handle
+    else:
+        dtrain = dataset(
+            train, layout, init_score=None if merge_scores is None else merge_scores[0]
+        )
+    if valid is None:
+        return dtrain, None
+    if isinstance(valid, Binned):
+        return dtrain, valid.handle
+    valid_score = None if merge_scores is None else merge_scores[1]
+    if merge_scores is not None and valid_score is None:
+        raise ValueError("init_scores lack the raw scores of the validation rows")
+    return dtrain, dataset(valid, layout, dtrain, init_score=valid_score)
 
 
 def refit_with_leaves(

@@ -25,6 +25,7 @@ import xgboost as xgb
 
 from tabtune.boosting.base import (
     Backend,
+    Binned,
     BoosterParams,
     Layout,
     Matrix,
@@ -174,14 +175,16 @@ class XGBoostBackend(Backend):
         self,
         params: BoosterParams,
         layout: Layout,
-        train: Matrix,
+        train: Matrix | Binned,
         *,
         num_rounds: int,
-        valid: Matrix | None = None,
+        valid: Matrix | Binned | None = None,
         early_stopping_rounds: int | None = None,
         init_model: xgb.Booster | None = None,
     ) -> Trained:
         """Boost with ``xgboost.train``; see :meth:`Backend.train`."""
+        # bin() is the default one: it hands the rows back, never a Binned.
+        assert isinstance(train, Matrix) and not isinstance(valid, Binned)
         return self._train(
             params,
             layout,

@@ -315,7 +315,8 @@ class TabTuneBase(BaseEstimator):
         ----------
         batches : callable
             Returns an iterable of ``(X, y, sample_weight)``, each batch holding all rows of
-            its groups; called twice, it must give the same batches in the same order.
+            its groups; called two or three times (statistics, encoding, and the rows of
+            the regrown fit), it must give the same batches in the same order.
 
         Returns
         -------

@@ -2,7 +2,7 @@
 
 :func:`~tabtune.transfer.pretraining.pretrain` takes every pooled row at once; this module
 pretrains the same model from *batches*: each batch holds the rows of one or a few whole
-groups (brands), and the batches are read twice.
+groups (brands), and the batches are read two or three times.
 
 1. :func:`batch_statistics` of each batch, combined with :meth:`BatchStatistics.merge` (a
    reduction: any order, any tree), give what the whole pool decides: the feature schema
@@ -19,8 +19,9 @@ groups (brands), and the batches are read twice.
 :func:`pretrain_batched` runs both passes, writes the encoded batches into preallocated
 arrays in the time order of the pooled rows and trains with the backend as
 :func:`~tabtune.transfer.pretraining.pretrain` does (early stopping on the newest rows, then
-regrown on all rows). Peak memory: the float32 matrix, the backend's binned copy, and one
-batch. A Dask path can call :func:`batch_statistics` and :func:`encode_batch` per partition
+regrown on all rows, whose rows a third pass encodes). Each training set is built
+(:meth:`~tabtune.boosting.base.Backend.bin`) before the float rows are dropped, so peak
+memory is the float32 matrix, one binned copy of it (LightGBM) and one batch. A Dask path can call :func:`batch_statistics` and :func:`encode_batch` per partition
 (partitions of whole groups) and :meth:`BatchStatistics.merge` as its reduction.
 """
 
@@ -43,6 +44,7 @@ from tabtune.boosting.encoding import (
 )
 from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import holdout_score
+from tabtune.memory import release_unused_memory
 from tabtune.transfer.context import (
     CONTEXT_DROPOUT,
     CONTEXT_SMOOTHING,
@@ -560,8 +562,9 @@ def pretrain_batched(
     params_of : callable
         The booster parameters for the learnt schema.
     batches : callable
-        Returns an iterable of batches ``(X, y, weight)``; called twice (statistics, then
-        encoding), it must give the same batches in the same order. The pooled rows are
+        Returns an iterable of batches ``(X, y, weight)``; called two or three times
+        (statistics, encoding, encoding of the regrown fit's rows), it must give the same
+        batches in the same order. The pooled rows are
         the batches concatenated in that order (which decides ties of the time order).
     group_column, time_column, n_estimators, early_stopping_rounds, validation_fraction, \
 random_state, regrow
@@ -588,6 +591,7 @@ random_state, regrow
     merged = per_batch[0]
     for stats in per_batch[1:]:
         merged = merged.merge(stats)
+    del per_batch
     plan = pooled_plan(
         merged,
         group_column=group_column,
@@ -599,21 +603,40 @@ random_state, regrow
     )
     model = FittedModel(backend, None, plan.schema, plan.context, params_of(plan.schema))
     params = model.params = padded_params(model.params, model.layout)
-    pooled = encode_pooled(plan, merged, batches, dtype, regrow)
-    return _train_pooled(model, params, pooled, plan, n_estimators, early_stopping_rounds, regrow)
+    release_unused_memory()  # what reading the batches left free, before the matrix
+    pooled = encode_pooled(plan, merged, batches, dtype)
+    release_unused_memory()
+
+    def regrown_rows() -> PooledRows:
+        return encode_pooled(plan, merged, batches, dtype, regrown=True)
+
+    return _train_pooled(
+        model,
+        params,
+        pooled,
+        plan,
+        n_estimators,
+        early_stopping_rounds,
+        regrown_rows if regrow else None,
+    )
 
 
 @dataclass
 class PooledRows:
     """The pooled rows encoded, in time order (``X``'s context columns: the early-stopped
-    fit's; ``regrow_context``: the regrown fit's, when they differ; ``table``: the stored
-    context table)."""
+    fit's, or the regrown fit's; ``table``: the stored context table)."""
 
-    X: np.ndarray
-    y: np.ndarray
+    X: np.ndarray | None
+    y: np.ndarray | None
     weight: np.ndarray | None
-    regrow_context: np.ndarray | None
     table: BrandContext | None
+
+    def take(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(X, y, weight)``, no longer held here (so that dropping them frees them)."""
+        X, y, weight = self.X, self.y, self.weight
+        assert X is not None and y is not None, "the rows were taken already"
+        self.X = self.y = self.weight = None
+        return X, y, weight
 
 
 def encode_pooled(
@@ -621,10 +644,12 @@ def encode_pooled(
     merged: BatchStatistics,
     batches: Callable[[], Iterable[Batch]],
     dtype: Any,
-    regrow: bool,
+    *,
+    regrown: bool = False,
 ) -> PooledRows:
-    """Pass 2: every batch encoded (:func:`encode_batch`) into preallocated arrays, each row
-    at its position in the stable time order of the concatenated batches."""
+    """Pass 2 (and 3): every batch encoded (:func:`encode_batch`) into preallocated arrays,
+    each row at its position in the stable time order of the concatenated batches; with
+    ``regrown``, the context columns are those of the fit regrown on all rows."""
     n = merged.n_rows
     n_extra = 0 if plan.context is None else plan.context.n_features
     X = np.empty((n, len(plan.schema.columns) + n_extra), dtype=dtype)
@@ -632,15 +657,14 @@ def encode_pooled(
     # weights anyway (LightGBM, XGBoost); float64 keeps the in-memory path's holdout score.
     y = np.empty(n, dtype=dtype)
     weight = np.empty(n, dtype=dtype) if merged.weighted else None
-    holdout = plan.cut is not None and plan.context is not None and regrow
-    regrow_context = np.empty((n, n_extra), dtype=dtype) if holdout else None
+    regrown = regrown and plan.cut is not None and plan.context is not None
     starts = np.cumsum(merged.time_counts) - merged.time_counts
     seen = np.zeros(len(merged.times), dtype=np.int64)
     tables: list[BrandContext] = []
     firsts: list[np.ndarray] = []
     filled = 0
     for bx, by, bw in batches():
-        batch = encode_batch(bx, by, bw, plan, dtype=dtype, regrow=holdout)
+        batch = encode_batch(bx, by, bw, plan, dtype=dtype, regrow=regrown)
         m = len(batch.y)
         if plan.time_column is None:
             at = np.arange(filled, filled + m)
@@ -650,25 +674,24 @@ def encode_pooled(
             at = starts[index] + seen[index] + (np.arange(m) - first)
             seen += np.bincount(index, minlength=len(seen))
         filled += m
+        if regrown and batch.regrow_context is not None:
+            # (A batch without holdout rows: its training rows are all its rows.)
+            batch.X[:, -n_extra:] = batch.regrow_context
         X[at] = batch.X
         y[at] = batch.y
         if weight is not None:
             assert batch.weight is not None
             weight[at] = batch.weight
-        if regrow_context is not None:
-            # A batch without holdout rows: its training rows are all its rows.
-            own = batch.regrow_context
-            regrow_context[at] = batch.X[:, -n_extra:] if own is None else own
         if batch.table is not None:
             tables.append(batch.table)
             firsts.append(at[batch.first_rows])
     if filled != n:
         raise TabTuneInputError(
-            f"the batches gave {filled} rows on the second pass and {n} on the first; "
-            "batches must be the same on both passes"
+            f"the batches gave {filled} rows on a later pass and {n} on the first; "
+            "batches must be the same on every pass"
         )
     table = concat_tables(tables, firsts) if tables else None
-    return PooledRows(X, y, weight, regrow_context, table)
+    return PooledRows(X, y, weight, table)
 
 
 def _train_pooled(
@@ -678,46 +701,75 @@ def _train_pooled(
     plan: PooledPlan,
     n_estimators: int,
     early_stopping_rounds: int | None,
-    regrow: bool,
+    regrown_rows: Callable[[], PooledRows] | None,
 ) -> PretrainResult:
-    """Early stopping on the newest rows, then regrown on all rows (as ``pretrain``)."""
-    backend = model.backend
+    """Early stopping on the newest rows, then (``regrown_rows``: the rows encoded for it)
+    regrown on all rows (as ``pretrain``).
+
+    Memory: each training set is built (:meth:`Backend.bin`) and the float rows dropped
+    before it trains; only the holdout rows' features stay, for the holdout score. The rows
+    of the regrown fit are encoded again once the early-stopped fit is gone (the batches'
+    third pass) rather than kept beside it. With LightGBM the peak is then the float matrix
+    and one binned copy of it (about half its size, labels and weights included).
+    """
+    backend, layout = model.backend, model.layout
     n_train = plan.n_train if plan.cut is not None else None
-    X, y, w = pooled.X, pooled.y, pooled.weight
+    X, y, w = pooled.take()
     scores: dict[str, float] = {}
     if n_train is None:
+        rows = backend.bin(params, layout, Matrix(X, y, w, rows=slice(0, len(y))))
+        del X, y, w
+        release_unused_memory()
         trained = backend.train(
             params,
-            model.layout,
-            Matrix(X, y, w, rows=slice(0, len(y))),
+            layout,
+            rows,
             num_rounds=n_estimators,
             early_stopping_rounds=early_stopping_rounds,
         )
+        del rows
         model.booster, n_rounds = trained.booster, trained.n_rounds
     else:
-        valid = Matrix(X[n_train:], y[n_train:], None if w is None else w[n_train:])
+        valid_X = X[n_train:].copy()  # kept for the holdout score, the rest is dropped
+        valid_y = y[n_train:].astype(np.float64)
+        valid_weight = None if w is None else w[n_train:].astype(np.float64)
+        train = backend.bin(
+            params,
+            layout,
+            Matrix(X[:n_train], y[:n_train], None if w is None else w[:n_train]),
+        )
+        valid = backend.bin(
+            params,
+            layout,
+            Matrix(X[n_train:], y[n_train:], None if w is None else w[n_train:]),
+            reference=train,
+        )
+        del X, y, w
+        release_unused_memory()
         trained = backend.train(
             params,
-            model.layout,
-            Matrix(X[:n_train], y[:n_train], None if w is None else w[:n_train]),
+            layout,
+            train,
             num_rounds=n_estimators,
             valid=valid,
             early_stopping_rounds=early_stopping_rounds,
         )
+        del train, valid
         model.booster, n_rounds = trained.booster, trained.n_rounds
         del trained
-        valid_weight = None if w is None else w[n_train:].astype(np.float64)
         scores["global"] = holdout_score(
-            params.objective, y[n_train:].astype(np.float64), model.predict(valid.X), valid_weight
+            params.objective, valid_y, model.predict(valid_X), valid_weight
         )
-        if regrow:
-            model.booster = None  # free the early-stopped model's binned rows first
-            if pooled.regrow_context is not None:
-                X[:, len(plan.schema.columns) :] = pooled.regrow_context
-                pooled.regrow_context = None
-            model.booster = backend.train(
-                params, model.layout, Matrix(X, y, w, rows=slice(0, len(y))), num_rounds=n_rounds
-            ).booster
+        del valid_X, valid_y, valid_weight
+        if regrown_rows is not None:
+            model.booster = None  # free the early-stopped model and its binned rows first
+            release_unused_memory()
+            X, y, w = regrown_rows().take()
+            rows = backend.bin(params, layout, Matrix(X, y, w, rows=slice(0, len(y))))
+            del X, y, w
+            release_unused_memory()
+            model.booster = backend.train(params, layout, rows, num_rounds=n_rounds).booster
+            del rows
     if pooled.table is not None:
         model.context = pooled.table
     return PretrainResult(model=model, n_rounds=n_rounds, holdout_scores=scores)
