@@ -227,13 +227,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         brands = max(1, round(millions * 1e6 / ROWS_PER_BRAND))
         root = work / f"rows-{millions:g}M"
         config = _config(root, args.threads)
-        synth = _measured(
-            [
-                sys.executable, "-m", "tabtune.cli", "--config", str(config), "synth",
-                "--brands", str(brands), "--days", str(DAYS), "--seed", str(args.seed),
-            ],
-            root / "synth.json",
-        )  # fmt: skip
+        recorded = root / "synth.json"
+        if args.reuse_store and recorded.exists():
+            # The store of an earlier run, and that run's figures of writing it.
+            synth = json.loads(recorded.read_text()) | {"reused": True}
+            print(f"reusing the store in {root} (synth figures from when it was written)")
+        else:
+            synth = _measured(
+                [
+                    sys.executable, "-m", "tabtune.cli", "--config", str(config), "synth",
+                    "--brands", str(brands), "--days", str(DAYS), "--seed", str(args.seed),
+                ],
+                recorded,
+            )  # fmt: skip
         for mode in modes:
             if mode == "dask" and not _dask_available():
                 notes.append("dask: skipped (pipeline.pretrain has no `scheduler` keyword yet)")
@@ -328,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="model.n_jobs (default: all cores)")
     p.add_argument("--workdir", default=None, help="where stores are written (default: a temp dir)")
     p.add_argument("--quick", action="store_true", help="0.1M rows, printed only")
+    p.add_argument(
+        "--reuse-store",
+        action="store_true",
+        help="with --workdir: pretrain on the stores an earlier run wrote there (no synth)",
+    )
     p.add_argument("--note", default=None, help="a line on the conditions (e.g. a busy machine)")
     p.add_argument(
         "--fresh", action="store_true", help="drop the figures of sizes and modes not run now"

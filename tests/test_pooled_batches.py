@@ -148,8 +148,14 @@ def test_batched_matrix_equals_the_in_memory_encoding(sizes):
     for s in stats[1:]:
         merged = merged.merge(s)
     plan = pooled_plan(merged, **kw, validation_fraction=0.2, random_state=11)
-    pooled = encode_pooled(plan, merged, lambda: batches, np.float64)
-    regrown = encode_pooled(plan, merged, lambda: batches, np.float64, regrown=True)
+    split = encode_pooled(plan, merged, lambda: batches, np.float64, split=True)
+    pooled = encode_pooled(plan, merged, lambda: batches, np.float64).concatenated()
+    regrown = encode_pooled(plan, merged, lambda: batches, np.float64, regrown=True).blocks[0]
+    # the split encoding is the same rows, cut where the early-stopped fit's holdout starts
+    assert [len(b.y) for b in split.blocks] == [plan.n_train, len(y) - plan.n_train]
+    joined = split.concatenated()
+    np.testing.assert_array_equal(joined.X, pooled.X)
+    np.testing.assert_array_equal(joined.weight, pooled.weight)
     # the in-memory encoding of the concatenated rows, with the same context specification
     PX, Py, Pw = _concat(batches)
     rows = Rows(PX, Py, Pw, None, PX[GROUP], PX[TIME].to_numpy().view(np.int64))
@@ -170,16 +176,16 @@ def test_batched_matrix_equals_the_in_memory_encoding(sizes):
     everything = fit.part(rows.positions(0, len(rows)))
     fit.fill_out_of_fold(everything, dropout=CONTEXT_DROPOUT)
     # the regrown fit's rows: the same features, the context out of fold on all rows
-    assert regrown.X is not None
     np.testing.assert_array_equal(regrown.X, everything.matrix.X)
     np.testing.assert_array_equal(regrown.y, Py)
     np.testing.assert_array_equal(regrown.weight, Pw)
     assert np.isnan(regrown.X[:, -3]).mean() == pytest.approx(CONTEXT_DROPOUT, abs=0.05)
     table = fit.table(everything)
-    assert pooled.table is not None and pooled.table.keys == table.keys
-    np.testing.assert_array_equal(pooled.table.mean, table.mean)
-    np.testing.assert_array_equal(pooled.table.level_keys, table.level_keys)
-    np.testing.assert_array_equal(pooled.table.level_mean, table.level_mean)
+    stored = split.table
+    assert stored is not None and stored.keys == table.keys
+    np.testing.assert_array_equal(stored.mean, table.mean)
+    np.testing.assert_array_equal(stored.level_keys, table.level_keys)
+    np.testing.assert_array_equal(stored.level_mean, table.level_mean)
 
 
 def test_encode_batch_sorts_an_unsorted_batch():

@@ -604,7 +604,7 @@ random_state, regrow
     model = FittedModel(backend, None, plan.schema, plan.context, params_of(plan.schema))
     params = model.params = padded_params(model.params, model.layout)
     release_unused_memory()  # what reading the batches left free, before the matrix
-    pooled = encode_pooled(plan, merged, batches, dtype)
+    pooled = encode_pooled(plan, merged, batches, dtype, split=True)
     release_unused_memory()
 
     def regrown_rows() -> PooledRows:
@@ -622,21 +622,43 @@ random_state, regrow
 
 
 @dataclass
-class PooledRows:
-    """The pooled rows encoded, in time order (``X``'s context columns: the early-stopped
-    fit's, or the regrown fit's; ``table``: the stored context table)."""
+class RowBlock:
+    """Consecutive pooled rows, encoded: features, target and optional weights."""
 
-    X: np.ndarray | None
-    y: np.ndarray | None
+    X: np.ndarray
+    y: np.ndarray
     weight: np.ndarray | None
+
+    def matrix(self, *, rows: slice | None = None) -> Matrix:
+        return Matrix(self.X, self.y, self.weight, rows=rows)
+
+
+@dataclass
+class PooledRows:
+    """The pooled rows encoded, in time order, as one block or as two (the early-stopped fit's
+    training rows, then its holdout rows: separate arrays, so that each can be freed on its
+    own); ``table``: the stored context table."""
+
+    blocks: list[RowBlock]
     table: BrandContext | None
 
-    def take(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """``(X, y, weight)``, no longer held here (so that dropping them frees them)."""
-        X, y, weight = self.X, self.y, self.weight
-        assert X is not None and y is not None, "the rows were taken already"
-        self.X = self.y = self.weight = None
-        return X, y, weight
+    def take(self) -> list[RowBlock]:
+        """The blocks, no longer held here (so that dropping them frees them)."""
+        blocks, self.blocks = self.blocks, []
+        if not blocks:
+            raise RuntimeError("the rows were taken already")
+        return blocks
+
+    def concatenated(self) -> RowBlock:
+        """All rows as one block (a copy when there are two)."""
+        if len(self.blocks) == 1:
+            return self.blocks[0]
+        weights = [b.weight for b in self.blocks]
+        return RowBlock(
+            np.concatenate([b.X for b in self.blocks]),
+            np.concatenate([b.y for b in self.blocks]),
+            None if weights[0] is None else np.concatenate(weights),  # type: ignore[arg-type]
+        )
 
 
 def encode_pooled(
@@ -646,17 +668,27 @@ def encode_pooled(
     dtype: Any,
     *,
     regrown: bool = False,
+    split: bool = False,
 ) -> PooledRows:
     """Pass 2 (and 3): every batch encoded (:func:`encode_batch`) into preallocated arrays,
     each row at its position in the stable time order of the concatenated batches; with
-    ``regrown``, the context columns are those of the fit regrown on all rows."""
+    ``regrown``, the context columns are those of the fit regrown on all rows; with ``split``,
+    the rows before and after the plan's holdout cut go to two blocks."""
     n = merged.n_rows
     n_extra = 0 if plan.context is None else plan.context.n_features
-    X = np.empty((n, len(plan.schema.columns) + n_extra), dtype=dtype)
+    bounds = [0, n]
+    if split and plan.cut is not None and plan.n_train is not None:
+        bounds = [0, plan.n_train, n]
     # Target and weights in the features' dtype: the backends train on float32 labels and
     # weights anyway (LightGBM, XGBoost); float64 keeps the in-memory path's holdout score.
-    y = np.empty(n, dtype=dtype)
-    weight = np.empty(n, dtype=dtype) if merged.weighted else None
+    blocks = [
+        RowBlock(
+            np.empty((hi - lo, len(plan.schema.columns) + n_extra), dtype=dtype),
+            np.empty(hi - lo, dtype=dtype),
+            np.empty(hi - lo, dtype=dtype) if merged.weighted else None,
+        )
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
     regrown = regrown and plan.cut is not None and plan.context is not None
     starts = np.cumsum(merged.time_counts) - merged.time_counts
     seen = np.zeros(len(merged.times), dtype=np.int64)
@@ -677,11 +709,7 @@ def encode_pooled(
         if regrown and batch.regrow_context is not None:
             # (A batch without holdout rows: its training rows are all its rows.)
             batch.X[:, -n_extra:] = batch.regrow_context
-        X[at] = batch.X
-        y[at] = batch.y
-        if weight is not None:
-            assert batch.weight is not None
-            weight[at] = batch.weight
+        _put(blocks, bounds, at, batch)
         if batch.table is not None:
             tables.append(batch.table)
             firsts.append(at[batch.first_rows])
@@ -691,7 +719,22 @@ def encode_pooled(
             "batches must be the same on every pass"
         )
     table = concat_tables(tables, firsts) if tables else None
-    return PooledRows(X, y, weight, table)
+    return PooledRows(blocks, table)
+
+
+def _put(blocks: list[RowBlock], bounds: list[int], at: np.ndarray, batch: EncodedBatch) -> None:
+    """A batch's rows into the blocks, at their positions ``at`` (increasing: a batch is in
+    time order) among the pooled rows; block ``i`` holds positions ``bounds[i]:bounds[i+1]``."""
+    cuts = np.searchsorted(at, bounds)
+    for block, lo, i, j in zip(blocks, bounds, cuts[:-1], cuts[1:], strict=False):
+        if i == j:
+            continue
+        where = at[i:j] - lo
+        block.X[where] = batch.X[i:j]
+        block.y[where] = batch.y[i:j]
+        if block.weight is not None:
+            assert batch.weight is not None
+            block.weight[where] = batch.weight[i:j]
 
 
 def _train_pooled(
@@ -706,19 +749,21 @@ def _train_pooled(
     """Early stopping on the newest rows, then (``regrown_rows``: the rows encoded for it)
     regrown on all rows (as ``pretrain``).
 
-    Memory: each training set is built (:meth:`Backend.bin`) and the float rows dropped
-    before it trains; only the holdout rows' features stay, for the holdout score. The rows
-    of the regrown fit are encoded again once the early-stopped fit is gone (the batches'
-    third pass) rather than kept beside it. With LightGBM the peak is then the float matrix
-    and one binned copy of it (about half its size, labels and weights included).
+    Memory: each training set is built (:meth:`Backend.bin`) and its float rows dropped
+    before the next is built or any trains (``pooled`` holds the training and the holdout
+    rows as separate blocks); only the holdout rows' features stay, for the holdout score.
+    The rows of the regrown fit are encoded again once the early-stopped fit is gone (the
+    batches' third pass) rather than kept beside it. With LightGBM the peak is then the
+    float matrix and one binned copy of it (about half its size, labels and weights
+    included).
     """
     backend, layout = model.backend, model.layout
-    n_train = plan.n_train if plan.cut is not None else None
-    X, y, w = pooled.take()
+    blocks = pooled.take()
     scores: dict[str, float] = {}
-    if n_train is None:
-        rows = backend.bin(params, layout, Matrix(X, y, w, rows=slice(0, len(y))))
-        del X, y, w
+    if len(blocks) == 1:
+        (block,) = blocks
+        rows = backend.bin(params, layout, block.matrix(rows=slice(0, len(block.y))))
+        del blocks, block
         release_unused_memory()
         trained = backend.train(
             params,
@@ -730,22 +775,17 @@ def _train_pooled(
         del rows
         model.booster, n_rounds = trained.booster, trained.n_rounds
     else:
-        valid_X = X[n_train:].copy()  # kept for the holdout score, the rest is dropped
-        valid_y = y[n_train:].astype(np.float64)
-        valid_weight = None if w is None else w[n_train:].astype(np.float64)
-        train = backend.bin(
-            params,
-            layout,
-            Matrix(X[:n_train], y[:n_train], None if w is None else w[:n_train]),
-        )
-        valid = backend.bin(
-            params,
-            layout,
-            Matrix(X[n_train:], y[n_train:], None if w is None else w[n_train:]),
-            reference=train,
-        )
-        del X, y, w
+        train_block, valid_block = blocks
+        del blocks
+        train = backend.bin(params, layout, train_block.matrix())
+        del train_block  # the training rows' floats, before the holdout set is built
         release_unused_memory()
+        valid = backend.bin(params, layout, valid_block.matrix(), reference=train)
+        # The holdout rows' floats stay, for the holdout score.
+        valid_X = valid_block.X
+        valid_y = valid_block.y.astype(np.float64)
+        valid_weight = None if valid_block.weight is None else valid_block.weight.astype(np.float64)
+        del valid_block
         trained = backend.train(
             params,
             layout,
@@ -764,9 +804,10 @@ def _train_pooled(
         if regrown_rows is not None:
             model.booster = None  # free the early-stopped model and its binned rows first
             release_unused_memory()
-            X, y, w = regrown_rows().take()
-            rows = backend.bin(params, layout, Matrix(X, y, w, rows=slice(0, len(y))))
-            del X, y, w
+            (block,) = regrown_rows().take()
+            release_unused_memory()  # what encoding the batches left free
+            rows = backend.bin(params, layout, block.matrix(rows=slice(0, len(block.y))))
+            del block
             release_unused_memory()
             model.booster = backend.train(params, layout, rows, num_rounds=n_rounds).booster
             del rows
