@@ -43,7 +43,6 @@ from tabtune.boosting.encoding import (
     table_columns,
 )
 from tabtune.errors import TabTuneInputError
-from tabtune.evaluation import holdout_score
 from tabtune.memory import release_unused_memory
 from tabtune.transfer.context import (
     CONTEXT_DROPOUT,
@@ -55,6 +54,7 @@ from tabtune.transfer.context import (
     row_keys,
 )
 from tabtune.transfer.model import FittedModel, level_values, padded_params
+from tabtune.transfer.pooled_fit import train_pooled
 from tabtune.transfer.pretraining import PretrainResult, context_seed
 
 __all__ = [
@@ -610,7 +610,7 @@ random_state, regrow
     def regrown_rows() -> PooledRows:
         return encode_pooled(plan, merged, batches, dtype, regrown=True)
 
-    return _train_pooled(
+    return train_pooled(
         model,
         params,
         pooled,
@@ -735,82 +735,3 @@ def _put(blocks: list[RowBlock], bounds: list[int], at: np.ndarray, batch: Encod
         if block.weight is not None:
             assert batch.weight is not None
             block.weight[where] = batch.weight[i:j]
-
-
-def _train_pooled(
-    model: FittedModel,
-    params: BoosterParams,
-    pooled: PooledRows,
-    plan: PooledPlan,
-    n_estimators: int,
-    early_stopping_rounds: int | None,
-    regrown_rows: Callable[[], PooledRows] | None,
-) -> PretrainResult:
-    """Early stopping on the newest rows, then (``regrown_rows``: the rows encoded for it)
-    regrown on all rows (as ``pretrain``).
-
-    Memory: each training set is built (:meth:`Backend.bin`) and its float rows dropped
-    before the next is built or any trains (``pooled`` holds the training and the holdout
-    rows as separate blocks); only the holdout rows' features stay, for the holdout score.
-    The rows of the regrown fit are encoded again once the early-stopped fit is gone (the
-    batches' third pass) rather than kept beside it. With LightGBM the peak is then the
-    float matrix and one binned copy of it (about half its size, labels and weights
-    included).
-    """
-    backend, layout = model.backend, model.layout
-    blocks = pooled.take()
-    scores: dict[str, float] = {}
-    if len(blocks) == 1:
-        (block,) = blocks
-        rows = backend.bin(params, layout, block.matrix(rows=slice(0, len(block.y))))
-        del blocks, block
-        release_unused_memory()
-        trained = backend.train(
-            params,
-            layout,
-            rows,
-            num_rounds=n_estimators,
-            early_stopping_rounds=early_stopping_rounds,
-        )
-        del rows
-        model.booster, n_rounds = trained.booster, trained.n_rounds
-    else:
-        train_block, valid_block = blocks
-        del blocks
-        train = backend.bin(params, layout, train_block.matrix())
-        del train_block  # the training rows' floats, before the holdout set is built
-        release_unused_memory()
-        valid = backend.bin(params, layout, valid_block.matrix(), reference=train)
-        # The holdout rows' floats stay, for the holdout score.
-        valid_X = valid_block.X
-        valid_y = valid_block.y.astype(np.float64)
-        valid_weight = None if valid_block.weight is None else valid_block.weight.astype(np.float64)
-        del valid_block
-        trained = backend.train(
-            params,
-            layout,
-            train,
-            num_rounds=n_estimators,
-            valid=valid,
-            early_stopping_rounds=early_stopping_rounds,
-        )
-        del train, valid
-        model.booster, n_rounds = trained.booster, trained.n_rounds
-        del trained
-        scores["global"] = holdout_score(
-            params.objective, valid_y, model.predict(valid_X), valid_weight
-        )
-        del valid_X, valid_y, valid_weight
-        if regrown_rows is not None:
-            model.booster = None  # free the early-stopped model and its binned rows first
-            release_unused_memory()
-            (block,) = regrown_rows().take()
-            release_unused_memory()  # what encoding the batches left free
-            rows = backend.bin(params, layout, block.matrix(rows=slice(0, len(block.y))))
-            del block
-            release_unused_memory()
-            model.booster = backend.train(params, layout, rows, num_rounds=n_rounds).booster
-            del rows
-    if pooled.table is not None:
-        model.context = pooled.table
-    return PretrainResult(model=model, n_rounds=n_rounds, holdout_scores=scores)
