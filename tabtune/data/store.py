@@ -329,17 +329,26 @@ class CampaignStore:
         -------
         pyarrow.Schema or None
         """
-        # A file tabtune wrote (a foreign one is refused by check(), not read for the schema).
-        files = [f for f in self.files() if DATA_FILE_RE.match(f.name)]
-        if not files:
+        first = self._first_written_file()
+        if first is None:
             return None
         try:
-            file_schema = pq.read_schema(files[0]).remove_metadata()
+            file_schema = pq.read_schema(first).remove_metadata()
         except (OSError, pa.ArrowException) as exc:
             raise TabTuneInputError(
-                f"{files[0]}: not a readable Parquet file ({exc}); {FIX_FOREIGN}"
+                f"{first}: not a readable Parquet file ({exc}); {FIX_FOREIGN}"
             ) from exc
         return pa.schema([pa.field(PARTITION_COLUMN, pa.string()), *file_schema])
+
+    def _first_written_file(self) -> Path | None:
+        """The first file tabtune wrote, in the order of :meth:`files` (a foreign one is
+        refused by :meth:`check`, not read for the schema), found without listing every
+        brand's folder: reading one brand of a store of N brands lists one folder, not N."""
+        for _, folder in sorted(self._partitions()):
+            for f in self._data_files(folder):
+                if DATA_FILE_RE.match(f.name):
+                    return f
+        return None
 
     def dataset(self, brands: Sequence[str] | str | None = None) -> ds.Dataset:
         """A ``pyarrow.dataset`` over the store (or only some brands' folders).
