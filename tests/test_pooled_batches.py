@@ -15,6 +15,7 @@ from tabtune.transfer import FittedModel, Rows, pretrain
 from tabtune.transfer.context import CONTEXT_DROPOUT, choose_level_column
 from tabtune.transfer.model import FitEncoding
 from tabtune.transfer.pooled_batches import (
+    RowBlock,
     batch_statistics,
     encode_batch,
     encode_pooled,
@@ -138,6 +139,15 @@ def test_level_column_and_split_from_statistics_match_the_whole():
         assert (None if got is None else got[0]) == expected
 
 
+def _joined(pooled):
+    """All rows of an encoding as one block."""
+    blocks = pooled.blocks
+    weight = None if blocks[0].weight is None else np.concatenate([b.weight for b in blocks])
+    return RowBlock(
+        np.concatenate([b.X for b in blocks]), np.concatenate([b.y for b in blocks]), weight
+    )
+
+
 @pytest.mark.parametrize("sizes", [[7], [2, 3, 2], [1, 1, 1, 1, 1, 1, 1]])
 def test_batched_matrix_equals_the_in_memory_encoding(sizes):
     X, y, w = _pool(2)
@@ -149,11 +159,11 @@ def test_batched_matrix_equals_the_in_memory_encoding(sizes):
         merged = merged.merge(s)
     plan = pooled_plan(merged, **kw, validation_fraction=0.2, random_state=11)
     split = encode_pooled(plan, merged, lambda: batches, np.float64, split=True)
-    pooled = encode_pooled(plan, merged, lambda: batches, np.float64).concatenated()
+    pooled = _joined(encode_pooled(plan, merged, lambda: batches, np.float64))
     regrown = encode_pooled(plan, merged, lambda: batches, np.float64, regrown=True).blocks[0]
     # the split encoding is the same rows, cut where the early-stopped fit's holdout starts
     assert [len(b.y) for b in split.blocks] == [plan.n_train, len(y) - plan.n_train]
-    joined = split.concatenated()
+    joined = _joined(split)
     np.testing.assert_array_equal(joined.X, pooled.X)
     np.testing.assert_array_equal(joined.weight, pooled.weight)
     # the in-memory encoding of the concatenated rows, with the same context specification

@@ -41,9 +41,15 @@ def dataset(
     layout: Layout,
     reference: lgb.Dataset | None = None,
     init_score: np.ndarray | None = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    free_raw_data: bool = False,
 ) -> lgb.Dataset:
-    """A LightGBM Dataset of ``data``'s rows, its columns named and typed by ``layout``."""
-    # free_raw_data=False: continued training computes init scores from the raw rows.
+    """A LightGBM Dataset of ``data``'s rows, its columns named and typed by ``layout``.
+
+    By default it keeps its rows (``free_raw_data=False``): continued training computes init
+    scores from them.
+    """
     return lgb.Dataset(
         data.X,
         label=data.y,
@@ -51,8 +57,9 @@ def dataset(
         feature_name=list(layout.names),
         categorical_feature=list(layout.categorical),
         reference=reference,
-        free_raw_data=False,
+        free_raw_data=free_raw_data,
         init_score=init_score,
+        params=None if params is None else dict(params),
     )
 
 
@@ -65,14 +72,11 @@ def binned(
     """``data`` constructed now into the Dataset ``lightgbm.train(native, ...)`` would build
     from it (the same parameters, names and categorical columns: the same bins), holding
     no reference to ``data.X`` once built (``free_raw_data``)."""
-    built = lgb.Dataset(
-        data.X,
-        label=data.y,
-        weight=data.weight,
-        feature_name=list(layout.names),
-        categorical_feature=list(layout.categorical),
-        reference=None if reference is None else reference.handle,
-        params=dict(native),
+    built = dataset(
+        data,
+        layout,
+        None if reference is None else reference.handle,
+        params=native,
         free_raw_data=True,
     ).construct()
     return Binned(built, len(data))
@@ -227,15 +231,7 @@ def refit_with_leaves(
     if cats is not None and list(cats) != list(layout.categorical):
         raise ValueError("categorical_feature in backend_params differs from the layout")
     new_params["linear_tree"] = False
-    train_set = lgb.Dataset(
-        data.X,
-        label=data.y,
-        weight=data.weight,
-        feature_name=list(layout.names),
-        categorical_feature=list(layout.categorical),
-        params=new_params,
-        free_raw_data=False,
-    )
+    train_set = dataset(data, layout, params=new_params)
     new_params["refit_decay_rate"] = decay_rate
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module="lightgbm")

@@ -649,17 +649,6 @@ class PooledRows:
             raise RuntimeError("the rows were taken already")
         return blocks
 
-    def concatenated(self) -> RowBlock:
-        """All rows as one block (a copy when there are two)."""
-        if len(self.blocks) == 1:
-            return self.blocks[0]
-        weights = [b.weight for b in self.blocks]
-        return RowBlock(
-            np.concatenate([b.X for b in self.blocks]),
-            np.concatenate([b.y for b in self.blocks]),
-            None if weights[0] is None else np.concatenate(weights),  # type: ignore[arg-type]
-        )
-
 
 def encode_pooled(
     plan: PooledPlan,
