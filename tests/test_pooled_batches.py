@@ -12,7 +12,7 @@ from tabtune.boosting.encoding import FeatureSchema
 from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import holdout_split
 from tabtune.transfer import FittedModel, Rows, pretrain
-from tabtune.transfer.context import CONTEXT_DROPOUT, choose_level_column
+from tabtune.transfer.context import CONTEXT_DROPOUT, CONTEXT_SHORT_HISTORY, choose_level_column
 from tabtune.transfer.model import FitEncoding
 from tabtune.transfer.pooled_batches import (
     RowBlock,
@@ -177,14 +177,14 @@ def test_batched_matrix_equals_the_in_memory_encoding(sizes):
     assert n_train == plan.n_train
     train = fit.part(rows.positions(0, n_train))
     valid = fit.part(rows.positions(n_train, len(rows)))
-    fit.fill_out_of_fold(train, dropout=CONTEXT_DROPOUT)
+    fit.fill_out_of_fold(train, CONTEXT_DROPOUT, CONTEXT_SHORT_HISTORY)
     fit.fill_from_table(valid, fit.table(train))
     np.testing.assert_array_equal(pooled.X[:n_train], train.matrix.X)
     np.testing.assert_array_equal(pooled.X[n_train:], valid.matrix.X)
     np.testing.assert_array_equal(pooled.y, Py)
     np.testing.assert_array_equal(pooled.weight, Pw)
     everything = fit.part(rows.positions(0, len(rows)))
-    fit.fill_out_of_fold(everything, dropout=CONTEXT_DROPOUT)
+    fit.fill_out_of_fold(everything, CONTEXT_DROPOUT, CONTEXT_SHORT_HISTORY)
     # the regrown fit's rows: the same features, the context out of fold on all rows
     np.testing.assert_array_equal(regrown.X, everything.matrix.X)
     np.testing.assert_array_equal(regrown.y, Py)

@@ -13,6 +13,7 @@ from tabtune.boosting import FeatureSchema
 from tabtune.estimators import repeat_params
 from tabtune.transfer import (
     CONTEXT_FOLDS,
+    CONTEXT_MIN_HISTORY,
     STRATEGIES,
     BrandContext,
     Rows,
@@ -24,7 +25,9 @@ from tabtune.transfer import (
     holdout_split,
     level_offset,
     row_losses,
+    short_histories,
 )
+from tabtune.transfer.context import MEAN_STEP, history_size_feature, rounded_means
 
 # -- the domain contracts, for every backend x device -------------------------------------------
 
@@ -178,7 +181,9 @@ def test_level_offset_formula_link_and_shrinkage():
 @pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
 def test_global_strategy_serves_the_brand_at_its_own_level(backend, tmp_path):
     base = pretrained(backend, "cpu")
-    Xn, yn = new_brand("pricey", level=2.5)  # a brand far above the pool's level
+    # a brand far above every pretraining brand's level (they reach about 2.5): trees split
+    # on brand context cannot predict beyond the levels they were grown on
+    Xn, yn = new_brand("pricey", level=6.0)
     trees = adapted(base, Xn, yn, strategy="continue", adapt_n_estimators=0)
     glob = adapted(base, Xn, yn, strategy="global")
     offset = dict(glob._model.context.offsets)["pricey"]
@@ -343,10 +348,9 @@ def test_adapted_model_stores_brand_context_on_top_of_base_table():
     brand_mean = est._model.context.mean[keys.index("newco"), 0]
     prior = base._model.context.prior[0]
     assert brand_mean > 2 * prior  # a strong brand: its (shrunk) mean is far above the pool's
-    assert np.isclose(
-        brand_mean,
+    assert brand_mean == rounded_means(
         (yn.sum() + base._model.context.smoothing * prior)
-        / (len(yn) + base._model.context.smoothing),
+        / (len(yn) + base._model.context.smoothing)
     )
 
 
@@ -460,11 +464,91 @@ def test_out_of_fold_context_formula_and_dropout():
     for i in range(10):
         g = codes[i]
         others = [j for j in range(10) if codes[j] == g and j != i]
-        assert out[i, 0] == pytest.approx(y[others, 0].sum() / (4 + 1.0))
-        assert out[i, 1] == pytest.approx(np.log1p(5))
+        assert out[i, 0] == pytest.approx(rounded_means(y[others, 0].sum() / (4 + 1.0)))
+        assert out[i, 1] == history_size_feature(5)
     assert np.isnan(out[10]).all()  # no group: unknown context
     dropped = ctx.out_of_fold(codes, 2, y, None, None, np.random.default_rng(0), dropout=0.5)
     assert 0 < np.isnan(dropped[:10, 0]).sum() < 10
+
+
+def _short_history_oracle(ctx, codes, y, w, levels, keys, sizes):
+    """Context of each row by brute force: its group's rows ranked (by key) below the row's
+    history size, outside its fold, shrunk as the table is."""
+    out = np.full((len(codes), 3), np.nan)
+    for i in np.flatnonzero(codes >= 0):
+        members = np.flatnonzero(codes == codes[i])
+        rank = {j: r for r, j in enumerate(members[np.argsort(keys[members])])}
+        fold = {j: r % CONTEXT_FOLDS for j, r in rank.items()}
+        used = [j for j in members if rank[j] < sizes[i] and fold[j] != fold[i]]
+        sw, sy = w[used].sum(), (w[used] * y[used, 0]).sum()
+        mean = (sy + ctx.smoothing * ctx.prior[0]) / (sw + ctx.smoothing)
+        cell = [j for j in used if levels[j] == levels[i]]
+        lw, ly = w[cell].sum(), (w[cell] * y[cell, 0]).sum()
+        level = (ly + ctx.smoothing * mean) / (lw + ctx.smoothing)
+        out[i] = [*rounded_means(np.array([mean, level])), history_size_feature(sizes[i])]
+    return out
+
+
+def test_short_history_context_matches_brute_force():
+    rng = np.random.default_rng(3)
+    sizes_of = {0: 4, 1: 37, 2: 150, 3: 11}  # group 0 is below CONTEXT_MIN_HISTORY rows
+    codes = np.concatenate([np.full(m, g) for g, m in sizes_of.items()] + [np.array([-1])])
+    n = len(codes)
+    y = rng.gamma(2.0, 1.5, size=(n, 1))
+    w = rng.uniform(0.5, 3.0, n)
+    levels = rng.integers(0, 3, n).astype(float)
+    keys = rng.integers(0, 2**63, size=n, dtype=np.uint64)
+    ctx = _context()
+    out = ctx.out_of_fold(codes, 4, y, w, levels, keys, short_history=1.0)
+    group_rows = np.array([sizes_of.get(g, 0) for g in codes])
+    sizes = short_histories(keys, group_rows, 1.0)
+    assert (sizes[codes == 0] == 4).all()  # too few rows to shorten
+    short = sizes < group_rows
+    assert short[codes == 2].mean() > 0.9 and (sizes[short] >= CONTEXT_MIN_HISTORY).all()
+    assert len(np.unique(sizes[codes == 2])) > 20  # sizes drawn, not one value
+    expected = _short_history_oracle(ctx, codes, y, w, levels, keys, sizes)
+    np.testing.assert_allclose(out[:-1], expected[:-1], rtol=1e-10)
+    assert np.isnan(out[-1]).all()
+    # Rows not drawn keep the plain out-of-fold features; share 0 is the plain encoder.
+    plain = ctx.out_of_fold(codes, 4, y, w, levels, keys)
+    half = ctx.out_of_fold(codes, 4, y, w, levels, keys, short_history=0.5)
+    drawn = short_histories(keys, group_rows, 0.5) < group_rows
+    assert 0.3 < drawn[codes == 2].mean() < 0.7
+    np.testing.assert_array_equal(half[~drawn], plain[~drawn])
+    np.testing.assert_allclose(half[drawn], expected[drawn], rtol=1e-10)
+
+
+def test_short_history_context_never_sees_own_target():
+    rng = np.random.default_rng(1)
+    n = 300
+    codes = rng.integers(0, 3, n)
+    levels = rng.integers(0, 3, n).astype(float)
+    y = rng.normal(size=(n, 1))
+    keys = rng.integers(0, 2**63, size=n, dtype=np.uint64)
+    ctx = _context()
+    first = ctx.out_of_fold(codes, 3, y, None, levels, keys, short_history=1.0)
+    for i in (0, 50, 299):
+        changed = y.copy()
+        changed[i] += 1000.0
+        again = ctx.out_of_fold(codes, 3, changed, None, levels, keys, short_history=1.0)
+        # prefix sums differ in their last bits; a leak would move the means by ~1000 / rows
+        np.testing.assert_allclose(again[i], first[i], rtol=0, atol=1e-9)
+
+
+def test_context_means_and_row_counts_are_rounded_to_steps():
+    v = np.array([0.0, np.nan, 1e-9, 0.37, -12.5, 3e6])
+    r = rounded_means(v)
+    assert r[0] == 0.0 and np.isnan(r[1])
+    np.testing.assert_array_equal(np.sign(r[2:]), np.sign(v[2:]))
+    assert np.all(np.abs(r[2:] / v[2:] - 1) <= np.expm1(MEAN_STEP / 2) + 1e-12)
+    np.testing.assert_array_equal(rounded_means(r), r)  # steps are fixed points
+    drift = rounded_means(np.linspace(10.0, 10.02, 200))  # a mean drifting 0.2%
+    assert len(np.unique(drift)) <= 2  # crosses at most one step
+    rows = history_size_feature(np.array([0, 1, 99, 100, 360, 364, 10_000]))
+    assert rows[0] == 0.0 and np.all(
+        np.abs(rows - np.log1p([0, 1, 99, 100, 360, 364, 1e4])) <= 0.125
+    )
+    assert rows[4] == rows[5]  # a day's growth of a 360-row brand: the same value
 
 
 def test_context_table_lookup_overlay_and_round_trip():
@@ -477,11 +561,12 @@ def test_context_table_lookup_overlay_and_round_trip():
     feats = table.features(pd.Series(["b", "zzz", "a"]), np.array([0.0, 0.0, 2.0]))
     assert np.isnan(feats[1]).all()  # unknown brand
     mean_b = (60.0 + 4.0 * 2.0) / (3 + 4.0)
-    assert feats[0, 0] == pytest.approx(mean_b)
-    assert feats[0, 1] == pytest.approx((40.0 + 4.0 * mean_b) / (2 + 4.0))  # b x level 0
+    # means are stored rounded to 1% steps (rounded_means), shrunk from the exact ones
+    assert feats[0, 0] == rounded_means(mean_b) and abs(feats[0, 0] / mean_b - 1) <= 0.005
+    assert feats[0, 1] == rounded_means((40.0 + 4.0 * mean_b) / (2 + 4.0))  # b x level 0
     mean_a = (4.0 + 8.0) / (2 + 4.0)
-    assert feats[2, 1] == pytest.approx(mean_a)  # a x level 2 never seen: brand mean
-    assert feats[2, 2] == pytest.approx(np.log1p(2))
+    assert feats[2, 1] == rounded_means(mean_a)  # a x level 2 never seen: brand mean
+    assert feats[2, 2] == history_size_feature(2)
     other = ctx.with_table(
         np.array([0, 0]), ["b"], np.array([[5.0], [7.0]]), None, np.array([1.0, 1.0])
     )

@@ -28,6 +28,10 @@ entry (the values it is served with; see ``_fill_training_context``). Holdout ro
 rows, exactly as at serving time. During pretraining a random :data:`CONTEXT_DROPOUT`
 share of rows gets unknown (NaN) context, so that the trees learn what to do for a brand
 they have never seen: such a brand gets NaN context and a pooled prediction, without error.
+A :data:`CONTEXT_SHORT_HISTORY` share of rows gets its context from a short random history
+of its brand (at least :data:`CONTEXT_MIN_HISTORY` rows; ``__brand_log_rows`` says how
+short), so that the trees learn how far the noisy means of a young brand can be trusted:
+pretraining brands have long histories, the brands served with their context often not.
 
 Strategies
 ----------
@@ -84,12 +88,15 @@ from tabtune.transfer.choice import AdaptResult, adapt, choose_strategy, fold_sp
 from tabtune.transfer.context import (
     CONTEXT_DROPOUT,
     CONTEXT_FOLDS,
+    CONTEXT_MIN_HISTORY,
+    CONTEXT_SHORT_HISTORY,
     CONTEXT_SMOOTHING,
     MAX_CONTEXT_LEVELS,
     BrandContext,
     apply_offset,
     choose_level_column,
     level_offset,
+    short_histories,
 )
 from tabtune.transfer.model import FittedModel, Rows
 from tabtune.transfer.pretraining import PretrainResult, pretrain
@@ -98,6 +105,8 @@ from tabtune.transfer.strategies import AdaptSettings, run_strategy
 __all__ = [
     "CONTEXT_DROPOUT",
     "CONTEXT_FOLDS",
+    "CONTEXT_MIN_HISTORY",
+    "CONTEXT_SHORT_HISTORY",
     "CONTEXT_SMOOTHING",
     "MAX_CONTEXT_LEVELS",
     "STRATEGIES",
@@ -119,4 +128,5 @@ __all__ = [
     "pretrain",
     "row_losses",
     "run_strategy",
+    "short_histories",
 ]

@@ -20,6 +20,8 @@ from tabtune.boosting.encoding import FeatureSchema, Table, json_scalar
 __all__ = [
     "CONTEXT_DROPOUT",
     "CONTEXT_FOLDS",
+    "CONTEXT_MIN_HISTORY",
+    "CONTEXT_SHORT_HISTORY",
     "CONTEXT_SMOOTHING",
     "MAX_CONTEXT_LEVELS",
     "BrandContext",
@@ -31,6 +33,7 @@ __all__ = [
     "level_column_of",
     "level_offset",
     "row_keys",
+    "short_histories",
 ]
 
 #: Folds within each brand for out-of-fold context at training time.
@@ -39,6 +42,11 @@ CONTEXT_FOLDS = 5
 CONTEXT_SMOOTHING = 10.0
 #: Share of pretraining rows whose context is hidden (NaN) to teach the unseen-brand path.
 CONTEXT_DROPOUT = 0.1
+#: Share of pretraining rows whose context comes from a short random history of their brand
+#: (see :meth:`BrandContext.out_of_fold`), to teach how far a young brand's means can be trusted.
+CONTEXT_SHORT_HISTORY = 0.25
+#: Fewest rows of such a short history (its size is drawn log-uniformly up to the brand's).
+CONTEXT_MIN_HISTORY = 10
 #: Level columns with more levels than this are not used for brand x level means.
 MAX_CONTEXT_LEVELS = 64
 _DENSE_KEYS = 20_000_000
@@ -124,6 +132,9 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 #: Salt of the dropout draw (the fold draw uses the key itself).
 _DROPOUT_SALT = np.uint64(0xD1B54A32D192ED03)
+#: Salts of the short-history draws: which rows, and how many rows of history.
+_SHORT_SALT = np.uint64(0xA24BAED4963EE407)
+_SIZE_SALT = np.uint64(0x9FB21C651E98DF25)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -190,17 +201,95 @@ def _ranks_within(codes: np.ndarray, by_group: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _within_group_folds(codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Fold ids 0..CONTEXT_FOLDS-1, balanced within each group: the rows of a group ranked
-    by their random keys, dealt round-robin (depends on the group's rows only)."""
-    return _ranks_within(codes, np.lexsort((keys, codes))) % CONTEXT_FOLDS
+#: Steps per unit of ``log1p(rows)`` in ``__brand_log_rows`` (4: a step per ~28% growth).
+LOG_ROWS_STEPS = 4
+#: Relative step of the context means (0.01: rounded to the nearest 1% on a log scale).
+MEAN_STEP = 0.01
+
+
+def rounded_means(values: np.ndarray) -> np.ndarray:
+    """Context means rounded to relative steps of :data:`MEAN_STEP` (sign kept; 0, NaN as
+    they are).
+
+    A brand's means drift a little every night as its history grows; rounded, they move
+    across a split of the base's trees only once they moved by a step, so most rows keep their
+    leaves between nights (the refresh's leaf cache, :mod:`tabtune.leaf_cache`). A 1% step
+    is far below the noise of any mean a tree could split on.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    out = v.copy()
+    nonzero = np.isfinite(v) & (v != 0)
+    magnitude = np.round(np.log(np.abs(v[nonzero])) / MEAN_STEP) * MEAN_STEP
+    out[nonzero] = np.sign(v[nonzero]) * np.exp(magnitude)
+    return out
+
+
+def history_size_feature(rows: np.ndarray) -> np.ndarray:
+    """``__brand_log_rows``: ``log1p`` of a brand's row count, rounded to steps of
+    1 / :data:`LOG_ROWS_STEPS`.
+
+    Rounded so that a brand growing by a day's rows rarely moves it across a split of the
+    base's trees (pretraining draws short histories of every size, and the trees split on it
+    at every scale): its rows keep their leaves and the refresh's leaf cache keeps them
+    (:mod:`tabtune.leaf_cache`).
+    """
+    return np.round(np.log1p(np.asarray(rows, dtype=np.float64)) * LOG_ROWS_STEPS) / LOG_ROWS_STEPS
+
+
+def _unit_draws(keys: np.ndarray, salt: np.uint64) -> np.ndarray:
+    """A uniform draw in [0, 1) per row from its key and ``salt``."""
+    with np.errstate(over="ignore"):
+        return (_mix(keys ^ salt) >> np.uint64(11)).astype(np.float64) / 2.0**53
 
 
 def dropped_rows(keys: np.ndarray, dropout: float) -> np.ndarray:
     """Rows whose context is hidden: a ``dropout`` share, drawn from each row's key."""
-    with np.errstate(over="ignore"):
-        unit = (_mix(keys ^ _DROPOUT_SALT) >> np.uint64(11)).astype(np.float64) / 2.0**53
-    return unit < dropout
+    return _unit_draws(keys, _DROPOUT_SALT) < dropout
+
+
+def short_histories(
+    keys: np.ndarray, group_rows: np.ndarray, share: float, min_rows: int = CONTEXT_MIN_HISTORY
+) -> np.ndarray:
+    """The history size each row's context is computed from.
+
+    A ``share`` of the rows of groups larger than ``min_rows`` (drawn from each row's key)
+    get a size drawn log-uniformly between ``min_rows`` and their group's row count
+    ``group_rows``; every other row gets its group's row count.
+    """
+    n = np.asarray(group_rows, dtype=np.int64)
+    short = (_unit_draws(keys, _SHORT_SALT) < share) & (n > min_rows)
+    lo = np.log(min_rows)
+    span = np.log(np.maximum(n, min_rows)) - lo
+    drawn = np.floor(np.exp(lo + _unit_draws(keys, _SIZE_SALT) * span)).astype(np.int64)
+    return np.where(short, np.clip(drawn, min_rows, n), n)
+
+
+def _prefix_sums(
+    segment: np.ndarray,
+    rank: np.ndarray,
+    weight: np.ndarray,
+    wt: np.ndarray,
+    query_segment: np.ndarray,
+    query_upto: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each query q: the weight and weighted-target sums over the rows j of its segment
+    (``segment[j] == query_segment[q]``) ranked before ``query_upto[q]`` (``rank[j] <
+    query_upto[q]``).
+
+    The running sums restart at every segment (a pandas group-wise cumulative sum), so a
+    segment's sums depend on its own rows only, to the last bit: the same whether its group
+    is encoded with the whole pool or in a batch (:mod:`~tabtune.transfer.pooled_batches`).
+    """
+    width = int(max(rank.max(initial=0), query_upto.max(initial=0))) + 1
+    key = segment * width + rank
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    values = pd.DataFrame(np.column_stack([weight[order], wt[order]]))
+    running = values.groupby(segment[order], sort=False).cumsum().to_numpy()
+    last = np.searchsorted(sorted_key, query_segment * width + query_upto) - 1
+    first = np.searchsorted(sorted_key, query_segment * width)
+    sums = np.where((last >= first)[:, None], running[np.maximum(last, 0)], 0.0)
+    return sums[:, 0], sums[:, 1:]
 
 
 def choose_level_column(
@@ -353,12 +442,12 @@ class BrandContext:
             )[:, None]
             level_keys = index[cell_group] * width + cells % width
             sort = np.argsort(level_keys, kind="stable")
-            level_keys, level_mean = level_keys[sort], level_mean[sort]
+            level_keys, level_mean = level_keys[sort], rounded_means(level_mean[sort])
         return replace(
             self,
             keys=tuple(json_scalar(u, self.group_column) for u, p in zip(uniques, present) if p),
-            mean=mean[present],
-            log_rows=np.log1p(n_g[present]),
+            mean=rounded_means(mean[present]),
+            log_rows=history_size_feature(n_g[present]),
             level_keys=level_keys,
             level_mean=level_mean,
             offsets=(),
@@ -373,6 +462,7 @@ class BrandContext:
         levels: np.ndarray | None,
         keys: np.ndarray | np.random.Generator,
         dropout: float = 0.0,
+        short_history: float = 0.0,
     ) -> np.ndarray:
         """Context features of training rows, each computed without the row's own fold.
 
@@ -380,6 +470,15 @@ class BrandContext:
         into balanced folds and draw the ``dropout`` rows, so a row's features depend on its
         own group's rows only. A random generator instead draws the keys (fresh folds
         each call).
+
+        A ``short_history`` share of rows (drawn from their keys; :func:`short_histories`)
+        sees its brand as a young brand would be seen: its features come from the brand's
+        first ``m`` rows in key order only (``m`` drawn log-uniformly from
+        :data:`CONTEXT_MIN_HISTORY` to the brand's row count), still without the row's own
+        fold, and ``__brand_log_rows`` is ``log1p(m)``. Pretraining brands have long
+        histories, brands served with their context often short ones: the trees see
+        noisy means of few rows with the row count that says so, and learn how far to trust
+        them.
 
         Returns
         -------
@@ -394,7 +493,8 @@ class BrandContext:
         c = codes[known]
         t = targets[known]
         w = None if weight is None else weight[known]
-        fold = _within_group_folds(c, keys[known])
+        rank = _ranks_within(c, np.lexsort((keys[known], c)))
+        fold = rank % CONTEXT_FOLDS
         prior = np.asarray(self.prior)
         k = CONTEXT_FOLDS
         _, w_g, s_g, n_g = _sums(c, n_groups, w, t)
@@ -412,11 +512,55 @@ class BrandContext:
             w_lo = w_c[inv_c] - w_cf[inv_cf]
             s_lo = s_c[inv_c] - s_cf[inv_cf]
             cols.append((s_lo + self.smoothing * mean) / (w_lo + self.smoothing)[:, None])
-        cols.append(np.log1p(n_g[c])[:, None])
+        cols = [rounded_means(col) for col in cols]
+        cols.append(history_size_feature(n_g[c])[:, None])
         out[known] = np.hstack(cols)
+        if short_history > 0:
+            size = short_histories(keys[known], n_g[c].astype(np.int64), short_history)
+            short = np.flatnonzero(size < n_g[c])
+            if len(short):
+                out[known[short]] = self._short_history_features(
+                    c, rank, fold, lv, t, w, short, size[short]
+                )
         if dropout > 0:
             out[dropped_rows(keys, dropout)] = np.nan
         return out
+
+    def _short_history_features(
+        self,
+        c: np.ndarray,
+        rank: np.ndarray,
+        fold: np.ndarray,
+        lv: np.ndarray | None,
+        t: np.ndarray,
+        w: np.ndarray | None,
+        rows: np.ndarray,
+        size: np.ndarray,
+    ) -> np.ndarray:
+        """Context features of ``rows`` from their group's rows ranked below ``size`` and
+        outside their own fold (the other arguments: every known row, as in
+        :meth:`out_of_fold`)."""
+        k = CONTEXT_FOLDS
+        weight = np.ones(len(c)) if w is None else np.asarray(w, dtype=np.float64)
+        wt = t * weight[:, None]
+        upto = size
+
+        def subset_sums(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            # rows of the segment in the first `size` ranks, less those in the row's own fold
+            aw, at = _prefix_sums(segment, rank, weight, wt, segment[rows], upto)
+            fseg = segment * k + fold
+            fw, ft = _prefix_sums(fseg, rank, weight, wt, fseg[rows], upto)
+            return aw - fw, at - ft
+
+        sw, st = subset_sums(c)
+        mean = (st + self.smoothing * np.asarray(self.prior)) / (sw + self.smoothing)[:, None]
+        cols = [mean]
+        if lv is not None:
+            lw, lt = subset_sums(c * (self.n_levels + 1) + lv)
+            cols.append((lt + self.smoothing * mean) / (lw + self.smoothing)[:, None])
+        cols = [rounded_means(col) for col in cols]
+        cols.append(history_size_feature(size)[:, None])
+        return np.hstack(cols)
 
     # -- lookup ----------------------------------------------------------------------------
     def positions_of(self, groups: Sequence[Any]) -> np.ndarray:

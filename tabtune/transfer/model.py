@@ -275,8 +275,11 @@ class FitEncoding:
             self._levels(part),
         )
 
-    def fill_out_of_fold(self, part: EncodedPart, dropout: float = 0.0) -> None:
-        """Context columns of training rows, out of fold."""
+    def fill_out_of_fold(
+        self, part: EncodedPart, dropout: float = 0.0, short_history: float = 0.0
+    ) -> None:
+        """Context columns of training rows, out of fold (see
+        :meth:`~tabtune.transfer.context.BrandContext.out_of_fold`)."""
         context = self.model.context
         if context is None:
             return
@@ -289,6 +292,7 @@ class FitEncoding:
             self._levels(part),
             self.keys() if part.positions is None else self.keys()[part.positions],
             dropout=dropout,
+            short_history=short_history,
         )
 
     def keys(self) -> np.ndarray:

@@ -46,6 +46,7 @@ from tabtune.errors import TabTuneInputError
 from tabtune.memory import release_unused_memory
 from tabtune.transfer.context import (
     CONTEXT_DROPOUT,
+    CONTEXT_SHORT_HISTORY,
     CONTEXT_SMOOTHING,
     BrandContext,
     context_targets,
@@ -278,6 +279,7 @@ class PooledPlan:
     seed: int
     n_classes: int
     dropout: float = CONTEXT_DROPOUT
+    short_history: float = CONTEXT_SHORT_HISTORY
 
 
 def holdout_counts(
@@ -442,7 +444,7 @@ def encode_batch(
         levels = None if levels is None else levels.astype(np.float64)
         ctx = _BatchContext(context, codes, len(uniques), targets, weight, levels, keys)
         tr = slice(0, n_train)
-        matrix[tr, -n_extra:] = ctx.out_of_fold(tr, plan.dropout)
+        matrix[tr, -n_extra:] = ctx.out_of_fold(tr, plan.dropout, plan.short_history)
         if n_train < len(y):
             train_table = ctx.table(tr, uniques)
             table_pos = np.append(train_table.positions_of(list(uniques)), -1)
@@ -451,7 +453,9 @@ def encode_batch(
                 table_pos[codes[ho]], None if levels is None else levels[ho]
             )
             if regrow:
-                regrow_context = ctx.out_of_fold(slice(None), plan.dropout).astype(dtype)
+                regrow_context = ctx.out_of_fold(
+                    slice(None), plan.dropout, plan.short_history
+                ).astype(dtype)
         table = ctx.table(slice(None), uniques)
         first_rows = np.unique(codes[codes >= 0], return_index=True)[1]
     return EncodedBatch(matrix, y, weight, times, n_train, regrow_context, table, first_rows)
@@ -476,7 +480,7 @@ class _BatchContext:
     def _at(self, values: np.ndarray | None, rows: slice) -> np.ndarray | None:
         return None if values is None else values[rows]
 
-    def out_of_fold(self, rows: slice, dropout: float) -> np.ndarray:
+    def out_of_fold(self, rows: slice, dropout: float, short_history: float) -> np.ndarray:
         return self.spec.out_of_fold(
             self.codes[rows],
             self.n_groups,
@@ -485,6 +489,7 @@ class _BatchContext:
             self._at(self.levels, rows),
             self.keys[rows],
             dropout=dropout,
+            short_history=short_history,
         )
 
     def table(self, rows: slice, uniques: Sequence[Any]) -> BrandContext:

@@ -12,6 +12,7 @@ from tabtune.boosting.encoding import FeatureSchema
 from tabtune.evaluation import holdout_score
 from tabtune.transfer.context import (
     CONTEXT_DROPOUT,
+    CONTEXT_SHORT_HISTORY,
     CONTEXT_SMOOTHING,
     BrandContext,
     choose_level_column,
@@ -61,7 +62,8 @@ def pretrain(
     grown on the older rows is kept. Without early stopping it is grown on all rows for
     ``n_estimators`` rounds. With a ``group_column`` the brand context is learnt: out of fold
     (with :data:`CONTEXT_DROPOUT`) for training rows, from the training rows' table for
-    holdout rows, and stored from all rows.
+    holdout rows, and stored from all rows; a :data:`CONTEXT_SHORT_HISTORY` share of training
+    rows sees its brand through a short random history.
     """
     context = _context_spec(group_column, schema, rows, params.n_classes)
     model = FittedModel(backend, None, schema, context, params)
@@ -78,7 +80,7 @@ def pretrain(
     else:
         train = fit.part(rows.positions(0, n_train))
         valid = fit.part(rows.positions(n_train, len(rows)))
-    fit.fill_out_of_fold(train, dropout=CONTEXT_DROPOUT)
+    fit.fill_out_of_fold(train, CONTEXT_DROPOUT, CONTEXT_SHORT_HISTORY)
     if valid is not None and context is not None:
         fit.fill_from_table(valid, fit.table(train))
     trained = backend.train(
@@ -101,7 +103,7 @@ def pretrain(
         # fit of n_rounds without early stopping.
         fit = FitEncoding(model, rows, params.n_classes, np.random.default_rng(random_state), seed)
         train, valid = fit.part(rows.positions(0, len(rows))), None  # in time order
-        fit.fill_out_of_fold(train, dropout=CONTEXT_DROPOUT)
+        fit.fill_out_of_fold(train, CONTEXT_DROPOUT, CONTEXT_SHORT_HISTORY)
         model.booster = backend.train(
             params, model.layout, train.matrix, num_rounds=trained.n_rounds
         ).booster
