@@ -308,13 +308,10 @@ PARAMETERS: tuple[Param, ...] = (
     Param("selection_folds", int, 3, int_at_least(1), "adaptation",
           "rolling-origin folds strategy='auto' chooses on"),
     Param("selection_margin", float, 2.0, real_in(0.0), "adaptation",
-          "auto: a strategy replaces the default (global for small brands, refit+continue for "
-          "larger ones) only when its fold loss is lower by a relative margin "
-          "selection_margin / sqrt(rows); global still wins when it scores lowest "
-          "(0: the lowest loss wins)"),
+          "auto, small brands: a strategy replaces global only when its fold loss is lower by a "
+          "relative margin selection_margin / sqrt(rows) (0: the lowest loss wins)"),
     Param("selection_margin_rows", int, 300, int_at_least(0), "adaptation",
-          "auto's default is global for brands with fewer rows than this, refit+continue "
-          "(continue under monotone constraints) from this many rows on"),
+          "the selection margin applies to brands with fewer rows than this (0: to none)"),
     Param("reselect_every_days", int | None, 28, or_none(int_at_least(1)), "adaptation",
           "refresh: auto chooses again when the champion's choice is this many days old; other "
           "nights the challenger repeats that choice on the new rows in one fit (None: choose "

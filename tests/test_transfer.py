@@ -632,38 +632,11 @@ def test_choose_strategy_margin_keeps_global_unless_the_gain_is_large():
     assert choose_strategy(scores, n_rows=100, margin=0.0) == "refit"
 
 
-def test_auto_keeps_global_for_small_brands_and_refit_continue_for_larger_ones():
+def test_auto_applies_the_margin_only_below_selection_margin_rows():
     from tabtune.transfer import AdaptSettings
-    from tabtune.transfer.choice import choice_default
+    from tabtune.transfer.choice import choice_margin
 
     settings = AdaptSettings(selection_margin=2.0, selection_margin_rows=300)
-    every = {"global": 1.0, "refit": 0.9, "continue": 0.9, "refit+continue": 0.9, "scratch": 1.0}
-    assert choice_default(settings, 299, every) == "global"
-    assert choice_default(settings, 300, every) == "refit+continue"
-    # under monotone constraints refits are not scored: continue is the default
-    assert choice_default(settings, 5_000, {"global": 1.0, "continue": 0.9}) == "continue"
-    assert choice_default(settings, 5_000, {"global": 1.0, "scratch": 0.9}) == "global"
-    assert choice_default(AdaptSettings(selection_margin_rows=0), 50, every) == "refit+continue"
-    # 2 / sqrt(2_500) = 4%: scratch 3% better than refit+continue is not enough, 5% is
-    rc = "refit+continue"
-    scores = {"global": 1.2, "refit": 1.0, "continue": 1.0, rc: 1.0}
-    kw = dict(n_rows=2_500, margin=2.0, default=rc)
-    assert choose_strategy({**scores, "scratch": 0.97}, **kw) == rc
-    assert choose_strategy({**scores, "scratch": 0.95}, **kw) == "scratch"
-    # a default that was not scored imposes nothing
-    assert choose_strategy({"global": 1.0, "scratch": 0.99}, **kw) == "scratch"
-
-
-@pytest.mark.parametrize("n_days", [30, 120])
-def test_auto_says_which_default_it_kept(n_days):
-    base = pretrained("lightgbm", "cpu")
-    Xn, yn = new_brand("kept", n_days=n_days)  # 4 channels a day: 120 and 480 rows
-    est = adapted(base, Xn, yn, min_rows_to_adapt=100, selection_margin=2.0)
-    default = "global" if len(yn) < 300 else "refit+continue"
-    lowest = choose_strategy(est.holdout_scores_)
-    expected = choose_strategy(est.holdout_scores_, n_rows=len(yn), margin=2.0, default=default)
-    assert est.strategy_ == expected
-    if lowest != expected:
-        assert est.strategy_reason_.startswith(f"kept {expected}")
-    else:
-        assert f"must beat {default} by" in est.strategy_reason_
+    assert choice_margin(settings, 299) == 2.0
+    assert choice_margin(settings, 300) == 0.0
+    assert choice_margin(AdaptSettings(selection_margin_rows=0), 50) == 0.0

@@ -39,15 +39,12 @@ default=<strategy>
         for a small brand); 1 restores it (cheaper: the choice costs a fit per candidate
         and fold).
     selection_margin : float, default=<selection_margin>
-        ``strategy="auto"`` keeps a default strategy (``global`` for brands under
-        ``selection_margin_rows`` rows, ``refit+continue`` for larger ones) unless another
-        strategy's fold loss is lower than the default's by a relative margin
-        ``selection_margin / sqrt(rows)`` (20% at 100 rows, 6% at 1,000, 2% at 10,000): the
-        lowest of five noisy fold losses is often a lucky one. ``global`` still wins whenever
-        it scores lowest. 0 lets the lowest loss win.
+        For brands with fewer than ``selection_margin_rows`` rows, ``strategy="auto"`` keeps
+        ``global`` unless a strategy's fold loss is lower than ``global``'s by a relative margin
+        ``selection_margin / sqrt(rows)`` (20% at 100 rows, about 12% at 300): a few dozen
+        holdout rows cannot tell a small gain from noise. 0 lets the lowest loss win.
     selection_margin_rows : int, default=<selection_margin_rows>
-        Brands with fewer rows than this default to ``global``, others to ``refit+continue``
-        (``continue`` under monotone constraints).
+        Brands with fewer rows than this get the selection margin; 0: none does.
     n_estimators : int, default=<n_estimators>
         Boosting rounds when pretraining and for ``scratch`` (fewer with early stopping).
     learning_rate : float, default=<learning_rate>

@@ -31,8 +31,7 @@ from tabtune.transfer.strategies import (
 __all__ = [
     "AdaptResult",
     "adapt",
-    "LARGE_BRAND_DEFAULTS",
-    "choice_default",
+    "choice_margin",
     "choose_strategy",
     "evaluate_candidates",
     "fold_splits",
@@ -60,46 +59,30 @@ def fold_splits(rows: Rows, validation_fraction: float, n_folds: int) -> list[tu
     return evaluation.fold_splits(len(rows), validation_fraction, n_folds, rows.sorted_times())
 
 
-#: The strategy ``auto`` keeps from ``selection_margin_rows`` rows on unless another beats it
-#: by the margin: the first of these that was scored (refits are not candidates under
-#: monotone constraints).
-LARGE_BRAND_DEFAULTS = ("refit+continue", "continue")
-
-
 def choose_strategy(
-    scores: dict[str, float],
-    *,
-    n_rows: int | None = None,
-    margin: float = 0.0,
-    default: str = "global",
+    scores: dict[str, float], *, n_rows: int | None = None, margin: float = 0.0
 ) -> str:
     """The strategy with the lowest holdout score; ties go to the simpler (earlier) one.
 
-    ``global`` must be among the scores, and is chosen whenever it scores lowest, so the
-    choice is never worse than ``global``. With ``margin`` > 0 and ``n_rows``, another strategy
-    replaces ``default`` only when its score is lower than ``default``'s by the relative margin
-    ``margin / sqrt(n_rows)``: choosing the lowest of five noisy fold losses favours whichever
-    was lucky on a few holdout rows, and the margin asks for a gain the folds can tell from
-    noise (see ``selection_margin``). A ``default`` that was not scored imposes nothing.
+    ``global`` must be among the scores, so the choice is never worse than ``global``. With
+    ``margin`` > 0 and ``n_rows``, another strategy replaces ``global`` only when its score is
+    lower than ``global``'s by the relative margin ``margin / sqrt(n_rows)``: a small brand's
+    few holdout rows cannot tell a small gain from noise (see ``selection_margin``).
     """
     if "global" not in scores:
         raise ValueError("choose_strategy needs the score of 'global'")
     rank = {s: i for i, s in enumerate(STRATEGIES)}
     finite = {s: v for s, v in scores.items() if np.isfinite(v)} or {"global": scores["global"]}
     best = min(finite, key=lambda s: (finite[s], rank[s]))
-    if best in (default, "global") or margin <= 0 or not n_rows or default not in finite:
+    if best == "global" or margin <= 0 or not n_rows or "global" not in finite:
         return best
-    bar = finite[default] * (1.0 - margin / np.sqrt(n_rows))
-    return best if finite[best] < bar else default
+    bar = finite["global"] * (1.0 - margin / np.sqrt(n_rows))
+    return best if finite[best] < bar else "global"
 
 
-def choice_default(settings: AdaptSettings, n_rows: int, scores: dict[str, float]) -> str:
-    """The strategy ``auto`` keeps for a brand of ``n_rows`` rows unless another beats it by
-    the selection margin: ``global`` under ``selection_margin_rows`` rows, else the first of
-    :data:`LARGE_BRAND_DEFAULTS` among ``scores`` (``global`` when none is)."""
-    if n_rows < settings.selection_margin_rows:
-        return "global"
-    return next((s for s in LARGE_BRAND_DEFAULTS if np.isfinite(scores.get(s, np.nan))), "global")
+def choice_margin(settings: AdaptSettings, n_rows: int) -> float:
+    """The selection margin that applies to a brand of ``n_rows`` rows (0: none)."""
+    return settings.selection_margin if n_rows < settings.selection_margin_rows else 0.0
 
 
 @dataclass
@@ -194,21 +177,12 @@ def _choose(
     )
     if strategy != "auto":
         return _Choice(strategy, f"strategy={strategy!r} requested", scores, new_rounds)
-    margin = settings.selection_margin
-    default = choice_default(settings, n, scores)
-    chosen = choose_strategy(scores, n_rows=n, margin=margin, default=default)
-    metric = loss_name(params.objective)
-    reason = _choice_reason(chosen, scores, metric, folds, n)
+    margin = choice_margin(settings, n)
+    chosen = choose_strategy(scores, n_rows=n, margin=margin)
+    reason = _choice_reason(chosen, scores, loss_name(params.objective), folds, n)
     if margin > 0:
-        lowest = choose_strategy(scores)
-        bar = f"{margin / np.sqrt(n):.1%}"
-        if lowest != chosen:
-            reason = (
-                f"kept {chosen} (weighted {metric} {scores[chosen]:.6g}): the lowest, {lowest} "
-                f"({scores[lowest]:.6g}), did not beat it by {bar}"
-            )
-        else:
-            reason += f"; another strategy must beat {default} by {bar}"
+        reason += f"; under {settings.selection_margin_rows} rows a strategy must beat global by "
+        reason += f"{margin / np.sqrt(n):.1%}"
     return _Choice(chosen, reason, scores, new_rounds)
 
 
