@@ -208,7 +208,13 @@ def _with_earlier_sizes(out: dict[str, Any]) -> dict[str, Any]:
     for r in kept:
         r.setdefault("earlier_run", earlier.get("args", {}).get("note") or "earlier run")
     results = sorted([*kept, *out["results"]], key=lambda r: (r["millions"], r["mode"]))
-    notes = [*out["notes"], *(f"earlier run: {n}" for n in earlier.get("notes", []))]
+    notes = [
+        *out["notes"],
+        *(
+            n if n.startswith("earlier run: ") else f"earlier run: {n}"
+            for n in earlier.get("notes", [])
+        ),
+    ]
     sizes = sorted({f"{r['millions']:g}M" for r in kept})
     notes.append(
         f"Rows of {', '.join(sizes)} not rerun: from the earlier run "
