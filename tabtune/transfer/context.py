@@ -390,6 +390,11 @@ class BrandContext:
         return len(self.feature_names)
 
     # -- statistics ------------------------------------------------------------------------
+    def _shrunk(self, sums: np.ndarray, weights: np.ndarray, toward: np.ndarray) -> np.ndarray:
+        """Weighted target means ``sums / weights`` shrunk towards ``toward`` with a prior worth
+        :attr:`smoothing` of weight."""
+        return (sums + self.smoothing * toward) / (weights + self.smoothing)[:, None]
+
     @staticmethod
     def _level_codes(levels: np.ndarray | None, n_levels: int) -> np.ndarray | None:
         if levels is None:
@@ -423,7 +428,7 @@ class BrandContext:
         g = len(uniques)
         _, w_g, s_g, n_g = _sums(codes, g, weight, targets)
         present = n_g > 0
-        mean = (s_g + self.smoothing * np.asarray(self.prior)) / (w_g + self.smoothing)[:, None]
+        mean = self._shrunk(s_g, w_g, np.asarray(self.prior))
         index = np.cumsum(present) - 1  # new position of each kept group
         level_keys = np.empty(0, dtype=np.int64)
         level_mean = np.empty((0, self.n_targets))
@@ -437,9 +442,7 @@ class BrandContext:
             used = n_c > 0
             cells = first[used]
             cell_group = cells // width
-            level_mean = (s_c[used] + self.smoothing * mean[cell_group]) / (
-                w_c[used] + self.smoothing
-            )[:, None]
+            level_mean = self._shrunk(s_c[used], w_c[used], mean[cell_group])
             level_keys = index[cell_group] * width + cells % width
             sort = np.argsort(level_keys, kind="stable")
             level_keys, level_mean = level_keys[sort], rounded_means(level_mean[sort])
@@ -475,7 +478,8 @@ class BrandContext:
         sees its brand as a young brand would be seen: its features come from the brand's
         first ``m`` rows in key order only (``m`` drawn log-uniformly from
         :data:`CONTEXT_MIN_HISTORY` to the brand's row count), still without the row's own
-        fold, and ``__brand_log_rows`` is ``log1p(m)``. Pretraining brands have long
+        fold, and ``__brand_log_rows`` is :func:`history_size_feature` of ``m``. Pretraining
+        brands have long
         histories, brands served with their context often short ones: the trees see
         noisy means of few rows with the row count that says so, and learn how far to trust
         them.
@@ -501,7 +505,7 @@ class BrandContext:
         inv_gf, w_gf, s_gf, _ = _sums(c * k + fold, n_groups * k, w, t)
         w_oof = w_g[c] - w_gf[inv_gf]
         s_oof = s_g[c] - s_gf[inv_gf]
-        mean = (s_oof + self.smoothing * prior) / (w_oof + self.smoothing)[:, None]
+        mean = self._shrunk(s_oof, w_oof, prior)
         cols = [mean]
         lv = self._level_codes(None if levels is None else levels[known], self.n_levels)
         if lv is not None:
@@ -511,7 +515,7 @@ class BrandContext:
             inv_cf, w_cf, s_cf, _ = _sums(cell * k + fold, n_groups * width * k, w, t)
             w_lo = w_c[inv_c] - w_cf[inv_cf]
             s_lo = s_c[inv_c] - s_cf[inv_cf]
-            cols.append((s_lo + self.smoothing * mean) / (w_lo + self.smoothing)[:, None])
+            cols.append(self._shrunk(s_lo, w_lo, mean))
         cols = [rounded_means(col) for col in cols]
         cols.append(history_size_feature(n_g[c])[:, None])
         out[known] = np.hstack(cols)
@@ -553,11 +557,11 @@ class BrandContext:
             return aw - fw, at - ft
 
         sw, st = subset_sums(c)
-        mean = (st + self.smoothing * np.asarray(self.prior)) / (sw + self.smoothing)[:, None]
+        mean = self._shrunk(st, sw, np.asarray(self.prior))
         cols = [mean]
         if lv is not None:
             lw, lt = subset_sums(c * (self.n_levels + 1) + lv)
-            cols.append((lt + self.smoothing * mean) / (lw + self.smoothing)[:, None])
+            cols.append(self._shrunk(lt, lw, mean))
         cols = [rounded_means(col) for col in cols]
         cols.append(history_size_feature(size)[:, None])
         return np.hstack(cols)
