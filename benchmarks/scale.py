@@ -9,7 +9,10 @@ measured from outside (wall time, CPU time and peak RSS of that process, from
 * ``in-memory``: the estimator's ``fit`` on all rows read at once (the path before batching),
   for comparison, up to ``--in-memory-max`` rows;
 * ``dask``: ``pipeline.pretrain(cfg, task, scheduler=...)`` on a local two-worker cluster, once
-  that keyword exists (skipped with a message otherwise).
+  that keyword exists (skipped with a message otherwise);
+* ``batched-xgboost``, ``dask-xgboost``: the same two with ``backend: xgboost``
+  (``xgboost.train`` in one process, ``xgboost.dask`` on the cluster), to choose the
+  distributed learner by measurement.
 
 Quality: the early-stopping holdout score (Tweedie deviance on the newest 10% of rows) and
 the weighted relative error of the predicted revenue per click against the simulator's true
@@ -41,7 +44,9 @@ from benchmarks.common import ROOT, machine, md_table, write_raw, write_section
 
 ROWS_PER_BRAND = 4_600  # the simulator's rows per brand over 730 days (9.2M rows / 2,000)
 DAYS = 730
-MODES = ("batched", "in-memory", "dask")
+MODES = ("batched", "in-memory", "dask", "batched-xgboost", "dask-xgboost")
+#: A mode's suffix that switches the config's backend.
+XGBOOST_SUFFIX = "-xgboost"
 TASK = "bid"
 
 
@@ -100,6 +105,9 @@ def _child(config: str, mode: str, out: str) -> int:
     from tabtune.config import load_config
 
     cfg = load_config(config)
+    if mode.endswith(XGBOOST_SUFFIX):
+        cfg = cfg.model_copy(update={"backend": "xgboost"})
+        mode = mode.removesuffix(XGBOOST_SUFFIX)
     t0 = time.perf_counter()
     if mode == "batched":
         result = pipeline.pretrain(cfg, TASK)
@@ -247,7 +255,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 recorded,
             )  # fmt: skip
         for mode in modes:
-            if mode == "dask" and not _dask_available():
+            if mode.startswith("dask") and not _dask_available():
                 notes.append("dask: skipped (pipeline.pretrain has no `scheduler` keyword yet)")
                 continue
             if mode == "in-memory" and millions > args.in_memory_max:
@@ -307,7 +315,9 @@ def render(out: dict[str, Any], command: str) -> str:
         f"`{command}` on {out['machine']}; bid task, 730 days, default model settings, each "
         "pretrain in a fresh process (wall, CPU and peak RSS of that process). `batched` is "
         "`tabtune pretrain` (brand batches into a float32 matrix); `in-memory` is the "
-        "estimator's `fit` on all rows read at once (the path before). Relative error: "
+        "estimator's `fit` on all rows read at once (the path before); `dask` is `tabtune "
+        "pretrain --scheduler` on a local cluster (`lightgbm.dask`); a `-xgboost` mode is the "
+        "same with `backend: xgboost` (`xgboost.train`, `xgboost.dask`). Relative error: "
         "predicted revenue per click against the simulator's true value per click on the newest "
         "10% of days of 200 brands (clicks as weights), computed afterwards in another process.",
         "",

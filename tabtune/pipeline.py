@@ -19,7 +19,6 @@ import pandas as pd
 
 from tabtune.config import Config, TaskConfig
 from tabtune.data.store import CampaignStore
-from tabtune.distributed.pretraining import SUPPORTED_BACKENDS as DASK_BACKENDS
 from tabtune.errors import TabTuneInputError
 from tabtune.features import (
     GROUP_COLUMN,
@@ -169,20 +168,12 @@ def pretrain(
         Make the new version the champion.
     scheduler : str, optional
         Pretrain on a Dask cluster (:mod:`tabtune.distributed`): ``"local"`` or
-        ``"tcp://host:port"``; default: :func:`pretrain_scheduler`'s rule. A backend without
-        a distributed learner here (XGBoost) is pretrained in this process, with a notice.
+        ``"tcp://host:port"``; default: :func:`pretrain_scheduler`'s rule. LightGBM trains
+        with ``lightgbm.dask``, XGBoost with ``xgboost.dask``.
     """
     task = cfg.task(task_name)
     t0 = time.perf_counter()
     where = pretrain_scheduler(cfg, scheduler)
-    notices: list[str] = []
-    if where is not None and cfg.backend not in DASK_BACKENDS:
-        notices.append(
-            f"pretraining on Dask ({where}) needs backend {' or '.join(DASK_BACKENDS)}; the "
-            f"{cfg.backend} model was pretrained in this process instead"
-        )
-        logger.warning(notices[-1])
-        where = None
     if where is not None:
         fitted = _fit_on_dask(cfg, task, end, where)
     else:
@@ -216,7 +207,7 @@ def pretrain(
         seconds=time.perf_counter() - t0,
         holdout_score=manifest["metrics"]["holdout"],
         data_window=fitted.window,
-        notices=notices + list(fitted.notices),
+        notices=list(fitted.notices),
     )
 
 

@@ -29,7 +29,6 @@ from tabtune.distributed.partitions import (
     validation_curve,
 )
 from tabtune.distributed.pretraining import brand_groups
-from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import row_losses
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN
 from tabtune.optional import is_available
@@ -155,24 +154,77 @@ def test_pretrain_scheduler_rule(tmp_path: Path) -> None:
     assert pretrain_scheduler(remote, "local") == "local"
 
 
-def test_xgboost_backend_falls_back_to_one_process_with_a_notice(
-    tmp_path: Path, monkeypatch, capsys
+@pytest.mark.skipif(not is_available("dask.distributed"), reason="needs dask.distributed")
+def test_one_worker_xgboost_cluster_gives_the_single_process_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """``backend: xgboost`` pretrains with ``xgboost.dask``: on one worker its quantile sketch,
+    early stopping and regrown fit are those of ``xgboost.train`` in one process, so the model,
+    its round count and its holdout score are the single-process ones. The caller has its own
+    client of the cluster (tabtune's must still run the graphs that hold its futures)."""
     from conftest import write_small_config
+    from distributed import Client, LocalCluster
 
     from tabtune.cli import EXIT_OK, main
-    from tabtune.distributed import pretrain_on_dask
+    from tabtune.pipeline import load_model, load_task_data, pretrain, registry_for
 
     monkeypatch.chdir(tmp_path)
-    path = write_small_config(tmp_path, backend="xgboost", synth={"n_brands": 3, "n_days": 40})
-    with pytest.raises(TabTuneInputError, match="backend: lightgbm"):
-        pretrain_on_dask(load_config(path), "bid", scheduler="tcp://127.0.0.1:1")
+    path = write_small_config(tmp_path, backend="xgboost")
     assert main(["--config", str(path), "synth"]) == EXIT_OK
-    capsys.readouterr()
-    # an unreachable scheduler is never contacted: the fit falls back before any connection
-    code = main(["--config", str(path), "pretrain", "--scheduler", "tcp://127.0.0.1:1"])
-    out = capsys.readouterr().out
-    assert code == EXIT_OK and "pretrained in this process" in out
+    cfg = load_config(path)
+    single = pretrain(cfg, "bid", promote=False)
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster),
+    ):
+        res = pretrain(cfg, "bid", scheduler=cluster.scheduler_address, promote=False)
+    registry = registry_for(cfg)
+    assert registry.manifest(registry.from_id(res.model_id))["trained_on"] == "dask"
+    oracle = load_model(registry.from_id(single.model_id), cfg.task("bid"))
+    model = load_model(registry.from_id(res.model_id), cfg.task("bid"))
+    assert type(model.booster_).__module__.startswith("xgboost")
+    data = load_task_data(cfg, cfg.task("bid"))
+    np.testing.assert_allclose(model.predict(data.X), oracle.predict(data.X), rtol=1e-6)
+    assert model.best_iteration_ == oracle.best_iteration_ < cfg.model.n_estimators
+    assert res.holdout_score == pytest.approx(single.holdout_score, rel=1e-6)
+
+
+def test_holdout_loss_sums_to_the_holdout_score_of_all_rows() -> None:
+    """Per-partition sums of :func:`holdout_loss` give the weighted mean that
+    :func:`~tabtune.evaluation.holdout_score` computes on every holdout row at once."""
+    from tabtune.boosting.base import Layout, get_backend
+    from tabtune.distributed.partitions import holdout_loss
+    from tabtune.evaluation import holdout_score
+
+    frames = [_frame(seed=s, n=1500) for s in (1, 2)]
+    whole = pd.concat(frames, ignore_index=True)
+    plan = pooled_plan(
+        partition_statistics(whole, 1),
+        group_column=GROUP_COLUMN,
+        time_column=TIME_COLUMN,
+        n_classes=1,
+        validation_fraction=0.25,
+        early_stopping=True,
+        random_state=0,
+    )
+    batches = [encode_partition(f, plan, False) for f in frames]
+    X = np.vstack([b.X[: b.n_train] for b in batches])
+    y = np.concatenate([b.y[: b.n_train] for b in batches])
+    booster = lgb.train(
+        {"objective": "tweedie", "verbose": -1, "num_leaves": 7},
+        lgb.Dataset(X, y),
+        num_boost_round=20,
+    )
+    backend = get_backend("lightgbm")
+    layout = Layout(names=tuple(f"f{i}" for i in range(X.shape[1])), categorical=())
+    pieces = [
+        holdout_loss(b, "lightgbm", backend.to_bytes(booster), layout, "tweedie") for b in batches
+    ]
+    valid = [(b.X[b.n_train :], b.y[b.n_train :], b.weight[b.n_train :]) for b in batches]
+    Xv, yv, wv = (np.concatenate([v[k] for v in valid]) for k in range(3))
+    expected = holdout_score("tweedie", yv, booster.predict(Xv), wv)
+    assert sum(w for _, w in pieces) == pytest.approx(wv.sum())
+    assert sum(loss for loss, _ in pieces) / sum(w for _, w in pieces) == pytest.approx(expected)
 
 
 @pytest.mark.skipif(not is_available("dask.distributed"), reason="needs dask.distributed")

@@ -66,7 +66,11 @@ def dask_client(scheduler: str, n_workers: int = 2) -> Iterator[Any]:
                 "--scheduler local"
             ) from exc
     try:
-        yield client
+        # The current client while tabtune works: a caller's own default client (another
+        # connection to the same scheduler) must not be the one that runs the graphs that
+        # hold this client's futures (xgboost.dask waited on them forever).
+        with client.as_current():
+            yield client
     finally:
         client.close()
         if cluster is not None:

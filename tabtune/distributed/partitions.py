@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tabtune.boosting.base import Layout, get_backend
 from tabtune.config import TaskConfig
 from tabtune.data.store import CampaignStore
 from tabtune.errors import TabTuneInputError
@@ -38,6 +39,7 @@ __all__ = [
     "WEIGHT",
     "Part",
     "encode_partition",
+    "holdout_loss",
     "partition_batch",
     "partition_part",
     "partition_statistics",
@@ -174,6 +176,28 @@ def validation_curve(
         raw += booster.predict(X, raw_score=True, start_iteration=i, num_iteration=1)
         out[i] = float(np.sum(w64 * row_losses(objective, y64, _response(objective, raw))))
     return out, float(np.sum(w64))
+
+
+def holdout_loss(
+    batch: EncodedBatch, backend_name: str, model_bytes: bytes, layout: Layout, objective: str
+) -> tuple[float, float]:
+    """``sum(weight x loss)`` of a partition's holdout rows under a finished model (the
+    objective's own loss, in float64), and their weight.
+
+    For a learner that early-stops by itself (``xgboost.dask``): the holdout score is then
+    the weighted mean over the partitions, as :func:`~tabtune.evaluation.holdout_score`
+    computes it on all holdout rows at once.
+    """
+    X = batch.X[batch.n_train :]
+    if len(X) == 0:
+        return 0.0, 0.0
+    y64 = np.asarray(batch.y[batch.n_train :], dtype=np.float64)
+    w64 = np.ones(len(y64))
+    if batch.weight is not None:
+        w64 = np.asarray(batch.weight[batch.n_train :], dtype=np.float64)
+    backend = get_backend(backend_name)
+    prediction = backend.predict(backend.from_bytes(model_bytes), X, layout)
+    return float(np.sum(w64 * row_losses(objective, y64, prediction))), float(np.sum(w64))
 
 
 def stopping_round(curve: np.ndarray, patience: int) -> int:

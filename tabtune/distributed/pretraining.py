@@ -1,4 +1,4 @@
-"""Pooled pretraining on a Dask cluster, with ``lightgbm.dask``.
+"""Pooled pretraining on a Dask cluster, with ``lightgbm.dask`` or ``xgboost.dask``.
 
 The steps (each partition holds whole brands; see :mod:`tabtune.distributed.partitions`):
 
@@ -11,19 +11,22 @@ The steps (each partition holds whole brands; see :mod:`tabtune.distributed.part
 3. the partitions are encoded on the workers
    (:func:`~tabtune.transfer.pooled_batches.encode_batch`: the same rows as the
    single-process path, float32) into ``dask.array`` s;
-4. ``lightgbm.dask`` grows the trees on the rows before the holdout; the holdout loss after
-   every round is summed over the partitions and LightGBM's early-stopping rule applied to it;
-   the model is then grown again on all rows for that many rounds (``regrow_on_all_rows``);
+4. the backend's distributed learner grows the trees on the rows before the holdout and
+   stops early on the holdout; the model is then grown again on all rows for that many rounds
+   (``regrow_on_all_rows``). ``lightgbm.dask`` (``backend: lightgbm``) has no early stopping:
+   it grows every round, the holdout loss after every round is summed over the partitions
+   and LightGBM's early-stopping rule applied to it. ``xgboost.dask`` (``backend: xgboost``)
+   stops by itself on a ``DaskQuantileDMatrix`` of the holdout, as ``xgboost.train`` does in
+   one process;
 5. the partitions' context tables are joined, and the booster, the schema and the context
    become an ordinary estimator, written in tabtune's format and read back (so adaptation,
    the registry and the refresh use it unchanged).
 
 What differs from the single-process fit: LightGBM's distributed learner (data parallel)
 finds each feature's bins on one worker's rows and sums histograms across workers, so the
-trees can differ slightly; ``lightgbm.dask`` has no early stopping, so the first fit grows all
-``n_estimators`` rounds and the round count is picked afterwards from the holdout curve (the
-count the callback would have kept); the stored context table lists the brands partition by
-partition (lookups are the same).
+trees can differ slightly; XGBoost merges the workers' quantile sketches, whose cuts can also
+differ slightly from one sketch of all rows; the stored context table lists the brands
+partition by partition (lookups are the same).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from tabtune.distributed.partitions import (
     WEIGHT,
     Part,
     encode_partition,
+    holdout_loss,
     partition_part,
     partition_statistics,
     read_task_partition,
@@ -69,7 +73,6 @@ from tabtune.transfer.pooled_batches import BatchStatistics, PooledPlan, concat_
 
 __all__ = [
     "DaskPretrainResult",
-    "SUPPORTED_BACKENDS",
     "booster_params",
     "brand_groups",
     "pretrain_on_dask",
@@ -77,8 +80,6 @@ __all__ = [
 
 logger = logging.getLogger("tabtune")
 
-#: Backends with a distributed learner wired here (see docs/architecture.md for XGBoost).
-SUPPORTED_BACKENDS = ("lightgbm",)
 #: Rows a partition aims at (whole brands each, so a big brand makes a bigger one).
 ROWS_PER_PARTITION = 500_000
 
@@ -147,15 +148,6 @@ def _pooled_response(client: Any, cfg: Config, root: str, groups: list[list[str]
     )
 
 
-def _check_backend(cfg: Config) -> None:
-    if cfg.backend not in SUPPORTED_BACKENDS:
-        raise TabTuneInputError(
-            f"pretraining on Dask supports backend {list(SUPPORTED_BACKENDS)}, and the config "
-            f"sets backend: {cfg.backend}; set `backend: lightgbm`, or pretrain in one process "
-            "(no --scheduler, and no refresh.scheduler with refresh.executor: dask)"
-        )
-
-
 def _read(
     client: Any, root: str, groups: list[list[str]], task: TaskConfig, end: Any
 ) -> tuple[Partitions, pd.DataFrame]:
@@ -201,7 +193,18 @@ def _train(
     encoded: Partitions, model: FittedModel, est: Any, plan: PooledPlan, classification: bool
 ) -> tuple[Any, int, dict[str, float]]:
     """The booster, its round count and holdout score: grown on the older rows, stopped on
-    the newest by LightGBM's rule, then grown again on all rows (the single-process rule)."""
+    the newest, then grown again on all rows (the single-process rule), with the backend's
+    distributed learner."""
+    if model.backend.name == "xgboost":
+        return _train_xgboost(encoded, model, est, plan)
+    return _train_lightgbm(encoded, model, est, plan, classification)
+
+
+def _train_lightgbm(
+    encoded: Partitions, model: FittedModel, est: Any, plan: PooledPlan, classification: bool
+) -> tuple[Any, int, dict[str, float]]:
+    """:func:`_train` with ``lightgbm.dask``: every round grown, then the round count LightGBM's
+    early-stopping callback would have kept, read from the holdout curve."""
     native = model.backend.native_params(model.params)
     width = len(model.layout.names)
 
@@ -224,6 +227,64 @@ def _train(
         booster = grow(Part.ALL, n_rounds)
     else:
         booster = model.backend.from_bytes(booster.model_to_string(num_iteration=n_rounds).encode())
+    return booster, n_rounds, scores
+
+
+def _train_xgboost(
+    encoded: Partitions, model: FittedModel, est: Any, plan: PooledPlan
+) -> tuple[Any, int, dict[str, float]]:
+    """:func:`_train` with ``xgboost.dask``: early stopping on a holdout ``DaskQuantileDMatrix``
+    that shares the training matrix's cuts (XGBoost's own rule, as in one process)."""
+    xgb_dask = dask_module("xgboost.dask")
+    layout, client = model.layout, encoded.client
+    # Without nthread, xgboost.dask gives each worker's booster that worker's threads.
+    native = {k: v for k, v in model.backend.native_params(model.params).items() if k != "nthread"}
+    max_bin = int(native.setdefault("max_bin", 256))
+    width = len(layout.names)
+
+    def matrix(part: str, ref: Any = None) -> Any:
+        X, y, w = encoded.arrays(partition_part, part, width=width)
+        return xgb_dask.DaskQuantileDMatrix(
+            client,
+            X,
+            y,
+            weight=w,
+            ref=ref,
+            max_bin=max_bin,
+            feature_names=list(layout.names),
+            feature_types=layout.feature_types,
+            enable_categorical=True,
+        )
+
+    def grow(train: Any, rounds: int, valid: Any = None) -> Any:
+        evals = [] if valid is None else [(valid, "holdout")]
+        out = xgb_dask.train(
+            client,
+            native,
+            train,
+            num_boost_round=int(rounds),
+            evals=evals,
+            early_stopping_rounds=est.early_stopping_rounds if evals else None,
+            verbose_eval=False,
+        )
+        return out["booster"]
+
+    if plan.cut is None:
+        booster = grow(matrix(Part.ALL), est.n_estimators)
+        return booster, int(booster.num_boosted_rounds()), {}
+    train = matrix(Part.TRAIN)
+    booster = grow(train, est.n_estimators, matrix(Part.VALID, ref=train))
+    del train
+    n_rounds = min(int(booster.best_iteration) + 1, int(booster.num_boosted_rounds()))
+    booster = booster[:n_rounds]
+    booster.set_attr(best_iteration=None, best_score=None)
+    model_bytes = model.backend.to_bytes(booster)
+    pieces = encoded.gather(
+        holdout_loss, model.backend.name, model_bytes, layout, model.params.objective
+    )
+    scores = {"global": sum(loss for loss, _ in pieces) / sum(w for _, w in pieces)}
+    if est.regrow_on_all_rows:
+        booster = grow(matrix(Part.ALL), n_rounds)
     return booster, n_rounds, scores
 
 
@@ -267,13 +328,12 @@ def pretrain_on_dask(
     Raises
     ------
     TabTuneInputError
-        Another backend than LightGBM, no usable rows, an unreachable scheduler, a
+        No usable rows, an unreachable scheduler, a
         classification task with other than two classes.
     OptionalDependencyError
         Dask is not installed.
     """
     task = cfg.task(task_name)
-    _check_backend(cfg)
     est = global_estimator(cfg, task)
     t0 = time.perf_counter()
     with dask_client(scheduler, n_workers=cfg.refresh.n_workers) as client:
