@@ -25,6 +25,7 @@ import pytest
 from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, main
 from tabtune.cli.guards import os_error_message
 from tabtune.data.store import CampaignStore
+from tabtune.optional import is_available
 from tabtune.registry import ModelRegistry
 from tests.conftest import write_small_config
 from tests.test_hardening import digest_tree
@@ -494,6 +495,22 @@ _PARENT = textwrap.dedent(
 )
 
 
+_DASK_PARENT = textwrap.dedent(
+    """
+    import os, time
+    from tabtune.parallel import DaskExecutor
+    ex = DaskExecutor(n_workers=2)
+    for outcome in ex.run(time.sleep, {"a": (0.1,), "b": (0.1,)}):
+        assert outcome.ok, outcome.error
+    pids = ex._client.run(os.getpid)
+    for _ in range(2):
+        ex._client.submit(time.sleep, 60, pure=False)  # busy workers
+    print(" ".join(str(p) for p in pids.values()), flush=True)
+    time.sleep(120)
+    """
+)
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -521,5 +538,38 @@ def test_sigkilled_parent_leaves_no_process_pool_workers(tmp_path: Path) -> None
         if parent.poll() is None:
             parent.kill()
         for pid in locals().get("workers", []):
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+@pytest.mark.skipif(not is_available("dask.distributed"), reason="needs dask.distributed")
+def test_sigkilled_parent_leaves_no_local_dask_workers(tmp_path: Path) -> None:
+    """The local cluster's worker processes exit when the refresh that started them is
+    SIGKILLed (its nannies get no chance to stop them). Two mechanisms ensure it: Dask's own
+    (a worker whose nanny's connection drops exits; this test passes without the next one)
+    and tabtune's watchdog, registered as a worker callback."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _DASK_PARENT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    workers: list[int] = []
+    try:
+        workers = [int(p) for p in parent.stdout.readline().split()]
+        assert len(workers) == 2 and all(_alive(p) for p in workers)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in workers), "orphaned Dask workers survived the refresh"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for pid in workers:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
