@@ -64,7 +64,7 @@ refresh: $(STAMP)  ## nightly refresh: make refresh DATE=2025-12-31
 report: $(STAMP)  ## summarise the latest refresh run
 	$(TABTUNE) report $(if $(DATE),--date $(DATE))
 
-bench: $(STAMP)  ## transfer, tuning, refresh, bid, budget, device, scale and Dask-transfer benchmarks, the Facebook export -> docs/benchmarks.md (run on an idle machine)
+bench: $(STAMP)  ## transfer, tuning, refresh, bid, budget, device, scale, Dask-transfer and run-state benchmarks, the Facebook export -> docs/benchmarks.md (run on an idle machine)
 	$(BIN)/python -m benchmarks.transfer
 	$(BIN)/python -m benchmarks.tuning
 	$(BIN)/python -m benchmarks.refresh
@@ -74,6 +74,7 @@ bench: $(STAMP)  ## transfer, tuning, refresh, bid, budget, device, scale and Da
 	$(BIN)/python -m benchmarks.facebook
 	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.dask_transfer
+	$(BIN)/python -m benchmarks.run_state
 
 clean:  ## remove generated data, models, runs, outputs and the leaf cache
 	rm -rf data/campaigns data/truth models runs outputs cache

@@ -460,7 +460,7 @@ def render(out: dict[str, Any], command: str) -> str:
         "global model on the holdout; write: predictions and bids for the next day as Parquet. "
         "other: the rest of a brand's job (config validation, registry look-ups). Run overhead: "
         "wall time not inside any brand's job (per worker): appending the day, listing brands, "
-        "rewriting state.json after each brand, the report with its plots, pool start-up.",
+        "appending each brand to the run journal, the report with its plots, pool start-up.",
         "",
         md_table(
             ["night", "executor", "brand s (sum)", *STEPS, "other", "run overhead s"],

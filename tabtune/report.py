@@ -619,8 +619,11 @@ def load_run(runs_dir: str | Path, task: str = DEFAULT_TASK, date: str | None = 
     run_dir = find_run(runs_dir, task, date)
     report_path = run_dir / REPORT_JSON
     if not report_path.is_file():
+        from tabtune.refresh.state import replay_journal  # the refresh imports this module
+
         state_path = run_dir / STATE_JSON
         state = check_run_file(_read_json(state_path), state_path, "state")
+        state = check_run_file(replay_journal(state_path, state), state_path, "state")
         return StoredRun(run_dir=run_dir, report=None, state=state)
     report = check_run_file(_read_json(report_path), report_path)
     if not (run_dir / REPORT_HTML).is_file():

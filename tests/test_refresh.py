@@ -210,6 +210,38 @@ def test_state_round_trip_and_damaged_state(tmp_path: Path) -> None:
         load_state(path)
 
 
+def test_records_are_journaled_not_rewritten_and_replayed(tmp_path: Path) -> None:
+    """A brand's record is appended to the journal (state.json is not rewritten); reading
+    the state replays this run's lines, skips a line cut short at the end, ignores another
+    run's lines and refuses a damaged line before the end; saving the state drops the
+    journal."""
+    from tabtune.refresh import JOURNAL_NAME, append_record
+
+    path = tmp_path / "runs" / "2024-04-28" / "state.json"
+    state = new_state(D, "bid", started_at="t1", global_model="g")
+    save_state(path, state)
+    written = path.read_bytes()
+    journal = path.with_name(JOURNAL_NAME)
+    other_run = {"run": "t0", "record": record("z", "promoted").to_dict()}
+    journal.write_text(json.dumps(other_run) + "\n")
+    state = append_record(path, state, record("a", "failed", reason="boom"))
+    state = append_record(path, state, record("b", "kept"))
+    state = append_record(path, state, record("a", "promoted"))
+    assert path.read_bytes() == written  # appending never rewrites the state
+    loaded = load_state(path)
+    assert loaded == state and sorted(loaded["brands"]) == ["a", "b"]
+    assert loaded["brands"]["a"]["status"] == "promoted"  # the later line wins
+    with journal.open("ab") as fh:  # a run killed while appending a line
+        fh.write(b'{"run": "t1", "record": {"brand_id": "c", "sta')
+    assert sorted(load_state(path)["brands"]) == ["a", "b"]
+    lines = journal.read_bytes().split(b"\n")
+    journal.write_bytes(b"\n".join([lines[0], b"{oops", *lines[1:]]))
+    with pytest.raises(TabTuneInputError, match=r"state.journal is damaged \(line 2"):
+        load_state(path)
+    save_state(path, state)
+    assert not journal.exists() and load_state(path) == state
+
+
 def test_build_report_counts_sorts_and_sums() -> None:
     state = new_state(D, "bid", started_at="2024-04-29T01:00:00+00:00", global_model="g")
     state["finished_at"] = "2024-04-29T01:00:30+00:00"

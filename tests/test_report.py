@@ -171,15 +171,20 @@ def test_report_cli_on_an_unfinished_run_says_how_to_resume(tmp_path: Path, caps
         "format_version": 1,
         "date": "2024-04-30",
         "task": "bid",
+        "started_at": "t0",
         "finished_at": None,
         "brands": {"b0": {"status": "promoted"}, "b1": {"status": "failed"}},
     }
     (run / "state.json").write_text(json.dumps(state))
+    # brands done since the state was last written whole are in its journal
+    line = {"run": "t0", "record": {"brand_id": "b2", "status": "kept"}}
+    (run / "state.journal").write_text(json.dumps(line) + "\n")
     cfg = SimpleNamespace(runs_dir=tmp_path / "runs")
     assert run_report_cli(cfg, SimpleNamespace(date="2024-04-30")) == 0
     out = capsys.readouterr().out
     assert "not finished" in out and "refresh --date 2024-04-30" in out
-    assert "promoted 1" in out and "failed 1" in out
+    assert "3 brands recorded" in out
+    assert "promoted 1" in out and "failed 1" in out and "kept 1" in out
 
 
 def test_summary_and_plot_name_the_metric_of_the_run() -> None:

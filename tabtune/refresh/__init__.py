@@ -73,6 +73,7 @@ from tabtune.refresh.promotion import (
 from tabtune.refresh.run import LOCK_NAME, refresh, refresh_range
 from tabtune.refresh.state import (
     DONE_STATUSES,
+    JOURNAL_NAME,
     REPORT_NAME,
     STATE_FORMAT,
     STATE_NAME,
@@ -80,6 +81,7 @@ from tabtune.refresh.state import (
     BrandRecord,
     Decision,
     RunReport,
+    append_record,
     build_report,
     load_state,
     new_state,
@@ -92,6 +94,7 @@ from tabtune.refresh.state import (
 __all__ = [
     "DECISIONS",
     "DONE_STATUSES",
+    "JOURNAL_NAME",
     "LOCK_NAME",
     "REPORT_NAME",
     "STATE_FORMAT",
@@ -101,6 +104,7 @@ __all__ = [
     "Challenge",
     "Decision",
     "RunReport",
+    "append_record",
     "build_challenger",
     "build_report",
     "challenge",

@@ -34,12 +34,12 @@ from tabtune.refresh.state import (
     STATE_NAME,
     BrandRecord,
     RunReport,
+    append_record,
     build_report,
     load_state,
     new_state,
     parse_date,
     pending_brands,
-    record_brand,
     save_state,
 )
 from tabtune.registry import RegistryLockedError
@@ -231,8 +231,7 @@ def _refresh_date(
         for outcome in executor.run(refresh_brand, jobs):
             data = outcome.value if outcome.error is None else _failure(outcome.key, outcome.error)
             record = BrandRecord.from_dict(data)
-            state = record_brand(state, record)
-            save_state(state_path, state)
+            state = append_record(state_path, state, record)
             update(advance=1, status=f"{record.brand_id}: {record.status}")
 
     # The report goes first: a run killed between the two writes is finished again on rerun.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -26,12 +27,14 @@ __all__ = [
     "DONE_STATUSES",
     "REPORT_NAME",
     "STATE_FORMAT",
+    "JOURNAL_NAME",
     "STATE_NAME",
     "STATUSES",
     "STEPS",
     "BrandRecord",
     "Decision",
     "RunReport",
+    "append_record",
     "build_report",
     "finite_or_none",
     "load_state",
@@ -39,6 +42,7 @@ __all__ = [
     "parse_date",
     "pending_brands",
     "record_brand",
+    "replay_journal",
     "save_state",
     "state_problem",
 ]
@@ -49,6 +53,10 @@ STATUSES = ("promoted", "kept", "cold_start", "skipped", "failed")
 DONE_STATUSES = frozenset({"promoted", "kept", "cold_start", "skipped"})
 STATE_FORMAT = 1
 STATE_NAME = "state.json"
+#: Beside ``state.json``: one line per brand recorded since the state was last written whole.
+#: Appending a line costs the record; rewriting the state after every brand cost the whole
+#: state, which grows with the brands (about 1 kB each): quadratic in a night of thousands.
+JOURNAL_NAME = "state.journal"
 REPORT_NAME = "report.json"
 #: The timed steps of a brand (:attr:`BrandRecord.timings`).
 STEPS = ("load", "train", "evaluate", "write")
@@ -273,7 +281,8 @@ def build_report(state: Mapping[str, Any]) -> RunReport:
 
 
 def load_state(path: Path) -> dict[str, Any] | None:
-    """Read ``state.json``; ``None`` when the run never started.
+    """Read ``state.json`` with its journal (:func:`replay_journal`); ``None`` when the run
+    never started.
 
     Raises
     ------
@@ -295,6 +304,7 @@ def load_state(path: Path) -> dict[str, Any] | None:
             f"{data.get('format_version') if isinstance(data, dict) else '?'}); "
             "move it away to start the date over"
         )
+    data = replay_journal(Path(path), data)
     problem = state_problem(data)
     if problem is not None:
         raise TabTuneInputError(
@@ -351,9 +361,69 @@ def _json_bytes(data: Any) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n").encode("utf-8")
 
 
+def _journal(path: Path) -> Path:
+    return Path(path).with_name(JOURNAL_NAME)
+
+
 def save_state(path: Path, state: Mapping[str, Any]) -> None:
-    """Replace ``state.json`` atomically (readers and a killed run see old or new, never half)."""
+    """Replace ``state.json`` atomically (readers and a killed run see old or new, never half),
+    then drop the journal, whose records the state now holds (a run killed in between replays
+    them again: the same records)."""
     atomic_write_bytes(path, _json_bytes(state))
+    _journal(path).unlink(missing_ok=True)
+
+
+def append_record(path: Path, state: Mapping[str, Any], record: BrandRecord) -> dict[str, Any]:
+    """Record a brand: ``state`` with the record (:func:`record_brand`), and the record
+    appended as one line to the journal beside ``state.json`` (``path``), flushed to disk.
+
+    The line names its run (``started_at``), so a journal left by another run of the date is
+    never replayed into this one (see :func:`replay_journal`).
+    """
+    line = json.dumps({"run": state["started_at"], "record": record.to_dict()}, allow_nan=False)
+    with open(_journal(path), "ab") as fh:
+        fh.write(line.encode("utf-8") + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return record_brand(state, record)
+
+
+def replay_journal(path: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` (read from ``path``, a ``state.json``) with the records of its journal.
+
+    Only the lines of this run (their ``run`` is the state's ``started_at``) count, later
+    lines over earlier ones. A last line cut short (a run killed while appending it) is
+    skipped: that brand is done again.
+
+    Raises
+    ------
+    TabTuneInputError
+        A line before the last is not a record (the journal was edited or damaged).
+    """
+    journal = _journal(path)
+    try:
+        raw = journal.read_bytes()
+    except FileNotFoundError:
+        return state
+    lines = raw.split(b"\n")
+    brands = dict(state.get("brands", {}))
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            record = entry["record"] if entry.get("run") == state.get("started_at") else None
+            brand = None if record is None else str(record["brand_id"])
+        except (ValueError, TypeError, KeyError, AttributeError):
+            if i == len(lines) - 1:
+                continue  # cut short while it was appended: not recorded
+            raise TabTuneInputError(
+                f"run journal {journal} is damaged (line {i + 1} is not a brand record); "
+                f"move it and {Path(path).name} away to start the date over"
+            ) from None
+        if brand is not None:
+            brands[brand] = record
+    return {**state, "brands": brands}
 
 
 def finite_or_none(value: Any) -> float | None:
