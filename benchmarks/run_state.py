@@ -136,7 +136,7 @@ def render(out: dict[str, Any], command: str) -> str:
     ]  # fmt: skip
     return "\n".join(
         [
-            "### Refresh: recording each brand (run state)",
+            "## Refresh: recording each brand (run state)",
             "",
             f"`{command}` on {out['machine']}. The bookkeeping alone of a night of N brands "
             "(records shaped like a refresh's, no model trained), both ways: the state "

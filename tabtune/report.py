@@ -31,12 +31,14 @@ from tabtune.registry.layout import check_name
 
 __all__ = [
     "DEFAULT_TASK",
+    "JOURNAL_NAME",
     "StoredRun",
     "check_run_file",
     "find_run",
     "load_history",
     "load_run",
     "render_html",
+    "replay_journal",
     "run_dir_for",
     "served_score",
     "state_lines",
@@ -51,6 +53,11 @@ DEFAULT_TASK = "bid"
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
 STATE_JSON = "state.json"
+#: Beside ``state.json``: one line per brand recorded since the state was last written whole
+#: (:func:`tabtune.refresh.state.append_record`). Appending a line costs the record; rewriting
+#: the state after every brand cost the whole state, which grows with the brands (about 1 kB
+#: each): quadratic in a night of thousands.
+JOURNAL_NAME = "state.journal"
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _STATUS_ORDER = ("promoted", "kept", "cold_start", "skipped", "failed")
 _STATUS_COLOURS = {
@@ -619,8 +626,6 @@ def load_run(runs_dir: str | Path, task: str = DEFAULT_TASK, date: str | None = 
     run_dir = find_run(runs_dir, task, date)
     report_path = run_dir / REPORT_JSON
     if not report_path.is_file():
-        from tabtune.refresh.state import replay_journal  # the refresh imports this module
-
         state_path = run_dir / STATE_JSON
         state = check_run_file(_read_json(state_path), state_path, "state")
         state = check_run_file(replay_journal(state_path, state), state_path, "state")
@@ -638,6 +643,44 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise TabTuneInputError(f"{path} is not valid JSON ({exc}); {_RUN_FIX}") from None
+
+
+def replay_journal(path: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` (read from ``path``, a ``state.json``) with the records of its journal.
+
+    Only the lines of this run (their ``run`` is the state's ``started_at``) count, later
+    lines over earlier ones. A last line cut short (a run killed while appending it) is
+    skipped: that brand is done again.
+
+    Raises
+    ------
+    TabTuneInputError
+        A line before the last is not a record (the journal was edited or damaged).
+    """
+    journal = Path(path).with_name(JOURNAL_NAME)
+    try:
+        raw = journal.read_bytes()
+    except FileNotFoundError:
+        return state
+    lines = raw.split(b"\n")
+    brands = dict(state.get("brands", {}))
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            record = entry["record"] if entry.get("run") == state.get("started_at") else None
+            brand = None if record is None else str(record["brand_id"])
+        except (ValueError, TypeError, KeyError, AttributeError):
+            if i == len(lines) - 1:
+                continue  # cut short while it was appended: not recorded
+            raise TabTuneInputError(
+                f"run journal {journal} is damaged (line {i + 1} is not a brand record); "
+                f"move it and {Path(path).name} away to start the date over"
+            ) from None
+        if brand is not None:
+            brands[brand] = record
+    return {**state, "brands": brands}
 
 
 def state_lines(state: Mapping[str, Any], path: Path) -> list[str]:

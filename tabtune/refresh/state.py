@@ -22,6 +22,7 @@ import pandas as pd
 
 from tabtune.atomic import atomic_write_bytes
 from tabtune.errors import TabTuneInputError
+from tabtune.report import JOURNAL_NAME, replay_journal
 
 __all__ = [
     "DONE_STATUSES",
@@ -53,10 +54,6 @@ STATUSES = ("promoted", "kept", "cold_start", "skipped", "failed")
 DONE_STATUSES = frozenset({"promoted", "kept", "cold_start", "skipped"})
 STATE_FORMAT = 1
 STATE_NAME = "state.json"
-#: Beside ``state.json``: one line per brand recorded since the state was last written whole.
-#: Appending a line costs the record; rewriting the state after every brand cost the whole
-#: state, which grows with the brands (about 1 kB each): quadratic in a night of thousands.
-JOURNAL_NAME = "state.journal"
 REPORT_NAME = "report.json"
 #: The timed steps of a brand (:attr:`BrandRecord.timings`).
 STEPS = ("load", "train", "evaluate", "write")
@@ -386,44 +383,6 @@ def append_record(path: Path, state: Mapping[str, Any], record: BrandRecord) -> 
         fh.flush()
         os.fsync(fh.fileno())
     return record_brand(state, record)
-
-
-def replay_journal(path: Path, state: dict[str, Any]) -> dict[str, Any]:
-    """``state`` (read from ``path``, a ``state.json``) with the records of its journal.
-
-    Only the lines of this run (their ``run`` is the state's ``started_at``) count, later
-    lines over earlier ones. A last line cut short (a run killed while appending it) is
-    skipped: that brand is done again.
-
-    Raises
-    ------
-    TabTuneInputError
-        A line before the last is not a record (the journal was edited or damaged).
-    """
-    journal = _journal(path)
-    try:
-        raw = journal.read_bytes()
-    except FileNotFoundError:
-        return state
-    lines = raw.split(b"\n")
-    brands = dict(state.get("brands", {}))
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            record = entry["record"] if entry.get("run") == state.get("started_at") else None
-            brand = None if record is None else str(record["brand_id"])
-        except (ValueError, TypeError, KeyError, AttributeError):
-            if i == len(lines) - 1:
-                continue  # cut short while it was appended: not recorded
-            raise TabTuneInputError(
-                f"run journal {journal} is damaged (line {i + 1} is not a brand record); "
-                f"move it and {Path(path).name} away to start the date over"
-            ) from None
-        if brand is not None:
-            brands[brand] = record
-    return {**state, "brands": brands}
 
 
 def finite_or_none(value: Any) -> float | None:
