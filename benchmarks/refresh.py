@@ -453,7 +453,7 @@ def render(out: dict[str, Any], command: str) -> str:
         "inside the worker around each step, summed over brands; the run's `timings` holds the "
         "same sums), as shares of the summed per-brand wall time. "
         "load: read the brand's rows up to the date, build the task's features, get the global "
-        "model (from a per-process cache of 8 models, so it is read again every few brands) and "
+        "model (from a per-process cache of the 8 most recently used models) and "
         "pick the holdout window; train: adapt the global model "
         "(`auto` fits and compares its candidate strategies) and publish the challenger to the "
         "registry; evaluate: load the stored challenger and score champion, challenger and "

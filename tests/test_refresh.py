@@ -694,3 +694,33 @@ def test_challenge_without_a_champion_repeats_the_newest_challengers_choice(
         cfg, task, glob, own, window, date=tomorrow, global_id="g2", previous_choice=newest
     )
     assert other.challenger.selection_["date"] == tomorrow.isoformat()
+
+
+def test_a_worker_keeps_the_global_model_loaded(monkeypatch, tmp_path: Path) -> None:
+    """The per-process model cache evicts the least recently used model, never all at once:
+    the global model, asked for by every brand, is read once for a night of many brands."""
+    from types import SimpleNamespace
+
+    from tabtune.refresh import brand as brand_module
+
+    loads: list[str] = []
+
+    class Registry:
+        def from_id(self, model_id: str) -> str:
+            return model_id
+
+    def load_model(ref: str, task: object) -> object:
+        loads.append(ref)
+        return object()
+
+    monkeypatch.setattr(brand_module, "registry_for", lambda cfg: Registry())
+    monkeypatch.setattr(brand_module, "load_model", load_model)
+    monkeypatch.setattr(brand_module, "_MODEL_CACHE", type(brand_module._MODEL_CACHE)())
+    cfg = SimpleNamespace(models_dir=tmp_path)
+    first = brand_module._load_version(cfg, None, "global/bid/v0001")
+    for i in range(3 * brand_module.MODEL_CACHE_SIZE):
+        assert brand_module._load_version(cfg, None, "global/bid/v0001") is first
+        brand_module._load_version(cfg, None, f"brands/b{i}/bid/v0001")
+    assert loads.count("global/bid/v0001") == 1
+    assert len(loads) == 1 + 3 * brand_module.MODEL_CACHE_SIZE  # each brand's model read once
+    assert len(brand_module._MODEL_CACHE) == brand_module.MODEL_CACHE_SIZE

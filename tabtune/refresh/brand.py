@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,16 +45,26 @@ __all__ = ["adaptation_error", "refresh_brand"]
 logger = logging.getLogger("tabtune.refresh")
 
 
-_MODEL_CACHE: dict[tuple[str, str], Any] = {}
+#: Models loaded by this process, least recently used first (a worker's cache).
+_MODEL_CACHE: OrderedDict[tuple[str, str], Any] = OrderedDict()
+#: Models a worker keeps loaded.
+MODEL_CACHE_SIZE = 8
 
 
 def _load_version(cfg: Config, task: TaskConfig, model_id: str) -> Any:
+    """A registry model, from this process's cache of the :data:`MODEL_CACHE_SIZE` most
+    recently used. The global model, used by every brand, stays loaded: the cache used to be
+    cleared whole when full, so a worker re-read the global model every few brands, and that
+    read grows with the store's brands (its brand-context table)."""
     key = (str(Path(cfg.models_dir).absolute()), model_id)
-    if key not in _MODEL_CACHE:
-        if len(_MODEL_CACHE) > 8:
-            _MODEL_CACHE.clear()
-        _MODEL_CACHE[key] = load_model(registry_for(cfg).from_id(model_id), task)
-    return _MODEL_CACHE[key]
+    if key in _MODEL_CACHE:
+        _MODEL_CACHE.move_to_end(key)
+        return _MODEL_CACHE[key]
+    model = load_model(registry_for(cfg).from_id(model_id), task)
+    _MODEL_CACHE[key] = model
+    while len(_MODEL_CACHE) > MODEL_CACHE_SIZE:
+        _MODEL_CACHE.popitem(last=False)
+    return model
 
 
 def _current_champion(
