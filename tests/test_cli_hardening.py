@@ -519,39 +519,12 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
-def test_sigkilled_parent_leaves_no_process_pool_workers(tmp_path: Path) -> None:
+def _workers_outlive_a_sigkilled_parent(script: str) -> list[int]:
+    """Run ``script`` (which prints its worker pids, then waits), SIGKILL it, and return the
+    workers still alive 15 seconds later (killed afterwards, so none is left behind)."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     parent = subprocess.Popen(
-        [sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, text=True, env=env
-    )
-    try:
-        workers = [int(p) for p in parent.stdout.readline().split()]
-        assert len(workers) == 2 and all(_alive(p) for p in workers)
-        parent.send_signal(signal.SIGKILL)
-        parent.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(_alive(p) for p in workers), "orphaned workers survived their parent"
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-        for pid in locals().get("workers", []):
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
-@pytest.mark.skipif(not is_available("dask.distributed"), reason="needs dask.distributed")
-def test_sigkilled_parent_leaves_no_local_dask_workers(tmp_path: Path) -> None:
-    """The local cluster's worker processes exit when the refresh that started them is
-    SIGKILLed (its nannies get no chance to stop them). Two mechanisms ensure it: Dask's own
-    (a worker whose nanny's connection drops exits; this test passes without the next one)
-    and tabtune's watchdog, registered as a worker callback."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    parent = subprocess.Popen(
-        [sys.executable, "-c", _DASK_PARENT],
+        [sys.executable, "-c", script],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -566,10 +539,25 @@ def test_sigkilled_parent_leaves_no_local_dask_workers(tmp_path: Path) -> None:
         deadline = time.monotonic() + 15
         while any(_alive(p) for p in workers) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not any(_alive(p) for p in workers), "orphaned Dask workers survived the refresh"
+        return [p for p in workers if _alive(p)]
     finally:
         if parent.poll() is None:
             parent.kill()
         for pid in workers:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_sigkilled_parent_leaves_no_process_pool_workers() -> None:
+    assert not _workers_outlive_a_sigkilled_parent(_PARENT), "orphaned workers survived"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+@pytest.mark.skipif(not is_available("dask.distributed"), reason="needs dask.distributed")
+def test_sigkilled_parent_leaves_no_local_dask_workers() -> None:
+    """The local cluster's worker processes exit when the refresh that started them is
+    SIGKILLed (its nannies get no chance to stop them). Two mechanisms ensure it: Dask's own
+    (a worker whose nanny's connection drops exits; this test passes without the next one)
+    and tabtune's watchdog, registered as a worker callback."""
+    assert not _workers_outlive_a_sigkilled_parent(_DASK_PARENT), "orphaned Dask workers"
