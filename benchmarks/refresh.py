@@ -10,9 +10,11 @@ has a champion yet and every brand with enough rows chooses its strategy and tra
 challenger. The second night (the last day) is timed too: brands with a champion repeat its
 strategy choice in one fit (``adaptation.reselect_every_days``), as on most nights. Each night
 also records the bytes its new brand versions take in the registry: as stored (an adapted
-model is a delta on its global model) and as full copies would have taken (each delta's
-manifest records its full model file's size), per brand of the night; and the registry's size
-after the night's retention policy (``registry.keep_versions``).
+model's trees are a delta on its global model's, its brand-context table an overlay on the
+global model's table) and as full copies would have taken (each delta's manifest records its
+full model file's size; the overlay is applied to measure the whole table's manifest), per
+brand of the night; and the registry's size after the night's retention policy
+(``registry.keep_versions``).
 
 The config is ``configs/default.yaml`` with paths moved into the temporary folder and
 ``device: cpu``: default model and adaptation parameters (``adaptation.n_jobs: 1``, one
@@ -42,7 +44,8 @@ from benchmarks.common import RAW_DIR, ROOT, machine, md_table, write_raw, write
 from tabtune.config import Config, load_config
 from tabtune.data.store import CampaignStore
 from tabtune.data.synth import simulate
-from tabtune.estimators.deltas import DELTA_FILE
+from tabtune.estimators.context_overlay import apply_context_overlay, is_overlay
+from tabtune.estimators.deltas import DELTA_FILE, read_full_model
 from tabtune.pipeline import pretrain
 from tabtune.refresh import STATUSES, RunReport, refresh
 from tabtune.registry import ModelRegistry
@@ -85,25 +88,46 @@ def _registry_view(cfg: Config) -> dict[str, tuple[str | None, int]]:
     return {r["id"]: (r["champion"], r["versions"]) for r in ModelRegistry(cfg.models_dir).list()}
 
 
-def _version_bytes(cfg: Config) -> dict[str, tuple[int, int]]:
-    """Per brand version folder: (bytes as stored, bytes had its model been a full copy)."""
-    out = {}
-    for version in Path(cfg.models_dir).glob("brands/*/*/v*"):
-        stored = sum(f.stat().st_size for f in version.rglob("*") if f.is_file())
-        full = stored
-        for manifest in version.glob("*/manifest.json"):
-            delta = json.loads(manifest.read_text()).get("delta")
-            if delta:
-                full += int(delta["model_bytes"]) - (manifest.parent / DELTA_FILE).stat().st_size
-        out[str(version)] = (stored, full)
-    return out
+def _version_bytes(cfg: Config) -> dict[str, int]:
+    """Per brand version folder: bytes as stored."""
+    return {
+        str(version): sum(f.stat().st_size for f in version.rglob("*") if f.is_file())
+        for version in Path(cfg.models_dir).glob("brands/*/*/v*")
+    }
 
 
-def _storage(cfg: Config, before: dict[str, tuple[int, int]], brands: int) -> dict[str, Any]:
+def _manifest_text(manifest: dict[str, Any]) -> str:
+    """A manifest as :func:`tabtune.boosting.base.write_model_dir` writes it."""
+    return json.dumps(manifest, indent=2, sort_keys=True)
+
+
+def _full_copy_bytes(version: Path, stored: int, contexts: dict[Path, Any]) -> int:
+    """Bytes the version would take had its model been a full copy: its native model file
+    instead of a delta on the base's trees, its whole brand-context table instead of an
+    overlay on the base's (``contexts`` caches the bases' tables)."""
+    full = stored
+    for path in version.glob("*/manifest.json"):
+        manifest = json.loads(path.read_text())
+        delta = manifest.get("delta")
+        if delta:
+            full += int(delta["model_bytes"]) - (path.parent / DELTA_FILE).stat().st_size
+        overlay = manifest.get("brand_context")
+        if is_overlay(overlay):
+            base = (path.parent / overlay["overlay_on"]["path"]).resolve()
+            if base not in contexts:
+                contexts[base] = read_full_model(base)[0]["brand_context"]
+            whole = {**manifest, "brand_context": apply_context_overlay(contexts[base], overlay)}
+            full += len(_manifest_text(whole).encode()) - len(_manifest_text(manifest).encode())
+    return full
+
+
+def _storage(cfg: Config, before: dict[str, int], brands: int) -> dict[str, Any]:
     """What a night added to the registry's brand versions, per brand of the night."""
     after = _version_bytes(cfg)
-    new = [after[k] for k in after.keys() - before.keys()]
-    stored, full = sum(n[0] for n in new), sum(n[1] for n in new)
+    contexts: dict[Path, Any] = {}
+    new = after.keys() - before.keys()
+    stored = sum(after[k] for k in new)
+    full = sum(_full_copy_bytes(Path(k), after[k], contexts) for k in new)
     total = sum(f.stat().st_size for f in Path(cfg.models_dir).rglob("*") if f.is_file())
     return {
         "versions": len(new),
@@ -496,7 +520,9 @@ def _storage_lines(runs: list[dict[str, Any]]) -> list[str]:
         "Bytes of the brand versions each night published, per brand of the night: as full "
         "copies of the adapted models (what every version took before deltas) and as stored "
         "(an adapted model is a delta on its global model: refitted leaf values and new "
-        "trees; `scratch` stays a full copy). Registry MB: the whole registry (global model "
+        "trees, `scratch` trees stay a full copy; its brand-context table is an overlay on "
+        "the global model's table, since saved-model format 4). Registry MB: the whole "
+        "registry (global model "
         "included) after the night's retention policy (`registry.keep_versions`).",
         "",
         md_table(

@@ -35,11 +35,13 @@ from typing import Any
 
 from tabtune.boosting.base import read_model_dir
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
+from tabtune.estimators.context_overlay import apply_context_overlay, context_overlay, is_overlay
 
 __all__ = [
     "DELTA_FILE",
     "DELTA_FORMATS",
     "clear_base_cache",
+    "encode_context",
     "encode_delta",
     "read_full_model",
     "registry_location",
@@ -63,8 +65,8 @@ _LEVEL = 6
 _lock = threading.Lock()
 # model sha256 -> the directories this process read a model with that sha256 from
 _STORED_AT: dict[str, set[Path]] = {}
-# (directory, its files' identity) -> (full model sha256, prepared base)
-_BASES: OrderedDict[tuple[Any, ...], tuple[str, Any]] = OrderedDict()
+# (directory, its files' identity) -> (full model sha256, prepared base, its brand context)
+_BASES: OrderedDict[tuple[Any, ...], tuple[str, Any, Any]] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -144,8 +146,9 @@ def _identity(directory: Path) -> tuple[Any, ...]:
     return (str(directory), tuple(entries))
 
 
-def _prepared_base(directory: Path, backend: str, depth: int) -> tuple[str, Any]:
-    """(full model sha256, the codec's parsed form) of the model at ``directory`` (cached)."""
+def _prepared_base(directory: Path, backend: str, depth: int) -> tuple[str, Any, Any]:
+    """(full model sha256, the codec's parsed form, the manifest's brand context in JSON form)
+    of the model at ``directory`` (cached)."""
     key = (backend, *_identity(directory))
     with _lock:
         if key in _BASES:
@@ -156,7 +159,7 @@ def _prepared_base(directory: Path, backend: str, depth: int) -> tuple[str, Any]
         raise ModelIntegrityError(
             f"{directory} holds a {manifest.get('backend')} model, not a {backend} one"
         )
-    value = (_sha(data), _CODECS[backend]().prepare(data))
+    value = (_sha(data), _CODECS[backend]().prepare(data), manifest.get("brand_context"))
     with _lock:
         _BASES[key] = value
         while len(_BASES) > _CACHE_SIZE:
@@ -198,7 +201,7 @@ def encode_delta(
         return None
     base_dir, _, base_id = found
     try:
-        sha, base = _prepared_base(base_dir, str(backend), 0)
+        sha, base, _ = _prepared_base(base_dir, str(backend), 0)
         if sha != base_sha:
             return None
         codec = _CODECS[str(backend)]()
@@ -254,6 +257,9 @@ def read_full_model(
         ``path`` holds no saved model.
     """
     manifest, data = read_model_dir(path)
+    context = manifest.get("brand_context")
+    if is_overlay(context):
+        manifest = {**manifest, "brand_context": _context_of(Path(path), manifest, context, depth)}
     info = manifest.get("delta")
     if info is None:
         _remember(Path(path), str(manifest.get("model_sha256")))
@@ -262,6 +268,104 @@ def read_full_model(
     manifest = {**manifest, "model_file": info["model_file"], "model_sha256": info["model_sha256"]}
     _remember(Path(path), info["model_sha256"])
     return manifest, full
+
+
+def encode_context(
+    target: str | os.PathLike[str], manifest: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The manifest's brand context as an overlay on its base's table, for a model saved at
+    ``target`` (:mod:`tabtune.estimators.context_overlay`).
+
+    None (keep the whole table) unless the model has a base (``base_model_id``, any strategy)
+    that this process read from a registry version, ``target`` lies in the same registry, and
+    the overlay rebuilds the table exactly.
+    """
+    backend, base_sha = manifest.get("backend"), manifest.get("base_model_id")
+    context = manifest.get("brand_context")
+    if backend not in _CODECS or not base_sha or not isinstance(context, Mapping):
+        return None
+    where = Path(os.path.abspath(target))
+    found = _base_for(where, str(base_sha))
+    if found is None:
+        return None
+    base_dir, _, base_id = found
+    try:
+        sha, _, base_context = _prepared_base(base_dir, str(backend), 0)
+    except (ModelIntegrityError, TabTuneInputError, OSError, ValueError, KeyError, TypeError):
+        return None
+    if sha != base_sha or not isinstance(base_context, Mapping):
+        return None
+    on = {
+        "id": base_id,
+        "path": PurePosixPath(Path(os.path.relpath(base_dir, where))).as_posix(),
+        "model_sha256": sha,
+    }
+    model_context = json.loads(json.dumps(context, allow_nan=False))
+    return context_overlay(base_context, model_context, on)
+
+
+def _context_of(path: Path, manifest: Mapping[str, Any], overlay: Any, depth: int) -> Any:
+    """The brand-context table a manifest's overlay describes, from its base's table."""
+    try:
+        base = overlay["overlay_on"]
+        base_id, base_sha, relative = str(base["id"]), str(base["model_sha256"]), base["path"]
+    except (KeyError, TypeError) as exc:
+        raise ModelIntegrityError(
+            f"{path}: the manifest's brand-context overlay is malformed ({exc})"
+        ) from None
+    _, _, base_context = _checked_base(
+        path,
+        str(manifest.get("backend")),
+        base_id,
+        base_sha,
+        relative,
+        depth,
+        "this model's brand context is stored as an overlay",
+    )
+    try:
+        if not isinstance(base_context, Mapping):
+            raise ValueError(f"{base_id} has no brand-context table")
+        return apply_context_overlay(base_context, overlay)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ModelIntegrityError(
+            f"{path}: the brand-context overlay on {base_id} cannot be applied: {exc}"
+        ) from None
+
+
+def _checked_base(
+    path: Path,
+    backend: str,
+    base_id: str,
+    base_sha: str,
+    relative: str,
+    depth: int,
+    stored: str,
+) -> tuple[str, Any, Any]:
+    """The prepared base that ``path``'s trees or brand context is stored on (``stored`` says
+    which, in the error messages), checked against the sha256 the manifest names."""
+    if backend not in _CODECS:
+        raise ModelIntegrityError(f"{path}: a {backend} model cannot be stored as a delta")
+    if depth >= _MAX_DEPTH:
+        raise ModelIntegrityError(f"{path}: deltas on deltas deeper than {_MAX_DEPTH} levels")
+    base_dir = Path(os.path.normpath(path / relative))
+    fix = (
+        f"Restore {base_id} (model sha256 {base_sha}) into the registry, for example from a "
+        "backup, or publish this model again as a full copy (`tabtune finetune --brand ...` "
+        "or the next `tabtune refresh` writes it against the current global model)"
+    )
+    try:
+        prepared = _prepared_base(base_dir, backend, depth)
+    except (TabTuneInputError, ModelIntegrityError, FileNotFoundError, NotADirectoryError) as exc:
+        problem = "is missing" if not base_dir.is_dir() else f"cannot be read ({exc})"
+        raise ModelIntegrityError(
+            f"{path}: {stored} on its base {base_id} (at {base_dir}), which {problem}. {fix}"
+        ) from None
+    if prepared[0] != base_sha:
+        raise ModelIntegrityError(
+            f"{path}: {stored} on its base {base_id} (at {base_dir}), whose model changed: "
+            f"sha256 {prepared[0]}, expected {base_sha}. {fix}"
+        )
+    return prepared
 
 
 def _rebuild(path: Path, manifest: Mapping[str, Any], info: Any, data: bytes, depth: int) -> bytes:
@@ -278,27 +382,9 @@ def _rebuild(path: Path, manifest: Mapping[str, Any], info: Any, data: bytes, de
         raise ModelIntegrityError(
             f"{path}: delta format {fmt!r} of a {backend} model is not readable by this tabtune"
         )
-    if depth >= _MAX_DEPTH:
-        raise ModelIntegrityError(f"{path}: deltas on deltas deeper than {_MAX_DEPTH} levels")
-    base_dir = Path(os.path.normpath(path / relative))
-    fix = (
-        f"Restore {base_id} (model sha256 {base_sha}) into the registry, for example from a "
-        "backup, or publish this model again as a full copy (`tabtune finetune --brand ...` "
-        "or the next `tabtune refresh` writes it against the current global model)"
+    _, prepared, _ = _checked_base(
+        path, str(backend), base_id, base_sha, relative, depth, "this model is stored as a delta"
     )
-    try:
-        sha, prepared = _prepared_base(base_dir, str(backend), depth)
-    except (TabTuneInputError, ModelIntegrityError, FileNotFoundError, NotADirectoryError) as exc:
-        problem = "is missing" if not base_dir.is_dir() else f"cannot be read ({exc})"
-        raise ModelIntegrityError(
-            f"{path}: this model is stored as a delta on its base {base_id} (at {base_dir}), "
-            f"which {problem}. {fix}"
-        ) from None
-    if sha != base_sha:
-        raise ModelIntegrityError(
-            f"{path}: this model is stored as a delta on its base {base_id} (at {base_dir}), "
-            f"whose model changed: sha256 {sha}, expected {base_sha}. {fix}"
-        )
     try:
         full = _CODECS[str(backend)]().rebuild(prepared, json.loads(gzip.decompress(data)))
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:

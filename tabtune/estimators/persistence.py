@@ -6,8 +6,10 @@ booster parameters, the feature schema, the brand context and the fitted attribu
 pickle is involved; the model file's checksum is verified on reading.
 
 A model adapted from a base that lies in the same model registry is stored as what it adds to
-the base (format 3, :mod:`tabtune.estimators.deltas`): ``model.delta.json.gz`` instead of the
-native file, rebuilt from the base (checksum verified) on reading.
+the base: its trees as ``model.delta.json.gz`` instead of the native file (format 3,
+:mod:`tabtune.estimators.deltas`), and its brand-context table as an overlay on the base's
+(format 4, :mod:`tabtune.estimators.context_overlay`); both are rebuilt from the base
+(checksum verified) on reading.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from tabtune import __version__
 from tabtune.boosting.base import BoosterParams, get_backend, write_model_dir
 from tabtune.boosting.encoding import FeatureSchema
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
-from tabtune.estimators.deltas import DELTA_FILE, encode_delta, read_full_model
+from tabtune.estimators.deltas import DELTA_FILE, encode_context, encode_delta, read_full_model
 from tabtune.transfer import BrandContext, FittedModel
 
 __all__ = [
     "DELTA_FORMAT",
     "FORMAT_VERSION",
     "FULL_FORMAT",
+    "OVERLAY_FORMAT_VERSION",
     "READABLE_FORMATS",
     "estimator_manifest",
     "model_from_manifest",
@@ -41,15 +44,18 @@ __all__ = [
     "write_estimator",
 ]
 
-#: Newest version of the saved-model layout: 3, a model stored as a delta on its base
-#: (``manifest.json`` + ``model.delta.json.gz``, see :mod:`tabtune.estimators.deltas`).
-FORMAT_VERSION = 3
+#: Newest version of the saved-model layout: 4, a model whose brand-context table is stored
+#: as an overlay on its base's (:mod:`tabtune.estimators.context_overlay`), its trees as a
+#: delta (``model.delta.json.gz``, :mod:`tabtune.estimators.deltas`) or whole.
+FORMAT_VERSION = 4
 #: The layout of a full model (``manifest.json`` + native model file), written as before.
 FULL_FORMAT = 2
-#: The layout of a model stored as a delta on its base.
+#: The layout of a model whose trees are stored as a delta on its base, its context whole.
 DELTA_FORMAT = 3
+#: The layout of a model whose brand context is stored as an overlay on its base's table.
+OVERLAY_FORMAT_VERSION = 4
 #: The layouts this version reads (1: from before manifests were sealed, read with a warning).
-READABLE_FORMATS = (1, 2, 3)
+READABLE_FORMATS = (1, 2, 3, 4)
 
 
 def saved_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -132,8 +138,10 @@ def write_estimator(
     """Write the model file and the manifest into directory ``path`` (atomically).
 
     A model adapted from a base read from the registry that ``path`` lies in is written as a
-    delta on that base (format 3) when that is exact and at most half the size; otherwise,
-    and always outside a registry, as the full native model file (format 2).
+    delta on that base: its trees (format 3) when that is exact and at most half the size,
+    its brand-context table as an overlay on the base's (format 4) when that is exact;
+    ``depends_on`` names the base. Otherwise, and always outside a registry, the full native
+    model file and the whole table are written (format 2).
     """
     try:
         json.dumps(manifest)
@@ -143,16 +151,23 @@ def write_estimator(
             "and monotone_constraints must hold plain numbers and strings"
         ) from exc
     delta = encode_delta(path, model_bytes, manifest)
+    overlay = encode_context(path, manifest)
+    body = dict(manifest)
+    depends_on: list[str] = []
+    if overlay is not None:
+        body["brand_context"] = overlay
+        body["format_version"] = OVERLAY_FORMAT_VERSION
+        depends_on.append(overlay["overlay_on"]["id"])
     if delta is None:
-        return write_model_dir(path, model.backend.model_file, model_bytes, manifest)
-    data, info = delta
-    body = {
-        **manifest,
-        "format_version": DELTA_FORMAT,
-        "delta": info,
-        "depends_on": [info["base"]["id"]],
-    }
-    return write_model_dir(path, DELTA_FILE, data, body)
+        model_file, data = model.backend.model_file, model_bytes
+    else:
+        model_file, (data, info) = DELTA_FILE, delta
+        body["delta"] = info
+        body["format_version"] = max(body["format_version"], DELTA_FORMAT)
+        depends_on.append(info["base"]["id"])
+    if depends_on:
+        body["depends_on"] = sorted(set(depends_on))
+    return write_model_dir(path, model_file, data, body)
 
 
 def read_estimator(
