@@ -152,3 +152,27 @@ def test_a_missing_base_names_the_brand_context_and_the_fix(tmp_path: Path, regi
         ModelIntegrityError, match=r"brand context is stored as an overlay.*is missing.*Restore"
     ):
         TabTuneRegressor.load(scratch)
+
+
+def test_brands_served_by_the_global_trees_all_build_on_the_global_version(tmp_path) -> None:
+    """A brand published with the global model's very trees (strategy ``global``) holds the
+    global model's bytes: the next brands must still name the global version as their base,
+    not that brand's version (which would chain brands on brands)."""
+    clear_base_cache()
+    reg = ModelRegistry(tmp_path / "models")
+    X, y = make_brands([f"b{i:02d}" for i in range(12)], n_days=20, seed=2)
+    glob = TabTuneRegressor(group_column="brand_id", time_column="date", **SMALL).fit(X, y)
+    gref = reg.publish("bid", lambda d: glob.save(d / "model"), promote=True)
+    base = TabTuneRegressor.load(gref.path / "model")
+    refs = []
+    for name in ("aaa", "abc", "b03"):  # version paths that sort before global/
+        Xb, yb = new_brand(name=name, n_days=30, seed=len(refs))
+        est = adapted(base, Xb, yb, strategy="global")
+        assert est.model_sha256_ == base.model_sha256_
+        refs.append(reg.publish("bid", lambda d, e=est: e.save(d / "model"), brand=name))
+        TabTuneRegressor.load(refs[-1].path / "model")  # evaluated, as the refresh does
+    for ref in refs:
+        manifest = json.loads((ref.path / "model" / "manifest.json").read_text())
+        assert manifest["depends_on"] == [gref.id]
+        assert manifest["brand_context"]["overlay_on"]["id"] == gref.id
+        assert len(manifest["brand_context"]["groups"]["keys"]) == 1

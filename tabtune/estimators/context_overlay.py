@@ -20,7 +20,7 @@ Both functions work on the JSON form of :meth:`~tabtune.transfer.BrandContext.to
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -32,7 +32,7 @@ OVERLAY_FORMAT = "brand-context-overlay/1"
 _TABLE = ("groups", "levels", "offsets")
 
 
-def is_overlay(context: Any) -> bool:
+def is_overlay(context: Any) -> TypeGuard[Mapping[str, Any]]:
     """Whether a manifest's ``brand_context`` entry is an overlay on a base's table."""
     return isinstance(context, Mapping) and context.get("format") == OVERLAY_FORMAT
 

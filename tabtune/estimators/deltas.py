@@ -63,8 +63,11 @@ _CACHE_SIZE = 4
 _LEVEL = 6
 
 _lock = threading.Lock()
-# model sha256 -> the directories this process read a model with that sha256 from
-_STORED_AT: dict[str, set[Path]] = {}
+# model sha256 -> the directories this process read a model with that sha256 from, each with
+# the length of its chain of bases (0: stored whole, 1: a delta or overlay on a whole model, ...)
+_STORED_AT: dict[str, dict[Path, int]] = {}
+# directory -> its chain length (as in _STORED_AT)
+_CHAINS: dict[Path, int] = {}
 # (directory, its files' identity) -> (full model sha256, prepared base, its brand context)
 _BASES: OrderedDict[tuple[Any, ...], tuple[str, Any, Any]] = OrderedDict()
 
@@ -106,6 +109,7 @@ def clear_base_cache() -> None:
     with _lock:
         _BASES.clear()
         _STORED_AT.clear()
+        _CHAINS.clear()
 
 
 def registry_location(model_dir: Path) -> tuple[Path, str] | None:
@@ -132,9 +136,17 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _remember(path: Path, sha: str) -> None:
+def _remember(path: Path, sha: str, chain: int) -> None:
     with _lock:
-        _STORED_AT.setdefault(sha, set()).add(Path(os.path.abspath(path)))
+        directory = Path(os.path.abspath(path))
+        _STORED_AT.setdefault(sha, {})[directory] = chain
+        _CHAINS[directory] = chain
+
+
+def _chain_of(directory: Path) -> int:
+    """The chain length remembered for a model directory read in this process (0 if none)."""
+    with _lock:
+        return _CHAINS.get(Path(os.path.abspath(directory)), 0)
 
 
 def _identity(directory: Path) -> tuple[Any, ...]:
@@ -169,10 +181,25 @@ def _prepared_base(directory: Path, backend: str, depth: int) -> tuple[str, Any,
 
 def _base_for(target: Path, base_sha: str) -> tuple[Path, Path, str] | None:
     """(base directory, registry root, base id) of a stored model with sha256 ``base_sha`` in
-    the registry that ``target`` lies in; None when there is none."""
+    the registry that ``target`` lies in; None when there is none.
+
+    Several directories can hold the very same model: a brand served by the global model's
+    trees (strategy ``global``) is published with the global model's bytes. The base chosen is
+    the one with the shortest chain of bases (a model stored whole first), then a global
+    version, so a brand's model never depends on another brand's version, and chains of
+    deltas stay short (never :data:`_MAX_DEPTH` long).
+    """
     with _lock:
-        candidates = sorted(_STORED_AT.get(base_sha, ()))
-    for directory in candidates:
+        stored = dict(_STORED_AT.get(base_sha, {}))
+
+    def preference(directory: Path) -> tuple[int, bool, str]:
+        location = registry_location(directory)
+        scope_is_global = location is not None and location[1].startswith("global/")
+        return stored[directory], not scope_is_global, str(directory)
+
+    for directory in sorted(stored, key=preference):
+        if stored[directory] + 1 >= _MAX_DEPTH:
+            break
         location = registry_location(directory)
         if location is None or not directory.is_dir():
             continue
@@ -257,16 +284,19 @@ def read_full_model(
         ``path`` holds no saved model.
     """
     manifest, data = read_model_dir(path)
+    chain = 0  # the longest chain of bases this model needs
     context = manifest.get("brand_context")
     if is_overlay(context):
         manifest = {**manifest, "brand_context": _context_of(Path(path), manifest, context, depth)}
+        chain = 1 + _chain_of(Path(path) / context["overlay_on"]["path"])
     info = manifest.get("delta")
     if info is None:
-        _remember(Path(path), str(manifest.get("model_sha256")))
+        _remember(Path(path), str(manifest.get("model_sha256")), chain)
         return manifest, data
     full = _rebuild(Path(path), manifest, info, data, depth)
     manifest = {**manifest, "model_file": info["model_file"], "model_sha256": info["model_sha256"]}
-    _remember(Path(path), info["model_sha256"])
+    chain = max(chain, 1 + _chain_of(Path(path) / info["base"]["path"]))
+    _remember(Path(path), info["model_sha256"], chain)
     return manifest, full
 
 
