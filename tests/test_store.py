@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -292,3 +294,63 @@ def test_reading_one_brand_lists_only_its_folder(store: CampaignStore, monkeypat
     assert set(listed) <= {store.partition_dir("brand17").name, store.partition_dir("brand00").name}
     assert store.schema() == CampaignStore(store.root).schema()  # the same schema as before
     assert store.schema().names[0] == "brand_id"
+
+
+def _spy_datasets(monkeypatch) -> list[list[str]]:
+    """Record the files of every ``pyarrow.dataset.dataset`` the store opens."""
+    opened: list[list[str]] = []
+    real = ds.dataset
+
+    def spy(source, *args, **kwargs):
+        opened.append([Path(f).name for f in source] if isinstance(source, list) else [source])
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr("tabtune.data.store.ds.dataset", spy)
+    return opened
+
+
+def test_appending_a_new_day_reads_no_stored_file(filled: CampaignStore, monkeypatch) -> None:
+    opened = _spy_datasets(monkeypatch)
+    result = filled.append(campaigns(days=1, start="2024-01-06"), extra_columns=["geo"])
+    assert result.rows_written == 6 and result.rows_skipped == 0
+    assert opened == []  # no stored file's name says it holds 2024-01-06
+
+
+def test_appending_stored_days_reads_only_the_files_that_hold_them(
+    filled: CampaignStore, monkeypatch
+) -> None:
+    filled.append(campaigns(days=2, start="2024-01-06"), extra_columns=["geo"])
+    opened = _spy_datasets(monkeypatch)
+    again = filled.append(campaigns(days=1, start="2024-01-07"), extra_columns=["geo"])
+    assert (again.rows_written, again.rows_skipped) == (0, 6)
+    assert len(opened) == len(BRANDS)
+    assert all(len(files) == 1 and "-20240106-20240107-" in files[0] for files in opened)
+    early = filled.append(campaigns(days=1, start="2024-01-03"), extra_columns=["geo"])
+    assert (early.rows_written, early.rows_skipped) == (0, 6)
+
+
+def test_a_brand_check_lists_the_store_once_until_it_changes(
+    filled: CampaignStore, monkeypatch
+) -> None:
+    import tabtune.data.store_check as store_check
+
+    listed = []
+    real = store_check.os.scandir
+
+    def spy(path):
+        listed.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(store_check.os, "scandir", spy)
+    settled = time.time_ns() - 10 * store_check._SETTLE_NS  # as if written a while ago
+    os.utime(filled.root, ns=(settled, settled))
+    for _ in range(3):
+        assert filled.check(["b-01"]) == [] and filled.check(["acme corp"]) == []
+    assert listed == [filled.root]
+    # A second folder of a brand, made after the listing, is still found.
+    twin = filled.root / "brand_id=b%2D01"
+    twin.mkdir()
+    for f in filled.partition_dir("b-01").iterdir():
+        (twin / f.name).write_bytes(f.read_bytes())
+    assert any("a second folder for brand 'b-01'" in p for p in filled.check(["b-01"]))
+    assert len(listed) == 2

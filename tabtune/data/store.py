@@ -33,6 +33,7 @@ file and the fix; other stray files are ignored with a warning.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 from collections.abc import Iterator, Sequence
@@ -40,7 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 from urllib.parse import unquote
 
 import numpy as np
@@ -197,6 +198,9 @@ class CampaignStore:
         self.max_future_days = max_future_days
         # Files whose bytes matched their name's hash: path -> (size, mtime_ns).
         self._verified: dict[Path, tuple[int, int]] = {}
+        # The brand folders, while the store's folder is unchanged (store_check.brand_folders);
+        # shared by the instances of one process, as refresh workers make one per brand.
+        self._listing: dict[str, Any] = _LISTINGS.setdefault(str(self.root.absolute()), {})
 
     def __repr__(self) -> str:
         return f"CampaignStore({str(self.root)!r})"
@@ -421,6 +425,7 @@ class CampaignStore:
             None if brands is None else set(_brand_list(brands)),
             f"{latest_allowed_date(self.max_future_days):%Y%m%d}",
             self._verified,
+            self._listing,
         )
 
     def require_sound(self, brands: Sequence[str] | str | None = None) -> None:
@@ -550,11 +555,17 @@ class CampaignStore:
         return mask
 
     def _stored(self, brand: str, rows: pd.DataFrame, keys: list[str]) -> np.ndarray:
-        """Mask of ``rows`` (one brand's) whose key is already stored."""
-        files = self._data_files(self.partition_dir(brand))
+        """Mask of ``rows`` (one brand's) whose key is already stored.
+
+        Only the files whose name's date range holds one of the rows' days are read (a
+        night's new day usually touches none).
+        """
+        unique_days = pd.DatetimeIndex(rows["date"].unique())
+        wanted = sorted({f"{d:%Y%m%d}" for d in unique_days})
+        files = [f for f in self._data_files(self.partition_dir(brand)) if _may_hold(f, wanted)]
         if not files:
             return np.zeros(len(rows), dtype=bool)
-        days = [pa.scalar(d.to_pydatetime(), type=_TIMESTAMP) for d in rows["date"].unique()]
+        days = [pa.scalar(d.to_pydatetime(), type=_TIMESTAMP) for d in unique_days]
         fields = [k for k in keys if k != PARTITION_COLUMN]
         table = ds.dataset([str(f) for f in files], format="parquet").to_table(
             columns=fields, filter=ds.field("date").isin(days)
@@ -711,6 +722,20 @@ class CampaignStore:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+#: Store folder -> its cached brand-folder listing (see ``CampaignStore._listing``).
+_LISTINGS: dict[str, dict[str, Any]] = {}
+
+
+def _may_hold(path: Path, days: list[str]) -> bool:
+    """Whether a data file may hold rows of one of ``days`` (sorted ``YYYYMMDD``), by the date
+    range in its name (a name without one: True)."""
+    match = DATA_FILE_RE.match(path.name)
+    if match is None:
+        return True
+    at = bisect.bisect_left(days, match.group(1))
+    return at < len(days) and days[at] <= match.group(2)
 
 
 def _brand_list(brands: Sequence[str] | str) -> list[str]:

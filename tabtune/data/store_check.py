@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import unquote
 
 import pandas as pd
@@ -21,6 +24,7 @@ from tabtune.data.limits import RULE_BAD_BRAND_ID, brand_id_problem
 __all__ = [
     "DATA_FILE_RE",
     "FIX_FOREIGN",
+    "brand_folders",
     "check_data_file",
     "check_layout",
     "duplicate_rows_problem",
@@ -35,6 +39,8 @@ DATA_FILE_RE = re.compile(r"^part-(\d{8})-(\d{8})-([0-9a-f]{8})\.parquet$")
 FIX_FOREIGN = "move it out of the store folder (tabtune only reads files it wrote)"
 
 _HIDDEN = (".", "_")  # pyarrow.dataset's default ignore_prefixes
+#: A store folder modified this recently (ns) is listed again rather than taken from the cache.
+_SETTLE_NS = 2_000_000_000
 
 
 def check_layout(
@@ -44,6 +50,7 @@ def check_layout(
     wanted: set[str] | None,
     latest: str,
     verified: dict[Path, tuple[int, int]],
+    listing: dict[str, Any] | None = None,
 ) -> list[str]:
     """Problems of a store's folders and files.
 
@@ -61,6 +68,10 @@ def check_layout(
         The latest allowed day, ``YYYYMMDD``.
     verified : dict
         Files whose bytes matched their name, ``path -> (size, mtime_ns)``; updated.
+    listing : dict, optional
+        A cache of the store's brand folders (:func:`brand_folders`), reused while the
+        store's folder is unchanged; updated. Checking a few brands of a big store then costs
+        no listing of the store's folder each time.
 
     Returns
     -------
@@ -69,30 +80,75 @@ def check_layout(
     problems: list[str] = []
     if not root.is_dir():
         return problems
+    if wanted is not None:
+        folders = brand_folders(root, prefix, {} if listing is None else listing)
+        for brand in sorted(wanted):
+            for name in folders.get(brand, ()):
+                problems.extend(
+                    _check_brand_folder(root / name, brand, canonical, latest, verified)
+                )
+        return problems
     for entry in sorted(root.iterdir()):
         if entry.name.startswith(_HIDDEN):
             continue
         if not (entry.name.startswith(prefix) and entry.is_dir()):
-            if wanted is None:
-                problems.extend(_check_stray(entry, root, prefix))
+            problems.extend(_check_stray(entry, root, prefix))
             continue
         brand = unquote(entry.name[len(prefix) :])
-        if wanted is not None and brand not in wanted:
-            continue
-        problem = brand_id_problem(brand)
-        if problem is not None:
-            problems.append(
-                f"{entry}: brand id {brand!r} {problem} ({RULE_BAD_BRAND_ID}); "
-                "move the folder out of the store"
-            )
-        elif entry.name != canonical(brand):
-            problems.append(
-                f"{entry}: a second folder for brand {brand!r} (its canonical folder is "
-                f"{canonical(brand)}); its rows would be read twice: move it out of the store"
-            )
-        for item in sorted(entry.iterdir()):
-            if not item.name.startswith(_HIDDEN):
-                problems.extend(check_data_file(item, latest, verified))
+        problems.extend(_check_brand_folder(entry, brand, canonical, latest, verified))
+    return problems
+
+
+def brand_folders(root: Path, prefix: str, cache: dict[str, Any]) -> dict[str, list[str]]:
+    """Brand id -> the names of the folders of ``root`` that decode to it (sorted).
+
+    ``cache`` keeps the answer with the folder's inode and modification time: adding,
+    removing or renaming a brand folder changes them, and the folder is listed again. A
+    folder modified in the last :data:`_SETTLE_NS` is listed every time (two changes within
+    one tick of the file system's clock leave the same modification time).
+    """
+    stat = root.stat()
+    key = (str(root), stat.st_ino, stat.st_mtime_ns)
+    settled = time.time_ns() - stat.st_mtime_ns > _SETTLE_NS
+    if settled and cache.get("key") == key:
+        return cast(dict[str, list[str]], cache["folders"])
+    folders: dict[str, list[str]] = {}
+    with os.scandir(root) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.startswith(_HIDDEN) or not name.startswith(prefix) or not entry.is_dir():
+                continue
+            folders.setdefault(unquote(name[len(prefix) :]), []).append(name)
+    for names in folders.values():
+        names.sort()
+    cache.clear()
+    cache.update(key=key, folders=folders)
+    return folders
+
+
+def _check_brand_folder(
+    entry: Path,
+    brand: str,
+    canonical: Callable[[str], str],
+    latest: str,
+    verified: dict[Path, tuple[int, int]],
+) -> list[str]:
+    """Problems of one brand folder (``brand``: its decoded name) and its files."""
+    problems: list[str] = []
+    problem = brand_id_problem(brand)
+    if problem is not None:
+        problems.append(
+            f"{entry}: brand id {brand!r} {problem} ({RULE_BAD_BRAND_ID}); "
+            "move the folder out of the store"
+        )
+    elif entry.name != canonical(brand):
+        problems.append(
+            f"{entry}: a second folder for brand {brand!r} (its canonical folder is "
+            f"{canonical(brand)}); its rows would be read twice: move it out of the store"
+        )
+    for item in sorted(entry.iterdir()):
+        if not item.name.startswith(_HIDDEN):
+            problems.extend(check_data_file(item, latest, verified))
     return problems
 
 
