@@ -176,3 +176,22 @@ def test_brands_served_by_the_global_trees_all_build_on_the_global_version(tmp_p
         assert manifest["depends_on"] == [gref.id]
         assert manifest["brand_context"]["overlay_on"]["id"] == gref.id
         assert len(manifest["brand_context"]["groups"]["keys"]) == 1
+
+
+def test_a_base_whose_table_changed_is_refused(tmp_path: Path, registry) -> None:
+    """The base's trees unchanged, its (resealed) table edited: the overlay no longer
+    describes the table it was checked against at save, and loading says so."""
+    from tabtune.integrity import SEAL_KEY, seal
+
+    reg, gref, _, out = registry
+    copy = tmp_path / "models"
+    shutil.copytree(reg.root, copy)
+    base_manifest = copy / gref.path.relative_to(reg.root) / "model" / "manifest.json"
+    data = json.loads(base_manifest.read_text())
+    data["brand_context"]["groups"]["mean"][0][0] += 1.0
+    data.pop(SEAL_KEY)
+    base_manifest.write_text(json.dumps(seal(data), indent=2, sort_keys=True))
+    brand = copy / out["refit"][1].path.relative_to(reg.root) / "model"
+    clear_base_cache()
+    with pytest.raises(ModelIntegrityError, match=r"overlay on the table of .*manifest changed"):
+        TabTuneRegressor.load(brand)

@@ -36,6 +36,7 @@ from typing import Any
 from tabtune.boosting.base import read_model_dir
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
 from tabtune.estimators.context_overlay import apply_context_overlay, context_overlay, is_overlay
+from tabtune.integrity import SEAL_KEY
 
 __all__ = [
     "DELTA_FILE",
@@ -68,8 +69,9 @@ _lock = threading.Lock()
 _STORED_AT: dict[str, dict[Path, int]] = {}
 # directory -> its chain length (as in _STORED_AT)
 _CHAINS: dict[Path, int] = {}
-# (directory, its files' identity) -> (full model sha256, prepared base, its brand context)
-_BASES: OrderedDict[tuple[Any, ...], tuple[str, Any, Any]] = OrderedDict()
+# (directory, its files' identity) -> (full model sha256, prepared base, its brand context,
+# its manifest sha256)
+_BASES: OrderedDict[tuple[Any, ...], tuple[str, Any, Any, str]] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -158,9 +160,10 @@ def _identity(directory: Path) -> tuple[Any, ...]:
     return (str(directory), tuple(entries))
 
 
-def _prepared_base(directory: Path, backend: str, depth: int) -> tuple[str, Any, Any]:
-    """(full model sha256, the codec's parsed form, the manifest's brand context in JSON form)
-    of the model at ``directory`` (cached)."""
+def _prepared_base(directory: Path, backend: str, depth: int) -> tuple[str, Any, Any, str]:
+    """(full model sha256, the codec's parsed form, the manifest's brand context in JSON form,
+    the manifest's own sha256 (its seal, which covers the context)) of the model at
+    ``directory`` (cached)."""
     key = (backend, *_identity(directory))
     with _lock:
         if key in _BASES:
@@ -171,7 +174,12 @@ def _prepared_base(directory: Path, backend: str, depth: int) -> tuple[str, Any,
         raise ModelIntegrityError(
             f"{directory} holds a {manifest.get('backend')} model, not a {backend} one"
         )
-    value = (_sha(data), _CODECS[backend]().prepare(data), manifest.get("brand_context"))
+    value = (
+        _sha(data),
+        _CODECS[backend]().prepare(data),
+        manifest.get("brand_context"),
+        str(manifest.get(SEAL_KEY)),
+    )
     with _lock:
         _BASES[key] = value
         while len(_BASES) > _CACHE_SIZE:
@@ -228,7 +236,7 @@ def encode_delta(
         return None
     base_dir, _, base_id = found
     try:
-        sha, base, _ = _prepared_base(base_dir, str(backend), 0)
+        sha, base, _, _ = _prepared_base(base_dir, str(backend), 0)
         if sha != base_sha:
             return None
         codec = _CODECS[str(backend)]()
@@ -320,7 +328,7 @@ def encode_context(
         return None
     base_dir, _, base_id = found
     try:
-        sha, _, base_context = _prepared_base(base_dir, str(backend), 0)
+        sha, _, base_context, base_seal = _prepared_base(base_dir, str(backend), 0)
     except (ModelIntegrityError, TabTuneInputError, OSError, ValueError, KeyError, TypeError):
         return None
     if sha != base_sha or not isinstance(base_context, Mapping):
@@ -329,6 +337,7 @@ def encode_context(
         "id": base_id,
         "path": PurePosixPath(Path(os.path.relpath(base_dir, where))).as_posix(),
         "model_sha256": sha,
+        "manifest_sha256": base_seal,
     }
     model_context = json.loads(json.dumps(context, allow_nan=False))
     return context_overlay(base_context, model_context, on)
@@ -343,7 +352,7 @@ def _context_of(path: Path, manifest: Mapping[str, Any], overlay: Any, depth: in
         raise ModelIntegrityError(
             f"{path}: the manifest's brand-context overlay is malformed ({exc})"
         ) from None
-    _, _, base_context = _checked_base(
+    _, _, base_context, base_seal = _checked_base(
         path,
         str(manifest.get("backend")),
         base_id,
@@ -352,6 +361,13 @@ def _context_of(path: Path, manifest: Mapping[str, Any], overlay: Any, depth: in
         depth,
         "this model's brand context is stored as an overlay",
     )
+    if base_seal != str(base.get("manifest_sha256")):
+        raise ModelIntegrityError(
+            f"{path}: this model's brand context is stored as an overlay on the table of "
+            f"{base_id}, whose manifest changed (manifest sha256 {base_seal}, expected "
+            f"{base.get('manifest_sha256')}). Publish this model again (`tabtune finetune "
+            "--brand ...` or the next `tabtune refresh`)"
+        )
     try:
         if not isinstance(base_context, Mapping):
             raise ValueError(f"{base_id} has no brand-context table")
@@ -370,7 +386,7 @@ def _checked_base(
     relative: str,
     depth: int,
     stored: str,
-) -> tuple[str, Any, Any]:
+) -> tuple[str, Any, Any, str]:
     """The prepared base that ``path``'s trees or brand context is stored on (``stored`` says
     which, in the error messages), checked against the sha256 the manifest names."""
     if backend not in _CODECS:
@@ -412,7 +428,7 @@ def _rebuild(path: Path, manifest: Mapping[str, Any], info: Any, data: bytes, de
         raise ModelIntegrityError(
             f"{path}: delta format {fmt!r} of a {backend} model is not readable by this tabtune"
         )
-    _, prepared, _ = _checked_base(
+    _, prepared, _, _ = _checked_base(
         path, str(backend), base_id, base_sha, relative, depth, "this model is stored as a delta"
     )
     try:
