@@ -195,3 +195,28 @@ def test_a_base_whose_table_changed_is_refused(tmp_path: Path, registry) -> None
     clear_base_cache()
     with pytest.raises(ModelIntegrityError, match=r"overlay on the table of .*manifest changed"):
         TabTuneRegressor.load(brand)
+
+
+def test_keys_of_other_json_types_are_other_groups() -> None:
+    """``1``, ``1.0`` and ``True`` compare equal in Python but are different group keys: the
+    overlay never turns one into another (nor ``-0.0`` into ``0.0``)."""
+
+    def table(keys, means):
+        return BrandContext(
+            "brand",
+            None,
+            0,
+            (1.0,),
+            10.0,
+            keys=tuple(keys),
+            mean=np.asarray(means, float).reshape(-1, 1),
+            log_rows=np.ones(len(keys)),
+        )
+
+    base = _json(table([1, 2], [2.0, 3.0]))
+    for keys, means in (([True, 2.0, 7], [2.0, 3.0, 4.0]), ([1, 2], [-0.0, 3.0])):
+        model = _json(table(keys, means))
+        overlay = context_overlay(base, model, ON)
+        if overlay is not None:
+            rebuilt = apply_context_overlay(base, overlay)
+            assert json.dumps(rebuilt, sort_keys=True) == json.dumps(model, sort_keys=True)

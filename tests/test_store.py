@@ -352,5 +352,7 @@ def test_a_brand_check_lists_the_store_once_until_it_changes(
     twin.mkdir()
     for f in filled.partition_dir("b-01").iterdir():
         (twin / f.name).write_bytes(f.read_bytes())
+    later = settled + store_check._SETTLE_NS  # another settled time: the folder changed
+    os.utime(filled.root, ns=(later, later))
     assert any("a second folder for brand 'b-01'" in p for p in filled.check(["b-01"]))
     assert len(listed) == 2

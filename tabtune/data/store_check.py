@@ -110,8 +110,9 @@ def brand_folders(root: Path, prefix: str, cache: dict[str, Any]) -> dict[str, l
     stat = root.stat()
     key = (str(root), stat.st_ino, stat.st_mtime_ns)
     settled = time.time_ns() - stat.st_mtime_ns > _SETTLE_NS
-    if settled and cache.get("key") == key:
-        return cast(dict[str, list[str]], cache["folders"])
+    cached = cache.get("listing")  # one (key, folders) pair: read and replaced atomically
+    if settled and cached is not None and cached[0] == key:
+        return cast(dict[str, list[str]], cached[1])
     folders: dict[str, list[str]] = {}
     with os.scandir(root) as entries:
         for entry in entries:
@@ -121,8 +122,8 @@ def brand_folders(root: Path, prefix: str, cache: dict[str, Any]) -> dict[str, l
             folders.setdefault(unquote(name[len(prefix) :]), []).append(name)
     for names in folders.values():
         names.sort()
-    cache.clear()
-    cache.update(key=key, folders=folders)
+    if settled:  # a listing taken before the folder settled is not kept
+        cache["listing"] = (key, folders)
     return folders
 
 
@@ -135,6 +136,8 @@ def _check_brand_folder(
 ) -> list[str]:
     """Problems of one brand folder (``brand``: its decoded name) and its files."""
     problems: list[str] = []
+    if not entry.is_dir():  # removed since it was listed
+        return problems
     problem = brand_id_problem(brand)
     if problem is not None:
         problems.append(

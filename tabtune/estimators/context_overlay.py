@@ -10,15 +10,17 @@ Saved next to its base in a model registry, the manifest keeps an overlay instea
 (``brand_context.overlay_on`` names the base by registry id, relative path and model sha256):
 the base's groups it drops, the groups it appends (with their brand x level cells), and its
 level offsets. Like the tree delta (:mod:`tabtune.estimators.deltas`) it is exact or not
-at all: it is kept only when applying it to the base's table gives the very table (checked at
-save); the manifest sealing checks it on every read, and the base's model sha256 ties it to
-the very base it was computed from.
+at all: it is kept only when applying it to the base's table gives the very table, as JSON
+(group keys' types and the sign of zero included; checked at save); the manifest sealing
+checks it on every read, and the base's model sha256 and manifest seal tie it to the very
+base it was computed from.
 
 Both functions work on the JSON form of :meth:`~tabtune.transfer.BrandContext.to_dict`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 
@@ -45,10 +47,10 @@ def _kept_prefix(base: Mapping[str, Any], model: Mapping[str, Any]) -> int:
     """How many of ``model``'s first groups are ``base``'s groups, in ``base``'s order, with
     the same entries."""
     b, m = base["groups"], model["groups"]
-    position = {key: i for i, key in enumerate(b["keys"])}
+    position = {_typed(key): i for i, key in enumerate(b["keys"])}
     last = -1
     for j, key in enumerate(m["keys"]):
-        i = position.get(key)
+        i = position.get(_typed(key))
         if (
             i is None
             or i <= last
@@ -58,6 +60,16 @@ def _kept_prefix(base: Mapping[str, Any], model: Mapping[str, Any]) -> int:
             return j
         last = i
     return len(m["keys"])
+
+
+def _typed(key: Any) -> tuple[str, Any]:
+    """A group key with its JSON type: ``1``, ``1.0`` and ``True`` are different groups."""
+    return type(key).__name__, key
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two JSON documents are identical (types, the sign of zero and order included)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
 def context_overlay(
@@ -81,7 +93,7 @@ def context_overlay(
     if _spec(base) != _spec(model):
         return None
     n_kept = _kept_prefix(base, model)
-    kept = set(model["groups"]["keys"][:n_kept])
+    kept = {_typed(key) for key in model["groups"]["keys"][:n_kept]}
     width = int(model["n_levels"]) + 1
     cells = np.asarray(model["levels"]["keys"], dtype=np.int64)
     appended = np.flatnonzero(cells // width >= n_kept)
@@ -89,7 +101,7 @@ def context_overlay(
         "format": OVERLAY_FORMAT,
         "overlay_on": dict(on),
         **_spec(model),
-        "drop": [key for key in base["groups"]["keys"] if key not in kept],
+        "drop": [key for key in base["groups"]["keys"] if _typed(key) not in kept],
         "groups": {name: list(values[n_kept:]) for name, values in model["groups"].items()},
         "levels": {
             "keys": (cells[appended] - n_kept * width).tolist(),
@@ -98,7 +110,7 @@ def context_overlay(
         "offsets": list(model["offsets"]),
     }
     try:
-        if apply_context_overlay(base, overlay) != dict(model):
+        if not _same(apply_context_overlay(base, overlay), model):
             return None
     except (KeyError, TypeError, ValueError, IndexError):
         return None
@@ -118,9 +130,11 @@ def apply_context_overlay(base: Mapping[str, Any], overlay: Mapping[str, Any]) -
     spec = _spec(spec)
     if spec != _spec(base):
         raise ValueError("the overlay's specification differs from its base's")
-    drop = set(overlay["drop"])
+    drop = {_typed(key) for key in overlay["drop"]}
     b = base["groups"]
-    keep = np.fromiter((key not in drop for key in b["keys"]), dtype=bool, count=len(b["keys"]))
+    keep = np.fromiter(
+        (_typed(key) not in drop for key in b["keys"]), dtype=bool, count=len(b["keys"])
+    )
     kept = np.flatnonzero(keep)
     added = overlay["groups"]
     groups = {

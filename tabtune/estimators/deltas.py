@@ -331,15 +331,18 @@ def encode_context(
         sha, _, base_context, base_seal = _prepared_base(base_dir, str(backend), 0)
     except (ModelIntegrityError, TabTuneInputError, OSError, ValueError, KeyError, TypeError):
         return None
-    if sha != base_sha or not isinstance(base_context, Mapping):
-        return None
+    if sha != base_sha or not isinstance(base_context, Mapping) or base_seal == "None":
+        return None  # (an unsealed base, format 1: its table could change unnoticed)
     on = {
         "id": base_id,
         "path": PurePosixPath(Path(os.path.relpath(base_dir, where))).as_posix(),
         "model_sha256": sha,
         "manifest_sha256": base_seal,
     }
-    model_context = json.loads(json.dumps(context, allow_nan=False))
+    try:
+        model_context = json.loads(json.dumps(context, allow_nan=False))
+    except (TypeError, ValueError):  # e.g. a NaN: the whole table is written
+        return None
     return context_overlay(base_context, model_context, on)
 
 
