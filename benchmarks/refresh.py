@@ -336,6 +336,8 @@ def render_scaling(raws: list[dict[str, Any]]) -> str:
                     f"{r['cpu'] / r['brands']:.2f}",
                     f"{p['cpu']:.0f}",
                     f"{p['cpu'] / r['cpu']:.2f}x",
+                    _stored_share(r),
+                    f"{r['rerun_wall']:.1f}" if r.get("rerun_wall") is not None else "-",
                     out.get("machine_note", ""),
                 ]
             )
@@ -350,7 +352,9 @@ def render_scaling(raws: list[dict[str, Any]]) -> str:
             "table above), from `python -m benchmarks.refresh --brands N --executors ...`, 365 "
             "simulated days per brand. CPU counts the main process and its workers "
             "(`getrusage`); the last columns set a pooled retrain on the same store (the "
-            "pretraining, early stopping then the regrow) against the night.",
+            "pretraining, early stopping then the regrow) against the night. Stored: bytes "
+            "the night's brand versions took per brand, against full copies (see Model "
+            "storage above). Rerun: the same date again (the run found finished).",
             "",
             md_table(
                 [
@@ -362,12 +366,23 @@ def render_scaling(raws: list[dict[str, Any]]) -> str:
                     "CPU s / brand",
                     "pooled retrain CPU s",
                     "retrain / night CPU",
+                    "kB stored / full per brand (share)",
+                    "rerun s",
                     "note",
                 ],
                 rows,
             ),
         ]
     )
+
+
+def _stored_share(run: dict[str, Any]) -> str:
+    """``stored / full kB (share)`` of a night's brand versions, per brand; ``-`` if unknown."""
+    storage = run.get("storage")
+    if not storage:
+        return "-"
+    stored, full = storage["stored_per_brand"], storage["full_copy_per_brand"]
+    return f"{stored / 1e3:,.0f} / {full / 1e3:,.0f} ({stored / max(full, 1):.1%})"
 
 
 def _cost_sentence(pretrain: dict[str, Any], runs: list[dict[str, Any]]) -> str:
