@@ -33,7 +33,6 @@ file and the fix; other stray files are ignored with a warning.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import logging
 from collections.abc import Iterator, Sequence
@@ -65,6 +64,8 @@ from tabtune.data.store_check import (
     FIX_FOREIGN,
     check_layout,
     duplicate_rows_problem,
+    file_date_bounds,
+    file_may_hold,
 )
 from tabtune.errors import ContractError, TabTuneInputError
 
@@ -321,7 +322,7 @@ class CampaignStore:
             raise TabTuneInputError(f"{self.root}: no data for brand {brand!r}")
         lows, highs = [], []
         for path in files:
-            low, high = _date_bounds(path)
+            low, high = file_date_bounds(path)
             lows.append(low)
             highs.append(high)
         return min(lows), max(highs)
@@ -562,7 +563,7 @@ class CampaignStore:
         """
         unique_days = pd.DatetimeIndex(rows["date"].unique())
         wanted = sorted({f"{d:%Y%m%d}" for d in unique_days})
-        files = [f for f in self._data_files(self.partition_dir(brand)) if _may_hold(f, wanted)]
+        files = [f for f in self._data_files(self.partition_dir(brand)) if file_may_hold(f, wanted)]
         if not files:
             return np.zeros(len(rows), dtype=bool)
         days = [pa.scalar(d.to_pydatetime(), type=_TIMESTAMP) for d in unique_days]
@@ -728,16 +729,6 @@ class CampaignStore:
 _LISTINGS: dict[str, dict[str, Any]] = {}
 
 
-def _may_hold(path: Path, days: list[str]) -> bool:
-    """Whether a data file may hold rows of one of ``days`` (sorted ``YYYYMMDD``), by the date
-    range in its name (a name without one: True)."""
-    match = DATA_FILE_RE.match(path.name)
-    if match is None:
-        return True
-    at = bisect.bisect_left(days, match.group(1))
-    return at < len(days) and days[at] <= match.group(2)
-
-
 def _brand_list(brands: Sequence[str] | str) -> list[str]:
     if isinstance(brands, str):
         return [brands]
@@ -779,24 +770,6 @@ def _castable(source: pa.DataType, target: pa.DataType) -> bool:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return False
     return True
-
-
-def _date_bounds(path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
-    metadata = pq.read_metadata(path)
-    names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
-    if "date" in names and metadata.num_row_groups:
-        index = names.index("date")
-        lows, highs = [], []
-        for group in range(metadata.num_row_groups):
-            stats = metadata.row_group(group).column(index).statistics
-            if stats is None or not stats.has_min_max:
-                break
-            lows.append(pd.Timestamp(stats.min))
-            highs.append(pd.Timestamp(stats.max))
-        else:
-            return min(lows), max(highs)
-    dates = pq.read_table(path, columns=["date"]).column("date").to_pandas()
-    return pd.Timestamp(dates.min()), pd.Timestamp(dates.max())
 
 
 def check_brands(wanted: Sequence[str], known: Sequence[str], where: str | Path) -> None:

@@ -7,6 +7,7 @@ or folder and the fix. Harmless strays (a README, a non-Parquet file) are logged
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 import os
@@ -18,6 +19,7 @@ from typing import Any, cast
 from urllib.parse import unquote
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from tabtune.data.limits import RULE_BAD_BRAND_ID, brand_id_problem
 
@@ -29,6 +31,8 @@ __all__ = [
     "check_layout",
     "duplicate_rows_problem",
     "file_covers",
+    "file_date_bounds",
+    "file_may_hold",
 ]
 
 logger = logging.getLogger("tabtune.data.store")
@@ -265,3 +269,32 @@ def duplicate_rows_problem(
         f"{', '.join(keys)}):\n  - " + "\n  - ".join(lines) + "\nmove the file that repeats "
         "rows out of the store (a copy of a file, or one written by hand)"
     )
+
+
+def file_may_hold(path: Path, days: list[str]) -> bool:
+    """Whether a data file may hold rows of one of ``days`` (sorted ``YYYYMMDD``), by the date
+    range in its name (a name without one: True)."""
+    match = DATA_FILE_RE.match(path.name)
+    if match is None:
+        return True
+    at = bisect.bisect_left(days, match.group(1))
+    return at < len(days) and days[at] <= match.group(2)
+
+
+def file_date_bounds(path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last date of a data file, from its column statistics when present."""
+    metadata = pq.read_metadata(path)
+    names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
+    if "date" in names and metadata.num_row_groups:
+        index = names.index("date")
+        lows, highs = [], []
+        for group in range(metadata.num_row_groups):
+            stats = metadata.row_group(group).column(index).statistics
+            if stats is None or not stats.has_min_max:
+                break
+            lows.append(pd.Timestamp(stats.min))
+            highs.append(pd.Timestamp(stats.max))
+        else:
+            return min(lows), max(highs)
+    dates = pq.read_table(path, columns=["date"]).column("date").to_pandas()
+    return pd.Timestamp(dates.min()), pd.Timestamp(dates.max())
