@@ -50,3 +50,46 @@ def test_scaling_table_lists_first_nights_by_brands():
     assert "0.64" in rows[1] and "0.19x" in rows[1]  # CPU per brand; retrain 120 / night 640
     assert "0.20x" in rows[0]  # the second night is not a row
     assert render_scaling([]) == "No refresh figures yet."
+
+
+def test_scaling_table_shows_stored_bytes_and_rerun():
+    run = _run("process", 1_000, 400.0, 700.0, workers=2)
+    run["storage"] = {"stored_per_brand": 61_000.0, "full_copy_per_brand": 2_962_000.0}
+    run["rerun_wall"] = 5.4
+    text = render_scaling([_raw(1_000, [run], 120.0)])
+    assert "61 / 2,962 (2.1%)" in text and "| 5.4 |" in text
+
+
+def test_full_copy_bytes_count_the_whole_table_of_an_overlay(tmp_path):
+    """The benchmark's 'as full copies' bytes of a version stored as a delta with a context
+    overlay are those of the same model saved whole (outside the registry), give or take the
+    few manifest keys that differ."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from contracts import SMALL, adapted, make_brands, new_brand
+
+    from benchmarks.refresh import _full_copy_bytes
+    from tabtune import TabTuneRegressor
+    from tabtune.estimators.deltas import clear_base_cache
+    from tabtune.registry import ModelRegistry
+
+    clear_base_cache()
+    reg = ModelRegistry(tmp_path / "models")
+    X, y = make_brands([f"b{i:03d}" for i in range(150)], n_days=8, seed=4)
+    glob = TabTuneRegressor(group_column="brand_id", time_column="date", **SMALL).fit(X, y)
+    gref = reg.publish("bid", lambda d: glob.save(d / "model"), promote=True)
+    base = TabTuneRegressor.load(gref.path / "model")
+    est = adapted(base, *new_brand(n_days=40), strategy="refit")
+    ref = reg.publish("bid", lambda d: est.save(d / "model"), brand="newco")
+    full = est.save(tmp_path / "full")
+    clear_base_cache()
+
+    def size(folder):
+        return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+    stored = size(ref.path)
+    oracle = size(full) + (ref.path / "manifest.json").stat().st_size
+    assert stored < 0.5 * oracle
+    assert abs(_full_copy_bytes(ref.path, stored, {}) - oracle) < 0.02 * oracle
