@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from benchmarks.refresh import DEFAULT_BRANDS, raw_name, render_scaling
+from contracts import SMALL, adapted, make_brands, new_brand
+
+from benchmarks.refresh import DEFAULT_BRANDS, _full_copy_bytes, raw_name, render_scaling
+from tabtune import TabTuneRegressor
+from tabtune.estimators.deltas import clear_base_cache
+from tabtune.registry import ModelRegistry
 
 
 def _raw(brands, runs, pretrain_cpu=30.0):
@@ -64,17 +69,6 @@ def test_full_copy_bytes_count_the_whole_table_of_an_overlay(tmp_path):
     """The benchmark's 'as full copies' bytes of a version stored as a delta with a context
     overlay are those of the same model saved whole (outside the registry), give or take the
     few manifest keys that differ."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from contracts import SMALL, adapted, make_brands, new_brand
-
-    from benchmarks.refresh import _full_copy_bytes
-    from tabtune import TabTuneRegressor
-    from tabtune.estimators.deltas import clear_base_cache
-    from tabtune.registry import ModelRegistry
-
     clear_base_cache()
     reg = ModelRegistry(tmp_path / "models")
     X, y = make_brands([f"b{i:03d}" for i in range(150)], n_days=8, seed=4)
