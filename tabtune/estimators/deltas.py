@@ -217,6 +217,23 @@ def _base_for(target: Path, base_sha: str) -> tuple[Path, Path, str] | None:
     return None
 
 
+def _stored_base(
+    target: str | os.PathLike[str], manifest: Mapping[str, Any]
+) -> tuple[Path, Path, str] | None:
+    """(where the model is saved, its base's directory, the base's registry id) for a model
+    with a base (``base_model_id``) of a backend with a delta codec, read from the registry
+    that ``target`` lies in; None otherwise."""
+    backend, base_sha = manifest.get("backend"), manifest.get("base_model_id")
+    if backend not in _CODECS or not base_sha:
+        return None
+    where = Path(os.path.abspath(target))
+    found = _base_for(where, str(base_sha))
+    if found is None:
+        return None
+    base_dir, _, base_id = found
+    return where, base_dir, base_id
+
+
 def encode_delta(
     target: str | os.PathLike[str], model_bytes: bytes, manifest: Mapping[str, Any]
 ) -> tuple[bytes, dict[str, Any]] | None:
@@ -228,13 +245,12 @@ def encode_delta(
     model's bytes exactly.
     """
     backend, base_sha = manifest.get("backend"), manifest.get("base_model_id")
-    if backend not in _CODECS or not base_sha or manifest.get("strategy") in (None, "scratch"):
+    if manifest.get("strategy") in (None, "scratch"):
         return None
-    where = Path(os.path.abspath(target))
-    found = _base_for(where, str(base_sha))
+    found = _stored_base(target, manifest)
     if found is None:
         return None
-    base_dir, _, base_id = found
+    where, base_dir, base_id = found
     try:
         sha, base, _, _ = _prepared_base(base_dir, str(backend), 0)
         if sha != base_sha:
@@ -320,13 +336,10 @@ def encode_context(
     """
     backend, base_sha = manifest.get("backend"), manifest.get("base_model_id")
     context = manifest.get("brand_context")
-    if backend not in _CODECS or not base_sha or not isinstance(context, Mapping):
+    found = _stored_base(target, manifest)
+    if found is None or not isinstance(context, Mapping):
         return None
-    where = Path(os.path.abspath(target))
-    found = _base_for(where, str(base_sha))
-    if found is None:
-        return None
-    base_dir, _, base_id = found
+    where, base_dir, base_id = found
     try:
         sha, _, base_context, base_seal = _prepared_base(base_dir, str(backend), 0)
     except (ModelIntegrityError, TabTuneInputError, OSError, ValueError, KeyError, TypeError):
