@@ -282,6 +282,7 @@ class ModelConfig(_ParamSection):
     reg_lambda: float = _param_field("model", "reg_lambda")
     early_stopping_rounds: int | None = _param_field("model", "early_stopping_rounds")
     regrow_on_all_rows: bool = _param_field("model", "regrow_on_all_rows")
+    early_stopping_max_rows: int | None = _param_field("model", "early_stopping_max_rows")
     random_state: int | None = _param_field("model", "random_state")
     n_jobs: int | None = _param_field("model", "n_jobs")
     backend_params: dict[str, Any] = Field(

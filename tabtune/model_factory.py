@@ -41,6 +41,7 @@ def global_estimator(cfg: Config, task: TaskConfig) -> TabTuneRegressor | TabTun
         reg_lambda=m.reg_lambda,
         early_stopping_rounds=m.early_stopping_rounds,
         regrow_on_all_rows=m.regrow_on_all_rows,
+        early_stopping_max_rows=m.early_stopping_max_rows,
         random_state=m.random_state,
         n_jobs=m.n_jobs,
         backend_params=dict(m.backend_params) or None,

@@ -281,6 +281,10 @@ PARAMETERS: tuple[Param, ...] = (
           Constraint(lambda v: isinstance(v, bool), "True or False"), "model",
           "pretraining: after early stopping, grow the global model again on every row with the "
           "rounds found (False: keep the model grown on the older rows)"),
+    Param("early_stopping_max_rows", int | None, 1_000_000, or_none(int_at_least(1)), "model",
+          "pretraining with early stopping and the regrow: stop early on a seeded sample of "
+          "brands holding about this many training rows, then regrow on every row (None: "
+          "stop early on all rows)"),
     Param("random_state", int | None, 0, or_none(int_at_least(0)), "model",
           "seed of the libraries and of the context folds"),
     Param("n_jobs", int | None, None, _THREADS, "model",

@@ -25,6 +25,7 @@ from tabtune.distributed.partitions import (
     partition_batch,
     partition_part,
     partition_statistics,
+    sample_counts,
     stopping_round,
     validation_curve,
 )
@@ -34,6 +35,7 @@ from tabtune.features import GROUP_COLUMN, TIME_COLUMN
 from tabtune.optional import is_available
 from tabtune.pipeline import pretrain_scheduler
 from tabtune.transfer.pooled_batches import EncodedBatch, encode_batch, pooled_plan
+from tabtune.transfer.pretraining import stopping_sample
 
 BRANDS = [f"b{i:02d}" for i in range(7)]
 
@@ -271,3 +273,75 @@ def test_one_worker_cluster_gives_the_single_process_model(small_config: Path) -
         load_model(here, cfg.task("budget")).predict(budget.X),
         rtol=1e-6,
     )
+
+
+def test_sampled_parts_hold_the_sample_brands_rows_only() -> None:
+    frame = _frame(n=4000)
+    stats = partition_statistics(frame, 1)
+    assert stats is not None
+    plan = pooled_plan(
+        stats,
+        group_column=GROUP_COLUMN,
+        time_column=TIME_COLUMN,
+        random_state=0,
+        early_stopping_max_rows=1500,
+    )
+    assert 0 < plan.stop_fraction < 1
+    batch = encode_partition(frame, plan, True)
+    assert batch.in_sample is not None
+    X, y, w = partition_batch(frame)
+    expected = stopping_sample(X[GROUP_COLUMN].to_numpy(), plan.stop_fraction, plan.seed)
+    np.testing.assert_array_equal(batch.in_sample, expected)  # sorted by time already
+    train, valid = (partition_part(batch, p, True) for p in (Part.TRAIN, Part.VALID))
+    inside = batch.in_sample
+    np.testing.assert_array_equal(train[0], batch.X[: batch.n_train][inside[: batch.n_train]])
+    holdout_y = batch.y[batch.n_train :][inside[batch.n_train :]]
+    np.testing.assert_array_equal(valid[1], holdout_y.astype(MATRIX_DTYPE))
+    assert sample_counts(batch) == (len(train[1]), len(valid[1]))
+    assert 0 < len(train[1]) < batch.n_train
+    # the regrown fit's rows and the unsampled parts are every row
+    assert len(partition_part(batch, Part.ALL, True)[1]) == len(frame)
+    assert len(partition_part(batch, Part.TRAIN)[1]) == batch.n_train
+
+
+@pytest.mark.skipif(not is_available("dask.distributed"), reason="needs dask.distributed")
+def test_one_worker_cluster_stops_early_on_the_same_brand_sample(small_config: Path) -> None:
+    """With ``early_stopping_max_rows`` below the training rows, the Dask fit stops early on
+    the same sampled brands' rows as the single-process fit: the same round count, holdout
+    score and regrown model; and the sample changed them (the test can fail)."""
+    from tabtune.cli import EXIT_OK, main
+    from tabtune.pipeline import load_model, load_task_data, pretrain, registry_for
+
+    assert main(["--config", str(small_config), "synth"]) == EXIT_OK
+    cfg = load_config(small_config)
+    everything = pretrain(cfg, "bid", promote=False)
+    small = cfg.model_copy(
+        update={
+            "model": cfg.model.model_copy(
+                update={"early_stopping_max_rows": everything.rows // 3, "n_estimators": 150}
+            ),
+            "refresh": cfg.refresh.model_copy(update={"n_workers": 1}),
+        }
+    )
+    full = cfg.model_copy(
+        update={
+            "model": cfg.model.model_copy(
+                update={"early_stopping_max_rows": None, "n_estimators": 150}
+            )
+        }
+    )
+    single = pretrain(small, "bid", promote=False)
+    unsampled = pretrain(full, "bid", promote=False)
+    res = pretrain(small, "bid", scheduler="local", promote=False)
+    registry = registry_for(cfg)
+    oracle = load_model(registry.from_id(single.model_id), cfg.task("bid"))
+    model = load_model(registry.from_id(res.model_id), cfg.task("bid"))
+    other = load_model(registry.from_id(unsampled.model_id), cfg.task("bid"))
+    assert (oracle.best_iteration_, single.holdout_score) != (
+        other.best_iteration_,
+        unsampled.holdout_score,
+    )
+    assert model.best_iteration_ == oracle.best_iteration_
+    assert res.holdout_score == pytest.approx(single.holdout_score, rel=1e-5)
+    data = load_task_data(cfg, cfg.task("bid"))
+    np.testing.assert_allclose(model.predict(data.X), oracle.predict(data.X), rtol=1e-6)

@@ -13,7 +13,7 @@ from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import holdout_split
 from tabtune.transfer import FittedModel, Rows, pretrain
 from tabtune.transfer.context import CONTEXT_DROPOUT, CONTEXT_SHORT_HISTORY, choose_level_column
-from tabtune.transfer.model import FitEncoding
+from tabtune.transfer.model import FitEncoding, padded_params
 from tabtune.transfer.pooled_batches import (
     RowBlock,
     batch_statistics,
@@ -23,7 +23,7 @@ from tabtune.transfer.pooled_batches import (
     pooled_plan,
     pretrain_batched,
 )
-from tabtune.transfer.pretraining import context_seed
+from tabtune.transfer.pretraining import context_seed, stopping_fraction, stopping_sample
 
 GROUP, TIME = "brand_id", "date"
 
@@ -318,3 +318,110 @@ def test_batched_pretraining_with_xgboost_predicts_as_the_in_memory_model():
     np.testing.assert_allclose(
         b.predict(b.encode(PX, PX[GROUP])), a.predict(a.encode(PX, PX[GROUP])), rtol=1e-5
     )
+
+
+# -- early stopping on a sample of brands ------------------------------------------------------
+def test_stopping_sample_is_per_brand_stable_and_about_the_fraction():
+    brands = np.array([f"brand-{i}" for i in range(2000)], dtype=object)
+    inside = stopping_sample(brands, 0.3, seed=5)
+    assert inside is not None and 0.26 < inside.mean() < 0.34
+    # the same brands whatever the rows, their order or repetitions (batches, partitions)
+    rows = np.repeat(brands, 3)[::-1]
+    again = stopping_sample(rows, 0.3, seed=5)
+    expected = dict(zip(brands, inside, strict=True))
+    assert again.tolist() == [expected[b] for b in rows]
+    # another seed draws other brands; every brand at 1.0
+    other = stopping_sample(brands, 0.3, seed=6)
+    assert (other != inside).mean() > 0.2
+    assert stopping_sample(brands, 1.0, seed=5) is None
+    assert stopping_fraction(1000, 250, regrow=True) == 0.25
+    assert stopping_fraction(1000, 250, regrow=False) == 1.0  # the early-stopped model is kept
+    assert stopping_fraction(1000, 5000, regrow=True) == 1.0
+    assert stopping_fraction(1000, None, regrow=True) == 1.0
+
+
+SAMPLED = dict(FIT, n_estimators=200, early_stopping_rounds=3)
+
+
+def _sampled_fit_oracle(PX, Py, Pw, max_rows):
+    """Raw LightGBM's early stopping on the sampled brands' rows, encoded as for all rows:
+    its round count and holdout deviance."""
+    import lightgbm as lgb
+
+    schema = FeatureSchema.from_table(PX, exclude=[GROUP, TIME])
+    rows = Rows(PX, Py, Pw, None, PX[GROUP], PX[TIME].to_numpy().view(np.int64))
+    stats = batch_statistics(PX, Py, Pw, group_column=GROUP, time_column=TIME)
+    plan = pooled_plan(stats, group_column=GROUP, time_column=TIME, validation_fraction=0.2)
+    backend = get_backend("lightgbm")
+    model = FittedModel(backend, None, schema, plan.context, _params(schema))
+    model.params = padded_params(model.params, model.layout)
+    seed = context_seed(SAMPLED["random_state"])
+    fit = FitEncoding(model, rows, 1, np.random.default_rng(SAMPLED["random_state"]), seed)
+    n_train = rows.split(0.2)
+    train = fit.part(rows.positions(0, n_train))
+    valid = fit.part(rows.positions(n_train, len(rows)))
+    fit.fill_out_of_fold(train, CONTEXT_DROPOUT, CONTEXT_SHORT_HISTORY)
+    fit.fill_from_table(valid, fit.table(train))
+    inside = stopping_sample(PX[GROUP].to_numpy(), max_rows / n_train, seed)
+    tr, va = inside[:n_train], inside[n_train:]
+    params = backend.native_params(model.params)
+    names = list(model.layout.names)
+    dtrain = lgb.Dataset(
+        train.matrix.X[tr], Py[:n_train][tr], weight=Pw[:n_train][tr], feature_name=names,
+        categorical_feature=list(model.layout.categorical), free_raw_data=False,
+    )  # fmt: skip
+    dvalid = dtrain.create_valid(valid.matrix.X[va], Py[n_train:][va], weight=Pw[n_train:][va])
+    booster = lgb.train(
+        params,
+        dtrain,
+        num_boost_round=SAMPLED["n_estimators"],
+        valid_sets=[dvalid],
+        callbacks=[lgb.early_stopping(SAMPLED["early_stopping_rounds"], verbose=False)],
+    )
+    return booster.best_iteration, int(tr.sum()), n_train
+
+
+def test_early_stopping_on_a_brand_sample_matches_raw_lightgbm_and_the_batched_path():
+    X, y, w = _pool(4, n_brands=24)
+    batches = _batches(X, y, w, [10, 14])
+    PX, Py, Pw = _concat(batches)
+    everything = _in_memory(PX, Py, Pw, **SAMPLED)
+    n_train = holdout_split(len(Py), 0.2, PX[TIME].to_numpy().view(np.int64))
+    max_rows = n_train // 3
+    sampled = _in_memory(PX, Py, Pw, **SAMPLED, early_stopping_max_rows=max_rows)
+    rounds, in_sample, n = _sampled_fit_oracle(PX, Py, Pw, max_rows)
+    assert n == n_train and 0 < in_sample < n_train  # a real sample of the training rows
+    assert sampled.n_rounds == rounds  # the oracle: raw LightGBM on the sampled rows
+    # the sample changed what early stopping saw (so the test can fail)
+    assert (sampled.n_rounds, sampled.holdout_scores["global"]) != (
+        everything.n_rounds,
+        everything.holdout_scores["global"],
+    )
+    # the kept model is grown on every row: a fit of that many rounds without early stopping
+    plain = _in_memory(
+        PX, Py, Pw, **dict(SAMPLED, early_stopping_rounds=None, n_estimators=sampled.n_rounds)
+    )
+    a, b = sampled.model, plain.model
+    np.testing.assert_array_equal(
+        a.predict(a.encode(PX, PX[GROUP])), b.predict(b.encode(PX, PX[GROUP]))
+    )
+    # the batched path stops on the same brands' rows
+    got = pretrain_batched(
+        get_backend("lightgbm"),
+        _params,
+        lambda: batches,
+        group_column=GROUP,
+        time_column=TIME,
+        dtype=np.float64,
+        early_stopping_max_rows=max_rows,
+        **SAMPLED,
+    )
+    assert got.n_rounds == sampled.n_rounds
+    assert got.holdout_scores["global"] == pytest.approx(sampled.holdout_scores["global"], rel=1e-9)
+    pg = got.model.predict(got.model.encode(PX, PX[GROUP]))
+    np.testing.assert_allclose(pg, a.predict(a.encode(PX, PX[GROUP])), rtol=1e-6)
+    # without the regrow the early-stopped model is kept: no sample then
+    kept = _in_memory(PX, Py, Pw, **SAMPLED, regrow=False, early_stopping_max_rows=max_rows)
+    unsampled = _in_memory(PX, Py, Pw, **SAMPLED, regrow=False)
+    assert kept.n_rounds == unsampled.n_rounds
+    assert kept.holdout_scores == unsampled.holdout_scores

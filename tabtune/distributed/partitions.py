@@ -42,8 +42,10 @@ __all__ = [
     "holdout_loss",
     "partition_batch",
     "partition_part",
+    "part_rows",
     "partition_statistics",
     "read_task_partition",
+    "sample_counts",
     "stopping_round",
     "validation_curve",
 ]
@@ -121,16 +123,38 @@ class Part:
     ALL = "all"
 
 
-def partition_part(batch: EncodedBatch, part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(X, y, weight)`` of one part of an encoded partition (weights of 1 when unweighted).
-
-    The regrown fit's matrix (:attr:`Part.ALL`) is every row with its own context columns
-    (``regrow_context``; a partition without holdout rows has the training rows' context).
-    """
+def part_rows(batch: EncodedBatch, part: str, sampled: bool = False) -> slice | np.ndarray:
+    """The rows of one part of an encoded partition; with ``sampled``, the training and
+    holdout rows are only those of the early-stopping sample's brands (``in_sample``)."""
     n = len(batch.y)
     rows = {Part.TRAIN: slice(0, batch.n_train), Part.VALID: slice(batch.n_train, n)}.get(
         part, slice(0, n)
     )
+    if sampled and part != Part.ALL and batch.in_sample is not None:
+        return np.flatnonzero(batch.in_sample[rows]) + rows.start
+    return rows
+
+
+def sample_counts(batch: EncodedBatch) -> tuple[int, int]:
+    """Training and holdout rows of a partition in the early-stopping sample."""
+    if batch.in_sample is None:
+        return batch.n_train, len(batch.y) - batch.n_train
+    inside = batch.in_sample
+    return int(inside[: batch.n_train].sum()), int(inside[batch.n_train :].sum())
+
+
+def partition_part(
+    batch: EncodedBatch, part: str, sampled: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(X, y, weight)`` of one part of an encoded partition (weights of 1 when unweighted).
+
+    The regrown fit's matrix (:attr:`Part.ALL`) is every row with its own context columns
+    (``regrow_context``; a partition without holdout rows has the training rows' context).
+    With ``sampled``, the training and holdout parts hold only the early-stopping sample's
+    rows (see :func:`part_rows`).
+    """
+    n = len(batch.y)
+    rows = part_rows(batch, part, sampled)
     X = batch.X[rows]
     if part == Part.ALL and batch.regrow_context is not None:
         X = X.copy()
@@ -153,23 +177,24 @@ def _response(objective: str, raw: np.ndarray) -> np.ndarray:
 
 
 def validation_curve(
-    batch: EncodedBatch, model_text: str, objective: str, n_rounds: int
+    batch: EncodedBatch, model_text: str, objective: str, n_rounds: int, sampled: bool = False
 ) -> tuple[np.ndarray, float]:
-    """``sum(weight x loss)`` of a partition's holdout rows after each round (the objective's
-    own loss, in float64), and their weight.
+    """``sum(weight x loss)`` of a partition's holdout rows (``sampled``: of the sample's
+    brands) after each round (the objective's own loss, in float64), and their weight.
 
     One tree at a time, so the curve costs one prediction of every tree (not one per prefix).
     """
     import lightgbm as lgb
 
     out = np.zeros(n_rounds)
-    X = batch.X[batch.n_train :]
+    rows = part_rows(batch, Part.VALID, sampled)
+    X = batch.X[rows]
     if len(X) == 0:
         return out, 0.0
-    y64 = np.asarray(batch.y[batch.n_train :], dtype=np.float64)
+    y64 = np.asarray(batch.y[rows], dtype=np.float64)
     w64 = np.ones(len(y64))
     if batch.weight is not None:
-        w64 = np.asarray(batch.weight[batch.n_train :], dtype=np.float64)
+        w64 = np.asarray(batch.weight[rows], dtype=np.float64)
     booster = lgb.Booster(model_str=model_text)
     raw = np.zeros(len(y64))
     for i in range(min(n_rounds, booster.current_iteration())):
@@ -179,22 +204,28 @@ def validation_curve(
 
 
 def holdout_loss(
-    batch: EncodedBatch, backend_name: str, model_bytes: bytes, layout: Layout, objective: str
+    batch: EncodedBatch,
+    backend_name: str,
+    model_bytes: bytes,
+    layout: Layout,
+    objective: str,
+    sampled: bool = False,
 ) -> tuple[float, float]:
-    """``sum(weight x loss)`` of a partition's holdout rows under a finished model (the
-    objective's own loss, in float64), and their weight.
+    """``sum(weight x loss)`` of a partition's holdout rows (``sampled``: of the sample's
+    brands) under a finished model (the objective's own loss, in float64), and their weight.
 
     For a learner that early-stops by itself (``xgboost.dask``): the holdout score is then
     the weighted mean over the partitions, as :func:`~tabtune.evaluation.holdout_score`
     computes it on all holdout rows at once.
     """
-    X = batch.X[batch.n_train :]
+    rows = part_rows(batch, Part.VALID, sampled)
+    X = batch.X[rows]
     if len(X) == 0:
         return 0.0, 0.0
-    y64 = np.asarray(batch.y[batch.n_train :], dtype=np.float64)
+    y64 = np.asarray(batch.y[rows], dtype=np.float64)
     w64 = np.ones(len(y64))
     if batch.weight is not None:
-        w64 = np.asarray(batch.weight[batch.n_train :], dtype=np.float64)
+        w64 = np.asarray(batch.weight[rows], dtype=np.float64)
     backend = get_backend(backend_name)
     prediction = backend.predict(backend.from_bytes(model_bytes), X, layout)
     return float(np.sum(w64 * row_losses(objective, y64, prediction))), float(np.sum(w64))

@@ -58,6 +58,7 @@ from tabtune.distributed.partitions import (
     partition_part,
     partition_statistics,
     read_task_partition,
+    sample_counts,
     stopping_round,
     validation_curve,
 )
@@ -185,6 +186,8 @@ def _plan(
         validation_fraction=est.validation_fraction,
         early_stopping=est.early_stopping_rounds is not None,
         random_state=est.random_state,
+        early_stopping_max_rows=est.early_stopping_max_rows,
+        regrow=est.regrow_on_all_rows,
     )
     return plan, merged
 
@@ -200,6 +203,15 @@ def _train(
     return _train_lightgbm(encoded, model, est, plan, classification)
 
 
+def _sample_usable(encoded: Partitions, plan: PooledPlan) -> bool:
+    """Whether the early stopping learns from the sample's brands only: a sample was drawn
+    and it has training rows and a holdout (the single-process rule; else all rows)."""
+    if plan.stop_fraction >= 1.0 or plan.cut is None:
+        return False
+    counts = encoded.gather(sample_counts)
+    return sum(t for t, _ in counts) >= 2 and sum(v for _, v in counts) > 0
+
+
 def _train_lightgbm(
     encoded: Partitions, model: FittedModel, est: Any, plan: PooledPlan, classification: bool
 ) -> tuple[Any, int, dict[str, float]]:
@@ -208,8 +220,10 @@ def _train_lightgbm(
     native = model.backend.native_params(model.params)
     width = len(model.layout.names)
 
+    sampled = _sample_usable(encoded, plan)
+
     def grow(part: str, rounds: int) -> Any:
-        arrays = encoded.arrays(partition_part, part, width=width)
+        arrays = encoded.arrays(partition_part, part, sampled, width=width)
         return _lightgbm_train(encoded.client, native, model.layout, arrays, rounds, classification)
 
     if plan.cut is None:
@@ -218,7 +232,7 @@ def _train_lightgbm(
     booster = grow(Part.TRAIN, est.n_estimators)
     text = booster.model_to_string()
     n_grown = int(booster.current_iteration())
-    pieces = encoded.gather(validation_curve, text, model.params.objective, n_grown)
+    pieces = encoded.gather(validation_curve, text, model.params.objective, n_grown, sampled)
     curve = np.sum([c for c, _ in pieces], axis=0)
     valid_weight = sum(w for _, w in pieces)
     n_rounds = stopping_round(curve, int(est.early_stopping_rounds))
@@ -242,8 +256,10 @@ def _train_xgboost(
     max_bin = int(native.setdefault("max_bin", 256))
     width = len(layout.names)
 
+    sampled = _sample_usable(encoded, plan)
+
     def matrix(part: str, ref: Any = None) -> Any:
-        X, y, w = encoded.arrays(partition_part, part, width=width)
+        X, y, w = encoded.arrays(partition_part, part, sampled, width=width)
         return xgb_dask.DaskQuantileDMatrix(
             client,
             X,
@@ -280,7 +296,7 @@ def _train_xgboost(
     booster.set_attr(best_iteration=None, best_score=None)
     model_bytes = model.backend.to_bytes(booster)
     pieces = encoded.gather(
-        holdout_loss, model.backend.name, model_bytes, layout, model.params.objective
+        holdout_loss, model.backend.name, model_bytes, layout, model.params.objective, sampled
     )
     scores = {"global": sum(loss for loss, _ in pieces) / sum(w for _, w in pieces)}
     if est.regrow_on_all_rows:

@@ -161,6 +161,7 @@ class TabTuneBase(BaseEstimator):
         reg_lambda: float = _D["reg_lambda"],
         early_stopping_rounds: int | None = _D["early_stopping_rounds"],
         regrow_on_all_rows: bool = _D["regrow_on_all_rows"],
+        early_stopping_max_rows: int | None = _D["early_stopping_max_rows"],
         adapt_n_estimators: int = _D["adapt_n_estimators"],
         adapt_learning_rate: float | None = _D["adapt_learning_rate"],
         refit_decay_rate: float = _D["refit_decay_rate"],
@@ -194,6 +195,7 @@ class TabTuneBase(BaseEstimator):
         self.reg_lambda = reg_lambda
         self.early_stopping_rounds = early_stopping_rounds
         self.regrow_on_all_rows = regrow_on_all_rows
+        self.early_stopping_max_rows = early_stopping_max_rows
         self.adapt_n_estimators = adapt_n_estimators
         self.adapt_learning_rate = adapt_learning_rate
         self.refit_decay_rate = refit_decay_rate
@@ -354,6 +356,7 @@ class TabTuneBase(BaseEstimator):
             validation_fraction=self.validation_fraction,
             random_state=self.random_state,
             regrow=self.regrow_on_all_rows,
+            early_stopping_max_rows=self.early_stopping_max_rows,
         )
         self._record_pretraining(result)
         self._keep_model(result.model, None, backend, None)
@@ -425,6 +428,7 @@ class TabTuneBase(BaseEstimator):
             validation_fraction=self.validation_fraction,
             random_state=self.random_state,
             regrow=self.regrow_on_all_rows,
+            early_stopping_max_rows=self.early_stopping_max_rows,
         )
         self._record_pretraining(result)
         return result.model

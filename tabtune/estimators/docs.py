@@ -68,6 +68,15 @@ default=<strategy>
         round count found, so the newest rows (the holdout) count too; False keeps the model
         grown on the older rows. ``holdout_scores_["global"]`` is always the early-stopped
         model's score on the holdout.
+    early_stopping_max_rows : int or None, default=<early_stopping_max_rows>
+        Pretraining with early stopping and ``regrow_on_all_rows``: the early-stopped fit
+        learns from the rows of a seeded sample of brands holding about this many training
+        rows (scored on the same brands' holdout rows), then the model is grown on every row
+        with the round count found. Rounds found on fewer rows are at most those all rows
+        would support, and a large pool (the 9M-row benchmark store) runs every round either
+        way, so a large pool pays for one fit on all rows instead of two. None: the early
+        stopping fit learns from all training rows. Ignored without the regrow (the
+        early-stopped model is then the one kept).
     adapt_n_estimators : int, default=<adapt_n_estimators>
         Most new rounds ``continue`` and ``refit+continue`` add.
     adapt_learning_rate : float or None, default=<adapt_learning_rate>

@@ -56,7 +56,12 @@ from tabtune.transfer.context import (
 )
 from tabtune.transfer.model import FittedModel, level_values, padded_params
 from tabtune.transfer.pooled_fit import train_pooled
-from tabtune.transfer.pretraining import PretrainResult, context_seed
+from tabtune.transfer.pretraining import (
+    PretrainResult,
+    context_seed,
+    stopping_fraction,
+    stopping_sample,
+)
 
 __all__ = [
     "Batch",
@@ -280,6 +285,8 @@ class PooledPlan:
     n_classes: int
     dropout: float = CONTEXT_DROPOUT
     short_history: float = CONTEXT_SHORT_HISTORY
+    #: Share of brands the early-stopped fit learns from (:func:`stopping_fraction`).
+    stop_fraction: float = 1.0
 
 
 def holdout_counts(
@@ -315,6 +322,8 @@ def pooled_plan(
     validation_fraction: float = 0.1,
     early_stopping: bool = True,
     random_state: int | None = None,
+    early_stopping_max_rows: int | None = None,
+    regrow: bool = True,
 ) -> PooledPlan:
     """The schema, the context specification and the time split of the pooled rows.
 
@@ -356,6 +365,9 @@ def pooled_plan(
         cut=cut,
         seed=context_seed(random_state),
         n_classes=n_classes,
+        stop_fraction=1.0
+        if context is None
+        else stopping_fraction(n_train, early_stopping_max_rows, regrow),
     )
 
 
@@ -382,6 +394,8 @@ class EncodedBatch:
         The stored context table of the batch's groups (learnt from all their rows).
     first_rows : ndarray of int
         Row (in the batch's time order) where each group of ``table`` first appears.
+    in_sample : ndarray of bool or None
+        Whether each row's brand is in the early-stopped fit's sample (None: all are).
     """
 
     X: np.ndarray
@@ -392,6 +406,7 @@ class EncodedBatch:
     regrow_context: np.ndarray | None
     table: BrandContext | None
     first_rows: np.ndarray
+    in_sample: np.ndarray | None = None
 
 
 def encode_batch(
@@ -431,11 +446,12 @@ def encode_batch(
     y, times = y[positions], times[positions]
     weight = None if weight is None else np.asarray(weight)[positions]
     n_train = len(y) if plan.cut is None else int(np.searchsorted(times, plan.cut, side="left"))
-    regrow_context, table = None, None
+    regrow_context, table, in_sample = None, None, None
     first_rows = np.empty(0, dtype=np.int64)
     if context is not None:
         assert plan.group_column is not None
         groups = pd.Series(column_values(X, plan.group_column)).to_numpy()[positions]
+        in_sample = stopping_sample(groups, plan.stop_fraction, plan.seed)
         codes, uniques = pd.factorize(pd.Series(groups))
         codes = np.asarray(codes, dtype=np.int64)
         keys = row_keys(codes, uniques, group_ordinals(codes), plan.seed)
@@ -458,7 +474,9 @@ def encode_batch(
                 ).astype(dtype)
         table = ctx.table(slice(None), uniques)
         first_rows = np.unique(codes[codes >= 0], return_index=True)[1]
-    return EncodedBatch(matrix, y, weight, times, n_train, regrow_context, table, first_rows)
+    return EncodedBatch(
+        matrix, y, weight, times, n_train, regrow_context, table, first_rows, in_sample
+    )
 
 
 def _is_sorted(values: np.ndarray) -> bool:
@@ -558,6 +576,7 @@ def pretrain_batched(
     regrow: bool = True,
     n_classes: int = 1,
     dtype: Any = np.float32,
+    early_stopping_max_rows: int | None = None,
 ) -> PretrainResult:
     """:func:`~tabtune.transfer.pretraining.pretrain` on rows given as batches of whole groups.
 
@@ -572,7 +591,7 @@ def pretrain_batched(
         batches in the same order. The pooled rows are
         the batches concatenated in that order (which decides ties of the time order).
     group_column, time_column, n_estimators, early_stopping_rounds, validation_fraction, \
-random_state, regrow
+random_state, regrow, early_stopping_max_rows
         As for :func:`~tabtune.transfer.pretraining.pretrain`.
     n_classes : int
         Classes of a classifier (1 for regression).
@@ -585,18 +604,7 @@ random_state, regrow
         The same model as the in-memory path on the concatenated batches (features rounded to
         ``dtype``; the context prior up to the order of floating-point sums).
     """
-    per_batch = [
-        batch_statistics(
-            X, y, w, group_column=group_column, time_column=time_column, n_classes=n_classes
-        )
-        for X, y, w in batches()
-    ]
-    if not per_batch:
-        raise TabTuneInputError("batched pretraining got no batches (no rows)")
-    merged = per_batch[0]
-    for stats in per_batch[1:]:
-        merged = merged.merge(stats)
-    del per_batch
+    merged = _merged_statistics(batches, group_column, time_column, n_classes)
     plan = pooled_plan(
         merged,
         group_column=group_column,
@@ -605,6 +613,8 @@ random_state, regrow
         validation_fraction=validation_fraction,
         early_stopping=early_stopping_rounds is not None,
         random_state=random_state,
+        early_stopping_max_rows=early_stopping_max_rows,
+        regrow=regrow,
     )
     model = FittedModel(backend, None, plan.schema, plan.context, params_of(plan.schema))
     params = model.params = padded_params(model.params, model.layout)
@@ -626,6 +636,24 @@ random_state, regrow
     )
 
 
+def _merged_statistics(
+    batches: Callable[[], Iterable[Batch]],
+    group_column: str | None,
+    time_column: str | None,
+    n_classes: int,
+) -> BatchStatistics:
+    """Pass 1: every batch's statistics, merged."""
+    merged = None
+    for X, y, w in batches():
+        stats = batch_statistics(
+            X, y, w, group_column=group_column, time_column=time_column, n_classes=n_classes
+        )
+        merged = stats if merged is None else merged.merge(stats)
+    if merged is None:
+        raise TabTuneInputError("batched pretraining got no batches (no rows)")
+    return merged
+
+
 @dataclass
 class RowBlock:
     """Consecutive pooled rows, encoded: features, target and optional weights."""
@@ -633,9 +661,20 @@ class RowBlock:
     X: np.ndarray
     y: np.ndarray
     weight: np.ndarray | None
+    #: Whether each row's brand is in the early-stopped fit's sample (None: all are).
+    sample: np.ndarray | None = None
 
     def matrix(self, *, rows: slice | None = None) -> Matrix:
         return Matrix(self.X, self.y, self.weight, rows=rows)
+
+    def sampled(self) -> Matrix:
+        """The rows in the early-stopping sample (a copy), or all rows."""
+        if self.sample is None:
+            return self.matrix()
+        keep = self.sample
+        return Matrix(
+            self.X[keep], self.y[keep], None if self.weight is None else self.weight[keep]
+        )
 
 
 @dataclass
@@ -680,6 +719,7 @@ def encode_pooled(
             np.empty((hi - lo, len(plan.schema.columns) + n_extra), dtype=dtype),
             np.empty(hi - lo, dtype=dtype),
             np.empty(hi - lo, dtype=dtype) if merged.weighted else None,
+            np.empty(hi - lo, dtype=bool) if split and plan.stop_fraction < 1.0 else None,
         )
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
     ]
@@ -729,3 +769,5 @@ def _put(blocks: list[RowBlock], bounds: list[int], at: np.ndarray, batch: Encod
         if block.weight is not None:
             assert batch.weight is not None
             block.weight[where] = batch.weight[i:j]
+        if block.sample is not None:
+            block.sample[where] = True if batch.in_sample is None else batch.in_sample[i:j]

@@ -20,7 +20,7 @@ from tabtune.transfer.model import FittedModel
 from tabtune.transfer.pretraining import PretrainResult
 
 if TYPE_CHECKING:
-    from tabtune.transfer.pooled_batches import PooledPlan, PooledRows
+    from tabtune.transfer.pooled_batches import PooledPlan, PooledRows, RowBlock
 
 __all__ = ["train_pooled"]
 
@@ -43,8 +43,8 @@ def train_pooled(
     The rows of the regrown fit are encoded again once the early-stopped fit is gone (the
     batches' third pass) rather than kept beside it. With LightGBM the peak is then the
     float matrix and one binned copy of it (about half its size, labels and weights
-    included).
-    """
+    included). With an early-stopping sample, the early-stopped fit learns from (and is
+    scored on) the sampled brands' rows only, a copy, as in the in-memory ``pretrain``."""
     backend, layout = model.backend, model.layout
     blocks = pooled.take()
     scores: dict[str, float] = {}
@@ -65,15 +65,18 @@ def train_pooled(
     else:
         train_block, valid_block = blocks
         del blocks
-        train = backend.bin(params, layout, train_block.matrix())
+        _drop_unusable_sample(train_block, valid_block)
+        train = backend.bin(params, layout, train_block.sampled())
         del train_block  # the training rows' floats, before the holdout set is built
         release_unused_memory()
-        valid = backend.bin(params, layout, valid_block.matrix(), reference=train)
-        # The holdout rows' floats stay, for the holdout score.
-        valid_X = valid_block.X
-        valid_y = valid_block.y.astype(np.float64)
-        valid_weight = None if valid_block.weight is None else valid_block.weight.astype(np.float64)
+        holdout = valid_block.sampled()
         del valid_block
+        valid = backend.bin(params, layout, holdout, reference=train)
+        # The holdout rows' floats stay, for the holdout score.
+        valid_X = holdout.X
+        valid_y = np.asarray(holdout.y, dtype=np.float64)
+        valid_weight = None if holdout.weight is None else holdout.weight.astype(np.float64)
+        del holdout
         trained = backend.train(
             params,
             layout,
@@ -102,3 +105,12 @@ def train_pooled(
     if pooled.table is not None:
         model.context = pooled.table
     return PretrainResult(model=model, n_rounds=n_rounds, holdout_scores=scores)
+
+
+def _drop_unusable_sample(train: RowBlock, valid: RowBlock) -> None:
+    """Early stopping on every row when the sample has too few rows to learn from or no
+    holdout (the in-memory rule)."""
+    if train.sample is None or valid.sample is None:
+        return
+    if int(train.sample.sum()) < 2 or not valid.sample.any():
+        train.sample = valid.sample = None
