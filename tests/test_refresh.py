@@ -724,3 +724,57 @@ def test_a_worker_keeps_the_global_model_loaded(monkeypatch, tmp_path: Path) -> 
     assert loads.count("global/bid/v0001") == 1
     assert len(loads) == 1 + 3 * brand_module.MODEL_CACHE_SIZE  # each brand's model read once
     assert len(brand_module._MODEL_CACHE) == brand_module.MODEL_CACHE_SIZE
+
+
+def test_only_the_fit_on_every_row_reads_and_keeps_the_leaf_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fit on the rows before the window sees other brand-context values than the fit on
+    every row, so it must not replace the cache tomorrow's fit on every row recalls (every
+    row would differ, and be predicted again): the leaf cache only ever holds, and is only
+    read by, fits on all of the brand's rows."""
+    from tabtune.evaluation import time_window
+    from tabtune.leaf_cache import LeafCache
+    from tabtune.refresh import challenge
+
+    cfg, task, glob, own = _brand_setup(tmp_path)
+    cfg = cfg.model_copy(
+        update={
+            "cache_dir": tmp_path / "cache",
+            "adaptation": cfg.adaptation.model_copy(update={"strategy": "refit"}),
+        }
+    )
+    saved, loaded = [], []
+    real_save, real_load = LeafCache.save, LeafCache.load
+
+    def save(self, base_id, groups, memory):
+        saved.append(len(memory.X))
+        return real_save(self, base_id, groups, memory)
+
+    def load(self, base_id, groups, n_features):
+        memory = real_load(self, base_id, groups, n_features)
+        loaded.append(None if memory is None else len(memory.X))
+        return memory
+
+    monkeypatch.setattr(LeafCache, "save", save)
+    monkeypatch.setattr(LeafCache, "load", load)
+    window = time_window(own.X["date"], cfg.adaptation.validation_fraction)
+    first = challenge(cfg, task, glob, own, window, date=D, global_id="global/bid/v0001")
+    assert saved and set(saved) == {len(own)}
+    # the next night (the same rows): the champion's choice repeated
+    saved.clear()
+    loaded.clear()
+    champion = first.challenger
+    manifest = {"selection": champion.selection_, "base_model": "global/bid/v0001"}
+    challenge(
+        cfg,
+        task,
+        glob,
+        own,
+        window,
+        date=D + dt.timedelta(days=1),
+        global_id="global/bid/v0001",
+        champion=champion,
+        champion_manifest=manifest,
+    )
+    assert set(saved) == {len(own)} and set(loaded) == {len(own)}

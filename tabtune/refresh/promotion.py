@@ -182,13 +182,17 @@ def challenge(
         note = "the rows span too few days for a window with days before it: scored in sample"
         return Challenge(est, scores, out_of_time=False, notes=[note])
     early = data.take(~window)
-    scorer = build_challenger(cfg, task, glob, early, date=date, previous=previous)
+    # The fits on the rows before the window neither use nor replace the leaf cache: it keeps
+    # the last fit on every row, which tomorrow's fit on every row finds almost unchanged
+    # (the rows before the window see other brand-context values: every row would differ).
+    uncached = cfg.model_copy(update={"cache_dir": None})
+    scorer = build_challenger(uncached, task, glob, early, date=date, previous=previous)
     est = fit_brand_model(cfg, task, glob, data, repeat=scorer.selection_)
     est.selection_ = dict(scorer.selection_)
     est.strategy_reason_ = getattr(scorer, "strategy_reason_", "")
     est.holdout_scores_ = dict(getattr(scorer, "holdout_scores_", {}) or {})
     champ, same, notes = _champion_on_window(
-        cfg, task, scorer, early, global_id, glob, champion, manifest, load_model_id
+        uncached, task, scorer, early, global_id, glob, champion, manifest, load_model_id
     )
     models = {"challenger": scorer, "global": glob, "champion": champ}
     scores = score_many(models, data.X, data.y, window, objective, data.weight)
