@@ -778,3 +778,119 @@ def test_only_the_fit_on_every_row_reads_and_keeps_the_leaf_cache(
         champion_manifest=manifest,
     )
     assert set(saved) == {len(own)} and set(loaded) == {len(own)}
+
+
+def test_a_repeating_night_fits_once_and_scores_the_choice_prequentially(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A night that repeats the champion's choice fits the challenger once, on every row (no
+    fit on the rows before a window), and scores the choice as it served: each night's
+    champion on the rows that came after the rows it learned from, summed over the nights
+    since the choice (the oracle: the losses computed by hand)."""
+    import tabtune.refresh.challenger as challenger_module
+    from tabtune.estimators import repeat_params
+    from tabtune.evaluation import row_losses, time_window
+    from tabtune.pipeline import brand_estimator
+    from tabtune.refresh import challenge
+
+    cfg, task, glob, own = _brand_setup(tmp_path)
+    dates = pd.to_datetime(own.X["date"])
+    last = dates.max()
+
+    def upto(days_before: int) -> TaskData:
+        return own.take((dates <= last - pd.Timedelta(days=days_before)).to_numpy())
+
+    def manifest_of(model, data: TaskData, carried=None) -> dict:
+        d = pd.to_datetime(data.X["date"])
+        return {
+            "base_model": "g",
+            "selection": dict(model.selection_),
+            "data_window": [str(d.min().date()), str(d.max().date())],
+            "refresh": {} if carried is None else {"prequential": carried},
+        }
+
+    def window_of(data: TaskData) -> np.ndarray:
+        return time_window(data.X["date"], cfg.adaptation.validation_fraction)
+
+    def by_hand(model, data: TaskData, fresh: np.ndarray) -> float:
+        loss = row_losses("tweedie", data.y[fresh], model.predict(data.X[fresh]))
+        return float(np.sum(loss * data.weight[fresh]))
+
+    chosen_on = upto(6)
+    first = challenge(cfg, task, glob, chosen_on, window_of(chosen_on), date=D, global_id="g")
+    assert first.prequential is None  # the night that chose
+    calls = []
+    real_fit = challenger_module.fit_brand_model
+
+    def counting_fit(*args, **kwargs):
+        calls.append(len(args[3]))
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(challenger_module, "fit_brand_model", counting_fit)
+    night1 = upto(3)
+    one = challenge(
+        cfg,
+        task,
+        glob,
+        night1,
+        window_of(night1),
+        date=D + dt.timedelta(days=3),
+        global_id="g",
+        champion=first.challenger,
+        champion_manifest=manifest_of(first.challenger, chosen_on),
+    )
+    assert calls == [len(night1)]  # one fit, on every row
+    assert one.same_recipe and one.challenger.selection_ == first.challenger.selection_
+    served = brand_estimator(cfg, task, glob).set_params(
+        **repeat_params(first.challenger.strategy_, first.challenger.n_new_trees_)
+    )
+    served.fit(night1.X, night1.y, sample_weight=night1.weight)
+    np.testing.assert_array_equal(one.challenger.predict(night1.X), served.predict(night1.X))
+    fresh1 = (pd.to_datetime(night1.X["date"]) > last - pd.Timedelta(days=6)).to_numpy()
+    w1 = float(night1.weight[fresh1].sum())
+    assert one.prequential["rows"] == int(fresh1.sum()) > 0 and one.prequential["nights"] == 1
+    assert one.scores["champion"] == pytest.approx(
+        by_hand(first.challenger, night1, fresh1) / w1, rel=1e-9
+    )
+    assert one.scores["global"] == pytest.approx(by_hand(glob, night1, fresh1) / w1, rel=1e-9)
+    assert one.scores["challenger"] == one.scores["champion"]
+    # the next night adds its own rows to the sums carried by its champion's manifest
+    calls.clear()
+    night2 = upto(0)
+    two = challenge(
+        cfg,
+        task,
+        glob,
+        night2,
+        window_of(night2),
+        date=D + dt.timedelta(days=6),
+        global_id="g",
+        champion=one.challenger,
+        champion_manifest=manifest_of(one.challenger, night1, one.prequential),
+    )
+    assert calls == [len(night2)]
+    fresh2 = (pd.to_datetime(night2.X["date"]) > last - pd.Timedelta(days=3)).to_numpy()
+    w2 = float(night2.weight[fresh2].sum())
+    expected = (
+        by_hand(first.challenger, night1, fresh1) + by_hand(one.challenger, night2, fresh2)
+    ) / (w1 + w2)
+    assert two.prequential["nights"] == 2 and two.prequential["since"] == one.prequential["since"]
+    assert two.prequential["rows"] == int(fresh1.sum() + fresh2.sum())
+    assert two.scores["champion"] == pytest.approx(expected, rel=1e-9)
+    # sums of another choice are not carried over
+    other = dict(one.prequential, selection_date="2000-01-01")
+    again = challenge(
+        cfg,
+        task,
+        glob,
+        night2,
+        window_of(night2),
+        date=D + dt.timedelta(days=6),
+        global_id="g",
+        champion=one.challenger,
+        champion_manifest=manifest_of(one.challenger, night1, other),
+    )
+    assert again.prequential["nights"] == 1
+    assert again.scores["champion"] == pytest.approx(
+        by_hand(one.challenger, night2, fresh2) / w2, rel=1e-9
+    )

@@ -332,6 +332,7 @@ def _adapt_and_decide(
                 scores=result.scores,
                 same_recipe=same,
                 notes=result.notes,
+                prequential=result.prequential,
             )
         rec.strategy = str(result.challenger.strategy_)
     rec.challenger_id = chall_ref.id

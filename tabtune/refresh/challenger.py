@@ -30,9 +30,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "build_challenger",
+    "choice_to_repeat",
     "fit_brand_model",
     "leaf_cache_dir",
     "load_brand",
+    "repeat_choice",
     "repeated_selection",
     "tuned_adaptation",
     "usable_rows",
@@ -183,30 +185,52 @@ def build_challenger(
         The fitted challenger (``strategy_`` says how it was adapted); ``selection_`` holds
         the choice it was built with (date, strategy, new trees).
     """
+    repeat = choice_to_repeat(cfg, task, data, date, previous)
+    if repeat is not None:
+        return repeat_choice(cfg, task, base, data, repeat)
+    est = fit_brand_model(cfg, task, base, data)
+    est.selection_ = {
+        "date": None if date is None else date.isoformat(),
+        "strategy": str(est.strategy_),
+        "n_new_trees": int(est.n_new_trees_),
+        "n_rows": len(data),
+    }
+    return est
+
+
+def choice_to_repeat(
+    cfg: Config,
+    task: TaskConfig,
+    data: TaskData,
+    date: dt.date | None,
+    previous: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The choice :func:`build_challenger` repeats on ``data`` tonight (None: it chooses
+    again), with the brand's tuned adaptation settings (:func:`repeated_selection`)."""
     brand = str(data.X[GROUP_COLUMN].iloc[0]) if len(data.X) else ""
     tuned, _ = tuned_adaptation(cfg, task, brand, len(data))
-    repeat = repeated_selection(tuned, previous, date, n_rows=len(data))
+    return repeated_selection(tuned, previous, date, n_rows=len(data))
+
+
+def repeat_choice(
+    cfg: Config, task: TaskConfig, base: Any, data: TaskData, repeat: Mapping[str, Any]
+) -> Any:
+    """``base`` adapted to ``data`` by repeating a choice in one fit (see
+    :func:`build_challenger`), with its ``selection_`` and ``strategy_reason_``."""
     est = fit_brand_model(cfg, task, base, data, repeat=repeat)
-    if repeat is not None:
-        cfg = tuned
-        est.strategy_reason_ = (
-            f"repeats the choice of {repeat['date']} ({repeat['strategy']}, "
-            f"{repeat['n_new_trees']} new trees) on today's rows; 'auto' chooses again after "
-            f"{cfg.adaptation.reselect_every_days} days"
-            + (
-                ""
-                if cfg.adaptation.reselect_when_rows_grow is None
-                else f" or {100 * cfg.adaptation.reselect_when_rows_grow:g}% more rows"
-            )
+    brand = str(data.X[GROUP_COLUMN].iloc[0]) if len(data.X) else ""
+    a = tuned_adaptation(cfg, task, brand, len(data))[0].adaptation
+    est.strategy_reason_ = (
+        f"repeats the choice of {repeat['date']} ({repeat['strategy']}, "
+        f"{repeat['n_new_trees']} new trees) on today's rows; 'auto' chooses again after "
+        f"{a.reselect_every_days} days"
+        + (
+            ""
+            if a.reselect_when_rows_grow is None
+            else f" or {100 * a.reselect_when_rows_grow:g}% more rows"
         )
-        est.selection_ = dict(repeat)
-    else:
-        est.selection_ = {
-            "date": None if date is None else date.isoformat(),
-            "strategy": str(est.strategy_),
-            "n_new_trees": int(est.n_new_trees_),
-            "n_rows": len(data),
-        }
+    )
+    est.selection_ = dict(repeat)
     return est
 
 

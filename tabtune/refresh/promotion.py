@@ -26,7 +26,12 @@ from tabtune.errors import ModelIntegrityError
 from tabtune.evaluation import loss_name, score_many, score_objective, time_window
 from tabtune.features import TIME_COLUMN, TaskData
 from tabtune.pipeline import MODEL_SUBDIR
-from tabtune.refresh.challenger import build_challenger, fit_brand_model
+from tabtune.refresh.challenger import (
+    build_challenger,
+    choice_to_repeat,
+    fit_brand_model,
+    repeat_choice,
+)
 from tabtune.refresh.state import Decision, finite_or_none
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,6 +44,7 @@ __all__ = [
     "evaluate",
     "find_run_challenger",
     "holdout_mask",
+    "prequential_totals",
     "publish_challenger",
     "same_recipe_decision",
 ]
@@ -108,6 +114,8 @@ class Challenge:
     out_of_time : bool
         False when the brand's rows span too few days for a window with rows before it.
     notes : list of str
+    prequential : dict or None
+        Running sums of the prequential score on a night that repeats the champion's choice.
     """
 
     challenger: Any
@@ -115,6 +123,9 @@ class Challenge:
     same_recipe: bool = False
     out_of_time: bool = True
     notes: list[str] = field(default_factory=list)
+    #: On a night that repeats the champion's choice: the running sums of the prequential
+    #: score (see :func:`prequential_totals`), kept in the challenger's manifest.
+    prequential: dict[str, Any] | None = None
 
 
 def challenge(
@@ -182,6 +193,9 @@ def challenge(
         note = "the rows span too few days for a window with days before it: scored in sample"
         return Challenge(est, scores, out_of_time=False, notes=[note])
     early = data.take(~window)
+    repeat = choice_to_repeat(cfg, task, early, date, previous)
+    if champion is not None and repeat is not None and _prequential_ready(manifest, global_id):
+        return _repeat_night(cfg, task, glob, data, champion, manifest, repeat, date)
     # The fits on the rows before the window neither use nor replace the leaf cache: it keeps
     # the last fit on every row, which tomorrow's fit on every row finds almost unchanged
     # (the rows before the window see other brand-context values: every row would differ).
@@ -197,6 +211,87 @@ def challenge(
     models = {"challenger": scorer, "global": glob, "champion": champ}
     scores = score_many(models, data.X, data.y, window, objective, data.weight)
     return Challenge(est, scores, same_recipe=same, notes=notes)
+
+
+def _prequential_ready(manifest: Mapping[str, Any], global_id: str) -> bool:
+    """Whether the champion's manifest lets a repeating night score it prequentially: it was
+    adapted from tonight's global model and records the end of the rows it learned from."""
+    window = manifest.get("data_window") or [None, None]
+    return manifest.get("base_model") == global_id and window[-1] is not None
+
+
+def prequential_totals(
+    carried: Mapping[str, Any] | None,
+    selection: Mapping[str, Any],
+    date: dt.date,
+    tonight: Mapping[str, float],
+) -> dict[str, Any]:
+    """The prequential sums of a choice after tonight: ``carried`` (the champion's, when it
+    belongs to the same choice: ``selection``'s date) plus ``tonight``'s (``rows``,
+    ``weight``, and the weighted loss sums ``champion`` and ``global``)."""
+    chosen = selection.get("date")
+    same = carried is not None and carried.get("selection_date") == chosen
+    base: Mapping[str, Any] = carried if same and carried is not None else {}
+    return {
+        "selection_date": chosen,
+        "since": base.get("since", date.isoformat()),
+        "nights": int(base.get("nights", 0)) + 1,
+        "rows": int(base.get("rows", 0)) + int(tonight["rows"]),
+        "weight": float(base.get("weight", 0.0)) + float(tonight["weight"]),
+        "champion": float(base.get("champion", 0.0)) + float(tonight["champion"]),
+        "global": float(base.get("global", 0.0)) + float(tonight["global"]),
+    }
+
+
+def _repeat_night(
+    cfg: Config,
+    task: TaskConfig,
+    glob: Any,
+    data: TaskData,
+    champion: Any,
+    manifest: Mapping[str, Any],
+    repeat: Mapping[str, Any],
+    date: dt.date,
+) -> Challenge:
+    """A night that repeats the champion's choice: one fit on every row, scored prequentially.
+
+    The challenger is the champion's procedure on newer rows and replaces it without a
+    contest, so no model is fitted on the rows before a window. Its score is that of the
+    choice as it served: each night's champion on the rows that arrived after the rows it
+    learned from, summed over the nights since the choice was made (the champion's manifest
+    carries the sums); the global model is scored on the same rows.
+    """
+    est = repeat_choice(cfg, task, glob, data, repeat)
+    objective = score_objective(task.objective, task.kind)
+    learned_to = pd.Timestamp(str(manifest["data_window"][-1]))
+    fresh = (pd.to_datetime(data.X[TIME_COLUMN]) > learned_to).to_numpy()
+    weight = np.ones(len(data)) if data.weight is None else np.asarray(data.weight, dtype=float)
+    total_weight = float(weight[fresh].sum())
+    means = score_many(
+        {"champion": champion, "global": glob}, data.X, data.y, fresh, objective, data.weight
+    )
+    tonight = {
+        "rows": int(fresh.sum()),
+        "weight": total_weight,
+        **{k: 0.0 if v is None else v * total_weight for k, v in means.items()},
+    }
+    carried = (manifest.get("refresh") or {}).get("prequential")
+    totals = prequential_totals(carried, repeat, date, tonight)
+    if totals["weight"] > 0:
+        champ = totals["champion"] / totals["weight"]
+        scores = {
+            "champion": champ,
+            "challenger": champ,
+            "global": totals["global"] / totals["weight"],
+        }
+    else:
+        scores = {"champion": None, "challenger": None, "global": None}
+    note = (
+        f"scored prequentially: each night's champion on the days after its rows, "
+        f"{totals['rows']} rows over {totals['nights']} night(s) since {totals['since']}; the "
+        "challenger repeats its choice on every row"
+    )
+    return Challenge(est, scores, same_recipe=True, notes=[note], prequential=totals)
 
 
 def _champion_on_window(
@@ -303,6 +398,7 @@ def publish_challenger(
     scores: Mapping[str, float | None] | None = None,
     same_recipe: bool = False,
     notes: Sequence[str] = (),
+    prequential: Mapping[str, Any] | None = None,
 ) -> ModelRef:
     """Publish a challenger without promoting it.
 
@@ -317,6 +413,18 @@ def publish_challenger(
         The new version.
     """
     dates = pd.to_datetime(data.X[TIME_COLUMN])
+    run: dict[str, Any] = {
+        "date": date.isoformat(),
+        "task": task.name,
+        "global_model": global_id,
+        "champion_before": champion_id,
+        "metric": loss_name(score_objective(task.objective, task.kind)),
+        "scores": {k: finite_or_none(v) for k, v in (scores or {}).items()},
+        "same_recipe": bool(same_recipe),
+        "notes": list(notes),
+    }
+    if prequential is not None:
+        run["prequential"] = dict(prequential)
     manifest = {
         "kind": "brand",
         "brand_id": brand,
@@ -329,16 +437,7 @@ def publish_challenger(
         "data_window": [str(dates.min().date()), str(dates.max().date())],
         "rows": len(data),
         "metrics": {"holdout": dict(getattr(est, "holdout_scores_", {}) or {})},
-        "refresh": {
-            "date": date.isoformat(),
-            "task": task.name,
-            "global_model": global_id,
-            "champion_before": champion_id,
-            "metric": loss_name(score_objective(task.objective, task.kind)),
-            "scores": {k: finite_or_none(v) for k, v in (scores or {}).items()},
-            "same_recipe": bool(same_recipe),
-            "notes": list(notes),
-        },
+        "refresh": run,
     }
     return registry.publish(
         task.name,
