@@ -348,7 +348,7 @@ def render_scaling(raws: list[dict[str, Any]]) -> str:
             "### Refresh: a first night against the store's brands",
             "",
             "Every figure is a first night (each brand with enough rows chooses its strategy; "
-            "later nights repeat the choice in one fit and run about twice as fast, see the "
+            "later nights repeat the choice in one fit and run two to three times as fast, see the "
             "table above), from `python -m benchmarks.refresh --brands N --executors ...`, 365 "
             "simulated days per brand. CPU counts the main process and its workers "
             "(`getrusage`); the last columns set a pooled retrain on the same store (the "
@@ -452,8 +452,10 @@ def render(out: dict[str, Any], command: str) -> str:
         "and the run's report.json/report.html. First night: no brand has a champion yet, and "
         "`auto` chooses every brand's strategy on 3 rolling folds. Second night "
         f"(`refresh(cfg, '{out.get('date2', '')}', ...)`, one more day): brands with a champion "
-        "repeat its strategy choice in one fit (`adaptation.reselect_every_days`: "
-        f"{ad.get('reselect_every_days')}), as on most nights. "
+        "repeat its strategy choice in one fit on every row, scored prequentially (no fit on "
+        "the rows before the window; `adaptation.reselect_every_days`: "
+        f"{ad.get('reselect_every_days')}), as on most nights; brands the global model kept "
+        "serving contest it again (a fit on the rows before the window, then on every row). "
         "Config: `configs/default.yaml` on the CPU — global model "
         f"{m['n_estimators']} trees (early stopping {m['early_stopping_rounds']}, "
         f"{m['n_jobs'] or 'all'} threads), "

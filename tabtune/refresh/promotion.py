@@ -2,7 +2,8 @@
 
 :func:`challenge` builds tonight's challenger and scores it, the champion and the global model
 on the newest days of the brand (:func:`holdout_mask`, :func:`evaluate`), with the challenger's
-choice made on the days before them; :func:`decide_promotion` (or
+choice made on the days before them (a night that repeats the champion's choice scores it
+prequentially instead, see :func:`prequential_totals`); :func:`decide_promotion` (or
 :func:`same_recipe_decision`) decides; :func:`publish_challenger` publishes the challenger
 unpromoted with the run it belongs to, which :func:`find_run_challenger` finds again when an
 interrupted run resumes.
@@ -151,7 +152,8 @@ def challenge(
     two are one model). A champion whose choice cannot be repeated (no ``selection`` in its
     manifest, or a global model that no longer loads) is scored as it serves, with a note:
     it has learned from part of the window, which favours it. The global model is scored as
-    it serves. The challenger to publish repeats the choice on every row.
+    it serves. The challenger to publish repeats the choice on every row. A night repeating
+    the champion's choice fits once, on every row, and scores prequentially (:func:`_repeat_night`).
 
     Parameters
     ----------
@@ -162,10 +164,8 @@ def challenge(
         The brand's rows up to the run date.
     window : ndarray of bool
         The evaluation window (:func:`~tabtune.evaluation.time_window`).
-    date : date
-        The run date.
-    global_id : str
-        Tonight's global model's registry id.
+    date, global_id : date and str
+        The run date; tonight's global model's registry id.
     champion : estimator, optional
         The brand's champion; None when the global model is the champion.
     champion_manifest : mapping, optional
@@ -188,17 +188,13 @@ def challenge(
         previous = None  # a new global model: choose again
     if not np.any(~window):
         est = build_challenger(cfg, task, glob, data, date=date, previous=previous)
-        models = {"champion": champion or glob, "challenger": est, "global": glob}
-        scores = score_many(models, data.X, data.y, window, objective, data.weight)
-        note = "the rows span too few days for a window with days before it: scored in sample"
-        return Challenge(est, scores, out_of_time=False, notes=[note])
+        return _in_sample(est, champion or glob, glob, data, window, objective)
     early = data.take(~window)
     repeat = choice_to_repeat(cfg, task, early, date, previous)
     if champion is not None and repeat is not None and _prequential_ready(manifest, global_id):
         return _repeat_night(cfg, task, glob, data, champion, manifest, repeat, date)
-    # The fits on the rows before the window neither use nor replace the leaf cache: it keeps
-    # the last fit on every row, which tomorrow's fit on every row finds almost unchanged
-    # (the rows before the window see other brand-context values: every row would differ).
+    # Fits on the rows before the window neither use nor replace the leaf cache (they see
+    # other brand-context values than the fits on every row it serves: every row differs).
     uncached = cfg.model_copy(update={"cache_dir": None})
     scorer = build_challenger(uncached, task, glob, early, date=date, previous=previous)
     est = fit_brand_model(cfg, task, glob, data, repeat=scorer.selection_)
@@ -211,6 +207,16 @@ def challenge(
     models = {"challenger": scorer, "global": glob, "champion": champ}
     scores = score_many(models, data.X, data.y, window, objective, data.weight)
     return Challenge(est, scores, same_recipe=same, notes=notes)
+
+
+def _in_sample(
+    est: Any, champion: Any, glob: Any, data: TaskData, window: np.ndarray, objective: str
+) -> Challenge:
+    """Scores of a brand whose rows span too few days for a window with days before it."""
+    models = {"champion": champion, "challenger": est, "global": glob}
+    scores = score_many(models, data.X, data.y, window, objective, data.weight)
+    note = "the rows span too few days for a window with days before it: scored in sample"
+    return Challenge(est, scores, out_of_time=False, notes=[note])
 
 
 def _prequential_ready(manifest: Mapping[str, Any], global_id: str) -> bool:
