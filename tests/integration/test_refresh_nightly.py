@@ -436,7 +436,7 @@ def test_later_nights_repeat_the_weekly_strategy_choice(nightly) -> None:
     registry = ModelRegistry(nightly.cfg.models_dir)
     first = {b.brand_id: b for b in nightly.reports[DATES[0]].brands}
     second = nightly.reports[DATES[1]].brands
-    repeated = 0
+    repeated = carried = 0
     for b in second:
         before = first[b.brand_id]
         if before.status != "promoted" or b.challenger_id is None:
@@ -446,7 +446,21 @@ def test_later_nights_repeat_the_weekly_strategy_choice(nightly) -> None:
         assert manifest["strategy"] == before.strategy
         assert "repeats the choice of " + DATES[0] in manifest["reason"]
         repeated += 1
-    assert repeated >= 1
+        # no fit on the rows before a window: the choice is scored as it served, prequentially
+        assert manifest["refresh"]["same_recipe"], b.brand_id
+        sums = manifest["refresh"]["prequential"]
+        assert sums["selection_date"] == DATES[0] and sums["nights"] == 1 and sums["rows"] > 0
+        assert b.scores["champion"] == pytest.approx(sums["champion"] / sums["weight"])
+        assert b.scores["global"] == pytest.approx(sums["global"] / sums["weight"])
+        assert any("scored prequentially" in n for n in b.notes)
+        # the third night adds its rows to the sums its champion's manifest carries
+        third = next(t for t in nightly.reports[DATES[2]].brands if t.brand_id == b.brand_id)
+        if b.status == "promoted" and third.challenger_id is not None:
+            later = registry.manifest(registry.from_id(third.challenger_id))["refresh"]
+            assert later["prequential"]["nights"] == 2
+            assert later["prequential"]["rows"] > sums["rows"]
+            carried += 1
+    assert repeated >= 1 and carried >= 1
 
 
 def test_refresh_keeps_each_adapted_brands_base_leaves_for_the_next_night(nightly) -> None:
