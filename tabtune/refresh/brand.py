@@ -295,6 +295,7 @@ def _adapt_and_decide(
     champ_ref, notes = _current_champion(registry, task.name, brand)
     rec.notes.extend(notes)
     earlier = find_run_challenger(registry, task.name, brand, date, global_id)
+    result, chall_ref = None, None
     if earlier is not None:
         chall_ref, champ_ref, same = _resumed(registry, earlier, rec)
     else:
@@ -317,25 +318,11 @@ def _adapt_and_decide(
                 previous_choice=None
                 if champ_ref is not None
                 else _newest_challenger(registry, task.name, brand),
+                defer_final=True,
             )
             rec.scores, same = result.scores, result.same_recipe
             rec.notes.extend(result.notes)
-            chall_ref = publish_challenger(
-                registry,
-                task,
-                brand,
-                result.challenger,
-                data,
-                date=date,
-                global_id=global_id,
-                champion_id=None if champ_ref is None else champ_ref.id,
-                scores=result.scores,
-                same_recipe=same,
-                notes=result.notes,
-                prequential=result.prequential,
-            )
-        rec.strategy = str(result.challenger.strategy_)
-    rec.challenger_id = chall_ref.id
+        rec.strategy = str(result.selection.get("strategy"))
     rec.champion_id = None if champ_ref is None else champ_ref.id
 
     with _timed(t, "evaluate"):
@@ -346,7 +333,29 @@ def _adapt_and_decide(
     rec.status, rec.reason = decision.status, decision.reason
     if champ_ref is None:
         rec.reason += " (no brand champion yet: the champion is the global model)"
+    chosen_tonight = result is not None and result.selection.get("date") == date.isoformat()
+    if result is not None and (decision.promote or chosen_tonight):
+        # A challenger kept out is fitted on every row and published only when its choice was
+        # made tonight (the next nights repeat it from its manifest); one that repeats an
+        # earlier choice would never serve, and its choice and scores are in this record.
+        with _timed(t, "train"):
+            chall_ref = publish_challenger(
+                registry,
+                task,
+                brand,
+                result.final(),
+                data,
+                date=date,
+                global_id=global_id,
+                champion_id=rec.champion_id,
+                scores=result.scores,
+                same_recipe=same,
+                notes=result.notes,
+                prequential=result.prequential,
+            )
+    rec.challenger_id = None if chall_ref is None else chall_ref.id
     if decision.promote:
+        assert chall_ref is not None  # published above, or by the attempt resumed
         registry.promote(chall_ref)
         rec.served_by, rec.model_id = "challenger", chall_ref.id
     elif champ_ref is None:

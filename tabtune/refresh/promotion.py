@@ -117,6 +117,10 @@ class Challenge:
     notes : list of str
     prequential : dict or None
         Running sums of the prequential score on a night that repeats the champion's choice.
+    selection : dict
+        The choice the challenger repeats on every row.
+    build : callable or None
+        With ``defer_final``: fits the challenger (see :meth:`final`).
     """
 
     challenger: Any
@@ -127,6 +131,16 @@ class Challenge:
     #: On a night that repeats the champion's choice: the running sums of the prequential
     #: score (see :func:`prequential_totals`), kept in the challenger's manifest.
     prequential: dict[str, Any] | None = None
+    #: The choice (``selection``: date, strategy, new trees) the challenger repeats.
+    selection: dict[str, Any] = field(default_factory=dict)
+    #: Fits the challenger on every row when ``challenger`` is None (``defer_final``).
+    build: Callable[[], Any] | None = None
+
+    def final(self) -> Any:
+        """The challenger to publish, fitted on every row now if that was deferred."""
+        if self.challenger is None and self.build is not None:
+            self.challenger, self.build = self.build(), None
+        return self.challenger
 
 
 def challenge(
@@ -142,6 +156,7 @@ def challenge(
     champion_manifest: Mapping[str, Any] | None = None,
     load_model_id: Callable[[str], Any] | None = None,
     previous_choice: Mapping[str, Any] | None = None,
+    defer_final: bool = False,
 ) -> Challenge:
     """Build the challenger and score the candidates on days the challenger did not learn from.
 
@@ -176,6 +191,9 @@ def challenge(
         Without a brand champion: the manifest of the brand's newest challenger, whose choice
         (made from tonight's global model) is repeated like a champion's would be, so a brand
         the global model keeps serving does not choose again every night.
+    defer_final : bool
+        Score the choice, but fit the challenger on every row only when
+        :meth:`Challenge.final` is called (a refresh does not fit a challenger it keeps out).
 
     Returns
     -------
@@ -197,16 +215,23 @@ def challenge(
     # other brand-context values than the fits on every row it serves: every row differs).
     uncached = cfg.model_copy(update={"cache_dir": None})
     scorer = build_challenger(uncached, task, glob, early, date=date, previous=previous)
-    est = fit_brand_model(cfg, task, glob, data, repeat=scorer.selection_)
-    est.selection_ = dict(scorer.selection_)
-    est.strategy_reason_ = getattr(scorer, "strategy_reason_", "")
-    est.holdout_scores_ = dict(getattr(scorer, "holdout_scores_", {}) or {})
+
+    def on_every_row() -> Any:
+        est = fit_brand_model(cfg, task, glob, data, repeat=scorer.selection_)
+        est.selection_ = dict(scorer.selection_)
+        est.strategy_reason_ = getattr(scorer, "strategy_reason_", "")
+        est.holdout_scores_ = dict(getattr(scorer, "holdout_scores_", {}) or {})
+        return est
+
     champ, same, notes = _champion_on_window(
         uncached, task, scorer, early, global_id, glob, champion, manifest, load_model_id
     )
     models = {"challenger": scorer, "global": glob, "champion": champ}
     scores = score_many(models, data.X, data.y, window, objective, data.weight)
-    return Challenge(est, scores, same_recipe=same, notes=notes)
+    selection = dict(scorer.selection_)
+    if defer_final:
+        return Challenge(None, scores, same, notes=notes, selection=selection, build=on_every_row)
+    return Challenge(on_every_row(), scores, same, notes=notes, selection=selection)
 
 
 def _in_sample(
@@ -216,7 +241,7 @@ def _in_sample(
     models = {"champion": champion, "challenger": est, "global": glob}
     scores = score_many(models, data.X, data.y, window, objective, data.weight)
     note = "the rows span too few days for a window with days before it: scored in sample"
-    return Challenge(est, scores, out_of_time=False, notes=[note])
+    return Challenge(est, scores, out_of_time=False, notes=[note], selection=dict(est.selection_))
 
 
 def _prequential_ready(manifest: Mapping[str, Any], global_id: str) -> bool:
@@ -297,7 +322,14 @@ def _repeat_night(
         f"{totals['rows']} rows over {totals['nights']} night(s) since {totals['since']}; the "
         "challenger repeats its choice on every row"
     )
-    return Challenge(est, scores, same_recipe=True, notes=[note], prequential=totals)
+    return Challenge(
+        est,
+        scores,
+        same_recipe=True,
+        notes=[note],
+        prequential=totals,
+        selection=dict(est.selection_),
+    )
 
 
 def _champion_on_window(
