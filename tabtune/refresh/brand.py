@@ -27,6 +27,7 @@ from tabtune.pipeline import load_model, registry_for, store_for
 from tabtune.refresh.challenger import load_brand, usable_rows
 from tabtune.refresh.decisions import write_decisions
 from tabtune.refresh.promotion import (
+    Challenge,
     challenge,
     decide_promotion,
     evaluate,
@@ -339,20 +340,7 @@ def _adapt_and_decide(
         # made tonight (the next nights repeat it from its manifest); one that repeats an
         # earlier choice would never serve, and its choice and scores are in this record.
         with _timed(t, "train"):
-            chall_ref = publish_challenger(
-                registry,
-                task,
-                brand,
-                result.final(),
-                data,
-                date=date,
-                global_id=global_id,
-                champion_id=rec.champion_id,
-                scores=result.scores,
-                same_recipe=same,
-                notes=result.notes,
-                prequential=result.prequential,
-            )
+            chall_ref = _publish(registry, task, data, date, global_id, result, rec)
     rec.challenger_id = None if chall_ref is None else chall_ref.id
     if decision.promote:
         assert chall_ref is not None  # published above, or by the attempt resumed
@@ -362,6 +350,32 @@ def _adapt_and_decide(
         rec.served_by, rec.model_id = "global", global_id
     else:
         rec.served_by, rec.model_id = "champion", champ_ref.id
+
+
+def _publish(
+    registry: ModelRegistry,
+    task: TaskConfig,
+    data: TaskData,
+    date: dt.date,
+    global_id: str,
+    result: Challenge,
+    rec: BrandRecord,
+) -> ModelRef:
+    """Tonight's challenger, fitted on every row if not yet, published unpromoted."""
+    return publish_challenger(
+        registry,
+        task,
+        rec.brand_id,
+        result.final(),
+        data,
+        date=date,
+        global_id=global_id,
+        champion_id=rec.champion_id,
+        scores=result.scores,
+        same_recipe=result.same_recipe,
+        notes=result.notes,
+        prequential=result.prequential,
+    )
 
 
 def _resumed(

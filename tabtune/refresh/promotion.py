@@ -211,6 +211,30 @@ def challenge(
     repeat = choice_to_repeat(cfg, task, early, date, previous)
     if champion is not None and repeat is not None and _prequential_ready(manifest, global_id):
         return _repeat_night(cfg, task, glob, data, champion, manifest, repeat, date)
+    return _contest(
+        cfg, task, glob, data, window, early, date, global_id, champion, manifest,
+        load_model_id, previous, defer_final,
+    )  # fmt: skip
+
+
+def _contest(
+    cfg: Config,
+    task: TaskConfig,
+    glob: Any,
+    data: TaskData,
+    window: np.ndarray,
+    early: TaskData,
+    date: dt.date,
+    global_id: str,
+    champion: Any,
+    manifest: Mapping[str, Any],
+    load_model_id: Callable[[str], Any] | None,
+    previous: Mapping[str, Any] | None,
+    defer_final: bool,
+) -> Challenge:
+    """:func:`challenge` when the choice is made (or repeated) on the rows before the window
+    and scored on it, against the champion's choice fitted on the same rows."""
+    objective = score_objective(task.objective, task.kind)
     # Fits on the rows before the window neither use nor replace the leaf cache (they see
     # other brand-context values than the fits on every row it serves: every row differs).
     uncached = cfg.model_copy(update={"cache_dir": None})
