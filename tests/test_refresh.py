@@ -894,3 +894,43 @@ def test_a_repeating_night_fits_once_and_scores_the_choice_prequentially(
     assert again.scores["champion"] == pytest.approx(
         by_hand(one.challenger, night2, fresh2) / w2, rel=1e-9
     )
+
+
+def test_a_later_losing_choice_is_repeated_instead_of_choosing_every_night(
+    tmp_path: Path,
+) -> None:
+    """Once the champion's choice has aged out, the brand chooses again; if that challenger
+    loses, it is the newest challenger's (later) choice that the next nights repeat, rather
+    than choosing again on folds every night while the old champion keeps serving."""
+    from tabtune.estimators import repeat_params
+    from tabtune.evaluation import time_window
+    from tabtune.pipeline import brand_estimator
+    from tabtune.refresh import challenge
+
+    cfg, task, glob, own = _brand_setup(tmp_path)
+    window = time_window(own.X["date"], cfg.adaptation.validation_fraction)
+    old = {"date": (D - dt.timedelta(days=60)).isoformat(), "strategy": "refit", "n_new_trees": 0}
+    champion = brand_estimator(cfg, task, glob).set_params(**repeat_params("refit", 0))
+    champion.fit(own.X, own.y, sample_weight=own.weight)
+    manifest = {"base_model": "g", "selection": old}
+    aged = challenge(
+        cfg, task, glob, own, window, date=D, global_id="g",
+        champion=champion, champion_manifest=manifest,
+    )  # fmt: skip
+    assert aged.challenger.holdout_scores_  # the champion's choice aged out: chosen on folds
+    newest = {"base_model": "g", "selection": dict(aged.selection)}
+    tomorrow = D + dt.timedelta(days=1)
+    follows = challenge(
+        cfg, task, glob, own, window, date=tomorrow, global_id="g",
+        champion=champion, champion_manifest=manifest, previous_choice=newest,
+    )  # fmt: skip
+    assert follows.challenger.holdout_scores_ == {}  # repeated in one fit, not chosen again
+    assert follows.selection == aged.selection and not follows.prequential
+    # an older challenger's choice does not replace a younger champion's
+    young = {"base_model": "g", "selection": dict(aged.selection)}
+    stale = {"base_model": "g", "selection": old}
+    kept = challenge(
+        cfg, task, glob, own, window, date=tomorrow, global_id="g",
+        champion=champion, champion_manifest=young, previous_choice=stale,
+    )  # fmt: skip
+    assert kept.selection == aged.selection

@@ -316,9 +316,7 @@ def _adapt_and_decide(
                 champion=champion,
                 champion_manifest=None if champ_ref is None else registry.manifest(champ_ref),
                 load_model_id=lambda model_id: _load_version(cfg, task, model_id),
-                previous_choice=None
-                if champ_ref is not None
-                else _newest_challenger(registry, task.name, brand),
+                previous_choice=_newest_challenger(registry, task.name, brand),
                 defer_final=True,
             )
             rec.scores, same = result.scores, result.same_recipe

@@ -188,9 +188,10 @@ def challenge(
     load_model_id : callable, optional
         Loads a registry model by id (the champion's global model).
     previous_choice : mapping, optional
-        Without a brand champion: the manifest of the brand's newest challenger, whose choice
-        (made from tonight's global model) is repeated like a champion's would be, so a brand
-        the global model keeps serving does not choose again every night.
+        The manifest of the brand's newest challenger. Without a brand champion, or when it
+        made a later choice than the champion's, its choice (made from tonight's global
+        model) is repeated like a champion's would be, so a brand whose challengers keep
+        losing does not choose again every night.
     defer_final : bool
         Score the choice, but fit the challenger on every row only when
         :meth:`Challenge.final` is called (a refresh does not fit a challenger it keeps out).
@@ -201,7 +202,7 @@ def challenge(
     """
     objective = score_objective(task.objective, task.kind)
     manifest = champion_manifest or {}
-    previous = manifest if champion is not None else previous_choice
+    previous = _choice_to_follow(manifest if champion is not None else None, previous_choice)
     if previous is not None and previous.get("base_model") != global_id:
         previous = None  # a new global model: choose again
     if not np.any(~window):
@@ -209,7 +210,8 @@ def challenge(
         return _in_sample(est, champion or glob, glob, data, window, objective)
     early = data.take(~window)
     repeat = choice_to_repeat(cfg, task, early, date, previous)
-    if champion is not None and repeat is not None and _prequential_ready(manifest, global_id):
+    if champion is not None and _prequential_ready(manifest, repeat, global_id):
+        assert repeat is not None
         return _repeat_night(cfg, task, glob, data, champion, manifest, repeat, date)
     return _contest(
         cfg, task, glob, data, window, early, date, global_id, champion, manifest,
@@ -268,11 +270,37 @@ def _in_sample(
     return Challenge(est, scores, out_of_time=False, notes=[note], selection=dict(est.selection_))
 
 
-def _prequential_ready(manifest: Mapping[str, Any], global_id: str) -> bool:
-    """Whether the champion's manifest lets a repeating night score it prequentially: it was
-    adapted from tonight's global model and records the end of the rows it learned from."""
+def _choice_to_follow(
+    champion: Mapping[str, Any] | None, newest: Mapping[str, Any] | None
+) -> Mapping[str, Any] | None:
+    """Whose choice tonight's challenger may repeat: the champion's (its manifest), unless the
+    brand's newest challenger (kept out) made a later one, which is then followed instead of
+    choosing again every night once the champion's choice has aged; without a champion, the
+    newest challenger's."""
+    if champion is None or newest is None:
+        return champion if champion is not None else newest
+    mine = (champion.get("selection") or {}).get("date")
+    theirs = (newest.get("selection") or {}).get("date")
+    if theirs is not None and (mine is None or str(theirs) > str(mine)):
+        return newest
+    return champion
+
+
+def _prequential_ready(
+    manifest: Mapping[str, Any], repeat: Mapping[str, Any] | None, global_id: str
+) -> bool:
+    """Whether tonight repeats the champion's own choice (``repeat`` is its ``selection``)
+    from tonight's global model, with the end of the rows it learned from recorded: then the
+    night is scored prequentially."""
     window = manifest.get("data_window") or [None, None]
-    return manifest.get("base_model") == global_id and window[-1] is not None
+    selection = manifest.get("selection") or {}
+    return (
+        repeat is not None
+        and manifest.get("base_model") == global_id
+        and window[-1] is not None
+        and _recipe(repeat) == _recipe(selection)
+        and repeat.get("date") == selection.get("date")
+    )
 
 
 def prequential_totals(
