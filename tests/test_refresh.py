@@ -934,3 +934,26 @@ def test_a_later_losing_choice_is_repeated_instead_of_choosing_every_night(
         champion=champion, champion_manifest=young, previous_choice=stale,
     )  # fmt: skip
     assert kept.selection == aged.selection
+    # nor does a later one while the champion's own choice can still be repeated (e.g. the
+    # newest version is one a rollback set aside): the champion's choice is repeated
+    later = {"base_model": "g", "selection": dict(old, date=tomorrow.isoformat())}
+    rolled_back = challenge(
+        cfg, task, glob, own, window, date=tomorrow, global_id="g",
+        champion=champion, champion_manifest=young, previous_choice=later,
+    )  # fmt: skip
+    assert rolled_back.selection == aged.selection and rolled_back.same_recipe
+    # a later choice from another global model is not followed
+    elsewhere = {"base_model": "other", "selection": dict(aged.selection)}
+    again = challenge(
+        cfg, task, glob, own, window, date=tomorrow, global_id="g",
+        champion=champion, champion_manifest=manifest, previous_choice=elsewhere,
+    )  # fmt: skip
+    assert again.challenger.holdout_scores_  # chosen on folds
+    # without repeats (reselect_every_days: null) a choice made tonight is not one to keep
+    never = cfg.model_copy(
+        update={"adaptation": cfg.adaptation.model_copy(update={"reselect_every_days": None})}
+    )
+    lazy = challenge(never, task, glob, own, window, date=D, global_id="g", defer_final=True)
+    assert lazy.challenger is None and not lazy.repeatable
+    assert lazy.final() is lazy.challenger is not None
+    assert aged.repeatable

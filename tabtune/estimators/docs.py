@@ -67,7 +67,8 @@ default=<strategy>
         Pretraining with early stopping: grow the global model again on all rows with the
         round count found, so the newest rows (the holdout) count too; False keeps the model
         grown on the older rows. ``holdout_scores_["global"]`` is always the early-stopped
-        model's score on the holdout.
+        model's score on the holdout (on the sampled brands' holdout rows when
+        ``early_stopping_max_rows`` applies: not comparable across pools).
     early_stopping_max_rows : int or None, default=<early_stopping_max_rows>
         Pretraining with early stopping and ``regrow_on_all_rows``: the early-stopped fit
         learns from the rows of a seeded sample of brands holding about this many training

@@ -332,11 +332,15 @@ def _adapt_and_decide(
     rec.status, rec.reason = decision.status, decision.reason
     if champ_ref is None:
         rec.reason += " (no brand champion yet: the champion is the global model)"
-    chosen_tonight = result is not None and result.selection.get("date") == date.isoformat()
+    chosen_tonight = (
+        result is not None
+        and result.repeatable
+        and result.selection.get("date") == date.isoformat()
+    )
     if result is not None and (decision.promote or chosen_tonight):
         # A challenger kept out is fitted on every row and published only when its choice was
-        # made tonight (the next nights repeat it from its manifest); one that repeats an
-        # earlier choice would never serve, and its choice and scores are in this record.
+        # made tonight and later nights may repeat it (from its manifest); otherwise it would
+        # never serve, and its choice and scores are in this record.
         with _timed(t, "train"):
             chall_ref = _publish(registry, task, data, date, global_id, result, rec)
     rec.challenger_id = None if chall_ref is None else chall_ref.id

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "build_challenger",
     "choice_to_repeat",
+    "choices_repeat",
     "fit_brand_model",
     "leaf_cache_dir",
     "load_brand",
@@ -210,6 +211,14 @@ def choice_to_repeat(
     brand = str(data.X[GROUP_COLUMN].iloc[0]) if len(data.X) else ""
     tuned, _ = tuned_adaptation(cfg, task, brand, len(data))
     return repeated_selection(tuned, previous, date, n_rows=len(data))
+
+
+def choices_repeat(cfg: Config, task: TaskConfig, data: TaskData) -> bool:
+    """Whether a choice made for this brand tonight may be repeated on later nights (the
+    brand's tuned strategy is ``auto`` and ``reselect_every_days`` is set)."""
+    brand = str(data.X[GROUP_COLUMN].iloc[0]) if len(data.X) else ""
+    a = tuned_adaptation(cfg, task, brand, len(data))[0].adaptation
+    return a.strategy == "auto" and a.reselect_every_days is not None
 
 
 def repeat_choice(

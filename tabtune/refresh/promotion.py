@@ -30,6 +30,7 @@ from tabtune.pipeline import MODEL_SUBDIR
 from tabtune.refresh.challenger import (
     build_challenger,
     choice_to_repeat,
+    choices_repeat,
     fit_brand_model,
     repeat_choice,
 )
@@ -102,13 +103,15 @@ class Challenge:
 
     Attributes
     ----------
-    challenger : estimator
+    challenger : estimator or None
         The model to publish and, if promoted, serve: the choice made on the rows before the
-        window, fitted again on every row.
+        window (or the champion's, repeated), fitted on every row; None until :meth:`final`
+        with ``defer_final``.
     scores : dict
-        ``champion``, ``challenger`` and ``global`` scored on the window with the task's own
-        loss. The challenger and the champion are scored as fitted on the rows before the
-        window only (out of time); the global model as it is.
+        ``champion``, ``challenger`` and ``global`` scored with the task's own loss: on the
+        window, the challenger and the champion as fitted on the rows before it (out of time),
+        the global model as it is; on a night repeating the champion's choice, prequentially
+        (see :func:`prequential_totals`).
     same_recipe : bool
         The challenger repeats the champion's choice on the same global model: the same
         procedure on newer rows, so it replaces the champion without a contest.
@@ -135,6 +138,8 @@ class Challenge:
     selection: dict[str, Any] = field(default_factory=dict)
     #: Fits the challenger on every row when ``challenger`` is None (``defer_final``).
     build: Callable[[], Any] | None = None
+    #: Whether later nights may repeat a choice made tonight (so a losing one is kept).
+    repeatable: bool = True
 
     def final(self) -> Any:
         """The challenger to publish, fitted on every row now if that was deferred."""
@@ -181,17 +186,15 @@ def challenge(
         The evaluation window (:func:`~tabtune.evaluation.time_window`).
     date, global_id : date and str
         The run date; tonight's global model's registry id.
-    champion : estimator, optional
-        The brand's champion; None when the global model is the champion.
-    champion_manifest : mapping, optional
-        The champion's manifest.
+    champion, champion_manifest : estimator and mapping, optional
+        The brand's champion (None: the global model is) and its manifest.
     load_model_id : callable, optional
         Loads a registry model by id (the champion's global model).
     previous_choice : mapping, optional
-        The manifest of the brand's newest challenger. Without a brand champion, or when it
-        made a later choice than the champion's, its choice (made from tonight's global
-        model) is repeated like a champion's would be, so a brand whose challengers keep
-        losing does not choose again every night.
+        The manifest of the brand's newest challenger. Without a brand champion, or once the
+        champion's own choice can no longer be repeated and this one is later, its choice
+        (made from tonight's global model) is repeated like a champion's would be, so a brand
+        whose challengers keep losing does not choose again every night.
     defer_final : bool
         Score the choice, but fit the challenger on every row only when
         :meth:`Challenge.final` is called (a refresh does not fit a challenger it keeps out).
@@ -202,7 +205,7 @@ def challenge(
     """
     objective = score_objective(task.objective, task.kind)
     manifest = champion_manifest or {}
-    previous = _choice_to_follow(manifest if champion is not None else None, previous_choice)
+    previous = manifest if champion is not None else previous_choice
     if previous is not None and previous.get("base_model") != global_id:
         previous = None  # a new global model: choose again
     if not np.any(~window):
@@ -210,6 +213,13 @@ def challenge(
         return _in_sample(est, champion or glob, glob, data, window, objective)
     early = data.take(~window)
     repeat = choice_to_repeat(cfg, task, early, date, previous)
+    if (
+        repeat is None
+        and champion is not None
+        and _later_choice(previous_choice, manifest, global_id)
+    ):
+        previous = previous_choice  # the champion's choice aged out: the later one is repeated
+        repeat = choice_to_repeat(cfg, task, early, date, previous)
     if champion is not None and _prequential_ready(manifest, repeat, global_id):
         assert repeat is not None
         return _repeat_night(cfg, task, glob, data, champion, manifest, repeat, date)
@@ -255,9 +265,15 @@ def _contest(
     models = {"challenger": scorer, "global": glob, "champion": champ}
     scores = score_many(models, data.X, data.y, window, objective, data.weight)
     selection = dict(scorer.selection_)
+    repeatable = choices_repeat(cfg, task, data)
     if defer_final:
-        return Challenge(None, scores, same, notes=notes, selection=selection, build=on_every_row)
-    return Challenge(on_every_row(), scores, same, notes=notes, selection=selection)
+        return Challenge(
+            None, scores, same, notes=notes, selection=selection, build=on_every_row,
+            repeatable=repeatable,
+        )  # fmt: skip
+    return Challenge(
+        on_every_row(), scores, same, notes=notes, selection=selection, repeatable=repeatable
+    )
 
 
 def _in_sample(
@@ -270,20 +286,18 @@ def _in_sample(
     return Challenge(est, scores, out_of_time=False, notes=[note], selection=dict(est.selection_))
 
 
-def _choice_to_follow(
-    champion: Mapping[str, Any] | None, newest: Mapping[str, Any] | None
-) -> Mapping[str, Any] | None:
-    """Whose choice tonight's challenger may repeat: the champion's (its manifest), unless the
-    brand's newest challenger (kept out) made a later one, which is then followed instead of
-    choosing again every night once the champion's choice has aged; without a champion, the
-    newest challenger's."""
-    if champion is None or newest is None:
-        return champion if champion is not None else newest
-    mine = (champion.get("selection") or {}).get("date")
+def _later_choice(
+    newest: Mapping[str, Any] | None, champion: Mapping[str, Any], global_id: str
+) -> bool:
+    """Whether the brand's newest challenger (kept out) holds a choice made from tonight's
+    global model later than the champion's: followed once the champion's own choice can no
+    longer be repeated, so a brand whose new choices keep losing does not choose again on
+    folds every night."""
+    if newest is None or newest.get("base_model") != global_id:
+        return False
     theirs = (newest.get("selection") or {}).get("date")
-    if theirs is not None and (mine is None or str(theirs) > str(mine)):
-        return newest
-    return champion
+    mine = (champion.get("selection") or {}).get("date")
+    return theirs is not None and (mine is None or str(theirs) > str(mine))
 
 
 def _prequential_ready(
