@@ -816,6 +816,19 @@ def test_a_repeating_night_fits_once_and_scores_the_choice_prequentially(
         loss = row_losses("tweedie", data.y[fresh], model.predict(data.X[fresh]))
         return float(np.sum(loss * data.weight[fresh]))
 
+    def night(data: TaskData, days: int, champion, manifest):
+        return challenge(
+            cfg,
+            task,
+            glob,
+            data,
+            window_of(data),
+            date=D + dt.timedelta(days=days),
+            global_id="g",
+            champion=champion,
+            champion_manifest=manifest,
+        )
+
     chosen_on = upto(6)
     first = challenge(cfg, task, glob, chosen_on, window_of(chosen_on), date=D, global_id="g")
     assert first.prequential is None  # the night that chose
@@ -828,17 +841,7 @@ def test_a_repeating_night_fits_once_and_scores_the_choice_prequentially(
 
     monkeypatch.setattr(challenger_module, "fit_brand_model", counting_fit)
     night1 = upto(3)
-    one = challenge(
-        cfg,
-        task,
-        glob,
-        night1,
-        window_of(night1),
-        date=D + dt.timedelta(days=3),
-        global_id="g",
-        champion=first.challenger,
-        champion_manifest=manifest_of(first.challenger, chosen_on),
-    )
+    one = night(night1, 3, first.challenger, manifest_of(first.challenger, chosen_on))
     assert calls == [len(night1)]  # one fit, on every row
     assert one.same_recipe and one.challenger.selection_ == first.challenger.selection_
     served = brand_estimator(cfg, task, glob).set_params(
@@ -857,17 +860,7 @@ def test_a_repeating_night_fits_once_and_scores_the_choice_prequentially(
     # the next night adds its own rows to the sums carried by its champion's manifest
     calls.clear()
     night2 = upto(0)
-    two = challenge(
-        cfg,
-        task,
-        glob,
-        night2,
-        window_of(night2),
-        date=D + dt.timedelta(days=6),
-        global_id="g",
-        champion=one.challenger,
-        champion_manifest=manifest_of(one.challenger, night1, one.prequential),
-    )
+    two = night(night2, 6, one.challenger, manifest_of(one.challenger, night1, one.prequential))
     assert calls == [len(night2)]
     fresh2 = (pd.to_datetime(night2.X["date"]) > last - pd.Timedelta(days=3)).to_numpy()
     w2 = float(night2.weight[fresh2].sum())
@@ -879,17 +872,7 @@ def test_a_repeating_night_fits_once_and_scores_the_choice_prequentially(
     assert two.scores["champion"] == pytest.approx(expected, rel=1e-9)
     # sums of another choice are not carried over
     other = dict(one.prequential, selection_date="2000-01-01")
-    again = challenge(
-        cfg,
-        task,
-        glob,
-        night2,
-        window_of(night2),
-        date=D + dt.timedelta(days=6),
-        global_id="g",
-        champion=one.challenger,
-        champion_manifest=manifest_of(one.challenger, night1, other),
-    )
+    again = night(night2, 6, one.challenger, manifest_of(one.challenger, night1, other))
     assert again.prequential["nights"] == 1
     assert again.scores["champion"] == pytest.approx(
         by_hand(one.challenger, night2, fresh2) / w2, rel=1e-9

@@ -199,6 +199,13 @@ def build_challenger(
     return est
 
 
+def _tuned(cfg: Config, task: TaskConfig, data: TaskData) -> Config:
+    """``cfg`` with the adaptation settings tuned for the brand of ``data``
+    (:func:`tuned_adaptation`)."""
+    brand = str(data.X[GROUP_COLUMN].iloc[0]) if len(data.X) else ""
+    return tuned_adaptation(cfg, task, brand, len(data))[0]
+
+
 def choice_to_repeat(
     cfg: Config,
     task: TaskConfig,
@@ -208,16 +215,13 @@ def choice_to_repeat(
 ) -> dict[str, Any] | None:
     """The choice :func:`build_challenger` repeats on ``data`` tonight (None: it chooses
     again), with the brand's tuned adaptation settings (:func:`repeated_selection`)."""
-    brand = str(data.X[GROUP_COLUMN].iloc[0]) if len(data.X) else ""
-    tuned, _ = tuned_adaptation(cfg, task, brand, len(data))
-    return repeated_selection(tuned, previous, date, n_rows=len(data))
+    return repeated_selection(_tuned(cfg, task, data), previous, date, n_rows=len(data))
 
 
 def choices_repeat(cfg: Config, task: TaskConfig, data: TaskData) -> bool:
     """Whether a choice made for this brand tonight may be repeated on later nights (the
     brand's tuned strategy is ``auto`` and ``reselect_every_days`` is set)."""
-    brand = str(data.X[GROUP_COLUMN].iloc[0]) if len(data.X) else ""
-    a = tuned_adaptation(cfg, task, brand, len(data))[0].adaptation
+    a = _tuned(cfg, task, data).adaptation
     return a.strategy == "auto" and a.reselect_every_days is not None
 
 
@@ -227,8 +231,7 @@ def repeat_choice(
     """``base`` adapted to ``data`` by repeating a choice in one fit (see
     :func:`build_challenger`), with its ``selection_`` and ``strategy_reason_``."""
     est = fit_brand_model(cfg, task, base, data, repeat=repeat)
-    brand = str(data.X[GROUP_COLUMN].iloc[0]) if len(data.X) else ""
-    a = tuned_adaptation(cfg, task, brand, len(data))[0].adaptation
+    a = _tuned(cfg, task, data).adaptation
     est.strategy_reason_ = (
         f"repeats the choice of {repeat['date']} ({repeat['strategy']}, "
         f"{repeat['n_new_trees']} new trees) on today's rows; 'auto' chooses again after "
