@@ -19,6 +19,7 @@ from tabtune.transfer.pooled_batches import (
     batch_statistics,
     encode_batch,
     encode_pooled,
+    encode_sampled,
     holdout_counts,
     pooled_plan,
     pretrain_batched,
@@ -425,3 +426,47 @@ def test_early_stopping_on_a_brand_sample_matches_raw_lightgbm_and_the_batched_p
     unsampled = _in_memory(PX, Py, Pw, **SAMPLED, regrow=False)
     assert kept.n_rounds == unsampled.n_rounds
     assert kept.holdout_scores == unsampled.holdout_scores
+
+
+def test_sample_pass_encodes_only_the_sampled_brands_as_the_full_pass_does(monkeypatch):
+    import tabtune.transfer.pooled_batches as pb
+
+    X, y, w = _pool(4, n_brands=24)
+    batches = _batches(X, y, w, [10, 14])
+    stats = batch_statistics(*batches[0], group_column=GROUP, time_column=TIME).merge(
+        batch_statistics(*batches[1], group_column=GROUP, time_column=TIME)
+    )
+    n_train = holdout_counts(stats.n_rows, 0.2, stats.time_counts)[0]
+    plan = pooled_plan(
+        stats,
+        group_column=GROUP,
+        time_column=TIME,
+        validation_fraction=0.2,
+        random_state=3,
+        early_stopping_max_rows=n_train // 3,
+    )
+    assert plan.stop_fraction < 1.0
+    full = encode_pooled(plan, stats, lambda: batches, np.float64, split=True).take()
+    encoded = []
+    real = pb.encode_batch
+    monkeypatch.setattr(
+        pb, "encode_batch", lambda bx, *a, **k: encoded.append(len(bx)) or real(bx, *a, **k)
+    )
+    got = encode_sampled(plan, lambda: batches, np.float64)
+    assert got is not None and got.table is None
+    sampled = [block.sampled() for block in full]
+    assert sum(encoded) == sum(len(m.y) for m in sampled) < stats.n_rows  # only the sample
+    for block, want in zip(got.take(), sampled, strict=True):
+        np.testing.assert_array_equal(block.X, want.X)  # same rows, same order, same features
+        np.testing.assert_array_equal(block.y, want.y)
+        np.testing.assert_array_equal(block.weight, want.weight)
+    # a sample without holdout rows: early stopping learns from every row (None)
+    monkeypatch.setattr(pb, "encode_batch", real)
+    late = [(bx, by, bw) for bx, by, bw in batches]
+    cut = pd.Timestamp(plan.cut)
+    early = [
+        (bx[bx[TIME] < cut].reset_index(drop=True), by[(bx[TIME] < cut).to_numpy()],
+         bw[(bx[TIME] < cut).to_numpy()])
+        for bx, by, bw in late
+    ]  # fmt: skip
+    assert encode_sampled(plan, lambda: early, np.float64) is None

@@ -19,7 +19,8 @@ groups (brands), and the batches are read two or three times.
 :func:`pretrain_batched` runs both passes, writes the encoded batches into preallocated
 arrays in the time order of the pooled rows and trains with the backend as
 :func:`~tabtune.transfer.pretraining.pretrain` does (early stopping on the newest rows, then
-regrown on all rows, whose rows a third pass encodes). Each training set is built
+regrown on all rows, whose rows a third pass encodes; with an early-stopping sample of brands,
+pass 2 encodes only the sampled brands' rows: :func:`encode_sampled`). Each training set is built
 (:meth:`~tabtune.boosting.base.Backend.bin`) before the float rows are dropped, so peak
 memory is the float32 matrix, one binned copy of it (LightGBM) and one batch. A Dask path can call :func:`batch_statistics` and :func:`encode_batch` per partition
 (partitions of whole groups) and :meth:`BatchStatistics.merge` as its reduction.
@@ -72,6 +73,7 @@ __all__ = [
     "batch_statistics",
     "concat_tables",
     "encode_pooled",
+    "encode_sampled",
     "holdout_counts",
     "encode_batch",
     "pooled_plan",
@@ -619,7 +621,9 @@ random_state, regrow, early_stopping_max_rows
     model = FittedModel(backend, None, plan.schema, plan.context, params_of(plan.schema))
     params = model.params = padded_params(model.params, model.layout)
     release_unused_memory()  # what reading the batches left free, before the matrix
-    pooled = encode_pooled(plan, merged, batches, dtype, split=True)
+    pooled = encode_sampled(plan, batches, dtype) if plan.stop_fraction < 1.0 else None
+    if pooled is None:
+        pooled = encode_pooled(plan, merged, batches, dtype, split=True)
     release_unused_memory()
 
     def regrown_rows() -> PooledRows:
@@ -754,6 +758,50 @@ def encode_pooled(
         )
     table = concat_tables(tables, firsts) if tables else None
     return PooledRows(blocks, table)
+
+
+def encode_sampled(
+    plan: PooledPlan, batches: Callable[[], Iterable[Batch]], dtype: Any
+) -> PooledRows | None:
+    """Pass 2 with an early-stopping sample: only the sampled brands' rows, encoded.
+
+    The early-stopped fit learns from those rows alone, so the other brands' rows are not
+    encoded (the regrown fit's pass encodes every row). A brand's encoding depends on its own
+    rows only, so the rows are those :func:`encode_pooled` gives, in the same (stable) time
+    order. Returns the training rows and the holdout rows as two blocks, with no context
+    table (the regrown pass has it), or None when the sample has fewer than 2 training rows
+    or no holdout row: early stopping then learns from every row (the in-memory rule).
+    """
+    assert plan.group_column is not None and plan.cut is not None
+    parts: list[EncodedBatch] = []
+    for bx, by, bw in batches():
+        keep = stopping_sample(column_values(bx, plan.group_column), plan.stop_fraction, plan.seed)
+        if keep is None:  # (a fraction of 1: not a sample)
+            return None
+        if not keep.any():
+            continue
+        rows = np.flatnonzero(keep)
+        sx = bx.iloc[rows] if isinstance(bx, pd.DataFrame) else bx[rows]
+        sw = None if bw is None else np.asarray(bw)[rows]
+        parts.append(encode_batch(sx, np.asarray(by)[rows], sw, plan, dtype=dtype, regrow=False))
+    if not parts:
+        return None
+    times = np.concatenate([part.times for part in parts])
+    order = np.argsort(times, kind="stable")  # a stable sort keeps the batches' order of ties
+    n_train = int(np.searchsorted(times[order], plan.cut, side="left"))
+    if n_train < 2 or n_train == len(order):
+        return None
+    X = np.concatenate([part.X for part in parts])
+    y = np.concatenate([part.y for part in parts]).astype(dtype, copy=False)
+    weights = [part.weight for part in parts]
+    weight = None
+    if any(w is not None for w in weights):
+        weight = np.concatenate([np.asarray(w) for w in weights]).astype(dtype, copy=False)
+    del parts
+    blocks = []
+    for rows in (order[:n_train], order[n_train:]):
+        blocks.append(RowBlock(X[rows], y[rows], None if weight is None else weight[rows]))
+    return PooledRows(blocks, None)
 
 
 def _put(blocks: list[RowBlock], bounds: list[int], at: np.ndarray, batch: EncodedBatch) -> None:

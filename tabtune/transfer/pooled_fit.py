@@ -95,7 +95,11 @@ def train_pooled(
         if regrown_rows is not None:
             model.booster = None  # free the early-stopped model and its binned rows first
             release_unused_memory()
-            (block,) = regrown_rows().take()
+            regrown = regrown_rows()
+            if regrown.table is not None:  # (the same table: the pass before may have none)
+                pooled.table = regrown.table
+            (block,) = regrown.take()
+            del regrown
             release_unused_memory()  # what encoding the batches left free
             rows = backend.bin(params, layout, block.matrix(rows=slice(0, len(block.y))))
             del block
