@@ -51,7 +51,7 @@ BACKENDS = ("lightgbm", "xgboost")
 #: Where models train: ``auto`` uses CUDA only where it is usable and worth it.
 DEVICES = ("auto", "cpu", "cuda")
 #: Adaptation strategies, simplest first (``auto``'s ties go to the earlier one).
-STRATEGIES = ("global", "refit", "continue", "refit+continue", "scratch")
+STRATEGIES = ("global", "segments", "refit", "continue", "refit+continue", "scratch")
 #: What ``strategy`` accepts: ``auto`` (choose among :data:`STRATEGIES`) or one of them.
 STRATEGY_CHOICES = ("auto", *STRATEGIES)
 #: Canonical regression objectives.

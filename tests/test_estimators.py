@@ -250,8 +250,9 @@ def test_monotone_constraints_hold_for_pretrained_and_adapted_models():
         assert (np.diff(glob.predict(grid)) >= 0).all()
         auto = TabTuneRegressor(base_model=glob, min_rows_to_adapt=0, **SMALL).fit(Xn, yn)
         # Re-estimated leaves are not constrained: refit strategies are not candidates.
-        assert set(auto.holdout_scores_) == {"global", "continue", "scratch"}
-        for strategy in ("continue", "scratch"):
+        # (segments: the base's trees times a constant per categorical segment, still monotone)
+        assert set(auto.holdout_scores_) == {"global", "segments", "continue", "scratch"}
+        for strategy in ("segments", "continue", "scratch"):
             est = TabTuneRegressor(
                 base_model=glob, strategy=strategy, min_rows_to_adapt=0, **SMALL
             ).fit(Xn, yn)

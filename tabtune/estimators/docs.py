@@ -19,8 +19,8 @@ _TEMPLATE = """
         None: ``fit`` pretrains. Otherwise ``fit`` adapts this model (or the one saved at
         this path) to the rows given; it is read, never modified, and kept by reference when
         this estimator is cloned.
-    strategy : {"auto", "global", "refit", "continue", "refit+continue", "scratch"}, \
-default=<strategy>
+    strategy : {"auto", "global", "segments", "refit", "continue", "refit+continue", \
+"scratch"}, default=<strategy>
         How to adapt (ignored when pretraining). See :mod:`tabtune.transfer`.
     group_column : str or None, default=<group_column>
         Column identifying the brand. Never a raw feature: pretraining learns brand-context

@@ -40,7 +40,13 @@ weighted mean target against the base's predictions on its rows, on the link sca
 Tweedie/Poisson, identity for squared error), shrunk towards 0 by a prior worth
 :data:`CONTEXT_SMOOTHING` of the brand's rows (:func:`level_offset`; none for classifiers). The trees learn what brand context
 means from the pretraining brands only, so a new brand's level is often off by tens of percent;
-the offset corrects that without growing a tree. ``refit`` the base's trees with leaf values
+the offset corrects that without growing a tree. ``segments`` is ``global`` plus nested
+*segment offsets*: the brand's rows split by its categorical columns in schema order (say
+``channel``, then ``channel | audience``, ...), each segment at each depth shifted on the link
+scale by its observed / expected ratio against the prediction so far, shrunk by a
+random-effects (DerSimonian-Laird) estimate of how much that depth's segments differ; a row
+takes its deepest segment seen in training (:mod:`~tabtune.transfer.segments`; none for
+classifiers, where it is not a candidate of ``auto``). ``refit`` the base's trees with leaf values
 re-estimated on the brand's rows; ``continue`` new trees boosted from the base; ``refit+continue``
 both; ``scratch`` a model of the brand's rows alone. ``auto`` fits each candidate on the older
 rows and scores it on the newer ones, over ``selection_folds`` rolling-origin folds (the newest
@@ -67,6 +73,8 @@ Modules
 :mod:`~tabtune.transfer.context`
     brand context (:class:`BrandContext`, the out-of-fold encoder, the level column) and
     level offsets.
+:mod:`~tabtune.transfer.segments`
+    segment offsets (:func:`~tabtune.transfer.segments.fit_segment_offsets`).
 :mod:`~tabtune.transfer.model`
     the rows of a fit call (:class:`Rows`), the fitted model (:class:`FittedModel`) and the
     rows encoded part by part for it.

@@ -18,10 +18,11 @@ from tabtune.boosting.encoding import json_scalar
 from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import holdout_score, loss_name
 from tabtune.params import STRATEGIES
-from tabtune.transfer.context import BrandContext, apply_offset
+from tabtune.transfer.context import BrandContext, apply_offset, objective_link
 from tabtune.transfer.model import EncodedPart, FitEncoding, FittedModel, Rows, padded_params
 from tabtune.transfer.strategies import (
     BOOSTED,
+    OFFSETS,
     REFITS,
     AdaptSettings,
     has_two_classes,
@@ -167,6 +168,9 @@ def _choose(
             return _Choice("global", reason, {}, no_rounds)
         return _Choice(strategy, f"strategy={strategy!r} requested", {}, no_rounds)
     candidates = list(STRATEGIES) if strategy == "auto" else ["global", strategy]
+    if strategy == "auto" and (base.context is None or objective_link(params.objective) is None):
+        # No brand offsets (classifiers, no group column): segments would be global.
+        candidates.remove("segments")
     if params.monotone_constraints is not None:
         # Refitted leaves are re-estimated without the constraints: they could break
         # monotonicity, so refit strategies are not candidates then.
@@ -235,8 +239,8 @@ def _final_fit(
         rounds=choice.new_rounds.get(strategy),
         session=session,
     )
-    if strategy == "global" and context is not None:
-        context = _with_level_offsets(fit, everything, context, session, booster)
+    if strategy in OFFSETS and context is not None:
+        context = _with_level_offsets(fit, everything, context, session, booster, strategy)
     grown_with = params if strategy == "scratch" else base.params
     model = FittedModel(base.backend, booster, base.schema, context, grown_with)
     # Written through the session: the trees shared with the base are not written again.
@@ -260,12 +264,22 @@ def _with_level_offsets(
     context: BrandContext,
     session: Session,
     booster: Any,
+    strategy: str,
 ) -> BrandContext:
-    """``context`` with the level offset of each of the fit's brands, learnt from all rows."""
-    offsets = fit.offsets(everything, np.asarray(session.predict(booster, everything.matrix)))
+    """``context`` with the level offset of each of the fit's brands, learnt from all rows,
+    and (strategy ``segments``) their segment offsets, learnt from all rows' predictions
+    with the level offsets."""
+    prediction = np.asarray(session.predict(booster, everything.matrix))
+    offsets = fit.offsets(everything, prediction)
     assert offsets is not None
     for group, offset in zip(fit.uniques, offsets, strict=True):
         context = context.with_offset(json_scalar(group, context.group_column), offset)
+    if strategy == "segments":
+        objective = fit.model.params.objective
+        shifted = _with_offsets(objective, prediction, everything, offsets)
+        segments = fit.segments(everything, shifted) or [None] * len(fit.uniques)
+        for group, found in zip(fit.uniques, segments, strict=True):
+            context = context.with_segments(json_scalar(group, context.group_column), found)
     return context
 
 
@@ -456,15 +470,20 @@ def _fold_booster(
 def _holdout_loss(
     objective: str, fit: FitEncoding, fold: _Fold, strategy: str, booster: Any
 ) -> float:
-    """The weighted loss of ``booster`` on the fold's holdout (``global`` with its offsets)."""
+    """The weighted loss of ``booster`` on the fold's holdout (``global`` with its level
+    offsets, ``segments`` with its level and segment offsets, all learnt on the fold's
+    training rows)."""
     session, train, valid = fold.session, fold.train, fold.valid
     prediction = np.asarray(session.predict(booster, valid.matrix))
-    if strategy == "global":
-        prediction = _with_offsets(
-            objective,
-            prediction,
-            valid,
-            fit.offsets(train, np.asarray(session.predict(booster, train.matrix))),
-        )
+    if strategy in OFFSETS:
+        train_prediction = np.asarray(session.predict(booster, train.matrix))
+        offsets = fit.offsets(train, train_prediction)
+        prediction = _with_offsets(objective, prediction, valid, offsets)
+        if strategy == "segments":
+            shifted = _with_offsets(objective, train_prediction, train, offsets)
+            segments = fit.segments(train, shifted)
+            per_row = fit.segment_offsets(valid, segments)
+            if per_row is not None:
+                prediction = apply_offset(objective, prediction, per_row)
     assert valid.matrix.y is not None  # a fit's rows always have a target
     return holdout_score(objective, valid.matrix.y, prediction, valid.matrix.weight)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tabtune.boosting.encoding import FeatureSchema, Table, json_scalar
+from tabtune.transfer.segments import SegmentOffsets
 
 __all__ = [
     "CONTEXT_DROPOUT",
@@ -32,6 +33,7 @@ __all__ = [
     "group_ordinals",
     "level_column_of",
     "level_offset",
+    "objective_link",
     "row_keys",
     "short_histories",
 ]
@@ -59,6 +61,12 @@ _LINKS = {
     "squared_error": "identity",
     "absolute_error": "identity",
 }
+
+
+def objective_link(objective: str) -> str | None:
+    """``"log"`` or ``"identity"``: the link on which an objective's predictions take level
+    and segment offsets; None (classifiers) when they take none."""
+    return _LINKS.get(objective)
 
 
 def apply_offset(objective: str, prediction: np.ndarray, offset: np.ndarray | float) -> np.ndarray:
@@ -355,6 +363,9 @@ class BrandContext:
         Level offsets of brands served by the base trees as they are (strategy ``global``):
         a shift on the link scale (log for Tweedie/Poisson, identity for squared or absolute
         error) learnt from the brand's rows (:func:`level_offset`). Groups not listed: 0.
+    segments : tuple of (group id, SegmentOffsets)
+        Segment offsets of brands served with strategy ``segments``, on top of their level
+        offset (:mod:`tabtune.transfer.segments`). Groups not listed: none.
     """
 
     group_column: str
@@ -368,6 +379,7 @@ class BrandContext:
     level_keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     level_mean: np.ndarray = field(default_factory=lambda: np.empty((0, 1)))
     offsets: tuple[tuple[Any, float], ...] = ()
+    segments: tuple[tuple[Any, SegmentOffsets], ...] = ()
 
     # -- names --------------------------------------------------------------------------
     @property
@@ -454,6 +466,7 @@ class BrandContext:
             level_keys=level_keys,
             level_mean=level_mean,
             offsets=(),
+            segments=(),
         )
 
     def out_of_fold(
@@ -629,6 +642,8 @@ class BrandContext:
             level_mean=level_mean[sort],
             offsets=tuple((k, v) for k, v in self.offsets if k not in set(other.keys))
             + other.offsets,
+            segments=tuple((k, v) for k, v in self.segments if k not in set(other.keys))
+            + other.segments,
         )
 
     def with_offset(self, group: Any, offset: float) -> BrandContext:
@@ -637,6 +652,23 @@ class BrandContext:
         if offset == 0.0:
             return replace(self, offsets=kept)
         return replace(self, offsets=(*kept, (group, float(offset))))
+
+    def with_segments(self, group: Any, segments: SegmentOffsets | None) -> BrandContext:
+        """This table with ``group``'s segment offsets set (None or empty ones remove them)."""
+        kept = tuple((k, v) for k, v in self.segments if k != group)
+        if segments is None or segments.is_empty:
+            return replace(self, segments=kept)
+        return replace(self, segments=(*kept, (group, segments)))
+
+    def segments_of(self, groups: Any) -> dict[int, np.ndarray]:
+        """The rows of each group with segment offsets: position in :attr:`segments` ->
+        row positions (empty when no row's group has any)."""
+        if not self.segments:
+            return {}
+        table = {k: i for i, (k, _) in enumerate(self.segments)}
+        at = pd.Series(np.asarray(groups, dtype=object)).map(table).to_numpy(dtype=float)
+        found = np.flatnonzero(~np.isnan(at))
+        return {int(i): found[at[found] == i] for i in np.unique(at[found])}
 
     def offsets_of(self, groups: Any) -> np.ndarray | None:
         """Level offset of each row's group, or None when no group has one."""
@@ -662,7 +694,7 @@ class BrandContext:
             },
             "levels": {"keys": self.level_keys.tolist(), "mean": self.level_mean.tolist()},
             "offsets": [[k, v] for k, v in self.offsets],
-        }
+        } | ({"segments": [[k, v.to_dict()] for k, v in self.segments]} if self.segments else {})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BrandContext:
@@ -680,4 +712,5 @@ class BrandContext:
             level_keys=np.asarray(data["levels"]["keys"], dtype=np.int64),
             level_mean=np.asarray(data["levels"]["mean"], dtype=np.float64).reshape(-1, nt),
             offsets=tuple((k, float(v)) for k, v in data.get("offsets", [])),
+            segments=tuple((k, SegmentOffsets.from_dict(v)) for k, v in data.get("segments", [])),
         )

@@ -23,7 +23,15 @@ from tabtune.transfer.context import (
     context_targets,
     group_ordinals,
     level_offset,
+    objective_link,
     row_keys,
+)
+from tabtune.transfer.segments import (
+    SegmentOffsets,
+    fit_segment_offsets,
+    segment_codes,
+    segment_columns,
+    variance_power,
 )
 
 __all__ = [
@@ -163,7 +171,9 @@ class FittedModel:
         """Response-scale predictions on encoded inputs (see :meth:`encode`).
 
         ``groups`` (the rows' group ids) applies the stored level offsets of brands served
-        by the base trees as they are; without it no offset is applied.
+        by the base trees as they are, and the segment offsets of their rows' segments
+        (strategy ``segments``; looked up by the categorical codes in ``matrix``); without it
+        no offset is applied.
         """
         prediction = np.asarray(
             self.backend.predict(self.booster, matrix, self.layout, device=device)
@@ -171,9 +181,15 @@ class FittedModel:
         if self.context is None or groups is None:
             return prediction
         offsets = self.context.offsets_of(groups)
-        if offsets is None:
+        segmented = self.context.segments_of(groups)
+        if offsets is None and not segmented:
             return prediction
-        return apply_offset(self.params.objective, prediction, offsets)
+        total = np.zeros(len(prediction)) if offsets is None else np.array(offsets, dtype=float)
+        for i, rows in segmented.items():
+            segments = self.context.segments[i][1]
+            codes = segment_codes(matrix, self.schema.columns, segments.columns, rows)
+            total[rows] += segments.lookup(codes)
+        return apply_offset(self.params.objective, prediction, total)
 
 
 def level_values(
@@ -321,6 +337,47 @@ class FitEncoding:
                 prediction[at],
                 None if w is None else w[at],
             )
+        return out
+
+    def segments(
+        self, part: EncodedPart, prediction: np.ndarray
+    ) -> list[SegmentOffsets | None] | None:
+        """Segment offsets of each group (by code) from the rows of ``part`` and predictions
+        on them with the groups' level offsets (see
+        :func:`~tabtune.transfer.segments.fit_segment_offsets`); None for a group without
+        rows, and None without a brand context or for objectives without a link."""
+        model = self.model
+        link = objective_link(model.params.objective)
+        if model.context is None or part.codes is None or link is None:
+            return None
+        columns = segment_columns(model.schema)
+        power = variance_power(model.params.objective, model.params.extra)
+        y, w = part.matrix.y, part.matrix.weight
+        assert y is not None  # a fit's rows always have a target
+        out: list[SegmentOffsets | None] = [None] * len(self.uniques)
+        for code in np.unique(part.codes[part.codes >= 0]):
+            at = np.flatnonzero(part.codes == code)
+            codes = segment_codes(part.matrix.X, model.schema.columns, columns, at)
+            weight = None if w is None else w[at]
+            out[code] = fit_segment_offsets(
+                link, y[at], prediction[at], weight, codes, columns, power
+            )
+        return out
+
+    def segment_offsets(
+        self, part: EncodedPart, segments: list[SegmentOffsets | None] | None
+    ) -> np.ndarray | None:
+        """Each row of ``part``'s segment offset (see :meth:`segments`; None: none)."""
+        if segments is None or part.codes is None:
+            return None
+        out = np.zeros(len(part.codes))
+        for code in np.unique(part.codes[part.codes >= 0]):
+            found = segments[code] if code < len(segments) else None
+            if found is None or found.is_empty:
+                continue
+            at = np.flatnonzero(part.codes == code)
+            codes = segment_codes(part.matrix.X, self.model.schema.columns, found.columns, at)
+            out[at] = found.lookup(codes)
         return out
 
     def fill_from_table(self, part: EncodedPart, table: BrandContext) -> None:

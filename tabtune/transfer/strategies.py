@@ -1,6 +1,7 @@
 """The adaptation strategies: how one strategy is fitted from a base model on encoded rows.
 
-``global`` the base model as is; ``refit`` the base's trees with leaf values re-estimated on
+``global`` the base model as is; ``segments`` the base model as is, with segment offsets
+(:mod:`tabtune.transfer.segments`); ``refit`` the base's trees with leaf values re-estimated on
 the brand's rows; ``continue`` new trees boosted from the base; ``refit+continue`` both;
 ``scratch`` a model of the brand's rows alone (see :mod:`tabtune.transfer`).
 """
@@ -19,6 +20,7 @@ from tabtune.transfer.model import FittedModel
 
 __all__ = [
     "BOOSTED",
+    "OFFSETS",
     "REFITS",
     "STRATEGIES",
     "AdaptSettings",
@@ -26,6 +28,9 @@ __all__ = [
     "run_strategy",
 ]
 
+#: Strategies that serve the base's trees as they are, with offsets learnt from the brand's
+#: rows: ``global`` its level offset, ``segments`` that and its segment offsets.
+OFFSETS = ("global", "segments")
 #: Strategies that start from a refit of the base's leaf values.
 REFITS = ("refit", "refit+continue")
 #: Strategies that grow new trees (their round count comes from early stopping).
@@ -96,7 +101,7 @@ def run_strategy(
     if session is None:
         session = base.session()
     es = settings.early_stopping_rounds if valid is not None else None
-    if strategy == "global":
+    if strategy in OFFSETS:
         return base.booster, base.backend.num_rounds(base.booster), 0
     if strategy == "scratch":
         return _fit_scratch(params, settings, train, valid, rounds, session, es, scoring_only)
