@@ -97,7 +97,7 @@ def test_an_overlay_that_does_not_fit_its_base_is_refused() -> None:
 
 # -- saved in a registry --------------------------------------------------------------------
 
-STRATEGIES = ("global", "refit", "continue", "scratch")
+STRATEGIES = ("global", "segments", "refit", "continue", "scratch")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ brands it was most of what a brand-night stored.
 Saved next to its base in a model registry, the manifest keeps an overlay instead
 (``brand_context.overlay_on`` names the base by registry id, relative path and model sha256):
 the base's groups it drops, the groups it appends (with their brand x level cells), and its
-level offsets. Like the tree delta (:mod:`tabtune.estimators.deltas`) it is exact or not
+level and segment offsets. Like the tree delta (:mod:`tabtune.estimators.deltas`) it is exact or not
 at all: it is kept only when applying it to the base's table gives the very table, as JSON
 (group keys' types and the sign of zero included; checked at save); the manifest sealing
 checks it on every read, and the base's model sha256 and manifest seal tie it to the very
@@ -31,7 +31,7 @@ __all__ = ["OVERLAY_FORMAT", "apply_context_overlay", "context_overlay", "is_ove
 #: ``brand_context.format`` of a context stored as an overlay on its base's table.
 OVERLAY_FORMAT = "brand-context-overlay/1"
 #: The table parts an overlay rewrites; every other entry must equal the base's.
-_TABLE = ("groups", "levels", "offsets")
+_TABLE = ("groups", "levels", "offsets", "segments")
 
 
 def is_overlay(context: Any) -> TypeGuard[Mapping[str, Any]]:
@@ -108,7 +108,7 @@ def context_overlay(
             "mean": [model["levels"]["mean"][i] for i in appended],
         },
         "offsets": list(model["offsets"]),
-    }
+    } | ({"segments": list(model["segments"])} if "segments" in model else {})
     try:
         if not _same(apply_context_overlay(base, overlay), model):
             return None
@@ -162,4 +162,4 @@ def apply_context_overlay(base: Mapping[str, Any], overlay: Mapping[str, Any]) -
             "mean": [base_mean[i] for i in own] + list(overlay["levels"]["mean"]),
         },
         "offsets": list(overlay["offsets"]),
-    }
+    } | ({"segments": list(overlay["segments"])} if "segments" in overlay else {})
