@@ -22,7 +22,7 @@ from tabtune.estimators.deltas import DELTA_FILE, clear_base_cache, registry_loc
 from tabtune.estimators.persistence import DELTA_FORMAT, FULL_FORMAT
 from tabtune.registry import ModelRegistry
 
-STRATEGIES = ("refit", "continue", "refit+continue", "scratch", "global")
+STRATEGIES = ("refit", "continue", "refit+continue", "scratch", "global", "segments")
 NATIVE = {"lightgbm": "model.txt", "xgboost": "model.ubj"}
 
 
