@@ -206,10 +206,10 @@ def _noisy(brands, n_days, seed, effects=None):
 
 
 @functools.cache
-def _tweedie_base() -> TabTuneRegressor:
+def _tweedie_base(backend: str = "lightgbm") -> TabTuneRegressor:
     X, y = _noisy([f"b{i:02d}" for i in range(12)], 60, 0)
     params = {"group_column": "brand_id", "time_column": "date", "objective": "tweedie"}
-    return TabTuneRegressor(**params, **SMALL).fit(X, y)
+    return TabTuneRegressor(backend=backend, **params, **SMALL).fit(X, y)
 
 
 def test_auto_chooses_segments_for_brand_by_channel_effects_and_not_without():
@@ -226,8 +226,9 @@ def test_auto_chooses_segments_for_brand_by_channel_effects_and_not_without():
     assert plain._model.context.segments == ()
 
 
-def test_segments_predictions_are_the_base_times_brand_and_segment_offsets(tmp_path):
-    base = _tweedie_base()
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])  # a matrix, a frame of columns
+def test_segments_predictions_are_the_base_times_brand_and_segment_offsets(backend, tmp_path):
+    base = _tweedie_base(backend)
     Xn, yn = _noisy(["segco"], 60, 4, EFFECTS)
     est = adapted(base, Xn, yn, strategy="segments")
     model, context = est._model, est._model.context
