@@ -470,3 +470,48 @@ def test_sample_pass_encodes_only_the_sampled_brands_as_the_full_pass_does(monke
         for bx, by, bw in late
     ]  # fmt: skip
     assert encode_sampled(plan, lambda: early, np.float64) is None
+
+
+def test_pipeline_pretrain_with_a_brand_sample_matches_the_in_memory_fit(small_config, monkeypatch):
+    """The store's brand batches through the sample-only encoding pass (early stopping on a
+    sample of brands) give the in-memory fit with the same sample."""
+    import tabtune.transfer.pooled_batches as pb
+    from tabtune import pipeline
+    from tabtune.cli import main
+    from tabtune.config import load_config
+
+    assert main(["--config", str(small_config), "synth"]) == 0
+    cfg = load_config(small_config)
+    monkeypatch.setattr(pipeline, "PRETRAIN_BATCH_ROWS", 1_000)  # several batches of brands
+    store = pipeline.store_for(cfg)
+    groups = pipeline.brand_batches(store.row_counts(), 1_000)
+    task = cfg.task("bid")
+    parts = [pipeline.task_data(store.read(brands=g), task) for g in groups]
+    X, y, w = _concat([(p.X, p.y, p.weight) for p in parts])
+    cfg.model.early_stopping_max_rows = len(y) // 4  # about a third of the training rows
+    sampled = []
+    real = pb.encode_sampled
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        sampled.append(out is not None)
+        return out
+
+    monkeypatch.setattr(pb, "encode_sampled", spy)
+    pipeline.pretrain(cfg, "bid")
+    assert sampled == [True]  # the sample-only pass ran (and was usable)
+    numeric = [c for c in X.columns if X[c].dtype == np.float64]
+    X32 = X.astype({c: np.float32 for c in numeric}).astype({c: np.float64 for c in numeric})
+    expected = pipeline.global_estimator(cfg, task).fit(X32, y, sample_weight=w)
+    _, got = pipeline.load_global(cfg, "bid")
+    assert got.best_iteration_ == expected.best_iteration_
+    np.testing.assert_allclose(got.predict(X32), expected.predict(X32), rtol=1e-3)
+    assert got.holdout_scores_["global"] == pytest.approx(
+        expected.holdout_scores_["global"], rel=1e-3
+    )
+    # the sample changed what early stopping saw (so the test can fail)
+    cfg.model.early_stopping_max_rows = None
+    everything = pipeline.global_estimator(cfg, task).fit(X32, y, sample_weight=w)
+    assert everything.holdout_scores_["global"] != pytest.approx(
+        got.holdout_scores_["global"], rel=1e-3
+    )

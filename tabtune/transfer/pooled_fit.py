@@ -95,20 +95,31 @@ def train_pooled(
         if regrown_rows is not None:
             model.booster = None  # free the early-stopped model and its binned rows first
             release_unused_memory()
-            regrown = regrown_rows()
-            if regrown.table is not None:  # (the same table: the pass before may have none)
-                pooled.table = regrown.table
-            (block,) = regrown.take()
-            del regrown
-            release_unused_memory()  # what encoding the batches left free
-            rows = backend.bin(params, layout, block.matrix(rows=slice(0, len(block.y))))
-            del block
-            release_unused_memory()
-            model.booster = backend.train(params, layout, rows, num_rounds=n_rounds).booster
-            del rows
+            _regrow(model, params, pooled, regrown_rows(), n_rounds)
     if pooled.table is not None:
         model.context = pooled.table
     return PretrainResult(model=model, n_rounds=n_rounds, holdout_scores=scores)
+
+
+def _regrow(
+    model: FittedModel,
+    params: BoosterParams,
+    pooled: PooledRows,
+    regrown: PooledRows,
+    n_rounds: int,
+) -> None:
+    """``model`` grown again on every row (``regrown``, the third pass) with ``n_rounds``; its
+    context table replaces ``pooled``'s (the same table; a sample-only pass has none)."""
+    backend, layout = model.backend, model.layout
+    if regrown.table is not None:
+        pooled.table = regrown.table
+    (block,) = regrown.take()
+    del regrown
+    release_unused_memory()  # what encoding the batches left free
+    rows = backend.bin(params, layout, block.matrix(rows=slice(0, len(block.y))))
+    del block
+    release_unused_memory()
+    model.booster = backend.train(params, layout, rows, num_rounds=n_rounds).booster
 
 
 def _drop_unusable_sample(train: RowBlock, valid: RowBlock) -> None:
