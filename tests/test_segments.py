@@ -258,9 +258,34 @@ def test_segments_predictions_are_the_base_times_brand_and_segment_offsets(backe
     X, _ = _noisy([f"b{i:02d}" for i in range(12)], 60, 0)
     np.testing.assert_array_equal(est.predict(X), base.predict(X))
     # saved (JSON) and loaded back: the same predictions, bit for bit
-    loaded = TabTuneRegressor.load(est.save(tmp_path / "m"))
+    path = est.save(tmp_path / "m")
+    loaded = TabTuneRegressor.load(path)
     assert loaded.strategy_ == "segments"
     np.testing.assert_array_equal(loaded.predict(Xn), est.predict(Xn))
+
+
+def test_a_model_with_segments_is_refused_by_readers_of_older_formats(tmp_path, monkeypatch):
+    """A format-4 reader would ignore the segment offsets and serve other predictions: a
+    model holding them is saved as format 5, which such a reader refuses; a model without
+    them keeps its format."""
+    from tabtune.errors import ModelIntegrityError
+    from tabtune.estimators import persistence
+
+    base = _tweedie_base()
+    Xn, yn = _noisy(["segco"], 60, 4, EFFECTS)
+    with_segments = adapted(base, Xn, yn, strategy="segments")
+    without = adapted(base, Xn, yn, strategy="global")
+    a = with_segments.save(tmp_path / "a")
+    b = without.save(tmp_path / "b")
+    def version(path):
+        return json.loads((path / "manifest.json").read_text())["format_version"]
+
+    assert version(a) == persistence.SEGMENTS_FORMAT_VERSION == 5
+    assert version(b) == persistence.FULL_FORMAT
+    monkeypatch.setattr(persistence, "READABLE_FORMATS", (1, 2, 3, 4))  # an older tabtune
+    with pytest.raises(ModelIntegrityError, match="format_version 5"):
+        TabTuneRegressor.load(a)
+    np.testing.assert_array_equal(TabTuneRegressor.load(b).predict(Xn), without.predict(Xn))
 
 
 def test_classifiers_do_not_try_segments():

@@ -36,6 +36,7 @@ __all__ = [
     "FORMAT_VERSION",
     "FULL_FORMAT",
     "OVERLAY_FORMAT_VERSION",
+    "SEGMENTS_FORMAT_VERSION",
     "READABLE_FORMATS",
     "estimator_manifest",
     "model_from_manifest",
@@ -44,18 +45,22 @@ __all__ = [
     "write_estimator",
 ]
 
-#: Newest version of the saved-model layout: 4, a model whose brand-context table is stored
-#: as an overlay on its base's (:mod:`tabtune.estimators.context_overlay`), its trees as a
-#: delta (``model.delta.json.gz``, :mod:`tabtune.estimators.deltas`) or whole.
-FORMAT_VERSION = 4
+#: Newest version of the saved-model layout: 5, a model whose brand-context table holds
+#: segment offsets (strategy ``segments``; a reader of format 4 would ignore them and serve
+#: other predictions, so it must refuse the model). Format 4: a brand-context table stored as
+#: an overlay on its base's (:mod:`tabtune.estimators.context_overlay`), its trees as a delta
+#: (``model.delta.json.gz``, :mod:`tabtune.estimators.deltas`) or whole.
+FORMAT_VERSION = 5
 #: The layout of a full model (``manifest.json`` + native model file), written as before.
 FULL_FORMAT = 2
 #: The layout of a model whose trees are stored as a delta on its base, its context whole.
 DELTA_FORMAT = 3
 #: The layout of a model whose brand context is stored as an overlay on its base's table.
 OVERLAY_FORMAT_VERSION = 4
+#: The layout of a model whose brand-context table holds segment offsets (whole or overlay).
+SEGMENTS_FORMAT_VERSION = 5
 #: The layouts this version reads (1: from before manifests were sealed, read with a warning).
-READABLE_FORMATS = (1, 2, 3, 4)
+READABLE_FORMATS = (1, 2, 3, 4, 5)
 
 
 def saved_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +172,8 @@ def write_estimator(
         depends_on.append(info["base"]["id"])
     if depends_on:
         body["depends_on"] = sorted(set(depends_on))
+    if (manifest.get("brand_context") or {}).get("segments"):
+        body["format_version"] = max(body["format_version"], SEGMENTS_FORMAT_VERSION)
     return write_model_dir(path, model_file, data, body)
 
 
