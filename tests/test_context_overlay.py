@@ -22,7 +22,7 @@ from tabtune.estimators.context_overlay import (
     context_overlay,
 )
 from tabtune.estimators.deltas import clear_base_cache
-from tabtune.estimators.persistence import OVERLAY_FORMAT_VERSION
+from tabtune.estimators.persistence import OVERLAY_FORMAT_VERSION, SEGMENTS_FORMAT_VERSION
 from tabtune.registry import ModelRegistry
 from tabtune.transfer import BrandContext
 
@@ -127,7 +127,11 @@ def test_a_brand_version_stores_its_context_as_an_overlay(registry, strategy) ->
     reg, gref, Xb, out = registry
     est, ref, full = out[strategy]
     manifest = json.loads((ref.path / "model" / "manifest.json").read_text())
-    assert manifest["format_version"] == OVERLAY_FORMAT_VERSION
+    # a table with segment offsets is format 5 (a format-4 reader would ignore them)
+    has_segments = bool(est._model.context.segments)
+    assert has_segments == (strategy == "segments")
+    expected = SEGMENTS_FORMAT_VERSION if has_segments else OVERLAY_FORMAT_VERSION
+    assert manifest["format_version"] == expected
     assert manifest["brand_context"]["format"] == OVERLAY_FORMAT
     assert manifest["brand_context"]["overlay_on"]["id"] == gref.id
     assert gref.id in manifest["depends_on"] and reg.manifest(ref)["depends_on"] == [gref.id]

@@ -277,6 +277,7 @@ def test_a_model_with_segments_is_refused_by_readers_of_older_formats(tmp_path, 
     without = adapted(base, Xn, yn, strategy="global")
     a = with_segments.save(tmp_path / "a")
     b = without.save(tmp_path / "b")
+
     def version(path):
         return json.loads((path / "manifest.json").read_text())["format_version"]
 
