@@ -30,6 +30,7 @@ from tabtune.features import TaskData, task_data
 from tabtune.params import section_params
 from tabtune.tuning import (
     ERROR_ATTR,
+    FOLDS_ATTR,
     ROLE_ATTR,
     ROLE_DEFAULTS,
     ROLE_WARM_START,
@@ -373,7 +374,52 @@ def test_adaptation_bucket_study_and_brand_warm_start(tmp_path: Path, data: Task
     trials = _study(cfg, f"bid:brand:{brand}").get_trials()
     assert sum(t.user_attrs.get(ROLE_ATTR) == ROLE_WARM_START for t in trials) == 1
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert best_params(cfg, "bid", f"brand:{brand}") == min(complete, key=lambda t: t.value).params
+    assert best_params(cfg, "bid", f"brand:{brand}") == _adopted(complete).params
+
+
+def _adopted(complete):
+    """The oracle of the adoption rule: the lowest mean among the trials that beat the
+    defaults on every fold, else the defaults."""
+    (defaults,) = [t for t in complete if t.user_attrs.get(ROLE_ATTR) == ROLE_DEFAULTS]
+    base = defaults.user_attrs[FOLDS_ATTR]
+    winners = [
+        t
+        for t in complete
+        if t is not defaults
+        and all(a < b for a, b in zip(t.user_attrs.get(FOLDS_ATTR, []), base))
+        and len(t.user_attrs.get(FOLDS_ATTR, [])) == len(base)
+    ]
+    return min(winners, key=lambda t: t.value) if winners else defaults
+
+
+def test_a_mean_gain_that_a_fold_contradicts_is_not_adopted(tmp_path: Path, data: TaskData):
+    """Of two trials with lower mean fold loss than the defaults, only the one lower on every
+    fold can be adopted; with none such, the defaults are (and the gain is 0)."""
+    cfg = make_config(tmp_path, n_folds=3)
+    result = tune_global(cfg, "bid", n_trials=1, data=data)  # the defaults trial only
+    study = _study(cfg)
+    (defaults,) = study.get_trials()
+    base = defaults.user_attrs[FOLDS_ATTR]
+    dist = defaults.distributions
+
+    def plant(params, folds):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions=dist,
+                value=float(np.mean(folds)),
+                user_attrs={FOLDS_ATTR: folds},
+            )
+        )
+
+    lr = dict(defaults.params)
+    # much lower on average, but worse on the first fold
+    plant({**lr, "learning_rate": 0.2}, [base[0] * 1.01, base[1] * 0.5, base[2] * 0.5])
+    assert best_params(cfg, "bid", "global") == defaults.params
+    # a little lower on every fold: adopted, though its mean is above the first one's
+    plant({**lr, "learning_rate": 0.07}, [b * 0.99 for b in base])
+    assert best_params(cfg, "bid", "global")["learning_rate"] == 0.07
+    assert result.gain_pct == 0.0
 
 
 # ----------------------------------------------------------------------------- crashes

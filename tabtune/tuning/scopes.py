@@ -31,7 +31,7 @@ from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import rolling_origin_folds
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData
 from tabtune.progress import ProgressFactory, track
-from tabtune.tuning.keys import ROLE_ATTR, ROLE_WARM_START, WARM_ATTR, trial_value
+from tabtune.tuning.keys import ROLE_ATTR, ROLE_WARM_START, WARM_ATTR, chosen_trial
 from tabtune.tuning.objective import Objective, load_tuning_data
 from tabtune.tuning.spaces import (
     GLOBAL_SPACE,
@@ -467,7 +467,9 @@ def _best_params_in(store: StorageSpec, name: str) -> dict[str, Any] | None:
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return None
-    return dict(min(complete, key=trial_value).params)
+    chosen = chosen_trial(complete)
+    assert chosen is not None  # complete is not empty
+    return dict(chosen.params)
 
 
 def best_params(
@@ -489,8 +491,8 @@ def best_params(
     dict or None
         Parameter name -> value (names as in the config sections; apply them with
         :func:`apply_params`), or None when the study or its storage does not exist or no
-        trial has completed. The defaults are a trial, so these never scored worse than the
-        defaults on the study's folds.
+        trial has completed: those of the best trial that beats the defaults on every fold,
+        else the defaults (:func:`~tabtune.tuning.keys.chosen_trial`).
     """
     if not (scope == "global" or scope.startswith(("adapt:", "brand:"))):
         raise TabTuneInputError(

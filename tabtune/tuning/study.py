@@ -27,6 +27,7 @@ from tabtune.tuning.keys import (
     ROLE_ATTR,
     ROLE_DEFAULTS,
     SPEC_ATTR,
+    chosen_trial,
     trial_role,
     trial_value,
 )
@@ -123,7 +124,9 @@ class TuningResult:
     storage : str
         The storage URL, password hidden.
     best_params, best_value : dict, float or None
-        The best complete trial of the whole study (None when no trial completed).
+        The trial tabtune adopts (:func:`~tabtune.tuning.keys.chosen_trial`: the best complete
+        trial that beats the defaults on every fold, else the defaults; None when no trial
+        completed).
     default_params, default_value : dict, float or None
         The defaults trial.
     gain_pct : float or None
@@ -164,7 +167,7 @@ def study_result(
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     finished = sum(t.state in FINISHED for t in trials)
-    best = min(complete, key=trial_value) if complete else None
+    best = chosen_trial(complete)
     defaults = next((t for t in complete if trial_role(t) == ROLE_DEFAULTS), None)
     default_value = None if defaults is None else float(trial_value(defaults))
     gain = None
