@@ -323,6 +323,13 @@ class TuningConfig(_Section):
     n_trials: int = Field(20, ge=1)
     timeout: float | None = Field(600.0, gt=0)
     n_folds: int = Field(3, ge=1, le=10)
+    min_gain: float = Field(
+        0.01,
+        ge=0.0,
+        lt=1.0,
+        description="a trial's parameters replace the defaults only when they score lower on "
+        "every fold and their mean fold loss is at least this share lower (0.01: 1%)",
+    )
     seed: int = 0
     search_space: dict[str, dict[str, Any] | None] = Field(
         default_factory=dict,

@@ -377,15 +377,16 @@ def test_adaptation_bucket_study_and_brand_warm_start(tmp_path: Path, data: Task
     assert best_params(cfg, "bid", f"brand:{brand}") == _adopted(complete).params
 
 
-def _adopted(complete):
+def _adopted(complete, min_gain=0.01):
     """The oracle of the adoption rule: the lowest mean among the trials that beat the
-    defaults on every fold, else the defaults."""
+    defaults on every fold and by ``min_gain`` on average, else the defaults."""
     (defaults,) = [t for t in complete if t.user_attrs.get(ROLE_ATTR) == ROLE_DEFAULTS]
     base = defaults.user_attrs[FOLDS_ATTR]
     winners = [
         t
         for t in complete
         if t is not defaults
+        and t.value < defaults.value * (1 - min_gain)
         and all(a < b for a, b in zip(t.user_attrs.get(FOLDS_ATTR, []), base))
         and len(t.user_attrs.get(FOLDS_ATTR, [])) == len(base)
     ]
@@ -393,8 +394,9 @@ def _adopted(complete):
 
 
 def test_a_mean_gain_that_a_fold_contradicts_is_not_adopted(tmp_path: Path, data: TaskData):
-    """Of two trials with lower mean fold loss than the defaults, only the one lower on every
-    fold can be adopted; with none such, the defaults are (and the gain is 0)."""
+    """Of trials with lower mean fold loss than the defaults, only one lower on every fold and
+    by at least ``tuning.min_gain`` (1%) on average is adopted; with none such, the defaults
+    are (and the gain is 0)."""
     cfg = make_config(tmp_path, n_folds=3)
     result = tune_global(cfg, "bid", n_trials=1, data=data)  # the defaults trial only
     study = _study(cfg)
@@ -416,8 +418,14 @@ def test_a_mean_gain_that_a_fold_contradicts_is_not_adopted(tmp_path: Path, data
     # much lower on average, but worse on the first fold
     plant({**lr, "learning_rate": 0.2}, [base[0] * 1.01, base[1] * 0.5, base[2] * 0.5])
     assert best_params(cfg, "bid", "global") == defaults.params
-    # a little lower on every fold: adopted, though its mean is above the first one's
-    plant({**lr, "learning_rate": 0.07}, [b * 0.99 for b in base])
+    # lower on every fold but by 0.5% only: below tuning.min_gain
+    plant({**lr, "learning_rate": 0.08}, [b * 0.995 for b in base])
+    assert best_params(cfg, "bid", "global") == defaults.params
+    # 2% lower on every fold: adopted, though its mean is above the first one's
+    plant({**lr, "learning_rate": 0.07}, [b * 0.98 for b in base])
+    assert best_params(cfg, "bid", "global")["learning_rate"] == 0.07
+    # with tuning.min_gain 0 the 0.5% trial would do, and the 2% one is still lower
+    cfg.tuning.min_gain = 0.0
     assert best_params(cfg, "bid", "global")["learning_rate"] == 0.07
     assert result.gain_pct == 0.0
 

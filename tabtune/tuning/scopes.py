@@ -165,7 +165,7 @@ def _run(
         else:
             _optimize_here(job, study, n_trials, timeout, progress)
         raise_if_broken(study)
-        return study_result(study, spec, job.storage, n_before, t0)
+        return study_result(study, spec, job.storage, n_before, t0, job.cfg.tuning.min_gain)
 
 
 def _storage_for(cfg: Config, storage: str | None) -> StorageSpec:
@@ -435,7 +435,7 @@ def _enqueue_warm_start(job: _Job, source: str) -> None:
     Nothing is queued when ``source`` has no complete trial, when its parameters are the
     defaults, or when they were already tried; the job's space is widened to hold them.
     """
-    warm = _best_params_in(job.storage, source)
+    warm = _best_params_in(job.storage, source, job.cfg.tuning.min_gain)
     if warm is None:
         return
     with quiet_optuna():
@@ -455,7 +455,7 @@ def _enqueue_warm_start(job: _Job, source: str) -> None:
             logger.info("study %s: warm start from %s: %s", job.name, source, warm)
 
 
-def _best_params_in(store: StorageSpec, name: str) -> dict[str, Any] | None:
+def _best_params_in(store: StorageSpec, name: str, min_gain: float) -> dict[str, Any] | None:
     if store.path is not None and not store.path.exists():
         return None  # a file storage: do not create an empty database just to look
     with quiet_optuna():
@@ -467,7 +467,7 @@ def _best_params_in(store: StorageSpec, name: str) -> dict[str, Any] | None:
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return None
-    chosen = chosen_trial(complete)
+    chosen = chosen_trial(complete, min_gain)
     assert chosen is not None  # complete is not empty
     return dict(chosen.params)
 
@@ -491,14 +491,15 @@ def best_params(
     dict or None
         Parameter name -> value (names as in the config sections; apply them with
         :func:`apply_params`), or None when the study or its storage does not exist or no
-        trial has completed: those of the best trial that beats the defaults on every fold,
-        else the defaults (:func:`~tabtune.tuning.keys.chosen_trial`).
+        trial has completed: those of the best trial that beats the defaults on every fold
+        and by ``tuning.min_gain`` on average, else the defaults
+        (:func:`~tabtune.tuning.keys.chosen_trial`).
     """
     if not (scope == "global" or scope.startswith(("adapt:", "brand:"))):
         raise TabTuneInputError(
             f"unknown scope {scope!r}; use 'global', 'adapt:<bucket>' or 'brand:<brand>'"
         )
-    return _best_params_in(_storage_for(cfg, storage), study_name(task, scope))
+    return _best_params_in(_storage_for(cfg, storage), study_name(task, scope), cfg.tuning.min_gain)
 
 
 def tune_scope(

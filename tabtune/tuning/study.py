@@ -125,8 +125,8 @@ class TuningResult:
         The storage URL, password hidden.
     best_params, best_value : dict, float or None
         The trial tabtune adopts (:func:`~tabtune.tuning.keys.chosen_trial`: the best complete
-        trial that beats the defaults on every fold, else the defaults; None when no trial
-        completed).
+        trial that beats the defaults on every fold and by ``tuning.min_gain`` on average, else
+        the defaults; None when no trial completed).
     default_params, default_value : dict, float or None
         The defaults trial.
     gain_pct : float or None
@@ -161,13 +161,19 @@ class TuningResult:
 
 
 def study_result(
-    study: optuna.Study, spec: StudySpec, storage: StorageSpec, n_before: int, t0: float
+    study: optuna.Study,
+    spec: StudySpec,
+    storage: StorageSpec,
+    n_before: int,
+    t0: float,
+    min_gain: float = 0.0,
 ) -> TuningResult:
-    """Sum up ``study`` after a run that started at ``t0`` with ``n_before`` trials finished."""
+    """Sum up ``study`` after a run that started at ``t0`` with ``n_before`` trials finished
+    (the adopted trial: :func:`~tabtune.tuning.keys.chosen_trial` with ``min_gain``)."""
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     finished = sum(t.state in FINISHED for t in trials)
-    best = chosen_trial(complete)
+    best = chosen_trial(complete, min_gain)
     defaults = next((t for t in complete if trial_role(t) == ROLE_DEFAULTS), None)
     default_value = None if defaults is None else float(trial_value(defaults))
     gain = None
