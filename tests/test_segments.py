@@ -30,7 +30,8 @@ from tabtune.transfer.segments import (
 
 def _brute_force(link, y, p, w, rows, power):
     """The nested DerSimonian-Laird offsets with dicts and loops: ``{key tuple: total}``
-    per depth, every segment included (``rows``: tuples of the rows' codes)."""
+    per depth (``rows``: tuples of the rows' codes); a segment whose category at that depth
+    is missing (-1) gets no step and does not count."""
     n, depth_count = len(y), len(rows[0])
     total = [0.0] * n
     tables = []
@@ -45,6 +46,8 @@ def _brute_force(link, y, p, w, rows, power):
             groups.setdefault(tuple(rows[i][:d]), []).append(i)
         r, se2 = {}, {}
         for key, members in groups.items():
+            if key[-1] == -1:
+                continue
             sw = sum(w[i] for i in members)
             if link == "log":
                 o = sum(w[i] * y[i] for i in members)
@@ -61,7 +64,7 @@ def _brute_force(link, y, p, w, rows, power):
         tau2 = max(0.0, (q - (len(r) - 1)) / (s1 - s2 / s1)) if len(r) >= 2 else 0.0
         table = {}
         for key, members in groups.items():
-            step = r[key] * tau2 / (tau2 + se2[key])
+            step = r[key] * tau2 / (tau2 + se2[key]) if key in r else 0.0
             table[key] = total[members[0]] + step
             for i in members:
                 total[i] += step
@@ -298,3 +301,19 @@ def test_classifiers_do_not_try_segments():
         Xn, (yn > np.median(y)).astype(int)
     )
     assert "segments" not in auto.holdout_scores_ and "global" in auto.holdout_scores_
+
+
+def test_a_category_unknown_at_serving_takes_its_parents_offset_not_the_missing_rows():
+    """Missing and unknown categories share the code -1: a brand whose training rows had
+    missing channels must not serve an unknown channel with their offset."""
+    rng = np.random.default_rng(0)
+    n = 400
+    codes = rng.integers(0, 3, n)[:, None]
+    codes[:40, 0] = -1  # 10% missing channel, with a level of their own
+    p = np.ones(n)
+    level = np.where(codes[:, 0] == -1, 3.0, np.array([0.5, 1.0, 1.5])[codes[:, 0]])
+    y = p * level * rng.gamma(10, 0.1, n)
+    found = fit_segment_offsets("log", y, p, None, codes, ["channel"])
+    assert (-1,) not in _as_dicts(found)[0]  # no segment of its own
+    assert found.lookup(np.array([[-1]]))[0] == 0.0  # the parent's (the brand level)
+    assert found.lookup(np.array([[0]]))[0] < -0.3  # the known segments still move

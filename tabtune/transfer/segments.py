@@ -191,9 +191,17 @@ def _dersimonian_laird(r: np.ndarray, se2: np.ndarray, ok: np.ndarray) -> float:
 
 
 def _depth_step(
-    link: str, y: np.ndarray, mu: np.ndarray, w: np.ndarray, inverse: np.ndarray, m: int, p: float
+    link: str,
+    y: np.ndarray,
+    mu: np.ndarray,
+    w: np.ndarray,
+    inverse: np.ndarray,
+    known: np.ndarray,
+    p: float,
 ) -> np.ndarray:
-    """Each segment's shrunk step at one depth (see :func:`fit_segment_offsets`)."""
+    """Each segment's shrunk step at one depth (see :func:`fit_segment_offsets`); segments
+    not ``known`` (a missing category) get none and do not count in ``tau2``."""
+    m = len(known)
     n = len(y)
     if link == "log":
         mu = np.maximum(mu, _TINY)
@@ -201,14 +209,14 @@ def _depth_step(
         observed = np.bincount(inverse, weights=w * y, minlength=m)
         expected = np.bincount(inverse, weights=w * mu, minlength=m)
         spread = np.bincount(inverse, weights=w * mu**p, minlength=m)
-        ok = (observed > 0) & (expected > 0)
+        ok = (observed > 0) & (expected > 0) & known
         r = np.where(ok, np.log(np.where(ok, observed, 1.0) / np.where(ok, expected, 1.0)), 0.0)
         se2 = phi * spread / np.maximum(expected, _TINY) ** 2
     else:
         sigma2 = float(np.sum(w * (y - mu) ** 2)) / max(n - 1, 1)
         total = np.bincount(inverse, weights=w, minlength=m)
         residual = np.bincount(inverse, weights=w * (y - mu), minlength=m)
-        ok = total > 0
+        ok = (total > 0) & known
         r = np.where(ok, residual / np.where(ok, total, 1.0), 0.0)
         se2 = sigma2 / np.maximum(total, _TINY)
     tau2 = _dersimonian_laird(r, se2, ok)
@@ -237,6 +245,9 @@ def fit_segment_offsets(
     variance ``tau2 = max(0, (Q - (m - 1)) / (S1 - S2 / S1))`` (DerSimonian-Laird, weights
     ``1 / se2``, over the ``m`` segments with positive sums) shrinks each step to ``r_s tau2 /
     (tau2 + se2_s)``: 0 when the segments differ no more than their noise (or ``m < 2``).
+    A segment whose category at that depth is missing gets no step and does not count: its
+    rows keep their parent's offset, as rows of a category unknown at serving do (both are
+    :data:`MISSING` in the codes).
 
     Parameters
     ----------
@@ -275,7 +286,10 @@ def fit_segment_offsets(
         unique, inverse = np.unique(codes[:, :depth], axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
         mu = prediction * np.exp(total) if link == "log" else prediction + total
-        step = _depth_step(link, y, mu, w, inverse, len(unique), power)
+        # A missing category gets no segment of its own: its rows keep their parent's
+        # offset, as an unknown category (the same code at serving) does.
+        known = unique[:, depth - 1] != MISSING
+        step = _depth_step(link, y, mu, w, inverse, known, power)
         parent = np.zeros(len(unique))
         parent[inverse] = total
         total = total + step[inverse]
