@@ -232,4 +232,5 @@ def concat_tables(
         level_keys=cells,
         level_mean=level_mean,
         offsets=(),
+        segments=(),
     )
