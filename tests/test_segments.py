@@ -244,11 +244,14 @@ def test_segments_predictions_are_the_base_times_brand_and_segment_offsets(backe
     codes = np.array([[vocabulary.index(c)] for c in Xn["channel"]])
     # the stored offsets are those of the brute-force estimator on all rows
     power = variance_power("tweedie", model.params.extra)
+    # each row weighted by its recency: half-life 60 days before the brand's newest row
+    dates = pd.to_datetime(Xn["date"])
+    age_days = (dates.max() - dates).dt.total_seconds().to_numpy() / 86400.0
     oracle = _brute_force(
         "log",
         list(yn),
         list(trees * np.exp(brand)),
-        [1.0] * len(yn),
+        list(0.5 ** (age_days / 60.0)),
         [tuple(r) for r in codes],
         power,
     )[0]
@@ -317,3 +320,18 @@ def test_a_category_unknown_at_serving_takes_its_parents_offset_not_the_missing_
     assert (-1,) not in _as_dicts(found)[0]  # no segment of its own
     assert found.lookup(np.array([[-1]]))[0] == 0.0  # the parent's (the brand level)
     assert found.lookup(np.array([[0]]))[0] < -0.3  # the known segments still move
+
+
+def test_recency_weights_halve_every_60_days_whatever_the_datetime_unit():
+    from tabtune.estimators.inputs import time_order
+    from tabtune.transfer.segments import SEGMENT_HALF_LIFE_DAYS, recency_weights
+
+    days = pd.Series(pd.to_datetime(["2025-01-01", "2025-03-02", "2025-05-01"]))
+    for unit in ("s", "us", "ns"):
+        _, keys = time_order(pd.DataFrame({"date": days.astype(f"datetime64[{unit}]")}), "date")
+        weights = recency_weights(keys)
+        ages = np.array([120.0, 60.0, 0.0])  # days before the newest row
+        np.testing.assert_allclose(weights, 0.5 ** (ages / SEGMENT_HALF_LIFE_DAYS))
+    _, numeric = time_order(pd.DataFrame({"t": [1, 2, 3]}), "t")
+    assert recency_weights(numeric) is None  # numeric time: no unit, no weighting
+    assert recency_weights(None) is None

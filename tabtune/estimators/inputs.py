@@ -202,7 +202,8 @@ def check_columns_exist(X: Table, **columns: str | None) -> None:
 
 
 def time_order(X: Table, time_column: str) -> tuple[np.ndarray | None, np.ndarray]:
-    """Stable time order of the rows (None when already in order) and their time keys."""
+    """Stable time order of the rows (None when already in order) and their time keys:
+    int64 nanoseconds for datetimes, float64 for numbers."""
     values = column_values(X, time_column)
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     dtype = series.dtype
@@ -218,11 +219,9 @@ def time_order(X: Table, time_column: str) -> tuple[np.ndarray | None, np.ndarra
     if keys.isna().any():
         raise TabTuneInputError(f"time_column {time_column!r} has missing values")
     if pd.api.types.is_datetime64_any_dtype(keys.dtype):
-        array = (
-            keys.to_numpy().view(np.int64)
-            if keys.dt.tz is None
-            else (keys.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().view(np.int64))
-        )
+        naive = keys if keys.dt.tz is None else keys.dt.tz_convert("UTC").dt.tz_localize(None)
+        # int64 nanoseconds whatever the column's unit (segments' recency weights read days)
+        array = naive.to_numpy().astype("datetime64[ns]").view(np.int64)
     else:
         array = keys.to_numpy(dtype=np.float64)
     if keys.is_monotonic_increasing:

@@ -29,6 +29,7 @@ from tabtune.transfer.context import (
 from tabtune.transfer.segments import (
     SegmentOffsets,
     fit_segment_offsets,
+    recency_weights,
     segment_codes,
     segment_columns,
     variance_power,
@@ -344,8 +345,10 @@ class FitEncoding:
     ) -> list[SegmentOffsets | None] | None:
         """Segment offsets of each group (by code) from the rows of ``part`` and predictions
         on them with the groups' level offsets (see
-        :func:`~tabtune.transfer.segments.fit_segment_offsets`); None for a group without
-        rows, and None without a brand context or for objectives without a link."""
+        :func:`~tabtune.transfer.segments.fit_segment_offsets`), each row's weight times its
+        recency (:func:`~tabtune.transfer.segments.recency_weights`, per group); None for a
+        group without rows, and None without a brand context or for objectives without a
+        link."""
         model = self.model
         link = objective_link(model.params.objective)
         if model.context is None or part.codes is None or link is None:
@@ -355,10 +358,16 @@ class FitEncoding:
         y, w = part.matrix.y, part.matrix.weight
         assert y is not None  # a fit's rows always have a target
         out: list[SegmentOffsets | None] = [None] * len(self.uniques)
+        times = self.rows.times
+        if times is not None and part.positions is not None:
+            times = times[part.positions]
         for code in np.unique(part.codes[part.codes >= 0]):
             at = np.flatnonzero(part.codes == code)
             codes = segment_codes(part.matrix.X, model.schema.columns, columns, at)
             weight = None if w is None else w[at]
+            recency = recency_weights(None if times is None else times[at])
+            if recency is not None:
+                weight = recency if weight is None else weight * recency
             out[code] = fit_segment_offsets(
                 link, y[at], prediction[at], weight, codes, columns, power
             )

@@ -23,8 +23,10 @@ from tabtune.boosting.encoding import FeatureSchema
 
 __all__ = [
     "MAX_SEGMENT_LEVELS",
+    "SEGMENT_HALF_LIFE_DAYS",
     "SegmentOffsets",
     "fit_segment_offsets",
+    "recency_weights",
     "segment_codes",
     "segment_columns",
     "variance_power",
@@ -32,6 +34,11 @@ __all__ = [
 
 #: Categorical columns with more levels than this do not split a brand into segments.
 MAX_SEGMENT_LEVELS = 64
+#: Half-life of a row's weight in the segment estimate, in days before the brand's newest
+#: row: a segment's level drifts (a channel's bid strategy, its audience), so recent rows say
+#: more about it than old ones (docs/transfer-experiments.md: 60 days against none and 180).
+SEGMENT_HALF_LIFE_DAYS = 60.0
+_NS_PER_DAY = 86_400e9
 #: Code of a missing (or unknown) category in a segment key.
 MISSING = -1
 _TINY = 1e-12
@@ -163,6 +170,17 @@ def segment_codes(
         known = ~np.isnan(v)
         out[known, j] = v[known].astype(np.int64)
     return out
+
+
+def recency_weights(times: np.ndarray | None) -> np.ndarray | None:
+    """``0.5 ** (age / SEGMENT_HALF_LIFE_DAYS)`` per row, ``age`` its days before the newest
+    of ``times`` (int64 nanoseconds, as :func:`~tabtune.estimators.inputs.time_order` gives
+    datetimes); None (no weighting) without times or for numeric (float) time keys."""
+    if times is None or not len(times) or not np.issubdtype(np.asarray(times).dtype, np.integer):
+        return None
+    keys = np.asarray(times, dtype=np.int64)
+    age_days = (keys.max() - keys).astype(np.float64) / _NS_PER_DAY
+    return np.asarray(0.5 ** (age_days / SEGMENT_HALF_LIFE_DAYS), dtype=np.float64)
 
 
 def variance_power(objective: str, extra: Mapping[str, Any]) -> float:
