@@ -389,8 +389,9 @@ def finetune_brand(
     """Adapt the global model of a task to one brand and publish the brand's model.
 
     The adapted estimator chooses its strategy on the brand's newest rows (see
-    ``TabTuneRegressor``); a brand below ``adaptation.min_rows_to_adapt`` is served by the
-    global model and nothing is published for it.
+    ``TabTuneRegressor``). A brand below ``adaptation.min_rows_to_adapt`` gets no new trees:
+    the global model's trees with its context and level offset (and segment offsets where its
+    folds show them), published like any brand's model, as the nightly refresh serves it.
     """
     task = cfg.task(task_name)
     t0 = time.perf_counter()
@@ -405,32 +406,30 @@ def finetune_brand(
     est.fit(data.X, data.y, sample_weight=data.weight)
     strategy = str(est.strategy_)
     reason = str(getattr(est, "strategy_reason_", ""))
-    model_id: str | None = None
-    if len(data) >= cfg.adaptation.min_rows_to_adapt:
-        manifest: dict[str, Any] = {
-            "kind": "brand",
-            "brand_id": brand,
-            "task": task.model_dump(mode="json"),
-            "base_model": base_ref.id if base_ref is not None else None,
-            "base_model_sha256": getattr(est, "base_model_id_", None),
-            "strategy": strategy,
-            "reason": reason,
-            "data_window": list(_window(data)),
-            "rows": len(data),
-            "metrics": {"holdout": dict(getattr(est, "holdout_scores_", {}) or {})},
-        }
+    manifest: dict[str, Any] = {
+        "kind": "brand",
+        "brand_id": brand,
+        "task": task.model_dump(mode="json"),
+        "base_model": base_ref.id if base_ref is not None else None,
+        "base_model_sha256": getattr(est, "base_model_id_", None),
+        "strategy": strategy,
+        "reason": reason,
+        "data_window": list(_window(data)),
+        "rows": len(data),
+        "metrics": {"holdout": dict(getattr(est, "holdout_scores_", {}) or {})},
+    }
 
-        def write_brand(directory: Path) -> None:
-            est.save(directory / MODEL_SUBDIR)
+    def write_brand(directory: Path) -> None:
+        est.save(directory / MODEL_SUBDIR)
 
-        ref = registry_for(cfg).publish(
-            task_name,
-            write_brand,
-            brand=brand,
-            manifest=manifest,
-            promote=promote,
-        )
-        model_id = ref.id
+    ref = registry_for(cfg).publish(
+        task_name,
+        write_brand,
+        brand=brand,
+        manifest=manifest,
+        promote=promote,
+    )
+    model_id = ref.id
     scores = {k: float(v) for k, v in (getattr(est, "holdout_scores_", {}) or {}).items()}
     return BrandResult(
         brand_id=brand,

@@ -335,3 +335,29 @@ def test_recency_weights_halve_every_60_days_whatever_the_datetime_unit():
     _, numeric = time_order(pd.DataFrame({"t": [1, 2, 3]}), "t")
     assert recency_weights(numeric) is None  # numeric time: no unit, no weighting
     assert recency_weights(None) is None
+
+
+def test_a_brand_under_min_rows_to_adapt_gets_segment_offsets_only_when_its_folds_show_them():
+    base = _tweedie_base()
+    Xn, yn = _noisy(["segco"], 60, 4, EFFECTS)
+    few = len(Xn) + 1  # every brand below is served by the global model's trees
+    auto = adapted(base, Xn, yn, min_rows_to_adapt=few)
+    assert auto.strategy_ == "segments", auto.holdout_scores_
+    assert f"min_rows_to_adapt={few}" in auto.strategy_reason_
+    assert "segment offsets" in auto.strategy_reason_
+    assert auto.n_new_trees_ == 0
+    assert set(auto.holdout_scores_) == {"global", "segments"}  # no tree strategy was tried
+    # the small-brand margin decided it: segments beat global by more than it
+    margin = auto.selection_margin / np.sqrt(len(Xn))
+    assert auto.holdout_scores_["segments"] < auto.holdout_scores_["global"] * (1 - margin)
+    # the offsets served are those of the strategy fitted on every row without a holdout
+    forced = adapted(
+        base, Xn, yn, strategy="segments", min_rows_to_adapt=0, early_stopping_rounds=None
+    )
+    np.testing.assert_allclose(auto.predict(Xn), forced.predict(Xn), rtol=1e-12)
+    # without segment effects the brand keeps the level offset alone
+    plain = adapted(base, *_noisy(["plainco"], 60, 4), min_rows_to_adapt=few)
+    assert plain.strategy_ == "global", plain.holdout_scores_
+    # a tree strategy requested for a small brand still gives the global model, unscored
+    asked = adapted(base, Xn, yn, strategy="continue", min_rows_to_adapt=few)
+    assert asked.strategy_ == "global" and asked.n_new_trees_ == 0

@@ -24,7 +24,7 @@ from tabtune.config import Config, TaskConfig
 from tabtune.errors import ModelIntegrityError
 from tabtune.features import TIME_COLUMN, TaskData, model_features
 from tabtune.pipeline import load_model, registry_for, store_for
-from tabtune.refresh.challenger import load_brand, usable_rows
+from tabtune.refresh.challenger import fit_brand_model, load_brand, usable_rows
 from tabtune.refresh.decisions import write_decisions
 from tabtune.refresh.promotion import (
     Challenge,
@@ -166,11 +166,12 @@ def _refresh_brand(
                 "challenger": None,
                 **evaluate({"global": glob}, data, mask, kind=task.kind, objective=task.objective),
             }
-        rec.status, rec.served_by, rec.model_id = "cold_start", "global", global_id
-        rec.reason = (
-            f"{rec.rows} usable rows < min_rows_to_adapt={cfg.adaptation.min_rows_to_adapt}; "
-            "served by the global model"
-        )
+        try:
+            _serve_small_brand(cfg, task, date, global_id, glob, data, registry, rec)
+        except Exception as exc:
+            if not adaptation_error(exc):
+                raise
+            _serve_fallback(registry, task.name, global_id, rec, exc)
     else:
         try:
             _adapt_and_decide(cfg, task, date, global_id, glob, data, mask, registry, rec)
@@ -184,6 +185,53 @@ def _refresh_brand(
         serving = glob if rec.served_by == "global" else _load_version(cfg, task, rec.model_id)
         rec.outputs, notes = write_decisions(cfg, task, brand, date, serving, rec.model_id, rows)
         rec.notes.extend(notes)
+
+
+def _serve_small_brand(
+    cfg: Config,
+    task: TaskConfig,
+    date: dt.date,
+    global_id: str,
+    glob: Any,
+    data: TaskData,
+    registry: ModelRegistry,
+    rec: BrandRecord,
+) -> None:
+    """A brand under ``min_rows_to_adapt`` (a ``cold_start``): the global model's trees serve
+    it, no new trees, conditioned on the brand's context and level offset (and its segment
+    offsets where its folds show them), exactly as the estimator's ``fit`` serves it from
+    Python (:func:`~tabtune.refresh.challenger.fit_brand_model`). That model is published and
+    promoted as the brand's version, so ``tabtune predict`` and ``tabtune bids`` serve the
+    same; a rerun of the date finds the version it published instead of publishing again."""
+    earlier = find_run_challenger(registry, task.name, rec.brand_id, date, global_id)
+    if earlier is not None:
+        ref, manifest = earlier
+        rec.strategy = manifest.get("strategy")
+    else:
+        with _timed(rec.timings, "train"):
+            est = fit_brand_model(cfg, task, glob, data)
+            champ_ref, notes = _current_champion(registry, task.name, rec.brand_id)
+            rec.notes.extend(notes)
+            ref = publish_challenger(
+                registry,
+                task,
+                rec.brand_id,
+                est,
+                data,
+                date=date,
+                global_id=global_id,
+                champion_id=None if champ_ref is None else champ_ref.id,
+                scores=rec.scores,
+            )
+        rec.strategy = str(est.strategy_)
+    registry.promote(ref)
+    extra = " and segment offsets" if rec.strategy == "segments" else ""
+    rec.status, rec.served_by = "cold_start", "challenger"
+    rec.model_id = rec.challenger_id = ref.id
+    rec.reason = (
+        f"{rec.rows} usable rows < min_rows_to_adapt={cfg.adaptation.min_rows_to_adapt}; "
+        f"served by the global model's trees with the brand's context, level offset{extra}"
+    )
 
 
 #: Modules whose errors mean "this brand's data cannot be fitted tonight" (e.g. LightGBM's

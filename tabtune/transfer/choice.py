@@ -154,11 +154,7 @@ def _choose(
     strategy = settings.strategy
     no_rounds: dict[str, int | None] = {s: None for s in STRATEGIES}
     if strategy != "global" and n < settings.min_rows_to_adapt:
-        reason = (
-            f"{n} rows < min_rows_to_adapt={settings.min_rows_to_adapt}: served by the global "
-            "model, conditioned on the brand's context and level"
-        )
-        return _Choice("global", reason, {}, no_rounds)
+        return _small_brand_choice(base, params, settings, fit, options)
     evaluate = strategy == "auto" or settings.early_stopping_rounds is not None
     n_folds = settings.selection_folds if strategy == "auto" else 1
     folds = fold_splits(fit.rows, settings.validation_fraction, n_folds) if evaluate else []
@@ -188,6 +184,48 @@ def _choose(
         reason += f"; under {settings.selection_margin_rows} rows a strategy must beat global by "
         reason += f"{margin / np.sqrt(n):.1%}"
     return _Choice(chosen, reason, scores, new_rounds)
+
+
+def _small_brand_choice(
+    base: FittedModel,
+    params: BoosterParams,
+    settings: AdaptSettings,
+    fit: FitEncoding,
+    options: SessionOptions,
+) -> _Choice:
+    """A brand under ``min_rows_to_adapt``: the global model's trees serve it, no new trees.
+
+    Always with the brand's context and level offset (``global``). With ``auto``, and where
+    segment offsets apply (a group column and a link with offsets), ``segments`` (the same
+    trees, plus offsets of the brand's categorical segments) is scored against ``global`` on
+    the rolling folds and replaces it only by the small-brand margin (``selection_margin``):
+    offsets are not new trees, but a few rows must show them clearly.
+    """
+    n = len(fit.rows)
+    no_rounds: dict[str, int | None] = {s: None for s in STRATEGIES}
+    reason = (
+        f"{n} rows < min_rows_to_adapt={settings.min_rows_to_adapt}: served by the global "
+        "model, conditioned on the brand's context and level"
+    )
+    segments_apply = base.context is not None and objective_link(params.objective) is not None
+    if settings.strategy != "auto" or not segments_apply:
+        return _Choice("global", reason, {}, no_rounds)
+    folds = fold_splits(fit.rows, settings.validation_fraction, settings.selection_folds)
+    if not folds:
+        return _Choice("global", reason, {}, no_rounds)
+    scores, _ = evaluate_candidates(
+        base, params, settings, fit, folds, ["global", "segments"], options
+    )
+    margin = choice_margin(settings, n)
+    chosen = choose_strategy(scores, n_rows=n, margin=margin)
+    loss = loss_name(params.objective)
+    if chosen == "segments":
+        reason += (
+            f" and segment offsets (weighted {loss} {scores['segments']:.6g} against "
+            f"{scores['global']:.6g} on {len(folds)} rolling-origin folds, beyond the margin "
+            f"{margin / np.sqrt(n):.1%})"
+        )
+    return _Choice(chosen, reason, scores, no_rounds)
 
 
 def _choice_reason(

@@ -170,7 +170,13 @@ def test_three_nights_statuses_outputs_and_models(nightly) -> None:
         for b in report.brands:
             assert b.scores["global"] is not None and b.rows > 0
             if b.status == "cold_start":
-                assert b.model_id == report.global_model and b.challenger_id is None
+                # the global model's trees, with the brand's context and offsets: its own
+                # version, published and promoted tonight (no new trees)
+                assert b.model_id == b.challenger_id and b.served_by == "challenger"
+                manifest = reg.manifest(reg.from_id(b.model_id))
+                assert manifest["refresh"]["date"] == date
+                assert manifest["base_model"] == report.global_model
+                assert manifest["strategy"] == b.strategy in ("global", "segments")
             else:
                 assert None not in (b.scores["champion"], b.scores["challenger"])
                 expected = b.challenger_id if b.status == "promoted" else b.champion_id
@@ -203,9 +209,10 @@ def test_three_nights_statuses_outputs_and_models(nightly) -> None:
     final = nightly.registry_after[DATES[-1]]
     assert final["global/bid"] == ("v0001", 1)
     assert reg.manifest(reg.from_id("global/bid/v0001"))["data_window"][1] == DATES[0]
-    # A cold-start brand gets no model of its own; the others a version each night it was
-    # promoted or made its choice (the first night).
-    assert f"brands/{COLD_BRAND}/bid" not in final
+    # A cold-start brand gets a version each night (its context and offsets move with its
+    # rows); the others a version each night it was promoted or made its choice (the first
+    # night).
+    assert final[f"brands/{COLD_BRAND}/bid"] == (f"v{len(DATES):04d}", len(DATES))
     last = nightly.reports[DATES[-1]]
     for b in last.brands:
         if b.status == "cold_start":
@@ -528,3 +535,42 @@ def test_refresh_plots_decisions_into_the_run_report(tmp_path, observations) -> 
     page = (cfg.runs_dir / DATES[0] / "report.html").read_text()
     assert "Brand decisions" in page
     assert page.count(IMAGE) >= 2 + 2  # the run's own plots and one per brand
+
+
+def test_a_cold_start_brand_is_served_as_the_estimator_serves_it(nightly) -> None:
+    """One path: what the refresh serves a brand under ``min_rows_to_adapt`` is what
+    ``TabTuneRegressor(base_model=global).fit(its rows)`` serves (the transfer benchmark's
+    ``auto``), not the global model without the brand's context and level."""
+    from tabtune import TabTuneRegressor
+    from tabtune.features import model_features, task_data
+    from tabtune.pipeline import load_global, load_model
+
+    date = DATES[-1]
+    (b,) = [r for r in nightly.reports[date].brands if r.brand_id == COLD_BRAND]
+    assert b.status == "cold_start"
+    cfg, task = nightly.cfg, nightly.cfg.task("bid")
+    reg = ModelRegistry(cfg.models_dir)
+    gref, glob = load_global(cfg, "bid")
+    assert gref.id == nightly.reports[date].global_model
+    rows = CampaignStore(cfg.data.store).read(brands=[COLD_BRAND], end=date)
+    data = task_data(rows, task, features=model_features(glob))
+    assert len(data) == b.rows < cfg.adaptation.min_rows_to_adapt
+    a = cfg.adaptation
+    oracle = TabTuneRegressor(
+        base_model=glob,
+        min_rows_to_adapt=a.min_rows_to_adapt,
+        validation_fraction=a.validation_fraction,
+        selection_folds=a.selection_folds,
+        selection_margin=a.selection_margin,
+        selection_margin_rows=a.selection_margin_rows,
+        n_jobs=1,
+    ).fit(data.X, data.y, sample_weight=data.weight)
+    served = load_model(reg.from_id(b.model_id), task)
+    assert served.strategy_ == oracle.strategy_ == b.strategy
+    pd.testing.assert_series_equal(
+        pd.Series(served.predict(data.X)), pd.Series(oracle.predict(data.X))
+    )
+    # ... which is not the global model as it is (the brand's level and context differ)
+    assert not (glob.predict(data.X) == served.predict(data.X)).all()
+    preds = pd.read_parquet(b.outputs["predictions"])
+    assert set(preds["model_id"]) == {b.model_id}
