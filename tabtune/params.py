@@ -305,7 +305,7 @@ PARAMETERS: tuple[Param, ...] = (
           "refit sets a reached leaf to decay * old + (1 - decay) * new",
           TuningRange(0.0, 1.0)),
     Param("min_rows_to_adapt", int, 100, int_at_least(0), "adaptation",
-          "brands with fewer rows are served by the global model",
+          "brands with fewer rows get no new trees (global trees + their offsets)",
           TuningRange(20, 2000, log=True)),
     Param("validation_fraction", float, 0.2, real_in(0.0, 0.5, low_open=True), "adaptation",
           "newest share of rows: holdout for early stopping and the strategy choice"),

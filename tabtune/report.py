@@ -231,6 +231,8 @@ def served_score(brand: Mapping[str, Any]) -> float | None:
 
 
 def _uplift(brand: Mapping[str, Any]) -> float | None:
+    if brand.get("status") == "cold_start":
+        return None  # scored in sample: it learnt from the window's rows
     served, base = served_score(brand), (brand.get("scores") or {}).get("global")
     if served is None or not base:
         return None

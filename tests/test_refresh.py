@@ -250,17 +250,20 @@ def test_build_report_counts_sorts_and_sums() -> None:
         record("z", "promoted", scores={"champion": 2.0, "challenger": 1.0, "global": 2.0},
                served_by="challenger", model_id="brands/z/bid/v0001",
                timings={"load": 1.0, "train": 2.0}),
-        record("a", "cold_start", scores={"champion": None, "challenger": None, "global": 3.0},
-               served_by="global", model_id="g", timings={"load": 0.5}),
+        record("k", "kept", scores={"champion": 2.0, "challenger": 2.5, "global": 2.0},
+               served_by="global", model_id="g"),
+        # a cold start's challenger score is in sample: not in the uplift
+        record("a", "cold_start", scores={"champion": None, "challenger": 1.0, "global": 3.0},
+               served_by="challenger", model_id="brands/a/bid/v0001", timings={"load": 0.5}),
         record("m", "failed", reason="boom"),
     ]  # fmt: skip
     for entry in entries:
         state = record_brand(state, entry)
     report = build_report(state)
-    assert [b.brand_id for b in report.brands] == ["a", "m", "z"]
+    assert [b.brand_id for b in report.brands] == ["a", "k", "m", "z"]
     assert report.summary["promoted"] == 1 and report.summary["failed"] == 1
-    assert report.summary["cold_start"] == 1 and report.summary["kept"] == 0
-    assert report.summary["served_by_brand_model"] == 1
+    assert report.summary["cold_start"] == 1 and report.summary["kept"] == 1
+    assert report.summary["served_by_brand_model"] == 2
     assert report.summary["median_uplift_vs_global"] == pytest.approx(0.25)  # (0.5 + 0) / 2
     assert report.timings["load"] == 1.5 and report.timings["train"] == 2.0
     assert report.timings["wall"] == 30.0 and report.timings["pretrain"] == 2.0
@@ -463,6 +466,9 @@ def test_repeated_selection_only_within_the_window() -> None:
     assert repeated_selection(cfg, {"selection": sel}, dt.date(2024, 4, 24)) is None  # future
     assert repeated_selection(cfg, None, D) is None  # no champion
     assert repeated_selection(cfg, {"selection": None}, D) is None  # champion of an older tabtune
+    # a cold start's choice (made under min_rows_to_adapt) is never repeated: choose again
+    small = dict(sel, strategy="segments", n_new_trees=0, small=True)
+    assert repeated_selection(cfg, {"selection": small}, D) is None
     every_night = cfg.model_copy(
         update={"adaptation": cfg.adaptation.model_copy(update={"reselect_every_days": None})}
     )

@@ -102,7 +102,7 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     con.print(
         f"rows per brand: min {counts.min():,}, median {int(counts.median()):,}, max {counts.max():,}; "
         f"{int((counts < cfg.adaptation.min_rows_to_adapt).sum())} brands below "
-        f"{cfg.adaptation.min_rows_to_adapt} rows (served by the global model)"
+        f"{cfg.adaptation.min_rows_to_adapt} rows (served by the global model's trees)"
     )
     con.print(f"store: {cfg.data.store} ({written:,} rows written, {skipped:,} already present)")
     con.print(f"ground truth: {', '.join(str(p) for p in paths.values())}")

@@ -120,14 +120,18 @@ def _print_adaptation(cfg: Config, con: Console, task: str, results: list[BrandR
         f"err = weighted {loss} over the holdout rows of the "
         f"{cfg.adaptation.selection_folds} rolling folds that chose the strategy (the newest "
         f"{cfg.adaptation.validation_fraction:.0%} of rows, and as many just before, per fold); "
-        f"brands under {cfg.adaptation.min_rows_to_adapt} rows are served by the global model "
-        "(with their level offset)"
+        f"brands under {cfg.adaptation.min_rows_to_adapt} rows are served by the global model's "
+        "trees (with their level offset, and segment offsets where their folds show them)"
     )
 
     strategies: dict[str, int] = {}
     for r in results:
         strategies[r.strategy] = strategies.get(r.strategy, 0) + 1
-    adapted = [(r.global_score, r.adapted_score) for r in results if r.strategy != "global"]
+    adapted = [
+        (r.global_score, r.adapted_score)
+        for r in results
+        if r.strategy != "global" and r.rows >= cfg.adaptation.min_rows_to_adapt
+    ]
     gains = sorted(100 * (g - a) / g for g, a in adapted if g and a is not None)
     con.print("strategies: " + ", ".join(f"{k} {v}" for k, v in sorted(strategies.items())))
     if gains:

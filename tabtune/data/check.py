@@ -174,7 +174,8 @@ def check_data(cfg: Config) -> DataCheck:
         report.problems.append(
             Problem(
                 f"{len(report.global_served)} brand(s) have fewer than "
-                f"{cfg.adaptation.min_rows_to_adapt} rows and are served by the global model",
+                f"{cfg.adaptation.min_rows_to_adapt} rows and are served by the global model's "
+                "trees (no new trees: only their context, level and segment offsets)",
                 "load more history for them, or lower adaptation.min_rows_to_adapt",
             )
         )

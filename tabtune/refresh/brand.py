@@ -1,7 +1,7 @@
 """One brand of a refresh: the per-brand job the executors run (:func:`refresh_brand`).
 
 Wires the steps for one brand and one date: load its rows, serve a cold start with the global
-model, or build, score and decide on a challenger (resuming an interrupted attempt, keeping an
+model's trees and the brand's offsets, or build, score and decide on a challenger (resuming an interrupted attempt, keeping an
 unchanged champion), then write the outputs. Everything is recorded in a
 :class:`~tabtune.refresh.state.BrandRecord`.
 """
@@ -24,7 +24,12 @@ from tabtune.config import Config, TaskConfig
 from tabtune.errors import ModelIntegrityError
 from tabtune.features import TIME_COLUMN, TaskData, model_features
 from tabtune.pipeline import load_model, registry_for, store_for
-from tabtune.refresh.challenger import fit_brand_model, load_brand, usable_rows
+from tabtune.refresh.challenger import (
+    fit_brand_model,
+    load_brand,
+    tuned_adaptation,
+    usable_rows,
+)
 from tabtune.refresh.decisions import write_decisions
 from tabtune.refresh.promotion import (
     Challenge,
@@ -159,7 +164,7 @@ def _refresh_brand(
     shrunk = _shrunk_history_champion(registry, task.name, rec)
     if shrunk is not None:
         _keep_champion_of_shrunk_history(cfg, task, glob, data, mask, shrunk, rec)
-    elif rec.rows < cfg.adaptation.min_rows_to_adapt:
+    elif rec.rows < _min_rows_to_adapt(cfg, task, rec):
         with _timed(t, "evaluate"):
             rec.scores = {
                 "champion": None,
@@ -167,7 +172,7 @@ def _refresh_brand(
                 **evaluate({"global": glob}, data, mask, kind=task.kind, objective=task.objective),
             }
         try:
-            _serve_small_brand(cfg, task, date, global_id, glob, data, registry, rec)
+            _serve_small_brand(cfg, task, date, global_id, glob, data, mask, registry, rec)
         except Exception as exc:
             if not adaptation_error(exc):
                 raise
@@ -194,6 +199,7 @@ def _serve_small_brand(
     global_id: str,
     glob: Any,
     data: TaskData,
+    mask: np.ndarray,
     registry: ModelRegistry,
     rec: BrandRecord,
 ) -> None:
@@ -202,16 +208,38 @@ def _serve_small_brand(
     offsets where its folds show them), exactly as the estimator's ``fit`` serves it from
     Python (:func:`~tabtune.refresh.challenger.fit_brand_model`). That model is published and
     promoted as the brand's version, so ``tabtune predict`` and ``tabtune bids`` serve the
-    same; a rerun of the date finds the version it published instead of publishing again."""
+    same. A rerun of the date finds the version it published instead of publishing again; a
+    champion that already learnt from every row keeps serving (``skipped``). Its choice is
+    recorded with ``small: true``: a later contest refits it on the rows before the window
+    (scored out of time), and it is never repeated instead of choosing again."""
+    champ_ref, notes = _current_champion(registry, task.name, rec.brand_id)
+    rec.notes.extend(notes)
     earlier = find_run_challenger(registry, task.name, rec.brand_id, date, global_id)
-    if earlier is not None:
+    if earlier is not None:  # published by an interrupted attempt of this run
         ref, manifest = earlier
+        rec.champion_id = manifest["refresh"].get("champion_before")
         rec.strategy = manifest.get("strategy")
+        rec.scores = dict(manifest["refresh"].get("scores") or rec.scores)
+    elif champ_ref is not None and _nothing_new(registry.manifest(champ_ref), data, global_id):
+        _keep_unchanged_champion(cfg, task, glob, data, mask, champ_ref, rec)
+        return
     else:
+        rec.champion_id = None if champ_ref is None else champ_ref.id
         with _timed(rec.timings, "train"):
             est = fit_brand_model(cfg, task, glob, data)
-            champ_ref, notes = _current_champion(registry, task.name, rec.brand_id)
-            rec.notes.extend(notes)
+            est.selection_ = {
+                "date": date.isoformat(),
+                "strategy": str(est.strategy_),
+                "n_new_trees": int(est.n_new_trees_),
+                "n_rows": len(data),
+                "small": True,
+            }
+        with _timed(rec.timings, "evaluate"):
+            window = evaluate(
+                {"challenger": est}, data, mask, kind=task.kind, objective=task.objective
+            )
+            rec.scores["challenger"] = window["challenger"]
+        with _timed(rec.timings, "train"):
             ref = publish_challenger(
                 registry,
                 task,
@@ -220,18 +248,34 @@ def _serve_small_brand(
                 data,
                 date=date,
                 global_id=global_id,
-                champion_id=None if champ_ref is None else champ_ref.id,
+                champion_id=rec.champion_id,
                 scores=rec.scores,
+                notes=[SMALL_IN_SAMPLE_NOTE],
             )
         rec.strategy = str(est.strategy_)
     registry.promote(ref)
+    rec.notes.append(SMALL_IN_SAMPLE_NOTE)
     extra = " and segment offsets" if rec.strategy == "segments" else ""
     rec.status, rec.served_by = "cold_start", "challenger"
     rec.model_id = rec.challenger_id = ref.id
     rec.reason = (
-        f"{rec.rows} usable rows < min_rows_to_adapt={cfg.adaptation.min_rows_to_adapt}; "
-        f"served by the global model's trees with the brand's context, level offset{extra}"
+        f"{rec.rows} usable rows < min_rows_to_adapt="
+        f"{_min_rows_to_adapt(cfg, task, rec)}; served by the global model's trees with the "
+        f"brand's context, level offset{extra} (no new trees)"
     )
+
+
+#: Why a cold-start brand's challenger score is not out of time.
+SMALL_IN_SAMPLE_NOTE = (
+    "cold start: the challenger (the global model's trees with the brand's offsets) learnt "
+    "from every row, the window's too, so its score there is in sample"
+)
+
+
+def _min_rows_to_adapt(cfg: Config, task: TaskConfig, rec: BrandRecord) -> int:
+    """The brand's ``min_rows_to_adapt``: its tuned value where a study has one, as the
+    estimator that adapts it uses (:func:`~tabtune.refresh.challenger.tuned_adaptation`)."""
+    return tuned_adaptation(cfg, task, rec.brand_id, rec.rows)[0].adaptation.min_rows_to_adapt
 
 
 #: Modules whose errors mean "this brand's data cannot be fitted tonight" (e.g. LightGBM's

@@ -101,8 +101,8 @@ def repeated_selection(
     if a.strategy != "auto" or days is None or previous is None or date is None:
         return None
     selection = previous.get("selection")
-    if not selection or selection.get("date") is None:
-        return None
+    if not selection or selection.get("date") is None or selection.get("small"):
+        return None  # no choice recorded, or one made under min_rows_to_adapt: choose again
     made = dt.date.fromisoformat(str(selection["date"]))
     if not 0 <= (date - made).days < days:
         return None

@@ -239,6 +239,8 @@ def build_report(state: Mapping[str, Any]) -> RunReport:
         counts[r.status] = counts.get(r.status, 0) + 1
     uplifts = []
     for r in records:
+        if r.status == "cold_start":
+            continue  # its score on the window is in sample (it learnt from those rows)
         served = r.scores.get(r.served_by or "") if r.served_by else None
         base = r.scores.get("global")
         if served is not None and base:

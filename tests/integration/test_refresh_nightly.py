@@ -177,6 +177,8 @@ def test_three_nights_statuses_outputs_and_models(nightly) -> None:
                 assert manifest["refresh"]["date"] == date
                 assert manifest["base_model"] == report.global_model
                 assert manifest["strategy"] == b.strategy in ("global", "segments")
+                assert manifest["selection"]["small"] is True  # never repeated as a choice
+                assert b.scores["challenger"] is not None and any("in sample" in n for n in b.notes)
             else:
                 assert None not in (b.scores["champion"], b.scores["challenger"])
                 expected = b.challenger_id if b.status == "promoted" else b.champion_id
@@ -305,6 +307,13 @@ def test_no_new_rows_skips_and_a_brand_without_history_is_skipped(nightly, tmp_p
     assert b.model_id == b.champion_id == newest.id and b.challenger_id is None
     assert pd.read_parquet(b.outputs["predictions"])["model_id"].eq(newest.id).all()
     assert reg.versions("bid", brand)[-1] == newest  # nothing published
+
+    # a cold-start brand whose version learnt from every row it has keeps it, unpublished
+    cold = reg.versions("bid", COLD_BRAND)[-1]
+    (b,) = refresh(cfg, "2024-05-01", brands=[COLD_BRAND]).brands  # no rows that day
+    assert b.status == "skipped" and "no new rows" in b.reason
+    assert b.model_id == b.champion_id == cold.id and b.challenger_id is None
+    assert reg.versions("bid", COLD_BRAND)[-1] == cold
 
     (b,) = refresh(cfg, "2024-02-01", brands=[COLD_BRAND]).brands  # its history starts later
     assert b.status == "skipped" and b.reason == "no rows up to 2024-02-01" and not b.outputs
