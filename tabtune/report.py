@@ -360,7 +360,12 @@ def uplift_png(report: Mapping[str, Any]) -> str | None:
     """Base64 PNG: error reduction of the serving model over the global one, by brand size."""
     Figure = _matplotlib("matplotlib.figure").Figure
 
-    measured = [(b.get("rows", 0), _uplift(b), b.get("status")) for b in report.get("brands", [])]
+    # A cold start is drawn on the zero line: its score on the window is in sample (its model
+    # learnt from those rows), so it has no out-of-time uplift to show.
+    measured = [
+        (b.get("rows", 0), 0.0 if b.get("status") == "cold_start" else _uplift(b), b.get("status"))
+        for b in report.get("brands", [])
+    ]
     points = [(r, u, s) for r, u, s in measured if u is not None and r > 0]
     if not points:
         return None
