@@ -501,11 +501,26 @@ def render(out: dict[str, Any], command: str) -> str:
     notes = sorted({n for s in out["seeds"].values() for n in s.get("notes", [])})
     summaries: dict[str, dict[str, Any]] = {}
     sim_text, summaries["simulator"] = render_dataset(res, list(BUCKETS), min_brands=MIN_BRANDS)
+    section = (out.get("args") or {}).get("section", "transfer")
+    title = "## Transfer: `auto` against fairly trained baselines"
+    fresh = []
+    if section != "transfer":
+        title += f" (`{section}`: other simulations)"
+        fresh = [
+            "The same benchmark on simulations whose seeds (simulator "
+            + ", ".join(seeds)
+            + "; generator2 "
+            + ", ".join(sorted((out.get("generator2") or {}).get("seeds", {}), key=int))
+            + ") were never used to choose a method or a constant of tabtune: a check that "
+            "the figures of the main run are not fitted to its brands.",
+            "",
+        ]
     lines = [
-        "## Transfer: `auto` against fairly trained baselines",
+        title,
         "",
         f"Command: `{command}`. Machine: {machine()}.",
         "",
+        *fresh,
         "Every method is trained on all of its rows before the cut the way `auto` trains its "
         "choice: early stopping on the newest 20% of those rows, then a refit on all of them "
         "with the round count found. The global model (pool without the held-out brands; "

@@ -69,6 +69,9 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "transfer": lambda: transfer.render(
         _raw("transfer"), "make bench  # python -m benchmarks.transfer"
     ),
+    "transfer-fresh": lambda: transfer.render(
+        _raw("transfer-fresh"), _bench_command("transfer-fresh")
+    ),
     "tuning": lambda: tuning.render(_raw("tuning"), "make bench  # python -m benchmarks.tuning"),
     "refresh": lambda: refresh.render(
         _raw("refresh"), "make bench  # python -m benchmarks.refresh"
