@@ -28,6 +28,7 @@ writes nothing to docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -37,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import (
+    RAW_DIR,
     best_of,
     machine,
     md_table,
@@ -490,6 +492,49 @@ def _verdicts(summaries: dict[str, dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+#: The runs the pooled section combines: the main run and the fresh simulations.
+POOLED_RUNS = ("transfer", "transfer-fresh")
+
+
+def render_pooled(raws: dict[str, dict[str, Any]]) -> str:
+    """The simulated brands of several runs (their raw JSON by section name) compared as one
+    set: about twice the brands per bucket, so a narrower interval than either run's."""
+    data = {
+        "simulator": [(r["brands"], r["seeds"]) for r in raws.values()],
+        "generator2": [
+            (r["generator2"]["brands"], r["generator2"]["seeds"])
+            for r in raws.values()
+            if r.get("generator2")
+        ],
+    }
+    summaries: dict[str, dict[str, Any]] = {}
+    texts, described = [], []
+    for name, parts in data.items():
+        if not parts:
+            continue
+        res = pd.concat([pd.DataFrame(brands) for brands, _ in parts], ignore_index=True)
+        text, summaries[name] = render_dataset(res, list(BUCKETS), min_brands=MIN_BRANDS)
+        seeds = sorted({seed for _, by_seed in parts for seed in by_seed}, key=int)
+        described.append(f"{name} seeds {', '.join(seeds)}")
+        texts += ["", f"### {name}, {len(seeds)} simulations", "", text]
+    lines = [
+        "## Transfer: the main run and the fresh simulations pooled",
+        "",
+        "The held-out brands of the sections "
+        + " and ".join(f"`{n}`" for n in raws)
+        + f" as one set ({'; '.join(described)}), compared the same way: about twice the "
+        "brands per bucket, so a narrower interval than either run's. Written by "
+        "`python -m benchmarks.transfer --section transfer-fresh` from both runs' raw JSON.",
+        "",
+        md_table(
+            ["data", "bucket", "brands", "best baseline", "auto / best (geo. mean)", "<= 1.00"],
+            _verdicts(summaries),
+        ),
+        *texts,
+    ]
+    return "\n".join(lines)
+
+
 def render(out: dict[str, Any], command: str) -> str:
     """The section of docs/benchmarks.md (and ``out["summary"]`` for the raw JSON).
 
@@ -614,6 +659,14 @@ def render(out: dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
+def _raw_run(name: str, current: str, out: dict[str, Any]) -> dict[str, Any] | None:
+    """A run's raw figures: this run's ``out``, or the JSON an earlier run wrote (None)."""
+    if name == current:
+        return out
+    path = RAW_DIR / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--brands", type=int, default=120)
@@ -666,6 +719,10 @@ def main(argv: list[str] | None = None) -> int:
             else " " + " ".join(sys.argv[1:] if argv is None else argv)
         )
         write_section(args.section, render(out, f"make bench  # {command}"))
+        if args.section in POOLED_RUNS:
+            raws = {name: _raw_run(name, args.section, out) for name in POOLED_RUNS}
+            if all(raws.values()):
+                write_section("transfer-pooled", render_pooled(raws))  # type: ignore[arg-type]
         print("wrote docs/benchmarks.md")
     else:
         print(text)

@@ -72,6 +72,9 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "transfer-fresh": lambda: transfer.render(
         _raw("transfer-fresh"), _bench_command("transfer-fresh")
     ),
+    "transfer-pooled": lambda: transfer.render_pooled(
+        {name: _raw(name) for name in transfer.POOLED_RUNS}
+    ),
     "tuning": lambda: tuning.render(_raw("tuning"), "make bench  # python -m benchmarks.tuning"),
     "refresh": lambda: refresh.render(
         _raw("refresh"), "make bench  # python -m benchmarks.refresh"
