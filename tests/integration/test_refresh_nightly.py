@@ -583,3 +583,32 @@ def test_a_cold_start_brand_is_served_as_the_estimator_serves_it(nightly) -> Non
     assert not (glob.predict(data.X) == served.predict(data.X)).all()
     preds = pd.read_parquet(b.outputs["predictions"])
     assert set(preds["model_id"]) == {b.model_id}
+
+
+def test_a_tuned_min_rows_to_adapt_routes_the_brand(
+    nightly, observations, tmp_path, monkeypatch
+) -> None:
+    """The refresh decides a cold start with the brand's tuned ``min_rows_to_adapt`` (the
+    value the estimator that adapts it uses), not the config's alone."""
+    import tabtune.tuning as tuning
+
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    storage = cfg.tuning.storage
+    assert storage.startswith("sqlite:///")
+    Path(storage[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    Path(storage[len("sqlite:///") :]).write_bytes(b"")  # a storage exists: studies are read
+    studies = {f"brand:{COLD_BRAND}": {"min_rows_to_adapt": 20}}
+    monkeypatch.setattr(
+        tuning, "best_params", lambda cfg, task, scope, storage=None: studies.get(scope)
+    )
+    # one more day for the brand: its last day's rows, dated the day after the last run
+    mine = observations[observations["brand_id"] == COLD_BRAND]
+    after = pd.Timestamp(DATES[-1]) + pd.Timedelta(days=1)
+    new_rows = mine[mine["date"] == mine["date"].max()].assign(date=after)
+    (b,) = refresh(cfg, str(after.date()), new_rows=new_rows, brands=[COLD_BRAND]).brands
+    assert 20 <= b.rows < cfg.adaptation.min_rows_to_adapt
+    # adapted like any brand: a contest against its champion, not a cold start
+    assert b.status in ("promoted", "kept"), b
+    assert b.scores["champion"] is not None and b.scores["challenger"] is not None
