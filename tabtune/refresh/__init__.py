@@ -13,7 +13,8 @@ For a run date ``D`` and a task, :func:`refresh`
    :func:`decide_promotion` -> :func:`write_decisions` (predictions for the day after ``D``,
    plus recommended bids for the ``bid`` task or the channel budget plan for ``budget``);
    a brand below ``adaptation.min_rows_to_adapt`` rows is a ``cold_start``: no new trees, the
-   global model's trees with its context and offsets, published as its version; one without new rows since its champion was trained is ``skipped``;
+   global model's trees with its context and offsets, published as its version; one without
+   new rows since its champion was trained is ``skipped``;
 4. records each brand in ``runs/<D>/state.json`` as soon as it is done (atomically), so a run
    killed at any point resumes where it stopped, and writes ``runs/<D>/report.json`` and
    ``report.html`` at the end.

@@ -1,8 +1,8 @@
 """One brand of a refresh: the per-brand job the executors run (:func:`refresh_brand`).
 
 Wires the steps for one brand and one date: load its rows, serve a cold start with the global
-model's trees and the brand's offsets, or build, score and decide on a challenger (resuming an interrupted attempt, keeping an
-unchanged champion), then write the outputs. Everything is recorded in a
+model's trees and the brand's offsets, or build, score and decide on a challenger (resuming an
+interrupted attempt, keeping an unchanged champion), then write the outputs. Everything is recorded in a
 :class:`~tabtune.refresh.state.BrandRecord`.
 """
 
@@ -25,7 +25,7 @@ from tabtune.errors import ModelIntegrityError
 from tabtune.features import TIME_COLUMN, TaskData, model_features
 from tabtune.pipeline import load_model, registry_for, store_for
 from tabtune.refresh.challenger import (
-    fit_brand_model,
+    build_challenger,
     load_brand,
     tuned_adaptation,
     usable_rows,
@@ -164,7 +164,7 @@ def _refresh_brand(
     shrunk = _shrunk_history_champion(registry, task.name, rec)
     if shrunk is not None:
         _keep_champion_of_shrunk_history(cfg, task, glob, data, mask, shrunk, rec)
-    elif rec.rows < _min_rows_to_adapt(cfg, task, rec):
+    elif rec.rows < (min_rows := _min_rows_to_adapt(cfg, task, rec)):
         with _timed(t, "evaluate"):
             rec.scores = {
                 "champion": None,
@@ -172,7 +172,9 @@ def _refresh_brand(
                 **evaluate({"global": glob}, data, mask, kind=task.kind, objective=task.objective),
             }
         try:
-            _serve_small_brand(cfg, task, date, global_id, glob, data, mask, registry, rec)
+            _serve_small_brand(
+                cfg, task, date, global_id, glob, data, mask, registry, rec, min_rows
+            )
         except Exception as exc:
             if not adaptation_error(exc):
                 raise
@@ -202,11 +204,12 @@ def _serve_small_brand(
     mask: np.ndarray,
     registry: ModelRegistry,
     rec: BrandRecord,
+    min_rows: int,
 ) -> None:
-    """A brand under ``min_rows_to_adapt`` (a ``cold_start``): the global model's trees serve
+    """A brand under ``min_rows_to_adapt`` (``min_rows``, a ``cold_start``): the global model's trees serve
     it, no new trees, conditioned on the brand's context and level offset (and its segment
     offsets where its folds show them), exactly as the estimator's ``fit`` serves it from
-    Python (:func:`~tabtune.refresh.challenger.fit_brand_model`). That model is published and
+    Python (:func:`~tabtune.refresh.challenger.build_challenger`). That model is published and
     promoted as the brand's version, so ``tabtune predict`` and ``tabtune bids`` serve the
     same. A rerun of the date finds the version it published instead of publishing again; a
     champion that already learnt from every row keeps serving (``skipped``). Its choice is
@@ -226,14 +229,8 @@ def _serve_small_brand(
     else:
         rec.champion_id = None if champ_ref is None else champ_ref.id
         with _timed(rec.timings, "train"):
-            est = fit_brand_model(cfg, task, glob, data)
-            est.selection_ = {
-                "date": date.isoformat(),
-                "strategy": str(est.strategy_),
-                "n_new_trees": int(est.n_new_trees_),
-                "n_rows": len(data),
-                "small": True,
-            }
+            est = build_challenger(cfg, task, glob, data, date=date)  # chooses: no previous
+            est.selection_["small"] = True
         with _timed(rec.timings, "evaluate"):
             window = evaluate(
                 {"challenger": est}, data, mask, kind=task.kind, objective=task.objective
@@ -259,9 +256,8 @@ def _serve_small_brand(
     rec.status, rec.served_by = "cold_start", "challenger"
     rec.model_id = rec.challenger_id = ref.id
     rec.reason = (
-        f"{rec.rows} usable rows < min_rows_to_adapt="
-        f"{_min_rows_to_adapt(cfg, task, rec)}; served by the global model's trees with the "
-        f"brand's context, level offset{extra} (no new trees)"
+        f"{rec.rows} usable rows < min_rows_to_adapt={min_rows}; served by the global model's "
+        f"trees with the brand's context, level offset{extra} (no new trees)"
     )
 
 

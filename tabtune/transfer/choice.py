@@ -164,7 +164,7 @@ def _choose(
             return _Choice("global", reason, {}, no_rounds)
         return _Choice(strategy, f"strategy={strategy!r} requested", {}, no_rounds)
     candidates = list(STRATEGIES) if strategy == "auto" else ["global", strategy]
-    if strategy == "auto" and (base.context is None or objective_link(params.objective) is None):
+    if strategy == "auto" and not _offsets_apply(base, params):
         # No brand offsets (classifiers, no group column): segments would be global.
         candidates.remove("segments")
     if params.monotone_constraints is not None:
@@ -184,6 +184,11 @@ def _choose(
         reason += f"; under {settings.selection_margin_rows} rows a strategy must beat global by "
         reason += f"{margin / np.sqrt(n):.1%}"
     return _Choice(chosen, reason, scores, new_rounds)
+
+
+def _offsets_apply(base: FittedModel, params: BoosterParams) -> bool:
+    """Whether brand offsets (and so ``segments``) apply: a group column and a link."""
+    return base.context is not None and objective_link(params.objective) is not None
 
 
 def _small_brand_choice(
@@ -207,8 +212,7 @@ def _small_brand_choice(
         f"{n} rows < min_rows_to_adapt={settings.min_rows_to_adapt}: served by the global "
         "model, conditioned on the brand's context and level"
     )
-    segments_apply = base.context is not None and objective_link(params.objective) is not None
-    if settings.strategy != "auto" or not segments_apply:
+    if settings.strategy != "auto" or not _offsets_apply(base, params):
         return _Choice("global", reason, {}, no_rounds)
     folds = fold_splits(fit.rows, settings.validation_fraction, settings.selection_folds)
     if not folds:
