@@ -14,6 +14,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +107,23 @@ def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
         timings[step] = round(timings.get(step, 0.0) + time.perf_counter() - t0, 4)
 
 
+@dataclass(frozen=True)
+class _Night:
+    """What every step of one brand's night shares: the configuration and task, the run date,
+    tonight's global model (its registry id and the loaded estimator), the brand's usable rows,
+    their evaluation window (:func:`~tabtune.refresh.promotion.holdout_mask`) and the
+    registry."""
+
+    cfg: Config
+    task: TaskConfig
+    date: dt.date
+    global_id: str
+    glob: Any
+    data: TaskData
+    mask: np.ndarray
+    registry: ModelRegistry
+
+
 def refresh_brand(
     cfg_data: Mapping[str, Any], task_name: str, brand: str, date: str, global_id: str
 ) -> dict[str, Any]:
@@ -160,10 +178,11 @@ def _refresh_brand(
         rec.notes.extend(data.notices)
         rec.rows = len(data)
         mask = holdout_mask(data.X[TIME_COLUMN], cfg.adaptation.validation_fraction)
+    night = _Night(cfg, task, date, global_id, glob, data, mask, registry)
 
     shrunk = _shrunk_history_champion(registry, task.name, rec)
     if shrunk is not None:
-        _keep_champion_of_shrunk_history(cfg, task, glob, data, mask, shrunk, rec)
+        _keep_champion_of_shrunk_history(night, shrunk, rec)
     elif rec.rows < (min_rows := _min_rows_to_adapt(cfg, task, rec)):
         with _timed(t, "evaluate"):
             rec.scores = {
@@ -172,16 +191,14 @@ def _refresh_brand(
                 **evaluate({"global": glob}, data, mask, kind=task.kind, objective=task.objective),
             }
         try:
-            _serve_small_brand(
-                cfg, task, date, global_id, glob, data, mask, registry, rec, min_rows
-            )
+            _serve_small_brand(night, rec, min_rows)
         except Exception as exc:
             if not adaptation_error(exc):
                 raise
             _serve_fallback(registry, task.name, global_id, rec, exc)
     else:
         try:
-            _adapt_and_decide(cfg, task, date, global_id, glob, data, mask, registry, rec)
+            _adapt_and_decide(night, rec)
         except Exception as exc:
             if not adaptation_error(exc):
                 raise  # an internal error: the brand fails (retried on the next run)
@@ -194,18 +211,7 @@ def _refresh_brand(
         rec.notes.extend(notes)
 
 
-def _serve_small_brand(
-    cfg: Config,
-    task: TaskConfig,
-    date: dt.date,
-    global_id: str,
-    glob: Any,
-    data: TaskData,
-    mask: np.ndarray,
-    registry: ModelRegistry,
-    rec: BrandRecord,
-    min_rows: int,
-) -> None:
+def _serve_small_brand(night: _Night, rec: BrandRecord, min_rows: int) -> None:
     """A brand under ``min_rows_to_adapt`` (``min_rows``, a ``cold_start``): the global model's trees serve
     it, no new trees, conditioned on the brand's context and level offset (and its segment
     offsets where its folds show them), exactly as the estimator's ``fit`` serves it from
@@ -215,42 +221,51 @@ def _serve_small_brand(
     champion that already learnt from every row keeps serving (``skipped``). Its choice is
     recorded with ``small: true``: a later contest refits it on the rows before the window
     (scored out of time), and it is never repeated instead of choosing again."""
-    champ_ref, notes = _current_champion(registry, task.name, rec.brand_id)
+    champ_ref, notes = _current_champion(night.registry, night.task.name, rec.brand_id)
     rec.notes.extend(notes)
-    earlier = find_run_challenger(registry, task.name, rec.brand_id, date, global_id)
+    earlier = find_run_challenger(
+        night.registry, night.task.name, rec.brand_id, night.date, night.global_id
+    )
     if earlier is not None:  # published by an interrupted attempt of this run
         ref, manifest = earlier
         rec.champion_id = manifest["refresh"].get("champion_before")
         rec.strategy = manifest.get("strategy")
         rec.scores = dict(manifest["refresh"].get("scores") or rec.scores)
-    elif champ_ref is not None and _nothing_new(registry.manifest(champ_ref), data, global_id):
-        _keep_unchanged_champion(cfg, task, glob, data, mask, champ_ref, rec)
+    elif champ_ref is not None and _nothing_new(
+        night.registry.manifest(champ_ref), night.data, night.global_id
+    ):
+        _keep_unchanged_champion(night, champ_ref, rec)
         return
     else:
         rec.champion_id = None if champ_ref is None else champ_ref.id
         with _timed(rec.timings, "train"):
-            est = build_challenger(cfg, task, glob, data, date=date)  # chooses: no previous
+            # no previous choice to repeat: the brand chooses
+            est = build_challenger(night.cfg, night.task, night.glob, night.data, date=night.date)
             est.selection_["small"] = True
         with _timed(rec.timings, "evaluate"):
             window = evaluate(
-                {"challenger": est}, data, mask, kind=task.kind, objective=task.objective
+                {"challenger": est},
+                night.data,
+                night.mask,
+                kind=night.task.kind,
+                objective=night.task.objective,
             )
             rec.scores["challenger"] = window["challenger"]
         with _timed(rec.timings, "train"):
             ref = publish_challenger(
-                registry,
-                task,
+                night.registry,
+                night.task,
                 rec.brand_id,
                 est,
-                data,
-                date=date,
-                global_id=global_id,
+                night.data,
+                date=night.date,
+                global_id=night.global_id,
                 champion_id=rec.champion_id,
                 scores=rec.scores,
                 notes=[SMALL_IN_SAMPLE_NOTE],
             )
         rec.strategy = str(est.strategy_)
-    registry.promote(ref)
+    night.registry.promote(ref)
     rec.notes.append(SMALL_IN_SAMPLE_NOTE)
     extra = " and segment offsets" if rec.strategy == "segments" else ""
     rec.status, rec.served_by = "cold_start", "challenger"
@@ -332,18 +347,10 @@ def _shrunk_history_champion(
     return None
 
 
-def _keep_champion_of_shrunk_history(
-    cfg: Config,
-    task: TaskConfig,
-    glob: Any,
-    data: TaskData,
-    mask: np.ndarray,
-    champ_ref: ModelRef,
-    rec: BrandRecord,
-) -> None:
+def _keep_champion_of_shrunk_history(night: _Night, champ_ref: ModelRef, rec: BrandRecord) -> None:
     """The store lost part of the brand's history: its champion keeps serving, reported."""
-    _keep_unchanged_champion(cfg, task, glob, data, mask, champ_ref, rec)
-    trained_on = registry_for(cfg).manifest(champ_ref).get("rows")
+    _keep_unchanged_champion(night, champ_ref, rec)
+    trained_on = night.registry.manifest(champ_ref).get("rows")
     rec.status = "kept"
     rec.reason = (
         f"the store has {rec.rows} usable rows of this brand but its champion {champ_ref.id} "
@@ -368,43 +375,39 @@ def _newest_challenger(registry: ModelRegistry, task: str, brand: str) -> Mappin
         return None
 
 
-def _adapt_and_decide(
-    cfg: Config,
-    task: TaskConfig,
-    date: dt.date,
-    global_id: str,
-    glob: Any,
-    data: TaskData,
-    mask: np.ndarray,
-    registry: ModelRegistry,
-    rec: BrandRecord,
-) -> None:
+def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
     """A brand with enough rows: build (or find again) the challenger, decide, fill ``rec``."""
     brand, t = rec.brand_id, rec.timings
-    champ_ref, notes = _current_champion(registry, task.name, brand)
+    champ_ref, notes = _current_champion(night.registry, night.task.name, brand)
     rec.notes.extend(notes)
-    earlier = find_run_challenger(registry, task.name, brand, date, global_id)
+    earlier = find_run_challenger(
+        night.registry, night.task.name, brand, night.date, night.global_id
+    )
     result, chall_ref = None, None
     if earlier is not None:
-        chall_ref, champ_ref, same = _resumed(registry, earlier, rec)
+        chall_ref, champ_ref, same = _resumed(night.registry, earlier, rec)
     else:
-        if champ_ref is not None and _nothing_new(registry.manifest(champ_ref), data, global_id):
-            _keep_unchanged_champion(cfg, task, glob, data, mask, champ_ref, rec)
+        if champ_ref is not None and _nothing_new(
+            night.registry.manifest(champ_ref), night.data, night.global_id
+        ):
+            _keep_unchanged_champion(night, champ_ref, rec)
             return
         with _timed(t, "train"):
-            champion = None if champ_ref is None else _load_version(cfg, task, champ_ref.id)
+            champion = (
+                None if champ_ref is None else _load_version(night.cfg, night.task, champ_ref.id)
+            )
             result = challenge(
-                cfg,
-                task,
-                glob,
-                data,
-                mask,
-                date=date,
-                global_id=global_id,
+                night.cfg,
+                night.task,
+                night.glob,
+                night.data,
+                night.mask,
+                date=night.date,
+                global_id=night.global_id,
                 champion=champion,
-                champion_manifest=None if champ_ref is None else registry.manifest(champ_ref),
-                load_model_id=lambda model_id: _load_version(cfg, task, model_id),
-                previous_choice=_newest_challenger(registry, task.name, brand),
+                champion_manifest=None if champ_ref is None else night.registry.manifest(champ_ref),
+                load_model_id=lambda model_id: _load_version(night.cfg, night.task, model_id),
+                previous_choice=_newest_challenger(night.registry, night.task.name, brand),
                 defer_final=True,
             )
             rec.scores, same = result.scores, result.same_recipe
@@ -416,50 +419,42 @@ def _adapt_and_decide(
         if same and champ_ref is not None:
             decision = same_recipe_decision(rec.scores, rec.strategy)
         else:
-            decision = decide_promotion(rec.scores, cfg.refresh.promotion_margin)
+            decision = decide_promotion(rec.scores, night.cfg.refresh.promotion_margin)
     rec.status, rec.reason = decision.status, decision.reason
     if champ_ref is None:
         rec.reason += " (no brand champion yet: the champion is the global model)"
     chosen_tonight = (
         result is not None
         and result.repeatable
-        and result.selection.get("date") == date.isoformat()
+        and result.selection.get("date") == night.date.isoformat()
     )
     if result is not None and (decision.promote or chosen_tonight):
         # A challenger kept out is fitted on every row and published only when its choice was
         # made tonight and later nights may repeat it (from its manifest); otherwise it would
         # never serve, and its choice and scores are in this record.
         with _timed(t, "train"):
-            chall_ref = _publish(registry, task, data, date, global_id, result, rec)
+            chall_ref = _publish(night, result, rec)
     rec.challenger_id = None if chall_ref is None else chall_ref.id
     if decision.promote:
         assert chall_ref is not None  # published above, or by the attempt resumed
-        registry.promote(chall_ref)
+        night.registry.promote(chall_ref)
         rec.served_by, rec.model_id = "challenger", chall_ref.id
     elif champ_ref is None:
-        rec.served_by, rec.model_id = "global", global_id
+        rec.served_by, rec.model_id = "global", night.global_id
     else:
         rec.served_by, rec.model_id = "champion", champ_ref.id
 
 
-def _publish(
-    registry: ModelRegistry,
-    task: TaskConfig,
-    data: TaskData,
-    date: dt.date,
-    global_id: str,
-    result: Challenge,
-    rec: BrandRecord,
-) -> ModelRef:
+def _publish(night: _Night, result: Challenge, rec: BrandRecord) -> ModelRef:
     """Tonight's challenger, fitted on every row if not yet, published unpromoted."""
     return publish_challenger(
-        registry,
-        task,
+        night.registry,
+        night.task,
         rec.brand_id,
         result.final(),
-        data,
-        date=date,
-        global_id=global_id,
+        night.data,
+        date=night.date,
+        global_id=night.global_id,
         champion_id=rec.champion_id,
         scores=result.scores,
         same_recipe=result.same_recipe,
@@ -490,24 +485,17 @@ def _resumed(
     return chall_ref, champ_ref, bool(info.get("same_recipe"))
 
 
-def _keep_unchanged_champion(
-    cfg: Config,
-    task: TaskConfig,
-    glob: Any,
-    data: TaskData,
-    mask: np.ndarray,
-    champ_ref: ModelRef,
-    rec: BrandRecord,
-) -> None:
+def _keep_unchanged_champion(night: _Night, champ_ref: ModelRef, rec: BrandRecord) -> None:
     """No new rows since the champion was trained: it keeps serving (scored for the report)."""
-    champ = _load_version(cfg, task, champ_ref.id)
+    task = night.task
+    champ = _load_version(night.cfg, task, champ_ref.id)
     with _timed(rec.timings, "evaluate"):
         rec.scores = {
             "challenger": None,
             **evaluate(
-                {"champion": champ, "global": glob},
-                data,
-                mask,
+                {"champion": champ, "global": night.glob},
+                night.data,
+                night.mask,
                 kind=task.kind,
                 objective=task.objective,
             ),
