@@ -61,11 +61,29 @@ def print_load(summary: LoadSummary, store: str) -> None:
     stored = (
         f"{summary.rows_already_stored:,} already stored (same brand and date, left as they are)"
     )
+    if summary.restated:
+        _print_restated(summary, store)
     if summary.dry_run:
         new = int(summary.brands["new_rows"].sum()) if len(summary.brands) else 0
         con.print(f"{head}; dry run: {new:,} rows would be written to {store}, {stored}")
     else:
         con.print(f"{head}; {summary.rows_written:,} rows written to {store}, {stored}")
+
+
+def _print_restated(summary: LoadSummary, store: str) -> None:
+    """Warn about rows the store holds with other values: they were not taken."""
+    shown = [
+        f"{brand} ({_names(days)})" for brand, days in list(summary.restated.items())[:_SHOWN]
+    ]
+    more = len(summary.restated) - len(shown)
+    console().print(
+        f"warning: {summary.rows_restated:,} row(s) of the files are already stored with other "
+        f"values, on {_names(shown)}{f' and {more} more brand(s)' if more > 0 else ''}; the "
+        "stored values were kept (the store keeps the first values loaded for a brand, date and "
+        "channel: a day exported before it was complete, or conversions attributed later, are "
+        f"not taken). To take them: move the brand's folder (brand_id=...) out of {store} and "
+        "load all of its exports again, complete days only."
+    )
 
 
 def cmd_check(args: argparse.Namespace, cfg: Config) -> int:

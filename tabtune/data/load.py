@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from tabtune.data import schema
+from tabtune.data.restated import restated_days, stored_differently
 from tabtune.data.schema import (
     CONTRACT_COLUMNS,
     STRING_COLUMNS,
@@ -68,6 +69,12 @@ class LoadSummary:
         New rows appended to the store (0 with ``dry_run``).
     rows_already_stored : int
         Rows whose brand and date the store already holds (not written again).
+    restated : dict
+        Brand -> days (``YYYY-MM-DD``) of the rows already stored whose values in the files
+        differ from the stored ones (:func:`~tabtune.data.restated.stored_differently`): the
+        stored values were kept.
+    rows_restated : int
+        How many such rows.
     rows_skipped : int
         Rows left out under ``data.invalid_rows: skip`` (one row may break several rules).
     brands : pandas.DataFrame
@@ -84,6 +91,8 @@ class LoadSummary:
     rows_read: int = 0
     rows_written: int = 0
     rows_already_stored: int = 0
+    rows_restated: int = 0
+    restated: dict[str, list[str]] = field(default_factory=dict)
     rows_skipped: int = 0
     brands: pd.DataFrame = field(default_factory=pd.DataFrame)
     skipped: list[SkippedRows] = field(default_factory=list)
@@ -309,6 +318,9 @@ def load_exports(
     store = CampaignStore(data.store)
     known = _already_stored(store, rows)
     summary.rows_already_stored = int(known.sum())
+    if known.any():
+        restated = rows[known][stored_differently(store, rows[known])]
+        summary.rows_restated, summary.restated = len(restated), restated_days(restated)
     summary.brands = _per_brand(rows, ~known)
     if not dry_run and (~known).any():
         result = store.append(rows, extra_columns=data.extra_columns)

@@ -66,6 +66,7 @@ from tabtune.data.store_check import (
     duplicate_rows_problem,
     file_date_bounds,
     file_may_hold,
+    reconcile_schema,
 )
 from tabtune.errors import ContractError, TabTuneInputError
 
@@ -555,27 +556,38 @@ class CampaignStore:
             mask[positions] = self._stored(str(brand), rows.iloc[positions], keys)
         return mask
 
-    def _stored(self, brand: str, rows: pd.DataFrame, keys: list[str]) -> np.ndarray:
-        """Mask of ``rows`` (one brand's) whose key is already stored.
+    def stored_rows(
+        self, brand: str, rows: pd.DataFrame, keys: Sequence[str], values: Sequence[str] = ()
+    ) -> pd.DataFrame | None:
+        """The brand's stored rows on the days of ``rows``: the key columns ``keys`` (but
+        ``brand_id``) and the columns ``values``, typed like ``rows``' keys; None when none.
 
-        Only the files whose name's date range holds one of the rows' days are read (a
-        night's new day usually touches none).
+        Only the files whose name's date range holds one of the days are read (a night's new
+        day usually touches none).
         """
         unique_days = pd.DatetimeIndex(rows["date"].unique())
         wanted = sorted({f"{d:%Y%m%d}" for d in unique_days})
         files = [f for f in self._data_files(self.partition_dir(brand)) if file_may_hold(f, wanted)]
         if not files:
-            return np.zeros(len(rows), dtype=bool)
+            return None
         days = [pa.scalar(d.to_pydatetime(), type=_TIMESTAMP) for d in unique_days]
         fields = [k for k in keys if k != PARTITION_COLUMN]
         table = ds.dataset([str(f) for f in files], format="parquet").to_table(
-            columns=fields, filter=ds.field("date").isin(days)
+            columns=[*fields, *values], filter=ds.field("date").isin(days)
         )
         if table.num_rows == 0:
-            return np.zeros(len(rows), dtype=bool)
+            return None
         stored = table.to_pandas()
         for name in fields:
             stored[name] = stored[name].astype(rows[name].dtype)
+        return stored
+
+    def _stored(self, brand: str, rows: pd.DataFrame, keys: list[str]) -> np.ndarray:
+        """Mask of ``rows`` (one brand's) whose key is already stored."""
+        stored = self.stored_rows(brand, rows, keys)
+        if stored is None:
+            return np.zeros(len(rows), dtype=bool)
+        fields = [k for k in keys if k != PARTITION_COLUMN]
         found = pd.MultiIndex.from_frame(rows[fields]).isin(pd.MultiIndex.from_frame(stored))
         return np.asarray(found, dtype=bool)
 
@@ -635,7 +647,7 @@ class CampaignStore:
             self.require_sound(sorted(data[PARTITION_COLUMN].unique()))
             stored = self.schema()
             if stored is not None:
-                target = _reconcile_schema(target, stored.remove(0), self.root)
+                target = reconcile_schema(target, stored.remove(0), self.root)
 
             plan, skipped = self._plan(data, on_existing)
 
@@ -733,43 +745,6 @@ def _brand_list(brands: Sequence[str] | str) -> list[str]:
     if isinstance(brands, str):
         return [brands]
     return list(dict.fromkeys(str(b) for b in brands))
-
-
-def _reconcile_schema(new: pa.Schema, stored: pa.Schema, root: Path) -> pa.Schema:
-    """The stored schema, after checking that ``new`` has the same columns and castable types."""
-    missing = [n for n in stored.names if n not in new.names]
-    extra = [n for n in new.names if n not in stored.names]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing}")
-        if extra:
-            parts.append(f"not in the store {extra}")
-        violation = Violation(", ".join(missing + extra), "columns differ from the store's", 0)
-        raise ContractError(
-            f"{root}: appended columns must match the stored ones: " + "; ".join(parts),
-            [violation],
-        )
-    for stored_field in stored:
-        new_type = new.field(stored_field.name).type
-        if new_type != stored_field.type and not _castable(new_type, stored_field.type):
-            violation = Violation(
-                stored_field.name, f"must have type {stored_field.type} like the store", 0
-            )
-            raise ContractError(
-                f"{root}: column {stored_field.name!r} is {new_type} but the store holds "
-                f"{stored_field.type}",
-                [violation],
-            )
-    return stored
-
-
-def _castable(source: pa.DataType, target: pa.DataType) -> bool:
-    try:
-        pa.array([], type=source).cast(target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return False
-    return True
 
 
 def check_brands(wanted: Sequence[str], known: Sequence[str], where: str | Path) -> None:

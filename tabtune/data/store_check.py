@@ -19,11 +19,15 @@ from typing import Any, cast
 from urllib.parse import unquote
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tabtune.data.limits import RULE_BAD_BRAND_ID, brand_id_problem
+from tabtune.data.schema import Violation
+from tabtune.errors import ContractError
 
 __all__ = [
+    "reconcile_schema",
     "DATA_FILE_RE",
     "FIX_FOREIGN",
     "brand_folders",
@@ -298,3 +302,47 @@ def file_date_bounds(path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
             return min(lows), max(highs)
     dates = pq.read_table(path, columns=["date"]).column("date").to_pandas()
     return pd.Timestamp(dates.min()), pd.Timestamp(dates.max())
+
+
+def reconcile_schema(new: pa.Schema, stored: pa.Schema, root: Path) -> pa.Schema:
+    """The stored schema, after checking that ``new`` (an append's) has the same columns and
+    castable types.
+
+    Raises
+    ------
+    ContractError
+        Columns missing or not in the store, or a type the stored one cannot be cast from.
+    """
+    missing = [n for n in stored.names if n not in new.names]
+    extra = [n for n in new.names if n not in stored.names]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if extra:
+            parts.append(f"not in the store {extra}")
+        violation = Violation(", ".join(missing + extra), "columns differ from the store's", 0)
+        raise ContractError(
+            f"{root}: appended columns must match the stored ones: " + "; ".join(parts),
+            [violation],
+        )
+    for stored_field in stored:
+        new_type = new.field(stored_field.name).type
+        if new_type != stored_field.type and not _castable(new_type, stored_field.type):
+            violation = Violation(
+                stored_field.name, f"must have type {stored_field.type} like the store", 0
+            )
+            raise ContractError(
+                f"{root}: column {stored_field.name!r} is {new_type} but the store holds "
+                f"{stored_field.type}",
+                [violation],
+            )
+    return stored
+
+
+def _castable(source: pa.DataType, target: pa.DataType) -> bool:
+    try:
+        pa.array([], type=source).cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True

@@ -21,6 +21,8 @@ import pandas as pd
 
 from tabtune.config import Config
 from tabtune.data.limits import check_brand_id
+from tabtune.data.restated import restated_days, stored_differently
+from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import check_brands
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
 from tabtune.evaluation import loss_name, score_objective
@@ -274,7 +276,23 @@ def _refresh_session(
             logger.info(
                 "appended %d new rows (%d already stored)", result.rows_written, result.rows_skipped
             )
+            if result.rows_skipped:
+                _warn_restated(cfg, new_rows)
         yield ex
+
+
+def _warn_restated(cfg: Config, new_rows: pd.DataFrame) -> None:
+    """Warn about new rows the store already held with other values (the stored were kept)."""
+    rows = validate_campaigns(new_rows, extra_columns=cfg.data.extra_columns)
+    restated = rows[stored_differently(store_for(cfg), rows)]
+    if len(restated):
+        days = "; ".join(f"{b}: {', '.join(d)}" for b, d in restated_days(restated).items())
+        logger.warning(
+            "%d new row(s) were already stored with other values (%s); the stored values were "
+            "kept: a restated day is not taken by an append (see `tabtune load`)",
+            len(restated),
+            days,
+        )
 
 
 def refresh(

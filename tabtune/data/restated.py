@@ -1,0 +1,83 @@
+"""Restated rows: keys the store already holds, exported again with other values.
+
+An export of a day taken before the day was complete, or conversions an ad platform
+attributed days later, bring rows whose key (brand, date, channel and the optional key
+columns) the store holds already. :meth:`~tabtune.data.store.CampaignStore.append` keeps the
+stored values; :func:`stored_differently` says which of those rows differ, so ``tabtune load``
+reports them instead of dropping them silently.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tabtune.data.schema import key_columns
+from tabtune.data.store import PARTITION_COLUMN, CampaignStore
+
+__all__ = ["restated_days", "stored_differently", "values_differ"]
+
+#: Relative tolerance under which two stored numbers are the same (a CSV round trip).
+RELATIVE_TOLERANCE = 1e-9
+
+
+def values_differ(new: pd.Series, stored: pd.Series) -> np.ndarray:
+    """Row by row, whether two aligned columns differ.
+
+    Missing on one side only is a difference, missing on both is not; numbers are compared to
+    a relative tolerance of :data:`RELATIVE_TOLERANCE`, anything else as text.
+    """
+    a_missing, b_missing = new.isna().to_numpy(), stored.isna().to_numpy()
+    if pd.api.types.is_numeric_dtype(new.dtype) and pd.api.types.is_numeric_dtype(stored.dtype):
+        a = new.to_numpy(dtype=float, na_value=np.nan)
+        b = stored.to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            same = np.isclose(a, b, rtol=RELATIVE_TOLERANCE, atol=0.0)
+    else:
+        same = new.astype(str).to_numpy() == stored.astype(str).to_numpy()
+    return (a_missing != b_missing) | (~a_missing & ~b_missing & ~same)
+
+
+def stored_differently(store: CampaignStore, rows: pd.DataFrame) -> np.ndarray:
+    """Which rows the store holds under the same key with other values.
+
+    Parameters
+    ----------
+    store : CampaignStore
+    rows : pandas.DataFrame
+        Validated campaign rows (:func:`~tabtune.data.schema.validate_campaigns`).
+
+    Returns
+    -------
+    numpy.ndarray
+        One bool per row: its key is stored and a column both hold differs
+        (:func:`values_differ`).
+    """
+    mask = np.zeros(len(rows), dtype=bool)
+    schema = store.schema()
+    if schema is None or not len(rows):
+        return mask
+    keys = [k for k in key_columns(rows.columns) if k in schema.names]
+    fields = [k for k in keys if k != PARTITION_COLUMN]
+    values = [c for c in rows.columns if c in schema.names and c not in keys]
+    for brand, positions in rows.groupby(PARTITION_COLUMN, sort=True).indices.items():
+        mine = rows.iloc[positions]
+        stored = store.stored_rows(str(brand), mine, keys, values)
+        if stored is None:
+            continue
+        both = mine[fields + values].reset_index(drop=True).reset_index(names="_row")
+        joined = both.merge(stored, on=fields, how="inner", suffixes=("", "_stored"))
+        differs = np.zeros(len(joined), dtype=bool)
+        for name in values:
+            differs |= values_differ(joined[name], joined[f"{name}_stored"])
+        mask[positions[joined.loc[differs, "_row"].to_numpy()]] = True
+    return mask
+
+
+def restated_days(rows: pd.DataFrame) -> dict[str, list[str]]:
+    """Brand -> the sorted days (``YYYY-MM-DD``) of ``rows`` (the restated rows)."""
+    days = pd.to_datetime(rows["date"]).dt.strftime("%Y-%m-%d")
+    return {
+        str(brand): sorted(set(group))
+        for brand, group in days.groupby(rows[PARTITION_COLUMN].astype(str), sort=True)
+    }
