@@ -360,6 +360,8 @@ def test_find_run_challenger_finds_only_this_runs_version(tmp_path: Path) -> Non
         ({"date": "2024-04-01", "date_from": "2024-04-01"}, "not both"),
         ({"date_from": "2024-04-03", "date_to": "2024-04-01"}, "is after"),
         ({"date": "yesterday"}, "not a date"),
+        ({"date": "2099-01-01"}, "after .* the last day campaign rows may be dated"),
+        ({"date_from": "2024-04-01", "date_to": "2099-01-01"}, "to=2099-01-01 is after"),
         ({"date": "2024-04-01", "task": "nope"}, "unknown task"),
     ],
 )

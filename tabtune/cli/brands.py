@@ -22,7 +22,8 @@ def select_brands(store: CampaignStore, value: str | None) -> list[str]:
     ----------
     store : CampaignStore
     value : str or None
-        ``"a,b"`` as given on the command line; None or empty: every brand.
+        ``"a,b"`` as given on the command line; None or empty: every brand. A value that is
+        one of the store's brand ids as a whole (an id holding a comma) names that brand.
 
     Returns
     -------
@@ -43,5 +44,7 @@ def select_brands(store: CampaignStore, value: str | None) -> list[str]:
     wanted = split_brands(value)
     if wanted is None:
         return known
+    if value is not None and value.strip() in known:
+        return [value.strip()]  # one brand whose id holds a comma ("Acme, Inc.")
     check_brands(wanted, known, store.root)
     return wanted

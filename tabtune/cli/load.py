@@ -72,9 +72,7 @@ def print_load(summary: LoadSummary, store: str) -> None:
 
 def _print_restated(summary: LoadSummary, store: str) -> None:
     """Warn about rows the store holds with other values: they were not taken."""
-    shown = [
-        f"{brand} ({_names(days)})" for brand, days in list(summary.restated.items())[:_SHOWN]
-    ]
+    shown = [f"{brand} ({_names(days)})" for brand, days in list(summary.restated.items())[:_SHOWN]]
     more = len(summary.restated) - len(shown)
     console().print(
         f"warning: {summary.rows_restated:,} row(s) of the files are already stored with other "

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from tabtune.config import Config
-from tabtune.data.limits import check_brand_id
+from tabtune.data.limits import check_brand_id, latest_allowed_date
 from tabtune.data.restated import restated_days, stored_differently
 from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import check_brands
@@ -83,6 +83,25 @@ def _select_brands(store: CampaignStore, date: dt.date, brands: Sequence[str] | 
     wanted = list(dict.fromkeys(str(b) for b in brands))
     check_brands(wanted, known, store.root)
     return sorted(wanted)
+
+
+def check_run_date(store: CampaignStore, day: dt.date, name: str) -> None:
+    """Refuse a run date after the last day a campaign row may be dated (today plus
+    ``TABTUNE_MAX_FUTURE_DAYS``, :func:`~tabtune.data.limits.latest_allowed_date`): a typo
+    such as 2099 would otherwise write a run folder and decisions for that day.
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the date, the limit and the fix.
+    """
+    latest = latest_allowed_date(store.max_future_days)
+    if day > latest:
+        raise TabTuneInputError(
+            f"{name}={day.isoformat()} is after {latest.isoformat()}, the last day campaign rows "
+            "may be dated (today plus TABTUNE_MAX_FUTURE_DAYS): run the refresh for a day "
+            "that has happened (usually the store's last day); nothing was done"
+        )
 
 
 def check_request(
@@ -338,6 +357,7 @@ def refresh(
     """
     day = parse_date(date)
     cfg.task(task)
+    check_run_date(store_for(cfg), day, "date")
     check_request(store_for(cfg), brands, new_rows)
     with _refresh_session(cfg, task, new_rows, executor) as ex:
         report = _refresh_date(cfg, day, task=task, brands=brands, executor=ex, progress=progress)
@@ -404,6 +424,7 @@ def refresh_range(
     if first > last:
         raise TabTuneInputError(f"--from {first} is after --to {last}")
     cfg.task(task)
+    check_run_date(store_for(cfg), last, "to")
     check_request(store_for(cfg), brands, new_rows)
     reports = []
     with _refresh_session(cfg, task, new_rows, executor) as ex:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Iterable
@@ -73,7 +74,19 @@ def resolve_task(cfg: Config, name: str) -> TaskConfig:
 
 
 def as_timestamp(value: Any, name: str) -> pd.Timestamp:
-    """A date-like value as a midnight ``Timestamp``; a clear error when it is not a date."""
+    """A date-like value as a midnight ``Timestamp``; a clear error when it is not a date.
+
+    A string must be an ISO date (``YYYY-MM-DD``, optionally with a time): ``05/11/2025``
+    could be either of two days, so it is refused rather than guessed.
+    """
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise TabTuneInputError(
+                f"{name}: {value!r} is not an ISO date; write it as YYYY-MM-DD (e.g. "
+                "2025-11-05): a date like 05/11/2025 could be either of two days"
+            ) from None
     try:
         stamp = pd.Timestamp(value)
     except (TypeError, ValueError):
