@@ -121,7 +121,8 @@ def _task_problems(support: TaskSupport, path_of: dict[str, str]) -> list[Proble
     )
     fix = (
         f"map an export column to each (data.columns.<name>, or data.constants.<name>) and "
-        f"reload, or remove them from {where}"
+        "load every export again into a new store (a new data.store folder: a store's columns "
+        f"are fixed by its first load), or remove them from {where}"
     )
     return [Problem(what, fix)]
 

@@ -316,14 +316,24 @@ def reconcile_schema(new: pa.Schema, stored: pa.Schema, root: Path) -> pa.Schema
     missing = [n for n in stored.names if n not in new.names]
     extra = [n for n in new.names if n not in stored.names]
     if missing or extra:
-        parts = []
+        parts, fixes = [], []
         if missing:
             parts.append(f"missing {missing}")
+            fixes.append(
+                f"map {missing} (data.columns.<name>, or data.constants.<name> for a value "
+                "every row shares)"
+            )
         if extra:
             parts.append(f"not in the store {extra}")
+            fixes.append(
+                f"leave {extra} out of the config (data.columns / data.constants / "
+                "data.extra_columns), or, to keep them, load every export again into a new "
+                "store (a new data.store folder) with this config"
+            )
         violation = Violation(", ".join(missing + extra), "columns differ from the store's", 0)
         raise ContractError(
-            f"{root}: appended columns must match the stored ones: " + "; ".join(parts),
+            f"{root}: appended columns must match the stored ones (the store's first load fixed "
+            "them): " + "; ".join(parts) + "; nothing was written. Fix: " + "; ".join(fixes),
             [violation],
         )
     for stored_field in stored:

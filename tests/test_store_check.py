@@ -1,0 +1,45 @@
+"""Checks of a store's files and of what an append may bring (tabtune.data.store_check)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from tabtune.data.store import CampaignStore
+from tabtune.data.store_check import reconcile_schema
+from tabtune.errors import ContractError
+
+
+def _rows(day: str, **extra: object) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"brand_id": "acme", "date": pd.Timestamp(day), "channel": "search", "spend": 1.0,
+          "clicks": 2, "conversions": 0, "revenue": 0.0, **extra}]
+    )  # fmt: skip
+
+
+def test_an_append_with_other_columns_names_them_and_the_fix(tmp_path: Path) -> None:
+    store = CampaignStore(tmp_path / "s")
+    store.append(_rows("2024-01-01"))
+    files = sorted(p.name for p in (tmp_path / "s").rglob("*.parquet"))
+    with pytest.raises(ContractError) as info:
+        store.append(_rows("2024-01-02", vertical="retail"), extra_columns=["vertical"])
+    message = str(info.value)
+    assert "not in the store ['vertical']" in message and "nothing was written" in message
+    assert "leave ['vertical'] out of the config" in message and "new data.store" in message
+    assert sorted(p.name for p in (tmp_path / "s").rglob("*.parquet")) == files
+    other = CampaignStore(tmp_path / "with_bids")
+    other.append(_rows("2024-01-01", bid=0.5))
+    with pytest.raises(ContractError, match=r"missing \['bid'\].*map \['bid'\]"):
+        other.append(_rows("2024-01-02"))
+
+
+def test_reconcile_schema_casts_what_it_can() -> None:
+    stored = pa.schema([("spend", pa.float64()), ("clicks", pa.int64())])
+    new = pa.schema([("spend", pa.int64()), ("clicks", pa.int32())])
+    assert reconcile_schema(new, stored, Path("s")) is stored
+    listed = pa.schema([("spend", pa.list_(pa.int64())), ("clicks", pa.int64())])
+    with pytest.raises(ContractError, match="'spend' is list<item: int64> but the store holds"):
+        reconcile_schema(listed, stored, Path("s"))
