@@ -202,8 +202,9 @@ def check_data_file(path: Path, latest: str, verified: dict[Path, tuple[int, int
     if match.group(2) > latest:  # YYYYMMDD strings compare like the dates
         problems.append(
             f"{path}: holds rows dated up to {match.group(2)}, after the latest allowed day "
-            f"{latest}; move the file out of the store and append the rows again with "
-            "correct dates"
+            f"{latest} (today plus TABTUNE_MAX_FUTURE_DAYS); move the file out of the store "
+            "and append the rows again with correct dates (or, if they were loaded with "
+            "TABTUNE_MAX_FUTURE_DAYS set, set it again to the same value)"
         )
     stat = path.stat()
     if verified.get(path) != (stat.st_size, stat.st_mtime_ns):

@@ -444,8 +444,9 @@ def channel_bounds(
     if bounds is None:
         if len(recent) == 0:
             raise TabTuneInputError(
-                "no recent spend to derive default bounds from; pass bounds="
-                "{channel: (lower, upper), ...}"
+                "no channel spent anything in the recent window (budget.lookback_days), so "
+                "there is no spend to derive each channel's bounds from: a plan starts from "
+                "recent spend (from Python, pass bounds={channel: (lower, upper), ...})"
             )
         channels = list(recent.index)
         values = recent.to_numpy(dtype=float)
