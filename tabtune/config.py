@@ -12,6 +12,7 @@ Relative paths resolve against the directory tabtune runs in (DESIGN.md, "CLI co
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -100,7 +101,7 @@ def _check_date_format(value: str) -> str:
 class DataConfig(_Section):
     """Where the campaign store lives and how a user's export maps onto the contract.
 
-    ``tabtune load`` applies, in this order: ``rename``, ``drop``, ``constants``,
+    ``tabtune load`` applies, in this order: ``rename``, ``drop``, ``constants``, ``scale``,
     ``date_parts`` or ``date_format`` (tabtune/data/transforms.py), then ``columns``, then the
     contract with the ``conversions_above_clicks`` and ``invalid_rows`` policies. Everything is
     declarative: names, formats and constants, never code.
@@ -125,6 +126,12 @@ class DataConfig(_Section):
     constants: dict[str, str | int | float | bool] = Field(
         default_factory=dict,
         description="column -> one value for every row (e.g. {channel: facebook})",
+    )
+    scale: dict[str, float] = Field(
+        default_factory=dict,
+        description="money column (spend, revenue, bid) -> factor its values are multiplied by (e.g. "
+        "{bid: 0.000001} for bids exported in micros); applied after constants and dates, to "
+        "the export column the column is mapped from",
     )
     date_format: str | None = Field(
         None,
@@ -153,6 +160,18 @@ class DataConfig(_Section):
             raise ValueError(
                 f"unknown contract column(s) {unknown}; mappable columns are {list(CONTRACT_COLUMNS)}"
             )
+        return value
+
+    @field_validator("scale")
+    @classmethod
+    def _numeric_scales(cls, value: dict[str, float]) -> dict[str, float]:
+        numeric = [c for c, kind in CONTRACT_COLUMNS.items() if kind == "float"]
+        unknown = sorted(set(value) - set(numeric))
+        if unknown:
+            raise ValueError(f"unknown money column(s) {unknown}; scalable: {numeric}")
+        bad = {c: f for c, f in value.items() if not (math.isfinite(f) and f > 0)}
+        if bad:
+            raise ValueError(f"factors must be finite numbers > 0, got {bad}")
         return value
 
     @field_validator("date_format")

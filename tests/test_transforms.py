@@ -278,3 +278,70 @@ def test_missing_drop_column_raises_contract_error() -> None:
     data = DataConfig.model_validate({"drop": ["nope"]})
     with pytest.raises(ContractError, match="data.drop"):
         apply_transforms(_display_export(), data)
+
+
+def _micros_export() -> pd.DataFrame:
+    """A search export whose bids are in micros (``cpc_bid_micros``), costs in currency."""
+    return pd.DataFrame(
+        {
+            "brand_id": ["acme"] * 3 + ["globex"] * 3,
+            "date": ["2024-05-01", "2024-05-02", "2024-05-03"] * 2,
+            "channel": ["search"] * 6,
+            "spend": [10.0, 12.0, 9.0, 4.0, 5.0, 6.0],
+            "clicks": [20, 25, 18, 8, 10, 12],
+            "conversions": [1, 2, 0, 1, 0, 1],
+            "revenue": [80.0, 95.0, 10.0, 30.0, 0.0, 20.0],
+            "cpc_bid_micros": [600000, 650000, 600000, 700000, 700000, 750000],
+        }
+    )
+
+
+MICROS_DATA = {"store": "store", "columns": {"bid": "cpc_bid_micros"}}
+
+
+def test_scale_turns_bids_in_micros_into_currency(tmp_path, capsys) -> None:
+    from tabtune.cli import main as cli_main
+
+    code, out = _load(tmp_path, {**MICROS_DATA, "scale": {"bid": 0.000001}}, _micros_export(),
+                      capsys)  # fmt: skip
+    assert code == EXIT_OK, out
+    stored = _stored(tmp_path).sort_values(["brand_id", "date"])
+    raw = _micros_export().sort_values(["brand_id", "date"])
+    assert stored["bid"].to_numpy() == pytest.approx(raw["cpc_bid_micros"].to_numpy() / 1e6)
+    assert cli_main(["--config", str(_config(tmp_path, MICROS_DATA)), "check"]) == EXIT_OK
+    assert "bids 100x or more away from their cost" not in capsys.readouterr().out
+
+
+def test_check_flags_bids_in_another_unit(tmp_path, capsys) -> None:
+    code, out = _load(tmp_path, MICROS_DATA, _micros_export(), capsys)
+    assert code == EXIT_OK, out
+    assert main(["--config", str(_config(tmp_path, MICROS_DATA)), "check"]) == EXIT_OK
+    out = " ".join(capsys.readouterr().out.split())
+    # acme: 600000 / (10 / 20) = 1.2e6x on its median row; globex 1.75e6x... by median
+    assert "2 brand(s) have bids 100x or more away from their cost per click" in out
+    assert "acme (1.2e+06x)" in out and "data.scale" in out
+
+
+def test_scale_leaves_unreadable_values_for_the_contract_to_name(tmp_path, capsys) -> None:
+    frame = _micros_export().astype({"cpc_bid_micros": object})
+    frame.loc[2, "cpc_bid_micros"] = "6OOOOO"  # letter O: not a number
+    code, out = _load(tmp_path, {**MICROS_DATA, "scale": {"bid": 0.000001}}, frame, capsys)
+    assert code == EXIT_BAD_INPUT, out
+    assert "'bid'" in out and "6OOOOO" in out
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize(
+    ("scale", "message"),
+    [({"clicks": 2.0}, "unknown money column"), ({"bid": 0.0}, "finite numbers > 0"),
+     ({"bid": float("inf")}, "finite numbers > 0")],
+)  # fmt: skip
+def test_scale_settings_are_checked(scale: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        DataConfig(scale=scale)
+
+
+def test_scale_naming_a_column_the_export_lacks_names_the_key() -> None:
+    data = DataConfig(scale={"bid": 0.001})
+    with pytest.raises(ContractError, match=r"data\.scale\.bid"):
+        apply_transforms(_micros_export(), data)

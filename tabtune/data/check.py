@@ -192,6 +192,8 @@ def check_data(cfg: Config) -> DataCheck:
                 "(tabtune refresh --brands ...)",
             )
         )
+    if {"bid", "spend", "clicks"} <= present:
+        report.problems.extend(_bid_unit_problems(store))
     channels = per_brand["channel"].unique()
     report.one_channel = {str(b): str(c[0]) for b, c in channels.items() if len(c) == 1}
     if report.one_channel:
@@ -204,3 +206,35 @@ def check_data(cfg: Config) -> DataCheck:
             )
         )
     return report
+
+
+#: A brand's median bid / cost per click beyond this (or below its inverse) is another unit.
+BID_UNIT_RATIO = 100.0
+
+
+def _bid_unit_problems(store: CampaignStore) -> list[Problem]:
+    """Brands whose bids and costs per click look like different units (e.g. bids in micros).
+
+    A bid is a price per click like the observed cost per click (spend / clicks), which an
+    auction keeps at or below the bid: a brand whose median bid is :data:`BID_UNIT_RATIO` times
+    its median cost per click (or less than its inverse) has one of the two in another unit.
+    """
+    rows = store.read(columns=["brand_id", "bid", "spend", "clicks"])
+    ok = (rows["clicks"] > 0) & (rows["spend"] > 0) & (rows["bid"] > 0)
+    rows = rows[ok.to_numpy()]
+    if not len(rows):
+        return []
+    ratio = (rows["bid"] / (rows["spend"] / rows["clicks"])).groupby(rows["brand_id"]).median()
+    odd = ratio[(ratio > BID_UNIT_RATIO) | (ratio < 1.0 / BID_UNIT_RATIO)]
+    if not len(odd):
+        return []
+    shown = ", ".join(f"{b} ({r:.3g}x)" for b, r in list(odd.sort_values().items())[:10])
+    return [
+        Problem(
+            f"{len(odd)} brand(s) have bids {BID_UNIT_RATIO:g}x or more away from their cost "
+            f"per click (spend / clicks), median bid / cost per click: {shown}: bids or costs "
+            "in another unit (micros?)",
+            "scale the column when loading (data.scale, e.g. {bid: 0.000001} for micros) and "
+            "load the exports into a new store",
+        )
+    ]

@@ -211,7 +211,8 @@ def _with_format(df: pd.DataFrame, data: DataConfig, source: str) -> Transformed
 
 
 def apply_transforms(df: pd.DataFrame, data: DataConfig, *, source: str = "export") -> Transformed:
-    """Apply the config's transforms to an export, before its columns are mapped.
+    """Apply the config's transforms to an export, before its columns are mapped: ``rename``,
+    ``drop``, ``constants``, ``scale``, then ``date_parts`` or ``date_format``.
 
     Parameters
     ----------
@@ -234,9 +235,35 @@ def apply_transforms(df: pd.DataFrame, data: DataConfig, *, source: str = "expor
         A key names a column the export lacks, or a new column would replace one it has; the
         message names the key to change.
     """
-    out = _rename_drop_constants(df, data, source)
+    out = _scaled(_rename_drop_constants(df, data, source), data, source)
     if data.date_parts is not None:
         return _from_parts(out, data, source)
     if data.date_format is not None:
         return _with_format(out, data, source)
     return Transformed(out)
+
+
+def _scaled(df: pd.DataFrame, data: DataConfig, source: str) -> pd.DataFrame:
+    """``data.scale``: each named contract column's export column times its factor.
+
+    Only values that read as numbers are scaled; the others are left as they are, so the
+    contract refuses them (naming the column) instead of losing them.
+    """
+    if not data.scale:
+        return df
+    out = df.copy()
+    for name, factor in data.scale.items():
+        column = data.columns.get(name, name)
+        if column not in out.columns:
+            raise _refuse(
+                source, f"data.scale.{name}", column, f"is not in the export ({_shown(out)})"
+            )
+        numbers = pd.to_numeric(out[column], errors="coerce")
+        readable = numbers.notna() | out[column].isna()
+        if readable.all():
+            out[column] = numbers.astype(float) * factor
+        else:
+            values = out[column].astype(object)
+            values[readable] = numbers[readable].astype(float) * factor
+            out[column] = values
+    return out
