@@ -263,6 +263,7 @@ class _PooledSource:
         self.rows = 0
         self.brands = 0
         self.notices: list[str] = []
+        self.left_out: list[str] = []  # brands without a row with a usable target
         self.dates: list[pd.Timestamp] = []
         self.daily: list[pd.DataFrame] = []  # the budget task's daily spend, per batch
 
@@ -273,12 +274,33 @@ class _PooledSource:
         dates = pd.to_datetime(data.X[TIME_COLUMN])
         self.dates += [dates.min(), dates.max()]
         self.notices += [n for n in data.notices if n not in self.notices]
+        self._note_left_out(rows, data)
         if self.task.name == "budget" and self.cfg.budget.response == "hill":
             # Daily spend and bid index are per brand (channel): a batch of whole brands gives
             # the pooled history's rows for them.
             planner = BudgetPlanner(config=self.cfg)
             planner.bid_reference_ = None
             self.daily.append(planner.observe(rows).spend_history_)
+
+    def _note_left_out(self, rows: pd.DataFrame, data: TaskData) -> None:
+        """Name the brands of ``rows`` without a row that has a usable target (one notice)."""
+        usable = set(data.X[GROUP_COLUMN].astype(str))
+        self.left_out += sorted({str(b) for b in rows[GROUP_COLUMN].unique()} - usable)
+        if not self.left_out:
+            return
+        target = self.task.target
+        rule = (
+            f"the target {target.numerator} / {target.denominator} needs {target.denominator} > 0"
+            if target.denominator
+            else f"the target {target.numerator} is missing"
+        )
+        shown = ", ".join(self.left_out[:10]) + (", ..." if len(self.left_out) > 10 else "")
+        notice = (
+            f"task {self.task.name!r}: {len(self.left_out)} brand(s) have no row with a usable "
+            f"target ({rule}) and are left out of the global model: {shown}"
+        )
+        self.notices = [n for n in self.notices if not n.startswith(notice.split(":")[0] + ":")]
+        self.notices.append(notice)
 
     def window(self) -> tuple[str, str]:
         """First and last date of the pooled rows."""
