@@ -227,3 +227,53 @@ def test_readme_walkthrough_on_the_example_export(
     code, out = _run(capsys, *shlex.split(commands[1])[1:])
     assert code == EXIT_OK and "0 rows written" in out
     assert _snapshot(tmp_path / "data" / "shop") == before
+
+
+def _own_revenue(frame: pd.DataFrame) -> pd.DataFrame:
+    """The export with its own ``revenue`` column beside ``Sales`` (mapped to revenue)."""
+    return frame.assign(revenue=frame["Sales"] * 2)
+
+
+def _conversions_above_clicks(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(Conv=[9] + [1] * (len(frame) - 1))
+
+
+def _negative_cost(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(Cost=[-1.0] + [10.0] * (len(frame) - 1))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "data", "accepted"),
+    [
+        (_own_revenue, {"drop": ["revenue"]}, True),
+        (_own_revenue, {}, False),
+        (_conversions_above_clicks, {"conversions_above_clicks": "reject"}, False),
+        (_conversions_above_clicks, {"conversions_above_clicks": "clip"}, True),
+        (_negative_cost, {"invalid_rows": "skip"}, True),
+        (_negative_cost, {}, False),
+        (lambda f: f.assign(Day=f["Day"].str.replace("-", "/")), {}, False),
+    ],
+    ids=["drop", "clash", "reject", "clip", "skip", "refuse", "date-format"],
+)
+def test_validate_file_agrees_with_load(
+    config: Path, capsys, mutate, data: dict, accepted: bool
+) -> None:
+    """``validate FILE`` goes through load's preparation: same verdict, same rows, same notes."""
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"].update(data)
+    config.write_text(yaml.safe_dump(cfg))
+    mutate(_rows("acme", "2024-01-01", 4, ("search", "social"))).to_csv("a.csv", index=False)
+    code, checked = _run(capsys, "--config", str(config), "validate", "a.csv")
+    load_code, loaded = _run(capsys, "--config", str(config), "load", "--dry-run", "a.csv")
+    assert (code, load_code) == ((EXIT_OK, EXIT_OK) if accepted else (EXIT_BAD_INPUT,) * 2), (
+        checked,
+        loaded,
+    )
+    if accepted:
+        rows = int(re.search(r"dry run: (\d+) rows", loaded).group(1))
+        assert f"OK, {rows} rows" in checked
+        assert [n for n in checked.splitlines() if n.startswith(("note:", "skipped"))] == [
+            n for n in loaded.splitlines() if n.startswith(("note:", "skipped"))
+        ]
+    else:
+        assert checked.split("error:", 1)[1] == loaded.split("error:", 1)[1]

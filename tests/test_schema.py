@@ -467,3 +467,19 @@ def test_property_negatives_are_rejected(
     negative = [v for v in caught.value.violations if v.rule == schema.RULE_NEGATIVE]
     assert [v.column for v in negative] == [column]
     assert list(negative[0].examples.index) == [row]
+
+
+def test_required_narrows_the_required_columns_to_the_row_key() -> None:
+    """Prediction inputs (``required=KEY_COLUMNS``): the measures are checked only when present."""
+    contexts = campaign_frame().drop(columns=["spend", "clicks", "conversions", "revenue"])
+    out = validate_campaigns(contexts, required=schema.KEY_COLUMNS, conversions_above_clicks="clip")
+    assert len(out) == 6 and "spend" not in out.columns
+    with pytest.raises(ContractError) as exc:
+        validate_campaigns(contexts)
+    assert ("spend", schema.RULE_MISSING_COLUMN) in _rules(exc.value)
+    bad = campaign_frame().drop(columns=["clicks"]).assign(spend=-1.0)
+    with pytest.raises(ContractError) as exc:
+        validate_campaigns(bad, required=schema.KEY_COLUMNS)
+    assert _rules(exc.value) == {("spend", schema.RULE_NEGATIVE)}
+    with pytest.raises(TabTuneInputError, match="row key"):
+        validate_campaigns(contexts, required=["brand_id", "date"])

@@ -8,6 +8,10 @@ whose key is already stored, so loading the same file twice changes nothing). A 
 load (``data.invalid_rows: reject``, the default) with a message that names the column, the rule
 and the config key to change, and nothing is written; with ``skip`` the bad rows are left out
 and counted in the summary.
+
+:func:`prepare_exports` is everything before the append; ``tabtune validate FILE``,
+``refresh --input`` and ``predict --input`` use it too, so a file that ``load`` refuses is
+refused by them, with the same message.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import pandas as pd
 from tabtune.data import schema
 from tabtune.data.schema import (
     CONTRACT_COLUMNS,
+    KEY_COLUMNS,
+    REQUIRED_COLUMNS,
     STRING_COLUMNS,
     Violation,
     apply_column_mapping,
@@ -38,7 +44,14 @@ from tabtune.progress import ProgressFactory, track
 if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not the reverse
     from tabtune.config import DataConfig
 
-__all__ = ["LoadSummary", "SkippedRows", "config_key", "export_files", "load_exports"]
+__all__ = [
+    "LoadSummary",
+    "SkippedRows",
+    "config_key",
+    "export_files",
+    "load_exports",
+    "prepare_exports",
+]
 
 _SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".parquet", ".pq")
 
@@ -153,7 +166,9 @@ def config_key(column: str, rule: str, data: DataConfig) -> str:
     return f"the export's rows{where}, or data.invalid_rows: skip to leave them out"
 
 
-def _problems(frame: pd.DataFrame, data: DataConfig, transformed: list[RowProblem]) -> list:
+def _problems(
+    frame: pd.DataFrame, data: DataConfig, transformed: list[RowProblem], required: Sequence[str]
+) -> list:
     """Contract violations of the mapped frame, minus rows a transform already flagged."""
     flagged = np.zeros(len(frame), dtype=bool)
     for problem in transformed:
@@ -165,6 +180,7 @@ def _problems(frame: pd.DataFrame, data: DataConfig, transformed: list[RowProble
         frame,
         extra_columns=data.extra_columns,
         conversions_above_clicks=data.conversions_above_clicks,
+        required=required,
     ):
         if mask is not None and flagged.any():
             mask = mask & ~flagged
@@ -188,7 +204,7 @@ def _refusal(source: str, found: list) -> ContractError:
 
 
 def _prepare(
-    path: Path, data: DataConfig
+    path: Path, data: DataConfig, required: Sequence[str]
 ) -> tuple[pd.DataFrame, int, list[SkippedRows], list[str]]:
     """One export file -> validated contract rows, rows read, the rows skipped, and notes."""
     source = str(path)
@@ -207,7 +223,7 @@ def _prepare(
             "data.rename; nothing was written"
         )
         raise ContractError(str(exc) + fix, exc.violations) from None
-    found = _problems(frame, data, done.problems)
+    found = _problems(frame, data, done.problems, required)
     skippable = all(
         mask is not None and v.rule != schema.RULE_DUPLICATE_KEY for v, mask, _ in found
     )
@@ -227,8 +243,12 @@ def _prepare(
             f"{path.name}: columns not stored: {', '.join(map(str, ignored))} "
             "(map them in data.columns or list them in data.extra_columns to keep them)"
         )
-    rows = validate_campaigns(frame[keep], extra_columns=data.extra_columns, source=source)
-    above = int((rows["conversions"] > rows["clicks"]).sum())
+    rows = validate_campaigns(
+        frame[keep], extra_columns=data.extra_columns, source=source, required=required
+    )
+    above = 0
+    if "conversions" in rows and "clicks" in rows:
+        above = int((rows["conversions"] > rows["clicks"]).sum())
     if above:
         action = {"allow": "kept as reported", "clip": "conversions lowered to the clicks"}
         notes.append(
@@ -256,6 +276,69 @@ def _per_brand(rows: pd.DataFrame, new: np.ndarray) -> pd.DataFrame:
             "last": table["date"].max(),
         }
     ).reset_index()
+
+
+def prepare_exports(
+    paths: Sequence[str | Path],
+    data: DataConfig,
+    *,
+    require_measures: bool = True,
+    progress: ProgressFactory | None = None,
+) -> tuple[pd.DataFrame, LoadSummary]:
+    """Read exports and apply the config's transforms, mapping and policies, writing nothing.
+
+    This is what ``tabtune load`` does before it appends, and what ``tabtune validate FILE``,
+    ``refresh --input`` and ``predict --input`` do to their file, so that they all accept and
+    refuse the same rows.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        CSV/Parquet files or folders of them (see :func:`export_files`).
+    data : DataConfig
+        The config's ``data:`` section: transforms, mapping and policies.
+    require_measures : bool, default True
+        False for prediction inputs: only the row key (``brand_id``, ``date``, ``channel``)
+        must be present; ``spend``, ``clicks``, ``conversions`` and ``revenue`` are checked
+        when they are there (the model says which features it needs).
+    progress : ProgressFactory, optional
+        Called with ``("load", n_files)``; advanced once per file read.
+
+    Returns
+    -------
+    (pandas.DataFrame, LoadSummary)
+        The validated rows of every file, and a summary with ``files``, ``rows_read``,
+        ``rows_skipped``, ``skipped`` and ``notes`` filled in (nothing written).
+
+    Raises
+    ------
+    ContractError
+        A file breaks the contract (or a transform cannot apply) and the policy refuses it; the
+        message names the file, the column, the rule and the config key.
+    TabTuneInputError
+        A path is missing or unreadable.
+    """
+    required = tuple(REQUIRED_COLUMNS) if require_measures else KEY_COLUMNS
+    files = export_files(paths)
+    summary = LoadSummary(files=files)
+    parts: list[pd.DataFrame] = []
+    with track(progress, "load", len(files)) as update:
+        for path in files:
+            update(status=path.name)
+            rows, n_read, skipped, notes = _prepare(path, data, required)
+            summary.rows_read += n_read
+            summary.rows_skipped += n_read - len(rows)
+            summary.skipped.extend(skipped)
+            summary.notes.extend(notes)
+            parts.append(rows)
+            update(advance=1)
+    rows = validate_campaigns(
+        pd.concat(parts, ignore_index=True),
+        extra_columns=data.extra_columns,
+        source="the exports",
+        required=required,
+    )
+    return rows, summary
 
 
 def load_exports(
@@ -290,22 +373,8 @@ def load_exports(
     TabTuneInputError
         A path is missing or unreadable.
     """
-    files = export_files(paths)
-    summary = LoadSummary(files=files, dry_run=dry_run)
-    parts: list[pd.DataFrame] = []
-    with track(progress, "load", len(files)) as update:
-        for path in files:
-            update(status=path.name)
-            rows, n_read, skipped, notes = _prepare(path, data)
-            summary.rows_read += n_read
-            summary.rows_skipped += n_read - len(rows)
-            summary.skipped.extend(skipped)
-            summary.notes.extend(notes)
-            parts.append(rows)
-            update(advance=1)
-    rows = validate_campaigns(
-        pd.concat(parts, ignore_index=True), extra_columns=data.extra_columns, source="the exports"
-    )
+    rows, summary = prepare_exports(paths, data, progress=progress)
+    summary.dry_run = dry_run
     store = CampaignStore(data.store)
     known = _already_stored(store, rows)
     summary.rows_already_stored = int(known.sum())
