@@ -277,3 +277,35 @@ def test_validate_file_agrees_with_load(
         ]
     else:
         assert checked.split("error:", 1)[1] == loaded.split("error:", 1)[1]
+
+
+def test_overlapping_exports_keep_a_repeated_row_once(config: Path, tmp_path: Path, capsys) -> None:
+    """Rolling exports (each holds the last days again, same values) load as one folder."""
+    (tmp_path / "exports").mkdir()
+    _rows("acme", "2024-01-01", 5).to_csv("exports/a.csv", index=False)
+    _rows("acme", "2024-01-03", 5).to_csv("exports/b.csv", index=False)  # 3 days again
+    _rows("acme", "2024-01-01", 7).to_parquet("exports/c.parquet")  # every day again
+    code, out = _run(capsys, "--config", str(config), "load", "exports")
+    assert code == EXIT_OK, out
+    assert "read 17 rows from 3 files; 7 rows written" in out
+    said = " ".join(out.split())  # rich wraps lines
+    assert "10 row(s) appear in more than one file with the same key and the same values" in said
+    assert len(CampaignStore("store").read()) == 7
+    summary = load_exports(["exports"], load_config(config).data, dry_run=True)
+    assert summary.rows_repeated == 10 and summary.rows_already_stored == 7
+
+
+def test_the_same_key_with_other_values_in_two_files_is_refused(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    _rows("acme", "2024-01-01", 5).to_csv("a.csv", index=False)
+    restated = _rows("acme", "2024-01-04", 3)
+    restated.loc[0, "Sales"] = 99.0  # 2024-01-04 restated
+    restated.to_csv("b.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv", "b.csv")
+    assert code == EXIT_BAD_INPUT
+    assert "1 row key(s) (brand_id, date, channel) appear in more than one file" in out
+    assert "brand_id=acme date=2024-01-04 channel=search:" in out
+    assert "a.csv: revenue=20.0" in out and "b.csv: revenue=99.0" in out
+    assert "fix: keep one version of these rows" in out and "nothing was written" in out
+    assert not (tmp_path / "store").exists()

@@ -25,14 +25,17 @@ import numpy as np
 import pandas as pd
 
 from tabtune.data import schema
+from tabtune.data.contract import RULE_CONFLICTING_FILES
 from tabtune.data.schema import (
     CONTRACT_COLUMNS,
     KEY_COLUMNS,
+    MAX_EXAMPLES,
     REQUIRED_COLUMNS,
     STRING_COLUMNS,
     Violation,
     apply_column_mapping,
     find_violations,
+    key_columns,
     read_table,
     validate_campaigns,
 )
@@ -83,6 +86,9 @@ class LoadSummary:
         Rows whose brand and date the store already holds (not written again).
     rows_skipped : int
         Rows left out under ``data.invalid_rows: skip`` (one row may break several rules).
+    rows_repeated : int
+        Rows that an earlier file already held with the same key and the same values (rolling
+        or overlapping exports): kept once.
     brands : pandas.DataFrame
         Per brand: ``brand_id``, ``rows`` (loaded), ``new_rows``, ``first`` and ``last`` date.
     skipped : list of SkippedRows
@@ -98,6 +104,7 @@ class LoadSummary:
     rows_written: int = 0
     rows_already_stored: int = 0
     rows_skipped: int = 0
+    rows_repeated: int = 0
     brands: pd.DataFrame = field(default_factory=pd.DataFrame)
     skipped: list[SkippedRows] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -278,6 +285,57 @@ def _per_brand(rows: pd.DataFrame, new: np.ndarray) -> pd.DataFrame:
     ).reset_index()
 
 
+def _combine(files: list[Path], parts: list[pd.DataFrame]) -> tuple[pd.DataFrame, int]:
+    """Every file's rows, a row repeated with the same values in a later file kept once.
+
+    Each part is one file's validated rows (so its keys are unique). The same key with
+    different values in two files is refused: which file is right is the user's call.
+    """
+    frame = pd.concat(parts, ignore_index=True)
+    origin = np.concatenate([np.full(len(part), i) for i, part in enumerate(parts)])
+    repeated = frame.duplicated(keep="first").to_numpy()
+    frame, origin = frame.loc[~repeated].reset_index(drop=True), origin[~repeated]
+    keys = key_columns(frame.columns)
+    clash = frame.duplicated(keys, keep=False).to_numpy()
+    if clash.any():
+        raise _conflict(files, frame.loc[clash], origin[clash], keys)
+    return frame, int(repeated.sum())
+
+
+def _conflict(
+    files: list[Path], rows: pd.DataFrame, origin: np.ndarray, keys: list[str]
+) -> ContractError:
+    """The refusal of keys that two files give different values."""
+    groups = list(rows.assign(_file=origin).groupby(keys, sort=True, dropna=False))
+    lines = [
+        f"the exports: {len(groups)} row key(s) ({', '.join(keys)}) appear in more than one "
+        "file with different values; nothing was written"
+    ]
+    for key, group in groups[:MAX_EXAMPLES]:
+        values = dict(zip(keys, key, strict=True))
+        shown = " ".join(f"{k}={_text(v)}" for k, v in values.items())
+        differ = [c for c in rows.columns if c not in keys and group[c].nunique(dropna=False) > 1]
+        lines.append(f"  - {shown}:")
+        for position, row in zip(group["_file"], group.itertuples(index=False), strict=True):
+            given = ", ".join(f"{c}={_text(getattr(row, c))}" for c in differ)
+            lines.append(f"      {files[position]}: {given}")
+    if len(groups) > MAX_EXAMPLES:
+        lines.append(f"  ... and {len(groups) - MAX_EXAMPLES} more key(s)")
+    lines.append(
+        "  fix: keep one version of these rows: remove them from the file that is out of date "
+        "(usually the older export) and load again; loading the files one at a time keeps the "
+        "values of the first one loaded (a load skips rows whose key is already stored)"
+    )
+    violation = Violation(", ".join(keys), RULE_CONFLICTING_FILES, len(groups))
+    return ContractError("\n".join(lines), [violation])
+
+
+def _text(value: object) -> str:
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m-%d}"
+    return str(value)
+
+
 def prepare_exports(
     paths: Sequence[str | Path],
     data: DataConfig,
@@ -332,8 +390,14 @@ def prepare_exports(
             summary.notes.extend(notes)
             parts.append(rows)
             update(advance=1)
+    combined, summary.rows_repeated = _combine(files, parts)
+    if summary.rows_repeated:
+        summary.notes.append(
+            f"{summary.rows_repeated:,} row(s) appear in more than one file with the same key "
+            "and the same values (overlapping exports): kept once"
+        )
     rows = validate_campaigns(
-        pd.concat(parts, ignore_index=True),
+        combined,
         extra_columns=data.extra_columns,
         source="the exports",
         required=required,
