@@ -483,3 +483,24 @@ def test_required_narrows_the_required_columns_to_the_row_key() -> None:
     assert _rules(exc.value) == {("spend", schema.RULE_NEGATIVE)}
     with pytest.raises(TabTuneInputError, match="row key"):
         validate_campaigns(contexts, required=["brand_id", "date"])
+
+
+def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
+    """pandas would read the second ``clicks`` as ``clicks.1``, which load then leaves out."""
+    path = tmp_path / "dup.csv.gz"
+    frame = campaign_frame().drop(columns="geo")
+    frame.insert(len(frame.columns), "clicks ", 1)  # names are exact: not a repeat
+    frame.to_csv(path, index=False)
+    assert "clicks " in read_table(path).columns
+    frame.insert(len(frame.columns), "dup", 99)
+    frame.to_csv(path, index=False, header=[*frame.columns[:-1], "clicks"])
+    with pytest.raises(ContractError) as exc:
+        read_table(path)
+    message = str(exc.value)
+    assert str(path) in message
+    assert (
+        "column 'clicks': column name appears more than once (columns 5, 12 of the header)"
+        in message
+    )
+    assert "fix: rename or remove the extra column" in message
+    assert _rules(exc.value) == {("clicks", schema.RULE_DUPLICATE_COLUMN)}

@@ -13,7 +13,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from tabtune.data.contract import CONTRACT_COLUMNS, STRING_COLUMNS, STRING_DTYPE, Violation
+from tabtune.data.contract import (
+    CONTRACT_COLUMNS,
+    RULE_DUPLICATE_COLUMN,
+    STRING_COLUMNS,
+    STRING_DTYPE,
+    Violation,
+)
 from tabtune.errors import ContractError, TabTuneInputError
 
 _CSV_NA_VALUES = [
@@ -142,6 +148,7 @@ def read_table(path: str | Path, *, string_columns: Collection[str] | None = Non
 
 
 def _read_csv(path: Path, string_columns: Collection[str]) -> pd.DataFrame:
+    _refuse_repeated_names(path)
     header = pd.read_csv(path, nrows=0).columns
     text = set(string_columns)
     return pd.read_csv(
@@ -150,6 +157,34 @@ def _read_csv(path: Path, string_columns: Collection[str]) -> pd.DataFrame:
         keep_default_na=False,
         na_values={c: ([""] if c in text else _CSV_NA_VALUES) for c in header},
     )
+
+
+def _refuse_repeated_names(path: Path) -> None:
+    """Refuse a CSV header that names a column twice.
+
+    pandas would read the second ``clicks`` as ``clicks.1``, which is then not stored: one of
+    the two columns would vanish with only a note. Names are compared as the contract compares
+    them, exactly (a column name is not stripped or case-folded anywhere).
+    """
+    raw = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = [str(v) for v in raw.iloc[0]] if len(raw) else []
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        if name:  # pandas names empty header cells "Unnamed: N" itself
+            positions.setdefault(name, []).append(i)
+    repeated = {name: where for name, where in positions.items() if len(where) > 1}
+    if not repeated:
+        return
+    lines = [f"{path}: {len(repeated)} column name(s) appear more than once in the header"]
+    for name, where in repeated.items():
+        at = ", ".join(map(str, where))
+        lines.append(f"  - column {name!r}: {RULE_DUPLICATE_COLUMN} (columns {at} of the header)")
+    lines.append(
+        "  fix: rename or remove the extra column(s) in the export (only one of them could be "
+        "read); nothing was written"
+    )
+    violations = [Violation(name, RULE_DUPLICATE_COLUMN, len(w)) for name, w in repeated.items()]
+    raise ContractError("\n".join(lines), violations)
 
 
 def _read_parquet_dir(path: Path) -> pd.DataFrame:
