@@ -18,6 +18,7 @@ from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from tabtune.config import load_config
 from tabtune.data.check import check_data
 from tabtune.data.load import export_files, load_exports
+from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import CampaignStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -309,3 +310,33 @@ def test_the_same_key_with_other_values_in_two_files_is_refused(
     assert "a.csv: revenue=20.0" in out and "b.csv: revenue=99.0" in out
     assert "fix: keep one version of these rows" in out and "nothing was written" in out
     assert not (tmp_path / "store").exists()
+
+
+def test_one_brand_stays_one_across_unicode_forms_and_float_ids(config: Path) -> None:
+    """ "Café" composed (NFC) and decomposed (NFD), and 7.0 from Parquet beside the CSV's 7."""
+    nfc, nfd = "Caf\u00e9", "Cafe\u0301"
+    _rows(nfc, "2024-01-01", 3).to_csv("nfc.csv", index=False)
+    _rows(nfd, "2024-01-04", 3).to_csv("nfd.csv", index=False)
+    _rows("7", "2024-01-01", 3).to_csv("seven.csv", index=False)
+    _rows("7", "2024-01-04", 3).assign(Account=7.0).to_parquet("seven.parquet")
+    data = load_config(config).data
+    summary = load_exports(["nfc.csv", "nfd.csv", "seven.csv", "seven.parquet"], data)
+    assert summary.rows_written == 12
+    assert CampaignStore("store").brands() == ["7", nfc]
+    stored = CampaignStore("store").read(brands=[nfc])
+    assert len(stored) == 6 and set(stored["channel"]) == {"search"}
+
+
+def test_ids_stored_before_read_as_they_were_written(config: Path) -> None:
+    """Normalising is for files on the way in: a decomposed id or "7.0" already in the store
+    keeps its folder and its rows (no migration)."""
+    old = _rows("x", "2024-01-01", 2).rename(
+        columns={"Account": "brand_id", "Net": "channel", "Cost": "spend", "Clicks": "clicks"}
+    )
+    old = old.rename(columns={"Conv": "conversions", "Sales": "revenue"}).drop(columns="Day")
+    old["date"] = pd.date_range("2024-01-01", periods=2)
+    store = CampaignStore("store")
+    store.append(pd.concat([old.assign(brand_id="Cafe\u0301"), old.assign(brand_id="7.0")]))
+    assert store.brands() == ["7.0", "Cafe\u0301"]
+    rows = validate_campaigns(store.read())
+    assert set(rows["brand_id"]) == {"7.0", "Cafe\u0301"}

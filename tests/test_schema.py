@@ -504,3 +504,16 @@ def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
     )
     assert "fix: rename or remove the extra column" in message
     assert _rules(exc.value) == {("clicks", schema.RULE_DUPLICATE_COLUMN)}
+
+
+def test_whole_float_ids_read_as_their_integer_text() -> None:
+    """A Parquet export's float id 7.0 is the CSV's "7" (one brand, not two)."""
+    frame = campaign_frame(4).assign(
+        brand_id=[7.0, 8.0, 7.5, 7.0], campaign_id=[1.0, 2.0, 3.0, np.nan]
+    )
+    with pytest.raises(ContractError) as exc:
+        validate_campaigns(frame)
+    assert _rules(exc.value) == {("campaign_id", schema.RULE_MISSING_VALUE)}
+    out = validate_campaigns(frame.assign(campaign_id=[1.0, 2.0, 3.0, 4.0]))
+    assert sorted(out["brand_id"].unique()) == ["7", "7.5", "8"]
+    assert sorted(out["campaign_id"]) == ["1", "2", "3", "4"]

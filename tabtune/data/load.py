@@ -26,6 +26,7 @@ import pandas as pd
 
 from tabtune.data import schema
 from tabtune.data.contract import RULE_CONFLICTING_FILES
+from tabtune.data.parse import nfc_text
 from tabtune.data.schema import (
     CONTRACT_COLUMNS,
     KEY_COLUMNS,
@@ -230,6 +231,10 @@ def _prepare(
             "data.rename; nothing was written"
         )
         raise ContractError(str(exc) + fix, exc.violations) from None
+    repeated = set(frame.columns[frame.columns.duplicated()])  # refused by the contract
+    for name in STRING_COLUMNS:  # one spelling per name (composed and decomposed accents)
+        if name in frame.columns and name not in repeated:
+            frame[name] = nfc_text(frame[name])
     found = _problems(frame, data, done.problems, required)
     skippable = all(
         mask is not None and v.rule != schema.RULE_DUPLICATE_KEY for v, mask, _ in found

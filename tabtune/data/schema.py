@@ -11,7 +11,8 @@ row 0). For a CSV file with a header line, the line number in the file is ``row 
 On success the frame is returned normalised:
 
 * string columns (``brand_id``, ``channel``, ...) use pandas' string dtype (``"str"``),
-  values stripped of surrounding whitespace;
+  values stripped of surrounding whitespace; a whole float read into one (a Parquet id
+  ``7.0``) becomes its integer text (``"7"``);
 * ``date`` is ``datetime64[us]`` at midnight, without a timezone (timezone-aware values keep
   their local wall-clock date);
 * integer columns are ``int64`` and float columns ``float64``;
