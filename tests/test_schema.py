@@ -517,3 +517,25 @@ def test_whole_float_ids_read_as_their_integer_text() -> None:
     out = validate_campaigns(frame.assign(campaign_id=[1.0, 2.0, 3.0, 4.0]))
     assert sorted(out["brand_id"].unique()) == ["7", "7.5", "8"]
     assert sorted(out["campaign_id"]) == ["1", "2", "3", "4"]
+
+
+@pytest.mark.parametrize(
+    ("sep", "needles"),
+    [
+        (";", ["looks semicolon-separated", "sep=';', decimal=','"]),
+        ("\t", ["looks tab-separated", "sep='\\t')"]),
+    ],
+)
+def test_a_semicolon_or_tab_separated_csv_says_so(tmp_path: Path, sep: str, needles) -> None:
+    path = tmp_path / "export.csv"
+    campaign_frame().to_csv(path, index=False, sep=sep)
+    with pytest.raises(TabTuneInputError) as exc:
+        read_table(path)
+    message = str(exc.value)
+    assert str(path) in message and "fix: save it comma-separated" in message
+    for needle in needles:
+        assert needle in message
+    assert "nothing was written" in message
+    one_column = tmp_path / "one.csv"
+    pd.DataFrame({"brand_id": ["a;b"]}).to_csv(one_column, index=False)
+    assert list(read_table(one_column).columns) == ["brand_id"]  # only the header counts

@@ -150,6 +150,7 @@ def read_table(path: str | Path, *, string_columns: Collection[str] | None = Non
 def _read_csv(path: Path, string_columns: Collection[str]) -> pd.DataFrame:
     _refuse_repeated_names(path)
     header = pd.read_csv(path, nrows=0).columns
+    _refuse_other_separators(path, header)
     text = set(string_columns)
     return pd.read_csv(
         path,
@@ -157,6 +158,34 @@ def _read_csv(path: Path, string_columns: Collection[str]) -> pd.DataFrame:
         keep_default_na=False,
         na_values={c: ([""] if c in text else _CSV_NA_VALUES) for c in header},
     )
+
+
+_SEPARATORS = {";": ("semicolon", "';'"), "\t": ("tab", "'\\t'")}
+
+
+def _refuse_other_separators(path: Path, header: pd.Index) -> None:
+    """Refuse a file whose one column's name holds a ``;`` or a tab: not comma-separated.
+
+    Read as commas, such a file is one column, and the contract would list every required
+    column as missing without saying why.
+    """
+    if len(header) != 1:
+        return
+    name = str(header[0])
+    for separator, (word, code) in _SEPARATORS.items():
+        if separator not in name:
+            continue
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        decimal, why = "", ""
+        if separator == ";":  # ';' files usually write 1,5 for 1.5
+            decimal = ", decimal=','"
+            why = " (decimal=',' reads 1,5 as 1.5; leave it out if the numbers use a point)"
+        raise TabTuneInputError(
+            f"{path}: the header reads as one column, {shown!r}: the file looks "
+            f"{word}-separated, and tabtune reads comma-separated CSV files. fix: save it "
+            f"comma-separated, e.g. with pandas: pd.read_csv({str(path)!r}, sep={code}{decimal})"
+            f".to_csv('fixed.csv', index=False){why}, then load that file; nothing was written"
+        )
 
 
 def _refuse_repeated_names(path: Path) -> None:
