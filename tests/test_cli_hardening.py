@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, main
 from tabtune.cli.guards import os_error_message
@@ -258,6 +259,46 @@ def test_refresh_input_may_name_a_brand_it_brings(ws: Path, capsys) -> None:
     rows.to_csv("new.csv", index=False)
     code, out = _run(capsys, "refresh", "--date", D1, "--input", "new.csv", "--brands", "newco")
     assert code == EXIT_OK, out
+
+
+def test_refresh_input_goes_through_the_configs_transforms(ws: Path, capsys) -> None:
+    """``--input`` is prepared as ``tabtune load`` prepares it: the config's drop and mapping
+    (refused before as a clash with the export's own revenue column)."""
+    rows = pd.read_csv(_new_rows()).rename(columns={"revenue": "sales"}).assign(revenue=-1.0)
+    rows.to_csv("new.csv", index=False)
+    cfg = yaml.safe_load(Path("tabtune.yaml").read_text())
+    cfg["data"].update(drop=["revenue"], columns={"revenue": "sales"})
+    Path("tabtune.yaml").write_text(yaml.safe_dump(cfg))
+    code, out = _run(capsys, "refresh", "--date", D1, "--input", "new.csv", "--brands", "b001")
+    assert code == EXIT_OK, out
+    stored = CampaignStore("data/campaigns").read(brands=["b001"], start=rows["date"].iloc[0])
+    assert len(stored) == len(rows)
+    assert sorted(stored["revenue"]) == sorted(rows["sales"])
+
+
+_MEASURES = ["spend", "clicks", "conversions", "revenue", "impressions"]
+
+
+def test_predict_input_needs_the_features_not_the_measures(ws: Path, capsys) -> None:
+    contexts = pd.read_csv(_new_rows()).drop(columns=_MEASURES, errors="ignore")
+    contexts.to_csv("contexts.csv", index=False)
+    code, out = _run(capsys, "predict", "--input", "contexts.csv", "--output", "p.parquet")
+    assert code == EXIT_OK, out
+    preds = pd.read_parquet("p.parquet")
+    assert len(preds) == len(contexts) and preds["prediction"].notna().all()
+    # the bid model is trained on the bid: a file without it is refused, naming it
+    contexts.drop(columns="bid").to_csv("contexts.csv", index=False)
+    _refused(
+        capsys, ws, ["predict", "--input", "contexts.csv", "--output", "q.parquet"], "relative_bid"
+    )
+    # the row key is still required
+    contexts.drop(columns="channel").to_csv("contexts.csv", index=False)
+    _refused(
+        capsys,
+        ws,
+        ["predict", "--input", "contexts.csv", "--output", "q.parquet"],
+        "column 'channel': required column is missing",
+    )
 
 
 def test_refresh_bad_date_writes_nothing(ws: Path, capsys) -> None:

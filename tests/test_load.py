@@ -18,6 +18,7 @@ from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from tabtune.config import load_config
 from tabtune.data.check import check_data
 from tabtune.data.load import export_files, load_exports
+from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import CampaignStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -227,3 +228,115 @@ def test_readme_walkthrough_on_the_example_export(
     code, out = _run(capsys, *shlex.split(commands[1])[1:])
     assert code == EXIT_OK and "0 rows written" in out
     assert _snapshot(tmp_path / "data" / "shop") == before
+
+
+def _own_revenue(frame: pd.DataFrame) -> pd.DataFrame:
+    """The export with its own ``revenue`` column beside ``Sales`` (mapped to revenue)."""
+    return frame.assign(revenue=frame["Sales"] * 2)
+
+
+def _conversions_above_clicks(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(Conv=[9] + [1] * (len(frame) - 1))
+
+
+def _negative_cost(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(Cost=[-1.0] + [10.0] * (len(frame) - 1))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "data", "accepted"),
+    [
+        (_own_revenue, {"drop": ["revenue"]}, True),
+        (_own_revenue, {}, False),
+        (_conversions_above_clicks, {"conversions_above_clicks": "reject"}, False),
+        (_conversions_above_clicks, {"conversions_above_clicks": "clip"}, True),
+        (_negative_cost, {"invalid_rows": "skip"}, True),
+        (_negative_cost, {}, False),
+        (lambda f: f.assign(Day=f["Day"].str.replace("-", "/")), {}, False),
+    ],
+    ids=["drop", "clash", "reject", "clip", "skip", "refuse", "date-format"],
+)
+def test_validate_file_agrees_with_load(
+    config: Path, capsys, mutate, data: dict, accepted: bool
+) -> None:
+    """``validate FILE`` goes through load's preparation: same verdict, same rows, same notes."""
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"].update(data)
+    config.write_text(yaml.safe_dump(cfg))
+    mutate(_rows("acme", "2024-01-01", 4, ("search", "social"))).to_csv("a.csv", index=False)
+    code, checked = _run(capsys, "--config", str(config), "validate", "a.csv")
+    load_code, loaded = _run(capsys, "--config", str(config), "load", "--dry-run", "a.csv")
+    assert (code, load_code) == ((EXIT_OK, EXIT_OK) if accepted else (EXIT_BAD_INPUT,) * 2), (
+        checked,
+        loaded,
+    )
+    if accepted:
+        rows = int(re.search(r"dry run: (\d+) rows", loaded).group(1))
+        assert f"OK, {rows} rows" in checked
+        assert [n for n in checked.splitlines() if n.startswith(("note:", "skipped"))] == [
+            n for n in loaded.splitlines() if n.startswith(("note:", "skipped"))
+        ]
+    else:
+        assert checked.split("error:", 1)[1] == loaded.split("error:", 1)[1]
+
+
+def test_overlapping_exports_keep_a_repeated_row_once(config: Path, tmp_path: Path, capsys) -> None:
+    """Rolling exports (each holds the last days again, same values) load as one folder."""
+    (tmp_path / "exports").mkdir()
+    _rows("acme", "2024-01-01", 5).to_csv("exports/a.csv", index=False)
+    _rows("acme", "2024-01-03", 5).to_csv("exports/b.csv", index=False)  # 3 days again
+    _rows("acme", "2024-01-01", 7).to_parquet("exports/c.parquet")  # every day again
+    code, out = _run(capsys, "--config", str(config), "load", "exports")
+    assert code == EXIT_OK, out
+    assert "read 17 rows from 3 files; 7 rows written" in out
+    said = " ".join(out.split())  # rich wraps lines
+    assert "10 row(s) appear in more than one file with the same key and the same values" in said
+    assert len(CampaignStore("store").read()) == 7
+    summary = load_exports(["exports"], load_config(config).data, dry_run=True)
+    assert summary.rows_repeated == 10 and summary.rows_already_stored == 7
+
+
+def test_the_same_key_with_other_values_in_two_files_is_refused(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    _rows("acme", "2024-01-01", 5).to_csv("a.csv", index=False)
+    restated = _rows("acme", "2024-01-04", 3)
+    restated.loc[0, "Sales"] = 99.0  # 2024-01-04 restated
+    restated.to_csv("b.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv", "b.csv")
+    assert code == EXIT_BAD_INPUT
+    assert "1 row key(s) (brand_id, date, channel) appear in more than one file" in out
+    assert "brand_id=acme date=2024-01-04 channel=search:" in out
+    assert "a.csv: revenue=20.0" in out and "b.csv: revenue=99.0" in out
+    assert "fix: keep one version of these rows" in out and "nothing was written" in out
+    assert not (tmp_path / "store").exists()
+
+
+def test_one_brand_stays_one_across_unicode_forms_and_float_ids(config: Path) -> None:
+    """ "Café" composed (NFC) and decomposed (NFD), and 7.0 from Parquet beside the CSV's 7."""
+    nfc, nfd = "Caf\u00e9", "Cafe\u0301"
+    _rows(nfc, "2024-01-01", 3).to_csv("nfc.csv", index=False)
+    _rows(nfd, "2024-01-04", 3).to_csv("nfd.csv", index=False)
+    _rows("7", "2024-01-01", 3).to_csv("seven.csv", index=False)
+    _rows("7", "2024-01-04", 3).assign(Account=7.0).to_parquet("seven.parquet")
+    data = load_config(config).data
+    summary = load_exports(["nfc.csv", "nfd.csv", "seven.csv", "seven.parquet"], data)
+    assert summary.rows_written == 12
+    assert CampaignStore("store").brands() == ["7", nfc]
+    stored = CampaignStore("store").read(brands=[nfc])
+    assert len(stored) == 6 and set(stored["channel"]) == {"search"}
+
+
+def test_ids_stored_before_read_as_they_were_written(config: Path) -> None:
+    """Normalising is for files on the way in: a decomposed id or "7.0" already in the store
+    keeps its folder and its rows (no migration)."""
+    old = _rows("x", "2024-01-01", 2).rename(
+        columns={"Account": "brand_id", "Net": "channel", "Cost": "spend", "Clicks": "clicks"}
+    )
+    old = old.rename(columns={"Conv": "conversions", "Sales": "revenue"}).drop(columns="Day")
+    old["date"] = pd.date_range("2024-01-01", periods=2)
+    store = CampaignStore("store")
+    store.append(pd.concat([old.assign(brand_id="Cafe\u0301"), old.assign(brand_id="7.0")]))
+    assert store.brands() == ["7.0", "Cafe\u0301"]
+    rows = validate_campaigns(store.read())
+    assert set(rows["brand_id"]) == {"7.0", "Cafe\u0301"}

@@ -467,3 +467,75 @@ def test_property_negatives_are_rejected(
     negative = [v for v in caught.value.violations if v.rule == schema.RULE_NEGATIVE]
     assert [v.column for v in negative] == [column]
     assert list(negative[0].examples.index) == [row]
+
+
+def test_required_narrows_the_required_columns_to_the_row_key() -> None:
+    """Prediction inputs (``required=KEY_COLUMNS``): the measures are checked only when present."""
+    contexts = campaign_frame().drop(columns=["spend", "clicks", "conversions", "revenue"])
+    out = validate_campaigns(contexts, required=schema.KEY_COLUMNS, conversions_above_clicks="clip")
+    assert len(out) == 6 and "spend" not in out.columns
+    with pytest.raises(ContractError) as exc:
+        validate_campaigns(contexts)
+    assert ("spend", schema.RULE_MISSING_COLUMN) in _rules(exc.value)
+    bad = campaign_frame().drop(columns=["clicks"]).assign(spend=-1.0)
+    with pytest.raises(ContractError) as exc:
+        validate_campaigns(bad, required=schema.KEY_COLUMNS)
+    assert _rules(exc.value) == {("spend", schema.RULE_NEGATIVE)}
+    with pytest.raises(TabTuneInputError, match="row key"):
+        validate_campaigns(contexts, required=["brand_id", "date"])
+
+
+def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
+    """pandas would read the second ``clicks`` as ``clicks.1``, which load then leaves out."""
+    path = tmp_path / "dup.csv.gz"
+    frame = campaign_frame().drop(columns="geo")
+    frame.insert(len(frame.columns), "clicks ", 1)  # names are exact: not a repeat
+    frame.to_csv(path, index=False)
+    assert "clicks " in read_table(path).columns
+    frame.insert(len(frame.columns), "dup", 99)
+    frame.to_csv(path, index=False, header=[*frame.columns[:-1], "clicks"])
+    with pytest.raises(ContractError) as exc:
+        read_table(path)
+    message = str(exc.value)
+    assert str(path) in message
+    assert (
+        "column 'clicks': column name appears more than once (columns 5, 12 of the header)"
+        in message
+    )
+    assert "fix: rename or remove the extra column" in message
+    assert _rules(exc.value) == {("clicks", schema.RULE_DUPLICATE_COLUMN)}
+
+
+def test_whole_float_ids_read_as_their_integer_text() -> None:
+    """A Parquet export's float id 7.0 is the CSV's "7" (one brand, not two)."""
+    frame = campaign_frame(4).assign(
+        brand_id=[7.0, 8.0, 7.5, 7.0], campaign_id=[1.0, 2.0, 3.0, np.nan]
+    )
+    with pytest.raises(ContractError) as exc:
+        validate_campaigns(frame)
+    assert _rules(exc.value) == {("campaign_id", schema.RULE_MISSING_VALUE)}
+    out = validate_campaigns(frame.assign(campaign_id=[1.0, 2.0, 3.0, 4.0]))
+    assert sorted(out["brand_id"].unique()) == ["7", "7.5", "8"]
+    assert sorted(out["campaign_id"]) == ["1", "2", "3", "4"]
+
+
+@pytest.mark.parametrize(
+    ("sep", "needles"),
+    [
+        (";", ["looks semicolon-separated", "sep=';', decimal=','"]),
+        ("\t", ["looks tab-separated", "sep='\\t')"]),
+    ],
+)
+def test_a_semicolon_or_tab_separated_csv_says_so(tmp_path: Path, sep: str, needles) -> None:
+    path = tmp_path / "export.csv"
+    campaign_frame().to_csv(path, index=False, sep=sep)
+    with pytest.raises(TabTuneInputError) as exc:
+        read_table(path)
+    message = str(exc.value)
+    assert str(path) in message and "fix: save it comma-separated" in message
+    for needle in needles:
+        assert needle in message
+    assert "nothing was written" in message
+    one_column = tmp_path / "one.csv"
+    pd.DataFrame({"brand_id": ["a;b"]}).to_csv(one_column, index=False)
+    assert list(read_table(one_column).columns) == ["brand_id"]  # only the header counts

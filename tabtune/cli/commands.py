@@ -20,10 +20,12 @@ import pandas as pd
 from tabtune.cli.brands import select_brands, split_brands
 from tabtune.cli.console import console, err_console, fmt
 from tabtune.cli.exit_codes import EXIT_OK
+from tabtune.cli.load import print_notes
 from tabtune.cli.progress import progress_bar
 from tabtune.cli.tables import brand_table, metric_name
 from tabtune.config import Config
-from tabtune.data.schema import validate_campaigns, validate_file
+from tabtune.data.load import prepare_exports
+from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import CampaignStore, atomic_write_parquet
 from tabtune.data.synth import SynthData, simulate_batches, write_synth_batches
 from tabtune.errors import TabTuneInputError
@@ -133,10 +135,10 @@ def _refuse_mixing(store: CampaignStore, observations: pd.DataFrame) -> None:
 
 def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
     """``tabtune validate [PATH]``: check a file (or the store) against the data contract."""
+    summary = None
     if args.path:
-        df = validate_file(
-            args.path, mapping=cfg.data.columns, extra_columns=cfg.data.extra_columns
-        )
+        # the preparation `tabtune load` applies (transforms, mapping, policies), writing nothing
+        df, summary = prepare_exports([args.path], cfg.data)
         where = args.path
     else:
         df = validate_campaigns(
@@ -145,8 +147,11 @@ def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
         where = str(cfg.data.store)
     console().print(
         f"{where}: OK, {len(df):,} rows, {df['brand_id'].nunique()} brands, "
-        f"{df['date'].min().date()} .. {df['date'].max().date()}"
+        f"{df['date'].min().date()} .. {df['date'].max().date()}",
+        markup=False,
     )
+    if summary is not None:
+        print_notes(summary)
     return EXIT_OK
 
 
@@ -208,9 +213,10 @@ def cmd_predict(args: argparse.Namespace, cfg: Config) -> int:
     """``tabtune predict``: predict a task for a file or the store and write Parquet."""
     task = tasks_of(args, cfg)[0]
     if args.input:
-        rows = validate_file(
-            args.input, mapping=cfg.data.columns, extra_columns=cfg.data.extra_columns
-        )
+        # Prediction needs the row key and the model's features, not the measures: a file of
+        # contexts is enough; a feature the model lacks is named by predict_rows.
+        rows, summary = prepare_exports([args.input], cfg.data, require_measures=False)
+        print_notes(summary)
     else:
         rows = store_for(cfg).read(brands=split_brands(args.brands), start=args.start, end=args.end)
     preds = predict_rows(cfg, task, rows)

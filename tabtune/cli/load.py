@@ -17,7 +17,7 @@ from tabtune.config import Config
 from tabtune.data.check import INACTIVE_DAYS, DataCheck, check_data
 from tabtune.data.load import LoadSummary, load_exports
 
-__all__ = ["cmd_check", "cmd_load"]
+__all__ = ["cmd_check", "cmd_load", "print_load", "print_notes"]
 
 _SHOWN = 10
 
@@ -50,12 +50,7 @@ def print_load(summary: LoadSummary, store: str) -> None:
             f"{row.last:%Y-%m-%d}",
         )
     con.print(table)
-    for note in summary.notes:
-        con.print(f"note: {note}")
-    if summary.skipped:
-        con.print(f"skipped {summary.rows_skipped:,} row(s) (data.invalid_rows: skip):")
-    for skip in summary.skipped:
-        con.print(f"  - {skip.source}: column {skip.column!r} {skip.rule}: {skip.count:,} row(s)")
+    print_notes(summary)
     files = len(summary.files)
     head = f"read {summary.rows_read:,} rows from {files} file{'' if files == 1 else 's'}"
     stored = (
@@ -82,6 +77,24 @@ def _print_restated(summary: LoadSummary, store: str) -> None:
         f"not taken). To take them: move the brand's folder (brand_id=...) out of {store} and "
         "load all of its exports again, complete days only."
     )
+
+
+def print_notes(summary: LoadSummary) -> None:
+    """Print what preparing exports noted and left out (policies applied, rows skipped).
+
+    ``tabtune load``, ``validate FILE``, ``refresh --input`` and ``predict --input`` print
+    these, so that no row or column leaves unsaid.
+    """
+    con = console()
+    for note in summary.notes:
+        con.print(f"note: {note}", markup=False)
+    if summary.skipped:
+        con.print(f"skipped {summary.rows_skipped:,} row(s) (data.invalid_rows: skip):")
+    for skip in summary.skipped:
+        con.print(
+            f"  - {skip.source}: column {skip.column!r} {skip.rule}: {skip.count:,} row(s)",
+            markup=False,
+        )
 
 
 def cmd_check(args: argparse.Namespace, cfg: Config) -> int:

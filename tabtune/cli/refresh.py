@@ -11,10 +11,11 @@ from rich.console import Console
 from tabtune.cli.brands import split_brands
 from tabtune.cli.console import console
 from tabtune.cli.exit_codes import EXIT_OK, EXIT_PARTIAL
+from tabtune.cli.load import print_notes
 from tabtune.cli.progress import progress_bar
 from tabtune.cli.report import print_summary
 from tabtune.config import Config
-from tabtune.data.schema import validate_file
+from tabtune.data.load import prepare_exports
 from tabtune.errors import TabTuneInputError
 from tabtune.refresh import REPORT_NAME, RunReport, refresh_range
 from tabtune.report import run_dir_for
@@ -98,9 +99,9 @@ def run_refresh_cli(cfg: Config, args: Any) -> int:
     )
     new_rows = None
     if getattr(args, "input", None):
-        new_rows = validate_file(
-            args.input, mapping=cfg.data.columns, extra_columns=cfg.data.extra_columns
-        )
+        # the preparation `tabtune load` applies (transforms, mapping, policies)
+        new_rows, summary = prepare_exports([args.input], cfg.data)
+        print_notes(summary)
     con = console()
     reports = refresh_range(
         cfg,

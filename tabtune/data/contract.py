@@ -75,6 +75,7 @@ RULE_NOT_POSITIVE = "must be > 0"
 RULE_CONVERSIONS_GT_CLICKS = "must be <= clicks"  # only with conversions_above_clicks="reject"
 RULE_CLICKS_GT_IMPRESSIONS = "must be <= impressions"
 RULE_DUPLICATE_KEY = "duplicate rows for the same key"
+RULE_CONFLICTING_FILES = "same key with different values in two files"
 RULE_DATE_TOO_EARLY = f"must not be before {EARLIEST_DATE:%Y-%m-%d}"
 
 

@@ -8,6 +8,10 @@ whose key is already stored, so loading the same file twice changes nothing). A 
 load (``data.invalid_rows: reject``, the default) with a message that names the column, the rule
 and the config key to change, and nothing is written; with ``skip`` the bad rows are left out
 and counted in the summary.
+
+:func:`prepare_exports` is everything before the append; ``tabtune validate FILE``,
+``refresh --input`` and ``predict --input`` use it too, so a file that ``load`` refuses is
+refused by them, with the same message.
 """
 
 from __future__ import annotations
@@ -21,13 +25,19 @@ import numpy as np
 import pandas as pd
 
 from tabtune.data import schema
+from tabtune.data.contract import RULE_CONFLICTING_FILES
+from tabtune.data.parse import nfc_text
 from tabtune.data.restated import restated_days, stored_differently
 from tabtune.data.schema import (
     CONTRACT_COLUMNS,
+    KEY_COLUMNS,
+    MAX_EXAMPLES,
+    REQUIRED_COLUMNS,
     STRING_COLUMNS,
     Violation,
     apply_column_mapping,
     find_violations,
+    key_columns,
     read_table,
     validate_campaigns,
 )
@@ -39,7 +49,14 @@ from tabtune.progress import ProgressFactory, track
 if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not the reverse
     from tabtune.config import DataConfig
 
-__all__ = ["LoadSummary", "SkippedRows", "config_key", "export_files", "load_exports"]
+__all__ = [
+    "LoadSummary",
+    "SkippedRows",
+    "config_key",
+    "export_files",
+    "load_exports",
+    "prepare_exports",
+]
 
 _SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".parquet", ".pq")
 
@@ -77,6 +94,9 @@ class LoadSummary:
         How many such rows.
     rows_skipped : int
         Rows left out under ``data.invalid_rows: skip`` (one row may break several rules).
+    rows_repeated : int
+        Rows that an earlier file already held with the same key and the same values (rolling
+        or overlapping exports): kept once.
     brands : pandas.DataFrame
         Per brand: ``brand_id``, ``rows`` (loaded), ``new_rows``, ``first`` and ``last`` date.
     skipped : list of SkippedRows
@@ -94,6 +114,7 @@ class LoadSummary:
     rows_restated: int = 0
     restated: dict[str, list[str]] = field(default_factory=dict)
     rows_skipped: int = 0
+    rows_repeated: int = 0
     brands: pd.DataFrame = field(default_factory=pd.DataFrame)
     skipped: list[SkippedRows] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -162,7 +183,9 @@ def config_key(column: str, rule: str, data: DataConfig) -> str:
     return f"the export's rows{where}, or data.invalid_rows: skip to leave them out"
 
 
-def _problems(frame: pd.DataFrame, data: DataConfig, transformed: list[RowProblem]) -> list:
+def _problems(
+    frame: pd.DataFrame, data: DataConfig, transformed: list[RowProblem], required: Sequence[str]
+) -> list:
     """Contract violations of the mapped frame, minus rows a transform already flagged."""
     flagged = np.zeros(len(frame), dtype=bool)
     for problem in transformed:
@@ -174,6 +197,7 @@ def _problems(frame: pd.DataFrame, data: DataConfig, transformed: list[RowProble
         frame,
         extra_columns=data.extra_columns,
         conversions_above_clicks=data.conversions_above_clicks,
+        required=required,
     ):
         if mask is not None and flagged.any():
             mask = mask & ~flagged
@@ -197,7 +221,7 @@ def _refusal(source: str, found: list) -> ContractError:
 
 
 def _prepare(
-    path: Path, data: DataConfig
+    path: Path, data: DataConfig, required: Sequence[str]
 ) -> tuple[pd.DataFrame, int, list[SkippedRows], list[str]]:
     """One export file -> validated contract rows, rows read, the rows skipped, and notes."""
     source = str(path)
@@ -216,7 +240,11 @@ def _prepare(
             "data.rename; nothing was written"
         )
         raise ContractError(str(exc) + fix, exc.violations) from None
-    found = _problems(frame, data, done.problems)
+    repeated = set(frame.columns[frame.columns.duplicated()])  # refused by the contract
+    for name in STRING_COLUMNS:  # one spelling per name (composed and decomposed accents)
+        if name in frame.columns and name not in repeated:
+            frame[name] = nfc_text(frame[name])
+    found = _problems(frame, data, done.problems, required)
     skippable = all(
         mask is not None and v.rule != schema.RULE_DUPLICATE_KEY for v, mask, _ in found
     )
@@ -236,8 +264,12 @@ def _prepare(
             f"{path.name}: columns not stored: {', '.join(map(str, ignored))} "
             "(map them in data.columns or list them in data.extra_columns to keep them)"
         )
-    rows = validate_campaigns(frame[keep], extra_columns=data.extra_columns, source=source)
-    above = int((rows["conversions"] > rows["clicks"]).sum())
+    rows = validate_campaigns(
+        frame[keep], extra_columns=data.extra_columns, source=source, required=required
+    )
+    above = 0
+    if "conversions" in rows and "clicks" in rows:
+        above = int((rows["conversions"] > rows["clicks"]).sum())
     if above:
         action = {"allow": "kept as reported", "clip": "conversions lowered to the clicks"}
         notes.append(
@@ -265,6 +297,126 @@ def _per_brand(rows: pd.DataFrame, new: np.ndarray) -> pd.DataFrame:
             "last": table["date"].max(),
         }
     ).reset_index()
+
+
+def _combine(files: list[Path], parts: list[pd.DataFrame]) -> tuple[pd.DataFrame, int]:
+    """Every file's rows, a row repeated with the same values in a later file kept once.
+
+    Each part is one file's validated rows (so its keys are unique). The same key with
+    different values in two files is refused: which file is right is the user's call.
+    """
+    frame = pd.concat(parts, ignore_index=True)
+    origin = np.concatenate([np.full(len(part), i) for i, part in enumerate(parts)])
+    repeated = frame.duplicated(keep="first").to_numpy()
+    frame, origin = frame.loc[~repeated].reset_index(drop=True), origin[~repeated]
+    keys = key_columns(frame.columns)
+    clash = frame.duplicated(keys, keep=False).to_numpy()
+    if clash.any():
+        raise _conflict(files, frame.loc[clash], origin[clash], keys)
+    return frame, int(repeated.sum())
+
+
+def _conflict(
+    files: list[Path], rows: pd.DataFrame, origin: np.ndarray, keys: list[str]
+) -> ContractError:
+    """The refusal of keys that two files give different values."""
+    groups = list(rows.assign(_file=origin).groupby(keys, sort=True, dropna=False))
+    lines = [
+        f"the exports: {len(groups)} row key(s) ({', '.join(keys)}) appear in more than one "
+        "file with different values; nothing was written"
+    ]
+    for key, group in groups[:MAX_EXAMPLES]:
+        values = dict(zip(keys, key, strict=True))
+        shown = " ".join(f"{k}={_text(v)}" for k, v in values.items())
+        differ = [c for c in rows.columns if c not in keys and group[c].nunique(dropna=False) > 1]
+        lines.append(f"  - {shown}:")
+        for position, row in zip(group["_file"], group.itertuples(index=False), strict=True):
+            given = ", ".join(f"{c}={_text(getattr(row, c))}" for c in differ)
+            lines.append(f"      {files[position]}: {given}")
+    if len(groups) > MAX_EXAMPLES:
+        lines.append(f"  ... and {len(groups) - MAX_EXAMPLES} more key(s)")
+    lines.append(
+        "  fix: keep one version of these rows: remove them from the file that is out of date "
+        "(usually the older export) and load again; loading the files one at a time keeps the "
+        "values of the first one loaded (a load skips rows whose key is already stored)"
+    )
+    violation = Violation(", ".join(keys), RULE_CONFLICTING_FILES, len(groups))
+    return ContractError("\n".join(lines), [violation])
+
+
+def _text(value: object) -> str:
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m-%d}"
+    return str(value)
+
+
+def prepare_exports(
+    paths: Sequence[str | Path],
+    data: DataConfig,
+    *,
+    require_measures: bool = True,
+    progress: ProgressFactory | None = None,
+) -> tuple[pd.DataFrame, LoadSummary]:
+    """Read exports and apply the config's transforms, mapping and policies, writing nothing.
+
+    This is what ``tabtune load`` does before it appends, and what ``tabtune validate FILE``,
+    ``refresh --input`` and ``predict --input`` do to their file, so that they all accept and
+    refuse the same rows.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        CSV/Parquet files or folders of them (see :func:`export_files`).
+    data : DataConfig
+        The config's ``data:`` section: transforms, mapping and policies.
+    require_measures : bool, default True
+        False for prediction inputs: only the row key (``brand_id``, ``date``, ``channel``)
+        must be present; ``spend``, ``clicks``, ``conversions`` and ``revenue`` are checked
+        when they are there (the model says which features it needs).
+    progress : ProgressFactory, optional
+        Called with ``("load", n_files)``; advanced once per file read.
+
+    Returns
+    -------
+    (pandas.DataFrame, LoadSummary)
+        The validated rows of every file, and a summary with ``files``, ``rows_read``,
+        ``rows_skipped``, ``skipped`` and ``notes`` filled in (nothing written).
+
+    Raises
+    ------
+    ContractError
+        A file breaks the contract (or a transform cannot apply) and the policy refuses it; the
+        message names the file, the column, the rule and the config key.
+    TabTuneInputError
+        A path is missing or unreadable.
+    """
+    required = tuple(REQUIRED_COLUMNS) if require_measures else KEY_COLUMNS
+    files = export_files(paths)
+    summary = LoadSummary(files=files)
+    parts: list[pd.DataFrame] = []
+    with track(progress, "load", len(files)) as update:
+        for path in files:
+            update(status=path.name)
+            rows, n_read, skipped, notes = _prepare(path, data, required)
+            summary.rows_read += n_read
+            summary.rows_skipped += n_read - len(rows)
+            summary.skipped.extend(skipped)
+            summary.notes.extend(notes)
+            parts.append(rows)
+            update(advance=1)
+    combined, summary.rows_repeated = _combine(files, parts)
+    if summary.rows_repeated:
+        summary.notes.append(
+            f"{summary.rows_repeated:,} row(s) appear in more than one file with the same key "
+            "and the same values (overlapping exports): kept once"
+        )
+    rows = validate_campaigns(
+        combined,
+        extra_columns=data.extra_columns,
+        source="the exports",
+        required=required,
+    )
+    return rows, summary
 
 
 def load_exports(
@@ -299,22 +451,8 @@ def load_exports(
     TabTuneInputError
         A path is missing or unreadable.
     """
-    files = export_files(paths)
-    summary = LoadSummary(files=files, dry_run=dry_run)
-    parts: list[pd.DataFrame] = []
-    with track(progress, "load", len(files)) as update:
-        for path in files:
-            update(status=path.name)
-            rows, n_read, skipped, notes = _prepare(path, data)
-            summary.rows_read += n_read
-            summary.rows_skipped += n_read - len(rows)
-            summary.skipped.extend(skipped)
-            summary.notes.extend(notes)
-            parts.append(rows)
-            update(advance=1)
-    rows = validate_campaigns(
-        pd.concat(parts, ignore_index=True), extra_columns=data.extra_columns, source="the exports"
-    )
+    rows, summary = prepare_exports(paths, data, progress=progress)
+    summary.dry_run = dry_run
     store = CampaignStore(data.store)
     known = _already_stored(store, rows)
     summary.rows_already_stored = int(known.sum())

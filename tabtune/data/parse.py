@@ -8,6 +8,7 @@ returns.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -56,7 +57,47 @@ def _na_token_mask(text: pd.Series) -> np.ndarray:
     return text.str.lower().isin(_NA_TOKENS).to_numpy(dtype=bool, copy=True)
 
 
+def _whole_floats_as_integers(raw: pd.Series) -> pd.Series:
+    """A float column with its whole values as integer text: ``7.0`` -> ``"7"``.
+
+    An id read from Parquet as a float (a spreadsheet's numbers) then names the same brand as
+    the CSV's ``7``; other values keep their text (``7.5``), missing ones stay missing.
+    """
+    values = raw.to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(values) & (values == np.trunc(values)) & (np.abs(values) < 2**53)
+    text = raw.astype(object).where(~whole)
+    text[whole] = [str(int(v)) for v in values[whole]]
+    return text
+
+
+def nfc_text(raw: pd.Series) -> pd.Series:
+    """Text values in Unicode normal form C (composed): ``"Cafe\u0301"`` -> ``"Caf\u00e9"``.
+
+    The same name typed on two systems may arrive composed or decomposed; in form C both are
+    one brand (or channel, ...). Applied to a user's files on the way in only
+    (:func:`tabtune.data.load.prepare_exports`), never to the store's rows, so that ids stored
+    before keep reading as they were written. Values that are not text are kept as they are.
+
+    Parameters
+    ----------
+    raw : pandas.Series
+
+    Returns
+    -------
+    pandas.Series
+        Same index and dtype (an object column of mixed values stays mixed).
+    """
+    if isinstance(raw.dtype, pd.StringDtype):
+        return raw.str.normalize("NFC")
+    if raw.dtype == object:
+        return raw.map(lambda v: unicodedata.normalize("NFC", v) if isinstance(v, str) else v)
+    return raw
+
+
 def _parse_string(raw: pd.Series) -> ParsedColumn:
+    if pd.api.types.is_float_dtype(raw.dtype):
+        raw = _whole_floats_as_integers(raw)
     text, missing = _stripped_text(raw)
     n = len(raw)
     return ParsedColumn(text.where(~missing), missing, _false(n), _false(n))

@@ -11,7 +11,8 @@ row 0). For a CSV file with a header line, the line number in the file is ``row 
 On success the frame is returned normalised:
 
 * string columns (``brand_id``, ``channel``, ...) use pandas' string dtype (``"str"``),
-  values stripped of surrounding whitespace;
+  values stripped of surrounding whitespace; a whole float read into one (a Parquet id
+  ``7.0``) becomes its integer text (``"7"``);
 * ``date`` is ``datetime64[us]`` at midnight, without a timezone (timezone-aware values keep
   their local wall-clock date);
 * integer columns are ``int64`` and float columns ``float64``;
@@ -26,7 +27,7 @@ such as ``03/01/2024`` are rejected rather than guessed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -201,6 +202,7 @@ def validate_campaigns(
     source: str | None = None,
     conversions_above_clicks: str = "allow",
     max_future_days: int | None = None,
+    required: Collection[str] = tuple(REQUIRED_COLUMNS),
 ) -> pd.DataFrame:
     """Check campaign rows against the data contract and return a normalised copy.
 
@@ -224,6 +226,9 @@ def validate_campaigns(
         Rows before :data:`~tabtune.data.limits.EARLIEST_DATE` are refused too, and brand ids
         must pass :func:`tabtune.data.limits.brand_id_problem` (the store's and the
         registry's rule).
+    required : collection of str, default every required contract column
+        The contract columns the rows must have. Prediction inputs need the row key, not the
+        measures (``spend``, ``clicks``, ...): those are then checked only when present.
 
     Returns
     -------
@@ -238,7 +243,7 @@ def validate_campaigns(
     TabTuneInputError
         If ``df`` is not a DataFrame or the policy is unknown.
     """
-    found, parsed = _collect(df, extra_columns, conversions_above_clicks, max_future_days)
+    found, parsed = _collect(df, extra_columns, conversions_above_clicks, max_future_days, required)
     if found.violations:
         raise ContractError(format_violations(found.violations, source), found.violations)
 
@@ -248,7 +253,7 @@ def validate_campaigns(
         for name in CONTRACT_COLUMNS
         if name in parsed
     }
-    if conversions_above_clicks == "clip":
+    if conversions_above_clicks == "clip" and {"conversions", "clicks"} <= set(columns):
         columns["conversions"] = np.minimum(columns["conversions"], columns["clicks"])
     for name in df.columns:
         if name not in CONTRACT_COLUMNS:
@@ -262,6 +267,7 @@ def find_violations(
     extra_columns: Sequence[str] = (),
     conversions_above_clicks: str = "allow",
     max_future_days: int | None = None,
+    required: Collection[str] = tuple(REQUIRED_COLUMNS),
 ) -> list[tuple[Violation, np.ndarray | None]]:
     """Every violation of the contract, each with the mask of the rows that break it.
 
@@ -278,6 +284,8 @@ def find_violations(
         See :func:`validate_campaigns`.
     max_future_days : int, optional
         See :func:`validate_campaigns`.
+    required : collection of str, default every required contract column
+        See :func:`validate_campaigns`.
 
     Returns
     -------
@@ -285,7 +293,7 @@ def find_violations(
         The mask (one bool per row of ``df``) is None for a rule about a column or the whole
         table (a missing column, no rows), which no choice of rows can fix.
     """
-    found, _ = _collect(df, extra_columns, conversions_above_clicks, max_future_days)
+    found, _ = _collect(df, extra_columns, conversions_above_clicks, max_future_days, required)
     return list(zip(found.violations, found.masks, strict=True))
 
 
@@ -294,6 +302,7 @@ def _collect(
     extra_columns: Sequence[str],
     conversions_above_clicks: str,
     max_future_days: int | None = None,
+    required: Collection[str] = tuple(REQUIRED_COLUMNS),
 ) -> tuple[_Collector, dict[str, ParsedColumn]]:
     """Parse the contract columns of ``df`` and collect every violation (see validate_campaigns)."""
     if not isinstance(df, pd.DataFrame):
@@ -314,8 +323,14 @@ def _collect(
         found.column_level(TABLE_COLUMN, RULE_NO_ROWS, 0)
     for name in sorted(map(str, duplicated_names)):
         found.column_level(name, RULE_DUPLICATE_COLUMN, n)
+    unknown = sorted(set(required) - set(REQUIRED_COLUMNS))
+    if unknown or not set(KEY_COLUMNS) <= set(required):
+        raise TabTuneInputError(
+            f"required must hold the row key {list(KEY_COLUMNS)} and only required contract "
+            f"columns ({list(REQUIRED_COLUMNS)}), got {sorted(required)}"
+        )
     for name in REQUIRED_COLUMNS:
-        if name not in df.columns:
+        if name in required and name not in df.columns:
             found.column_level(name, RULE_MISSING_COLUMN, n)
     for name in dict.fromkeys(extra_columns):
         if name not in df.columns:
@@ -390,6 +405,9 @@ def validate_file(
     extra_columns: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Read a file, map its columns and validate it against the contract.
+
+    Only ``mapping`` is applied; to read a user's export as ``tabtune load`` does (the
+    config's transforms and policies too), use :func:`tabtune.data.load.prepare_exports`.
 
     Parameters
     ----------

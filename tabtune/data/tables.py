@@ -13,7 +13,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from tabtune.data.contract import CONTRACT_COLUMNS, STRING_COLUMNS, STRING_DTYPE, Violation
+from tabtune.data.contract import (
+    CONTRACT_COLUMNS,
+    RULE_DUPLICATE_COLUMN,
+    STRING_COLUMNS,
+    STRING_DTYPE,
+    Violation,
+)
 from tabtune.errors import ContractError, TabTuneInputError
 
 _CSV_NA_VALUES = [
@@ -142,7 +148,9 @@ def read_table(path: str | Path, *, string_columns: Collection[str] | None = Non
 
 
 def _read_csv(path: Path, string_columns: Collection[str]) -> pd.DataFrame:
+    _refuse_repeated_names(path)
     header = pd.read_csv(path, nrows=0).columns
+    _refuse_other_separators(path, header)
     text = set(string_columns)
     return pd.read_csv(
         path,
@@ -150,6 +158,62 @@ def _read_csv(path: Path, string_columns: Collection[str]) -> pd.DataFrame:
         keep_default_na=False,
         na_values={c: ([""] if c in text else _CSV_NA_VALUES) for c in header},
     )
+
+
+_SEPARATORS = {";": ("semicolon", "';'"), "\t": ("tab", "'\\t'")}
+
+
+def _refuse_other_separators(path: Path, header: pd.Index) -> None:
+    """Refuse a file whose one column's name holds a ``;`` or a tab: not comma-separated.
+
+    Read as commas, such a file is one column, and the contract would list every required
+    column as missing without saying why.
+    """
+    if len(header) != 1:
+        return
+    name = str(header[0])
+    for separator, (word, code) in _SEPARATORS.items():
+        if separator not in name:
+            continue
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        decimal, why = "", ""
+        if separator == ";":  # ';' files usually write 1,5 for 1.5
+            decimal = ", decimal=','"
+            why = " (decimal=',' reads 1,5 as 1.5; leave it out if the numbers use a point)"
+        raise TabTuneInputError(
+            f"{path}: the header reads as one column, {shown!r}: the file looks "
+            f"{word}-separated, and tabtune reads comma-separated CSV files. fix: save it "
+            f"comma-separated, e.g. with pandas: pd.read_csv({str(path)!r}, sep={code}{decimal})"
+            f".to_csv('fixed.csv', index=False){why}, then load that file; nothing was written"
+        )
+
+
+def _refuse_repeated_names(path: Path) -> None:
+    """Refuse a CSV header that names a column twice.
+
+    pandas would read the second ``clicks`` as ``clicks.1``, which is then not stored: one of
+    the two columns would vanish with only a note. Names are compared as the contract compares
+    them, exactly (a column name is not stripped or case-folded anywhere).
+    """
+    raw = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = [str(v) for v in raw.iloc[0]] if len(raw) else []
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        if name:  # pandas names empty header cells "Unnamed: N" itself
+            positions.setdefault(name, []).append(i)
+    repeated = {name: where for name, where in positions.items() if len(where) > 1}
+    if not repeated:
+        return
+    lines = [f"{path}: {len(repeated)} column name(s) appear more than once in the header"]
+    for name, where in repeated.items():
+        at = ", ".join(map(str, where))
+        lines.append(f"  - column {name!r}: {RULE_DUPLICATE_COLUMN} (columns {at} of the header)")
+    lines.append(
+        "  fix: rename or remove the extra column(s) in the export (only one of them could be "
+        "read); nothing was written"
+    )
+    violations = [Violation(name, RULE_DUPLICATE_COLUMN, len(w)) for name, w in repeated.items()]
+    raise ContractError("\n".join(lines), violations)
 
 
 def _read_parquet_dir(path: Path) -> pd.DataFrame:
