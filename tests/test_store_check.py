@@ -43,3 +43,27 @@ def test_reconcile_schema_casts_what_it_can() -> None:
     listed = pa.schema([("spend", pa.list_(pa.int64())), ("clicks", pa.int64())])
     with pytest.raises(ContractError, match="'spend' is list<item: int64> but the store holds"):
         reconcile_schema(listed, stored, Path("s"))
+
+
+def test_a_dry_run_and_an_already_stored_load_refuse_new_columns_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import yaml
+
+    from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
+
+    monkeypatch.chdir(tmp_path)
+    _rows("2024-01-01").to_csv("day1.csv", index=False)
+    _rows("2024-01-02").to_csv("day2.csv", index=False)
+    Path("c.yaml").write_text(yaml.safe_dump({"data": {"store": "store"}}))
+    Path("v.yaml").write_text(
+        yaml.safe_dump({"data": {"store": "store", "constants": {"vertical": "retail"}}})
+    )
+    assert main(["-c", "c.yaml", "load", "day1.csv"]) == EXIT_OK
+    files = sorted(p.name for p in Path("store").rglob("*.parquet"))
+    capsys.readouterr()
+    for argv in (["day2.csv", "--dry-run"], ["day1.csv"]):  # new rows / every row stored
+        assert main(["-c", "v.yaml", "load", *argv]) == EXIT_BAD_INPUT
+        err = " ".join(capsys.readouterr().err.split())
+        assert "not in the store ['vertical']" in err, err
+    assert sorted(p.name for p in Path("store").rglob("*.parquet")) == files

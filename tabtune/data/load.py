@@ -454,6 +454,7 @@ def load_exports(
     rows, summary = prepare_exports(paths, data, progress=progress)
     summary.dry_run = dry_run
     store = CampaignStore(data.store)
+    store.check_columns(rows)
     known = _already_stored(store, rows)
     summary.rows_already_stored = int(known.sum())
     if known.any():

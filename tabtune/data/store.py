@@ -634,15 +634,7 @@ class CampaignStore:
         data = validate_campaigns(
             df, extra_columns=extra_columns, max_future_days=self.max_future_days
         )
-
-        try:
-            body = data.drop(columns=PARTITION_COLUMN)
-            target = _with_string_types(pa.Schema.from_pandas(body, preserve_index=False))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-            raise ContractError(
-                f"{self.root}: the rows cannot be stored as Parquet: {exc}",
-                [Violation(TABLE_COLUMN, f"cannot be stored as Parquet: {exc}", len(data))],
-            ) from exc
+        target = self._schema_of(data)
         with self._lock():
             self.require_sound(sorted(data[PARTITION_COLUMN].unique()))
             stored = self.schema()
@@ -659,6 +651,31 @@ class CampaignStore:
                 files.append(path)
         written = sum(len(rows) for _, rows in plan)
         return AppendResult(written, skipped, [b for b, _ in plan], files)
+
+    def _schema_of(self, data: pd.DataFrame) -> pa.Schema:
+        """The Parquet schema validated rows would be stored with (before reconciliation)."""
+        try:
+            body = data.drop(columns=PARTITION_COLUMN)
+            return _with_string_types(pa.Schema.from_pandas(body, preserve_index=False))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise ContractError(
+                f"{self.root}: the rows cannot be stored as Parquet: {exc}",
+                [Violation(TABLE_COLUMN, f"cannot be stored as Parquet: {exc}", len(data))],
+            ) from exc
+
+    def check_columns(self, rows: pd.DataFrame) -> None:
+        """Refuse validated rows whose columns an :meth:`append` would refuse (the store's
+        first load fixed them), whether or not their keys are new: a dry run, and a load whose
+        rows are all stored already, say so too instead of dropping a new column silently.
+
+        Raises
+        ------
+        ContractError
+            As :meth:`append` (:func:`~tabtune.data.store_check.reconcile_schema`).
+        """
+        stored = self.schema()
+        if stored is not None and len(rows):
+            reconcile_schema(self._schema_of(rows), stored.remove(0), self.root)
 
     def _plan(
         self, data: pd.DataFrame, on_existing: str
