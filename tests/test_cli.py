@@ -105,3 +105,16 @@ def test_commands_that_need_a_store_say_so(small_config: Path, capsys) -> None:
 def test_models_list_on_empty_registry(small_config: Path, capsys) -> None:
     code, out = _run(capsys, "--config", str(small_config), "models", "list")
     assert code == EXIT_OK and "no models" in out
+
+
+def test_models_show_without_a_champion_lists_the_versions(tmp_path: Path) -> None:
+    from tabtune.cli.commands import _no_model
+    from tabtune.registry import ModelRegistry
+
+    reg = ModelRegistry(tmp_path / "models")
+    assert _no_model(reg, "bid", "007") == "no model for task 'bid', brand '007'"
+    for _ in range(2):
+        reg.publish("bid", lambda d: (Path(d) / "x.txt").write_text("x"), brand="007")
+    message = _no_model(reg, "bid", "007")
+    assert message.startswith("task 'bid', brand '007' has 2 version(s) but no champion")
+    assert message.endswith("--version: v0001, v0002")

@@ -230,6 +230,19 @@ def cmd_predict(args: argparse.Namespace, cfg: Config) -> int:
     return EXIT_OK
 
 
+def _no_model(reg: ModelRegistry, task: str, brand: str | None) -> str:
+    """Why ``models show`` has no champion to show, and the versions there are instead."""
+    who = f"task {task!r}" + (f", brand {brand!r}" if brand else "")
+    versions = reg.versions(task, brand)
+    if not versions:
+        return f"no model for {who}"
+    names = ", ".join(v.version for v in versions[-5:])
+    return (
+        f"{who} has {len(versions)} version(s) but no champion (none was promoted: e.g. its "
+        f"challengers lost to the global model); show one with --version: {names}"
+    )
+
+
 def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
     """``tabtune models list | show | rollback``."""
     reg = registry_for(cfg)
@@ -250,9 +263,7 @@ def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
             else _find_version(reg, task, brand, args.version)
         )
         if ref is None:
-            raise TabTuneInputError(
-                f"no model for task {task!r}" + (f", brand {brand!r}" if brand else "")
-            )
+            raise TabTuneInputError(_no_model(reg, task, brand))
         manifest = reg.manifest(ref)
         print(
             json.dumps(manifest, indent=2, default=str) if args.json else _manifest_text(manifest)
