@@ -89,6 +89,10 @@ def test_folder_of_files_dry_run_then_load_then_reload(
     (tmp_path / "exports").mkdir()
     _rows("acme", "2024-01-01", 60, ("search", "social")).to_csv("exports/a.csv", index=False)
     _rows("globex", "2024-02-01", 10).to_parquet("exports/b.parquet")
+    # what a Mac copy leaves beside each file, and a hidden folder: not exports
+    (tmp_path / "exports" / "._a.csv").write_bytes(b"\x00\x05\x16\x07binary")
+    (tmp_path / "exports" / ".cache").mkdir()
+    _rows("initech", "2024-02-01", 3).to_csv("exports/.cache/c.csv", index=False)
     assert [p.name for p in export_files(["exports"])] == ["a.csv", "b.parquet"]
 
     code, out = _run(capsys, "--config", str(config), "load", "exports", "--dry-run")

@@ -121,8 +121,15 @@ class LoadSummary:
     dry_run: bool = False
 
 
+def _hidden(relative: Path) -> bool:
+    """A hidden file or folder (a name starting with ``.``: e.g. the ``._export.csv`` a Mac
+    copy leaves beside each file), which a folder's listing skips."""
+    return any(part.startswith(".") for part in relative.parts)
+
+
 def export_files(paths: Sequence[str | Path]) -> list[Path]:
-    """The CSV/Parquet files named by ``paths``; a folder gives its files (recursively, sorted).
+    """The CSV/Parquet files named by ``paths``; a folder gives its files (recursively, sorted,
+    hidden ones left out: :func:`_hidden`).
 
     Raises
     ------
@@ -135,7 +142,11 @@ def export_files(paths: Sequence[str | Path]) -> list[Path]:
         if not path.exists():
             raise TabTuneInputError(f"{path}: no such file or directory")
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.name.lower().endswith(_SUFFIXES))
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.name.lower().endswith(_SUFFIXES) and not _hidden(p.relative_to(path))
+            )
             if not found:
                 raise TabTuneInputError(f"{path}: folder holds no CSV or Parquet file")
             files.extend(found)
