@@ -118,3 +118,15 @@ def test_models_show_without_a_champion_lists_the_versions(tmp_path: Path) -> No
     message = _no_model(reg, "bid", "007")
     assert message.startswith("task 'bid', brand '007' has 2 version(s) but no champion")
     assert message.endswith("--version: v0001, v0002")
+
+
+@pytest.mark.parametrize("module", ["tabtune", "tabtune.cli"])
+def test_python_dash_m_runs_the_command(module: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("tabtune")
