@@ -149,6 +149,24 @@ def test_a_missing_required_column_names_the_mapping_key(config: Path, capsys) -
     assert code == EXIT_BAD_INPUT
     assert "column 'channel': required column is missing" in out
     assert "data.columns.channel" in out and "data.constants.channel" in out
+    assert "the export's columns: 'brand_id', 'date', 'spend'" in " ".join(out.split())
+
+
+def test_a_near_match_of_a_missing_column_is_named(config: Path, capsys) -> None:
+    # the export's header says "Cost " and "clicks" where the mapping expects "Cost" / "Clicks"
+    rows = _rows("acme", "2024-01-01", 5).rename(columns={"Cost": "Cost ", "Clicks": "clicks"})
+    cfg = yaml.safe_load(config.read_text())
+    del cfg["data"]["columns"]["spend"], cfg["data"]["columns"]["clicks"]
+    cfg["data"]["columns"]["revenue"] = "Sales"
+    config.write_text(yaml.safe_dump(cfg))
+    rows.rename(columns={"Cost ": "spend "}).to_csv("a.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
+    assert code == EXIT_BAD_INPUT
+    out = " ".join(out.split())
+    assert "fix: data.columns.spend: 'spend ' (the export has 'spend '" in out
+    cfg["data"]["columns"]["spend"] = "spend "
+    config.write_text(yaml.safe_dump(cfg))
+    assert _run(capsys, "--config", str(config), "load", "a.csv")[0] == EXIT_OK
 
 
 def test_empty_store_messages_name_tabtune_load(config: Path, capsys) -> None:

@@ -16,6 +16,7 @@ refused by them, with the same message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,7 +161,27 @@ def export_files(paths: Sequence[str | Path]) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
-def config_key(column: str, rule: str, data: DataConfig) -> str:
+def _normalised(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "_", str(name).strip().lower())
+
+
+def _missing_column_key(column: str, data: DataConfig, present: Sequence[str]) -> str:
+    """The fix for a required column the export lacks: a near match of its name in the export
+    (other case, spaces), else the export's columns to choose from."""
+    near = [c for c in present if c != column and _normalised(c) == _normalised(column)]
+    if near:
+        return (
+            f"data.columns.{column}: {near[0]!r} (the export has {near[0]!r}, which differs "
+            f"from {column!r} only in case or spaces)"
+        )
+    shown = ", ".join(repr(c) for c in list(present)[:15]) + (", ..." if len(present) > 15 else "")
+    listed = f"; the export's columns: {shown}" if len(present) else ""
+    return f"data.columns.{column} (the export's column for it) or data.constants.{column}{listed}"
+
+
+def config_key(
+    column: str, rule: str, data: DataConfig, present: Sequence[str] | None = None
+) -> str:
     """The config key that governs a contract violation, for the "fix:" line of a message.
 
     Parameters
@@ -168,6 +189,9 @@ def config_key(column: str, rule: str, data: DataConfig) -> str:
     column, rule : str
         Of the :class:`~tabtune.data.schema.Violation`.
     data : DataConfig
+    present : sequence of str, optional
+        The export's columns (after the mapping): a missing column's fix names a near match
+        among them, or lists them.
 
     Returns
     -------
@@ -182,7 +206,7 @@ def config_key(column: str, rule: str, data: DataConfig) -> str:
     if rule == schema.RULE_MISSING_COLUMN:
         if column == "date":
             return "data.columns.date, data.date_parts or data.rename"
-        return f"data.columns.{column} (the export's column for it) or data.constants.{column}"
+        return _missing_column_key(column, data, list(present or []))
     if rule == schema.RULE_DUPLICATE_KEY:
         return (
             "data.columns (map campaign_id, audience or device so each row has its own key) "
@@ -214,7 +238,8 @@ def _problems(
             mask = mask & ~flagged
             if not mask.any() and violation.rule != schema.RULE_DUPLICATE_KEY:
                 continue
-        found.append((violation, mask, config_key(violation.column, violation.rule, data)))
+        key = config_key(violation.column, violation.rule, data, list(frame.columns))
+        found.append((violation, mask, key))
     return found
 
 
