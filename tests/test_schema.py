@@ -539,3 +539,22 @@ def test_a_semicolon_or_tab_separated_csv_says_so(tmp_path: Path, sep: str, need
     one_column = tmp_path / "one.csv"
     pd.DataFrame({"brand_id": ["a;b"]}).to_csv(one_column, index=False)
     assert list(read_table(one_column).columns) == ["brand_id"]  # only the header counts
+
+
+@pytest.mark.parametrize(
+    ("encoding", "needles"),
+    [("latin-1", ["not UTF-8 text (Latin-1", "encoding='latin-1'"]),
+     ("utf-16", ["the file is UTF-16 text", "encoding='utf-16'"])],
+)  # fmt: skip
+def test_a_csv_that_is_not_utf8_names_its_encoding(tmp_path: Path, encoding: str, needles) -> None:
+    path = tmp_path / "export.csv"
+    campaign_frame().assign(brand_id="Café").to_csv(path, index=False, encoding=encoding)
+    with pytest.raises(TabTuneInputError) as exc:
+        read_table(path)
+    message = str(exc.value)
+    assert message.startswith(f"{path}: the file is") and "nothing was written" in message
+    for needle in needles:
+        assert needle in message
+    fixed = tmp_path / "fixed.csv"
+    pd.read_csv(path, encoding=encoding).to_csv(fixed, index=False)  # the fix, as given
+    assert set(read_table(fixed)["brand_id"]) == {"Café"}

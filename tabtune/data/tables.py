@@ -139,11 +139,29 @@ def read_table(path: str | Path, *, string_columns: Collection[str] | None = Non
             return pq.read_table(path).to_pandas()
     except TabTuneInputError:
         raise
+    except UnicodeDecodeError as exc:
+        raise TabTuneInputError(_not_utf8(path, exc)) from None
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise TabTuneInputError(f"{path}: cannot read: {exc}") from exc
     raise TabTuneInputError(
         f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
         "expected .csv, .parquet, .pq or a directory of Parquet files"
+    )
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    """The message for a CSV file that is not UTF-8 text, with the encoding to convert from."""
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    utf16 = start[:2] in (b"\xff\xfe", b"\xfe\xff")
+    encoding = "utf-16" if utf16 else "latin-1"
+    what = "UTF-16 text" if utf16 else "not UTF-8 text (Latin-1 / Windows-1252, probably)"
+    return (
+        f"{path}: the file is {what}: byte {exc.object[exc.start : exc.start + 1]!r} at position "
+        f"{exc.start} is not UTF-8, and tabtune reads CSV files as UTF-8. fix: save it as UTF-8 "
+        f"(Excel: 'CSV UTF-8'), e.g. with pandas: pd.read_csv({str(path)!r}, "
+        f"encoding={encoding!r}).to_csv('fixed.csv', index=False), then load that file; nothing "
+        "was written"
     )
 
 
