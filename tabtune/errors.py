@@ -25,3 +25,16 @@ class ContractError(TabTuneInputError):
 
 class ModelIntegrityError(TabTuneInputError):
     """A stored model failed its checksum or manifest checks."""
+
+
+class ZeroTargetError(TabTuneInputError):
+    """Rows a log-link objective (Tweedie, Poisson) cannot be fitted on: the target is zero on
+    every one of them (the log of a zero mean does not exist), so there is nothing to learn.
+
+    ``objective`` is the objective that refused them; callers that know what the target
+    stands for (a task's ``revenue / clicks``) say so in a message of their own.
+    """
+
+    def __init__(self, message: str, objective: str) -> None:
+        super().__init__(message)
+        self.objective = objective

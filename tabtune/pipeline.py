@@ -19,7 +19,7 @@ import pandas as pd
 
 from tabtune.config import Config, TaskConfig
 from tabtune.data.store import CampaignStore
-from tabtune.errors import TabTuneInputError
+from tabtune.errors import TabTuneInputError, ZeroTargetError
 from tabtune.features import (
     GROUP_COLUMN,
     TIME_COLUMN,
@@ -174,10 +174,13 @@ def pretrain(
     task = cfg.task(task_name)
     t0 = time.perf_counter()
     where = pretrain_scheduler(cfg, scheduler)
-    if where is not None:
-        fitted = _fit_on_dask(cfg, task, end, where)
-    else:
-        fitted = _fit_here(cfg, task, end)
+    try:
+        if where is not None:
+            fitted = _fit_on_dask(cfg, task, end, where)
+        else:
+            fitted = _fit_here(cfg, task, end)
+    except ZeroTargetError as exc:
+        raise _task_zero_target_error(cfg, task, exc) from exc
     est = fitted.estimator
     manifest: dict[str, Any] = {
         "kind": "global",
@@ -208,6 +211,56 @@ def pretrain(
         holdout_score=manifest["metrics"]["holdout"],
         data_window=fitted.window,
         notices=list(fitted.notices),
+    )
+
+
+def _task_zero_target_error(
+    cfg: Config,
+    task: TaskConfig,
+    exc: ZeroTargetError,
+    *,
+    brand: str | None = None,
+    strategy: str | None = None,
+) -> TabTuneInputError:
+    """``exc`` (rows whose target a log-link objective cannot fit) in the task's terms.
+
+    Parameters
+    ----------
+    cfg, task : the configuration and the task.
+    exc : ZeroTargetError
+        What the estimator refused.
+    brand, strategy : str, optional
+        The brand whose adaptation with ``strategy`` was refused; None: pretraining.
+    """
+    num, den = task.target.numerator, task.target.denominator
+    target = f"{num} / {den}" if den else num
+    why = (
+        f"objective {exc.objective!r} models the log of the mean {target}, and a mean of zero "
+        "has no log"
+    )
+    constant = cfg.data.constants.get(num)
+    if constant is not None:
+        check = (
+            f"the config's `data.constants` sets {num} to {constant!r} on every row: map your "
+            f"export's {num} column instead (`data.columns: {{{num}: <your column>}}`) and "
+            "load the export again"
+        )
+    else:
+        check = (
+            f"check that your export has {num} (e.g. conversion values) and that `data.columns` "
+            "maps it to the right column"
+        )
+    if brand is None:
+        return TabTuneInputError(
+            f"task {task.name!r}: the target {target} is zero on every usable row of the store "
+            f"{cfg.data.store}, so there is nothing to learn ({why}). Fix: {check}; or set "
+            f"`objective: squared_error` in the {task.name!r} task file."
+        )
+    return TabTuneInputError(
+        f"brand {brand!r}, task {task.name!r}: the target {target} is zero on every usable row "
+        f"of the brand, so strategy {strategy!r} cannot refit or grow trees on them ({why}). "
+        "Fix: set `adaptation.strategy: auto` (or `global`): the global model then serves "
+        f"the brand; or {check}."
     )
 
 
@@ -425,7 +478,10 @@ def finetune_brand(
         raise TabTuneInputError(f"brand {brand!r} has no rows in the store {cfg.data.store}")
     data = task_data(rows, task, features=model_features(base))
     est = brand_estimator(cfg, task, base)
-    est.fit(data.X, data.y, sample_weight=data.weight)
+    try:
+        est.fit(data.X, data.y, sample_weight=data.weight)
+    except ZeroTargetError as exc:
+        raise _task_zero_target_error(cfg, task, exc, brand=brand, strategy=est.strategy) from exc
     strategy = str(est.strategy_)
     reason = str(getattr(est, "strategy_reason_", ""))
     manifest: dict[str, Any] = {

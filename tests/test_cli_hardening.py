@@ -441,16 +441,83 @@ def _brand(report: dict, brand: str) -> dict:
     return next(b for b in report["brands"] if b["brand_id"] == brand)
 
 
-def test_an_unadaptable_brand_is_served_by_the_global_model(ws: Path, capsys) -> None:
+def test_a_zero_revenue_brand_is_served_by_the_global_trees_without_a_fit_error(
+    ws: Path, capsys
+) -> None:
+    # Tweedie cannot fit rows whose revenue is zero everywhere (LightGBM: "sum of labels is
+    # zero"): the brand gets the global model's trees with its context, as a choice of
+    # 'auto' (not an adaptation failure served by a fallback).
     zero = _zero_revenue_brand()
     code, out = _run(capsys, "refresh", "--date", D1, "--input", str(zero))
     assert code == EXIT_OK, out
     rec = _brand(_report(), "zero")
-    assert rec["status"] == "cold_start" and rec["served_by"] == "global"
-    assert "could not be adapted tonight" in rec["reason"] and "sum of labels" in rec["reason"]
-    assert any("decisions written from the global model" in n for n in rec["notes"])
+    assert rec["strategy"] == "global" and rec["status"] in ("promoted", "kept"), rec
+    assert "sum of labels" not in json.dumps(rec) and "adaptation failed" not in out
+    assert not any("could not be adapted" in n for n in rec["notes"])
     assert Path(rec["outputs"]["bids"]).exists()
-    assert "adaptation failed" in out  # the note reaches the terminal
+    chosen = ModelRegistry(ws / "models").versions("bid", "zero")[-1]
+    assert "zero on every one of the" in ModelRegistry(ws / "models").manifest(chosen)["reason"]
+
+
+def test_finetune_all_fits_every_brand_and_names_the_refused_one(ws: Path, capsys) -> None:
+    # A brand without a click has no usable target (revenue / clicks): it is refused by name,
+    # writes nothing, and the brands after it in store order are still fitted and published.
+    store = CampaignStore("data/campaigns")
+    rows = store.read(brands=["b001"])
+    store.append(rows.assign(brand_id="a_noclicks", clicks=0, conversions=0, revenue=0.0))
+    registry = ModelRegistry(ws / "models")
+    before = {b: len(registry.versions("bid", b)) for b in ("b000", "b001", "b002")}
+    code, out = _run(capsys, "finetune", "--all")
+    assert code == EXIT_BAD_INPUT, out
+    assert "Traceback" not in out
+    assert "1 of 4 brand(s) refused" in out
+    assert "brand 'a_noclicks': task 'bid': no rows with a usable target" in out
+    assert registry.versions("bid", "a_noclicks") == []
+    assert not (ws / "models" / "brands" / "a_noclicks").exists()
+    for brand, n in before.items():
+        assert len(registry.versions("bid", brand)) == n + 1, brand
+        assert brand in out  # in the table of adapted brands
+
+
+def test_finetune_of_good_brands_exits_0(ws: Path, capsys) -> None:
+    code, out = _run(capsys, "finetune", "--brand", "b000,b002")
+    assert code == EXIT_OK, out
+    assert "refused" not in out and "b000" in out and "b002" in out
+
+
+def test_pretrain_on_a_zero_target_store_names_it_and_writes_nothing(ws: Path, capsys) -> None:
+    # Every row's revenue is zero: a Tweedie model has nothing to learn (LightGBM refuses the
+    # rows). The error names the target as the task does and the fix; no model is published.
+    store = CampaignStore("data/campaigns")
+    for brand in store.brands():
+        rows = store.read(brands=[brand])
+        shutil.rmtree(store.partition_dir(brand))
+        store.append(rows.assign(revenue=0.0, conversions=0))
+    _refused(
+        capsys,
+        ws,
+        ["pretrain"],
+        "the target revenue / clicks is zero on every usable row",
+        "nothing to learn",
+        "objective: squared_error",
+    )
+
+
+def test_a_requested_tree_strategy_on_a_zero_revenue_brand_exits_2(ws: Path, capsys) -> None:
+    store = CampaignStore("data/campaigns")
+    store.append(store.read(brands=["b001"]).assign(brand_id="zero", revenue=0.0, conversions=0))
+    config = yaml.safe_load(Path("tabtune.yaml").read_text())
+    config["adaptation"]["strategy"] = "continue"
+    Path("tabtune.yaml").write_text(yaml.safe_dump(config))
+    _refused(
+        capsys,
+        ws,
+        ["finetune", "--brand", "zero"],
+        "brand 'zero', task 'bid': the target revenue / clicks is zero on every usable row",
+        "strategy 'continue' cannot refit or grow trees",
+        "adaptation.strategy: auto",
+        "1 of 1 brand(s) refused",
+    )
 
 
 def _break_adaptation(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:

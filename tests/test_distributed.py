@@ -8,6 +8,7 @@ one test pretrains through an in-process ``LocalCluster`` and adapts a brand fro
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import lightgbm as lgb
@@ -345,3 +346,27 @@ def test_one_worker_cluster_stops_early_on_the_same_brand_sample(small_config: P
     assert res.holdout_score == pytest.approx(single.holdout_score, rel=1e-5)
     data = load_task_data(cfg, cfg.task("bid"))
     np.testing.assert_allclose(model.predict(data.X), oracle.predict(data.X), rtol=1e-6)
+
+
+@pytest.mark.skipif(not is_available("dask.distributed"), reason="needs dask.distributed")
+def test_pretraining_on_dask_refuses_a_target_that_is_zero_everywhere(small_config: Path) -> None:
+    """The partitions' summed target decides, as the batched path's: the error names the
+    task's target and nothing is published."""
+    from tabtune.cli import EXIT_OK, main
+    from tabtune.data.store import CampaignStore
+    from tabtune.errors import TabTuneInputError
+    from tabtune.pipeline import pretrain, registry_for
+
+    assert (
+        main(["--config", str(small_config), "synth", "--brands", "2", "--days", "30"]) == EXIT_OK
+    )
+    cfg = load_config(small_config)
+    store = CampaignStore(cfg.data.store)
+    rows = store.read()
+    for brand in store.brands():
+        shutil.rmtree(store.partition_dir(brand))
+    store.append(rows.assign(revenue=0.0, conversions=0))
+    one = cfg.model_copy(update={"refresh": cfg.refresh.model_copy(update={"n_workers": 1})})
+    with pytest.raises(TabTuneInputError, match="the target revenue / clicks is zero on every"):
+        pretrain(one, "bid", scheduler="local")
+    assert registry_for(cfg).versions("bid") == []

@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import check_estimator, parametrize_with_che
 
 from tabtune import TabTuneClassifier, TabTuneRegressor
 from tabtune.boosting.base import BoosterParams
-from tabtune.errors import ModelIntegrityError, TabTuneInputError
+from tabtune.errors import ModelIntegrityError, TabTuneInputError, ZeroTargetError
 from tabtune.estimators import PARAMETER_CONSTRAINTS, expected_failed_checks, load
 from tabtune.params import estimator_params
 from tabtune.transfer import AdaptSettings
@@ -490,3 +490,26 @@ def test_strings_in_numpy_input_name_the_column_and_the_fix():
     assert TabTuneRegressor(**SMALL).fit(X[["spend", "weekday"]].to_numpy(object), y).predict(
         X[["spend", "weekday"]].to_numpy()
     ).shape == (len(y),)
+
+
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+@pytest.mark.parametrize("objective", ["tweedie", "poisson"])
+def test_pretraining_on_an_all_zero_target_is_refused_naming_the_target(backend, objective):
+    # A log-link objective has nothing to learn from a zero target (LightGBM refuses the rows,
+    # XGBoost would fit the log of zero): refused in the estimator's terms, with the fix.
+    X, y = make_brands(["a", "b"], n_days=20)
+    est = TabTuneRegressor(backend=backend, objective=objective, group_column="brand_id", **SMALL)
+    with pytest.raises(ZeroTargetError, match=r"y \(the target\) is zero on every row") as info:
+        est.fit(X.drop(columns="date"), np.zeros(len(y)))
+    assert "nothing to pretrain on" in str(info.value) and "'squared_error'" in str(info.value)
+    assert info.value.objective == objective and isinstance(info.value, TabTuneInputError)
+    # a positive target only on rows of weight zero (dropped) is still no target
+    only_dropped = np.where(np.arange(len(y)) == 0, 5.0, 0.0)
+    weight = np.where(np.arange(len(y)) == 0, 0.0, 1.0)
+    with pytest.raises(ZeroTargetError):
+        est.fit(X.drop(columns="date"), only_dropped, sample_weight=weight)
+    # one positive row is enough; and an identity link fits a zero target
+    est.fit(X.drop(columns="date"), np.where(np.arange(len(y)) == 3, 1.0, 0.0))
+    TabTuneRegressor(backend=backend, group_column="brand_id", **SMALL).fit(
+        X.drop(columns="date"), np.zeros(len(y))
+    )

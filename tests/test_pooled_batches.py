@@ -9,7 +9,7 @@ import pytest
 from tabtune.boosting import get_backend
 from tabtune.boosting.base import BoosterParams
 from tabtune.boosting.encoding import FeatureSchema
-from tabtune.errors import TabTuneInputError
+from tabtune.errors import TabTuneInputError, ZeroTargetError
 from tabtune.evaluation import holdout_split
 from tabtune.transfer import FittedModel, Rows, pretrain
 from tabtune.transfer.context import CONTEXT_DROPOUT, CONTEXT_SHORT_HISTORY, choose_level_column
@@ -515,3 +515,29 @@ def test_pipeline_pretrain_with_a_brand_sample_matches_the_in_memory_fit(small_c
     assert everything.holdout_scores_["global"] != pytest.approx(
         got.holdout_scores_["global"], rel=1e-3
     )
+
+
+def test_batched_pretraining_refuses_a_pooled_target_that_is_zero_everywhere():
+    # The rule is on the pooled rows, not on each batch: a batch of brands without a positive
+    # target is fine among others; zero in every batch is refused (the in-memory rule).
+    X, y, w = _pool(4)
+    zero_first = np.where(X[GROUP].isin(["b00", "b01", "b02"]).to_numpy(), 0.0, y)
+    batches = _batches(X, zero_first, w, [3, 4])
+    assert not batches[0][1].any() and batches[1][1].any()
+
+    def fit(parts):
+        return pretrain_batched(
+            get_backend("lightgbm"),
+            _params,
+            lambda: parts,
+            group_column=GROUP,
+            time_column=TIME,
+            **FIT,
+        )
+
+    assert fit(batches).n_rounds > 0
+    zero = _batches(X, np.zeros(len(y)), w, [3, 4])
+    with pytest.raises(ZeroTargetError, match="nothing to pretrain on"):
+        fit(zero)
+    with pytest.raises(ZeroTargetError, match="nothing to pretrain on"):
+        _in_memory(*_concat(zero), **FIT)

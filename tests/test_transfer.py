@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import re
+
 import contracts
 import numpy as np
 import pandas as pd
@@ -10,6 +13,7 @@ from contracts import BACKEND_DEVICES, SMALL, adapted, make_brands, new_brand, p
 
 from tabtune import TabTuneClassifier, TabTuneRegressor
 from tabtune.boosting import FeatureSchema
+from tabtune.errors import TabTuneInputError, ZeroTargetError
 from tabtune.estimators import repeat_params
 from tabtune.transfer import (
     CONTEXT_FOLDS,
@@ -633,3 +637,82 @@ def test_auto_applies_the_margin_only_below_selection_margin_rows():
     assert choice_margin(settings, 299) == 2.0
     assert choice_margin(settings, 300) == 0.0
     assert choice_margin(AdaptSettings(selection_margin_rows=0), 50) == 0.0
+
+
+# -- a target that is zero on rows a log-link objective must fit ------------------------------
+@functools.cache
+def _tweedie_base(backend: str) -> TabTuneRegressor:
+    """A Tweedie global model (log link) of the pooled contract data (clipped at 0)."""
+    X, y = contracts.pooled()
+    return TabTuneRegressor(
+        backend=backend, objective="tweedie", group_column="brand_id", time_column="date", **SMALL
+    ).fit(X, np.maximum(y, 0.0))
+
+
+def _zero_before(day: int, name: str = "late") -> tuple[pd.DataFrame, np.ndarray]:
+    """A new brand (60 days x 4 channels) whose target is zero before its ``day``-th day."""
+    Xn, yn = new_brand(name, n_days=60)
+    days = (Xn["date"] - Xn["date"].min()).dt.days.to_numpy()
+    return Xn, np.where(days < day, 0.0, np.maximum(yn, 0.0))
+
+
+def test_lightgbm_refuses_a_log_link_fit_whose_labels_are_all_zero():
+    # Why zero-target rows are never sent to the backends (transfer.context.zero_target).
+    import lightgbm as lgb
+
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    for objective in ("tweedie", "poisson"):
+        with pytest.raises(lgb.basic.LightGBMError, match="sum of labels is zero"):
+            lgb.train({"objective": objective, "verbose": -1}, lgb.Dataset(X, np.zeros(50)), 2)
+
+
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+def test_auto_skips_the_oldest_folds_whose_training_rows_have_a_zero_target(backend):
+    # 3 folds of 12 days from the newest: the oldest trains on days 0-23 (all zero), the
+    # others on days 0-35 and 0-47 (not). The oldest is skipped for every candidate; the
+    # others still score them all, tree strategies included.
+    Xn, yn = _zero_before(30)
+    est = adapted(_tweedie_base(backend), Xn, yn, selection_folds=3)
+    assert "2 rolling-origin folds" in est.strategy_reason_
+    assert "the 1 oldest fold(s) skipped for every candidate" in est.strategy_reason_
+    assert set(est.holdout_scores_) == set(STRATEGIES)
+    prediction = est.predict(Xn)
+    assert np.isfinite(prediction).all() and (prediction > 0).all()
+
+
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+def test_auto_serves_a_brand_zero_before_every_holdout_by_the_global_trees(backend):
+    Xn, yn = _zero_before(50)  # the newest fold trains on days 0-47
+    base = _tweedie_base(backend)
+    est = adapted(base, Xn, yn, selection_folds=3)
+    assert est.strategy_ == "global" and est.n_new_trees_ == 0
+    assert "zero on every row before the newest holdout" in est.strategy_reason_
+    # its level offset comes from all rows, whose revenue is not zero
+    assert dict(est._model.context.offsets)["late"] != 0.0
+    assert np.isfinite(est.predict(Xn)).all()
+
+
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+def test_auto_serves_an_all_zero_brand_by_the_global_trees_without_an_offset(backend):
+    Xn, yn = _zero_before(60, "nothing")
+    base = _tweedie_base(backend)
+    est = adapted(base, Xn, yn)
+    assert est.strategy_ == "global" and est.n_new_trees_ == 0
+    assert "zero on every one of the 240 rows" in est.strategy_reason_
+    assert dict(est._model.context.offsets).get("nothing", 0.0) == 0.0  # log(0) has none
+    prediction = est.predict(Xn)
+    assert np.isfinite(prediction).all() and (prediction > 0).all()
+    np.testing.assert_array_equal(prediction, adapted(base, Xn, yn, strategy="global").predict(Xn))
+
+
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+@pytest.mark.parametrize("strategy", ["refit", "continue", "refit+continue", "scratch"])
+def test_a_requested_tree_strategy_on_an_all_zero_brand_is_refused(backend, strategy):
+    Xn, yn = _zero_before(60, "nothing")
+    base = _tweedie_base(backend)
+    with pytest.raises(ZeroTargetError, match=re.escape(f"strategy={strategy!r} cannot refit")):
+        adapted(base, Xn, yn, strategy=strategy)
+    assert issubclass(ZeroTargetError, TabTuneInputError)
+    # too few rows to adapt: no trees are fitted, the brand is served by the global trees
+    few = adapted(base, Xn, yn, strategy=strategy, min_rows_to_adapt=1000)
+    assert few.strategy_ == "global"

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -42,6 +42,7 @@ from tabtune.pipeline import (
 from tabtune.registry import ModelRef, ModelRegistry, format_registry_table
 
 __all__ = [
+    "FinetuneRun",
     "cmd_finetune",
     "cmd_models",
     "cmd_predict",
@@ -174,38 +175,79 @@ def cmd_pretrain(args: argparse.Namespace, cfg: Config) -> int:
     return EXIT_OK
 
 
+class FinetuneRun(NamedTuple):
+    """What ``finetune`` did for one task: the brands adapted and published, and those whose
+    data was refused (brand -> why), for which nothing was written."""
+
+    results: list[BrandResult]
+    refused: dict[str, str]
+
+
 def finetune_brands(
     cfg: Config, task: str, brands: Sequence[str], *, end: Any = None
-) -> list[BrandResult]:
-    """Adapt the global model to each brand, with a progress bar; returns their results."""
+) -> FinetuneRun:
+    """Adapt the global model to each brand, with a progress bar.
+
+    Each brand is fitted and published on its own (atomically): a brand whose data is refused
+    (a :class:`~tabtune.errors.TabTuneInputError`, e.g. no rows with a usable target) writes
+    nothing and is reported in ``refused``, and the other brands are still fitted. Other
+    errors (bugs) stop the run.
+    """
     base_ref, base = load_global(cfg, task)
     store = store_for(cfg)
-    results = []
+    results: list[BrandResult] = []
+    refused: dict[str, str] = {}
     with progress_bar(f"adapting {task}", len(brands)) as update:
         for brand in brands:
             update(status=brand)
             rows = store.read(brands=[brand], end=end)
-            results.append(
-                finetune_brand(cfg, task, brand, base=base, base_ref=base_ref, rows=rows, end=end)
-            )
+            try:
+                result = finetune_brand(
+                    cfg, task, brand, base=base, base_ref=base_ref, rows=rows, end=end
+                )
+            except TabTuneInputError as exc:
+                refused[brand] = str(exc)
+            else:
+                results.append(result)
             update(advance=1)
-    return results
+    return FinetuneRun(results, refused)
+
+
+def _refusal_summary(task: str, run: FinetuneRun) -> str:
+    """The brands ``finetune`` refused for ``task``, each with its reason."""
+    n_brands = len(run.results) + len(run.refused)
+    lines = [
+        f"finetune {task}: {len(run.refused)} of {n_brands} brand(s) refused, nothing written "
+        f"for them ({len(run.results)} adapted and published):"
+    ]
+    lines += [f"  brand {brand!r}: {reason}" for brand, reason in run.refused.items()]
+    return "\n".join(lines)
 
 
 def cmd_finetune(args: argparse.Namespace, cfg: Config) -> int:
-    """``tabtune finetune --brand B[,C] | --all``: adapt the global model to brands."""
+    """``tabtune finetune --brand B[,C] | --all``: adapt the global model to brands.
+
+    Every brand is tried; the table shows those adapted. Exit 2 when any was refused (the
+    error names each with its reason), 0 otherwise.
+    """
     if not args.all and not split_brands(args.brand):
         raise TabTuneInputError("finetune needs --brand B (or a comma list) or --all")
     brands = select_brands(store_for(cfg), None if args.all else args.brand)
+    refusals = []
     for task in tasks_of(args, cfg):
-        results = finetune_brands(cfg, task, brands, end=args.end)
-        console().print(
-            brand_table(
-                results, f"{task}: per-brand adaptation", metric=metric_name(cfg.task(task))
+        run = finetune_brands(cfg, task, brands, end=args.end)
+        if run.results:
+            console().print(
+                brand_table(
+                    run.results, f"{task}: per-brand adaptation", metric=metric_name(cfg.task(task))
+                )
             )
-        )
-        for notice in dict.fromkeys(n for r in results for n in r.notices):
+        for notice in dict.fromkeys(n for r in run.results for n in r.notices):
             console().print(f"note: {notice}", markup=False)
+        if run.refused:
+            refusals.append(_refusal_summary(task, run))
+    if refusals:
+        raise TabTuneInputError("\n".join(refusals))
     return EXIT_OK
 
 

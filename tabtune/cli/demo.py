@@ -49,8 +49,11 @@ def run_demo(
         f"({cfg.backend}, {res.seconds:.1f}s)"
     )
     brands = store.brands()
-    results = finetune_brands(cfg, task, brands)
-    con.print(f"[3/5] adapted {len(results)} brands")
+    results, refused = finetune_brands(cfg, task, brands)
+    con.print(
+        f"[3/5] adapted {len(results)} brands"
+        + (f" ({len(refused)} refused: {', '.join(refused)})" if refused else "")
+    )
     con.print(
         brand_table(sorted(results, key=lambda r: r.rows), f"{task}: global vs adapted, per brand")
     )

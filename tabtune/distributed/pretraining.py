@@ -71,6 +71,7 @@ from tabtune.tasks.budget import BudgetPlanner, fit_response
 from tabtune.transfer import FittedModel
 from tabtune.transfer.model import padded_params
 from tabtune.transfer.pooled_batches import BatchStatistics, PooledPlan, concat_tables, pooled_plan
+from tabtune.transfer.pretraining import check_pooled_target
 
 __all__ = [
     "DaskPretrainResult",
@@ -345,7 +346,8 @@ def pretrain_on_dask(
     ------
     TabTuneInputError
         No usable rows, an unreachable scheduler, a
-        classification task with other than two classes.
+        classification task with other than two classes, a target that is zero on every
+        row under a log-link objective (:class:`~tabtune.errors.ZeroTargetError`).
     OptionalDependencyError
         Dask is not installed.
     """
@@ -358,6 +360,7 @@ def pretrain_on_dask(
         objective, n_classes = _objective(est, task)
         plan, merged = _plan(parts, sample, est, n_classes)
         _check_classes(task, sample)
+        check_pooled_target(objective, merged.target_sum)
         model = _untrained_model(cfg, est, plan, objective, n_classes)
         regrow = plan.cut is not None and est.regrow_on_all_rows
         encoded = parts.map(encode_partition, plan, regrow)

@@ -18,7 +18,13 @@ from tabtune.boosting.encoding import json_scalar
 from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import holdout_score, loss_name
 from tabtune.params import STRATEGIES
-from tabtune.transfer.context import BrandContext, apply_offset, objective_link
+from tabtune.transfer.context import (
+    BrandContext,
+    apply_offset,
+    objective_link,
+    zero_target,
+    zero_target_error,
+)
 from tabtune.transfer.model import EncodedPart, FitEncoding, FittedModel, Rows, padded_params
 from tabtune.transfer.strategies import (
     BOOSTED,
@@ -37,6 +43,15 @@ __all__ = [
     "evaluate_candidates",
     "fold_splits",
 ]
+
+
+#: Strategies fitted on the brand's rows (refitted leaves or new trees).
+_FITTED = frozenset(REFITS) | frozenset(BOOSTED)
+#: Why no fold scores a strategy when the rows before every holdout have a zero target.
+_ZERO_BEFORE_HOLDOUT = (
+    "the target is zero on every row before the newest holdout, so no fold can score a "
+    "strategy that refits or grows trees (a log-link objective cannot be fitted on them)"
+)
 
 
 @dataclass
@@ -114,7 +129,10 @@ def adapt(
     ones of ``selection_folds`` rolling folds; the best (ties: the simpler) is fitted again on
     ALL rows with the number of new rounds early stopping found on the newest fold. An explicit strategy with early stopping is fitted the same way
     (holdout scores for it and ``global`` reported); without early stopping it is fitted on
-    all rows at once. Fewer than ``min_rows_to_adapt`` rows give ``global``.
+    all rows at once. Fewer than ``min_rows_to_adapt`` rows give ``global``. Under a log-link
+    objective, rows whose target is zero everywhere give ``global`` with ``auto`` and are
+    refused (:class:`~tabtune.errors.ZeroTargetError`) for a strategy that refits or grows
+    trees; folds whose training rows have a zero target are skipped.
 
     ``memory`` (the base's leaf indices of an earlier fit on this brand's rows, see
     :class:`~tabtune.boosting.base.LeafMemory`) lets the fit predict the base only for rows
@@ -148,30 +166,32 @@ def _choose(
     fit: FitEncoding,
     options: SessionOptions,
 ) -> _Choice:
-    """The strategy to fit on all rows: the requested one, ``global`` for too few rows, or
-    (``auto``) the best on the holdout folds; with the holdout scores and round counts."""
+    """The strategy to fit on all rows: the requested one, ``global`` for too few rows or a
+    target that is zero on every row, or (``auto``) the best on the holdout folds; with the
+    holdout scores and round counts."""
     n = len(fit.rows)
     strategy = settings.strategy
     no_rounds: dict[str, int | None] = {s: None for s in STRATEGIES}
     if strategy != "global" and n < settings.min_rows_to_adapt:
         return _small_brand_choice(base, params, settings, fit, options)
+    fitted = strategy == "auto" or strategy in _FITTED
+    if fitted and zero_target(params.objective, fit.rows.y, fit.rows.weight):
+        return _zero_target_choice(params.objective, strategy, n)
     evaluate = strategy == "auto" or settings.early_stopping_rounds is not None
     n_folds = settings.selection_folds if strategy == "auto" else 1
     folds = fold_splits(fit.rows, settings.validation_fraction, n_folds) if evaluate else []
+    candidates = _candidates(base, params, strategy)
+    folds, n_skipped = _fittable_folds(params.objective, fit.rows, folds, candidates)
     if not folds:
         if strategy == "auto":
             reason = f"{n} rows are too few for a holdout: served by the global model"
+            if n_skipped:
+                reason = f"{_ZERO_BEFORE_HOLDOUT}: served by the global model"
             return _Choice("global", reason, {}, no_rounds)
-        return _Choice(strategy, f"strategy={strategy!r} requested", {}, no_rounds)
-    candidates = list(STRATEGIES) if strategy == "auto" else ["global", strategy]
-    if strategy == "auto" and not _offsets_apply(base, params):
-        # No brand offsets (classifiers, no group column): segments would be global.
-        candidates.remove("segments")
-    if params.monotone_constraints is not None:
-        # Refitted leaves are re-estimated without the constraints: they could break
-        # monotonicity, so refit strategies are not candidates then.
-        candidates = [s for s in candidates if s not in REFITS]
-    candidates = list(dict.fromkeys(candidates))
+        reason = f"strategy={strategy!r} requested"
+        if n_skipped:
+            reason += f" (no holdout: {_ZERO_BEFORE_HOLDOUT})"
+        return _Choice(strategy, reason, {}, no_rounds)
     scores, new_rounds = evaluate_candidates(
         base, params, settings, fit, folds, candidates, options
     )
@@ -180,10 +200,76 @@ def _choose(
     margin = choice_margin(settings, n)
     chosen = choose_strategy(scores, n_rows=n, margin=margin)
     reason = _choice_reason(chosen, scores, loss_name(params.objective), folds, n)
+    if n_skipped:
+        reason += (
+            f"; the {n_skipped} oldest fold(s) skipped for every candidate, the target being "
+            "zero on all their training rows"
+        )
     if margin > 0:
         reason += f"; under {settings.selection_margin_rows} rows a strategy must beat global by "
         reason += f"{margin / np.sqrt(n):.1%}"
     return _Choice(chosen, reason, scores, new_rounds)
+
+
+def _candidates(base: FittedModel, params: BoosterParams, strategy: str) -> list[str]:
+    """The strategies scored on the folds: all for ``auto`` (less those that do not apply),
+    else ``global`` and the one requested."""
+    candidates = list(STRATEGIES) if strategy == "auto" else ["global", strategy]
+    if strategy == "auto" and not _offsets_apply(base, params):
+        # No brand offsets (classifiers, no group column): segments would be global.
+        candidates.remove("segments")
+    if params.monotone_constraints is not None:
+        # Refitted leaves are re-estimated without the constraints: they could break
+        # monotonicity, so refit strategies are not candidates then.
+        candidates = [s for s in candidates if s not in REFITS]
+    return list(dict.fromkeys(candidates))
+
+
+def _zero_target_choice(objective: str, strategy: str, n: int) -> _Choice:
+    """A brand whose target is zero on every row (:func:`zero_target`): its own trees cannot
+    be fitted, so ``auto`` serves it by the global model's trees, with no level offset (the
+    log of a zero mean does not exist; :func:`level_offset` gives 0); a requested strategy
+    that refits or grows trees is refused (``global`` and ``segments`` fit no trees and are
+    never sent here)."""
+    if strategy in _FITTED:
+        raise zero_target_error(
+            objective,
+            f"strategy={strategy!r} cannot refit or grow trees on the brand's rows",
+            "Use strategy='auto' or 'global' (the brand is then served by the base model's "
+            "trees), or check how the target is recorded (a column missing from the data, or "
+            "always 0).",
+        )
+    reason = (
+        f"the target is zero on every one of the {n} rows: no strategy that refits or grows "
+        "trees can be fitted (a log-link objective needs a positive target): served by the "
+        "global model's trees with the brand's context, without a level offset (a zero mean "
+        "has no log)"
+    )
+    return _Choice("global", reason, {}, {s: None for s in STRATEGIES})
+
+
+def _fittable_folds(
+    objective: str, rows: Rows, folds: list[tuple[int, int]], candidates: list[str]
+) -> tuple[list[tuple[int, int]], int]:
+    """The folds every candidate can be fitted on, and how many were skipped.
+
+    A fold whose training rows have a zero target (:func:`zero_target`) cannot fit the
+    candidates that refit or grow trees. It is skipped for every candidate rather than those
+    candidates dropped: all candidates are then compared on the same holdout rows (a
+    candidate scored on fewer folds would be compared on other rows), and the tree strategies
+    still compete on the folds that can fit them. Training rows are a prefix of the time
+    order, so the folds skipped are the oldest: the newest, whose round counts the final fit
+    takes, stays whenever any does.
+    """
+    if not _FITTED.intersection(candidates):
+        return folds, 0
+    kept = []
+    for n_train, n_end in folds:
+        at = rows.positions(0, n_train)
+        weight = None if rows.weight is None else rows.weight[at]
+        if not zero_target(objective, rows.y[at], weight):
+            kept.append((n_train, n_end))
+    return kept, len(folds) - len(kept)
 
 
 def _offsets_apply(base: FittedModel, params: BoosterParams) -> bool:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tabtune.boosting.encoding import FeatureSchema, Table, json_scalar
+from tabtune.errors import ZeroTargetError
 from tabtune.transfer.segments import SegmentOffsets
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "objective_link",
     "row_keys",
     "short_histories",
+    "zero_target",
+    "zero_target_error",
 ]
 
 #: Folds within each brand for out-of-fold context at training time.
@@ -67,6 +70,34 @@ def objective_link(objective: str) -> str | None:
     """``"log"`` or ``"identity"``: the link on which an objective's predictions take level
     and segment offsets; None (classifiers) when they take none."""
     return _LINKS.get(objective)
+
+
+def zero_target(objective: str, y: np.ndarray, weight: np.ndarray | None = None) -> bool:
+    """Whether a log-link objective cannot be fitted on rows: none of positive weight has a
+    positive target.
+
+    Tweedie and Poisson model the log of the mean target, and a zero mean has no log:
+    LightGBM refuses such rows ("sum of labels is zero"), XGBoost fits towards minus infinity
+    (a model of the rows alone predicts NaN). Targets are compared as float32, the labels both
+    backends train on. ``y`` may also be sums of targets (a batch's ``target_sum``). Always
+    False for other objectives.
+    """
+    if objective_link(objective) != "log":
+        return False
+    y = np.asarray(y, dtype=np.float32)
+    if weight is not None:
+        y = y[np.asarray(weight) > 0]
+    return not bool(np.any(y > 0))
+
+
+def zero_target_error(objective: str, consequence: str, fix: str) -> ZeroTargetError:
+    """The error for rows :func:`zero_target` refuses: what cannot be done, why, and ``fix``."""
+    return ZeroTargetError(
+        f"y (the target) is zero on every row of non-zero weight, so {consequence}: "
+        f"objective={objective!r} models the log of the mean target, and a mean of zero has "
+        f"no log. {fix}",
+        objective,
+    )
 
 
 def apply_offset(objective: str, prediction: np.ndarray, offset: np.ndarray | float) -> np.ndarray:

@@ -58,6 +58,7 @@ from tabtune.transfer.pooled_encoding import EncodedBatch, concat_tables, encode
 from tabtune.transfer.pooled_fit import train_pooled
 from tabtune.transfer.pretraining import (
     PretrainResult,
+    check_pooled_target,
     context_seed,
     stopping_fraction,
     stopping_sample,
@@ -412,6 +413,7 @@ random_state, regrow, early_stopping_max_rows
         regrow=regrow,
     )
     model = FittedModel(backend, None, plan.schema, plan.context, params_of(plan.schema))
+    check_pooled_target(model.params.objective, merged.target_sum)
     params = model.params = padded_params(model.params, model.layout)
     release_unused_memory()  # what reading the batches left free, before the matrix
     pooled = encode_sampled(plan, batches, dtype) if plan.stop_fraction < 1.0 else None

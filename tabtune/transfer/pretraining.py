@@ -19,16 +19,39 @@ from tabtune.transfer.context import (
     BrandContext,
     choose_level_column,
     context_targets,
+    zero_target,
+    zero_target_error,
 )
 from tabtune.transfer.model import EncodedPart, FitEncoding, FittedModel, Rows, padded_params
 
 __all__ = [
     "PretrainResult",
+    "check_pooled_target",
     "context_seed",
     "pretrain",
     "stopping_fraction",
     "stopping_sample",
 ]
+
+
+def check_pooled_target(objective: str, y: np.ndarray, weight: np.ndarray | None = None) -> None:
+    """Refuse pooled rows that ``objective`` cannot be fitted on (:func:`zero_target`).
+
+    Called by every pretraining path (in memory, from batches, on Dask) before it fits, with
+    the rows' targets or, from batches, their summed targets.
+
+    Raises
+    ------
+    ZeroTargetError
+        With a log link (Tweedie, Poisson), when no row has a positive target.
+    """
+    if zero_target(objective, y, weight):
+        raise zero_target_error(
+            objective,
+            "there is nothing to pretrain on",
+            "Check how the target is recorded (a column missing from the data, or always 0), "
+            "or choose an objective without a log link ('squared_error').",
+        )
 
 
 def context_seed(random_state: int | None) -> int:
@@ -125,6 +148,7 @@ def pretrain(
     than ``early_stopping_max_rows``, the early-stopped fit learns from (and is scored on) a
     seeded sample of brands' rows (:func:`stopping_sample`), encoded as they are for all.
     """
+    check_pooled_target(params.objective, rows.y, rows.weight)
     context = _context_spec(group_column, schema, rows, params.n_classes)
     model = FittedModel(backend, None, schema, context, params)
     params = model.params = padded_params(params, model.layout)
