@@ -31,7 +31,7 @@ LAYERS: list[set[str]] = [
     {"tuning"},
     {"parallel", "report"},
     {"refresh"},
-    {"cli"},
+    {"cli", "__main__"},
 ]
 LAYER_OF = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 
