@@ -388,13 +388,24 @@ def task_data(
         )
     data, y, weight = _target(data, task, require_target)
     if require_target and len(data) == 0:
-        raise TabTuneInputError(f"task {task.name!r}: no rows with a usable target")
+        raise TabTuneInputError(f"task {task.name!r}: no rows with a usable target{_rule(task)}")
     order = np.argsort(pd.to_datetime(data[TIME_COLUMN]).to_numpy(), kind="stable")
     data = data.iloc[order].reset_index(drop=True)
     y = y[order]
     weight = weight[order] if weight is not None else None
     X = _model_inputs(data, task)
     return TaskData(X=X, y=y, weight=weight, rows=data, notices=notices)
+
+
+def _rule(task: TaskConfig) -> str:
+    """What makes a row's target usable, for messages (`` (...)``; empty: any row)."""
+    target = task.target
+    if target.denominator:
+        return (
+            f" (the target {target.numerator} / {target.denominator} needs "
+            f"{target.denominator} > 0 on a row)"
+        )
+    return ""
 
 
 def _target(

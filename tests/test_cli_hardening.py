@@ -459,6 +459,25 @@ def test_a_zero_revenue_brand_is_served_by_the_global_trees_without_a_fit_error(
     assert "zero on every one of the" in ModelRegistry(ws / "models").manifest(chosen)["reason"]
 
 
+def test_a_brand_without_a_click_is_served_by_the_global_model_with_the_reason(
+    ws: Path, capsys
+) -> None:
+    # value per click needs clicks > 0: no row of the brand has a usable target, so nothing is
+    # fitted (it used to fail inside a fit: "Found array with 0 sample(s)", then a fallback)
+    rows = CampaignStore("data/campaigns").read(brands=["b001"])
+    rows.assign(brand_id="noclicks", clicks=0, conversions=0, revenue=0.0).to_csv(
+        "noclicks.csv", index=False
+    )
+    code, out = _run(capsys, "refresh", "--date", D1, "--input", "noclicks.csv")
+    assert code == EXIT_OK, out
+    rec = _brand(_report(), "noclicks")
+    assert rec["status"] == "cold_start" and rec["served_by"] == "global", rec
+    assert rec["reason"].startswith("no row with a usable target (it needs clicks > 0)"), rec
+    assert "Found array" not in json.dumps(rec) and "adaptation failed" not in json.dumps(rec)
+    assert ModelRegistry(ws / "models").versions("bid", "noclicks") == []
+    assert Path(rec["outputs"]["predictions"]).exists()
+
+
 def test_finetune_all_fits_every_brand_and_names_the_refused_one(ws: Path, capsys) -> None:
     # A brand without a click has no usable target (revenue / clicks): it is refused by name,
     # writes nothing, and the brands after it in store order are still fitted and published.
@@ -471,7 +490,7 @@ def test_finetune_all_fits_every_brand_and_names_the_refused_one(ws: Path, capsy
     assert code == EXIT_BAD_INPUT, out
     assert "Traceback" not in out
     assert "1 of 4 brand(s) refused" in out
-    assert "brand 'a_noclicks': task 'bid': no rows with a usable target" in out
+    assert "brand 'a_noclicks': task 'bid': no rows with a usable target (the target" in out
     assert registry.versions("bid", "a_noclicks") == []
     assert not (ws / "models" / "brands" / "a_noclicks").exists()
     for brand, n in before.items():

@@ -181,7 +181,9 @@ def _refresh_brand(
     night = _Night(cfg, task, date, global_id, glob, data, mask, registry)
 
     shrunk = _shrunk_history_champion(registry, task.name, rec)
-    if shrunk is not None:
+    if rec.rows == 0:
+        _serve_without_target(night, rec)
+    elif shrunk is not None:
         _keep_champion_of_shrunk_history(night, shrunk, rec)
     elif rec.rows < (min_rows := _min_rows_to_adapt(cfg, task, rec)):
         with _timed(t, "evaluate"):
@@ -209,6 +211,23 @@ def _refresh_brand(
         serving = glob if rec.served_by == "global" else _load_version(cfg, task, rec.model_id)
         rec.outputs, notes = write_decisions(cfg, task, brand, date, serving, rec.model_id, rows)
         rec.notes.extend(notes)
+
+
+def _serve_without_target(night: _Night, rec: BrandRecord) -> None:
+    """A brand without a row whose target is usable (e.g. no click for value per click): its
+    champion (else the global model) serves it, with the reason; nothing is fitted."""
+    target = night.task.target
+    rule = f"{target.denominator} > 0" if target.denominator else f"a {target.numerator}"
+    champ_ref, notes = _current_champion(night.registry, night.task.name, rec.brand_id)
+    rec.notes.extend(notes)
+    if champ_ref is None:
+        rec.status, rec.served_by, rec.model_id = "cold_start", "global", night.global_id
+        who = f"the global model {night.global_id}"
+    else:
+        rec.status, rec.served_by = "kept", "champion"
+        rec.model_id = rec.champion_id = champ_ref.id
+        who = f"its champion {champ_ref.id}"
+    rec.reason = f"no row with a usable target (it needs {rule}); served by {who}"
 
 
 def _serve_small_brand(night: _Night, rec: BrandRecord, min_rows: int) -> None:
