@@ -243,12 +243,14 @@ def _task_zero_target_error(
         check = (
             f"the config's `data.constants` sets {num} to {constant!r} on every row: map your "
             f"export's {num} column instead (`data.columns: {{{num}: <your column>}}`) and "
-            "load the export again"
+            "load the exports again into a new store (a new `data.store` folder: the stored "
+            "rows keep their values)"
         )
     else:
         check = (
             f"check that your export has {num} (e.g. conversion values) and that `data.columns` "
-            "maps it to the right column"
+            "maps it to the right column, then load the exports again into a new store (a new "
+            "`data.store` folder: the stored rows keep their values)"
         )
     if brand is None:
         return TabTuneInputError(

@@ -459,6 +459,40 @@ def test_a_zero_revenue_brand_is_served_by_the_global_trees_without_a_fit_error(
     assert "zero on every one of the" in ModelRegistry(ws / "models").manifest(chosen)["reason"]
 
 
+def test_refresh_input_rows_after_the_run_date_are_noted(ws: Path, capsys) -> None:
+    store = CampaignStore("data/campaigns")
+    last = store.date_range()[1]
+    rows = store.read(brands=["b001"])
+    later = rows[rows["date"] == last].assign(date=last + pd.Timedelta(days=1))
+    later.to_csv("later.csv", index=False)
+    day = f"{last:%Y-%m-%d}"
+    code, out = _run(capsys, "refresh", "--date", day, "--input", "later.csv")
+    assert code in (EXIT_OK, EXIT_PARTIAL), out
+    notes = _report(day)["notes"]
+    message = f"row(s) dated after the run date {day} (from {last + pd.Timedelta(days=1):%Y-%m-%d}"
+    assert any(message in n and "were appended" in n for n in notes), notes
+    assert store.date_range()[1] == last + pd.Timedelta(days=1)  # appended, as it says
+
+
+def test_refresh_notes_restated_input_rows_and_stale_brands_in_the_report(ws: Path, capsys) -> None:
+    store = CampaignStore("data/campaigns")
+    last = store.date_range()[1]
+    rows = store.read(brands=["b001"])
+    restated = rows[rows["date"] == last].assign(revenue=lambda f: f["revenue"] * 2 + 1.0)
+    restated.to_csv("restated.csv", index=False)
+    day = f"{last:%Y-%m-%d}"
+    code, out = _run(capsys, "refresh", "--date", day, "--input", "restated.csv")
+    assert code in (EXIT_OK, 3), out
+    notes = _report(day)["notes"]
+    assert any("already stored with other values (b001: " + day in n for n in notes), notes
+    # a run date well after the store's last day: every brand says its rows are stale
+    later = f"{last + pd.Timedelta(days=10):%Y-%m-%d}"
+    code, out = _run(capsys, "refresh", "--date", later)
+    assert code in (EXIT_OK, 3), out
+    for rec in _report(later)["brands"]:
+        assert any(n.startswith(f"no rows since {day} (10 days before") for n in rec["notes"]), rec
+
+
 def test_a_brand_without_a_click_is_served_by_the_global_model_with_the_reason(
     ws: Path, capsys
 ) -> None:

@@ -137,10 +137,11 @@ def test_refresh_append_warns_about_restated_rows(
     CampaignStore(cfg.data.store).append(rows)
     changed = rows.assign(revenue=np.where(rows["brand_id"] == "globex", 99.0, rows["revenue"]))
     with caplog.at_level(logging.WARNING, logger="tabtune.refresh"):
-        _warn_restated(cfg, rows)
+        assert _warn_restated(cfg, rows) == []
         assert not caplog.records
-        _warn_restated(cfg, changed)
+        notes = _warn_restated(cfg, changed)
     assert len(caplog.records) == 1
     message = caplog.records[0].getMessage()
     assert message.startswith("10 new row(s) were already stored with other values")
     assert "globex: 2024-03-01, 2024-03-02" in message and "acme" not in message
+    assert notes == [message]  # the note the run's report carries

@@ -17,7 +17,10 @@ from tabtune.cli.report import print_summary
 from tabtune.config import Config
 from tabtune.data.load import prepare_exports
 from tabtune.errors import TabTuneInputError
+from tabtune.pipeline import store_for
 from tabtune.refresh import REPORT_NAME, RunReport, refresh_range
+from tabtune.refresh.run import check_run_date
+from tabtune.refresh.state import parse_date
 from tabtune.report import run_dir_for
 
 __all__ = ["cmd_refresh", "print_run", "run_refresh_cli"]
@@ -92,6 +95,8 @@ def run_refresh_cli(cfg: Config, args: Any) -> int:
     if not date and not (start and end):
         raise TabTuneInputError("refresh needs --date D, or --from D1 --to D2 for a backfill")
     if date:
+        # checked under the option's own name (refresh_range checks them as --from / --to)
+        check_run_date(store_for(cfg), parse_date(date, "--date"), "--date")
         start = end = date
     brands = split_brands(getattr(args, "brands", None))
     cfg = _refresh_config(

@@ -173,6 +173,7 @@ def _refresh_brand(
         if len(rows) == 0:
             rec.status, rec.reason = "skipped", f"no rows up to {date}"
             return
+        rec.notes.extend(_stale_note(rows, date))
         glob = _load_version(cfg, task, global_id)
         data = usable_rows(rows, task, model_features(glob))
         rec.notes.extend(data.notices)
@@ -211,6 +212,23 @@ def _refresh_brand(
         serving = glob if rec.served_by == "global" else _load_version(cfg, task, rec.model_id)
         rec.outputs, notes = write_decisions(cfg, task, brand, date, serving, rec.model_id, rows)
         rec.notes.extend(notes)
+
+
+#: A brand whose latest row is this many days or more before the run date is noted as stale.
+STALE_DAYS = 7
+
+
+def _stale_note(rows: pd.DataFrame, date: dt.date) -> list[str]:
+    """A note when the brand's latest row is :data:`STALE_DAYS` or more days before the run
+    date: its decisions re-date that day's contexts, which may no longer run."""
+    last = pd.to_datetime(rows[TIME_COLUMN]).max().date()
+    days = (date - last).days
+    if days < STALE_DAYS:
+        return []
+    return [
+        f"no rows since {last} ({days} days before {date}): tomorrow's decisions re-date the "
+        f"contexts of {last}; load its recent rows, or leave it out of the refresh (--brands)"
+    ]
 
 
 def _serve_without_target(night: _Night, rec: BrandRecord) -> None:

@@ -26,6 +26,7 @@ from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import check_brands
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
 from tabtune.evaluation import loss_name, score_objective
+from tabtune.features import TIME_COLUMN
 from tabtune.parallel import Executor, make_executor
 from tabtune.pipeline import registry_for, store_for
 from tabtune.progress import ProgressFactory, track
@@ -200,8 +201,9 @@ def _refresh_date(
     brands: Sequence[str] | None,
     executor: Executor,
     progress: ProgressFactory | None,
+    notes: Sequence[str] = (),
 ) -> RunReport:
-    """One date, with the lock held."""
+    """One date, with the lock held; ``notes`` (the session's append) go in its report."""
     run_dir = run_dir_for(cfg.runs_dir, date.isoformat(), task)
     state_path, report_path = run_dir / STATE_NAME, run_dir / REPORT_NAME
     store = store_for(cfg)
@@ -238,12 +240,17 @@ def _refresh_date(
             metric=loss_name(score_objective(task_cfg.objective, task_cfg.kind)),
         )
         state["global_seconds"] = round(seconds, 3)
-        state["notes"] = _missing_history_notes(cfg, task, store.brands(), brands)
+        state["notes"] = _missing_history_notes(cfg, task, store.brands(), brands) + list(notes)
         save_state(state_path, state)
     else:
         reg = registry_for(cfg)
         reg.verify(reg.from_id(state["global_model"]))  # the run's base must still be intact
-        state = {**state, "finished_at": None}
+        earlier = list(state.get("notes") or [])
+        state = {
+            **state,
+            "finished_at": None,
+            "notes": earlier + [n for n in notes if n not in earlier],
+        }
     global_id = state["global_model"]
 
     cfg_data = _worker_config(cfg)
@@ -273,8 +280,9 @@ def _write_report(cfg: Config, run_dir: Path, report: RunReport) -> None:
 @contextlib.contextmanager
 def _refresh_session(
     cfg: Config, task: str, new_rows: pd.DataFrame | None, executor: Executor | str | None
-) -> Iterator[Executor]:
-    """Lock, append new rows, and provide the executor for the session's dates."""
+) -> Iterator[tuple[Executor, list[str]]]:
+    """Lock, append new rows, and provide the executor for the session's dates, with the
+    notes the append leaves for the run reports (rows already stored with other values)."""
     cfg.task(task)
     with contextlib.ExitStack() as stack:
         try:
@@ -288,6 +296,7 @@ def _refresh_session(
             ex = stack.enter_context(
                 make_executor(executor or r.executor, n_workers=r.n_workers, scheduler=r.scheduler)
             )
+        notes: list[str] = []
         if new_rows is not None:
             result = store_for(cfg).append(
                 new_rows, extra_columns=cfg.data.extra_columns, on_existing="skip"
@@ -296,22 +305,44 @@ def _refresh_session(
                 "appended %d new rows (%d already stored)", result.rows_written, result.rows_skipped
             )
             if result.rows_skipped:
-                _warn_restated(cfg, new_rows)
-        yield ex
+                notes += _warn_restated(cfg, new_rows)
+        yield ex, notes
 
 
-def _warn_restated(cfg: Config, new_rows: pd.DataFrame) -> None:
-    """Warn about new rows the store already held with other values (the stored were kept)."""
+def _warn_restated(cfg: Config, new_rows: pd.DataFrame) -> list[str]:
+    """Warn about new rows the store already held with other values (the stored were kept);
+    the warning, also for the run's report (empty: none)."""
     rows = validate_campaigns(new_rows, extra_columns=cfg.data.extra_columns)
     restated = rows[stored_differently(store_for(cfg), rows)]
-    if len(restated):
-        days = "; ".join(f"{b}: {', '.join(d)}" for b, d in restated_days(restated).items())
-        logger.warning(
-            "%d new row(s) were already stored with other values (%s); the stored values were "
-            "kept: a restated day is not taken by an append (see `tabtune load`)",
-            len(restated),
-            days,
-        )
+    if not len(restated):
+        return []
+    days = "; ".join(f"{b}: {', '.join(d)}" for b, d in restated_days(restated).items())
+    message = (
+        f"{len(restated)} new row(s) were already stored with other values ({days}); the "
+        "stored values were kept: a restated day is not taken by an append (see `tabtune load`)"
+    )
+    logger.warning("%s", message)
+    return [message]
+
+
+def input_date_notes(new_rows: pd.DataFrame | None, last: dt.date) -> list[str]:
+    """A note (also logged) when new rows are dated after the last run date: they are
+    appended, and count from the refresh of their own date; a partial day appended early is
+    kept as it was when its complete export comes (see `tabtune load`)."""
+    if new_rows is None or TIME_COLUMN not in new_rows or not len(new_rows):
+        return []
+    dates = pd.to_datetime(new_rows[TIME_COLUMN], errors="coerce")
+    after = dates > pd.Timestamp(last)
+    if not after.any():
+        return []
+    message = (
+        f"the new rows hold {int(after.sum())} row(s) dated after the run date {last} (from "
+        f"{dates[after].min().date()} to {dates[after].max().date()}): they were appended and "
+        "count from the refresh of their date; if a day among them was not complete, its later "
+        "export will not replace it"
+    )
+    logger.warning("%s", message)
+    return [message]
 
 
 def refresh(
@@ -359,8 +390,11 @@ def refresh(
     cfg.task(task)
     check_run_date(store_for(cfg), day, "date")
     check_request(store_for(cfg), brands, new_rows)
-    with _refresh_session(cfg, task, new_rows, executor) as ex:
-        report = _refresh_date(cfg, day, task=task, brands=brands, executor=ex, progress=progress)
+    with _refresh_session(cfg, task, new_rows, executor) as (ex, notes):
+        notes += input_date_notes(new_rows, day)
+        report = _refresh_date(
+            cfg, day, task=task, brands=brands, executor=ex, progress=progress, notes=notes
+        )
         _collect_garbage(cfg)
         return report
 
@@ -427,11 +461,12 @@ def refresh_range(
     check_run_date(store_for(cfg), last, "to")
     check_request(store_for(cfg), brands, new_rows)
     reports = []
-    with _refresh_session(cfg, task, new_rows, executor) as ex:
+    with _refresh_session(cfg, task, new_rows, executor) as (ex, notes):
+        notes += input_date_notes(new_rows, last)
         day = first
         while day <= last:
             report = _refresh_date(
-                cfg, day, task=task, brands=brands, executor=ex, progress=progress
+                cfg, day, task=task, brands=brands, executor=ex, progress=progress, notes=notes
             )
             reports.append(report)
             _collect_garbage(cfg)
