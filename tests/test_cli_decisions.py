@@ -148,3 +148,60 @@ def test_decisions_for_the_next_day_have_no_stale_note(ws: Path, capsys, command
     code, out = _run(capsys, command)
     assert code == EXIT_OK, out
     assert "stale rows" not in out
+
+
+# ---------------------------------------------------------------------------- predict
+def _contexts_csv() -> str:
+    rows = CampaignStore("data/campaigns").read(start=LAST)
+    rows.to_csv("contexts.csv", index=False)
+    return "contexts.csv"
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["--brands", "zzz"], ["unknown brand", "zzz"]),
+        (["--start", "01/02/2024"], ["--start", "YYYY-MM-DD"]),
+        (["--end", "2024/02/01x"], ["--end", "YYYY-MM-DD"]),
+        (["--start", "2024-02-05", "--end", "2024-02-01"], ["--start 2024-02-05 is after --end"]),
+        (["--start", "2030-01-01"], ["no stored rows", "widen --start/--end"]),
+        (["--output", "outputs"], ["--output outputs is an existing folder", "file path"]),
+        (["--output", "tabtune.yaml/p.parquet"], ["tabtune.yaml is a file, not a folder"]),
+    ],
+)
+def test_predict_options_are_checked_before_writing(ws: Path, capsys, argv, needles) -> None:
+    assert Path("outputs/predictions/bid.parquet").exists()
+    _refused(capsys, ws, ["predict", *argv], *needles)
+
+
+@pytest.mark.parametrize("flag", ["--brands", "--start", "--end"])
+def test_predict_input_refuses_store_row_options(ws: Path, capsys, flag: str) -> None:
+    path = _contexts_csv()
+    value = "b001" if flag == "--brands" else LAST
+    _refused(
+        capsys,
+        ws,
+        ["predict", "--input", path, flag, value, "--output", "p.parquet"],
+        flag,
+        "cannot be combined with --input",
+    )
+
+
+def test_predict_brands_and_iso_dates_choose_the_rows(ws: Path, capsys) -> None:
+    brand = CampaignStore("data/campaigns").brands()[0]
+    code, out = _run(
+        capsys,
+        "predict",
+        "--brands",
+        brand,
+        "--start",
+        LAST,
+        "--end",
+        LAST,
+        "--output",
+        "p.parquet",
+    )
+    assert code == EXIT_OK, out
+    preds = pd.read_parquet("p.parquet")
+    assert set(preds["brand_id"]) == {brand}
+    assert set(pd.to_datetime(preds["date"]).dt.date.astype(str)) == {LAST}
