@@ -40,6 +40,7 @@ from tabtune.pipeline import (
     store_for,
 )
 from tabtune.registry import ModelRef, ModelRegistry, format_registry_table
+from tabtune.tasks.common import as_timestamp
 
 __all__ = [
     "FinetuneRun",
@@ -252,17 +253,31 @@ def cmd_finetune(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_predict(args: argparse.Namespace, cfg: Config) -> int:
-    """``tabtune predict``: predict a task for a file or the store and write Parquet."""
+    """``tabtune predict``: predict a task for a file or the store and write Parquet.
+
+    Every option is checked before anything is predicted or written: ``--input`` with
+    ``--brands``/``--start``/``--end`` (which choose rows of the store, not of a file), unknown
+    brands, non-ISO or reversed dates, no stored rows to predict, and an ``--output`` that is a
+    folder (or under a file) are refused.
+    """
     task = tasks_of(args, cfg)[0]
+    out = _predict_output(args.output, cfg, task)
     if args.input:
+        store_only = [f"--{name}" for name in ("brands", "start", "end") if getattr(args, name)]
+        if store_only:
+            raise TabTuneInputError(
+                f"predict --input {args.input} predicts every row of the file; "
+                f"{', '.join(store_only)} {'chooses' if len(store_only) == 1 else 'choose'} rows "
+                "of the store and cannot be combined with --input: filter the file instead, or drop --input to predict the store's rows; "
+                "nothing was written"
+            )
         # Prediction needs the row key and the model's features, not the measures: a file of
         # contexts is enough; a feature the model lacks is named by predict_rows.
         rows, summary = prepare_exports([args.input], cfg.data, require_measures=False)
         print_notes(summary)
     else:
-        rows = store_for(cfg).read(brands=split_brands(args.brands), start=args.start, end=args.end)
+        rows = _stored_rows(cfg, args.brands, args.start, args.end)
     preds = predict_rows(cfg, task, rows)
-    out = Path(args.output) if args.output else cfg.outputs_dir / "predictions" / f"{task}.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_parquet(preds, out)
     summary = preds.groupby("brand_id")["prediction"].agg(["size", "mean"]).head(20)
@@ -270,6 +285,64 @@ def cmd_predict(args: argparse.Namespace, cfg: Config) -> int:
     con.print(pd.DataFrame(summary).to_string())
     con.print(f"{len(preds):,} predictions written to {out}")
     return EXIT_OK
+
+
+def _predict_output(value: str | None, cfg: Config, task: str) -> Path:
+    """The Parquet file ``predict`` writes: ``--output``, else
+    ``<outputs_dir>/predictions/<task>.parquet``.
+
+    Raises
+    ------
+    TabTuneInputError
+        The path is an existing folder, or a folder above it is a file.
+    """
+    out = Path(value) if value else cfg.outputs_dir / "predictions" / f"{task}.parquet"
+    what = f"--output {value}" if value else f"the predictions file {out} (outputs_dir)"
+    if out.is_dir():
+        raise TabTuneInputError(
+            f"{what} is an existing folder; predict writes one Parquet file: pass a file "
+            f"path, e.g. --output {out / f'{task}.parquet'}; nothing was written"
+        )
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise TabTuneInputError(
+                f"{what}: {parent} is a file, not a folder; pass an --output in a folder "
+                "(or a new one); nothing was written"
+            )
+    return out
+
+
+def _stored_rows(cfg: Config, brands: str | None, start: Any, end: Any) -> pd.DataFrame:
+    """The store's rows ``predict`` scores: ``--brands`` (checked against the store) between
+    ``--start`` and ``--end`` (ISO dates, inclusive).
+
+    Raises
+    ------
+    TabTuneInputError
+        Unknown brands, an empty store, a date that is not ISO, ``--start`` after ``--end``,
+        or no stored rows in the choice.
+    """
+    store = store_for(cfg)
+    known = select_brands(store, brands)  # an empty store and unknown brands are named
+    chosen = known if split_brands(brands) else None
+    first = None if start is None else as_timestamp(start, "--start")
+    last = None if end is None else as_timestamp(end, "--end")
+    if first is not None and last is not None and first > last:
+        raise TabTuneInputError(
+            f"--start {first.date()} is after --end {last.date()}: pass --start on or before "
+            "--end; nothing was written"
+        )
+    rows = store.read(brands=chosen, start=first, end=last)
+    if len(rows) == 0:
+        lo, hi = store.date_range()
+        raise TabTuneInputError(
+            f"no stored rows for {'brands ' + ', '.join(chosen) if chosen else 'any brand'} "
+            f"between {first.date() if first is not None else 'the start'} and "
+            f"{last.date() if last is not None else 'the end'} (the store holds "
+            f"{pd.Timestamp(lo).date()} .. {pd.Timestamp(hi).date()}): widen --start/--end; "
+            "nothing was written"
+        )
+    return rows
 
 
 def _no_model(reg: ModelRegistry, task: str, brand: str | None) -> str:

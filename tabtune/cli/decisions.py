@@ -26,35 +26,100 @@ from tabtune.cli.console import console
 from tabtune.cli.exit_codes import EXIT_OK
 from tabtune.cli.tables import console_table
 from tabtune.config import Config, TaskConfig, builtin_task_spec
+from tabtune.data.limits import MAX_FUTURE_DAYS_ENV, latest_allowed_date
 from tabtune.data.store import CampaignStore, atomic_write_parquet
 from tabtune.errors import TabTuneInputError
 from tabtune.features import GROUP_COLUMN, REFERENCE_BID_ROWS, TIME_COLUMN
 from tabtune.pipeline import model_for_brand, pretrain, registry_for, store_for
 from tabtune.refresh import next_day_contexts
 from tabtune.refresh.decisions import NO_BIDS_NOTE, decision_contexts
+from tabtune.tasks.allocation import channel_bounds
 from tabtune.tasks.bid import BidRecommender, as_timestamp, plot_biggest_contexts
-from tabtune.tasks.budget import budget_planner, load_pooled_response
+from tabtune.tasks.budget import BudgetPlanner, budget_planner, load_pooled_response
 from tabtune.tasks.response import HillResponse
 
 __all__ = [
+    "BIDS_STALE_DAYS",
     "cmd_bids",
     "cmd_budget",
+    "check_decision_date",
     "decision_date",
     "pretrain_global_if_missing",
     "run_bids",
     "run_bids_cli",
     "run_budget",
     "run_budget_cli",
+    "stale_note",
     "write_brand_output",
 ]
+
+#: ``bids`` notes a brand whose last stored day is more than this many days before the day
+#: decided for (the window its reference bids come from); ``budget`` uses
+#: ``budget.lookback_days``.
+BIDS_STALE_DAYS = 28
 
 
 # ---------------------------------------------------------------------------- shared
 def decision_date(store: CampaignStore, date: Any) -> pd.Timestamp:
-    """The day decided for: ``date`` when given, else the day after the store's last date."""
+    """The day decided for: ``date`` when given (checked by :func:`check_decision_date`),
+    else the day after the store's last date."""
     if date is not None:
-        return as_timestamp(date, "--date")
+        day = as_timestamp(date, "--date")
+        check_decision_date(store, day)
+        return day
     return pd.Timestamp(store.date_range()[1]).normalize() + pd.Timedelta(days=1)
+
+
+def check_decision_date(store: CampaignStore, day: pd.Timestamp) -> None:
+    """Refuse a ``--date`` after today plus ``TABTUNE_MAX_FUTURE_DAYS``
+    (:func:`~tabtune.data.limits.latest_allowed_date`, the rule ``refresh --date`` follows):
+    a typo such as 2099 would otherwise write decisions for that day from old rows.
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the date, the limit and the fix.
+    """
+    latest = latest_allowed_date(store.max_future_days)
+    if day.date() > latest:
+        raise TabTuneInputError(
+            f"--date {day.date()} is after {latest.isoformat()}, the last day a decision may "
+            f"be for (today plus {MAX_FUTURE_DAYS_ENV}): pass a --date up to {latest.isoformat()}, "
+            "or leave --date out to decide for the day after the store's last day; "
+            "nothing was written"
+        )
+
+
+def stale_note(
+    brand: str, last: pd.Timestamp, day: pd.Timestamp, limit: int, rule: str
+) -> str | None:
+    """A note when ``brand``'s last stored day is more than ``limit`` days before ``day``.
+
+    Parameters
+    ----------
+    brand : str
+    last : Timestamp
+        The brand's last stored day used for the decision.
+    day : Timestamp
+        The day decided for.
+    limit : int
+        Days the decision's rows may be old before the note is given.
+    rule : str
+        Where ``limit`` comes from, e.g. ``"budget.lookback_days"``.
+
+    Returns
+    -------
+    str or None
+        None when the rows are recent enough.
+    """
+    gap = int((day.normalize() - last.normalize()).days)
+    if gap <= limit:
+        return None
+    return (
+        f"{brand}: stale rows: its last stored day is {last.date()}, {gap} days before "
+        f"{day.date()} (more than {limit}, {rule}); these decisions come from rows that old. "
+        "Load newer rows (tabtune load) or pass an earlier --date"
+    )
 
 
 def write_brand_output(frame: pd.DataFrame, root: Path, brand: str) -> Path:
@@ -216,11 +281,13 @@ def run_bids(
     plot_root = Path(cfg.outputs_dir) / str(day.date()) / "plots"
     target = target_roas if target_roas is not None else cfg.bids.target_roas
     summary: list[tuple[str, ...]] = []
-    plot_lines: list[str] = []
     notes: list[str] = []
     references: set[str] = set()
-    for brand in chosen:
+    decided: list[tuple[str, BidRecommender, pd.DataFrame, pd.DataFrame, pd.DataFrame]] = []
+    for brand in chosen:  # every brand is decided before anything is written
         contexts, recent, last = _bid_contexts(store, brand, day)
+        stale = stale_note(brand, last, day, BIDS_STALE_DAYS, "the bids' reference window")
+        notes.extend([stale] if stale else [])
         if len(contexts) == 0:
             summary.append(
                 (brand, "0", "-", "-", "-", "-", f"no rows with a bid or clicks on {last.date()}")
@@ -231,12 +298,15 @@ def run_bids(
             est, config=cfg, model_id=model_id, source=_source(model_id)
         )
         recs = rec.recommend(contexts, target_roas=target, history=recent)
-        write_brand_output(recs, out_root, brand)
-        if plots:
-            plot_lines.append(_bid_plot(rec, contexts, recs, recent, plot_root, brand, target))
+        decided.append((brand, rec, contexts, recs, recent))
         summary.append(_bid_row(brand, recs, model_id))
         references.update(recs["reference"].astype(str))
         notes.extend(_bid_notes(brand, recs))
+    plot_lines: list[str] = []
+    for brand, rec, contexts, recs, recent in decided:
+        write_brand_output(recs, out_root, brand)
+        if plots:
+            plot_lines.append(_bid_plot(rec, contexts, recs, recent, plot_root, brand, target))
     _print_bids(con, day, target, out_root, summary, references, [*notes, *plot_lines])
     return EXIT_OK
 
@@ -303,7 +373,7 @@ def _budget_plan(
     day: pd.Timestamp,
     total: float | None,
     response: HillResponse | None = None,
-) -> tuple[pd.DataFrame | None, str, str | None]:
+) -> tuple[pd.DataFrame | None, str, list[str]]:
     """One brand's plan for ``day``, built by :func:`~tabtune.tasks.budget.budget_planner`.
 
     The brand's champion (or the global model) and ``response`` (the pooled Hill response
@@ -312,25 +382,81 @@ def _budget_plan(
 
     Returns
     -------
-    (plan, model_id, note)
-        The plan, or None and why the brand is skipped.
+    (plan, model_id, notes)
+        The plan, or None when the brand is skipped; the notes say why, and whether the
+        brand's rows are stale (:func:`stale_note`).
+
+    Raises
+    ------
+    TabTuneInputError
+        ``total`` is given and does not fit the brand's bounds (:func:`_check_total`).
     """
     lookback = cfg.budget.lookback_days
     end = min(pd.Timestamp(store.date_range(brand)[1]).normalize(), day - pd.Timedelta(days=1))
+    stale = stale_note(brand, end, day, lookback, "budget.lookback_days")
+    notes = [stale] if stale else []
     rows = store.read(brands=[brand], end=end)
     recent = pd.to_datetime(rows[TIME_COLUMN]) >= end - pd.Timedelta(days=lookback - 1)
     if len(rows) == 0 or not recent.any():
-        return None, "", f"{brand}: no rows in the {lookback} days up to {end.date()}; skipped"
+        return None, "", [f"{brand}: no rows in the {lookback} days up to {end.date()}; skipped"]
     model_id, est = model_for_brand(cfg, "budget", brand)
     planner = budget_planner(
         cfg, rows, model=est, model_id=model_id, source=_source(model_id), response=response
     )
+    if total is not None:
+        _check_total(cfg, planner, brand, day, total)
     try:
-        return planner.plan(total, day, brand=brand), model_id, None
+        return planner.plan(total, day, brand=brand), model_id, notes
     except TabTuneInputError as exc:
-        if total is not None:  # the user's --total does not fit this brand's bounds
+        if total is not None:  # the user's --total cannot be planned for this brand
             raise TabTuneInputError(f"brand {brand!r}: {exc}") from None
-        return None, model_id, f"{brand}: {exc}; skipped"
+        return None, model_id, [*notes, f"{brand}: {exc}; skipped"]
+
+
+def _check_total(
+    cfg: Config, planner: BudgetPlanner, brand: str, day: pd.Timestamp, total: float
+) -> None:
+    """Refuse a ``--total`` outside the sums of the brand's channel bounds, with the fix.
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the brand, the bounds' sum against the total, and the ``--total`` that fits.
+    """
+    recent = planner.recent_spend(brand, day)
+    if len(recent) == 0:
+        return  # no bounds to check: the planner says why
+    rho = cfg.budget.relative_bounds
+    _, lower, upper = channel_bounds(recent, None, rho)
+    lo, hi = float(lower.sum()), float(upper.sum())
+    tol = 1e-9 * max(1.0, hi)
+    if total < lo - tol:
+        raise TabTuneInputError(
+            f"brand {brand!r}: --total {total:,.2f} is below {lo:,.2f}, the sum of its "
+            f"channels' lower bounds (recent spend -{100 * rho:g}%, budget.relative_bounds): "
+            f"raise --total to at least {math.ceil(lo * 100) / 100:.2f}"
+        )
+    if total > hi + tol:
+        raise TabTuneInputError(
+            f"brand {brand!r}: --total {total:,.2f} is above {hi:,.2f}, the sum of its "
+            f"channels' upper bounds (recent spend +{100 * rho:g}%, budget.relative_bounds): "
+            f"lower --total to at most {math.floor(hi * 100) / 100:.2f}"
+        )
+
+
+def _total_refusal(total: float, refused: dict[str, str], chosen: list[str], rho: float) -> str:
+    """Why ``budget --total`` planned nothing: each refused brand, and the ways out."""
+    others = [b for b in chosen if b not in refused]
+    lines = [
+        f"budget --total {total:,.2f}: {len(refused)} of {len(chosen)} brand(s) cannot be "
+        "planned with that total; nothing was written:",
+        *(f"  {reason}" for reason in refused.values()),
+        f"Or widen budget.relative_bounds (now {rho:g}: each channel may move that share of "
+        "its recent spend)"
+        + (f", or plan the other brands with --brands {','.join(others)}" if others else "")
+        + ".",
+    ]
+    return "\n".join(lines)
 
 
 def run_budget(
@@ -338,7 +464,8 @@ def run_budget(
 ) -> int:
     """Plan each brand's day with its champion ``budget`` model, write the plans, print a table.
 
-    Writes ``<outputs_dir>/<date>/budgets/brand_id=<id>/part-0.parquet``.
+    Writes ``<outputs_dir>/<date>/budgets/brand_id=<id>/part-0.parquet``, once every brand is
+    planned: when ``total`` does not fit some brand, nothing is written.
 
     Parameters
     ----------
@@ -358,32 +485,61 @@ def run_budget(
     Raises
     ------
     TabTuneInputError
-        Unknown brands, an empty store, a bad date or total.
+        Unknown brands, an empty store, a bad date or total, or a total outside some brand's
+        bounds (each such brand named, with the fixes).
     """
     con, store, chosen, day, cfg = _decision_setup(cfg, "budget", brands, date, ("--total", total))
     gref = registry_for(cfg).resolve("budget")
     response = load_pooled_response(None if gref is None else gref.path)
     out_root = Path(cfg.outputs_dir) / str(day.date()) / "budgets"
     summary, channels, notes = [], [], []
-    for brand in chosen:
-        plan, model_id, note = _budget_plan(cfg, store, brand, day, total, response)
-        if plan is None:
-            notes.append(note)
+    plans: dict[str, pd.DataFrame] = {}
+    refused: dict[str, str] = {}
+    for brand in chosen:  # every brand is planned before anything is written
+        try:
+            plan, model_id, brand_notes = _budget_plan(cfg, store, brand, day, total, response)
+        except TabTuneInputError as exc:
+            if total is None:
+                raise
+            refused[brand] = str(exc)
             continue
-        write_brand_output(plan, out_root, brand)
-        a = plan.attrs
-        summary.append(
-            (
-                brand,
-                str(len(plan)),
-                f"{a['total']:,.2f}",
-                f"{a['predicted_revenue']:,.2f}",
-                f"{a['predicted_uplift']:+,.2f} ({a['uplift_pct']:+.1f}%)",
-                model_id,
-            )
-        )
+        notes.extend(brand_notes)
+        if plan is None:
+            continue
+        plans[brand] = plan
+        summary.append(_plan_row(brand, plan, model_id))
         channels.extend(_plan_channel_rows(brand, plan))
         notes.extend(_plan_notes(cfg, brand, plan))
+    if refused and total is not None:
+        raise TabTuneInputError(_total_refusal(total, refused, chosen, cfg.budget.relative_bounds))
+    for brand, plan in plans.items():
+        write_brand_output(plan, out_root, brand)
+    _print_budget(con, day, out_root, summary, channels, notes)
+    return EXIT_OK
+
+
+def _plan_row(brand: str, plan: pd.DataFrame, model_id: str) -> tuple[str, ...]:
+    """One brand's line of the budget table."""
+    a = plan.attrs
+    return (
+        brand,
+        str(len(plan)),
+        f"{a['total']:,.2f}",
+        f"{a['predicted_revenue']:,.2f}",
+        f"{a['predicted_uplift']:+,.2f} ({a['uplift_pct']:+.1f}%)",
+        model_id,
+    )
+
+
+def _print_budget(
+    con: Console,
+    day: pd.Timestamp,
+    out_root: Path,
+    summary: list[tuple[str, ...]],
+    channels: list[tuple[str, ...]],
+    notes: list[str],
+) -> None:
+    """Print the tables and notes of :func:`run_budget`."""
     con.print(
         console_table(
             f"budget plans for {day.date()} -> {out_root}",
@@ -402,7 +558,6 @@ def run_budget(
         )
     for line in notes:
         con.print(line, markup=False)
-    return EXIT_OK
 
 
 def _plan_channel_rows(brand: str, plan: pd.DataFrame) -> list[tuple[str, ...]]:

@@ -1,0 +1,207 @@
+"""``bids``, ``budget`` and ``predict`` at the command line: options checked before anything
+is written, all-or-nothing decisions, and notes on stale rows.
+
+Each case runs ``tabtune`` in-process on a copy of one small workspace (simulated store,
+pretrained global models, one run of each command) and checks the exit code, the message and
+that a refused command changed no file (:func:`~tests.test_hardening.digest_tree`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from tabtune.data.store import CampaignStore
+from tabtune.errors import TabTuneInputError
+from tabtune.tasks.bid import BidRecommender
+from tests.conftest import write_small_config
+from tests.test_hardening import digest_tree
+
+LAST = "2024-02-09"  # the store's last day: 40 simulated days from 2024-01-01
+NEXT = "2024-02-10"  # the day decided for by default
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(["--config", "tabtune.yaml", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 simulated brands over 40 days, with bids, budgets and predictions already written."""
+    root = tmp_path_factory.mktemp("decisions")
+    write_small_config(root, synth={"n_brands": 3, "n_days": 40, "seed": 3})
+    old = Path.cwd()
+    os.chdir(root)
+    try:
+        for argv in (["synth"], ["bids"], ["budget"], ["predict"]):
+            assert main(["--config", "tabtune.yaml", *argv]) == EXIT_OK, argv
+    finally:
+        os.chdir(old)
+    return root
+
+
+@pytest.fixture
+def ws(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh copy of the template workspace; the test runs inside it."""
+    root = tmp_path / "ws"
+    shutil.copytree(template, root)
+    monkeypatch.chdir(root)
+    return root
+
+
+def _refused(capsys: pytest.CaptureFixture[str], ws: Path, argv: list[str], *needles: str) -> str:
+    """Run, expect exit 2 with every needle in the output, and an unchanged workspace."""
+    before = digest_tree(ws)
+    code, out = _run(capsys, *argv)
+    assert code == EXIT_BAD_INPUT, out
+    assert "Traceback" not in out
+    for needle in needles:
+        assert needle in out, (needle, out)
+    assert digest_tree(ws) == before
+    return out
+
+
+# ---------------------------------------------------------------------------- budget --total
+def test_budget_total_that_misfits_a_later_brand_writes_no_plan(ws: Path, capsys) -> None:
+    plans = pd.read_parquet(Path("outputs") / NEXT / "budgets")
+    first = CampaignStore("data/campaigns").brands()[0]
+    mine = plans[plans["brand_id"] == first]
+    total = 1.01 * float(mine["spend"].sum())  # fits the first brand, changes its plan
+    sums = plans.groupby("brand_id")[["lower", "upper"]].sum()
+    misfit = sums[(sums["lower"] > total) | (sums["upper"] < total)].index.tolist()
+    assert misfit, f"setup: every brand fits {total}"
+    out = _refused(
+        capsys,
+        ws,
+        ["budget", f"--total={total:.2f}"],
+        f"brand {misfit[0]!r}",
+        "--total to at ",
+        "budget.relative_bounds",
+        "--brands",
+        "nothing was written",
+    )
+    assert "the sum of its channels'" in out
+
+
+def test_budget_total_for_the_brands_it_fits_is_planned(ws: Path, capsys) -> None:
+    plans = pd.read_parquet(Path("outputs") / NEXT / "budgets")
+    first = CampaignStore("data/campaigns").brands()[0]
+    total = 1.01 * float(plans.loc[plans["brand_id"] == first, "spend"].sum())
+    code, out = _run(capsys, "budget", f"--total={total:.2f}", "--brands", first)
+    assert code == EXIT_OK, out
+    plan = pd.read_parquet(Path("outputs") / NEXT / "budgets" / f"brand_id={first}")
+    assert plan["spend"].sum() == pytest.approx(round(total, 2), rel=1e-6)
+
+
+def test_bids_write_nothing_when_a_later_brand_fails(ws: Path, capsys, monkeypatch) -> None:
+    real = BidRecommender.recommend
+    last = CampaignStore("data/campaigns").brands()[-1]
+
+    def failing(self, contexts, *args, **kwargs):
+        if (contexts["brand_id"] == last).any():
+            raise TabTuneInputError(f"brand {last!r}: refused for the test")
+        return real(self, contexts, *args, **kwargs)
+
+    monkeypatch.setattr(BidRecommender, "recommend", failing)
+    _refused(capsys, ws, ["bids", "--target-roas", "2.5"], "refused for the test")
+
+
+# ---------------------------------------------------------------------------- --date
+@pytest.mark.parametrize("command", ["bids", "budget"])
+def test_a_decision_date_far_in_the_future_is_refused(ws: Path, capsys, command: str) -> None:
+    _refused(
+        capsys,
+        ws,
+        [command, "--date", "2099-01-01"],
+        "--date 2099-01-01",
+        "TABTUNE_MAX_FUTURE_DAYS",
+        "leave --date out",
+    )
+
+
+@pytest.mark.parametrize("command", ["bids", "budget"])
+def test_a_non_iso_decision_date_is_refused(ws: Path, capsys, command: str) -> None:
+    _refused(capsys, ws, [command, "--date", "02/10/2024"], "--date", "YYYY-MM-DD")
+
+
+@pytest.mark.parametrize(("command", "rule"), [("bids", "28"), ("budget", "budget.lookback_days")])
+def test_decisions_from_stale_rows_are_noted_per_brand(
+    ws: Path, capsys, command: str, rule: str
+) -> None:
+    code, out = _run(capsys, command, "--date", "2024-04-01")
+    assert code == EXIT_OK, out
+    flat = " ".join(out.split())
+    for brand in CampaignStore("data/campaigns").brands():
+        assert f"{brand}: stale rows: its last stored day is {LAST}" in flat, flat
+    assert rule in flat
+
+
+@pytest.mark.parametrize("command", ["bids", "budget"])
+def test_decisions_for_the_next_day_have_no_stale_note(ws: Path, capsys, command: str) -> None:
+    code, out = _run(capsys, command)
+    assert code == EXIT_OK, out
+    assert "stale rows" not in out
+
+
+# ---------------------------------------------------------------------------- predict
+def _contexts_csv() -> str:
+    rows = CampaignStore("data/campaigns").read(start=LAST)
+    rows.to_csv("contexts.csv", index=False)
+    return "contexts.csv"
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["--brands", "zzz"], ["unknown brand", "zzz"]),
+        (["--start", "01/02/2024"], ["--start", "YYYY-MM-DD"]),
+        (["--end", "2024/02/01x"], ["--end", "YYYY-MM-DD"]),
+        (["--start", "2024-02-05", "--end", "2024-02-01"], ["--start 2024-02-05 is after --end"]),
+        (["--start", "2030-01-01"], ["no stored rows", "widen --start/--end"]),
+        (["--output", "outputs"], ["--output outputs is an existing folder", "file path"]),
+        (["--output", "tabtune.yaml/p.parquet"], ["tabtune.yaml is a file, not a folder"]),
+    ],
+)
+def test_predict_options_are_checked_before_writing(ws: Path, capsys, argv, needles) -> None:
+    assert Path("outputs/predictions/bid.parquet").exists()
+    _refused(capsys, ws, ["predict", *argv], *needles)
+
+
+@pytest.mark.parametrize("flag", ["--brands", "--start", "--end"])
+def test_predict_input_refuses_store_row_options(ws: Path, capsys, flag: str) -> None:
+    path = _contexts_csv()
+    value = "b001" if flag == "--brands" else LAST
+    _refused(
+        capsys,
+        ws,
+        ["predict", "--input", path, flag, value, "--output", "p.parquet"],
+        flag,
+        "cannot be combined with --input",
+    )
+
+
+def test_predict_brands_and_iso_dates_choose_the_rows(ws: Path, capsys) -> None:
+    brand = CampaignStore("data/campaigns").brands()[0]
+    code, out = _run(
+        capsys,
+        "predict",
+        "--brands",
+        brand,
+        "--start",
+        LAST,
+        "--end",
+        LAST,
+        "--output",
+        "p.parquet",
+    )
+    assert code == EXIT_OK, out
+    preds = pd.read_parquet("p.parquet")
+    assert set(preds["brand_id"]) == {brand}
+    assert set(pd.to_datetime(preds["date"]).dt.date.astype(str)) == {LAST}
