@@ -362,3 +362,34 @@ def test_ids_stored_before_read_as_they_were_written(config: Path) -> None:
     assert store.brands() == ["7.0", "Cafe\u0301"]
     rows = validate_campaigns(store.read())
     assert set(rows["brand_id"]) == {"7.0", "Cafe\u0301"}
+
+
+def _skipping(config: Path) -> None:
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["invalid_rows"] = "skip"
+    config.write_text(yaml.safe_dump(cfg))
+
+
+def test_a_brand_whose_every_row_is_skipped_is_named(config: Path, capsys) -> None:
+    acme = _rows("acme", "2024-01-01", 4).assign(Cost="$1,234.00")  # a currency, a separator
+    pd.concat([acme, _rows("globex", "2024-01-01", 4)]).to_csv("a.csv", index=False)
+    _skipping(config)
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv", "--dry-run")
+    assert code == EXIT_OK, out
+    out = " ".join(out.split())
+    assert "every row of brand(s) acme (4 row(s)) is skipped" in out
+    assert "skipped 4 row(s)" in out and "column 'spend' must be a number" in out
+
+
+def test_every_row_skipped_does_not_suggest_skip_again(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    _rows("acme", "2024-01-01", 4).assign(Cost="$1,234.00").to_csv("a.csv", index=False)
+    _skipping(config)
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
+    assert code == EXIT_BAD_INPUT, out
+    out = " ".join(out.split())
+    assert "every row breaks a rule below" in out and "nothing was written" in out
+    assert "data.invalid_rows: skip to leave them out" not in out
+    assert "currency symbol or thousands separator" in out and "data.scale" in out
+    assert not (tmp_path / "store").exists()

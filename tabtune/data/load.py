@@ -215,7 +215,20 @@ def config_key(
     if column == "date" and rule == schema.RULE_NOT_DATE:
         return "data.date_format (e.g. '%d-%m-%Y') or data.date_parts"
     where = f" (export column {data.columns[column]!r})" if column in data.columns else ""
+    if data.invalid_rows == "skip":  # already skipping: every row broke a rule
+        return _fix_values(column, rule, where)
     return f"the export's rows{where}, or data.invalid_rows: skip to leave them out"
+
+
+def _fix_values(column: str, rule: str, where: str) -> str:
+    """The fix for values that ``invalid_rows: skip`` cannot help with (every row is bad)."""
+    if rule == schema.RULE_NOT_NUMBER:
+        return (
+            f"the export's values of {column!r}{where}: plain numbers such as 1234.5, without a "
+            "currency symbol or thousands separator (data.scale only converts units, such as "
+            "micros)"
+        )
+    return f"the export's values of {column!r}{where}"
 
 
 def _problems(
@@ -243,9 +256,13 @@ def _problems(
     return found
 
 
-def _refusal(source: str, found: list) -> ContractError:
+def _refusal(source: str, found: list, *, every_row: bool = False) -> ContractError:
     count = len(found)
     lines = [f"{source}: {count} problem{'' if count == 1 else 's'}; nothing was written"]
+    if every_row:
+        lines[0] += (
+            " (every row breaks a rule below, so data.invalid_rows: skip leaves none to load)"
+        )
     for violation, _, key in found:
         first, *rest = violation.describe().splitlines()
         lines.append(f"  - {first}")
@@ -287,13 +304,14 @@ def _prepare(
     if found and (data.invalid_rows == "reject" or not skippable):
         raise _refusal(source, found)
     skipped = [SkippedRows(source, v.column, v.rule, int(m.sum()), k) for v, m, k in found]
+    notes = []
     if found:
         bad = np.logical_or.reduce([m for _, m, _ in found])
+        if bad.all():
+            raise _refusal(source, found, every_row=True)
+        notes.extend(_vanished_brands(frame, bad, path.name))
         frame = frame.loc[~bad].reset_index(drop=True)
-        if frame.empty:
-            raise _refusal(source, found)
     keep = [c for c in frame.columns if c in CONTRACT_COLUMNS or c in data.extra_columns]
-    notes = []
     ignored = [c for c in frame.columns if c not in keep]
     if ignored:
         notes.append(
@@ -316,6 +334,24 @@ def _prepare(
         if data.conversions_above_clicks == "clip":
             rows["conversions"] = np.minimum(rows["conversions"], rows["clicks"])
     return rows, len(raw), skipped, notes
+
+
+def _vanished_brands(frame: pd.DataFrame, bad: np.ndarray, name: str) -> list[str]:
+    """A note naming the brands of which every row is skipped (none of their rows is loaded)."""
+    if "brand_id" not in frame.columns or isinstance(frame["brand_id"], pd.DataFrame):
+        return []
+    ids = frame["brand_id"]
+    kept = set(ids[~bad].dropna())
+    gone = ids[bad].dropna()
+    counts = gone[~gone.isin(kept)].astype(str).value_counts().sort_index()
+    if counts.empty:
+        return []
+    shown = [f"{brand} ({n:,} row(s))" for brand, n in counts.iloc[:MAX_EXAMPLES].items()]
+    more = f" and {len(counts) - len(shown)} more" if len(counts) > len(shown) else ""
+    return [
+        f"{name}: every row of brand(s) {', '.join(shown)}{more} is skipped, so none of their "
+        "rows is loaded; the skipped rows below say which rule they break"
+    ]
 
 
 def _already_stored(store: CampaignStore, rows: pd.DataFrame) -> np.ndarray:
