@@ -393,3 +393,32 @@ def test_every_row_skipped_does_not_suggest_skip_again(
     assert "data.invalid_rows: skip to leave them out" not in out
     assert "currency symbol or thousands separator" in out and "data.scale" in out
     assert not (tmp_path / "store").exists()
+
+
+def test_a_brand_spelled_in_another_case_is_refused(config: Path, tmp_path: Path, capsys) -> None:
+    _rows("acme", "2024-01-01", 3).to_csv("a.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "a.csv")[0] == EXIT_OK
+    before = _snapshot(tmp_path / "store")
+    _rows("ACME", "2024-01-04", 3).to_csv("b.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "b.csv")
+    assert code == EXIT_BAD_INPUT, out
+    out = " ".join(out.split())
+    assert "column 'brand_id'" in out and "'ACME' vs 'acme'" in out
+    assert "only in case" in out and "nothing was written" in out and "fix:" in out
+    assert _snapshot(tmp_path / "store") == before
+    # two spellings within one load are refused as well
+    _rows("Globex", "2024-01-01", 3).to_csv("c.csv", index=False)
+    _rows("globex", "2024-01-04", 3).to_csv("d.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "c.csv", "d.csv", "--dry-run")
+    assert code == EXIT_BAD_INPUT and "'Globex' vs 'globex'" in out
+
+
+def test_a_channel_spelled_in_another_case_is_noted(config: Path, capsys) -> None:
+    _rows("acme", "2024-01-01", 3).to_csv("a.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "a.csv")[0] == EXIT_OK
+    _rows("globex", "2024-01-01", 3, ("Search",)).to_csv("b.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "b.csv", "--dry-run")
+    assert code == EXIT_OK, out
+    out = " ".join(out.split())
+    assert "1 channel(s) differ from a stored or loaded one only in case" in out
+    assert "'Search' vs 'search'" in out

@@ -354,6 +354,64 @@ def _vanished_brands(frame: pd.DataFrame, bad: np.ndarray, name: str) -> list[st
     ]
 
 
+def _spellings(new: Sequence[str], known: Sequence[str]) -> list[list[str]]:
+    """Groups of ids that differ only in case or surrounding spaces, each with a spelling that
+    ``known`` lacks (spellings stored already are not raised again at each load)."""
+    groups: dict[str, set[str]] = {}
+    for value in {*map(str, new), *map(str, known)}:
+        groups.setdefault(value.strip().casefold(), set()).add(value)
+    fresh = set(map(str, new)) - set(map(str, known))
+    return [sorted(g) for _, g in sorted(groups.items()) if len(g) > 1 and g & fresh]
+
+
+def _shown_spellings(groups: list[list[str]]) -> str:
+    shown = "; ".join(" vs ".join(repr(v) for v in g) for g in groups[:MAX_EXAMPLES])
+    more = len(groups) - MAX_EXAMPLES
+    return shown + (f"; and {more} more" if more > 0 else "")
+
+
+def _near_duplicate_ids(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
+    """Refuse brand ids, and note channels, that differ from stored or loaded ones only in case
+    or surrounding spaces (``ACME`` beside ``acme``).
+
+    A brand id is refused: the store keeps a folder per brand, and on a case-insensitive file
+    system (macOS, Windows) ``brand_id=ACME`` and ``brand_id=acme`` are one folder, so the two
+    brands' rows would mix; and two brands spelled alike are almost always one brand. A channel
+    is noted: it is a value, not a folder, but the models take ``Search`` and ``search`` for two
+    channels.
+
+    Raises
+    ------
+    ContractError
+        Naming the brand ids and the fix.
+    """
+    stored = store.brands() if store.exists() else []
+    brands = _spellings(list(rows["brand_id"].unique()), stored)
+    if brands:
+        violation = Violation("brand_id", "must not differ from another only in case", len(brands))
+        raise ContractError(
+            f"column 'brand_id': {len(brands)} brand id(s) of the exports differ from a stored "
+            f"or loaded one only in case or surrounding spaces: {_shown_spellings(brands)}; "
+            "nothing was written\n  fix: spell each brand one way in the exports (as it is "
+            "stored); the store keeps a folder per brand id, and on a case-insensitive file "
+            "system (macOS, Windows) such folders are one folder",
+            [violation],
+        )
+    known: list[str] = []
+    if stored:
+        channels = store.dataset().to_table(columns=["channel"]).column("channel")
+        known = [str(v) for v in channels.unique().to_pylist() if v is not None]
+    found = _spellings(list(rows["channel"].unique()), known)
+    if not found:
+        return []
+    return [
+        f"{len(found)} channel(s) differ from a stored or loaded one only in case or surrounding "
+        f"spaces: {_shown_spellings(found)}; the models take them for different channels; if they "
+        "are one, spell it as stored in the exports before loading (--dry-run shows this note "
+        "and writes nothing)"
+    ]
+
+
 def _already_stored(store: CampaignStore, rows: pd.DataFrame) -> np.ndarray:
     """Rows whose key the store holds already (what append skips)."""
     return store.already_stored(rows)
@@ -527,6 +585,7 @@ def load_exports(
     summary.dry_run = dry_run
     store = CampaignStore(data.store)
     store.check_columns(rows)
+    summary.notes.extend(_near_duplicate_ids(store, rows))
     known = _already_stored(store, rows)
     summary.rows_already_stored = int(known.sum())
     if known.any():
