@@ -422,3 +422,24 @@ def test_a_channel_spelled_in_another_case_is_noted(config: Path, capsys) -> Non
     out = " ".join(out.split())
     assert "1 channel(s) differ from a stored or loaded one only in case" in out
     assert "'Search' vs 'search'" in out
+
+
+def test_a_missing_measure_is_never_fixed_with_a_constant(config: Path, capsys) -> None:
+    _rows("acme", "2024-01-01", 5).drop(columns="Cost").to_csv("a.csv", index=False)
+    cfg = yaml.safe_load(config.read_text())
+    del cfg["data"]["columns"]["spend"]
+    config.write_text(yaml.safe_dump(cfg))
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
+    assert code == EXIT_BAD_INPUT
+    out = " ".join(out.split())
+    assert "column 'spend': required column is missing" in out
+    assert "data.columns.spend" in out and "data.constants.spend" not in out
+
+
+def test_check_never_suggests_a_constant_bid(config: Path, capsys) -> None:
+    _rows("acme", "2024-01-01", 5).to_csv("a.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "a.csv")[0] == EXIT_OK
+    code, out = _run(capsys, "--config", str(config), "check")
+    assert code == EXIT_OK, out
+    out = " ".join(out.split())
+    assert "'bid'" in out and "data.constants.<name> for ['audience', 'device', 'vertical'])" in out

@@ -43,6 +43,7 @@ from tabtune.data.schema import (
     validate_campaigns,
 )
 from tabtune.data.store import CampaignStore
+from tabtune.data.store_check import MEASURE_COLUMNS
 from tabtune.data.transforms import RowProblem, apply_transforms
 from tabtune.errors import ContractError, TabTuneInputError
 from tabtune.progress import ProgressFactory, track
@@ -176,6 +177,8 @@ def _missing_column_key(column: str, data: DataConfig, present: Sequence[str]) -
         )
     shown = ", ".join(repr(c) for c in list(present)[:15]) + (", ..." if len(present) > 15 else "")
     listed = f"; the export's columns: {shown}" if len(present) else ""
+    if column in MEASURE_COLUMNS:  # one value on every row would pass for a real measure
+        return f"data.columns.{column} (the export's column for it; a per-row measure){listed}"
     return f"data.columns.{column} (the export's column for it) or data.constants.{column}{listed}"
 
 
