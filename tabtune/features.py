@@ -53,6 +53,14 @@ BID_CONTEXT = ("brand_id", "channel", "campaign_id", "audience", "device")
 #: How many earlier observations of a context make its reference bid.
 REFERENCE_BID_ROWS = 28
 _BID_FEATURES = ("reference_bid", "relative_bid")
+#: Derived features -> the input columns they are computed from (for messages).
+_SOURCES: dict[str, tuple[str, ...]] = {
+    **{name: ("bid",) for name in _BID_FEATURES},
+    "relative_spend": ("spend",),
+    "trailing_spend": ("spend",),
+    "trailing_revenue": ("revenue",),
+    "trailing_roas_ratio": ("spend", "revenue"),
+}
 
 
 @dataclass
@@ -128,10 +136,14 @@ def align_features(X: pd.DataFrame, model: object) -> pd.DataFrame:
     names = [str(c) for c in names]
     missing = [c for c in names if c not in X.columns]
     if missing:
+        sources = list(dict.fromkeys(c for f in missing for c in _SOURCES.get(f, (f,))))
+        derived = [f for f in missing if f in _SOURCES]
+        made = f" (tabtune derives {derived} from them)" if derived else ""
         raise TabTuneInputError(
             f"the model was trained with feature(s) {missing}, which these rows do not have; "
-            "map the column(s) in the config's `data.columns`, or retrain the model on data "
-            "without them"
+            f"the rows need the column(s) {sources}{made}: map them in the config's "
+            f"`data.columns` (e.g. `{sources[0]}: <your column>`), or retrain the model on "
+            "data without them"
         )
     return X if list(X.columns) == names else X[names]
 

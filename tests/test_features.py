@@ -199,3 +199,16 @@ def test_with_bid_features_takes_earlier_bids_from_history():
     assert len(known) == 1 and list(known.columns[: len(tomorrow.columns)]) == list(
         tomorrow.columns
     )
+
+
+def test_a_missing_derived_feature_names_the_column_it_comes_from() -> None:
+    from tabtune.features import align_features
+
+    class Model:
+        feature_names_in_ = np.array(["channel", "relative_bid", "trailing_roas_ratio"])
+
+    with pytest.raises(TabTuneInputError) as caught:
+        align_features(pd.DataFrame({"channel": ["search"]}), Model())
+    message = str(caught.value)
+    assert "the column(s) ['bid', 'spend', 'revenue']" in message
+    assert "`bid: <your column>`" in message

@@ -362,3 +362,84 @@ def test_ids_stored_before_read_as_they_were_written(config: Path) -> None:
     assert store.brands() == ["7.0", "Cafe\u0301"]
     rows = validate_campaigns(store.read())
     assert set(rows["brand_id"]) == {"7.0", "Cafe\u0301"}
+
+
+def _skipping(config: Path) -> None:
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["invalid_rows"] = "skip"
+    config.write_text(yaml.safe_dump(cfg))
+
+
+def test_a_brand_whose_every_row_is_skipped_is_named(config: Path, capsys) -> None:
+    acme = _rows("acme", "2024-01-01", 4).assign(Cost="$1,234.00")  # a currency, a separator
+    pd.concat([acme, _rows("globex", "2024-01-01", 4)]).to_csv("a.csv", index=False)
+    _skipping(config)
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv", "--dry-run")
+    assert code == EXIT_OK, out
+    out = " ".join(out.split())
+    assert "every row of brand(s) acme (4 row(s)) is skipped" in out
+    assert "skipped 4 row(s)" in out and "column 'spend' must be a number" in out
+
+
+def test_every_row_skipped_does_not_suggest_skip_again(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    _rows("acme", "2024-01-01", 4).assign(Cost="$1,234.00").to_csv("a.csv", index=False)
+    _skipping(config)
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
+    assert code == EXIT_BAD_INPUT, out
+    out = " ".join(out.split())
+    assert "every row breaks a rule below" in out and "nothing was written" in out
+    assert "data.invalid_rows: skip to leave them out" not in out
+    assert "currency symbol or thousands separator" in out and "data.scale" in out
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_brand_spelled_in_another_case_is_refused(config: Path, tmp_path: Path, capsys) -> None:
+    _rows("acme", "2024-01-01", 3).to_csv("a.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "a.csv")[0] == EXIT_OK
+    before = _snapshot(tmp_path / "store")
+    _rows("ACME", "2024-01-04", 3).to_csv("b.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "b.csv")
+    assert code == EXIT_BAD_INPUT, out
+    out = " ".join(out.split())
+    assert "column 'brand_id'" in out and "'ACME' vs 'acme'" in out
+    assert "only in case" in out and "nothing was written" in out and "fix:" in out
+    assert _snapshot(tmp_path / "store") == before
+    # two spellings within one load are refused as well
+    _rows("Globex", "2024-01-01", 3).to_csv("c.csv", index=False)
+    _rows("globex", "2024-01-04", 3).to_csv("d.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "c.csv", "d.csv", "--dry-run")
+    assert code == EXIT_BAD_INPUT and "'Globex' vs 'globex'" in out
+
+
+def test_a_channel_spelled_in_another_case_is_noted(config: Path, capsys) -> None:
+    _rows("acme", "2024-01-01", 3).to_csv("a.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "a.csv")[0] == EXIT_OK
+    _rows("globex", "2024-01-01", 3, ("Search",)).to_csv("b.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "b.csv", "--dry-run")
+    assert code == EXIT_OK, out
+    out = " ".join(out.split())
+    assert "1 channel(s) differ from a stored or loaded one only in case" in out
+    assert "'Search' vs 'search'" in out
+
+
+def test_a_missing_measure_is_never_fixed_with_a_constant(config: Path, capsys) -> None:
+    _rows("acme", "2024-01-01", 5).drop(columns="Cost").to_csv("a.csv", index=False)
+    cfg = yaml.safe_load(config.read_text())
+    del cfg["data"]["columns"]["spend"]
+    config.write_text(yaml.safe_dump(cfg))
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
+    assert code == EXIT_BAD_INPUT
+    out = " ".join(out.split())
+    assert "column 'spend': required column is missing" in out
+    assert "data.columns.spend" in out and "data.constants.spend" not in out
+
+
+def test_check_never_suggests_a_constant_bid(config: Path, capsys) -> None:
+    _rows("acme", "2024-01-01", 5).to_csv("a.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "a.csv")[0] == EXIT_OK
+    code, out = _run(capsys, "--config", str(config), "check")
+    assert code == EXIT_OK, out
+    out = " ".join(out.split())
+    assert "'bid'" in out and "data.constants.<name> for ['audience', 'device', 'vertical'])" in out

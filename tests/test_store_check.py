@@ -28,7 +28,7 @@ def test_an_append_with_other_columns_names_them_and_the_fix(tmp_path: Path) -> 
         store.append(_rows("2024-01-02", vertical="retail"), extra_columns=["vertical"])
     message = str(info.value)
     assert "not in the store ['vertical']" in message and "nothing was written" in message
-    assert "leave ['vertical'] out of the config" in message and "new data.store" in message
+    assert "leave ['vertical'] out" in message and "new data.store" in message
     assert sorted(p.name for p in (tmp_path / "s").rglob("*.parquet")) == files
     other = CampaignStore(tmp_path / "with_bids")
     other.append(_rows("2024-01-01", bid=0.5))
@@ -67,3 +67,15 @@ def test_a_dry_run_and_an_already_stored_load_refuse_new_columns_too(
         err = " ".join(capsys.readouterr().err.split())
         assert "not in the store ['vertical']" in err, err
     assert sorted(p.name for p in Path("store").rglob("*.parquet")) == files
+
+
+def test_column_fixes_name_data_drop_and_no_constant_for_a_measure() -> None:
+    stored = pa.schema([("spend", pa.float64()), ("bid", pa.float64()), ("channel", pa.string())])
+    new = pa.schema([("spend", pa.float64()), ("campaign_id", pa.string())])
+    with pytest.raises(ContractError) as caught:
+        reconcile_schema(new, stored, Path("s"))
+    message = str(caught.value)
+    assert "not in the store ['campaign_id']" in message and "data.drop" in message
+    assert "map ['channel'] (data.columns.<name>, or data.constants.<name>" in message
+    assert "map ['bid'] to the export's column" in message
+    assert "per-row measure cannot be a constant" in message

@@ -137,6 +137,30 @@ def test_a_date_not_in_the_format_is_refused_naming_the_key(tmp_path, capsys) ->
     assert not (tmp_path / "store").exists()
 
 
+@pytest.mark.parametrize("policy", ["reject", "skip"])
+def test_a_date_format_with_day_and_month_swapped_is_refused_naming_the_fit(
+    tmp_path, capsys, policy: str
+) -> None:
+    # day-first dates read with a month-first format: 30/08 and 31/08 fail, 01/09 and 02/09
+    # would be stored as January 9th and February 9th
+    frame = _facebook_like().assign(Date=["30-08-2023", "31-08-2023", "01-09-2023", "02-09-2023"])
+    data = {**FACEBOOK_DATA, "date_format": "%m-%d-%Y", "invalid_rows": policy}
+    code, out = _load(tmp_path, data, frame, capsys, "--dry-run")
+    assert code == EXIT_BAD_INPUT, out
+    assert "data.date_format" in out and "fails on 2 of 4 dated rows (50%)" in out
+    assert "fix: data.date_format: '%d-%m-%Y'" in out and "nothing was written" in out
+    assert "Traceback" not in out
+
+
+def test_a_right_date_format_with_a_bad_row_is_not_taken_for_a_swap(tmp_path, capsys) -> None:
+    # 30-08 does not read month-first, so the typo row is only skipped, not a sign of a swap
+    frame = _facebook_like().assign(Date=["30-08-2023", "31-08-2023", "01-09-2023", "09-31-2023"])
+    data = {**FACEBOOK_DATA, "invalid_rows": "skip"}
+    code, out = _load(tmp_path, data, frame, capsys)
+    assert code == EXIT_OK, out
+    assert "skipped 1 row(s)" in out and len(_stored(tmp_path)) == 3
+
+
 def test_date_from_month_names_and_a_configured_year(tmp_path, capsys) -> None:
     code, out = _load(tmp_path, DISPLAY_DATA, _display_export(), capsys)
     assert code == EXIT_OK, out

@@ -18,6 +18,7 @@ import pandas as pd
 
 from tabtune.config import BUILTIN_TASKS, builtin_task
 from tabtune.data.store import CampaignStore
+from tabtune.data.store_check import MEASURE_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not the reverse
     from tabtune.config import Config, TaskConfig
@@ -119,8 +120,10 @@ def _task_problems(support: TaskSupport, path_of: dict[str, str]) -> list[Proble
         f"task {support.task!r}: the store has no column(s) {columns} for "
         f"{', '.join(support.missing)}" + ("" if support.runs else " (the task cannot run)")
     )
+    shared = [c for c in columns if c not in MEASURE_COLUMNS]  # a measure is per row
+    constant = f", or data.constants.<name> for {shared}" if shared else ""
     fix = (
-        f"map an export column to each (data.columns.<name>, or data.constants.<name>) and "
+        f"map an export column to each (data.columns.<name>{constant}) and "
         "load every export again into a new store (a new data.store folder: a store's columns "
         f"are fixed by its first load), or remove them from {where}"
     )

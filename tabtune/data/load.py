@@ -43,6 +43,7 @@ from tabtune.data.schema import (
     validate_campaigns,
 )
 from tabtune.data.store import CampaignStore
+from tabtune.data.store_check import MEASURE_COLUMNS
 from tabtune.data.transforms import RowProblem, apply_transforms
 from tabtune.errors import ContractError, TabTuneInputError
 from tabtune.progress import ProgressFactory, track
@@ -176,6 +177,8 @@ def _missing_column_key(column: str, data: DataConfig, present: Sequence[str]) -
         )
     shown = ", ".join(repr(c) for c in list(present)[:15]) + (", ..." if len(present) > 15 else "")
     listed = f"; the export's columns: {shown}" if len(present) else ""
+    if column in MEASURE_COLUMNS:  # one value on every row would pass for a real measure
+        return f"data.columns.{column} (the export's column for it; a per-row measure){listed}"
     return f"data.columns.{column} (the export's column for it) or data.constants.{column}{listed}"
 
 
@@ -215,7 +218,20 @@ def config_key(
     if column == "date" and rule == schema.RULE_NOT_DATE:
         return "data.date_format (e.g. '%d-%m-%Y') or data.date_parts"
     where = f" (export column {data.columns[column]!r})" if column in data.columns else ""
+    if data.invalid_rows == "skip":  # already skipping: every row broke a rule
+        return _fix_values(column, rule, where)
     return f"the export's rows{where}, or data.invalid_rows: skip to leave them out"
+
+
+def _fix_values(column: str, rule: str, where: str) -> str:
+    """The fix for values that ``invalid_rows: skip`` cannot help with (every row is bad)."""
+    if rule == schema.RULE_NOT_NUMBER:
+        return (
+            f"the export's values of {column!r}{where}: plain numbers such as 1234.5, without a "
+            "currency symbol or thousands separator (data.scale only converts units, such as "
+            "micros)"
+        )
+    return f"the export's values of {column!r}{where}"
 
 
 def _problems(
@@ -243,9 +259,13 @@ def _problems(
     return found
 
 
-def _refusal(source: str, found: list) -> ContractError:
+def _refusal(source: str, found: list, *, every_row: bool = False) -> ContractError:
     count = len(found)
     lines = [f"{source}: {count} problem{'' if count == 1 else 's'}; nothing was written"]
+    if every_row:
+        lines[0] += (
+            " (every row breaks a rule below, so data.invalid_rows: skip leaves none to load)"
+        )
     for violation, _, key in found:
         first, *rest = violation.describe().splitlines()
         lines.append(f"  - {first}")
@@ -287,13 +307,14 @@ def _prepare(
     if found and (data.invalid_rows == "reject" or not skippable):
         raise _refusal(source, found)
     skipped = [SkippedRows(source, v.column, v.rule, int(m.sum()), k) for v, m, k in found]
+    notes = []
     if found:
         bad = np.logical_or.reduce([m for _, m, _ in found])
+        if bad.all():
+            raise _refusal(source, found, every_row=True)
+        notes.extend(_vanished_brands(frame, bad, path.name))
         frame = frame.loc[~bad].reset_index(drop=True)
-        if frame.empty:
-            raise _refusal(source, found)
     keep = [c for c in frame.columns if c in CONTRACT_COLUMNS or c in data.extra_columns]
-    notes = []
     ignored = [c for c in frame.columns if c not in keep]
     if ignored:
         notes.append(
@@ -316,6 +337,82 @@ def _prepare(
         if data.conversions_above_clicks == "clip":
             rows["conversions"] = np.minimum(rows["conversions"], rows["clicks"])
     return rows, len(raw), skipped, notes
+
+
+def _vanished_brands(frame: pd.DataFrame, bad: np.ndarray, name: str) -> list[str]:
+    """A note naming the brands of which every row is skipped (none of their rows is loaded)."""
+    if "brand_id" not in frame.columns or isinstance(frame["brand_id"], pd.DataFrame):
+        return []
+    ids = frame["brand_id"]
+    kept = set(ids[~bad].dropna())
+    gone = ids[bad].dropna()
+    counts = gone[~gone.isin(kept)].astype(str).value_counts().sort_index()
+    if counts.empty:
+        return []
+    shown = [f"{brand} ({n:,} row(s))" for brand, n in counts.iloc[:MAX_EXAMPLES].items()]
+    more = f" and {len(counts) - len(shown)} more" if len(counts) > len(shown) else ""
+    return [
+        f"{name}: every row of brand(s) {', '.join(shown)}{more} is skipped, so none of their "
+        "rows is loaded; the skipped rows below say which rule they break"
+    ]
+
+
+def _spellings(new: Sequence[str], known: Sequence[str]) -> list[list[str]]:
+    """Groups of ids that differ only in case or surrounding spaces, each with a spelling that
+    ``known`` lacks (spellings stored already are not raised again at each load)."""
+    groups: dict[str, set[str]] = {}
+    for value in {*map(str, new), *map(str, known)}:
+        groups.setdefault(value.strip().casefold(), set()).add(value)
+    fresh = set(map(str, new)) - set(map(str, known))
+    return [sorted(g) for _, g in sorted(groups.items()) if len(g) > 1 and g & fresh]
+
+
+def _shown_spellings(groups: list[list[str]]) -> str:
+    shown = "; ".join(" vs ".join(repr(v) for v in g) for g in groups[:MAX_EXAMPLES])
+    more = len(groups) - MAX_EXAMPLES
+    return shown + (f"; and {more} more" if more > 0 else "")
+
+
+def _near_duplicate_ids(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
+    """Refuse brand ids, and note channels, that differ from stored or loaded ones only in case
+    or surrounding spaces (``ACME`` beside ``acme``).
+
+    A brand id is refused: the store keeps a folder per brand, and on a case-insensitive file
+    system (macOS, Windows) ``brand_id=ACME`` and ``brand_id=acme`` are one folder, so the two
+    brands' rows would mix; and two brands spelled alike are almost always one brand. A channel
+    is noted: it is a value, not a folder, but the models take ``Search`` and ``search`` for two
+    channels.
+
+    Raises
+    ------
+    ContractError
+        Naming the brand ids and the fix.
+    """
+    stored = store.brands() if store.exists() else []
+    brands = _spellings(list(rows["brand_id"].unique()), stored)
+    if brands:
+        violation = Violation("brand_id", "must not differ from another only in case", len(brands))
+        raise ContractError(
+            f"column 'brand_id': {len(brands)} brand id(s) of the exports differ from a stored "
+            f"or loaded one only in case or surrounding spaces: {_shown_spellings(brands)}; "
+            "nothing was written\n  fix: spell each brand one way in the exports (as it is "
+            "stored); the store keeps a folder per brand id, and on a case-insensitive file "
+            "system (macOS, Windows) such folders are one folder",
+            [violation],
+        )
+    known: list[str] = []
+    if stored:
+        channels = store.dataset().to_table(columns=["channel"]).column("channel")
+        known = [str(v) for v in channels.unique().to_pylist() if v is not None]
+    found = _spellings(list(rows["channel"].unique()), known)
+    if not found:
+        return []
+    return [
+        f"{len(found)} channel(s) differ from a stored or loaded one only in case or surrounding "
+        f"spaces: {_shown_spellings(found)}; the models take them for different channels; if they "
+        "are one, spell it as stored in the exports before loading (--dry-run shows this note "
+        "and writes nothing)"
+    ]
 
 
 def _already_stored(store: CampaignStore, rows: pd.DataFrame) -> np.ndarray:
@@ -491,6 +588,7 @@ def load_exports(
     summary.dry_run = dry_run
     store = CampaignStore(data.store)
     store.check_columns(rows)
+    summary.notes.extend(_near_duplicate_ids(store, rows))
     known = _already_stored(store, rows)
     summary.rows_already_stored = int(known.sum())
     if known.any():

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tabtune.data.limits import RULE_BAD_BRAND_ID, brand_id_problem
-from tabtune.data.schema import Violation
+from tabtune.data.schema import NON_NEGATIVE_COLUMNS, POSITIVE_COLUMNS, Violation
 from tabtune.errors import ContractError
 
 __all__ = [
@@ -45,6 +45,9 @@ DATA_FILE_RE = re.compile(r"^part-(\d{8})-(\d{8})-([0-9a-f]{8})\.parquet$")
 """A data file's name: first and last day, and the start of the sha256 of its bytes."""
 
 FIX_FOREIGN = "move it out of the store folder (tabtune only reads files it wrote)"
+
+MEASURE_COLUMNS: tuple[str, ...] = (*NON_NEGATIVE_COLUMNS, *POSITIVE_COLUMNS)
+"""Per-row measures (spend, clicks, conversions, revenue, impressions, bid): never a constant."""
 
 _HIDDEN = (".", "_")  # pyarrow.dataset's default ignore_prefixes
 #: A store folder modified this recently (ns) is listed again rather than taken from the cache.
@@ -320,16 +323,14 @@ def reconcile_schema(new: pa.Schema, stored: pa.Schema, root: Path) -> pa.Schema
         parts, fixes = [], []
         if missing:
             parts.append(f"missing {missing}")
-            fixes.append(
-                f"map {missing} (data.columns.<name>, or data.constants.<name> for a value "
-                "every row shares)"
-            )
+            fixes.extend(_missing_fixes(missing))
         if extra:
             parts.append(f"not in the store {extra}")
             fixes.append(
-                f"leave {extra} out of the config (data.columns / data.constants / "
-                "data.extra_columns), or, to keep them, load every export again into a new "
-                "store (a new data.store folder) with this config"
+                f"leave {extra} out: a column the export itself has under that name goes with "
+                "data.drop: [<name>], one the config adds with its entry in data.columns / "
+                "data.constants / data.extra_columns; or, to keep them, load every export again "
+                "into a new store (a new data.store folder) with this config"
             )
         violation = Violation(", ".join(missing + extra), "columns differ from the store's", 0)
         raise ContractError(
@@ -349,6 +350,26 @@ def reconcile_schema(new: pa.Schema, stored: pa.Schema, root: Path) -> pa.Schema
                 [violation],
             )
     return stored
+
+
+def _missing_fixes(missing: list[str]) -> list[str]:
+    """Fixes for stored columns an append lacks; never a constant for a per-row measure (one
+    value on every row would be taken for real spend, clicks or bids)."""
+    measures = [n for n in missing if n in MEASURE_COLUMNS]
+    others = [n for n in missing if n not in MEASURE_COLUMNS]
+    fixes = []
+    if others:
+        fixes.append(
+            f"map {others} (data.columns.<name>, or data.constants.<name> for a value every "
+            "row shares)"
+        )
+    if measures:
+        fixes.append(
+            f"map {measures} to the export's column (data.columns.<name>); a per-row measure "
+            "cannot be a constant: if the export lacks it, load it into a new store (a new "
+            "data.store folder)"
+        )
+    return fixes
 
 
 def _castable(source: pa.DataType, target: pa.DataType) -> bool:

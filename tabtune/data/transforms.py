@@ -196,6 +196,8 @@ def _with_format(df: pd.DataFrame, data: DataConfig, source: str) -> Transformed
     empty = raw.isna().to_numpy() | (text == "").to_numpy()
     stamps = pd.to_datetime(text.where(~empty), format=fmt, errors="coerce")
     bad = stamps.isna().to_numpy() & ~empty
+    if bad.any():
+        _refuse_swapped(df, column, fmt, text.where(~empty), bad, source)
     out = df.copy()
     out[column] = stamps.astype(DATE_DTYPE)
     problems = []
@@ -208,6 +210,55 @@ def _with_format(df: pd.DataFrame, data: DataConfig, source: str) -> Transformed
         )
         problems.append(RowProblem(violation, bad, "data.date_format"))
     return Transformed(out, problems)
+
+
+def _swapped(fmt: str) -> str | None:
+    """``fmt`` with its day (``%d``) and month (``%m``) swapped; None without both."""
+    if "%d" not in fmt or "%m" not in fmt:
+        return None
+    return fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+
+
+def _refuse_swapped(
+    df: pd.DataFrame, column: str, fmt: str, text: pd.Series, bad: np.ndarray, source: str
+) -> None:
+    """Refuse a ``date_format`` whose day and month are the wrong way round.
+
+    When the format fails on some rows and the day/month-swapped one reads every row the
+    format reads *and* the ones it fails on, the rows it does read are (almost surely) dates
+    with day and month swapped: each has a day of 12 or less, and would be stored wrong. This
+    holds whatever ``invalid_rows`` says, since skipping the failing rows would keep the wrong
+    dates of the others.
+
+    Raises
+    ------
+    ContractError
+        Naming ``data.date_format``, the share of rows the format fails on and the format that
+        fits.
+    """
+    other = _swapped(fmt)
+    if other is None:
+        return
+    fits = pd.to_datetime(text, format=other, errors="coerce").notna().to_numpy()
+    dated = text.notna().to_numpy()
+    if not fits[dated].all():
+        return
+    count, total = int(bad.sum()), int(dated.sum())
+    violation = Violation(
+        column,
+        f"must be a date in the format {fmt!r} (data.date_format), which fails on {count} of "
+        f"{total} dated rows ({count / total:.0%}) while {other!r} (day and month swapped) "
+        "reads every one",
+        count,
+        _examples(df, [column], bad),
+    )
+    raise ContractError(
+        f"{source}: {violation.describe()}\n  the rows {fmt!r} does read have a day of 12 or "
+        "less and would be stored with day and month swapped (data.invalid_rows: skip would "
+        "keep them); nothing was written\n"
+        f"  fix: data.date_format: {other!r} in the config",
+        [violation],
+    )
 
 
 def apply_transforms(df: pd.DataFrame, data: DataConfig, *, source: str = "export") -> Transformed:
