@@ -153,7 +153,11 @@ def _add_refresh_commands(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("predict", help="predict a task for a file or the store")
     _task_arg(s)
-    s.add_argument("--input", default=None, help="CSV/Parquet rows (default: the store)")
+    s.add_argument(
+        "--input",
+        default=None,
+        help="CSV/Parquet rows (default: the store); not combinable with --brands/--start/--end",
+    )
     s.add_argument("--brands", default=None)
     s.add_argument("--start", default=None)
     s.add_argument("--end", default=None)
