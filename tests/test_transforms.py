@@ -152,6 +152,19 @@ def test_a_date_format_with_day_and_month_swapped_is_refused_naming_the_fit(
     assert "Traceback" not in out
 
 
+def test_a_swapped_date_format_is_refused_beside_a_cell_no_format_reads(tmp_path, capsys) -> None:
+    # a 'Total' line's date cell reads in neither format: it must not hide the swap
+    frame = _facebook_like().assign(Date=["30-08-2023", "31-08-2023", "01-09-2023", "02-09-2023"])
+    frame = pd.concat([frame, frame.iloc[[0]].assign(Date="Total")], ignore_index=True)
+    data = {**FACEBOOK_DATA, "date_format": "%m-%d-%Y", "invalid_rows": "skip"}
+    code, out = _load(tmp_path, data, frame, capsys, "--dry-run")
+    assert code == EXIT_BAD_INPUT, out
+    out = " ".join(out.split())
+    assert "fails on 3 of 5 dated rows (60%)" in out
+    assert "reads every row it reads and 2 of those it fails on" in out
+    assert "fix: data.date_format: '%d-%m-%Y'" in out
+
+
 def test_a_right_date_format_with_a_bad_row_is_not_taken_for_a_swap(tmp_path, capsys) -> None:
     # 30-08 does not read month-first, so the typo row is only skipped, not a sign of a swap
     frame = _facebook_like().assign(Date=["30-08-2023", "31-08-2023", "01-09-2023", "09-31-2023"])

@@ -225,8 +225,8 @@ def _refuse_swapped(
     """Refuse a ``date_format`` whose day and month are the wrong way round.
 
     When the format fails on some rows and the day/month-swapped one reads every row the
-    format reads *and* the ones it fails on, the rows it does read are (almost surely) dates
-    with day and month swapped: each has a day of 12 or less, and would be stored wrong. This
+    format reads *and* some it fails on (cells neither reads, like a ``Total`` line, aside),
+    the rows it does read are (almost surely) dates with day and month swapped: each has a day of 12 or less, and would be stored wrong. This
     holds whatever ``invalid_rows`` says, since skipping the failing rows would keep the wrong
     dates of the others.
 
@@ -241,14 +241,16 @@ def _refuse_swapped(
         return
     fits = pd.to_datetime(text, format=other, errors="coerce").notna().to_numpy()
     dated = text.notna().to_numpy()
-    if not fits[dated].all():
+    reads = dated & ~bad
+    rescued = bad & fits  # a cell neither format reads ('Total', 'n/a') does not count
+    if not reads.any() or not fits[reads].all() or not rescued.any():
         return
     count, total = int(bad.sum()), int(dated.sum())
     violation = Violation(
         column,
         f"must be a date in the format {fmt!r} (data.date_format), which fails on {count} of "
         f"{total} dated rows ({count / total:.0%}) while {other!r} (day and month swapped) "
-        "reads every one",
+        f"reads every row it reads and {int(rescued.sum())} of those it fails on",
         count,
         _examples(df, [column], bad),
     )
