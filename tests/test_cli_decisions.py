@@ -165,7 +165,9 @@ def _contexts_csv() -> str:
         (["--end", "2024/02/01x"], ["--end", "YYYY-MM-DD"]),
         (["--start", "2024-02-05", "--end", "2024-02-01"], ["--start 2024-02-05 is after --end"]),
         (["--start", "2030-01-01"], ["no stored rows", "widen --start/--end"]),
-        (["--output", "outputs"], ["--output outputs is an existing folder", "file path"]),
+        (["--output", "outputs"], ["--output outputs is a folder", "file path"]),
+        (["--output", "newdir/"], ["--output newdir/ is a folder", "file path"]),
+        (["--output", "p2.csv"], ["predict writes Parquet", "'.csv'", "p2.parquet"]),
         (["--output", "tabtune.yaml/p.parquet"], ["tabtune.yaml is a file, not a folder"]),
     ],
 )

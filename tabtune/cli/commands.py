@@ -294,14 +294,20 @@ def _predict_output(value: str | None, cfg: Config, task: str) -> Path:
     Raises
     ------
     TabTuneInputError
-        The path is an existing folder, or a folder above it is a file.
+        The path is a folder (existing, or written with a trailing slash), does not end in
+        ``.parquet`` / ``.pq``, or a folder above it is a file.
     """
     out = Path(value) if value else cfg.outputs_dir / "predictions" / f"{task}.parquet"
     what = f"--output {value}" if value else f"the predictions file {out} (outputs_dir)"
-    if out.is_dir():
+    if out.is_dir() or (value is not None and value.endswith(("/", "\\"))):
         raise TabTuneInputError(
-            f"{what} is an existing folder; predict writes one Parquet file: pass a file "
+            f"{what} is a folder; predict writes one Parquet file: pass a file "
             f"path, e.g. --output {out / f'{task}.parquet'}; nothing was written"
+        )
+    if out.suffix.lower() not in (".parquet", ".pq"):
+        raise TabTuneInputError(
+            f"{what}: predict writes Parquet, and the name ends in {out.suffix or '(nothing)'!r}; "
+            f"name it .parquet (e.g. --output {out.with_suffix('.parquet')}); nothing was written"
         )
     for parent in out.parents:
         if parent.exists() and not parent.is_dir():
