@@ -432,13 +432,13 @@ def _check_total(
     tol = 1e-9 * max(1.0, hi)
     if total < lo - tol:
         raise TabTuneInputError(
-            f"brand {brand!r}: --total {total:,.2f} is below {lo:,.2f}, the sum of its "
+            f"brand {brand!r}: --total {total:,.2f} is below {lo:,.4f}, the sum of its "
             f"channels' lower bounds (recent spend -{100 * rho:g}%, budget.relative_bounds): "
             f"raise --total to at least {math.ceil(lo * 100) / 100:.2f}"
         )
     if total > hi + tol:
         raise TabTuneInputError(
-            f"brand {brand!r}: --total {total:,.2f} is above {hi:,.2f}, the sum of its "
+            f"brand {brand!r}: --total {total:,.2f} is above {hi:,.4f}, the sum of its "
             f"channels' upper bounds (recent spend +{100 * rho:g}%, budget.relative_bounds): "
             f"lower --total to at most {math.floor(hi * 100) / 100:.2f}"
         )
