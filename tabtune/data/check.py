@@ -197,6 +197,7 @@ def check_data(cfg: Config) -> DataCheck:
         )
     if {"bid", "spend", "clicks"} <= present:
         report.problems.extend(_bid_unit_problems(store))
+    report.problems.extend(_case_problems(keys))
     channels = per_brand["channel"].unique()
     report.one_channel = {str(b): str(c[0]) for b, c in channels.items() if len(c) == 1}
     if report.one_channel:
@@ -241,3 +242,29 @@ def _bid_unit_problems(store: CampaignStore) -> list[Problem]:
             "load the exports into a new store",
         )
     ]
+
+
+def _case_problems(keys: pd.DataFrame) -> list[Problem]:
+    """Stored brand ids or channels that differ from another only in case or surrounding
+    spaces (``ACME`` beside ``acme``): one brand or channel under two spellings, which ``load``
+    now refuses (brands) or notes (channels) but a store loaded before may hold."""
+    problems = []
+    for column, fix in (
+        ("brand_id", "load every export into a new store (a new data.store folder), each brand "
+         "spelled one way; on macOS and Windows such brand folders are one folder"),
+        ("channel", "spell each channel one way in the exports and load them into a new store"),
+    ):  # fmt: skip
+        groups: dict[str, set[str]] = {}
+        for value in map(str, keys[column].unique()):
+            groups.setdefault(value.strip().casefold(), set()).add(value)
+        twins = [sorted(g) for _, g in sorted(groups.items()) if len(g) > 1]
+        if twins:
+            shown = "; ".join(" vs ".join(repr(v) for v in g) for g in twins[:10])
+            problems.append(
+                Problem(
+                    f"{len(twins)} {column} value(s) are stored under spellings that differ only "
+                    f"in case or spaces: {shown}: the models take them for different ones",
+                    fix,
+                )
+            )
+    return problems

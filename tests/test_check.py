@@ -1,0 +1,44 @@
+"""What ``tabtune check`` finds in a store (tabtune.data.check)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from tabtune.config import default_config
+from tabtune.data.check import check_data
+from tabtune.data.store import CampaignStore
+
+
+def _rows(brand: str, channel: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"brand_id": brand, "date": d, "channel": channel, "spend": 1.0, "clicks": 2,
+          "conversions": 0, "revenue": 0.0} for d in pd.date_range("2024-01-01", periods=3)]
+    )  # fmt: skip
+
+
+def _problems(tmp_path: Path, frames: list[pd.DataFrame]) -> list[str]:
+    store = CampaignStore(tmp_path / "store")
+    for frame in frames:
+        store.append(frame)
+    cfg = default_config().model_copy(
+        update={"data": default_config().data.model_copy(update={"store": store.root})}
+    )
+    return [f"{p.what} | {p.fix}" for p in check_data(cfg).problems]
+
+
+def test_check_names_ids_stored_under_two_spellings(tmp_path: Path) -> None:
+    # written straight to the store: `load` now refuses the second brand spelling
+    problems = _problems(
+        tmp_path, [_rows("acme", "search"), _rows("ACME", "Search"), _rows("globex", "search")]
+    )
+    brand = [p for p in problems if p.startswith("1 brand_id value(s)")]
+    channel = [p for p in problems if p.startswith("1 channel value(s)")]
+    assert len(brand) == 1 and "'ACME' vs 'acme'" in brand[0] and "new store" in brand[0]
+    assert len(channel) == 1 and "'Search' vs 'search'" in channel[0]
+
+
+def test_check_is_quiet_about_distinct_ids(tmp_path: Path) -> None:
+    problems = _problems(tmp_path, [_rows("acme", "search"), _rows("acme2", "social")])
+    assert not [p for p in problems if "differ only in case" in p]
