@@ -542,7 +542,13 @@ def predict_rows(cfg: Config, task_name: str, rows: pd.DataFrame) -> pd.DataFram
     Returns the model inputs' identifying columns with ``prediction`` and ``model_id``.
     """
     task = cfg.task(task_name)
-    data = task_data(rows, task, require_target=False)
+    brands = sorted({str(b) for b in rows[GROUP_COLUMN].unique()}) if len(rows) else []
+    serving = {b: model_for_brand(cfg, task_name, b) for b in brands}
+    # the serving models' features: one the rows lack is refused by name, not dropped with a
+    # warning and then refused by the model
+    wanted = [f for _, m in serving.values() for f in (model_features(m) or [])]
+    features = list(dict.fromkeys(wanted)) if wanted else None
+    data = task_data(rows, task, require_target=False, features=features)
     out = data.X[[GROUP_COLUMN, TIME_COLUMN]].copy()
     for col in ("channel", "campaign_id", "audience", "device"):
         if col in data.rows.columns:
@@ -550,7 +556,7 @@ def predict_rows(cfg: Config, task_name: str, rows: pd.DataFrame) -> pd.DataFram
     out["prediction"] = np.nan
     out["model_id"] = ""
     for brand, idx in data.X.groupby(GROUP_COLUMN, sort=True).groups.items():
-        model_id, model = model_for_brand(cfg, task_name, str(brand))
+        model_id, model = serving[str(brand)]
         out.loc[idx, "prediction"] = model.predict(align_features(data.X.loc[idx], model))
         out.loc[idx, "model_id"] = model_id
     return out

@@ -207,3 +207,27 @@ def test_predict_brands_and_iso_dates_choose_the_rows(ws: Path, capsys) -> None:
     preds = pd.read_parquet("p.parquet")
     assert set(preds["brand_id"]) == {brand}
     assert set(pd.to_datetime(preds["date"]).dt.date.astype(str)) == {LAST}
+
+
+def test_predict_input_without_bids_names_bid_once(
+    ws: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the rows are built for the serving models' features, so the bid-derived ones are not
+    # dropped with a warning (as if the prediction could go on) before the refusal names `bid`
+    import tabtune.pipeline as pipeline
+
+    asked: list = []
+    original = pipeline.task_data
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("features"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "task_data", spy)
+    rows = CampaignStore("data/campaigns").read(start=LAST).drop(columns="bid")
+    rows.to_csv("nobid.csv", index=False)
+    code, out = _run(capsys, "predict", "--input", "nobid.csv", "--output", "p.parquet")
+    assert code == EXIT_BAD_INPUT, out
+    assert "bid" in " ".join(out.split())
+    assert asked and asked[0] is not None and "relative_bid" in asked[0], asked
+    assert not Path("p.parquet").exists()
