@@ -231,3 +231,28 @@ def test_predict_input_without_bids_names_bid_once(
     assert "bid" in " ".join(out.split())
     assert asked and asked[0] is not None and "relative_bid" in asked[0], asked
     assert not Path("p.parquet").exists()
+
+
+def test_the_default_decision_day_is_allowed_as_an_explicit_date(tmp_path: Path) -> None:
+    # rows dated tomorrow (allowed: today + 1) make the default day today + 2; passing that
+    # same day as --date must not be refused, a day after it is
+    import datetime as dt
+
+    import pandas as pd
+
+    from tabtune.cli.decisions import check_decision_date, decision_date
+    from tabtune.errors import TabTuneInputError
+
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    store = CampaignStore(tmp_path / "s")
+    store.append(
+        pd.DataFrame(
+            [{"brand_id": "a", "date": pd.Timestamp(tomorrow), "channel": "search",
+              "spend": 1.0, "clicks": 1, "conversions": 0, "revenue": 0.0}]
+        )
+    )  # fmt: skip
+    default = decision_date(store, None)
+    assert default.date() == tomorrow + dt.timedelta(days=1)
+    assert decision_date(store, default.date().isoformat()) == default
+    with pytest.raises(TabTuneInputError, match="is after"):
+        check_decision_date(store, default + pd.Timedelta(days=1))

@@ -72,8 +72,9 @@ def decision_date(store: CampaignStore, date: Any) -> pd.Timestamp:
 
 def check_decision_date(store: CampaignStore, day: pd.Timestamp) -> None:
     """Refuse a ``--date`` after today plus ``TABTUNE_MAX_FUTURE_DAYS``
-    (:func:`~tabtune.data.limits.latest_allowed_date`, the rule ``refresh --date`` follows):
-    a typo such as 2099 would otherwise write decisions for that day from old rows.
+    (:func:`~tabtune.data.limits.latest_allowed_date`, the rule ``refresh --date`` follows)
+    and after the default day (the day after the store's last day): a typo such as 2099 would
+    otherwise write decisions for that day from old rows.
 
     Raises
     ------
@@ -81,6 +82,10 @@ def check_decision_date(store: CampaignStore, day: pd.Timestamp) -> None:
         Naming the date, the limit and the fix.
     """
     latest = latest_allowed_date(store.max_future_days)
+    if store.exists() and store.brands():
+        # the default day (after the store's last day) is always allowed explicitly too
+        default = pd.Timestamp(store.date_range()[1]).normalize() + pd.Timedelta(days=1)
+        latest = max(latest, default.date())
     if day.date() > latest:
         raise TabTuneInputError(
             f"--date {day.date()} is after {latest.isoformat()}, the last day a decision may "
