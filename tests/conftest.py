@@ -45,6 +45,43 @@ def write_small_config(directory: Path, **overrides) -> Path:
     return path
 
 
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """``tabtune --config tabtune.yaml ARGV`` in the working directory: exit code and output."""
+    from tabtune.cli import main
+
+    code = main(["--config", "tabtune.yaml", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def build_workspace(root: Path, commands: list[list[str]]) -> Path:
+    """A workspace of 3 simulated brands over 40 days in ``root`` (small config), after
+    running each CLI command of ``commands`` in it (each must exit 0)."""
+    import os
+
+    from tabtune.cli import EXIT_OK, main
+
+    write_small_config(root, synth={"n_brands": 3, "n_days": 40, "seed": 3})
+    old = Path.cwd()
+    os.chdir(root)
+    try:
+        for argv in commands:
+            assert main(["--config", "tabtune.yaml", *argv]) == EXIT_OK, argv
+    finally:
+        os.chdir(old)
+    return root
+
+
+def copy_workspace(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh copy of a workspace template; the test then runs inside it."""
+    import shutil
+
+    root = tmp_path / "ws"
+    shutil.copytree(template, root)
+    monkeypatch.chdir(root)
+    return root
+
+
 @pytest.fixture
 def small_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A small config in a fresh working directory (the test runs inside it)."""

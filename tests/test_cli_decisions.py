@@ -8,18 +8,16 @@ that a refused command changed no file (:func:`~tests.test_hardening.digest_tree
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK
 from tabtune.data.store import CampaignStore
 from tabtune.errors import TabTuneInputError
 from tabtune.tasks.bid import BidRecommender
-from tests.conftest import write_small_config
+from tests.conftest import build_workspace, copy_workspace, run_cli
 from tests.test_hardening import digest_tree
 
 LAST = "2024-02-09"  # the store's last day: 40 simulated days from 2024-01-01
@@ -27,33 +25,20 @@ NEXT = "2024-02-10"  # the day decided for by default
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    code = main(["--config", "tabtune.yaml", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    return run_cli(capsys, *argv)
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 simulated brands over 40 days, with bids, budgets and predictions already written."""
-    root = tmp_path_factory.mktemp("decisions")
-    write_small_config(root, synth={"n_brands": 3, "n_days": 40, "seed": 3})
-    old = Path.cwd()
-    os.chdir(root)
-    try:
-        for argv in (["synth"], ["bids"], ["budget"], ["predict"]):
-            assert main(["--config", "tabtune.yaml", *argv]) == EXIT_OK, argv
-    finally:
-        os.chdir(old)
-    return root
+    commands = [["synth"], ["bids"], ["budget"], ["predict"]]
+    return build_workspace(tmp_path_factory.mktemp("decisions"), commands)
 
 
 @pytest.fixture
 def ws(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh copy of the template workspace; the test runs inside it."""
-    root = tmp_path / "ws"
-    shutil.copytree(template, root)
-    monkeypatch.chdir(root)
-    return root
+    return copy_workspace(template, tmp_path, monkeypatch)
 
 
 def _refused(capsys: pytest.CaptureFixture[str], ws: Path, argv: list[str], *needles: str) -> str:

@@ -28,7 +28,7 @@ from tabtune.cli.guards import os_error_message
 from tabtune.data.store import CampaignStore
 from tabtune.optional import is_available
 from tabtune.registry import ModelRegistry
-from tests.conftest import write_small_config
+from tests.conftest import build_workspace, copy_workspace, run_cli
 from tests.test_hardening import digest_tree
 
 D0 = "2024-02-05"  # the date the template workspace was refreshed for
@@ -36,33 +36,20 @@ D1 = "2024-02-06"
 
 
 def _run(capsys, *argv: str) -> tuple[int, str]:
-    code = main(["--config", "tabtune.yaml", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    return run_cli(capsys, *argv)
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 simulated brands over 40 days, refreshed once for :data:`D0`."""
-    root = tmp_path_factory.mktemp("workspace")
-    write_small_config(root, synth={"n_brands": 3, "n_days": 40, "seed": 3})
-    old = Path.cwd()
-    os.chdir(root)
-    try:
-        assert main(["--config", "tabtune.yaml", "synth"]) == EXIT_OK
-        assert main(["--config", "tabtune.yaml", "refresh", "--date", D0]) == EXIT_OK
-    finally:
-        os.chdir(old)
-    return root
+    commands = [["synth"], ["refresh", "--date", D0]]
+    return build_workspace(tmp_path_factory.mktemp("workspace"), commands)
 
 
 @pytest.fixture
 def ws(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh copy of the template workspace; the test runs inside it."""
-    root = tmp_path / "ws"
-    shutil.copytree(template, root)
-    monkeypatch.chdir(root)
-    return root
+    return copy_workspace(template, tmp_path, monkeypatch)
 
 
 def _new_rows(brand: str = "b001") -> Path:
