@@ -409,15 +409,21 @@ def task_data(
     return TaskData(X=X, y=y, weight=weight, rows=data, notices=notices)
 
 
+def target_requirement(task: TaskConfig) -> str | None:
+    """What a row needs for its target to be usable (``"clicks > 0"`` for a ratio target), or
+    None when any row with the target has one; for messages."""
+    den = task.target.denominator
+    return f"{den} > 0" if den else None
+
+
 def _rule(task: TaskConfig) -> str:
     """What makes a row's target usable, for messages (`` (...)``; empty: any row)."""
-    target = task.target
-    if target.denominator:
-        return (
-            f" (the target {target.numerator} / {target.denominator} needs "
-            f"{target.denominator} > 0 on a row)"
-        )
-    return ""
+    needs = target_requirement(task)
+    if needs is None:
+        return ""
+    return (
+        f" (the target {task.target.numerator} / {task.target.denominator} needs {needs} on a row)"
+    )
 
 
 def _target(

@@ -26,6 +26,7 @@ from tabtune.features import (
     TaskData,
     align_features,
     model_features,
+    target_requirement,
     task_data,
 )
 
@@ -296,7 +297,12 @@ def _fit_here(cfg: Config, task: TaskConfig, end: Any) -> _Fitted:
         source = batches
     logger.info("pretrained %s on %d rows of %d brands", task.name, source.rows, source.brands)
     return _Fitted(
-        est, source.rows, source.brands, source.window(), source.notices, source.pooled_response()
+        est,
+        source.rows,
+        source.brands,
+        source.window(),
+        source.all_notices(),
+        source.pooled_response(),
     )
 
 
@@ -338,24 +344,27 @@ class _PooledSource:
             self.daily.append(planner.observe(rows).spend_history_)
 
     def _note_left_out(self, rows: pd.DataFrame, data: TaskData) -> None:
-        """Name the brands of ``rows`` without a row that has a usable target (one notice)."""
+        """Record the brands of ``rows`` without a row that has a usable target."""
         usable = set(data.X[GROUP_COLUMN].astype(str))
         self.left_out += sorted({str(b) for b in rows[GROUP_COLUMN].unique()} - usable)
+
+    def all_notices(self) -> list[str]:
+        """The notices, with one naming the brands left out for want of a usable target."""
         if not self.left_out:
-            return
+            return list(self.notices)
         target = self.task.target
+        needs = target_requirement(self.task)
         rule = (
-            f"the target {target.numerator} / {target.denominator} needs {target.denominator} > 0"
-            if target.denominator
+            f"the target {target.numerator} / {target.denominator} needs {needs}"
+            if needs is not None
             else f"the target {target.numerator} is missing"
         )
         shown = ", ".join(self.left_out[:10]) + (", ..." if len(self.left_out) > 10 else "")
-        notice = (
+        return [
+            *self.notices,
             f"task {self.task.name!r}: {len(self.left_out)} brand(s) have no row with a usable "
-            f"target ({rule}) and are left out of the global model: {shown}"
-        )
-        self.notices = [n for n in self.notices if not n.startswith(notice.split(":")[0] + ":")]
-        self.notices.append(notice)
+            f"target ({rule}) and are left out of the global model: {shown}",
+        ]
 
     def window(self) -> tuple[str, str]:
         """First and last date of the pooled rows."""

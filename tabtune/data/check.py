@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from tabtune.config import BUILTIN_TASKS, builtin_task
+from tabtune.data.load import spelling_groups
 from tabtune.data.store import CampaignStore
 from tabtune.data.store_check import MEASURE_COLUMNS
 
@@ -254,10 +255,7 @@ def _case_problems(keys: pd.DataFrame) -> list[Problem]:
          "spelled one way; on macOS and Windows such brand folders are one folder"),
         ("channel", "spell each channel one way in the exports and load them into a new store"),
     ):  # fmt: skip
-        groups: dict[str, set[str]] = {}
-        for value in map(str, keys[column].unique()):
-            groups.setdefault(value.strip().casefold(), set()).add(value)
-        twins = [sorted(g) for _, g in sorted(groups.items()) if len(g) > 1]
+        twins = spelling_groups(list(keys[column].unique()))
         if twins:
             shown = "; ".join(" vs ".join(repr(v) for v in g) for g in twins[:10])
             problems.append(

@@ -357,7 +357,7 @@ def _vanished_brands(frame: pd.DataFrame, bad: np.ndarray, name: str) -> list[st
     ]
 
 
-def _spellings(new: Sequence[str], known: Sequence[str]) -> list[list[str]]:
+def spelling_groups(new: Sequence[str], known: Sequence[str] = ()) -> list[list[str]]:
     """Groups of ids that differ only in case or surrounding spaces, each with a spelling that
     ``known`` lacks (spellings stored already are not raised again at each load)."""
     groups: dict[str, set[str]] = {}
@@ -389,7 +389,7 @@ def _near_duplicate_ids(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
         Naming the brand ids and the fix.
     """
     stored = store.brands() if store.exists() else []
-    brands = _spellings(list(rows["brand_id"].unique()), stored)
+    brands = spelling_groups(list(rows["brand_id"].unique()), stored)
     if brands:
         violation = Violation("brand_id", "must not differ from another only in case", len(brands))
         raise ContractError(
@@ -404,7 +404,7 @@ def _near_duplicate_ids(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
     if stored:
         channels = store.dataset().to_table(columns=["channel"]).column("channel")
         known = [str(v) for v in channels.unique().to_pylist() if v is not None]
-    found = _spellings(list(rows["channel"].unique()), known)
+    found = spelling_groups(list(rows["channel"].unique()), known)
     if not found:
         return []
     return [

@@ -23,7 +23,7 @@ import pandas as pd
 
 from tabtune.config import Config, TaskConfig
 from tabtune.errors import ModelIntegrityError
-from tabtune.features import TIME_COLUMN, TaskData, model_features
+from tabtune.features import TIME_COLUMN, TaskData, model_features, target_requirement
 from tabtune.pipeline import load_model, registry_for, store_for
 from tabtune.refresh.challenger import (
     build_challenger,
@@ -234,8 +234,7 @@ def _stale_note(rows: pd.DataFrame, date: dt.date) -> list[str]:
 def _serve_without_target(night: _Night, rec: BrandRecord) -> None:
     """A brand without a row whose target is usable (e.g. no click for value per click): its
     champion (else the global model) serves it, with the reason; nothing is fitted."""
-    target = night.task.target
-    rule = f"{target.denominator} > 0" if target.denominator else f"a {target.numerator}"
+    rule = target_requirement(night.task) or f"a {night.task.target.numerator}"
     champ_ref, notes = _current_champion(night.registry, night.task.name, rec.brand_id)
     rec.notes.extend(notes)
     if champ_ref is None:
