@@ -54,10 +54,14 @@ DEFAULT_BRANDS = 200  # the store of `make bench` (its own section)
 STEPS = ("load", "train", "evaluate", "write")
 
 
-def _config(root: Path, threads: int | None = None) -> tuple[Path, Config]:
+def _config(
+    root: Path, threads: int | None = None, refresh_settings: dict[str, Any] | None = None
+) -> tuple[Path, Config]:
     """configs/default.yaml with every path inside ``root`` (absolute) and the CPU device;
-    ``threads`` sets ``model.n_jobs`` (default: the config's, all cores)."""
+    ``threads`` sets ``model.n_jobs`` (default: the config's, all cores);
+    ``refresh_settings`` overrides keys of its ``refresh`` section."""
     raw = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    raw["refresh"] = {**raw.get("refresh", {}), **(refresh_settings or {})}
     if threads is not None:
         raw.setdefault("model", {})["n_jobs"] = threads
     raw["data"] = {
@@ -263,7 +267,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.nights < 2:
                 print(_night_line(res), flush=True)
                 continue
-            # The next night: every brand has a champion whose strategy choice is repeated.
+            # The next night, twice. First on a copy with refresh.contest_every_days: 1, as
+            # every contest_every_days-th night runs it: brands repeating a choice that lost
+            # contest it again. Then as the other nights run it (no contest for them).
+            copy = Path(tmp) / f"{executor}-contests"
+            shutil.copytree(root, copy, ignore=shutil.ignore_patterns(".locks"))
+            _, ccfg = _config(copy, args.pretrain_threads, {"contest_every_days": 1})
+            t, c = time.perf_counter(), _cpu()
+            report = refresh(ccfg, date2, new_rows=next_rows, executor=executor)
+            resc = _summarise(
+                report,
+                executor,
+                ccfg.refresh.n_workers,
+                time.perf_counter() - t,
+                _cpu() - c,
+                float("nan"),
+                True,
+            )
+            resc["night"] = "second, contests"
+            out["runs"].append(resc)
+            shutil.rmtree(copy)
             stored_before = _version_bytes(ecfg)
             t, c = time.perf_counter(), _cpu()
             report = refresh(ecfg, date2, new_rows=next_rows, executor=executor)
@@ -385,7 +408,9 @@ def _stored_share(run: dict[str, Any]) -> str:
     return f"{stored / 1e3:,.0f} / {full / 1e3:,.0f} ({stored / max(full, 1):.1%})"
 
 
-def _cost_sentence(pretrain: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+def _cost_sentence(
+    pretrain: dict[str, Any], runs: list[dict[str, Any]], config: dict[str, Any]
+) -> str:
     """Issue 16's cost claim as a refresh runs it: a night adapting every brand of the store
     against one pooled retrain on the same store (the pretraining above: early stopping, then
     the regrow on all rows)."""
@@ -397,10 +422,46 @@ def _cost_sentence(pretrain: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     ]
     if not parts:
         return ""
-    return (
+    text = (
         "A pooled retrain on the same store (that pretraining) costs, in CPU, this many times "
         "a night that adapts, compares and decides for every brand: " + "; ".join(parts) + "."
     )
+    reselect = config["adaptation"].get("reselect_every_days")
+    contest = config.get("refresh", {}).get("contest_every_days")
+    averages = [
+        f"{ex} {avg:.0f} CPU s: **{pretrain['cpu'] / avg:.2f}x**"
+        for ex, avg in _average_nights(runs, reselect, contest).items()
+    ]
+    if averages:
+        text += (
+            f" An average night, modelled from the three (each brand chooses once every "
+            f"{reselect} days, `adaptation.reselect_every_days`, as on the first night; a "
+            f"repeated choice that lost contests once every {contest} of the other nights, "
+            "`refresh.contest_every_days`, as on the night with contests; the rest as on the "
+            "second night; brands whose rows grow by 25% choose sooner, which the model leaves "
+            "out): " + "; ".join(averages) + "."
+        )
+    return text
+
+
+def _average_nights(
+    runs: list[dict[str, Any]], reselect: int | None, contest: int | None
+) -> dict[str, float]:
+    """Executor -> CPU s of an average night: first / R + (R - 1) / R x (second x (C - 1) / C
+    + contests / C), with R the reselect and C the contest cycle in days (none without
+    both cycles and the three nights)."""
+    if not reselect or not contest:
+        return {}
+    by = {(r["executor"], r.get("night", "first")): r["cpu"] for r in runs if r.get("cpu")}
+    out = {}
+    for ex in dict.fromkeys(r["executor"] for r in runs):
+        first, second = by.get((ex, "first")), by.get((ex, "second"))
+        contests = by.get((ex, "second, contests"))
+        if None in (first, second, contests):
+            continue
+        r, c = reselect, contest
+        out[ex] = first / r + (r - 1) / r * (second * (c - 1) / c + contests / c)
+    return out
 
 
 def render(out: dict[str, Any], command: str) -> str:
@@ -418,7 +479,7 @@ def render(out: dict[str, Any], command: str) -> str:
             f"{r['brand_median']:.2f} / {r['brand_p90']:.2f}",
             ", ".join(f"{k} {v}" for k, v in r["statuses"].items() if v),
             "-"
-            if r.get("night") == "second"
+            if r.get("night", "first") != "first"
             else f"{r['rerun_wall']:.2f}" + ("" if r["rerun_unchanged"] else " (changed!)"),
         ]
         for r in runs
@@ -454,8 +515,13 @@ def render(out: dict[str, Any], command: str) -> str:
         f"(`refresh(cfg, '{out.get('date2', '')}', ...)`, one more day): brands with a champion "
         "repeat its strategy choice in one fit on every row, scored prequentially (no fit on "
         "the rows before the window; `adaptation.reselect_every_days`: "
-        f"{ad.get('reselect_every_days')}), as on most nights; brands the global model kept "
-        "serving contest it again (a fit on the rows before the window, then on every row). "
+        f"{ad.get('reselect_every_days')}), as on most nights; a brand that repeats a choice "
+        "which lost its contest on the first night (the global model kept serving it) is not "
+        "contested again before `refresh.contest_every_days` "
+        f"({out['config']['refresh'].get('contest_every_days')}): nothing is fitted for it. "
+        "Second night, contests: the same night on a copy with `contest_every_days: 1`, as "
+        "the night such a brand contests again runs it (a fit on the rows before the window, "
+        "then on every row if it wins). "
         "Config: `configs/default.yaml` on the CPU — global model "
         f"{m['n_estimators']} trees (early stopping {m['early_stopping_rounds']}, "
         f"{m['n_jobs'] or 'all'} threads), "
@@ -481,7 +547,7 @@ def render(out: dict[str, Any], command: str) -> str:
         "",
         f"Pretraining the global model (once, before the night; not in the figures above): "
         f"{p['seconds']:.1f}s wall, {p['cpu']:.0f} CPU s, {p['rows']:,} rows of {p['brands']} "
-        f"brands. {_cost_sentence(p, runs)} Wall s is the whole `refresh()` call: appending the day, the executor (worker "
+        f"brands. {_cost_sentence(p, runs, out['config'])} Wall s is the whole `refresh()` call: appending the day, the executor (worker "
         "start-up included), checkpoints and the report. CPU s counts the worker processes too. "
         "Rerun s: the same call again for the same date, which finds the run finished and "
         "returns its report (checked: the same report, and no registry version or champion "

@@ -379,6 +379,14 @@ class RefreshConfig(_Section):
         ge=1,
         description="re-pretrain the global model when its data ends this many days before the run date",
     )
+    contest_every_days: int = Field(
+        7,
+        ge=1,
+        description="a brand whose challenger lost its contest (the champion, or the global "
+        "model, kept serving) and that repeats that choice contests again this many days "
+        "after its last contest; sooner when it chooses its strategy again "
+        "(adaptation.reselect_every_days, reselect_when_rows_grow). 1: every night",
+    )
     executor: Literal["inline", "process", "dask"] = "inline"
     n_workers: int = Field(2, ge=1)
     scheduler: str | None = None

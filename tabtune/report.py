@@ -44,6 +44,7 @@ __all__ = [
     "state_lines",
     "metric_of",
     "summary_lines",
+    "previous_report",
     "write_report",
 ]
 
@@ -141,6 +142,23 @@ def load_history(
         except (OSError, ValueError):
             logger.warning("skipping unreadable report %s", path)
     return history
+
+
+def previous_report(
+    runs_dir: str | Path, task: str = DEFAULT_TASK, *, before: str
+) -> dict[str, Any] | None:
+    """The newest stored run report of a task dated before ``before`` (None: there is none,
+    or it does not read)."""
+    runs_dir = Path(runs_dir)
+    earlier = [d for d in _run_dates(runs_dir, task, REPORT_JSON) if d < str(before)]
+    if not earlier:
+        return None
+    path = run_dir_for(runs_dir, earlier[-1], task) / REPORT_JSON
+    try:
+        return check_run_file(json.loads(path.read_text(encoding="utf-8")), path)
+    except (OSError, ValueError):
+        logger.warning("skipping unreadable report %s", path)
+        return None
 
 
 _RUN_FIX = (

@@ -704,6 +704,60 @@ def test_challenge_without_a_champion_repeats_the_newest_challengers_choice(
     assert other.challenger.selection_["date"] == tomorrow.isoformat()
 
 
+def test_a_repeated_choice_contests_again_after_contest_every_days(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """A brand repeating a choice that was contested on day L is not contested again (nothing
+    is fitted) before L + refresh.contest_every_days; then, or once it chooses again, it is."""
+    from tabtune.evaluation import row_losses, time_window
+    from tabtune.refresh import challenge, promotion
+
+    cfg, task, glob, own = _brand_setup(tmp_path)
+    window = time_window(own.X["date"], cfg.adaptation.validation_fraction)
+    first = challenge(cfg, task, glob, own, window, date=D, global_id="g")
+    assert first.contested and first.no_contest is None
+    newest = {"base_model": "g", "selection": dict(first.challenger.selection_)}
+    every = cfg.refresh.contest_every_days
+    assert every == 7  # the default
+
+    def night(date: dt.date, last: dt.date | None, config=cfg):
+        return challenge(
+            config, task, glob, own, window, date=date, global_id="g",
+            previous_choice=newest, defer_final=True, last_contest=last,
+        )  # fmt: skip
+
+    fits = []
+    real_fit = promotion.build_challenger
+    monkeypatch.setattr(
+        promotion, "build_challenger", lambda *a, **k: fits.append(1) or real_fit(*a, **k)
+    )
+    quiet = night(D + dt.timedelta(days=every - 1), D)
+    assert not fits and quiet.challenger is None and quiet.build is None
+    assert not quiet.contested and quiet.no_contest.startswith("no contest tonight")
+    assert str(D + dt.timedelta(days=every)) in quiet.no_contest
+    assert quiet.scores["challenger"] is None
+    served = row_losses("tweedie", own.y[window], glob.predict(own.X[window]))
+    expected = float(np.average(served, weights=own.weight[window]))
+    assert quiet.scores["global"] == quiet.scores["champion"] == pytest.approx(expected, 1e-12)
+    # due: a contest again, the same as with no record of the last one
+    due = night(D + dt.timedelta(days=every), D)
+    unknown = night(D + dt.timedelta(days=every), None)
+    assert due.contested and due.no_contest is None and len(fits) == 2
+    assert due.scores == unknown.scores
+    # a contest of an earlier choice does not count
+    assert night(D + dt.timedelta(days=1), D - dt.timedelta(days=1)).contested
+    # the choice is due (reselect_every_days): chosen again and contested
+    fresh = night(
+        D + dt.timedelta(days=cfg.adaptation.reselect_every_days), D + dt.timedelta(days=27)
+    )
+    assert fresh.contested and fresh.selection["date"] != newest["selection"]["date"]
+    # contest_every_days: 1 contests every night
+    nightly = cfg.model_copy(
+        update={"refresh": cfg.refresh.model_copy(update={"contest_every_days": 1})}
+    )
+    assert night(D + dt.timedelta(days=1), D, nightly).contested
+
+
 def test_a_worker_keeps_the_global_model_loaded(monkeypatch, tmp_path: Path) -> None:
     """The per-process model cache evicts the least recently used model, never all at once:
     the global model, asked for by every brand, is read once for a night of many brands."""

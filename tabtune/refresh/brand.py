@@ -42,7 +42,7 @@ from tabtune.refresh.promotion import (
     publish_challenger,
     same_recipe_decision,
 )
-from tabtune.refresh.state import BrandRecord, parse_date
+from tabtune.refresh.state import BrandRecord, Decision, parse_date
 
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.registry import ModelRef, ModelRegistry
@@ -122,10 +122,17 @@ class _Night:
     data: TaskData
     mask: np.ndarray
     registry: ModelRegistry
+    #: The brand's latest contest on the window before tonight (the run's last report).
+    last_contest: dt.date | None = None
 
 
 def refresh_brand(
-    cfg_data: Mapping[str, Any], task_name: str, brand: str, date: str, global_id: str
+    cfg_data: Mapping[str, Any],
+    task_name: str,
+    brand: str,
+    date: str,
+    global_id: str,
+    last_contest: str | None = None,
 ) -> dict[str, Any]:
     """Refresh one brand for one date: the per-brand job the executors run.
 
@@ -139,6 +146,10 @@ def refresh_brand(
         ``Config.model_dump(mode="json")`` with absolute paths.
     task_name, brand, date, global_id : str
         The task, the brand, the run date (``YYYY-MM-DD``) and the global model to adapt.
+    last_contest : str, optional
+        The date of the brand's latest contest on the window (``contested`` in the last run's
+        report): a brand repeating a choice that lost contests again
+        ``refresh.contest_every_days`` after it.
 
     Returns
     -------
@@ -146,7 +157,7 @@ def refresh_brand(
         A :class:`BrandRecord` as a dict.
     """
     t_start = time.perf_counter()
-    rec = BrandRecord(brand_id=brand)
+    rec = BrandRecord(brand_id=brand, contested=_iso_date_or_none(last_contest))
     try:
         _refresh_brand(
             Config.model_validate(dict(cfg_data)), task_name, parse_date(date), global_id, rec
@@ -158,6 +169,14 @@ def refresh_brand(
         rec.status, rec.reason = "failed", f"{type(exc).__name__}: {exc}"
     rec.seconds = round(time.perf_counter() - t_start, 4)
     return rec.to_dict()
+
+
+def _iso_date_or_none(value: Any) -> str | None:
+    """``value`` when it is a ``YYYY-MM-DD`` date (a report edited by hand may hold anything)."""
+    try:
+        return dt.date.fromisoformat(value).isoformat() if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _refresh_brand(
@@ -179,7 +198,8 @@ def _refresh_brand(
         rec.notes.extend(data.notices)
         rec.rows = len(data)
         mask = holdout_mask(data.X[TIME_COLUMN], cfg.adaptation.validation_fraction)
-    night = _Night(cfg, task, date, global_id, glob, data, mask, registry)
+    last = None if rec.contested is None else dt.date.fromisoformat(rec.contested)
+    night = _Night(cfg, task, date, global_id, glob, data, mask, registry, last)
 
     shrunk = _shrunk_history_champion(registry, task.name, rec)
     if rec.rows == 0:
@@ -422,6 +442,8 @@ def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
     result, chall_ref = None, None
     if earlier is not None:
         chall_ref, champ_ref, same = _resumed(night.registry, earlier, rec)
+        if not same:  # published by a contest of this run
+            rec.contested = night.date.isoformat()
     else:
         if champ_ref is not None and _nothing_new(
             night.registry.manifest(champ_ref), night.data, night.global_id
@@ -445,14 +467,19 @@ def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
                 load_model_id=lambda model_id: _load_version(night.cfg, night.task, model_id),
                 previous_choice=_newest_challenger(night.registry, night.task.name, brand),
                 defer_final=True,
+                last_contest=night.last_contest,
             )
             rec.scores, same = result.scores, result.same_recipe
+            if result.contested:
+                rec.contested = night.date.isoformat()
             rec.notes.extend(result.notes)
         rec.strategy = str(result.selection.get("strategy"))
     rec.champion_id = None if champ_ref is None else champ_ref.id
 
     with _timed(t, "evaluate"):
-        if same and champ_ref is not None:
+        if result is not None and result.no_contest is not None:
+            decision = Decision("kept", False, result.no_contest)
+        elif same and champ_ref is not None:
             decision = same_recipe_decision(rec.scores, rec.strategy)
         else:
             decision = decide_promotion(rec.scores, night.cfg.refresh.promotion_margin)

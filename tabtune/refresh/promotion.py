@@ -140,6 +140,11 @@ class Challenge:
     build: Callable[[], Any] | None = None
     #: Whether later nights may repeat a choice made tonight (so a losing one is kept).
     repeatable: bool = True
+    #: Whether the choice was scored on the window against the champion tonight.
+    contested: bool = False
+    #: Why there was no contest tonight (the choice lost one recently): the serving model
+    #: keeps serving; None on other nights.
+    no_contest: str | None = None
 
     def final(self) -> Any:
         """The challenger to publish, fitted on every row now if that was deferred."""
@@ -162,6 +167,7 @@ def challenge(
     load_model_id: Callable[[str], Any] | None = None,
     previous_choice: Mapping[str, Any] | None = None,
     defer_final: bool = False,
+    last_contest: dt.date | None = None,
 ) -> Challenge:
     """Build the challenger and score the candidates on days the challenger did not learn from.
 
@@ -196,8 +202,10 @@ def challenge(
         (made from tonight's global model) is repeated like a champion's would be, so a brand
         whose challengers keep losing does not choose again every night.
     defer_final : bool
-        Score the choice, but fit the challenger on every row only when
-        :meth:`Challenge.final` is called (a refresh does not fit a challenger it keeps out).
+        Fit the challenger on every row only in :meth:`Challenge.final`.
+    last_contest : date, optional
+        The brand's latest contest. A choice repeated since is not contested again before
+        ``refresh.contest_every_days``: nothing is fitted (:attr:`Challenge.no_contest`).
 
     Returns
     -------
@@ -212,6 +220,33 @@ def challenge(
         est = build_challenger(cfg, task, glob, data, date=date, previous=previous)
         return _in_sample(est, champion or glob, glob, data, window, objective)
     early = data.take(~window)
+    previous, repeat = _choice_tonight(
+        cfg, task, early, date, global_id, previous, previous_choice, champion, manifest
+    )
+    if champion is not None and _prequential_ready(manifest, repeat, global_id):
+        assert repeat is not None
+        return _repeat_night(cfg, task, glob, data, champion, manifest, repeat, date)
+    if repeat is not None and _contested_recently(cfg, repeat, date, last_contest):
+        assert last_contest is not None
+        return _no_contest(cfg, task, glob, data, window, champion, repeat, last_contest)
+    return _contest(
+        cfg, task, glob, data, window, early, date, global_id, champion, manifest,
+        load_model_id, previous, defer_final,
+    )  # fmt: skip
+
+
+def _choice_tonight(
+    cfg: Config,
+    task: TaskConfig,
+    early: TaskData,
+    date: dt.date,
+    global_id: str,
+    previous: Mapping[str, Any] | None,
+    previous_choice: Mapping[str, Any] | None,
+    champion: Any,
+    manifest: Mapping[str, Any],
+) -> tuple[Mapping[str, Any] | None, dict[str, Any] | None]:
+    """The manifest whose choice tonight follows and the choice repeated (None: choose)."""
     repeat = choice_to_repeat(cfg, task, early, date, previous)
     if (
         repeat is None
@@ -220,13 +255,7 @@ def challenge(
     ):
         previous = previous_choice  # the champion's choice aged out: the later one is repeated
         repeat = choice_to_repeat(cfg, task, early, date, previous)
-    if champion is not None and _prequential_ready(manifest, repeat, global_id):
-        assert repeat is not None
-        return _repeat_night(cfg, task, glob, data, champion, manifest, repeat, date)
-    return _contest(
-        cfg, task, glob, data, window, early, date, global_id, champion, manifest,
-        load_model_id, previous, defer_final,
-    )  # fmt: skip
+    return previous, repeat
 
 
 def _contest(
@@ -269,11 +298,54 @@ def _contest(
     if defer_final:
         return Challenge(
             None, scores, same, notes=notes, selection=selection, build=on_every_row,
-            repeatable=repeatable,
+            repeatable=repeatable, contested=True,
         )  # fmt: skip
     return Challenge(
-        on_every_row(), scores, same, notes=notes, selection=selection, repeatable=repeatable
+        on_every_row(), scores, same, notes=notes, selection=selection, repeatable=repeatable,
+        contested=True,
+    )  # fmt: skip
+
+
+def _contested_recently(
+    cfg: Config, repeat: Mapping[str, Any], date: dt.date, last_contest: dt.date | None
+) -> bool:
+    """Whether the choice ``repeat`` was contested fewer than ``refresh.contest_every_days``
+    days before ``date`` (on or after the day it was made)."""
+    if last_contest is None:
+        return False
+    chosen = repeat.get("date")
+    if chosen is not None and last_contest.isoformat() < str(chosen):
+        return False  # the last contest was of an earlier choice
+    return 0 <= (date - last_contest).days < cfg.refresh.contest_every_days
+
+
+def _no_contest(
+    cfg: Config,
+    task: TaskConfig,
+    glob: Any,
+    data: TaskData,
+    window: np.ndarray,
+    champion: Any,
+    repeat: Mapping[str, Any],
+    last_contest: dt.date,
+) -> Challenge:
+    """:func:`challenge` on a night without a contest: the serving model (the champion, else
+    the global model) and the global model scored on the window as they serve."""
+    objective = score_objective(task.objective, task.kind)
+    serving = glob if champion is None else champion
+    scores = score_many(
+        {"champion": serving, "global": glob}, data.X, data.y, window, objective, data.weight
     )
+    scores["challenger"] = None
+    every = cfg.refresh.contest_every_days
+    who = "the global model" if champion is None else "the champion"
+    reason = (
+        f"no contest tonight: the choice of {repeat.get('date')} ({repeat.get('strategy')}, "
+        f"{repeat.get('n_new_trees')} new trees) was contested on {last_contest} and {who} "
+        f"kept serving; it contests again from {last_contest + dt.timedelta(days=every)} "
+        f"(refresh.contest_every_days: {every}), or once the brand chooses again"
+    )
+    return Challenge(None, scores, selection=dict(repeat), no_contest=reason)
 
 
 def _in_sample(

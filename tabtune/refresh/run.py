@@ -46,7 +46,7 @@ from tabtune.refresh.state import (
     save_state,
 )
 from tabtune.registry import RegistryLockedError
-from tabtune.report import load_history, run_dir_for, write_report
+from tabtune.report import load_history, previous_report, run_dir_for, write_report
 
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.data.store import CampaignStore
@@ -254,7 +254,8 @@ def _refresh_date(
     global_id = state["global_model"]
 
     cfg_data = _worker_config(cfg)
-    jobs = {b: (cfg_data, task, b, date.isoformat(), global_id) for b in todo}
+    contested = last_contests(cfg, task, date)
+    jobs = {b: (cfg_data, task, b, date.isoformat(), global_id, contested.get(b)) for b in todo}
     with track(progress, f"refresh {task} {date}", len(jobs)) as update:
         for outcome in executor.run(refresh_brand, jobs):
             data = outcome.value if outcome.error is None else _failure(outcome.key, outcome.error)
@@ -268,6 +269,19 @@ def _refresh_date(
     _write_report(cfg, run_dir, report)
     save_state(state_path, finished)
     return report
+
+
+def last_contests(cfg: Config, task: str, date: dt.date) -> dict[str, str]:
+    """Brand -> the date of its latest contest on the window, from the newest run report
+    of ``task`` before ``date`` (``contested``; empty without one: every brand whose choice
+    is repeated contests tonight)."""
+    report = previous_report(cfg.runs_dir, task, before=date.isoformat())
+    out: dict[str, str] = {}
+    for entry in (report or {}).get("brands", []):
+        day = entry.get("contested")
+        if isinstance(day, str) and isinstance(entry.get("brand_id"), str):
+            out[entry["brand_id"]] = day
+    return out
 
 
 def _write_report(cfg: Config, run_dir: Path, report: RunReport) -> None:

@@ -94,6 +94,10 @@ class BrandRecord:
         Seconds spent in ``load``, ``train``, ``evaluate`` and ``write``.
     seconds : float
         Wall time of the brand.
+    contested : str or None
+        The date of the brand's latest contest on the window (tonight's when it contested),
+        carried from night to night: a brand repeating a choice that lost contests again
+        ``refresh.contest_every_days`` after it.
     """
 
     brand_id: str
@@ -112,6 +116,7 @@ class BrandRecord:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    contested: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view (non-finite scores become ``None``)."""

@@ -180,14 +180,21 @@ def test_three_nights_statuses_outputs_and_models(nightly) -> None:
                 assert manifest["selection"]["small"] is True  # never repeated as a choice
                 assert b.scores["challenger"] is not None and any("in sample" in n for n in b.notes)
             else:
-                assert None not in (b.scores["champion"], b.scores["challenger"])
                 expected = b.challenger_id if b.status == "promoted" else b.champion_id
                 assert b.model_id == (expected or report.global_model), b
                 if b.status == "kept" and date != DATES[0]:
-                    # a challenger kept out that repeats an earlier choice is neither fitted
-                    # on every row nor published (the first night's choice was published)
-                    assert b.challenger_id is None and b.strategy, b
+                    # the choice the first night's contest kept out is repeated, and contests
+                    # again only refresh.contest_every_days (7) after that contest: nothing is
+                    # fitted or published, the serving model is scored as it serves
+                    assert b.reason.startswith("no contest tonight"), b
+                    assert b.contested == DATES[0] and b.strategy, b
+                    assert b.challenger_id is None and b.scores["challenger"] is None, b
+                    assert b.scores["champion"] is not None, b
+                    assert sorted(b.outputs) == ["bids", "predictions"], b
                     continue
+                assert None not in (b.scores["champion"], b.scores["challenger"])
+                if b.status != "promoted" or b.champion_id is None:
+                    assert b.contested == date, b  # tonight's contest on the window
                 manifest = reg.manifest(reg.from_id(b.challenger_id))
                 assert manifest["refresh"]["date"] == date
                 assert manifest["data_window"][1] == date  # adapted on rows up to D
