@@ -44,7 +44,7 @@ __all__ = [
     "state_lines",
     "metric_of",
     "summary_lines",
-    "previous_report",
+    "earlier_reports",
     "write_report",
 ]
 
@@ -144,21 +144,21 @@ def load_history(
     return history
 
 
-def previous_report(
-    runs_dir: str | Path, task: str = DEFAULT_TASK, *, before: str
-) -> dict[str, Any] | None:
-    """The newest stored run report of a task dated before ``before`` (None: there is none,
-    or it does not read)."""
+def earlier_reports(
+    runs_dir: str | Path, task: str = DEFAULT_TASK, *, since: str, before: str
+) -> list[dict[str, Any]]:
+    """The stored run reports of a task dated from ``since`` to before ``before``, newest
+    first; unreadable ones are skipped."""
     runs_dir = Path(runs_dir)
-    earlier = [d for d in _run_dates(runs_dir, task, REPORT_JSON) if d < str(before)]
-    if not earlier:
-        return None
-    path = run_dir_for(runs_dir, earlier[-1], task) / REPORT_JSON
-    try:
-        return check_run_file(json.loads(path.read_text(encoding="utf-8")), path)
-    except (OSError, ValueError):
-        logger.warning("skipping unreadable report %s", path)
-        return None
+    dates = [d for d in _run_dates(runs_dir, task, REPORT_JSON) if str(since) <= d < str(before)]
+    reports = []
+    for date in reversed(dates):
+        path = run_dir_for(runs_dir, date, task) / REPORT_JSON
+        try:
+            reports.append(check_run_file(json.loads(path.read_text(encoding="utf-8")), path))
+        except (OSError, ValueError):
+            logger.warning("skipping unreadable report %s", path)
+    return reports
 
 
 _RUN_FIX = (

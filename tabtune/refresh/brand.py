@@ -442,8 +442,7 @@ def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
     result, chall_ref = None, None
     if earlier is not None:
         chall_ref, champ_ref, same = _resumed(night.registry, earlier, rec)
-        if not same:  # published by a contest of this run
-            rec.contested = night.date.isoformat()
+        contested = bool(earlier[1]["refresh"].get("contested"))
     else:
         if champ_ref is not None and _nothing_new(
             night.registry.manifest(champ_ref), night.data, night.global_id
@@ -469,9 +468,7 @@ def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
                 defer_final=True,
                 last_contest=night.last_contest,
             )
-            rec.scores, same = result.scores, result.same_recipe
-            if result.contested:
-                rec.contested = night.date.isoformat()
+            rec.scores, same, contested = result.scores, result.same_recipe, result.contested
             rec.notes.extend(result.notes)
         rec.strategy = str(result.selection.get("strategy"))
     rec.champion_id = None if champ_ref is None else champ_ref.id
@@ -484,7 +481,7 @@ def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
         else:
             decision = decide_promotion(rec.scores, night.cfg.refresh.promotion_margin)
     rec.status, rec.reason = decision.status, decision.reason
-    if champ_ref is None:
+    if champ_ref is None and (result is None or result.no_contest is None):
         rec.reason += " (no brand champion yet: the champion is the global model)"
     chosen_tonight = (
         result is not None
@@ -506,6 +503,8 @@ def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
         rec.served_by, rec.model_id = "global", night.global_id
     else:
         rec.served_by, rec.model_id = "champion", champ_ref.id
+    if contested:  # carried out: a failure before this line contests again next night
+        rec.contested = night.date.isoformat()
 
 
 def _publish(night: _Night, result: Challenge, rec: BrandRecord) -> ModelRef:
@@ -523,6 +522,7 @@ def _publish(night: _Night, result: Challenge, rec: BrandRecord) -> ModelRef:
         same_recipe=result.same_recipe,
         notes=result.notes,
         prequential=result.prequential,
+        contested=result.contested,
     )
 
 

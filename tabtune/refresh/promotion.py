@@ -329,23 +329,32 @@ def _no_contest(
     repeat: Mapping[str, Any],
     last_contest: dt.date,
 ) -> Challenge:
-    """:func:`challenge` on a night without a contest: the serving model (the champion, else
-    the global model) and the global model scored on the window as they serve."""
+    """:func:`challenge` on a night without a contest: the global model scored on the window
+    as it serves (the champion's score too, when the global model is the champion). A brand
+    champion is not scored: it learned from the window, and nothing refits it before it."""
     objective = score_objective(task.objective, task.kind)
-    serving = glob if champion is None else champion
-    scores = score_many(
-        {"champion": serving, "global": glob}, data.X, data.y, window, objective, data.weight
-    )
+    scores = score_many({"global": glob}, data.X, data.y, window, objective, data.weight)
+    notes = []
+    if champion is None:
+        scores["champion"] = scores["global"]  # the global model is the champion
+    else:
+        scores["champion"] = None
+        notes.append(
+            "the champion is not scored tonight: it learned from the window's days, and no "
+            "contest refits it on the days before them"
+        )
     scores["challenger"] = None
     every = cfg.refresh.contest_every_days
-    who = "the global model" if champion is None else "the champion"
+    who = "the global model" if champion is None else "its champion"
+    trees = int(repeat.get("n_new_trees") or 0)
     reason = (
         f"no contest tonight: the choice of {repeat.get('date')} ({repeat.get('strategy')}, "
-        f"{repeat.get('n_new_trees')} new trees) was contested on {last_contest} and {who} "
-        f"kept serving; it contests again from {last_contest + dt.timedelta(days=every)} "
-        f"(refresh.contest_every_days: {every}), or once the brand chooses again"
+        f"{trees} new tree{'' if trees == 1 else 's'}) was last contested on {last_contest}; "
+        f"{who} serves; the choice contests again from "
+        f"{last_contest + dt.timedelta(days=every)} (refresh.contest_every_days: {every}), or "
+        "once the brand chooses again"
     )
-    return Challenge(None, scores, selection=dict(repeat), no_contest=reason)
+    return Challenge(None, scores, notes=notes, selection=dict(repeat), no_contest=reason)
 
 
 def _in_sample(
@@ -575,6 +584,7 @@ def publish_challenger(
     same_recipe: bool = False,
     notes: Sequence[str] = (),
     prequential: Mapping[str, Any] | None = None,
+    contested: bool = False,
 ) -> ModelRef:
     """Publish a challenger without promoting it.
 
@@ -598,6 +608,7 @@ def publish_challenger(
         "scores": {k: finite_or_none(v) for k, v in (scores or {}).items()},
         "same_recipe": bool(same_recipe),
         "notes": list(notes),
+        "contested": bool(contested),
     }
     if prequential is not None:
         run["prequential"] = dict(prequential)

@@ -46,7 +46,7 @@ from tabtune.refresh.state import (
     save_state,
 )
 from tabtune.registry import RegistryLockedError
-from tabtune.report import load_history, previous_report, run_dir_for, write_report
+from tabtune.report import earlier_reports, load_history, run_dir_for, write_report
 
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.data.store import CampaignStore
@@ -187,9 +187,13 @@ def _has_rows_by(store: CampaignStore, brand: str, date: dt.date) -> bool:
         return True
 
 
-def _failure(brand: str, error: BaseException) -> dict[str, Any]:
+def _failure(brand: str, error: BaseException, contested: str | None = None) -> dict[str, Any]:
+    """The record of a brand whose job died outside it (its latest contest carried)."""
     return BrandRecord(
-        brand_id=brand, status="failed", reason=f"{type(error).__name__}: {error}"
+        brand_id=brand,
+        status="failed",
+        reason=f"{type(error).__name__}: {error}",
+        contested=contested,
     ).to_dict()
 
 
@@ -258,7 +262,11 @@ def _refresh_date(
     jobs = {b: (cfg_data, task, b, date.isoformat(), global_id, contested.get(b)) for b in todo}
     with track(progress, f"refresh {task} {date}", len(jobs)) as update:
         for outcome in executor.run(refresh_brand, jobs):
-            data = outcome.value if outcome.error is None else _failure(outcome.key, outcome.error)
+            data = (
+                outcome.value
+                if outcome.error is None
+                else _failure(outcome.key, outcome.error, contested.get(outcome.key))
+            )
             record = BrandRecord.from_dict(data)
             state = append_record(state_path, state, record)
             update(advance=1, status=f"{record.brand_id}: {record.status}")
@@ -272,15 +280,19 @@ def _refresh_date(
 
 
 def last_contests(cfg: Config, task: str, date: dt.date) -> dict[str, str]:
-    """Brand -> the date of its latest contest on the window, from the newest run report
-    of ``task`` before ``date`` (``contested``; empty without one: every brand whose choice
-    is repeated contests tonight)."""
-    report = previous_report(cfg.runs_dir, task, before=date.isoformat())
+    """Brand -> the date of its latest contest on the window (``contested``), from the
+    newest run report of ``task`` before ``date`` that records one for the brand; only the
+    reports of the ``refresh.contest_every_days`` days before ``date`` count, since an older
+    contest is due again anyway (a brand without one contests tonight)."""
+    since = date - dt.timedelta(days=cfg.refresh.contest_every_days)
     out: dict[str, str] = {}
-    for entry in (report or {}).get("brands", []):
-        day = entry.get("contested")
-        if isinstance(day, str) and isinstance(entry.get("brand_id"), str):
-            out[entry["brand_id"]] = day
+    for report in earlier_reports(
+        cfg.runs_dir, task, since=since.isoformat(), before=date.isoformat()
+    ):
+        for entry in report.get("brands", []):
+            day, brand = entry.get("contested"), entry.get("brand_id")
+            if isinstance(day, str) and isinstance(brand, str):
+                out.setdefault(brand, day)
     return out
 
 

@@ -80,9 +80,11 @@ def registry_view(cfg: Config) -> dict[str, tuple[str | None, int]]:
 
 def brand_view(report: RunReport) -> dict[str, tuple]:
     return {
-        b.brand_id: (b.status, b.model_id, b.challenger_id, b.champion_id, b.strategy, b.rows)
+        b.brand_id: (
+            b.status, b.model_id, b.challenger_id, b.champion_id, b.strategy, b.rows, b.contested
+        )
         for b in report.brands
-    }
+    }  # fmt: skip
 
 
 def assert_same_outputs(mine: RunReport, theirs: RunReport) -> None:
@@ -471,6 +473,41 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(
             assert_same_scores(report, reference)
             assert_same_outputs(report, reference)
         assert registry_view(cfg) == nightly.registry_after[DATES[1]], where
+
+
+def test_contest_dates_survive_failures_and_brand_subsets(
+    observations, tmp_path, monkeypatch
+) -> None:
+    """A brand contests again a week after its last contest, whatever the nights between:
+    a night that ran other brands only (--brands) does not erase its date, and a contest
+    whose outcome failed to be carried out (the promotion raised) does not count."""
+    _, cfg = workspace(tmp_path / "ws")
+    CampaignStore(cfg.data.store).append(upto(observations, DATES[0]))
+
+    def no_promotion(self, ref):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ModelRegistry, "promote", no_promotion)
+        first = {b.brand_id: b for b in refresh(cfg, DATES[0]).brands}
+    failed = {k for k, b in first.items() if b.status == "failed" and k != COLD_BRAND}
+    kept = {k for k, b in first.items() if b.status == "kept"}
+    assert failed and kept, first  # contests won (publish, then promote raised) and lost
+    assert all(first[k].contested is None for k in failed)
+    assert all(first[k].contested == DATES[0] for k in kept)
+
+    one = sorted(kept)[0]
+    (b,) = refresh(cfg, DATES[1], new_rows=day(observations, DATES[1]), brands=[one]).brands
+    assert b.reason.startswith("no contest tonight") and b.contested == DATES[0], b
+    third = {
+        b.brand_id: b for b in refresh(cfg, DATES[2], new_rows=day(observations, DATES[2])).brands
+    }
+    for k in kept:  # their 04-27 contest still counts two nights later
+        assert third[k].reason.startswith("no contest tonight"), third[k]
+        assert third[k].contested == DATES[0] and third[k].scores["challenger"] is None
+    for k in failed:  # their contest was not carried out: contested again
+        assert not third[k].reason.startswith("no contest"), third[k]
+        assert third[k].contested == DATES[2] and third[k].scores["challenger"] is not None
 
 
 def test_later_nights_repeat_the_weekly_strategy_choice(nightly) -> None:
