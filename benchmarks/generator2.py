@@ -97,7 +97,7 @@ def _brand_frame(
     j = np.concatenate([np.full(s, k) for k, s in enumerate(span)])
     d = np.concatenate([np.arange(c_start[k], n_days) for k in range(n_combos)])
     dates = start + pd.to_timedelta(d, unit="D")
-    weekday = np.asarray(dates.dayofweek)
+    weekday = np.asarray(dates.day_of_week)
     yrs = d / 365.25
     c, a, v = combo_c[j], combo_a[j], combo_v[j]
 

@@ -725,3 +725,15 @@ def test_lightgbm_session_with_a_memory_predicts_less_and_gives_the_same_models(
     expected = np.asarray(base.predict(X, pred_leaf=True)).reshape(n, -1)
     np.testing.assert_array_equal(tonight.leaves, expected)
     np.testing.assert_array_equal(tonight.X, X)
+
+
+@pytest.mark.parametrize("as_category", [False, True])
+def test_category_codes_refuse_values_that_match_only_as_text(as_category: bool) -> None:
+    from tabtune.boosting.encoding import _category_codes
+
+    given = pd.Series(["1", "2", "9"])
+    given = given.astype("category") if as_category else given
+    with pytest.raises(TabTuneInputError, match=r"'c' holds '1' \(str\).*1 \(int\).*2 value"):
+        _category_codes(given, (0, 1, 2), "c")
+    unseen = pd.Series([7, 8, 1])  # same type, unseen levels: missing, no error
+    np.testing.assert_array_equal(_category_codes(unseen, (0, 1, 2), "c"), [np.nan, np.nan, 1])

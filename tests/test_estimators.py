@@ -513,3 +513,80 @@ def test_pretraining_on_an_all_zero_target_is_refused_naming_the_target(backend,
     TabTuneRegressor(backend=backend, group_column="brand_id", **SMALL).fit(
         X.drop(columns="date"), np.zeros(len(y))
     )
+
+
+# ---------------------------------------------------------------- red-team of the Python API
+
+
+def test_numbers_in_an_object_column_are_a_numeric_feature() -> None:
+    """A numeric column read as ``object`` (JSON, None, Decimal) is numeric at fit and at
+    predict: the oracle is the same model fitted on the float column."""
+    X, y = make_brands(["a", "b"], n_days=30)
+    as_object = X.assign(spend=X["spend"].astype(object))
+    as_object.loc[0, "spend"] = None
+    floats = as_object.assign(spend=pd.to_numeric(as_object["spend"]))
+    params = dict(SMALL, time_column="date")
+    mine = TabTuneRegressor(**params).fit(as_object, y)
+    oracle = TabTuneRegressor(**params).fit(floats, y)
+    assert "spend" not in mine._model.schema.vocabularies
+    np.testing.assert_array_equal(mine.predict(as_object), oracle.predict(floats))
+    np.testing.assert_array_equal(mine.predict(floats), oracle.predict(floats))
+    moved = mine.predict(floats.assign(spend=floats["spend"] * 2))
+    assert not np.allclose(moved, mine.predict(floats))  # spend is used, not an unseen level
+
+
+def test_a_value_that_matches_the_models_only_as_text_is_refused() -> None:
+    """42 given as "42" (a brand id, or a category of numbers) would silently be unseen."""
+    X, y = make_brands(["a", "b"], n_days=30)
+    coded = X.assign(campaign=pd.Series(X.index % 3).astype("category"))
+    model = TabTuneRegressor(**dict(SMALL, time_column="date")).fit(
+        coded.drop(columns="brand_id"), y
+    )
+    with pytest.raises(TabTuneInputError, match=r"'campaign'.*type only.*astype\(int\)"):
+        model.predict(
+            coded.drop(columns="brand_id").assign(campaign=lambda d: d.campaign.astype(str))
+        )
+    base = TabTuneRegressor(**dict(SMALL, group_column="brand_id", time_column="date")).fit(
+        X.assign(brand_id=X["brand_id"].map({"a": 1, "b": 2})), y
+    )
+    own_X, own_y = new_brand(n_days=30)
+    own_X = own_X.assign(brand_id=42)
+    brand = adapted(base, own_X, own_y, strategy="global")
+    with pytest.raises(TabTuneInputError, match=r"'brand_id' holds '42' \(str\).*42 \(int\)"):
+        brand.predict(own_X.assign(brand_id="42"))
+    brand.predict(own_X.assign(brand_id=43))  # an unseen brand of the same type is served
+
+
+def test_a_failed_fit_leaves_the_fitted_model_as_it_was() -> None:
+    X, y = make_brands(["a", "b"], n_days=30)
+    labels = np.digitize(y, np.quantile(y, [0.33, 0.66]))
+    model = TabTuneClassifier(**dict(SMALL, time_column="date")).fit(X, labels)
+    before = model.predict_proba(X)
+    attrs = dict(model.__dict__)
+    broken = X.copy()
+    broken.loc[0, "date"] = pd.NaT
+    with pytest.raises(TabTuneInputError):
+        model.fit(broken.drop(columns="weekday"), np.where(labels > 0, "hi", "lo"))
+    assert model.__dict__.keys() == attrs.keys()
+    assert all(model.__dict__[k] is v for k, v in attrs.items())
+    np.testing.assert_array_equal(model.predict_proba(X), before)
+
+
+def test_base_model_parameters_cannot_be_set_through_an_adapted_model() -> None:
+    base = pretrained("lightgbm", "cpu")
+    rounds = base.n_estimators
+    model = TabTuneRegressor(base_model=base)
+    with pytest.raises(TabTuneInputError, match="base_model__n_estimators"):
+        model.set_params(base_model__n_estimators=5)
+    assert base.n_estimators == rounds
+    assert model.set_params(adapt_n_estimators=7).adapt_n_estimators == 7
+
+
+def test_saving_or_adapting_an_unfitted_model_says_what_to_fit(tmp_path) -> None:
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        TabTuneRegressor().save(tmp_path / "m")
+    X, y = new_brand(n_days=20)
+    with pytest.raises(NotFittedError, match="base_model is an unfitted TabTuneRegressor"):
+        TabTuneRegressor(base_model=TabTuneRegressor()).fit(X, y)

@@ -87,6 +87,49 @@ def json_scalar(value: Any, column: str) -> str | int | float | bool:
     )
 
 
+#: What ``pandas.api.types.infer_dtype`` calls an object column that holds numbers only.
+_NUMBER_KINDS = frozenset({"integer", "floating", "mixed-integer-float", "decimal"})
+
+
+def holds_numbers_only(series: pd.Series) -> bool:
+    """Whether an ``object`` column holds numbers only (besides missing values), e.g. read
+    from JSON or holding ``None`` or ``Decimal``: a numeric column, not a categorical one."""
+    if not pd.api.types.is_object_dtype(series.dtype):
+        return False
+    return pd.api.types.infer_dtype(series, skipna=True) in _NUMBER_KINDS
+
+
+def same_text_twins(unknown: Sequence[Any], known: Sequence[Any]) -> list[tuple[Any, Any]]:
+    """Pairs (given, known) of values that differ in type only (``7`` and ``"7"``): a given
+    value that no known one equals but one reads the same as text."""
+    if not len(unknown) or not len(known):
+        return []
+    by_text: dict[str, Any] = {}
+    for value in known:
+        by_text.setdefault(str(value), value)
+    pairs = []
+    for value in unknown:
+        twin = by_text.get(str(value), _MISSING)
+        if twin is not _MISSING and type(twin) is not type(value):
+            pairs.append((value, twin))
+    return pairs
+
+
+_MISSING = object()
+
+
+def type_twin_error(name: str, pairs: list[tuple[Any, Any]]) -> TabTuneInputError:
+    """The error for values that match the model's only as text (:func:`same_text_twins`)."""
+    given, known = pairs[0]
+    to = "str" if isinstance(known, str) else type(known).__name__
+    return TabTuneInputError(
+        f"column {name!r} holds {given!r} ({type(given).__name__}) where the model knows "
+        f"{known!r} ({type(known).__name__}); {len(pairs)} value(s) differ from the model's "
+        f"in type only and would be read as unseen. Convert the column, e.g. "
+        f"X[{name!r}] = X[{name!r}].astype({to})"
+    )
+
+
 def _sorted_levels(levels: Sequence[Any]) -> list[Any]:
     # Sort within each type so that mixed object columns still get a deterministic order.
     return sorted(levels, key=lambda v: (type(v).__name__, v))
@@ -150,6 +193,8 @@ class FeatureSchema:
                 )
             if isinstance(dtype, pd.CategoricalDtype):
                 levels = list(dtype.categories)
+            elif holds_numbers_only(series):
+                continue  # numbers in an object column (JSON, None, Decimal): numeric
             elif is_categorical_dtype(dtype):
                 levels = _sorted_levels(list(series.dropna().unique()))
             else:
@@ -277,7 +322,9 @@ class FeatureSchema:
 def _numeric_values(values: pd.Series | np.ndarray, name: str) -> np.ndarray:
     try:
         if isinstance(values, pd.Series):
-            if is_categorical_dtype(values.dtype):
+            if holds_numbers_only(values):
+                values = pd.to_numeric(values)
+            elif is_categorical_dtype(values.dtype):
                 raise TypeError("categorical")
             array = values.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
@@ -315,12 +362,19 @@ def _category_codes(
     if isinstance(dtype, pd.CategoricalDtype):
         # Map the (few) categories, then index the codes: no per-row hashing.
         level_codes = index.get_indexer(dtype.categories)
+        twins = same_text_twins(list(dtype.categories[level_codes < 0]), vocabulary)
+        if twins:
+            raise type_twin_error(name, twins)
         raw = values.cat.codes.to_numpy()
         lookup = np.append(level_codes, -1)  # code -1 (missing) -> -1
         codes = lookup[raw]
     else:
         raw, uniques = pd.factorize(values, use_na_sentinel=True)
-        lookup = np.append(index.get_indexer(uniques), -1)
+        found = index.get_indexer(uniques)
+        twins = same_text_twins(list(uniques[found < 0]), vocabulary)
+        if twins:
+            raise type_twin_error(name, twins)
+        lookup = np.append(found, -1)
         codes = lookup[raw]
     result = codes.astype(np.float64)
     result[codes < 0] = np.nan

@@ -9,6 +9,7 @@ hooks of :class:`~tabtune.estimators.classes.TabTuneRegressor` and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from tabtune.boosting.base import (
@@ -224,6 +226,18 @@ class TabTuneBase(BaseEstimator):
         """
         return super().get_params(deep=False)
 
+    def set_params(self, **params: Any) -> TabTuneBase:
+        """Set constructor parameters; ``base_model__<name>`` is refused (a pretrained base
+        model is shared: changing it would change every model adapted from it)."""
+        nested = sorted(k for k in params if k.startswith("base_model__"))
+        if nested:
+            raise TabTuneInputError(
+                f"{nested[0]!r}: a base model's parameters cannot be set through the model "
+                "adapted from it (the base is shared, read-only); pretrain another base model "
+                "and pass it as base_model"
+            )
+        return super().set_params(**params)
+
     def __sklearn_clone__(self) -> TabTuneBase:
         # A fitted base model is kept by reference (like sklearn's FrozenEstimator): cloning
         # an adapting estimator must not turn its base into an unfitted copy.
@@ -257,7 +271,11 @@ class TabTuneBase(BaseEstimator):
                 f"base_model is a {type(base).__name__}; a {type(self).__name__} can only "
                 f"adapt a {type(self).__name__}"
             )
-        check_is_fitted(base)
+        if not base.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"base_model is an unfitted {type(base).__name__}: fit it on the pooled rows "
+                f"first, or load a saved one ({type(base).__name__}.load(path))"
+            )
         if self.backend is not None and self.backend != base.backend_:
             raise TabTuneInputError(
                 f"base_model was trained with backend {base.backend_!r} but backend="
@@ -288,7 +306,29 @@ class TabTuneBase(BaseEstimator):
         Returns
         -------
         self
+
+        Notes
+        -----
+        A fit that raises leaves the estimator as it was before the call (a fitted one keeps
+        its model).
         """
+        with self._unchanged_on_error():
+            return self._fit(X, y, sample_weight)
+
+    @contextlib.contextmanager
+    def _unchanged_on_error(self) -> Iterator[None]:
+        """Restore every attribute if the block raises: a failed fit leaves no half-fitted
+        state (e.g. a new ``classes_`` next to the previous model)."""
+        before = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any) -> TabTuneBase:
+        """:meth:`fit`'s work."""
         self._validate_params()
         base = self._resolve_base()
         if base is None and self.strategy in ("refit", "continue", "refit+continue"):
@@ -324,6 +364,11 @@ class TabTuneBase(BaseEstimator):
         -------
         self
         """
+        with self._unchanged_on_error():
+            return self._fit_batches(batches)
+
+    def _fit_batches(self, batches: Callable[[], Iterable[tuple[Any, Any, Any]]]) -> TabTuneBase:
+        """:meth:`fit_batches`' work."""
         self._validate_params()
         if self._resolve_base() is not None or is_classifier(self):
             raise TabTuneInputError(
@@ -612,6 +657,7 @@ class TabTuneBase(BaseEstimator):
         Path
             The model directory.
         """
+        check_is_fitted(self)
         return write_estimator(path, self._model, self._model_bytes, self.to_dict())
 
     @classmethod

@@ -104,7 +104,7 @@ class TabTuneClassifier(ClassifierMixin, TabTuneBase):
                 unknown = sorted({str(v) for v in np.asarray(y)[index < 0]})[:10]
                 raise TabTuneInputError(
                     f"y holds labels {unknown} that the base model does not know "
-                    f"(classes {list(classes)})"
+                    f"(classes {np.asarray(classes).tolist()})"
                 )
             self.classes_ = classes
             self.objective_ = base.objective_

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabtune.boosting.encoding import FeatureSchema, Table, json_scalar
+from tabtune.boosting.encoding import (
+    FeatureSchema,
+    Table,
+    json_scalar,
+    same_text_twins,
+    type_twin_error,
+)
 from tabtune.errors import ZeroTargetError
 from tabtune.transfer.segments import SegmentOffsets
 
@@ -615,7 +621,12 @@ class BrandContext:
         """Position of each group id in :attr:`keys` (-1 when the table does not hold it)."""
         if not len(self.keys):
             return np.full(len(groups), -1, dtype=np.intp)
-        return pd.Index(list(self.keys)).get_indexer(pd.Index(list(groups)))
+        positions = pd.Index(list(self.keys)).get_indexer(pd.Index(list(groups)))
+        unknown = [g for g, at in zip(groups, positions, strict=True) if at < 0]
+        twins = same_text_twins(unknown, self.keys)
+        if twins:  # 42 given as "42": served as an unseen brand without a word otherwise
+            raise type_twin_error(self.group_column or "group", twins)
+        return positions
 
     def features(self, group_values: Any, levels: np.ndarray | None) -> np.ndarray:
         """Context features from the stored table; NaN for groups it does not hold."""
