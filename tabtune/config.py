@@ -382,8 +382,8 @@ class RefreshConfig(_Section):
     contest_every_days: int = Field(
         7,
         ge=1,
-        description="a brand whose challenger lost its contest (the champion, or the global "
-        "model, kept serving) and that repeats that choice contests again this many days "
+        description="a brand the global model serves (its challenger lost its contest) and "
+        "that repeats that choice contests again this many days "
         "after its last contest; sooner when it chooses its strategy again "
         "(adaptation.reselect_every_days, reselect_when_rows_grow). 1: every night",
     )

@@ -671,3 +671,28 @@ def test_mlflow_configured_logs_manifest_and_files(
     # A failing tracking server is logged, never undoes a publish that already happened.
     fake.log_dict = lambda d, name: 1 / 0
     assert reg.publish("bid", text_writer(), brand="acme").version == "v0002"
+
+
+def test_rollback_of_a_brand_follows_the_champion_it_replaced(tmp_path: Path) -> None:
+    """A refresh publishes losing challengers too: rolling back moves to the champion the
+    current one replaced (refresh.champion_before), never to a version that never served;
+    when the global model served before, the brand goes back to the global model."""
+    reg = ModelRegistry(tmp_path)
+
+    def pub(before: str | None, **extra) -> ModelRef:
+        manifest = {"refresh": {"date": "2024-01-01", "champion_before": before, **extra}}
+        return reg.publish("bid", text_writer(), brand="acme", manifest=manifest)
+
+    first = pub(None)  # won against the global model
+    reg.promote(first)
+    pub(first.id)  # a challenger that lost: never served
+    third = pub(first.id)  # won against the first
+    reg.promote(third)
+    assert reg.rollback("bid", "acme") == first  # not the loser in between (v0002)
+    assert reg.rollback("bid", "acme") is None  # the global model served before the first
+    assert reg.champion("bid", brand="acme") is None
+    with pytest.raises(TabTuneInputError, match="no champion to roll back from"):
+        reg.rollback("bid", "acme")
+    # without the record (a version not published by a refresh): the newest older version
+    reg.promote(reg.publish("bid", text_writer(), brand="acme"))
+    assert reg.rollback("bid", "acme").version == "v0003"

@@ -392,7 +392,12 @@ def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
         return EXIT_OK
     if args.models_command == "rollback":
         ref = reg.rollback(task, brand, to=args.version)
-        con.print(f"champion of {task}" + (f" for {brand}" if brand else "") + f" is now {ref.id}")
+        now = (
+            ref.id
+            if ref is not None
+            else "none: the global model serves it again, as before its champion was promoted"
+        )
+        con.print(f"champion of {task}" + (f" for {brand}" if brand else "") + f" is {now}")
         return EXIT_OK
     raise TabTuneInputError(f"unknown models command {args.models_command!r}")
 

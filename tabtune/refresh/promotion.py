@@ -204,8 +204,9 @@ def challenge(
     defer_final : bool
         Fit the challenger on every row only in :meth:`Challenge.final`.
     last_contest : date, optional
-        The brand's latest contest. A choice repeated since is not contested again before
-        ``refresh.contest_every_days``: nothing is fitted (:attr:`Challenge.no_contest`).
+        The brand's latest contest. Without a champion, a choice repeated since is not
+        contested again before ``refresh.contest_every_days``: nothing is fitted
+        (:attr:`Challenge.no_contest`).
 
     Returns
     -------
@@ -226,9 +227,13 @@ def challenge(
     if champion is not None and _prequential_ready(manifest, repeat, global_id):
         assert repeat is not None
         return _repeat_night(cfg, task, glob, data, champion, manifest, repeat, date)
-    if repeat is not None and _contested_recently(cfg, repeat, date, last_contest):
+    if (
+        champion is None
+        and repeat is not None
+        and _contested_recently(cfg, repeat, date, last_contest)
+    ):
         assert last_contest is not None
-        return _no_contest(cfg, task, glob, data, window, champion, repeat, last_contest)
+        return _no_contest(cfg, task, glob, data, window, repeat, last_contest)
     return _contest(
         cfg, task, glob, data, window, early, date, global_id, champion, manifest,
         load_model_id, previous, defer_final,
@@ -325,36 +330,24 @@ def _no_contest(
     glob: Any,
     data: TaskData,
     window: np.ndarray,
-    champion: Any,
     repeat: Mapping[str, Any],
     last_contest: dt.date,
 ) -> Challenge:
-    """:func:`challenge` on a night without a contest: the global model scored on the window
-    as it serves (the champion's score too, when the global model is the champion). A brand
-    champion is not scored: it learned from the window, and nothing refits it before it."""
+    """:func:`challenge` on a night without a contest for a brand the global model serves:
+    the global model (its champion) scored on the window as it serves."""
     objective = score_objective(task.objective, task.kind)
     scores = score_many({"global": glob}, data.X, data.y, window, objective, data.weight)
-    notes = []
-    if champion is None:
-        scores["champion"] = scores["global"]  # the global model is the champion
-    else:
-        scores["champion"] = None
-        notes.append(
-            "the champion is not scored tonight: it learned from the window's days, and no "
-            "contest refits it on the days before them"
-        )
-    scores["challenger"] = None
+    scores["champion"], scores["challenger"] = scores["global"], None
     every = cfg.refresh.contest_every_days
-    who = "the global model" if champion is None else "its champion"
     trees = int(repeat.get("n_new_trees") or 0)
     reason = (
         f"no contest tonight: the choice of {repeat.get('date')} ({repeat.get('strategy')}, "
-        f"{trees} new tree{'' if trees == 1 else 's'}) was last contested on {last_contest}; "
-        f"{who} serves; the choice contests again from "
+        f"{trees} new tree{'' if trees == 1 else 's'}) was last contested on "
+        f"{last_contest}; the global model serves; it contests again from "
         f"{last_contest + dt.timedelta(days=every)} (refresh.contest_every_days: {every}), or "
         "once the brand chooses again"
     )
-    return Challenge(None, scores, notes=notes, selection=dict(repeat), no_contest=reason)
+    return Challenge(None, scores, selection=dict(repeat), no_contest=reason)
 
 
 def _in_sample(

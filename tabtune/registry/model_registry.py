@@ -40,7 +40,7 @@ from tabtune.registry.manifest import (
     write_manifest,
 )
 from tabtune.registry.mlflow_mirror import log_version, require_mlflow
-from tabtune.registry.pointers import read_pointer, write_pointer
+from tabtune.registry.pointers import clear_pointer, read_pointer, write_pointer
 from tabtune.registry.retention import GcResult, delete_versions, plan_retention, sweep_deleted
 from tabtune.registry.staging import clean_stale_tmp, staging_prefix
 
@@ -389,16 +389,23 @@ class ModelRegistry:
             write_pointer(ref.path.parent, ref.version)
         logger.info("promoted %s to champion", ref.id)
 
-    def rollback(self, task: str, brand: str | None = None, to: str | None = None) -> ModelRef:
-        """Move the champion back to the previous good version (or to version ``to``).
+    def rollback(
+        self, task: str, brand: str | None = None, to: str | None = None
+    ) -> ModelRef | None:
+        """Move the champion back to the previous champion (or to version ``to``).
 
-        Without ``to`` the target is the newest version older than the champion that verifies
-        (corrupt ones are skipped with a warning). The pointer is replaced atomically.
+        Without ``to``: for a brand champion published by a refresh, the champion it replaced
+        (its manifest's ``refresh.champion_before``): that version, or none at all when the
+        global model served the brand before (the pointer is removed, so the global model
+        serves it again). A losing challenger published in between never served, so it is not
+        a rollback target. Otherwise (or when that version no longer verifies) the newest
+        version older than the champion that verifies (corrupt ones are skipped with a
+        warning). The pointer is replaced atomically.
 
         Returns
         -------
-        ModelRef
-            The new champion.
+        ModelRef or None
+            The new champion; None when the brand is served by the global model again.
 
         Raises
         ------
@@ -424,7 +431,14 @@ class ModelRegistry:
             else:
                 if current is None:
                     raise TabTuneInputError(f"{sid} has no champion to roll back from")
-                target = self._newest_verified(
+                before, known = self._champion_before(task, brand, current)
+                if known and before is None:  # the global model served the brand before
+                    clear_pointer(scope)
+                    logger.warning(
+                        "rolled back %s champion from %s to the global model", sid, current
+                    )
+                    return None
+                target = before or self._newest_verified(
                     task, brand, below=version_number(current), skip="skipping %s in rollback: %s"
                 )
                 if target is None:
@@ -435,6 +449,33 @@ class ModelRegistry:
             write_pointer(scope, target.version)
         logger.warning("rolled back %s champion from %s to %s", sid, current, target.version)
         return target
+
+    def _champion_before(
+        self, task: str, brand: str | None, current: str
+    ) -> tuple[ModelRef | None, bool]:
+        """The champion a brand champion replaced, from its manifest's
+        ``refresh.champion_before``: (that version or None for the global model, True), or
+        (None, False) when it is not recorded or no longer verifies."""
+        if brand is None:
+            return None, False
+        try:
+            info = self.manifest(self.ref(task, current, brand=brand)).get("refresh") or {}
+        except (ModelIntegrityError, TabTuneInputError):
+            return None, False
+        if "champion_before" not in info:
+            return None, False
+        before = info["champion_before"]
+        if before is None:
+            return None, True
+        try:
+            ref = self.from_id(str(before))
+            self.verify(ref)
+        except (ModelIntegrityError, TabTuneInputError, KeyError, ValueError) as exc:
+            logger.warning("the champion before %s does not verify (%s): not used", current, exc)
+            return None, False
+        if ref.path.parent != self.scope_dir(task, brand):
+            return None, False
+        return ref, True
 
     def gc(self, keep_versions: int = 3, *, dry_run: bool = False) -> GcResult:
         """Delete the versions the retention policy does not keep (see

@@ -12,7 +12,7 @@ from tabtune.atomic import atomic_write_text
 from tabtune.errors import ModelIntegrityError
 from tabtune.registry.layout import CHAMPION_NAME, VERSION_RE
 
-__all__ = ["read_pointer", "write_pointer"]
+__all__ = ["clear_pointer", "read_pointer", "write_pointer"]
 
 
 def read_pointer(scope: Path) -> str | None:
@@ -48,3 +48,9 @@ def write_pointer(scope: Path, version: str) -> None:
     if not (scope / version).is_dir():  # never point at nothing
         raise ModelIntegrityError(f"cannot promote {version}: {scope / version} does not exist")
     atomic_write_text(scope / CHAMPION_NAME, version + "\n")
+
+
+def clear_pointer(scope: Path) -> None:
+    """Remove ``scope/CHAMPION``: the scope has no champion (a brand is served by the global
+    model). Removing a file is atomic; a scope without a pointer is left as it is."""
+    (scope / CHAMPION_NAME).unlink(missing_ok=True)
