@@ -180,6 +180,30 @@ def _missing_history_notes(
     return notes
 
 
+def _no_rows_on_date_notes(store: CampaignStore, date: dt.date, brands: Sequence[str]) -> list[str]:
+    """A note when no brand of the run has a row dated ``date`` (the day's export was not
+    loaded): the decisions for the next day re-date each brand's latest contexts."""
+    latest = None
+    try:
+        for brand in brands:
+            last = store.date_range(brand)[1].date()
+            if last >= date:
+                return []
+            latest = last if latest is None else max(latest, last)
+    except Exception:  # noqa: BLE001 - a damaged partition fails in its own job, not here
+        return []
+    if latest is None:
+        return []
+    note = (
+        f"no brand has rows dated {date} (the newest are of {latest}): the day's export was "
+        f"not loaded, so the decisions for {date + dt.timedelta(days=1)} re-date the contexts "
+        f"of each brand's latest day. To redo the night with the day's rows: move "
+        f"runs/{date} away, then `tabtune refresh --date {date} --input FILE`"
+    )
+    logger.warning("%s", note)
+    return [note]
+
+
 def _has_rows_by(store: CampaignStore, brand: str, date: dt.date) -> bool:
     try:
         return store.date_range(brand)[0].date() <= date
@@ -206,8 +230,10 @@ def _refresh_date(
     executor: Executor,
     progress: ProgressFactory | None,
     notes: Sequence[str] = (),
+    appended: int = 0,
 ) -> RunReport:
-    """One date, with the lock held; ``notes`` (the session's append) go in its report."""
+    """One date, with the lock held; ``notes`` (the session's append) go in its report;
+    ``appended``: rows the session's append wrote (a finished run says they are unused)."""
     run_dir = run_dir_for(cfg.runs_dir, date.isoformat(), task)
     state_path, report_path = run_dir / STATE_NAME, run_dir / REPORT_NAME
     store = store_for(cfg)
@@ -224,6 +250,13 @@ def _refresh_date(
 
     if state is not None and state.get("finished_at") and not todo:
         logger.info("refresh of %s (%s) already finished; nothing to do", date, task)
+        if appended:
+            logger.warning(
+                "the refresh of %s (%s) had already finished: the %d rows just appended are "
+                "stored, but its models and decisions do not use them. To redo %s with "
+                "them, move %s away and run the refresh of %s again",
+                date, task, appended, date, run_dir, date,
+            )  # fmt: skip
         try:
             return RunReport.from_dict(json.loads(report_path.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
@@ -244,7 +277,11 @@ def _refresh_date(
             metric=loss_name(score_objective(task_cfg.objective, task_cfg.kind)),
         )
         state["global_seconds"] = round(seconds, 3)
-        state["notes"] = _missing_history_notes(cfg, task, store.brands(), brands) + list(notes)
+        state["notes"] = (
+            _missing_history_notes(cfg, task, store.brands(), brands)
+            + _no_rows_on_date_notes(store, date, selected)
+            + list(notes)
+        )
         save_state(state_path, state)
     else:
         reg = registry_for(cfg)
@@ -306,9 +343,10 @@ def _write_report(cfg: Config, run_dir: Path, report: RunReport) -> None:
 @contextlib.contextmanager
 def _refresh_session(
     cfg: Config, task: str, new_rows: pd.DataFrame | None, executor: Executor | str | None
-) -> Iterator[tuple[Executor, list[str]]]:
+) -> Iterator[tuple[Executor, list[str], int]]:
     """Lock, append new rows, and provide the executor for the session's dates, with the
-    notes the append leaves for the run reports (rows already stored with other values)."""
+    notes the append leaves for the run reports (rows already stored with other values) and
+    the number of rows it wrote."""
     cfg.task(task)
     with contextlib.ExitStack() as stack:
         try:
@@ -323,6 +361,7 @@ def _refresh_session(
                 make_executor(executor or r.executor, n_workers=r.n_workers, scheduler=r.scheduler)
             )
         notes: list[str] = []
+        written = 0
         if new_rows is not None:
             result = store_for(cfg).append(
                 new_rows, extra_columns=cfg.data.extra_columns, on_existing="skip"
@@ -332,7 +371,8 @@ def _refresh_session(
             )
             if result.rows_skipped:
                 notes += _warn_restated(cfg, new_rows)
-        yield ex, notes
+            written = result.rows_written
+        yield ex, notes, written
 
 
 def _warn_restated(cfg: Config, new_rows: pd.DataFrame) -> list[str]:
@@ -416,11 +456,12 @@ def refresh(
     cfg.task(task)
     check_run_date(store_for(cfg), day, "date")
     check_request(store_for(cfg), brands, new_rows)
-    with _refresh_session(cfg, task, new_rows, executor) as (ex, notes):
+    with _refresh_session(cfg, task, new_rows, executor) as (ex, notes, written):
         notes += input_date_notes(new_rows, day)
         report = _refresh_date(
-            cfg, day, task=task, brands=brands, executor=ex, progress=progress, notes=notes
-        )
+            cfg, day, task=task, brands=brands, executor=ex, progress=progress, notes=notes,
+            appended=written,
+        )  # fmt: skip
         _collect_garbage(cfg)
         return report
 
@@ -487,13 +528,14 @@ def refresh_range(
     check_run_date(store_for(cfg), last, "to")
     check_request(store_for(cfg), brands, new_rows)
     reports = []
-    with _refresh_session(cfg, task, new_rows, executor) as (ex, notes):
+    with _refresh_session(cfg, task, new_rows, executor) as (ex, notes, written):
         notes += input_date_notes(new_rows, last)
         day = first
         while day <= last:
             report = _refresh_date(
-                cfg, day, task=task, brands=brands, executor=ex, progress=progress, notes=notes
-            )
+                cfg, day, task=task, brands=brands, executor=ex, progress=progress, notes=notes,
+                appended=written,
+            )  # fmt: skip
             reports.append(report)
             _collect_garbage(cfg)
             if on_report is not None:

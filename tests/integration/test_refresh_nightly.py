@@ -259,6 +259,20 @@ def test_rerun_changes_nothing(nightly, observations, capsys) -> None:
     assert snapshot(nightly.root) == before
 
 
+def test_rows_added_to_a_finished_night_are_said_to_be_unused(
+    nightly, observations, tmp_path, caplog
+) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    late = day(observations, DATES[-1]).head(1).assign(channel="late_channel")
+    with caplog.at_level("WARNING", logger="tabtune.refresh"):
+        report = refresh(cfg, DATES[-1], new_rows=late)
+    assert report == nightly.reports[DATES[-1]]  # the finished run, unchanged
+    assert f"the refresh of {DATES[-1]} (bid) had already finished: the 1 rows" in caplog.text
+    assert "move" in caplog.text and "again" in caplog.text
+
+
 def test_second_concurrent_run_is_refused(nightly, capsys) -> None:
     before = snapshot(nightly.root)
     with ModelRegistry(nightly.cfg.models_dir).lock("refresh"):
@@ -311,8 +325,11 @@ def test_no_new_rows_skips_and_a_brand_without_history_is_skipped(nightly, tmp_p
     newest = reg.versions("bid", brand)[-1]
     reg.promote(newest)  # a champion trained on every row up to the last date
 
-    (b,) = refresh(cfg, "2024-04-30", brands=[brand]).brands  # no rows on 2024-04-30
+    report = refresh(cfg, "2024-04-30", brands=[brand])  # no rows on 2024-04-30
+    (b,) = report.brands
     assert b.status == "skipped" and "no new rows" in b.reason
+    (note,) = [n for n in report.notes if "no brand has rows dated 2024-04-30" in n]
+    assert f"the newest are of {DATES[-1]}" in note and "--input" in note
     assert b.model_id == b.champion_id == newest.id and b.challenger_id is None
     assert pd.read_parquet(b.outputs["predictions"])["model_id"].eq(newest.id).all()
     assert reg.versions("bid", brand)[-1] == newest  # nothing published
