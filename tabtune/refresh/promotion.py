@@ -176,10 +176,9 @@ def challenge(
     on it. The champion's own choice is fitted on the same rows from its own global model and
     scored on the same days (when it is the challenger's choice on the same global model, the
     two are one model). A champion whose choice cannot be repeated (no ``selection`` in its
-    manifest, or a global model that no longer loads) is scored as it serves, with a note:
-    it has learned from part of the window, which favours it. The global model is scored as
-    it serves. The challenger to publish repeats the choice on every row. A night repeating
-    the champion's choice fits once, on every row, and scores prequentially (:func:`_repeat_night`).
+    manifest, or a global model that no longer loads) is scored as it serves, with a note.
+    The global model is scored as it serves. The challenger to publish repeats the choice on
+    every row. A night repeating the champion's choice fits once (:func:`_repeat_night`).
 
     Parameters
     ----------
@@ -227,12 +226,8 @@ def challenge(
     if champion is not None and _prequential_ready(manifest, repeat, global_id):
         assert repeat is not None
         return _repeat_night(cfg, task, glob, data, champion, manifest, repeat, date)
-    if (
-        champion is None
-        and repeat is not None
-        and _contested_recently(cfg, repeat, date, last_contest)
-    ):
-        assert last_contest is not None
+    if champion is None and _contested_recently(cfg, repeat, date, last_contest):
+        assert repeat is not None and last_contest is not None
         return _no_contest(cfg, task, glob, data, window, repeat, last_contest)
     return _contest(
         cfg, task, glob, data, window, early, date, global_id, champion, manifest,
@@ -312,11 +307,12 @@ def _contest(
 
 
 def _contested_recently(
-    cfg: Config, repeat: Mapping[str, Any], date: dt.date, last_contest: dt.date | None
+    cfg: Config, repeat: Mapping[str, Any] | None, date: dt.date, last_contest: dt.date | None
 ) -> bool:
-    """Whether the choice ``repeat`` was contested fewer than ``refresh.contest_every_days``
-    days before ``date`` (on or after the day it was made)."""
-    if last_contest is None:
+    """Whether the choice ``repeat`` (None: none, the brand chooses tonight) was contested
+    fewer than ``refresh.contest_every_days`` days before ``date`` (on or after the day it
+    was made)."""
+    if repeat is None or last_contest is None:
         return False
     chosen = repeat.get("date")
     if chosen is not None and last_contest.isoformat() < str(chosen):

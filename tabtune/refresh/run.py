@@ -265,23 +265,7 @@ def _refresh_date(
             return report
 
     if state is None:
-        started = _now()
-        gref, note, seconds = ensure_global(cfg, task, date)
-        task_cfg = cfg.task(task)
-        state = new_state(
-            date,
-            task,
-            started_at=started,
-            global_model=gref.id,
-            global_note=note,
-            metric=loss_name(score_objective(task_cfg.objective, task_cfg.kind)),
-        )
-        state["global_seconds"] = round(seconds, 3)
-        state["notes"] = (
-            _missing_history_notes(cfg, task, store.brands(), brands)
-            + _no_rows_on_date_notes(store, date, selected)
-            + list(notes)
-        )
+        state = _start_run(cfg, task, date, store, brands, selected, notes)
         save_state(state_path, state)
     else:
         reg = registry_for(cfg)
@@ -331,6 +315,37 @@ def last_contests(cfg: Config, task: str, date: dt.date) -> dict[str, str]:
             if isinstance(day, str) and isinstance(brand, str):
                 out.setdefault(brand, day)
     return out
+
+
+def _start_run(
+    cfg: Config,
+    task: str,
+    date: dt.date,
+    store: CampaignStore,
+    brands: Sequence[str] | None,
+    selected: Sequence[str],
+    notes: Sequence[str],
+) -> dict[str, Any]:
+    """The state of a new run: tonight's global model (pretrained if needed) and the run's
+    notes (brands without history, a day without rows, the session's)."""
+    started = _now()
+    gref, note, seconds = ensure_global(cfg, task, date)
+    task_cfg = cfg.task(task)
+    state = new_state(
+        date,
+        task,
+        started_at=started,
+        global_model=gref.id,
+        global_note=note,
+        metric=loss_name(score_objective(task_cfg.objective, task_cfg.kind)),
+    )
+    state["global_seconds"] = round(seconds, 3)
+    state["notes"] = (
+        _missing_history_notes(cfg, task, store.brands(), brands)
+        + _no_rows_on_date_notes(store, date, selected)
+        + list(notes)
+    )
+    return state
 
 
 def _write_report(cfg: Config, run_dir: Path, report: RunReport) -> None:
