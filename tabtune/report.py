@@ -283,9 +283,12 @@ def summary_lines(report: Mapping[str, Any], *, slowest: int = 5, failures: int 
     lines.append("  " + ", ".join(f"{s} {n}" for s, n in counts.items()))
     uplift = summary.get("median_uplift_vs_global")
     if uplift is not None:
+        scored = [b for b in brands if _uplift(b) is not None]
+        by_global = sum(1 for b in scored if b.get("served_by") == "global")
         lines.append(
             f"  median {metric_of(report)} of the serving model vs the global model, "
-            f"on each brand's newest days: {-uplift:+.1%}"
+            f"on each brand's newest days: {0.0 - uplift:+.1%} (over {len(scored)} brands "
+            f"scored out of time; the {by_global} the global model serves count as 0)"
         )
     for note in report.get("notes", []):
         lines.append(f"  note: {note}")

@@ -125,6 +125,18 @@ def test_summary_lines_counts_slowest_and_failures() -> None:
     assert "slowest: b0 3.5s" in text
     assert "FAILED (1)" in text and "b3: ValueError" in text
     assert "-20.0%" in text  # median error change vs global
+    # b0 and b1 have out-of-time scores; the cold start (in sample) and the failure do not
+    assert "(over 2 brands scored out of time; the 0 the global model serves count as 0)" in text
+
+
+def test_summary_says_how_many_brands_the_median_covers() -> None:
+    report = run_report("2024-04-29")
+    served_by_global = brand("b4", "kept", 300, 2.0, None, 2.0)
+    served_by_global["served_by"] = "global"
+    report["brands"].append(served_by_global)
+    report["summary"]["median_uplift_vs_global"] = 0.0
+    text = "\n".join(summary_lines(report))
+    assert "+0.0% (over 3 brands scored out of time; the 1 the global model serves" in text
 
 
 def test_served_score_follows_the_serving_model() -> None:

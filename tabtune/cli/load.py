@@ -124,11 +124,14 @@ def print_check(report: DataCheck) -> None:
         )
     con.print(table)
     con.print(
-        f"brands adapted (>= {report.min_rows_to_adapt} rows): {len(report.adapted)}"
+        f"brands with enough rows to adapt (>= {report.min_rows_to_adapt}; whether a brand "
+        f"model or the global model serves is decided by each refresh's contest, see "
+        f"`tabtune report`): {len(report.adapted)}"
         + (f" ({_names(report.adapted)})" if report.adapted else "")
     )
     con.print(
-        f"brands served by the global model (< {report.min_rows_to_adapt} rows): "
+        f"brands too small to adapt, served by the global model's trees "
+        f"(< {report.min_rows_to_adapt} rows): "
         f"{len(report.global_served)}"
         + (f" ({_names(report.global_served)})" if report.global_served else "")
     )
