@@ -19,7 +19,7 @@ import pandas as pd
 
 from tabtune.config import Config, TaskConfig
 from tabtune.data.store import CampaignStore
-from tabtune.errors import TabTuneInputError, ZeroTargetError
+from tabtune.errors import ModelIntegrityError, TabTuneInputError, ZeroTargetError
 from tabtune.features import (
     GROUP_COLUMN,
     TIME_COLUMN,
@@ -507,6 +507,13 @@ def finetune_brand(
         "rows": len(data),
         "metrics": {"holdout": dict(getattr(est, "holdout_scores_", {}) or {})},
     }
+    if promote:  # what `models rollback` returns to (None: the global model served)
+        try:
+            champion = registry_for(cfg).champion(task_name, brand=brand)
+        except ModelIntegrityError:  # unreadable pointer: nothing recorded, rollback guesses
+            pass
+        else:
+            manifest["champion_before"] = None if champion is None else champion.id
 
     def write_brand(directory: Path) -> None:
         est.save(directory / MODEL_SUBDIR)

@@ -249,7 +249,7 @@ def served_score(brand: Mapping[str, Any]) -> float | None:
 
 
 def _uplift(brand: Mapping[str, Any]) -> float | None:
-    if brand.get("status") == "cold_start":
+    if brand.get("status") in ("cold_start", "skipped"):
         return None  # scored in sample: it learnt from the window's rows
     served, base = served_score(brand), (brand.get("scores") or {}).get("global")
     if served is None or not base:
@@ -287,8 +287,9 @@ def summary_lines(report: Mapping[str, Any], *, slowest: int = 5, failures: int 
         by_global = sum(1 for b in scored if b.get("served_by") == "global")
         lines.append(
             f"  median {metric_of(report)} of the serving model vs the global model, "
-            f"on each brand's newest days: {0.0 - uplift:+.1%} (over {len(scored)} brands "
-            f"scored out of time; the {by_global} the global model serves count as 0)"
+            f"on each brand's newest days: {0.0 - uplift:+.1%} (over {len(scored)} "
+            f"brand{'' if len(scored) == 1 else 's'} scored out of time; the {by_global} the "
+            "global model serves count as 0)"
         )
     for note in report.get("notes", []):
         lines.append(f"  note: {note}")

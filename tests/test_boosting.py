@@ -735,5 +735,7 @@ def test_category_codes_refuse_values_that_match_only_as_text(as_category: bool)
     given = given.astype("category") if as_category else given
     with pytest.raises(TabTuneInputError, match=r"'c' holds '1' \(str\).*1 \(int\).*2 value"):
         _category_codes(given, (0, 1, 2), "c")
+    unused = pd.Categorical(["0", "0"], categories=["0", 1])  # no row holds the twin 1
+    np.testing.assert_array_equal(_category_codes(pd.Series(unused), ("0", "1"), "c"), [0, 0])
     unseen = pd.Series([7, 8, 1])  # same type, unseen levels: missing, no error
     np.testing.assert_array_equal(_category_codes(unseen, (0, 1, 2), "c"), [np.nan, np.nan, 1])

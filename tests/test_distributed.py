@@ -258,8 +258,17 @@ def test_one_worker_cluster_gives_the_single_process_model(small_config: Path) -
     np.testing.assert_allclose(model.predict(data.X), oracle.predict(data.X), rtol=1e-6)
     assert model.best_iteration_ == oracle.best_iteration_
     assert res.holdout_score == pytest.approx(single.holdout_score, rel=1e-5)
-    adapted = finetune_brand(cfg, "bid", str(data.X[GROUP_COLUMN].iloc[-1]))
+    brand = str(data.X[GROUP_COLUMN].iloc[-1])
+    adapted = finetune_brand(cfg, "bid", brand)
     assert adapted.rows > 0 and adapted.strategy
+    # it records the champion it replaced: the global model, so a rollback returns to it
+    first = registry_for(cfg).champion("bid", brand=brand)
+    assert registry_for(cfg).manifest(first)["champion_before"] is None
+    again = finetune_brand(cfg, "bid", brand)
+    second = registry_for(cfg).from_id(again.model_id)
+    assert registry_for(cfg).manifest(second)["champion_before"] == first.id
+    assert registry_for(cfg).rollback("bid", brand) == first
+    assert registry_for(cfg).rollback("bid", brand) is None
     # the budget task: its model and the pooled Hill response kept with it
     from tabtune.tasks.budget import load_pooled_response
 

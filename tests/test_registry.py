@@ -693,6 +693,10 @@ def test_rollback_of_a_brand_follows_the_champion_it_replaced(tmp_path: Path) ->
     assert reg.champion("bid", brand="acme") is None
     with pytest.raises(TabTuneInputError, match="no champion to roll back from"):
         reg.rollback("bid", "acme")
-    # without the record (a version not published by a refresh): the newest older version
+    # `tabtune finetune` records it at the top level: back to the global model, not to the
+    # newest older version (v0003)
+    reg.promote(reg.publish("bid", text_writer(), brand="acme", manifest={"champion_before": None}))
+    assert reg.rollback("bid", "acme") is None
+    # without the record (a version published otherwise): the newest older version
     reg.promote(reg.publish("bid", text_writer(), brand="acme"))
-    assert reg.rollback("bid", "acme").version == "v0003"
+    assert reg.rollback("bid", "acme").version == "v0004"

@@ -134,6 +134,8 @@ def test_summary_says_how_many_brands_the_median_covers() -> None:
     served_by_global = brand("b4", "kept", 300, 2.0, None, 2.0)
     served_by_global["served_by"] = "global"
     report["brands"].append(served_by_global)
+    unchanged = brand("b5", "skipped", 300, 1.0, None, 2.0)  # scored in sample: left out
+    report["brands"].append(unchanged)
     report["summary"]["median_uplift_vs_global"] = 0.0
     text = "\n".join(summary_lines(report))
     assert "+0.0% (over 3 brands scored out of time; the 1 the global model serves" in text

@@ -362,10 +362,12 @@ def _category_codes(
     if isinstance(dtype, pd.CategoricalDtype):
         # Map the (few) categories, then index the codes: no per-row hashing.
         level_codes = index.get_indexer(dtype.categories)
-        twins = same_text_twins(list(dtype.categories[level_codes < 0]), vocabulary)
+        raw = values.cat.codes.to_numpy()
+        used = np.zeros(len(level_codes), dtype=bool)
+        used[raw[raw >= 0]] = True  # categories no row holds do not matter
+        twins = same_text_twins(list(dtype.categories[(level_codes < 0) & used]), vocabulary)
         if twins:
             raise type_twin_error(name, twins)
-        raw = values.cat.codes.to_numpy()
         lookup = np.append(level_codes, -1)  # code -1 (missing) -> -1
         codes = lookup[raw]
     else:

@@ -204,6 +204,14 @@ def _no_rows_on_date_notes(store: CampaignStore, date: dt.date, brands: Sequence
     return [note]
 
 
+def _dated_upto(rows: pd.DataFrame | None, date: dt.date) -> bool:
+    """Whether ``rows`` hold a row dated ``date`` or earlier."""
+    if rows is None or TIME_COLUMN not in rows or not len(rows):
+        return False
+    stamps = pd.to_datetime(rows[TIME_COLUMN], errors="coerce")
+    return bool((stamps <= pd.Timestamp(date)).any())
+
+
 def _has_rows_by(store: CampaignStore, brand: str, date: dt.date) -> bool:
     try:
         return store.date_range(brand)[0].date() <= date
@@ -231,9 +239,11 @@ def _refresh_date(
     progress: ProgressFactory | None,
     notes: Sequence[str] = (),
     appended: int = 0,
+    new_dates_upto: bool = False,
 ) -> RunReport:
     """One date, with the lock held; ``notes`` (the session's append) go in its report;
-    ``appended``: rows the session's append wrote (a finished run says they are unused)."""
+    ``appended``: rows the session's append wrote, ``new_dates_upto``: whether some of the
+    rows given are dated up to ``date`` (a finished run says they are unused)."""
     run_dir = run_dir_for(cfg.runs_dir, date.isoformat(), task)
     state_path, report_path = run_dir / STATE_NAME, run_dir / REPORT_NAME
     store = store_for(cfg)
@@ -250,11 +260,11 @@ def _refresh_date(
 
     if state is not None and state.get("finished_at") and not todo:
         logger.info("refresh of %s (%s) already finished; nothing to do", date, task)
-        if appended:
+        if appended and new_dates_upto:
             logger.warning(
-                "the refresh of %s (%s) had already finished: the %d rows just appended are "
-                "stored, but its models and decisions do not use them. To redo %s with "
-                "them, move %s away and run the refresh of %s again",
+                "the refresh of %s (%s) had already finished: of the %d rows just appended, "
+                "those dated up to that day are stored, but its models and decisions do not "
+                "use them. To redo %s with them, move %s away and run the refresh of %s again",
                 date, task, appended, date, run_dir, date,
             )  # fmt: skip
         try:
@@ -265,7 +275,7 @@ def _refresh_date(
             return report
 
     if state is None:
-        state = _start_run(cfg, task, date, store, brands, selected, notes)
+        state = _start_run(cfg, task, date, store, brands, notes)
         save_state(state_path, state)
     else:
         reg = registry_for(cfg)
@@ -323,7 +333,6 @@ def _start_run(
     date: dt.date,
     store: CampaignStore,
     brands: Sequence[str] | None,
-    selected: Sequence[str],
     notes: Sequence[str],
 ) -> dict[str, Any]:
     """The state of a new run: tonight's global model (pretrained if needed) and the run's
@@ -342,7 +351,7 @@ def _start_run(
     state["global_seconds"] = round(seconds, 3)
     state["notes"] = (
         _missing_history_notes(cfg, task, store.brands(), brands)
-        + _no_rows_on_date_notes(store, date, selected)
+        + _no_rows_on_date_notes(store, date, store.brands())
         + list(notes)
     )
     return state
@@ -475,7 +484,7 @@ def refresh(
         notes += input_date_notes(new_rows, day)
         report = _refresh_date(
             cfg, day, task=task, brands=brands, executor=ex, progress=progress, notes=notes,
-            appended=written,
+            appended=written, new_dates_upto=_dated_upto(new_rows, day),
         )  # fmt: skip
         _collect_garbage(cfg)
         return report
@@ -549,7 +558,7 @@ def refresh_range(
         while day <= last:
             report = _refresh_date(
                 cfg, day, task=task, brands=brands, executor=ex, progress=progress, notes=notes,
-                appended=written,
+                appended=written, new_dates_upto=_dated_upto(new_rows, day),
             )  # fmt: skip
             reports.append(report)
             _collect_garbage(cfg)

@@ -55,6 +55,9 @@ DONE_STATUSES = frozenset({"promoted", "kept", "cold_start", "skipped"})
 STATE_FORMAT = 1
 STATE_NAME = "state.json"
 REPORT_NAME = "report.json"
+#: Statuses whose serving model is scored on a window it learnt from (a cold start's
+#: offsets, a champion kept without new rows): left out of the median uplift.
+IN_SAMPLE_STATUSES = frozenset({"cold_start", "skipped"})
 #: The timed steps of a brand (:attr:`BrandRecord.timings`).
 STEPS = ("load", "train", "evaluate", "write")
 
@@ -244,7 +247,7 @@ def build_report(state: Mapping[str, Any]) -> RunReport:
         counts[r.status] = counts.get(r.status, 0) + 1
     uplifts = []
     for r in records:
-        if r.status == "cold_start":
+        if r.status in IN_SAMPLE_STATUSES:
             continue  # its score on the window is in sample (it learnt from those rows)
         served = r.scores.get(r.served_by or "") if r.served_by else None
         base = r.scores.get("global")

@@ -41,7 +41,13 @@ from tabtune.registry.manifest import (
 )
 from tabtune.registry.mlflow_mirror import log_version, require_mlflow
 from tabtune.registry.pointers import clear_pointer, read_pointer, write_pointer
-from tabtune.registry.retention import GcResult, delete_versions, plan_retention, sweep_deleted
+from tabtune.registry.retention import (
+    GcResult,
+    delete_versions,
+    plan_retention,
+    recorded_champion_before,
+    sweep_deleted,
+)
 from tabtune.registry.staging import clean_stale_tmp, staging_prefix
 
 __all__ = ["ModelRegistry"]
@@ -453,18 +459,20 @@ class ModelRegistry:
     def _champion_before(
         self, task: str, brand: str | None, current: str
     ) -> tuple[ModelRef | None, bool]:
-        """The champion a brand champion replaced, from its manifest's
-        ``refresh.champion_before``: (that version or None for the global model, True), or
+        """The champion a brand champion replaced, from its manifest
+        (:func:`~tabtune.registry.retention.recorded_champion_before`): (that version or None
+        for the global model, True), or
         (None, False) when it is not recorded or no longer verifies."""
         if brand is None:
             return None, False
         try:
-            info = self.manifest(self.ref(task, current, brand=brand)).get("refresh") or {}
+            recorded, before = recorded_champion_before(
+                self.manifest(self.ref(task, current, brand=brand))
+            )
         except (ModelIntegrityError, TabTuneInputError):
             return None, False
-        if "champion_before" not in info:
+        if not recorded:
             return None, False
-        before = info["champion_before"]
         if before is None:
             return None, True
         try:

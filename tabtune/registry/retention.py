@@ -126,9 +126,21 @@ def _needs(manifest: Mapping[str, Any], *, root: bool) -> list[str]:
     info = manifest.get("refresh")
     if isinstance(info, Mapping):
         out.append(info.get("global_model"))
-        if root:
-            out.append(info.get("champion_before"))
+    if root:
+        out.append(recorded_champion_before(manifest)[1])
     return [str(v) for v in out if isinstance(v, str) and _ID.match(v)]
+
+
+def recorded_champion_before(manifest: Mapping[str, Any]) -> tuple[bool, Any]:
+    """(recorded, value) of the champion a version replaced when it was published: the
+    refresh's ``refresh.champion_before`` or ``tabtune finetune``'s ``champion_before``
+    (None: the global model served the brand)."""
+    if "champion_before" in manifest:
+        return True, manifest["champion_before"]
+    info = manifest.get("refresh")
+    if isinstance(info, Mapping) and "champion_before" in info:
+        return True, info["champion_before"]
+    return False, None
 
 
 def plan_retention(

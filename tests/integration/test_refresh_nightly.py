@@ -269,8 +269,24 @@ def test_rows_added_to_a_finished_night_are_said_to_be_unused(
     with caplog.at_level("WARNING", logger="tabtune.refresh"):
         report = refresh(cfg, DATES[-1], new_rows=late)
     assert report == nightly.reports[DATES[-1]]  # the finished run, unchanged
-    assert f"the refresh of {DATES[-1]} (bid) had already finished: the 1 rows" in caplog.text
+    assert f"the refresh of {DATES[-1]} (bid) had already finished: of the 1 rows" in caplog.text
     assert "move" in caplog.text and "again" in caplog.text
+
+
+def test_day_notes_only_when_they_hold(nightly, observations, tmp_path, caplog) -> None:
+    """No false alarms: rows dated after a finished night are used by the next night of the
+    range (no warning for the finished one), and a --brands night whose brand lacks the day
+    while other brands have it is not told that the day's export was not loaded."""
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    lonely = "b002"
+    others = day(observations, DATES[-1]).query("brand_id != @lonely")
+    nxt = others.assign(date=pd.Timestamp("2024-04-30"))
+    with caplog.at_level("WARNING", logger="tabtune.refresh"):
+        reports = refresh_range(cfg, DATES[-1], "2024-04-30", new_rows=nxt, brands=[lonely])
+    assert "had already finished" not in caplog.text
+    assert not any("no brand has rows dated" in n for r in reports for n in r.notes)
 
 
 def test_second_concurrent_run_is_refused(nightly, capsys) -> None:
