@@ -359,8 +359,9 @@ def _no_model(reg: ModelRegistry, task: str, brand: str | None) -> str:
         return f"no model for {who}"
     names = ", ".join(v.version for v in versions[-5:])
     return (
-        f"{who} has {len(versions)} version(s) but no champion (none was promoted: e.g. its "
-        f"challengers lost to the global model); show one with --version: {names}"
+        f"{who} has {len(versions)} version(s) but no champion: the global model serves it "
+        f"(its challengers lost to it, or `models rollback` returned the brand to it); show "
+        f"one with --version: {names}"
     )
 
 
