@@ -165,6 +165,18 @@ def _night(
     }
 
 
+def _next_night(
+    cfg: Config, date: str, new_rows: pd.DataFrame, executor: str
+) -> tuple[dict[str, Any], RunReport]:
+    """One timed refresh of the night after the first (no rerun)."""
+    t, c = time.perf_counter(), _cpu()
+    report = refresh(cfg, date, new_rows=new_rows, executor=executor)
+    wall, cpu = time.perf_counter() - t, _cpu() - c
+    return _summarise(
+        report, executor, cfg.refresh.n_workers, wall, cpu, float("nan"), True
+    ), report
+
+
 def _summarise(
     report: RunReport,
     executor: str,
@@ -273,32 +285,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             copy = Path(tmp) / f"{executor}-contests"
             shutil.copytree(root, copy, ignore=shutil.ignore_patterns(".locks"))
             _, ccfg = _config(copy, args.pretrain_threads, {"contest_every_days": 1})
-            t, c = time.perf_counter(), _cpu()
-            report = refresh(ccfg, date2, new_rows=next_rows, executor=executor)
-            resc = _summarise(
-                report,
-                executor,
-                ccfg.refresh.n_workers,
-                time.perf_counter() - t,
-                _cpu() - c,
-                float("nan"),
-                True,
-            )
+            resc, _ = _next_night(ccfg, date2, next_rows, executor)
             resc["night"] = "second, contests"
             out["runs"].append(resc)
             shutil.rmtree(copy)
             stored_before = _version_bytes(ecfg)
-            t, c = time.perf_counter(), _cpu()
-            report = refresh(ecfg, date2, new_rows=next_rows, executor=executor)
-            res2 = _summarise(
-                report,
-                executor,
-                ecfg.refresh.n_workers,
-                time.perf_counter() - t,
-                _cpu() - c,
-                float("nan"),
-                True,
-            )
+            res2, report = _next_night(ecfg, date2, next_rows, executor)
             res2["night"] = "second"
             res2["storage"] = _storage(ecfg, stored_before, len(report.brands))
             out["runs"].append(res2)

@@ -131,17 +131,8 @@ def load_history(
 ) -> list[dict[str, Any]]:
     """Stored run reports of a task, oldest first (up to ``upto`` inclusive); unreadable ones
     are skipped."""
-    runs_dir = Path(runs_dir)
-    history = []
-    for date in _run_dates(runs_dir, task, REPORT_JSON):
-        if upto is not None and date > str(upto):
-            continue
-        path = run_dir_for(runs_dir, date, task) / REPORT_JSON
-        try:
-            history.append(check_run_file(json.loads(path.read_text(encoding="utf-8")), path))
-        except (OSError, ValueError):
-            logger.warning("skipping unreadable report %s", path)
-    return history
+    dates = _run_dates(Path(runs_dir), task, REPORT_JSON)
+    return _read_reports(runs_dir, task, [d for d in dates if upto is None or d <= str(upto)])
 
 
 def earlier_reports(
@@ -149,10 +140,14 @@ def earlier_reports(
 ) -> list[dict[str, Any]]:
     """The stored run reports of a task dated from ``since`` to before ``before``, newest
     first; unreadable ones are skipped."""
-    runs_dir = Path(runs_dir)
-    dates = [d for d in _run_dates(runs_dir, task, REPORT_JSON) if str(since) <= d < str(before)]
+    dates = _run_dates(Path(runs_dir), task, REPORT_JSON)
+    return _read_reports(runs_dir, task, [d for d in reversed(dates) if since <= d < before])
+
+
+def _read_reports(runs_dir: str | Path, task: str, dates: list[str]) -> list[dict[str, Any]]:
+    """The run reports of ``dates``, in that order; unreadable ones are skipped (logged)."""
     reports = []
-    for date in reversed(dates):
+    for date in dates:
         path = run_dir_for(runs_dir, date, task) / REPORT_JSON
         try:
             reports.append(check_run_file(json.loads(path.read_text(encoding="utf-8")), path))
