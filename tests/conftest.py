@@ -104,3 +104,26 @@ def predicted_leaf_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(_Session, "_predict_leaves", spy)
     return counts
+
+
+def assert_refused(
+    capsys: pytest.CaptureFixture[str],
+    ws: Path,
+    argv: list[str],
+    *needles: str,
+    code: int | None = None,
+) -> str:
+    """Run the CLI, expect exit ``code`` (default ``EXIT_BAD_INPUT``) with every needle in
+    the output and no traceback, and ``ws`` unchanged, file for file."""
+    from tabtune.cli import EXIT_BAD_INPUT
+    from tests.test_hardening import digest_tree
+
+    code = EXIT_BAD_INPUT if code is None else code
+    before = digest_tree(ws)
+    got, out = run_cli(capsys, *argv)
+    assert got == code, out
+    assert "Traceback" not in out
+    for needle in needles:
+        assert needle in out, (needle, out)
+    assert digest_tree(ws) == before
+    return out

@@ -17,8 +17,7 @@ from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK
 from tabtune.data.store import CampaignStore
 from tabtune.errors import TabTuneInputError
 from tabtune.tasks.bid import BidRecommender
-from tests.conftest import build_workspace, copy_workspace, run_cli
-from tests.test_hardening import digest_tree
+from tests.conftest import assert_refused, build_workspace, copy_workspace, run_cli
 
 LAST = "2024-02-09"  # the store's last day: 40 simulated days from 2024-01-01
 NEXT = "2024-02-10"  # the day decided for by default
@@ -41,16 +40,7 @@ def ws(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return copy_workspace(template, tmp_path, monkeypatch)
 
 
-def _refused(capsys: pytest.CaptureFixture[str], ws: Path, argv: list[str], *needles: str) -> str:
-    """Run, expect exit 2 with every needle in the output, and an unchanged workspace."""
-    before = digest_tree(ws)
-    code, out = _run(capsys, *argv)
-    assert code == EXIT_BAD_INPUT, out
-    assert "Traceback" not in out
-    for needle in needles:
-        assert needle in out, (needle, out)
-    assert digest_tree(ws) == before
-    return out
+_refused = assert_refused
 
 
 # ---------------------------------------------------------------------------- budget --total

@@ -28,7 +28,7 @@ from tabtune.cli.guards import os_error_message
 from tabtune.data.store import CampaignStore
 from tabtune.optional import is_available
 from tabtune.registry import ModelRegistry
-from tests.conftest import build_workspace, copy_workspace, run_cli
+from tests.conftest import assert_refused, build_workspace, copy_workspace, run_cli
 from tests.test_hardening import digest_tree
 
 D0 = "2024-02-05"  # the date the template workspace was refreshed for
@@ -62,16 +62,7 @@ def _new_rows(brand: str = "b001") -> Path:
     return path
 
 
-def _refused(capsys, ws: Path, argv: list[str], *needles: str, code: int = EXIT_BAD_INPUT) -> str:
-    """Run, expect ``code`` and every needle in the output, and an unchanged workspace."""
-    before = digest_tree(ws)
-    got, out = _run(capsys, *argv)
-    assert got == code, out
-    assert "Traceback" not in out
-    for needle in needles:
-        assert needle in out, (needle, out)
-    assert digest_tree(ws) == before
-    return out
+_refused = assert_refused
 
 
 # ================================================================== arguments refused by the parser
