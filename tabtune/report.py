@@ -31,6 +31,7 @@ from tabtune.registry.layout import check_name
 
 __all__ = [
     "DEFAULT_TASK",
+    "IN_SAMPLE_STATUSES",
     "JOURNAL_NAME",
     "StoredRun",
     "check_run_file",
@@ -243,8 +244,13 @@ def served_score(brand: Mapping[str, Any]) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+#: Statuses whose serving model is scored on a window it learnt from (a cold start's
+#: offsets, a champion kept without new rows): left out of the median uplift.
+IN_SAMPLE_STATUSES = frozenset({"cold_start", "skipped"})
+
+
 def _uplift(brand: Mapping[str, Any]) -> float | None:
-    if brand.get("status") in ("cold_start", "skipped"):
+    if brand.get("status") in IN_SAMPLE_STATUSES:
         return None  # scored in sample: it learnt from the window's rows
     served, base = served_score(brand), (brand.get("scores") or {}).get("global")
     if served is None or not base:

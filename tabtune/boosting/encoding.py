@@ -99,6 +99,10 @@ def holds_numbers_only(series: pd.Series) -> bool:
     return pd.api.types.infer_dtype(series, skipna=True) in _NUMBER_KINDS
 
 
+#: Marks "no twin" (None can be a known value).
+_MISSING = object()
+
+
 def same_text_twins(unknown: Sequence[Any], known: Sequence[Any]) -> list[tuple[Any, Any]]:
     """Pairs (given, known) of values that differ in type only (``7`` and ``"7"``): a given
     value that no known one equals but one reads the same as text."""
@@ -113,9 +117,6 @@ def same_text_twins(unknown: Sequence[Any], known: Sequence[Any]) -> list[tuple[
         if twin is not _MISSING and type(twin) is not type(value):
             pairs.append((value, twin))
     return pairs
-
-
-_MISSING = object()
 
 
 def type_twin_error(name: str, pairs: list[tuple[Any, Any]]) -> TabTuneInputError:

@@ -142,8 +142,8 @@ class Challenge:
     repeatable: bool = True
     #: Whether the choice was scored on the window against the champion tonight.
     contested: bool = False
-    #: Why there was no contest tonight (the choice lost one recently): the serving model
-    #: keeps serving; None on other nights.
+    #: Why there was no contest tonight (a brand the global model serves, whose choice was
+    #: contested recently): the global model keeps serving; None on other nights.
     no_contest: str | None = None
 
     def final(self) -> Any:

@@ -180,25 +180,20 @@ def _missing_history_notes(
     return notes
 
 
-def _no_rows_on_date_notes(store: CampaignStore, date: dt.date, brands: Sequence[str]) -> list[str]:
-    """A note when no brand of the run has a row dated ``date`` (the day's export was not
+def _no_rows_on_date_notes(store: CampaignStore, date: dt.date, run_dir: Path) -> list[str]:
+    """A note when no stored row is dated ``date`` or later (the day's export was not
     loaded): the decisions for the next day re-date each brand's latest contexts."""
-    latest = None
     try:
-        for brand in brands:
-            last = store.date_range(brand)[1].date()
-            if last >= date:
-                return []
-            latest = last if latest is None else max(latest, last)
+        latest = store.date_range()[1].date()
     except Exception:  # noqa: BLE001 - a damaged partition fails in its own job, not here
         return []
-    if latest is None:
+    if latest >= date:
         return []
     note = (
         f"no brand has rows dated {date} (the newest are of {latest}): the day's export was "
         f"not loaded, so the decisions for {date + dt.timedelta(days=1)} re-date the contexts "
-        f"of each brand's latest day. To redo the night with the day's rows: move "
-        f"runs/{date} away, then `tabtune refresh --date {date} --input FILE`"
+        f"of each brand's latest day. To redo the night with the day's rows: move {run_dir} "
+        f"away, then `tabtune refresh --date {date} --input FILE`"
     )
     logger.warning("%s", note)
     return [note]
@@ -351,7 +346,7 @@ def _start_run(
     state["global_seconds"] = round(seconds, 3)
     state["notes"] = (
         _missing_history_notes(cfg, task, store.brands(), brands)
-        + _no_rows_on_date_notes(store, date, store.brands())
+        + _no_rows_on_date_notes(store, date, run_dir_for(cfg.runs_dir, date.isoformat(), task))
         + list(notes)
     )
     return state

@@ -22,7 +22,7 @@ import pandas as pd
 
 from tabtune.atomic import atomic_write_bytes
 from tabtune.errors import TabTuneInputError
-from tabtune.report import JOURNAL_NAME, replay_journal
+from tabtune.report import IN_SAMPLE_STATUSES, JOURNAL_NAME, replay_journal
 
 __all__ = [
     "DONE_STATUSES",
@@ -55,9 +55,6 @@ DONE_STATUSES = frozenset({"promoted", "kept", "cold_start", "skipped"})
 STATE_FORMAT = 1
 STATE_NAME = "state.json"
 REPORT_NAME = "report.json"
-#: Statuses whose serving model is scored on a window it learnt from (a cold start's
-#: offsets, a champion kept without new rows): left out of the median uplift.
-IN_SAMPLE_STATUSES = frozenset({"cold_start", "skipped"})
 #: The timed steps of a brand (:attr:`BrandRecord.timings`).
 STEPS = ("load", "train", "evaluate", "write")
 

@@ -400,8 +400,9 @@ class ModelRegistry:
     ) -> ModelRef | None:
         """Move the champion back to the previous champion (or to version ``to``).
 
-        Without ``to``: for a brand champion published by a refresh, the champion it replaced
-        (its manifest's ``refresh.champion_before``): that version, or none at all when the
+        Without ``to``: for a brand champion whose manifest records the champion it replaced
+        (``refresh.champion_before``, or ``champion_before`` from ``tabtune finetune``): that
+        version, or none at all when the
         global model served the brand before (the pointer is removed, so the global model
         serves it again). A losing challenger published in between never served, so it is not
         a rollback target. Otherwise (or when that version no longer verifies) the newest
@@ -461,8 +462,8 @@ class ModelRegistry:
     ) -> tuple[ModelRef | None, bool]:
         """The champion a brand champion replaced, from its manifest
         (:func:`~tabtune.registry.retention.recorded_champion_before`): (that version or None
-        for the global model, True), or
-        (None, False) when it is not recorded or no longer verifies."""
+        for the global model, True), or (None, False) when it is not recorded or no longer
+        verifies."""
         if brand is None:
             return None, False
         try:
