@@ -51,6 +51,8 @@ from tabtune.refresh import STATUSES, RunReport, refresh
 from tabtune.registry import ModelRegistry
 
 DEFAULT_BRANDS = 200  # the store of `make bench` (its own section)
+#: The second night run with every brand fitting (contest and refit cycles of 1 day).
+EVERY_BRAND_FITS = "second, every brand fits"
 STEPS = ("load", "train", "evaluate", "write")
 
 
@@ -279,14 +281,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.nights < 2:
                 print(_night_line(res), flush=True)
                 continue
-            # The next night, twice. First on a copy with refresh.contest_every_days: 1, as
-            # every contest_every_days-th night runs it: brands repeating a choice that lost
-            # contest it again. Then as the other nights run it (no contest for them).
-            copy = Path(tmp) / f"{executor}-contests"
+            # The next night, twice. First on a copy with refresh.contest_every_days and
+            # refit_every_days 1, as every brand fits on the night its cycle is due: brands
+            # repeating a choice that lost contest it again, champions are refitted. Then as
+            # the other nights run it (nothing fitted for either).
+            copy = Path(tmp) / f"{executor}-every-brand"
             shutil.copytree(root, copy, ignore=shutil.ignore_patterns(".locks"))
-            _, ccfg = _config(copy, args.pretrain_threads, {"contest_every_days": 1})
+            _, ccfg = _config(
+                copy, args.pretrain_threads, {"contest_every_days": 1, "refit_every_days": 1}
+            )
             resc, _ = _next_night(ccfg, date2, next_rows, executor)
-            resc["night"] = "second, contests"
+            resc["night"] = EVERY_BRAND_FITS
             out["runs"].append(resc)
             shutil.rmtree(copy)
             stored_before = _version_bytes(ecfg)
@@ -419,40 +424,45 @@ def _cost_sentence(
         "a night that adapts, compares and decides for every brand: " + "; ".join(parts) + "."
     )
     reselect = config["adaptation"].get("reselect_every_days")
-    contest = config.get("refresh", {}).get("contest_every_days")
+    refresh_cfg = config.get("refresh", {})
+    contest, refit = refresh_cfg.get("contest_every_days"), refresh_cfg.get("refit_every_days")
+    cycle = min(contest or 1, refit or 1)
     averages = [
         f"{ex} {avg:.0f} CPU s: **{pretrain['cpu'] / avg:.2f}x**"
-        for ex, avg in _average_nights(runs, reselect, contest).items()
+        for ex, avg in _average_nights(runs, reselect, cycle).items()
     ]
     if averages:
         text += (
             f" An average night, modelled from the three (each brand chooses once every "
-            f"{reselect} days, `adaptation.reselect_every_days`, as on the first night; a "
-            f"repeated choice that lost contests once every {contest} of the other nights, "
-            "`refresh.contest_every_days`, as on the night with contests; the rest as on the "
-            "second night; brands whose rows grow by 25% choose sooner, which the model leaves "
-            "out): " + "; ".join(averages) + "."
+            f"{reselect} days, `adaptation.reselect_every_days`, as on the first night; it "
+            f"fits once every {cycle} of the other nights, as on the night where every brand "
+            f"fits: a brand champion is refitted every {refit} days, "
+            f"`refresh.refit_every_days`, a repeated choice that lost contests again every "
+            f"{contest}, `refresh.contest_every_days` (the shorter cycle is taken for both); "
+            "the rest as on the second night; brands whose rows grow by 25% choose sooner, and "
+            "champions whose rows grow by `refresh.refit_when_rows_grow` refit sooner, which "
+            "the model leaves out): " + "; ".join(averages) + "."
         )
     return text
 
 
 def _average_nights(
-    runs: list[dict[str, Any]], reselect: int | None, contest: int | None
+    runs: list[dict[str, Any]], reselect: int | None, cycle: int
 ) -> dict[str, float]:
     """Executor -> CPU s of an average night: first / R + (R - 1) / R x (second x (C - 1) / C
-    + contests / C), with R the reselect and C the contest cycle in days (none without
-    both cycles and the three nights)."""
-    if not reselect or not contest:
+    + every brand fits / C), with R the reselect cycle and C the fitting cycle in days (none
+    without R and the three nights)."""
+    if not reselect:
         return {}
     by = {(r["executor"], r.get("night", "first")): r["cpu"] for r in runs if r.get("cpu")}
     out = {}
     for ex in dict.fromkeys(r["executor"] for r in runs):
         first, second = by.get((ex, "first")), by.get((ex, "second"))
-        contests = by.get((ex, "second, contests"))
-        if None in (first, second, contests):
+        every = by.get((ex, EVERY_BRAND_FITS))
+        if None in (first, second, every):
             continue
-        r, c = reselect, contest
-        out[ex] = first / r + (r - 1) / r * (second * (c - 1) / c + contests / c)
+        r, c = reselect, cycle
+        out[ex] = first / r + (r - 1) / r * (second * (c - 1) / c + every / c)
     return out
 
 
@@ -505,15 +515,21 @@ def render(out: dict[str, Any], command: str) -> str:
         "and the run's report.json/report.html. First night: no brand has a champion yet, and "
         "`auto` chooses every brand's strategy on 3 rolling folds. Second night "
         f"(`refresh(cfg, '{out.get('date2', '')}', ...)`, one more day): brands with a champion "
-        "repeat its strategy choice in one fit on every row, scored prequentially (no fit on "
-        "the rows before the window; `adaptation.reselect_every_days`: "
-        f"{ad.get('reselect_every_days')}), as on most nights; a brand that repeats a choice "
+        "repeat its strategy choice (`adaptation.reselect_every_days`: "
+        f"{ad.get('reselect_every_days')}) and are refitted on every row only every "
+        f"`refresh.refit_every_days` ({out['config']['refresh'].get('refit_every_days')}) "
+        "days after the newest day they learned (sooner once their new rows reach "
+        f"{out['config']['refresh'].get('refit_when_rows_grow', 0):.0%} of those they learned, "
+        "`refresh.refit_when_rows_grow`); the other nights they serve as they are, scored on "
+        "the new rows; a brand that repeats a choice "
         "which lost its contest on the first night (the global model kept serving it) is not "
         "contested again before `refresh.contest_every_days` "
         f"({out['config']['refresh'].get('contest_every_days')}): nothing is fitted for it. "
-        "Second night, contests: the same night on a copy with `contest_every_days: 1`, as "
-        "the night such a brand contests again runs it (a fit on the rows before the window, "
-        "then on every row if it wins). "
+        "Second night, every brand fits: the same night on a copy with `contest_every_days: "
+        "1` and `refit_every_days: 1`, as the night a brand's cycle is due runs it: a "
+        "champion is refitted on every row (one fit, scored prequentially), a repeated choice "
+        "that lost is contested again (a fit on the rows before the window, then on every row "
+        "if it wins). "
         "Config: `configs/default.yaml` on the CPU — global model "
         f"{m['n_estimators']} trees (early stopping {m['early_stopping_rounds']}, "
         f"{m['n_jobs'] or 'all'} threads), "

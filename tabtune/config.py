@@ -387,6 +387,20 @@ class RefreshConfig(_Section):
         "after its last contest; sooner when it chooses its strategy again "
         "(adaptation.reselect_every_days, reselect_when_rows_grow). 1: every night",
     )
+    refit_every_days: int = Field(
+        7,
+        ge=1,
+        description="a brand champion that repeats its own choice on the same global model is "
+        "refitted on its rows when its newest learned day is this many days old, or sooner once "
+        "the rows it has not learned reach refit_when_rows_grow of those it learned; the other "
+        "nights it serves as it is, scored on the new rows. 1: every night",
+    )
+    refit_when_rows_grow: float = Field(
+        0.05,
+        gt=0,
+        description="refit a brand champion before refit_every_days once its rows not yet "
+        "learned are this share of the rows it learned",
+    )
     executor: Literal["inline", "process", "dask"] = "inline"
     n_workers: int = Field(2, ge=1)
     scheduler: str | None = None

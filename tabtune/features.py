@@ -461,18 +461,17 @@ def _target(
 
 def _model_inputs(data: pd.DataFrame, task: TaskConfig) -> pd.DataFrame:
     """``brand_id``, ``date`` and the task's features of time-ordered rows."""
-    X = pd.DataFrame(
-        {
-            GROUP_COLUMN: data[GROUP_COLUMN].astype(str).to_numpy(),
-            TIME_COLUMN: pd.to_datetime(data[TIME_COLUMN]).to_numpy(),
-        }
-    )
+    # One constructor call: setting the columns one by one cost a refresh ~4 ms a call.
+    columns: dict[str, np.ndarray] = {
+        GROUP_COLUMN: data[GROUP_COLUMN].astype(str).to_numpy(),
+        TIME_COLUMN: pd.to_datetime(data[TIME_COLUMN]).to_numpy(),
+    }
     for col in task.categorical:
-        X[col] = data[col].astype(str).to_numpy()
+        columns[col] = data[col].astype(str).to_numpy()
     for col in task.numeric:
-        X[col] = data[col].to_numpy(dtype=float)
+        columns[col] = data[col].to_numpy(dtype=float)
     if task.calendar:
         cal = calendar_features(data[TIME_COLUMN], task.calendar)
         for col in task.calendar:
-            X[col] = cal[col].to_numpy()
-    return X
+            columns[col] = cal[col].to_numpy()
+    return pd.DataFrame(columns)

@@ -91,15 +91,15 @@ def test_full_copy_bytes_count_the_whole_table_of_an_overlay(tmp_path):
 
 
 def test_average_night_weights_the_three_nights_by_their_cycles() -> None:
-    from benchmarks.refresh import _average_nights
+    from benchmarks.refresh import EVERY_BRAND_FITS, _average_nights
 
     runs = [
         {"executor": "inline", "night": "first", "cpu": 280.0},
-        {"executor": "inline", "night": "second, contests", "cpu": 70.0},
+        {"executor": "inline", "night": EVERY_BRAND_FITS, "cpu": 70.0},
         {"executor": "inline", "night": "second", "cpu": 14.0},
         {"executor": "process", "night": "first", "cpu": 100.0},  # no second nights
     ]
-    # one choosing night in 28; of the 27 others, one in 7 contests
+    # one choosing night in 28; of the 27 others, every brand fits on one in 7
     expected = 280.0 / 28 + 27 / 28 * (14.0 * 6 / 7 + 70.0 / 7)
     assert _average_nights(runs, 28, 7) == {"inline": pytest.approx(expected)}
     assert _average_nights(runs, 28, 1)["inline"] == pytest.approx(10 + 27 / 28 * 70)

@@ -948,6 +948,93 @@ def test_a_repeating_night_fits_once_and_scores_the_choice_prequentially(
     )
 
 
+def test_a_champion_is_refitted_every_refit_every_days(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``refresh.refit_every_days`` N, a champion repeating its own choice is not refitted
+    (nothing fitted, nothing to store) until the newest day it learned is N days old, or its
+    new rows reach ``refit_when_rows_grow`` of the rows it learned; meanwhile it is scored
+    prequentially on the rows after its own (the oracle: the losses computed by hand)."""
+    import tabtune.refresh.challenger as challenger_module
+    from tabtune.evaluation import row_losses, time_window
+    from tabtune.refresh import challenge
+
+    cfg, task, glob, own = _brand_setup(tmp_path)
+    dates = pd.to_datetime(own.X["date"])
+    learned_to = (dates.max() - pd.Timedelta(days=4)).date()
+    chosen_on = own.take((dates <= pd.Timestamp(learned_to)).to_numpy())
+
+    def window_of(data: TaskData) -> np.ndarray:
+        return time_window(data.X["date"], cfg.adaptation.validation_fraction)
+
+    first = challenge(
+        cfg, task, glob, chosen_on, window_of(chosen_on), date=learned_to, global_id="g"
+    )
+    carried = {
+        "selection_date": learned_to.isoformat(), "since": learned_to.isoformat(),
+        "nights": 1, "rows": 10, "weight": 5.0, "champion": 2.0, "global": 3.0,
+    }  # fmt: skip
+    manifest = {
+        "base_model": "g",
+        "selection": dict(first.challenger.selection_),
+        "data_window": [str(dates.min().date()), learned_to.isoformat()],
+        "rows": len(chosen_on),
+        "refresh": {"prequential": carried},
+    }
+    fresh = (dates > pd.Timestamp(learned_to)).to_numpy()
+    assert 0 < fresh.sum() < len(own)
+
+    def settings(**kw):
+        return cfg.model_copy(update={"refresh": cfg.refresh.model_copy(update=kw)})
+
+    def night(config, days: int):
+        return challenge(
+            config, task, glob, own, window_of(own), date=learned_to + dt.timedelta(days=days),
+            global_id="g", champion=first.challenger, champion_manifest=manifest,
+        )  # fmt: skip
+
+    fits = []
+    real_fit = challenger_module.fit_brand_model
+    monkeypatch.setattr(
+        challenger_module, "fit_brand_model", lambda *a, **k: fits.append(1) or real_fit(*a, **k)
+    )
+    weekly = settings(refit_every_days=7, refit_when_rows_grow=10.0)
+    quiet = night(weekly, 4)
+    assert not fits and quiet.challenger is None and quiet.build is None
+    assert quiet.prequential is None and not quiet.contested
+    assert quiet.no_refit.startswith("no refit tonight")
+    assert str(learned_to + dt.timedelta(days=7)) in quiet.no_refit
+    w = float(own.weight[fresh].sum())
+
+    def by_hand(model) -> float:
+        loss = row_losses("tweedie", own.y[fresh], model.predict(own.X[fresh]))
+        return float(np.sum(loss * own.weight[fresh]))
+
+    assert quiet.scores["champion"] == pytest.approx((2.0 + by_hand(first.challenger)) / (5 + w))
+    assert quiet.scores["global"] == pytest.approx((3.0 + by_hand(glob)) / (5 + w))
+    assert quiet.scores["challenger"] is None
+    # due after 7 days: one fit on every row, the same sums as a nightly refit's
+    due = night(weekly, 7)
+    assert len(fits) == 1 and due.no_refit is None and due.challenger is not None
+    assert due.prequential["rows"] == 10 + int(fresh.sum())
+    assert due.scores["champion"] == pytest.approx(quiet.scores["champion"])
+    # due sooner once the rows it has not learned reach the share of those it learned
+    share = fresh.sum() / len(chosen_on)
+    assert night(settings(refit_every_days=7, refit_when_rows_grow=share), 4).no_refit is None
+    assert night(settings(refit_every_days=7, refit_when_rows_grow=share * 1.01), 4).no_refit
+    # the default: weekly, or once the new rows reach 5% of those learned
+    assert (cfg.refresh.refit_every_days, cfg.refresh.refit_when_rows_grow) == (7, 0.05)
+    # refit_every_days: 1 refits every night
+    fits.clear()
+    assert night(settings(refit_every_days=1), 1).no_refit is None and len(fits) == 1
+    # a champion of another global model chooses again (a contest), whatever the schedule
+    other = challenge(
+        weekly, task, glob, own, window_of(own), date=learned_to + dt.timedelta(days=4),
+        global_id="g2", champion=first.challenger, champion_manifest=manifest,
+    )  # fmt: skip
+    assert other.no_refit is None and other.contested
+
+
 def test_a_later_losing_choice_is_repeated_instead_of_choosing_every_night(
     tmp_path: Path,
 ) -> None:

@@ -254,6 +254,7 @@ def test_nightly_refresh_stores_deltas_and_stays_bounded(tmp_path: Path) -> None
         cache_dir=str(tmp_path / "cache"),
         model={"n_jobs": 1},
         registry={"keep_versions": 1},
+        refresh={"refit_every_days": 1},  # a version every night for retention to collect
     )
     cfg = load_config(path)
     obs = simulate(n_brands=3, n_days=100, seed=0).observations

@@ -474,8 +474,9 @@ def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
     rec.champion_id = None if champ_ref is None else champ_ref.id
 
     with _timed(t, "evaluate"):
-        if result is not None and result.no_contest is not None:
-            decision = Decision("kept", False, result.no_contest)
+        quiet = None if result is None else (result.no_contest or result.no_refit)
+        if quiet is not None:
+            decision = Decision("kept", False, quiet)
         elif same and champ_ref is not None:
             decision = same_recipe_decision(rec.scores, rec.strategy)
         else:

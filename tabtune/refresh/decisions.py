@@ -80,22 +80,43 @@ def _outputs_path(cfg: Config, date: dt.date, kind: str, brand: str, task: str) 
 
 
 def _bid_decisions(
-    cfg: Config, brand: str, model: Any, model_id: str, rows: pd.DataFrame, date: dt.date
+    cfg: Config,
+    brand: str,
+    model: Any,
+    model_id: str,
+    rows: pd.DataFrame,
+    date: dt.date,
+    contexts: pd.DataFrame | None = None,
 ) -> pd.DataFrame | None:
-    """Recommended bids for the brand's next-day contexts (``tabtune.tasks.bid``)."""
+    """Recommended bids for the brand's next-day contexts (``tabtune.tasks.bid``).
+
+    ``contexts``: :func:`next_day_contexts` of ``rows`` with their reference bids computed
+    from ``rows`` (:func:`~tabtune.features.with_bid_features`, the reference ``recommend``
+    would compute from ``history=rows``); None: the contexts and their references are
+    computed here.
+    """
     # Imported here: write_decisions notes a decision module that does not import.
     from tabtune.tasks.bid import BidRecommender
 
-    contexts = decision_contexts(next_day_contexts(rows, date))
+    history: pd.DataFrame | None = None
+    if contexts is None:
+        contexts, history = next_day_contexts(rows, date), rows
+    contexts = decision_contexts(contexts)
     if len(contexts) == 0:
         return None
     source = "brand" if model_id.startswith("brands/") else "global"
     rec = BidRecommender.from_estimator(model, config=cfg, model_id=model_id, source=source)
-    return rec.recommend(contexts.reset_index(drop=True), history=rows)
+    return rec.recommend(contexts.reset_index(drop=True), history=history)
 
 
 def _budget_decisions(
-    cfg: Config, brand: str, model: Any, model_id: str, rows: pd.DataFrame, date: dt.date
+    cfg: Config,
+    brand: str,
+    model: Any,
+    model_id: str,
+    rows: pd.DataFrame,
+    date: dt.date,
+    contexts: pd.DataFrame | None = None,
 ) -> pd.DataFrame | None:
     """The brand's channel budget plan for the next day (``tabtune.tasks.budget``)."""
     planner = _budget_planner(cfg, model, model_id, rows, date)
@@ -133,7 +154,8 @@ def _budget_planner(
 
 
 #: task -> (output folder, decision step). A step returns the decisions for the day after the
-#: run date, or None when the brand has nothing to decide on.
+#: run date, or None when the brand has nothing to decide on; its last argument is the
+#: brand's next-day contexts as :func:`write_decisions` prepared them.
 DECISIONS: dict[str, tuple[str, Callable[..., pd.DataFrame | None]]] = {
     "bid": ("bids", _bid_decisions),
     "budget": ("budgets", _budget_decisions),
@@ -168,9 +190,12 @@ def write_decisions(
         Output kind -> path written, and notes.
     """
     contexts = next_day_contexts(rows, date)
-    if "bid" in contexts.columns and {"reference_bid", "relative_bid"} & set(task.numeric):
-        # the contexts' reference bids come from the brand's earlier days, as for its bids
-        contexts = with_bid_features(contexts, history=rows)
+    featured = None
+    wanted = task.name == "bid" or {"reference_bid", "relative_bid"} & set(task.numeric)
+    if "bid" in contexts.columns and "reference_bid" not in contexts.columns and wanted:
+        # the contexts' reference bids come from the brand's earlier days, for the model's
+        # features and the bids alike (computed once)
+        contexts = featured = with_bid_features(contexts, history=rows)
     data = task_data(contexts, task, require_target=False, features=model_features(model))
     frame = data.X[["brand_id", TIME_COLUMN]].copy()
     for col in ("channel", "campaign_id", "audience", "device", *task.numeric):
@@ -189,7 +214,7 @@ def write_decisions(
         return outputs, notes
     kind, step = DECISIONS[task.name]
     try:
-        decisions = step(cfg, brand, model, model_id, rows, date)
+        decisions = step(cfg, brand, model, model_id, rows, date, featured)
     except ImportError as exc:
         notes.append(f"{kind} not written: the decision module is not available ({exc})")
         return outputs, notes

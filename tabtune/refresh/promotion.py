@@ -145,6 +145,9 @@ class Challenge:
     #: Why there was no contest tonight (a brand the global model serves, whose choice was
     #: contested recently): the global model keeps serving; None on other nights.
     no_contest: str | None = None
+    #: Why the champion was not refitted tonight (:func:`refit_due`): it keeps serving as it
+    #: is; None on other nights.
+    no_refit: str | None = None
 
     def final(self) -> Any:
         """The challenger to publish, fitted on every row now if that was deferred."""
@@ -177,8 +180,8 @@ def challenge(
     scored on the same days (when it is the challenger's choice on the same global model, the
     two are one model). A champion whose choice cannot be repeated (no ``selection`` in its
     manifest, or a global model that no longer loads) is scored as it serves, with a note.
-    The global model is scored as it serves. The challenger to publish repeats the choice on
-    every row. A night repeating the champion's choice fits once (:func:`_repeat_night`).
+    The global model is scored as it serves. The challenger repeats the choice on every row.
+    Repeating the champion's choice: :func:`_repeat_night` if :func:`refit_due`, else no fit.
 
     Parameters
     ----------
@@ -204,8 +207,7 @@ def challenge(
         Fit the challenger on every row only in :meth:`Challenge.final`.
     last_contest : date, optional
         The brand's latest contest. Without a champion, a choice repeated since is not
-        contested again before ``refresh.contest_every_days``: nothing is fitted
-        (:attr:`Challenge.no_contest`).
+        contested before ``refresh.contest_every_days`` (:attr:`Challenge.no_contest`).
 
     Returns
     -------
@@ -224,8 +226,9 @@ def challenge(
         cfg, task, early, date, global_id, previous, previous_choice, champion, manifest
     )
     if champion is not None and _prequential_ready(manifest, repeat, global_id):
-        assert repeat is not None
-        return _repeat_night(cfg, task, glob, data, champion, manifest, repeat, date)
+        assert repeat is not None  # refitted on its schedule (refit_due), or kept as it is
+        night = _repeat_night if refit_due(cfg, manifest, data, date) else _no_refit
+        return night(cfg, task, glob, data, champion, manifest, repeat, date)
     if champion is None and _contested_recently(cfg, repeat, date, last_contest):
         assert repeat is not None and last_contest is not None
         return _no_contest(cfg, task, glob, data, window, repeat, last_contest)
@@ -429,6 +432,34 @@ def _repeat_night(
     carries the sums); the global model is scored on the same rows.
     """
     est = repeat_choice(cfg, task, glob, data, repeat)
+    scores, totals = _prequential_scores(task, glob, data, champion, manifest, repeat, date)
+    note = (
+        f"scored prequentially: each night's champion on the days after its rows, "
+        f"{totals['rows']} rows over {totals['nights']} night(s) since {totals['since']}; the "
+        "challenger repeats its choice on every row"
+    )
+    return Challenge(
+        est,
+        scores,
+        same_recipe=True,
+        notes=[note],
+        prequential=totals,
+        selection=dict(est.selection_),
+    )
+
+
+def _prequential_scores(
+    task: TaskConfig,
+    glob: Any,
+    data: TaskData,
+    champion: Any,
+    manifest: Mapping[str, Any],
+    repeat: Mapping[str, Any],
+    date: dt.date,
+) -> tuple[dict[str, float | None], dict[str, Any]]:
+    """The champion's and the global model's prequential scores after tonight, and the sums
+    (:func:`prequential_totals`): the champion's carried sums plus both models on the rows
+    after the last day the champion learned (``data_window``)."""
     objective = score_objective(task.objective, task.kind)
     learned_to = pd.Timestamp(str(manifest["data_window"][-1]))
     fresh = (pd.to_datetime(data.X[TIME_COLUMN]) > learned_to).to_numpy()
@@ -444,27 +475,66 @@ def _repeat_night(
     }
     carried = (manifest.get("refresh") or {}).get("prequential")
     totals = prequential_totals(carried, repeat, date, tonight)
-    if totals["weight"] > 0:
-        champ = totals["champion"] / totals["weight"]
-        scores = {
-            "champion": champ,
-            "challenger": champ,
-            "global": totals["global"] / totals["weight"],
-        }
-    else:
-        scores = {"champion": None, "challenger": None, "global": None}
+    if totals["weight"] <= 0:
+        return {"champion": None, "challenger": None, "global": None}, totals
+    champ = totals["champion"] / totals["weight"]
+    return {
+        "champion": champ,
+        "challenger": champ,
+        "global": totals["global"] / totals["weight"],
+    }, totals
+
+
+def refit_due(cfg: Config, manifest: Mapping[str, Any], data: TaskData, date: dt.date) -> bool:
+    """Whether a champion that repeats its own choice is refitted tonight.
+
+    Yes when ``refresh.refit_every_days`` is 1, when the newest day it learned
+    (``data_window``) is ``refit_every_days`` or more days before ``date``, when the rows after
+    that day reach ``refresh.refit_when_rows_grow`` of the rows it learned (``rows``), or when
+    its manifest lacks either.
+    """
+    every = cfg.refresh.refit_every_days
+    window = manifest.get("data_window") or [None, None]
+    learned = manifest.get("rows")
+    if every <= 1 or window[-1] is None or not isinstance(learned, int) or learned <= 0:
+        return True
+    learned_to = pd.Timestamp(str(window[-1]))
+    if (pd.Timestamp(date) - learned_to).days >= every:
+        return True
+    fresh = int((pd.to_datetime(data.X[TIME_COLUMN]) > learned_to).sum())
+    return fresh >= cfg.refresh.refit_when_rows_grow * learned
+
+
+def _no_refit(
+    cfg: Config,
+    task: TaskConfig,
+    glob: Any,
+    data: TaskData,
+    champion: Any,
+    manifest: Mapping[str, Any],
+    repeat: Mapping[str, Any],
+    date: dt.date,
+) -> Challenge:
+    """:func:`challenge` on a night the champion is not refitted (:func:`refit_due`): it keeps
+    serving as it is, scored prequentially like a repeating night (nothing is stored: the
+    next refit scores every row after the champion's, tonight's included)."""
+    scores, totals = _prequential_scores(task, glob, data, champion, manifest, repeat, date)
+    scores["challenger"] = None
+    learned_to = pd.Timestamp(str(manifest["data_window"][-1])).date()
+    every = cfg.refresh.refit_every_days
+    share = cfg.refresh.refit_when_rows_grow
+    reason = (
+        f"no refit tonight: the champion learned the days up to {learned_to} and keeps serving; "
+        f"it is refitted from {learned_to + dt.timedelta(days=every)} "
+        f"(refresh.refit_every_days: {every}), or once its new rows reach {share:.0%} of the "
+        f"{manifest.get('rows')} it learned (refresh.refit_when_rows_grow)"
+    )
     note = (
-        f"scored prequentially: each night's champion on the days after its rows, "
-        f"{totals['rows']} rows over {totals['nights']} night(s) since {totals['since']}; the "
-        "challenger repeats its choice on every row"
+        f"scored prequentially: the champion on the days after its rows, {totals['rows']} rows "
+        f"over {totals['nights']} night(s) since {totals['since']}"
     )
     return Challenge(
-        est,
-        scores,
-        same_recipe=True,
-        notes=[note],
-        prequential=totals,
-        selection=dict(est.selection_),
+        None, scores, notes=[note], selection=dict(repeat), no_refit=reason, same_recipe=True
     )
 
 

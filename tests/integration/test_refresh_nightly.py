@@ -57,6 +57,9 @@ def workspace(root: Path) -> tuple[Path, Config]:
         cache_dir=str(root / "cache"),
         # Tiny data on a shared machine: more threads only add contention (and delay).
         model={"n_jobs": 1},
+        # These nights test what a refit does each night; the weekly schedule (the default)
+        # is tested on its own (test_a_champion_serves_unrefitted_until_refit_every_days).
+        refresh={"refit_every_days": 1},
     )
     return path, load_config(path)
 
@@ -543,6 +546,48 @@ def test_contest_dates_survive_failures_and_brand_subsets(
         assert third[k].contested == DATES[2] and third[k].scores["challenger"] is not None
 
 
+def test_a_champion_serves_unrefitted_until_refit_every_days(observations, tmp_path) -> None:
+    """With ``refresh.refit_every_days`` 2, the night after the one that fitted a champion
+    keeps it as it is (``kept``, nothing published, tonight's decisions from it); two days
+    after the newest day it learned, it is refitted."""
+    _, cfg = workspace(tmp_path / "ws")
+    cfg = cfg.model_copy(
+        update={
+            "refresh": cfg.refresh.model_copy(
+                update={"refit_every_days": 2, "refit_when_rows_grow": 1.0}
+            )
+        }
+    )
+    CampaignStore(cfg.data.store).append(upto(observations, DATES[0]))
+    first = {b.brand_id: b for b in refresh(cfg, DATES[0]).brands}
+    champions = {k for k, b in first.items() if b.status == "promoted"}
+    assert champions, first
+    reg = ModelRegistry(cfg.models_dir)
+    versions = {k: reg.versions("bid", k) for k in champions}
+    second = {
+        b.brand_id: b for b in refresh(cfg, DATES[1], new_rows=day(observations, DATES[1])).brands
+    }
+    for k in champions:
+        b = second[k]
+        assert b.status == "kept" and b.reason.startswith("no refit tonight"), b
+        assert "refresh.refit_every_days: 2" in b.reason and DATES[0] in b.reason
+        assert b.served_by == "champion" and b.model_id == b.champion_id == first[k].model_id
+        assert b.challenger_id is None and b.scores["challenger"] is None
+        assert b.scores["champion"] is not None and b.scores["global"] is not None
+        assert reg.versions("bid", k) == versions[k]  # nothing published
+        assert reg.champion("bid", k).id == first[k].model_id
+        assert pd.read_parquet(b.outputs["predictions"])["model_id"].eq(b.model_id).all()
+        assert pd.read_parquet(b.outputs["bids"])["model_id"].eq(b.model_id).all()
+    third = {
+        b.brand_id: b for b in refresh(cfg, DATES[2], new_rows=day(observations, DATES[2])).brands
+    }
+    for k in champions:
+        b = third[k]
+        assert b.status == "promoted" and b.challenger_id is not None, b
+        assert b.model_id == b.challenger_id != first[k].model_id
+        assert any("scored prequentially" in n for n in b.notes)
+
+
 def test_later_nights_repeat_the_weekly_strategy_choice(nightly) -> None:
     """Night 1 chooses on folds; the next nights repeat the champion's choice in one fit."""
     registry = ModelRegistry(nightly.cfg.models_dir)
@@ -596,6 +641,36 @@ def test_refresh_keeps_each_adapted_brands_base_leaves_for_the_next_night(nightl
         memory = cache.load(glob.model_sha256_, [b.brand_id], n_features)
         # its rows tonight (rows of zero weight, e.g. no clicks, are not fitted)
         assert memory is not None and 0.5 * b.rows < len(memory.X) <= b.rows, b.brand_id
+
+
+def test_the_nights_bids_are_those_the_recommender_gives_from_the_rows(nightly) -> None:
+    """The refresh computes each context's reference bid once, for the predictions and the
+    bids; the bids are those ``BidRecommender.recommend(contexts, history=rows)`` computes
+    itself with the model that serves the brand (the oracle: the public path)."""
+    from tabtune.refresh.brand import _load_version
+    from tabtune.refresh.decisions import decision_contexts, next_day_contexts
+    from tabtune.tasks.bid import BidRecommender
+
+    date = pd.Timestamp(DATES[-1]).date()
+    store, task = CampaignStore(nightly.cfg.data.store), nightly.cfg.task("bid")
+    checked = 0
+    for b in nightly.reports[DATES[-1]].brands:
+        if "bids" not in b.outputs:
+            continue
+        rows = store.read(brands=[b.brand_id], end=date)
+        model = _load_version(nightly.cfg, task, b.model_id)
+        source = "brand" if b.model_id.startswith("brands/") else "global"
+        rec = BidRecommender.from_estimator(
+            model, config=nightly.cfg, model_id=b.model_id, source=source
+        )
+        contexts = decision_contexts(next_day_contexts(rows, date)).reset_index(drop=True)
+        expected = rec.recommend(contexts, history=rows).drop(columns="brand_id")
+        written = pd.read_parquet(b.outputs["bids"])
+        pd.testing.assert_frame_equal(
+            written[list(expected.columns)], expected, check_dtype=False, check_categorical=False
+        )
+        checked += 1
+    assert checked >= 3
 
 
 def test_refresh_plots_decisions_into_the_run_report(tmp_path, observations) -> None:
