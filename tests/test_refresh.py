@@ -1022,6 +1022,16 @@ def test_a_champion_is_refitted_every_refit_every_days(
     share = fresh.sum() / len(chosen_on)
     assert night(settings(refit_every_days=7, refit_when_rows_grow=share), 4).no_refit is None
     assert night(settings(refit_every_days=7, refit_when_rows_grow=share * 1.01), 4).no_refit
+    # rows loaded late, for days it learned, are rows it has not learned too
+    late = dict(manifest, rows=len(chosen_on) - 20)
+    share = (fresh.sum() + 10) / late["rows"]
+    assert night(settings(refit_every_days=7, refit_when_rows_grow=share), 4).no_refit
+    due_late = challenge(
+        settings(refit_every_days=7, refit_when_rows_grow=share), task, glob, own,
+        window_of(own), date=learned_to + dt.timedelta(days=4), global_id="g",
+        champion=first.challenger, champion_manifest=late,
+    )  # fmt: skip
+    assert due_late.no_refit is None and due_late.challenger is not None
     # the default: weekly, or once the new rows reach 5% of those learned
     assert (cfg.refresh.refit_every_days, cfg.refresh.refit_when_rows_grow) == (7, 0.05)
     # refit_every_days: 1 refits every night

@@ -489,9 +489,10 @@ def refit_due(cfg: Config, manifest: Mapping[str, Any], data: TaskData, date: dt
     """Whether a champion that repeats its own choice is refitted tonight.
 
     Yes when ``refresh.refit_every_days`` is 1, when the newest day it learned
-    (``data_window``) is ``refit_every_days`` or more days before ``date``, when the rows after
-    that day reach ``refresh.refit_when_rows_grow`` of the rows it learned (``rows``), or when
-    its manifest lacks either.
+    (``data_window``) is ``refit_every_days`` or more days before ``date``, when the rows it
+    has not learned reach ``refresh.refit_when_rows_grow`` of the rows it learned (``rows``):
+    the rows after that day, or the brand's rows beyond those it learned when more (rows
+    loaded late for earlier days count too), or when its manifest lacks either.
     """
     every = cfg.refresh.refit_every_days
     window = manifest.get("data_window") or [None, None]
@@ -501,8 +502,8 @@ def refit_due(cfg: Config, manifest: Mapping[str, Any], data: TaskData, date: dt
     learned_to = pd.Timestamp(str(window[-1]))
     if (pd.Timestamp(date) - learned_to).days >= every:
         return True
-    fresh = int((pd.to_datetime(data.X[TIME_COLUMN]) > learned_to).sum())
-    return fresh >= cfg.refresh.refit_when_rows_grow * learned
+    after = int((pd.to_datetime(data.X[TIME_COLUMN]) > learned_to).sum())
+    return max(after, len(data) - learned) >= cfg.refresh.refit_when_rows_grow * learned
 
 
 def _no_refit(
