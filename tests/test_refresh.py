@@ -1018,6 +1018,15 @@ def test_a_champion_is_refitted_every_refit_every_days(
     assert len(fits) == 1 and due.no_refit is None and due.challenger is not None
     assert due.prequential["rows"] == 10 + int(fresh.sum())
     assert due.scores["champion"] == pytest.approx(quiet.scores["champion"])
+    # without carried sums, they start on the first day after the champion's rows (the nights
+    # without a refit included), not on the night of the refit
+    uncarried = challenge(
+        weekly, task, glob, own, window_of(own), date=learned_to + dt.timedelta(days=7),
+        global_id="g", champion=first.challenger, champion_manifest=dict(manifest, refresh={}),
+    )  # fmt: skip
+    assert uncarried.prequential["since"] == (learned_to + dt.timedelta(days=1)).isoformat()
+    assert uncarried.prequential["rows"] == int(fresh.sum())
+    assert "from " + uncarried.prequential["since"] in uncarried.notes[0]
     # due sooner once the rows it has not learned reach the share of those it learned
     share = fresh.sum() / len(chosen_on)
     assert night(settings(refit_every_days=7, refit_when_rows_grow=share), 4).no_refit is None

@@ -493,6 +493,8 @@ def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
                 previous_choice=_newest_challenger(night.registry, night.task.name, brand),
                 defer_final=True,
                 last_contest=night.last_contest,
+                # a stand-in for a champion that failed verification: replaced tonight
+                refit_now=champ_ref is not None and bool(notes),
             )
             rec.scores, same, contested = result.scores, result.same_recipe, result.contested
             rec.notes.extend(result.notes)

@@ -171,6 +171,7 @@ def challenge(
     previous_choice: Mapping[str, Any] | None = None,
     defer_final: bool = False,
     last_contest: dt.date | None = None,
+    refit_now: bool = False,
 ) -> Challenge:
     """Build the challenger and score the candidates on days the challenger did not learn from.
 
@@ -179,9 +180,8 @@ def challenge(
     on it. The champion's own choice is fitted on the same rows from its own global model and
     scored on the same days (when it is the challenger's choice on the same global model, the
     two are one model). A champion whose choice cannot be repeated (no ``selection`` in its
-    manifest, or a global model that no longer loads) is scored as it serves, with a note.
-    The global model is scored as it serves. The challenger repeats the choice on every row.
-    Repeating the champion's choice: :func:`_repeat_night` if :func:`refit_due`, else no fit.
+    manifest, or a global model that no longer loads) is scored as it serves, with a note, as
+    the global model is. Repeating the champion's choice: :func:`_repeat_night` or no fit.
 
     Parameters
     ----------
@@ -199,35 +199,35 @@ def challenge(
     load_model_id : callable, optional
         Loads a registry model by id (the champion's global model).
     previous_choice : mapping, optional
-        The manifest of the brand's newest challenger. Without a brand champion, or once the
-        champion's own choice can no longer be repeated and this one is later, its choice
-        (made from tonight's global model) is repeated like a champion's would be, so a brand
-        whose challengers keep losing does not choose again every night.
+        The brand's newest challenger's. Without a brand champion, or once the champion's
+        choice can no longer be repeated and this one is later, its choice (from tonight's
+        global model) is repeated, so a brand whose challengers lose does not choose nightly.
     defer_final : bool
         Fit the challenger on every row only in :meth:`Challenge.final`.
     last_contest : date, optional
         The brand's latest contest. Without a champion, a choice repeated since is not
         contested before ``refresh.contest_every_days`` (:attr:`Challenge.no_contest`).
+    refit_now : bool
+        Refit a champion that repeats its choice tonight, whatever :func:`refit_due` says.
 
     Returns
     -------
     Challenge
     """
-    objective = score_objective(task.objective, task.kind)
     manifest = champion_manifest or {}
     previous = manifest if champion is not None else previous_choice
     if previous is not None and previous.get("base_model") != global_id:
         previous = None  # a new global model: choose again
     if not np.any(~window):
         est = build_challenger(cfg, task, glob, data, date=date, previous=previous)
-        return _in_sample(est, champion or glob, glob, data, window, objective)
+        return _in_sample(est, champion or glob, glob, data, window, task)
     early = data.take(~window)
     previous, repeat = _choice_tonight(
         cfg, task, early, date, global_id, previous, previous_choice, champion, manifest
     )
     if champion is not None and _prequential_ready(manifest, repeat, global_id):
         assert repeat is not None  # refitted on its schedule (refit_due), or kept as it is
-        night = _repeat_night if refit_due(cfg, manifest, data, date) else _no_refit
+        night = _repeat_night if refit_now or refit_due(cfg, manifest, data, date) else _no_refit
         return night(cfg, task, glob, data, champion, manifest, repeat, date)
     if champion is None and _contested_recently(cfg, repeat, date, last_contest):
         assert repeat is not None and last_contest is not None
@@ -350,9 +350,10 @@ def _no_contest(
 
 
 def _in_sample(
-    est: Any, champion: Any, glob: Any, data: TaskData, window: np.ndarray, objective: str
+    est: Any, champion: Any, glob: Any, data: TaskData, window: np.ndarray, task: TaskConfig
 ) -> Challenge:
     """Scores of a brand whose rows span too few days for a window with days before it."""
+    objective = score_objective(task.objective, task.kind)
     models = {"champion": champion, "challenger": est, "global": glob}
     scores = score_many(models, data.X, data.y, window, objective, data.weight)
     note = "the rows span too few days for a window with days before it: scored in sample"
@@ -394,17 +395,19 @@ def prequential_totals(
     carried: Mapping[str, Any] | None,
     selection: Mapping[str, Any],
     date: dt.date,
-    tonight: Mapping[str, float],
+    tonight: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The prequential sums of a choice after tonight: ``carried`` (the champion's, when it
     belongs to the same choice: ``selection``'s date) plus ``tonight``'s (``rows``,
-    ``weight``, and the weighted loss sums ``champion`` and ``global``)."""
+    ``weight``, and the weighted loss sums ``champion`` and ``global``). ``since``: the first
+    day scored (``tonight``'s ``since``, default ``date``, unless carried); ``nights``: the
+    nights that added to the sums."""
     chosen = selection.get("date")
     same = carried is not None and carried.get("selection_date") == chosen
     base: Mapping[str, Any] = carried if same and carried is not None else {}
     return {
         "selection_date": chosen,
-        "since": base.get("since", date.isoformat()),
+        "since": base.get("since", tonight.get("since") or date.isoformat()),
         "nights": int(base.get("nights", 0)) + 1,
         "rows": int(base.get("rows", 0)) + int(tonight["rows"]),
         "weight": float(base.get("weight", 0.0)) + float(tonight["weight"]),
@@ -435,7 +438,7 @@ def _repeat_night(
     scores, totals = _prequential_scores(task, glob, data, champion, manifest, repeat, date)
     note = (
         f"scored prequentially: each night's champion on the days after its rows, "
-        f"{totals['rows']} rows over {totals['nights']} night(s) since {totals['since']}; the "
+        f"{totals['rows']} rows of the days from {totals['since']}; the "
         "challenger repeats its choice on every row"
     )
     return Challenge(
@@ -471,6 +474,9 @@ def _prequential_scores(
     tonight = {
         "rows": int(fresh.sum()),
         "weight": total_weight,
+        # the first day scored (rows after the champion's, on a night after nights without a
+        # refit, span several days)
+        "since": (learned_to + pd.Timedelta(days=1)).date().isoformat(),
         **{k: 0.0 if v is None else v * total_weight for k, v in means.items()},
     }
     carried = (manifest.get("refresh") or {}).get("prequential")
@@ -528,11 +534,12 @@ def _no_refit(
         f"no refit tonight: the champion learned the days up to {learned_to} and keeps serving; "
         f"it is refitted from {learned_to + dt.timedelta(days=every)} "
         f"(refresh.refit_every_days: {every}), or once its new rows reach {share:.0%} of the "
-        f"{manifest.get('rows')} it learned (refresh.refit_when_rows_grow)"
+        f"{manifest.get('rows')} it learned (refresh.refit_when_rows_grow), or once the brand "
+        "chooses its strategy again"
     )
     note = (
         f"scored prequentially: the champion on the days after its rows, {totals['rows']} rows "
-        f"over {totals['nights']} night(s) since {totals['since']}"
+        f"of the days from {totals['since']}"
     )
     return Challenge(
         None, scores, notes=[note], selection=dict(repeat), no_refit=reason, same_recipe=True

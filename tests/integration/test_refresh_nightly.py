@@ -335,6 +335,28 @@ def test_corrupted_champion_is_detected_and_the_previous_version_used(nightly, t
     assert report.brands[0].status in ("promoted", "kept")
 
 
+def test_a_corrupted_champion_is_replaced_whatever_the_refit_schedule(nightly, tmp_path) -> None:
+    """The version standing in for a champion that fails verification is refitted that night
+    even when the weekly schedule would not refit it, so the pointer moves to a sound model."""
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    weekly = {"refit_every_days": 7, "refit_when_rows_grow": 1.0}
+    cfg = cfg.model_copy(update={"refresh": cfg.refresh.model_copy(update=weekly)})
+    reg = ModelRegistry(cfg.models_dir)
+    brand = next(b.brand_id for b in nightly.reports[DATES[-1]].brands if b.status == "promoted")
+    champion = reg.champion("bid", brand)
+    assert len(reg.versions("bid", brand)) >= 2
+    corrupt(champion)
+
+    (b,) = refresh(cfg, "2024-04-30", brands=[brand]).brands
+    assert any("failed verification" in n for n in b.notes), b.notes
+    assert b.status == "promoted" and b.model_id == b.challenger_id, b
+    now = reg.champion("bid", brand)
+    assert now.id == b.challenger_id != champion.id
+    reg.verify(now)
+
+
 def test_no_new_rows_skips_and_a_brand_without_history_is_skipped(nightly, tmp_path) -> None:
     root = tmp_path / "copy"
     shutil.copytree(nightly.root, root)
