@@ -64,11 +64,12 @@ refresh: $(STAMP)  ## nightly refresh: make refresh DATE=2025-12-31
 report: $(STAMP)  ## summarise the latest refresh run
 	$(TABTUNE) report $(if $(DATE),--date $(DATE))
 
-bench: $(STAMP)  ## transfer (and on fresh simulations), tuning, refresh, bid, budget, device, scale, Dask-transfer and run-state benchmarks, the Facebook export -> docs/benchmarks.md (run on an idle machine)
+bench: $(STAMP)  ## transfer (and on fresh simulations), tuning, refresh, refit schedule, bid, budget, device, scale, Dask-transfer and run-state benchmarks, the Facebook export -> docs/benchmarks.md (run on an idle machine)
 	$(BIN)/python -m benchmarks.transfer
 	$(BIN)/python -m benchmarks.transfer --seeds 14 15 16 --g2-seeds 24 25 26 --no-ipinyou --no-overhead --no-extras --section transfer-fresh
 	$(BIN)/python -m benchmarks.tuning
 	$(BIN)/python -m benchmarks.refresh
+	$(BIN)/python -m benchmarks.refit_schedule
 	$(BIN)/python -m benchmarks.bids
 	$(BIN)/python -m benchmarks.budget
 	$(BIN)/python -m benchmarks.device

@@ -27,6 +27,7 @@ from benchmarks import (  # noqa: E402
     dask_transfer,
     device,
     facebook,
+    refit_schedule,
     refresh,
     run_state,
     scale,
@@ -76,6 +77,9 @@ RENDERERS: dict[str, Callable[[], str]] = {
         {name: _raw(name) for name in transfer.POOLED_RUNS}
     ),
     "tuning": lambda: tuning.render(_raw("tuning"), "make bench  # python -m benchmarks.tuning"),
+    "refit-schedule": lambda: refit_schedule.render(
+        _raw("refit-schedule"), "make bench  # python -m benchmarks.refit_schedule"
+    ),
     "refresh": lambda: refresh.render(
         _raw("refresh"), "make bench  # python -m benchmarks.refresh"
     ),
