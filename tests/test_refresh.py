@@ -1115,30 +1115,3 @@ def test_a_later_losing_choice_is_repeated_instead_of_choosing_every_night(
     assert lazy.challenger is None and not lazy.repeatable
     assert lazy.final() is lazy.challenger is not None
     assert aged.repeatable
-
-
-def test_a_brand_job_runs_its_openmp_work_on_adaptation_n_jobs_threads(monkeypatch) -> None:
-    """The brand job limits the boosting library's OpenMP threads to ``adaptation.n_jobs``
-    (predictions of the global model included), and restores them after; None: no limit."""
-    import lightgbm  # noqa: F401 - its OpenMP runtime loaded, as in a refresh worker
-    from threadpoolctl import threadpool_info
-
-    from tabtune.refresh import brand as brand_module
-
-    def openmp_threads() -> set[int]:
-        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"}
-
-    seen: list[set[int]] = []
-    monkeypatch.setattr(
-        brand_module, "_refresh_brand", lambda cfg, *a: seen.append(openmp_threads())
-    )
-    before = openmp_threads()
-    cfg = default_config()
-    brand_module.refresh_brand(cfg.model_dump(mode="json"), "bid", "b1", "2024-04-28", "g")
-    assert cfg.adaptation.n_jobs == 1 and seen == [{1}]
-    assert openmp_threads() == before
-    unlimited = cfg.model_copy(
-        update={"adaptation": cfg.adaptation.model_copy(update={"n_jobs": None})}
-    )
-    brand_module.refresh_brand(unlimited.model_dump(mode="json"), "bid", "b1", "2024-04-28", "g")
-    assert seen[-1] == before

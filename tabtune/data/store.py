@@ -9,6 +9,7 @@ its bytes. Brand ids are percent-encoded in folder names exactly as ``pyarrow.da
 them (``"007"`` and ``"b-01"`` are written as is), and the files themselves do not hold a
 ``brand_id`` column: it comes from the folder, always as a string.
 
+A brand's files are merged into one once it has 16 (:mod:`tabtune.data.compaction`).
 Every file is written under a temporary name starting with ``"."`` in the same folder, fsynced
 and renamed into place, so readers (``pyarrow.dataset`` skips names starting with ``"."`` or
 ``"_"``) never see a half-written file. Appends are serialised by an advisory lock on
@@ -50,6 +51,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from tabtune.atomic import atomic_write_bytes
+from tabtune.data import compaction
 from tabtune.data.limits import RULE_BAD_BRAND_ID, encode_brand_id, latest_allowed_date
 from tabtune.data.schema import (
     DATE_DTYPE,
@@ -150,7 +152,7 @@ class AppendResult:
     brands : list of str
         Brands that received a new file, sorted.
     files : list of pathlib.Path
-        The new files.
+        The new files (a brand's merged file where the append merged its files).
     """
 
     rows_written: int
@@ -237,10 +239,14 @@ class CampaignStore:
     def _data_files(folder: Path) -> list[Path]:
         if not folder.is_dir():
             return []
+        gone = compaction.superseded(folder)  # replaced by a merged file, not yet deleted
         return sorted(
             f
             for f in folder.iterdir()
-            if f.suffix == ".parquet" and not f.name.startswith(_HIDDEN) and f.is_file()
+            if f.suffix == ".parquet"
+            and not f.name.startswith(_HIDDEN)
+            and f.name not in gone
+            and f.is_file()
         )
 
     def files(self, brands: Sequence[str] | str | None = None) -> list[Path]:
@@ -600,7 +606,8 @@ class CampaignStore:
         extra_columns: Sequence[str] = (),
         on_existing: Literal["skip", "error"] = "skip",
     ) -> AppendResult:
-        """Validate rows and add them to the store, one new file per brand.
+        """Validate rows and add them to the store, one new file per brand (a brand's files
+        are merged into one once it has :data:`~tabtune.data.compaction.COMPACT_AT`).
 
         Parameters
         ----------
@@ -646,9 +653,12 @@ class CampaignStore:
             # Serialise every brand first, so a bad cast fails before any file is written.
             pending = [(brand, self._encode(brand, rows, target)) for brand, rows in plan]
             files = []
-            for path, data in (item for _, item in pending):
+            for brand, (path, data) in pending:
+                compaction.finish(path.parent)
                 atomic_write_bytes(path, data)
                 files.append(path)
+                if len(brand_files := self._data_files_of(brand)) >= compaction.COMPACT_AT:
+                    files[-1] = compaction.compact(path.parent, brand_files, _parquet_bytes) or path
         written = sum(len(rows) for _, rows in plan)
         return AppendResult(written, skipped, [b for b, _ in plan], files)
 

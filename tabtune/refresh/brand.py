@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib
 import logging
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -161,9 +159,9 @@ def refresh_brand(
     t_start = time.perf_counter()
     rec = BrandRecord(brand_id=brand, contested=_iso_date_or_none(last_contest))
     try:
-        cfg = Config.model_validate(dict(cfg_data))
-        with brand_threads(cfg):
-            _refresh_brand(cfg, task_name, parse_date(date), global_id, rec)
+        _refresh_brand(
+            Config.model_validate(dict(cfg_data)), task_name, parse_date(date), global_id, rec
+        )
     except Exception as exc:  # noqa: BLE001 - failure isolation: one brand's error is recorded
         logger.warning(
             "brand %s failed: %s", brand, exc, exc_info=logger.isEnabledFor(logging.DEBUG)
@@ -171,30 +169,6 @@ def refresh_brand(
         rec.status, rec.reason = "failed", f"{type(exc).__name__}: {exc}"
     rec.seconds = round(time.perf_counter() - t_start, 4)
     return rec.to_dict()
-
-
-@contextlib.contextmanager
-def brand_threads(cfg: Config) -> Iterator[None]:
-    """Limit a brand job's OpenMP threads (the boosting library's fits and predictions) to
-    ``adaptation.n_jobs`` (default 1; None or -1: no limit), with ``threadpoolctl``.
-
-    Brand fits already run on that many threads; the predictions of the global model (saved
-    with the pretraining's thread count, all cores by default) did not: on the small frames of
-    one brand, threads cost CPU without saving time (a quiet night of 60 brands, inline: 10.1
-    CPU s against 8.2 on one thread, the same wall time), and a process pool's workers
-    oversubscribed the cores.
-    """
-    n_jobs = cfg.adaptation.n_jobs
-    if n_jobs is None or n_jobs == -1:
-        yield
-        return
-    limit = n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
-    from threadpoolctl import threadpool_limits
-
-    # the backend's OpenMP runtime must be loaded for the limit to reach it
-    importlib.import_module(cfg.backend)
-    with threadpool_limits(limits=limit, user_api="openmp"):
-        yield
 
 
 def _iso_date_or_none(value: Any) -> str | None:

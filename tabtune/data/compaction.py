@@ -1,0 +1,118 @@
+"""Compaction of a brand's store folder: its part files merged into one.
+
+Every append writes one new file per brand, so a brand refreshed nightly for a year is read
+from 365 files, and reading costs grow with them (one brand's 7,938 rows: 14 ms from one file,
+117 ms from 61, 451 ms from 301; every refresh night and pretraining reads them). The store
+(:meth:`~tabtune.data.store.CampaignStore.append`) merges a brand's files into one once it has
+:data:`COMPACT_AT` of them.
+
+The merge never lets a reader see a row twice or miss one, and a crash at any step loses
+nothing:
+
+1. the merged file is written under a hidden name (``.merging-<hash8>.parquet``; readers and
+   the store check skip names starting with ``"."``), fsynced;
+2. a journal (:data:`JOURNAL`, JSON, written atomically) names the merged file's final name
+   and the files it replaces;
+3. the merged file is renamed to its final ``part-<first>-<last>-<hash8>.parquet`` name: from
+   here readers skip the replaced files (:func:`superseded`);
+4. the replaced files are deleted, then the journal.
+
+A crash before step 3 leaves the old files in charge; after it, the merged file is.
+:func:`finish` completes or undoes an interrupted compaction; the store calls it, under its
+lock, before it writes to the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tabtune.atomic import atomic_write_bytes, fsync_dir
+
+__all__ = ["COMPACT_AT", "JOURNAL", "compact", "finish", "superseded"]
+
+logger = logging.getLogger("tabtune.data")
+
+#: A brand folder with this many data files is merged into one by the next append.
+COMPACT_AT = 16
+#: The journal of a compaction in progress, in the brand folder.
+JOURNAL = ".compaction.json"
+
+
+def _journal(folder: Path) -> dict | None:
+    path = folder / JOURNAL
+    if not path.is_file():
+        return None
+    try:
+        entry = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # written atomically: unreadable only if damaged; the old files count
+    if not isinstance(entry, dict) or not isinstance(entry.get("replaces"), list):
+        return None
+    return entry
+
+
+def superseded(folder: Path) -> set[str]:
+    """Names of the files a finished merge replaced that are not deleted yet (hide them).
+
+    Empty unless the folder's journal names a merged file that is in place (step 3 done).
+    """
+    entry = _journal(folder)
+    if entry is None or not (folder / str(entry.get("final", ""))).is_file():
+        return set()
+    return {str(name) for name in entry["replaces"]}
+
+
+def finish(folder: Path) -> None:
+    """Complete (merged file in place) or undo (not yet) an interrupted compaction."""
+    entry = _journal(folder)
+    if entry is not None and (folder / str(entry.get("final", ""))).is_file():
+        for name in entry["replaces"]:
+            (folder / str(name)).unlink(missing_ok=True)
+        logger.info("%s: finished an interrupted compaction", folder)
+    for leftover in folder.glob(".merging-*.parquet"):
+        leftover.unlink(missing_ok=True)
+    (folder / JOURNAL).unlink(missing_ok=True)
+
+
+def compact(folder: Path, files: list[Path], encode: Callable[[pa.Table], bytes]) -> Path | None:
+    """Merge ``files`` (the folder's data files) into one; return it (None: nothing to do).
+
+    Parameters
+    ----------
+    folder : Path
+        The brand folder (the store's lock held).
+    files : list of Path
+        Its data files, all of one schema (the store's).
+    encode : callable
+        The store's Parquet encoding of a table.
+    """
+    if len(files) < 2:
+        return None
+    # ParquetFile: the file alone (no hive partition column from its folder's name)
+    table = pa.concat_tables([pq.ParquetFile(f).read() for f in files], promote_options="none")
+    data = encode(table)
+    digest = hashlib.sha256(data).hexdigest()[:8]
+    dates = table.column("date")
+    first, last = (pc.min(dates).as_py(), pc.max(dates).as_py())
+    final = f"part-{first:%Y%m%d}-{last:%Y%m%d}-{digest}.parquet"
+    hidden = folder / f".merging-{digest}.parquet"
+    atomic_write_bytes(hidden, data)  # 1
+    replaces = sorted(f.name for f in files if f.name != final)
+    journal = json.dumps({"final": final, "replaces": replaces}).encode()
+    atomic_write_bytes(folder / JOURNAL, journal)  # 2
+    hidden.rename(folder / final)  # 3
+    fsync_dir(folder)
+    for name in replaces:  # 4
+        (folder / name).unlink(missing_ok=True)
+    (folder / JOURNAL).unlink(missing_ok=True)
+    fsync_dir(folder)
+    logger.info("%s: %d files merged into %s", folder, len(files), final)
+    return folder / final

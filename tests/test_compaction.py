@@ -1,0 +1,129 @@
+"""A brand's store files merged into one: reads see every row once, at every step of a merge,
+and a merge interrupted at any step is completed or undone by the next append."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tabtune.data import compaction
+from tabtune.data.schema import sort_campaigns
+from tabtune.data.store import CampaignStore
+from tabtune.data.synth import simulate
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    """The rows of the simulation's brand with rows on the most days."""
+    obs = simulate(n_brands=3, n_days=60, seed=2).observations
+    brand = obs.groupby("brand_id")["date"].nunique().idxmax()
+    return obs[obs["brand_id"] == brand].reset_index(drop=True)
+
+
+def _days(rows: pd.DataFrame) -> list[pd.Timestamp]:
+    return sorted(rows["date"].unique())
+
+
+def _expected(rows: pd.DataFrame, upto: pd.Timestamp) -> pd.DataFrame:
+    return sort_campaigns(rows[rows["date"] <= upto]).reset_index(drop=True)
+
+
+def _same_rows(store: CampaignStore, rows: pd.DataFrame, upto: pd.Timestamp) -> None:
+    got = store.read().reset_index(drop=True)
+    want = _expected(rows, upto)
+    assert len(got) == len(want)
+    pd.testing.assert_frame_equal(
+        got[list(want.columns)], want, check_dtype=False, check_categorical=False
+    )
+
+
+def _nightly(store: CampaignStore, rows: pd.DataFrame, nights: int) -> pd.Timestamp:
+    """The first day, then one append per day: ``nights`` appends in all."""
+    days = _days(rows)
+    for day in days[:nights]:
+        store.append(rows[rows["date"] == day])
+    return days[nights - 1]
+
+
+def test_nightly_appends_are_merged_once_a_brand_has_compact_at_files(tmp_path, rows) -> None:
+    store = CampaignStore(tmp_path / "store")
+    n = compaction.COMPACT_AT
+    last = _nightly(store, rows, n - 1)
+    brand = str(rows["brand_id"].iloc[0])
+    assert len(store.files(brand)) == n - 1
+    last = _nightly(store, rows, n)  # the same days again (skipped) and one more
+    (merged,) = store.files(brand)  # the 16th file merged with the others
+    assert merged.name.startswith("part-") and not list(merged.parent.glob(".*"))
+    assert store.check() == []
+    _same_rows(store, rows, last)
+    last = _nightly(store, rows, n + 3)
+    assert len(store.files(brand)) == 4  # the merged file and three new ones
+    _same_rows(store, rows, last)
+
+
+def _fill_to_one_below(store: CampaignStore, rows: pd.DataFrame) -> pd.Timestamp:
+    return _nightly(store, rows, compaction.COMPACT_AT - 1)
+
+
+def test_a_merge_interrupted_before_the_rename_leaves_the_old_files_in_charge(
+    tmp_path, rows, monkeypatch
+) -> None:
+    store = CampaignStore(tmp_path / "store")
+    _fill_to_one_below(store, rows)
+    real_rename = Path.rename
+
+    def crash(self, target):
+        if self.name.startswith(".merging-"):
+            raise OSError("killed")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", crash)
+    day = _days(rows)[compaction.COMPACT_AT - 1]
+    with pytest.raises(OSError, match="killed"):
+        store.append(rows[rows["date"] == day])
+    monkeypatch.undo()
+    folder = store.partition_dir(str(rows["brand_id"].iloc[0]))
+    assert (folder / compaction.JOURNAL).is_file()  # interrupted after step 2
+    assert store.check() == []
+    _same_rows(store, rows, day)  # the new day's file was written before the merge
+    # the next append undoes it, then merges again
+    after = _days(rows)[compaction.COMPACT_AT]
+    store.append(rows[rows["date"] == after])
+    assert not (folder / compaction.JOURNAL).exists()
+    assert not list(folder.glob(".merging-*"))
+    _same_rows(store, rows, after)
+
+
+def test_a_merge_interrupted_after_the_rename_hides_the_replaced_files(
+    tmp_path, rows, monkeypatch
+) -> None:
+    store = CampaignStore(tmp_path / "store")
+    _fill_to_one_below(store, rows)
+    brand = str(rows["brand_id"].iloc[0])
+    folder = store.partition_dir(brand)
+    real_unlink = Path.unlink
+    deleted: list[str] = []
+
+    def crash(self, missing_ok=False):
+        if self.parent == folder and self.name.startswith("part-") and len(deleted) == 3:
+            raise OSError("killed")
+        deleted.append(self.name)
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", crash)
+    day = _days(rows)[compaction.COMPACT_AT - 1]
+    with pytest.raises(OSError, match="killed"):
+        store.append(rows[rows["date"] == day])
+    monkeypatch.undo()
+    on_disk = [f for f in folder.iterdir() if f.name.startswith("part-")]
+    assert len(on_disk) > 1 and (folder / compaction.JOURNAL).is_file()
+    assert len(store.files(brand)) == 1  # the merged file; the replaced ones are hidden
+    assert store.check() == []
+    _same_rows(store, rows, day)  # every row once
+    after = _days(rows)[compaction.COMPACT_AT]
+    store.append(rows[rows["date"] == after])
+    assert not (folder / compaction.JOURNAL).exists()
+    assert len([f for f in folder.iterdir() if f.name.startswith("part-")]) == 2
+    _same_rows(store, rows, after)
