@@ -127,3 +127,33 @@ def test_a_merge_interrupted_after_the_rename_hides_the_replaced_files(
     assert not (folder / compaction.JOURNAL).exists()
     assert len([f for f in folder.iterdir() if f.name.startswith("part-")]) == 2
     _same_rows(store, rows, after)
+
+
+def test_a_journal_that_does_not_describe_a_merge_hides_and_deletes_nothing(
+    tmp_path, rows
+) -> None:
+    """A damaged or edited journal (its ``final`` another stored file, a row count that does
+    not match, or no JSON at all) is ignored by readers and removed by the next append,
+    which deletes no data file."""
+    import json
+
+    store = CampaignStore(tmp_path / "store")
+    last = _nightly(store, rows, 4)
+    brand = str(rows["brand_id"].iloc[0])
+    folder = store.partition_dir(brand)
+    names = [f.name for f in store.files(brand)]
+    journals = [
+        {"final": names[0], "replaces": names[1:], "rows": 1},  # not the merge's row count
+        {"final": names[0], "replaces": names[1:]},  # no row count
+        {"final": "../" + names[0], "replaces": names[1:], "rows": 1},
+    ]
+    for entry in [*journals, "not json"]:
+        text = entry if isinstance(entry, str) else json.dumps(entry)
+        (folder / compaction.JOURNAL).write_text(text)
+        assert [f.name for f in store.files(brand)] == names
+        _same_rows(store, rows, last)
+    day = _days(rows)[4]
+    store.append(rows[rows["date"] == day])
+    assert not (folder / compaction.JOURNAL).exists()
+    assert set(names) <= {f.name for f in store.files(brand)}
+    _same_rows(store, rows, day)

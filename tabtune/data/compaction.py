@@ -60,23 +60,39 @@ def _journal(folder: Path) -> dict | None:
     return entry
 
 
+def _merged_in_place(folder: Path, entry: dict | None) -> bool:
+    """Whether the journal's merged file is in place and is the one it wrote: a file of that
+    name holding the journal's number of rows (a damaged or edited journal naming another file
+    hides and deletes nothing)."""
+    if entry is None or not isinstance(entry.get("final"), str) or "/" in entry["final"]:
+        return False
+    final = folder / entry["final"]
+    if final.name.startswith(".") or not final.is_file():
+        return False
+    try:
+        return pq.ParquetFile(final).metadata.num_rows == entry.get("rows")
+    except (OSError, pa.ArrowException):
+        return False
+
+
 def superseded(folder: Path) -> set[str]:
     """Names of the files a finished merge replaced that are not deleted yet (hide them).
 
     Empty unless the folder's journal names a merged file that is in place (step 3 done).
     """
     entry = _journal(folder)
-    if entry is None or not (folder / str(entry.get("final", ""))).is_file():
+    if entry is None or not _merged_in_place(folder, entry):
         return set()
-    return {str(name) for name in entry["replaces"]}
+    return {str(name) for name in entry["replaces"] if str(name) != entry["final"]}
 
 
 def finish(folder: Path) -> None:
     """Complete (merged file in place) or undo (not yet) an interrupted compaction."""
     entry = _journal(folder)
-    if entry is not None and (folder / str(entry.get("final", ""))).is_file():
-        for name in entry["replaces"]:
-            (folder / str(name)).unlink(missing_ok=True)
+    if entry is not None and _merged_in_place(folder, entry):
+        for name in superseded(folder):
+            if "/" not in name and name.startswith("part-"):
+                (folder / name).unlink(missing_ok=True)
         logger.info("%s: finished an interrupted compaction", folder)
     for leftover in folder.glob(".merging-*.parquet"):
         leftover.unlink(missing_ok=True)
@@ -107,7 +123,7 @@ def compact(folder: Path, files: list[Path], encode: Callable[[pa.Table], bytes]
     hidden = folder / f".merging-{digest}.parquet"
     atomic_write_bytes(hidden, data)  # 1
     replaces = sorted(f.name for f in files if f.name != final)
-    journal = json.dumps({"final": final, "replaces": replaces}).encode()
+    journal = json.dumps({"final": final, "replaces": replaces, "rows": table.num_rows}).encode()
     atomic_write_bytes(folder / JOURNAL, journal)  # 2
     hidden.rename(folder / final)  # 3
     fsync_dir(folder)
