@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from tabtune.atomic import atomic_write_bytes, fsync_dir
 
-__all__ = ["COMPACT_AT", "JOURNAL", "compact", "finish", "superseded"]
+__all__ = ["COMPACT_AT", "JOURNAL", "compact", "finish", "merge", "superseded"]
 
 logger = logging.getLogger("tabtune.data")
 
@@ -75,13 +75,17 @@ def _merged_in_place(folder: Path, entry: dict | None) -> bool:
         return False
 
 
-def superseded(folder: Path) -> set[str]:
+def superseded(folder: Path, listed: set[str] | None = None) -> set[str]:
     """Names of the files a finished merge replaced that are not deleted yet (hide them).
 
-    Empty unless the folder's journal names a merged file that is in place (step 3 done).
+    Empty unless the folder's journal names a merged file that is in place (step 3 done) and,
+    with ``listed`` (the names a reader listed before it read the journal), among them: a
+    reader that listed the folder before the rename reads the old files, not none.
     """
     entry = _journal(folder)
     if entry is None or not _merged_in_place(folder, entry):
+        return set()
+    if listed is not None and entry["final"] not in listed:
         return set()
     return {str(name) for name in entry["replaces"] if str(name) != entry["final"]}
 
@@ -97,6 +101,19 @@ def finish(folder: Path) -> None:
     for leftover in folder.glob(".merging-*.parquet"):
         leftover.unlink(missing_ok=True)
     (folder / JOURNAL).unlink(missing_ok=True)
+
+
+def merge(folder: Path, files: list[Path], encode: Callable[[pa.Table], bytes]) -> Path | None:
+    """:func:`compact`, whose failure (a full disk, too little memory) is logged, not raised:
+    the merge only saves reading time, and the append it follows has written its rows (what
+    the failed merge left is cleaned by the next :func:`finish`)."""
+    try:
+        return compact(folder, files, encode)
+    except (OSError, MemoryError, pa.ArrowException) as exc:
+        logger.warning(
+            "%s: the brand's files were not merged (%s); they stay as they are", folder, exc
+        )
+        return None
 
 
 def compact(folder: Path, files: list[Path], encode: Callable[[pa.Table], bytes]) -> Path | None:

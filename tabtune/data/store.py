@@ -239,15 +239,10 @@ class CampaignStore:
     def _data_files(folder: Path) -> list[Path]:
         if not folder.is_dir():
             return []
-        gone = compaction.superseded(folder)  # replaced by a merged file, not yet deleted
-        return sorted(
-            f
-            for f in folder.iterdir()
-            if f.suffix == ".parquet"
-            and not f.name.startswith(_HIDDEN)
-            and f.name not in gone
-            and f.is_file()
-        )
+        listed = [f for f in folder.iterdir() if f.suffix == ".parquet" and f.is_file()]
+        # then the journal: files a merged file of this listing replaced are hidden
+        gone = compaction.superseded(folder, {f.name for f in listed})
+        return sorted(f for f in listed if not f.name.startswith(_HIDDEN) and f.name not in gone)
 
     def files(self, brands: Sequence[str] | str | None = None) -> list[Path]:
         """Data files of the store (temporary and hidden files excluded).
@@ -658,7 +653,7 @@ class CampaignStore:
                 atomic_write_bytes(path, data)
                 files.append(path)
                 if len(brand_files := self._data_files_of(brand)) >= compaction.COMPACT_AT:
-                    files[-1] = compaction.compact(path.parent, brand_files, _parquet_bytes) or path
+                    files[-1] = compaction.merge(path.parent, brand_files, _parquet_bytes) or path
         written = sum(len(rows) for _, rows in plan)
         return AppendResult(written, skipped, [b for b, _ in plan], files)
 
