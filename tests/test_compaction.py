@@ -211,3 +211,22 @@ def test_a_reader_that_listed_before_the_rename_reads_the_old_files(tmp_path, ro
     (folder / compaction.JOURNAL).write_text(json.dumps(entry))
     assert compaction.superseded(folder, names) == set()  # listed before the rename
     assert compaction.superseded(folder, names | {merged.name}) == set(replaced)
+
+
+def test_a_read_whose_listed_file_was_merged_away_lists_again(tmp_path, rows, monkeypatch) -> None:
+    """A merge in another process may delete a file a read has just listed: the read lists
+    the folder again (once) instead of failing."""
+    store = CampaignStore(tmp_path / "store")
+    last = _nightly(store, rows, 3)
+    real = CampaignStore.dataset
+    calls = []
+
+    def stale(self, brands=None):
+        calls.append(1)
+        if len(calls) == 1:
+            raise FileNotFoundError("part-20240101-20240101-00000000.parquet")
+        return real(self, brands)
+
+    monkeypatch.setattr(CampaignStore, "dataset", stale)
+    _same_rows(store, rows, last)
+    assert len(calls) == 2

@@ -518,7 +518,10 @@ class CampaignStore:
         if wanted is not None and not self.files(wanted):
             table = schema.empty_table().select(read_columns)
         else:
-            table = self.dataset(wanted).to_table(columns=read_columns, filter=condition)
+            try:
+                table = self.dataset(wanted).to_table(columns=read_columns, filter=condition)
+            except FileNotFoundError:  # a merge in another process deleted a listed file
+                table = self.dataset(wanted).to_table(columns=read_columns, filter=condition)
         frame = sort_campaigns(table.to_pandas())
         if "date" in frame.columns:
             frame["date"] = frame["date"].astype(DATE_DTYPE)
