@@ -10,7 +10,7 @@ them). The store
 The merge never lets a reader see a row twice or miss one, and a crash at any step loses
 nothing:
 
-1. the merged file is written under a hidden name (``.merging-<hash8>.parquet``; readers and
+1. the merged file is written under a hidden name (``.merging-<its final name>``; readers and
    the store check skip names starting with ``"."``), fsynced;
 2. a journal (:data:`JOURNAL`, JSON, written atomically) names the merged file's final name
    and the files it replaces;
@@ -30,6 +30,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,7 +38,7 @@ import pyarrow.parquet as pq
 
 from tabtune.atomic import atomic_write_bytes, fsync_dir
 
-__all__ = ["COMPACT_AT", "JOURNAL", "compact", "finish", "merge", "superseded"]
+__all__ = ["COMPACT_AT", "JOURNAL", "compact", "finish", "merge", "part_name", "superseded"]
 
 logger = logging.getLogger("tabtune.data")
 
@@ -45,6 +46,12 @@ logger = logging.getLogger("tabtune.data")
 COMPACT_AT = 16
 #: The journal of a compaction in progress, in the brand folder.
 JOURNAL = ".compaction.json"
+
+
+def part_name(first: Any, last: Any, data: bytes) -> str:
+    """A data file's name: its first and last day and the start of its bytes' SHA-256."""
+    digest = hashlib.sha256(data).hexdigest()[:8]
+    return f"part-{first:%Y%m%d}-{last:%Y%m%d}-{digest}.parquet"
 
 
 def _journal(folder: Path) -> dict | None:
@@ -133,11 +140,9 @@ def compact(folder: Path, files: list[Path], encode: Callable[[pa.Table], bytes]
     # ParquetFile: the file alone (no hive partition column from its folder's name)
     table = pa.concat_tables([pq.ParquetFile(f).read() for f in files], promote_options="none")
     data = encode(table)
-    digest = hashlib.sha256(data).hexdigest()[:8]
     dates = table.column("date")
-    first, last = (pc.min(dates).as_py(), pc.max(dates).as_py())
-    final = f"part-{first:%Y%m%d}-{last:%Y%m%d}-{digest}.parquet"
-    hidden = folder / f".merging-{digest}.parquet"
+    final = part_name(pc.min(dates).as_py(), pc.max(dates).as_py(), data)
+    hidden = folder / f".merging-{final}"
     atomic_write_bytes(hidden, data)  # 1
     replaces = sorted(f.name for f in files if f.name != final)
     journal = json.dumps({"final": final, "replaces": replaces, "rows": table.num_rows}).encode()

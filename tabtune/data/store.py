@@ -34,7 +34,6 @@ file and the fix; other stray files are ignored with a warning.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -738,9 +737,7 @@ class CampaignStore:
                 [Violation(PARTITION_COLUMN, f"cannot be stored: {exc}", len(rows))],
             ) from exc
         data = _parquet_bytes(table)
-        first, last = rows["date"].min(), rows["date"].max()
-        digest = hashlib.sha256(data).hexdigest()[:8]
-        name = f"part-{first:%Y%m%d}-{last:%Y%m%d}-{digest}.parquet"
+        name = compaction.part_name(rows["date"].min(), rows["date"].max(), data)
         return self.partition_dir(brand) / name, data
 
     @contextmanager
