@@ -20,7 +20,12 @@ nothing:
 
 A crash before step 3 leaves the old files in charge; after it, the merged file is.
 :func:`finish` completes or undoes an interrupted compaction; the store calls it, under its
-lock, before it writes to the folder.
+lock, before it writes to the folder. A merge runs under the append's exclusive lock and a
+:meth:`~tabtune.data.store.CampaignStore.read` holds the shared one
+(:mod:`tabtune.data.locking`), so a read in another process sees the folder before or after a
+merge. A reader without the lock (a store it cannot open the lock file of, or Windows) relies
+on the steps above alone: at the very moment a merge finishes it can be refused as holding rows
+twice, and reading again works.
 """
 
 from __future__ import annotations

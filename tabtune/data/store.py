@@ -12,9 +12,11 @@ them (``"007"`` and ``"b-01"`` are written as is), and the files themselves do n
 A brand's files are merged into one once it has 16 (:mod:`tabtune.data.compaction`).
 Every file is written under a temporary name starting with ``"."`` in the same folder, fsynced
 and renamed into place, so readers (``pyarrow.dataset`` skips names starting with ``"."`` or
-``"_"``) never see a half-written file. Appends are serialised by an advisory lock on
-``<root>/.lock`` (POSIX only). A crash between two brands' files leaves the first brands
-written; appending the same frame again with ``on_existing="skip"`` completes the rest.
+``"_"``) never see a half-written file. Appends take an exclusive advisory lock on
+``<root>/.lock`` and reads a shared one (:mod:`tabtune.data.locking`, POSIX only), so a read
+waits for an append in progress (and its merges) to finish. A crash between two brands' files
+leaves the first brands written; appending the same frame again with ``on_existing="skip"``
+completes the rest.
 
 All files of a store share one schema: the first append fixes the set of columns, and later
 appends must bring the same columns.
@@ -36,7 +38,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -50,7 +51,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from tabtune.atomic import atomic_write_bytes
-from tabtune.data import compaction
+from tabtune.data import compaction, locking
 from tabtune.data.limits import RULE_BAD_BRAND_ID, encode_brand_id, latest_allowed_date
 from tabtune.data.schema import (
     DATE_DTYPE,
@@ -483,6 +484,16 @@ class CampaignStore:
             cannot be parsed, ``start`` is after ``end``, or a requested column does not
             exist.
         """
+        with locking.shared(self.root):  # an append in another process finishes first
+            return self._read(brands, start, end, columns)
+
+    def _read(
+        self,
+        brands: Sequence[str] | str | None,
+        start: DateLike | None,
+        end: DateLike | None,
+        columns: Sequence[str] | None,
+    ) -> pd.DataFrame:
         wanted = None if brands is None else _brand_list(brands)
         self.require_sound(wanted)
         schema = self.schema()
@@ -519,7 +530,7 @@ class CampaignStore:
         else:
             try:
                 table = self.dataset(wanted).to_table(columns=read_columns, filter=condition)
-            except FileNotFoundError:  # a merge in another process deleted a listed file
+            except FileNotFoundError:  # unlocked read: a merge elsewhere deleted a listed file
                 table = self.dataset(wanted).to_table(columns=read_columns, filter=condition)
         frame = sort_campaigns(table.to_pandas())
         if "date" in frame.columns:
@@ -639,7 +650,7 @@ class CampaignStore:
             df, extra_columns=extra_columns, max_future_days=self.max_future_days
         )
         target = self._schema_of(data)
-        with self._lock():
+        with locking.exclusive(self.root):
             self.require_sound(sorted(data[PARTITION_COLUMN].unique()))
             stored = self.schema()
             if stored is not None:
@@ -739,21 +750,6 @@ class CampaignStore:
         data = _parquet_bytes(table)
         name = compaction.part_name(rows["date"].min(), rows["date"].max(), data)
         return self.partition_dir(brand) / name, data
-
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no cross-process lock
-            yield
-            return
-        with open(self.root / ".lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # --------------------------------------------------------------------------- helpers
