@@ -151,6 +151,12 @@ class DataConfig(_Section):
         description="rows that break the contract (negative spend, unparseable date, ...): "
         "refuse the load, or skip them and say which and why",
     )
+    restated_rows: Literal["keep", "replace"] = Field(
+        "keep",
+        description="rows the store holds under the same key with other values (a day exported "
+        "before it was complete, conversions attributed later): keep the stored values and say "
+        "so, or replace them with the new ones (tabtune load and a refresh's new rows)",
+    )
 
     @field_validator("columns")
     @classmethod

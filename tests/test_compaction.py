@@ -10,7 +10,7 @@ import pytest
 
 from tabtune.data import compaction
 from tabtune.data.schema import sort_campaigns
-from tabtune.data.store import CampaignStore, _parquet_bytes
+from tabtune.data.store import CampaignStore, parquet_bytes
 from tabtune.data.synth import simulate
 
 
@@ -197,7 +197,7 @@ def test_a_reader_that_listed_before_the_rename_reads_the_old_files(tmp_path, ro
     brand = str(rows["brand_id"].iloc[0])
     folder = store.partition_dir(brand)
     names = {f.name for f in store.files(brand)}
-    merged = compaction.compact(folder, store.files(brand), lambda t: _parquet_bytes(t))
+    merged = compaction.compact(folder, store.files(brand), lambda t: parquet_bytes(t))
     assert merged is not None
     # the journal of that merge, put back as a crash after the rename would leave it
     import json

@@ -12,8 +12,14 @@ import pytest
 import yaml
 
 from tabtune.cli import EXIT_OK, main
+from tabtune.data import compaction
 from tabtune.data.load import load_exports
-from tabtune.data.restated import restated_days, stored_differently, values_differ
+from tabtune.data.restated import (
+    replace_restated,
+    restated_days,
+    stored_differently,
+    values_differ,
+)
 from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import CampaignStore
 
@@ -108,7 +114,7 @@ def test_load_reports_a_day_loaded_partly_then_exported_complete(
     out = " ".join(capsys.readouterr().out.split())
     assert "4 row(s) of the files are already stored with other values" in out
     assert "acme (2024-03-05)" in out and "globex (2024-03-05)" in out
-    assert "the stored values were kept" in out and "load all of its exports again" in out
+    assert "the stored values were kept" in out and "set data.restated_rows: replace" in out
     assert _checksums(tmp_path / "store") == before  # kept, as the message says
 
     # the library summary says the same; the partial file itself is no restatement
@@ -143,5 +149,156 @@ def test_refresh_append_warns_about_restated_rows(
     assert len(caplog.records) == 1
     message = caplog.records[0].getMessage()
     assert message.startswith("10 new row(s) were already stored with other values")
+    assert "set data.restated_rows: replace" in message
     assert "globex: 2024-03-01, 2024-03-02" in message and "acme" not in message
     assert notes == [message]  # the note the run's report carries
+
+
+# -- data.restated_rows: replace ---------------------------------------------------------
+
+_KEY = ["brand_id", "date", "channel"]
+
+
+def _daily_store(root: Path, rows: pd.DataFrame) -> CampaignStore:
+    """A store appended one day at a time (one file per brand and day)."""
+    store = CampaignStore(root)
+    for day in sorted(rows["date"].unique()):
+        store.append(rows[rows["date"] == day])
+    return store
+
+
+def _oracle(stored: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """The stored rows with the new rows' values where the keys match (pandas, by key)."""
+    out = stored.set_index(_KEY)
+    out.update(new.set_index(_KEY)[out.columns.intersection(new.columns)])
+    return out.reset_index().sort_values(_KEY).reset_index(drop=True)
+
+
+def _stored(store: CampaignStore) -> pd.DataFrame:
+    got = store.read().astype({"brand_id": str})
+    return got.sort_values(_KEY).reset_index(drop=True)
+
+
+def _restated(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the last three days, some with other values, plus a key not stored."""
+    new = rows[rows["date"] >= rows["date"].max() - pd.Timedelta(days=2)].copy()
+    late = new["channel"] == "search"
+    new.loc[late, "conversions"] = 3
+    new.loc[late, "revenue"] = new.loc[late, "revenue"] * 2 + 1
+    extra = new.iloc[:1].assign(channel="display")  # not stored: left to append
+    return pd.concat([new, extra], ignore_index=True)
+
+
+def test_replace_restated_stores_exactly_the_new_values(tmp_path: Path) -> None:
+    rows = _rows(days=6)
+    store = _daily_store(tmp_path / "store", rows)
+    before = _stored(store)
+    new = validate_campaigns(_restated(rows))
+    result = replace_restated(store, new)
+    changed = stored_differently(CampaignStore(tmp_path / "none"), new)  # empty store: none
+    assert not changed.any()
+    assert result.rows_replaced == 6  # 3 days x 2 brands, search only
+    assert result.days == {
+        b: ["2024-03-04", "2024-03-05", "2024-03-06"] for b in ("acme", "globex")
+    }
+    assert len(result.files) == 2  # one rewritten file per brand
+    want = _oracle(before, new[new["channel"] != "display"].astype({"brand_id": str}))
+    got = _stored(store)
+    pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False)
+    assert "display" not in set(got["channel"])  # a key not stored is not added
+    assert len(store.files("acme")) == 4  # days 1-3 as they were, days 4-6 in one file
+    checksums = _checksums(store.root)
+    assert replace_restated(store, new).rows_replaced == 0  # the same values again: nothing
+    assert _checksums(store.root) == checksums
+
+
+class Killed(BaseException):
+    """The process killed at that point (nothing after it runs, nothing catches it)."""
+
+
+@pytest.mark.parametrize("step", ["rename", "delete"])
+def test_a_replacement_cut_short_reads_old_or_new_and_is_finished_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    rows = _rows(days=6)
+    store = _daily_store(tmp_path / "store", rows)
+    before = _stored(store)
+    new = validate_campaigns(_restated(rows))
+    want = _oracle(before, new[new["channel"] != "display"].astype({"brand_id": str}))
+    real_rename, real_unlink = Path.rename, Path.unlink
+
+    def rename(self: Path, target: Path) -> Path:
+        if step == "rename" and self.name.startswith(".merging-"):
+            raise Killed
+        return real_rename(self, target)
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if step == "delete" and self.name.startswith("part-"):
+            raise Killed
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with pytest.raises(Killed):
+        replace_restated(store, new)
+    monkeypatch.undo()
+    got = _stored(store)
+    # killed in the first brand's (acme's) rewrite: before its rename its old values are
+    # read, after it its new ones (never a mix); globex was not reached
+    expected = before if step == "rename" else want.where(want["brand_id"] == "acme", before)
+    pd.testing.assert_frame_equal(got[expected.columns], expected, check_dtype=False)
+    folder = store.root / "brand_id=acme"
+    assert (folder / compaction.JOURNAL).exists()  # journalled before the rename
+    assert bool(list(folder.glob(".merging-*"))) == (step == "rename")
+    replace_restated(store, new)  # finishes or undoes the first, then replaces what is left
+    pd.testing.assert_frame_equal(_stored(store)[want.columns], want, check_dtype=False)
+    assert not list(store.root.rglob(compaction.JOURNAL))
+    assert not list(store.root.rglob(".merging-*"))
+
+
+def test_load_replaces_restated_rows_when_the_config_says_so(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["restated_rows"] = "replace"
+    config.write_text(yaml.safe_dump(cfg))
+    rows = _rows()
+    last = rows["date"] == rows["date"].max()
+    rows[~last].to_csv("history.csv", index=False)
+    rows[last].assign(spend=rows.loc[last, "spend"] / 2, clicks=2).to_csv("p.csv", index=False)
+    rows[last].to_csv("complete.csv", index=False)
+    for name in ("history.csv", "p.csv"):
+        assert main(["-c", str(config), "load", name]) == EXIT_OK
+    before = _checksums(tmp_path / "store")
+    capsys.readouterr()
+
+    assert main(["-c", str(config), "load", "complete.csv", "--dry-run"]) == EXIT_OK
+    out = " ".join(capsys.readouterr().out.split())
+    assert "would replace 4 of them by their new values" in out and "warning" not in out
+    assert _checksums(tmp_path / "store") == before  # a dry run writes nothing
+
+    assert main(["-c", str(config), "load", "complete.csv"]) == EXIT_OK
+    out = " ".join(capsys.readouterr().out.split())
+    assert "replaced 4 of them by their new values" in out
+    stored = _stored(CampaignStore(tmp_path / "store"))
+    want = _oracle(rows.astype({"brand_id": str}), rows)
+    pd.testing.assert_frame_equal(stored[want.columns], want, check_dtype=False)
+
+
+def test_refresh_append_replaces_restated_rows_when_the_config_says_so(tmp_path: Path) -> None:
+    from tabtune.config import default_config
+    from tabtune.refresh.run import _warn_restated
+
+    data = default_config().data.model_copy(
+        update={"store": tmp_path / "s", "restated_rows": "replace"}
+    )
+    cfg = default_config().model_copy(update={"data": data})
+    rows = _rows()
+    CampaignStore(cfg.data.store).append(rows)
+    changed = rows.assign(revenue=np.where(rows["brand_id"] == "globex", 99.0, rows["revenue"]))
+    assert _warn_restated(cfg, rows) == []
+    notes = _warn_restated(cfg, changed)
+    assert len(notes) == 1 and notes[0].startswith("10 stored row(s) replaced")
+    got = _stored(CampaignStore(cfg.data.store))
+    assert (got.loc[got["brand_id"] == "globex", "revenue"] == 99.0).all()
+    assert (got.loc[got["brand_id"] == "acme", "revenue"] == 20.0).all()

@@ -56,7 +56,14 @@ def print_load(summary: LoadSummary, store: str) -> None:
     stored = (
         f"{summary.rows_already_stored:,} already stored (same brand and date, left as they are)"
     )
-    if summary.restated:
+    if summary.restated and summary.replace_restated:
+        verb = "would replace" if summary.dry_run else "replaced"
+        count = summary.rows_restated if summary.dry_run else summary.rows_replaced
+        stored = (
+            f"{summary.rows_already_stored:,} already stored ({verb} {count:,} of them by "
+            "their new values, data.restated_rows: replace; the rest left as they are)"
+        )
+    elif summary.restated:
         _print_restated(summary, store)
     if summary.dry_run:
         new = int(summary.brands["new_rows"].sum()) if len(summary.brands) else 0
@@ -72,10 +79,9 @@ def _print_restated(summary: LoadSummary, store: str) -> None:
     console().print(
         f"warning: {summary.rows_restated:,} row(s) of the files are already stored with other "
         f"values, on {_names(shown)}{f' and {more} more brand(s)' if more > 0 else ''}; the "
-        "stored values were kept (the store keeps the first values loaded for a brand, date and "
-        "channel: a day exported before it was complete, or conversions attributed later, are "
-        f"not taken). To take them: move the brand's folder (brand_id=...) out of {store} and "
-        "load all of its exports again, complete days only."
+        "stored values were kept (data.restated_rows: keep, the default: a day exported before "
+        "it was complete, or conversions attributed later, are not taken). To take them: set "
+        f"data.restated_rows: replace in the config and load the files into {store} again."
     )
 
 

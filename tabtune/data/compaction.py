@@ -37,13 +37,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tabtune.atomic import atomic_write_bytes, fsync_dir
 
-__all__ = ["COMPACT_AT", "JOURNAL", "compact", "finish", "merge", "part_name", "superseded"]
+__all__ = [
+    "COMPACT_AT",
+    "JOURNAL",
+    "compact",
+    "finish",
+    "merge",
+    "part_name",
+    "restate",
+    "superseded",
+]
 
 logger = logging.getLogger("tabtune.data")
 
@@ -142,8 +152,60 @@ def compact(folder: Path, files: list[Path], encode: Callable[[pa.Table], bytes]
     """
     if len(files) < 2:
         return None
+    path = _swap_in(folder, files, _read_files(files), encode)
+    logger.info("%s: %d files merged into %s", folder, len(files), path.name)
+    return path
+
+
+def restate(
+    folder: Path,
+    files: list[Path],
+    rows: pa.Table,
+    keys: list[str],
+    encode: Callable[[pa.Table], bytes],
+) -> Path:
+    """Rewrite ``files`` with ``rows`` in place of their stored rows of the same key.
+
+    The same steps as a merge (module docstring): a reader sees the old values or the new
+    ones, never both and never neither, and a crash at any step is completed or undone by the
+    next :func:`finish`.
+
+    Parameters
+    ----------
+    folder : Path
+        The brand folder (the store's lock held).
+    files : list of Path
+        The folder's data files that hold the keys of ``rows`` (at least one).
+    rows : pyarrow.Table
+        The new values, in the store's file schema.
+    keys : list of str
+        The key columns of a file (the row key less ``brand_id``).
+    encode : callable
+        The store's Parquet encoding of a table.
+
+    Returns
+    -------
+    Path
+        The file that now holds the rows of ``files``.
+    """
+    stored = _read_files(files)
+    old = pd.MultiIndex.from_frame(stored.select(keys).to_pandas())
+    new = pd.MultiIndex.from_frame(rows.select(keys).to_pandas())
+    kept = stored.filter(pa.array(~old.isin(new)))
+    path = _swap_in(folder, files, pa.concat_tables([kept, rows]), encode)
+    logger.info("%s: %d rows restated in %s", folder, rows.num_rows, path.name)
+    return path
+
+
+def _read_files(files: list[Path]) -> pa.Table:
     # ParquetFile: the file alone (no hive partition column from its folder's name)
-    table = pa.concat_tables([pq.ParquetFile(f).read() for f in files], promote_options="none")
+    return pa.concat_tables([pq.ParquetFile(f).read() for f in files], promote_options="none")
+
+
+def _swap_in(
+    folder: Path, files: list[Path], table: pa.Table, encode: Callable[[pa.Table], bytes]
+) -> Path:
+    """Steps 1-4 of the module docstring: ``table`` as one file in place of ``files``."""
     data = encode(table)
     dates = table.column("date")
     final = part_name(pc.min(dates).as_py(), pc.max(dates).as_py(), data)
@@ -158,5 +220,4 @@ def compact(folder: Path, files: list[Path], encode: Callable[[pa.Table], bytes]
         (folder / name).unlink(missing_ok=True)
     (folder / JOURNAL).unlink(missing_ok=True)
     fsync_dir(folder)
-    logger.info("%s: %d files merged into %s", folder, len(files), final)
     return folder / final

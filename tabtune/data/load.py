@@ -28,7 +28,7 @@ import pandas as pd
 from tabtune.data import schema
 from tabtune.data.contract import RULE_CONFLICTING_FILES
 from tabtune.data.parse import nfc_text
-from tabtune.data.restated import restated_days, stored_differently
+from tabtune.data.restated import replace_restated, restated_days, stored_differently
 from tabtune.data.schema import (
     CONTRACT_COLUMNS,
     KEY_COLUMNS,
@@ -91,9 +91,14 @@ class LoadSummary:
     restated : dict
         Brand -> days (``YYYY-MM-DD``) of the rows already stored whose values in the files
         differ from the stored ones (:func:`~tabtune.data.restated.stored_differently`): the
-        stored values were kept.
+        stored values were kept, or with ``data.restated_rows: replace`` replaced.
     rows_restated : int
         How many such rows.
+    rows_replaced : int
+        How many of them were written over the stored values (``data.restated_rows:
+        replace``; 0 with ``dry_run``).
+    replace_restated : bool
+        Whether ``data.restated_rows`` is ``replace``.
     rows_skipped : int
         Rows left out under ``data.invalid_rows: skip`` (one row may break several rules).
     rows_repeated : int
@@ -115,6 +120,8 @@ class LoadSummary:
     rows_already_stored: int = 0
     rows_restated: int = 0
     restated: dict[str, list[str]] = field(default_factory=dict)
+    rows_replaced: int = 0
+    replace_restated: bool = False
     rows_skipped: int = 0
     rows_repeated: int = 0
     brands: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -586,11 +593,13 @@ def load_exports(
     """
     rows, summary = prepare_exports(paths, data, progress=progress)
     summary.dry_run = dry_run
+    summary.replace_restated = data.restated_rows == "replace"
     store = CampaignStore(data.store)
     store.check_columns(rows)
     summary.notes.extend(_near_duplicate_ids(store, rows))
     known = _already_stored(store, rows)
     summary.rows_already_stored = int(known.sum())
+    restated = rows.iloc[0:0]
     if known.any():
         restated = rows[known][stored_differently(store, rows[known])]
         summary.rows_restated, summary.restated = len(restated), restated_days(restated)
@@ -598,4 +607,6 @@ def load_exports(
     if not dry_run and (~known).any():
         result = store.append(rows, extra_columns=data.extra_columns)
         summary.rows_written = result.rows_written
+    if not dry_run and len(restated) and data.restated_rows == "replace":
+        summary.rows_replaced = replace_restated(store, restated).rows_replaced
     return summary

@@ -4,18 +4,32 @@ An export of a day taken before the day was complete, or conversions an ad platf
 attributed days later, bring rows whose key (brand, date, channel and the optional key
 columns) the store holds already. :meth:`~tabtune.data.store.CampaignStore.append` keeps the
 stored values; :func:`stored_differently` says which of those rows differ, so ``tabtune load``
-reports them instead of dropping them silently.
+reports them instead of dropping them silently, and with ``data.restated_rows: replace``
+:func:`replace_restated` stores their new values (each brand's files that hold them are
+rewritten with the steps of a merge, :func:`tabtune.data.compaction.restate`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from tabtune.data import compaction, locking
 from tabtune.data.schema import key_columns
-from tabtune.data.store import PARTITION_COLUMN, CampaignStore
+from tabtune.data.store import PARTITION_COLUMN, CampaignStore, parquet_bytes
+from tabtune.data.store_check import file_may_hold
 
-__all__ = ["restated_days", "stored_differently", "values_differ"]
+__all__ = [
+    "RestateResult",
+    "replace_restated",
+    "restated_days",
+    "stored_differently",
+    "values_differ",
+]
 
 #: Relative tolerance under which two stored numbers are the same (a CSV round trip).
 RELATIVE_TOLERANCE = 1e-9
@@ -81,3 +95,67 @@ def restated_days(rows: pd.DataFrame) -> dict[str, list[str]]:
         str(brand): sorted(set(group))
         for brand, group in days.groupby(rows[PARTITION_COLUMN].astype(str), sort=True)
     }
+
+
+@dataclass
+class RestateResult:
+    """What :func:`replace_restated` stored."""
+
+    #: Rows whose stored values were replaced.
+    rows_replaced: int = 0
+    #: Brand -> the days (``YYYY-MM-DD``) of those rows.
+    days: dict[str, list[str]] = field(default_factory=dict)
+    #: The files written (one per brand).
+    files: list[Path] = field(default_factory=list)
+
+
+def replace_restated(store: CampaignStore, rows: pd.DataFrame) -> RestateResult:
+    """Store the new values of the rows the store holds with other values.
+
+    Under the store's append lock, the rows :func:`stored_differently` finds are written over
+    the stored ones: per brand, the files that may hold their days are rewritten as one file
+    with the new values (:func:`tabtune.data.compaction.restate`). A reader sees a brand's old
+    values or its new ones, never a mix within a file, and a crash leaves one or the other
+    (the next append or replacement finishes the rewrite). Rows whose key is not stored, and
+    stored rows with the same values, are left alone (append the former).
+
+    Parameters
+    ----------
+    store : CampaignStore
+    rows : pandas.DataFrame
+        Validated campaign rows (:func:`~tabtune.data.schema.validate_campaigns`) with the
+        store's columns.
+
+    Returns
+    -------
+    RestateResult
+
+    Raises
+    ------
+    ContractError
+        The rows cannot be cast to the store's file schema. Nothing is written.
+    TabTuneInputError
+        The rows' brands' folders are damaged (:meth:`CampaignStore.check
+        <tabtune.data.store.CampaignStore.check>`). Nothing is written.
+    """
+    result = RestateResult()
+    schema = store.schema()
+    if schema is None or not len(rows):
+        return result
+    file_schema = pa.schema([f for f in schema if f.name != PARTITION_COLUMN])
+    keys = [k for k in key_columns(rows.columns) if k in file_schema.names]
+    brands = sorted(rows[PARTITION_COLUMN].astype(str).unique())
+    with locking.exclusive(store.root):
+        store.require_sound(brands)
+        for brand in brands:  # a merge or rewrite cut short: finished (or undone) first
+            compaction.finish(store.partition_dir(brand))
+        changed = rows[stored_differently(store, rows)]
+        by_brand = changed.groupby(changed[PARTITION_COLUMN].astype(str), sort=True)
+        tables = {b: (store.file_table(b, g, file_schema), g["date"]) for b, g in by_brand}
+        for brand, (table, dates) in tables.items():  # every cast checked before a write
+            folder = store.partition_dir(brand)
+            days = sorted({f"{d:%Y%m%d}" for d in pd.DatetimeIndex(dates)})
+            files = [f for f in store.files(brand) if file_may_hold(f, days)]
+            result.files.append(compaction.restate(folder, files, table, keys, parquet_bytes))
+    result.rows_replaced, result.days = len(changed), restated_days(changed)
+    return result

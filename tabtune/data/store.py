@@ -81,6 +81,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_parquet",
     "check_brands",
+    "parquet_bytes",
 ]
 
 PARTITION_COLUMN = "brand_id"
@@ -107,7 +108,8 @@ def _as_table(table_or_df: pa.Table | pd.DataFrame) -> pa.Table:
     return table_or_df
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
+def parquet_bytes(table: pa.Table) -> bytes:
+    """A table as the store encodes its data files (Parquet, zstd), in memory."""
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue().to_pybytes()
@@ -132,7 +134,7 @@ def atomic_write_parquet(table_or_df: pa.Table | pd.DataFrame, path: str | Path)
     str
         SHA-256 hex digest of the file's bytes.
     """
-    return atomic_write_bytes(path, _parquet_bytes(_as_table(table_or_df)))
+    return atomic_write_bytes(path, parquet_bytes(_as_table(table_or_df)))
 
 
 # --------------------------------------------------------------------------- the store
@@ -666,7 +668,7 @@ class CampaignStore:
                 atomic_write_bytes(path, data)
                 files.append(path)
                 if len(brand_files := self._data_files_of(brand)) >= compaction.COMPACT_AT:
-                    files[-1] = compaction.merge(path.parent, brand_files, _parquet_bytes) or path
+                    files[-1] = compaction.merge(path.parent, brand_files, parquet_bytes) or path
         written = sum(len(rows) for _, rows in plan)
         return AppendResult(written, skipped, [b for b, _ in plan], files)
 
@@ -737,17 +739,21 @@ class CampaignStore:
             )
         return plan, skipped
 
-    def _encode(self, brand: str, rows: pd.DataFrame, schema: pa.Schema) -> tuple[Path, bytes]:
+    def file_table(self, brand: str, rows: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+        """One brand's validated rows as a data file holds them (``schema``: the file schema,
+        without ``brand_id``); a :class:`ContractError` when they cannot be cast to it."""
         body = rows.drop(columns=PARTITION_COLUMN)
         try:
             table = pa.Table.from_pandas(body, preserve_index=False).select(schema.names)
-            table = table.cast(schema).replace_schema_metadata(None)
+            return table.cast(schema).replace_schema_metadata(None)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
             raise ContractError(
                 f"{self.root}: rows of brand {brand!r} cannot be stored: {exc}",
                 [Violation(PARTITION_COLUMN, f"cannot be stored: {exc}", len(rows))],
             ) from exc
-        data = _parquet_bytes(table)
+
+    def _encode(self, brand: str, rows: pd.DataFrame, schema: pa.Schema) -> tuple[Path, bytes]:
+        data = parquet_bytes(self.file_table(brand, rows, schema))
         name = compaction.part_name(rows["date"].min(), rows["date"].max(), data)
         return self.partition_dir(brand) / name, data
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from tabtune.config import Config
 from tabtune.data.limits import check_brand_id, latest_allowed_date
-from tabtune.data.restated import restated_days, stored_differently
+from tabtune.data.restated import replace_restated, restated_days, stored_differently
 from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import check_brands
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
@@ -395,16 +395,29 @@ def _refresh_session(
 
 
 def _warn_restated(cfg: Config, new_rows: pd.DataFrame) -> list[str]:
-    """Warn about new rows the store already held with other values (the stored were kept);
-    the warning, also for the run's report (empty: none)."""
+    """New rows the store already held with other values: kept (a warning) or, with
+    ``data.restated_rows: replace``, written over the stored values (a note); the message,
+    also for the run's report (empty: none)."""
     rows = validate_campaigns(new_rows, extra_columns=cfg.data.extra_columns)
+    if cfg.data.restated_rows == "replace":
+        done = replace_restated(store_for(cfg), rows)
+        if not done.rows_replaced:
+            return []
+        days = "; ".join(f"{b}: {', '.join(d)}" for b, d in done.days.items())
+        message = (
+            f"{done.rows_replaced} stored row(s) replaced by the new rows' values ({days}; "
+            "data.restated_rows: replace)"
+        )
+        logger.info("%s", message)
+        return [message]
     restated = rows[stored_differently(store_for(cfg), rows)]
     if not len(restated):
         return []
     days = "; ".join(f"{b}: {', '.join(d)}" for b, d in restated_days(restated).items())
     message = (
         f"{len(restated)} new row(s) were already stored with other values ({days}); the "
-        "stored values were kept: a restated day is not taken by an append (see `tabtune load`)"
+        "stored values were kept (data.restated_rows: keep): set data.restated_rows: replace "
+        "to take them"
     )
     logger.warning("%s", message)
     return [message]
