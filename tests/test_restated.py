@@ -55,9 +55,13 @@ def _checksums(root: Path) -> dict[str, str]:
 
 
 def test_values_differ_missing_tolerance_and_text() -> None:
-    new = pd.Series([1.0, np.nan, np.nan, 2.0, 3.0, 1e6 * (1 + 1e-12)])
-    old = pd.Series([1.0, np.nan, 4.0, np.nan, 3.5, 1e6])
-    assert values_differ(new, old).tolist() == [False, False, True, True, True, False]
+    new = pd.Series([1.0, np.nan, np.nan, 2.0, 3.0, 1e6 * (1 + 1e-15), 12_345_678.91])
+    old = pd.Series([1.0, np.nan, 4.0, np.nan, 3.5, 1e6, 12_345_678.90])
+    assert values_differ(new, old).tolist() == [False, False, True, True, True, False, True]
+    # integers exactly: one impression in two billion is a restatement
+    big = pd.Series([2_000_000_000, 7], dtype="int64")
+    assert values_differ(big + 1, big).tolist() == [True, True]
+    assert values_differ(big, big.astype("Int64")).tolist() == [False, False]
     text = values_differ(pd.Series(["a", "b", None]), pd.Series(["a", "c", None]))
     assert text.tolist() == [False, True, False]
 
@@ -302,3 +306,66 @@ def test_refresh_append_replaces_restated_rows_when_the_config_says_so(tmp_path:
     got = _stored(CampaignStore(cfg.data.store))
     assert (got.loc[got["brand_id"] == "globex", "revenue"] == 99.0).all()
     assert (got.loc[got["brand_id"] == "acme", "revenue"] == 20.0).all()
+
+
+def _replace_config(config: Path, extra: list[str]) -> None:
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"].update(restated_rows="replace", extra_columns=extra)
+    config.write_text(yaml.safe_dump(cfg))
+
+
+def test_restated_values_the_store_cannot_hold_are_refused_before_any_write(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    _replace_config(config, ["cnt"])
+    rows = _rows().assign(cnt=1)
+    last = rows["date"] == rows["date"].max()
+    rows[~last].to_csv("history.csv", index=False)
+    assert main(["-c", str(config), "load", "history.csv"]) == EXIT_OK
+    before = _checksums(tmp_path / "store")
+    # a new day, and two stored rows whose integer column now holds 1.5
+    mixed = pd.concat([rows[last], rows[~last].iloc[:2].assign(cnt=1.5)])
+    mixed.to_csv("mixed.csv", index=False)
+    capsys.readouterr()
+    for dry in ([], ["--dry-run"]):
+        assert main(["-c", str(config), "load", "mixed.csv", *dry]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "data.restated_rows: keep" in err and "Nothing was written" in err
+        assert "Traceback" not in err
+        assert _checksums(tmp_path / "store") == before  # not even the new day
+
+
+def test_a_number_restating_a_text_value_is_replaced_once(config: Path, capsys) -> None:
+    _replace_config(config, ["note"])
+    rows = _rows().assign(note="pending")
+    rows.to_csv("first.csv", index=False)
+    rows.assign(note=1.0).to_csv("again.csv", index=False)  # read back as a float column
+    assert main(["-c", str(config), "load", "first.csv"]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["-c", str(config), "load", "again.csv"]) == EXIT_OK
+    assert "replaced 20 of them" in " ".join(capsys.readouterr().out.split())
+    assert main(["-c", str(config), "load", "again.csv"]) == EXIT_OK  # the values now stored
+    out = " ".join(capsys.readouterr().out.split())
+    assert "replaced" not in out and "20 already stored (same brand and date" in out
+
+
+def test_refresh_refuses_restated_values_the_store_cannot_hold_before_its_append(
+    tmp_path: Path,
+) -> None:
+    from tabtune.config import default_config
+    from tabtune.errors import ContractError
+    from tabtune.refresh.run import _refresh_session
+
+    data = default_config().data.model_copy(
+        update={"store": tmp_path / "s", "restated_rows": "replace", "extra_columns": ["cnt"]}
+    )
+    cfg = default_config().model_copy(update={"data": data, "models_dir": tmp_path / "m"})
+    rows = _rows().assign(cnt=1)
+    last = rows["date"] == rows["date"].max()
+    CampaignStore(cfg.data.store).append(rows[~last], extra_columns=["cnt"])
+    before = _checksums(cfg.data.store)
+    new = pd.concat([rows[last], rows[~last].iloc[:1].assign(cnt=1.5)])
+    with pytest.raises(ContractError, match="data.restated_rows: keep"):
+        with _refresh_session(cfg, "bid", new, "inline"):
+            pass
+    assert _checksums(cfg.data.store) == before  # the new day was not appended either

@@ -24,8 +24,8 @@ lock, before it writes to the folder. A merge runs under the append's exclusive 
 :meth:`~tabtune.data.store.CampaignStore.read` holds the shared one
 (:mod:`tabtune.data.locking`), so a read in another process sees the folder before or after a
 merge. A reader without the lock (a store it cannot open the lock file of, or Windows) relies
-on the steps above alone: at the very moment a merge finishes it can be refused as holding rows
-twice, and reading again works.
+on the steps above alone: it never mixes old and new rows, but at the moment a merge finishes
+it can be refused (a file it listed deleted, or rows seen twice), and reading again works.
 """
 
 from __future__ import annotations
@@ -120,8 +120,10 @@ def finish(folder: Path) -> None:
             if "/" not in name and name.startswith("part-"):
                 (folder / name).unlink(missing_ok=True)
         logger.info("%s: finished an interrupted compaction", folder)
-    for leftover in folder.glob(".merging-*.parquet"):
-        leftover.unlink(missing_ok=True)
+    # the merged file, and the temporary files of a write killed midway (atomic_write_bytes)
+    for pattern in (".merging-*.parquet", "..merging-*.tmp", f".{JOURNAL}.*.tmp"):
+        for leftover in folder.glob(pattern):
+            leftover.unlink(missing_ok=True)
     (folder / JOURNAL).unlink(missing_ok=True)
 
 

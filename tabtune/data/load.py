@@ -28,7 +28,12 @@ import pandas as pd
 from tabtune.data import schema
 from tabtune.data.contract import RULE_CONFLICTING_FILES
 from tabtune.data.parse import nfc_text
-from tabtune.data.restated import replace_restated, restated_days, stored_differently
+from tabtune.data.restated import (
+    check_restated,
+    replace_restated,
+    restated_days,
+    stored_differently,
+)
 from tabtune.data.schema import (
     CONTRACT_COLUMNS,
     KEY_COLUMNS,
@@ -478,7 +483,8 @@ def _conflict(
     lines.append(
         "  fix: keep one version of these rows: remove them from the file that is out of date "
         "(usually the older export) and load again; loading the files one at a time keeps the "
-        "values of the first one loaded (a load skips rows whose key is already stored)"
+        "values of the first one loaded (a load skips rows whose key is already stored), or "
+        "with data.restated_rows: replace those of the last one"
     )
     violation = Violation(", ".join(keys), RULE_CONFLICTING_FILES, len(groups))
     return ContractError("\n".join(lines), [violation])
@@ -604,9 +610,11 @@ def load_exports(
         restated = rows[known][stored_differently(store, rows[known])]
         summary.rows_restated, summary.restated = len(restated), restated_days(restated)
     summary.brands = _per_brand(rows, ~known)
+    if len(restated) and summary.replace_restated:
+        check_restated(store, restated)  # refused before anything is written, dry run too
     if not dry_run and (~known).any():
         result = store.append(rows, extra_columns=data.extra_columns)
         summary.rows_written = result.rows_written
-    if not dry_run and len(restated) and data.restated_rows == "replace":
+    if not dry_run and len(restated) and summary.replace_restated:
         summary.rows_replaced = replace_restated(store, restated).rows_replaced
     return summary

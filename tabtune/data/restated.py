@@ -22,27 +22,38 @@ from tabtune.data import compaction, locking
 from tabtune.data.schema import key_columns
 from tabtune.data.store import PARTITION_COLUMN, CampaignStore, parquet_bytes
 from tabtune.data.store_check import file_may_hold
+from tabtune.errors import ContractError
 
 __all__ = [
     "RestateResult",
+    "check_restated",
     "replace_restated",
     "restated_days",
     "stored_differently",
     "values_differ",
 ]
 
-#: Relative tolerance under which two stored numbers are the same (a CSV round trip).
-RELATIVE_TOLERANCE = 1e-9
+#: Relative tolerance under which two stored floats are the same (a text round trip of a float
+#: is exact; a cent on 12 million is not within it).
+RELATIVE_TOLERANCE = 1e-12
 
 
 def values_differ(new: pd.Series, stored: pd.Series) -> np.ndarray:
     """Row by row, whether two aligned columns differ.
 
-    Missing on one side only is a difference, missing on both is not; numbers are compared to
-    a relative tolerance of :data:`RELATIVE_TOLERANCE`, anything else as text.
+    Missing on one side only is a difference, missing on both is not; integers are compared
+    exactly, other numbers to a relative tolerance of :data:`RELATIVE_TOLERANCE`, anything
+    else as text.
     """
     a_missing, b_missing = new.isna().to_numpy(), stored.isna().to_numpy()
-    if pd.api.types.is_numeric_dtype(new.dtype) and pd.api.types.is_numeric_dtype(stored.dtype):
+    integers = pd.api.types.is_integer_dtype(new.dtype) and pd.api.types.is_integer_dtype(
+        stored.dtype
+    )
+    if integers:
+        same = new.to_numpy(dtype=np.int64, na_value=0) == stored.to_numpy(
+            dtype=np.int64, na_value=0
+        )
+    elif pd.api.types.is_numeric_dtype(new.dtype) and pd.api.types.is_numeric_dtype(stored.dtype):
         a = new.to_numpy(dtype=float, na_value=np.nan)
         b = stored.to_numpy(dtype=float, na_value=np.nan)
         with np.errstate(invalid="ignore"):
@@ -79,13 +90,59 @@ def stored_differently(store: CampaignStore, rows: pd.DataFrame) -> np.ndarray:
         stored = store.stored_rows(str(brand), mine, keys, values)
         if stored is None:
             continue
-        both = mine[fields + values].reset_index(drop=True).reset_index(names="_row")
+        typed = _as_stored(store, str(brand), mine, _file_schema(schema))
+        both = pd.concat([mine[fields], typed[values]], axis=1)
+        both = both.reset_index(drop=True).reset_index(names="_row")
         joined = both.merge(stored, on=fields, how="inner", suffixes=("", "_stored"))
         differs = np.zeros(len(joined), dtype=bool)
         for name in values:
             differs |= values_differ(joined[name], joined[f"{name}_stored"])
         mask[positions[joined.loc[differs, "_row"].to_numpy()]] = True
     return mask
+
+
+def _file_schema(schema: pa.Schema) -> pa.Schema:
+    """The store's schema as its data files hold it (no ``brand_id``)."""
+    return pa.schema([f for f in schema if f.name != PARTITION_COLUMN])
+
+
+def _as_stored(
+    store: CampaignStore, brand: str, rows: pd.DataFrame, schema: pa.Schema
+) -> pd.DataFrame:
+    """``rows``' stored columns with the values the store would hold (cast to its column types), so that a
+    value compares equal to what storing it gives (``1.0`` in a text column is ``"1"``); as
+    they are when they cannot be cast (:func:`check_restated` refuses that for a replacement)."""
+    try:
+        typed = store.file_table(brand, rows, schema).to_pandas()
+    except (ContractError, KeyError, pa.ArrowException):
+        return rows
+    typed.index = rows.index
+    return typed
+
+
+def check_restated(store: CampaignStore, rows: pd.DataFrame) -> None:
+    """Refuse restated rows that :func:`replace_restated` could not store, before anything is
+    written (a value that does not fit the store's column type).
+
+    Raises
+    ------
+    ContractError
+        Naming the brand, the value and the fix.
+    """
+    schema = store.schema()
+    if schema is None or not len(rows):
+        return
+    for brand, group in rows.groupby(rows[PARTITION_COLUMN].astype(str), sort=True):
+        try:
+            store.file_table(brand, group, _file_schema(schema))
+        except ContractError as exc:
+            raise ContractError(
+                f"{exc}. These rows are stored already with other values and "
+                "data.restated_rows: replace would write them over the stored ones, but the "
+                "store's column types were fixed by its first load: correct the values, or set "
+                "data.restated_rows: keep to keep the stored ones. Nothing was written.",
+                exc.violations,
+            ) from exc
 
 
 def restated_days(rows: pd.DataFrame) -> dict[str, list[str]]:
@@ -142,7 +199,7 @@ def replace_restated(store: CampaignStore, rows: pd.DataFrame) -> RestateResult:
     schema = store.schema()
     if schema is None or not len(rows):
         return result
-    file_schema = pa.schema([f for f in schema if f.name != PARTITION_COLUMN])
+    file_schema = _file_schema(schema)
     keys = [k for k in key_columns(rows.columns) if k in file_schema.names]
     brands = sorted(rows[PARTITION_COLUMN].astype(str).unique())
     with locking.exclusive(store.root):

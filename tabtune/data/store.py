@@ -64,6 +64,7 @@ from tabtune.data.schema import (
 from tabtune.data.store_check import (
     DATA_FILE_RE,
     FIX_FOREIGN,
+    check_brands,
     check_layout,
     duplicate_rows_problem,
     file_date_bounds,
@@ -533,7 +534,7 @@ class CampaignStore:
             try:
                 table = self.dataset(wanted).to_table(columns=read_columns, filter=condition)
             except FileNotFoundError:  # unlocked read: a merge elsewhere deleted a listed file
-                table = self.dataset(wanted).to_table(columns=read_columns, filter=condition)
+                table = self._read_again(wanted, read_columns, condition)
         frame = sort_campaigns(table.to_pandas())
         if "date" in frame.columns:
             frame["date"] = frame["date"].astype(DATE_DTYPE)
@@ -543,6 +544,15 @@ class CampaignStore:
         if problem is not None:
             raise TabTuneInputError(problem)
         return frame if columns is None else frame[columns]
+
+    def _read_again(self, wanted: list[str] | None, columns: list[str], condition: Any) -> pa.Table:
+        try:
+            return self.dataset(wanted).to_table(columns=columns, filter=condition)
+        except FileNotFoundError as exc:
+            raise TabTuneInputError(
+                f"{self.root}: files changed while they were read ({exc}): an append in another "
+                "process, read without the store's lock; read again"
+            ) from exc
 
     def already_stored(self, rows: pd.DataFrame) -> np.ndarray:
         """Which rows :meth:`append` would skip: those whose key the store holds.
@@ -769,28 +779,3 @@ def _brand_list(brands: Sequence[str] | str) -> list[str]:
     if isinstance(brands, str):
         return [brands]
     return list(dict.fromkeys(str(b) for b in brands))
-
-
-def check_brands(wanted: Sequence[str], known: Sequence[str], where: str | Path) -> None:
-    """Refuse brands that are not in a store, naming them and the first ten known ones.
-
-    Parameters
-    ----------
-    wanted : sequence of str
-        The brands asked for.
-    known : sequence of str
-        The store's brands (:meth:`CampaignStore.brands`).
-    where : str or Path
-        The store, for the message.
-
-    Raises
-    ------
-    TabTuneInputError
-        Some of ``wanted`` are not in ``known``.
-    """
-    unknown = [b for b in wanted if b not in known]
-    if unknown:
-        raise TabTuneInputError(
-            f"unknown brand(s) {unknown} in {where}; known: {list(known[:10])}"
-            + (" ..." if len(known) > 10 else "")
-        )

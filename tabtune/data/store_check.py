@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import unquote
@@ -24,9 +24,10 @@ import pyarrow.parquet as pq
 
 from tabtune.data.limits import RULE_BAD_BRAND_ID, brand_id_problem
 from tabtune.data.schema import NON_NEGATIVE_COLUMNS, POSITIVE_COLUMNS, Violation
-from tabtune.errors import ContractError
+from tabtune.errors import ContractError, TabTuneInputError
 
 __all__ = [
+    "check_brands",
     "reconcile_schema",
     "DATA_FILE_RE",
     "FIX_FOREIGN",
@@ -378,3 +379,28 @@ def _castable(source: pa.DataType, target: pa.DataType) -> bool:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return False
     return True
+
+
+def check_brands(wanted: Sequence[str], known: Sequence[str], where: str | Path) -> None:
+    """Refuse brands that are not in a store, naming them and the first ten known ones.
+
+    Parameters
+    ----------
+    wanted : sequence of str
+        The brands asked for.
+    known : sequence of str
+        The store's brands (:meth:`CampaignStore.brands`).
+    where : str or Path
+        The store, for the message.
+
+    Raises
+    ------
+    TabTuneInputError
+        Some of ``wanted`` are not in ``known``.
+    """
+    unknown = [b for b in wanted if b not in known]
+    if unknown:
+        raise TabTuneInputError(
+            f"unknown brand(s) {unknown} in {where}; known: {list(known[:10])}"
+            + (" ..." if len(known) > 10 else "")
+        )

@@ -21,7 +21,12 @@ import pandas as pd
 
 from tabtune.config import Config
 from tabtune.data.limits import check_brand_id, latest_allowed_date
-from tabtune.data.restated import replace_restated, restated_days, stored_differently
+from tabtune.data.restated import (
+    check_restated,
+    replace_restated,
+    restated_days,
+    stored_differently,
+)
 from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import check_brands
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
@@ -382,6 +387,9 @@ def _refresh_session(
         notes: list[str] = []
         written = 0
         if new_rows is not None:
+            if cfg.data.restated_rows == "replace":  # refused before the append writes
+                rows = validate_campaigns(new_rows, extra_columns=cfg.data.extra_columns)
+                check_restated(store_for(cfg), rows[stored_differently(store_for(cfg), rows)])
             result = store_for(cfg).append(
                 new_rows, extra_columns=cfg.data.extra_columns, on_existing="skip"
             )
