@@ -12,6 +12,7 @@ from tabtune.data import compaction
 from tabtune.data.schema import sort_campaigns
 from tabtune.data.store import CampaignStore, parquet_bytes
 from tabtune.data.synth import simulate
+from tabtune.errors import TabTuneInputError
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +231,34 @@ def test_a_read_whose_listed_file_was_merged_away_lists_again(tmp_path, rows, mo
     monkeypatch.setattr(CampaignStore, "dataset", stale)
     _same_rows(store, rows, last)
     assert len(calls) == 2
+
+
+def test_finish_removes_the_temporary_files_of_a_killed_merge(tmp_path) -> None:
+    folder = tmp_path / "brand_id=acme"
+    folder.mkdir()
+    killed = [
+        folder / "..merging-part-20240101-20240102-abcdef01.parquet.1a2b.tmp",
+        folder / f".{compaction.JOURNAL}.3c4d.tmp",
+    ]
+    for path in killed:
+        path.write_bytes(b"half")
+    other = folder / ".part-20240103-20240103-12345678.parquet.5e6f.tmp"  # not the merge's
+    other.write_bytes(b"x")
+    compaction.finish(folder)
+    assert not any(p.exists() for p in killed)
+    assert other.exists()
+
+
+def test_a_read_whose_listed_file_vanishes_twice_is_refused_with_the_fix(
+    tmp_path, rows, monkeypatch
+) -> None:
+    store = CampaignStore(tmp_path / "store")
+    store.append(rows)
+
+    class Vanishing:
+        def to_table(self, **kwargs):
+            raise FileNotFoundError("part-20240101-20240101-00000000.parquet")
+
+    monkeypatch.setattr(CampaignStore, "dataset", lambda self, brands=None: Vanishing())
+    with pytest.raises(TabTuneInputError, match="read again"):
+        store.read()
