@@ -24,7 +24,8 @@ appends must bring the same columns.
 Appends are keyed by the full row key (``brand_id``, ``date``, ``channel`` and ``campaign_id``,
 ``audience``, ``device`` when the store has them): rows whose key is already stored are skipped
 (the stored values are kept), so re-appending a file changes nothing and the late rows of a day
-that is partly stored are added.
+that is partly stored are added. Stored rows exported again with other values are replaced
+only by :func:`tabtune.data.restated.replace_restated` (``data.restated_rows: replace``).
 
 The store is checked on read (:meth:`CampaignStore.check`): a file in a brand folder whose name
 is not ``part-<first>-<last>-<hash8>.parquet`` or whose bytes no longer match ``hash8``, a
