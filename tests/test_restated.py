@@ -91,6 +91,12 @@ def test_stored_differently_on_an_empty_store(tmp_path: Path) -> None:
     assert not stored_differently(CampaignStore(tmp_path / "none"), rows).any()
 
 
+def _found(cfg, rows: pd.DataFrame) -> pd.DataFrame:
+    """What a refresh's append finds restated among its new rows (before appending them)."""
+    valid = validate_campaigns(rows)
+    return valid[stored_differently(CampaignStore(cfg.data.store), valid)]
+
+
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
@@ -147,9 +153,9 @@ def test_refresh_append_warns_about_restated_rows(
     CampaignStore(cfg.data.store).append(rows)
     changed = rows.assign(revenue=np.where(rows["brand_id"] == "globex", 99.0, rows["revenue"]))
     with caplog.at_level(logging.WARNING, logger="tabtune.refresh"):
-        assert _warn_restated(cfg, rows) == []
+        assert _warn_restated(cfg, _found(cfg, rows)) == []
         assert not caplog.records
-        notes = _warn_restated(cfg, changed)
+        notes = _warn_restated(cfg, _found(cfg, changed))
     assert len(caplog.records) == 1
     message = caplog.records[0].getMessage()
     assert message.startswith("10 new row(s) were already stored with other values")
@@ -300,8 +306,8 @@ def test_refresh_append_replaces_restated_rows_when_the_config_says_so(tmp_path:
     rows = _rows()
     CampaignStore(cfg.data.store).append(rows)
     changed = rows.assign(revenue=np.where(rows["brand_id"] == "globex", 99.0, rows["revenue"]))
-    assert _warn_restated(cfg, rows) == []
-    notes = _warn_restated(cfg, changed)
+    assert _warn_restated(cfg, _found(cfg, rows)) == []
+    notes = _warn_restated(cfg, _found(cfg, changed))
     assert len(notes) == 1 and notes[0].startswith("10 stored row(s) replaced")
     got = _stored(CampaignStore(cfg.data.store))
     assert (got.loc[got["brand_id"] == "globex", "revenue"] == 99.0).all()

@@ -532,10 +532,7 @@ class CampaignStore:
         if wanted is not None and not self.files(wanted):
             table = schema.empty_table().select(read_columns)
         else:
-            try:
-                table = self.dataset(wanted).to_table(columns=read_columns, filter=condition)
-            except FileNotFoundError:  # unlocked read: a merge elsewhere deleted a listed file
-                table = self._read_again(wanted, read_columns, condition)
+            table = self._to_table(wanted, read_columns, condition)
         frame = sort_campaigns(table.to_pandas())
         if "date" in frame.columns:
             frame["date"] = frame["date"].astype(DATE_DTYPE)
@@ -546,14 +543,19 @@ class CampaignStore:
             raise TabTuneInputError(problem)
         return frame if columns is None else frame[columns]
 
-    def _read_again(self, wanted: list[str] | None, columns: list[str], condition: Any) -> pa.Table:
-        try:
-            return self.dataset(wanted).to_table(columns=columns, filter=condition)
-        except FileNotFoundError as exc:
-            raise TabTuneInputError(
-                f"{self.root}: files changed while they were read ({exc}): an append in another "
-                "process, read without the store's lock; read again"
-            ) from exc
+    def _to_table(self, wanted: list[str] | None, columns: list[str], condition: Any) -> pa.Table:
+        """The filtered rows; a listed file that a merge elsewhere deleted (an unlocked read)
+        lists the folder again, once."""
+        for again in (False, True):
+            try:
+                return self.dataset(wanted).to_table(columns=columns, filter=condition)
+            except FileNotFoundError as exc:
+                if again:
+                    raise TabTuneInputError(
+                        f"{self.root}: files changed while they were read ({exc}): an append in "
+                        "another process, read without the store's lock; read again"
+                    ) from exc
+        raise AssertionError("unreachable")
 
     def already_stored(self, rows: pd.DataFrame) -> np.ndarray:
         """Which rows :meth:`append` would skip: those whose key the store holds.

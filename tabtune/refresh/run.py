@@ -387,28 +387,32 @@ def _refresh_session(
         notes: list[str] = []
         written = 0
         if new_rows is not None:
-            if cfg.data.restated_rows == "replace":  # refused before the append writes
-                rows = validate_campaigns(new_rows, extra_columns=cfg.data.extra_columns)
-                check_restated(store_for(cfg), rows[stored_differently(store_for(cfg), rows)])
-            result = store_for(cfg).append(
-                new_rows, extra_columns=cfg.data.extra_columns, on_existing="skip"
+            store = store_for(cfg)
+            rows = validate_campaigns(
+                new_rows,
+                extra_columns=cfg.data.extra_columns,
+                max_future_days=store.max_future_days,
             )
+            restated = rows[stored_differently(store, rows)]
+            if len(restated) and cfg.data.restated_rows == "replace":
+                check_restated(store, restated)  # refused before the append writes
+            result = store.append(rows, extra_columns=cfg.data.extra_columns, on_existing="skip")
             logger.info(
                 "appended %d new rows (%d already stored)", result.rows_written, result.rows_skipped
             )
-            if result.rows_skipped:
-                notes += _warn_restated(cfg, new_rows)
+            notes += _warn_restated(cfg, restated)
             written = result.rows_written
         yield ex, notes, written
 
 
-def _warn_restated(cfg: Config, new_rows: pd.DataFrame) -> list[str]:
-    """New rows the store already held with other values: kept (a warning) or, with
-    ``data.restated_rows: replace``, written over the stored values (a note); the message,
-    also for the run's report (empty: none)."""
-    rows = validate_campaigns(new_rows, extra_columns=cfg.data.extra_columns)
+def _warn_restated(cfg: Config, restated: pd.DataFrame) -> list[str]:
+    """The new rows the store held with other values (validated, found before the append):
+    kept (a warning) or, with ``data.restated_rows: replace``, written over the stored values
+    (a note); the message, also for the run's report (empty: none)."""
+    if not len(restated):
+        return []
     if cfg.data.restated_rows == "replace":
-        done = replace_restated(store_for(cfg), rows)
+        done = replace_restated(store_for(cfg), restated)
         if not done.rows_replaced:
             return []
         days = "; ".join(f"{b}: {', '.join(d)}" for b, d in done.days.items())
@@ -418,9 +422,6 @@ def _warn_restated(cfg: Config, new_rows: pd.DataFrame) -> list[str]:
         )
         logger.info("%s", message)
         return [message]
-    restated = rows[stored_differently(store_for(cfg), rows)]
-    if not len(restated):
-        return []
     days = "; ".join(f"{b}: {', '.join(d)}" for b, d in restated_days(restated).items())
     message = (
         f"{len(restated)} new row(s) were already stored with other values ({days}); the "
