@@ -110,12 +110,33 @@ def load_task_data(
 
 def _read_rows(cfg: Config, *, brands: Any = None, start: Any = None, end: Any = None):
     """The store's rows; a clear error when there are none."""
-    rows = store_for(cfg).read(brands=brands, start=start, end=end)
+    store = store_for(cfg)
+    rows = store.read(brands=brands, start=start, end=end)
     if len(rows) == 0:
-        raise TabTuneInputError(
-            f"no rows in the store {cfg.data.store} for brands={brands!r} between {start} and {end}"
-        )
+        raise TabTuneInputError(_no_rows_message(store, brands, start, end))
     return rows
+
+
+def _no_rows_message(store: CampaignStore, brands: Any, start: Any, end: Any) -> str:
+    """Why a read of the store found no rows, and the fix: the window asked for and the one
+    the store holds."""
+    asked = []
+    if brands is not None:
+        asked.append(f"brands {brands!r}")
+    if start is not None and end is not None:
+        asked.append(f"dates {start} .. {end}")
+    elif start is not None or end is not None:
+        asked.append(f"dates up to {end}" if start is None else f"dates from {start}")
+    where = f"for {' and '.join(asked)}" if asked else "at all"
+    try:
+        first, last = store.date_range()
+    except TabTuneInputError:
+        return f"no rows in the store {store.root} {where}: load rows first (tabtune load)"
+    return (
+        f"no rows in the store {store.root} {where}; it holds "
+        f"{first.date()} .. {last.date()} for {len(store.brands())} brands: ask for dates inside "
+        "that window, or brands it holds"
+    )
 
 
 def _window(data: TaskData) -> tuple[str, str]:
@@ -413,8 +434,9 @@ class _BrandBatches(_PooledSource):
             yield data.X, data.y, data.weight
         if first and self.rows == 0:
             raise TabTuneInputError(
-                f"no rows with a usable target in the store {self.cfg.data.store} for "
-                f"brands=None between None and {self.end}"
+                _no_rows_message(self.store, None, None, self.end).replace(
+                    "no rows", "no rows with a usable target", 1
+                )
             )
 
 

@@ -9,7 +9,9 @@
 * a document whose aliases would expand to more than :data:`MAX_YAML_NODES` nodes, or that
   refers to itself (an alias bomb: a 1.5 KB file that expands to gigabytes). The composed
   node graph is measured before anything is constructed, so a bomb is refused in
-  milliseconds without being expanded.
+  milliseconds without being expanded;
+* a mapping that names the same key twice (YAML loaders keep the last one silently: a second
+  ``data:`` block appended to a config would drop the first's settings).
 
 Only the standard library and PyYAML are imported.
 """
@@ -65,6 +67,30 @@ def _expanded_size(root: yaml.Node, limit: int) -> tuple[int, yaml.Node | None]:
             if id(child) not in sizes:
                 stack.append((child, False))
     return sizes[id(root)], None
+
+
+def _repeated_key(root: yaml.Node) -> tuple[str, int, int] | None:
+    """The first key a mapping of ``root`` names twice, with the lines (1-based) of both
+    (None when there is none). Merge keys (``<<``) may repeat what they merge: YAML lets an
+    explicit key override a merged one."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[tuple[str, str], int] = {}
+            for key, _ in node.value:
+                if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                    continue
+                line = key.start_mark.line + 1
+                first = lines.setdefault((key.tag, key.value), line)
+                if first != line:
+                    return key.value, first, line
+        stack.extend(_children(node))
+    return None
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -134,6 +160,13 @@ def load_yaml_file(path: Path) -> Any:
                 f"{path}: its YAML aliases expand to more than {MAX_YAML_NODES:,} values "
                 "(an alias bomb?); a config needs far fewer: write the values out or use "
                 "fewer aliases"
+            )
+        repeated = _repeated_key(node)
+        if repeated is not None:
+            key, first, again = repeated
+            raise ConfigError(
+                f"{path}: line {again}: key {key!r} appears twice in the same mapping (first "
+                f"on line {first}); YAML would keep only the last one: merge the two into one"
             )
         return loader.construct_document(node)
     finally:

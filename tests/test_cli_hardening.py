@@ -284,6 +284,24 @@ def test_refresh_bad_date_writes_nothing(ws: Path, capsys) -> None:
     _refused(capsys, ws, ["refresh", "--date", "2024-13-01", "--input", str(new)], "YYYY-MM-DD")
 
 
+@pytest.mark.parametrize("end", ["2024", "02/01/2024", "Feb 1 2024"])
+@pytest.mark.parametrize("command", [["pretrain"], ["finetune", "--all"]])
+def test_a_vague_end_date_is_refused_not_guessed(ws: Path, capsys, command, end) -> None:
+    # pandas would read "2024" as 2024-01-01 and publish a global model of that window
+    _refused(capsys, ws, [*command, "--end", end], "is not an ISO date")
+
+
+def test_an_end_before_the_store_names_the_window_it_holds(ws: Path, capsys) -> None:
+    first, last = CampaignStore("data/campaigns").date_range()
+
+    _refused(
+        capsys,
+        ws,
+        ["pretrain", "--end", "2020-01-01"],
+        f"dates up to 2020-01-01; it holds {first.date()} .. {last.date()}",
+    )
+
+
 # ================================================================== read-only folders, full disk
 
 

@@ -17,7 +17,7 @@ import yaml
 from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from tabtune.config import load_config
 from tabtune.data.check import check_data
-from tabtune.data.load import export_files, load_exports
+from tabtune.data.load import export_files, folder_values, load_exports, prepare_exports
 from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import CampaignStore
 
@@ -443,3 +443,32 @@ def test_check_never_suggests_a_constant_bid(config: Path, capsys) -> None:
     assert code == EXIT_OK, out
     out = " ".join(out.split())
     assert "'bid'" in out and "data.constants.<name> for ['audience', 'device', 'vertical'])" in out
+
+
+def test_a_hive_partitioned_export_keeps_its_folder_columns(config: Path) -> None:
+    """``export/Account=<id>/part.parquet`` (pandas ``partition_cols``): the brand is the folder
+    name, percent-decoded as Arrow writes it; a file also holding the column keeps its own."""
+    brands = ["acme corp", "Caf\u00e9", "007"]
+    rows = pd.concat([_rows(brand, "2024-01-01", 4) for brand in brands])
+    rows.to_parquet("export", partition_cols=["Account"])
+    assert not {"Account"} & set(pd.read_parquet(next(Path("export").rglob("*.parquet"))).columns)
+
+    summary = load_exports(["export"], load_config(config).data)
+
+    assert summary.rows_written == 12
+    store = CampaignStore("store")
+    assert store.brands() == sorted(brands)
+    # the store is itself such a folder: it validates as an export, brand by brand
+    plain = load_config(config).data.model_copy(update={"columns": {}, "date_format": None})
+    again, _ = prepare_exports(["store"], plain)
+    assert sorted(again["brand_id"].unique()) == store.brands() and len(again) == 12
+
+
+def test_folder_values_come_only_from_folders_below_the_one_named(tmp_path: Path) -> None:
+    (tmp_path / "team=ads" / "export" / "brand_id=b%2F1").mkdir(parents=True)
+    file = tmp_path / "team=ads" / "export" / "brand_id=b%2F1" / "part.csv"
+    file.write_text("x\n")
+
+    assert folder_values(file, [tmp_path / "team=ads" / "export"]) == {"brand_id": "b/1"}
+    assert folder_values(file, [tmp_path]) == {"team": "ads", "brand_id": "b/1"}
+    assert folder_values(file, [file]) == {}

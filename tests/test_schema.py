@@ -152,6 +152,10 @@ BAD_FRAMES = {
     "inf revenue": (_set("revenue", np.inf), "revenue", schema.RULE_NOT_FINITE, 2),
     "-inf spend": (_set("spend", -np.inf), "spend", schema.RULE_NOT_FINITE, 2),
     "bool spend": (lambda df: df.assign(spend=True), "spend", schema.RULE_NOT_NUMBER, 0),
+    # a sentinel far beyond any account: inf once the models cast it to 32-bit floats
+    "1e300 revenue": (_set("revenue", 1e300), "revenue", schema.RULE_TOO_LARGE, 2),
+    "-2e15 spend": (_set("spend", -2e15), "spend", schema.RULE_TOO_LARGE, 2),
+    "2e15 impressions": (_set("impressions", 2 * 10**15), "impressions", schema.RULE_TOO_LARGE, 2),
     "duplicates": (
         _duplicate,
         "brand_id, date, channel, campaign_id",
@@ -182,6 +186,14 @@ def test_each_rule_rejects_a_bad_frame(case: str) -> None:
         assert row in violation.examples.index
         assert violation.examples.index.name == "row"
         assert f"row {row}:" in message
+
+
+def test_numbers_up_to_the_limit_are_valid() -> None:
+    df = campaign_frame()
+    df.loc[2, "impressions"] = 10**15  # exactly the limit (MAX_ABS_NUMBER) is allowed
+    df.loc[2, "spend"] = 1e15
+
+    validate_campaigns(df)
 
 
 def test_conversions_above_clicks_is_a_policy() -> None:

@@ -137,8 +137,12 @@ def test_date_filter_is_inclusive(filled: CampaignStore, start: object, end: obj
 def test_bad_date_arguments(filled: CampaignStore) -> None:
     with pytest.raises(TabTuneInputError, match="after"):
         filled.read(start="2024-01-05", end="2024-01-01")
-    with pytest.raises(TabTuneInputError, match="not a date"):
+    with pytest.raises(TabTuneInputError, match="not an ISO date"):
         filled.read(start="yesterday-ish")
+    # text pandas would guess (2024 -> 2024-01-01; month or day first) is refused, not guessed
+    for vague in ("2024", "01/03/2024", "Jan 3 2024"):
+        with pytest.raises(TabTuneInputError, match="not an ISO date"):
+            filled.read(end=vague)
 
 
 def test_column_selection(filled: CampaignStore) -> None:

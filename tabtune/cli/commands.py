@@ -160,6 +160,8 @@ def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_pretrain(args: argparse.Namespace, cfg: Config) -> int:
     """``tabtune pretrain``: fit and publish the global model of a task."""
     con = console()
+    if args.end is not None:
+        as_timestamp(args.end, "--end")  # an ISO date, or exit 2 before anything is read
     for task in tasks_of(args, cfg):
         with err_console().status(f"pretraining global {task} model ({cfg.backend})..."):
             try:
@@ -233,6 +235,8 @@ def cmd_finetune(args: argparse.Namespace, cfg: Config) -> int:
     """
     if not args.all and not split_brands(args.brand):
         raise TabTuneInputError("finetune needs --brand B (or a comma list) or --all")
+    if args.end is not None:
+        as_timestamp(args.end, "--end")  # an ISO date, or exit 2 before anything is read
     brands = select_brands(store_for(cfg), None if args.all else args.brand)
     refusals = []
     for task in tasks_of(args, cfg):

@@ -6,6 +6,10 @@ validate`` accepts is what an append, the store and the model registry accept:
 * :func:`brand_id_problem` / :func:`check_brand_id`: a brand id names a store folder
   (``brand_id=<percent-encoded id>``) and a registry folder (``models/brands/<id>/``), so it
   must be a safe, short folder name;
+* :data:`MAX_ABS_NUMBER`: a number of a campaign row (spend, clicks, a bid) is at most 1e15 in
+  absolute value: larger than any account spends or serves, far below what the models' 32-bit
+  floats overflow on (about 3.4e38) once summed and squared, so a sentinel such as ``1e300``
+  is refused instead of turning into ``inf`` inside the features;
 * :func:`latest_allowed_date`: campaign rows are observed history, so a row dated after today
   (plus a day of slack for time zones) is a typo or a placeholder such as ``9999-12-31``, and
   would poison every later "latest day" computation; :data:`EARLIEST_DATE` bounds the other
@@ -27,7 +31,9 @@ __all__ = [
     "BRAND_ID_MAX_CHARS",
     "DEFAULT_MAX_FUTURE_DAYS",
     "EARLIEST_DATE",
+    "MAX_ABS_NUMBER",
     "MAX_FUTURE_DAYS_ENV",
+    "RULE_TOO_LARGE",
     "RULE_BAD_BRAND_ID",
     "brand_id_problem",
     "check_brand_id",
@@ -49,6 +55,12 @@ RULE_BAD_BRAND_ID = (
     '"/", "\\", "=" or "..", not starting with "."'
 )
 """The brand-id rule, as a contract rule text (``column 'brand_id': <rule>``)."""
+
+MAX_ABS_NUMBER = 1e15
+"""The largest absolute value of a number of a campaign row (see the module docstring)."""
+
+RULE_TOO_LARGE = f"must be at most {MAX_ABS_NUMBER:.0e} in absolute value"
+"""The size rule of numbers, as a contract rule text (``column 'spend': <rule>``)."""
 
 EARLIEST_DATE = _dt.date(1970, 1, 1)
 """No campaign row is dated before this day."""

@@ -17,10 +17,11 @@ refused by them, with the same message.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,7 @@ __all__ = [
     "SkippedRows",
     "config_key",
     "export_files",
+    "folder_values",
     "load_exports",
     "prepare_exports",
 ]
@@ -172,6 +174,20 @@ def export_files(paths: Sequence[str | Path]) -> list[Path]:
                 ".parquet or .pq, or a folder of them"
             )
     return list(dict.fromkeys(files))
+
+
+def folder_values(path: Path, paths: Sequence[str | Path]) -> dict[str, str]:
+    """The ``name=value`` folders between a folder of ``paths`` and the file ``path`` (a
+    Hive-partitioned export, e.g. ``export/brand_id=acme/part-0.parquet``, or the store
+    itself): column name -> value, percent-decoded as Arrow and the store write them. Empty
+    for a file named on its own."""
+    for raw in paths:
+        root = Path(raw)
+        if root.is_dir() and root in path.parents:
+            parts = path.relative_to(root).parts[:-1]
+            pairs = (part.split("=", 1) for part in parts if "=" in part)
+            return {unquote(name): unquote(value) for name, value in pairs if name}
+    return {}
 
 
 def _normalised(name: str) -> str:
@@ -289,15 +305,20 @@ def _refusal(source: str, found: list, *, every_row: bool = False) -> ContractEr
 
 
 def _prepare(
-    path: Path, data: DataConfig, required: Sequence[str]
+    path: Path, data: DataConfig, required: Sequence[str], folders: Mapping[str, str]
 ) -> tuple[pd.DataFrame, int, list[SkippedRows], list[str]]:
-    """One export file -> validated contract rows, rows read, the rows skipped, and notes."""
+    """One export file -> validated contract rows, rows read, the rows skipped, and notes.
+    ``folders`` (:func:`folder_values`) adds the columns its partition folders name and the
+    file lacks."""
     source = str(path)
     # The export's names of the contract's text columns (before rename), read as text so
     # that an id such as "007" stays "007".
     before_rename = {new: old for old, new in data.rename.items()}
     text = {before_rename.get(n, n) for n in (data.columns.get(c, c) for c in STRING_COLUMNS)}
     raw = read_table(path, string_columns=text)
+    for name, value in folders.items():
+        if name not in raw.columns:
+            raw[name] = value
     done = apply_transforms(raw, data, source=source)
     try:
         frame = apply_column_mapping(done.frame, data.columns, source=source)
@@ -543,7 +564,9 @@ def prepare_exports(
     with track(progress, "load", len(files)) as update:
         for path in files:
             update(status=path.name)
-            rows, n_read, skipped, notes = _prepare(path, data, required)
+            rows, n_read, skipped, notes = _prepare(
+                path, data, required, folder_values(path, paths)
+            )
             summary.rows_read += n_read
             summary.rows_skipped += n_read - len(rows)
             summary.skipped.extend(skipped)

@@ -70,7 +70,9 @@ from tabtune.data.contract import (
 )
 from tabtune.data.limits import (
     EARLIEST_DATE,
+    MAX_ABS_NUMBER,
     RULE_BAD_BRAND_ID,
+    RULE_TOO_LARGE,
     brand_id_problem,
     default_max_future_days,
     latest_allowed_date,
@@ -91,6 +93,7 @@ __all__ = [
     "OPTIONAL_KEY_COLUMNS",
     "REQUIRED_COLUMNS",
     "RULE_BAD_BRAND_ID",
+    "RULE_TOO_LARGE",
     "RULE_CLICKS_GT_IMPRESSIONS",
     "RULE_CONVERSIONS_GT_CLICKS",
     "RULE_DATE_TOO_EARLY",
@@ -379,7 +382,13 @@ def _collect(
 def _check_limits(
     parsed: Mapping[str, ParsedColumn], found: _Collector, max_future_days: int | None
 ) -> None:
-    """The input-boundary limits (:mod:`tabtune.data.limits`): brand ids and date range."""
+    """The input-boundary limits (:mod:`tabtune.data.limits`): brand ids, the size of
+    numbers and the date range."""
+    for name, column in parsed.items():
+        if CONTRACT_COLUMNS.get(name) in ("float", "int"):
+            with np.errstate(invalid="ignore"):
+                large = column.valid & (np.abs(column.values) > MAX_ABS_NUMBER)
+            found.rows(name, RULE_TOO_LARGE, large)
     if "brand_id" in parsed:
         column = parsed["brand_id"]
         text = column.values[column.valid]

@@ -166,10 +166,17 @@ class AppendResult:
 
 
 def _to_timestamp(value: DateLike, name: str) -> pd.Timestamp:
+    """``value`` as a midnight timestamp; text must be ISO (``2026`` or ``03/04/2026`` would
+    be guessed as a day the user may not mean, and a read would quietly cut elsewhere)."""
     try:
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value.strip())
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
-        raise TabTuneInputError(f"{name}={value!r} is not a date (use YYYY-MM-DD)") from exc
+        raise TabTuneInputError(
+            f"{name}={value!r} is not an ISO date: write it as YYYY-MM-DD (a date like "
+            "05/11/2025 could be either of two days)"
+        ) from exc
     if pd.isna(stamp):
         raise TabTuneInputError(f"{name}={value!r} is not a date (use YYYY-MM-DD)")
     if stamp.tz is not None:
