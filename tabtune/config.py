@@ -17,13 +17,14 @@ from datetime import datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -98,10 +99,15 @@ def _check_date_format(value: str) -> str:
     return value
 
 
+#: A currency symbol or code as exports write it: 1-3 characters, no digit.
+_CurrencyToken = Annotated[str, StringConstraints(min_length=1, max_length=3, pattern=r"^\D+$")]
+
+
 class DataConfig(_Section):
     """Where the campaign store lives and how a user's export maps onto the contract.
 
-    ``tabtune load`` applies, in this order: ``rename``, ``drop``, ``constants``, ``scale``,
+    ``tabtune load`` applies, in this order: ``rename``, ``drop``, ``constants``, ``thousands``,
+    ``currency`` and ``round`` (tabtune/data/number_text.py), ``scale``,
     ``date_parts`` or ``date_format`` (tabtune/data/transforms.py), then ``columns``, then the
     contract with the ``conversions_above_clicks`` and ``invalid_rows`` policies. Everything is
     declarative: names, formats and constants, never code.
@@ -132,6 +138,22 @@ class DataConfig(_Section):
         description="money column (spend, revenue, bid) -> factor its values are multiplied by (e.g. "
         "{bid: 0.000001} for bids exported in micros); applied after constants and dates, to "
         "the export column the column is mapped from",
+    )
+    thousands: Literal[",", ".", " ", "'"] | None = Field(
+        None,
+        description="thousands separator of the export's numbers ('1,234.50' with ','; with "
+        "'.' the decimal mark is the comma: '1.234,50'); None: plain numbers",
+    )
+    currency: list[_CurrencyToken] = Field(
+        default_factory=list,
+        description="currency symbols or codes written with the export's amounts, removed "
+        "(e.g. ['$'] for '$1,234.50', ['EUR'] for '1234.50 EUR')",
+    )
+    round: list[Literal["clicks", "conversions", "impressions"]] = Field(
+        default_factory=list,
+        description="whole-number columns whose export holds fractions (data-driven "
+        "attribution: 2.33 conversions), rounded to the nearest whole number and counted in "
+        "the load's notes",
     )
     date_format: str | None = Field(
         None,

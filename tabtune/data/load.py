@@ -28,6 +28,7 @@ import pandas as pd
 
 from tabtune.data import schema
 from tabtune.data.contract import RULE_CONFLICTING_FILES
+from tabtune.data.number_text import suggested_format
 from tabtune.data.parse import nfc_text
 from tabtune.data.restated import (
     check_restated,
@@ -251,6 +252,27 @@ def config_key(
     return f"the export's rows{where}, or data.invalid_rows: skip to leave them out"
 
 
+def _number_key(violation: Violation, data: DataConfig) -> str | None:
+    """The ``data:`` key that reads numbers as the export writes them, when the refused
+    example values show one: thousands separators or currency (``$1,234.50``), or fractions
+    of a whole-number column (``round``). None otherwise: skipping such rows would drop the
+    largest amounts or every fractional one, a biased load."""
+    column, examples = violation.column, violation.examples
+    if examples is None or column not in examples.columns:
+        return None
+    values = examples[column].tolist()
+    if violation.rule in (schema.RULE_NOT_NUMBER, schema.RULE_NOT_WHOLE_NUMBER):
+        keys = suggested_format(values, column)
+        if keys is not None:
+            return f"{keys} (numbers as the export writes them)"
+    if violation.rule == schema.RULE_NOT_WHOLE_NUMBER and column not in data.round:
+        numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+        if numbers.notna().all() and (numbers >= 0).all():
+            listed = [*data.round, column]
+            return f"data.round: {listed} (rounds fractions such as {numbers.iloc[0]:g})"
+    return None
+
+
 def _fix_values(column: str, rule: str, where: str) -> str:
     """The fix for values that ``invalid_rows: skip`` cannot help with (every row is bad)."""
     if rule == schema.RULE_NOT_NUMBER:
@@ -282,7 +304,9 @@ def _problems(
             mask = mask & ~flagged
             if not mask.any() and violation.rule != schema.RULE_DUPLICATE_KEY:
                 continue
-        key = config_key(violation.column, violation.rule, data, list(frame.columns))
+        key = _number_key(violation, data) or config_key(
+            violation.column, violation.rule, data, list(frame.columns)
+        )
         found.append((violation, mask, key))
     return found
 
@@ -340,7 +364,7 @@ def _prepare(
     if found and (data.invalid_rows == "reject" or not skippable):
         raise _refusal(source, found)
     skipped = [SkippedRows(source, v.column, v.rule, int(m.sum()), k) for v, m, k in found]
-    notes = []
+    notes = [f"{path.name}: {note}" for note in done.notes]
     if found:
         bad = np.logical_or.reduce([m for _, m, _ in found])
         if bad.all():

@@ -7,6 +7,8 @@ in the YAML. In order:
 2. ``drop: [names]`` (e.g. the export's own ``revenue`` when ``post_click_sales_amount`` is
    mapped to revenue);
 3. ``constants: {column: value}`` (every row is channel ``facebook``);
+   then ``thousands``, ``currency`` and ``round`` for the numeric columns
+   (:mod:`tabtune.data.number_text`), and ``scale``;
 4. ``date_parts: {year, month, day}`` (a column each, month numbers or English names such as
    ``January``/``Jan``; ``year`` may be the year itself when the export has none), or
    ``date_format: "%d-%m-%Y"`` for the column mapped to ``date`` (``columns.date``, else
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from tabtune.data.number_text import plain_numbers
 from tabtune.data.schema import DATE_DTYPE, MAX_EXAMPLES, Violation
 from tabtune.errors import ContractError
 
@@ -71,6 +74,8 @@ class Transformed:
 
     frame: pd.DataFrame
     problems: list[RowProblem] = field(default_factory=list)
+    #: What the transforms changed that the load should say (e.g. rows rounded).
+    notes: list[str] = field(default_factory=list)
 
 
 def date_column_of(data: DataConfig) -> str:
@@ -265,7 +270,8 @@ def _refuse_swapped(
 
 def apply_transforms(df: pd.DataFrame, data: DataConfig, *, source: str = "export") -> Transformed:
     """Apply the config's transforms to an export, before its columns are mapped: ``rename``,
-    ``drop``, ``constants``, ``scale``, then ``date_parts`` or ``date_format``.
+    ``drop``, ``constants``, ``thousands``/``currency``/``round``, ``scale``, then
+    ``date_parts`` or ``date_format``.
 
     Parameters
     ----------
@@ -288,12 +294,16 @@ def apply_transforms(df: pd.DataFrame, data: DataConfig, *, source: str = "expor
         A key names a column the export lacks, or a new column would replace one it has; the
         message names the key to change.
     """
-    out = _scaled(_rename_drop_constants(df, data, source), data, source)
+    out, notes = plain_numbers(_rename_drop_constants(df, data, source), data)
+    out = _scaled(out, data, source)
     if data.date_parts is not None:
-        return _from_parts(out, data, source)
-    if data.date_format is not None:
-        return _with_format(out, data, source)
-    return Transformed(out)
+        done = _from_parts(out, data, source)
+    elif data.date_format is not None:
+        done = _with_format(out, data, source)
+    else:
+        done = Transformed(out)
+    done.notes.extend(notes)
+    return done
 
 
 def _scaled(df: pd.DataFrame, data: DataConfig, source: str) -> pd.DataFrame:

@@ -1,0 +1,141 @@
+"""Numbers as exports write them: data.thousands, data.currency and data.round
+(tabtune.data.number_text), against Python's own formatting as the oracle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tabtune.config import DataConfig, load_config
+from tabtune.data.load import load_exports
+from tabtune.data.number_text import plain_numbers, suggested_format
+from tabtune.data.store import CampaignStore
+from tabtune.errors import ConfigError, ContractError
+
+
+def _spend(values: list[object], **keys: object) -> list[object]:
+    out, _ = plain_numbers(pd.DataFrame({"spend": values}), DataConfig(**keys))
+    return out["spend"].tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-1e12, 1e12, allow_nan=False), st.sampled_from(["$", "EUR", "£"]))
+def test_grouped_amounts_with_currency_read_as_python_wrote_them(x: float, sign: str) -> None:
+    cents = round(x, 2)
+    written = [f"{cents:,.2f}", f"{sign}{cents:,.2f}", f"{cents:,.2f} {sign}"]
+    if cents < 0:  # a sign before the currency symbol, as most exports write it
+        written.append(f"-{sign}{-cents:,.2f}")
+    got = _spend(written, thousands=",", currency=[sign])
+    assert got == [pytest.approx(cents, rel=1e-15, abs=1e-9)] * len(written)
+
+
+@pytest.mark.parametrize(
+    ("thousands", "text", "expected"),
+    [
+        (".", "1.234,50", 1234.5),
+        (".", "12.345.678", 12345678.0),
+        (" ", "1 234 567.25", 1234567.25),
+        ("'", "1'234.5", 1234.5),
+        (",", "999", 999.0),
+        (",", "-1,000", -1000.0),
+    ],
+)
+def test_each_separator(thousands: str, text: str, expected: float) -> None:
+    assert _spend([text], thousands=thousands) == [expected]
+
+
+@pytest.mark.parametrize("text", ["1,5", "12,34", "1,2345", ",123", "1,,234", "1.234,5"])
+def test_values_that_are_not_whole_groups_are_left_for_the_contract(text: str) -> None:
+    # "1,5" is a decimal comma or a typo, never fifteen: left as it is, so it is refused
+    assert _spend([text], thousands=",") == [text]
+
+
+def test_numbers_and_other_columns_are_untouched() -> None:
+    df = pd.DataFrame({"spend": [1.5, 2.0], "channel": ["1,234", "$5"], "Cost": ["$1", "$2"]})
+    out, notes = plain_numbers(df, DataConfig(thousands=",", currency=["$"]))
+    pd.testing.assert_frame_equal(out, df)  # spend is numeric; the others are not mapped
+    out, _ = plain_numbers(df, DataConfig(currency=["$"], columns={"spend": "Cost"}))
+    assert out["Cost"].tolist() == [1.0, 2.0] and notes == []
+
+
+def test_round_counts_the_rows_it_rounds() -> None:
+    df = pd.DataFrame({"conversions": [2.33, 4.0, 0.67, "n/a"]})
+    out, notes = plain_numbers(df, DataConfig(round=["conversions"]))
+    assert out["conversions"].tolist() == [2.0, 4.0, 1.0, "n/a"]
+    assert len(notes) == 1 and notes[0].startswith("2 row(s) of 'conversions'")
+
+
+def test_suggestions() -> None:
+    assert suggested_format(["$1,922.00", "$940.00"], "spend") == (
+        "data.thousands: ',' and data.currency: ['$']"
+    )
+    assert suggested_format(["2,626", "1,174"], "impressions") == "data.thousands: ','"
+    assert suggested_format(["12.50 EUR"], "spend") == "data.currency: ['EUR']"
+    assert suggested_format(["abc", "1,234"], "spend") is None
+    assert suggested_format(["3.4%"], "spend") is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"thousands": ";"}, {"currency": ["1"]}, {"currency": [""]}, {"round": ["spend"]}],
+)
+def test_bad_keys_are_refused_by_the_config(tmp_path: Path, bad: dict) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"data": bad}))
+    with pytest.raises(ConfigError):
+        load_config(path)
+
+
+# ------------------------------------------------------------------ through tabtune load
+
+
+def _export(formatted: bool) -> pd.DataFrame:
+    spend = [1922.0, 7056.5, 940.0, 12345678.25]
+    conversions = [2.33, 4.0, 1.5, 0.4]
+    return pd.DataFrame(
+        {
+            "brand_id": "acme",
+            "date": [f"2024-01-0{d}" for d in range(1, 5)],
+            "channel": "search",
+            "spend": [f"${v:,.2f}" for v in spend] if formatted else spend,
+            "clicks": [10, 20, 30, 40],
+            "conversions": conversions if formatted else [2, 4, 2, 0],
+            "revenue": [f"{v:,.2f} $" for v in spend] if formatted else spend,
+            "impressions": [f"{v:,}" for v in (1000, 2000, 3000, 40000)]
+            if formatted
+            else [1000, 2000, 3000, 40000],
+        }
+    )
+
+
+def test_a_formatted_export_loads_as_its_plain_twin(tmp_path: Path) -> None:
+    _export(True).to_csv(tmp_path / "formatted.csv", index=False)
+    _export(False).to_csv(tmp_path / "plain.csv", index=False)
+    keys = {"thousands": ",", "currency": ["$"], "round": ["conversions"]}
+
+    summary = load_exports([tmp_path / "formatted.csv"], DataConfig(store=tmp_path / "a", **keys))
+    load_exports([tmp_path / "plain.csv"], DataConfig(store=tmp_path / "b"))
+
+    pd.testing.assert_frame_equal(
+        CampaignStore(tmp_path / "a").read(), CampaignStore(tmp_path / "b").read()
+    )
+    assert any("3 row(s) of 'conversions' held fractions" in n for n in summary.notes)
+
+
+def test_the_refusal_names_the_keys_not_skip(tmp_path: Path) -> None:
+    _export(True).to_csv(tmp_path / "formatted.csv", index=False)
+
+    with pytest.raises(ContractError) as caught:
+        load_exports([tmp_path / "formatted.csv"], DataConfig(store=tmp_path / "s"))
+
+    message = str(caught.value)
+    assert "fix: data.thousands: ',' and data.currency: ['$']" in message
+    assert "fix: data.thousands: ','" in message  # impressions
+    assert "fix: data.round: ['conversions']" in message
+    assert "invalid_rows: skip" not in message  # skipping would drop the largest amounts
+    assert not (tmp_path / "s").exists()
