@@ -139,6 +139,13 @@ class DataConfig(_Section):
         "{bid: 0.000001} for bids exported in micros); applied after constants and dates, to "
         "the export column the column is mapped from",
     )
+    skip_lines: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="lines of a CSV export before its header (a report's title and date range, "
+        "as ad platforms write them), skipped",
+    )
     thousands: Literal[",", ".", " ", "'"] | None = Field(
         None,
         description="thousands separator of the export's numbers ('1,234.50' with ','; with "

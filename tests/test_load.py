@@ -20,6 +20,7 @@ from tabtune.data.check import check_data
 from tabtune.data.load import export_files, folder_values, load_exports, prepare_exports
 from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import CampaignStore
+from tests.conftest import assert_refused
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -473,3 +474,44 @@ def test_folder_values_come_only_from_folders_below_the_one_named(tmp_path: Path
     assert folder_values(file, [tmp_path / "team=ads" / "export"]) == {"brand_id": "b/1"}
     assert folder_values(file, [tmp_path]) == {"team": "ads", "brand_id": "b/1"}
     assert folder_values(file, [file]) == {}
+
+
+def _with_title(path: Path, body: pd.DataFrame, total: bool = False) -> None:
+    text = body.to_csv(index=False)
+    if total:
+        text += "Total: Account,--,--,100.0,5,1,20.0\n"
+    path.write_text('Campaign performance report\n"January 1, 2024 - January 4, 2024"\n' + text)
+
+
+def test_report_title_lines_are_named_then_skipped(config: Path, tmp_path: Path, capsys) -> None:
+    body = _rows("acme", "2024-01-01", 4)
+    _with_title(tmp_path / "titled.csv", body)
+    body.to_csv(tmp_path / "plain.csv", index=False)
+
+    out = assert_refused(capsys, tmp_path, ["--config", str(config), "load", "titled.csv"])
+    assert "fix: data.skip_lines: 2" in " ".join(out.split())
+
+    data = load_config(config).data
+    titled, _ = prepare_exports(["titled.csv"], data.model_copy(update={"skip_lines": 2}))
+    plain, _ = prepare_exports(["plain.csv"], data)
+    pd.testing.assert_frame_equal(titled, plain)
+
+
+def test_a_totals_line_names_skip_and_the_csv_line_counts_the_title(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    _with_title(tmp_path / "titled.csv", _rows("acme", "2024-01-01", 4), total=True)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["skip_lines"] = 2
+    config.write_text(yaml.safe_dump(cfg))
+
+    out = " ".join(
+        assert_refused(capsys, tmp_path, ["--config", str(config), "load", "titled.csv"]).split()
+    )
+    assert "row 4: Day=--" in out
+    assert "fix: data.invalid_rows: skip (the report's totals line" in out
+    assert "line in the CSV file = row + 4" in out  # row 4 is line 8: two title lines, a header
+
+    skipping = load_config(config).data.model_copy(update={"invalid_rows": "skip"})
+    rows, summary = prepare_exports(["titled.csv"], skipping)
+    assert len(rows) == 4 and summary.rows_skipped == 1

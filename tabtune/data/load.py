@@ -252,6 +252,28 @@ def config_key(
     return f"the export's rows{where}, or data.invalid_rows: skip to leave them out"
 
 
+_TOTALS_KEY = (
+    "data.invalid_rows: skip (the report's totals line is not campaign data; skipped rows "
+    "are listed)"
+)
+
+
+def _totals_line(frame: pd.DataFrame, mask: np.ndarray | None) -> bool:
+    """Whether every row of ``mask`` is a report's totals line: a text cell starting with
+    "Total", as ad platforms end their exports. No format or mapping would read such a row,
+    and it is not campaign data."""
+    if mask is None or not mask.any():
+        return False
+    rows = frame.loc[mask].select_dtypes(exclude="number")
+    if rows.shape[1] == 0:
+        return False
+    starts = [
+        rows.iloc[:, i].astype(str).str.strip().str.lower().str.startswith("total")
+        for i in range(rows.shape[1])
+    ]
+    return bool(np.logical_or.reduce([c.to_numpy(dtype=bool) for c in starts]).all())
+
+
 def _number_key(violation: Violation, data: DataConfig) -> str | None:
     """The ``data:`` key that reads numbers as the export writes them, when the refused
     example values show one: thousands separators or currency (``$1,234.50``), or fractions
@@ -308,10 +330,14 @@ def _problems(
             violation.column, violation.rule, data, list(frame.columns)
         )
         found.append((violation, mask, key))
+    if data.invalid_rows == "reject":
+        found = [(v, m, _TOTALS_KEY if _totals_line(frame, m) else k) for v, m, k in found]
     return found
 
 
-def _refusal(source: str, found: list, *, every_row: bool = False) -> ContractError:
+def _refusal(
+    source: str, found: list, *, every_row: bool = False, skip_lines: int = 0
+) -> ContractError:
     count = len(found)
     lines = [f"{source}: {count} problem{'' if count == 1 else 's'}; nothing was written"]
     if every_row:
@@ -324,7 +350,9 @@ def _refusal(source: str, found: list, *, every_row: bool = False) -> ContractEr
         lines.extend(f"  {line}" for line in rest)
         lines.append(f"    fix: {key}")
     if source.lower().endswith(_SUFFIXES[:5]):
-        lines.append("  (row = 0-based data row of the file; line in the CSV file = row + 2)")
+        lines.append(
+            f"  (row = 0-based data row of the file; line in the CSV file = row + {2 + skip_lines})"
+        )
     return ContractError("\n".join(lines), [v for v, _, _ in found])
 
 
@@ -339,7 +367,7 @@ def _prepare(
     # that an id such as "007" stays "007".
     before_rename = {new: old for old, new in data.rename.items()}
     text = {before_rename.get(n, n) for n in (data.columns.get(c, c) for c in STRING_COLUMNS)}
-    raw = read_table(path, string_columns=text)
+    raw = read_table(path, string_columns=text, skip_lines=data.skip_lines)
     for name, value in folders.items():
         if name not in raw.columns:
             raw[name] = value
@@ -362,13 +390,13 @@ def _prepare(
         mask is not None and v.rule != schema.RULE_DUPLICATE_KEY for v, mask, _ in found
     )
     if found and (data.invalid_rows == "reject" or not skippable):
-        raise _refusal(source, found)
+        raise _refusal(source, found, skip_lines=data.skip_lines)
     skipped = [SkippedRows(source, v.column, v.rule, int(m.sum()), k) for v, m, k in found]
     notes = [f"{path.name}: {note}" for note in done.notes]
     if found:
         bad = np.logical_or.reduce([m for _, m, _ in found])
         if bad.all():
-            raise _refusal(source, found, every_row=True)
+            raise _refusal(source, found, every_row=True, skip_lines=data.skip_lines)
         notes.extend(_vanished_brands(frame, bad, path.name))
         frame = frame.loc[~bad].reset_index(drop=True)
     keep = [c for c in frame.columns if c in CONTRACT_COLUMNS or c in data.extra_columns]

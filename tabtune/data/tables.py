@@ -5,6 +5,9 @@ The rows read here are raw; :func:`tabtune.data.schema.validate_campaigns` check
 
 from __future__ import annotations
 
+import collections
+import csv
+import itertools
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
@@ -102,7 +105,9 @@ def apply_column_mapping(
     return df.rename(columns={src: target for target, src in mapping.items() if src != target})
 
 
-def read_table(path: str | Path, *, string_columns: Collection[str] | None = None) -> pd.DataFrame:
+def read_table(
+    path: str | Path, *, string_columns: Collection[str] | None = None, skip_lines: int = 0
+) -> pd.DataFrame:
     """Read a CSV file, a Parquet file or a directory of Parquet files.
 
     Parameters
@@ -114,6 +119,8 @@ def read_table(path: str | Path, *, string_columns: Collection[str] | None = Non
         CSV columns read as text, so ``"007"`` stays ``"007"`` and only an empty field counts
         as missing. Defaults to the contract's string columns; pass the user's names when a
         column mapping is in use.
+    skip_lines : int, default 0
+        CSV lines before the header (a report's title and date range), skipped.
 
     Returns
     -------
@@ -134,13 +141,18 @@ def read_table(path: str | Path, *, string_columns: Collection[str] | None = Non
             return _read_parquet_dir(path)
         name = path.name.lower()
         if name.endswith(CSV_SUFFIXES):
-            return _read_csv(path, STRING_COLUMNS if string_columns is None else string_columns)
+            columns = STRING_COLUMNS if string_columns is None else string_columns
+            return _read_csv(path, columns, skip_lines)
         if name.endswith(_PARQUET_SUFFIXES):
             return pq.read_table(path).to_pandas()
     except TabTuneInputError:
         raise
     except UnicodeDecodeError as exc:
         raise TabTuneInputError(_not_utf8(path, exc)) from None
+    except pd.errors.ParserError as exc:
+        raise TabTuneInputError(
+            _title_lines(path, skip_lines) or f"{path}: cannot read: {exc}"
+        ) from exc
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise TabTuneInputError(f"{path}: cannot read: {exc}") from exc
     raise TabTuneInputError(
@@ -165,16 +177,47 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
     )
 
 
-def _read_csv(path: Path, string_columns: Collection[str]) -> pd.DataFrame:
-    _refuse_repeated_names(path)
-    header = pd.read_csv(path, nrows=0).columns
+def _read_csv(path: Path, string_columns: Collection[str], skip_lines: int = 0) -> pd.DataFrame:
+    _refuse_repeated_names(path, skip_lines)
+    header = pd.read_csv(path, nrows=0, skiprows=skip_lines).columns
     _refuse_other_separators(path, header)
     text = set(string_columns)
     return pd.read_csv(
         path,
+        skiprows=skip_lines,
         dtype={c: STRING_DTYPE for c in header if c in text},
         keep_default_na=False,
         na_values={c: ([""] if c in text else _CSV_NA_VALUES) for c in header},
+    )
+
+
+def _title_lines(path: Path, skip_lines: int, sample: int = 50) -> str | None:
+    """The message for a CSV whose header comes after lines of another shape (a report's
+    title and date range, as ad platforms write them): how many to skip, or None when the
+    file does not look like that.
+
+    The header is taken to be the first line with as many fields as most of the lines after
+    it (at least two), among the first ``sample`` lines.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            lines = list(itertools.islice(csv.reader(handle), sample))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    counts = [len(line) for line in lines]
+    if len(counts) < 3:
+        return None
+    width = collections.Counter(counts[1:]).most_common(1)[0][0]
+    first = next((i for i, n in enumerate(counts) if n == width), None)
+    if width < 2 or first is None or first == skip_lines:
+        return None
+    before = ", ".join(repr(",".join(line))[:60] for line in lines[:first][:3])
+    header = ",".join(lines[first])
+    header = header if len(header) <= 60 else header[:57] + "..."
+    return (
+        f"{path}: its header ({header!r}, line {first + 1}) comes after {first} line(s) of "
+        f"another shape ({before}): a report title? fix: data.skip_lines: {first} "
+        "(lines before the header, skipped); nothing was written"
     )
 
 
@@ -206,14 +249,16 @@ def _refuse_other_separators(path: Path, header: pd.Index) -> None:
         )
 
 
-def _refuse_repeated_names(path: Path) -> None:
+def _refuse_repeated_names(path: Path, skip_lines: int = 0) -> None:
     """Refuse a CSV header that names a column twice.
 
     pandas would read the second ``clicks`` as ``clicks.1``, which is then not stored: one of
     the two columns would vanish with only a note. Names are compared as the contract compares
     them, exactly (a column name is not stripped or case-folded anywhere).
     """
-    raw = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    raw = pd.read_csv(
+        path, header=None, nrows=1, dtype=str, keep_default_na=False, skiprows=skip_lines
+    )
     names = [str(v) for v in raw.iloc[0]] if len(raw) else []
     positions: dict[str, list[int]] = {}
     for i, name in enumerate(names, start=1):
