@@ -13,6 +13,8 @@ Relative paths resolve against the directory tabtune runs in (DESIGN.md, "CLI co
 from __future__ import annotations
 
 import math
+import types
+import typing
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -63,6 +65,32 @@ CALENDAR_FEATURES = ("day_of_week", "day_of_year", "month", "is_weekend", "week_
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_flag_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """``true``/``false`` where a number belongs is refused: pydantic would read
+        ``n_estimators: true`` as 1 tree."""
+        if isinstance(value, bool) and info.field_name is not None:
+            allowed = _types_of(cls.model_fields[info.field_name].annotation)
+            if bool not in allowed and allowed & {int, float}:
+                raise ValueError(f"must be a number, not {str(value).lower()}")
+        return value
+
+
+def _types_of(annotation: Any) -> set[Any]:
+    """The plain types an annotation accepts (through ``X | None``, ``Optional``,
+    ``Annotated`` and ``Literal`` values' types)."""
+    origin = typing.get_origin(annotation)
+    if origin is None:
+        return {annotation}
+    if origin is Literal:
+        return {type(v) for v in typing.get_args(annotation)}
+    if origin is Annotated:
+        return _types_of(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_types_of(a) for a in typing.get_args(annotation)))
+    return {origin}
 
 
 class DatePartsConfig(_Section):

@@ -166,3 +166,23 @@ def test_default_yaml_agrees_with_the_parameter_table() -> None:
             assert getattr(loaded, name) == expected, f"{section}.{name}"
     assert default_config().model == cfg.model
     assert default_config().adaptation == cfg.adaptation
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("model", "n_estimators", True),
+        ("model", "learning_rate", False),
+        ("data", "skip_lines", True),
+    ],
+)
+def test_true_or_false_where_a_number_belongs_is_refused(
+    tmp_path: Path, section: str, key: str, value: bool
+) -> None:
+    # pydantic alone reads n_estimators: true as a model of 1 tree
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({section: {key: value}}))
+    with pytest.raises(ConfigError, match=rf"{section}.{key}[\s\S]*must be a number, not"):
+        load_config(path)
+    path.write_text(yaml.safe_dump({"model": {"regrow_on_all_rows": False}}))
+    assert load_config(path).model.regrow_on_all_rows is False  # a flag stays a flag

@@ -515,3 +515,45 @@ def test_a_totals_line_names_skip_and_the_csv_line_counts_the_title(
     skipping = load_config(config).data.model_copy(update={"invalid_rows": "skip"})
     rows, summary = prepare_exports(["titled.csv"], skipping)
     assert len(rows) == 4 and summary.rows_skipped == 1
+
+
+def test_a_32_bit_float_parquet_copy_is_the_same_rows_as_the_csv(config: Path) -> None:
+    rows = _rows("acme", "2024-01-01", 5).assign(Cost=[19.22, 0.1, 1234.56, 7.0, 99.99])
+    rows.to_csv("a.csv", index=False)
+    rows.astype({"Cost": "float32", "Sales": "float32"}).to_parquet("a32.parquet")
+    # bit for bit, the 32-bit copy holds other numbers than the CSV
+    assert (pd.read_parquet("a32.parquet")["Cost"].astype(float) != rows["Cost"]).any()
+
+    summary = load_exports(["a.csv", "a32.parquet"], load_config(config).data)
+
+    assert summary.rows_written == 5 and summary.rows_repeated == 5
+    stored = CampaignStore("store").read()
+    assert stored["spend"].tolist() == [19.22, 0.1, 1234.56, 7.0, 99.99]
+    again = load_exports(["a32.parquet"], load_config(config).data)
+    assert again.rows_written == 0 and not again.restated
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda df: df.assign(Audience=""), "fix: data.drop: ['Audience'] (every value is empty"),
+        (lambda df: df.iloc[:0], "fix: the export: it has a header and no data row"),
+        (
+            lambda df: df.assign(Day=[45292 + i for i in range(len(df))]),
+            "Excel serial day numbers (45292 is 2024-01-01)",
+        ),
+    ],
+    ids=["empty optional column", "header only", "excel serial dates"],
+)
+def test_shapes_no_row_policy_helps_name_their_own_fix(
+    config: Path, tmp_path: Path, capsys, change, needle
+) -> None:
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["columns"]["audience"] = "Audience"
+    config.write_text(yaml.safe_dump(cfg))
+    change(_rows("acme", "2024-01-01", 4).assign(Audience="all")).to_csv("x.csv", index=False)
+
+    out = assert_refused(capsys, tmp_path, ["--config", str(config), "load", "x.csv"])
+
+    out = " ".join(out.split())
+    assert needle in out and "invalid_rows: skip" not in out

@@ -330,9 +330,37 @@ def _problems(
             violation.column, violation.rule, data, list(frame.columns)
         )
         found.append((violation, mask, key))
-    if data.invalid_rows == "reject":
-        found = [(v, m, _TOTALS_KEY if _totals_line(frame, m) else k) for v, m, k in found]
-    return found
+    return [(v, m, _shape_key(v, m, frame, data) or k) for v, m, k in found]
+
+
+def _shape_key(
+    violation: Violation, mask: np.ndarray | None, frame: pd.DataFrame, data: DataConfig
+) -> str | None:
+    """The fix when the refused rows have a shape no row policy helps with: the report's
+    totals line, an optional column left empty, a file with no data row, dates written as
+    Excel serial numbers. None otherwise (the rule's own key stands)."""
+    column, rule = violation.column, violation.rule
+    if rule == schema.RULE_NO_ROWS:
+        return "the export: it has a header and no data row (export a date range with data)"
+    if data.invalid_rows == "reject" and _totals_line(frame, mask):
+        return _TOTALS_KEY
+    if mask is not None and mask.all() and len(mask) and rule == schema.RULE_MISSING_VALUE:
+        if column in schema.OPTIONAL_COLUMNS:
+            name = data.columns.get(column, column)
+            return (
+                f"data.drop: [{name!r}] (every value is empty; an optional column can be left out)"
+            )
+    if rule.startswith("must be a date"):  # RULE_NOT_DATE, or with data.date_format
+        examples = violation.examples
+        values = [] if examples is None or column not in examples else examples[column].tolist()
+        serial = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+        if len(serial) and serial.notna().all() and serial.between(20_000, 80_000).all():
+            day = (pd.Timestamp("1899-12-30") + pd.Timedelta(days=int(serial.iloc[0]))).date()
+            return (
+                f"the export's dates: they are Excel serial day numbers ({int(serial.iloc[0])} "
+                f"is {day}); format the column as dates (YYYY-MM-DD) before exporting"
+            )
+    return None
 
 
 def _refusal(

@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -144,7 +145,7 @@ def read_table(
             columns = STRING_COLUMNS if string_columns is None else string_columns
             return _read_csv(path, columns, skip_lines)
         if name.endswith(_PARQUET_SUFFIXES):
-            return pq.read_table(path).to_pandas()
+            return _widened(pq.read_table(path).to_pandas())
     except TabTuneInputError:
         raise
     except UnicodeDecodeError as exc:
@@ -285,4 +286,22 @@ def _read_parquet_dir(path: Path) -> pd.DataFrame:
     dataset = ds.dataset(path, format="parquet", partitioning=partitioning)
     if not dataset.files:
         raise TabTuneInputError(f"{path}: directory holds no Parquet files")
-    return dataset.to_table().to_pandas()
+    return _widened(dataset.to_table().to_pandas())
+
+
+def _widened(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its 32-bit float columns as the decimals they were written from.
+
+    A Parquet export with ``float`` (32-bit) columns holds 19.22 as 19.219999313354492 once
+    widened bit for bit: the same row loaded from the CSV export would then differ from it
+    (two files "disagree", a stored row counts as restated). A 32-bit float carries about 7
+    significant digits, so its shortest decimal that reads back as the same 32-bit value
+    (``str(numpy.float32)``) is what the exporter wrote, within what the file can hold.
+    """
+    columns = [c for c in df.columns if df[c].dtype == np.float32]
+    if not columns:
+        return df
+    out = df.copy()
+    for column in columns:
+        out[column] = out[column].to_numpy().astype(str).astype(np.float64)
+    return out
