@@ -26,13 +26,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from tabtune.data.number_text import currency_problem
 from tabtune.data.schema import CONTRACT_COLUMNS
 from tabtune.errors import ConfigError
 from tabtune.params import Section, section_params
@@ -71,10 +71,20 @@ class _Section(BaseModel):
     def _no_flag_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
         """``true``/``false`` where a number belongs is refused: pydantic would read
         ``n_estimators: true`` as 1 tree."""
-        if isinstance(value, bool) and info.field_name is not None:
-            allowed = _types_of(cls.model_fields[info.field_name].annotation)
+        if info.field_name is None:
+            return value
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(value, bool):
+            allowed = _types_of(annotation)
             if bool not in allowed and allowed & {int, float}:
                 raise ValueError(f"must be a number, not {str(value).lower()}")
+        elif isinstance(value, dict) and typing.get_origin(annotation) is dict:
+            allowed = _types_of(typing.get_args(annotation)[1])  # {name: number} mappings
+            flags = [k for k, v in value.items() if isinstance(v, bool)]
+            if flags and bool not in allowed and allowed & {int, float}:
+                raise ValueError(
+                    f"{flags[0]}: must be a number, not {str(value[flags[0]]).lower()}"
+                )
         return value
 
 
@@ -127,10 +137,6 @@ def _check_date_format(value: str) -> str:
     return value
 
 
-#: A currency symbol or code as exports write it: 1-3 characters, no digit.
-_CurrencyToken = Annotated[str, StringConstraints(min_length=1, max_length=3, pattern=r"^\D+$")]
-
-
 class DataConfig(_Section):
     """Where the campaign store lives and how a user's export maps onto the contract.
 
@@ -179,7 +185,7 @@ class DataConfig(_Section):
         description="thousands separator of the export's numbers ('1,234.50' with ','; with "
         "'.' the decimal mark is the comma: '1.234,50'); None: plain numbers",
     )
-    currency: list[_CurrencyToken] = Field(
+    currency: list[str] = Field(
         default_factory=list,
         description="currency symbols or codes written with the export's amounts, removed "
         "(e.g. ['$'] for '$1,234.50', ['EUR'] for '1234.50 EUR')",
@@ -190,6 +196,16 @@ class DataConfig(_Section):
         "attribution: 2.33 conversions), rounded to the nearest whole number and counted in "
         "the load's notes",
     )
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_tokens(cls, tokens: list[str]) -> list[str]:
+        for token in tokens:
+            problem = currency_problem(token)
+            if problem is not None:
+                raise ValueError(f"{token!r} {problem}")
+        return tokens
+
     date_format: str | None = Field(
         None,
         description="strptime format of the export's date column (e.g. '%d-%m-%Y'); "

@@ -69,10 +69,12 @@ def _expanded_size(root: yaml.Node, limit: int) -> tuple[int, yaml.Node | None]:
     return sizes[id(root)], None
 
 
-def _repeated_key(root: yaml.Node) -> tuple[str, int, int] | None:
+def _repeated_key(root: yaml.Node, loader: yaml.SafeLoader) -> tuple[str, int, int] | None:
     """The first key a mapping of ``root`` names twice, with the lines (1-based) of both
-    (None when there is none). Merge keys (``<<``) may repeat what they merge: YAML lets an
-    explicit key override a merged one."""
+    (None when there is none). Keys are compared as the loader reads them (``1`` and ``0x1``,
+    ``yes`` and ``true`` are one key), whether written on two lines, on one (``{a: 1, a: 2}``)
+    or through an alias. Merge keys (``<<``) may repeat what they merge: YAML lets an
+    explicit key override a merged one; two merge keys in one mapping are refused."""
     seen: set[int] = set()
     stack = [root]
     while stack:
@@ -81,16 +83,29 @@ def _repeated_key(root: yaml.Node) -> tuple[str, int, int] | None:
             continue
         seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
-            lines: dict[tuple[str, str], int] = {}
+            lines: dict[Any, int] = {}
             for key, _ in node.value:
-                if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                if not isinstance(key, yaml.ScalarNode):
                     continue
                 line = key.start_mark.line + 1
-                first = lines.setdefault((key.tag, key.value), line)
-                if first != line:
-                    return key.value, first, line
+                identity = _key_identity(key, loader)
+                if identity in lines:
+                    return str(key.value), lines[identity], line
+                lines[identity] = line
         stack.extend(_children(node))
     return None
+
+
+def _key_identity(key: yaml.ScalarNode, loader: yaml.SafeLoader) -> Any:
+    """What the loader makes of a scalar key (keys equal as Python dict keys, ``1`` and
+    ``1.0``, are the one key the document's mapping would keep), or its tag and text when it
+    cannot be built on its own (a merge key)."""
+    try:
+        value = loader.construct_object(key)
+        hash(value)
+    except (yaml.YAMLError, TypeError, ValueError):
+        return (key.tag, key.value)
+    return value
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -161,7 +176,7 @@ def load_yaml_file(path: Path) -> Any:
                 "(an alias bomb?); a config needs far fewer: write the values out or use "
                 "fewer aliases"
             )
-        repeated = _repeated_key(node)
+        repeated = _repeated_key(node, loader)
         if repeated is not None:
             key, first, again = repeated
             raise ConfigError(

@@ -186,3 +186,12 @@ def test_true_or_false_where_a_number_belongs_is_refused(
         load_config(path)
     path.write_text(yaml.safe_dump({"model": {"regrow_on_all_rows": False}}))
     assert load_config(path).model.regrow_on_all_rows is False  # a flag stays a flag
+
+
+def test_true_inside_a_mapping_of_numbers_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"data": {"scale": {"spend": True}}}))
+    with pytest.raises(ConfigError, match="spend: must be a number, not true"):
+        load_config(path)
+    path.write_text(yaml.safe_dump({"data": {"constants": {"is_brand": True}}}))
+    assert load_config(path).data.constants == {"is_brand": True}  # any value is allowed there

@@ -20,6 +20,7 @@ from tabtune.data.check import check_data
 from tabtune.data.load import export_files, folder_values, load_exports, prepare_exports
 from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import CampaignStore
+from tabtune.errors import ContractError, TabTuneInputError
 from tests.conftest import assert_refused
 
 REPO = Path(__file__).resolve().parents[1]
@@ -557,3 +558,66 @@ def test_shapes_no_row_policy_helps_name_their_own_fix(
 
     out = " ".join(out.split())
     assert needle in out and "invalid_rows: skip" not in out
+
+
+def test_a_nullable_float32_column_reads_as_its_decimals(config: Path) -> None:
+    rows = _rows("acme", "2024-01-01", 3).assign(Cost=[19.22, None, 0.1])
+    rows.astype({"Cost": "Float32"}).to_parquet("a.parquet")
+    data = load_config(config).data.model_copy(update={"invalid_rows": "skip"})
+    got, _ = prepare_exports(["a.parquet"], data)
+    assert got["spend"].tolist() == [19.22, 0.1]  # the missing one is skipped, as from a CSV
+
+
+@pytest.mark.parametrize("title", [["Campaign report"], ["Report", '"Jan 1 - Jan 4, 2024"']])
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_title_lines_are_found_in_compressed_files_and_alone(
+    config: Path, tmp_path: Path, capsys, title, suffix
+) -> None:
+    body = "\n".join(title) + "\n" + _rows("acme", "2024-01-01", 4).to_csv(index=False)
+    path = tmp_path / f"t{suffix}"
+    if suffix.endswith(".gz"):
+        import gzip
+
+        path.write_bytes(gzip.compress(body.encode()))
+    else:
+        path.write_text(body)
+
+    out = assert_refused(capsys, tmp_path, ["--config", str(config), "load", path.name])
+    assert f"fix: data.skip_lines: {len(title)}" in " ".join(out.split())
+
+
+def test_skip_lines_past_the_end_names_the_setting(config: Path, tmp_path: Path) -> None:
+    (tmp_path / "short.csv").write_text("a,b\n1,2\n")
+    data = load_config(config).data.model_copy(update={"skip_lines": 10})
+    with pytest.raises(
+        TabTuneInputError, match=r"nothing is left to read after data.skip_lines: 10"
+    ):
+        prepare_exports(["short.csv"], data)
+
+
+def test_hive_folders_missing_values_outermost_root_and_conflicts(config: Path) -> None:
+    rows = _rows("acme", "2024-01-01", 2)
+    plain = load_config(config).data
+    Path("exp/Account=acme").mkdir(parents=True)
+    rows.drop(columns="Account").to_parquet("exp/Account=acme/part.parquet")
+    # the folder named second still sees the brand folder of the one named first
+    got, _ = prepare_exports(["exp/Account=acme", "exp"], plain)
+    assert got["brand_id"].tolist() == ["acme", "acme"]
+
+    Path("exp/Account=__HIVE_DEFAULT_PARTITION__").mkdir()
+    rows.drop(columns="Account").to_parquet("exp/Account=__HIVE_DEFAULT_PARTITION__/p.parquet")
+    with pytest.raises(ContractError, match="brand_id'?: must not be missing"):
+        prepare_exports(["exp"], plain)
+
+    shutil.rmtree("exp/Account=__HIVE_DEFAULT_PARTITION__")
+    rows.assign(Account="other").to_parquet("exp/Account=acme/part.parquet")
+    with pytest.raises(TabTuneInputError, match="folder says Account='acme' but the file's column"):
+        prepare_exports(["exp"], plain)
+
+
+def test_excel_serial_dates_name_the_configured_format(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    _rows("acme", "2024-01-01", 2).assign(Day=[45292, 45293]).to_csv("x.csv", index=False)
+    out = assert_refused(capsys, tmp_path, ["--config", str(config), "load", "x.csv"])
+    assert "format the column as dates before exporting (%d-%m-%Y" in " ".join(out.split())

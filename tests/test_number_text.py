@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tabtune.config import DataConfig, load_config
-from tabtune.data.load import load_exports
+from tabtune.data.load import load_exports, prepare_exports
 from tabtune.data.number_text import plain_numbers, suggested_format
 from tabtune.data.store import CampaignStore
 from tabtune.errors import ConfigError, ContractError
@@ -139,3 +139,70 @@ def test_the_refusal_names_the_keys_not_skip(tmp_path: Path) -> None:
     assert "fix: data.round: ['conversions']" in message
     assert "invalid_rows: skip" not in message  # skipping would drop the largest amounts
     assert not (tmp_path / "s").exists()
+
+
+# ------------------------------------------------------------------ red-team findings
+
+
+def test_dot_thousands_are_read_even_when_every_value_looks_like_a_decimal(tmp_path: Path) -> None:
+    # "1.234" in every row: pandas alone would read spend 1.234, clicks 1, impressions 20
+    (tmp_path / "eu.csv").write_text(
+        "brand_id,date,channel,spend,clicks,conversions,revenue,impressions\n"
+        "acme,2024-01-01,search,1.234,1.000,2,10,20.000\n"
+    )
+    rows, _ = prepare_exports([tmp_path / "eu.csv"], DataConfig(thousands="."))
+    assert rows[["spend", "clicks", "impressions"]].iloc[0].tolist() == [1234.0, 1000, 20000]
+
+
+def test_dot_grouped_whole_numbers_suggest_thousands_not_round(tmp_path: Path) -> None:
+    (tmp_path / "eu.csv").write_text(
+        "brand_id,date,channel,spend,clicks,conversions,revenue\n"
+        "acme,2024-01-01,search,5,1.500,2,10\n"
+    )
+    with pytest.raises(ContractError) as caught:
+        prepare_exports([tmp_path / "eu.csv"], DataConfig())
+    assert "fix: data.thousands: '.'" in str(caught.value)
+    assert "data.round" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["1,234.50-", "\u22125", "1.5K", "12.5k", "<5", "(1,234.50)"])
+def test_no_suggestion_that_would_change_what_a_number_means(value: str) -> None:
+    # a trailing or Unicode minus, a unit suffix, a threshold, an accounting negative
+    assert suggested_format([value], "spend") is None
+
+
+def test_suggestions_keep_what_the_config_already_sets() -> None:
+    # "1,23" disagrees with the configured separator: never swap it for another
+    assert suggested_format(["1,234", "1,23"], "spend", DataConfig(thousands=",")) is None
+    assert suggested_format(["$5"], "spend", DataConfig(currency=["EUR"])) == (
+        "data.currency: ['$', 'EUR']"
+    )
+
+
+@pytest.mark.parametrize("token", ["-", "+", "K", "<", "%", "1"])
+def test_currency_tokens_that_would_change_a_number_are_refused(tmp_path: Path, token) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"data": {"currency": [token]}}))
+    with pytest.raises(ConfigError, match="currency"):
+        load_config(path)
+    for fine in ("$", "R$", "USD", "kr", "Fr.", "\u20ac"):
+        assert DataConfig(currency=[fine]).currency == [fine]
+
+
+def test_round_leaves_negative_fractions_to_the_contract() -> None:
+    out, notes = plain_numbers(
+        pd.DataFrame({"conversions": [-0.4, 0.4]}), DataConfig(round=["conversions"])
+    )
+    assert out["conversions"].tolist() == [-0.4, 0.0] and notes[0].startswith("1 row(s)")
+
+
+def test_a_brand_named_total_is_not_a_totals_line(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text(
+        "brand_id,date,channel,spend,clicks,conversions,revenue\n"
+        'TotalEnergies,2024-01-01,search,"1,234.50",5,1,10\n'
+        "TotalEnergies,2024-01-02,search,900.00,5,1,10\n"
+    )
+    with pytest.raises(ContractError) as caught:
+        prepare_exports([tmp_path / "t.csv"], DataConfig())
+    assert "fix: data.thousands: ','" in str(caught.value)
+    assert "totals line" not in str(caught.value)

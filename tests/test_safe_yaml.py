@@ -63,3 +63,19 @@ def test_the_cli_exits_2_on_a_repeated_key_without_a_traceback(
     err = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT
     assert "key 'backend' appears twice" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "data: {columns: {brand_id: Advertiser, brand_id: Account}}\n",  # one line
+        "1: a\n0x1: b\n",  # one integer
+        "yes: 1\ntrue: 2\n",  # one boolean
+        "1.0: a\n1: b\n",  # one dict key
+        "b: &m {c: 1}\nd: {<<: *m, <<: *m}\n",  # two merge keys
+    ],
+)
+def test_keys_equal_as_the_loader_reads_them_are_refused(tmp_path: Path, text: str) -> None:
+    assert len(yaml.safe_load(text)) <= 2  # plain YAML keeps one of the two silently
+    with pytest.raises(ConfigError, match="appears twice in the same mapping"):
+        load_yaml_file(_write(tmp_path, text))

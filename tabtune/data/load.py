@@ -28,7 +28,7 @@ import pandas as pd
 
 from tabtune.data import schema
 from tabtune.data.contract import RULE_CONFLICTING_FILES
-from tabtune.data.number_text import suggested_format
+from tabtune.data.number_text import NUMERIC_COLUMNS, looks_dot_grouped, suggested_format
 from tabtune.data.parse import nfc_text
 from tabtune.data.restated import (
     check_restated,
@@ -177,18 +177,26 @@ def export_files(paths: Sequence[str | Path]) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
-def folder_values(path: Path, paths: Sequence[str | Path]) -> dict[str, str]:
+#: The folder name Hive, Spark and Arrow write for a missing partition value.
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def folder_values(path: Path, paths: Sequence[str | Path]) -> dict[str, str | None]:
     """The ``name=value`` folders between a folder of ``paths`` and the file ``path`` (a
     Hive-partitioned export, e.g. ``export/brand_id=acme/part-0.parquet``, or the store
-    itself): column name -> value, percent-decoded as Arrow and the store write them. Empty
-    for a file named on its own."""
-    for raw in paths:
-        root = Path(raw)
-        if root.is_dir() and root in path.parents:
-            parts = path.relative_to(root).parts[:-1]
-            pairs = (part.split("=", 1) for part in parts if "=" in part)
-            return {unquote(name): unquote(value) for name, value in pairs if name}
-    return {}
+    itself): column name -> value, percent-decoded as Arrow and the store write them, None
+    for Hive's missing value (:data:`HIVE_NULL`). Empty for a file named on its own."""
+    roots = [Path(raw) for raw in paths if Path(raw).is_dir() and Path(raw) in path.parents]
+    if not roots:
+        return {}
+    root = min(roots, key=lambda r: len(r.parts))  # the outermost folder named sees the most
+    parts = path.relative_to(root).parts[:-1]
+    pairs = (part.split("=", 1) for part in parts if "=" in part)
+    return {
+        unquote(name): None if value == HIVE_NULL else unquote(value)
+        for name, value in pairs
+        if name
+    }
 
 
 def _normalised(name: str) -> str:
@@ -258,19 +266,25 @@ _TOTALS_KEY = (
 )
 
 
+#: A totals cell: "Total", "Totals", "Grand total", "Total: Account", never "TotalEnergies".
+_TOTALS_CELL = re.compile(r"^\s*(?:grand\s+)?totals?\b", re.IGNORECASE)
+
+
 def _totals_line(frame: pd.DataFrame, mask: np.ndarray | None) -> bool:
     """Whether every row of ``mask`` is a report's totals line: a text cell starting with
     "Total", as ad platforms end their exports. No format or mapping would read such a row,
     and it is not campaign data."""
     if mask is None or not mask.any():
         return False
-    rows = frame.loc[mask].select_dtypes(exclude="number")
+    rows = frame.loc[mask]
+    if "date" in rows.columns and not isinstance(rows["date"], pd.DataFrame):
+        # a totals line has no day: a date cell with a digit is a campaign row
+        if rows["date"].astype(str).str.contains(r"\d", regex=True).any():
+            return False
+    rows = rows.select_dtypes(exclude="number")
     if rows.shape[1] == 0:
         return False
-    starts = [
-        rows.iloc[:, i].astype(str).str.strip().str.lower().str.startswith("total")
-        for i in range(rows.shape[1])
-    ]
+    starts = [rows.iloc[:, i].astype(str).str.match(_TOTALS_CELL) for i in range(rows.shape[1])]
     return bool(np.logical_or.reduce([c.to_numpy(dtype=bool) for c in starts]).all())
 
 
@@ -284,9 +298,13 @@ def _number_key(violation: Violation, data: DataConfig) -> str | None:
         return None
     values = examples[column].tolist()
     if violation.rule in (schema.RULE_NOT_NUMBER, schema.RULE_NOT_WHOLE_NUMBER):
-        keys = suggested_format(values, column)
+        keys = suggested_format(values, column, data)
         if keys is not None:
             return f"{keys} (numbers as the export writes them)"
+    if violation.rule == schema.RULE_NOT_WHOLE_NUMBER and looks_dot_grouped(values):
+        if data.thousands is None:  # 1.500 clicks: fifteen hundred, not 1.5 to round
+            return "data.thousands: '.' (numbers as the export writes them: 1.500 is 1500)"
+        return None
     if violation.rule == schema.RULE_NOT_WHOLE_NUMBER and column not in data.round:
         numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
         if numbers.notna().all() and (numbers >= 0).all():
@@ -326,11 +344,9 @@ def _problems(
             mask = mask & ~flagged
             if not mask.any() and violation.rule != schema.RULE_DUPLICATE_KEY:
                 continue
-        key = _number_key(violation, data) or config_key(
-            violation.column, violation.rule, data, list(frame.columns)
-        )
+        key = config_key(violation.column, violation.rule, data, list(frame.columns))
         found.append((violation, mask, key))
-    return [(v, m, _shape_key(v, m, frame, data) or k) for v, m, k in found]
+    return [(v, m, _number_key(v, data) or _shape_key(v, m, frame, data) or k) for v, m, k in found]
 
 
 def _shape_key(
@@ -341,6 +357,11 @@ def _shape_key(
     Excel serial numbers. None otherwise (the rule's own key stands)."""
     column, rule = violation.column, violation.rule
     if rule == schema.RULE_NO_ROWS:
+        if data.skip_lines:
+            return (
+                f"data.skip_lines: {data.skip_lines} left no data row (it applies to every CSV "
+                "of the load: load files with and without a title separately)"
+            )
         return "the export: it has a header and no data row (export a date range with data)"
     if data.invalid_rows == "reject" and _totals_line(frame, mask):
         return _TOTALS_KEY
@@ -358,7 +379,8 @@ def _shape_key(
             day = (pd.Timestamp("1899-12-30") + pd.Timedelta(days=int(serial.iloc[0]))).date()
             return (
                 f"the export's dates: they are Excel serial day numbers ({int(serial.iloc[0])} "
-                f"is {day}); format the column as dates (YYYY-MM-DD) before exporting"
+                f"is {day}); format the column as dates before exporting "
+                f"({data.date_format or 'YYYY-MM-DD'}, as data.date_format reads them)"
             )
     return None
 
@@ -385,7 +407,7 @@ def _refusal(
 
 
 def _prepare(
-    path: Path, data: DataConfig, required: Sequence[str], folders: Mapping[str, str]
+    path: Path, data: DataConfig, required: Sequence[str], folders: Mapping[str, str | None]
 ) -> tuple[pd.DataFrame, int, list[SkippedRows], list[str]]:
     """One export file -> validated contract rows, rows read, the rows skipped, and notes.
     ``folders`` (:func:`folder_values`) adds the columns its partition folders name and the
@@ -394,11 +416,25 @@ def _prepare(
     # The export's names of the contract's text columns (before rename), read as text so
     # that an id such as "007" stays "007".
     before_rename = {new: old for old, new in data.rename.items()}
-    text = {before_rename.get(n, n) for n in (data.columns.get(c, c) for c in STRING_COLUMNS)}
+    # Counts as text too: "1.500" clicks is shown as written when refused (fifteen hundred,
+    # not 1.5 to round); amounts as well once a separator is set ("1.234" is not 1.234).
+    as_text = [*STRING_COLUMNS, *(c for c, kind in CONTRACT_COLUMNS.items() if kind == "int")]
+    if data.thousands is not None or data.currency:
+        as_text += NUMERIC_COLUMNS
+    text = {before_rename.get(n, n) for n in (data.columns.get(c, c) for c in as_text)}
     raw = read_table(path, string_columns=text, skip_lines=data.skip_lines)
     for name, value in folders.items():
         if name not in raw.columns:
             raw[name] = value
+            continue
+        held = raw[name].dropna().astype(str).str.strip()
+        other = held[held != ("" if value is None else value)]
+        if value is not None and len(other):
+            raise TabTuneInputError(
+                f"{path}: its folder says {name}={value!r} but the file's column {name!r} holds "
+                f"{other.iloc[0]!r} ({len(other):,} rows): one of the two is wrong. fix: move the "
+                "file to the folder of its rows, or load the file on its own; nothing was written"
+            )
     done = apply_transforms(raw, data, source=source)
     try:
         frame = apply_column_mapping(done.frame, data.columns, source=source)

@@ -23,6 +23,7 @@ refused as numbers and says which of these keys would read them.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,13 @@ import pandas as pd
 if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not the reverse
     from tabtune.config import DataConfig
 
-__all__ = ["NUMERIC_COLUMNS", "plain_numbers", "suggested_format"]
+__all__ = [
+    "NUMERIC_COLUMNS",
+    "currency_problem",
+    "looks_dot_grouped",
+    "plain_numbers",
+    "suggested_format",
+]
 
 #: The contract's numeric columns (the only ones these keys touch).
 NUMERIC_COLUMNS: tuple[str, ...] = (
@@ -44,8 +51,28 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     "impressions",
 )
 
-# Currency signs (Unicode category Sc) and ISO codes, for the suggestion only.
-_CURRENCY_HINT = re.compile(r"^\s*[-+]?\s*([^\d\s.,+-]{1,3})|([^\d\s.,%]{1,3})\s*$")
+# Text before (after a sign) or after an amount, for the suggestion; kept only when it is a
+# currency token (:func:`currency_problem`) and, for letters alone, an ISO code such as USD.
+_AFFIX = re.compile(r"^\s*[-+]?\s*(\D{1,4}?)\s*[\d.,]|[\d.,]\s*(\D{1,4})\s*$")
+_ISO_CODE = re.compile(r"^[A-Z]{3}$")
+_DOT_GROUPS = re.compile(r"^[-+]?\d{1,3}(?:\.\d{3})+$")
+
+
+def currency_problem(token: str) -> str | None:
+    """Why ``token`` cannot be a currency token of ``data.currency`` (None when it can): a
+    currency sign (Unicode category Sc: $ EUR-sign ...) with letters or not (``R$``, ``US$``),
+    or 2-4 letters (``USD``, ``kr``, ``CHF``) with an optional final dot (``Fr.``). A sign, a
+    single letter (``K`` is thousands, not a currency) or ``<`` would change what the number
+    means once removed."""
+    body = token[:-1] if token.endswith(".") and len(token) > 1 else token
+    has_sign = any(unicodedata.category(ch) == "Sc" for ch in body)
+    only_letters_and_signs = all(ch.isalpha() or unicodedata.category(ch) == "Sc" for ch in body)
+    if body and only_letters_and_signs and (has_sign or 2 <= len(body) <= 4):
+        return None
+    return (
+        "must be a currency sign ($, R$) or 2-4 letters (USD, kr): signs, units such as K and "
+        "other marks change what the number means"
+    )
 
 
 def _number_pattern(thousands: str) -> re.Pattern[str]:
@@ -109,7 +136,8 @@ def plain_numbers(df: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, lis
             out[column] = values
         if name in data.round:
             numbers = pd.to_numeric(out[column], errors="coerce")
-            fractional = numbers.notna() & (numbers != np.round(numbers))
+            # a negative value is left for the contract to refuse (-0.4 must not become 0)
+            fractional = numbers.notna() & (numbers >= 0) & (numbers != np.round(numbers))
             if fractional.any():
                 rounded = out[column].astype(object).copy()
                 rounded[fractional] = np.round(numbers[fractional])
@@ -122,30 +150,51 @@ def plain_numbers(df: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, lis
     return out, notes
 
 
-def suggested_format(values: Sequence[object], column: str) -> str | None:
+def suggested_format(
+    values: Sequence[object], column: str, data: DataConfig | None = None
+) -> str | None:
     """The ``data:`` keys that would read ``values`` (refused as numbers of ``column``) as
-    numbers: ``thousands`` and/or ``currency``; None when neither would."""
+    numbers: ``thousands`` and/or ``currency``, added to what ``data`` already sets; None when
+    no such key reads every value (a configured separator is never swapped for another: the
+    values would then disagree with the rows it reads)."""
     texts = [str(v).strip() for v in values if v is not None and str(v).strip()]
     if not texts:
         return None
-    currency: set[str] = set()
+    configured = list(data.currency) if data is not None else []
+    thousands = data.thousands if data is not None else None
+    found: set[str] = set()
     for text in texts:
-        found = _CURRENCY_HINT.search(text)
-        if found:
-            currency.add((found.group(1) or found.group(2)).strip())
-    keys = []
+        match = _AFFIX.search(text)
+        token = None if match is None else (match.group(1) or match.group(2) or "").strip()
+        if token and token not in configured:
+            if currency_problem(token) is not None:
+                return None
+            if token.isalpha() and not _ISO_CODE.match(token):
+                return None
+            found.add(token)
+    currency = sorted(set(configured) | found)
+    stripped = pd.Series(texts, dtype="string")
     if currency:
-        stripped = _strip_currency(pd.Series(texts, dtype="string"), sorted(currency))
-    else:
-        stripped = pd.Series(texts, dtype="string")
-    for sep in (",", ".", " ", "'"):
+        stripped = _strip_currency(stripped, currency)
+    separators = (thousands,) if thousands is not None else (",", ".", " ", "'")
+    for sep in separators:
         plain = _with_thousands(stripped, sep)
         if pd.to_numeric(plain, errors="coerce").notna().all():
-            if (plain != stripped).any():
-                keys.append(f"data.thousands: {sep!r}")
+            keys = (
+                [f"data.thousands: {sep!r}"]
+                if sep != thousands and (plain != stripped).any()
+                else []
+            )
             break
     else:
         return None
-    if currency:
-        keys.append(f"data.currency: {sorted(currency)}")
+    if found:
+        keys.append(f"data.currency: {currency}")
     return " and ".join(keys) if keys else None
+
+
+def looks_dot_grouped(values: Sequence[object]) -> bool:
+    """Whether every value reads as a whole number grouped by dots (``1.500``, ``12.345.678``):
+    thousands written the European way, not fractions to round."""
+    texts = [str(v).strip() for v in values if v is not None and str(v).strip()]
+    return bool(texts) and all(_DOT_GROUPS.match(t) for t in texts)

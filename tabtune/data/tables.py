@@ -5,11 +5,15 @@ The rows read here are raw; :func:`tabtune.data.schema.validate_campaigns` check
 
 from __future__ import annotations
 
+import bz2
 import collections
 import csv
+import gzip
 import itertools
+import lzma
 from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -150,6 +154,14 @@ def read_table(
         raise
     except UnicodeDecodeError as exc:
         raise TabTuneInputError(_not_utf8(path, exc)) from None
+    except pd.errors.EmptyDataError as exc:
+        if skip_lines:
+            raise TabTuneInputError(
+                f"{path}: nothing is left to read after data.skip_lines: {skip_lines} lines "
+                "(it applies to every CSV file of the load). fix: data.skip_lines, or load the "
+                "files with and without a title separately; nothing was written"
+            ) from exc
+        raise TabTuneInputError(f"{path}: the file is empty; nothing was written") from exc
     except pd.errors.ParserError as exc:
         raise TabTuneInputError(
             _title_lines(path, skip_lines) or f"{path}: cannot read: {exc}"
@@ -182,6 +194,10 @@ def _read_csv(path: Path, string_columns: Collection[str], skip_lines: int = 0) 
     _refuse_repeated_names(path, skip_lines)
     header = pd.read_csv(path, nrows=0, skiprows=skip_lines).columns
     _refuse_other_separators(path, header)
+    if len(header) == 1:  # one column: a one-line title that pandas took for the header?
+        title = _title_lines(path, skip_lines)
+        if title is not None:
+            raise TabTuneInputError(title)
     text = set(string_columns)
     return pd.read_csv(
         path,
@@ -192,6 +208,10 @@ def _read_csv(path: Path, string_columns: Collection[str], skip_lines: int = 0) 
     )
 
 
+#: Readers of the compressed CSV files pandas reads (by suffix), for :func:`_title_lines`.
+_OPENERS: dict[str, Any] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
 def _title_lines(path: Path, skip_lines: int, sample: int = 50) -> str | None:
     """The message for a CSV whose header comes after lines of another shape (a report's
     title and date range, as ad platforms write them): how many to skip, or None when the
@@ -200,10 +220,11 @@ def _title_lines(path: Path, skip_lines: int, sample: int = 50) -> str | None:
     The header is taken to be the first line with as many fields as most of the lines after
     it (at least two), among the first ``sample`` lines.
     """
+    opener = _OPENERS.get(path.suffix.lower(), open)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        with opener(path, "rt", newline="", encoding="utf-8-sig") as handle:
             lines = list(itertools.islice(csv.reader(handle), sample))
-    except (OSError, UnicodeDecodeError, csv.Error):
+    except (OSError, UnicodeDecodeError, csv.Error, EOFError, lzma.LZMAError):
         return None
     counts = [len(line) for line in lines]
     if len(counts) < 3:
@@ -298,10 +319,11 @@ def _widened(df: pd.DataFrame) -> pd.DataFrame:
     significant digits, so its shortest decimal that reads back as the same 32-bit value
     (``str(numpy.float32)``) is what the exporter wrote, within what the file can hold.
     """
-    columns = [c for c in df.columns if df[c].dtype == np.float32]
+    columns = [c for c in df.columns if str(df[c].dtype) in ("float32", "Float32")]
     if not columns:
         return df
     out = df.copy()
-    for column in columns:
-        out[column] = out[column].to_numpy().astype(str).astype(np.float64)
+    for column in columns:  # nullable Float32 too: its missing values read as NaN
+        values = out[column].to_numpy(dtype=np.float32, na_value=np.nan)
+        out[column] = values.astype(str).astype(np.float64)
     return out
