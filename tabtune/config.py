@@ -26,6 +26,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -575,6 +576,14 @@ class Config(_Section):
     budget: BudgetConfig = Field(default_factory=lambda: BudgetConfig())
     synth: SynthConfig = Field(default_factory=lambda: SynthConfig())
 
+    #: Task name -> the file it was read from (tasks given inline or built in have none).
+    _task_files: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def task_file(self, name: str) -> str | None:
+        """The file the task ``name`` was read from, as the config names it; None for a task
+        written inline in the config or a built-in one."""
+        return self._task_files.get(name)
+
     def task(self, name: str) -> TaskConfig:
         """Return the task called ``name`` or raise a ConfigError listing the known ones."""
         try:
@@ -656,9 +665,11 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"{source}: tasks must be a mapping of task name -> file or mapping")
     raw["tasks"] = {name: _load_task(name, spec, source) for name, spec in tasks.items()}
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, str(source))) from None
+    config._task_files = {name: spec for name, spec in tasks.items() if isinstance(spec, str)}
+    return config
 
 
 #: The built-in tasks, shipped as YAML inside the package (``tabtune/configs/tasks/<name>.yaml``;

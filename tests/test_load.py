@@ -621,3 +621,17 @@ def test_excel_serial_dates_name_the_configured_format(
     _rows("acme", "2024-01-01", 2).assign(Day=[45292, 45293]).to_csv("x.csv", index=False)
     out = assert_refused(capsys, tmp_path, ["--config", str(config), "load", "x.csv"])
     assert "format the column as dates before exporting (%d-%m-%Y" in " ".join(out.split())
+
+
+def test_check_names_the_task_file_the_config_names(config: Path, tmp_path: Path, capsys) -> None:
+    shutil.copy(REPO / "configs/tasks/bid.yaml", tmp_path / "my_bid_task.yaml")
+    cfg = yaml.safe_load(config.read_text())
+    cfg["tasks"] = {"bid": str(tmp_path / "my_bid_task.yaml")}
+    config.write_text(yaml.safe_dump(cfg))
+    _rows("acme", "2024-01-01", 60).to_csv("a.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "a.csv")[0] == EXIT_OK
+
+    code, out = _run(capsys, "--config", str(config), "check")
+
+    assert code == EXIT_OK and "my_bid_task.yaml" in " ".join(out.split())
+    assert load_config(config).task_file("bid") == str(tmp_path / "my_bid_task.yaml")

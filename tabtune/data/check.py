@@ -164,6 +164,8 @@ def check_data(cfg: Config) -> DataCheck:
     for name in BUILTIN_TASKS:
         tasks.setdefault(name, (builtin_task(name), False))
     path_of = {name: f"configs/tasks/{name}.yaml" for name in BUILTIN_TASKS}
+    for name in cfg.tasks:  # the file the config names, where it names one
+        path_of[name] = cfg.task_file(name) or path_of.get(name, "its task file")
     for name, (task, configured) in tasks.items():
         support = _task_support(name, task, present, configured)
         report.tasks.append(support)
