@@ -112,6 +112,15 @@ def _task_support(name: str, task: TaskConfig, columns: set[str], configured: bo
     return TaskSupport(name, configured, target_ok and bool(left), uses, missing)
 
 
+def _task_paths(cfg: Config) -> dict[str, str]:
+    """Task name -> the file a fix should name: the one the config names, else the built-in
+    task's editable copy."""
+    path_of = {name: f"configs/tasks/{name}.yaml" for name in BUILTIN_TASKS}
+    for name in cfg.tasks:
+        path_of[name] = cfg.task_file(name) or path_of.get(name, "its task file")
+    return path_of
+
+
 def _task_problems(support: TaskSupport, path_of: dict[str, str]) -> list[Problem]:
     if not support.missing or not support.configured:
         return []
@@ -163,9 +172,7 @@ def check_data(cfg: Config) -> DataCheck:
     tasks = {name: (task, True) for name, task in cfg.tasks.items()}
     for name in BUILTIN_TASKS:
         tasks.setdefault(name, (builtin_task(name), False))
-    path_of = {name: f"configs/tasks/{name}.yaml" for name in BUILTIN_TASKS}
-    for name in cfg.tasks:  # the file the config names, where it names one
-        path_of[name] = cfg.task_file(name) or path_of.get(name, "its task file")
+    path_of = _task_paths(cfg)
     for name, (task, configured) in tasks.items():
         support = _task_support(name, task, present, configured)
         report.tasks.append(support)
