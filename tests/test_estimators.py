@@ -140,6 +140,9 @@ def test_bad_inputs_raise_clear_errors():
         est.fit(X, np.where(np.arange(len(y)) == 3, np.nan, y))
     with pytest.raises(TabTuneInputError, match="NaN or infinity"):
         est.fit(X, np.where(np.arange(len(y)) == 3, np.inf, y))
+    # finite, but inf in the 32-bit brand context (predictions were 3e34 with warnings only)
+    with pytest.raises(TabTuneInputError, match="at most 1e\\+30 in absolute value"):
+        est.fit(X, np.where(np.arange(len(y)) == 3, 1e300, y))
     with pytest.raises(TabTuneInputError, match="0 sample"):
         est.fit(X.iloc[:0], y[:0])
     with pytest.raises(TabTuneInputError, match="requires y"):

@@ -22,6 +22,9 @@ from tabtune.estimators.base import TabTuneBase
 from tabtune.estimators.docs import parameters_doc
 from tabtune.params import CLASSIFICATION_OBJECTIVES, REGRESSION_OBJECTIVES
 
+#: The largest absolute target a regressor takes (see ``_encode_target``).
+MAX_ABS_TARGET = 1e30
+
 __all__ = ["TabTuneClassifier", "TabTuneRegressor", "load"]
 
 
@@ -48,6 +51,12 @@ class TabTuneRegressor(RegressorMixin, TabTuneBase):
             raise TabTuneInputError(f"y must be numeric for a regressor ({exc})") from exc
         if not np.isfinite(y).all():
             raise TabTuneInputError("Input y contains NaN or infinity; every target must be finite")
+        if len(y) and np.abs(y).max() > MAX_ABS_TARGET:
+            raise TabTuneInputError(
+                f"y holds {np.abs(y).max():.3g}: every target must be at most "
+                f"{MAX_ABS_TARGET:.0e} in absolute value (the brand context is kept in 32-bit "
+                "floats, which overflow near 3.4e38); scale the target, e.g. to thousands"
+            )
         self.objective_ = (
             base.objective_ if base is not None else (self.objective or "squared_error")
         )
