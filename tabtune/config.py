@@ -181,6 +181,11 @@ class DataConfig(_Section):
         description="lines of a CSV export before its header (a report's title and date range, "
         "as ad platforms write them), skipped",
     )
+    sheet: str | int = Field(
+        0,
+        description="the sheet of an Excel export (.xlsx, .xlsm): its name, or its 0-based "
+        "position (default: the first)",
+    )
     thousands: Literal[",", ".", " ", "'"] | None = Field(
         None,
         description="thousands separator of the export's numbers ('1,234.50' with ','; with "

@@ -2,7 +2,7 @@
 
 The optional dependencies are the ``pyproject.toml`` extras: CuPy (``gpu``), Dask
 (``dask``: ``dask``, ``distributed``, ``dask.dataframe``), matplotlib (``plot``), MLflow
-(``mlflow``) and, for the benchmarks only, GPBoost (``bench``). None of them is imported by
+(``mlflow``), openpyxl (``excel``, Excel exports) and, for the benchmarks only, GPBoost (``bench``). None of them is imported by
 ``import tabtune``: every use goes through :func:`optional_import` at the moment it is needed,
 and :func:`is_available` answers "is it installed?" without importing anything.
 
@@ -105,7 +105,7 @@ def optional_import(module: str, *, extra: str, purpose: str) -> ModuleType:
         The module to import, e.g. ``"mlflow"`` or ``"matplotlib.figure"``.
     extra : str
         The ``tabtune`` extra that installs it (``gpu``, ``dask``, ``plot``, ``mlflow``,
-        ``bench``).
+        ``excel``, ``bench``).
     purpose : str
         What needs it, as the subject of the sentence (see :func:`install_hint`).
 

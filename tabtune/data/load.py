@@ -28,6 +28,7 @@ import pandas as pd
 
 from tabtune.data import schema
 from tabtune.data.contract import RULE_CONFLICTING_FILES
+from tabtune.data.excel import EXCEL_SUFFIXES
 from tabtune.data.number_text import NUMERIC_COLUMNS, looks_dot_grouped, suggested_format
 from tabtune.data.parse import nfc_text
 from tabtune.data.restated import (
@@ -68,7 +69,16 @@ __all__ = [
     "prepare_exports",
 ]
 
-_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".parquet", ".pq")
+_SUFFIXES = (
+    ".csv",
+    ".csv.gz",
+    ".csv.bz2",
+    ".csv.xz",
+    ".csv.zip",
+    ".parquet",
+    ".pq",
+    *EXCEL_SUFFIXES,
+)
 
 
 @dataclass(frozen=True)
@@ -172,7 +182,7 @@ def export_files(paths: Sequence[str | Path]) -> list[Path]:
         else:
             raise TabTuneInputError(
                 f"{path}: unsupported file type; expected .csv (optionally compressed), "
-                ".parquet or .pq, or a folder of them"
+                ".parquet or .pq, .xlsx or .xlsm, or a folder of them"
             )
     return list(dict.fromkeys(files))
 
@@ -422,7 +432,7 @@ def _prepare(
     if data.thousands is not None or data.currency:
         as_text += NUMERIC_COLUMNS
     text = {before_rename.get(n, n) for n in (data.columns.get(c, c) for c in as_text)}
-    raw = read_table(path, string_columns=text, skip_lines=data.skip_lines)
+    raw = read_table(path, string_columns=text, skip_lines=data.skip_lines, sheet=data.sheet)
     for name, value in folders.items():
         if name not in raw.columns:
             raw[name] = value

@@ -28,6 +28,7 @@ from tabtune.data.contract import (
     STRING_DTYPE,
     Violation,
 )
+from tabtune.data.excel import EXCEL_SUFFIXES, read_excel
 from tabtune.errors import ContractError, TabTuneInputError
 
 _CSV_NA_VALUES = [
@@ -111,7 +112,11 @@ def apply_column_mapping(
 
 
 def read_table(
-    path: str | Path, *, string_columns: Collection[str] | None = None, skip_lines: int = 0
+    path: str | Path,
+    *,
+    string_columns: Collection[str] | None = None,
+    skip_lines: int = 0,
+    sheet: str | int = 0,
 ) -> pd.DataFrame:
     """Read a CSV file, a Parquet file or a directory of Parquet files.
 
@@ -125,7 +130,10 @@ def read_table(
         as missing. Defaults to the contract's string columns; pass the user's names when a
         column mapping is in use.
     skip_lines : int, default 0
-        CSV lines before the header (a report's title and date range), skipped.
+        CSV lines (or sheet rows) before the header (a report's title and date range),
+        skipped.
+    sheet : str or int, default 0
+        The sheet of an Excel workbook (``.xlsx``, ``.xlsm``: :mod:`tabtune.data.excel`).
 
     Returns
     -------
@@ -150,6 +158,9 @@ def read_table(
             return _read_csv(path, columns, skip_lines)
         if name.endswith(_PARQUET_SUFFIXES):
             return _widened(pq.read_table(path).to_pandas())
+        if name.endswith(EXCEL_SUFFIXES):
+            columns = STRING_COLUMNS if string_columns is None else string_columns
+            return read_excel(path, columns, skip_lines, sheet)
     except TabTuneInputError:
         raise
     except UnicodeDecodeError as exc:
@@ -170,7 +181,7 @@ def read_table(
         raise TabTuneInputError(f"{path}: cannot read: {exc}") from exc
     raise TabTuneInputError(
         f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
-        "expected .csv, .parquet, .pq or a directory of Parquet files"
+        "expected .csv, .parquet, .pq, .xlsx or a directory of Parquet files"
     )
 
 
