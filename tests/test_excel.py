@@ -9,7 +9,7 @@ import pytest
 
 from tabtune.config import DataConfig
 from tabtune.data.load import prepare_exports
-from tabtune.errors import TabTuneInputError
+from tabtune.errors import ContractError, TabTuneInputError
 
 pytest.importorskip("openpyxl")
 
@@ -68,3 +68,76 @@ def test_a_title_above_the_header_names_skip_lines(tmp_path: Path) -> None:
     rows, _ = prepare_exports([tmp_path / "t.xlsx"], DataConfig(skip_lines=2))
     _export().to_csv(tmp_path / "a.csv", index=False)
     pd.testing.assert_frame_equal(rows, prepare_exports([tmp_path / "a.csv"], DataConfig())[0])
+
+
+def _workbook(
+    path: Path, rows: list[list[object]], title: str = "Daily", hidden_first: bool = False
+):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    if hidden_first:
+        sheet.title = "meta"
+        sheet.append(["exported_by", "bot"])
+        sheet.sheet_state = "hidden"
+        sheet = book.create_sheet(title)
+    else:
+        sheet.title = title
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+
+
+HEADER = ["brand_id", "date", "channel", "spend", "clicks", "conversions", "revenue"]
+
+
+def test_blank_rows_hidden_sheets_and_na_brands(tmp_path: Path) -> None:
+    # a blank row between blocks crashed the refusal (NaT); a hidden first sheet was read;
+    # "NA" (North America) became a missing brand
+    rows = [HEADER, ["NA", "2024-01-01", "search", 1.5, 3, 1, 4.0], [], [None] * 7]
+    rows.append(["NA", "2024-01-02", "search", 2.5, 4, 0, 0.0])
+    _workbook(tmp_path / "a.xlsx", rows, hidden_first=True)
+
+    got, _ = prepare_exports([tmp_path / "a.xlsx"], DataConfig())
+
+    assert got["brand_id"].tolist() == ["NA", "NA"] and got["spend"].tolist() == [1.5, 2.5]
+
+
+def test_a_repeated_header_name_is_refused(tmp_path: Path) -> None:
+    _workbook(tmp_path / "d.xlsx", [[*HEADER, "clicks"], ["a", "2024-01-01", "s", 1, 2, 0, 0, 9]])
+    with pytest.raises(TabTuneInputError, match=r"\['clicks'\] appear more than once"):
+        prepare_exports([tmp_path / "d.xlsx"], DataConfig())
+
+
+def test_date_cells_need_no_date_format(tmp_path: Path) -> None:
+    import datetime as dt
+
+    _workbook(tmp_path / "d.xlsx", [HEADER, ["a", dt.datetime(2024, 1, 2), "s", 1, 2, 0, 0]])
+    # the config's format is for the CSV twin's text dates; date cells are dates already
+    got, _ = prepare_exports([tmp_path / "d.xlsx"], DataConfig(date_format="%d/%m/%Y"))
+    assert got["date"].tolist() == [pd.Timestamp("2024-01-02")]
+
+
+def test_formula_cells_are_noted(tmp_path: Path) -> None:
+    _workbook(tmp_path / "f.xlsx", [HEADER, ["a", "2024-01-01", "s", "=2.5*2", 2, 0, 0]])
+    with pytest.raises(ContractError) as caught:  # openpyxl saves no result: read as missing
+        prepare_exports([tmp_path / "f.xlsx"], DataConfig())
+    assert "spend" in str(caught.value) and "must not be missing" in str(caught.value)
+    from tabtune.data.tables import read_table
+
+    notes = read_table(tmp_path / "f.xlsx").attrs["notes"]
+    assert len(notes) == 1 and "1 cell(s) of 'spend' are formulas" in notes[0]
+
+
+def test_sheet_names_that_look_like_numbers_and_office_lock_files(tmp_path: Path) -> None:
+    _workbook(tmp_path / "y.xlsx", [HEADER, ["a", "2024-01-01", "s", 1, 2, 0, 0]], title="2024")
+    with pytest.raises(TabTuneInputError, match='quote it: data.sheet: "2024"'):
+        prepare_exports([tmp_path / "y.xlsx"], DataConfig(sheet=2024))
+    assert len(prepare_exports([tmp_path / "y.xlsx"], DataConfig(sheet="2024"))[0]) == 1
+
+    (tmp_path / "~$y.xlsx").write_bytes(b"owner file Office leaves beside an open workbook")
+    assert len(prepare_exports([tmp_path], DataConfig(sheet="2024"))[0]) == 1
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
+    with pytest.raises(TabTuneInputError, match=r"save the workbook as .xlsx or CSV"):
+        prepare_exports([tmp_path / "old.xls"], DataConfig())

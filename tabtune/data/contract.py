@@ -173,7 +173,7 @@ def _format_value(value: Any) -> str:
         if len(value) > _MAX_SHOWN_CHARS:  # keep messages short whatever the input holds
             return repr(value[:_MAX_SHOWN_CHARS]) + f"... ({len(value)} characters)"
         return repr(value) if value == "" or value != value.strip() or " " in value else value
-    if isinstance(value, datetime | pd.Timestamp):
+    if isinstance(value, datetime | pd.Timestamp) and not pd.isna(value):  # NaT is missing
         stamp = pd.Timestamp(value)
         if stamp.tz is None and stamp == stamp.normalize():
             return stamp.strftime("%Y-%m-%d")

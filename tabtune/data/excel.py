@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -24,7 +25,11 @@ EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 
 
 def read_excel(
-    path: Path, string_columns: Collection[str], skip_lines: int = 0, sheet: str | int = 0
+    path: Path,
+    string_columns: Collection[str],
+    skip_lines: int = 0,
+    sheet: str | int = 0,
+    na_values: Collection[str] = ("",),
 ) -> pd.DataFrame:
     """The rows of one sheet of a workbook, not yet validated.
 
@@ -36,7 +41,9 @@ def read_excel(
     skip_lines : int, default 0
         Rows above the header, skipped.
     sheet : str or int, default 0
-        The sheet's name, or its 0-based position.
+        The sheet's name, or its 0-based position; 0 is the first visible sheet.
+    na_values : collection of str
+        Cell texts that are missing in the other (numeric) columns, as for a CSV.
 
     Raises
     ------
@@ -51,7 +58,7 @@ def read_excel(
             f"{path}: {exc} (or save the sheet as CSV); nothing was written"
         ) from exc
     try:
-        return _read_sheet(path, string_columns, skip_lines, sheet)
+        return _read_sheet(path, string_columns, skip_lines, sheet, na_values)
     except TabTuneInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - zip, XML and openpyxl errors of a bad workbook
@@ -62,26 +69,88 @@ def read_excel(
 
 
 def _read_sheet(
-    path: Path, string_columns: Collection[str], skip_lines: int, sheet: str | int
+    path: Path,
+    string_columns: Collection[str],
+    skip_lines: int,
+    sheet: str | int,
+    na_values: Collection[str],
 ) -> pd.DataFrame:
     with pd.ExcelFile(path, engine="openpyxl") as book:
-        names = list(book.sheet_names)
-        if (isinstance(sheet, str) and sheet not in names) or (
-            isinstance(sheet, int) and not 0 <= sheet < len(names)
-        ):
-            raise TabTuneInputError(
-                f"{path}: no sheet {sheet!r}; the workbook's sheets are {names}. fix: "
-                "data.sheet (a name, or a 0-based position); nothing was written"
-            )
-        top = pd.read_excel(book, sheet_name=sheet, header=None, nrows=50, dtype=object)
+        name = _sheet_name(path, book, sheet)
+        top = pd.read_excel(book, sheet_name=name, header=None, nrows=50, dtype=object)
         title = _title_rows(top, skip_lines)
         if title is not None:
             raise TabTuneInputError(f"{path}: {title}; nothing was written")
-        header = pd.read_excel(book, sheet_name=sheet, skiprows=skip_lines, nrows=0).columns
+        if len(top) > skip_lines:
+            _refuse_repeated(path, [str(v) for v in top.iloc[skip_lines] if pd.notna(v)])
+        header = pd.read_excel(book, sheet_name=name, skiprows=skip_lines, nrows=0).columns
         text = set(string_columns)
-        return pd.read_excel(
-            book, sheet_name=sheet, skiprows=skip_lines, dtype={c: str for c in header if c in text}
+        rows = pd.read_excel(
+            book,
+            sheet_name=name,
+            skiprows=skip_lines,
+            dtype={c: str for c in header if c in text},
+            # as a CSV is read: "NA" is a brand (North America), only an empty cell is missing
+            keep_default_na=False,
+            na_values={c: ([""] if c in text else list(na_values)) for c in header},
         )
+    formulas = _formula_counts(path, name, skip_lines, list(header))
+    # empty rows between blocks of a sheet are layout, as blank lines of a CSV are
+    rows = rows.dropna(how="all").reset_index(drop=True)
+    rows.attrs["notes"] = [
+        f"sheet {name!r}: {n:,} cell(s) of {column!r} are formulas, read as the results the "
+        "workbook saved (Excel saves them; a workbook written by another program may hold 0 "
+        "or nothing there: open and save it in Excel first)"
+        for column, n in formulas.items()
+    ]
+    return rows
+
+
+def _sheet_name(path: Path, book: pd.ExcelFile, sheet: str | int) -> str:
+    """The sheet to read: ``sheet`` by name or position; the default (0) is the first sheet
+    a user sees (hidden ones skipped)."""
+    names = [str(n) for n in book.sheet_names]
+    if sheet == 0 and not isinstance(sheet, bool):
+        visible = [ws.title for ws in book.book.worksheets if ws.sheet_state == "visible"]
+        return visible[0] if visible else names[0]
+    if isinstance(sheet, int) and 0 <= sheet < len(names):
+        return names[sheet]
+    if isinstance(sheet, str) and sheet in names:
+        return sheet
+    hint = ""
+    if isinstance(sheet, int) and str(sheet) in names:
+        hint = f' (for the sheet named {sheet}, quote it: data.sheet: "{sheet}")'
+    raise TabTuneInputError(
+        f"{path}: no sheet {sheet!r}; the workbook's sheets are {names}. fix: data.sheet (a "
+        f"name, or a 0-based position){hint}; nothing was written"
+    )
+
+
+def _refuse_repeated(path: Path, names: list[str]) -> None:
+    """Refuse a header naming a column twice (pandas would keep ``clicks.1``), as a CSV's."""
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise TabTuneInputError(
+            f"{path}: column name(s) {repeated} appear more than once in the header: one of "
+            "each would vanish. fix: rename or remove the repeated column in the workbook; "
+            "nothing was written"
+        )
+
+
+def _formula_counts(path: Path, sheet: str, skip_lines: int, header: list[Any]) -> dict[str, int]:
+    """Header name -> the number of its cells below the header that hold a formula (read
+    from the formulas, not the saved results pandas reads)."""
+    openpyxl = optional_import("openpyxl", extra="excel", purpose="reading Excel workbooks")
+    book = openpyxl.load_workbook(path, read_only=True, data_only=False, keep_links=False)
+    counts: dict[str, int] = {}
+    try:
+        for row in book[sheet].iter_rows(min_row=skip_lines + 2, max_col=len(header)):
+            for index, cell in enumerate(row):
+                if getattr(cell, "data_type", None) == "f":
+                    counts[str(header[index])] = counts.get(str(header[index]), 0) + 1
+    finally:
+        book.close()
+    return counts
 
 
 def _title_rows(top: pd.DataFrame, skip_lines: int) -> str | None:

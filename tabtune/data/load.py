@@ -150,8 +150,9 @@ class LoadSummary:
 
 def _hidden(relative: Path) -> bool:
     """A hidden file or folder (a name starting with ``.``: e.g. the ``._export.csv`` a Mac
-    copy leaves beside each file), which a folder's listing skips."""
-    return any(part.startswith(".") for part in relative.parts)
+    copy leaves beside each file), or the ``~$book.xlsx`` lock file Office leaves beside an
+    open workbook, which a folder's listing skips."""
+    return any(part.startswith((".", "~$")) for part in relative.parts)
 
 
 def export_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -183,6 +184,11 @@ def export_files(paths: Sequence[str | Path]) -> list[Path]:
             raise TabTuneInputError(
                 f"{path}: unsupported file type; expected .csv (optionally compressed), "
                 ".parquet or .pq, .xlsx or .xlsm, or a folder of them"
+                + (
+                    " (save the workbook as .xlsx or CSV)"
+                    if path.suffix.lower() in (".xls", ".xlsb", ".ods", ".numbers")
+                    else ""
+                )
             )
     return list(dict.fromkeys(files))
 
@@ -416,6 +422,23 @@ def _refusal(
     return ContractError("\n".join(lines), [v for v, _, _ in found])
 
 
+def _add_folder_columns(raw: pd.DataFrame, folders: Mapping[str, str | None], path: Path) -> None:
+    """Add to ``raw`` (in place) the columns its partition folders name and the file lacks;
+    refuse a file whose own column disagrees with its folder."""
+    for name, value in folders.items():
+        if name not in raw.columns:
+            raw[name] = value
+            continue
+        held = raw[name].dropna().astype(str).str.strip()
+        other = held[held != ("" if value is None else value)]
+        if value is not None and len(other):
+            raise TabTuneInputError(
+                f"{path}: its folder says {name}={value!r} but the file's column {name!r} holds "
+                f"{other.iloc[0]!r} ({len(other):,} rows): one of the two is wrong. fix: move the "
+                "file to the folder of its rows, or load the file on its own; nothing was written"
+            )
+
+
 def _prepare(
     path: Path, data: DataConfig, required: Sequence[str], folders: Mapping[str, str | None]
 ) -> tuple[pd.DataFrame, int, list[SkippedRows], list[str]]:
@@ -433,18 +456,8 @@ def _prepare(
         as_text += NUMERIC_COLUMNS
     text = {before_rename.get(n, n) for n in (data.columns.get(c, c) for c in as_text)}
     raw = read_table(path, string_columns=text, skip_lines=data.skip_lines, sheet=data.sheet)
-    for name, value in folders.items():
-        if name not in raw.columns:
-            raw[name] = value
-            continue
-        held = raw[name].dropna().astype(str).str.strip()
-        other = held[held != ("" if value is None else value)]
-        if value is not None and len(other):
-            raise TabTuneInputError(
-                f"{path}: its folder says {name}={value!r} but the file's column {name!r} holds "
-                f"{other.iloc[0]!r} ({len(other):,} rows): one of the two is wrong. fix: move the "
-                "file to the folder of its rows, or load the file on its own; nothing was written"
-            )
+    notes_read = [f"{path.name}: {note}" for note in raw.attrs.pop("notes", [])]
+    _add_folder_columns(raw, folders, path)
     done = apply_transforms(raw, data, source=source)
     try:
         frame = apply_column_mapping(done.frame, data.columns, source=source)
@@ -466,7 +479,7 @@ def _prepare(
     if found and (data.invalid_rows == "reject" or not skippable):
         raise _refusal(source, found, skip_lines=data.skip_lines)
     skipped = [SkippedRows(source, v.column, v.rule, int(m.sum()), k) for v, m, k in found]
-    notes = [f"{path.name}: {note}" for note in done.notes]
+    notes = notes_read + [f"{path.name}: {note}" for note in done.notes]
     if found:
         bad = np.logical_or.reduce([m for _, m, _ in found])
         if bad.all():

@@ -160,7 +160,7 @@ def read_table(
             return _widened(pq.read_table(path).to_pandas())
         if name.endswith(EXCEL_SUFFIXES):
             columns = STRING_COLUMNS if string_columns is None else string_columns
-            return read_excel(path, columns, skip_lines, sheet)
+            return read_excel(path, columns, skip_lines, sheet, _CSV_NA_VALUES)
     except TabTuneInputError:
         raise
     except UnicodeDecodeError as exc:

@@ -197,6 +197,11 @@ def _with_format(df: pd.DataFrame, data: DataConfig, source: str) -> Transformed
         key = "data.columns.date" if "date" in data.columns else "data.date_format"
         raise _refuse(source, key, column, f"is not in the export ({_shown(df)})")
     raw = df[column]
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        # dates already (an Excel date cell, a Parquet date): the format is for text
+        out = df.copy()
+        out[column] = raw.dt.tz_localize(None) if raw.dt.tz is not None else raw
+        return Transformed(out)
     text = raw.astype("str").str.strip()
     empty = raw.isna().to_numpy() | (text == "").to_numpy()
     stamps = pd.to_datetime(text.where(~empty), format=fmt, errors="coerce")
