@@ -154,15 +154,19 @@ def test_dot_thousands_are_read_even_when_every_value_looks_like_a_decimal(tmp_p
     assert rows[["spend", "clicks", "impressions"]].iloc[0].tolist() == [1234.0, 1000, 20000]
 
 
-def test_dot_grouped_whole_numbers_suggest_thousands_not_round(tmp_path: Path) -> None:
-    (tmp_path / "eu.csv").write_text(
-        "brand_id,date,channel,spend,clicks,conversions,revenue\n"
-        "acme,2024-01-01,search,5,1.500,2,10\n"
+def _refusal(tmp_path: Path, *rows: str) -> str:
+    """The message refusing a CSV of the contract's columns with these rows (default config)."""
+    (tmp_path / "x.csv").write_text(
+        "brand_id,date,channel,spend,clicks,conversions,revenue\n" + "".join(rows)
     )
     with pytest.raises(ContractError) as caught:
-        prepare_exports([tmp_path / "eu.csv"], DataConfig())
-    assert "fix: data.thousands: '.'" in str(caught.value)
-    assert "data.round" not in str(caught.value)
+        prepare_exports([tmp_path / "x.csv"], DataConfig())
+    return str(caught.value)
+
+
+def test_dot_grouped_whole_numbers_suggest_thousands_not_round(tmp_path: Path) -> None:
+    message = _refusal(tmp_path, "acme,2024-01-01,search,5,1.500,2,10\n")
+    assert "fix: data.thousands: '.'" in message and "data.round" not in message
 
 
 @pytest.mark.parametrize("value", ["1,234.50-", "\u22125", "1.5K", "12.5k", "<5", "(1,234.50)"])
@@ -197,12 +201,9 @@ def test_round_leaves_negative_fractions_to_the_contract() -> None:
 
 
 def test_a_brand_named_total_is_not_a_totals_line(tmp_path: Path) -> None:
-    (tmp_path / "t.csv").write_text(
-        "brand_id,date,channel,spend,clicks,conversions,revenue\n"
-        'TotalEnergies,2024-01-01,search,"1,234.50",5,1,10\n'
-        "TotalEnergies,2024-01-02,search,900.00,5,1,10\n"
+    message = _refusal(
+        tmp_path,
+        'TotalEnergies,2024-01-01,search,"1,234.50",5,1,10\n',
+        "TotalEnergies,2024-01-02,search,900.00,5,1,10\n",
     )
-    with pytest.raises(ContractError) as caught:
-        prepare_exports([tmp_path / "t.csv"], DataConfig())
-    assert "fix: data.thousands: ','" in str(caught.value)
-    assert "totals line" not in str(caught.value)
+    assert "fix: data.thousands: ','" in message and "totals line" not in message
