@@ -52,6 +52,7 @@ from tabtune.data.schema import (
 )
 from tabtune.data.store import CampaignStore
 from tabtune.data.store_check import MEASURE_COLUMNS
+from tabtune.data.synonyms import synonym_in
 from tabtune.data.transforms import RowProblem, apply_transforms
 from tabtune.errors import ContractError, TabTuneInputError
 from tabtune.progress import ProgressFactory, track
@@ -228,6 +229,12 @@ def _missing_column_key(column: str, data: DataConfig, present: Sequence[str]) -
             f"data.columns.{column}: {near[0]!r} (the export has {near[0]!r}, which differs "
             f"from {column!r} only in case or spaces)"
         )
+    synonym = synonym_in(column, [c for c in present if c not in CONTRACT_COLUMNS])
+    if synonym is not None:
+        return (
+            f"data.columns.{column}: {synonym!r} (ad platforms' name for it; check that the "
+            "export's column means it)"
+        )
     shown = ", ".join(repr(c) for c in list(present)[:15]) + (", ..." if len(present) > 15 else "")
     listed = f"; the export's columns: {shown}" if len(present) else ""
     if column in MEASURE_COLUMNS:  # one value on every row would pass for a real measure
@@ -261,7 +268,13 @@ def config_key(
         return f"data.extra_columns (or map it: data.rename.<export column>: {column})"
     if rule == schema.RULE_MISSING_COLUMN:
         if column == "date":
-            return "data.columns.date, data.date_parts or data.rename"
+            synonym = synonym_in("date", [c for c in present or [] if c not in CONTRACT_COLUMNS])
+            named = (
+                f"data.columns.date: {synonym!r} (ad platforms' name for it), or "
+                if synonym
+                else ""
+            )
+            return f"{named}data.columns.date, data.date_parts or data.rename"
         return _missing_column_key(column, data, list(present or []))
     if rule == schema.RULE_DUPLICATE_KEY:
         return (
