@@ -184,7 +184,7 @@ class DataConfig(_Section):
     sheet: str | int = Field(
         0,
         description="the sheet of an Excel export (.xlsx, .xlsm): its name, or its 0-based "
-        "position (default: the first)",
+        "position among the visible sheets (default: the first visible sheet)",
     )
     thousands: Literal[",", ".", " ", "'"] | None = Field(
         None,

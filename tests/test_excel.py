@@ -141,3 +141,25 @@ def test_sheet_names_that_look_like_numbers_and_office_lock_files(tmp_path: Path
     (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
     with pytest.raises(TabTuneInputError, match=r"save the workbook as .xlsx or CSV"):
         prepare_exports([tmp_path / "old.xls"], DataConfig())
+
+
+def test_number_cells_stay_numbers_whatever_the_separator(tmp_path: Path) -> None:
+    # read as text under thousands: "." the cell 0.125 became "0.125", then 125
+    _workbook(tmp_path / "n.xlsx", [HEADER, ["a", "2024-01-01", "s", 0.125, 2, 0, 1.234]])
+    rows, _ = prepare_exports([tmp_path / "n.xlsx"], DataConfig(thousands=".", currency=["€"]))
+    assert rows[["spend", "revenue"]].iloc[0].tolist() == [0.125, 1.234]
+
+
+def test_sheet_positions_count_visible_sheets(tmp_path: Path) -> None:
+    _workbook(
+        tmp_path / "h.xlsx", [HEADER, ["a", "2024-01-01", "s", 1, 2, 0, 0]], hidden_first=True
+    )
+    import openpyxl
+
+    book = openpyxl.load_workbook(tmp_path / "h.xlsx")
+    book.create_sheet("Weekly").append(HEADER)
+    book["Weekly"].append(["b", "2024-01-01", "s", 1, 2, 0, 0])
+    book.save(tmp_path / "h.xlsx")
+
+    second, _ = prepare_exports([tmp_path / "h.xlsx"], DataConfig(sheet=1))
+    assert second["brand_id"].tolist() == ["b"]  # hidden "meta" is not counted

@@ -17,7 +17,8 @@ import yaml
 from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from tabtune.config import load_config
 from tabtune.data.check import check_data
-from tabtune.data.load import export_files, folder_values, load_exports, prepare_exports
+from tabtune.data.folders import folder_values
+from tabtune.data.load import export_files, load_exports, prepare_exports
 from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import CampaignStore
 from tabtune.errors import ContractError, TabTuneInputError
@@ -611,7 +612,9 @@ def test_hive_folders_missing_values_outermost_root_and_conflicts(config: Path) 
 
     shutil.rmtree("exp/Account=__HIVE_DEFAULT_PARTITION__")
     rows.assign(Account="other").to_parquet("exp/Account=acme/part.parquet")
-    with pytest.raises(TabTuneInputError, match="folder says Account='acme' but the file's column"):
+    with pytest.raises(
+        TabTuneInputError, match="folder says Account='acme' but its rows' brand_id"
+    ):
         prepare_exports(["exp"], plain)
 
 
@@ -635,3 +638,30 @@ def test_check_names_the_task_file_the_config_names(config: Path, tmp_path: Path
 
     assert code == EXIT_OK and "my_bid_task.yaml" in " ".join(out.split())
     assert load_config(config).task_file("bid") == str(tmp_path / "my_bid_task.yaml")
+
+
+@pytest.mark.parametrize(
+    ("folder", "update"),
+    [
+        ("brand_id=acme", {}),  # the mapped Account column agrees with the folder
+        ("date=2024-01", {}),  # monthly folders: the rows' own dates stand
+        ("Net=facebook", {"constants": {"Net": "facebook"}}),  # the config sets it
+        ("channel=Search", {}),  # the rows say "search": theirs stands
+        ("spend=x", {}),  # the rows hold spend
+        ("region=emea", {}),  # not a contract column: not a column at all
+    ],
+)
+def test_folders_never_override_what_the_file_or_config_says(
+    config: Path, folder: str, update: dict
+) -> None:
+    data = load_config(config).data
+    data = data.model_copy(update=update)
+    if "constants" in update:
+        data = data.model_copy(update={"drop": ["Net"]})
+    Path("e", folder).mkdir(parents=True)
+    _rows("acme", "2024-01-01", 3).to_csv(Path("e", folder, "r.csv"), index=False)
+
+    by_folder, _ = prepare_exports(["e"], data)
+    by_file, _ = prepare_exports([Path("e", folder, "r.csv")], data)
+
+    pd.testing.assert_frame_equal(by_folder, by_file)

@@ -207,3 +207,23 @@ def test_a_brand_named_total_is_not_a_totals_line(tmp_path: Path) -> None:
         "TotalEnergies,2024-01-02,search,900.00,5,1,10\n",
     )
     assert "fix: data.thousands: ','" in message and "totals line" not in message
+
+
+def test_with_a_dot_separator_a_dot_decimal_is_refused_not_read(tmp_path: Path) -> None:
+    # the comma is the decimal mark with thousands ".": "12.34" is neither twelve nor 1234
+    (tmp_path / "x.csv").write_text(
+        "brand_id,date,channel,spend,clicks,conversions,revenue\n"
+        "acme,2024-01-01,search,12.34,1,0,0\n"
+    )
+    with pytest.raises(ContractError, match="a dot that is not a thousands group"):
+        prepare_exports([tmp_path / "x.csv"], DataConfig(thousands="."))
+
+
+def test_plain_counts_keep_their_missing_tokens(tmp_path: Path) -> None:
+    # counts are read as numbers (fast); "#N/A N/A" stays a missing value, as before
+    (tmp_path / "x.csv").write_text(
+        "brand_id,date,channel,spend,clicks,conversions,revenue,impressions\n"
+        "acme,2024-01-01,search,1,1,0,0,#N/A N/A\n"
+    )
+    with pytest.raises(ContractError, match="'impressions': must not be missing"):
+        prepare_exports([tmp_path / "x.csv"], DataConfig())

@@ -9,6 +9,8 @@ skipped. Date cells arrive as dates, numbers as numbers. A sheet whose header ro
 
 from __future__ import annotations
 
+import re
+import zipfile
 from collections import Counter
 from collections.abc import Collection
 from pathlib import Path
@@ -107,14 +109,12 @@ def _read_sheet(
 
 
 def _sheet_name(path: Path, book: pd.ExcelFile, sheet: str | int) -> str:
-    """The sheet to read: ``sheet`` by name or position; the default (0) is the first sheet
-    a user sees (hidden ones skipped)."""
+    """The sheet to read: ``sheet`` by name (hidden ones too), or by 0-based position among
+    the sheets a user sees (hidden ones skipped: the default, 0, is the first visible)."""
     names = [str(n) for n in book.sheet_names]
-    if sheet == 0 and not isinstance(sheet, bool):
-        visible = [ws.title for ws in book.book.worksheets if ws.sheet_state == "visible"]
-        return visible[0] if visible else names[0]
-    if isinstance(sheet, int) and 0 <= sheet < len(names):
-        return names[sheet]
+    visible = [ws.title for ws in book.book.worksheets if ws.sheet_state == "visible"] or names
+    if isinstance(sheet, int) and 0 <= sheet < len(visible):
+        return visible[sheet]  # positions count the sheets a user sees
     if isinstance(sheet, str) and sheet in names:
         return sheet
     hint = ""
@@ -137,9 +137,30 @@ def _refuse_repeated(path: Path, names: list[str]) -> None:
         )
 
 
+def _has_formulas(path: Path) -> bool:
+    """Whether any worksheet of the workbook holds a formula (an ``<f>`` element of its XML),
+    read from the zip in chunks; True when that cannot be told."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                    continue
+                with archive.open(name) as sheet:
+                    tail = b""
+                    while chunk := sheet.read(1 << 20):
+                        if re.search(rb"<f[ >/]", tail + chunk):
+                            return True
+                        tail = chunk[-4:]
+    except (OSError, zipfile.BadZipFile):
+        return True
+    return False
+
+
 def _formula_counts(path: Path, sheet: str, skip_lines: int, header: list[Any]) -> dict[str, int]:
     """Header name -> the number of its cells below the header that hold a formula (read
     from the formulas, not the saved results pandas reads)."""
+    if not _has_formulas(path):  # the common case, read from the zip without a cell walk
+        return {}
     openpyxl = optional_import("openpyxl", extra="excel", purpose="reading Excel workbooks")
     book = openpyxl.load_workbook(path, read_only=True, data_only=False, keep_links=False)
     counts: dict[str, int] = {}
@@ -170,7 +191,7 @@ def _title_rows(top: pd.DataFrame, skip_lines: int) -> str | None:
     if first is None:
         return None
     cells = [v for v in top.iloc[skip_lines:first].to_numpy().ravel() if pd.notna(v)]
-    shown = ", ".join(repr(str(v))[:60] for v in cells[:3])
+    shown = ", ".join(repr(str(v))[:60] for v in cells[:3]) or "empty"
     return (
         f"its header (row {first + 1}) comes after {first - skip_lines} row(s) of a title "
         f"({shown}). fix: data.skip_lines: {first} (rows above the header, skipped)"

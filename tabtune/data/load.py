@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -29,6 +28,7 @@ import pandas as pd
 from tabtune.data import schema
 from tabtune.data.contract import RULE_CONFLICTING_FILES
 from tabtune.data.excel import EXCEL_SUFFIXES
+from tabtune.data.folders import folder_values, with_contract_columns, with_export_columns
 from tabtune.data.number_text import NUMERIC_COLUMNS, looks_dot_grouped, suggested_format
 from tabtune.data.parse import nfc_text
 from tabtune.data.restated import (
@@ -53,6 +53,7 @@ from tabtune.data.schema import (
 from tabtune.data.store import CampaignStore
 from tabtune.data.store_check import MEASURE_COLUMNS
 from tabtune.data.synonyms import synonym_in
+from tabtune.data.tables import NumberText
 from tabtune.data.transforms import RowProblem, apply_transforms
 from tabtune.errors import ContractError, TabTuneInputError
 from tabtune.progress import ProgressFactory, track
@@ -65,7 +66,6 @@ __all__ = [
     "SkippedRows",
     "config_key",
     "export_files",
-    "folder_values",
     "load_exports",
     "prepare_exports",
 ]
@@ -192,28 +192,6 @@ def export_files(paths: Sequence[str | Path]) -> list[Path]:
                 )
             )
     return list(dict.fromkeys(files))
-
-
-#: The folder name Hive, Spark and Arrow write for a missing partition value.
-HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
-
-
-def folder_values(path: Path, paths: Sequence[str | Path]) -> dict[str, str | None]:
-    """The ``name=value`` folders between a folder of ``paths`` and the file ``path`` (a
-    Hive-partitioned export, e.g. ``export/brand_id=acme/part-0.parquet``, or the store
-    itself): column name -> value, percent-decoded as Arrow and the store write them, None
-    for Hive's missing value (:data:`HIVE_NULL`). Empty for a file named on its own."""
-    roots = [Path(raw) for raw in paths if Path(raw).is_dir() and Path(raw) in path.parents]
-    if not roots:
-        return {}
-    root = min(roots, key=lambda r: len(r.parts))  # the outermost folder named sees the most
-    parts = path.relative_to(root).parts[:-1]
-    pairs = (part.split("=", 1) for part in parts if "=" in part)
-    return {
-        unquote(name): None if value == HIVE_NULL else unquote(value)
-        for name, value in pairs
-        if name
-    }
 
 
 def _normalised(name: str) -> str:
@@ -435,23 +413,6 @@ def _refusal(
     return ContractError("\n".join(lines), [v for v, _, _ in found])
 
 
-def _add_folder_columns(raw: pd.DataFrame, folders: Mapping[str, str | None], path: Path) -> None:
-    """Add to ``raw`` (in place) the columns its partition folders name and the file lacks;
-    refuse a file whose own column disagrees with its folder."""
-    for name, value in folders.items():
-        if name not in raw.columns:
-            raw[name] = value
-            continue
-        held = raw[name].dropna().astype(str).str.strip()
-        other = held[held != ("" if value is None else value)]
-        if value is not None and len(other):
-            raise TabTuneInputError(
-                f"{path}: its folder says {name}={value!r} but the file's column {name!r} holds "
-                f"{other.iloc[0]!r} ({len(other):,} rows): one of the two is wrong. fix: move the "
-                "file to the folder of its rows, or load the file on its own; nothing was written"
-            )
-
-
 def _prepare(
     path: Path, data: DataConfig, required: Sequence[str], folders: Mapping[str, str | None]
 ) -> tuple[pd.DataFrame, int, list[SkippedRows], list[str]]:
@@ -462,16 +423,24 @@ def _prepare(
     # The export's names of the contract's text columns (before rename), read as text so
     # that an id such as "007" stays "007".
     before_rename = {new: old for old, new in data.rename.items()}
-    # Counts as text too: "1.500" clicks is shown as written when refused (fifteen hundred,
-    # not 1.5 to round); amounts as well once a separator is set ("1.234" is not 1.234).
-    as_text = [*STRING_COLUMNS, *(c for c, kind in CONTRACT_COLUMNS.items() if kind == "int")]
-    if data.thousands is not None or data.currency:
-        as_text += NUMERIC_COLUMNS
-    text = {before_rename.get(n, n) for n in (data.columns.get(c, c) for c in as_text)}
-    raw = read_table(path, string_columns=text, skip_lines=data.skip_lines, sheet=data.sheet)
+
+    def export_names(columns: Sequence[str]) -> tuple[str, ...]:
+        return tuple(before_rename.get(n, n) for n in (data.columns.get(c, c) for c in columns))
+
+    counts = [c for c, kind in CONTRACT_COLUMNS.items() if kind == "int"]
+    formatted = data.thousands is not None or bool(data.currency)
+    raw = read_table(
+        path,
+        string_columns=set(export_names(STRING_COLUMNS)),
+        skip_lines=data.skip_lines,
+        sheet=data.sheet,
+        number_text=NumberText(
+            always=export_names(NUMERIC_COLUMNS) if formatted else (),
+            when_fractional=export_names(counts),
+        ),
+    )
     notes_read = [f"{path.name}: {note}" for note in raw.attrs.pop("notes", [])]
-    _add_folder_columns(raw, folders, path)
-    done = apply_transforms(raw, data, source=source)
+    done = apply_transforms(with_export_columns(raw, folders, data), data, source=source)
     try:
         frame = apply_column_mapping(done.frame, data.columns, source=source)
     except ContractError as exc:
@@ -481,6 +450,7 @@ def _prepare(
             "data.rename; nothing was written"
         )
         raise ContractError(str(exc) + fix, exc.violations) from None
+    frame = with_contract_columns(frame, folders, data, path)
     repeated = set(frame.columns[frame.columns.duplicated()])  # refused by the contract
     for name in STRING_COLUMNS:  # one spelling per name (composed and decomposed accents)
         if name in frame.columns and name not in repeated:

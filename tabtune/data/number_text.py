@@ -53,7 +53,7 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
 
 # Text before (after a sign) or after an amount, for the suggestion; kept only when it is a
 # currency token (:func:`currency_problem`) and, for letters alone, an ISO code such as USD.
-_AFFIX = re.compile(r"^\s*[-+]?\s*(\D{1,4}?)\s*[\d.,]|[\d.,]\s*(\D{1,4})\s*$")
+_AFFIX = re.compile(r"^\s*[-+]?\s*([^\d\s.,+-][^\d.,]{0,3}?)\s*[\d.,]|[\d.,]\s*(\D{1,4})\s*$")
 _ISO_CODE = re.compile(r"^[A-Z]{3}$")
 _DOT_GROUPS = re.compile(r"^[-+]?\d{1,3}(?:\.\d{3})+$")
 
@@ -89,13 +89,25 @@ def _strip_currency(text: pd.Series, currency: Sequence[str]) -> pd.Series:
     return text.str.replace(rf"\s*(?:{tokens})$", "", regex=True)
 
 
+#: Appended to a value ``thousands: "."`` cannot read, so that the contract refuses it
+#: (``12.34`` would otherwise read as twelve) and the message says why.
+_STRAY_DOT = " (a dot that is not a thousands group)"
+
+
 def _with_thousands(text: pd.Series, thousands: str) -> pd.Series:
-    """``text`` with grouped numbers written plain; other values unchanged."""
+    """``text`` with numbers written with ``thousands`` (and the decimal mark it implies)
+    written plain; other values unchanged, except that with ``"."`` a value holding a dot
+    that is not a thousands group (``12.34``) is marked unreadable (the comma is the decimal
+    mark there, so the dot cannot be one)."""
     parts = text.str.extract(_number_pattern(thousands))
     matched = parts[1].notna()
     plain = parts[0].fillna("") + parts[1].fillna("").str.replace(thousands, "", regex=False)
     plain = plain + parts[2].fillna("").str.replace(",", ".", regex=False)
-    return text.where(~matched, plain)
+    out = text.where(~matched, plain)
+    if thousands == ".":
+        stray = ~matched & text.str.contains(".", regex=False).fillna(False)
+        out = out.where(~stray, text + _STRAY_DOT)
+    return out
 
 
 def plain_numbers(df: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, list[str]]:
@@ -125,15 +137,20 @@ def plain_numbers(df: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, lis
         if (data.thousands is not None or data.currency) and not pd.api.types.is_numeric_dtype(
             values.dtype
         ):
-            text = values.astype("string").str.strip()
+            # only text is rewritten: a workbook's number cells are numbers already
+            is_text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+            text = values[is_text].astype("string").str.strip()
             if data.currency:
                 text = _strip_currency(text, data.currency)
             if data.thousands is not None:
                 text = _with_thousands(text, data.thousands)
             numbers = pd.to_numeric(text, errors="coerce")
+            converted = values.astype(object).copy()
             readable = numbers.notna()
-            values = values.astype(object).where(~readable.to_numpy(), numbers.astype(object))
-            out[column] = values
+            stray = text.str.endswith(_STRAY_DOT).fillna(False)
+            unread = values[is_text].where(~stray, text)  # as written, or marked
+            converted[is_text] = numbers.astype(object).where(readable, unread)
+            out[column] = converted
         if name in data.round:
             numbers = pd.to_numeric(out[column], errors="coerce")
             # a negative value is left for the contract to refuse (-0.4 must not become 0)

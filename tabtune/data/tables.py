@@ -12,6 +12,7 @@ import gzip
 import itertools
 import lzma
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,7 @@ def read_table(
     string_columns: Collection[str] | None = None,
     skip_lines: int = 0,
     sheet: str | int = 0,
+    number_text: NumberText | None = None,
 ) -> pd.DataFrame:
     """Read a CSV file, a Parquet file or a directory of Parquet files.
 
@@ -134,6 +136,8 @@ def read_table(
         skipped.
     sheet : str or int, default 0
         The sheet of an Excel workbook (``.xlsx``, ``.xlsm``: :mod:`tabtune.data.excel`).
+    number_text : NumberText, optional
+        Numeric CSV columns kept as written (a workbook's number cells stay numbers).
 
     Returns
     -------
@@ -155,7 +159,7 @@ def read_table(
         name = path.name.lower()
         if name.endswith(CSV_SUFFIXES):
             columns = STRING_COLUMNS if string_columns is None else string_columns
-            return _read_csv(path, columns, skip_lines)
+            return _read_csv(path, columns, skip_lines, number_text)
         if name.endswith(_PARQUET_SUFFIXES):
             return _widened(pq.read_table(path).to_pandas())
         if name.endswith(EXCEL_SUFFIXES):
@@ -201,7 +205,12 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
     )
 
 
-def _read_csv(path: Path, string_columns: Collection[str], skip_lines: int = 0) -> pd.DataFrame:
+def _read_csv(
+    path: Path,
+    string_columns: Collection[str],
+    skip_lines: int = 0,
+    number_text: NumberText | None = None,
+) -> pd.DataFrame:
     _refuse_repeated_names(path, skip_lines)
     header = pd.read_csv(path, nrows=0, skiprows=skip_lines).columns
     _refuse_other_separators(path, header)
@@ -210,13 +219,44 @@ def _read_csv(path: Path, string_columns: Collection[str], skip_lines: int = 0) 
         if title is not None:
             raise TabTuneInputError(title)
     text = set(string_columns)
-    return pd.read_csv(
-        path,
-        skiprows=skip_lines,
-        dtype={c: STRING_DTYPE for c in header if c in text},
-        keep_default_na=False,
-        na_values={c: ([""] if c in text else _CSV_NA_VALUES) for c in header},
-    )
+    numbers = NumberText() if number_text is None else number_text
+    as_text = text | (set(numbers.always) & set(header))
+
+    def read(columns: list[str] | None = None) -> pd.DataFrame:
+        return pd.read_csv(
+            path,
+            skiprows=skip_lines,
+            usecols=columns,
+            dtype={c: STRING_DTYPE for c in header if c in as_text or columns is not None},
+            keep_default_na=False,
+            na_values={c: ([""] if c in text else _CSV_NA_VALUES) for c in header},
+        )
+
+    frame = read()
+    # a count column read with fractions: read it again as written ("1.500" is not 1.5)
+    again = [
+        c
+        for c in numbers.when_fractional
+        if c in frame.columns
+        and c not in as_text
+        and pd.api.types.is_float_dtype(frame[c].dtype)
+        and bool((frame[c].dropna() % 1 != 0).any())
+    ]
+    if again:
+        frame[again] = read(again)[again]
+    return frame
+
+
+@dataclass(frozen=True)
+class NumberText:
+    """Numeric columns (the export's names) a CSV reader keeps as written: ``always`` (a
+    thousands separator or currency is configured: ``"1.234"`` must not become 1.234), or
+    ``when_fractional`` (counts: read as numbers, and again as text only when a value has a
+    fraction, so that ``1.500`` clicks is shown as written). Their missing-value tokens are
+    the numbers' (``N/A``, ``-``), not the text columns' (only an empty cell)."""
+
+    always: tuple[str, ...] = ()
+    when_fractional: tuple[str, ...] = ()
 
 
 #: Readers of the compressed CSV files pandas reads (by suffix), for :func:`_title_lines`.
