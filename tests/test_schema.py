@@ -570,3 +570,17 @@ def test_a_csv_that_is_not_utf8_names_its_encoding(tmp_path: Path, encoding: str
     fixed = tmp_path / "fixed.csv"
     pd.read_csv(path, encoding=encoding).to_csv(fixed, index=False)  # the fix, as given
     assert set(read_table(fixed)["brand_id"]) == {"Café"}
+
+
+def test_excels_unicode_text_is_converted_in_one_step(tmp_path: Path) -> None:
+    # Excel's "Unicode text": UTF-16 and tab-separated; the fix converted only the encoding
+    path = tmp_path / "export.csv"
+    campaign_frame().to_csv(path, index=False, sep="\t", encoding="utf-16")
+    with pytest.raises(TabTuneInputError) as exc:
+        read_table(path)
+    assert "encoding='utf-16', sep='\\t')" in str(exc.value)
+    fixed = tmp_path / "fixed.csv"
+    pd.read_csv(path, encoding="utf-16", sep="\t").to_csv(fixed, index=False)  # as given
+    got = read_table(fixed)
+    assert list(got.columns) == list(campaign_frame().columns)
+    assert len(got) == len(campaign_frame())

@@ -192,16 +192,19 @@ def read_table(
 def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
     """The message for a CSV file that is not UTF-8 text, with the encoding to convert from."""
     with open(path, "rb") as handle:
-        start = handle.read(4)
+        start = handle.read(4096)
     utf16 = start[:2] in (b"\xff\xfe", b"\xfe\xff")
     encoding = "utf-16" if utf16 else "latin-1"
     what = "UTF-16 text" if utf16 else "not UTF-8 text (Latin-1 / Windows-1252, probably)"
+    # Excel's "Unicode text" is UTF-16 *and* tab-separated: say both in one conversion
+    first_line = start.decode(encoding, errors="ignore").lstrip("\ufeff").split("\n", 1)[0]
+    sep = ", sep='\\t'" if "\t" in first_line and "," not in first_line else ""
     return (
         f"{path}: the file is {what}: byte {exc.object[exc.start : exc.start + 1]!r} at position "
         f"{exc.start} is not UTF-8, and tabtune reads CSV files as UTF-8. fix: save it as UTF-8 "
         f"(Excel: 'CSV UTF-8'), e.g. with pandas: pd.read_csv({str(path)!r}, "
-        f"encoding={encoding!r}).to_csv('fixed.csv', index=False), then load that file; nothing "
-        "was written"
+        f"encoding={encoding!r}{sep}).to_csv('fixed.csv', index=False), then load that file; "
+        "nothing was written"
     )
 
 
