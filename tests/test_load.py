@@ -220,13 +220,17 @@ def test_readme_walkthrough_on_the_example_export(
         "bids",
         "budget",
         "refresh",
+        "load",  # the agency report's dry run
     ]
     outputs = []
     for command in commands:
         code, out = _run(capsys, *shlex.split(command)[1:])
         assert code == EXIT_OK, (command, out)
         outputs.append(out)
-    dry, load, check, pretrain, bids, budget, refresh = outputs
+    dry, load, check, pretrain, bids, budget, refresh, agency = outputs
+    agency = " ".join(agency.split())
+    assert "dry run: 124 rows would be written" in agency
+    assert "124 row(s) of 'conversions' held fractions" in agency and "skipped 1 row(s)" in agency
     assert "feature 'relative_bid' dropped" in pretrain
     assert "observed cost per click" in " ".join(bids.split())  # rich wraps lines
     bid_files = sorted(Path("outputs/shop/2025-04-01/bids").rglob("*.parquet"))
@@ -665,3 +669,34 @@ def test_folders_never_override_what_the_file_or_config_says(
     by_file, _ = prepare_exports([Path("e", folder, "r.csv")], data)
 
     pd.testing.assert_frame_equal(by_folder, by_file)
+
+
+def test_the_agency_report_example_loads_as_an_independent_parse_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """data/examples/agency_report.csv through its config, against Python's csv module with
+    the currency sign and separators removed by hand (conversions rounded half to even)."""
+    import csv
+
+    shutil.copytree(REPO / "data" / "examples", tmp_path / "data" / "examples")
+    shutil.copytree(REPO / "configs", tmp_path / "configs")
+    monkeypatch.chdir(tmp_path)
+    example = Path("data/examples/agency_report.csv")
+    config = Path("data/examples/agency_report.yaml")
+    code, out = _run(capsys, "--config", str(config), "load", str(example))
+    assert code == EXIT_OK, out
+    assert "124 row(s) of 'conversions' held fractions" in " ".join(out.split())
+
+    with open(example, newline="") as handle:
+        lines = list(csv.reader(handle))[2:]
+    body = [dict(zip(lines[0], r, strict=True)) for r in lines[1:]]
+    body = [r for r in body if not r["Account name"].startswith("Total")]
+    plain = lambda v: float(v.replace("$", "").replace(",", ""))  # noqa: E731
+    stored = CampaignStore("data/agency/campaigns").read()
+    stored = stored.sort_values(["brand_id", "date", "channel"]).reset_index(drop=True)
+    body.sort(key=lambda r: (r["Account name"], r["Day"], r["Network"]))
+    assert len(stored) == len(body) == 124
+    assert stored["spend"].tolist() == [plain(r["Cost"]) for r in body]
+    assert stored["revenue"].tolist() == [plain(r["Conv. value"]) for r in body]
+    assert stored["impressions"].tolist() == [int(plain(r["Impr."])) for r in body]
+    assert stored["conversions"].tolist() == [round(float(r["Conversions"])) for r in body]

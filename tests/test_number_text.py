@@ -227,3 +227,10 @@ def test_plain_counts_keep_their_missing_tokens(tmp_path: Path) -> None:
     )
     with pytest.raises(ContractError, match="'impressions': must not be missing"):
         prepare_exports([tmp_path / "x.csv"], DataConfig())
+
+
+def test_the_suggestion_reads_every_refused_value_not_only_the_examples(tmp_path: Path) -> None:
+    # the five examples shown have no separator; a later row does: one fix must read both
+    rows = [f"acme,2024-01-0{d},search,$9{d}.00,1,0,0\n" for d in range(1, 7)]
+    message = _refusal(tmp_path, *rows, 'acme,2024-01-07,search,"$1,922.00",1,0,0\n')
+    assert "fix: data.thousands: ',' and data.currency: ['$']" in message

@@ -295,15 +295,25 @@ def _totals_line(frame: pd.DataFrame, mask: np.ndarray | None) -> bool:
     return bool(np.logical_or.reduce([c.to_numpy(dtype=bool) for c in starts]).all())
 
 
-def _number_key(violation: Violation, data: DataConfig) -> str | None:
+#: Refused values :func:`_number_key` looks at, at most.
+_LOOKED_AT = 2_000
+
+
+def _number_key(
+    violation: Violation, data: DataConfig, frame: pd.DataFrame, mask: np.ndarray | None
+) -> str | None:
     """The ``data:`` key that reads numbers as the export writes them, when the refused
-    example values show one: thousands separators or currency (``$1,234.50``), or fractions
-    of a whole-number column (``round``). None otherwise: skipping such rows would drop the
-    largest amounts or every fractional one, a biased load."""
+    values show one: thousands separators or currency (``$1,234.50``), or fractions of a
+    whole-number column (``round``). The refused rows' values are looked at (up to
+    :data:`_LOOKED_AT`), not only the examples shown, so that one key reads them all. None
+    otherwise: skipping such rows would drop the largest amounts or every fractional one."""
     column, examples = violation.column, violation.examples
-    if examples is None or column not in examples.columns:
+    if mask is not None and column in frame.columns and not isinstance(frame[column], pd.DataFrame):
+        values = frame.loc[mask, column].head(_LOOKED_AT).tolist()
+    elif examples is not None and column in examples.columns:
+        values = examples[column].tolist()
+    else:
         return None
-    values = examples[column].tolist()
     if violation.rule in (schema.RULE_NOT_NUMBER, schema.RULE_NOT_WHOLE_NUMBER):
         keys = suggested_format(values, column, data)
         if keys is not None:
@@ -353,7 +363,10 @@ def _problems(
                 continue
         key = config_key(violation.column, violation.rule, data, list(frame.columns))
         found.append((violation, mask, key))
-    return [(v, m, _number_key(v, data) or _shape_key(v, m, frame, data) or k) for v, m, k in found]
+    return [
+        (v, m, _number_key(v, data, frame, m) or _shape_key(v, m, frame, data) or k)
+        for v, m, k in found
+    ]
 
 
 def _shape_key(
