@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from tabtune.data.contract import CONTRACT_COLUMNS
+
 if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not the reverse
     from tabtune.config import DataConfig
 
@@ -42,13 +44,8 @@ __all__ = [
 ]
 
 #: The contract's numeric columns (the only ones these keys touch).
-NUMERIC_COLUMNS: tuple[str, ...] = (
-    "spend",
-    "clicks",
-    "conversions",
-    "revenue",
-    "bid",
-    "impressions",
+NUMERIC_COLUMNS: tuple[str, ...] = tuple(
+    name for name, kind in CONTRACT_COLUMNS.items() if kind in ("float", "int")
 )
 
 # Text before (after a sign) or after an amount, for the suggestion; kept only when it is a
@@ -94,20 +91,39 @@ def _strip_currency(text: pd.Series, currency: Sequence[str]) -> pd.Series:
 _STRAY_DOT = " (a dot that is not a thousands group)"
 
 
-def _with_thousands(text: pd.Series, thousands: str) -> pd.Series:
+def _with_thousands(text: pd.Series, thousands: str) -> tuple[pd.Series, pd.Series]:
     """``text`` with numbers written with ``thousands`` (and the decimal mark it implies)
-    written plain; other values unchanged, except that with ``"."`` a value holding a dot
-    that is not a thousands group (``12.34``) is marked unreadable (the comma is the decimal
-    mark there, so the dot cannot be one)."""
+    written plain, other values unchanged; and the values marked unreadable: with ``"."``, a
+    value holding a dot that is not a thousands group (``12.34``: the comma is the decimal
+    mark there, so the dot cannot be one), which gets :data:`_STRAY_DOT` appended."""
     parts = text.str.extract(_number_pattern(thousands))
     matched = parts[1].notna()
     plain = parts[0].fillna("") + parts[1].fillna("").str.replace(thousands, "", regex=False)
     plain = plain + parts[2].fillna("").str.replace(",", ".", regex=False)
     out = text.where(~matched, plain)
+    stray = pd.Series(False, index=text.index)
     if thousands == ".":
-        stray = ~matched & text.str.contains(".", regex=False).fillna(False)
+        stray = ~matched & text.str.contains(".", regex=False).fillna(False).astype(bool)
         out = out.where(~stray, text + _STRAY_DOT)
-    return out
+    return out, stray
+
+
+def _plain_text(values: pd.Series, data: DataConfig) -> pd.Series:
+    """A numeric column with its text values read as numbers under ``currency`` and
+    ``thousands``; numbers (a workbook's number cells) as they are, and text that does not
+    read as written (or marked, :func:`_with_thousands`), for the contract to refuse."""
+    is_text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    text = values[is_text].astype("string").str.strip()
+    if data.currency:
+        text = _strip_currency(text, data.currency)
+    stray = pd.Series(False, index=text.index)
+    if data.thousands is not None:
+        text, stray = _with_thousands(text, data.thousands)
+    numbers = pd.to_numeric(text, errors="coerce")
+    unread = values[is_text].where(~stray, text)
+    converted = values.astype(object).copy()
+    converted[is_text] = numbers.astype(object).where(numbers.notna(), unread)
+    return converted
 
 
 def plain_numbers(df: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, list[str]]:
@@ -133,24 +149,9 @@ def plain_numbers(df: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, lis
         column = data.columns.get(name, name)
         if column not in out.columns or isinstance(out[column], pd.DataFrame):
             continue
-        values = out[column]
-        if (data.thousands is not None or data.currency) and not pd.api.types.is_numeric_dtype(
-            values.dtype
-        ):
-            # only text is rewritten: a workbook's number cells are numbers already
-            is_text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
-            text = values[is_text].astype("string").str.strip()
-            if data.currency:
-                text = _strip_currency(text, data.currency)
-            if data.thousands is not None:
-                text = _with_thousands(text, data.thousands)
-            numbers = pd.to_numeric(text, errors="coerce")
-            converted = values.astype(object).copy()
-            readable = numbers.notna()
-            stray = text.str.endswith(_STRAY_DOT).fillna(False)
-            unread = values[is_text].where(~stray, text)  # as written, or marked
-            converted[is_text] = numbers.astype(object).where(readable, unread)
-            out[column] = converted
+        formatted = data.thousands is not None or data.currency
+        if formatted and not pd.api.types.is_numeric_dtype(out[column].dtype):
+            out[column] = _plain_text(out[column], data)
         if name in data.round:
             numbers = pd.to_numeric(out[column], errors="coerce")
             # a negative value is left for the contract to refuse (-0.4 must not become 0)
@@ -195,7 +196,7 @@ def suggested_format(
         stripped = _strip_currency(stripped, currency)
     separators = (thousands,) if thousands is not None else (",", ".", " ", "'")
     for sep in separators:
-        plain = _with_thousands(stripped, sep)
+        plain, _ = _with_thousands(stripped, sep)
         if pd.to_numeric(plain, errors="coerce").notna().all():
             keys = (
                 [f"data.thousands: {sep!r}"]
