@@ -52,7 +52,7 @@ from tabtune.data.schema import (
 )
 from tabtune.data.store import CampaignStore
 from tabtune.data.store_check import MEASURE_COLUMNS
-from tabtune.data.synonyms import synonym_in
+from tabtune.data.synonyms import normalised_name, synonym_in
 from tabtune.data.tables import NumberText
 from tabtune.data.transforms import RowProblem, apply_transforms
 from tabtune.errors import ContractError, TabTuneInputError
@@ -70,16 +70,8 @@ __all__ = [
     "prepare_exports",
 ]
 
-_SUFFIXES = (
-    ".csv",
-    ".csv.gz",
-    ".csv.bz2",
-    ".csv.xz",
-    ".csv.zip",
-    ".parquet",
-    ".pq",
-    *EXCEL_SUFFIXES,
-)
+_CSV_FILES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
+_SUFFIXES = (*_CSV_FILES, ".parquet", ".pq", *EXCEL_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -194,20 +186,21 @@ def export_files(paths: Sequence[str | Path]) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
-def _normalised(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "_", str(name).strip().lower())
+def _platform_name(column: str, present: Sequence[str]) -> str | None:
+    """The export column (not already a contract name) ad platforms name ``column`` so."""
+    return synonym_in(column, [c for c in present if c not in CONTRACT_COLUMNS])
 
 
 def _missing_column_key(column: str, data: DataConfig, present: Sequence[str]) -> str:
     """The fix for a required column the export lacks: a near match of its name in the export
     (other case, spaces), else the export's columns to choose from."""
-    near = [c for c in present if c != column and _normalised(c) == _normalised(column)]
+    near = [c for c in present if c != column and normalised_name(c) == normalised_name(column)]
     if near:
         return (
             f"data.columns.{column}: {near[0]!r} (the export has {near[0]!r}, which differs "
             f"from {column!r} only in case or spaces)"
         )
-    synonym = synonym_in(column, [c for c in present if c not in CONTRACT_COLUMNS])
+    synonym = _platform_name(column, present)
     if synonym is not None:
         return (
             f"data.columns.{column}: {synonym!r} (ad platforms' name for it; check that the "
@@ -246,7 +239,7 @@ def config_key(
         return f"data.extra_columns (or map it: data.rename.<export column>: {column})"
     if rule == schema.RULE_MISSING_COLUMN:
         if column == "date":
-            synonym = synonym_in("date", [c for c in present or [] if c not in CONTRACT_COLUMNS])
+            synonym = _platform_name("date", present or [])
             named = (
                 f"data.columns.date: {synonym!r} (ad platforms' name for it), or "
                 if synonym
@@ -419,7 +412,7 @@ def _refusal(
         lines.append(f"  - {first}")
         lines.extend(f"  {line}" for line in rest)
         lines.append(f"    fix: {key}")
-    if source.lower().endswith(_SUFFIXES[:5]):
+    if source.lower().endswith(_CSV_FILES):
         lines.append(
             f"  (row = 0-based data row of the file; line in the CSV file = row + {2 + skip_lines})"
         )

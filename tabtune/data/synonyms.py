@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["COLUMN_SYNONYMS", "synonym_in"]
+__all__ = ["COLUMN_SYNONYMS", "normalised_name", "synonym_in"]
 
 #: Contract column -> export names (lower case, spaces and dashes as ``_``), most specific first.
 COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -50,7 +50,8 @@ COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _normalised(name: str) -> str:
+def normalised_name(name: str) -> str:
+    """A column name compared loosely: lower case, runs of spaces, ``_`` and ``-`` as ``_``."""
     return re.sub(r"[\s_\-]+", "_", str(name).strip().lower())
 
 
@@ -62,7 +63,7 @@ def synonym_in(column: str, present: Sequence[str]) -> str | None:
         found = [
             name
             for name in present
-            if _normalised(name) == synonym or _normalised(name).startswith(synonym + "_(")
+            if normalised_name(name) == synonym or normalised_name(name).startswith(synonym + "_(")
         ]
         if len(found) == 1:
             return found[0]
