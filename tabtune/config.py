@@ -75,17 +75,15 @@ class _Section(BaseModel):
         if info.field_name is None:
             return value
         annotation = cls.model_fields[info.field_name].annotation
-        if isinstance(value, bool):
-            allowed = _types_of(annotation)
-            if bool not in allowed and allowed & {int, float}:
-                raise ValueError(f"must be a number, not {str(value).lower()}")
-        elif isinstance(value, dict) and typing.get_origin(annotation) is dict:
-            allowed = _types_of(typing.get_args(annotation)[1])  # {name: number} mappings
-            flags = [k for k, v in value.items() if isinstance(v, bool)]
-            if flags and bool not in allowed and allowed & {int, float}:
-                raise ValueError(
-                    f"{flags[0]}: must be a number, not {str(value[flags[0]]).lower()}"
-                )
+        if isinstance(value, dict) and typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]  # {name: number} mappings
+            flags = {f"{k}: ": v for k, v in value.items() if isinstance(v, bool)}
+        else:
+            flags = {"": value} if isinstance(value, bool) else {}
+        allowed = _types_of(annotation)
+        if flags and bool not in allowed and allowed & {int, float}:
+            where, flag = next(iter(flags.items()))
+            raise ValueError(f"{where}must be a number, not {str(flag).lower()}")
         return value
 
 

@@ -117,9 +117,11 @@ def _read_rows(cfg: Config, *, brands: Any = None, start: Any = None, end: Any =
     return rows
 
 
-def _no_rows_message(store: CampaignStore, brands: Any, start: Any, end: Any) -> str:
-    """Why a read of the store found no rows, and the fix: the window asked for and the one
-    the store holds."""
+def _no_rows_message(
+    store: CampaignStore, brands: Any, start: Any, end: Any, what: str = "rows"
+) -> str:
+    """Why a read of the store found no ``what`` (rows, or rows with a usable target), and
+    the fix: the window asked for and the one the store holds."""
     asked = []
     if brands is not None:
         asked.append(f"brands {brands!r}")
@@ -131,9 +133,9 @@ def _no_rows_message(store: CampaignStore, brands: Any, start: Any, end: Any) ->
     try:
         first, last = store.date_range()
     except TabTuneInputError:
-        return f"no rows in the store {store.root} {where}: load rows first (tabtune load)"
+        return f"no {what} in the store {store.root} {where}: load rows first (tabtune load)"
     return (
-        f"no rows in the store {store.root} {where}; it holds "
+        f"no {what} in the store {store.root} {where}; it holds "
         f"{first.date()} .. {last.date()} for {len(store.brands())} brands: ask for dates inside "
         "that window, or brands it holds"
     )
@@ -434,9 +436,7 @@ class _BrandBatches(_PooledSource):
             yield data.X, data.y, data.weight
         if first and self.rows == 0:
             raise TabTuneInputError(
-                _no_rows_message(self.store, None, None, self.end).replace(
-                    "no rows", "no rows with a usable target", 1
-                )
+                _no_rows_message(self.store, None, None, self.end, "rows with a usable target")
             )
 
 
