@@ -163,3 +163,16 @@ def test_sheet_positions_count_visible_sheets(tmp_path: Path) -> None:
 
     second, _ = prepare_exports([tmp_path / "h.xlsx"], DataConfig(sheet=1))
     assert second["brand_id"].tolist() == ["b"]  # hidden "meta" is not counted
+
+
+def test_an_encrypted_or_legacy_workbook_names_the_fix(tmp_path: Path) -> None:
+    # Excel stores a password-protected workbook (and a legacy .xls) as an OLE compound
+    # file: its first eight bytes are the compound-file signature, not a zip's.
+    (tmp_path / "locked.xlsx").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 504)
+    (tmp_path / "broken.xlsx").write_bytes(b"not a workbook at all")
+    with pytest.raises(TabTuneInputError, match="password-protected") as caught:
+        prepare_exports([tmp_path / "locked.xlsx"], DataConfig())
+    assert "remove the password" in str(caught.value)
+    with pytest.raises(TabTuneInputError, match="cannot read as an Excel workbook") as caught:
+        prepare_exports([tmp_path / "broken.xlsx"], DataConfig())
+    assert "password" not in str(caught.value)

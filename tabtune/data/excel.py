@@ -64,10 +64,30 @@ def read_excel(
     except TabTuneInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - zip, XML and openpyxl errors of a bad workbook
+        if _is_compound_file(path):
+            raise TabTuneInputError(
+                f"{path}: not an .xlsx zip but an OLE compound file: a password-protected "
+                "workbook (Excel encrypts those), or a legacy .xls renamed; open it in Excel, "
+                "remove the password (File > Info > Protect Workbook) or save it as .xlsx or "
+                "CSV UTF-8, and load that file; nothing was written"
+            ) from exc
         raise TabTuneInputError(
             f"{path}: cannot read as an Excel workbook ({type(exc).__name__}: {exc}); "
             "nothing was written"
         ) from exc
+
+
+#: The first bytes of an OLE compound file (legacy .xls, and every encrypted workbook).
+_OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
+
+
+def _is_compound_file(path: Path) -> bool:
+    """Whether ``path`` starts as an OLE compound file does."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(_OLE_MAGIC)) == _OLE_MAGIC
+    except OSError:
+        return False
 
 
 def _read_sheet(
