@@ -272,6 +272,19 @@ def test_build_report_counts_sorts_and_sums() -> None:
     assert again == report
 
 
+def test_a_resumed_runs_wall_time_counts_its_last_attempt() -> None:
+    # killed at 01:00:30, resumed the next morning at 07:00, finished 20 s later
+    state = new_state(D, "bid", started_at="2024-04-29T01:00:00+00:00", global_model="g")
+    state["finished_at"] = "2024-04-29T07:00:20+00:00"
+    assert build_report(state).timings["wall"] == 6 * 3600 + 20  # as one attempt
+    state["attempt_started_at"] = "2024-04-29T07:00:00+00:00"
+    report = build_report(state)
+    assert report.timings["wall"] == 20.0
+    assert any(n.startswith("resumed at 2024-04-29T07:00:00") for n in report.notes)
+    fresh = {**state, "attempt_started_at": state["started_at"]}  # not a resume: no note
+    assert not any("resumed" in n for n in build_report(fresh).notes)
+
+
 # ---------------------------------------------------------------------------- inputs
 
 

@@ -284,6 +284,7 @@ def _refresh_date(
         state = {
             **state,
             "finished_at": None,
+            "attempt_started_at": _now(),
             "notes": earlier + [n for n in notes if n not in earlier],
         }
     global_id = state["global_model"]

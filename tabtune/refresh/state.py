@@ -253,10 +253,13 @@ def build_report(state: Mapping[str, Any]) -> RunReport:
     timings = {step: round(sum(r.timings.get(step, 0.0) for r in records), 3) for step in STEPS}
     timings["pretrain"] = round(float(state.get("global_seconds", 0.0)), 3)
     started, finished = state["started_at"], state.get("finished_at")
-    if started and finished:
+    # A resumed run's wall time is its last attempt's: the time since a killed attempt
+    # started includes however long the run lay stopped.
+    attempt = state.get("attempt_started_at") or started
+    if attempt and finished:
         timings["wall"] = round(
             (
-                dt.datetime.fromisoformat(finished) - dt.datetime.fromisoformat(started)
+                dt.datetime.fromisoformat(finished) - dt.datetime.fromisoformat(attempt)
             ).total_seconds(),
             3,
         )
@@ -270,6 +273,11 @@ def build_report(state: Mapping[str, Any]) -> RunReport:
     }
     notes = [state["global_note"]] if state.get("global_note") else []
     notes += [str(n) for n in state.get("notes") or []]
+    if state.get("attempt_started_at") and state["attempt_started_at"] != started:
+        notes.append(
+            f"resumed at {state['attempt_started_at']} (started {started}): the wall time "
+            "counts the last attempt; the brands' timings count every attempt's brands"
+        )
     return RunReport(
         date=state["date"],
         task=state["task"],
