@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from tabtune.config import AdaptationConfig, ModelConfig, default_config, load_config
+from tabtune.config import AdaptationConfig, Config, ModelConfig, default_config, load_config
 from tabtune.errors import ConfigError
 from tabtune.params import PARAMETERS, section_params
 
@@ -160,6 +160,7 @@ def test_default_yaml_agrees_with_the_parameter_table() -> None:
         rows = section_params(section)
         for name, value in raw[section].items():
             assert value == rows[name].default, f"{section}.{name}"
+        assert sorted(raw[section]) == sorted(rows), f"{section}: the yaml lists every key"
         loaded = getattr(cfg, section)
         for name, row in rows.items():
             expected = {} if name == "backend_params" and row.default is None else row.default
@@ -195,3 +196,13 @@ def test_true_inside_a_mapping_of_numbers_is_refused(tmp_path: Path) -> None:
         load_config(path)
     path.write_text(yaml.safe_dump({"data": {"constants": {"is_brand": True}}}))
     assert load_config(path).data.constants == {"is_brand": True}  # any value is allowed there
+
+
+def test_default_yaml_lists_every_key_of_the_other_sections() -> None:
+    # The yaml is where users look for a setting: every section's every key is in it.
+    raw = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
+    defaults = Config().model_dump(mode="json")
+    for section in ("refresh", "registry", "bids", "budget", "synth", "tuning"):
+        assert sorted(raw[section]) == sorted(defaults[section]), section
+        for name, value in raw[section].items():
+            assert value == defaults[section][name], f"{section}.{name}"

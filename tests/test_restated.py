@@ -352,7 +352,7 @@ def test_a_number_restating_a_text_value_is_replaced_once(config: Path, capsys) 
     assert "replaced 20 of them" in " ".join(capsys.readouterr().out.split())
     assert main(["-c", str(config), "load", "again.csv"]) == EXIT_OK  # the values now stored
     out = " ".join(capsys.readouterr().out.split())
-    assert "replaced" not in out and "20 already stored (same brand and date" in out
+    assert "replaced" not in out and "20 already stored (same row key" in out
 
 
 def test_refresh_refuses_restated_values_the_store_cannot_hold_before_its_append(

@@ -53,9 +53,7 @@ def print_load(summary: LoadSummary, store: str) -> None:
     print_notes(summary)
     files = len(summary.files)
     head = f"read {summary.rows_read:,} rows from {files} file{'' if files == 1 else 's'}"
-    stored = (
-        f"{summary.rows_already_stored:,} already stored (same brand and date, left as they are)"
-    )
+    stored = f"{summary.rows_already_stored:,} already stored (same row key, left as they are)"
     if summary.restated and summary.replace_restated:
         verb = "would replace" if summary.dry_run else "replaced"
         count = summary.rows_restated if summary.dry_run else summary.rows_replaced

@@ -67,17 +67,19 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(handler="commands:cmd_synth")
 
     s = sub.add_parser(
-        "validate", help="check a CSV/Parquet file (or the store) against the data contract"
+        "validate",
+        help="check a CSV/Parquet/Excel file (or the store) against the data contract",
     )
     s.add_argument("path", nargs="?", default=None)
     s.set_defaults(handler="commands:cmd_validate")
 
     s = sub.add_parser(
         "load",
-        help="map, transform and validate CSV/Parquet exports (files or folders) and append "
+        help="map, transform and validate CSV/Parquet/Excel exports (files or folders) and "
+        "append "
         "them to the store (config data:)",
     )
-    s.add_argument("files", nargs="+", metavar="FILE", help="CSV/Parquet files or folders")
+    s.add_argument("files", nargs="+", metavar="FILE", help="CSV/Parquet/Excel files or folders")
     s.add_argument("--dry-run", action="store_true", help="check and summarise; write nothing")
     s.set_defaults(handler="load:cmd_load")
 
@@ -107,7 +109,9 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--end", default=None, help="use rows up to this date (inclusive)")
     s.set_defaults(handler="commands:cmd_finetune")
 
-    s = sub.add_parser("tune", help="Optuna search for pretraining parameters")
+    s = sub.add_parser(
+        "tune", help="Optuna search for pretraining (--scope global) or adaptation parameters"
+    )
     _task_arg(s)
     s.add_argument("--trials", type=positive_int, default=None)
     s.add_argument("--timeout", type=float, default=None, help="seconds")
@@ -139,9 +143,14 @@ def _add_refresh_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--brands", default=None, help="comma-separated brands (default: every brand with data)"
     )
-    s.add_argument("--scheduler", default=None, help="'local' or tcp://host:port for Dask")
     s.add_argument(
-        "--input", default=None, help="CSV/Parquet of new rows to append to the store first"
+        "--scheduler",
+        default=None,
+        help="'local' or tcp://host:port: adapt brands on Dask (the executor becomes dask) "
+        "and pretrain there when a global model is due",
+    )
+    s.add_argument(
+        "--input", default=None, help="CSV/Parquet/Excel of new rows to append to the store first"
     )
     s.add_argument(
         "--plots",
@@ -217,14 +226,24 @@ def _add_registry_commands(sub: argparse._SubParsersAction) -> None:
     for name, help_ in [
         ("list", "every task and brand"),
         ("show", "one manifest"),
-        ("rollback", "champion -> previous version"),
+        (
+            "rollback",
+            "a brand's champion -> the champion it replaced (or the global model), or --version",
+        ),
     ]:
         ms = msub.add_parser(name, help=help_)
-        ms.add_argument("--json", action="store_true")
+        ms.add_argument("--json", action="store_true", help="print JSON")
         if name != "list":
-            ms.add_argument("--task", default=None)
-            ms.add_argument("--brand", default=None)
-            ms.add_argument("--version", default=None)
+            ms.add_argument("--task", default=None, help="task name (default: bid)")
+            ms.add_argument(
+                "--brand", default=None, help="brand id (default: the task's global model)"
+            )
+            ms.add_argument(
+                "--version",
+                default=None,
+                help="a version such as v0003 (show: default the champion; rollback: the "
+                "version to make champion)",
+            )
     _add_models_gc(msub)
     s.set_defaults(handler="commands:cmd_models")
 
