@@ -574,8 +574,16 @@ def model_for_brand(cfg: Config, task_name: str, brand: str) -> tuple[str, Any]:
     return gref.id, model
 
 
-def predict_rows(cfg: Config, task_name: str, rows: pd.DataFrame) -> pd.DataFrame:
+def predict_rows(
+    cfg: Config, task_name: str, rows: pd.DataFrame, history: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Predict a task for contract rows, each brand with the model that serves it.
+
+    ``history``: earlier contract rows of the same brands (the store's). Features computed from
+    a row's own past (the bid task's reference bid, the budget task's trailing spend) are
+    computed over them too, as training and ``tabtune bids`` compute them; only the history
+    of a brand dated before its first row in ``rows`` is used. Without it those features come
+    from ``rows`` alone, and the same stored row is predicted differently with another window.
 
     Returns the model inputs' identifying columns with ``prediction`` and ``model_id``.
     """
@@ -586,7 +594,17 @@ def predict_rows(cfg: Config, task_name: str, rows: pd.DataFrame) -> pd.DataFram
     # warning and then refused by the model
     wanted = [f for _, m in serving.values() for f in (model_features(m) or [])]
     features = list(dict.fromkeys(wanted)) if wanted else None
-    data = task_data(rows, task, require_target=False, features=features)
+    first = pd.to_datetime(rows[TIME_COLUMN]).groupby(rows[GROUP_COLUMN].astype(str)).min()
+    earlier = _history_before(history, first)
+    data = task_data(
+        pd.concat([earlier, rows], ignore_index=True, sort=False) if len(earlier) else rows,
+        task,
+        require_target=False,
+        features=features,
+    )
+    if len(earlier):  # the history only fed the features: predict the rows asked for
+        starts = data.X[GROUP_COLUMN].astype(str).map(first)
+        data = data.take((pd.to_datetime(data.X[TIME_COLUMN]) >= starts).to_numpy())
     out = data.X[[GROUP_COLUMN, TIME_COLUMN]].copy()
     for col in ("channel", "campaign_id", "audience", "device"):
         if col in data.rows.columns:
@@ -598,3 +616,12 @@ def predict_rows(cfg: Config, task_name: str, rows: pd.DataFrame) -> pd.DataFram
         out.loc[idx, "prediction"] = model.predict(align_features(data.X.loc[idx], model))
         out.loc[idx, "model_id"] = model_id
     return out
+
+
+def _history_before(history: pd.DataFrame | None, first: pd.Series) -> pd.DataFrame:
+    """The rows of ``history`` dated before their brand's entry of ``first`` (brand -> its
+    first date asked for); none for a brand not in ``first``."""
+    if history is None or len(history) == 0:
+        return pd.DataFrame()
+    starts = history[GROUP_COLUMN].astype(str).map(first)
+    return history.loc[(pd.to_datetime(history[TIME_COLUMN]) < starts).to_numpy()]

@@ -184,6 +184,40 @@ def test_predict_brands_and_iso_dates_choose_the_rows(ws: Path, capsys) -> None:
     assert set(pd.to_datetime(preds["date"]).dt.date.astype(str)) == {LAST}
 
 
+@pytest.mark.parametrize("task", ["bid", "budget"])
+def test_a_stored_row_predicts_the_same_in_any_window_and_from_a_file(
+    ws: Path, capsys, task: str
+) -> None:
+    # features from a row's past (reference bids, trailing spend) used to be computed from
+    # the rows asked for only: one stored day predicted differently alone than in the store
+    keys = ["brand_id", "date", "channel", "campaign_id", "audience", "device"]
+    code, out = _run(capsys, "predict", "--task", task, "--output", "all.parquet")
+    assert code == EXIT_OK, out
+    code, out = _run(capsys, "predict", "--task", task, "--start", LAST, "--output", "day.parquet")
+    assert code == EXIT_OK, out
+    day = CampaignStore("data/campaigns").read(start=LAST)
+    day.assign(date=day["date"].dt.strftime("%Y-%m-%d")).to_csv("day.csv", index=False)
+    code, out = _run(
+        capsys, "predict", "--task", task, "--input", "day.csv", "--output", "file.parquet"
+    )
+    assert code == EXIT_OK, out
+
+    def read(name: str) -> pd.DataFrame:
+        frame = pd.read_parquet(name)
+        frame["brand_id"] = frame["brand_id"].astype(str)
+        on = [k for k in keys if k in frame.columns]
+        return (
+            frame[pd.to_datetime(frame["date"]) == pd.Timestamp(LAST)]
+            .sort_values(on)[[*on, "prediction"]]
+            .reset_index(drop=True)
+        )
+
+    whole = read("all.parquet")
+    assert len(whole) > 0
+    for name in ("day.parquet", "file.parquet"):
+        pd.testing.assert_frame_equal(read(name), whole, check_dtype=False, obj=name)
+
+
 def test_predict_input_without_bids_names_bid_once(
     ws: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -279,9 +279,13 @@ def cmd_predict(args: argparse.Namespace, cfg: Config) -> int:
         # contexts is enough; a feature the model lacks is named by predict_rows.
         rows, summary = prepare_exports([args.input], cfg.data, require_measures=False)
         print_notes(summary)
+        history = _stored_history(cfg, rows)
     else:
         rows = _stored_rows(cfg, args.brands, args.start, args.end)
-    preds = predict_rows(cfg, task, rows)
+        history = None if args.start is None else _stored_history(cfg, rows)
+    # features from a row's own past (reference bids, trailing spend) see the store's earlier
+    # rows, as in training and `tabtune bids`: a stored row predicts the same in any window
+    preds = predict_rows(cfg, task, rows, history=history)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_parquet(preds, out)
     summary = preds.groupby("brand_id")["prediction"].agg(["size", "mean"]).head(20)
@@ -353,6 +357,17 @@ def _stored_rows(cfg: Config, brands: str | None, start: Any, end: Any) -> pd.Da
             "nothing was written"
         )
     return rows
+
+
+def _stored_history(cfg: Config, rows: pd.DataFrame) -> pd.DataFrame | None:
+    """The store's rows of the brands of ``rows`` it holds, up to their last date (the
+    earlier ones feed features computed from a row's past; see ``predict_rows``)."""
+    store = store_for(cfg)
+    known = set(store.brands())
+    brands = sorted({str(b) for b in rows["brand_id"].unique()} & known)
+    if not brands:
+        return None
+    return store.read(brands=brands, end=pd.to_datetime(rows["date"]).max())
 
 
 def _no_model(reg: ModelRegistry, task: str, brand: str | None) -> str:
