@@ -65,6 +65,24 @@ def test_budget_total_that_misfits_a_later_brand_writes_no_plan(ws: Path, capsys
     assert "the sum of its channels'" in out
 
 
+def test_a_refused_total_says_the_budget_model_it_pretrained_stays(ws: Path, capsys) -> None:
+    # with no budget model, `budget` pretrains one first; a --total refused after that must
+    # not say "nothing was written": the model is published (and the next command uses it)
+    import shutil
+
+    from tests.test_hardening import digest_tree
+
+    shutil.rmtree(Path("models") / "global" / "budget")
+    outputs = digest_tree(Path("outputs"))
+    code, out = _run(capsys, "budget", "--total=0.01")
+    assert code == EXIT_BAD_INPUT, out
+    text = " ".join(out.split())
+    assert "no plan was written" in text and "nothing was written" not in text, text
+    assert "global budget model global/budget/v0001 was pretrained" in text, text
+    assert (Path("models") / "global" / "budget" / "CHAMPION").exists()
+    assert digest_tree(Path("outputs")) == outputs  # no plan
+
+
 def test_budget_total_for_the_brands_it_fits_is_planned(ws: Path, capsys) -> None:
     plans = pd.read_parquet(Path("outputs") / NEXT / "budgets")
     first = CampaignStore("data/campaigns").brands()[0]

@@ -464,6 +464,18 @@ def _total_refusal(total: float, refused: dict[str, str], chosen: list[str], rho
     return "\n".join(lines)
 
 
+def _pretrained_note(cfg: Config, task: str, had_model: bool) -> str:
+    """For a refusal after this command pretrained the task's missing global model: that the
+    model stays published (a refusal otherwise writes nothing)."""
+    ref = None if had_model else registry_for(cfg).resolve(task)
+    if ref is None:
+        return ""
+    return (
+        f"\nThe global {task} model {ref.id} was pretrained on the store first (there was "
+        "none) and stays published: the next command uses it instead of pretraining again."
+    )
+
+
 def run_budget(
     cfg: Config, *, brands: str | None = None, date: Any = None, total: float | None = None
 ) -> int:
@@ -493,6 +505,7 @@ def run_budget(
         Unknown brands, an empty store, a bad date or total, or a total outside some brand's
         bounds (each such brand named, with the fixes).
     """
+    had_model = registry_for(cfg).resolve("budget") is not None
     con, store, chosen, day, cfg = _decision_setup(cfg, "budget", brands, date, ("--total", total))
     gref = registry_for(cfg).resolve("budget")
     response = load_pooled_response(None if gref is None else gref.path)
@@ -516,7 +529,11 @@ def run_budget(
         channels.extend(_plan_channel_rows(brand, plan))
         notes.extend(_plan_notes(cfg, brand, plan))
     if refused and total is not None:
-        raise TabTuneInputError(_total_refusal(total, refused, chosen, cfg.budget.relative_bounds))
+        message = _total_refusal(total, refused, chosen, cfg.budget.relative_bounds)
+        note = _pretrained_note(cfg, "budget", had_model)
+        if note:
+            message = message.replace("nothing was written", "no plan was written", 1) + note
+        raise TabTuneInputError(message)
     for brand, plan in plans.items():
         write_brand_output(plan, out_root, brand)
     _print_budget(con, day, out_root, summary, channels, notes)
