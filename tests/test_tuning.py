@@ -592,3 +592,50 @@ def test_search_spaces_are_the_parameter_table() -> None:
         row = {**section_params("model"), **section_params("adaptation")}[name]
         if name != "adapt_learning_rate":
             assert value == row.default
+
+
+def test_pretraining_uses_the_global_studys_adopted_parameters(
+    tmp_path: Path, rows: pd.DataFrame, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `tabtune tune` (scope global) adopted parameters that no command used: pretrain, the
+    # decisions' first pretraining and the refresh's all pretrained with the config's model:
+    import datetime as dt
+    import json
+
+    import tabtune.tuning.scopes as scopes
+    from tabtune.cli import EXIT_OK, main
+    from tabtune.data.store import CampaignStore
+    from tabtune.refresh.global_model import ensure_global
+
+    cfg = make_config(tmp_path)
+    CampaignStore(cfg.data.store).append(rows)
+    raw = cfg.model_dump(mode="json")
+    raw["tasks"] = {"bid": str(REPO / "configs" / "tasks" / "bid.yaml")}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    adopted = {"num_leaves": 7, "learning_rate": 0.3, "n_estimators": cfg.model.n_estimators}
+    monkeypatch.setattr(scopes, "best_params", lambda c, task, scope: dict(adopted))
+
+    def params(model_id: str) -> dict:
+        folder = Path(cfg.models_dir) / model_id / "model" / "manifest.json"
+        return json.loads(folder.read_text())["params"]
+
+    assert not scopes.storage_exists(cfg)  # no storage: the config's parameters
+    assert main(["--config", str(path), "pretrain"]) == EXIT_OK
+    assert params("global/bid/v0001")["num_leaves"] == cfg.model.num_leaves
+    assert "tuning study" not in capsys.readouterr().out
+
+    Path(cfg.tuning.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True)
+    Path(cfg.tuning.storage.removeprefix("sqlite:///")).touch()  # a storage exists
+    assert main(["--config", str(path), "pretrain"]) == EXIT_OK
+    used = params("global/bid/v0002")
+    assert (used["num_leaves"], used["learning_rate"]) == (7, 0.3)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "num_leaves=7, learning_rate=0.3" in out and "n_estimators" not in out, out
+
+    ref, note, _ = ensure_global(cfg.model_copy(deep=True), "bid", dt.date(2099, 1, 1))
+    assert ref.id == "global/bid/v0002" and not note  # a champion exists: nothing pretrained
+    cfg.refresh.global_every_days = 1
+    ref, note, _ = ensure_global(cfg, "bid", dt.date(2099, 1, 1))
+    assert ref.id == "global/bid/v0003" and "num_leaves=7" in note, note
+    assert params(ref.id)["num_leaves"] == 7

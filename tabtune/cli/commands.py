@@ -164,10 +164,17 @@ def cmd_pretrain(args: argparse.Namespace, cfg: Config) -> int:
         as_timestamp(args.end, "--end")  # an ISO date, or exit 2 before anything is read
     for task in tasks_of(args, cfg):
         with err_console().status(f"pretraining global {task} model ({cfg.backend})..."):
+            from tabtune import tuning  # here: optuna loads only for a pretraining
+
+            tuned_cfg, tuned = tuning.tuned_pretraining(cfg, task)
             try:
-                res = pretrain(cfg, task, end=args.end, scheduler=getattr(args, "scheduler", None))
+                res = pretrain(
+                    tuned_cfg, task, end=args.end, scheduler=getattr(args, "scheduler", None)
+                )
             except OptionalDependencyError as exc:  # --scheduler without Dask installed
                 raise TabTuneInputError(str(exc)) from exc
+        if tuned:
+            con.print(f"note: {tuning.tuned_note(tuned)}", markup=False)
         con.print(
             f"global {task} model {res.model_id}: {res.rows:,} rows of {res.brands} brands "
             f"({res.data_window[0]} .. {res.data_window[1]}), holdout "

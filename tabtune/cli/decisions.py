@@ -142,7 +142,12 @@ def pretrain_global_if_missing(cfg: Config, task_name: str, con: Console) -> Non
     """Pretrain the task's global model on the whole store when the registry has none (and say so)."""
     if registry_for(cfg).resolve(task_name) is None:
         con.print(f"no global {task_name} model yet: pretraining it on the store first ...")
-        res = pretrain(cfg, task_name)
+        from tabtune import tuning  # here: optuna loads only for a pretraining
+
+        tuned_cfg, tuned = tuning.tuned_pretraining(cfg, task_name)
+        if tuned:
+            con.print(f"note: {tuning.tuned_note(tuned)}", markup=False)
+        res = pretrain(tuned_cfg, task_name)
         con.print(
             f"pretrained {res.model_id} on {res.rows:,} rows of {res.brands} brands "
             f"({res.seconds:.1f}s)"

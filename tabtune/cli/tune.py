@@ -18,12 +18,19 @@ __all__ = ["cmd_tune", "run_tuning_cli", "summary_lines"]
 def summary_lines(result: TuningResult) -> list[str]:
     """Plain-text summary of a tuning run: trial counts, time and the gain over defaults."""
     gain = "-" if result.gain_pct is None else f"{result.gain_pct:+.2f}%"
+    used_by = (
+        "every pretraining of the task (tabtune pretrain, the refresh's re-pretraining)"
+        if result.study_name.endswith(":global")
+        else "the refresh's challengers of the brands it covers"
+    )
     return [
         f"study {result.study_name} in {result.storage}: {result.n_trials} trials "
         f"({result.n_complete} complete, {result.n_pruned} pruned, {result.n_failed} failed), "
         f"{result.n_new} added by this run in {result.seconds:.1f}s",
         f"loss (mean over time-ordered folds): defaults {fmt(result.default_value)}, "
         f"best {fmt(result.best_value)}, gain over defaults {gain}",
+        f"the adopted parameters (the defaults unless a trial wins on every "
+        f"fold by tuning.min_gain) are used by {used_by}",
     ]
 
 

@@ -127,7 +127,7 @@ def tuned_adaptation(
     (Config, str or None)
         The config to adapt with and the scope its parameters came from (None: defaults).
     """
-    if not _tuning_storage_exists(cfg):
+    if not tuning.storage_exists(cfg):
         return cfg, None
     for scope in (f"brand:{brand}", f"adapt:{tuning.bucket_for_rows(n_rows)}"):
         params = tuning.best_params(cfg, task.name, scope) or {}
@@ -135,16 +135,6 @@ def tuned_adaptation(
         if adaptation:
             return tuning.apply_params(cfg, adaptation), scope
     return cfg, None
-
-
-def _tuning_storage_exists(cfg: Config) -> bool:
-    """Whether a tuning storage may hold studies (an SQLite/journal file must exist)."""
-    url = cfg.tuning.storage
-    if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite:///") :]).exists()
-    if url.startswith("journal:"):
-        return Path(url[len("journal:") :]).exists()
-    return True
 
 
 def build_challenger(

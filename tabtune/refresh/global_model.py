@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from tabtune import tuning
 from tabtune.config import Config
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
 from tabtune.pipeline import pretrain, registry_for
@@ -87,5 +88,7 @@ def ensure_global(cfg: Config, task: str, date: dt.date) -> tuple[ModelRef, str,
             else f"the global champion of {task!r} and every older version fail verification"
         ) + f"; pretrained on rows up to {date}"
     t0 = time.perf_counter()
-    result = pretrain(cfg, task, end=date, promote=True)
-    return reg.from_id(result.model_id), f"{reason}: {result.model_id}", time.perf_counter() - t0
+    tuned_cfg, tuned = tuning.tuned_pretraining(cfg, task)
+    result = pretrain(tuned_cfg, task, end=date, promote=True)
+    reason += f": {result.model_id}" + (f" ({tuning.tuned_note(tuned)})" if tuned else "")
+    return reg.from_id(result.model_id), reason, time.perf_counter() - t0

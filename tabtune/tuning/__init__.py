@@ -56,10 +56,13 @@ from tabtune.tuning.scopes import (
     BUCKETS,
     best_params,
     bucket_for_rows,
+    storage_exists,
     tune_adaptation,
     tune_brand,
     tune_global,
     tune_scope,
+    tuned_note,
+    tuned_pretraining,
 )
 from tabtune.tuning.spaces import (
     ADAPT_SPACE,
@@ -110,11 +113,14 @@ __all__ = [
     "resolve_search_space",
     "rolling_origin_folds",
     "run_parallel_workers",
+    "storage_exists",
     "study_name",
     "tune_adaptation",
     "tune_brand",
     "tune_global",
     "tune_scope",
+    "tuned_note",
+    "tuned_pretraining",
     "worker_identity",
 ]
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from tabtune.config import Config
+from tabtune.config import Config, ModelConfig
 from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import rolling_origin_folds
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData
@@ -500,6 +501,43 @@ def best_params(
             f"unknown scope {scope!r}; use 'global', 'adapt:<bucket>' or 'brand:<brand>'"
         )
     return _best_params_in(_storage_for(cfg, storage), study_name(task, scope), cfg.tuning.min_gain)
+
+
+def storage_exists(cfg: Config) -> bool:
+    """Whether ``tuning.storage`` may hold studies (an SQLite or journal file must exist;
+    opening one that does not would create it)."""
+    url = cfg.tuning.storage
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///") :]).exists()
+    if url.startswith("journal:"):
+        return Path(url[len("journal:") :]).exists()
+    return True
+
+
+def tuned_pretraining(cfg: Config, task: str) -> tuple[Config, dict[str, Any]]:
+    """``cfg`` with the parameters the task's global study adopted (``tabtune tune``), and
+    those parameters: the ones that differ from ``cfg.model`` ({} when there is no study, no
+    adopted trial, or the adopted trial is the defaults)."""
+    if not storage_exists(cfg):
+        return cfg, {}
+    params = best_params(cfg, task, "global") or {}
+    model = {
+        k: v
+        for k, v in params.items()
+        if k in ModelConfig.model_fields and getattr(cfg.model, k) != v
+    }
+    return (apply_params(cfg, model), model) if model else (cfg, {})
+
+
+def tuned_note(params: Mapping[str, Any]) -> str:
+    """What a pretraining with :func:`tuned_pretraining`'s parameters says about them."""
+    values = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+    )
+    return (
+        f"pretrained with the parameters the global tuning study adopted ({values}; `tabtune "
+        "tune`); the config's model: gives the others"
+    )
 
 
 def tune_scope(
