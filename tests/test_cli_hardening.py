@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, main
+from tabtune.cli import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_OK, EXIT_PARTIAL, main
 from tabtune.cli.guards import os_error_message
 from tabtune.data.store import CampaignStore
 from tabtune.optional import is_available
@@ -391,6 +391,43 @@ def test_os_error_messages_name_the_configured_folder(ws: Path) -> None:
     message = os_error_message(exc, cfg)
     assert message is not None and "models_dir" in message and "free some space" in message
     assert os_error_message(OSError(errno.EIO, "I/O error"), cfg) is None  # a real fault
+
+
+def test_a_folder_where_a_file_belongs_is_refused(ws: Path, capsys) -> None:
+    # tuning.storage: journal:<a folder> reached the entry point as IsADirectoryError (exit 1)
+    Path("journal_dir").mkdir()
+    cfg = yaml.safe_load(Path("tabtune.yaml").read_text())
+    cfg.setdefault("tuning", {})["storage"] = "journal:journal_dir"
+    Path("journal.yaml").write_text(yaml.safe_dump(cfg))
+    before = digest_tree(ws)
+    code = main(["--config", "journal.yaml", "tune", "--trials", "1"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == EXIT_BAD_INPUT, err
+    assert "journal_dir is a folder where tabtune needs a file" in err and "Traceback" not in err
+    assert digest_tree(ws) == before
+
+
+def test_a_closed_output_pipe_ends_quietly(ws: Path, capsys, monkeypatch) -> None:
+    # `tabtune models list --json | true` printed a BrokenPipeError traceback (exit 1)
+    import tabtune.cli.app as app
+
+    def closed_pipe(args, cfg):
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    monkeypatch.setattr(app, "_handler", lambda name: closed_pipe)
+    code = main(["models", "list", "--json"])
+    assert code == EXIT_BROKEN_PIPE
+    assert "Traceback" not in capsys.readouterr().err
+    script = "import sys; from tabtune.cli import main; sys.exit(main(['models', 'list']))"
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stdout is not None
+        proc.stdout.close()  # the reader goes away before the first line
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert proc.returncode == EXIT_BROKEN_PIPE, (proc.returncode, err)
 
 
 def test_a_file_where_a_folder_belongs_is_refused(ws: Path, capsys) -> None:

@@ -152,6 +152,11 @@ def test_tomorrow_is_allowed_and_the_slack_is_configurable(
     monkeypatch.setenv(MAX_FUTURE_DAYS_ENV, "soon")
     with pytest.raises(TabTuneInputError, match=f"{MAX_FUTURE_DAYS_ENV}='soon'"):
         latest_allowed_date()
+    monkeypatch.setenv(MAX_FUTURE_DAYS_ENV, "999999999")  # overflowed the calendar (exit 1)
+    with pytest.raises(TabTuneInputError, match="from 0 to 3650"):
+        latest_allowed_date()
+    monkeypatch.setenv(MAX_FUTURE_DAYS_ENV, "3650")
+    assert latest_allowed_date() == TODAY + dt.timedelta(days=3650)
     monkeypatch.delenv(MAX_FUTURE_DAYS_ENV)
     assert latest_allowed_date() == TODAY + dt.timedelta(days=1)
     assert CampaignStore(store.root, max_future_days=30).append(later).rows_written == len(later)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from tabtune.cli.app import main
 from tabtune.cli.exit_codes import (
     EXIT_BAD_INPUT,
+    EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -30,6 +31,7 @@ from tabtune.cli.parser import build_parser
 
 __all__ = [
     "EXIT_BAD_INPUT",
+    "EXIT_BROKEN_PIPE",
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "EXIT_OK",

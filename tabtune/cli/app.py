@@ -11,10 +11,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
-from tabtune.cli.exit_codes import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED
+from tabtune.cli.exit_codes import (
+    EXIT_BAD_INPUT,
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+)
 from tabtune.cli.guards import check_writable, os_error_message, written_folders
 from tabtune.cli.parser import build_parser
 from tabtune.errors import TabTuneInputError
@@ -56,6 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TabTuneInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # the reader closed the pipe: stop quietly (no traceback when Python flushes stdout)
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is not a file (captured, replaced)
+            pass
+        return EXIT_BROKEN_PIPE
     except OSError as exc:
         message = os_error_message(exc, cfg)
         if message is None:

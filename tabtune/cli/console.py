@@ -13,9 +13,18 @@ from rich.console import Console
 __all__ = ["console", "err_console", "fmt"]
 
 
+class _Console(Console):
+    """rich's console, but a reader that went away (``| head``) raises ``BrokenPipeError``
+    for the entry point to end with its exit code (rich would exit 1 on its own)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def console() -> Console:
     """A rich console on stdout, without automatic highlighting of numbers and paths."""
-    return Console(highlight=False)
+    return _Console(highlight=False)
 
 
 def err_console() -> Console:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_BROKEN_PIPE",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+]
 
 #: Success.
 EXIT_OK = 0
@@ -14,3 +21,6 @@ EXIT_BAD_INPUT = 2
 EXIT_PARTIAL = 3
 #: Interrupted with Ctrl-C.
 EXIT_INTERRUPTED = 130
+#: The reader of the output went away (``tabtune models list | head``), as a shell reports a
+#: command ended by SIGPIPE.
+EXIT_BROKEN_PIPE = 141

@@ -167,12 +167,18 @@ def os_error_message(exc: OSError, cfg: Any = None) -> str | None:
         For a read-only folder or a full disk: the file, the folder and its config key, the
         rule and the fix. ``None`` for any other error.
     """
-    if exc.errno not in READ_ONLY_ERRNOS | FULL_ERRNOS:
+    if exc.errno not in READ_ONLY_ERRNOS | FULL_ERRNOS | {errno.EISDIR}:
         return None
     filename = exc.filename
     where = folder_of(cfg, filename)
     thing = f"{filename}" if filename else "a file"
     key_hint = f" (in {where[0]} {where[1]})" if where else ""
+    if exc.errno == errno.EISDIR:
+        return (
+            f"{thing}{key_hint} is a folder where tabtune needs a file: name a file in the "
+            "setting that gives this path (e.g. tuning.storage: journal:models/tuning.journal) "
+            "and rerun."
+        )
     point = f"point {where[0]} in the config elsewhere" if where else "write somewhere else"
     reason = exc.strerror or os.strerror(exc.errno or 0)
     if exc.errno in FULL_ERRNOS:

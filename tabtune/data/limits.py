@@ -69,6 +69,8 @@ DEFAULT_MAX_FUTURE_DAYS = 1
 """Rows may be dated at most this many days after today (UTC), by default."""
 
 MAX_FUTURE_DAYS_ENV = "TABTUNE_MAX_FUTURE_DAYS"
+#: The largest ``TABTUNE_MAX_FUTURE_DAYS`` accepted.
+MAX_FUTURE_DAYS_LIMIT = 3650
 """Environment variable that overrides :data:`DEFAULT_MAX_FUTURE_DAYS` (a whole number >= 0)."""
 
 
@@ -171,9 +173,10 @@ def default_max_future_days() -> int:
         days = int(text)
     except ValueError:
         days = -1
-    if days < 0:
+    if not 0 <= days <= MAX_FUTURE_DAYS_LIMIT:
         raise TabTuneInputError(
-            f"{MAX_FUTURE_DAYS_ENV}={text!r}: must be a whole number of days >= 0"
+            f"{MAX_FUTURE_DAYS_ENV}={text!r}: must be a whole number of days from 0 to "
+            f"{MAX_FUTURE_DAYS_LIMIT} (ten years; a larger one overflows the calendar)"
         )
     return days
 
