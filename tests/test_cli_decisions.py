@@ -236,6 +236,39 @@ def test_a_stored_row_predicts_the_same_in_any_window_and_from_a_file(
         pd.testing.assert_frame_equal(read(name), whole, check_dtype=False, obj=name)
 
 
+def test_a_brand_newer_than_the_global_model_is_named_in_bids_and_predict(ws: Path, capsys) -> None:
+    # a brand loaded after pretraining is served without a brand context: bids said nothing
+    store = CampaignStore("data/campaigns")
+    first = store.brands()[0]
+    clone = store.read(brands=[first]).assign(brand_id="newcomer")
+    store.append(clone)
+    code, out = _run(capsys, "bids", "--brands", f"{first},newcomer")
+    assert code == EXIT_OK, out
+    text = " ".join(out.split())
+    assert "newcomer: newer than the global model" in text, text
+    assert f"{first}: newer than" not in text
+    bids = pd.read_parquet(Path("outputs") / NEXT / "bids")
+    reasons = bids.assign(brand_id=bids["brand_id"].astype(str)).groupby("brand_id")["reason"]
+    assert reasons.apply(lambda r: r.str.startswith("unknown brand").all())["newcomer"]
+    assert not reasons.apply(lambda r: r.str.startswith("unknown brand").any())[first]
+
+    day = store.read(brands=[first], start=LAST)
+    day = day.assign(date=day["date"].dt.strftime("%Y-%m-%d"), brand_id=day["brand_id"].astype(str))
+    day.assign(brand_id="stranger").to_csv("stranger.csv", index=False)
+    code, out = _run(capsys, "predict", "--input", "stranger.csv", "--output", "s.parquet")
+    assert code == EXIT_OK and "not in the store (stranger)" in " ".join(out.split()), out
+
+    day.assign(brand_id=day["brand_id"].str.upper()).to_csv("upper.csv", index=False)
+    out = _refused(
+        capsys,
+        ws,
+        ["predict", "--input", "upper.csv", "--output", "u.parquet"],
+        "only in case",
+        repr(first.upper()),
+        "spell each brand as stored",
+    )
+
+
 def test_predict_input_without_bids_names_bid_once(
     ws: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:

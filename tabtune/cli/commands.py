@@ -286,6 +286,7 @@ def cmd_predict(args: argparse.Namespace, cfg: Config) -> int:
         # contexts is enough; a feature the model lacks is named by predict_rows.
         rows, summary = prepare_exports([args.input], cfg.data, require_measures=False)
         print_notes(summary)
+        _check_input_brands(cfg, rows)
         history = _stored_history(cfg, rows)
     else:
         rows = _stored_rows(cfg, args.brands, args.start, args.end)
@@ -364,6 +365,35 @@ def _stored_rows(cfg: Config, brands: str | None, start: Any, end: Any) -> pd.Da
             "nothing was written"
         )
     return rows
+
+
+def _check_input_brands(cfg: Config, rows: pd.DataFrame) -> None:
+    """Refuse ``predict --input`` brand ids that differ from stored ones only in case or
+    spaces (``load`` refuses them too; served as they are, they would get the global model
+    instead of the brand's), and note brands the store does not hold."""
+    from tabtune.data.load import spelling_groups
+
+    store = store_for(cfg)
+    stored = store.brands() if store.exists() else []
+    given = sorted({str(b) for b in rows["brand_id"].unique()})
+    twins = spelling_groups(given, stored)
+    if twins:
+        shown = "; ".join(" vs ".join(repr(v) for v in group) for group in twins[:5])
+        raise TabTuneInputError(
+            f"predict --input: {len(twins)} brand id(s) differ from a stored one only in case or "
+            f"surrounding spaces ({shown}): a brand is served by the model of its exact id, so "
+            "such a row would get the global model instead of the brand's; spell each brand as "
+            "stored in the file; nothing was written"
+        )
+    unknown = [b for b in given if b not in set(stored)]
+    if unknown:
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        console().print(
+            f"note: {len(unknown)} brand(s) of the file are not in the store "
+            f"({', '.join(unknown[:5])}{more}): the global model serves them without a brand "
+            "context",
+            markup=False,
+        )
 
 
 def _stored_history(cfg: Config, rows: pd.DataFrame) -> pd.DataFrame | None:

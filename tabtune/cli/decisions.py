@@ -305,7 +305,12 @@ def run_bids(
             continue
         model_id, est = model_for_brand(cfg, "bid", brand)
         rec = BidRecommender.from_estimator(
-            est, config=cfg, model_id=model_id, source=_source(model_id)
+            est,
+            config=cfg,
+            model_id=model_id,
+            source=_source(model_id),
+            # a brand newer than the global model: "unknown brand" in its reasons
+            known_brands=est.context_groups_ if _source(model_id) == "global" else None,
         )
         recs = rec.recommend(contexts, target_roas=target, history=recent)
         decided.append((brand, rec, contexts, recs, recent))
@@ -361,7 +366,18 @@ def _bid_notes(brand: str, recs: pd.DataFrame) -> list[str]:
     reasons = recs["reason"].astype(str)
     railed = reasons[~reasons.isin(["roas target", "cpa target", "roas and cpa targets"])]
     counts = railed.value_counts()
-    return [f"{brand}: {n} context(s): {reason}" for reason, n in counts.items()]
+    notes = [f"{brand}: {n} context(s): {reason}" for reason, n in counts.items()]
+    if reasons.str.startswith(UNKNOWN_BRAND_PREFIX).any():
+        notes.append(
+            f"{brand}: newer than the global model (it holds no brand context for it), so it is "
+            f"served without one: `tabtune finetune --brand {brand}` adapts a model to its "
+            "rows, or `tabtune pretrain` learns its context"
+        )
+    return notes
+
+
+#: How a bid's reason starts for a brand the global model never saw (:mod:`tabtune.tasks.bid`).
+UNKNOWN_BRAND_PREFIX = "unknown brand: global model"
 
 
 def run_bids_cli(cfg: Config, args: argparse.Namespace) -> int:

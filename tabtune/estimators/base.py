@@ -627,6 +627,15 @@ class TabTuneBase(BaseEstimator):
         """Each brand-context feature's share of the model's total gain."""
         return self._gain_shares()[1]
 
+    @property
+    def context_groups_(self) -> tuple[Any, ...] | None:
+        """The groups (brands) whose brand context the model holds: a group it does not hold
+        is served without one (its context features missing, as for a brand never seen).
+        None without a ``group_column``."""
+        check_is_fitted(self)
+        context = self._model.context
+        return None if context is None else tuple(context.keys)
+
     # -- prediction -------------------------------------------------------------------------
     def _predict_raw(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
