@@ -595,7 +595,10 @@ def predict_rows(
     wanted = [f for _, m in serving.values() for f in (model_features(m) or [])]
     features = list(dict.fromkeys(wanted)) if wanted else None
     first = pd.to_datetime(rows[TIME_COLUMN]).groupby(rows[GROUP_COLUMN].astype(str)).min()
+    # only the columns the rows have: the history never supplies a feature the rows lack
+    # (a file without bids is refused by name, not predicted with missing bids)
     earlier = _history_before(history, first)
+    earlier = earlier[[c for c in earlier.columns if c in rows.columns]]
     data = task_data(
         pd.concat([earlier, rows], ignore_index=True, sort=False) if len(earlier) else rows,
         task,

@@ -26,7 +26,11 @@ def store(tmp_path: Path) -> CampaignStore:
 
 def test_split_brands() -> None:
     assert split_brands(" a, b,") == ["a", "b"]
-    assert split_brands("") is None and split_brands(None) is None
+    assert split_brands("b,a,b") == ["b", "a"]  # a brand named twice is decided once
+    assert split_brands(None) is None  # the option not given: every brand
+    for empty in ("", ",", " , "):  # given, naming none (an empty shell variable): refused
+        with pytest.raises(TabTuneInputError, match="names no brand"):
+            split_brands(empty)
 
 
 def test_a_brand_id_holding_a_comma_is_selected_whole(store: CampaignStore) -> None:

@@ -9,10 +9,24 @@ __all__ = ["select_brands", "split_brands"]
 
 
 def split_brands(value: str | None) -> list[str] | None:
-    """``"a, b,"`` -> ``["a", "b"]``; ``None`` or an empty value -> ``None`` (no choice made)."""
-    if not value:
+    """``"a, b,"`` -> ``["a", "b"]`` (a brand named twice once); ``None`` -> ``None`` (the option
+    was not given: no choice made).
+
+    Raises
+    ------
+    TabTuneInputError
+        The option was given but names no brand (``--brands ""`` from an empty shell variable,
+        or ``--brands ,``): it used to select every brand.
+    """
+    if value is None:
         return None
-    return [b.strip() for b in str(value).split(",") if b.strip()] or None
+    names = [b.strip() for b in str(value).split(",") if b.strip()]
+    if not names:
+        raise TabTuneInputError(
+            f"the brand list {value!r} names no brand (an empty shell variable?): name the "
+            "brands (a,b), or leave the option out to take every brand; nothing was done"
+        )
+    return list(dict.fromkeys(names))
 
 
 def select_brands(store: CampaignStore, value: str | None) -> list[str]:
@@ -22,7 +36,7 @@ def select_brands(store: CampaignStore, value: str | None) -> list[str]:
     ----------
     store : CampaignStore
     value : str or None
-        ``"a,b"`` as given on the command line; None or empty: every brand. A value that is
+        ``"a,b"`` as given on the command line; None: every brand. A value that is
         one of the store's brand ids as a whole (an id holding a comma) names that brand.
 
     Returns
