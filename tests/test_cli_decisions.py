@@ -83,6 +83,26 @@ def test_a_refused_total_says_the_budget_model_it_pretrained_stays(ws: Path, cap
     assert digest_tree(Path("outputs")) == outputs  # no plan
 
 
+def test_budget_names_unplanned_channels_and_a_zero_revenue_brand(ws: Path, capsys) -> None:
+    # a channel without recent spend vanished from the plan, and a brand without revenue
+    # showed "+0.00 (+nan%)", both without a word
+    store = CampaignStore("data/campaigns")
+    rows = store.read(brands=[store.brands()[-1]])
+    channels = rows.groupby("channel", observed=True)["spend"].sum().sort_values()
+    assert len(channels) >= 2, "setup: a brand with two channels"
+    quiet = str(channels.index[0])
+    recent = rows["date"] > pd.Timestamp(LAST) - pd.Timedelta(days=35)
+    paused = rows[~(recent & (rows["channel"].astype(str) == quiet))].assign(brand_id="paused")
+    store.append(paused)
+    store.append(rows.assign(brand_id="norevenue", revenue=0.0, conversions=0))
+    code, out = _run(capsys, "budget", "--brands", "paused,norevenue")
+    assert code == EXIT_OK, out
+    text = " ".join(out.split())
+    assert f"paused: {quiet} not planned: no spend in the 28 days" in text, text
+    assert "norevenue: predicted revenue 0 on every channel" in text, text
+    assert "nan" not in text.lower()
+
+
 def test_budget_total_for_the_brands_it_fits_is_planned(ws: Path, capsys) -> None:
     plans = pd.read_parquet(Path("outputs") / NEXT / "budgets")
     first = CampaignStore("data/campaigns").brands()[0]

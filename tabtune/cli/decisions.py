@@ -549,6 +549,7 @@ def run_budget(
         summary.append(_plan_row(brand, plan, model_id))
         channels.extend(_plan_channel_rows(brand, plan))
         notes.extend(_plan_notes(cfg, brand, plan))
+        notes.extend(_unplanned_channels(cfg, store, brand, day, plan))
     if refused and total is not None:
         message = _total_refusal(total, refused, chosen, cfg.budget.relative_bounds)
         note = _pretrained_note(cfg, "budget", had_model)
@@ -569,7 +570,8 @@ def _plan_row(brand: str, plan: pd.DataFrame, model_id: str) -> tuple[str, ...]:
         str(len(plan)),
         f"{a['total']:,.2f}",
         f"{a['predicted_revenue']:,.2f}",
-        f"{a['predicted_uplift']:+,.2f} ({a['uplift_pct']:+.1f}%)",
+        f"{a['predicted_uplift']:+,.2f}"
+        + (f" ({a['uplift_pct']:+.1f}%)" if math.isfinite(a["uplift_pct"]) else ""),
         model_id,
     )
 
@@ -640,6 +642,29 @@ def _plan_notes(cfg: Config, brand: str, plan: pd.DataFrame) -> list[str]:
                     f"{brand}: {r.channel} at its lower bound (recent spend -{100 * rho:g}%, "
                     "budget.relative_bounds)"
                 )
+    return notes
+
+
+def _unplanned_channels(
+    cfg: Config, store: CampaignStore, brand: str, day: pd.Timestamp, plan: pd.DataFrame
+) -> list[str]:
+    """A note for the brand's stored channels that the plan leaves out (no spend in the
+    ``budget.lookback_days`` before ``day``: their bounds come from recent spend), and for a
+    plan whose predicted revenue is zero."""
+    rows = store.read(brands=[brand], end=day - pd.Timedelta(days=1), columns=["channel"])
+    missing = sorted(set(rows["channel"].astype(str)) - set(plan["channel"].astype(str)))
+    notes = []
+    if missing:
+        notes.append(
+            f"{brand}: {', '.join(missing)} not planned: no spend in the "
+            f"{cfg.budget.lookback_days} days before {day.date()} (budget.lookback_days), and a "
+            "channel's bounds come from its recent spend"
+        )
+    if float(plan.attrs.get("predicted_revenue", 1.0)) == 0.0:
+        notes.append(
+            f"{brand}: predicted revenue 0 on every channel (no revenue in its history): the "
+            "plan cannot rank channels, check the export's revenue column"
+        )
     return notes
 
 
