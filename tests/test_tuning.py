@@ -639,3 +639,26 @@ def test_pretraining_uses_the_global_studys_adopted_parameters(
     ref, note, _ = ensure_global(cfg, "bid", dt.date(2099, 1, 1))
     assert ref.id == "global/bid/v0003" and "num_leaves=7" in note, note
     assert params(ref.id)["num_leaves"] == 7
+
+
+def test_a_trial_stopped_by_ctrl_c_logs_no_traceback() -> None:
+    # Optuna logged the interrupted trial with an 11-line traceback before "interrupted"
+    import logging
+    import sys
+
+    from tabtune.cli.tune import quiet_interrupted_trials
+
+    quiet_interrupted_trials()
+    handlers = logging.getLogger("optuna").handlers
+    assert handlers, "optuna's own handler"
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        try:
+            raise exc
+        except BaseException:
+            info = sys.exc_info()
+        return logging.LogRecord("optuna.study", logging.WARNING, "", 0, "Trial 3 failed", (), info)
+
+    for handler in handlers:
+        assert not handler.filter(record(KeyboardInterrupt()))
+        assert handler.filter(record(ValueError("a real failure")))  # still logged

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from tabtune.cli.commands import tasks_of
 from tabtune.cli.console import console, fmt
@@ -12,7 +13,26 @@ from tabtune.cli.tables import summary_table
 from tabtune.config import Config
 from tabtune.tuning import TuningResult, tune_scope
 
-__all__ = ["cmd_tune", "run_tuning_cli", "summary_lines"]
+__all__ = ["cmd_tune", "quiet_interrupted_trials", "run_tuning_cli", "summary_lines"]
+
+
+class _NoInterruptedTrials(logging.Filter):
+    """Drops a record that carries a Ctrl-C: Optuna logs the trial it stopped, traceback and
+    all, before the command says "interrupted" (the trial is failed, and retried next run)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and record.exc_info[0] is KeyboardInterrupt)
+
+
+_NO_INTERRUPTED_TRIALS = _NoInterruptedTrials()
+
+
+def quiet_interrupted_trials() -> None:
+    """Put :class:`_NoInterruptedTrials` on Optuna's handlers and the root's (once each)."""
+    optuna_logger = logging.getLogger("optuna")
+    for handler in [*optuna_logger.handlers, *logging.getLogger().handlers]:
+        if _NO_INTERRUPTED_TRIALS not in handler.filters:
+            handler.addFilter(_NO_INTERRUPTED_TRIALS)
 
 
 def summary_lines(result: TuningResult) -> list[str]:
@@ -66,6 +86,7 @@ def run_tuning_cli(
     ConfigError, TabTuneInputError
         Bad search space, storage, budget, scope or data (the CLI exits with 2).
     """
+    quiet_interrupted_trials()
     results = tune_scope(
         cfg,
         task,
