@@ -142,8 +142,9 @@ def align_features(X: pd.DataFrame, model: object) -> pd.DataFrame:
         raise TabTuneInputError(
             f"the model was trained with feature(s) {missing}, which these rows do not have; "
             f"the rows need the column(s) {sources}{made}: map them in the config's "
-            f"`data.columns` (e.g. `{sources[0]}: <your column>`), or retrain the model on "
-            "data without them"
+            f"`data.columns` (e.g. `{sources[0]}: <your column>`); or, when the data has them "
+            "and the task file no longer lists them (its categorical/numeric), restore the task "
+            "file or pretrain again with it: a model predicts with the features it learnt"
         )
     return X if list(X.columns) == names else X[names]
 

@@ -755,3 +755,16 @@ def test_sigkilled_parent_leaves_no_local_dask_workers() -> None:
     (a worker whose nanny's connection drops exits; this test passes without the next one)
     and tabtune's watchdog, registered as a worker callback."""
     assert not _workers_outlive_a_sigkilled_parent(_DASK_PARENT), "orphaned Dask workers"
+
+
+def test_models_name_an_unknown_task_and_a_rollback_to_the_champion_changes_nothing(
+    ws: Path, capsys
+) -> None:
+    _refused(capsys, ws, ["models", "show", "--task", "nosuch"], "--task 'nosuch': no such task")
+    _refused(capsys, ws, ["models", "rollback", "--task", "nosuch", "--brand", "b000"], "no such")
+    champion = ModelRegistry("models").champion("bid")
+    assert champion is not None
+    before = digest_tree(ws)
+    code, out = run_cli(capsys, "models", "rollback", "--version", champion.version)
+    assert code == EXIT_OK and "is already the champion" in out and "nothing changed" in out, out
+    assert digest_tree(ws) == before  # it said "rolled back from v0001 to v0001" before

@@ -434,6 +434,12 @@ def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
         return EXIT_OK
     brand = args.brand
     task = args.task or "bid"
+    if task not in cfg.tasks and not reg.versions(task):
+        # an unknown task was named as "brands/<b>/<task> has no champion"
+        raise TabTuneInputError(
+            f"--task {task!r}: no such task in the config ({', '.join(sorted(cfg.tasks))}) "
+            "and no model of it in the registry"
+        )
     if args.models_command == "show":
         ref = (
             reg.champion(task, brand)
@@ -448,6 +454,14 @@ def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
         )
         return EXIT_OK
     if args.models_command == "rollback":
+        current = reg.champion(task, brand)
+        if args.version is not None and current is not None and current.version == args.version:
+            con.print(
+                f"{current.id} is already the champion of {task}"
+                + (f" for {brand}" if brand else "")
+                + "; nothing changed"
+            )
+            return EXIT_OK
         ref = reg.rollback(task, brand, to=args.version)
         now = (
             ref.id

@@ -73,9 +73,11 @@ def next_day_contexts(rows: pd.DataFrame, date: dt.date) -> pd.DataFrame:
 
 def _outputs_path(cfg: Config, date: dt.date, kind: str, brand: str, task: str) -> Path:
     # filed under the decision date (the day after the run date), like `tabtune bids`/`budget`
-    folder = Path(cfg.outputs_dir) / (date + dt.timedelta(days=1)).isoformat() / kind
+    # another task's predictions go beside the bid task's, not inside them: reading
+    # predictions/ as one dataset must not mix two targets in one column
     if kind == "predictions" and task != "bid":
-        folder = folder / task
+        kind = f"predictions-{task}"
+    folder = Path(cfg.outputs_dir) / (date + dt.timedelta(days=1)).isoformat() / kind
     return folder / f"brand_id={quote(brand, safe='')}" / "part-0.parquet"
 
 

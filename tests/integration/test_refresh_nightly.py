@@ -710,6 +710,12 @@ def test_refresh_plots_decisions_into_the_run_report(tmp_path, observations) -> 
     plots = cfg.outputs_dir / next_day / "plots"
     assert (plots / "bids-b002.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (plots / "bids-b003.png").is_file() and (plots / "budget-b002.png").is_file()
+    # the budget task's predictions lie beside the bid task's, so that reading predictions/
+    # as one dataset gives one task's rows (they were nested inside it)
+    bid_predictions = pd.read_parquet(cfg.outputs_dir / next_day / "predictions")
+    assert set(bid_predictions["task"]) == {"bid"}
+    budget = pd.read_parquet(cfg.outputs_dir / next_day / "predictions-budget")
+    assert set(budget["task"]) == {"budget"} and set(budget["brand_id"].astype(str)) == {"b002"}
     report = json.loads((cfg.runs_dir / DATES[0] / "report.json").read_text())
     assert {b["brand_id"]: Path(b["outputs"]["plot"]).name for b in report["brands"]} == {
         "b002": "bids-b002.png",
