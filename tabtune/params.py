@@ -325,8 +325,7 @@ PARAMETERS: tuple[Param, ...] = (
           "refresh: auto also chooses again, sooner, once the brand's rows have grown by this "
           "fraction since the choice (None: by age only)", estimator=False),
     Param("n_jobs", int | None, 1, _THREADS, "adaptation",
-          "threads per brand fit (and a refresh's brand job: its predictions too): brand data "
-          "is small, so one thread per brand is fastest",
+          "threads per brand fit: brand data is small, so one thread per brand is fastest",
           estimator=False),
     # -- estimator only: the task's and the library's settings --------------------------------
     Param("objective", str | None, None,

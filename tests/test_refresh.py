@@ -288,37 +288,6 @@ def test_a_resumed_runs_wall_time_counts_its_last_attempt() -> None:
 # ---------------------------------------------------------------------------- inputs
 
 
-def test_a_brand_job_runs_its_thread_pools_at_the_adaptations_threads(monkeypatch) -> None:
-    # predictions inside a brand job used every core on a few hundred rows; the job now runs
-    # with adaptation.n_jobs threads in every OpenMP/BLAS pool, and restores them after
-    import lightgbm  # noqa: F401 - its OpenMP pool is among those limited
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    import tabtune.refresh.brand as brand_module
-
-    def pools() -> set[int]:
-        return {pool["num_threads"] for pool in threadpool_info()}
-
-    seen: list[set[int]] = []
-
-    def spy(cfg, task_name, date, global_id, rec) -> None:
-        seen.append(pools())
-        rec.status, rec.model_id = "skipped", "g"
-
-    monkeypatch.setattr(brand_module, "_refresh_brand", spy)
-    with threadpool_limits(limits=3):  # whatever the machine's cores
-        assert pools() == {3}
-        for n_jobs in (1, 2, None):
-            cfg = default_config().model_copy(deep=True)
-            cfg.adaptation.n_jobs = n_jobs
-            record = brand_module.refresh_brand(
-                cfg.model_dump(mode="json"), "bid", "b", "2024-04-28", "g"
-            )
-            assert record["status"] == "skipped"
-        assert seen == [{1}, {2}, {3}]  # adaptation.n_jobs; None: no limit
-        assert pools() == {3}  # restored after the job
-
-
 def test_parse_date() -> None:
     assert parse_date("2024-04-28") == D
     assert parse_date(pd.Timestamp("2024-04-28 13:00")) == D

@@ -47,7 +47,7 @@ from tabtune.refresh.state import BrandRecord, Decision, parse_date
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.registry import ModelRef, ModelRegistry
 
-__all__ = ["adaptation_error", "brand_threads", "refresh_brand"]
+__all__ = ["adaptation_error", "refresh_brand"]
 
 logger = logging.getLogger("tabtune.refresh")
 
@@ -159,9 +159,9 @@ def refresh_brand(
     t_start = time.perf_counter()
     rec = BrandRecord(brand_id=brand, contested=_iso_date_or_none(last_contest))
     try:
-        cfg = Config.model_validate(dict(cfg_data))
-        with brand_threads(cfg.adaptation.n_jobs):
-            _refresh_brand(cfg, task_name, parse_date(date), global_id, rec)
+        _refresh_brand(
+            Config.model_validate(dict(cfg_data)), task_name, parse_date(date), global_id, rec
+        )
     except Exception as exc:  # noqa: BLE001 - failure isolation: one brand's error is recorded
         logger.warning(
             "brand %s failed: %s", brand, exc, exc_info=logger.isEnabledFor(logging.DEBUG)
@@ -169,21 +169,6 @@ def refresh_brand(
         rec.status, rec.reason = "failed", f"{type(exc).__name__}: {exc}"
     rec.seconds = round(time.perf_counter() - t_start, 4)
     return rec.to_dict()
-
-
-@contextlib.contextmanager
-def brand_threads(n_jobs: int | None) -> Iterator[None]:
-    """Limit the OpenMP and BLAS thread pools of the calling thread to ``n_jobs`` (the
-    adaptation's threads per brand) for one brand's job: its fits get ``n_jobs`` anyway, but
-    its predictions (the global model's, the champion's, the bids' candidate grid) used every
-    core on a few hundred rows, and OpenMP's idle threads spin. None or -1: no limit."""
-    if n_jobs is None or n_jobs < 1:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=int(n_jobs)):
-        yield
 
 
 def _iso_date_or_none(value: Any) -> str | None:
