@@ -115,7 +115,9 @@ def find_run(runs_dir: str | Path, task: str = DEFAULT_TASK, date: str | None = 
     )
     if not dates:
         raise TabTuneInputError(
-            f"no refresh runs of task {task!r} in {runs_dir}; run `tabtune refresh --date D` first"
+            f"no refresh runs of task {task!r} in {runs_dir}; run `tabtune refresh --date D"
+            + ("" if task == DEFAULT_TASK else f" --task {task}")
+            + "` first"
         )
     if date is None:
         return run_dir_for(runs_dir, dates[-1], task)

@@ -153,8 +153,10 @@ def test_run_dirs_history_and_find_run(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     assert run_dir_for(runs, "2024-04-29") == runs / "2024-04-29"
     assert run_dir_for(runs, "2024-04-29", "budget") == runs / "2024-04-29" / "budget"
-    with pytest.raises(TabTuneInputError, match="no refresh runs"):
+    with pytest.raises(TabTuneInputError, match=r"no refresh runs.*--date D` first"):
         find_run(runs)
+    with pytest.raises(TabTuneInputError, match="`tabtune refresh --date D --task budget` first"):
+        find_run(runs, "budget")  # it suggested the bid task's command
     for date in ("2024-04-28", "2024-04-27"):
         write_report(run_dir_for(runs, date), run_report(date))
     (runs / "notes").mkdir()  # not a run
