@@ -528,8 +528,8 @@ def test_journal_storage_two_worker_processes(tmp_path: Path, data: TaskData) ->
 
 
 # ----------------------------------------------------------------------------- CLI
-def test_cli_tune_prints_the_summary(tmp_path: Path, rows: pd.DataFrame, capsys) -> None:
-    from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
+def _stored_config(tmp_path: Path, rows: pd.DataFrame) -> tuple[Config, Path]:
+    """:func:`make_config` with ``rows`` in its store, written as a YAML file for the CLI."""
     from tabtune.data.store import CampaignStore
 
     cfg = make_config(tmp_path)
@@ -538,6 +538,13 @@ def test_cli_tune_prints_the_summary(tmp_path: Path, rows: pd.DataFrame, capsys)
     raw["tasks"] = {"bid": str(REPO / "configs" / "tasks" / "bid.yaml")}
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(raw))
+    return cfg, path
+
+
+def test_cli_tune_prints_the_summary(tmp_path: Path, rows: pd.DataFrame, capsys) -> None:
+    from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
+
+    cfg, path = _stored_config(tmp_path, rows)
     assert main(["--config", str(path), "tune", "--trials", "2"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "bid:global" in out and "gain over defaults" in out and "learning_rate" in out
@@ -604,15 +611,9 @@ def test_pretraining_uses_the_global_studys_adopted_parameters(
 
     import tabtune.tuning.scopes as scopes
     from tabtune.cli import EXIT_OK, main
-    from tabtune.data.store import CampaignStore
     from tabtune.refresh.global_model import ensure_global
 
-    cfg = make_config(tmp_path)
-    CampaignStore(cfg.data.store).append(rows)
-    raw = cfg.model_dump(mode="json")
-    raw["tasks"] = {"bid": str(REPO / "configs" / "tasks" / "bid.yaml")}
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    cfg, path = _stored_config(tmp_path, rows)
     adopted = {"num_leaves": 7, "learning_rate": 0.3, "n_estimators": cfg.model.n_estimators}
     monkeypatch.setattr(scopes, "best_params", lambda c, task, scope: dict(adopted))
 
