@@ -663,3 +663,16 @@ def test_a_trial_stopped_by_ctrl_c_logs_no_traceback() -> None:
     for handler in handlers:
         assert not handler.filter(record(KeyboardInterrupt()))
         assert handler.filter(record(ValueError("a real failure")))  # still logged
+
+
+def test_changed_folds_are_named_for_an_existing_study(
+    tmp_path: Path, data: TaskData, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a changed tuning.n_folds was ignored by an existing study without a word
+    cfg = make_config(tmp_path)
+    tune_global(cfg, "bid", n_trials=1, data=data)
+    with caplog.at_level("WARNING", logger="tabtune"):
+        again = tune_global(make_config(tmp_path, n_folds=3), "bid", n_trials=1, data=data)
+    assert "on the 2 folds" in caplog.text and "not the 3" in caplog.text, caplog.text
+    assert again.n_trials == 2
+    assert all(len(t.intermediate_values) <= 2 for t in _study(cfg).get_trials())

@@ -247,6 +247,18 @@ def prepare_study(
                 name,
                 spec.defaults,
             )
+        if (spec.n_folds, spec.horizon) != (new_spec.n_folds, new_spec.horizon):
+            logger.warning(
+                "study %s: scores every trial on the %d folds (horizon %d dates) recorded when "
+                "it was created, not the %d (horizon %d) the config gives now (tuning.n_folds); "
+                "a study's folds never change, so that its trials stay comparable: use another "
+                "tuning.storage for a study on the new folds",
+                name,
+                spec.n_folds,
+                spec.horizon,
+                new_spec.n_folds,
+                new_spec.horizon,
+            )
         if spec.brands != new_spec.brands:
             logger.warning(
                 "study %s: scores the brands recorded when it was created (%s), not %s",
