@@ -432,11 +432,12 @@ def _budget_plan(
     if total is not None:
         _check_total(cfg, planner, brand, day, total)
     try:
-        return planner.plan(total, day, brand=brand), model_id, notes
+        plan = planner.plan(total, day, brand=brand)
     except TabTuneInputError as exc:
         if total is not None:  # the user's --total cannot be planned for this brand
             raise TabTuneInputError(f"brand {brand!r}: {exc}") from None
         return None, model_id, [*notes, f"{brand}: {exc}; skipped"]
+    return plan, model_id, notes + _unplanned_channels(cfg, rows, brand, day, plan)
 
 
 def _check_total(
@@ -549,7 +550,6 @@ def run_budget(
         summary.append(_plan_row(brand, plan, model_id))
         channels.extend(_plan_channel_rows(brand, plan))
         notes.extend(_plan_notes(cfg, brand, plan))
-        notes.extend(_unplanned_channels(cfg, store, brand, day, plan))
     if refused and total is not None:
         message = _total_refusal(total, refused, chosen, cfg.budget.relative_bounds)
         note = _pretrained_note(cfg, "budget", had_model)
@@ -646,12 +646,11 @@ def _plan_notes(cfg: Config, brand: str, plan: pd.DataFrame) -> list[str]:
 
 
 def _unplanned_channels(
-    cfg: Config, store: CampaignStore, brand: str, day: pd.Timestamp, plan: pd.DataFrame
+    cfg: Config, rows: pd.DataFrame, brand: str, day: pd.Timestamp, plan: pd.DataFrame
 ) -> list[str]:
-    """A note for the brand's stored channels that the plan leaves out (no spend in the
-    ``budget.lookback_days`` before ``day``: their bounds come from recent spend), and for a
-    plan whose predicted revenue is zero."""
-    rows = store.read(brands=[brand], end=day - pd.Timedelta(days=1), columns=["channel"])
+    """A note for the channels of the brand's ``rows`` that the plan leaves out (no spend in
+    the ``budget.lookback_days`` before ``day``: their bounds come from recent spend), and for
+    a plan whose predicted revenue is zero."""
     missing = sorted(set(rows["channel"].astype(str)) - set(plan["channel"].astype(str)))
     notes = []
     if missing:
