@@ -360,3 +360,32 @@ def test_a_brand_check_lists_the_store_once_until_it_changes(
     os.utime(filled.root, ns=(later, later))
     assert any("a second folder for brand 'b-01'" in p for p in filled.check(["b-01"]))
     assert len(listed) == 2
+
+
+def test_reading_a_brand_lists_the_store_once_until_it_changes(
+    filled: CampaignStore, monkeypatch
+) -> None:
+    """The schema's first file is found from the cached listing of the brand folders: a night
+    that reads each of N brands does not list (and stat) the N folders on every read."""
+    import tabtune.data.store_check as store_check
+
+    root_listed = []
+    real_scandir, real_iterdir = store_check.os.scandir, Path.iterdir
+
+    def scandir(path):
+        if Path(path) == filled.root:
+            root_listed.append(Path(path))
+        return real_scandir(path)
+
+    def iterdir(self):
+        if self == filled.root:
+            root_listed.append(self)
+        return real_iterdir(self)
+
+    monkeypatch.setattr(store_check.os, "scandir", scandir)
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    settled = time.time_ns() - 10 * store_check._SETTLE_NS  # as if written a while ago
+    os.utime(filled.root, ns=(settled, settled))
+    for brand in ["b-01", "acme corp", "b-01"]:
+        assert set(filled.read(brands=[brand])["brand_id"]) == {brand}
+    assert root_listed == [filled.root]

@@ -65,6 +65,7 @@ from tabtune.data.schema import (
 from tabtune.data.store_check import (
     DATA_FILE_RE,
     FIX_FOREIGN,
+    brand_folders,
     check_brands,
     check_layout,
     duplicate_rows_problem,
@@ -362,10 +363,15 @@ class CampaignStore:
         """The first file tabtune wrote, in the order of :meth:`files` (a foreign one is
         refused by :meth:`check`, not read for the schema), found without listing every
         brand's folder: reading one brand of a store of N brands lists one folder, not N."""
-        for _, folder in sorted(self._partitions()):
-            for f in self._data_files(folder):
-                if DATA_FILE_RE.match(f.name):
-                    return f
+        if not self.root.is_dir():
+            return None
+        # the cached listing of the brand folders: no stat of every brand's folder per read
+        folders = brand_folders(self.root, _PREFIX, self._listing)
+        for brand in sorted(folders):
+            for name in folders[brand]:
+                for f in self._data_files(self.root / name):
+                    if DATA_FILE_RE.match(f.name):
+                        return f
         return None
 
     def dataset(self, brands: Sequence[str] | str | None = None) -> ds.Dataset:
