@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -739,3 +740,16 @@ def test_category_codes_refuse_values_that_match_only_as_text(as_category: bool)
     np.testing.assert_array_equal(_category_codes(pd.Series(unused), ("0", "1"), "c"), [0, 0])
     unseen = pd.Series([7, 8, 1])  # same type, unseen levels: missing, no error
     np.testing.assert_array_equal(_category_codes(unseen, (0, 1, 2), "c"), [np.nan, np.nan, 1])
+
+
+def test_the_vocabulary_indexes_are_built_once_and_follow_the_schema():
+    """Encoding builds each vocabulary's index once per schema (a few rows at a time would
+    rebuild it per call); a schema with other vocabularies gets its own."""
+    schema = FeatureSchema.from_table(_frame())
+    first = schema.vocabulary_indexes
+    schema.encode(_frame())
+    assert schema.vocabulary_indexes is first
+    assert list(first["device"]) == ["desktop", "mobile", "tablet"]
+    other = dataclasses.replace(schema, vocabularies={**schema.vocabularies, "device": ("tablet",)})
+    new = _frame().iloc[[3]]  # device "tablet": code 2 in the first schema, 0 in the other
+    assert schema.encode(new)[0, 1] == 2 and other.encode(new)[0, 1] == 0

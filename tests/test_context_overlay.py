@@ -224,3 +224,13 @@ def test_keys_of_other_json_types_are_other_groups() -> None:
         if overlay is not None:
             rebuilt = apply_context_overlay(base, overlay)
             assert json.dumps(rebuilt, sort_keys=True) == json.dumps(model, sort_keys=True)
+
+
+def test_group_lookups_follow_the_table_they_belong_to() -> None:
+    """A table's group index is built once; tables derived from it look up their own keys."""
+    base = _table([f"b{i}" for i in range(5)], 0)
+    assert base.key_index is base.key_index
+    assert list(base.positions_of(["b3", "newco"])) == [3, -1]
+    grown = base.overlay(_table(["newco"], 1))
+    assert grown.positions_of(["newco"])[0] >= 0 and base.positions_of(["newco"])[0] == -1
+    assert list(grown.key_index) == list(grown.keys)

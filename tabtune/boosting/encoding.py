@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
@@ -295,7 +296,13 @@ class FeatureSchema:
         values = column_values(X, name)
         if vocabulary is None:
             return _numeric_values(values, name)
-        return _category_codes(values, vocabulary, name)
+        return _category_codes(values, vocabulary, name, self.vocabulary_indexes[name])
+
+    @cached_property
+    def vocabulary_indexes(self) -> dict[str, pd.Index]:
+        """Each categorical column's vocabulary as a ``pandas.Index`` (a level's position is
+        its code), built once: encoding a few rows would otherwise rebuild it every time."""
+        return {name: pd.Index(levels) for name, levels in self.vocabularies.items()}
 
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -344,9 +351,15 @@ def _numeric_values(values: pd.Series | np.ndarray, name: str) -> np.ndarray:
 
 
 def _category_codes(
-    values: pd.Series | np.ndarray, vocabulary: tuple[Any, ...], name: str
+    values: pd.Series | np.ndarray,
+    vocabulary: tuple[Any, ...],
+    name: str,
+    index: pd.Index | None = None,
 ) -> np.ndarray:
-    """Codes into ``vocabulary`` as float64; missing and unknown levels become NaN."""
+    """Codes into ``vocabulary`` as float64; missing and unknown levels become NaN.
+
+    ``index``: ``pd.Index(vocabulary)``, when the caller keeps it.
+    """
     if not isinstance(values, pd.Series):
         values = pd.Series(values)
     dtype = values.dtype
@@ -359,7 +372,7 @@ def _category_codes(
             f"column {name!r} is categorical (string levels) in the model's schema but has "
             f"dtype {dtype}"
         )
-    index = pd.Index(vocabulary)
+    index = pd.Index(vocabulary) if index is None else index
     if isinstance(dtype, pd.CategoricalDtype):
         # Map the (few) categories, then index the codes: no per-row hashing.
         level_codes = index.get_indexer(dtype.categories)

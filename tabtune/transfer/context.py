@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -617,11 +618,17 @@ class BrandContext:
         return np.hstack(cols)
 
     # -- lookup ----------------------------------------------------------------------------
+    @cached_property
+    def key_index(self) -> pd.Index:
+        """:attr:`keys` as a ``pandas.Index``, built once (a store of thousands of brands
+        would otherwise rebuild it on every prediction)."""
+        return pd.Index(list(self.keys))
+
     def positions_of(self, groups: Sequence[Any]) -> np.ndarray:
         """Position of each group id in :attr:`keys` (-1 when the table does not hold it)."""
         if not len(self.keys):
             return np.full(len(groups), -1, dtype=np.intp)
-        positions = pd.Index(list(self.keys)).get_indexer(pd.Index(list(groups)))
+        positions = self.key_index.get_indexer(pd.Index(list(groups)))
         unknown = [g for g, at in zip(groups, positions, strict=True) if at < 0]
         twins = same_text_twins(unknown, self.keys)
         if twins:  # 42 given as "42": served as an unseen brand without a word otherwise
