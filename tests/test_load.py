@@ -700,3 +700,35 @@ def test_the_agency_report_example_loads_as_an_independent_parse_reads_it(
     assert stored["revenue"].tolist() == [plain(r["Conv. value"]) for r in body]
     assert stored["impressions"].tolist() == [int(plain(r["Impr."])) for r in body]
     assert stored["conversions"].tolist() == [round(float(r["Conversions"])) for r in body]
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip"])
+@pytest.mark.parametrize("command", ["validate", "load"])
+def test_a_cut_off_compressed_file_is_named_as_damaged(
+    config: Path, tmp_path: Path, capsys, suffix: str, command: str
+) -> None:
+    """An interrupted download ends inside the compressed stream: the decompressor's EOFError
+    (BadZipFile for a zip) was a traceback."""
+    import bz2
+    import gzip
+    import io
+    import lzma
+    import zipfile
+
+    body = _rows("acme", "2024-01-01", 200).to_csv(index=False).encode()
+    if suffix == ".csv.zip":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("t.csv", body)
+        whole = buffer.getvalue()
+    else:
+        compress = {".csv.gz": gzip.compress, ".csv.bz2": bz2.compress, ".csv.xz": lzma.compress}
+        whole = compress[suffix](body)
+    (tmp_path / f"t{suffix}").write_bytes(whole[: len(whole) // 2])
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), command, f"t{suffix}"],
+        "the compressed file is incomplete or damaged",
+        "download or export it again",
+    )

@@ -11,6 +11,8 @@ import csv
 import gzip
 import itertools
 import lzma
+import zipfile
+import zlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,10 +155,10 @@ def read_table(
     path = Path(path)
     if not path.exists():
         raise TabTuneInputError(f"{path}: no such file or directory")
+    name = path.name.lower()
     try:
         if path.is_dir():
             return _read_parquet_dir(path)
-        name = path.name.lower()
         if name.endswith(CSV_SUFFIXES):
             columns = STRING_COLUMNS if string_columns is None else string_columns
             return _read_csv(path, columns, skip_lines, number_text)
@@ -181,11 +183,28 @@ def read_table(
         raise TabTuneInputError(
             _title_lines(path, skip_lines) or f"{path}: cannot read: {exc}"
         ) from exc
+    except (EOFError, zipfile.BadZipFile, lzma.LZMAError, zlib.error) as exc:
+        raise TabTuneInputError(_damaged_archive(path, exc)) from None
     except (OSError, ValueError, pa.ArrowException) as exc:
+        if isinstance(exc, OSError) and name.endswith(_COMPRESSED_CSV):
+            raise TabTuneInputError(_damaged_archive(path, exc)) from None
         raise TabTuneInputError(f"{path}: cannot read: {exc}") from exc
     raise TabTuneInputError(
         f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
         "expected .csv, .parquet, .pq, .xlsx or a directory of Parquet files"
+    )
+
+
+#: CSV suffixes of a compressed file (a cut-off download fails inside the decompressor).
+_COMPRESSED_CSV = tuple(suffix for suffix in CSV_SUFFIXES if suffix != ".csv")
+
+
+def _damaged_archive(path: Path, exc: BaseException) -> str:
+    """The message for a compressed CSV file that ends early or is damaged."""
+    return (
+        f"{path}: the compressed file is incomplete or damaged ({type(exc).__name__}: {exc}); "
+        "an interrupted download or copy leaves such a file. fix: download or export it "
+        "again (check that it opens with an archive tool); nothing was written"
     )
 
 
