@@ -399,13 +399,24 @@ def _shape_key(
 
 
 def _refusal(
-    source: str, found: list, *, every_row: bool = False, skip_lines: int = 0
+    source: str,
+    found: list,
+    *,
+    every_row: bool = False,
+    skip_lines: int = 0,
+    formatted: bool = False,
 ) -> ContractError:
     count = len(found)
     lines = [f"{source}: {count} problem{'' if count == 1 else 's'}; nothing was written"]
     if every_row:
         lines[0] += (
             " (every row breaks a rule below, so data.invalid_rows: skip leaves none to load)"
+        )
+    if formatted:
+        lines[0] += (
+            " (data.invalid_rows: skip does not leave out numbers written in another format: "
+            "it would drop the largest amounts or every fractional count and keep the rest as "
+            "if complete; the fix below reads them)"
         )
     for violation, _, key in found:
         first, *rest = violation.describe().splitlines()
@@ -465,8 +476,16 @@ def _prepare(
     skippable = all(
         mask is not None and v.rule != schema.RULE_DUPLICATE_KEY for v, mask, _ in found
     )
-    if found and (data.invalid_rows == "reject" or not skippable):
-        raise _refusal(source, found, skip_lines=data.skip_lines)
+    # numbers written in another format are never skipped: that would leave out the largest
+    # amounts ($1,234.50) or every fractional count, and keep the rest as if complete
+    formatted = any(_number_key(v, data, frame, m) is not None for v, m, _ in found)
+    if found and (data.invalid_rows == "reject" or not skippable or formatted):
+        raise _refusal(
+            source,
+            found,
+            skip_lines=data.skip_lines,
+            formatted=formatted and data.invalid_rows == "skip",
+        )
     skipped = [SkippedRows(source, v.column, v.rule, int(m.sum()), k) for v, m, k in found]
     notes = notes_read + [f"{path.name}: {note}" for note in done.notes]
     if found:
