@@ -322,6 +322,75 @@ def test_best_params_does_not_create_a_storage(tmp_path: Path) -> None:
     assert not (tmp_path / "nested").exists() and not (tmp_path / "x.journal").exists()
 
 
+def test_two_processes_creating_one_new_storage_both_open_it(tmp_path: Path) -> None:
+    # red-team F10: two `tune` started together on a fresh SQLite storage race to create its
+    # tables; the loser showed SQLAlchemy's raw text ("table studies already exists [SQL: ...")
+    import threading
+
+    errors: list[str] = []
+
+    def open_it(url: str, barrier: threading.Barrier) -> None:
+        barrier.wait()
+        try:
+            storage = tuning.open_storage(url)
+            optuna.create_study(study_name="s", storage=storage, load_if_exists=True)
+        except Exception as exc:  # noqa: BLE001 - every failure is the finding
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    for i in range(8):  # the race is lost in about half of the fresh storages
+        url, barrier = f"sqlite:///{tmp_path}/race{i}/tuning.db", threading.Barrier(2)
+        threads = [threading.Thread(target=open_it, args=(url, barrier)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not errors, errors
+
+
+def test_a_storage_that_stays_in_the_race_is_named_without_sqlalchemy_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from tabtune.tuning import storage as storage_module
+
+    def racing(*args, **kwargs):
+        raise OperationalError(
+            "CREATE TABLE studies (...)", {}, Exception("table studies already exists")
+        )
+
+    monkeypatch.setattr(storage_module, "CREATE_RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    with pytest.raises(ConfigError) as info:
+        tuning.open_storage(f"sqlite:///{tmp_path}/t.db")
+    text = str(info.value)
+    assert "being created by another process" in text and "run the command again" in text
+    assert "table studies already exists" in text
+    assert "[SQL:" not in text and "sqlalche.me" not in text, text
+
+
+def test_a_run_counts_only_the_trials_it_added(
+    tmp_path: Path, data: TaskData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # red-team F10: the summary's "added by this run" counted the trials another process
+    # added to the same study meanwhile
+    from tabtune.tuning import scopes
+
+    cfg = make_config(tmp_path)
+
+    class Crowded(scopes.Objective):
+        """Another process adds a finished trial to the study while this run scores one."""
+
+        def __call__(self, trial: optuna.Trial) -> float:
+            if trial.number == 0:
+                _study(cfg).add_trial(optuna.trial.create_trial(value=1e9))
+            return super().__call__(trial)
+
+    monkeypatch.setattr(scopes, "Objective", Crowded)
+    result = tune_global(cfg, "bid", n_trials=2, data=data)
+    assert result.n_trials == 3 and result.n_new == 2, result
+
+
 def test_pruning_stops_clearly_bad_trials(tmp_path: Path, data: TaskData) -> None:
     # Two of the three learning rates are ~1e-4: 30 trees barely move off the mean, so those
     # trials are far worse than the good one (the default, 0.1) from the first, cheapest fold.
