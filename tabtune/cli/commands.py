@@ -24,7 +24,7 @@ from tabtune.cli.load import print_notes
 from tabtune.cli.progress import progress_bar
 from tabtune.cli.tables import brand_table, metric_name
 from tabtune.config import Config
-from tabtune.data.load import prepare_exports
+from tabtune.data.load import check_against_store, prepare_exports
 from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import CampaignStore, atomic_write_parquet
 from tabtune.data.synth import SynthData, simulate_batches, write_synth_batches
@@ -137,11 +137,17 @@ def _refuse_mixing(store: CampaignStore, observations: pd.DataFrame) -> None:
 
 
 def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
-    """``tabtune validate [PATH]``: check a file (or the store) against the data contract."""
+    """``tabtune validate [PATH]``: check a file (or the store) against the data contract.
+
+    A file is refused for what ``tabtune load`` would refuse: its rows, and what they break
+    beside the store's (its columns, a brand id spelled as a stored one in another case).
+    """
     summary = None
     if args.path:
-        # the preparation `tabtune load` applies (transforms, mapping, policies), writing nothing
+        # the preparation and the store checks `tabtune load` applies (transforms, mapping,
+        # policies; the store's columns and brand ids), writing nothing
         df, summary = prepare_exports([args.path], cfg.data)
+        summary.notes.extend(check_against_store(store_for(cfg), df))
         where = args.path
     else:
         df = validate_campaigns(
