@@ -20,6 +20,7 @@ import pandas as pd
 from tabtune.cli.brands import select_brands, split_brands
 from tabtune.cli.console import console, err_console, fmt
 from tabtune.cli.exit_codes import EXIT_OK
+from tabtune.cli.guards import synth_sizes
 from tabtune.cli.load import print_notes
 from tabtune.cli.progress import progress_bar
 from tabtune.cli.tables import brand_table, metric_name
@@ -70,13 +71,8 @@ def tasks_of(args: argparse.Namespace, cfg: Config) -> list[str]:
 
 def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     """``tabtune synth``: simulate campaign history into the store, with its ground truth."""
-    n_brands = cfg.synth.n_brands if args.brands is None else args.brands
-    n_days = cfg.synth.n_days if args.days is None else args.days
-    if n_brands < 1 or n_days < 1:
-        raise TabTuneInputError(
-            f"synth needs at least 1 brand and 1 day, got {n_brands} brands and {n_days} days; "
-            "pass --brands N --days D with N, D >= 1"
-        )
+    asked = synth_sizes(cfg.synth, args.brands, args.days)  # the config's rules, exit 2
+    n_brands, n_days = asked.n_brands, asked.n_days
     seed = cfg.synth.seed if args.seed is None else args.seed
     t0 = time.perf_counter()
 
