@@ -597,11 +597,11 @@ def test_journal_storage_two_worker_processes(tmp_path: Path, data: TaskData) ->
 
 
 # ----------------------------------------------------------------------------- CLI
-def _stored_config(tmp_path: Path, rows: pd.DataFrame) -> tuple[Config, Path]:
+def _stored_config(tmp_path: Path, rows: pd.DataFrame, **tuning_overrides) -> tuple[Config, Path]:
     """:func:`make_config` with ``rows`` in its store, written as a YAML file for the CLI."""
     from tabtune.data.store import CampaignStore
 
-    cfg = make_config(tmp_path)
+    cfg = make_config(tmp_path, **tuning_overrides)
     CampaignStore(cfg.data.store).append(rows)
     raw = cfg.model_dump(mode="json")
     raw["tasks"] = {"bid": str(REPO / "configs" / "tasks" / "bid.yaml")}
@@ -617,7 +617,33 @@ def test_cli_tune_prints_the_summary(tmp_path: Path, rows: pd.DataFrame, capsys)
     assert main(["--config", str(path), "tune", "--trials", "2"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "bid:global" in out and "gain over defaults" in out and "learning_rate" in out
+    # the storage's folder was created: said once, so that a mistyped path shows
+    folder = tmp_path / "nested" / "dir"
+    assert f"note: created the folder {folder} for tuning.storage" in " ".join(out.split())
+    assert main(["--config", str(path), "tune", "--trials", "1"]) == EXIT_OK
+    assert "created the folder" not in capsys.readouterr().out
     assert main(["--config", str(path), "tune", "--trials", "0"]) == EXIT_BAD_INPUT
+
+
+@pytest.mark.parametrize("scheme", ["sqlite:///", "journal:"])
+def test_a_storage_folder_that_cannot_be_created_is_named(
+    tmp_path: Path, rows: pd.DataFrame, scheme: str, capsys
+) -> None:
+    # a file where the storage's folder should be: a traceback and "internal error" (exit 1)
+    from tabtune.cli import EXIT_BAD_INPUT, main
+
+    (tmp_path / "afile").write_text("x")
+    url = f"{scheme}{tmp_path}/afile/sub/tuning.db"
+    with pytest.raises(ConfigError) as info:
+        tuning.open_storage(url)
+    text = str(info.value)
+    assert text.startswith(f"tuning.storage: {url}: its folder {tmp_path}/afile/sub")
+    assert f"{tmp_path}/afile is a file, not a folder" in text and "point tuning.storage" in text
+    _, path = _stored_config(tmp_path, rows, storage=url)
+    capsys.readouterr()
+    assert main(["--config", str(path), "tune", "--trials", "1"]) == EXIT_BAD_INPUT
+    out = capsys.readouterr()
+    assert "is a file, not a folder" in out.err and "Traceback" not in out.out + out.err
 
 
 @pytest.mark.parametrize("objective", ["tweedie", "poisson", None])

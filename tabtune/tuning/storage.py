@@ -131,7 +131,8 @@ def parse_storage(url: str) -> StorageSpec:
 def open_storage(storage: str | StorageSpec) -> optuna.storages.BaseStorage:
     """Open (creating if needed) an Optuna storage.
 
-    SQLite and journal files get their parent folder created. PostgreSQL/MySQL storages get a
+    SQLite and journal files get their parent folder created (like every configured folder;
+    one that cannot be created is a ``ConfigError``). PostgreSQL/MySQL storages get a
     heartbeat, so a trial whose worker died on another machine is failed after a few minutes.
     Two processes that create the same new SQLite/RDB storage at once race to create its
     tables; the loser opens it again (up to :data:`CREATE_ATTEMPTS` tries) and finds them.
@@ -144,13 +145,10 @@ def open_storage(storage: str | StorageSpec) -> optuna.storages.BaseStorage:
     """
     spec = storage if isinstance(storage, StorageSpec) else parse_storage(storage)
     if spec.kind == "journal":
-        assert spec.path is not None  # a journal storage is a file
-        spec.path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(spec.path)))
+        return JournalStorage(JournalFileBackend(str(_make_folder(spec))))
     kwargs: dict[str, Any] = {}
     if spec.kind == "sqlite":
-        assert spec.path is not None  # a SQLite storage is a file
-        spec.path.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(spec)
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     else:
         kwargs.update(
@@ -180,6 +178,35 @@ def open_storage(storage: str | StorageSpec) -> optuna.storages.BaseStorage:
             )
             time.sleep(CREATE_RETRY_SECONDS * attempt)
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _make_folder(spec: StorageSpec) -> Path:
+    """Create the folder of a SQLite or journal storage file when it is missing (as tabtune
+    creates every configured folder), and return the file.
+
+    Raises
+    ------
+    ConfigError
+        The folder cannot be created (a file in the way, no permission), naming the setting,
+        the folder and why.
+    """
+    assert spec.path is not None  # a SQLite or journal storage is a file
+    folder = spec.path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        existing = next(p for p in (folder, *folder.parents) if p.exists() or p == p.parent)
+        why = (
+            f"{existing} is a file, not a folder"
+            if existing.exists() and not existing.is_dir()
+            else f"{exc.strerror or exc}: {exc.filename or folder}"
+        )
+        raise ConfigError(
+            f"tuning.storage: {spec.display}: its folder {folder} cannot be created ({why}); "
+            "point tuning.storage at a file in a folder tabtune can create or write, e.g. "
+            "sqlite:///models/tuning.db"
+        ) from None
+    return spec.path
 
 
 def _creation_race(exc: SQLAlchemyError) -> bool:
