@@ -136,17 +136,25 @@ def align_features(X: pd.DataFrame, model: object) -> pd.DataFrame:
     names = [str(c) for c in names]
     missing = [c for c in names if c not in X.columns]
     if missing:
-        sources = list(dict.fromkeys(c for f in missing for c in _SOURCES.get(f, (f,))))
-        derived = [f for f in missing if f in _SOURCES]
-        made = f" (tabtune derives {derived} from them)" if derived else ""
         raise TabTuneInputError(
-            f"the model was trained with feature(s) {missing}, which these rows do not have; "
-            f"the rows need the column(s) {sources}{made}: map them in the config's "
-            f"`data.columns` (e.g. `{sources[0]}: <your column>`); or, when the data has them "
-            "and the task file no longer lists them (its categorical/numeric), restore the task "
-            "file or pretrain again with it: a model predicts with the features it learnt"
+            f"{_learnt_features_missing(missing)}; or, when the data has them and the task "
+            "file no longer lists them (its categorical/numeric), restore the task file or "
+            "pretrain again with it: a model predicts with the features it learnt"
         )
     return X if list(X.columns) == names else X[names]
+
+
+def _learnt_features_missing(missing: list[str]) -> str:
+    """The start of the message for features a fitted model learnt that the rows lack: the
+    features, the input columns they need (``bid`` for the derived bid features) and the fix."""
+    sources = list(dict.fromkeys(c for f in missing for c in _SOURCES.get(f, (f,))))
+    derived = [f for f in missing if f in _SOURCES]
+    made = f" (tabtune derives {derived} from them)" if derived else ""
+    return (
+        f"the model was trained with feature(s) {missing}, which these rows do not have; "
+        f"the rows need the column(s) {sources}{made}: add them to the rows or map them in "
+        f"the config's `data.columns` (e.g. `{sources[0]}: <your column>`)"
+    )
 
 
 def _derivable(feature: str, columns: set[str]) -> bool:
@@ -204,9 +212,12 @@ def resolve_features(
         kept = []
         for feature in getattr(task, key):
             usable = key == "calendar" or _derivable(feature, cols)
-            if not usable:
+            learnt = keep is not None and feature in keep
+            # a feature the fitted model learnt is kept even when the data lacks it (the
+            # error then names it): no notice saying it was dropped
+            if not usable and not learnt:
                 notices.append(_missing_notice(task, key, feature))
-            if (keep is None and usable) or (keep is not None and feature in keep):
+            if (keep is None and usable) or learnt:
                 kept.append(feature)
         update[key] = kept
     for notice in notices:
@@ -381,6 +392,7 @@ def task_data(
         it), or no row is left.
     """
     task, notices = resolve_features(task, rows.columns, features)
+    kept_features = set(feature_columns(task))
     data = rows
     if task.aggregate_by:
         data = _aggregate(rows, list(task.aggregate_by), task)
@@ -394,6 +406,12 @@ def task_data(
         if task.target.denominator:
             needed.append(task.target.denominator)
     missing = [c for c in dict.fromkeys(needed) if c not in data.columns]
+    learnt = [c for c in missing if features is not None and c in kept_features]
+    if learnt:
+        raise TabTuneInputError(
+            f"task {task.name!r}: {_learnt_features_missing(learnt)}; a model predicts with "
+            "the features it learnt"
+        )
     if missing:
         raise TabTuneInputError(
             f"task {task.name!r} needs column(s) {missing}, which the data does not have "

@@ -120,6 +120,44 @@ def test_models_show_without_a_champion_lists_the_versions(tmp_path: Path) -> No
     assert message.endswith("--version: v0001, v0002")
 
 
+def test_models_list_and_show_flag_a_corrupt_champion(small_config: Path, capsys) -> None:
+    import json
+
+    from tabtune.registry import ModelRegistry
+
+    reg = ModelRegistry("models")  # the small config's models_dir
+    for text in ("old", "new"):
+        ref = reg.publish(
+            "bid", lambda d, t=text: (Path(d) / "model.txt").write_text(t), promote=True
+        )
+    (ref.path / "model.txt").write_text("altered")  # the champion no longer matches
+    c = ("--config", str(small_config))
+
+    code, out = _run(capsys, *c, "models", "list")
+    text = " ".join(out.split())
+    assert code == EXIT_OK, out
+    assert "v0002 v0002 corrupt" in text
+    assert "global/bid: champion v0002 is corrupt" in text and "'model.txt' is corrupt" in text
+    assert "fix: `tabtune models rollback --task bid`" in text
+
+    code, out = _run(capsys, *c, "models", "list", "--json")
+    row = json.loads(out)[0]
+    assert code == EXIT_OK and row["status"] == "corrupt" and "rollback" in row["fix"]
+
+    code, out = _run(capsys, *c, "models", "show", "--task", "bid")
+    text = " ".join(out.split())
+    assert code == EXIT_OK and "integrity: corrupt: global/bid/v0002" in text, out
+    assert "fix: `tabtune models rollback --task bid`" in text
+    code, out = _run(capsys, *c, "models", "show", "--task", "bid", "--json")
+    assert code == EXIT_OK and json.loads(out)["integrity"]["status"] == "corrupt"
+    code, out = _run(capsys, *c, "models", "show", "--task", "bid", "--version", "v0001")
+    assert code == EXIT_OK and "integrity: ok" in out
+
+    assert _run(capsys, *c, "models", "rollback", "--task", "bid")[0] == EXIT_OK
+    code, out = _run(capsys, *c, "models", "list")
+    assert "v0001 v0002 ok" in " ".join(out.split()) and "fix:" not in out
+
+
 @pytest.mark.parametrize("module", ["tabtune", "tabtune.cli"])
 def test_python_dash_m_runs_the_command(module: str) -> None:
     import subprocess

@@ -313,6 +313,30 @@ def test_predict_input_without_bids_names_bid_once(
     assert not Path("p.parquet").exists()
 
 
+def test_predict_input_without_a_learnt_optional_column_is_refused_once(
+    ws: Path, capsys, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # red-team F09: a file without `vertical` (a feature the serving model learnt) got a
+    # warning that the feature was dropped, as if the prediction could go on, then an error
+    # asking for it; now one refusal names the columns the file needs and the fix
+    import tabtune.features as features
+
+    monkeypatch.setattr(features, "_NOTICED", set())  # notices are logged once per process
+    rows = CampaignStore("data/campaigns").read(start=LAST).drop(columns=["vertical", "bid"])
+    rows.to_csv("novertical.csv", index=False)
+    with caplog.at_level("WARNING", logger="tabtune"):
+        out = _refused(
+            capsys,
+            ws,
+            ["predict", "--input", "novertical.csv", "--output", "v.parquet"],
+            "['vertical', 'bid']",
+            "data.columns",
+        )
+    text = " ".join(out.split())
+    assert "derives ['reference_bid', 'relative_bid']" in text, text
+    assert "dropped" not in text + caplog.text, caplog.text
+
+
 def test_the_default_decision_day_is_allowed_as_an_explicit_date(tmp_path: Path) -> None:
     # rows dated tomorrow (allowed: today + 1) make the default day today + 2; passing that
     # same day as --date must not be refused, a day after it is

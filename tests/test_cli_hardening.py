@@ -28,7 +28,13 @@ from tabtune.cli.guards import os_error_message
 from tabtune.data.store import CampaignStore
 from tabtune.optional import is_available
 from tabtune.registry import ModelRegistry
-from tests.conftest import assert_refused, build_workspace, copy_workspace, run_cli
+from tests.conftest import (
+    assert_refused,
+    build_workspace,
+    copy_workspace,
+    run_cli,
+    write_small_config,
+)
 from tests.test_hardening import digest_tree
 
 D0 = "2024-02-05"  # the date the template workspace was refreshed for
@@ -82,6 +88,22 @@ _refused = assert_refused
 )
 def test_counts_below_one_are_refused(ws: Path, capsys, argv, needle) -> None:
     _refused(capsys, ws, argv, needle)
+
+
+@pytest.mark.parametrize("command", ["synth", "demo"])
+def test_days_below_the_configs_minimum_are_refused_with_its_rule(
+    small_config: Path, capsys, command: str
+) -> None:
+    # `synth --days 1..6` simulated though the config refuses synth.n_days below 7
+    rule = "synth.n_days: Input should be greater than or equal to 7 (got 6)"
+    code, out = run_cli(capsys, command, "--days", "6")
+    text = " ".join(out.split())
+    assert code == EXIT_BAD_INPUT and "Traceback" not in out, out
+    assert f"--days 6 is refused: {rule}" in text and "pass --days 7 or more" in text, text
+    assert sorted(p.name for p in Path.cwd().iterdir()) == ["tabtune.yaml"]  # nothing written
+    write_small_config(Path.cwd(), synth={"n_days": 6})  # the config says the same rule
+    code, out = run_cli(capsys, command)
+    assert code == EXIT_BAD_INPUT and rule in " ".join(out.split()), out
 
 
 # ================================================================== synth into a store with data

@@ -453,6 +453,31 @@ def test_a_channel_spelled_in_another_case_is_noted(config: Path, capsys) -> Non
     assert "'Search' vs 'search'" in out
 
 
+def test_validate_file_agrees_with_load_beside_the_store(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    # `validate FILE` accepted a brand id that differs from a stored one only in case, which
+    # `load` refuses: it now makes load's checks against the store (one function for both)
+    _rows("acme", "2024-01-01", 3).to_csv("a.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "a.csv")[0] == EXIT_OK
+    before = _snapshot(tmp_path / "store")
+    _rows("ACME", "2024-01-04", 3).to_csv("b.csv", index=False)
+    code, checked = _run(capsys, "--config", str(config), "validate", "b.csv")
+    load_code, loaded = _run(capsys, "--config", str(config), "load", "b.csv")
+    assert (code, load_code) == (EXIT_BAD_INPUT, EXIT_BAD_INPUT), checked
+    assert "'ACME' vs 'acme'" in checked and "Traceback" not in checked
+    assert checked.split("error:", 1)[1] == loaded.split("error:", 1)[1]
+    # a channel spelled in another case: the same note
+    _rows("globex", "2024-01-01", 3, ("Search",)).to_csv("c.csv", index=False)
+    code, checked = _run(capsys, "--config", str(config), "validate", "c.csv")
+    load_code, loaded = _run(capsys, "--config", str(config), "load", "c.csv", "--dry-run")
+    assert (code, load_code) == (EXIT_OK, EXIT_OK), checked
+    notes = [n for n in checked.splitlines() if n.startswith("note:")]
+    assert notes and notes == [n for n in loaded.splitlines() if n.startswith("note:")]
+    assert "'Search' vs 'search'" in " ".join(checked.split())
+    assert _snapshot(tmp_path / "store") == before
+
+
 def test_a_missing_measure_is_never_fixed_with_a_constant(config: Path, capsys) -> None:
     _rows("acme", "2024-01-01", 5).drop(columns="Cost").to_csv("a.csv", index=False)
     cfg = yaml.safe_load(config.read_text())

@@ -510,6 +510,32 @@ def test_list_rows_and_table(reg: ModelRegistry) -> None:
     assert len({len(line) for line in lines[:2]}) == 1
 
 
+def test_list_with_verify_flags_a_corrupt_champion_without_failing(reg: ModelRegistry) -> None:
+    # `models list` showed a champion whose model file no longer matched its checksum as if
+    # it were healthy; the listing checks each champion and reports, never raises
+    reg.publish("bid", text_writer(), promote=True)
+    bad = reg.publish("bid", text_writer("tree 0 leaf 0.25\n"), promote=True)
+    flip_byte(bad.path / "model.txt", offset=7)
+    reg.publish("bid", text_writer(), brand="acme", promote=True)
+    reg.publish("bid", text_writer(), brand="zed")  # no champion
+    reg.publish("budget", text_writer(), brand="acme", promote=True)
+    (reg.scope_dir("budget", "acme") / "CHAMPION").write_text("v0009\n")
+
+    rows = {row["id"]: row for row in reg.list(verify=True)}
+    glob = rows["global/bid"]
+    assert glob["status"] == "corrupt" and glob["champion"] == "v0002"
+    assert "'model.txt' is corrupt: expected sha256" in glob["problem"]
+    assert (rows["brands/acme/bid"]["status"], rows["brands/acme/bid"]["problem"]) == ("ok", None)
+    assert (rows["brands/zed/bid"]["status"], rows["brands/zed/bid"]["problem"]) == (None, None)
+    assert rows["brands/acme/budget"]["status"] == "broken pointer"
+    assert "v0009" in rows["brands/acme/budget"]["problem"]
+    assert "status" not in reg.list()[0]  # checking is asked for: it reads every champion
+
+    lines = format_registry_table(list(rows.values())).splitlines()
+    assert lines[0].split() == ["BRAND", "TASK", "VERSIONS", "CHAMPION", "LATEST", "STATUS"]
+    assert lines[2].split() == ["(global)", "bid", "2", "v0002", "v0002", "corrupt"]
+
+
 @pytest.mark.parametrize("bad", ["", " ", "a/b", "..", "a..b", ".hidden", "a\\b", "x\x00"])
 def test_invalid_names_are_rejected(reg: ModelRegistry, bad: str) -> None:
     with pytest.raises(TabTuneInputError, match=f"invalid task {bad!r}".replace("\\", "\\\\")):

@@ -322,6 +322,75 @@ def test_best_params_does_not_create_a_storage(tmp_path: Path) -> None:
     assert not (tmp_path / "nested").exists() and not (tmp_path / "x.journal").exists()
 
 
+def test_two_processes_creating_one_new_storage_both_open_it(tmp_path: Path) -> None:
+    # red-team F10: two `tune` started together on a fresh SQLite storage race to create its
+    # tables; the loser showed SQLAlchemy's raw text ("table studies already exists [SQL: ...")
+    import threading
+
+    errors: list[str] = []
+
+    def open_it(url: str, barrier: threading.Barrier) -> None:
+        barrier.wait()
+        try:
+            storage = tuning.open_storage(url)
+            optuna.create_study(study_name="s", storage=storage, load_if_exists=True)
+        except Exception as exc:  # noqa: BLE001 - every failure is the finding
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    for i in range(8):  # the race is lost in about half of the fresh storages
+        url, barrier = f"sqlite:///{tmp_path}/race{i}/tuning.db", threading.Barrier(2)
+        threads = [threading.Thread(target=open_it, args=(url, barrier)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not errors, errors
+
+
+def test_a_storage_that_stays_in_the_race_is_named_without_sqlalchemy_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from tabtune.tuning import storage as storage_module
+
+    def racing(*args, **kwargs):
+        raise OperationalError(
+            "CREATE TABLE studies (...)", {}, Exception("table studies already exists")
+        )
+
+    monkeypatch.setattr(storage_module, "CREATE_RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    with pytest.raises(ConfigError) as info:
+        tuning.open_storage(f"sqlite:///{tmp_path}/t.db")
+    text = str(info.value)
+    assert "being created by another process" in text and "run the command again" in text
+    assert "table studies already exists" in text
+    assert "[SQL:" not in text and "sqlalche.me" not in text, text
+
+
+def test_a_run_counts_only_the_trials_it_added(
+    tmp_path: Path, data: TaskData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # red-team F10: the summary's "added by this run" counted the trials another process
+    # added to the same study meanwhile
+    from tabtune.tuning import scopes
+
+    cfg = make_config(tmp_path)
+
+    class Crowded(scopes.Objective):
+        """Another process adds a finished trial to the study while this run scores one."""
+
+        def __call__(self, trial: optuna.Trial) -> float:
+            if trial.number == 0:
+                _study(cfg).add_trial(optuna.trial.create_trial(value=1e9))
+            return super().__call__(trial)
+
+    monkeypatch.setattr(scopes, "Objective", Crowded)
+    result = tune_global(cfg, "bid", n_trials=2, data=data)
+    assert result.n_trials == 3 and result.n_new == 2, result
+
+
 def test_pruning_stops_clearly_bad_trials(tmp_path: Path, data: TaskData) -> None:
     # Two of the three learning rates are ~1e-4: 30 trees barely move off the mean, so those
     # trials are far worse than the good one (the default, 0.1) from the first, cheapest fold.
@@ -528,11 +597,11 @@ def test_journal_storage_two_worker_processes(tmp_path: Path, data: TaskData) ->
 
 
 # ----------------------------------------------------------------------------- CLI
-def _stored_config(tmp_path: Path, rows: pd.DataFrame) -> tuple[Config, Path]:
+def _stored_config(tmp_path: Path, rows: pd.DataFrame, **tuning_overrides) -> tuple[Config, Path]:
     """:func:`make_config` with ``rows`` in its store, written as a YAML file for the CLI."""
     from tabtune.data.store import CampaignStore
 
-    cfg = make_config(tmp_path)
+    cfg = make_config(tmp_path, **tuning_overrides)
     CampaignStore(cfg.data.store).append(rows)
     raw = cfg.model_dump(mode="json")
     raw["tasks"] = {"bid": str(REPO / "configs" / "tasks" / "bid.yaml")}
@@ -548,7 +617,33 @@ def test_cli_tune_prints_the_summary(tmp_path: Path, rows: pd.DataFrame, capsys)
     assert main(["--config", str(path), "tune", "--trials", "2"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "bid:global" in out and "gain over defaults" in out and "learning_rate" in out
+    # the storage's folder was created: said once, so that a mistyped path shows
+    folder = tmp_path / "nested" / "dir"
+    assert f"note: created the folder {folder} for tuning.storage" in " ".join(out.split())
+    assert main(["--config", str(path), "tune", "--trials", "1"]) == EXIT_OK
+    assert "created the folder" not in capsys.readouterr().out
     assert main(["--config", str(path), "tune", "--trials", "0"]) == EXIT_BAD_INPUT
+
+
+@pytest.mark.parametrize("scheme", ["sqlite:///", "journal:"])
+def test_a_storage_folder_that_cannot_be_created_is_named(
+    tmp_path: Path, rows: pd.DataFrame, scheme: str, capsys
+) -> None:
+    # a file where the storage's folder should be: a traceback and "internal error" (exit 1)
+    from tabtune.cli import EXIT_BAD_INPUT, main
+
+    (tmp_path / "afile").write_text("x")
+    url = f"{scheme}{tmp_path}/afile/sub/tuning.db"
+    with pytest.raises(ConfigError) as info:
+        tuning.open_storage(url)
+    text = str(info.value)
+    assert text.startswith(f"tuning.storage: {url}: its folder {tmp_path}/afile/sub")
+    assert f"{tmp_path}/afile is a file, not a folder" in text and "point tuning.storage" in text
+    _, path = _stored_config(tmp_path, rows, storage=url)
+    capsys.readouterr()
+    assert main(["--config", str(path), "tune", "--trials", "1"]) == EXIT_BAD_INPUT
+    out = capsys.readouterr()
+    assert "is a file, not a folder" in out.err and "Traceback" not in out.out + out.err
 
 
 @pytest.mark.parametrize("objective", ["tweedie", "poisson", None])

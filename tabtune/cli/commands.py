@@ -20,11 +20,12 @@ import pandas as pd
 from tabtune.cli.brands import select_brands, split_brands
 from tabtune.cli.console import console, err_console, fmt
 from tabtune.cli.exit_codes import EXIT_OK
+from tabtune.cli.guards import synth_sizes
 from tabtune.cli.load import print_notes
 from tabtune.cli.progress import progress_bar
 from tabtune.cli.tables import brand_table, metric_name
 from tabtune.config import Config
-from tabtune.data.load import prepare_exports
+from tabtune.data.load import check_against_store, prepare_exports
 from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import CampaignStore, atomic_write_parquet
 from tabtune.data.synth import SynthData, simulate_batches, write_synth_batches
@@ -50,6 +51,7 @@ __all__ = [
     "cmd_pretrain",
     "cmd_synth",
     "cmd_validate",
+    "champion_fix",
     "finetune_brands",
     "tasks_of",
 ]
@@ -69,13 +71,8 @@ def tasks_of(args: argparse.Namespace, cfg: Config) -> list[str]:
 
 def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     """``tabtune synth``: simulate campaign history into the store, with its ground truth."""
-    n_brands = cfg.synth.n_brands if args.brands is None else args.brands
-    n_days = cfg.synth.n_days if args.days is None else args.days
-    if n_brands < 1 or n_days < 1:
-        raise TabTuneInputError(
-            f"synth needs at least 1 brand and 1 day, got {n_brands} brands and {n_days} days; "
-            "pass --brands N --days D with N, D >= 1"
-        )
+    asked = synth_sizes(cfg.synth, args.brands, args.days)  # the config's rules, exit 2
+    n_brands, n_days = asked.n_brands, asked.n_days
     seed = cfg.synth.seed if args.seed is None else args.seed
     t0 = time.perf_counter()
 
@@ -136,11 +133,17 @@ def _refuse_mixing(store: CampaignStore, observations: pd.DataFrame) -> None:
 
 
 def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
-    """``tabtune validate [PATH]``: check a file (or the store) against the data contract."""
+    """``tabtune validate [PATH]``: check a file (or the store) against the data contract.
+
+    A file is refused for what ``tabtune load`` would refuse: its rows, and what they break
+    beside the store's (its columns, a brand id spelled as a stored one in another case).
+    """
     summary = None
     if args.path:
-        # the preparation `tabtune load` applies (transforms, mapping, policies), writing nothing
+        # the preparation and the store checks `tabtune load` applies (transforms, mapping,
+        # policies; the store's columns and brand ids), writing nothing
         df, summary = prepare_exports([args.path], cfg.data)
+        summary.notes.extend(check_against_store(store_for(cfg), df))
         where = args.path
     else:
         df = validate_campaigns(
@@ -426,11 +429,21 @@ def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
     reg = registry_for(cfg)
     con = console()
     if args.models_command == "list":
-        rows = reg.list()
+        rows = reg.list(verify=True)  # a corrupt champion is flagged, never a failed listing
+        for row in rows:
+            if row["problem"]:
+                row["fix"] = champion_fix(row["task"], row["brand"], row["status"])
         if args.json:
             print(json.dumps(rows, indent=2, default=str))
-        else:
-            con.print(format_registry_table(rows) if rows else f"no models in {cfg.models_dir}")
+            return EXIT_OK
+        con.print(format_registry_table(rows) if rows else f"no models in {cfg.models_dir}")
+        for row in rows:
+            if row["problem"]:
+                con.print(
+                    f"{row['id']}: champion {row['champion']} is {row['status']}: "
+                    f"{row['problem']}; fix: {row['fix']}",
+                    markup=False,
+                )
         return EXIT_OK
     brand = args.brand
     task = args.task or "bid"
@@ -449,9 +462,11 @@ def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
         if ref is None:
             raise TabTuneInputError(_no_model(reg, task, brand))
         manifest = reg.manifest(ref)
-        print(
-            json.dumps(manifest, indent=2, default=str) if args.json else _manifest_text(manifest)
-        )
+        integrity = _integrity(reg, ref, champion=args.version is None)
+        if args.json:
+            print(json.dumps({**manifest, "integrity": integrity}, indent=2, default=str))
+        else:
+            print(_manifest_text({"integrity": _integrity_text(integrity), **manifest}))
         return EXIT_OK
     if args.models_command == "rollback":
         current = reg.champion(task, brand)
@@ -471,6 +486,45 @@ def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
         con.print(f"champion of {task}" + (f" for {brand}" if brand else "") + f" is {now}")
         return EXIT_OK
     raise TabTuneInputError(f"unknown models command {args.models_command!r}")
+
+
+def champion_fix(task: str, brand: str | None, status: str | None) -> str:
+    """What to do about a champion that does not verify (``status`` from
+    :meth:`~tabtune.registry.ModelRegistry.champion_status`): the commands, for a message."""
+    where = f"--task {task}" + (f" --brand {brand}" if brand else "")
+    publish = f"tabtune finetune {where}" if brand else f"tabtune pretrain {where}"
+    if status == "broken pointer":
+        return (
+            f"`tabtune models rollback {where} --version V` to a version that verifies, or "
+            f"publish a new champion: `{publish}`"
+        )
+    instead = " (or the global model)" if brand else ""
+    return (
+        f"`tabtune models rollback {where}` (serving skips it meanwhile: the newest older "
+        f"version that verifies{instead} serves), or publish a new champion: `{publish}`"
+    )
+
+
+def _integrity(reg: ModelRegistry, ref: ModelRef, *, champion: bool) -> dict[str, str]:
+    """``models show``'s check of ``ref`` against its manifest: ``{"status": "ok"}``, or
+    ``"corrupt"`` with the ``problem`` and, for the champion, the ``fix``."""
+    try:
+        reg.verify(ref)
+    except TabTuneInputError as exc:
+        fix = (
+            champion_fix(ref.task, ref.brand, "corrupt")
+            if champion
+            else "it cannot be promoted or rolled back to; choose another version"
+        )
+        return {"status": "corrupt", "problem": str(exc), "fix": fix}
+    return {"status": "ok"}
+
+
+def _integrity_text(integrity: dict[str, str]) -> str:
+    """One line of :func:`_integrity`: ``ok``, or ``corrupt: <problem>; fix: <fix>``."""
+    if integrity["status"] == "ok":
+        return "ok"
+    return f"{integrity['status']}: {integrity['problem']}; fix: {integrity['fix']}"
 
 
 def _find_version(reg: ModelRegistry, task: str, brand: str | None, version: str) -> ModelRef:

@@ -22,6 +22,7 @@ from tabtune.cli.commands import finetune_brands
 from tabtune.cli.console import console, err_console
 from tabtune.cli.decisions import decision_date, run_bids, run_budget
 from tabtune.cli.exit_codes import EXIT_OK
+from tabtune.cli.guards import synth_sizes
 from tabtune.cli.tables import brand_table, console_table
 from tabtune.config import Config
 from tabtune.data.store import CampaignStore, atomic_write_bytes
@@ -100,8 +101,8 @@ def _simulate_or_reuse(
             "`make clean` to start over"
         )
     else:
-        n_brands = n_brands or cfg.synth.n_brands
-        n_days = n_days or cfg.synth.n_days
+        sizes = synth_sizes(cfg.synth, n_brands, n_days)  # the config's rules, exit 2
+        n_brands, n_days = sizes.n_brands, sizes.n_days
         seed = cfg.synth.seed if seed is None else seed
         t0 = time.perf_counter()
         data = simulate(n_brands=n_brands, n_days=n_days, seed=seed, start=cfg.synth.start)

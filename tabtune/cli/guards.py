@@ -2,6 +2,8 @@
 
 * :func:`positive_int`: an ``argparse`` type for counts (``--brands``, ``--days``) that refuses
   0 and negative numbers instead of treating them as "the default";
+* :func:`synth_sizes`: ``synth``/``demo``'s ``--brands``/``--days`` checked by the config's own
+  rules for ``synth.n_brands``/``synth.n_days``;
 * :func:`check_writable`: before a command writes anything, each configured folder it writes
   to must be writable, so a read-only store or models folder is refused with exit 2 before
   any other folder was changed;
@@ -19,6 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from tabtune.config import SynthConfig
 from tabtune.errors import TabTuneInputError
 
 __all__ = [
@@ -30,6 +35,7 @@ __all__ = [
     "folder_of",
     "os_error_message",
     "positive_int",
+    "synth_sizes",
     "written_folders",
 ]
 
@@ -50,6 +56,36 @@ WRITES: dict[str, tuple[str, ...]] = {
     "budget": ("outputs_dir",),
     "demo": ("data.store", "data.truth_dir", "models_dir", "cache_dir"),
 }
+
+
+#: ``synth``/``demo`` options -> the config keys (``synth.*``) whose rules they follow.
+_SYNTH_FLAGS = {"n_brands": "--brands", "n_days": "--days"}
+
+
+def synth_sizes(synth: SynthConfig, brands: int | None, days: int | None) -> SynthConfig:
+    """The simulation of ``synth``/``demo``: ``--brands``/``--days`` (when given) over the
+    config's ``synth`` section, checked by the config's own rules (``synth.n_days >= 7``: a
+    value the config refuses is refused as an option too, with the same rule).
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the option, its config key, the rule and the smallest value allowed.
+    """
+    asked = (("n_brands", brands), ("n_days", days))
+    given = {key: value for key, value in asked if value is not None}
+    try:
+        return SynthConfig.model_validate({**synth.model_dump(), **given})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = str(err["loc"][0])
+            flag = _SYNTH_FLAGS.get(key, key)
+            low = (err.get("ctx") or {}).get("ge")
+            fix = f"; pass {flag} {low} or more" if low is not None else ""
+            rule = f"synth.{key}: {err['msg']} (got {err['input']!r})"  # as the config says it
+            problems.append(f"{flag} {err['input']} is refused: {rule}{fix}")
+        raise TabTuneInputError("; ".join(problems) + "; nothing was written") from None
 
 
 def positive_int(value: str) -> int:

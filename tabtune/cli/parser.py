@@ -55,7 +55,7 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
         "--days",
         type=positive_int,
         default=None,
-        help="days of history, >= 1 (config synth.n_days)",
+        help="days of history, >= 7 (config synth.n_days)",
     )
     s.add_argument("--seed", type=int, default=None)
     s.add_argument(

@@ -11,7 +11,7 @@ from tabtune.cli.exit_codes import EXIT_OK
 from tabtune.cli.progress import progress_bar
 from tabtune.cli.tables import summary_table
 from tabtune.config import Config
-from tabtune.tuning import TuningResult, tune_scope
+from tabtune.tuning import TuningResult, parse_storage, tune_scope
 
 __all__ = ["cmd_tune", "quiet_interrupted_trials", "run_tuning_cli", "summary_lines"]
 
@@ -87,6 +87,9 @@ def run_tuning_cli(
         Bad search space, storage, budget, scope or data (the CLI exits with 2).
     """
     quiet_interrupted_trials()
+    storage = parse_storage(cfg.tuning.storage)
+    # a folder created for the storage is said once: a mistyped path then shows at once
+    new_folder = storage.path is not None and not storage.path.parent.exists()
     results = tune_scope(
         cfg,
         task,
@@ -101,6 +104,11 @@ def run_tuning_cli(
         for line in summary_lines(result):
             con.print(line)
         con.print(summary_table(result))
+    if new_folder and storage.path is not None and storage.path.parent.is_dir():
+        con.print(
+            f"note: created the folder {storage.path.parent} for tuning.storage {storage.display}",
+            markup=False,
+        )
     return EXIT_OK
 
 

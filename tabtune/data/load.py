@@ -64,6 +64,7 @@ if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not t
 __all__ = [
     "LoadSummary",
     "SkippedRows",
+    "check_against_store",
     "config_key",
     "export_files",
     "load_exports",
@@ -595,6 +596,21 @@ def _near_duplicate_ids(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
     ]
 
 
+def check_against_store(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
+    """What ``load`` refuses or notes in prepared rows because of what the store holds, for
+    ``load`` and ``validate FILE`` alike: columns its first load fixed
+    (:meth:`~tabtune.data.store.CampaignStore.check_columns`), and brand ids (refused) and
+    channels (noted) that differ from a stored or loaded one only in case or spaces.
+
+    Returns
+    -------
+    list of str
+        The notes. Raises ``ContractError`` for a refusal; nothing is written.
+    """
+    store.check_columns(rows)
+    return _near_duplicate_ids(store, rows)
+
+
 def _already_stored(store: CampaignStore, rows: pd.DataFrame) -> np.ndarray:
     """Rows whose key the store holds already (what append skips)."""
     return store.already_stored(rows)
@@ -771,8 +787,7 @@ def load_exports(
     summary.dry_run = dry_run
     summary.replace_restated = data.restated_rows == "replace"
     store = CampaignStore(data.store)
-    store.check_columns(rows)
-    summary.notes.extend(_near_duplicate_ids(store, rows))
+    summary.notes.extend(check_against_store(store, rows))
     known = _already_stored(store, rows)
     summary.rows_already_stored = int(known.sum())
     restated = rows.iloc[0:0]

@@ -272,12 +272,20 @@ class ModelRegistry:
         )
         return ModelRef(ref.task, ref.brand, ref.version, ref.path, fallback_from=pointed)
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self, *, verify: bool = False) -> list[dict[str, Any]]:
         """Return one JSON-ready row per (scope, task), global scopes first.
 
         Each row has ``id`` (``"global/bid"``), ``scope`` (``"global"`` or ``"brand"``),
         ``brand`` (``None`` for global), ``task``, ``versions`` (count), ``champion`` (version
         name or ``None``; ``"<unreadable>"`` for a broken pointer) and ``latest``.
+
+        Parameters
+        ----------
+        verify : bool, default False
+            Also check each champion against its manifest (:meth:`verify`, which reads and
+            hashes its files) and add ``status`` (``"ok"``, ``"corrupt"``, ``"broken
+            pointer"``, or ``None`` without a champion) and ``problem`` (why, else ``None``).
+            A champion that fails is reported in its row; the listing itself never fails.
         """
         scopes: list[tuple[str | None, str]] = []
         for task_dir in subdirs(self.root / "global"):
@@ -295,18 +303,40 @@ class ModelRegistry:
                 champion = "<unreadable>"
             if not names and champion is None:
                 continue
-            rows.append(
-                {
-                    "id": scope_id(task, brand),
-                    "scope": "global" if brand is None else "brand",
-                    "brand": brand,
-                    "task": task,
-                    "versions": len(names),
-                    "champion": champion,
-                    "latest": names[-1] if names else None,
-                }
-            )
+            row = {
+                "id": scope_id(task, brand),
+                "scope": "global" if brand is None else "brand",
+                "brand": brand,
+                "task": task,
+                "versions": len(names),
+                "champion": champion,
+                "latest": names[-1] if names else None,
+            }
+            if verify:
+                row["status"], row["problem"] = self.champion_status(task, brand)
+            rows.append(row)
         return rows
+
+    def champion_status(self, task: str, brand: str | None = None) -> tuple[str | None, str | None]:
+        """Whether the champion of a scope would serve: ``(status, problem)``.
+
+        ``("ok", None)`` when it verifies; ``("corrupt", why)`` when it fails :meth:`verify`
+        (a changed or missing file, a manifest that does not match); ``("broken pointer",
+        why)`` when ``CHAMPION`` is unreadable or names a version that does not exist;
+        ``(None, None)`` without a champion. Never raises for a damaged registry: it is
+        what listing it reports.
+        """
+        try:
+            ref = self.champion(task, brand)
+        except ModelIntegrityError as exc:
+            return "broken pointer", str(exc)
+        if ref is None:
+            return None, None
+        try:
+            self.verify(ref)
+        except TabTuneInputError as exc:  # ModelIntegrityError, or a path outside the registry
+            return "corrupt", str(exc)
+        return "ok", None
 
     # ------------------------------------------------------------------ writing
 

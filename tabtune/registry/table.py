@@ -13,7 +13,8 @@ def format_registry_table(rows: list[dict[str, Any]]) -> str:
     Parameters
     ----------
     rows : list of dict
-        Rows with ``brand``, ``task``, ``versions``, ``champion`` and ``latest``.
+        Rows with ``brand``, ``task``, ``versions``, ``champion`` and ``latest``; with
+        ``status`` (``ModelRegistry.list(verify=True)``) a ``STATUS`` column shows it.
 
     Returns
     -------
@@ -22,7 +23,8 @@ def format_registry_table(rows: list[dict[str, Any]]) -> str:
     """
     if not rows:
         return "(no models)"
-    header = ("BRAND", "TASK", "VERSIONS", "CHAMPION", "LATEST")
+    status = any("status" in row for row in rows)
+    header = ("BRAND", "TASK", "VERSIONS", "CHAMPION", "LATEST", *(("STATUS",) if status else ()))
     body = [
         (
             "(global)" if row.get("brand") is None else str(row["brand"]),
@@ -30,6 +32,7 @@ def format_registry_table(rows: list[dict[str, Any]]) -> str:
             str(row.get("versions", 0)),
             row.get("champion") or "-",
             row.get("latest") or "-",
+            *((row.get("status") or "-",) if status else ()),
         )
         for row in rows
     ]

@@ -17,6 +17,7 @@ __all__ = [
     "ROLE_ATTR",
     "ROLE_DEFAULTS",
     "ROLE_WARM_START",
+    "RUN_ATTR",
     "SPEC_ATTR",
     "WARM_ATTR",
     "WORKER_ATTR",
@@ -31,6 +32,9 @@ SPEC_ATTR = "tabtune:spec"
 ROLE_ATTR = "tabtune:role"
 #: Trial attribute: ``host|pid|start`` of the process that ran it.
 WORKER_ATTR = "tabtune:worker"
+#: Trial attribute: the id of the tuning run (one study's run by one ``tune``) that ran it, so a
+#: run counts its own trials when another process adds trials to the same study.
+RUN_ATTR = "tabtune:run"
 #: Trial attribute: the fold scores so far.
 FOLDS_ATTR = "tabtune:fold_scores"
 #: Trial attribute: the error that failed it.

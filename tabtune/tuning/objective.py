@@ -22,7 +22,14 @@ from tabtune.config import Config, TaskConfig
 from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import Fold, model_losses, rolling_origin_folds, score_objective
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData
-from tabtune.tuning.keys import ERROR_ATTR, FOLDS_ATTR, ROLE_ATTR, ROLE_DEFAULTS, WORKER_ATTR
+from tabtune.tuning.keys import (
+    ERROR_ATTR,
+    FOLDS_ATTR,
+    ROLE_ATTR,
+    ROLE_DEFAULTS,
+    RUN_ATTR,
+    WORKER_ATTR,
+)
 from tabtune.tuning.spaces import ParamSpace, apply_params
 from tabtune.tuning.storage import worker_identity
 from tabtune.tuning.study import StudySpec
@@ -59,6 +66,9 @@ class Objective:
         The model inputs; rows after ``spec.data_end`` are ignored.
     space : mapping of str to ParamSpace
         What each trial suggests.
+    run_id : str, optional
+        Recorded on each trial it scores (:data:`~tabtune.tuning.keys.RUN_ATTR`), so that the
+        run counts the trials it added (:func:`~tabtune.tuning.study.count_finished`).
     """
 
     def __init__(
@@ -67,8 +77,10 @@ class Objective:
         spec: StudySpec,
         data: TaskData,
         space: Mapping[str, ParamSpace],
+        run_id: str | None = None,
     ) -> None:
         self.cfg = cfg
+        self.run_id = run_id
         self.task = cfg.task(spec.task)
         self.spec = spec
         self.space = dict(space)
@@ -142,6 +154,8 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         """Score ``trial``'s parameters: the mean fold loss, pruned between folds."""
         trial.set_user_attr(WORKER_ATTR, worker_identity())
+        if self.run_id is not None:
+            trial.set_user_attr(RUN_ATTR, self.run_id)
         params = {name: space.suggest(trial) for name, space in self.space.items()}
         cfg = apply_params(
             self.cfg

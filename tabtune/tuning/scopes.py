@@ -46,9 +46,9 @@ from tabtune.tuning.storage import StorageSpec, check_parallel, open_storage, pa
 from tabtune.tuning.study import (
     StudySpec,
     TuningResult,
-    count_finished,
     default_pruner,
     make_sampler,
+    new_run_id,
     prepare_study,
     quiet_optuna,
     raise_if_broken,
@@ -115,9 +115,11 @@ def _optimize_here(
     n_trials: int,
     timeout: float | None,
     progress: ProgressFactory | None,
+    run_id: str | None = None,
 ) -> None:
-    """Run ``n_trials`` trials of the job's prepared study in this process."""
-    objective = Objective(job.cfg, job.spec, job.data, job.space)
+    """Run ``n_trials`` trials of the job's prepared study in this process, each recorded as
+    the run ``run_id``'s."""
+    objective = Objective(job.cfg, job.spec, job.data, job.space, run_id)
     study.sampler = make_sampler(job.cfg.tuning.seed + len(study.trials))
     study.pruner = job.pruner or default_pruner()
     with track(progress, job.name, n_trials) as update:
@@ -150,7 +152,7 @@ def _run(
         study, spec = prepare_study(job.storage, job.name, job.spec)
         job.spec = spec
         job.space, _ = space_with_defaults(job.space, spec.defaults, job.name)
-        n_before = count_finished(study)
+        run_id = new_run_id()  # counts this run's trials, not another process's
         if n_jobs > 1:
             run_parallel_workers(
                 job.storage.url,
@@ -162,11 +164,12 @@ def _run(
                 data=job.data,
                 progress=progress,
                 pruner=job.pruner,
+                run_id=run_id,
             )
         else:
-            _optimize_here(job, study, n_trials, timeout, progress)
+            _optimize_here(job, study, n_trials, timeout, progress, run_id)
         raise_if_broken(study)
-        return study_result(study, spec, job.storage, n_before, t0, job.cfg.tuning.min_gain)
+        return study_result(study, spec, job.storage, run_id, t0, job.cfg.tuning.min_gain)
 
 
 def _storage_for(cfg: Config, storage: str | None) -> StorageSpec:

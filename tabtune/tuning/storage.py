@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,7 @@ import optuna
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from tabtune.errors import ConfigError
 from tabtune.tuning.keys import ERROR_ATTR, WORKER_ATTR
@@ -37,6 +38,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger("tabtune")
+
+#: Tries to open a SQLite/RDB storage that another process is creating at the same moment.
+CREATE_ATTEMPTS = 3
+#: Seconds before the second try (twice that before the third).
+CREATE_RETRY_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -125,36 +131,96 @@ def parse_storage(url: str) -> StorageSpec:
 def open_storage(storage: str | StorageSpec) -> optuna.storages.BaseStorage:
     """Open (creating if needed) an Optuna storage.
 
-    SQLite and journal files get their parent folder created. PostgreSQL/MySQL storages get a
+    SQLite and journal files get their parent folder created (like every configured folder;
+    one that cannot be created is a ``ConfigError``). PostgreSQL/MySQL storages get a
     heartbeat, so a trial whose worker died on another machine is failed after a few minutes.
+    Two processes that create the same new SQLite/RDB storage at once race to create its
+    tables; the loser opens it again (up to :data:`CREATE_ATTEMPTS` tries) and finds them.
 
     Raises
     ------
     ConfigError
-        For a bad URL, or a database that cannot be reached or opened.
+        For a bad URL, or a database that cannot be reached or opened (the database's own
+        reason, without SQLAlchemy's statement).
     """
     spec = storage if isinstance(storage, StorageSpec) else parse_storage(storage)
     if spec.kind == "journal":
-        assert spec.path is not None  # a journal storage is a file
-        spec.path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(spec.path)))
+        return JournalStorage(JournalFileBackend(str(_make_folder(spec))))
     kwargs: dict[str, Any] = {}
     if spec.kind == "sqlite":
-        assert spec.path is not None  # a SQLite storage is a file
-        spec.path.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(spec)
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     else:
         kwargs.update(
             engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=60, grace_period=300
         )
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(spec.url, **kwargs)
+        except SQLAlchemyError as exc:
+            if not _creation_race(exc):
+                raise ConfigError(
+                    f"tuning.storage: cannot open {spec.display}: {_reason(exc)}"
+                ) from None
+            if attempt == CREATE_ATTEMPTS:
+                raise ConfigError(
+                    f"tuning.storage: {spec.display} was being created by another process at "
+                    f"the same time ({_reason(exc)}), and opening it failed {CREATE_ATTEMPTS} "
+                    "times; run the command again (the storage exists now), or start one "
+                    "`tabtune tune` alone before starting others on a new storage"
+                ) from None
+            # another process is creating the same storage: its tables now exist, so
+            # opening again finds them instead of creating them a second time
+            logger.info(
+                "tuning.storage %s: created by another process, opening it again", spec.display
+            )
+            time.sleep(CREATE_RETRY_SECONDS * attempt)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _make_folder(spec: StorageSpec) -> Path:
+    """Create the folder of a SQLite or journal storage file when it is missing (as tabtune
+    creates every configured folder), and return the file.
+
+    Raises
+    ------
+    ConfigError
+        The folder cannot be created (a file in the way, no permission), naming the setting,
+        the folder and why.
+    """
+    assert spec.path is not None  # a SQLite or journal storage is a file
+    folder = spec.path.parent
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(spec.url, **kwargs)
-    except SQLAlchemyError as exc:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        existing = next(p for p in (folder, *folder.parents) if p.exists() or p == p.parent)
+        why = (
+            f"{existing} is a file, not a folder"
+            if existing.exists() and not existing.is_dir()
+            else f"{exc.strerror or exc}: {exc.filename or folder}"
+        )
         raise ConfigError(
-            f"tuning.storage: cannot open {spec.display}: {type(exc).__name__}: {exc}"
+            f"tuning.storage: {spec.display}: its folder {folder} cannot be created ({why}); "
+            "point tuning.storage at a file in a folder tabtune can create or write, e.g. "
+            "sqlite:///models/tuning.db"
         ) from None
+    return spec.path
+
+
+def _creation_race(exc: SQLAlchemyError) -> bool:
+    """Whether ``exc`` is what creating an Optuna storage gives when another process creates
+    it at the same moment: a table, or the schema version row, that already exists."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return isinstance(exc, IntegrityError) or "already exists" in text
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    """The database's own first line of ``exc``, without SQLAlchemy's statement and link."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return f"{type(orig or exc).__name__}: {text[0] if text else ''}"
 
 
 def check_parallel(store: StorageSpec, n_jobs: int) -> None:

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from tabtune.tuning.keys import (
     FINISHED,
     ROLE_ATTR,
     ROLE_DEFAULTS,
+    RUN_ATTR,
     SPEC_ATTR,
     chosen_trial,
     trial_role,
@@ -39,6 +41,7 @@ __all__ = [
     "count_finished",
     "default_pruner",
     "make_sampler",
+    "new_run_id",
     "prepare_study",
     "quiet_optuna",
     "raise_if_broken",
@@ -137,7 +140,7 @@ class TuningResult:
     n_complete, n_pruned, n_failed : int
         Finished trials by state, in the whole study.
     n_new : int
-        Trials this run finished.
+        Trials this run finished (not those another process added to the study meanwhile).
     seconds : float
     """
 
@@ -164,15 +167,14 @@ def study_result(
     study: optuna.Study,
     spec: StudySpec,
     storage: StorageSpec,
-    n_before: int,
+    run_id: str,
     t0: float,
     min_gain: float = 0.0,
 ) -> TuningResult:
-    """Sum up ``study`` after a run that started at ``t0`` with ``n_before`` trials finished
-    (the adopted trial: :func:`~tabtune.tuning.keys.chosen_trial` with ``min_gain``)."""
+    """Sum up ``study`` after the run ``run_id`` that started at ``t0`` (the adopted trial:
+    :func:`~tabtune.tuning.keys.chosen_trial` with ``min_gain``)."""
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    finished = sum(t.state in FINISHED for t in trials)
     best = chosen_trial(complete, min_gain)
     defaults = next((t for t in complete if trial_role(t) == ROLE_DEFAULTS), None)
     default_value = None if defaults is None else float(trial_value(defaults))
@@ -191,7 +193,7 @@ def study_result(
         n_complete=len(complete),
         n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
         n_failed=sum(t.state == TrialState.FAIL for t in trials),
-        n_new=finished - n_before,
+        n_new=count_finished(study, run_id),
         seconds=time.perf_counter() - t0,
     )
 
@@ -297,9 +299,18 @@ def raise_if_broken(study: optuna.Study) -> None:
         raise RuntimeError(f"study {study.study_name}: the defaults trial failed: {error}")
 
 
-def count_finished(study: optuna.Study) -> int:
-    """Trials of ``study`` that finished (complete, pruned or failed)."""
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+def new_run_id() -> str:
+    """A fresh id for one run of a study, recorded on the trials it scores."""
+    return uuid.uuid4().hex
+
+
+def count_finished(study: optuna.Study, run_id: str | None = None) -> int:
+    """Trials of ``study`` that finished (complete, pruned or failed); with ``run_id``, only
+    those the run scored (another process may add trials to the same study meanwhile)."""
+    trials = study.get_trials(deepcopy=False, states=FINISHED)
+    if run_id is None:
+        return len(trials)
+    return sum(t.user_attrs.get(RUN_ATTR) == run_id for t in trials)
 
 
 def study_status(study: optuna.Study) -> str:

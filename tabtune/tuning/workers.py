@@ -14,7 +14,7 @@ import multiprocessing.connection
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,13 @@ from tabtune.features import TaskData
 from tabtune.progress import ProgressFactory, ProgressUpdate, track
 from tabtune.tuning.objective import Objective, load_tuning_data
 from tabtune.tuning.spaces import resolve_search_space, space_with_defaults
-from tabtune.tuning.storage import check_parallel, open_storage, parse_storage
+from tabtune.tuning.storage import StorageSpec, check_parallel, open_storage, parse_storage
 from tabtune.tuning.study import (
     StudySpec,
     count_finished,
     default_pruner,
     make_sampler,
+    new_run_id,
     quiet_optuna,
     stop_when_defaults_fail,
     study_status,
@@ -57,6 +58,7 @@ class WorkerArgs:
     seed: int
     threads: int
     pruner: optuna.pruners.BasePruner | None = None
+    run_id: str | None = None
 
 
 def _write_data(data: TaskData, path: Path) -> None:
@@ -100,7 +102,7 @@ def worker_main(args: WorkerArgs) -> None:
         args.study_name,
     )
     study.optimize(
-        Objective(cfg, spec, data, space),
+        Objective(cfg, spec, data, space, args.run_id),
         n_trials=args.n_trials,
         timeout=args.timeout,
         catch=(Exception,),
@@ -117,32 +119,14 @@ def _stop_workers(procs: Sequence[Process]) -> None:
         proc.join(timeout=10)
 
 
-def _worker_args(
-    storage: str,
-    study_name: str,
-    seed0: int,
-    config: dict[str, Any],
-    n_workers: int,
-    n_trials: int,
-    timeout: float | None,
-    data_path: str | None,
-    pruner: optuna.pruners.BasePruner | None,
-) -> list[WorkerArgs]:
-    """One worker's arguments per non-empty share of ``n_trials``, seeded apart from ``seed0``."""
+def _worker_args(whole: WorkerArgs, n_workers: int) -> list[WorkerArgs]:
+    """One worker's arguments per non-empty share of ``whole.n_trials``, each seeded apart
+    from ``whole.seed`` and given its share of the CPUs."""
+    n_trials = whole.n_trials
     shares = [n_trials // n_workers + (i < n_trials % n_workers) for i in range(n_workers)]
     threads = max(1, (os.cpu_count() or 1) // n_workers)
     return [
-        WorkerArgs(
-            storage=storage,
-            study_name=study_name,
-            n_trials=share,
-            timeout=timeout,
-            config=config,
-            data_path=data_path,
-            seed=seed0 + 7919 * (i + 1),
-            threads=threads,
-            pruner=pruner,
-        )
+        replace(whole, n_trials=share, seed=whole.seed + 7919 * (i + 1), threads=threads)
         for i, share in enumerate(s for s in shares if s > 0)
     ]
 
@@ -159,19 +143,30 @@ def _start_workers(jobs: Sequence[WorkerArgs], procs: list[Process]) -> None:
 def _wait_for_workers(
     procs: Sequence[Process],
     study: optuna.Study,
-    before: int,
+    run_id: str,
     update: ProgressUpdate,
     report: bool,
 ) -> None:
-    """Wait until every worker exits, reporting the trials finished since ``before``."""
+    """Wait until every worker exits, reporting the trials of the run ``run_id`` finished."""
     while any(p.is_alive() for p in procs):
         if report:
-            update(completed=count_finished(study) - before, status=study_status(study))
+            update(completed=count_finished(study, run_id), status=study_status(study))
         multiprocessing.connection.wait([p.sentinel for p in procs], timeout=0.5)
     for p in procs:
         p.join()
     if report:
-        update(completed=count_finished(study) - before, status=study_status(study))
+        update(completed=count_finished(study, run_id), status=study_status(study))
+
+
+def _study_and_config(
+    store: StorageSpec, study_name: str, cfg: Config | None
+) -> tuple[optuna.Study, dict[str, Any]]:
+    """The existing study, and the configuration its workers run: ``cfg``, else the one
+    recorded in the study when it was created."""
+    with quiet_optuna():
+        study = optuna.load_study(study_name=study_name, storage=open_storage(store))
+    spec = StudySpec.from_study(study)  # refuses a study tabtune did not create
+    return study, cfg.model_dump(mode="json") if cfg is not None else spec.config
 
 
 def run_parallel_workers(
@@ -185,6 +180,7 @@ def run_parallel_workers(
     data: TaskData | None = None,
     progress: ProgressFactory | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
+    run_id: str | None = None,
 ) -> int:
     """Run trials of an existing study in ``n_workers`` separate processes.
 
@@ -210,6 +206,8 @@ def run_parallel_workers(
         Reports the trials finished so far (:mod:`tabtune.progress`); default silent.
     pruner : optuna.pruners.BasePruner, optional
         Default :func:`~tabtune.tuning.study.default_pruner`.
+    run_id : str, optional
+        Recorded on the trials the workers score (default a fresh one): only these count.
 
     Returns
     -------
@@ -229,11 +227,8 @@ def run_parallel_workers(
         raise TabTuneInputError(
             f"need n_workers >= 1 and n_trials >= 1, got {n_workers}, {n_trials}"
         )
-    with quiet_optuna():
-        study = optuna.load_study(study_name=study_name, storage=open_storage(store))
-    spec = StudySpec.from_study(study)
-    config = cfg.model_dump(mode="json") if cfg is not None else spec.config
-    before = count_finished(study)
+    study, config = _study_and_config(store, study_name, cfg)
+    run_id = run_id or new_run_id()
     seed0 = int(config.get("tuning", {}).get("seed", 0)) + len(study.trials)
     with contextlib.ExitStack() as stack:
         data_path = None
@@ -241,15 +236,16 @@ def run_parallel_workers(
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="tabtune-tune-"))
             data_path = str(Path(folder) / "data.parquet")
             _write_data(data, Path(data_path))
-        jobs = _worker_args(
-            storage, study_name, seed0, config, n_workers, n_trials, timeout, data_path, pruner
+        whole = WorkerArgs(
+            storage, study_name, n_trials, timeout, config, data_path, seed0, 1, pruner, run_id
         )
+        jobs = _worker_args(whole, n_workers)
         procs: list[Process] = []
         stack.callback(_stop_workers, procs)  # on error or Ctrl-C in the parent
         _start_workers(jobs, procs)
         update = stack.enter_context(track(progress, study_name, n_trials))
-        _wait_for_workers(procs, study, before, update, report=progress is not None)
+        _wait_for_workers(procs, study, run_id, update, report=progress is not None)
     failed = [(p.name, p.exitcode) for p in procs if p.exitcode != 0]
     if failed:
         raise RuntimeError(f"tuning worker(s) failed: {failed} (see their errors above)")
-    return count_finished(study) - before
+    return count_finished(study, run_id)
