@@ -778,3 +778,22 @@ def test_a_cut_off_compressed_file_is_named_as_damaged(
         "the compressed file is incomplete or damaged",
         "download or export it again",
     )
+
+
+@pytest.mark.parametrize("written", ["2024-01", "2024"])
+def test_a_month_is_not_stored_as_its_first_day(
+    config: Path, tmp_path: Path, capsys, written: str
+) -> None:
+    """ISO 8601 reads "2024-01" as 2024-01-01: a month's totals were stored as one day."""
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"].pop("date_format", None)
+    config.write_text(yaml.safe_dump(cfg))
+    _rows("acme", "2024-01-01", 1).assign(Day=written).to_csv("a.csv", index=False)
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "a.csv"],
+        "column 'date'",
+        f"{written!r} is a month or a year, not a day",
+        "export one row per day",
+    )

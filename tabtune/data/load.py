@@ -30,7 +30,7 @@ from tabtune.data.contract import RULE_CONFLICTING_FILES
 from tabtune.data.excel import EXCEL_SUFFIXES
 from tabtune.data.folders import folder_values, with_contract_columns, with_export_columns
 from tabtune.data.number_text import NUMERIC_COLUMNS, looks_dot_grouped, suggested_format
-from tabtune.data.parse import nfc_text
+from tabtune.data.parse import PARTIAL_DATE, nfc_text
 from tabtune.data.restated import (
     check_restated,
     replace_restated,
@@ -388,6 +388,13 @@ def _shape_key(
     if rule.startswith("must be a date"):  # RULE_NOT_DATE, or with data.date_format
         examples = violation.examples
         values = [] if examples is None or column not in examples else examples[column].tolist()
+        texts = [str(v) for v in values]
+        if texts and all(PARTIAL_DATE.match(v) for v in texts):
+            return (
+                f"the export's dates: {texts[0].strip()!r} is a month or a year, not a day "
+                "(rows of a longer period would be stored as its first day); export one row "
+                "per day (a daily breakdown, e.g. segment or break down by day)"
+            )
         serial = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
         if len(serial) and serial.notna().all() and serial.between(20_000, 80_000).all():
             day = (pd.Timestamp("1899-12-30") + pd.Timedelta(days=int(serial.iloc[0]))).date()

@@ -8,6 +8,7 @@ returns.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -182,8 +183,14 @@ def _naive_timestamp(value: Any) -> pd.Timestamp:
     return stamp.tz_localize(None) if stamp.tz is not None else stamp
 
 
+#: A year, or a year and month, alone ("2026", "2026-12", "2026/12"): ISO 8601 reads them as
+#: the period's first day, which would store a month's totals as the 1st.
+PARTIAL_DATE = re.compile(r"^\s*\d{4}(?:[-/]\d{1,2})?\s*$")
+
+
 def _parse_iso_dates(text: pd.Series) -> pd.Series:
-    """Parse ISO 8601 strings to naive timestamps; unparseable ones become NaT."""
+    """Parse ISO 8601 strings to naive timestamps; unparseable ones become NaT, as do a year or
+    a year and month alone (:data:`PARTIAL_DATE`: not a day)."""
     try:
         parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
     except (ValueError, TypeError, OverflowError):
@@ -191,7 +198,11 @@ def _parse_iso_dates(text: pd.Series) -> pd.Series:
         parsed = pd.Series([_parse_one_iso(v) for v in text], index=text.index, dtype=DATE_DTYPE)
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_localize(None)
-    return parsed.astype(DATE_DTYPE)
+    parsed = parsed.astype(DATE_DTYPE)
+    partial = text.str.match(PARTIAL_DATE.pattern, na=False).to_numpy(dtype=bool)
+    if partial.any():
+        parsed = parsed.mask(partial)
+    return parsed
 
 
 def _parse_one_iso(value: Any) -> pd.Timestamp:
