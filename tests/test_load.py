@@ -797,3 +797,23 @@ def test_a_month_is_not_stored_as_its_first_day(
         f"{written!r} is a month or a year, not a day",
         "export one row per day",
     )
+
+
+def test_rows_of_a_longer_period_are_refused(config: Path, tmp_path: Path, capsys) -> None:
+    """A Meta export of a month's totals, its ``Reporting starts`` mapped to the date, was
+    stored as one day (``Reporting ends`` only noted as a column not stored)."""
+    rows = _rows("acme", "2024-01-01", 2)
+    rows["Reporting ends"] = ["30-01-2024", "02-01-2024"]  # the first row covers 30 days
+    rows.to_csv("a.csv", index=False)
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "a.csv"],
+        "1 row(s) cover more than one day",
+        "date 2024-01-01 to 'Reporting ends' 2024-01-30",
+        "export one row per day",
+        "data.drop: ['Reporting ends']",
+    )
+    rows.assign(**{"Reporting ends": rows["Day"]}).to_csv("b.csv", index=False)  # daily rows
+    code, out = _run(capsys, "--config", str(config), "load", "b.csv")
+    assert code == EXIT_OK, out

@@ -1,0 +1,219 @@
+"""The fix a refused export names: the ``data:`` key (or the change to the export) that loads
+its rows, for the "fix:" line of each problem :mod:`tabtune.data.load` reports.
+
+:func:`config_key` is the rule's own key; :func:`number_key` reads numbers as the export writes
+them (thousands separators, currency, fractions); :func:`shape_key` names the shape of rows no
+row policy helps with (a totals line, an empty optional column, Excel serial dates).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from tabtune.data import schema
+from tabtune.data.number_text import looks_dot_grouped, suggested_format
+from tabtune.data.parse import PARTIAL_DATE
+from tabtune.data.schema import CONTRACT_COLUMNS, Violation
+from tabtune.data.store_check import MEASURE_COLUMNS
+from tabtune.data.synonyms import normalised_name, synonym_in
+
+if TYPE_CHECKING:
+    from tabtune.config import DataConfig
+
+__all__ = ["config_key", "number_key", "shape_key"]
+
+
+def _platform_name(column: str, present: Sequence[str]) -> str | None:
+    """The export column (not already a contract name) ad platforms name ``column`` so."""
+    return synonym_in(column, [c for c in present if c not in CONTRACT_COLUMNS])
+
+
+def _missing_column_key(column: str, data: DataConfig, present: Sequence[str]) -> str:
+    """The fix for a required column the export lacks: a near match of its name in the export
+    (other case, spaces), else the export's columns to choose from."""
+    near = [c for c in present if c != column and normalised_name(c) == normalised_name(column)]
+    if near:
+        return (
+            f"data.columns.{column}: {near[0]!r} (the export has {near[0]!r}, which differs "
+            f"from {column!r} only in case or spaces)"
+        )
+    synonym = _platform_name(column, present)
+    if synonym is not None:
+        return (
+            f"data.columns.{column}: {synonym!r} (ad platforms' name for it; check that the "
+            "export's column means it)"
+        )
+    shown = ", ".join(repr(c) for c in list(present)[:15]) + (", ..." if len(present) > 15 else "")
+    listed = f"; the export's columns: {shown}" if len(present) else ""
+    if column in MEASURE_COLUMNS:  # one value on every row would pass for a real measure
+        return f"data.columns.{column} (the export's column for it; a per-row measure){listed}"
+    return f"data.columns.{column} (the export's column for it) or data.constants.{column}{listed}"
+
+
+def config_key(
+    column: str, rule: str, data: DataConfig, present: Sequence[str] | None = None
+) -> str:
+    """The config key that governs a contract violation, for the "fix:" line of a message.
+
+    Parameters
+    ----------
+    column, rule : str
+        Of the :class:`~tabtune.data.schema.Violation`.
+    data : DataConfig
+    present : sequence of str, optional
+        The export's columns (after the mapping): a missing column's fix names a near match
+        among them, or lists them.
+
+    Returns
+    -------
+    str
+        E.g. ``"data.columns.spend (export column 'Cost')"`` for a missing column, or
+        ``"data.invalid_rows (skip leaves these rows out)"`` for bad values.
+    """
+    if rule == schema.RULE_CONVERSIONS_GT_CLICKS:
+        return "data.conversions_above_clicks (allow or clip)"
+    if rule == schema.RULE_MISSING_EXTRA_COLUMN:
+        return f"data.extra_columns (or map it: data.rename.<export column>: {column})"
+    if rule == schema.RULE_MISSING_COLUMN:
+        if column == "date":
+            synonym = _platform_name("date", present or [])
+            named = (
+                f"data.columns.date: {synonym!r} (ad platforms' name for it), or "
+                if synonym
+                else ""
+            )
+            return f"{named}data.columns.date, data.date_parts or data.rename"
+        return _missing_column_key(column, data, list(present or []))
+    if rule == schema.RULE_DUPLICATE_KEY:
+        return (
+            "data.columns (map campaign_id, audience or device so each row has its own key) "
+            "or the export"
+        )
+    if column == "date" and rule == schema.RULE_NOT_DATE:
+        return "data.date_format (e.g. '%d-%m-%Y') or data.date_parts"
+    where = f" (export column {data.columns[column]!r})" if column in data.columns else ""
+    if data.invalid_rows == "skip":  # already skipping: every row broke a rule
+        return _fix_values(column, rule, where)
+    return f"the export's rows{where}, or data.invalid_rows: skip to leave them out"
+
+
+_TOTALS_KEY = (
+    "data.invalid_rows: skip (the report's totals line is not campaign data; skipped rows "
+    "are listed)"
+)
+
+
+#: A totals cell: "Total", "Totals", "Grand total", "Total: Account", never "TotalEnergies".
+_TOTALS_CELL = re.compile(r"^\s*(?:grand\s+)?totals?\b", re.IGNORECASE)
+
+
+def _totals_line(frame: pd.DataFrame, mask: np.ndarray | None) -> bool:
+    """Whether every row of ``mask`` is a report's totals line: a text cell starting with
+    "Total", as ad platforms end their exports. No format or mapping would read such a row,
+    and it is not campaign data."""
+    if mask is None or not mask.any():
+        return False
+    rows = frame.loc[mask]
+    if "date" in rows.columns and not isinstance(rows["date"], pd.DataFrame):
+        # a totals line has no day: a date cell with a digit is a campaign row
+        if rows["date"].astype(str).str.contains(r"\d", regex=True).any():
+            return False
+    rows = rows.select_dtypes(exclude="number")
+    if rows.shape[1] == 0:
+        return False
+    starts = [rows.iloc[:, i].astype(str).str.match(_TOTALS_CELL) for i in range(rows.shape[1])]
+    return bool(np.logical_or.reduce([c.to_numpy(dtype=bool) for c in starts]).all())
+
+
+#: Refused values :func:`number_key` looks at, at most.
+_LOOKED_AT = 2_000
+
+
+def number_key(
+    violation: Violation, data: DataConfig, frame: pd.DataFrame, mask: np.ndarray | None
+) -> str | None:
+    """The ``data:`` key that reads numbers as the export writes them, when the refused
+    values show one: thousands separators or currency (``$1,234.50``), or fractions of a
+    whole-number column (``round``). The refused rows' values are looked at (up to
+    :data:`_LOOKED_AT`), not only the examples shown, so that one key reads them all. None
+    otherwise: skipping such rows would drop the largest amounts or every fractional one."""
+    column, examples = violation.column, violation.examples
+    if mask is not None and column in frame.columns and not isinstance(frame[column], pd.DataFrame):
+        values = frame.loc[mask, column].head(_LOOKED_AT).tolist()
+    elif examples is not None and column in examples.columns:
+        values = examples[column].tolist()
+    else:
+        return None
+    if violation.rule in (schema.RULE_NOT_NUMBER, schema.RULE_NOT_WHOLE_NUMBER):
+        keys = suggested_format(values, column, data)
+        if keys is not None:
+            return f"{keys} (numbers as the export writes them)"
+    if violation.rule == schema.RULE_NOT_WHOLE_NUMBER and looks_dot_grouped(values):
+        if data.thousands is None:  # 1.500 clicks: fifteen hundred, not 1.5 to round
+            return "data.thousands: '.' (numbers as the export writes them: 1.500 is 1500)"
+        return None
+    if violation.rule == schema.RULE_NOT_WHOLE_NUMBER and column not in data.round:
+        numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+        if numbers.notna().all() and (numbers >= 0).all():
+            listed = [*data.round, column]
+            return f"data.round: {listed} (rounds fractions such as {numbers.iloc[0]:g})"
+    return None
+
+
+def _fix_values(column: str, rule: str, where: str) -> str:
+    """The fix for values that ``invalid_rows: skip`` cannot help with (every row is bad)."""
+    if rule == schema.RULE_NOT_NUMBER:
+        return (
+            f"the export's values of {column!r}{where}: plain numbers such as 1234.5, without a "
+            "currency symbol or thousands separator (data.scale only converts units, such as "
+            "micros)"
+        )
+    return f"the export's values of {column!r}{where}"
+
+
+def shape_key(
+    violation: Violation, mask: np.ndarray | None, frame: pd.DataFrame, data: DataConfig
+) -> str | None:
+    """The fix when the refused rows have a shape no row policy helps with: the report's
+    totals line, an optional column left empty, a file with no data row, dates written as
+    Excel serial numbers. None otherwise (the rule's own key stands)."""
+    column, rule = violation.column, violation.rule
+    if rule == schema.RULE_NO_ROWS:
+        if data.skip_lines:
+            return (
+                f"data.skip_lines: {data.skip_lines} left no data row (it applies to every CSV "
+                "of the load: load files with and without a title separately)"
+            )
+        return "the export: it has a header and no data row (export a date range with data)"
+    if data.invalid_rows == "reject" and _totals_line(frame, mask):
+        return _TOTALS_KEY
+    if mask is not None and mask.all() and len(mask) and rule == schema.RULE_MISSING_VALUE:
+        if column in schema.OPTIONAL_COLUMNS:
+            name = data.columns.get(column, column)
+            return (
+                f"data.drop: [{name!r}] (every value is empty; an optional column can be left out)"
+            )
+    if rule.startswith("must be a date"):  # RULE_NOT_DATE, or with data.date_format
+        examples = violation.examples
+        values = [] if examples is None or column not in examples else examples[column].tolist()
+        texts = [str(v) for v in values]
+        if texts and all(PARTIAL_DATE.match(v) for v in texts):
+            return (
+                f"the export's dates: {texts[0].strip()!r} is a month or a year, not a day "
+                "(rows of a longer period would be stored as its first day); export one row "
+                "per day (a daily breakdown, e.g. segment or break down by day)"
+            )
+        serial = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+        if len(serial) and serial.notna().all() and serial.between(20_000, 80_000).all():
+            day = (pd.Timestamp("1899-12-30") + pd.Timedelta(days=int(serial.iloc[0]))).date()
+            return (
+                f"the export's dates: they are Excel serial day numbers ({int(serial.iloc[0])} "
+                f"is {day}); format the column as dates before exporting "
+                f"({data.date_format or 'YYYY-MM-DD'}, as data.date_format reads them)"
+            )
+    return None
