@@ -817,3 +817,32 @@ def test_rows_of_a_longer_period_are_refused(config: Path, tmp_path: Path, capsy
     rows.assign(**{"Reporting ends": rows["Day"]}).to_csv("b.csv", index=False)  # daily rows
     code, out = _run(capsys, "--config", str(config), "load", "b.csv")
     assert code == EXIT_OK, out
+
+
+def test_amounts_grouped_by_dots_are_not_read_as_decimals(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """ "1.250" euros beside "980" was stored as 1.25 without a word (red-team H2)."""
+    rows = _rows("acme", "2024-01-01", 2).astype({"Cost": object, "Sales": object})
+    rows["Cost"], rows["Sales"] = ["1.250", "980"], ["20", "30"]
+    rows.to_csv("a.csv", index=False)
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "a.csv"],
+        "column 'Cost': every amount with a fraction has three decimals ('1.250')",
+        "fix: data.thousands: '.'",
+    )
+    cfg = yaml.safe_load(config.read_text())
+    for thousands, spend in ((".", [1250.0, 980.0]), (",", [1.25, 980.0])):
+        cfg["data"]["thousands"] = thousands
+        config.write_text(yaml.safe_dump(cfg))
+        code, out = _run(capsys, "--config", str(config), "load", "a.csv", "--dry-run")
+        assert code == EXIT_OK, out
+        got, _ = prepare_exports(["a.csv"], load_config(config).data)
+        assert got["spend"].tolist() == spend
+    rows.assign(Cost=["0.125", "1.375"]).to_csv("b.csv", index=False)  # not groupings
+    assert prepare_exports(["b.csv"], load_config(config).data)[0]["spend"].tolist() == [
+        0.125,
+        1.375,
+    ]

@@ -328,6 +328,7 @@ def _read_export(path: Path, data: DataConfig) -> pd.DataFrame:
         number_text=NumberText(
             always=export_names(NUMERIC_COLUMNS) if formatted else (),
             when_fractional=export_names(counts),
+            money=export_names([c for c, kind in CONTRACT_COLUMNS.items() if kind == "float"]),
         ),
     )
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not t
     from tabtune.config import DataConfig
 
 __all__ = [
+    "dot_grouped_amounts",
     "NUMERIC_COLUMNS",
     "currency_problem",
     "looks_dot_grouped",
@@ -216,3 +217,14 @@ def looks_dot_grouped(values: Sequence[object]) -> bool:
     thousands written the European way, not fractions to round."""
     texts = [str(v).strip() for v in values if v is not None and str(v).strip()]
     return bool(texts) and all(_DOT_GROUPS.match(t) for t in texts)
+
+
+def dot_grouped_amounts(values: Sequence[object]) -> list[str]:
+    """Amounts read as numbers whose every fraction is a group of three digits after a
+    leading group (``1.250``, ``12.345.678``; never ``0.125``): thousands grouped by dots,
+    which a number reader takes for decimals (1.25). Returns such values as written (empty
+    when one fractional value does not look so, or none has a fraction)."""
+    texts = [str(v).strip() for v in values if v is not None and str(v).strip()]
+    fractional = [t for t in texts if "." in t]
+    grouped = [t for t in fractional if _DOT_GROUPS.match(t) and not t.lstrip("+-").startswith("0")]
+    return grouped if fractional and len(grouped) == len(fractional) else []

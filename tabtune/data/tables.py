@@ -32,6 +32,7 @@ from tabtune.data.contract import (
     Violation,
 )
 from tabtune.data.excel import EXCEL_SUFFIXES, read_excel
+from tabtune.data.number_text import dot_grouped_amounts
 from tabtune.errors import ContractError, TabTuneInputError
 
 _CSV_NA_VALUES = [
@@ -266,7 +267,37 @@ def _read_csv(
     ]
     if again:
         frame[again] = read(again)[again]
+    _refuse_dot_grouped_amounts(path, frame, [c for c in numbers.money if c not in as_text], read)
     return frame
+
+
+def _refuse_dot_grouped_amounts(
+    path: Path, frame: pd.DataFrame, money: list[str], read: Any
+) -> None:
+    """Refuse amounts a number reader took for decimals: every fraction of the column three
+    digits (``1.250``, :func:`~tabtune.data.number_text.dot_grouped_amounts`), thousands
+    grouped by dots; they would be stored as 1.25."""
+    suspects = [
+        c
+        for c in money
+        if c in frame.columns
+        and pd.api.types.is_float_dtype(frame[c].dtype)
+        and bool((frame[c].dropna() % 1 != 0).any())
+    ]
+    if not suspects:
+        return
+    written = read(suspects)
+    for column in suspects:
+        grouped = dot_grouped_amounts(written[column].dropna().tolist())
+        if grouped:
+            shown = ", ".join(repr(v) for v in grouped[:3])
+            raise TabTuneInputError(
+                f"{path}: column {column!r}: every amount with a fraction has three decimals "
+                f"({shown}): dots group thousands here ({grouped[0]!r} would be read as "
+                f"{float(grouped[0]):g}); nothing was written. fix: data.thousands: '.' (and "
+                "data.currency for a currency symbol); if they are amounts with three decimals "
+                "(e.g. dinars), data.thousands: ',' reads the dot as the decimal point"
+            )
 
 
 @dataclass(frozen=True)
@@ -279,6 +310,8 @@ class NumberText:
 
     always: tuple[str, ...] = ()
     when_fractional: tuple[str, ...] = ()
+    #: Amounts read as numbers whose fractions are checked for dots grouping thousands.
+    money: tuple[str, ...] = ()
 
 
 #: Readers of the compressed CSV files pandas reads (by suffix), for :func:`_title_lines`.
