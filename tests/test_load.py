@@ -846,3 +846,32 @@ def test_amounts_grouped_by_dots_are_not_read_as_decimals(
         0.125,
         1.375,
     ]
+
+
+def test_a_folders_other_files_are_named(config: Path, tmp_path: Path, capsys) -> None:
+    """A folder's .tsv or .txt exports were left out without a word (red-team M1)."""
+    folder = tmp_path / "exports"
+    (folder / ".hidden").mkdir(parents=True)
+    _rows("acme", "2024-01-01", 2).to_csv(folder / "a.csv", index=False)
+    _rows("acme", "2024-01-03", 2).to_csv(folder / "b.tsv", index=False, sep="\t")
+    (folder / "notes.txt").write_text("exported by hand\n")
+    _rows("acme", "2024-01-05", 2).to_csv(folder / ".hidden" / "h.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "exports", "--dry-run")
+    assert code == EXIT_OK, out
+    out = " ".join(out.split())
+    assert "2 file(s) not read" in out and "b.tsv, notes.txt" in out and "h.csv" not in out
+
+
+def test_rows_of_today_are_noted_as_a_running_day(config: Path, tmp_path: Path, capsys) -> None:
+    """Today's partial rows loaded silently; the complete export later is a restatement
+    (red-team M10)."""
+    today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
+    rows = _rows("acme", f"{today - pd.Timedelta(days=1):%Y-%m-%d}", 2)
+    rows.to_csv("a.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv", "--dry-run")
+    assert code == EXIT_OK, out
+    out = " ".join(out.split())
+    assert f"1 row(s) dated today (UTC) or later ({today:%Y-%m-%d})" in out
+    rows.head(1).to_csv("b.csv", index=False)  # yesterday only: no note
+    code, out = _run(capsys, "--config", str(config), "load", "b.csv", "--dry-run")
+    assert code == EXIT_OK and "dated today" not in out

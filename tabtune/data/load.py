@@ -28,6 +28,7 @@ from tabtune.data import schema
 from tabtune.data.contract import RULE_CONFLICTING_FILES
 from tabtune.data.excel import EXCEL_SUFFIXES
 from tabtune.data.folders import folder_values, with_contract_columns, with_export_columns
+from tabtune.data.limits import latest_allowed_date
 from tabtune.data.load_fixes import config_key, number_key, shape_key
 from tabtune.data.number_text import NUMERIC_COLUMNS
 from tabtune.data.parse import nfc_text
@@ -148,9 +149,10 @@ def _hidden(relative: Path) -> bool:
     return any(part.startswith((".", "~$")) for part in relative.parts)
 
 
-def export_files(paths: Sequence[str | Path]) -> list[Path]:
+def export_files(paths: Sequence[str | Path], notes: list[str] | None = None) -> list[Path]:
     """The CSV/Parquet files named by ``paths``; a folder gives its files (recursively, sorted,
-    hidden ones left out: :func:`_hidden`).
+    hidden ones left out: :func:`_hidden`). A folder's other files (``.tsv``, ``.txt``, a
+    ``.zip`` not named ``.csv.zip``) are named in ``notes``, when given: they are not read.
 
     Raises
     ------
@@ -163,14 +165,21 @@ def export_files(paths: Sequence[str | Path]) -> list[Path]:
         if not path.exists():
             raise TabTuneInputError(f"{path}: no such file or directory")
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.name.lower().endswith(_SUFFIXES) and not _hidden(p.relative_to(path))
+            listed = sorted(
+                p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path))
             )
+            found = [p for p in listed if p.name.lower().endswith(_SUFFIXES)]
             if not found:
                 raise TabTuneInputError(f"{path}: folder holds no CSV or Parquet file")
             files.extend(found)
+            others = [str(p.relative_to(path)) for p in listed if p not in found]
+            if others and notes is not None:
+                shown = ", ".join(others[:8]) + (", ..." if len(others) > 8 else "")
+                notes.append(
+                    f"{path}: {len(others)} file(s) not read (not .csv, .csv.gz/.bz2/.xz/.zip, "
+                    f".parquet, .pq, .xlsx or .xlsm): {shown}; convert or rename those that "
+                    "hold exports"
+                )
         elif path.name.lower().endswith(_SUFFIXES):
             files.append(path)
         else:
@@ -551,8 +560,9 @@ def prepare_exports(
         A path is missing or unreadable.
     """
     required = tuple(REQUIRED_COLUMNS) if require_measures else KEY_COLUMNS
-    files = export_files(paths)
-    summary = LoadSummary(files=files)
+    listing_notes: list[str] = []
+    files = export_files(paths, listing_notes)
+    summary = LoadSummary(files=files, notes=listing_notes)
     parts: list[pd.DataFrame] = []
     with track(progress, "load", len(files)) as update:
         for path in files:
@@ -578,7 +588,25 @@ def prepare_exports(
         source="the exports",
         required=required,
     )
+    summary.notes.extend(_running_day_note(rows))
     return rows, summary
+
+
+def _running_day_note(rows: pd.DataFrame) -> list[str]:
+    """A note for rows dated today (UTC) or later: a day still running is exported partial,
+    and its complete export later restates it."""
+    today = pd.Timestamp(latest_allowed_date(0))
+    if "date" not in rows.columns or not len(rows):
+        return []
+    running = rows["date"] >= today
+    if not running.any():
+        return []
+    days = sorted({f"{d:%Y-%m-%d}" for d in rows.loc[running, "date"]})
+    return [
+        f"{int(running.sum()):,} row(s) dated today (UTC) or later ({', '.join(days)}): a day "
+        "still running is partial; load its complete export once the day is over (the store "
+        "keeps the values it holds unless data.restated_rows: replace)"
+    ]
 
 
 def load_exports(
