@@ -875,3 +875,25 @@ def test_rows_of_today_are_noted_as_a_running_day(config: Path, tmp_path: Path, 
     rows.head(1).to_csv("b.csv", index=False)  # yesterday only: no note
     code, out = _run(capsys, "--config", str(config), "load", "b.csv", "--dry-run")
     assert code == EXIT_OK and "dated today" not in out
+
+
+def test_day_and_month_swapped_on_every_row_are_refused(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """A week of 01..07/12 written month first, read with the config's day-first format, was
+    stored as seven rows a month apart: every day was 12 or less, so both formats read every
+    row and the existing check (a format that fails on some rows) never fired (red-team H6)."""
+    rows = _rows("acme", "2024-12-01", 7)
+    rows["Day"] = pd.date_range("2024-12-01", periods=7).strftime("%m-%d-%Y")
+    rows.to_csv("a.csv", index=False)
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "a.csv"],
+        "its days lie a month or more apart (2024-01-12 .. 2024-07-12)",
+        "reads them as consecutive days (2024-12-01 .. 2024-12-07)",
+        "fix: data.date_format: '%m-%d-%Y'",
+    )
+    rows["Day"] = pd.date_range("2024-12-01", periods=7).strftime("%d-%m-%Y")  # as configured
+    rows.to_csv("b.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "b.csv", "--dry-run")[0] == EXIT_OK

@@ -208,6 +208,8 @@ def _with_format(df: pd.DataFrame, data: DataConfig, source: str) -> Transformed
     bad = stamps.isna().to_numpy() & ~empty
     if bad.any():
         _refuse_swapped(df, column, fmt, text.where(~empty), bad, source)
+    else:
+        _refuse_monthly_days(column, fmt, text.where(~empty), stamps, source)
     out = df.copy()
     out[column] = stamps.astype(DATE_DTYPE)
     problems = []
@@ -269,6 +271,48 @@ def _refuse_swapped(
         "less and would be stored with day and month swapped (data.invalid_rows: skip would "
         "keep them); nothing was written\n"
         f"  fix: data.date_format: {other!r} in the config",
+        [violation],
+    )
+
+
+def _median_gap_days(stamps: pd.Series) -> float:
+    days = np.unique(stamps.dropna().to_numpy(dtype="datetime64[D]"))
+    return float(np.median(np.diff(days).astype(np.int64))) if len(days) >= 3 else float("nan")
+
+
+def _refuse_monthly_days(
+    column: str, fmt: str, text: pd.Series, stamps: pd.Series, source: str
+) -> None:
+    """Refuse a ``date_format`` that reads every row when its day and month are the wrong way
+    round for them all: every day of 12 or less, so both formats read every row (01/12 ..
+    07/12 as January 12 .. July 12). Read so, the days lie a month apart; swapped, they are
+    consecutive days, as a daily export's are.
+
+    Raises
+    ------
+    ContractError
+        Naming both readings and the format that fits.
+    """
+    other = _swapped(fmt)
+    if other is None:
+        return
+    swapped = pd.to_datetime(text, format=other, errors="coerce")
+    if swapped[text.notna()].isna().any():
+        return
+    as_read, as_swapped = _median_gap_days(stamps), _median_gap_days(swapped)
+    if not (as_swapped == 1 and as_read >= 28):
+        return
+    first, last = stamps.min(), stamps.max()
+    count = int(text.notna().sum())
+    violation = Violation(column, f"must be a date in the format {fmt!r} (data.date_format)", count)
+    raise ContractError(
+        f"{source}: column {column!r}: read with data.date_format {fmt!r}, its days lie a month "
+        f"or more apart ({first:%Y-%m-%d} .. {last:%Y-%m-%d}), while {other!r} (day and month "
+        f"swapped) reads them as consecutive days ({swapped.min():%Y-%m-%d} .. "
+        f"{swapped.max():%Y-%m-%d}): every day is 12 or less, so both formats read every row, "
+        "and a daily export's rows would be stored a month apart; nothing was written\n"
+        f"  fix: data.date_format: {other!r} in the config (rows that really are a month apart: "
+        "write their dates as YYYY-MM-DD and leave data.date_format out)",
         [violation],
     )
 
