@@ -897,3 +897,36 @@ def test_day_and_month_swapped_on_every_row_are_refused(
     rows["Day"] = pd.date_range("2024-12-01", periods=7).strftime("%d-%m-%Y")  # as configured
     rows.to_csv("b.csv", index=False)
     assert _run(capsys, "--config", str(config), "load", "b.csv", "--dry-run")[0] == EXIT_OK
+
+
+def test_account_totals_are_not_added_to_stored_campaigns(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """Campaign rows A (10) and B (30) stored, then the account-level export of the same day
+    (40) given campaign_id 'all' by data.constants, as a refusal's fix suggests: the day held
+    80 (red-team H5)."""
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["columns"]["campaign_id"] = "Campaign"
+    config.write_text(yaml.safe_dump(cfg))
+    campaigns = pd.concat(
+        [
+            _rows("acme", "2024-01-01", 2).assign(Campaign=c, Cost=v)
+            for c, v in (("A", 10), ("B", 30))
+        ]
+    )
+    campaigns.to_csv("campaigns.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "campaigns.csv")[0] == EXIT_OK
+    del cfg["data"]["columns"]["campaign_id"]
+    cfg["data"]["constants"] = {"campaign_id": "all"}
+    config.write_text(yaml.safe_dump(cfg))
+    _rows("acme", "2024-01-02", 2).assign(Cost=40).to_csv("account.csv", index=False)
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "account.csv"],
+        "1 brand day(s) and channel(s) (e.g. 'acme' 2024-01-02 'search')",
+        "campaigns ('A', 'B')",
+        "counting those days twice",
+    )
+    _rows("acme", "2024-01-03", 2).assign(Cost=40).to_csv("later.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "later.csv")[0] == EXIT_OK  # new days

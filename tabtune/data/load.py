@@ -450,6 +450,51 @@ def check_against_store(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
     return _near_duplicate_ids(store, rows)
 
 
+#: The rule rows given one campaign id by ``data.constants`` break beside stored campaigns.
+RULE_CONSTANT_CAMPAIGN = (
+    "must not be a constant (data.constants) on days whose campaigns are stored by their own ids"
+)
+
+
+def _refuse_constant_campaign_overlap(
+    store: CampaignStore, rows: pd.DataFrame, data: DataConfig
+) -> None:
+    """Refuse rows given one ``campaign_id`` by ``data.constants`` (an account-level export)
+    on a brand's day and channel whose campaigns the store holds by their own ids: the
+    account's totals would be added to its campaigns' rows, counting the day twice."""
+    if "campaign_id" not in data.constants or "campaign_id" not in rows.columns:
+        return
+    constant = data.constants["campaign_id"]
+    keys = ["date", "channel", "campaign_id"]
+    clashes: list[tuple[str, pd.DataFrame, list[str]]] = []
+    for brand, part in rows.groupby("brand_id", sort=True, observed=True):
+        stored = store.stored_rows(str(brand), part, ["brand_id", *keys])
+        if stored is None:
+            continue
+        others = stored[stored["campaign_id"].astype(str) != str(constant)]
+        both = part[["date", "channel"]].drop_duplicates().merge(
+            others[["date", "channel"]].drop_duplicates(), on=["date", "channel"]
+        )
+        if len(both):
+            clashes.append((str(brand), both, sorted(others["campaign_id"].astype(str).unique())))
+    if not clashes:
+        return
+    count = sum(len(both) for _, both, _ in clashes)
+    brand, both, campaigns = clashes[0]
+    shown = ", ".join(repr(c) for c in campaigns[:3]) + (", ..." if len(campaigns) > 3 else "")
+    violation = Violation("campaign_id", RULE_CONSTANT_CAMPAIGN, count)
+    raise ContractError(
+        f"the exports: {count} brand day(s) and channel(s) (e.g. {brand!r} "
+        f"{both['date'].iloc[0]:%Y-%m-%d} {both['channel'].iloc[0]!r}) already hold rows of "
+        f"their campaigns ({shown}), and these rows all have campaign_id {constant!r} "
+        "(data.constants.campaign_id): an account-level export's totals would be added to "
+        "them, counting those days twice; nothing was written\n"
+        "  fix: load the campaign-level export for these days (map data.columns.campaign_id), "
+        "or keep account-level rows in another store (data.store)",
+        [violation],
+    )
+
+
 def _already_stored(store: CampaignStore, rows: pd.DataFrame) -> np.ndarray:
     """Rows whose key the store holds already (what append skips)."""
     return store.already_stored(rows)
@@ -646,6 +691,7 @@ def load_exports(
     summary.replace_restated = data.restated_rows == "replace"
     store = CampaignStore(data.store)
     summary.notes.extend(check_against_store(store, rows))
+    _refuse_constant_campaign_overlap(store, rows, data)
     known = _already_stored(store, rows)
     summary.rows_already_stored = int(known.sum())
     restated = rows.iloc[0:0]
