@@ -930,3 +930,23 @@ def test_account_totals_are_not_added_to_stored_campaigns(
     )
     _rows("acme", "2024-01-03", 2).assign(Cost=40).to_csv("later.csv", index=False)
     assert _run(capsys, "--config", str(config), "load", "later.csv")[0] == EXIT_OK  # new days
+
+
+def test_an_extra_column_of_another_type_names_the_column(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """An extra column stored as int64, then given 7.5: "Failed to parse string: '7.5' as a
+    scalar of type int64" named no column and no fix (red-team M9)."""
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["extra_columns"] = ["geo_rank"]
+    config.write_text(yaml.safe_dump(cfg))
+    _rows("acme", "2024-01-01", 2).assign(geo_rank=3).to_csv("a.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "a.csv")[0] == EXIT_OK
+    _rows("acme", "2024-01-03", 2).assign(geo_rank=7.5).to_csv("b.csv", index=False)
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "b.csv"],
+        "column 'geo_rank' is stored as int64 in this store",
+        "fix: write the export's 'geo_rank' as the stored type",
+    )

@@ -472,8 +472,10 @@ def _refuse_constant_campaign_overlap(
         if stored is None:
             continue
         others = stored[stored["campaign_id"].astype(str) != str(constant)]
-        both = part[["date", "channel"]].drop_duplicates().merge(
-            others[["date", "channel"]].drop_duplicates(), on=["date", "channel"]
+        both = (
+            part[["date", "channel"]]
+            .drop_duplicates()
+            .merge(others[["date", "channel"]].drop_duplicates(), on=["date", "channel"])
         )
         if len(both):
             clashes.append((str(brand), both, sorted(others["campaign_id"].astype(str).unique())))

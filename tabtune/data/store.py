@@ -72,6 +72,7 @@ from tabtune.data.store_check import (
     file_date_bounds,
     file_may_hold,
     reconcile_schema,
+    uncastable_rows_error,
 )
 from tabtune.errors import ContractError, TabTuneInputError
 
@@ -773,10 +774,7 @@ class CampaignStore:
             table = pa.Table.from_pandas(body, preserve_index=False).select(schema.names)
             return table.cast(schema).replace_schema_metadata(None)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-            raise ContractError(
-                f"{self.root}: rows of brand {brand!r} cannot be stored: {exc}",
-                [Violation(PARTITION_COLUMN, f"cannot be stored: {exc}", len(rows))],
-            ) from exc
+            raise uncastable_rows_error(self.root, brand, body, schema, exc) from exc
 
     def _encode(self, brand: str, rows: pd.DataFrame, schema: pa.Schema) -> tuple[Path, bytes]:
         data = parquet_bytes(self.file_table(brand, rows, schema))

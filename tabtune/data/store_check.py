@@ -38,6 +38,7 @@ __all__ = [
     "file_covers",
     "file_date_bounds",
     "file_may_hold",
+    "uncastable_rows_error",
 ]
 
 logger = logging.getLogger("tabtune.data.store")
@@ -404,3 +405,29 @@ def check_brands(wanted: Sequence[str], known: Sequence[str], where: str | Path)
             f"unknown brand(s) {unknown} in {where}; known: {list(known[:10])}"
             + (" ..." if len(known) > 10 else "")
         )
+
+
+def uncastable_rows_error(
+    root: Path, brand: str, body: pd.DataFrame, schema: pa.Schema, exc: Exception
+) -> ContractError:
+    """The refusal for a brand's rows that cannot be cast to the store's file schema: the
+    first column that cannot (an extra column stored as int64, now given ``7.5`` or ``--``)
+    with its stored type and the fix; the cast's own message otherwise."""
+    for stored in schema:
+        if stored.name not in body.columns:
+            continue
+        try:
+            pa.Array.from_pandas(body[stored.name]).cast(stored.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return ContractError(
+                f"{root}: column {stored.name!r} is stored as {stored.type} in this store, and "
+                f"the new rows of brand {brand!r} hold values it cannot take ({exc}); nothing "
+                f"was written\n  fix: write the export's {stored.name!r} as the stored type "
+                "(e.g. whole numbers for int64), or leave the column out (data.extra_columns, "
+                "data.drop)",
+                [Violation(stored.name, f"must fit the stored type {stored.type}", len(body))],
+            )
+    return ContractError(
+        f"{root}: rows of brand {brand!r} cannot be stored: {exc}",
+        [Violation("brand_id", f"cannot be stored: {exc}", len(body))],
+    )
