@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from tabtune.data.contract import FILLABLE_COLUMNS
 from tabtune.data.number_text import currency_problem
 from tabtune.data.schema import CONTRACT_COLUMNS
 from tabtune.errors import ConfigError
@@ -166,6 +167,12 @@ class DataConfig(_Section):
         default_factory=dict,
         description="column -> one value for every row (e.g. {channel: facebook})",
     )
+    fill: dict[str, float] = Field(
+        default_factory=dict,
+        description="measure column (spend, clicks, impressions, conversions, revenue) -> the "
+        "value of its empty or '--' cells (e.g. {conversions: 0, revenue: 0} for exports that "
+        "leave a zero blank); applied after thousands/currency, before scale",
+    )
     scale: dict[str, float] = Field(
         default_factory=dict,
         description="money column (spend, revenue, bid) -> factor its values are multiplied by (e.g. "
@@ -243,6 +250,17 @@ class DataConfig(_Section):
             raise ValueError(
                 f"unknown contract column(s) {unknown}; mappable columns are {list(CONTRACT_COLUMNS)}"
             )
+        return value
+
+    @field_validator("fill")
+    @classmethod
+    def _fillable(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(FILLABLE_COLUMNS))
+        if unknown:
+            raise ValueError(f"unknown measure column(s) {unknown}; fillable: {FILLABLE_COLUMNS}")
+        bad = {c: f for c, f in value.items() if not (math.isfinite(f) and f >= 0)}
+        if bad:
+            raise ValueError(f"fill values must be finite numbers >= 0, got {bad}")
         return value
 
     @field_validator("scale")

@@ -950,3 +950,31 @@ def test_an_extra_column_of_another_type_names_the_column(
         "column 'geo_rank' is stored as int64 in this store",
         "fix: write the export's 'geo_rank' as the stored type",
     )
+
+
+def test_a_measure_left_blank_for_zero_is_read_with_fill(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """Meta leaves Purchases blank on a day without any and Google Ads writes '--': refused as
+    missing, with skip (dropping the row's real spend) the only way round (red-team M2)."""
+    rows = _rows("acme", "2024-01-01", 3).astype({"Conv": object, "Sales": object})
+    rows["Conv"], rows["Sales"] = ["2", "", "--"], ["40", "", " -- "]
+    rows.to_csv("a.csv", index=False)
+    out = assert_refused(capsys, tmp_path, ["--config", str(config), "load", "a.csv"])
+    out = " ".join(out.split())
+    assert "fix: data.fill: {conversions: 0}" in out and "fix: data.fill: {revenue: 0}" in out
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["fill"] = {"conversions": 0, "revenue": 0}
+    config.write_text(yaml.safe_dump(cfg))
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
+    assert code == EXIT_OK, out
+    assert "2 empty or '--' value(s) of 'Conv' set to 0 (data.fill.conversions)" in " ".join(
+        out.split()
+    )
+    stored = CampaignStore("store").read()
+    assert stored["conversions"].tolist() == [2, 0, 0] and stored["revenue"].tolist() == [40, 0, 0]
+    assert stored["spend"].tolist() == [10.0, 10.0, 10.0]  # the rows' spend is kept
+    cfg["data"]["fill"] = {"bid": 1.0}
+    config.write_text(yaml.safe_dump(cfg))
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
+    assert code == EXIT_BAD_INPUT and "fillable" in out

@@ -50,6 +50,8 @@ STRING_COLUMNS: tuple[str, ...] = tuple(c for c, k in CONTRACT_COLUMNS.items() i
 
 NON_NEGATIVE_COLUMNS: tuple[str, ...] = ("spend", "clicks", "conversions", "revenue", "impressions")
 POSITIVE_COLUMNS: tuple[str, ...] = ("bid",)
+#: The measures ``data.fill`` may give a value for their empty cells (exports leave a zero blank).
+FILLABLE_COLUMNS: tuple[str, ...] = NON_NEGATIVE_COLUMNS
 
 DATE_DTYPE = "datetime64[us]"
 """dtype of the normalised ``date`` column (pandas 3's default resolution)."""

@@ -16,11 +16,13 @@ import numpy as np
 import pandas as pd
 
 from tabtune.data import schema
+from tabtune.data.contract import FILLABLE_COLUMNS
 from tabtune.data.number_text import looks_dot_grouped, suggested_format
 from tabtune.data.parse import PARTIAL_DATE
 from tabtune.data.schema import CONTRACT_COLUMNS, Violation
 from tabtune.data.store_check import MEASURE_COLUMNS
 from tabtune.data.synonyms import normalised_name, synonym_in
+from tabtune.data.transforms import FILL_PLACEHOLDERS
 
 if TYPE_CHECKING:
     from tabtune.config import DataConfig
@@ -97,6 +99,12 @@ def config_key(
     if column == "date" and rule == schema.RULE_NOT_DATE:
         return "data.date_format (e.g. '%d-%m-%Y') or data.date_parts"
     where = f" (export column {data.columns[column]!r})" if column in data.columns else ""
+    if rule == schema.RULE_MISSING_VALUE and column in FILLABLE_COLUMNS:
+        return (
+            f"data.fill: {{{column}: 0}} when the export leaves a zero empty, else the "
+            f"export's rows{where}"
+            + ("" if data.invalid_rows == "skip" else ", or data.invalid_rows: skip")
+        )
     if data.invalid_rows == "skip":  # already skipping: every row broke a rule
         return _fix_values(column, rule, where)
     return f"the export's rows{where}, or data.invalid_rows: skip to leave them out"
@@ -198,6 +206,11 @@ def shape_key(
             return (
                 f"data.drop: [{name!r}] (every value is empty; an optional column can be left out)"
             )
+    if rule == schema.RULE_NOT_NUMBER and column in FILLABLE_COLUMNS:
+        examples = violation.examples
+        values = [] if examples is None or column not in examples else examples[column].tolist()
+        if values and all(str(v).strip() in FILL_PLACEHOLDERS for v in values):
+            return f"data.fill: {{{column}: 0}} ('--' is how the export writes none)"
     if rule.startswith("must be a date"):  # RULE_NOT_DATE, or with data.date_format
         examples = violation.examples
         values = [] if examples is None or column not in examples else examples[column].tolist()

@@ -319,7 +319,7 @@ def _refuse_monthly_days(
 
 def apply_transforms(df: pd.DataFrame, data: DataConfig, *, source: str = "export") -> Transformed:
     """Apply the config's transforms to an export, before its columns are mapped: ``rename``,
-    ``drop``, ``constants``, ``thousands``/``currency``/``round``, ``scale``, then
+    ``drop``, ``constants``, ``thousands``/``currency``/``round``, ``fill``, ``scale``, then
     ``date_parts`` or ``date_format``.
 
     Parameters
@@ -344,6 +344,8 @@ def apply_transforms(df: pd.DataFrame, data: DataConfig, *, source: str = "expor
         message names the key to change.
     """
     out, notes = plain_numbers(_rename_drop_constants(df, data, source), data)
+    out, filled = _filled(out, data, source)
+    notes.extend(filled)
     out = _scaled(out, data, source)
     if data.date_parts is not None:
         done = _from_parts(out, data, source)
@@ -353,6 +355,38 @@ def apply_transforms(df: pd.DataFrame, data: DataConfig, *, source: str = "expor
         done = Transformed(out)
     done.notes.extend(notes)
     return done
+
+
+#: Cells ``data.fill`` fills besides empty ones: the placeholders exports write for "none".
+FILL_PLACEHOLDERS = frozenset({"--", "-"})
+
+
+def _filled(df: pd.DataFrame, data: DataConfig, source: str) -> tuple[pd.DataFrame, list[str]]:
+    """``data.fill``: the empty (or ``--``) cells of each named measure's export column set to
+    its value, with a note of how many were filled."""
+    if not data.fill:
+        return df, []
+    out, notes = df.copy(), []
+    for name, value in data.fill.items():
+        column = data.columns.get(name, name)
+        if column not in out.columns:
+            raise _refuse(
+                source, f"data.fill.{name}", column, f"is not in the export ({_shown(out)})"
+            )
+        cells = out[column]
+        text = cells.astype("string").str.strip()
+        empty = (
+            cells.isna().to_numpy() | text.isin(FILL_PLACEHOLDERS | {""}).fillna(True).to_numpy()
+        )
+        if empty.any():
+            values = cells.astype(object)
+            values[empty] = value
+            out[column] = values
+            notes.append(
+                f"{int(empty.sum()):,} empty or '--' value(s) of {column!r} set to {value:g} "
+                f"(data.fill.{name})"
+            )
+    return out, notes
 
 
 def _scaled(df: pd.DataFrame, data: DataConfig, source: str) -> pd.DataFrame:
