@@ -978,3 +978,18 @@ def test_a_measure_left_blank_for_zero_is_read_with_fill(
     config.write_text(yaml.safe_dump(cfg))
     code, out = _run(capsys, "--config", str(config), "load", "a.csv")
     assert code == EXIT_BAD_INPUT and "fillable" in out
+
+
+@pytest.mark.parametrize(
+    ("twin", "shown"),
+    [("Acme  Shoes", "only in case or spacing"), ("Acme\u00a0Shoes", "'Acme\\xa0Shoes'")],
+)
+def test_a_brand_spelled_with_other_spacing_is_refused(
+    config: Path, tmp_path: Path, capsys, twin: str, shown: str
+) -> None:
+    """A double space made a second brand beside 'Acme Shoes'; a no-break space was refused
+    with an example that looked like 'Acme Shoes' (red-team M8)."""
+    _rows("Acme Shoes", "2024-01-01", 2).to_csv("a.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "a.csv")[0] == EXIT_OK
+    _rows(twin, "2024-01-03", 2).to_csv("b.csv", index=False)
+    assert_refused(capsys, tmp_path, ["--config", str(config), "load", "b.csv"], shown)

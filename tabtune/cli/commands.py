@@ -384,7 +384,7 @@ def _check_input_brands(cfg: Config, rows: pd.DataFrame) -> None:
         shown = "; ".join(" vs ".join(repr(v) for v in group) for group in twins[:5])
         raise TabTuneInputError(
             f"predict --input: {len(twins)} brand id(s) differ from a stored one only in case or "
-            f"surrounding spaces ({shown}): a brand is served by the model of its exact id, so "
+            f"spacing ({shown}): a brand is served by the model of its exact id, so "
             "such a row would get the global model instead of the brand's; spell each brand as "
             "stored in the file; nothing was written"
         )

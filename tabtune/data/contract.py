@@ -174,6 +174,9 @@ def _format_value(value: Any) -> str:
     if isinstance(value, str):
         if len(value) > _MAX_SHOWN_CHARS:  # keep messages short whatever the input holds
             return repr(value[:_MAX_SHOWN_CHARS]) + f"... ({len(value)} characters)"
+        invisible = not value.isprintable() or any(c.isspace() and c != " " for c in value)
+        if invisible:  # a no-break or zero-width space would look like a plain one
+            return ascii(value)
         return repr(value) if value == "" or value != value.strip() or " " in value else value
     if isinstance(value, datetime | pd.Timestamp) and not pd.isna(value):  # NaT is missing
         stamp = pd.Timestamp(value)

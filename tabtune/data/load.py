@@ -378,11 +378,12 @@ def _vanished_brands(frame: pd.DataFrame, bad: np.ndarray, name: str) -> list[st
 
 
 def spelling_groups(new: Sequence[str], known: Sequence[str] = ()) -> list[list[str]]:
-    """Groups of ids that differ only in case or surrounding spaces, each with a spelling that
-    ``known`` lacks (spellings stored already are not raised again at each load)."""
+    """Groups of ids that differ only in case or spacing (surrounding spaces, a double space,
+    a no-break space for a space), each with a spelling that ``known`` lacks (spellings stored
+    already are not raised again at each load)."""
     groups: dict[str, set[str]] = {}
     for value in {*map(str, new), *map(str, known)}:
-        groups.setdefault(value.strip().casefold(), set()).add(value)
+        groups.setdefault(" ".join(value.split()).casefold(), set()).add(value)
     fresh = set(map(str, new)) - set(map(str, known))
     return [sorted(g) for _, g in sorted(groups.items()) if len(g) > 1 and g & fresh]
 
@@ -395,7 +396,7 @@ def _shown_spellings(groups: list[list[str]]) -> str:
 
 def _near_duplicate_ids(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
     """Refuse brand ids, and note channels, that differ from stored or loaded ones only in case
-    or surrounding spaces (``ACME`` beside ``acme``).
+    or spacing (``ACME`` beside ``acme``, ``Acme  Shoes`` beside ``Acme Shoes``).
 
     A brand id is refused: the store keeps a folder per brand, and on a case-insensitive file
     system (macOS, Windows) ``brand_id=ACME`` and ``brand_id=acme`` are one folder, so the two
@@ -414,7 +415,7 @@ def _near_duplicate_ids(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
         violation = Violation("brand_id", "must not differ from another only in case", len(brands))
         raise ContractError(
             f"column 'brand_id': {len(brands)} brand id(s) of the exports differ from a stored "
-            f"or loaded one only in case or surrounding spaces: {_shown_spellings(brands)}; "
+            f"or loaded one only in case or spacing: {_shown_spellings(brands)}; "
             "nothing was written\n  fix: spell each brand one way in the exports (as it is "
             "stored); the store keeps a folder per brand id, and on a case-insensitive file "
             "system (macOS, Windows) such folders are one folder",
@@ -428,8 +429,8 @@ def _near_duplicate_ids(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
     if not found:
         return []
     return [
-        f"{len(found)} channel(s) differ from a stored or loaded one only in case or surrounding "
-        f"spaces: {_shown_spellings(found)}; the models take them for different channels; if they "
+        f"{len(found)} channel(s) differ from a stored or loaded one only in case or spacing: "
+        f"{_shown_spellings(found)}; the models take them for different channels; if they "
         "are one, spell it as stored in the exports before loading (--dry-run shows this note "
         "and writes nothing)"
     ]
