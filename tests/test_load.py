@@ -993,3 +993,17 @@ def test_a_brand_spelled_with_other_spacing_is_refused(
     assert _run(capsys, "--config", str(config), "load", "a.csv")[0] == EXIT_OK
     _rows(twin, "2024-01-03", 2).to_csv("b.csv", index=False)
     assert_refused(capsys, tmp_path, ["--config", str(config), "load", "b.csv"], shown)
+
+
+def test_empty_rows_at_the_end_of_a_csv_are_skipped_with_a_note(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """A spreadsheet saved as CSV ends with ',,,,,,' lines: refused as one problem per column,
+    while the same empty rows of a workbook were skipped (red-team M11)."""
+    rows = _rows("acme", "2024-01-01", 2)
+    body = rows.to_csv(index=False) + ("," * (rows.shape[1] - 1) + "\n") * 2
+    Path("a.csv").write_text(body)
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
+    assert code == EXIT_OK, out
+    assert "2 empty row(s) at the end of the file" in " ".join(out.split())
+    assert len(CampaignStore("store").read()) == 2

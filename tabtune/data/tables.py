@@ -268,7 +268,24 @@ def _read_csv(
     if again:
         frame[again] = read(again)[again]
     _refuse_dot_grouped_amounts(path, frame, [c for c in numbers.money if c not in as_text], read)
-    return frame
+    return _without_trailing_empty_rows(frame)
+
+
+def _without_trailing_empty_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows before the file's trailing rows of empty cells only (``,,,,,,`` lines, as a
+    spreadsheet saved as CSV writes them), with a note; the rows before keep their positions,
+    so that messages still count lines right."""
+    filled = frame.notna().any(axis=1).to_numpy()
+    if not len(frame) or filled[-1] or not filled.any():
+        return frame
+    last = int(np.flatnonzero(filled)[-1])
+    out = frame.iloc[: last + 1].copy()
+    out.attrs["notes"] = [
+        *frame.attrs.get("notes", []),
+        f"{len(frame) - last - 1:,} empty row(s) at the end of the file (cells without values, "
+        "as a spreadsheet saved as CSV writes them) skipped",
+    ]
+    return out
 
 
 def _refuse_dot_grouped_amounts(
