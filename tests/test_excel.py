@@ -176,3 +176,19 @@ def test_an_encrypted_or_legacy_workbook_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(TabTuneInputError, match="cannot read as an Excel workbook") as caught:
         prepare_exports([tmp_path / "broken.xlsx"], DataConfig())
     assert "password" not in str(caught.value)
+
+
+def test_missing_columns_on_a_summary_sheet_name_the_other_sheets(tmp_path: Path) -> None:
+    """A workbook whose first sheet is a summary: "7 required columns missing" named neither
+    the sheet read nor the 'Daily' sheet that holds the rows (red-team M4)."""
+    with pd.ExcelWriter(tmp_path / "a.xlsx") as writer:
+        pd.DataFrame({"Report": ["Acme Nov"], "Total spend": [123.0]}).to_excel(
+            writer, sheet_name="Summary", index=False
+        )
+        _export().to_excel(writer, sheet_name="Daily", index=False)
+    with pytest.raises(ContractError) as refused:
+        prepare_exports([tmp_path / "a.xlsx"], DataConfig())
+    assert "the workbook's sheet 'Summary' was read; it also has 'Daily'" in str(refused.value)
+    assert "data.sheet: 'Daily' reads another" in str(refused.value)
+    rows, _ = prepare_exports([tmp_path / "a.xlsx"], DataConfig(sheet="Daily"))
+    assert len(rows) == 6

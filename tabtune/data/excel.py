@@ -99,6 +99,7 @@ def _read_sheet(
 ) -> pd.DataFrame:
     with pd.ExcelFile(path, engine="openpyxl") as book:
         name = _sheet_name(path, book, sheet)
+        sheet_names = list(book.sheet_names)
         top = pd.read_excel(book, sheet_name=name, header=None, nrows=50, dtype=object)
         title = _title_rows(top, skip_lines)
         if title is not None:
@@ -119,6 +120,8 @@ def _read_sheet(
     formulas = _formula_counts(path, name, skip_lines, list(header))
     # empty rows between blocks of a sheet are layout, as blank lines of a CSV are
     rows = rows.dropna(how="all").reset_index(drop=True)
+    # the sheet read and the others, for a refusal of missing columns (another sheet holds them?)
+    rows.attrs["sheets"] = (str(name), [str(s) for s in sheet_names if str(s) != str(name)])
     rows.attrs["notes"] = [
         f"sheet {name!r}: {n:,} cell(s) of {column!r} are formulas, read as the results the "
         "workbook saved (Excel saves them; a workbook written by another program may hold 0 "

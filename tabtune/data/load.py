@@ -264,6 +264,7 @@ def _prepare(
     source = str(path)
     raw = _read_export(path, data)
     notes_read = [f"{path.name}: {note}" for note in raw.attrs.pop("notes", [])]
+    sheets = raw.attrs.pop("sheets", None)
     done = apply_transforms(with_export_columns(raw, folders, data), data, source=source)
     try:
         frame = apply_column_mapping(done.frame, data.columns, source=source)
@@ -290,12 +291,13 @@ def _prepare(
     # amounts ($1,234.50) or every fractional count, and keep the rest as if complete
     formatted = any(number_key(v, data, frame, m) is not None for v, m, _ in found)
     if found and (data.invalid_rows == "reject" or not skippable or formatted):
-        raise _refusal(
+        refusal = _refusal(
             source,
             found,
             skip_lines=data.skip_lines,
             formatted=formatted and data.invalid_rows == "skip",
         )
+        raise _with_sheet_hint(refusal, sheets, found)
     skipped = [SkippedRows(source, v.column, v.rule, int(m.sum()), k) for v, m, k in found]
     notes = notes_read + [f"{path.name}: {note}" for note in done.notes]
     if found:
@@ -316,6 +318,23 @@ def _prepare(
     )
     notes.extend(_conversions_above_clicks(rows, data, path.name))
     return rows, len(raw), skipped, notes
+
+
+def _with_sheet_hint(
+    refusal: ContractError, sheets: tuple[str, list[str]] | None, found: list
+) -> ContractError:
+    """A refusal of missing columns in a workbook, with the sheet read and its other sheets
+    (a summary sheet first, the daily rows on another: ``data.sheet`` chooses)."""
+    missing = any(v.rule == schema.RULE_MISSING_COLUMN for v, _, _ in found)
+    if sheets is None or not missing or not sheets[1]:
+        return refusal
+    read, others = sheets
+    shown = ", ".join(repr(s) for s in others[:8]) + (", ..." if len(others) > 8 else "")
+    hint = (
+        f"\n  (the workbook's sheet {read!r} was read; it also has {shown}: "
+        f"data.sheet: {others[0]!r} reads another)"
+    )
+    return ContractError(str(refusal) + hint, refusal.violations)
 
 
 def _read_export(path: Path, data: DataConfig) -> pd.DataFrame:
