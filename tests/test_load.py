@@ -1007,3 +1007,23 @@ def test_empty_rows_at_the_end_of_a_csv_are_skipped_with_a_note(
     assert code == EXIT_OK, out
     assert "2 empty row(s) at the end of the file" in " ".join(out.split())
     assert len(CampaignStore("store").read()) == 2
+
+
+@pytest.mark.parametrize("every_line", [True, False])
+def test_a_value_with_an_unquoted_comma_is_named(
+    config: Path, tmp_path: Path, capsys, every_line: bool
+) -> None:
+    """1,234.56 written without quotes: on every line pandas took the first column for an
+    index and the refusal showed shifted values; on one line its raw tokenizer error (M7)."""
+    rows = _rows("acme", "2024-01-01", 2)
+    lines = rows.to_csv(index=False).splitlines()
+    bad = [line.replace(",10.0,", ",1,234.56,", 1) for line in lines[1:]]
+    body = [lines[0], *(bad if every_line else [lines[1], bad[1]])]
+    Path("a.csv").write_text("\n".join(body) + "\n")
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "a.csv"],
+        "has more fields than the header",
+        "a value with an unquoted comma",
+    )

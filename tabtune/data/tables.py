@@ -11,6 +11,7 @@ import csv
 import gzip
 import itertools
 import lzma
+import re
 import zipfile
 import zlib
 from collections.abc import Collection, Mapping
@@ -181,9 +182,7 @@ def read_table(
             ) from exc
         raise TabTuneInputError(f"{path}: the file is empty; nothing was written") from exc
     except pd.errors.ParserError as exc:
-        raise TabTuneInputError(
-            _title_lines(path, skip_lines) or f"{path}: cannot read: {exc}"
-        ) from exc
+        raise TabTuneInputError(_parser_error(path, skip_lines, exc)) from exc
     except (EOFError, zipfile.BadZipFile, lzma.LZMAError, zlib.error) as exc:
         raise TabTuneInputError(_damaged_archive(path, exc)) from None
     except (OSError, ValueError, pa.ArrowException) as exc:
@@ -206,6 +205,34 @@ def _damaged_archive(path: Path, exc: BaseException) -> str:
         f"{path}: the compressed file is incomplete or damaged ({type(exc).__name__}: {exc}); "
         "an interrupted download or copy leaves such a file. fix: download or export it "
         "again (check that it opens with an archive tool); nothing was written"
+    )
+
+
+def _parser_error(path: Path, skip_lines: int, exc: Exception) -> str:
+    """The message for a CSV pandas cannot tokenize: title lines above the header, a value
+    with an unquoted comma (more fields than the header), or pandas' own words."""
+    title = _title_lines(path, skip_lines)
+    if title is not None:
+        return title
+    fields = _FIELDS_ERROR.search(str(exc))
+    if fields is not None and int(fields[3]) > int(fields[1]):
+        return _extra_fields(path, f"line {fields[2]}", fields[0])
+    return f"{path}: cannot read: {exc}"
+
+
+#: pandas' message for a line with more fields than the header.
+_FIELDS_ERROR = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _extra_fields(path: Path, where: str, detail: str = "") -> str:
+    """The message for CSV lines with more fields than the header."""
+    shown = f" ({detail})" if detail else ""
+    return (
+        f"{path}: {where} has more fields than the header{shown}: a value with an unquoted "
+        "comma, such as 1,234.56 written without quotes, splits into two columns and shifts "
+        "the others; nothing was written. fix: export with quoted values or without "
+        "thousands separators (then data.thousands is not needed), or save it as CSV UTF-8 "
+        "from a spreadsheet"
     )
 
 
@@ -256,6 +283,8 @@ def _read_csv(
         )
 
     frame = read()
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas took the first column as an index
+        raise TabTuneInputError(_extra_fields(path, "every data line"))
     # a count column read with fractions: read it again as written ("1.500" is not 1.5)
     again = [
         c
