@@ -1027,3 +1027,21 @@ def test_a_value_with_an_unquoted_comma_is_named(
         "has more fields than the header",
         "a value with an unquoted comma",
     )
+
+
+@pytest.mark.parametrize("space", [" ", "\u00a0", "\u202f"])
+def test_space_grouped_numbers_with_a_decimal_comma_load(
+    config: Path, tmp_path: Path, capsys, space: str
+) -> None:
+    """French and Nordic exports write 1 234,56 € (a space, no-break space or narrow no-break
+    space between groups, the comma for decimals): refused even with thousands: ' ' (M3)."""
+    rows = _rows("acme", "2024-01-01", 2).astype({"Cost": object})
+    rows["Cost"] = [f"1{space}234,56 €", "980,50 €"]
+    Path("a.csv").write_text(rows.to_csv(index=False), encoding="utf-8")
+    out = assert_refused(capsys, tmp_path, ["--config", str(config), "load", "a.csv"])
+    assert "fix: data.thousands: ' ' and data.currency: ['€']" in " ".join(out.split())
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"].update(thousands=" ", currency=["€"])
+    config.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    got, _ = prepare_exports(["a.csv"], load_config(config).data)
+    assert got["spend"].tolist() == [1234.56, 980.5]

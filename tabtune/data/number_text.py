@@ -73,11 +73,22 @@ def currency_problem(token: str) -> str | None:
     )
 
 
+#: What ``thousands: " "`` accepts as the space between groups: a space, a no-break space
+#: and a narrow no-break space (French and Nordic exports write ``1 234,56``).
+_SPACES = "[ \u00a0\u202f]"
+
+
+def _separator(thousands: str) -> str:
+    """The regular expression of the thousands separator ``thousands``."""
+    return _SPACES if thousands == " " else re.escape(thousands)
+
+
 def _number_pattern(thousands: str) -> re.Pattern[str]:
     """A number whose groups are separated by ``thousands`` (optional), with the decimal mark
-    the separator implies."""
-    sep, dec = re.escape(thousands), ("," if thousands == "." else r"\.")
-    return re.compile(rf"^([-+]?)(\d{{1,3}}(?:{sep}\d{{3}})+|\d+)({dec}\d+)?$")
+    the separator implies: the comma for ``"."``, the dot for ``","`` and ``"'"``, either for a
+    space (``1 234,56`` and ``1 234.56``: neither mark can then be a separator)."""
+    dec = {".": ",", " ": "[.,]"}.get(thousands, r"\.")
+    return re.compile(rf"^([-+]?)(\d{{1,3}}(?:{_separator(thousands)}\d{{3}})+|\d+)({dec}\d+)?$")
 
 
 def _strip_currency(text: pd.Series, currency: Sequence[str]) -> pd.Series:
@@ -99,7 +110,9 @@ def _with_thousands(text: pd.Series, thousands: str) -> tuple[pd.Series, pd.Seri
     mark there, so the dot cannot be one), which gets :data:`_STRAY_DOT` appended."""
     parts = text.str.extract(_number_pattern(thousands))
     matched = parts[1].notna()
-    plain = parts[0].fillna("") + parts[1].fillna("").str.replace(thousands, "", regex=False)
+    plain = parts[0].fillna("") + parts[1].fillna("").str.replace(
+        _separator(thousands), "", regex=True
+    )
     plain = plain + parts[2].fillna("").str.replace(",", ".", regex=False)
     out = text.where(~matched, plain)
     stray = pd.Series(False, index=text.index)
