@@ -261,6 +261,16 @@ def test_refresh_input_may_name_a_brand_it_brings(ws: Path, capsys) -> None:
     assert code == EXIT_OK, out
 
 
+def test_refresh_input_refuses_a_brand_spelled_as_a_stored_one(ws: Path, capsys) -> None:
+    """``refresh --input`` appended a brand id ``load`` refuses (``B001`` beside the stored
+    ``b001``): the checks beside the store are the load's (``check_against_store``)."""
+    rows = pd.read_csv(_new_rows()).assign(brand_id="B001")
+    rows.to_csv("new.csv", index=False)
+    _refused(
+        capsys, ws, ["refresh", "--date", D1, "--input", "new.csv"], "'B001' vs 'b001'", "case"
+    )
+
+
 def test_refresh_input_goes_through_the_configs_transforms(ws: Path, capsys) -> None:
     """``--input`` is prepared as ``tabtune load`` prepares it: the config's drop and mapping
     (refused before as a clash with the export's own revenue column)."""

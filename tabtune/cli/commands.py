@@ -143,7 +143,7 @@ def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
         # the preparation and the store checks `tabtune load` applies (transforms, mapping,
         # policies; the store's columns and brand ids), writing nothing
         df, summary = prepare_exports([args.path], cfg.data)
-        summary.notes.extend(check_against_store(store_for(cfg), df))
+        summary.notes.extend(check_against_store(store_for(cfg), df, cfg.data))
         where = args.path
     else:
         df = validate_campaigns(

@@ -455,11 +455,15 @@ def _near_duplicate_ids(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
     ]
 
 
-def check_against_store(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
+def check_against_store(
+    store: CampaignStore, rows: pd.DataFrame, data: DataConfig | None = None
+) -> list[str]:
     """What ``load`` refuses or notes in prepared rows because of what the store holds, for
-    ``load`` and ``validate FILE`` alike: columns its first load fixed
-    (:meth:`~tabtune.data.store.CampaignStore.check_columns`), and brand ids (refused) and
-    channels (noted) that differ from a stored or loaded one only in case or spaces.
+    ``load``, ``validate FILE`` and ``refresh --input`` alike: columns its first load fixed
+    (:meth:`~tabtune.data.store.CampaignStore.check_columns`), brand ids (refused) and
+    channels (noted) that differ from a stored or loaded one only in case or spacing, and with
+    ``data`` an account-level export given one ``campaign_id`` by ``data.constants`` on days
+    whose campaigns are stored (refused: the day would count twice).
 
     Returns
     -------
@@ -467,7 +471,10 @@ def check_against_store(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
         The notes. Raises ``ContractError`` for a refusal; nothing is written.
     """
     store.check_columns(rows)
-    return _near_duplicate_ids(store, rows)
+    notes = _near_duplicate_ids(store, rows)
+    if data is not None:
+        _refuse_constant_campaign_overlap(store, rows, data)
+    return notes
 
 
 #: The rule rows given one campaign id by ``data.constants`` break beside stored campaigns.
@@ -712,8 +719,7 @@ def load_exports(
     summary.dry_run = dry_run
     summary.replace_restated = data.restated_rows == "replace"
     store = CampaignStore(data.store)
-    summary.notes.extend(check_against_store(store, rows))
-    _refuse_constant_campaign_overlap(store, rows, data)
+    summary.notes.extend(check_against_store(store, rows, data))
     known = _already_stored(store, rows)
     summary.rows_already_stored = int(known.sum())
     restated = rows.iloc[0:0]

@@ -21,6 +21,7 @@ import pandas as pd
 
 from tabtune.config import Config
 from tabtune.data.limits import check_brand_id, latest_allowed_date
+from tabtune.data.load import check_against_store
 from tabtune.data.restated import (
     check_restated,
     replace_restated,
@@ -394,6 +395,9 @@ def _refresh_session(
                 extra_columns=cfg.data.extra_columns,
                 max_future_days=store.max_future_days,
             )
+            # what `tabtune load` refuses or notes beside the store (brand ids spelled as
+            # stored ones in another case or spacing, ...), before anything is written
+            notes += check_against_store(store, rows, cfg.data)
             restated = rows[stored_differently(store, rows)]
             if len(restated) and cfg.data.restated_rows == "replace":
                 check_restated(store, restated)  # refused before the append writes
