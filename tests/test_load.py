@@ -800,23 +800,43 @@ def test_a_month_is_not_stored_as_its_first_day(
 
 
 def test_rows_of_a_longer_period_are_refused(config: Path, tmp_path: Path, capsys) -> None:
-    """A Meta export of a month's totals, its ``Reporting starts`` mapped to the date, was
-    stored as one day (``Reporting ends`` only noted as a column not stored)."""
-    rows = _rows("acme", "2024-01-01", 2)
+    """A Meta export of a month's totals, its ``Reporting starts`` (or ``Reporting ends``)
+    mapped to the date, was stored as one day."""
+    rows = _rows("acme", "2024-01-01", 2).rename(columns={"Day": "Reporting starts"})
     rows["Reporting ends"] = ["30-01-2024", "02-01-2024"]  # the first row covers 30 days
     rows.to_csv("a.csv", index=False)
-    assert_refused(
-        capsys,
-        tmp_path,
-        ["--config", str(config), "load", "a.csv"],
-        "1 row(s) cover more than one day",
-        "date 2024-01-01 to 'Reporting ends' 2024-01-30",
-        "export one row per day",
-        "data.drop: ['Reporting ends']",
-    )
-    rows.assign(**{"Reporting ends": rows["Day"]}).to_csv("b.csv", index=False)  # daily rows
-    code, out = _run(capsys, "--config", str(config), "load", "b.csv")
+    cfg = yaml.safe_load(config.read_text())
+    for mapped, other, shown in (
+        ("Reporting starts", "Reporting ends", "2024-01-01, 'Reporting ends' 2024-01-30"),
+        ("Reporting ends", "Reporting starts", "2024-01-30, 'Reporting starts' 2024-01-01"),
+    ):
+        cfg["data"]["columns"]["date"] = mapped
+        config.write_text(yaml.safe_dump(cfg))
+        assert_refused(
+            capsys,
+            tmp_path,
+            ["--config", str(config), "load", "a.csv"],
+            "1 row(s) cover more than one day",
+            f"date ({mapped!r}) {shown}",
+            "export one row per day",
+        )
+    cfg["data"]["columns"]["date"] = "Reporting starts"
+    config.write_text(yaml.safe_dump(cfg))
+    daily = rows.assign(**{"Reporting ends": rows["Reporting starts"]})
+    daily.to_csv("b.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "b.csv", "--dry-run")[0] == EXIT_OK
+
+
+def test_a_day_breakdown_beside_the_reports_range_loads(config: Path, capsys) -> None:
+    """Meta's daily breakdown keeps the report's range in Reporting starts/ends beside a Day
+    column; a Google Ads campaign's End date is no period either: neither is compared."""
+    rows = _rows("acme", "2024-01-01", 3)
+    rows["Reporting starts"], rows["Reporting ends"] = "01-01-2024", "03-01-2024"
+    rows["End date"] = "31-03-2024"
+    rows.to_csv("a.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
     assert code == EXIT_OK, out
+    assert len(CampaignStore("store").read()) == 3
 
 
 def test_amounts_grouped_by_dots_are_not_read_as_decimals(

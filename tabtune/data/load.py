@@ -54,7 +54,7 @@ from tabtune.data.schema import (
 )
 from tabtune.data.store import CampaignStore
 from tabtune.data.tables import NumberText
-from tabtune.data.transforms import RowProblem, apply_transforms
+from tabtune.data.transforms import RowProblem, apply_transforms, date_column_of
 from tabtune.errors import ContractError, TabTuneInputError
 from tabtune.progress import ProgressFactory, track
 
@@ -276,7 +276,7 @@ def _prepare(
         )
         raise ContractError(str(exc) + fix, exc.violations) from None
     frame = with_contract_columns(frame, folders, data, path)
-    longer = period_rows_error(frame, source, data.date_format)
+    longer = period_rows_error(frame, source, date_column_of(data), data.date_format)
     if longer is not None:
         raise longer
     repeated = set(frame.columns[frame.columns.duplicated()])  # refused by the contract

@@ -1,9 +1,10 @@
 """Rows that cover a period longer than a day: refused before they are stored as its first day.
 
 Platforms export a period's totals with its first and last day (Meta's ``Reporting starts``
-and ``Reporting ends``). Mapped to the contract's ``date``, the first day alone would store a
-month's totals as one day; :func:`period_rows_error` finds rows whose last-day column says
-otherwise.
+and ``Reporting ends``). With one of them mapped to the contract's ``date``, a month's totals
+would be stored as one day; :func:`period_rows_error` finds rows whose other end says so. A
+date mapped from a column of its own (Meta's ``Day`` breakdown, the report's range beside it)
+is not compared.
 """
 
 from __future__ import annotations
@@ -14,18 +15,20 @@ from tabtune.data.contract import Violation
 from tabtune.data.synonyms import normalised_name
 from tabtune.errors import ContractError
 
-__all__ = ["PERIOD_END_NAMES", "period_rows_error"]
+__all__ = ["PERIOD_COLUMN_PAIRS", "PERIOD_END_NAMES", "period_rows_error"]
 
-#: Export names (as :func:`~tabtune.data.synonyms.normalised_name` writes them) of the column
-#: holding the last day of a row's period.
-PERIOD_END_NAMES = (
-    "reporting_ends",
-    "date_stop",
-    "date_end",
-    "end_date",
-    "report_end_date",
-    "stats_end_date",
+#: Export names (as :func:`~tabtune.data.synonyms.normalised_name` writes them) of the
+#: columns holding the first and the last day of a row's period, as pairs.
+PERIOD_COLUMN_PAIRS = (
+    ("reporting_starts", "reporting_ends"),
+    ("date_start", "date_stop"),
+    ("date_start", "date_end"),
+    ("start_date", "end_date"),
+    ("report_start_date", "report_end_date"),
+    ("stats_start_date", "stats_end_date"),
 )
+#: Every name of a period's last day.
+PERIOD_END_NAMES = tuple(dict.fromkeys(end for _, end in PERIOD_COLUMN_PAIRS))
 
 #: The rule a row spanning several days breaks.
 RULE_ONE_DAY = "must cover one day (its period's last day is another day)"
@@ -42,40 +45,59 @@ def _as_days(values: pd.Series, date_format: str | None) -> pd.Series:
     return stamps.dt.normalize()
 
 
+def _other_end(date_source: str, columns: list[str]) -> str | None:
+    """The export column that holds the other end of the period whose one end the date was
+    mapped from (``Reporting starts`` -> ``Reporting ends``), or None: a date mapped from a
+    column of its own (``Day``, a daily breakdown beside the report's range) is no period's."""
+    mine = normalised_name(date_source)
+    for start, end in PERIOD_COLUMN_PAIRS:
+        if mine in (start, end):
+            other = end if mine == start else start
+            found = [c for c in columns if c != "date" and normalised_name(c) == other]
+            if len(found) == 1:
+                return found[0]
+    return None
+
+
 def period_rows_error(
-    frame: pd.DataFrame, source: str, date_format: str | None = None
+    frame: pd.DataFrame, source: str, date_source: str, date_format: str | None = None
 ) -> ContractError | None:
-    """The refusal for rows whose period ends on another day than their ``date``, or None.
+    """The refusal for rows whose date is one end of a period that ends on another day, or
+    None.
 
     Parameters
     ----------
     frame : DataFrame
-        An export's rows with the contract's ``date`` mapped; an unmapped column named as a
-        period's last day (:data:`PERIOD_END_NAMES`) is compared with it.
+        An export's rows with the contract's ``date`` mapped.
     source : str
         The file, for the message.
+    date_source : str
+        The export column the date was mapped from (``data.columns.date``). When it is one end
+        of a period (:data:`PERIOD_COLUMN_PAIRS`, e.g. Meta's ``Reporting starts``) and the
+        export holds the other end, the two must be one day; a date of its own (a ``Day``
+        breakdown, with the report's range beside it) is never compared.
     date_format : str, optional
         ``data.date_format``, which reads both columns (default ISO 8601).
     """
-    if "date" not in frame.columns:
+    if "date" not in frame.columns or isinstance(frame["date"], pd.DataFrame):
         return None
-    ends = [c for c in frame.columns if c != "date" and normalised_name(c) in PERIOD_END_NAMES]
-    if len(ends) != 1 or isinstance(frame["date"], pd.DataFrame):
+    other = _other_end(date_source, [str(c) for c in frame.columns])
+    if other is None:
         return None
-    end = ends[0]
-    first, last = _as_days(frame["date"], date_format), _as_days(frame[end], date_format)
+    first, last = _as_days(frame["date"], date_format), _as_days(frame[other], date_format)
     longer = (first.notna() & last.notna() & (last != first)).to_numpy(dtype=bool)
     if not longer.any():
         return None
     count = int(longer.sum())
     row = int(longer.argmax())
-    example = f"date {first.iloc[row]:%Y-%m-%d} to {end!r} {last.iloc[row]:%Y-%m-%d}"
+    example = (
+        f"date ({date_source!r}) {first.iloc[row]:%Y-%m-%d}, {other!r} {last.iloc[row]:%Y-%m-%d}"
+    )
     message = (
         f"{source}: {count} row(s) cover more than one day (e.g. row {row}: {example}); "
-        "tabtune stores one row per day, so a period's totals would be stored as its first "
-        "day; nothing was written\n"
-        "  fix: export one row per day (Meta Ads Manager: Breakdown > By time > Day; other "
-        f"platforms: segment the report by day), or, if {end!r} means something else, "
-        f"data.drop: [{end!r}]"
+        "tabtune stores one row per day, so a period's totals would be stored as one of its "
+        "days; nothing was written\n"
+        "  fix: export one row per day (Meta Ads Manager: Breakdown > By time > Day, then map "
+        "data.columns.date to its day column; other platforms: segment the report by day)"
     )
     return ContractError(message, [Violation("date", RULE_ONE_DAY, count)])
