@@ -1065,3 +1065,44 @@ def test_space_grouped_numbers_with_a_decimal_comma_load(
     config.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     got, _ = prepare_exports(["a.csv"], load_config(config).data)
     assert got["spend"].tolist() == [1234.56, 980.5]
+
+
+def test_skip_leaves_out_a_formatted_totals_line(config: Path, tmp_path: Path, capsys) -> None:
+    """Under invalid_rows: skip, a totals line (no date) whose amount is written "1,630.50"
+    was refused as numbers in another format, though it is skipped for its date anyway; the
+    day rows' plain numbers load."""
+    rows = _rows("acme", "2024-01-01", 2).astype({"Cost": object, "Day": object})
+    total = rows.iloc[[0]].assign(Account="Total", Day="", Net="", Cost="1,630.50")
+    pd.concat([rows, total]).to_csv("a.csv", index=False)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["invalid_rows"] = "skip"
+    config.write_text(yaml.safe_dump(cfg))
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
+    assert code == EXIT_OK, out
+    assert CampaignStore("store").read()["spend"].tolist() == [10.0, 10.0]
+
+
+def test_dot_grouped_amounts_are_found_behind_symbols_and_placeholders(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """A currency symbol or a '--' cell made the column text, so "1.250" beside "980" was
+    stored as 1.25 (following the '--' refusal's data.fill fix too); bids, dropped columns
+    and three-decimal amounts with nothing saying the dots group thousands load."""
+    cfg = yaml.safe_load(config.read_text())
+
+    def load(costs, **data):
+        rows = _rows("acme", "2024-01-01", len(costs)).astype({"Cost": object, "Sales": object})
+        rows["Cost"], rows["Sales"] = costs, "20"
+        rows.to_csv("a.csv", index=False)
+        config.write_text(yaml.safe_dump({**cfg, "data": {**cfg["data"], **data}}))
+        return _run(capsys, "--config", str(config), "load", "a.csv", "--dry-run")
+
+    for costs, data in (
+        (["€1.250", "€980"], {"currency": ["€"]}),
+        (["1.250", "980", "--"], {"fill": {"spend": 0}}),
+    ):
+        code, out = load(costs, **data)
+        assert code == EXIT_BAD_INPUT and "every amount with a fraction has three" in out, out
+    for costs in (["2.500", "30"], ["1.125", "12.50"]):  # nothing says the dots group
+        code, out = load(costs)
+        assert code == EXIT_OK, out

@@ -287,9 +287,7 @@ def _prepare(
     skippable = all(
         mask is not None and v.rule != schema.RULE_DUPLICATE_KEY for v, mask, _ in found
     )
-    # numbers written in another format are never skipped: that would leave out the largest
-    # amounts ($1,234.50) or every fractional count, and keep the rest as if complete
-    formatted = any(number_key(v, data, frame, m) is not None for v, m, _ in found)
+    formatted = _formatted_numbers(found, data, frame)
     if found and (data.invalid_rows == "reject" or not skippable or formatted):
         refusal = _refusal(
             source,
@@ -318,6 +316,26 @@ def _prepare(
     )
     notes.extend(_conversions_above_clicks(rows, data, path.name))
     return rows, len(raw), skipped, notes
+
+
+def _formatted_numbers(found: list, data: DataConfig, frame: pd.DataFrame) -> bool:
+    """Whether some refused values are numbers written in another format (``$1,234.50``, 2.5
+    clicks: :func:`~tabtune.data.load_fixes.number_key`) on rows that break no other rule.
+
+    Such rows are never skipped: that would leave out the largest amounts or every fractional
+    count, and keep the rest as if complete. A row that breaks another rule too (a totals or
+    average line, without a date or channel) is skipped under ``invalid_rows: skip`` anyway.
+    """
+    keyed = [(v, m, number_key(v, data, frame, m) is not None) for v, m, _ in found]
+    other = np.zeros(len(frame), dtype=bool)
+    for _, mask, is_format in keyed:
+        if mask is not None and not is_format:
+            other |= mask
+    return any(
+        is_format and (mask is None or number_key(v, data, frame, mask & ~other) is not None)
+        for v, mask, is_format in keyed
+        if mask is None or (mask & ~other).any()
+    )
 
 
 def _with_sheet_hint(
@@ -356,9 +374,17 @@ def _read_export(path: Path, data: DataConfig) -> pd.DataFrame:
         number_text=NumberText(
             always=export_names(NUMERIC_COLUMNS) if formatted else (),
             when_fractional=export_names(counts),
-            money=export_names([c for c, kind in CONTRACT_COLUMNS.items() if kind == "float"]),
+            money=_checked_amounts(data, export_names(["spend", "revenue"])),
         ),
     )
+
+
+def _checked_amounts(data: DataConfig, names: Sequence[str]) -> tuple[str, ...]:
+    """The export's amount columns checked for thousands grouped by dots (read as decimals):
+    none once ``data.thousands`` says how the export groups them; never a dropped column."""
+    if data.thousands is not None:
+        return ()
+    return tuple(n for n in names if n not in data.drop and data.rename.get(n, n) not in data.drop)
 
 
 def _conversions_above_clicks(rows: pd.DataFrame, data: DataConfig, name: str) -> list[str]:

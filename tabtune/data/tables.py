@@ -296,7 +296,7 @@ def _read_csv(
     ]
     if again:
         frame[again] = read(again)[again]
-    _refuse_dot_grouped_amounts(path, frame, [c for c in numbers.money if c not in as_text], read)
+    _refuse_dot_grouped_amounts(path, frame, list(numbers.money), read)
     return _without_trailing_empty_rows(frame)
 
 
@@ -320,21 +320,26 @@ def _without_trailing_empty_rows(frame: pd.DataFrame) -> pd.DataFrame:
 def _refuse_dot_grouped_amounts(
     path: Path, frame: pd.DataFrame, money: list[str], read: Any
 ) -> None:
-    """Refuse amounts a number reader took for decimals: every fraction of the column three
+    """Refuse amounts a number reader takes for decimals: every fraction of the column three
     digits (``1.250``, :func:`~tabtune.data.number_text.dot_grouped_amounts`), thousands
-    grouped by dots; they would be stored as 1.25."""
-    suspects = [
+    grouped by dots; they would be stored as 1.25. A column read as numbers is read again as
+    written when it has fractions; a column read as text (a currency symbol, a ``--``) is
+    looked at in the values that read as numbers once their symbols are off."""
+    present = [c for c in money if c in frame.columns]
+    floats = [
         c
-        for c in money
-        if c in frame.columns
-        and pd.api.types.is_float_dtype(frame[c].dtype)
-        and bool((frame[c].dropna() % 1 != 0).any())
+        for c in present
+        if pd.api.types.is_float_dtype(frame[c].dtype) and bool((frame[c].dropna() % 1 != 0).any())
     ]
-    if not suspects:
+    texts = [c for c in present if not pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    if not floats and not texts:
         return
-    written = read(suspects)
-    for column in suspects:
-        grouped = dot_grouped_amounts(written[column].dropna().tolist())
+    written = read(floats) if floats else frame
+    for column in [*floats, *texts]:
+        values = written[column].dropna().astype("string").str.strip()
+        cores = values.str.replace(r"^[^\d+\-]+|[^\d]+$", "", regex=True)
+        numbers = cores[pd.to_numeric(cores, errors="coerce").notna()]
+        grouped = dot_grouped_amounts(numbers.tolist())
         if grouped:
             shown = ", ".join(repr(v) for v in grouped[:3])
             raise TabTuneInputError(
