@@ -806,9 +806,9 @@ def test_rows_of_a_longer_period_are_refused(config: Path, tmp_path: Path, capsy
     rows["Reporting ends"] = ["30-01-2024", "02-01-2024"]  # the first row covers 30 days
     rows.to_csv("a.csv", index=False)
     cfg = yaml.safe_load(config.read_text())
-    for mapped, other, shown in (
-        ("Reporting starts", "Reporting ends", "2024-01-01, 'Reporting ends' 2024-01-30"),
-        ("Reporting ends", "Reporting starts", "2024-01-30, 'Reporting starts' 2024-01-01"),
+    for mapped, shown in (
+        ("Reporting starts", "2024-01-01, 'Reporting ends' 2024-01-30"),
+        ("Reporting ends", "2024-01-30, 'Reporting starts' 2024-01-01"),
     ):
         cfg["data"]["columns"]["date"] = mapped
         config.write_text(yaml.safe_dump(cfg))
@@ -1106,3 +1106,25 @@ def test_dot_grouped_amounts_are_found_behind_symbols_and_placeholders(
     for costs in (["2.500", "30"], ["1.125", "12.50"]):  # nothing says the dots group
         code, out = load(costs)
         assert code == EXIT_OK, out
+
+
+def test_lines_ending_with_a_comma_the_header_lacks_load(config: Path, capsys) -> None:
+    """Every data line ends with ',' and the header does not: refused as an unquoted comma,
+    though pandas' index_col=False reads it as meant (review helper, B6)."""
+    lines = _rows("acme", "2024-01-01", 2).to_csv(index=False).splitlines()
+    Path("a.csv").write_text("\n".join([lines[0], *(f"{line}," for line in lines[1:])]) + "\n")
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
+    assert code == EXIT_OK, out
+    assert CampaignStore("store").read()["spend"].tolist() == [10.0, 10.0]
+
+
+@pytest.mark.parametrize("written", ["2024 01", "2024.01"])
+def test_a_month_with_another_separator_is_not_a_day(config: Path, capsys, written: str) -> None:
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"].pop("date_format", None)
+    config.write_text(yaml.safe_dump(cfg))
+    rows = _rows("acme", "2024-01-01", 1).astype({"Day": object})
+    rows["Day"] = written
+    rows.to_csv("a.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
+    assert code == EXIT_BAD_INPUT and "column 'date'" in out, out

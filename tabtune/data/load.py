@@ -172,7 +172,11 @@ def export_files(paths: Sequence[str | Path], notes: list[str] | None = None) ->
             if not found:
                 raise TabTuneInputError(f"{path}: folder holds no CSV or Parquet file")
             files.extend(found)
-            others = [str(p.relative_to(path)) for p in listed if p not in found]
+            others = [  # a writer's markers (Spark's _SUCCESS, _metadata) are not exports
+                str(p.relative_to(path))
+                for p in listed
+                if p not in found and not p.name.startswith("_")
+            ]
             if others and notes is not None:
                 shown = ", ".join(others[:8]) + (", ..." if len(others) > 8 else "")
                 notes.append(
@@ -518,13 +522,14 @@ def _refuse_constant_campaign_overlap(
     if "campaign_id" not in data.constants or "campaign_id" not in rows.columns:
         return
     constant = data.constants["campaign_id"]
+    given = set(rows["campaign_id"].astype(str).unique())  # the constant as stored (stripped)
     keys = ["date", "channel", "campaign_id"]
     clashes: list[tuple[str, pd.DataFrame, list[str]]] = []
     for brand, part in rows.groupby("brand_id", sort=True, observed=True):
         stored = store.stored_rows(str(brand), part, ["brand_id", *keys])
         if stored is None:
             continue
-        others = stored[stored["campaign_id"].astype(str) != str(constant)]
+        others = stored[~stored["campaign_id"].astype(str).isin(given)]
         both = (
             part[["date", "channel"]]
             .drop_duplicates()

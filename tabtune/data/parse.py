@@ -183,9 +183,9 @@ def _naive_timestamp(value: Any) -> pd.Timestamp:
     return stamp.tz_localize(None) if stamp.tz is not None else stamp
 
 
-#: A year, or a year and month, alone ("2026", "2026-12", "2026/12"): ISO 8601 reads them as
+#: A year, or a year and month, alone ("2026", "2026-12", "2026/12", "2026 12"): ISO 8601 reads them as
 #: the period's first day, which would store a month's totals as the 1st.
-PARTIAL_DATE = re.compile(r"^\s*\d{4}(?:[-/]\d{1,2})?\s*$")
+PARTIAL_DATE = re.compile(r"^\s*\d{4}(?:[-/. ]\d{1,2})?\s*$")
 
 
 def _parse_iso_dates(text: pd.Series) -> pd.Series:

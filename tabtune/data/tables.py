@@ -12,6 +12,7 @@ import gzip
 import itertools
 import lzma
 import re
+import warnings
 import zipfile
 import zlib
 from collections.abc import Collection, Mapping
@@ -230,9 +231,9 @@ def _extra_fields(path: Path, where: str, detail: str = "") -> str:
     return (
         f"{path}: {where} has more fields than the header{shown}: a value with an unquoted "
         "comma, such as 1,234.56 written without quotes, splits into two columns and shifts "
-        "the others; nothing was written. fix: export with quoted values or without "
-        "thousands separators (then data.thousands is not needed), or save it as CSV UTF-8 "
-        "from a spreadsheet"
+        "the others (or the line ends with a comma the header lacks); nothing was written. "
+        "fix: export with quoted values or without thousands separators (then "
+        "data.thousands is not needed), or save it as CSV UTF-8 from a spreadsheet"
     )
 
 
@@ -272,11 +273,12 @@ def _read_csv(
     numbers = NumberText() if number_text is None else number_text
     as_text = text | (set(numbers.always) & set(header))
 
-    def read(columns: list[str] | None = None) -> pd.DataFrame:
+    def read(columns: list[str] | None = None, index_col: Any = None) -> pd.DataFrame:
         return pd.read_csv(
             path,
             skiprows=skip_lines,
             usecols=columns,
+            index_col=index_col,
             dtype={c: STRING_DTYPE for c in header if c in as_text or columns is not None},
             keep_default_na=False,
             na_values={c: ([""] if c in text else _CSV_NA_VALUES) for c in header},
@@ -284,7 +286,13 @@ def _read_csv(
 
     frame = read()
     if not isinstance(frame.index, pd.RangeIndex):  # pandas took the first column as an index
-        raise TabTuneInputError(_extra_fields(path, "every data line"))
+        if not frame.iloc[:, -1].isna().all():
+            raise TabTuneInputError(_extra_fields(path, "every data line"))
+        # every line ends with a comma the header lacks: pandas' remedy reads it as meant
+        # (the "loss of data" it warns of is that empty last field)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            frame = read(index_col=False)
     # a count column read with fractions: read it again as written ("1.500" is not 1.5)
     again = [
         c
