@@ -912,7 +912,7 @@ def test_day_and_month_swapped_on_every_row_are_refused(
         ["--config", str(config), "load", "a.csv"],
         "its days lie a month or more apart (2024-01-12 .. 2024-07-12)",
         "reads them as consecutive days (2024-12-01 .. 2024-12-07)",
-        "fix: data.date_format: '%m-%d-%Y'",
+        "if the rows are days in a row, data.date_format: '%m-%d-%Y'",
     )
     rows["Day"] = pd.date_range("2024-12-01", periods=7).strftime("%d-%m-%Y")  # as configured
     rows.to_csv("b.csv", index=False)
@@ -1128,3 +1128,40 @@ def test_a_month_with_another_separator_is_not_a_day(config: Path, capsys, writt
     rows.to_csv("a.csv", index=False)
     code, out = _run(capsys, "--config", str(config), "load", "a.csv")
     assert code == EXIT_BAD_INPUT and "column 'date'" in out, out
+
+
+def test_day_and_month_swapped_across_nightly_files_are_refused(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """A folder of one-day files (or a two-day file, or one with a 'Total' line skipped)
+    passed the per-file check, which needed three days and no unreadable cell (review helper
+    A2): the days were stored a month apart."""
+    folder = tmp_path / "nightly"
+    folder.mkdir()
+    for day in pd.date_range("2024-12-01", periods=3):
+        row = _rows("acme", f"{day:%Y-%m-%d}", 1)
+        row["Day"] = f"{day:%m-%d-%Y}"
+        row.to_csv(folder / f"{day:%d}.csv", index=False)
+    assert_refused(
+        capsys, tmp_path, ["--config", str(config), "load", "nightly"], "consecutive days"
+    )
+    two = _rows("acme", "2024-12-01", 2)
+    two["Day"] = pd.date_range("2024-12-01", periods=2).strftime("%m-%d-%Y")
+    two.to_csv("two.csv", index=False)
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "two.csv"],
+        "consecutive days (2024-12-01 .. 2024-12-02)",
+    )
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["invalid_rows"] = "skip"
+    config.write_text(yaml.safe_dump(cfg))
+    total = two.iloc[[0]].assign(Account="Total", Day="Total", Net="")
+    pd.concat([two, total]).to_csv("total.csv", index=False)
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "total.csv"],
+        "consecutive days (2024-12-01 .. 2024-12-02)",
+    )

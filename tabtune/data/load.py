@@ -54,7 +54,12 @@ from tabtune.data.schema import (
 )
 from tabtune.data.store import CampaignStore
 from tabtune.data.tables import NumberText
-from tabtune.data.transforms import RowProblem, apply_transforms, date_column_of
+from tabtune.data.transforms import (
+    RowProblem,
+    apply_transforms,
+    date_column_of,
+    refuse_monthly_days,
+)
 from tabtune.errors import ContractError, TabTuneInputError
 from tabtune.progress import ProgressFactory, track
 
@@ -693,6 +698,8 @@ def prepare_exports(
         source="the exports",
         required=required,
     )
+    if len(files) > 1:  # day and month swapped across a folder of one-day files
+        refuse_monthly_days(rows["date"], data.date_format, "date", "the exports")
     summary.notes.extend(_running_day_note(rows))
     return rows, summary
 

@@ -36,7 +36,14 @@ from tabtune.errors import ContractError
 if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not the reverse
     from tabtune.config import DataConfig
 
-__all__ = ["MONTHS", "RowProblem", "Transformed", "apply_transforms", "date_column_of"]
+__all__ = [
+    "MONTHS",
+    "RowProblem",
+    "Transformed",
+    "apply_transforms",
+    "date_column_of",
+    "refuse_monthly_days",
+]
 
 _MONTH_NAMES = (
     "january february march april may june july august september october november december"
@@ -208,8 +215,7 @@ def _with_format(df: pd.DataFrame, data: DataConfig, source: str) -> Transformed
     bad = stamps.isna().to_numpy() & ~empty
     if bad.any():
         _refuse_swapped(df, column, fmt, text.where(~empty), bad, source)
-    else:
-        _refuse_monthly_days(column, fmt, text.where(~empty), stamps, source)
+    refuse_monthly_days(stamps, fmt, column, source)  # the rows it reads ('Total' aside)
     out = df.copy()
     out[column] = stamps.astype(DATE_DTYPE)
     problems = []
@@ -275,44 +281,46 @@ def _refuse_swapped(
     )
 
 
-def _median_gap_days(stamps: pd.Series) -> float:
-    days = np.unique(stamps.dropna().to_numpy(dtype="datetime64[D]"))
-    return float(np.median(np.diff(days).astype(np.int64))) if len(days) >= 3 else float("nan")
+def _median_gap_days(days: np.ndarray) -> float:
+    return float(np.median(np.diff(days).astype(np.int64))) if len(days) >= 2 else float("nan")
 
 
-def _refuse_monthly_days(
-    column: str, fmt: str, text: pd.Series, stamps: pd.Series, source: str
-) -> None:
-    """Refuse a ``date_format`` that reads every row when its day and month are the wrong way
-    round for them all: every day of 12 or less, so both formats read every row (01/12 ..
-    07/12 as January 12 .. July 12). Read so, the days lie a month apart; swapped, they are
-    consecutive days, as a daily export's are.
+def refuse_monthly_days(dates: pd.Series, fmt: str | None, column: str, source: str) -> None:
+    """Refuse dates read with a ``date_format`` whose day and month are the wrong way round
+    for every row: every day 12 or less, so both readings hold (01/12 .. 07/12 as January 12
+    .. July 12). Read so, the days lie a month or more apart; swapped, they are consecutive
+    days, as a daily export's are. Two distinct days are enough (a night's file and the
+    next); :func:`~tabtune.data.load.prepare_exports` checks a load's files together too.
 
     Raises
     ------
     ContractError
         Naming both readings and the format that fits.
     """
-    other = _swapped(fmt)
-    if other is None:
+    other = None if fmt is None else _swapped(fmt)
+    stamps = pd.to_datetime(dates).dropna()
+    if other is None or not len(stamps) or (stamps.dt.day > 12).any():
         return
-    swapped = pd.to_datetime(text, format=other, errors="coerce")
-    if swapped[text.notna()].isna().any():
+    days = np.unique(stamps.to_numpy(dtype="datetime64[D]"))
+    as_read = pd.DatetimeIndex(days)
+    swapped = pd.to_datetime(
+        {"year": as_read.year, "month": as_read.day, "day": as_read.month}
+    ).sort_values()
+    swapped_days = swapped.to_numpy(dtype="datetime64[D]")
+    if not (_median_gap_days(swapped_days) == 1 and _median_gap_days(days) >= 28):
         return
-    as_read, as_swapped = _median_gap_days(stamps), _median_gap_days(swapped)
-    if not (as_swapped == 1 and as_read >= 28):
-        return
-    first, last = stamps.min(), stamps.max()
-    count = int(text.notna().sum())
-    violation = Violation(column, f"must be a date in the format {fmt!r} (data.date_format)", count)
+    violation = Violation(
+        column, f"must be a date in the format {fmt!r} (data.date_format)", len(stamps)
+    )
     raise ContractError(
         f"{source}: column {column!r}: read with data.date_format {fmt!r}, its days lie a month "
-        f"or more apart ({first:%Y-%m-%d} .. {last:%Y-%m-%d}), while {other!r} (day and month "
-        f"swapped) reads them as consecutive days ({swapped.min():%Y-%m-%d} .. "
-        f"{swapped.max():%Y-%m-%d}): every day is 12 or less, so both formats read every row, "
-        "and a daily export's rows would be stored a month apart; nothing was written\n"
-        f"  fix: data.date_format: {other!r} in the config (rows that really are a month apart: "
-        "write their dates as YYYY-MM-DD and leave data.date_format out)",
+        f"or more apart ({as_read.min():%Y-%m-%d} .. {as_read.max():%Y-%m-%d}), while {other!r} "
+        f"(day and month swapped) reads them as consecutive days ({swapped.min():%Y-%m-%d} .. "
+        f"{swapped.max():%Y-%m-%d}): every day is 12 or less, so both formats read every row; "
+        "nothing was written\n"
+        f"  fix: if the rows are days in a row, data.date_format: {other!r} in the config; if "
+        "they really are a month apart, write their dates as YYYY-MM-DD and leave "
+        "data.date_format out",
         [violation],
     )
 
