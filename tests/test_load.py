@@ -994,6 +994,9 @@ def test_a_measure_left_blank_for_zero_is_read_with_fill(
     stored = CampaignStore("store").read()
     assert stored["conversions"].tolist() == [2, 0, 0] and stored["revenue"].tolist() == [40, 0, 0]
     assert stored["spend"].tolist() == [10.0, 10.0, 10.0]  # the rows' spend is kept
+    rows.assign(Conv="").to_csv("b.csv", index=False)  # a measure the export does not hold
+    code, out = _run(capsys, "--config", str(config), "load", "b.csv", "--dry-run")
+    assert code == EXIT_OK and "check that the export holds this measure" in out, out
     cfg["data"]["fill"] = {"bid": 1.0}
     config.write_text(yaml.safe_dump(cfg))
     code, out = _run(capsys, "--config", str(config), "load", "a.csv")

@@ -390,9 +390,10 @@ def _filled(df: pd.DataFrame, data: DataConfig, source: str) -> tuple[pd.DataFra
             values = cells.astype(object)
             values[empty] = value
             out[column] = values
+            every = " (every value of the column: check that the export holds this measure)"
             notes.append(
                 f"{int(empty.sum()):,} empty or '--' value(s) of {column!r} set to {value:g} "
-                f"(data.fill.{name})"
+                f"(data.fill.{name}){every if empty.all() else ''}"
             )
     return out, notes
 
