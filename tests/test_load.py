@@ -897,15 +897,21 @@ def test_rows_of_today_are_noted_as_a_running_day(config: Path, tmp_path: Path, 
     assert code == EXIT_OK and "dated today" not in out
 
 
+def _month_first(start: str, days: int, path: str | Path) -> pd.DataFrame:
+    """Rows of ``days`` days from ``start``, their dates written month first (%m-%d-%Y)."""
+    rows = _rows("acme", start, days)
+    rows["Day"] = pd.date_range(start, periods=days).strftime("%m-%d-%Y")
+    rows.to_csv(path, index=False)
+    return rows
+
+
 def test_day_and_month_swapped_on_every_row_are_refused(
     config: Path, tmp_path: Path, capsys
 ) -> None:
     """A week of 01..07/12 written month first, read with the config's day-first format, was
     stored as seven rows a month apart: every day was 12 or less, so both formats read every
     row and the existing check (a format that fails on some rows) never fired (red-team H6)."""
-    rows = _rows("acme", "2024-12-01", 7)
-    rows["Day"] = pd.date_range("2024-12-01", periods=7).strftime("%m-%d-%Y")
-    rows.to_csv("a.csv", index=False)
+    rows = _month_first("2024-12-01", 7, "a.csv")
     assert_refused(
         capsys,
         tmp_path,
@@ -1142,15 +1148,11 @@ def test_day_and_month_swapped_across_nightly_files_are_refused(
     folder = tmp_path / "nightly"
     folder.mkdir()
     for day in pd.date_range("2024-12-01", periods=3):
-        row = _rows("acme", f"{day:%Y-%m-%d}", 1)
-        row["Day"] = f"{day:%m-%d-%Y}"
-        row.to_csv(folder / f"{day:%d}.csv", index=False)
+        _month_first(f"{day:%Y-%m-%d}", 1, folder / f"{day:%d}.csv")
     assert_refused(
         capsys, tmp_path, ["--config", str(config), "load", "nightly"], "consecutive days"
     )
-    two = _rows("acme", "2024-12-01", 2)
-    two["Day"] = pd.date_range("2024-12-01", periods=2).strftime("%m-%d-%Y")
-    two.to_csv("two.csv", index=False)
+    two = _month_first("2024-12-01", 2, "two.csv")
     assert_refused(
         capsys,
         tmp_path,
