@@ -850,7 +850,7 @@ def test_amounts_grouped_by_dots_are_not_read_as_decimals(
         capsys,
         tmp_path,
         ["--config", str(config), "load", "a.csv"],
-        "column 'Cost': every amount with a fraction has three decimals ('1.250')",
+        "column 'Cost': its amounts look grouped by dots ('1.250')",
         "fix: data.thousands: '.'",
     )
     cfg = yaml.safe_load(config.read_text())
@@ -1111,7 +1111,9 @@ def test_dot_grouped_amounts_are_found_behind_symbols_and_placeholders(
         (["1.250", "980", "--"], {"fill": {"spend": 0}}),
     ):
         code, out = load(costs, **data)
-        assert code == EXIT_BAD_INPUT and "every amount with a fraction has three" in out, out
+        assert code == EXIT_BAD_INPUT and "its amounts look grouped by dots" in out, out
+    code, out = load(["1.000", "980"])  # a whole amount grouped: 1.0 without a fraction
+    assert code == EXIT_BAD_INPUT and "'1.000'" in out, out
     for costs in (["2.500", "30"], ["1.125", "12.50"]):  # nothing says the dots group
         code, out = load(costs)
         assert code == EXIT_OK, out
@@ -1169,4 +1171,19 @@ def test_day_and_month_swapped_across_nightly_files_are_refused(
         tmp_path,
         ["--config", str(config), "load", "total.csv"],
         "consecutive days (2024-12-01 .. 2024-12-02)",
+    )
+
+
+def test_amounts_grouped_by_dots_in_a_parquet_text_column_are_refused(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """A Parquet export's text column "1.250" beside "980" was stored as 1.25 (review helper)."""
+    rows = _rows("acme", "2024-01-01", 2).astype({"Cost": object})
+    rows["Cost"] = ["1.250", "980"]
+    rows.to_parquet("a.parquet")
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "a.parquet"],
+        "column 'Cost': its amounts look grouped by dots ('1.250')",
     )

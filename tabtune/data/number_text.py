@@ -232,19 +232,21 @@ def looks_dot_grouped(values: Sequence[object]) -> bool:
     return bool(texts) and all(_DOT_GROUPS.match(t) for t in texts)
 
 
-def dot_grouped_amounts(values: Sequence[object]) -> list[str]:
+def dot_grouped_amounts(values: Sequence[object] | pd.Series) -> list[str]:
     """Amounts read as numbers whose every fraction is a group of three digits after a
-    leading group (``1.250``, ``12.345.678``; never ``0.125``): thousands grouped by dots,
-    which a number reader takes for decimals (1.25). Returns such values as written; empty
-    when one fractional value does not look so, when none has a fraction, or when nothing
+    leading group (``1.250``, ``1.000``, ``12.345.678``; never ``0.125``): thousands grouped by
+    dots, which a number reader takes for decimals (1.25). Returns such values as written;
+    empty when one value with a dot does not look so, when none has a dot, or when nothing
     else says the dots group thousands: a whole amount of three digits beside them (980:
     grouped, 1000 and up would have a dot), a value of two groups (1.234.567), or five such
-    values (amounts with three real decimals are rare, and ``data.thousands: ','`` reads them)."""
-    texts = [str(v).strip() for v in values if v is not None and str(v).strip()]
-    fractional = [t for t in texts if "." in t]
-    grouped = [t for t in fractional if _DOT_GROUPS.match(t) and not t.lstrip("+-").startswith("0")]
-    if not fractional or len(grouped) != len(fractional):
+    values (amounts with three real decimals are rare, and ``data.thousands: ','`` reads them).
+    Vectorised: the values of a big export are looked at in a few passes."""
+    texts = pd.Series(values, dtype="string").str.strip().dropna()
+    dotted = texts[texts.str.contains(".", regex=False)]
+    if not len(dotted):
         return []
-    hundreds = any(re.fullmatch(r"[-+]?[1-9]\d{2}", t) for t in texts)
-    several = any(t.count(".") > 1 for t in grouped) or len(grouped) >= 5
-    return grouped if hundreds or several else []
+    if not dotted.str.fullmatch(r"[-+]?[1-9]\d{0,2}(?:\.\d{3})+").all():
+        return []
+    hundreds = bool(texts.str.fullmatch(r"[-+]?[1-9]\d{2}").any())
+    several = bool((dotted.str.count(r"\.") > 1).any()) or len(dotted) >= 5
+    return dotted.tolist() if hundreds or several else []

@@ -199,8 +199,10 @@ def _parse_iso_dates(text: pd.Series) -> pd.Series:
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_localize(None)
     parsed = parsed.astype(DATE_DTYPE)
-    partial = text.str.match(PARTIAL_DATE.pattern, na=False).to_numpy(dtype=bool)
-    if partial.any():
+    short = (text.str.len() <= 7).fillna(False).to_numpy(dtype=bool)  # "2026-12" at most
+    if short.any():
+        partial = np.zeros(len(text), dtype=bool)
+        partial[short] = text[short].str.match(PARTIAL_DATE.pattern, na=False).to_numpy(bool)
         parsed = parsed.mask(partial)
     return parsed
 

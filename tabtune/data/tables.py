@@ -165,11 +165,11 @@ def read_table(
         if name.endswith(CSV_SUFFIXES):
             columns = STRING_COLUMNS if string_columns is None else string_columns
             return _read_csv(path, columns, skip_lines, number_text)
-        if name.endswith(_PARQUET_SUFFIXES):
-            return _widened(pq.read_table(path).to_pandas())
-        if name.endswith(EXCEL_SUFFIXES):
-            columns = STRING_COLUMNS if string_columns is None else string_columns
-            return read_excel(path, columns, skip_lines, sheet, _CSV_NA_VALUES)
+        frame = _read_typed(path, name, string_columns, skip_lines, sheet)
+        if frame is not None:
+            money = [] if number_text is None else list(number_text.money)
+            _refuse_dot_grouped_amounts(path, frame, money)  # text cells only
+            return frame
     except TabTuneInputError:
         raise
     except UnicodeDecodeError as exc:
@@ -194,6 +194,23 @@ def read_table(
         f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
         "expected .csv, .parquet, .pq, .xlsx or a directory of Parquet files"
     )
+
+
+def _read_typed(
+    path: Path,
+    name: str,
+    string_columns: Collection[str] | None,
+    skip_lines: int,
+    sheet: str | int,
+) -> pd.DataFrame | None:
+    """A Parquet file or an Excel workbook (``name``: its lower-case file name); None for
+    another type."""
+    if name.endswith(_PARQUET_SUFFIXES):
+        return _widened(pq.read_table(path).to_pandas())
+    if name.endswith(EXCEL_SUFFIXES):
+        columns = STRING_COLUMNS if string_columns is None else string_columns
+        return read_excel(path, columns, skip_lines, sheet, _CSV_NA_VALUES)
+    return None
 
 
 #: CSV suffixes of a compressed file (a cut-off download fails inside the decompressor).
@@ -271,7 +288,9 @@ def _read_csv(
             raise TabTuneInputError(title)
     text = set(string_columns)
     numbers = NumberText() if number_text is None else number_text
-    as_text = text | (set(numbers.always) & set(header))
+    # amounts checked for dots grouping thousands are read as written (1.000 is not 1.0)
+    as_text_anyway = text | (set(numbers.always) & set(header))
+    as_text = as_text_anyway | (set(numbers.money) & set(header))
 
     def read(columns: list[str] | None = None, index_col: Any = None) -> pd.DataFrame:
         return pd.read_csv(
@@ -304,7 +323,12 @@ def _read_csv(
     ]
     if again:
         frame[again] = read(again)[again]
-    _refuse_dot_grouped_amounts(path, frame, list(numbers.money), read)
+    _refuse_dot_grouped_amounts(path, frame, list(numbers.money))
+    for column in as_text - as_text_anyway:  # amounts read as text for the check only:
+        values = frame[column]  # numbers again when they all are, as a reader gives them
+        parsed = pd.to_numeric(values, errors="coerce")
+        if int(parsed.notna().sum()) == int(values.notna().sum()):
+            frame[column] = parsed
     return _without_trailing_empty_rows(frame)
 
 
@@ -325,37 +349,38 @@ def _without_trailing_empty_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _refuse_dot_grouped_amounts(
-    path: Path, frame: pd.DataFrame, money: list[str], read: Any
-) -> None:
-    """Refuse amounts a number reader takes for decimals: every fraction of the column three
-    digits (``1.250``, :func:`~tabtune.data.number_text.dot_grouped_amounts`), thousands
-    grouped by dots; they would be stored as 1.25. A column read as numbers is read again as
-    written when it has fractions; a column read as text (a currency symbol, a ``--``) is
-    looked at in the values that read as numbers once their symbols are off."""
-    present = [c for c in money if c in frame.columns]
-    floats = [
-        c
-        for c in present
-        if pd.api.types.is_float_dtype(frame[c].dtype) and bool((frame[c].dropna() % 1 != 0).any())
-    ]
-    texts = [c for c in present if not pd.api.types.is_numeric_dtype(frame[c].dtype)]
-    if not floats and not texts:
-        return
-    written = read(floats) if floats else frame
-    for column in [*floats, *texts]:
-        values = written[column].dropna().astype("string").str.strip()
+def _as_written(value: Any) -> str:
+    """A cell as text: a whole number without ``.0`` (980, not 980.0)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _refuse_dot_grouped_amounts(path: Path, frame: pd.DataFrame, money: list[str]) -> None:
+    """Refuse amounts a number reader takes for decimals: thousands grouped by dots
+    (``1.250`` or ``1.000`` beside ``980``, :func:`~tabtune.data.number_text.dot_grouped_amounts`)
+    would be stored as 1.25 or 1. The columns' text (a CSV reads them as written; a workbook's
+    or Parquet file's text cells) is looked at in the values that read as numbers once their
+    currency symbols are off; number cells are numbers already."""
+    for column in [c for c in money if c in frame.columns]:
+        if pd.api.types.is_numeric_dtype(frame[column].dtype):
+            continue
+        values = frame[column].dropna()
+        if not isinstance(values.dtype, pd.StringDtype):  # a workbook's text and number cells
+            values = values.map(_as_written)
+        values = values.astype("string").str.strip()
+        if not values.str.contains(".", regex=False).any():
+            continue  # no dot: nothing a reader could take for decimals
         cores = values.str.replace(r"^[^\d+\-]+|[^\d]+$", "", regex=True)
-        numbers = cores[pd.to_numeric(cores, errors="coerce").notna()]
-        grouped = dot_grouped_amounts(numbers.tolist())
+        grouped = dot_grouped_amounts(cores[cores.str.fullmatch(r"[-+]?[\d.]+")])
         if grouped:
             shown = ", ".join(repr(v) for v in grouped[:3])
             raise TabTuneInputError(
-                f"{path}: column {column!r}: every amount with a fraction has three decimals "
-                f"({shown}): dots group thousands here ({grouped[0]!r} would be read as "
-                f"{float(grouped[0]):g}); nothing was written. fix: data.thousands: '.' (and "
-                "data.currency for a currency symbol); if they are amounts with three decimals "
-                "(e.g. dinars), data.thousands: ',' reads the dot as the decimal point"
+                f"{path}: column {column!r}: its amounts look grouped by dots ({shown}): a "
+                f"number reader would store {grouped[0]!r} as {float(grouped[0]):g}; nothing "
+                "was written. fix: data.thousands: '.' (and data.currency for a currency "
+                "symbol); if they are amounts with three decimals (e.g. dinars), "
+                "data.thousands: ',' reads the dot as the decimal point"
             )
 
 
