@@ -1144,9 +1144,9 @@ def test_a_month_with_another_separator_is_not_a_day(config: Path, capsys, writt
 def test_day_and_month_swapped_across_nightly_files_are_refused(
     config: Path, tmp_path: Path, capsys
 ) -> None:
-    """A folder of one-day files (or a two-day file, or one with a 'Total' line skipped)
-    passed the per-file check, which needed three days and no unreadable cell (review helper
-    A2): the days were stored a month apart."""
+    """A folder of one-day files (or a file with a 'Total' line skipped) passed the per-file
+    check, which needed three days in one file and no unreadable cell (review helper A2): the
+    days were stored a month apart. Two days a month apart (a backfill) still load."""
     folder = tmp_path / "nightly"
     folder.mkdir()
     for day in pd.date_range("2024-12-01", periods=3):
@@ -1154,24 +1154,20 @@ def test_day_and_month_swapped_across_nightly_files_are_refused(
     assert_refused(
         capsys, tmp_path, ["--config", str(config), "load", "nightly"], "consecutive days"
     )
-    two = _month_first("2024-12-01", 2, "two.csv")
-    assert_refused(
-        capsys,
-        tmp_path,
-        ["--config", str(config), "load", "two.csv"],
-        "consecutive days (2024-12-01 .. 2024-12-02)",
-    )
+    three = _month_first("2024-12-01", 3, "three.csv")
     cfg = yaml.safe_load(config.read_text())
     cfg["data"]["invalid_rows"] = "skip"
     config.write_text(yaml.safe_dump(cfg))
-    total = two.iloc[[0]].assign(Account="Total", Day="Total", Net="")
-    pd.concat([two, total]).to_csv("total.csv", index=False)
+    total = three.iloc[[0]].assign(Account="Total", Day="Total", Net="")
+    pd.concat([three, total]).to_csv("total.csv", index=False)
     assert_refused(
         capsys,
         tmp_path,
         ["--config", str(config), "load", "total.csv"],
-        "consecutive days (2024-12-01 .. 2024-12-02)",
+        "consecutive days (2024-12-01 .. 2024-12-03)",
     )
+    _month_first("2024-12-05", 2, "backfill.csv")  # two days, a month apart as configured
+    assert _run(capsys, "--config", str(config), "load", "backfill.csv")[0] == EXIT_OK
 
 
 def test_amounts_grouped_by_dots_in_a_parquet_text_column_are_refused(
@@ -1186,4 +1182,47 @@ def test_amounts_grouped_by_dots_in_a_parquet_text_column_are_refused(
         tmp_path,
         ["--config", str(config), "load", "a.parquet"],
         "column 'Cost': its amounts look grouped by dots ('1.250')",
+    )
+
+
+def test_a_trailing_comma_is_told_from_an_unquoted_one(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """Review: counts with fractions were read as missing on trailing-comma lines (the re-read
+    as written took the first column for an index again), and one line with an unquoted comma
+    beside an empty last column was read shifted."""
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["round"] = ["conversions"]
+    config.write_text(yaml.safe_dump(cfg))
+    rows = _rows("acme", "2024-01-01", 2).assign(Conv=[1.5, 2.0])
+    lines = rows.to_csv(index=False).splitlines()
+    Path("a.csv").write_text("\n".join([lines[0], *(f"{line}," for line in lines[1:])]) + "\n")
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
+    assert code == EXIT_OK, out
+    assert CampaignStore("store").read()["conversions"].tolist() == [2, 2]
+    shifted = rows.assign(Notes="")
+    lines = shifted.to_csv(index=False).splitlines()
+    lines[1] = lines[1].replace(",10.0,", ",1,234.0,", 1)
+    Path("b.csv").write_text("\n".join(lines) + "\n")
+    assert_refused(
+        capsys, tmp_path, ["--config", str(config), "load", "b.csv"], "a value with an unquoted"
+    )
+
+
+def test_skip_never_leaves_out_formatted_amounts_beside_a_placeholder(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """Review: a '--' in the column hid the format key, so "1,234.50" was skipped again."""
+    rows = _rows("acme", "2024-01-01", 4).astype({"Cost": object})
+    rows["Cost"] = ["10.50", "1,234.50", "--", "11.50"]
+    rows.to_csv("a.csv", index=False)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["invalid_rows"] = "skip"
+    config.write_text(yaml.safe_dump(cfg))
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "a.csv"],
+        "does not leave out numbers written in another format",
+        "data.thousands: ','",
     )

@@ -335,15 +335,15 @@ def _formatted_numbers(found: list, data: DataConfig, frame: pd.DataFrame) -> bo
     count, and keep the rest as if complete. A row that breaks another rule too (a totals or
     average line, without a date or channel) is skipped under ``invalid_rows: skip`` anyway.
     """
-    keyed = [(v, m, number_key(v, data, frame, m) is not None) for v, m, _ in found]
-    other = np.zeros(len(frame), dtype=bool)
-    for _, mask, is_format in keyed:
-        if mask is not None and not is_format:
+    numbers = (schema.RULE_NOT_NUMBER, schema.RULE_NOT_WHOLE_NUMBER)
+    other = np.zeros(len(frame), dtype=bool)  # rows that break a rule about something else
+    for violation, mask, _ in found:
+        if mask is not None and violation.rule not in numbers:
             other |= mask
     return any(
-        is_format and (mask is None or number_key(v, data, frame, mask & ~other) is not None)
-        for v, mask, is_format in keyed
-        if mask is None or (mask & ~other).any()
+        number_key(v, data, frame, None if mask is None else mask & ~other) is not None
+        for v, mask, _ in found
+        if v.rule in numbers and (mask is None or (mask & ~other).any())
     )
 
 

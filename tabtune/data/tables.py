@@ -304,14 +304,16 @@ def _read_csv(
         )
 
     frame = read()
+    index_col = None
     if not isinstance(frame.index, pd.RangeIndex):  # pandas took the first column as an index
-        if not frame.iloc[:, -1].isna().all():
-            raise TabTuneInputError(_extra_fields(path, "every data line"))
+        if not _every_line_ends_empty(path, skip_lines, len(header)):
+            raise TabTuneInputError(_extra_fields(path, "a data line"))
         # every line ends with a comma the header lacks: pandas' remedy reads it as meant
         # (the "loss of data" it warns of is that empty last field)
+        index_col = False
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            frame = read(index_col=False)
+            frame = read(index_col=index_col)
     # a count column read with fractions: read it again as written ("1.500" is not 1.5)
     again = [
         c
@@ -322,7 +324,9 @@ def _read_csv(
         and bool((frame[c].dropna() % 1 != 0).any())
     ]
     if again:
-        frame[again] = read(again)[again]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            frame[again] = read(again, index_col=index_col)[again]
     _refuse_dot_grouped_amounts(path, frame, list(numbers.money))
     for column in as_text - as_text_anyway:  # amounts read as text for the check only:
         values = frame[column]  # numbers again when they all are, as a reader gives them
@@ -347,6 +351,16 @@ def _without_trailing_empty_rows(frame: pd.DataFrame) -> pd.DataFrame:
         "as a spreadsheet saved as CSV writes them) skipped",
     ]
     return out
+
+
+def _every_line_ends_empty(path: Path, skip_lines: int, n_header: int) -> bool:
+    """Whether every data line of a CSV has one field more than its header and that field is
+    empty (a comma at the end of each line): read as meant without it. A longer line of
+    another shape (an unquoted comma in a value) is not."""
+    opener = _OPENERS.get(path.suffix.lower(), open)
+    with opener(path, "rt", newline="", encoding="utf-8-sig") as handle:
+        lines = itertools.islice(csv.reader(handle), skip_lines + 1, None)
+        return all(len(f) == n_header + 1 and f[-1] == "" for f in lines if any(f))
 
 
 def _as_written(value: Any) -> str:

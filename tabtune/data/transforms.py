@@ -281,16 +281,23 @@ def _refuse_swapped(
     )
 
 
+#: Distinct days the day/month check needs: two days a month apart may be a backfill.
+MONTHLY_CHECK_DAYS = 3
+
+
 def _median_gap_days(days: np.ndarray) -> float:
-    return float(np.median(np.diff(days).astype(np.int64))) if len(days) >= 2 else float("nan")
+    if len(days) < MONTHLY_CHECK_DAYS:
+        return float("nan")
+    return float(np.median(np.diff(days).astype(np.int64)))
 
 
 def refuse_monthly_days(dates: pd.Series, fmt: str | None, column: str, source: str) -> None:
     """Refuse dates read with a ``date_format`` whose day and month are the wrong way round
     for every row: every day 12 or less, so both readings hold (01/12 .. 07/12 as January 12
     .. July 12). Read so, the days lie a month or more apart; swapped, they are consecutive
-    days, as a daily export's are. Two distinct days are enough (a night's file and the
-    next); :func:`~tabtune.data.load.prepare_exports` checks a load's files together too.
+    days, as a daily export's are. It takes :data:`MONTHLY_CHECK_DAYS` distinct days (two
+    days a month apart may be a backfill); :func:`~tabtune.data.load.prepare_exports` checks a
+    load's files together too (a folder of nightly files).
 
     Raises
     ------

@@ -195,10 +195,14 @@ def _make_folder(spec: StorageSpec) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        existing = next(p for p in (folder, *folder.parents) if p.exists() or p == p.parent)
+        try:
+            existing = next(p for p in (folder, *folder.parents) if p.exists() or p == p.parent)
+            a_file = existing.exists() and not existing.is_dir()
+        except OSError:  # a parent that cannot be searched (no permission) says no more
+            existing, a_file = folder, False
         why = (
             f"{existing} is a file, not a folder"
-            if existing.exists() and not existing.is_dir()
+            if a_file
             else f"{exc.strerror or exc}: {exc.filename or folder}"
         )
         raise ConfigError(
