@@ -584,3 +584,17 @@ def test_excels_unicode_text_is_converted_in_one_step(tmp_path: Path) -> None:
     got = read_table(fixed)
     assert list(got.columns) == list(campaign_frame().columns)
     assert len(got) == len(campaign_frame())
+
+
+def test_unicode_text_below_title_lines_is_converted_in_one_step(tmp_path: Path) -> None:
+    """Google Ads' "Excel CSV" is UTF-16, tab-separated and below two title lines: the
+    suggested conversion had no sep (its first line has no tab) and no skiprows (review M6)."""
+    path = tmp_path / "export.csv"
+    body = "Campaign report\nAll time\n" + campaign_frame().to_csv(index=False, sep="\t")
+    path.write_bytes(body.encode("utf-16"))
+    with pytest.raises(TabTuneInputError) as exc:
+        read_table(path)
+    assert "encoding='utf-16', sep='\\t', skiprows=2)" in str(exc.value)
+    fixed = tmp_path / "fixed.csv"
+    pd.read_csv(path, encoding="utf-16", sep="\t", skiprows=2).to_csv(fixed, index=False)
+    assert len(read_table(fixed)) == len(campaign_frame())

@@ -261,9 +261,13 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
     utf16 = start[:2] in (b"\xff\xfe", b"\xfe\xff")
     encoding = "utf-16" if utf16 else "latin-1"
     what = "UTF-16 text" if utf16 else "not UTF-8 text (Latin-1 / Windows-1252, probably)"
-    # Excel's "Unicode text" is UTF-16 *and* tab-separated: say both in one conversion
-    first_line = start.decode(encoding, errors="ignore").lstrip("\ufeff").split("\n", 1)[0]
-    sep = ", sep='\\t'" if "\t" in first_line and "," not in first_line else ""
+    # Excel's "Unicode text" is UTF-16 *and* tab-separated, often below a report's title
+    # lines (Google Ads): say all of it in one conversion
+    lines = start.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[:-1] or [""]
+    tabbed = [i for i, line in enumerate(lines) if "\t" in line]
+    sep = ""
+    if tabbed and all("," not in lines[i] for i in tabbed[:3]):
+        sep = ", sep='\\t'" + (f", skiprows={tabbed[0]}" if tabbed[0] else "")
     return (
         f"{path}: the file is {what}: byte {exc.object[exc.start : exc.start + 1]!r} at position "
         f"{exc.start} is not UTF-8, and tabtune reads CSV files as UTF-8. fix: save it as UTF-8 "
