@@ -598,3 +598,17 @@ def test_unicode_text_below_title_lines_is_converted_in_one_step(tmp_path: Path)
     fixed = tmp_path / "fixed.csv"
     pd.read_csv(path, encoding="utf-16", sep="\t", skiprows=2).to_csv(fixed, index=False)
     assert len(read_table(fixed)) == len(campaign_frame())
+
+
+def test_a_semicolon_file_below_title_lines_gets_its_conversion(tmp_path: Path) -> None:
+    """Title lines above a ';'-separated header with decimal commas: the comma split of the
+    data lines made the header look like a title (skip_lines off by one; review M5)."""
+    path = tmp_path / "export.csv"
+    body = campaign_frame().to_csv(index=False, sep=";", decimal=",")
+    path.write_text("Campaign report\nAll time\n\n" + body)
+    with pytest.raises(TabTuneInputError) as exc:
+        read_table(path)
+    assert "sep=';', skiprows=3, decimal=','" in str(exc.value)
+    fixed = tmp_path / "fixed.csv"
+    pd.read_csv(path, sep=";", skiprows=3, decimal=",").to_csv(fixed, index=False)
+    assert len(read_table(fixed)) == len(campaign_frame())

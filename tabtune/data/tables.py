@@ -420,30 +420,55 @@ class NumberText:
 _OPENERS: dict[str, Any] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
+def _shape(lines: list[str], separator: str) -> tuple[int, int, int]:
+    """(lines of the commonest width after the first, that width, the first line with it)."""
+    rows = list(csv.reader(lines, delimiter=separator))
+    counts = [len(row) for row in rows]
+    if len(counts) < 3:
+        return 0, 0, 0
+    width, count = collections.Counter(counts[1:]).most_common(1)[0]
+    first = next(i for i, n in enumerate(counts) if n == width)
+    return (count if width >= 2 else 0), width, first
+
+
 def _title_lines(path: Path, skip_lines: int, sample: int = 50) -> str | None:
     """The message for a CSV whose header comes after lines of another shape (a report's
     title and date range, as ad platforms write them): how many to skip, or None when the
     file does not look like that.
 
     The header is taken to be the first line with as many fields as most of the lines after
-    it (at least two), among the first ``sample`` lines.
+    it (at least two), among the first ``sample`` lines, split by the separator (comma,
+    semicolon or tab) that gives most lines one width; a file separated by another than a
+    comma gets the conversion that reads it (separator, title lines, decimal comma).
     """
     opener = _OPENERS.get(path.suffix.lower(), open)
     try:
         with opener(path, "rt", newline="", encoding="utf-8-sig") as handle:
-            lines = list(itertools.islice(csv.reader(handle), sample))
-    except (OSError, UnicodeDecodeError, csv.Error, EOFError, lzma.LZMAError):
+            lines = list(itertools.islice(handle, sample))
+    except (OSError, UnicodeDecodeError, EOFError, lzma.LZMAError):
         return None
-    counts = [len(line) for line in lines]
-    if len(counts) < 3:
+    try:
+        shapes = {sep: _shape(lines, sep) for sep in (",", ";", "\t")}
+    except csv.Error:
         return None
-    width = collections.Counter(counts[1:]).most_common(1)[0][0]
-    first = next((i for i, n in enumerate(counts) if n == width), None)
-    if width < 2 or first is None or first == skip_lines:
+    separator = max(shapes, key=lambda sep: shapes[sep][0])
+    count, width, first = shapes[separator]
+    if not count or (separator == "," and first == skip_lines):
         return None
-    before = ", ".join(repr(",".join(line))[:60] for line in lines[:first][:3])
-    header = ",".join(lines[first])
+    rows = list(csv.reader(lines[: first + 1], delimiter=separator))
+    before = ", ".join(repr(separator.join(row))[:60] for row in rows[:first][:3])
+    header = separator.join(rows[first])
     header = header if len(header) <= 60 else header[:57] + "..."
+    if separator != ",":
+        word, code = _SEPARATORS[separator]
+        decimal = ", decimal=','" if separator == ";" else ""
+        return (
+            f"{path}: the file looks {word}-separated, its header ({header!r}, line "
+            f"{first + 1}) after {first} line(s) of another shape ({before}), and tabtune "
+            "reads comma-separated CSV files. fix: save it comma-separated, e.g. with pandas: "
+            f"pd.read_csv({str(path)!r}, sep={code}, skiprows={first}{decimal})"
+            ".to_csv('fixed.csv', index=False), then load that file; nothing was written"
+        )
     return (
         f"{path}: its header ({header!r}, line {first + 1}) comes after {first} line(s) of "
         f"another shape ({before}): a report title? fix: data.skip_lines: {first} "
