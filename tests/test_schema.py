@@ -612,3 +612,14 @@ def test_a_semicolon_file_below_title_lines_gets_its_conversion(tmp_path: Path) 
     fixed = tmp_path / "fixed.csv"
     pd.read_csv(path, sep=";", skiprows=3, decimal=",").to_csv(fixed, index=False)
     assert len(read_table(fixed)) == len(campaign_frame())
+
+
+def test_many_title_lines_above_a_short_report_are_counted(tmp_path: Path) -> None:
+    """Seven title lines and a blank one above three rows (a short Microsoft Ads report): the
+    one-field titles outnumbered the rows, and pandas' "Expected 1 fields" was shown (M5)."""
+    path = tmp_path / "export.csv"
+    titles = "".join(f"Report line {i}\n" for i in range(7)) + "\n"
+    path.write_text(titles + campaign_frame().head(3).to_csv(index=False))
+    with pytest.raises(TabTuneInputError, match=r"fix: data.skip_lines: 8"):
+        read_table(path)
+    assert len(read_table(path, skip_lines=8)) == 3

@@ -424,11 +424,12 @@ def _shape(lines: list[str], separator: str) -> tuple[int, int, int]:
     """(lines of the commonest width after the first, that width, the first line with it)."""
     rows = list(csv.reader(lines, delimiter=separator))
     counts = [len(row) for row in rows]
-    if len(counts) < 3:
+    wide = collections.Counter(n for n in counts[1:] if n >= 2)  # a title is one field
+    if len(counts) < 3 or not wide:
         return 0, 0, 0
-    width, count = collections.Counter(counts[1:]).most_common(1)[0]
+    width, count = wide.most_common(1)[0]
     first = next(i for i, n in enumerate(counts) if n == width)
-    return (count if width >= 2 else 0), width, first
+    return count, width, first
 
 
 def _title_lines(path: Path, skip_lines: int, sample: int = 50) -> str | None:
