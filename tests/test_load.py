@@ -1226,3 +1226,18 @@ def test_skip_never_leaves_out_formatted_amounts_beside_a_placeholder(
         "does not leave out numbers written in another format",
         "data.thousands: ','",
     )
+
+
+def test_a_skipped_totals_line_is_not_called_a_brand(config: Path, capsys) -> None:
+    """Under skip, the note said "every row of brand(s) Total: Account ... is skipped"."""
+    rows = _rows("acme", "2024-01-01", 2)
+    total = rows.iloc[[0]].assign(Account="Total: Account", Day="", Net="")
+    pd.concat([rows, total]).to_csv("a.csv", index=False)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["invalid_rows"] = "skip"
+    config.write_text(yaml.safe_dump(cfg))
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv", "--dry-run")
+    assert code == EXIT_OK, out
+    out = " ".join(out.split())
+    assert "1 skipped line(s) name no brand ('Total: Account')" in out
+    assert "every row of brand(s)" not in out

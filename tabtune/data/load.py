@@ -28,8 +28,8 @@ from tabtune.data import schema
 from tabtune.data.contract import RULE_CONFLICTING_FILES
 from tabtune.data.excel import EXCEL_SUFFIXES
 from tabtune.data.folders import folder_values, with_contract_columns, with_export_columns
-from tabtune.data.limits import latest_allowed_date
-from tabtune.data.load_fixes import config_key, number_key, shape_key
+from tabtune.data.limits import brand_id_problem, latest_allowed_date
+from tabtune.data.load_fixes import TOTALS_CELL, config_key, number_key, shape_key
 from tabtune.data.number_text import NUMERIC_COLUMNS
 from tabtune.data.parse import nfc_text
 from tabtune.data.periods import period_rows_error
@@ -421,13 +421,23 @@ def _vanished_brands(frame: pd.DataFrame, bad: np.ndarray, name: str) -> list[st
     kept = set(ids[~bad].dropna())
     gone = ids[bad].dropna()
     counts = gone[~gone.isin(kept)].astype(str).value_counts().sort_index()
+    # a totals or footer line's first cell ('Total: Account', a timestamp) names no brand
+    no_brand = [b for b in counts.index if TOTALS_CELL.match(b) or brand_id_problem(b)]
+    counts = counts.drop(no_brand)
+    notes = []
+    if no_brand:
+        notes.append(
+            f"{name}: {len(no_brand)} skipped line(s) name no brand ({', '.join(map(repr, no_brand[:3]))}"
+            f"{', ...' if len(no_brand) > 3 else ''}): totals or footer lines"
+        )
     if counts.empty:
-        return []
+        return notes
     shown = [f"{brand} ({n:,} row(s))" for brand, n in counts.iloc[:MAX_EXAMPLES].items()]
     more = f" and {len(counts) - len(shown)} more" if len(counts) > len(shown) else ""
     return [
         f"{name}: every row of brand(s) {', '.join(shown)}{more} is skipped, so none of their "
-        "rows is loaded; the skipped rows below say which rule they break"
+        "rows is loaded; the skipped rows below say which rule they break",
+        *notes,
     ]
 
 

@@ -27,7 +27,7 @@ from tabtune.data.transforms import FILL_PLACEHOLDERS
 if TYPE_CHECKING:
     from tabtune.config import DataConfig
 
-__all__ = ["config_key", "number_key", "shape_key"]
+__all__ = ["TOTALS_CELL", "config_key", "number_key", "shape_key"]
 
 
 def _platform_name(column: str, present: Sequence[str]) -> str | None:
@@ -117,7 +117,7 @@ _TOTALS_KEY = (
 
 
 #: A totals cell: "Total", "Totals", "Grand total", "Total: Account", never "TotalEnergies".
-_TOTALS_CELL = re.compile(r"^\s*(?:grand\s+)?totals?\b", re.IGNORECASE)
+TOTALS_CELL = re.compile(r"^\s*(?:grand\s+)?totals?\b", re.IGNORECASE)
 
 
 def _totals_line(frame: pd.DataFrame, mask: np.ndarray | None) -> bool:
@@ -134,7 +134,7 @@ def _totals_line(frame: pd.DataFrame, mask: np.ndarray | None) -> bool:
     rows = rows.select_dtypes(exclude="number")
     if rows.shape[1] == 0:
         return False
-    starts = [rows.iloc[:, i].astype(str).str.match(_TOTALS_CELL) for i in range(rows.shape[1])]
+    starts = [rows.iloc[:, i].astype(str).str.match(TOTALS_CELL) for i in range(rows.shape[1])]
     return bool(np.logical_or.reduce([c.to_numpy(dtype=bool) for c in starts]).all())
 
 
