@@ -141,6 +141,9 @@ def test_missing_file_and_unknown_type(config: Path, capsys) -> None:
     Path("x.txt").write_text("a")
     code, out = _run(capsys, "--config", str(config), "load", "x.txt")
     assert code == EXIT_BAD_INPUT and "unsupported file type" in out
+    Path("x.zip").write_bytes(b"PK\x03\x04")
+    code, out = _run(capsys, "--config", str(config), "load", "x.zip")
+    assert code == EXIT_BAD_INPUT and "loads when named .csv.zip" in out
 
 
 def test_a_missing_required_column_names_the_mapping_key(config: Path, capsys) -> None:

@@ -623,3 +623,12 @@ def test_many_title_lines_above_a_short_report_are_counted(tmp_path: Path) -> No
     with pytest.raises(TabTuneInputError, match=r"fix: data.skip_lines: 8"):
         read_table(path)
     assert len(read_table(path, skip_lines=8)) == 3
+
+
+def test_a_workbook_named_csv_is_named_as_a_workbook(tmp_path: Path) -> None:
+    """An .xlsx renamed .csv was called Latin-1 text, with a conversion that cannot work."""
+    pytest.importorskip("openpyxl")
+    campaign_frame().to_excel(tmp_path / "book.xlsx", index=False)
+    (tmp_path / "book.csv").write_bytes((tmp_path / "book.xlsx").read_bytes())
+    with pytest.raises(TabTuneInputError, match=r"a zip archive \(an Excel .xlsx workbook"):
+        read_table(tmp_path / "book.csv")

@@ -198,6 +198,8 @@ def export_files(paths: Sequence[str | Path], notes: list[str] | None = None) ->
                 + (
                     " (save the workbook as .xlsx or CSV)"
                     if path.suffix.lower() in (".xls", ".xlsb", ".ods", ".numbers")
+                    else " (a zip holding one CSV loads when named .csv.zip)"
+                    if path.suffix.lower() == ".zip"
                     else ""
                 )
             )

@@ -254,10 +254,27 @@ def _extra_fields(path: Path, where: str, detail: str = "") -> str:
     )
 
 
+#: The first bytes of files that are not text, and what they are.
+_NOT_TEXT = {
+    b"PK\x03\x04": "a zip archive (an Excel .xlsx workbook is one)",
+    bytes.fromhex(
+        "d0cf11e0a1b11ae1"
+    ): "an OLE file (a legacy .xls or a password-protected workbook)",
+}
+
+
 def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
-    """The message for a CSV file that is not UTF-8 text, with the encoding to convert from."""
+    """The message for a CSV file that is not UTF-8 text, with the encoding to convert from
+    (or the workbook it is: an .xlsx is a zip, a legacy .xls or encrypted one an OLE file)."""
     with open(path, "rb") as handle:
         start = handle.read(4096)
+    kind = next((k for magic, k in _NOT_TEXT.items() if start.startswith(magic)), None)
+    if kind is not None:
+        return (
+            f"{path}: the file is {kind}, not CSV text, though its name ends in .csv. fix: "
+            "give it its own suffix (.xlsx for a workbook; a zip holding one CSV loads as "
+            ".csv.zip), or save it as CSV UTF-8; nothing was written"
+        )
     utf16 = start[:2] in (b"\xff\xfe", b"\xfe\xff")
     encoding = "utf-16" if utf16 else "latin-1"
     what = "UTF-16 text" if utf16 else "not UTF-8 text (Latin-1 / Windows-1252, probably)"
