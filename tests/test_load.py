@@ -1086,9 +1086,7 @@ def test_skip_leaves_out_a_formatted_totals_line(config: Path, tmp_path: Path, c
     rows = _rows("acme", "2024-01-01", 2).astype({"Cost": object, "Day": object})
     total = rows.iloc[[0]].assign(Account="Total", Day="", Net="", Cost="1,630.50")
     pd.concat([rows, total]).to_csv("a.csv", index=False)
-    cfg = yaml.safe_load(config.read_text())
-    cfg["data"]["invalid_rows"] = "skip"
-    config.write_text(yaml.safe_dump(cfg))
+    _skipping(config)
     code, out = _run(capsys, "--config", str(config), "load", "a.csv")
     assert code == EXIT_OK, out
     assert CampaignStore("store").read()["spend"].tolist() == [10.0, 10.0]
@@ -1158,9 +1156,7 @@ def test_day_and_month_swapped_across_nightly_files_are_refused(
         capsys, tmp_path, ["--config", str(config), "load", "nightly"], "consecutive days"
     )
     three = _month_first("2024-12-01", 3, "three.csv")
-    cfg = yaml.safe_load(config.read_text())
-    cfg["data"]["invalid_rows"] = "skip"
-    config.write_text(yaml.safe_dump(cfg))
+    _skipping(config)
     total = three.iloc[[0]].assign(Account="Total", Day="Total", Net="")
     pd.concat([three, total]).to_csv("total.csv", index=False)
     assert_refused(
@@ -1219,9 +1215,7 @@ def test_skip_never_leaves_out_formatted_amounts_beside_a_placeholder(
     rows = _rows("acme", "2024-01-01", 4).astype({"Cost": object})
     rows["Cost"] = ["10.50", "1,234.50", "--", "11.50"]
     rows.to_csv("a.csv", index=False)
-    cfg = yaml.safe_load(config.read_text())
-    cfg["data"]["invalid_rows"] = "skip"
-    config.write_text(yaml.safe_dump(cfg))
+    _skipping(config)
     assert_refused(
         capsys,
         tmp_path,
@@ -1236,9 +1230,7 @@ def test_a_skipped_totals_line_is_not_called_a_brand(config: Path, capsys) -> No
     rows = _rows("acme", "2024-01-01", 2)
     total = rows.iloc[[0]].assign(Account="Total: Account", Day="", Net="")
     pd.concat([rows, total]).to_csv("a.csv", index=False)
-    cfg = yaml.safe_load(config.read_text())
-    cfg["data"]["invalid_rows"] = "skip"
-    config.write_text(yaml.safe_dump(cfg))
+    _skipping(config)
     code, out = _run(capsys, "--config", str(config), "load", "a.csv", "--dry-run")
     assert code == EXIT_OK, out
     out = " ".join(out.split())

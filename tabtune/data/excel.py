@@ -21,7 +21,7 @@ import pandas as pd
 from tabtune.errors import TabTuneInputError
 from tabtune.optional import OptionalDependencyError, optional_import
 
-__all__ = ["EXCEL_SUFFIXES", "read_excel"]
+__all__ = ["EXCEL_SUFFIXES", "OLE_MAGIC", "read_excel"]
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 
@@ -78,14 +78,14 @@ def read_excel(
 
 
 #: The first bytes of an OLE compound file (legacy .xls, and every encrypted workbook).
-_OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
+OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
 
 
 def _is_compound_file(path: Path) -> bool:
     """Whether ``path`` starts as an OLE compound file does."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(len(_OLE_MAGIC)) == _OLE_MAGIC
+            return handle.read(len(OLE_MAGIC)) == OLE_MAGIC
     except OSError:
         return False
 

@@ -33,7 +33,7 @@ from tabtune.data.contract import (
     STRING_DTYPE,
     Violation,
 )
-from tabtune.data.excel import EXCEL_SUFFIXES, read_excel
+from tabtune.data.excel import EXCEL_SUFFIXES, OLE_MAGIC, read_excel
 from tabtune.data.number_text import dot_grouped_amounts
 from tabtune.errors import ContractError, TabTuneInputError
 
@@ -257,9 +257,7 @@ def _extra_fields(path: Path, where: str, detail: str = "") -> str:
 #: The first bytes of files that are not text, and what they are.
 _NOT_TEXT = {
     b"PK\x03\x04": "a zip archive (an Excel .xlsx workbook is one)",
-    bytes.fromhex(
-        "d0cf11e0a1b11ae1"
-    ): "an OLE file (a legacy .xls or a password-protected workbook)",
+    OLE_MAGIC: "an OLE file (a legacy .xls or a password-protected workbook)",
 }
 
 
