@@ -158,10 +158,12 @@ def number_key(
     else:
         return None
     if violation.rule in (schema.RULE_NOT_NUMBER, schema.RULE_NOT_WHOLE_NUMBER):
-        # the values a format reads, one by one: a '--' or 'n/a' beside "1,234.50" does not
-        # hide the key that reads the amounts
-        readable = [v for v in values if suggested_format([v], column, data) is not None]
-        keys = suggested_format(readable, column, data) if readable else None
+        # a '--', 'n/a' or 'Total' (no digit) beside "1,234.50" does not hide the key that
+        # reads the amounts
+        keys = suggested_format(values, column, data)
+        numeric = [v for v in values if any(ch.isdigit() for ch in str(v))]
+        if keys is None and numeric and len(numeric) < len(values):
+            keys = suggested_format(numeric, column, data)
         if keys is not None:
             return f"{keys} (numbers as the export writes them)"
     if violation.rule == schema.RULE_NOT_WHOLE_NUMBER and looks_dot_grouped(values):
