@@ -20,6 +20,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -225,6 +226,13 @@ class DataConfig(_Section):
     date_parts: DatePartsConfig | None = Field(
         None, description="build the date from year/month/day columns (or a fixed year)"
     )
+    timezone: str | None = Field(
+        None,
+        description="the account's time zone (IANA name, e.g. 'Europe/Paris'): a date written "
+        "as a timestamp with a UTC offset ('2026-10-31T23:00:00Z') is stored under its day "
+        "there (2026-11-01); a time without an offset is taken as written. None: dates whose "
+        "every time of day is after noon are refused (a UTC midnight of a zone east of UTC)",
+    )
     conversions_above_clicks: Literal["allow", "clip", "reject"] = Field(
         "allow",
         description="rows with more conversions than clicks (post-view conversions): keep them "
@@ -280,6 +288,20 @@ class DataConfig(_Section):
     def _date_format(cls, value: str | None) -> str | None:
         return None if value is None else _check_date_format(value)
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'Europe/Paris', "
+                "'America/New_York' or 'UTC'"
+            ) from None
+        return value
+
     @field_validator("rename")
     @classmethod
     def _distinct_new_names(cls, value: dict[str, str]) -> dict[str, str]:
@@ -293,6 +315,13 @@ class DataConfig(_Section):
     def _consistent(self) -> DataConfig:
         if self.date_parts is not None and self.date_format is not None:
             raise ValueError("date_parts and date_format exclude each other: use one")
+        if self.timezone is not None and (
+            self.date_format is not None or self.date_parts is not None
+        ):
+            raise ValueError(
+                "timezone reads ISO 8601 timestamps with a UTC offset (and timestamp columns); "
+                "date_format and date_parts read the day as written: use one"
+            )
         if self.date_parts is not None and "date" in self.columns:
             raise ValueError("date_parts builds the 'date' column: remove columns.date")
         for name in self.constants:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from tabtune.data import schema
+from tabtune.data.clock_times import shifted_midnight_error
 from tabtune.data.contract import RULE_CONFLICTING_FILES
 from tabtune.data.excel import EXCEL_SUFFIXES
 from tabtune.data.folders import folder_values, with_contract_columns, with_export_columns
@@ -288,6 +289,8 @@ def _prepare(
         raise ContractError(str(exc) + fix, exc.violations) from None
     frame = with_contract_columns(frame, folders, data, path)
     longer = period_rows_error(frame, source, date_column_of(data), data.date_format)
+    if longer is None and "date" in frame.columns and not isinstance(frame["date"], pd.DataFrame):
+        longer = shifted_midnight_error(frame["date"], source, date_column_of(data), data)
     if longer is not None:
         raise longer
     repeated = set(frame.columns[frame.columns.duplicated()])  # refused by the contract

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tabtune.data import schema
+from tabtune.data.clock_times import hourly_key
 from tabtune.data.contract import FILLABLE_COLUMNS
 from tabtune.data.number_text import looks_dot_grouped, suggested_format
 from tabtune.data.parse import PARTIAL_DATE
@@ -196,6 +197,8 @@ def shape_key(
     totals line, an optional column left empty, a file with no data row, dates written as
     Excel serial numbers. None otherwise (the rule's own key stands)."""
     column, rule = violation.column, violation.rule
+    if rule == schema.RULE_DUPLICATE_KEY:
+        return hourly_key(violation.examples)
     if rule == schema.RULE_NO_ROWS:
         if data.skip_lines:
             return (

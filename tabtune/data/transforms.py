@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from tabtune.data.clock_times import in_timezone
 from tabtune.data.number_text import plain_numbers
 from tabtune.data.schema import DATE_DTYPE, MAX_EXAMPLES, Violation
 from tabtune.errors import ContractError
@@ -335,7 +336,7 @@ def refuse_monthly_days(dates: pd.Series, fmt: str | None, column: str, source: 
 def apply_transforms(df: pd.DataFrame, data: DataConfig, *, source: str = "export") -> Transformed:
     """Apply the config's transforms to an export, before its columns are mapped: ``rename``,
     ``drop``, ``constants``, ``thousands``/``currency``/``round``, ``fill``, ``scale``, then
-    ``date_parts`` or ``date_format``.
+    ``date_parts``, ``date_format`` or ``timezone``.
 
     Parameters
     ----------
@@ -366,6 +367,10 @@ def apply_transforms(df: pd.DataFrame, data: DataConfig, *, source: str = "expor
         done = _from_parts(out, data, source)
     elif data.date_format is not None:
         done = _with_format(out, data, source)
+    elif data.timezone is not None and list(out.columns).count(date_column_of(data)) == 1:
+        out = out.copy()  # the day each timestamp with a UTC offset falls on in the zone
+        out[date_column_of(data)] = in_timezone(out[date_column_of(data)], data.timezone)
+        done = Transformed(out)
     else:
         done = Transformed(out)
     done.notes.extend(notes)

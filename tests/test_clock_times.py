@@ -1,0 +1,178 @@
+"""Dates written with a time of day (tabtune/data/clock_times.py): UTC midnights of a zone
+east of UTC are refused unless ``data.timezone`` reads them, that key stores each timestamp
+under its day in the zone, and an hourly export is named among duplicate keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tabtune.cli import EXIT_OK
+from tabtune.config import ConfigError, load_config
+from tabtune.data.clock_times import hourly_key, in_timezone
+from tabtune.data.store import CampaignStore
+from tests.conftest import assert_refused, run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _export(dates: list) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "brand_id": "acme",
+            "date": dates,
+            "channel": "search",
+            "spend": 10.0,
+            "clicks": 5,
+            "conversions": 1,
+            "revenue": 20.0,
+        }
+    )
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _config(ws: Path, **data: object) -> str:
+    path = ws / "c.yaml"
+    cfg = {
+        "data": {"store": "store", **data},
+        "tasks": {"bid": str(REPO / "configs/tasks/bid.yaml")},
+    }
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+#: Paris's days 2026-06-29 .. 2026-07-01 (summer time, UTC+2) and 2026-10-31 .. 2026-11-02
+#: (winter time, UTC+1), each written as the UTC time of its midnight.
+UTC_MIDNIGHTS = [
+    "2026-06-28T22:00:00Z",
+    "2026-06-29T22:00:00Z",
+    "2026-06-30T22:00:00Z",
+    "2026-10-30T23:00:00Z",
+    "2026-10-31T23:00:00Z",
+    "2026-11-01T23:00:00+00:00",
+]
+PARIS_DAYS = ["2026-06-29", "2026-06-30", "2026-07-01", "2026-10-31", "2026-11-01", "2026-11-02"]
+
+
+def _stored_days() -> list[str]:
+    rows = CampaignStore("store").read()
+    return sorted(pd.to_datetime(rows["date"]).dt.strftime("%Y-%m-%d"))
+
+
+def test_utc_midnights_are_refused_and_read_in_the_accounts_zone(ws: Path, capsys) -> None:
+    """Stored as written, each of Paris's days landed a day early, its weekday wrong."""
+    _export(UTC_MIDNIGHTS).to_csv("a.csv", index=False)
+    assert_refused(
+        capsys,
+        ws,
+        ["--config", _config(ws), "load", "a.csv"],
+        "every date carries a time of day after noon (22:00, 23:00",
+        "stored a day early",
+        "data.timezone",
+        "'2026-06-28T22:00:00Z' falls on 2026-06-29",
+    )
+    code, out = run_cli(capsys, "--config", _config(ws, timezone="Europe/Paris"), "load", "a.csv")
+    assert code == EXIT_OK, out
+    assert _stored_days() == PARIS_DAYS
+
+
+def test_utc_stores_the_days_as_written(ws: Path, capsys) -> None:
+    _export(UTC_MIDNIGHTS).to_csv("a.csv", index=False)
+    code, out = run_cli(capsys, "--config", _config(ws, timezone="UTC"), "load", "a.csv")
+    assert code == EXIT_OK, out
+    assert _stored_days() == sorted(d[:10] for d in UTC_MIDNIGHTS)
+
+
+def test_a_zoned_parquet_column_is_refused_then_converted(ws: Path, capsys) -> None:
+    stamps = pd.to_datetime(pd.Series(UTC_MIDNIGHTS), format="ISO8601", utc=True)
+    _export(list(stamps)).assign(date=stamps).to_parquet("a.parquet")
+    assert_refused(capsys, ws, ["--config", _config(ws), "load", "a.parquet"], "data.timezone")
+    code, out = run_cli(
+        capsys, "--config", _config(ws, timezone="Europe/Paris"), "load", "a.parquet"
+    )
+    assert code == EXIT_OK, out
+    assert _stored_days() == PARIS_DAYS
+
+
+def test_naive_evening_times_name_the_key_that_keeps_them(ws: Path, capsys) -> None:
+    _export(["2026-11-01 23:00:00", "2026-11-02 23:00:00"]).to_csv("a.csv", index=False)
+    assert_refused(
+        capsys,
+        ws,
+        ["--config", _config(ws), "load", "a.csv"],
+        "data.timezone: UTC stores the days as written",
+    )
+    code, out = run_cli(capsys, "--config", _config(ws, timezone="UTC"), "load", "a.csv")
+    assert code == EXIT_OK, out
+    assert _stored_days() == ["2026-11-01", "2026-11-02"]
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        ["2026-11-01 00:00:00", "2026-11-02 00:00:00"],  # midnights
+        ["2026-11-01T05:00:00Z", "2026-11-02T05:00:00Z"],  # New York's midnights: same day
+        ["2026-11-01 12:00", "2026-11-02 12:00"],  # noon: no zone moves it a day
+        ["2026-11-01 09:15", "2026-11-02 18:40"],  # a time on each side of noon
+        ["2026-11-01", "2026-11-02"],  # days
+    ],
+)
+def test_days_and_morning_times_load_as_written(ws: Path, capsys, dates: list[str]) -> None:
+    _export(dates).to_csv("a.csv", index=False)
+    code, out = run_cli(capsys, "--config", _config(ws), "load", "a.csv")
+    assert code == EXIT_OK, out
+    assert _stored_days() == ["2026-11-01", "2026-11-02"]
+
+
+def test_an_hourly_export_is_named(ws: Path, capsys) -> None:
+    hours = [f"2026-11-01 {h:02d}:00" for h in range(9, 12)]
+    _export(hours).to_csv("a.csv", index=False)
+    assert_refused(
+        capsys,
+        ws,
+        ["--config", _config(ws), "load", "a.csv"],
+        "duplicate rows for the same key",
+        "the export's rows are per hour",
+        "export a daily report",
+    )
+
+
+def test_hourly_key_needs_two_times_of_one_day() -> None:
+    days = pd.DataFrame({"date": ["2026-11-01", "2026-11-01"]})
+    assert hourly_key(days) is None  # a plain duplicate: the mapping's fix stands
+    one_each = pd.DataFrame({"date": ["2026-11-01 09:00", "2026-11-02 09:00"]})
+    assert hourly_key(one_each) is None
+    assert hourly_key(pd.DataFrame({"date": ["2026-11-01 09:00", "2026-11-01 10:00"]}))
+
+
+def test_in_timezone_agrees_with_pandas() -> None:
+    """Against pandas' own conversion, value by value; no offset, no change."""
+    values = pd.Series([*UTC_MIDNIGHTS, "2026-11-01", "2026-11-01 23:00", "n/a", None])
+    got = in_timezone(values, "America/New_York")
+    for raw, out in zip(values, got, strict=True):
+        if isinstance(raw, str) and raw.endswith(("Z", "+00:00")):
+            want = pd.Timestamp(raw).tz_convert("America/New_York").tz_localize(None)
+            assert out == want
+        else:
+            assert out is raw or out == raw
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"timezone": "Mars/Base"}, "unknown time zone 'Mars/Base'"),
+        ({"timezone": "../etc/passwd"}, "unknown time zone"),
+        ({"timezone": "UTC", "date_format": "%Y-%m-%d"}, "timezone reads ISO 8601"),
+    ],
+)
+def test_config_refuses_a_bad_timezone(ws: Path, data: dict, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(".", r"\.")):
+        load_config(_config(ws, **data))
