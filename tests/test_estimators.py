@@ -593,3 +593,64 @@ def test_saving_or_adapting_an_unfitted_model_says_what_to_fit(tmp_path) -> None
     X, y = new_brand(n_days=20)
     with pytest.raises(NotFittedError, match="base_model is an unfitted TabTuneRegressor"):
         TabTuneRegressor(base_model=TabTuneRegressor()).fit(X, y)
+
+
+def test_a_loaded_adapted_model_does_not_refit_as_a_pretraining(tmp_path) -> None:
+    """Saved, an adapted model kept no base: load(...).fit (or a clone's) pretrained on the
+    brand's rows alone, brand id and time as plain features, without a word (red-team)."""
+    base = pretrained("lightgbm", "cpu")
+    X, y = new_brand()
+    brand = adapted(base, X, y, strategy="refit+continue")
+    loaded = TabTuneRegressor.load(brand.save(tmp_path / "brand"))
+    assert loaded.get_params()["base_model"] == "sha256:" + base.model_sha256_
+    for model in (loaded, clone(loaded)):
+        with pytest.raises(TabTuneInputError, match="adapted from.*set_params\\(base_model="):
+            model.fit(X, y)
+    np.testing.assert_array_equal(loaded.predict(X), brand.predict(X))  # still serves
+    again = clone(loaded).set_params(base_model=base).fit(X, y)  # the fix the error names
+    np.testing.assert_array_equal(again.predict(X), brand.predict(X))
+    assert again.strategy_ == "refit+continue"
+
+
+def test_numpy_scalar_parameters_are_saved(tmp_path) -> None:
+    """A GridSearchCV over np.arange sets np.int64 parameters; save refused them."""
+    X, y = make_brands(["a", "b"], n_days=30)
+    params = dict(SMALL, num_leaves=np.int64(7), random_state=np.int64(3))
+    model = TabTuneRegressor(**params, time_column="date").fit(X.drop(columns="brand_id"), y)
+    loaded = TabTuneRegressor.load(model.save(tmp_path / "m"))
+    assert loaded.get_params()["num_leaves"] == 7
+    assert type(loaded.get_params()["num_leaves"]) is int
+    np.testing.assert_array_equal(
+        loaded.predict(X.drop(columns="brand_id")), model.predict(X.drop(columns="brand_id"))
+    )
+
+
+def test_an_empty_categorical_column_read_as_float_is_missing() -> None:
+    """read_csv types a column with no value float64; a categorical one was refused."""
+    X, y = make_brands(["a", "b"], n_days=30)
+    X = X.assign(audience=np.where(np.arange(len(X)) % 2, "young", "old"))
+    model = TabTuneRegressor(**SMALL, time_column="date").fit(X.drop(columns="brand_id"), y)
+    rows = X.drop(columns="brand_id").head(20)
+    as_none = model.predict(rows.assign(audience=pd.Series([None] * 20, dtype=object)))
+    as_nan = model.predict(rows.assign(audience=np.nan))
+    np.testing.assert_array_equal(as_nan, as_none)
+
+
+def test_mixed_column_name_types_are_refused_with_the_fix() -> None:
+    X, y = make_brands(["a", "b"], n_days=30)
+    with pytest.raises(TabTuneInputError, match=r"mix text and other types.*astype\(str\)"):
+        TabTuneRegressor(**SMALL, group_column="brand_id").fit(
+            X.assign(**{"0": 1.0}).rename(columns={"0": 0}), y
+        )
+
+
+@pytest.mark.parametrize("spelling", ["NEWCO", "newco ", " NewCo"])
+def test_a_brand_spelt_otherwise_is_refused_not_served_as_unseen(spelling: str) -> None:
+    base = pretrained("lightgbm", "cpu")
+    X, y = new_brand()
+    brand = adapted(base, X, y, strategy="global")
+    with pytest.raises(
+        TabTuneInputError, match=f"holds {spelling!r} where the model knows 'newco'"
+    ):
+        brand.predict(X.assign(brand_id=spelling))
+    brand.predict(X.assign(brand_id="otherco"))  # an unseen brand is served

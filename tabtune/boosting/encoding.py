@@ -363,6 +363,8 @@ def _category_codes(
     if not isinstance(values, pd.Series):
         values = pd.Series(values)
     dtype = values.dtype
+    if values.isna().all():  # no value at all (read_csv types an empty column float64)
+        return np.full(len(values), np.nan)
     if (
         vocabulary
         and all(isinstance(v, str) for v in vocabulary)

@@ -73,6 +73,10 @@ _PARAMS = estimator_params()
 _D: dict[str, Any] = {name: p.default for name, p in _PARAMS.items()}
 
 
+#: The prefix of a loaded adapted model's ``base_model``: its base kept by checksum only.
+ADAPTED_FROM = "sha256:"
+
+
 def _is_base_model(value: Any) -> bool:
     return value is None or isinstance(value, str | os.PathLike | TabTuneBase)
 
@@ -264,6 +268,14 @@ class TabTuneBase(BaseEstimator):
         base = self.base_model
         if base is None:
             return None
+        if isinstance(base, str) and base.startswith(ADAPTED_FROM):
+            raise TabTuneInputError(
+                f"base_model {base!r} is the checksum of the model this one was adapted from "
+                "(a saved adapted model keeps its base's id, not the base itself), so fit "
+                "cannot adapt it again; fix: set_params(base_model=<that base model, fitted, "
+                "or the folder it was saved in>) to adapt again, or base_model=None to "
+                "pretrain on these rows alone"
+            )
         if isinstance(base, str | os.PathLike):
             base = type(self).load(base)
         if type(base) is not type(self):
@@ -681,7 +693,11 @@ class TabTuneBase(BaseEstimator):
             When ``path`` holds no model, or a model of another estimator class.
         """
         manifest, model_bytes = read_estimator(path, cls.__name__)
-        est = cls(**manifest["params"])
+        params = dict(manifest["params"])
+        if params.get("base_model") is None and manifest["base_model_id"] is not None:
+            # adapted from a base kept by id only: a refit must not pretrain in silence
+            params["base_model"] = ADAPTED_FROM + manifest["base_model_id"]
+        est = cls(**params)
         model = model_from_manifest(manifest, model_bytes)
         est.backend_ = manifest["backend"]
         est.device_ = "cpu" if est.device == "cpu" else resolve_device("auto", est.backend_)

@@ -38,7 +38,16 @@ def check_X(estimator: BaseEstimator, X: Any, *, reset: bool) -> Table:
     under the fitted names.
     """
     if isinstance(X, pd.DataFrame):
-        if not all(isinstance(c, str) for c in X.columns):
+        texts = [isinstance(c, str) for c in X.columns]
+        if any(texts) and not all(texts):
+            other = next(c for c, text in zip(X.columns, texts, strict=True) if not text)
+            named = next(c for c, text in zip(X.columns, texts, strict=True) if text)
+            raise TabTuneInputError(
+                f"X's column names mix text and other types ({other!r} beside {named!r}): "
+                "scikit-learn reads such names as none at all, so columns could not be found "
+                "by name; fix: X.columns = X.columns.astype(str)"
+            )
+        if not all(texts):
             X = X.set_axis([f"x{i}" for i in range(X.shape[1])], axis=1)
         validate_data(estimator, X, reset=reset, skip_check_array=True)
         if X.shape[0] == 0:

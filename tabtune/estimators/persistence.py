@@ -63,12 +63,25 @@ SEGMENTS_FORMAT_VERSION = 5
 READABLE_FORMATS = (1, 2, 3, 4, 5)
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with NumPy scalars as the Python numbers JSON writes (a search over
+    ``np.arange`` sets ``num_leaves`` to ``np.int64(23)``), in dicts, lists and tuples too."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {key: _plain(v) for key, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
 def saved_params(params: dict[str, Any]) -> dict[str, Any]:
     """An estimator's constructor parameters as the manifest keeps them.
 
-    A fitted ``base_model`` is not kept (a path is); a ``leaf_cache`` path becomes a string.
+    A fitted ``base_model`` is not kept (a path is); a ``leaf_cache`` path becomes a string;
+    NumPy scalars become Python numbers.
     """
-    params = dict(params)
+    params = {name: _plain(value) for name, value in params.items()}
     base = params["base_model"]
     params["base_model"] = os.fspath(base) if isinstance(base, str | os.PathLike) else None
     if params["leaf_cache"] is not None:

@@ -323,10 +323,24 @@ class BudgetPlanner:
         if not hasattr(self, "models_"):
             raise TabTuneInputError("this BudgetPlanner is not fitted; call fit(history) first")
 
-    def _brand(self, brand: str | None) -> str:
+    def _brand(self, brand: str | None, bounds: BoundsLike | None = None) -> str:
         brands = (
             sorted(self.spend_history_[GROUP_COLUMN].unique()) if len(self.spend_history_) else []
         )
+        if brand is not None and str(brand) not in map(str, brands):
+            folded = {" ".join(str(b).split()).casefold(): str(b) for b in brands}
+            twin = folded.get(" ".join(str(brand).split()).casefold())
+            if twin is not None or bounds is None:
+                shown = ", ".join(map(repr, brands[:8])) + (" ..." if len(brands) > 8 else "")
+                raise TabTuneInputError(
+                    f"plan: brand {brand!r} is not in the fitted history"
+                    + (
+                        f"; it differs from {twin!r} only in case or spacing: pass brand={twin!r}"
+                        if twin is not None
+                        else f" ({len(brands)} brands: {shown}); pass one of them, or, for a "
+                        "brand new to the history, bounds={channel: (lower, upper), ...}"
+                    )
+                )
         if brand is None:
             if len(brands) == 1:
                 return str(brands[0])
@@ -409,7 +423,7 @@ class BudgetPlanner:
 
     def _problem(self, date: Any, bounds: BoundsLike | None, brand: str | None) -> PlanProblem:
         self._check_fitted()
-        brand = self._brand(brand)
+        brand = self._brand(brand, bounds)
         day = as_timestamp(date, "date")
         recent = self.recent_spend(brand, day)
         channels, lower, upper = self._bounds(recent, bounds)

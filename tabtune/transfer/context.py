@@ -23,7 +23,7 @@ from tabtune.boosting.encoding import (
     same_text_twins,
     type_twin_error,
 )
-from tabtune.errors import ZeroTargetError
+from tabtune.errors import TabTuneInputError, ZeroTargetError
 from tabtune.transfer.segments import SegmentOffsets
 
 __all__ = [
@@ -375,6 +375,11 @@ def level_column_of(schema: FeatureSchema, pairs: dict[str, int], n_groups: int)
     return None if best is None else best[1]
 
 
+def _folded(text: str) -> str:
+    """``text`` with runs of spaces as one and case folded: how two spellings of one id meet."""
+    return " ".join(text.split()).casefold()
+
+
 @dataclass(frozen=True)
 class BrandContext:
     """Brand-context specification and the per-brand table a model stores.
@@ -633,7 +638,26 @@ class BrandContext:
         twins = same_text_twins(unknown, self.keys)
         if twins:  # 42 given as "42": served as an unseen brand without a word otherwise
             raise type_twin_error(self.group_column or "group", twins)
+        self._refuse_spelling_twins(unknown)
         return positions
+
+    @cached_property
+    def _spellings(self) -> dict[str, str]:
+        """Each text key by its case- and spacing-folded form (``"acme shoes"``)."""
+        return {_folded(k): k for k in self.keys if isinstance(k, str)}
+
+    def _refuse_spelling_twins(self, unknown: Sequence[Any]) -> None:
+        """Refuse ids the table lacks that differ from one it holds only in case or spacing
+        (``"B006"``, ``"b006 "`` for ``"b006"``): they would be served as unseen brands,
+        without their context, and no one would know."""
+        for value in unknown:
+            if isinstance(value, str) and (known := self._spellings.get(_folded(value))):
+                name = self.group_column or "group"
+                raise TabTuneInputError(
+                    f"column {name!r} holds {value!r} where the model knows {known!r}: ids that "
+                    "differ only in case or spacing would be served as an unseen brand, "
+                    f"without its context; fix: spell it as the model knows it ({known!r})"
+                )
 
     def features(self, group_values: Any, levels: np.ndarray | None) -> np.ndarray:
         """Context features from the stored table; NaN for groups it does not hold."""
