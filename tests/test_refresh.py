@@ -21,7 +21,7 @@ from tabtune.cli.refresh import run_refresh_cli
 from tabtune.config import default_config
 from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import score
-from tabtune.features import TaskData
+from tabtune.features import TIME_COLUMN, TaskData
 from tabtune.parallel import (
     DASK_HINT,
     InlineExecutor,
@@ -360,6 +360,35 @@ def test_find_run_challenger_finds_only_this_runs_version(tmp_path: Path) -> Non
     (mine.path / "model.txt").write_text("tampered")
     assert find_run_challenger(reg, "bid", "b", D, "global/bid/v0001") is None
     assert find_run_challenger(reg, "bid", "nobody", D, "global/bid/v0001") is None
+
+
+class _Rows(SimpleNamespace):
+    def __len__(self) -> int:
+        return len(self.X)
+
+
+def test_a_run_challenger_built_from_other_rows_is_fitted_again(tmp_path: Path) -> None:
+    """An attempt of the run before the day's export was loaded (or from the wrong file)
+    published a challenger; the attempt with the day's rows reused it, and the report claimed
+    rows it never learnt (ops red-team)."""
+    reg = ModelRegistry(tmp_path)
+    info = {"date": D.isoformat(), "task": "bid", "global_model": "global/bid/v0001"}
+    days = pd.Series(pd.date_range("2024-04-01", "2024-04-27"))
+    built = reg.publish(
+        "bid",
+        lambda d: (d / "model.txt").write_text("m"),
+        brand="b",
+        manifest={"refresh": info, "rows": len(days), "data_window": ["2024-04-01", "2024-04-27"]},
+    )
+    same = _Rows(X=pd.DataFrame({TIME_COLUMN: days}))
+    found = find_run_challenger(reg, "bid", "b", D, "global/bid/v0001", same)
+    assert found is not None and found[0] == built
+    longer = _Rows(
+        X=pd.DataFrame({TIME_COLUMN: pd.concat([days, days.tail(1) + pd.Timedelta(1, "D")])})
+    )
+    assert find_run_challenger(reg, "bid", "b", D, "global/bid/v0001", longer) is None
+    other = _Rows(X=pd.DataFrame({TIME_COLUMN: days + pd.Timedelta(1, "D")}))  # same count
+    assert find_run_challenger(reg, "bid", "b", D, "global/bid/v0001", other) is None
 
 
 # ---------------------------------------------------------------------------- CLI arguments

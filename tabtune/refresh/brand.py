@@ -280,7 +280,7 @@ def _serve_small_brand(night: _Night, rec: BrandRecord, min_rows: int) -> None:
     champ_ref, notes = _current_champion(night.registry, night.task.name, rec.brand_id)
     rec.notes.extend(notes)
     earlier = find_run_challenger(
-        night.registry, night.task.name, rec.brand_id, night.date, night.global_id
+        night.registry, night.task.name, rec.brand_id, night.date, night.global_id, night.data
     )
     if earlier is not None:  # published by an interrupted attempt of this run
         ref, manifest = earlier
@@ -437,7 +437,7 @@ def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
     champ_ref, notes = _current_champion(night.registry, night.task.name, brand)
     rec.notes.extend(notes)
     earlier = find_run_challenger(
-        night.registry, night.task.name, brand, night.date, night.global_id
+        night.registry, night.task.name, brand, night.date, night.global_id, night.data
     )
     result, chall_ref = None, None
     if earlier is not None:

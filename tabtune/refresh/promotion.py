@@ -702,13 +702,28 @@ def publish_challenger(
     )
 
 
+def _learned_these_rows(manifest: Mapping[str, Any], data: TaskData) -> bool:
+    """Whether a version was built from the brand's rows as they are now: as many rows, up to
+    the same last day (an earlier attempt may have run before the day's rows were loaded)."""
+    window = manifest.get("data_window") or [None, None]
+    last = pd.to_datetime(data.X[TIME_COLUMN]).max()
+    return manifest.get("rows") == len(data) and str(window[-1]) == str(last.date())
+
+
 def find_run_challenger(
-    registry: ModelRegistry, task: str, brand: str, date: dt.date, global_id: str
+    registry: ModelRegistry,
+    task: str,
+    brand: str,
+    date: dt.date,
+    global_id: str,
+    data: TaskData | None = None,
 ) -> tuple[ModelRef, dict[str, Any]] | None:
     """The challenger an earlier, interrupted attempt of this run already published.
 
     Looks, newest first, for a version whose manifest says it was built by the refresh of
-    ``date`` from ``global_id``, and that verifies.
+    ``date`` from ``global_id``, and that verifies. With ``data`` (the brand's rows tonight),
+    a version built from other rows (an attempt before the day's export was loaded, or from
+    another file) is not reused: the brand is fitted again.
 
     Returns
     -------
@@ -723,6 +738,16 @@ def find_run_challenger(
         info = manifest.get("refresh") or {}
         ran = info.get("date")
         if ran == day and info.get("global_model") == global_id and info.get("task") == task:
+            if data is not None and not _learned_these_rows(manifest, data):
+                logger.info(
+                    "%s: %s was built by an earlier attempt of this run from %s rows; the brand "
+                    "has %d now: fitted again",
+                    brand,
+                    ref.id,
+                    manifest.get("rows"),
+                    len(data),
+                )
+                return None
             try:
                 registry.verify(ref)
             except ModelIntegrityError as exc:

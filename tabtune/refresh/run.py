@@ -37,6 +37,12 @@ from tabtune.parallel import Executor, make_executor
 from tabtune.pipeline import registry_for, store_for
 from tabtune.progress import ProgressFactory, track
 from tabtune.refresh.brand import refresh_brand
+from tabtune.refresh.changed_rows import (
+    brands_to_redo,
+    changed_keys,
+    check_run_order,
+    stale_runs_note,
+)
 from tabtune.refresh.global_model import ensure_global
 from tabtune.refresh.state import (
     REPORT_NAME,
@@ -205,14 +211,6 @@ def _no_rows_on_date_notes(store: CampaignStore, date: dt.date, run_dir: Path) -
     return [note]
 
 
-def _dated_upto(rows: pd.DataFrame | None, date: dt.date) -> bool:
-    """Whether ``rows`` hold a row dated ``date`` or earlier."""
-    if rows is None or TIME_COLUMN not in rows or not len(rows):
-        return False
-    stamps = pd.to_datetime(rows[TIME_COLUMN], errors="coerce")
-    return bool((stamps <= pd.Timestamp(date)).any())
-
-
 def _has_rows_by(store: CampaignStore, brand: str, date: dt.date) -> bool:
     try:
         return store.date_range(brand)[0].date() <= date
@@ -239,12 +237,11 @@ def _refresh_date(
     executor: Executor,
     progress: ProgressFactory | None,
     notes: Sequence[str] = (),
-    appended: int = 0,
-    new_dates_upto: bool = False,
+    changed: pd.DataFrame | None = None,
 ) -> RunReport:
     """One date, with the lock held; ``notes`` (the session's append) go in its report;
-    ``appended``: rows the session's append wrote, ``new_dates_upto``: whether some of the
-    rows given are dated up to ``date`` (a finished run says they are unused)."""
+    ``changed``: brand and day of the rows the session's append wrote (:func:`changed_keys`):
+    brands an unfinished run already decided without them are done again."""
     run_dir = run_dir_for(cfg.runs_dir, date.isoformat(), task)
     state_path, report_path = run_dir / STATE_NAME, run_dir / REPORT_NAME
     store = store_for(cfg)
@@ -261,13 +258,6 @@ def _refresh_date(
 
     if state is not None and state.get("finished_at") and not todo:
         logger.info("refresh of %s (%s) already finished; nothing to do", date, task)
-        if appended and new_dates_upto:
-            logger.warning(
-                "the refresh of %s (%s) had already finished: of the %d rows just appended, "
-                "those dated up to that day are stored, but its models and decisions do not "
-                "use them. To redo %s with them, move %s away and run the refresh of %s again",
-                date, task, appended, date, run_dir, date,
-            )  # fmt: skip
         try:
             return RunReport.from_dict(json.loads(report_path.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
@@ -288,6 +278,8 @@ def _refresh_date(
             "attempt_started_at": _now(),
             "notes": earlier + [n for n in notes if n not in earlier],
         }
+        state = _redo_changed_brands(state_path, state, changed, date)
+        todo = pending_brands(state, selected)
     global_id = state["global_model"]
 
     cfg_data = _worker_config(cfg)
@@ -310,6 +302,28 @@ def _refresh_date(
     _write_report(cfg, run_dir, report)
     save_state(state_path, finished)
     return report
+
+
+def _redo_changed_brands(
+    state_path: Path, state: dict[str, Any], changed: pd.DataFrame | None, date: dt.date
+) -> dict[str, Any]:
+    """The resumed ``state`` without the brands an earlier attempt decided before their rows
+    up to ``date`` changed (saved, with a note): they are done again with the rows."""
+    redo = (
+        brands_to_redo(list(state.get("brands", {})), changed, date) if changed is not None else []
+    )
+    if not redo:
+        return state
+    note = (
+        f"{len(redo)} brand(s) decided by an earlier attempt of this run before rows of theirs "
+        f"up to {date} were written were done again: {', '.join(redo[:10])}"
+        + (" ..." if len(redo) > 10 else "")
+    )
+    logger.warning("%s", note)
+    kept = {b: r for b, r in state.get("brands", {}).items() if b not in redo}
+    state = {**state, "brands": kept, "notes": [*state.get("notes", []), note]}
+    save_state(state_path, state)
+    return state
 
 
 def last_contests(cfg: Config, task: str, date: dt.date) -> dict[str, str]:
@@ -369,10 +383,11 @@ def _write_report(cfg: Config, run_dir: Path, report: RunReport) -> None:
 @contextlib.contextmanager
 def _refresh_session(
     cfg: Config, task: str, new_rows: pd.DataFrame | None, executor: Executor | str | None
-) -> Iterator[tuple[Executor, list[str], int]]:
+) -> Iterator[tuple[Executor, list[str], pd.DataFrame | None]]:
     """Lock, append new rows, and provide the executor for the session's dates, with the
-    notes the append leaves for the run reports (rows already stored with other values) and
-    the number of rows it wrote."""
+    notes the append leaves for the run reports (rows already stored with other values,
+    finished runs that did not learn the rows written) and the brand and day of those rows
+    (None without new rows)."""
     cfg.task(task)
     with contextlib.ExitStack() as stack:
         try:
@@ -387,7 +402,7 @@ def _refresh_session(
                 make_executor(executor or r.executor, n_workers=r.n_workers, scheduler=r.scheduler)
             )
         notes: list[str] = []
-        written = 0
+        changed = None
         if new_rows is not None:
             store = store_for(cfg)
             rows = validate_campaigns(
@@ -399,15 +414,17 @@ def _refresh_session(
             # stored ones in another case or spacing, ...), before anything is written
             notes += check_against_store(store, rows, cfg.data)
             restated = rows[stored_differently(store, rows)]
-            if len(restated) and cfg.data.restated_rows == "replace":
+            replace = cfg.data.restated_rows == "replace"
+            if len(restated) and replace:
                 check_restated(store, restated)  # refused before the append writes
+            changed = changed_keys(rows[~store.already_stored(rows)], restated if replace else None)
             result = store.append(rows, extra_columns=cfg.data.extra_columns, on_existing="skip")
             logger.info(
                 "appended %d new rows (%d already stored)", result.rows_written, result.rows_skipped
             )
             notes += _warn_restated(cfg, restated)
-            written = result.rows_written
-        yield ex, notes, written
+            notes += stale_runs_note(cfg.runs_dir, changed)
+        yield ex, notes, changed
 
 
 def _warn_restated(cfg: Config, restated: pd.DataFrame) -> list[str]:
@@ -501,12 +518,13 @@ def refresh(
     day = parse_date(date)
     cfg.task(task)
     check_run_date(store_for(cfg), day, "date")
+    check_run_order(cfg.runs_dir, task, [day])
     check_request(store_for(cfg), brands, new_rows)
-    with _refresh_session(cfg, task, new_rows, executor) as (ex, notes, written):
+    with _refresh_session(cfg, task, new_rows, executor) as (ex, notes, changed):
         notes += input_date_notes(new_rows, day)
         report = _refresh_date(
             cfg, day, task=task, brands=brands, executor=ex, progress=progress, notes=notes,
-            appended=written, new_dates_upto=_dated_upto(new_rows, day),
+            changed=changed,
         )  # fmt: skip
         _collect_garbage(cfg)
         return report
@@ -572,15 +590,17 @@ def refresh_range(
         raise TabTuneInputError(f"--from {first} is after --to {last}")
     cfg.task(task)
     check_run_date(store_for(cfg), last, "to")
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    check_run_order(cfg.runs_dir, task, days)
     check_request(store_for(cfg), brands, new_rows)
     reports = []
-    with _refresh_session(cfg, task, new_rows, executor) as (ex, notes, written):
+    with _refresh_session(cfg, task, new_rows, executor) as (ex, notes, changed):
         notes += input_date_notes(new_rows, last)
         day = first
         while day <= last:
             report = _refresh_date(
                 cfg, day, task=task, brands=brands, executor=ex, progress=progress, notes=notes,
-                appended=written, new_dates_upto=_dated_upto(new_rows, day),
+                changed=changed,
             )  # fmt: skip
             reports.append(report)
             _collect_garbage(cfg)

@@ -112,10 +112,12 @@ def _acquire(fd: int, path: Path, timeout: float | None) -> None:
                 break
             time.sleep(min(_LOCK_POLL_S, max(0.0, deadline - time.monotonic())))
     holder = _lock_holder(path)
-    raise RegistryLockedError(
-        f"another run holds the lock {path} ({holder}); waited {timeout:g} s. "
-        "Wait for it to finish, or pass a longer timeout"
+    waited = (
+        f"waited {timeout:g} s. Wait for it to finish, or pass a longer timeout"
+        if timeout > 0
+        else "wait for it to finish, then run this again"
     )
+    raise RegistryLockedError(f"another run holds the lock {path} ({holder}); {waited}")
 
 
 def _lock_holder(path: Path) -> str:

@@ -28,7 +28,7 @@ from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, main
 from tabtune.config import Config, load_config
 from tabtune.data.store import CampaignStore
 from tabtune.data.synth import simulate
-from tabtune.errors import ContractError
+from tabtune.errors import ContractError, TabTuneInputError
 from tabtune.pipeline import pretrain
 from tabtune.refresh import RunReport, refresh, refresh_range
 from tabtune.registry import ModelRegistry, RegistryLockedError
@@ -272,8 +272,11 @@ def test_rows_added_to_a_finished_night_are_said_to_be_unused(
     with caplog.at_level("WARNING", logger="tabtune.refresh"):
         report = refresh(cfg, DATES[-1], new_rows=late)
     assert report == nightly.reports[DATES[-1]]  # the finished run, unchanged
-    assert f"the refresh of {DATES[-1]} (bid) had already finished: of the 1 rows" in caplog.text
-    assert "move" in caplog.text and "again" in caplog.text
+    assert f"1 finished run(s) learnt from the store before rows dated from {DATES[-1]}" in (
+        caplog.text
+    )
+    assert f"{DATES[-1]} (bid, " in caplog.text and "1 brand day(s) it did not learn" in caplog.text
+    assert "move their run folders away" in caplog.text
 
 
 def test_day_notes_only_when_they_hold(nightly, observations, tmp_path, caplog) -> None:
@@ -288,7 +291,7 @@ def test_day_notes_only_when_they_hold(nightly, observations, tmp_path, caplog) 
     nxt = others.assign(date=pd.Timestamp("2024-04-30"))
     with caplog.at_level("WARNING", logger="tabtune.refresh"):
         reports = refresh_range(cfg, DATES[-1], "2024-04-30", new_rows=nxt, brands=[lonely])
-    assert "had already finished" not in caplog.text
+    assert "finished run(s) learnt from the store" not in caplog.text
     assert not any("no brand has rows dated" in n for r in reports for n in r.notes)
 
 
@@ -302,6 +305,7 @@ def test_second_concurrent_run_is_refused(nightly, capsys) -> None:
         assert cli(nightly.config, "refresh", "--date", "2024-04-30") == EXIT_BAD_INPUT
         err = capsys.readouterr().err
         assert "another refresh is running" in err and f"pid {os.getpid()}" in err
+        assert "then run this again" in err and "timeout" not in err  # no such option
     assert snapshot(nightly.root) == before
     assert not (nightly.cfg.runs_dir / "2024-04-30").exists()
 
@@ -382,6 +386,12 @@ def test_no_new_rows_skips_and_a_brand_without_history_is_skipped(nightly, tmp_p
     assert b.model_id == b.champion_id == cold.id and b.challenger_id is None
     assert reg.versions("bid", COLD_BRAND)[-1] == cold
 
+    # a date before finished runs is refused: their champions learnt later days
+    before = snapshot(root)
+    with pytest.raises(TabTuneInputError, match="refresh of 2024-05-01 has finished.*in order"):
+        refresh(cfg, "2024-02-01", brands=[COLD_BRAND])
+    assert snapshot(root) == before
+    shutil.move(cfg.runs_dir, root / "runs-moved")  # the runs out of the way, it runs
     (b,) = refresh(cfg, "2024-02-01", brands=[COLD_BRAND]).brands  # its history starts later
     assert b.status == "skipped" and b.reason == "no rows up to 2024-02-01" and not b.outputs
 
@@ -792,3 +802,47 @@ def test_a_tuned_min_rows_to_adapt_routes_the_brand(
     # adapted like any brand: a contest against its champion, not a cold start
     assert b.status in ("promoted", "kept"), b
     assert b.scores["champion"] is not None and b.scores["challenger"] is not None
+
+
+def test_a_late_day_names_every_finished_run_it_missed(
+    nightly, observations, tmp_path, caplog
+) -> None:
+    """A gap filled late: the finished runs after the day never saw its rows (ops red-team)."""
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    late = day(observations, DATES[1]).head(1).assign(channel="late_channel")
+    nxt = day(observations, DATES[-1]).assign(date=pd.Timestamp("2024-04-30"))
+    with caplog.at_level("WARNING", logger="tabtune.refresh"):
+        report = refresh(cfg, "2024-04-30", new_rows=pd.concat([late, nxt]))
+    assert f"2 finished run(s) learnt from the store before rows dated from {DATES[1]}" in (
+        caplog.text
+    )
+    assert f"{DATES[1]} (bid, " in caplog.text and f"{DATES[2]} (bid, " in caplog.text
+    assert any("finished run(s) learnt" in n for n in report.notes)
+
+
+def test_a_resumed_run_does_again_the_brands_decided_before_their_rows(
+    nightly, observations, tmp_path, caplog
+) -> None:
+    """One brand refreshed before the day's export was loaded, then the night with it: the
+    brand kept its decision on the older rows, and the report claimed rows its model never
+    learnt (ops red-team)."""
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    brand, date = "b002", "2024-04-30"
+    early = refresh(cfg, date, brands=[brand])
+    (before,) = [b for b in early.brands if b.brand_id == brand]
+    rows = day(observations, DATES[-1]).assign(date=pd.Timestamp(date))
+    with caplog.at_level("WARNING", logger="tabtune.refresh"):
+        report = refresh(cfg, date, new_rows=rows)
+    (after,) = [b for b in report.brands if b.brand_id == brand]
+    added = int((rows["brand_id"] == brand).sum())
+    assert added and after.rows > before.rows
+    assert f"done again: {brand}" in caplog.text
+    assert any(f"done again: {brand}" in n for n in report.notes)
+    reg = ModelRegistry(cfg.models_dir)
+    if after.model_id != report.global_model:
+        manifest = reg.manifest(reg.from_id(after.model_id))
+        assert manifest["data_window"][-1] == date  # it learnt the day's rows

@@ -1,0 +1,135 @@
+"""Rows a refresh's append changed, and the runs they make stale.
+
+A refresh with ``--input`` writes rows into the store: rows new to it, and under
+``data.restated_rows: replace`` new values over stored ones. A run of a date that already
+learnt from the store up to that day did not see them: a finished run (of any task) whose
+date is on or after a changed row's day is named with the way to redo it
+(:func:`stale_runs_note`); an unfinished run being resumed does again the brands it had
+already decided from the rows as they were (:func:`brands_to_redo`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from tabtune.errors import TabTuneInputError
+from tabtune.refresh.state import REPORT_NAME
+
+__all__ = [
+    "brands_to_redo",
+    "changed_keys",
+    "check_run_order",
+    "finished_runs",
+    "stale_runs_note",
+]
+
+logger = logging.getLogger("tabtune.refresh")
+
+_DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def changed_keys(new: pd.DataFrame, replaced: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Brand and day of each row the append writes: new to the store, or replaced.
+
+    Parameters
+    ----------
+    new : DataFrame
+        The rows the store did not hold (``brand_id``, ``date``).
+    replaced : DataFrame, optional
+        Rows whose stored values ``data.restated_rows: replace`` overwrites.
+    """
+    parts = [new] if replaced is None or not len(replaced) else [new, replaced]
+    keys = pd.concat([p[["brand_id", "date"]] for p in parts], ignore_index=True)
+    keys["date"] = pd.to_datetime(keys["date"]).dt.normalize()
+    keys["brand_id"] = keys["brand_id"].astype(str)
+    return keys.drop_duplicates(ignore_index=True)
+
+
+def finished_runs(runs_dir: str | Path) -> list[tuple[dt.date, str, Path]]:
+    """Every finished run under ``runs_dir`` (its report written), as (date, task, folder):
+    ``runs/<date>/`` is the bid task's, ``runs/<date>/<task>/`` another task's."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for day_dir in sorted(root.iterdir()):
+        if not (day_dir.is_dir() and _DATE_DIR.match(day_dir.name)):
+            continue
+        try:
+            day = dt.date.fromisoformat(day_dir.name)
+        except ValueError:
+            continue
+        if (day_dir / REPORT_NAME).is_file():
+            found.append((day, "bid", day_dir))
+        for task_dir in sorted(p for p in day_dir.iterdir() if p.is_dir()):
+            if (task_dir / REPORT_NAME).is_file():
+                found.append((day, task_dir.name, task_dir))
+    return found
+
+
+def stale_runs_note(runs_dir: str | Path, changed: pd.DataFrame) -> list[str]:
+    """The warning (also logged) that finished runs did not learn rows just written: each
+    run dated on or after a changed row's day, with the rows it missed and how to redo it.
+    Empty when no finished run is concerned (the nightly case: the day's rows, then its run).
+    """
+    if not len(changed):
+        return []
+    first = changed["date"].min().date()
+    stale = [(day, task, folder) for day, task, folder in finished_runs(runs_dir) if day >= first]
+    if not stale:
+        return []
+    shown = []
+    for day, task, folder in stale[:5]:
+        missed = int((changed["date"] <= pd.Timestamp(day)).sum())
+        shown.append(f"{day} ({task}, {folder}: {missed} brand day(s) it did not learn)")
+    more = f", and {len(stale) - 5} more" if len(stale) > 5 else ""
+    message = (
+        f"{len(stale)} finished run(s) learnt from the store before rows dated from {first} "
+        f"were written (new, or replaced under data.restated_rows: replace): "
+        f"{'; '.join(shown)}{more}. Their models and decisions do not use those rows; to "
+        "redo them, move their run folders away and run their refreshes again, oldest first"
+    )
+    logger.warning("%s", message)
+    return [message]
+
+
+def brands_to_redo(recorded: list[str], changed: pd.DataFrame, date: dt.date) -> list[str]:
+    """Brands an unfinished run already decided whose rows up to ``date`` changed since: an
+    earlier attempt decided them without those rows, so the resumed run does them again."""
+    if not len(changed) or not recorded:
+        return []
+    upto = changed.loc[changed["date"] <= pd.Timestamp(date), "brand_id"]
+    return sorted(set(recorded) & set(upto))
+
+
+def check_run_order(runs_dir: str | Path, task: str, days: list[dt.date]) -> None:
+    """Refuse to run a date of ``task`` before one of its finished runs.
+
+    Brand champions of a later run learnt days after the date: a run of the date would decide
+    from them, and take their rows for history that vanished. A finished date is not refused
+    (its rerun returns its report).
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the date, the later finished run and the next date to run.
+    """
+    done = sorted(day for day, kind, _ in finished_runs(runs_dir) if kind == task)
+    if not done:
+        return
+    finished = set(done)
+    for day in days:
+        later = [d for d in done if d > day]
+        if day in finished or not later:
+            continue
+        raise TabTuneInputError(
+            f"date={day}: the {task} refresh of {later[-1]} has finished, and its brand models "
+            f"learnt days after {day}: a run of {day} would decide from those later days (and "
+            "take their rows for lost history); nothing was done. Run dates in order: the next "
+            f"one is {later[-1] + dt.timedelta(days=1)}"
+        )
