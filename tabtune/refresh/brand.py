@@ -47,7 +47,7 @@ from tabtune.refresh.state import BrandRecord, Decision, parse_date
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.registry import ModelRef, ModelRegistry
 
-__all__ = ["adaptation_error", "refresh_brand"]
+__all__ = ["STALE_DAYS", "adaptation_error", "refresh_brand"]
 
 logger = logging.getLogger("tabtune.refresh")
 

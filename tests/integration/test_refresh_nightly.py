@@ -846,3 +846,18 @@ def test_a_resumed_run_does_again_the_brands_decided_before_their_rows(
     if after.model_id != report.global_model:
         manifest = reg.manifest(reg.from_id(after.model_id))
         assert manifest["data_window"][-1] == date  # it learnt the day's rows
+
+
+def test_a_daily_brand_missing_from_the_days_rows_is_named(nightly, observations, tmp_path) -> None:
+    """A brand left out of the night's file was decided on its older rows without a word for
+    a week (ops red-team); brands that do not run daily are not named."""
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    daily = observations.groupby("brand_id")["date"].nunique()
+    every_day = sorted(daily[daily == daily.max()].index)
+    missing = every_day[0]
+    rows = day(observations, DATES[-1]).assign(date=pd.Timestamp("2024-04-30"))
+    report = refresh(cfg, "2024-04-30", new_rows=rows[rows["brand_id"] != missing])
+    (note,) = [n for n in report.notes if "no rows dated 2024-04-30 while other" in n]
+    assert note.startswith("1 brand(s)") and f"{missing} (newest {DATES[-1]})" in note
