@@ -31,6 +31,7 @@ from tabtune.refresh.challenger import (
     tuned_adaptation,
     usable_rows,
 )
+from tabtune.refresh.day_checks import day_notes
 from tabtune.refresh.decisions import write_decisions
 from tabtune.refresh.promotion import (
     Challenge,
@@ -192,7 +193,7 @@ def _refresh_brand(
         if len(rows) == 0:
             rec.status, rec.reason = "skipped", f"no rows up to {date}"
             return
-        rec.notes.extend(_stale_note(rows, date))
+        rec.notes.extend(_stale_note(rows, date) + day_notes(rows, date))
         glob = _load_version(cfg, task, global_id)
         data = usable_rows(rows, task, model_features(glob))
         rec.notes.extend(data.notices)
