@@ -291,8 +291,8 @@ def summary_lines(report: Mapping[str, Any], *, slowest: int = 5, failures: int 
         lines.append(
             f"  median {metric_of(report)} of the serving model vs the global model, "
             f"on each brand's newest days: {0.0 - uplift:+.1%} (over {len(scored)} "
-            f"brand{'' if len(scored) == 1 else 's'} scored out of time; the {by_global} the "
-            "global model serves count as 0)"
+            f"brand{'' if len(scored) == 1 else 's'} scored out of time"
+            + (f"; the {by_global} the global model serves count as 0)" if by_global else ")")
         )
     for note in report.get("notes", []):
         lines.append(f"  note: {note}")
@@ -721,7 +721,7 @@ def state_lines(state: Mapping[str, Any], path: Path) -> list[str]:
     counts = {s: sum(1 for b in brands.values() if b.get("status") == s) for s in _STATUS_ORDER}
     return [
         f"refresh {state.get('task')} {state.get('date')} is not finished "
-        f"({len(brands)} brands recorded in {path})",
+        f"({len(brands)} brands recorded in {path} and its journal)",
         "  " + ", ".join(f"{s} {n}" for s, n in counts.items()),
         f"  rerun `tabtune refresh --date {state.get('date')}` to resume it",
     ]

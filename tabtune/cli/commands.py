@@ -484,6 +484,13 @@ def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
             else "none: the global model serves it again, as before its champion was promoted"
         )
         con.print(f"champion of {task}" + (f" for {brand}" if brand else "") + f" is {now}")
+        if brand:
+            con.print(
+                "note: the next refresh takes it as the brand's champion as usual (it is not "
+                "pinned): a due refit or a winning challenger replaces it; to hold it, leave "
+                "the brand out of the refresh (--brands lists the brands to run)",
+                markup=False,
+            )
         return EXIT_OK
     raise TabTuneInputError(f"unknown models command {args.models_command!r}")
 

@@ -4,6 +4,7 @@ per date."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from typing import Any
 
 from rich.console import Console
@@ -42,9 +43,16 @@ def brand_note_lines(report: dict[str, Any], limit: int = 20) -> list[str]:
     return (["  brand notes:"] + lines) if lines else []
 
 
-def print_run(cfg: Config, report: RunReport, con: Console) -> None:
-    """One date's summary, the brands' notes and where its report is."""
+def print_run(cfg: Config, report: RunReport, con: Console, since: str | None = None) -> None:
+    """One date's summary, the brands' notes and where its report is; a run that finished
+    before ``since`` (this command's start, ISO 8601 UTC) is said to be an earlier one."""
     data = report.to_dict()
+    if since is not None and report.finished_at and report.finished_at < since:
+        con.print(
+            f"refresh {report.task} {report.date}: finished already (at {report.finished_at}); "
+            "nothing was done, its report follows. To run it again, move its run folder away",
+            markup=False,
+        )
     print_summary(data, con)
     for line in brand_note_lines(data):
         con.print(line, markup=False)
@@ -108,6 +116,7 @@ def run_refresh_cli(cfg: Config, args: Any) -> int:
         new_rows, summary = prepare_exports([args.input], cfg.data)
         print_notes(summary)
     con = console()
+    since = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     reports = refresh_range(
         cfg,
         start,
@@ -116,7 +125,7 @@ def run_refresh_cli(cfg: Config, args: Any) -> int:
         task=task,
         new_rows=new_rows,
         progress=progress_bar,
-        on_report=lambda r: print_run(cfg, r, con),
+        on_report=lambda r: print_run(cfg, r, con, since),
     )
     return EXIT_PARTIAL if any(r.failed for r in reports) else EXIT_OK
 

@@ -25,6 +25,7 @@ __all__ = [
     "changed_keys",
     "check_run_order",
     "finished_runs",
+    "input_without_the_day_note",
     "stale_runs_note",
 ]
 
@@ -133,3 +134,22 @@ def check_run_order(runs_dir: str | Path, task: str, days: list[dt.date]) -> Non
             "take their rows for lost history); nothing was done. Run dates in order: the next "
             f"one is {later[-1] + dt.timedelta(days=1)}"
         )
+
+
+def input_without_the_day_note(
+    new_rows: pd.DataFrame | None, changed: pd.DataFrame | None, date: dt.date
+) -> list[str]:
+    """The note (also logged) when the rows given to a night hold none dated its date (an
+    older file, another day's): what they hold and what they wrote. Empty otherwise."""
+    if new_rows is None or changed is None or "date" not in new_rows or not len(new_rows):
+        return []
+    dates = pd.to_datetime(new_rows["date"], errors="coerce")
+    if (dates.dt.normalize() == pd.Timestamp(date)).any():
+        return []
+    message = (
+        f"the rows given hold {len(new_rows)} row(s) dated {dates.min():%Y-%m-%d} to "
+        f"{dates.max():%Y-%m-%d}; {len(changed)} brand day(s) of them were new to the store (or "
+        f"replaced); none is dated {date}: was the file the day's export?"
+    )
+    logger.warning("%s", message)
+    return [message]

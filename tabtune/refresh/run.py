@@ -42,6 +42,7 @@ from tabtune.refresh.changed_rows import (
     brands_to_redo,
     changed_keys,
     check_run_order,
+    input_without_the_day_note,
     stale_runs_note,
 )
 from tabtune.refresh.global_model import ensure_global
@@ -554,7 +555,9 @@ def refresh(
     check_run_order(cfg.runs_dir, task, [day])
     check_request(store_for(cfg), brands, new_rows)
     with _refresh_session(cfg, task, new_rows, executor) as (ex, notes, changed):
-        notes += input_date_notes(new_rows, day)
+        notes += input_date_notes(new_rows, day) + input_without_the_day_note(
+            new_rows, changed, day
+        )
         report = _refresh_date(
             cfg, day, task=task, brands=brands, executor=ex, progress=progress, notes=notes,
             changed=changed,

@@ -256,7 +256,9 @@ def test_rerun_changes_nothing(nightly, observations, capsys) -> None:
         assert refresh(nightly.cfg, date, new_rows=new_rows) == nightly.reports[date]
     assert refresh_range(nightly.cfg, DATES[0], DATES[-1]) == list(nightly.reports.values())
     assert cli(nightly.config, "refresh", "--date", DATES[1]) == EXIT_OK
-    assert "refresh bid 2024-04-28: 6 brands" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "refresh bid 2024-04-28: 6 brands" in out
+    assert "refresh bid 2024-04-28: finished already" in out and "nothing was done" in out
     assert cli(nightly.config, "report") == EXIT_OK
     assert "refresh bid 2024-04-29: 6 brands" in capsys.readouterr().out
     assert snapshot(nightly.root) == before
@@ -861,3 +863,30 @@ def test_a_daily_brand_missing_from_the_days_rows_is_named(nightly, observations
     report = refresh(cfg, "2024-04-30", new_rows=rows[rows["brand_id"] != missing])
     (note,) = [n for n in report.notes if "no rows dated 2024-04-30 while other" in n]
     assert note.startswith("1 brand(s)") and f"{missing} (newest {DATES[-1]})" in note
+
+
+def test_an_input_without_the_nights_date_is_named(nightly, observations, tmp_path) -> None:
+    """Another day's file given to a night was only called "not loaded" (ops red-team)."""
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    older = day(observations, DATES[0])
+    report = refresh(cfg, "2024-04-30", new_rows=older)
+    (note,) = [n for n in report.notes if "none is dated 2024-04-30" in n]
+    assert f"hold {len(older)} row(s) dated {DATES[0]} to {DATES[0]}; 0 brand day(s)" in note
+
+
+def test_a_brand_rollback_says_the_refresh_may_replace_it(nightly, tmp_path, capsys) -> None:
+    """The next night replaced a rolled-back champion without a word (ops red-team)."""
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    config, cfg = workspace(root)
+    reg = ModelRegistry(cfg.models_dir)
+    brand = next(
+        b.brand_id
+        for b in nightly.reports[DATES[-1]].brands
+        if reg.champion("bid", b.brand_id) is not None
+    )
+    assert cli(config, "models", "rollback", "--brand", brand) == EXIT_OK
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert f"champion of bid for {brand} is" in out and "(it is not pinned)" in out
