@@ -163,6 +163,19 @@ def test_decisions_for_the_next_day_have_no_stale_note(ws: Path, capsys, command
     assert "stale rows" not in out
 
 
+@pytest.mark.parametrize(("command", "kind"), [("bids", "bids"), ("budget", "budgets")])
+def test_decisions_written_over_earlier_ones_say_so(ws: Path, capsys, command, kind) -> None:
+    """A refresh's decisions for the day were replaced without a word (ops red-team)."""
+    brands = CampaignStore("data/campaigns").brands()
+    code, out = _run(capsys, command, "--date", "2024-02-05")  # a day no file holds yet
+    assert code == EXIT_OK, out
+    assert "replaced the files" not in out
+    code, out = _run(capsys, command)  # the template wrote this day's files
+    flat = " ".join(out.split())
+    assert code == EXIT_OK and f"replaced the files of {len(brands)} brand(s)" in flat, flat
+    assert str(Path("outputs") / NEXT / kind) in flat
+
+
 # ---------------------------------------------------------------------------- predict
 def _contexts_csv() -> str:
     rows = CampaignStore("data/campaigns").read(start=LAST)

@@ -45,6 +45,7 @@ __all__ = [
     "check_decision_date",
     "decision_date",
     "pretrain_global_if_missing",
+    "replaced_note",
     "run_bids",
     "run_bids_cli",
     "run_budget",
@@ -136,6 +137,20 @@ def write_brand_output(frame: pd.DataFrame, root: Path, brand: str) -> Path:
     path = Path(root) / f"brand_id={quote(str(brand), safe='')}" / "part-0.parquet"
     atomic_write_parquet(frame.drop(columns=[GROUP_COLUMN], errors="ignore"), path)
     return path
+
+
+def replaced_note(root: Path, brands: list[str]) -> list[str]:
+    """A note when brands' decision files under ``root`` exist already (from a refresh of the
+    day before, or an earlier run of this command): they are replaced, and a refresh report
+    that names them now points at the new ones."""
+    there = [b for b in brands if (Path(root) / f"brand_id={quote(str(b), safe='')}").is_dir()]
+    if not there:
+        return []
+    return [
+        f"replaced the files of {len(there)} brand(s) under {root} written before (by a refresh "
+        "of the day before, or an earlier run): a refresh report naming them now points at "
+        "these"
+    ]
 
 
 def pretrain_global_if_missing(cfg: Config, task_name: str, con: Console) -> None:
@@ -317,7 +332,7 @@ def run_bids(
         summary.append(_bid_row(brand, recs, model_id))
         references.update(recs["reference"].astype(str))
         notes.extend(_bid_notes(brand, recs))
-    plot_lines: list[str] = []
+    plot_lines: list[str] = replaced_note(out_root, [d[0] for d in decided])
     for brand, rec, contexts, recs, recent in decided:
         write_brand_output(recs, out_root, brand)
         if plots:
@@ -556,6 +571,7 @@ def run_budget(
         if note:
             message = message.replace("nothing was written", "no plan was written", 1) + note
         raise TabTuneInputError(message)
+    notes.extend(replaced_note(out_root, list(plans)))
     for brand, plan in plans.items():
         write_brand_output(plan, out_root, brand)
     _print_budget(con, day, out_root, summary, channels, notes)
