@@ -235,6 +235,23 @@ def test_predict_brands_and_iso_dates_choose_the_rows(ws: Path, capsys) -> None:
     assert set(pd.to_datetime(preds["date"]).dt.date.astype(str)) == {LAST}
 
 
+def test_predict_names_a_brand_without_rows_in_the_dates(ws: Path, capsys) -> None:
+    """A brand asked for without rows in --start/--end was left out without a word."""
+    rows = CampaignStore("data/campaigns").read()
+    days = rows.groupby("brand_id", observed=True)["date"].agg(["min", "max"])
+    late = days["min"].idxmax()  # the brand whose history starts last
+    early = days.index[days["min"] < days.loc[late, "min"]][0]
+    before = (days.loc[late, "min"] - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    first = days["min"].min().strftime("%Y-%m-%d")
+    code, out = _run(
+        capsys, "predict", "--brands", f"{early},{late}", "--start", first, "--end", before,
+        "--output", "p.parquet",
+    )  # fmt: skip
+    assert code == EXIT_OK, out
+    assert f"no stored rows of {late} in the dates asked" in " ".join(out.split())
+    assert set(pd.read_parquet("p.parquet")["brand_id"].astype(str)) == {str(early)}
+
+
 @pytest.mark.parametrize("task", ["bid", "budget"])
 def test_a_stored_row_predicts_the_same_in_any_window_and_from_a_file(
     ws: Path, capsys, task: str

@@ -302,6 +302,14 @@ def cmd_predict(args: argparse.Namespace, cfg: Config) -> int:
     summary = preds.groupby("brand_id")["prediction"].agg(["size", "mean"]).head(20)
     con = console()
     con.print(pd.DataFrame(summary).to_string())
+    asked = split_brands(args.brands) if args.input is None else None
+    missing = sorted(set(asked or []) - set(preds["brand_id"].astype(str)))
+    if missing:
+        con.print(
+            f"note: no stored rows of {', '.join(missing)} in the dates asked: no predictions "
+            "for them (widen --start/--end)",
+            markup=False,
+        )
     con.print(f"{len(preds):,} predictions written to {out}")
     return EXIT_OK
 
