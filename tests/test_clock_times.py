@@ -176,3 +176,43 @@ def test_in_timezone_agrees_with_pandas() -> None:
 def test_config_refuses_a_bad_timezone(ws: Path, data: dict, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(".", r"\.")):
         load_config(_config(ws, **data))
+
+
+def test_a_mistyped_year_is_refused_by_the_contract_not_a_crash(ws: Path, capsys) -> None:
+    """'3026' overflowed a nanosecond timestamp in the time-of-day check (review)."""
+    _export(["3026-11-02", "2026-11-01 23:00"]).to_csv("a.csv", index=False)
+    assert_refused(
+        capsys, ws, ["--config", _config(ws), "load", "a.csv"], "must not be after", "3026-11-02"
+    )
+
+
+def test_the_example_zone_is_one_the_times_point_at(ws: Path, capsys) -> None:
+    """15:00Z is Tokyo's midnight: the example zone used to be Paris, where it is the same
+    day (review)."""
+    _export(["2026-10-31T15:00:00Z", "2026-11-01T15:00:00Z"]).to_csv("a.csv", index=False)
+    assert_refused(
+        capsys,
+        ws,
+        ["--config", _config(ws), "load", "a.csv"],
+        "'Asia/Tokyo', where '2026-10-31T15:00:00Z' falls on 2026-11-01",
+    )
+
+
+def test_a_midnight_written_with_its_own_offset_keeps_its_day(ws: Path, capsys) -> None:
+    """'2026-11-01T00:00:00+09:00' is 1 November whatever data.timezone says (review)."""
+    _export(["2026-11-01T00:00:00.000+09:00", "2026-11-02T00:00:00.000+09:00"]).to_csv(
+        "a.csv", index=False
+    )
+    code, out = run_cli(capsys, "--config", _config(ws, timezone="Europe/Paris"), "load", "a.csv")
+    assert code == EXIT_OK, out
+    assert _stored_days() == ["2026-11-01", "2026-11-02"]
+
+
+def test_a_zone_that_does_not_give_midnights_is_noted(ws: Path, capsys) -> None:
+    _export(["2026-10-31T15:00:00Z", "2026-11-01T15:00:00Z"]).to_csv("a.csv", index=False)
+    code, out = run_cli(capsys, "--config", _config(ws, timezone="Europe/Paris"), "load", "a.csv")
+    assert code == EXIT_OK, out
+    flat = " ".join(out.split())
+    assert (
+        "read in data.timezone 'Europe/Paris', every date falls at 16:00, not at midnight" in flat
+    )

@@ -35,7 +35,7 @@ def test_a_day_without_conversions_where_some_were_due_is_noted() -> None:
     history = _rows(LOOKBACK_DAYS, clicks=100, conversions=10)  # 10% of clicks convert
     (note,) = day_notes(pd.concat([history, _today(100, 0)]), DATE)
     assert "no conversion and no revenue on 2024-06-01 from 100 clicks" in note
-    assert "converted 10.0% of clicks (about 10 expected)" in note
+    assert "converted 10.0% of such clicks (about 10 expected)" in note
     assert "data.restated_rows: replace" in note
 
 
@@ -60,3 +60,14 @@ def test_a_channel_new_to_the_brand_is_noted() -> None:
     assert len(notes) == 1 and "first rows of channel(s) 'tiktok' on 2024-06-01" in notes[0]
     assert day_notes(pd.concat([history, _today(10, 1)]), DATE) == []
     assert day_notes(today, DATE) == []  # a brand's first day: every channel is new
+
+
+def test_a_channel_that_never_tracks_conversions_expects_none() -> None:
+    """Rates are each channel's: a day carried by a channel without conversion tracking is
+    no outage (review)."""
+    tracked = _rows(LOOKBACK_DAYS, clicks=100, conversions=10)
+    untracked = _rows(LOOKBACK_DAYS, clicks=100, conversions=0, channel="display")
+    history = pd.concat([tracked, untracked])
+    assert day_notes(pd.concat([history, _today(200, 0, channel="display")]), DATE) == []
+    (note,) = day_notes(pd.concat([history, _today(100, 0), _today(100, 0, "display")]), DATE)
+    assert "from 200 clicks" in note and "(about 10 expected)" in note

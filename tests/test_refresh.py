@@ -391,6 +391,32 @@ def test_a_run_challenger_built_from_other_rows_is_fitted_again(tmp_path: Path) 
     assert find_run_challenger(reg, "bid", "b", D, "global/bid/v0001", other) is None
 
 
+def test_a_run_challenger_of_restated_values_is_fitted_again(tmp_path: Path) -> None:
+    """Same rows, same days, other values (restated under data.restated_rows: replace):
+    the challenger's inputs checksum tells them apart."""
+    from tabtune.refresh.promotion import rows_fingerprint
+
+    X = pd.DataFrame(
+        {TIME_COLUMN: pd.date_range("2024-04-01", periods=5), "channel": list("aabba")}
+    )
+    data = TaskData(X, np.arange(5.0), None, X)
+    restated = TaskData(X, np.arange(5.0) + [0, 0, 0, 0, 1], None, X)
+    assert rows_fingerprint(data) == rows_fingerprint(TaskData(X.copy(), np.arange(5.0), None, X))
+    assert rows_fingerprint(data) != rows_fingerprint(restated)
+    reg = ModelRegistry(tmp_path)
+    info = {"date": D.isoformat(), "task": "bid", "global_model": "global/bid/v0001"}
+    built = reg.publish(
+        "bid",
+        lambda d: (d / "model.txt").write_text("m"),
+        brand="b",
+        manifest={"refresh": info, "rows": 5, "data_window": ["2024-04-01", "2024-04-05"],
+                  "rows_fingerprint": rows_fingerprint(data)},
+    )  # fmt: skip
+    found = find_run_challenger(reg, "bid", "b", D, "global/bid/v0001", data)
+    assert found is not None and found[0] == built
+    assert find_run_challenger(reg, "bid", "b", D, "global/bid/v0001", restated) is None
+
+
 # ---------------------------------------------------------------------------- CLI arguments
 
 

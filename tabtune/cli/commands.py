@@ -494,9 +494,10 @@ def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
         con.print(f"champion of {task}" + (f" for {brand}" if brand else "") + f" is {now}")
         if brand:
             con.print(
-                "note: the next refresh takes it as the brand's champion as usual (it is not "
-                "pinned): a due refit or a winning challenger replaces it; to hold it, leave "
-                "the brand out of the refresh (--brands lists the brands to run)",
+                "note: the next refresh treats the brand as usual (a rollback is not pinned): "
+                "a due refit or a winning challenger replaces what serves it now; to hold it, "
+                "leave the brand out of the refresh (--brands lists the brands to run; no "
+                "decisions are then written for it)",
                 markup=False,
             )
         return EXIT_OK

@@ -50,7 +50,7 @@ def print_run(cfg: Config, report: RunReport, con: Console, since: str | None = 
     if since is not None and report.finished_at and report.finished_at < since:
         con.print(
             f"refresh {report.task} {report.date}: finished already (at {report.finished_at}); "
-            "nothing was done, its report follows. To run it again, move its run folder away",
+            "it was not run again, its report follows",
             markup=False,
         )
     print_summary(data, con)

@@ -24,7 +24,13 @@ from tabtune.errors import ContractError
 if TYPE_CHECKING:
     from tabtune.config import DataConfig
 
-__all__ = ["RULE_MIDNIGHT", "hourly_key", "in_timezone", "shifted_midnight_error"]
+__all__ = [
+    "RULE_MIDNIGHT",
+    "hourly_key",
+    "in_timezone",
+    "shifted_midnight_error",
+    "wrong_zone_note",
+]
 
 #: The rule dates whose every time of day is after noon break (without ``data.timezone``).
 RULE_MIDNIGHT = "must be a day, or a timestamp read in the account's time zone (data.timezone)"
@@ -37,28 +43,47 @@ _NOON = pd.Timedelta(hours=12)
 
 
 def _one_stamp(value: Any) -> pd.Timestamp:
-    """A value as a timestamp at its written wall time (offset dropped), NaT if not one."""
-    if isinstance(value, datetime | pd.Timestamp):
-        stamp = pd.Timestamp(value)
-    elif isinstance(value, str):
-        try:
-            stamp = pd.Timestamp(value.strip())
-        except (ValueError, TypeError, OverflowError):
+    """A value as a timestamp at its written wall time (offset dropped), NaT if not one (or
+    outside the years a timestamp holds: a typed 3026 is refused by the contract, later)."""
+    try:
+        stamp = pd.Timestamp(value.strip() if isinstance(value, str) else value)
+        if stamp is pd.NaT:
             return pd.NaT
-    else:
+        stamp = stamp.tz_localize(None) if stamp.tz is not None else stamp
+        return stamp.as_unit("ns")
+    except (ValueError, TypeError, OverflowError):  # OutOfBoundsDatetime is a ValueError
         return pd.NaT
-    return stamp.tz_localize(None) if stamp.tz is not None else stamp
+
+
+def _naive(stamps: pd.Series) -> pd.Series:
+    return stamps.dt.tz_localize(None) if isinstance(stamps.dtype, pd.DatetimeTZDtype) else stamps
 
 
 def _wall_times(values: pd.Series) -> pd.Series:
-    """The values as naive timestamps at their written wall time (NaT where not a date)."""
+    """The values as naive timestamps at their written wall time (NaT where not a date).
+    Text is parsed at once; values that have no time of day (no ``:``) are not parsed and
+    stay NaT."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_localize(None)
     if pd.api.types.is_datetime64_dtype(values.dtype):
         return values
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
-        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    return pd.Series([_one_stamp(v) for v in values], index=values.index, dtype="datetime64[ns]")
+        return out
+    objects = values.astype(object)
+    stamps = objects.map(lambda v: isinstance(v, datetime))
+    if stamps.any():
+        out[stamps] = [_one_stamp(v) for v in objects[stamps]]
+    text = objects[~stamps].astype("string").str.strip()
+    timed = text.str.contains(":", regex=False, na=False).astype(bool)
+    if timed.any():
+        timed_text = text[timed]
+        try:
+            parsed = _naive(pd.to_datetime(timed_text, format="ISO8601", errors="coerce"))
+        except (ValueError, TypeError):  # offsets that differ: one by one, at wall time
+            parsed = pd.Series([_one_stamp(v) for v in timed_text], index=timed_text.index)
+        out[timed_text.index] = parsed.astype("datetime64[ns]")
+    return out
 
 
 def _offset_bearing(values: pd.Series) -> pd.Series:
@@ -87,22 +112,75 @@ def in_timezone(values: pd.Series, zone: str) -> pd.Series:
     -------
     Series
         ``values`` with every offset-bearing timestamp replaced by its naive wall time in
-        ``zone`` (``2026-10-31T23:00:00Z`` in ``Europe/Paris`` is ``2026-11-01 00:00``); values
-        without an offset (days, naive timestamps) and values that are no date unchanged.
+        ``zone`` (``2026-10-31T23:00:00Z`` in ``Europe/Paris`` is ``2026-11-01 00:00``). A
+        timestamp written at midnight in its own offset (``2026-11-01T00:00:00-07:00``) is that
+        day, whatever the zone, and is kept as written; so are values without an offset (days,
+        naive timestamps) and values that are no date.
     """
     tz = ZoneInfo(zone)
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert(tz).dt.tz_localize(None)
+        local = values.dt.tz_convert(tz).dt.tz_localize(None)
+        written = values.dt.tz_localize(None)
+        return local.where(written != written.dt.normalize(), written)
     bearing = _offset_bearing(values).to_numpy(dtype=bool)
     if not bearing.any():
         return values
     text = values[bearing].astype("string").str.strip()
     stamps = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
     local = stamps.dt.tz_convert(tz).dt.tz_localize(None)
+    written = _wall_times(values[bearing])
+    at_midnight = (written == written.dt.normalize()).to_numpy(dtype=bool)
     out = values.astype(object).copy()
-    converted = local.notna().to_numpy(dtype=bool)
+    converted = local.notna().to_numpy(dtype=bool) & ~at_midnight
     out.iloc[bearing.nonzero()[0][converted]] = list(local[converted])
     return out
+
+
+def wrong_zone_note(values: pd.Series, zone: str, column: str) -> list[str]:
+    """A note when ``data.timezone`` turns the dates' UTC times into one or two times of day
+    that are not midnight there: if they are the account's midnights, the zone is another."""
+    bearing = _offset_bearing(values).to_numpy(dtype=bool)
+    if not bearing.any():
+        return []
+    local = _wall_times(in_timezone(values[bearing], zone))
+    times = (local - local.dt.normalize()).dropna()
+    if not len(times) or (times == pd.Timedelta(0)).any() or times.nunique() > 2:
+        return []
+    shown = ", ".join(sorted({_clock(t) for t in times}))
+    return [
+        f"column {column!r}: read in data.timezone {zone!r}, every date falls at {shown}, not "
+        "at midnight: if the timestamps are the account's midnights, its time zone is another "
+        "one, and rows may be stored a day off"
+    ]
+
+
+def _clock(delta: pd.Timedelta) -> str:
+    return f"{delta.components.hours:02d}:{delta.components.minutes:02d}"
+
+
+#: A time zone per whole UTC offset in hours east of UTC (standard time), for the example a
+#: refusal gives: the offset a day's midnight written in UTC at ``24h - offset`` shows.
+_ZONE_OF_OFFSET = {
+    1: "Europe/Paris",
+    2: "Europe/Athens",
+    3: "Europe/Istanbul",
+    4: "Asia/Dubai",
+    5: "Asia/Karachi",
+    6: "Asia/Dhaka",
+    7: "Asia/Bangkok",
+    8: "Asia/Singapore",
+    9: "Asia/Tokyo",
+    10: "Australia/Brisbane",
+    11: "Pacific/Noumea",
+}
+
+
+def _example_zone(times: pd.Series) -> str | None:
+    """An IANA zone whose midnight, written in UTC, shows the smallest of ``times`` (its
+    standard time; the larger one is its summer time), or None for a half-hour offset."""
+    latest = max(times)
+    hours = 24 - latest.total_seconds() / 3600
+    return _ZONE_OF_OFFSET.get(int(hours)) if float(hours).is_integer() else None
 
 
 def shifted_midnight_error(
@@ -128,24 +206,24 @@ def shifted_midnight_error(
         return None
     stamps = _wall_times(values)
     valid = stamps.notna().to_numpy(dtype=bool)
-    if not valid.any():
-        return None
+    if not valid.any() or (values.notna().to_numpy(dtype=bool) & ~valid).any():
+        return None  # no timestamp, or some rows are days: not a file of shifted midnights
     times = (stamps - stamps.dt.normalize())[valid]
     if not ((times > _NOON).all() and times.nunique() <= 2):
         return None
     row = int(valid.argmax())
     example, stamp = values.iloc[row], stamps.iloc[row]
     written = f"{stamp:%Y-%m-%d}"
-    shown = ", ".join(
-        sorted({f"{t.components.hours:02d}:{t.components.minutes:02d}" for t in times})
-    )
+    shown = ", ".join(sorted({_clock(t) for t in times}))
+    zone = _example_zone(times)
     if bool(_offset_bearing(values).any()):
-        there = in_timezone(values.iloc[[row]], "Europe/Paris").iloc[0]
+        there = ""
+        if zone is not None:
+            local = _wall_times(in_timezone(values.iloc[[row]], zone)).iloc[0]
+            there = f" (e.g. {zone!r}, where {str(example).strip()!r} falls on {local:%Y-%m-%d})"
         fix = (
-            f"data.timezone: the account's time zone (e.g. 'Europe/Paris', where "
-            f"{str(example).strip()!r} falls on {_wall_times(pd.Series([there])).iloc[0]:%Y-%m-%d}"
-            "), so each row is stored under its day there; or data.timezone: UTC to store the "
-            "days as written"
+            f"data.timezone: the account's time zone{there}, so each row is stored under its "
+            "day there; or data.timezone: UTC to store the days as written"
         )
     else:
         fix = (

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from tabtune.data.clock_times import in_timezone
+from tabtune.data.clock_times import in_timezone, wrong_zone_note
 from tabtune.data.number_text import plain_numbers
 from tabtune.data.schema import DATE_DTYPE, MAX_EXAMPLES, Violation
 from tabtune.errors import ContractError
@@ -369,7 +369,9 @@ def apply_transforms(df: pd.DataFrame, data: DataConfig, *, source: str = "expor
         done = _with_format(out, data, source)
     elif data.timezone is not None and list(out.columns).count(date_column_of(data)) == 1:
         out = out.copy()  # the day each timestamp with a UTC offset falls on in the zone
-        out[date_column_of(data)] = in_timezone(out[date_column_of(data)], data.timezone)
+        column = date_column_of(data)
+        notes.extend(wrong_zone_note(out[column], data.timezone, column))
+        out[column] = in_timezone(out[column], data.timezone)
         done = Transformed(out)
     else:
         done = Transformed(out)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
@@ -656,6 +657,7 @@ class TabTuneBase(BaseEstimator):
         groups = None
         if model.context is not None:
             groups = column_values(X, model.context.group_column)
+            model.context.refuse_spelling_twins(list(pd.unique(groups)))
         return model.predict(model.encode(X, groups), device=self.device_, groups=groups)
 
     # -- persistence ------------------------------------------------------------------------

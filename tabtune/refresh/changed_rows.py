@@ -13,12 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from tabtune.errors import TabTuneInputError
-from tabtune.refresh.state import REPORT_NAME
+from tabtune.refresh.state import REPORT_NAME, STATE_NAME
+from tabtune.report import run_dir_for
 
 __all__ = [
     "brands_to_redo",
@@ -73,15 +75,22 @@ def finished_runs(runs_dir: str | Path) -> list[tuple[dt.date, str, Path]]:
     return found
 
 
-def stale_runs_note(runs_dir: str | Path, changed: pd.DataFrame) -> list[str]:
+def stale_runs_note(
+    runs_dir: str | Path, changed: pd.DataFrame, session: Sequence[dt.date] = ()
+) -> list[str]:
     """The warning (also logged) that finished runs did not learn rows just written: each
-    run dated on or after a changed row's day, with the rows it missed and how to redo it.
-    Empty when no finished run is concerned (the nightly case: the day's rows, then its run).
+    run dated on or after a changed row's day, with the rows it missed. The session's own
+    dates are left out (they run now, or say so themselves). Empty when no finished run is
+    concerned (the nightly case: the day's rows, then its run).
     """
     if not len(changed):
         return []
     first = changed["date"].min().date()
-    stale = [(day, task, folder) for day, task, folder in finished_runs(runs_dir) if day >= first]
+    stale = [
+        (day, task, folder)
+        for day, task, folder in finished_runs(runs_dir)
+        if day >= first and day not in set(session)
+    ]
     if not stale:
         return []
     shown = []
@@ -92,28 +101,32 @@ def stale_runs_note(runs_dir: str | Path, changed: pd.DataFrame) -> list[str]:
     message = (
         f"{len(stale)} finished run(s) learnt from the store before rows dated from {first} "
         f"were written (new, or replaced under data.restated_rows: replace): "
-        f"{'; '.join(shown)}{more}. Their models and decisions do not use those rows; to "
-        "redo them, move their run folders away and run their refreshes again, oldest first"
+        f"{'; '.join(shown)}{more}. Their models and decisions do not use those rows; the "
+        "nights from now on learn them (a brand champion at its next refit, within "
+        "refresh.refit_every_days)"
     )
     logger.warning("%s", message)
     return [message]
 
 
-def brands_to_redo(recorded: list[str], changed: pd.DataFrame, date: dt.date) -> list[str]:
-    """Brands an unfinished run already decided whose rows up to ``date`` changed since: an
-    earlier attempt decided them without those rows, so the resumed run does them again."""
+def brands_to_redo(
+    recorded: Sequence[str], changed: pd.DataFrame, date: dt.date, selected: Sequence[str]
+) -> list[str]:
+    """Brands of this attempt (``selected``) that an earlier attempt of the run already decided
+    and whose rows up to ``date`` changed since: decided without those rows, they are done
+    again."""
     if not len(changed) or not recorded:
         return []
     upto = changed.loc[changed["date"] <= pd.Timestamp(date), "brand_id"]
-    return sorted(set(recorded) & set(upto))
+    return sorted(set(recorded) & set(upto) & set(selected))
 
 
 def check_run_order(runs_dir: str | Path, task: str, days: list[dt.date]) -> None:
-    """Refuse to run a date of ``task`` before one of its finished runs.
+    """Refuse to start a run of ``task`` for a date before one of its finished runs.
 
     Brand champions of a later run learnt days after the date: a run of the date would decide
-    from them, and take their rows for history that vanished. A finished date is not refused
-    (its rerun returns its report).
+    from them, and take their rows for history that vanished. A date whose run exists is not
+    refused: a finished one returns its report, an unfinished one resumes.
 
     Raises
     ------
@@ -123,10 +136,9 @@ def check_run_order(runs_dir: str | Path, task: str, days: list[dt.date]) -> Non
     done = sorted(day for day, kind, _ in finished_runs(runs_dir) if kind == task)
     if not done:
         return
-    finished = set(done)
     for day in days:
         later = [d for d in done if d > day]
-        if day in finished or not later:
+        if not later or (run_dir_for(runs_dir, day.isoformat(), task) / STATE_NAME).exists():
             continue
         raise TabTuneInputError(
             f"date={day}: the {task} refresh of {later[-1]} has finished, and its brand models "

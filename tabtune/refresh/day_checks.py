@@ -25,18 +25,27 @@ def _outage_note(today: pd.DataFrame, before: pd.DataFrame, date: dt.date) -> li
     clicks = float(today["clicks"].sum())
     if clicks <= 0 or float(today["conversions"].sum()) > 0 or float(today["revenue"].sum()) > 0:
         return []
-    past_clicks = float(before["clicks"].sum())
-    if past_clicks <= 0:
+    if float(before["clicks"].sum()) <= 0:
         return []
-    rate = float(before["conversions"].sum()) / past_clicks
-    expected = clicks * rate
+    # each channel's own rate: a channel that never tracks conversions expects none
+    by = "channel" if "channel" in today.columns else None
+    past = before.groupby(by, observed=True)[["clicks", "conversions"]].sum() if by else None
+    now = today.groupby(by, observed=True)["clicks"].sum() if by else None
+    if past is None or now is None:
+        rate = float(before["conversions"].sum()) / float(before["clicks"].sum())
+        expected = clicks * rate
+    else:
+        rates = (past["conversions"] / past["clicks"].where(past["clicks"] > 0)).fillna(0.0)
+        expected = float((now * rates.reindex(now.index).fillna(0.0)).sum())
+        rate = expected / clicks
     if expected < EXPECTED_CONVERSIONS:
         return []
     return [
         f"no conversion and no revenue on {date} from {clicks:,.0f} clicks, where the "
-        f"{LOOKBACK_DAYS} days before converted {rate:.1%} of clicks (about {expected:.0f} "
-        "expected): a tracking outage, or conversions attributed later? The day is learnt as "
-        "stored; when its numbers come, load them with data.restated_rows: replace"
+        f"{LOOKBACK_DAYS} days before converted {rate:.1%} of such clicks (about "
+        f"{expected:.0f} expected): a tracking outage, or conversions attributed later? The "
+        "day is learnt as stored; when its numbers come, load them with "
+        "data.restated_rows: replace"
     ]
 
 

@@ -12,6 +12,7 @@ interrupted run resumes.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -690,6 +691,7 @@ def publish_challenger(
         "selection": getattr(est, "selection_", None),
         "data_window": [str(dates.min().date()), str(dates.max().date())],
         "rows": len(data),
+        "rows_fingerprint": rows_fingerprint(data),
         "metrics": {"holdout": dict(getattr(est, "holdout_scores_", {}) or {})},
         "refresh": run,
     }
@@ -702,9 +704,23 @@ def publish_challenger(
     )
 
 
+def rows_fingerprint(data: TaskData) -> str:
+    """A checksum of a brand's model inputs (features, target, weights): equal when a
+    version learnt the very rows the brand has now, values included."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(data.X, index=False).to_numpy().tobytes())
+    digest.update(np.ascontiguousarray(data.y, dtype=np.float64).tobytes())
+    if data.weight is not None:
+        digest.update(np.ascontiguousarray(data.weight, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
 def _learned_these_rows(manifest: Mapping[str, Any], data: TaskData) -> bool:
-    """Whether a version was built from the brand's rows as they are now: as many rows, up to
-    the same last day (an earlier attempt may have run before the day's rows were loaded)."""
+    """Whether a version was built from the brand's rows as they are now (an earlier attempt
+    may have run before the day's rows were loaded, or before restated values replaced
+    others): the same inputs' checksum, or for a version without one as many rows up to the
+    same last day."""
+    if manifest.get("rows_fingerprint") is not None:
+        return bool(manifest["rows_fingerprint"] == rows_fingerprint(data))
     window = manifest.get("data_window") or [None, None]
     last = pd.to_datetime(data.X[TIME_COLUMN]).max()
     return manifest.get("rows") == len(data) and str(window[-1]) == str(last.date())

@@ -223,7 +223,8 @@ def _brands_without_the_day(
     since = pd.Timestamp(date - dt.timedelta(days=STALE_DAYS - 1))
     try:
         table = store.dataset(brands).to_table(
-            columns=["brand_id", "date"], filter=pc.field("date") >= since
+            columns=["brand_id", "date"],
+            filter=(pc.field("date") >= since) & (pc.field("date") <= pd.Timestamp(date)),
         )
     except Exception:  # noqa: BLE001 - a damaged partition fails in its own job, not here
         return []
@@ -291,6 +292,14 @@ def _refresh_date(
 
     if state is not None and state.get("finished_at") and not todo:
         logger.info("refresh of %s (%s) already finished; nothing to do", date, task)
+        unused = 0 if changed is None else int((changed["date"] <= pd.Timestamp(date)).sum())
+        if unused:
+            logger.warning(
+                "the refresh of %s (%s) had already finished: the %d brand day(s) just written "
+                "dated up to that day are stored, but its models and decisions do not use them; "
+                "the nights from now on learn them",
+                date, task, unused,
+            )  # fmt: skip
         try:
             return RunReport.from_dict(json.loads(report_path.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
@@ -311,7 +320,7 @@ def _refresh_date(
             "attempt_started_at": _now(),
             "notes": earlier + [n for n in notes if n not in earlier],
         }
-        state = _redo_changed_brands(state_path, state, changed, date)
+        state = _redo_changed_brands(state_path, state, changed, date, selected)
         todo = pending_brands(state, selected)
     global_id = state["global_model"]
 
@@ -338,13 +347,16 @@ def _refresh_date(
 
 
 def _redo_changed_brands(
-    state_path: Path, state: dict[str, Any], changed: pd.DataFrame | None, date: dt.date
+    state_path: Path,
+    state: dict[str, Any],
+    changed: pd.DataFrame | None,
+    date: dt.date,
+    selected: Sequence[str],
 ) -> dict[str, Any]:
-    """The resumed ``state`` without the brands an earlier attempt decided before their rows
-    up to ``date`` changed (saved, with a note): they are done again with the rows."""
-    redo = (
-        brands_to_redo(list(state.get("brands", {})), changed, date) if changed is not None else []
-    )
+    """The resumed ``state`` without the brands of this attempt an earlier one decided before
+    their rows up to ``date`` changed (saved, with a note): they are done again with the rows."""
+    recorded = list(state.get("brands", {}))
+    redo = [] if changed is None else brands_to_redo(recorded, changed, date, selected)
     if not redo:
         return state
     note = (
@@ -416,7 +428,11 @@ def _write_report(cfg: Config, run_dir: Path, report: RunReport) -> None:
 
 @contextlib.contextmanager
 def _refresh_session(
-    cfg: Config, task: str, new_rows: pd.DataFrame | None, executor: Executor | str | None
+    cfg: Config,
+    task: str,
+    new_rows: pd.DataFrame | None,
+    executor: Executor | str | None,
+    days: Sequence[dt.date],
 ) -> Iterator[tuple[Executor, list[str], pd.DataFrame | None]]:
     """Lock, append new rows, and provide the executor for the session's dates, with the
     notes the append leaves for the run reports (rows already stored with other values,
@@ -457,7 +473,7 @@ def _refresh_session(
                 "appended %d new rows (%d already stored)", result.rows_written, result.rows_skipped
             )
             notes += _warn_restated(cfg, restated)
-            notes += stale_runs_note(cfg.runs_dir, changed)
+            notes += stale_runs_note(cfg.runs_dir, changed, days)
         yield ex, notes, changed
 
 
@@ -554,7 +570,7 @@ def refresh(
     check_run_date(store_for(cfg), day, "date")
     check_run_order(cfg.runs_dir, task, [day])
     check_request(store_for(cfg), brands, new_rows)
-    with _refresh_session(cfg, task, new_rows, executor) as (ex, notes, changed):
+    with _refresh_session(cfg, task, new_rows, executor, [day]) as (ex, notes, changed):
         notes += input_date_notes(new_rows, day) + input_without_the_day_note(
             new_rows, changed, day
         )
@@ -630,8 +646,10 @@ def refresh_range(
     check_run_order(cfg.runs_dir, task, days)
     check_request(store_for(cfg), brands, new_rows)
     reports = []
-    with _refresh_session(cfg, task, new_rows, executor) as (ex, notes, changed):
+    with _refresh_session(cfg, task, new_rows, executor, days) as (ex, notes, changed):
         notes += input_date_notes(new_rows, last)
+        if first == last:  # the command line's --date D
+            notes += input_without_the_day_note(new_rows, changed, last)
         day = first
         while day <= last:
             report = _refresh_date(

@@ -638,7 +638,6 @@ class BrandContext:
         twins = same_text_twins(unknown, self.keys)
         if twins:  # 42 given as "42": served as an unseen brand without a word otherwise
             raise type_twin_error(self.group_column or "group", twins)
-        self._refuse_spelling_twins(unknown)
         return positions
 
     @cached_property
@@ -646,10 +645,15 @@ class BrandContext:
         """Each text key by its case- and spacing-folded form (``"acme shoes"``)."""
         return {_folded(k): k for k in self.keys if isinstance(k, str)}
 
-    def _refuse_spelling_twins(self, unknown: Sequence[Any]) -> None:
-        """Refuse ids the table lacks that differ from one it holds only in case or spacing
-        (``"B006"``, ``"b006 "`` for ``"b006"``): they would be served as unseen brands,
-        without their context, and no one would know."""
+    def refuse_spelling_twins(self, groups: Sequence[Any]) -> None:
+        """Refuse ids to predict for that the table lacks but that differ from one it holds
+        only in case or spacing (``"B006"``, ``"b006 "`` for ``"b006"``): they would be served
+        as unseen brands, without their context, and no one would know. For predictions only:
+        in training data, two such ids may be two brands."""
+        if not len(self.keys):
+            return
+        found = self.key_index.get_indexer(pd.Index(list(groups)))
+        unknown = [g for g, at in zip(groups, found, strict=True) if at < 0]
         for value in unknown:
             if isinstance(value, str) and (known := self._spellings.get(_folded(value))):
                 name = self.group_column or "group"

@@ -258,7 +258,7 @@ def test_rerun_changes_nothing(nightly, observations, capsys) -> None:
     assert cli(nightly.config, "refresh", "--date", DATES[1]) == EXIT_OK
     out = capsys.readouterr().out
     assert "refresh bid 2024-04-28: 6 brands" in out
-    assert "refresh bid 2024-04-28: finished already" in out and "nothing was done" in out
+    assert "refresh bid 2024-04-28: finished already" in out and "not run again" in out
     assert cli(nightly.config, "report") == EXIT_OK
     assert "refresh bid 2024-04-29: 6 brands" in capsys.readouterr().out
     assert snapshot(nightly.root) == before
@@ -274,11 +274,11 @@ def test_rows_added_to_a_finished_night_are_said_to_be_unused(
     with caplog.at_level("WARNING", logger="tabtune.refresh"):
         report = refresh(cfg, DATES[-1], new_rows=late)
     assert report == nightly.reports[DATES[-1]]  # the finished run, unchanged
-    assert f"1 finished run(s) learnt from the store before rows dated from {DATES[-1]}" in (
+    assert f"the refresh of {DATES[-1]} (bid) had already finished: the 1 brand day(s)" in (
         caplog.text
     )
-    assert f"{DATES[-1]} (bid, " in caplog.text and "1 brand day(s) it did not learn" in caplog.text
-    assert "move their run folders away" in caplog.text
+    assert "the nights from now on learn them" in caplog.text
+    assert "finished run(s) learnt" not in caplog.text  # the session's own date: said once
 
 
 def test_day_notes_only_when_they_hold(nightly, observations, tmp_path, caplog) -> None:
@@ -889,4 +889,20 @@ def test_a_brand_rollback_says_the_refresh_may_replace_it(nightly, tmp_path, cap
     )
     assert cli(config, "models", "rollback", "--brand", brand) == EXIT_OK
     out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
-    assert f"champion of bid for {brand} is" in out and "(it is not pinned)" in out
+    assert f"champion of bid for {brand} is" in out and "a rollback is not pinned" in out
+
+
+def test_an_unfinished_earlier_night_still_resumes(nightly, tmp_path) -> None:
+    """The run-order refusal is for new runs: a night killed before later nights finished
+    resumes (review)."""
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    run = cfg.runs_dir / DATES[1]
+    state = json.loads((run / "state.json").read_text())
+    state["finished_at"] = None
+    state["brands"] = dict(list(state["brands"].items())[:2])  # killed after two brands
+    (run / "state.json").write_text(json.dumps(state))
+    (run / "report.json").unlink()
+    report = refresh(cfg, DATES[1])
+    assert len(report.brands) == 6 and report.finished_at
