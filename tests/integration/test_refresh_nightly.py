@@ -874,6 +874,9 @@ def test_an_input_without_the_nights_date_is_named(nightly, observations, tmp_pa
     report = refresh(cfg, "2024-04-30", new_rows=older)
     (note,) = [n for n in report.notes if "none is dated 2024-04-30" in n]
     assert f"hold {len(older)} row(s) dated {DATES[0]} to {DATES[0]}; 0 brand day(s)" in note
+    # the command line's --date D runs refresh_range(D, D): the same note
+    (report,) = refresh_range(cfg, "2024-05-01", "2024-05-01", new_rows=older)
+    assert any("none is dated 2024-05-01" in n for n in report.notes)
 
 
 def test_a_brand_rollback_says_the_refresh_may_replace_it(nightly, tmp_path, capsys) -> None:
