@@ -673,9 +673,33 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+def _builtin_name(spec: Any) -> str | None:
+    """The built-in task a config's ``tasks.<name>`` names (``bid`` or ``builtin:bid``), or
+    None for a path or a mapping."""
+    if not isinstance(spec, str):
+        return None
+    name = spec.removeprefix("builtin:")
+    if name in BUILTIN_TASKS and (spec.startswith("builtin:") or not Path(spec).exists()):
+        return name
+    if spec.startswith("builtin:"):
+        raise ConfigError(f"unknown built-in task {name!r}; built-in tasks: {list(BUILTIN_TASKS)}")
+    return None
+
+
 def _load_task(name: str, spec: Any, source: Path) -> dict[str, Any]:
+    builtin = _builtin_name(spec)
+    if builtin is not None:
+        return {**builtin_task_spec(builtin), "name": name}
     if isinstance(spec, str):
         path = Path(spec)
+        if not path.exists():
+            raise ConfigError(
+                f"{source}: tasks.{name}: task file {path} not found (relative paths resolve "
+                f"against the directory tabtune runs in, {Path.cwd()}); fix: the task file's "
+                f"path, or a built-in task by name (tasks.{name}: "
+                f"{name if name in BUILTIN_TASKS else 'bid'}; built-in: "
+                f"{', '.join(BUILTIN_TASKS)})"
+            )
         raw = _read_yaml(path)
         raw.setdefault("name", name)
         try:
@@ -694,7 +718,10 @@ def load_config(path: str | Path | None = None) -> Config:
     ----------
     path : str or Path, optional
         The YAML file. ``None`` uses ``configs/default.yaml`` when it exists in the working
-        directory, otherwise the built-in defaults (which include the ``bid`` task).
+        directory, otherwise the built-in defaults (which include the ``bid`` task). A file
+        without a ``tasks:`` key has the built-in ``bid`` and ``budget`` tasks
+        (:data:`DEFAULT_TASKS`); ``tasks.<name>`` is a task file's path, a mapping, or a
+        built-in task's name (``bid``, or ``builtin:bid``).
 
     Returns
     -------
@@ -710,7 +737,8 @@ def load_config(path: str | Path | None = None) -> Config:
         return default_config()
     source = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     raw = _read_yaml(source)
-    tasks = raw.get("tasks", {}) or {}
+    # no tasks: key at all: the built-in bid and budget tasks, as configs/default.yaml names
+    tasks = (raw["tasks"] if "tasks" in raw else dict(DEFAULT_TASKS)) or {}
     if not isinstance(tasks, dict):
         raise ConfigError(f"{source}: tasks must be a mapping of task name -> file or mapping")
     raw["tasks"] = {name: _load_task(name, spec, source) for name, spec in tasks.items()}
@@ -718,8 +746,16 @@ def load_config(path: str | Path | None = None) -> Config:
         config = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, str(source))) from None
-    config._task_files = {name: spec for name, spec in tasks.items() if isinstance(spec, str)}
+    config._task_files = {
+        name: spec
+        for name, spec in tasks.items()
+        if isinstance(spec, str) and _builtin_name(spec) is None
+    }
     return config
+
+
+#: The tasks of a config file without a ``tasks:`` key: the built-in ``bid`` and ``budget``.
+DEFAULT_TASKS: dict[str, str] = {"bid": "builtin:bid", "budget": "builtin:budget"}
 
 
 #: The built-in tasks, shipped as YAML inside the package (``tabtune/configs/tasks/<name>.yaml``;

@@ -206,3 +206,47 @@ def test_default_yaml_lists_every_key_of_the_other_sections() -> None:
         assert sorted(raw[section]) == sorted(defaults[section]), section
         for name, value in raw[section].items():
             assert value == defaults[section][name], f"{section}.{name}"
+
+
+def test_a_config_without_tasks_has_the_built_in_bid_and_budget(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A config that says only where the store is configured no task: pretrain did nothing
+    and `--task bid` was unknown (new-user red-team)."""
+    from tabtune.config import builtin_task
+
+    monkeypatch.chdir(tmp_path)  # no configs/tasks/ here: the built-ins come from the package
+    (tmp_path / "c.yaml").write_text("data: {store: st}\n")
+    cfg = load_config(tmp_path / "c.yaml")
+    assert cfg.task("bid") == builtin_task("bid") and cfg.task("budget") == builtin_task("budget")
+    assert cfg.task_file("bid") is None
+    (tmp_path / "none.yaml").write_text("tasks: {}\n")
+    assert load_config(tmp_path / "none.yaml").tasks == {}  # said so: none
+
+
+def test_built_in_tasks_by_name_and_a_missing_task_file(tmp_path: Path, monkeypatch) -> None:
+    from tabtune.config import builtin_task
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("tasks: {bid: bid, plans: 'builtin:budget'}\n")
+    cfg = load_config(tmp_path / "c.yaml")
+    assert cfg.task("bid") == builtin_task("bid")
+    assert cfg.task("plans").model_dump() == {
+        **builtin_task("budget").model_dump(),
+        "name": "plans",
+    }
+    (tmp_path / "m.yaml").write_text("tasks: {bid: configs/tasks/bid.yaml}\n")
+    with pytest.raises(
+        ConfigError, match=r"tasks\.bid: task file configs/tasks/bid\.yaml not found"
+    ):
+        load_config(tmp_path / "m.yaml")
+    with pytest.raises(ConfigError, match="tasks.bid: bid; built-in: audience, bid"):
+        load_config(tmp_path / "m.yaml")
+    (tmp_path / "u.yaml").write_text("tasks: {x: 'builtin:nope'}\n")
+    with pytest.raises(ConfigError, match="unknown built-in task 'nope'"):
+        load_config(tmp_path / "u.yaml")
+    # a file named like a built-in task, where tabtune runs, is read as the file
+    (tmp_path / "bid").write_text(
+        yaml.safe_dump({**builtin_task("bid").model_dump(), "numeric": ["bid"]})
+    )
+    assert load_config(tmp_path / "c.yaml").task("bid").numeric == ["bid"]
