@@ -20,6 +20,7 @@ from tabtune.config import BUILTIN_TASKS, builtin_task
 from tabtune.data.load import spelling_groups
 from tabtune.data.store import CampaignStore
 from tabtune.data.store_check import MEASURE_COLUMNS
+from tabtune.data.units import money_unit_notes
 
 if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not the reverse
     from tabtune.config import Config, TaskConfig
@@ -207,6 +208,10 @@ def check_data(cfg: Config) -> DataCheck:
         )
     if {"bid", "spend", "clicks"} <= present:
         report.problems.extend(_bid_unit_problems(store))
+    amounts = store.read(columns=["brand_id", "spend", "clicks", "revenue"])
+    for note in money_unit_notes(amounts):
+        text, _, fix = note.partition("? ")
+        report.problems.append(Problem(text + "?", fix))
     report.problems.extend(_case_problems(keys))
     channels = per_brand["channel"].unique()
     report.one_channel = {str(b): str(c[0]) for b, c in channels.items() if len(c) == 1}

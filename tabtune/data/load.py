@@ -61,6 +61,7 @@ from tabtune.data.transforms import (
     date_column_of,
     refuse_monthly_days,
 )
+from tabtune.data.units import money_unit_notes
 from tabtune.errors import ContractError, TabTuneInputError
 from tabtune.progress import ProgressFactory, track
 
@@ -715,7 +716,7 @@ def prepare_exports(
     )
     if len(files) > 1:  # day and month swapped across a folder of one-day files
         refuse_monthly_days(rows["date"], data.date_format, "date", "the exports")
-    summary.notes.extend(_running_day_note(rows))
+    summary.notes.extend(_running_day_note(rows) + money_unit_notes(rows))
     return rows, summary
 
 
