@@ -1236,3 +1236,24 @@ def test_a_skipped_totals_line_is_not_called_a_brand(config: Path, capsys) -> No
     out = " ".join(out.split())
     assert "1 skipped line(s) name no brand ('Total: Account')" in out
     assert "every row of brand(s)" not in out
+
+
+def test_a_weekly_report_is_not_stored_as_days(config: Path, tmp_path: Path, capsys) -> None:
+    """Weekly totals (a Monday per row) loaded as one day each, without a word (new-user
+    red-team)."""
+    rows = _rows("acme", "2024-01-01", 1)
+    weekly = pd.concat([rows.assign(Day=d.strftime("%d-%m-%Y")) for d in pd.date_range(
+        "2024-01-01", periods=5, freq="7D")])  # fmt: skip
+    weekly.to_csv("w.csv", index=False)
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "w.csv"],
+        "each 7 days after the one before, every one a Monday (2024-01-01 .. 2024-01-29)",
+        "export one row per day",
+    )
+    weekly.head(3).to_csv("short.csv", index=False)  # three dates: not enough to tell
+    assert _run(capsys, "--config", str(config), "load", "short.csv", "--dry-run")[0] == EXIT_OK
+    gap = pd.concat([weekly, rows.assign(Day="03-01-2024")])  # a day off the weekly grid
+    gap.to_csv("gap.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "gap.csv", "--dry-run")[0] == EXIT_OK

@@ -33,7 +33,7 @@ from tabtune.data.limits import brand_id_problem, latest_allowed_date
 from tabtune.data.load_fixes import TOTALS_CELL, config_key, number_key, shape_key
 from tabtune.data.number_text import NUMERIC_COLUMNS
 from tabtune.data.parse import nfc_text
-from tabtune.data.periods import period_rows_error
+from tabtune.data.periods import period_rows_error, weekly_rows_error
 from tabtune.data.restated import (
     check_restated,
     replace_restated,
@@ -292,6 +292,7 @@ def _prepare(
     longer = period_rows_error(frame, source, date_column_of(data), data.date_format)
     if longer is None and "date" in frame.columns and not isinstance(frame["date"], pd.DataFrame):
         longer = shifted_midnight_error(frame["date"], source, date_column_of(data), data)
+    longer = longer or weekly_rows_error(frame, source, data.date_format)
     if longer is not None:
         raise longer
     repeated = set(frame.columns[frame.columns.duplicated()])  # refused by the contract

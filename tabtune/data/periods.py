@@ -15,7 +15,13 @@ from tabtune.data.contract import Violation
 from tabtune.data.synonyms import normalised_name
 from tabtune.errors import ContractError
 
-__all__ = ["PERIOD_COLUMN_PAIRS", "PERIOD_END_NAMES", "period_rows_error"]
+__all__ = [
+    "PERIOD_COLUMN_PAIRS",
+    "PERIOD_END_NAMES",
+    "WEEKLY_MIN_DATES",
+    "period_rows_error",
+    "weekly_rows_error",
+]
 
 #: Export names (as :func:`~tabtune.data.synonyms.normalised_name` writes them) of the
 #: columns holding the first and the last day of a row's period, as pairs.
@@ -101,3 +107,41 @@ def period_rows_error(
         "data.columns.date to its day column; other platforms: segment the report by day)"
     )
     return ContractError(message, [Violation("date", RULE_ONE_DAY, count)])
+
+
+#: Distinct dates from which rows a week apart, and nothing else, are a weekly report.
+WEEKLY_MIN_DATES = 4
+#: The rule rows of a weekly report break.
+RULE_WEEKLY = "must be days (the rows' dates are a week apart: a weekly report)"
+
+
+def weekly_rows_error(
+    frame: pd.DataFrame, source: str, date_format: str | None
+) -> ContractError | None:
+    """The refusal for an export whose dates are exactly a week apart, or None.
+
+    A report by week (``Week``, a Monday per row) mapped to the date would store each week's
+    totals as one day: the models would take a week's spend for a day's. From
+    :data:`WEEKLY_MIN_DATES` distinct dates, all on one weekday and each 7 days after the one
+    before, the rows are refused.
+    """
+    if "date" not in frame.columns or isinstance(frame["date"], pd.DataFrame):
+        return None
+    try:
+        days = _as_days(frame["date"], date_format).dropna().drop_duplicates().sort_values()
+    except (ValueError, TypeError, OverflowError):  # mixed offsets, ...: the contract says
+        return None
+    if len(days) < WEEKLY_MIN_DATES:
+        return None
+    gaps = days.diff().dropna()
+    if not (gaps == pd.Timedelta(days=7)).all():
+        return None
+    weekday = days.iloc[0].day_name()
+    message = (
+        f"{source}: the rows' {len(days)} dates are each 7 days after the one before, every one "
+        f"a {weekday} ({days.iloc[0]:%Y-%m-%d} .. {days.iloc[-1]:%Y-%m-%d}): a weekly report, "
+        "whose totals would be stored as one day each (a week's spend taken for a day's); "
+        "nothing was written\n"
+        "  fix: export one row per day (segment or break down the report by day, not by week)"
+    )
+    return ContractError(message, [Violation("date", RULE_WEEKLY, len(frame))])
