@@ -125,6 +125,8 @@ def test_load_reports_a_day_loaded_partly_then_exported_complete(
     assert "4 row(s) of the files are already stored with other values" in out
     assert "acme (2024-03-05)" in out and "globex (2024-03-05)" in out
     assert "the stored values were kept" in out and "set data.restated_rows: replace" in out
+    # two platforms' "Search" rows meet on one key: replace is not their fix (red-team)
+    assert "another source's rows" in out and "data.constants.channel" in out
     assert _checksums(tmp_path / "store") == before  # kept, as the message says
 
     # the library summary says the same; the partial file itself is no restatement

@@ -79,7 +79,10 @@ def _print_restated(summary: LoadSummary, store: str) -> None:
         f"values, on {_names(shown)}{f' and {more} more brand(s)' if more > 0 else ''}; the "
         "stored values were kept (data.restated_rows: keep, the default: a day exported before "
         "it was complete, or conversions attributed later, are not taken). To take them: set "
-        f"data.restated_rows: replace in the config and load the files into {store} again."
+        f"data.restated_rows: replace in the config and load the files into {store} again. "
+        "If they are another source's rows (another platform or account whose channel has "
+        "the same name), replace would overwrite the stored ones: give them a channel of "
+        "their own (data.constants.channel, e.g. bing_search) or map campaign_id."
     )
 
 

@@ -498,7 +498,8 @@ def _warn_restated(cfg: Config, restated: pd.DataFrame) -> list[str]:
     message = (
         f"{len(restated)} new row(s) were already stored with other values ({days}); the "
         "stored values were kept (data.restated_rows: keep): set data.restated_rows: replace "
-        "to take them"
+        "to take them (unless they are another source's rows with the same channel name: "
+        "give those a channel of their own)"
     )
     logger.warning("%s", message)
     return [message]
