@@ -432,7 +432,7 @@ def _refresh_session(
     task: str,
     new_rows: pd.DataFrame | None,
     executor: Executor | str | None,
-    days: Sequence[dt.date],
+    days: Sequence[dt.date] = (),
 ) -> Iterator[tuple[Executor, list[str], pd.DataFrame | None]]:
     """Lock, append new rows, and provide the executor for the session's dates, with the
     notes the append leaves for the run reports (rows already stored with other values,
