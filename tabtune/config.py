@@ -16,8 +16,6 @@ import math
 import types
 import typing
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from tabtune.builtin_tasks import BUILTIN_TASKS, DEFAULT_TASKS, builtin_name, builtin_task_spec
 from tabtune.data.contract import FILLABLE_COLUMNS
 from tabtune.data.number_text import currency_problem
 from tabtune.data.schema import CONTRACT_COLUMNS
@@ -673,21 +672,8 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def _builtin_name(spec: Any) -> str | None:
-    """The built-in task a config's ``tasks.<name>`` names (``bid`` or ``builtin:bid``), or
-    None for a path or a mapping."""
-    if not isinstance(spec, str):
-        return None
-    name = spec.removeprefix("builtin:")
-    if name in BUILTIN_TASKS and (spec.startswith("builtin:") or not Path(spec).exists()):
-        return name
-    if spec.startswith("builtin:"):
-        raise ConfigError(f"unknown built-in task {name!r}; built-in tasks: {list(BUILTIN_TASKS)}")
-    return None
-
-
 def _load_task(name: str, spec: Any, source: Path) -> dict[str, Any]:
-    builtin = _builtin_name(spec)
+    builtin = builtin_name(spec)
     if builtin is not None:
         return {**builtin_task_spec(builtin), "name": name}
     if isinstance(spec, str):
@@ -749,52 +735,9 @@ def load_config(path: str | Path | None = None) -> Config:
     config._task_files = {
         name: spec
         for name, spec in tasks.items()
-        if isinstance(spec, str) and _builtin_name(spec) is None
+        if isinstance(spec, str) and builtin_name(spec) is None
     }
     return config
-
-
-#: The tasks of a config file without a ``tasks:`` key: the built-in ``bid`` and ``budget``.
-DEFAULT_TASKS: dict[str, str] = {"bid": "builtin:bid", "budget": "builtin:budget"}
-
-
-#: The built-in tasks, shipped as YAML inside the package (``tabtune/configs/tasks/<name>.yaml``;
-#: ``configs/tasks/`` holds the users' editable copies, identical to these).
-BUILTIN_TASKS: tuple[str, ...] = ("audience", "bid", "budget", "creative")
-
-
-@cache
-def _builtin_task_text(name: str) -> str:
-    resource = resources.files("tabtune") / "configs" / "tasks" / f"{name}.yaml"
-    return resource.read_text(encoding="utf-8")
-
-
-def builtin_task_spec(name: str) -> dict[str, Any]:
-    """The mapping of a built-in task as written in its packaged YAML file (a fresh copy).
-
-    Parameters
-    ----------
-    name : str
-        One of :data:`BUILTIN_TASKS`.
-
-    Returns
-    -------
-    dict
-        The YAML's keys and values, e.g. to build a variant of the task
-        (``{**builtin_task_spec("bid"), "numeric": ["bid"]}``).
-
-    Raises
-    ------
-    ConfigError
-        An unknown name.
-    """
-    if name not in BUILTIN_TASKS:
-        raise ConfigError(f"unknown built-in task {name!r}; built-in tasks: {list(BUILTIN_TASKS)}")
-    loaded = yaml.safe_load(_builtin_task_text(name))
-    if not isinstance(loaded, dict):  # pragma: no cover - the packaged files are mappings
-        raise ConfigError(f"built-in task {name!r}: the packaged file is not a mapping")
-    loaded.setdefault("name", name)
-    return loaded
 
 
 def builtin_task(name: str) -> TaskConfig:

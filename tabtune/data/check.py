@@ -206,12 +206,7 @@ def check_data(cfg: Config) -> DataCheck:
                 "(tabtune refresh --brands ...)",
             )
         )
-    if {"bid", "spend", "clicks"} <= present:
-        report.problems.extend(_bid_unit_problems(store))
-    amounts = store.read(columns=["brand_id", "spend", "clicks", "revenue"])
-    for note in money_unit_notes(amounts):
-        text, _, fix = note.partition("? ")
-        report.problems.append(Problem(text + "?", fix))
+    report.problems.extend(_unit_problems(store, present))
     report.problems.extend(_case_problems(keys))
     channels = per_brand["channel"].unique()
     report.one_channel = {str(b): str(c[0]) for b, c in channels.items() if len(c) == 1}
@@ -229,6 +224,16 @@ def check_data(cfg: Config) -> DataCheck:
 
 #: A brand's median bid / cost per click beyond this (or below its inverse) is another unit.
 BID_UNIT_RATIO = 100.0
+
+
+def _unit_problems(store: CampaignStore, columns: set[str]) -> list[Problem]:
+    """Bids, and amounts (:func:`~tabtune.data.units.money_unit_notes`), in another unit."""
+    problems = _bid_unit_problems(store) if {"bid", "spend", "clicks"} <= columns else []
+    amounts = store.read(columns=["brand_id", "spend", "clicks", "revenue"])
+    for note in money_unit_notes(amounts):
+        text, _, fix = note.partition("? ")
+        problems.append(Problem(text + "?", fix))
+    return problems
 
 
 def _bid_unit_problems(store: CampaignStore) -> list[Problem]:

@@ -292,14 +292,7 @@ def _refresh_date(
 
     if state is not None and state.get("finished_at") and not todo:
         logger.info("refresh of %s (%s) already finished; nothing to do", date, task)
-        unused = 0 if changed is None else int((changed["date"] <= pd.Timestamp(date)).sum())
-        if unused:
-            logger.warning(
-                "the refresh of %s (%s) had already finished: the %d brand day(s) just written "
-                "dated up to that day are stored, but its models and decisions do not use them; "
-                "the nights from now on learn them",
-                date, task, unused,
-            )  # fmt: skip
+        _warn_unused(changed, date, task)
         try:
             return RunReport.from_dict(json.loads(report_path.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
@@ -344,6 +337,18 @@ def _refresh_date(
     _write_report(cfg, run_dir, report)
     save_state(state_path, finished)
     return report
+
+
+def _warn_unused(changed: pd.DataFrame | None, date: dt.date, task: str) -> None:
+    """Warn that rows just written dated up to a finished run's date are not used by it."""
+    unused = 0 if changed is None else int((changed["date"] <= pd.Timestamp(date)).sum())
+    if unused:
+        logger.warning(
+            "the refresh of %s (%s) had already finished: the %d brand day(s) just written "
+            "dated up to that day are stored, but its models and decisions do not use them; "
+            "the nights from now on learn them",
+            date, task, unused,
+        )  # fmt: skip
 
 
 def _redo_changed_brands(
