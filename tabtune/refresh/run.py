@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import pyarrow.compute as pc
 
 from tabtune.config import Config
 from tabtune.data.limits import check_brand_id, latest_allowed_date
@@ -37,7 +36,7 @@ from tabtune.features import TIME_COLUMN
 from tabtune.parallel import Executor, make_executor
 from tabtune.pipeline import registry_for, store_for
 from tabtune.progress import ProgressFactory, track
-from tabtune.refresh.brand import STALE_DAYS, refresh_brand
+from tabtune.refresh.brand import refresh_brand
 from tabtune.refresh.changed_rows import (
     brands_to_redo,
     changed_keys,
@@ -46,6 +45,7 @@ from tabtune.refresh.changed_rows import (
     stale_runs_note,
 )
 from tabtune.refresh.global_model import ensure_global
+from tabtune.refresh.missing_days import missing_day_notes
 from tabtune.refresh.state import (
     REPORT_NAME,
     STATE_NAME,
@@ -208,38 +208,6 @@ def _no_rows_on_date_notes(store: CampaignStore, date: dt.date, run_dir: Path) -
         f"not loaded, so the decisions for {date + dt.timedelta(days=1)} re-date the contexts "
         f"of each brand's latest day. To redo the night with the day's rows: move {run_dir} "
         f"away, then `tabtune refresh --date {date} --input FILE`"
-    )
-    logger.warning("%s", note)
-    return [note]
-
-
-def _brands_without_the_day(
-    store: CampaignStore, date: dt.date, brands: Sequence[str] | None
-) -> list[str]:
-    """A note when some brands have rows dated ``date`` and others, with rows on every day of
-    the week before, have none (their export may be missing from tonight's file): their
-    decisions re-date their latest day. Brands that do not run daily are not named; brands
-    idle for :data:`STALE_DAYS` or more get their own note."""
-    since = pd.Timestamp(date - dt.timedelta(days=STALE_DAYS - 1))
-    try:
-        table = store.dataset(brands).to_table(
-            columns=["brand_id", "date"],
-            filter=(pc.field("date") >= since) & (pc.field("date") <= pd.Timestamp(date)),
-        )
-    except Exception:  # noqa: BLE001 - a damaged partition fails in its own job, not here
-        return []
-    days = table.to_pandas().groupby("brand_id", observed=True)["date"]
-    newest, active = days.max(), days.nunique()
-    if not len(newest) or newest.max().date() < date:
-        return []  # no brand has the day: _no_rows_on_date_notes says so
-    behind = newest[(newest.dt.date < date) & (active >= STALE_DAYS - 1)].sort_index()
-    if not len(behind):
-        return []
-    shown = ", ".join(f"{b} (newest {d:%Y-%m-%d})" for b, d in behind.head(10).items())
-    note = (
-        f"{len(behind)} brand(s) have no rows dated {date} while other brands do (their export "
-        f"may be missing from the day's file): {shown}{' ...' if len(behind) > 10 else ''}; "
-        f"their decisions for {date + dt.timedelta(days=1)} re-date their latest day's contexts"
     )
     logger.warning("%s", note)
     return [note]
@@ -418,7 +386,7 @@ def _start_run(
     state["notes"] = (
         _missing_history_notes(cfg, task, store.brands(), brands)
         + _no_rows_on_date_notes(store, date, run_dir_for(cfg.runs_dir, date.isoformat(), task))
-        + _brands_without_the_day(store, date, brands)
+        + missing_day_notes(store, date, brands)
         + list(notes)
     )
     return state

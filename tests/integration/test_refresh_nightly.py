@@ -909,3 +909,30 @@ def test_an_unfinished_earlier_night_still_resumes(nightly, tmp_path) -> None:
     (run / "report.json").unlink()
     report = refresh(cfg, DATES[1])
     assert len(report.brands) == 6 and report.finished_at
+
+
+def test_a_daily_channel_missing_from_the_days_rows_is_named(
+    nightly, observations, tmp_path
+) -> None:
+    """A night's file with one platform's rows only: the other channels' bids vanished
+    without a word (new-user red-team)."""
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    week = observations[observations["date"] > pd.Timestamp(DATES[-1]) - pd.Timedelta(days=7)]
+    daily = week.groupby(["brand_id", "channel"])["date"].nunique()
+    rows = day(observations, DATES[-1]).assign(date=pd.Timestamp("2024-04-30"))
+    channels = rows.groupby("brand_id")["channel"].nunique()
+    brand, channel = next(
+        (b, c) for b, c in daily[daily == 7].index if channels.get(b, 0) > 1
+    )  # a channel of a brand whose other channels have the day
+    keep = ~((rows["brand_id"] == brand) & (rows["channel"] == channel))
+    assert (rows.loc[~keep, "brand_id"] == brand).any() and (
+        rows.loc[keep, "brand_id"] == brand
+    ).any()
+    report = refresh(cfg, "2024-04-30", new_rows=rows[keep])
+    (note,) = [n for n in report.notes if "channel(s) of brands with rows dated 2024-04-30" in n]
+    assert f"{brand}: {channel}" in note and "no decision is written for them" in note
+    (b,) = [b for b in report.brands if b.brand_id == brand]
+    bids = pd.read_parquet(b.outputs["bids"])
+    assert channel not in set(bids["channel"])  # what the note says

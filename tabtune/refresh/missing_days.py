@@ -1,0 +1,81 @@
+"""Rows a night's file left out: brands, and channels of a brand, that ran every day of the week
+before the run date and have no row dated it while other rows are. The models learn as they
+are; the notes say which decisions re-date an older day, or are not written."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+import pandas as pd
+import pyarrow.compute as pc
+
+from tabtune.data.store import CampaignStore
+from tabtune.refresh.brand import STALE_DAYS
+
+__all__ = ["missing_day_notes"]
+
+logger = logging.getLogger("tabtune.refresh")
+
+#: Shown per note, at most.
+_SHOWN = 10
+
+
+def _recent_rows(
+    store: CampaignStore, date: dt.date, brands: Sequence[str] | None
+) -> pd.DataFrame | None:
+    since = pd.Timestamp(date - dt.timedelta(days=STALE_DAYS - 1))
+    try:
+        table = store.dataset(brands).to_table(
+            columns=["brand_id", "channel", "date"],
+            filter=(pc.field("date") >= since) & (pc.field("date") <= pd.Timestamp(date)),
+        )
+    except Exception:  # noqa: BLE001 - a damaged partition fails in its own job, not here
+        return None
+    return table.to_pandas()
+
+
+def _missing(rows: pd.DataFrame, keys: list[str], date: dt.date) -> pd.Series:
+    """The newest day of each group of ``keys`` with rows on every day of the week before
+    ``date`` (one day may be missing) and none on ``date``."""
+    days = rows.groupby(keys, observed=True)["date"]
+    newest, active = days.max(), days.nunique()
+    return newest[(newest.dt.date < date) & (active >= STALE_DAYS - 1)].sort_index()
+
+
+def missing_day_notes(
+    store: CampaignStore, date: dt.date, brands: Sequence[str] | None
+) -> list[str]:
+    """Notes (also logged) on what tonight's rows lack while other rows of ``date`` are
+    stored: daily brands without a row of the day (their decisions re-date their latest day's
+    contexts), and daily channels of brands that have the day (no decision is written for
+    them). Empty when no row is dated ``date`` (another note says so) or nothing is missing.
+    Brands idle for :data:`~tabtune.refresh.brand.STALE_DAYS` or more get their own note.
+    """
+    rows = _recent_rows(store, date, brands)
+    if rows is None or not len(rows) or rows["date"].max().date() < date:
+        return []
+    notes = []
+    behind = _missing(rows, ["brand_id"], date)
+    if len(behind):
+        shown = ", ".join(f"{b} (newest {d:%Y-%m-%d})" for b, d in behind.head(_SHOWN).items())
+        notes.append(
+            f"{len(behind)} brand(s) have no rows dated {date} while other brands do (their "
+            f"export may be missing from the day's file): {shown}"
+            f"{' ...' if len(behind) > _SHOWN else ''}; their decisions for "
+            f"{date + dt.timedelta(days=1)} re-date their latest day's contexts"
+        )
+    present = rows.loc[rows["date"].dt.date == date, "brand_id"].unique()
+    channels = _missing(rows[rows["brand_id"].isin(present)], ["brand_id", "channel"], date)
+    if len(channels):
+        shown = ", ".join(f"{b}: {c}" for b, c in list(channels.index)[:_SHOWN])
+        notes.append(
+            f"{len(channels)} channel(s) of brands with rows dated {date} have none that day "
+            f"(their export may be missing from the day's file): {shown}"
+            f"{' ...' if len(channels) > _SHOWN else ''}; no decision is written for them for "
+            f"{date + dt.timedelta(days=1)}"
+        )
+    for note in notes:
+        logger.warning("%s", note)
+    return notes
