@@ -569,9 +569,14 @@ def _champion_on_window(
     base = _champion_base(base_id, global_id, glob, load_model_id) if recipe else None
     if base is not None:
         return fit_brand_model(cfg, task, base, early, repeat=manifest["selection"]), False, []
+    why = (
+        "it was published without a recorded choice (e.g. by tabtune finetune)"
+        if recipe is None
+        else f"its global model {base_id} does not load"
+    )
     note = (
-        "the champion's choice cannot be fitted again (no recorded choice or its global model "
-        "is gone): it is scored as it serves, on days it learned from"
+        f"the champion's choice cannot be fitted again ({why}): it is scored as it serves, on "
+        "days it learned from"
     )
     return champion, False, [note]
 
