@@ -34,3 +34,12 @@ def test_money_of_every_simulated_brand_passes() -> None:
     assert money_unit_notes(rows) == []
     cpc = (rows["spend"] / rows["clicks"].where(rows["clicks"] > 0)).max()
     assert cpc < MAX_COST_PER_CLICK and REVENUE_SPEND_RATIO > 1  # the margin the rule keeps
+
+
+def test_several_currencies_in_a_column_not_stored_are_named() -> None:
+    from tabtune.data.units import currency_notes
+
+    frame = pd.DataFrame({"Currency code": ["EUR", "USD", "EUR"], "Other": ["a", "b", "c"]})
+    (note,) = currency_notes(frame, ["Currency code", "Other"], "g.csv")
+    assert note.startswith("g.csv: column 'Currency code' holds 2 currencies (EUR, USD)")
+    assert currency_notes(frame.head(1), ["Currency code"], "g.csv") == []  # one currency

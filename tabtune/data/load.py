@@ -61,7 +61,7 @@ from tabtune.data.transforms import (
     date_column_of,
     refuse_monthly_days,
 )
-from tabtune.data.units import money_unit_notes
+from tabtune.data.units import currency_notes, money_unit_notes
 from tabtune.errors import ContractError, TabTuneInputError
 from tabtune.progress import ProgressFactory, track
 
@@ -327,6 +327,7 @@ def _prepare(
             f"{path.name}: columns not stored: {', '.join(map(str, ignored))} "
             "(map them in data.columns or list them in data.extra_columns to keep them)"
         )
+        notes.extend(currency_notes(frame, ignored, path.name))
     rows = validate_campaigns(
         frame[keep], extra_columns=data.extra_columns, source=source, required=required
     )

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["MAX_COST_PER_CLICK", "REVENUE_SPEND_RATIO", "money_unit_notes"]
+__all__ = [
+    "MAX_COST_PER_CLICK",
+    "REVENUE_SPEND_RATIO",
+    "currency_notes",
+    "money_unit_notes",
+]
 
 #: A median cost per click above this is no currency's (a $0.10 click is 100,000 micros).
 MAX_COST_PER_CLICK = 100_000.0
@@ -47,4 +52,24 @@ def money_unit_notes(rows: pd.DataFrame) -> list[str]:
             f"away from 1 (median: {shown}): revenue or spend in another unit (micros, cents)? "
             "Scale the column when loading (data.scale) into a new store"
         )
+    return notes
+
+
+def currency_notes(frame: pd.DataFrame, columns: list[str], source: str) -> list[str]:
+    """A note when a column among ``columns`` (those not stored) names currencies and holds
+    several (``Currency code``: EUR and USD): the amounts are stored as one unit, pooled in one
+    global model beside absolute bid limits."""
+    notes = []
+    for column in columns:
+        if "currency" not in str(column).lower() or isinstance(frame[column], pd.DataFrame):
+            continue
+        codes = sorted({str(v).strip() for v in frame[column].dropna()} - {""})
+        if len(codes) > 1:
+            shown = ", ".join(codes[:5]) + (" ..." if len(codes) > 5 else "")
+            notes.append(
+                f"{source}: column {column!r} holds {len(codes)} currencies ({shown}): their "
+                "amounts are stored as one unit, pooled in one model beside absolute bid "
+                "limits; convert them to one currency before loading, or load each currency "
+                "into a store of its own (data.store)"
+            )
     return notes
