@@ -390,3 +390,23 @@ def test_the_default_decision_day_is_allowed_as_an_explicit_date(tmp_path: Path)
     assert decision_date(store, default.date().isoformat()) == default
     with pytest.raises(TabTuneInputError, match="is after"):
         check_decision_date(store, default + pd.Timedelta(days=1))
+
+
+def test_campaigns_sharing_a_context_are_said_to_get_its_value() -> None:
+    """Prospecting and Retargeting on one channel got one value per click, and bids moved
+    apart only by their current bids, without a word (new-user red-team)."""
+    from tabtune.cli.decisions import _shared_context_note
+
+    recs = pd.DataFrame(
+        {
+            "campaign_id": ["prospecting", "retargeting", "brand"],
+            "channel": ["meta", "meta", "search"],
+            "predicted_value_per_click": [2.316, 2.316, 4.07],
+        }
+    )
+    (note,) = _shared_context_note("acme", recs)
+    assert note.startswith("acme: 2 campaign(s) share their channel with another")
+    assert "add campaign_id to the categorical features" in note
+    learnt = recs.assign(predicted_value_per_click=[2.3, 2.9, 4.07])  # told apart
+    assert _shared_context_note("acme", learnt) == []
+    assert _shared_context_note("acme", recs.drop(columns="campaign_id")) == []

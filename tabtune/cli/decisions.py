@@ -382,6 +382,7 @@ def _bid_notes(brand: str, recs: pd.DataFrame) -> list[str]:
     railed = reasons[~reasons.isin(["roas target", "cpa target", "roas and cpa targets"])]
     counts = railed.value_counts()
     notes = [f"{brand}: {n} context(s): {reason}" for reason, n in counts.items()]
+    notes.extend(_shared_context_note(brand, recs))
     if reasons.str.startswith(UNKNOWN_BRAND_PREFIX).any():
         notes.append(
             f"{brand}: newer than the global model (it holds no brand context for it), so it is "
@@ -389,6 +390,27 @@ def _bid_notes(brand: str, recs: pd.DataFrame) -> list[str]:
             "rows, or `tabtune pretrain` learns its context"
         )
     return notes
+
+
+def _shared_context_note(brand: str, recs: pd.DataFrame) -> list[str]:
+    """A note when campaigns that share a context (channel, audience, device) get one value
+    per click: the model does not tell them apart, and their bids differ by their current
+    bids only."""
+    value = "predicted_value_per_click"
+    context = [c for c in ("channel", "audience", "device") if c in recs.columns]
+    if "campaign_id" not in recs.columns or value not in recs.columns or not context:
+        return []
+    groups = recs.groupby(context, observed=True, dropna=False)
+    shared = groups["campaign_id"].nunique() > 1
+    alike = groups[value].nunique() <= 1
+    campaigns = int(groups["campaign_id"].nunique()[shared & alike].sum())
+    if not campaigns:
+        return []
+    return [
+        f"{brand}: {campaigns} campaign(s) share their {'/'.join(context)} with another and get "
+        "its value per click: the task does not tell campaigns apart (to learn them, add "
+        "campaign_id to the categorical features of a task file of your own)"
+    ]
 
 
 #: How a bid's reason starts for a brand the global model never saw (:mod:`tabtune.tasks.bid`).
