@@ -632,3 +632,22 @@ def test_a_workbook_named_csv_is_named_as_a_workbook(tmp_path: Path) -> None:
     (tmp_path / "book.csv").write_bytes((tmp_path / "book.xlsx").read_bytes())
     with pytest.raises(TabTuneInputError, match=r"a zip archive \(an Excel .xlsx workbook"):
         read_table(tmp_path / "book.csv")
+
+
+def test_unicode_text_with_thousands_commas_and_skip_lines_names_the_encoding(
+    tmp_path: Path,
+) -> None:
+    """With data.skip_lines set, a title with a comma and amounts like 3,604, pandas failed to
+    tokenize the UTF-16 bytes first: the message blamed an unquoted comma on a line the file
+    does not have, and the conversion had no sep (new-user red-team)."""
+    path = tmp_path / "export.csv"
+    frame = campaign_frame().astype({"spend": str})
+    frame["spend"] = "3,604"
+    body = "Campaign report\nJanuary 1, 2025 - June 30, 2025\n" + frame.to_csv(
+        index=False, sep="\t"
+    )
+    path.write_bytes(body.encode("utf-16"))
+    with pytest.raises(TabTuneInputError) as exc:
+        read_table(path, skip_lines=2)
+    assert "it starts with a UTF-16 byte order mark" in str(exc.value)
+    assert "encoding='utf-16', sep='\\t', skiprows=2)" in str(exc.value)

@@ -261,9 +261,10 @@ _NOT_TEXT = {
 }
 
 
-def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+def _not_utf8(path: Path, exc: UnicodeDecodeError | None) -> str:
     """The message for a CSV file that is not UTF-8 text, with the encoding to convert from
-    (or the workbook it is: an .xlsx is a zip, a legacy .xls or encrypted one an OLE file)."""
+    (or the workbook it is: an .xlsx is a zip, a legacy .xls or encrypted one an OLE file).
+    ``exc`` None: a UTF-16 byte order mark, found before reading."""
     with open(path, "rb") as handle:
         start = handle.read(4096)
     kind = next((k for magic, k in _NOT_TEXT.items() if start.startswith(magic)), None)
@@ -281,11 +282,17 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
     lines = start.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[:-1] or [""]
     tabbed = [i for i, line in enumerate(lines) if "\t" in line]
     sep = ""
-    if tabbed and all("," not in lines[i] for i in tabbed[:3]):
+    first = lines[tabbed[0]].count("\t") if tabbed else 0
+    even = first >= 2 and all(lines[i].count("\t") == first for i in tabbed[:3])
+    if tabbed and (even or all("," not in lines[i] for i in tabbed[:3])):
         sep = ", sep='\\t'" + (f", skiprows={tabbed[0]}" if tabbed[0] else "")
+    where = (
+        "it starts with a UTF-16 byte order mark"
+        if exc is None
+        else f"byte {exc.object[exc.start : exc.start + 1]!r} at position {exc.start} is not UTF-8"
+    )
     return (
-        f"{path}: the file is {what}: byte {exc.object[exc.start : exc.start + 1]!r} at position "
-        f"{exc.start} is not UTF-8, and tabtune reads CSV files as UTF-8. fix: save it as UTF-8 "
+        f"{path}: the file is {what}: {where}, and tabtune reads CSV files as UTF-8. fix: save it as UTF-8 "
         f"(Excel: 'CSV UTF-8'), e.g. with pandas: pd.read_csv({str(path)!r}, "
         f"encoding={encoding!r}{sep}).to_csv('fixed.csv', index=False), then load that file; "
         "nothing was written"
@@ -298,6 +305,9 @@ def _read_csv(
     skip_lines: int = 0,
     number_text: NumberText | None = None,
 ) -> pd.DataFrame:
+    with open(path, "rb") as handle:
+        if handle.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # pandas may fail to tokenize first
+            raise TabTuneInputError(_not_utf8(path, None))
     _refuse_repeated_names(path, skip_lines)
     header = pd.read_csv(path, nrows=0, skiprows=skip_lines).columns
     _refuse_other_separators(path, header)
