@@ -190,5 +190,11 @@ def test_missing_columns_on_a_summary_sheet_name_the_other_sheets(tmp_path: Path
         prepare_exports([tmp_path / "a.xlsx"], DataConfig())
     assert "the workbook's sheet 'Summary' was read; it also has 'Daily'" in str(refused.value)
     assert "data.sheet: 'Daily' reads another" in str(refused.value)
+    # a mapping that names the Daily sheet's columns: the same hint (new-user red-team)
+    mapped = DataConfig(columns={"brand_id": "Account", "spend": "Total spend"})
+    with pytest.raises(ContractError) as refused:
+        prepare_exports([tmp_path / "a.xlsx"], mapped)
+    assert "is mapped from column 'Account', which is not in the data" in str(refused.value)
+    assert "data.sheet: 'Daily' reads another" in str(refused.value)
     rows, _ = prepare_exports([tmp_path / "a.xlsx"], DataConfig(sheet="Daily"))
     assert len(rows) == 6

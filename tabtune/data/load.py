@@ -287,7 +287,9 @@ def _prepare(
             "already has a contract name can be removed with data.drop or renamed with "
             "data.rename; nothing was written"
         )
-        raise ContractError(str(exc) + fix, exc.violations) from None
+        raise _with_sheet_hint(
+            ContractError(str(exc) + fix, exc.violations), sheets, None
+        ) from None
     frame = with_contract_columns(frame, folders, data, path)
     longer = period_rows_error(frame, source, date_column_of(data), data.date_format)
     if longer is None and "date" in frame.columns and not isinstance(frame["date"], pd.DataFrame):
@@ -356,11 +358,12 @@ def _formatted_numbers(found: list, data: DataConfig, frame: pd.DataFrame) -> bo
 
 
 def _with_sheet_hint(
-    refusal: ContractError, sheets: tuple[str, list[str]] | None, found: list
+    refusal: ContractError, sheets: tuple[str, list[str]] | None, found: list | None
 ) -> ContractError:
-    """A refusal of missing columns in a workbook, with the sheet read and its other sheets
-    (a summary sheet first, the daily rows on another: ``data.sheet`` chooses)."""
-    missing = any(v.rule == schema.RULE_MISSING_COLUMN for v, _, _ in found)
+    """A refusal of missing columns in a workbook (``found`` None: of a column the mapping
+    names), with the sheet read and its other sheets (a summary sheet first, the daily rows
+    on another: ``data.sheet`` chooses)."""
+    missing = found is None or any(v.rule == schema.RULE_MISSING_COLUMN for v, _, _ in found)
     if sheets is None or not missing or not sheets[1]:
         return refusal
     read, others = sheets
