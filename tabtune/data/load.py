@@ -492,8 +492,10 @@ def _near_duplicate_ids(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
             f"column 'brand_id': {len(brands)} brand id(s) of the exports differ from a stored "
             f"or loaded one only in case or spacing: {_shown_spellings(brands)}; "
             "nothing was written\n  fix: spell each brand one way in the exports (as it is "
-            "stored); the store keeps a folder per brand id, and on a case-insensitive file "
-            "system (macOS, Windows) such folders are one folder",
+            "stored; for an export of one brand whose account name you cannot change, "
+            "data.constants.brand_id gives every row the stored spelling); the store keeps a "
+            "folder per brand id, and on a case-insensitive file system (macOS, Windows) such "
+            "folders are one folder",
             [violation],
         )
     known: list[str] = []
