@@ -564,7 +564,7 @@ def test_a_totals_line_names_skip_and_the_csv_line_counts_the_title(
         assert_refused(capsys, tmp_path, ["--config", str(config), "load", "titled.csv"]).split()
     )
     assert "row 4: Day=--" in out
-    assert "fix: data.invalid_rows: skip (the report's totals line" in out
+    assert "fix: data.invalid_rows: skip (the report's totals or footer lines" in out
     assert "line in the CSV file = row + 4" in out  # row 4 is line 8: two title lines, a header
 
     skipping = load_config(config).data.model_copy(update={"invalid_rows": "skip"})
@@ -1257,3 +1257,23 @@ def test_a_weekly_report_is_not_stored_as_days(config: Path, tmp_path: Path, cap
     gap = pd.concat([weekly, rows.assign(Day="03-01-2024")])  # a day off the weekly grid
     gap.to_csv("gap.csv", index=False)
     assert _run(capsys, "--config", str(config), "load", "gap.csv", "--dry-run")[0] == EXIT_OK
+
+
+def test_footer_lines_name_skip_and_no_brand(config: Path, tmp_path: Path, capsys) -> None:
+    """DV360's 'Report Time:' / 'Group By:' lines and Microsoft's copyright line were given
+    data.fill or date_format fixes, and 'Date' (a Group By cell) was called a brand whose
+    rows are all skipped (new-user red-team)."""
+    text = _rows("acme", "2024-01-01", 4).to_csv(index=False)
+    text += "\nReport Time:,2024/01/05 04:00\nGroup By:,Date,Account\n"
+    text += '"\u00a92024 Microsoft Corporation. All rights reserved."\n'
+    (tmp_path / "footer.csv").write_text(text)
+    out = " ".join(
+        assert_refused(capsys, tmp_path, ["--config", str(config), "load", "footer.csv"]).split()
+    )
+    assert out.count("fix: data.invalid_rows: skip (the report's totals or footer lines") >= 1
+    assert "data.fill" not in out and "fix: data.date_format" not in out
+    skipping = load_config(config).data.model_copy(update={"invalid_rows": "skip"})
+    rows, summary = prepare_exports(["footer.csv"], skipping)
+    assert len(rows) == 4 and summary.rows_skipped == 3
+    assert not any("every row of brand(s)" in n for n in summary.notes), summary.notes
+    assert any("3 skipped line(s) name no brand" in n for n in summary.notes), summary.notes

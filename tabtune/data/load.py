@@ -30,7 +30,7 @@ from tabtune.data.contract import RULE_CONFLICTING_FILES
 from tabtune.data.excel import EXCEL_SUFFIXES
 from tabtune.data.folders import folder_values, with_contract_columns, with_export_columns
 from tabtune.data.limits import brand_id_problem, latest_allowed_date
-from tabtune.data.load_fixes import TOTALS_CELL, config_key, number_key, shape_key
+from tabtune.data.load_fixes import TOTALS_CELL, config_key, footer_rows, number_key, shape_key
 from tabtune.data.number_text import NUMERIC_COLUMNS
 from tabtune.data.parse import nfc_text
 from tabtune.data.periods import period_rows_error, weekly_rows_error
@@ -428,13 +428,12 @@ def _vanished_brands(frame: pd.DataFrame, bad: np.ndarray, name: str) -> list[st
     """A note naming the brands of which every row is skipped (none of their rows is loaded)."""
     if "brand_id" not in frame.columns or isinstance(frame["brand_id"], pd.DataFrame):
         return []
-    ids = frame["brand_id"]
-    kept = set(ids[~bad].dropna())
-    gone = ids[bad].dropna()
+    ids, footer = frame["brand_id"], footer_rows(frame)  # a footer line names no brand
+    kept, gone = set(ids[~bad].dropna()), ids[bad & ~footer].dropna()
     counts = gone[~gone.isin(kept)].astype(str).value_counts().sort_index()
-    # a totals or footer line's first cell ('Total: Account', a timestamp) names no brand
     no_brand = [b for b in counts.index if TOTALS_CELL.match(b) or brand_id_problem(b)]
-    counts = counts.drop(no_brand)
+    no_brand += [str(b) for b in ids[bad & footer].dropna().unique() if str(b) not in no_brand]
+    counts = counts.drop(no_brand, errors="ignore")
     notes = []
     if no_brand:
         notes.append(

@@ -28,7 +28,7 @@ from tabtune.data.transforms import FILL_PLACEHOLDERS
 if TYPE_CHECKING:
     from tabtune.config import DataConfig
 
-__all__ = ["TOTALS_CELL", "config_key", "number_key", "shape_key"]
+__all__ = ["TOTALS_CELL", "config_key", "footer_rows", "number_key", "shape_key"]
 
 
 def _platform_name(column: str, present: Sequence[str]) -> str | None:
@@ -112,31 +112,50 @@ def config_key(
 
 
 _TOTALS_KEY = (
-    "data.invalid_rows: skip (the report's totals line is not campaign data; skipped rows "
+    "data.invalid_rows: skip (the report's totals or footer lines are not campaign data; skipped rows "
     "are listed)"
 )
 
 
-#: A totals cell: "Total", "Totals", "Grand total", "Total: Account", never "TotalEnergies".
-TOTALS_CELL = re.compile(r"^\s*(?:grand\s+)?totals?\b", re.IGNORECASE)
+#: A totals or footer cell: "Total", "Totals", "Grand total", "Total: Account" (never
+#: "TotalEnergies"), a footer's label ("Report Time:", "Date Range:", "Group By:") or a
+#: copyright line ("©2025 Microsoft Corporation ...").
+TOTALS_CELL = re.compile(
+    r"^\s*(?:(?:grand\s+)?totals?\b|[a-z][a-z ]{0,30}:\s*$|©|\(c\)\s|copyright\b)",
+    re.IGNORECASE,
+)
+
+
+def footer_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Which rows are a report's totals or footer lines: a text cell that is one
+    (:data:`TOTALS_CELL`), and a date cell without a digit unless it is that cell. No format
+    or mapping would read such a row, and it is not campaign data."""
+    text = frame.select_dtypes(exclude="number")
+    if text.shape[1] == 0:
+        return np.zeros(len(frame), dtype=bool)
+    cells = [text.iloc[:, i].astype(str).str.match(TOTALS_CELL) for i in range(text.shape[1])]
+    footer = np.logical_or.reduce([c.to_numpy(dtype=bool) for c in cells])
+    if "date" in frame.columns and not isinstance(frame["date"], pd.DataFrame):
+        day = frame["date"].astype(str)  # a day written in the date cell: a campaign row
+        dated = day.str.contains(r"\d", regex=True) & ~day.str.match(TOTALS_CELL)
+        footer &= ~dated.to_numpy(dtype=bool)
+    return footer
+
+
+def _footer_examples(violation: Violation) -> bool:
+    """Whether every refused row is shown and its value is a totals or footer cell (a date
+    column read with a format holds the rows' dates by then; the examples keep the text)."""
+    examples, column = violation.examples, violation.column
+    if examples is None or column not in examples.columns or len(examples) != violation.count:
+        return False
+    return bool(len(examples) and examples[column].astype(str).str.match(TOTALS_CELL).all())
 
 
 def _totals_line(frame: pd.DataFrame, mask: np.ndarray | None) -> bool:
-    """Whether every row of ``mask`` is a report's totals line: a text cell starting with
-    "Total", as ad platforms end their exports. No format or mapping would read such a row,
-    and it is not campaign data."""
+    """Whether every row of ``mask`` is a report's totals or footer line (:func:`footer_rows`)."""
     if mask is None or not mask.any():
         return False
-    rows = frame.loc[mask]
-    if "date" in rows.columns and not isinstance(rows["date"], pd.DataFrame):
-        # a totals line has no day: a date cell with a digit is a campaign row
-        if rows["date"].astype(str).str.contains(r"\d", regex=True).any():
-            return False
-    rows = rows.select_dtypes(exclude="number")
-    if rows.shape[1] == 0:
-        return False
-    starts = [rows.iloc[:, i].astype(str).str.match(TOTALS_CELL) for i in range(rows.shape[1])]
-    return bool(np.logical_or.reduce([c.to_numpy(dtype=bool) for c in starts]).all())
+    return bool(footer_rows(frame.loc[mask]).all())
 
 
 #: Refused values :func:`number_key` looks at, at most.
@@ -206,7 +225,9 @@ def shape_key(
                 "of the load: load files with and without a title separately)"
             )
         return "the export: it has a header and no data row (export a date range with data)"
-    if data.invalid_rows == "reject" and _totals_line(frame, mask):
+    if data.invalid_rows == "reject" and (
+        _totals_line(frame, mask) or _footer_examples(violation)
+    ):
         return _TOTALS_KEY
     if mask is not None and mask.all() and len(mask) and rule == schema.RULE_MISSING_VALUE:
         if column in schema.OPTIONAL_COLUMNS:
