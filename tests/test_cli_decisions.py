@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -410,3 +411,33 @@ def test_campaigns_sharing_a_context_are_said_to_get_its_value() -> None:
     learnt = recs.assign(predicted_value_per_click=[2.3, 2.9, 4.07])  # told apart
     assert _shared_context_note("acme", learnt) == []
     assert _shared_context_note("acme", recs.drop(columns="campaign_id")) == []
+
+
+@pytest.mark.parametrize(("command", "kind"), [("bids", "bids"), ("budget", "budgets")])
+def test_csv_holds_the_decisions_the_parquet_files_hold(ws: Path, capsys, command, kind) -> None:
+    """Per-campaign bids and plans were only in per-brand Parquet files: pandas was needed
+    to read them (new-user red-team)."""
+    code, out = _run(capsys, command, "--csv", "out/decisions.csv")
+    assert code == EXIT_OK, out
+    assert "also written to out/decisions.csv" in " ".join(out.split())
+    got = pd.read_csv("out/decisions.csv")
+    assert got.columns[0] == "brand_id"
+    want = pd.read_parquet(Path("outputs") / NEXT / kind)
+    assert len(got) == len(want) and set(got["brand_id"]) == set(want["brand_id"].astype(str))
+    numeric = [c for c in want.columns if pd.api.types.is_float_dtype(want[c])]
+    assert numeric
+    key = ["brand_id", *[c for c in ("channel", "campaign_id") if c in want.columns]]
+    mine = got.sort_values(key).reset_index(drop=True)
+    theirs = want.assign(brand_id=want["brand_id"].astype(str)).sort_values(key)
+    for column in numeric:
+        np.testing.assert_allclose(mine[column], theirs[column].to_numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("command", ["bids", "budget"])
+@pytest.mark.parametrize(
+    ("value", "needle"), [("x.parquet", "name it .csv"), ("outputs", "is a folder")]
+)
+def test_a_bad_csv_path_is_refused_before_anything_is_written(
+    ws: Path, capsys, command: str, value: str, needle: str
+) -> None:
+    _refused(capsys, ws, [command, "--csv", value], f"--csv {value}", needle)

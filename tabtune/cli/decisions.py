@@ -23,6 +23,7 @@ from rich.console import Console
 
 from tabtune.cli.brands import select_brands
 from tabtune.cli.console import console
+from tabtune.cli.csv_out import check_csv_path, write_decisions_csv
 from tabtune.cli.exit_codes import EXIT_OK
 from tabtune.cli.tables import console_table
 from tabtune.config import Config, TaskConfig, builtin_task_spec
@@ -274,6 +275,7 @@ def run_bids(
     date: Any = None,
     target_roas: float | None = None,
     plots: bool = False,
+    csv: str | None = None,
 ) -> int:
     """Recommend bids for each brand's latest contexts, write them and print a table.
 
@@ -299,6 +301,7 @@ def run_bids(
     int
         0.
     """
+    csv_path = check_csv_path(csv)
     con, store, chosen, day, cfg = _decision_setup(
         cfg, "bid", brands, date, ("--target-roas", target_roas)
     )
@@ -337,6 +340,8 @@ def run_bids(
         write_brand_output(recs, out_root, brand)
         if plots:
             plot_lines.append(_bid_plot(rec, contexts, recs, recent, plot_root, brand, target))
+    if csv_path is not None:
+        plot_lines.append(write_decisions_csv({d[0]: d[3] for d in decided}, csv_path))
     _print_bids(con, day, target, out_root, summary, references, [*notes, *plot_lines])
     return EXIT_OK
 
@@ -425,6 +430,7 @@ def run_bids_cli(cfg: Config, args: argparse.Namespace) -> int:
         date=getattr(args, "date", None),
         target_roas=getattr(args, "target_roas", None),
         plots=getattr(args, "plots", False),
+        csv=getattr(args, "csv", None),
     )
 
 
@@ -536,7 +542,12 @@ def _pretrained_note(cfg: Config, task: str, had_model: bool) -> str:
 
 
 def run_budget(
-    cfg: Config, *, brands: str | None = None, date: Any = None, total: float | None = None
+    cfg: Config,
+    *,
+    brands: str | None = None,
+    date: Any = None,
+    total: float | None = None,
+    csv: str | None = None,
 ) -> int:
     """Plan each brand's day with its champion ``budget`` model, write the plans, print a table.
 
@@ -565,6 +576,7 @@ def run_budget(
         bounds (each such brand named, with the fixes).
     """
     had_model = registry_for(cfg).resolve("budget") is not None
+    csv_path = check_csv_path(csv)
     con, store, chosen, day, cfg = _decision_setup(cfg, "budget", brands, date, ("--total", total))
     gref = registry_for(cfg).resolve("budget")
     response = load_pooled_response(None if gref is None else gref.path)
@@ -596,6 +608,8 @@ def run_budget(
     notes.extend(replaced_note(out_root, list(plans)))
     for brand, plan in plans.items():
         write_brand_output(plan, out_root, brand)
+    if csv_path is not None:
+        notes.append(write_decisions_csv(plans, csv_path))
     _print_budget(con, day, out_root, summary, channels, notes)
     return EXIT_OK
 
@@ -712,6 +726,7 @@ def run_budget_cli(cfg: Config, args: argparse.Namespace) -> int:
         brands=getattr(args, "brands", None),
         date=getattr(args, "date", None),
         total=getattr(args, "total", None),
+        csv=getattr(args, "csv", None),
     )
 
 

@@ -174,6 +174,10 @@ def _add_refresh_commands(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(handler="commands:cmd_predict")
 
 
+#: ``--csv`` of ``bids`` and ``budget``.
+_CSV_HELP = "also write every brand's decisions to one CSV file (a brand_id column first)"
+
+
 def _add_decision_commands(sub: argparse._SubParsersAction) -> None:
     """``bids``, ``budget`` and ``report``."""
     s = sub.add_parser("bids", help="recommend bids for each brand's latest contexts")
@@ -187,6 +191,7 @@ def _add_decision_commands(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write outputs/<date>/plots/bids-<brand>.png (bid vs predicted value)",
     )
+    s.add_argument("--csv", default=None, metavar="FILE", help=_CSV_HELP)
     s.set_defaults(handler="decisions:cmd_bids")
 
     s = sub.add_parser("budget", help="plan each brand's daily budget across channels")
@@ -197,6 +202,7 @@ def _add_decision_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--total", type=float, default=None, help="daily total (default: recent daily spend)"
     )
+    s.add_argument("--csv", default=None, metavar="FILE", help=_CSV_HELP)
     s.set_defaults(handler="decisions:cmd_budget")
 
     s = sub.add_parser("report", help="summarise a refresh run")

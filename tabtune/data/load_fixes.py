@@ -225,9 +225,7 @@ def shape_key(
                 "of the load: load files with and without a title separately)"
             )
         return "the export: it has a header and no data row (export a date range with data)"
-    if data.invalid_rows == "reject" and (
-        _totals_line(frame, mask) or _footer_examples(violation)
-    ):
+    if data.invalid_rows == "reject" and (_totals_line(frame, mask) or _footer_examples(violation)):
         return _TOTALS_KEY
     if mask is not None and mask.all() and len(mask) and rule == schema.RULE_MISSING_VALUE:
         if column in schema.OPTIONAL_COLUMNS:
