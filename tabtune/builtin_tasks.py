@@ -64,7 +64,7 @@ def builtin_name(spec: Any) -> str | None:
     if not isinstance(spec, str):
         return None
     name = spec.removeprefix("builtin:")
-    if name in BUILTIN_TASKS and (spec.startswith("builtin:") or not Path(spec).exists()):
+    if name in BUILTIN_TASKS and (spec.startswith("builtin:") or not Path(spec).is_file()):
         return name
     if spec.startswith("builtin:"):
         raise ConfigError(f"unknown built-in task {name!r}; built-in tasks: {list(BUILTIN_TASKS)}")

@@ -675,6 +675,12 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
 def _load_task(name: str, spec: Any, source: Path) -> dict[str, Any]:
     builtin = builtin_name(spec)
     if builtin is not None:
+        if builtin != name:  # decisions and pooled responses are keyed on the task's name
+            raise ConfigError(
+                f"{source}: tasks.{name}: {spec!r} is the built-in task {builtin!r}, which keeps "
+                f"its name (tasks.{builtin}: {builtin}); a task of another name is a file or a "
+                "mapping of its own"
+            )
         return {**builtin_task_spec(builtin), "name": name}
     if isinstance(spec, str):
         path = Path(spec)

@@ -394,23 +394,26 @@ def test_the_default_decision_day_is_allowed_as_an_explicit_date(tmp_path: Path)
 
 
 def test_campaigns_sharing_a_context_are_said_to_get_its_value() -> None:
-    """Prospecting and Retargeting on one channel got one value per click, and bids moved
-    apart only by their current bids, without a word (new-user red-team)."""
+    """Prospecting and Retargeting on one channel were valued alike by a task without
+    campaign_id, and bids moved apart by their own bids only, without a word (new-user
+    red-team); decided from the task's features, not from equal values (review)."""
     from tabtune.cli.decisions import _shared_context_note
 
     recs = pd.DataFrame(
         {
             "campaign_id": ["prospecting", "retargeting", "brand"],
             "channel": ["meta", "meta", "search"],
-            "predicted_value_per_click": [2.316, 2.316, 4.07],
+            "predicted_value_per_click": [2.316, 2.9, 4.07],
         }
     )
-    (note,) = _shared_context_note("acme", recs)
+    features = ["channel", "audience", "device", "vertical"]
+    (note,) = _shared_context_note("acme", recs, features)
     assert note.startswith("acme: 2 campaign(s) share their channel with another")
     assert "add campaign_id to the categorical features" in note
-    learnt = recs.assign(predicted_value_per_click=[2.3, 2.9, 4.07])  # told apart
-    assert _shared_context_note("acme", learnt) == []
-    assert _shared_context_note("acme", recs.drop(columns="campaign_id")) == []
+    assert _shared_context_note("acme", recs, [*features, "campaign_id"]) == []  # learnt
+    assert _shared_context_note("acme", recs.drop(columns="campaign_id"), features) == []
+    alone = recs.assign(channel=["meta", "social", "search"])  # one campaign per context
+    assert _shared_context_note("acme", alone, features) == []
 
 
 @pytest.mark.parametrize(("command", "kind"), [("bids", "bids"), ("budget", "budgets")])

@@ -228,13 +228,16 @@ def test_built_in_tasks_by_name_and_a_missing_task_file(tmp_path: Path, monkeypa
     from tabtune.config import builtin_task
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "c.yaml").write_text("tasks: {bid: bid, plans: 'builtin:budget'}\n")
+    (tmp_path / "c.yaml").write_text("tasks: {bid: bid, budget: 'builtin:budget'}\n")
     cfg = load_config(tmp_path / "c.yaml")
-    assert cfg.task("bid") == builtin_task("bid")
-    assert cfg.task("plans").model_dump() == {
-        **builtin_task("budget").model_dump(),
-        "name": "plans",
-    }
+    assert cfg.task("bid") == builtin_task("bid") and cfg.task("budget") == builtin_task("budget")
+    # a built-in keeps its name: decisions and pooled responses are keyed on it (review)
+    (tmp_path / "p.yaml").write_text("tasks: {plans: 'builtin:budget'}\n")
+    with pytest.raises(ConfigError, match="is the built-in task 'budget', which keeps its name"):
+        load_config(tmp_path / "p.yaml")
+    (tmp_path / "bid").mkdir()  # a folder named like the task is no task file
+    assert load_config(tmp_path / "c.yaml").task("bid") == builtin_task("bid")
+    (tmp_path / "bid").rmdir()
     (tmp_path / "m.yaml").write_text("tasks: {bid: configs/tasks/bid.yaml}\n")
     with pytest.raises(
         ConfigError, match=r"tasks\.bid: task file configs/tasks/bid\.yaml not found"

@@ -1240,23 +1240,29 @@ def test_a_skipped_totals_line_is_not_called_a_brand(config: Path, capsys) -> No
 
 def test_a_weekly_report_is_not_stored_as_days(config: Path, tmp_path: Path, capsys) -> None:
     """Weekly totals (a Monday per row) loaded as one day each, without a word (new-user
-    red-team)."""
+    red-team): refused under a column that says week, noted under another (a brand that runs
+    on Mondays only)."""
     rows = _rows("acme", "2024-01-01", 1)
     weekly = pd.concat([rows.assign(Day=d.strftime("%d-%m-%Y")) for d in pd.date_range(
         "2024-01-01", periods=5, freq="7D")])  # fmt: skip
-    weekly.to_csv("w.csv", index=False)
+    weekly.rename(columns={"Day": "Week"}).to_csv("w.csv", index=False)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["columns"]["date"] = "Week"
+    (tmp_path / "week.yaml").write_text(yaml.safe_dump(cfg))
     assert_refused(
         capsys,
         tmp_path,
-        ["--config", str(config), "load", "w.csv"],
+        ["--config", str(tmp_path / "week.yaml"), "load", "w.csv"],
         "each 7 days after the one before, every one a Monday (2024-01-01 .. 2024-01-29)",
+        "under column 'Week'",
         "export one row per day",
     )
+    weekly.to_csv("mondays.csv", index=False)  # under 'Day': loads, with a note
+    code, out = _run(capsys, "--config", str(config), "load", "mondays.csv", "--dry-run")
+    assert code == EXIT_OK and "if this is a weekly report" in " ".join(out.split())
     weekly.head(3).to_csv("short.csv", index=False)  # three dates: not enough to tell
-    assert _run(capsys, "--config", str(config), "load", "short.csv", "--dry-run")[0] == EXIT_OK
-    gap = pd.concat([weekly, rows.assign(Day="03-01-2024")])  # a day off the weekly grid
-    gap.to_csv("gap.csv", index=False)
-    assert _run(capsys, "--config", str(config), "load", "gap.csv", "--dry-run")[0] == EXIT_OK
+    code, out = _run(capsys, "--config", str(config), "load", "short.csv", "--dry-run")
+    assert code == EXIT_OK and "weekly report" not in out
 
 
 def test_footer_lines_name_skip_and_no_brand(config: Path, tmp_path: Path, capsys) -> None:
@@ -1277,3 +1283,8 @@ def test_footer_lines_name_skip_and_no_brand(config: Path, tmp_path: Path, capsy
     assert len(rows) == 4 and summary.rows_skipped == 3
     assert not any("every row of brand(s)" in n for n in summary.notes), summary.notes
     assert any("3 skipped line(s) name no brand" in n for n in summary.notes), summary.notes
+    # a brand whose name merely starts like a footer is still named when all its rows go
+    legal = _rows("copyright-legal", "2024-01-01", 2).assign(Day="someday")
+    pd.concat([_rows("acme", "2024-01-01", 2), legal]).to_csv("legal.csv", index=False)
+    _, summary = prepare_exports(["legal.csv"], skipping)
+    assert any("every row of brand(s) copyright-legal" in n for n in summary.notes), summary.notes

@@ -39,7 +39,14 @@ def test_money_of_every_simulated_brand_passes() -> None:
 def test_several_currencies_in_a_column_not_stored_are_named() -> None:
     from tabtune.data.units import currency_notes
 
-    frame = pd.DataFrame({"Currency code": ["EUR", "USD", "EUR"], "Other": ["a", "b", "c"]})
+    frame = pd.DataFrame(
+        {"brand_id": ["a", "b", "a"], "Currency code": ["EUR", "USD", "EUR"], "Other": list("xyz")}
+    )
     (note,) = currency_notes(frame, ["Currency code", "Other"], "g.csv")
-    assert note.startswith("g.csv: column 'Currency code' holds 2 currencies (EUR, USD)")
+    assert note.startswith("g.csv: column 'Currency code': the brands' amounts are in 2")
+    mixed = frame.assign(**{"Currency code": ["EUR", "USD", "USD"]})  # brand a: two
+    (note,) = currency_notes(mixed, ["Currency code"], "g.csv")
+    assert "brand(s) a hold amounts in several currencies (EUR, USD)" in note
     assert currency_notes(frame.head(1), ["Currency code"], "g.csv") == []  # one currency
+    amounts = pd.DataFrame({"brand_id": ["a"] * 3, "Cost (converted currency)": [1.1, 2.2, 3.3]})
+    assert currency_notes(amounts, ["Cost (converted currency)"], "g.csv") == []  # no codes

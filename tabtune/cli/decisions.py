@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -334,7 +335,7 @@ def run_bids(
         decided.append((brand, rec, contexts, recs, recent))
         summary.append(_bid_row(brand, recs, model_id))
         references.update(recs["reference"].astype(str))
-        notes.extend(_bid_notes(brand, recs))
+        notes.extend(_bid_notes(brand, recs, cfg.task("bid").categorical))
     plot_lines: list[str] = replaced_note(out_root, [d[0] for d in decided])
     for brand, rec, contexts, recs, recent in decided:
         write_brand_output(recs, out_root, brand)
@@ -381,13 +382,13 @@ def _print_bids(
         con.print(line, markup=False)
 
 
-def _bid_notes(brand: str, recs: pd.DataFrame) -> list[str]:
+def _bid_notes(brand: str, recs: pd.DataFrame, features: Sequence[str] = ()) -> list[str]:
     """The guard rails that set a brand's bids (clamps, caps, unreachable targets), counted."""
     reasons = recs["reason"].astype(str)
     railed = reasons[~reasons.isin(["roas target", "cpa target", "roas and cpa targets"])]
     counts = railed.value_counts()
     notes = [f"{brand}: {n} context(s): {reason}" for reason, n in counts.items()]
-    notes.extend(_shared_context_note(brand, recs))
+    notes.extend(_shared_context_note(brand, recs, features))
     if reasons.str.startswith(UNKNOWN_BRAND_PREFIX).any():
         notes.append(
             f"{brand}: newer than the global model (it holds no brand context for it), so it is "
@@ -397,24 +398,22 @@ def _bid_notes(brand: str, recs: pd.DataFrame) -> list[str]:
     return notes
 
 
-def _shared_context_note(brand: str, recs: pd.DataFrame) -> list[str]:
-    """A note when campaigns that share a context (channel, audience, device) get one value
-    per click: the model does not tell them apart, and their bids differ by their current
-    bids only."""
-    value = "predicted_value_per_click"
+def _shared_context_note(brand: str, recs: pd.DataFrame, features: Sequence[str]) -> list[str]:
+    """A note when several campaigns share a context (channel, audience, device) and the
+    task's ``features`` lack ``campaign_id``: the model values them alike, and their bids
+    differ by their own bids only."""
     context = [c for c in ("channel", "audience", "device") if c in recs.columns]
-    if "campaign_id" not in recs.columns or value not in recs.columns or not context:
+    if "campaign_id" not in recs.columns or "campaign_id" in features or not context:
         return []
-    groups = recs.groupby(context, observed=True, dropna=False)
-    shared = groups["campaign_id"].nunique() > 1
-    alike = groups[value].nunique() <= 1
-    campaigns = int(groups["campaign_id"].nunique()[shared & alike].sum())
+    per_context = recs.groupby(context, observed=True, dropna=False)["campaign_id"].nunique()
+    campaigns = int(per_context[per_context > 1].sum())
     if not campaigns:
         return []
     return [
-        f"{brand}: {campaigns} campaign(s) share their {'/'.join(context)} with another and get "
-        "its value per click: the task does not tell campaigns apart (to learn them, add "
-        "campaign_id to the categorical features of a task file of your own)"
+        f"{brand}: {campaigns} campaign(s) share their {'/'.join(context)} with another: the "
+        "task does not tell campaigns apart (its features lack campaign_id), so their bids "
+        "differ by their own bids only; to learn them, add campaign_id to the categorical "
+        "features of a task file of your own"
     ]
 
 

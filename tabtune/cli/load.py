@@ -82,7 +82,9 @@ def _print_restated(summary: LoadSummary, store: str) -> None:
         f"data.restated_rows: replace in the config and load the files into {store} again. "
         "If they are another source's rows (another platform or account whose channel has "
         "the same name), replace would overwrite the stored ones: give them a channel of "
-        "their own (data.constants.channel, e.g. bing_search) or map campaign_id."
+        "their own in that source's config (data.constants.channel, e.g. bing_search, in "
+        "place of its columns.channel), or load every source with campaign_id mapped into a "
+        "new store."
     )
 
 

@@ -116,7 +116,11 @@ def _task_support(name: str, task: TaskConfig, columns: set[str], configured: bo
 def _task_paths(cfg: Config) -> dict[str, str]:
     """Task name -> the file a fix should name: the one the config names, else the built-in
     task's editable copy."""
-    path_of = {name: f"configs/tasks/{name}.yaml" for name in BUILTIN_TASKS}
+    path_of = {
+        name: f"a copy of the packaged task tabtune/configs/tasks/{name}.yaml (set tasks.{name} "
+        "to the copy's path)"
+        for name in BUILTIN_TASKS
+    }
     for name in cfg.tasks:
         path_of[name] = cfg.task_file(name) or path_of.get(name, "its task file")
     return path_of

@@ -287,14 +287,15 @@ def _prepare(
             "already has a contract name can be removed with data.drop or renamed with "
             "data.rename; nothing was written"
         )
-        raise _with_sheet_hint(
-            ContractError(str(exc) + fix, exc.violations), sheets, None
-        ) from None
+        hint = sheets if "which is not in the data" in str(exc) else None
+        raise _with_sheet_hint(ContractError(str(exc) + fix, exc.violations), hint, None) from None
     frame = with_contract_columns(frame, folders, data, path)
     longer = period_rows_error(frame, source, date_column_of(data), data.date_format)
     if longer is None and "date" in frame.columns and not isinstance(frame["date"], pd.DataFrame):
         longer = shifted_midnight_error(frame["date"], source, date_column_of(data), data)
-    longer = longer or weekly_rows_error(frame, source, data.date_format)
+    longer = longer or weekly_rows_error(
+        frame, source, date_column_of(data), data.date_format, notes_read
+    )
     if longer is not None:
         raise longer
     repeated = set(frame.columns[frame.columns.duplicated()])  # refused by the contract
@@ -432,7 +433,7 @@ def _vanished_brands(frame: pd.DataFrame, bad: np.ndarray, name: str) -> list[st
     kept, gone = set(ids[~bad].dropna()), ids[bad & ~footer].dropna()
     counts = gone[~gone.isin(kept)].astype(str).value_counts().sort_index()
     no_brand = [b for b in counts.index if TOTALS_CELL.match(b) or brand_id_problem(b)]
-    no_brand += [str(b) for b in ids[bad & footer].dropna().unique() if str(b) not in no_brand]
+    no_brand += [str(b) for b in ids[bad & footer].dropna().unique() if b not in kept]
     counts = counts.drop(no_brand, errors="ignore")
     notes = []
     if no_brand:

@@ -118,23 +118,30 @@ _TOTALS_KEY = (
 
 
 #: A totals or footer cell: "Total", "Totals", "Grand total", "Total: Account" (never
-#: "TotalEnergies"), a footer's label ("Report Time:", "Date Range:", "Group By:") or a
-#: copyright line ("©2025 Microsoft Corporation ...").
+#: "TotalEnergies"), a footer's label alone ("Report Time:", "Date Range:", "Group By:") or a
+#: copyright line ("©2025 Microsoft Corporation. All rights reserved.").
 TOTALS_CELL = re.compile(
-    r"^\s*(?:(?:grand\s+)?totals?\b|[a-z][a-z ]{0,30}:\s*$|©|\(c\)\s|copyright\b)",
+    r"^\s*(?:(?:grand\s+)?totals?\b|[a-z][a-z ]{0,30}:\s*$|©|\(c\)\s*\d{4}|"
+    r"copyright\s+(?:©|\(c\)|\d{4})|.*all rights reserved)",
     re.IGNORECASE,
 )
 
 
 def footer_rows(frame: pd.DataFrame) -> np.ndarray:
-    """Which rows are a report's totals or footer lines: a text cell that is one
-    (:data:`TOTALS_CELL`), and a date cell without a digit unless it is that cell. No format
-    or mapping would read such a row, and it is not campaign data."""
-    text = frame.select_dtypes(exclude="number")
-    if text.shape[1] == 0:
+    """Which rows are a report's totals or footer lines: the first cell, the date's or the
+    brand's is one (:data:`TOTALS_CELL`), and the date cell holds no day. No format or
+    mapping would read such a row, and it is not campaign data."""
+    if not len(frame.columns):
         return np.zeros(len(frame), dtype=bool)
-    cells = [text.iloc[:, i].astype(str).str.match(TOTALS_CELL) for i in range(text.shape[1])]
-    footer = np.logical_or.reduce([c.to_numpy(dtype=bool) for c in cells])
+    names = list(dict.fromkeys([frame.columns[0], "date", "brand_id"]))
+    cells = [
+        frame[n].astype(str).str.match(TOTALS_CELL).to_numpy(dtype=bool)
+        for n in names
+        if n in frame.columns and not isinstance(frame[n], pd.DataFrame)
+    ]
+    if not cells:
+        return np.zeros(len(frame), dtype=bool)
+    footer = np.logical_or.reduce(cells)
     if "date" in frame.columns and not isinstance(frame["date"], pd.DataFrame):
         day = frame["date"].astype(str)  # a day written in the date cell: a campaign row
         dated = day.str.contains(r"\d", regex=True) & ~day.str.match(TOTALS_CELL)

@@ -9,6 +9,8 @@ is not compared.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from tabtune.data.contract import Violation
@@ -116,32 +118,43 @@ RULE_WEEKLY = "must be days (the rows' dates are a week apart: a weekly report)"
 
 
 def weekly_rows_error(
-    frame: pd.DataFrame, source: str, date_format: str | None
+    frame: pd.DataFrame, source: str, date_source: str, date_format: str | None, notes: list[str]
 ) -> ContractError | None:
-    """The refusal for an export whose dates are exactly a week apart, or None.
+    """The refusal for a weekly report, or None (with a note in ``notes`` for dates a week
+    apart under a column that does not say week).
 
     A report by week (``Week``, a Monday per row) mapped to the date would store each week's
     totals as one day: the models would take a week's spend for a day's. From
     :data:`WEEKLY_MIN_DATES` distinct dates, all on one weekday and each 7 days after the one
-    before, the rows are refused.
+    before, rows with measures are refused when the date's export column says week; under
+    another name (a brand that runs on Mondays only) they load, with a note. Rows without
+    spend (contexts to predict for) are not looked at.
     """
     if "date" not in frame.columns or isinstance(frame["date"], pd.DataFrame):
         return None
+    if "spend" not in frame.columns:
+        return None
     try:
-        days = _as_days(frame["date"], date_format).dropna().drop_duplicates().sort_values()
+        days = _as_days(frame["date"].drop_duplicates(), date_format)
+        days = days.dropna().drop_duplicates().sort_values()
     except (ValueError, TypeError, OverflowError):  # mixed offsets, ...: the contract says
         return None
-    if len(days) < WEEKLY_MIN_DATES:
+    if len(days) < WEEKLY_MIN_DATES or not (days.diff().dropna() == pd.Timedelta(days=7)).all():
         return None
-    gaps = days.diff().dropna()
-    if not (gaps == pd.Timedelta(days=7)).all():
+    shape = (
+        f"the rows' {len(days)} dates are each 7 days after the one before, every one a "
+        f"{days.iloc[0].day_name()} ({days.iloc[0]:%Y-%m-%d} .. {days.iloc[-1]:%Y-%m-%d})"
+    )
+    if "week" not in normalised_name(date_source):
+        notes.append(
+            f"{Path(source).name}: {shape}: if this is a weekly report, each week's totals are "
+            "stored as one day; export one row per day instead"
+        )
         return None
-    weekday = days.iloc[0].day_name()
     message = (
-        f"{source}: the rows' {len(days)} dates are each 7 days after the one before, every one "
-        f"a {weekday} ({days.iloc[0]:%Y-%m-%d} .. {days.iloc[-1]:%Y-%m-%d}): a weekly report, "
-        "whose totals would be stored as one day each (a week's spend taken for a day's); "
-        "nothing was written\n"
-        "  fix: export one row per day (segment or break down the report by day, not by week)"
+        f"{source}: {shape}, under column {date_source!r}: a weekly report, whose totals "
+        "would be stored as one day each (a week's spend taken for a day's); nothing was "
+        "written\n  fix: export one row per day (segment or break down the report by day, "
+        "not by week)"
     )
     return ContractError(message, [Violation("date", RULE_WEEKLY, len(frame))])

@@ -12,7 +12,8 @@ __all__ = [
     "money_unit_notes",
 ]
 
-#: A median cost per click above this is no currency's (a $0.10 click is 100,000 micros).
+#: A median cost per click above this is rare money (a $0.10 click is 100,000 micros), though
+#: currencies of small units (VND, IDR, IRR, LBP) reach it for dear clicks: the note says so.
 MAX_COST_PER_CLICK = 100_000.0
 #: A median revenue / spend outside [1 / this, this] has one of the two in another unit.
 REVENUE_SPEND_RATIO = 10_000.0
@@ -39,8 +40,9 @@ def money_unit_notes(rows: pd.DataFrame) -> list[str]:
         shown = ", ".join(f"{b} ({v:,.0f})" for b, v in list(odd.items())[:5])
         notes.append(
             f"{len(odd)} brand(s) pay more than {MAX_COST_PER_CLICK:,.0f} per click (median "
-            f"spend / clicks: {shown}): spend in micros? Bids would follow it; scale it when "
-            "loading (data.scale: {spend: 0.000001}) into a new store"
+            f"spend / clicks: {shown}): spend in micros? Bids would follow it; if so, scale it "
+            "when loading (data.scale: {spend: 0.000001}) into a new store (in a currency of "
+            "small units such as VND or IDR, such clicks may be real: then nothing to do)"
         )
     both = rows[(rows["spend"] > 0).to_numpy() & (rows["revenue"] > 0).to_numpy()]
     roas = (both["revenue"] / both["spend"]).groupby(both["brand_id"], observed=True).median()
@@ -56,20 +58,37 @@ def money_unit_notes(rows: pd.DataFrame) -> list[str]:
 
 
 def currency_notes(frame: pd.DataFrame, columns: list[str], source: str) -> list[str]:
-    """A note when a column among ``columns`` (those not stored) names currencies and holds
-    several (``Currency code``: EUR and USD): the amounts are stored as one unit, pooled in one
-    global model beside absolute bid limits."""
+    """Notes when a column among ``columns`` (those not stored) whose name says currency holds
+    several currency codes (three capital letters: EUR, USD): a brand with several is named
+    (its amounts add up unlike things); several across brands are noted (pooled in one
+    global model beside absolute bid limits)."""
     notes = []
     for column in columns:
         if "currency" not in str(column).lower() or isinstance(frame[column], pd.DataFrame):
             continue
-        codes = sorted({str(v).strip() for v in frame[column].dropna()} - {""})
-        if len(codes) > 1:
-            shown = ", ".join(codes[:5]) + (" ..." if len(codes) > 5 else "")
+        codes = frame[column].astype("string").str.strip()
+        is_code = codes.str.fullmatch(r"[A-Z]{3}").fillna(False).to_numpy(dtype=bool)
+        if not is_code.any():
+            continue
+        found = sorted(codes[is_code].unique())
+        if len(found) < 2:
+            continue
+        mixed = []
+        if "brand_id" in frame.columns and not isinstance(frame["brand_id"], pd.DataFrame):
+            per_brand = codes[is_code].groupby(frame["brand_id"][is_code]).nunique()
+            mixed = sorted(map(str, per_brand[per_brand > 1].index))
+        shown = ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")
+        if mixed:
             notes.append(
-                f"{source}: column {column!r} holds {len(codes)} currencies ({shown}): their "
-                "amounts are stored as one unit, pooled in one model beside absolute bid "
-                "limits; convert them to one currency before loading, or load each currency "
-                "into a store of its own (data.store)"
+                f"{source}: column {column!r}: brand(s) {', '.join(mixed[:5])} hold amounts in "
+                f"several currencies ({shown}), added up as one; convert them to one currency "
+                "before loading"
+            )
+        else:
+            notes.append(
+                f"{source}: column {column!r}: the brands' amounts are in {len(found)} "
+                f"currencies ({shown}), pooled in one global model beside absolute bid limits "
+                "(bids.max_bid); a store per currency keeps them apart (data.store), or "
+                f"data.drop: [{column!r}] leaves this note out"
             )
     return notes

@@ -37,15 +37,15 @@ def _recent_rows(
 
 
 def _missing(rows: pd.DataFrame, keys: list[str], date: dt.date) -> pd.Series:
-    """The newest day of each group of ``keys`` with rows on every day of the week before
-    ``date`` (one day may be missing) and none on ``date``."""
+    """The newest day of each group of ``keys`` with rows on each of the 6 days before
+    ``date`` and none on ``date``."""
     days = rows.groupby(keys, observed=True)["date"]
     newest, active = days.max(), days.nunique()
     return newest[(newest.dt.date < date) & (active >= STALE_DAYS - 1)].sort_index()
 
 
 def missing_day_notes(
-    store: CampaignStore, date: dt.date, brands: Sequence[str] | None
+    store: CampaignStore, date: dt.date, brands: Sequence[str] | None, task: str = "bid"
 ) -> list[str]:
     """Notes (also logged) on what tonight's rows lack while other rows of ``date`` are
     stored: daily brands without a row of the day (their decisions re-date their latest day's
@@ -73,8 +73,12 @@ def missing_day_notes(
         notes.append(
             f"{len(channels)} channel(s) of brands with rows dated {date} have none that day "
             f"(their export may be missing from the day's file): {shown}"
-            f"{' ...' if len(channels) > _SHOWN else ''}; no decision is written for them for "
-            f"{date + dt.timedelta(days=1)}"
+            f"{' ...' if len(channels) > _SHOWN else ''}; "
+            + (
+                f"no bid is written for them for {date + dt.timedelta(days=1)}"
+                if task == "bid"
+                else "their recent spend counts the day as none"
+            )
         )
     for note in notes:
         logger.warning("%s", note)

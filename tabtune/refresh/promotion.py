@@ -572,6 +572,8 @@ def _champion_on_window(
     why = (
         "it was published without a recorded choice (e.g. by tabtune finetune)"
         if recipe is None
+        else "its manifest names no global model"
+        if base_id is None
         else f"its global model {base_id} does not load"
     )
     note = (

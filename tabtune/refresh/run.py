@@ -386,7 +386,7 @@ def _start_run(
     state["notes"] = (
         _missing_history_notes(cfg, task, store.brands(), brands)
         + _no_rows_on_date_notes(store, date, run_dir_for(cfg.runs_dir, date.isoformat(), task))
-        + missing_day_notes(store, date, brands)
+        + missing_day_notes(store, date, brands, task)
         + list(notes)
     )
     return state

@@ -932,7 +932,7 @@ def test_a_daily_channel_missing_from_the_days_rows_is_named(
     ).any()
     report = refresh(cfg, "2024-04-30", new_rows=rows[keep])
     (note,) = [n for n in report.notes if "channel(s) of brands with rows dated 2024-04-30" in n]
-    assert f"{brand}: {channel}" in note and "no decision is written for them" in note
+    assert f"{brand}: {channel}" in note and "no bid is written for them" in note
     (b,) = [b for b in report.brands if b.brand_id == brand]
     bids = pd.read_parquet(b.outputs["bids"])
     assert channel not in set(bids["channel"])  # what the note says
