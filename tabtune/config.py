@@ -566,12 +566,27 @@ class BidConfig(_Section):
         0.3, gt=0, description="largest relative change from the current bid per day"
     )
     target_roas: float = Field(4.0, gt=0)
+    target_roas_by_brand: dict[str, float] = Field(
+        default_factory=dict,
+        description="brand id -> its own revenue / cost target (each client's), used by "
+        "`tabtune bids` and the refresh; brands not listed take target_roas",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> BidConfig:
         if self.min_bid >= self.max_bid:
             raise ValueError(f"min_bid ({self.min_bid}) must be below max_bid ({self.max_bid})")
+        bad = {
+            b: t for b, t in self.target_roas_by_brand.items() if not (math.isfinite(t) and t > 0)
+        }
+        if bad:
+            raise ValueError(f"target_roas_by_brand: targets must be finite numbers > 0, got {bad}")
         return self
+
+    def target_roas_for(self, brand: str) -> float:
+        """The brand's revenue / cost target: its own (``target_roas_by_brand``), else
+        ``target_roas``."""
+        return float(self.target_roas_by_brand.get(str(brand), self.target_roas))
 
 
 class BudgetConfig(_Section):

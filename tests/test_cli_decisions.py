@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK
+from tabtune.config import load_config
 from tabtune.data.store import CampaignStore
 from tabtune.errors import TabTuneInputError
 from tabtune.tasks.bid import BidRecommender
@@ -444,3 +446,30 @@ def test_a_bad_csv_path_is_refused_before_anything_is_written(
     ws: Path, capsys, command: str, value: str, needle: str
 ) -> None:
     _refused(capsys, ws, [command, "--csv", value], f"--csv {value}", needle)
+
+
+def test_each_brand_bids_to_its_own_target_in_the_cli_and_the_refresh(ws: Path, capsys) -> None:
+    """One --target-roas served every client (new-user red-team): bids.target_roas_by_brand
+    sets a brand's own, in `tabtune bids` and in the refresh's decisions alike."""
+    from tabtune.pipeline import model_for_brand
+    from tabtune.refresh.decisions import _bid_decisions
+
+    first, *others = CampaignStore("data/campaigns").brands()
+    cfg = yaml.safe_load(Path("tabtune.yaml").read_text())
+    cfg.setdefault("bids", {})["target_roas_by_brand"] = {first: 1.5}
+    Path("tabtune.yaml").write_text(yaml.safe_dump(cfg))
+    code, out = _run(capsys, "bids", "--csv", "bids.csv")
+    assert code == EXIT_OK, out
+    assert "1 brand(s) their own, bids.target_roas_by_brand" in " ".join(out.split())
+    bids = pd.read_csv("bids.csv")
+    default = load_config("tabtune.yaml").bids.target_roas
+    assert set(bids.loc[bids["brand_id"] == first, "target_roas"]) == {1.5}
+    assert set(bids.loc[bids["brand_id"].isin(others), "target_roas"]) == {default}
+    # the refresh's decisions for the same day take the same target
+    config = load_config("tabtune.yaml")
+    model_id, model = model_for_brand(config, "bid", first)
+    rows = CampaignStore("data/campaigns").read(brands=[first])
+    night = _bid_decisions(config, first, model, model_id, rows, pd.Timestamp(LAST).date())
+    assert night is not None and set(night["target_roas"]) == {1.5}
+    code, out = _run(capsys, "bids", "--target-roas", "3", "--csv", "all.csv")  # overrides all
+    assert code == EXIT_OK and set(pd.read_csv("all.csv")["target_roas"]) == {3.0}

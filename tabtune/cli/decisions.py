@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -308,7 +308,7 @@ def run_bids(
     )
     out_root = Path(cfg.outputs_dir) / str(day.date()) / "bids"
     plot_root = Path(cfg.outputs_dir) / str(day.date()) / "plots"
-    target = target_roas if target_roas is not None else cfg.bids.target_roas
+    target_of, shown = _bid_targets(cfg, target_roas, chosen)
     summary: list[tuple[str, ...]] = []
     notes: list[str] = []
     references: set[str] = set()
@@ -331,7 +331,7 @@ def run_bids(
             # a brand newer than the global model: "unknown brand" in its reasons
             known_brands=est.context_groups_ if _source(model_id) == "global" else None,
         )
-        recs = rec.recommend(contexts, target_roas=target, history=recent)
+        recs = rec.recommend(contexts, target_roas=target_of(brand), history=recent)
         decided.append((brand, rec, contexts, recs, recent))
         summary.append(_bid_row(brand, recs, model_id))
         references.update(recs["reference"].astype(str))
@@ -340,17 +340,32 @@ def run_bids(
     for brand, rec, contexts, recs, recent in decided:
         write_brand_output(recs, out_root, brand)
         if plots:
-            plot_lines.append(_bid_plot(rec, contexts, recs, recent, plot_root, brand, target))
+            plot_lines.append(
+                _bid_plot(rec, contexts, recs, recent, plot_root, brand, target_of(brand))
+            )
     if csv_path is not None:
         plot_lines.append(write_decisions_csv({d[0]: d[3] for d in decided}, csv_path))
-    _print_bids(con, day, target, out_root, summary, references, [*notes, *plot_lines])
+    _print_bids(con, day, shown, out_root, summary, references, [*notes, *plot_lines])
     return EXIT_OK
+
+
+def _bid_targets(
+    cfg: Config, target_roas: float | None, brands: Sequence[str]
+) -> tuple[Callable[[str], float], str]:
+    """Each brand's ROAS target (``--target-roas`` for all, else ``bids.target_roas_for``)
+    and the targets as the table's title shows them."""
+    if target_roas is not None:
+        every = float(target_roas)
+        return (lambda _brand: every), f"{every:g}"
+    own = [b for b in brands if b in cfg.bids.target_roas_by_brand]
+    extra = f"; {len(own)} brand(s) their own, bids.target_roas_by_brand" if own else ""
+    return cfg.bids.target_roas_for, f"{cfg.bids.target_roas:g}{extra}"
 
 
 def _print_bids(
     con: Console,
     day: pd.Timestamp,
-    target: float,
+    target: str,
     out_root: Path,
     summary: list[tuple[str, ...]],
     references: set[str],
@@ -360,9 +375,11 @@ def _print_bids(
     notes = list(lines)
     if "observed_cpc" in references:
         notes.insert(0, NO_BIDS_NOTE)
-    title = f"bids for {day.date()} (target ROAS {target:g}) -> {out_root}"
+    title = f"bids for {day.date()} (target ROAS {target}) -> {out_root}"
     if references == {"observed_cpc"}:
-        title = f"target CPCs on the observed CPC for {day.date()} (target ROAS {target:g}) -> {out_root}"
+        title = (
+            f"target CPCs on the observed CPC for {day.date()} (target ROAS {target}) -> {out_root}"
+        )
     con.print(
         console_table(
             title,

@@ -108,7 +108,8 @@ def _bid_decisions(
         return None
     source = "brand" if model_id.startswith("brands/") else "global"
     rec = BidRecommender.from_estimator(model, config=cfg, model_id=model_id, source=source)
-    return rec.recommend(contexts.reset_index(drop=True), history=history)
+    target = cfg.bids.target_roas_for(brand)
+    return rec.recommend(contexts.reset_index(drop=True), target_roas=target, history=history)
 
 
 def _budget_decisions(
@@ -286,7 +287,7 @@ def _decision_plot(
                 contexts.reset_index(drop=True),
                 root / f"bids-{name}.png",
                 history=rows,
-                target_roas=cfg.bids.target_roas,
+                target_roas=cfg.bids.target_roas_for(brand),
                 recommendations=decisions,
                 title=f"{brand} {day}: bid vs predicted value per click (6 biggest contexts)",
             )
