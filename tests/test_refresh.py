@@ -1183,3 +1183,22 @@ def test_a_later_losing_choice_is_repeated_instead_of_choosing_every_night(
     assert lazy.challenger is None and not lazy.repeatable
     assert lazy.final() is lazy.challenger is not None
     assert aged.repeatable
+
+
+def test_the_cli_says_why_brands_were_skipped_or_failed() -> None:
+    """`refresh` printed "skipped 3" with the reasons in report.json only (new-user red-team)."""
+    from tabtune.cli.refresh import reason_lines
+
+    report = {
+        "brands": [
+            {"brand_id": "a", "status": "promoted", "reason": "won"},
+            {"brand_id": "b", "status": "skipped", "reason": "no new rows since v0002"},
+            {"brand_id": "c", "status": "failed", "reason": "ValueError: boom"},
+        ]
+    }
+    assert reason_lines(report) == [
+        "  c failed: ValueError: boom",
+        "  b skipped: no new rows since v0002",
+    ]
+    many = {"brands": [{"brand_id": str(i), "status": "skipped", "reason": "x"} for i in range(12)]}
+    assert reason_lines(many, limit=10)[-1] == "  ... and 2 more (see report.json)"

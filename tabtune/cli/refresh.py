@@ -43,6 +43,18 @@ def brand_note_lines(report: dict[str, Any], limit: int = 20) -> list[str]:
     return (["  brand notes:"] + lines) if lines else []
 
 
+def reason_lines(report: dict[str, Any], limit: int = 10) -> list[str]:
+    """Why brands failed or were skipped, a line per brand (the summary counts them only)."""
+    lines = [
+        f"  {b.get('brand_id')} {b.get('status')}: {b.get('reason') or '(no reason recorded)'}"
+        for status in ("failed", "skipped")
+        for b in report.get("brands", [])
+        if b.get("status") == status
+    ]
+    more = [f"  ... and {len(lines) - limit} more (see report.json)"] if len(lines) > limit else []
+    return lines[:limit] + more
+
+
 def print_run(cfg: Config, report: RunReport, con: Console, since: str | None = None) -> None:
     """One date's summary, the brands' notes and where its report is; a run that finished
     before ``since`` (this command's start, ISO 8601 UTC) is said to be an earlier one."""
@@ -54,7 +66,7 @@ def print_run(cfg: Config, report: RunReport, con: Console, since: str | None = 
             markup=False,
         )
     print_summary(data, con)
-    for line in brand_note_lines(data):
+    for line in [*reason_lines(data), *brand_note_lines(data)]:
         con.print(line, markup=False)
     run_dir = run_dir_for(cfg.runs_dir, report.date, report.task)
     con.print(f"  report: {run_dir / REPORT_NAME} (+ report.html)", markup=False)
