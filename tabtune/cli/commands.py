@@ -20,7 +20,7 @@ import pandas as pd
 from tabtune.cli.brands import select_brands, split_brands
 from tabtune.cli.console import console, err_console, fmt
 from tabtune.cli.exit_codes import EXIT_OK
-from tabtune.cli.guards import synth_sizes
+from tabtune.cli.guards import output_file, synth_sizes
 from tabtune.cli.load import print_notes
 from tabtune.cli.progress import progress_bar
 from tabtune.cli.tables import brand_table, metric_name
@@ -326,23 +326,10 @@ def _predict_output(value: str | None, cfg: Config, task: str) -> Path:
     """
     out = Path(value) if value else cfg.outputs_dir / "predictions" / f"{task}.parquet"
     what = f"--output {value}" if value else f"the predictions file {out} (outputs_dir)"
-    if out.is_dir() or (value is not None and value.endswith(("/", "\\"))):
-        raise TabTuneInputError(
-            f"{what} is a folder; predict writes one Parquet file: pass a file "
-            f"path, e.g. --output {out / f'{task}.parquet'}; nothing was written"
-        )
-    if out.suffix.lower() not in (".parquet", ".pq"):
-        raise TabTuneInputError(
-            f"{what}: predict writes Parquet, and the name ends in {out.suffix or '(nothing)'!r}; "
-            f"name it .parquet (e.g. --output {out.with_suffix('.parquet')}); nothing was written"
-        )
-    for parent in out.parents:
-        if parent.exists() and not parent.is_dir():
-            raise TabTuneInputError(
-                f"{what}: {parent} is a file, not a folder; pass an --output in a folder "
-                "(or a new one); nothing was written"
-            )
-    return out
+    return output_file(
+        out, what, writer="predict", fmt="Parquet", option="--output",
+        example=f"{task}.parquet", typed=value is not None,
+    )  # fmt: skip
 
 
 def _stored_rows(cfg: Config, brands: str | None, start: Any, end: Any) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from tabtune.atomic import atomic_write_text
-from tabtune.errors import TabTuneInputError
+from tabtune.cli.guards import output_file
 
 __all__ = ["check_csv_path", "write_decisions_csv"]
 
@@ -24,23 +24,10 @@ def check_csv_path(value: str | None) -> Path | None:
     """
     if value is None:
         return None
-    path = Path(value)
-    if path.is_dir() or value.endswith(("/", "\\")):
-        raise TabTuneInputError(
-            f"--csv {value} is a folder: pass a file path, e.g. --csv {path / 'decisions.csv'}; "
-            "nothing was written"
-        )
-    if path.suffix.lower() != ".csv":
-        raise TabTuneInputError(
-            f"--csv {value}: the name ends in {path.suffix or '(nothing)'!r}; name it .csv "
-            f"(e.g. --csv {path.with_suffix('.csv')}); nothing was written"
-        )
-    for parent in path.parents:
-        if parent.exists() and not parent.is_dir():
-            raise TabTuneInputError(
-                f"--csv {value}: {parent} is a file, not a folder; nothing was written"
-            )
-    return path
+    return output_file(
+        Path(value), f"--csv {value}", writer="--csv", fmt="CSV", option="--csv",
+        example="decisions.csv", typed=True,
+    )  # fmt: skip
 
 
 def write_decisions_csv(frames: Mapping[str, pd.DataFrame], path: Path) -> str:

@@ -34,6 +34,7 @@ __all__ = [
     "configured_folders",
     "folder_of",
     "os_error_message",
+    "output_file",
     "positive_int",
     "synth_sizes",
     "written_folders",
@@ -227,3 +228,52 @@ def os_error_message(exc: OSError, cfg: Any = None) -> str | None:
         f"cannot write {thing}{key_hint}: {reason}; the folder must be writable by this user: "
         f"make it writable (or {point}) and rerun."
     )
+
+
+def output_file(
+    path: Path, what: str, *, writer: str, fmt: str, option: str, example: str, typed: bool
+) -> Path:
+    """Check a file an option names before any work: not a folder (existing, or typed with a
+    trailing slash), the suffix of ``example``, no file where a folder above it should be.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    what : str
+        How messages name it (``"--output p.parquet"``).
+    writer, fmt : str
+        Who writes it and in what format, for messages (``"predict"``, ``"Parquet"``).
+    option : str
+        The option (``"--output"``), for the examples the messages give.
+    example : str
+        A file name of the right suffix (``"bid.parquet"``); its suffix (``.pq`` also for
+        ``.parquet``) is required.
+    typed : bool
+        Whether the user typed ``what``'s path (a trailing slash then means a folder).
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the option and the fix; nothing was written.
+    """
+    suffix = Path(example).suffix.lower()
+    allowed = (suffix, ".pq") if suffix == ".parquet" else (suffix,)
+    if path.is_dir() or (typed and what.endswith(("/", "\\"))):
+        raise TabTuneInputError(
+            f"{what} is a folder; {writer} writes one {fmt} file: pass a file path, e.g. "
+            f"{option} {path / example}; nothing was written"
+        )
+    if path.suffix.lower() not in allowed:
+        raise TabTuneInputError(
+            f"{what}: {writer} writes {fmt}, and the name ends in "
+            f"{path.suffix or '(nothing)'!r}; name it {suffix} (e.g. {option} "
+            f"{path.with_suffix(suffix)}); nothing was written"
+        )
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise TabTuneInputError(
+                f"{what}: {parent} is a file, not a folder; pass an {option} in a folder "
+                "(or a new one); nothing was written"
+            )
+    return path

@@ -39,6 +39,7 @@ __all__ = [
     "check_brand_id",
     "default_max_future_days",
     "encode_brand_id",
+    "spelling_key",
     "latest_allowed_date",
 ]
 
@@ -202,3 +203,9 @@ def latest_allowed_date(
         raise TabTuneInputError(f"max_future_days must be >= 0, got {days}")
     base = _dt.datetime.now(_dt.UTC).date() if today is None else today
     return base + _dt.timedelta(days=days)
+
+
+def spelling_key(text: str) -> str:
+    """An id as its spellings meet: runs of spaces as one (no-break spaces too), outer spaces
+    dropped, case folded (``"Acme  Shoes "`` and ``"acme shoes"`` share one key)."""
+    return " ".join(str(text).split()).casefold()

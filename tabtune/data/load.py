@@ -29,7 +29,7 @@ from tabtune.data.clock_times import shifted_midnight_error
 from tabtune.data.contract import RULE_CONFLICTING_FILES
 from tabtune.data.excel import EXCEL_SUFFIXES
 from tabtune.data.folders import folder_values, with_contract_columns, with_export_columns
-from tabtune.data.limits import brand_id_problem, latest_allowed_date
+from tabtune.data.limits import brand_id_problem, latest_allowed_date, spelling_key
 from tabtune.data.load_fixes import TOTALS_CELL, config_key, footer_rows, number_key, shape_key
 from tabtune.data.number_text import NUMERIC_COLUMNS
 from tabtune.data.parse import nfc_text
@@ -458,7 +458,7 @@ def spelling_groups(new: Sequence[str], known: Sequence[str] = ()) -> list[list[
     already are not raised again at each load)."""
     groups: dict[str, set[str]] = {}
     for value in {*map(str, new), *map(str, known)}:
-        groups.setdefault(" ".join(value.split()).casefold(), set()).add(value)
+        groups.setdefault(spelling_key(value), set()).add(value)
     fresh = set(map(str, new)) - set(map(str, known))
     return [sorted(g) for _, g in sorted(groups.items()) if len(g) > 1 and g & fresh]
 

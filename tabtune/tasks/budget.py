@@ -86,6 +86,7 @@ import pandas as pd
 
 from tabtune.atomic import atomic_write_bytes
 from tabtune.config import Config, TaskConfig, builtin_task_spec, default_config
+from tabtune.data.limits import spelling_key
 from tabtune.data.store import atomic_write_parquet
 from tabtune.errors import TabTuneInputError
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN
@@ -328,8 +329,8 @@ class BudgetPlanner:
             sorted(self.spend_history_[GROUP_COLUMN].unique()) if len(self.spend_history_) else []
         )
         if brand is not None and str(brand) not in map(str, brands):
-            folded = {" ".join(str(b).split()).casefold(): str(b) for b in brands}
-            twin = folded.get(" ".join(str(brand).split()).casefold())
+            folded = {spelling_key(b): str(b) for b in brands}
+            twin = folded.get(spelling_key(brand))
             if twin is not None or bounds is None:
                 shown = ", ".join(map(repr, brands[:8])) + (" ..." if len(brands) > 8 else "")
                 raise TabTuneInputError(

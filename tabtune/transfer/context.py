@@ -23,6 +23,7 @@ from tabtune.boosting.encoding import (
     same_text_twins,
     type_twin_error,
 )
+from tabtune.data.limits import spelling_key
 from tabtune.errors import TabTuneInputError, ZeroTargetError
 from tabtune.transfer.segments import SegmentOffsets
 
@@ -375,11 +376,6 @@ def level_column_of(schema: FeatureSchema, pairs: dict[str, int], n_groups: int)
     return None if best is None else best[1]
 
 
-def _folded(text: str) -> str:
-    """``text`` with runs of spaces as one and case folded: how two spellings of one id meet."""
-    return " ".join(text.split()).casefold()
-
-
 @dataclass(frozen=True)
 class BrandContext:
     """Brand-context specification and the per-brand table a model stores.
@@ -643,7 +639,7 @@ class BrandContext:
     @cached_property
     def _spellings(self) -> dict[str, str]:
         """Each text key by its case- and spacing-folded form (``"acme shoes"``)."""
-        return {_folded(k): k for k in self.keys if isinstance(k, str)}
+        return {spelling_key(k): k for k in self.keys if isinstance(k, str)}
 
     def refuse_spelling_twins(self, groups: Sequence[Any]) -> None:
         """Refuse ids to predict for that the table lacks but that differ from one it holds
@@ -655,7 +651,7 @@ class BrandContext:
         found = self.key_index.get_indexer(pd.Index(list(groups)))
         unknown = [g for g, at in zip(groups, found, strict=True) if at < 0]
         for value in unknown:
-            if isinstance(value, str) and (known := self._spellings.get(_folded(value))):
+            if isinstance(value, str) and (known := self._spellings.get(spelling_key(value))):
                 name = self.group_column or "group"
                 raise TabTuneInputError(
                     f"column {name!r} holds {value!r} where the model knows {known!r}: ids that "
