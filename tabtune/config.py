@@ -569,7 +569,8 @@ class BidConfig(_Section):
     target_roas_by_brand: dict[str, float] = Field(
         default_factory=dict,
         description="brand id -> its own revenue / cost target (each client's), used by "
-        "`tabtune bids` and the refresh; brands not listed take target_roas",
+        "`tabtune bids`, the refresh and BidRecommender.recommend; brands not listed take "
+        "target_roas",
     )
 
     @model_validator(mode="after")

@@ -91,6 +91,29 @@ def test_higher_target_roas_never_gives_a_higher_bid(sim, recommender) -> None:
     assert (reasons == "roas target").any()
 
 
+def test_default_target_is_each_brands_own_as_in_the_cli(sim, recommender) -> None:
+    """From Python, recommend() without a target takes bids.target_roas_by_brand as
+    `tabtune bids` and the refresh do (one target served every brand before)."""
+    contexts = sim["test"].sample(300, random_state=1)  # brands interleaved
+    first, second = sorted(contexts["brand_id"].unique())[:2]
+    rec = BidRecommender.from_estimator(
+        recommender.models_.global_model,
+        config=tiny_config(target_roas_by_brand={first: 1.5, second: 9.0}),
+    )
+    out = rec.recommend(contexts)
+    assert len(out) == len(contexts) and list(out.index) == list(range(len(contexts)))
+    assert (out["brand_id"].to_numpy() == contexts["brand_id"].to_numpy()).all()
+    expected = pd.Series(contexts["brand_id"].map({first: 1.5, second: 9.0}).fillna(4.0))
+    np.testing.assert_allclose(out["target_roas"], expected.to_numpy())
+    # oracle: each brand alone with its target given explicitly
+    for brand, target in ((first, 1.5), (second, 9.0)):
+        mask = (contexts["brand_id"] == brand).to_numpy()
+        alone = rec.recommend(contexts[mask], target_roas=target)
+        np.testing.assert_allclose(out.loc[mask, "bid"], alone["bid"])
+    # an explicit target still serves every brand
+    assert set(rec.recommend(contexts, target_roas=3.0)["target_roas"]) == {3.0}
+
+
 def test_unknown_brand_uses_the_global_model_and_says_so(sim, recommender) -> None:
     test = sim["test"]
     unknown = test[test["brand_id"] == sim["unknown"]].head(50)

@@ -407,7 +407,9 @@ class BidRecommender:
             and the bid task's categorical columns (``channel``, ``audience``, ``device``,
             ``vertical``); ``campaign_id`` is carried through when present.
         target_roas : float, optional
-            Revenue / cost target; default ``bids.target_roas`` when no target is given.
+            Revenue / cost target for every context. Default, when neither target is given:
+            each brand's own (``bids.target_roas_by_brand``), else ``bids.target_roas``, as
+            ``tabtune bids`` and the refresh decide.
         target_cpa : float, optional
             Cost per conversion target (needs the conversion-rate model).
         history : DataFrame, optional
@@ -437,6 +439,12 @@ class BidRecommender:
             without a conversion-rate model.
         """
         self._check_fitted()
+        if target_roas is None and target_cpa is None:
+            per_brand = self._brand_targets(contexts)
+            if per_brand is not None and len(set(per_brand)) > 1:
+                return self._recommend_per_target(contexts, per_brand, history)
+            if per_brand is not None:
+                target_roas = per_brand[0]
         roas, cpa = self._targets(target_roas, target_cpa)
         frame, current, reference, X = self._design(contexts, history)
         grid, low, high = self._candidates(current)
@@ -465,6 +473,30 @@ class BidRecommender:
         out["reason"] = reasons
         out["model_id"] = self._model_ids(frame)
         return out
+
+    def _brand_targets(self, contexts: pd.DataFrame) -> list[float] | None:
+        """Each context's brand's ROAS target (``bids.target_roas_for``), or None when the
+        config sets no brand its own target (or the contexts have no brand column)."""
+        bids = self._config().bids
+        if not bids.target_roas_by_brand or not isinstance(contexts, pd.DataFrame):
+            return None
+        if GROUP_COLUMN not in contexts.columns or not len(contexts):
+            return None
+        return [bids.target_roas_for(str(b)) for b in contexts[GROUP_COLUMN]]
+
+    def _recommend_per_target(
+        self, contexts: pd.DataFrame, targets: list[float], history: pd.DataFrame | None
+    ) -> pd.DataFrame:
+        """:meth:`recommend` for each group of contexts sharing a target, in the contexts'
+        order (a fresh index, as one call gives)."""
+        target = np.asarray(targets, dtype=float)
+        parts, positions = [], []
+        for value in dict.fromkeys(targets):
+            rows = np.flatnonzero(target == value)
+            parts.append(self.recommend(contexts.iloc[rows], target_roas=value, history=history))
+            positions.append(rows)
+        order = np.argsort(np.concatenate(positions), kind="stable")
+        return pd.concat(parts, ignore_index=True).iloc[order].reset_index(drop=True)
 
     def _predict_candidates(
         self, X: pd.DataFrame, grid: np.ndarray, reference: np.ndarray
