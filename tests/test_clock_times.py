@@ -216,3 +216,21 @@ def test_a_zone_that_does_not_give_midnights_is_noted(ws: Path, capsys) -> None:
     assert (
         "read in data.timezone 'Europe/Paris', every date falls at 16:00, not at midnight" in flat
     )
+
+
+def test_bigquery_utc_timestamps_are_read_like_iso_ones(ws: Path, capsys) -> None:
+    """BigQuery writes a TIMESTAMP as '2026-11-01 00:00:00 UTC': refused as no date before;
+    now the same instant as '...Z', midnights refused east of UTC and read by data.timezone."""
+    worded = [
+        s.replace("T", " ").replace("Z", " UTC").replace("+00:00", " UTC") for s in UTC_MIDNIGHTS
+    ]
+    _export(worded).to_csv("a.csv", index=False)
+    assert_refused(capsys, ws, ["--config", _config(ws), "load", "a.csv"], "time of day after noon")
+    code, out = run_cli(capsys, "--config", _config(ws, timezone="Europe/Paris"), "load", "a.csv")
+    assert code == EXIT_OK, out
+    assert _stored_days() == PARIS_DAYS
+    days = ["2026-11-01 00:00:00 UTC", "2026-11-02 00:00:00.000000 utc", "2026-11-03 00:00 GMT"]
+    _export(days).to_csv("b.csv", index=False)
+    code, out = run_cli(capsys, "--config", _config(ws), "load", "b.csv")
+    assert code == EXIT_OK, out
+    assert _stored_days()[-3:] == ["2026-11-01", "2026-11-02", "2026-11-03"]

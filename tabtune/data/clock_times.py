@@ -29,6 +29,7 @@ __all__ = [
     "hourly_key",
     "in_timezone",
     "shifted_midnight_error",
+    "utc_suffix_as_z",
     "wrong_zone_note",
 ]
 
@@ -40,6 +41,32 @@ _WITH_OFFSET = re.compile(
     r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE
 )
 _NOON = pd.Timedelta(hours=12)
+#: A timestamp whose zone is written as a word: BigQuery's ``2026-11-01 00:00:00 UTC``.
+_UTC_WORD = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:UTC|GMT)$", re.IGNORECASE)
+_ZONE_WORD = re.compile(r"\s*(?:UTC|GMT)$", re.IGNORECASE)
+
+
+def utc_suffix_as_z(values: pd.Series) -> pd.Series:
+    """Timestamps written with the word ``UTC`` (or ``GMT``) after the time of day, as
+    BigQuery exports a ``TIMESTAMP``, rewritten with ISO 8601's ``Z``: the same instant, which
+    the date parser and ``data.timezone`` then read like any UTC timestamp. Other values are
+    returned unchanged (the same object when there is none)."""
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(
+        values.dtype
+    ):
+        return values
+    objects = values.astype(object)
+    is_text = objects.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    if not is_text.any():
+        return values
+    text = objects[is_text].astype("string").str.strip()
+    worded = text.str.contains(_UTC_WORD, na=False).to_numpy(dtype=bool)
+    if not worded.any():
+        return values
+    out = objects.copy()
+    rewritten = text[worded].str.replace(_ZONE_WORD, "Z", regex=True)
+    out.iloc[is_text.nonzero()[0][worded]] = list(rewritten)
+    return out
 
 
 def _one_stamp(value: Any) -> pd.Timestamp:

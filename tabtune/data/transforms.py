@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from tabtune.data.clock_times import in_timezone, wrong_zone_note
+from tabtune.data.clock_times import in_timezone, utc_suffix_as_z, wrong_zone_note
 from tabtune.data.number_text import plain_numbers
 from tabtune.data.schema import DATE_DTYPE, MAX_EXAMPLES, Violation
 from tabtune.errors import ContractError
@@ -367,13 +367,21 @@ def apply_transforms(df: pd.DataFrame, data: DataConfig, *, source: str = "expor
         done = _from_parts(out, data, source)
     elif data.date_format is not None:
         done = _with_format(out, data, source)
-    elif data.timezone is not None and list(out.columns).count(date_column_of(data)) == 1:
+    elif list(out.columns).count(date_column_of(data)) != 1:
+        done = Transformed(out)
+    elif data.timezone is not None:
         out = out.copy()  # the day each timestamp with a UTC offset falls on in the zone
         column = date_column_of(data)
+        out[column] = utc_suffix_as_z(out[column])
         notes.extend(wrong_zone_note(out[column], data.timezone, column))
         out[column] = in_timezone(out[column], data.timezone)
         done = Transformed(out)
     else:
+        column = date_column_of(data)
+        worded = utc_suffix_as_z(out[column])
+        if worded is not out[column]:
+            out = out.copy()
+            out[column] = worded
         done = Transformed(out)
     done.notes.extend(notes)
     return done
