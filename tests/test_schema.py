@@ -651,3 +651,32 @@ def test_unicode_text_with_thousands_commas_and_skip_lines_names_the_encoding(
         read_table(path, skip_lines=2)
     assert "it starts with a UTF-16 byte order mark" in str(exc.value)
     assert "encoding='utf-16', sep='\\t', skiprows=2)" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "encoding"),
+    [("export.csv", "utf-32"), ("export.csv.gz", "utf-16"), ("export.csv.zip", "utf-16")],
+)
+def test_the_byte_order_mark_is_named_in_utf32_and_compressed_files(
+    tmp_path: Path, name: str, encoding: str
+) -> None:
+    """UTF-32 text was called UTF-16 (its mark begins with UTF-16's); a compressed file's
+    mark was not looked for. The conversion named must read the file."""
+    import gzip
+    import zipfile
+
+    text = campaign_frame().to_csv(index=False, sep="\t").encode(encoding)
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        path.write_bytes(gzip.compress(text))
+    elif name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("export.csv", text)
+    else:
+        path.write_bytes(text)
+    with pytest.raises(TabTuneInputError) as exc:
+        read_table(path)
+    assert f"it starts with a {encoding.upper()} byte order mark" in str(exc.value)
+    assert f"encoding='{encoding}', sep='\\t')" in str(exc.value)
+    fixed = pd.read_csv(path, encoding=encoding, sep="\t")  # the fix the message names
+    assert len(fixed) == len(campaign_frame())

@@ -261,12 +261,40 @@ _NOT_TEXT = {
 }
 
 
+def _unicode_bom(start: bytes) -> str | None:
+    """``"utf-32"`` or ``"utf-16"`` when ``start`` begins with its byte order mark (UTF-32's
+    little-endian mark begins with UTF-16's, so it is looked for first), else None."""
+    if start[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        return "utf-32"
+    if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    return None
+
+
+def _first_bytes(path: Path, count: int) -> bytes:
+    """The first ``count`` bytes of the file's text: decompressed for the suffixes of
+    :data:`_OPENERS` and ``.zip`` (its first member); b"" when they cannot be read (the reader
+    then says why)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+                if not names:
+                    return b""
+                with archive.open(names[0]) as handle:
+                    return handle.read(count)
+        with _OPENERS.get(suffix, open)(path, "rb") as handle:
+            return handle.read(count)
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile):
+        return b""
+
+
 def _not_utf8(path: Path, exc: UnicodeDecodeError | None) -> str:
     """The message for a CSV file that is not UTF-8 text, with the encoding to convert from
     (or the workbook it is: an .xlsx is a zip, a legacy .xls or encrypted one an OLE file).
     ``exc`` None: a UTF-16 byte order mark, found before reading."""
-    with open(path, "rb") as handle:
-        start = handle.read(4096)
+    start = _first_bytes(path, 4096)
     kind = next((k for magic, k in _NOT_TEXT.items() if start.startswith(magic)), None)
     if kind is not None:
         return (
@@ -274,9 +302,13 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError | None) -> str:
             "give it its own suffix (.xlsx for a workbook; a zip holding one CSV loads as "
             ".csv.zip), or save it as CSV UTF-8; nothing was written"
         )
-    utf16 = start[:2] in (b"\xff\xfe", b"\xfe\xff")
-    encoding = "utf-16" if utf16 else "latin-1"
-    what = "UTF-16 text" if utf16 else "not UTF-8 text (Latin-1 / Windows-1252, probably)"
+    unicode = _unicode_bom(start)
+    encoding = unicode or "latin-1"
+    what = (
+        f"{unicode.upper()} text"
+        if unicode
+        else "not UTF-8 text (Latin-1 / Windows-1252, probably)"
+    )
     # Excel's "Unicode text" is UTF-16 *and* tab-separated, often below a report's title
     # lines (Google Ads): say all of it in one conversion
     lines = start.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[:-1] or [""]
@@ -287,7 +319,7 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError | None) -> str:
     if tabbed and (even or all("," not in lines[i] for i in tabbed[:3])):
         sep = ", sep='\\t'" + (f", skiprows={tabbed[0]}" if tabbed[0] else "")
     where = (
-        "it starts with a UTF-16 byte order mark"
+        f"it starts with a {str(unicode).upper()} byte order mark"
         if exc is None
         else f"byte {exc.object[exc.start : exc.start + 1]!r} at position {exc.start} is not UTF-8"
     )
@@ -305,9 +337,8 @@ def _read_csv(
     skip_lines: int = 0,
     number_text: NumberText | None = None,
 ) -> pd.DataFrame:
-    with open(path, "rb") as handle:
-        if handle.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # pandas may fail to tokenize first
-            raise TabTuneInputError(_not_utf8(path, None))
+    if _unicode_bom(_first_bytes(path, 4)):  # pandas may fail to tokenize first
+        raise TabTuneInputError(_not_utf8(path, None))
     _refuse_repeated_names(path, skip_lines)
     header = pd.read_csv(path, nrows=0, skiprows=skip_lines).columns
     _refuse_other_separators(path, header)
