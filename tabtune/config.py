@@ -791,5 +791,6 @@ def __getattr__(name: str) -> Any:
 
 
 def default_config() -> Config:
-    """The embedded default: the simulator's layout with the built-in ``bid`` task."""
-    return Config.model_validate({"tasks": {"bid": builtin_task("bid")}})
+    """The embedded default: the simulator's layout with the built-in ``bid`` and ``budget``
+    tasks, as a config file without a ``tasks:`` key has (:data:`DEFAULT_TASKS`)."""
+    return Config.model_validate({"tasks": {name: builtin_task(name) for name in DEFAULT_TASKS}})

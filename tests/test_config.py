@@ -222,6 +222,10 @@ def test_a_config_without_tasks_has_the_built_in_bid_and_budget(
     assert cfg.task_file("bid") is None
     (tmp_path / "none.yaml").write_text("tasks: {}\n")
     assert load_config(tmp_path / "none.yaml").tasks == {}  # said so: none
+    # the embedded default (no file) has the same tasks (it had bid only)
+    from tabtune.config import default_config
+
+    assert default_config().tasks == cfg.tasks
 
 
 def test_built_in_tasks_by_name_and_a_missing_task_file(tmp_path: Path, monkeypatch) -> None:
