@@ -79,7 +79,7 @@ bench: $(STAMP)  ## transfer (and on fresh simulations), tuning, refresh, refit 
 	$(BIN)/python -m benchmarks.run_state
 
 clean:  ## remove generated data, models, runs, outputs and the leaf cache
-	rm -rf data/campaigns data/truth models runs outputs cache
+	rm -rf data/campaigns data/truth data/shop data/agency models runs outputs cache
 
 distclean: clean  ## also remove the virtual environment
 	rm -rf $(VENV) *.egg-info

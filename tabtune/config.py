@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -38,7 +37,7 @@ from tabtune.data.number_text import currency_problem
 from tabtune.data.schema import CONTRACT_COLUMNS
 from tabtune.errors import ConfigError
 from tabtune.params import Section, section_params
-from tabtune.safe_yaml import load_yaml_file
+from tabtune.safe_yaml import read_yaml_mapping
 
 __all__ = [
     "BUILTIN_TASKS",
@@ -467,7 +466,10 @@ class AdaptationConfig(_ParamSection):
 class TuningConfig(_Section):
     """Optuna study settings."""
 
-    storage: str = "sqlite:///models/tuning.db"
+    storage: str = Field(
+        "sqlite:///models/tuning.db",
+        description="where studies are kept; not given: sqlite:///<models_dir>/tuning.db",
+    )
     n_trials: int = Field(20, ge=1)
     timeout: float | None = Field(600.0, gt=0)
     n_folds: int = Field(3, ge=1, le=10)
@@ -644,6 +646,15 @@ class Config(_Section):
     #: Task name -> the file it was read from (tasks given inline or built in have none).
     _task_files: dict[str, str] = PrivateAttr(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _tuning_beside_the_models(self) -> Config:
+        """``tuning.storage`` not given: ``tuning.db`` in ``models_dir``, so that a config with
+        its own models keeps its own studies (a tuned study is applied to every pretraining of
+        its task, and the simulator's must not tune a client's model)."""
+        if "storage" not in self.tuning.model_fields_set:
+            self.tuning.storage = f"sqlite:///{(Path(self.models_dir) / 'tuning.db').as_posix()}"
+        return self
+
     def task_file(self, name: str) -> str | None:
         """The file the task ``name`` was read from, as the config names it; None for a task
         written inline in the config or a built-in one."""
@@ -657,22 +668,6 @@ class Config(_Section):
             raise ConfigError(
                 f"unknown task {name!r}; configured tasks: {sorted(self.tasks) or 'none'}"
             ) from None
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    # Limits (size, UTF-8, regular file, alias expansion): tabtune.safe_yaml.
-
-    if not path.exists():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        loaded = load_yaml_file(path)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: top level must be a mapping, got {type(loaded).__name__}")
-    return loaded
 
 
 def _format_validation_error(exc: ValidationError, source: str) -> str:
@@ -708,7 +703,7 @@ def _load_task(name: str, spec: Any, source: Path) -> dict[str, Any]:
                 f"{name if name in BUILTIN_TASKS else 'bid'}; built-in: "
                 f"{', '.join(BUILTIN_TASKS)})"
             )
-        raw = _read_yaml(path)
+        raw = read_yaml_mapping(path)
         raw.setdefault("name", name)
         try:
             return TaskConfig.model_validate(raw).model_dump()
@@ -744,7 +739,7 @@ def load_config(path: str | Path | None = None) -> Config:
     if path is None and not DEFAULT_CONFIG_PATH.exists():
         return default_config()
     source = Path(path) if path is not None else DEFAULT_CONFIG_PATH
-    raw = _read_yaml(source)
+    raw = read_yaml_mapping(source)
     # no tasks: key at all: the built-in bid and budget tasks, as configs/default.yaml names
     tasks = (raw["tasks"] if "tasks" in raw else dict(DEFAULT_TASKS)) or {}
     if not isinstance(tasks, dict):

@@ -29,6 +29,9 @@ from tabtune.spend_features import SPEND_FEATURE_COLUMNS, add_spend_features
 
 logger = logging.getLogger("tabtune")
 
+#: The attribute of the log records of notices a caller also returns (a dropped feature).
+NOTICE_RECORD = "tabtune_notice"
+
 __all__ = [
     "BID_CONTEXT",
     "GROUP_COLUMN",
@@ -223,7 +226,8 @@ def resolve_features(
     for notice in notices:
         if notice not in _NOTICED:
             _NOTICED.add(notice)
-            logger.warning("%s", notice)
+            # the CLI prints these as notes (tabtune.cli.console.notes_printed_instead)
+            logger.warning("%s", notice, extra={NOTICE_RECORD: True})
     if all(update[k] == list(getattr(task, k)) for k in update):
         return task, notices
     return task.model_copy(update=update), notices

@@ -25,7 +25,7 @@ import yaml
 
 from tabtune.errors import ConfigError
 
-__all__ = ["MAX_YAML_BYTES", "MAX_YAML_NODES", "load_yaml_file"]
+__all__ = ["MAX_YAML_BYTES", "MAX_YAML_NODES", "load_yaml_file", "read_yaml_mapping"]
 
 MAX_YAML_BYTES = 1_000_000
 """Largest YAML file read, in bytes."""
@@ -186,3 +186,20 @@ def load_yaml_file(path: Path) -> Any:
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The mapping a YAML file holds ({} when empty), read within :func:`load_yaml_file`'s
+    limits; a ConfigError when it is missing, not YAML, or not a mapping."""
+
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        loaded = load_yaml_file(path)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(loaded).__name__}")
+    return loaded

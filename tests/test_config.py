@@ -257,3 +257,18 @@ def test_built_in_tasks_by_name_and_a_missing_task_file(tmp_path: Path, monkeypa
         yaml.safe_dump({**builtin_task("bid").model_dump(), "numeric": ["bid"]})
     )
     assert load_config(tmp_path / "c.yaml").task("bid").numeric == ["bid"]
+
+
+def test_tuning_storage_follows_models_dir_unless_given() -> None:
+    """Every config shared sqlite:///models/tuning.db: a study tuned on the simulator was
+    applied to a client's pretraining under its own models_dir (docs audit)."""
+    from tabtune.config import Config
+
+    assert Config.model_validate({}).tuning.storage == "sqlite:///models/tuning.db"
+    shop = Config.model_validate({"models_dir": "models/shop"})
+    assert shop.tuning.storage == "sqlite:///models/shop/tuning.db"
+    assert Config.model_validate(shop.model_dump(mode="json")) == shop  # workers' round trip
+    given = {"models_dir": "models/shop", "tuning": {"storage": "sqlite:///t.db"}}
+    assert Config.model_validate(given).tuning.storage == "sqlite:///t.db"
+    example = load_config(REPO / "data" / "examples" / "shop_export.yaml")
+    assert example.tuning.storage == "sqlite:///models/shop/tuning.db"

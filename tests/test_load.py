@@ -1288,3 +1288,30 @@ def test_footer_lines_name_skip_and_no_brand(config: Path, tmp_path: Path, capsy
     pd.concat([_rows("acme", "2024-01-01", 2), legal]).to_csv("legal.csv", index=False)
     _, summary = prepare_exports(["legal.csv"], skipping)
     assert any("every row of brand(s) copyright-legal" in n for n in summary.notes), summary.notes
+
+
+def test_pretrain_says_each_dropped_feature_once(
+    config: Path, capsys, caplog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI printed a feature the data lacks twice: the library's warning and its note."""
+    import logging
+
+    from tabtune import features
+    from tabtune.pipeline import pretrain
+
+    _rows("acme", "2024-01-01", 60, ("search", "social")).to_csv("a.csv", index=False)
+    _rows("globex", "2024-01-01", 60, ("search", "social")).to_csv("b.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "a.csv", "b.csv")[0] == EXIT_OK
+    needle = "feature 'audience' dropped"
+    monkeypatch.setattr(features, "_NOTICED", set())
+    with caplog.at_level(logging.WARNING, logger="tabtune"):
+        code, out = _run(capsys, "--config", str(config), "pretrain")
+    assert code == EXIT_OK, out
+    logged = [r for r in caplog.records if needle in r.getMessage()]
+    assert " ".join(out.split()).count(needle) == 1 and not logged
+    # from Python, where no note is printed, the warning is logged
+    monkeypatch.setattr(features, "_NOTICED", set())
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tabtune"):
+        pretrain(load_config(config), "bid")
+    assert [r for r in caplog.records if needle in r.getMessage()]

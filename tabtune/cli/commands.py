@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from tabtune.cli.brands import select_brands, split_brands
-from tabtune.cli.console import console, err_console, fmt
+from tabtune.cli.console import console, err_console, fmt, notes_printed_instead
 from tabtune.cli.exit_codes import EXIT_OK
 from tabtune.cli.guards import output_file, synth_sizes
 from tabtune.cli.load import print_notes
@@ -166,7 +166,8 @@ def cmd_pretrain(args: argparse.Namespace, cfg: Config) -> int:
     if args.end is not None:
         as_timestamp(args.end, "--end")  # an ISO date, or exit 2 before anything is read
     for task in tasks_of(args, cfg):
-        with err_console().status(f"pretraining global {task} model ({cfg.backend})..."):
+        status = err_console().status(f"pretraining global {task} model ({cfg.backend})...")
+        with status, notes_printed_instead():
             from tabtune import tuning  # here: optuna loads only for a pretraining
 
             tuned_cfg, tuned = tuning.tuned_pretraining(cfg, task)

@@ -6,11 +6,14 @@ Results go to stdout (:func:`console`); progress, spinners and interruptions to 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 
-__all__ = ["console", "err_console", "fmt"]
+__all__ = ["console", "err_console", "fmt", "notes_printed_instead"]
 
 
 class _Console(Console):
@@ -50,3 +53,20 @@ def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}"
     return str(value)
+
+
+@contextmanager
+def notes_printed_instead() -> Iterator[None]:
+    """Within: the library's warnings of notices the command prints itself as ``note:`` lines
+    (a feature the data lacks) are not logged as well, so each is said once."""
+    from tabtune.features import NOTICE_RECORD
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not getattr(record, NOTICE_RECORD, False)
+
+    tabtune_logger = logging.getLogger("tabtune")
+    tabtune_logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        tabtune_logger.removeFilter(keep)

@@ -165,7 +165,7 @@ def _add_refresh_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--input",
         default=None,
-        help="CSV/Parquet rows (default: the store); not combinable with --brands/--start/--end",
+        help="CSV/Parquet/Excel rows (default: the store); not combinable with --brands/--start/--end",
     )
     s.add_argument("--brands", default=None)
     s.add_argument("--start", default=None)

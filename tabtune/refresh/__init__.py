@@ -28,7 +28,7 @@ retried on a rerun.
 
 Runs of the default task (``bid``) live in ``runs/<D>/``; other tasks in ``runs/<D>/<task>/``.
 Outputs are filed under the day they decide for, ``D + 1`` (as ``tabtune bids`` and ``tabtune
-budget`` do): ``outputs/<D+1>/predictions/brand_id=<id>/part-0.parquet`` (``predictions/<task>/``
+budget`` do): ``outputs/<D+1>/predictions/brand_id=<id>/part-0.parquet`` (``predictions-<task>/``
 for other tasks), ``outputs/<D+1>/bids/...`` and ``outputs/<D+1>/budgets/...``; as in the store,
 the folder carries ``brand_id`` (``pandas.read_parquet("outputs/<D+1>/bids")`` restores it) and
 the ``date`` column is that day too.

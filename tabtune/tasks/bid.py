@@ -407,9 +407,8 @@ class BidRecommender:
             and the bid task's categorical columns (``channel``, ``audience``, ``device``,
             ``vertical``); ``campaign_id`` is carried through when present.
         target_roas : float, optional
-            Revenue / cost target for every context. Default, when neither target is given:
-            each brand's own (``bids.target_roas_by_brand``), else ``bids.target_roas``, as
-            ``tabtune bids`` and the refresh decide.
+            Revenue / cost target for every context; default (neither given): each brand's
+            own, ``bids.target_roas_by_brand``, else ``bids.target_roas`` (as the CLI's).
         target_cpa : float, optional
             Cost per conversion target (needs the conversion-rate model).
         history : DataFrame, optional
@@ -443,8 +442,7 @@ class BidRecommender:
             per_brand = self._brand_targets(contexts)
             if per_brand is not None and len(set(per_brand)) > 1:
                 return self._recommend_per_target(contexts, per_brand, history)
-            if per_brand is not None:
-                target_roas = per_brand[0]
+            target_roas = per_brand[0] if per_brand else None
         roas, cpa = self._targets(target_roas, target_cpa)
         frame, current, reference, X = self._design(contexts, history)
         grid, low, high = self._candidates(current)
