@@ -463,14 +463,17 @@ class BidRecommender:
             self._config().bids,
             self.models_.source,
         )
-        out = frame[[c for c in KEY_COLUMNS if c in frame.columns]].copy()
-        out["reference"] = REFERENCE_BID if has_bids(contexts) else REFERENCE_CPC
-        self._fill_recommendation(
-            out, frame, current, reference, (grid, low, high), choice, value, cvr, (roas, cpa)
-        )
-        out["reason"] = reasons
-        out["model_id"] = self._model_ids(frame)
-        return out
+        keys = frame[[c for c in KEY_COLUMNS if c in frame.columns]]
+        columns = {
+            "reference": REFERENCE_BID if has_bids(contexts) else REFERENCE_CPC,
+            **self._recommendation_columns(
+                frame, current, reference, (grid, low, high), choice, value, cvr, (roas, cpa)
+            ),
+            "reason": reasons,
+            "model_id": self._model_ids(frame),
+        }
+        # one frame of the new columns, not a column at a time (a refresh decides every brand)
+        return pd.concat([keys, pd.DataFrame(columns, index=keys.index)], axis=1)
 
     def _brand_targets(self, contexts: pd.DataFrame) -> list[float] | None:
         """Each context's brand's ROAS target (``bids.target_roas_for``), or None when the
@@ -511,8 +514,7 @@ class BidRecommender:
         return [self.models_.model_id(b) for b in brands]
 
     @staticmethod
-    def _fill_recommendation(
-        out: pd.DataFrame,
+    def _recommendation_columns(
         frame: pd.DataFrame,
         current: np.ndarray,
         reference: np.ndarray,
@@ -521,23 +523,25 @@ class BidRecommender:
         value: np.ndarray,
         cvr: np.ndarray | None,
         targets: tuple[float | None, float | None],
-    ) -> None:
-        """Add the bid, its change and the predictions at it to ``out`` (see :meth:`recommend`)."""
+    ) -> dict[str, Any]:
+        """The bid, its change and the predictions at it, by column (see :meth:`recommend`)."""
         grid, low, high = candidates
         roas, cpa = targets
         rows = np.arange(len(frame))
         bid = grid[rows, choice]
         cur_idx = np.argmin(np.abs(grid - np.clip(current, low, high)[:, None]), axis=1)
-        out["current_bid"] = current
-        out["reference_bid"] = reference
-        out["bid"] = bid
-        out["change"] = bid / current - 1.0
-        out["predicted_value_per_click"] = value[rows, choice]
-        out["current_value_per_click"] = value[rows, cur_idx]
-        out["predicted_roas"] = value[rows, choice] / bid
-        out["predicted_cvr"] = cvr[rows, choice] if cvr is not None else np.nan
-        out["target_roas"] = np.nan if roas is None else roas
-        out["target_cpa"] = np.nan if cpa is None else cpa
+        return {
+            "current_bid": current,
+            "reference_bid": reference,
+            "bid": bid,
+            "change": bid / current - 1.0,
+            "predicted_value_per_click": value[rows, choice],
+            "current_value_per_click": value[rows, cur_idx],
+            "predicted_roas": value[rows, choice] / bid,
+            "predicted_cvr": cvr[rows, choice] if cvr is not None else np.nan,
+            "target_roas": np.nan if roas is None else roas,
+            "target_cpa": np.nan if cpa is None else cpa,
+        }
 
     def predict_value(
         self,
