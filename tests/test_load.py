@@ -493,6 +493,25 @@ def test_a_missing_measure_is_never_fixed_with_a_constant(config: Path, capsys) 
     assert "data.columns.spend" in out and "data.constants.spend" not in out
 
 
+def test_an_export_without_revenue_is_told_how_to_value_conversions(config: Path, capsys) -> None:
+    """Meta's export counts conversions without their value: the fix names data.scale, and
+    following it loads revenue = conversions x value."""
+    rows = _rows("acme", "2024-01-01", 5).drop(columns="Sales").assign(Purchases=2)
+    rows.to_csv("a.csv", index=False)
+    cfg = yaml.safe_load(config.read_text())
+    del cfg["data"]["columns"]["revenue"]
+    config.write_text(yaml.safe_dump(cfg))
+    code, out = _run(capsys, "--config", str(config), "load", "a.csv")
+    assert code == EXIT_BAD_INPUT
+    assert "data.columns.revenue: <that column> with data.scale.revenue" in " ".join(out.split())
+    cfg["data"]["columns"]["revenue"] = "Purchases"
+    cfg["data"]["scale"] = {"revenue": 30.0}
+    config.write_text(yaml.safe_dump(cfg))
+    assert _run(capsys, "--config", str(config), "load", "a.csv")[0] == EXIT_OK
+    stored = CampaignStore("store").read()
+    assert set(stored["revenue"]) == {60.0} and set(stored["conversions"]) == {1}
+
+
 def test_check_never_suggests_a_constant_bid(config: Path, capsys) -> None:
     _rows("acme", "2024-01-01", 5).to_csv("a.csv", index=False)
     assert _run(capsys, "--config", str(config), "load", "a.csv")[0] == EXIT_OK

@@ -53,6 +53,14 @@ def _missing_column_key(column: str, data: DataConfig, present: Sequence[str]) -
         )
     shown = ", ".join(repr(c) for c in list(present)[:15]) + (", ..." if len(present) > 15 else "")
     listed = f"; the export's columns: {shown}" if len(present) else ""
+    if column == "revenue" and "conversions" in present:
+        # ad exports often count conversions without their value (Meta's, without pixel values)
+        return (
+            f"data.columns.revenue (the export's column for it; a per-row measure){listed}; "
+            "an export without revenue can value a count of conversions in a column not "
+            "mapped to conversions (purchases, approved conversions): data.columns.revenue: "
+            "<that column> with data.scale.revenue: <the value of one>"
+        )
     if column in MEASURE_COLUMNS:  # one value on every row would pass for a real measure
         return f"data.columns.{column} (the export's column for it; a per-row measure){listed}"
     return f"data.columns.{column} (the export's column for it) or data.constants.{column}{listed}"
