@@ -315,6 +315,33 @@ def test_sqlite_study_resumes_with_the_defaults_first(tmp_path: Path, data: Task
     assert len(_study(cfg).get_trials()) == 5
 
 
+def test_a_study_of_another_loss_or_backend_is_neither_extended_nor_applied(
+    tmp_path: Path, data: TaskData, caplog
+) -> None:
+    """A study tuned with another objective (or backend) was extended, its trials "beating"
+    the defaults on another scale, and its parameters applied to every pretraining; an adopted
+    defaults trial was announced as tuned parameters (red-team)."""
+    import logging
+
+    from tabtune.tuning.scopes import tuned_pretraining
+
+    cfg = make_config(tmp_path, min_gain=0.99)  # nothing beats the defaults by 99%
+    tune_global(cfg, "bid", n_trials=2, data=data)
+    assert best_params(cfg, "bid", "global") == _study(cfg).get_trials()[0].params
+    assert tuned_pretraining(cfg, "bid") == (cfg, {})  # the defaults stay, said as such
+    squared = cfg.model_copy(deep=True)
+    squared.tasks["bid"] = squared.tasks["bid"].model_copy(update={"objective": "squared_error"})
+    with pytest.raises(ConfigError, match="another definition of task 'bid'.*objective"):
+        tune_global(squared, "bid", n_trials=1, data=data)
+    assert len(_study(cfg).get_trials()) == 2
+    with caplog.at_level(logging.WARNING, logger="tabtune"):
+        assert best_params(squared, "bid", "global") is None
+    assert "its parameters are not used" in caplog.text
+    xgb = cfg.model_copy(update={"backend": "xgboost"})
+    assert best_params(xgb, "bid", "global") is None and tuned_pretraining(xgb, "bid")[1] == {}
+    assert best_params(cfg, "bid", "global") is not None  # the study's own config: applied
+
+
 def test_best_params_does_not_create_a_storage(tmp_path: Path) -> None:
     cfg = make_config(tmp_path)
     assert best_params(cfg, "bid", "global") is None
@@ -710,7 +737,7 @@ def test_pretraining_uses_the_global_studys_adopted_parameters(
 
     cfg, path = _stored_config(tmp_path, rows)
     adopted = {"num_leaves": 7, "learning_rate": 0.3, "n_estimators": cfg.model.n_estimators}
-    monkeypatch.setattr(scopes, "best_params", lambda c, task, scope: dict(adopted))
+    monkeypatch.setattr(scopes, "best_params", lambda c, task, scope, **kw: dict(adopted))
 
     def params(model_id: str) -> dict:
         folder = Path(cfg.models_dir) / model_id / "model" / "manifest.json"
@@ -771,3 +798,23 @@ def test_changed_folds_are_named_for_an_existing_study(
     assert "on the 2 folds" in caplog.text and "not the 3" in caplog.text, caplog.text
     assert again.n_trials == 2
     assert all(len(t.intermediate_values) <= 2 for t in _study(cfg).get_trials())
+
+
+def test_adaptation_is_tuned_from_the_global_model_pretraining_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tune --scope adapt / brand:<id> built each fold's global model from the config's model:
+    section, not from the global study's adopted parameters pretraining uses (red-team)."""
+    import tabtune.tuning.scopes as scopes
+
+    cfg = make_config(tmp_path)
+    adopted = {"num_leaves": 7, "learning_rate": 0.3}
+    monkeypatch.setattr(scopes, "tuned_pretraining", lambda c, task: (c, dict(adopted)))
+    monkeypatch.setattr(scopes, "load_tuning_data", lambda *a: None)
+    monkeypatch.setattr(scopes, "_rows_per_brand", lambda data: [50])
+    seen = []
+    monkeypatch.setattr(scopes, "tune_adaptation", lambda c, t, b, **kw: seen.append(kw) or b)
+    monkeypatch.setattr(scopes, "tune_brand", lambda c, t, b, **kw: seen.append(kw) or b)
+    assert scopes.tune_scope(cfg, "bid", "adapt") == ["small"]
+    assert scopes.tune_scope(cfg, "bid", "brand:b001") == ["b001"]
+    assert [kw["base_params"] for kw in seen] == [adopted, adopted]

@@ -463,17 +463,24 @@ class BidRecommender:
             self._config().bids,
             self.models_.source,
         )
+        columns = self._recommendation_columns(
+            frame, current, reference, (grid, low, high), choice, value, cvr, (roas, cpa)
+        )
+        return self._recommendations(frame, has_bids(contexts), columns, reasons)
+
+    def _recommendations(
+        self, frame: pd.DataFrame, bids: bool, columns: dict[str, Any], reasons: Any
+    ) -> pd.DataFrame:
+        """:meth:`recommend`'s frame: the contexts' keys, then the new columns (built as one
+        frame, not a column at a time: a refresh decides every brand nightly)."""
         keys = frame[[c for c in KEY_COLUMNS if c in frame.columns]]
-        columns = {
-            "reference": REFERENCE_BID if has_bids(contexts) else REFERENCE_CPC,
-            **self._recommendation_columns(
-                frame, current, reference, (grid, low, high), choice, value, cvr, (roas, cpa)
-            ),
+        new = {
+            "reference": REFERENCE_BID if bids else REFERENCE_CPC,
+            **columns,
             "reason": reasons,
             "model_id": self._model_ids(frame),
         }
-        # one frame of the new columns, not a column at a time (a refresh decides every brand)
-        return pd.concat([keys, pd.DataFrame(columns, index=keys.index)], axis=1)
+        return pd.concat([keys, pd.DataFrame(new, index=keys.index)], axis=1)
 
     def _brand_targets(self, contexts: pd.DataFrame) -> list[float] | None:
         """Each context's brand's ROAS target (``bids.target_roas_for``), or None when the

@@ -32,7 +32,15 @@ from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import rolling_origin_folds
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData
 from tabtune.progress import ProgressFactory, track
-from tabtune.tuning.keys import ROLE_ATTR, ROLE_WARM_START, WARM_ATTR, chosen_trial
+from tabtune.tuning.keys import (
+    ROLE_ATTR,
+    ROLE_DEFAULTS,
+    ROLE_WARM_START,
+    SPEC_ATTR,
+    WARM_ATTR,
+    chosen_trial,
+    trial_role,
+)
 from tabtune.tuning.objective import Objective, load_tuning_data
 from tabtune.tuning.spaces import (
     GLOBAL_SPACE,
@@ -52,6 +60,7 @@ from tabtune.tuning.study import (
     prepare_study,
     quiet_optuna,
     raise_if_broken,
+    spec_conflict,
     stop_when_defaults_fail,
     study_name,
     study_result,
@@ -439,7 +448,7 @@ def _enqueue_warm_start(job: _Job, source: str) -> None:
     Nothing is queued when ``source`` has no complete trial, when its parameters are the
     defaults, or when they were already tried; the job's space is widened to hold them.
     """
-    warm = _best_params_in(job.storage, source, job.cfg.tuning.min_gain)
+    warm = _best_params_in(job.storage, source, job.cfg.tuning.min_gain, job.cfg, job.spec.task)
     if warm is None:
         return
     with quiet_optuna():
@@ -459,7 +468,19 @@ def _enqueue_warm_start(job: _Job, source: str) -> None:
             logger.info("study %s: warm start from %s: %s", job.name, source, warm)
 
 
-def _best_params_in(store: StorageSpec, name: str, min_gain: float) -> dict[str, Any] | None:
+def _best_params_in(
+    store: StorageSpec, name: str, min_gain: float, cfg: Config, task: str
+) -> dict[str, Any] | None:
+    """The adopted trial's parameters of study ``name`` (see :func:`best_params`); None also
+    for a study whose trials were scored for another backend or definition of ``task`` than
+    ``cfg``'s (:func:`~tabtune.tuning.study.spec_conflict`; said in a warning)."""
+    chosen = _adopted_trial(store, name, min_gain, cfg, task)
+    return None if chosen is None else dict(chosen.params)
+
+
+def _adopted_trial(
+    store: StorageSpec, name: str, min_gain: float, cfg: Config, task: str
+) -> FrozenTrial | None:
     if store.path is not None and not store.path.exists():
         return None  # a file storage: do not create an empty database just to look
     with quiet_optuna():
@@ -469,15 +490,45 @@ def _best_params_in(store: StorageSpec, name: str, min_gain: float) -> dict[str,
         except KeyError:
             return None
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        raw = study.user_attrs.get(SPEC_ATTR)
     if not complete:
+        return None
+    conflict = None if raw is None else spec_conflict(StudySpec(**raw), _dumped(cfg), task)
+    if conflict is not None:
+        if (store.display, name, conflict) not in _WARNED:
+            _WARNED.add((store.display, name, conflict))
+            logger.warning(
+                "study %s in %s %s: its parameters are not used (the defaults stay); tune "
+                "again into another tuning.storage, or delete the study",
+                name,
+                store.display,
+                conflict,
+            )
         return None
     chosen = chosen_trial(complete, min_gain)
     assert chosen is not None  # complete is not empty
-    return dict(chosen.params)
+    return chosen
+
+
+#: (storage, study, conflict) already warned about in this process.
+_WARNED: set[tuple[str, str, str]] = set()
+
+
+def _dumped(cfg: Config) -> dict[str, Any]:
+    """The parts of ``cfg`` a study's spec is compared on (backend and tasks), as JSON."""
+    return {
+        "backend": cfg.backend,
+        "tasks": {name: t.model_dump(mode="json") for name, t in cfg.tasks.items()},
+    }
 
 
 def best_params(
-    cfg: Config, task: str, scope: str, storage: str | None = None
+    cfg: Config,
+    task: str,
+    scope: str,
+    storage: str | None = None,
+    *,
+    defaults_as_none: bool = False,
 ) -> dict[str, Any] | None:
     """The best complete trial's parameters of a study, for the refresh to use.
 
@@ -489,13 +540,16 @@ def best_params(
         ``"global"``, ``"adapt:<bucket>"`` or ``"brand:<brand>"``.
     storage : str, optional
         Default ``tuning.storage``.
+    defaults_as_none : bool, default False
+        None also when the adopted trial is the defaults' own.
 
     Returns
     -------
     dict or None
         Parameter name -> value (names as in the config sections; apply them with
-        :func:`apply_params`), or None when the study or its storage does not exist or no
-        trial has completed: those of the best trial that beats the defaults on every fold
+        :func:`apply_params`), or None when the study or its storage does not exist, no
+        trial has completed, or its trials were scored for another backend or definition of
+        the task than ``cfg``'s (with a warning): those of the best trial that beats the defaults on every fold
         and by ``tuning.min_gain`` on average, else the defaults
         (:func:`~tabtune.tuning.keys.chosen_trial`).
     """
@@ -503,7 +557,12 @@ def best_params(
         raise TabTuneInputError(
             f"unknown scope {scope!r}; use 'global', 'adapt:<bucket>' or 'brand:<brand>'"
         )
-    return _best_params_in(_storage_for(cfg, storage), study_name(task, scope), cfg.tuning.min_gain)
+    chosen = _adopted_trial(
+        _storage_for(cfg, storage), study_name(task, scope), cfg.tuning.min_gain, cfg, task
+    )
+    if chosen is None or (defaults_as_none and trial_role(chosen) == ROLE_DEFAULTS):
+        return None
+    return dict(chosen.params)
 
 
 def storage_exists(cfg: Config) -> bool:
@@ -523,7 +582,8 @@ def tuned_pretraining(cfg: Config, task: str) -> tuple[Config, dict[str, Any]]:
     adopted trial, or the adopted trial is the defaults)."""
     if not storage_exists(cfg):
         return cfg, {}
-    params = best_params(cfg, task, "global") or {}
+    # adopted defaults: the config's stay (their trial's values may be clipped to the space)
+    params = best_params(cfg, task, "global", defaults_as_none=True) or {}
     model = {
         k: v
         for k, v in params.items()
@@ -581,6 +641,10 @@ def tune_scope(
     )
     if scope == "global":
         return [tune_global(cfg, task, **kwargs)]
+    # adaptation is tuned from the global model pretraining serves: the global study's
+    # adopted parameters, where it has them (tuned_pretraining)
+    base = tuned_pretraining(cfg, task)[1] or None
+    kwargs["base_params"] = base
     if scope == "adapt" or scope.startswith("adapt:"):
         data = load_tuning_data(cfg, cfg.task(task), None, None)
         if scope == "adapt":

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ __all__ = [
     "new_run_id",
     "prepare_study",
     "quiet_optuna",
+    "spec_conflict",
     "raise_if_broken",
     "stop_when_defaults_fail",
     "study_name",
@@ -219,6 +220,36 @@ def quiet_optuna() -> Iterator[None]:
         optuna.logging.set_verbosity(level)
 
 
+#: Keys of a task's definition that do not change its models' scores.
+_TASK_NOTES = ("description",)
+
+
+def spec_conflict(spec: StudySpec, config: Mapping[str, Any], task: str) -> str | None:
+    """Why the trials of a study created with ``spec`` cannot be compared with, or applied
+    to, a config dumped as ``config`` (``Config.model_dump(mode="json")``): another backend,
+    or another definition of ``task`` (its loss, target or features), whose scores are on
+    another scale; None when they can.
+    """
+    then, now = spec.config.get("backend"), config.get("backend")
+    if then and now and then != now:
+        return f"holds {then} trials, and the config trains {now}"
+    before = (spec.config.get("tasks") or {}).get(task)
+    after = (config.get("tasks") or {}).get(task)
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return None  # a study recorded before its config was
+    changed = sorted(
+        k
+        for k in set(before) | set(after)
+        if k not in _TASK_NOTES and before.get(k) != after.get(k)
+    )
+    if changed:
+        return (
+            f"was tuned for another definition of task {task!r} (changed since: "
+            f"{', '.join(changed)})"
+        )
+    return None
+
+
 def prepare_study(
     storage: StorageSpec, name: str, new_spec: StudySpec
 ) -> tuple[optuna.Study, StudySpec]:
@@ -235,11 +266,11 @@ def prepare_study(
         spec = new_spec
     else:
         spec = StudySpec(**raw)
-        then, now = spec.config.get("backend"), new_spec.config.get("backend")
-        if then and now and then != now:
+        conflict = spec_conflict(spec, new_spec.config, new_spec.task)
+        if conflict is not None:
             raise ConfigError(
-                f"study {name} in {storage.display} holds {then} trials; tuning {now} into it "
-                "would mix two models' scores. Use another tuning.storage, or delete the study "
+                f"study {name} in {storage.display} {conflict}; tuning into it would mix two "
+                "models' scores. Use another tuning.storage, or delete the study "
                 f"(optuna.delete_study(study_name={name!r}, storage=...))"
             )
         if spec.defaults != new_spec.defaults:
