@@ -291,7 +291,8 @@ PARAMETERS: tuple[Param, ...] = (
           "threads (None or -1: all cores; the config's model.n_jobs: pretraining)"),
     Param("backend_params", dict[str, Any] | None, None,
           Constraint(_is_str_keyed_map, "None or a dict with str keys"), "model",
-          "extra library parameters, passed unchanged (None: none; adapted models inherit)"),
+          "extra library parameters, passed unchanged (None: none; adapted models inherit); "
+          "not the round count, nor another spelling of one tabtune sets"),
     # -- adaptation ---------------------------------------------------------------------------
     Param("strategy", str, "auto", options(*STRATEGY_CHOICES), "adaptation",
           "how a brand's model is adapted from the global one (auto: chosen on folds)",

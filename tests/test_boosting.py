@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,34 @@ def test_backend_params_may_not_override_translated_names(backend):
     clash = "learning_rate"
     with pytest.raises(TabTuneInputError, match="learning_rate"):
         be.native_params(BoosterParams(extra={clash: 0.3}))
+
+
+@pytest.mark.parametrize(
+    ("backend", "extra", "needle"),
+    [
+        ("lightgbm", {"n_estimators": 5}, "the round count"),
+        ("lightgbm", {"num_boost_round": 5}, "the round count"),
+        ("lightgbm", {"early_stopping_rounds": 5}, "the round count"),
+        ("lightgbm", {"shrinkage_rate": 0.9}, "shrinkage_rate (learning_rate)"),
+        ("lightgbm", {"foo_bar": 1}, "lightgbm does not know"),
+        ("xgboost", {"n_estimators": 5}, "the round count"),
+        ("xgboost", {"eta": 0.9}, "eta (learning_rate)"),
+        ("xgboost", {"reg_lambda": 2.0}, "reg_lambda (lambda)"),
+    ],
+)
+def test_backend_params_under_another_spelling_are_refused(backend, extra, needle):
+    """An alias of the round count overrode model.n_estimators and early stopping in LightGBM
+    (holdout deviance 2.96 against 0.49) and was ignored by XGBoost (red-team)."""
+    with pytest.raises(TabTuneInputError, match=re.escape(needle)):
+        get_backend(backend).native_params(BoosterParams(extra=extra))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backend_params_the_library_knows_pass(backend):
+    native = get_backend(backend).native_params(
+        BoosterParams(objective="tweedie", extra={"tweedie_variance_power": 1.3, "max_bin": 63})
+    )
+    assert native["max_bin"] == 63 and native["tweedie_variance_power"] == 1.3
 
 
 def test_unknown_backend():

@@ -15,7 +15,7 @@ import logging
 import os
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -461,14 +461,48 @@ def get_backend(name: str) -> Backend:
 
 
 def check_extra_params(
-    extra: Mapping[str, Any], generated: Mapping[str, Any], backend: str
+    extra: Mapping[str, Any],
+    generated: Mapping[str, Any],
+    backend: str,
+    aliases: Mapping[str, Collection[str]] | None = None,
+    rounds: Collection[str] = (),
+    known_only: bool = False,
 ) -> None:
-    """Refuse ``backend_params`` keys that would silently override translated parameters."""
-    clash = sorted(set(extra) & set(generated))
+    """Refuse ``backend_params`` keys that would silently override translated parameters.
+
+    ``aliases`` (the library's parameter name -> its other spellings) catches a translated
+    parameter under another spelling (``eta`` for ``learning_rate``); with ``known_only`` they
+    are every name the library knows, and a key it does not know is refused. ``rounds``: the library's names for the round count and
+    early stopping, which tabtune sets itself (``model.n_estimators``,
+    ``early_stopping_rounds``).
+    """
+    canonical = {a: name for name, spellings in (aliases or {}).items() for a in spellings}
+    canonical.update({name: name for name in aliases or {}})
+
+    def name_of(key: str) -> str:
+        return canonical.get(key, key)
+
+    taken = {name_of(k) for k in generated}
+    clash = sorted(
+        k if name_of(k) == k else f"{k} ({name_of(k)})" for k in extra if name_of(k) in taken
+    )
     if clash:
         raise TabTuneInputError(
             f"backend_params sets {clash}, which tabtune already sets for {backend} from its "
             "own constructor parameters; use those parameters instead"
+        )
+    counted = sorted(k for k in extra if name_of(k) in {name_of(r) for r in rounds})
+    if counted:
+        raise TabTuneInputError(
+            f"backend_params sets {counted}: the round count and early stopping come from "
+            "model.n_estimators and model.early_stopping_rounds (adaptation.adapt_n_estimators "
+            "for new trees); set those instead"
+        )
+    unknown = sorted(k for k in extra if known_only and aliases and k not in canonical)
+    if unknown:
+        raise TabTuneInputError(
+            f"backend_params sets {unknown}, which {backend} does not know (misspelt?); "
+            f"see {backend}'s parameter list"
         )
 
 

@@ -58,7 +58,21 @@ _METRICS = {
     "binary": "binary_logloss",
     "multiclass": "multi_logloss",
 }
+
+
 # Set by the translation whatever the canonical values; dropped again by the inverse.
+def _parameter_aliases() -> dict[str, list[str]] | None:
+    """LightGBM's parameters and their aliases (``lightgbm.basic._ConfigAliases``, which the
+    library fills from its C API), or None where this LightGBM does not expose them."""
+    try:
+        from lightgbm.basic import _ConfigAliases
+
+        _ConfigAliases.get("num_iterations")  # loads the table
+        return {str(k): [str(a) for a in v] for k, v in _ConfigAliases.aliases.items()}
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - other versions
+        return None
+
+
 #: Rows under which a prediction runs on one thread: LightGBM's thread team costs more than
 #: it saves on a brand's rows (a 400-tree model, 2 cores: 30 rows 6.8 -> 1.1 ms, 300 rows
 #: 13.9 -> 9.9 ms, 10,000 rows level), and a refresh predicts brands in parallel already.
@@ -104,7 +118,14 @@ class LightGBMBackend(Backend):
             native["seed"] = params.random_state
         if params.monotone_constraints is not None:
             native["monotone_constraints"] = list(params.monotone_constraints)
-        check_extra_params(params.extra, native, self.name)
+        check_extra_params(
+            params.extra,
+            native,
+            self.name,
+            aliases=_parameter_aliases(),
+            rounds=("num_iterations", "early_stopping_round"),
+            known_only=True,
+        )
         native.update(params.extra)
         return native
 

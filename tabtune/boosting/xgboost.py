@@ -39,6 +39,17 @@ from tabtune.optional import optional_import
 
 __all__ = ["UBJModel", "XGBoostBackend", "apply_ubj_delta", "ubj_delta", "ubj_model"]
 
+#: XGBoost's other spellings of the parameters tabtune translates (its parameter docs).
+_ALIASES = {
+    "learning_rate": ["eta"],
+    "alpha": ["reg_alpha"],
+    "lambda": ["reg_lambda"],
+    "gamma": ["min_split_loss"],
+    "nthread": ["n_jobs"],
+    "seed": ["random_state"],
+    "max_leaves": ["max_leaf_nodes"],
+}
+
 _OBJECTIVES = {
     "squared_error": "reg:squarederror",
     "poisson": "count:poisson",
@@ -127,7 +138,13 @@ class XGBoostBackend(Backend):
             native["seed"] = params.random_state
         if params.monotone_constraints is not None:
             native["monotone_constraints"] = to_constraint_string(params.monotone_constraints)
-        check_extra_params(params.extra, native, self.name)
+        check_extra_params(
+            params.extra,
+            native,
+            self.name,
+            aliases=_ALIASES,
+            rounds=("n_estimators", "num_boost_round", "num_round", "early_stopping_rounds"),
+        )
         native.update(params.extra)
         return native
 
