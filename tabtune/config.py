@@ -599,7 +599,13 @@ class BudgetConfig(_Section):
         0.3, gt=0, description="channel spend may move +-this share of recent spend"
     )
     lookback_days: int = Field(28, ge=1)
-    grid_points: int = Field(61, ge=5)
+    grid_points: int = Field(
+        61,
+        ge=5,
+        le=501,
+        description="spend levels per channel of the allocation's grid (its work grows with "
+        "the square; 501 already splits a channel's range in 500 steps)",
+    )
     response: Literal["hill", "model"] = Field(
         "hill",
         description=(

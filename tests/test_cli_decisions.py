@@ -106,6 +106,28 @@ def test_budget_names_unplanned_channels_and_a_zero_revenue_brand(ws: Path, caps
     assert "nan" not in text.lower()
 
 
+def test_a_brand_without_recent_spend_gets_fixes_that_work(ws: Path, capsys) -> None:
+    """Its refusal named budget.relative_bounds and, from Python, bounds=..., neither of which
+    plans a brand that spent nothing (red-team)."""
+    store = CampaignStore("data/campaigns")
+    other = store.brands()[0]
+    plans = pd.read_parquet(Path("outputs") / NEXT / "budgets")
+    total = float(plans.loc[plans["brand_id"] == other, "spend"].sum())  # fits the other
+    rows = store.read(brands=[store.brands()[-1]])
+    recent = rows["date"] > pd.Timestamp(LAST) - pd.Timedelta(days=35)
+    store.append(rows.assign(brand_id="idle", spend=rows["spend"].where(~recent, 0.0)))
+    out = _refused(
+        capsys,
+        ws,
+        ["budget", f"--total={total:.2f}", "--brands", f"idle,{other}"],
+        "no channel spent anything in the recent window",
+        "Load the brand's recent rows, or plan without it",
+        f"plan the other brands with --brands {other}",
+    )
+    text = " ".join(out.split())
+    assert "relative_bounds" not in text and "pass bounds" not in text, text
+
+
 def test_budget_total_for_the_brands_it_fits_is_planned(ws: Path, capsys) -> None:
     plans = pd.read_parquet(Path("outputs") / NEXT / "budgets")
     first = CampaignStore("data/campaigns").brands()[0]

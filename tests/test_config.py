@@ -272,3 +272,12 @@ def test_tuning_storage_follows_models_dir_unless_given() -> None:
     assert Config.model_validate(given).tuning.storage == "sqlite:///t.db"
     example = load_config(REPO / "data" / "examples" / "shop_export.yaml")
     assert example.tuning.storage == "sqlite:///models/shop/tuning.db"
+
+
+def test_budget_grid_points_are_bounded() -> None:
+    """grid_points: 100000 ran a budget plan for minutes (red-team): at most 501."""
+    from tabtune.config import Config
+
+    assert Config.model_validate({"budget": {"grid_points": 501}}).budget.grid_points == 501
+    with pytest.raises(ValidationError, match="less than or equal to 501"):
+        Config.model_validate({"budget": {"grid_points": 100_000}})

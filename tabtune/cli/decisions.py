@@ -533,15 +533,21 @@ def _check_total(
 def _total_refusal(total: float, refused: dict[str, str], chosen: list[str], rho: float) -> str:
     """Why ``budget --total`` planned nothing: each refused brand, and the ways out."""
     others = [b for b in chosen if b not in refused]
+    ways = []
+    if any("relative_bounds" in reason for reason in refused.values()):
+        ways.append(
+            f"widen budget.relative_bounds (now {rho:g}: each channel may move that share of "
+            "its recent spend)"
+        )
+    if others:
+        ways.append(f"plan the other brands with --brands {','.join(others)}")
     lines = [
         f"budget --total {total:,.2f}: {len(refused)} of {len(chosen)} brand(s) cannot be "
         "planned with that total; nothing was written:",
         *(f"  {reason}" for reason in refused.values()),
-        f"Or widen budget.relative_bounds (now {rho:g}: each channel may move that share of "
-        "its recent spend)"
-        + (f", or plan the other brands with --brands {','.join(others)}" if others else "")
-        + ".",
     ]
+    if ways:
+        lines.append("Or " + ", or ".join(ways) + ".")
     return "\n".join(lines)
 
 

@@ -445,8 +445,9 @@ def channel_bounds(
         if len(recent) == 0:
             raise TabTuneInputError(
                 "no channel spent anything in the recent window (budget.lookback_days), so "
-                "there is no spend to derive each channel's bounds from: a plan starts from "
-                "recent spend (from Python, pass bounds={channel: (lower, upper), ...})"
+                "there is no spend to derive each channel's bounds from, nor a response to "
+                "plan from: a plan starts from recent spend. Load the brand's recent rows, or "
+                "plan without it"
             )
         channels = list(recent.index)
         values = recent.to_numpy(dtype=float)
