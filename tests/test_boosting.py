@@ -782,21 +782,3 @@ def test_the_vocabulary_indexes_are_built_once_and_follow_the_schema():
     other = dataclasses.replace(schema, vocabularies={**schema.vocabularies, "device": ("tablet",)})
     new = _frame().iloc[[3]]  # device "tablet": code 2 in the first schema, 0 in the other
     assert schema.encode(new)[0, 1] == 2 and other.encode(new)[0, 1] == 0
-
-
-def test_small_predictions_on_one_thread_equal_the_librarys_own() -> None:
-    """LightGBMBackend.predict runs under ONE_THREAD_PREDICT_ROWS rows on one thread (cheaper
-    for a brand's rows): the values must be LightGBM's default prediction, bit for bit."""
-    import lightgbm as lgb
-
-    from tabtune.boosting.lightgbm import ONE_THREAD_PREDICT_ROWS, LightGBMBackend
-
-    rng = np.random.default_rng(3)
-    X = rng.normal(size=(ONE_THREAD_PREDICT_ROWS + 10, 5))
-    y = X[:, 0] * 2 + np.sin(X[:, 1]) + rng.normal(scale=0.1, size=len(X))
-    params = {"verbose": -1, "num_threads": 2, "num_leaves": 15}
-    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=30)
-    backend = LightGBMBackend()
-    for rows in (X[:7], X[:300], X):  # under the limit, and over it
-        expected = booster.predict(rows)
-        assert np.array_equal(backend.predict(booster, rows, layout=None), expected)

@@ -73,11 +73,6 @@ def _parameter_aliases() -> dict[str, list[str]] | None:
         return None
 
 
-#: Rows under which a prediction runs on one thread: LightGBM's thread team costs more than
-#: it saves on a brand's rows (a 400-tree model, 2 cores: 30 rows 6.8 -> 1.1 ms, 300 rows
-#: 13.9 -> 9.9 ms, 10,000 rows level), and a refresh predicts brands in parallel already.
-ONE_THREAD_PREDICT_ROWS = 10_000
-
 _DERIVED = ("metric", "bagging_freq", "deterministic", "force_row_wise", "force_col_wise")
 
 
@@ -242,10 +237,8 @@ class LightGBMBackend(Backend):
     def predict(
         self, booster: lgb.Booster, X: np.ndarray, layout: Layout, device: str = "cpu"
     ) -> np.ndarray:
-        """Response-scale predictions (probabilities for classification); on one thread under
-        :data:`ONE_THREAD_PREDICT_ROWS` rows (the same values)."""
-        threads = {"num_threads": 1} if len(X) < ONE_THREAD_PREDICT_ROWS else {}
-        return np.asarray(booster.predict(X, **threads))
+        """Response-scale predictions (probabilities for classification)."""
+        return np.asarray(booster.predict(X))
 
     def num_rounds(self, booster: lgb.Booster) -> int:
         """Boosting rounds in the model."""
