@@ -269,6 +269,14 @@ def test_min_spend_for_revenue_inverts_the_plan(sim, planner) -> None:
         assert below["predicted_revenue"].sum() < target
     with pytest.raises(TabTuneInputError, match="out of reach"):
         planner.min_spend_for_revenue(10 * target + 1e6, day, brand=brand)
+    # a target of 0 or less returned the lower bounds' plan; a flag planned a total of 1.0
+    for bad, needle in ((0, "> 0"), (-5, "> 0"), (float("nan"), "finite"), (True, "a number")):
+        with pytest.raises(TabTuneInputError, match=needle):
+            planner.min_spend_for_revenue(bad, day, brand=brand)
+    for bad, needle in ((True, "a number"), ("100", "a number"), (float("inf"), "finite")):
+        with pytest.raises(TabTuneInputError, match=needle):
+            planner.plan(bad, day, brand=brand)
+    assert planner.plan(np.float64(mid["spend"].sum()), day, brand=brand) is not None
 
 
 def test_absolute_bounds_and_save_load_round_trip(sim, planner, tmp_path: Path) -> None:

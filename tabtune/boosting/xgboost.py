@@ -39,16 +39,10 @@ from tabtune.optional import optional_import
 
 __all__ = ["UBJModel", "XGBoostBackend", "apply_ubj_delta", "ubj_delta", "ubj_model"]
 
-#: XGBoost's other spellings of the parameters tabtune translates (its parameter docs).
-_ALIASES = {
-    "learning_rate": ["eta"],
-    "alpha": ["reg_alpha"],
-    "lambda": ["reg_lambda"],
-    "gamma": ["min_split_loss"],
-    "nthread": ["n_jobs"],
-    "seed": ["random_state"],
-    "max_leaves": ["max_leaf_nodes"],
-}
+#: XGBoost's other spellings of the parameters tabtune translates, and of the round count.
+_ALIASES = dict(learning_rate=["eta"], alpha=["reg_alpha"], gamma=["min_split_loss"])
+_ALIASES.update({"lambda": ["reg_lambda"], "nthread": ["n_jobs"], "seed": ["random_state"]})
+_ROUNDS = ("n_estimators", "num_boost_round", "num_round", "early_stopping_rounds")
 
 _OBJECTIVES = {
     "squared_error": "reg:squarederror",
@@ -138,13 +132,7 @@ class XGBoostBackend(Backend):
             native["seed"] = params.random_state
         if params.monotone_constraints is not None:
             native["monotone_constraints"] = to_constraint_string(params.monotone_constraints)
-        check_extra_params(
-            params.extra,
-            native,
-            self.name,
-            aliases=_ALIASES,
-            rounds=("n_estimators", "num_boost_round", "num_round", "early_stopping_rounds"),
-        )
+        check_extra_params(params.extra, native, self.name, aliases=_ALIASES, rounds=_ROUNDS)
         native.update(params.extra)
         return native
 

@@ -78,6 +78,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -502,6 +503,8 @@ class BudgetPlanner:
             ``total`` below the sum of the lower bounds or above the sum of the upper bounds
             (the message gives the numbers), bad bounds, or an unknown brand without bounds.
         """
+        if total is not None:
+            total = _amount(total, "total")
         problem = self._problem(date, bounds, brand)
         if total is None:
             total = float(problem.recent.sum())
@@ -536,8 +539,7 @@ class BudgetPlanner:
             When even the sum of the upper bounds cannot reach the target (the message gives
             the best predicted revenue within the bounds).
         """
-        if not math.isfinite(float(target_revenue)):
-            raise TabTuneInputError(f"target_revenue must be a number, got {target_revenue!r}")
+        target_revenue = _amount(target_revenue, "target_revenue", positive=True)
         problem = self._problem(date, bounds, brand)
         grid = problem.grid
         lo, hi = float(problem.lower.sum()), float(problem.upper.sum())
@@ -783,3 +785,16 @@ def _base_response(base: Any) -> HillResponse | None:
         saved = read_meta(Path(base) / PLANNER_FILE, "budget_planner").get("hill_response")
         return HillResponse.from_dict(saved) if saved else None
     return None
+
+
+def _amount(value: Any, name: str, positive: bool = False) -> float:
+    """``value`` as a float: a finite real number (not a flag, not text), > 0 when
+    ``positive`` (a revenue target of 0 or less asks for nothing)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TabTuneInputError(f"{name} must be a number, got {value!r}")
+    amount = float(value)
+    if not math.isfinite(amount):
+        raise TabTuneInputError(f"{name} must be a finite number, got {value!r}")
+    if positive and amount <= 0:
+        raise TabTuneInputError(f"{name} must be > 0, got {value!r}")
+    return amount

@@ -97,8 +97,10 @@ def _data_end(data: TaskData) -> str:
 
 
 def _check_budget(n_trials: int | None, timeout: float | None, n_jobs: int) -> None:
-    if n_trials is not None and n_trials < 1:
-        raise TabTuneInputError(f"--trials must be >= 1, got {n_trials}")
+    if n_trials is not None and (
+        isinstance(n_trials, bool) or int(n_trials) != n_trials or n_trials < 1
+    ):
+        raise TabTuneInputError(f"--trials must be a whole number >= 1, got {n_trials}")
     if timeout is not None and not timeout > 0:
         raise TabTuneInputError(f"--timeout must be > 0 seconds, got {timeout}")
     if n_jobs < 1:
