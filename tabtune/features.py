@@ -290,11 +290,14 @@ def reference_bids(
     g, d, b = gid[order], days[order], bid[order]
     ok = np.isfinite(b) & (b > 0)
     log_bid = np.where(ok, np.log(np.where(ok, b, 1.0)), 0.0)
-    # cumulative sums over valid bids, so the mean of any run of rows is two look-ups
-    csum = np.concatenate([[0.0], np.cumsum(log_bid)])
-    ccnt = np.concatenate([[0], np.cumsum(ok)])
     pos = np.arange(n)
     new_group = np.r_[True, g[1:] != g[:-1]]
+    # sums of the valid log bids before each row, within its context only (so that a row's
+    # reference does not move, by a rounding, when other contexts or later days are added):
+    # the mean of any run of a context's rows is two look-ups
+    inclusive = pd.Series(log_bid).groupby(np.cumsum(new_group), sort=False).cumsum().to_numpy()
+    csum = np.where(new_group, 0.0, np.r_[0.0, inclusive[:-1]])
+    ccnt = np.concatenate([[0], np.cumsum(ok)])
     new_day = new_group | np.r_[True, d[1:] != d[:-1]]
     group_start = np.maximum.accumulate(np.where(new_group, pos, 0))
     day_start = np.maximum.accumulate(np.where(new_day, pos, 0))  # first row of the row's day
@@ -307,7 +310,7 @@ def reference_bids(
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         ref_sorted = np.where(
             count > 0, np.exp((csum[day_start] - csum[lo]) / np.maximum(count, 1)), np.nan
-        )
+        )  # lo and day_start lie in the row's context (count > 0)
     out = np.empty(n)
     out[order] = ref_sorted
     return out

@@ -174,6 +174,42 @@ def test_reference_bid_is_the_contexts_past_bids_only() -> None:
     assert first["reference_bid"] == 1.0 and first["relative_bid"] == 1.0  # its own reference
 
 
+def test_a_rows_reference_bid_does_not_move_when_rows_are_added() -> None:
+    """The sums ran over every context in one cumulative sum, so a row's reference moved by a
+    rounding (3e-15) when another context's or a later day's rows were added: a champion's
+    rows checksum changed every night (and models were not bit-reproducible)."""
+    from tabtune.features import BID_CONTEXT, reference_bids
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    rows = pd.DataFrame(
+        {
+            "brand_id": rng.choice(["a", "b"], n),
+            "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 200, n), "D"),
+            "channel": rng.choice(["search", "social", "video"], n),
+            "audience": rng.choice(["x", "y"], n),
+            "device": "mobile",
+            "bid": rng.lognormal(1.0, 1.0, n) * 1e3,  # large logs: roundings show
+        }
+    ).sort_values("date", kind="stable", ignore_index=True)
+    early = rows[rows["date"] < "2024-06-01"]
+    before = reference_bids(early)
+    after = reference_bids(rows)[: len(early)]  # later days added
+    others = pd.concat([early, early.assign(brand_id="z", bid=early["bid"] * 7)])
+    with_other = reference_bids(others.reset_index(drop=True))[: len(early)]
+    assert np.array_equal(before, after, equal_nan=True)
+    assert np.array_equal(before, with_other, equal_nan=True)
+    # oracle: the geometric mean of the context's last 28 valid bids of earlier days
+    keys = [c for c in BID_CONTEXT if c in rows.columns]
+    brute = np.full(len(early), np.nan)
+    for _, grp in early.groupby(keys):
+        for i in grp.index[::7]:
+            prev = grp[grp["date"] < early.at[i, "date"]].tail(28)
+            brute[i] = np.exp(np.log(prev["bid"]).mean()) if len(prev) else np.nan
+    picked = ~np.isnan(brute)
+    np.testing.assert_allclose(before[picked], brute[picked], rtol=1e-12)
+
+
 def test_with_bid_features_takes_earlier_bids_from_history():
     from tabtune.features import with_bid_features
 

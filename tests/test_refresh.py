@@ -394,7 +394,7 @@ def test_a_run_challenger_built_from_other_rows_is_fitted_again(tmp_path: Path) 
 def test_a_run_challenger_of_restated_values_is_fitted_again(tmp_path: Path) -> None:
     """Same rows, same days, other values (restated under data.restated_rows: replace):
     the challenger's inputs checksum tells them apart."""
-    from tabtune.refresh.promotion import rows_fingerprint
+    from tabtune.refresh.fingerprints import rows_fingerprint
 
     X = pd.DataFrame(
         {TIME_COLUMN: pd.date_range("2024-04-01", periods=5), "channel": list("aabba")}
@@ -415,6 +415,33 @@ def test_a_run_challenger_of_restated_values_is_fitted_again(tmp_path: Path) -> 
     found = find_run_challenger(reg, "bid", "b", D, "global/bid/v0001", data)
     assert found is not None and found[0] == built
     assert find_run_challenger(reg, "bid", "b", D, "global/bid/v0001", restated) is None
+
+
+def test_a_champion_whose_learned_rows_were_restated_is_refitted_tonight() -> None:
+    """A champion kept serving for up to refresh.refit_every_days after the rows it learned
+    were restated (or completed late); the checksum of those days' rows now says so."""
+    from tabtune.config import Config
+    from tabtune.refresh.fingerprints import learned_rows_changed, rows_fingerprint
+    from tabtune.refresh.promotion import refit_due
+
+    days = pd.Series(pd.date_range("2024-04-01", periods=20).repeat(5))
+    X = pd.DataFrame({TIME_COLUMN: days, "channel": list("abcde") * 20})
+    learned = TaskData(X, np.arange(100.0), None, X)
+    manifest = {
+        "rows": 100,
+        "data_window": ["2024-04-01", "2024-04-20"],
+        "rows_fingerprint": rows_fingerprint(learned),
+    }
+    tonight = pd.concat([X, X.tail(5).assign(date=pd.Timestamp("2024-04-21"))], ignore_index=True)
+    grown = TaskData(tonight, np.arange(105.0), None, tonight)  # one more day: 5% of 100
+    cfg = Config.model_validate({"refresh": {"refit_when_rows_grow": 0.5}})
+    date = dt.date(2024, 4, 21)
+    assert not learned_rows_changed(manifest, grown) and not refit_due(cfg, manifest, grown, date)
+    y = np.arange(105.0)
+    y[3] += 1.0  # a restated value of a day it learned
+    restated = TaskData(tonight, y, None, tonight)
+    assert learned_rows_changed(manifest, restated) and refit_due(cfg, manifest, restated, date)
+    assert not learned_rows_changed({**manifest, "rows_fingerprint": None}, restated)
 
 
 # ---------------------------------------------------------------------------- CLI arguments

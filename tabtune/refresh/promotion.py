@@ -12,7 +12,6 @@ interrupted run resumes.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +33,11 @@ from tabtune.refresh.challenger import (
     choices_repeat,
     fit_brand_model,
     repeat_choice,
+)
+from tabtune.refresh.fingerprints import (
+    RESTATED_REFIT_NOTE,
+    learned_rows_changed,
+    rows_fingerprint,
 )
 from tabtune.refresh.state import Decision, finite_or_none
 
@@ -442,11 +446,12 @@ def _repeat_night(
         f"{totals['rows']} rows of the days from {totals['since']}; the "
         "challenger repeats its choice on every row"
     )
+    changed = learned_rows_changed(manifest, data)
     return Challenge(
         est,
         scores,
         same_recipe=True,
-        notes=[note],
+        notes=[note] + ([RESTATED_REFIT_NOTE] if changed else []),
         prequential=totals,
         selection=dict(est.selection_),
     )
@@ -499,7 +504,9 @@ def refit_due(cfg: Config, manifest: Mapping[str, Any], data: TaskData, date: dt
     (``data_window``) is ``refit_every_days`` or more days before ``date``, when the rows it
     has not learned reach ``refresh.refit_when_rows_grow`` of the rows it learned (``rows``):
     the rows after that day, or the brand's rows beyond those it learned when more (rows
-    loaded late for earlier days count too), or when its manifest lacks either.
+    loaded late for earlier days count too), when the rows of the days it learned are no
+    longer those it learned (restated values: :func:`learned_rows_changed`), or when its
+    manifest lacks ``data_window`` or ``rows``.
     """
     every = cfg.refresh.refit_every_days
     window = manifest.get("data_window") or [None, None]
@@ -510,7 +517,9 @@ def refit_due(cfg: Config, manifest: Mapping[str, Any], data: TaskData, date: dt
     if (pd.Timestamp(date) - learned_to).days >= every:
         return True
     after = int((pd.to_datetime(data.X[TIME_COLUMN]) > learned_to).sum())
-    return max(after, len(data) - learned) >= cfg.refresh.refit_when_rows_grow * learned
+    if max(after, len(data) - learned) >= cfg.refresh.refit_when_rows_grow * learned:
+        return True
+    return learned_rows_changed(manifest, data)
 
 
 def _no_refit(
@@ -709,16 +718,6 @@ def publish_challenger(
         manifest=manifest,
         promote=False,
     )
-
-
-def rows_fingerprint(data: TaskData) -> str:
-    """A checksum of a brand's model inputs (features, target, weights): equal when a
-    version learnt the very rows the brand has now, values included."""
-    digest = hashlib.sha256(pd.util.hash_pandas_object(data.X, index=False).to_numpy().tobytes())
-    digest.update(np.ascontiguousarray(data.y, dtype=np.float64).tobytes())
-    if data.weight is not None:
-        digest.update(np.ascontiguousarray(data.weight, dtype=np.float64).tobytes())
-    return digest.hexdigest()
 
 
 def _learned_these_rows(manifest: Mapping[str, Any], data: TaskData) -> bool:
