@@ -581,8 +581,10 @@ def predict_rows(
 
     ``history``: earlier contract rows of the same brands (the store's). Features computed from
     a row's own past (the bid task's reference bid, the budget task's trailing spend) are
-    computed over them too, as training and ``tabtune bids`` compute them; only the history
-    of a brand dated before its first row in ``rows`` is used. Without it those features come
+    computed over them too, as training and ``tabtune bids`` compute them: the history of a
+    brand up to its last row in ``rows``, less the brand-days ``rows`` hold (theirs replace
+    the stored ones), so a file with gaps between its days predicts each stored row as the
+    store does. Without it those features come
     from ``rows`` alone, and the same stored row is predicted differently with another window.
 
     Returns the model inputs' identifying columns with ``prediction`` and ``model_id``.
@@ -594,10 +596,10 @@ def predict_rows(
     # warning and then refused by the model
     wanted = [f for _, m in serving.values() for f in (model_features(m) or [])]
     features = list(dict.fromkeys(wanted)) if wanted else None
-    first = pd.to_datetime(rows[TIME_COLUMN]).groupby(rows[GROUP_COLUMN].astype(str)).min()
+    asked = _brand_days(rows)
     # only the columns the rows have: the history never supplies a feature the rows lack
     # (a file without bids is refused by name, not predicted with missing bids)
-    earlier = _history_before(history, first)
+    earlier = _history_around(history, rows, asked)
     earlier = earlier[[c for c in earlier.columns if c in rows.columns]]
     data = task_data(
         pd.concat([earlier, rows], ignore_index=True, sort=False) if len(earlier) else rows,
@@ -606,8 +608,7 @@ def predict_rows(
         features=features,
     )
     if len(earlier):  # the history only fed the features: predict the rows asked for
-        starts = data.X[GROUP_COLUMN].astype(str).map(first)
-        data = data.take((pd.to_datetime(data.X[TIME_COLUMN]) >= starts).to_numpy())
+        data = data.take(_brand_days(data.X).isin(asked).to_numpy())
     out = data.X[[GROUP_COLUMN, TIME_COLUMN]].copy()
     for col in ("channel", "campaign_id", "audience", "device"):
         if col in data.rows.columns:
@@ -621,10 +622,22 @@ def predict_rows(
     return out
 
 
-def _history_before(history: pd.DataFrame | None, first: pd.Series) -> pd.DataFrame:
-    """The rows of ``history`` dated before their brand's entry of ``first`` (brand -> its
-    first date asked for); none for a brand not in ``first``."""
+def _brand_days(frame: pd.DataFrame) -> pd.Series:
+    """Each row's brand and day, as one text key (``brand|YYYY-MM-DD``)."""
+    days = pd.to_datetime(frame[TIME_COLUMN]).dt.strftime("%Y-%m-%d")
+    return frame[GROUP_COLUMN].astype(str) + "|" + days
+
+
+def _history_around(
+    history: pd.DataFrame | None, rows: pd.DataFrame, asked: pd.Series
+) -> pd.DataFrame:
+    """The rows of ``history`` of the brands of ``rows``, up to each brand's last date there,
+    except the brand-days ``rows`` hold (``asked``: theirs replace the stored ones), so a
+    stored row predicts the same from a file with gaps between its days (the stored days in
+    between feed each row's past) as from the store."""
     if history is None or len(history) == 0:
         return pd.DataFrame()
-    starts = history[GROUP_COLUMN].astype(str).map(first)
-    return history.loc[(pd.to_datetime(history[TIME_COLUMN]) < starts).to_numpy()]
+    last = pd.to_datetime(rows[TIME_COLUMN]).groupby(rows[GROUP_COLUMN].astype(str)).max()
+    ends = history[GROUP_COLUMN].astype(str).map(last)
+    keep = (pd.to_datetime(history[TIME_COLUMN]) <= ends) & ~_brand_days(history).isin(set(asked))
+    return history.loc[keep.to_numpy()]

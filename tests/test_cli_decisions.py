@@ -309,6 +309,23 @@ def test_a_stored_row_predicts_the_same_in_any_window_and_from_a_file(
     assert len(whole) > 0
     for name in ("day.parquet", "file.parquet"):
         pd.testing.assert_frame_equal(read(name), whole, check_dtype=False, obj=name)
+    # a file of two days with stored days between them (red-team: the history stopped at
+    # the file's first day, so the second day's rows missed the days in between)
+    stored = CampaignStore("data/campaigns").read()
+    gap = stored[stored["date"].isin(pd.to_datetime(["2024-01-20", LAST]))]
+    gap.assign(date=gap["date"].dt.strftime("%Y-%m-%d")).to_csv("gap.csv", index=False)
+    code, out = _run(
+        capsys, "predict", "--task", task, "--input", "gap.csv", "--output", "gap.parquet"
+    )
+    assert code == EXIT_OK, out
+    every = pd.read_parquet("all.parquet").assign(date=lambda f: pd.to_datetime(f["date"]))
+    asked = pd.read_parquet("gap.parquet").assign(date=lambda f: pd.to_datetime(f["date"]))
+    on = [k for k in keys if k in asked.columns]
+    for frame in (every, asked):
+        frame["brand_id"] = frame["brand_id"].astype(str)
+    merged = asked.merge(every, on=on, suffixes=("", "_store"), validate="one_to_one")
+    assert len(merged) == len(asked) > 0 and merged["date"].nunique() == 2
+    np.testing.assert_allclose(merged["prediction"], merged["prediction_store"], rtol=1e-12)
 
 
 def test_a_brand_newer_than_the_global_model_is_named_in_bids_and_predict(ws: Path, capsys) -> None:
