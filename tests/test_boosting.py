@@ -588,6 +588,29 @@ def test_schema_kinds_and_vocabularies():
     assert FeatureSchema.from_dict(json.loads(json.dumps(schema.to_dict()))) == schema
 
 
+def test_a_level_spelt_in_another_case_is_warned_about_once(caplog, monkeypatch):
+    """'Search' or 'search ' where the model learnt 'search' were predicted as unseen
+    levels without a word (red-team); they still are (a new level may be real), said once."""
+    import logging
+
+    from tabtune.boosting import encoding
+
+    monkeypatch.setattr(encoding, "_SPELLING_WARNED", set())
+    schema = FeatureSchema.from_table(_frame())
+    new = _frame().assign(
+        channel=pd.Series(["Search", "social", "search ", "tiktok"], dtype="str"),
+        device=pd.Categorical(["Mobile", "desktop", "mobile", "tablet"]),
+    )
+    with caplog.at_level(logging.WARNING, logger="tabtune"):
+        codes = schema.encode(new)
+        schema.encode(new)  # once per process
+    assert np.isnan(codes[[0, 2, 3], 0]).all() and np.isnan(codes[0, 1])
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 3, said  # 'Search', 'search ' and 'Mobile'; not 'tiktok'
+    assert any("'Search' is not a level the model learnt, which knows 'search'" in m for m in said)
+    assert not any("tiktok" in m for m in said)
+
+
 def test_encode_codes_missing_and_unseen():
     schema = FeatureSchema.from_table(_frame())
     new = pd.DataFrame(

@@ -15,6 +15,7 @@ sees a category level it was not told about.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -103,6 +104,8 @@ def holds_numbers_only(series: pd.Series) -> bool:
 #: Marks "no twin" (None can be a known value).
 _MISSING = object()
 
+logger = logging.getLogger("tabtune")
+
 
 def same_text_twins(unknown: Sequence[Any], known: Sequence[Any]) -> list[tuple[Any, Any]]:
     """Pairs (given, known) of values that differ in type only (``7`` and ``"7"``): a given
@@ -118,6 +121,32 @@ def same_text_twins(unknown: Sequence[Any], known: Sequence[Any]) -> list[tuple[
         if twin is not _MISSING and type(twin) is not type(value):
             pairs.append((value, twin))
     return pairs
+
+
+#: (column, given, known) spelling twins already warned about in this process.
+_SPELLING_WARNED: set[tuple[str, str, str]] = set()
+
+
+def warn_spelling_twins(name: str, unknown: Sequence[Any], known: Sequence[Any]) -> None:
+    """Warn (once per process) about given text levels the model does not know that differ
+    from one it knows only in case or spaces (``Search`` for ``search``): they are predicted
+    as unseen levels, which a typing difference rarely means."""
+    folded: dict[str, str] = {}
+    for value in known:
+        if isinstance(value, str):
+            folded.setdefault(" ".join(value.split()).casefold(), value)
+    for value in unknown:
+        if not isinstance(value, str):
+            continue
+        twin = folded.get(" ".join(value.split()).casefold())
+        if twin is not None and (name, value, twin) not in _SPELLING_WARNED:
+            _SPELLING_WARNED.add((name, value, twin))
+            logger.warning(
+                "column %r: %r is not a level the model learnt, which knows %r (another case or "
+                "spacing): its rows are predicted as an unseen level; if they mean the same, "
+                "spell them %r (e.g. X[%r] = X[%r].replace({%r: %r}))",
+                name, value, twin, twin, name, name, value, twin,
+            )  # fmt: skip
 
 
 def type_twin_error(name: str, pairs: list[tuple[Any, Any]]) -> TabTuneInputError:
@@ -381,17 +410,21 @@ def _category_codes(
         raw = values.cat.codes.to_numpy()
         used = np.zeros(len(level_codes), dtype=bool)
         used[raw[raw >= 0]] = True  # categories no row holds do not matter
-        twins = same_text_twins(list(dtype.categories[(level_codes < 0) & used]), vocabulary)
+        unseen = list(dtype.categories[(level_codes < 0) & used])
+        twins = same_text_twins(unseen, vocabulary)
         if twins:
             raise type_twin_error(name, twins)
+        warn_spelling_twins(name, unseen, vocabulary)
         lookup = np.append(level_codes, -1)  # code -1 (missing) -> -1
         codes = lookup[raw]
     else:
         raw, uniques = pd.factorize(values, use_na_sentinel=True)
         found = index.get_indexer(uniques)
-        twins = same_text_twins(list(uniques[found < 0]), vocabulary)
+        unseen = list(uniques[found < 0])
+        twins = same_text_twins(unseen, vocabulary)
         if twins:
             raise type_twin_error(name, twins)
+        warn_spelling_twins(name, unseen, vocabulary)
         lookup = np.append(found, -1)
         codes = lookup[raw]
     result = codes.astype(np.float64)
