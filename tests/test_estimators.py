@@ -654,3 +654,28 @@ def test_a_brand_spelt_otherwise_is_refused_not_served_as_unseen(spelling: str) 
     ):
         brand.predict(X.assign(brand_id=spelling))
     brand.predict(X.assign(brand_id="otherco"))  # an unseen brand is served
+
+
+def test_a_brand_model_says_when_it_predicts_other_brands(tmp_path, caplog) -> None:
+    """An adapted model served other brands' rows with its own trees under refit, continue
+    and scratch, with the base's under global and segments, without a word (red-team)."""
+    import logging
+
+    from tabtune.estimators import inputs
+
+    base = pretrained("lightgbm", "cpu")
+    X, y = new_brand()
+    brand = adapted(base, X, y, strategy="refit")
+    assert brand.adapted_groups_ == sorted({str(b) for b in X["brand_id"]})
+    other = X.assign(brand_id="stranger")
+    inputs._WARNED_GROUPS.clear()
+    with caplog.at_level(logging.WARNING, logger="tabtune"):
+        brand.predict(X)
+        assert not caplog.records  # its own rows
+        brand.predict(other)
+        brand.predict(other)  # once
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "stranger" in said[0] and "strategy refit" in said[0], said
+    loaded = TabTuneRegressor.load(brand.save(tmp_path / "b"))
+    assert loaded.adapted_groups_ == brand.adapted_groups_
+    assert base.adapted_groups_ is None

@@ -41,6 +41,7 @@ from tabtune.estimators.inputs import (
     check_y,
     drop_zero_weights,
     time_order,
+    warn_other_groups,
 )
 from tabtune.estimators.persistence import (
     estimator_manifest,
@@ -428,6 +429,7 @@ class TabTuneBase(BaseEstimator):
         self.best_iteration_ = result.n_rounds
         self.n_new_trees_ = result.n_rounds
         self.base_model_id_ = None
+        self.adapted_groups_ = None
 
     def _fit_inputs(
         self, X: Any, y: Any, sample_weight: Any, base: TabTuneBase | None
@@ -509,6 +511,8 @@ class TabTuneBase(BaseEstimator):
         self.best_iteration_ = outcome.n_rounds
         self.n_new_trees_ = outcome.n_new_rounds
         self.base_model_id_ = base.model_sha256_
+        groups = None if rows.groups is None else pd.unique(np.asarray(rows.groups, dtype=object))
+        self.adapted_groups_ = None if groups is None else sorted(str(g) for g in groups)
         logger.info(
             "adapted %s: strategy %s (%s)",
             type(self).__name__,
@@ -658,6 +662,7 @@ class TabTuneBase(BaseEstimator):
         if model.context is not None:
             groups = column_values(X, model.context.group_column)
             model.context.refuse_spelling_twins(list(pd.unique(groups)))
+            warn_other_groups(self, groups)
         return model.predict(model.encode(X, groups), device=self.device_, groups=groups)
 
     # -- persistence ------------------------------------------------------------------------
@@ -714,6 +719,7 @@ class TabTuneBase(BaseEstimator):
         est.base_model_id_ = manifest["base_model_id"]
         est.best_iteration_ = int(manifest["best_iteration"])
         est.n_new_trees_ = int(manifest["n_new_trees"])
+        est.adapted_groups_ = manifest.get("adapted_groups")  # older manifests: unknown
         est._load_target(manifest)
         est._model_bytes = model_bytes
         est._model = model

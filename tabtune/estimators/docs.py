@@ -126,6 +126,11 @@ _TEMPLATE = """
         Boosting rounds in ``booster_`` (base rounds included).
     n_new_trees_ : int
         Rounds this fit added (a round holds one tree per class in multiclass).
+    adapted_groups_ : list of str or None
+        The groups (brands) of the rows an adapted model learnt; None for a pretrained model
+        (or one saved before it was recorded). Rows of other groups are predicted by the
+        base model's trees under ``global`` and ``segments``, and by this model's under the
+        other strategies, with a warning.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Present when X was a DataFrame with string column names.

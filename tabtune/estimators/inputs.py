@@ -7,6 +7,7 @@ estimator.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,16 @@ __all__ = [
     "drop_zero_weights",
     "first_string_column",
     "time_order",
+    "warn_other_groups",
 ]
+
+logger = logging.getLogger("tabtune")
+
+#: Strategies whose trees (or refitted leaves) apply to every row, its brand's or not.
+_OWN_TREES = frozenset({"refit", "continue", "refit+continue", "scratch"})
+
+#: (adapted groups, other groups) already warned about in this process.
+_WARNED_GROUPS: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
 
 
 def check_X(estimator: BaseEstimator, X: Any, *, reset: bool) -> Table:
@@ -236,3 +246,27 @@ def time_order(X: Table, time_column: str) -> tuple[np.ndarray | None, np.ndarra
     if keys.is_monotonic_increasing:
         return None, array
     return np.argsort(array, kind="stable"), array
+
+
+def warn_other_groups(estimator: Any, groups: Any) -> None:
+    """Warn (once per process and set of groups) when a model adapted to some brands
+    (``adapted_groups_``) with trees of its own predicts rows of other brands: their rows get
+    the adapted trees, while under ``global`` and ``segments`` they get the base model's
+    predictions. ``tabtune predict`` serves each brand its own model."""
+    adapted = getattr(estimator, "adapted_groups_", None)
+    if not adapted or getattr(estimator, "strategy_", None) not in _OWN_TREES:
+        return
+    others = sorted({str(g) for g in pd.unique(np.asarray(groups, dtype=object))} - set(adapted))
+    key = (tuple(adapted), tuple(others))
+    if not others or key in _WARNED_GROUPS:
+        return
+    _WARNED_GROUPS.add(key)
+    shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+    logger.warning(
+        "this model was adapted to %s (strategy %s): it predicts the rows of %s with those "
+        "brands' trees; predict each brand with its own model (tabtune.pipeline.model_for_brand, "
+        "as tabtune predict does) or with the base model",
+        ", ".join(adapted[:5]) + ("..." if len(adapted) > 5 else ""),
+        estimator.strategy_,
+        shown,
+    )

@@ -142,6 +142,7 @@ def estimator_manifest(
         "base_model_id": estimator.base_model_id_,
         "best_iteration": int(estimator.best_iteration_),
         "n_new_trees": int(estimator.n_new_trees_),
+        "adapted_groups": getattr(estimator, "adapted_groups_", None),
     }
     manifest.update(target)
     return manifest
