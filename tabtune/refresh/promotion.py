@@ -36,6 +36,7 @@ from tabtune.refresh.challenger import (
 )
 from tabtune.refresh.fingerprints import (
     RESTATED_REFIT_NOTE,
+    current_fingerprint,
     learned_rows_changed,
     rows_fingerprint,
 )
@@ -723,10 +724,11 @@ def publish_challenger(
 def _learned_these_rows(manifest: Mapping[str, Any], data: TaskData) -> bool:
     """Whether a version was built from the brand's rows as they are now (an earlier attempt
     may have run before the day's rows were loaded, or before restated values replaced
-    others): the same inputs' checksum, or for a version without one as many rows up to the
-    same last day."""
-    if manifest.get("rows_fingerprint") is not None:
-        return bool(manifest["rows_fingerprint"] == rows_fingerprint(data))
+    others): the same inputs' checksum, or for a version without one (of this version) as
+    many rows up to the same last day."""
+    fingerprint = current_fingerprint(manifest)
+    if fingerprint is not None:
+        return bool(fingerprint == rows_fingerprint(data))
     window = manifest.get("data_window") or [None, None]
     last = pd.to_datetime(data.X[TIME_COLUMN]).max()
     return manifest.get("rows") == len(data) and str(window[-1]) == str(last.date())
