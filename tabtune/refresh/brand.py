@@ -219,14 +219,14 @@ def _refresh_brand(
         except Exception as exc:
             if not adaptation_error(exc):
                 raise
-            _serve_fallback(registry, task.name, global_id, rec, exc)
+            _serve_fallback(night, rec, exc)
     else:
         try:
             _adapt_and_decide(night, rec)
         except Exception as exc:
             if not adaptation_error(exc):
                 raise  # an internal error: the brand fails (retried on the next run)
-            _serve_fallback(registry, task.name, global_id, rec, exc)
+            _serve_fallback(night, rec, exc)
 
     assert rec.model_id is not None  # every branch above chose the serving model
     with _timed(t, "write"):
@@ -361,16 +361,17 @@ def adaptation_error(exc: BaseException) -> bool:
     return isinstance(exc, ValueError | ArithmeticError) or module.startswith(_FIT_ERROR_MODULES)
 
 
-def _serve_fallback(
-    registry: ModelRegistry, task: str, global_id: str, rec: BrandRecord, exc: Exception
-) -> None:
-    """The brand's data cannot be adapted: its champion (else the global model) serves it
-    tonight, as ``kept`` (champion) or ``cold_start`` (global model), with the reason and a
-    note; its decisions are written from that model."""
+def _serve_fallback(night: _Night, rec: BrandRecord, exc: Exception) -> None:
+    """The brand's data cannot be adapted: its champion (else the global model: also when
+    the champion does not load) serves it tonight, as ``kept`` (champion) or ``cold_start``
+    (global model), with the reason and a note; its decisions are written from that model."""
     error = f"{type(exc).__name__}: {exc}"
     logger.warning("brand %s: adapting failed (%s); serving a fallback", rec.brand_id, error)
+    global_id = night.global_id
     try:
-        champ_ref, _ = _current_champion(registry, task, rec.brand_id)
+        champ_ref, _ = _current_champion(night.registry, night.task.name, rec.brand_id)
+        if champ_ref is not None:
+            _load_version(night.cfg, night.task, champ_ref.id)  # serves only if it loads
     except Exception:  # noqa: BLE001 - the fallback of the fallback is the global model
         champ_ref = None
     if champ_ref is not None:
@@ -381,7 +382,7 @@ def _serve_fallback(
         fallback, status = f"the global model {global_id}", "cold_start"
     rec.status = status
     rec.reason = f"could not be adapted tonight ({error}); served by {fallback}"
-    rec.notes.append(f"adaptation failed ({error}); decisions written from {fallback}")
+    rec.notes.append(f"adaptation failed ({error}); served by {fallback}")
 
 
 def _shrunk_history_champion(
@@ -432,6 +433,24 @@ def _newest_challenger(registry: ModelRegistry, task: str, brand: str) -> Mappin
         return None
 
 
+def _loaded_champion(
+    night: _Night, champ_ref: ModelRef | None, rec: BrandRecord
+) -> tuple[Any, ModelRef | None]:
+    """The champion and its ref; (None, None) when it does not load (its own files verify,
+    but the global model it is a delta on was damaged): the brand then contests tonight as a
+    brand without a champion, instead of failing every night (registry red-team)."""
+    if champ_ref is None:
+        return None, None
+    try:
+        return _load_version(night.cfg, night.task, champ_ref.id), champ_ref
+    except ModelIntegrityError as exc:
+        rec.notes.append(
+            f"its champion {champ_ref.id} cannot be loaded ({exc}): it contests tonight as a "
+            "brand without one (the global model serves unless the challenger wins)"
+        )
+        return None, None
+
+
 def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
     """A brand with enough rows: build (or find again) the challenger, decide, fill ``rec``."""
     brand, t = rec.brand_id, rec.timings
@@ -451,9 +470,7 @@ def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
             _keep_unchanged_champion(night, champ_ref, rec)
             return
         with _timed(t, "train"):
-            champion = (
-                None if champ_ref is None else _load_version(night.cfg, night.task, champ_ref.id)
-            )
+            champion, champ_ref = _loaded_champion(night, champ_ref, rec)
             result = challenge(
                 night.cfg,
                 night.task,

@@ -266,8 +266,10 @@ def build_report(state: Mapping[str, Any]) -> RunReport:
     summary = {
         "brands": len(records),
         **counts,
-        "served_by_brand_model": sum(
-            1 for r in records if r.model_id and r.model_id.startswith("brands/")
+        "served_by_brand_model": sum(  # a failed brand served nothing tonight
+            1
+            for r in records
+            if r.status != "failed" and r.model_id and r.model_id.startswith("brands/")
         ),
         "median_uplift_vs_global": float(np.median(uplifts)) if uplifts else None,
     }

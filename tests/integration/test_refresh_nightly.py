@@ -341,6 +341,32 @@ def test_corrupted_champion_is_detected_and_the_previous_version_used(nightly, t
     assert report.brands[0].status in ("promoted", "kept")
 
 
+def test_brand_champions_on_a_damaged_global_model_contest_instead_of_failing(
+    nightly, tmp_path
+) -> None:
+    """Brand champions stored as deltas on a global model that was damaged failed every
+    night, with a note saying decisions were written from them (registry red-team): they now
+    contest as brands without a champion, on the newly pretrained global model."""
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    reg = ModelRegistry(cfg.models_dir)
+    champions = {
+        b.brand_id for b in nightly.reports[DATES[-1]].brands if reg.champion("bid", b.brand_id)
+    }
+    assert champions, "setup: brand champions"
+    corrupt(reg.champion("bid"))
+    report = refresh(cfg, "2024-04-30")
+    assert report.global_model == "global/bid/v0002"
+    assert not report.failed, [(b.brand_id, b.reason) for b in report.failed]
+    unloadable = [b for b in report.brands if any("cannot be loaded" in n for n in b.notes)]
+    assert unloadable, [b.notes for b in report.brands]
+    for b in unloadable:
+        assert b.outputs.get("bids"), b  # decisions written for every such brand
+        assert b.model_id == (b.challenger_id if b.status == "promoted" else report.global_model)
+    assert all(b.outputs.get("bids") for b in report.brands if b.brand_id in champions)
+
+
 def test_a_corrupted_champion_is_replaced_whatever_the_refit_schedule(nightly, tmp_path) -> None:
     """The version standing in for a champion that fails verification is refitted that night
     even when the weekly schedule would not refit it, so the pointer moves to a sound model."""
