@@ -68,6 +68,34 @@ def test_budget_total_that_misfits_a_later_brand_writes_no_plan(ws: Path, capsys
     assert "the sum of its channels'" in out
 
 
+@pytest.mark.parametrize("command", ["bids", "budget"])
+def test_a_damaged_global_model_is_refused_not_replaced(
+    ws: Path, capsys, command: str
+) -> None:
+    """bids/budget pretrained a new global champion over a damaged one (a read-only decision
+    command changed what the next refresh runs on; registry red-team)."""
+    from tabtune.registry import ModelRegistry
+    from tests.test_hardening import digest_tree
+
+    task = "bid" if command == "bids" else "budget"
+    reg = ModelRegistry("models")
+    model_file = next(
+        p for p in sorted(reg.champion(task).path.rglob("*")) if p.name.startswith("model.")
+    )
+    model_file.write_bytes(model_file.read_bytes() + b"\n# damaged\n")
+    before = digest_tree(Path("models")), digest_tree(Path("outputs"))
+    out = _refused(
+        capsys,
+        ws,
+        [command],
+        f"no version of the global {task} model verifies",
+        "tabtune models rollback",
+        "nothing was written",
+    )
+    assert "pretraining it on the store first" not in out
+    assert (digest_tree(Path("models")), digest_tree(Path("outputs"))) == before
+
+
 def test_a_refused_total_says_the_budget_model_it_pretrained_stays(ws: Path, capsys) -> None:
     # with no budget model, `budget` pretrains one first; a --total refused after that must
     # not say "nothing was written": the model is published (and the next command uses it)

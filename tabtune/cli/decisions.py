@@ -156,8 +156,18 @@ def replaced_note(root: Path, brands: list[str]) -> list[str]:
 
 
 def pretrain_global_if_missing(cfg: Config, task_name: str, con: Console) -> None:
-    """Pretrain the task's global model on the whole store when the registry has none (and say so)."""
-    if registry_for(cfg).resolve(task_name) is None:
+    """Pretrain the task's global model on the whole store when the registry has none (and
+    say so); refuse when it has versions but none verifies (a decision command must not
+    replace a damaged global champion: the refresh's next night would run on another)."""
+    registry = registry_for(cfg)
+    if registry.resolve(task_name) is None and registry.versions(task_name):
+        raise TabTuneInputError(
+            f"no version of the global {task_name} model verifies (damaged files; `tabtune "
+            "models list` shows which); nothing was written. fix: `tabtune "
+            f"models rollback --task {task_name} --version <one that verifies>`, or `tabtune "
+            f"pretrain --task {task_name}` for a new one"
+        )
+    if registry.resolve(task_name) is None:
         con.print(f"no global {task_name} model yet: pretraining it on the store first ...")
         from tabtune import tuning  # here: optuna loads only for a pretraining
 
