@@ -296,11 +296,12 @@ def summary_lines(report: Mapping[str, Any], *, slowest: int = 5, failures: int 
         )
     for note in report.get("notes", []):
         lines.append(f"  note: {note}")
-    timed = sorted(brands, key=lambda b: b.get("seconds", 0.0), reverse=True)[:slowest]
+    # a brand's seconds may be null (unknown): counted as 0
+    timed = sorted(brands, key=lambda b: b.get("seconds") or 0.0, reverse=True)[:slowest]
     if timed:
         lines.append(
             "  slowest: "
-            + ", ".join(f"{b['brand_id']} {b.get('seconds', 0.0):.1f}s" for b in timed)
+            + ", ".join(f"{b['brand_id']} {b.get('seconds') or 0.0:.1f}s" for b in timed)
         )
     failed = [b for b in brands if b.get("status") == "failed"]
     if failed:
@@ -388,7 +389,11 @@ def uplift_png(report: Mapping[str, Any]) -> str | None:
     # A cold start is drawn on the zero line: its score on the window is in sample (its model
     # learnt from those rows), so it has no out-of-time uplift to show.
     measured = [
-        (b.get("rows", 0), 0.0 if b.get("status") == "cold_start" else _uplift(b), b.get("status"))
+        (
+            b.get("rows") or 0,
+            0.0 if b.get("status") == "cold_start" else _uplift(b),
+            b.get("status"),
+        )
         for b in report.get("brands", [])
     ]
     points = [(r, u, s) for r, u, s in measured if u is not None and r > 0]
@@ -561,7 +566,7 @@ def _brand_table_parts(report: Mapping[str, Any]) -> list[str]:
             + _cell(scores.get("global"), num=True)
             + _cell(None if uplift is None else f"{uplift:+.1%}", num=True)
             + _cell(b.get("model_id"))
-            + _cell(round(float(b.get("seconds", 0.0)), 2), num=True)
+            + _cell(None if b.get("seconds") is None else round(float(b["seconds"]), 2), num=True)
             + _cell(reason, cls="note")
             + "</tr>"
         )

@@ -129,6 +129,17 @@ def test_summary_lines_counts_slowest_and_failures() -> None:
     assert "(over 2 brands scored out of time)" in text  # none served by the global model
 
 
+def test_a_brand_without_seconds_or_rows_is_summarised_and_rendered() -> None:
+    """A null 'seconds' passed the report's shape check, then `tabtune report` crashed on it
+    with a traceback (registry red-team)."""
+    report = run_report("2024-04-29")
+    report["brands"][0]["seconds"] = None
+    report["brands"][1]["rows"] = None
+    text = "\n".join(summary_lines(report))
+    assert "slowest:" in text
+    assert "<table" in render_html(report)
+
+
 def test_summary_says_how_many_brands_the_median_covers() -> None:
     report = run_report("2024-04-29")
     served_by_global = brand("b4", "kept", 300, 2.0, None, 2.0)
