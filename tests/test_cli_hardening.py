@@ -800,3 +800,9 @@ def test_models_name_an_unknown_task_and_a_rollback_to_the_champion_changes_noth
     code, out = run_cli(capsys, "models", "rollback", "--version", champion.version)
     assert code == EXIT_OK and "is already the champion" in out and "nothing changed" in out, out
     assert digest_tree(ws) == before  # it said "rolled back from v0001 to v0001" before
+    # --json prints JSON (it printed the text); a rollback waits for a running refresh
+    code, out = run_cli(capsys, "models", "rollback", "--version", champion.version, "--json")
+    assert code == EXIT_OK and json.loads(out)["champion"] == champion.id, out
+    with ModelRegistry("models").lock("refresh", timeout=0):
+        _refused(capsys, ws, ["models", "rollback"], "a refresh is running; roll back after it")
+    assert digest_tree(ws) == before

@@ -467,13 +467,19 @@ def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
     if args.models_command == "rollback":
         current = reg.champion(task, brand)
         if args.version is not None and current is not None and current.version == args.version:
+            if args.json:
+                print(json.dumps({"task": task, "brand": brand, "champion": current.id}))
+                return EXIT_OK
             con.print(
                 f"{current.id} is already the champion of {task}"
                 + (f" for {brand}" if brand else "")
                 + "; nothing changed"
             )
             return EXIT_OK
-        ref = reg.rollback(task, brand, to=args.version)
+        ref = _rollback_between_runs(reg, task, brand, args.version)
+        if args.json:
+            print(json.dumps({"task": task, "brand": brand, "champion": ref and ref.id}))
+            return EXIT_OK
         now = (
             ref.id
             if ref is not None
@@ -490,6 +496,24 @@ def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
             )
         return EXIT_OK
     raise TabTuneInputError(f"unknown models command {args.models_command!r}")
+
+
+def _rollback_between_runs(
+    reg: ModelRegistry, task: str, brand: str | None, version: str | None
+) -> ModelRef | None:
+    """:meth:`ModelRegistry.rollback`, refused while a refresh runs (as ``models gc`` is): the
+    run's report would name the champion it found, and a promotion after the rollback would
+    undo it in silence."""
+    from tabtune.refresh.run import LOCK_NAME
+    from tabtune.registry import RegistryLockedError
+
+    try:
+        with reg.lock(LOCK_NAME, timeout=0):
+            return reg.rollback(task, brand, to=version)
+    except RegistryLockedError as exc:
+        raise RegistryLockedError(
+            f"a refresh is running; roll back after it ({exc}); nothing changed"
+        ) from None
 
 
 def champion_fix(task: str, brand: str | None, status: str | None) -> str:
