@@ -470,7 +470,8 @@ def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
             _keep_unchanged_champion(night, champ_ref, rec)
             return
         with _timed(t, "train"):
-            champion, champ_ref = _loaded_champion(night, champ_ref, rec)
+            champion, loaded_ref = _loaded_champion(night, champ_ref, rec)
+            lost, champ_ref = loaded_ref is None and champ_ref is not None, loaded_ref
             result = challenge(
                 night.cfg,
                 night.task,
@@ -484,7 +485,9 @@ def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
                 load_model_id=lambda model_id: _load_version(night.cfg, night.task, model_id),
                 previous_choice=_newest_challenger(night.registry, night.task.name, brand),
                 defer_final=True,
-                last_contest=night.last_contest,
+                # a champion that fails verification (or does not load): contest tonight,
+                # not after refresh.contest_every_days (registry red-team)
+                last_contest=None if (notes or lost) else night.last_contest,
                 # a stand-in for a champion that failed verification: replaced tonight
                 refit_now=champ_ref is not None and bool(notes),
             )

@@ -367,6 +367,25 @@ def test_brand_champions_on_a_damaged_global_model_contest_instead_of_failing(
     assert all(b.outputs.get("bids") for b in report.brands if b.brand_id in champions)
 
 
+def test_a_corrupted_champion_with_nothing_older_contests_that_night(nightly, tmp_path) -> None:
+    """A champion that failed verification with no older version to stand in left the
+    global model serving without a contest for refresh.contest_every_days (red-team)."""
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    cfg = cfg.model_copy(
+        update={"refresh": cfg.refresh.model_copy(update={"contest_every_days": 30})}
+    )
+    reg = ModelRegistry(cfg.models_dir)
+    brand = next(b.brand_id for b in nightly.reports[DATES[-1]].brands if b.status == "promoted")
+    for ref in reg.versions("bid", brand):
+        corrupt(ref)  # nothing older verifies either
+    (b,) = refresh(cfg, "2024-04-30", brands=[brand]).brands
+    assert any("no earlier version verifies" in n for n in b.notes), b.notes
+    assert "no contest tonight" not in b.reason, b.reason
+    assert b.contested == "2024-04-30" and b.status in ("promoted", "kept"), b
+
+
 def test_a_corrupted_champion_is_replaced_whatever_the_refit_schedule(nightly, tmp_path) -> None:
     """The version standing in for a champion that fails verification is refitted that night
     even when the weekly schedule would not refit it, so the pointer moves to a sound model."""
