@@ -69,9 +69,7 @@ def test_budget_total_that_misfits_a_later_brand_writes_no_plan(ws: Path, capsys
 
 
 @pytest.mark.parametrize("command", ["bids", "budget"])
-def test_a_damaged_global_model_is_refused_not_replaced(
-    ws: Path, capsys, command: str
-) -> None:
+def test_a_damaged_global_model_is_refused_not_replaced(ws: Path, capsys, command: str) -> None:
     """bids/budget pretrained a new global champion over a damaged one (a read-only decision
     command changed what the next refresh runs on; registry red-team)."""
     from tabtune.registry import ModelRegistry

@@ -44,6 +44,12 @@ class TabTuneRegressor(RegressorMixin, TabTuneBase):
 
     _allowed_objectives: ClassVar[tuple[str, ...]] = REGRESSION_OBJECTIVES
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # poisson and tweedie need y >= 0 (refused otherwise), as scikit-learn's checks ask
+        tags.target_tags.positive_only = self.objective in ("poisson", "tweedie")
+        return tags
+
     def _encode_target(self, y: np.ndarray, base: TabTuneBase | None) -> np.ndarray:
         try:
             y = np.asarray(y, dtype=np.float64)
@@ -99,6 +105,12 @@ class TabTuneClassifier(ClassifierMixin, TabTuneBase):
 
     _allowed_objectives: ClassVar[tuple[str, ...]] = CLASSIFICATION_OBJECTIVES
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # objective="binary" refuses more than two classes, as scikit-learn's checks ask
+        tags.classifier_tags.multi_class = self.objective != "binary"
+        return tags
+
     def _encode_target(self, y: np.ndarray, base: TabTuneBase | None) -> np.ndarray:
         missing = pd.isna(y) if y.dtype == object else np.zeros(len(y), dtype=bool)
         if y.dtype.kind == "f":
@@ -122,8 +134,10 @@ class TabTuneClassifier(ClassifierMixin, TabTuneBase):
         self.classes_ = classes
         self.objective_ = "binary" if len(classes) <= 2 else "multiclass"
         if self.objective is not None and self.objective != self.objective_:
+            only = "Only binary classification is supported with objective='binary'; "
             raise TabTuneInputError(
-                f"objective={self.objective!r} but y has {len(classes)} classes"
+                (only if self.objective == "binary" else "")
+                + f"objective={self.objective!r} but y has {len(classes)} classes"
             )
         return encoded.astype(np.float64)
 
