@@ -60,7 +60,6 @@ _METRICS = {
 }
 
 
-# Set by the translation whatever the canonical values; dropped again by the inverse.
 def _parameter_aliases() -> dict[str, list[str]] | None:
     """LightGBM's parameters and their aliases (``lightgbm.basic._ConfigAliases``, which the
     library fills from its C API), or None where this LightGBM does not expose them."""
@@ -68,11 +67,13 @@ def _parameter_aliases() -> dict[str, list[str]] | None:
         from lightgbm.basic import _ConfigAliases
 
         _ConfigAliases.get("num_iterations")  # loads the table
-        return {str(k): [str(a) for a in v] for k, v in _ConfigAliases.aliases.items()}
+        table = _ConfigAliases.aliases or {}
+        return {str(k): [str(a) for a in v] for k, v in table.items()}
     except (ImportError, AttributeError, TypeError):  # pragma: no cover - other versions
         return None
 
 
+# Set by the translation whatever the canonical values; dropped again by the inverse.
 _DERIVED = ("metric", "bagging_freq", "deterministic", "force_row_wise", "force_col_wise")
 
 

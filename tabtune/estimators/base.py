@@ -429,7 +429,7 @@ class TabTuneBase(BaseEstimator):
         self.best_iteration_ = result.n_rounds
         self.n_new_trees_ = result.n_rounds
         self.base_model_id_ = None
-        self.adapted_groups_ = None
+        self.adapted_groups_: list[str] | None = None
 
     def _fit_inputs(
         self, X: Any, y: Any, sample_weight: Any, base: TabTuneBase | None
