@@ -93,9 +93,13 @@ def test_version_numbers_never_reused_and_sort_numerically(reg: ModelRegistry) -
     scope = reg.scope_dir("bid")
     scope.mkdir(parents=True)
     (scope / "v9999").mkdir()  # e.g. a version restored from a backup
+    (scope / "v9999" / "manifest.json").write_text("{}")
+    (scope / "v10001").mkdir()  # an empty folder made by hand: not a version, not reused
     ref = reg.publish("bid", text_writer())
-    assert ref.version == "v10000"
-    assert [r.version for r in reg.versions("bid")] == ["v9999", "v10000"]
+    assert ref.version == "v10002"
+    assert [r.version for r in reg.versions("bid")] == ["v9999", "v10002"]
+    # it was listed as the newest version (registry red-team)
+    assert reg.list()[0]["latest"] == "v10002"
 
 
 def test_manifest_contents(reg: ModelRegistry) -> None:

@@ -100,13 +100,25 @@ def subdirs(path: Path) -> list[Path]:
     return [p for p in entries if p.is_dir() and not p.name.startswith(".")]
 
 
-def version_names(scope: Path) -> list[str]:
-    """Version directory names in ``scope``, by number (renamed into place, so complete)."""
+def version_names(scope: Path, *, complete: bool = True) -> list[str]:
+    """Version directory names in ``scope``, by number (renamed into place, so complete).
+
+    ``complete``: only folders holding a ``manifest.json`` (a publish renames a complete
+    folder into place, so one without is not a version tabtune wrote: an empty ``v0007``
+    made by hand was listed as the newest and kept collection from running); False: every
+    version-named folder, for numbering the next publish past them.
+    """
     try:
         entries = list(os.scandir(scope))
     except (FileNotFoundError, NotADirectoryError):
         return []
-    names = [e.name for e in entries if VERSION_RE.match(e.name) and e.is_dir()]
+    names = [
+        e.name
+        for e in entries
+        if VERSION_RE.match(e.name)
+        and e.is_dir()
+        and (not complete or os.path.isfile(os.path.join(e.path, MANIFEST_NAME)))
+    ]
     return sorted(names, key=version_number)
 
 

@@ -395,7 +395,7 @@ class ModelRegistry:
             needs = declared_dependencies(tmp)
             with self._write_lock():
                 clean_stale_tmp(scope, keep=tmp)
-                names = version_names(scope)
+                names = version_names(scope, complete=False)  # numbered past any folder
                 number = version_number(names[-1]) + 1 if names else 1
                 version = f"v{number:04d}"
                 ref = ModelRef(task=task, brand=brand, version=version, path=scope / version)
