@@ -699,3 +699,17 @@ def test_tags_follow_the_objective_so_sklearns_checks_pass(est) -> None:
         (r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"
     ]
     assert not failed, failed
+
+
+def test_a_bool_feature_predicts_the_same_through_an_object_frame() -> None:
+    """X.iloc[0].to_frame().T makes every column object: a learnt bool column was refused as
+    non-numeric, while numeric object columns were accepted (red-team)."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=300), "is_search": rng.random(300) > 0.5})
+    y = X["x"] * 2 + X["is_search"] * 3 + rng.normal(size=300) * 0.1
+    model = TabTuneRegressor(**SMALL).fit(X, y)
+    rows = X.iloc[[0, 1, 2]]
+    through_object = rows.astype(object)
+    np.testing.assert_array_equal(model.predict(through_object), model.predict(rows))
+    missing = through_object.assign(is_search=[True, None, False])
+    assert np.isfinite(model.predict(missing)).all()

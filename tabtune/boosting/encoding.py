@@ -101,6 +101,14 @@ def holds_numbers_only(series: pd.Series) -> bool:
     return pd.api.types.infer_dtype(series, skipna=True) in _NUMBER_KINDS
 
 
+def _holds_flags_only(series: pd.Series) -> bool:
+    """Whether an ``object`` column holds True/False only (besides missing values): a bool
+    column that went through an object frame (``X.iloc[0].to_frame().T``)."""
+    if not pd.api.types.is_object_dtype(series.dtype):
+        return False
+    return pd.api.types.infer_dtype(series, skipna=True) == "boolean"
+
+
 #: Marks "no twin" (None can be a known value).
 _MISSING = object()
 
@@ -361,6 +369,8 @@ def _numeric_values(values: pd.Series | np.ndarray, name: str) -> np.ndarray:
         if isinstance(values, pd.Series):
             if holds_numbers_only(values):
                 values = pd.to_numeric(values)
+            elif _holds_flags_only(values):  # a bool column taken through an object frame
+                values = values.where(values.notna(), np.nan).astype(np.float64)
             elif is_categorical_dtype(values.dtype):
                 raise TypeError("categorical")
             array = values.to_numpy(dtype=np.float64, na_value=np.nan)
