@@ -713,3 +713,15 @@ def test_a_bool_feature_predicts_the_same_through_an_object_frame() -> None:
     np.testing.assert_array_equal(model.predict(through_object), model.predict(rows))
     missing = through_object.assign(is_search=[True, None, False])
     assert np.isfinite(model.predict(missing)).all()
+
+
+def test_a_column_named_twice_is_refused_by_name() -> None:
+    """A DataFrame with a duplicated column name raised narwhals' DuplicateError (red-team)."""
+    X, y = make_brands(["a", "b"], n_days=30)
+    X = X.drop(columns="date")
+    twice = pd.concat([X, X[["weekday"]]], axis=1)
+    with pytest.raises(TabTuneInputError, match=r"\['weekday'\] more than once"):
+        TabTuneRegressor(**SMALL).fit(twice, y)
+    model = TabTuneRegressor(**SMALL).fit(X, y)
+    with pytest.raises(TabTuneInputError, match="more than once"):
+        model.predict(twice)

@@ -59,6 +59,7 @@ def check_X(estimator: BaseEstimator, X: Any, *, reset: bool) -> Table:
             )
         if not all(texts):
             X = X.set_axis([f"x{i}" for i in range(X.shape[1])], axis=1)
+        X = _named_columns(estimator, X, reset)
         validate_data(estimator, X, reset=reset, skip_check_array=True)
         if X.shape[0] == 0:
             raise TabTuneInputError(
@@ -91,6 +92,15 @@ def check_X(estimator: BaseEstimator, X: Any, *, reset: bool) -> Table:
             "set_output(transform='pandas') on the transformer before it), or encode column "
             f"{index} first (e.g. OrdinalEncoder)"
         ) from exc
+
+
+def _named_columns(estimator: BaseEstimator, X: pd.DataFrame, reset: bool) -> pd.DataFrame:
+    """X, refused when it names a column twice (narwhals' DuplicateError escaped before).
+    Another order of the fitted columns stays refused, as scikit-learn refuses it."""
+    twice = sorted({str(c) for c in X.columns[X.columns.duplicated()]})
+    if twice:
+        raise TabTuneInputError(f"X has column(s) {twice} more than once; give each one name")
+    return X
 
 
 def first_string_column(X: Any) -> tuple[int, str] | None:
