@@ -48,7 +48,7 @@ def summary_lines(result: TuningResult) -> list[str]:
         f"({result.n_complete} complete, {result.n_pruned} pruned, {result.n_failed} failed), "
         f"{result.n_new} added by this run in {result.seconds:.1f}s",
         f"loss (mean over time-ordered folds): defaults {fmt(result.default_value)}, "
-        f"best {fmt(result.best_value)}, gain over defaults {gain}",
+        f"adopted {fmt(result.best_value)}, gain over defaults {gain}",
         f"the adopted parameters (the defaults unless a trial wins on every "
         f"fold by tuning.min_gain) are used by {used_by}",
     ]

@@ -345,9 +345,10 @@ def count_finished(study: optuna.Study, run_id: str | None = None) -> int:
 
 
 def study_status(study: optuna.Study) -> str:
-    """A short progress status: the best value so far and the trials pruned."""
+    """A short progress status: the lowest mean fold loss so far (not necessarily the
+    adopted trial's, which must also win on every fold) and the trials pruned."""
     trials = study.get_trials(deepcopy=False, states=FINISHED)
     complete = [trial_value(t) for t in trials if t.state == TrialState.COMPLETE]
     pruned = sum(t.state == TrialState.PRUNED for t in trials)
-    best = f"best {min(complete):.5g}" if complete else "no complete trial yet"
+    best = f"lowest {min(complete):.5g}" if complete else "no complete trial yet"
     return f"{best}, {pruned} pruned"
