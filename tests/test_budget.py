@@ -451,6 +451,20 @@ def test_hill_response_recovers_the_curve_despite_demand_moving_spend_and_revenu
         assert slope < 0.8 * curve(np.array([1000.0]))[0] / 1000.0
 
 
+def test_a_brand_whose_bids_never_moved_is_labelled_by_the_pools_shape() -> None:
+    """A channel whose bids never moved was labelled 'hill' ("identified from bid changes")
+    while its curve was the pool's prior scaled to its revenue (red-team)."""
+    from tabtune.tasks.spend_features import HillResponse
+
+    moving = _hill_days(1.0, 0.45)
+    model = HillResponse.pretrain(moving)
+    assert model.identified("b", "search")
+    still = moving.assign(brand_id="still", bid_index=0.0)
+    adapted = model.adapt(still)
+    assert ("still", "search") in adapted.posterior and not adapted.identified("still", "search")
+    assert not model.identified("nobody", "search")  # no posterior at all
+
+
 def test_planner_uses_hill_curves_by_default_and_the_model_on_request(sim, planner) -> None:
     from tabtune.tasks.budget import BudgetPlanner
 

@@ -48,7 +48,9 @@ def test_cli_budget_is_the_python_plan_and_the_benchmark_path(
     python_plan = BudgetPlanner(config=cfg).fit(store.read()).plan(None, day, brand=brand)
     assert list(cli_plan["channel"]) == list(python_plan["channel"])
     assert list(cli_plan["response"]) == list(python_plan["response"])
-    assert (python_plan["response"] == "hill").all()  # the default serves the CLI too
+    # the default (Hill curves) serves the CLI too; 'hill-pooled' where the brand's own days
+    # did not shape the curve (too few days here, or bids that never moved)
+    assert python_plan["response"].isin(["hill", "hill-pooled"]).all()
     np.testing.assert_allclose(cli_plan["spend"], python_plan["spend"], rtol=1e-6)
     np.testing.assert_allclose(
         cli_plan["change"], python_plan["spend"] / python_plan["habitual_spend"] - 1, rtol=1e-6

@@ -44,7 +44,9 @@ so money does not move for no predicted gain on flat stretches of a tree model's
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,6 +54,7 @@ import pandas as pd
 from tabtune.errors import TabTuneInputError
 
 __all__ = [
+    "as_amount",
     "REFINE_HALVINGS",
     "REFINE_MAX_ROUNDS",
     "BatchResponse",
@@ -473,3 +476,15 @@ def channel_bounds(
         lows.append(low)
         highs.append(high)
     return channels, np.array(lows), np.array(highs)
+
+
+def as_amount(value: Any, name: str, positive: bool = False) -> float:
+    """``value`` as a finite real number (not a flag or text), > 0 when ``positive``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TabTuneInputError(f"{name} must be a number, got {value!r}")
+    amount = float(value)
+    if not math.isfinite(amount):
+        raise TabTuneInputError(f"{name} must be a finite number, got {value!r}")
+    if positive and amount <= 0:
+        raise TabTuneInputError(f"{name} must be > 0, got {value!r}")
+    return amount

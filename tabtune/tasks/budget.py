@@ -77,8 +77,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import numbers
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +98,7 @@ from tabtune.tasks.allocation import (
     Response,
     SpendGrid,
     allocate_budget,
+    as_amount,
     channel_bounds,
     habitual_split,
 )
@@ -413,6 +412,14 @@ class BudgetPlanner:
         """The model's response curves over the current models and spend history."""
         return ModelResponse(self.task, self.models_, self.spend_history_, calibrate=self.calibrate)
 
+    def _response_label(self, brand: str, channel: str, hill: Any) -> str:
+        """``model``, ``hill`` (the brand's bid moves shaped it), or ``hill-pooled`` (its bids
+        never moved: the pool's shape, scaled to its revenue)."""
+        response = getattr(self, "response_", None)
+        if hill is None or response is None:
+            return "model"
+        return "hill" if response.identified(brand, channel) else "hill-pooled"
+
     def _hill_curves(self, brand: str, day: pd.Timestamp, channels: list[str]) -> list:
         """Per channel the bid-identified Hill curve on ``day`` (None where there is none)."""
         response = getattr(self, "response_", None)
@@ -449,7 +456,7 @@ class BudgetPlanner:
             evaluate=batch,
         )
         model_id, source = self.models_.model_id(brand), self.models_.source(brand)
-        responses = ["model" if h is None else "hill" for h in hill]
+        responses = [self._response_label(brand, c, h) for c, h in zip(channels, hill)]
         return PlanProblem(
             brand,
             day,
@@ -504,7 +511,7 @@ class BudgetPlanner:
             (the message gives the numbers), bad bounds, or an unknown brand without bounds.
         """
         if total is not None:
-            total = _amount(total, "total")
+            total = as_amount(total, "total")
         problem = self._problem(date, bounds, brand)
         if total is None:
             total = float(problem.recent.sum())
@@ -539,7 +546,7 @@ class BudgetPlanner:
             When even the sum of the upper bounds cannot reach the target (the message gives
             the best predicted revenue within the bounds).
         """
-        target_revenue = _amount(target_revenue, "target_revenue", positive=True)
+        target_revenue = as_amount(target_revenue, "target_revenue", positive=True)
         problem = self._problem(date, bounds, brand)
         grid = problem.grid
         lo, hi = float(problem.lower.sum()), float(problem.upper.sum())
@@ -785,16 +792,3 @@ def _base_response(base: Any) -> HillResponse | None:
         saved = read_meta(Path(base) / PLANNER_FILE, "budget_planner").get("hill_response")
         return HillResponse.from_dict(saved) if saved else None
     return None
-
-
-def _amount(value: Any, name: str, positive: bool = False) -> float:
-    """``value`` as a float: a finite real number (not a flag, not text), > 0 when
-    ``positive`` (a revenue target of 0 or less asks for nothing)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TabTuneInputError(f"{name} must be a number, got {value!r}")
-    amount = float(value)
-    if not math.isfinite(amount):
-        raise TabTuneInputError(f"{name} must be a finite number, got {value!r}")
-    if positive and amount <= 0:
-        raise TabTuneInputError(f"{name} must be > 0, got {value!r}")
-    return amount

@@ -406,6 +406,15 @@ class HillResponse:
         """Grid weights of a brand-channel: its posterior, else the channel's prior."""
         return self.posterior.get((str(brand), str(channel)), self.channel_prior(channel))
 
+    def identified(self, brand: str, channel: str) -> bool:
+        """Whether the brand-channel's own days moved its curve's shape off the pooled prior:
+        False when it has no posterior, or when its bids never moved (a flat likelihood
+        leaves the prior), so its curve is the pool's shape scaled to its revenue."""
+        posterior = self.posterior.get((str(brand), str(channel)))
+        if posterior is None:
+            return False
+        return not np.allclose(posterior, self.channel_prior(channel), rtol=1e-6, atol=1e-12)
+
     def curve(
         self, brand: str, channel: str, window: pd.DataFrame
     ) -> Callable[[np.ndarray], np.ndarray] | None:
