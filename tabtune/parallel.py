@@ -38,6 +38,8 @@ __all__ = [
     "Outcome",
     "PARENT_POLL_SECONDS",
     "ProcessExecutor",
+    "WORKER_DIED",
+    "WorkerDiedError",
     "make_executor",
     "start_parent_watchdog",
 ]
@@ -71,6 +73,17 @@ class Outcome:
     def ok(self) -> bool:
         """Whether the job returned normally."""
         return self.error is None
+
+
+#: Why a job whose worker process died failed (:class:`ProcessExecutor`).
+WORKER_DIED = (
+    "its worker process died while running it (killed: out of memory, or a crash in a "
+    "native library); the other jobs ran. Rerun it alone to see why (executor: inline)"
+)
+
+
+class WorkerDiedError(RuntimeError):
+    """A job's worker process died while it ran (see :class:`ProcessExecutor`)."""
 
 
 class Executor:
@@ -232,32 +245,62 @@ class ProcessExecutor(Executor):
     def run(self, fn: Callable[..., Any], jobs: Mapping[str, tuple[Any, ...]]) -> Iterator[Outcome]:
         """See :meth:`Executor.run`.
 
-        A worker that dies (killed, out of memory) breaks the pool: its job and every job
-        still pending are reported with the error, and the next :meth:`run` starts a new pool.
+        A worker that dies (killed, out of memory, a crash in a native library) breaks the
+        pool, and every job not finished then fails with it. Those jobs run again: the first
+        ``n_workers + 1`` of them (the ones the pool may have been running) one at a time in a
+        fresh pool, so the job that kills its worker is the only one reported, with
+        :class:`WorkerDiedError`; the others in parallel again. One brand that crashes its
+        worker failed every brand queued behind it, night after night.
         """
-        if not jobs:
-            return
+        remaining = list(jobs)
+        while remaining:
+            unfinished: list[str] = []
+            yield from self._run_batch(fn, jobs, remaining, unfinished)
+            if not unfinished:
+                return
+            self.close()  # a dead worker leaves the pool unusable
+            suspects = unfinished[: self.n_workers + 1]
+            for key in suspects:
+                yield self._run_alone(fn, key, jobs[key])
+            remaining = unfinished[len(suspects) :]
+
+    def _run_batch(
+        self,
+        fn: Callable[..., Any],
+        jobs: Mapping[str, tuple[Any, ...]],
+        keys: list[str],
+        unfinished: list[str],
+    ) -> Iterator[Outcome]:
+        """Run ``keys`` in the pool; those a broken pool failed go to ``unfinished`` (in
+        submission order) instead of being reported."""
         pool = self._ensure_pool()
-        pending: dict[Future[Any], str] = {
-            pool.submit(fn, *args): key for key, args in jobs.items()
-        }
-        broken = False
+        pending: dict[Future[Any], str] = {pool.submit(fn, *jobs[key]): key for key in keys}
+        broken: set[str] = set()
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     key = pending.pop(future)
                     error = future.exception()
-                    broken = broken or isinstance(error, BrokenProcessPool)
-                    if error is None:
+                    if isinstance(error, BrokenProcessPool):
+                        broken.add(key)
+                    elif error is None:
                         yield Outcome(key, value=future.result())
                     else:
                         yield Outcome(key, error=error)
         finally:
             for future in pending:
                 future.cancel()
-            if broken:  # a dead worker leaves the pool unusable: start over next time
-                self.close()
+        unfinished.extend(key for key in keys if key in broken)
+
+    def _run_alone(self, fn: Callable[..., Any], key: str, args: tuple[Any, ...]) -> Outcome:
+        """One job alone in the pool: a broken pool then means this job killed its worker."""
+        future = self._ensure_pool().submit(fn, *args)
+        error = future.exception()
+        if isinstance(error, BrokenProcessPool):
+            self.close()
+            return Outcome(key, error=WorkerDiedError(WORKER_DIED))
+        return Outcome(key, value=None if error is not None else future.result(), error=error)
 
     def close(self) -> None:
         """Shut the pool down (waiting for running jobs)."""

@@ -1233,3 +1233,27 @@ def test_the_cli_says_why_brands_were_skipped_or_failed() -> None:
     ]
     many = {"brands": [{"brand_id": str(i), "status": "skipped", "reason": "x"} for i in range(12)]}
     assert reason_lines(many, limit=10)[-1] == "  ... and 2 more (see report.json)"
+
+
+def test_a_job_that_kills_its_worker_fails_alone() -> None:
+    """A worker killed by one job (out of memory, a native crash) broke the pool, and every
+    job not finished failed with it, night after night (executors red-team): the others run
+    again, and only the job that kills its worker is reported, by name."""
+    import operator
+    import os
+
+    from tabtune.parallel import WorkerDiedError
+
+    jobs = {f"j{i}": (math.sqrt, float(i * i)) for i in range(8)}
+    jobs["poison"] = (os._exit, 1)
+    jobs = {k: jobs[k] for k in ["j0", "j1", "poison", *[f"j{i}" for i in range(2, 8)]]}
+    with ProcessExecutor(n_workers=2) as ex:
+        out = {o.key: o for o in ex.run(operator.call, jobs)}
+        again = {o.key: o for o in ex.run(math.sqrt, {"after": (16.0,)})}  # a fresh pool
+    assert set(out) == set(jobs)
+    assert isinstance(out["poison"].error, WorkerDiedError)
+    assert "worker process died" in str(out["poison"].error)
+    assert {k: o.value for k, o in out.items() if k != "poison"} == {
+        f"j{i}": float(i) for i in range(8)
+    }
+    assert again["after"].value == 4.0
