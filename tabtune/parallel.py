@@ -354,7 +354,16 @@ class DaskExecutor(Executor):
                 functools.partial(start_parent_watchdog, os.getpid(), direct=False)
             )
         else:
-            self._client = Client(self.scheduler)
+            from tabtune.distributed.cluster import CONNECT_TIMEOUT
+
+            try:
+                self._client = Client(self.scheduler, timeout=CONNECT_TIMEOUT)
+            except (OSError, TimeoutError, ValueError) as exc:  # as pretrain --scheduler says
+                raise TabTuneInputError(
+                    f"cannot reach the Dask scheduler {self.scheduler!r} ({exc}); start one "
+                    "with `dask scheduler` and workers with `dask worker <address>`, or use "
+                    "--scheduler local; nothing was run"
+                ) from exc
 
     def __repr__(self) -> str:
         return f"DaskExecutor(scheduler={self.scheduler!r})"

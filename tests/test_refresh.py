@@ -1257,3 +1257,11 @@ def test_a_job_that_kills_its_worker_fails_alone() -> None:
         f"j{i}": float(i) for i in range(8)
     }
     assert again["after"].value == 4.0
+
+
+def test_a_dask_scheduler_that_cannot_be_reached_is_named() -> None:
+    """refresh --scheduler bogus printed a traceback and exited 1, where pretrain --scheduler
+    names the address and how to start a scheduler (executors red-team)."""
+    pytest.importorskip("dask.distributed")
+    with pytest.raises(TabTuneInputError, match="cannot reach the Dask scheduler 'bogus'"):
+        make_executor("inline", scheduler="bogus")
