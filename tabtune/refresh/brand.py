@@ -167,7 +167,13 @@ def refresh_brand(
         logger.warning(
             "brand %s failed: %s", brand, exc, exc_info=logger.isEnabledFor(logging.DEBUG)
         )
-        rec.status, rec.reason = "failed", f"{type(exc).__name__}: {exc}"
+        error = f"{type(exc).__name__}: {exc}"
+        if rec.status == "promoted":  # the champion moved before the failure (executors red-team)
+            error += (
+                f" (after {rec.model_id} was promoted: it is the brand's champion now; rerun "
+                "the date to write its decisions)"
+            )
+        rec.status, rec.reason = "failed", error
     rec.seconds = round(time.perf_counter() - t_start, 4)
     return rec.to_dict()
 

@@ -386,6 +386,30 @@ def test_a_corrupted_champion_with_nothing_older_contests_that_night(nightly, tm
     assert b.contested == "2024-04-30" and b.status in ("promoted", "kept"), b
 
 
+def test_a_brand_failing_after_its_promotion_says_what_serves_it(
+    nightly, tmp_path, monkeypatch
+) -> None:
+    """A brand whose decisions could not be written after its challenger was promoted was
+    reported failed, its champion moved without a word (executors red-team)."""
+    import tabtune.refresh.brand as brand_module
+
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    reg = ModelRegistry(cfg.models_dir)
+    brand = next(b.brand_id for b in nightly.reports[DATES[-1]].brands if b.status == "promoted")
+    corrupt(reg.champion("bid", brand))  # replaced tonight: a promotion
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(brand_module, "write_decisions", disk_full)
+    (b,) = refresh(cfg, "2024-04-30", brands=[brand]).brands
+    assert b.status == "failed" and "OSError: No space left on device" in b.reason, b
+    assert "was promoted: it is the brand's champion now" in b.reason, b.reason
+    assert reg.champion("bid", brand).id == b.model_id
+
+
 def test_a_corrupted_champion_is_replaced_whatever_the_refit_schedule(nightly, tmp_path) -> None:
     """The version standing in for a champion that fails verification is refitted that night
     even when the weekly schedule would not refit it, so the pointer moves to a sound model."""
