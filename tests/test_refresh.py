@@ -1265,3 +1265,23 @@ def test_a_dask_scheduler_that_cannot_be_reached_is_named() -> None:
     pytest.importorskip("dask.distributed")
     with pytest.raises(TabTuneInputError, match="cannot reach the Dask scheduler 'bogus'"):
         make_executor("inline", scheduler="bogus")
+
+
+def test_a_day_missing_inside_the_store_is_noted_on_its_night(tmp_path: Path) -> None:
+    """A backfill's night whose day no brand has, with later days stored, ran without a note:
+    its decisions re-dated the day before's contexts (executors red-team)."""
+    from tabtune.data.store import CampaignStore
+    from tabtune.data.synth import simulate
+    from tabtune.refresh.run import _no_rows_on_date_notes
+
+    obs = simulate(n_brands=2, n_days=10, seed=0).observations
+    days = sorted(obs["date"].unique())
+    gap = pd.Timestamp(days[5]).date()
+    store = CampaignStore(tmp_path / "store")
+    store.append(obs[obs["date"] != days[5]])
+    (note,) = _no_rows_on_date_notes(store, gap, tmp_path / "runs")
+    assert f"no brand has rows dated {gap}" in note and "the store has days up to" in note
+    assert _no_rows_on_date_notes(store, pd.Timestamp(days[4]).date(), tmp_path) == []
+    assert _no_rows_on_date_notes(store, pd.Timestamp(days[-1]).date(), tmp_path) == []
+    after = pd.Timestamp(days[-1]).date() + dt.timedelta(days=1)
+    assert "the newest are of" in _no_rows_on_date_notes(store, after, tmp_path)[0]

@@ -199,12 +199,19 @@ def _no_rows_on_date_notes(store: CampaignStore, date: dt.date, run_dir: Path) -
     loaded): the decisions for the next day re-date each brand's latest contexts."""
     try:
         latest = store.date_range()[1].date()
+        # a backfill's night inside the store's days: is that very day there? (one read of
+        # the date column, only then; a nightly run's newest day is its date)
+        if latest > date and len(store.read(start=date, end=date, columns=["date"])):
+            return []
     except Exception:  # noqa: BLE001 - a damaged partition fails in its own job, not here
         return []
-    if latest >= date:
+    if latest == date:
         return []
+    newest = (
+        f"the newest are of {latest}" if latest < date else f"the store has days up to {latest}"
+    )
     note = (
-        f"no brand has rows dated {date} (the newest are of {latest}): the day's export was "
+        f"no brand has rows dated {date} ({newest}): the day's export was "
         f"not loaded, so the decisions for {date + dt.timedelta(days=1)} re-date the contexts "
         f"of each brand's latest day. To redo the night with the day's rows: move {run_dir} "
         f"away, then `tabtune refresh --date {date} --input FILE`"
