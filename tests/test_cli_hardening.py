@@ -806,3 +806,21 @@ def test_models_name_an_unknown_task_and_a_rollback_to_the_champion_changes_noth
     with ModelRegistry("models").lock("refresh", timeout=0):
         _refused(capsys, ws, ["models", "rollback"], "a refresh is running; roll back after it")
     assert digest_tree(ws) == before
+
+
+def test_sigterm_ends_a_command_as_ctrl_c_does_with_its_own_code(tmp_path: Path) -> None:
+    """SIGTERM (Airflow's on_kill) ended a command with -15, no message and a leaked
+    semaphore warning (executors red-team): it unwinds as after Ctrl-C and exits 143."""
+    from tabtune.cli.exit_codes import EXIT_TERMINATED
+
+    script = "from tabtune.cli import main; raise SystemExit(main(['synth', '--brands', '400']))"
+    with subprocess.Popen(
+        [sys.executable, "-c", script], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        time.sleep(2.0)  # past the imports: the handler is installed in main()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    if proc.returncode == EXIT_OK:
+        pytest.skip("synth finished before the signal (a fast machine)")
+    assert proc.returncode == EXIT_TERMINATED == 143, err
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err, err

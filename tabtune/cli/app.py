@@ -12,6 +12,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -20,6 +21,7 @@ from tabtune.cli.exit_codes import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
 )
 from tabtune.cli.guards import check_writable, os_error_message, written_folders
 from tabtune.cli.parser import build_parser
@@ -38,6 +40,27 @@ def _handler(name: str) -> Handler:
     return getattr(importlib.import_module(f"tabtune.cli.{module}"), func)
 
 
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM, so the command unwinds as after Ctrl-C."""
+
+
+def _on_sigterm_unwind() -> tuple[bool, object]:
+    """Make SIGTERM raise :class:`Terminated` (main thread only): (installed, previous)."""
+    try:
+        return True, signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (an embedding application): leave it alone
+        return False, None
+
+
+def _restore_sigterm(installed: bool, previous: object) -> None:
+    if installed:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)  # type: ignore[arg-type]
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tabtune`` command; returns the exit code."""
     parser = build_parser()
@@ -53,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("optuna", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     cfg = None
+    installed, previous = _on_sigterm_unwind()
     try:
         from tabtune.config import load_config  # pydantic: not needed for --help
 
@@ -82,7 +106,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         err_console().print("interrupted")
         return EXIT_INTERRUPTED
+    except Terminated:
+        print(
+            "terminated (SIGTERM): stopped as after Ctrl-C (a refresh resumes when rerun)",
+            file=sys.stderr,
+        )
+        return EXIT_TERMINATED
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         logger.exception("internal error")
         print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        _restore_sigterm(installed, previous)

@@ -9,6 +9,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_PARTIAL",
+    "EXIT_TERMINATED",
 ]
 
 #: Success.
@@ -24,3 +25,6 @@ EXIT_INTERRUPTED = 130
 #: The reader of the output went away (``tabtune models list | head``), as a shell reports a
 #: command ended by SIGPIPE.
 EXIT_BROKEN_PIPE = 141
+#: Ended by SIGTERM (what Airflow's on_kill and ``kill`` send), as a shell reports it: the
+#: command unwinds as after Ctrl-C (locks released, workers stopped); a rerun resumes.
+EXIT_TERMINATED = 143
