@@ -311,7 +311,11 @@ class ProcessExecutor(Executor):
 
 def _distributed() -> Any:
     """``dask.distributed``, imported now (raises with :data:`DASK_HINT` when missing)."""
-    return optional_import("dask.distributed", extra="dask", purpose="the Dask executor")
+    module = optional_import("dask.distributed", extra="dask", purpose="the Dask executor")
+    from tabtune.distributed.cluster import quiet_dask_unless_verbose
+
+    quiet_dask_unless_verbose()
+    return module
 
 
 class DaskExecutor(Executor):

@@ -1285,3 +1285,28 @@ def test_a_day_missing_inside_the_store_is_noted_on_its_night(tmp_path: Path) ->
     assert _no_rows_on_date_notes(store, pd.Timestamp(days[-1]).date(), tmp_path) == []
     after = pd.Timestamp(days[-1]).date() + dt.timedelta(days=1)
     assert "the newest are of" in _no_rows_on_date_notes(store, after, tmp_path)[0]
+
+
+def test_dask_says_its_info_lines_only_with_verbose() -> None:
+    """A Dask night wrote ~100 INFO lines of distributed to stderr without -v (executors
+    red-team): the loggers of this process and the workers' inherited config say warnings."""
+    import logging
+
+    dask = pytest.importorskip("dask")
+    from tabtune.distributed.cluster import quiet_dask_unless_verbose
+
+    ours, theirs = logging.getLogger("tabtune"), logging.getLogger("distributed")
+    saved = ours.level, theirs.level
+    try:
+        with dask.config.set({"logging.distributed": "info"}):
+            ours.setLevel(logging.INFO)
+            theirs.setLevel(logging.INFO)
+            quiet_dask_unless_verbose()  # -v: Dask's own lines stay
+            assert theirs.level == logging.INFO
+            ours.setLevel(logging.WARNING)
+            quiet_dask_unless_verbose()
+            assert theirs.level == logging.WARNING
+            assert dask.config.get("logging.distributed") == "warning"
+    finally:
+        ours.setLevel(saved[0])
+        theirs.setLevel(saved[1])

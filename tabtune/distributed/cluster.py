@@ -3,6 +3,7 @@ the partitions it keeps on the workers."""
 
 from __future__ import annotations
 
+import logging
 import operator
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ import numpy as np
 from tabtune.errors import TabTuneInputError
 from tabtune.optional import optional_import
 
-__all__ = ["DASK_PURPOSE", "Partitions", "dask_client", "dask_module"]
+__all__ = ["DASK_PURPOSE", "Partitions", "dask_client", "dask_module", "quiet_dask_unless_verbose"]
 
 #: What needs Dask, in the missing-dependency message.
 DASK_PURPOSE = "pretraining on Dask"
@@ -25,7 +26,21 @@ CONNECT_TIMEOUT = 30
 
 def dask_module(name: str) -> ModuleType:
     """A Dask module (``dask.distributed``, ``dask.dataframe``, ...), imported now."""
-    return optional_import(name, extra="dask", purpose=DASK_PURPOSE)
+    module = optional_import(name, extra="dask", purpose=DASK_PURPOSE)
+    quiet_dask_unless_verbose()
+    return module
+
+
+def quiet_dask_unless_verbose() -> None:
+    """Dask's own INFO lines (cluster start-up, workers, ports) only with ``-v``: the
+    ``distributed`` loggers of this process at WARNING, and the same in the config the
+    workers it starts inherit, unless tabtune's logger shows INFO."""
+    if logging.getLogger("tabtune").isEnabledFor(logging.INFO):
+        return
+    import dask
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    dask.config.set({"logging.distributed": "warning"})
 
 
 @contextmanager
