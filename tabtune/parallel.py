@@ -358,16 +358,9 @@ class DaskExecutor(Executor):
                 functools.partial(start_parent_watchdog, os.getpid(), direct=False)
             )
         else:
-            from tabtune.distributed.cluster import CONNECT_TIMEOUT
+            from tabtune.distributed.cluster import connect_client
 
-            try:
-                self._client = Client(self.scheduler, timeout=CONNECT_TIMEOUT)
-            except (OSError, TimeoutError, ValueError) as exc:  # as pretrain --scheduler says
-                raise TabTuneInputError(
-                    f"cannot reach the Dask scheduler {self.scheduler!r} ({exc}); start one "
-                    "with `dask scheduler` and workers with `dask worker <address>`, or use "
-                    "--scheduler local; nothing was run"
-                ) from exc
+            self._client = connect_client(self.scheduler)
 
     def __repr__(self) -> str:
         return f"DaskExecutor(scheduler={self.scheduler!r})"

@@ -160,27 +160,28 @@ def pretrain_global_if_missing(cfg: Config, task_name: str, con: Console) -> Non
     say so); refuse when it has versions but none verifies (a decision command must not
     replace a damaged global champion: the refresh's next night would run on another)."""
     registry = registry_for(cfg)
-    if registry.resolve(task_name) is None and registry.versions(task_name):
+    if registry.resolve(task_name) is not None:  # verifies the model's files: once
+        return
+    if registry.versions(task_name):
         raise TabTuneInputError(
             f"no version of the global {task_name} model verifies (damaged files; `tabtune "
             "models list` shows which); nothing was written. fix: `tabtune "
             f"models rollback --task {task_name} --version <one that verifies>`, or `tabtune "
             f"pretrain --task {task_name}` for a new one"
         )
-    if registry.resolve(task_name) is None:
-        con.print(f"no global {task_name} model yet: pretraining it on the store first ...")
-        from tabtune import tuning  # here: optuna loads only for a pretraining
+    con.print(f"no global {task_name} model yet: pretraining it on the store first ...")
+    from tabtune import tuning  # here: optuna loads only for a pretraining
 
-        tuned_cfg, tuned = tuning.tuned_pretraining(cfg, task_name)
-        if tuned:
-            con.print(f"note: {tuning.tuned_note(tuned)}", markup=False)
-        res = pretrain(tuned_cfg, task_name)
-        con.print(
-            f"pretrained {res.model_id} on {res.rows:,} rows of {res.brands} brands "
-            f"({res.seconds:.1f}s)"
-        )
-        for notice in res.notices:
-            con.print(f"note: {notice}", markup=False)
+    tuned_cfg, tuned = tuning.tuned_pretraining(cfg, task_name)
+    if tuned:
+        con.print(f"note: {tuning.tuned_note(tuned)}", markup=False)
+    res = pretrain(tuned_cfg, task_name)
+    con.print(
+        f"pretrained {res.model_id} on {res.rows:,} rows of {res.brands} brands "
+        f"({res.seconds:.1f}s)"
+    )
+    for notice in res.notices:
+        con.print(f"note: {notice}", markup=False)
 
 
 def _decision_setup(

@@ -15,7 +15,14 @@ import numpy as np
 from tabtune.errors import TabTuneInputError
 from tabtune.optional import optional_import
 
-__all__ = ["DASK_PURPOSE", "Partitions", "dask_client", "dask_module", "quiet_dask_unless_verbose"]
+__all__ = [
+    "DASK_PURPOSE",
+    "Partitions",
+    "connect_client",
+    "dask_client",
+    "dask_module",
+    "quiet_dask_unless_verbose",
+]
 
 #: What needs Dask, in the missing-dependency message.
 DASK_PURPOSE = "pretraining on Dask"
@@ -29,6 +36,25 @@ def dask_module(name: str) -> ModuleType:
     module = optional_import(name, extra="dask", purpose=DASK_PURPOSE)
     quiet_dask_unless_verbose()
     return module
+
+
+def connect_client(scheduler: str) -> Any:
+    """A ``dask.distributed.Client`` of the running scheduler at ``scheduler``.
+
+    Raises
+    ------
+    TabTuneInputError
+        It cannot be reached (the message names it and how to start one).
+    """
+    distributed = dask_module("dask.distributed")
+    try:
+        return distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise TabTuneInputError(
+            f"cannot reach the Dask scheduler {scheduler!r} ({exc}); start one with "
+            "`dask scheduler` and workers with `dask worker <address>`, or use "
+            "--scheduler local"
+        ) from exc
 
 
 def quiet_dask_unless_verbose() -> None:
@@ -72,14 +98,7 @@ def dask_client(scheduler: str, n_workers: int = 2) -> Iterator[Any]:
         client = distributed.Client(cluster)
     else:
         cluster = None
-        try:
-            client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise TabTuneInputError(
-                f"cannot reach the Dask scheduler {scheduler!r} ({exc}); start one with "
-                "`dask scheduler` and workers with `dask worker <address>`, or use "
-                "--scheduler local"
-            ) from exc
+        client = connect_client(scheduler)
     try:
         # The current client while tabtune works: a caller's own default client (another
         # connection to the same scheduler) must not be the one that runs the graphs that

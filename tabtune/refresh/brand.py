@@ -477,7 +477,8 @@ def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
             return
         with _timed(t, "train"):
             champion, loaded_ref = _loaded_champion(night, champ_ref, rec)
-            lost, champ_ref = loaded_ref is None and champ_ref is not None, loaded_ref
+            lost = champ_ref is not None and loaded_ref is None  # it does not load
+            champ_ref = loaded_ref
             result = challenge(
                 night.cfg,
                 night.task,
