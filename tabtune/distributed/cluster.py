@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from tabtune.distributed.native_logs import quiet_worker_stdout
 from tabtune.errors import TabTuneInputError
 from tabtune.optional import optional_import
 
@@ -96,6 +97,9 @@ def dask_client(scheduler: str, n_workers: int = 2) -> Iterator[Any]:
             dashboard_address=None,
         )
         client = distributed.Client(cluster)
+        # Its workers share this command's stdout, where LightGBM's native start-up lines
+        # (printed whatever the verbosity) mixed with the command's own output.
+        client.run(quiet_worker_stdout, logging.getLogger("tabtune").isEnabledFor(logging.INFO))
     else:
         cluster = None
         client = connect_client(scheduler)

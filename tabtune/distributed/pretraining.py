@@ -49,6 +49,7 @@ from tabtune.boosting.encoding import FeatureSchema
 from tabtune.config import Config, TaskConfig
 from tabtune.data.store import CampaignStore
 from tabtune.distributed.cluster import Partitions, dask_client, dask_module
+from tabtune.distributed.native_logs import route_on_cluster
 from tabtune.distributed.partitions import (
     TARGET,
     WEIGHT,
@@ -438,6 +439,7 @@ def _lightgbm_train(
     cls = lgb_dask.DaskLGBMClassifier if classification else lgb_dask.DaskLGBMRegressor
     model = cls(client=client, n_estimators=int(n_rounds), **params)
     X, y, w = arrays[:3]
+    route_on_cluster(client)  # its network start-up printed [Info] lines on stdout
     with warnings.catch_warnings():  # the wrapper's own n_jobs: each worker uses its threads
         warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
         model.fit(
