@@ -633,10 +633,13 @@ def refresh_range(
             notes += input_without_the_day_note(new_rows, changed, last)
         day = first
         while day <= last:
+            # the append's notes go in the first night that runs (every night repeated them)
             report = _refresh_date(
                 cfg, day, task=task, brands=brands, executor=ex, progress=progress, notes=notes,
                 changed=changed,
             )  # fmt: skip
+            if all(n in report.notes for n in notes):
+                notes = []
             reports.append(report)
             _collect_garbage(cfg)
             if on_report is not None:

@@ -1005,3 +1005,18 @@ def test_a_daily_channel_missing_from_the_days_rows_is_named(
     (b,) = [b for b in report.brands if b.brand_id == brand]
     bids = pd.read_parquet(b.outputs["bids"])
     assert channel not in set(bids["channel"])  # what the note says
+
+
+def test_a_backfills_input_notes_are_in_its_first_night_only(
+    nightly, observations, tmp_path
+) -> None:
+    """A backfill's --input notes (rows stored with other values, ...) were copied into every
+    night's report, as if each night had appended them (executors red-team)."""
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    restated = day(observations, DATES[0]).head(2)
+    restated = restated.assign(revenue=restated["revenue"] + 7.0)
+    reports = refresh_range(cfg, "2024-04-30", "2024-05-01", new_rows=restated)
+    needle = "already stored with other values"
+    assert [any(needle in n for n in r.notes) for r in reports] == [True, False]
