@@ -34,6 +34,7 @@ from tabtune.data.load_fixes import TOTALS_CELL, config_key, footer_rows, number
 from tabtune.data.number_text import NUMERIC_COLUMNS
 from tabtune.data.parse import nfc_text
 from tabtune.data.periods import period_rows_error, weekly_rows_error
+from tabtune.data.renamed_rows import refuse_renamed_across_files, refuse_renamed_beside_store
 from tabtune.data.restated import (
     check_restated,
     replace_restated,
@@ -532,6 +533,7 @@ def check_against_store(
     notes = _near_duplicate_ids(store, rows)
     if data is not None:
         _refuse_constant_campaign_overlap(store, rows, data)
+    refuse_renamed_beside_store(store, rows)
     return notes
 
 
@@ -583,11 +585,6 @@ def _refuse_constant_campaign_overlap(
     )
 
 
-def _already_stored(store: CampaignStore, rows: pd.DataFrame) -> np.ndarray:
-    """Rows whose key the store holds already (what append skips)."""
-    return store.already_stored(rows)
-
-
 def _per_brand(rows: pd.DataFrame, new: np.ndarray) -> pd.DataFrame:
     table = rows.assign(new_rows=new.astype(int)).groupby("brand_id", sort=True)
     return pd.DataFrame(
@@ -614,6 +611,7 @@ def _combine(files: list[Path], parts: list[pd.DataFrame]) -> tuple[pd.DataFrame
     clash = frame.duplicated(keys, keep=False).to_numpy()
     if clash.any():
         raise _conflict(files, frame.loc[clash], origin[clash], keys)
+    refuse_renamed_across_files(frame, origin, files)
     return frame, int(repeated.sum())
 
 
@@ -781,7 +779,7 @@ def load_exports(
     summary.replace_restated = data.restated_rows == "replace"
     store = CampaignStore(data.store)
     summary.notes.extend(check_against_store(store, rows, data))
-    known = _already_stored(store, rows)
+    known = store.already_stored(rows)  # what append skips
     summary.rows_already_stored = int(known.sum())
     restated = rows.iloc[0:0]
     if known.any():
