@@ -44,6 +44,7 @@ __all__ = [
     "score",
     "score_many",
     "score_objective",
+    "task_predictions",
     "time_window",
 ]
 
@@ -61,11 +62,12 @@ def score_objective(objective: str | None, kind: str = "regression") -> str:
     """The loss a model trained with ``objective`` is scored with.
 
     ``binary``/``multiclass`` (log loss) for classification; the objective's deviance for
-    ``tweedie``/``poisson``; squared error for every other regression objective.
+    ``tweedie``/``poisson``; absolute error for ``absolute_error``; squared error for every
+    other regression objective.
     """
     if kind == "classification" or objective in _CLASSIFICATION_LOSSES:
         return "multiclass" if objective == "multiclass" else "binary"
-    return objective if objective in _DEVIANCES else "squared_error"
+    return objective if objective in (*_DEVIANCES, "absolute_error") else "squared_error"
 
 
 def loss_name(objective: str | None) -> str:
@@ -74,7 +76,7 @@ def loss_name(objective: str | None) -> str:
         return "log loss"
     if objective in _DEVIANCES:
         return f"{objective} deviance"
-    return "squared error"
+    return "absolute error" if objective == "absolute_error" else "squared error"
 
 
 def row_losses(objective: str, y: np.ndarray, prediction: np.ndarray) -> np.ndarray:
@@ -82,7 +84,8 @@ def row_losses(objective: str, y: np.ndarray, prediction: np.ndarray) -> np.ndar
 
     Log loss for ``binary``/``multiclass`` (``prediction`` is P(class 1), or the class
     probability matrix); the unit deviance for ``tweedie`` (variance power
-    :data:`TWEEDIE_POWER`) and ``poisson``; squared error otherwise. Scoring with the loss
+    :data:`TWEEDIE_POWER`) and ``poisson``; absolute error for ``absolute_error``; squared
+    error otherwise. Scoring with the loss
     the model trains on keeps the heavy right tail of money targets from dominating a choice.
     """
     y = np.asarray(y, dtype=float)
@@ -106,6 +109,8 @@ def row_losses(objective: str, y: np.ndarray, prediction: np.ndarray) -> np.ndar
             - y * np.power(mu, 1 - p) / (1 - p)
             + np.power(mu, 2 - p) / (2 - p)
         )
+    if objective == "absolute_error":
+        return np.abs(y - prediction)
     return (y - prediction) ** 2
 
 
@@ -127,6 +132,13 @@ def predictions(model: Any, X: Any, objective: str) -> np.ndarray:
         proba = np.asarray(model.predict_proba(X))
         return proba[:, -1] if objective == "binary" and proba.ndim == 2 else proba
     return np.asarray(model.predict(X), dtype=float)
+
+
+def task_predictions(model: Any, X: Any, kind: str) -> np.ndarray:
+    """What a model of a task of ``kind`` serves for ``X``: P(class 1) for classification,
+    the prediction for regression (``predict``, the refresh's decisions and the benchmarks
+    alike; a classifier's ``predict`` would give its 0/1 labels)."""
+    return predictions(model, X, score_objective(None, kind))
 
 
 def model_losses(model: Any, X: Any, y: Any, objective: str) -> np.ndarray:

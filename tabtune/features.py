@@ -372,6 +372,7 @@ def task_data(
     *,
     require_target: bool = True,
     features: Iterable[str] | None = None,
+    training: bool | None = None,
 ) -> TaskData:
     """Build the model inputs of ``task`` from validated contract rows.
 
@@ -387,6 +388,11 @@ def task_data(
         The features of the fitted model the inputs are for (:func:`model_features`). Default:
         the task's features the rows can give (:func:`resolve_features`); the others are
         dropped with a notice (``TaskData.notices``).
+    training : bool, optional
+        Rows to train on (default: ``require_target``): a classification task with a
+        denominator gives each row as a positive and a negative row weighted by its successes
+        and failures, as fitting needs; otherwise (prediction) one row per row, whose target
+        is the ratio.
 
     Returns
     -------
@@ -424,7 +430,9 @@ def task_data(
             f"task {task.name!r} needs column(s) {missing}, which the data does not have "
             f"(columns: {list(data.columns)}); map them in the config's `data.columns`"
         )
-    data, y, weight = _target(data, task, require_target)
+    data, y, weight = _target(
+        data, task, require_target, require_target if training is None else training
+    )
     if require_target and len(data) == 0:
         raise TabTuneInputError(f"task {task.name!r}: no rows with a usable target{_rule(task)}")
     order = np.argsort(pd.to_datetime(data[TIME_COLUMN]).to_numpy(), kind="stable")
@@ -453,14 +461,15 @@ def _rule(task: TaskConfig) -> str:
 
 
 def _target(
-    data: pd.DataFrame, task: TaskConfig, require_target: bool
+    data: pd.DataFrame, task: TaskConfig, require_target: bool, training: bool
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
     """The rows with a usable target, the target and the sample weights (:func:`task_data`)."""
     y: np.ndarray
     weight: np.ndarray | None = None
+    binomial = task.kind == "classification" and task.target.denominator
     if task.target.numerator in data.columns:
         num = data[task.target.numerator].to_numpy(dtype=float)
-        if task.kind == "classification" and task.target.denominator and require_target:
+        if binomial and training and task.target.denominator in data.columns:
             # Binomial rows: `num` successes out of `den` trials become one positive row
             # weighted by the successes and one negative row weighted by the failures.
             den = data[task.target.denominator].to_numpy(dtype=float)

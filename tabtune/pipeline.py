@@ -20,11 +20,11 @@ import pandas as pd
 from tabtune.config import Config, TaskConfig
 from tabtune.data.store import CampaignStore
 from tabtune.errors import ModelIntegrityError, TabTuneInputError, ZeroTargetError
+from tabtune.evaluation import task_predictions
 from tabtune.features import (
     GROUP_COLUMN,
     TIME_COLUMN,
     TaskData,
-    align_features,
     model_features,
     target_requirement,
     task_data,
@@ -617,7 +617,8 @@ def predict_rows(
     out["model_id"] = ""
     for brand, idx in data.X.groupby(GROUP_COLUMN, sort=True).groups.items():
         model_id, model = serving[str(brand)]
-        out.loc[idx, "prediction"] = model.predict(align_features(data.X.loc[idx], model))
+        # what the refresh serves: P(class 1) for a classifier, not its 0/1 label
+        out.loc[idx, "prediction"] = task_predictions(model, data.X.loc[idx], task.kind)
         out.loc[idx, "model_id"] = model_id
     return out
 

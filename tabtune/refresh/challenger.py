@@ -55,8 +55,10 @@ def usable_rows(
     """A task's model inputs, keeping only rows with a usable target (possibly none).
 
     ``features``: those of the model the inputs are for (:func:`~tabtune.features.task_data`).
+    The rows are those a fit learns (``training``): a classification task with a denominator
+    gives its positive and negative rows, as ``finetune`` and pretraining do.
     """
-    data = task_data(rows, task, require_target=False, features=features)
+    data = task_data(rows, task, require_target=False, features=features, training=True)
     keep = np.isfinite(np.asarray(data.y, dtype=float))
     if data.weight is not None:
         keep &= np.asarray(data.weight, dtype=float) > 0

@@ -19,7 +19,7 @@ import pandas as pd
 from tabtune.config import Config, TaskConfig
 from tabtune.data.store import atomic_write_parquet
 from tabtune.errors import TabTuneInputError
-from tabtune.evaluation import predictions, score_objective
+from tabtune.evaluation import task_predictions
 from tabtune.features import TIME_COLUMN, model_features, task_data, with_bid_features
 from tabtune.tasks import plots
 
@@ -204,9 +204,7 @@ def write_decisions(
     for col in ("channel", "campaign_id", "audience", "device", *task.numeric):
         if col in data.rows.columns and col not in frame.columns:
             frame[col] = data.rows[col].to_numpy()
-    frame["prediction"] = (
-        predictions(model, data.X, score_objective(None, task.kind)) if len(data.X) else []
-    )
+    frame["prediction"] = task_predictions(model, data.X, task.kind) if len(data.X) else []
     frame["model_id"] = model_id
     frame["task"] = task.name
     path = _outputs_path(cfg, date, "predictions", brand, task.name)
