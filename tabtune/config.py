@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import types
 import typing
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,6 +33,7 @@ from pydantic import (
 from tabtune.builtin_tasks import BUILTIN_TASKS, DEFAULT_TASKS, builtin_name, builtin_task_spec
 from tabtune.data.contract import FILLABLE_COLUMNS
 from tabtune.data.number_text import currency_problem
+from tabtune.data.parse import check_date_format
 from tabtune.data.schema import CONTRACT_COLUMNS
 from tabtune.errors import ConfigError
 from tabtune.params import Section, section_params
@@ -119,21 +119,6 @@ class DatePartsConfig(_Section):
         if isinstance(value, int) and not 1900 <= value <= 2100:
             raise ValueError(f"year {value} must be a column name or a year in 1900..2100")
         return value
-
-
-def _check_date_format(value: str) -> str:
-    """A strptime format that round-trips a date with its year, month and day."""
-    probe = datetime(2024, 11, 23)
-    try:
-        again = datetime.strptime(probe.strftime(value), value)
-    except ValueError:
-        again = None
-    if again is None or again.date() != probe.date():
-        raise ValueError(
-            f"{value!r} is not a date format with a year, a month and a day "
-            "(strptime codes, e.g. '%d-%m-%Y' for 23-11-2024, '%d/%m/%Y', '%m/%d/%y', '%d %b %Y')"
-        )
-    return value
 
 
 class DataConfig(_Section):
@@ -284,7 +269,7 @@ class DataConfig(_Section):
     @field_validator("date_format")
     @classmethod
     def _date_format(cls, value: str | None) -> str | None:
-        return None if value is None else _check_date_format(value)
+        return None if value is None else check_date_format(value)
 
     @field_validator("timezone")
     @classmethod
@@ -709,15 +694,26 @@ def _load_task(name: str, spec: Any, source: Path) -> dict[str, Any]:
                 f"{name if name in BUILTIN_TASKS else 'bid'}; built-in: "
                 f"{', '.join(BUILTIN_TASKS)})"
             )
-        raw = read_yaml_mapping(path)
-        raw.setdefault("name", name)
+        raw = _named(read_yaml_mapping(path), name, f"{source}: tasks.{name} ({path})")
         try:
             return TaskConfig.model_validate(raw).model_dump()
         except ValidationError as exc:
             raise ConfigError(_format_validation_error(exc, f"{path} (task {name!r})")) from None
     if isinstance(spec, dict):
-        return {"name": name, **spec}
+        return _named(dict(spec), name, f"{source}: tasks.{name}")
     raise ConfigError(f"{source}: tasks.{name} must be a path to a task file or a mapping")
+
+
+def _named(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    """A task's mapping named by its key: models, outputs and caches are kept under the name,
+    so a copied file still saying another task's name wrote over that task's models."""
+    if raw.setdefault("name", name) != name:
+        raise ConfigError(
+            f"{where}: name {raw['name']!r} is not the task's key {name!r}: its models and "
+            f"outputs would be those of task {raw['name']!r}; fix: name: {name} in the task "
+            "(or no name: at all)"
+        )
+    return raw
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -281,3 +281,22 @@ def test_budget_grid_points_are_bounded() -> None:
     assert Config.model_validate({"budget": {"grid_points": 501}}).budget.grid_points == 501
     with pytest.raises(ValidationError, match="less than or equal to 501"):
         Config.model_validate({"budget": {"grid_points": 100_000}})
+
+
+def test_a_task_named_otherwise_than_its_key_is_refused(tmp_path: Path) -> None:
+    """A copy of audience.yaml registered as ``aud_campaign`` kept ``name: audience``: its
+    refresh published over the audience task's brand models and outputs (tasks red-team)."""
+    copy = yaml.safe_load((REPO / "configs/tasks/audience.yaml").read_text())
+    copy["categorical"] = [*copy["categorical"], "campaign_id"]
+    (tmp_path / "aud_campaign.yaml").write_text(yaml.safe_dump(copy))
+    text = f"tasks:\n  audience: audience\n  aud_campaign: {tmp_path / 'aud_campaign.yaml'}\n"
+    with pytest.raises(ConfigError, match="name 'audience' is not the task's key 'aud_campaign'"):
+        load_config(_write(tmp_path, text))
+    with pytest.raises(ConfigError, match="fix: name: t2"):
+        load_config(_write(tmp_path, "tasks:\n  t2: {name: t, target: {numerator: revenue}}\n"))
+    copy["name"] = "aud_campaign"
+    (tmp_path / "aud_campaign.yaml").write_text(yaml.safe_dump(copy))
+    assert load_config(_write(tmp_path, text)).task("aud_campaign").name == "aud_campaign"
+    del copy["name"]
+    (tmp_path / "aud_campaign.yaml").write_text(yaml.safe_dump(copy))
+    assert load_config(_write(tmp_path, text)).task("aud_campaign").name == "aud_campaign"

@@ -260,3 +260,18 @@ def normalised_column(parsed: ParsedColumn, kind: str) -> pd.Series:
     if kind == "int":
         return pd.Series(parsed.values.astype(np.int64), dtype="int64")
     return pd.Series(parsed.values, dtype="float64")
+
+
+def check_date_format(value: str) -> str:
+    """A strptime format that round-trips a date with its year, month and day."""
+    probe = datetime(2024, 11, 23)
+    try:
+        again = datetime.strptime(probe.strftime(value), value)
+    except ValueError:
+        again = None
+    if again is None or again.date() != probe.date():
+        raise ValueError(
+            f"{value!r} is not a date format with a year, a month and a day "
+            "(strptime codes, e.g. '%d-%m-%Y' for 23-11-2024, '%d/%m/%Y', '%m/%d/%y', '%d %b %Y')"
+        )
+    return value
