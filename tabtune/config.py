@@ -365,6 +365,11 @@ class TaskConfig(_Section):
         both = sorted(set(self.categorical) & set(self.numeric))
         if both:
             raise ValueError(f"column(s) {both} listed as both categorical and numeric")
+        if self.target.numerator in (*self.categorical, *self.numeric):
+            raise ValueError(
+                f"the target ({self.target.numerator!r}) is also a feature: the model would read "
+                "the answer from its inputs; fix: remove it from categorical/numeric"
+            )
         bad = sorted(set(self.monotone) - set(self.numeric))
         if bad:
             raise ValueError(f"monotone constraint on {bad}, which are not numeric features")

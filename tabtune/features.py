@@ -467,6 +467,15 @@ def _target(
     y: np.ndarray
     weight: np.ndarray | None = None
     binomial = task.kind == "classification" and task.target.denominator
+    for role in ("numerator", "denominator"):
+        column = getattr(task.target, role)
+        if column in data.columns and not pd.api.types.is_numeric_dtype(data[column]):
+            example = data[column].dropna().iloc[0] if data[column].notna().any() else None
+            raise TabTuneInputError(
+                f"task {task.name!r}: target.{role} {column!r} holds text (e.g. {example!r}), "
+                "not numbers; fix: a numeric column as the target (revenue, conversions, "
+                "clicks, ...), or kind: classification with a numeric numerator"
+            )
     if task.target.numerator in data.columns:
         num = data[task.target.numerator].to_numpy(dtype=float)
         if binomial and training and task.target.denominator in data.columns:

@@ -50,6 +50,10 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("data:\n  columns: {advertiser: brand_id}\n", "data.columns"),
         ("tasks:\n  t: {name: t, target: {numerator: revenue}}\n", "at least one feature"),
         ("tasks:\n  t: {name: t, target: {numerator: revenue}, calendar: [moon]}\n", "moon"),
+        (
+            "tasks:\n  t: {target: {numerator: conversions}, numeric: [conversions, clicks]}\n",
+            "the target ('conversions') is also a feature",
+        ),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, needle: str) -> None:

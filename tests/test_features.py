@@ -134,6 +134,15 @@ def test_classification_ratio_target_becomes_weighted_binary_rows() -> None:
     assert (data.weight > 0).all()
 
 
+@pytest.mark.parametrize("kind", ["regression", "classification"])
+def test_a_text_target_is_refused_by_its_key(kind: str) -> None:
+    """``target: {numerator: device}`` ended in an internal error (exit 1, traceback)."""
+    task = TaskConfig(name="t", kind=kind, target={"numerator": "device"}, numeric=["bid"])
+    for training in (True, False):
+        with pytest.raises(TabTuneInputError, match="target.numerator 'device' holds text"):
+            task_data(_rows(), task, require_target=training)
+
+
 def test_classification_plain_target_is_positive_indicator() -> None:
     task = TaskConfig(
         name="conv",
