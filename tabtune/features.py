@@ -350,10 +350,25 @@ def _aggregate(rows: pd.DataFrame, keys: list[str], task: TaskConfig) -> pd.Data
             f"task {task.name!r}: aggregate_by column(s) {missing} not in the data"
         )
     sums = [c for c in _SUMMABLE if c in rows.columns]
+    lost = [c for c in task.numeric if c in rows.columns and c not in (*sums, *keys)]
+    if lost:
+        raise TabTuneInputError(
+            f"task {task.name!r}: numeric feature(s) {lost} are not amounts that add up over "
+            f"the aggregate_by groups ({', '.join(_SUMMABLE)}); fix: add them to aggregate_by "
+            "or remove them from numeric"
+        )
     firsts = [c for c in task.categorical if c not in keys and c in rows.columns]
+    groups = rows.groupby(keys, sort=True, observed=True)
     agg: dict[str, str] = {c: "sum" for c in sums}
     agg.update({c: "first" for c in firsts})
-    out = rows.groupby(keys, sort=True, observed=True).agg(agg).reset_index()
+    out = groups.agg(agg).reset_index()
+    varying = [c for c in firsts if (groups[c].nunique(dropna=False) > 1).any()]
+    if varying:  # one value would stand for several (it kept the first)
+        raise TabTuneInputError(
+            f"task {task.name!r}: categorical feature(s) {varying} take several values within "
+            f"an aggregate_by group ({', '.join(keys)}); fix: add them to aggregate_by or "
+            "remove them from categorical"
+        )
     return out
 
 

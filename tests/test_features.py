@@ -143,6 +143,18 @@ def test_a_text_target_is_refused_by_its_key(kind: str) -> None:
             task_data(_rows(), task, require_target=training)
 
 
+def test_aggregate_by_refuses_features_it_cannot_carry() -> None:
+    """A categorical feature that varies within an aggregated group kept its first value, and
+    a numeric one that is not an amount (the bid) was dropped, then reported missing."""
+    base = dict(name="t", target={"numerator": "revenue"}, aggregate_by=["brand_id", "date"])
+    kept = task_data(_rows(), TaskConfig(**base, categorical=["vertical"]))
+    assert len(kept.X) == 4  # vertical is the brand's: one value per brand and day
+    with pytest.raises(TabTuneInputError, match=r"categorical feature\(s\) \['channel'\]"):
+        task_data(_rows(), TaskConfig(**base, categorical=["channel"]))
+    with pytest.raises(TabTuneInputError, match=r"numeric feature\(s\) \['bid'\] are not amounts"):
+        task_data(_rows(), TaskConfig(**base, numeric=["bid"]))
+
+
 def test_classification_plain_target_is_positive_indicator() -> None:
     task = TaskConfig(
         name="conv",
