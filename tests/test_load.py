@@ -1334,3 +1334,25 @@ def test_pretrain_says_each_dropped_feature_once(
     with caplog.at_level(logging.WARNING, logger="tabtune"):
         pretrain(load_config(config), "bid")
     assert [r for r in caplog.records if needle in r.getMessage()]
+
+
+def test_a_dated_totals_row_is_not_loaded_as_a_channel(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """A report's per-day ``Total`` row (brand and date filled, "Total" as the channel) was
+    stored as one more channel, doubling the brand's spend (exports red-team)."""
+    rows = _rows("acme", "2024-01-01", 2, channels=("search", "display", "Total", "Total Wine"))
+    rows.to_csv("export.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "export.csv")
+    said = " ".join(out.split())
+    assert code == EXIT_BAD_INPUT
+    assert "column 'channel': must not be a totals row (the sum of other rows" in said
+    assert "fix: data.invalid_rows: skip (the report's totals" in said
+    assert not (tmp_path / "store").exists()
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["invalid_rows"] = "skip"
+    config.write_text(yaml.safe_dump(cfg))
+    code, out = _run(capsys, "--config", str(config), "load", "export.csv")
+    assert code == EXIT_OK, out
+    stored = CampaignStore("store").read()
+    assert sorted(stored["channel"].unique()) == ["Total Wine", "display", "search"]

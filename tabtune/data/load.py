@@ -29,11 +29,18 @@ from tabtune.data.clock_times import shifted_midnight_error
 from tabtune.data.contract import RULE_CONFLICTING_FILES
 from tabtune.data.excel import EXCEL_SUFFIXES
 from tabtune.data.folders import folder_values, with_contract_columns, with_export_columns
-from tabtune.data.limits import brand_id_problem, latest_allowed_date, spelling_key
-from tabtune.data.load_fixes import TOTALS_CELL, config_key, footer_rows, number_key, shape_key
+from tabtune.data.limits import brand_id_problem, spelling_key
+from tabtune.data.load_fixes import (
+    TOTALS_CELL,
+    config_key,
+    footer_rows,
+    number_key,
+    shape_key,
+    subtotal_problems,
+)
 from tabtune.data.number_text import NUMERIC_COLUMNS
 from tabtune.data.parse import nfc_text
-from tabtune.data.periods import period_rows_error, weekly_rows_error
+from tabtune.data.periods import period_rows_error, running_day_note, weekly_rows_error
 from tabtune.data.renamed_rows import refuse_renamed_across_files, refuse_renamed_beside_store
 from tabtune.data.restated import (
     check_restated,
@@ -231,6 +238,7 @@ def _problems(
                 continue
         key = config_key(violation.column, violation.rule, data, list(frame.columns))
         found.append((violation, mask, key))
+    found += subtotal_problems(frame, flagged)
     return [
         (v, m, number_key(v, data, frame, m) or shape_key(v, m, frame, data) or k)
         for v, m, k in found
@@ -721,25 +729,8 @@ def prepare_exports(
     )
     if len(files) > 1:  # day and month swapped across a folder of one-day files
         refuse_monthly_days(rows["date"], data.date_format, "date", "the exports")
-    summary.notes.extend(_running_day_note(rows) + money_unit_notes(rows))
+    summary.notes.extend(running_day_note(rows) + money_unit_notes(rows))
     return rows, summary
-
-
-def _running_day_note(rows: pd.DataFrame) -> list[str]:
-    """A note for rows dated today (UTC) or later: a day still running is exported partial,
-    and its complete export later restates it."""
-    today = pd.Timestamp(latest_allowed_date(0))
-    if "date" not in rows.columns or not len(rows):
-        return []
-    running = rows["date"] >= today
-    if not running.any():
-        return []
-    days = sorted({f"{d:%Y-%m-%d}" for d in rows.loc[running, "date"]})
-    return [
-        f"{int(running.sum()):,} row(s) dated today (UTC) or later ({', '.join(days)}): a day "
-        "still running is partial; load its complete export once the day is over (the store "
-        "keeps the values it holds unless data.restated_rows: replace)"
-    ]
 
 
 def load_exports(

@@ -28,7 +28,15 @@ from tabtune.data.transforms import FILL_PLACEHOLDERS
 if TYPE_CHECKING:
     from tabtune.config import DataConfig
 
-__all__ = ["TOTALS_CELL", "config_key", "footer_rows", "number_key", "shape_key"]
+__all__ = [
+    "RULE_SUBTOTAL",
+    "TOTALS_CELL",
+    "config_key",
+    "footer_rows",
+    "number_key",
+    "shape_key",
+    "subtotal_problems",
+]
 
 
 def _platform_name(column: str, present: Sequence[str]) -> str | None:
@@ -155,6 +163,35 @@ def footer_rows(frame: pd.DataFrame) -> np.ndarray:
         dated = day.str.contains(r"\d", regex=True) & ~day.str.match(TOTALS_CELL)
         footer &= ~dated.to_numpy(dtype=bool)
     return footer
+
+
+#: A whole cell that labels a sum of other rows: "Total", "Subtotal", "Grand total",
+#: "Total: Search" (never "Total Wine & More").
+_SUBTOTAL_CELL = re.compile(r"^\s*(?:grand\s+|sub-?\s*)?totals?\s*(?::.*)?$", re.IGNORECASE)
+#: The rule a dated totals row breaks.
+RULE_SUBTOTAL = "must not be a totals row (the sum of other rows: stored, it counts them twice)"
+
+
+def subtotal_problems(
+    frame: pd.DataFrame, flagged: np.ndarray
+) -> list[tuple[Violation, np.ndarray, str]]:
+    """Dated rows whose channel, campaign, audience or device cell labels a sum of the other
+    rows ("Total"): a report's subtotal per day, read as one more channel (:func:`footer_rows`
+    finds the undated totals lines). Rows ``flagged`` already are left out."""
+    found = []
+    for column in ("channel", "campaign_id", "audience", "device"):
+        if column not in frame.columns or isinstance(frame[column], pd.DataFrame):
+            continue
+        cells = frame[column].astype(str)
+        mask = cells.str.match(_SUBTOTAL_CELL).to_numpy(dtype=bool) & ~flagged
+        if mask.any():
+            keys = [c for c in ("brand_id", "date", column) if c in frame.columns]
+            examples = frame.loc[mask, keys].head(5)
+            examples.index.name = "row"
+            violation = Violation(column, RULE_SUBTOTAL, int(mask.sum()), examples)
+            found.append((violation, mask, _TOTALS_KEY))
+            flagged = flagged | mask
+    return found
 
 
 def _footer_examples(violation: Violation) -> bool:

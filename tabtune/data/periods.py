@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from tabtune.data.contract import Violation
+from tabtune.data.limits import latest_allowed_date
 from tabtune.data.synonyms import normalised_name
 from tabtune.errors import ContractError
 
@@ -22,6 +23,7 @@ __all__ = [
     "PERIOD_END_NAMES",
     "WEEKLY_MIN_DATES",
     "period_rows_error",
+    "running_day_note",
     "weekly_rows_error",
 ]
 
@@ -158,3 +160,20 @@ def weekly_rows_error(
         "not by week)"
     )
     return ContractError(message, [Violation("date", RULE_WEEKLY, len(frame))])
+
+
+def running_day_note(rows: pd.DataFrame) -> list[str]:
+    """A note for rows dated today (UTC) or later: a day still running is exported partial,
+    and its complete export later restates it."""
+    today = pd.Timestamp(latest_allowed_date(0))
+    if "date" not in rows.columns or not len(rows):
+        return []
+    running = rows["date"] >= today
+    if not running.any():
+        return []
+    days = sorted({f"{d:%Y-%m-%d}" for d in rows.loc[running, "date"]})
+    return [
+        f"{int(running.sum()):,} row(s) dated today (UTC) or later ({', '.join(days)}): a day "
+        "still running is partial; load its complete export once the day is over (the store "
+        "keeps the values it holds unless data.restated_rows: replace)"
+    ]
