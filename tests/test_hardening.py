@@ -26,6 +26,7 @@ from tabtune.boosting.base import read_model_dir, write_model_dir
 from tabtune.cli import EXIT_BAD_INPUT, main
 from tabtune.config import load_config
 from tabtune.data.limits import (
+    EARLIEST_DATE,
     MAX_FUTURE_DAYS_ENV,
     brand_id_problem,
     check_brand_id,
@@ -665,10 +666,18 @@ def test_validate_and_registry_agree_on_every_brand_id(brand: str) -> None:
 )
 def test_validate_accepts_exactly_the_allowed_date_range(day: dt.date) -> None:
     frame = rows(days=1, channels=("s",), devices=("d",)).assign(date=day.isoformat())
-    allowed = dt.date(1970, 1, 1) <= day <= latest_allowed_date()
+    allowed = EARLIEST_DATE <= day <= latest_allowed_date()
     try:
         validate_campaigns(frame)
         ok = True
     except ContractError:
         ok = False
     assert ok == allowed
+
+
+def test_a_zero_unix_time_date_is_refused() -> None:
+    """1970-01-01 (a missing date written as a zero Unix time) was stored silently, decades
+    before the brand's other rows (exports red-team)."""
+    frame = rows(days=1, channels=("s",), devices=("d",)).assign(date="1970-01-01")
+    with pytest.raises(ContractError, match="must not be before 1995-01-01"):
+        validate_campaigns(frame)

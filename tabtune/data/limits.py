@@ -63,8 +63,9 @@ MAX_ABS_NUMBER = 1e15
 RULE_TOO_LARGE = f"must be at most {MAX_ABS_NUMBER:.0e} in absolute value"
 """The size rule of numbers, as a contract rule text (``column 'spend': <rule>``)."""
 
-EARLIEST_DATE = _dt.date(1970, 1, 1)
-"""No campaign row is dated before this day."""
+EARLIEST_DATE = _dt.date(1995, 1, 1)
+"""No campaign row is dated before this day (online ads began in late 1994): a 1970-01-01 is
+a missing date written as a zero Unix time, and was stored decades before the brand's rows."""
 
 DEFAULT_MAX_FUTURE_DAYS = 1
 """Rows may be dated at most this many days after today (UTC), by default."""
