@@ -1356,3 +1356,15 @@ def test_a_dated_totals_row_is_not_loaded_as_a_channel(
     assert code == EXIT_OK, out
     stored = CampaignStore("store").read()
     assert sorted(stored["channel"].unique()) == ["Total Wine", "display", "search"]
+
+
+def test_dashes_in_a_count_column_get_the_fill_fix(config: Path, tmp_path: Path, capsys) -> None:
+    """'--' in conversions (a whole-number column) got skip as its only fix, which drops the
+    row's real spend; revenue's '--' got data.fill (exports red-team)."""
+    rows = _rows("acme", "2024-01-01", 3).astype({"Conv": object})
+    rows["Conv"] = ["1", "--", "1"]
+    rows.to_csv("a.csv", index=False)
+    out = assert_refused(capsys, tmp_path, ["--config", str(config), "load", "a.csv"])
+    assert "fix: data.fill: {conversions: 0} ('--' is how the export writes none)" in " ".join(
+        out.split()
+    )

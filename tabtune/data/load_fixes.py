@@ -285,7 +285,10 @@ def shape_key(
             return (
                 f"data.drop: [{name!r}] (every value is empty; an optional column can be left out)"
             )
-    if rule == schema.RULE_NOT_NUMBER and column in FILLABLE_COLUMNS:
+    if (
+        rule in (schema.RULE_NOT_NUMBER, schema.RULE_NOT_WHOLE_NUMBER)
+        and column in FILLABLE_COLUMNS
+    ):
         examples = violation.examples
         values = [] if examples is None or column not in examples else examples[column].tolist()
         if values and all(str(v).strip() in FILL_PLACEHOLDERS for v in values):
