@@ -172,8 +172,9 @@ class DataConfig(_Section):
     )
     sheet: str | int = Field(
         0,
-        description="the sheet of an Excel export (.xlsx, .xlsm): its name, or its 0-based "
-        "position among the visible sheets (default: the first visible sheet)",
+        description="the sheet of an Excel export (.xlsx, .xlsm): its name, its 0-based position "
+        "among the visible sheets, or '*' for every sheet with the same columns (default: the "
+        "first visible sheet; refused when other sheets have its columns)",
     )
     thousands: Literal[",", ".", " ", "'"] | None = Field(
         None,

@@ -198,3 +198,33 @@ def test_missing_columns_on_a_summary_sheet_name_the_other_sheets(tmp_path: Path
     assert "data.sheet: 'Daily' reads another" in str(refused.value)
     rows, _ = prepare_exports([tmp_path / "a.xlsx"], DataConfig(sheet="Daily"))
     assert len(rows) == 6
+
+
+def test_sheets_with_the_same_columns_are_refused_or_read_together(tmp_path: Path) -> None:
+    """A workbook with one sheet per account: only the first was read, the others' rows were
+    dropped without a word (exports red-team). Unasked, it is refused; ``sheet: "*"`` reads
+    every sheet with those columns, and a summary sheet with other columns is left out."""
+    export = _export()
+    with pd.ExcelWriter(tmp_path / "a.xlsx") as writer:
+        pd.DataFrame({"Report": ["Nov"], "Total": [1.0]}).to_excel(
+            writer, sheet_name="Summary", index=False
+        )
+        export.head(3).to_excel(writer, sheet_name="Acme", index=False)
+        export.tail(3).to_excel(writer, sheet_name="Globex", index=False)
+    with pd.ExcelWriter(tmp_path / "b.xlsx") as writer:
+        export.head(3).to_excel(writer, sheet_name="Acme", index=False)
+        export.tail(3).to_excel(writer, sheet_name="Globex", index=False)
+    with pytest.raises(TabTuneInputError, match=r"sheet\(s\) 'Globex' have the columns of 'Acme'"):
+        prepare_exports([tmp_path / "b.xlsx"], DataConfig())
+    _export().to_csv(tmp_path / "a.csv", index=False)
+    oracle, _ = prepare_exports([tmp_path / "a.csv"], DataConfig())
+    for book in ("a.xlsx", "b.xlsx"):
+        rows, summary = prepare_exports([tmp_path / book], DataConfig(sheet="*"))
+        pd.testing.assert_frame_equal(rows, oracle)
+    assert not any("not read" in n for n in summary.notes)  # b.xlsx: every sheet read
+    rows, summary = prepare_exports([tmp_path / "a.xlsx"], DataConfig(sheet="*"))
+    assert any(
+        "sheets read: Acme, Globex; not read (other columns): Summary" in n for n in summary.notes
+    )
+    one, _ = prepare_exports([tmp_path / "b.xlsx"], DataConfig(sheet="Acme"))  # asked: one
+    assert len(one) == 3

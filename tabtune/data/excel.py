@@ -30,10 +30,10 @@ def read_excel(
     path: Path,
     string_columns: Collection[str],
     skip_lines: int = 0,
-    sheet: str | int = 0,
+    sheet: str | int | None = None,
     na_values: Collection[str] = ("",),
 ) -> pd.DataFrame:
-    """The rows of one sheet of a workbook, not yet validated.
+    """The rows of one sheet of a workbook (or of several), not yet validated.
 
     Parameters
     ----------
@@ -42,8 +42,10 @@ def read_excel(
         Columns read as text.
     skip_lines : int, default 0
         Rows above the header, skipped.
-    sheet : str or int, default 0
-        The sheet's name, or its 0-based position; 0 is the first visible sheet.
+    sheet : str or int, optional
+        The sheet's name, or its 0-based position (0 is the first visible sheet), or
+        :data:`EVERY_SHEET` (``"*"``): every visible sheet with the same columns. Not given:
+        the first visible sheet, refused when other sheets have its columns.
     na_values : collection of str
         Cell texts that are missing in the other (numeric) columns, as for a CSV.
 
@@ -60,7 +62,7 @@ def read_excel(
             f"{path}: {exc} (or save the sheet as CSV); nothing was written"
         ) from exc
     try:
-        return _read_sheet(path, string_columns, skip_lines, sheet, na_values)
+        return _read_sheets(path, string_columns, skip_lines, sheet, na_values)
     except TabTuneInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - zip, XML and openpyxl errors of a bad workbook
@@ -88,6 +90,76 @@ def _is_compound_file(path: Path) -> bool:
             return handle.read(len(OLE_MAGIC)) == OLE_MAGIC
     except OSError:
         return False
+
+
+#: ``data.sheet`` for every visible sheet with the same columns (Excel never names one ``*``).
+EVERY_SHEET = "*"
+
+
+def _read_sheets(
+    path: Path,
+    string_columns: Collection[str],
+    skip_lines: int,
+    sheet: str | int | None,
+    na_values: Collection[str],
+) -> pd.DataFrame:
+    """:func:`_read_sheet` of the sheet asked for; with :data:`EVERY_SHEET`, of every visible
+    sheet with the columns most of them share (one frame, the others named in a note); not
+    asked (None), the first visible sheet, refused when others share its columns (their rows
+    would not be loaded)."""
+    with pd.ExcelFile(path, engine="openpyxl") as book:
+        visible = _visible(book)
+        headers = {n: _header(book, n, skip_lines) for n in visible}
+    if sheet != EVERY_SHEET:
+        rows = _read_sheet(
+            path, string_columns, skip_lines, 0 if sheet is None else sheet, na_values
+        )
+        name = rows.attrs["sheets"][0]
+        same = [n for n in visible if n != name and headers[n] and headers[n] == headers.get(name)]
+        if sheet is None and same:
+            shown = ", ".join(repr(n) for n in same)
+            raise TabTuneInputError(
+                f"{path}: sheet(s) {shown} have the columns of {name!r}, the only sheet read: "
+                f'their rows would not be loaded. fix: data.sheet: "{EVERY_SHEET}" (every sheet '
+                f"with these columns), or data.sheet: {name!r} (that sheet only); nothing was "
+                "written"
+            )
+        return rows
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for n in visible:
+        if headers[n]:
+            groups.setdefault(headers[n], []).append(n)
+    if not groups:
+        raise TabTuneInputError(f"{path}: no sheet has a header row; nothing was written")
+    chosen = max(groups.values(), key=len)
+    parts = [_read_sheet(path, string_columns, skip_lines, n, na_values) for n in chosen]
+    rows = pd.concat(parts, ignore_index=True)
+    rows.attrs["sheets"] = (", ".join(chosen), [n for n in visible if n not in chosen])
+    rows.attrs["notes"] = [note for part in parts for note in part.attrs["notes"]] + [
+        f"sheets read: {', '.join(chosen)}"
+        + (
+            f"; not read (other columns): {', '.join(n for n in visible if n not in chosen)}"
+            if len(chosen) < len(visible)
+            else ""
+        )
+    ]
+    return rows
+
+
+def _visible(book: pd.ExcelFile) -> list[str]:
+    """The sheets a user sees, in order (every sheet when none is marked visible)."""
+    names = [str(n) for n in book.sheet_names]
+    return [ws.title for ws in book.book.worksheets if ws.sheet_state == "visible"] or names
+
+
+def _header(book: pd.ExcelFile, name: str, skip_lines: int) -> tuple[str, ...]:
+    """A sheet's column names after ``skip_lines`` (empty: no header or no data row)."""
+    top = pd.read_excel(
+        book, sheet_name=name, header=None, skiprows=skip_lines, nrows=2, dtype=object
+    )
+    if len(top) < 2:
+        return ()
+    return tuple(str(v).strip() for v in top.iloc[0] if pd.notna(v))
 
 
 def _read_sheet(
@@ -135,7 +207,7 @@ def _sheet_name(path: Path, book: pd.ExcelFile, sheet: str | int) -> str:
     """The sheet to read: ``sheet`` by name (hidden ones too), or by 0-based position among
     the sheets a user sees (hidden ones skipped: the default, 0, is the first visible)."""
     names = [str(n) for n in book.sheet_names]
-    visible = [ws.title for ws in book.book.worksheets if ws.sheet_state == "visible"] or names
+    visible = _visible(book)
     if isinstance(sheet, int) and 0 <= sheet < len(visible):
         return visible[sheet]  # positions count the sheets a user sees
     if isinstance(sheet, str) and sheet in names:

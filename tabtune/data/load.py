@@ -400,7 +400,7 @@ def _read_export(path: Path, data: DataConfig) -> pd.DataFrame:
         path,
         string_columns=set(export_names(STRING_COLUMNS)),
         skip_lines=data.skip_lines,
-        sheet=data.sheet,
+        sheet=data.sheet if "sheet" in data.model_fields_set else None,  # others checked
         number_text=NumberText(
             always=export_names(NUMERIC_COLUMNS) if formatted else (),
             when_fractional=export_names(counts),

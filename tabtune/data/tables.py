@@ -122,7 +122,7 @@ def read_table(
     *,
     string_columns: Collection[str] | None = None,
     skip_lines: int = 0,
-    sheet: str | int = 0,
+    sheet: str | int | None = None,
     number_text: NumberText | None = None,
 ) -> pd.DataFrame:
     """Read a CSV file, a Parquet file or a directory of Parquet files.
@@ -139,8 +139,9 @@ def read_table(
     skip_lines : int, default 0
         CSV lines (or sheet rows) before the header (a report's title and date range),
         skipped.
-    sheet : str or int, default 0
-        The sheet of an Excel workbook (``.xlsx``, ``.xlsm``: :mod:`tabtune.data.excel`).
+    sheet : str or int, optional
+        The sheet of an Excel workbook (``.xlsx``, ``.xlsm``: :mod:`tabtune.data.excel`;
+        ``"*"``: every sheet with the same columns; not given: the first visible one).
     number_text : NumberText, optional
         Numeric CSV columns kept as written (a workbook's number cells stay numbers).
 
@@ -201,7 +202,7 @@ def _read_typed(
     name: str,
     string_columns: Collection[str] | None,
     skip_lines: int,
-    sheet: str | int,
+    sheet: str | int | None,
 ) -> pd.DataFrame | None:
     """A Parquet file or an Excel workbook (``name``: its lower-case file name); None for
     another type."""
