@@ -1272,7 +1272,7 @@ def test_a_weekly_report_is_not_stored_as_days(config: Path, tmp_path: Path, cap
         capsys,
         tmp_path,
         ["--config", str(tmp_path / "week.yaml"), "load", "w.csv"],
-        "each 7 days after the one before, every one a Monday (2024-01-01 .. 2024-01-29)",
+        "whole weeks apart, every one a Monday (2024-01-01 .. 2024-01-29)",
         "under column 'Week'",
         "export one row per day",
     )
@@ -1282,6 +1282,38 @@ def test_a_weekly_report_is_not_stored_as_days(config: Path, tmp_path: Path, cap
     weekly.head(3).to_csv("short.csv", index=False)  # three dates: not enough to tell
     code, out = _run(capsys, "--config", str(config), "load", "short.csv", "--dry-run")
     assert code == EXIT_OK and "weekly report" not in out
+    # a week without spend leaves a gap of two weeks: still a weekly report (exports red-team)
+    weekly.iloc[[0, 1, 3, 4]].rename(columns={"Day": "Week"}).to_csv("gap.csv", index=False)
+    assert_refused(
+        capsys, tmp_path, ["--config", str(tmp_path / "week.yaml"), "load", "gap.csv"], "a weekly"
+    )
+
+
+def test_a_monthly_report_is_not_stored_as_days(config: Path, tmp_path: Path, capsys) -> None:
+    """A report by month (the 1st of each month under 'Month') loaded each month's totals as
+    one day, without a word (exports red-team)."""
+    rows = _rows("acme", "2024-01-01", 1)
+    firsts = pd.date_range("2024-01-01", periods=4, freq="MS")
+    monthly = pd.concat([rows.assign(Day=d.strftime("%Y-%m-%d")) for d in firsts])  # ISO
+    monthly.rename(columns={"Day": "Month"}).to_csv("m.csv", index=False)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["columns"]["date"] = "Month"
+    del cfg["data"]["date_format"]
+    (tmp_path / "month.yaml").write_text(yaml.safe_dump(cfg))
+    cfg["data"]["columns"]["date"] = "Day"
+    (tmp_path / "day.yaml").write_text(yaml.safe_dump(cfg))
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(tmp_path / "month.yaml"), "load", "m.csv"],
+        "each the 1st of a month (2024-01-01 .. 2024-04-01)",
+        "a monthly report",
+        "not by month",
+    )
+    monthly.to_csv("firsts.csv", index=False)  # under 'Day': loads, with a note
+    day = str(tmp_path / "day.yaml")
+    code, out = _run(capsys, "--config", day, "load", "firsts.csv", "--dry-run")
+    assert code == EXIT_OK and "if this is a monthly report" in " ".join(out.split())
 
 
 def test_footer_lines_name_skip_and_no_brand(config: Path, tmp_path: Path, capsys) -> None:

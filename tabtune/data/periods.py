@@ -21,6 +21,7 @@ from tabtune.errors import ContractError
 __all__ = [
     "PERIOD_COLUMN_PAIRS",
     "PERIOD_END_NAMES",
+    "MONTHLY_MIN_DATES",
     "WEEKLY_MIN_DATES",
     "period_rows_error",
     "running_day_note",
@@ -115,22 +116,25 @@ def period_rows_error(
 
 #: Distinct dates from which rows a week apart, and nothing else, are a weekly report.
 WEEKLY_MIN_DATES = 4
+#: Distinct dates, each the 1st of a month, that make a monthly report.
+MONTHLY_MIN_DATES = 3
 #: The rule rows of a weekly report break.
-RULE_WEEKLY = "must be days (the rows' dates are a week apart: a weekly report)"
+RULE_WEEKLY = "must be days (the rows' dates are weeks or months apart: a weekly or monthly report)"
 
 
 def weekly_rows_error(
     frame: pd.DataFrame, source: str, date_source: str, date_format: str | None, notes: list[str]
 ) -> ContractError | None:
-    """The refusal for a weekly report, or None (with a note in ``notes`` for dates a week
-    apart under a column that does not say week).
+    """The refusal for a weekly or monthly report, or None (with a note in ``notes`` for such
+    dates under a column that does not say week or month).
 
     A report by week (``Week``, a Monday per row) mapped to the date would store each week's
     totals as one day: the models would take a week's spend for a day's. From
-    :data:`WEEKLY_MIN_DATES` distinct dates, all on one weekday and each 7 days after the one
-    before, rows with measures are refused when the date's export column says week; under
-    another name (a brand that runs on Mondays only) they load, with a note. Rows without
-    spend (contexts to predict for) are not looked at.
+    :data:`WEEKLY_MIN_DATES` distinct dates, all whole weeks apart (a week without spend
+    leaves a gap of two), or :data:`MONTHLY_MIN_DATES` dates each the 1st of a month, rows
+    with measures are refused when the date's export column says week (month); under another
+    name (a brand that runs on Mondays only) they load, with a note. Rows without spend
+    (contexts to predict for) are not looked at.
     """
     if "date" not in frame.columns or isinstance(frame["date"], pd.DataFrame):
         return None
@@ -141,23 +145,29 @@ def weekly_rows_error(
         days = days.dropna().drop_duplicates().sort_values()
     except (ValueError, TypeError, OverflowError):  # mixed offsets, ...: the contract says
         return None
-    if len(days) < WEEKLY_MIN_DATES or not (days.diff().dropna() == pd.Timedelta(days=7)).all():
+    span = f"({days.iloc[0]:%Y-%m-%d} .. {days.iloc[-1]:%Y-%m-%d})" if len(days) else ""
+    gaps = days.diff().dropna()
+    if len(days) >= MONTHLY_MIN_DATES and (days.dt.day == 1).all():
+        period, shape = "month", f"the rows' {len(days)} dates are each the 1st of a month {span}"
+    elif len(days) >= WEEKLY_MIN_DATES and (gaps % pd.Timedelta(days=7) == pd.Timedelta(0)).all():
+        period = "week"
+        shape = (
+            f"the rows' {len(days)} dates are whole weeks apart, every one a "
+            f"{days.iloc[0].day_name()} {span}"
+        )
+    else:
         return None
-    shape = (
-        f"the rows' {len(days)} dates are each 7 days after the one before, every one a "
-        f"{days.iloc[0].day_name()} ({days.iloc[0]:%Y-%m-%d} .. {days.iloc[-1]:%Y-%m-%d})"
-    )
-    if "week" not in normalised_name(date_source):
+    if period not in normalised_name(date_source):
         notes.append(
-            f"{Path(source).name}: {shape}: if this is a weekly report, each week's totals are "
-            "stored as one day; export one row per day instead"
+            f"{Path(source).name}: {shape}: if this is a {period}ly report, each {period}'s "
+            "totals are stored as one day; export one row per day instead"
         )
         return None
     message = (
-        f"{source}: {shape}, under column {date_source!r}: a weekly report, whose totals "
-        "would be stored as one day each (a week's spend taken for a day's); nothing was "
+        f"{source}: {shape}, under column {date_source!r}: a {period}ly report, whose totals "
+        f"would be stored as one day each (a {period}'s spend taken for a day's); nothing was "
         "written\n  fix: export one row per day (segment or break down the report by day, "
-        "not by week)"
+        f"not by {period})"
     )
     return ContractError(message, [Violation("date", RULE_WEEKLY, len(frame))])
 
