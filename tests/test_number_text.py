@@ -234,3 +234,21 @@ def test_the_suggestion_reads_every_refused_value_not_only_the_examples(tmp_path
     rows = [f"acme,2024-01-0{d},search,$9{d}.00,1,0,0\n" for d in range(1, 7)]
     message = _refusal(tmp_path, *rows, 'acme,2024-01-07,search,"$1,922.00",1,0,0\n')
     assert "fix: data.thousands: ',' and data.currency: ['$']" in message
+
+
+def test_several_currency_symbols_in_a_brands_amounts_are_noted() -> None:
+    """``currency: ["$", "€", "¥"]`` stripped $100, €100 and ¥10000 of one brand and added
+    them up as one unit, without a word (exports red-team); "$" and "USD" are one currency."""
+    data = DataConfig(currency=["$", "USD", "€", "¥"])
+    mixed = pd.DataFrame({"brand_id": ["a", "a", "a"], "spend": ["$100", "€100", "¥10000"]})
+    plain, notes = plain_numbers(mixed, data)
+    assert plain["spend"].tolist() == [100.0, 100.0, 10000.0]
+    assert notes == [
+        "column 'spend': brand(s) a hold amounts in several currencies (EUR, JPY, USD; "
+        "data.currency strips every one), added up as one; convert them to one currency "
+        "before loading"
+    ]
+    one = pd.DataFrame({"brand_id": ["a", "a", "b"], "spend": ["$1", "2 USD", "€3"]})
+    assert "the brands' amounts are in 2 currencies (EUR, USD)" in plain_numbers(one, data)[1][0]
+    same = pd.DataFrame({"brand_id": ["a", "b"], "spend": ["$1", "2 USD"]})
+    assert plain_numbers(same, data)[1] == []

@@ -140,6 +140,41 @@ def _plain_text(values: pd.Series, data: DataConfig) -> pd.Series:
     return converted
 
 
+#: Money columns, whose currency tokens must agree within a brand.
+_MONEY = ("spend", "revenue", "bid")
+#: Currency symbols and the ISO code they stand for (``$1`` and ``1 USD`` are one currency).
+_SYMBOL_CODES = {"$": "USD", "US$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+
+
+def _currency_mix(
+    values: pd.Series, brands: pd.Series | None, currency: Sequence[str], column: str
+) -> list[str]:
+    """A note when the ``currency`` tokens ``values`` are written with name more than one
+    currency: within a brand (its amounts would be added up as one) or across brands."""
+    text = values[values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)].astype(str)
+    tokens = "|".join(re.escape(c) for c in sorted(currency, key=len, reverse=True))
+    found = text.str.strip().str.extract(rf"^[-+]?\s*({tokens})|({tokens})$")
+    unit = found[0].fillna(found[1]).map(lambda t: _SYMBOL_CODES.get(t, t), na_action="ignore")
+    unit = unit.dropna()
+    if unit.nunique() < 2:
+        return []
+    shown = ", ".join(sorted(unit.unique()))
+    owner = brands.loc[unit.index].astype(str) if brands is not None else pd.Series("", unit.index)
+    per_brand = unit.groupby(owner).nunique()
+    mixed = sorted(per_brand[per_brand > 1].index)
+    if mixed:
+        return [
+            f"column {column!r}: brand(s) {', '.join(mixed[:5])} hold amounts in several "
+            f"currencies ({shown}; data.currency strips every one), added up as one; convert "
+            "them to one currency before loading"
+        ]
+    return [
+        f"column {column!r}: the brands' amounts are in {unit.nunique()} currencies ({shown}), "
+        "pooled in one global model beside absolute bid limits (bids.max_bid); a store per "
+        "currency keeps them apart (data.store)"
+    ]
+
+
 def plain_numbers(df: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, list[str]]:
     """The export with its numeric columns' text made plain (``thousands``, ``currency``) and
     the ``round`` columns rounded; notes on what was rounded. ``df`` is not modified.
@@ -165,6 +200,9 @@ def plain_numbers(df: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, lis
             continue
         formatted = data.thousands is not None or data.currency
         if formatted and not pd.api.types.is_numeric_dtype(out[column].dtype):
+            if name in _MONEY and len(data.currency) > 1:
+                brand = data.columns.get("brand_id", "brand_id")
+                notes += _currency_mix(out[column], out.get(brand), data.currency, column)
             out[column] = _plain_text(out[column], data)
         if name in data.round:
             numbers = pd.to_numeric(out[column], errors="coerce")
