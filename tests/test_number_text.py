@@ -252,3 +252,17 @@ def test_several_currency_symbols_in_a_brands_amounts_are_noted() -> None:
     assert "the brands' amounts are in 2 currencies (EUR, USD)" in plain_numbers(one, data)[1][0]
     same = pd.DataFrame({"brand_id": ["a", "b"], "spend": ["$1", "2 USD"]})
     assert plain_numbers(same, data)[1] == []
+
+
+def test_indian_grouping_and_the_typographic_apostrophe_read() -> None:
+    """``₹1,23,456.78`` (lakhs) and Swiss ``1’234.50`` were refused with skip as the only fix,
+    which dropped the largest amounts (exports red-team)."""
+    frame = pd.DataFrame({"spend": ["₹1,23,456.78", "12,34,567", "1,234.5", "₹500", "1,2345"]})
+    plain, _ = plain_numbers(frame, DataConfig(thousands=",", currency=["₹"]))
+    assert plain["spend"].tolist() == [123456.78, 1234567.0, 1234.5, 500.0, "1,2345"]
+    assert suggested_format(["₹1,23,456.78"], "spend") == (
+        "data.thousands: ',' and data.currency: ['₹']"
+    )
+    swiss = pd.DataFrame({"spend": ["1\u2019234.50", "1'234.5", "12\u201934"]})
+    plain, _ = plain_numbers(swiss, DataConfig(thousands="'"))
+    assert plain["spend"].tolist() == [1234.5, 1234.5, "12\u201934"]

@@ -79,16 +79,23 @@ _SPACES = "[ \u00a0\u202f]"
 
 
 def _separator(thousands: str) -> str:
-    """The regular expression of the thousands separator ``thousands``."""
+    """The regular expression of the thousands separator ``thousands`` (``"'"``: the
+    typographic apostrophe too, as Swiss reports write ``1’234.50``)."""
+    if thousands == "'":
+        return "['\u2019]"
     return _SPACES if thousands == " " else re.escape(thousands)
 
 
 def _number_pattern(thousands: str) -> re.Pattern[str]:
     """A number whose groups are separated by ``thousands`` (optional), with the decimal mark
     the separator implies: the comma for ``"."``, the dot for ``","`` and ``"'"``, either for a
-    space (``1 234,56`` and ``1 234.56``: neither mark can then be a separator)."""
+    space (``1 234,56`` and ``1 234.56``: neither mark can then be a separator). With ``","``
+    Indian grouping reads too (``1,23,456.78``)."""
     dec = {".": ",", " ": "[.,]"}.get(thousands, r"\.")
-    return re.compile(rf"^([-+]?)(\d{{1,3}}(?:{_separator(thousands)}\d{{3}})+|\d+)({dec}\d+)?$")
+    sep = _separator(thousands)
+    # with ",": Indian grouping too (1,23,456.78: lakhs and crores), never a Western number
+    indian = r"\d{1,2}(?:,\d{2})+,\d{3}|" if thousands == "," else ""
+    return re.compile(rf"^([-+]?)({indian}\d{{1,3}}(?:{sep}\d{{3}})+|\d+)({dec}\d+)?$")
 
 
 def _strip_currency(text: pd.Series, currency: Sequence[str]) -> pd.Series:
