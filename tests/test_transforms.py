@@ -382,3 +382,14 @@ def test_scale_naming_a_column_the_export_lacks_names_the_key() -> None:
     data = DataConfig(scale={"bid": 0.001})
     with pytest.raises(ContractError, match=r"data\.scale\.bid"):
         apply_transforms(_micros_export(), data)
+
+
+def test_a_constant_year_across_new_year_is_refused() -> None:
+    """Dec 29 .. Jan 2 under ``date_parts: {year: 2025}`` stored the January rows 11 months
+    before the December ones, exit 0 (exports red-team)."""
+    raw = _display_export().assign(month=["December", "Dec", "January", "January"])
+    data = DataConfig.model_validate(DISPLAY_DATA)
+    with pytest.raises(ContractError, match="months run from December into January"):
+        apply_transforms(raw, data)
+    whole_year = _display_export().assign(month=["December", "July", "January", "March"])
+    assert not apply_transforms(whole_year, data).problems  # a year's report, Jan .. Dec

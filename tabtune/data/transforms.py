@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not t
 
 __all__ = [
     "MONTHS",
+    "RULE_ONE_YEAR",
     "RowProblem",
     "Transformed",
     "apply_transforms",
@@ -156,6 +157,10 @@ def _months(raw: pd.Series) -> np.ndarray:
     return np.where(np.isnan(numbers), named, numbers)
 
 
+#: The rule rows across New Year break under a constant ``data.date_parts.year``.
+RULE_ONE_YEAR = "must not span New Year under one constant year (data.date_parts.year)"
+
+
 def _from_parts(df: pd.DataFrame, data: DataConfig, source: str) -> Transformed:
     parts = data.date_parts
     assert parts is not None
@@ -183,6 +188,17 @@ def _from_parts(df: pd.DataFrame, data: DataConfig, source: str) -> Transformed:
     frame = pd.DataFrame(
         {"year": year, "month": _months(df[parts.month]), "day": _whole_numbers(df[parts.day])}
     )
+    months = set(frame["month"].dropna().astype(int))
+    if isinstance(parts.year, int) and {1, 12} <= months and not {5, 6, 7, 8} & months:
+        # a report across New Year: its January rows would be stored 11 months back
+        violation = Violation("date", RULE_ONE_YEAR, n)
+        raise ContractError(
+            f"{source}: data.date_parts.year: {parts.year} is one year for rows whose months run "
+            "from December into January (the January rows would be stored 11 months before "
+            "the December ones); nothing was written\n  fix: map the export's year column "
+            "(data.date_parts.year: <column>), or load each year's rows with its own year",
+            [violation],
+        )
     stamps = pd.to_datetime(frame, errors="coerce")
     bad = stamps.isna().to_numpy()
     out = df.drop(columns=list(dict.fromkeys(columns)))
