@@ -34,6 +34,12 @@ from tabtune.features import (
 from tabtune.memory import arrow_on_the_c_heap
 from tabtune.model_factory import brand_estimator, estimator_class, global_estimator  # noqa: F401
 from tabtune.registry import ModelRegistry
+from tabtune.task_definition import (
+    DEFINITION_KEY,
+    definition,
+    definition_change,
+    global_definition_error,
+)
 from tabtune.tasks.budget import (
     BudgetPlanner,
     fit_response,
@@ -209,6 +215,7 @@ def pretrain(
     manifest: dict[str, Any] = {
         "kind": "global",
         "task": task.model_dump(mode="json"),
+        DEFINITION_KEY: definition(task),
         "data_window": list(fitted.window),
         "rows": fitted.rows,
         "features": model_features(est),
@@ -480,7 +487,17 @@ def load_global(cfg: Config, task_name: str) -> tuple[ModelRef, Any]:
         raise TabTuneInputError(
             f"no global model for task {task_name!r} in {cfg.models_dir}; run `tabtune pretrain` first"
         )
+    check_global_definition(cfg, task_name, ref)
     return ref, load_model(ref, task)
+
+
+def check_global_definition(cfg: Config, task_name: str, ref: ModelRef) -> None:
+    """Refuse a global model pretrained for another definition of the task or another
+    backend (:func:`~tabtune.task_definition.definition_change`)."""
+    manifest = registry_for(cfg).manifest(ref)
+    change = definition_change(manifest, cfg.task(task_name), cfg.backend)
+    if change is not None:
+        raise TabTuneInputError(global_definition_error(ref.id, task_name, change))
 
 
 def finetune_brand(
@@ -521,6 +538,7 @@ def finetune_brand(
         "kind": "brand",
         "brand_id": brand,
         "task": task.model_dump(mode="json"),
+        DEFINITION_KEY: definition(task),
         "base_model": base_ref.id if base_ref is not None else None,
         "base_model_sha256": getattr(est, "base_model_id_", None),
         "strategy": strategy,
@@ -568,8 +586,15 @@ def model_for_brand(cfg: Config, task_name: str, brand: str) -> tuple[str, Any]:
     """The model that serves a brand: its champion when it has one, else the global champion."""
     task = cfg.task(task_name)
     ref = registry_for(cfg).resolve(task_name, brand=brand)
-    if ref is not None:
+    change = None if ref is None else definition_change(registry_for(cfg).manifest(ref), task)
+    if ref is not None and change is None:
         return ref.id, load_model(ref, task)
+    if ref is not None:
+        logger.warning(
+            "brand %s: its champion %s was adapted for another definition of task %r (%s); "
+            "the global model serves it until a refresh or finetune adapts it again",
+            brand, ref.id, task_name, change,
+        )  # fmt: skip
     gref, model = load_global(cfg, task_name)
     return gref.id, model
 

@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"transfer"},
     {"estimators"},
     {"model_factory"},
-    {"registry"},
+    {"registry", "task_definition"},
     {"tasks"},
     {"pipeline", "distributed"},
     {"tuning"},

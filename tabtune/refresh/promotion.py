@@ -41,6 +41,7 @@ from tabtune.refresh.fingerprints import (
     rows_fingerprint,
 )
 from tabtune.refresh.state import Decision, finite_or_none
+from tabtune.task_definition import DEFINITION_KEY, definition
 
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.registry import ModelRef, ModelRegistry
@@ -701,6 +702,7 @@ def publish_challenger(
         "kind": "brand",
         "brand_id": brand,
         "task": task.model_dump(mode="json"),
+        DEFINITION_KEY: definition(task),
         "base_model": global_id,
         "base_model_sha256": getattr(est, "base_model_id_", None),
         "strategy": str(est.strategy_),

@@ -34,7 +34,7 @@ from tabtune.errors import ModelIntegrityError, TabTuneInputError
 from tabtune.evaluation import loss_name, score_objective
 from tabtune.features import TIME_COLUMN
 from tabtune.parallel import Executor, make_executor
-from tabtune.pipeline import registry_for, store_for
+from tabtune.pipeline import check_global_definition, registry_for, store_for
 from tabtune.progress import ProgressFactory, track
 from tabtune.refresh.brand import refresh_brand
 from tabtune.refresh.changed_rows import (
@@ -424,6 +424,9 @@ def _refresh_session(
             stack.enter_context(registry_for(cfg).lock(LOCK_NAME, timeout=0))
         except RegistryLockedError as exc:
             raise RegistryLockedError(f"another refresh is running; refused: {exc}") from None
+        champion = registry_for(cfg).resolve(task)  # one pretrained for another task: refused
+        if champion is not None:
+            check_global_definition(cfg, task, champion)  # before the append writes
         if isinstance(executor, Executor):
             ex = executor
         else:  # created before the append, so a missing Dask is refused before any write

@@ -270,7 +270,9 @@ def test_rows_added_to_a_finished_night_are_said_to_be_unused(
     root = tmp_path / "copy"
     shutil.copytree(nightly.root, root)
     _, cfg = workspace(root)
-    late = day(observations, DATES[-1]).head(1).assign(channel="late_channel")
+    late = day(observations, DATES[-1]).head(1)
+    # another channel's row (its own numbers: the same ones would be a renamed stored row)
+    late = late.assign(channel="late_channel", spend=late["spend"] + 1.0)
     with caplog.at_level("WARNING", logger="tabtune.refresh"):
         report = refresh(cfg, DATES[-1], new_rows=late)
     assert report == nightly.reports[DATES[-1]]  # the finished run, unchanged

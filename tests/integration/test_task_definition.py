@@ -1,0 +1,75 @@
+"""A task redefined after pretraining: its models learnt another target (config red-team).
+
+The bid task's target changed from revenue per click to conversions per click: the refresh
+adapted the old global model to the new labels, promoted the result, and ``bids`` served it as
+value per click, exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tabtune.builtin_tasks import builtin_task_spec
+from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from tabtune.config import load_config
+from tabtune.errors import TabTuneInputError
+from tabtune.pipeline import finetune_brand, model_for_brand, pretrain
+from tabtune.refresh import refresh
+from tabtune.task_definition import DEFINITION_KEY, definition_change
+from tests.conftest import write_small_config
+from tests.test_store import snapshot
+
+
+def _redefined(path: Path) -> Path:
+    """The same config with the bid task's target changed to conversions per click."""
+    cfg = yaml.safe_load(path.read_text())
+    spec = builtin_task_spec("bid")
+    spec["target"] = {"numerator": "conversions", "denominator": "clicks"}
+    cfg["tasks"] = {"bid": spec}
+    other = path.with_name("redefined.yaml")
+    other.write_text(yaml.safe_dump(cfg))
+    return other
+
+
+def test_a_redefined_task_refuses_its_old_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = write_small_config(tmp_path)
+    assert main(["--config", str(path), "synth"]) == EXIT_OK
+    cfg = load_config(path)
+    pretrain(cfg, "bid")
+    brand = "b005"
+    finetune_brand(cfg, "bid", brand)
+    xgb = cfg.model_copy(update={"backend": "xgboost"})
+    with pytest.raises(TabTuneInputError, match=r"backend 'lightgbm' -> 'xgboost'"):
+        refresh(xgb, "2024-03-30")
+    new = load_config(_redefined(path))
+    before = snapshot(tmp_path / "data")
+    with pytest.raises(TabTuneInputError, match=r"pretrained for another definition of the task"):
+        refresh(new, "2024-03-30", new_rows=None)
+    with pytest.raises(TabTuneInputError, match=r"target .*'revenue'.* -> .*'conversions'"):
+        finetune_brand(new, "bid", brand)
+    code = main(["--config", str(_redefined(path)), "bids"])
+    assert code == EXIT_BAD_INPUT
+    assert snapshot(tmp_path / "data") == before
+    # pretrained again: the brand's old champion no longer serves (it learnt revenue)
+    result = pretrain(new, "bid")
+    with caplog.at_level(logging.WARNING, logger="tabtune"):
+        served, _ = model_for_brand(new, "bid", brand)
+    assert served == result.model_id and "adapted for another definition" in caplog.text
+    report = refresh(new, "2024-03-30", brands=[brand])
+    (rec,) = report.brands
+    assert any("adapted for another definition of the task" in n for n in rec.notes)
+    from tabtune.pipeline import registry_for
+
+    reg = registry_for(new)
+    now = reg.resolve("bid", brand=brand)
+    if now is not None:  # a new champion, adapted from the new global model
+        manifest = reg.manifest(now)
+        assert manifest[DEFINITION_KEY]["target"]["numerator"] == "conversions"
+        assert definition_change(manifest, new.task("bid")) is None
