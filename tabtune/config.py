@@ -12,11 +12,11 @@ Relative paths resolve against the directory tabtune runs in (DESIGN.md, "CLI co
 
 from __future__ import annotations
 
+import itertools
 import math
-import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -36,8 +36,8 @@ from tabtune.data.number_text import currency_problem
 from tabtune.data.parse import check_date_format
 from tabtune.data.schema import CONTRACT_COLUMNS
 from tabtune.errors import ConfigError
-from tabtune.params import Section, section_params
-from tabtune.safe_yaml import read_yaml_mapping
+from tabtune.params import Section, annotation_types, section_params
+from tabtune.safe_yaml import format_validation_error, read_yaml_mapping
 
 __all__ = [
     "BUILTIN_TASKS",
@@ -80,26 +80,11 @@ class _Section(BaseModel):
             flags = {f"{k}: ": v for k, v in value.items() if isinstance(v, bool)}
         else:
             flags = {"": value} if isinstance(value, bool) else {}
-        allowed = _types_of(annotation)
+        allowed = annotation_types(annotation)
         if flags and bool not in allowed and allowed & {int, float}:
             where, flag = next(iter(flags.items()))
             raise ValueError(f"{where}must be a number, not {str(flag).lower()}")
         return value
-
-
-def _types_of(annotation: Any) -> set[Any]:
-    """The plain types an annotation accepts (through ``X | None``, ``Optional``,
-    ``Annotated`` and ``Literal`` values' types)."""
-    origin = typing.get_origin(annotation)
-    if origin is None:
-        return {annotation}
-    if origin is Literal:
-        return {type(v) for v in typing.get_args(annotation)}
-    if origin is Annotated:
-        return _types_of(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType):
-        return set().union(*(_types_of(a) for a in typing.get_args(annotation)))
-    return {origin}
 
 
 class DatePartsConfig(_Section):
@@ -308,11 +293,16 @@ class DataConfig(_Section):
             )
         if self.date_parts is not None and "date" in self.columns:
             raise ValueError("date_parts builds the 'date' column: remove columns.date")
-        for name in self.constants:
+        for name, value in self.constants.items():
             if name in self.columns:
                 raise ValueError(f"constants.{name} and columns.{name} both set {name!r}: keep one")
             if name == "date":
                 raise ValueError("constants.date: a constant date is not supported")
+            if isinstance(value, bool) and CONTRACT_COLUMNS.get(name) == "string":
+                raise ValueError(  # YAML 1.1 reads NO, on, yes as flags ("the Norway problem")
+                    f"constants.{name}: {str(value).lower()} is a flag, not a text; quote it "
+                    f"(constants: {{{name}: 'NO'}})"
+                )
         return self
 
 
@@ -644,6 +634,21 @@ class Config(_Section):
     _task_files: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
+    def _folders_apart(self) -> Config:
+        """The store and the folders tabtune writes do not overlap (``bids`` wrote its files
+        into a store that every command then refused as damaged)."""
+        named = {"data.store": self.data.store, "models_dir": self.models_dir}
+        named |= {"runs_dir": self.runs_dir, "outputs_dir": self.outputs_dir}
+        named |= {"cache_dir": self.cache_dir} if self.cache_dir is not None else {}
+        full = {k: Path(v).expanduser().absolute() for k, v in named.items()}
+        for a, b in itertools.combinations(full, 2):
+            if full[a] == full[b] or full[a] in full[b].parents or full[b] in full[a].parents:
+                raise ValueError(
+                    f"{a} ({named[a]}) and {b} ({named[b]}) overlap: give each its own folder"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _tuning_beside_the_models(self) -> Config:
         """``tuning.storage`` not given: ``tuning.db`` in ``models_dir``, so that a config with
         its own models keeps its own studies (a tuned study is applied to every pretraining of
@@ -665,19 +670,6 @@ class Config(_Section):
             raise ConfigError(
                 f"unknown task {name!r}; configured tasks: {sorted(self.tasks) or 'none'}"
             ) from None
-
-
-def _format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid configuration ({exc.error_count()} problem(s))"]
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "<top level>"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        value = err.get("input")
-        shown = "" if err["type"] == "extra_forbidden" else f" (got {value!r})"
-        lines.append(f"  - {key}: {msg}{shown}")
-    return "\n".join(lines)
 
 
 def _load_task(name: str, spec: Any, source: Path) -> dict[str, Any]:
@@ -704,7 +696,7 @@ def _load_task(name: str, spec: Any, source: Path) -> dict[str, Any]:
         try:
             return TaskConfig.model_validate(raw).model_dump()
         except ValidationError as exc:
-            raise ConfigError(_format_validation_error(exc, f"{path} (task {name!r})")) from None
+            raise ConfigError(format_validation_error(exc, f"{path} (task {name!r})")) from None
     if isinstance(spec, dict):
         return _named(dict(spec), name, f"{source}: tasks.{name}")
     raise ConfigError(f"{source}: tasks.{name} must be a path to a task file or a mapping")
@@ -756,7 +748,7 @@ def load_config(path: str | Path | None = None) -> Config:
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, str(source))) from None
+        raise ConfigError(format_validation_error(exc, str(source))) from None
     config._task_files = {
         name: spec
         for name, spec in tasks.items()

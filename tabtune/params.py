@@ -25,9 +25,11 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 __all__ = [
     "BACKENDS",
@@ -41,6 +43,7 @@ __all__ = [
     "Param",
     "Section",
     "TuningRange",
+    "annotation_types",
     "default",
     "estimator_params",
     "section_params",
@@ -366,3 +369,18 @@ def default(name: str, section: Section | None = None) -> Any:
     """
     rows = section_params(section) if section is not None else estimator_params()
     return rows[name].default
+
+
+def annotation_types(annotation: Any) -> set[Any]:
+    """The plain types an annotation accepts (through ``X | None``, ``Optional``,
+    ``Annotated`` and ``Literal`` values' types)."""
+    origin = typing.get_origin(annotation)
+    if origin is None:
+        return {annotation}
+    if origin is Literal:
+        return {type(v) for v in typing.get_args(annotation)}
+    if origin is Annotated:
+        return annotation_types(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(annotation_types(a) for a in typing.get_args(annotation)))
+    return {origin}

@@ -19,13 +19,22 @@ Only the standard library and PyYAML are imported.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from tabtune.errors import ConfigError
 
-__all__ = ["MAX_YAML_BYTES", "MAX_YAML_NODES", "load_yaml_file", "read_yaml_mapping"]
+if TYPE_CHECKING:  # pragma: no cover
+    from pydantic import ValidationError
+
+__all__ = [
+    "MAX_YAML_BYTES",
+    "MAX_YAML_NODES",
+    "format_validation_error",
+    "load_yaml_file",
+    "read_yaml_mapping",
+]
 
 MAX_YAML_BYTES = 1_000_000
 """Largest YAML file read, in bytes."""
@@ -203,3 +212,18 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(loaded).__name__}")
     return loaded
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """A pydantic validation error of a config file: one line per key, an unknown key so
+    named (pydantic says "extra inputs are not permitted")."""
+    lines = [f"{source}: invalid configuration ({exc.error_count()} problem(s))"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "<top level>"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        value = err.get("input")
+        shown = "" if err["type"] == "extra_forbidden" else f" (got {value!r})"
+        lines.append(f"  - {key}: {msg}{shown}")
+    return "\n".join(lines)

@@ -54,6 +54,13 @@ def _write(tmp_path: Path, text: str) -> Path:
             "tasks:\n  t: {target: {numerator: conversions}, numeric: [conversions, clicks]}\n",
             "the target ('conversions') is also a feature",
         ),
+        ("data:\n  constants: {audience: NO}\n", "constants.audience: false is a flag"),
+        ("data:\n  constants: {device: on}\n", "quote it"),
+        (
+            "data:\n  store: out\noutputs_dir: out\n",
+            "data.store (out) and outputs_dir (out) overlap",
+        ),
+        ("models_dir: m\ncache_dir: m/cache\n", "models_dir (m) and cache_dir (m/cache) overlap"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, needle: str) -> None:
