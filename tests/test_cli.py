@@ -168,3 +168,22 @@ def test_python_dash_m_runs_the_command(module: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("tabtune")
+
+
+def test_a_backend_parameter_value_the_library_refuses_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``model.backend_params: {max_bin: abc}`` ended in "internal error", a traceback and
+    exit 1 (config red-team)."""
+    from tests.conftest import SMALL_MODEL, write_small_config
+
+    monkeypatch.chdir(tmp_path)
+    model = {**SMALL_MODEL, "backend_params": {"max_bin": "abc"}}
+    path = write_small_config(tmp_path, model=model)
+    assert main(["--config", str(path), "synth"]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["--config", str(path), "pretrain"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "lightgbm refused its parameters (model.backend_params: {'max_bin': 'abc'})" in err
+    assert "Traceback" not in err and "internal error" not in err
+    assert not (tmp_path / "models" / "global").exists()

@@ -23,7 +23,12 @@ from tabtune.cli.exit_codes import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
 )
-from tabtune.cli.guards import check_writable, os_error_message, written_folders
+from tabtune.cli.guards import (
+    backend_params_message,
+    check_writable,
+    os_error_message,
+    written_folders,
+)
 from tabtune.cli.parser import build_parser
 from tabtune.errors import TabTuneInputError
 
@@ -113,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_TERMINATED
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        refused = backend_params_message(exc, cfg)
+        if refused is not None:
+            print(f"error: {refused}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         logger.exception("internal error")
         print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INTERNAL

@@ -277,3 +277,21 @@ def output_file(
                 "(or a new one); nothing was written"
             )
     return path
+
+
+#: The errors the boosting libraries raise for a parameter value they refuse.
+_LIBRARY_ERRORS = ("LightGBMError", "XGBoostError")
+
+
+def backend_params_message(exc: Exception, cfg: Any = None) -> str | None:
+    """The message for a boosting library's refusal when ``model.backend_params`` passes it
+    values (``max_bin: abc`` ended in an internal error and a traceback); None otherwise."""
+    params = getattr(getattr(cfg, "model", None), "backend_params", None)
+    if type(exc).__name__ not in _LIBRARY_ERRORS or not params:
+        return None
+    backend = getattr(cfg, "backend", "the backend")
+    return (
+        f"{backend} refused its parameters (model.backend_params: {params}): {exc}; "
+        f"fix: a value {backend} accepts for each key (its parameter documentation), or "
+        "remove the key"
+    )
