@@ -16,6 +16,7 @@ apart from how valuable contexts that habitually bid high are (``reference_bid``
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from tabtune.config import TaskConfig
+from tabtune.data.contract import CONTRACT_COLUMNS
 from tabtune.errors import TabTuneInputError
 from tabtune.spend_features import SPEND_FEATURE_COLUMNS, add_spend_features
 
@@ -185,6 +187,22 @@ def _missing_notice(task: TaskConfig, key: str, feature: str) -> str:
 _NOTICED: set[str] = set()
 
 
+def _refuse_unknown_feature(task: TaskConfig, key: str, feature: str, columns: set[str]) -> None:
+    """Refuse a feature no data can give: not a contract column, not derived (bid and spend
+    features) and not in the data (``chanel`` was dropped with a notice suggesting a mapping
+    the config then refused)."""
+    known = {*CONTRACT_COLUMNS, *_BID_FEATURES, *SPEND_FEATURE_COLUMNS}
+    if feature in known:
+        return
+    near = difflib.get_close_matches(feature, sorted(known | columns), n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise TabTuneInputError(
+        f"task {task.name!r}: feature {feature!r} ({key}) is not a column of the data, of the "
+        f"contract or derived from one{hint}; fix: correct it in the task's {key} list, or "
+        "keep an export column of that name with data.extra_columns"
+    )
+
+
 def resolve_features(
     task: TaskConfig, columns: Iterable[str], features: Iterable[str] | None = None
 ) -> tuple[TaskConfig, list[str]]:
@@ -219,6 +237,7 @@ def resolve_features(
             # a feature the fitted model learnt is kept even when the data lacks it (the
             # error then names it): no notice saying it was dropped
             if not usable and not learnt:
+                _refuse_unknown_feature(task, key, feature, cols)
                 notices.append(_missing_notice(task, key, feature))
             if (keep is None and usable) or learnt:
                 kept.append(feature)

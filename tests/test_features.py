@@ -155,6 +155,23 @@ def test_aggregate_by_refuses_features_it_cannot_carry() -> None:
         task_data(_rows(), TaskConfig(**base, numeric=["bid"]))
 
 
+def test_a_misspelt_feature_is_refused_with_the_nearest_name() -> None:
+    """``categorical: [channel, chanel]`` pretrained without the misspelt feature, with a
+    notice suggesting a mapping the config then refused (config red-team)."""
+    task = TaskConfig(name="t", target={"numerator": "revenue"}, categorical=["channel", "chanel"])
+    with pytest.raises(
+        TabTuneInputError, match=r"feature 'chanel' \(categorical\) is not a column"
+    ):
+        task_data(_rows(), task)
+    with pytest.raises(TabTuneInputError, match=r"did you mean 'channel'\?\); fix:"):
+        task_data(_rows(), task)
+    # a contract column the export lacks is still dropped with a notice
+    optional = TaskConfig(
+        name="t", target={"numerator": "revenue"}, categorical=["channel", "campaign_id"]
+    )
+    assert list(task_data(_rows(), optional).X.columns).count("campaign_id") == 0
+
+
 def test_classification_plain_target_is_positive_indicator() -> None:
     task = TaskConfig(
         name="conv",
