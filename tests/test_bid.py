@@ -315,3 +315,16 @@ def test_reference_bids_come_from_history_not_from_the_day(sim, recommender) -> 
     np.testing.assert_allclose(given["reference_bid"], day["bid"].to_numpy() * 2.0)
     with pytest.raises(TabTuneInputError, match="bids"):
         recommender.predict_value(day, np.zeros(len(day)))
+
+
+def test_target_roas_keys_that_name_no_brand_are_noted() -> None:
+    """``target_roas_by_brand: {B001: 8, 'b003 ': 8}`` gave both brands the default target
+    without a word (config red-team)."""
+    from tabtune.config import BidConfig
+    from tabtune.tasks.bid_rules import unknown_target_brands_note
+
+    bids = BidConfig(target_roas_by_brand={"B001": 8.0, "b003 ": 8.0, "b002": 5.0})
+    (note,) = unknown_target_brands_note(bids, ["b001", "b002", "b003"])
+    assert "names 2 brand(s) the store does not hold: 'B001' (the store's 'b001'?)" in note
+    assert "'b003 ' (the store's 'b003'?)" in note and "bids.target_roas 4" in note
+    assert unknown_target_brands_note(bids, ["B001", "b003 ", "b002"]) == []

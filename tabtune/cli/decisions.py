@@ -37,6 +37,7 @@ from tabtune.refresh import next_day_contexts
 from tabtune.refresh.decisions import NO_BIDS_NOTE, decision_contexts
 from tabtune.tasks.allocation import channel_bounds
 from tabtune.tasks.bid import BidRecommender, as_timestamp, plot_biggest_contexts
+from tabtune.tasks.bid_rules import unknown_target_brands_note
 from tabtune.tasks.budget import BudgetPlanner, budget_planner, load_pooled_response
 from tabtune.tasks.response import HillResponse
 
@@ -321,7 +322,7 @@ def run_bids(
     plot_root = Path(cfg.outputs_dir) / str(day.date()) / "plots"
     target_of, shown = _bid_targets(cfg, target_roas, chosen)
     summary: list[tuple[str, ...]] = []
-    notes: list[str] = []
+    notes = unknown_target_brands_note(cfg.bids, store.brands()) if target_roas is None else []
     references: set[str] = set()
     decided: list[tuple[str, BidRecommender, pd.DataFrame, pd.DataFrame, pd.DataFrame]] = []
     for brand in chosen:  # every brand is decided before anything is written

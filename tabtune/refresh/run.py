@@ -61,6 +61,7 @@ from tabtune.refresh.state import (
 )
 from tabtune.registry import RegistryLockedError
 from tabtune.report import earlier_reports, load_history, run_dir_for, write_report
+from tabtune.tasks.bid_rules import unknown_target_brands_note
 
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.data.store import CampaignStore
@@ -394,6 +395,7 @@ def _start_run(
         _missing_history_notes(cfg, task, store.brands(), brands)
         + _no_rows_on_date_notes(store, date, run_dir_for(cfg.runs_dir, date.isoformat(), task))
         + missing_day_notes(store, date, brands, task)
+        + (unknown_target_brands_note(cfg.bids, store.brands()) if task == "bid" else [])
         + list(notes)
     )
     return state

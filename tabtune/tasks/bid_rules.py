@@ -9,12 +9,13 @@ targets, and the ``reason`` of each recommendation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from tabtune.config import BidConfig, TaskConfig
+from tabtune.data.limits import spelling_key
 from tabtune.errors import TabTuneInputError
 from tabtune.features import BID_CONTEXT, GROUP_COLUMN, REFERENCE_BID_ROWS, TIME_COLUMN
 
@@ -28,6 +29,7 @@ __all__ = [
     "observed_cpc",
     "recent_bids",
     "target_feasible",
+    "unknown_target_brands_note",
 ]
 
 
@@ -316,3 +318,23 @@ def bid_reasons(
             text = "unknown brand: global model; " + text
         reasons.append(text)
     return reasons
+
+
+def unknown_target_brands_note(bids: BidConfig, brands: Sequence[str]) -> list[str]:
+    """A note naming the keys of ``bids.target_roas_by_brand`` that are no brand of
+    ``brands`` (the store's), with the brand each spells in another case or spacing: such a
+    brand got the default target without a word (``B001`` for ``b001``)."""
+    known = {spelling_key(b): b for b in map(str, brands)}
+    unknown = [k for k in bids.target_roas_by_brand if k not in set(map(str, brands))]
+    if not unknown:
+        return []
+    shown = ", ".join(
+        repr(k)
+        + (f" (the store's {known[spelling_key(k)]!r}?)" if spelling_key(k) in known else "")
+        for k in unknown[:10]
+    )
+    return [
+        f"bids.target_roas_by_brand names {len(unknown)} brand(s) the store does not hold: "
+        f"{shown}; they set no target (each brand without its own key gets bids.target_roas "
+        f"{bids.target_roas:g}); fix: write each key as the store spells the brand"
+    ]
