@@ -730,3 +730,25 @@ def test_rollback_of_a_brand_follows_the_champion_it_replaced(tmp_path: Path) ->
     # without the record (a version published otherwise): the newest older version
     reg.promote(reg.publish("bid", text_writer(), brand="acme"))
     assert reg.rollback("bid", "acme").version == "v0004"
+
+
+def test_a_corrupt_brand_champion_falls_back_to_the_champion_it_replaced(
+    reg: ModelRegistry,
+) -> None:
+    """Serving fell back to the newest older version, a challenger that lost its contest and
+    never served, where a rollback returns to the champion before (config red-team)."""
+    v1 = reg.publish("bid", text_writer("1"), brand="b", manifest={"champion_before": None})
+    reg.promote(v1)
+    reg.publish("bid", text_writer("2 (lost)"), brand="b")
+    v3 = reg.publish("bid", text_writer("3"), brand="b", manifest={"champion_before": v1.id})
+    reg.promote(v3)
+    reg.publish("bid", text_writer("4 (lost, newer)"), brand="b")
+    flip_byte(v3.path / "model.txt")
+    got = reg.resolve("bid", brand="b")
+    assert got == v1 and got.fallback_from == "v0003"
+    # the champion replaced the global model: the global model serves again, not v0001's loser
+    w1 = reg.publish("bid", text_writer("1 (lost)"), brand="c")
+    w2 = reg.publish("bid", text_writer("2"), brand="c", manifest={"champion_before": None})
+    reg.promote(w2)
+    flip_byte(w2.path / "model.txt")
+    assert reg.resolve("bid", brand="c") is None and w1.version == "v0001"

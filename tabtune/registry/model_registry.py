@@ -234,16 +234,20 @@ class ModelRegistry:
         verify_manifest(path, ref.id, self.manifest(ref))
 
     def resolve(self, task: str, brand: str | None = None) -> ModelRef | None:
-        """Return the version to serve: the champion if it verifies, else the newest good one.
+        """Return the version to serve: the champion if it verifies, else the one before it.
 
-        If the champion is corrupt (or its pointer is broken) a warning is logged and the newest
-        *older* version that verifies is returned, with ``fallback_from`` set to the champion's
-        version. The pointer itself is not changed (use :meth:`rollback` for that).
+        If the champion is corrupt a warning is logged and the champion it replaced is served,
+        as :meth:`rollback` finds it: for a brand whose champion's manifest records it, that
+        version (None: the global model served the brand before, and serves it again);
+        otherwise, or with a broken pointer, the newest *older* version that verifies. A
+        fallback has ``fallback_from`` set to the champion's version. The pointer itself is not
+        changed (use :meth:`rollback` for that).
 
         Returns
         -------
         ModelRef or None
-            ``None`` when no champion was ever promoted, or when no candidate verifies.
+            ``None`` when no champion was ever promoted, when no candidate verifies, or when a
+            corrupt brand champion replaced the global model.
         """
         scope = self.scope_dir(task, brand)
         try:
@@ -261,6 +265,22 @@ class ModelRegistry:
                 return champ
             except ModelIntegrityError as exc:
                 logger.warning("champion %s failed verification: %s", champ.id, exc)
+            # the champion it replaced, as a rollback finds it: a newer or older losing
+            # challenger never served, and the global model may have served the brand before
+            before, known = self._champion_before(task, brand, pointed)
+            if known and before is None:
+                logger.warning(
+                    "the global model serves %s instead of champion %s, which failed "
+                    "verification (the global model served it before)", scope_id(task, brand),
+                    pointed,
+                )  # fmt: skip
+                return None
+            if before is not None:
+                logger.warning(
+                    "serving %s instead of champion %s, which failed verification", before.id,
+                    pointed,
+                )  # fmt: skip
+                return ModelRef(task, brand, before.version, before.path, fallback_from=pointed)
         ref = self._newest_verified(
             task, brand, below=limit, skip="fallback candidate %s failed verification: %s"
         )
