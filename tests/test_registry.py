@@ -12,7 +12,6 @@ import sys
 import tempfile
 import textwrap
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -677,30 +676,54 @@ def test_mlflow_not_configured_is_never_imported(
 def test_mlflow_configured_logs_manifest_and_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Through a client of its own: the process's tracking URI and a caller's active run were
+    replaced (the caller's next log_metric failed), and a caller's active run made the mirror
+    log nothing (config red-team)."""
     import types
 
     calls: list[tuple] = []
+
+    class Client:
+        def __init__(self, tracking_uri: str) -> None:
+            calls.append(("uri", tracking_uri))
+
+        def get_experiment_by_name(self, name: str) -> None:
+            return None
+
+        def create_experiment(self, name: str) -> str:
+            calls.append(("experiment", name))
+            return "7"
+
+        def create_run(self, exp_id: str, run_name: str, tags: dict) -> object:
+            calls.append(("run", exp_id, run_name, tags["tabtune.id"]))
+            return types.SimpleNamespace(info=types.SimpleNamespace(run_id="r1"))
+
+        def log_dict(self, run_id: str, d: dict, name: str) -> None:
+            calls.append(("dict", d["id"], name))
+
+        def log_artifacts(self, run_id: str, path: str, artifact_path: str) -> None:
+            calls.append(("files", sorted(os.listdir(path))))
+
+        def set_terminated(self, run_id: str, status: str = "FINISHED") -> None:
+            calls.append(("end", status))
+
     fake = types.ModuleType("mlflow")
-    fake.set_tracking_uri = lambda uri: calls.append(("uri", uri))
-    fake.set_experiment = lambda name: calls.append(("experiment", name))
-    fake.start_run = lambda run_name: (calls.append(("run", run_name)), nullcontext())[1]
-    fake.set_tags = lambda tags: calls.append(("tags", tags))
-    fake.log_dict = lambda d, name: calls.append(("dict", d["id"], name))
-    fake.log_artifacts = lambda path, artifact_path: calls.append(
-        ("files", sorted(os.listdir(path)))
-    )
+    fake.MlflowClient = Client
+    fake.set_tracking_uri = lambda uri: 1 / 0  # process-wide state: never touched
+    fake.start_run = lambda **kw: 1 / 0
     monkeypatch.setitem(sys.modules, "mlflow", fake)
 
     reg = ModelRegistry(tmp_path / "models", mlflow_uri="http://mlflow:5000")
     ref = reg.publish("bid", text_writer(), brand="acme")
-    assert ("uri", "http://mlflow:5000") in calls
-    assert ("run", ref.id) in calls
+    assert ("uri", "http://mlflow:5000") in calls and ("experiment", "tabtune") in calls
+    assert ("run", "7", ref.id, ref.id) in calls
     assert ("dict", ref.id, "manifest.json") in calls
-    assert ("files", ["manifest.json", "model.txt"]) in calls
+    assert ("files", ["manifest.json", "model.txt"]) in calls and calls[-1] == ("end", "FINISHED")
 
     # A failing tracking server is logged, never undoes a publish that already happened.
-    fake.log_dict = lambda d, name: 1 / 0
+    Client.log_dict = lambda self, run_id, d, name: 1 / 0
     assert reg.publish("bid", text_writer(), brand="acme").version == "v0002"
+    assert calls[-1] == ("end", "FAILED")
 
 
 def test_rollback_of_a_brand_follows_the_champion_it_replaced(tmp_path: Path) -> None:

@@ -5,7 +5,11 @@ MLflow is imported only when a registry is given a tracking URI, never at import
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tabtune.optional import optional_import, require
@@ -24,11 +28,31 @@ def require_mlflow() -> None:
     require("mlflow", extra="mlflow", purpose=MLFLOW_PURPOSE)
 
 
+#: MLflow's HTTP settings for the mirror, unless the environment sets them: an unreachable
+#: server blocked each publish for about four minutes of retries.
+_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+
+
+@contextmanager
+def _quick_http() -> Iterator[None]:
+    """:data:`_HTTP_DEFAULTS` in the environment while the mirror logs (values already set
+    are kept)."""
+    added = {k: v for k, v in _HTTP_DEFAULTS.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
 def log_version(ref: ModelRef, manifest: dict[str, Any], uri: str, experiment: str) -> None:
     """Log one published version (manifest and files) as an MLflow run named by its id.
 
-    The registry on disk is the source of truth: a failing MLflow mirror must not undo or fail
-    a publish that already happened, so errors are logged, not raised.
+    It goes through an ``MlflowClient`` of its own: the process's tracking URI, experiment and
+    active run (a caller's own MLflow run) are left as they are. The registry on disk is the
+    source of truth: a failing MLflow mirror must not undo or fail a publish that already
+    happened, so errors are logged (one line; the traceback at DEBUG), not raised.
 
     Raises
     ------
@@ -36,18 +60,28 @@ def log_version(ref: ModelRef, manifest: dict[str, Any], uri: str, experiment: s
         MLflow is not installed.
     """
     mlflow = optional_import("mlflow", extra="mlflow", purpose=MLFLOW_PURPOSE)
+    run_id = None
     try:
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_experiment(experiment)
-        with mlflow.start_run(run_name=ref.id):
-            mlflow.set_tags(
-                {
-                    "tabtune.id": ref.id,
-                    "tabtune.task": ref.task,
-                    "tabtune.brand": ref.brand or "(global)",
-                }
+        with _quick_http():
+            client = mlflow.MlflowClient(tracking_uri=uri)
+            found = client.get_experiment_by_name(experiment)
+            exp_id = (
+                found.experiment_id if found is not None else client.create_experiment(experiment)
             )
-            mlflow.log_dict(manifest, "manifest.json")
-            mlflow.log_artifacts(str(ref.path), artifact_path="model")
-    except Exception:
-        logger.warning("could not log %s to MLflow at %s", ref.id, uri, exc_info=True)
+            tags = {
+                "tabtune.id": ref.id,
+                "tabtune.task": ref.task,
+                "tabtune.brand": ref.brand or "(global)",
+            }
+            run_id = client.create_run(exp_id, run_name=ref.id, tags=tags).info.run_id
+            client.log_dict(run_id, manifest, "manifest.json")
+            client.log_artifacts(run_id, str(ref.path), artifact_path="model")
+            client.set_terminated(run_id)
+    except Exception as exc:  # noqa: BLE001 - the mirror never fails a publish
+        logger.warning(
+            "could not log %s to MLflow at %s: %s: %s", ref.id, uri, type(exc).__name__, exc
+        )
+        logger.debug("MLflow mirror error", exc_info=True)
+        if run_id is not None:
+            with contextlib.suppress(Exception):
+                client.set_terminated(run_id, status="FAILED")
