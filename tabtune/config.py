@@ -12,6 +12,7 @@ Relative paths resolve against the directory tabtune runs in (DESIGN.md, "CLI co
 
 from __future__ import annotations
 
+import datetime as _dt
 import itertools
 import math
 import typing
@@ -604,6 +605,11 @@ class SynthConfig(_Section):
     n_days: int = Field(730, ge=7)
     seed: int = 0
     start: str = "2024-01-01"
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _day(cls, value: Any) -> Any:  # YAML reads an unquoted 2024-01-01 as a date
+        return value.isoformat() if isinstance(value, _dt.date) else value
 
 
 class Config(_Section):

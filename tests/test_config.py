@@ -317,3 +317,11 @@ def test_a_task_named_otherwise_than_its_key_is_refused(tmp_path: Path) -> None:
     del copy["name"]
     (tmp_path / "aud_campaign.yaml").write_text(yaml.safe_dump(copy))
     assert load_config(_write(tmp_path, text)).task("aud_campaign").name == "aud_campaign"
+
+
+def test_an_unquoted_synth_start_date_is_read(tmp_path: Path) -> None:
+    """``synth.start: 2024-01-01`` (a YAML date) was refused as "a valid string" (config
+    red-team)."""
+    assert (
+        load_config(_write(tmp_path, "synth:\n  start: 2024-03-01\n")).synth.start == "2024-03-01"
+    )
