@@ -187,3 +187,16 @@ def test_a_backend_parameter_value_the_library_refuses_exits_2(
     assert "lightgbm refused its parameters (model.backend_params: {'max_bin': 'abc'})" in err
     assert "Traceback" not in err and "internal error" not in err
     assert not (tmp_path / "models" / "global").exists()
+
+
+def test_a_config_without_any_task_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tasks: {}``: pretrain did nothing and exited 0 (config red-team)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("tasks: {}\nsynth: {n_brands: 2, n_days: 30}\n")
+    assert main(["--config", "c.yaml", "synth"]) == EXIT_OK
+    capsys.readouterr()
+    for command in (["pretrain"], ["finetune", "--brand", "b000"], ["predict"]):
+        assert main(["--config", "c.yaml", *command]) == EXIT_BAD_INPUT
+        assert "the config defines no task" in capsys.readouterr().err

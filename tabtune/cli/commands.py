@@ -66,6 +66,11 @@ def tasks_of(args: argparse.Namespace, cfg: Config) -> list[str]:
     if getattr(args, "task", None):
         cfg.task(args.task)
         return [args.task]
+    if not cfg.tasks:  # `tasks: {}` pretrained nothing, exit 0
+        raise TabTuneInputError(
+            "the config defines no task (tasks: is empty); fix: tasks: {bid: bid, budget: "
+            "budget} for the built-in ones, or leave tasks: out"
+        )
     return ["bid"] if "bid" in cfg.tasks else sorted(cfg.tasks)[:1]
 
 
