@@ -681,3 +681,15 @@ def test_a_zero_unix_time_date_is_refused() -> None:
     frame = rows(days=1, channels=("s",), devices=("d",)).assign(date="1970-01-01")
     with pytest.raises(ContractError, match="must not be before 1995-01-01"):
         validate_campaigns(frame)
+
+
+def test_a_control_character_in_a_text_key_is_refused() -> None:
+    """A channel holding a line break or a NUL was stored (and broke every CSV written from
+    it); a no-break space and an emoji sequence (zero-width joiner) stay text (exports
+    red-team)."""
+    frame = rows(days=1, channels=("s",), devices=("d",))
+    for bad in ("sea\nrch", "a\x00b", "tab\there"):
+        with pytest.raises(ContractError, match="channel': must not contain a control character"):
+            validate_campaigns(frame.assign(channel=bad))
+    fine = validate_campaigns(frame.assign(channel="social\xa0ads", audience="👩\u200d💻"))
+    assert fine["channel"].iloc[0] == "social\xa0ads"

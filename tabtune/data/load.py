@@ -335,8 +335,9 @@ def _prepare(
     keep = [c for c in frame.columns if c in CONTRACT_COLUMNS or c in data.extra_columns]
     ignored = [c for c in frame.columns if c not in keep]
     if ignored:
+        more = f" and {len(ignored) - 20:,} more" if len(ignored) > 20 else ""  # 3,000: 21 kB
         notes.append(
-            f"{path.name}: columns not stored: {', '.join(map(str, ignored))} "
+            f"{path.name}: columns not stored: {', '.join(map(str, ignored[:20]))}{more} "
             "(map them in data.columns or list them in data.extra_columns to keep them)"
         )
         notes.extend(currency_notes(frame, ignored, path.name))

@@ -27,6 +27,7 @@ such as ``03/01/2024`` are rejected rather than guessed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -93,6 +94,7 @@ __all__ = [
     "OPTIONAL_KEY_COLUMNS",
     "REQUIRED_COLUMNS",
     "RULE_BAD_BRAND_ID",
+    "RULE_CONTROL_CHARACTER",
     "RULE_TOO_LARGE",
     "RULE_CLICKS_GT_IMPRESSIONS",
     "RULE_CONVERSIONS_GT_CLICKS",
@@ -379,6 +381,14 @@ def _collect(
     return found, parsed
 
 
+#: The text columns besides the brand id whose values must hold no control character.
+_TEXT_KEYS = ("channel", "campaign_id", "audience", "device", "vertical")
+#: A control character (C0 and C1: a line break, a tab, a NUL); a no-break space is allowed.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: The rule a text value with a control character breaks.
+RULE_CONTROL_CHARACTER = "must not contain a control character (a line break, a tab, a NUL)"
+
+
 def _check_limits(
     parsed: Mapping[str, ParsedColumn], found: _Collector, max_future_days: int | None
 ) -> None:
@@ -396,6 +406,14 @@ def _check_limits(
         if bad_values:
             mask = column.valid & column.values.isin(bad_values).to_numpy(dtype=bool)
             found.rows("brand_id", RULE_BAD_BRAND_ID, mask)
+    for name in _TEXT_KEYS:  # a line break or a NUL in a channel broke every CSV output
+        if name in parsed:
+            column = parsed[name]
+            text = column.values[column.valid]
+            bad = [v for v in pd.unique(text) if isinstance(v, str) and _CONTROL.search(v)]
+            if bad:
+                mask = column.valid & column.values.isin(bad).to_numpy(dtype=bool)
+                found.rows(name, RULE_CONTROL_CHARACTER, mask)
     if "date" in parsed:
         column = parsed["date"]
         days = default_max_future_days() if max_future_days is None else max_future_days
