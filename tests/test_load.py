@@ -1411,3 +1411,15 @@ def test_a_very_wide_export_names_twenty_columns_not_stored(config: Path, capsys
     said = " ".join(out.split())
     assert code == EXIT_OK and "x19 and 10 more (map them in data.columns" in said
     assert "x20" not in said
+
+
+def test_a_header_name_with_stray_spaces_is_shown_and_named(config: Path, capsys) -> None:
+    """``Account ,  Day`` gave "mapped from 'Account', which is not in the data" with the
+    columns unquoted, so the spaces were invisible (exports red-team)."""
+    rows = _rows("acme", "2024-01-01", 2).rename(columns={"Account": "Account "})
+    rows.to_csv("padded.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "padded.csv")
+    said = " ".join(out.split())
+    assert code == EXIT_BAD_INPUT
+    assert "(columns: 'Account ', 'Day'," in said
+    assert "the export's 'Account ' has spaces around its name" in said

@@ -90,7 +90,8 @@ def apply_column_mapping(
     """
     mapping = dict(mapping or {})
     available = list(map(str, df.columns))
-    shown = ", ".join(available[:20]) + (", ..." if len(available) > 20 else "")
+    # quoted, so that a column name's stray spaces show
+    shown = ", ".join(map(repr, available[:20])) + (", ..." if len(available) > 20 else "")
     renamed_sources = {src for target, src in mapping.items() if src != target}
     violations: list[Violation] = []
     seen: dict[str, str] = {}
@@ -101,6 +102,12 @@ def apply_column_mapping(
             violations.append(Violation(str(target), rule, 0))
         elif src not in df.columns:
             rule = f"is mapped from column {src!r}, which is not in the data (columns: {shown})"
+            padded = [c for c in available if c.strip() == str(src).strip()]
+            if padded:  # a header cell written "Account " or " Day"
+                rule += (
+                    f"; the export's {padded[0]!r} has spaces around its name: write it so in "
+                    "the config, or remove them from the export's header"
+                )
             violations.append(Violation(target, rule, 0))
         elif src in seen:
             rule = f"is mapped from column {src!r}, which is already mapped to {seen[src]!r}"
