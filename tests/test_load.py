@@ -1423,3 +1423,20 @@ def test_a_header_name_with_stray_spaces_is_shown_and_named(config: Path, capsys
     assert code == EXIT_BAD_INPUT
     assert "(columns: 'Account ', 'Day'," in said
     assert "the export's 'Account ' has spaces around its name" in said
+
+
+def test_a_brand_named_total_something_is_a_brand_not_a_footer(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """'Total Wine & More', every row skipped, was called "a skipped line that names no brand
+    ... totals or footer lines" (exports red-team)."""
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["invalid_rows"] = "skip"
+    config.write_text(yaml.safe_dump(cfg))
+    rows = pd.concat([_rows("acme", "2024-01-01", 2), _rows("Total Wine & More", "2024-01-01", 2)])
+    rows.loc[rows["Account"] == "Total Wine & More", "Cost"] = -1.0  # broken: skipped
+    rows.to_csv("tw.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "tw.csv")
+    said = " ".join(out.split())
+    assert code == EXIT_OK and "every row of brand(s) Total Wine & More (2 row(s))" in said
+    assert "name no brand" not in said

@@ -31,6 +31,7 @@ from tabtune.data.excel import EXCEL_SUFFIXES
 from tabtune.data.folders import folder_values, with_contract_columns, with_export_columns
 from tabtune.data.limits import brand_id_problem, spelling_key
 from tabtune.data.load_fixes import (
+    TOTAL_NAME,
     TOTALS_CELL,
     config_key,
     footer_rows,
@@ -442,7 +443,11 @@ def _vanished_brands(frame: pd.DataFrame, bad: np.ndarray, name: str) -> list[st
     ids, footer = frame["brand_id"], footer_rows(frame)  # a footer line names no brand
     kept, gone = set(ids[~bad].dropna()), ids[bad & ~footer].dropna()
     counts = gone[~gone.isin(kept)].astype(str).value_counts().sort_index()
-    no_brand = [b for b in counts.index if TOTALS_CELL.match(b) or brand_id_problem(b)]
+    # "Total: Account" names no brand; "Total Wine & More" does (its rows are a brand's)
+    named = [b for b in counts.index if TOTAL_NAME.match(b)]
+    no_brand = [
+        b for b in counts.index if (TOTALS_CELL.match(b) and b not in named) or brand_id_problem(b)
+    ]
     no_brand += [str(b) for b in ids[bad & footer].dropna().unique() if b not in kept]
     counts = counts.drop(no_brand, errors="ignore")
     notes = []

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RULE_SUBTOTAL",
+    "TOTAL_NAME",
     "TOTALS_CELL",
     "config_key",
     "footer_rows",
@@ -165,6 +166,9 @@ def footer_rows(frame: pd.DataFrame) -> np.ndarray:
     return footer
 
 
+#: A name that starts with the word "Total" and goes on ("Total Wine & More"): a brand or a
+#: campaign, not a totals label.
+TOTAL_NAME = re.compile(r"^\s*totals?\s+\w", re.IGNORECASE)
 #: A whole cell that labels a sum of other rows: "Total", "Subtotal", "Grand total",
 #: "Total: Search" (never "Total Wine & More").
 _SUBTOTAL_CELL = re.compile(r"^\s*(?:grand\s+|sub-?\s*)?totals?\s*(?::.*)?$", re.IGNORECASE)
