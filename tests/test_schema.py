@@ -554,13 +554,17 @@ def test_a_semicolon_or_tab_separated_csv_says_so(tmp_path: Path, sep: str, need
 
 
 @pytest.mark.parametrize(
-    ("encoding", "needles"),
-    [("latin-1", ["not UTF-8 text (Latin-1", "encoding='latin-1'"]),
-     ("utf-16", ["the file is UTF-16 text", "encoding='utf-16'"])],
+    ("encoding", "text", "needles", "given"),
+    [("latin-1", "Café", ["not UTF-8 text (Latin-1", "encoding='cp1252'"], "cp1252"),
+     # Windows-1252's dashes and quotes: read as Latin-1 they became control characters
+     ("cp1252", "Men’s – Café", ["not UTF-8 text", "encoding='cp1252'"], "cp1252"),
+     ("utf-16", "Café", ["the file is UTF-16 text", "encoding='utf-16'"], "utf-16")],
 )  # fmt: skip
-def test_a_csv_that_is_not_utf8_names_its_encoding(tmp_path: Path, encoding: str, needles) -> None:
+def test_a_csv_that_is_not_utf8_names_its_encoding(
+    tmp_path: Path, encoding: str, text: str, needles, given: str
+) -> None:
     path = tmp_path / "export.csv"
-    campaign_frame().assign(brand_id="Café").to_csv(path, index=False, encoding=encoding)
+    campaign_frame().assign(brand_id=text).to_csv(path, index=False, encoding=encoding)
     with pytest.raises(TabTuneInputError) as exc:
         read_table(path)
     message = str(exc.value)
@@ -568,8 +572,10 @@ def test_a_csv_that_is_not_utf8_names_its_encoding(tmp_path: Path, encoding: str
     for needle in needles:
         assert needle in message
     fixed = tmp_path / "fixed.csv"
-    pd.read_csv(path, encoding=encoding).to_csv(fixed, index=False)  # the fix, as given
-    assert set(read_table(fixed)["brand_id"]) == {"Café"}
+    pd.read_csv(path, encoding=given).to_csv(fixed, index=False)  # the fix, as given
+    assert set(read_table(fixed)["brand_id"]) == {text}
+    name = read_table(fixed)["brand_id"].iloc[0]  # stays text the contract accepts
+    assert validate_campaigns(campaign_frame().head(1).assign(campaign_id=name)).shape[0] == 1
 
 
 def test_excels_unicode_text_is_converted_in_one_step(tmp_path: Path) -> None:

@@ -383,8 +383,9 @@ def _collect(
 
 #: The text columns besides the brand id whose values must hold no control character.
 _TEXT_KEYS = ("channel", "campaign_id", "audience", "device", "vertical")
-#: A control character (C0 and C1: a line break, a tab, a NUL); a no-break space is allowed.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: A control character (C0 and DEL: a line break, a tab, a NUL). C1 characters (U+0080 ..
+#: U+009F) are allowed: Windows-1252 text read as Latin-1 holds them for its dashes and quotes.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: The rule a text value with a control character breaks.
 RULE_CONTROL_CHARACTER = "must not contain a control character (a line break, a tab, a NUL)"
 

@@ -298,6 +298,16 @@ def _first_bytes(path: Path, count: int) -> bytes:
         return b""
 
 
+def _legacy_encoding(start: bytes) -> str:
+    """Windows-1252 when it reads ``start`` (its dashes, quotes and euro sign are control
+    characters under Latin-1), else Latin-1 (which reads any byte)."""
+    try:
+        start.decode("cp1252")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "cp1252"
+
+
 def _not_utf8(path: Path, exc: UnicodeDecodeError | None) -> str:
     """The message for a CSV file that is not UTF-8 text, with the encoding to convert from
     (or the workbook it is: an .xlsx is a zip, a legacy .xls or encrypted one an OLE file).
@@ -311,7 +321,7 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError | None) -> str:
             ".csv.zip), or save it as CSV UTF-8; nothing was written"
         )
     unicode = _unicode_bom(start)
-    encoding = unicode or "latin-1"
+    encoding = unicode or _legacy_encoding(start)
     what = (
         f"{unicode.upper()} text"
         if unicode

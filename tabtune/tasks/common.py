@@ -22,6 +22,7 @@ import pandas as pd
 
 from tabtune.atomic import atomic_write_bytes
 from tabtune.config import Config, TaskConfig, builtin_task, default_config
+from tabtune.data.limits import EARLIEST_DATE
 from tabtune.data.schema import validate_campaigns
 from tabtune.errors import TabTuneInputError
 from tabtune.estimators import TabTuneClassifier, TabTuneRegressor
@@ -106,6 +107,16 @@ def prepare_rows(history: pd.DataFrame) -> pd.DataFrame:
         )
     if len(history) == 0:
         raise TabTuneInputError("history has no rows")
+    dates = pd.to_datetime(history["date"], errors="coerce") if "date" in history else None
+    early = None if dates is None else (dates < pd.Timestamp(EARLIEST_DATE)).to_numpy()
+    if early is not None and early.any() and not early.all():
+        # a store loaded before the rule may hold one (a 1970-01-01: a missing date written
+        # as zero): it is no campaign day, and refused it stopped every brand's plan
+        logger.warning(
+            "history: %d row(s) dated before %s (a missing date written as zero?) left out; "
+            "tabtune validate names them", int(early.sum()), EARLIEST_DATE,
+        )  # fmt: skip
+        history = history.loc[~early]
     return validate_campaigns(history, source="history")
 
 
