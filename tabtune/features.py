@@ -378,16 +378,27 @@ def _aggregate(rows: pd.DataFrame, keys: list[str], task: TaskConfig) -> pd.Data
         )
     firsts = [c for c in task.categorical if c not in keys and c in rows.columns]
     groups = rows.groupby(keys, sort=True, observed=True)
-    agg: dict[str, str] = {c: "sum" for c in sums}
-    agg.update({c: "first" for c in firsts})
-    out = groups.agg(agg).reset_index()
+    out = (
+        groups.agg({c: "sum" for c in sums}).reset_index()
+        if sums
+        else groups.size().reset_index()[keys]
+    )
     varying = [c for c in firsts if (groups[c].nunique(dropna=False) > 1).any()]
-    if varying:  # one value would stand for several (it kept the first)
-        raise TabTuneInputError(
+    # each group's value of a categorical: the one with the most spend (it kept the first row's,
+    # silently); a brand in two verticals is legitimate, so it is said, not refused
+    heavy = varying and "spend" in rows.columns
+    order = rows.sort_values("spend", ascending=False, kind="stable") if heavy else rows
+    for column in firsts:
+        out[column] = order.groupby(keys, sort=True, observed=True)[column].first().to_numpy()
+    if varying:
+        notice = (
             f"task {task.name!r}: categorical feature(s) {varying} take several values within "
-            f"an aggregate_by group ({', '.join(keys)}); fix: add them to aggregate_by or "
-            "remove them from categorical"
+            f"an aggregate_by group ({', '.join(keys)}): each group takes its value with the "
+            "most spend (to keep them apart, add them to aggregate_by in a task file)"
         )
+        if notice not in _NOTICED:
+            _NOTICED.add(notice)
+            logger.warning("%s", notice, extra={NOTICE_RECORD: True})
     return out
 
 

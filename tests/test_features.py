@@ -149,8 +149,11 @@ def test_aggregate_by_refuses_features_it_cannot_carry() -> None:
     base = dict(name="t", target={"numerator": "revenue"}, aggregate_by=["brand_id", "date"])
     kept = task_data(_rows(), TaskConfig(**base, categorical=["vertical"]))
     assert len(kept.X) == 4  # vertical is the brand's: one value per brand and day
-    with pytest.raises(TabTuneInputError, match=r"categorical feature\(s\) \['channel'\]"):
-        task_data(_rows(), TaskConfig(**base, categorical=["channel"]))
+    # a brand in two verticals (or a device per group): the value with the most spend, said
+    mixed = task_data(_rows(), TaskConfig(**base, categorical=["channel"]))
+    by_key = mixed.rows.set_index(["brand_id", "date"])["channel"]
+    # b1 on 2024-01-01: social (spend 4) beside search (spend 2): social
+    assert by_key[("b1", pd.Timestamp("2024-01-01"))] == "social"
     with pytest.raises(TabTuneInputError, match=r"numeric feature\(s\) \['bid'\] are not amounts"):
         task_data(_rows(), TaskConfig(**base, numeric=["bid"]))
 
