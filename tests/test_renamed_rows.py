@@ -107,6 +107,19 @@ def test_new_campaigns_beside_stored_ones_load(
     assert sorted(stored["campaign_id"].unique()) == ["A", "B", "C", "D", "E"]
 
 
+def test_one_days_coincidence_is_not_a_rename(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A late channel from another platform whose one row matched a budget-capped campaign of
+    the store (5.00 spend, 12 clicks) was refused as a rename (review): a rename repeats the
+    name's rows on every day both exports hold."""
+    _export("Remarketing small", "2026-11-01", 1, clicks=12).to_csv("google.csv", index=False)
+    assert _load(capsys, config, "google.csv")[0] == EXIT_OK
+    late = _export("Retargeting test", "2026-11-01", 1, clicks=12, channel="facebook")
+    late.to_csv("meta.csv", index=False)
+    assert _load(capsys, config, "meta.csv")[0] == EXIT_OK
+
+
 def test_renamed_pairs_against_a_brute_force_reading_of_the_rule() -> None:
     """Every pair of rows checked by hand: same brand and day, every measure equal, another
     name, the older name absent from the newer rows and the newer name from the older ones."""
@@ -115,8 +128,9 @@ def test_renamed_pairs_against_a_brute_force_reading_of_the_rule() -> None:
     def rows(*items: tuple[str, str, float, int]) -> pd.DataFrame:
         return pd.DataFrame(
             [
-                {"brand_id": b, "date": day, "channel": ch, "spend": s, "clicks": c}
+                {"brand_id": b, "date": d, "channel": ch, "spend": s, "clicks": c}
                 for b, ch, s, c in items
+                for d in (day, day + pd.Timedelta(days=1))  # a rename holds on every day
             ]
         )
 
@@ -132,4 +146,5 @@ def test_renamed_pairs_against_a_brute_force_reading_of_the_rule() -> None:
                 expected.append((o.brand_id, o.channel, n.channel))
     pairs = renamed_pairs(older, newer)
     got = list(zip(pairs["brand_id"], pairs["channel_older"], pairs["channel_newer"], strict=True))
-    assert got == expected == [("a", "x", "z")]
+    assert sorted(set(got)) == sorted(set(expected)) == [("a", "x", "z")] and len(got) == 2
+    assert not len(renamed_pairs(older.iloc[::2], newer.iloc[::2]))  # one day: no signature

@@ -529,7 +529,10 @@ def _near_duplicate_ids(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
 
 
 def check_against_store(
-    store: CampaignStore, rows: pd.DataFrame, data: DataConfig | None = None
+    store: CampaignStore,
+    rows: pd.DataFrame,
+    data: DataConfig | None = None,
+    known: np.ndarray | None = None,
 ) -> list[str]:
     """What ``load`` refuses or notes in prepared rows because of what the store holds, for
     ``load``, ``validate FILE`` and ``refresh --input`` alike: columns its first load fixed
@@ -547,7 +550,7 @@ def check_against_store(
     notes = _near_duplicate_ids(store, rows)
     if data is not None:
         _refuse_constant_campaign_overlap(store, rows, data)
-    refuse_renamed_beside_store(store, rows)
+    refuse_renamed_beside_store(store, rows, known)  # known: the rows stored already
     return notes
 
 
@@ -775,8 +778,9 @@ def load_exports(
     summary.dry_run = dry_run
     summary.replace_restated = data.restated_rows == "replace"
     store = CampaignStore(data.store)
-    summary.notes.extend(check_against_store(store, rows, data))
+    store.check_columns(rows)  # before reading keys: a column the store lacks is refused
     known = store.already_stored(rows)  # what append skips
+    summary.notes.extend(check_against_store(store, rows, data, known))
     summary.rows_already_stored = int(known.sum())
     restated = rows.iloc[0:0]
     if known.any():

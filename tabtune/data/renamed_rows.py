@@ -8,7 +8,8 @@ campaigns are never taken for renamed ones: on the same brand and day, a row of 
 and a row of the older source (the store, or an earlier file of the same load) with the same
 numbers in every measure (spend, clicks, ...; at least :data:`MIN_CLICKS` clicks and some
 spend), where the older row's name appears nowhere in the brand's new rows and the new row's
-name nowhere in the brand's older rows of those days.
+name nowhere in the brand's older rows of those days, on :data:`MIN_DAYS` days or more for the
+same two names.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tabtune.errors import ContractError
 __all__ = [
     "MEASURES",
     "MIN_CLICKS",
+    "MIN_DAYS",
     "RULE_RENAMED",
     "refuse_renamed_across_files",
     "refuse_renamed_beside_store",
@@ -38,6 +40,8 @@ MEASURES = ("spend", "clicks", "impressions", "conversions", "revenue")
 #: Clicks a row needs for equal numbers to be a signature (a few clicks at the same cost can
 #: happen to two campaigns).
 MIN_CLICKS = 10
+#: Days on which a pair of names must match (one day can be a coincidence).
+MIN_DAYS = 2
 #: The rule such rows break.
 RULE_RENAMED = "must not repeat an older export's rows of the same day under another name"
 
@@ -82,7 +86,12 @@ def renamed_pairs(
     renamed = (older_names != newer_names).any(axis=1)
     gone = ~_present(pairs, names, "_older", all_newer)  # the older name: not in the new rows
     fresh = ~_present(pairs, names, "_newer", all_older)  # the new name: not in the older rows
-    return pairs[renamed & gone & fresh].reset_index(drop=True)
+    pairs = pairs[renamed & gone & fresh].reset_index(drop=True)
+    # a rename repeats the name's rows on every day both exports hold: one day's match is a
+    # coincidence two budget-capped campaigns can make, not a signature
+    both = ["brand_id", *(f"{n}{side}" for side in ("_older", "_newer") for n in names)]
+    days = pairs.groupby(both, dropna=False)["date"].transform("nunique")
+    return pairs[(days >= MIN_DAYS).to_numpy()].reset_index(drop=True)
 
 
 def _informative(rows: pd.DataFrame, measures: list[str]) -> pd.DataFrame:
@@ -155,14 +164,18 @@ def refuse_renamed_across_files(
             raise renamed_rows_error(pairs, "an earlier file of this load", str(files[later]))
 
 
-def refuse_renamed_beside_store(store: CampaignStore, rows: pd.DataFrame) -> None:
-    """Refuse new rows (keys the store does not hold) that repeat the store's rows of the same
-    brand and day under another name (:func:`renamed_pairs`)."""
+def refuse_renamed_beside_store(
+    store: CampaignStore, rows: pd.DataFrame, known: np.ndarray | None = None
+) -> None:
+    """Refuse new rows (keys the store does not hold: ``~known``, read when not given) that
+    repeat the store's rows of the same brand and day under another name
+    (:func:`renamed_pairs`)."""
     keys = key_columns(rows.columns)
     measures = [m for m in MEASURES if m in rows.columns]
     if not _names(keys) or "spend" not in measures or "clicks" not in measures:
         return
-    new = rows[~store.already_stored(rows)]
+    new = rows[~(store.already_stored(rows) if known is None else known)]
+    by_brand = dict(tuple(rows.groupby("brand_id", sort=True, observed=True)))
     found = []
     for brand, part in new.groupby("brand_id", sort=True, observed=True):
         stored = store.stored_rows(str(brand), part, keys, measures)
@@ -171,8 +184,7 @@ def refuse_renamed_beside_store(store: CampaignStore, rows: pd.DataFrame) -> Non
         stored.insert(
             0, "brand_id", pd.Series(brand, index=stored.index, dtype=part["brand_id"].dtype)
         )
-        mine = rows[rows["brand_id"] == brand]
-        pairs = renamed_pairs(stored, part, all_newer=mine)
+        pairs = renamed_pairs(stored, part, all_newer=by_brand[brand])
         if len(pairs):
             found.append(pairs)
     if found:
