@@ -188,8 +188,11 @@ def _from_parts(df: pd.DataFrame, data: DataConfig, source: str) -> Transformed:
     frame = pd.DataFrame(
         {"year": year, "month": _months(df[parts.month]), "day": _whole_numbers(df[parts.day])}
     )
-    months = set(frame["month"].dropna().astype(int))
-    if isinstance(parts.year, int) and {1, 12} <= months and not {5, 6, 7, 8} & months:
+    month = frame["month"].to_numpy()
+    december = np.flatnonzero(month == 12)
+    # rows that run from December into January (a January row after a December one), not a
+    # year's report from January to December
+    if isinstance(parts.year, int) and len(december) and (month[december[0] :] == 1).any():
         # a report across New Year: its January rows would be stored 11 months back
         violation = Violation("date", RULE_ONE_YEAR, n)
         raise ContractError(
