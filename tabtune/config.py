@@ -642,7 +642,10 @@ class Config(_Section):
     @model_validator(mode="after")
     def _folders_apart(self) -> Config:
         """The store and the folders tabtune writes do not overlap (``bids`` wrote its files
-        into a store that every command then refused as damaged)."""
+        into a store that every command then refused as damaged), and each task is named by
+        its key (from Python too: a task's models and outputs are kept under its name)."""
+        if misnamed := {k: t.name for k, t in self.tasks.items() if t.name != k}:
+            raise ValueError(f"tasks {misnamed} are not named by their keys; fix: name each so")
         named = {"data.store": self.data.store, "models_dir": self.models_dir}
         named |= {"runs_dir": self.runs_dir, "outputs_dir": self.outputs_dir}
         named |= {"cache_dir": self.cache_dir} if self.cache_dir is not None else {}

@@ -198,8 +198,9 @@ def _refuse_unknown_feature(task: TaskConfig, key: str, feature: str, columns: s
     hint = f" (did you mean {near[0]!r}?)" if near else ""
     raise TabTuneInputError(
         f"task {task.name!r}: feature {feature!r} ({key}) is not a column of the data, of the "
-        f"contract or derived from one{hint}; fix: correct it in the task's {key} list, or "
-        "keep an export column of that name with data.extra_columns"
+        f"contract or derived from one{hint}; fix: correct it in the task's {key} list; a "
+        "column of your exports is kept with data.extra_columns, from a store's first load on "
+        "(a store keeps the columns of its first load: tabtune check lists them)"
     )
 
 

@@ -24,10 +24,22 @@ DEFINITION_KEY = "task_definition"
 _FIELDS = ("kind", "target", "objective", "aggregate_by", "categorical", "numeric", "calendar")
 
 
+#: Fields whose order does not matter (a model's inputs are aligned by name).
+_SETS = ("aggregate_by", "categorical", "numeric", "calendar")
+
+
 def definition(task: TaskConfig) -> dict[str, Any]:
-    """The fields of ``task`` its models depend on, as JSON values."""
+    """The fields of ``task`` its models depend on, as JSON values (feature lists sorted)."""
     dumped = task.model_dump(mode="json")
-    return {name: dumped.get(name) for name in _FIELDS}
+    return _normal({name: dumped.get(name) for name in _FIELDS})
+
+
+def _normal(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with the lists of :data:`_SETS` sorted."""
+    return {
+        k: sorted(map(str, v)) if k in _SETS and isinstance(v, list) else v
+        for k, v in values.items()
+    }
 
 
 def definition_change(
@@ -39,7 +51,7 @@ def definition_change(
     stored = manifest.get(DEFINITION_KEY)
     if not isinstance(stored, Mapping):
         return None
-    now = definition(task)
+    stored, now = _normal(stored), definition(task)
     changes = [
         f"{name} {stored.get(name)!r} -> {value!r}"
         for name, value in now.items()

@@ -317,6 +317,11 @@ def test_a_task_named_otherwise_than_its_key_is_refused(tmp_path: Path) -> None:
     del copy["name"]
     (tmp_path / "aud_campaign.yaml").write_text(yaml.safe_dump(copy))
     assert load_config(_write(tmp_path, text)).task("aud_campaign").name == "aud_campaign"
+    from tabtune.config import TaskConfig  # the Python API's path (review)
+
+    misnamed = TaskConfig(name="audience", target={"numerator": "conversions"}, numeric=["bid"])
+    with pytest.raises(ValidationError, match="not named by their keys"):
+        Config(tasks={"aud_campaign": misnamed})
 
 
 def test_an_unquoted_synth_start_date_is_read(tmp_path: Path) -> None:

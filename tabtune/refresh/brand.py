@@ -102,8 +102,8 @@ def _current_champion(
         )
     elif ref is None and pointed is not None:
         notes.append(
-            f"champion {pointed.id} failed verification and no earlier version verifies; "
-            "compared with the global model"
+            f"champion {pointed.id} failed verification, and the version it replaced was the "
+            "global model or no longer verifies; compared with the global model"
         )
     return ref, notes
 

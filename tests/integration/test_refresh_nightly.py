@@ -383,7 +383,7 @@ def test_a_corrupted_champion_with_nothing_older_contests_that_night(nightly, tm
     for ref in reg.versions("bid", brand):
         corrupt(ref)  # nothing older verifies either
     (b,) = refresh(cfg, "2024-04-30", brands=[brand]).brands
-    assert any("no earlier version verifies" in n for n in b.notes), b.notes
+    assert any("failed verification, and the version it replaced" in n for n in b.notes), b.notes
     assert "no contest tonight" not in b.reason, b.reason
     assert b.contested == "2024-04-30" and b.status in ("promoted", "kept"), b
 

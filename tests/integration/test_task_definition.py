@@ -73,3 +73,17 @@ def test_a_redefined_task_refuses_its_old_models(
         manifest = reg.manifest(now)
         assert manifest[DEFINITION_KEY]["target"]["numerator"] == "conversions"
         assert definition_change(manifest, new.task("bid")) is None
+
+
+def test_the_order_of_a_tasks_features_is_no_new_definition() -> None:
+    """Reordering a task's categorical list made every champion "adapted for another
+    definition" and refused the global model (review); a model's inputs align by name."""
+    from tabtune.config import builtin_task
+    from tabtune.task_definition import definition
+
+    task = builtin_task("bid")
+    manifest = {DEFINITION_KEY: definition(task)}
+    reordered = task.model_copy(update={"categorical": list(reversed(task.categorical))})
+    assert definition_change(manifest, reordered) is None
+    fewer = task.model_copy(update={"categorical": task.categorical[:-1]})
+    assert "categorical" in str(definition_change(manifest, fewer))
