@@ -15,14 +15,11 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 import math
-import typing
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -32,12 +29,13 @@ from pydantic import (
 )
 
 from tabtune.builtin_tasks import BUILTIN_TASKS, DEFAULT_TASKS, builtin_name, builtin_task_spec
+from tabtune.config_section import ConfigSection as _Section
 from tabtune.data.contract import FILLABLE_COLUMNS
 from tabtune.data.number_text import currency_problem
 from tabtune.data.parse import check_date_format
 from tabtune.data.schema import CONTRACT_COLUMNS
 from tabtune.errors import ConfigError
-from tabtune.params import Section, annotation_types, section_params
+from tabtune.params import Section, section_params
 from tabtune.safe_yaml import format_validation_error, read_yaml_mapping
 
 __all__ = [
@@ -63,29 +61,6 @@ __all__ = [
 DEFAULT_CONFIG_PATH = Path("configs/default.yaml")
 
 CALENDAR_FEATURES = ("day_of_week", "day_of_year", "month", "is_weekend", "week_of_year", "year")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_flag_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
-        """``true``/``false`` where a number belongs is refused: pydantic would read
-        ``n_estimators: true`` as 1 tree."""
-        if info.field_name is None:
-            return value
-        annotation = cls.model_fields[info.field_name].annotation
-        if isinstance(value, dict) and typing.get_origin(annotation) is dict:
-            annotation = typing.get_args(annotation)[1]  # {name: number} mappings
-            flags = {f"{k}: ": v for k, v in value.items() if isinstance(v, bool)}
-        else:
-            flags = {"": value} if isinstance(value, bool) else {}
-        allowed = annotation_types(annotation)
-        if flags and bool not in allowed and allowed & {int, float}:
-            where, flag = next(iter(flags.items()))
-            raise ValueError(f"{where}must be a number, not {str(flag).lower()}")
-        return value
 
 
 class DatePartsConfig(_Section):
@@ -119,6 +94,12 @@ class DataConfig(_Section):
 
     store: Path = Path("data/campaigns")
     truth_dir: Path = Path("data/truth")
+
+    @field_validator("store", "truth_dir")
+    @classmethod
+    def _home(cls, value: Path) -> Path:  # "~/..." as a shell reads it (it was a folder "~")
+        return value.expanduser()
+
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="contract column -> the column name in your own export",
@@ -638,6 +619,11 @@ class Config(_Section):
 
     #: Task name -> the file it was read from (tasks given inline or built in have none).
     _task_files: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @field_validator("models_dir", "runs_dir", "outputs_dir", "cache_dir")
+    @classmethod
+    def _home(cls, value: Path | None) -> Path | None:  # "~/..." as a shell reads it
+        return None if value is None else value.expanduser()
 
     @model_validator(mode="after")
     def _folders_apart(self) -> Config:

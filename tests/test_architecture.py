@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tabtune"
 #: Top-level units from the bottom up; a unit imports only from its own layer or below.
 LAYERS: list[set[str]] = [
     {"errors", "optional", "atomic", "params", "progress", "integrity", "safe_yaml", "memory"},
-    {"builtin_tasks"},
+    {"builtin_tasks", "config_section"},
     {"config", "data"},
     {"spend_features", "features"},
     {"evaluation"},

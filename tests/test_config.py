@@ -330,3 +330,17 @@ def test_an_unquoted_synth_start_date_is_read(tmp_path: Path) -> None:
     assert (
         load_config(_write(tmp_path, "synth:\n  start: 2024-03-01\n")).synth.start == "2024-03-01"
     )
+
+
+def test_a_tilde_in_a_path_is_the_home_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``store: ~/tabtune/store`` made a folder named "~" in the working directory (config
+    red-team)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    text = "data:\n  store: ~/tt/store\nmodels_dir: ~/tt/models\ncache_dir: ~/tt/cache\n"
+    cfg = load_config(_write(tmp_path, text))
+    assert cfg.data.store == tmp_path / "tt" / "store"
+    assert (
+        cfg.models_dir == tmp_path / "tt" / "models" and cfg.cache_dir == tmp_path / "tt" / "cache"
+    )

@@ -1,0 +1,38 @@
+"""The base of every config section: unknown keys refused, assignments validated, and a YAML
+flag where a number belongs refused (pydantic would read ``n_estimators: true`` as 1 tree)."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+
+from tabtune.params import annotation_types
+
+__all__ = ["ConfigSection"]
+
+
+class ConfigSection(BaseModel):
+    """A config section (:mod:`tabtune.config`)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_flag_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """``true``/``false`` where a number belongs is refused: pydantic would read
+        ``n_estimators: true`` as 1 tree."""
+        if info.field_name is None:
+            return value
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(value, dict) and typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]  # {name: number} mappings
+            flags = {f"{k}: ": v for k, v in value.items() if isinstance(v, bool)}
+        else:
+            flags = {"": value} if isinstance(value, bool) else {}
+        allowed = annotation_types(annotation)
+        if flags and bool not in allowed and allowed & {int, float}:
+            where, flag = next(iter(flags.items()))
+            raise ValueError(f"{where}must be a number, not {str(flag).lower()}")
+        return value
