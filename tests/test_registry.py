@@ -775,3 +775,17 @@ def test_a_corrupt_brand_champion_falls_back_to_the_champion_it_replaced(
     reg.promote(w2)
     flip_byte(w2.path / "model.txt")
     assert reg.resolve("bid", brand="c") is None and w1.version == "v0001"
+
+
+def test_a_brand_champion_whose_base_is_damaged_is_not_listed_ok(reg: ModelRegistry) -> None:
+    """``models list`` said ``ok`` for a brand delta whose global model was corrupt, though it
+    could not load (config red-team)."""
+    base = reg.publish("bid", text_writer("global"), promote=True)
+    delta = reg.publish(
+        "bid", text_writer("delta"), brand="b", manifest={"depends_on": [base.id]}, promote=True
+    )
+    assert reg.champion_status("bid", "b") == ("ok", None)
+    flip_byte(base.path / "model.txt")
+    status, problem = reg.champion_status("bid", "b")
+    assert status == "corrupt base" and f"its base {base.id} does not verify" in str(problem)
+    assert delta.version == "v0001"

@@ -531,10 +531,17 @@ def champion_fix(task: str, brand: str | None, status: str | None) -> str:
             f"`tabtune models rollback {where} --version V` to a version that verifies, or "
             f"publish a new champion: `{publish}`"
         )
+    if status == "corrupt base":
+        return (
+            f"repair the global model first (`tabtune models rollback --task {task}`, or "
+            f"`tabtune pretrain --task {task}`), then `{publish}`; the next refresh contests "
+            "the brand meanwhile"
+        )
     instead = " (or the global model)" if brand else ""
     return (
-        f"`tabtune models rollback {where}` (serving skips it meanwhile: the newest older "
-        f"version that verifies{instead} serves), or publish a new champion: `{publish}`"
+        f"`tabtune models rollback {where}` (serving skips it meanwhile: the champion it "
+        f"replaced{instead} serves, as a rollback finds it), or publish a new champion: "
+        f"`{publish}`"
     )
 
 

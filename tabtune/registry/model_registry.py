@@ -341,7 +341,9 @@ class ModelRegistry:
         """Whether the champion of a scope would serve: ``(status, problem)``.
 
         ``("ok", None)`` when it verifies; ``("corrupt", why)`` when it fails :meth:`verify`
-        (a changed or missing file, a manifest that does not match); ``("broken pointer",
+        (a changed or missing file, a manifest that does not match); ``("corrupt base", why)``
+        when a version it cannot load without (a brand delta's global model) does;
+        ``("broken pointer",
         why)`` when ``CHAMPION`` is unreadable or names a version that does not exist;
         ``(None, None)`` without a champion. Never raises for a damaged registry: it is
         what listing it reports.
@@ -356,6 +358,11 @@ class ModelRegistry:
             self.verify(ref)
         except TabTuneInputError as exc:  # ModelIntegrityError, or a path outside the registry
             return "corrupt", str(exc)
+        for base in self.manifest(ref).get("depends_on") or []:  # a delta loads with its base
+            try:
+                self.verify(self.from_id(str(base)))
+            except (TabTuneInputError, KeyError, ValueError) as exc:
+                return "corrupt base", f"its base {base} does not verify: {exc}"
         return "ok", None
 
     # ------------------------------------------------------------------ writing
