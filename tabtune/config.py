@@ -98,7 +98,7 @@ class DataConfig(_Section):
     @field_validator("store", "truth_dir")
     @classmethod
     def _home(cls, value: Path) -> Path:  # "~/..." as a shell reads it (it was a folder "~")
-        return value.expanduser()
+        return _expanded(value)
 
     columns: dict[str, str] = Field(
         default_factory=dict,
@@ -623,7 +623,7 @@ class Config(_Section):
     @field_validator("models_dir", "runs_dir", "outputs_dir", "cache_dir")
     @classmethod
     def _home(cls, value: Path | None) -> Path | None:  # "~/..." as a shell reads it
-        return None if value is None else value.expanduser()
+        return None if value is None else _expanded(value)
 
     @model_validator(mode="after")
     def _folders_apart(self) -> Config:
@@ -665,6 +665,13 @@ class Config(_Section):
             raise ConfigError(
                 f"unknown task {name!r}; configured tasks: {sorted(self.tasks) or 'none'}"
             ) from None
+
+
+def _expanded(path: Path) -> Path:
+    try:
+        return path.expanduser()
+    except RuntimeError as exc:  # "~nosuchuser/...": refused as a config error, not a crash
+        raise ValueError(f"{str(path)!r}: {exc}") from None
 
 
 def _load_task(name: str, spec: Any, source: Path) -> dict[str, Any]:

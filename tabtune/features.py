@@ -394,8 +394,9 @@ def _aggregate(rows: pd.DataFrame, keys: list[str], task: TaskConfig) -> pd.Data
     if varying:
         notice = (
             f"task {task.name!r}: categorical feature(s) {varying} take several values within "
-            f"an aggregate_by group ({', '.join(keys)}): each group takes its value with the "
-            "most spend (to keep them apart, add them to aggregate_by in a task file)"
+            f"an aggregate_by group ({', '.join(keys)}): each group takes its value "
+            f"{'with the most spend' if heavy else 'of its first row'} (to keep them apart, "
+            "add them to aggregate_by in a task file)"
         )
         if notice not in _NOTICED:
             _NOTICED.add(notice)

@@ -184,7 +184,8 @@ def test_a_backend_parameter_value_the_library_refuses_exits_2(
     capsys.readouterr()
     assert main(["--config", str(path), "pretrain"]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
-    assert "lightgbm refused its parameters (model.backend_params: {'max_bin': 'abc'})" in err
+    assert "lightgbm failed with the config's model.backend_params {'max_bin': 'abc'}" in err
+    assert "Parameter max_bin should be of type int" in err
     assert "Traceback" not in err and "internal error" not in err
     assert not (tmp_path / "models" / "global").exists()
 

@@ -344,3 +344,6 @@ def test_a_tilde_in_a_path_is_the_home_folder(
     assert (
         cfg.models_dir == tmp_path / "tt" / "models" and cfg.cache_dir == tmp_path / "tt" / "cache"
     )
+
+    with pytest.raises(ConfigError, match="models_dir"):  # an unknown user: refused, no crash
+        load_config(_write(tmp_path, "models_dir: ~nosuchuser_tabtune/m\n"))

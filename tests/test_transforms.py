@@ -391,6 +391,9 @@ def test_a_constant_year_across_new_year_is_refused() -> None:
     data = DataConfig.model_validate(DISPLAY_DATA)
     with pytest.raises(ContractError, match="months run from December into January"):
         apply_transforms(raw, data)
-    # a year's report in order (January .. March, then September .. December): one year
-    one_year = _display_export().assign(month=["January", "March", "September", "December"])
-    assert not apply_transforms(one_year, data).problems
+    newest_first = _display_export().assign(month=["January", "Jan", "December", "December"])
+    with pytest.raises(ContractError, match="months run from December into January"):
+        apply_transforms(newest_first, data)
+    # a year's report, in any order (a campaign's Jan .. Dec, then the next's): one year
+    whole_year = _display_export().assign(month=["December", "July", "January", "March"])
+    assert not apply_transforms(whole_year, data).problems

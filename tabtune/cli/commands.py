@@ -533,9 +533,9 @@ def champion_fix(task: str, brand: str | None, status: str | None) -> str:
         )
     if status == "corrupt base":
         return (
-            f"repair the global model first (`tabtune models rollback --task {task}`, or "
-            f"`tabtune pretrain --task {task}`), then `{publish}`; the next refresh contests "
-            "the brand meanwhile"
+            f"`{publish}` adapts the brand again from the global champion (if that is the "
+            "damaged version, `models list` flags it: repair it first); the next refresh "
+            "contests the brand too"
         )
     instead = " (or the global model)" if brand else ""
     return (

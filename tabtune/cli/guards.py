@@ -289,11 +289,9 @@ def backend_params_message(exc: Exception, cfg: Any = None) -> str | None:
     params = getattr(getattr(cfg, "model", None), "backend_params", None)
     if type(exc).__name__ not in _LIBRARY_ERRORS or not params:
         return None
-    if not any(str(key) in str(exc) for key in params):  # another failure (a device, ...)
-        return None
     backend = getattr(cfg, "backend", "the backend")
     return (
-        f"{backend} refused its parameters (model.backend_params: {params}): {exc}; "
-        f"fix: a value {backend} accepts for each key (its parameter documentation), or "
-        "remove the key"
+        f"{backend} failed with the config's model.backend_params {params}: {exc}; fix: if "
+        f"it names one of them (or an alias), a value {backend} accepts (its parameter "
+        "documentation), or remove the key"
     )

@@ -321,7 +321,8 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError | None) -> str:
             ".csv.zip), or save it as CSV UTF-8; nothing was written"
         )
     unicode = _unicode_bom(start)
-    encoding = unicode or _legacy_encoding(start)
+    failed = b"" if exc is None else bytes(exc.object)  # the part that did not read
+    encoding = unicode or _legacy_encoding(start + failed)
     what = (
         f"{unicode.upper()} text"
         if unicode

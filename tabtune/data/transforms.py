@@ -188,18 +188,18 @@ def _from_parts(df: pd.DataFrame, data: DataConfig, source: str) -> Transformed:
     frame = pd.DataFrame(
         {"year": year, "month": _months(df[parts.month]), "day": _whole_numbers(df[parts.day])}
     )
-    month = frame["month"].to_numpy()
-    december = np.flatnonzero(month == 12)
-    # rows that run from December into January (a January row after a December one), not a
-    # year's report from January to December
-    if isinstance(parts.year, int) and len(december) and (month[december[0] :] == 1).any():
+    months = set(frame["month"].dropna().astype(int))
+    # December and January without the summer between them: rows across New Year (in any
+    # order: newest first too), not a year's report from January to December
+    if isinstance(parts.year, int) and {1, 12} <= months and not {5, 6, 7, 8} & months:
         # a report across New Year: its January rows would be stored 11 months back
         violation = Violation("date", RULE_ONE_YEAR, n)
         raise ContractError(
             f"{source}: data.date_parts.year: {parts.year} is one year for rows whose months run "
             "from December into January (the January rows would be stored 11 months before "
             "the December ones); nothing was written\n  fix: map the export's year column "
-            "(data.date_parts.year: <column>), or load each year's rows with its own year",
+            "(data.date_parts.year: <column>), or load each year's rows with its own year (so "
+            "too for one year's rows without May to August)",
             [violation],
         )
     stamps = pd.to_datetime(frame, errors="coerce")
