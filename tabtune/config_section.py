@@ -16,7 +16,8 @@ __all__ = ["ConfigSection"]
 class ConfigSection(BaseModel):
     """A config section (:mod:`tabtune.config`)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # .inf / .nan in YAML refused by key: a guard rail of inf failed later, by another name
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod

@@ -328,3 +328,16 @@ def test_target_roas_keys_that_name_no_brand_are_noted() -> None:
     assert "names 2 brand(s) the store does not hold: 'B001' (the store's 'b001'?)" in note
     assert "'b003 ' (the store's 'b003'?)" in note and "bids.target_roas 4" in note
     assert unknown_target_brands_note(bids, ["B001", "b003 ", "b002"]) == []
+
+
+def test_a_target_that_is_no_number_is_refused_by_name() -> None:
+    """``target_roas=True`` was read as 1.0 (bids raised 30%); "abc" and [4.0] raised raw
+    ValueError / TypeError (decision-API red-team)."""
+    from tabtune.tasks.bid import BidRecommender
+
+    rec = BidRecommender.__new__(BidRecommender)
+    for bad in (True, "abc", "", [4.0], object(), float("nan")):
+        with pytest.raises(TabTuneInputError, match="target_roas must be a positive number"):
+            rec._targets(bad, None)
+    with pytest.raises(TabTuneInputError, match="target_cpa must be a positive number"):
+        rec._targets(None, "x")

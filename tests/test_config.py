@@ -56,6 +56,8 @@ def _write(tmp_path: Path, text: str) -> Path:
         ),
         ("data:\n  constants: {audience: NO}\n", "constants.audience: false is a flag"),
         ("data:\n  constants: {device: on}\n", "quote it"),
+        ("bids:\n  target_roas: .inf\n", "bids.target_roas: Input should be a finite number"),
+        ("budget:\n  relative_bounds: .nan\n", "budget.relative_bounds: Input should be a finite"),
         (
             "data:\n  store: out\noutputs_dir: out\n",
             "data.store (out) and outputs_dir (out) overlap",

@@ -88,6 +88,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -330,7 +331,11 @@ class BidRecommender:
         if target_roas is None and target_cpa is None:
             target_roas = self._config().bids.target_roas
         for name, value in (("target_roas", target_roas), ("target_cpa", target_cpa)):
-            if value is not None and not (math.isfinite(float(value)) and float(value) > 0):
+            if value is None:
+                continue
+            # a flag or a text is no target (True was read as 1.0, "abc" raised ValueError)
+            number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not (number and math.isfinite(float(value)) and float(value) > 0):
                 raise TabTuneInputError(f"{name} must be a positive number, got {value!r}")
         if target_cpa is not None and getattr(self, "cvr_models_", None) is None:
             raise TabTuneInputError(
