@@ -79,3 +79,27 @@ def test_column_fixes_name_data_drop_and_no_constant_for_a_measure() -> None:
     assert "map ['channel'] (data.columns.<name>, or data.constants.<name>" in message
     assert "map ['bid'] to the export's column" in message
     assert "per-row measure cannot be a constant" in message
+
+
+@pytest.mark.parametrize("hours", [0, 13])
+def test_a_file_whose_dates_are_not_its_names_days_is_a_problem(tmp_path: Path, hours: int) -> None:
+    """A file written by hand named for two days but holding four months passed validate, and
+    the next append stored its rows again (appends look for stored rows by the files' names);
+    so did dates with a time of day, which date filters then dropped (decision-API red-team)."""
+    import hashlib
+
+    store = CampaignStore(tmp_path / "store")
+    store.append(pd.concat([_rows("2024-01-01"), _rows("2024-01-02")], ignore_index=True))
+    assert store.check() == []
+    folder = store.partition_dir(str(_rows("2024-01-01")["brand_id"].iloc[0]))
+    stamp = pd.Timestamp("2024-03-01") + pd.Timedelta(hours=hours)
+    frame = _rows("2024-03-01").drop(columns="brand_id").assign(date=stamp)
+    name = "part-20240101-20240102"
+    if hours:  # named for its day, but at 13:00
+        name = "part-20240301-20240301"
+    raw = tmp_path / "hand.parquet"
+    frame.astype({"date": "datetime64[us]"}).to_parquet(raw, index=False)
+    digest = hashlib.sha256(raw.read_bytes()).hexdigest()[:8]
+    raw.rename(folder / f"{name}-{digest}.parquet")
+    problems = CampaignStore(tmp_path / "store").check()
+    assert any("holds rows dated" in p and "a file written by hand" in p for p in problems)

@@ -220,9 +220,26 @@ def check_data_file(path: Path, latest: str, verified: dict[Path, tuple[int, int
                 f"{digest[:8]}..., the name says {match.group(3)}); restore it from a backup "
                 "or move it out of the store"
             )
+        elif (wrong := _dates_unlike_name(path, match.group(1), match.group(2))) is not None:
+            problems.append(wrong)
         else:
             verified[path] = (stat.st_size, stat.st_mtime_ns)
     return problems
+
+
+def _dates_unlike_name(path: Path, first: str, last: str) -> str | None:
+    """Why a data file's dates are not the days its name gives (a file written by hand): an
+    append looks for stored rows in the files whose names cover the new rows' days, so such
+    a file's rows were stored again, and a date with a time of day fell out of date filters."""
+    low, high = file_date_bounds(path)
+    named = (pd.Timestamp(first), pd.Timestamp(last))
+    if (low, high) == named:
+        return None
+    return (
+        f"{path}: holds rows dated {low} .. {high}, where its name says {named[0]:%Y-%m-%d} .. "
+        f"{named[1]:%Y-%m-%d} (a file written by hand: appends look for stored rows by the "
+        f"days of the files' names, and dates are days at midnight); {FIX_FOREIGN}"
+    )
 
 
 def file_covers(path: Path, day: pd.Timestamp) -> bool:
