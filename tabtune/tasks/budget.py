@@ -338,8 +338,9 @@ class BudgetPlanner:
                     + (
                         f"; it differs from {twin!r} only in case or spacing: pass brand={twin!r}"
                         if twin is not None
-                        else f" ({len(brands)} brands: {shown}); pass one of them, or, for a "
-                        "brand new to the history, bounds={channel: (lower, upper), ...}"
+                        else f" ({len(brands)} brands: {shown}); pass one of them: a brand "
+                        "is planned from its channels' recent spend, so a new one needs its "
+                        "rows in the history given to fit()"
                     )
                 )
         if brand is None:
