@@ -363,7 +363,9 @@ def test_a_brand_newer_than_the_global_model_is_named_in_bids_and_predict(ws: Pa
     code, out = _run(capsys, "bids", "--brands", f"{first},newcomer")
     assert code == EXIT_OK, out
     text = " ".join(out.split())
-    assert "newcomer: newer than the global model" in text, text
+    assert "newcomer: the global model holds no brand context for it (the brand is newer" in text, (
+        text
+    )
     assert f"{first}: newer than" not in text
     bids = pd.read_parquet(Path("outputs") / NEXT / "bids")
     reasons = bids.assign(brand_id=bids["brand_id"].astype(str)).groupby("brand_id")["reason"]

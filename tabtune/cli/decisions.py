@@ -420,9 +420,10 @@ def _bid_notes(brand: str, recs: pd.DataFrame, features: Sequence[str] = ()) -> 
     notes.extend(_shared_context_note(brand, recs, features))
     if reasons.str.startswith(UNKNOWN_BRAND_PREFIX).any():
         notes.append(
-            f"{brand}: newer than the global model (it holds no brand context for it), so it is "
-            f"served without one: `tabtune finetune --brand {brand}` adapts a model to its "
-            "rows, or `tabtune pretrain` learns its context"
+            f"{brand}: the global model holds no brand context for it (the brand is newer than "
+            "the global model, or none of its rows had a usable target: clicks), so it is "
+            f"served without one: once it has rows with clicks, `tabtune finetune --brand "
+            f"{brand}` adapts a model to them, or `tabtune pretrain` learns its context"
         )
     return notes
 
