@@ -371,7 +371,7 @@ def test_scale_leaves_unreadable_values_for_the_contract_to_name(tmp_path, capsy
 @pytest.mark.parametrize(
     ("scale", "message"),
     [({"clicks": 2.0}, "unknown money column"), ({"bid": 0.0}, "finite numbers > 0"),
-     ({"bid": float("inf")}, "finite numbers > 0")],
+     ({"bid": float("inf")}, "finite number")],
 )  # fmt: skip
 def test_scale_settings_are_checked(scale: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
