@@ -1257,6 +1257,16 @@ def test_a_skipped_totals_line_is_not_called_a_brand(config: Path, capsys) -> No
     assert "every row of brand(s)" not in out
 
 
+def _date_from(config: Path, path: Path, column: str, *, iso: bool = False) -> None:
+    """Write at ``path`` the test config with the date mapped from ``column`` (ISO dates:
+    without the config's date_format)."""
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["columns"]["date"] = column
+    if iso:
+        del cfg["data"]["date_format"]
+    path.write_text(yaml.safe_dump(cfg))
+
+
 def test_a_weekly_report_is_not_stored_as_days(config: Path, tmp_path: Path, capsys) -> None:
     """Weekly totals (a Monday per row) loaded as one day each, without a word (new-user
     red-team): refused under a column that says week, noted under another (a brand that runs
@@ -1265,9 +1275,7 @@ def test_a_weekly_report_is_not_stored_as_days(config: Path, tmp_path: Path, cap
     weekly = pd.concat([rows.assign(Day=d.strftime("%d-%m-%Y")) for d in pd.date_range(
         "2024-01-01", periods=5, freq="7D")])  # fmt: skip
     weekly.rename(columns={"Day": "Week"}).to_csv("w.csv", index=False)
-    cfg = yaml.safe_load(config.read_text())
-    cfg["data"]["columns"]["date"] = "Week"
-    (tmp_path / "week.yaml").write_text(yaml.safe_dump(cfg))
+    _date_from(config, tmp_path / "week.yaml", "Week")
     assert_refused(
         capsys,
         tmp_path,
@@ -1296,12 +1304,8 @@ def test_a_monthly_report_is_not_stored_as_days(config: Path, tmp_path: Path, ca
     firsts = pd.date_range("2024-01-01", periods=4, freq="MS")
     monthly = pd.concat([rows.assign(Day=d.strftime("%Y-%m-%d")) for d in firsts])  # ISO
     monthly.rename(columns={"Day": "Month"}).to_csv("m.csv", index=False)
-    cfg = yaml.safe_load(config.read_text())
-    cfg["data"]["columns"]["date"] = "Month"
-    del cfg["data"]["date_format"]
-    (tmp_path / "month.yaml").write_text(yaml.safe_dump(cfg))
-    cfg["data"]["columns"]["date"] = "Day"
-    (tmp_path / "day.yaml").write_text(yaml.safe_dump(cfg))
+    _date_from(config, tmp_path / "month.yaml", "Month", iso=True)
+    _date_from(config, tmp_path / "day.yaml", "Day", iso=True)
     assert_refused(
         capsys,
         tmp_path,
