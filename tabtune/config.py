@@ -650,6 +650,8 @@ class Config(_Section):
         its task, and the simulator's must not tune a client's model)."""
         if "storage" not in self.tuning.model_fields_set:
             self.tuning.storage = f"sqlite:///{(Path(self.models_dir) / 'tuning.db').as_posix()}"
+            # still derived: follows a models_dir assigned later (it stayed in the old folder)
+            self.tuning.model_fields_set.discard("storage")
         return self
 
     def task_file(self, name: str) -> str | None:

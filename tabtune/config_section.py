@@ -6,7 +6,7 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from tabtune.params import annotation_types
 
@@ -37,3 +37,19 @@ class ConfigSection(BaseModel):
             where, flag = next(iter(flags.items()))
             raise ValueError(f"{where}must be a number, not {str(flag).lower()}")
         return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """An assignment a validator refuses leaves the section as it was: pydantic runs the
+        cross-field checks after storing the value, so ``config.bids.min_bid = 1e6`` raised
+        and kept 1e6."""
+        if name not in type(self).model_fields:
+            super().__setattr__(name, value)
+            return
+        before, fields_set = self.__dict__.get(name), set(self.__pydantic_fields_set__)
+        try:
+            super().__setattr__(name, value)
+        except ValidationError:
+            self.__dict__[name] = before
+            object.__setattr__(self, "__pydantic_fields_set__", fields_set)
+            raise
+

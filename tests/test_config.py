@@ -349,3 +349,27 @@ def test_a_tilde_in_a_path_is_the_home_folder(
 
     with pytest.raises(ConfigError, match="models_dir"):  # an unknown user: refused, no crash
         load_config(_write(tmp_path, "models_dir: ~nosuchuser_tabtune/m\n"))
+
+
+def test_refused_assignment_leaves_the_section_as_it_was() -> None:
+    # pydantic stores an assigned value before the cross-field checks: a refused
+    # min_bid (above max_bid) or an overlapping models_dir stayed in the config
+    cfg = Config.model_validate({})
+    with pytest.raises(ValidationError, match="min_bid"):
+        cfg.bids.min_bid = 1e6
+    assert cfg.bids.min_bid == Config.model_validate({}).bids.min_bid
+    assert "min_bid" not in cfg.bids.model_fields_set
+    with pytest.raises(ValidationError, match="overlap"):
+        cfg.models_dir = cfg.data.store
+    assert cfg.models_dir == Config.model_validate({}).models_dir
+    cfg.bids.min_bid = 0.5  # an accepted assignment still lands
+    assert cfg.bids.min_bid == 0.5
+
+
+def test_tuning_storage_follows_a_models_dir_assigned_later() -> None:
+    cfg = Config.model_validate({})
+    cfg.models_dir = Path("elsewhere")
+    assert cfg.tuning.storage == "sqlite:///elsewhere/tuning.db"
+    cfg.tuning.storage = "sqlite:///mine.db"  # given by the user: kept
+    cfg.models_dir = Path("again")
+    assert cfg.tuning.storage == "sqlite:///mine.db"
