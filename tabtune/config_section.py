@@ -52,4 +52,3 @@ class ConfigSection(BaseModel):
             self.__dict__[name] = before
             object.__setattr__(self, "__pydantic_fields_set__", fields_set)
             raise
-
