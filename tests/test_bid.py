@@ -234,6 +234,15 @@ def test_bids_command_parses_and_plots(small_config: Path, capsys) -> None:
     assert len(pd.read_parquet(Path(cfg.outputs_dir) / str(day) / "bids")) > 0
 
 
+@pytest.mark.parametrize("points", [float("nan"), 1, 10**9, "25", 2.5])
+def test_value_curves_refuse_points_that_are_not_a_sensible_count(sim, recommender, points):
+    # nan was a bare ValueError; 10**9 built a grid of a billion bids per context
+    with pytest.raises(TabTuneInputError, match="points must be"):
+        recommender.value_curves(sim["test"].head(2), points=points)
+    curves = recommender.value_curves(sim["test"].head(2), points=3.0)  # a whole float is fine
+    assert curves.groupby("context").size().min() >= 3
+
+
 def test_plots_write_pngs_and_import_tabtune_stays_light(sim, recommender, tmp_path) -> None:
     pytest.importorskip("matplotlib")
     from tabtune.tasks.plots import plot_bid_values, plot_response_curves

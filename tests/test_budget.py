@@ -339,6 +339,23 @@ def test_predicted_revenue_is_monotone_in_spend(sim, planner) -> None:
         assert np.all(np.isfinite(revenue)) and revenue.max() > 0, channel
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"points": float("nan")}, "points must be a whole number"),
+        ({"points": 10**9}, "points must be between 2 and 10000"),
+        ({"points": True}, "points must be a whole number"),
+        ({"span": float("nan")}, "span must be a finite number"),
+        ({"span": -1.0}, "span must be > 0"),
+    ],
+)
+def test_response_curves_refuse_bad_points_and_span(sim, planner, kwargs, named) -> None:
+    # span=nan drew curves of NaN spend; points=nan was a bare ValueError from numpy
+    day = pd.Timestamp(sim[0].observations["date"].max()) + pd.Timedelta(days=1)
+    with pytest.raises(TabTuneInputError, match=named):
+        planner.response_curves(day, brand=_year_brand(sim), **kwargs)
+
+
 def test_spend_features_use_only_past_days() -> None:
     from tabtune.tasks.spend_features import add_spend_features, spend_state
 

@@ -488,3 +488,14 @@ def as_amount(value: Any, name: str, positive: bool = False) -> float:
     if positive and amount <= 0:
         raise TabTuneInputError(f"{name} must be > 0, got {value!r}")
     return amount
+
+
+def as_count(value: Any, name: str, low: int, high: int) -> int:
+    """``value`` as a whole number in ``[low, high]`` (not a flag, text or NaN)."""
+    whole = isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer()
+    if isinstance(value, bool) or not whole:
+        raise TabTuneInputError(f"{name} must be a whole number, got {value!r}")
+    count = int(value)
+    if not low <= count <= high:
+        raise TabTuneInputError(f"{name} must be between {low} and {high}, got {value!r}")
+    return count

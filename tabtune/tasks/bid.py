@@ -119,6 +119,7 @@ from tabtune.tasks.bid_rules import (
     recent_bids,
     target_feasible,
 )
+from tabtune.tasks.allocation import as_count
 from tabtune.tasks.common import (
     FORMAT_VERSION,
     MODELSET_FILE,
@@ -593,6 +594,7 @@ class BidRecommender:
         contexts : DataFrame
             As for :meth:`recommend`.
         points : int, default 25
+            Candidate bids per context (2 to 10,000; the current bid is added).
         history : DataFrame, optional
             As for :meth:`recommend`.
 
@@ -602,9 +604,10 @@ class BidRecommender:
             ``context`` (row number), ``bid``, ``predicted_value_per_click``.
         """
         self._check_fitted()
+        points = as_count(points, "points", 2, 10_000)
         frame, current, reference, X = self._design(contexts, history)
         saved = self.n_candidates
-        self.n_candidates = max(2, int(points))
+        self.n_candidates = points
         try:
             grid, _, _ = self._candidates(current)
         finally:

@@ -99,6 +99,7 @@ from tabtune.tasks.allocation import (
     SpendGrid,
     allocate_budget,
     as_amount,
+    as_count,
     channel_bounds,
     habitual_split,
 )
@@ -582,7 +583,7 @@ class BudgetPlanner:
             As in :meth:`plan` (chooses the channels).
         brand : str, optional
         points : int, default 50
-            Points per channel.
+            Points per channel (2 to 10,000).
         span : float, default 2.0
             Curves run from 0 to ``span`` times the larger of the upper bound and the recent
             spend.
@@ -592,6 +593,7 @@ class BudgetPlanner:
         DataFrame
             ``channel``, ``spend``, ``predicted_revenue``, ``lower``, ``upper``.
         """
+        points, span = as_count(points, "points", 2, 10_000), as_amount(span, "span", positive=True)
         problem = self._problem(date, bounds, brand)
         frames = []
         for c, channel in enumerate(problem.channels):
