@@ -108,6 +108,7 @@ from tabtune.features import (
     TIME_COLUMN,
     reference_bids,
 )
+from tabtune.tasks.allocation import as_count
 from tabtune.tasks.bid_rules import (
     bid_reasons,
     candidate_bids,
@@ -119,7 +120,6 @@ from tabtune.tasks.bid_rules import (
     recent_bids,
     target_feasible,
 )
-from tabtune.tasks.allocation import as_count
 from tabtune.tasks.common import (
     FORMAT_VERSION,
     MODELSET_FILE,
