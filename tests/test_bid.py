@@ -243,6 +243,28 @@ def test_value_curves_refuse_points_that_are_not_a_sensible_count(sim, recommend
     assert curves.groupby("context").size().min() >= 3
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "named"),
+    [
+        ("brand_id", None, "'brand_id' is empty"),
+        ("brand_id", np.nan, "'brand_id' is empty"),
+        ("date", pd.NaT, "'date' holds no readable date"),
+        ("date", "someday", "'date' holds no readable date"),
+    ],
+)
+def test_recommend_refuses_contexts_without_brand_or_day(
+    sim, recommender, column, value, named
+) -> None:
+    # a missing brand id failed in pandas ('<' between str and float); a missing date was
+    # bid for as an unknown day
+    contexts = sim["test"].head(3).astype({column: object}).reset_index(drop=True)
+    contexts.loc[1, column] = value
+    with pytest.raises(TabTuneInputError, match=rf"{named} in 1 context\(s\) \(rows \[1\]"):
+        recommender.recommend(contexts, target_roas=3.0)
+    fine = sim["test"].head(3).assign(date=lambda f: f["date"].dt.strftime("%Y-%m-%d"))
+    assert len(recommender.recommend(fine, target_roas=3.0)) == 3  # dates as text still read
+
+
 def test_plots_write_pngs_and_import_tabtune_stays_light(sim, recommender, tmp_path) -> None:
     pytest.importorskip("matplotlib")
     from tabtune.tasks.plots import plot_bid_values, plot_response_curves

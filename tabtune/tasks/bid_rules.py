@@ -196,6 +196,7 @@ def check_contexts(contexts: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
             )
         )
     frame = contexts.reset_index(drop=True)
+    _check_keys(frame)
     if has_bids(frame):
         current = pd.to_numeric(frame["bid"], errors="coerce").to_numpy(dtype=float)
         what = "column 'bid': the current bid"
@@ -209,6 +210,28 @@ def check_contexts(contexts: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
             f"{what} must be a number > 0; {bad.size} row(s) are not (rows {bad[:5].tolist()})"
         )
     return frame, current
+
+
+def _check_keys(frame: pd.DataFrame) -> None:
+    """Each context names its brand and a day: a missing brand id failed deep in pandas
+    ('<' between str and float) and a missing date was bid for as an unknown day."""
+    no_brand = np.flatnonzero(frame[GROUP_COLUMN].isna().to_numpy())
+    if no_brand.size:
+        raise TabTuneInputError(
+            f"column {GROUP_COLUMN!r} is empty in {no_brand.size} context(s) (rows "
+            f"{no_brand[:5].tolist()}); fix: give each context its brand id"
+        )
+    try:
+        days = pd.to_datetime(frame[TIME_COLUMN], errors="coerce")
+    except (TypeError, ValueError):  # mixed time zones, objects pandas cannot read
+        days = pd.Series(pd.NaT, index=frame.index)
+    no_day = np.flatnonzero(days.isna().to_numpy())
+    if no_day.size:
+        shown = frame[TIME_COLUMN].iloc[no_day[:3]].tolist()
+        raise TabTuneInputError(
+            f"column {TIME_COLUMN!r} holds no readable date in {no_day.size} context(s) (rows "
+            f"{no_day[:5].tolist()}: {shown}); fix: give each context the day it bids for"
+        )
 
 
 def candidate_bids(
