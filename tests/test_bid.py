@@ -71,7 +71,11 @@ def test_bids_respect_min_max_and_max_change(sim, recommender) -> None:
     inside = (contexts["bid"].to_numpy() * 0.75 <= 3.0) & (contexts["bid"].to_numpy() * 1.25 >= 0.2)
     change = np.abs(out["bid"] / out["current_bid"] - 1.0)[inside]
     assert (change <= 0.25 + 1e-9).all()
-    assert set(out["reason"].iloc[:20]) == {"clamped to max_bid"}
+    assert out["reason"].iloc[:20].str.endswith("clamped to max_bid").all()
+    # the one allowed bid says when it misses the target (the reason hid it)
+    unreachable = rec.recommend(contexts.iloc[:40], target_roas=1e4)["reason"]
+    assert set(unreachable.iloc[:20]) == {"roas target not reachable: clamped to max_bid"}
+    assert set(unreachable.iloc[20:]) == {"roas target not reachable: clamped to min_bid"}
     assert all("min_bid" in r for r in out["reason"].iloc[20:40])
     np.testing.assert_allclose(out["bid"].iloc[:20], 3.0)
     np.testing.assert_allclose(out["bid"].iloc[20:40], 0.2)

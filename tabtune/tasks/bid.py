@@ -53,7 +53,8 @@ target rises, a higher target never gives a higher bid for the same context.
 
 ``reason`` says what set the bid: ``"roas target"`` (or ``"cpa target"``), ``"capped at max
 change +30%"``, ``"clamped to max_bid"``, ``"roas target not reachable: floored at max change
--30%"`` / ``"...: clamped to min_bid"``, prefixed by ``"unknown brand: global model; "`` for a
+-30%"`` / ``"...: clamped to min_bid"`` / ``"...: clamped to max_bid"`` (a current bid so far
+above max_bid that max_bid is the one bid allowed, and it misses the target), prefixed by ``"unknown brand: global model; "`` for a
 brand the recommender never saw.
 
 Without bids

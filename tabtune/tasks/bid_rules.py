@@ -321,6 +321,8 @@ def bid_reasons(
         if low[i] == high[i] and high[i] in (b.min_bid, b.max_bid):
             # the current bid is so far outside [min_bid, max_bid] that only one bid is allowed
             text = "clamped to max_bid" if high[i] == b.max_bid else "clamped to min_bid"
+            if not any_ok[i]:  # the one allowed bid misses the target: said, not hidden
+                text = f"{target_word} not reachable: {text}"
         elif not any_ok[i]:
             limit = "clamped to min_bid" if low[i] <= b.min_bid else f"floored at max change -{pct}"
             text = f"{target_word} not reachable: {limit}"
