@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 import math
+import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -670,6 +671,11 @@ class Config(_Section):
 
 
 def _expanded(path: Path) -> Path:
+    if path.parts and path.parts[0] == "~" and os.environ.get("HOME") == "":
+        # Python reads an empty HOME as "" and puts "~/models" at /models (a cron job)
+        raise ValueError(
+            f"{str(path)!r}: HOME is empty, so '~' names no folder; give the full path"
+        )
     try:
         return path.expanduser()
     except RuntimeError as exc:  # "~nosuchuser/...": refused as a config error, not a crash

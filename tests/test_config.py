@@ -349,6 +349,10 @@ def test_a_tilde_in_a_path_is_the_home_folder(
 
     with pytest.raises(ConfigError, match="models_dir"):  # an unknown user: refused, no crash
         load_config(_write(tmp_path, "models_dir: ~nosuchuser_tabtune/m\n"))
+    # an empty HOME (cron) put ~/m at /m: refused by key
+    monkeypatch.setenv("HOME", "")
+    with pytest.raises(ConfigError, match="data.store.*HOME is empty"):
+        load_config(_write(tmp_path, "data:\n  store: ~/tt/store\n"))
 
 
 def test_refused_assignment_leaves_the_section_as_it_was() -> None:
