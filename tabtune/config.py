@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 import math
-import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +30,7 @@ from pydantic import (
 
 from tabtune.builtin_tasks import BUILTIN_TASKS, DEFAULT_TASKS, builtin_name, builtin_task_spec
 from tabtune.config_section import ConfigSection as _Section
+from tabtune.config_section import expanded_path
 from tabtune.data.contract import FILLABLE_COLUMNS
 from tabtune.data.number_text import currency_problem
 from tabtune.data.parse import check_date_format
@@ -99,7 +99,7 @@ class DataConfig(_Section):
     @field_validator("store", "truth_dir")
     @classmethod
     def _home(cls, value: Path) -> Path:  # "~/..." as a shell reads it (it was a folder "~")
-        return _expanded(value)
+        return expanded_path(value)
 
     columns: dict[str, str] = Field(
         default_factory=dict,
@@ -624,7 +624,7 @@ class Config(_Section):
     @field_validator("models_dir", "runs_dir", "outputs_dir", "cache_dir")
     @classmethod
     def _home(cls, value: Path | None) -> Path | None:  # "~/..." as a shell reads it
-        return None if value is None else _expanded(value)
+        return None if value is None else expanded_path(value)
 
     @model_validator(mode="after")
     def _folders_apart(self) -> Config:
@@ -668,18 +668,6 @@ class Config(_Section):
             raise ConfigError(
                 f"unknown task {name!r}; configured tasks: {sorted(self.tasks) or 'none'}"
             ) from None
-
-
-def _expanded(path: Path) -> Path:
-    if path.parts and path.parts[0] == "~" and os.environ.get("HOME") == "":
-        # Python reads an empty HOME as "" and puts "~/models" at /models (a cron job)
-        raise ValueError(
-            f"{str(path)!r}: HOME is empty, so '~' names no folder; give the full path"
-        )
-    try:
-        return path.expanduser()
-    except RuntimeError as exc:  # "~nosuchuser/...": refused as a config error, not a crash
-        raise ValueError(f"{str(path)!r}: {exc}") from None
 
 
 def _load_task(name: str, spec: Any, source: Path) -> dict[str, Any]:

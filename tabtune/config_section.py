@@ -3,14 +3,16 @@ flag where a number belongs refused (pydantic would read ``n_estimators: true`` 
 
 from __future__ import annotations
 
+import os
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from tabtune.params import annotation_types
 
-__all__ = ["ConfigSection"]
+__all__ = ["ConfigSection", "expanded_path"]
 
 
 class ConfigSection(BaseModel):
@@ -52,3 +54,17 @@ class ConfigSection(BaseModel):
             self.__dict__[name] = before
             object.__setattr__(self, "__pydantic_fields_set__", fields_set)
             raise
+
+
+def expanded_path(path: Path) -> Path:
+    """``path`` with a leading ``~`` read as the home folder, as a shell reads it; a
+    ``ValueError`` (a config error by key) when it names no folder."""
+    if path.parts and path.parts[0] == "~" and os.environ.get("HOME") == "":
+        # Python reads an empty HOME as "" and puts "~/models" at /models (a cron job)
+        raise ValueError(
+            f"{str(path)!r}: HOME is empty, so '~' names no folder; give the full path"
+        )
+    try:
+        return path.expanduser()
+    except RuntimeError as exc:  # "~nosuchuser/...": refused as a config error, not a crash
+        raise ValueError(f"{str(path)!r}: {exc}") from None
