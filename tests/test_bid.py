@@ -189,6 +189,19 @@ def test_save_load_and_adapt_per_brand(sim, recommender, tmp_path: Path) -> None
     assert out["predicted_cvr"].notna().all()
 
 
+def test_save_and_load_read_a_tilde_as_the_home_folder(
+    sim, recommender, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert recommender.save("~/rec") == tmp_path / "rec"
+    contexts = sim["test"].head(5)
+    pd.testing.assert_frame_equal(
+        BidRecommender.load("~/rec").recommend(contexts), recommender.recommend(contexts)
+    )
+    assert not (tmp_path / "~").exists()
+
+
 def test_bids_cli_writes_recommendations(small_config: Path, capsys) -> None:
     from tabtune.cli.decisions import run_bids_cli
     from tabtune.config import load_config

@@ -204,6 +204,10 @@ def test_time_column_orders_rows():
     assert textual.model_sha256_ == ordered.model_sha256_
     with pytest.raises(TabTuneInputError, match="time_column 'date' has missing values"):
         TabTuneRegressor(**params).fit(X.assign(date=pd.NaT), y)
+    # day-first text was read month-first ("12/11/2024" as 11 Dec): refused, with the fix
+    day_first = X.assign(date=X["date"].dt.strftime("%d/%m/%Y"))
+    with pytest.raises(TabTuneInputError, match=r"ISO 8601.*format='%d/%m/%Y'"):
+        TabTuneRegressor(**params).fit(day_first, y)
 
 
 def test_numpy_input_and_group_column_by_position():
@@ -725,3 +729,30 @@ def test_a_column_named_twice_is_refused_by_name() -> None:
     model = TabTuneRegressor(**SMALL).fit(X, y)
     with pytest.raises(TabTuneInputError, match="more than once"):
         model.predict(twice)
+
+
+def test_save_and_load_read_a_tilde_as_the_home_folder(tmp_path, monkeypatch):
+    # est.save("~/models/acme") made a folder named "~" in the working directory
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    X, y = make_brands(["a", "b"], n_days=20)
+    est = TabTuneRegressor(**SMALL).fit(X[["spend", "weekday"]], y)
+    assert est.save("~/models/acme") == tmp_path / "home" / "models" / "acme"
+    assert not (tmp_path / "~").exists()
+    loaded = TabTuneRegressor.load("~/models/acme")
+    assert loaded.model_sha256_ == est.model_sha256_
+
+
+def test_weights_of_a_tiny_scale_are_warned_about():
+    # w / w.sum() made XGBoost's min_child_weight (min_child_samples rows of weight 1)
+    # unreachable: one constant prediction, in silence
+    X, y = make_brands(["a", "b", "c"], n_days=40)
+    X = X[["channel", "weekday", "spend"]]
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    params = {**SMALL, "backend": "xgboost"}
+    with pytest.warns(UserWarning, match=r"sample_weight averages .*rescale them to mean 1"):
+        TabTuneRegressor(**params).fit(X, y, sample_weight=w / w.sum())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fair = TabTuneRegressor(**params).fit(X, y, sample_weight=w / w.mean())
+    assert np.unique(fair.predict(X)).size > 1

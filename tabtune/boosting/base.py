@@ -652,7 +652,7 @@ def write_model_dir(
     Path
         The model directory.
     """
-    target = Path(path)
+    target = Path(path).expanduser()  # "~/models/acme" made a folder named "~"
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         if not target.is_dir():
@@ -689,7 +689,7 @@ def read_model_dir(path: str | os.PathLike[str]) -> tuple[dict[str, Any], bytes]
         When the model file's SHA-256 does not match the manifest, or the manifest's own
         ``manifest_sha256`` (:mod:`tabtune.integrity`) does not match its content.
     """
-    root = Path(path)
+    root = Path(path).expanduser()
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise TabTuneInputError(f"{root} is not a saved tabtune model: no {MANIFEST}")

@@ -8,6 +8,7 @@ estimator.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = [
     "array_names",
     "check_columns_exist",
     "check_same_columns",
+    "SMALL_WEIGHT_MEAN",
     "check_weight",
     "check_X",
     "check_y",
@@ -142,6 +144,10 @@ def check_y(estimator_name: str, y: Any, n_rows: int) -> np.ndarray:
     return y
 
 
+SMALL_WEIGHT_MEAN = 0.1
+"""Sample weights of a smaller mean (over the rows weighted > 0) are warned about."""
+
+
 def check_weight(sample_weight: Any, n_rows: int) -> np.ndarray | None:
     """Sample weights as float64 (a scalar repeated), finite, non-negative, not all zero."""
     if sample_weight is None:
@@ -158,6 +164,17 @@ def check_weight(sample_weight: Any, n_rows: int) -> np.ndarray | None:
     if not (w > 0).any():
         raise TabTuneInputError(
             "Sample weights must contain at least one non-zero number: all sample weights are zero"
+        )
+    mean = float(w[w > 0].mean())
+    if mean < SMALL_WEIGHT_MEAN:
+        warnings.warn(
+            f"sample_weight averages {mean:.3g}: LightGBM and XGBoost read weights as evidence "
+            "(reg_lambda, and XGBoost's min_child_weight = min_child_samples rows of weight 1, "
+            "are in weight units), so weights this small shrink every leaf toward the start "
+            "and XGBoost may make no split at all; fix: rescale them to mean 1 "
+            "(w / w.mean()), which keeps their ratios",
+            UserWarning,
+            stacklevel=4,
         )
     return w
 
@@ -239,11 +256,16 @@ def time_order(X: Table, time_column: str) -> tuple[np.ndarray | None, np.ndarra
     if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         keys = series
     else:
-        try:
-            keys = pd.to_datetime(series)
+        try:  # ISO 8601 only: "12/11/2024" was read month-first, whichever the data meant
+            keys = pd.to_datetime(series, format="ISO8601")
         except (TypeError, ValueError) as exc:
+            example = series.dropna().iloc[0] if series.notna().any() else None
             raise TabTuneInputError(
-                f"time_column {time_column!r} must hold dates, datetimes or numbers ({exc})"
+                f"time_column {time_column!r} must hold dates, datetimes or numbers; text "
+                f"dates must be ISO 8601 (2024-11-12), got e.g. {example!r}, whose day and "
+                "month order pandas would guess; fix: convert the column first, e.g. "
+                f"X[{time_column!r}] = pd.to_datetime(X[{time_column!r}], format='%d/%m/%Y') "
+                "with the format your dates use"
             ) from exc
     if keys.isna().any():
         raise TabTuneInputError(f"time_column {time_column!r} has missing values")

@@ -638,7 +638,7 @@ class BidRecommender:
         """
         self._check_fitted()
 
-        root = Path(path)
+        root = Path(path).expanduser()
         root.mkdir(parents=True, exist_ok=True)
         self.models_.save(root / "value")
         if self.cvr_models_ is not None:
@@ -671,7 +671,7 @@ class BidRecommender:
         -------
         BidRecommender
         """
-        root = Path(path)
+        root = Path(path).expanduser()
         meta_path = root / RECOMMENDER_FILE
         if not meta_path.is_file():
             raise TabTuneInputError(f"{meta_path}: not found (not a saved bid recommender)")

@@ -627,7 +627,7 @@ class BudgetPlanner:
         """
         self._check_fitted()
 
-        root = Path(path)
+        root = Path(path).expanduser()
         root.mkdir(parents=True, exist_ok=True)
         self.models_.save(root / "models")
         cfg = self._config()
@@ -670,7 +670,7 @@ class BudgetPlanner:
         -------
         BudgetPlanner
         """
-        root = Path(path)
+        root = Path(path).expanduser()
         meta = read_meta(root / PLANNER_FILE, "budget_planner")
         if config is None:
             cfg = default_config()
