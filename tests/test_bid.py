@@ -282,6 +282,22 @@ def test_recommend_refuses_contexts_without_brand_or_day(
     assert len(recommender.recommend(fine, target_roas=3.0)) == 3  # dates as text still read
 
 
+def test_time_zone_aware_dates_are_read_as_their_local_days(sim, recommender) -> None:
+    # history and contexts dated with a time zone failed in pandas (an invalid comparison
+    # in prepare_rows; a tz-aware datetime in reference_bids)
+    from tabtune.tasks.common import prepare_rows
+
+    rows = sim["train"].head(200)
+    aware = rows.assign(date=rows["date"].dt.tz_localize("Asia/Tokyo"))
+    pd.testing.assert_frame_equal(prepare_rows(aware), prepare_rows(rows))
+    contexts = sim["test"].head(5)
+    paris = contexts.assign(date=contexts["date"].dt.tz_localize("Europe/Paris"))
+    pd.testing.assert_frame_equal(
+        recommender.recommend(paris, target_roas=3.0),
+        recommender.recommend(contexts, target_roas=3.0),
+    )
+
+
 def test_plots_write_pngs_and_import_tabtune_stays_light(sim, recommender, tmp_path) -> None:
     pytest.importorskip("matplotlib")
     from tabtune.tasks.plots import plot_bid_values, plot_response_curves

@@ -196,7 +196,9 @@ def check_contexts(contexts: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
             )
         )
     frame = contexts.reset_index(drop=True)
-    _check_keys(frame)
+    days = _check_keys(frame)
+    if isinstance(days.dtype, pd.DatetimeTZDtype):  # the local day, as the history's rows
+        frame[TIME_COLUMN] = days.dt.tz_localize(None)
     if has_bids(frame):
         current = pd.to_numeric(frame["bid"], errors="coerce").to_numpy(dtype=float)
         what = "column 'bid': the current bid"
@@ -212,9 +214,10 @@ def check_contexts(contexts: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, current
 
 
-def _check_keys(frame: pd.DataFrame) -> None:
-    """Each context names its brand and a day: a missing brand id failed deep in pandas
-    ('<' between str and float) and a missing date was bid for as an unknown day."""
+def _check_keys(frame: pd.DataFrame) -> pd.Series:
+    """Each context's day (each context names its brand and a day: a missing brand id failed
+    deep in pandas, '<' between str and float, and a missing date was bid for as an unknown
+    day)."""
     no_brand = np.flatnonzero(frame[GROUP_COLUMN].isna().to_numpy())
     if no_brand.size:
         raise TabTuneInputError(
@@ -232,6 +235,7 @@ def _check_keys(frame: pd.DataFrame) -> None:
             f"column {TIME_COLUMN!r} holds no readable date in {no_day.size} context(s) (rows "
             f"{no_day[:5].tolist()}: {shown}); fix: give each context the day it bids for"
         )
+    return days
 
 
 def candidate_bids(

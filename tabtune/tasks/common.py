@@ -108,6 +108,8 @@ def prepare_rows(history: pd.DataFrame) -> pd.DataFrame:
     if len(history) == 0:
         raise TabTuneInputError("history has no rows")
     dates = pd.to_datetime(history["date"], errors="coerce") if "date" in history else None
+    if dates is not None and isinstance(dates.dtype, pd.DatetimeTZDtype):
+        dates = dates.dt.tz_localize(None)  # the local day, as validate_campaigns reads it
     early = None if dates is None else (dates < pd.Timestamp(EARLIEST_DATE)).to_numpy()
     if early is not None and early.any() and not early.all():
         # a store loaded before the rule may hold one (a 1970-01-01: a missing date written
