@@ -202,6 +202,43 @@ def test_save_and_load_read_a_tilde_as_the_home_folder(
     assert not (tmp_path / "~").exists()
 
 
+def test_a_saved_recommender_refuses_edits_of_its_files(
+    sim, recommender, tmp_path: Path
+) -> None:
+    # recommender.json's guard rails and bid_history.parquet were read unchecked: an edit
+    # changed the bids (API red-team)
+    import json
+    import warnings
+
+    from tabtune.errors import ModelIntegrityError
+
+    contexts = sim["test"].head(5)
+    for name in ("recommender.json", "bid_history.parquet", "value/models.json"):
+        root = recommender.save(tmp_path / name.replace("/", "_"))
+        data = (root / name).read_bytes()
+        if name.endswith(".json"):
+            meta = json.loads(data)
+            meta["bids" if "bids" in meta else "known_brands"] = None
+            (root / name).write_text(json.dumps(meta))
+        else:
+            (root / name).write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+        with pytest.raises(ModelIntegrityError, match=name.split("/")[-1]):
+            BidRecommender.load(root)
+    # format 1 (before seals): read, with a warning
+    root = recommender.save(tmp_path / "old")
+    meta = json.loads((root / "recommender.json").read_text())
+    for key in ("files", "manifest_sha256"):
+        meta.pop(key)
+    (root / "recommender.json").write_text(json.dumps({**meta, "format_version": 1}))
+    with pytest.warns(UserWarning, match="before manifests were sealed"):
+        old = BidRecommender.load(root)
+    pd.testing.assert_frame_equal(old.recommend(contexts), recommender.recommend(contexts))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fresh = BidRecommender.load(recommender.save(tmp_path / "new"))
+    pd.testing.assert_frame_equal(fresh.recommend(contexts), recommender.recommend(contexts))
+
+
 def test_bids_cli_writes_recommendations(small_config: Path, capsys) -> None:
     from tabtune.cli.decisions import run_bids_cli
     from tabtune.config import load_config

@@ -294,6 +294,19 @@ def test_absolute_bounds_and_save_load_round_trip(sim, planner, tmp_path: Path) 
     again = BudgetPlanner.load(tmp_path / "planner").plan(total, day, bounds=bounds, brand=brand)
     np.testing.assert_allclose(again["spend"], plan["spend"])
     np.testing.assert_allclose(again["predicted_revenue"], plan["predicted_revenue"])
+    # an edited spend table (a plan x3) or planner.json is refused, naming the file
+    from tabtune.errors import ModelIntegrityError
+
+    spend = tmp_path / "planner" / "recent_spend.parquet"
+    data = spend.read_bytes()
+    spend.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    with pytest.raises(ModelIntegrityError, match="recent_spend.parquet: changed"):
+        BudgetPlanner.load(tmp_path / "planner")
+    planner.save(tmp_path / "planner")
+    index = tmp_path / "planner" / "planner.json"
+    index.write_text(index.read_text().replace('"calibrate": true', '"calibrate": false'))
+    with pytest.raises(ModelIntegrityError, match="planner.json"):
+        BudgetPlanner.load(tmp_path / "planner")
 
 
 def test_adapting_a_pretrained_planner_serves_the_brand_model(sim, planner) -> None:

@@ -86,7 +86,6 @@ live in :mod:`tabtune.tasks.bid_rules`. This module also holds :func:`plot_bigge
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import numbers
@@ -96,8 +95,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from tabtune.atomic import atomic_write_bytes
 
 # BID_TASK: the packaged bid task's mapping (tabtune.config), used by the ``bids`` command.
 from tabtune.config import Config, TaskConfig, default_config
@@ -122,14 +119,16 @@ from tabtune.tasks.bid_rules import (
     target_feasible,
 )
 from tabtune.tasks.common import (
-    FORMAT_VERSION,
     MODELSET_FILE,
     ModelSet,
     as_timestamp,
     config_with_backend,
     design_matrix,
     prepare_rows,
+    read_meta,
     resolve_task,
+    saved_table,
+    write_meta,
 )
 
 __all__ = [
@@ -645,16 +644,18 @@ class BidRecommender:
             self.cvr_models_.save(root / "cvr")
         if getattr(self, "bid_history_", None) is not None:
             atomic_write_parquet(self.bid_history_, root / BID_HISTORY_FILE)
+        elif (root / BID_HISTORY_FILE).exists():  # an earlier save's: not this recommender's
+            (root / BID_HISTORY_FILE).unlink()
         cfg = self._config()
         meta = {
-            "format_version": FORMAT_VERSION,
             "kind": "bid_recommender",
             "task": self.task.model_dump(mode="json"),
             "bids": cfg.bids.model_dump(mode="json"),
             "n_candidates": self.n_candidates,
             "cvr": self.cvr_models_ is not None,
         }
-        atomic_write_bytes(root / RECOMMENDER_FILE, json.dumps(meta, indent=2).encode("utf-8"))
+        files = [f"value/{MODELSET_FILE}", f"cvr/{MODELSET_FILE}", BID_HISTORY_FILE]
+        write_meta(root, RECOMMENDER_FILE, meta, files[: 1 + meta["cvr"]] + files[2:])
         return root
 
     @classmethod
@@ -672,14 +673,7 @@ class BidRecommender:
         BidRecommender
         """
         root = Path(path).expanduser()
-        meta_path = root / RECOMMENDER_FILE
-        if not meta_path.is_file():
-            raise TabTuneInputError(f"{meta_path}: not found (not a saved bid recommender)")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("kind") != "bid_recommender" or meta.get("format_version") != FORMAT_VERSION:
-            raise TabTuneInputError(
-                f"{meta_path}: not a bid recommender of format {FORMAT_VERSION}"
-            )
+        meta = read_meta(root / RECOMMENDER_FILE, "bid_recommender")
         if config is None:
             cfg = default_config()
             config = cfg.model_copy(
@@ -693,8 +687,7 @@ class BidRecommender:
         )
         rec.models_ = ModelSet.load(root / "value", rec.task)
         rec.cvr_models_ = ModelSet.load(root / "cvr", cvr_task(rec.task)) if meta["cvr"] else None
-        hist_path = root / BID_HISTORY_FILE
-        rec.bid_history_ = pd.read_parquet(hist_path) if hist_path.is_file() else None
+        rec.bid_history_ = saved_table(meta, root, BID_HISTORY_FILE)
         return rec
 
 

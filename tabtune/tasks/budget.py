@@ -105,13 +105,15 @@ from tabtune.tasks.allocation import (
 )
 from tabtune.tasks.budget_plan import PlanProblem, best_revenue, min_total, plan_frame
 from tabtune.tasks.common import (
-    FORMAT_VERSION,
+    MODELSET_FILE,
     ModelSet,
     as_timestamp,
     config_with_backend,
     prepare_rows,
     read_meta,
     resolve_task,
+    saved_table,
+    write_meta,
 )
 from tabtune.tasks.response import HillResponse, ModelResponse, bid_index, relative_task
 
@@ -646,14 +648,15 @@ class BudgetPlanner:
             (root / BID_REFERENCE_FILE).unlink()
         response = getattr(self, "response_", None)
         meta = {
-            "format_version": FORMAT_VERSION,
             "kind": "budget_planner",
             "task": self.task.model_dump(mode="json"),
             "budget": cfg.budget.model_dump(mode="json"),
             "calibrate": self.calibrate,
             "hill_response": response.to_dict() if response is not None else None,
         }
-        atomic_write_bytes(root / PLANNER_FILE, json.dumps(meta, indent=2).encode("utf-8"))
+        write_meta(
+            root, PLANNER_FILE, meta, [f"models/{MODELSET_FILE}", SPEND_FILE, BID_REFERENCE_FILE]
+        )
         return root
 
     @classmethod
@@ -689,8 +692,7 @@ class BudgetPlanner:
         if "bid_index" not in hist.columns:
             hist["bid_index"] = np.nan
         planner.spend_history_ = hist
-        reference = root / BID_REFERENCE_FILE
-        planner.bid_reference_ = pd.read_parquet(reference) if reference.is_file() else None
+        planner.bid_reference_ = saved_table(meta, root, BID_REFERENCE_FILE)
         saved = meta.get("hill_response")
         planner.response_ = HillResponse.from_dict(saved) if saved else None
         return planner
@@ -728,7 +730,6 @@ def write_pooled_response(response: HillResponse | None, directory: str | Path) 
     """Write a pooled response as :data:`HILL_FILE` in ``directory`` (nothing when None)."""
     if response is None:
         return
-
     text = json.dumps(response.to_dict()).encode("utf-8")
     atomic_write_bytes(Path(directory) / HILL_FILE, text)
 

@@ -24,12 +24,15 @@ from tabtune.atomic import atomic_write_bytes
 from tabtune.config import Config, TaskConfig, builtin_task, default_config
 from tabtune.data.limits import EARLIEST_DATE
 from tabtune.data.schema import validate_campaigns
-from tabtune.errors import TabTuneInputError
+from tabtune.errors import ModelIntegrityError, TabTuneInputError
 from tabtune.estimators import TabTuneClassifier, TabTuneRegressor
 from tabtune.features import GROUP_COLUMN, align_features, model_features, task_data
+from tabtune.integrity import check_seal, seal
 from tabtune.model_factory import brand_estimator, estimator_class, global_estimator
+from tabtune.registry.manifest import sha256_file
 
 __all__ = [
+    "DECISION_FORMAT",
     "FORMAT_VERSION",
     "MODELSET_FILE",
     "ModelSet",
@@ -38,13 +41,18 @@ __all__ = [
     "design_matrix",
     "prepare_rows",
     "read_meta",
+    "write_meta",
     "resolve_task",
+    "saved_table",
 ]
 
 logger = logging.getLogger("tabtune")
 
-#: Format version of a saved :class:`ModelSet` (and of the decision objects' JSON indexes).
+#: Format version of a saved :class:`ModelSet`.
 FORMAT_VERSION = 1
+#: Format version of a saved recommender's or planner's index (:func:`write_meta`): 2 is
+#: sealed and lists the sha256 of the object's files; 1 (neither) is read with a warning.
+DECISION_FORMAT = 2
 MODELSET_FILE = "models.json"
 
 
@@ -355,8 +363,30 @@ def design_matrix(frame: pd.DataFrame, task: TaskConfig) -> pd.DataFrame:
     return data.X.iloc[order].reset_index(drop=True)
 
 
+def write_meta(root: Path, name: str, meta: dict[str, Any], files: Iterable[str]) -> None:
+    """Write a saved decision object's JSON index ``root / name``: sealed, with the sha256 of
+    each of ``files`` (paths under ``root``) that exists, so an edit of any is refused.
+
+    Parameters
+    ----------
+    root : Path
+        The saved object's directory.
+    name : str
+        The index file's name.
+    meta : dict
+        JSON-ready content (``kind`` and the settings); ``format_version`` is set here.
+    files : iterable of str
+        The object's other files, relative to ``root`` (each model set's ``models.json``, its
+        parquet tables); each model directory is sealed on its own.
+    """
+    listed = {f: sha256_file(root / f) for f in files if (root / f).is_file()}
+    body = seal({**meta, "format_version": DECISION_FORMAT, "files": listed})
+    atomic_write_bytes(root / name, json.dumps(body, indent=2).encode("utf-8"))
+
+
 def read_meta(path: Path, kind: str) -> dict[str, Any]:
-    """The JSON index of a saved decision object, checked for its ``kind`` and format.
+    """The JSON index of a saved decision object, checked for its ``kind``, format, seal and
+    the sha256 of the files it lists (:func:`write_meta`).
 
     Parameters
     ----------
@@ -368,18 +398,43 @@ def read_meta(path: Path, kind: str) -> dict[str, Any]:
     Returns
     -------
     dict
+        With ``files``: the files the index lists (none for an index of format 1).
 
     Raises
     ------
     TabTuneInputError
         No such file, or another kind or format.
+    ModelIntegrityError
+        The index was edited, or a file it lists is missing or changed.
     """
     if not path.is_file():
         raise TabTuneInputError(f"{path}: not found (not a saved {kind.replace('_', ' ')})")
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    if meta.get("kind") != kind or meta.get("format_version") != FORMAT_VERSION:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelIntegrityError(f"{path}: not readable JSON ({exc}); save it again") from None
+    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if not isinstance(meta, dict) or meta.get("kind") != kind or version not in (1, 2):
         raise TabTuneInputError(
-            f"{path}: not a {kind} of format {FORMAT_VERSION} "
-            f"(kind {meta.get('kind')!r}, format {meta.get('format_version')!r})"
+            f"{path}: not a {kind} of format {DECISION_FORMAT} (kind "
+            f"{meta.get('kind') if isinstance(meta, dict) else None!r}, format {version!r})"
         )
+    # format 1 had neither a seal nor a file list: read with a warning
+    check_seal(meta, str(path), legacy=version == 1 and "files" not in meta)
+    for rel, digest in (meta.get("files") or {}).items():
+        file = path.parent / rel
+        if not file.is_file() or sha256_file(file) != digest:
+            raise ModelIntegrityError(
+                f"{file}: {'missing' if not file.is_file() else 'changed since it was saved'} "
+                f"(its sha256 is listed in {path.name}); save the {kind.replace('_', ' ')} again"
+            )
+    meta.setdefault("files", None)
     return meta
+
+
+def saved_table(meta: dict[str, Any], root: Path, name: str) -> pd.DataFrame | None:
+    """The parquet table ``root / name`` of a saved decision object when its index
+    (:func:`read_meta`) lists it (an index of format 1 lists none: read when there), else
+    None (a file an earlier save left is not this object's)."""
+    listed = meta["files"] is None or name in meta["files"]
+    return pd.read_parquet(root / name) if listed and (root / name).is_file() else None
