@@ -202,9 +202,7 @@ def test_save_and_load_read_a_tilde_as_the_home_folder(
     assert not (tmp_path / "~").exists()
 
 
-def test_a_saved_recommender_refuses_edits_of_its_files(
-    sim, recommender, tmp_path: Path
-) -> None:
+def test_a_saved_recommender_refuses_edits_of_its_files(sim, recommender, tmp_path: Path) -> None:
     # recommender.json's guard rails and bid_history.parquet were read unchecked: an edit
     # changed the bids (API red-team)
     import json
