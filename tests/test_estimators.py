@@ -562,6 +562,18 @@ def test_a_value_that_matches_the_models_only_as_text_is_refused() -> None:
     with pytest.raises(TabTuneInputError, match=r"'brand_id' holds '42' \(str\).*42 \(int\)"):
         brand.predict(own_X.assign(brand_id="42"))
     brand.predict(own_X.assign(brand_id=43))  # an unseen brand of the same type is served
+    # ids read as floats (a blank cell in a CSV) against text ids: "1.0" is not "1" as text,
+    # and they were served as unseen brands in silence (API red-team)
+    texts = TabTuneRegressor(**dict(SMALL, group_column="brand_id", time_column="date")).fit(
+        X.assign(brand_id=X["brand_id"].map({"a": "1", "b": "2"})), y
+    )
+    floats = X.assign(brand_id=X["brand_id"].map({"a": 1.0, "b": 2.0}))
+    with pytest.raises(TabTuneInputError, match=r"holds 1\.0 \(float\).*astype\(\"Int64\"\)"):
+        texts.predict(floats)
+    fixed = floats.assign(brand_id=floats["brand_id"].astype("Int64").astype(str))
+    np.testing.assert_array_equal(
+        texts.predict(fixed), texts.predict(X.assign(brand_id=fixed["brand_id"]))
+    )
 
 
 def test_a_failed_fit_leaves_the_fitted_model_as_it_was() -> None:

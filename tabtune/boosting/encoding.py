@@ -122,13 +122,32 @@ def same_text_twins(unknown: Sequence[Any], known: Sequence[Any]) -> list[tuple[
         return []
     by_text: dict[str, Any] = {}
     for value in known:
-        by_text.setdefault(str(value), value)
+        by_text.setdefault(_as_text(value), value)
     pairs = []
     for value in unknown:
-        twin = by_text.get(str(value), _MISSING)
+        twin = by_text.get(_as_text(value), _MISSING)
         if twin is not _MISSING and type(twin) is not type(value):
             pairs.append((value, twin))
     return pairs
+
+
+def _as_text(value: Any) -> str:
+    """``value`` as text, a number as its shortest decimal (``1.0``, ``1`` and ``"1"`` all
+    read ``"1"``: ids read as floats after a blank cell in a CSV)."""
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    text = value.strip() if isinstance(value, str) else None
+    try:
+        number = float(text if text is not None else value)
+    except (TypeError, ValueError):
+        return str(value)
+    if text is not None and text.lstrip("+-").isdigit():
+        return str(int(text))  # exact, beyond 2**53 too
+    if not np.isfinite(number):
+        return str(value)
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 #: (column, given, known) spelling twins already warned about in this process.
@@ -161,6 +180,8 @@ def type_twin_error(name: str, pairs: list[tuple[Any, Any]]) -> TabTuneInputErro
     """The error for values that match the model's only as text (:func:`same_text_twins`)."""
     given, known = pairs[0]
     to = "str" if isinstance(known, str) else type(known).__name__
+    if isinstance(known, str) and isinstance(given, float | np.floating):
+        to = '"Int64").astype(str'  # 7.0 as text is "7.0", not the "7" the model knows
     return TabTuneInputError(
         f"column {name!r} holds {given!r} ({type(given).__name__}) where the model knows "
         f"{known!r} ({type(known).__name__}); {len(pairs)} value(s) differ from the model's "
