@@ -768,3 +768,19 @@ def test_weights_of_a_tiny_scale_are_warned_about():
         warnings.simplefilter("error")
         fair = TabTuneRegressor(**params).fit(X, y, sample_weight=w / w.mean())
     assert np.unique(fair.predict(X)).size > 1
+
+
+def test_a_measure_given_as_text_is_warned_about(caplog):
+    # read_csv(dtype=str): spend became a categorical feature of one level per value, silently
+    from tabtune.boosting import encoding
+
+    encoding._DECIMAL_TEXT_WARNED.discard("spend")
+    X, y = make_brands(["a", "b"], n_days=20)
+    X = X[["channel", "spend"]]
+    with caplog.at_level("WARNING", logger="tabtune"):
+        TabTuneRegressor(**SMALL).fit(X.assign(spend=X["spend"].round(2).astype(str)), y)
+    assert "column 'spend' holds text that reads as numbers" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tabtune"):  # whole-number codes: no warning
+        TabTuneRegressor(**SMALL).fit(X.assign(code=(X.index % 7).astype(str)), y)
+    assert "reads as numbers" not in caplog.text

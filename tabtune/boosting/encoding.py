@@ -190,6 +190,29 @@ def type_twin_error(name: str, pairs: list[tuple[Any, Any]]) -> TabTuneInputErro
     )
 
 
+#: Columns already warned about by :func:`_note_decimal_text` in this process.
+_DECIMAL_TEXT_WARNED: set[str] = set()
+
+
+def _note_decimal_text(name: str, levels: Sequence[Any]) -> None:
+    """Warn when every level of a text column is a number and some have decimals: a measure
+    read as text (``read_csv(dtype=str)``) becomes a categorical feature, one level per
+    value. Whole numbers are left alone: codes and ids are often written that way."""
+    if name in _DECIMAL_TEXT_WARNED or len(levels) < 2:
+        return
+    if not all(isinstance(v, str) for v in levels):
+        return
+    numbers = pd.to_numeric(pd.Series(levels), errors="coerce")
+    if numbers.notna().all() and (numbers % 1 != 0).any():
+        _DECIMAL_TEXT_WARNED.add(name)  # once per process and column
+        logger.warning(
+            "column %r holds text that reads as numbers (%r, ...): it is a categorical "
+            "feature with %d levels; if it is a measure, convert it first "
+            "(X[%r] = pd.to_numeric(X[%r]))",
+            name, levels[0], len(levels), name, name,
+        )  # fmt: skip
+
+
 def _sorted_levels(levels: Sequence[Any]) -> list[Any]:
     # Sort within each type so that mixed object columns still get a deterministic order.
     return sorted(levels, key=lambda v: (type(v).__name__, v))
@@ -257,6 +280,7 @@ class FeatureSchema:
                 continue  # numbers in an object column (JSON, None, Decimal): numeric
             elif is_categorical_dtype(dtype):
                 levels = _sorted_levels(list(series.dropna().unique()))
+                _note_decimal_text(name, levels)
             else:
                 if pd.api.types.is_complex_dtype(dtype):
                     raise TabTuneInputError(f"column {name!r}: complex data is not supported")
