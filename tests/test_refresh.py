@@ -1310,3 +1310,24 @@ def test_dask_says_its_info_lines_only_with_verbose() -> None:
     finally:
         ours.setLevel(saved[0])
         theirs.setLevel(saved[1])
+
+
+def test_a_refresh_of_a_store_without_rows_is_refused_writing_nothing(
+    small_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # cron runs in the home folder: `refresh --input day.csv` with a relative store made a new
+    # store of one day there, pretrained a global model on it and exited 0 (refresh red-team)
+    from tabtune.data.synth import simulate
+    from tests.conftest import run_cli
+
+    day = simulate(n_brands=3, n_days=5, seed=1).observations
+    day = day[day["date"] == day["date"].max()]
+    day.to_csv(small_config.parent / "day.csv", index=False)
+    before = sorted(p.name for p in small_config.parent.iterdir())
+    code, out = run_cli(
+        capsys, "refresh", "--date", str(day["date"].max().date()), "--input", "day.csv"
+    )
+    assert code == 2 and "Traceback" not in out, out
+    assert "holds no rows" in out and f"current folder {small_config.parent}" in out, out
+    assert "tabtune load" in out, out
+    assert sorted(p.name for p in small_config.parent.iterdir()) == before  # no store, no lock

@@ -90,10 +90,31 @@ def _worker_config(cfg: Config) -> dict[str, Any]:
     return data
 
 
+def check_store_has_rows(store: CampaignStore) -> None:
+    """Refuse a refresh of a store without rows, naming the folder its relative path was read
+    from: a nightly ``refresh --input`` run from another folder (cron runs in the home
+    folder) made a new store of one day there and pretrained a global model on it.
+
+    Raises
+    ------
+    TabTuneInputError
+        The store has no brand with rows.
+    """
+    if store.brands():
+        return
+    where = "" if store.root.is_absolute() else f", read from the current folder {Path.cwd()}"
+    raise TabTuneInputError(
+        f"the campaign store {store.root}{where} holds no rows: a refresh adds a night to a "
+        "store that `tabtune load` filled; fix: load the history first (tabtune load "
+        "<export>), or run from the folder the config's relative paths mean (cron starts in "
+        "the home folder; make the paths absolute); nothing was written"
+    )
+
+
 def _select_brands(store: CampaignStore, date: dt.date, brands: Sequence[str] | None) -> list[str]:
     known = store.brands()
     if not known:
-        raise TabTuneInputError(f"the campaign store {store.root} is empty; nothing to refresh")
+        check_store_has_rows(store)
     if brands is None:
         return [b for b in known if _has_rows_by(store, b, date)]
     wanted = list(dict.fromkeys(str(b) for b in brands))
@@ -421,6 +442,7 @@ def _refresh_session(
     finished runs that did not learn the rows written) and the brand and day of those rows
     (None without new rows)."""
     cfg.task(task)
+    check_store_has_rows(store_for(cfg))  # before the lock: a refusal writes nothing
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(registry_for(cfg).lock(LOCK_NAME, timeout=0))
