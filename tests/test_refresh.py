@@ -1331,3 +1331,25 @@ def test_a_refresh_of_a_store_without_rows_is_refused_writing_nothing(
     assert "holds no rows" in out and f"current folder {small_config.parent}" in out, out
     assert "tabtune load" in out, out
     assert sorted(p.name for p in small_config.parent.iterdir()) == before  # no store, no lock
+
+
+def test_a_run_date_far_after_the_newest_row_is_refused_writing_nothing(
+    small_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --date 2025-04-17 for a store ending 2024-04-16 (a year typed wrong) ran a night, and
+    # every correct night after it was refused as out of order (refresh red-team)
+    from tabtune.data.store import CampaignStore
+    from tabtune.data.synth import simulate
+    from tests.conftest import run_cli
+    from tests.test_hardening import digest_tree
+
+    obs = simulate(n_brands=2, n_days=20, seed=1).observations
+    CampaignStore("data/campaigns").append(obs)
+    newest = obs["date"].max().date()
+    before = digest_tree(small_config.parent)
+    late = newest + dt.timedelta(days=366)
+    code, out = run_cli(capsys, "refresh", "--date", str(late))
+    assert code == 2 and "Traceback" not in out, out
+    assert f"date={late} is 366 days after the newest row ({newest}" in out, out
+    assert f"--date {newest}" in out, out
+    assert digest_tree(small_config.parent) == before

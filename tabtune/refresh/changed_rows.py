@@ -29,6 +29,7 @@ __all__ = [
     "finished_runs",
     "input_without_the_day_note",
     "stale_runs_note",
+    "unfinished_runs_note",
 ]
 
 logger = logging.getLogger("tabtune.refresh")
@@ -138,13 +139,24 @@ def check_run_order(runs_dir: str | Path, task: str, days: list[dt.date]) -> Non
         return
     for day in days:
         later = [d for d in done if d > day]
-        if not later or (run_dir_for(runs_dir, day.isoformat(), task) / STATE_NAME).exists():
-            continue
+        run_dir = run_dir_for(runs_dir, day.isoformat(), task)
+        if not later or (run_dir / REPORT_NAME).is_file():
+            continue  # a finished run returns its report
+        if (run_dir / STATE_NAME).exists():
+            raise TabTuneInputError(
+                f"date={day}: its {task} refresh was interrupted, and the one of {later[-1]} has "
+                f"finished since: its brand models may have learnt days after {day}, so resuming "
+                f"{day} would decide from later days (a brand would even look as if it lost "
+                f"history); nothing was done. The night of {later[-1]} refreshed every brand "
+                f"since; to clear this, move {run_dir} out of {runs_dir}"
+            )
         raise TabTuneInputError(
             f"date={day}: the {task} refresh of {later[-1]} has finished, and its brand models "
-            f"learnt days after {day}: a run of {day} would decide from those later days (and "
-            "take their rows for lost history); nothing was done. Run dates in order: the next "
-            f"one is {later[-1] + dt.timedelta(days=1)}"
+            f"may have learnt days after {day}: a run of {day} would decide from those later "
+            "days (and take their rows for lost history); nothing was done. Run dates in "
+            f"order: the next one is {later[-1] + dt.timedelta(days=1)}; if the run of "
+            f"{later[-1]} was a mistaken date, move its folder "
+            f"{run_dir_for(runs_dir, later[-1].isoformat(), task)} out of {runs_dir}"
         )
 
 
@@ -162,6 +174,31 @@ def input_without_the_day_note(
         f"the rows given hold {len(new_rows)} row(s) dated {dates.min():%Y-%m-%d} to "
         f"{dates.max():%Y-%m-%d}; {len(changed)} brand day(s) of them were new to the store (or "
         f"replaced); none is dated {date}: was the file the day's export?"
+    )
+    logger.warning("%s", message)
+    return [message]
+
+
+def unfinished_runs_note(runs_dir: str | Path, task: str, day: dt.date) -> list[str]:
+    """The note (also logged) that runs of ``task`` before ``day`` were interrupted and never
+    finished: tonight refreshes every brand from the newest rows, so they are superseded (and
+    can no longer resume), but their decisions may be partial. Empty when there is none."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    open_runs = []
+    for day_dir in sorted(root.iterdir()):
+        if not _DATE_DIR.match(day_dir.name) or day_dir.name >= day.isoformat():
+            continue
+        run_dir = run_dir_for(runs_dir, day_dir.name, task)
+        if (run_dir / STATE_NAME).exists() and not (run_dir / REPORT_NAME).is_file():
+            open_runs.append(day_dir.name)
+    if not open_runs:
+        return []
+    message = (
+        f"the {task} refresh of {', '.join(open_runs)} was interrupted and never finished: "
+        f"tonight's run refreshes every brand from the rows up to {day}, so it will not "
+        "resume; its decisions may be partial"
     )
     logger.warning("%s", message)
     return [message]

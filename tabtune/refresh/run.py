@@ -43,6 +43,7 @@ from tabtune.refresh.changed_rows import (
     check_run_order,
     input_without_the_day_note,
     stale_runs_note,
+    unfinished_runs_note,
 )
 from tabtune.refresh.global_model import ensure_global
 from tabtune.refresh.missing_days import missing_day_notes
@@ -109,6 +110,40 @@ def check_store_has_rows(store: CampaignStore) -> None:
         "<export>), or run from the folder the config's relative paths mean (cron starts in "
         "the home folder; make the paths absolute); nothing was written"
     )
+
+
+#: A run date more than this many days after the newest row (stored or given) is refused.
+MAX_DAYS_PAST_DATA = 28
+
+
+def check_date_near_data(
+    store: CampaignStore, day: dt.date, new_rows: pd.DataFrame | None, runs_dir: Path, task: str
+) -> None:
+    """Refuse a run date far after the newest row, the store's or the new rows': a year typed
+    wrong (2025 for 2024) ran a night, and every correct night after it was refused as out of
+    order. A date whose run already exists is not refused (it resumes or reports).
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the date, the newest row and the fix.
+    """
+    if not store.brands() or (run_dir_for(runs_dir, day.isoformat(), task) / STATE_NAME).exists():
+        return  # an empty store is refused by the session, with its own fix
+    try:
+        newest = store.date_range()[1].date()
+    except (TabTuneInputError, OSError):  # a damaged brand file fails that brand alone, later
+        return
+    if new_rows is not None and "date" in new_rows and len(new_rows):
+        given = pd.to_datetime(new_rows["date"], errors="coerce").max()
+        newest = max(newest, given.date()) if pd.notna(given) else newest
+    if (day - newest).days > MAX_DAYS_PAST_DATA:
+        raise TabTuneInputError(
+            f"date={day} is {(day - newest).days} days after the newest row ({newest}, in the "
+            "store and the rows given): a mistyped date? A night decides from the rows up to "
+            f"its date; fix: run the date the rows reach (--date {newest}), or load the "
+            "missing days first; nothing was done"
+        )
 
 
 def _select_brands(store: CampaignStore, date: dt.date, brands: Sequence[str] | None) -> list[str]:
@@ -578,10 +613,12 @@ def refresh(
     check_run_date(store_for(cfg), day, "date")
     check_run_order(cfg.runs_dir, task, [day])
     check_request(store_for(cfg), brands, new_rows)
+    check_date_near_data(store_for(cfg), day, new_rows, Path(cfg.runs_dir), task)
     with _refresh_session(cfg, task, new_rows, executor, [day]) as (ex, notes, changed):
         notes += input_date_notes(new_rows, day) + input_without_the_day_note(
             new_rows, changed, day
         )
+        notes += unfinished_runs_note(cfg.runs_dir, task, day)
         report = _refresh_date(
             cfg, day, task=task, brands=brands, executor=ex, progress=progress, notes=notes,
             changed=changed,
@@ -653,9 +690,10 @@ def refresh_range(
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     check_run_order(cfg.runs_dir, task, days)
     check_request(store_for(cfg), brands, new_rows)
+    check_date_near_data(store_for(cfg), last, new_rows, Path(cfg.runs_dir), task)
     reports = []
     with _refresh_session(cfg, task, new_rows, executor, days) as (ex, notes, changed):
-        notes += input_date_notes(new_rows, last)
+        notes += input_date_notes(new_rows, last) + unfinished_runs_note(cfg.runs_dir, task, first)
         if first == last:  # the command line's --date D
             notes += input_without_the_day_note(new_rows, changed, last)
         day = first

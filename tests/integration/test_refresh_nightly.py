@@ -966,9 +966,11 @@ def test_a_brand_rollback_says_the_refresh_may_replace_it(nightly, tmp_path, cap
     assert f"champion of bid for {brand} is" in out and "a rollback is not pinned" in out
 
 
-def test_an_unfinished_earlier_night_still_resumes(nightly, tmp_path) -> None:
-    """The run-order refusal is for new runs: a night killed before later nights finished
-    resumes (review)."""
+def test_an_unfinished_earlier_night_does_not_resume_after_later_nights(nightly, tmp_path) -> None:
+    """A night killed before later nights finished is superseded by them: resumed, its
+    remaining brands were decided from champions that had learnt the later days and reported
+    as having lost history (refresh red-team; an earlier review let it resume). Refused,
+    naming the folder to move; the later nights say it never finished."""
     root = tmp_path / "copy"
     shutil.copytree(nightly.root, root)
     _, cfg = workspace(root)
@@ -978,6 +980,12 @@ def test_an_unfinished_earlier_night_still_resumes(nightly, tmp_path) -> None:
     state["brands"] = dict(list(state["brands"].items())[:2])  # killed after two brands
     (run / "state.json").write_text(json.dumps(state))
     (run / "report.json").unlink()
+    with pytest.raises(TabTuneInputError, match=rf"interrupted.*move {run}"):
+        refresh(cfg, DATES[1])
+    assert json.loads((run / "state.json").read_text()) == state  # nothing was done
+    shutil.rmtree(cfg.runs_dir / DATES[-1])  # no later finished night: it resumes
+    for later in DATES[2:-1]:
+        shutil.rmtree(cfg.runs_dir / later)
     report = refresh(cfg, DATES[1])
     assert len(report.brands) == 6 and report.finished_at
 
