@@ -670,7 +670,10 @@ def load_run(runs_dir: str | Path, task: str = DEFAULT_TASK, date: str | None = 
     report = check_run_file(_read_json(report_path), report_path)
     if not (run_dir / REPORT_HTML).is_file():
         history = load_history(runs_dir, task, upto=report.get("date"))
-        write_report(run_dir, report, history=history)
+        try:
+            write_report(run_dir, report, history=history)
+        except OSError as exc:  # a full disk: the summary is still read and shown
+            logger.warning("%s could not be written again (%s)", run_dir / REPORT_HTML, exc)
     return StoredRun(run_dir=run_dir, report=report, state=None)
 
 

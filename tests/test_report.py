@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tabtune.cli.exit_codes import EXIT_PARTIAL
 from tabtune.cli.report import run_report_cli
 from tabtune.errors import TabTuneInputError
 from tabtune.report import (
@@ -185,10 +186,33 @@ def test_report_cli_prints_latest_and_rewrites_missing_html(tmp_path: Path, caps
     write_report(run_dir_for(runs, "2024-04-29"), run_report("2024-04-29"))
     (runs / "2024-04-29" / "report.html").unlink()
     cfg = SimpleNamespace(runs_dir=runs)
-    assert run_report_cli(cfg, SimpleNamespace(date=None)) == 0
+    # a night with failed brands exits 3, as the refresh did: cron monitors read exit codes
+    assert run_report_cli(cfg, SimpleNamespace(date=None)) == EXIT_PARTIAL
     out = capsys.readouterr().out
     assert "refresh bid 2024-04-29" in out and "FAILED (1)" in out
     assert (runs / "2024-04-29" / "report.html").is_file()
+    fine = run_report("2024-04-30")
+    fine["brands"] = [b for b in fine["brands"] if b["status"] != "failed"]
+    write_report(run_dir_for(runs, "2024-04-30"), fine)
+    assert run_report_cli(cfg, SimpleNamespace(date=None)) == 0
+
+
+def test_report_cli_prints_the_summary_when_the_html_cannot_be_written(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # a full disk: `tabtune report` exited 2 on rewriting report.html, and showed nothing
+    import tabtune.report as report_module
+
+    runs = tmp_path / "runs"
+    write_report(run_dir_for(runs, "2024-04-29"), run_report("2024-04-29"))
+    (runs / "2024-04-29" / "report.html").unlink()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report_module, "write_report", full_disk)
+    code = run_report_cli(SimpleNamespace(runs_dir=runs), SimpleNamespace(date=None))
+    assert code == EXIT_PARTIAL and "FAILED (1)" in capsys.readouterr().out
 
 
 def test_report_cli_on_an_unfinished_run_says_how_to_resume(tmp_path: Path, capsys) -> None:
@@ -207,7 +231,7 @@ def test_report_cli_on_an_unfinished_run_says_how_to_resume(tmp_path: Path, caps
     line = {"run": "t0", "record": {"brand_id": "b2", "status": "kept"}}
     (run / "state.journal").write_text(json.dumps(line) + "\n")
     cfg = SimpleNamespace(runs_dir=tmp_path / "runs")
-    assert run_report_cli(cfg, SimpleNamespace(date="2024-04-30")) == 0
+    assert run_report_cli(cfg, SimpleNamespace(date="2024-04-30")) == EXIT_PARTIAL
     out = capsys.readouterr().out
     assert "not finished" in out and "refresh --date 2024-04-30" in out
     assert "3 brands recorded" in out

@@ -18,7 +18,8 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 #: Bad input or configuration; the message says what and where.
 EXIT_BAD_INPUT = 2
-#: A refresh in which some brands failed while the rest completed.
+#: A refresh in which some brands failed while the rest completed (``tabtune report``: the
+#: night shown has failed brands, or did not finish).
 EXIT_PARTIAL = 3
 #: Interrupted with Ctrl-C.
 EXIT_INTERRUPTED = 130

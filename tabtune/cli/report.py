@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from tabtune.cli.console import console
-from tabtune.cli.exit_codes import EXIT_OK
+from tabtune.cli.exit_codes import EXIT_OK, EXIT_PARTIAL
 from tabtune.config import Config
 from tabtune.errors import TabTuneInputError
 from tabtune.registry.layout import check_name
@@ -35,7 +35,8 @@ def run_report_cli(cfg: Config, args: Any) -> int:
     Returns
     -------
     int
-        0.
+        0; 3 (``EXIT_PARTIAL``) when the run did not finish or some of its brands failed, so
+        that a monitor reading the exit code alerts as for the refresh itself.
 
     Raises
     ------
@@ -56,10 +57,11 @@ def run_report_cli(cfg: Config, args: Any) -> int:
     if run.report is None:
         for line in state_lines(run.state or {}, run.state_path):
             con.print(line, markup=False)
-        return EXIT_OK
+        return EXIT_PARTIAL
     print_summary(run.report, con)
     con.print(f"report: {run.report_path}\n        {run.html_path}", markup=False)
-    return EXIT_OK
+    failed = any(b.get("status") == "failed" for b in run.report.get("brands") or [])
+    return EXIT_PARTIAL if failed else EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
