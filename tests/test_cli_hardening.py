@@ -824,3 +824,26 @@ def test_sigterm_ends_a_command_as_ctrl_c_does_with_its_own_code(tmp_path: Path)
         pytest.skip("synth finished before the signal (a fast machine)")
     assert proc.returncode == EXIT_TERMINATED == 143, err
     assert "terminated (SIGTERM)" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["pretrain"], ["finetune", "--all"], ["bids"], ["budget"], ["load", "export.csv"]],
+)
+def test_commands_that_write_are_refused_while_a_refresh_runs(
+    small_config: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    # a pretrain promoted a global model mid-night and `bids` rewrote part of the night's
+    # decisions from it; `models rollback` and `models gc` were already refused (red-team)
+    from tabtune.refresh.run import LOCK_NAME
+    from tabtune.registry import ModelRegistry
+    from tests.conftest import run_cli
+    from tests.test_hardening import digest_tree
+
+    registry = ModelRegistry(small_config.parent / "models")
+    with registry.lock(LOCK_NAME, timeout=0):  # the night's lock, as `tabtune refresh` holds it
+        before = digest_tree(small_config.parent)
+        code, out = run_cli(capsys, *argv)
+        assert digest_tree(small_config.parent) == before
+    assert code == 2 and "Traceback" not in out, out
+    assert f"a refresh is running: `tabtune {argv[0]}`" in out and "after the refresh" in out

@@ -24,7 +24,9 @@ from tabtune.cli.exit_codes import (
     EXIT_TERMINATED,
 )
 from tabtune.cli.guards import (
+    NOT_DURING_A_REFRESH,
     backend_params_message,
+    between_refreshes,
     check_writable,
     os_error_message,
     written_folders,
@@ -87,7 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         cfg = load_config(args.config)
         check_writable(cfg, written_folders(args.command, args))
-        return _handler(args.handler)(args, cfg)
+        if args.command not in NOT_DURING_A_REFRESH:
+            return _handler(args.handler)(args, cfg)
+        with between_refreshes(cfg.models_dir, args.command):
+            return _handler(args.handler)(args, cfg)
     except TabTuneInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -15,9 +15,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,10 @@ from tabtune.errors import TabTuneInputError
 
 __all__ = [
     "FULL_ERRNOS",
+    "NOT_DURING_A_REFRESH",
     "READ_ONLY_ERRNOS",
     "WRITES",
+    "between_refreshes",
     "check_writable",
     "configured_folders",
     "folder_of",
@@ -295,3 +298,36 @@ def backend_params_message(exc: Exception, cfg: Any = None) -> str | None:
         f"it names one of them (or an alias), a value {backend} accepts (its parameter "
         "documentation), or remove the key"
     )
+
+
+#: Commands that publish or promote models, write decisions or append rows: refused while a
+#: refresh runs (a pretrain promoted a global model mid-night and ``bids`` rewrote part of the
+#: night's decisions from it; refresh red-team).
+NOT_DURING_A_REFRESH = frozenset({"pretrain", "finetune", "bids", "budget", "load"})
+
+
+@contextlib.contextmanager
+def between_refreshes(models_dir: Path, command: str) -> Iterator[None]:
+    """Hold the refresh lock of the registry in ``models_dir`` while ``command`` runs;
+    refused at once (exit 2) while a refresh holds it. A registry without a lock folder has
+    never been locked: nothing is created for it.
+
+    Raises
+    ------
+    RegistryLockedError
+        A refresh is running; the message names its holder and says to run after it.
+    """
+    from tabtune.refresh.run import LOCK_NAME
+    from tabtune.registry import ModelRegistry, RegistryLockedError
+
+    with contextlib.ExitStack() as stack:
+        if (Path(models_dir) / ".locks").is_dir():
+            try:
+                stack.enter_context(ModelRegistry(models_dir).lock(LOCK_NAME, timeout=0))
+            except RegistryLockedError as exc:
+                raise RegistryLockedError(
+                    f"a refresh is running: `tabtune {command}` would change the models, rows "
+                    f"or decisions the night is using; run it after the refresh ({exc}); "
+                    "nothing was done"
+                ) from None
+        yield
