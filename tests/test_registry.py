@@ -789,3 +789,26 @@ def test_a_brand_champion_whose_base_is_damaged_is_not_listed_ok(reg: ModelRegis
     status, problem = reg.champion_status("bid", "b")
     assert status == "corrupt base" and f"its base {base.id} does not verify" in str(problem)
     assert delta.version == "v0001"
+
+
+def test_a_lock_path_in_the_way_is_refused_naming_it(tmp_path: Path) -> None:
+    # models/.locks as a file was a FileExistsError traceback; a lock that is a folder was
+    # blamed on tuning.storage (refresh red-team)
+    from tabtune.errors import TabTuneInputError
+    from tabtune.registry import ModelRegistry
+
+    root = tmp_path / "models"
+    root.mkdir()
+    (root / ".locks").write_text("")
+    reg = ModelRegistry(root)
+    with pytest.raises(TabTuneInputError, match=r"\.locks is a file, not a folder.*remove"):
+        with reg.lock("refresh", timeout=0):
+            pass
+    (root / ".locks").unlink()
+    (root / ".locks" / "refresh.lock").mkdir(parents=True)
+    with pytest.raises(TabTuneInputError, match=r"refresh\.lock is a folder; fix: remove it"):
+        with reg.lock("refresh", timeout=0):
+            pass
+    (root / ".locks" / "refresh.lock").rmdir()
+    with reg.lock("refresh", timeout=0) as path:  # repaired: it locks
+        assert path.is_file()

@@ -77,8 +77,7 @@ def hold_lock(path: Path, timeout: float | None) -> Iterator[Path]:
     """
     if timeout is not None and (math.isnan(timeout) or timeout < 0):
         raise TabTuneInputError(f"lock timeout must be None or >= 0, got {timeout!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock_file(path)
     try:
         _acquire(fd, path, timeout)
         try:
@@ -96,6 +95,33 @@ def hold_lock(path: Path, timeout: float | None) -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _open_lock_file(path: Path) -> int:
+    """The lock file opened for writing (created, with its folder); a path in the way or a
+    file of another user is refused naming it and the fix (it was a traceback, or a message
+    about the folder's permissions)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next((p for p in (path.parent, *path.parent.parents) if p.is_file()), None)
+        raise TabTuneInputError(
+            f"the lock {path} cannot be made: {blocking or path.parent} is a file, not a "
+            "folder; fix: remove that file (tabtune makes the folder)"
+        ) from None
+    except IsADirectoryError:
+        raise TabTuneInputError(
+            f"the lock {path} is a folder; fix: remove it (tabtune makes the file)"
+        ) from None
+    except PermissionError as exc:
+        if not path.exists():
+            raise  # the folder is not writable: the command line names it
+        raise TabTuneInputError(
+            f"the lock {path} cannot be opened for writing ({exc.strerror}; another user's "
+            "file?); fix: give this user write access to it, or remove it while no tabtune "
+            "command runs"
+        ) from None
 
 
 def _acquire(fd: int, path: Path, timeout: float | None) -> None:
