@@ -826,6 +826,35 @@ def test_sigterm_ends_a_command_as_ctrl_c_does_with_its_own_code(tmp_path: Path)
     assert "terminated (SIGTERM)" in err and "Traceback" not in err, err
 
 
+def test_sighup_ends_a_command_as_sigterm_does_unless_ignored(tmp_path: Path) -> None:
+    """A dropped ssh session (SIGHUP) killed a refresh with exit 129 and no word (refresh
+    red-team): it unwinds as after SIGTERM; under nohup (SIGHUP ignored) it runs on."""
+    script = "from tabtune.cli import main; raise SystemExit(main(['synth', '--brands', '400']))"
+    with subprocess.Popen(
+        [sys.executable, "-c", script], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        time.sleep(2.0)  # past the imports: the handler is installed in main()
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=120)
+    if proc.returncode == EXIT_OK:
+        pytest.skip("synth finished before the signal (a fast machine)")
+    assert proc.returncode == 129, err
+    assert "terminated (SIGHUP)" in err and "Traceback" not in err, err
+    again = tmp_path / "nohup"
+    again.mkdir()
+    ignored = "import signal; signal.signal(signal.SIGHUP, signal.SIG_IGN); " + script
+    with subprocess.Popen(
+        [sys.executable, "-c", ignored], cwd=again, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        alive = proc.poll() is None  # nohup: it outlived the signal
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    assert alive or proc.returncode == EXIT_OK, err
+
+
 @pytest.mark.parametrize(
     "argv",
     [["pretrain"], ["finetune", "--all"], ["bids"], ["budget"], ["load", "export.csv"]],

@@ -9,6 +9,7 @@ read-only, and a full disk exit 2 with one message that names the thing, the rul
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -48,24 +49,40 @@ def _handler(name: str) -> Handler:
 
 
 class Terminated(BaseException):
-    """Raised in the main thread on SIGTERM, so the command unwinds as after Ctrl-C."""
+    """Raised in the main thread on SIGTERM or SIGHUP, so the command unwinds as after
+    Ctrl-C (locks released, workers stopped)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
-def _on_sigterm_unwind() -> tuple[bool, object]:
-    """Make SIGTERM raise :class:`Terminated` (main thread only): (installed, previous)."""
-    try:
-        return True, signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread (an embedding application): leave it alone
-        return False, None
+#: SIGTERM (``kill``, Airflow's on_kill) and SIGHUP (a closed terminal or ssh session; left
+#: alone when ignored, as under ``nohup``): the command stops as after Ctrl-C.
+_UNWOUND = (signal.SIGTERM, signal.SIGHUP)
 
 
-def _restore_sigterm(installed: bool, previous: object) -> None:
-    if installed:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)  # type: ignore[arg-type]
+def _on_signals_unwind() -> dict[int, object]:
+    """Make :data:`_UNWOUND` raise :class:`Terminated` (main thread only); the handlers
+    replaced, to restore."""
+    previous: dict[int, object] = {}
+    for sig in _UNWOUND:
+        try:
+            if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
+                continue  # nohup: the command must outlive the terminal
+            previous[sig] = signal.signal(sig, _raise_terminated)
+        except ValueError:  # not the main thread (an embedding application): leave it alone
+            break
+    return previous
+
+
+def _restore_signals(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler if handler is not None else signal.SIG_DFL)  # type: ignore[arg-type]
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
+    raise Terminated(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("optuna", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     cfg = None
-    installed, previous = _on_sigterm_unwind()
+    previous = _on_signals_unwind()
     try:
         from tabtune.config import load_config  # pydantic: not needed for --help
 
@@ -116,12 +133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         err_console().print("interrupted")
         return EXIT_INTERRUPTED
-    except Terminated:
-        print(
-            "terminated (SIGTERM): stopped as after Ctrl-C (a refresh resumes when rerun)",
-            file=sys.stderr,
-        )
-        return EXIT_TERMINATED
+    except Terminated as exc:
+        name = signal.Signals(exc.signum).name
+        with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
+            print(
+                f"terminated ({name}): stopped as after Ctrl-C (a refresh resumes when rerun)",
+                file=sys.stderr,
+            )
+        return EXIT_TERMINATED if exc.signum == signal.SIGTERM else 128 + exc.signum
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         refused = backend_params_message(exc, cfg)
         if refused is not None:
@@ -131,4 +150,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
     finally:
-        _restore_sigterm(installed, previous)
+        _restore_signals(previous)

@@ -491,6 +491,18 @@ def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
             else "none: the global model serves it again, as before its champion was promoted"
         )
         con.print(f"champion of {task}" + (f" for {brand}" if brand else "") + f" is {now}")
+        command = {"bid": "bids", "budget": "budget"}.get(task)
+        again = (
+            f"`tabtune {command}" + (f" --brands {brand}" if brand else "") + "` writes the "
+            "decisions again from the champion now; "
+            if command
+            else ""
+        )
+        con.print(
+            "note: decisions and predictions already written under outputs/ stay those of the "
+            f"version rolled back from: {again}the next refresh writes its own",
+            markup=False,
+        )
         if brand:
             con.print(
                 "note: the next refresh treats the brand as usual (a rollback is not pinned): "

@@ -29,3 +29,4 @@ EXIT_BROKEN_PIPE = 141
 #: Ended by SIGTERM (what Airflow's on_kill and ``kill`` send), as a shell reports it: the
 #: command unwinds as after Ctrl-C (locks released, workers stopped); a rerun resumes.
 EXIT_TERMINATED = 143
+#: (SIGHUP, a closed terminal or ssh session, ends a command the same way, with 129.)

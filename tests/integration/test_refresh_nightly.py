@@ -964,6 +964,8 @@ def test_a_brand_rollback_says_the_refresh_may_replace_it(nightly, tmp_path, cap
     assert cli(config, "models", "rollback", "--brand", brand) == EXIT_OK
     out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
     assert f"champion of bid for {brand} is" in out and "a rollback is not pinned" in out
+    # the decisions the demoted version wrote stay: said, with the command (refresh red-team)
+    assert f"`tabtune bids --brands {brand}` writes the decisions again" in out
 
 
 def test_an_unfinished_earlier_night_does_not_resume_after_later_nights(nightly, tmp_path) -> None:
