@@ -654,8 +654,8 @@ class BidRecommender:
             "n_candidates": self.n_candidates,
             "cvr": self.cvr_models_ is not None,
         }
-        files = [f"value/{MODELSET_FILE}", f"cvr/{MODELSET_FILE}", BID_HISTORY_FILE]
-        write_meta(root, RECOMMENDER_FILE, meta, files[: 1 + meta["cvr"]] + files[2:])
+        cvr = [f"cvr/{MODELSET_FILE}"] if self.cvr_models_ is not None else []
+        write_meta(root, RECOMMENDER_FILE, meta, [f"value/{MODELSET_FILE}", *cvr, BID_HISTORY_FILE])
         return root
 
     @classmethod
