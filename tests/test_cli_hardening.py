@@ -804,7 +804,12 @@ def test_models_name_an_unknown_task_and_a_rollback_to_the_champion_changes_noth
     code, out = run_cli(capsys, "models", "rollback", "--version", champion.version, "--json")
     assert code == EXIT_OK and json.loads(out)["champion"] == champion.id, out
     with ModelRegistry("models").lock("refresh", timeout=0):
-        _refused(capsys, ws, ["models", "rollback"], "a refresh is running; roll back after it")
+        _refused(
+            capsys,
+            ws,
+            ["models", "rollback"],
+            "a refresh is running (or a command that writes: pretrain, bids, ...); roll back",
+        )
     assert digest_tree(ws) == before
 
 
@@ -876,3 +881,23 @@ def test_commands_that_write_are_refused_while_a_refresh_runs(
         assert digest_tree(small_config.parent) == before
     assert code == 2 and "Traceback" not in out, out
     assert f"a refresh is running: `tabtune {argv[0]}`" in out and "after the refresh" in out
+
+
+def test_commands_that_write_run_side_by_side_but_not_beside_a_refresh(tmp_path: Path) -> None:
+    # the guard took the refresh lock exclusively: `bids` and `budget` run by a scheduler at
+    # once refused each other, and a long pretrain was reported as "a refresh is running"
+    from tabtune.cli.guards import between_refreshes
+    from tabtune.refresh.run import LOCK_NAME
+    from tabtune.registry import ModelRegistry, RegistryLockedError
+
+    registry = ModelRegistry(tmp_path / "models")
+    with registry.lock(LOCK_NAME, timeout=0):  # makes the lock folder, as a first night does
+        pass
+    with between_refreshes(tmp_path / "models", "bids"):
+        with between_refreshes(tmp_path / "models", "budget"):  # side by side
+            pass
+        with pytest.raises(RegistryLockedError, match="held shared"):
+            with registry.lock(LOCK_NAME, timeout=0):  # a refresh now: refused
+                pass
+    with registry.lock(LOCK_NAME, timeout=0):  # released: the refresh runs
+        pass

@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         cfg = load_config(args.config)
         check_writable(cfg, written_folders(args.command, args))
-        if args.command not in NOT_DURING_A_REFRESH:
+        if args.command not in NOT_DURING_A_REFRESH or getattr(args, "dry_run", False):
             return _handler(args.handler)(args, cfg)
         with between_refreshes(cfg.models_dir, args.command):
             return _handler(args.handler)(args, cfg)

@@ -529,7 +529,8 @@ def _rollback_between_runs(
             return reg.rollback(task, brand, to=version)
     except RegistryLockedError as exc:
         raise RegistryLockedError(
-            f"a refresh is running; roll back after it ({exc}); nothing changed"
+            f"a refresh is running (or a command that writes: pretrain, bids, ...); roll back "
+            f"after it ({exc}); nothing changed"
         ) from None
 
 

@@ -303,14 +303,15 @@ def backend_params_message(exc: Exception, cfg: Any = None) -> str | None:
 #: Commands that publish or promote models, write decisions or append rows: refused while a
 #: refresh runs (a pretrain promoted a global model mid-night and ``bids`` rewrote part of the
 #: night's decisions from it; refresh red-team).
-NOT_DURING_A_REFRESH = frozenset({"pretrain", "finetune", "bids", "budget", "load"})
+NOT_DURING_A_REFRESH = frozenset({"pretrain", "finetune", "bids", "budget", "load", "synth"})
 
 
 @contextlib.contextmanager
 def between_refreshes(models_dir: Path, command: str) -> Iterator[None]:
-    """Hold the refresh lock of the registry in ``models_dir`` while ``command`` runs;
-    refused at once (exit 2) while a refresh holds it. A registry without a lock folder has
-    never been locked: nothing is created for it.
+    """Hold the refresh lock of the registry in ``models_dir`` shared while ``command``
+    runs (such commands run side by side; a refresh, which holds it exclusively, waits for
+    none of them: it is refused); refused at once (exit 2) while a refresh holds it. A
+    registry without a lock folder has never been locked: nothing is created for it.
 
     Raises
     ------
@@ -323,7 +324,8 @@ def between_refreshes(models_dir: Path, command: str) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         if (Path(models_dir) / ".locks").is_dir():
             try:
-                stack.enter_context(ModelRegistry(models_dir).lock(LOCK_NAME, timeout=0))
+                registry = ModelRegistry(models_dir)  # shared: such commands run side by side
+                stack.enter_context(registry.lock(LOCK_NAME, timeout=0, shared=True))
             except RegistryLockedError as exc:
                 raise RegistryLockedError(
                     f"a refresh is running: `tabtune {command}` would change the models, rows "

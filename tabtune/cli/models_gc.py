@@ -40,7 +40,10 @@ def cmd_models_gc(args: argparse.Namespace, cfg: Config) -> int:
         with reg.lock(LOCK_NAME, timeout=0):
             result = reg.gc(keep, dry_run=args.dry_run)
     except RegistryLockedError as exc:
-        raise RegistryLockedError(f"a refresh is running; try gc after it ({exc})") from None
+        raise RegistryLockedError(
+            f"a refresh is running (or a command that writes: pretrain, bids, ...); try gc "
+            f"after it ({exc})"
+        ) from None
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return EXIT_OK

@@ -482,7 +482,10 @@ def _refresh_session(
         try:
             stack.enter_context(registry_for(cfg).lock(LOCK_NAME, timeout=0))
         except RegistryLockedError as exc:
-            raise RegistryLockedError(f"another refresh is running; refused: {exc}") from None
+            raise RegistryLockedError(
+                "another refresh is running, or a command that writes models, rows or "
+                f"decisions (pretrain, finetune, bids, budget, load, synth); refused: {exc}"
+            ) from None
         champion = registry_for(cfg).resolve(task)  # one pretrained for another task: refused
         if champion is not None:
             check_global_definition(cfg, task, champion)  # before the append writes

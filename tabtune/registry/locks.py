@@ -53,8 +53,9 @@ def pid_alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def hold_lock(path: Path, timeout: float | None) -> Iterator[Path]:
-    """Hold an exclusive :func:`fcntl.flock` on ``path`` (created, with its folder).
+def hold_lock(path: Path, timeout: float | None, *, shared: bool = False) -> Iterator[Path]:
+    """Hold an exclusive (or shared) :func:`fcntl.flock` on ``path`` (created, with its
+    folder).
 
     Parameters
     ----------
@@ -62,6 +63,9 @@ def hold_lock(path: Path, timeout: float | None) -> Iterator[Path]:
         The lock file.
     timeout : float or None
         ``None`` waits as long as needed; ``0`` fails at once; otherwise seconds to wait.
+    shared : bool, default False
+        Hold it shared: other shared holders run beside it, an exclusive one waits (or is
+        refused). A shared holder does not record itself in the file.
 
     Yields
     ------
@@ -79,7 +83,13 @@ def hold_lock(path: Path, timeout: float | None) -> Iterator[Path]:
         raise TabTuneInputError(f"lock timeout must be None or >= 0, got {timeout!r}")
     fd = _open_lock_file(path)
     try:
-        _acquire(fd, path, timeout)
+        _acquire(fd, path, timeout, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        if shared:
+            try:
+                yield path
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            return
         try:
             holder = {
                 "pid": os.getpid(),
@@ -124,14 +134,14 @@ def _open_lock_file(path: Path) -> int:
         ) from None
 
 
-def _acquire(fd: int, path: Path, timeout: float | None) -> None:
+def _acquire(fd: int, path: Path, timeout: float | None, mode: int) -> None:
     if timeout is None:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, mode)
         return
     deadline = time.monotonic() + timeout
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
@@ -152,5 +162,5 @@ def _lock_holder(path: Path) -> str:
     except (OSError, ValueError):
         info = {}
     if not isinstance(info, dict) or "pid" not in info:
-        return "pid unknown"
+        return "pid unknown: held shared, by commands that do not record themselves"
     return f"pid {info['pid']} on {info.get('host', '?')} since {info.get('since', '?')}"

@@ -604,7 +604,9 @@ class ModelRegistry:
     # ------------------------------------------------------------------ locks
 
     @contextlib.contextmanager
-    def lock(self, name: str = "registry", timeout: float | None = None) -> Iterator[Path]:
+    def lock(
+        self, name: str = "registry", timeout: float | None = None, *, shared: bool = False
+    ) -> Iterator[Path]:
         """Hold an exclusive inter-process lock on ``<root>/.locks/<name>.lock``.
 
         Uses :func:`fcntl.flock`, so the lock is released if the holder dies. While held, the
@@ -616,6 +618,9 @@ class ModelRegistry:
             Lock name; ``"registry"`` by default (the nightly refresh's run lock).
         timeout : float or None
             ``None`` waits as long as needed; ``0`` fails at once; otherwise seconds to wait.
+        shared : bool, default False
+            Hold it shared (:func:`~tabtune.registry.locks.hold_lock`): the commands that
+            must not run during a refresh hold the refresh lock shared, side by side.
 
         Yields
         ------
@@ -629,7 +634,7 @@ class ModelRegistry:
             ran out; the message names the holder's pid.
         """
         check_name(name, "lock name")
-        with hold_lock(self.root / ".locks" / f"{name}.lock", timeout) as path:
+        with hold_lock(self.root / ".locks" / f"{name}.lock", timeout, shared=shared) as path:
             yield path
 
     # ------------------------------------------------------------------ internals
