@@ -1353,3 +1353,12 @@ def test_a_run_date_far_after_the_newest_row_is_refused_writing_nothing(
     assert f"date={late} is 366 days after the newest row ({newest}" in out, out
     assert f"--date {newest}" in out, out
     assert digest_tree(small_config.parent) == before
+    # a paused client: the nights went on while its rows stopped; the next one goes on too
+    from tabtune.refresh.run import check_date_near_data
+    from tabtune.refresh.state import REPORT_NAME
+
+    store = CampaignStore("data/campaigns")
+    yesterday = small_config.parent / "runs" / str(late - dt.timedelta(days=1))
+    yesterday.mkdir(parents=True)
+    (yesterday / REPORT_NAME).write_text("{}")
+    check_date_near_data(store, late, None, small_config.parent / "runs", "bid")

@@ -41,6 +41,7 @@ from tabtune.refresh.changed_rows import (
     brands_to_redo,
     changed_keys,
     check_run_order,
+    finished_runs,
     input_without_the_day_note,
     stale_runs_note,
     unfinished_runs_note,
@@ -119,9 +120,11 @@ MAX_DAYS_PAST_DATA = 28
 def check_date_near_data(
     store: CampaignStore, day: dt.date, new_rows: pd.DataFrame | None, runs_dir: Path, task: str
 ) -> None:
-    """Refuse a run date far after the newest row, the store's or the new rows': a year typed
-    wrong (2025 for 2024) ran a night, and every correct night after it was refused as out of
-    order. A date whose run already exists is not refused (it resumes or reports).
+    """Refuse a run date far after the newest row, the store's or the new rows', and after the
+    task's finished nights: a year typed wrong (2025 for 2024) ran a night, and every correct
+    night after it was refused as out of order. Nightly runs that went on while the rows
+    stopped (a paused client) go on; a date whose run already exists is not refused (it
+    resumes or reports).
 
     Raises
     ------
@@ -137,12 +140,15 @@ def check_date_near_data(
     if new_rows is not None and "date" in new_rows and len(new_rows):
         given = pd.to_datetime(new_rows["date"], errors="coerce").max()
         newest = max(newest, given.date()) if pd.notna(given) else newest
-    if (day - newest).days > MAX_DAYS_PAST_DATA:
+    ran = [d for d, kind, _ in finished_runs(runs_dir) if kind == task and d < day]
+    if (day - newest).days > MAX_DAYS_PAST_DATA and not (
+        ran and (day - max(ran)).days <= MAX_DAYS_PAST_DATA
+    ):  # nights that went on while the rows stopped (a paused client) go on
         raise TabTuneInputError(
             f"date={day} is {(day - newest).days} days after the newest row ({newest}, in the "
-            "store and the rows given): a mistyped date? A night decides from the rows up to "
-            f"its date; fix: run the date the rows reach (--date {newest}), or load the "
-            "missing days first; nothing was done"
+            "store and the rows given) and after every finished night: a mistyped date? A "
+            f"night decides from the rows up to its date; fix: run the date the rows reach "
+            f"(--date {newest}), or load the missing days first; nothing was done"
         )
 
 
