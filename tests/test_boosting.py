@@ -805,3 +805,15 @@ def test_the_vocabulary_indexes_are_built_once_and_follow_the_schema():
     other = dataclasses.replace(schema, vocabularies={**schema.vocabularies, "device": ("tablet",)})
     new = _frame().iloc[[3]]  # device "tablet": code 2 in the first schema, 0 in the other
     assert schema.encode(new)[0, 1] == 2 and other.encode(new)[0, 1] == 0
+
+
+def test_type_twins_only_pair_what_the_suggested_conversion_mends() -> None:
+    # 1.0 for "1" (ids read as floats) is a twin; 1 for "01" or "1.0" is not: the suggested
+    # .astype(str) gives "1", which still matches nothing (review)
+    from tabtune.boosting.encoding import same_text_twins, type_twin_error
+
+    assert same_text_twins([1.0, "42", 7], ["1", 42, "7"]) == [(1.0, "1"), ("42", 42), (7, "7")]
+    assert same_text_twins([1], ["01"]) == []
+    assert same_text_twins([1.5, 2.0], ["1.5", "2.0"]) == [(1.5, "1.5"), (2.0, "2.0")]
+    assert ".astype(str)" in str(type_twin_error("brand_id", [(2.0, "2.0")]))
+    assert 'astype("Int64").astype(str)' in str(type_twin_error("brand_id", [(1.0, "1")]))

@@ -126,9 +126,21 @@ def same_text_twins(unknown: Sequence[Any], known: Sequence[Any]) -> list[tuple[
     pairs = []
     for value in unknown:
         twin = by_text.get(_as_text(value), _MISSING)
-        if twin is not _MISSING and type(twin) is not type(value):
+        if twin is not _MISSING and type(twin) is not type(value) and _converts(value, twin):
             pairs.append((value, twin))
     return pairs
+
+
+def _converts(value: Any, twin: Any) -> bool:
+    """Whether the conversion :func:`type_twin_error` suggests turns ``value`` into ``twin``
+    (``1`` into ``"01"`` it does not: those are left as unseen)."""
+    try:
+        if isinstance(twin, str):
+            whole = isinstance(value, float | np.floating) and float(value).is_integer()
+            return str(value) == twin or (whole and str(int(value)) == twin)
+        return type(twin)(value) == twin
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _as_text(value: Any) -> str:
@@ -180,7 +192,7 @@ def type_twin_error(name: str, pairs: list[tuple[Any, Any]]) -> TabTuneInputErro
     """The error for values that match the model's only as text (:func:`same_text_twins`)."""
     given, known = pairs[0]
     to = "str" if isinstance(known, str) else type(known).__name__
-    if isinstance(known, str) and isinstance(given, float | np.floating):
+    if isinstance(known, str) and isinstance(given, float | np.floating) and str(given) != known:
         to = '"Int64").astype(str'  # 7.0 as text is "7.0", not the "7" the model knows
     return TabTuneInputError(
         f"column {name!r} holds {given!r} ({type(given).__name__}) where the model knows "
