@@ -46,6 +46,7 @@ __all__ = [
     "metric_of",
     "summary_lines",
     "earlier_reports",
+    "finished_run_dates",
     "write_report",
 ]
 
@@ -136,6 +137,11 @@ def load_history(
     are skipped."""
     dates = _run_dates(Path(runs_dir), task, REPORT_JSON)
     return _read_reports(runs_dir, task, [d for d in dates if upto is None or d <= str(upto)])
+
+
+def finished_run_dates(runs_dir: str | Path, task: str = DEFAULT_TASK) -> list[str]:
+    """The dates of a task's finished runs (their ``report.json`` written), oldest first."""
+    return _run_dates(Path(runs_dir), task, REPORT_JSON)
 
 
 def earlier_reports(
@@ -723,13 +729,21 @@ def replay_journal(path: Path, state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "brands": brands}
 
 
-def state_lines(state: Mapping[str, Any], path: Path) -> list[str]:
-    """What an unfinished run has recorded in its state, and how to resume it, as lines."""
+def state_lines(state: Mapping[str, Any], path: Path, later: str | None = None) -> list[str]:
+    """What an unfinished run has recorded in its state, and how to resume it, as lines;
+    ``later``: the date of a later finished run of its task, which superseded it (it no longer
+    resumes)."""
     brands = state.get("brands", {})
     counts = {s: sum(1 for b in brands.values() if b.get("status") == s) for s in _STATUS_ORDER}
+    how = (
+        f"  the night of {later} has finished since, so it no longer resumes; to clear it, move "
+        f"{path.parent.absolute()} out of the runs folder"
+        if later is not None
+        else f"  rerun `tabtune refresh --date {state.get('date')}` to resume it"
+    )
     return [
         f"refresh {state.get('task')} {state.get('date')} is not finished "
         f"({len(brands)} brands recorded in {path} and its journal)",
         "  " + ", ".join(f"{s} {n}" for s, n in counts.items()),
-        f"  rerun `tabtune refresh --date {state.get('date')}` to resume it",
+        how,
     ]

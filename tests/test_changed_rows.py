@@ -48,6 +48,7 @@ def test_the_night_after_an_interrupted_one_says_so(tmp_path: Path) -> None:
     assert unfinished_runs_note(runs, "bid", L) == []
     _run(runs, D, finished=False)
     (note,) = unfinished_runs_note(runs, "bid", L)
-    assert "refresh of 2024-04-18 was interrupted and never finished" in note
+    assert f"refresh of {(runs / '2024-04-18').absolute()} was interrupted" in note
+    assert "to clear this note" in note
     assert unfinished_runs_note(runs, "bid", D) == []  # itself: it resumes
     assert unfinished_runs_note(runs, "budget", L) == []  # another task's runs

@@ -236,6 +236,12 @@ def test_report_cli_on_an_unfinished_run_says_how_to_resume(tmp_path: Path, caps
     assert "not finished" in out and "refresh --date 2024-04-30" in out
     assert "3 brands recorded" in out
     assert "promoted 1" in out and "failed 1" in out and "kept 1" in out
+    # a later night finished since: it no longer resumes, and the report says so (review)
+    write_report(run_dir_for(tmp_path / "runs", "2024-05-01"), run_report("2024-05-01"))
+    assert run_report_cli(cfg, SimpleNamespace(date="2024-04-30")) == EXIT_PARTIAL
+    out = " ".join(capsys.readouterr().out.split())
+    assert "2024-05-01 has finished since, so it no longer resumes" in out
+    assert f"move {run.absolute()} out of" in out and "to resume it" not in out
 
 
 def test_summary_and_plot_name_the_metric_of_the_run() -> None:

@@ -13,7 +13,13 @@ from tabtune.cli.exit_codes import EXIT_OK, EXIT_PARTIAL
 from tabtune.config import Config
 from tabtune.errors import TabTuneInputError
 from tabtune.registry.layout import check_name
-from tabtune.report import DEFAULT_TASK, load_run, state_lines, summary_lines
+from tabtune.report import (
+    DEFAULT_TASK,
+    finished_run_dates,
+    load_run,
+    state_lines,
+    summary_lines,
+)
 
 __all__ = ["cmd_report", "print_summary", "run_report_cli"]
 
@@ -55,7 +61,9 @@ def run_report_cli(cfg: Config, args: Any) -> int:
     run = load_run(cfg.runs_dir, task, getattr(args, "date", None))
     con = console()
     if run.report is None:
-        for line in state_lines(run.state or {}, run.state_path):
+        day = str((run.state or {}).get("date"))
+        later = [d for d in finished_run_dates(cfg.runs_dir, task) if d > day]
+        for line in state_lines(run.state or {}, run.state_path, max(later, default=None)):
             con.print(line, markup=False)
         return EXIT_PARTIAL
     print_summary(run.report, con)

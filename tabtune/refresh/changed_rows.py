@@ -126,8 +126,8 @@ def check_run_order(runs_dir: str | Path, task: str, days: list[dt.date]) -> Non
     """Refuse to start a run of ``task`` for a date before one of its finished runs.
 
     Brand champions of a later run learnt days after the date: a run of the date would decide
-    from them, and take their rows for history that vanished. A date whose run exists is not
-    refused: a finished one returns its report, an unfinished one resumes.
+    from them, and take their rows for history that vanished. A finished run of the date
+    returns its report; an unfinished one resumes unless a later run has finished since.
 
     Raises
     ------
@@ -192,13 +192,14 @@ def unfinished_runs_note(runs_dir: str | Path, task: str, day: dt.date) -> list[
             continue
         run_dir = run_dir_for(runs_dir, day_dir.name, task)
         if (run_dir / STATE_NAME).exists() and not (run_dir / REPORT_NAME).is_file():
-            open_runs.append(day_dir.name)
+            open_runs.append(run_dir)
     if not open_runs:
         return []
     message = (
-        f"the {task} refresh of {', '.join(open_runs)} was interrupted and never finished: "
-        f"tonight's run refreshes every brand from the rows up to {day}, so it will not "
-        "resume; its decisions may be partial"
+        f"the {task} refresh of {', '.join(str(r.absolute()) for r in open_runs[:3])} was "
+        f"interrupted and never finished: tonight's run refreshes every brand from the rows up "
+        f"to {day}, so it will not resume; its decisions may be partial (to clear this note, "
+        "move the folder out of the runs folder)"
     )
     logger.warning("%s", message)
     return [message]
