@@ -10,9 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
+from tabtune.errors import TabTuneInputError
 from tabtune.params import annotation_types
 
-__all__ = ["ConfigSection", "expanded_path"]
+__all__ = ["ConfigSection", "expanded_path", "user_path"]
 
 
 class ConfigSection(BaseModel):
@@ -68,3 +69,13 @@ def expanded_path(path: Path) -> Path:
         return path.expanduser()
     except RuntimeError as exc:  # "~nosuchuser/...": refused as a config error, not a crash
         raise ValueError(f"{str(path)!r}: {exc}") from None
+
+
+def user_path(path: str | os.PathLike[str]) -> Path:
+    """A path given from Python (``est.save("~/models/acme")``) with ``~`` read as the home
+    folder, as :func:`expanded_path` reads it; a :class:`TabTuneInputError` when ``~`` names
+    no folder (an empty HOME put "~/m" at "/m")."""
+    try:
+        return expanded_path(Path(path))
+    except ValueError as exc:
+        raise TabTuneInputError(str(exc)) from None

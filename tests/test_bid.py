@@ -209,6 +209,7 @@ def test_a_saved_recommender_refuses_edits_of_its_files(sim, recommender, tmp_pa
     import warnings
 
     from tabtune.errors import ModelIntegrityError
+    from tabtune.tasks.common import ModelSet
 
     contexts = sim["test"].head(5)
     for name in ("recommender.json", "bid_history.parquet", "value/models.json"):
@@ -222,6 +223,8 @@ def test_a_saved_recommender_refuses_edits_of_its_files(sim, recommender, tmp_pa
             (root / name).write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
         with pytest.raises(ModelIntegrityError, match=name.split("/")[-1]):
             BidRecommender.load(root)
+        with pytest.raises(ModelIntegrityError, match=name.split("/")[-1]):  # as a base too
+            ModelSet.from_base(root, recommender.task, "recommender.json", "value")
     # format 1 (before seals): read, with a warning
     root = recommender.save(tmp_path / "old")
     meta = json.loads((root / "recommender.json").read_text())

@@ -753,6 +753,9 @@ def test_save_and_load_read_a_tilde_as_the_home_folder(tmp_path, monkeypatch):
     assert not (tmp_path / "~").exists()
     loaded = TabTuneRegressor.load("~/models/acme")
     assert loaded.model_sha256_ == est.model_sha256_
+    monkeypatch.setenv("HOME", "")  # cron with an empty HOME: not /models/acme
+    with pytest.raises(TabTuneInputError, match="HOME is empty"):
+        est.save("~/models/acme")
 
 
 def test_weights_of_a_tiny_scale_are_warned_about():

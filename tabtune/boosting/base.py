@@ -24,6 +24,7 @@ import numpy as np
 
 from tabtune.atomic import publish_dir, staging_dir, write_durable
 from tabtune.boosting.encoding import MatrixOrder
+from tabtune.config_section import user_path
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
 from tabtune.integrity import check_seal, seal
 from tabtune.params import BACKENDS, CLASSIFICATION_OBJECTIVES, REGRESSION_OBJECTIVES, default
@@ -652,7 +653,7 @@ def write_model_dir(
     Path
         The model directory.
     """
-    target = Path(path).expanduser()  # "~/models/acme" made a folder named "~"
+    target = user_path(path)  # "~/models/acme" made a folder named "~"
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         if not target.is_dir():
@@ -689,7 +690,7 @@ def read_model_dir(path: str | os.PathLike[str]) -> tuple[dict[str, Any], bytes]
         When the model file's SHA-256 does not match the manifest, or the manifest's own
         ``manifest_sha256`` (:mod:`tabtune.integrity`) does not match its content.
     """
-    root = Path(path).expanduser()
+    root = user_path(path)
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise TabTuneInputError(f"{root} is not a saved tabtune model: no {MANIFEST}")

@@ -98,6 +98,7 @@ import pandas as pd
 
 # BID_TASK: the packaged bid task's mapping (tabtune.config), used by the ``bids`` command.
 from tabtune.config import Config, TaskConfig, default_config
+from tabtune.config_section import user_path
 from tabtune.data.store import atomic_write_parquet
 from tabtune.errors import TabTuneInputError
 from tabtune.features import (
@@ -316,8 +317,8 @@ class BidRecommender:
                 global_id=models.global_id,
                 known_brands=models.known_brands,
             )
-        if isinstance(base, str | Path) and (Path(base) / RECOMMENDER_FILE).is_file():
-            if (Path(base) / "cvr" / MODELSET_FILE).is_file():
+        if isinstance(base, str | Path) and (user_path(base) / RECOMMENDER_FILE).is_file():
+            if (user_path(base) / "cvr" / MODELSET_FILE).is_file():
                 return ModelSet.from_base(base, task, RECOMMENDER_FILE, "cvr")
         return None
 
@@ -637,7 +638,7 @@ class BidRecommender:
         """
         self._check_fitted()
 
-        root = Path(path).expanduser()
+        root = user_path(path)
         root.mkdir(parents=True, exist_ok=True)
         self.models_.save(root / "value")
         if self.cvr_models_ is not None:
@@ -672,7 +673,7 @@ class BidRecommender:
         -------
         BidRecommender
         """
-        root = Path(path).expanduser()
+        root = user_path(path)
         meta = read_meta(root / RECOMMENDER_FILE, "bid_recommender")
         if config is None:
             cfg = default_config()

@@ -85,6 +85,7 @@ import pandas as pd
 
 from tabtune.atomic import atomic_write_bytes
 from tabtune.config import Config, TaskConfig, builtin_task_spec, default_config
+from tabtune.config_section import user_path
 from tabtune.data.limits import spelling_key
 from tabtune.data.store import atomic_write_parquet
 from tabtune.errors import TabTuneInputError
@@ -629,7 +630,7 @@ class BudgetPlanner:
         """
         self._check_fitted()
 
-        root = Path(path).expanduser()
+        root = user_path(path)
         root.mkdir(parents=True, exist_ok=True)
         self.models_.save(root / "models")
         cfg = self._config()
@@ -673,7 +674,7 @@ class BudgetPlanner:
         -------
         BudgetPlanner
         """
-        root = Path(path).expanduser()
+        root = user_path(path)
         meta = read_meta(root / PLANNER_FILE, "budget_planner")
         if config is None:
             cfg = default_config()
@@ -792,7 +793,7 @@ def _base_response(base: Any) -> HillResponse | None:
     response = getattr(base, "response_", None)
     if isinstance(response, HillResponse):
         return response
-    if isinstance(base, str | Path) and (Path(base) / PLANNER_FILE).is_file():
-        saved = read_meta(Path(base) / PLANNER_FILE, "budget_planner").get("hill_response")
+    if isinstance(base, str | Path) and (user_path(base) / PLANNER_FILE).is_file():
+        saved = read_meta(user_path(base) / PLANNER_FILE, "budget_planner").get("hill_response")
         return HillResponse.from_dict(saved) if saved else None
     return None

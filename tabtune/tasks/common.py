@@ -22,6 +22,7 @@ import pandas as pd
 
 from tabtune.atomic import atomic_write_bytes
 from tabtune.config import Config, TaskConfig, builtin_task, default_config
+from tabtune.config_section import user_path
 from tabtune.data.limits import EARLIEST_DATE
 from tabtune.data.schema import validate_campaigns
 from tabtune.errors import ModelIntegrityError, TabTuneInputError
@@ -258,8 +259,9 @@ class ModelSet:
                 known_brands=models.known_brands,
             )
         if isinstance(base, str | Path):
-            path = Path(base)
+            path = user_path(base)
             if (path / meta_file).is_file():
+                read_meta(path / meta_file, None)  # sealed: an edited index is refused
                 loaded = cls.load(path / subdir, task)
                 return ModelSet(
                     task,
@@ -384,7 +386,7 @@ def write_meta(root: Path, name: str, meta: dict[str, Any], files: Iterable[str]
     atomic_write_bytes(root / name, json.dumps(body, indent=2).encode("utf-8"))
 
 
-def read_meta(path: Path, kind: str) -> dict[str, Any]:
+def read_meta(path: Path, kind: str | None) -> dict[str, Any]:
     """The JSON index of a saved decision object, checked for its ``kind``, format, seal and
     the sha256 of the files it lists (:func:`write_meta`).
 
@@ -392,8 +394,8 @@ def read_meta(path: Path, kind: str) -> dict[str, Any]:
     ----------
     path : Path
         The index file.
-    kind : str
-        The expected ``kind`` (e.g. ``"budget_planner"``).
+    kind : str or None
+        The expected ``kind`` (e.g. ``"budget_planner"``); None: either decision object.
 
     Returns
     -------
@@ -407,16 +409,18 @@ def read_meta(path: Path, kind: str) -> dict[str, Any]:
     ModelIntegrityError
         The index was edited, or a file it lists is missing or changed.
     """
+    what = (kind or "decision object").replace("_", " ")
     if not path.is_file():
-        raise TabTuneInputError(f"{path}: not found (not a saved {kind.replace('_', ' ')})")
+        raise TabTuneInputError(f"{path}: not found (not a saved {what})")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ModelIntegrityError(f"{path}: not readable JSON ({exc}); save it again") from None
     version = meta.get("format_version") if isinstance(meta, dict) else None
-    if not isinstance(meta, dict) or meta.get("kind") != kind or version not in (1, 2):
+    kinds = (kind,) if kind is not None else ("bid_recommender", "budget_planner")
+    if not isinstance(meta, dict) or meta.get("kind") not in kinds or version not in (1, 2):
         raise TabTuneInputError(
-            f"{path}: not a {kind} of format {DECISION_FORMAT} (kind "
+            f"{path}: not a {what} of format {DECISION_FORMAT} (kind "
             f"{meta.get('kind') if isinstance(meta, dict) else None!r}, format {version!r})"
         )
     # format 1 had neither a seal nor a file list: read with a warning
@@ -426,7 +430,7 @@ def read_meta(path: Path, kind: str) -> dict[str, Any]:
         if not file.is_file() or sha256_file(file) != digest:
             raise ModelIntegrityError(
                 f"{file}: {'missing' if not file.is_file() else 'changed since it was saved'} "
-                f"(its sha256 is listed in {path.name}); save the {kind.replace('_', ' ')} again"
+                f"(its sha256 is listed in {path.name}); save the {what} again"
             )
     meta.setdefault("files", None)
     return meta
