@@ -470,49 +470,57 @@ def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
             print(_manifest_text({"integrity": _integrity_text(integrity), **manifest}))
         return EXIT_OK
     if args.models_command == "rollback":
-        current = reg.champion(task, brand)
-        if args.version is not None and current is not None and current.version == args.version:
-            if args.json:
-                print(json.dumps({"task": task, "brand": brand, "champion": current.id}))
-                return EXIT_OK
-            con.print(
-                f"{current.id} is already the champion of {task}"
-                + (f" for {brand}" if brand else "")
-                + "; nothing changed"
-            )
-            return EXIT_OK
-        ref = _rollback_between_runs(reg, task, brand, args.version)
+        return _cmd_rollback(args, reg, task, brand)
+    raise TabTuneInputError(f"unknown models command {args.models_command!r}")
+
+
+def _cmd_rollback(
+    args: argparse.Namespace, reg: ModelRegistry, task: str, brand: str | None
+) -> int:
+    """``tabtune models rollback``: the champion before, what the rollback leaves as it was."""
+    con = console()
+    current = reg.champion(task, brand)
+    if args.version is not None and current is not None and current.version == args.version:
         if args.json:
-            print(json.dumps({"task": task, "brand": brand, "champion": ref and ref.id}))
+            print(json.dumps({"task": task, "brand": brand, "champion": current.id}))
             return EXIT_OK
-        now = (
-            ref.id
-            if ref is not None
-            else "none: the global model serves it again, as before its champion was promoted"
-        )
-        con.print(f"champion of {task}" + (f" for {brand}" if brand else "") + f" is {now}")
-        command = {"bid": "bids", "budget": "budget"}.get(task)
-        again = (
-            f"`tabtune {command}" + (f" --brands {brand}" if brand else "") + "` writes the "
-            "decisions again from the champion now; "
-            if command
-            else ""
-        )
         con.print(
-            "note: decisions and predictions already written under outputs/ stay those of the "
-            f"version rolled back from: {again}the next refresh writes its own",
+            f"{current.id} is already the champion of {task}"
+            + (f" for {brand}" if brand else "")
+            + "; nothing changed"
+        )
+        return EXIT_OK
+    ref = _rollback_between_runs(reg, task, brand, args.version)
+    if args.json:
+        print(json.dumps({"task": task, "brand": brand, "champion": ref and ref.id}))
+        return EXIT_OK
+    now = (
+        ref.id
+        if ref is not None
+        else "none: the global model serves it again, as before its champion was promoted"
+    )
+    con.print(f"champion of {task}" + (f" for {brand}" if brand else "") + f" is {now}")
+    command = {"bid": "bids", "budget": "budget"}.get(task)
+    again = (
+        f"`tabtune {command}" + (f" --brands {brand}" if brand else "") + "` writes the "
+        "decisions again from the champion now; "
+        if command
+        else ""
+    )
+    con.print(
+        "note: decisions and predictions already written under outputs/ stay those of the "
+        f"version rolled back from: {again}the next refresh writes its own",
+        markup=False,
+    )
+    if brand:
+        con.print(
+            "note: the next refresh treats the brand as usual (a rollback is not pinned): "
+            "a due refit or a winning challenger replaces what serves it now; to hold it, "
+            "leave the brand out of the refresh (--brands lists the brands to run; no "
+            "decisions are then written for it)",
             markup=False,
         )
-        if brand:
-            con.print(
-                "note: the next refresh treats the brand as usual (a rollback is not pinned): "
-                "a due refit or a winning challenger replaces what serves it now; to hold it, "
-                "leave the brand out of the refresh (--brands lists the brands to run; no "
-                "decisions are then written for it)",
-                markup=False,
-            )
-        return EXIT_OK
-    raise TabTuneInputError(f"unknown models command {args.models_command!r}")
+    return EXIT_OK
 
 
 def _rollback_between_runs(
