@@ -334,6 +334,12 @@ def test_time_zone_aware_dates_are_read_as_their_local_days(sim, recommender) ->
         recommender.recommend(paris, target_roas=3.0),
         recommender.recommend(contexts, target_roas=3.0),
     )
+    # as text whose offsets differ (a daylight saving switch): each read as its local day
+    # (review: every context was refused as holding no readable date)
+    text = pd.Series(["2024-03-30T10:00:00+01:00", "2024-03-31T10:00:00+02:00"] * 3)
+    mixed = sim["test"].head(6).assign(date=text.to_numpy())
+    days = recommender.recommend(mixed, target_roas=3.0)["date"]
+    assert list(days.dt.day) == [30, 31] * 3
 
 
 def test_plots_write_pngs_and_import_tabtune_stays_light(sim, recommender, tmp_path) -> None:

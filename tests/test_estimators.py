@@ -208,6 +208,16 @@ def test_time_column_orders_rows():
     day_first = X.assign(date=X["date"].dt.strftime("%d/%m/%Y"))
     with pytest.raises(TabTuneInputError, match=r"ISO 8601.*format='%d/%m/%Y'"):
         TabTuneRegressor(**params).fit(day_first, y)
+    # ISO text whose UTC offset changes with daylight saving orders by the instant (review:
+    # it was refused as if pandas had to guess a day-month order)
+    paris = (X["date"] + pd.Timedelta(days=70)).dt.tz_localize("Europe/Paris")  # to April
+    assert paris.dt.strftime("%z").nunique() == 2  # across the switch to summer time
+    as_text = X.assign(date=paris.dt.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    offsets = TabTuneRegressor(**params).fit(as_text, y)
+    assert (
+        offsets.model_sha256_
+        == TabTuneRegressor(**params).fit(X.assign(date=paris), y).model_sha256_
+    )
 
 
 def test_numpy_input_and_group_column_by_position():

@@ -256,17 +256,17 @@ def time_order(X: Table, time_column: str) -> tuple[np.ndarray | None, np.ndarra
     if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         keys = series
     else:
-        try:  # ISO 8601 only: "12/11/2024" was read month-first, whichever the data meant
-            keys = pd.to_datetime(series, format="ISO8601")
+        try:  # ISO 8601 only: "12/11/2024" was read month-first, whichever the data meant;
+            # UTC: offsets that change with daylight saving order as the instants they are
+            keys = pd.to_datetime(series, format="ISO8601", utc=True)
         except (TypeError, ValueError) as exc:
-            example = series.dropna().iloc[0] if series.notna().any() else None
             raise TabTuneInputError(
                 f"time_column {time_column!r} must hold dates, datetimes or numbers; text "
-                f"dates must be ISO 8601 (2024-11-12), got e.g. {example!r}, whose day and "
-                "month order pandas would guess; fix: convert the column first, e.g. "
-                f"X[{time_column!r}] = pd.to_datetime(X[{time_column!r}], format='%d/%m/%Y') "
-                "with the format your dates use"
-            ) from exc
+                f"dates must be ISO 8601 (2024-11-12), got {_first_not_iso(series)!r} "
+                f"({str(exc).splitlines()[0]}); fix: convert the column first, e.g. X[{time_column!r}] = "
+                f"pd.to_datetime(X[{time_column!r}], format='%d/%m/%Y') with the format your "
+                "dates use"
+            ) from None
     if keys.isna().any():
         raise TabTuneInputError(f"time_column {time_column!r} has missing values")
     if pd.api.types.is_datetime64_any_dtype(keys.dtype):
@@ -278,6 +278,16 @@ def time_order(X: Table, time_column: str) -> tuple[np.ndarray | None, np.ndarra
     if keys.is_monotonic_increasing:
         return None, array
     return np.argsort(array, kind="stable"), array
+
+
+def _first_not_iso(series: pd.Series) -> Any:
+    """The first value pandas does not read as ISO 8601 (for a message)."""
+    for value in series.dropna():
+        try:
+            pd.to_datetime(value, format="ISO8601")
+        except (TypeError, ValueError):
+            return value
+    return series.dropna().iloc[0] if series.notna().any() else None
 
 
 def warn_other_groups(estimator: Any, groups: Any) -> None:

@@ -196,9 +196,9 @@ def check_contexts(contexts: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
             )
         )
     frame = contexts.reset_index(drop=True)
-    days = _check_keys(frame)
-    if isinstance(days.dtype, pd.DatetimeTZDtype):  # the local day, as the history's rows
-        frame[TIME_COLUMN] = days.dt.tz_localize(None)
+    days, local = _check_keys(frame)
+    if local:  # the local day, as the history's rows are read
+        frame[TIME_COLUMN] = days
     if has_bids(frame):
         current = pd.to_numeric(frame["bid"], errors="coerce").to_numpy(dtype=float)
         what = "column 'bid': the current bid"
@@ -214,8 +214,9 @@ def check_contexts(contexts: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, current
 
 
-def _check_keys(frame: pd.DataFrame) -> pd.Series:
-    """Each context's day (each context names its brand and a day: a missing brand id failed
+def _check_keys(frame: pd.DataFrame) -> tuple[pd.Series, bool]:
+    """Each context's day, and whether it was read from times with a UTC offset (then as the
+    local wall clock's; each context names its brand and a day: a missing brand id failed
     deep in pandas, '<' between str and float, and a missing date was bid for as an unknown
     day)."""
     no_brand = np.flatnonzero(frame[GROUP_COLUMN].isna().to_numpy())
@@ -226,8 +227,10 @@ def _check_keys(frame: pd.DataFrame) -> pd.Series:
         )
     try:
         days = pd.to_datetime(frame[TIME_COLUMN], errors="coerce")
-    except (TypeError, ValueError):  # mixed time zones, objects pandas cannot read
-        days = pd.Series(pd.NaT, index=frame.index)
+        local = isinstance(days.dtype, pd.DatetimeTZDtype)
+        days = days.dt.tz_localize(None) if local else days
+    except (TypeError, ValueError):  # offsets that differ (daylight saving): one by one
+        days, local = pd.to_datetime(frame[TIME_COLUMN].map(_local_time)), True
     no_day = np.flatnonzero(days.isna().to_numpy())
     if no_day.size:
         shown = frame[TIME_COLUMN].iloc[no_day[:3]].tolist()
@@ -235,7 +238,16 @@ def _check_keys(frame: pd.DataFrame) -> pd.Series:
             f"column {TIME_COLUMN!r} holds no readable date in {no_day.size} context(s) (rows "
             f"{no_day[:5].tolist()}: {shown}); fix: give each context the day it bids for"
         )
-    return days
+    return days, local
+
+
+def _local_time(value: object) -> pd.Timestamp:
+    """``value`` as a naive timestamp of its local wall clock (NaT when not a date)."""
+    try:
+        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return pd.NaT
+    return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
 def candidate_bids(
