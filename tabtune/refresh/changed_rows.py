@@ -148,7 +148,7 @@ def check_run_order(runs_dir: str | Path, task: str, days: list[dt.date]) -> Non
                 f"finished since: its brand models may have learnt days after {day}, so resuming "
                 f"{day} would decide from later days (a brand would even look as if it lost "
                 f"history); nothing was done. The night of {later[-1]} refreshed every brand "
-                f"since; to clear this, move {run_dir} out of {runs_dir}"
+                f"since; to clear this, move {run_dir.absolute()} out of the runs folder"
             )
         raise TabTuneInputError(
             f"date={day}: the {task} refresh of {later[-1]} has finished, and its brand models "
@@ -156,7 +156,7 @@ def check_run_order(runs_dir: str | Path, task: str, days: list[dt.date]) -> Non
             "days (and take their rows for lost history); nothing was done. Run dates in "
             f"order: the next one is {later[-1] + dt.timedelta(days=1)}; if the run of "
             f"{later[-1]} was a mistaken date, move its folder "
-            f"{run_dir_for(runs_dir, later[-1].isoformat(), task)} out of {runs_dir}"
+            f"{run_dir_for(runs_dir, later[-1].isoformat(), task).absolute()} out of the runs folder"
         )
 
 

@@ -81,7 +81,7 @@ def hold_lock(path: Path, timeout: float | None, *, shared: bool = False) -> Ite
     """
     if timeout is not None and (math.isnan(timeout) or timeout < 0):
         raise TabTuneInputError(f"lock timeout must be None or >= 0, got {timeout!r}")
-    fd = _open_lock_file(path)
+    fd = _open_lock_file(path.absolute())  # messages name it whatever the working folder
     try:
         _acquire(fd, path, timeout, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         if shared:
