@@ -311,6 +311,32 @@ def test_predict_input_needs_the_features_not_the_measures(ws: Path, capsys) -> 
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["predict", "--output", "data/campaigns/x.parquet"], "inside data.store"),
+        (["predict", "--output", "models/global/x.parquet"], "inside models_dir"),
+        (["predict", "--output", "runs/x.parquet"], "inside runs_dir"),
+        (["bids", "--csv", "data/campaigns/bids.csv"], "inside data.store"),
+        (["budget", "--csv", "models/plan.csv"], "inside models_dir"),
+    ],
+)
+def test_outputs_are_refused_inside_the_folders_tabtune_manages(
+    ws: Path, capsys, argv: list[str], needle: str
+) -> None:
+    # predict --output into the store exited 0 and left a store every command refused as
+    # damaged; into the registry, a corrupt champion (tune/predict red-team)
+    _refused(capsys, ws, argv, needle, "nothing was written")
+
+
+def test_predict_refuses_to_write_over_its_input(ws: Path, capsys) -> None:
+    pd.read_csv(_new_rows()).to_parquet("rows.parquet")
+    _refused(
+        capsys, ws, ["predict", "--input", "rows.parquet", "--output", "rows.parquet"],
+        "is the input file",
+    )  # fmt: skip
+
+
 def test_refresh_bad_date_writes_nothing(ws: Path, capsys) -> None:
     new = _new_rows()
     _refused(capsys, ws, ["refresh", "--date", "2024-13-01", "--input", str(new)], "YYYY-MM-DD")

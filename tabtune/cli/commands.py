@@ -20,7 +20,7 @@ import pandas as pd
 from tabtune.cli.brands import select_brands, split_brands
 from tabtune.cli.console import console, err_console, fmt, notes_printed_instead
 from tabtune.cli.exit_codes import EXIT_OK
-from tabtune.cli.guards import output_file, synth_sizes
+from tabtune.cli.guards import output_file, outside_managed_folders, synth_sizes
 from tabtune.cli.load import print_notes
 from tabtune.cli.progress import progress_bar
 from tabtune.cli.tables import brand_table, metric_name
@@ -282,6 +282,7 @@ def cmd_predict(args: argparse.Namespace, cfg: Config) -> int:
     """
     task = tasks_of(args, cfg)[0]
     out = _predict_output(args.output, cfg, task)
+    outside_managed_folders(out, cfg, f"--output {args.output or out}", source=args.input)
     if args.input:
         store_only = [f"--{name}" for name in ("brands", "start", "end") if getattr(args, name)]
         if store_only:

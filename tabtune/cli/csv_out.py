@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from tabtune.atomic import atomic_write_text
-from tabtune.cli.guards import output_file
+from tabtune.cli.guards import output_file, outside_managed_folders
 
 __all__ = ["check_csv_path", "write_decisions_csv"]
 
 
-def check_csv_path(value: str | None) -> Path | None:
+def check_csv_path(value: str | None, cfg: Any = None) -> Path | None:
     """The CSV file ``--csv`` names, checked before anything is decided or written.
 
     Raises
@@ -24,10 +25,13 @@ def check_csv_path(value: str | None) -> Path | None:
     """
     if value is None:
         return None
-    return output_file(
+    path = output_file(
         Path(value), f"--csv {value}", writer="--csv", fmt="CSV", option="--csv",
         example="decisions.csv", typed=True,
     )  # fmt: skip
+    if cfg is not None:  # not into the store, the registry, ...
+        outside_managed_folders(path, cfg, f"--csv {value}")
+    return path
 
 
 def write_decisions_csv(frames: Mapping[str, pd.DataFrame], path: Path) -> str:

@@ -314,7 +314,7 @@ def run_bids(
     int
         0.
     """
-    csv_path = check_csv_path(csv)
+    csv_path = check_csv_path(csv, cfg)
     con, store, chosen, day, cfg = _decision_setup(
         cfg, "bid", brands, date, ("--target-roas", target_roas)
     )
@@ -611,7 +611,7 @@ def run_budget(
         bounds (each such brand named, with the fixes).
     """
     had_model = registry_for(cfg).resolve("budget") is not None
-    csv_path = check_csv_path(csv)
+    csv_path = check_csv_path(csv, cfg)
     con, store, chosen, day, cfg = _decision_setup(cfg, "budget", brands, date, ("--total", total))
     gref = registry_for(cfg).resolve("budget")
     response = load_pooled_response(None if gref is None else gref.path)

@@ -38,6 +38,7 @@ __all__ = [
     "folder_of",
     "os_error_message",
     "output_file",
+    "outside_managed_folders",
     "positive_int",
     "synth_sizes",
     "written_folders",
@@ -280,6 +281,34 @@ def output_file(
                 "(or a new one); nothing was written"
             )
     return path
+
+
+def outside_managed_folders(path: Path, cfg: Any, what: str, *, source: str | None = None) -> None:
+    """Refuse an output file inside a folder tabtune manages (the store, the registry, the
+    runs, the truth, the cache) or equal to the command's input ``source``: ``predict
+    --output data/campaigns/x.parquet`` left a store every command refused as damaged, and
+    ``--input f --output f`` replaced the rows with predictions (tune/predict red-team).
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the option, the folder's config key and the fix; nothing was written.
+    """
+    full = path.absolute()
+    for key, folder in configured_folders(cfg).items():
+        root = folder.absolute()
+        if key != "outputs_dir" and (full == root or root in full.parents):
+            raise TabTuneInputError(
+                f"{what} is inside {key} ({folder}), which tabtune manages: a file written "
+                "there damages it; write it elsewhere (e.g. under outputs_dir, "
+                f"{cfg.outputs_dir}); nothing was written"
+            )
+    if source is not None and Path(source).exists() and full.exists():
+        if full.samefile(source):
+            raise TabTuneInputError(
+                f"{what} is the input file {source}: it would be replaced by the predictions; "
+                "write them to another file; nothing was written"
+            )
 
 
 #: The errors the boosting libraries raise for a parameter value they refuse.
