@@ -818,3 +818,28 @@ def test_adaptation_is_tuned_from_the_global_model_pretraining_serves(
     assert scopes.tune_scope(cfg, "bid", "adapt") == ["small"]
     assert scopes.tune_scope(cfg, "bid", "brand:b001") == ["b001"]
     assert [kw["base_params"] for kw in seen] == [adopted, adopted]
+
+
+def test_a_defaults_trial_failed_by_the_data_is_an_input_error() -> None:
+    # tune on a store whose revenue is zero everywhere crashed with a RuntimeError traceback
+    # (exit 1) where pretrain exits 2 naming the target (tune/predict red-team)
+    from optuna.trial import TrialState, create_trial
+
+    from tabtune.errors import TabTuneInputError
+    from tabtune.tuning.keys import ERROR_ATTR, ROLE_ATTR, ROLE_DEFAULTS
+    from tabtune.tuning.study import raise_if_broken
+
+    def broken(error: str) -> optuna.Study:
+        study = optuna.create_study(study_name="bid:global")
+        study.add_trial(
+            create_trial(
+                state=TrialState.FAIL,
+                user_attrs={ROLE_ATTR: ROLE_DEFAULTS, ERROR_ATTR: error},
+            )
+        )
+        return study
+
+    with pytest.raises(TabTuneInputError, match=r"^study bid:global: y \(the target\) is zero"):
+        raise_if_broken(broken("ZeroTargetError: y (the target) is zero on every row"))
+    with pytest.raises(RuntimeError, match="the defaults trial failed: MemoryError"):
+        raise_if_broken(broken("MemoryError: out of memory"))  # a bug or the machine: exit 1

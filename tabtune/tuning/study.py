@@ -326,8 +326,22 @@ def raise_if_broken(study: optuna.Study) -> None:
     trials = study.get_trials(deepcopy=False)
     failed = [t for t in trials if t.state == TrialState.FAIL and trial_role(t) == ROLE_DEFAULTS]
     if failed and not any(t.state == TrialState.COMPLETE for t in trials):
-        error = failed[-1].user_attrs.get(ERROR_ATTR, "unknown error")
+        error = str(failed[-1].user_attrs.get(ERROR_ATTR, "unknown error"))
+        kind, _, message = error.partition(": ")
+        if kind in _input_error_names():  # the data or config: exit 2, as pretrain does
+            raise TabTuneInputError(f"study {study.study_name}: {message}")
         raise RuntimeError(f"study {study.study_name}: the defaults trial failed: {error}")
+
+
+def _input_error_names() -> set[str]:
+    """The names of :class:`TabTuneInputError` and its subclasses (a trial keeps its error as
+    text: ``"ZeroTargetError: ..."``)."""
+    names, todo = set(), [TabTuneInputError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
 
 
 def new_run_id() -> str:
