@@ -843,3 +843,17 @@ def test_a_defaults_trial_failed_by_the_data_is_an_input_error() -> None:
         raise_if_broken(broken("ZeroTargetError: y (the target) is zero on every row"))
     with pytest.raises(RuntimeError, match="the defaults trial failed: MemoryError"):
         raise_if_broken(broken("MemoryError: out of memory"))  # a bug or the machine: exit 1
+
+
+def test_a_damaged_journal_storage_is_a_config_error(tmp_path: Path) -> None:
+    # a journal that is not Optuna's (or damaged mid-file) was a JSONDecodeError traceback,
+    # exit 1, where a damaged SQLite file exits 2 (tune/predict red-team)
+    from tabtune.errors import ConfigError
+
+    journal = tmp_path / "j" / "t.journal"
+    journal.parent.mkdir()
+    journal.write_text('hello\n{"op_code": 0}\n')
+    with pytest.raises(
+        ConfigError, match=r"tuning.storage: the journal .*t.journal cannot be read"
+    ):
+        tuning.open_storage(f"journal:{journal}")

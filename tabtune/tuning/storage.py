@@ -145,7 +145,15 @@ def open_storage(storage: str | StorageSpec) -> optuna.storages.BaseStorage:
     """
     spec = storage if isinstance(storage, StorageSpec) else parse_storage(storage)
     if spec.kind == "journal":
-        return JournalStorage(JournalFileBackend(str(_make_folder(spec))))
+        path = _make_folder(spec)
+        try:  # the journal is replayed here: a damaged one fails now
+            return JournalStorage(JournalFileBackend(str(path)))
+        except (ValueError, KeyError, TypeError, AssertionError) as exc:
+            raise ConfigError(
+                f"tuning.storage: the journal {path} cannot be read ({type(exc).__name__}: "
+                f"{exc}): it is damaged, or not an Optuna journal; fix: move it away (a new "
+                "one is started; its studies are lost) or point tuning.storage elsewhere"
+            ) from None
     kwargs: dict[str, Any] = {}
     if spec.kind == "sqlite":
         _make_folder(spec)
