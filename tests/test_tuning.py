@@ -798,6 +798,18 @@ def test_changed_folds_are_named_for_an_existing_study(
     assert "on the 2 folds" in caplog.text and "not the 3" in caplog.text, caplog.text
     assert again.n_trials == 2
     assert all(len(t.intermediate_values) <= 2 for t in _study(cfg).get_trials())
+    assert "tuning.n_folds give now" in caplog.text, caplog.text
+    # newer rows: the study keeps its window, and says so at WARNING (it was an INFO line,
+    # hidden without -v, while pretrain applied parameters chosen on the old window)
+    caplog.clear()
+    dates = pd.to_datetime(data.X["date"])
+    older = data.take((dates <= dates.max() - pd.Timedelta(days=7)).to_numpy())
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    tune_global(make_config(fresh), "bid", n_trials=1, data=older)
+    with caplog.at_level("WARNING", logger="tabtune"):
+        tune_global(make_config(fresh), "bid", n_trials=1, data=data)
+    assert "scores its trials on the data up to" in caplog.text, caplog.text
 
 
 def test_adaptation_is_tuned_from_the_global_model_pretraining_serves(

@@ -281,17 +281,14 @@ def prepare_study(
                 spec.defaults,
             )
         if (spec.n_folds, spec.horizon) != (new_spec.n_folds, new_spec.horizon):
+            why = "tuning.n_folds" if spec.n_folds != new_spec.n_folds else "the data's dates"
             logger.warning(
                 "study %s: scores every trial on the %d folds (horizon %d dates) recorded when "
-                "it was created, not the %d (horizon %d) the config gives now (tuning.n_folds); "
-                "a study's folds never change, so that its trials stay comparable: use another "
-                "tuning.storage for a study on the new folds",
-                name,
-                spec.n_folds,
-                spec.horizon,
-                new_spec.n_folds,
-                new_spec.horizon,
-            )
+                "it was created, not the %d (horizon %d) %s give now; a study's folds never "
+                "change, so that its trials stay comparable: use another tuning.storage for a "
+                "study on the new folds",
+                name, spec.n_folds, spec.horizon, new_spec.n_folds, new_spec.horizon, why,
+            )  # fmt: skip
         if spec.brands != new_spec.brands:
             logger.warning(
                 "study %s: scores the brands recorded when it was created (%s), not %s",
@@ -300,12 +297,13 @@ def prepare_study(
                 new_spec.brands,
             )
         if spec.data_end != new_spec.data_end:
-            logger.info(
-                "study %s: uses data up to %s (its window when created), not %s",
-                name,
-                spec.data_end,
-                new_spec.data_end,
-            )
+            logger.warning(
+                "study %s: scores its trials on the data up to %s (its window when created), "
+                "not up to %s: its parameters, which pretrain applies, were chosen on that "
+                "window; to tune on the newer rows, use another tuning.storage (or delete the "
+                "study)",
+                name, spec.data_end, new_spec.data_end,
+            )  # fmt: skip
     reap_dead_trials(study)
     live = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
     if not any(
