@@ -229,6 +229,23 @@ def test_storage_urls() -> None:
     assert not parse_storage("sqlite:///t.db").parallel_safe
 
 
+def test_a_missing_database_driver_gets_a_hint_that_works(monkeypatch) -> None:
+    # SQLAlchemy 2's postgresql:// wants psycopg 3; the hint said psycopg2-binary (already
+    # installed), and postgresql+psycopg:// was refused by the config (tune/predict red-team)
+    from tabtune.config import TuningConfig
+    from tabtune.tuning import storage
+
+    monkeypatch.setattr(storage, "_importable", lambda driver: driver == "psycopg2")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match=r"pip install 'psycopg\[binary\]', or name the "
+                           r"installed driver: postgresql\+psycopg2://"):  # fmt: skip
+            parse_storage("postgresql://u@db.example/optuna")
+    for url in ("postgresql+psycopg://u@h/db", "mysql+pymysql://u@h/db"):
+        assert TuningConfig(storage=url).storage == url  # the spellings the hints give
+
+
 def test_buckets_and_apply_params() -> None:
     assert [bucket_for_rows(n) for n in (0, 999, 1000, 9999, 10000)] == [
         "small",

@@ -9,6 +9,7 @@ process is gone (same host).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
@@ -121,7 +122,12 @@ def parse_storage(url: str) -> StorageSpec:
     try:
         parsed.get_dialect().import_dbapi()
     except (ImportError, NoSuchModuleError) as exc:
-        hint = "pip install psycopg2-binary" if backend == "postgresql" else "pip install pymysql"
+        driver = parsed.get_driver_name()
+        package = _DRIVER_PACKAGES.get(driver, driver)
+        others = [f"{backend}+{d}://" for d in _DRIVERS[backend] if d != driver and _importable(d)]
+        hint = f"pip install '{package}'" + (
+            f", or name the installed driver: {others[0]}..." if others else ""
+        )
         raise ConfigError(
             f"tuning.storage: the driver for {display!r} is not installed ({exc}); {hint}"
         ) from None
@@ -186,6 +192,28 @@ def open_storage(storage: str | StorageSpec) -> optuna.storages.BaseStorage:
             )
             time.sleep(CREATE_RETRY_SECONDS * attempt)
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+#: The package (as pip names it) of each database driver SQLAlchemy may ask for.
+_DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "pymysql": "pymysql",
+    "mysqldb": "mysqlclient",
+}
+
+
+#: The drivers of each database tabtune's storages accept.
+_DRIVERS = {"postgresql": ("psycopg", "psycopg2"), "mysql": ("mysqldb", "pymysql")}
+
+
+def _importable(driver: str) -> bool:
+    """Whether the driver's module imports (``mysqldb`` is the module ``MySQLdb``)."""
+    try:
+        importlib.import_module({"mysqldb": "MySQLdb"}.get(driver, driver))
+    except ImportError:
+        return False
+    return True
 
 
 def _make_folder(spec: StorageSpec) -> Path:
