@@ -176,7 +176,9 @@ def open_storage(storage: str | StorageSpec) -> optuna.storages.BaseStorage:
         except SQLAlchemyError as exc:
             if not _creation_race(exc):
                 raise ConfigError(
-                    f"tuning.storage: cannot open {spec.display}: {_reason(exc)}"
+                    f"tuning.storage: cannot open {spec.display}: {_reason(exc)}; fix: restore "
+                    "or reach it, or point tuning.storage elsewhere (tune keeps its studies "
+                    "there, and pretrain and the refresh read the adopted parameters from it)"
                 ) from None
             if attempt == CREATE_ATTEMPTS:
                 raise ConfigError(
