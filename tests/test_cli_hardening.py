@@ -294,6 +294,7 @@ def test_predict_input_needs_the_features_not_the_measures(ws: Path, capsys) -> 
     contexts.to_csv("contexts.csv", index=False)
     code, out = _run(capsys, "predict", "--input", "contexts.csv", "--output", "p.parquet")
     assert code == EXIT_OK, out
+    assert "rows" in out and "mean prediction" in out  # the summary's columns say what
     preds = pd.read_parquet("p.parquet")
     assert len(preds) == len(contexts) and preds["prediction"].notna().all()
     # the bid model is trained on the bid: a file without it is refused, naming it

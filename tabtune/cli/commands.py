@@ -306,9 +306,12 @@ def cmd_predict(args: argparse.Namespace, cfg: Config) -> int:
     preds = predict_rows(cfg, task, rows, history=history)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_parquet(preds, out)
-    summary = preds.groupby("brand_id")["prediction"].agg(["size", "mean"]).head(20)
+    summary = preds.groupby("brand_id")["prediction"].agg(["size", "mean"])
+    summary.columns = ["rows", "mean prediction"]
     con = console()
-    con.print(pd.DataFrame(summary).to_string())
+    con.print(summary.head(20).to_string())
+    if len(summary) > 20:  # the file holds every brand: said, not cut in silence
+        con.print(f"... and {len(summary) - 20} more brands (all in the file)", markup=False)
     asked = split_brands(args.brands) if args.input is None else None
     missing = sorted(set(asked or []) - set(preds["brand_id"].astype(str)))
     if missing:
