@@ -450,6 +450,11 @@ def test_os_error_messages_name_the_configured_folder(ws: Path) -> None:
     message = os_error_message(exc, cfg)
     assert message is not None and "models_dir" in message and "free some space" in message
     assert os_error_message(OSError(errno.EIO, "I/O error"), cfg) is None  # a real fault
+    # the store's .lock made a folder: remove it (the fix named tuning.storage; red-team)
+    lock = OSError(errno.EISDIR, "Is a directory", "data/campaigns/.lock")
+    message = os_error_message(lock, cfg)
+    assert message is not None and "data.store" in message and "remove that folder" in message
+    assert "tuning.storage" not in message
 
 
 def test_a_folder_where_a_file_belongs_is_refused(ws: Path, capsys) -> None:

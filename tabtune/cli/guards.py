@@ -215,6 +215,11 @@ def os_error_message(exc: OSError, cfg: Any = None) -> str | None:
     thing = f"{filename}" if filename else "a file"
     key_hint = f" (in {where[0]} {where[1]})" if where else ""
     if exc.errno == errno.EISDIR:
+        if filename and Path(filename).name.startswith("."):  # a lock or state file tabtune makes
+            return (
+                f"{thing}{key_hint} is a folder where tabtune keeps a file of its own (a lock): "
+                "remove that folder (nothing of yours is in it) and rerun."
+            )
         return (
             f"{thing}{key_hint} is a folder where tabtune needs a file: name a file in the "
             "setting that gives this path (e.g. tuning.storage: journal:models/tuning.journal) "
