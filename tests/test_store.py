@@ -389,3 +389,10 @@ def test_reading_a_brand_lists_the_store_once_until_it_changes(
     for brand in ["b-01", "acme corp", "b-01"]:
         assert set(filled.read(brands=[brand])["brand_id"]) == {brand}
     assert root_listed == [filled.root]
+
+
+def test_a_store_path_that_is_a_file_is_named_so(tmp_path: Path) -> None:
+    # "empty or does not exist" for a data.store that is a file (tune/predict red-team)
+    (tmp_path / "rows.parquet").write_text("x")
+    with pytest.raises(TabTuneInputError, match=r"rows.parquet \(data.store\) is a file"):
+        CampaignStore(tmp_path / "rows.parquet").date_range()

@@ -408,6 +408,11 @@ class CampaignStore:
         )
 
     def _empty_error(self) -> TabTuneInputError:
+        if self.root.is_file():
+            return TabTuneInputError(
+                f"{self.root} (data.store) is a file, not the store's folder; fix: point "
+                "data.store at a folder (tabtune load FILE fills a new one)"
+            )
         return TabTuneInputError(
             f"{self.root}: the campaign store is empty or does not exist; "
             "load your export with `tabtune load FILE` (or simulate data with `tabtune synth`)"
