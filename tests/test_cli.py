@@ -118,6 +118,11 @@ def test_models_show_without_a_champion_lists_the_versions(tmp_path: Path) -> No
     message = _no_model(reg, "bid", "007")
     assert message.startswith("task 'bid', brand '007' has 2 version(s) but no champion")
     assert message.endswith("--version: v0001, v0002")
+    # a brand the global model serves: said so, with the command that shows that model
+    reg.promote(reg.publish("bid", lambda d: (Path(d) / "x.txt").write_text("x")))
+    message = _no_model(reg, "bid", "008")
+    assert message.startswith("no model of its own for task 'bid', brand '008': the global")
+    assert "`tabtune models show --task bid`" in message
 
 
 def test_models_list_and_show_flag_a_corrupt_champion(small_config: Path, capsys) -> None:

@@ -420,6 +420,12 @@ def _no_model(reg: ModelRegistry, task: str, brand: str | None) -> str:
     who = f"task {task!r}" + (f", brand {brand!r}" if brand else "")
     versions = reg.versions(task, brand)
     if not versions:
+        if brand and reg.champion(task) is not None:
+            return (
+                f"no model of its own for {who}: the global model serves it (a brand gets one "
+                f"when a refresh or `tabtune finetune --brand {brand}` adapts it); show that "
+                f"one: `tabtune models show --task {task}`"
+            )
         return f"no model for {who}"
     names = ", ".join(v.version for v in versions[-5:])
     return (
