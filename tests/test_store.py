@@ -396,3 +396,14 @@ def test_a_store_path_that_is_a_file_is_named_so(tmp_path: Path) -> None:
     (tmp_path / "rows.parquet").write_text("x")
     with pytest.raises(TabTuneInputError, match=r"rows.parquet \(data.store\) is a file"):
         CampaignStore(tmp_path / "rows.parquet").date_range()
+
+
+def test_a_stray_file_in_the_store_is_warned_about_once(
+    filled: CampaignStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a notes.txt beside the brand folders: the same WARNING 2x in validate, 6x in check
+    (filled.root / "notes.txt").write_text("hi")
+    with caplog.at_level("WARNING", logger="tabtune"):
+        for _ in range(3):
+            filled.check()
+    assert caplog.text.count("notes.txt: not part of the campaign store") == 1, caplog.text

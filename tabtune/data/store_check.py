@@ -174,8 +174,14 @@ def _check_stray(entry: Path, root: Path, prefix: str) -> list[str]:
         return [
             f"{entry}: Parquet data outside the brand folders ({root}/{prefix}<id>/); {FIX_FOREIGN}"
         ]
-    logger.warning("%s: not part of the campaign store; ignored", entry)
+    if entry not in _STRAY_WARNED:  # once per process: every check of the store met it
+        _STRAY_WARNED.add(entry)
+        logger.warning("%s: not part of the campaign store; ignored", entry)
     return []
+
+
+#: Stray entries already warned about in this process.
+_STRAY_WARNED: set[Path] = set()
 
 
 def check_data_file(path: Path, latest: str, verified: dict[Path, tuple[int, int]]) -> list[str]:
