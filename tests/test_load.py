@@ -1444,3 +1444,16 @@ def test_a_brand_named_total_something_is_a_brand_not_a_footer(
     said = " ".join(out.split())
     assert code == EXIT_OK and "every row of brand(s) Total Wine & More (2 row(s))" in said
     assert "name no brand" not in said
+
+
+def test_rows_repeated_exactly_get_their_own_fix(config: Path) -> None:
+    # rows pasted twice were told to map campaign_id, audience or device (red-team)
+    plain = load_config(config).data
+    rows = _rows("acme", "2024-01-01", 3)
+    pd.concat([rows, rows.head(2)]).to_csv("twice.csv", index=False)
+    with pytest.raises(ContractError, match=r"repeated exactly, in every column.*drop_duplicates"):
+        prepare_exports(["twice.csv"], plain)
+    pd.concat([rows, rows.head(2).assign(Cost=11.0)]).to_csv("clash.csv", index=False)
+    with pytest.raises(ContractError, match="duplicate rows for the same key") as info:
+        prepare_exports(["clash.csv"], plain)  # same key, other values: the key's fix stands
+    assert "repeated exactly" not in str(info.value)

@@ -273,6 +273,12 @@ def shape_key(
     Excel serial numbers. None otherwise (the rule's own key stands)."""
     column, rule = violation.column, violation.rule
     if rule == schema.RULE_DUPLICATE_KEY:
+        exact = int(frame.duplicated(keep=False).sum()) if len(frame) else 0
+        if exact and exact == violation.count:  # the same rows twice, in every column
+            return (
+                "the export: its rows are repeated exactly, in every column (a file pasted or "
+                "exported twice); remove the copies (pandas: df.drop_duplicates())"
+            )
         return hourly_key(violation.examples)
     if rule == schema.RULE_NO_ROWS:
         if data.skip_lines:
