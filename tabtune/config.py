@@ -455,7 +455,8 @@ class TuningConfig(_Section):
     @classmethod
     def _storage_url(cls, value: str) -> str:
         allowed = ("sqlite:///", "postgresql://", "postgresql+psycopg2://",
-                   "postgresql+psycopg://", "mysql://", "mysql+pymysql://", "journal:")  # fmt: skip
+                   "postgresql+psycopg://", "mysql://", "mysql+pymysql://", "mysql+mysqldb://",
+                   "journal:")  # fmt: skip
         if not value.startswith(allowed):
             raise ValueError(f"storage {value!r} must start with one of {list(allowed)}")
         return value

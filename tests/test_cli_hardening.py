@@ -330,6 +330,24 @@ def test_outputs_are_refused_inside_the_folders_tabtune_manages(
     _refused(capsys, ws, argv, needle, "nothing was written")
 
 
+def test_outputs_dir_inside_another_configured_folder_stays_writable(tmp_path: Path) -> None:
+    # truth_dir: outputs made every predict exit 2 (review); a link into the store is seen
+    from tabtune.cli.guards import outside_managed_folders
+    from tabtune.config import Config
+    from tabtune.errors import TabTuneInputError
+
+    cfg = Config.model_validate(
+        {"data": {"store": str(tmp_path / "st"), "truth_dir": str(tmp_path / "out")},
+         "outputs_dir": str(tmp_path / "out"), "models_dir": str(tmp_path / "m")}
+    )  # fmt: skip
+    outside_managed_folders(tmp_path / "out" / "predictions" / "bid.parquet", cfg, "x")
+    outside_managed_folders(tmp_path / "st" / ".." / "preds.parquet", cfg, "x")
+    (tmp_path / "st").mkdir()
+    (tmp_path / "lnk").symlink_to(tmp_path / "st")
+    with pytest.raises(TabTuneInputError, match="inside data.store"):
+        outside_managed_folders(tmp_path / "lnk" / "x.parquet", cfg, "x")
+
+
 def test_predict_refuses_to_write_over_its_input(ws: Path, capsys) -> None:
     pd.read_csv(_new_rows()).to_parquet("rows.parquet")
     _refused(

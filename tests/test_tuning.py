@@ -826,7 +826,8 @@ def test_changed_folds_are_named_for_an_existing_study(
     tune_global(make_config(fresh), "bid", n_trials=1, data=older)
     with caplog.at_level("WARNING", logger="tabtune"):
         tune_global(make_config(fresh), "bid", n_trials=1, data=data)
-    assert "scores its trials on the data up to" in caplog.text, caplog.text
+        tune_global(make_config(fresh), "bid", n_trials=1, data=data)  # opened again
+    assert caplog.text.count("scores its trials on the data up to") == 1, caplog.text
 
 
 def test_adaptation_is_tuned_from_the_global_model_pretraining_serves(

@@ -299,10 +299,15 @@ def outside_managed_folders(path: Path, cfg: Any, what: str, *, source: str | No
     TabTuneInputError
         Naming the option, the folder's config key and the fix; nothing was written.
     """
-    full = path.absolute()
-    for key, folder in configured_folders(cfg).items():
-        root = folder.absolute()
-        if key != "outputs_dir" and (full == root or root in full.parents):
+    full = Path(os.path.realpath(path))  # "..", and links into the store, as the disk sees them
+    inside = [
+        (len(root.parts), key, folder)
+        for key, folder in configured_folders(cfg).items()
+        if full == (root := Path(os.path.realpath(folder))) or root in full.parents
+    ]
+    if inside:
+        _, key, folder = max(inside)  # the deepest: outputs_dir may sit inside truth_dir
+        if key != "outputs_dir":
             raise TabTuneInputError(
                 f"{what} is inside {key} ({folder}), which tabtune manages: a file written "
                 "there damages it; write it elsewhere (e.g. under outputs_dir, "

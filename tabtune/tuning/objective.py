@@ -183,11 +183,11 @@ class Objective:
                 last = fold.index == self.folds[-1].index
                 if prunable and not last and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after fold {fold.index}: mean {running:.6g}")
+            if not scores:
+                raise TabTuneInputError("no fold had validation rows")
         except optuna.TrialPruned:
             raise
         except Exception as exc:
             trial.set_user_attr(ERROR_ATTR, f"{type(exc).__name__}: {exc}")
             raise
-        if not scores:
-            raise TabTuneInputError("no fold had validation rows")
         return float(np.mean(scores))

@@ -274,15 +274,20 @@ def prepare_study(
                 f"(optuna.delete_study(study_name={name!r}, storage=...))"
             )
         if spec.defaults != new_spec.defaults:
-            logger.warning(
+            _warn_once(
+                storage.display,
                 "study %s: the configured defaults changed since it was created; gains are "
                 "measured against the defaults recorded then: %s",
                 name,
                 spec.defaults,
             )
         if (spec.n_folds, spec.horizon) != (new_spec.n_folds, new_spec.horizon):
-            why = "tuning.n_folds" if spec.n_folds != new_spec.n_folds else "the data's dates"
-            logger.warning(
+            why = (
+                "tuning.n_folds"
+                if spec.n_folds != new_spec.n_folds
+                else "the data's dates (or adaptation.validation_fraction)"
+            )
+            _warn_once(storage.display,
                 "study %s: scores every trial on the %d folds (horizon %d dates) recorded when "
                 "it was created, not the %d (horizon %d) %s give now; a study's folds never "
                 "change, so that its trials stay comparable: use another tuning.storage for a "
@@ -290,14 +295,15 @@ def prepare_study(
                 name, spec.n_folds, spec.horizon, new_spec.n_folds, new_spec.horizon, why,
             )  # fmt: skip
         if spec.brands != new_spec.brands:
-            logger.warning(
+            _warn_once(
+                storage.display,
                 "study %s: scores the brands recorded when it was created (%s), not %s",
                 name,
                 spec.brands,
                 new_spec.brands,
             )
         if spec.data_end != new_spec.data_end:
-            logger.warning(
+            _warn_once(storage.display,
                 "study %s: scores its trials on the data up to %s (its window when created), "
                 "not up to %s: its parameters, which pretrain applies, were chosen on that "
                 "window; to tune on the newer rows, use another tuning.storage (or delete the "
@@ -317,6 +323,19 @@ def stop_when_defaults_fail(study: optuna.Study, trial: FrozenTrial) -> None:
     """A failing defaults trial means the problem itself is broken: stop instead of looping."""
     if trial.state == TrialState.FAIL and trial_role(trial) == ROLE_DEFAULTS:
         study.stop()
+
+
+#: (storage, study, message) warned about in this process: a scope that opens its study twice
+#: (a brand's warm start, then its run) warned twice.
+_WARNED: set[tuple[str, ...]] = set()
+
+
+def _warn_once(where: str, message: str, *args: Any) -> None:
+    """``logger.warning(message, *args)`` once per process for the storage ``where``."""
+    text = message % args
+    if (where, text) not in _WARNED:
+        _WARNED.add((where, text))
+        logger.warning("%s", text)
 
 
 def raise_if_broken(study: optuna.Study) -> None:
