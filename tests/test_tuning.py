@@ -893,3 +893,17 @@ def test_a_damaged_journal_storage_is_a_config_error(tmp_path: Path) -> None:
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     journal.write_bytes(journal.read_bytes()[:-20])
     tuning.open_storage(f"journal:{journal}")
+
+
+def test_the_summary_tells_interrupted_trials_from_failed_ones() -> None:
+    # trials stopped by Ctrl-C or SIGTERM were counted as "failed" (tune/predict red-team)
+    from tabtune.cli.tune import summary_lines
+    from tabtune.tuning.study import TuningResult
+
+    result = TuningResult(
+        study_name="bid:global", storage="sqlite:///t.db", best_params=None, best_value=None,
+        default_params={}, default_value=None, gain_pct=None, n_trials=5, n_complete=2,
+        n_pruned=0, n_failed=3, n_new=5, seconds=1.0, n_interrupted=2,
+    )  # fmt: skip
+    first = summary_lines(result)[0]
+    assert "3 failed, 2 of them stopped by Ctrl-C or SIGTERM), 5 added" in first, first

@@ -45,7 +45,13 @@ def summary_lines(result: TuningResult) -> list[str]:
     )
     return [
         f"study {result.study_name} in {result.storage}: {result.n_trials} trials "
-        f"({result.n_complete} complete, {result.n_pruned} pruned, {result.n_failed} failed), "
+        f"({result.n_complete} complete, {result.n_pruned} pruned, {result.n_failed} failed"
+        + (
+            f", {result.n_interrupted} of them stopped by Ctrl-C or SIGTERM"
+            if result.n_interrupted
+            else ""
+        )
+        + "), "
         f"{result.n_new} added by this run in {result.seconds:.1f}s",
         f"loss (mean over time-ordered folds): defaults {fmt(result.default_value)}, "
         f"adopted {fmt(result.best_value)}, gain over defaults {gain}",

@@ -140,6 +140,8 @@ class TuningResult:
         Trials in the study, of every state.
     n_complete, n_pruned, n_failed : int
         Finished trials by state, in the whole study.
+    n_interrupted : int
+        Of the failed, those stopped by Ctrl-C or SIGTERM (no error of their own recorded).
     n_new : int
         Trials this run finished (not those another process added to the study meanwhile).
     seconds : float
@@ -158,6 +160,7 @@ class TuningResult:
     n_failed: int
     n_new: int
     seconds: float
+    n_interrupted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -196,6 +199,9 @@ def study_result(
         n_failed=sum(t.state == TrialState.FAIL for t in trials),
         n_new=count_finished(study, run_id),
         seconds=time.perf_counter() - t0,
+        n_interrupted=sum(
+            t.state == TrialState.FAIL and ERROR_ATTR not in t.user_attrs for t in trials
+        ),
     )
 
 
