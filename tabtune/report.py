@@ -266,7 +266,7 @@ def _uplift(brand: Mapping[str, Any]) -> float | None:
     return (base - served) / base
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
+def _fmt(value: Any, digits: int = 6) -> str:  # 6: a promotion by 0.01% shows
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -295,9 +295,9 @@ def summary_lines(report: Mapping[str, Any], *, slowest: int = 5, failures: int 
         scored = [b for b in brands if _uplift(b) is not None]
         by_global = sum(1 for b in scored if b.get("served_by") == "global")
         lines.append(
-            f"  median {metric_of(report)} of the serving model vs the global model, "
-            f"on each brand's newest days: {0.0 - uplift:+.1%} (over {len(scored)} "
-            f"brand{'' if len(scored) == 1 else 's'} scored out of time"
+            f"  median change in {metric_of(report)}, serving model relative to the global "
+            "model (negative: a lower loss), on each brand's out-of-time rows: "
+            f"{0.0 - uplift:+.2%} (over {len(scored)} brand{'' if len(scored) == 1 else 's'}"
             + (f"; the {by_global} the global model serves count as 0)" if by_global else ")")
         )
     for note in report.get("notes", []):
@@ -380,7 +380,7 @@ def error_trend_png(history: Sequence[Mapping[str, Any]]) -> str | None:
         ha="right",
         fontsize=8,
     )
-    ax.set_ylabel(f"{metric_of(history[-1])}, newest days (serving model)")
+    ax.set_ylabel(f"{metric_of(history[-1])}, out-of-time rows (serving model)")
     ax.set_title("Error trend over runs")
     ax.grid(alpha=0.3)
     if labelled:
@@ -420,7 +420,7 @@ def uplift_png(report: Mapping[str, Any]) -> str | None:
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("brand rows (usable, up to the run date)")
-    ax.set_ylabel("error reduction vs global (%)")
+    ax.set_ylabel("loss reduction vs global (%, +: lower loss)")
     ax.set_title("Uplift of the adapted model over the global model by brand size")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -511,7 +511,10 @@ def render_html(
         "started": report.get("started_at"),
         "finished": report.get("finished_at"),
         "global model": report.get("global_model"),
-        **{f"time {k} (s)": v for k, v in (report.get("timings") or {}).items()},
+        **{
+            f"time {k} (s)" if k == "wall" else f"time {k}, summed over brands and attempts (s)": v
+            for k, v in (report.get("timings") or {}).items()
+        },
     }
     parts.append(
         "<table>"
@@ -548,7 +551,7 @@ def _brand_table_parts(report: Mapping[str, Any]) -> list[str]:
         f"champion ({metric})",
         "challenger",
         "global",
-        "uplift",
+        "loss change vs global (-: lower)",
         "model",
         "seconds",
         "reason",
@@ -570,7 +573,7 @@ def _brand_table_parts(report: Mapping[str, Any]) -> list[str]:
             + _cell(scores.get("champion"), num=True)
             + _cell(scores.get("challenger"), num=True)
             + _cell(scores.get("global"), num=True)
-            + _cell(None if uplift is None else f"{uplift:+.1%}", num=True)
+            + _cell(None if uplift is None else f"{-uplift:+.2%}", num=True)
             + _cell(b.get("model_id"))
             + _cell(None if b.get("seconds") is None else round(float(b["seconds"]), 2), num=True)
             + _cell(reason, cls="note")

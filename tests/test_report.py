@@ -98,6 +98,10 @@ def test_write_report_writes_json_and_html_with_embedded_plots(tmp_path: Path) -
     assert "<script>" not in text and "&lt;script&gt;" in text
     for b in ("b0", "b1", "b2", "b3"):
         assert f"<td>{b}</td>" in text
+    # the brand table's loss change has the summary's sign (it showed +40% where the summary
+    # said -20%: negative is a lower loss in both; numbers audit)
+    assert "loss change vs global (-: lower)" in text and "-20.00%" in text
+    assert ">+40.0%<" not in text and ">-40.00%<" in text
     # no temporary files left behind
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["report.html", "report.json"]
 
@@ -125,9 +129,10 @@ def test_summary_lines_counts_slowest_and_failures() -> None:
     assert "promoted 1, kept 1, cold_start 1, skipped 0, failed 1" in text
     assert "slowest: b0 3.5s" in text
     assert "FAILED (1)" in text and "b3: ValueError" in text
-    assert "-20.0%" in text  # median error change vs global
+    assert "-20.00%" in text  # median loss change vs global (negative: lower)
+    assert "(negative: a lower loss)" in text
     # b0 and b1 have out-of-time scores; the cold start (in sample) and the failure do not
-    assert "(over 2 brands scored out of time)" in text  # none served by the global model
+    assert "(over 2 brands)" in text  # none served by the global model
 
 
 def test_a_brand_without_seconds_or_rows_is_summarised_and_rendered() -> None:
@@ -150,7 +155,7 @@ def test_summary_says_how_many_brands_the_median_covers() -> None:
     report["brands"].append(unchanged)
     report["summary"]["median_uplift_vs_global"] = 0.0
     text = "\n".join(summary_lines(report))
-    assert "+0.0% (over 3 brands scored out of time; the 1 the global model serves" in text
+    assert "+0.00% (over 3 brands; the 1 the global model serves" in text
 
 
 def test_served_score_follows_the_serving_model() -> None:
@@ -261,5 +266,5 @@ def test_summary_and_plot_name_the_metric_of_the_run() -> None:
     }
     report = build_report(state).to_dict()
     assert report["metric"] == "tweedie deviance" == metric_of(report)
-    assert any("median tweedie deviance" in line for line in summary_lines(report))
+    assert any("median change in tweedie deviance" in line for line in summary_lines(report))
     assert metric_of({}) == "holdout error"  # reports written before the metric was named
