@@ -661,6 +661,10 @@ def test_cli_tune_prints_the_summary(tmp_path: Path, rows: pd.DataFrame, capsys)
     assert main(["--config", str(path), "tune", "--trials", "2"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "bid:global" in out and "gain over defaults" in out and "learning_rate" in out
+    # the loss is named, and the column is the adopted trial (the defaults unless a trial
+    # wins on every fold), not "best" (numbers audit)
+    assert "tweedie deviance (mean over time-ordered folds)" in out, out
+    assert "adopted trial vs defaults" in out and "best trial" not in out
     # the storage's folder was created: said once, so that a mistyped path shows
     folder = tmp_path / "nested" / "dir"
     assert f"note: created the folder {folder} for tuning.storage" in " ".join(out.split())

@@ -68,13 +68,15 @@ def console_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[ob
     return table
 
 
-def summary_table(result: TuningResult) -> Table:
-    """A tuning study's best trial against the defaults, parameter by parameter."""
-    table = Table(title=f"{result.study_name}: best trial vs defaults")
+def summary_table(result: TuningResult, loss: str = "loss") -> Table:
+    """A tuning study's adopted trial (the defaults unless a trial wins on every fold by
+    ``tuning.min_gain``) against the defaults, parameter by parameter; ``loss`` names the
+    fold loss (:func:`metric_name`)."""
+    table = Table(title=f"{result.study_name}: adopted trial vs defaults")
     table.add_column("")
     table.add_column("defaults", justify="right")
-    table.add_column("best", justify="right")
-    table.add_row("loss", fmt(result.default_value), fmt(result.best_value), style="bold")
+    table.add_column("adopted", justify="right")
+    table.add_row(loss, fmt(result.default_value), fmt(result.best_value), style="bold")
     gain = "-" if result.gain_pct is None else f"{result.gain_pct:+.2f}%"
     table.add_row("gain over defaults", "", gain, style="bold")
     best = result.best_params or {}

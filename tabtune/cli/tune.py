@@ -9,7 +9,7 @@ from tabtune.cli.commands import tasks_of
 from tabtune.cli.console import console, fmt
 from tabtune.cli.exit_codes import EXIT_OK
 from tabtune.cli.progress import progress_bar
-from tabtune.cli.tables import summary_table
+from tabtune.cli.tables import metric_name, summary_table
 from tabtune.config import Config
 from tabtune.tuning import TuningResult, parse_storage, tune_scope
 
@@ -35,7 +35,7 @@ def quiet_interrupted_trials() -> None:
             handler.addFilter(_NO_INTERRUPTED_TRIALS)
 
 
-def summary_lines(result: TuningResult) -> list[str]:
+def summary_lines(result: TuningResult, loss: str = "loss") -> list[str]:
     """Plain-text summary of a tuning run: trial counts, time and the gain over defaults."""
     gain = "-" if result.gain_pct is None else f"{result.gain_pct:+.2f}%"
     used_by = (
@@ -53,7 +53,7 @@ def summary_lines(result: TuningResult) -> list[str]:
         )
         + "), "
         f"{result.n_new} added by this run in {result.seconds:.1f}s",
-        f"loss (mean over time-ordered folds): defaults {fmt(result.default_value)}, "
+        f"{loss} (mean over time-ordered folds): defaults {fmt(result.default_value)}, "
         f"adopted {fmt(result.best_value)}, gain over defaults {gain}",
         f"the adopted parameters (the defaults unless a trial wins on every "
         f"fold by tuning.min_gain) are used by {used_by}",
@@ -106,10 +106,11 @@ def run_tuning_cli(
         progress=progress_bar,
     )
     con = console()
+    loss = metric_name(cfg.task(task))
     for result in results:
-        for line in summary_lines(result):
+        for line in summary_lines(result, loss):
             con.print(line)
-        con.print(summary_table(result))
+        con.print(summary_table(result, loss))
     if new_folder and storage.path is not None and storage.path.parent.is_dir():
         con.print(
             f"note: created the folder {storage.path.parent} for tuning.storage {storage.display}",
