@@ -255,6 +255,10 @@ def test_readme_walkthrough_on_the_example_export(
     assert (stored["spend"] >= 0).all()
     assert "Fabrikam Tools" in check and "served by the global model" in check
     assert "inactive brands" in check and "one-channel brands: Fabrikam Tools" in check
+    # counts of stored rows, said as such: the refresh counts usable rows (numbers audit)
+    flat = " ".join(check.split())
+    assert "stored rows, enough to adapt (the refresh counts usable rows" in flat
+    assert "no rows in the store's last 28 days" in flat
     # loading the same export again changes nothing
     before = _snapshot(tmp_path / "data" / "shop")
     code, out = _run(capsys, *shlex.split(commands[1])[1:])

@@ -133,20 +133,21 @@ def print_check(report: DataCheck) -> None:
         )
     con.print(table)
     con.print(
-        f"brands with enough rows to adapt (>= {report.min_rows_to_adapt}; whether a brand "
-        f"model or the global model serves is decided by each refresh's contest, see "
-        f"`tabtune report`): {len(report.adapted)}"
+        f"brands with >= {report.min_rows_to_adapt} stored rows, enough to adapt (the "
+        "refresh counts usable rows: with clicks for bid, so some may still be cold starts; "
+        "whether a brand model or the global model serves is decided by each refresh's "
+        f"contest, see `tabtune report`): {len(report.adapted)}"
         + (f" ({_names(report.adapted)})" if report.adapted else "")
     )
     con.print(
         f"brands too small to adapt, served by the global model's trees "
-        f"(< {report.min_rows_to_adapt} rows): "
+        f"(< {report.min_rows_to_adapt} stored rows): "
         f"{len(report.global_served)}"
         + (f" ({_names(report.global_served)})" if report.global_served else "")
     )
     inactive = [f"{b} (last {d:%Y-%m-%d})" for b, d in report.inactive.items()]
     con.print(
-        f"inactive brands (no rows in the last {INACTIVE_DAYS} days): "
+        f"inactive brands (no rows in the store's last {INACTIVE_DAYS} days): "
         + (_names(inactive) if inactive else "none")
     )
     one = [f"{b} ({c})" for b, c in report.one_channel.items()]
