@@ -253,6 +253,8 @@ def test_bids_cli_writes_recommendations(small_config: Path, capsys) -> None:
     assert run_bids_cli(cfg, args) == 0
     out = capsys.readouterr().out
     assert "pretraining it on the store first" in out
+    flat = " ".join(out.split())  # per-context means, said as such (numbers audit)
+    assert "contexts" in flat and "plain means over each brand's contexts" in flat, out
     # filed under the day the bids are for
     root = Path(cfg.outputs_dir) / "2024-03-01" / "bids"
     bids = pd.read_parquet(root)

@@ -397,15 +397,20 @@ def _print_bids(
             title,
             [
                 "brand",
-                "rows",
+                "contexts",
                 "reference",
                 "mean change",
                 "up/down/same",
-                "predicted ROAS floor",
+                "ROAS floor",
                 "model",
             ],
             summary,
         )
+    )
+    con.print(
+        "mean change and ROAS floor (predicted value per click / bid, current -> new): "
+        "plain means over each brand's contexts, not weighted by clicks",
+        markup=False,
     )
     for line in notes:
         con.print(line, markup=False)
