@@ -334,6 +334,8 @@ def test_budget_cli_writes_plans(small_config: Path, capsys) -> None:
     assert run_budget_cli(cfg, args) == 0
     out = capsys.readouterr().out
     assert "pretraining it on the store first" in out
+    flat = " ".join(out.split())  # the uplift's baseline and the split's total are said
+    assert "recent split at this total" in flat and "hill-pooled =" in flat, out
     files = sorted(Path(cfg.outputs_dir).glob("*/budgets/brand_id=*/part-0.parquet"))
     assert files, out
     plans = pd.read_parquet(Path(cfg.outputs_dir) / files[0].parts[1] / "budgets")

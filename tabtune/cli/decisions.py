@@ -602,7 +602,8 @@ def run_budget(
     date : date-like, optional
         The day planned; default the day after the store's last date.
     total : float, optional
-        The daily total; default each brand's recent daily spend.
+        The daily total; default each brand's recent daily spend (its spend in the last
+        ``budget.lookback_days`` divided by the days with rows).
 
     Returns
     -------
@@ -680,16 +681,17 @@ def _print_budget(
     con.print(
         console_table(
             f"budget plans for {day.date()} -> {out_root}",
-            ["brand", "channels", "total", "predicted revenue", "predicted uplift", "model"],
+            ["brand", "channels", "total", "predicted revenue", "uplift vs recent split", "model"],
             summary,
         )
     )
     if channels:
         con.print(
             console_table(
-                "per channel: planned vs recent split (response: hill = bid-identified curve, "
+                "per channel: planned vs the recent split at this total (response: hill = "
+                "bid-identified curve, hill-pooled = the pool's shape scaled to the brand, "
                 "model = the budget model's curve)",
-                ["brand", "channel", "recent split", "planned", "change", "response"],
+                ["brand", "channel", "recent split at total", "planned", "change", "response"],
                 channels,
             )
         )
