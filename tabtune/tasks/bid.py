@@ -430,7 +430,8 @@ class BidRecommender:
         DataFrame
             In the contexts' order: the key columns present (``brand_id``, ``date``,
             ``channel``, ``campaign_id``, ``audience``, ``device``), ``current_bid``, ``bid``,
-            ``change`` (relative), ``reference`` (``"bid"``: ``current_bid`` is the context's
+            ``reference_bid`` (the bid that ``relative_bid`` is measured against), ``change``
+            (relative), ``reference`` (``"bid"``: ``current_bid`` is the context's
             bid; ``"observed_cpc"``: the contexts have no bids and ``current_bid`` is the
             observed cost per click, so ``bid`` is a target CPC, module docstring),
             ``predicted_value_per_click`` (at ``bid``),
