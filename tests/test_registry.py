@@ -509,7 +509,8 @@ def test_list_rows_and_table(reg: ModelRegistry) -> None:
     lines = format_registry_table(rows).splitlines()
     assert lines[0].split() == ["BRAND", "TASK", "VERSIONS", "CHAMPION", "LATEST"]
     assert lines[2].split() == ["(global)", "bid", "2", "v0001", "v0002"]
-    assert lines[3].split() == ["acme", "bid", "1", "-", "v0001"]
+    # a brand without a champion is served by the global model: said (it showed "-")
+    assert lines[3].split() == ["acme", "bid", "1", "(global", "serves)", "v0001"]
     assert len({len(line) for line in lines[:2]}) == 1
 
 

@@ -30,7 +30,7 @@ def format_registry_table(rows: list[dict[str, Any]]) -> str:
             "(global)" if row.get("brand") is None else str(row["brand"]),
             str(row.get("task", "")),
             str(row.get("versions", 0)),
-            row.get("champion") or "-",
+            row.get("champion") or ("-" if row.get("brand") is None else "(global serves)"),
             row.get("latest") or "-",
             *((row.get("status") or "-",) if status else ()),
         )
