@@ -469,7 +469,8 @@ class RefreshConfig(_Section):
         0.0,
         ge=0,
         lt=1,
-        description="a challenger must beat the champion's holdout error by this share",
+        description="a challenger must beat the champion's out-of-time loss (the task's "
+        "deviance) by this share",
     )
     global_every_days: int | None = Field(
         None,
