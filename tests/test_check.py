@@ -42,12 +42,3 @@ def test_check_names_ids_stored_under_two_spellings(tmp_path: Path) -> None:
 def test_check_is_quiet_about_distinct_ids(tmp_path: Path) -> None:
     problems = _problems(tmp_path, [_rows("acme", "search"), _rows("acme2", "social")])
     assert not [p for p in problems if "differ only in case" in p]
-
-
-def test_check_names_a_target_that_is_zero_on_every_row(tmp_path: Path) -> None:
-    # revenue 0 everywhere: check said "no problems found", and tune crashed (red-team)
-    zero = [p for p in _problems(tmp_path, [_rows("acme", "search")]) if "nothing to learn" in p]
-    assert len(zero) == 1 and "task 'bid': its target 'revenue' is zero" in zero[0], zero
-    assert "data.columns.revenue" in zero[0]
-    sold = _rows("acme", "search").assign(revenue=5.0)
-    assert not [p for p in _problems(tmp_path / "b", [sold]) if "nothing to learn" in p]

@@ -13,6 +13,7 @@ from rich.table import Table
 from tabtune.cli.console import console
 from tabtune.cli.exit_codes import EXIT_OK
 from tabtune.cli.progress import progress_bar
+from tabtune.cli.target_check import target_problems
 from tabtune.config import Config
 from tabtune.data.check import INACTIVE_DAYS, DataCheck, check_data
 from tabtune.data.load import LoadSummary, load_exports
@@ -108,7 +109,9 @@ def print_notes(summary: LoadSummary) -> None:
 
 def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
     """``tabtune check``: which tasks the store supports and what to fix."""
-    print_check(check_data(cfg))
+    report = check_data(cfg)
+    report.problems.extend(target_problems(cfg, report))
+    print_check(report)
     return EXIT_OK
 
 

@@ -5,8 +5,8 @@ table) and returns a :class:`DataCheck`: per task (the configured ones and the b
 the columns it uses and the ones the store lacks; brands per size bucket (served by the global
 model below ``adaptation.min_rows_to_adapt`` rows, adapted above); date coverage; brands without
 rows in the store's last 28 days; brands with one channel (a budget plan moves spend between
-channels); a configured task whose target is zero on every usable row (its target columns are
-read for that). It prints nothing: the command line shows it.
+channels). It prints nothing: the command line shows it (``tabtune check`` adds whether each
+configured task's target can be fitted: :mod:`tabtune.cli.target_check`).
 """
 
 from __future__ import annotations
@@ -146,44 +146,6 @@ def _task_problems(support: TaskSupport, path_of: dict[str, str]) -> list[Proble
     return [Problem(what, fix)]
 
 
-def _target_problems(
-    store: CampaignStore, cfg: Config, supports: list[TaskSupport], present: set[str]
-) -> list[Problem]:
-    """A configured task whose target is zero on every usable row (or has no usable row):
-    nothing to learn, which ``pretrain`` and ``tune`` refuse; check said the store was fine."""
-    problems = []
-    for support in supports:
-        if not (support.configured and support.runs):
-            continue
-        target = cfg.tasks[support.task].target
-        wanted = [c for c in (target.numerator, target.denominator) if c]
-        if not set(wanted) <= present:
-            continue  # a derived target (relative spend ...): judged when it is built
-        values = store.read(columns=wanted)
-        num = pd.to_numeric(values[target.numerator], errors="coerce")
-        usable = num.notna()
-        if target.denominator:
-            usable &= pd.to_numeric(values[target.denominator], errors="coerce") > 0
-        rule = f"{target.denominator} > 0" if target.denominator else "a value"
-        if not usable.any():
-            what = f"task {support.task!r}: no row has {rule}, so no target can be read"
-        elif num[usable].abs().sum() == 0:
-            what = (
-                f"task {support.task!r}: its target {target.numerator!r} is zero on every "
-                f"row with {rule}: there is nothing to learn (pretrain and tune refuse it)"
-            )
-        else:
-            continue
-        problems.append(
-            Problem(
-                what,
-                f"map the column that holds it (data.columns.{target.numerator}), "
-                "or load rows where it is not zero",
-            )  # fmt: skip
-        )
-    return problems
-
-
 def check_data(cfg: Config) -> DataCheck:
     """Check what the configured store supports.
 
@@ -249,7 +211,6 @@ def check_data(cfg: Config) -> DataCheck:
                 "(tabtune refresh --brands ...)",
             )
         )
-    report.problems.extend(_target_problems(store, cfg, report.tasks, present))
     report.problems.extend(_unit_problems(store, present))
     report.problems.extend(_case_problems(keys))
     channels = per_brand["channel"].unique()
