@@ -429,12 +429,12 @@ class BidRecommender:
         -------
         DataFrame
             In the contexts' order: the key columns present (``brand_id``, ``date``,
-            ``channel``, ``campaign_id``, ``audience``, ``device``), ``current_bid``, ``bid``,
-            ``reference_bid`` (the bid that ``relative_bid`` is measured against), ``change``
-            (relative), ``reference`` (``"bid"``: ``current_bid`` is the context's
-            bid; ``"observed_cpc"``: the contexts have no bids and ``current_bid`` is the
-            observed cost per click, so ``bid`` is a target CPC, module docstring),
-            ``predicted_value_per_click`` (at ``bid``),
+            ``channel``, ``campaign_id``, ``audience``, ``device``), ``reference``
+            (``"bid"``: ``current_bid`` is the context's bid; ``"observed_cpc"``: the
+            contexts have no bids and ``current_bid`` is the observed cost per click, so
+            ``bid`` is a target CPC, module docstring), ``current_bid``, ``reference_bid``
+            (the bid that ``relative_bid`` is measured against), ``bid``, ``change``
+            (relative), ``predicted_value_per_click`` (at ``bid``),
             ``current_value_per_click``, ``predicted_roas`` (value per click / bid, a floor as
             the cost per click is at most the bid), ``predicted_cvr`` (NaN without a CVR
             model), ``target_roas``, ``target_cpa``, ``reason``, ``model_id``.
