@@ -380,7 +380,7 @@ def error_trend_png(history: Sequence[Mapping[str, Any]]) -> str | None:
         ha="right",
         fontsize=8,
     )
-    ax.set_ylabel(f"{metric_of(history[-1])}, out-of-time rows (serving model)")
+    ax.set_ylabel(f"{metric_of(history[-1])} of the serving model (cold starts: in sample)")
     ax.set_title("Error trend over runs")
     ax.grid(alpha=0.3)
     if labelled:
@@ -512,7 +512,9 @@ def render_html(
         "finished": report.get("finished_at"),
         "global model": report.get("global_model"),
         **{
-            f"time {k} (s)" if k == "wall" else f"time {k}, summed over brands and attempts (s)": v
+            f"time {k} (s)"
+            if k in ("wall", "pretrain")  # one each: the night's clock, the global pretraining
+            else f"time {k}, summed over brands and attempts (s)": v
             for k, v in (report.get("timings") or {}).items()
         },
     }

@@ -509,8 +509,11 @@ def test_list_rows_and_table(reg: ModelRegistry) -> None:
     lines = format_registry_table(rows).splitlines()
     assert lines[0].split() == ["BRAND", "TASK", "VERSIONS", "CHAMPION", "LATEST"]
     assert lines[2].split() == ["(global)", "bid", "2", "v0001", "v0002"]
-    # a brand without a champion is served by the global model: said (it showed "-")
-    assert lines[3].split() == ["acme", "bid", "1", "(global", "serves)", "v0001"]
+    # a brand without a champion is served by the global model: said, in one token (it
+    # showed "-"); "-" where the task has no global champion either
+    assert lines[3].split() == ["acme", "bid", "1", "global", "v0001"]
+    orphan = [{**rows[1], "task": "budget"}]
+    assert format_registry_table(orphan).splitlines()[2].split()[3] == "-"
     assert len({len(line) for line in lines[:2]}) == 1
 
 

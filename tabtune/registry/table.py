@@ -24,13 +24,14 @@ def format_registry_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "(no models)"
     status = any("status" in row for row in rows)
+    served = {r.get("task") for r in rows if r.get("brand") is None and r.get("champion")}
     header = ("BRAND", "TASK", "VERSIONS", "CHAMPION", "LATEST", *(("STATUS",) if status else ()))
     body = [
         (
             "(global)" if row.get("brand") is None else str(row["brand"]),
             str(row.get("task", "")),
             str(row.get("versions", 0)),
-            row.get("champion") or ("-" if row.get("brand") is None else "(global serves)"),
+            row.get("champion") or _no_champion(row, served),
             row.get("latest") or "-",
             *((row.get("status") or "-",) if status else ()),
         )
@@ -46,3 +47,9 @@ def format_registry_table(rows: list[dict[str, Any]]) -> str:
         return "  ".join(cells).rstrip()
 
     return "\n".join([fmt(header), fmt(tuple("-" * w for w in widths)), *map(fmt, body)])
+
+
+def _no_champion(row: dict[str, Any], served: set[Any]) -> str:
+    """A row without a champion: ``global`` for a brand the task's global champion serves
+    (one token: the table splits on spaces), ``-`` otherwise."""
+    return "global" if row.get("brand") is not None and row.get("task") in served else "-"
