@@ -899,15 +899,29 @@ def test_a_damaged_journal_storage_is_a_config_error(tmp_path: Path) -> None:
     tuning.open_storage(f"journal:{journal}")
 
 
-def test_the_summary_tells_interrupted_trials_from_failed_ones() -> None:
-    # trials stopped by Ctrl-C or SIGTERM were counted as "failed" (tune/predict red-team)
+def test_the_summary_tells_interrupted_trials_from_failed_ones(
+    tmp_path: Path, data: TaskData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # trials stopped by Ctrl-C or SIGTERM were counted as "failed" (tune/predict red-team);
+    # the objective marks them, and only them (review: a guess from a missing error was wrong
+    # both ways)
     from tabtune.cli.tune import summary_lines
-    from tabtune.tuning.study import TuningResult
+    from tabtune.tuning import objective as objective_module
+    from tabtune.tuning.keys import INTERRUPTED_ATTR
 
-    result = TuningResult(
-        study_name="bid:global", storage="sqlite:///t.db", best_params=None, best_value=None,
-        default_params={}, default_value=None, gain_pct=None, n_trials=5, n_complete=2,
-        n_pruned=0, n_failed=3, n_new=5, seconds=1.0, n_interrupted=2,
-    )  # fmt: skip
+    cfg = make_config(tmp_path)
+
+    def stop(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(objective_module.Objective, "_global_fold", stop)
+    with pytest.raises(KeyboardInterrupt):
+        tune_global(cfg, "bid", n_trials=1, data=data)
+    (trial,) = _study(cfg).get_trials()
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs[INTERRUPTED_ATTR] == "KeyboardInterrupt"
+    monkeypatch.undo()
+    result = tune_global(cfg, "bid", n_trials=2, data=data)
+    assert result.n_interrupted == 1
     first = summary_lines(result)[0]
-    assert "3 failed, 2 of them stopped by Ctrl-C or SIGTERM), 5 added" in first, first
+    assert "1 failed, 1 of them stopped by Ctrl-C or SIGTERM)" in first, first

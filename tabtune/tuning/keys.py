@@ -14,6 +14,7 @@ __all__ = [
     "ERROR_ATTR",
     "FINISHED",
     "FOLDS_ATTR",
+    "INTERRUPTED_ATTR",
     "ROLE_ATTR",
     "ROLE_DEFAULTS",
     "ROLE_WARM_START",
@@ -39,6 +40,8 @@ RUN_ATTR = "tabtune:run"
 FOLDS_ATTR = "tabtune:fold_scores"
 #: Trial attribute: the error that failed it.
 ERROR_ATTR = "tabtune:error"
+#: Trial attribute: the signal that stopped it (Ctrl-C, SIGTERM, SIGHUP), not an error of its own.
+INTERRUPTED_ATTR = "tabtune:interrupted"
 #: Trial attribute: the warm-start parameters it evaluates.
 WARM_ATTR = "tabtune:warm_params"
 ROLE_DEFAULTS = "defaults"

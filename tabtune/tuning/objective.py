@@ -25,6 +25,7 @@ from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData
 from tabtune.tuning.keys import (
     ERROR_ATTR,
     FOLDS_ATTR,
+    INTERRUPTED_ATTR,
     ROLE_ATTR,
     ROLE_DEFAULTS,
     RUN_ATTR,
@@ -156,16 +157,16 @@ class Objective:
         trial.set_user_attr(WORKER_ATTR, worker_identity())
         if self.run_id is not None:
             trial.set_user_attr(RUN_ATTR, self.run_id)
-        params = {name: space.suggest(trial) for name, space in self.space.items()}
-        cfg = apply_params(
-            self.cfg
-            if self.spec.scope == "global"
-            else apply_params(self.cfg, self.spec.base_params),
-            params,
-        )
         prunable = trial.user_attrs.get(ROLE_ATTR) != ROLE_DEFAULTS
         scores: list[float] = []
         try:
+            params = {name: space.suggest(trial) for name, space in self.space.items()}
+            cfg = apply_params(
+                self.cfg
+                if self.spec.scope == "global"
+                else apply_params(self.cfg, self.spec.base_params),
+                params,
+            )
             for fold in self.folds:
                 if self.spec.scope == "global":
                     total, weight = self._global_fold(cfg, fold)
@@ -189,5 +190,8 @@ class Objective:
             raise
         except Exception as exc:
             trial.set_user_attr(ERROR_ATTR, f"{type(exc).__name__}: {exc}")
+            raise
+        except BaseException as exc:  # Ctrl-C, or SIGTERM / SIGHUP unwinding the command
+            trial.set_user_attr(INTERRUPTED_ATTR, type(exc).__name__)
             raise
         return float(np.mean(scores))

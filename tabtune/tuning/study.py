@@ -25,6 +25,7 @@ from tabtune.errors import ConfigError, TabTuneInputError
 from tabtune.tuning.keys import (
     ERROR_ATTR,
     FINISHED,
+    INTERRUPTED_ATTR,
     ROLE_ATTR,
     ROLE_DEFAULTS,
     RUN_ATTR,
@@ -141,7 +142,8 @@ class TuningResult:
     n_complete, n_pruned, n_failed : int
         Finished trials by state, in the whole study.
     n_interrupted : int
-        Of the failed, those stopped by Ctrl-C or SIGTERM (no error of their own recorded).
+        Of the failed, those stopped by Ctrl-C, SIGTERM or SIGHUP (``tabtune:interrupted``;
+        a trial a signal left running is failed by the next run's reaping).
     n_new : int
         Trials this run finished (not those another process added to the study meanwhile).
     seconds : float
@@ -200,7 +202,7 @@ def study_result(
         n_new=count_finished(study, run_id),
         seconds=time.perf_counter() - t0,
         n_interrupted=sum(
-            t.state == TrialState.FAIL and ERROR_ATTR not in t.user_attrs for t in trials
+            t.state == TrialState.FAIL and INTERRUPTED_ATTR in t.user_attrs for t in trials
         ),
     )
 
