@@ -1362,3 +1362,28 @@ def test_a_run_date_far_after_the_newest_row_is_refused_writing_nothing(
     yesterday.mkdir(parents=True)
     (yesterday / REPORT_NAME).write_text("{}")
     check_date_near_data(store, late, None, small_config.parent / "runs", "bid")
+
+
+def test_what_preparing_the_input_noted_is_kept_in_the_report(
+    small_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `refresh --input` printed the load notes to the terminal only: a cron log is lost, and
+    # report.json had "notes": [] (README audit)
+    import json
+
+    from tabtune.data.store import CampaignStore
+    from tabtune.data.synth import simulate
+    from tests.conftest import run_cli
+
+    obs = simulate(n_brands=2, n_days=30, seed=1).observations
+    last = obs["date"].max()
+    CampaignStore("data/campaigns").append(obs[obs["date"] < last])
+    day = obs[obs["date"] == last].copy()
+    day.loc[day.index[0], "conversions"] = day.loc[day.index[0], "clicks"] + 5
+    day.to_csv("day.csv", index=False)
+    code, out = run_cli(capsys, "refresh", "--date", str(last.date()), "--input", "day.csv")
+    assert code == 0, out
+    report = json.loads(
+        (small_config.parent / "runs" / str(last.date()) / "report.json").read_text()
+    )
+    assert any("more conversions than clicks" in n for n in report["notes"]), report["notes"]

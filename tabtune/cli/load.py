@@ -18,7 +18,7 @@ from tabtune.config import Config
 from tabtune.data.check import INACTIVE_DAYS, DataCheck, check_data
 from tabtune.data.load import LoadSummary, load_exports
 
-__all__ = ["cmd_check", "cmd_load", "print_load", "print_notes"]
+__all__ = ["cmd_check", "cmd_load", "input_notes", "print_load", "print_notes", "skipped_lines"]
 
 _SHOWN = 10
 
@@ -100,11 +100,29 @@ def print_notes(summary: LoadSummary) -> None:
         con.print(f"note: {note}", markup=False)
     if summary.skipped:
         con.print(f"skipped {summary.rows_skipped:,} row(s) (data.invalid_rows: skip):")
-    for skip in summary.skipped:
-        con.print(
-            f"  - {skip.source}: column {skip.column!r} {skip.rule}: {skip.count:,} row(s)",
-            markup=False,
-        )
+    for line in skipped_lines(summary):
+        con.print(f"  - {line}", markup=False)
+
+
+def skipped_lines(summary: LoadSummary) -> list[str]:
+    """One line per rule that made ``data.invalid_rows: skip`` leave rows out."""
+    return [
+        f"{skip.source}: column {skip.column!r} {skip.rule}: {skip.count:,} row(s)"
+        for skip in summary.skipped
+    ]
+
+
+def input_notes(summary: LoadSummary) -> list[str]:
+    """What preparing an export noted, as the notes of a report (``refresh --input``)."""
+    skipped = (
+        [
+            f"skipped {summary.rows_skipped:,} row(s) (data.invalid_rows: skip): "
+            + "; ".join(skipped_lines(summary))
+        ]  # fmt: skip
+        if summary.skipped
+        else []
+    )
+    return [*summary.notes, *skipped]
 
 
 def cmd_check(args: argparse.Namespace, cfg: Config) -> int:

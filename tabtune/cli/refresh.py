@@ -12,7 +12,7 @@ from rich.console import Console
 from tabtune.cli.brands import split_brands
 from tabtune.cli.console import console
 from tabtune.cli.exit_codes import EXIT_OK, EXIT_PARTIAL
-from tabtune.cli.load import print_notes
+from tabtune.cli.load import input_notes, print_notes
 from tabtune.cli.progress import progress_bar
 from tabtune.cli.report import print_summary
 from tabtune.config import Config
@@ -122,11 +122,12 @@ def run_refresh_cli(cfg: Config, args: Any) -> int:
     cfg = _refresh_config(
         cfg, plots=getattr(args, "plots", False), scheduler=getattr(args, "scheduler", None)
     )
-    new_rows = None
+    new_rows, noted = None, []
     if getattr(args, "input", None):
         # the preparation `tabtune load` applies (transforms, mapping, policies)
         new_rows, summary = prepare_exports([args.input], cfg.data)
         print_notes(summary)
+        noted = input_notes(summary)
     con = console()
     since = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     reports = refresh_range(
@@ -138,6 +139,7 @@ def run_refresh_cli(cfg: Config, args: Any) -> int:
         new_rows=new_rows,
         progress=progress_bar,
         on_report=lambda r: print_run(cfg, r, con, since),
+        input_notes=noted,
     )
     return EXIT_PARTIAL if any(r.failed for r in reports) else EXIT_OK
 

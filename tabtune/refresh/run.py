@@ -665,6 +665,7 @@ def refresh_range(
     executor: Executor | str | None = None,
     progress: ProgressFactory | None = None,
     on_report: Callable[[RunReport], None] | None = None,
+    input_notes: Sequence[str] = (),
 ) -> list[RunReport]:
     """Backfill: :func:`refresh` every date from ``start`` to ``end`` (inclusive), in order.
 
@@ -680,6 +681,9 @@ def refresh_range(
         As for :func:`refresh`.
     on_report : callable, optional
         Called with each date's :class:`RunReport` as soon as it is done.
+    input_notes : sequence of str
+        What preparing ``new_rows`` from an export noted (policies applied, rows skipped):
+        kept in the first night's report with the append's own notes.
 
     Returns
     -------
@@ -702,6 +706,7 @@ def refresh_range(
     check_date_near_data(store_for(cfg), last, new_rows, Path(cfg.runs_dir), task)
     reports = []
     with _refresh_session(cfg, task, new_rows, executor, days) as (ex, notes, changed):
+        notes[:0] = list(input_notes)  # a cron log is lost: the report keeps them
         notes += input_date_notes(new_rows, last) + unfinished_runs_note(cfg.runs_dir, task, first)
         if first == last:  # the command line's --date D
             notes += input_without_the_day_note(new_rows, changed, last)
