@@ -1285,6 +1285,10 @@ def test_a_day_missing_inside_the_store_is_noted_on_its_night(tmp_path: Path) ->
     assert _no_rows_on_date_notes(store, pd.Timestamp(days[-1]).date(), tmp_path) == []
     after = pd.Timestamp(days[-1]).date() + dt.timedelta(days=1)
     assert "the newest are of" in _no_rows_on_date_notes(store, after, tmp_path)[0]
+    # the budget task's night is redone with --task budget (the note gave the bid task's)
+    (budget,) = _no_rows_on_date_notes(store, gap, tmp_path / "runs", "budget")
+    assert f"`tabtune refresh --date {gap} --task budget --input FILE`" in budget
+    assert f"`tabtune refresh --date {gap} --input FILE`" in note
 
 
 def test_dask_says_its_info_lines_only_with_verbose() -> None:

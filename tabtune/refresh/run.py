@@ -257,7 +257,9 @@ def _missing_history_notes(
     return notes
 
 
-def _no_rows_on_date_notes(store: CampaignStore, date: dt.date, run_dir: Path) -> list[str]:
+def _no_rows_on_date_notes(
+    store: CampaignStore, date: dt.date, run_dir: Path, task: str = "bid"
+) -> list[str]:
     """A note when no stored row is dated ``date`` or later (the day's export was not
     loaded): the decisions for the next day re-date each brand's latest contexts."""
     try:
@@ -277,7 +279,9 @@ def _no_rows_on_date_notes(store: CampaignStore, date: dt.date, run_dir: Path) -
         f"no brand has rows dated {date} ({newest}): the day's export was "
         f"not loaded, so the decisions for {date + dt.timedelta(days=1)} re-date the contexts "
         f"of each brand's latest day. To redo the night with the day's rows: move {run_dir} "
-        f"away, then `tabtune refresh --date {date} --input FILE`"
+        f"away, then `tabtune refresh --date {date}"
+        + ("" if task == "bid" else f" --task {task}")
+        + " --input FILE`"
     )
     logger.warning("%s", note)
     return [note]
@@ -455,7 +459,9 @@ def _start_run(
     state["global_seconds"] = round(seconds, 3)
     state["notes"] = (
         _missing_history_notes(cfg, task, store.brands(), brands)
-        + _no_rows_on_date_notes(store, date, run_dir_for(cfg.runs_dir, date.isoformat(), task))
+        + _no_rows_on_date_notes(
+            store, date, run_dir_for(cfg.runs_dir, date.isoformat(), task), task
+        )
         + missing_day_notes(store, date, brands, task)
         + (unknown_target_brands_note(cfg.bids, store.brands()) if task == "bid" else [])
         + list(notes)
