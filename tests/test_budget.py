@@ -516,3 +516,24 @@ def test_planner_uses_hill_curves_by_default_and_the_model_on_request(sim, plann
     model_only.response_ = planner.response_
     other = model_only.response_curves(day, brand=brand, points=20)
     assert not np.allclose(curves["predicted_revenue"], other["predicted_revenue"])
+
+
+def test_a_dropped_feature_is_said_once_when_budget_pretrains(
+    small_config: Path, capsys, caplog
+) -> None:
+    # the in-command pretraining logged the notice and printed it as a note (README audit)
+    from tabtune.cli.decisions import run_budget_cli
+    from tabtune.config import load_config
+    from tabtune.data.store import CampaignStore
+    from tabtune.data.synth import simulate
+    from tabtune.features import NOTICE_RECORD
+
+    cfg = load_config(small_config)
+    obs = simulate(n_brands=3, n_days=60, seed=2).observations.drop(columns="vertical")
+    CampaignStore(cfg.data.store).append(obs)
+    with caplog.at_level("WARNING", logger="tabtune"):
+        assert run_budget_cli(cfg, argparse.Namespace(date=None, brands=None, total=None)) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "note: task 'budget': feature 'vertical' dropped" in out, out
+    logged = [r for r in caplog.records if getattr(r, NOTICE_RECORD, False)]
+    assert not [r for r in logged if "'budget': feature 'vertical'" in r.getMessage()], logged

@@ -195,7 +195,9 @@ def test_check_finds_sizes_inactive_and_one_channel_brands(config: Path, capsys)
     assert {"revenue", "clicks", "channel"} <= set(bid.uses)
     code, out = _run(capsys, "--config", str(config), "check")
     assert code == EXIT_OK, out
-    assert "served by the global model's trees (< 50 stored rows): 1 (globex)" in " ".join(out.split())
+    assert "served by the global model's trees (< 50 stored rows): 1 (globex)" in " ".join(
+        out.split()
+    )
     assert "globex (last 2024-01-20)" in out and "globex (search)" in out
     assert "fix:" in out and "configs/tasks/bid.yaml" in out
 

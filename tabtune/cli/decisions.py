@@ -23,7 +23,7 @@ import pandas as pd
 from rich.console import Console
 
 from tabtune.cli.brands import select_brands
-from tabtune.cli.console import console
+from tabtune.cli.console import console, notes_printed_instead
 from tabtune.cli.csv_out import check_csv_path, write_decisions_csv
 from tabtune.cli.exit_codes import EXIT_OK
 from tabtune.cli.tables import console_table
@@ -176,7 +176,8 @@ def pretrain_global_if_missing(cfg: Config, task_name: str, con: Console) -> Non
     tuned_cfg, tuned = tuning.tuned_pretraining(cfg, task_name)
     if tuned:
         con.print(f"note: {tuning.tuned_note(tuned)}", markup=False)
-    res = pretrain(tuned_cfg, task_name)
+    with notes_printed_instead():  # its notices are printed below as notes: said once
+        res = pretrain(tuned_cfg, task_name)
     con.print(
         f"pretrained {res.model_id} on {res.rows:,} rows of {res.brands} brands "
         f"({res.seconds:.1f}s)"
