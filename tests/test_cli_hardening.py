@@ -863,41 +863,43 @@ def test_models_name_an_unknown_task_and_a_rollback_to_the_champion_changes_noth
     assert digest_tree(ws) == before
 
 
+#: A command that runs long enough to be signalled.
+_SYNTH = "from tabtune.cli import main; raise SystemExit(main(['synth', '--brands', '400']))"
+
+
+def _signalled_synth(folder: Path, signum: int) -> tuple[int, str]:
+    """Exit code and stderr of a ``synth`` sent ``signum`` once past its imports (skipped
+    when it finished first)."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _SYNTH], cwd=folder, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        time.sleep(2.0)  # past the imports: the handler is installed in main()
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+    if proc.returncode == EXIT_OK:
+        pytest.skip("synth finished before the signal (a fast machine)")
+    return proc.returncode, err
+
+
 def test_sigterm_ends_a_command_as_ctrl_c_does_with_its_own_code(tmp_path: Path) -> None:
     """SIGTERM (Airflow's on_kill) ended a command with -15, no message and a leaked
     semaphore warning (executors red-team): it unwinds as after Ctrl-C and exits 143."""
     from tabtune.cli.exit_codes import EXIT_TERMINATED
 
-    script = "from tabtune.cli import main; raise SystemExit(main(['synth', '--brands', '400']))"
-    with subprocess.Popen(
-        [sys.executable, "-c", script], cwd=tmp_path, stderr=subprocess.PIPE, text=True
-    ) as proc:
-        time.sleep(2.0)  # past the imports: the handler is installed in main()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-    if proc.returncode == EXIT_OK:
-        pytest.skip("synth finished before the signal (a fast machine)")
-    assert proc.returncode == EXIT_TERMINATED == 143, err
+    code, err = _signalled_synth(tmp_path, signal.SIGTERM)
+    assert code == EXIT_TERMINATED == 143, err
     assert "terminated (SIGTERM)" in err and "Traceback" not in err, err
 
 
 def test_sighup_ends_a_command_as_sigterm_does_unless_ignored(tmp_path: Path) -> None:
     """A dropped ssh session (SIGHUP) killed a refresh with exit 129 and no word (refresh
     red-team): it unwinds as after SIGTERM; under nohup (SIGHUP ignored) it runs on."""
-    script = "from tabtune.cli import main; raise SystemExit(main(['synth', '--brands', '400']))"
-    with subprocess.Popen(
-        [sys.executable, "-c", script], cwd=tmp_path, stderr=subprocess.PIPE, text=True
-    ) as proc:
-        time.sleep(2.0)  # past the imports: the handler is installed in main()
-        proc.send_signal(signal.SIGHUP)
-        _, err = proc.communicate(timeout=120)
-    if proc.returncode == EXIT_OK:
-        pytest.skip("synth finished before the signal (a fast machine)")
-    assert proc.returncode == 129, err
+    code, err = _signalled_synth(tmp_path, signal.SIGHUP)
+    assert code == 129, err
     assert "terminated (SIGHUP)" in err and "Traceback" not in err, err
     again = tmp_path / "nohup"
     again.mkdir()
-    ignored = "import signal; signal.signal(signal.SIGHUP, signal.SIG_IGN); " + script
+    ignored = "import signal; signal.signal(signal.SIGHUP, signal.SIG_IGN); " + _SYNTH
     with subprocess.Popen(
         [sys.executable, "-c", ignored], cwd=again, stderr=subprocess.PIPE, text=True
     ) as proc:
