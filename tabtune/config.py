@@ -636,16 +636,24 @@ class Config(_Section):
         its key (from Python too: a task's models and outputs are kept under its name)."""
         if misnamed := {k: t.name for k, t in self.tasks.items() if t.name != k}:
             raise ValueError(f"tasks {misnamed} are not named by their keys; fix: name each so")
+        if overlap := self.folder_overlap():
+            raise ValueError(overlap)
+        return self
+
+    def folder_overlap(self) -> str | None:
+        """Two of the store and the folders tabtune writes that overlap, said with the fix;
+        None when each has its own folder. Checked when the config is built or assigned, and
+        again where the store or registry is opened (:func:`tabtune.pipeline.store_for`): an
+        assignment inside a section (``cfg.data.store = cfg.models_dir``) is validated by the
+        section alone."""
         named = {"data.store": self.data.store, "models_dir": self.models_dir}
         named |= {"runs_dir": self.runs_dir, "outputs_dir": self.outputs_dir}
         named |= {"cache_dir": self.cache_dir} if self.cache_dir is not None else {}
         full = {k: Path(v).expanduser().absolute() for k, v in named.items()}
         for a, b in itertools.combinations(full, 2):
             if full[a] == full[b] or full[a] in full[b].parents or full[b] in full[a].parents:
-                raise ValueError(
-                    f"{a} ({named[a]}) and {b} ({named[b]}) overlap: give each its own folder"
-                )
-        return self
+                return f"{a} ({named[a]}) and {b} ({named[b]}) overlap: give each its own folder"
+        return None
 
     @model_validator(mode="after")
     def _tuning_beside_the_models(self) -> Config:

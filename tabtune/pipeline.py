@@ -19,7 +19,7 @@ import pandas as pd
 
 from tabtune.config import Config, TaskConfig
 from tabtune.data.store import CampaignStore
-from tabtune.errors import ModelIntegrityError, TabTuneInputError, ZeroTargetError
+from tabtune.errors import ConfigError, ModelIntegrityError, TabTuneInputError, ZeroTargetError
 from tabtune.evaluation import task_predictions
 from tabtune.features import (
     GROUP_COLUMN,
@@ -92,13 +92,22 @@ class BrandResult:
         return asdict(self)
 
 
+def _folders_apart(cfg: Config) -> None:
+    """A ConfigError when the config's folders overlap (:meth:`Config.folder_overlap`: an
+    assignment inside a section is not checked against the others when made)."""
+    if overlap := cfg.folder_overlap():
+        raise ConfigError(overlap)
+
+
 def store_for(cfg: Config):
-    """The configured campaign store."""
+    """The configured campaign store (refused when its folder overlaps another's)."""
+    _folders_apart(cfg)
     return CampaignStore(cfg.data.store)
 
 
 def registry_for(cfg: Config) -> ModelRegistry:
-    """The configured model registry."""
+    """The configured model registry (refused when its folder overlaps another's)."""
+    _folders_apart(cfg)
     return ModelRegistry(cfg.models_dir)
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tabtune.config import default_config
 from tabtune.data.store import CampaignStore
 from tabtune.data.synth import simulate
-from tabtune.pipeline import pretrain
+from tabtune.errors import ConfigError
+from tabtune.pipeline import pretrain, registry_for, store_for
 
 
 def test_pretraining_names_the_brands_left_without_a_usable_target(tmp_path: Path) -> None:
@@ -29,3 +32,23 @@ def test_pretraining_names_the_brands_left_without_a_usable_target(tmp_path: Pat
         "task 'bid': 1 brand(s) have no row with a usable target (the target revenue / clicks "
         f"needs clicks > 0) and are left out of the global model: {silent}"
     ]
+
+
+def test_a_store_assigned_inside_its_section_onto_the_models_folder_is_refused(
+    tmp_path: Path,
+) -> None:
+    # the data section validates `cfg.data.store = ...` alone, not against models_dir: the
+    # store and the registry would have shared one folder (every command then refused it)
+    rows = simulate(n_brands=2, n_days=20, seed=3).observations
+    cfg = default_config()
+    cfg.models_dir = tmp_path / "models"
+    cfg.data.store = tmp_path / "models"
+    with pytest.raises(ConfigError, match=r"data.store .* and models_dir .* overlap"):
+        store_for(cfg).append(rows)
+    with pytest.raises(ConfigError, match="overlap"):
+        pretrain(cfg, "bid")
+    assert not (tmp_path / "models").exists()  # nothing written
+    # model_copy does not validate either
+    copied = default_config().model_copy(update={"runs_dir": default_config().models_dir})
+    with pytest.raises(ConfigError, match="models_dir .* and runs_dir .* overlap"):
+        registry_for(copied)
