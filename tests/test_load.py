@@ -953,6 +953,31 @@ def test_day_and_month_swapped_on_every_row_are_refused(
     assert _run(capsys, "--config", str(config), "load", "b.csv", "--dry-run")[0] == EXIT_OK
 
 
+def test_a_nightly_day_read_with_day_and_month_swapped_is_refused_beside_the_store(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """Nightly one-day files of a US export (month first) with a day-first date_format: the
+    night after 2024-12-04, '12-05-2024' was stored as May 12 (a backfill, in silence); one
+    file has one day, so the within-load check (three days) never fired."""
+    _rows("acme", "2024-11-20", 15).to_csv("history.csv", index=False)  # to 2024-12-04
+    assert _run(capsys, "--config", str(config), "load", "history.csv")[0] == EXIT_OK
+    _month_first("2024-12-05", 1, "night.csv")
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "night.csv"],
+        "its days (2024-05-12) lie 206 days or more from the newest stored day (2024-12-04)",
+        "'%m-%d-%Y' (day and month swapped) reads them next to it (2024-12-05)",
+        "if these are the days after the stored ones, data.date_format: '%m-%d-%Y'",
+    )
+    _rows("acme", "2024-12-05", 1).to_csv("right.csv", index=False)  # as configured: loads
+    assert _run(capsys, "--config", str(config), "load", "right.csv")[0] == EXIT_OK
+    # a real backfill whose swapped reading is not next to the newest day still loads
+    _rows("acme", "2024-06-03", 1).to_csv("backfill.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "backfill.csv")[0] == EXIT_OK
+    assert len(CampaignStore(tmp_path / "store").read()) == 17
+
+
 def test_account_totals_are_not_added_to_stored_campaigns(
     config: Path, tmp_path: Path, capsys
 ) -> None:

@@ -69,6 +69,7 @@ from tabtune.data.transforms import (
     apply_transforms,
     date_column_of,
     refuse_monthly_days,
+    refuse_swapped_beside_store,
 )
 from tabtune.data.units import currency_notes, money_unit_notes
 from tabtune.errors import ContractError, TabTuneInputError
@@ -539,7 +540,7 @@ def check_against_store(
     (:meth:`~tabtune.data.store.CampaignStore.check_columns`), brand ids (refused) and
     channels (noted) that differ from a stored or loaded one only in case or spacing, and with
     ``data`` an account-level export given one ``campaign_id`` by ``data.constants`` on days
-    whose campaigns are stored (refused: the day would count twice).
+    whose campaigns are stored (refused: counted twice) and days read day-and-month swapped.
 
     Returns
     -------
@@ -550,6 +551,8 @@ def check_against_store(
     notes = _near_duplicate_ids(store, rows)
     if data is not None:
         _refuse_constant_campaign_overlap(store, rows, data)
+        newest = lambda: store.date_range()[1] if store.files() else None  # noqa: E731
+        refuse_swapped_beside_store(rows["date"], data.date_format, newest)
     refuse_renamed_beside_store(store, rows, known)  # known: the rows stored already
     return notes
 

@@ -22,7 +22,7 @@ contract's own violations.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -348,6 +348,62 @@ def refuse_monthly_days(dates: pd.Series, fmt: str | None, column: str, source: 
         f"  fix: if the rows are days in a row, data.date_format: {other!r} in the config; if "
         "they really are a month apart, write their dates as YYYY-MM-DD and leave "
         "data.date_format out",
+        [violation],
+    )
+
+
+#: A load's days read with ``date_format`` this close (days) to the store's newest day once
+#: day and month are swapped, and a month or more from it as read, are refused as swapped.
+SWAP_NEAR_DAYS = 7
+
+
+def refuse_swapped_beside_store(
+    dates: pd.Series,
+    fmt: str | None,
+    newest: Callable[[], pd.Timestamp | None],
+    source: str = "the exports",
+) -> None:
+    """Refuse a load's dates that ``date_format`` reads a month or more away from the store's
+    newest day while the day/month-swapped format reads them next to it (within
+    :data:`SWAP_NEAR_DAYS`): a nightly one-day file of a US export read as ``%d/%m/%Y``
+    (12/05 is May 12 the night after December 4). Within one load :func:`refuse_monthly_days`
+    needs three days; beside the store one day tells. Every day must be 12 or less (both
+    formats read every row); ``newest`` gives the store's newest day (None: an empty store)
+    and is only called then.
+
+    Raises
+    ------
+    ContractError
+        Naming both readings, the store's newest day and the format that fits.
+    """
+    other = None if fmt is None else _swapped(fmt)
+    stamps = pd.to_datetime(dates).dropna()
+    if other is None or not len(stamps) or (stamps.dt.day > 12).any():
+        return
+    last = newest()
+    if last is None:
+        return
+    days = pd.DatetimeIndex(np.unique(stamps.to_numpy(dtype="datetime64[D]")))
+    swapped = pd.DatetimeIndex(
+        pd.to_datetime({"year": days.year, "month": days.day, "day": days.month})
+    )
+    read_gap = int(np.abs((days - last).days).min())
+    if read_gap < 28 or int(np.abs((swapped - last).days).max()) > SWAP_NEAR_DAYS:
+        return
+    shown = ", ".join(f"{d:%Y-%m-%d}" for d in days[:3]) + (", ..." if len(days) > 3 else "")
+    turned = ", ".join(f"{d:%Y-%m-%d}" for d in swapped.sort_values()[:3])
+    violation = Violation(
+        "date", f"must be a date in the format {fmt!r} (data.date_format)", len(stamps)
+    )
+    raise ContractError(
+        f"{source}: column 'date': read with data.date_format {fmt!r}, its days ({shown}) lie "
+        f"{read_gap} days or more from the newest stored day ({last:%Y-%m-%d}), while "
+        f"{other!r} (day and month swapped) reads them next to it ({turned}"
+        f"{', ...' if len(days) > 3 else ''}): every day is 12 or less, so both formats read "
+        "every row; nothing was written\n"
+        f"  fix: if these are the days after the stored ones, data.date_format: {other!r} in "
+        "the config (check the stored days too: `tabtune check`); if they really are a "
+        "backfill of those days, write their dates as YYYY-MM-DD and leave data.date_format out",
         [violation],
     )
 
