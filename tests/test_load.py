@@ -97,6 +97,11 @@ def test_folder_of_files_dry_run_then_load_then_reload(
     (tmp_path / "exports" / ".cache").mkdir()
     _rows("initech", "2024-02-01", 3).to_csv("exports/.cache/c.csv", index=False)
     assert [p.name for p in export_files(["exports"])] == ["a.csv", "b.parquet"]
+    # one path given as a string is one path, not a sequence of one-letter paths ('.' read
+    # every file under the working folder)
+    assert [p.name for p in export_files("exports")] == ["a.csv", "b.parquet"]
+    rows, _ = prepare_exports("exports/a.csv", load_config(config).data)
+    assert len(rows) == 120
 
     code, out = _run(capsys, "--config", str(config), "load", "exports", "--dry-run")
     assert code == EXIT_OK, out

@@ -16,6 +16,7 @@ refused by them, with the same message.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ import pandas as pd
 from tabtune.data import schema
 from tabtune.data.clock_times import shifted_midnight_error
 from tabtune.data.contract import RULE_CONFLICTING_FILES
-from tabtune.data.excel import EXCEL_SUFFIXES
+from tabtune.data.export_files import export_files
 from tabtune.data.folders import folder_values, with_contract_columns, with_export_columns
 from tabtune.data.limits import brand_id_problem, spelling_key
 from tabtune.data.load_fixes import (
@@ -63,7 +64,7 @@ from tabtune.data.schema import (
     validate_campaigns,
 )
 from tabtune.data.store import CampaignStore
-from tabtune.data.tables import NumberText
+from tabtune.data.tables import CSV_SUFFIXES, NumberText
 from tabtune.data.transforms import (
     RowProblem,
     apply_transforms,
@@ -72,7 +73,7 @@ from tabtune.data.transforms import (
     refuse_swapped_beside_store,
 )
 from tabtune.data.units import currency_notes, money_unit_notes
-from tabtune.errors import ContractError, TabTuneInputError
+from tabtune.errors import ContractError
 from tabtune.progress import ProgressFactory, track
 
 if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not the reverse
@@ -87,9 +88,6 @@ __all__ = [
     "load_exports",
     "prepare_exports",
 ]
-
-_CSV_FILES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
-_SUFFIXES = (*_CSV_FILES, ".parquet", ".pq", *EXCEL_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -159,65 +157,6 @@ class LoadSummary:
     dry_run: bool = False
 
 
-def _hidden(relative: Path) -> bool:
-    """A hidden file or folder (a name starting with ``.``: e.g. the ``._export.csv`` a Mac
-    copy leaves beside each file), or the ``~$book.xlsx`` lock file Office leaves beside an
-    open workbook, which a folder's listing skips."""
-    return any(part.startswith((".", "~$")) for part in relative.parts)
-
-
-def export_files(paths: Sequence[str | Path], notes: list[str] | None = None) -> list[Path]:
-    """The CSV/Parquet files named by ``paths``; a folder gives its files (recursively, sorted,
-    hidden ones left out: :func:`_hidden`). A folder's other files (``.tsv``, ``.txt``, a
-    ``.zip`` not named ``.csv.zip``) are named in ``notes``, when given: they are not read.
-
-    Raises
-    ------
-    TabTuneInputError
-        A path does not exist, has an unknown type, or a folder holds no CSV/Parquet file.
-    """
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise TabTuneInputError(f"{path}: no such file or directory")
-        if path.is_dir():
-            listed = sorted(
-                p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path))
-            )
-            found = [p for p in listed if p.name.lower().endswith(_SUFFIXES)]
-            if not found:
-                raise TabTuneInputError(f"{path}: folder holds no CSV or Parquet file")
-            files.extend(found)
-            others = [  # a writer's markers (Spark's _SUCCESS, _metadata) are not exports
-                str(p.relative_to(path))
-                for p in listed
-                if p not in found and not p.name.startswith("_")
-            ]
-            if others and notes is not None:
-                shown = ", ".join(others[:8]) + (", ..." if len(others) > 8 else "")
-                notes.append(
-                    f"{path}: {len(others)} file(s) not read (not .csv, .csv.gz/.bz2/.xz/.zip, "
-                    f".parquet, .pq, .xlsx or .xlsm): {shown}; convert or rename those that "
-                    "hold exports"
-                )
-        elif path.name.lower().endswith(_SUFFIXES):
-            files.append(path)
-        else:
-            raise TabTuneInputError(
-                f"{path}: unsupported file type; expected .csv (optionally compressed), "
-                ".parquet or .pq, .xlsx or .xlsm, or a folder of them"
-                + (
-                    " (save the workbook as .xlsx or CSV)"
-                    if path.suffix.lower() in (".xls", ".xlsb", ".ods", ".numbers")
-                    else " (a zip holding one CSV loads when named .csv.zip)"
-                    if path.suffix.lower() == ".zip"
-                    else ""
-                )
-            )
-    return list(dict.fromkeys(files))
-
-
 def _problems(
     frame: pd.DataFrame, data: DataConfig, transformed: list[RowProblem], required: Sequence[str]
 ) -> list:
@@ -272,7 +211,7 @@ def _refusal(
         lines.append(f"  - {first}")
         lines.extend(f"  {line}" for line in rest)
         lines.append(f"    fix: {key}")
-    if source.lower().endswith(_CSV_FILES):
+    if source.lower().endswith(CSV_SUFFIXES):
         lines.append(
             f"  (row = 0-based data row of the file; line in the CSV file = row + {2 + skip_lines})"
         )
@@ -671,7 +610,7 @@ def _text(value: object) -> str:
 
 
 def prepare_exports(
-    paths: Sequence[str | Path],
+    paths: Sequence[str | Path] | str | Path,
     data: DataConfig,
     *,
     require_measures: bool = True,
@@ -685,7 +624,7 @@ def prepare_exports(
 
     Parameters
     ----------
-    paths : sequence of str or Path
+    paths : str, Path or sequence of them
         CSV/Parquet files or folders of them (see :func:`export_files`).
     data : DataConfig
         The config's ``data:`` section: transforms, mapping and policies.
@@ -712,6 +651,7 @@ def prepare_exports(
     """
     required = tuple(REQUIRED_COLUMNS) if require_measures else KEY_COLUMNS
     listing_notes: list[str] = []
+    paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)  # one path
     files = export_files(paths, listing_notes)
     summary = LoadSummary(files=files, notes=listing_notes)
     parts: list[pd.DataFrame] = []
@@ -746,7 +686,7 @@ def prepare_exports(
 
 
 def load_exports(
-    paths: Sequence[str | Path],
+    paths: Sequence[str | Path] | str | Path,
     data: DataConfig,
     *,
     dry_run: bool = False,
@@ -756,7 +696,7 @@ def load_exports(
 
     Parameters
     ----------
-    paths : sequence of str or Path
+    paths : str, Path or sequence of them
         CSV/Parquet files or folders of them (see :func:`export_files`).
     data : DataConfig
         The config's ``data:`` section: store, transforms, mapping and policies.
