@@ -266,3 +266,32 @@ def test_indian_grouping_and_the_typographic_apostrophe_read() -> None:
     swiss = pd.DataFrame({"spend": ["1\u2019234.50", "1'234.5", "12\u201934"]})
     plain, _ = plain_numbers(swiss, DataConfig(thousands="'"))
     assert plain["spend"].tolist() == [1234.5, 1234.5, "12\u201934"]
+
+
+@pytest.mark.parametrize(("thousands", "text"), [(",", "0,123"), (".", "0.500"), (",", "0,12,345")])
+def test_a_leading_zero_is_no_thousands_group(thousands: str, text: str) -> None:
+    # '0,123' read as 123 (and '0.500' as 500): no writer groups a number that starts with 0;
+    # left for the contract to refuse, not stored as a thousand times the value
+    assert all(isinstance(v, str) for v in _spend([text], thousands=thousands))
+    assert _spend(["10,123"], thousands=",") == [10123]  # a zero inside a group still reads
+
+
+def test_round_leaves_dot_grouped_counts_to_the_thousands_fix(tmp_path: Path) -> None:
+    # round: [conversions] read '1.500' (one thousand five hundred, dot-grouped) as 1.5 and
+    # stored 2, noted only as a rounded fraction; without round the refusal names the fix
+    out, notes = plain_numbers(
+        pd.DataFrame({"conversions": ["1.500", "2.000", "1.250"]}),
+        DataConfig(round=["conversions"]),
+    )
+    assert out["conversions"].tolist() == ["1.500", "2.000", "1.250"] and notes == []
+    (tmp_path / "x.csv").write_text(
+        "brand_id,date,channel,spend,clicks,conversions,revenue\n"
+        "acme,2024-01-01,search,5,9000,1.500,10\nacme,2024-01-02,search,5,9000,2.000,10\n"
+    )
+    with pytest.raises(ContractError, match=r"fix: data.thousands: '\.'"):
+        prepare_exports([tmp_path / "x.csv"], DataConfig(round=["conversions"]))
+    # real fractions are still rounded
+    out, notes = plain_numbers(
+        pd.DataFrame({"conversions": ["1.5", "2.25"]}), DataConfig(round=["conversions"])
+    )
+    assert out["conversions"].tolist() == [2.0, 2.0] and len(notes) == 1

@@ -53,7 +53,7 @@ NUMERIC_COLUMNS: tuple[str, ...] = tuple(
 # currency token (:func:`currency_problem`) and, for letters alone, an ISO code such as USD.
 _AFFIX = re.compile(r"^\s*[-+]?\s*([^\d\s.,+-][^\d.,]{0,3}?)\s*[\d.,]|[\d.,]\s*(\D{1,4})\s*$")
 _ISO_CODE = re.compile(r"^[A-Z]{3}$")
-_DOT_GROUPS = re.compile(r"^[-+]?\d{1,3}(?:\.\d{3})+$")
+_DOT_GROUPS = re.compile(r"^[-+]?[1-9]\d{0,2}(?:\.\d{3})+$")
 
 
 def currency_problem(token: str) -> str | None:
@@ -94,8 +94,9 @@ def _number_pattern(thousands: str) -> re.Pattern[str]:
     dec = {".": ",", " ": "[.,]"}.get(thousands, r"\.")
     sep = _separator(thousands)
     # with ",": Indian grouping too (1,23,456.78: lakhs and crores), never a Western number
-    indian = r"\d{1,2}(?:,\d{2})+,\d{3}|" if thousands == "," else ""
-    return re.compile(rf"^([-+]?)({indian}\d{{1,3}}(?:{sep}\d{{3}})+|\d+)({dec}\d+)?$")
+    indian = r"[1-9]\d?(?:,\d{2})+,\d{3}|" if thousands == "," else ""
+    # a group never starts with 0 (0,123 is no thousand: left for the contract to refuse)
+    return re.compile(rf"^([-+]?)({indian}[1-9]\d{{0,2}}(?:{sep}\d{{3}})+|\d+)({dec}\d+)?$")
 
 
 def _strip_currency(text: pd.Series, currency: Sequence[str]) -> pd.Series:
@@ -182,6 +183,17 @@ def _currency_mix(
     ]
 
 
+def _dot_grouped_text(values: pd.Series, data: DataConfig) -> bool:
+    """Whether ``values``' text with a dot all reads as thousands grouped by dots (``1.500``)
+    while ``data.thousands`` is unset: not fractions for ``round`` (1.500 conversions became 2),
+    left for the contract to refuse with the ``thousands`` fix."""
+    if data.thousands is not None or pd.api.types.is_numeric_dtype(values.dtype):
+        return False
+    text = values[values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)].astype(str)
+    dotted = [t for t in text.str.strip() if "." in t]
+    return bool(dotted) and looks_dot_grouped(dotted)
+
+
 def plain_numbers(df: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, list[str]]:
     """The export with its numeric columns' text made plain (``thousands``, ``currency``) and
     the ``round`` columns rounded; notes on what was rounded. ``df`` is not modified.
@@ -211,7 +223,7 @@ def plain_numbers(df: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, lis
                 brand = data.columns.get("brand_id", "brand_id")
                 notes += _currency_mix(out[column], out.get(brand), data.currency, column)
             out[column] = _plain_text(out[column], data)
-        if name in data.round:
+        if name in data.round and not _dot_grouped_text(df[column], data):
             numbers = pd.to_numeric(out[column], errors="coerce")
             # a negative value is left for the contract to refuse (-0.4 must not become 0)
             fractional = numbers.notna() & (numbers >= 0) & (numbers != np.round(numbers))
