@@ -550,6 +550,25 @@ def _target(
     return data, y, weight
 
 
+def _numeric_feature(values: pd.Series, task: str, column: str) -> np.ndarray:
+    """A numeric feature's values as floats: numbers written as text read as numbers; other
+    text (an extra column stored from an export's ``< 10%`` or ``--``) refused by name, not
+    a ValueError from NumPy. Missing values stay NaN (the models read them as missing)."""
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return values.to_numpy(dtype=float)
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = (numbers.isna() & values.notna()).to_numpy()
+    if bad.any():
+        shown = ", ".join(repr(v) for v in pd.unique(values[bad])[:3])
+        raise TabTuneInputError(
+            f"task {task!r}: numeric feature {column!r} holds {int(bad.sum()):,} value(s) that "
+            f"are not numbers (e.g. {shown}); fix: load the column as plain numbers (clean "
+            "it in the export: a percent as a fraction, '--' as empty), or list it under the "
+            "task's categorical features"
+        )
+    return numbers.to_numpy(dtype=float)
+
+
 def _model_inputs(data: pd.DataFrame, task: TaskConfig) -> pd.DataFrame:
     """``brand_id``, ``date`` and the task's features of time-ordered rows."""
     # One constructor call: setting the columns one by one cost a refresh ~4 ms a call.
@@ -560,7 +579,7 @@ def _model_inputs(data: pd.DataFrame, task: TaskConfig) -> pd.DataFrame:
     for col in task.categorical:
         columns[col] = data[col].astype(str).to_numpy()
     for col in task.numeric:
-        columns[col] = data[col].to_numpy(dtype=float)
+        columns[col] = _numeric_feature(data[col], task.name, col)
     if task.calendar:
         cal = calendar_features(data[TIME_COLUMN], task.calendar)
         for col in task.calendar:

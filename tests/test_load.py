@@ -1493,3 +1493,49 @@ def test_rows_repeated_exactly_get_their_own_fix(config: Path) -> None:
     with pytest.raises(ContractError, match="duplicate rows for the same key") as info:
         prepare_exports(["clash.csv"], plain)  # same key, other values: the key's fix stands
     assert "repeated exactly" not in str(info.value)
+
+
+def test_an_extra_column_of_numbers_and_text_is_refused_by_name(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """An extra column written as numbers in one export and with '--' in another: the two
+    files together failed as 'Expected bytes, got a float object' (pyarrow's words); one
+    stored as text ('< 10%') loaded, `check` said its task runs, and pretrain ended in a
+    NumPy traceback (red-team)."""
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["extra_columns"] = ["share"]
+    cfg["tasks"]["share"] = {
+        "name": "share",
+        "kind": "regression",
+        "target": {"numerator": "revenue", "denominator": "clicks"},
+        "categorical": ["channel"],
+        "numeric": ["share"],
+    }
+    config.write_text(yaml.safe_dump(cfg))
+    _rows("acme", "2024-01-01", 3).assign(share=0.5).to_csv("a.csv", index=False)
+    b = _rows("acme", "2024-01-04", 3).assign(share=["0.4", "--", "0.3"])
+    b.to_csv("b.csv", index=False)
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "a.csv", "b.csv"],
+        "column 'share': must be numbers on every row or text on every row",
+        "fix: the export: write 'share' as plain numbers on every row",
+    )
+    b.assign(share=["0.4", "0.2", "0.3"]).to_csv("b.csv", index=False)  # numbers as text
+    assert _run(capsys, "--config", str(config), "load", "a.csv", "b.csv")[0] == EXIT_OK
+    stored = CampaignStore(tmp_path / "store").read()
+    assert stored["share"].tolist() == [0.5, 0.5, 0.5, 0.4, 0.2, 0.3]
+
+    shutil.rmtree(tmp_path / "store")
+    _rows("acme", "2024-01-01", 60).assign(share="< 10%").to_csv("text.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "text.csv")[0] == EXIT_OK
+    code, out = _run(capsys, "--config", str(config), "check")
+    out = " ".join(out.split())
+    assert "task 'share': its numeric feature 'share' is stored as text, 60 value(s)" in out
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "pretrain", "--task", "share"],
+        "numeric feature 'share' holds 60 value(s) that are not numbers (e.g. '< 10%')",
+    )

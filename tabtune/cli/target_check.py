@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from tabtune.config import Config
 from tabtune.data.check import DataCheck, Problem
@@ -32,6 +33,7 @@ def target_problems(cfg: Config, report: DataCheck) -> list[Problem]:
     -------
     list of Problem
     """
+    problems = _text_features(cfg, report)
     present = set(report.columns)
     wanted: dict[str, tuple[str, str | None]] = {}
     for support in report.tasks:
@@ -41,10 +43,9 @@ def target_problems(cfg: Config, report: DataCheck) -> list[Problem]:
         if {target.numerator, target.denominator or target.numerator} <= present:
             wanted[support.task] = (target.numerator, target.denominator)  # not derived
     if not wanted:
-        return []
+        return problems
     columns = sorted({c for pair in wanted.values() for c in pair if c})
     values = CampaignStore(cfg.data.store).read(columns=columns)
-    problems = []
     for name, (num, den) in wanted.items():
         what = _unfittable(cfg, name, values, num, den)
         if what is not None:
@@ -55,6 +56,34 @@ def target_problems(cfg: Config, report: DataCheck) -> list[Problem]:
                     "rows where it varies",
                 )  # fmt: skip
             )
+    return problems
+
+
+def _text_features(cfg: Config, report: DataCheck) -> list[Problem]:
+    """Numeric features of the tasks that run which the store holds as text that is not
+    numbers (an extra column loaded from ``< 10%`` or ``--``): pretrain refuses them."""
+    store = CampaignStore(cfg.data.store)
+    schema = store.schema()
+    problems = []
+    for support in report.tasks:
+        if not support.configured or not support.runs or schema is None:
+            continue
+        for col in cfg.tasks[support.task].numeric:
+            if col not in schema.names or not pa.types.is_string(schema.field(col).type):
+                continue
+            text = store.read(columns=[col])[col].dropna()
+            bad = text[pd.to_numeric(text, errors="coerce").isna()]
+            if len(bad):
+                shown = ", ".join(repr(v) for v in pd.unique(bad)[:3])
+                problems.append(
+                    Problem(
+                        f"task {support.task!r}: its numeric feature {col!r} is stored as text, "
+                        f"{len(bad):,} value(s) not numbers (e.g. {shown}): pretrain refuses it",
+                        "load the column as plain numbers (clean it in the export: a percent "
+                        "as a fraction, '--' as empty), or list it under the task's categorical "
+                        "features",
+                    )
+                )
     return problems
 
 

@@ -67,6 +67,10 @@ RULE_NO_ROWS = "must have at least one row"
 RULE_DUPLICATE_COLUMN = "column name appears more than once"
 RULE_MISSING_COLUMN = "required column is missing"
 RULE_MISSING_EXTRA_COLUMN = "column named in extra_columns is missing"
+RULE_MIXED_EXTRA = (
+    "must be numbers on every row or text on every row (other rows hold numbers; these hold "
+    "text that is not one)"
+)
 RULE_MISSING_VALUE = "must not be missing"
 RULE_NOT_NUMBER = "must be a number"
 RULE_NOT_WHOLE_NUMBER = "must be a whole number"

@@ -673,12 +673,12 @@ def prepare_exports(
             f"{summary.rows_repeated:,} row(s) appear in more than one file with the same key "
             "and the same values (overlapping exports): kept once"
         )
-    rows = validate_campaigns(
-        combined,
-        extra_columns=data.extra_columns,
-        source="the exports",
-        required=required,
-    )
+    try:  # what only the files together break (a column of numbers in one, text in another)
+        rows = validate_campaigns(combined, extra_columns=data.extra_columns, required=required)
+    except ContractError as exc:
+        names = list(combined.columns)
+        found = [(v, None, config_key(v.column, v.rule, data, names)) for v in exc.violations]
+        raise _refusal("the exports", found) from None
     if len(files) > 1:  # day and month swapped across a folder of one-day files
         refuse_monthly_days(rows["date"], data.date_format, "date", "the exports")
     summary.notes.extend(running_day_note(rows) + money_unit_notes(rows))

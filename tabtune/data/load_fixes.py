@@ -99,6 +99,11 @@ def config_key(
         return "data.conversions_above_clicks (allow or clip)"
     if rule == schema.RULE_MISSING_EXTRA_COLUMN:
         return f"data.extra_columns (or map it: data.rename.<export column>: {column})"
+    if rule == schema.RULE_MIXED_EXTRA:
+        return (
+            f"the export: write {column!r} as plain numbers on every row (a placeholder such "
+            "as '--' as an empty cell), or leave the column out (data.extra_columns, data.drop)"
+        )
     if rule == schema.RULE_MISSING_COLUMN:
         if column == "date":
             synonym = _platform_name("date", present or [])

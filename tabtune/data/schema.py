@@ -54,6 +54,7 @@ from tabtune.data.contract import (
     RULE_MISSING_COLUMN,
     RULE_MISSING_EXTRA_COLUMN,
     RULE_MISSING_VALUE,
+    RULE_MIXED_EXTRA,
     RULE_NEGATIVE,
     RULE_NO_ROWS,
     RULE_NOT_DATE,
@@ -103,6 +104,7 @@ __all__ = [
     "RULE_DUPLICATE_KEY",
     "RULE_MISSING_COLUMN",
     "RULE_MISSING_EXTRA_COLUMN",
+    "RULE_MIXED_EXTRA",
     "RULE_MISSING_VALUE",
     "RULE_NEGATIVE",
     "RULE_NO_ROWS",
@@ -262,7 +264,9 @@ def validate_campaigns(
         columns["conversions"] = np.minimum(columns["conversions"], columns["clicks"])
     for name in df.columns:
         if name not in CONTRACT_COLUMNS:
-            columns[name] = df[name].reset_index(drop=True)
+            column = df[name].reset_index(drop=True)
+            # numbers in some files, numbers written as text in others: one type to store
+            columns[name] = column if _mixed_text(column) is None else pd.to_numeric(column)
     return sort_campaigns(pd.DataFrame(columns, index=pd.RangeIndex(n)))
 
 
@@ -300,6 +304,21 @@ def find_violations(
     """
     found, _ = _collect(df, extra_columns, conversions_above_clicks, max_future_days, required)
     return list(zip(found.violations, found.masks, strict=True))
+
+
+def _mixed_text(values: pd.Series) -> np.ndarray | None:
+    """The rows of a column outside the contract holding text that is not a number, beside
+    rows holding numbers (files that wrote it as numbers and as text, combined: Parquet could
+    store neither); None when the column does not mix the two (missing cells aside)."""
+    if values.dtype != object:
+        return None
+    number = values.map(
+        lambda v: isinstance(v, int | float | np.number) and not isinstance(v, bool) and v == v
+    ).to_numpy(dtype=bool)
+    text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    if not (number.any() and text.any()):
+        return None
+    return text & pd.to_numeric(values.where(text), errors="coerce").isna().to_numpy()
 
 
 def _collect(
@@ -340,6 +359,10 @@ def _collect(
     for name in dict.fromkeys(extra_columns):
         if name not in df.columns:
             found.column_level(name, RULE_MISSING_EXTRA_COLUMN, n)
+    for name in usable - set(CONTRACT_COLUMNS):
+        mixed = _mixed_text(df[name])
+        if mixed is not None:
+            found.rows(name, RULE_MIXED_EXTRA, mixed)
 
     parsed: dict[str, ParsedColumn] = {}
     for name, kind in CONTRACT_COLUMNS.items():
