@@ -1331,6 +1331,12 @@ def test_a_weekly_report_is_not_stored_as_days(config: Path, tmp_path: Path, cap
     assert_refused(
         capsys, tmp_path, ["--config", str(tmp_path / "week.yaml"), "load", "gap.csv"], "a weekly"
     )
+    # under 'Week' one date says it (a nightly file of one week, three weeks): red-team
+    for n in (1, 3):
+        weekly.head(n).rename(columns={"Day": "Week"}).to_csv("few.csv", index=False)
+        assert_refused(
+            capsys, tmp_path, ["--config", str(tmp_path / "week.yaml"), "load", "few.csv"], "weekly"
+        )
 
 
 def test_a_monthly_report_is_not_stored_as_days(config: Path, tmp_path: Path, capsys) -> None:
@@ -1354,6 +1360,21 @@ def test_a_monthly_report_is_not_stored_as_days(config: Path, tmp_path: Path, ca
     day = str(tmp_path / "day.yaml")
     code, out = _run(capsys, "--config", day, "load", "firsts.csv", "--dry-run")
     assert code == EXIT_OK and "if this is a monthly report" in " ".join(out.split())
+    # day-first months (01/09/2024 ..) under the right date_format: refused as a monthly
+    # report, not as day and month swapped (that fix stored 2024-01-09 .. as days: red-team)
+    months = monthly.assign(Day=firsts.strftime("%d-%m-%Y")).rename(columns={"Day": "Month"})
+    months.head(2).to_csv("two.csv", index=False)
+    _date_from(config, tmp_path / "month-dmy.yaml", "Month")
+    out = assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(tmp_path / "month-dmy.yaml"), "load", "two.csv"],
+        "a monthly report",
+    )
+    assert "swapped" not in out
+    months.rename(columns={"Month": "Day"}).to_csv("dmy.csv", index=False)  # under 'Day'
+    code, out = _run(capsys, "--config", str(config), "load", "dmy.csv", "--dry-run")
+    assert code == EXIT_OK and "if this is a monthly report" in " ".join(out.split()), out
 
 
 def test_footer_lines_name_skip_and_no_brand(config: Path, tmp_path: Path, capsys) -> None:

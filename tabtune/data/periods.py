@@ -132,8 +132,9 @@ def weekly_rows_error(
     totals as one day: the models would take a week's spend for a day's. From
     :data:`WEEKLY_MIN_DATES` distinct dates, all whole weeks apart (a week without spend
     leaves a gap of two), or :data:`MONTHLY_MIN_DATES` dates each the 1st of a month, rows
-    with measures are refused when the date's export column says week (month); under another
-    name (a brand that runs on Mondays only) they load, with a note. Rows without spend
+    with measures are refused when the date's export column says week (month), and from one
+    such date under such a name (a nightly file of one week); under another name (a brand
+    that runs on Mondays only) they load, with a note. Rows without spend
     (contexts to predict for) are not looked at.
     """
     if "date" not in frame.columns or isinstance(frame["date"], pd.DataFrame):
@@ -147,9 +148,13 @@ def weekly_rows_error(
         return None
     span = f"({days.iloc[0]:%Y-%m-%d} .. {days.iloc[-1]:%Y-%m-%d})" if len(days) else ""
     gaps = days.diff().dropna()
-    if len(days) >= MONTHLY_MIN_DATES and (days.dt.day == 1).all():
+    # under a column named for weeks (months) one date of that shape is enough
+    named = normalised_name(date_source)
+    monthly = len(days) >= (1 if "month" in named else MONTHLY_MIN_DATES)
+    weekly = len(days) >= (1 if "week" in named else WEEKLY_MIN_DATES)
+    if monthly and (days.dt.day == 1).all():
         period, shape = "month", f"the rows' {len(days)} dates are each the 1st of a month {span}"
-    elif len(days) >= WEEKLY_MIN_DATES and (gaps % pd.Timedelta(days=7) == pd.Timedelta(0)).all():
+    elif weekly and (gaps % pd.Timedelta(days=7) == pd.Timedelta(0)).all():
         period = "week"
         shape = (
             f"the rows' {len(days)} dates are whole weeks apart, every one a "
@@ -157,7 +162,7 @@ def weekly_rows_error(
         )
     else:
         return None
-    if period not in normalised_name(date_source):
+    if period not in named:
         notes.append(
             f"{Path(source).name}: {shape}: if this is a {period}ly report, each {period}'s "
             "totals are stored as one day; export one row per day instead"

@@ -328,6 +328,8 @@ def refuse_monthly_days(dates: pd.Series, fmt: str | None, column: str, source: 
     stamps = pd.to_datetime(dates).dropna()
     if other is None or not len(stamps) or (stamps.dt.day > 12).any():
         return
+    if (stamps.dt.day == 1).all():  # the 1st of each month: a monthly report's shape, which
+        return  # the load refuses or notes as such (swapped, it would pass as days in a row)
     days = np.unique(stamps.to_numpy(dtype="datetime64[D]"))
     as_read = pd.DatetimeIndex(days)
     swapped = pd.to_datetime(
