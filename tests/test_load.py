@@ -1560,3 +1560,24 @@ def test_an_extra_column_of_numbers_and_text_is_refused_by_name(
         ["--config", str(config), "pretrain", "--task", "share"],
         "numeric feature 'share' holds 60 value(s) that are not numbers (e.g. '< 10%')",
     )
+
+
+def test_a_brand_named_with_a_slash_is_named_not_called_a_footer(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """'Acme US/CA' (a path separator: no folder can be named so) vanished under
+    invalid_rows: skip with a note calling it a totals or footer line, and the refusal's fix
+    offered nothing that loads it (red-team)."""
+    rows = pd.concat([_rows("acme", "2024-01-01", 3), _rows("Acme US/CA", "2024-01-01", 2)])
+    rows.to_csv("x.csv", index=False)
+    out = assert_refused(capsys, tmp_path, ["--config", str(config), "load", "x.csv"], "US/CA")
+    out = " ".join(out.split())
+    assert "rename the brand in the export" in out
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["invalid_rows"] = "skip"
+    config.write_text(yaml.safe_dump(cfg))
+    code, out = _run(capsys, "--config", str(config), "load", "x.csv")
+    out = " ".join(out.split())
+    assert code == EXIT_OK
+    assert "every row of brand(s) Acme US/CA (2 row(s): it contains a path separator)" in out
+    assert "footer" not in out

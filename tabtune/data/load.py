@@ -385,9 +385,7 @@ def _vanished_brands(frame: pd.DataFrame, bad: np.ndarray, name: str) -> list[st
     counts = gone[~gone.isin(kept)].astype(str).value_counts().sort_index()
     # "Total: Account" names no brand; "Total Wine & More" does (its rows are a brand's)
     named = [b for b in counts.index if TOTAL_NAME.match(b)]
-    no_brand = [
-        b for b in counts.index if (TOTALS_CELL.match(b) and b not in named) or brand_id_problem(b)
-    ]
+    no_brand = [b for b in counts.index if TOTALS_CELL.match(b) and b not in named]
     no_brand += [str(b) for b in ids[bad & footer].dropna().unique() if b not in kept]
     counts = counts.drop(no_brand, errors="ignore")
     notes = []
@@ -398,7 +396,10 @@ def _vanished_brands(frame: pd.DataFrame, bad: np.ndarray, name: str) -> list[st
         )
     if counts.empty:
         return notes
-    shown = [f"{brand} ({n:,} row(s))" for brand, n in counts.iloc[:MAX_EXAMPLES].items()]
+    shown = [  # a name tabtune cannot keep a folder for says why ('Acme US/CA')
+        f"{brand} ({n:,} row(s){'' if (why := brand_id_problem(brand)) is None else ': it ' + why})"
+        for brand, n in counts.iloc[:MAX_EXAMPLES].items()
+    ]
     more = f" and {len(counts) - len(shown)} more" if len(counts) > len(shown) else ""
     return [
         f"{name}: every row of brand(s) {', '.join(shown)}{more} is skipped, so none of their "

@@ -119,6 +119,16 @@ def config_key(
             "data.columns (map campaign_id, audience or device so each row has its own key) "
             "or the export"
         )
+    if rule == schema.RULE_BAD_BRAND_ID:
+        return (
+            "rename the brand in the export (each brand is kept in a folder of its name: "
+            "'Acme US-CA' for 'Acme US/CA')"
+            + (
+                ""
+                if data.invalid_rows == "skip"
+                else ", or data.invalid_rows: skip to leave it out"
+            )
+        )
     if column == "date" and rule == schema.RULE_NOT_DATE:
         return "data.date_format (e.g. '%d-%m-%Y') or data.date_parts"
     where = f" (export column {data.columns[column]!r})" if column in data.columns else ""
