@@ -540,3 +540,44 @@ def test_each_brand_bids_to_its_own_target_in_the_cli_and_the_refresh(ws: Path, 
     assert night is not None and set(night["target_roas"]) == {1.5}
     code, out = _run(capsys, "bids", "--target-roas", "3", "--csv", "all.csv")  # overrides all
     assert code == EXIT_OK and set(pd.read_csv("all.csv")["target_roas"]) == {3.0}
+
+
+def test_cli_bids_are_the_refresh_bids_for_a_context_seen_every_few_days(
+    small_config: Path, capsys
+) -> None:
+    """`tabtune bids` read 56 days of history for the reference bids, which are a context's
+    last 28 observations: a context seen every third day got another reference than in the
+    refresh (bids apart by up to 25%; decisions red-team). Both read every earlier row now."""
+    from tabtune.pipeline import model_for_brand
+    from tabtune.refresh.decisions import _bid_decisions
+
+    cfg = yaml.safe_load(small_config.read_text())
+    cfg["synth"] = {"n_brands": 2, "n_days": 150, "seed": 4}
+    small_config.write_text(yaml.safe_dump(cfg))
+    assert _run(capsys, "synth")[0] == EXIT_OK
+    store = CampaignStore("data/campaigns")
+    rows = store.read()
+    brand = sorted(rows["brand_id"].unique())[0]
+    day = (pd.to_datetime(rows["date"]) - pd.to_datetime(rows["date"]).min()).dt.days
+    last = pd.to_datetime(rows["date"]).max()
+    # the brand's contexts every third day, and on its last day (the contexts decided on)
+    keep = (rows["brand_id"] != brand) | (day % 3 == 0) | (pd.to_datetime(rows["date"]) == last)
+    rows = rows[keep]
+    rows = rows.assign(bid=rows["bid"] * (1 + 0.01 * day[keep]))  # drifting bids
+    import shutil
+
+    shutil.rmtree("data/campaigns")
+    CampaignStore("data/campaigns").append(rows)
+    code, out = _run(capsys, "bids", "--brands", brand, "--csv", "bids.csv")
+    assert code == EXIT_OK, out
+    cli = pd.read_csv("bids.csv")
+    config = load_config("tabtune.yaml")
+    model_id, model = model_for_brand(config, "bid", brand)
+    history = CampaignStore("data/campaigns").read(brands=[brand])
+    night = _bid_decisions(config, brand, model, model_id, history, last.date())
+    assert night is not None and len(night) == len(cli) > 0
+    keys = [c for c in ("channel", "campaign_id", "audience", "device") if c in cli.columns]
+    both = cli.merge(night, on=keys, suffixes=("_cli", "_night"))
+    assert len(both) == len(cli)
+    for column in ("reference_bid", "bid"):
+        np.testing.assert_allclose(both[f"{column}_cli"], both[f"{column}_night"], rtol=1e-6)

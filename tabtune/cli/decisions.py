@@ -31,7 +31,7 @@ from tabtune.config import Config, TaskConfig, builtin_task_spec
 from tabtune.data.limits import MAX_FUTURE_DAYS_ENV, latest_allowed_date
 from tabtune.data.store import CampaignStore, atomic_write_parquet
 from tabtune.errors import TabTuneInputError
-from tabtune.features import GROUP_COLUMN, REFERENCE_BID_ROWS, TIME_COLUMN
+from tabtune.features import GROUP_COLUMN, TIME_COLUMN
 from tabtune.pipeline import model_for_brand, pretrain, registry_for, store_for
 from tabtune.refresh import next_day_contexts
 from tabtune.refresh.decisions import NO_BIDS_NOTE, decision_contexts
@@ -225,14 +225,15 @@ def _bid_contexts(
     -------
     (contexts, recent, last)
         The contexts (empty when the brand has none with a bid on ``last``), the brand's
-        recent rows (enough earlier days for the contexts' reference bids) and its last day.
+        rows up to ``last`` (for the contexts' reference bids) and its last day.
     """
     last = pd.Timestamp(store.date_range(brand)[1]).normalize()
     if last >= day:
         last = day - pd.Timedelta(days=1)
-    recent = store.read(
-        brands=[brand], start=last - pd.Timedelta(days=2 * REFERENCE_BID_ROWS), end=last
-    )
+    # every earlier row, as the refresh reads it: the reference is the last
+    # REFERENCE_BID_ROWS *observations*, which a context seen every few days spreads over
+    # more days than any fixed window (a 56-day one moved its bids by up to 25%)
+    recent = store.read(brands=[brand], end=last)
     if not (pd.to_datetime(recent[TIME_COLUMN]) == last).any():
         return recent.iloc[0:0], recent, last
     contexts = decision_contexts(next_day_contexts(recent, last.date()))
