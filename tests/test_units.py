@@ -50,3 +50,31 @@ def test_several_currencies_in_a_column_not_stored_are_named() -> None:
     assert currency_notes(frame.head(1), ["Currency code"], "g.csv") == []  # one currency
     amounts = pd.DataFrame({"brand_id": ["a"] * 3, "Cost (converted currency)": [1.1, 2.2, 3.3]})
     assert currency_notes(amounts, ["Cost (converted currency)"], "g.csv") == []  # no codes
+
+
+def test_a_day_of_spend_far_above_the_channels_usual_is_named(tmp_path) -> None:
+    """One display day x100 (a row in cents, or a typo) set the budget plan's total and split
+    in silence (decisions red-team): load and check name it; simulated spend raises nothing."""
+    from tabtune.config import DataConfig, default_config
+    from tabtune.data.check import check_data
+    from tabtune.data.load import load_exports
+    from tabtune.data.units import SPEND_SPIKE_RATIO, spend_spike_notes
+
+    rows = simulate(n_brands=3, n_days=60, seed=2).observations
+    assert spend_spike_notes(rows) == []
+    brand, channel = rows["brand_id"].iloc[0], rows["channel"].iloc[0]
+    day = sorted(rows["date"].unique())[-3]
+    mine = (rows["brand_id"] == brand) & (rows["channel"] == channel) & (rows["date"] == day)
+    daily = rows[(rows["brand_id"] == brand) & (rows["channel"] == channel)]
+    median = daily.groupby("date")["spend"].sum().median()
+    rows.loc[mine, "spend"] *= 1.05 * SPEND_SPIKE_RATIO * median / rows.loc[mine, "spend"].sum()
+    (note,) = spend_spike_notes(rows)
+    assert note.startswith("1 day(s) of a brand's channel spent 20x its median day or more")
+    assert f"{brand} {channel} {pd.Timestamp(day):%Y-%m-%d}" in note
+    rows.to_csv(tmp_path / "x.csv", index=False)
+    summary = load_exports([tmp_path / "x.csv"], DataConfig(store=tmp_path / "store"))
+    assert note in summary.notes
+    cfg = default_config()
+    cfg.data.store = tmp_path / "store"
+    problems = check_data(cfg).problems
+    assert any(f"{brand} {channel}" in p.what and "restated_rows" in p.fix for p in problems)

@@ -21,7 +21,7 @@ from tabtune.config import BUILTIN_TASKS, builtin_task
 from tabtune.data.load import spelling_groups
 from tabtune.data.store import CampaignStore
 from tabtune.data.store_check import MEASURE_COLUMNS
-from tabtune.data.units import money_unit_notes
+from tabtune.data.units import money_unit_notes, spend_spike_notes
 
 if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not the reverse
     from tabtune.config import Config, TaskConfig
@@ -232,10 +232,11 @@ BID_UNIT_RATIO = 100.0
 
 
 def _unit_problems(store: CampaignStore, columns: set[str]) -> list[Problem]:
-    """Bids, and amounts (:func:`~tabtune.data.units.money_unit_notes`), in another unit."""
+    """Bids, and amounts (:func:`~tabtune.data.units.money_unit_notes`), in another unit;
+    days of a channel's spend far above its usual (:func:`~tabtune.data.units.spend_spike_notes`)."""
     problems = _bid_unit_problems(store) if {"bid", "spend", "clicks"} <= columns else []
-    amounts = store.read(columns=["brand_id", "spend", "clicks", "revenue"])
-    for note in money_unit_notes(amounts):
+    amounts = store.read(columns=["brand_id", "date", "channel", "spend", "clicks", "revenue"])
+    for note in money_unit_notes(amounts) + spend_spike_notes(amounts):
         text, _, fix = note.partition("? ")
         problems.append(Problem(text + "?", fix))
     return problems

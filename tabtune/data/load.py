@@ -72,7 +72,7 @@ from tabtune.data.transforms import (
     refuse_monthly_days,
     refuse_swapped_beside_store,
 )
-from tabtune.data.units import currency_notes, money_unit_notes
+from tabtune.data.units import currency_notes, money_unit_notes, spend_spike_notes
 from tabtune.errors import ContractError
 from tabtune.progress import ProgressFactory, track
 
@@ -682,7 +682,7 @@ def prepare_exports(
         raise _refusal("the exports", found) from None
     if len(files) > 1:  # day and month swapped across a folder of one-day files
         refuse_monthly_days(rows["date"], data.date_format, "date", "the exports")
-    summary.notes.extend(running_day_note(rows) + money_unit_notes(rows))
+    summary.notes.extend(running_day_note(rows) + money_unit_notes(rows) + spend_spike_notes(rows))
     return rows, summary
 
 

@@ -8,8 +8,10 @@ import pandas as pd
 __all__ = [
     "MAX_COST_PER_CLICK",
     "REVENUE_SPEND_RATIO",
+    "SPEND_SPIKE_RATIO",
     "currency_notes",
     "money_unit_notes",
+    "spend_spike_notes",
 ]
 
 #: A median cost per click above this is rare money (a $0.10 click is 100,000 micros), though
@@ -55,6 +57,49 @@ def money_unit_notes(rows: pd.DataFrame) -> list[str]:
             "Scale the column when loading (data.scale) into a new store"
         )
     return notes
+
+
+#: A brand's channel spending this many times its median day or more on one day is noted.
+SPEND_SPIKE_RATIO = 20.0
+#: Days with spend a channel needs before its median day says what a spike is.
+SPEND_SPIKE_MIN_DAYS = 7
+
+
+def spend_spike_notes(rows: pd.DataFrame) -> list[str]:
+    """Days a brand's channel spent :data:`SPEND_SPIKE_RATIO` times its median day or more
+    (among its days with spend, from :data:`SPEND_SPIKE_MIN_DAYS` of them): one row in
+    another unit or a typo, which a budget plan takes for the channel's recent spend (a total
+    and a split inflated by it) and the models learn from. A sale day rarely reaches it.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Campaign rows (``brand_id``, ``date``, ``channel``, ``spend``).
+    """
+    if not {"brand_id", "date", "channel", "spend"} <= set(rows.columns) or not len(rows):
+        return []
+    keys = ["brand_id", "channel"]
+    daily = rows.groupby([*keys, "date"], observed=True, sort=True)["spend"].sum()
+    daily = daily[daily > 0]
+    if not len(daily):
+        return []
+    grouped = daily.groupby(level=keys, observed=True)
+    median = grouped.transform("median")
+    enough = grouped.transform("size") >= SPEND_SPIKE_MIN_DAYS
+    spikes = daily[enough & (daily >= SPEND_SPIKE_RATIO * median)]
+    if not len(spikes):
+        return []
+    shown = ", ".join(
+        f"{b} {c} {pd.Timestamp(d):%Y-%m-%d}: {v:,.4g} against {median[(b, c, d)]:,.4g}"
+        for (b, c, d), v in list(spikes.items())[:3]
+    )
+    return [
+        f"{len(spikes)} day(s) of a brand's channel spent {SPEND_SPIKE_RATIO:.0f}x its median "
+        f"day or more ({shown}{', ...' if len(spikes) > 3 else ''}): a spend in another unit, "
+        "or a typo? Budget plans take it for the channel's recent spend (their total and "
+        "split) and the models learn from it; if it is wrong, correct the export's rows and "
+        "load them again (data.restated_rows: replace)"
+    ]
 
 
 def currency_notes(frame: pd.DataFrame, columns: list[str], source: str) -> list[str]:
