@@ -228,3 +228,25 @@ def test_sheets_with_the_same_columns_are_refused_or_read_together(tmp_path: Pat
     )
     one, _ = prepare_exports([tmp_path / "b.xlsx"], DataConfig(sheet="Acme"))  # asked: one
     assert len(one) == 3
+
+
+def test_date_cells_beside_text_dates_are_refused_as_a_spreadsheet_swap(tmp_path: Path) -> None:
+    """A day-first CSV opened in a month-first spreadsheet: 05/12/2024 became a date cell
+    (May 12), 13/11/2024 stayed text; the date cells were refused as 'must be a date in the
+    format' (or skipped under skip), which said nothing of why (exports red-team)."""
+    import datetime as dt
+
+    _workbook(
+        tmp_path / "m.xlsx",
+        [
+            HEADER,
+            ["a", dt.datetime(2024, 5, 12), "s", 1, 2, 0, 0],
+            ["a", "13/11/2024", "s", 1, 2, 0, 0],
+        ],
+    )
+    for policy in ("reject", "skip"):
+        with pytest.raises(ContractError, match="mixes 1 date cells") as caught:
+            prepare_exports(
+                [tmp_path / "m.xlsx"], DataConfig(date_format="%d/%m/%Y", invalid_rows=policy)
+            )
+        assert "may have day and month swapped" in str(caught.value)

@@ -22,6 +22,7 @@ contract's own violations.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -229,6 +230,7 @@ def _with_format(df: pd.DataFrame, data: DataConfig, source: str) -> Transformed
         out = df.copy()
         out[column] = raw.dt.tz_localize(None) if raw.dt.tz is not None else raw
         return Transformed(out)
+    _refuse_mixed_date_cells(raw, column, fmt, source)
     text = raw.astype("str").str.strip()
     empty = raw.isna().to_numpy() | (text == "").to_numpy()
     stamps = pd.to_datetime(text.where(~empty), format=fmt, errors="coerce")
@@ -248,6 +250,31 @@ def _with_format(df: pd.DataFrame, data: DataConfig, source: str) -> Transformed
         )
         problems.append(RowProblem(violation, bad, "data.date_format"))
     return Transformed(out, problems)
+
+
+def _refuse_mixed_date_cells(raw: pd.Series, column: str, fmt: str, source: str) -> None:
+    """Refuse a workbook's date column that mixes date cells with text dates: Excel turns
+    day-first text it can read month first into dates (05/12 as May 12) and leaves the rest
+    as text (13/11), so the date cells may be day and month swapped; neither reading, nor
+    skipping one kind (a biased part of the days), would be right."""
+    if raw.dtype != object:
+        return
+    cells = raw.map(lambda v: isinstance(v, dt.date)).to_numpy(dtype=bool)
+    text = raw.map(lambda v: isinstance(v, str) and bool(v.strip())).to_numpy(dtype=bool)
+    if not (cells.any() and text.any()):
+        return
+    example = next(v for v, c in zip(raw, cells, strict=True) if c)
+    shown = next(v for v, t in zip(raw, text, strict=True) if t)
+    raise ContractError(
+        f"{source}: column {column!r} mixes {int(cells.sum()):,} date cells (e.g. "
+        f"{pd.Timestamp(example):%Y-%m-%d}) with {int(text.sum()):,} dates written as text (e.g. "
+        f"{shown!r}, read with data.date_format {fmt!r}): a spreadsheet turns day-first text it "
+        "can read month first into dates (05/12 as May 12) and leaves the rest as text, so the "
+        "date cells may have day and month swapped; nothing was written\n"
+        "  fix: export the report again without opening it in a spreadsheet (or format the "
+        "column as text before saving), so that every date is written the same way",
+        [Violation(column, f"must be a date in the format {fmt!r}", int(cells.sum()))],
+    )
 
 
 def _swapped(fmt: str) -> str | None:
