@@ -1581,3 +1581,22 @@ def test_a_brand_named_with_a_slash_is_named_not_called_a_footer(
     assert code == EXIT_OK
     assert "every row of brand(s) Acme US/CA (2 row(s): it contains a path separator)" in out
     assert "footer" not in out
+
+
+def test_a_header_only_file_among_others_is_noted_not_refused(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """A paused account's nightly export (a header, no row) in a folder refused every other
+    account's rows (red-team); alone it is still refused."""
+    (tmp_path / "night").mkdir()
+    _rows("acme", "2024-01-01", 3).to_csv("night/acme.csv", index=False)
+    _rows("globex", "2024-01-01", 1).iloc[0:0].to_csv("night/globex.csv", index=False)
+    code, out = _run(capsys, "--config", str(config), "load", "night")
+    assert code == EXIT_OK, out
+    assert "globex.csv: a header and no data row: nothing to load from it" in " ".join(out.split())
+    assert len(CampaignStore(tmp_path / "store").read()) == 3
+    assert_refused(
+        capsys, tmp_path, ["--config", str(config), "load", "night/globex.csv"], "no data row"
+    )
+    (tmp_path / "night" / "acme.csv").unlink()
+    assert_refused(capsys, tmp_path, ["--config", str(config), "load", "night"], "no data row")

@@ -219,13 +219,20 @@ def _refusal(
 
 
 def _prepare(
-    path: Path, data: DataConfig, required: Sequence[str], folders: Mapping[str, str | None]
-) -> tuple[pd.DataFrame, int, list[SkippedRows], list[str]]:
+    path: Path,
+    data: DataConfig,
+    required: Sequence[str],
+    folders: Mapping[str, str | None],
+    alone: bool = True,
+) -> tuple[pd.DataFrame | None, int, list[SkippedRows], list[str]]:
     """One export file -> validated contract rows, rows read, the rows skipped, and notes.
     ``folders`` (:func:`folder_values`) adds the columns its partition folders name and the
-    file lacks."""
+    file lacks. A file of a header and no row among others (``alone`` False: a paused
+    account's nightly export) gives None and a note; alone, it is refused."""
     source = str(path)
     raw = _read_export(path, data)
+    if len(raw) == 0 and not alone:
+        return None, 0, [], [f"{path.name}: a header and no data row: nothing to load from it"]
     notes_read = [f"{path.name}: {note}" for note in raw.attrs.pop("notes", [])]
     sheets = raw.attrs.pop("sheets", None)
     done = apply_transforms(with_export_columns(raw, folders, data), data, source=source)
@@ -660,14 +667,18 @@ def prepare_exports(
         for path in files:
             update(status=path.name)
             rows, n_read, skipped, notes = _prepare(
-                path, data, required, folder_values(path, paths)
+                path, data, required, folder_values(path, paths), alone=len(files) == 1
             )
+            summary.notes.extend(notes)
+            update(advance=1)
+            if rows is None:
+                continue
             summary.rows_read += n_read
             summary.rows_skipped += n_read - len(rows)
             summary.skipped.extend(skipped)
-            summary.notes.extend(notes)
             parts.append(rows)
-            update(advance=1)
+    if not parts:  # every file a header only: refused as one alone is
+        _prepare(files[0], data, required, folder_values(files[0], paths))
     combined, summary.rows_repeated = _combine(files, parts)
     if summary.rows_repeated:
         summary.notes.append(
