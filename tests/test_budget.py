@@ -110,6 +110,25 @@ def test_refinement_reaches_the_continuous_optimum_between_grid_points() -> None
     assert total_value(response, refined) > total_value(response, on_grid)
 
 
+@pytest.mark.parametrize("scale", [1e-3, 1e-2])
+def test_a_small_channel_beside_large_ones_reaches_its_optimum(scale: float) -> None:
+    # A channel whose whole range is a fraction of the grid step (its spend x1e-3 beside
+    # two large ones) stayed at its lower bound though its marginal return (3.72, linear)
+    # beats the others' (< 1): the transfers stopped at step / 64 (decisions red-team).
+    # Oracle: the linear channel takes its upper bound; the large ones split the rest as
+    # the concave a*sqrt(s) optimum does (a1^2 : a2^2).
+    a = np.array([10.0, 13.0])
+    response = [lambda s, w=w: w * np.sqrt(np.asarray(s, dtype=float)) for w in a]
+    response.append(lambda s: 3.72 * np.asarray(s, dtype=float))
+    lower, upper = [0.0, 0.0, 70 * scale], [200.0, 200.0, 130 * scale]
+    total = 200.0 + 130 * scale
+    spend = allocate_budget(response, lower, upper, total)
+    assert spend[2] == pytest.approx(upper[2], rel=0.01)
+    rest = 200.0 + 130 * scale - spend[2]
+    np.testing.assert_allclose(spend[:2], rest * a**2 / np.sum(a**2), rtol=0.01)
+    assert spend.sum() == pytest.approx(total, abs=1e-9)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_refinement_never_loses_value_and_keeps_total_and_bounds(seed: int) -> None:
     rng = np.random.default_rng(100 + seed)

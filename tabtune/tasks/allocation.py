@@ -30,12 +30,14 @@ with dynamic programming over channels (:func:`allocate_budget`):
 4. the grid plan is then refined off the grid (``refine=True``, default): the best transfer of
    :math:`\delta` from one channel to another (largest predicted gain of the receiver minus
    loss of the giver, both staying inside their bounds) is made while it gains, and
-   :math:`\delta` is halved when none does, down to :math:`\delta / 64`. The DP finds the
-   best region globally (S-shaped curves included); the refinement only ever raises the
-   predicted revenue and removes the grid's rounding, which matters because the achievable
-   gains are small: with :math:`\delta` about 1% of the channels' mean spend, the optimum of
-   smooth curves sits between grid points, and rounding to them cost 0.01-0.11 of the median
-   share of the achievable uplift on the budget benchmark (three seeds, two totals).
+   :math:`\delta` is halved when none does, down to :math:`\delta / 64` (or a 64th of the
+   smallest channel's range, when that is smaller: a small channel beside large ones). The
+   DP finds the best region globally (S-shaped curves included); the refinement only ever
+   raises the predicted revenue and removes the grid's rounding, which matters because the
+   achievable gains are small: with :math:`\delta` about 1% of the channels' mean spend, the
+   optimum of smooth curves sits between grid points, and rounding to them cost 0.01-0.11 of
+   the median share of the achievable uplift on the budget benchmark (three seeds, two
+   totals).
 
 Ties are broken toward a reference split (``reference``; the planner passes the recent split),
 so money does not move for no predicted gain on flat stretches of a tree model's curve.
@@ -242,14 +244,17 @@ class SpendGrid:
         Each round evaluates every channel at ``spend - d``, ``spend`` and ``spend + d`` (one
         batch call) and moves ``d`` from the channel that loses least to the one that gains
         most, when the net gain is positive; otherwise ``d`` is halved. Starts at the grid
-        step and stops below ``step / 2**REFINE_HALVINGS`` or after ``REFINE_MAX_ROUNDS``
-        rounds. The predicted value never falls, and the plan keeps its total and bounds.
+        step and stops below ``min(step, smallest channel range) / 2**REFINE_HALVINGS`` or
+        after ``REFINE_MAX_ROUNDS`` rounds. The predicted value never falls, and the plan keeps its total and bounds.
         """
         k = self.n_channels
         if k < 2 or self.step <= 0:
             return
         d = float(self.step)
-        smallest = d / 2**REFINE_HALVINGS
+        # a channel whose whole range is a fraction of the step (a small one beside large
+        # ones) only moves by smaller transfers: down to a 64th of its range too
+        ranges = self.capacity[self.capacity > 0]
+        smallest = min(d, float(ranges.min()) if len(ranges) else d) / 2**REFINE_HALVINGS
         for _ in range(REFINE_MAX_ROUNDS):
             if d < smallest:
                 break
