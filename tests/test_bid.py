@@ -79,6 +79,10 @@ def test_bids_respect_min_max_and_max_change(sim, recommender) -> None:
     assert all("min_bid" in r for r in out["reason"].iloc[20:40])
     np.testing.assert_allclose(out["bid"].iloc[:20], 3.0)
     np.testing.assert_allclose(out["bid"].iloc[20:40], 0.2)
+    # the current value per click is the value at the current bid, also outside the guard
+    # rails (it was the value at min_bid for a bid below it: decisions red-team)
+    at_current = rec.predict_value(contexts, bids=contexts["bid"])
+    np.testing.assert_allclose(out["current_value_per_click"], at_current, rtol=1e-9)
     # the ROAS floor holds wherever the target was reachable and no guard rail clamped the bid
     met = ~out["reason"].str.contains("not reachable") & ~out["reason"].str.startswith("clamped")
     assert (out["predicted_value_per_click"][met] / 2.0 >= out["bid"][met] * (1 - 1e-9)).all()

@@ -454,7 +454,10 @@ class BidRecommender:
         roas, cpa = self._targets(target_roas, target_cpa)
         frame, current, reference, X = self._design(contexts, history)
         grid, low, high = self._candidates(current)
-        value, cvr = self._predict_candidates(X, grid, reference)
+        # the current bid itself too (outside the range below min_bid: its own value)
+        value, cvr = self._predict_candidates(X, np.column_stack([grid, current]), reference)
+        value, value_now = value[:, :-1], value[:, -1]
+        cvr = None if cvr is None else cvr[:, :-1]
         ok_roas, ok_cpa = target_feasible(grid, value, cvr, roas, cpa)
         choice, any_ok = largest_feasible(ok_roas & ok_cpa)
         reasons = bid_reasons(
@@ -472,7 +475,7 @@ class BidRecommender:
             self.models_.source,
         )
         columns = self._recommendation_columns(
-            frame, current, reference, (grid, low, high), choice, value, cvr, (roas, cpa)
+            frame, current, reference, (grid, value_now), choice, value, cvr, (roas, cpa)
         )
         return self._recommendations(frame, has_bids(contexts), columns, reasons)
 
@@ -533,25 +536,25 @@ class BidRecommender:
         frame: pd.DataFrame,
         current: np.ndarray,
         reference: np.ndarray,
-        candidates: tuple[np.ndarray, np.ndarray, np.ndarray],
+        candidates: tuple[np.ndarray, np.ndarray],
         choice: np.ndarray,
         value: np.ndarray,
         cvr: np.ndarray | None,
         targets: tuple[float | None, float | None],
     ) -> dict[str, Any]:
-        """The bid, its change and the predictions at it, by column (see :meth:`recommend`)."""
-        grid, low, high = candidates
+        """The bid, its change and the predictions at it, by column (see :meth:`recommend`);
+        ``candidates``: the candidate bids and the predicted value at the current bid."""
+        grid, value_now = candidates
         roas, cpa = targets
         rows = np.arange(len(frame))
         bid = grid[rows, choice]
-        cur_idx = np.argmin(np.abs(grid - np.clip(current, low, high)[:, None]), axis=1)
         return {
             "current_bid": current,
             "reference_bid": reference,
             "bid": bid,
             "change": bid / current - 1.0,
             "predicted_value_per_click": value[rows, choice],
-            "current_value_per_click": value[rows, cur_idx],
+            "current_value_per_click": value_now,
             "predicted_roas": value[rows, choice] / bid,
             "predicted_cvr": cvr[rows, choice] if cvr is not None else np.nan,
             "target_roas": np.nan if roas is None else roas,
