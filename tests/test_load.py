@@ -1600,3 +1600,26 @@ def test_a_header_only_file_among_others_is_noted_not_refused(
     )
     (tmp_path / "night" / "acme.csv").unlink()
     assert_refused(capsys, tmp_path, ["--config", str(config), "load", "night"], "no data row")
+
+
+def test_a_date_the_config_cannot_read_gets_the_format_that_reads_it(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """'Dec 01, 2024' was refused with the example fix "data.date_format (e.g. '%d-%m-%Y')",
+    which does not read it (red-team): the fix names the format that reads the refused dates;
+    following it stores the right days."""
+    rows = _rows("acme", "2024-11-29", 3)
+    rows["Day"] = pd.date_range("2024-11-29", periods=3).strftime("%b %d, %Y")
+    rows.to_csv("x.csv", index=False)
+    out = assert_refused(capsys, tmp_path, ["--config", str(config), "load", "x.csv"], "Nov 29")
+    assert "data.date_format: '%b %d, %Y'" in out
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["date_format"] = "%b %d, %Y"
+    config.write_text(yaml.safe_dump(cfg))
+    assert _run(capsys, "--config", str(config), "load", "x.csv")[0] == EXIT_OK
+    stored = CampaignStore(tmp_path / "store").read()
+    assert stored["date"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2024-11-29",
+        "2024-11-30",
+        "2024-12-01",
+    ]

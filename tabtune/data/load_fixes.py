@@ -336,4 +336,23 @@ def shape_key(
                 f"is {day}); format the column as dates before exporting "
                 f"({data.date_format or 'YYYY-MM-DD'}, as data.date_format reads them)"
             )
+        fits = [f for f in _DATE_FORMATS if f != data.date_format and _reads_all(texts, f)]
+        if fits:
+            either = " or ".join(repr(f) for f in fits[:2])
+            both = " (both read them: day or month first?)" if len(fits) > 1 else ""
+            return f"data.date_format: {either} (dates as the export writes them{both})"
     return None
+
+
+#: Date formats exports write, tried on refused dates to suggest ``data.date_format``.
+_DATE_FORMATS = (
+    "%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y", "%m-%d-%Y", "%d.%m.%Y", "%Y/%m/%d", "%Y.%m.%d",
+    "%b %d, %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y", "%a, %b %d, %Y", "%A, %B %d, %Y",
+    "%d/%m/%y", "%m/%d/%y", "%d.%m.%y", "%Y%m%d",
+)  # fmt: skip
+
+
+def _reads_all(texts: list[str], fmt: str) -> bool:
+    """Whether ``fmt`` reads every one of ``texts`` (stripped) as a date."""
+    stamps = pd.to_datetime(pd.Series([t.strip() for t in texts]), format=fmt, errors="coerce")
+    return bool(len(stamps)) and bool(stamps.notna().all())
