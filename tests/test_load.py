@@ -1543,6 +1543,15 @@ def test_an_extra_column_of_numbers_and_text_is_refused_by_name(
         "column 'share': must be numbers on every row or text on every row",
         "fix: the export: write 'share' as plain numbers on every row",
     )
+    # a column that is not stored may mix them (a campaign named 2024 beside 'Summer')
+    mixed = validate_campaigns(
+        _rows("acme", "2024-01-01", 2)
+        .rename(columns={"Account": "brand_id", "Net": "channel", "Cost": "spend"})
+        .rename(columns={"Clicks": "clicks", "Conv": "conversions", "Sales": "revenue"})
+        .assign(date=["2024-01-01", "2024-01-02"], Campaign=[2024, "Summer"])
+        .drop(columns="Day")
+    )
+    assert mixed["Campaign"].tolist() == [2024, "Summer"]
     b.assign(share=["0.4", "0.2", "0.3"]).to_csv("b.csv", index=False)  # numbers as text
     assert _run(capsys, "--config", str(config), "load", "a.csv", "b.csv")[0] == EXIT_OK
     stored = CampaignStore(tmp_path / "store").read()

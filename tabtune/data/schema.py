@@ -265,8 +265,10 @@ def validate_campaigns(
     for name in df.columns:
         if name not in CONTRACT_COLUMNS:
             column = df[name].reset_index(drop=True)
-            # numbers in some files, numbers written as text in others: one type to store
-            columns[name] = column if _mixed_text(column) is None else pd.to_numeric(column)
+            # an extra column of numbers in some files, numbers as text in others: one type
+            extra = name == extra_columns or name in list(extra_columns)
+            mixed = extra and _mixed_text(column) is not None
+            columns[name] = pd.to_numeric(column) if mixed else column
     return sort_campaigns(pd.DataFrame(columns, index=pd.RangeIndex(n)))
 
 
@@ -359,10 +361,8 @@ def _collect(
     for name in dict.fromkeys(extra_columns):
         if name not in df.columns:
             found.column_level(name, RULE_MISSING_EXTRA_COLUMN, n)
-    for name in usable - set(CONTRACT_COLUMNS):
-        mixed = _mixed_text(df[name])
-        if mixed is not None:
-            found.rows(name, RULE_MIXED_EXTRA, mixed)
+        elif name in usable and (mixed := _mixed_text(df[name])) is not None:
+            found.rows(name, RULE_MIXED_EXTRA, mixed)  # stored: one type
 
     parsed: dict[str, ParsedColumn] = {}
     for name, kind in CONTRACT_COLUMNS.items():
