@@ -33,6 +33,7 @@ import pandas as pd
 from tabtune.data.clock_times import in_timezone, utc_suffix_as_z, wrong_zone_note
 from tabtune.data.number_text import plain_numbers
 from tabtune.data.schema import DATE_DTYPE, MAX_EXAMPLES, Violation
+from tabtune.data.synonyms import normalised_name
 from tabtune.errors import ContractError
 
 if TYPE_CHECKING:  # pragma: no cover - the config imports the data layer, not the reverse
@@ -355,8 +356,9 @@ def refuse_monthly_days(dates: pd.Series, fmt: str | None, column: str, source: 
     stamps = pd.to_datetime(dates).dropna()
     if other is None or not len(stamps) or (stamps.dt.day > 12).any():
         return
-    if (stamps.dt.day == 1).all():  # the 1st of each month: a monthly report's shape, which
-        return  # the load refuses or notes as such (swapped, it would pass as days in a row)
+    monthly = bool((stamps.dt.day == 1).all())  # a monthly report's shape too
+    if monthly and "month" in normalised_name(column):
+        return  # the load refuses it as a monthly report (swapped, it passed as days in a row)
     days = np.unique(stamps.to_numpy(dtype="datetime64[D]"))
     as_read = pd.DatetimeIndex(days)
     swapped = pd.to_datetime(
@@ -368,6 +370,16 @@ def refuse_monthly_days(dates: pd.Series, fmt: str | None, column: str, source: 
     violation = Violation(
         column, f"must be a date in the format {fmt!r} (data.date_format)", len(stamps)
     )
+    if monthly:  # month-first days of January, or a day-first monthly report: both fit
+        raise ContractError(
+            f"{source}: column {column!r}: read with data.date_format {fmt!r}, every date is the "
+            f"1st of a month ({as_read.min():%Y-%m-%d} .. {as_read.max():%Y-%m-%d}): a monthly "
+            f"report, or days in a row written the other way round ({other!r} reads them as "
+            f"{swapped.min():%Y-%m-%d} .. {swapped.max():%Y-%m-%d}); nothing was written\n"
+            f"  fix: if the rows are days in a row, data.date_format: {other!r} in the config; "
+            "if it is a monthly report, export one row per day (a daily breakdown)",
+            [violation],
+        )
     raise ContractError(
         f"{source}: column {column!r}: read with data.date_format {fmt!r}, its days lie a month "
         f"or more apart ({as_read.min():%Y-%m-%d} .. {as_read.max():%Y-%m-%d}), while {other!r} "
