@@ -279,19 +279,21 @@ def test_a_leading_zero_is_no_thousands_group(thousands: str, text: str) -> None
 def test_round_leaves_dot_grouped_counts_to_the_thousands_fix(tmp_path: Path) -> None:
     # round: [conversions] read '1.500' (one thousand five hundred, dot-grouped) as 1.5 and
     # stored 2, noted only as a rounded fraction; without round the refusal names the fix
+    grouped = ["1.500", "2.000", "1.250", "980"]  # 980: a whole amount under a thousand
     out, notes = plain_numbers(
-        pd.DataFrame({"conversions": ["1.500", "2.000", "1.250"]}),
-        DataConfig(round=["conversions"]),
+        pd.DataFrame({"conversions": grouped}), DataConfig(round=["conversions"])
     )
-    assert out["conversions"].tolist() == ["1.500", "2.000", "1.250"] and notes == []
+    assert out["conversions"].tolist() == grouped and notes == []
     (tmp_path / "x.csv").write_text(
         "brand_id,date,channel,spend,clicks,conversions,revenue\n"
-        "acme,2024-01-01,search,5,9000,1.500,10\nacme,2024-01-02,search,5,9000,2.000,10\n"
+        "acme,2024-01-01,search,5,9000,1.500,10\nacme,2024-01-02,search,5,9000,980,10\n"
     )
     with pytest.raises(ContractError, match=r"fix: data.thousands: '\.'"):
         prepare_exports([tmp_path / "x.csv"], DataConfig(round=["conversions"]))
-    # real fractions are still rounded
-    out, notes = plain_numbers(
-        pd.DataFrame({"conversions": ["1.5", "2.25"]}), DataConfig(round=["conversions"])
-    )
-    assert out["conversions"].tolist() == [2.0, 2.0] and len(notes) == 1
+    # real fractions are still rounded, three decimals too (review: 1.333 was refused)
+    for fractions in (["1.5", "2.25"], ["1.333", "2.500", "1.000"]):
+        out, notes = plain_numbers(
+            pd.DataFrame({"conversions": fractions}), DataConfig(round=["conversions"])
+        )
+        assert out["conversions"].tolist()[:2] == [1.0 if "1.333" in fractions else 2.0, 2.0]
+        assert len(notes) == 1

@@ -184,14 +184,15 @@ def _currency_mix(
 
 
 def _dot_grouped_text(values: pd.Series, data: DataConfig) -> bool:
-    """Whether ``values``' text with a dot all reads as thousands grouped by dots (``1.500``)
-    while ``data.thousands`` is unset: not fractions for ``round`` (1.500 conversions became 2),
-    left for the contract to refuse with the ``thousands`` fix."""
+    """Whether ``values``' text reads as thousands grouped by dots (``1.500``; with the
+    evidence :func:`dot_grouped_amounts` asks for: a whole three-digit value beside them,
+    two groups, or five such values) while ``data.thousands`` is unset: not fractions for
+    ``round`` (1.500 conversions became 2), left for the contract to refuse with the
+    ``thousands`` fix. Three-decimal fractions alone (1.333, 2.500) are still rounded."""
     if data.thousands is not None or pd.api.types.is_numeric_dtype(values.dtype):
         return False
     text = values[values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)].astype(str)
-    dotted = [t for t in text.str.strip() if "." in t]
-    return bool(dotted) and looks_dot_grouped(dotted)
+    return bool(dot_grouped_amounts(text))
 
 
 def plain_numbers(df: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, list[str]]:
