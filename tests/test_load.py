@@ -971,7 +971,8 @@ def test_a_nightly_day_read_with_day_and_month_swapped_is_refused_beside_the_sto
         capsys,
         tmp_path,
         ["--config", str(config), "load", "night.csv"],
-        "its days (2024-05-12) lie 206 days or more from the newest stored day (2024-12-04)",
+        "brand 'acme''s days (2024-05-12) lie 206 days or more from its newest stored day "
+        "(2024-12-04)",
         "'%m-%d-%Y' (day and month swapped) reads them next to it (2024-12-05)",
         "if these are the days after the stored ones, data.date_format: '%m-%d-%Y'",
     )
@@ -981,6 +982,14 @@ def test_a_nightly_day_read_with_day_and_month_swapped_is_refused_beside_the_sto
     _rows("acme", "2024-06-03", 1).to_csv("backfill.csv", index=False)
     assert _run(capsys, "--config", str(config), "load", "backfill.csv")[0] == EXIT_OK
     assert len(CampaignStore(tmp_path / "store").read()) == 17
+    # a year-first format is never taken for swapped (review: '%Y-%m-%d' was refused, with
+    # '%Y-%d-%m' as the fix); nor is another brand's newest day compared
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["date_format"] = "%Y-%m-%d"
+    config.write_text(yaml.safe_dump(cfg))
+    iso = _rows("acme", "2024-05-12", 1).assign(Day="2024-05-12")
+    iso.to_csv("iso.csv", index=False)
+    assert _run(capsys, "--config", str(config), "load", "iso.csv")[0] == EXIT_OK
 
 
 def test_account_totals_are_not_added_to_stored_campaigns(

@@ -498,8 +498,8 @@ def check_against_store(
     notes = _near_duplicate_ids(store, rows)
     if data is not None:
         _refuse_constant_campaign_overlap(store, rows, data)
-        newest = lambda: store.date_range()[1] if store.files() else None  # noqa: E731
-        refuse_swapped_beside_store(rows["date"], data.date_format, newest)
+        newest = lambda b: store.date_range(b)[1] if store.files(b) else None  # noqa: E731
+        refuse_swapped_beside_store(rows, data.date_format, newest)
     refuse_renamed_beside_store(store, rows, known)  # known: the rows stored already
     return notes
 

@@ -399,53 +399,74 @@ SWAP_NEAR_DAYS = 7
 
 
 def refuse_swapped_beside_store(
-    dates: pd.Series,
+    rows: pd.DataFrame,
     fmt: str | None,
-    newest: Callable[[], pd.Timestamp | None],
+    newest: Callable[[str], pd.Timestamp | None],
     source: str = "the exports",
 ) -> None:
-    """Refuse a load's dates that ``date_format`` reads a month or more away from the store's
-    newest day while the day/month-swapped format reads them next to it (within
-    :data:`SWAP_NEAR_DAYS`): a nightly one-day file of a US export read as ``%d/%m/%Y``
-    (12/05 is May 12 the night after December 4). Within one load :func:`refuse_monthly_days`
-    needs three days; beside the store one day tells. Every day must be 12 or less (both
-    formats read every row); ``newest`` gives the store's newest day (None: an empty store)
-    and is only called then.
+    """Refuse a brand's loaded days that ``date_format`` reads a month or more away from the
+    brand's newest stored day while the day/month-swapped format reads them next to it
+    (within :data:`SWAP_NEAR_DAYS`): a nightly one-day file of a US export read as
+    ``%d/%m/%Y`` (12/05 is May 12 the night after December 4). Within one load
+    :func:`refuse_monthly_days` needs three days; beside the store one day tells. Every day
+    must be 12 or less (both formats read every row), and a year-first format is never
+    taken for swapped; ``newest`` gives a brand's newest stored day (None: not stored) and is
+    only called then.
 
     Raises
     ------
     ContractError
-        Naming both readings, the store's newest day and the format that fits.
+        Naming both readings, the brand's newest day and the format that fits.
     """
     other = None if fmt is None else _swapped(fmt)
-    stamps = pd.to_datetime(dates).dropna()
-    if other is None or not len(stamps) or (stamps.dt.day > 12).any():
+    if fmt is None or other is None or _year_first(fmt):
+        return  # no day and month, or a year first (YYYY-MM-DD is never written year-day-month)
+    stamps = pd.to_datetime(rows["date"]).dropna()
+    if not len(stamps) or (stamps.dt.day > 12).any():
         return
-    last = newest()
-    if last is None:
-        return
-    days = pd.DatetimeIndex(np.unique(stamps.to_numpy(dtype="datetime64[D]")))
-    swapped = pd.DatetimeIndex(
-        pd.to_datetime({"year": days.year, "month": days.day, "day": days.month})
-    )
-    read_gap = int(np.abs((days - last).days).min())
-    if read_gap < 28 or int(np.abs((swapped - last).days).max()) > SWAP_NEAR_DAYS:
-        return
-    shown = ", ".join(f"{d:%Y-%m-%d}" for d in days[:3]) + (", ..." if len(days) > 3 else "")
-    turned = ", ".join(f"{d:%Y-%m-%d}" for d in swapped.sort_values()[:3])
-    violation = Violation(
-        "date", f"must be a date in the format {fmt!r} (data.date_format)", len(stamps)
-    )
-    raise ContractError(
-        f"{source}: column 'date': read with data.date_format {fmt!r}, its days ({shown}) lie "
-        f"{read_gap} days or more from the newest stored day ({last:%Y-%m-%d}), while "
-        f"{other!r} (day and month swapped) reads them next to it ({turned}"
-        f"{', ...' if len(days) > 3 else ''}): every day is 12 or less, so both formats read "
-        "every row; nothing was written\n"
+    for brand, when in stamps.groupby(rows.loc[stamps.index, "brand_id"].astype(str)):
+        last = newest(str(brand))
+        if last is None:
+            continue
+        days = pd.DatetimeIndex(np.unique(when.to_numpy(dtype="datetime64[D]")))
+        swapped = pd.DatetimeIndex(
+            pd.to_datetime({"year": days.year, "month": days.day, "day": days.month})
+        )
+        read_gap = int(np.abs((days - last).days).min())
+        if read_gap >= 28 and int(np.abs((swapped - last).days).max()) <= SWAP_NEAR_DAYS:
+            raise _swapped_beside(source, fmt, other, str(brand), days, swapped, last)
+
+
+def _year_first(fmt: str) -> bool:
+    """Whether ``fmt`` writes the year before the day and the month (``%Y-%m-%d``)."""
+    year = min((i for i in (fmt.find("%Y"), fmt.find("%y")) if i >= 0), default=len(fmt))
+    return year < min(fmt.find("%d"), fmt.find("%m"))
+
+
+def _swapped_beside(
+    source: str,
+    fmt: str,
+    other: str,
+    brand: str,
+    days: pd.DatetimeIndex,
+    swapped: pd.DatetimeIndex,
+    last: pd.Timestamp,
+) -> ContractError:
+    """The refusal of :func:`refuse_swapped_beside_store`."""
+    more = ", ..." if len(days) > 3 else ""
+    shown = ", ".join(f"{d:%Y-%m-%d}" for d in days[:3]) + more
+    turned = ", ".join(f"{d:%Y-%m-%d}" for d in swapped.sort_values()[:3]) + more
+    gap = int(np.abs((days - last).days).min())
+    return ContractError(
+        f"{source}: column 'date': read with data.date_format {fmt!r}, brand {brand!r}'s days "
+        f"({shown}) lie {gap} days or more from its newest stored day ({last:%Y-%m-%d}), while "
+        f"{other!r} (day and month swapped) reads them next to it ({turned}): every day is 12 "
+        "or less, so both formats read every row; nothing was written\n"
         f"  fix: if these are the days after the stored ones, data.date_format: {other!r} in "
         "the config (check the stored days too: `tabtune check`); if they really are a "
-        "backfill of those days, write their dates as YYYY-MM-DD and leave data.date_format out",
-        [violation],
+        "backfill of those days, write this file's dates as YYYY-MM-DD and load it with a "
+        "copy of the config without data.date_format",
+        [Violation("date", f"must be a date in the format {fmt!r} (data.date_format)", len(days))],
     )
 
 
