@@ -663,6 +663,7 @@ def prepare_exports(
     files = export_files(paths, listing_notes)
     summary = LoadSummary(files=files, notes=listing_notes)
     parts: list[pd.DataFrame] = []
+    given: list[Path] = []
     with track(progress, "load", len(files)) as update:
         for path in files:
             update(status=path.name)
@@ -677,9 +678,10 @@ def prepare_exports(
             summary.rows_skipped += n_read - len(rows)
             summary.skipped.extend(skipped)
             parts.append(rows)
+            given.append(path)  # the files of parts (messages name the file of a row)
     if not parts:  # every file a header only: refused as one alone is
         _prepare(files[0], data, required, folder_values(files[0], paths))
-    combined, summary.rows_repeated = _combine(files, parts)
+    combined, summary.rows_repeated = _combine(given, parts)
     if summary.rows_repeated:
         summary.notes.append(
             f"{summary.rows_repeated:,} row(s) appear in more than one file with the same key "
