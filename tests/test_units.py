@@ -78,3 +78,17 @@ def test_a_day_of_spend_far_above_the_channels_usual_is_named(tmp_path) -> None:
     cfg.data.store = tmp_path / "store"
     problems = check_data(cfg).problems
     assert any(f"{brand} {channel}" in p.what and "restated_rows" in p.fix for p in problems)
+    # a nightly file of one day is compared with the stored days (review: a load saw only
+    # its own rows, so one day never had 7 to compare with); stored spikes are not repeated
+    night = simulate(n_brands=3, n_days=61, seed=2).observations
+    night = night[night["date"] == night["date"].max()].copy()
+    night.to_csv(tmp_path / "calm.csv", index=False)
+    calm = load_exports([tmp_path / "calm.csv"], DataConfig(store=tmp_path / "store"))
+    assert not [n for n in calm.notes if "median day" in n]
+    mine = (night["brand_id"] == brand) & (night["channel"] == channel)
+    night.loc[mine, "spend"] *= 100
+    night["date"] = night["date"] + pd.Timedelta(days=1)
+    night.to_csv(tmp_path / "night.csv", index=False)
+    summary = load_exports([tmp_path / "night.csv"], DataConfig(store=tmp_path / "store"))
+    (note,) = [n for n in summary.notes if "median day" in n]
+    assert note.startswith("1 day(s)") and f"{brand} {channel}" in note

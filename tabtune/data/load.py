@@ -501,7 +501,21 @@ def check_against_store(
         newest = lambda b: store.date_range(b)[1] if store.files(b) else None  # noqa: E731
         refuse_swapped_beside_store(rows, data.date_format, newest)
     refuse_renamed_beside_store(store, rows, known)  # known: the rows stored already
-    return notes
+    return notes + _spend_spikes(store, rows)
+
+
+def _spend_spikes(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
+    """:func:`~tabtune.data.units.spend_spike_notes` of the rows beside the brands' stored
+    days of the 90 before them (a nightly day is compared with its channel's usual)."""
+    if not {"channel", "spend"} <= set(rows.columns) or not len(rows):
+        return []
+    stored = sorted(set(rows["brand_id"].astype(str)) & set(store.brands()))
+    start = pd.Timestamp(rows["date"].min()) - pd.Timedelta(days=90)
+    history = None
+    if stored:
+        end, columns = rows["date"].max(), ["brand_id", "date", "channel", "spend"]
+        history = store.read(brands=stored, start=start, end=end, columns=columns)
+    return spend_spike_notes(rows, history)
 
 
 #: The rule rows given one campaign id by ``data.constants`` break beside stored campaigns.
@@ -695,7 +709,7 @@ def prepare_exports(
         raise _refusal("the exports", found) from None
     if len(files) > 1:  # day and month swapped across a folder of one-day files
         refuse_monthly_days(rows["date"], data.date_format, "date", "the exports")
-    summary.notes.extend(running_day_note(rows) + money_unit_notes(rows) + spend_spike_notes(rows))
+    summary.notes.extend(running_day_note(rows) + money_unit_notes(rows))
     return rows, summary
 
 

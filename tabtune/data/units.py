@@ -65,7 +65,7 @@ SPEND_SPIKE_RATIO = 20.0
 SPEND_SPIKE_MIN_DAYS = 7
 
 
-def spend_spike_notes(rows: pd.DataFrame) -> list[str]:
+def spend_spike_notes(rows: pd.DataFrame, history: pd.DataFrame | None = None) -> list[str]:
     """Days a brand's channel spent :data:`SPEND_SPIKE_RATIO` times its median day or more
     (among its days with spend, from :data:`SPEND_SPIKE_MIN_DAYS` of them): one row in
     another unit or a typo, which a budget plan takes for the channel's recent spend (a total
@@ -75,11 +75,22 @@ def spend_spike_notes(rows: pd.DataFrame) -> list[str]:
     ----------
     rows : DataFrame
         Campaign rows (``brand_id``, ``date``, ``channel``, ``spend``).
+    history : DataFrame, optional
+        Stored rows of the same brands (a load's new rows are then compared with them too:
+        one nightly day is enough); only days of ``rows`` are named, and a stored day that
+        ``rows`` holds again counts once, as loaded.
     """
-    if not {"brand_id", "date", "channel", "spend"} <= set(rows.columns) or not len(rows):
+    columns = ["brand_id", "date", "channel", "spend"]
+    if not set(columns) <= set(rows.columns) or not len(rows):
         return []
     keys = ["brand_id", "channel"]
-    daily = rows.groupby([*keys, "date"], observed=True, sort=True)["spend"].sum()
+    new = rows[columns]
+    if history is not None and len(history):
+        seen = pd.MultiIndex.from_frame(new[["brand_id", "date"]].astype({"brand_id": str}))
+        old = history[columns]
+        again = pd.MultiIndex.from_frame(old[["brand_id", "date"]].astype({"brand_id": str}))
+        new = pd.concat([old[~again.isin(seen)], new], ignore_index=True)
+    daily = new.groupby([*keys, "date"], observed=True, sort=True)["spend"].sum()
     daily = daily[daily > 0]
     if not len(daily):
         return []
@@ -87,6 +98,9 @@ def spend_spike_notes(rows: pd.DataFrame) -> list[str]:
     median = grouped.transform("median")
     enough = grouped.transform("size") >= SPEND_SPIKE_MIN_DAYS
     spikes = daily[enough & (daily >= SPEND_SPIKE_RATIO * median)]
+    if history is not None and len(spikes):  # the loaded days only
+        loaded = pd.MultiIndex.from_frame(rows[[*keys, "date"]].astype({"brand_id": str}))
+        spikes = spikes[spikes.index.map(lambda k: (str(k[0]), *k[1:])).isin(loaded)]
     if not len(spikes):
         return []
     shown = ", ".join(
