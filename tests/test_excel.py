@@ -250,3 +250,15 @@ def test_date_cells_beside_text_dates_are_refused_as_a_spreadsheet_swap(tmp_path
                 [tmp_path / "m.xlsx"], DataConfig(date_format="%d/%m/%Y", invalid_rows=policy)
             )
         assert "may have day and month swapped" in str(caught.value)
+    # date cells beside a totals line: no swap (review); the line is refused as before
+    _workbook(
+        tmp_path / "t.xlsx",
+        [
+            HEADER,
+            ["a", dt.datetime(2024, 5, 12), "s", 1, 2, 0, 0],
+            ["Total", "Total", "", 1, 2, 0, 0],
+        ],
+    )
+    with pytest.raises(ContractError) as caught:
+        prepare_exports([tmp_path / "t.xlsx"], DataConfig(date_format="%d/%m/%Y"))
+    assert "swapped" not in str(caught.value)

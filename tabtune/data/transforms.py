@@ -264,6 +264,15 @@ def _refuse_mixed_date_cells(raw: pd.Series, column: str, fmt: str, source: str)
     text = raw.map(lambda v: isinstance(v, str) and bool(v.strip())).to_numpy(dtype=bool)
     if not (cells.any() and text.any()):
         return
+    # text dates only: a 'Total' line beside date cells is no sign of a swap
+    other = _swapped(fmt) or fmt
+    strings = raw.where(text).astype("string").str.strip()
+    text = text & (
+        pd.to_datetime(strings, format=fmt, errors="coerce").notna()
+        | pd.to_datetime(strings, format=other, errors="coerce").notna()
+    ).to_numpy(dtype=bool)
+    if not text.any():
+        return
     example = next(v for v, c in zip(raw, cells, strict=True) if c)
     shown = next(v for v, t in zip(raw, text, strict=True) if t)
     raise ContractError(

@@ -31,7 +31,7 @@ with dynamic programming over channels (:func:`allocate_budget`):
    :math:`\delta` from one channel to another (largest predicted gain of the receiver minus
    loss of the giver, both staying inside their bounds) is made while it gains, and
    :math:`\delta` is halved when none does, down to :math:`\delta / 64` (or a 64th of the
-   smallest channel's range, when that is smaller: a small channel beside large ones). The
+   smallest channel's range over 0.01% of the total: a small channel beside large ones). The
    DP finds the best region globally (S-shaped curves included); the refinement only ever
    raises the predicted revenue and removes the grid's rounding, which matters because the
    achievable gains are small: with :math:`\delta` about 1% of the channels' mean spend, the
@@ -244,7 +244,7 @@ class SpendGrid:
         Each round evaluates every channel at ``spend - d``, ``spend`` and ``spend + d`` (one
         batch call) and moves ``d`` from the channel that loses least to the one that gains
         most, when the net gain is positive; otherwise ``d`` is halved. Starts at the grid
-        step and stops below ``min(step, smallest channel range) / 2**REFINE_HALVINGS`` or
+        step and stops below ``min(step, smallest range over 1e-4 * total) / 2**REFINE_HALVINGS`` or
         after ``REFINE_MAX_ROUNDS`` rounds. The predicted value never falls, and the plan keeps its total and bounds.
         """
         k = self.n_channels
@@ -253,7 +253,7 @@ class SpendGrid:
         d = float(self.step)
         # a channel whose whole range is a fraction of the step (a small one beside large
         # ones) only moves by smaller transfers: down to a 64th of its range too
-        ranges = self.capacity[self.capacity > 0]
+        ranges = self.capacity[self.capacity > 1e-4 * max(total, 1e-12)]  # not a trickle
         smallest = min(d, float(ranges.min()) if len(ranges) else d) / 2**REFINE_HALVINGS
         for _ in range(REFINE_MAX_ROUNDS):
             if d < smallest:
