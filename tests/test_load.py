@@ -860,6 +860,40 @@ def test_rows_of_a_longer_period_are_refused(config: Path, tmp_path: Path, capsy
     assert _run(capsys, "--config", str(config), "load", "b.csv", "--dry-run")[0] == EXIT_OK
 
 
+def test_a_meta_summary_line_of_the_whole_period_is_a_totals_line(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """Meta's export starts with a summary row whose period is the report's whole range,
+    beside daily rows: it refused the file with 'export one row per day' (which it was),
+    even under invalid_rows: skip (exports red-team)."""
+    rows = _rows("acme", "2024-01-01", 3).rename(columns={"Day": "Reporting starts"})
+    rows["Reporting ends"] = rows["Reporting starts"]
+    total = rows.iloc[[0]].assign(**{"Reporting ends": "03-01-2024", "Cost": 30.0})
+    pd.concat([total, rows]).to_csv("meta.csv", index=False)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["columns"]["date"] = "Reporting starts"
+    config.write_text(yaml.safe_dump(cfg))
+    out = assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "meta.csv"],
+        "not the report's summary line",
+        "fix: data.invalid_rows: skip",
+    )
+    assert "cover more than one day" not in out
+    cfg["data"]["invalid_rows"] = "skip"
+    config.write_text(yaml.safe_dump(cfg))
+    code, out = _run(capsys, "--config", str(config), "load", "meta.csv")
+    assert code == EXIT_OK, out
+    stored = CampaignStore(tmp_path / "store").read()
+    assert stored["spend"].tolist() == [10.0, 10.0, 10.0]  # the days, not the summary's 30
+    # a row of several days that is not the whole report's is still refused
+    rows.iloc[[0]].assign(**{"Reporting ends": "02-01-2024"}).to_csv("two.csv", index=False)
+    assert_refused(
+        capsys, tmp_path, ["--config", str(config), "load", "two.csv"], "cover more than one day"
+    )
+
+
 def test_a_day_breakdown_beside_the_reports_range_loads(config: Path, capsys) -> None:
     """Meta's daily breakdown keeps the report's range in Reporting starts/ends beside a Day
     column; a Google Ads campaign's End date is no period either: neither is compared."""

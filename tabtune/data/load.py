@@ -42,7 +42,13 @@ from tabtune.data.load_fixes import (
 )
 from tabtune.data.number_text import NUMERIC_COLUMNS
 from tabtune.data.parse import nfc_text
-from tabtune.data.periods import period_rows_error, running_day_note, weekly_rows_error
+from tabtune.data.periods import (
+    RULE_SUMMARY,
+    period_rows_error,
+    running_day_note,
+    summary_rows,
+    weekly_rows_error,
+)
 from tabtune.data.renamed_rows import refuse_renamed_across_files, refuse_renamed_beside_store
 from tabtune.data.restated import (
     check_restated,
@@ -175,7 +181,11 @@ def _problems(
     ):
         if mask is not None and flagged.any():
             mask = mask & ~flagged
-            if not mask.any() and violation.rule != schema.RULE_DUPLICATE_KEY:
+            if violation.rule == schema.RULE_DUPLICATE_KEY:  # among the rows not flagged?
+                keys = key_columns(frame.columns)
+                if not frame.loc[~flagged, keys].duplicated().any():
+                    continue
+            elif not mask.any():
                 continue
         key = config_key(violation.column, violation.rule, data, list(frame.columns))
         found.append((violation, mask, key))
@@ -247,7 +257,16 @@ def _prepare(
         hint = sheets if "which is not in the data" in str(exc) else None
         raise _with_sheet_hint(ContractError(str(exc) + fix, exc.violations), hint, None) from None
     frame = with_contract_columns(frame, folders, data, path)
-    longer = period_rows_error(frame, source, date_column_of(data), data.date_format)
+    summary = summary_rows(frame, date_column_of(data), data.date_format)
+    if summary is not None:  # Meta's totals line of the whole period, beside its days
+        shown = frame.iloc[np.flatnonzero(summary)[:3]][[c for c in KEY_COLUMNS if c in frame]]
+        line = Violation("date", RULE_SUMMARY, int(summary.sum()), shown)
+        key = (
+            "data.invalid_rows: skip (the report's summary line is not a day; the daily rows load)"
+        )
+        done.problems.append(RowProblem(line, summary, key))
+    daily = frame if summary is None else frame.loc[~summary]
+    longer = period_rows_error(daily, source, date_column_of(data), data.date_format)
     if longer is None and "date" in frame.columns and not isinstance(frame["date"], pd.DataFrame):
         longer = shifted_midnight_error(frame["date"], source, date_column_of(data), data)
     longer = longer or weekly_rows_error(

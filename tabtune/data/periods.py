@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tabtune.data.contract import Violation
@@ -25,6 +26,7 @@ __all__ = [
     "WEEKLY_MIN_DATES",
     "period_rows_error",
     "running_day_note",
+    "summary_rows",
     "weekly_rows_error",
 ]
 
@@ -112,6 +114,35 @@ def period_rows_error(
         "data.columns.date to its day column; other platforms: segment the report by day)"
     )
     return ContractError(message, [Violation("date", RULE_ONE_DAY, count)])
+
+
+#: The rule of a report's summary line (Meta's totals row of the whole period).
+RULE_SUMMARY = (
+    "must be a day, not the report's summary line (its period is the whole report's, beside "
+    "the daily rows)"
+)
+
+
+def summary_rows(
+    frame: pd.DataFrame, date_source: str, date_format: str | None
+) -> np.ndarray | None:
+    """The report's summary rows among daily rows (Meta's totals row: its period is the whole
+    range of the export's daily rows), or None when there are none. The load refuses them
+    as such (``data.invalid_rows: skip`` leaves them out) before :func:`period_rows_error`
+    refuses other rows of several days."""
+    if "date" not in frame.columns or isinstance(frame["date"], pd.DataFrame):
+        return None
+    other = _other_end(date_source, [str(c) for c in frame.columns])
+    if other is None:
+        return None
+    first, last = _as_days(frame["date"], date_format), _as_days(frame[other], date_format)
+    longer = (first.notna() & last.notna() & (last != first)).to_numpy(dtype=bool)
+    daily = (first.notna() & (last == first)).to_numpy(dtype=bool)
+    if not longer.any() or not daily.any():
+        return None
+    low, high = np.minimum(first, last), np.maximum(first, last)  # 'ends' mapped too
+    whole = (low[longer] == first[daily].min()) & (high[longer] == first[daily].max())
+    return longer if bool(whole.all()) else None
 
 
 #: Distinct dates from which rows a week apart, and nothing else, are a weekly report.
