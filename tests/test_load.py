@@ -1692,3 +1692,14 @@ def test_a_date_the_config_cannot_read_gets_the_format_that_reads_it(
         "2024-11-30",
         "2024-12-01",
     ]
+
+
+def test_an_hour_of_day_column_names_the_hourly_export(
+    config: Path, tmp_path: Path, capsys
+) -> None:
+    """Rows segmented by 'Hour of day' (a column of its own) were refused as duplicate keys
+    with the fix 'map campaign_id' (exports red-team): the fix names the hourly column."""
+    rows = pd.concat([_rows("acme", "2024-01-01", 2).assign(**{"Hour of day": h}) for h in (0, 1)])
+    rows.to_csv("hourly.csv", index=False)
+    out = assert_refused(capsys, tmp_path, ["--config", str(config), "load", "hourly.csv"], "")
+    assert "per hour (column 'Hour of day')" in " ".join(out.split())

@@ -294,7 +294,7 @@ def shape_key(
                 "the export: its rows are repeated exactly, in every column (a file pasted or "
                 "exported twice); remove the copies (pandas: df.drop_duplicates())"
             )
-        return hourly_key(violation.examples)
+        return hourly_key(violation.examples) or _hour_column_key(frame)
     if rule == schema.RULE_NO_ROWS:
         if data.skip_lines:
             return (
@@ -342,6 +342,19 @@ def shape_key(
             both = " (both read them: day or month first?)" if len(fits) > 1 else ""
             return f"data.date_format: {either} (dates as the export writes them{both})"
     return None
+
+
+def _hour_column_key(frame: pd.DataFrame) -> str | None:
+    """The fix for duplicate keys in an export segmented by hour in a column of its own
+    (Google Ads' ``Hour of day``), or None."""
+    hours = [c for c in frame.columns if re.search(r"\bhours?\b", str(c).lower().replace("_", " "))]
+    if not hours:
+        return None
+    return (
+        f"the export's rows are per hour (column {hours[0]!r}): tabtune stores one row per day "
+        "and key; export a daily report (segment by day, not by hour), or sum each day's hours "
+        "before loading"
+    )
 
 
 #: Date formats exports write, tried on refused dates to suggest ``data.date_format``.
