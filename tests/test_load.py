@@ -1703,3 +1703,22 @@ def test_an_hour_of_day_column_names_the_hourly_export(
     rows.to_csv("hourly.csv", index=False)
     out = assert_refused(capsys, tmp_path, ["--config", str(config), "load", "hourly.csv"], "")
     assert "per hour (column 'Hour of day')" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(
+    ("hint", "needle"), [(",", "data.skip_lines: 1"), (";", "sep=';', skiprows=1")]
+)
+def test_a_spreadsheets_separator_line_names_its_fix(
+    config: Path, tmp_path: Path, capsys, hint: str, needle: str
+) -> None:
+    """Excel's 'sep=,' first line was blamed on an unquoted comma, and 'sep=;' got a pandas
+    line without skiprows=1 (exports red-team)."""
+    body = _rows("acme", "2024-01-01", 2).to_csv(index=False, sep=hint)
+    Path("x.csv").write_text(f"sep={hint}\n{body}")
+    out = assert_refused(capsys, tmp_path, ["--config", str(config), "load", "x.csv"], "'sep=")
+    assert needle in out and "separator hint" in out
+    if hint == ",":
+        cfg = yaml.safe_load(config.read_text())
+        cfg["data"]["skip_lines"] = 1
+        config.write_text(yaml.safe_dump(cfg))
+        assert _run(capsys, "--config", str(config), "load", "x.csv")[0] == EXIT_OK

@@ -358,6 +358,7 @@ def _read_csv(
 ) -> pd.DataFrame:
     if _unicode_bom(_first_bytes(path, 4)):  # pandas may fail to tokenize first
         raise TabTuneInputError(_not_utf8(path, None))
+    _refuse_separator_line(path, skip_lines)
     _refuse_repeated_names(path, skip_lines)
     header = pd.read_csv(path, nrows=0, skiprows=skip_lines).columns
     _refuse_other_separators(path, header)
@@ -553,6 +554,29 @@ def _title_lines(path: Path, skip_lines: int, sample: int = 50) -> str | None:
 
 
 _SEPARATORS = {";": ("semicolon", "';'"), "\t": ("tab", "'\\t'")}
+
+
+def _refuse_separator_line(path: Path, skip_lines: int) -> None:
+    """Refuse a CSV whose first line is a spreadsheet's ``sep=;`` hint (Excel writes and
+    reads it), naming the fix: skip it, and for another separator than the comma, save the
+    file comma-separated."""
+    first = _first_bytes(path, 16).decode("utf-8-sig", errors="replace").splitlines()
+    hint = re.fullmatch(r"sep=(.)", first[0]) if first and not skip_lines else None
+    if hint is None:
+        return
+    separator = hint.group(1)
+    if separator == ",":
+        fix = "data.skip_lines: 1 (the line is a spreadsheet's hint; the rows are comma-separated)"
+    else:
+        word, code = _SEPARATORS.get(separator, (repr(separator), repr(separator)))
+        fix = (
+            f"save it comma-separated, e.g. with pandas: pd.read_csv({str(path)!r}, "
+            f"sep={code}, skiprows=1).to_csv('fixed.csv', index=False), then load that file"
+        )
+    raise TabTuneInputError(
+        f"{path}: its first line is {first[0]!r}, a spreadsheet's separator hint, not the "
+        f"header. fix: {fix}; nothing was written"
+    )
 
 
 def _refuse_other_separators(path: Path, header: pd.Index) -> None:
