@@ -36,12 +36,20 @@ def _recent_rows(
     return table.to_pandas()
 
 
+#: Days of the week before the run date the store must hold for a group with rows on each of
+#: them to count as daily.
+_MIN_DAYS = 3
+
+
 def _missing(rows: pd.DataFrame, keys: list[str], date: dt.date) -> pd.Series:
-    """The newest day of each group of ``keys`` with rows on each of the 6 days before
-    ``date`` and none on ``date``."""
+    """The newest day of each group of ``keys`` with rows on each day of the 6 before ``date``
+    that the store holds (a night never loaded is no group's gap; at least :data:`_MIN_DAYS`
+    of them) and none on ``date``."""
+    held = int(rows.loc[rows["date"].dt.date < date, "date"].nunique())
     days = rows.groupby(keys, observed=True)["date"]
     newest, active = days.max(), days.nunique()
-    return newest[(newest.dt.date < date) & (active >= STALE_DAYS - 1)].sort_index()
+    daily = active >= max(held, _MIN_DAYS)
+    return newest[(newest.dt.date < date) & daily].sort_index()
 
 
 def missing_day_notes(

@@ -936,6 +936,23 @@ def test_a_daily_brand_missing_from_the_days_rows_is_named(nightly, observations
     assert note.startswith("1 brand(s)") and f"{missing} (newest {DATES[-1]})" in note
 
 
+def test_a_missing_brand_is_named_after_a_night_the_store_never_got(
+    nightly, observations, tmp_path
+) -> None:
+    """A night never loaded (2024-04-30 skipped) is no brand's gap: the next night's missing
+    brand is still named (ops red-team: one day missing from the store switched the note off
+    for six nights, and another account's file went by without a word)."""
+    root = tmp_path / "copy"
+    shutil.copytree(nightly.root, root)
+    _, cfg = workspace(root)
+    daily = observations.groupby("brand_id")["date"].nunique()
+    missing = sorted(daily[daily == daily.max()].index)[0]
+    rows = day(observations, DATES[-1]).assign(date=pd.Timestamp("2024-05-01"))
+    report = refresh(cfg, "2024-05-01", new_rows=rows[rows["brand_id"] != missing])
+    (note,) = [n for n in report.notes if "no rows dated 2024-05-01 while other" in n]
+    assert note.startswith("1 brand(s)") and f"{missing} (newest {DATES[-1]})" in note
+
+
 def test_an_input_without_the_nights_date_is_named(nightly, observations, tmp_path) -> None:
     """Another day's file given to a night was only called "not loaded" (ops red-team)."""
     root = tmp_path / "copy"
