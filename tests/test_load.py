@@ -1722,3 +1722,27 @@ def test_a_spreadsheets_separator_line_names_its_fix(
         cfg["data"]["skip_lines"] = 1
         config.write_text(yaml.safe_dump(cfg))
         assert _run(capsys, "--config", str(config), "load", "x.csv")[0] == EXIT_OK
+
+
+@pytest.mark.parametrize("blank", ["--", ""])
+def test_measures_left_empty_are_not_skipped_away(
+    config: Path, tmp_path: Path, capsys, blank: str
+) -> None:
+    """Under invalid_rows: skip, conversions written '--' (or left empty) on the days without
+    any were skipped: a brand kept only its days with conversions, its return doubled
+    (ops red-team). They are refused, naming data.fill; a totals line is still skipped."""
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["invalid_rows"] = "skip"
+    config.write_text(yaml.safe_dump(cfg))
+    rows = _rows("acme", "2024-01-01", 4).astype({"Conv": object, "Sales": object})
+    rows.loc[[1, 3], ["Conv", "Sales"]] = blank
+    total = rows.iloc[[0]].assign(Account="Total", Day="", Net="")
+    pd.concat([rows, total]).to_csv("x.csv", index=False)
+    out = assert_refused(capsys, tmp_path, ["--config", str(config), "load", "x.csv"], "")
+    out = " ".join(out.split())
+    assert "data.fill" in out and "every day without conversions" in out
+    cfg["data"]["fill"] = {"conversions": 0, "revenue": 0}
+    config.write_text(yaml.safe_dump(cfg))
+    assert _run(capsys, "--config", str(config), "load", "x.csv")[0] == EXIT_OK
+    stored = CampaignStore(tmp_path / "store").read()
+    assert stored["conversions"].tolist() == [1, 0, 1, 0]

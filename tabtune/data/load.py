@@ -37,6 +37,7 @@ from tabtune.data.load_fixes import (
     config_key,
     footer_rows,
     number_key,
+    placeholder_measures,
     shape_key,
     subtotal_problems,
 )
@@ -212,9 +213,10 @@ def _refusal(
         )
     if formatted:
         lines[0] += (
-            " (data.invalid_rows: skip does not leave out numbers written in another format: "
-            "it would drop the largest amounts or every fractional count and keep the rest as "
-            "if complete; the fix below reads them)"
+            " (data.invalid_rows: skip does not leave out numbers written in another format "
+            "or measures left empty ('--'): it would drop the largest amounts, every fractional "
+            "count or every day without conversions, and keep the rest as if complete; the fix "
+            "below reads them)"
         )
     for violation, _, key in found:
         first, *rest = violation.describe().splitlines()
@@ -282,7 +284,7 @@ def _prepare(
     skippable = all(
         mask is not None and v.rule != schema.RULE_DUPLICATE_KEY for v, mask, _ in found
     )
-    formatted = _formatted_numbers(found, data, frame)
+    formatted = _formatted_numbers(found, data, frame) or placeholder_measures(found, frame)
     if found and (data.invalid_rows == "reject" or not skippable or formatted):
         refusal = _refusal(
             source,

@@ -35,6 +35,7 @@ __all__ = [
     "config_key",
     "footer_rows",
     "number_key",
+    "placeholder_measures",
     "shape_key",
     "subtotal_problems",
 ]
@@ -369,3 +370,33 @@ def _reads_all(texts: list[str], fmt: str) -> bool:
     """Whether ``fmt`` reads every one of ``texts`` (stripped) as a date."""
     stamps = pd.to_datetime(pd.Series([t.strip() for t in texts]), format=fmt, errors="coerce")
     return bool(len(stamps)) and bool(stamps.notna().all())
+
+
+_MEASURE_RULES = (schema.RULE_MISSING_VALUE, schema.RULE_NOT_NUMBER, schema.RULE_NOT_WHOLE_NUMBER)
+#: Outcome measures an export leaves empty (or '--') on a day without any.
+_OUTCOMES = ("conversions", "revenue")
+
+
+def placeholder_measures(found: list, frame: pd.DataFrame) -> bool:
+    """Whether some refused rows that break no other rule leave an outcome (``conversions``,
+    ``revenue``) empty or write it as a placeholder (``--``): an export's days without any,
+    which ``data.fill`` reads as 0. Skipping them (``invalid_rows: skip``) would keep only
+    the days with some, and double a brand's apparent return. (A missing spend or click
+    count is skipped as unknown.)"""
+    other = np.zeros(len(frame), dtype=bool)  # rows that break a rule about something else
+    for violation, mask, _ in found:
+        if mask is not None and not (
+            violation.rule in _MEASURE_RULES and violation.column in FILLABLE_COLUMNS
+        ):
+            other |= mask
+    for violation, mask, _ in found:
+        column = violation.column
+        if mask is None or violation.rule not in _MEASURE_RULES or column not in frame:
+            continue
+        rows = mask & ~other
+        if column not in _OUTCOMES or not rows.any():
+            continue
+        values = frame.loc[rows, column]
+        if values.map(lambda v: pd.isna(v) or str(v).strip() in {"", *FILL_PLACEHOLDERS}).all():
+            return True
+    return False
