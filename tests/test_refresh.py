@@ -1391,3 +1391,37 @@ def test_what_preparing_the_input_noted_is_kept_in_the_report(
         (small_config.parent / "runs" / str(last.date()) / "report.json").read_text()
     )
     assert any("more conversions than clicks" in n for n in report["notes"]), report["notes"]
+
+
+def test_a_nights_rows_before_the_brands_history_are_refused(
+    small_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a year typed wrong into the past (2023 for 2024) was stored months before the brand's
+    # first day, with exit 0, where no command takes it out (ops red-team); a future typo is
+    # refused already. Older history goes through `tabtune load`.
+    from tabtune.data.store import CampaignStore
+    from tabtune.data.synth import simulate
+    from tests.conftest import assert_refused
+
+    obs = simulate(n_brands=2, n_days=30, seed=1).observations
+    last = obs["date"].max()
+    CampaignStore("data/campaigns").append(obs[obs["date"] < last])
+    day = obs[obs["date"] == last].copy()
+    day["date"] = day["date"] - pd.Timedelta(days=366)
+    day.to_csv("day.csv", index=False)
+    assert_refused(
+        capsys,
+        small_config.parent,
+        ["refresh", "--date", str(last.date()), "--input", "day.csv"],
+        "before its first stored day",
+        "older history is loaded with `tabtune load FILE`",
+    )
+    # from Python too (refresh(new_rows=...)): nothing appended
+    from tabtune.config import load_config
+    from tabtune.errors import ContractError
+    from tabtune.refresh import refresh
+
+    before = len(CampaignStore("data/campaigns").read())
+    with pytest.raises(ContractError, match="before its first stored day"):
+        refresh(load_config(small_config), str(last.date()), new_rows=day)
+    assert len(CampaignStore("data/campaigns").read()) == before

@@ -47,6 +47,7 @@ from tabtune.refresh.changed_rows import (
     unfinished_runs_note,
 )
 from tabtune.refresh.global_model import ensure_global
+from tabtune.refresh.input_checks import refuse_rows_before_history
 from tabtune.refresh.missing_days import missing_day_notes
 from tabtune.refresh.state import (
     REPORT_NAME,
@@ -520,6 +521,7 @@ def _refresh_session(
             # what `tabtune load` refuses or notes beside the store (brand ids spelled as
             # stored ones in another case or spacing, ...), before anything is written
             notes += check_against_store(store, rows, cfg.data)
+            refuse_rows_before_history(store, rows)
             restated = rows[stored_differently(store, rows)]
             replace = cfg.data.restated_rows == "replace"
             if len(restated) and replace:
