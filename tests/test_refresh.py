@@ -1425,3 +1425,26 @@ def test_a_nights_rows_before_the_brands_history_are_refused(
     with pytest.raises(ContractError, match="before its first stored day"):
         refresh(load_config(small_config), str(last.date()), new_rows=day)
     assert len(CampaignStore("data/campaigns").read()) == before
+
+
+def test_a_night_dated_well_after_its_input_file_is_refused(
+    small_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--date 2026-12-06` for the file of 11-26 ran a night deciding for a day no row
+    # reached, after which every correct night was refused as out of order (ops red-team)
+    from tabtune.data.store import CampaignStore
+    from tabtune.data.synth import simulate
+    from tests.conftest import assert_refused
+
+    obs = simulate(n_brands=2, n_days=30, seed=1).observations
+    last = obs["date"].max()
+    CampaignStore("data/campaigns").append(obs[obs["date"] < last])
+    obs[obs["date"] == last].to_csv("day.csv", index=False)
+    typo = (last + pd.Timedelta(days=10)).date()
+    assert_refused(
+        capsys,
+        small_config.parent,
+        ["refresh", "--date", str(typo), "--input", "day.csv"],
+        f"the input's newest day is {last.date()}, 10 days before it",
+        f"fix: --date {last.date()}",
+    )

@@ -6,13 +6,24 @@ brand's history began, where nothing takes it out again. Older history is loaded
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 
 from tabtune.data.schema import Violation
 from tabtune.data.store import CampaignStore
-from tabtune.errors import ContractError
+from tabtune.errors import ContractError, TabTuneInputError
 
-__all__ = ["RULE_BEFORE_HISTORY", "refuse_rows_before_history"]
+__all__ = [
+    "INPUT_LAG_DAYS",
+    "RULE_BEFORE_HISTORY",
+    "refuse_date_past_input",
+    "refuse_rows_before_history",
+]
+
+#: ``refresh --date D --input FILE`` whose file's newest day is more than this many days
+#: before D is refused (a date typed wrong).
+INPUT_LAG_DAYS = 7
 
 #: The rule a night's row dated before its brand's first stored day breaks.
 RULE_BEFORE_HISTORY = "must not be dated before the brand's first stored day (a nightly file)"
@@ -44,3 +55,26 @@ def refuse_rows_before_history(store: CampaignStore, rows: pd.DataFrame) -> None
             "  fix: the file's dates; older history is loaded with `tabtune load FILE`",
             [Violation("date", RULE_BEFORE_HISTORY, len(early))],
         )
+
+
+def refuse_date_past_input(rows: pd.DataFrame, date: dt.date, option: str = "--date") -> None:
+    """Refuse a night's date more than :data:`INPUT_LAG_DAYS` after the newest day of its
+    input file: a date typed wrong (``--date 2026-12-06`` for the file of 11-26) ran a night
+    that decided for a day no row reached, after which every correct night was refused as
+    out of order.
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the date, the file's newest day and the fix.
+    """
+    if not len(rows):
+        return
+    newest = pd.Timestamp(pd.to_datetime(rows["date"]).max()).date()
+    if (date - newest).days <= INPUT_LAG_DAYS:
+        return
+    raise TabTuneInputError(
+        f"{option} {date}: the input's newest day is {newest}, {(date - newest).days} days "
+        f"before it (more than {INPUT_LAG_DAYS}): a date typed wrong? nothing was written\n"
+        f"  fix: {option} {newest} (the file's night), or the night's own file"
+    )
