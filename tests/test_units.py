@@ -92,3 +92,28 @@ def test_a_day_of_spend_far_above_the_channels_usual_is_named(tmp_path) -> None:
     summary = load_exports([tmp_path / "night.csv"], DataConfig(store=tmp_path / "store"))
     (note,) = [n for n in summary.notes if "median day" in n]
     assert note.startswith("1 day(s)") and f"{brand} {channel}" in note
+
+
+def test_a_nights_bids_in_another_unit_are_refused_beside_the_stored_ones(tmp_path) -> None:
+    """One night's bids in micros sent every bid of the next day to bids.max_bid with exit 0
+    (ops red-team): a load whose bids are 100x (or 1/100) the brand channel's stored ones is
+    refused, naming data.scale; ordinary bid changes load."""
+    import pytest
+
+    from tabtune.config import DataConfig
+    from tabtune.data.load import load_exports
+    from tabtune.data.store import CampaignStore
+    from tabtune.errors import ContractError
+
+    rows = simulate(n_brands=2, n_days=31, seed=2).observations
+    last = rows["date"].max()
+    CampaignStore(tmp_path / "store").append(rows[rows["date"] < last])
+    night = rows[rows["date"] == last].copy()
+    data = DataConfig(store=tmp_path / "store")
+    micros = night.assign(bid=night["bid"] * 1e6)
+    micros.to_csv(tmp_path / "micros.csv", index=False)
+    with pytest.raises(ContractError, match=r"data.scale: \{bid: 1e-06\}"):
+        load_exports([tmp_path / "micros.csv"], data)
+    assert CampaignStore(tmp_path / "store").read()["date"].max() < last  # nothing written
+    night.assign(bid=night["bid"] * 1.5).to_csv(tmp_path / "night.csv", index=False)
+    assert load_exports([tmp_path / "night.csv"], data).rows_written == len(night)

@@ -79,7 +79,12 @@ from tabtune.data.transforms import (
     refuse_monthly_days,
     refuse_swapped_beside_store,
 )
-from tabtune.data.units import currency_notes, money_unit_notes, spend_spike_notes
+from tabtune.data.units import (
+    bid_unit_jump,
+    currency_notes,
+    money_unit_notes,
+    spend_spike_notes,
+)
 from tabtune.errors import ContractError
 from tabtune.progress import ProgressFactory, track
 
@@ -527,7 +532,8 @@ def check_against_store(
 
 def _spend_spikes(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
     """:func:`~tabtune.data.units.spend_spike_notes` of the rows beside the brands' stored
-    days of the 90 before them (a nightly day is compared with its channel's usual)."""
+    days of the 90 before them (a nightly day is compared with its channel's usual); bids in
+    another unit than the stored ones are refused (:func:`~tabtune.data.units.bid_unit_jump`)."""
     if not {"channel", "spend"} <= set(rows.columns) or not len(rows):
         return []
     stored = sorted(set(rows["brand_id"].astype(str)) & set(store.brands()))
@@ -535,7 +541,12 @@ def _spend_spikes(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
     history = None
     if stored:
         end, columns = rows["date"].max(), ["brand_id", "date", "channel", "spend"]
+        schema = store.schema()
+        bids = "bid" in rows.columns and schema is not None and "bid" in schema.names
+        columns += ["bid"] if bids else []
         history = store.read(brands=stored, start=start, end=end, columns=columns)
+    if (jump := bid_unit_jump(rows, history)) is not None:
+        raise ContractError(jump, [Violation("bid", "must be in the stored bids' unit", len(rows))])
     return spend_spike_notes(rows, history)
 
 

@@ -3,12 +3,15 @@ and ``tabtune check`` reports, before models learn from them and bids follow."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
     "MAX_COST_PER_CLICK",
     "REVENUE_SPEND_RATIO",
+    "BID_UNIT_JUMP",
     "SPEND_SPIKE_RATIO",
+    "bid_unit_jump",
     "currency_notes",
     "money_unit_notes",
     "spend_spike_notes",
@@ -114,6 +117,51 @@ def spend_spike_notes(rows: pd.DataFrame, history: pd.DataFrame | None = None) -
         "split) and the models learn from it; if it is wrong, correct the export's rows and "
         "load them again (data.restated_rows: replace)"
     ]
+
+
+#: A brand's channel whose loaded bids are this many times its stored ones (or less than the
+#: inverse) changed unit (micros, cents, another currency): the load is refused.
+BID_UNIT_JUMP = 100.0
+
+
+def bid_unit_jump(rows: pd.DataFrame, history: pd.DataFrame | None) -> str | None:
+    """Why a load's bids look like another unit than the brand's stored ones, or None: a
+    brand's channel whose median loaded bid is :data:`BID_UNIT_JUMP` times its median over
+    the stored days (from :data:`SPEND_SPIKE_MIN_DAYS` of them), or less than the inverse.
+    One night's bids in micros sent every bid of the next day to ``bids.max_bid``.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        The load's campaign rows (``brand_id``, ``channel``, ``date``, ``bid``).
+    history : DataFrame or None
+        The brands' stored rows of the days before (``bid`` too).
+    """
+    keys = ["brand_id", "channel"]
+    if history is None or not len(history) or not {"bid", *keys} <= set(rows.columns):
+        return None
+    if "bid" not in history.columns:
+        return None
+    old = history[history["bid"] > 0]
+    held = old.groupby(keys, observed=True)["date"].nunique()
+    before = old.groupby(keys, observed=True)["bid"].median()[held >= SPEND_SPIKE_MIN_DAYS]
+    new = rows[rows["bid"] > 0].groupby(keys, observed=True)["bid"].median()
+    both = pd.concat([new.rename("new"), before.rename("old")], axis=1, join="inner")
+    ratio = both["new"] / both["old"]
+    jumps = ratio[(ratio >= BID_UNIT_JUMP) | (ratio <= 1.0 / BID_UNIT_JUMP)]
+    if not len(jumps):
+        return None
+    (brand, channel), r = next(iter(jumps.items()))
+    factor = 10.0 ** -round(float(np.log10(r)))
+    return (
+        f"{len(jumps)} brand channel(s) have bids {BID_UNIT_JUMP:.0f}x or more away from their "
+        f"stored ones (e.g. {brand} {channel}: median {both.loc[(brand, channel), 'new']:.4g} "
+        f"against {both.loc[(brand, channel), 'old']:.4g} stored): another unit (micros, "
+        "cents) or currency; bids would be recommended from them (every bid at bids.max_bid); "
+        f"nothing was written\n  fix: scale the column when loading (data.scale: {{bid: "
+        f"{factor:g}}}) or correct the export; an account that changed currency goes into a "
+        "store of its own (data.store)"
+    )
 
 
 def currency_notes(frame: pd.DataFrame, columns: list[str], source: str) -> list[str]:
