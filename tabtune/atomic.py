@@ -22,6 +22,7 @@ encodes the table and hands the bytes to :func:`atomic_write_bytes`.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 __all__ = [
+    "WRITE_BLOCKED_ERRNOS",
     "atomic_open",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -39,8 +41,22 @@ __all__ = [
     "fsync_file",
     "publish_dir",
     "staging_dir",
+    "write_blocked",
     "write_durable",
 ]
+
+#: Errors of a full disk, an exhausted quota or a read-only file system: no brand or file of a
+#: run can be written until the operator acts, so a refresh stops instead of failing brand by
+#: brand (the command line says which folder and how to fix it).
+WRITE_BLOCKED_ERRNOS = frozenset(
+    {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG, errno.EROFS}
+)
+
+
+def write_blocked(exc: BaseException) -> bool:
+    """Whether ``exc`` is an :class:`OSError` of :data:`WRITE_BLOCKED_ERRNOS`."""
+    return isinstance(exc, OSError) and exc.errno in WRITE_BLOCKED_ERRNOS
+
 
 PathLike = str | os.PathLike[str]
 

@@ -20,7 +20,7 @@ from tabtune.data.load import prepare_exports
 from tabtune.errors import TabTuneInputError
 from tabtune.pipeline import store_for
 from tabtune.refresh import REPORT_NAME, RunReport, refresh_range
-from tabtune.refresh.input_checks import refuse_date_past_input, refuse_rows_before_history
+from tabtune.refresh.input_checks import refuse_rows_before_history
 from tabtune.refresh.run import check_run_date
 from tabtune.refresh.state import parse_date
 from tabtune.report import run_dir_for
@@ -128,8 +128,6 @@ def run_refresh_cli(cfg: Config, args: Any) -> int:
         # the preparation `tabtune load` applies (transforms, mapping, policies)
         new_rows, summary = prepare_exports([args.input], cfg.data)
         refuse_rows_before_history(store_for(cfg), new_rows)  # before the lock, too
-        if date:
-            refuse_date_past_input(new_rows, parse_date(date, "--date"))
         print_notes(summary)
         noted = input_notes(summary)
     con = console()

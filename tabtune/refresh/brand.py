@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from tabtune.atomic import write_blocked
 from tabtune.config import Config, TaskConfig
 from tabtune.errors import ModelIntegrityError
 from tabtune.features import TIME_COLUMN, TaskData, model_features, target_requirement
@@ -173,6 +174,8 @@ def refresh_brand(
             Config.model_validate(dict(cfg_data)), task_name, parse_date(date), global_id, rec
         )
     except Exception as exc:  # noqa: BLE001 - failure isolation: one brand's error is recorded
+        if write_blocked(exc):  # a full disk is no brand's failure: the night stops
+            raise
         logger.warning(
             "brand %s failed: %s", brand, exc, exc_info=logger.isEnabledFor(logging.DEBUG)
         )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from tabtune.atomic import write_blocked
 from tabtune.config import Config
 from tabtune.data.limits import check_brand_id, latest_allowed_date
 from tabtune.data.load import check_against_store
@@ -116,14 +117,18 @@ def check_store_has_rows(store: CampaignStore) -> None:
 
 #: A run date more than this many days after the newest row (stored or given) is refused.
 MAX_DAYS_PAST_DATA = 28
+#: The same with the night's rows given (``--input``): a nightly file is the night's.
+MAX_DAYS_PAST_INPUT = 7
 
 
 def check_date_near_data(
     store: CampaignStore, day: dt.date, new_rows: pd.DataFrame | None, runs_dir: Path, task: str
 ) -> None:
     """Refuse a run date far after the newest row, the store's or the new rows', and after the
-    task's finished nights: a year typed wrong (2025 for 2024) ran a night, and every correct
-    night after it was refused as out of order. Nightly runs that went on while the rows
+    task's finished nights (:data:`MAX_DAYS_PAST_DATA`, or :data:`MAX_DAYS_PAST_INPUT` with
+    the night's rows given): a year typed wrong (2025 for 2024), or a day ten days ahead of
+    the night's file, ran a night, and every correct night after it was refused as out of
+    order. Nightly runs that went on while the rows
     stopped (a paused client) go on; a date whose run already exists is not refused (it
     resumes or reports).
 
@@ -142,8 +147,9 @@ def check_date_near_data(
         given = pd.to_datetime(new_rows["date"], errors="coerce").max()
         newest = max(newest, given.date()) if pd.notna(given) else newest
     ran = [d for d, kind, _ in finished_runs(runs_dir) if kind == task and d < day]
-    if (day - newest).days > MAX_DAYS_PAST_DATA and not (
-        ran and (day - max(ran)).days <= MAX_DAYS_PAST_DATA
+    limit = MAX_DAYS_PAST_DATA if new_rows is None else MAX_DAYS_PAST_INPUT
+    if (day - newest).days > limit and not (
+        ran and (day - max(ran)).days <= limit
     ):  # nights that went on while the rows stopped (a paused client) go on
         raise TabTuneInputError(
             f"date={day} is {(day - newest).days} days after the newest row ({newest}, in the "
@@ -365,6 +371,8 @@ def _refresh_date(
     jobs = {b: (cfg_data, task, b, date.isoformat(), global_id, contested.get(b)) for b in todo}
     with track(progress, f"refresh {task} {date}", len(jobs)) as update:
         for outcome in executor.run(refresh_brand, jobs):
+            if outcome.error is not None and write_blocked(outcome.error):
+                raise outcome.error  # a full disk: the night stops, resumable once space is freed
             data = (
                 outcome.value
                 if outcome.error is None

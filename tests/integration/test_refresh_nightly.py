@@ -626,7 +626,7 @@ def test_contest_dates_survive_failures_and_brand_subsets(
     CampaignStore(cfg.data.store).append(upto(observations, DATES[0]))
 
     def no_promotion(self, ref):
-        raise OSError(28, "No space left on device")
+        raise OSError(5, "Input/output error")  # a full disk stops the night instead
 
     with monkeypatch.context() as patch:
         patch.setattr(ModelRegistry, "promote", no_promotion)
