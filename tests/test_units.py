@@ -115,5 +115,7 @@ def test_a_nights_bids_in_another_unit_are_refused_beside_the_stored_ones(tmp_pa
     with pytest.raises(ContractError, match=r"data.scale: \{bid: 1e-06\}"):
         load_exports([tmp_path / "micros.csv"], data)
     assert CampaignStore(tmp_path / "store").read()["date"].max() < last  # nothing written
-    night.assign(bid=night["bid"] * 1.5).to_csv(tmp_path / "night.csv", index=False)
+    # cents (100x) load: a bid raised from a 0.01 floor to 1.00 is real (review); check names
+    # bids in another unit than the costs per click
+    night.assign(bid=night["bid"] * 100).to_csv(tmp_path / "night.csv", index=False)
     assert load_exports([tmp_path / "night.csv"], data).rows_written == len(night)

@@ -44,10 +44,9 @@ from tabtune.data.load_fixes import (
 from tabtune.data.number_text import NUMERIC_COLUMNS
 from tabtune.data.parse import nfc_text
 from tabtune.data.periods import (
-    RULE_SUMMARY,
     period_rows_error,
     running_day_note,
-    summary_rows,
+    summary_problem,
     weekly_rows_error,
 )
 from tabtune.data.renamed_rows import refuse_renamed_across_files, refuse_renamed_beside_store
@@ -264,15 +263,9 @@ def _prepare(
         hint = sheets if "which is not in the data" in str(exc) else None
         raise _with_sheet_hint(ContractError(str(exc) + fix, exc.violations), hint, None) from None
     frame = with_contract_columns(frame, folders, data, path)
-    summary = summary_rows(frame, date_column_of(data), data.date_format)
-    if summary is not None:  # Meta's totals line of the whole period, beside its days
-        shown = frame.iloc[np.flatnonzero(summary)[:3]][[c for c in KEY_COLUMNS if c in frame]]
-        line = Violation("date", RULE_SUMMARY, int(summary.sum()), shown)
-        key = (
-            "data.invalid_rows: skip (the report's summary line is not a day; the daily rows load)"
-        )
-        done.problems.append(RowProblem(line, summary, key))
-    daily = frame if summary is None else frame.loc[~summary]
+    summary = summary_problem(frame, date_column_of(data), data.date_format)  # Meta's totals
+    done.problems.extend([summary] if summary is not None else [])
+    daily = frame if summary is None else frame.loc[~summary.mask]
     longer = period_rows_error(daily, source, date_column_of(data), data.date_format)
     if longer is None and "date" in frame.columns and not isinstance(frame["date"], pd.DataFrame):
         longer = shifted_midnight_error(frame["date"], source, date_column_of(data), data)

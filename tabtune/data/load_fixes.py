@@ -348,7 +348,8 @@ def shape_key(
 def _hour_column_key(frame: pd.DataFrame) -> str | None:
     """The fix for duplicate keys in an export segmented by hour in a column of its own
     (Google Ads' ``Hour of day``), or None."""
-    hours = [c for c in frame.columns if re.search(r"\bhours?\b", str(c).lower().replace("_", " "))]
+    named = [c for c in frame.columns if re.search(r"\bhours?\b", str(c).lower().replace("_", " "))]
+    hours = [c for c in named if _hours_of_day(frame[c])]
     if not hours:
         return None
     return (
@@ -356,6 +357,16 @@ def _hour_column_key(frame: pd.DataFrame) -> str | None:
         "and key; export a daily report (segment by day, not by hour), or sum each day's hours "
         "before loading"
     )
+
+
+def _hours_of_day(values: pd.Series | pd.DataFrame) -> bool:
+    """Whether a column holds hours of the day (0-23, or HH:MM) and more than one of them
+    (not 'Watch hours' or a 'Happy hour' campaign's name)."""
+    if isinstance(values, pd.DataFrame):
+        return False
+    text = values.dropna().astype(str).str.strip()
+    clock = text.str.fullmatch(r"(?:[01]?\d|2[0-3])(?::[0-5]\d(?::[0-5]\d)?)?")
+    return bool(len(text)) and bool(clock.all()) and text.nunique() > 1
 
 
 #: Date formats exports write, tried on refused dates to suggest ``data.date_format``.
@@ -397,6 +408,6 @@ def placeholder_measures(found: list, frame: pd.DataFrame) -> bool:
         if column not in _OUTCOMES or not rows.any():
             continue
         values = frame.loc[rows, column]
-        if values.map(lambda v: pd.isna(v) or str(v).strip() in {"", *FILL_PLACEHOLDERS}).all():
-            return True
+        if values.map(lambda v: pd.isna(v) or str(v).strip() in {"", *FILL_PLACEHOLDERS}).any():
+            return True  # one such day is enough: skipping would drop it (review: .all())
     return False

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tabtune.data.contract import Violation
+from tabtune.data.contract import KEY_COLUMNS, Violation
 from tabtune.data.limits import latest_allowed_date
 from tabtune.data.synonyms import normalised_name
+from tabtune.data.transforms import RowProblem
 from tabtune.errors import ContractError
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "WEEKLY_MIN_DATES",
     "period_rows_error",
     "running_day_note",
+    "summary_problem",
     "summary_rows",
     "weekly_rows_error",
 ]
@@ -126,8 +128,8 @@ RULE_SUMMARY = (
 def summary_rows(
     frame: pd.DataFrame, date_source: str, date_format: str | None
 ) -> np.ndarray | None:
-    """The report's summary rows among daily rows (Meta's totals row: its period is the whole
-    range of the export's daily rows), or None when there are none. The load refuses them
+    """The report's summary rows among daily rows (Meta's totals row: its period covers every
+    daily row and its spend is theirs summed, to 1%), or None when there are none. The load refuses them
     as such (``data.invalid_rows: skip`` leaves them out) before :func:`period_rows_error`
     refuses other rows of several days."""
     if "date" not in frame.columns or isinstance(frame["date"], pd.DataFrame):
@@ -141,8 +143,29 @@ def summary_rows(
     if not longer.any() or not daily.any():
         return None
     low, high = np.minimum(first, last), np.maximum(first, last)  # 'ends' mapped too
-    whole = (low[longer] == first[daily].min()) & (high[longer] == first[daily].max())
-    return longer if bool(whole.all()) else None
+    # the report's range covers every daily row (delivery may start after it does) ...
+    whole = (low[longer] <= first[daily].min()) & (high[longer] >= first[daily].max())
+    if not bool(whole.all()) or "spend" not in frame.columns:
+        return None
+    # ... and a summary line's spend is the daily rows' sum (a channel's 3-day row is not)
+    spend = pd.to_numeric(frame["spend"], errors="coerce").to_numpy(dtype=float)
+    total = float(np.nansum(spend[daily]))
+    summed = np.abs(spend[longer] - total) <= 0.01 * abs(total) + 0.01
+    return longer if bool(summed.all()) else None
+
+
+def summary_problem(
+    frame: pd.DataFrame, date_source: str, date_format: str | None
+) -> RowProblem | None:
+    """The report's summary line (:func:`summary_rows`) as rows the load refuses, with
+    ``data.invalid_rows: skip`` (which leaves them out) as the fix; None without one."""
+    summary = summary_rows(frame, date_source, date_format)
+    if summary is None:
+        return None
+    shown = frame.iloc[np.flatnonzero(summary)[:3]][[c for c in KEY_COLUMNS if c in frame]]
+    line = Violation("date", RULE_SUMMARY, int(summary.sum()), shown)
+    key = "data.invalid_rows: skip (the report's summary line is not a day; the daily rows load)"
+    return RowProblem(line, summary, key)
 
 
 #: Distinct dates from which rows a week apart, and nothing else, are a weekly report.

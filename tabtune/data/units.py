@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tabtune.data.contract import KEY_COLUMNS, OPTIONAL_KEY_COLUMNS
+
 __all__ = [
     "MAX_COST_PER_CLICK",
     "REVENUE_SPEND_RATIO",
@@ -119,9 +121,10 @@ def spend_spike_notes(rows: pd.DataFrame, history: pd.DataFrame | None = None) -
     ]
 
 
-#: A brand's channel whose loaded bids are this many times its stored ones (or less than the
-#: inverse) changed unit (micros, cents, another currency): the load is refused.
-BID_UNIT_JUMP = 100.0
+#: A brand's bid context whose loaded bids are this many times its stored ones (or less than
+#: the inverse) changed unit (micros: 10^6, thousandths): the load is refused. (Cents, 100x,
+#: are named by ``tabtune check``: a bid raised from a floor of 0.01 to 1.00 is real.)
+BID_UNIT_JUMP = 1000.0
 
 
 def bid_unit_jump(rows: pd.DataFrame, history: pd.DataFrame | None) -> str | None:
@@ -137,11 +140,13 @@ def bid_unit_jump(rows: pd.DataFrame, history: pd.DataFrame | None) -> str | Non
     history : DataFrame or None
         The brands' stored rows of the days before (``bid`` too).
     """
-    keys = ["brand_id", "channel"]
-    if history is None or not len(history) or not {"bid", *keys} <= set(rows.columns):
+    if history is None or not len(history) or "bid" not in rows.columns:
         return None
     if "bid" not in history.columns:
         return None
+    # per bid context (a campaign that bids 9.00 beside five at 0.08 is no unit change)
+    context = [*KEY_COLUMNS, *OPTIONAL_KEY_COLUMNS]  # a row's key but its day: its context
+    keys = [c for c in context if c != "date" and c in rows.columns and c in history.columns]
     old = history[history["bid"] > 0]
     held = old.groupby(keys, observed=True)["date"].nunique()
     before = old.groupby(keys, observed=True)["bid"].median()[held >= SPEND_SPIKE_MIN_DAYS]
@@ -151,16 +156,16 @@ def bid_unit_jump(rows: pd.DataFrame, history: pd.DataFrame | None) -> str | Non
     jumps = ratio[(ratio >= BID_UNIT_JUMP) | (ratio <= 1.0 / BID_UNIT_JUMP)]
     if not len(jumps):
         return None
-    (brand, channel), r = next(iter(jumps.items()))
+    key, r = next(iter(jumps.items()))
     factor = 10.0 ** -round(float(np.log10(r)))
+    shown = " ".join(map(str, key if isinstance(key, tuple) else (key,)))
     return (
-        f"{len(jumps)} brand channel(s) have bids {BID_UNIT_JUMP:.0f}x or more away from their "
-        f"stored ones (e.g. {brand} {channel}: median {both.loc[(brand, channel), 'new']:.4g} "
-        f"against {both.loc[(brand, channel), 'old']:.4g} stored): another unit (micros, "
-        "cents) or currency; bids would be recommended from them (every bid at bids.max_bid); "
-        f"nothing was written\n  fix: scale the column when loading (data.scale: {{bid: "
-        f"{factor:g}}}) or correct the export; an account that changed currency goes into a "
-        "store of its own (data.store)"
+        f"{len(jumps)} bid context(s) have bids {BID_UNIT_JUMP:.0f}x or more away from their "
+        f"stored ones (e.g. {shown}: median {both.loc[key, 'new']:.4g} against "
+        f"{both.loc[key, 'old']:.4g} stored): another unit (micros); bids would be recommended "
+        "from them (every bid at bids.max_bid); nothing was written\n  fix: scale the column "
+        f"when loading (data.scale: {{bid: {factor:g}}}) or correct the export; if the stored "
+        "bids are the ones in another unit (`tabtune check` names them), load into a new store"
     )
 
 
