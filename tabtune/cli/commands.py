@@ -599,11 +599,18 @@ def _integrity_text(integrity: dict[str, str]) -> str:
 
 
 def _find_version(reg: ModelRegistry, task: str, brand: str | None, version: str) -> ModelRef:
-    for ref in reg.versions(task, brand):
+    refs = list(reg.versions(task, brand))
+    for ref in refs:
         if ref.version == version:
             return ref
+    # versions are spelled v0003: '3' (or 'v3') names the same number
+    spelled = [r.version for r in refs if version.lstrip("vV").isdigit()]
+    meant = [v for v in spelled if v.lstrip("v").lstrip("0") == version.lstrip("vV").lstrip("0")]
+    known = ", ".join(r.version for r in refs[-5:]) or "none"
     raise TabTuneInputError(
-        f"no version {version!r} of task {task!r}" + (f" for brand {brand!r}" if brand else "")
+        f"no version {version!r} of task {task!r}"
+        + (f" for brand {brand!r}" if brand else "")
+        + (f"; did you mean --version {meant[0]}?" if meant else f" (versions: {known})")
     )
 
 
