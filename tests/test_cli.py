@@ -162,6 +162,8 @@ def test_models_list_and_show_flag_a_corrupt_champion(small_config: Path, capsys
     assert code == EXIT_BAD_INPUT and "did you mean --version v0001?" in out, out
     code, out = _run(capsys, *c, "models", "show", "--task", "bid", "--version", "v0009")
     assert code == EXIT_BAD_INPUT and "(versions: v0001, v0002)" in out, out
+    code, out = _run(capsys, *c, "models", "rollback", "--task", "bid", "--version", "1")
+    assert code == EXIT_BAD_INPUT and "did you mean --version v0001?" in out, out
 
     assert _run(capsys, *c, "models", "rollback", "--task", "bid")[0] == EXIT_OK
     code, out = _run(capsys, *c, "models", "list")

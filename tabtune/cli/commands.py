@@ -542,6 +542,8 @@ def _rollback_between_runs(
     from tabtune.refresh.run import LOCK_NAME
     from tabtune.registry import RegistryLockedError
 
+    if version is not None:  # '3' is refused with the spelling it means (v0003)
+        version = _find_version(reg, task, brand, version).version
     try:
         with reg.lock(LOCK_NAME, timeout=0):
             return reg.rollback(task, brand, to=version)
