@@ -581,3 +581,36 @@ def test_cli_bids_are_the_refresh_bids_for_a_context_seen_every_few_days(
     assert len(both) == len(cli)
     for column in ("reference_bid", "bid"):
         np.testing.assert_allclose(both[f"{column}_cli"], both[f"{column}_night"], rtol=1e-6)
+
+
+def test_a_channel_that_stopped_spending_is_noted_in_the_budget(ws: Path, capsys) -> None:
+    """A channel paused for the last 10 days was planned at +30% of its diluted recent spend,
+    as if it still ran, without a word (decisions red-team)."""
+    from tabtune.tasks.budget_notes import paused_channel_notes
+
+    store = CampaignStore("data/campaigns")
+    rows = store.read()
+    brand = sorted(rows["brand_id"].unique())[0]
+    mine = rows[rows["brand_id"] == brand]
+    channel = sorted(mine["channel"].unique())[0]
+    last = pd.Timestamp(LAST)
+    idle = (rows["brand_id"] == brand) & (rows["channel"] == channel)
+    idle &= pd.to_datetime(rows["date"]) > last - pd.Timedelta(days=10)
+    assert paused_channel_notes(rows[~idle], brand, pd.Timestamp(NEXT), [channel])
+    assert not paused_channel_notes(rows, brand, pd.Timestamp(NEXT), [channel])
+    import shutil
+
+    shutil.rmtree("data/campaigns")
+    CampaignStore("data/campaigns").append(rows[~idle])
+    code, out = _run(capsys, "budget", "--brands", brand)
+    assert code == EXIT_OK, out
+    text = " ".join(out.split())
+    assert f"{brand}: {channel} (last spend " in text and "as if it still ran" in text
+    # the refresh's budget night says the same (one path)
+    import json
+
+    code, out = _run(capsys, "refresh", "--date", LAST, "--task", "budget", "--brands", brand)
+    assert code in (EXIT_OK, 3), out
+    report = json.loads((Path("runs") / LAST / "budget" / "report.json").read_text())
+    notes = [n for b in report["brands"] for n in b.get("notes", [])] + report.get("notes", [])
+    assert any(f"{channel} (last spend " in n for n in notes), notes

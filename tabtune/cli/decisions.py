@@ -39,6 +39,7 @@ from tabtune.tasks.allocation import channel_bounds
 from tabtune.tasks.bid import BidRecommender, as_timestamp, plot_biggest_contexts
 from tabtune.tasks.bid_rules import unknown_target_brands_note
 from tabtune.tasks.budget import BudgetPlanner, budget_planner, load_pooled_response
+from tabtune.tasks.budget_notes import paused_channel_notes
 from tabtune.tasks.response import HillResponse
 
 __all__ = [
@@ -516,7 +517,8 @@ def _budget_plan(
         if total is not None:  # the user's --total cannot be planned for this brand
             raise TabTuneInputError(f"brand {brand!r}: {exc}") from None
         return None, model_id, [*notes, f"{brand}: {exc}; skipped"]
-    return plan, model_id, notes + _unplanned_channels(cfg, rows, brand, day, plan)
+    paused = paused_channel_notes(rows, brand, day, plan["channel"])
+    return plan, model_id, notes + _unplanned_channels(cfg, rows, brand, day, plan) + paused
 
 
 def _check_total(

@@ -22,6 +22,7 @@ from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import task_predictions
 from tabtune.features import TIME_COLUMN, model_features, task_data, with_bid_features
 from tabtune.tasks import plots
+from tabtune.tasks.budget_notes import paused_channel_notes
 
 __all__ = ["DECISIONS", "decision_contexts", "next_day_contexts", "write_decisions"]
 
@@ -228,6 +229,8 @@ def write_decisions(
     if decisions is not None and "response" in decisions and len(decisions):
         served = ", ".join(f"{c}: {r}" for c, r in zip(decisions["channel"], decisions["response"]))
         notes.append(f"budget response per channel: {served}")
+        plan_day = pd.Timestamp(date + dt.timedelta(days=1))
+        notes += paused_channel_notes(rows, brand, plan_day, decisions["channel"])
     if decisions is None or len(decisions) == 0:
         notes.append(f"{kind} not written: no contexts to decide on up to {date}")
     else:
