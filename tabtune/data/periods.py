@@ -140,7 +140,7 @@ def summary_rows(
     first, last = _as_days(frame["date"], date_format), _as_days(frame[other], date_format)
     longer = (first.notna() & last.notna() & (last != first)).to_numpy(dtype=bool)
     daily = (first.notna() & (last == first)).to_numpy(dtype=bool)
-    if not longer.any() or not daily.any():
+    if not longer.any() or first[daily].nunique() < 2:  # a summary of one day's rows is no sign
         return None
     low, high = np.minimum(first, last), np.maximum(first, last)  # 'ends' mapped too
     # the report's range covers every daily row (delivery may start after it does) ...
