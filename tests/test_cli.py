@@ -213,3 +213,14 @@ def test_a_config_without_any_task_is_refused(
     for command in (["pretrain"], ["finetune", "--brand", "b000"], ["predict"]):
         assert main(["--config", "c.yaml", *command]) == EXIT_BAD_INPUT
         assert "the config defines no task" in capsys.readouterr().err
+
+
+def test_results_written_to_a_log_are_not_cut_to_80_columns(monkeypatch) -> None:
+    """A cron or CI log cut the tables to 80 columns ('observed…', 'brands/1…': model ids
+    lost; new-user red-team): not a terminal, the results are LOG_WIDTH wide; COLUMNS rules."""
+    from tabtune.cli.console import LOG_WIDTH, console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert console().width == LOG_WIDTH  # pytest's stdout is no terminal
+    monkeypatch.setenv("COLUMNS", "100")
+    assert console().width == 100

@@ -7,6 +7,8 @@ Results go to stdout (:func:`console`); progress, spinners and interruptions to 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,9 +27,16 @@ class _Console(Console):
         raise BrokenPipeError
 
 
+#: Columns of the results written to a file or a pipe (a cron or CI log): rich's 80 cut the
+#: tables' model ids and reasons short there. ``COLUMNS`` still sets it.
+LOG_WIDTH = 160
+
+
 def console() -> Console:
-    """A rich console on stdout, without automatic highlighting of numbers and paths."""
-    return _Console(highlight=False)
+    """A rich console on stdout, without automatic highlighting of numbers and paths; not a
+    terminal (a log), :data:`LOG_WIDTH` columns wide unless ``COLUMNS`` says otherwise."""
+    wide = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    return _Console(highlight=False, width=LOG_WIDTH if wide else None)
 
 
 def err_console() -> Console:
