@@ -65,6 +65,12 @@ def test_bids_without_a_bid_column_use_the_observed_cpc(small_config: Path, caps
     from tabtune.data.synth import simulate
 
     obs = simulate(n_brands=4, n_days=60, seed=2).observations.drop(columns=["bid"])
+    # one context of a brand's latest day without a click: no observed cost per click, no bid
+    # (it was left out without a word: new-user red-team)
+    last = obs["date"] == obs["date"].max()
+    first = sorted(obs["brand_id"].unique())[0]
+    row = obs.index[last & (obs["brand_id"] == first)][0]
+    obs.loc[row, ["clicks", "conversions", "revenue"]] = 0
     cfg = load_config(small_config)
     CampaignStore(cfg.data.store).append(obs)
     code, out = _run(capsys, "--config", str(small_config), "bids")
@@ -72,6 +78,7 @@ def test_bids_without_a_bid_column_use_the_observed_cpc(small_config: Path, caps
     flat = " ".join(out.split())
     assert "observed cost per click" in flat and "observed_cpc" in flat
     assert "feature 'relative_bid' dropped" in flat  # the notice reaches the terminal
+    assert f"{first}: 1 of its " in flat and "lack a click and spend (no bid column)" in flat
     day = pd.Timestamp(obs["date"].max()) + pd.Timedelta(days=1)
     bids = pd.read_parquet(Path(cfg.outputs_dir) / str(day.date()) / "bids")
     assert len(bids) and (bids["reference"] == "observed_cpc").all()

@@ -34,7 +34,7 @@ from tabtune.errors import TabTuneInputError
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN
 from tabtune.pipeline import model_for_brand, pretrain, registry_for, store_for
 from tabtune.refresh import next_day_contexts
-from tabtune.refresh.decisions import NO_BIDS_NOTE, decision_contexts
+from tabtune.refresh.decisions import NO_BIDS_NOTE, decision_contexts, left_out_note
 from tabtune.tasks.allocation import channel_bounds
 from tabtune.tasks.bid import BidRecommender, as_timestamp, plot_biggest_contexts
 from tabtune.tasks.bid_rules import unknown_target_brands_note
@@ -219,14 +219,15 @@ def _source(model_id: str) -> str:
 # ---------------------------------------------------------------------------- bids
 def _bid_contexts(
     store: CampaignStore, brand: str, day: pd.Timestamp
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp, list[str]]:
     """The brand's contexts with a bid on its last day before ``day``, moved to ``day``.
 
     Returns
     -------
-    (contexts, recent, last)
+    (contexts, recent, last, notes)
         The contexts (empty when the brand has none with a bid on ``last``), the brand's
-        rows up to ``last`` (for the contexts' reference bids) and its last day.
+        rows up to ``last`` (for the contexts' reference bids), its last day, and a note on
+        the last day's contexts left out (:func:`~tabtune.refresh.decisions.left_out_note`).
     """
     last = pd.Timestamp(store.date_range(brand)[1]).normalize()
     if last >= day:
@@ -236,9 +237,10 @@ def _bid_contexts(
     # more days than any fixed window (a 56-day one moved its bids by up to 25%)
     recent = store.read(brands=[brand], end=last)
     if not (pd.to_datetime(recent[TIME_COLUMN]) == last).any():
-        return recent.iloc[0:0], recent, last
-    contexts = decision_contexts(next_day_contexts(recent, last.date()))
-    return contexts.assign(date=day), recent, last
+        return recent.iloc[0:0], recent, last, []
+    every = next_day_contexts(recent, last.date())
+    contexts = decision_contexts(every)
+    return contexts.assign(date=day), recent, last, left_out_note(brand, every, contexts)
 
 
 def _bid_plot(
@@ -329,9 +331,10 @@ def run_bids(
     references: set[str] = set()
     decided: list[tuple[str, BidRecommender, pd.DataFrame, pd.DataFrame, pd.DataFrame]] = []
     for brand in chosen:  # every brand is decided before anything is written
-        contexts, recent, last = _bid_contexts(store, brand, day)
+        contexts, recent, last, left_out = _bid_contexts(store, brand, day)
         stale = stale_note(brand, last, day, BIDS_STALE_DAYS, "the bids' reference window")
         notes.extend([stale] if stale else [])
+        notes.extend(left_out)
         if len(contexts) == 0:
             summary.append(
                 (brand, "0", "-", "-", "-", "-", f"no rows with a bid or clicks on {last.date()}")

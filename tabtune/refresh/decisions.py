@@ -33,6 +33,20 @@ NO_BIDS_NOTE = (
 )
 
 
+def left_out_note(brand: str, contexts: pd.DataFrame, kept: pd.DataFrame) -> list[str]:
+    """A note naming how many of the brand's latest-day ``contexts`` get no bid (``kept`` are
+    :func:`decision_contexts` of them): without a bid column, a context needs a click and
+    spend on that day (its observed cost per click is the reference)."""
+    left = len(contexts) - len(kept)
+    if left <= 0:
+        return []
+    why = "a bid > 0" if "bid" in contexts.columns else "a click and spend (no bid column)"
+    return [
+        f"{brand}: {left} of its {len(contexts)} context(s) on its latest day lack {why}: no "
+        "bid is written for them"
+    ]
+
+
 def decision_contexts(contexts: pd.DataFrame) -> pd.DataFrame:
     """The contexts a bid can be recommended for: a bid > 0, or without bids a click and spend
     (the observed cost per click is then the reference, :mod:`tabtune.tasks.bid`)."""
@@ -231,6 +245,8 @@ def write_decisions(
         notes.append(f"budget response per channel: {served}")
         plan_day = pd.Timestamp(date + dt.timedelta(days=1))
         notes += paused_channel_notes(rows, brand, plan_day, decisions["channel"])
+    if task.name == "bid":
+        notes += left_out_note(brand, contexts, decision_contexts(contexts))
     if decisions is None or len(decisions) == 0:
         notes.append(f"{kind} not written: no contexts to decide on up to {date}")
     else:
