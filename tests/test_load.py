@@ -1482,6 +1482,14 @@ def test_pretrain_says_each_dropped_feature_once(
     assert code == EXIT_OK, out
     logged = [r for r in caplog.records if needle in r.getMessage()]
     assert " ".join(out.split()).count(needle) == 1 and not logged
+    # finetune --all too (new-user red-team: the note and a WARNING line)
+    monkeypatch.setattr(features, "_NOTICED", set())
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tabtune"):
+        code, out = _run(capsys, "--config", str(config), "finetune", "--all")
+    assert code == EXIT_OK, out
+    logged = [r for r in caplog.records if needle in r.getMessage()]
+    assert " ".join(out.split()).count(needle) == 1 and not logged, out
     # from Python, where no note is printed, the warning is logged
     monkeypatch.setattr(features, "_NOTICED", set())
     caplog.clear()

@@ -256,7 +256,8 @@ def cmd_finetune(args: argparse.Namespace, cfg: Config) -> int:
     brands = select_brands(store_for(cfg), None if args.all else args.brand)
     refusals = []
     for task in tasks_of(args, cfg):
-        run = finetune_brands(cfg, task, brands, end=args.end)
+        with notes_printed_instead():  # its notices are printed below as notes: said once
+            run = finetune_brands(cfg, task, brands, end=args.end)
         if run.results:
             console().print(
                 brand_table(
