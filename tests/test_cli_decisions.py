@@ -614,3 +614,17 @@ def test_a_channel_that_stopped_spending_is_noted_in_the_budget(ws: Path, capsys
     report = json.loads((Path("runs") / LAST / "budget" / "report.json").read_text())
     notes = [n for b in report["brands"] for n in b.get("notes", [])] + report.get("notes", [])
     assert any(f"{channel} (last spend " in n for n in notes), notes
+
+
+def test_the_shared_context_note_says_costs_per_click_without_a_bid_column() -> None:
+    """Without a bid column the note said the campaigns' bids 'differ by their own bids only'
+    right after the note that there are no bids (new-user red-team)."""
+    from tabtune.cli.decisions import _shared_context_note
+
+    recs = pd.DataFrame(
+        {"channel": ["fb", "fb"], "campaign_id": ["a", "b"], "reference": "observed_cpc"}
+    )
+    (note,) = _shared_context_note("acme", recs, ["channel"])
+    assert "by their own observed costs per click only" in note
+    (note,) = _shared_context_note("acme", recs.assign(reference="bid"), ["channel"])
+    assert "by their own bids only" in note

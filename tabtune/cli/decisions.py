@@ -450,10 +450,11 @@ def _shared_context_note(brand: str, recs: pd.DataFrame, features: Sequence[str]
     campaigns = int(per_context[per_context > 1].sum())
     if not campaigns:
         return []
+    own = "observed costs per click" if (recs.get("reference") == "observed_cpc").all() else "bids"
     return [
         f"{brand}: {campaigns} campaign(s) share their {'/'.join(context)} with another: the "
         "task does not tell campaigns apart (its features lack campaign_id), so their bids "
-        "differ by their own bids only; to learn them, add campaign_id to the categorical "
+        f"differ by their own {own} only; to learn them, add campaign_id to the categorical "
         "features of a task file of your own"
     ]
 
