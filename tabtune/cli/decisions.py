@@ -450,7 +450,8 @@ def _shared_context_note(brand: str, recs: pd.DataFrame, features: Sequence[str]
     campaigns = int(per_context[per_context > 1].sum())
     if not campaigns:
         return []
-    own = "observed costs per click" if (recs.get("reference") == "observed_cpc").all() else "bids"
+    cpc = "reference" in recs and bool((recs["reference"] == "observed_cpc").all())
+    own = "observed costs per click" if cpc else "bids"
     return [
         f"{brand}: {campaigns} campaign(s) share their {'/'.join(context)} with another: the "
         "task does not tell campaigns apart (its features lack campaign_id), so their bids "
