@@ -74,6 +74,21 @@ def _other_end(date_source: str, columns: list[str]) -> str | None:
     return None
 
 
+def _period_ends(
+    frame: pd.DataFrame, date_source: str, date_format: str | None
+) -> tuple[str, pd.Series, pd.Series, np.ndarray] | None:
+    """The export column of the other end of the date's period, both ends as days, and the
+    rows whose ends differ (several days); None when the date is no period's end."""
+    if "date" not in frame.columns or isinstance(frame["date"], pd.DataFrame):
+        return None
+    other = _other_end(date_source, [str(c) for c in frame.columns])
+    if other is None:
+        return None
+    first, last = _as_days(frame["date"], date_format), _as_days(frame[other], date_format)
+    longer = (first.notna() & last.notna() & (last != first)).to_numpy(dtype=bool)
+    return other, first, last, longer
+
+
 def period_rows_error(
     frame: pd.DataFrame, source: str, date_source: str, date_format: str | None = None
 ) -> ContractError | None:
@@ -94,13 +109,10 @@ def period_rows_error(
     date_format : str, optional
         ``data.date_format``, which reads both columns (default ISO 8601).
     """
-    if "date" not in frame.columns or isinstance(frame["date"], pd.DataFrame):
+    ends = _period_ends(frame, date_source, date_format)
+    if ends is None:
         return None
-    other = _other_end(date_source, [str(c) for c in frame.columns])
-    if other is None:
-        return None
-    first, last = _as_days(frame["date"], date_format), _as_days(frame[other], date_format)
-    longer = (first.notna() & last.notna() & (last != first)).to_numpy(dtype=bool)
+    other, first, last, longer = ends
     if not longer.any():
         return None
     count = int(longer.sum())
@@ -129,16 +141,13 @@ def summary_rows(
     frame: pd.DataFrame, date_source: str, date_format: str | None
 ) -> np.ndarray | None:
     """The report's summary rows among daily rows (Meta's totals row: its period covers every
-    daily row and its spend is theirs summed, to 1%), or None when there are none. The load refuses them
-    as such (``data.invalid_rows: skip`` leaves them out) before :func:`period_rows_error`
+    daily row and its spend is theirs summed, to 1%), or None when there are none. The load
+    refuses them as such (``data.invalid_rows: skip`` leaves them out) before :func:`period_rows_error`
     refuses other rows of several days."""
-    if "date" not in frame.columns or isinstance(frame["date"], pd.DataFrame):
+    ends = _period_ends(frame, date_source, date_format)
+    if ends is None:
         return None
-    other = _other_end(date_source, [str(c) for c in frame.columns])
-    if other is None:
-        return None
-    first, last = _as_days(frame["date"], date_format), _as_days(frame[other], date_format)
-    longer = (first.notna() & last.notna() & (last != first)).to_numpy(dtype=bool)
+    _, first, last, longer = ends
     daily = (first.notna() & (last == first)).to_numpy(dtype=bool)
     if not longer.any() or first[daily].nunique() < 2:  # a summary of one day's rows is no sign
         return None
