@@ -1368,6 +1368,18 @@ def test_a_run_date_far_after_the_newest_row_is_refused_writing_nothing(
     check_date_near_data(store, late, None, small_config.parent / "runs", "bid")
 
 
+def _stored_but_the_last_day() -> tuple[pd.DataFrame, pd.Timestamp]:
+    """Two simulated brands over 30 days, every day but the last in ./data/campaigns: the
+    rows and the last day (a night's file is made from it)."""
+    from tabtune.data.store import CampaignStore
+    from tabtune.data.synth import simulate
+
+    obs = simulate(n_brands=2, n_days=30, seed=1).observations
+    last = obs["date"].max()
+    CampaignStore("data/campaigns").append(obs[obs["date"] < last])
+    return obs, last
+
+
 def test_what_preparing_the_input_noted_is_kept_in_the_report(
     small_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1375,13 +1387,9 @@ def test_what_preparing_the_input_noted_is_kept_in_the_report(
     # report.json had "notes": [] (README audit)
     import json
 
-    from tabtune.data.store import CampaignStore
-    from tabtune.data.synth import simulate
     from tests.conftest import run_cli
 
-    obs = simulate(n_brands=2, n_days=30, seed=1).observations
-    last = obs["date"].max()
-    CampaignStore("data/campaigns").append(obs[obs["date"] < last])
+    obs, last = _stored_but_the_last_day()
     day = obs[obs["date"] == last].copy()
     day.loc[day.index[0], "conversions"] = day.loc[day.index[0], "clicks"] + 5
     day.to_csv("day.csv", index=False)
@@ -1400,12 +1408,9 @@ def test_a_nights_rows_before_the_brands_history_are_refused(
     # first day, with exit 0, where no command takes it out (ops red-team); a future typo is
     # refused already. Older history goes through `tabtune load`.
     from tabtune.data.store import CampaignStore
-    from tabtune.data.synth import simulate
     from tests.conftest import assert_refused
 
-    obs = simulate(n_brands=2, n_days=30, seed=1).observations
-    last = obs["date"].max()
-    CampaignStore("data/campaigns").append(obs[obs["date"] < last])
+    obs, last = _stored_but_the_last_day()
     day = obs[obs["date"] == last].copy()
     day["date"] = day["date"] - pd.Timedelta(days=366)
     day.to_csv("day.csv", index=False)
@@ -1440,13 +1445,9 @@ def test_a_night_dated_well_after_its_input_file_is_refused(
 ) -> None:
     # `--date 2026-12-06` for the file of 11-26 ran a night deciding for a day no row
     # reached, after which every correct night was refused as out of order (ops red-team)
-    from tabtune.data.store import CampaignStore
-    from tabtune.data.synth import simulate
     from tests.conftest import assert_refused
 
-    obs = simulate(n_brands=2, n_days=30, seed=1).observations
-    last = obs["date"].max()
-    CampaignStore("data/campaigns").append(obs[obs["date"] < last])
+    obs, last = _stored_but_the_last_day()
     obs[obs["date"] == last].to_csv("day.csv", index=False)
     typo = (last + pd.Timedelta(days=10)).date()
     assert_refused(
