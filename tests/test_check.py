@@ -42,3 +42,27 @@ def test_check_names_ids_stored_under_two_spellings(tmp_path: Path) -> None:
 def test_check_is_quiet_about_distinct_ids(tmp_path: Path) -> None:
     problems = _problems(tmp_path, [_rows("acme", "search"), _rows("acme2", "social")])
     assert not [p for p in problems if "differ only in case" in p]
+
+
+def test_check_names_an_extra_column_no_task_uses(tmp_path: Path) -> None:
+    # data.extra_columns keeps a column in the store; only a task's feature lists make it a
+    # feature. check said "no problems found" for a column the models never saw.
+    rows = _rows("acme", "search").assign(temperature=20.0)
+    unused = [p for p in _problems(tmp_path, [rows]) if "temperature" in p]
+    assert len(unused) == 1
+    assert "not a feature of any configured task" in unused[0]
+    assert "numeric:" in unused[0] and "tabtune/configs/tasks/bid.yaml" in unused[0]
+
+
+def test_check_is_quiet_about_an_extra_column_a_task_uses(tmp_path: Path) -> None:
+    store = CampaignStore(tmp_path / "store")
+    store.append(_rows("acme", "search").assign(temperature=20.0))
+    base = default_config()
+    bid = base.task("bid").model_copy(update={"numeric": ["temperature"]})
+    cfg = base.model_copy(
+        update={
+            "data": base.data.model_copy(update={"store": store.root}),
+            "tasks": {**base.tasks, "bid": bid},
+        }
+    )
+    assert not [p for p in check_data(cfg).problems if "temperature" in p.what]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from tabtune.config import BUILTIN_TASKS, builtin_task
+from tabtune.data.contract import CONTRACT_COLUMNS
 from tabtune.data.load import spelling_groups
 from tabtune.data.store import CampaignStore
 from tabtune.data.store_check import MEASURE_COLUMNS
@@ -211,6 +212,7 @@ def check_data(cfg: Config) -> DataCheck:
                 "(tabtune refresh --brands ...)",
             )
         )
+    report.problems.extend(_unused_column_problems(report.tasks, columns, path_of))
     report.problems.extend(_unit_problems(store, present))
     report.problems.extend(_case_problems(keys))
     channels = per_brand["channel"].unique()
@@ -225,6 +227,28 @@ def check_data(cfg: Config) -> DataCheck:
             )
         )
     return report
+
+
+def _unused_column_problems(
+    tasks: list[TaskSupport], columns: list[str], path_of: dict[str, str]
+) -> list[Problem]:
+    """Stored columns outside the contract (``data.extra_columns``) that no configured task
+    uses: listing a column there keeps it in the store, it does not make it a feature, and a
+    user who expects it in the models was told nothing."""
+    used = {c for t in tasks if t.configured for c in t.uses}
+    unused = [c for c in columns if c not in CONTRACT_COLUMNS and c not in used]
+    if not unused:
+        return []
+    names = [t.task for t in tasks if t.configured and t.runs]
+    where = path_of.get(names[0], "a task file") if names else "a task file"
+    return [
+        Problem(
+            f"stored column(s) {unused} (data.extra_columns) are not a feature of any configured "
+            f"task ({', '.join(names) or 'none runs'}): the models do not see them",
+            f"to learn from them, add each to the numeric: (numbers) or categorical: (text) "
+            f"list of {where}; else leave them out of data.extra_columns",
+        )
+    ]
 
 
 #: A brand's median bid / cost per click beyond this (or below its inverse) is another unit.
