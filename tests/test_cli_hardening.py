@@ -953,3 +953,29 @@ def test_commands_that_write_run_side_by_side_but_not_beside_a_refresh(tmp_path:
                 pass
     with registry.lock(LOCK_NAME, timeout=0):  # released: the refresh runs
         pass
+
+
+def test_pretrain_without_a_holdout_says_why(ws: Path, capsys) -> None:
+    # The holdout score was printed as "-" with no reason: early stopping off, or one day.
+    config = yaml.safe_load(Path("tabtune.yaml").read_text())
+    config.setdefault("model", {})["early_stopping_rounds"] = None
+    config["model"]["n_estimators"] = 5
+    Path("tabtune.yaml").write_text(yaml.safe_dump(config))
+    code, out = _run(capsys, "pretrain")
+    assert code == EXIT_OK, out
+    said = " ".join(out.split())
+    assert "holdout tweedie deviance - (model.early_stopping_rounds is null" in said
+
+    store = CampaignStore("data/campaigns")
+    last = store.read()["date"].max()
+    config["model"]["early_stopping_rounds"] = 5
+    Path("tabtune.yaml").write_text(yaml.safe_dump(config))
+    code, out = _run(capsys, "pretrain", "--end", str(last.date()))
+    assert code == EXIT_OK and "holdout tweedie deviance - " not in out, out  # a split: a score
+    for brand in store.brands():  # one day left: no split by day
+        rows = store.read(brands=[brand])
+        shutil.rmtree(store.partition_dir(brand))
+        store.append(rows[rows["date"] == last])
+    code, out = _run(capsys, "pretrain")
+    assert code == EXIT_OK, out
+    assert "(no holdout: the rows could not be split by day" in " ".join(out.split())

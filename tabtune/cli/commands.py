@@ -187,11 +187,24 @@ def cmd_pretrain(args: argparse.Namespace, cfg: Config) -> int:
         con.print(
             f"global {task} model {res.model_id}: {res.rows:,} rows of {res.brands} brands "
             f"({res.data_window[0]} .. {res.data_window[1]}), holdout "
-            f"{metric_name(cfg.task(task))} {fmt(res.holdout_score)}, {res.seconds:.1f}s"
+            f"{metric_name(cfg.task(task))} {fmt(res.holdout_score)}"
+            f"{_no_holdout_reason(tuned_cfg, res.holdout_score)}, {res.seconds:.1f}s"
         )
         for notice in res.notices:
             con.print(f"note: {notice}", markup=False)
     return EXIT_OK
+
+
+def _no_holdout_reason(cfg: Config, score: float | None) -> str:
+    """Why a pretraining has no holdout score (empty when it has one)."""
+    if score is not None:
+        return ""
+    if cfg.model.early_stopping_rounds is None:
+        return " (model.early_stopping_rounds is null: no rows are held out)"
+    return (
+        " (no holdout: the rows could not be split by day into older rows and the newest "
+        f"{cfg.adaptation.validation_fraction:.0%}, or its score is not finite)"
+    )
 
 
 class FinetuneRun(NamedTuple):
