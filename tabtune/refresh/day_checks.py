@@ -52,7 +52,10 @@ def _outage_note(today: pd.DataFrame, before: pd.DataFrame, date: dt.date) -> li
 def _new_channel_note(today: pd.DataFrame, before: pd.DataFrame, date: dt.date) -> list[str]:
     if "channel" not in today.columns:
         return []
-    new = sorted(set(today["channel"].astype(str)) - set(before["channel"].astype(str)))
+    # the distinct values first: a brand's whole history, one Python string per row, was
+    # most of a quiet night's notes
+    seen = {str(c) for c in before["channel"].unique()}
+    new = sorted({str(c) for c in today["channel"].unique()} - seen)
     if not new or not len(before):
         return []
     shown = ", ".join(repr(c) for c in new)
