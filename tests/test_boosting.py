@@ -817,3 +817,64 @@ def test_type_twins_only_pair_what_the_suggested_conversion_mends() -> None:
     assert same_text_twins([1.5, 2.0], ["1.5", "2.0"]) == [(1.5, "1.5"), (2.0, "2.0")]
     assert ".astype(str)" in str(type_twin_error("brand_id", [(2.0, "2.0")]))
     assert 'astype("Int64").astype(str)' in str(type_twin_error("brand_id", [(1.0, "1")]))
+
+
+def _raw_refit_keeping_the_start(booster, X, y, native, decay):
+    """The oracle, with LightGBM's public API only: each class's first-tree root value (the
+    starting score) taken out of that tree's leaves, given as the rows' init score, and
+    added back after ``Booster.refit``."""
+    import lightgbm as lgb
+
+    info = booster.dump_model()["tree_info"]
+    k = booster.num_model_per_iteration()
+    start = [
+        t["tree_structure"].get("internal_value", t["tree_structure"].get("leaf_value"))
+        for t in info[:k]
+    ]
+    work = lgb.Booster(model_str=booster.model_to_string())
+    work.params = native
+    for tree in range(k):
+        for leaf in range(info[tree]["num_leaves"]):
+            work.set_leaf_output(tree, leaf, work.get_leaf_output(tree, leaf) - start[tree])
+    init = np.tile(start, (len(y), 1)) if k > 1 else np.full(len(y), start[0])
+    out = work.refit(X, y, decay_rate=decay, init_score=init, categorical_feature=[1])
+    for tree in range(k):
+        for leaf in range(info[tree]["num_leaves"]):
+            out.set_leaf_output(tree, leaf, out.get_leaf_output(tree, leaf) + start[tree])
+    return out
+
+
+@pytest.mark.parametrize("objective", ["tweedie", "poisson", "binary", "multiclass"])
+def test_lightgbm_refit_keeps_the_starting_score_out_of_the_decay(objective):
+    # LightGBM's refit recomputed the first tree's leaves, which hold the starting score
+    # (boost_from_average), from a zero score and decayed them: a Tweedie model refitted on its
+    # own rows predicted far lower, a Poisson one NaN (red-team of the Python API).
+    be = get_backend("lightgbm")
+    X, y = _data(2000)
+    y = {
+        "tweedie": np.exp(2.0 + y) * (np.arange(len(y)) % 4 > 0),
+        "poisson": np.round(np.exp(1.0 + y / 2)),
+        "binary": (y > 0).astype(float),
+        "multiclass": np.digitize(y, [0.0, 1.5]).astype(float),
+    }[objective]
+    classes = 3 if objective == "multiclass" else (2 if objective == "binary" else None)
+    params = dataclasses.replace(SMALL, objective=objective, learning_rate=0.05, n_classes=classes)
+    base = be.train(params, LAYOUT, Matrix(X, y), num_rounds=30).booster
+    brand = X[:, 0] < 0.5  # most leaves reached; the others are restored as they were
+    rows = Matrix(X[brand], y[brand])
+    refitted = be.refit(base, params, LAYOUT, rows, decay_rate=0.5)
+    session = be.session(base, LAYOUT)
+    native = be.native_params(params)
+    oracle = _raw_refit_keeping_the_start(base, X[brand], y[brand], native, 0.5)
+    ours = be.predict(refitted, X[brand], LAYOUT)
+    assert np.all(np.isfinite(ours))
+    np.testing.assert_allclose(ours, oracle.predict(X[brand]), rtol=1e-9, atol=1e-12)
+    shared = session.refit(params, rows, 0.5)  # the session's shortcut: the same model
+    assert be.to_bytes(shared) == be.to_bytes(refitted)
+    if objective == "tweedie":
+        # refitted on rows the base learnt, the mean moves towards theirs; LightGBM's own
+        # refit sinks far below both
+        truth, base_mean = y[brand].mean(), be.predict(base, X[brand], LAYOUT).mean()
+        plain = base.refit(X[brand], y[brand], decay_rate=0.5, categorical_feature=[1])
+        assert abs(ours.mean() - truth) < abs(base_mean - truth), (ours.mean(), base_mean, truth)
+        assert plain.predict(X[brand]).mean() < 0.8 * min(base_mean, truth)

@@ -219,9 +219,13 @@ def test_auto_chooses_segments_for_brand_by_channel_effects_and_not_without():
     base = _tweedie_base()
     Xn, yn = _noisy(["segco"], 60, 4, EFFECTS)
     auto = adapted(base, Xn, yn)
-    assert auto.strategy_ == "segments", auto.holdout_scores_
-    assert auto.holdout_scores_["segments"] < 0.8 * auto.holdout_scores_["global"]
-    ((group, found),) = auto._model.context.segments
+    scores = auto.holdout_scores_
+    # the folds see the channel effects; since refit keeps the base's starting score, a
+    # refit of the leaves learns them about as well (0.752 against segments' 0.755 here)
+    assert scores["segments"] < 0.8 * scores["global"], scores
+    assert auto.strategy_ in ("segments", "refit"), scores
+    assert scores[auto.strategy_] == min(scores.values())
+    ((group, found),) = adapted(base, Xn, yn, strategy="segments")._model.context.segments
     assert group == "segco" and found.columns == ("channel",)
     plain = adapted(base, *_noisy(["plainco"], 60, 4))
     assert plain.strategy_ != "segments"

@@ -33,8 +33,11 @@ from tabtune.boosting.base import (
 )
 from tabtune.boosting.lightgbm_booster import (
     binned,
+    first_tree_intercepts,
     reached_leaves,
+    refit_start,
     restore_unreached,
+    shift_first_trees,
     train_booster,
 )
 from tabtune.boosting.lightgbm_session import LightGBMSession
@@ -208,6 +211,9 @@ class LightGBMBackend(Backend):
         reached = reached_leaves(booster, data.X, leaves.max_leaves)
         work = lgb.Booster(model_str=model_text)  # throwaway copy: the base stays untouched
         work.params = self.native_params(params)
+        # the starting score stays out of the decay (refit_start)
+        start = first_tree_intercepts(booster)
+        shift_first_trees(work, leaves, -start)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=UserWarning, module="lightgbm")
             refitted = work.refit(
@@ -215,10 +221,12 @@ class LightGBMBackend(Backend):
                 data.y,
                 decay_rate=decay_rate,
                 weight=data.weight,
+                init_score=refit_start(start, data.X.shape[0]),
                 feature_name=list(layout.names),
                 categorical_feature=list(layout.categorical),
                 free_raw_data=False,
             )
+        shift_first_trees(refitted, leaves, start)
         restore_unreached(refitted, leaves, reached)
         return self.from_bytes(refitted.model_to_string().encode("utf-8"))
 

@@ -27,8 +27,11 @@ __all__ = [
     "dataset",
     "reached_from_index",
     "reached_leaves",
+    "first_tree_intercepts",
+    "refit_start",
     "refit_with_leaves",
     "restore_unreached",
+    "shift_first_trees",
     "train_booster",
 ]
 
@@ -213,6 +216,7 @@ def refit_with_leaves(
     leaf_index: np.ndarray,
     leaves: Leaves,
     by_tree: np.ndarray | None = None,
+    intercepts: np.ndarray | None = None,
 ) -> tuple[lgb.Booster, Leaves]:
     """:meth:`LightGBMBackend.refit <tabtune.boosting.lightgbm.LightGBMBackend.refit>` with
     the native parameters ``native``, given the rows' leaf indices in ``booster`` and its
@@ -225,18 +229,26 @@ def refit_with_leaves(
     same parameters, ``LGBM_BoosterMerge`` + ``LGBM_BoosterRefit``) with the indices the
     caller already has. Returns the refitted booster (the one trained, its Dataset attached)
     and its leaves.
+
+    ``intercepts``: the starting score of each class's first tree
+    (:func:`~tabtune.boosting.lightgbm_text.first_tree_intercepts`), kept out of the refit's
+    decay (:func:`refit_start`).
     """
     new_params = dict(native)
     cats = new_params.pop("categorical_feature", None)
     if cats is not None and list(cats) != list(layout.categorical):
         raise ValueError("categorical_feature in backend_params differs from the layout")
     new_params["linear_tree"] = False
-    train_set = dataset(data, layout, params=new_params)
+    start = np.zeros(1) if intercepts is None else np.asarray(intercepts, dtype=float)
+    train_set = dataset(
+        data, layout, init_score=refit_start(start, data.X.shape[0]), params=new_params
+    )
     new_params["refit_decay_rate"] = decay_rate
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module="lightgbm")
         refitted = lgb.Booster(new_params, train_set)
         _safe_call(_LIB.LGBM_BoosterMerge(refitted._handle, booster._handle))
+        shift_first_trees(refitted, leaves, -start)
         index = np.ascontiguousarray(leaf_index, dtype=np.int32)
         nrow, ncol = index.shape
         _safe_call(
@@ -247,12 +259,64 @@ def refit_with_leaves(
                 ctypes.c_int32(ncol),
             )
         )
+    shift_first_trees(refitted, leaves, start)
     if by_tree is None:
         by_tree = np.ascontiguousarray(leaf_index.T)
     reached = reached_from_index(by_tree, leaves.max_leaves)
     # The refitted booster itself, not a copy through its text: the text would be the same
     # (a model reloaded from its text writes that text again), at the cost of writing it.
     return refitted, restore_unreached(refitted, leaves, reached)
+
+
+def first_tree_intercepts(booster: lgb.Booster) -> np.ndarray:
+    """The starting score each class's first tree carries: its root's value.
+
+    LightGBM adds the starting score (``boost_from_average``: the log of the mean for a log
+    link) to every leaf of the first tree of each class (and sets that tree's shrinkage to
+    1). The root's value is that score plus the tree's own, near zero, output at the root:
+    what a refit keeps out of its decay (:func:`refit_start`). Read from the model's dump of
+    its first iteration (the model text writes internal values to 6 digits only).
+    """
+    trees = booster.dump_model(num_iteration=1)["tree_info"]
+    roots = [t["tree_structure"] for t in trees[: max(1, booster.num_model_per_iteration())]]
+    return np.array([float(r.get("internal_value", r.get("leaf_value", 0.0))) for r in roots])
+
+
+def refit_start(intercepts: np.ndarray, n_rows: int) -> np.ndarray | None:
+    """The init scores a refit starts from: each class's first-tree intercept on every row
+    (None when they are all zero).
+
+    LightGBM's refit recomputes every leaf from the scores of the trees before it, starting
+    at zero, and blends it with the old value by ``decay_rate``; the first tree's leaves hold
+    the model's starting score (``boost_from_average``), so that score was decayed too, and a
+    log-link model refitted on its own rows predicted far lower (a 60-tree Tweedie model:
+    199 -> 129, mean 204). Taken out of the first tree's leaves (:func:`shift_first_trees`)
+    and given as the rows' init score instead, the refit starts where the model started, as
+    its training did, and the intercept is added back afterwards untouched by the decay.
+    """
+    if not np.any(intercepts):
+        return None
+    if len(intercepts) == 1:
+        return np.full(n_rows, float(intercepts[0]))
+    return np.tile(np.asarray(intercepts, dtype=float), (n_rows, 1))
+
+
+def shift_first_trees(booster: lgb.Booster, leaves: Leaves, delta: np.ndarray) -> None:
+    """Add ``delta[k]`` to every leaf of tree ``k`` of ``booster`` (the first iteration's
+    trees; in place, through the C API as :func:`restore_unreached`). ``leaves`` gives each
+    tree's leaf count."""
+    if not np.any(delta):
+        return
+    handle, out = booster._handle, ctypes.c_double(0.0)
+    failed = 0
+    for tree, shift in enumerate(np.asarray(delta, dtype=float).tolist()):
+        for leaf in range(len(leaves.values[tree])):
+            failed |= _LIB.LGBM_BoosterGetLeafValue(handle, tree, leaf, ctypes.byref(out))
+            failed |= _LIB.LGBM_BoosterSetLeafValue(
+                handle, tree, leaf, ctypes.c_double(out.value + shift)
+            )
+    if failed:
+        _safe_call(failed)
 
 
 def reached_leaves(booster: lgb.Booster, X: np.ndarray, width: int) -> np.ndarray:

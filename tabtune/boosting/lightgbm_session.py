@@ -28,7 +28,11 @@ from tabtune.boosting.base import (
     SessionOptions,
     Trained,
 )
-from tabtune.boosting.lightgbm_booster import refit_with_leaves, train_booster
+from tabtune.boosting.lightgbm_booster import (
+    first_tree_intercepts,
+    refit_with_leaves,
+    train_booster,
+)
 from tabtune.boosting.lightgbm_text import Leaves, Splits, splice, tree_blocks
 
 __all__ = ["LightGBMSession"]
@@ -302,8 +306,17 @@ class LightGBMSession(Session):
         if leaves is None or index is None:
             return super()._refit(params, data, decay_rate)
         native = self.backend.native_params(params)
+        intercepts = self.derived("lightgbm.intercepts", first_tree_intercepts)
         booster, refitted = refit_with_leaves(
-            self.base, native, self.layout, data, decay_rate, index[0], leaves, index[1]
+            self.base,
+            native,
+            self.layout,
+            data,
+            decay_rate,
+            index[0],
+            leaves,
+            index[1],
+            intercepts=intercepts,
         )
         self._leaves.append((booster, refitted))
         return booster
