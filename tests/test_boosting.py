@@ -102,6 +102,9 @@ def test_backend_params_may_not_override_translated_names(backend):
         ("lightgbm", {"early_stopping_rounds": 5}, "the round count"),
         ("lightgbm", {"shrinkage_rate": 0.9}, "shrinkage_rate (learning_rate)"),
         ("lightgbm", {"foo_bar": 1}, "lightgbm does not know"),
+        # LightGBM's refit of a linear-tree model aborted the interpreter (red-team)
+        ("lightgbm", {"linear_tree": True}, "crashes the Python process"),
+        ("lightgbm", {"linear_trees": True}, "crashes the Python process"),
         ("xgboost", {"n_estimators": 5}, "the round count"),
         ("xgboost", {"eta": 0.9}, "eta (learning_rate)"),
         ("xgboost", {"reg_lambda": 2.0}, "reg_lambda (lambda)"),

@@ -42,6 +42,7 @@ from tabtune.boosting.lightgbm_booster import (
 )
 from tabtune.boosting.lightgbm_session import LightGBMSession
 from tabtune.boosting.lightgbm_text import Leaves
+from tabtune.errors import TabTuneInputError
 
 __all__ = ["LightGBMBackend"]
 
@@ -117,14 +118,23 @@ class LightGBMBackend(Backend):
             native["seed"] = params.random_state
         if params.monotone_constraints is not None:
             native["monotone_constraints"] = list(params.monotone_constraints)
+        aliases = _parameter_aliases()
         check_extra_params(
             params.extra,
             native,
             self.name,
-            aliases=_parameter_aliases(),
+            aliases=aliases,
             rounds=("num_iterations", "early_stopping_round"),
             known_only=True,
         )
+        linear = {"linear_tree", *(aliases or {}).get("linear_tree", ())}
+        if any(params.extra.get(key) for key in linear):
+            raise TabTuneInputError(
+                "backend_params sets linear_tree: LightGBM's refit of a linear-tree model "
+                "crashes the Python process (a native crash when a feature has no value in "
+                "the brand's rows), and adapting a global model refits it (strategies refit, "
+                "refit+continue, and auto, which tries them); leave linear_tree out"
+            )
         native.update(params.extra)
         return native
 
