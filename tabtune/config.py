@@ -31,7 +31,7 @@ from pydantic import (
 from tabtune.builtin_tasks import BUILTIN_TASKS, DEFAULT_TASKS, builtin_name, builtin_task_spec
 from tabtune.config_section import ConfigSection as _Section
 from tabtune.config_section import expanded_path
-from tabtune.data.contract import FILLABLE_COLUMNS
+from tabtune.data.contract import FILLABLE_COLUMNS, key_feature_problem
 from tabtune.data.number_text import currency_problem
 from tabtune.data.parse import check_date_format
 from tabtune.data.schema import CONTRACT_COLUMNS
@@ -336,16 +336,16 @@ class TaskConfig(_Section):
             raise ValueError("objective applies to regression tasks only")
         if not (self.categorical or self.numeric or self.calendar):
             raise ValueError("a task needs at least one feature (categorical, numeric or calendar)")
-        both = sorted(set(self.categorical) & set(self.numeric))
-        if both:
+        if both := sorted(set(self.categorical) & set(self.numeric)):
             raise ValueError(f"column(s) {both} listed as both categorical and numeric")
+        if (key := key_feature_problem([*self.categorical, *self.numeric])) is not None:
+            raise ValueError(key)
         if self.target.numerator in (*self.categorical, *self.numeric):
             raise ValueError(
                 f"the target ({self.target.numerator!r}) is also a feature: the model would read "
                 "the answer from its inputs; fix: remove it from categorical/numeric"
             )
-        bad = sorted(set(self.monotone) - set(self.numeric))
-        if bad:
+        if bad := sorted(set(self.monotone) - set(self.numeric)):
             raise ValueError(f"monotone constraint on {bad}, which are not numeric features")
         return self
 

@@ -54,6 +54,15 @@ def _write(tmp_path: Path, text: str) -> Path:
             "tasks:\n  t: {target: {numerator: conversions}, numeric: [conversions, clicks]}\n",
             "the target ('conversions') is also a feature",
         ),
+        # a key column as a feature: `date` overwrote the time column, `brand_id` was dropped
+        (
+            "tasks:\n  t: {target: {numerator: revenue}, numeric: [date]}\n",
+            "tasks.t: Value error, 'date' is the time column",
+        ),
+        (
+            "tasks:\n  t: {target: {numerator: revenue}, categorical: [brand_id, channel]}\n",
+            "'brand_id' is not a feature",
+        ),
         ("data:\n  constants: {audience: NO}\n", "constants.audience: false is a flag"),
         ("data:\n  constants: {device: on}\n", "quote it"),
         ("bids:\n  target_roas: .inf\n", "bids.target_roas: Input should be a finite number"),

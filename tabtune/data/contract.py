@@ -46,6 +46,27 @@ KEY_COLUMNS: tuple[str, ...] = ("brand_id", "date", "channel")
 
 OPTIONAL_KEY_COLUMNS: tuple[str, ...] = ("campaign_id", "audience", "device")
 
+
+def key_feature_problem(features: Collection[str]) -> str | None:
+    """Why a task may not list one of ``features`` (its categorical and numeric lists) as a
+    feature, or None. ``numeric: [date]`` overwrote the time column every holdout, fold and
+    data window is taken from (a model of 1970-01-20 .. 1970-01-20, exit 0), and
+    ``categorical: [brand_id]`` was dropped without a word (CLI red-team)."""
+    if "date" in features:
+        return (
+            "'date' is the time column (it orders the rows for holdouts, folds and the model's "
+            "data window), not a feature; for features of the day use calendar: [day_of_week, "
+            "day_of_year, month, is_weekend]"
+        )
+    if "brand_id" in features:
+        return (
+            "'brand_id' is not a feature: the models condition on each brand's context "
+            "(statistics of its own history) instead, which also serves brands new to a model; "
+            "remove it"
+        )
+    return None
+
+
 STRING_COLUMNS: tuple[str, ...] = tuple(c for c, k in CONTRACT_COLUMNS.items() if k == "string")
 
 NON_NEGATIVE_COLUMNS: tuple[str, ...] = ("spend", "clicks", "conversions", "revenue", "impressions")
