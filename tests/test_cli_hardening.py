@@ -986,3 +986,20 @@ def test_pretrain_without_a_holdout_says_why(ws: Path, capsys) -> None:
     code, out = _run(capsys, "pretrain")
     assert code == EXIT_OK, out
     assert "(no holdout: the rows could not be split by day" in " ".join(out.split())
+
+
+def test_rollback_repairs_a_broken_champion_pointer_as_models_list_says(ws: Path, capsys) -> None:
+    # `models list` says to roll back to a version that verifies; the command read the broken
+    # pointer first and exited 2 with the same error (CLI red-team)
+    registry = ModelRegistry(ws / "models")
+    brand = next(b for b in ("b000", "b001", "b002") if registry.versions("bid", b))
+    good = registry.versions("bid", brand)[-1].version
+    (ws / "models" / "brands" / brand / "bid" / "CHAMPION").write_text("v0009\n")
+    code, out = _run(capsys, "models", "rollback", "--task", "bid", "--brand", brand)
+    assert code == EXIT_BAD_INPUT and "Traceback" not in out, out
+    assert f"name the version to serve with --version (versions: {good}" in " ".join(out.split())
+    code, out = _run(
+        capsys, "models", "rollback", "--task", "bid", "--brand", brand, "--version", good
+    )
+    assert code == EXIT_OK, out
+    assert registry.champion("bid", brand).version == good

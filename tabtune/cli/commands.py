@@ -29,7 +29,7 @@ from tabtune.data.load import check_against_store, prepare_exports
 from tabtune.data.schema import validate_campaigns
 from tabtune.data.store import CampaignStore, atomic_write_parquet
 from tabtune.data.synth import SynthData, simulate_batches, write_synth_batches
-from tabtune.errors import TabTuneInputError
+from tabtune.errors import ModelIntegrityError, TabTuneInputError
 from tabtune.optional import OptionalDependencyError
 from tabtune.pipeline import (
     BrandResult,
@@ -503,7 +503,18 @@ def _cmd_rollback(
 ) -> int:
     """``tabtune models rollback``: the champion before, what the rollback leaves as it was."""
     con = console()
-    current = reg.champion(task, brand)
+    try:
+        current = reg.champion(task, brand)
+    except ModelIntegrityError as exc:
+        # a broken pointer: `models list` says to roll back to a version that verifies, and
+        # the registry repoints it; without --version there is nothing to roll back from
+        if args.version is None:
+            versions = ", ".join(r.version for r in reg.versions(task, brand)) or "none"
+            raise TabTuneInputError(
+                f"{exc}; the champion pointer is broken, so there is no champion to roll back "
+                f"from: name the version to serve with --version (versions: {versions})"
+            ) from None
+        current = None
     if args.version is not None and current is not None and current.version == args.version:
         if args.json:
             print(json.dumps({"task": task, "brand": brand, "champion": current.id}))
