@@ -13,7 +13,6 @@ Relative paths resolve against the directory tabtune runs in (DESIGN.md, "CLI co
 from __future__ import annotations
 
 import datetime as _dt
-import itertools
 import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -30,7 +29,7 @@ from pydantic import (
 
 from tabtune.builtin_tasks import BUILTIN_TASKS, DEFAULT_TASKS, builtin_name, builtin_task_spec
 from tabtune.config_section import ConfigSection as _Section
-from tabtune.config_section import expanded_path
+from tabtune.config_section import expanded_path, overlapping_folders
 from tabtune.data.contract import FILLABLE_COLUMNS, key_feature_problem
 from tabtune.data.number_text import currency_problem
 from tabtune.data.parse import check_date_format
@@ -631,29 +630,25 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _folders_apart(self) -> Config:
-        """The store and the folders tabtune writes do not overlap (``bids`` wrote its files
-        into a store that every command then refused as damaged), and each task is named by
-        its key (from Python too: a task's models and outputs are kept under its name)."""
+        """The store and the folders tabtune writes do not overlap (``bids`` wrote into a store
+        then refused as damaged); each task is named by its key (its models are kept so)."""
         if misnamed := {k: t.name for k, t in self.tasks.items() if t.name != k}:
             raise ValueError(f"tasks {misnamed} are not named by their keys; fix: name each so")
         if overlap := self.folder_overlap():
             raise ValueError(overlap)
         return self
 
-    def folder_overlap(self) -> str | None:
-        """Two of the store and the folders tabtune writes that overlap, said with the fix;
-        None when each has its own folder. Checked when the config is built or assigned, and
-        again where the store or registry is opened (:func:`tabtune.pipeline.store_for`): an
-        assignment inside a section (``cfg.data.store = cfg.models_dir``) is validated by the
-        section alone."""
-        named = {"data.store": self.data.store, "models_dir": self.models_dir}
-        named |= {"runs_dir": self.runs_dir, "outputs_dir": self.outputs_dir}
-        named |= {"cache_dir": self.cache_dir} if self.cache_dir is not None else {}
-        full = {k: Path(v).expanduser().absolute() for k, v in named.items()}
-        for a, b in itertools.combinations(full, 2):
-            if full[a] == full[b] or full[a] in full[b].parents or full[b] in full[a].parents:
-                return f"{a} ({named[a]}) and {b} ({named[b]}) overlap: give each its own folder"
-        return None
+    def folder_overlap(self, truth: bool = False) -> str | None:
+        """Two of the store and the folders tabtune writes that overlap, with the fix
+        (:func:`~tabtune.config_section.overlapping_folders`); the simulator's
+        ``data.truth_dir`` only when set, or with ``truth`` (``synth`` writes it). Checked when
+        the config is built or assigned, and where the store or registry opens (a section's own
+        assignment, ``cfg.data.store = cfg.models_dir``, is validated by the section alone)."""
+        truth = truth or "truth_dir" in self.data.model_fields_set
+        pairs = [("data.store", self.data.store), ("models_dir", self.models_dir)]
+        pairs += [("runs_dir", self.runs_dir), ("outputs_dir", self.outputs_dir)]
+        pairs += [("data.truth_dir", self.data.truth_dir if truth else None)]
+        return overlapping_folders([*pairs, ("cache_dir", self.cache_dir)])
 
     @model_validator(mode="after")
     def _tuning_beside_the_models(self) -> Config:

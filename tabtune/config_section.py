@@ -3,8 +3,10 @@ flag where a number belongs refused (pydantic would read ``n_estimators: true`` 
 
 from __future__ import annotations
 
+import itertools
 import os
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, fie
 from tabtune.errors import TabTuneInputError
 from tabtune.params import annotation_types
 
-__all__ = ["ConfigSection", "expanded_path", "user_path"]
+__all__ = ["ConfigSection", "expanded_path", "overlapping_folders", "user_path"]
 
 
 class ConfigSection(BaseModel):
@@ -79,3 +81,16 @@ def user_path(path: str | os.PathLike[str]) -> Path:
         return expanded_path(Path(path))
     except ValueError as exc:
         raise TabTuneInputError(str(exc)) from None
+
+
+def overlapping_folders(named: Sequence[tuple[str, Path | str | None]]) -> str | None:
+    """Two of the ``(setting, folder)`` pairs that are the same folder or one inside the
+    other, as resolved (``..`` and links followed: ``store/../models`` is beside the store, a
+    link into the store is in it), said with the fix; None when each has its own folder
+    (unset ones are skipped)."""
+    given = [(k, v) for k, v in named if v is not None]
+    full = {k: Path(v).expanduser().resolve() for k, v in given}
+    for (a, shown_a), (b, shown_b) in itertools.combinations(given, 2):
+        if full[a] == full[b] or full[a] in full[b].parents or full[b] in full[a].parents:
+            return f"{a} ({shown_a}) and {b} ({shown_b}) overlap: give each its own folder"
+    return None

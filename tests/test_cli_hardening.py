@@ -123,6 +123,20 @@ def test_synth_append_adds_on_purpose(ws: Path, capsys) -> None:
     assert len(CampaignStore("data/campaigns").brands()) == 5
 
 
+def test_synth_refuses_a_truth_dir_inside_the_store(small_config: Path, capsys) -> None:
+    # the truth Parquet written into the store made every later command refuse it as damaged
+    write_small_config(Path.cwd(), data={"store": "data", "truth_dir": "data/truth"})
+    code, out = run_cli(capsys, "validate")  # set on purpose: refused when the config loads
+    assert code == EXIT_BAD_INPUT and "data.truth_dir (data/truth) overlap" in out, out
+    config = yaml.safe_load(Path("tabtune.yaml").read_text())
+    config["data"] = {"store": "data"}  # the default truth_dir, data/truth
+    Path("tabtune.yaml").write_text(yaml.safe_dump(config))
+    code, out = run_cli(capsys, "synth")
+    assert code == EXIT_BAD_INPUT and "Traceback" not in out, out
+    assert "data.store (data) and data.truth_dir (data/truth) overlap" in out
+    assert "nothing was written" in out and not Path("data").exists()
+
+
 def test_synth_repeated_writes_nothing_and_is_allowed(ws: Path, capsys) -> None:
     before = digest_tree(ws / "data" / "campaigns")
     code, out = _run(capsys, "synth")

@@ -72,6 +72,11 @@ def _write(tmp_path: Path, text: str) -> Path:
             "data.store (out) and outputs_dir (out) overlap",
         ),
         ("models_dir: m\ncache_dir: m/cache\n", "models_dir (m) and cache_dir (m/cache) overlap"),
+        # the simulator's truth written into the store made every later command refuse it
+        (
+            "data: {store: s, truth_dir: s/truth}\n",
+            "data.store (s) and data.truth_dir (s/truth) overlap",
+        ),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, needle: str) -> None:
@@ -386,3 +391,29 @@ def test_tuning_storage_follows_a_models_dir_assigned_later() -> None:
     cfg.tuning.storage = "sqlite:///mine.db"  # given by the user: kept
     cfg.models_dir = Path("again")
     assert cfg.tuning.storage == "sqlite:///mine.db"
+
+
+def test_folder_overlap_resolves_dots_and_links(tmp_path: Path) -> None:
+    # `store/../models` is beside the store, not inside it (it was refused); a link into the
+    # store is inside it (it was missed)
+    (tmp_path / "store").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "store")
+    beside = _write(
+        tmp_path, f"data: {{store: {tmp_path}/store}}\nmodels_dir: {tmp_path}/store/../models\n"
+    )
+    assert load_config(beside).models_dir == Path(f"{tmp_path}/store/../models")
+    inside = _write(
+        tmp_path, f"data: {{store: {tmp_path}/store}}\nmodels_dir: {tmp_path}/link/models\n"
+    )
+    with pytest.raises(ConfigError, match="overlap"):
+        load_config(inside)
+
+
+def test_the_default_truth_dir_is_checked_only_where_synth_writes_it(tmp_path: Path) -> None:
+    # a real store at `data` (the default truth_dir is data/truth) is no overlap until the
+    # simulator writes its truth there
+    cfg = load_config(_write(tmp_path, "data: {store: data}\n"))
+    assert cfg.folder_overlap() is None
+    assert "data.store (data) and data.truth_dir (data/truth) overlap" in str(
+        cfg.folder_overlap(truth=True)
+    )

@@ -77,6 +77,8 @@ def tasks_of(args: argparse.Namespace, cfg: Config) -> list[str]:
 def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     """``tabtune synth``: simulate campaign history into the store, with its ground truth."""
     asked = synth_sizes(cfg.synth, args.brands, args.days)  # the config's rules, exit 2
+    if overlap := cfg.folder_overlap(truth=True):  # the truth it writes, beside the store
+        raise TabTuneInputError(f"{overlap}; set data.truth_dir; nothing was written")
     n_brands, n_days = asked.n_brands, asked.n_days
     seed = cfg.synth.seed if args.seed is None else args.seed
     t0 = time.perf_counter()
