@@ -645,7 +645,8 @@ class Config(_Section):
         the config is built or assigned, and where the store or registry opens (a section's own
         assignment, ``cfg.data.store = cfg.models_dir``, is validated by the section alone)."""
         truth = truth or "truth_dir" in self.data.model_fields_set
-        pairs = [("data.store", self.data.store), ("models_dir", self.models_dir)]
+        pairs: list[tuple[str, Path | None]] = [("data.store", self.data.store)]
+        pairs += [("models_dir", self.models_dir)]
         pairs += [("runs_dir", self.runs_dir), ("outputs_dir", self.outputs_dir)]
         pairs += [("data.truth_dir", self.data.truth_dir if truth else None)]
         return overlapping_folders([*pairs, ("cache_dir", self.cache_dir)])
