@@ -1017,3 +1017,14 @@ def test_rollback_repairs_a_broken_champion_pointer_as_models_list_says(ws: Path
     )
     assert code == EXIT_OK, out
     assert registry.champion("bid", brand).version == good
+
+
+@pytest.mark.parametrize("command", ["bids", "budget"])
+def test_a_decision_date_before_the_store_is_refused(ws: Path, capsys, command: str) -> None:
+    # --date 1999-01-01 (a typo in the year) exited 0 with no decision, and `budget` first
+    # pretrained and published a global budget model (CLI red-team)
+    before = digest_tree(ws)
+    code, out = _run(capsys, command, "--date", "1999-01-01")
+    assert code == EXIT_BAD_INPUT and "Traceback" not in out, out
+    assert "--date 1999-01-01 is on or before the store's first day 2024-01-01" in out
+    assert digest_tree(ws) == before

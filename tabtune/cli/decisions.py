@@ -78,8 +78,8 @@ def decision_date(store: CampaignStore, date: Any) -> pd.Timestamp:
 def check_decision_date(store: CampaignStore, day: pd.Timestamp) -> None:
     """Refuse a ``--date`` after today plus ``TABTUNE_MAX_FUTURE_DAYS``
     (:func:`~tabtune.data.limits.latest_allowed_date`, the rule ``refresh --date`` follows)
-    and after the default day (the day after the store's last day): a typo such as 2099 would
-    otherwise write decisions for that day from old rows.
+    and after the default day (the day after the store's last day), or on or before the
+    store's first day: a typo in the year decided from old rows, or from none (exit 0).
 
     Raises
     ------
@@ -89,8 +89,15 @@ def check_decision_date(store: CampaignStore, day: pd.Timestamp) -> None:
     latest = latest_allowed_date(store.max_future_days)
     if store.exists() and store.brands():
         # the default day (after the store's last day) is always allowed explicitly too
-        default = pd.Timestamp(store.date_range()[1]).normalize() + pd.Timedelta(days=1)
-        latest = max(latest, default.date())
+        first, last = (pd.Timestamp(d).normalize() for d in store.date_range())
+        latest = max(latest, (last + pd.Timedelta(days=1)).date())
+        if day.normalize() <= first:  # a typo in the year: exit 0 with no decision, before
+            raise TabTuneInputError(
+                f"--date {day.date()} is on or before the store's first day {first.date()}: "
+                "a decision is made from the rows before its day, and there are none; pass a "
+                f"--date after {first.date()}, or leave --date out to decide for the day "
+                "after the store's last day; nothing was written"
+            )
     if day.date() > latest:
         raise TabTuneInputError(
             f"--date {day.date()} is after {latest.isoformat()}, the last day a decision may "
