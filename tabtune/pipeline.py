@@ -491,13 +491,26 @@ def load_model(ref: ModelRef, task: TaskConfig) -> TabTuneRegressor | TabTuneCla
 def load_global(cfg: Config, task_name: str) -> tuple[ModelRef, Any]:
     """The verified global champion of a task, loaded; a clear error when there is none."""
     task = cfg.task(task_name)
-    ref = registry_for(cfg).resolve(task_name)
+    registry = registry_for(cfg)
+    ref = registry.resolve(task_name)
+    if ref is None and registry.versions(task_name):
+        raise damaged_global_error(task_name)  # not "run pretrain first" (CLI red-team)
     if ref is None:
         raise TabTuneInputError(
             f"no global model for task {task_name!r} in {cfg.models_dir}; run `tabtune pretrain` first"
         )
     check_global_definition(cfg, task_name, ref)
     return ref, load_model(ref, task)
+
+
+def damaged_global_error(task_name: str) -> TabTuneInputError:
+    """The error for a task whose global model has versions of which none verifies."""
+    return TabTuneInputError(
+        f"no version of the global {task_name} model verifies (damaged files; `tabtune models "
+        "list` shows which); nothing was written. fix: `tabtune models rollback --task "
+        f"{task_name} --version <one that verifies>`, or `tabtune pretrain --task {task_name}` "
+        "for a new one"
+    )
 
 
 def check_global_definition(cfg: Config, task_name: str, ref: ModelRef) -> None:

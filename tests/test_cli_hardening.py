@@ -1028,3 +1028,14 @@ def test_a_decision_date_before_the_store_is_refused(ws: Path, capsys, command: 
     assert code == EXIT_BAD_INPUT and "Traceback" not in out, out
     assert "--date 1999-01-01 is on or before the store's first day 2024-01-01" in out
     assert digest_tree(ws) == before
+
+
+def test_finetune_on_a_damaged_global_model_says_it_is_damaged(ws: Path, capsys) -> None:
+    # it said "no global model ... run `tabtune pretrain` first", which `bids` does not say
+    for path in (ws / "models" / "global" / "bid").glob("v*/model/*.txt"):
+        path.write_text(path.read_text()[:1000])
+    code, out = _run(capsys, "finetune", "--brand", "b001")
+    said = " ".join(out.split())
+    assert code == EXIT_BAD_INPUT and "Traceback" not in out, out
+    assert "no version of the global bid model verifies (damaged files" in said
+    assert "run `tabtune pretrain` first" not in said

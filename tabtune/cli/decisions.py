@@ -32,7 +32,13 @@ from tabtune.data.limits import MAX_FUTURE_DAYS_ENV, latest_allowed_date
 from tabtune.data.store import CampaignStore, atomic_write_parquet
 from tabtune.errors import TabTuneInputError
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN
-from tabtune.pipeline import model_for_brand, pretrain, registry_for, store_for
+from tabtune.pipeline import (
+    damaged_global_error,
+    model_for_brand,
+    pretrain,
+    registry_for,
+    store_for,
+)
 from tabtune.refresh import next_day_contexts
 from tabtune.refresh.decisions import NO_BIDS_NOTE, decision_contexts, left_out_note
 from tabtune.tasks.allocation import channel_bounds
@@ -172,12 +178,7 @@ def pretrain_global_if_missing(cfg: Config, task_name: str, con: Console) -> Non
     if registry.resolve(task_name) is not None:  # verifies the model's files: once
         return
     if registry.versions(task_name):
-        raise TabTuneInputError(
-            f"no version of the global {task_name} model verifies (damaged files; `tabtune "
-            "models list` shows which); nothing was written. fix: `tabtune "
-            f"models rollback --task {task_name} --version <one that verifies>`, or `tabtune "
-            f"pretrain --task {task_name}` for a new one"
-        )
+        raise damaged_global_error(task_name)
     con.print(f"no global {task_name} model yet: pretraining it on the store first ...")
     from tabtune import tuning  # here: optuna loads only for a pretraining
 
