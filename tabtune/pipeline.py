@@ -241,7 +241,10 @@ def pretrain(
         if response is not None:
             write_pooled_response(response, directory)
 
-    ref = registry_for(cfg).publish(task_name, write, manifest=manifest, promote=promote)
+    registry = registry_for(cfg)
+    replaced = registry.resolve(task_name) if promote else None
+    ref = registry.publish(task_name, write, manifest=manifest, promote=promote)
+    older = _older_than_replaced(registry, replaced, fitted.window, task_name)
     return PretrainResult(
         task=task_name,
         model_id=ref.id,
@@ -250,8 +253,27 @@ def pretrain(
         seconds=time.perf_counter() - t0,
         holdout_score=manifest["metrics"]["holdout"],
         data_window=fitted.window,
-        notices=list(fitted.notices),
+        notices=[*fitted.notices, *older],
     )
+
+
+def _older_than_replaced(
+    registry: ModelRegistry, replaced: ModelRef | None, window: tuple[str, str], task_name: str
+) -> list[str]:
+    """A note when the new champion learnt rows ending before those of the global model it
+    replaced (``pretrain --end`` for a back-test promoted a model of a few early days, and
+    every brand was served by it from then on without a word; CLI red-team)."""
+    if replaced is None:
+        return []
+    old_window = registry.manifest(replaced).get("data_window") or [None, None]
+    if old_window[1] is None or str(window[1]) >= str(old_window[1]):
+        return []
+    return [
+        f"this model learnt rows up to {window[1]}, older than those of {replaced.id} (up to "
+        f"{old_window[1]}), which it replaces as the champion: the refresh and the decisions "
+        f"use it from now on; `tabtune models rollback --task {task_name}` restores "
+        f"{replaced.id}"
+    ]
 
 
 def _task_zero_target_error(

@@ -1039,3 +1039,16 @@ def test_finetune_on_a_damaged_global_model_says_it_is_damaged(ws: Path, capsys)
     assert code == EXIT_BAD_INPUT and "Traceback" not in out, out
     assert "no version of the global bid model verifies (damaged files" in said
     assert "run `tabtune pretrain` first" not in said
+
+
+def test_pretrain_end_before_the_champion_says_it_replaces_newer_rows(ws: Path, capsys) -> None:
+    # `pretrain --end` for a back-test promoted a model of a few early days without a word,
+    # and every brand was served by it from then on (CLI red-team)
+    champion = ModelRegistry(ws / "models").champion("bid")
+    code, out = _run(capsys, "pretrain", "--end", "2024-01-20")
+    said = " ".join(out.split())
+    assert code == EXIT_OK, out
+    assert f"this model learnt rows up to 2024-01-20, older than those of {champion.id}" in said
+    assert f"`tabtune models rollback --task bid` restores {champion.id}" in said
+    code, out = _run(capsys, "pretrain")  # all rows again: nothing to say
+    assert code == EXIT_OK and "older than those of" not in " ".join(out.split()), out
