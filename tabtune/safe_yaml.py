@@ -224,6 +224,11 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         value = err.get("input")
-        shown = "" if err["type"] == "extra_forbidden" else f" (got {value!r})"
+        # a whole section (or the whole config) as "got" is a page, not a value
+        quiet = err["type"] == "extra_forbidden" or isinstance(value, dict)
+        shown = "" if quiet else f" (got {value!r})"
+        if err["loc"] and err["loc"][-1] == "[key]" and not isinstance(value, str):
+            what = "flag (yes, no, on, off)" if isinstance(value, bool) else "number"
+            shown += f"; YAML read the key as a {what}: quote it ('007': 3)"
         lines.append(f"  - {key}: {msg}{shown}")
     return "\n".join(lines)

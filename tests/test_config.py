@@ -72,6 +72,15 @@ def _write(tmp_path: Path, text: str) -> Path:
             "data.store (out) and outputs_dir (out) overlap",
         ),
         ("models_dir: m\ncache_dir: m/cache\n", "models_dir (m) and cache_dir (m/cache) overlap"),
+        # a numeric brand id as a key: "Input should be a valid string (got 7)", no fix
+        (
+            "bids:\n  target_roas_by_brand: {007: 3}\n",
+            "(got 7); YAML read the key as a number: quote it ('007': 3)",
+        ),
+        (
+            "bids:\n  target_roas_by_brand: {yes: 3}\n",
+            "(got True); YAML read the key as a flag (yes, no, on, off): quote it",
+        ),
         # the simulator's truth written into the store made every later command refuse it
         (
             "data: {store: s, truth_dir: s/truth}\n",
@@ -417,3 +426,11 @@ def test_the_default_truth_dir_is_checked_only_where_synth_writes_it(tmp_path: P
     assert "data.store (data) and data.truth_dir (data/truth) overlap" in str(
         cfg.folder_overlap(truth=True)
     )
+
+
+def test_a_config_wide_error_does_not_print_the_whole_config(tmp_path: Path) -> None:
+    # an overlap (a <top level> error) printed "(got {<every section, both tasks>})"
+    path = _write(tmp_path, "data: {store: s}\nmodels_dir: s/models\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "overlap" in str(info.value) and "(got {" not in str(info.value)
