@@ -628,3 +628,21 @@ def test_the_shared_context_note_says_costs_per_click_without_a_bid_column() -> 
     assert "by their own observed costs per click only" in note
     (note,) = _shared_context_note("acme", recs.assign(reference="bid"), ["channel"])
     assert "by their own bids only" in note
+
+
+def test_a_channel_at_a_lower_bound_of_zero_is_not_said_below_zero() -> None:
+    # budget.relative_bounds: 3 put a channel at its lower bound (0) and the note said
+    # "recent spend -300%" (CLI red-team)
+    from tabtune.cli.decisions import _plan_notes
+    from tabtune.config import default_config
+
+    base = default_config()
+    cfg = base.model_copy(update={"budget": base.budget.model_copy(update={"relative_bounds": 3})})
+    plan = pd.DataFrame(
+        {"channel": ["search", "social"], "spend": [0.0, 40.0], "lower": [0.0, 0.0],
+         "upper": [40.0, 40.0]}
+    )  # fmt: skip
+    notes = " ".join(_plan_notes(cfg, "acme", plan))
+    assert "search at its lower bound (recent spend -100%" in notes
+    assert "social at its upper bound (recent spend +300%" in notes
+    assert "-300%" not in notes

@@ -554,7 +554,7 @@ def _check_total(
     if total < lo - tol:
         raise TabTuneInputError(
             f"brand {brand!r}: --total {total:,.2f} is below {lo:,.4f}, the sum of its "
-            f"channels' lower bounds (recent spend -{100 * rho:g}%, budget.relative_bounds): "
+            f"channels' lower bounds (recent spend {max(-100.0, -100 * rho):g}%, budget.relative_bounds): "
             f"raise --total to at least {math.ceil(lo * 100) / 100:.2f}"
         )
     if total > hi + tol:
@@ -750,7 +750,7 @@ def _plan_notes(cfg: Config, brand: str, plan: pd.DataFrame) -> list[str]:
                 )
             elif r.spend <= r.lower + tol:
                 notes.append(
-                    f"{brand}: {r.channel} at its lower bound (recent spend -{100 * rho:g}%, "
+                    f"{brand}: {r.channel} at its lower bound (recent spend {max(-100.0, -100 * rho):g}%, "
                     "budget.relative_bounds)"
                 )
     return notes
