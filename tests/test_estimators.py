@@ -797,3 +797,15 @@ def test_a_measure_given_as_text_is_warned_about(caplog):
     with caplog.at_level("WARNING", logger="tabtune"):  # whole-number codes: no warning
         TabTuneRegressor(**SMALL).fit(X.assign(code=(X.index % 7).astype(str)), y)
     assert "reads as numbers" not in caplog.text
+
+
+def test_a_model_fitted_on_an_array_predicts_a_frame_by_position():
+    # refused with "X lacks the feature columns ['x0', 'x1']"; scikit-learn, LightGBM and
+    # XGBoost warn and read the columns by position (red-team of the Python API)
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"bid": rng.random(200), "spend": rng.random(200)})
+    y = 3.0 * X["bid"].to_numpy() + rng.random(200)
+    model = TabTuneRegressor(n_estimators=10, n_jobs=1).fit(X.to_numpy(), y)
+    with pytest.warns(UserWarning, match="fitted without feature names"):
+        by_frame = model.predict(X)
+    np.testing.assert_array_equal(by_frame, model.predict(X.to_numpy()))

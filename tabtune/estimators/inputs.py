@@ -59,7 +59,10 @@ def check_X(estimator: BaseEstimator, X: Any, *, reset: bool) -> Table:
                 "scikit-learn reads such names as none at all, so columns could not be found "
                 "by name; fix: X.columns = X.columns.astype(str)"
             )
-        if not all(texts):
+        # fitted on an array: a frame is read by position, as scikit-learn, LightGBM and
+        # XGBoost do (with scikit-learn's warning); it was refused for lacking "x0", "x1"
+        unnamed = not reset and getattr(estimator, "n_features_in_", None) is not None
+        if not all(texts) or (unnamed and getattr(estimator, "feature_names_in_", None) is None):
             X = X.set_axis([f"x{i}" for i in range(X.shape[1])], axis=1)
         X = _named_columns(estimator, X, reset)
         validate_data(estimator, X, reset=reset, skip_check_array=True)
