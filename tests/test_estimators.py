@@ -809,3 +809,27 @@ def test_a_model_fitted_on_an_array_predicts_a_frame_by_position():
     with pytest.warns(UserWarning, match="fitted without feature names"):
         by_frame = model.predict(X)
     np.testing.assert_array_equal(by_frame, model.predict(X.to_numpy()))
+
+
+@pytest.mark.parametrize("strategy", ["continue", "refit", "refit+continue"])
+def test_a_brand_of_one_class_is_learnt_by_lightgbm(strategy):
+    # LightGBM's binary objective trains nothing on one class: `continue` added no tree and
+    # `refit` halved the leaves; a brand without a conversion was served P(yes) 0.58-0.60,
+    # where XGBoost, fitting the same rows, served 0.03 (red-team of the Python API)
+    from tabtune.data.synth import simulate
+
+    d = simulate(n_brands=12, n_days=120, seed=1).observations
+    d = d.sort_values(["date", "brand_id"]).reset_index(drop=True)
+    X = d[["brand_id", "date", "channel", "audience", "device", "vertical", "bid", "spend"]]
+    labels = np.where(d["conversions"] > 0, "yes", "no")
+    pool, brand = (d["brand_id"] != "b011").to_numpy(), (d["brand_id"] == "b011").to_numpy()
+    params = {"time_column": "date", "n_estimators": 40, "random_state": 0, "n_jobs": 1}
+    glob = TabTuneClassifier(group_column="brand_id", **params).fit(X[pool], labels[pool])
+    never = np.full(brand.sum(), "no")
+    est = TabTuneClassifier(base_model=glob, strategy=strategy).fit(X[brand], never)
+    yes = list(est.classes_).index("yes")
+    before = glob.predict_proba(X[brand])[:, yes].mean()
+    served = est.predict_proba(X[brand])[:, yes].mean()
+    assert served < 0.6 * before, (before, served)
+    if strategy == "continue":
+        assert est.n_new_trees_ > 0
