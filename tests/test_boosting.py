@@ -108,6 +108,9 @@ def test_backend_params_may_not_override_translated_names(backend):
         ("xgboost", {"n_estimators": 5}, "the round count"),
         ("xgboost", {"eta": 0.9}, "eta (learning_rate)"),
         ("xgboost", {"reg_lambda": 2.0}, "reg_lambda (lambda)"),
+        # XGBoost took a misspelt or LightGBM key in silence (red-team of the Python API)
+        ("xgboost", {"colsample_bylevl": 0.3}, "['colsample_bylevl'], which xgboost does not use"),
+        ("xgboost", {"bagging_fraction": 0.5}, "['bagging_fraction'], which xgboost does not use"),
     ],
 )
 def test_backend_params_under_another_spelling_are_refused(backend, extra, needle):
@@ -123,6 +126,16 @@ def test_backend_params_the_library_knows_pass(backend):
         BoosterParams(objective="tweedie", extra={"tweedie_variance_power": 1.3, "max_bin": 63})
     )
     assert native["max_bin"] == 63 and native["tweedie_variance_power"] == 1.3
+    if backend == "xgboost":  # keys XGBoost uses only with some objectives or settings
+        for objective, extra in [
+            ("binary", {"scale_pos_weight": 2.0}),
+            ("poisson", {"max_delta_step": 0.7}),
+            ("squared_error", {"max_cat_to_onehot": 4, "gamma": 0.1, "colsample_bylevel": 0.5}),
+        ]:
+            n = 2 if objective == "binary" else 1
+            get_backend(backend).native_params(
+                BoosterParams(objective=objective, n_classes=n, extra=extra)
+            )
 
 
 def test_unknown_backend():

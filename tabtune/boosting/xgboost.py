@@ -3,9 +3,8 @@
 Inputs are float64 matrices whose categorical columns hold integer codes from the frozen
 vocabulary, declared with ``feature_types="c"``: the full vocabulary is fixed before XGBoost
 sees any data, so a brand lacking some levels (or a new level at predict time, which the
-encoder turns into NaN) never meets XGBoost's refusal of unknown categories.
-
-CuPy is imported lazily, only on the CUDA path.
+encoder turns into NaN) never meets XGBoost's refusal of unknown categories. CuPy is
+imported lazily, only on the CUDA path.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from tabtune.boosting.base import (
     check_extra_params,
     to_constraint_string,
 )
+from tabtune.boosting.xgboost_params import check_used
 from tabtune.optional import optional_import
 
 __all__ = ["UBJModel", "XGBoostBackend", "apply_ubj_delta", "ubj_delta", "ubj_model"]
@@ -106,7 +106,7 @@ class XGBoostBackend(Backend):
 
     # -- parameters ------------------------------------------------------------------------
     def native_params(self, params: BoosterParams) -> dict[str, Any]:
-        """Translate canonical parameters to XGBoost's (the only place that does)."""
+        """Canonical parameters in XGBoost's names (the only place that translates them)."""
         power = params.extra.get("tweedie_variance_power", 1.5)
         native: dict[str, Any] = {
             "objective": _OBJECTIVES[params.objective],
@@ -134,6 +134,7 @@ class XGBoostBackend(Backend):
             native["monotone_constraints"] = to_constraint_string(params.monotone_constraints)
         check_extra_params(params.extra, native, self.name, aliases=_ALIASES, rounds=_ROUNDS)
         native.update(params.extra)
+        check_used(native, params.extra)
         return native
 
     def canonical_params(self, native: Mapping[str, Any]) -> BoosterParams:
