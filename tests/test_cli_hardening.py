@@ -1052,3 +1052,12 @@ def test_pretrain_end_before_the_champion_says_it_replaces_newer_rows(ws: Path, 
     assert f"`tabtune models rollback --task bid` restores {champion.id}" in said
     code, out = _run(capsys, "pretrain")  # all rows again: nothing to say
     assert code == EXIT_OK and "older than those of" not in " ".join(out.split()), out
+
+
+def test_report_date_that_is_not_a_date_says_so(ws: Path, capsys) -> None:
+    # "--date yesterday" answered "no refresh run ... for yesterday" (CLI red-team)
+    code, out = _run(capsys, "report", "--date", "yesterday")
+    assert code == EXIT_BAD_INPUT and "Traceback" not in out, out
+    assert "--date: 'yesterday' is not an ISO date" in out
+    code, out = _run(capsys, "report", "--date", D0)
+    assert code == EXIT_OK, out

@@ -20,6 +20,7 @@ from tabtune.report import (
     state_lines,
     summary_lines,
 )
+from tabtune.tasks.common import as_timestamp
 
 __all__ = ["cmd_report", "print_summary", "run_report_cli"]
 
@@ -58,7 +59,10 @@ def run_report_cli(cfg: Config, args: Any) -> int:
             f"--task: {exc} (a task is a plain name, never a path); use one of the configured "
             f"tasks: {', '.join(sorted(cfg.tasks))}"
         ) from None
-    run = load_run(cfg.runs_dir, task, getattr(args, "date", None))
+    date = getattr(args, "date", None)
+    if date is not None:  # "yesterday" was looked up as a run date ("no refresh run")
+        date = as_timestamp(date, "--date").date().isoformat()
+    run = load_run(cfg.runs_dir, task, date)
     con = console()
     if run.report is None:
         day = str((run.state or {}).get("date"))
