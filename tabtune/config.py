@@ -12,7 +12,6 @@ Relative paths resolve against the directory tabtune runs in (DESIGN.md, "CLI co
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -31,6 +30,7 @@ from tabtune.builtin_tasks import BUILTIN_TASKS, DEFAULT_TASKS, builtin_name, bu
 from tabtune.config_section import ConfigSection as _Section
 from tabtune.config_section import expanded_path, overlapping_folders
 from tabtune.data.contract import FILLABLE_COLUMNS, key_feature_problem
+from tabtune.data.limits import iso_day
 from tabtune.data.number_text import currency_problem
 from tabtune.data.parse import check_date_format
 from tabtune.data.schema import CONTRACT_COLUMNS
@@ -593,7 +593,7 @@ class SynthConfig(_Section):
     @field_validator("start", mode="before")
     @classmethod
     def _day(cls, value: Any) -> Any:  # YAML reads an unquoted 2024-01-01 as a date
-        return value.isoformat() if isinstance(value, _dt.date) else value
+        return iso_day(value)  # "01/02/2024" was read month-first, "garbage" failed in synth
 
 
 class Config(_Section):

@@ -72,6 +72,9 @@ def _write(tmp_path: Path, text: str) -> Path:
             "data.store (out) and outputs_dir (out) overlap",
         ),
         ("models_dir: m\ncache_dir: m/cache\n", "models_dir (m) and cache_dir (m/cache) overlap"),
+        # synth.start was checked only by synth: "01/02/2024" read month-first, no key named
+        ("synth:\n  start: 01/02/2024\n", "synth.start: Value error, '01/02/2024' is not an ISO"),
+        ("synth:\n  start: 1980-01-01\n", "synth.start: Value error, 1980-01-01 is before 1995"),
         # a numeric brand id as a key: "Input should be a valid string (got 7)", no fix
         (
             "bids:\n  target_roas_by_brand: {007: 3}\n",

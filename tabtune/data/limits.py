@@ -31,6 +31,7 @@ __all__ = [
     "BRAND_ID_MAX_CHARS",
     "DEFAULT_MAX_FUTURE_DAYS",
     "EARLIEST_DATE",
+    "iso_day",
     "MAX_ABS_NUMBER",
     "MAX_FUTURE_DAYS_ENV",
     "RULE_TOO_LARGE",
@@ -74,6 +75,29 @@ MAX_FUTURE_DAYS_ENV = "TABTUNE_MAX_FUTURE_DAYS"
 #: The largest ``TABTUNE_MAX_FUTURE_DAYS`` accepted.
 MAX_FUTURE_DAYS_LIMIT = 3650
 """Environment variable that overrides :data:`DEFAULT_MAX_FUTURE_DAYS` (a whole number >= 0)."""
+
+
+def iso_day(value: object) -> str:
+    """``value`` (a date, or text) as a ``YYYY-MM-DD`` day from :data:`EARLIEST_DATE`.
+
+    Raises
+    ------
+    ValueError
+        Not an ISO date (``01/02/2024`` could be either of two days), or before the earliest.
+    """
+    if isinstance(value, _dt.date):
+        day = value if not isinstance(value, _dt.datetime) else value.date()
+    else:
+        try:
+            day = _dt.date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an ISO date: write it as YYYY-MM-DD, e.g. 2024-01-01 "
+                "(01/02/2024 could be either of two days)"
+            ) from None
+    if day < EARLIEST_DATE:
+        raise ValueError(f"{day} is before {EARLIEST_DATE}, the earliest date a row may have")
+    return day.isoformat()
 
 
 def encode_brand_id(brand: str) -> str:
