@@ -206,9 +206,10 @@ def test_bad_config_fails_before_any_trial(
 
 def test_bad_budget_and_scope(tmp_path: Path, data: TaskData, no_fit: None) -> None:
     cfg = make_config(tmp_path)
-    with pytest.raises(TabTuneInputError, match="--trials"):
+    # the Python names first: a Python caller passed n_trials, not --trials (API red-team)
+    with pytest.raises(TabTuneInputError, match=r"^n_trials \(tabtune tune --trials\)"):
         tune_global(cfg, "bid", n_trials=0, data=data)
-    with pytest.raises(TabTuneInputError, match="--timeout"):
+    with pytest.raises(TabTuneInputError, match=r"^timeout \(tabtune tune --timeout\)"):
         tune_global(cfg, "bid", timeout=-1, data=data)
     with pytest.raises(ConfigError, match="cannot serve 2 parallel workers"):
         tune_global(cfg, "bid", n_trials=2, n_jobs=2, data=data)

@@ -100,9 +100,13 @@ def _check_budget(n_trials: int | None, timeout: float | None, n_jobs: int) -> N
     if n_trials is not None and (
         isinstance(n_trials, bool) or int(n_trials) != n_trials or n_trials < 1
     ):
-        raise TabTuneInputError(f"--trials must be a whole number >= 1, got {n_trials}")
+        raise TabTuneInputError(
+            f"n_trials (tabtune tune --trials) must be a whole number >= 1, got {n_trials}"
+        )
     if timeout is not None and not timeout > 0:
-        raise TabTuneInputError(f"--timeout must be > 0 seconds, got {timeout}")
+        raise TabTuneInputError(
+            f"timeout (tabtune tune --timeout) must be > 0 seconds, got {timeout}"
+        )
     if n_jobs < 1:
         raise TabTuneInputError(f"n_jobs must be >= 1, got {n_jobs}")
 
