@@ -894,3 +894,11 @@ def test_lightgbm_refit_keeps_the_starting_score_out_of_the_decay(objective):
         plain = base.refit(X[brand], y[brand], decay_rate=0.5, categorical_feature=[1])
         assert abs(ours.mean() - truth) < abs(base_mean - truth), (ours.mean(), base_mean, truth)
         assert plain.predict(X[brand]).mean() < 0.8 * min(base_mean, truth)
+
+
+def test_saving_under_a_file_is_refused_by_name(tmp_path):
+    # a bare FileExistsError from pathlib (red-team of the Python API)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(TabTuneInputError, match="afile is a file, not a folder"):
+        write_model_dir(tmp_path / "afile" / "sub", "model.txt", b"x", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

@@ -654,7 +654,18 @@ def write_model_dir(
         The model directory.
     """
     target = user_path(path)  # "~/models/acme" made a folder named "~"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # bare OSErrors from pathlib (red-team)
+        raise TabTuneInputError(
+            f"cannot save a model to {target}: a part of {target.parent} is a file, not a "
+            "folder; choose another path"
+        ) from None
+    except PermissionError as exc:
+        raise TabTuneInputError(
+            f"cannot save a model to {target}: no permission to create {exc.filename}; "
+            "choose a folder you can write to"
+        ) from None
     if target.exists():
         if not target.is_dir():
             raise TabTuneInputError(f"cannot save a model to {target}: it is a file")
