@@ -744,7 +744,7 @@ def load_config(path: str | Path | None = None) -> Config:
     if path is None and not DEFAULT_CONFIG_PATH.exists():
         return default_config()
     source = Path(path) if path is not None else DEFAULT_CONFIG_PATH
-    raw = read_yaml_mapping(source)
+    raw = read_yaml_mapping(source, empty=False)
     # no tasks: key at all: the built-in bid and budget tasks, as configs/default.yaml names
     tasks = (raw["tasks"] if "tasks" in raw else dict(DEFAULT_TASKS)) or {}
     if not isinstance(tasks, dict):

@@ -197,9 +197,11 @@ def load_yaml_file(path: Path) -> Any:
         loader.dispose()
 
 
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path, empty: bool = True) -> dict[str, Any]:
     """The mapping a YAML file holds ({} when empty), read within :func:`load_yaml_file`'s
-    limits; a ConfigError when it is missing, not YAML, or not a mapping."""
+    limits; a ConfigError when it is missing, not YAML, or not a mapping, or (``empty``
+    False) holds no setting: a truncated config had every default, its folders relative to
+    wherever the command ran (CLI red-team)."""
 
     if not path.exists():
         raise ConfigError(f"config file not found: {path}")
@@ -207,6 +209,11 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         loaded = load_yaml_file(path)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if loaded is None and not empty:
+        raise ConfigError(
+            f"{path}: holds no settings (empty, or only comments); leave --config out to use "
+            "the built-in defaults, or write the settings (configs/default.yaml lists them)"
+        )
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

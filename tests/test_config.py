@@ -106,6 +106,9 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
         load_config(_write(tmp_path, "a: [1, 2\n"))
     with pytest.raises(ConfigError, match="mapping"):
         load_config(_write(tmp_path, "- 1\n- 2\n"))
+    # an empty config was every default, its folders relative to where the command ran
+    with pytest.raises(ConfigError, match="holds no settings .* leave --config out"):
+        load_config(_write(tmp_path, "# nothing yet\n"))
 
 
 def test_task_file_errors_name_the_task_file(tmp_path: Path) -> None:
