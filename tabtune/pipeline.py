@@ -525,6 +525,17 @@ def load_global(cfg: Config, task_name: str) -> tuple[ModelRef, Any]:
     return ref, load_model(ref, task)
 
 
+def _no_brand_rows(cfg: Config, brand: str, end: Any) -> str:
+    """Why a brand has no rows to adapt on: none stored, or none up to ``end``."""
+    stored = store_for(cfg).read(brands=[brand], columns=["date"])["date"] if end else None
+    if stored is None or not len(stored):
+        return f"brand {brand!r} has no rows in the store {cfg.data.store}"
+    return (
+        f"brand {brand!r} has no rows up to --end {end} (its rows start on "
+        f"{stored.min().date()}); pass a later --end, or leave it out"
+    )
+
+
 def damaged_global_error(task_name: str) -> TabTuneInputError:
     """The error for a task whose global model has versions of which none verifies."""
     return TabTuneInputError(
@@ -569,7 +580,7 @@ def finetune_brand(
     if rows is None:
         rows = store_for(cfg).read(brands=[brand], end=end)
     if len(rows) == 0:
-        raise TabTuneInputError(f"brand {brand!r} has no rows in the store {cfg.data.store}")
+        raise TabTuneInputError(_no_brand_rows(cfg, brand, end))
     data = task_data(rows, task, features=model_features(base))
     est = brand_estimator(cfg, task, base)
     try:

@@ -1061,3 +1061,11 @@ def test_report_date_that_is_not_a_date_says_so(ws: Path, capsys) -> None:
     assert "--date: 'yesterday' is not an ISO date" in out
     code, out = _run(capsys, "report", "--date", D0)
     assert code == EXIT_OK, out
+
+
+def test_finetune_end_before_the_brand_says_so(ws: Path, capsys) -> None:
+    # "brand 'b001' has no rows in the store" for a brand with rows, none up to --end
+    code, out = _run(capsys, "finetune", "--brand", "b001", "--end", "2023-01-01")
+    said = " ".join(out.split())
+    assert code == EXIT_BAD_INPUT and "Traceback" not in out, out
+    assert "has no rows up to --end 2023-01-01 (its rows start on 2024-01-" in said
