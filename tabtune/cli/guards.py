@@ -341,11 +341,8 @@ def backend_params_message(exc: Exception, cfg: Any = None) -> str | None:
 
 #: Commands that publish or promote models, write decisions or append rows: refused while a
 #: refresh runs (a pretrain promoted a global model mid-night and ``bids`` rewrote part of the
-#: night's decisions from it; refresh red-team). ``tune`` adopts parameters the night reads
-#: brand by brand (a tune finishing mid-night split the night between two parameter sets).
-NOT_DURING_A_REFRESH = frozenset(
-    {"pretrain", "finetune", "tune", "bids", "budget", "load", "synth"}
-)
+#: night's decisions from it; refresh red-team).
+NOT_DURING_A_REFRESH = frozenset({"pretrain", "finetune", "bids", "budget", "load", "synth"})
 
 
 @contextlib.contextmanager
