@@ -640,16 +640,16 @@ class Config(_Section):
 
     def folder_overlap(self, truth: bool = False) -> str | None:
         """Two of the store and the folders tabtune writes that overlap, with the fix
-        (:func:`~tabtune.config_section.overlapping_folders`); the simulator's
-        ``data.truth_dir`` only when set, or with ``truth`` (``synth`` writes it). Checked when
+        (:func:`~tabtune.config_section.overlapping_folders`); with ``truth``, the simulator's
+        ``data.truth_dir`` against the store only (``synth`` and ``demo`` write it). Checked when
         the config is built or assigned, and where the store or registry opens (a section's own
         assignment, ``cfg.data.store = cfg.models_dir``, is validated by the section alone)."""
-        truth = truth or "truth_dir" in self.data.model_fields_set
         pairs: list[tuple[str, Path | None]] = [("data.store", self.data.store)]
-        pairs += [("models_dir", self.models_dir)]
-        pairs += [("runs_dir", self.runs_dir), ("outputs_dir", self.outputs_dir)]
-        pairs += [("data.truth_dir", self.data.truth_dir if truth else None)]
-        return overlapping_folders([*pairs, ("cache_dir", self.cache_dir)])
+        if truth:
+            return overlapping_folders([*pairs, ("data.truth_dir", self.data.truth_dir)])
+        pairs += [("models_dir", self.models_dir), ("runs_dir", self.runs_dir)]
+        pairs += [("outputs_dir", self.outputs_dir), ("cache_dir", self.cache_dir)]
+        return overlapping_folders(pairs)
 
     @model_validator(mode="after")
     def _tuning_beside_the_models(self) -> Config:

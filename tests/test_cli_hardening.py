@@ -123,15 +123,14 @@ def test_synth_append_adds_on_purpose(ws: Path, capsys) -> None:
     assert len(CampaignStore("data/campaigns").brands()) == 5
 
 
-def test_synth_refuses_a_truth_dir_inside_the_store(small_config: Path, capsys) -> None:
-    # the truth Parquet written into the store made every later command refuse it as damaged
+@pytest.mark.parametrize("command", ["synth", "demo"])
+def test_the_simulator_refuses_a_truth_dir_inside_the_store(
+    small_config: Path, capsys, command: str
+) -> None:
+    # the truth Parquet written into the store made every later command refuse it as damaged;
+    # other commands never write the truth, so such a config is theirs to use
     write_small_config(Path.cwd(), data={"store": "data", "truth_dir": "data/truth"})
-    code, out = run_cli(capsys, "validate")  # set on purpose: refused when the config loads
-    assert code == EXIT_BAD_INPUT and "data.truth_dir (data/truth) overlap" in out, out
-    config = yaml.safe_load(Path("tabtune.yaml").read_text())
-    config["data"] = {"store": "data"}  # the default truth_dir, data/truth
-    Path("tabtune.yaml").write_text(yaml.safe_dump(config))
-    code, out = run_cli(capsys, "synth")
+    code, out = run_cli(capsys, command)
     assert code == EXIT_BAD_INPUT and "Traceback" not in out, out
     assert "data.store (data) and data.truth_dir (data/truth) overlap" in out
     assert "nothing was written" in out and not Path("data").exists()

@@ -84,11 +84,6 @@ def _write(tmp_path: Path, text: str) -> Path:
             "bids:\n  target_roas_by_brand: {yes: 3}\n",
             "(got True); YAML read the key as a flag (yes, no, on, off): quote it",
         ),
-        # the simulator's truth written into the store made every later command refuse it
-        (
-            "data: {store: s, truth_dir: s/truth}\n",
-            "data.store (s) and data.truth_dir (s/truth) overlap",
-        ),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, needle: str) -> None:
@@ -424,14 +419,19 @@ def test_folder_overlap_resolves_dots_and_links(tmp_path: Path) -> None:
         load_config(inside)
 
 
-def test_the_default_truth_dir_is_checked_only_where_synth_writes_it(tmp_path: Path) -> None:
-    # a real store at `data` (the default truth_dir is data/truth) is no overlap until the
-    # simulator writes its truth there
-    cfg = load_config(_write(tmp_path, "data: {store: data}\n"))
+def test_the_truth_dir_is_checked_only_where_the_simulator_writes_it(tmp_path: Path) -> None:
+    # a real store at `data` (truth_dir data/truth, as configs/default.yaml sets it) is no
+    # overlap until the simulator writes its truth there; outputs beside the truth are fine
+    text = "data: {store: data, truth_dir: data/truth}\n"
+    cfg = load_config(_write(tmp_path, text))
     assert cfg.folder_overlap() is None
     assert "data.store (data) and data.truth_dir (data/truth) overlap" in str(
         cfg.folder_overlap(truth=True)
     )
+    beside = load_config(
+        _write(tmp_path, "data: {store: data/campaigns}\noutputs_dir: data/truth\n")
+    )
+    assert beside.folder_overlap(truth=True) is None
 
 
 def test_a_config_wide_error_does_not_print_the_whole_config(tmp_path: Path) -> None:

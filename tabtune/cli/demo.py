@@ -40,6 +40,8 @@ def run_demo(
     """Run the demo; returns the CLI exit code."""
     con = console()
     t_start = time.perf_counter()
+    if overlap := cfg.folder_overlap(truth=True):  # the truth it writes, beside the store
+        raise TabTuneInputError(f"{overlap}; set data.truth_dir; nothing was written")
     store = CampaignStore(cfg.data.store)
     _simulate_or_reuse(cfg, con, store, n_brands=n_brands, n_days=n_days, seed=seed)
     task = "bid" if "bid" in cfg.tasks else sorted(cfg.tasks)[0]
