@@ -515,7 +515,7 @@ def load_global(cfg: Config, task_name: str) -> tuple[ModelRef, Any]:
     task = cfg.task(task_name)
     registry = registry_for(cfg)
     ref = registry.resolve(task_name)
-    if ref is None and registry.versions(task_name):
+    if ref is None and registry.versions(task_name) and _champion_named(registry, task_name):
         raise damaged_global_error(task_name)  # not "run pretrain first" (CLI red-team)
     if ref is None:
         raise TabTuneInputError(
@@ -534,6 +534,15 @@ def _no_brand_rows(cfg: Config, brand: str, end: Any) -> str:
         f"brand {brand!r} has no rows up to --end {end} (its rows start on "
         f"{stored.min().date()}); pass a later --end, or leave it out"
     )
+
+
+def _champion_named(registry: ModelRegistry, task_name: str) -> bool:
+    """Whether the task's global champion pointer names a version (or is unreadable): a
+    version published without promotion is no damage."""
+    try:
+        return registry.champion(task_name) is not None
+    except ModelIntegrityError:
+        return True
 
 
 def damaged_global_error(task_name: str) -> TabTuneInputError:

@@ -235,7 +235,15 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         quiet = err["type"] == "extra_forbidden" or isinstance(value, dict)
         shown = "" if quiet else f" (got {value!r})"
         if err["loc"] and err["loc"][-1] == "[key]" and not isinstance(value, str):
-            what = "flag (yes, no, on, off)" if isinstance(value, bool) else "number"
+            what = (
+                "flag (yes, no, on, off)"
+                if isinstance(value, bool)
+                else "null (~ or nothing)"
+                if value is None
+                else "number"
+                if isinstance(value, int | float)
+                else type(value).__name__
+            )
             shown += f"; YAML read the key as a {what}: quote it ('007': 3)"
         lines.append(f"  - {key}: {msg}{shown}")
     return "\n".join(lines)

@@ -66,3 +66,18 @@ def test_check_is_quiet_about_an_extra_column_a_task_uses(tmp_path: Path) -> Non
         }
     )
     assert not [p for p in check_data(cfg).problems if "temperature" in p.what]
+
+
+def test_check_counts_a_column_a_task_groups_by_as_used(tmp_path: Path) -> None:
+    # its advice (leave it out of data.extra_columns) would have broken the task (review)
+    store = CampaignStore(tmp_path / "store")
+    store.append(_rows("acme", "search").assign(region="north"))
+    base = default_config()
+    bid = base.task("bid").model_copy(update={"aggregate_by": ["brand_id", "date", "region"]})
+    cfg = base.model_copy(
+        update={
+            "data": base.data.model_copy(update={"store": store.root}),
+            "tasks": {**base.tasks, "bid": bid},
+        }
+    )
+    assert not [p for p in check_data(cfg).problems if "region" in p.what]

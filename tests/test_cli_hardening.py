@@ -1061,3 +1061,13 @@ def test_finetune_end_before_the_brand_says_so(ws: Path, capsys) -> None:
     said = " ".join(out.split())
     assert code == EXIT_BAD_INPUT and "Traceback" not in out, out
     assert "has no rows up to --end 2023-01-01 (its rows start on 2024-01-" in said
+
+
+def test_a_global_version_never_promoted_is_not_called_damaged(ws: Path, capsys) -> None:
+    # a version published without promotion (Python: pretrain(..., promote=False)) was
+    # reported as "no version verifies (damaged files)" (review)
+    (ws / "models" / "global" / "bid" / "CHAMPION").unlink()
+    code, out = _run(capsys, "finetune", "--brand", "b001")
+    said = " ".join(out.split())
+    assert code == EXIT_BAD_INPUT and "Traceback" not in out, out
+    assert "damaged" not in said and "no global model for task 'bid'" in said

@@ -212,7 +212,10 @@ def check_data(cfg: Config) -> DataCheck:
                 "(tabtune refresh --brands ...)",
             )
         )
-    report.problems.extend(_unused_column_problems(report.tasks, columns, path_of))
+    grouped = {
+        c for task, configured in tasks.values() if configured for c in task.aggregate_by or ()
+    }
+    report.problems.extend(_unused_column_problems(report.tasks, columns, path_of, grouped))
     report.problems.extend(_unit_problems(store, present))
     report.problems.extend(_case_problems(keys))
     channels = per_brand["channel"].unique()
@@ -230,12 +233,13 @@ def check_data(cfg: Config) -> DataCheck:
 
 
 def _unused_column_problems(
-    tasks: list[TaskSupport], columns: list[str], path_of: dict[str, str]
+    tasks: list[TaskSupport], columns: list[str], path_of: dict[str, str], grouped: set[str]
 ) -> list[Problem]:
     """Stored columns outside the contract (``data.extra_columns``) that no configured task
-    uses: listing a column there keeps it in the store, it does not make it a feature, and a
-    user who expects it in the models was told nothing."""
-    used = {c for t in tasks if t.configured for c in t.uses}
+    uses (as a feature, or in ``aggregate_by``: ``grouped``): listing a column there keeps it
+    in the store, it does not make it a feature, and a user who expects it in the models was
+    told nothing."""
+    used = grouped | {c for t in tasks if t.configured for c in t.uses}
     unused = [c for c in columns if c not in CONTRACT_COLUMNS and c not in used]
     if not unused:
         return []
