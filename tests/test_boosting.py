@@ -105,6 +105,9 @@ def test_backend_params_may_not_override_translated_names(backend):
         # LightGBM's refit of a linear-tree model aborted the interpreter (red-team)
         ("lightgbm", {"linear_tree": True}, "crashes the Python process"),
         ("lightgbm", {"linear_trees": True}, "crashes the Python process"),
+        # a random forest cannot be refitted or boosted from (a raw LightGBMError; review)
+        ("lightgbm", {"boosting": "rf"}, "boosting: rf"),
+        ("lightgbm", {"boosting_type": "random_forest"}, "boosting: rf"),
         ("xgboost", {"n_estimators": 5}, "the round count"),
         ("xgboost", {"eta": 0.9}, "eta (learning_rate)"),
         ("xgboost", {"reg_lambda": 2.0}, "reg_lambda (lambda)"),

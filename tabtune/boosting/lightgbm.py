@@ -135,6 +135,13 @@ class LightGBMBackend(Backend):
                 "the brand's rows), and adapting a global model refits it (strategies refit, "
                 "refit+continue, and auto, which tries them); leave linear_tree out"
             )
+        boosting = {"boosting", *(aliases or {}).get("boosting", ())}
+        if any(str(params.extra.get(k)).lower() in ("rf", "random_forest") for k in boosting):
+            raise TabTuneInputError(
+                "backend_params sets boosting: rf: a random forest averages its trees, and "
+                "adapting a global model refits or boosts from it (LightGBM refuses both); "
+                "leave boosting out (gbdt)"
+            )
         native.update(params.extra)
         return native
 
