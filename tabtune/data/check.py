@@ -212,24 +212,28 @@ def check_data(cfg: Config) -> DataCheck:
                 "(tabtune refresh --brands ...)",
             )
         )
-    grouped = {
-        c for task, configured in tasks.values() if configured for c in task.aggregate_by or ()
-    }
+    grouped = {c for task, on in tasks.values() if on for c in task.aggregate_by or ()}
     report.problems.extend(_unused_column_problems(report.tasks, columns, path_of, grouped))
     report.problems.extend(_unit_problems(store, present))
     report.problems.extend(_case_problems(keys))
     channels = per_brand["channel"].unique()
     report.one_channel = {str(b): str(c[0]) for b, c in channels.items() if len(c) == 1}
-    if report.one_channel:
-        report.problems.append(
-            Problem(
-                f"{len(report.one_channel)} brand(s) have one channel: a budget plan has "
-                "nothing to move spend between",
-                "load their other channels' rows (an export per channel can set it with "
-                "data.constants.channel in its own config)",
-            )
-        )
+    report.problems.extend(_one_channel_problems(report.one_channel))
     return report
+
+
+def _one_channel_problems(one_channel: dict[str, str]) -> list[Problem]:
+    """Brands with one channel: a budget plan has nothing to move between."""
+    if not one_channel:
+        return []
+    return [
+        Problem(
+            f"{len(one_channel)} brand(s) have one channel: a budget plan has nothing to move "
+            "spend between",
+            "load their other channels' rows (an export per channel can set it with "
+            "data.constants.channel in its own config)",
+        )
+    ]
 
 
 def _unused_column_problems(
