@@ -1018,7 +1018,14 @@ def test_a_decision_date_before_the_store_is_refused(ws: Path, capsys, command: 
     before = digest_tree(ws)
     code, out = _run(capsys, command, "--date", "1999-01-01")
     assert code == EXIT_BAD_INPUT and "Traceback" not in out, out
-    assert "--date 1999-01-01 is on or before the store's first day 2024-01-01" in out
+    said = " ".join(out.split())
+    assert "--date 1999-01-01 is on or before 2024-01-01, the first stored day of the store" in said
+    assert digest_tree(ws) == before
+    # a brand of --brands whose own rows start later: no decision from rows it does not have
+    first = CampaignStore("data/campaigns").read(brands=["b001"])["date"].min().date()
+    code, out = _run(capsys, command, "--brands", "b001", "--date", str(first))
+    said = " ".join(out.split())
+    assert code == EXIT_BAD_INPUT and "the first stored day of the brands decided for" in said
     assert digest_tree(ws) == before
 
 

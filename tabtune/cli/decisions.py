@@ -71,35 +71,33 @@ BIDS_STALE_DAYS = 28
 
 
 # ---------------------------------------------------------------------------- shared
-def decision_date(store: CampaignStore, date: Any) -> pd.Timestamp:
-    """The day decided for: ``date`` when given (checked by :func:`check_decision_date`),
-    else the day after the store's last date."""
+def decision_date(store: CampaignStore, date: Any, brands: Any = None) -> pd.Timestamp:
+    """The day decided for: ``date`` when given (checked by :func:`check_decision_date` for
+    ``brands``, default all), else the day after the store's last date."""
     if date is not None:
         day = as_timestamp(date, "--date")
-        check_decision_date(store, day)
+        check_decision_date(store, day, brands)
         return day
     return pd.Timestamp(store.date_range()[1]).normalize() + pd.Timedelta(days=1)
 
 
-def check_decision_date(store: CampaignStore, day: pd.Timestamp) -> None:
+def check_decision_date(store: CampaignStore, day: pd.Timestamp, brands: Any = None) -> None:
     """Refuse a ``--date`` after today plus ``TABTUNE_MAX_FUTURE_DAYS``
     (:func:`~tabtune.data.limits.latest_allowed_date`, the rule ``refresh --date`` follows)
     and after the default day (the day after the store's last day), or on or before the
-    store's first day: a typo in the year decided from old rows, or from none (exit 0).
-
-    Raises
-    ------
-    TabTuneInputError
-        Naming the date, the limit and the fix.
-    """
+    first day of the store (or of ``brands``): a typo in the year decided from old rows, or
+    from none (exit 0). Raises TabTuneInputError naming the date, the limit and the fix."""
     latest = latest_allowed_date(store.max_future_days)
     if store.exists() and store.brands():
         # the default day (after the store's last day) is always allowed explicitly too
         first, last = (pd.Timestamp(d).normalize() for d in store.date_range())
         latest = max(latest, (last + pd.Timedelta(days=1)).date())
+        if brands:  # the brands decided for: their own first day (--brands; review)
+            first = store.read(brands=list(brands), columns=["date"])["date"].min().normalize()
         if day.normalize() <= first:  # a typo in the year: exit 0 with no decision, before
             raise TabTuneInputError(
-                f"--date {day.date()} is on or before the store's first day {first.date()}: "
+                f"--date {day.date()} is on or before {first.date()}, the first stored day of "
+                f"{'the brands decided for' if brands else 'the store'}: "
                 "a decision is made from the rows before its day, and there are none; pass a "
                 f"--date after {first.date()}, or leave --date out to decide for the day "
                 "after the store's last day; nothing was written"
@@ -204,7 +202,7 @@ def _decision_setup(
     con = console()
     store = store_for(cfg)
     chosen = select_brands(store, brands)
-    day = decision_date(store, date)
+    day = decision_date(store, date, chosen if brands else None)
     flag, value = positive
     if value is not None and not (math.isfinite(value) and value > 0):
         raise TabTuneInputError(f"{flag} must be a positive number, got {value}")
