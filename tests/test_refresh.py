@@ -1492,3 +1492,30 @@ def test_a_full_disk_stops_the_night_naming_the_folder_and_a_rerun_finishes(
     monkeypatch.setattr(decisions, "atomic_write_parquet", real)
     code, out = run_cli(capsys, "refresh", "--date", date)
     assert code == 0, out
+
+
+def test_new_rows_with_zoned_or_shifted_dates_are_refused_before_any_write(
+    small_config: Path,
+) -> None:
+    # refresh(new_rows=...) skipped the date checks `refresh --input` applies to a file:
+    # Paris midnights written in UTC (22:00 the day before) were stored a day early, and
+    # zoned timestamps were appended before the night failed in pandas (Python red-team)
+    from tabtune.config import load_config
+    from tabtune.data.store import CampaignStore
+    from tabtune.errors import TabTuneInputError
+    from tabtune.refresh import refresh
+    from tests.test_hardening import digest_tree
+
+    obs, last = _stored_but_the_last_day()
+    day = obs[obs["date"] == last].copy()
+    cfg = load_config(small_config)
+    before = digest_tree(small_config.parent / "data")
+    zoned = day.assign(date=day["date"].dt.tz_localize("Europe/Paris"))
+    with pytest.raises(TabTuneInputError, match="holds timestamps in time zone Europe/Paris"):
+        refresh(cfg, str(last.date()), new_rows=zoned)
+    shifted = day.assign(date=day["date"] - pd.Timedelta(hours=2))  # 22:00 UTC the day before
+    with pytest.raises(TabTuneInputError, match="22:00"):
+        refresh(cfg, str(last.date()), new_rows=shifted)
+    assert digest_tree(small_config.parent / "data") == before  # the store: nothing appended
+    assert CampaignStore("data/campaigns").read()["date"].max() < last
+    assert not (small_config.parent / "runs").exists()

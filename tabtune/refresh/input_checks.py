@@ -10,11 +10,18 @@ import re
 
 import pandas as pd
 
+from tabtune.config import DataConfig
+from tabtune.data.clock_times import shifted_midnight_error
 from tabtune.data.schema import Violation
 from tabtune.data.store import CampaignStore
-from tabtune.errors import ContractError
+from tabtune.errors import ContractError, TabTuneInputError
 
-__all__ = ["DAYS_BEFORE_HISTORY", "RULE_BEFORE_HISTORY", "refuse_rows_before_history"]
+__all__ = [
+    "DAYS_BEFORE_HISTORY",
+    "RULE_BEFORE_HISTORY",
+    "refuse_clock_times",
+    "refuse_rows_before_history",
+]
 
 #: A night's row more than this many days before its brand's first stored day is refused
 #: (a restated lookback window reaches a few weeks back, a year typed wrong a year).
@@ -62,3 +69,24 @@ def refuse_rows_before_history(store: CampaignStore, rows: pd.DataFrame) -> None
             "  fix: the file's dates; older history is loaded with `tabtune load FILE`",
             [Violation("date", RULE_BEFORE_HISTORY, len(early))],
         )
+
+
+def refuse_clock_times(rows: pd.DataFrame, data: DataConfig) -> None:
+    """Refuse ``refresh(new_rows=...)`` dates that a file given to ``refresh --input`` would
+    have been refused for, before anything is written: timestamps with a time zone (every
+    row was appended, then the night failed in pandas), and UTC midnights of a zone east of
+    UTC (stored a day early: with ``data.restated_rows: replace`` they overwrote the day
+    before; Python red-team)."""
+    if "date" not in rows.columns:
+        return
+    dates = rows["date"]
+    if isinstance(dates.dtype, pd.DatetimeTZDtype):
+        raise TabTuneInputError(
+            f"new_rows: column 'date' holds timestamps in time zone {dates.dt.tz}; give each "
+            "row its day in the account's zone, e.g. rows['date'] = rows['date']"
+            ".dt.tz_convert('Europe/Paris').dt.tz_localize(None).dt.normalize(); nothing was "
+            "written"
+        )
+    error = shifted_midnight_error(dates, "new_rows", "date", data)
+    if error is not None:
+        raise error

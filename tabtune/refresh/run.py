@@ -48,7 +48,7 @@ from tabtune.refresh.changed_rows import (
     unfinished_runs_note,
 )
 from tabtune.refresh.global_model import ensure_global
-from tabtune.refresh.input_checks import refuse_rows_before_history
+from tabtune.refresh.input_checks import refuse_clock_times, refuse_rows_before_history
 from tabtune.refresh.missing_days import missing_day_notes
 from tabtune.refresh.state import (
     REPORT_NAME,
@@ -521,6 +521,7 @@ def _refresh_session(
         changed = None
         if new_rows is not None:
             store = store_for(cfg)
+            refuse_clock_times(new_rows, cfg.data)  # as `refresh --input` refuses a file
             rows = validate_campaigns(
                 new_rows,
                 extra_columns=cfg.data.extra_columns,
