@@ -1519,3 +1519,20 @@ def test_new_rows_with_zoned_or_shifted_dates_are_refused_before_any_write(
     assert digest_tree(small_config.parent / "data") == before  # the store: nothing appended
     assert CampaignStore("data/campaigns").read()["date"].max() < last
     assert not (small_config.parent / "runs").exists()
+
+
+def test_refresh_brands_must_be_a_non_empty_list(small_config: Path) -> None:
+    # brands=[] ran an empty night (0 brands, 0 failures, no decisions) and brands="b001"
+    # was read as ['b', '0', '0', '1'] (Python red-team)
+    from tabtune.config import load_config
+    from tabtune.errors import TabTuneInputError
+    from tabtune.refresh import refresh
+
+    obs, last = _stored_but_the_last_day()
+    cfg, date = load_config(small_config), str((last - pd.Timedelta(days=1)).date())
+    brand = str(obs["brand_id"].iloc[0])
+    with pytest.raises(TabTuneInputError, match="names no brand"):
+        refresh(cfg, date, brands=[])
+    with pytest.raises(TabTuneInputError, match=rf"is one string: .*brands=\['{brand}'\]"):
+        refresh(cfg, date, brands=brand)
+    assert not (small_config.parent / "runs").exists()

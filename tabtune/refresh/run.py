@@ -201,7 +201,16 @@ def check_request(
     """
     if brands is None:
         return
+    if isinstance(brands, str):  # iterated as ['b', '0', '1'] (Python red-team)
+        raise TabTuneInputError(
+            f"brands={brands!r} is one string: pass a list of brand ids (brands=[{brands!r}])"
+        )
     wanted = list(dict.fromkeys(str(b) for b in brands))
+    if not wanted:  # an empty night reported 0 brands and 0 failures (Python red-team)
+        raise TabTuneInputError(
+            "brands names no brand: pass None to refresh every brand with rows, or the brands "
+            "to refresh; nothing was done"
+        )
     for brand in wanted:
         check_brand_id(brand, "brand")
     known = set(store.brands())
