@@ -588,6 +588,11 @@ def finetune_brand(
         base_ref, base = load_global(cfg, task_name)
     if rows is None:
         rows = store_for(cfg).read(brands=[brand], end=end)
+    elif "brand_id" in rows.columns and (other := set(rows["brand_id"].astype(str)) - {brand}):
+        raise TabTuneInputError(  # another brand's rows published as this brand's champion
+            f"rows hold brand(s) {sorted(other)[:5]} besides {brand!r}: pass only its rows "
+            f"(rows[rows['brand_id'] == {brand!r}]); nothing was published"
+        )
     if len(rows) == 0:
         raise TabTuneInputError(_no_brand_rows(cfg, brand, end))
     data = task_data(rows, task, features=model_features(base))

@@ -52,3 +52,24 @@ def test_a_store_assigned_inside_its_section_onto_the_models_folder_is_refused(
     copied = default_config().model_copy(update={"runs_dir": default_config().models_dir})
     with pytest.raises(ConfigError, match="models_dir .* and runs_dir .* overlap"):
         registry_for(copied)
+
+
+def test_finetune_brand_refuses_rows_of_another_brand(tmp_path: Path) -> None:
+    # b000 got a promoted champion trained on b001's rows (Python red-team)
+    from tabtune.errors import TabTuneInputError
+    from tabtune.pipeline import finetune_brand
+
+    rows = simulate(n_brands=3, n_days=40, seed=3).observations
+    cfg = default_config().model_copy(
+        update={
+            "data": default_config().data.model_copy(update={"store": tmp_path / "store"}),
+            "models_dir": tmp_path / "models",
+        }
+    )
+    CampaignStore(cfg.data.store).append(rows)
+    cfg.model.n_estimators = 20
+    pretrain(cfg, "bid")
+    first, second = sorted(rows["brand_id"].unique())[:2]
+    with pytest.raises(TabTuneInputError, match=rf"rows hold brand\(s\) \['{second}'\] besides"):
+        finetune_brand(cfg, "bid", first, rows=rows[rows["brand_id"] == second])
+    assert registry_for(cfg).versions("bid", first) == []
