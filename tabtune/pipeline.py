@@ -192,6 +192,10 @@ def pretrain(
 ) -> PretrainResult:
     """Fit the global model of a task on the pooled store and publish it.
 
+    ``cfg`` is used as given: ``tabtune pretrain`` and the refresh first apply the task's
+    adopted tuning parameters (``tabtune.tuning.tuned_pretraining(cfg, task)[0]``; the tuning
+    layer sits above this one), which a Python caller passes the same way.
+
     A regression task is pretrained from batches of whole brands read from the store two or
     three times (:meth:`~tabtune.estimators.TabTuneRegressor.fit_batches`): memory holds the
     float32 training matrix, one binned copy and one batch, not the pooled rows. A classification task reads every
