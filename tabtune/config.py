@@ -657,9 +657,13 @@ class Config(_Section):
         its own models keeps its own studies (a tuned study is applied to every pretraining of
         its task, and the simulator's must not tune a client's model)."""
         if "storage" not in self.tuning.model_fields_set:
-            self.tuning.storage = f"sqlite:///{(Path(self.models_dir) / 'tuning.db').as_posix()}"
-            # still derived: follows a models_dir assigned later (it stayed in the old folder)
-            self.tuning.model_fields_set.discard("storage")
+            # a section of its own: a copy's section is shared (a copy given another
+            # models_dir moved its original's studies too); still derived, so it follows a
+            # models_dir assigned later
+            tuning = self.tuning.model_copy()
+            tuning.storage = f"sqlite:///{(Path(self.models_dir) / 'tuning.db').as_posix()}"
+            tuning.model_fields_set.discard("storage")
+            object.__setattr__(self, "tuning", tuning)  # no second validation of the whole
         return self
 
     def task_file(self, name: str) -> str | None:

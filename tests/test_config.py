@@ -440,3 +440,14 @@ def test_a_config_wide_error_does_not_print_the_whole_config(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert "overlap" in str(info.value) and "(got {" not in str(info.value)
+
+
+def test_a_copy_given_other_models_keeps_the_originals_studies_apart() -> None:
+    # the derived tuning.storage was written into the tuning section both copies share: the
+    # original then pointed at the copy's tuning.db (Python red-team)
+    original = default_config()
+    original.models_dir = Path("/tmp/client-a/models")
+    copy = original.model_copy()
+    copy.models_dir = Path("/tmp/client-b/models")
+    assert original.tuning.storage == "sqlite:////tmp/client-a/models/tuning.db"
+    assert copy.tuning.storage == "sqlite:////tmp/client-b/models/tuning.db"
