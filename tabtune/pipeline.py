@@ -529,6 +529,22 @@ def load_global(cfg: Config, task_name: str) -> tuple[ModelRef, Any]:
     return ref, load_model(ref, task)
 
 
+def _brand_rows(cfg: Config, brand: str, rows: pd.DataFrame | None, end: Any) -> pd.DataFrame:
+    """The brand's rows (``rows``, or read from the store up to ``end``); refused when there
+    are none, or when ``rows`` hold another brand's (a champion trained on another brand's
+    rows was published and promoted; Python red-team)."""
+    if rows is None:
+        rows = store_for(cfg).read(brands=[brand], end=end)
+    elif "brand_id" in rows.columns and (other := set(rows["brand_id"].astype(str)) - {brand}):
+        raise TabTuneInputError(
+            f"rows hold brand(s) {sorted(other)[:5]} besides {brand!r}: pass only its rows "
+            f"(rows[rows['brand_id'] == {brand!r}]); nothing was published"
+        )
+    if len(rows) == 0:
+        raise TabTuneInputError(_no_brand_rows(cfg, brand, end))
+    return rows
+
+
 def _no_brand_rows(cfg: Config, brand: str, end: Any) -> str:
     """Why a brand has no rows to adapt on: none stored, or none up to ``end``."""
     stored = store_for(cfg).read(brands=[brand], columns=["date"])["date"] if end else None
@@ -590,15 +606,7 @@ def finetune_brand(
     t0 = time.perf_counter()
     if base is None:
         base_ref, base = load_global(cfg, task_name)
-    if rows is None:
-        rows = store_for(cfg).read(brands=[brand], end=end)
-    elif "brand_id" in rows.columns and (other := set(rows["brand_id"].astype(str)) - {brand}):
-        raise TabTuneInputError(  # another brand's rows published as this brand's champion
-            f"rows hold brand(s) {sorted(other)[:5]} besides {brand!r}: pass only its rows "
-            f"(rows[rows['brand_id'] == {brand!r}]); nothing was published"
-        )
-    if len(rows) == 0:
-        raise TabTuneInputError(_no_brand_rows(cfg, brand, end))
+    rows = _brand_rows(cfg, brand, rows, end)
     data = task_data(rows, task, features=model_features(base))
     est = brand_estimator(cfg, task, base)
     try:
