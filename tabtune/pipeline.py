@@ -7,12 +7,13 @@ small result object; printing is left to the CLI. Models go through the
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,7 @@ from tabtune.features import (
 from tabtune.memory import arrow_on_the_c_heap
 from tabtune.model_factory import brand_estimator, estimator_class, global_estimator  # noqa: F401
 from tabtune.registry import ModelRegistry
+from tabtune.registry.locks import outside_a_refresh
 from tabtune.task_definition import (
     DEFINITION_KEY,
     definition,
@@ -182,6 +184,25 @@ def pretrain_scheduler(cfg: Config, scheduler: str | None = None) -> str | None:
     return r.scheduler if r.executor == "dask" and r.scheduler else None
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _outside_a_refresh(
+    fn: Callable[Concatenate[Config, _P], _R],
+) -> Callable[Concatenate[Config, _P], _R]:
+    """``fn(cfg, ...)`` refused while another process runs a refresh on ``cfg``'s registry
+    (:func:`~tabtune.registry.locks.outside_a_refresh`), as the command line refuses it."""
+
+    @functools.wraps(fn)
+    def guarded(cfg: Config, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with outside_a_refresh(cfg.models_dir, f"tabtune.pipeline.{fn.__name__}"):
+            return fn(cfg, *args, **kwargs)
+
+    return guarded
+
+
+@_outside_a_refresh
 def pretrain(
     cfg: Config,
     task_name: str,
@@ -584,6 +605,7 @@ def check_global_definition(cfg: Config, task_name: str, ref: ModelRef) -> None:
         raise TabTuneInputError(global_definition_error(ref.id, task_name, change))
 
 
+@_outside_a_refresh
 def finetune_brand(
     cfg: Config,
     task_name: str,

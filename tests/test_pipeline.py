@@ -73,3 +73,34 @@ def test_finetune_brand_refuses_rows_of_another_brand(tmp_path: Path) -> None:
     with pytest.raises(TabTuneInputError, match=rf"rows hold brand\(s\) \['{second}'\] besides"):
         finetune_brand(cfg, "bid", first, rows=rows[rows["brand_id"] == second])
     assert registry_for(cfg).versions("bid", first) == []
+
+
+def test_python_pretrain_and_finetune_are_refused_while_a_refresh_runs(tmp_path: Path) -> None:
+    # the command line refused them; from Python they published and promoted models mid-night
+    # (Python red-team). The lock is held here as a refresh in another process holds it.
+    from tabtune.pipeline import finetune_brand
+    from tabtune.registry import RegistryLockedError
+    from tabtune.registry.locks import REFRESH_LOCK, refreshing
+
+    rows = simulate(n_brands=3, n_days=40, seed=3).observations
+    cfg = default_config().model_copy(
+        update={
+            "data": default_config().data.model_copy(update={"store": tmp_path / "store"}),
+            "models_dir": tmp_path / "models",
+        }
+    )
+    CampaignStore(cfg.data.store).append(rows)
+    cfg.model.n_estimators = 20
+    pretrain(cfg, "bid")  # a registry never locked: no lock folder is made for it
+    registry = registry_for(cfg)
+    brand = sorted(rows["brand_id"].unique())[0]
+    with registry.lock(REFRESH_LOCK, timeout=0):
+        with pytest.raises(RegistryLockedError, match="a refresh is running: tabtune.pipeline"):
+            pretrain(cfg, "bid")
+        with pytest.raises(RegistryLockedError, match="finetune_brand would change the models"):
+            finetune_brand(cfg, "bid", brand)
+        with refreshing():  # the night's own pretraining, in the process that holds the lock
+            assert pretrain(cfg, "bid").model_id == "global/bid/v0002"
+    assert [r.version for r in registry.versions("bid")] == ["v0001", "v0002"]
+    assert registry.versions("bid", brand) == []
+    finetune_brand(cfg, "bid", brand)  # the night over: allowed again

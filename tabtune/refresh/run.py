@@ -64,6 +64,7 @@ from tabtune.refresh.state import (
     save_state,
 )
 from tabtune.registry import RegistryLockedError
+from tabtune.registry.locks import REFRESH_LOCK, refreshing
 from tabtune.report import earlier_reports, load_history, run_dir_for, write_report
 from tabtune.tasks.bid_rules import unknown_target_brands_note
 
@@ -76,7 +77,7 @@ logger = logging.getLogger("tabtune.refresh")
 
 
 #: The registry lock a refresh holds.
-LOCK_NAME = "refresh"
+LOCK_NAME = REFRESH_LOCK
 
 
 def _now() -> str:
@@ -511,6 +512,7 @@ def _refresh_session(
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(registry_for(cfg).lock(LOCK_NAME, timeout=0))
+            stack.enter_context(refreshing())  # its own pretraining is not refused
         except RegistryLockedError as exc:
             raise RegistryLockedError(
                 "another refresh is running, or a command that writes models, rows or "

@@ -22,7 +22,20 @@ from pathlib import Path
 
 from tabtune.errors import TabTuneInputError
 
-__all__ = ["RegistryLockedError", "hold_lock", "host_tag", "pid_alive"]
+__all__ = [
+    "REFRESH_LOCK",
+    "RegistryLockedError",
+    "hold_lock",
+    "host_tag",
+    "outside_a_refresh",
+    "pid_alive",
+    "refreshing",
+]
+
+#: The registry lock a refresh holds (``<models_dir>/.locks/refresh.lock``).
+REFRESH_LOCK = "refresh"
+#: Refreshes this process runs now (it holds their lock: its own pretraining must not wait).
+_REFRESHING = 0
 
 _LOCK_POLL_S = 0.05
 
@@ -164,3 +177,43 @@ def _lock_holder(path: Path) -> str:
     if not isinstance(info, dict) or "pid" not in info:
         return "pid unknown: held shared, by commands that do not record themselves"
     return f"pid {info['pid']} on {info.get('host', '?')} since {info.get('since', '?')}"
+
+
+@contextlib.contextmanager
+def refreshing() -> Iterator[None]:
+    """Mark this process as running a refresh while it holds :data:`REFRESH_LOCK`, so that
+    :func:`outside_a_refresh` lets the night's own pretraining through."""
+    global _REFRESHING
+    _REFRESHING += 1
+    try:
+        yield
+    finally:
+        _REFRESHING -= 1
+
+
+@contextlib.contextmanager
+def outside_a_refresh(models_dir: str | os.PathLike[str], what: str) -> Iterator[None]:
+    """Hold the refresh lock of the registry in ``models_dir`` shared while ``what`` writes
+    models (as the command line's guard does): refused at once while a refresh of another
+    process holds it. The Python API published and promoted models mid-night, which the
+    night's report did not name (Python red-team). Nothing is created for a registry never
+    locked; this process's own refresh passes (:func:`refreshing`).
+
+    Raises
+    ------
+    RegistryLockedError
+        A refresh is running; the message names its holder.
+    """
+    locks = Path(models_dir) / ".locks"
+    if _REFRESHING or not locks.is_dir():
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(hold_lock(locks / f"{REFRESH_LOCK}.lock", 0, shared=True))
+        except RegistryLockedError as exc:
+            raise RegistryLockedError(
+                f"a refresh is running: {what} would change the models the night is using; "
+                f"run it after the refresh ({exc}); nothing was done"
+            ) from None
+        yield
