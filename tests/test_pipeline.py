@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from tabtune.config import default_config
+from tabtune.config import Config, default_config
 from tabtune.data.store import CampaignStore
 from tabtune.data.synth import simulate
 from tabtune.errors import ConfigError
@@ -54,11 +55,8 @@ def test_a_store_assigned_inside_its_section_onto_the_models_folder_is_refused(
         registry_for(copied)
 
 
-def test_finetune_brand_refuses_rows_of_another_brand(tmp_path: Path) -> None:
-    # b000 got a promoted champion trained on b001's rows (Python red-team)
-    from tabtune.errors import TabTuneInputError
-    from tabtune.pipeline import finetune_brand
-
+def _three_brands_pretrained(tmp_path: Path) -> tuple[pd.DataFrame, Config]:
+    """Three simulated brands stored under ``tmp_path`` and a small global bid model."""
     rows = simulate(n_brands=3, n_days=40, seed=3).observations
     cfg = default_config().model_copy(
         update={
@@ -69,6 +67,15 @@ def test_finetune_brand_refuses_rows_of_another_brand(tmp_path: Path) -> None:
     CampaignStore(cfg.data.store).append(rows)
     cfg.model.n_estimators = 20
     pretrain(cfg, "bid")
+    return rows, cfg
+
+
+def test_finetune_brand_refuses_rows_of_another_brand(tmp_path: Path) -> None:
+    # b000 got a promoted champion trained on b001's rows (Python red-team)
+    from tabtune.errors import TabTuneInputError
+    from tabtune.pipeline import finetune_brand
+
+    rows, cfg = _three_brands_pretrained(tmp_path)
     first, second = sorted(rows["brand_id"].unique())[:2]
     with pytest.raises(TabTuneInputError, match=rf"rows hold brand\(s\) \['{second}'\] besides"):
         finetune_brand(cfg, "bid", first, rows=rows[rows["brand_id"] == second])
@@ -82,16 +89,7 @@ def test_python_pretrain_and_finetune_are_refused_while_a_refresh_runs(tmp_path:
     from tabtune.registry import RegistryLockedError
     from tabtune.registry.locks import REFRESH_LOCK, refreshing
 
-    rows = simulate(n_brands=3, n_days=40, seed=3).observations
-    cfg = default_config().model_copy(
-        update={
-            "data": default_config().data.model_copy(update={"store": tmp_path / "store"}),
-            "models_dir": tmp_path / "models",
-        }
-    )
-    CampaignStore(cfg.data.store).append(rows)
-    cfg.model.n_estimators = 20
-    pretrain(cfg, "bid")  # a registry never locked: no lock folder is made for it
+    rows, cfg = _three_brands_pretrained(tmp_path)  # a registry never locked: no lock folder
     registry = registry_for(cfg)
     brand = sorted(rows["brand_id"].unique())[0]
     with registry.lock(REFRESH_LOCK, timeout=0):
