@@ -14,7 +14,7 @@ between an adaptation's fits in :mod:`tabtune.boosting.lightgbm_session`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, ClassVar
 
 import lightgbm as lgb
@@ -77,6 +77,25 @@ def _parameter_aliases() -> dict[str, list[str]] | None:
         return None
 
 
+#: backend_params values a global model cannot be adapted from (adapting refits it or boosts
+#: from it): (LightGBM's name, whether a value is refused, the refusal after "sets ").
+_NOT_ADAPTABLE: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    (
+        "linear_tree",
+        bool,
+        "linear_tree: LightGBM's refit of a linear-tree model crashes the Python process (a "
+        "native crash when a feature has no value in the brand's rows), and adapting a global "
+        "model refits it (strategies refit, refit+continue, and auto, which tries them); leave "
+        "linear_tree out",
+    ),
+    (
+        "boosting",
+        lambda value: str(value).lower() in ("rf", "random_forest"),
+        "boosting: rf: a random forest averages its trees, and adapting a global model refits "
+        "or boosts from it (LightGBM refuses both); leave boosting out (gbdt)",
+    ),
+)
+
 # Set by the translation whatever the canonical values; dropped again by the inverse.
 _DERIVED = ("metric", "bagging_freq", "deterministic", "force_row_wise", "force_col_wise")
 
@@ -127,21 +146,10 @@ class LightGBMBackend(Backend):
             rounds=("num_iterations", "early_stopping_round"),
             known_only=True,
         )
-        linear = {"linear_tree", *(aliases or {}).get("linear_tree", ())}
-        if any(params.extra.get(key) for key in linear):
-            raise TabTuneInputError(
-                "backend_params sets linear_tree: LightGBM's refit of a linear-tree model "
-                "crashes the Python process (a native crash when a feature has no value in "
-                "the brand's rows), and adapting a global model refits it (strategies refit, "
-                "refit+continue, and auto, which tries them); leave linear_tree out"
-            )
-        boosting = {"boosting", *(aliases or {}).get("boosting", ())}
-        if any(str(params.extra.get(k)).lower() in ("rf", "random_forest") for k in boosting):
-            raise TabTuneInputError(
-                "backend_params sets boosting: rf: a random forest averages its trees, and "
-                "adapting a global model refits or boosts from it (LightGBM refuses both); "
-                "leave boosting out (gbdt)"
-            )
+        for name, refused, why in _NOT_ADAPTABLE:
+            spellings = {name, *(aliases or {}).get(name, ())}
+            if any(refused(params.extra[k]) for k in spellings if k in params.extra):
+                raise TabTuneInputError(f"backend_params sets {why}")
         native.update(params.extra)
         return native
 

@@ -25,9 +25,9 @@ __all__ = [
     "MergeFirst",
     "binned",
     "dataset",
+    "first_tree_intercepts",
     "reached_from_index",
     "reached_leaves",
-    "first_tree_intercepts",
     "refit_start",
     "refit_with_leaves",
     "restore_unreached",
@@ -231,8 +231,7 @@ def refit_with_leaves(
     and its leaves.
 
     ``intercepts``: the starting score of each class's first tree
-    (:func:`~tabtune.boosting.lightgbm_text.first_tree_intercepts`), kept out of the refit's
-    decay (:func:`refit_start`).
+    (:func:`first_tree_intercepts`), kept out of the refit's decay (:func:`refit_start`).
     """
     new_params = dict(native)
     cats = new_params.pop("categorical_feature", None)
