@@ -455,3 +455,18 @@ def test_a_target_that_is_no_number_is_refused_by_name() -> None:
             rec._targets(bad, None)
     with pytest.raises(TabTuneInputError, match="target_cpa must be a positive number"):
         rec._targets(None, "x")
+
+
+@pytest.mark.parametrize("written", ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y"])
+def test_recommend_refuses_dates_as_text_that_are_not_iso(sim, recommender, written) -> None:
+    # "03/04/2025" was read month-first whatever the contexts meant: a day-first context was
+    # bid for on another day (and weekday) without a word
+    contexts = sim["test"].head(4)
+    text = contexts.assign(date=contexts["date"].dt.strftime(written))
+    with pytest.raises(TabTuneInputError, match=r"not ISO 8601 .*fix: convert the column"):
+        recommender.recommend(text, target_roas=3.0)
+    iso = contexts.assign(date=contexts["date"].dt.strftime("%Y-%m-%d"))
+    pd.testing.assert_frame_equal(
+        recommender.recommend(iso, target_roas=3.0).drop(columns="date"),
+        recommender.recommend(contexts, target_roas=3.0).drop(columns="date"),
+    )
