@@ -294,3 +294,28 @@ def test_was_published_knows_collected_versions(tmp_path: Path) -> None:
     assert not reg.was_published("brands/acme/bid/v0009")  # never published here
     assert not reg.was_published("brands/other/bid/v0001")
     assert not reg.was_published("global/bid/v0001") and not reg.was_published("nonsense")
+
+
+def test_python_gc_and_rollback_are_refused_while_a_refresh_runs(tmp_path: Path) -> None:
+    # the command line refused them; from Python they deleted versions and moved champions
+    # mid-night, under the models the night was comparing (the lock is held here as a
+    # refresh of another process holds it)
+    from tabtune.registry import RegistryLockedError
+    from tabtune.registry.locks import refreshing
+
+    reg = ModelRegistry(tmp_path / "models")
+    for _ in range(5):
+        _pub(reg, "acme", promote=True)
+    champion = reg.champion("bid", "acme")
+    with reg.lock("refresh", timeout=0):
+        with pytest.raises(RegistryLockedError, match="a refresh is running: gc would change"):
+            reg.gc(keep_versions=1)
+        with pytest.raises(RegistryLockedError, match="ModelRegistry.rollback would change"):
+            reg.rollback("bid", "acme")
+        assert reg.gc(keep_versions=1, dry_run=True).deleted  # reading is not refused
+        assert _names(reg, "acme") == ["v0001", "v0002", "v0003", "v0004", "v0005"]
+        assert reg.champion("bid", "acme") == champion
+        with refreshing():  # the night's own retention, in the process that holds the lock
+            assert reg.gc(keep_versions=4).deleted == ["brands/acme/bid/v0001"]
+    reg.rollback("bid", "acme")  # the night over: allowed again
+    assert reg.champion("bid", "acme") != champion

@@ -181,8 +181,10 @@ def _lock_holder(path: Path) -> str:
 
 @contextlib.contextmanager
 def refreshing() -> Iterator[None]:
-    """Mark this process as running a refresh while it holds :data:`REFRESH_LOCK`, so that
-    :func:`outside_a_refresh` lets the night's own pretraining through."""
+    """Mark this process as holding :data:`REFRESH_LOCK` exclusively (a refresh, or a
+    command that must not run beside one: ``models gc``, ``rollback``), so that
+    :func:`outside_a_refresh` lets its own work through (the night's pretraining, the
+    command's gc or rollback)."""
     global _REFRESHING
     _REFRESHING += 1
     try:

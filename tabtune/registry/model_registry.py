@@ -29,7 +29,7 @@ from tabtune.registry.layout import (
     version_names,
     version_number,
 )
-from tabtune.registry.locks import hold_lock
+from tabtune.registry.locks import hold_lock, outside_a_refresh
 from tabtune.registry.manifest import (
     build_manifest,
     declared_dependencies,
@@ -481,7 +481,7 @@ class ModelRegistry:
         """
         scope = self.scope_dir(task, brand)
         sid = scope_id(task, brand)
-        with self._write_lock():
+        with outside_a_refresh(self.root, "ModelRegistry.rollback"), self._write_lock():
             try:
                 current = read_pointer(scope)
             except ModelIntegrityError:
@@ -551,7 +551,7 @@ class ModelRegistry:
 
         The plan is made and carried out under the write lock, so no publish or promotion
         comes in between; each version disappears whole (renamed to a hidden name, then
-        removed). Callers that may run beside a refresh should hold ``lock("refresh")``.
+        removed). Refused while a refresh of another process runs (a dry run is not).
 
         Parameters
         ----------
@@ -569,6 +569,8 @@ class ModelRegistry:
         ------
         TabTuneInputError
             ``keep_versions`` is below 1.
+        RegistryLockedError
+            A refresh of another process is running (not for a dry run).
         """
         if (
             isinstance(keep_versions, bool)
@@ -580,7 +582,8 @@ class ModelRegistry:
                 f"{keep_versions!r}"
             )
         result = GcResult(keep_versions=keep_versions, dry_run=dry_run)
-        with self._write_lock():
+        guard = contextlib.nullcontext() if dry_run else outside_a_refresh(self.root, "gc")
+        with guard, self._write_lock():
             if not dry_run:
                 sweep_deleted(self.root, self.scope_dir)
             delete, kept, notes, _ = plan_retention(self.root, keep_versions, self.scope_dir)
