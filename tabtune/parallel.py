@@ -19,6 +19,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -41,6 +42,7 @@ __all__ = [
     "WORKER_DIED",
     "WorkerDiedError",
     "make_executor",
+    "require_spawnable_main",
     "start_parent_watchdog",
 ]
 
@@ -202,6 +204,29 @@ def _init_worker(threads: int, parent_pid: int) -> None:
     start_parent_watchdog(parent_pid)
 
 
+def require_spawnable_main(executor: str) -> None:
+    """Refuse worker processes started by ``spawn`` when this process's main script cannot be
+    read again: each worker re-imports the main module from its file, and a script read from
+    standard input (``python - < night.py``, a heredoc in a cron line) has none, so every
+    worker died at start-up and every brand failed as "out of memory, or a crash".
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the script, the executor and the fixes.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None or os.path.exists(path):  # an interactive session or notebook: fine
+        return
+    raise TabTuneInputError(
+        f"executor {executor!r} starts worker processes that import this program's main script "
+        f"again, and it was not read from a file ({path}); nothing was done. Fix: save the "
+        "script to a file and run that (keep the refresh under `if __name__ == "
+        "'__main__':`), or use executor='inline'"
+    )
+
+
 class ProcessExecutor(Executor):
     """Runs jobs in a pool of worker processes on this machine.
 
@@ -224,6 +249,7 @@ class ProcessExecutor(Executor):
     def __init__(self, n_workers: int = 2, threads_per_worker: int | None = None) -> None:
         if int(n_workers) < 1:
             raise TabTuneInputError(f"n_workers must be >= 1, got {n_workers!r}")
+        require_spawnable_main(self.name)
         self.n_workers = int(n_workers)
         cpus = os.cpu_count() or 1
         self.threads_per_worker = threads_per_worker or max(1, cpus // self.n_workers)
@@ -346,6 +372,7 @@ class DaskExecutor(Executor):
         self.scheduler = scheduler or "local"
         self._cluster = None
         if self.scheduler == "local":
+            require_spawnable_main("dask")
             self._cluster = LocalCluster(
                 n_workers=int(n_workers),
                 threads_per_worker=1,
