@@ -39,8 +39,10 @@ __all__ = [
     "Outcome",
     "PARENT_POLL_SECONDS",
     "ProcessExecutor",
+    "NO_WORKER",
     "WORKER_DIED",
     "WorkerDiedError",
+    "WorkerStartError",
     "make_executor",
     "require_spawnable_main",
     "start_parent_watchdog",
@@ -196,12 +198,29 @@ def start_parent_watchdog(
     ).start()
 
 
-def _init_worker(threads: int, parent_pid: int) -> None:
+def _init_worker(threads: int, parent_pid: int, started: Any = None) -> None:
     # Runs first in each worker, before numpy/LightGBM/XGBoost load their thread pools, so
     # n_workers x threads does not oversubscribe the machine; then watches the parent.
+    # ``started`` counts the workers that got this far (past re-importing the main script).
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
     start_parent_watchdog(parent_pid)
+    if started is not None:
+        with started.get_lock():
+            started.value += 1
+
+
+class WorkerStartError(TabTuneInputError):
+    """No worker process of a :class:`ProcessExecutor` could start (see :data:`NO_WORKER`)."""
+
+
+#: Why a pool whose workers all died before running anything stopped the jobs.
+NO_WORKER = (
+    "no worker process could start: each one imports this program's main script again "
+    "(the 'spawn' start method), and it died there, before running a job (its error is printed "
+    "above). A script that starts the run at its top level runs it again in every worker; "
+    "fix: put the call under `if __name__ == '__main__':`, or use executor='inline'"
+)
 
 
 def require_spawnable_main(executor: str) -> None:
@@ -254,6 +273,9 @@ class ProcessExecutor(Executor):
         cpus = os.cpu_count() or 1
         self.threads_per_worker = threads_per_worker or max(1, cpus // self.n_workers)
         self._pool: ProcessPoolExecutor | None = None
+        self._context = multiprocessing.get_context("spawn")
+        #: Workers of this executor's pools that started (:func:`_init_worker`).
+        self._started = self._context.Value("i", 0)
 
     def __repr__(self) -> str:
         return f"ProcessExecutor(n_workers={self.n_workers})"
@@ -262,9 +284,9 @@ class ProcessExecutor(Executor):
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.n_workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=self._context,
                 initializer=_init_worker,
-                initargs=(self.threads_per_worker, os.getpid()),
+                initargs=(self.threads_per_worker, os.getpid(), self._started),
             )
         return self._pool
 
@@ -325,6 +347,8 @@ class ProcessExecutor(Executor):
         error = future.exception()
         if isinstance(error, BrokenProcessPool):
             self.close()
+            if self._started.value == 0:  # not one worker got past its start: no job's fault
+                raise WorkerStartError(NO_WORKER)
             return Outcome(key, error=WorkerDiedError(WORKER_DIED))
         return Outcome(key, value=None if error is not None else future.result(), error=error)
 
