@@ -121,7 +121,7 @@ def test_one_days_coincidence_is_not_a_rename(
 
 
 def test_renamed_pairs_against_a_brute_force_reading_of_the_rule() -> None:
-    """Every pair of rows checked by hand: same brand and day, every measure equal, another
+    """Every pair of rows checked by hand: same brand and day, every delivery measure equal, another
     name, the older name absent from the newer rows and the newer name from the older ones."""
     day = pd.Timestamp("2026-11-02")
 
@@ -148,3 +148,20 @@ def test_renamed_pairs_against_a_brute_force_reading_of_the_rule() -> None:
     got = list(zip(pairs["brand_id"], pairs["channel_older"], pairs["channel_newer"], strict=True))
     assert sorted(set(got)) == sorted(set(expected)) == [("a", "x", "z")] and len(got) == 2
     assert not len(renamed_pairs(older.iloc[::2], newer.iloc[::2]))  # one day: no signature
+
+
+def test_a_rename_whose_conversions_were_restated_is_refused(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # late attribution: the newer export gives the overlap days more conversions and revenue;
+    # every measure had to be equal, so the renamed campaign's days counted twice in silence
+    _export("Black Friday", "2026-11-01", 5).to_csv("first.csv", index=False)
+    later = _export("BF 2026", "2026-11-03", 5)
+    later[["Conversions", "Revenue"]] = [3, 425.0]
+    later.to_csv("later.csv", index=False)
+    assert _load(capsys, config, "first.csv")[0] == EXIT_OK
+    before = snapshot(tmp_path / "store")
+    code, out = _load(capsys, config, "later.csv")
+    assert code == EXIT_BAD_INPUT and "3 row(s) repeat rows of the store" in out
+    assert "the same spend, clicks (conversions and revenue may have been restated" in out
+    assert snapshot(tmp_path / "store") == before

@@ -9,7 +9,9 @@ and a row of the older source (the store, or an earlier file of the same load) w
 numbers in every measure (spend, clicks, ...; at least :data:`MIN_CLICKS` clicks and some
 spend), where the older row's name appears nowhere in the brand's new rows and the new row's
 name nowhere in the brand's older rows of those days, on :data:`MIN_DAYS` days or more for the
-same two names.
+same two names. Only the delivery measures (:data:`MATCHED`) must be equal: conversions and
+revenue are what a later export restates (late attribution), and requiring them equal let a
+renamed campaign's restated days count twice in silence (exports red-team).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tabtune.data.store import CampaignStore
 from tabtune.errors import ContractError
 
 __all__ = [
+    "MATCHED",
     "MEASURES",
     "MIN_CLICKS",
     "MIN_DAYS",
@@ -35,8 +38,11 @@ __all__ = [
     "renamed_rows_error",
 ]
 
-#: The measures whose values must all be equal (those present).
+#: The measures an export carries (shown in the refusal).
 MEASURES = ("spend", "clicks", "impressions", "conversions", "revenue")
+#: The measures whose values must all be equal (those present): what was delivered, which a
+#: later export does not restate; conversions and revenue may differ.
+MATCHED = ("spend", "clicks", "impressions")
 #: Clicks a row needs for equal numbers to be a signature (a few clicks at the same cost can
 #: happen to two campaigns).
 MIN_CLICKS = 10
@@ -70,7 +76,7 @@ def renamed_pairs(
     all_newer = newer if all_newer is None else all_newer
     keys = [k for k in key_columns(newer.columns) if k in older.columns]
     names = _names(keys)
-    measures = [m for m in MEASURES if m in older.columns and m in newer.columns]
+    measures = [m for m in MATCHED if m in older.columns and m in newer.columns]
     if not names or "spend" not in measures or "clicks" not in measures:
         return pd.DataFrame()
     older, newer = _informative(older, measures), _informative(newer, measures)
@@ -115,11 +121,12 @@ def renamed_rows_error(pairs: pd.DataFrame, older: str, source: str) -> Contract
     """The refusal of ``pairs`` (:func:`renamed_pairs`), whose older rows come from ``older``
     (``"the store"``, a file's path) and the newer ones from ``source``."""
     names = [c[: -len("_older")] for c in pairs.columns if c.endswith("_older")]
-    measures = [m for m in MEASURES if m in pairs.columns]
+    measures = [m for m in MATCHED if m in pairs.columns]
     lines = [
         f"{source}: {len(pairs)} row(s) repeat rows of {older} for the same brand and day under "
-        "another name, with the same numbers in every measure; a campaign or channel renamed "
-        "between two overlapping exports would count those days twice. Nothing was written"
+        f"another name, with the same {', '.join(measures)} (conversions and revenue may have "
+        "been restated since); a campaign or channel renamed between two overlapping exports "
+        "would count those days twice. Nothing was written"
     ]
     for row in pairs.head(MAX_EXAMPLES).itertuples(index=False):
         values = row._asdict()
@@ -171,7 +178,7 @@ def refuse_renamed_beside_store(
     repeat the store's rows of the same brand and day under another name
     (:func:`renamed_pairs`)."""
     keys = key_columns(rows.columns)
-    measures = [m for m in MEASURES if m in rows.columns]
+    measures = [m for m in MATCHED if m in rows.columns]
     if not _names(keys) or "spend" not in measures or "clicks" not in measures:
         return
     new = rows[~(store.already_stored(rows) if known is None else known)]
