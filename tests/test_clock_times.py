@@ -84,6 +84,25 @@ def test_utc_midnights_are_refused_and_read_in_the_accounts_zone(ws: Path, capsy
     assert _stored_days() == PARIS_DAYS
 
 
+def test_utc_midnights_of_one_account_among_others_are_refused(ws: Path, capsys) -> None:
+    """A file of two accounts in two zones: New York's midnights (04:00Z) are before noon,
+    which let Paris's rows through, stored a day early (exports red-team)."""
+    paris = _export(UTC_MIDNIGHTS)
+    nyc = _export([f"{d}T04:00:00Z" for d in PARIS_DAYS]).assign(brand_id="nyc")
+    pd.concat([paris, nyc]).to_csv("a.csv", index=False)
+    assert_refused(
+        capsys,
+        ws,
+        ["--config", _config(ws), "load", "a.csv"],
+        "every date of brand(s) ['acme'] carries a time of day after noon (22:00, 23:00",
+        "load the rows of brand(s) ['acme'] from a file of their own, with data.timezone",
+    )
+    nyc.to_csv("b.csv", index=False)  # the other account alone: its days as written
+    code, out = run_cli(capsys, "--config", _config(ws), "load", "b.csv")
+    assert code == EXIT_OK, out
+    assert _stored_days() == PARIS_DAYS
+
+
 def test_utc_stores_the_days_as_written(ws: Path, capsys) -> None:
     _export(UTC_MIDNIGHTS).to_csv("a.csv", index=False)
     code, out = run_cli(capsys, "--config", _config(ws, timezone="UTC"), "load", "a.csv")

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from tabtune.data.contract import Violation
@@ -210,8 +211,35 @@ def _example_zone(times: pd.Series) -> str | None:
     return _ZONE_OF_OFFSET.get(int(hours)) if float(hours).is_integer() else None
 
 
+def _shifted_groups(
+    values: pd.Series, stamps: pd.Series, valid: np.ndarray, brands: pd.Series | None
+) -> np.ndarray:
+    """The rows of the brands (all rows as one without ``brands``) whose every date is a time
+    of day after noon, one or two of them: shifted midnights. Checked per brand: a file of
+    several accounts in several zones has another account's times before noon."""
+    keys = np.zeros(len(values), dtype=np.int64)
+    if brands is not None:
+        keys = pd.factorize(brands.astype(str).to_numpy())[0]
+    times = (stamps - stamps.dt.normalize()).to_numpy()
+    given = values.notna().to_numpy(dtype=bool)
+    shifted = np.zeros(len(values), dtype=bool)
+    for key in np.unique(keys):
+        rows = keys == key
+        ok = valid & rows
+        if not ok.any() or (given & rows & ~valid).any():
+            continue  # no timestamp, or some rows are days: not shifted midnights
+        seen = times[ok]
+        if (seen > _NOON.to_timedelta64()).all() and len(np.unique(seen)) <= 2:
+            shifted |= ok
+    return shifted
+
+
 def shifted_midnight_error(
-    values: pd.Series, source: str, column: str, data: DataConfig
+    values: pd.Series,
+    source: str,
+    column: str,
+    data: DataConfig,
+    brands: pd.Series | None = None,
 ) -> ContractError | None:
     """The refusal for dates whose every time of day is after noon, or None.
 
@@ -228,17 +256,19 @@ def shifted_midnight_error(
     source, column : str
         The file and the export's date column, for the message.
     data : DataConfig
+    brands : Series, optional
+        Each row's brand: the rule is checked per brand (a file of accounts in several zones
+        passed when one account's times were before noon, and the other's days were stored a
+        day early; exports red-team).
     """
     if data.timezone is not None or data.date_format is not None or data.date_parts is not None:
         return None
     stamps = _wall_times(values)
-    valid = stamps.notna().to_numpy(dtype=bool)
-    if not valid.any() or (values.notna().to_numpy(dtype=bool) & ~valid).any():
-        return None  # no timestamp, or some rows are days: not a file of shifted midnights
-    times = (stamps - stamps.dt.normalize())[valid]
-    if not ((times > _NOON).all() and times.nunique() <= 2):
+    shifted = _shifted_groups(values, stamps, stamps.notna().to_numpy(dtype=bool), brands)
+    if not shifted.any():
         return None
-    row = int(valid.argmax())
+    times = (stamps - stamps.dt.normalize())[shifted]
+    row = int(shifted.argmax())
     example, stamp = values.iloc[row], stamps.iloc[row]
     written = f"{stamp:%Y-%m-%d}"
     shown = ", ".join(sorted({_clock(t) for t in times}))
@@ -258,14 +288,24 @@ def shifted_midnight_error(
             "if these times are the account's own, data.timezone: UTC stores the days as "
             "written (a time without a UTC offset is never converted)"
         )
+    some = brands is not None and not shifted[values.notna().to_numpy(dtype=bool)].all()
+    if some:
+        assert brands is not None
+        names = sorted(brands[shifted].astype(str).unique())
+        fix = (
+            f"export the dates as days; or load the rows of brand(s) {names} from a file of "
+            "their own, with data.timezone set to their account's time zone (one data.timezone "
+            "reads one zone; the other brands' times are their own days)"
+        )
+    who = f" of brand(s) {names}" if some else ""
     message = (
-        f"{source}: column {column!r}: every date carries a time of day after noon ({shown}; "
+        f"{source}: column {column!r}: every date{who} carries a time of day after noon ({shown}; "
         f"e.g. {str(example).strip()!r}), not a day: a day written as the UTC time of its "
         f"midnight in a time zone east of UTC would be stored a day early ({written}), its "
         "weekday wrong; nothing was written\n"
         f"  fix: {fix}"
     )
-    return ContractError(message, [Violation("date", RULE_MIDNIGHT, int(valid.sum()))])
+    return ContractError(message, [Violation("date", RULE_MIDNIGHT, int(shifted.sum()))])
 
 
 def hourly_key(examples: pd.DataFrame | None) -> str | None:

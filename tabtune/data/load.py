@@ -268,7 +268,12 @@ def _prepare(
     daily = frame if summary is None else frame.loc[~summary.mask]
     longer = period_rows_error(daily, source, date_column_of(data), data.date_format)
     if longer is None and "date" in frame.columns and not isinstance(frame["date"], pd.DataFrame):
-        longer = shifted_midnight_error(frame["date"], source, date_column_of(data), data)
+        brands = frame["brand_id"] if "brand_id" in frame.columns else None
+        if isinstance(brands, pd.DataFrame):  # a name given twice: refused by the contract
+            brands = None
+        longer = shifted_midnight_error(
+            frame["date"], source, date_column_of(data), data, brands=brands
+        )
     longer = longer or weekly_rows_error(
         frame, source, date_column_of(data), data.date_format, notes_read
     )

@@ -87,6 +87,7 @@ def refuse_clock_times(rows: pd.DataFrame, data: DataConfig) -> None:
             ".dt.tz_convert('Europe/Paris').dt.tz_localize(None).dt.normalize(); nothing was "
             "written"
         )
-    error = shifted_midnight_error(dates, "new_rows", "date", data)
+    brands = rows["brand_id"] if "brand_id" in rows.columns else None
+    error = shifted_midnight_error(dates, "new_rows", "date", data, brands=brands)
     if error is not None:
         raise error
