@@ -38,6 +38,7 @@ __all__ = [
     "placeholder_measures",
     "shape_key",
     "subtotal_problems",
+    "summed_rows",
 ]
 
 
@@ -211,7 +212,58 @@ def subtotal_problems(
             violation = Violation(column, RULE_SUBTOTAL, int(mask.sum()), examples)
             found.append((violation, mask, _TOTALS_KEY))
             flagged = flagged | mask
+    mask = summed_rows(frame, flagged)
+    if mask.any():
+        names = [c for c in ("channel", "campaign_id", "audience", "device") if c in frame]
+        keys = [c for c in ("brand_id", "date", *names, "spend") if c in frame.columns]
+        examples = frame.loc[mask, keys].head(5)
+        examples.index.name = "row"
+        column = names[-1] if names else "spend"
+        found.append(
+            (Violation(column, RULE_SUBTOTAL, int(mask.sum()), examples), mask, _TOTALS_KEY)
+        )
     return found
+
+
+#: The measures a subtotal row sums (:func:`summed_rows`), those present; ``spend`` and one
+#: other at least.
+_SUMMED = ("spend", "clicks", "impressions")
+#: Clicks a row needs to be taken for a subtotal by its numbers.
+_SUBTOTAL_MIN_CLICKS = 10
+
+
+def summed_rows(frame: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
+    """Rows whose spend, clicks and impressions (those present) each equal the sum of the other
+    rows of their brand and day, two or more of them with spend: a subtotal however it is
+    labelled ("All campaigns", "Gesamtergebnis"), which :func:`subtotal_problems`' names
+    missed and the store counted twice (exports red-team). Spend may differ by half a cent per
+    row (rounded cells); counts must be equal, and the row needs
+    :data:`_SUBTOTAL_MIN_CLICKS` clicks. Rows ``flagged`` are left out."""
+    out = np.zeros(len(frame), dtype=bool)
+    present = [m for m in _SUMMED if m in frame.columns and isinstance(frame[m], pd.Series)]
+    if "spend" not in present or len(present) < 2 or not {"brand_id", "date"} <= set(frame):
+        return out
+    if isinstance(frame["brand_id"], pd.DataFrame) or isinstance(frame["date"], pd.DataFrame):
+        return out
+    keep = ~flagged
+    values = {m: pd.to_numeric(frame[m], errors="coerce").to_numpy(dtype=float) for m in present}
+    day = frame["brand_id"].astype(str) + "\x1f" + frame["date"].astype(str)
+    codes = pd.factorize(day.to_numpy(), use_na_sentinel=False)[0]
+
+    def per_day(weights: np.ndarray) -> np.ndarray:  # each row's brand-day sum of ``weights``
+        return np.bincount(codes, weights=np.where(keep, weights, 0.0))[codes]
+
+    spend = values["spend"]
+    size = per_day(np.ones(len(frame)))
+    summed = keep & (spend > 0) & (per_day((spend > 0).astype(float)) >= 3)
+    if "clicks" in present:  # a few clicks at a few cents can add up by chance
+        summed &= values["clicks"] >= _SUBTOTAL_MIN_CLICKS
+    for m in present:
+        own = values[m]
+        rest = per_day(np.nan_to_num(own)) - np.nan_to_num(own)
+        tolerance = 0.005 * size + 1e-9 * np.abs(rest) if m == "spend" else 1e-9
+        summed &= np.isfinite(own) & (np.abs(own - rest) <= tolerance)
+    return out | summed
 
 
 def _footer_examples(violation: Violation) -> bool:

@@ -1,0 +1,102 @@
+"""Tests of tabtune/data/load_fixes.py beyond the loads of tests/test_load.py: subtotal rows
+found by their numbers (:func:`summed_rows`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tabtune.cli import EXIT_OK
+from tabtune.data.load_fixes import summed_rows
+from tabtune.data.store import CampaignStore
+from tests.conftest import assert_refused, run_cli
+
+
+def _brute_force(frame: pd.DataFrame) -> np.ndarray:
+    """Each row against the sum of the other rows of its brand and day, one by one."""
+    out = np.zeros(len(frame), dtype=bool)
+    for i in range(len(frame)):
+        row = frame.iloc[i]
+        day = frame[(frame["brand_id"] == row["brand_id"]) & (frame["date"] == row["date"])]
+        others = day.drop(index=frame.index[i])
+        if (others["spend"] > 0).sum() < 2 or row["spend"] <= 0 or row["clicks"] < 10:
+            continue
+        out[i] = (
+            abs(row["spend"] - others["spend"].sum()) <= 0.005 * len(day) + 1e-9
+            and row["clicks"] == others["clicks"].sum()
+            and row["impressions"] == others["impressions"].sum()
+        )
+    return out
+
+
+def test_summed_rows_against_a_brute_force_reading_of_the_rule() -> None:
+    rng = np.random.default_rng(7)
+    parts = []
+    for brand in ("a", "b"):
+        for day in pd.date_range("2026-10-01", periods=4).strftime("%Y-%m-%d"):
+            n = int(rng.integers(1, 5))
+            rows = pd.DataFrame(
+                {
+                    "brand_id": brand,
+                    "date": day,
+                    "campaign_id": [f"c{i}" for i in range(n)],
+                    "spend": rng.integers(100, 9_000, n) / 100,
+                    "clicks": rng.integers(5, 60, n),
+                    "impressions": rng.integers(100, 2_000, n),
+                }
+            )
+            if n >= 2 and rng.random() < 0.6:  # a subtotal, its spend rounded to the cent
+                total = rows[["spend", "clicks", "impressions"]].sum()
+                total["spend"] = round(total["spend"] + 0.004, 2)
+                rows.loc[n] = [brand, day, "All", *total]
+            parts.append(rows)
+    frame = pd.concat(parts, ignore_index=True)
+    # a coincidence of the kind the click floor is for: 1.00 = 0.49 + 0.50, 2 = 1 + 1 clicks
+    frame.loc[len(frame)] = ["b", "2026-10-09", "x", 1.00, 2, 30]
+    frame.loc[len(frame)] = ["b", "2026-10-09", "y", 0.49, 1, 10]
+    frame.loc[len(frame)] = ["b", "2026-10-09", "z", 0.50, 1, 20]
+    found = summed_rows(frame, np.zeros(len(frame), dtype=bool))
+    np.testing.assert_array_equal(found, _brute_force(frame))
+    assert found.sum() >= 3 and set(frame.loc[found, "campaign_id"]) == {"All"}
+    flagged = found.copy()  # rows already refused otherwise are not looked at again
+    assert not summed_rows(frame, flagged).any()
+
+
+def test_an_unlabelled_subtotal_row_is_refused_then_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A per-day "All campaigns" (or German "Gesamtergebnis") row was stored as one more
+    campaign: the brand's spend counted twice (exports red-team)."""
+    monkeypatch.chdir(tmp_path)
+    rows = pd.DataFrame(
+        {
+            "brand_id": "acme",
+            "date": ["2026-10-01"] * 3 + ["2026-10-02"] * 3,
+            "channel": "search",
+            "campaign_id": ["C1", "C2", "Gesamtergebnis"] * 2,
+            "spend": [21.33, 215.01, 236.34, 10.0, 20.5, 30.5],
+            "clicks": [34, 117, 151, 12, 14, 26],
+            "impressions": [408, 2691, 3099, 200, 300, 500],
+            "conversions": [1, 2, 3, 0, 1, 1],
+            "revenue": [10.0, 20.0, 30.0, 0.0, 5.0, 5.0],
+        }
+    )
+    rows.to_csv("export.csv", index=False)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"data": {"store": "store"}}))
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "export.csv"],
+        "column 'campaign_id': must not be a totals row (the sum of other rows",
+        "campaign_id=Gesamtergebnis spend=236.34",
+        "fix: data.invalid_rows: skip",
+    )
+    config.write_text(yaml.safe_dump({"data": {"store": "store", "invalid_rows": "skip"}}))
+    code, out = run_cli(capsys, "--config", str(config), "load", "export.csv")
+    assert code == EXIT_OK, out
+    assert CampaignStore("store").read()["spend"].sum() == pytest.approx(21.33 + 215.01 + 30.5)
