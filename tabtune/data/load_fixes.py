@@ -247,8 +247,8 @@ def summed_rows(frame: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
         return out
     keep = ~flagged
     values = {m: pd.to_numeric(frame[m], errors="coerce").to_numpy(dtype=float) for m in present}
-    day = frame["brand_id"].astype(str) + "\x1f" + frame["date"].astype(str)
-    codes = pd.factorize(day.to_numpy(), use_na_sentinel=False)[0]
+    days = frame.groupby(["brand_id", "date"], sort=False, dropna=False, observed=True)
+    codes = days.ngroup().to_numpy()
 
     def per_day(weights: np.ndarray) -> np.ndarray:  # each row's brand-day sum of ``weights``
         return np.bincount(codes, weights=np.where(keep, weights, 0.0))[codes]
