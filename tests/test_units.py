@@ -119,3 +119,52 @@ def test_a_nights_bids_in_another_unit_are_refused_beside_the_stored_ones(tmp_pa
     # bids in another unit than the costs per click
     night.assign(bid=night["bid"] * 100).to_csv(tmp_path / "night.csv", index=False)
     assert load_exports([tmp_path / "night.csv"], data).rows_written == len(night)
+
+
+def test_a_money_column_mapped_from_a_micros_column_needs_a_scale(tmp_path, monkeypatch, capsys):
+    """``spend: cost_micros`` loaded 180,850,000 per row as money, with notes only once the
+    rows were stored (exports red-team)."""
+    import yaml
+
+    from tabtune.data.store import CampaignStore
+    from tests.conftest import assert_refused, run_cli
+
+    monkeypatch.chdir(tmp_path)
+    rows = pd.DataFrame(
+        {
+            "brand_id": "acme",
+            "date": ["2026-11-01", "2026-11-02"],
+            "channel": "search",
+            "clicks": [135, 170],
+            "conversions": [7, 8],
+            "revenue": [266.51, 312.24],
+            "metrics.cost_micros": [180_850_000, 132_090_000],
+        }
+    )
+    rows.to_csv("ads.csv", index=False)
+    config = tmp_path / "c.yaml"
+
+    def data(**extra: object) -> list[str]:
+        keys = {"store": "store", "columns": {"spend": "metrics.cost_micros"}, **extra}
+        config.write_text(yaml.safe_dump({"data": keys}))
+        return ["--config", str(config), "load", "ads.csv"]
+
+    assert_refused(
+        capsys,
+        tmp_path,
+        data(),
+        "spend (from 'metrics.cost_micros'): the export's column name says micros",
+        "fix: data.scale: {spend: 0.000001}",
+    )
+    code, out = run_cli(capsys, *data(scale={"spend": 0.000001}))
+    assert code == 0, out
+    assert CampaignStore("store").read()["spend"].tolist() == [180.85, 132.09]
+    for name in ("Cost (micros)", "costMicros", "Microsoft spend"):
+        assert (units_error(name) is None) == (name == "Microsoft spend"), name
+
+
+def units_error(column: str) -> object:
+    from tabtune.config import DataConfig
+    from tabtune.data.units import unscaled_micros_error
+
+    return unscaled_micros_error(DataConfig(columns={"spend": column}), "f.csv")

@@ -218,7 +218,7 @@ def _shifted_groups(
     of day after noon, one or two of them: shifted midnights. Checked per brand: a file of
     several accounts in several zones has another account's times before noon."""
     keys = np.zeros(len(values), dtype=np.int64)
-    if brands is not None:
+    if isinstance(brands, pd.Series):
         keys = pd.factorize(brands.astype(str).to_numpy())[0]
     times = (stamps - stamps.dt.normalize()).to_numpy()
     given = values.notna().to_numpy(dtype=bool)
@@ -239,7 +239,7 @@ def shifted_midnight_error(
     source: str,
     column: str,
     data: DataConfig,
-    brands: pd.Series | None = None,
+    brands: pd.Series | pd.DataFrame | None = None,
 ) -> ContractError | None:
     """The refusal for dates whose every time of day is after noon, or None.
 
@@ -257,7 +257,8 @@ def shifted_midnight_error(
         The file and the export's date column, for the message.
     data : DataConfig
     brands : Series, optional
-        Each row's brand: the rule is checked per brand (a file of accounts in several zones
+        Each row's brand (a DataFrame, a name given twice, is left to the contract): the rule
+        is checked per brand (a file of accounts in several zones
         passed when one account's times were before noon, and the other's days were stored a
         day early; exports red-team).
     """
@@ -288,9 +289,9 @@ def shifted_midnight_error(
             "if these times are the account's own, data.timezone: UTC stores the days as "
             "written (a time without a UTC offset is never converted)"
         )
-    some = brands is not None and not shifted[values.notna().to_numpy(dtype=bool)].all()
+    some = isinstance(brands, pd.Series) and not shifted[values.notna().to_numpy(dtype=bool)].all()
     if some:
-        assert brands is not None
+        assert isinstance(brands, pd.Series)
         names = sorted(brands[shifted].astype(str).unique())
         fix = (
             f"export the dates as days; or load the rows of brand(s) {names} from a file of "

@@ -83,6 +83,7 @@ from tabtune.data.units import (
     currency_notes,
     money_unit_notes,
     spend_spike_notes,
+    unscaled_micros_error,
 )
 from tabtune.errors import ContractError
 from tabtune.progress import ProgressFactory, track
@@ -266,14 +267,12 @@ def _prepare(
     summary = summary_problem(frame, date_column_of(data), data.date_format)  # Meta's totals
     done.problems.extend([summary] if summary is not None else [])
     daily = frame if summary is None else frame.loc[~summary.mask]
-    longer = period_rows_error(daily, source, date_column_of(data), data.date_format)
+    longer = unscaled_micros_error(data, source) or period_rows_error(
+        daily, source, date_column_of(data), data.date_format
+    )
     if longer is None and "date" in frame.columns and not isinstance(frame["date"], pd.DataFrame):
-        brands = frame["brand_id"] if "brand_id" in frame.columns else None
-        if isinstance(brands, pd.DataFrame):  # a name given twice: refused by the contract
-            brands = None
-        longer = shifted_midnight_error(
-            frame["date"], source, date_column_of(data), data, brands=brands
-        )
+        brands = frame.get("brand_id")  # a DataFrame for a name given twice: not per brand
+        longer = shifted_midnight_error(frame["date"], source, date_column_of(data), data, brands)
     longer = longer or weekly_rows_error(
         frame, source, date_column_of(data), data.date_format, notes_read
     )

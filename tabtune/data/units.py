@@ -3,10 +3,17 @@ and ``tabtune check`` reports, before models learn from them and bids follow."""
 
 from __future__ import annotations
 
+import re
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from tabtune.data.contract import KEY_COLUMNS, OPTIONAL_KEY_COLUMNS
+from tabtune.data.contract import KEY_COLUMNS, OPTIONAL_KEY_COLUMNS, Violation
+from tabtune.errors import ContractError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tabtune.config import DataConfig
 
 __all__ = [
     "MAX_COST_PER_CLICK",
@@ -17,6 +24,7 @@ __all__ = [
     "currency_notes",
     "money_unit_notes",
     "spend_spike_notes",
+    "unscaled_micros_error",
 ]
 
 #: A median cost per click above this is rare money (a $0.10 click is 100,000 micros), though
@@ -24,6 +32,38 @@ __all__ = [
 MAX_COST_PER_CLICK = 100_000.0
 #: A median revenue / spend outside [1 / this, this] has one of the two in another unit.
 REVENUE_SPEND_RATIO = 10_000.0
+#: An export column whose name says its amounts are in micros (Google Ads' ``cost_micros``,
+#: ``Cost (micros)``).
+_MICROS_NAME = re.compile(r"micros?\b|micros?_|_micros?", re.IGNORECASE)
+#: The rule a money column mapped from such a column without a scale breaks.
+RULE_MICROS = "must be money: its export column's name says micros and data.scale has no factor"
+
+
+def unscaled_micros_error(data: DataConfig, source: str) -> ContractError | None:
+    """The refusal of a money column (``spend``, ``revenue``, ``bid``) mapped from an export
+    column whose name says micros (``cost_micros``) without a ``data.scale`` factor for it, or
+    None. Loaded as money, every cost per click was a million times too high and a note
+    only said so after the rows were stored (exports red-team); ``data.scale: {spend: 1}``
+    keeps a column that holds money despite its name."""
+    named = {
+        target: str(src)
+        for target, src in data.columns.items()
+        if target in ("spend", "revenue", "bid")
+        and target not in data.scale
+        and _MICROS_NAME.search(str(src))
+    }
+    if not named:
+        return None
+    shown = ", ".join(f"{t} (from {s!r})" for t, s in named.items())
+    factors = ", ".join(f"{t}: 0.000001" for t in named)
+    message = (
+        f"{source}: {shown}: the export's column name says micros (millionths of the currency), "
+        "and data.scale has no factor for it: stored as money, every amount would be a million "
+        "times too large (bids and budgets would follow); nothing was written\n"
+        f"  fix: data.scale: {{{factors}}} (a factor of 1 keeps a column that holds money "
+        "despite its name)"
+    )
+    return ContractError(message, [Violation(t, RULE_MICROS, 0) for t in named])
 
 
 def money_unit_notes(rows: pd.DataFrame) -> list[str]:
