@@ -119,15 +119,20 @@ def test_date_cells_need_no_date_format(tmp_path: Path) -> None:
     assert got["date"].tolist() == [pd.Timestamp("2024-01-02")]
 
 
-def test_formula_cells_are_noted(tmp_path: Path) -> None:
-    _workbook(tmp_path / "f.xlsx", [HEADER, ["a", "2024-01-01", "s", "=2.5*2", 2, 0, 0]])
-    with pytest.raises(ContractError) as caught:  # openpyxl saves no result: read as missing
-        prepare_exports([tmp_path / "f.xlsx"], DataConfig())
-    assert "spend" in str(caught.value) and "must not be missing" in str(caught.value)
-    from tabtune.data.tables import read_table
-
-    notes = read_table(tmp_path / "f.xlsx").attrs["notes"]
-    assert len(notes) == 1 and "1 cell(s) of 'spend' are formulas" in notes[0]
+def test_formula_cells_without_a_saved_result_are_refused(tmp_path: Path) -> None:
+    # openpyxl saves no result: the cells were refused as missing, with data.fill as the fix,
+    # which stored zeros (exports red-team); a formula with a result (Excel's) is only noted
+    rows = [
+        HEADER,
+        ["a", "2024-01-01", "s", "=2.5*2", 2, 0, 0],
+        ["a", "2024-01-02", "s", 1, 2, 0, 0],
+    ]
+    _workbook(tmp_path / "f.xlsx", rows)
+    with pytest.raises(TabTuneInputError) as caught:
+        prepare_exports([tmp_path / "f.xlsx"], DataConfig(fill={"spend": 0}))
+    said = str(caught.value)
+    assert "formula cells without a saved result (1 of 'spend')" in said
+    assert "open the workbook in Excel (or LibreOffice) and save it" in said
 
 
 def test_sheet_names_that_look_like_numbers_and_office_lock_files(tmp_path: Path) -> None:

@@ -192,6 +192,15 @@ def _read_sheet(
     formulas = _formula_counts(path, name, skip_lines, list(header))
     # empty rows between blocks of a sheet are layout, as blank lines of a CSV are
     rows = rows.dropna(how="all").reset_index(drop=True)
+    unsaved = {c: n for c, n in formulas.items() if c in rows and rows[c].isna().sum() >= n}
+    if unsaved:  # refused by the missing values, with data.fill as the fix: zeros stored
+        shown = ", ".join(f"{n:,} of {c!r}" for c, n in unsaved.items())
+        raise TabTuneInputError(
+            f"{path}: sheet {name!r}: formula cells without a saved result ({shown}): the "
+            "workbook was written by a program that does not compute formulas, so their values "
+            "are not in the file. fix: open the workbook in Excel (or LibreOffice) and save it, "
+            "then load it again; nothing was written"
+        )
     # the sheet read and the others, for a refusal of missing columns (another sheet holds them?)
     rows.attrs["sheets"] = (str(name), [str(s) for s in sheet_names if str(s) != str(name)])
     rows.attrs["notes"] = [
