@@ -47,6 +47,7 @@ from tabtune.data.periods import (
     period_rows_error,
     running_day_note,
     summary_problem,
+    weekly_beside_store_error,
     weekly_rows_error,
 )
 from tabtune.data.renamed_rows import refuse_renamed_across_files, refuse_renamed_beside_store
@@ -544,6 +545,8 @@ def _spend_spikes(store: CampaignStore, rows: pd.DataFrame) -> list[str]:
         history = store.read(brands=stored, start=start, end=end, columns=columns)
     if (jump := bid_unit_jump(rows, history)) is not None:
         raise ContractError(jump, [Violation("bid", "must be in the stored bids' unit", len(rows))])
+    if (weekly := weekly_beside_store_error(rows, history)) is not None:
+        raise weekly
     return spend_spike_notes(rows, history)
 
 

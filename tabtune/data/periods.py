@@ -29,6 +29,7 @@ __all__ = [
     "running_day_note",
     "summary_problem",
     "summary_rows",
+    "weekly_beside_store_error",
     "weekly_rows_error",
 ]
 
@@ -255,3 +256,53 @@ def running_day_note(rows: pd.DataFrame) -> list[str]:
         "still running is partial; load its complete export once the day is over (the store "
         "keeps the values it holds unless data.restated_rows: replace)"
     ]
+
+
+#: A brand's stored days in the :data:`DAILY_WINDOW` days before a load that make it daily.
+DAILY_MIN_DAYS = 14
+DAILY_WINDOW = 28
+#: A weekly date's spend over the brand's median stored day's that says a week's totals.
+WEEK_SPEND_RATIO = 3.0
+
+
+def weekly_beside_store_error(
+    rows: pd.DataFrame, history: pd.DataFrame | None
+) -> ContractError | None:
+    """The refusal of a brand's loaded rows that are weekly beside its daily stored days, or
+    None: two or more dates whole weeks apart (no two of them closer), a brand stored with
+    :data:`DAILY_MIN_DAYS` of the :data:`DAILY_WINDOW` days before them or more, and the
+    loaded days' median spend :data:`WEEK_SPEND_RATIO` times its median stored day's. A weekly
+    report under a column named "Day" passed :func:`weekly_rows_error` under
+    :data:`WEEKLY_MIN_DATES` dates, and each week's totals were stored as one day beside the
+    brand's real days (exports red-team). ``rows``: validated rows; ``history``: the stored rows
+    of the brands before them (``brand_id``, ``date``, ``spend``)."""
+    if history is None or not len(history) or not {"brand_id", "date", "spend"} <= set(rows):
+        return None
+    new = rows.groupby([rows["brand_id"].astype(str), "date"], observed=True)["spend"].sum()
+    old = history.groupby([history["brand_id"].astype(str), "date"], observed=True)["spend"].sum()
+    for brand, loaded in new[new > 0].groupby(level=0):
+        days = pd.DatetimeIndex(loaded.index.get_level_values(1)).sort_values()
+        gaps = np.diff(days.to_numpy()).astype("timedelta64[D]").astype(int)
+        if len(days) < 2 or (gaps % 7).any():
+            continue
+        if brand not in old.index.get_level_values(0):
+            continue
+        stored = old.loc[brand]
+        stored = stored[(stored.index < days[0]) & (stored > 0)]
+        recent = stored[stored.index >= days[0] - pd.Timedelta(days=DAILY_WINDOW)]
+        if len(recent) < DAILY_MIN_DAYS:
+            continue
+        ratio = float(loaded.median()) / float(recent.median())
+        if ratio < WEEK_SPEND_RATIO:
+            continue  # a brand that runs on one weekday only spends a day's worth then
+        shown = ", ".join(f"{d:%Y-%m-%d}" for d in days[:4]) + (", ..." if len(days) > 4 else "")
+        message = (
+            f"brand {brand!r}: the load gives {len(days)} dates whole weeks apart, every one a "
+            f"{days[0].day_name()} ({shown}), spending {ratio:.1f}x its median stored day, and "
+            f"the store holds it day by day ({len(recent)} of the {DAILY_WINDOW} days before): "
+            "a weekly report, whose totals would be stored as days beside its real days; "
+            "nothing was written\n  fix: export one row per day (segment or break the report "
+            "down by day, not by week)"
+        )
+        return ContractError(message, [Violation("date", RULE_WEEKLY, int(len(days)))])
+    return None
