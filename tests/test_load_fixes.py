@@ -100,3 +100,44 @@ def test_an_unlabelled_subtotal_row_is_refused_then_skipped(
     code, out = run_cli(capsys, "--config", str(config), "load", "export.csv")
     assert code == EXIT_OK, out
     assert CampaignStore("store").read()["spend"].sum() == pytest.approx(21.33 + 215.01 + 30.5)
+
+
+@pytest.mark.parametrize(
+    ("campaigns", "extra", "fix"),
+    [
+        # rows split by an unmapped column: the fix said "map campaign_id", mapped already
+        (
+            ["C1", "C1", "C2", "C2"],
+            {"Ad Group": ["AG1", "AG2", "AG1", "AG2"]},
+            "the export splits each key's rows by 'Ad Group' (not part of the key, which is "
+            "brand_id, date, channel, campaign_id): map 'Ad Group' as audience or device",
+        ),
+        # long ids Excel wrote in scientific notation: different campaigns became one
+        (
+            ["2.38512E+16", "2.38512E+16", "2.38512E+16", "2.38512E+16"],
+            {},
+            "its campaign_id values are in scientific notation ('2.38512E+16'): Excel rounded",
+        ),
+    ],
+)
+def test_duplicate_keys_name_what_splits_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, campaigns, extra, fix
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rows = pd.DataFrame(
+        {
+            "brand_id": "acme",
+            "date": ["2026-10-01", "2026-10-01", "2026-10-02", "2026-10-02"],
+            "channel": "search",
+            "campaign_id": campaigns,
+            "spend": [1.0, 2.0, 3.0, 4.0],
+            "clicks": [1, 2, 3, 4],
+            "conversions": 0,
+            "revenue": 0.0,
+            **extra,
+        }
+    )
+    rows.to_csv("export.csv", index=False)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"data": {"store": "store"}}))
+    assert_refused(capsys, tmp_path, ["--config", str(config), "load", "export.csv"], fix)

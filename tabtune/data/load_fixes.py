@@ -17,7 +17,7 @@ import pandas as pd
 
 from tabtune.data import schema
 from tabtune.data.clock_times import hourly_key
-from tabtune.data.contract import FILLABLE_COLUMNS
+from tabtune.data.contract import FILLABLE_COLUMNS, key_columns
 from tabtune.data.number_text import looks_dot_grouped, suggested_format
 from tabtune.data.parse import PARTIAL_DATE
 from tabtune.data.schema import CONTRACT_COLUMNS, Violation
@@ -333,6 +333,63 @@ def _fix_values(column: str, rule: str, where: str) -> str:
     return f"the export's values of {column!r}{where}"
 
 
+#: An id Excel wrote in scientific notation (``2.38512E+16``): its last digits are gone.
+_SCIENTIFIC_ID = re.compile(r"^\s*\d(?:\.\d+)?[eE]\+\d+\s*$")
+
+
+def _rounded_ids_key(frame: pd.DataFrame, mask: np.ndarray | None) -> str | None:
+    """The fix when the duplicate rows' ids are in scientific notation: an export opened and
+    saved in Excel, whose long ids (Meta's campaign ids) lost their last digits and so became
+    one id (exports red-team)."""
+    rows = frame if mask is None else frame.loc[mask]
+    for column in ("campaign_id", "audience", "device"):
+        if column in rows.columns and isinstance(rows[column], pd.Series):
+            cells = rows[column].dropna().astype(str)
+            if len(cells) and cells.str.match(_SCIENTIFIC_ID).mean() > 0.5:
+                return (
+                    f"the export: its {column} values are in scientific notation "
+                    f"({cells.iloc[0].strip()!r}): Excel rounded long ids, so different ones "
+                    "became one; export the file again without opening it in Excel (or import "
+                    "the column as text), or map another id column"
+                )
+    return None
+
+
+def _distinguishing_column_key(
+    frame: pd.DataFrame, mask: np.ndarray | None, data: DataConfig
+) -> str | None:
+    """The fix naming the export columns not in the key whose values differ between rows of
+    one key: what the duplicates are split by (an ad group, a keyword), which the rows need
+    aggregated or mapped; the generic fix said "map campaign_id" where it was mapped already
+    (exports red-team)."""
+    keys = key_columns(list(frame.columns))
+    if mask is None or not mask.any() or not keys:
+        return None
+    rows = frame.loc[mask]
+    if any(isinstance(rows[k], pd.DataFrame) for k in keys):
+        return None
+    measures = set(schema.CONTRACT_COLUMNS) - set(keys)
+    others = [c for c in rows.columns if c not in keys and c not in measures]
+    groups = rows.groupby(keys, dropna=False, observed=True, sort=False)
+    differ = [
+        c for c in others if isinstance(rows[c], pd.Series) and (groups[c].nunique() > 1).any()
+    ]
+    if not differ:
+        return None
+    free = [k for k in ("campaign_id", "audience", "device") if k not in frame.columns]
+    mapped = (
+        f"map {differ[0]!r} as {' or '.join(free)}: data.columns.{free[0]}: {differ[0]!r}"
+        if free
+        else ""
+    )
+    shown = ", ".join(map(repr, differ[:3]))
+    return (
+        f"the export splits each key's rows by {shown} (not part of the key, which is "
+        f"{', '.join(keys)}): {mapped + ', or ' if mapped else ''}export them summed by the "
+        "key's columns (without that breakdown)"
+    )
+
+
 def shape_key(
     violation: Violation, mask: np.ndarray | None, frame: pd.DataFrame, data: DataConfig
 ) -> str | None:
@@ -347,7 +404,12 @@ def shape_key(
                 "the export: its rows are repeated exactly, in every column (a file pasted or "
                 "exported twice); remove the copies (pandas: df.drop_duplicates())"
             )
-        return hourly_key(violation.examples) or _hour_column_key(frame)
+        return (
+            hourly_key(violation.examples)
+            or _hour_column_key(frame)
+            or _rounded_ids_key(frame, mask)
+            or _distinguishing_column_key(frame, mask, data)
+        )
     if rule == schema.RULE_NO_ROWS:
         if data.skip_lines:
             return (
