@@ -685,16 +685,36 @@ def finetune_brand(
     )
 
 
+def champion_change(
+    registry: ModelRegistry, ref: ModelRef, task: TaskConfig, backend: str | None
+) -> str | None:
+    """What differs between the definition of the task a brand version was adapted for (and
+    the backend of the global model it was adapted from) and ``task`` (and ``backend``); None
+    when nothing does or nothing is known. After a switch to XGBoost a LightGBM champion's
+    choice could not be refitted in the refresh, and it served for good (refresh red-team)."""
+    manifest = dict(registry.manifest(ref))
+    base = manifest.get("base_model")
+    if backend is not None and isinstance(base, str) and "backend" not in manifest:
+        try:
+            manifest["backend"] = registry.manifest(registry.from_id(base)).get("backend")
+        except (KeyError, ValueError, OSError, ModelIntegrityError, TabTuneInputError):
+            pass  # its global model collected or damaged: the definition alone is compared
+    return definition_change(manifest, task, backend)
+
+
 def model_for_brand(cfg: Config, task_name: str, brand: str) -> tuple[str, Any]:
-    """The model that serves a brand: its champion when it has one, else the global champion."""
+    """The model that serves a brand: its champion when it has one (adapted for the task's
+    definition and from the config's backend), else the global champion."""
     task = cfg.task(task_name)
-    ref = registry_for(cfg).resolve(task_name, brand=brand)
-    change = None if ref is None else definition_change(registry_for(cfg).manifest(ref), task)
+    registry = registry_for(cfg)
+    ref = registry.resolve(task_name, brand=brand)
+    change = None if ref is None else champion_change(registry, ref, task, cfg.backend)
     if ref is not None and change is None:
         return ref.id, load_model(ref, task)
     if ref is not None:
         logger.warning(
-            "brand %s: its champion %s was adapted for another definition of task %r (%s); "
+            "brand %s: its champion %s was adapted for another definition of task %r or "
+            "backend (%s); "
             "the global model serves it until a refresh or finetune adapts it again",
             brand, ref.id, task_name, change,
         )  # fmt: skip

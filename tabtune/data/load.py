@@ -268,9 +268,7 @@ def _prepare(
     summary = summary_problem(frame, date_column_of(data), data.date_format)  # Meta's totals
     done.problems.extend([summary] if summary is not None else [])
     daily = frame if summary is None else frame.loc[~summary.mask]
-    longer = unscaled_micros_error(data, source) or period_rows_error(
-        daily, source, date_column_of(data), data.date_format
-    )
+    longer = period_rows_error(daily, source, date_column_of(data), data.date_format)
     if longer is None and "date" in frame.columns and not isinstance(frame["date"], pd.DataFrame):
         brands = frame.get("brand_id")  # a DataFrame for a name given twice: not per brand
         longer = shifted_midnight_error(frame["date"], source, date_column_of(data), data, brands)
@@ -672,9 +670,8 @@ def prepare_exports(
 ) -> tuple[pd.DataFrame, LoadSummary]:
     """Read exports and apply the config's transforms, mapping and policies, writing nothing.
 
-    This is what ``tabtune load`` does before it appends, and what ``tabtune validate FILE``,
-    ``refresh --input`` and ``predict --input`` do to their file, so that they all accept and
-    refuse the same rows.
+    What ``load`` does before it appends, and ``validate FILE``, ``refresh --input`` and
+    ``predict --input`` to their file: they accept and refuse the same rows.
 
     Parameters
     ----------
@@ -684,22 +681,21 @@ def prepare_exports(
         The config's ``data:`` section: transforms, mapping and policies.
     require_measures : bool, default True
         False for prediction inputs: only the row key (``brand_id``, ``date``, ``channel``)
-        must be present; ``spend``, ``clicks``, ``conversions`` and ``revenue`` are checked
-        when they are there (the model says which features it needs).
+        must be present; measures are checked when there (the model names its features).
     progress : ProgressFactory, optional
         Called with ``("load", n_files)``; advanced once per file read.
 
     Returns
     -------
     (pandas.DataFrame, LoadSummary)
-        The validated rows of every file, and a summary with ``files``, ``rows_read``,
-        ``rows_skipped``, ``skipped`` and ``notes`` filled in (nothing written).
+        The validated rows of every file, and a summary (``files``, ``rows_read``,
+        ``rows_skipped``, ``skipped``, ``notes``); nothing written.
 
     Raises
     ------
     ContractError
-        A file breaks the contract (or a transform cannot apply) and the policy refuses it; the
-        message names the file, the column, the rule and the config key.
+        A file breaks the contract (or a transform cannot apply) and the policy refuses it,
+        naming the file, column, rule and config key; a money column mapped from micros.
     TabTuneInputError
         A path is missing or unreadable.
     """
@@ -707,6 +703,8 @@ def prepare_exports(
     listing_notes: list[str] = []
     paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)  # one path
     files = export_files(paths, listing_notes)
+    if (micros := unscaled_micros_error(data, "the config")) is not None:
+        raise micros
     summary = LoadSummary(files=files, notes=listing_notes)
     parts: list[pd.DataFrame] = []
     given: list[Path] = []

@@ -25,7 +25,7 @@ from tabtune.atomic import write_blocked
 from tabtune.config import Config, TaskConfig
 from tabtune.errors import ModelIntegrityError
 from tabtune.features import TIME_COLUMN, TaskData, model_features, target_requirement
-from tabtune.pipeline import load_model, registry_for, store_for
+from tabtune.pipeline import champion_change, load_model, registry_for, store_for
 from tabtune.refresh.challenger import (
     build_challenger,
     load_brand,
@@ -45,7 +45,6 @@ from tabtune.refresh.promotion import (
     same_recipe_decision,
 )
 from tabtune.refresh.state import BrandRecord, Decision, parse_date
-from tabtune.task_definition import definition_change
 
 if TYPE_CHECKING:  # pragma: no cover
     from tabtune.registry import ModelRef, ModelRegistry
@@ -78,21 +77,24 @@ def _load_version(cfg: Config, task: TaskConfig, model_id: str) -> Any:
 
 
 def _current_champion(
-    registry: ModelRegistry, task_cfg: TaskConfig, brand: str
+    registry: ModelRegistry, task_cfg: TaskConfig, brand: str, backend: str | None = None
 ) -> tuple[ModelRef | None, list[str]]:
     """The brand's verified champion (or a fallback), with notes on what was wrong; none when
-    it was adapted for another definition of the task (it learnt another target)."""
+    it was adapted for another definition of the task (it learnt another target) or, given
+    ``backend``, from a global model of another backend (after a switch to XGBoost, a
+    LightGBM champion's choice could not be refitted, and it served for good; refresh
+    red-team)."""
     task, notes = task_cfg.name, []
     try:
         pointed = registry.champion(task, brand)
     except ModelIntegrityError as exc:
         pointed, notes = None, [f"champion pointer is broken: {exc}"]
     ref = registry.resolve(task, brand)
-    change = None if ref is None else definition_change(registry.manifest(ref), task_cfg)
+    change = None if ref is None else champion_change(registry, ref, task_cfg, backend)
     if ref is not None and change is not None:
         notes.append(
-            f"champion {ref.id} was adapted for another definition of the task ({change}); "
-            "compared as if the brand had none"
+            f"champion {ref.id} was adapted for another definition of the task or backend "
+            f"({change}); compared as if the brand had none"
         )
         return None, notes
     if ref is not None and ref.fallback_from:
@@ -220,7 +222,7 @@ def _refresh_brand(
     last = None if rec.contested is None else dt.date.fromisoformat(rec.contested)
     night = _Night(cfg, task, date, global_id, glob, data, mask, registry, last)
 
-    shrunk = _shrunk_history_champion(registry, task, rec)
+    shrunk = _shrunk_history_champion(registry, task, rec, cfg.backend)
     if rec.rows == 0:
         _serve_without_target(night, rec)
     elif shrunk is not None:
@@ -274,7 +276,9 @@ def _serve_without_target(night: _Night, rec: BrandRecord) -> None:
     """A brand without a row whose target is usable (e.g. no click for value per click): its
     champion (else the global model) serves it, with the reason; nothing is fitted."""
     rule = target_requirement(night.task) or f"a {night.task.target.numerator}"
-    champ_ref, notes = _current_champion(night.registry, night.task, rec.brand_id)
+    champ_ref, notes = _current_champion(
+        night.registry, night.task, rec.brand_id, night.cfg.backend
+    )
     rec.notes.extend(notes)
     if champ_ref is None:
         rec.status, rec.served_by, rec.model_id = "cold_start", "global", night.global_id
@@ -296,7 +300,9 @@ def _serve_small_brand(night: _Night, rec: BrandRecord, min_rows: int) -> None:
     champion that already learnt from every row keeps serving (``skipped``). Its choice is
     recorded with ``small: true``: a later contest refits it on the rows before the window
     (scored out of time), and it is never repeated instead of choosing again."""
-    champ_ref, notes = _current_champion(night.registry, night.task, rec.brand_id)
+    champ_ref, notes = _current_champion(
+        night.registry, night.task, rec.brand_id, night.cfg.backend
+    )
     rec.notes.extend(notes)
     earlier = find_run_challenger(
         night.registry, night.task.name, rec.brand_id, night.date, night.global_id, night.data
@@ -387,7 +393,9 @@ def _serve_fallback(night: _Night, rec: BrandRecord, exc: Exception) -> None:
     logger.warning("brand %s: adapting failed (%s); serving a fallback", rec.brand_id, error)
     global_id = night.global_id
     try:
-        champ_ref, _ = _current_champion(night.registry, night.task, rec.brand_id)
+        champ_ref, _ = _current_champion(
+            night.registry, night.task, rec.brand_id, night.cfg.backend
+        )
         if champ_ref is not None:
             _load_version(night.cfg, night.task, champ_ref.id)  # serves only if it loads
     except Exception:  # noqa: BLE001 - the fallback of the fallback is the global model
@@ -404,7 +412,7 @@ def _serve_fallback(night: _Night, rec: BrandRecord, exc: Exception) -> None:
 
 
 def _shrunk_history_champion(
-    registry: ModelRegistry, task: TaskConfig, rec: BrandRecord
+    registry: ModelRegistry, task: TaskConfig, rec: BrandRecord, backend: str | None = None
 ) -> ModelRef | None:
     """The brand's champion when it was trained on more rows than the store now has.
 
@@ -412,7 +420,7 @@ def _shrunk_history_champion(
     history (a file deleted or moved); it must not silently become a cold start.
     """
     try:
-        champ_ref, _ = _current_champion(registry, task, rec.brand_id)
+        champ_ref, _ = _current_champion(registry, task, rec.brand_id, backend)
         if champ_ref is None:
             return None
         trained_on = registry.manifest(champ_ref).get("rows")
@@ -472,7 +480,7 @@ def _loaded_champion(
 def _adapt_and_decide(night: _Night, rec: BrandRecord) -> None:
     """A brand with enough rows: build (or find again) the challenger, decide, fill ``rec``."""
     brand, t = rec.brand_id, rec.timings
-    champ_ref, notes = _current_champion(night.registry, night.task, brand)
+    champ_ref, notes = _current_champion(night.registry, night.task, brand, night.cfg.backend)
     rec.notes.extend(notes)
     earlier = find_run_challenger(
         night.registry, night.task.name, brand, night.date, night.global_id, night.data

@@ -87,3 +87,32 @@ def test_the_order_of_a_tasks_features_is_no_new_definition() -> None:
     assert definition_change(manifest, reordered) is None
     fewer = task.model_copy(update={"categorical": task.categorical[:-1]})
     assert "categorical" in str(definition_change(manifest, fewer))
+
+
+def test_a_champion_adapted_from_another_backend_is_contested_as_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Backend switched to XGBoost and pretrained again, as the refusal says: a brand's
+    LightGBM champion could not be refitted on the night's window (base of another backend),
+    so the brand failed over to it every night, kept for good (refresh red-team)."""
+    from tabtune.pipeline import registry_for
+
+    monkeypatch.chdir(tmp_path)
+    path = write_small_config(tmp_path)
+    assert main(["--config", str(path), "synth"]) == EXIT_OK
+    cfg = load_config(path)
+    pretrain(cfg, "bid")
+    brand = "b005"
+    old = finetune_brand(cfg, "bid", brand).model_id
+    xgb = cfg.model_copy(update={"backend": "xgboost"})
+    pretrain(xgb, "bid")
+    (rec,) = refresh(xgb, "2024-03-30", brands=[brand]).brands
+    assert rec.status != "failed" and not any("adaptation failed" in n for n in rec.notes)
+    assert any("backend 'lightgbm' -> 'xgboost'" in n for n in rec.notes), rec.notes
+    assert rec.model_id != old  # the night's model, and the one bids serve, agree
+    served, _ = model_for_brand(xgb, "bid", brand)
+    assert served == rec.model_id or rec.model_id.startswith(f"brands/{brand}/")
+    assert served != old
+    now = registry_for(xgb).resolve("bid", brand=brand)
+    if now is not None and now.id != old:  # promoted: adapted from the XGBoost global model
+        assert registry_for(xgb).manifest(now)["base_model"] == "global/bid/v0002"
