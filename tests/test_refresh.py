@@ -1521,6 +1521,35 @@ def test_new_rows_with_zoned_or_shifted_dates_are_refused_before_any_write(
     assert not (small_config.parent / "runs").exists()
 
 
+def test_new_rows_dated_a_year_after_the_run_are_refused_before_any_write(
+    small_config: Path,
+) -> None:
+    # one brand's rows of a day file dated next year were appended with a note: bids then
+    # decided for a day a year ahead, and the real nights were refused as out of order
+    # (refresh red-team)
+    from tabtune.config import load_config
+    from tabtune.errors import TabTuneInputError
+    from tabtune.refresh import refresh
+    from tests.test_hardening import digest_tree
+
+    obs, last = _stored_but_the_last_day()
+    day = obs[obs["date"] == last].copy()
+    brand = str(day["brand_id"].iloc[0])
+    typo = day.copy()
+    typo.loc[typo["brand_id"] == brand, "date"] += pd.DateOffset(years=1)
+    cfg = load_config(small_config)
+    before = digest_tree(small_config.parent / "data")
+    with pytest.raises(
+        TabTuneInputError, match=rf"brand\(s\) {brand} are dated from .* more than 7"
+    ):
+        refresh(cfg, str(last.date()), new_rows=typo)
+    assert digest_tree(small_config.parent / "data") == before
+    assert not (small_config.parent / "runs").exists()
+    ahead = day.assign(date=day["date"] + pd.Timedelta(days=1))  # a file a day ahead: appended
+    report = refresh(cfg, str(last.date()), new_rows=pd.concat([day, ahead]))
+    assert any("dated after the run date" in n for n in report.notes)
+
+
 def test_refresh_brands_must_be_a_non_empty_list(small_config: Path) -> None:
     # brands=[] ran an empty night (0 brands, 0 failures, no decisions) and brands="b001"
     # was read as ['b', '0', '0', '1'] (Python red-team)

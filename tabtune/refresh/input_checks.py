@@ -6,6 +6,7 @@ where nothing takes it out again. Older history is loaded with ``tabtune load``.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pandas as pd
@@ -17,15 +18,19 @@ from tabtune.data.store import CampaignStore
 from tabtune.errors import ContractError, TabTuneInputError
 
 __all__ = [
+    "DAYS_AFTER_THE_RUN",
     "DAYS_BEFORE_HISTORY",
     "RULE_BEFORE_HISTORY",
     "refuse_clock_times",
+    "refuse_rows_after_the_run",
     "refuse_rows_before_history",
 ]
 
 #: A night's row more than this many days before its brand's first stored day is refused
 #: (a restated lookback window reaches a few weeks back, a year typed wrong a year).
 DAYS_BEFORE_HISTORY = 60
+#: New rows may be dated this many days after the run's last date at most.
+DAYS_AFTER_THE_RUN = 7
 #: The rule such a row breaks.
 RULE_BEFORE_HISTORY = (
     f"must not be dated more than {DAYS_BEFORE_HISTORY} days before the brand's first stored "
@@ -91,3 +96,32 @@ def refuse_clock_times(rows: pd.DataFrame, data: DataConfig) -> None:
     error = shifted_midnight_error(dates, "new_rows", "date", data, brands=brands)
     if error is not None:
         raise error
+
+
+def refuse_rows_after_the_run(rows: pd.DataFrame, last: dt.date) -> None:
+    """Refuse new rows dated more than :data:`DAYS_AFTER_THE_RUN` days after the run's last
+    date: a year typed wrong on a day file (2025-05-02 for 2024-05-02) was appended with a
+    note, and then no command took it out, the bids decided for a day a year ahead and the
+    next nights were refused as out of order (refresh red-team). Rows of the next few days
+    (a file that runs ahead of the run date) are appended, as before.
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the rows' dates and brands, the rule and the fix; nothing is written.
+    """
+    if "date" not in rows.columns or not len(rows):
+        return
+    dates = pd.to_datetime(rows["date"], errors="coerce")
+    late = (dates > pd.Timestamp(last) + pd.Timedelta(days=DAYS_AFTER_THE_RUN)).to_numpy()
+    if not late.any():
+        return
+    brands = sorted({str(b) for b in rows.loc[late, "brand_id"]})
+    shown = ", ".join(brands[:5]) + (f" and {len(brands) - 5} more" if len(brands) > 5 else "")
+    raise TabTuneInputError(
+        f"new rows: {int(late.sum())} row(s) of brand(s) {shown} are dated from "
+        f"{dates[late].min():%Y-%m-%d} to {dates[late].max():%Y-%m-%d}, more than "
+        f"{DAYS_AFTER_THE_RUN} days after the run date {last}: a date typed wrong (the year?), "
+        "or a file of days to come; nothing was written. fix: correct the rows' dates, or run "
+        "the refresh of the file's own date"
+    )

@@ -48,7 +48,11 @@ from tabtune.refresh.changed_rows import (
     unfinished_runs_note,
 )
 from tabtune.refresh.global_model import ensure_global
-from tabtune.refresh.input_checks import refuse_clock_times, refuse_rows_before_history
+from tabtune.refresh.input_checks import (
+    refuse_clock_times,
+    refuse_rows_after_the_run,
+    refuse_rows_before_history,
+)
 from tabtune.refresh.missing_days import missing_day_notes
 from tabtune.refresh.state import (
     REPORT_NAME,
@@ -542,6 +546,8 @@ def _refresh_session(
             # stored ones in another case or spacing, ...), before anything is written
             notes += check_against_store(store, rows, cfg.data)
             refuse_rows_before_history(store, rows)
+            if days:
+                refuse_rows_after_the_run(rows, max(days))
             restated = rows[stored_differently(store, rows)]
             replace = cfg.data.restated_rows == "replace"
             if len(restated) and replace:
