@@ -164,6 +164,42 @@ def check_date_near_data(
         )
 
 
+def check_input_has_the_day(
+    store: CampaignStore,
+    days: Sequence[dt.date],
+    new_rows: pd.DataFrame | None,
+    runs_dir: Path,
+    task: str,
+) -> None:
+    """Refuse rows given to a night (or a range of nights) that hold none dated its dates
+    when the store holds none either: ``--date`` or the file typed wrong (the 05-02 file run
+    as 05-08 promoted models, wrote the 05-09 decisions and refused the real night as out of
+    order; refresh red-team). Dates whose run exists resume or report.
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the rows' dates, the dates and the fixes.
+    """
+    if new_rows is None or "date" not in new_rows or not len(new_rows) or not store.brands():
+        return
+    if any((run_dir_for(runs_dir, d.isoformat(), task) / STATE_NAME).exists() for d in days):
+        return
+    first, last = min(days), max(days)
+    given = pd.to_datetime(new_rows["date"], errors="coerce").dt.normalize()
+    if given.between(pd.Timestamp(first), pd.Timestamp(last)).any():
+        return
+    if len(store.read(start=first, end=last, columns=["brand_id"])):
+        return  # the days are stored (loaded before): the rows are late ones of other days
+    when = str(first) if first == last else f"{first} to {last}"
+    raise TabTuneInputError(
+        f"the rows given hold none dated {when} (they are dated {given.min():%Y-%m-%d} to "
+        f"{given.max():%Y-%m-%d}) and the store holds none either: was the date or the file "
+        f"typed wrong? nothing was done. fix: --date {given.max():%Y-%m-%d} if the file is that "
+        "day's export; rows of other days alone are loaded with `tabtune load`"
+    )
+
+
 def _select_brands(store: CampaignStore, date: dt.date, brands: Sequence[str] | None) -> list[str]:
     known = store.brands()
     if not known:
@@ -548,6 +584,7 @@ def _refresh_session(
             refuse_rows_before_history(store, rows)
             if days:
                 refuse_rows_after_the_run(rows, max(days))
+                check_input_has_the_day(store, days, rows, Path(cfg.runs_dir), task)
             restated = rows[stored_differently(store, rows)]
             replace = cfg.data.restated_rows == "replace"
             if len(restated) and replace:

@@ -954,17 +954,30 @@ def test_a_missing_brand_is_named_after_a_night_the_store_never_got(
 
 
 def test_an_input_without_the_nights_date_is_named(nightly, observations, tmp_path) -> None:
-    """Another day's file given to a night was only called "not loaded" (ops red-team)."""
+    """Another day's file given to a night was only called "not loaded" (ops red-team); when
+    the store holds no row of the night's date either, the night is refused: the 05-02 file
+    run as 05-08 promoted models and refused the real night as out of order (refresh
+    red-team)."""
+    from tabtune.errors import TabTuneInputError
+
     root = tmp_path / "copy"
     shutil.copytree(nightly.root, root)
     _, cfg = workspace(root)
     older = day(observations, DATES[0])
+    refused = "hold none dated 2024-04-30 .* and the store holds none either.*--date 2024-04-27"
+    with pytest.raises(TabTuneInputError, match=refused):
+        refresh(cfg, "2024-04-30", new_rows=older)
+    with pytest.raises(TabTuneInputError, match=refused):  # the command line's --date D
+        refresh_range(cfg, "2024-04-30", "2024-04-30", new_rows=older)
+    assert not (cfg.runs_dir / "2024-04-30").exists()
+    # the day stored already (loaded before): the file's rows are late ones, and the night
+    # runs with the note
+    CampaignStore(cfg.data.store).append(
+        day(observations, DATES[-1]).assign(date=pd.Timestamp("2024-04-30"))
+    )
     report = refresh(cfg, "2024-04-30", new_rows=older)
     (note,) = [n for n in report.notes if "none is dated 2024-04-30" in n]
     assert f"hold {len(older)} row(s) dated {DATES[0]} to {DATES[0]}; 0 brand day(s)" in note
-    # the command line's --date D runs refresh_range(D, D): the same note
-    (report,) = refresh_range(cfg, "2024-05-01", "2024-05-01", new_rows=older)
-    assert any("none is dated 2024-05-01" in n for n in report.notes)
 
 
 def test_a_brand_rollback_says_the_refresh_may_replace_it(nightly, tmp_path, capsys) -> None:
@@ -1046,6 +1059,9 @@ def test_a_backfills_input_notes_are_in_its_first_night_only(
     _, cfg = workspace(root)
     restated = day(observations, DATES[0]).head(2)
     restated = restated.assign(revenue=restated["revenue"] + 7.0)
+    last = day(observations, DATES[-1])  # the range's days, stored (a file of none is refused)
+    for date in ("2024-04-30", "2024-05-01"):
+        CampaignStore(cfg.data.store).append(last.assign(date=pd.Timestamp(date)))
     reports = refresh_range(cfg, "2024-04-30", "2024-05-01", new_rows=restated)
     needle = "already stored with other values"
     assert [any(needle in n for n in r.notes) for r in reports] == [True, False]
