@@ -545,6 +545,18 @@ def test_challenger_uses_tuned_adaptation_parameters_when_a_study_has_them(
     assert scope == "brand:b2"
     assert tuned.adaptation.strategy == "continue" and tuned.adaptation.refit_decay_rate == 0.2
     assert tuned_adaptation(cfg, task, "b3", 50_000) == (cfg, None)  # large bucket: no study
+    # in a night: the parameters it read when it started, whatever a study adopted since
+    # (a study finished mid-night changed them for the brands after it; refresh red-team)
+    from tabtune.refresh.challenger import NIGHT_STUDIES
+
+    monkeypatch.setattr(tuning, "best_params", lambda *a, **k: pytest.fail("looked up"))
+    token = NIGHT_STUDIES.set({"adapt:small": {"adapt_n_estimators": 9}})
+    try:
+        tuned, scope = tuned_adaptation(cfg, task, "b2", 500)
+        assert scope == "adapt:small" and tuned.adaptation.adapt_n_estimators == 9
+        assert tuned_adaptation(cfg, task, "b3", 50_000) == (cfg, None)
+    finally:
+        NIGHT_STUDIES.reset(token)
 
 
 def test_repeated_selection_only_within_the_window() -> None:

@@ -489,6 +489,16 @@ def test_adaptation_bucket_study_and_brand_warm_start(tmp_path: Path, data: Task
     assert sum(t.user_attrs.get(ROLE_ATTR) == ROLE_WARM_START for t in trials) == 1
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert best_params(cfg, "bid", f"brand:{brand}") == _adopted(complete).params
+    # what a refresh night reads once: every adaptation and brand study of the task
+    from tabtune.config import AdaptationConfig
+
+    night = tuning.adopted_adaptations(cfg, "bid")
+    for scope in ("adapt:small", f"brand:{brand}"):
+        own = best_params(cfg, "bid", scope) or {}
+        wanted = {k: v for k, v in own.items() if k in AdaptationConfig.model_fields}
+        assert night.get(scope, {}) == wanted, scope
+    assert set(night) <= {"adapt:small", f"brand:{brand}"}
+    assert tuning.adopted_adaptations(cfg, "budget") == {}
 
 
 def _adopted(complete, min_gain=0.01):

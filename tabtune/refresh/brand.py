@@ -27,6 +27,7 @@ from tabtune.errors import ModelIntegrityError
 from tabtune.features import TIME_COLUMN, TaskData, model_features, target_requirement
 from tabtune.pipeline import champion_change, load_model, registry_for, store_for
 from tabtune.refresh.challenger import (
+    NIGHT_STUDIES,
     build_challenger,
     load_brand,
     tuned_adaptation,
@@ -146,6 +147,7 @@ def refresh_brand(
     date: str,
     global_id: str,
     last_contest: str | None = None,
+    studies: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Refresh one brand for one date: the per-brand job the executors run.
 
@@ -163,6 +165,10 @@ def refresh_brand(
         The date of the brand's latest contest on the window (``contested`` in the last run's
         report): a brand repeating a choice that lost contests again
         ``refresh.contest_every_days`` after it.
+    studies : mapping, optional
+        The adopted adaptation parameters the night read when it started (scope -> them,
+        :func:`~tabtune.tuning.adopted_adaptations`): a study finished mid-night does not
+        change them. None: the studies are read.
 
     Returns
     -------
@@ -171,6 +177,7 @@ def refresh_brand(
     """
     t_start = time.perf_counter()
     rec = BrandRecord(brand_id=brand, contested=_iso_date_or_none(last_contest))
+    token = NIGHT_STUDIES.set(studies)
     try:
         _refresh_brand(
             Config.model_validate(dict(cfg_data)), task_name, parse_date(date), global_id, rec
@@ -188,6 +195,8 @@ def refresh_brand(
                 "the date to write its decisions)"
             )
         rec.status, rec.reason = "failed", error
+    finally:
+        NIGHT_STUDIES.reset(token)
     rec.seconds = round(time.perf_counter() - t_start, 4)
     return rec.to_dict()
 

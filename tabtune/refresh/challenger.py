@@ -8,6 +8,7 @@ champion's strategy choice repeated while it is recent (:func:`repeated_selectio
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 import os
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from tabtune.data.store import CampaignStore
 
 __all__ = [
+    "NIGHT_STUDIES",
     "build_challenger",
     "choice_to_repeat",
     "choices_repeat",
@@ -115,6 +117,14 @@ def repeated_selection(
     return dict(selection)
 
 
+#: The adopted adaptation parameters of the refresh night this brand job belongs to
+#: (:func:`~tabtune.tuning.adopted_adaptations`, read when the night started and kept in its
+#: state); None outside a night: the studies are read.
+NIGHT_STUDIES: contextvars.ContextVar[Mapping[str, Mapping[str, Any]] | None] = (
+    contextvars.ContextVar("NIGHT_STUDIES", default=None)
+)
+
+
 def tuned_adaptation(
     cfg: Config, task: TaskConfig, brand: str, n_rows: int
 ) -> tuple[Config, str | None]:
@@ -123,17 +133,23 @@ def tuned_adaptation(
     The brand's own study (``brand:<id>``) comes first, then its size bucket's
     (``adapt:<bucket>``); only ``adaptation`` settings are taken (the global champion is
     already fitted). Without a tuning storage or a completed trial, ``cfg`` is returned as is.
+    In a refresh night, the studies as the night read them when it started
+    (:data:`NIGHT_STUDIES`).
 
     Returns
     -------
     (Config, str or None)
         The config to adapt with and the scope its parameters came from (None: defaults).
     """
-    if not tuning.storage_exists(cfg):
+    night = NIGHT_STUDIES.get()
+    if night is None and not tuning.storage_exists(cfg):
         return cfg, None
     for scope in (f"brand:{brand}", f"adapt:{tuning.bucket_for_rows(n_rows)}"):
-        params = tuning.best_params(cfg, task.name, scope) or {}
-        adaptation = {k: v for k, v in params.items() if k in AdaptationConfig.model_fields}
+        if night is not None:  # the parameters the night read when it started
+            adaptation = dict(night.get(scope) or {})
+        else:
+            params = tuning.best_params(cfg, task.name, scope) or {}
+            adaptation = {k: v for k, v in params.items() if k in AdaptationConfig.model_fields}
         if adaptation:
             return tuning.apply_params(cfg, adaptation), scope
     return cfg, None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from tabtune import tuning
 from tabtune.atomic import write_blocked
 from tabtune.config import Config
 from tabtune.data.limits import check_brand_id, latest_allowed_date
@@ -133,9 +134,8 @@ def check_date_near_data(
     task's finished nights (:data:`MAX_DAYS_PAST_DATA`, or :data:`MAX_DAYS_PAST_INPUT` with
     the night's rows given): a year typed wrong (2025 for 2024), or a day ten days ahead of
     the night's file, ran a night, and every correct night after it was refused as out of
-    order. Nightly runs that went on while the rows
-    stopped (a paused client) go on; a date whose run already exists is not refused (it
-    resumes or reports).
+    order. Nightly runs that went on while the rows stopped (a paused client) go on; a date
+    whose run already exists is not refused (it resumes or reports).
 
     Raises
     ------
@@ -418,7 +418,8 @@ def _refresh_date(
 
     cfg_data = _worker_config(cfg)
     contested = last_contests(cfg, task, date)
-    jobs = {b: (cfg_data, task, b, date.isoformat(), global_id, contested.get(b)) for b in todo}
+    studies, iso = state.get("studies"), date.isoformat()  # studies: as the night read them
+    jobs = {b: (cfg_data, task, b, iso, global_id, contested.get(b), studies) for b in todo}
     with track(progress, f"refresh {task} {date}", len(jobs)) as update:
         for outcome in executor.run(refresh_brand, jobs):
             if outcome.error is not None and write_blocked(outcome.error):
@@ -516,6 +517,7 @@ def _start_run(
         metric=loss_name(score_objective(task_cfg.objective, task_cfg.kind)),
     )
     state["global_seconds"] = round(seconds, 3)
+    state["studies"] = tuning.adopted_adaptations(cfg, task)  # kept for the night, and resumes
     state["notes"] = (
         _missing_history_notes(cfg, task, store.brands(), brands)
         + _no_rows_on_date_notes(

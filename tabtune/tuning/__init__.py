@@ -55,6 +55,7 @@ from tabtune.tuning.keys import (
 from tabtune.tuning.objective import fold_loss
 from tabtune.tuning.scopes import (
     BUCKETS,
+    adopted_adaptations,
     best_params,
     bucket_for_rows,
     storage_exists,
@@ -104,6 +105,7 @@ __all__ = [
     "StudySpec",
     "TuningResult",
     "apply_params",
+    "adopted_adaptations",
     "best_params",
     "bucket_for_rows",
     "default_params",

@@ -27,7 +27,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from tabtune.config import Config, ModelConfig
+from tabtune.config import AdaptationConfig, Config, ModelConfig
 from tabtune.errors import TabTuneInputError
 from tabtune.evaluation import rolling_origin_folds
 from tabtune.features import GROUP_COLUMN, TIME_COLUMN, TaskData
@@ -70,6 +70,7 @@ from tabtune.tuning.workers import run_parallel_workers
 
 __all__ = [
     "BUCKETS",
+    "adopted_adaptations",
     "best_params",
     "bucket_for_rows",
     "tune_adaptation",
@@ -569,6 +570,29 @@ def best_params(
     if chosen is None or (defaults_as_none and trial_role(chosen) == ROLE_DEFAULTS):
         return None
     return dict(chosen.params)
+
+
+def adopted_adaptations(cfg: Config, task: str) -> dict[str, dict[str, Any]]:
+    """Scope (``adapt:<bucket>``, ``brand:<id>``) -> the ``adaptation`` parameters its study
+    of ``task`` adopted (:func:`best_params`), for every such study in ``tuning.storage``:
+    what a refresh night reads once and keeps (a study finished mid-night changed the
+    parameters of the brands after it, and a resumed night's; refresh red-team). {} without
+    a storage."""
+    if not storage_exists(cfg):
+        return {}
+    store = _storage_for(cfg, None)
+    with quiet_optuna():
+        names = optuna.get_all_study_names(storage=open_storage(store))
+    out = {}
+    for name in sorted(names):
+        scope = name[len(task) + 1 :]
+        if not name.startswith(f"{task}:") or not scope.startswith(("adapt:", "brand:")):
+            continue
+        params = best_params(cfg, task, scope) or {}
+        adaptation = {k: v for k, v in params.items() if k in AdaptationConfig.model_fields}
+        if adaptation:
+            out[scope] = adaptation
+    return out
 
 
 def storage_exists(cfg: Config) -> bool:
