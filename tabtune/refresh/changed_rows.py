@@ -156,7 +156,9 @@ def check_run_order(runs_dir: str | Path, task: str, days: list[dt.date]) -> Non
             "days (and take their rows for lost history); nothing was done. Run dates in "
             f"order: the next one is {later[-1] + dt.timedelta(days=1)}; if the run of "
             f"{later[-1]} was a mistaken date, move its folder "
-            f"{run_dir_for(runs_dir, later[-1].isoformat(), task).absolute()} out of the runs folder"
+            f"{run_dir_for(runs_dir, later[-1].isoformat(), task).absolute()} out of the runs "
+            f"folder; if the night of {day} was skipped, load its rows (`tabtune load FILE`): the "
+            "next night learns them"
         )
 
 

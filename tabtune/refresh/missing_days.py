@@ -52,6 +52,27 @@ def _missing(rows: pd.DataFrame, keys: list[str], date: dt.date) -> pd.Series:
     return newest[(newest.dt.date < date) & daily].sort_index()
 
 
+def _gap_days_note(rows: pd.DataFrame, date: dt.date) -> list[str]:
+    """The note for days of the week before ``date`` without a row of any brand while days
+    before and after them have rows: a night's file never loaded (a skipped night), which
+    the nights after would learn without a word (refresh red-team)."""
+    held = set(rows["date"].dt.date)
+    first = min(held)
+    gaps = [
+        first + dt.timedelta(days=i)
+        for i in range(1, (date - first).days)
+        if first + dt.timedelta(days=i) not in held
+    ]
+    if not gaps:
+        return []
+    shown = ", ".join(f"{d}" for d in gaps)
+    return [
+        f"the store holds no row dated {shown}, between days it holds: a day's file never "
+        "loaded (a night skipped)? Tonight's models learn without it; fix: load that day's "
+        "export (`tabtune load FILE`): the nights after it learn it"
+    ]
+
+
 def missing_day_notes(
     store: CampaignStore, date: dt.date, brands: Sequence[str] | None, task: str = "bid"
 ) -> list[str]:
@@ -64,7 +85,7 @@ def missing_day_notes(
     rows = _recent_rows(store, date, brands)
     if rows is None or not len(rows) or rows["date"].max().date() < date:
         return []
-    notes = []
+    notes = _gap_days_note(rows, date)
     behind = _missing(rows, ["brand_id"], date)
     if len(behind):
         shown = ", ".join(f"{b} (newest {d:%Y-%m-%d})" for b, d in behind.head(_SHOWN).items())

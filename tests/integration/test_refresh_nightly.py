@@ -949,6 +949,10 @@ def test_a_missing_brand_is_named_after_a_night_the_store_never_got(
     report = refresh(cfg, "2024-05-01", new_rows=rows[rows["brand_id"] != missing])
     (note,) = [n for n in report.notes if "no rows dated 2024-05-01 while other" in n]
     assert note.startswith("1 brand(s)") and f"{missing} (newest {DATES[-1]})" in note
+    # the skipped night itself is named, with the fix (it went by without a word; refresh
+    # red-team)
+    (gap,) = [n for n in report.notes if "holds no row dated" in n]
+    assert "no row dated 2024-04-30, between days it holds" in gap and "tabtune load" in gap
 
 
 def test_an_input_without_the_nights_date_is_named(nightly, observations, tmp_path) -> None:
