@@ -391,7 +391,7 @@ def _refresh_date(
 
     if state is not None and state.get("finished_at") and not todo:
         logger.info("refresh of %s (%s) already finished; nothing to do", date, task)
-        _warn_unused(changed, date, task)
+        _warn_unused(changed, date, task, run_dir)
         try:
             return RunReport.from_dict(json.loads(report_path.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
@@ -441,15 +441,15 @@ def _refresh_date(
     return report
 
 
-def _warn_unused(changed: pd.DataFrame | None, date: dt.date, task: str) -> None:
-    """Warn that rows just written dated up to a finished run's date are not used by it."""
+def _warn_unused(changed: pd.DataFrame | None, date: dt.date, task: str, run_dir: Path) -> None:
+    """Warn that rows just written up to a finished run's date are unused by it; how to redo."""
     unused = 0 if changed is None else int((changed["date"] <= pd.Timestamp(date)).sum())
     if unused:
         logger.warning(
-            "the refresh of %s (%s) had already finished: the %d brand day(s) just written "
-            "dated up to that day are stored, but its models and decisions do not use them; "
-            "the nights from now on learn them",
-            date, task, unused,
+            "the refresh of %s (%s) had already finished: the %d brand day(s) just written up "
+            "to that day are stored, unused by its models and decisions (the nights from now on "
+            "learn them); to decide %s again with them, move %s out of the runs folder and rerun",
+            date, task, unused, date + dt.timedelta(days=1), run_dir.absolute(),
         )  # fmt: skip
 
 

@@ -280,6 +280,8 @@ def test_rows_added_to_a_finished_night_are_said_to_be_unused(
         caplog.text
     )
     assert "the nights from now on learn them" in caplog.text
+    # how to redo it: the partial day's decisions stayed, without a word of the fix
+    assert "move " in caplog.text and "out of the runs folder and rerun" in caplog.text
     assert "finished run(s) learnt" not in caplog.text  # the session's own date: said once
 
 
