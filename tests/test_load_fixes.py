@@ -141,3 +141,38 @@ def test_duplicate_keys_name_what_splits_them(
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"data": {"store": "store"}}))
     assert_refused(capsys, tmp_path, ["--config", str(config), "load", "export.csv"], fix)
+
+
+def test_a_bid_column_of_placeholders_names_the_fix_that_keeps_the_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Google Ads' "Max. CPC" is '--' for campaigns on automated bidding: the fix offered was
+    data.invalid_rows: skip, which left their rows and spend out (exports red-team)."""
+    monkeypatch.chdir(tmp_path)
+    rows = pd.DataFrame(
+        {
+            "brand_id": "acme",
+            "date": ["2026-10-01", "2026-10-01"],
+            "channel": "search",
+            "campaign_id": ["manual", "smart"],
+            "spend": [10.0, 20.0],
+            "clicks": [5, 8],
+            "conversions": 0,
+            "revenue": 0.0,
+            "Max. CPC": ["1.20", "--"],
+        }
+    )
+    rows.to_csv("export.csv", index=False)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"data": {"store": "store", "columns": {"bid": "Max. CPC"}}}))
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "export.csv"],
+        "fix: remove bid: 'Max. CPC' from data.columns: every row is kept",
+        "data.invalid_rows: skip would leave their rows and spend out",
+    )
+    config.write_text(yaml.safe_dump({"data": {"store": "store"}}))  # as the fix says
+    code, out = run_cli(capsys, "--config", str(config), "load", "export.csv")
+    assert code == EXIT_OK, out
+    assert len(CampaignStore("store").read()) == 2

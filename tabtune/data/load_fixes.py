@@ -425,6 +425,24 @@ def shape_key(
             return (
                 f"data.drop: [{name!r}] (every value is empty; an optional column can be left out)"
             )
+    if column == "bid" and rule in (schema.RULE_NOT_NUMBER, schema.RULE_MISSING_VALUE):
+        examples = violation.examples
+        values = [] if examples is None or column not in examples else examples[column].tolist()
+        if rule == schema.RULE_MISSING_VALUE or all(
+            str(v).strip() in FILL_PLACEHOLDERS for v in values
+        ):  # Google Ads' "Max. CPC" of a campaign on automated bidding: no bid to give
+            name = data.columns.get("bid", "bid")
+            how = (
+                f"remove bid: {name!r} from data.columns"
+                if "bid" in data.columns
+                else f"data.drop: [{name!r}]"
+            )
+            return (
+                f"{how}: every row is kept (campaigns on automated bidding have no "
+                "max CPC; without a bid column, bids are planned as target CPCs on the observed "
+                "cost per click), or load such campaigns' rows from an export without the "
+                "column; data.invalid_rows: skip would leave their rows and spend out"
+            )
     if (
         rule in (schema.RULE_NOT_NUMBER, schema.RULE_NOT_WHOLE_NUMBER)
         and column in FILLABLE_COLUMNS
