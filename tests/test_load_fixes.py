@@ -176,3 +176,21 @@ def test_a_bid_column_of_placeholders_names_the_fix_that_keeps_the_rows(
     code, out = run_cli(capsys, "--config", str(config), "load", "export.csv")
     assert code == EXIT_OK, out
     assert len(CampaignStore("store").read()) == 2
+
+
+def test_subtotals_of_channels_and_of_the_day_are_found_level_by_level() -> None:
+    rows = [
+        ("search", "A", 10.00, 20, 200),
+        ("search", "B", 5.50, 11, 90),
+        ("display", "C", 3.25, 12, 900),
+        ("display", "D", 1.75, 13, 600),
+        ("search", "Search campaigns", 15.50, 31, 290),  # a channel's subtotal
+        ("display", "Display campaigns", 5.00, 25, 1500),
+        ("All", "All campaigns", 20.50, 56, 1790),  # the day's, over the campaigns
+    ]
+    frame = pd.DataFrame(
+        [("acme", "2026-10-01", *r) for r in rows],
+        columns=["brand_id", "date", "channel", "campaign_id", "spend", "clicks", "impressions"],
+    )
+    found = summed_rows(frame, np.zeros(len(frame), dtype=bool))
+    assert frame.loc[found, "campaign_id"].tolist() == [r[1] for r in rows[4:]]

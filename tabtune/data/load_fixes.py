@@ -234,36 +234,55 @@ _SUBTOTAL_MIN_CLICKS = 10
 
 def summed_rows(frame: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
     """Rows whose spend, clicks and impressions (those present) each equal the sum of the other
-    rows of their brand and day, two or more of them with spend: a subtotal however it is
-    labelled ("All campaigns", "Gesamtergebnis"), which :func:`subtotal_problems`' names
-    missed and the store counted twice (exports red-team). Spend may differ by half a cent per
-    row (rounded cells); counts must be equal, and the row needs
-    :data:`_SUBTOTAL_MIN_CLICKS` clicks. Rows ``flagged`` are left out."""
+    rows of their brand and day (or of their brand, day and channel: a channel's subtotal), two
+    or more of them with spend: a subtotal however it is labelled ("All campaigns",
+    "Gesamtergebnis"), which :func:`subtotal_problems`' names missed and the store counted
+    twice (exports red-team). Levels of subtotals are peeled one pass at a time (a channel's,
+    then the day's over the campaigns left). Spend may differ by half a cent per row (rounded
+    cells); counts must be equal, and the row needs :data:`_SUBTOTAL_MIN_CLICKS` clicks. Rows
+    ``flagged`` are left out."""
     out = np.zeros(len(frame), dtype=bool)
     present = [m for m in _SUMMED if m in frame.columns and isinstance(frame[m], pd.Series)]
-    if "spend" not in present or len(present) < 2 or not {"brand_id", "date"} <= set(frame):
+    keys = [k for k in ("brand_id", "date", "channel") if k in frame.columns]
+    if "spend" not in present or len(present) < 2 or keys[:2] != ["brand_id", "date"]:
         return out
-    if isinstance(frame["brand_id"], pd.DataFrame) or isinstance(frame["date"], pd.DataFrame):
+    if any(isinstance(frame[k], pd.DataFrame) for k in keys):
         return out
-    keep = ~flagged
     values = {m: pd.to_numeric(frame[m], errors="coerce").to_numpy(dtype=float) for m in present}
-    days = frame.groupby(["brand_id", "date"], sort=False, dropna=False, observed=True)
-    codes = days.ngroup().to_numpy()
+    levels = [keys[:2]] + ([keys] if len(keys) == 3 else [])
+    groups = [
+        frame.groupby(k, sort=False, dropna=False, observed=True).ngroup().to_numpy()
+        for k in levels
+    ]
+    for _ in range(3):  # a channel's subtotals, then the day's, ...
+        found = np.zeros(len(frame), dtype=bool)
+        for codes in groups:
+            found |= _sums_of_the_rest(values, codes, ~(flagged | out))
+        if not found.any():
+            break
+        out |= found
+    return out
 
-    def per_day(weights: np.ndarray) -> np.ndarray:  # each row's brand-day sum of ``weights``
+
+def _sums_of_the_rest(
+    values: dict[str, np.ndarray], codes: np.ndarray, keep: np.ndarray
+) -> np.ndarray:
+    """Rows ``keep`` whose every measure equals the sum of the other ``keep`` rows of their
+    group (``codes``), two or more with spend (:func:`summed_rows`)."""
+
+    def per_group(weights: np.ndarray) -> np.ndarray:  # each row's group sum of ``weights``
         return np.bincount(codes, weights=np.where(keep, weights, 0.0))[codes]
 
     spend = values["spend"]
-    size = per_day(np.ones(len(frame)))
-    summed = keep & (spend > 0) & (per_day((spend > 0).astype(float)) >= 3)
-    if "clicks" in present:  # a few clicks at a few cents can add up by chance
+    size = per_group(np.ones(len(codes)))
+    summed = keep & (spend > 0) & (per_group((spend > 0).astype(float)) >= 3)
+    if "clicks" in values:  # a few clicks at a few cents can add up by chance
         summed &= values["clicks"] >= _SUBTOTAL_MIN_CLICKS
-    for m in present:
-        own = values[m]
-        rest = per_day(np.nan_to_num(own)) - np.nan_to_num(own)
+    for m, own in values.items():
+        rest = per_group(np.nan_to_num(own)) - np.nan_to_num(own)
         tolerance = 0.005 * size + 1e-9 * np.abs(rest) if m == "spend" else 1e-9
         summed &= np.isfinite(own) & (np.abs(own - rest) <= tolerance)
-    return out | summed
+    return summed
 
 
 def _footer_examples(violation: Violation) -> bool:
