@@ -194,3 +194,30 @@ def test_subtotals_of_channels_and_of_the_day_are_found_level_by_level() -> None
     )
     found = summed_rows(frame, np.zeros(len(frame), dtype=bool))
     assert frame.loc[found, "campaign_id"].tolist() == [r[1] for r in rows[4:]]
+
+
+def test_a_brand_id_with_a_slash_gets_its_own_renamed_example(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The fix's example was always 'Acme US-CA' for 'Acme US/CA', whatever the brand."""
+    monkeypatch.chdir(tmp_path)
+    rows = pd.DataFrame(
+        {
+            "brand_id": ["Nike US/CA", "Nike US/CA"],
+            "date": ["2026-10-01", "2026-10-02"],
+            "channel": "search",
+            "spend": [10.0, 20.0],
+            "clicks": [5, 8],
+            "conversions": 0,
+            "revenue": 0.0,
+        }
+    )
+    rows.to_csv("export.csv", index=False)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"data": {"store": "store"}}))
+    assert_refused(
+        capsys,
+        tmp_path,
+        ["--config", str(config), "load", "export.csv"],
+        "a folder of its name: 'Nike US-CA' for 'Nike US/CA'), or data.invalid_rows: skip",
+    )

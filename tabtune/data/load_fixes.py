@@ -444,6 +444,20 @@ def shape_key(
             return (
                 f"data.drop: [{name!r}] (every value is empty; an optional column can be left out)"
             )
+    if rule == schema.RULE_BAD_BRAND_ID and violation.examples is not None:
+        named = [str(v) for v in violation.examples.get("brand_id", []) if isinstance(v, str)]
+        bad = next((v for v in named if re.search(r"[/\\=]|\.\.|^\.", v)), None)
+        if bad is not None:  # the example was another brand's ('Acme US/CA' for 'Nike US/CA')
+            fixed = re.sub(r"^\.+", "", re.sub(r"[/\\=]|\.\.", "-", bad))
+            return (
+                f"rename the brand in the export (each brand is kept in a folder of its name: "
+                f"{fixed!r} for {bad!r})"
+                + (
+                    ""
+                    if data.invalid_rows == "skip"
+                    else ", or data.invalid_rows: skip to leave it out"
+                )
+            )
     if column == "bid" and rule in (schema.RULE_NOT_NUMBER, schema.RULE_MISSING_VALUE):
         examples = violation.examples
         values = [] if examples is None or column not in examples else examples[column].tolist()
