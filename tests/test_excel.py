@@ -267,3 +267,34 @@ def test_date_cells_beside_text_dates_are_refused_as_a_spreadsheet_swap(tmp_path
     with pytest.raises(ContractError) as caught:
         prepare_exports([tmp_path / "t.xlsx"], DataConfig(date_format="%d/%m/%Y"))
     assert "swapped" not in str(caught.value)
+
+
+def test_a_formula_with_its_saved_result_beside_a_blank_cell_is_read(tmp_path: Path) -> None:
+    # the refusal counted the column's empty cells, not the formula cells': a workbook Excel
+    # saved (results stored) with one blank cell elsewhere was refused (review)
+    import re
+    import zipfile
+
+    import openpyxl
+
+    from tabtune.data.tables import read_table
+
+    path = tmp_path / "saved.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["brand_id", "date", "channel", "spend", "clicks", "conversions", "revenue"])
+    sheet.append(["a", "2024-01-01", "s", 5, 2, 1, "=2*5"])
+    sheet.append(["a", "2024-01-02", "s", 1, 2, 0, None])  # no revenue: left blank
+    book.save(path)
+    with zipfile.ZipFile(path) as z:  # the result Excel stores beside the formula
+        files = {n: z.read(n) for n in z.namelist()}
+    xml = files["xl/worksheets/sheet1.xml"].decode()
+    files["xl/worksheets/sheet1.xml"] = re.sub(
+        r"<f>2\*5</f>(<v\s*/>|<v></v>)?", "<f>2*5</f><v>10</v>", xml
+    ).encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    rows = read_table(path)
+    assert rows["revenue"].iloc[0] == 10 and pd.isna(rows["revenue"].iloc[1])
+    assert any("1 cell(s) of 'revenue' are formulas" in n for n in rows.attrs["notes"])

@@ -189,10 +189,9 @@ def _read_sheet(
             keep_default_na=False,
             na_values={c: ([""] if c in text else list(na_values)) for c in header},
         )
-    formulas = _formula_counts(path, name, skip_lines, list(header))
+    formulas, unsaved = _formula_counts(path, name, skip_lines, list(header))
     # empty rows between blocks of a sheet are layout, as blank lines of a CSV are
     rows = rows.dropna(how="all").reset_index(drop=True)
-    unsaved = {c: n for c, n in formulas.items() if c in rows and rows[c].isna().sum() >= n}
     if unsaved:  # refused by the missing values, with data.fill as the fix: zeros stored
         shown = ", ".join(f"{n:,} of {c!r}" for c, n in unsaved.items())
         raise TabTuneInputError(
@@ -260,22 +259,33 @@ def _has_formulas(path: Path) -> bool:
     return False
 
 
-def _formula_counts(path: Path, sheet: str, skip_lines: int, header: list[Any]) -> dict[str, int]:
+def _formula_counts(
+    path: Path, sheet: str, skip_lines: int, header: list[Any]
+) -> tuple[dict[str, int], dict[str, int]]:
     """Header name -> the number of its cells below the header that hold a formula (read
-    from the formulas, not the saved results pandas reads)."""
+    from the formulas, not the saved results pandas reads), and -> those of them whose saved
+    result is missing (a workbook written by a program that does not compute formulas)."""
     if not _has_formulas(path):  # the common case, read from the zip without a cell walk
-        return {}
+        return {}, {}
     openpyxl = optional_import("openpyxl", extra="excel", purpose="reading Excel workbooks")
     book = openpyxl.load_workbook(path, read_only=True, data_only=False, keep_links=False)
+    saved = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
     counts: dict[str, int] = {}
+    unsaved: dict[str, int] = {}
     try:
-        for row in book[sheet].iter_rows(min_row=skip_lines + 2, max_col=len(header)):
-            for index, cell in enumerate(row):
+        rows = book[sheet].iter_rows(min_row=skip_lines + 2, max_col=len(header))
+        results = saved[sheet].iter_rows(min_row=skip_lines + 2, max_col=len(header))
+        for row, result in zip(rows, results, strict=False):
+            for index, (cell, value) in enumerate(zip(row, result, strict=False)):
                 if getattr(cell, "data_type", None) == "f":
-                    counts[str(header[index])] = counts.get(str(header[index]), 0) + 1
+                    name = str(header[index])
+                    counts[name] = counts.get(name, 0) + 1
+                    if getattr(value, "value", None) is None:
+                        unsaved[name] = unsaved.get(name, 0) + 1
     finally:
         book.close()
-    return counts
+        saved.close()
+    return counts, unsaved
 
 
 def _title_rows(top: pd.DataFrame, skip_lines: int) -> str | None:
