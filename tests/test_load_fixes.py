@@ -221,3 +221,26 @@ def test_a_brand_id_with_a_slash_gets_its_own_renamed_example(
         ["--config", str(config), "load", "export.csv"],
         "a folder of its name: 'Nike US-CA' for 'Nike US/CA'), or data.invalid_rows: skip",
     )
+
+
+def test_a_campaign_whose_delivery_adds_up_but_not_its_results_is_no_subtotal() -> None:
+    # daily budgets of 100 / 50 / 50 whose clicks (and impressions) happened to add up: the
+    # biggest campaign was refused as a subtotal, and the fix offered dropped it (review)
+    frame = pd.DataFrame(
+        {
+            "brand_id": "acme",
+            "date": "2026-10-01",
+            "channel": "search",
+            "campaign_id": ["brand_terms", "generic", "competitor"],
+            "spend": [100.0, 50.0, 50.0],
+            "clicks": [100, 45, 55],
+            "impressions": [1000, 400, 600],
+            "conversions": [4, 1, 2],
+            "revenue": [200.0, 40.0, 90.0],
+        }
+    )
+    none = np.zeros(len(frame), dtype=bool)
+    assert not summed_rows(frame, none).any()
+    assert not summed_rows(frame.drop(columns="impressions"), none).any()  # too few measures
+    subtotal = frame.assign(conversions=[3, 1, 2], revenue=[130.0, 40.0, 90.0])
+    assert summed_rows(subtotal, none).tolist() == [True, False, False]

@@ -225,15 +225,18 @@ def subtotal_problems(
     return found
 
 
-#: The measures a subtotal row sums (:func:`summed_rows`), those present; ``spend`` and one
-#: other at least.
-_SUMMED = ("spend", "clicks", "impressions")
+#: The measures a subtotal row sums (:func:`summed_rows`): every one present, and spend,
+#: clicks and impressions at least (a row of a day's budget split 100 / 50 / 50 whose clicks
+#: happened to add up was taken for a subtotal; review).
+_SUMMED = ("spend", "clicks", "impressions", "conversions", "revenue")
+_SUMMED_AT_LEAST = {"spend", "clicks", "impressions"}
 #: Clicks a row needs to be taken for a subtotal by its numbers.
 _SUBTOTAL_MIN_CLICKS = 10
 
 
 def summed_rows(frame: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
-    """Rows whose spend, clicks and impressions (those present) each equal the sum of the other
+    """Rows whose spend, clicks, impressions, conversions and revenue (those present; the first
+    three needed) each equal the sum of the other
     rows of their brand and day (or of their brand, day and channel: a channel's subtotal), two
     or more of them with spend: a subtotal however it is labelled ("All campaigns",
     "Gesamtergebnis"), which :func:`subtotal_problems`' names missed and the store counted
@@ -244,7 +247,7 @@ def summed_rows(frame: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
     out = np.zeros(len(frame), dtype=bool)
     present = [m for m in _SUMMED if m in frame.columns and isinstance(frame[m], pd.Series)]
     keys = [k for k in ("brand_id", "date", "channel") if k in frame.columns]
-    if "spend" not in present or len(present) < 2 or keys[:2] != ["brand_id", "date"]:
+    if not _SUMMED_AT_LEAST <= set(present) or keys[:2] != ["brand_id", "date"]:
         return out
     if any(isinstance(frame[k], pd.DataFrame) for k in keys):
         return out
@@ -280,7 +283,8 @@ def _sums_of_the_rest(
         summed &= values["clicks"] >= _SUBTOTAL_MIN_CLICKS
     for m, own in values.items():
         rest = per_group(np.nan_to_num(own)) - np.nan_to_num(own)
-        tolerance = 0.005 * size + 1e-9 * np.abs(rest) if m == "spend" else 1e-9
+        exact = m in ("clicks", "impressions")  # others rounded: half a cent per row
+        tolerance = 1e-9 * np.abs(rest) + (1e-9 if exact else 0.005 * size)
         summed &= np.isfinite(own) & (np.abs(own - rest) <= tolerance)
     return summed
 
