@@ -87,12 +87,13 @@ def test_python_pretrain_and_finetune_are_refused_while_a_refresh_runs(tmp_path:
     # (Python red-team). The lock is held here as a refresh in another process holds it.
     from tabtune.pipeline import finetune_brand
     from tabtune.registry import RegistryLockedError
-    from tabtune.registry.locks import REFRESH_LOCK, refreshing
+    from tabtune.registry.locks import REFRESH_LOCK, hold_lock, refreshing
 
     rows, cfg = _three_brands_pretrained(tmp_path)  # a registry never locked: no lock folder
     registry = registry_for(cfg)
     brand = sorted(rows["brand_id"].unique())[0]
-    with registry.lock(REFRESH_LOCK, timeout=0):
+    lock = registry.root / ".locks" / f"{REFRESH_LOCK}.lock"
+    with hold_lock(lock, 0):  # as another process holds it (this one's own would pass)
         with pytest.raises(RegistryLockedError, match="a refresh is running: tabtune.pipeline"):
             pretrain(cfg, "bid")
         with pytest.raises(RegistryLockedError, match="finetune_brand would change the models"):

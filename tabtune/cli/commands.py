@@ -568,13 +568,11 @@ def _rollback_between_runs(
     undo it in silence."""
     from tabtune.refresh.run import LOCK_NAME
     from tabtune.registry import RegistryLockedError
-    from tabtune.registry.locks import refreshing
 
     if version is not None:  # '3' is refused with the spelling it means (v0003)
         version = _find_version(reg, task, brand, version).version
     try:
-        # refreshing(): this process holds the refresh lock, which rollback's own guard takes
-        with reg.lock(LOCK_NAME, timeout=0), refreshing():
+        with reg.lock(LOCK_NAME, timeout=0):
             return reg.rollback(task, brand, to=version)
     except RegistryLockedError as exc:
         raise RegistryLockedError(

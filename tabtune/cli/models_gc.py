@@ -11,7 +11,6 @@ from tabtune.config import Config
 from tabtune.pipeline import registry_for
 from tabtune.refresh.run import LOCK_NAME
 from tabtune.registry import RegistryLockedError
-from tabtune.registry.locks import refreshing
 
 __all__ = ["cmd_models_gc", "format_bytes"]
 
@@ -38,8 +37,7 @@ def cmd_models_gc(args: argparse.Namespace, cfg: Config) -> int:
     reg = registry_for(cfg)
     keep = args.keep if args.keep is not None else cfg.registry.keep_versions
     try:
-        # refreshing(): this process holds the refresh lock, which gc's own guard takes
-        with reg.lock(LOCK_NAME, timeout=0), refreshing():
+        with reg.lock(LOCK_NAME, timeout=0):
             result = reg.gc(keep, dry_run=args.dry_run)
     except RegistryLockedError as exc:
         raise RegistryLockedError(

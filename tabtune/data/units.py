@@ -34,7 +34,7 @@ MAX_COST_PER_CLICK = 100_000.0
 REVENUE_SPEND_RATIO = 10_000.0
 #: An export column whose name says its amounts are in micros (Google Ads' ``cost_micros``,
 #: ``Cost (micros)``).
-_MICROS_NAME = re.compile(r"micros?\b|micros?_|_micros?", re.IGNORECASE)
+_MICROS_NAME = re.compile(r"(?i:(?<![a-z])micros(?![a-z]))|(?<=[a-z])Micros(?![a-z])")
 #: The rule a money column mapped from such a column without a scale breaks.
 RULE_MICROS = "must be money: its export column's name says micros and data.scale has no factor"
 

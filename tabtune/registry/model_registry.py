@@ -29,7 +29,7 @@ from tabtune.registry.layout import (
     version_names,
     version_number,
 )
-from tabtune.registry.locks import hold_lock, outside_a_refresh
+from tabtune.registry.locks import REFRESH_LOCK, hold_lock, outside_a_refresh, refreshing
 from tabtune.registry.manifest import (
     build_manifest,
     declared_dependencies,
@@ -623,7 +623,10 @@ class ModelRegistry:
             ``None`` waits as long as needed; ``0`` fails at once; otherwise seconds to wait.
         shared : bool, default False
             Hold it shared (:func:`~tabtune.registry.locks.hold_lock`): the commands that
-            must not run during a refresh hold the refresh lock shared, side by side.
+            must not run during a refresh hold the refresh lock shared, side by side. Held
+            exclusively, the refresh lock marks this process as the refresher
+            (:func:`~tabtune.registry.locks.refreshing`): its own :meth:`gc` and
+            :meth:`rollback` pass.
 
         Yields
         ------
@@ -638,7 +641,11 @@ class ModelRegistry:
         """
         check_name(name, "lock name")
         with hold_lock(self.root / ".locks" / f"{name}.lock", timeout, shared=shared) as path:
-            yield path
+            if name == REFRESH_LOCK and not shared:  # this process's own gc and rollback pass
+                with refreshing():
+                    yield path
+            else:
+                yield path
 
     # ------------------------------------------------------------------ internals
 
