@@ -235,6 +235,8 @@ def require_spawnable_main(executor: str) -> None:
         Naming the script, the executor and the fixes.
     """
     main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None) is not None:
+        return  # `python -m`, a zip app: workers import it by name (multiprocessing.spawn)
     path = getattr(main, "__file__", None)
     if path is None or os.path.exists(path):  # an interactive session or notebook: fine
         return

@@ -19,6 +19,9 @@ def test_process_executor_refuses_a_main_script_read_from_stdin(monkeypatch) -> 
     monkeypatch.setitem(sys.modules, "__main__", fake)
     with pytest.raises(TabTuneInputError, match=r"not read from a file \(<stdin>\).*'inline'"):
         make_executor("process", n_workers=1)
+    fake.__spec__ = types.SimpleNamespace(name="__main__")  # a zip app: imported by name
+    make_executor("process", n_workers=1).close()
+    fake.__spec__ = None
     del fake.__file__  # an interactive session or a notebook: workers start
     with make_executor("process", n_workers=1) as ex:
         assert [(o.key, o.value) for o in ex.run(abs, {"a": (-1,)})] == [("a", 1)]
