@@ -108,7 +108,7 @@ def test_an_unlabelled_subtotal_row_is_refused_then_skipped(
         # rows split by an unmapped column: the fix said "map campaign_id", mapped already
         (
             ["C1", "C1", "C2", "C2"],
-            {"Ad Group": ["AG1", "AG2", "AG1", "AG2"]},
+            {"Avg. CPC": [0.5, 0.4, 0.55, 0.45], "Ad Group": ["AG1", "AG2", "AG1", "AG2"]},
             "the export splits each key's rows by 'Ad Group' (not part of the key, which is "
             "brand_id, date, channel, campaign_id): map 'Ad Group' as audience or device",
         ),

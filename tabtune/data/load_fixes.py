@@ -392,11 +392,18 @@ def _distinguishing_column_key(
     if any(isinstance(rows[k], pd.DataFrame) for k in keys):
         return None
     measures = set(schema.CONTRACT_COLUMNS) - set(keys)
-    others = [c for c in rows.columns if c not in keys and c not in measures]
-    groups = rows.groupby(keys, dropna=False, observed=True, sort=False)
-    differ = [
-        c for c in others if isinstance(rows[c], pd.Series) and (groups[c].nunique() > 1).any()
+    others = [
+        c
+        for c in rows.columns
+        if c not in keys
+        and c not in measures
+        and isinstance(rows[c], pd.Series)
+        and not pd.api.types.is_numeric_dtype(rows[c])  # an "Avg. CPC" is no breakdown
+        and not str(c).startswith("Unnamed:")  # a row number pandas named
     ]
+    groups = rows.groupby(keys, dropna=False, observed=True, sort=False)
+    spread = {c: int(groups[c].nunique().max()) for c in others}
+    differ = sorted((c for c in others if spread[c] > 1), key=lambda c: spread[c])
     if not differ:
         return None
     free = [k for k in ("campaign_id", "audience", "device") if k not in frame.columns]
