@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.compute as pc
 
 from tabtune.data.store import CampaignStore
 from tabtune.refresh.brand import STALE_DAYS
+from tabtune.refresh.state import STATE_NAME
+from tabtune.report import run_dir_for
 
 __all__ = ["missing_day_notes"]
 
@@ -23,9 +26,9 @@ _SHOWN = 10
 
 
 def _recent_rows(
-    store: CampaignStore, date: dt.date, brands: Sequence[str] | None
+    store: CampaignStore, date: dt.date, brands: Sequence[str] | None, days: int = STALE_DAYS
 ) -> pd.DataFrame | None:
-    since = pd.Timestamp(date - dt.timedelta(days=STALE_DAYS - 1))
+    since = pd.Timestamp(date - dt.timedelta(days=days - 1))
     try:
         table = store.dataset(brands).to_table(
             columns=["brand_id", "channel", "date"],
@@ -52,40 +55,57 @@ def _missing(rows: pd.DataFrame, keys: list[str], date: dt.date) -> pd.Series:
     return newest[(newest.dt.date < date) & daily].sort_index()
 
 
-def _gap_days_note(rows: pd.DataFrame, date: dt.date) -> list[str]:
-    """The note for days of the week before ``date`` without a row of any brand while days
-    before and after them have rows: a night's file never loaded (a skipped night), which
-    the nights after would learn without a word (refresh red-team)."""
+def _gap_days_note(
+    store: CampaignStore, date: dt.date, ran: Callable[[dt.date], bool]
+) -> list[str]:
+    """The note for days of the week before ``date`` on which no brand of the store has a row
+    while the same weekday a week earlier had rows, and no night of the day ran: a day's file
+    never loaded (a skipped night), which the nights after learnt without a word (refresh
+    red-team). Weekends a store never holds, and days whose night ran on no rows, are not
+    named."""
+    rows = _recent_rows(store, date, None, days=2 * STALE_DAYS)
+    if rows is None or not len(rows):
+        return []
     held = set(rows["date"].dt.date)
-    first = min(held)
     gaps = [
-        first + dt.timedelta(days=i)
-        for i in range(1, (date - first).days)
-        if first + dt.timedelta(days=i) not in held
+        d
+        for d in (date - dt.timedelta(days=i) for i in range(STALE_DAYS - 1, 0, -1))
+        if d not in held and d - dt.timedelta(days=7) in held and not ran(d)
     ]
     if not gaps:
         return []
     shown = ", ".join(f"{d}" for d in gaps)
     return [
-        f"the store holds no row dated {shown}, between days it holds: a day's file never "
-        "loaded (a night skipped)? Tonight's models learn without it; fix: load that day's "
-        "export (`tabtune load FILE`): the nights after it learn it"
+        f"the store holds no row dated {shown}, while it holds the same weekday of the week "
+        "before, and no night of it ran: a day's file never loaded (a night skipped)? Tonight's "
+        "models learn without it; fix: load that day's export (`tabtune load FILE`): the "
+        "nights after it learn it"
     ]
 
 
 def missing_day_notes(
-    store: CampaignStore, date: dt.date, brands: Sequence[str] | None, task: str = "bid"
+    store: CampaignStore,
+    date: dt.date,
+    brands: Sequence[str] | None,
+    task: str = "bid",
+    runs_dir: str | Path | None = None,
 ) -> list[str]:
     """Notes (also logged) on what tonight's rows lack while other rows of ``date`` are
     stored: daily brands without a row of the day (their decisions re-date their latest day's
     contexts), and daily channels of brands that have the day (no decision is written for
     them). Empty when no row is dated ``date`` (another note says so) or nothing is missing.
     Brands idle for :data:`~tabtune.refresh.brand.STALE_DAYS` or more get their own note.
+    ``runs_dir``: where the task's nights are kept (a day whose night ran is no skipped one).
     """
     rows = _recent_rows(store, date, brands)
     if rows is None or not len(rows) or rows["date"].max().date() < date:
         return []
-    notes = _gap_days_note(rows, date)
+    ran = (  # whether a night of the task ran on a day (its run folder holds a state)
+        (lambda d: (run_dir_for(runs_dir, d.isoformat(), task) / STATE_NAME).exists())
+        if runs_dir is not None
+        else (lambda d: False)
+    )
+    notes = _gap_days_note(store, date, ran)
     behind = _missing(rows, ["brand_id"], date)
     if len(behind):
         shown = ", ".join(f"{b} (newest {d:%Y-%m-%d})" for b, d in behind.head(_SHOWN).items())

@@ -523,7 +523,7 @@ def _start_run(
         + _no_rows_on_date_notes(
             store, date, run_dir_for(cfg.runs_dir, date.isoformat(), task), task
         )
-        + missing_day_notes(store, date, brands, task)
+        + missing_day_notes(store, date, brands, task, cfg.runs_dir)
         + (unknown_target_brands_note(cfg.bids, store.brands()) if task == "bid" else [])
         + list(notes)
     )
