@@ -9,7 +9,7 @@ targets, and the ``reason`` of each recommendation.
 
 from __future__ import annotations
 
-import warnings
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -243,30 +243,26 @@ def _check_keys(frame: pd.DataFrame) -> tuple[pd.Series, bool]:
     return days, local
 
 
+#: A date written day and month first in digits (``03/04/2025``, ``3.4.25``): two readings.
+_DIGITS_DAY_MONTH = re.compile(r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}(?:\D|$)")
+
+
 def _require_iso_text(dates: pd.Series) -> None:
-    """Refuse dates given as text other than ISO 8601: pandas read "03/04/2025" as March 4th
-    whatever the contexts meant (the estimator's ``time_column`` and the loader's files refuse
-    or resolve the same ambiguity; a bid dated a month off is planned for another weekday)."""
+    """Refuse dates written as text with the day and the month first in digits: pandas read
+    "03/04/2025" as March 4th whatever the contexts meant (the estimator's ``time_column``
+    and the loader's files refuse or resolve the same ambiguity; a bid dated a month off is
+    planned for another weekday). ISO 8601 and named months ("12 Nov 2024") pass."""
     if pd.api.types.is_datetime64_any_dtype(dates.dtype):
         return
-    for value in dates.dropna():
-        if not isinstance(value, str) or not value.strip():
-            continue
-        try:
-            pd.Timestamp(pd.to_datetime(value, format="ISO8601"))
-        except (TypeError, ValueError):
-            with warnings.catch_warnings():  # pandas guessing a format: the point here
-                warnings.simplefilter("ignore", UserWarning)
-                readable = pd.notna(pd.to_datetime(value, errors="coerce"))
-            if not readable:
-                continue  # not a date at all: named with the others below
+    for value in pd.unique(dates.dropna().astype(object)):
+        if isinstance(value, str) and _DIGITS_DAY_MONTH.match(value):
             raise TabTuneInputError(
                 f"column {TIME_COLUMN!r} holds dates as text that are not ISO 8601 (2024-11-12), "
                 f"e.g. {value!r}: '03/04/2025' could be March 4th or April 3rd; fix: convert "
                 f"the column first, e.g. contexts[{TIME_COLUMN!r}] = "
                 f"pd.to_datetime(contexts[{TIME_COLUMN!r}], format='%d/%m/%Y') with the format "
                 "your dates use"
-            ) from None
+            )
 
 
 def _local_time(value: object) -> pd.Timestamp:
