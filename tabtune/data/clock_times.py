@@ -220,18 +220,21 @@ def _shifted_groups(
     keys = np.zeros(len(values), dtype=np.int64)
     if isinstance(brands, pd.Series):
         keys = pd.factorize(brands.astype(str).to_numpy())[0]
+    n = int(keys.max()) + 1 if len(keys) else 0
     times = (stamps - stamps.dt.normalize()).to_numpy()
-    given = values.notna().to_numpy(dtype=bool)
-    shifted = np.zeros(len(values), dtype=bool)
-    for key in np.unique(keys):
-        rows = keys == key
-        ok = valid & rows
-        if not ok.any() or (given & rows & ~valid).any():
-            continue  # no timestamp, or some rows are days: not shifted midnights
-        seen = times[ok]
-        if (seen > _NOON.to_timedelta64()).all() and len(np.unique(seen)) <= 2:
-            shifted |= ok
-    return shifted
+    late = valid & (times > _NOON.to_timedelta64())
+    days = values.notna().to_numpy(dtype=bool) & ~valid  # some rows are days: not shifted
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(keys, weights=mask.astype(float), minlength=n)
+
+    stamped = count(valid)
+    distinct = (
+        pd.Series(times[valid]).groupby(keys[valid]).nunique().reindex(range(n), fill_value=0)
+    )
+    shifted = (stamped > 0) & (count(days) == 0) & (count(late) == stamped)
+    shifted &= distinct.to_numpy() <= 2
+    return valid & shifted[keys]
 
 
 def shifted_midnight_error(
@@ -292,7 +295,8 @@ def shifted_midnight_error(
     some = isinstance(brands, pd.Series) and not shifted[values.notna().to_numpy(dtype=bool)].all()
     if some:
         assert isinstance(brands, pd.Series)
-        names = sorted(brands[shifted].astype(str).unique())
+        every = sorted(brands[shifted].astype(str).unique())
+        names = every[:5] + ([f"... {len(every) - 5} more"] if len(every) > 5 else [])
         fix = (
             f"export the dates as days; or load the rows of brand(s) {names} from a file of "
             "their own, with data.timezone set to their account's time zone (one data.timezone "
