@@ -547,7 +547,11 @@ def test_challenger_uses_tuned_adaptation_parameters_when_a_study_has_them(
     assert tuned_adaptation(cfg, task, "b3", 50_000) == (cfg, None)  # large bucket: no study
     # in a night: the parameters it read when it started, whatever a study adopted since
     # (a study finished mid-night changed them for the brands after it; refresh red-team)
-    from tabtune.refresh.challenger import NIGHT_STUDIES
+    from tabtune.refresh.challenger import NIGHT_STUDIES, brand_studies
+
+    night = {"adapt:small": {"n": 1}, "brand:b2": {"n": 2}, "brand:b3": {"n": 3}}
+    assert brand_studies(night, "b2") == {"brand:b2": {"n": 2}, "adapt:small": {"n": 1}}
+    assert brand_studies(None, "b2") is None  # a night begun before the snapshot: read
 
     monkeypatch.setattr(tuning, "best_params", lambda *a, **k: pytest.fail("looked up"))
     token = NIGHT_STUDIES.set({"adapt:small": {"adapt_n_estimators": 9}})

@@ -498,6 +498,7 @@ def test_adaptation_bucket_study_and_brand_warm_start(tmp_path: Path, data: Task
         wanted = {k: v for k, v in own.items() if k in AdaptationConfig.model_fields}
         assert night.get(scope, {}) == wanted, scope
     assert set(night) <= {"adapt:small", f"brand:{brand}"}
+    assert not any(k.startswith("brand:") for k in tuning.adopted_adaptations(cfg, "bid", []))
     assert tuning.adopted_adaptations(cfg, "budget") == {}
 
 

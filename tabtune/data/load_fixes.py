@@ -420,6 +420,52 @@ def _distinguishing_column_key(
     )
 
 
+def _brand_id_key(violation: Violation, data: DataConfig) -> str | None:
+    """The fix of a brand id refused for a slash, '=' or '..', with that brand renamed (the
+    example was always 'Acme US-CA' for 'Acme US/CA', whatever the brand)."""
+    rule = violation.rule
+    if rule == schema.RULE_BAD_BRAND_ID and violation.examples is not None:
+        named = [str(v) for v in violation.examples.get("brand_id", []) if isinstance(v, str)]
+        bad = next((v for v in named if re.search(r"[/\\=]|\.\.|^\.", v)), None)
+        if bad is not None:  # the example was another brand's ('Acme US/CA' for 'Nike US/CA')
+            fixed = re.sub(r"^\.+", "", re.sub(r"[/\\=]|\.\.", "-", bad))
+            return (
+                f"rename the brand in the export (each brand is kept in a folder of its name: "
+                f"{fixed!r} for {bad!r})"
+                + (
+                    ""
+                    if data.invalid_rows == "skip"
+                    else ", or data.invalid_rows: skip to leave it out"
+                )
+            )
+    return None
+
+
+def _bid_placeholder_key(violation: Violation, data: DataConfig) -> str | None:
+    """The fix of a ``bid`` column of placeholders (Google Ads' "Max. CPC" of a campaign on
+    automated bidding) that keeps every row; None for other refusals."""
+    column, rule = violation.column, violation.rule
+    if column == "bid" and rule in (schema.RULE_NOT_NUMBER, schema.RULE_MISSING_VALUE):
+        examples = violation.examples
+        values = [] if examples is None or column not in examples else examples[column].tolist()
+        if rule == schema.RULE_MISSING_VALUE or all(
+            str(v).strip() in FILL_PLACEHOLDERS for v in values
+        ):  # Google Ads' "Max. CPC" of a campaign on automated bidding: no bid to give
+            name = data.columns.get("bid", "bid")
+            how = (
+                f"remove bid: {name!r} from data.columns"
+                if "bid" in data.columns
+                else f"data.drop: [{name!r}]"
+            )
+            return (
+                f"{how}: every row is kept (campaigns on automated bidding have no "
+                "max CPC; without a bid column, bids are planned as target CPCs on the observed "
+                "cost per click), or load such campaigns' rows from an export without the "
+                "column; data.invalid_rows: skip would leave their rows and spend out"
+            )
+    return None
+
+
 def shape_key(
     violation: Violation, mask: np.ndarray | None, frame: pd.DataFrame, data: DataConfig
 ) -> str | None:
@@ -455,38 +501,8 @@ def shape_key(
             return (
                 f"data.drop: [{name!r}] (every value is empty; an optional column can be left out)"
             )
-    if rule == schema.RULE_BAD_BRAND_ID and violation.examples is not None:
-        named = [str(v) for v in violation.examples.get("brand_id", []) if isinstance(v, str)]
-        bad = next((v for v in named if re.search(r"[/\\=]|\.\.|^\.", v)), None)
-        if bad is not None:  # the example was another brand's ('Acme US/CA' for 'Nike US/CA')
-            fixed = re.sub(r"^\.+", "", re.sub(r"[/\\=]|\.\.", "-", bad))
-            return (
-                f"rename the brand in the export (each brand is kept in a folder of its name: "
-                f"{fixed!r} for {bad!r})"
-                + (
-                    ""
-                    if data.invalid_rows == "skip"
-                    else ", or data.invalid_rows: skip to leave it out"
-                )
-            )
-    if column == "bid" and rule in (schema.RULE_NOT_NUMBER, schema.RULE_MISSING_VALUE):
-        examples = violation.examples
-        values = [] if examples is None or column not in examples else examples[column].tolist()
-        if rule == schema.RULE_MISSING_VALUE or all(
-            str(v).strip() in FILL_PLACEHOLDERS for v in values
-        ):  # Google Ads' "Max. CPC" of a campaign on automated bidding: no bid to give
-            name = data.columns.get("bid", "bid")
-            how = (
-                f"remove bid: {name!r} from data.columns"
-                if "bid" in data.columns
-                else f"data.drop: [{name!r}]"
-            )
-            return (
-                f"{how}: every row is kept (campaigns on automated bidding have no "
-                "max CPC; without a bid column, bids are planned as target CPCs on the observed "
-                "cost per click), or load such campaigns' rows from an export without the "
-                "column; data.invalid_rows: skip would leave their rows and spend out"
-            )
+    if (key := _brand_id_key(violation, data) or _bid_placeholder_key(violation, data)) is not None:
+        return key
     if (
         rule in (schema.RULE_NOT_NUMBER, schema.RULE_NOT_WHOLE_NUMBER)
         and column in FILLABLE_COLUMNS

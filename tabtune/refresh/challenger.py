@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "NIGHT_STUDIES",
+    "brand_studies",
     "build_challenger",
     "choice_to_repeat",
     "choices_repeat",
@@ -123,6 +124,17 @@ def repeated_selection(
 NIGHT_STUDIES: contextvars.ContextVar[Mapping[str, Mapping[str, Any]] | None] = (
     contextvars.ContextVar("NIGHT_STUDIES", default=None)
 )
+
+
+def brand_studies(
+    studies: Mapping[str, Mapping[str, Any]] | None, brand: str
+) -> dict[str, Mapping[str, Any]] | None:
+    """The scopes of a night's studies (:data:`NIGHT_STUDIES`) one brand's job needs: its own
+    and the size buckets' (every brand's went into every job: O(brands^2) to ship)."""
+    if studies is None:
+        return None
+    wanted = [f"brand:{brand}", *(f"adapt:{name}" for name, _ in tuning.BUCKETS)]
+    return {k: studies[k] for k in wanted if k in studies}
 
 
 def tuned_adaptation(

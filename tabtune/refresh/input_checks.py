@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -16,8 +18,11 @@ from tabtune.data.clock_times import shifted_midnight_error
 from tabtune.data.schema import Violation
 from tabtune.data.store import CampaignStore
 from tabtune.errors import ContractError, TabTuneInputError
+from tabtune.refresh.state import STATE_NAME
+from tabtune.report import run_dir_for
 
 __all__ = [
+    "check_input_has_the_day",
     "DAYS_AFTER_THE_RUN",
     "DAYS_BEFORE_HISTORY",
     "RULE_BEFORE_HISTORY",
@@ -124,4 +129,40 @@ def refuse_rows_after_the_run(rows: pd.DataFrame, last: dt.date) -> None:
         f"{DAYS_AFTER_THE_RUN} days after the run date {last}: a date typed wrong (the year?), "
         "or a file of days to come; nothing was written. fix: correct the rows' dates, or run "
         "the refresh of the file's own date"
+    )
+
+
+def check_input_has_the_day(
+    store: CampaignStore,
+    days: Sequence[dt.date],
+    new_rows: pd.DataFrame | None,
+    runs_dir: Path,
+    task: str,
+) -> None:
+    """Refuse rows given to a night (or a range of nights) that hold none dated its dates
+    when the store holds none either: ``--date`` or the file typed wrong (the 05-02 file run
+    as 05-08 promoted models, wrote the 05-09 decisions and refused the real night as out of
+    order; refresh red-team). Dates whose run exists resume or report.
+
+    Raises
+    ------
+    TabTuneInputError
+        Naming the rows' dates, the dates and the fixes.
+    """
+    if new_rows is None or "date" not in new_rows or not len(new_rows) or not store.brands():
+        return
+    if any((run_dir_for(runs_dir, d.isoformat(), task) / STATE_NAME).exists() for d in days):
+        return
+    first, last = min(days), max(days)
+    given = pd.to_datetime(new_rows["date"], errors="coerce").dt.normalize()
+    if given.between(pd.Timestamp(first), pd.Timestamp(last)).any():
+        return
+    if len(store.read(start=first, end=last, columns=["brand_id"])):
+        return  # the days are stored (loaded before): the rows are late ones of other days
+    when = str(first) if first == last else f"{first} to {last}"
+    raise TabTuneInputError(
+        f"the rows given hold none dated {when} (they are dated {given.min():%Y-%m-%d} to "
+        f"{given.max():%Y-%m-%d}) and the store holds none either: was the date or the file "
+        f"typed wrong? nothing was done. fix: --date {given.max():%Y-%m-%d} if the file is that "
+        "day's export; rows of other days alone are loaded with `tabtune load`"
     )

@@ -39,6 +39,7 @@ from tabtune.parallel import Executor, make_executor
 from tabtune.pipeline import check_global_definition, registry_for, store_for
 from tabtune.progress import ProgressFactory, track
 from tabtune.refresh.brand import refresh_brand
+from tabtune.refresh.challenger import brand_studies
 from tabtune.refresh.changed_rows import (
     brands_to_redo,
     changed_keys,
@@ -50,6 +51,7 @@ from tabtune.refresh.changed_rows import (
 )
 from tabtune.refresh.global_model import ensure_global
 from tabtune.refresh.input_checks import (
+    check_input_has_the_day,
     refuse_clock_times,
     refuse_rows_after_the_run,
     refuse_rows_before_history,
@@ -162,42 +164,6 @@ def check_date_near_data(
             f"night decides from the rows up to its date; fix: run the date the rows reach "
             f"(--date {newest}), or load the missing days first; nothing was done"
         )
-
-
-def check_input_has_the_day(
-    store: CampaignStore,
-    days: Sequence[dt.date],
-    new_rows: pd.DataFrame | None,
-    runs_dir: Path,
-    task: str,
-) -> None:
-    """Refuse rows given to a night (or a range of nights) that hold none dated its dates
-    when the store holds none either: ``--date`` or the file typed wrong (the 05-02 file run
-    as 05-08 promoted models, wrote the 05-09 decisions and refused the real night as out of
-    order; refresh red-team). Dates whose run exists resume or report.
-
-    Raises
-    ------
-    TabTuneInputError
-        Naming the rows' dates, the dates and the fixes.
-    """
-    if new_rows is None or "date" not in new_rows or not len(new_rows) or not store.brands():
-        return
-    if any((run_dir_for(runs_dir, d.isoformat(), task) / STATE_NAME).exists() for d in days):
-        return
-    first, last = min(days), max(days)
-    given = pd.to_datetime(new_rows["date"], errors="coerce").dt.normalize()
-    if given.between(pd.Timestamp(first), pd.Timestamp(last)).any():
-        return
-    if len(store.read(start=first, end=last, columns=["brand_id"])):
-        return  # the days are stored (loaded before): the rows are late ones of other days
-    when = str(first) if first == last else f"{first} to {last}"
-    raise TabTuneInputError(
-        f"the rows given hold none dated {when} (they are dated {given.min():%Y-%m-%d} to "
-        f"{given.max():%Y-%m-%d}) and the store holds none either: was the date or the file "
-        f"typed wrong? nothing was done. fix: --date {given.max():%Y-%m-%d} if the file is that "
-        "day's export; rows of other days alone are loaded with `tabtune load`"
-    )
 
 
 def _select_brands(store: CampaignStore, date: dt.date, brands: Sequence[str] | None) -> list[str]:
@@ -414,12 +380,11 @@ def _refresh_date(
         }
         state = _redo_changed_brands(state_path, state, changed, date, selected)
         todo = pending_brands(state, selected)
-    global_id = state["global_model"]
-
-    cfg_data = _worker_config(cfg)
-    contested = last_contests(cfg, task, date)
-    studies, iso = state.get("studies"), date.isoformat()  # studies: as the night read them
-    jobs = {b: (cfg_data, task, b, iso, global_id, contested.get(b), studies) for b in todo}
+    cfg_data, contested = _worker_config(cfg), last_contests(cfg, task, date)
+    gid, day, studies = state["global_model"], date.isoformat(), state.get("studies")
+    jobs = {
+        b: (cfg_data, task, b, day, gid, contested.get(b), brand_studies(studies, b)) for b in todo
+    }
     with track(progress, f"refresh {task} {date}", len(jobs)) as update:
         for outcome in executor.run(refresh_brand, jobs):
             if outcome.error is not None and write_blocked(outcome.error):
@@ -517,7 +482,7 @@ def _start_run(
         metric=loss_name(score_objective(task_cfg.objective, task_cfg.kind)),
     )
     state["global_seconds"] = round(seconds, 3)
-    state["studies"] = tuning.adopted_adaptations(cfg, task)  # kept for the night, and resumes
+    state["studies"] = tuning.adopted_adaptations(cfg, task, brands)  # for the night, resumes
     state["notes"] = (
         _missing_history_notes(cfg, task, store.brands(), brands)
         + _no_rows_on_date_notes(

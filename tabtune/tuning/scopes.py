@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -572,12 +572,14 @@ def best_params(
     return dict(chosen.params)
 
 
-def adopted_adaptations(cfg: Config, task: str) -> dict[str, dict[str, Any]]:
+def adopted_adaptations(
+    cfg: Config, task: str, brands: Collection[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Scope (``adapt:<bucket>``, ``brand:<id>``) -> the ``adaptation`` parameters its study
     of ``task`` adopted (:func:`best_params`), for every such study in ``tuning.storage``:
     what a refresh night reads once and keeps (a study finished mid-night changed the
     parameters of the brands after it, and a resumed night's; refresh red-team). {} without
-    a storage."""
+    a storage; ``brands``: only their brand studies (default: every one)."""
     if not storage_exists(cfg):
         return {}
     store = _storage_for(cfg, None)
@@ -587,6 +589,8 @@ def adopted_adaptations(cfg: Config, task: str) -> dict[str, dict[str, Any]]:
     for name in sorted(names):
         scope = name[len(task) + 1 :]
         if not name.startswith(f"{task}:") or not scope.startswith(("adapt:", "brand:")):
+            continue
+        if brands is not None and scope.startswith("brand:") and scope[6:] not in brands:
             continue
         params = best_params(cfg, task, scope) or {}
         adaptation = {k: v for k, v in params.items() if k in AdaptationConfig.model_fields}
