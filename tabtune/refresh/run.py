@@ -413,7 +413,8 @@ def _warn_unused(changed: pd.DataFrame | None, date: dt.date, task: str, run_dir
         logger.warning(
             "the refresh of %s (%s) had already finished: the %d brand day(s) just written up "
             "to that day are stored, unused by its models and decisions (the nights from now on "
-            "learn them); to decide %s again with them, move %s out of the runs folder and rerun",
+            "learn them); to decide %s again with them (when no later night has run), move %s out of "
+            "the runs folder and rerun",
             date, task, unused, date + dt.timedelta(days=1), run_dir.absolute(),
         )  # fmt: skip
 
