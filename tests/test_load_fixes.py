@@ -108,7 +108,11 @@ def test_an_unlabelled_subtotal_row_is_refused_then_skipped(
         # rows split by an unmapped column: the fix said "map campaign_id", mapped already
         (
             ["C1", "C1", "C2", "C2"],
-            {"Avg. CPC": [0.5, 0.4, 0.55, 0.45], "Ad Group": ["AG1", "AG2", "AG1", "AG2"]},
+            {
+                "Avg. CPC": [0.5, 0.4, 0.55, 0.45],
+                "CTR": ["0.00%", "1.50%", "0.00%", "0.00%"],  # numbers as text
+                "Ad Group": ["AG1", "AG2", "AG1", "AG2"],
+            },
             "the export splits each key's rows by 'Ad Group' (not part of the key, which is "
             "brand_id, date, channel, campaign_id): map 'Ad Group' as audience or device",
         ),
@@ -244,3 +248,10 @@ def test_a_campaign_whose_delivery_adds_up_but_not_its_results_is_no_subtotal() 
     assert not summed_rows(frame.drop(columns="impressions"), none).any()  # too few measures
     subtotal = frame.assign(conversions=[3, 1, 2], revenue=[130.0, 40.0, 90.0])
     assert summed_rows(subtotal, none).tolist() == [True, False, False]
+    # without impressions (an optional column), or with the subtotal's conversions blank,
+    # it is found all the same (review: both were let through)
+    assert summed_rows(subtotal.drop(columns="impressions"), none).tolist()[0]
+    blank = subtotal.astype({"conversions": float})
+    blank.loc[0, "conversions"] = np.nan
+    assert summed_rows(blank, none).tolist()[0]
+    assert not summed_rows(blank[["brand_id", "date", "spend", "clicks"]], none).any()

@@ -225,18 +225,18 @@ def subtotal_problems(
     return found
 
 
-#: The measures a subtotal row sums (:func:`summed_rows`): every one present, and spend,
-#: clicks and impressions at least (a row of a day's budget split 100 / 50 / 50 whose clicks
-#: happened to add up was taken for a subtotal; review).
+#: The measures a subtotal row sums (:func:`summed_rows`): every one it gives (a row of a day's
+#: budget split 100 / 50 / 50 whose clicks happened to add up was taken for a subtotal; review).
 _SUMMED = ("spend", "clicks", "impressions", "conversions", "revenue")
-_SUMMED_AT_LEAST = {"spend", "clicks", "impressions"}
+#: Measures a row must give (not empty) to be compared: spend, clicks and one more.
+_SUMMED_AT_LEAST = 3
 #: Clicks a row needs to be taken for a subtotal by its numbers.
 _SUBTOTAL_MIN_CLICKS = 10
 
 
 def summed_rows(frame: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
-    """Rows whose spend, clicks, impressions, conversions and revenue (those present; the first
-    three needed) each equal the sum of the other
+    """Rows whose spend, clicks, impressions, conversions and revenue (those given, three at
+    least, spend and clicks among them) each equal the sum of the other
     rows of their brand and day (or of their brand, day and channel: a channel's subtotal), two
     or more of them with spend: a subtotal however it is labelled ("All campaigns",
     "Gesamtergebnis"), which :func:`subtotal_problems`' names missed and the store counted
@@ -247,7 +247,9 @@ def summed_rows(frame: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
     out = np.zeros(len(frame), dtype=bool)
     present = [m for m in _SUMMED if m in frame.columns and isinstance(frame[m], pd.Series)]
     keys = [k for k in ("brand_id", "date", "channel") if k in frame.columns]
-    if not _SUMMED_AT_LEAST <= set(present) or keys[:2] != ["brand_id", "date"]:
+    if len(present) < _SUMMED_AT_LEAST or not {"spend", "clicks"} <= set(present):
+        return out
+    if keys[:2] != ["brand_id", "date"]:
         return out
     if any(isinstance(frame[k], pd.DataFrame) for k in keys):
         return out
@@ -281,12 +283,15 @@ def _sums_of_the_rest(
     summed = keep & (spend > 0) & (per_group((spend > 0).astype(float)) >= 3)
     if "clicks" in values:  # a few clicks at a few cents can add up by chance
         summed &= values["clicks"] >= _SUBTOTAL_MIN_CLICKS
+    compared = np.zeros(len(codes))
     for m, own in values.items():
         rest = per_group(np.nan_to_num(own)) - np.nan_to_num(own)
-        exact = m in ("clicks", "impressions")  # others rounded: half a cent per row
-        tolerance = 1e-9 * np.abs(rest) + (1e-9 if exact else 0.005 * size)
-        summed &= np.isfinite(own) & (np.abs(own - rest) <= tolerance)
-    return summed
+        money = m in ("spend", "revenue")  # rounded cells: half a cent per row; counts exact
+        tolerance = 1e-9 * np.abs(rest) + (0.005 * size if money else 1e-9)
+        given = np.isfinite(own)  # an empty cell (a blank conversions) is not compared
+        summed &= ~given | (np.abs(own - rest) <= tolerance)
+        compared += given
+    return summed & (compared >= _SUMMED_AT_LEAST) & np.isfinite(values["spend"])
 
 
 def _footer_examples(violation: Violation) -> bool:
@@ -378,6 +383,16 @@ def _rounded_ids_key(frame: pd.DataFrame, mask: np.ndarray | None) -> str | None
     return None
 
 
+def _numbers_as_text(values: pd.Series) -> bool:
+    """Whether a column holds numbers, also as an export writes them ("$1.00", "0.00%",
+    "1,234", "--")."""
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    text = values.dropna().astype(str).str.replace(r"[\s$€£%,]", "", regex=True)
+    text = text[~text.isin(FILL_PLACEHOLDERS | {""})]
+    return bool(len(text)) and bool(pd.to_numeric(text, errors="coerce").notna().all())
+
+
 def _distinguishing_column_key(
     frame: pd.DataFrame, mask: np.ndarray | None, data: DataConfig
 ) -> str | None:
@@ -398,12 +413,14 @@ def _distinguishing_column_key(
         if c not in keys
         and c not in measures
         and isinstance(rows[c], pd.Series)
-        and not pd.api.types.is_numeric_dtype(rows[c])  # an "Avg. CPC" is no breakdown
+        and not _numbers_as_text(rows[c])  # an "Avg. CPC" ("$1.00", "0.00%") is no breakdown
         and not str(c).startswith("Unnamed:")  # a row number pandas named
     ]
     groups = rows.groupby(keys, dropna=False, observed=True, sort=False)
     spread = {c: int(groups[c].nunique().max()) for c in others}
-    differ = sorted((c for c in others if spread[c] > 1), key=lambda c: spread[c])
+    alone = {c: bool((groups[c].nunique() == groups.size()).all()) for c in others}
+    # first the columns that tell every row of a key apart (a keyword, an ad group)
+    differ = sorted((c for c in others if spread[c] > 1), key=lambda c: (not alone[c], spread[c]))
     if not differ:
         return None
     free = [k for k in ("campaign_id", "audience", "device") if k not in frame.columns]
