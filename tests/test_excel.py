@@ -298,3 +298,50 @@ def test_a_formula_with_its_saved_result_beside_a_blank_cell_is_read(tmp_path: P
     rows = read_table(path)
     assert rows["revenue"].iloc[0] == 10 and pd.isna(rows["revenue"].iloc[1])
     assert any("1 cell(s) of 'revenue' are formulas" in n for n in rows.attrs["notes"])
+
+
+def _rewritten(path: Path, edit) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    files["xl/worksheets/sheet1.xml"] = edit(files["xl/worksheets/sheet1.xml"].decode()).encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+
+
+def test_a_saved_empty_result_is_blank_and_a_short_dimension_hides_no_formula(
+    tmp_path: Path,
+) -> None:
+    # '=IFERROR(D3/F3,"")' saved as an empty text was called "without a saved result", and a
+    # <dimension ref="A1"> (streaming writers) hid every formula from the check (review)
+    import re
+
+    import openpyxl
+
+    from tabtune.data.tables import read_table
+
+    header = ["brand_id", "date", "channel", "spend", "clicks", "conversions", "revenue", "cpa"]
+    book = openpyxl.Workbook()
+    book.active.append(header)
+    book.active.append(["a", "2024-01-01", "s", 5, 2, 1, 3.0, "=D2/F2"])
+    book.active.append(["a", "2024-01-02", "s", 1, 2, 0, 0.0, '=IFERROR(D3/F3,"")'])
+    saved = tmp_path / "saved.xlsx"
+    book.save(saved)
+    _rewritten(
+        saved,
+        lambda xml: re.sub(
+            r'<c r="H3"([^>]*)>(<f>.*?</f>)(<v\s*/>|<v></v>)?',
+            r'<c r="H3" t="str"\1>\2<v></v>',
+            re.sub(r"<f>D2/F2</f>(<v\s*/>|<v></v>)?", "<f>D2/F2</f><v>5</v>", xml),
+        ),
+    )
+    assert read_table(saved)["cpa"].iloc[0] == 5
+    unsaved = tmp_path / "unsaved.xlsx"
+    book.save(unsaved)
+    _rewritten(
+        unsaved, lambda xml: re.sub(r'<dimension ref="[^"]*"\s*/>', '<dimension ref="A1"/>', xml)
+    )
+    with pytest.raises(TabTuneInputError, match=r"without a saved result \(2 of 'cpa'\)"):
+        read_table(unsaved)

@@ -273,6 +273,8 @@ def _formula_counts(
     counts: dict[str, int] = {}
     unsaved: dict[str, int] = {}
     try:
+        for workbook in (book, saved):  # a declared <dimension> of A1 hid every cell after it
+            workbook[sheet].reset_dimensions()
         rows = book[sheet].iter_rows(min_row=skip_lines + 2, max_col=len(header))
         results = saved[sheet].iter_rows(min_row=skip_lines + 2, max_col=len(header))
         for row, result in zip(rows, results, strict=False):
@@ -280,7 +282,9 @@ def _formula_counts(
                 if getattr(cell, "data_type", None) == "f":
                     name = str(header[index])
                     counts[name] = counts.get(name, 0) + 1
-                    if getattr(value, "value", None) is None:
+                    # a result saved as an empty text ('=IFERROR(...,"")') is a blank cell
+                    empty_text = getattr(value, "data_type", None) in ("s", "str")
+                    if getattr(value, "value", None) is None and not empty_text:
                         unsaved[name] = unsaved.get(name, 0) + 1
     finally:
         book.close()
