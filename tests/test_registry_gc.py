@@ -321,3 +321,34 @@ def test_python_gc_and_rollback_are_refused_while_a_refresh_runs(tmp_path: Path)
     assert reg.champion("bid", "acme") != champion
     with reg.lock("refresh", timeout=0):  # held by this process, as gc's docstring advised
         assert reg.gc(keep_versions=2).deleted  # its own gc passes (review)
+
+
+def test_the_refresh_mark_is_per_thread_and_per_registry(tmp_path: Path) -> None:
+    # holding one registry's refresh lock let another thread's rollback, and writes to
+    # another registry being refreshed by another process, through (review)
+    import threading
+
+    from tabtune.registry import RegistryLockedError
+    from tabtune.registry.locks import hold_lock
+
+    mine, other = ModelRegistry(tmp_path / "mine"), ModelRegistry(tmp_path / "other")
+    for reg in (mine, other):
+        for _ in range(3):
+            _pub(reg, "acme", promote=True)
+    errors: list[BaseException] = []
+
+    def rollback_mine() -> None:
+        try:
+            mine.rollback("bid", "acme")
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    with mine.lock("refresh", timeout=0):
+        thread = threading.Thread(target=rollback_mine)
+        thread.start()
+        thread.join()
+        with hold_lock(tmp_path / "other" / ".locks" / "refresh.lock", 0):  # another process
+            with pytest.raises(RegistryLockedError, match="a refresh is running"):
+                other.gc(keep_versions=1)
+        assert mine.gc(keep_versions=2).deleted  # this thread's own registry: passes
+    assert len(errors) == 1 and isinstance(errors[0], RegistryLockedError)

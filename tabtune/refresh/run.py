@@ -483,7 +483,8 @@ def _start_run(
         metric=loss_name(score_objective(task_cfg.objective, task_cfg.kind)),
     )
     state["global_seconds"] = round(seconds, 3)
-    state["studies"] = tuning.adopted_adaptations(cfg, task, brands)  # for the night, resumes
+    # every brand's (a later attempt of the night may add brands: --brands split over cron lines)
+    state["studies"] = tuning.adopted_adaptations(cfg, task)
     state["notes"] = (
         _missing_history_notes(cfg, task, store.brands(), brands)
         + _no_rows_on_date_notes(
@@ -520,7 +521,7 @@ def _refresh_session(
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(registry_for(cfg).lock(LOCK_NAME, timeout=0))
-            stack.enter_context(refreshing())  # its own pretraining is not refused
+            stack.enter_context(refreshing(cfg.models_dir))  # its own pretraining passes
         except RegistryLockedError as exc:
             raise RegistryLockedError(
                 "another refresh is running, or a command that writes models, rows or "

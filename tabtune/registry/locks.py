@@ -7,6 +7,7 @@ re-entrant across file descriptors: taking the same lock twice in one process wa
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as _dt
 import errno
@@ -16,6 +17,7 @@ import math
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,8 +36,9 @@ __all__ = [
 
 #: The registry lock a refresh holds (``<models_dir>/.locks/refresh.lock``).
 REFRESH_LOCK = "refresh"
-#: Refreshes this process runs now (it holds their lock: its own pretraining must not wait).
-_REFRESHING = 0
+#: Per thread: registry roots (``"*"``: any) whose refresh lock this thread holds
+#: exclusively (:func:`refreshing`), root -> times marked.
+_MARKS = threading.local()
 
 _LOCK_POLL_S = 0.05
 
@@ -179,18 +182,30 @@ def _lock_holder(path: Path) -> str:
     return f"pid {info['pid']} on {info.get('host', '?')} since {info.get('since', '?')}"
 
 
+def _marks() -> collections.Counter[str]:
+    if not hasattr(_MARKS, "roots"):
+        _MARKS.roots = collections.Counter()
+    return _MARKS.roots  # type: ignore[no-any-return]
+
+
+def _root_key(models_dir: str | os.PathLike[str]) -> str:
+    return str(Path(models_dir).resolve())
+
+
 @contextlib.contextmanager
-def refreshing() -> Iterator[None]:
-    """Mark this process as holding :data:`REFRESH_LOCK` exclusively (a refresh, or a
-    command that must not run beside one: ``models gc``, ``rollback``), so that
-    :func:`outside_a_refresh` lets its own work through (the night's pretraining, the
-    command's gc or rollback)."""
-    global _REFRESHING
-    _REFRESHING += 1
+def refreshing(models_dir: str | os.PathLike[str] | None = None) -> Iterator[None]:
+    """Mark this thread as holding :data:`REFRESH_LOCK` of the registry in ``models_dir``
+    exclusively (None: of any registry): a refresh, or a command that must not run beside
+    one (``models gc``, ``rollback``), so that :func:`outside_a_refresh` lets its own work
+    through (the night's pretraining, the command's gc or rollback). Per thread and registry:
+    a process-wide mark let another thread's, or another registry's, writes through (review)."""
+    key = "*" if models_dir is None else _root_key(models_dir)
+    marks = _marks()
+    marks[key] += 1
     try:
         yield
     finally:
-        _REFRESHING -= 1
+        marks[key] -= 1
 
 
 @contextlib.contextmanager
@@ -207,7 +222,8 @@ def outside_a_refresh(models_dir: str | os.PathLike[str], what: str) -> Iterator
         A refresh is running; the message names its holder.
     """
     locks = Path(models_dir) / ".locks"
-    if _REFRESHING or not locks.is_dir():
+    marks = _marks()
+    if marks["*"] > 0 or marks[_root_key(models_dir)] > 0 or not locks.is_dir():
         yield
         return
     with contextlib.ExitStack() as stack:

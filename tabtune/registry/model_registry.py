@@ -642,7 +642,7 @@ class ModelRegistry:
         check_name(name, "lock name")
         with hold_lock(self.root / ".locks" / f"{name}.lock", timeout, shared=shared) as path:
             if name == REFRESH_LOCK and not shared:  # this process's own gc and rollback pass
-                with refreshing():
+                with refreshing(self.root):
                     yield path
             else:
                 yield path

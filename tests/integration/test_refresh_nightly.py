@@ -865,7 +865,7 @@ def test_a_tuned_min_rows_to_adapt_routes_the_brand(
     Path(storage[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     Path(storage[len("sqlite:///") :]).write_bytes(b"")  # a storage exists: studies are read
     studies = {f"brand:{COLD_BRAND}": {"min_rows_to_adapt": 20}}
-    monkeypatch.setattr(tuning, "adopted_adaptations", lambda cfg, task, brands: studies)
+    monkeypatch.setattr(tuning, "adopted_adaptations", lambda cfg, task, brands=None: studies)
     # one more day for the brand: its last day's rows, dated the day after the last run
     mine = observations[observations["brand_id"] == COLD_BRAND]
     after = pd.Timestamp(DATES[-1]) + pd.Timedelta(days=1)
