@@ -94,8 +94,8 @@ def test_utc_midnights_of_one_account_among_others_are_refused(ws: Path, capsys)
         capsys,
         ws,
         ["--config", _config(ws), "load", "a.csv"],
-        "every date of brand(s) ['acme'] carries a time of day after noon (22:00, 23:00",
-        "load the rows of brand(s) ['acme'] from a file of their own, with data.timezone",
+        "every date of brand(s) acme carries a time of day after noon (22:00, 23:00",
+        "load the rows of brand(s) acme from a file of their own, with data.timezone",
     )
     nyc.to_csv("b.csv", index=False)  # the other account alone: its days as written
     code, out = run_cli(capsys, "--config", _config(ws), "load", "b.csv")

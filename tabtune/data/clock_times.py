@@ -296,7 +296,7 @@ def shifted_midnight_error(
     if some:
         assert isinstance(brands, pd.Series)
         every = sorted(brands[shifted].astype(str).unique())
-        names = every[:5] + ([f"... {len(every) - 5} more"] if len(every) > 5 else [])
+        names = ", ".join(every[:5]) + (f" and {len(every) - 5} more" if len(every) > 5 else "")
         fix = (
             f"export the dates as days; or load the rows of brand(s) {names} from a file of "
             "their own, with data.timezone set to their account's time zone (one data.timezone "
