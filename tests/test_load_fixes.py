@@ -66,6 +66,22 @@ def test_summed_rows_against_a_brute_force_reading_of_the_rule() -> None:
     assert not summed_rows(frame, flagged).any()
 
 
+def _refused_load(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    rows: pd.DataFrame,
+    *needles: str,
+    **data: object,
+) -> Path:
+    """Write ``rows`` as export.csv and a config of ``data:`` keys in ``tmp_path`` (the
+    working folder), and assert that ``load`` refuses it, saying ``needles``; the config."""
+    rows.to_csv(tmp_path / "export.csv", index=False)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"data": {"store": "store", **data}}))
+    assert_refused(capsys, tmp_path, ["--config", str(config), "load", "export.csv"], *needles)
+    return config
+
+
 def test_an_unlabelled_subtotal_row_is_refused_then_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
@@ -85,13 +101,10 @@ def test_an_unlabelled_subtotal_row_is_refused_then_skipped(
             "revenue": [10.0, 20.0, 30.0, 0.0, 5.0, 5.0],
         }
     )
-    rows.to_csv("export.csv", index=False)
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"data": {"store": "store"}}))
-    assert_refused(
+    config = _refused_load(
         capsys,
         tmp_path,
-        ["--config", str(config), "load", "export.csv"],
+        rows,
         "column 'campaign_id': must not be a totals row (the sum of other rows",
         "campaign_id=Gesamtergebnis spend=236.34",
         "fix: data.invalid_rows: skip",
@@ -141,10 +154,7 @@ def test_duplicate_keys_name_what_splits_them(
             **extra,
         }
     )
-    rows.to_csv("export.csv", index=False)
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"data": {"store": "store"}}))
-    assert_refused(capsys, tmp_path, ["--config", str(config), "load", "export.csv"], fix)
+    _refused_load(capsys, tmp_path, rows, fix)
 
 
 def test_a_bid_column_of_placeholders_names_the_fix_that_keeps_the_rows(
@@ -166,15 +176,13 @@ def test_a_bid_column_of_placeholders_names_the_fix_that_keeps_the_rows(
             "Max. CPC": ["1.20", "--"],
         }
     )
-    rows.to_csv("export.csv", index=False)
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"data": {"store": "store", "columns": {"bid": "Max. CPC"}}}))
-    assert_refused(
+    config = _refused_load(
         capsys,
         tmp_path,
-        ["--config", str(config), "load", "export.csv"],
+        rows,
         "fix: remove bid: 'Max. CPC' from data.columns: every row is kept",
         "data.invalid_rows: skip would leave their rows and spend out",
+        columns={"bid": "Max. CPC"},
     )
     config.write_text(yaml.safe_dump({"data": {"store": "store"}}))  # as the fix says
     code, out = run_cli(capsys, "--config", str(config), "load", "export.csv")
@@ -216,13 +224,10 @@ def test_a_brand_id_with_a_slash_gets_its_own_renamed_example(
             "revenue": 0.0,
         }
     )
-    rows.to_csv("export.csv", index=False)
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"data": {"store": "store"}}))
-    assert_refused(
+    _refused_load(
         capsys,
         tmp_path,
-        ["--config", str(config), "load", "export.csv"],
+        rows,
         "a folder of its name: 'Nike US-CA' for 'Nike US/CA'), or data.invalid_rows: skip",
     )
 

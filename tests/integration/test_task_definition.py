@@ -15,7 +15,7 @@ import yaml
 
 from tabtune.builtin_tasks import builtin_task_spec
 from tabtune.cli import EXIT_BAD_INPUT, EXIT_OK, main
-from tabtune.config import load_config
+from tabtune.config import Config, load_config
 from tabtune.errors import TabTuneInputError
 from tabtune.pipeline import finetune_brand, model_for_brand, pretrain
 from tabtune.refresh import refresh
@@ -35,16 +35,26 @@ def _redefined(path: Path) -> Path:
     return other
 
 
-def test_a_redefined_task_refuses_its_old_models(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.chdir(tmp_path)
+#: The brand given a LightGBM champion by :func:`_a_brand_champion`.
+BRAND = "b005"
+
+
+def _a_brand_champion(tmp_path: Path) -> tuple[Path, Config, str]:
+    """A small simulated store in ``tmp_path`` (the working folder), its global LightGBM
+    model, and :data:`BRAND`'s champion adapted from it: the config path, config, model id."""
     path = write_small_config(tmp_path)
     assert main(["--config", str(path), "synth"]) == EXIT_OK
     cfg = load_config(path)
     pretrain(cfg, "bid")
-    brand = "b005"
-    finetune_brand(cfg, "bid", brand)
+    return path, cfg, finetune_brand(cfg, "bid", BRAND).model_id
+
+
+def test_a_redefined_task_refuses_its_old_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path, cfg, _ = _a_brand_champion(tmp_path)
+    brand = BRAND
     xgb = cfg.model_copy(update={"backend": "xgboost"})
     with pytest.raises(TabTuneInputError, match=r"backend 'lightgbm' -> 'xgboost'"):
         refresh(xgb, "2024-03-30")
@@ -98,12 +108,8 @@ def test_a_champion_adapted_from_another_backend_is_contested_as_none(
     from tabtune.pipeline import registry_for
 
     monkeypatch.chdir(tmp_path)
-    path = write_small_config(tmp_path)
-    assert main(["--config", str(path), "synth"]) == EXIT_OK
-    cfg = load_config(path)
-    pretrain(cfg, "bid")
-    brand = "b005"
-    old = finetune_brand(cfg, "bid", brand).model_id
+    _, cfg, old = _a_brand_champion(tmp_path)
+    brand = BRAND
     xgb = cfg.model_copy(update={"backend": "xgboost"})
     pretrain(xgb, "bid")
     (rec,) = refresh(xgb, "2024-03-30", brands=[brand]).brands
