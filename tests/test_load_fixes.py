@@ -184,6 +184,16 @@ def test_a_bid_column_of_placeholders_names_the_fix_that_keeps_the_rows(
         "data.invalid_rows: skip would leave their rows and spend out",
         columns={"bid": "Max. CPC"},
     )
+    # skip is no way out: whole channels on automated bidding went, with their spend
+    _refused_load(
+        capsys,
+        tmp_path,
+        rows,
+        "data.invalid_rows: skip would leave their rows and spend out",
+        columns={"bid": "Max. CPC"},
+        invalid_rows="skip",
+    )
+    assert not (tmp_path / "store").exists()
     config.write_text(yaml.safe_dump({"data": {"store": "store"}}))  # as the fix says
     code, out = run_cli(capsys, "--config", str(config), "load", "export.csv")
     assert code == EXIT_OK, out

@@ -602,7 +602,12 @@ def placeholder_measures(found: list, frame: pd.DataFrame) -> bool:
     ``revenue``) empty or write it as a placeholder (``--``): an export's days without any,
     which ``data.fill`` reads as 0. Skipping them (``invalid_rows: skip``) would keep only
     the days with some, and double a brand's apparent return. (A missing spend or click
-    count is skipped as unknown.)"""
+    count is skipped as unknown.) So does a ``bid`` of ``--`` (a campaign on automated
+    bidding): skipped, whole channels went with their spend."""
+    for violation, mask, _ in found:  # a bid of '--': a campaign on automated bidding
+        if violation.column == "bid" and mask is not None and "bid" in frame:
+            if violation.rule in _MEASURE_RULES and _placeholders(frame.loc[mask, "bid"]).any():
+                return True  # skipped, whole channels left with their spend (new-user red-team)
     other = np.zeros(len(frame), dtype=bool)  # rows that break a rule about something else
     for violation, mask, _ in found:
         if mask is not None and not (
@@ -616,7 +621,11 @@ def placeholder_measures(found: list, frame: pd.DataFrame) -> bool:
         rows = mask & ~other
         if column not in _OUTCOMES or not rows.any():
             continue
-        values = frame.loc[rows, column]
-        if values.map(lambda v: pd.isna(v) or str(v).strip() in {"", *FILL_PLACEHOLDERS}).any():
+        if _placeholders(frame.loc[rows, column]).any():
             return True  # one such day is enough: skipping would drop it (review: .all())
     return False
+
+
+def _placeholders(values: pd.Series) -> pd.Series:
+    """Which cells are empty or a placeholder (``--``)."""
+    return values.map(lambda v: pd.isna(v) or str(v).strip() in {"", *FILL_PLACEHOLDERS})
