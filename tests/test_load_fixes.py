@@ -270,3 +270,25 @@ def test_a_campaign_whose_delivery_adds_up_but_not_its_results_is_no_subtotal() 
     blank.loc[0, "conversions"] = np.nan
     assert summed_rows(blank, none).tolist()[0]
     assert not summed_rows(blank[["brand_id", "date", "spend", "clicks"]], none).any()
+
+
+def test_an_empty_outcome_is_not_offered_a_skip_that_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The fix for empty conversions offered data.invalid_rows: skip, which then refused the
+    same rows (skipping them would keep only the days with conversions; new-user red-team)."""
+    monkeypatch.chdir(tmp_path)
+    rows = pd.DataFrame(
+        {
+            "brand_id": "acme",
+            "date": ["2026-10-01", "2026-10-02"],
+            "channel": "search",
+            "spend": [10.0, 20.0],
+            "clicks": [5, 8],
+            "conversions": [1, None],
+            "revenue": [3.0, 0.0],
+        }
+    )
+    _refused_load(capsys, tmp_path, rows, "fix: data.fill: {conversions: 0} when the export")
+    code, out = run_cli(capsys, "--config", str(tmp_path / "c.yaml"), "load", "export.csv")
+    assert code != EXIT_OK and "invalid_rows: skip" not in out, out

@@ -138,7 +138,12 @@ def config_key(
         return (
             f"data.fill: {{{column}: 0}} when the export leaves a zero empty, else the "
             f"export's rows{where}"
-            + ("" if data.invalid_rows == "skip" else ", or data.invalid_rows: skip")
+            # an outcome left empty is not skipped (placeholder_measures): not offered
+            + (
+                ""
+                if data.invalid_rows == "skip" or column in _OUTCOMES
+                else ", or data.invalid_rows: skip"
+            )
         )
     if data.invalid_rows == "skip":  # already skipping: every row broke a rule
         return _fix_values(column, rule, where)
