@@ -31,7 +31,7 @@ COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     "date": ("day", "reporting_starts", "report_date", "stats_date", "date_start", "date"),
     "channel": ("network", "publisher_platform", "platform", "ad_network", "channel"),
-    "spend": ("cost", "amount_spent", "spend", "media_cost", "total_cost"),
+    "spend": ("cost", "amount_spent", "spend", "media_cost", "total_cost", "spent"),
     "clicks": ("clicks", "link_clicks", "clicks_(all)"),
     "conversions": ("conversions", "conv.", "results", "purchases", "total_conversions"),
     "revenue": (
