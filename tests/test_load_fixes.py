@@ -292,10 +292,3 @@ def test_an_empty_outcome_is_not_offered_a_skip_that_is_refused(
     _refused_load(capsys, tmp_path, rows, "fix: data.fill: {conversions: 0} when the export")
     code, out = run_cli(capsys, "--config", str(tmp_path / "c.yaml"), "load", "export.csv")
     assert code != EXIT_OK and "invalid_rows: skip" not in out, out
-
-
-def test_facebooks_spent_column_is_named_for_spend() -> None:
-    # the public Facebook export's "Spent" was not suggested for spend (new-user red-team)
-    from tabtune.data.synonyms import synonym_in
-
-    assert synonym_in("spend", ["Date", "ad_id", "Impressions", "Clicks", "Spent"]) == "Spent"

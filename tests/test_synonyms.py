@@ -60,3 +60,10 @@ def test_a_google_ads_style_export_is_told_its_mapping(tmp_path: Path) -> None:
         [tmp_path / "g.csv"], DataConfig(columns=columns, constants={"brand_id": "acme"})
     )
     assert rows[["spend", "revenue", "impressions"]].iloc[0].tolist() == [12.5, 30.0, 100]
+
+
+def test_facebooks_spent_column_is_named_for_spend() -> None:
+    # the public Facebook export's "Spent" was not suggested for spend (new-user red-team)
+    from tabtune.data.synonyms import synonym_in
+
+    assert synonym_in("spend", ["Date", "ad_id", "Impressions", "Clicks", "Spent"]) == "Spent"
