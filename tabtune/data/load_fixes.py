@@ -18,6 +18,7 @@ import pandas as pd
 from tabtune.data import schema
 from tabtune.data.clock_times import hourly_key
 from tabtune.data.contract import FILLABLE_COLUMNS, key_columns
+from tabtune.data.limits import brand_id_problem
 from tabtune.data.number_text import looks_dot_grouped, suggested_format
 from tabtune.data.parse import PARTIAL_DATE
 from tabtune.data.schema import CONTRACT_COLUMNS, Violation
@@ -286,8 +287,7 @@ def _sums_of_the_rest(
     spend = values["spend"]
     size = per_group(np.ones(len(codes)))
     summed = keep & (spend > 0) & (per_group((spend > 0).astype(float)) >= 3)
-    if "clicks" in values:  # a few clicks at a few cents can add up by chance
-        summed &= values["clicks"] >= _SUBTOTAL_MIN_CLICKS
+    summed &= values["clicks"] >= _SUBTOTAL_MIN_CLICKS  # a few clicks at cents add up by chance
     compared = np.zeros(len(codes))
     for m, own in values.items():
         rest = per_group(np.nan_to_num(own)) - np.nan_to_num(own)
@@ -296,7 +296,7 @@ def _sums_of_the_rest(
         given = np.isfinite(own)  # an empty cell (a blank conversions) is not compared
         summed &= ~given | (np.abs(own - rest) <= tolerance)
         compared += given
-    return summed & (compared >= _SUMMED_AT_LEAST) & np.isfinite(values["spend"])
+    return summed & (compared >= _SUMMED_AT_LEAST)
 
 
 def _footer_examples(violation: Violation) -> bool:
@@ -448,9 +448,10 @@ def _brand_id_key(violation: Violation, data: DataConfig) -> str | None:
     rule = violation.rule
     if rule == schema.RULE_BAD_BRAND_ID and violation.examples is not None:
         named = [str(v) for v in violation.examples.get("brand_id", []) if isinstance(v, str)]
-        bad = next((v for v in named if re.search(r"[/\\=]|\.\.|^\.", v)), None)
-        if bad is not None:  # the example was another brand's ('Acme US/CA' for 'Nike US/CA')
-            fixed = re.sub(r"^\.+", "", re.sub(r"[/\\=]|\.\.", "-", bad))
+        bad = next((v for v in named if brand_id_problem(v) is not None), None)
+        # the example was another brand's ('Acme US/CA' for 'Nike US/CA')
+        fixed = None if bad is None else re.sub(r"^\.+", "", re.sub(r"[/\\=]|\.\.", "-", bad))
+        if bad is not None and fixed and fixed != bad and brand_id_problem(fixed) is None:
             return (
                 f"rename the brand in the export (each brand is kept in a folder of its name: "
                 f"{fixed!r} for {bad!r})"
@@ -469,10 +470,9 @@ def _bid_placeholder_key(violation: Violation, data: DataConfig) -> str | None:
     column, rule = violation.column, violation.rule
     if column == "bid" and rule in (schema.RULE_NOT_NUMBER, schema.RULE_MISSING_VALUE):
         examples = violation.examples
-        values = [] if examples is None or column not in examples else examples[column].tolist()
-        if rule == schema.RULE_MISSING_VALUE or all(
-            str(v).strip() in FILL_PLACEHOLDERS for v in values
-        ):  # Google Ads' "Max. CPC" of a campaign on automated bidding: no bid to give
+        values = pd.Series([] if examples is None or column not in examples else examples[column])
+        if rule == schema.RULE_MISSING_VALUE or _placeholders(values).all():
+            # Google Ads' "Max. CPC" of a campaign on automated bidding: no bid to give
             name = data.columns.get("bid", "bid")
             how = (
                 f"remove bid: {name!r} from data.columns"

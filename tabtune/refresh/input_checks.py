@@ -18,8 +18,7 @@ from tabtune.data.clock_times import shifted_midnight_error
 from tabtune.data.schema import Violation
 from tabtune.data.store import CampaignStore
 from tabtune.errors import ContractError, TabTuneInputError
-from tabtune.refresh.state import STATE_NAME
-from tabtune.report import run_dir_for
+from tabtune.refresh.state import run_started
 
 __all__ = [
     "check_input_has_the_day",
@@ -151,7 +150,7 @@ def check_input_has_the_day(
     """
     if new_rows is None or "date" not in new_rows or not len(new_rows) or not store.brands():
         return
-    if any((run_dir_for(runs_dir, d.isoformat(), task) / STATE_NAME).exists() for d in days):
+    if any(run_started(runs_dir, d, task) for d in days):
         return
     first, last = min(days), max(days)
     given = pd.to_datetime(new_rows["date"], errors="coerce").dt.normalize()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -14,8 +14,7 @@ import pyarrow.compute as pc
 
 from tabtune.data.store import CampaignStore
 from tabtune.refresh.brand import STALE_DAYS
-from tabtune.refresh.state import STATE_NAME
-from tabtune.report import run_dir_for
+from tabtune.refresh.state import run_started
 
 __all__ = ["missing_day_notes"]
 
@@ -56,7 +55,7 @@ def _missing(rows: pd.DataFrame, keys: list[str], date: dt.date) -> pd.Series:
 
 
 def _gap_days_note(
-    store: CampaignStore, date: dt.date, ran: Callable[[dt.date], bool]
+    store: CampaignStore, date: dt.date, task: str, runs_dir: str | Path | None
 ) -> list[str]:
     """The note for days of the week before ``date`` on which no brand of the store has a row
     while the same weekday a week earlier had rows, and no night of the day ran: a day's file
@@ -77,7 +76,9 @@ def _gap_days_note(
     gaps = [
         d
         for d in (date - dt.timedelta(days=i) for i in range(STALE_DAYS - 1, 0, -1))
-        if d not in held and d - dt.timedelta(days=7) in held and not ran(d)
+        if d not in held
+        and d - dt.timedelta(days=7) in held
+        and not (runs_dir is not None and run_started(runs_dir, d, task))
     ]
     if not gaps:
         return []
@@ -107,12 +108,7 @@ def missing_day_notes(
     rows = _recent_rows(store, date, brands)
     if rows is None or not len(rows) or rows["date"].max().date() < date:
         return []
-    ran = (  # whether a night of the task ran on a day (its run folder holds a state)
-        (lambda d: (run_dir_for(runs_dir, d.isoformat(), task) / STATE_NAME).exists())
-        if runs_dir is not None
-        else (lambda d: False)
-    )
-    notes = _gap_days_note(store, date, ran)
+    notes = _gap_days_note(store, date, task, runs_dir)
     behind = _missing(rows, ["brand_id"], date)
     if len(behind):
         shown = ", ".join(f"{b} (newest {d:%Y-%m-%d})" for b, d in behind.head(_SHOWN).items())

@@ -68,10 +68,11 @@ from tabtune.refresh.state import (
     new_state,
     parse_date,
     pending_brands,
+    run_started,
     save_state,
 )
 from tabtune.registry import RegistryLockedError
-from tabtune.registry.locks import REFRESH_LOCK, refreshing
+from tabtune.registry.locks import REFRESH_LOCK
 from tabtune.report import earlier_reports, load_history, run_dir_for, write_report
 from tabtune.tasks.bid_rules import unknown_target_brands_note
 
@@ -144,7 +145,7 @@ def check_date_near_data(
     TabTuneInputError
         Naming the date, the newest row and the fix.
     """
-    if not store.brands() or (run_dir_for(runs_dir, day.isoformat(), task) / STATE_NAME).exists():
+    if not store.brands() or run_started(runs_dir, day, task):
         return  # an empty store is refused by the session, with its own fix
     try:
         newest = store.date_range()[1].date()
@@ -520,8 +521,8 @@ def _refresh_session(
     check_store_has_rows(store_for(cfg))  # before the lock: a refusal writes nothing
     with contextlib.ExitStack() as stack:
         try:
+            # held exclusively, it marks this thread: its own pretraining passes
             stack.enter_context(registry_for(cfg).lock(LOCK_NAME, timeout=0))
-            stack.enter_context(refreshing(cfg.models_dir))  # its own pretraining passes
         except RegistryLockedError as exc:
             raise RegistryLockedError(
                 "another refresh is running, or a command that writes models, rows or "

@@ -22,7 +22,7 @@ import pandas as pd
 
 from tabtune.atomic import atomic_write_bytes
 from tabtune.errors import TabTuneInputError
-from tabtune.report import IN_SAMPLE_STATUSES, JOURNAL_NAME, replay_journal
+from tabtune.report import IN_SAMPLE_STATUSES, JOURNAL_NAME, replay_journal, run_dir_for
 
 __all__ = [
     "DONE_STATUSES",
@@ -30,6 +30,7 @@ __all__ = [
     "STATE_FORMAT",
     "JOURNAL_NAME",
     "STATE_NAME",
+    "run_started",
     "STATUSES",
     "STEPS",
     "BrandRecord",
@@ -408,3 +409,9 @@ def finite_or_none(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def run_started(runs_dir: str | Path, day: dt.date, task: str) -> bool:
+    """Whether a run of ``task`` for ``day`` was started: its folder holds a state (it
+    resumes, or reports when finished)."""
+    return (run_dir_for(runs_dir, day.isoformat(), task) / STATE_NAME).exists()

@@ -624,8 +624,8 @@ class ModelRegistry:
         shared : bool, default False
             Hold it shared (:func:`~tabtune.registry.locks.hold_lock`): the commands that
             must not run during a refresh hold the refresh lock shared, side by side. Held
-            exclusively, the refresh lock marks this process as the refresher
-            (:func:`~tabtune.registry.locks.refreshing`): its own :meth:`gc` and
+            exclusively, the refresh lock marks this thread as the refresher of this
+            registry (:func:`~tabtune.registry.locks.refreshing`): its own :meth:`gc` and
             :meth:`rollback` pass.
 
         Yields
@@ -641,7 +641,7 @@ class ModelRegistry:
         """
         check_name(name, "lock name")
         with hold_lock(self.root / ".locks" / f"{name}.lock", timeout, shared=shared) as path:
-            if name == REFRESH_LOCK and not shared:  # this process's own gc and rollback pass
+            if name == REFRESH_LOCK and not shared:  # this thread's own gc and rollback pass
                 with refreshing(self.root):
                     yield path
             else:
